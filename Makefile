@@ -1,0 +1,126 @@
+# clvtier - customer tiering engine.  GNU make.
+#   make [all]      library + CLI          make check   unit + CLI tests
+#   make asan       tests under ASan+UBSan make bench   benchmarks (bench/)
+#   make demo       CDNOW end to end       make install prefix=/usr/local DESTDIR=
+#   make valgrind   unit tests under valgrind
+# Variables: CC (gcc or clang), O (optimisation flags), WERROR=1 (CI), SHARED (../shared).
+
+VERSION  := 0.1.0
+CC       ?= cc
+prefix   ?= /usr/local
+DESTDIR  ?=
+SHARED   ?= $(abspath ../shared)
+BUILD    ?= build
+O        ?= -O2 -g
+PKG      ?= pkg-config
+
+HDF5_PC  := hdf5-serial
+# GSL's pkg-config adds -lgslcblas; we take CBLAS from OpenBLAS instead.
+DEP_CFLAGS := $(shell $(PKG) --cflags gsl $(HDF5_PC) openblas inih)
+DEP_LIBS   := $(shell $(PKG) --libs-only-L $(HDF5_PC) openblas) -lhdf5 -lgsl -lopenblas -linih -lpthread -lm
+TEST_CFLAGS := $(shell $(PKG) --cflags cmocka)
+TEST_LIBS   := $(shell $(PKG) --libs cmocka)
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wcast-qual -Wdouble-promotion -Wvla \
+        -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+# Dependencies' headers as system headers: their warnings are not ours.
+ISYS     := $(patsubst -I%,-isystem %,$(DEP_CFLAGS))
+CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
+CFLAGS   += -std=c11 $(O) -fPIC $(WARN) $(ISYS)
+LDFLAGS  +=
+
+LIB_SRC  := $(sort $(wildcard src/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC:= $(sort $(wildcard bench/*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+LIBA     := $(BUILD)/libclvtier.a
+LIBSO    := $(BUILD)/libclvtier.so.0
+CLI      := $(BUILD)/clvtier
+
+.PHONY: all check unit cli-test bench demo asan valgrind install uninstall clean
+all: $(LIBA) $(LIBSO) $(CLI) $(BUILD)/clvtier.pc
+
+$(BUILD)/%.o: %.c $(wildcard include/clvtier/*.h src/*.h src/cli/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIBSO): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libclvtier.so.0 $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(CLI): $(CLI_OBJ) $(LIBA)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(DEP_LIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIBA) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(TEST_CFLAGS) -o $@ $< $(LIBA) $(DEP_LIBS) $(TEST_LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBA) $(DEP_LIBS)
+
+$(BUILD)/clvtier.pc: clvtier.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@prefix@|$(prefix)|' -e 's|@version@|$(VERSION)|' $< > $@
+
+# ---- tests -------------------------------------------------------------
+unit: $(TESTS)
+	@fail=0; for t in $(TESTS); do \
+	    CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp ./$$t || fail=1; \
+	done; exit $$fail
+
+cli-test: $(CLI)
+	CT_DATA=$(SHARED)/data CLVTIER=$(abspath $(CLI)) sh tests/cli/run.sh
+
+check: all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory cli-test
+
+asan:
+	$(MAKE) --no-print-directory BUILD=build-asan \
+	    O='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all' \
+	    LDFLAGS='-fsanitize=address,undefined' check
+
+valgrind: $(TESTS)
+	@fail=0; for t in $(TESTS); do \
+	    CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp valgrind -q --error-exitcode=9 \
+	        --leak-check=full --errors-for-leak-kinds=definite ./$$t || fail=1; \
+	done; exit $$fail
+
+# ---- bench & demo ---------------------------------------------------------
+bench: all $(BENCHES)
+	CLVTIER=$(abspath $(CLI)) BUILD=$(abspath $(BUILD)) sh bench/run.sh
+
+demo: all
+	CLVTIER=$(abspath $(CLI)) SHARED=$(SHARED) sh scripts/demo
+
+# ---- install --------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(prefix)/bin $(DESTDIR)$(prefix)/lib/pkgconfig $(DESTDIR)$(prefix)/include/clvtier
+	install -m 755 $(CLI) $(DESTDIR)$(prefix)/bin/clvtier
+	install -m 644 $(LIBA) $(DESTDIR)$(prefix)/lib/libclvtier.a
+	install -m 755 $(LIBSO) $(DESTDIR)$(prefix)/lib/libclvtier.so.0
+	ln -sf libclvtier.so.0 $(DESTDIR)$(prefix)/lib/libclvtier.so
+	install -m 644 include/clvtier/*.h $(DESTDIR)$(prefix)/include/clvtier/
+	install -m 644 $(BUILD)/clvtier.pc $(DESTDIR)$(prefix)/lib/pkgconfig/clvtier.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(prefix)/bin/clvtier $(DESTDIR)$(prefix)/lib/libclvtier.a \
+	      $(DESTDIR)$(prefix)/lib/libclvtier.so.0 $(DESTDIR)$(prefix)/lib/libclvtier.so \
+	      $(DESTDIR)$(prefix)/lib/pkgconfig/clvtier.pc
+	rm -rf $(DESTDIR)$(prefix)/include/clvtier
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,75 @@
+/* customers.h - the per-customer summary table (/customers).
+ *
+ * Columns follow ../shared/DESIGN.md and lifetimes' conventions:
+ *   x    repeat purchases: distinct purchase days after the first, in the
+ *        calibration window (several transactions on one day count once)
+ *   t_x  recency: (last purchase day - first purchase day) / period length
+ *   T    age: (calibration end - first purchase day) / period length
+ *   m    mean spend of the repeat purchase days (each day's amounts summed;
+ *        0 when x = 0), the Gamma-Gamma input
+ *   n    transaction rows in the calibration window
+ *   total  total spend in the calibration window
+ *   first_day, last_day  days since 1970-01-01 of the first/last purchase
+ *   x_star, m_star  holdout repeat purchase days and their mean spend
+ *        (present only with a calibration/holdout split)
+ *   weight  customers this row stands for (summaries given as patterns)
+ *   r_score, f_score, m_score, rfm  RFM quintile scores (see rfm.h). */
+#ifndef CLVTIER_CUSTOMERS_H
+#define CLVTIER_CUSTOMERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clvtier/status.h"
+
+struct ct_file;
+
+typedef struct ct_customers {
+    size_t n;
+    char *ids;       /* n x id_width bytes, NUL-padded UTF-8 */
+    size_t id_width; /* bytes per id (ct_str_width of the longest) */
+    double *x, *t_x, *T, *m, *total;
+    int64_t *ntx;
+    int32_t *first_day, *last_day;
+    double *x_star, *m_star; /* NULL without a holdout */
+    double *weight;          /* NULL: every row is one customer */
+    int8_t *r_score, *f_score, *m_score;
+    int32_t *rfm;
+} ct_customers;
+
+/* Allocate every column for n rows (holdout columns when holdout != 0,
+ * dates/RFM when dated != 0, weights when weighted != 0).  Returns
+ * CT_ENOMEM on failure (nothing left allocated). */
+ct_status ct_customers_alloc(ct_customers *c, size_t n, size_t id_width, int holdout, int dated,
+                             int weighted, ct_error *err);
+void ct_customers_free(ct_customers *c);
+
+typedef struct ct_summary_opts {
+    double period_days;     /* length of one period in days (ct_period_days) */
+    int32_t calibration_end; /* last day of the calibration window */
+    int32_t observation_end; /* last day observed (>= calibration_end) */
+    int holdout;            /* compute x_star/m_star over (calibration_end, observation_end] */
+} ct_summary_opts;
+
+/* Summarize customers whose transactions are day[off[i]..off[i+1]) and
+ * amount[...] (NULL amounts: m = total = 0), sorted by day within each
+ * customer, every day <= observation_end, and the first day <=
+ * calibration_end.  Fills every summary column of out (allocated for n). */
+ct_status ct_summarize(const int32_t *day, const double *amount, const size_t *off, size_t n,
+                       const ct_summary_opts *o, ct_customers *out, ct_error *err);
+
+/* Write `c` as table /customers (ids as the index column).  Extra attributes
+ * (period, dates) are the caller's. */
+ct_status ct_customers_write(struct ct_file *f, const ct_customers *c, ct_error *err);
+
+/* Read /customers (or another table with columns x, t_x, T and optionally
+ * m, weight, x_star, m_star, id) from f.  Missing x/t_x/T is CT_EFORMAT. */
+ct_status ct_customers_read(const struct ct_file *f, const char *group, ct_customers *c,
+                            ct_error *err);
+
+/* Check the summary for values no model accepts: NaN/Inf, negative x, t_x,
+ * T, m, weight, non-integer x, t_x > T.  The message names the row (1-based),
+ * the column and the value; `source` names the file. */
+ct_status ct_customers_validate(const ct_customers *c, const char *source, ct_error *err);
+
+#endif

@@ -1,0 +1,179 @@
+/* customers_io.c - /customers table <-> ct_customers, and input validation. */
+#include "clvtier/customers.h"
+#include "clvtier/store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+ct_status ct_customers_write(ct_file *f, const ct_customers *c, ct_error *err)
+{
+    ct_colspec spec[20];
+    const void *data[20];
+    size_t k = 0;
+    ct_tw *w;
+    ct_status s;
+
+#define COL(nm, ty, ptr)                                                                       \
+    do {                                                                                       \
+        if ((ptr) != NULL) {                                                                   \
+            spec[k].name = (nm);                                                               \
+            spec[k].type = (ty);                                                               \
+            spec[k].width = 0;                                                                 \
+            data[k++] = (ptr);                                                                 \
+        }                                                                                      \
+    } while (0)
+    if (c->ids != NULL) {
+        spec[k].name = "id";
+        spec[k].type = CT_STRING;
+        spec[k].width = c->id_width;
+        data[k++] = c->ids;
+    }
+    COL("x", CT_FLOAT64, c->x);
+    COL("t_x", CT_FLOAT64, c->t_x);
+    COL("T", CT_FLOAT64, c->T);
+    COL("m", CT_FLOAT64, c->m);
+    COL("total", CT_FLOAT64, c->total);
+    COL("n", CT_INT64, c->ntx);
+    COL("first_day", CT_INT32, c->first_day);
+    COL("last_day", CT_INT32, c->last_day);
+    COL("x_star", CT_FLOAT64, c->x_star);
+    COL("m_star", CT_FLOAT64, c->m_star);
+    COL("weight", CT_FLOAT64, c->weight);
+    COL("r_score", CT_INT8, c->r_score);
+    COL("f_score", CT_INT8, c->f_score);
+    COL("m_score", CT_INT8, c->m_score);
+    COL("rfm", CT_INT32, c->rfm);
+#undef COL
+    s = ct_tw_create(&w, f, "/customers", spec, k, c->n, c->ids != NULL ? "id" : NULL, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    /* Whole columns at once: HDF5 splits them into chunks itself, and the
+     * arrays are already in memory, so this makes no copy. */
+    for (size_t j = 0; j < k && s == CT_OK; j++) {
+        s = ct_tw_append(w, j, data[j], c->n, err);
+    }
+    if (s != CT_OK) {
+        ct_tw_abort(w);
+        return s;
+    }
+    return ct_tw_close(w, err);
+}
+
+/* Column j of t as f64, or NULL (and CT_OK) if absent and optional. */
+static ct_status opt_col(const ct_table *t, const char *const *names, int required,
+                         const char *path, const char *group, double **out, ct_error *err)
+{
+    *out = NULL;
+    for (const char *const *nm = names; *nm != NULL; nm++) {
+        if (ct_table_find(t, *nm) >= 0) {
+            return ct_table_read_f64(t, *nm, out, err);
+        }
+    }
+    if (required) {
+        return ct_fail_at(err, CT_EFORMAT, path, 0, 0, "table %s has no column '%s'", group,
+                          names[0]);
+    }
+    return CT_OK;
+}
+
+ct_status ct_customers_read(const ct_file *f, const char *group, ct_customers *c, ct_error *err)
+{
+    ct_table *t;
+    ct_status s;
+    static const char *const nx[] = {"x", "frequency", NULL};
+    static const char *const ntx[] = {"t_x", "recency", NULL};
+    static const char *const nT[] = {"T", "periods", NULL};
+    static const char *const nm[] = {"m", "monetary_value", "zbar", NULL};
+    static const char *const nw[] = {"weight", "weights", "count", NULL};
+    static const char *const nxs[] = {"x_star", NULL};
+    static const char *const nms[] = {"m_star", NULL};
+
+    memset(c, 0, sizeof *c);
+    s = ct_table_open(&t, f, group, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    c->n = ct_table_nrows(t);
+    const char *path = ct_file_path(f);
+    s = opt_col(t, nx, 1, path, group, &c->x, err);
+    if (s == CT_OK) {
+        s = opt_col(t, ntx, 1, path, group, &c->t_x, err);
+    }
+    if (s == CT_OK) {
+        s = opt_col(t, nT, 1, path, group, &c->T, err);
+    }
+    if (s == CT_OK) {
+        s = opt_col(t, nm, 0, path, group, &c->m, err);
+    }
+    if (s == CT_OK) {
+        s = opt_col(t, nw, 0, path, group, &c->weight, err);
+    }
+    if (s == CT_OK) {
+        s = opt_col(t, nxs, 0, path, group, &c->x_star, err);
+    }
+    if (s == CT_OK) {
+        s = opt_col(t, nms, 0, path, group, &c->m_star, err);
+    }
+    long jid = ct_table_find(t, "id");
+    if (s == CT_OK && jid >= 0 && ct_table_coltype(t, (size_t)jid) == CT_STRING) {
+        size_t w;
+        s = ct_table_strwidth(t, (size_t)jid, &w, err);
+        if (s == CT_OK) {
+            c->id_width = ct_str_width(w);
+            c->ids = calloc(c->n > 0 ? c->n : 1, c->id_width);
+            s = c->ids == NULL ? ct_fail(err, CT_ENOMEM, "out of memory")
+                               : ct_table_read_str(t, (size_t)jid, 0, c->n, c->ids, c->id_width,
+                                                   err);
+        }
+    }
+    ct_table_close(t);
+    if (s != CT_OK) {
+        ct_customers_free(c);
+    }
+    return s;
+}
+
+static ct_status bad_value(ct_error *err, const char *source, size_t i, const char *col,
+                           double v, const char *why)
+{
+    return ct_fail_at(err, CT_EDATA, source, (uint64_t)i + 1, 0, "customer row %zu: %s = %g %s",
+                      i + 1, col, v, why);
+}
+
+ct_status ct_customers_validate(const ct_customers *c, const char *source, ct_error *err)
+{
+    if (c->n == 0) {
+        return ct_fail_at(err, CT_EDATA, source, 0, 0, "no customers");
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        double x = c->x[i], tx = c->t_x[i], T = c->T[i];
+        if (!isfinite(x) || x < 0 || x != floor(x)) {
+            return bad_value(err, source, i, "x", x, "(must be a whole number >= 0)");
+        }
+        if (!isfinite(tx) || tx < 0) {
+            return bad_value(err, source, i, "t_x", tx, "(must be finite and >= 0)");
+        }
+        if (!isfinite(T) || T < 0) {
+            return bad_value(err, source, i, "T", T, "(must be finite and >= 0)");
+        }
+        if (tx > T * (1 + 1e-12)) {
+            return ct_fail_at(err, CT_EDATA, source, (uint64_t)i + 1, 0,
+                              "customer row %zu: t_x = %g > T = %g (recency after the end)",
+                              i + 1, tx, T);
+        }
+        if (x == 0 && tx != 0) {
+            return ct_fail_at(err, CT_EDATA, source, (uint64_t)i + 1, 0,
+                              "customer row %zu: x = 0 but t_x = %g (must be 0)", i + 1, tx);
+        }
+        if (c->m != NULL && (!isfinite(c->m[i]) || c->m[i] < 0)) {
+            return bad_value(err, source, i, "m", c->m[i], "(must be finite and >= 0)");
+        }
+        if (c->weight != NULL && (!isfinite(c->weight[i]) || c->weight[i] < 0)) {
+            return bad_value(err, source, i, "weight", c->weight[i], "(must be finite and >= 0)");
+        }
+    }
+    return CT_OK;
+}

@@ -1,0 +1,1244 @@
+/* ingest.c - CSV transaction log -> /transactions + /customers (+ /features).
+ *
+ * One pass over a read-only memory map: each row's id is interned in an
+ * open-addressing hash table, its date turned into a day number, its amount
+ * parsed; then a counting sort by customer (customers ordered by id), a
+ * per-customer sort by (day, amount), the summaries (summary.c) and RFM
+ * scores (rfm.c), and the HDF5 writes (store.c).  Output does not depend on
+ * the input's row order. */
+#include "clvtier/ingest.h"
+#include "clvtier/customers.h"
+#include "clvtier/rfm.h"
+#include "clvtier/store.h"
+#include "csv_internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ID_BYTES 1024
+#define NO_CUST UINT32_MAX
+
+void ct_ingest_opts_init(ct_ingest_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->delim = 0;
+    o->header = 1;
+    o->period = CT_PERIOD_DAY;
+    o->calibration_end = CT_NO_DAY;
+    o->observation_end = CT_NO_DAY;
+}
+
+/* ---- id interning ------------------------------------------------------- */
+
+typedef struct idtab {
+    uint32_t *slot; /* 0 = empty, else customer + 1 */
+    size_t mask;
+    char *arena;
+    size_t alen, acap;
+    uint64_t *off; /* id i is arena[off[i] .. off[i] + len[i]) */
+    uint32_t *len, *hash;
+    size_t n, cap;
+    size_t maxlen;
+} idtab;
+
+static uint32_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
+    }
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static void idtab_free(idtab *t)
+{
+    free(t->slot);
+    free(t->arena);
+    free(t->off);
+    free(t->len);
+    free(t->hash);
+    memset(t, 0, sizeof *t);
+}
+
+static int idtab_init(idtab *t, size_t expect)
+{
+    size_t cap = 1024;
+    memset(t, 0, sizeof *t);
+    while (cap < expect * 2) {
+        cap *= 2;
+    }
+    t->slot = calloc(cap, sizeof *t->slot);
+    t->mask = cap - 1;
+    return t->slot != NULL ? 0 : -1;
+}
+
+static int idtab_grow(idtab *t)
+{
+    size_t cap = (t->mask + 1) * 2;
+    uint32_t *s = calloc(cap, sizeof *s);
+    if (s == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        size_t h = t->hash[i] & (cap - 1);
+        while (s[h] != 0) {
+            h = (h + 1) & (cap - 1);
+        }
+        s[h] = (uint32_t)i + 1;
+    }
+    free(t->slot);
+    t->slot = s;
+    t->mask = cap - 1;
+    return 0;
+}
+
+/* Slot where id p[0..n) (hash h) is or would go; *found its customer or NO_CUST. */
+static size_t idtab_probe(const idtab *t, const char *p, size_t n, uint32_t h, uint32_t *found)
+{
+    size_t i = h & t->mask;
+    for (;;) {
+        uint32_t s = t->slot[i];
+        if (s == 0) {
+            *found = NO_CUST;
+            return i;
+        }
+        s--;
+        if (t->hash[s] == h && t->len[s] == n && memcmp(t->arena + t->off[s], p, n) == 0) {
+            *found = s;
+            return i;
+        }
+        i = (i + 1) & t->mask;
+    }
+}
+
+static uint32_t idtab_find(const idtab *t, const char *p, size_t n)
+{
+    uint32_t found;
+    (void)idtab_probe(t, p, n, hash_bytes(p, n), &found);
+    return found;
+}
+
+/* Customer index of id p[0..n): existing or new.  NO_CUST on out of memory. */
+static uint32_t idtab_get(idtab *t, const char *p, size_t n)
+{
+    uint32_t h = hash_bytes(p, n), found;
+    size_t i = idtab_probe(t, p, n, h, &found);
+    if (found != NO_CUST) {
+        return found;
+    }
+    if (t->n >= UINT32_MAX - 1) {
+        return NO_CUST;
+    }
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 4096;
+        uint64_t *o = realloc(t->off, nc * sizeof *o);
+        if (o == NULL) {
+            return NO_CUST;
+        }
+        t->off = o;
+        uint32_t *l = realloc(t->len, nc * sizeof *l);
+        if (l == NULL) {
+            return NO_CUST;
+        }
+        t->len = l;
+        uint32_t *hh = realloc(t->hash, nc * sizeof *hh);
+        if (hh == NULL) {
+            return NO_CUST;
+        }
+        t->hash = hh;
+        t->cap = nc;
+    }
+    if (t->alen + n > t->acap) {
+        size_t nc = (t->alen + n) * 2 + 65536;
+        char *a = realloc(t->arena, nc);
+        if (a == NULL) {
+            return NO_CUST;
+        }
+        t->arena = a;
+        t->acap = nc;
+    }
+    memcpy(t->arena + t->alen, p, n);
+    t->off[t->n] = t->alen;
+    t->len[t->n] = (uint32_t)n;
+    t->hash[t->n] = h;
+    t->alen += n;
+    t->maxlen = n > t->maxlen ? n : t->maxlen;
+    t->slot[i] = (uint32_t)t->n + 1;
+    t->n++;
+    if (t->n * 2 > t->mask + 1 && idtab_grow(t) != 0) {
+        return NO_CUST;
+    }
+    return (uint32_t)(t->n - 1);
+}
+
+/* ---- id order: all-digit ids numerically, then the rest bytewise ------- */
+
+static const idtab *sort_tab; /* qsort has no context argument in C11 */
+
+static int all_digits(const char *p, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int cmp_bytes(const char *a, size_t na, const char *b, size_t nb)
+{
+    int c = memcmp(a, b, na < nb ? na : nb);
+    if (c != 0) {
+        return c;
+    }
+    return (na > nb) - (na < nb);
+}
+
+static int cmp_ids(const void *pa, const void *pb)
+{
+    const idtab *t = sort_tab;
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    const char *sa = t->arena + t->off[a], *sb = t->arena + t->off[b];
+    size_t na = t->len[a], nb = t->len[b];
+    int da = all_digits(sa, na), db = all_digits(sb, nb);
+    if (da != db) {
+        return db - da; /* numeric ids first */
+    }
+    if (da) {
+        const char *ta = sa, *tb = sb;
+        size_t ma = na, mb = nb;
+        while (ma > 1 && *ta == '0') {
+            ta++;
+            ma--;
+        }
+        while (mb > 1 && *tb == '0') {
+            tb++;
+            mb--;
+        }
+        if (ma != mb) {
+            return ma < mb ? -1 : 1;
+        }
+        int c = memcmp(ta, tb, ma);
+        if (c != 0) {
+            return c;
+        }
+    }
+    return cmp_bytes(sa, na, sb, nb);
+}
+
+/* ---- header and columns ------------------------------------------------ */
+
+static void trim(const char **p, size_t *n)
+{
+    while (*n > 0 && isspace((unsigned char)(*p)[0])) {
+        (*p)++;
+        (*n)--;
+    }
+    while (*n > 0 && isspace((unsigned char)(*p)[*n - 1])) {
+        (*n)--;
+    }
+}
+
+static int field_is(const ct_field *f, const char *name, int nocase)
+{
+    const char *p = f->p;
+    size_t n = f->n;
+    trim(&p, &n);
+    if (strlen(name) != n) {
+        return 0;
+    }
+    return nocase ? strncasecmp(p, name, n) == 0 : memcmp(p, name, n) == 0;
+}
+
+static void header_text(const ct_csv *c, char *buf, size_t cap)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t j = 0; j < c->nf && off + 8 < cap; j++) {
+        char f[64];
+        ct_field_str(&c->f[j], f, sizeof f);
+        int k = snprintf(buf + off, cap - off, "%s'%s'", j ? ", " : "", f);
+        if (k > 0) {
+            off += (size_t)k;
+        }
+    }
+}
+
+/* Resolve a column spec (name or 1-based index; NULL = first default name
+ * found, else default_index) against the current row.  Returns the 0-based
+ * column or -1 with err filled. */
+static long resolve_col(const ct_csv *c, int header, const char *spec,
+                        const char *const *defaults, long default_index, const char *role,
+                        const char *option, ct_error *err)
+{
+    char hdr[400];
+    if (spec != NULL && all_digits(spec, strlen(spec))) {
+        long j = strtol(spec, NULL, 10);
+        if (j < 1 || (size_t)j > c->nf) {
+            header_text(c, hdr, sizeof hdr);
+            ct_fail_at(err, CT_EINVAL, c->path, c->line, 0,
+                       "%s column %ld out of range: the first row has %zu column(s) (%s); is "
+                       "--delimiter right?",
+                       role, j, c->nf, hdr);
+            return -1;
+        }
+        return j - 1;
+    }
+    if (spec == NULL && !header) {
+        if (default_index < 1 || (size_t)default_index > c->nf) {
+            ct_fail_at(err, CT_EINVAL, c->path, c->line, 0,
+                       "no %s column: the first row has %zu column(s); give %s", role, c->nf,
+                       option);
+            return -1;
+        }
+        return default_index - 1;
+    }
+    if (spec != NULL && !header) {
+        ct_fail_at(err, CT_EINVAL, c->path, 0, 0,
+                   "%s column '%s' is a name but the file has no header; give a 1-based index",
+                   role, spec);
+        return -1;
+    }
+    for (int nocase = 0; nocase <= 1; nocase++) {
+        if (spec != NULL) {
+            for (size_t j = 0; j < c->nf; j++) {
+                if (field_is(&c->f[j], spec, nocase)) {
+                    return (long)j;
+                }
+            }
+        } else {
+            for (const char *const *d = defaults; *d != NULL; d++) {
+                for (size_t j = 0; j < c->nf; j++) {
+                    if (field_is(&c->f[j], *d, nocase)) {
+                        return (long)j;
+                    }
+                }
+            }
+        }
+    }
+    header_text(c, hdr, sizeof hdr);
+    if (spec != NULL) {
+        ct_fail_at(err, CT_EINVAL, c->path, c->line, 0,
+                   "%s column '%s' not found in the header (%zu column(s): %s); is --delimiter "
+                   "right?",
+                   role, spec, c->nf, hdr);
+    } else {
+        ct_fail_at(err, CT_EINVAL, c->path, c->line, 0,
+                   "no %s column found in the header (%zu column(s): %s); name it with %s or "
+                   "check --delimiter",
+                   role, c->nf, hdr, option);
+    }
+    return -1;
+}
+
+static ct_status check_duplicates(const ct_csv *c, ct_error *err)
+{
+    for (size_t j = 0; j < c->nf; j++) {
+        for (size_t i = 0; i < j; i++) {
+            const char *a = c->f[i].p, *b = c->f[j].p;
+            size_t na = c->f[i].n, nb = c->f[j].n;
+            trim(&a, &na);
+            trim(&b, &nb);
+            if (na == nb && memcmp(a, b, na) == 0) {
+                char name[128];
+                ct_field f = {a, na, 0};
+                ct_field_str(&f, name, sizeof name);
+                return ct_fail_at(err, CT_EPARSE, c->path, c->line, (unsigned)j + 1,
+                                  "duplicate column name '%s' (columns %zu and %zu)", name, i + 1,
+                                  j + 1);
+            }
+        }
+    }
+    return CT_OK;
+}
+
+static const char *const ID_NAMES[] = {"id",      "customer_id", "customer", "customerid",
+                                       "cust_id", "client_id",   "user_id",  "ID",
+                                       NULL};
+static const char *const DATE_NAMES[] = {"date",       "datetime",         "timestamp",
+                                         "order_date", "transaction_date", "time",
+                                         NULL};
+static const char *const AMOUNT_NAMES[] = {"amount", "value",    "dollar_value", "revenue",
+                                           "sales",  "monetary", "price",        "total",
+                                           NULL};
+
+/* ---- the transaction arrays ---------------------------------------------- */
+
+typedef struct txlog {
+    uint32_t *cust;
+    int32_t *day;
+    double *amt;
+    size_t n, cap;
+} txlog;
+
+static void txlog_free(txlog *t)
+{
+    free(t->cust);
+    free(t->day);
+    free(t->amt);
+    memset(t, 0, sizeof *t);
+}
+
+static int txlog_reserve(txlog *t, size_t cap)
+{
+    if (cap <= t->cap) {
+        return 0;
+    }
+    uint32_t *c = realloc(t->cust, cap * sizeof *c);
+    if (c == NULL) {
+        return -1;
+    }
+    t->cust = c;
+    int32_t *d = realloc(t->day, cap * sizeof *d);
+    if (d == NULL) {
+        return -1;
+    }
+    t->day = d;
+    double *a = realloc(t->amt, cap * sizeof *a);
+    if (a == NULL) {
+        return -1;
+    }
+    t->amt = a;
+    t->cap = cap;
+    return 0;
+}
+
+typedef struct txrow {
+    int32_t day;
+    double amt;
+} txrow;
+
+static int cmp_txrow(const void *pa, const void *pb)
+{
+    const txrow *a = pa, *b = pb;
+    if (a->day != b->day) {
+        return a->day < b->day ? -1 : 1;
+    }
+    return (a->amt > b->amt) - (a->amt < b->amt);
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+typedef struct parsed {
+    idtab ids;
+    txlog tx;
+    int has_amount;
+} parsed;
+
+static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, parsed *P, ct_ingest_report *rep,
+                           ct_error *err)
+{
+    long jid, jdate, jamt = -1;
+    int r;
+    ct_status s;
+
+    ct_csv_sniff(c);
+    rep->delim = c->delim;
+    r = ct_csv_next(c, err);
+    if (r < 0) {
+        return err->status;
+    }
+    if (r == 0) {
+        return ct_fail_at(err, CT_EDATA, c->path, 0, 0, "no rows (only blank lines)");
+    }
+    if (o->header && (s = check_duplicates(c, err)) != CT_OK) {
+        return s;
+    }
+    jid = resolve_col(c, o->header, o->id_col, ID_NAMES, 1, "customer id", "--id", err);
+    if (jid < 0) {
+        return err->status;
+    }
+    jdate = resolve_col(c, o->header, o->date_col, DATE_NAMES, 2, "date", "--date", err);
+    if (jdate < 0) {
+        return err->status;
+    }
+    P->has_amount = !(o->amount_col != NULL && strcmp(o->amount_col, "none") == 0);
+    if (P->has_amount) {
+        jamt = resolve_col(c, o->header, o->amount_col, AMOUNT_NAMES, 3, "amount", "--amount",
+                           err);
+        if (jamt < 0) {
+            return err->status;
+        }
+    }
+    if (jid == jdate || jid == jamt || jdate == jamt) {
+        return ct_fail_at(err, CT_EINVAL, c->path, 0, 0,
+                          "id, date and amount must be different columns (got %ld, %ld, %ld)",
+                          jid + 1, jdate + 1, jamt + 1);
+    }
+    long need = jid > jdate ? jid : jdate;
+    need = jamt > need ? jamt : need;
+
+    /* Estimate the row count from the first line's length to size the arrays. */
+    size_t first_len = c->pos > 0 ? c->pos : 32;
+    size_t guess = c->size / (first_len > 8 ? first_len : 8) + 1024;
+    if (idtab_init(&P->ids, guess / 4 + 1024) != 0 || txlog_reserve(&P->tx, guess) != 0) {
+        return ct_fail(err, CT_ENOMEM, "out of memory for about %zu rows", guess);
+    }
+    if (o->header) {
+        r = ct_csv_next(c, err);
+    }
+    if (r == 0) {
+        return ct_fail_at(err, CT_EDATA, c->path, 0, 0, "header only: no data rows");
+    }
+    size_t tick = 0;
+    rep->first_day = INT32_MAX;
+    rep->last_day = INT32_MIN;
+    for (; r == 1; r = ct_csv_next(c, err)) {
+        rep->rows++;
+        if ((long)c->nf <= need) {
+            return ct_fail_at(err, CT_EPARSE, c->path, c->line, (unsigned)c->nf + 1,
+                              "row has %zu column(s), expected at least %ld", c->nf, need + 1);
+        }
+        const char *p = c->f[jdate].p;
+        size_t n = c->f[jdate].n;
+        int32_t day;
+        trim(&p, &n);
+        if (ct_date_parse(p, n, o->date_format, &day) != 0) {
+            char v[80];
+            ct_field f = {p, n, 0};
+            ct_field_str(&f, v, sizeof v);
+            return ct_fail_at(err, CT_EPARSE, c->path, c->line, (unsigned)jdate + 1,
+                              "cannot parse date '%s' (expected %s; see --date-format)", v,
+                              o->date_format != NULL ? o->date_format
+                                                     : "YYYY-MM-DD, YYYYMMDD or "
+                                                       "YYYY-MM-DD HH:MM:SS");
+        }
+        double amt = 0;
+        if (P->has_amount) {
+            p = c->f[jamt].p;
+            n = c->f[jamt].n;
+            int parsed_ok = ct_parse_double(p, n, &amt) == 0;
+            if (!parsed_ok || !isfinite(amt) || (amt < 0 && !o->allow_negative)) {
+                char v[80];
+                ct_field f = {p, n, 0};
+                ct_field_str(&f, v, sizeof v);
+                const char *why = !parsed_ok        ? "cannot parse amount"
+                                  : !isfinite(amt) ? "amount is not a finite number"
+                                                   : "negative amount (use --allow-negative "
+                                                     "to keep returns)";
+                return ct_fail_at(err, parsed_ok ? CT_EDATA : CT_EPARSE, c->path, c->line,
+                                  (unsigned)jamt + 1, "%s '%s'", why, v);
+            }
+            if (amt < 0) {
+                rep->returns++;
+            }
+        }
+        if (o->observation_end != CT_NO_DAY && day > o->observation_end) {
+            rep->after_observation++;
+            continue;
+        }
+        p = c->f[jid].p;
+        n = c->f[jid].n;
+        trim(&p, &n);
+        if (n == 0) {
+            return ct_fail_at(err, CT_EDATA, c->path, c->line, (unsigned)jid + 1,
+                              "empty customer id");
+        }
+        if (n > MAX_ID_BYTES) {
+            return ct_fail_at(err, CT_EDATA, c->path, c->line, (unsigned)jid + 1,
+                              "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
+        }
+        uint32_t cu = idtab_get(&P->ids, p, n);
+        if (cu == NO_CUST) {
+            return ct_fail(err, CT_ENOMEM, "out of memory at row %llu",
+                           (unsigned long long)c->line);
+        }
+        if (P->tx.n == P->tx.cap && txlog_reserve(&P->tx, P->tx.cap + P->tx.cap / 2 + 1024) != 0) {
+            return ct_fail(err, CT_ENOMEM, "out of memory at row %llu",
+                           (unsigned long long)c->line);
+        }
+        P->tx.cust[P->tx.n] = cu;
+        P->tx.day[P->tx.n] = day;
+        P->tx.amt[P->tx.n] = amt;
+        P->tx.n++;
+        rep->first_day = day < rep->first_day ? day : rep->first_day;
+        rep->last_day = day > rep->last_day ? day : rep->last_day;
+        if (o->progress != NULL && ++tick == (1u << 20)) {
+            tick = 0;
+            o->progress(o->progress_ctx, 0.8 * (double)c->pos / (double)c->size);
+        }
+    }
+    if (r < 0) {
+        return err->status;
+    }
+    if (P->tx.n == 0) {
+        return ct_fail_at(err, CT_EDATA, c->path, 0, 0,
+                          "no transactions on or before the observation end");
+    }
+    return CT_OK;
+}
+
+/* ---- sorting and summarising ----------------------------------------------- */
+
+typedef struct sorted {
+    int32_t *day;
+    double *amt;
+    size_t *off;      /* ncust + 1 */
+    uint32_t *order;  /* customers in id order (interned indices) */
+    uint32_t *final;  /* interned index -> row of /customers, NO_CUST if left out */
+    size_t ncust, ntx;
+} sorted;
+
+static void sorted_free(sorted *S)
+{
+    free(S->day);
+    free(S->amt);
+    free(S->off);
+    free(S->order);
+    free(S->final);
+    memset(S, 0, sizeof *S);
+}
+
+static ct_status sort_log(parsed *P, int32_t cal_end, sorted *S, ct_ingest_report *rep,
+                          ct_error *err)
+{
+    size_t C = P->ids.n, N = P->tx.n;
+    uint32_t *rank = NULL;
+    txrow *tmp = NULL;
+    size_t tmpcap = 0;
+
+    memset(S, 0, sizeof *S);
+    S->order = malloc(C * sizeof *S->order);
+    rank = malloc(C * sizeof *rank);
+    S->off = calloc(C + 1, sizeof *S->off);
+    S->final = malloc(C * sizeof *S->final);
+    if (S->order == NULL || rank == NULL || S->off == NULL || S->final == NULL) {
+        free(rank);
+        return ct_fail(err, CT_ENOMEM, "out of memory sorting %zu customers", C);
+    }
+    for (size_t i = 0; i < C; i++) {
+        S->order[i] = (uint32_t)i;
+    }
+    sort_tab = &P->ids;
+    qsort(S->order, C, sizeof *S->order, cmp_ids);
+    sort_tab = NULL;
+    for (size_t r = 0; r < C; r++) {
+        rank[S->order[r]] = (uint32_t)r;
+    }
+    /* Counting sort by customer rank (stable). */
+    for (size_t i = 0; i < N; i++) {
+        S->off[rank[P->tx.cust[i]] + 1]++;
+    }
+    for (size_t r = 0; r < C; r++) {
+        S->off[r + 1] += S->off[r];
+    }
+    S->day = malloc(N * sizeof *S->day);
+    S->amt = malloc(N * sizeof *S->amt);
+    if (S->day == NULL || S->amt == NULL) {
+        free(rank);
+        return ct_fail(err, CT_ENOMEM, "out of memory sorting %zu transactions", N);
+    }
+    {
+        size_t *pos = malloc(C * sizeof *pos);
+        if (pos == NULL) {
+            free(rank);
+            return ct_fail(err, CT_ENOMEM, "out of memory sorting");
+        }
+        memcpy(pos, S->off, C * sizeof *pos);
+        for (size_t i = 0; i < N; i++) {
+            size_t k = pos[rank[P->tx.cust[i]]]++;
+            S->day[k] = P->tx.day[i];
+            S->amt[k] = P->tx.amt[i];
+        }
+        free(pos);
+    }
+    free(rank);
+    txlog_free(&P->tx);
+    /* Sort each customer's rows by (day, amount); leave customers born after
+     * the calibration end out, compacting the arrays in place. */
+    size_t w = 0, kept = 0;
+    for (size_t r = 0; r < C; r++) {
+        size_t a = S->off[r], b = S->off[r + 1], n = b - a;
+        int ok = 1;
+        for (size_t k = a + 1; k < b && ok; k++) {
+            ok = S->day[k - 1] < S->day[k] ||
+                 (S->day[k - 1] == S->day[k] && S->amt[k - 1] <= S->amt[k]);
+        }
+        if (!ok) {
+            if (n > tmpcap) {
+                txrow *t = realloc(tmp, n * sizeof *t);
+                if (t == NULL) {
+                    free(tmp);
+                    return ct_fail(err, CT_ENOMEM, "out of memory sorting");
+                }
+                tmp = t;
+                tmpcap = n;
+            }
+            for (size_t k = 0; k < n; k++) {
+                tmp[k].day = S->day[a + k];
+                tmp[k].amt = S->amt[a + k];
+            }
+            qsort(tmp, n, sizeof *tmp, cmp_txrow);
+            for (size_t k = 0; k < n; k++) {
+                S->day[a + k] = tmp[k].day;
+                S->amt[a + k] = tmp[k].amt;
+            }
+        }
+        if (cal_end != CT_NO_DAY && S->day[a] > cal_end) {
+            S->final[S->order[r]] = NO_CUST;
+            rep->late_customers++;
+            rep->late_transactions += n;
+            continue;
+        }
+        if (w != a) {
+            memmove(S->day + w, S->day + a, n * sizeof *S->day);
+            memmove(S->amt + w, S->amt + a, n * sizeof *S->amt);
+        }
+        S->final[S->order[r]] = (uint32_t)kept;
+        S->order[kept] = S->order[r];
+        S->off[kept] = w;
+        w += n;
+        kept++;
+    }
+    free(tmp);
+    S->off[kept] = w;
+    S->ncust = kept;
+    S->ntx = w;
+    return CT_OK;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static ct_status write_transactions(ct_file *f, const sorted *S, ct_error *err)
+{
+    static const ct_colspec spec[3] = {
+        {"customer", CT_INT64, 0}, {"day", CT_INT32, 0}, {"amount", CT_FLOAT64, 0}};
+    ct_tw *w;
+    ct_status s = ct_tw_create(&w, f, "/transactions", spec, 3, S->ntx, NULL, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    /* The customer column is implicit in off[]: expand it block by block. */
+    int64_t *cb = malloc(CT_CHUNK_ROWS * sizeof *cb);
+    if (cb == NULL) {
+        ct_tw_abort(w);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    size_t cust = 0;
+    for (size_t r0 = 0; r0 < S->ntx && s == CT_OK; r0 += CT_CHUNK_ROWS) {
+        size_t n = S->ntx - r0 < CT_CHUNK_ROWS ? S->ntx - r0 : CT_CHUNK_ROWS;
+        for (size_t k = 0; k < n; k++) {
+            while (S->off[cust + 1] <= r0 + k) {
+                cust++;
+            }
+            cb[k] = (int64_t)cust;
+        }
+        s = ct_tw_append(w, 0, cb, n, err);
+    }
+    free(cb);
+    if (s == CT_OK) {
+        s = ct_tw_append(w, 1, S->day, S->ntx, err);
+    }
+    if (s == CT_OK) {
+        s = ct_tw_append(w, 2, S->amt, S->ntx, err);
+    }
+    if (s != CT_OK) {
+        ct_tw_abort(w);
+        return s;
+    }
+    return ct_tw_close(w, err);
+}
+
+static ct_status write_period_attrs(ct_file *f, const char *obj, ct_period p, int32_t cal_end,
+                                    int32_t obs_end, int holdout, ct_error *err)
+{
+    char d[11];
+    ct_status s = ct_attr_set_str(f, obj, "period", ct_period_name(p), err);
+    if (s == CT_OK) {
+        s = ct_attr_set_f64(f, obj, "period_days", ct_period_days(p), err);
+    }
+    if (s == CT_OK) {
+        ct_date_format(cal_end, d);
+        s = ct_attr_set_str(f, obj, "calibration_end", d, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(f, obj, "calibration_end_day", cal_end, err);
+    }
+    if (s == CT_OK) {
+        ct_date_format(obs_end, d);
+        s = ct_attr_set_str(f, obj, "observation_end", d, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(f, obj, "observation_end_day", obs_end, err);
+    }
+    if (s == CT_OK && holdout) {
+        s = ct_attr_set_f64(f, obj, "holdout_periods",
+                            (double)(obs_end - cal_end) / ct_period_days(p), err);
+    }
+    return s;
+}
+
+/* ---- features ---------------------------------------------------------- */
+
+static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idtab *ids,
+                               const sorted *S, const ct_customers *cust, ct_ingest_report *rep,
+                               ct_error *err)
+{
+    ct_csv c;
+    ct_status s = ct_csv_open(&c, o->features_path, o->delim, err);
+    double *val = NULL;
+    unsigned char *seen = NULL;
+    ct_colspec *spec = NULL;
+    char (*names)[128] = NULL;
+    size_t nf = 0, jid = 0, eoff = 0;
+    ct_tw *w = NULL;
+
+    if (s != CT_OK) {
+        return s;
+    }
+    ct_csv_sniff(&c);
+    int r = ct_csv_next(&c, err);
+    if (r <= 0) {
+        ct_csv_close(&c);
+        return r < 0 ? err->status
+                     : ct_fail_at(err, CT_EDATA, o->features_path, 0, 0, "no header row");
+    }
+    if ((s = check_duplicates(&c, err)) != CT_OK) {
+        ct_csv_close(&c);
+        return s;
+    }
+    long j = resolve_col(&c, 1, o->features_id, ID_NAMES, 1, "customer id", "--features-id", err);
+    if (j < 0) {
+        ct_csv_close(&c);
+        return err->status;
+    }
+    jid = (size_t)j;
+    nf = c.nf - 1;
+    if (nf == 0) {
+        ct_csv_close(&c);
+        return ct_fail_at(err, CT_EDATA, o->features_path, 1, 0,
+                          "no feature columns besides the id");
+    }
+    size_t C = S->ncust;
+    val = malloc((C > 0 ? C : 1) * nf * sizeof *val);
+    seen = calloc(C > 0 ? C : 1, 1);
+    spec = calloc(nf + 1, sizeof *spec);
+    names = calloc(nf + 1, sizeof *names);
+    if (val == NULL || seen == NULL || spec == NULL || names == NULL) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory for features");
+        goto done;
+    }
+    for (size_t i = 0; i < C * nf; i++) {
+        val[i] = NAN;
+    }
+    snprintf(names[0], sizeof names[0], "id");
+    for (size_t k = 0, q = 0; k < c.nf; k++) {
+        if (k == jid) {
+            continue;
+        }
+        ct_field_str(&c.f[k], names[q + 1], sizeof names[q + 1]);
+        if (strcmp(names[q + 1], "id") == 0) {
+            s = ct_fail_at(err, CT_EDATA, o->features_path, 1, (unsigned)k + 1,
+                           "feature column may not be named 'id'");
+            goto done;
+        }
+        q++;
+    }
+    while ((r = ct_csv_next(&c, err)) == 1) {
+        rep->feature_rows++;
+        if (c.nf != nf + 1) {
+            s = ct_fail_at(err, CT_EPARSE, o->features_path, c.line, (unsigned)c.nf,
+                           "row has %zu column(s), the header has %zu", c.nf, nf + 1);
+            goto done;
+        }
+        const char *p = c.f[jid].p;
+        size_t n = c.f[jid].n;
+        trim(&p, &n);
+        uint32_t orig = idtab_find(ids, p, n);
+        uint32_t row = orig == NO_CUST ? NO_CUST : S->final[orig];
+        if (row == NO_CUST) {
+            rep->feature_unmatched++;
+            size_t room = sizeof rep->feature_unmatched_examples - eoff;
+            if (rep->feature_unmatched <= 5 && room > n + 4) {
+                int k = snprintf(rep->feature_unmatched_examples + eoff, room, "%s%.*s",
+                                 eoff ? ", " : "", (int)n, p);
+                eoff += k > 0 ? (size_t)k : 0;
+            }
+            continue;
+        }
+        if (seen[row]) {
+            char v[80];
+            ct_field f = {p, n, 0};
+            ct_field_str(&f, v, sizeof v);
+            s = ct_fail_at(err, CT_EDATA, o->features_path, c.line, (unsigned)jid + 1,
+                           "customer id '%s' appears twice", v);
+            goto done;
+        }
+        seen[row] = 1;
+        for (size_t k = 0, q = 0; k < c.nf; k++) {
+            if (k == jid) {
+                continue;
+            }
+            double v = NAN;
+            const char *fp = c.f[k].p;
+            size_t fn = c.f[k].n;
+            trim(&fp, &fn);
+            if (fn > 0 && !(fn == 2 && strncasecmp(fp, "NA", 2) == 0) &&
+                ct_parse_double(fp, fn, &v) != 0) {
+                char t[80];
+                ct_field f = {fp, fn, 0};
+                ct_field_str(&f, t, sizeof t);
+                s = ct_fail_at(err, CT_EPARSE, o->features_path, c.line, (unsigned)k + 1,
+                               "feature '%s': cannot parse number '%s'", names[q + 1], t);
+                goto done;
+            }
+            val[(size_t)row * nf + q] = v;
+            q++;
+        }
+    }
+    if (r < 0) {
+        s = err->status;
+        goto done;
+    }
+    for (size_t i = 0; i < C; i++) {
+        rep->customers_without_features += !seen[i];
+    }
+    rep->feature_columns = nf;
+    spec[0].name = "id";
+    spec[0].type = CT_STRING;
+    spec[0].width = cust->id_width;
+    for (size_t q = 0; q < nf; q++) {
+        spec[q + 1].name = names[q + 1];
+        spec[q + 1].type = CT_FLOAT64;
+    }
+    s = ct_tw_create(&w, out, "/features", spec, nf + 1, C, "id", err);
+    if (s != CT_OK) {
+        goto done;
+    }
+    s = ct_tw_append(w, 0, cust->ids, C, err);
+    {
+        double *col = malloc((C > 0 ? C : 1) * sizeof *col);
+        if (col == NULL && s == CT_OK) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+        for (size_t q = 0; q < nf && s == CT_OK; q++) {
+            for (size_t i = 0; i < C; i++) {
+                col[i] = val[i * nf + q];
+            }
+            s = ct_tw_append(w, q + 1, col, C, err);
+        }
+        free(col);
+    }
+    if (s == CT_OK) {
+        s = ct_tw_close(w, err);
+    } else {
+        ct_tw_abort(w);
+    }
+done:
+    free(val);
+    free(seen);
+    free(spec);
+    free(names);
+    ct_csv_close(&c);
+    return s;
+}
+
+/* ---- entry point --------------------------------------------------------- */
+
+ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *o,
+                        ct_ingest_report *rep_out, ct_error *err)
+{
+    ct_ingest_report rep;
+    ct_error local;
+    ct_csv c;
+    parsed P;
+    sorted S;
+    ct_customers cust;
+    ct_file *f = NULL;
+    ct_status s;
+
+    if (err == NULL) {
+        err = &local;
+    }
+    memset(&rep, 0, sizeof rep);
+    memset(&P, 0, sizeof P);
+    memset(&S, 0, sizeof S);
+    memset(&cust, 0, sizeof cust);
+    if (o->calibration_end != CT_NO_DAY && o->observation_end != CT_NO_DAY &&
+        o->calibration_end > o->observation_end) {
+        return ct_fail(err, CT_EINVAL, "calibration end is after the observation end");
+    }
+    s = ct_csv_open(&c, csv, o->delim, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    s = parse_log(&c, o, &P, &rep, err);
+    ct_csv_close(&c);
+    if (s != CT_OK) {
+        goto done;
+    }
+    int32_t obs_end = o->observation_end != CT_NO_DAY ? o->observation_end : rep.last_day;
+    int holdout = o->calibration_end != CT_NO_DAY;
+    int32_t cal_end = holdout ? o->calibration_end : obs_end;
+    rep.calibration_end = cal_end;
+    rep.observation_end = obs_end;
+    rep.customers = P.ids.n;
+    s = sort_log(&P, cal_end, &S, &rep, err);
+    if (s != CT_OK) {
+        goto done;
+    }
+    if (S.ncust == 0) {
+        s = ct_fail_at(err, CT_EDATA, csv, 0, 0,
+                       "every customer first purchased after the calibration end");
+        goto done;
+    }
+    if (o->progress != NULL) {
+        o->progress(o->progress_ctx, 0.85);
+    }
+    rep.customers = S.ncust;
+    rep.transactions = S.ntx;
+    rep.id_width = ct_str_width(P.ids.maxlen);
+    s = ct_customers_alloc(&cust, S.ncust, rep.id_width, holdout, 1, 0, err);
+    if (s != CT_OK) {
+        goto done;
+    }
+    for (size_t i = 0; i < S.ncust; i++) {
+        uint32_t k = S.order[i];
+        memcpy(cust.ids + i * cust.id_width, P.ids.arena + P.ids.off[k], P.ids.len[k]);
+    }
+    ct_summary_opts so = {ct_period_days(o->period), cal_end, obs_end, holdout};
+    s = ct_summarize(S.day, P.has_amount ? S.amt : NULL, S.off, S.ncust, &so, &cust, err);
+    if (s == CT_OK) {
+        s = ct_rfm_score(&cust, cal_end, err);
+    }
+    if (s != CT_OK) {
+        goto done;
+    }
+    ct_create_opts co = {o->deflate, o->command};
+    s = ct_file_create(&f, out, &co, err);
+    if (s == CT_OK) {
+        s = write_transactions(f, &S, err);
+    }
+    if (s == CT_OK) {
+        s = ct_customers_write(f, &cust, err);
+    }
+    if (s == CT_OK) {
+        s = write_period_attrs(f, "/customers", o->period, cal_end, obs_end, holdout, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(f, "/customers", "source", csv, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(f, "/customers", "customers_after_calibration",
+                            (int64_t)rep.late_customers, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(f, "/transactions", "rows_after_observation",
+                            (int64_t)rep.after_observation, err);
+    }
+    if (s == CT_OK && o->features_path != NULL) {
+        s = join_features(f, o, &P.ids, &S, &cust, &rep, err);
+    }
+    if (s == CT_OK) {
+        s = ct_file_commit(f, err);
+        f = NULL;
+    }
+done:
+    ct_file_close(f);
+    ct_customers_free(&cust);
+    sorted_free(&S);
+    idtab_free(&P.ids);
+    txlog_free(&P.tx);
+    if (rep_out != NULL) {
+        *rep_out = rep;
+    }
+    return s;
+}
+
+/* ---- RFM summaries as input --------------------------------------------------- */
+
+static long find_any(const ct_csv *c, const char *const *names)
+{
+    for (int nocase = 0; nocase <= 1; nocase++) {
+        for (const char *const *d = names; *d != NULL; d++) {
+            for (size_t j = 0; j < c->nf; j++) {
+                if (field_is(&c->f[j], *d, nocase)) {
+                    return (long)j;
+                }
+            }
+        }
+    }
+    return -1;
+}
+
+ct_status ct_ingest_summary(const char *csv, const char *out, const ct_ingest_opts *o,
+                            ct_ingest_report *rep_out, ct_error *err)
+{
+    static const char *const NX[] = {"x", "frequency", NULL};
+    static const char *const NTX[] = {"t_x", "recency", NULL};
+    static const char *const NT[] = {"T", "periods", "age", NULL};
+    static const char *const NM[] = {"m", "monetary_value", "zbar", "monetary", NULL};
+    static const char *const NW[] = {"weight", "weights", "count", NULL};
+    static const char *const NID[] = {"id", "ID", "customer_id", "customer", NULL};
+    ct_ingest_report rep;
+    ct_csv c;
+    ct_customers cust;
+    ct_file *f = NULL;
+    double *col[5] = {NULL, NULL, NULL, NULL, NULL};
+    char *ids = NULL;
+    size_t n = 0, cap = 0, idw = 0;
+    long jc[5], jid;
+    ct_status s;
+    int r;
+    ct_error local;
+
+    if (err == NULL) {
+        err = &local;
+    }
+    memset(&rep, 0, sizeof rep);
+    memset(&cust, 0, sizeof cust);
+    s = ct_csv_open(&c, csv, o->delim, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    ct_csv_sniff(&c);
+    r = ct_csv_next(&c, err);
+    if (r <= 0) {
+        ct_csv_close(&c);
+        return r < 0 ? err->status : ct_fail_at(err, CT_EDATA, csv, 0, 0, "no header row");
+    }
+    if ((s = check_duplicates(&c, err)) != CT_OK) {
+        ct_csv_close(&c);
+        return s;
+    }
+    const char *const *want[5] = {NX, NTX, NT, NM, NW};
+    for (int k = 0; k < 5; k++) {
+        jc[k] = find_any(&c, want[k]);
+        if (k < 3 && jc[k] < 0) {
+            char hdr[400];
+            header_text(&c, hdr, sizeof hdr);
+            ct_csv_close(&c);
+            return ct_fail_at(err, CT_EFORMAT, csv, 1, 0,
+                              "summary has no '%s' column (or '%s'); header: %s", want[k][0],
+                              want[k][1], hdr);
+        }
+    }
+    jid = find_any(&c, NID);
+    /* First pass over the data: count rows and the longest id. */
+    while ((r = ct_csv_next(&c, err)) == 1) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 4096;
+            for (int k = 0; k < 5; k++) {
+                double *p = realloc(col[k], nc * sizeof *p);
+                if (p == NULL) {
+                    s = ct_fail(err, CT_ENOMEM, "out of memory");
+                    goto done;
+                }
+                col[k] = p;
+            }
+            cap = nc;
+        }
+        for (int k = 0; k < 5; k++) {
+            double v = k == 4 ? 1.0 : 0.0;
+            if (jc[k] >= 0) {
+                if ((size_t)jc[k] >= c.nf || ct_parse_double(c.f[jc[k]].p, c.f[jc[k]].n, &v) != 0) {
+                    char t[80] = "";
+                    if ((size_t)jc[k] < c.nf) {
+                        ct_field_str(&c.f[jc[k]], t, sizeof t);
+                    }
+                    s = ct_fail_at(err, CT_EPARSE, csv, c.line, (unsigned)jc[k] + 1,
+                                   "cannot parse %s '%s'", want[k][0], t);
+                    goto done;
+                }
+            }
+            col[k][n] = v;
+        }
+        if (jid >= 0 && (size_t)jid < c.nf) {
+            idw = c.f[jid].n > idw ? c.f[jid].n : idw;
+        }
+        n++;
+    }
+    if (r < 0) {
+        s = err->status;
+        goto done;
+    }
+    if (n == 0) {
+        s = ct_fail_at(err, CT_EDATA, csv, 0, 0, "header only: no data rows");
+        goto done;
+    }
+    if (jid < 0) {
+        idw = 20;
+    }
+    s = ct_customers_alloc(&cust, n, ct_str_width(idw), 0, 0, 1, err);
+    if (s != CT_OK) {
+        goto done;
+    }
+    /* Second pass for the ids (cheap: the file is mapped). */
+    ct_csv_close(&c);
+    s = ct_csv_open(&c, csv, o->delim, err);
+    if (s != CT_OK) {
+        goto done;
+    }
+    ct_csv_sniff(&c);
+    r = ct_csv_next(&c, err); /* header */
+    for (size_t i = 0; i < n && r == 1; i++) {
+        r = ct_csv_next(&c, err);
+        char *dst = cust.ids + i * cust.id_width;
+        if (jid >= 0 && r == 1 && (size_t)jid < c.nf) {
+            memcpy(dst, c.f[jid].p, c.f[jid].n);
+        } else {
+            snprintf(dst, cust.id_width, "%zu", i + 1);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        cust.x[i] = col[0][i];
+        cust.t_x[i] = col[1][i];
+        cust.T[i] = col[2][i];
+        cust.m[i] = col[3][i];
+        cust.weight[i] = col[4][i];
+        cust.total[i] = col[3][i] * col[0][i];
+        cust.ntx[i] = 0;
+    }
+    free(cust.total);
+    cust.total = NULL;
+    free(cust.ntx);
+    cust.ntx = NULL;
+    if (jc[3] < 0) {
+        free(cust.m);
+        cust.m = NULL;
+    }
+    s = ct_customers_validate(&cust, csv, err);
+    if (s != CT_OK) {
+        /* rows in the message are data rows; the file line is one more (header) */
+        goto done;
+    }
+    ct_create_opts co = {o->deflate, o->command};
+    s = ct_file_create(&f, out, &co, err);
+    if (s == CT_OK) {
+        s = ct_customers_write(f, &cust, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(f, "/customers", "period", ct_period_name(o->period), err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_f64(f, "/customers", "period_days", ct_period_days(o->period), err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(f, "/customers", "source", csv, err);
+    }
+    if (s == CT_OK) {
+        s = ct_file_commit(f, err);
+        f = NULL;
+    }
+    rep.rows = n;
+    rep.customers = n;
+    rep.id_width = cust.id_width;
+done:
+    ct_file_close(f);
+    ct_csv_close(&c);
+    for (int k = 0; k < 5; k++) {
+        free(col[k]);
+    }
+    free(ids);
+    ct_customers_free(&cust);
+    if (rep_out != NULL) {
+        *rep_out = rep;
+    }
+    return s;
+}
