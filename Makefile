@@ -15,9 +15,20 @@ O        ?= -O2 -g
 PKG      ?= pkg-config
 
 HDF5_PC  := hdf5-serial
-# GSL's pkg-config adds -lgslcblas; we take CBLAS from OpenBLAS instead.
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+# OpenBLAS: Debian's single-threaded variant (libopenblas0-serial), found
+# through an rpath.  clvtier runs its own fixed thread blocks; a threaded BLAS
+# inside them would oversubscribe the cores (see DESIGN.md, Speed/Threads).
+OPENBLAS_SERIAL := $(wildcard /usr/lib/$(MULTIARCH)/openblas-serial/libopenblas.so.0)
+ifneq ($(OPENBLAS_SERIAL),)
+BLAS_LIBS := -L$(dir $(OPENBLAS_SERIAL)) -Wl,-rpath,$(dir $(OPENBLAS_SERIAL)) -l:libopenblas.so.0
+else
+BLAS_LIBS := $(shell $(PKG) --libs openblas)
+endif
+# GSL's pkg-config adds -lgslcblas; we take CBLAS from OpenBLAS instead (it is
+# linked ahead of libgsl's own libgslcblas dependency, so GSL's calls use it).
 DEP_CFLAGS := $(shell $(PKG) --cflags gsl $(HDF5_PC) openblas inih)
-DEP_LIBS   := $(shell $(PKG) --libs-only-L $(HDF5_PC) openblas) -lhdf5 -lgsl -lopenblas -linih -lpthread -lm
+DEP_LIBS   := $(shell $(PKG) --libs-only-L $(HDF5_PC)) -lhdf5 -lgsl $(BLAS_LIBS) -linih -lpthread -lm
 TEST_CFLAGS := $(shell $(PKG) --cflags cmocka)
 TEST_LIBS   := $(shell $(PKG) --libs cmocka)
 
@@ -30,7 +41,7 @@ endif
 ISYS     := $(patsubst -I%,-isystem %,$(DEP_CFLAGS))
 CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
 CFLAGS   += -std=c11 $(O) -fPIC $(WARN) $(ISYS)
-LDFLAGS  +=
+LDFLAGS  += -Wl,--as-needed
 
 LIB_SRC  := $(sort $(wildcard src/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))

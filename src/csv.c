@@ -180,6 +180,14 @@ int ct_csv_next(ct_csv *c, ct_error *err)
     size_t spos = 0;
     int any_quoted = 0;
 
+    /* Give consumed pages back every 8 MiB so that resident memory does not
+     * grow with the input (earlier rows are never looked at again). */
+    if (c->pos - c->dropped >= ((size_t)8 << 20)) {
+        size_t page = 4096, upto = c->pos / page * page;
+        (void)madvise((void *)(uintptr_t)(c->data + c->dropped), upto - c->dropped,
+                      MADV_DONTNEED);
+        c->dropped = upto;
+    }
     for (;;) {
         c->nf = 0;
         spos = 0;

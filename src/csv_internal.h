@@ -29,6 +29,7 @@ typedef struct ct_csv {
     char *scratch; /* unescaped quoted fields of the current row */
     size_t scap;
     int fd;
+    size_t dropped; /* pages below this offset were given back (MADV_DONTNEED) */
 } ct_csv;
 
 /* Open `path` read-only and map it.  CT_ENOENT when missing; CT_EDATA when

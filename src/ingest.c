@@ -11,6 +11,7 @@
 #include "clvtier/rfm.h"
 #include "clvtier/store.h"
 #include "csv_internal.h"
+#include "sort_internal.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -33,8 +34,13 @@ void ct_ingest_opts_init(ct_ingest_opts *o)
 
 /* ---- id interning ------------------------------------------------------- */
 
+typedef struct idslot {
+    uint32_t cust; /* 0 = empty, else customer + 1 */
+    uint32_t hash;
+} idslot;
+
 typedef struct idtab {
-    uint32_t *slot; /* 0 = empty, else customer + 1 */
+    idslot *slot; /* open addressing, linear probing, load <= 1/2 */
     size_t mask;
     char *arena;
     size_t alen, acap;
@@ -78,16 +84,17 @@ static int idtab_init(idtab *t, size_t expect)
 static int idtab_grow(idtab *t)
 {
     size_t cap = (t->mask + 1) * 2;
-    uint32_t *s = calloc(cap, sizeof *s);
+    idslot *s = calloc(cap, sizeof *s);
     if (s == NULL) {
         return -1;
     }
     for (size_t i = 0; i < t->n; i++) {
         size_t h = t->hash[i] & (cap - 1);
-        while (s[h] != 0) {
+        while (s[h].cust != 0) {
             h = (h + 1) & (cap - 1);
         }
-        s[h] = (uint32_t)i + 1;
+        s[h].cust = (uint32_t)i + 1;
+        s[h].hash = t->hash[i];
     }
     free(t->slot);
     t->slot = s;
@@ -100,13 +107,13 @@ static size_t idtab_probe(const idtab *t, const char *p, size_t n, uint32_t h, u
 {
     size_t i = h & t->mask;
     for (;;) {
-        uint32_t s = t->slot[i];
-        if (s == 0) {
+        const idslot *sl = &t->slot[i];
+        if (sl->cust == 0) {
             *found = NO_CUST;
             return i;
         }
-        s--;
-        if (t->hash[s] == h && t->len[s] == n && memcmp(t->arena + t->off[s], p, n) == 0) {
+        uint32_t s = sl->cust - 1;
+        if (sl->hash == h && t->len[s] == n && memcmp(t->arena + t->off[s], p, n) == 0) {
             *found = s;
             return i;
         }
@@ -166,7 +173,8 @@ static uint32_t idtab_get(idtab *t, const char *p, size_t n)
     t->hash[t->n] = h;
     t->alen += n;
     t->maxlen = n > t->maxlen ? n : t->maxlen;
-    t->slot[i] = (uint32_t)t->n + 1;
+    t->slot[i].cust = (uint32_t)t->n + 1;
+    t->slot[i].hash = h;
     t->n++;
     if (t->n * 2 > t->mask + 1 && idtab_grow(t) != 0) {
         return NO_CUST;
@@ -175,8 +183,6 @@ static uint32_t idtab_get(idtab *t, const char *p, size_t n)
 }
 
 /* ---- id order: all-digit ids numerically, then the rest bytewise ------- */
-
-static const idtab *sort_tab; /* qsort has no context argument in C11 */
 
 static int all_digits(const char *p, size_t n)
 {
@@ -191,6 +197,36 @@ static int all_digits(const char *p, size_t n)
     return 1;
 }
 
+/* The order of ids as a 64-bit key where it decides: all-digit ids of up to
+ * 18 significant digits map to their value (below 2^63), other ids to 2^63 +
+ * their first 7 bytes (big-endian, bytewise order).  Equal keys of non-numeric
+ * or long ids are then ordered by the full comparison (cmp_full). */
+static uint64_t id_key(const char *p, size_t n, int *exact)
+{
+    if (all_digits(p, n)) {
+        while (n > 1 && *p == '0') {
+            p++;
+            n--;
+        }
+        if (n <= 18) {
+            uint64_t v = 0;
+            for (size_t i = 0; i < n; i++) {
+                v = v * 10 + (uint64_t)(p[i] - '0');
+            }
+            *exact = 1;
+            return v;
+        }
+        *exact = 0;
+        return (1ULL << 63) - 1; /* longer numbers: after every short one */
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < 7; i++) {
+        v = (v << 8) | (i < n ? (unsigned char)p[i] : 0u);
+    }
+    *exact = 0;
+    return (1ULL << 63) | v;
+}
+
 static int cmp_bytes(const char *a, size_t na, const char *b, size_t nb)
 {
     int c = memcmp(a, b, na < nb ? na : nb);
@@ -200,17 +236,12 @@ static int cmp_bytes(const char *a, size_t na, const char *b, size_t nb)
     return (na > nb) - (na < nb);
 }
 
-static int cmp_ids(const void *pa, const void *pb)
+/* Full comparison of two ids with equal keys. */
+static int cmp_full(const idtab *t, uint32_t a, uint32_t b)
 {
-    const idtab *t = sort_tab;
-    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
     const char *sa = t->arena + t->off[a], *sb = t->arena + t->off[b];
     size_t na = t->len[a], nb = t->len[b];
-    int da = all_digits(sa, na), db = all_digits(sb, nb);
-    if (da != db) {
-        return db - da; /* numeric ids first */
-    }
-    if (da) {
+    if (all_digits(sa, na) && all_digits(sb, nb)) {
         const char *ta = sa, *tb = sb;
         size_t ma = na, mb = nb;
         while (ma > 1 && *ta == '0') {
@@ -230,6 +261,49 @@ static int cmp_ids(const void *pa, const void *pb)
         }
     }
     return cmp_bytes(sa, na, sb, nb);
+}
+
+/* Customers in id order into order[0..n). 0, or -1 when out of memory. */
+static int order_ids(const idtab *t, uint32_t *order)
+{
+    size_t n = t->n;
+    uint64_t *key = malloc((n > 0 ? n : 1) * sizeof *key);
+    int all_exact = 1;
+    if (key == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int exact;
+        key[i] = id_key(t->arena + t->off[i], t->len[i], &exact);
+        all_exact &= exact;
+        order[i] = (uint32_t)i;
+    }
+    if (ct_radix_sort_u64(key, order, n) != 0) {
+        free(key);
+        return -1;
+    }
+    if (!all_exact) {
+        /* Runs of equal keys: insertion sort by the full comparison (runs are
+         * short unless many ids share 7 leading bytes; then it is still correct). */
+        for (size_t a = 0; a < n;) {
+            size_t b = a + 1;
+            while (b < n && key[b] == key[a]) {
+                b++;
+            }
+            for (size_t i = a + 1; i < b; i++) {
+                uint32_t v = order[i];
+                size_t j = i;
+                while (j > a && cmp_full(t, order[j - 1], v) > 0) {
+                    order[j] = order[j - 1];
+                    j--;
+                }
+                order[j] = v;
+            }
+            a = b;
+        }
+    }
+    free(key);
+    return 0;
 }
 
 /* ---- header and columns ------------------------------------------------ */
@@ -487,6 +561,7 @@ static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, parsed *P, ct_ing
         return ct_fail_at(err, CT_EDATA, c->path, 0, 0, "header only: no data rows");
     }
     size_t tick = 0;
+    uint32_t prev = NO_CUST;
     rep->first_day = INT32_MAX;
     rep->last_day = INT32_MIN;
     for (; r == 1; r = ct_csv_next(c, err)) {
@@ -544,7 +619,13 @@ static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, parsed *P, ct_ing
             return ct_fail_at(err, CT_EDATA, c->path, c->line, (unsigned)jid + 1,
                               "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
         }
-        uint32_t cu = idtab_get(&P->ids, p, n);
+        /* Logs often list a customer's rows together: reuse the last id. */
+        uint32_t cu = prev;
+        if (prev == NO_CUST || P->ids.len[prev] != n ||
+            memcmp(P->ids.arena + P->ids.off[prev], p, n) != 0) {
+            cu = idtab_get(&P->ids, p, n);
+        }
+        prev = cu;
         if (cu == NO_CUST) {
             return ct_fail(err, CT_ENOMEM, "out of memory at row %llu",
                            (unsigned long long)c->line);
@@ -612,12 +693,10 @@ static ct_status sort_log(parsed *P, int32_t cal_end, sorted *S, ct_ingest_repor
         free(rank);
         return ct_fail(err, CT_ENOMEM, "out of memory sorting %zu customers", C);
     }
-    for (size_t i = 0; i < C; i++) {
-        S->order[i] = (uint32_t)i;
+    if (order_ids(&P->ids, S->order) != 0) {
+        free(rank);
+        return ct_fail(err, CT_ENOMEM, "out of memory sorting %zu customers", C);
     }
-    sort_tab = &P->ids;
-    qsort(S->order, C, sizeof *S->order, cmp_ids);
-    sort_tab = NULL;
     for (size_t r = 0; r < C; r++) {
         rank[S->order[r]] = (uint32_t)r;
     }
@@ -628,28 +707,46 @@ static ct_status sort_log(parsed *P, int32_t cal_end, sorted *S, ct_ingest_repor
     for (size_t r = 0; r < C; r++) {
         S->off[r + 1] += S->off[r];
     }
-    S->day = malloc(N * sizeof *S->day);
-    S->amt = malloc(N * sizeof *S->amt);
-    if (S->day == NULL || S->amt == NULL) {
-        free(rank);
-        return ct_fail(err, CT_ENOMEM, "out of memory sorting %zu transactions", N);
-    }
+    /* In-place permutation into customer buckets (American flag sort,
+     * McIlroy, Bostic & McIlroy 1993): every row moves at most once and no
+     * second copy of the log is needed. */
     {
-        size_t *pos = malloc(C * sizeof *pos);
-        if (pos == NULL) {
+        size_t *next = malloc((C > 0 ? C : 1) * sizeof *next);
+        if (next == NULL) {
             free(rank);
             return ct_fail(err, CT_ENOMEM, "out of memory sorting");
         }
-        memcpy(pos, S->off, C * sizeof *pos);
-        for (size_t i = 0; i < N; i++) {
-            size_t k = pos[rank[P->tx.cust[i]]]++;
-            S->day[k] = P->tx.day[i];
-            S->amt[k] = P->tx.amt[i];
+        memcpy(next, S->off, C * sizeof *next);
+        uint32_t *cu = P->tx.cust;
+        int32_t *dy = P->tx.day;
+        double *am = P->tx.amt;
+        for (size_t b = 0; b < C; b++) {
+            while (next[b] < S->off[b + 1]) {
+                size_t i = next[b];
+                uint32_t k = rank[cu[i]];
+                if (k == b) {
+                    next[b]++;
+                    continue;
+                }
+                size_t j = next[k]++;
+                uint32_t tc = cu[i];
+                cu[i] = cu[j];
+                cu[j] = tc;
+                int32_t td = dy[i];
+                dy[i] = dy[j];
+                dy[j] = td;
+                double ta = am[i];
+                am[i] = am[j];
+                am[j] = ta;
+            }
         }
-        free(pos);
+        free(next);
     }
     free(rank);
-    txlog_free(&P->tx);
+    free(P->tx.cust);
+    S->day = P->tx.day;
+    S->amt = P->tx.amt;
+    memset(&P->tx, 0, sizeof P->tx);
     /* Sort each customer's rows by (day, amount); leave customers born after
      * the calibration end out, compacting the arrays in place. */
     size_t w = 0, kept = 0;
@@ -972,6 +1069,13 @@ ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *
     ct_csv_close(&c);
     if (s != CT_OK) {
         goto done;
+    }
+    if (o->features_path == NULL) {
+        /* The hash index is only needed again to join features by id. */
+        free(P.ids.slot);
+        free(P.ids.hash);
+        P.ids.slot = NULL;
+        P.ids.hash = NULL;
     }
     int32_t obs_end = o->observation_end != CT_NO_DAY ? o->observation_end : rep.last_day;
     int holdout = o->calibration_end != CT_NO_DAY;

@@ -4,47 +4,44 @@
 
 #include <stdlib.h>
 
-typedef struct keyed {
-    double v;
-    size_t i;
-} keyed;
-
-static int cmp_keyed(const void *a, const void *b)
-{
-    const keyed *x = a, *y = b;
-    if (x->v < y->v) {
-        return -1;
-    }
-    if (x->v > y->v) {
-        return 1;
-    }
-    return (x->i > y->i) - (x->i < y->i);
-}
+#include "sort_internal.h"
 
 ct_status ct_quintiles(const double *v, size_t n, int8_t *score, ct_error *err)
 {
-    keyed *k;
+    uint64_t *key;
+    uint32_t *idx;
     if (n == 0) {
         return CT_OK;
     }
-    k = malloc(n * sizeof *k);
-    if (k == NULL) {
+    if (n > UINT32_MAX) {
+        return ct_fail(err, CT_EINVAL, "ct_quintiles: %zu rows (max %u)", n, UINT32_MAX);
+    }
+    key = malloc(n * sizeof *key);
+    idx = malloc(n * sizeof *idx);
+    if (key == NULL || idx == NULL) {
+        free(key);
+        free(idx);
         return ct_fail(err, CT_ENOMEM, "out of memory scoring %zu rows", n);
     }
     for (size_t i = 0; i < n; i++) {
-        k[i].v = v[i];
-        k[i].i = i;
+        key[i] = ct_double_key(v[i]);
+        idx[i] = (uint32_t)i;
     }
-    qsort(k, n, sizeof *k, cmp_keyed);
+    if (ct_radix_sort_u64(key, idx, n) != 0) {
+        free(key);
+        free(idx);
+        return ct_fail(err, CT_ENOMEM, "out of memory scoring %zu rows", n);
+    }
     size_t first = 0;
     for (size_t r = 0; r < n; r++) {
-        if (r > 0 && k[r].v != k[r - 1].v) {
+        if (r > 0 && key[r] != key[r - 1]) {
             first = r;
         }
         /* 5 * first / n < 5 since first < n */
-        score[k[r].i] = (int8_t)(1 + (5 * first) / n);
+        score[idx[r]] = (int8_t)(1 + (5 * first) / n);
     }
-    free(k);
+    free(key);
+    free(idx);
     return CT_OK;
 }
 

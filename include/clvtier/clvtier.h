@@ -1,0 +1,19 @@
+/* clvtier.h - the whole public API of libclvtier. */
+#ifndef CLVTIER_CLVTIER_H
+#define CLVTIER_CLVTIER_H
+
+#include "clvtier/comm.h"
+#include "clvtier/customers.h"
+#include "clvtier/dates.h"
+#include "clvtier/ingest.h"
+#include "clvtier/outfile.h"
+#include "clvtier/par.h"
+#include "clvtier/rfm.h"
+#include "clvtier/rng.h"
+#include "clvtier/status.h"
+#include "clvtier/store.h"
+#include "clvtier/synth.h"
+#include "clvtier/version.h"
+#include "clvtier/view.h"
+
+#endif

@@ -1,0 +1,53 @@
+/* cli.h - helpers shared by the subcommands (the only code that prints). */
+#ifndef CLVTIER_CLI_H
+#define CLVTIER_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "clvtier/clvtier.h"
+
+/* sysexits(3) */
+#define EX_OK_ 0
+#define EX_USAGE_ 64
+#define EX_DATAERR_ 65
+#define EX_NOINPUT_ 66
+#define EX_SOFTWARE_ 70
+#define EX_OSERR_ 71
+#define EX_CANTCREAT_ 73
+#define EX_IOERR_ 74
+#define EX_CONFIG_ 78
+
+typedef struct cli_common {
+    int quiet, json;
+    const char *cmd; /* "ingest", ... */
+    char *cmdline;   /* whole command line, for provenance */
+} cli_common;
+
+int cli_exit_code(ct_status s);
+/* Print "clvtier CMD: error: MSG" and return the exit code for s. */
+int cli_fail(const cli_common *c, const ct_error *err);
+/* Usage error: "clvtier CMD: MSG (see clvtier CMD --help)", returns 64. */
+int cli_usage(const cli_common *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *cli_join_args(int argc, char **argv);
+/* "YYYY-MM-DD" (or YYYYMMDD) -> day; 0 ok, -1 bad. */
+int cli_parse_day(const char *s, int32_t *day);
+int cli_parse_double(const char *s, double *v);
+int cli_parse_size(const char *s, size_t *v);
+int cli_parse_u64(const char *s, uint64_t *v);
+/* "k=v,k=v" -> values for the given keys (missing keys untouched).
+ * Returns 0, or -1 with the bad key/value in bad[0..cap). */
+int cli_parse_kv(const char *s, const char *const *keys, double *vals, int nkeys, char *bad,
+                 size_t cap);
+/* JSON string literal of s on fp. */
+void cli_json_str(FILE *fp, const char *s);
+/* Progress bar on stderr when it is a terminal and not quiet. */
+void cli_progress(void *ctx, double fraction);
+void cli_progress_done(const cli_common *c);
+double cli_now(void);
+
+int cmd_ingest(int argc, char **argv, cli_common *c);
+int cmd_inspect(int argc, char **argv, cli_common *c);
+int cmd_synth(int argc, char **argv, cli_common *c);
+
+#endif

@@ -1,0 +1,260 @@
+/* cmd_ingest.c - `clvtier ingest`. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char HELP[] =
+    "usage: clvtier ingest TX.csv -o DATA.h5 [options]\n"
+    "       clvtier ingest --summary SUMMARY.csv -o DATA.h5 [options]\n"
+    "\n"
+    "Read a transaction log (one row per transaction: customer id, date, amount;\n"
+    "any row order) and write /transactions and /customers (x, t_x, T, m, n, ...,\n"
+    "RFM scores) to DATA.h5.  With --summary, read an RFM summary instead\n"
+    "(columns x|frequency, t_x|recency, T|periods, optional m|monetary_value|zbar,\n"
+    "weight|weights|count, id).\n"
+    "\n"
+    "options:\n"
+    "  -o, --output FILE          output HDF5 file (written atomically)\n"
+    "  -d, --delimiter D          ',' | tab | space (runs of blanks) | ';'\n"
+    "                             (default: sniffed from the first line)\n"
+    "      --no-header            the first row is data; columns are 1-based indices\n"
+    "      --id COL               customer id column: header name or 1-based index\n"
+    "      --date COL             date column\n"
+    "      --amount COL           amount column ('none': no amounts)\n"
+    "      --date-format FMT      e.g. %Y-%m-%d, %Y%m%d, %d/%m/%Y (default: automatic\n"
+    "                             YYYY-MM-DD, YYYYMMDD, YYYY-MM-DD HH:MM:SS)\n"
+    "      --period P             day | week | month (month = 365.2425/12 days)\n"
+    "      --calibration-end D    split: calibration up to D, holdout after it\n"
+    "      --observation-end D    ignore transactions after D (default: last date)\n"
+    "      --allow-negative       keep negative amounts (returns)\n"
+    "      --features FILE.csv    join extra numeric per-customer columns by id\n"
+    "      --features-id COL      id column of the features file\n"
+    "      --summary FILE.csv     input is an RFM summary, not a transaction log\n"
+    "      --compress[=LEVEL]     shuffle + deflate (default level 1)\n"
+    "      --json                 print the ingest report as JSON on stdout\n"
+    "  -q, --quiet                no progress or summary on stderr\n"
+    "  -h, --help                 this help\n";
+
+enum { O_NOHDR = 256, O_ID, O_DATE, O_AMOUNT, O_DFMT, O_PERIOD, O_CAL, O_OBS, O_NEG, O_FEAT,
+       O_FEATID, O_SUMMARY, O_COMPRESS, O_JSON };
+
+static const struct option LONG[] = {
+    {"output", required_argument, NULL, 'o'},
+    {"delimiter", required_argument, NULL, 'd'},
+    {"no-header", no_argument, NULL, O_NOHDR},
+    {"id", required_argument, NULL, O_ID},
+    {"date", required_argument, NULL, O_DATE},
+    {"amount", required_argument, NULL, O_AMOUNT},
+    {"date-format", required_argument, NULL, O_DFMT},
+    {"period", required_argument, NULL, O_PERIOD},
+    {"calibration-end", required_argument, NULL, O_CAL},
+    {"observation-end", required_argument, NULL, O_OBS},
+    {"allow-negative", no_argument, NULL, O_NEG},
+    {"features", required_argument, NULL, O_FEAT},
+    {"features-id", required_argument, NULL, O_FEATID},
+    {"summary", required_argument, NULL, O_SUMMARY},
+    {"compress", optional_argument, NULL, O_COMPRESS},
+    {"json", no_argument, NULL, O_JSON},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+
+static int parse_delim(const char *s)
+{
+    if (strcmp(s, ",") == 0 || strcmp(s, "comma") == 0) {
+        return ',';
+    }
+    if (strcmp(s, "tab") == 0 || strcmp(s, "\\t") == 0 || strcmp(s, "\t") == 0) {
+        return '\t';
+    }
+    if (strcmp(s, "space") == 0 || strcmp(s, "whitespace") == 0 || strcmp(s, " ") == 0) {
+        return ' ';
+    }
+    if (strcmp(s, ";") == 0 || strcmp(s, "semicolon") == 0) {
+        return ';';
+    }
+    if (strcmp(s, "auto") == 0) {
+        return 0;
+    }
+    return -1;
+}
+
+static void day_json(FILE *fp, const char *key, int32_t day, int comma)
+{
+    char d[11];
+    ct_date_format(day, d);
+    fprintf(fp, "  \"%s\": \"%s\"%s\n", key, d, comma ? "," : "");
+}
+
+int cmd_ingest(int argc, char **argv, cli_common *c)
+{
+    ct_ingest_opts o;
+    ct_ingest_report rep;
+    ct_error err;
+    const char *out = NULL, *summary = NULL;
+    int opt;
+
+    ct_ingest_opts_init(&o);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "o:d:qh", LONG, NULL)) != -1) {
+        switch (opt) {
+        case 'o':
+            out = optarg;
+            break;
+        case 'd':
+            o.delim = parse_delim(optarg);
+            if (o.delim < 0) {
+                return cli_usage(c, "unknown delimiter '%s' (use , tab space ;)", optarg);
+            }
+            break;
+        case O_NOHDR:
+            o.header = 0;
+            break;
+        case O_ID:
+            o.id_col = optarg;
+            break;
+        case O_DATE:
+            o.date_col = optarg;
+            break;
+        case O_AMOUNT:
+            o.amount_col = optarg;
+            break;
+        case O_DFMT:
+            o.date_format = optarg;
+            break;
+        case O_PERIOD:
+            if (ct_period_parse(optarg, &o.period) != 0) {
+                return cli_usage(c, "unknown period '%s' (use day, week or month)", optarg);
+            }
+            break;
+        case O_CAL:
+            if (cli_parse_day(optarg, &o.calibration_end) != 0) {
+                return cli_usage(c, "--calibration-end '%s' is not a date YYYY-MM-DD", optarg);
+            }
+            break;
+        case O_OBS:
+            if (cli_parse_day(optarg, &o.observation_end) != 0) {
+                return cli_usage(c, "--observation-end '%s' is not a date YYYY-MM-DD", optarg);
+            }
+            break;
+        case O_NEG:
+            o.allow_negative = 1;
+            break;
+        case O_FEAT:
+            o.features_path = optarg;
+            break;
+        case O_FEATID:
+            o.features_id = optarg;
+            break;
+        case O_SUMMARY:
+            summary = optarg;
+            break;
+        case O_COMPRESS:
+            o.deflate = 1;
+            if (optarg != NULL) {
+                size_t lv;
+                if (cli_parse_size(optarg, &lv) != 0 || lv < 1 || lv > 9) {
+                    return cli_usage(c, "--compress level '%s' must be 1..9", optarg);
+                }
+                o.deflate = (int)lv;
+            }
+            break;
+        case O_JSON:
+            c->json = 1;
+            break;
+        case 'q':
+            c->quiet = 1;
+            break;
+        case 'h':
+            fputs(HELP, stdout);
+            return 0;
+        default:
+            return cli_usage(c, "bad option");
+        }
+    }
+    const char *in = summary;
+    if (summary == NULL) {
+        if (optind != argc - 1) {
+            return cli_usage(c, optind >= argc ? "missing input TX.csv" : "too many arguments");
+        }
+        in = argv[optind];
+    } else if (optind != argc) {
+        return cli_usage(c, "--summary takes the input; unexpected '%s'", argv[optind]);
+    }
+    if (out == NULL) {
+        return cli_usage(c, "missing -o DATA.h5");
+    }
+    o.command = c->cmdline;
+    o.progress = cli_progress;
+    o.progress_ctx = c;
+    double t0 = cli_now();
+    ct_status s = summary != NULL ? ct_ingest_summary(in, out, &o, &rep, &err)
+                                  : ct_ingest_csv(in, out, &o, &rep, &err);
+    cli_progress_done(c);
+    if (s != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    double secs = cli_now() - t0;
+    if (!c->quiet) {
+        fprintf(stderr, "clvtier ingest: %llu rows -> %llu customers",
+                (unsigned long long)rep.rows, (unsigned long long)rep.customers);
+        if (summary == NULL) {
+            char a[11], b[11];
+            ct_date_format(rep.calibration_end, a);
+            ct_date_format(rep.observation_end, b);
+            fprintf(stderr, ", %llu transactions; period %s, calibration end %s, observation "
+                            "end %s",
+                    (unsigned long long)rep.transactions, ct_period_name(o.period), a, b);
+        }
+        fprintf(stderr, " (%.2f s) -> %s\n", secs, out);
+        if (rep.after_observation > 0) {
+            fprintf(stderr, "clvtier ingest: note: %llu rows after the observation end left out\n",
+                    (unsigned long long)rep.after_observation);
+        }
+        if (rep.late_customers > 0) {
+            fprintf(stderr,
+                    "clvtier ingest: note: %llu customers (%llu rows) first bought after the "
+                    "calibration end and were left out\n",
+                    (unsigned long long)rep.late_customers,
+                    (unsigned long long)rep.late_transactions);
+        }
+        if (rep.feature_unmatched > 0) {
+            fprintf(stderr,
+                    "clvtier ingest: warning: %llu feature rows name customers with no "
+                    "transactions (e.g. %s); they were not joined\n",
+                    (unsigned long long)rep.feature_unmatched, rep.feature_unmatched_examples);
+        }
+        if (rep.customers_without_features > 0) {
+            fprintf(stderr, "clvtier ingest: note: %llu customers have no feature row (NaN)\n",
+                    (unsigned long long)rep.customers_without_features);
+        }
+    }
+    if (c->json) {
+        printf("{\n  \"output\": ");
+        cli_json_str(stdout, out);
+        printf(",\n  \"rows\": %llu,\n  \"customers\": %llu,\n",
+               (unsigned long long)rep.rows, (unsigned long long)rep.customers);
+        if (summary == NULL) {
+            printf("  \"transactions\": %llu,\n  \"period\": \"%s\",\n",
+                   (unsigned long long)rep.transactions, ct_period_name(o.period));
+            day_json(stdout, "first_date", rep.first_day, 1);
+            day_json(stdout, "last_date", rep.last_day, 1);
+            day_json(stdout, "calibration_end", rep.calibration_end, 1);
+            day_json(stdout, "observation_end", rep.observation_end, 1);
+            printf("  \"rows_after_observation\": %llu,\n  \"customers_after_calibration\": "
+                   "%llu,\n  \"returns\": %llu,\n",
+                   (unsigned long long)rep.after_observation,
+                   (unsigned long long)rep.late_customers, (unsigned long long)rep.returns);
+            if (o.features_path != NULL) {
+                printf("  \"feature_columns\": %zu,\n  \"feature_rows_unmatched\": %llu,\n"
+                       "  \"customers_without_features\": %llu,\n",
+                       rep.feature_columns, (unsigned long long)rep.feature_unmatched,
+                       (unsigned long long)rep.customers_without_features);
+            }
+        }
+        printf("  \"seconds\": %.3f\n}\n", secs);
+    }
+    return 0;
+}

@@ -1,0 +1,239 @@
+/* common.c - CLI helpers: exit codes, messages, parsing, progress. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int cli_exit_code(ct_status s)
+{
+    switch (s) {
+    case CT_OK:
+        return EX_OK_;
+    case CT_EINVAL:
+        return EX_USAGE_;
+    case CT_ENOMEM:
+        return EX_OSERR_;
+    case CT_ENOENT:
+        return EX_NOINPUT_;
+    case CT_EIO:
+        return EX_IOERR_;
+    case CT_ECREATE:
+        return EX_CANTCREAT_;
+    case CT_EPARSE:
+    case CT_EDATA:
+    case CT_EFORMAT:
+    case CT_EDIM:
+        return EX_DATAERR_;
+    case CT_ENOCONV:
+    case CT_ENUM:
+        return EX_DATAERR_;
+    case CT_ECONFIG:
+    case CT_EPROTECTED:
+        return EX_CONFIG_;
+    case CT_EINTERNAL:
+        return EX_SOFTWARE_;
+    }
+    return EX_SOFTWARE_;
+}
+
+int cli_fail(const cli_common *c, const ct_error *err)
+{
+    cli_progress_done(c);
+    fprintf(stderr, "clvtier %s: error: %s\n", c->cmd,
+            err->msg[0] != '\0' ? err->msg : ct_strerror(err->status));
+    return cli_exit_code(err->status);
+}
+
+int cli_usage(const cli_common *c, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "clvtier %s: ", c->cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'clvtier %s --help')\n", c->cmd);
+    return EX_USAGE_;
+}
+
+char *cli_join_args(int argc, char **argv)
+{
+    size_t n = 1;
+    for (int i = 0; i < argc; i++) {
+        n += strlen(argv[i]) + 3;
+    }
+    char *s = malloc(n);
+    if (s == NULL) {
+        return NULL;
+    }
+    s[0] = '\0';
+    for (int i = 0; i < argc; i++) {
+        if (i > 0) {
+            strcat(s, " ");
+        }
+        strcat(s, argv[i]);
+    }
+    return s;
+}
+
+int cli_parse_day(const char *s, int32_t *day)
+{
+    return ct_date_parse(s, strlen(s), NULL, day);
+}
+
+int cli_parse_double(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return (end == s || *end != '\0' || errno != 0 || !isfinite(*v)) ? -1 : 0;
+}
+
+int cli_parse_u64(const char *s, uint64_t *v)
+{
+    char *end;
+    if (s[0] == '-' || s[0] == '\0') {
+        return -1;
+    }
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno != 0) {
+        return -1;
+    }
+    /* allow 10M, 1k suffixes and 1e6 */
+    if (*end == 'k' || *end == 'K') {
+        x *= 1000ULL;
+        end++;
+    } else if (*end == 'M') {
+        x *= 1000000ULL;
+        end++;
+    } else if (*end == 'e' || *end == 'E') {
+        double d;
+        if (cli_parse_double(s, &d) != 0 || d < 0 || d > 1e18 || d != floor(d)) {
+            return -1;
+        }
+        *v = (uint64_t)d;
+        return 0;
+    }
+    if (*end != '\0') {
+        return -1;
+    }
+    *v = x;
+    return 0;
+}
+
+int cli_parse_size(const char *s, size_t *v)
+{
+    uint64_t x;
+    if (cli_parse_u64(s, &x) != 0 || x > SIZE_MAX) {
+        return -1;
+    }
+    *v = (size_t)x;
+    return 0;
+}
+
+int cli_parse_kv(const char *s, const char *const *keys, double *vals, int nkeys, char *bad,
+                 size_t cap)
+{
+    char *copy = strdup(s), *save = NULL;
+    if (copy == NULL) {
+        snprintf(bad, cap, "out of memory");
+        return -1;
+    }
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        int k;
+        if (eq == NULL) {
+            snprintf(bad, cap, "'%s' is not name=value", tok);
+            free(copy);
+            return -1;
+        }
+        *eq = '\0';
+        for (k = 0; k < nkeys; k++) {
+            if (strcmp(tok, keys[k]) == 0) {
+                break;
+            }
+        }
+        if (k == nkeys) {
+            snprintf(bad, cap, "unknown parameter '%s'", tok);
+            free(copy);
+            return -1;
+        }
+        if (cli_parse_double(eq + 1, &vals[k]) != 0) {
+            snprintf(bad, cap, "%s = '%s' is not a number", tok, eq + 1);
+            free(copy);
+            return -1;
+        }
+    }
+    free(copy);
+    return 0;
+}
+
+void cli_json_str(FILE *fp, const char *s)
+{
+    fputc('"', fp);
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        switch (*p) {
+        case '"':
+            fputs("\\\"", fp);
+            break;
+        case '\\':
+            fputs("\\\\", fp);
+            break;
+        case '\n':
+            fputs("\\n", fp);
+            break;
+        case '\t':
+            fputs("\\t", fp);
+            break;
+        case '\r':
+            fputs("\\r", fp);
+            break;
+        default:
+            if (*p < 0x20) {
+                fprintf(fp, "\\u%04x", *p);
+            } else {
+                fputc(*p, fp);
+            }
+        }
+    }
+    fputc('"', fp);
+}
+
+static int bar_shown;
+
+void cli_progress(void *ctx, double fraction)
+{
+    const cli_common *c = ctx;
+    if (c->quiet || !isatty(2)) {
+        return;
+    }
+    int w = 40, k = (int)(fraction * w);
+    k = k < 0 ? 0 : k > w ? w : k;
+    fprintf(stderr, "\r%s [", c->cmd);
+    for (int i = 0; i < w; i++) {
+        fputc(i < k ? '#' : '.', stderr);
+    }
+    fprintf(stderr, "] %3d%%", (int)(fraction * 100));
+    bar_shown = 1;
+}
+
+void cli_progress_done(const cli_common *c)
+{
+    (void)c;
+    if (bar_shown) {
+        fputs("\r\033[K", stderr);
+        bar_shown = 0;
+    }
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

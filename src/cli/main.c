@@ -1,0 +1,66 @@
+/* main.c - `clvtier <command> [options]`: dispatch, --help, --version. */
+#include "cli.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv, cli_common *c);
+    const char *summary;
+} command;
+
+static const command COMMANDS[] = {
+    {"ingest", cmd_ingest, "transaction log or RFM summary (CSV) -> HDF5 customer summaries"},
+    {"synth", cmd_synth, "simulate BG/NBD or Pareto/NBD customers (CSV log or HDF5 summary)"},
+    {"inspect", cmd_inspect, "list the tables, columns and attributes of an HDF5 file"},
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: clvtier <command> [options]\n\n"
+                "Customer tiering: probabilistic CLV, k-means and business tiers over HDF5.\n\n"
+                "commands:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
+        fprintf(fp, "  %-9s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    }
+    fprintf(fp, "\n'clvtier <command> --help' describes each command.\n"
+                "Exit status: 0 success, 64 usage, 65 bad data, 66 missing input,\n"
+                "73 cannot create output, 74 I/O error, 78 bad configuration.\n");
+}
+
+int main(int argc, char **argv)
+{
+    cli_common c;
+
+    /* With `ulimit -f`, a write past the limit must fail with EFBIG (so the
+     * temp file is removed and the old output kept), not kill the process. */
+    signal(SIGXFSZ, SIG_IGN);
+    memset(&c, 0, sizeof c);
+    c.cmd = "";
+    if (argc < 2) {
+        usage(stderr);
+        return EX_USAGE_;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        printf("clvtier %s\n", ct_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) {
+            c.cmd = COMMANDS[i].name;
+            c.cmdline = cli_join_args(argc, argv);
+            int rc = COMMANDS[i].run(argc - 1, argv + 1, &c);
+            free(c.cmdline);
+            return rc;
+        }
+    }
+    fprintf(stderr, "clvtier: unknown command '%s' (see 'clvtier --help')\n", argv[1]);
+    return EX_USAGE_;
+}
