@@ -204,6 +204,7 @@ static int all_digits(const char *p, size_t n)
 static uint64_t id_key(const char *p, size_t n, int *exact)
 {
     if (all_digits(p, n)) {
+        size_t n0 = n;
         while (n > 1 && *p == '0') {
             p++;
             n--;
@@ -213,7 +214,7 @@ static uint64_t id_key(const char *p, size_t n, int *exact)
             for (size_t i = 0; i < n; i++) {
                 v = v * 10 + (uint64_t)(p[i] - '0');
             }
-            *exact = 1;
+            *exact = n == n0; /* "9" and "09" share a key: break the tie fully */
             return v;
         }
         *exact = 0;
@@ -1065,6 +1066,13 @@ ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *
     if (s != CT_OK) {
         return s;
     }
+    /* Create the (temp) output first: a bad -o fails before a long parse. */
+    ct_create_opts co = {o->deflate, o->command};
+    s = ct_file_create(&f, out, &co, err);
+    if (s != CT_OK) {
+        ct_csv_close(&c);
+        return s;
+    }
     s = parse_log(&c, o, &P, &rep, err);
     ct_csv_close(&c);
     if (s != CT_OK) {
@@ -1114,11 +1122,7 @@ ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *
     if (s != CT_OK) {
         goto done;
     }
-    ct_create_opts co = {o->deflate, o->command};
-    s = ct_file_create(&f, out, &co, err);
-    if (s == CT_OK) {
-        s = write_transactions(f, &S, err);
-    }
+    s = write_transactions(f, &S, err);
     if (s == CT_OK) {
         s = ct_customers_write(f, &cust, err);
     }

@@ -27,6 +27,8 @@ const char *ct_version(void)
 struct ct_file {
     hid_t fid;
     int writable;
+    int poisoned; /* a write failed: the descriptor now points at /dev/null */
+    char why[200]; /* HDF5's reason for the first failed write */
     int deflate;
     int clvtier;
     char *path; /* destination */
@@ -54,8 +56,24 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *ctx)
     h5msg *m = ctx;
     (void)n;
     /* Keep the innermost description: it is the most specific. */
-    if (e->desc != NULL && e->desc[0] != '\0') {
+    if (e->desc == NULL || e->desc[0] == '\0') {
+        return 0;
+    }
+    /* The sec2 driver's messages span lines and dump pointers; its errno
+     * text ("error message = 'File too large'") is the useful part. */
+    const char *em = strstr(e->desc, "error message = '");
+    if (em != NULL) {
+        em += strlen("error message = '");
+        const char *q = strchr(em, '\'');
+        int k = q != NULL ? (int)(q - em) : (int)strlen(em);
+        snprintf(m->text, sizeof m->text, "%.*s", k, em);
+    } else {
         snprintf(m->text, sizeof m->text, "%s", e->desc);
+    }
+    for (char *c = m->text; *c != '\0'; c++) {
+        if (*c == '\n' || *c == '\r' || *c == '\t') {
+            *c = ' ';
+        }
     }
     return 0;
 }
@@ -80,6 +98,11 @@ static ct_status h5fail(ct_error *err, ct_status s, const char *file, const char
 
 static void h5_init(void)
 {
+    /* When a write fails for good (file size limit), HDF5 1.10 cannot finish
+     * H5Fclose and its atexit handler then crashes on the half-closed file.
+     * Skip that handler: the OS releases everything at exit anyway.  (Has no
+     * effect, harmlessly, when the host program initialised HDF5 first.) */
+    (void)H5dont_atexit();
     /* The library never prints: HDF5's automatic error printing goes off and
      * its error stack is turned into ct_error messages instead. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -213,6 +236,55 @@ static int fsync_path(const char *path, int dir)
     return rc;
 }
 
+/* Close a file being written that is to be thrown away.  When its writes
+ * fail (disk full, ulimit -f), HDF5 1.10 cannot flush at H5Fclose, keeps the
+ * file open internally and crashes in its exit handler.  So point the sec2
+ * driver's descriptor at /dev/null first: the final flush then succeeds
+ * (into nothing) and the file is released. */
+static void h5_poison(ct_file *f)
+{
+    void *handle = NULL;
+    if (f->poisoned || f->fid <= 0) {
+        return;
+    }
+    if (f->why[0] == '\0') {
+        h5msg m;
+        h5_last(&m);
+        snprintf(f->why, sizeof f->why, "%s", m.text[0] != '\0' ? m.text : "write failed");
+    }
+    if (H5Fget_vfd_handle(f->fid, H5P_DEFAULT, &handle) >= 0 && handle != NULL) {
+        int fd = *(int *)handle;
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            (void)dup2(null, fd);
+            close(null);
+        }
+    }
+    f->poisoned = 1;
+}
+
+static void h5_discard(ct_file *f)
+{
+    h5_poison(f);
+    H5Fclose(f->fid);
+    H5Eclear2(H5E_DEFAULT);
+}
+
+/* Flush, then close a dataset of a writable file: a failed flush poisons the
+ * file first, so that the close cannot fail and leak the dataset. */
+static herr_t close_dataset(ct_file *f, hid_t did)
+{
+    herr_t rc = 0;
+    if (f->writable && H5Dflush(did) < 0) {
+        rc = -1;
+        h5_poison(f);
+    }
+    if (H5Dclose(did) < 0) {
+        rc = -1;
+    }
+    return rc;
+}
+
 /* ---- opening and committing ------------------------------------------- */
 
 ct_status ct_file_open(ct_file **out, const char *path, ct_error *err)
@@ -343,13 +415,46 @@ ct_status ct_file_commit(ct_file *f, ct_error *err)
         ct_file_close(f);
         return ct_fail(err, CT_EINVAL, "ct_file_commit: file not open for writing");
     }
+    if (f->poisoned) {
+        s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
+        ct_file_close(f);
+        return s;
+    }
     s = ct_attr_set_i64(f, "/", "complete", 1, err);
     if (s != CT_OK) {
         ct_file_close(f);
         return s;
     }
-    if (H5Fflush(f->fid, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f->fid) < 0) {
-        s = h5fail(err, CT_EIO, f->path, "cannot write output (disk full or file too large?)");
+    /* Fill time "never" leaves unwritten chunks unallocated, so the file is
+     * small until the flush below: that is where disk-full shows up. */
+    if (H5Fflush(f->fid, H5F_SCOPE_GLOBAL) < 0) {
+        h5_poison(f);
+        s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
+        ct_file_close(f); /* closes and removes the temp file */
+        return s;
+    }
+    /* H5Fclose extends the file to its allocated end with ftruncate; when that
+     * fails (file size limit) HDF5 1.10 leaves the file half-closed.  So extend
+     * it here first, where a failure can still be handled cleanly. */
+    {
+        hsize_t size = 0;
+        void *handle = NULL;
+        if (H5Fget_filesize(f->fid, &size) >= 0 &&
+            H5Fget_vfd_handle(f->fid, H5P_DEFAULT, &handle) >= 0 && handle != NULL) {
+            int fd = *(int *)handle;
+            struct stat st;
+            if (fstat(fd, &st) == 0 && (hsize_t)st.st_size < size &&
+                ftruncate(fd, (off_t)size) != 0) {
+                s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s",
+                               strerror(errno));
+                ct_file_close(f);
+                return s;
+            }
+        }
+        H5Eclear2(H5E_DEFAULT);
+    }
+    if (H5Fclose(f->fid) < 0) {
+        s = h5fail(err, CT_EIO, f->path, "cannot write output");
         f->fid = H5I_INVALID_HID;
         ct_file_close(f);
         return s;
@@ -384,9 +489,13 @@ void ct_file_close(ct_file *f)
     if (f == NULL) {
         return;
     }
-    if (f->fid >= 0 && f->fid != 0) {
-        H5Fclose(f->fid);
-        H5Eclear2(H5E_DEFAULT);
+    if (f->fid > 0) {
+        if (f->writable && f->tmp != NULL) {
+            h5_discard(f);
+        } else {
+            H5Fclose(f->fid);
+            H5Eclear2(H5E_DEFAULT);
+        }
     }
     if (f->writable && f->tmp != NULL) {
         unlink(f->tmp);
@@ -466,11 +575,13 @@ static ct_status attr_write(ct_file *f, const char *obj, const char *name, hid_t
     }
     a = H5Acreate2(o, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
     if (a < 0 || H5Awrite(a, mtype, buf) < 0) {
+        h5_poison(f);
+        ct_status s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
         if (a >= 0) {
             H5Aclose(a);
         }
         H5Oclose(o);
-        return h5fail(err, CT_EIO, f->path, "cannot write attribute");
+        return s;
     }
     H5Aclose(a);
     H5Oclose(o);
@@ -683,10 +794,11 @@ ct_status ct_file_write_matrix(ct_file *f, const char *path, const double *data,
     ct_status s = CT_OK;
     if (d < 0 || (nrows * ncols > 0 && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
                                                 H5P_DEFAULT, data) < 0)) {
-        s = h5fail(err, CT_EIO, f->path, "cannot write matrix");
+        h5_poison(f);
+        s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
     }
-    if (d >= 0) {
-        H5Dclose(d);
+    if (d >= 0 && close_dataset(f, d) < 0 && s == CT_OK) {
+        s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
     }
     H5Sclose(sp);
     H5Pclose(lcpl);
@@ -950,14 +1062,13 @@ struct ct_tw {
     tw_col *col;
 };
 
-void ct_tw_abort(ct_tw *w)
+/* Close everything w holds; -1 if a dataset could not be written out. */
+static int tw_release(ct_tw *w)
 {
-    if (w == NULL) {
-        return;
-    }
+    int rc = 0;
     for (size_t j = 0; j < w->ncols; j++) {
-        if (w->col[j].did > 0) {
-            H5Dclose(w->col[j].did);
+        if (w->col[j].did > 0 && close_dataset(w->f, w->col[j].did) < 0) {
+            rc = -1;
         }
         if (w->col[j].type == CT_STRING && w->col[j].mtype > 0) {
             H5Tclose(w->col[j].mtype);
@@ -972,6 +1083,14 @@ void ct_tw_abort(ct_tw *w)
     free(w->group);
     free(w->index);
     free(w);
+    return rc;
+}
+
+void ct_tw_abort(ct_tw *w)
+{
+    if (w != NULL) {
+        (void)tw_release(w);
+    }
 }
 
 ct_status ct_tw_create(ct_tw **out, ct_file *f, const char *group, const ct_colspec *cols,
@@ -1063,7 +1182,8 @@ ct_status ct_tw_append(ct_tw *w, size_t j, const void *data, size_t nrows, ct_er
     start = c->n;
     newsize = c->n + nrows;
     if (H5Dset_extent(c->did, &newsize) < 0) {
-        return h5fail(err, CT_EIO, w->f->path, "cannot extend column");
+        h5_poison(w->f);
+        return ct_fail_at(err, CT_EIO, w->f->path, 0, 0, "cannot write output: %s", w->f->why);
     }
     hid_t fsp = H5Dget_space(c->did);
     hid_t msp = H5Screate_simple(1, &count, NULL);
@@ -1072,7 +1192,8 @@ ct_status ct_tw_append(ct_tw *w, size_t j, const void *data, size_t nrows, ct_er
     H5Sclose(msp);
     H5Sclose(fsp);
     if (rc < 0) {
-        return h5fail(err, CT_EIO, w->f->path, "cannot write column (disk full?)");
+        h5_poison(w->f);
+        return ct_fail_at(err, CT_EIO, w->f->path, 0, 0, "cannot write output: %s", w->f->why);
     }
     c->n += nrows;
     return CT_OK;
@@ -1118,7 +1239,10 @@ ct_status ct_tw_close(ct_tw *w, ct_error *err)
         s = ct_attr_set_i64(w->f, w->group, "nrows", (int64_t)(w->ncols ? w->col[0].n : 0), err);
     }
     free(order);
-    ct_tw_abort(w);
+    ct_file *f = w->f;
+    if (tw_release(w) < 0 && s == CT_OK) {
+        s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
+    }
     return s;
 }
 

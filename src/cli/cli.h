@@ -29,6 +29,8 @@ int cli_exit_code(ct_status s);
 int cli_fail(const cli_common *c, const ct_error *err);
 /* Usage error: "clvtier CMD: MSG (see clvtier CMD --help)", returns 64. */
 int cli_usage(const cli_common *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One-line message for a bad option found by getopt_long (opterr = 0). */
+int cli_bad_option(const cli_common *c, int argc, char **argv);
 char *cli_join_args(int argc, char **argv);
 /* "YYYY-MM-DD" (or YYYYMMDD) -> day; 0 ok, -1 bad. */
 int cli_parse_day(const char *s, int32_t *day);

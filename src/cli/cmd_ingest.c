@@ -171,7 +171,7 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
             fputs(HELP, stdout);
             return 0;
         default:
-            return cli_usage(c, "bad option");
+            return cli_bad_option(c, argc, argv);
         }
     }
     const char *in = summary;

@@ -101,7 +101,7 @@ int cmd_inspect(int argc, char **argv, cli_common *c)
             fputs(HELP, stdout);
             return 0;
         default:
-            return cli_usage(c, "bad option");
+            return cli_bad_option(c, argc, argv);
         }
     }
     if (optind != argc - 1) {

@@ -177,7 +177,7 @@ int cmd_synth(int argc, char **argv, cli_common *c)
             fputs(HELP, stdout);
             return 0;
         default:
-            return cli_usage(c, "bad option");
+            return cli_bad_option(c, argc, argv);
         }
     }
     if (optind != argc) {

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -47,6 +48,15 @@ int cli_fail(const cli_common *c, const ct_error *err)
     fprintf(stderr, "clvtier %s: error: %s\n", c->cmd,
             err->msg[0] != '\0' ? err->msg : ct_strerror(err->status));
     return cli_exit_code(err->status);
+}
+
+int cli_bad_option(const cli_common *c, int argc, char **argv)
+{
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+    if (optopt != 0 && optopt < 256) {
+        return cli_usage(c, "option '-%c' is unknown or needs a value", optopt);
+    }
+    return cli_usage(c, "option '%s' is unknown or needs a value", arg);
 }
 
 int cli_usage(const cli_common *c, const char *fmt, ...)

@@ -1,6 +1,7 @@
 /* main.c - `clvtier <command> [options]`: dispatch, --help, --version. */
 #include "cli.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,9 @@ int main(int argc, char **argv)
     signal(SIGXFSZ, SIG_IGN);
     memset(&c, 0, sizeof c);
     c.cmd = "";
+    opterr = 0; /* the commands report bad options themselves, on one line */
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "clvtier: missing command (see 'clvtier --help')\n");
         return EX_USAGE_;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

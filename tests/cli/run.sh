@@ -1,0 +1,177 @@
+#!/bin/sh
+# tests/cli/run.sh - end-to-end tests of the clvtier command line.
+# Needs: $CLVTIER (the binary), $CT_DATA (../shared/data).  Python (h5py,
+# pandas) and h5dump are optional: those checks skip with a visible message.
+set -u
+CLV=${CLVTIER:?set CLVTIER to the clvtier binary}
+DATA=${CT_DATA:-../shared/data}
+T=$(mktemp -d "${TMPDIR:-/tmp}/clvtier-cli.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+PY=/usr/bin/python3
+pass=0
+fail=0
+skip=0
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+skipped() { skip=$((skip + 1)); echo "SKIP: $*"; }
+
+# expect CODE NAME -- command...: exit code CODE and exactly one stderr line
+# when CODE != 0.
+expect() {
+    code=$1; name=$2; shift 3
+    "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    if [ "$rc" -ne "$code" ]; then
+        bad "$name: exit $rc, want $code; stderr: $(cat "$T/err")"
+        return 1
+    fi
+    if [ "$code" -ne 0 ] && [ "$(wc -l <"$T/err")" -ne 1 ]; then
+        bad "$name: want one stderr line, got: $(cat "$T/err")"
+        return 1
+    fi
+    ok
+    return 0
+}
+
+# stderr must contain TEXT
+says() {
+    if grep -qF -- "$2" "$T/err"; then ok; else bad "$1: stderr lacks '$2': $(cat "$T/err")"; fi
+}
+
+no_temp() {
+    if ls "$T" | grep -q '\.tmp-'; then bad "$1: temp file left: $(ls "$T")"; else ok; fi
+}
+
+# ---- usage --------------------------------------------------------------
+expect 0 version -- "$CLV" --version
+grep -q '^clvtier [0-9]' "$T/out" && ok || bad "version output"
+expect 0 help -- "$CLV" --help
+for c in ingest synth inspect; do
+    expect 0 "help $c" -- "$CLV" "$c" --help
+    grep -q "usage: clvtier $c" "$T/out" && ok || bad "help $c text"
+done
+expect 64 "no command" -- "$CLV"
+expect 64 "unknown command" -- "$CLV" frobnicate
+expect 64 "ingest without -o" -- "$CLV" ingest "$DATA/CDNOW_master.txt"
+expect 64 "bad option" -- "$CLV" ingest --bogus x.csv -o x.h5
+expect 64 "bad period" -- "$CLV" ingest "$DATA/CDNOW_master.txt" --period year -o "$T/x.h5"
+expect 64 "bad date option" -- "$CLV" ingest "$DATA/CDNOW_master.txt" --calibration-end 1997-02-30 -o "$T/x.h5"
+expect 64 "synth bad params" -- "$CLV" synth --params r=-1 -n 10 -o "$T/x.csv"
+expect 64 "synth unknown param" -- "$CLV" synth --params q=1 -n 10 -o "$T/x.csv"
+
+# ---- CDNOW ----------------------------------------------------------------
+expect 0 "ingest cdnow sample" -- "$CLV" ingest "$DATA/CDNOW_sample.txt" --no-header --id 2 \
+    --date 3 --amount 5 --period week --calibration-end 1997-09-30 -o "$T/cdnow.h5" --json
+for k in '"customers": 2357' '"transactions": 6919' '"calibration_end": "1997-09-30"'; do
+    grep -qF "$k" "$T/out" && ok || bad "ingest json lacks $k"
+done
+expect 0 "ingest cdnow master" -- "$CLV" ingest "$DATA/CDNOW_master.txt" --period week \
+    --calibration-end 1997-09-30 -o "$T/master.h5" -q
+[ ! -s "$T/err" ] && ok || bad "--quiet printed: $(cat "$T/err")"
+expect 0 "inspect" -- "$CLV" inspect "$T/master.h5"
+grep -q '/customers/x  *float64  *23570' "$T/out" && ok || bad "inspect lists /customers/x"
+expect 0 "inspect json" -- "$CLV" inspect --json "$T/master.h5"
+expect 0 "ingest summary" -- "$CLV" ingest --summary "$DATA/donations.csv" -o "$T/don.h5"
+expect 0 "ingest compressed" -- "$CLV" ingest "$DATA/CDNOW_master.txt" --compress=1 -o "$T/z.h5" -q
+"$CLV" inspect "$T/z.h5" | grep -q deflate && ok || bad "compressed output has deflate"
+
+# ---- bad input: exit code, one line, nothing written, old output kept ----
+cp "$T/cdnow.h5" "$T/keep.h5"
+sum_before=$(cksum <"$T/keep.h5")
+check_kept() {
+    if [ "$(cksum <"$T/keep.h5")" = "$sum_before" ]; then ok; else bad "$1: previous output changed"; fi
+    no_temp "$1"
+}
+printf '' >"$T/empty.csv"
+printf 'id,date,amount\n' >"$T/hdr.csv"
+printf 'id\tdate\tamount\n1\t2020-01-01\t3\n' >"$T/tab.csv"
+printf 'id,date,amount\n1,2020-01-01,3\n2,1997-13-01,4\n' >"$T/date.csv"
+printf 'id,date,amount\n1,2020-01-01,abc\n' >"$T/amt.csv"
+printf 'id,date,amount\n1,2020-01-01,-5\n' >"$T/neg.csv"
+printf 'id,date,amount\n1,2020-01-01,nan\n' >"$T/nan.csv"
+printf 'id,date,date\n1,2020-01-01,3\n' >"$T/dup.csv"
+expect 66 "missing input" -- "$CLV" ingest "$T/nope.csv" -o "$T/keep.h5"; check_kept missing
+says "missing input" "nope.csv: cannot open: No such file or directory"
+expect 65 "empty file" -- "$CLV" ingest "$T/empty.csv" -o "$T/keep.h5"; check_kept empty
+expect 65 "header only" -- "$CLV" ingest "$T/hdr.csv" -o "$T/keep.h5"; check_kept header
+expect 64 "wrong delimiter" -- "$CLV" ingest -d , "$T/tab.csv" -o "$T/keep.h5"; check_kept delim
+says "wrong delimiter" "check --delimiter"
+expect 65 "bad date" -- "$CLV" ingest "$T/date.csv" -o "$T/keep.h5"; check_kept date
+says "bad date" "date.csv:3:2: cannot parse date '1997-13-01'"
+expect 65 "bad amount" -- "$CLV" ingest "$T/amt.csv" -o "$T/keep.h5"; check_kept amount
+says "bad amount" "amt.csv:2:3: cannot parse amount 'abc'"
+expect 65 "negative amount" -- "$CLV" ingest "$T/neg.csv" -o "$T/keep.h5"; check_kept negative
+says "negative amount" "--allow-negative"
+expect 0 "allow negative" -- "$CLV" ingest "$T/neg.csv" --allow-negative -o "$T/neg.h5"
+expect 65 "nan amount" -- "$CLV" ingest "$T/nan.csv" -o "$T/keep.h5"; check_kept nan
+expect 65 "duplicate header" -- "$CLV" ingest "$T/dup.csv" -o "$T/keep.h5"; check_kept dup
+says "duplicate header" "duplicate column name 'date'"
+expect 73 "missing output dir" -- "$CLV" ingest "$DATA/CDNOW_master.txt" -o "$T/no/such/dir.h5"
+head -c 4000 "$T/cdnow.h5" >"$T/trunc.h5"
+expect 65 "truncated hdf5" -- "$CLV" inspect "$T/trunc.h5"
+says "truncated hdf5" "truncated"
+expect 65 "not hdf5" -- "$CLV" inspect "$DATA/donations.csv"
+says "not hdf5" "not an HDF5 file"
+expect 66 "inspect missing" -- "$CLV" inspect "$T/none.h5"
+
+# disk full / file too large: ulimit -f (1 KiB blocks) below the output size
+"$CLV" synth -n 20000 -o "$T/s.csv" -q
+expect 74 "file size limit (ingest)" -- sh -c "ulimit -f 300; exec '$CLV' ingest '$T/s.csv' -o '$T/keep.h5'"
+check_kept ulimit-ingest
+expect 74 "file size limit (synth)" -- sh -c "ulimit -f 100; exec '$CLV' synth -n 20000 -o '$T/keep.h5.csv'"
+[ ! -e "$T/keep.h5.csv" ] && ok || bad "synth under ulimit left an output"
+no_temp ulimit-synth
+
+# ---- synth ------------------------------------------------------------------
+expect 0 "synth csv" -- "$CLV" synth --model pareto --params r=0.55,alpha=10.58,s=0.61,beta=11.67 \
+    -n 5000 --periods 78 --seed 9 -o "$T/p.csv"
+"$CLV" synth --model pareto --params r=0.55,alpha=10.58,s=0.61,beta=11.67 -n 5000 --periods 78 \
+    --seed 9 --threads 1 -o "$T/p1.csv" -q
+cmp -s "$T/p.csv" "$T/p1.csv" && ok || bad "synth output depends on --threads"
+"$CLV" synth -n 5000 --seed 10 -o "$T/p2.csv" -q
+cmp -s "$T/p.csv" "$T/p2.csv" && bad "different seeds gave the same output" || ok
+expect 0 "synth h5" -- "$CLV" synth -n 5000 -o "$T/syn.h5" --json
+grep -qF '"customers": 5000' "$T/out" && ok || bad "synth json"
+expect 0 "ingest synth csv" -- "$CLV" ingest "$T/p.csv" --period week -o "$T/p.h5"
+
+# ---- readable by other tools --------------------------------------------
+if command -v h5dump >/dev/null 2>&1; then
+    h5dump -H "$T/cdnow.h5" >"$T/dump" 2>&1 && grep -q 'DATASET "x"' "$T/dump" && ok \
+        || bad "h5dump cannot read the output"
+else
+    skipped "h5dump not installed (apt install hdf5-tools)"
+fi
+if [ -x "$PY" ] && "$PY" -c 'import h5py, pandas' 2>/dev/null; then
+    "$PY" - "$T/cdnow.h5" "$DATA/cdnow_customers_summary_with_transactions.csv" <<'PYEOF' && ok || bad "h5py/pandas read-back"
+import sys, h5py, numpy as np, pandas as pd
+f = h5py.File(sys.argv[1], "r")
+g = f["customers"]
+assert f.attrs["complete"] == 1 and g.attrs["encoding-type"] == "dataframe"
+cols = [c for c in g.attrs["column-order"]]
+df = pd.DataFrame({c: g[c][:] for c in cols}, index=[s.decode() for s in g[g.attrs["_index"]][:]])
+ref = pd.read_csv(sys.argv[2]).set_index("ID")
+ref.index = ref.index.astype(str).str.zfill(4)
+df = df.loc[ref.index]
+assert len(df) == 2357
+assert np.allclose(df["x"], ref["x"]) and np.allclose(df["t_x"], ref["t_x"], atol=0.0051)
+assert np.allclose(df["m"], ref["zbar"], atol=0.0051)
+PYEOF
+    "$PY" - "$T/foreign.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    g = f.create_group("feat")
+    g["spend"] = np.arange(5, dtype=np.float32)
+    g["visits"] = np.arange(5, dtype=np.int16)
+    g["name"] = np.array(["a", "bb", "ccc", "d", "e"], dtype=object)  # vlen str
+PYEOF
+    expect 0 "inspect h5py file" -- "$CLV" inspect "$T/foreign.h5"
+    grep -q 'not written by clvtier' "$T/out" && grep -q '/feat/visits *int16 *5' "$T/out" && ok \
+        || bad "inspect of an h5py file: $(cat "$T/out")"
+else
+    skipped "python3 with h5py+pandas not available (apt install python3-h5py python3-pandas)"
+fi
+
+no_temp final
+echo "cli: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

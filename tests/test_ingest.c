@@ -1,0 +1,394 @@
+/* test_ingest.c - transaction log -> /customers: CDNOW reproduction, row-order
+ * independence, calibration/holdout, features, summaries, bad input. */
+#include <math.h>
+
+#include "testutil.h"
+
+static ct_status ingest(const char *csv, const char *out, const ct_ingest_opts *o,
+                        ct_ingest_report *rep, ct_error *err)
+{
+    return ct_ingest_csv(csv, out, o, rep, err);
+}
+
+static void read_customers(const char *h5, ct_customers *c)
+{
+    ct_error err;
+    ct_file *f;
+    assert_status(ct_file_open(&f, h5, &err), CT_OK);
+    assert_status(ct_customers_read(f, "/customers", c, &err), CT_OK);
+    ct_file_close(f);
+}
+
+/* The CDNOW 1/10th sample with a 39-week calibration must reproduce lifetimes'
+ * cdnow_customers_summary_with_transactions.csv (Fader, Hardie & Lee 2005
+ * data).  That file rounds to two decimals, so x, t_x and T must match after
+ * rounding half away from zero, and m within 0.005 + 1e-9 (the reference
+ * rounds the exact half-cent means 173.035 etc. upwards). */
+static void test_ingest_cdnow_sample(void **state)
+{
+    char csv[512], out[512], ref[512];
+    ct_error err;
+    ct_ingest_opts o;
+    ct_ingest_report rep;
+    ct_customers c;
+    (void)state;
+    tu_data(csv, sizeof csv, "CDNOW_sample.txt");
+    tu_data(ref, sizeof ref, "cdnow_customers_summary_with_transactions.csv");
+    tu_path(out, sizeof out, "cdnow_sample.h5");
+    ct_ingest_opts_init(&o);
+    o.header = 0;
+    o.id_col = "2";
+    o.date_col = "3";
+    o.amount_col = "5";
+    o.period = CT_PERIOD_WEEK;
+    o.calibration_end = ct_days_from_civil(1997, 9, 30);
+    assert_status(ingest(csv, out, &o, &rep, &err), CT_OK);
+    assert_int_equal(rep.rows, 6919);
+    assert_int_equal(rep.customers, 2357);
+    assert_int_equal(rep.delim, ' ');
+    read_customers(out, &c);
+    assert_int_equal(c.n, 2357);
+    assert_non_null(c.x_star);
+
+    FILE *fp = fopen(ref, "r");
+    assert_non_null(fp);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, fp)); /* header */
+    size_t i = 0, repeaters = 0;
+    while (fgets(line, sizeof line, fp) != NULL) {
+        long id;
+        double x, tx, T, zbar;
+        assert_int_equal(sscanf(line, "%ld,%lf,%lf,%lf,%lf", &id, &x, &tx, &T, &zbar), 5);
+        assert_true(i < c.n);
+        assert_int_equal(strtol(c.ids + i * c.id_width, NULL, 10), id); /* ids in numeric order */
+        assert_true(c.x[i] == x);
+        assert_close(round(c.t_x[i] * 100) / 100, tx, 1e-9);
+        assert_close(round(c.T[i] * 100) / 100, T, 1e-9);
+        assert_close(c.m[i], zbar, 0.005 + 1e-9);
+        repeaters += x > 0;
+        i++;
+    }
+    fclose(fp);
+    assert_int_equal(i, 2357);
+    assert_int_equal(repeaters, 946); /* SOURCES.md: 946 repeaters */
+    ct_customers_free(&c);
+}
+
+static void test_ingest_cdnow_master(void **state)
+{
+    char csv[512], out[512];
+    ct_error err;
+    ct_ingest_opts o;
+    ct_ingest_report rep;
+    ct_customers c;
+    (void)state;
+    tu_data(csv, sizeof csv, "CDNOW_master.txt");
+    tu_path(out, sizeof out, "cdnow_master.h5");
+    ct_ingest_opts_init(&o); /* header names customer_id, date, dollar_value */
+    o.period = CT_PERIOD_WEEK;
+    o.calibration_end = ct_days_from_civil(1997, 9, 30);
+    assert_status(ingest(csv, out, &o, &rep, &err), CT_OK);
+    assert_int_equal(rep.rows, 69659);
+    assert_int_equal(rep.customers, 23570);
+    assert_int_equal(rep.transactions, 69659);
+    read_customers(out, &c);
+    double total = 0;
+    ct_file *f;
+    ct_table *t;
+    assert_status(ct_file_open(&f, out, &err), CT_OK);
+    assert_status(ct_table_open(&t, f, "/transactions", &err), CT_OK);
+    double *amt;
+    assert_status(ct_table_read_f64(t, "amount", &amt, &err), CT_OK);
+    for (size_t k = 0; k < ct_table_nrows(t); k++) {
+        total += amt[k];
+    }
+    free(amt);
+    ct_table_close(t);
+    ct_file_close(f);
+    assert_close(total, 2500316.0, 0.5); /* SOURCES.md: sum of dollar_value 2,500,316 */
+    /* Every CDNOW customer first bought in Q1 1997: T in (39 - 13, 39] weeks. */
+    for (size_t i = 0; i < c.n; i++) {
+        assert_true(c.T[i] > 26 && c.T[i] <= 39 + 1e-9);
+        assert_true(c.t_x[i] <= c.T[i]);
+    }
+    ct_customers_free(&c);
+}
+
+/* Same rows in another order (and other line endings/quoting) give the same
+ * /customers and /transactions. */
+static void test_ingest_row_order_independent(void **state)
+{
+    char a[512], b[512], ha[512], hb[512];
+    ct_error err;
+    ct_ingest_opts o;
+    (void)state;
+    tu_path(a, sizeof a, "ord_a.csv");
+    tu_path(b, sizeof b, "ord_b.csv");
+    tu_path(ha, sizeof ha, "ord_a.h5");
+    tu_path(hb, sizeof hb, "ord_b.h5");
+    tu_write(a, "id,date,amount\n"
+                "b7,2020-01-05,5\nx,2020-01-01,1\n10,2020-01-02,2\n9,2020-01-03,3\n"
+                "b7,2020-01-05,1.5\n10,2020-01-09,4\n09,2020-01-04,6\nx,2020-02-01,7\n");
+    tu_write(b, "\"amount\",\"id\",\"date\"\r\n"
+                "7,\"x\",2020-02-01\r\n6,09,2020-01-04\r\n4,10,2020-01-09\r\n"
+                "1.5,b7,2020-01-05\r\n3,9,2020-01-03\r\n2,\"10\",2020-01-02\r\n"
+                "1,x,2020-01-01\r\n5,b7,2020-01-05\r\n");
+    ct_ingest_opts_init(&o);
+    assert_status(ct_ingest_csv(a, ha, &o, NULL, &err), CT_OK);
+    assert_status(ct_ingest_csv(b, hb, &o, NULL, &err), CT_OK);
+    ct_customers ca, cb;
+    read_customers(ha, &ca);
+    read_customers(hb, &cb);
+    assert_int_equal(ca.n, 5);
+    assert_int_equal(cb.n, 5);
+    assert_int_equal(ca.id_width, cb.id_width);
+    assert_memory_equal(ca.ids, cb.ids, ca.n * ca.id_width);
+    assert_memory_equal(ca.x, cb.x, ca.n * sizeof(double));
+    assert_memory_equal(ca.m, cb.m, ca.n * sizeof(double));
+    assert_memory_equal(ca.T, cb.T, ca.n * sizeof(double));
+    /* id order: numeric ids by value (9 and 09 are different ids, equal in
+     * value, then ordered bytewise), then the others bytewise */
+    const char *want[5] = {"09", "9", "10", "b7", "x"};
+    for (size_t i = 0; i < 5; i++) {
+        assert_string_equal(ca.ids + i * ca.id_width, want[i]);
+    }
+    /* b7 bought twice on one day: one purchase, x = 0 */
+    assert_true(ca.x[3] == 0);
+    /* 10: 2020-01-02 (2) then 2020-01-09 (4): x = 1, t_x = 7 days, m = 4 */
+    assert_true(ca.x[2] == 1 && ca.t_x[2] == 7 && ca.m[2] == 4);
+    assert_true(ca.T[2] == (double)(ct_days_from_civil(2020, 2, 1) - ct_days_from_civil(2020, 1, 2)));
+    ct_customers_free(&ca);
+    ct_customers_free(&cb);
+}
+
+static void test_ingest_calibration_holdout(void **state)
+{
+    char csv[512], out[512];
+    ct_error err;
+    ct_ingest_opts o;
+    ct_ingest_report rep;
+    ct_customers c;
+    (void)state;
+    tu_path(csv, sizeof csv, "cal.csv");
+    tu_path(out, sizeof out, "cal.h5");
+    tu_write(csv, "customer_id\tdate\tvalue\n"
+                  "a\t2021-01-01\t10\n"
+                  "a\t2021-01-08\t20\n"
+                  "a\t2021-01-08\t5\n"   /* same day: 25 */
+                  "a\t2021-02-10\t30\n"  /* holdout */
+                  "a\t2021-02-10\t2\n"   /* holdout, same day */
+                  "a\t2021-02-20\t8\n"   /* holdout */
+                  "b\t2021-01-20\t1\n"
+                  "c\t2021-02-05\t3\n"   /* born after calibration end: left out */
+                  "d\t2021-01-02\t4\n"
+                  "d\t2021-12-31\t4\n"); /* after observation end: left out */
+    ct_ingest_opts_init(&o);
+    o.period = CT_PERIOD_WEEK;
+    o.calibration_end = ct_days_from_civil(2021, 1, 31);
+    o.observation_end = ct_days_from_civil(2021, 3, 31);
+    assert_status(ct_ingest_csv(csv, out, &o, &rep, &err), CT_OK);
+    assert_int_equal(rep.after_observation, 1);
+    assert_int_equal(rep.late_customers, 1);
+    assert_int_equal(rep.late_transactions, 1);
+    assert_int_equal(rep.customers, 3);
+    assert_int_equal(rep.transactions, 8);
+    read_customers(out, &c);
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.ids, "a");
+    assert_true(c.x[0] == 1);
+    assert_close(c.t_x[0], 1.0, 1e-12);
+    assert_close(c.T[0], 30.0 / 7.0, 1e-12);
+    assert_true(c.m[0] == 25);
+    assert_true(c.x_star[0] == 2);
+    assert_true(c.m_star[0] == 20); /* (32 + 8) / 2 */
+    assert_string_equal(c.ids + c.id_width, "b");
+    assert_true(c.x[1] == 0 && c.m[1] == 0 && c.x_star[1] == 0 && c.m_star[1] == 0);
+    ct_file *f;
+    assert_status(ct_file_open(&f, out, &err), CT_OK);
+    char s[32];
+    assert_status(ct_attr_get_str(f, "/customers", "period", s, sizeof s, &err), CT_OK);
+    assert_string_equal(s, "week");
+    assert_status(ct_attr_get_str(f, "/customers", "calibration_end", s, sizeof s, &err), CT_OK);
+    assert_string_equal(s, "2021-01-31");
+    ct_table *t;
+    assert_status(ct_table_open(&t, f, "/customers", &err), CT_OK);
+    long j = ct_table_find(t, "rfm");
+    assert_true(j >= 0);
+    ct_table_close(t);
+    ct_file_close(f);
+    ct_customers_free(&c);
+}
+
+static void test_ingest_features(void **state)
+{
+    char csv[512], feat[512], out[512];
+    ct_error err;
+    ct_ingest_opts o;
+    ct_ingest_report rep;
+    (void)state;
+    tu_path(csv, sizeof csv, "ft.csv");
+    tu_path(feat, sizeof feat, "ft_features.csv");
+    tu_path(out, sizeof out, "ft.h5");
+    tu_write(csv, "id,date,amount\n1,2020-01-01,1\n2,2020-01-02,2\n3,2020-01-03,3\n");
+    tu_write(feat, "id,age,visits\n3,40,7\n1,,2\nghost,1,1\nphantom,2,2\n");
+    ct_ingest_opts_init(&o);
+    o.features_path = feat;
+    assert_status(ct_ingest_csv(csv, out, &o, &rep, &err), CT_OK);
+    assert_int_equal(rep.feature_unmatched, 2);
+    assert_string_equal(rep.feature_unmatched_examples, "ghost, phantom");
+    assert_int_equal(rep.customers_without_features, 1);
+    assert_int_equal(rep.feature_columns, 2);
+    ct_file *f;
+    ct_table *t;
+    assert_status(ct_file_open(&f, out, &err), CT_OK);
+    assert_status(ct_table_open(&t, f, "/features", &err), CT_OK);
+    assert_int_equal(ct_table_nrows(t), 3);
+    double *age, *visits;
+    assert_status(ct_table_read_f64(t, "age", &age, &err), CT_OK);
+    assert_status(ct_table_read_f64(t, "visits", &visits, &err), CT_OK);
+    assert_true(isnan(age[0]) && visits[0] == 2); /* customer 1: empty age */
+    assert_true(isnan(age[1]) && isnan(visits[1])); /* customer 2: no row */
+    assert_true(age[2] == 40 && visits[2] == 7);
+    free(age);
+    free(visits);
+    ct_table_close(t);
+    ct_file_close(f);
+    /* a feature id twice is an error naming the line */
+    tu_write(feat, "id,age\n1,3\n1,4\n");
+    assert_status(ct_ingest_csv(csv, out, &o, &rep, &err), CT_EDATA);
+    assert_non_null(strstr(err.msg, ":3:1: customer id '1' appears twice"));
+}
+
+/* Each bad input: its status, a message naming file/line/column and value,
+ * and no output left behind (the previous output untouched). */
+static void test_ingest_bad_input(void **state)
+{
+    char csv[512], out[512];
+    ct_error err;
+    ct_ingest_opts o;
+    (void)state;
+    tu_path(csv, sizeof csv, "bad.csv");
+    tu_path(out, sizeof out, "bad.h5");
+    ct_ingest_opts_init(&o);
+    /* a good previous output */
+    tu_write(csv, "id,date,amount\n1,2020-01-01,1\n");
+    assert_status(ct_ingest_csv(csv, out, &o, NULL, &err), CT_OK);
+    struct {
+        const char *text;
+        ct_status want;
+        const char *msg;
+        int allow_negative;
+    } cases[] = {
+        {"", CT_EDATA, "empty file", 0},
+        {"id,date,amount\n", CT_EDATA, "header only", 0},
+        {"\n\n", CT_EDATA, "no rows", 0},
+        /* wrong delimiter: tab-separated read with --delimiter , (case 3) */
+        {"id\tdate\tamount\n1\t2020-01-01\t3\n", CT_EINVAL, "no customer id column", 0},
+        {"id,date,amount\n1,2020-02-30,3\n", CT_EPARSE, ":2:2: cannot parse date '2020-02-30'", 0},
+        {"id,date,amount\n1,2020-01-01,3\n2,2020-01-01,x1\n", CT_EPARSE,
+         ":3:3: cannot parse amount 'x1'", 0},
+        {"id,date,amount\n1,2020-01-01,-3\n", CT_EDATA, ":2:3: negative amount", 0},
+        {"id,date,amount\n1,2020-01-01,NaN\n", CT_EDATA, "not a finite number 'NaN'", 0},
+        {"id,date,amount\n1,2020-01-01,inf\n", CT_EDATA, "not a finite number", 1},
+        {"id,date,id\n1,2020-01-01,3\n", CT_EPARSE, "duplicate column name 'id'", 0},
+        {"id,date,amount\n1,2020-01-01\n", CT_EPARSE, ":2:3: row has 2 column(s)", 0},
+        {"id,date,amount\n,2020-01-01,1\n", CT_EDATA, ":2:1: empty customer id", 0},
+        {"id,date,amount\n\"1,2020-01-01,1\n", CT_EPARSE, "unterminated", 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tu_write(csv, cases[k].text);
+        o.allow_negative = cases[k].allow_negative;
+        o.delim = k == 3 ? ',' : 0;
+        ct_error_clear(&err);
+        ct_status s = ct_ingest_csv(csv, out, &o, NULL, &err);
+        if (s != cases[k].want || strstr(err.msg, cases[k].msg) == NULL) {
+            fail_msg("case %zu: got %s '%s', want %s '...%s...'", k, ct_strerror(s), err.msg,
+                     ct_strerror(cases[k].want), cases[k].msg);
+        }
+        assert_non_null(strstr(err.msg, csv));
+        assert_false(tu_count_temp());
+    }
+    o.allow_negative = 1;
+    o.delim = 0;
+    tu_write(csv, "id,date,amount\n1,2020-01-01,-3\n1,2020-01-02,5\n");
+    ct_ingest_report rep;
+    assert_status(ct_ingest_csv(csv, out, &o, &rep, &err), CT_OK);
+    assert_int_equal(rep.returns, 1);
+    /* previous output still readable after all the failures above */
+    ct_customers c;
+    read_customers(out, &c);
+    assert_int_equal(c.n, 1);
+    ct_customers_free(&c);
+    /* options that do not fit the file */
+    ct_ingest_opts_init(&o);
+    o.date_col = "7";
+    assert_status(ct_ingest_csv(csv, out, &o, NULL, &err), CT_EINVAL);
+    assert_non_null(strstr(err.msg, "date column 7 out of range"));
+    ct_ingest_opts_init(&o);
+    o.calibration_end = ct_days_from_civil(2021, 1, 1);
+    o.observation_end = ct_days_from_civil(2020, 1, 1);
+    assert_status(ct_ingest_csv(csv, out, &o, NULL, &err), CT_EINVAL);
+    ct_ingest_opts_init(&o);
+    o.allow_negative = 1;
+    assert_status(ct_ingest_csv("/nonexistent/tx.csv", out, &o, NULL, &err), CT_ENOENT);
+    assert_status(ct_ingest_csv(csv, "/nonexistent/out.h5", &o, NULL, &err), CT_ECREATE);
+    o.date_format = "%d/%m/%Y";
+    assert_status(ct_ingest_csv(csv, out, &o, NULL, &err), CT_EPARSE);
+    tu_write(csv, "id,date,amount\n1,31/01/2020,1\n");
+    assert_status(ct_ingest_csv(csv, out, &o, NULL, &err), CT_OK);
+}
+
+static void test_ingest_summary_input(void **state)
+{
+    char csv[512], out[512];
+    ct_error err;
+    ct_ingest_opts o;
+    ct_ingest_report rep;
+    ct_customers c;
+    (void)state;
+    tu_data(csv, sizeof csv, "donations.csv");
+    tu_path(out, sizeof out, "don.h5");
+    ct_ingest_opts_init(&o);
+    assert_status(ct_ingest_summary(csv, out, &o, &rep, &err), CT_OK);
+    read_customers(out, &c);
+    assert_int_equal(c.n, 22);
+    assert_non_null(c.weight);
+    double w = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        w += c.weight[i];
+        assert_true(c.T[i] == 6);
+    }
+    assert_true(w == 11104); /* SOURCES.md: 11,104 donors */
+    ct_customers_free(&c);
+    tu_data(csv, sizeof csv, "cdnow_customers_summary.csv");
+    assert_status(ct_ingest_summary(csv, out, &o, &rep, &err), CT_OK);
+    read_customers(out, &c);
+    assert_int_equal(c.n, 2357);
+    assert_string_equal(c.ids + 2356 * c.id_width, "2357");
+    assert_null(c.m);
+    ct_customers_free(&c);
+    tu_path(csv, sizeof csv, "badsum.csv");
+    tu_write(csv, "frequency,recency,T\n1,5,4\n");
+    assert_status(ct_ingest_summary(csv, out, &o, &rep, &err), CT_EDATA);
+    assert_non_null(strstr(err.msg, "t_x = 5 > T = 4"));
+    tu_write(csv, "frequency,recency\n1,5\n");
+    assert_status(ct_ingest_summary(csv, out, &o, &rep, &err), CT_EFORMAT);
+    tu_write(csv, "frequency,recency,T\n-1,0,4\n");
+    assert_status(ct_ingest_summary(csv, out, &o, &rep, &err), CT_EDATA);
+    tu_write(csv, "frequency,recency,T\n1,abc,4\n");
+    assert_status(ct_ingest_summary(csv, out, &o, &rep, &err), CT_EPARSE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ingest_cdnow_sample),
+        cmocka_unit_test(test_ingest_cdnow_master),
+        cmocka_unit_test(test_ingest_row_order_independent),
+        cmocka_unit_test(test_ingest_calibration_holdout),
+        cmocka_unit_test(test_ingest_features),
+        cmocka_unit_test(test_ingest_bad_input),
+        cmocka_unit_test(test_ingest_summary_input),
+    };
+    return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
+}

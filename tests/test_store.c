@@ -1,0 +1,264 @@
+/* test_store.c - HDF5 column store: round trips, foreign tables, atomic
+ * output, refusal of incomplete/truncated/non-HDF5 files. */
+#include <hdf5.h>
+#include <math.h>
+
+#include "testutil.h"
+
+static void write_table(const char *path, int deflate)
+{
+    ct_error err;
+    ct_file *f;
+    ct_tw *w;
+    ct_create_opts o = {deflate, "test"};
+    const ct_colspec spec[6] = {{"id", CT_STRING, 8},      {"i8", CT_INT8, 0},
+                                {"i32", CT_INT32, 0},      {"i64", CT_INT64, 0},
+                                {"f32", CT_FLOAT32, 0},    {"f64", CT_FLOAT64, 0}};
+    enum { N = 1000 };
+    static char ids[N][8];
+    static int8_t a[N];
+    static int32_t b[N];
+    static int64_t c[N];
+    static float d[N];
+    static double e[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], 8, "c%d", i);
+        a[i] = (int8_t)(i % 100);
+        b[i] = i * 1000;
+        c[i] = (int64_t)i << 40;
+        d[i] = (float)i * 0.5f;
+        e[i] = i / 3.0;
+    }
+    assert_status(ct_file_create(&f, path, &o, &err), CT_OK);
+    assert_status(ct_tw_create(&w, f, "/tab", spec, 6, N, "id", &err), CT_OK);
+    /* columns appended independently, in uneven blocks */
+    assert_status(ct_tw_append(w, 0, ids, 300, &err), CT_OK);
+    assert_status(ct_tw_append(w, 0, ids[300], N - 300, &err), CT_OK);
+    assert_status(ct_tw_append(w, 1, a, N, &err), CT_OK);
+    assert_status(ct_tw_append(w, 2, b, N, &err), CT_OK);
+    assert_status(ct_tw_append(w, 3, c, 10, &err), CT_OK);
+    assert_status(ct_tw_append(w, 3, c + 10, N - 10, &err), CT_OK);
+    assert_status(ct_tw_append(w, 4, d, N, &err), CT_OK);
+    assert_status(ct_tw_append(w, 5, e, N, &err), CT_OK);
+    assert_status(ct_tw_close(w, &err), CT_OK);
+    assert_status(ct_attr_set_f64(f, "/tab", "pi", 3.25, &err), CT_OK);
+    assert_status(ct_attr_set_str(f, "/tab", "who", "clvtier", &err), CT_OK);
+    double v[3] = {1, 2, 3};
+    assert_status(ct_attr_set_f64v(f, "/", "vec", v, 3, &err), CT_OK);
+    double m[6] = {1, 2, 3, 4, 5, 6};
+    assert_status(ct_file_write_matrix(f, "/grp/mat", m, 2, 3, &err), CT_OK);
+    assert_status(ct_file_commit(f, &err), CT_OK);
+}
+
+static void check_table(const char *path)
+{
+    ct_error err;
+    ct_file *f;
+    ct_table *t;
+    assert_status(ct_file_open(&f, path, &err), CT_OK);
+    assert_true(ct_file_is_clvtier(f));
+    assert_true(ct_file_has_group(f, "/tab"));
+    assert_false(ct_file_has_group(f, "/nope/deeper"));
+    assert_true(ct_file_has_dataset(f, "/tab/f64"));
+    assert_status(ct_table_open(&t, f, "/tab", &err), CT_OK);
+    assert_int_equal(ct_table_nrows(t), 1000);
+    assert_int_equal(ct_table_ncols(t), 6);
+    assert_string_equal(ct_table_colname(t, 0), "id"); /* _index first */
+    assert_string_equal(ct_table_colname(t, 5), "f64");
+    assert_int_equal(ct_table_coltype(t, 1), CT_INT8);
+    assert_int_equal(ct_table_coltype(t, 3), CT_INT64);
+    assert_int_equal(ct_table_coltype(t, 4), CT_FLOAT32);
+    double buf[10];
+    assert_status(ct_table_read(t, 5, 990, 10, CT_FLOAT64, buf, &err), CT_OK);
+    assert_true(buf[9] == 999 / 3.0);
+    int64_t ib[2];
+    assert_status(ct_table_read(t, 3, 998, 2, CT_INT64, ib, &err), CT_OK);
+    assert_true(ib[1] == (int64_t)999 << 40);
+    assert_status(ct_table_read(t, 2, 1, 1, CT_FLOAT64, buf, &err), CT_OK); /* converts */
+    assert_true(buf[0] == 1000.0);
+    assert_status(ct_table_read(t, 5, 995, 10, CT_FLOAT64, buf, &err), CT_EINVAL);
+    assert_status(ct_table_read(t, 0, 0, 1, CT_FLOAT64, buf, &err), CT_EFORMAT);
+    size_t w;
+    assert_status(ct_table_strwidth(t, 0, &w, &err), CT_OK);
+    assert_int_equal(w, 8);
+    char ids[3 * 16];
+    assert_status(ct_table_read_str(t, 0, 997, 3, ids, 16, &err), CT_OK);
+    assert_string_equal(ids + 16, "c998");
+    double *col;
+    assert_status(ct_table_read_f64(t, "i8", &col, &err), CT_OK);
+    assert_true(col[199] == 99);
+    free(col);
+    assert_status(ct_table_read_f64(t, "missing", &col, &err), CT_EFORMAT);
+    ct_table_close(t);
+    double pi, vec[4];
+    size_t nv;
+    char s[32];
+    assert_status(ct_attr_get_f64(f, "/tab", "pi", &pi, &err), CT_OK);
+    assert_true(pi == 3.25);
+    assert_status(ct_attr_get_str(f, "/tab", "who", s, sizeof s, &err), CT_OK);
+    assert_string_equal(s, "clvtier");
+    assert_status(ct_attr_get_str(f, "/tab", "_index", s, sizeof s, &err), CT_OK);
+    assert_string_equal(s, "id");
+    assert_status(ct_attr_get_f64v(f, "/", "vec", vec, 4, &nv, &err), CT_OK);
+    assert_int_equal(nv, 3);
+    assert_status(ct_attr_get_f64(f, "/tab", "nothere", &pi, &err), CT_EFORMAT);
+    double *m;
+    size_t r, cc;
+    assert_status(ct_file_read_matrix(f, "/grp/mat", &m, &r, &cc, &err), CT_OK);
+    assert_int_equal(r, 2);
+    assert_int_equal(cc, 3);
+    assert_true(m[5] == 6);
+    free(m);
+    /* writes to a read-only file are refused */
+    assert_status(ct_attr_set_f64(f, "/", "x", 1, &err), CT_EINVAL);
+    ct_file_close(f);
+}
+
+static void test_store_round_trip(void **state)
+{
+    char path[512];
+    (void)state;
+    tu_path(path, sizeof path, "rt.h5");
+    write_table(path, 0);
+    check_table(path);
+    tu_path(path, sizeof path, "rtz.h5");
+    write_table(path, 4);
+    check_table(path);
+    assert_false(tu_count_temp());
+}
+
+static void test_store_abandon_keeps_old(void **state)
+{
+    char path[512];
+    ct_error err;
+    ct_file *f;
+    (void)state;
+    tu_path(path, sizeof path, "keep.h5");
+    write_table(path, 0);
+    assert_status(ct_file_create(&f, path, NULL, &err), CT_OK);
+    assert_status(ct_attr_set_i64(f, "/", "half", 1, &err), CT_OK);
+    ct_file_close(f); /* abandoned: the old file stays, the temp file goes */
+    check_table(path);
+    assert_false(tu_count_temp());
+    assert_status(ct_file_create(&f, "/nonexistent-dir/x.h5", NULL, &err), CT_ECREATE);
+    assert_non_null(strstr(err.msg, "No such file"));
+}
+
+static void test_store_refuses_bad_files(void **state)
+{
+    char path[512], trunc[512];
+    ct_error err;
+    ct_file *f;
+    (void)state;
+    assert_status(ct_file_open(&f, "/nonexistent.h5", &err), CT_ENOENT);
+    tu_path(path, sizeof path, "text.h5");
+    tu_write(path, "id,date\n");
+    assert_status(ct_file_open(&f, path, &err), CT_EFORMAT);
+    assert_non_null(strstr(err.msg, "not an HDF5 file"));
+    /* truncated copy of a real file */
+    tu_path(path, sizeof path, "full.h5");
+    write_table(path, 0);
+    tu_path(trunc, sizeof trunc, "trunc.h5");
+    FILE *in = fopen(path, "rb"), *out = fopen(trunc, "wb");
+    char buf[2048];
+    size_t k = fread(buf, 1, sizeof buf, in);
+    fwrite(buf, 1, k, out);
+    fclose(in);
+    fclose(out);
+    assert_status(ct_file_open(&f, trunc, &err), CT_EFORMAT);
+    /* a clvtier file whose writer died before complete=1 */
+    tu_path(path, sizeof path, "incomplete.h5");
+    hid_t fid = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(fid, "clvtier_version", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int one = 1;
+    H5Awrite(a, H5T_NATIVE_INT, &one);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Fclose(fid);
+    assert_status(ct_file_open(&f, path, &err), CT_EFORMAT);
+    assert_non_null(strstr(err.msg, "incomplete"));
+}
+
+/* A group of 1-D datasets as h5py writes them: no clvtier attributes. */
+static void test_store_foreign_table(void **state)
+{
+    char path[512];
+    ct_error err;
+    ct_file *f;
+    ct_table *t;
+    (void)state;
+    tu_path(path, sizeof path, "foreign.h5");
+    hid_t fid = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(fid, "feat", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t n = 4, n2[2] = {2, 2};
+    hid_t sp = H5Screate_simple(1, &n, NULL), sp2 = H5Screate_simple(2, n2, NULL);
+    double x[4] = {1, 2, 3, 4};
+    uint16_t u[4] = {7, 8, 9, 10};
+    hid_t d = H5Dcreate2(g, "x", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    H5Dclose(d);
+    d = H5Dcreate2(g, "u", H5T_STD_U16LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, u);
+    H5Dclose(d);
+    d = H5Dcreate2(g, "matrix", H5T_IEEE_F64LE, sp2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    H5Dclose(d);
+    /* variable-length strings, as h5py writes Python str */
+    hid_t vt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vt, H5T_VARIABLE);
+    const char *names[4] = {"ann", "bob", "carolina", ""};
+    d = H5Dcreate2(g, "name", vt, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, vt, H5S_ALL, H5S_ALL, H5P_DEFAULT, names);
+    H5Dclose(d);
+    H5Tclose(vt);
+    hid_t g2 = H5Gcreate2(fid, "uneven", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    d = H5Dcreate2(g2, "a", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    H5Dclose(d);
+    hsize_t three = 3;
+    hid_t sp3 = H5Screate_simple(1, &three, NULL);
+    d = H5Dcreate2(g2, "b", H5T_IEEE_F64LE, sp3, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    H5Dclose(d);
+    H5Sclose(sp3);
+    H5Gclose(g2);
+    H5Sclose(sp);
+    H5Sclose(sp2);
+    H5Gclose(g);
+    H5Fclose(fid);
+
+    assert_status(ct_file_open(&f, path, &err), CT_OK);
+    assert_false(ct_file_is_clvtier(f));
+    assert_status(ct_table_open(&t, f, "/feat", &err), CT_OK);
+    assert_int_equal(ct_table_ncols(t), 3); /* matrix skipped; name, u, x by name */
+    assert_int_equal(ct_table_nrows(t), 4);
+    long ju = ct_table_find(t, "u");
+    assert_true(ju >= 0);
+    double v[4];
+    assert_status(ct_table_read(t, (size_t)ju, 0, 4, CT_FLOAT64, v, &err), CT_OK);
+    assert_true(v[3] == 10);
+    long jn = ct_table_find(t, "name");
+    size_t w;
+    assert_status(ct_table_strwidth(t, (size_t)jn, &w, &err), CT_OK);
+    assert_int_equal(w, 8);
+    char s[4 * 8];
+    assert_status(ct_table_read_str(t, (size_t)jn, 0, 4, s, 8, &err), CT_OK);
+    assert_memory_equal(s + 16, "carolina", 8);
+    assert_status(ct_table_read_str(t, (size_t)jn, 0, 4, s, 4, &err), CT_EDATA);
+    ct_table_close(t);
+    assert_status(ct_table_open(&t, f, "/uneven", &err), CT_EDIM);
+    assert_status(ct_table_open(&t, f, "/absent", &err), CT_EFORMAT);
+    ct_file_close(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_store_round_trip),
+        cmocka_unit_test(test_store_abandon_keeps_old),
+        cmocka_unit_test(test_store_refuses_bad_files),
+        cmocka_unit_test(test_store_foreign_table),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
