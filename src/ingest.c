@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MAX_ID_BYTES 1024
 #define NO_CUST UINT32_MAX
@@ -69,6 +70,23 @@ static void idtab_free(idtab *t)
     memset(t, 0, sizeof *t);
 }
 
+/* Zeroed slot array; large ones on transparent huge pages, since probes
+ * are random and would otherwise miss the TLB on nearly every row. */
+static idslot *slots_alloc(size_t cap)
+{
+    size_t bytes = cap * sizeof(idslot);
+    if (bytes < ((size_t)4 << 20)) {
+        return calloc(cap, sizeof(idslot));
+    }
+    void *p = NULL;
+    if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) {
+        return NULL;
+    }
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+    memset(p, 0, bytes);
+    return p;
+}
+
 static int idtab_init(idtab *t, size_t expect)
 {
     size_t cap = 1024;
@@ -76,7 +94,7 @@ static int idtab_init(idtab *t, size_t expect)
     while (cap < expect * 2) {
         cap *= 2;
     }
-    t->slot = calloc(cap, sizeof *t->slot);
+    t->slot = slots_alloc(cap);
     t->mask = cap - 1;
     return t->slot != NULL ? 0 : -1;
 }
@@ -84,7 +102,7 @@ static int idtab_init(idtab *t, size_t expect)
 static int idtab_grow(idtab *t)
 {
     size_t cap = (t->mask + 1) * 2;
-    idslot *s = calloc(cap, sizeof *s);
+    idslot *s = slots_alloc(cap);
     if (s == NULL) {
         return -1;
     }
@@ -923,7 +941,7 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
         goto done;
     }
     for (size_t i = 0; i < C * nf; i++) {
-        val[i] = NAN;
+        val[i] = (double)NAN;
     }
     snprintf(names[0], sizeof names[0], "id");
     for (size_t k = 0, q = 0; k < c.nf; k++) {
@@ -973,7 +991,7 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
             if (k == jid) {
                 continue;
             }
-            double v = NAN;
+            double v = (double)NAN;
             const char *fp = c.f[k].p;
             size_t fn = c.f[k].n;
             trim(&fp, &fn);

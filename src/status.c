@@ -51,6 +51,9 @@ void ct_error_clear(ct_error *err)
 }
 
 static void vfill(ct_error *err, ct_status s, const char *file, uint64_t row, unsigned col,
+                  const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+
+static void vfill(ct_error *err, ct_status s, const char *file, uint64_t row, unsigned col,
                   const char *fmt, va_list ap)
 {
     size_t off = 0;

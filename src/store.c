@@ -4,7 +4,6 @@
  * optional shuffle+deflate.  Writes go to NAME.tmp-PID and are published by
  * ct_file_commit (complete=1 last, H5Fclose checked, fsync, rename, fsync of
  * the directory) so a crash leaves either the old file or the new one. */
-#define _POSIX_C_SOURCE 200809L
 #include "clvtier/store.h"
 #include "clvtier/version.h"
 
