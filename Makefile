@@ -125,7 +125,8 @@ install: all
 	install -m 755 $(LIBSO) $(DESTDIR)$(prefix)/lib/libclvtier.so.0
 	ln -sf libclvtier.so.0 $(DESTDIR)$(prefix)/lib/libclvtier.so
 	install -m 644 include/clvtier/*.h $(DESTDIR)$(prefix)/include/clvtier/
-	install -m 644 $(BUILD)/clvtier.pc $(DESTDIR)$(prefix)/lib/pkgconfig/clvtier.pc
+	sed -e 's|@prefix@|$(prefix)|' -e 's|@version@|$(VERSION)|' clvtier.pc.in \
+	    > $(DESTDIR)$(prefix)/lib/pkgconfig/clvtier.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(prefix)/bin/clvtier $(DESTDIR)$(prefix)/lib/libclvtier.a \
