@@ -779,6 +779,59 @@ static hid_t group_open_create(ct_file *f, const char *group)
     return g;
 }
 
+ct_status ct_file_make_group(ct_file *f, const char *path, ct_error *err)
+{
+    if (!f->writable) {
+        return ct_fail_at(err, CT_EINVAL, f->path, 0, 0, "file is open read-only");
+    }
+    hid_t g = group_open_create(f, path);
+    if (g < 0) {
+        h5_poison(f);
+        return ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot create group %s: %s", path, f->why);
+    }
+    H5Gclose(g);
+    return CT_OK;
+}
+
+typedef struct glist {
+    char (*names)[64];
+    size_t cap, n;
+} glist;
+
+static herr_t glist_cb(hid_t g, const char *name, const H5L_info_t *info, void *op)
+{
+    glist *l = op;
+    H5O_info_t oi;
+    (void)info;
+    if (H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT) >= 0 && oi.type == H5O_TYPE_GROUP) {
+        if (l->n < l->cap) {
+            snprintf(l->names[l->n], 64, "%s", name);
+        }
+        l->n++;
+    }
+    return 0;
+}
+
+ct_status ct_file_list_groups(const ct_file *f, const char *path, char names[][64], size_t cap,
+                              size_t *n, ct_error *err)
+{
+    glist l = {names, cap, 0};
+    hsize_t idx = 0;
+    *n = 0;
+    if (!ct_file_has_group(f, path)) {
+        return ct_fail_at(err, CT_EFORMAT, f->path, 0, 0, "no group %s in this file", path);
+    }
+    hid_t g = H5Gopen2(f->fid, path, H5P_DEFAULT);
+    herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, glist_cb, &l);
+    H5Gclose(g);
+    H5Eclear2(H5E_DEFAULT);
+    if (rc < 0) {
+        return ct_fail_at(err, CT_EFORMAT, f->path, 0, 0, "cannot list %s", path);
+    }
+    *n = l.n;
+    return CT_OK;
+}
+
 ct_status ct_file_write_matrix(ct_file *f, const char *path, const double *data, size_t nrows,
                                size_t ncols, ct_error *err)
 {

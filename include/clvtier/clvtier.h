@@ -2,6 +2,7 @@
 #ifndef CLVTIER_CLVTIER_H
 #define CLVTIER_CLVTIER_H
 
+#include "clvtier/clv.h"
 #include "clvtier/comm.h"
 #include "clvtier/customers.h"
 #include "clvtier/dates.h"

@@ -68,6 +68,13 @@ int ct_file_is_clvtier(const ct_file *f);
 int ct_file_has_group(const ct_file *f, const char *path);
 int ct_file_has_dataset(const ct_file *f, const char *path);
 
+/* Create group `path` (and its parents) if it does not exist. */
+ct_status ct_file_make_group(ct_file *f, const char *path, ct_error *err);
+/* Names of the direct sub-groups of `path`, written into names[0..cap) (each
+ * cut to 63 bytes); *n receives how many there are. */
+ct_status ct_file_list_groups(const ct_file *f, const char *path, char names[][64], size_t cap,
+                              size_t *n, ct_error *err);
+
 /* Attributes on the object at `obj` ("/" for the root); set replaces. */
 ct_status ct_attr_set_str(ct_file *f, const char *obj, const char *name, const char *value,
                           ct_error *err);

@@ -51,5 +51,8 @@ double cli_now(void);
 int cmd_ingest(int argc, char **argv, cli_common *c);
 int cmd_inspect(int argc, char **argv, cli_common *c);
 int cmd_synth(int argc, char **argv, cli_common *c);
+int cmd_fit(int argc, char **argv, cli_common *c);
+int cmd_score(int argc, char **argv, cli_common *c);
+int cmd_validate(int argc, char **argv, cli_common *c);
 
 #endif

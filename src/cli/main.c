@@ -15,6 +15,9 @@ typedef struct command {
 static const command COMMANDS[] = {
     {"ingest", cmd_ingest, "transaction log or RFM summary (CSV) -> HDF5 customer summaries"},
     {"synth", cmd_synth, "simulate BG/NBD or Pareto/NBD customers (CSV log or HDF5 summary)"},
+    {"fit", cmd_fit, "fit CLV models (BG/NBD, Pareto/NBD, MBG/NBD, BG/BB, Gamma-Gamma)"},
+    {"score", cmd_score, "P(alive), expected purchases, spend and CLV per customer"},
+    {"validate", cmd_validate, "expected vs observed repeat purchases; holdout comparison"},
     {"inspect", cmd_inspect, "list the tables, columns and attributes of an HDF5 file"},
 };
 

@@ -1,0 +1,155 @@
+/* clv.h - probabilistic CLV models: BG/NBD, Pareto/NBD, MBG/NBD, BG/BB and
+ * Gamma-Gamma.  Maximum likelihood with analytic gradients (GSL BFGS on
+ * log-parameters), standard errors from the Hessian, AIC/BIC; then P(alive),
+ * expected purchases, expected spend and discounted CLV per customer.
+ *
+ * Data come from a ct_customers summary (x, t_x, T [, m] [, weight]); for
+ * BG/BB, T is the number of transaction opportunities n and x, t_x are counts.
+ * Customers with equal (x, t_x, T) (Gamma-Gamma: equal (x, m)) are collapsed
+ * into one weighted row before fitting.  Parameters are in the summary's
+ * period unit.
+ *
+ * Refs: Fader, Hardie & Lee (2005a) "Counting your customers the easy way",
+ * Marketing Science 24(2) (BG/NBD); Schmittlein, Morrison & Colombo (1987),
+ * Management Science 33(1), and Fader & Hardie (2005) "A note on deriving the
+ * Pareto/NBD model and related expressions" (Pareto/NBD); Batislam, Denizel &
+ * Filiztekin (2007), IJRM 24(3) (MBG/NBD); Fader, Hardie & Shang (2010),
+ * Marketing Science 29(6) (BG/BB); Fader, Hardie & Lee (2005b) "RFM and CLV",
+ * JMR 42(4), and Fader & Hardie (2013) note 025 (Gamma-Gamma). */
+#ifndef CLVTIER_CLV_H
+#define CLVTIER_CLV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clvtier/customers.h"
+#include "clvtier/status.h"
+
+struct ct_file;
+
+typedef enum ct_clv_model {
+    CT_BGNBD,
+    CT_PARETO,
+    CT_MBGNBD,
+    CT_BGBB,
+    CT_GAMMAGAMMA
+} ct_clv_model;
+
+#define CT_CLV_MAXPAR 4
+
+const char *ct_clv_model_name(ct_clv_model m); /* "bgnbd", "pareto", ... */
+int ct_clv_model_parse(const char *s, ct_clv_model *m); /* 0 ok, -1 unknown */
+size_t ct_clv_nparams(ct_clv_model m);
+/* "r", "alpha", "a", "b" (BG/NBD); "r", "alpha", "s", "beta" (Pareto/NBD);
+ * "alpha", "beta", "gamma", "delta" (BG/BB); "p", "q", "v" (Gamma-Gamma). */
+const char *ct_clv_param_name(ct_clv_model m, size_t j);
+
+/* ---- data ------------------------------------------------------------ */
+typedef struct ct_clv_data ct_clv_data;
+
+/* Validate the columns the model needs and collapse equal rows.  Errors:
+ * CT_EDATA (NaN, negative, non-integer x, t_x > T, no usable rows - e.g.
+ * Gamma-Gamma with no repeat buyers), CT_EFORMAT (a needed column missing). */
+ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model m, const ct_customers *c,
+                          const char *source, ct_error *err);
+void ct_clv_data_free(ct_clv_data *d);
+size_t ct_clv_data_rows(const ct_clv_data *d);     /* distinct rows */
+double ct_clv_data_customers(const ct_clv_data *d); /* sum of weights */
+
+/* Log-likelihood (summed over customers) and, if grad != NULL, its gradient
+ * with respect to the natural parameters.  threads 0 = default; the result
+ * does not depend on the thread count. */
+ct_status ct_clv_loglik(const ct_clv_data *d, const double *par, double *ll, double *grad,
+                        unsigned threads, ct_error *err);
+
+/* ---- fitting ----------------------------------------------------------- */
+typedef struct ct_fit_opts {
+    double penalty;     /* L2 penalty on the parameters (lifetimes' penalizer_coef) */
+    unsigned starts;    /* starting points (>= 1); the best optimum is kept */
+    unsigned max_iter;  /* per start */
+    double gtol;        /* stop when |gradient of -LL/N w.r.t. log-params| < gtol */
+    unsigned threads;   /* 0 = default */
+    uint64_t seed;      /* for the extra starting points */
+    const double *init; /* NULL, or natural parameters of the first start */
+} ct_fit_opts;
+
+void ct_fit_opts_init(ct_fit_opts *o);
+
+typedef struct ct_fit {
+    ct_clv_model model;
+    size_t k;                   /* number of parameters */
+    double par[CT_CLV_MAXPAR];  /* estimates */
+    double se[CT_CLV_MAXPAR];   /* standard errors (NaN if the Hessian is not positive definite) */
+    double cov[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    double ll;                  /* log-likelihood at the estimate (without penalty) */
+    double aic, bic;
+    double nobs;                /* customers (sum of weights) */
+    size_t ndistinct;           /* distinct rows fitted */
+    unsigned iterations;        /* of the best start */
+    size_t nevals;              /* likelihood evaluations, all starts */
+    int converged;
+    double grad_norm;           /* final |gradient| of -LL/N in log-parameters */
+    double penalty;
+    double period_days;         /* period unit of the data (0 if unknown) */
+    double corr_xm;             /* Gamma-Gamma: correlation of x and m among repeaters */
+} ct_fit;
+
+/* Fit by maximum likelihood.  CT_ENOCONV (with the reason) when no start
+ * converges to finite parameters. */
+ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *o, ct_fit *fit, ct_error *err);
+
+/* Store / load a fit as attributes of group /fits/<model>. */
+ct_status ct_fit_write(struct ct_file *f, const ct_fit *fit, ct_error *err);
+/* model_name NULL: the only (or first) fit in the file. */
+ct_status ct_fit_read(const struct ct_file *f, const char *model_name, ct_fit *fit,
+                      ct_error *err);
+
+/* ---- predictions --------------------------------------------------------- */
+
+/* Per customer i of (x, t_x, T)[0..n): P(alive at T). */
+ct_status ct_clv_p_alive(const ct_fit *f, const double *x, const double *tx, const double *T,
+                         size_t n, double *out, ct_error *err);
+/* Expected purchases in (T, T + t] given the history (BG/BB: in the next t
+ * opportunities, t whole). */
+ct_status ct_clv_expected(const ct_fit *f, const double *x, const double *tx, const double *T,
+                          size_t n, double t, double *out, ct_error *err);
+/* Unconditional expected repeat purchases E[X(t)] of a new customer in (0, t]. */
+ct_status ct_clv_expected_new(const ct_fit *f, double t, double *out, ct_error *err);
+/* Probability of exactly j repeat purchases in (0, t] for a new customer
+ * (j = 0..jmax-1; out[jmax-1] holds P(X >= jmax-1)). */
+ct_status ct_clv_count_pmf(const ct_fit *f, double t, size_t jmax, double *out, ct_error *err);
+
+/* Gamma-Gamma: E[M | x, m] = p (v + x m) / (p x + q - 1); customers with
+ * x = 0 get the population mean p v / (q - 1). */
+ct_status ct_clv_spend(const ct_fit *gg, const double *x, const double *m, size_t n, double *out,
+                       ct_error *err);
+
+typedef struct ct_scores {
+    size_t n;
+    double *p_alive, *exp_purchases, *exp_spend, *clv;
+} ct_scores;
+
+/* CLV_i = E[M_i] * sum_{k=1..H} (E[Y_i(k)] - E[Y_i(k-1)]) / (1 + d)^k:
+ * expected purchases in each of the next H periods, valued at the expected
+ * spend, discounted to now at rate d per period (end-of-period convention).
+ * exp_purchases = E[Y_i(H)].  Without a spend fit (gg NULL), E[M_i] is the
+ * customer's own m (0 when absent).  Computed once per distinct (x, t_x, T). */
+ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
+                       double discount, unsigned threads, ct_scores *out, ct_error *err);
+void ct_scores_free(ct_scores *s);
+
+/* ---- validation tables ----------------------------------------------------- */
+
+/* Expected vs observed number of customers with x = 0, 1, ..., jmax-2 and
+ * >= jmax-1 repeat purchases in the calibration period (each customer's own
+ * T).  expected/observed have jmax entries. */
+ct_status ct_clv_repeat_table(const ct_fit *f, const ct_customers *c, size_t jmax,
+                              double *expected, double *observed, ct_error *err);
+
+/* Calibration/holdout: customers grouped by calibration x (0..jmax-2, >= jmax-1);
+ * per group the count, mean actual holdout purchases x_star and mean predicted
+ * E[Y(t_star)]. */
+ct_status ct_clv_holdout_table(const ct_fit *f, const ct_customers *c, double t_star, size_t jmax,
+                               double *count, double *actual, double *predicted, ct_error *err);
+
+#endif

@@ -1,0 +1,623 @@
+/* cmd_fit.c - `clvtier fit`, `clvtier score`, `clvtier validate`. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char FIT_HELP[] =
+    "usage: clvtier fit DATA.h5 --model M[,M...] -o FIT.h5 [options]\n"
+    "\n"
+    "Fit CLV models by maximum likelihood to /customers of DATA.h5 and store the\n"
+    "estimates, standard errors, log-likelihood, AIC and BIC in FIT.h5\n"
+    "(/fits/<model>).  Models: bgnbd, pareto, mbgnbd, bgbb (purchases) and\n"
+    "gammagamma (spend); e.g. --model bgnbd,gammagamma fits both.\n"
+    "\n"
+    "options:\n"
+    "  -m, --model M[,M]     model(s) to fit\n"
+    "  -o, --output FILE     output HDF5 file (written atomically)\n"
+    "      --penalty L       L2 penalty on the parameters (default 0)\n"
+    "      --starts N        starting points (default 3; the best optimum is kept)\n"
+    "      --max-iter N      iterations per start (default 500)\n"
+    "      --seed S          seed of the extra starting points (default 1)\n"
+    "      --threads N       threads (default: all cores; results do not depend on it)\n"
+    "      --table GROUP     table to fit (default /customers)\n"
+    "      --json            machine-readable result on stdout\n"
+    "  -q, --quiet           no table on stderr\n"
+    "  -h, --help            this help\n";
+
+enum { O_PEN = 256, O_STARTS, O_MAXIT, O_SEED, O_THREADS, O_TABLE, O_JSON, O_FIT, O_SPEND,
+       O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR };
+
+static int read_customers(cli_common *c, const char *path, const char *table, ct_customers *cust,
+                          double *period_days)
+{
+    ct_file *f;
+    ct_error err;
+    if (ct_file_open(&f, path, &err) != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    ct_status s = ct_customers_read(f, table, cust, &err);
+    *period_days = 0;
+    if (s == CT_OK) {
+        (void)ct_attr_get_f64(f, table, "period_days", period_days, NULL);
+    }
+    ct_file_close(f);
+    return s == CT_OK ? 0 : cli_fail(c, &err);
+}
+
+static void print_fit(FILE *fp, const ct_fit *f)
+{
+    fprintf(fp, "%s: %.0f customers (%zu distinct rows)%s\n", ct_clv_model_name(f->model),
+            f->nobs, f->ndistinct, f->penalty > 0 ? " [penalised]" : "");
+    fprintf(fp, "  %-8s %14s %14s\n", "param", "estimate", "std. error");
+    for (size_t j = 0; j < f->k; j++) {
+        fprintf(fp, "  %-8s %14.6g %14.6g\n", ct_clv_param_name(f->model, j), f->par[j],
+                f->se[j]);
+    }
+    fprintf(fp, "  log-likelihood %.4f   AIC %.4f   BIC %.4f\n", f->ll, f->aic, f->bic);
+    fprintf(fp, "  %s after %u iterations (%zu likelihood evaluations), |gradient| %.2g\n",
+            f->converged ? "converged" : "NOT converged", f->iterations, f->nevals, f->grad_norm);
+    if (f->model == CT_GAMMAGAMMA) {
+        fprintf(fp, "  corr(x, m) among repeat buyers: %.4f%s\n", f->corr_xm,
+                fabs(f->corr_xm) > 0.3 ? "  (WARNING: the model assumes spend independent of "
+                                         "frequency)"
+                                       : "");
+    }
+}
+
+static void json_num(double v)
+{
+    if (isfinite(v)) {
+        printf("%.17g", v);
+    } else {
+        printf("null");
+    }
+}
+
+static void print_fit_json(const ct_fit *f)
+{
+    printf("{\"model\": \"%s\", \"params\": {", ct_clv_model_name(f->model));
+    for (size_t j = 0; j < f->k; j++) {
+        printf("%s\"%s\": ", j ? ", " : "", ct_clv_param_name(f->model, j));
+        json_num(f->par[j]);
+    }
+    printf("}, \"se\": {");
+    for (size_t j = 0; j < f->k; j++) {
+        printf("%s\"%s\": ", j ? ", " : "", ct_clv_param_name(f->model, j));
+        json_num(f->se[j]);
+    }
+    printf("}, \"ll\": ");
+    json_num(f->ll);
+    printf(", \"aic\": ");
+    json_num(f->aic);
+    printf(", \"bic\": ");
+    json_num(f->bic);
+    printf(", \"n\": %.17g, \"distinct_rows\": %zu, \"converged\": %s, \"iterations\": %u, "
+           "\"evaluations\": %zu",
+           f->nobs, f->ndistinct, f->converged ? "true" : "false", f->iterations, f->nevals);
+    if (f->model == CT_GAMMAGAMMA) {
+        printf(", \"corr_x_m\": ");
+        json_num(f->corr_xm);
+    }
+    printf("}");
+}
+
+int cmd_fit(int argc, char **argv, cli_common *c)
+{
+    static const struct option LONG[] = {{"model", required_argument, NULL, 'm'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"penalty", required_argument, NULL, O_PEN},
+                                         {"starts", required_argument, NULL, O_STARTS},
+                                         {"max-iter", required_argument, NULL, O_MAXIT},
+                                         {"seed", required_argument, NULL, O_SEED},
+                                         {"threads", required_argument, NULL, O_THREADS},
+                                         {"table", required_argument, NULL, O_TABLE},
+                                         {"json", no_argument, NULL, O_JSON},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    ct_fit_opts fo;
+    const char *out = NULL, *models = NULL, *table = "/customers";
+    int opt;
+    size_t v;
+
+    ct_fit_opts_init(&fo);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "m:o:qh", LONG, NULL)) != -1) {
+        switch (opt) {
+        case 'm':
+            models = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case O_PEN:
+            if (cli_parse_double(optarg, &fo.penalty) != 0 || fo.penalty < 0) {
+                return cli_usage(c, "--penalty '%s' must be a number >= 0", optarg);
+            }
+            break;
+        case O_STARTS:
+            if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1000) {
+                return cli_usage(c, "--starts '%s' must be 1..1000", optarg);
+            }
+            fo.starts = (unsigned)v;
+            break;
+        case O_MAXIT:
+            if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1000000) {
+                return cli_usage(c, "--max-iter '%s' must be 1..1000000", optarg);
+            }
+            fo.max_iter = (unsigned)v;
+            break;
+        case O_SEED:
+            if (cli_parse_u64(optarg, &fo.seed) != 0) {
+                return cli_usage(c, "--seed '%s' is not a non-negative integer", optarg);
+            }
+            break;
+        case O_THREADS:
+            if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1024) {
+                return cli_usage(c, "--threads '%s' must be 1..1024", optarg);
+            }
+            fo.threads = (unsigned)v;
+            break;
+        case O_TABLE:
+            table = optarg;
+            break;
+        case O_JSON:
+            c->json = 1;
+            break;
+        case 'q':
+            c->quiet = 1;
+            break;
+        case 'h':
+            fputs(FIT_HELP, stdout);
+            return 0;
+        default:
+            return cli_bad_option(c, argc, argv);
+        }
+    }
+    if (optind != argc - 1) {
+        return cli_usage(c, optind >= argc ? "missing DATA.h5" : "too many arguments");
+    }
+    if (models == NULL) {
+        return cli_usage(c, "missing --model (bgnbd, pareto, mbgnbd, bgbb, gammagamma)");
+    }
+    if (out == NULL) {
+        return cli_usage(c, "missing -o FIT.h5");
+    }
+    ct_clv_model list[8];
+    size_t nm = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", models);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        if (nm == 8 || ct_clv_model_parse(tok, &list[nm]) != 0) {
+            return cli_usage(c, "unknown model '%s' (bgnbd, pareto, mbgnbd, bgbb, gammagamma)",
+                             tok);
+        }
+        for (size_t k = 0; k < nm; k++) {
+            if (list[k] == list[nm]) {
+                return cli_usage(c, "model '%s' given twice", tok);
+            }
+        }
+        nm++;
+    }
+    ct_customers cust;
+    double period_days;
+    int rc = read_customers(c, argv[optind], table, &cust, &period_days);
+    if (rc != 0) {
+        return rc;
+    }
+    ct_fit fits[8];
+    ct_error err;
+    ct_status s = CT_OK;
+    for (size_t k = 0; k < nm && s == CT_OK; k++) {
+        ct_clv_data *d;
+        double t0 = cli_now();
+        s = ct_clv_data_new(&d, list[k], &cust, argv[optind], &err);
+        if (s == CT_OK) {
+            s = ct_clv_fit(d, &fo, &fits[k], &err);
+            fits[k].period_days = period_days;
+            ct_clv_data_free(d);
+        }
+        if (s == CT_OK && !c->quiet) {
+            print_fit(stderr, &fits[k]);
+            fprintf(stderr, "  (%.2f s)\n", cli_now() - t0);
+        }
+    }
+    ct_customers_free(&cust);
+    if (s != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    ct_file *f;
+    ct_create_opts co = {0, c->cmdline};
+    s = ct_file_create(&f, out, &co, &err);
+    for (size_t k = 0; k < nm && s == CT_OK; k++) {
+        s = ct_fit_write(f, &fits[k], &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(f, "/", "data", argv[optind], &err);
+    }
+    if (s == CT_OK) {
+        s = ct_file_commit(f, &err);
+    } else {
+        ct_file_close(f);
+    }
+    if (s != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    if (c->json) {
+        if (nm == 1) {
+            print_fit_json(&fits[0]);
+            printf("\n");
+        } else {
+            printf("{\"fits\": [");
+            for (size_t k = 0; k < nm; k++) {
+                printf(k ? ", " : "");
+                print_fit_json(&fits[k]);
+            }
+            printf("]}\n");
+        }
+    }
+    return 0;
+}
+
+/* Purchase fit from `path`: its first non-spend model; *gg gets a
+ * gammagamma fit from the same file when present (has_gg = 1). */
+static int load_fits(cli_common *c, const char *path, ct_fit *purchase, ct_fit *gg, int *has_gg)
+{
+    ct_file *f;
+    ct_error err;
+    char names[16][64];
+    size_t n;
+    if (ct_file_open(&f, path, &err) != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    ct_status s = ct_file_list_groups(f, "/fits", names, 16, &n, &err);
+    int have_p = 0;
+    *has_gg = 0;
+    for (size_t k = 0; k < n && k < 16 && s == CT_OK; k++) {
+        ct_fit tmp;
+        s = ct_fit_read(f, names[k], &tmp, &err);
+        if (s == CT_OK && tmp.model == CT_GAMMAGAMMA) {
+            *gg = tmp;
+            *has_gg = 1;
+        } else if (s == CT_OK && !have_p) {
+            *purchase = tmp;
+            have_p = 1;
+        }
+    }
+    ct_file_close(f);
+    if (s != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    if (!have_p && purchase != NULL) {
+        ct_fail_at(&err, CT_EFORMAT, path, 0, 0,
+                   "no purchase model fit (bgnbd, pareto, mbgnbd, bgbb) in /fits");
+        return cli_fail(c, &err);
+    }
+    return 0;
+}
+
+static const char SCORE_HELP[] =
+    "usage: clvtier score DATA.h5 --fit FIT.h5 [--spend-fit FIT.h5] --horizon H\n"
+    "                     --discount D -o SCORES.h5 [--json]\n"
+    "\n"
+    "Score every customer of DATA.h5: P(alive), expected purchases in the next H\n"
+    "periods, expected spend per purchase (Gamma-Gamma; else the customer's own m)\n"
+    "and CLV = E[spend] * sum_{k=1..H} (E[Y(k)] - E[Y(k-1)]) / (1+D)^k.\n"
+    "A gammagamma fit stored in FIT.h5 is used unless --spend-fit names another.\n"
+    "\n"
+    "options:\n"
+    "      --fit FILE         purchase model fit (from clvtier fit)\n"
+    "      --spend-fit FILE   Gamma-Gamma fit\n"
+    "      --horizon H        periods ahead (default 52)\n"
+    "      --discount D       discount rate per period (default 0)\n"
+    "  -o, --output FILE      output HDF5 with table /scores (written atomically)\n"
+    "      --threads N        threads (default: all cores)\n"
+    "      --json             summary as JSON on stdout\n"
+    "  -q, --quiet            nothing on stderr but errors\n"
+    "  -h, --help             this help\n";
+
+int cmd_score(int argc, char **argv, cli_common *c)
+{
+    static const struct option LONG[] = {{"fit", required_argument, NULL, O_FIT},
+                                         {"spend-fit", required_argument, NULL, O_SPEND},
+                                         {"horizon", required_argument, NULL, O_HORIZON},
+                                         {"discount", required_argument, NULL, O_DISCOUNT},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"threads", required_argument, NULL, O_THREADS},
+                                         {"json", no_argument, NULL, O_JSON},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *fitp = NULL, *spendp = NULL, *out = NULL;
+    double horizon = 52, discount = 0;
+    unsigned threads = 0;
+    int opt;
+    size_t v;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "o:qh", LONG, NULL)) != -1) {
+        switch (opt) {
+        case O_FIT:
+            fitp = optarg;
+            break;
+        case O_SPEND:
+            spendp = optarg;
+            break;
+        case O_HORIZON:
+            if (cli_parse_double(optarg, &horizon) != 0 || horizon < 0 || horizon > 1e5) {
+                return cli_usage(c, "--horizon '%s' must be in [0, 100000] periods", optarg);
+            }
+            break;
+        case O_DISCOUNT:
+            if (cli_parse_double(optarg, &discount) != 0 || discount < 0) {
+                return cli_usage(c, "--discount '%s' must be a rate >= 0", optarg);
+            }
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case O_THREADS:
+            if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1024) {
+                return cli_usage(c, "--threads '%s' must be 1..1024", optarg);
+            }
+            threads = (unsigned)v;
+            break;
+        case O_JSON:
+            c->json = 1;
+            break;
+        case 'q':
+            c->quiet = 1;
+            break;
+        case 'h':
+            fputs(SCORE_HELP, stdout);
+            return 0;
+        default:
+            return cli_bad_option(c, argc, argv);
+        }
+    }
+    if (optind != argc - 1) {
+        return cli_usage(c, optind >= argc ? "missing DATA.h5" : "too many arguments");
+    }
+    if (fitp == NULL || out == NULL) {
+        return cli_usage(c, "missing %s", fitp == NULL ? "--fit FIT.h5" : "-o SCORES.h5");
+    }
+    ct_fit pf, gg;
+    int has_gg = 0, rc = load_fits(c, fitp, &pf, &gg, &has_gg);
+    if (rc != 0) {
+        return rc;
+    }
+    if (spendp != NULL) {
+        ct_fit dummy;
+        int h2 = 0;
+        rc = load_fits(c, spendp, NULL, &gg, &h2);
+        (void)dummy;
+        if (rc != 0) {
+            return rc;
+        }
+        if (!h2) {
+            ct_error err;
+            ct_fail_at(&err, CT_EFORMAT, spendp, 0, 0, "no gammagamma fit in /fits");
+            return cli_fail(c, &err);
+        }
+        has_gg = 1;
+    }
+    ct_customers cust;
+    double period_days;
+    rc = read_customers(c, argv[optind], "/customers", &cust, &period_days);
+    if (rc != 0) {
+        return rc;
+    }
+    ct_error err;
+    ct_scores sc;
+    double t0 = cli_now();
+    ct_status s = ct_clv_score(&pf, has_gg ? &gg : NULL, &cust, horizon, discount, threads, &sc,
+                               &err);
+    if (s != CT_OK) {
+        ct_customers_free(&cust);
+        return cli_fail(c, &err);
+    }
+    double secs = cli_now() - t0;
+    ct_file *f = NULL;
+    ct_create_opts co = {0, c->cmdline};
+    s = ct_file_create(&f, out, &co, &err);
+    if (s == CT_OK) {
+        ct_colspec spec[5] = {{"id", CT_STRING, cust.id_width},
+                              {"p_alive", CT_FLOAT64, 0},
+                              {"exp_purchases", CT_FLOAT64, 0},
+                              {"exp_spend", CT_FLOAT64, 0},
+                              {"clv", CT_FLOAT64, 0}};
+        int has_id = cust.ids != NULL;
+        ct_tw *w;
+        s = ct_tw_create(&w, f, "/scores", has_id ? spec : spec + 1, has_id ? 5 : 4, cust.n,
+                         has_id ? "id" : NULL, &err);
+        const void *cols[5] = {cust.ids, sc.p_alive, sc.exp_purchases, sc.exp_spend, sc.clv};
+        for (size_t j = 0; j < (has_id ? 5u : 4u) && s == CT_OK; j++) {
+            s = ct_tw_append(w, j, cols[j + (has_id ? 0 : 1)], cust.n, &err);
+        }
+        if (s == CT_OK) {
+            s = ct_tw_close(w, &err);
+        } else {
+            ct_tw_abort(w);
+        }
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_f64(f, "/scores", "horizon", horizon, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_f64(f, "/scores", "discount", discount, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(f, "/scores", "model", ct_clv_model_name(pf.model), &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(f, "/scores", "spend_model", has_gg ? "gammagamma" : "observed m",
+                            &err);
+    }
+    if (s == CT_OK) {
+        s = ct_file_commit(f, &err);
+        f = NULL;
+    }
+    ct_file_close(f);
+    double spa = 0, sey = 0, sclv = 0;
+    for (size_t i = 0; i < sc.n; i++) {
+        spa += sc.p_alive[i];
+        sey += sc.exp_purchases[i];
+        sclv += sc.clv[i];
+    }
+    size_t n = sc.n;
+    ct_scores_free(&sc);
+    ct_customers_free(&cust);
+    if (s != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    if (!c->quiet) {
+        fprintf(stderr,
+                "clvtier score: %zu customers, %s%s, horizon %g, discount %g: mean P(alive) "
+                "%.4f, expected purchases %.1f, total CLV %.2f (%.2f s) -> %s\n",
+                n, ct_clv_model_name(pf.model), has_gg ? " + gammagamma" : "", horizon, discount,
+                n ? spa / (double)n : 0.0, sey, sclv, secs, out);
+    }
+    if (c->json) {
+        printf("{\"n\": %zu, \"model\": \"%s\", \"spend_model\": \"%s\", \"horizon\": %g, "
+               "\"discount\": %g, \"mean_p_alive\": %.17g, \"expected_purchases\": %.17g, "
+               "\"total_clv\": %.17g, \"seconds\": %.3f}\n",
+               n, ct_clv_model_name(pf.model), has_gg ? "gammagamma" : "observed m", horizon,
+               discount, n ? spa / (double)n : 0.0, sey, sclv, secs);
+    }
+    return 0;
+}
+
+static const char VAL_HELP[] =
+    "usage: clvtier validate DATA.h5 --fit FIT.h5 [--max J] [--holdout T] [--json]\n"
+    "\n"
+    "Print the tables papers print: expected vs observed numbers of customers\n"
+    "with 0, 1, ..., J-1 and J+ repeat purchases in the calibration period, and\n"
+    "(when DATA.h5 has a holdout) mean actual vs predicted holdout purchases by\n"
+    "calibration frequency.\n"
+    "\n"
+    "options:\n"
+    "      --fit FILE      purchase model fit\n"
+    "      --max J         last frequency bucket, J+ (default 7)\n"
+    "      --holdout T     holdout length in periods (default: from DATA.h5)\n"
+    "      --json          tables as JSON on stdout\n"
+    "  -h, --help          this help\n";
+
+int cmd_validate(int argc, char **argv, cli_common *c)
+{
+    static const struct option LONG[] = {{"fit", required_argument, NULL, O_FIT},
+                                         {"max", required_argument, NULL, O_MAXX},
+                                         {"holdout", required_argument, NULL, O_TSTAR},
+                                         {"json", no_argument, NULL, O_JSON},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *fitp = NULL;
+    size_t jmax = 8;
+    double tstar = -1;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "qh", LONG, NULL)) != -1) {
+        switch (opt) {
+        case O_FIT:
+            fitp = optarg;
+            break;
+        case O_MAXX: {
+            size_t v;
+            if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1000) {
+                return cli_usage(c, "--max '%s' must be 1..1000", optarg);
+            }
+            jmax = v + 1;
+            break;
+        }
+        case O_TSTAR:
+            if (cli_parse_double(optarg, &tstar) != 0 || tstar <= 0) {
+                return cli_usage(c, "--holdout '%s' must be > 0", optarg);
+            }
+            break;
+        case O_JSON:
+            c->json = 1;
+            break;
+        case 'q':
+            c->quiet = 1;
+            break;
+        case 'h':
+            fputs(VAL_HELP, stdout);
+            return 0;
+        default:
+            return cli_bad_option(c, argc, argv);
+        }
+    }
+    if (optind != argc - 1) {
+        return cli_usage(c, optind >= argc ? "missing DATA.h5" : "too many arguments");
+    }
+    if (fitp == NULL) {
+        return cli_usage(c, "missing --fit FIT.h5");
+    }
+    ct_fit pf, gg;
+    int has_gg;
+    int rc = load_fits(c, fitp, &pf, &gg, &has_gg);
+    if (rc != 0) {
+        return rc;
+    }
+    ct_customers cust;
+    double period_days;
+    rc = read_customers(c, argv[optind], "/customers", &cust, &period_days);
+    if (rc != 0) {
+        return rc;
+    }
+    if (tstar < 0) {
+        ct_file *f;
+        ct_error e2;
+        if (ct_file_open(&f, argv[optind], &e2) == CT_OK) {
+            (void)ct_attr_get_f64(f, "/customers", "holdout_periods", &tstar, NULL);
+            ct_file_close(f);
+        }
+    }
+    double exp_[1001], obs[1001], cnt[1001], act[1001], pred[1001];
+    ct_error err;
+    ct_status s = ct_clv_repeat_table(&pf, &cust, jmax, exp_, obs, &err);
+    int hold = s == CT_OK && cust.x_star != NULL && tstar > 0;
+    if (hold) {
+        s = ct_clv_holdout_table(&pf, &cust, tstar, jmax, cnt, act, pred, &err);
+    }
+    ct_customers_free(&cust);
+    if (s != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    if (c->json) {
+        printf("{\"model\": \"%s\", \"repeat_purchases\": [", ct_clv_model_name(pf.model));
+        for (size_t j = 0; j < jmax; j++) {
+            printf("%s{\"x\": \"%zu%s\", \"expected\": %.10g, \"observed\": %.10g}",
+                   j ? ", " : "", j, j + 1 == jmax ? "+" : "", exp_[j], obs[j]);
+        }
+        printf("]");
+        if (hold) {
+            printf(", \"holdout_periods\": %.10g, \"holdout\": [", tstar);
+            for (size_t j = 0; j < jmax; j++) {
+                printf("%s{\"x\": \"%zu%s\", \"customers\": %.10g, \"actual\": %.10g, "
+                       "\"predicted\": %.10g}",
+                       j ? ", " : "", j, j + 1 == jmax ? "+" : "", cnt[j], act[j], pred[j]);
+            }
+            printf("]");
+        }
+        printf("}\n");
+        return 0;
+    }
+    printf("%s: repeat purchases in the calibration period\n", ct_clv_model_name(pf.model));
+    printf("  %6s %12s %12s\n", "x", "expected", "observed");
+    for (size_t j = 0; j < jmax; j++) {
+        printf("  %5zu%s %12.1f %12.0f\n", j, j + 1 == jmax ? "+" : " ", exp_[j], obs[j]);
+    }
+    if (hold) {
+        printf("\nholdout (%.4g periods): mean purchases by calibration frequency\n", tstar);
+        printf("  %6s %10s %10s %10s\n", "x", "customers", "actual", "predicted");
+        for (size_t j = 0; j < jmax; j++) {
+            printf("  %5zu%s %10.0f %10.3f %10.3f\n", j, j + 1 == jmax ? "+" : " ", cnt[j], act[j],
+                   pred[j]);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,1032 @@
+/* clv.c - CLV models: likelihood dispatch, maximum likelihood (GSL BFGS on
+ * log-parameters), standard errors, fit storage, predictions, scoring and
+ * validation tables.
+ * Refs: see include/clvtier/clv.h.  Standard errors: the inverse of the
+ * observed information (minus the Hessian of the log-likelihood at the
+ * estimate, by central differences of the analytic gradient). */
+#include "clv_internal.h"
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_multimin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clvtier/par.h"
+#include "clvtier/rng.h"
+#include "clvtier/store.h"
+
+/* From the model files. */
+double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T);
+double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, double t);
+double clv_bg_pmf(const double *p, int mbg, double t, double x);
+double clv_pareto_p_alive(const double *p, double x, double tx, double T);
+double clv_pareto_expected(const double *p, double x, double tx, double T, double t);
+double clv_pareto_pmf(const double *p, double t, double x);
+double clv_bgbb_p_alive(const double *p, double x, double tx, double n);
+double clv_bgbb_expected(const double *p, double x, double tx, double n, double m);
+double clv_bgbb_expected_new(const double *p, double n);
+double clv_bgbb_pmf(const double *p, double n, double x);
+
+ct_status ct_clv_loglik(const ct_clv_data *d, const double *par, double *ll, double *grad,
+                        unsigned threads, ct_error *err)
+{
+    size_t k = ct_clv_nparams(d->model);
+    for (size_t j = 0; j < k; j++) {
+        if (!(par[j] > 0) || !isfinite(par[j])) {
+            return ct_fail(err, CT_EINVAL, "parameter %s = %g must be finite and > 0",
+                           ct_clv_param_name(d->model, j), par[j]);
+        }
+    }
+    switch (d->model) {
+    case CT_BGNBD:
+        return clv_bgnbd_ll(d, par, ll, grad, threads, err);
+    case CT_PARETO:
+        return clv_pareto_ll(d, par, ll, grad, threads, err);
+    case CT_MBGNBD:
+        return clv_mbgnbd_ll(d, par, ll, grad, threads, err);
+    case CT_BGBB:
+        return clv_bgbb_ll(d, par, ll, grad, threads, err);
+    case CT_GAMMAGAMMA:
+        return clv_gg_ll(d, par, ll, grad, threads, err);
+    }
+    return ct_fail(err, CT_EINVAL, "unknown model");
+}
+
+void ct_fit_opts_init(ct_fit_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->starts = 3;
+    o->max_iter = 500;
+    o->gtol = 1e-7;
+    o->seed = 1;
+}
+
+/* ---- the minimiser -------------------------------------------------------- */
+
+typedef struct objective {
+    const ct_clv_data *d;
+    size_t k;
+    double penalty;
+    unsigned threads;
+    size_t nevals;
+    ct_status status;
+    ct_error *err;
+} objective;
+
+/* f(theta) = -LL(exp theta)/N + penalty * sum exp(2 theta) and its gradient. */
+static void obj_fdf(const gsl_vector *th, void *vp, double *f, gsl_vector *g)
+{
+    objective *o = vp;
+    double p[CT_CLV_MAXPAR], grad[CT_CLV_MAXPAR], ll;
+    for (size_t j = 0; j < o->k; j++) {
+        p[j] = exp(gsl_vector_get(th, j));
+    }
+    o->nevals++;
+    ct_status s = ct_clv_loglik(o->d, p, &ll, grad, o->threads, o->err);
+    int bad = s != CT_OK || !isfinite(ll);
+    for (size_t j = 0; j < o->k && !bad; j++) {
+        bad = !isfinite(grad[j]);
+    }
+    if (s != CT_OK && s != CT_EINVAL) {
+        o->status = s; /* out of memory etc.: give up */
+    }
+    if (bad) {
+        if (f != NULL) {
+            *f = GSL_POSINF;
+        }
+        if (g != NULL) {
+            gsl_vector_set_all(g, GSL_NAN);
+        }
+        return;
+    }
+    double pen = 0;
+    for (size_t j = 0; j < o->k; j++) {
+        pen += p[j] * p[j];
+        if (g != NULL) {
+            gsl_vector_set(g, j, -p[j] * grad[j] / o->d->nobs + 2 * o->penalty * p[j] * p[j]);
+        }
+    }
+    if (f != NULL) {
+        *f = -ll / o->d->nobs + o->penalty * pen;
+    }
+}
+
+static double obj_f(const gsl_vector *th, void *vp)
+{
+    double f;
+    obj_fdf(th, vp, &f, NULL);
+    return f;
+}
+
+static void obj_df(const gsl_vector *th, void *vp, gsl_vector *g)
+{
+    double f;
+    obj_fdf(th, vp, &f, g);
+}
+
+static void default_start(const ct_clv_data *d, double *p)
+{
+    double mx = 0, mT = 0, mm = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        mx += d->w[i] * d->x[i];
+        mT += d->w[i] * d->T[i];
+        mm += d->w[i] * d->tx[i];
+    }
+    mx /= d->nobs;
+    mT /= d->nobs;
+    mm /= d->nobs;
+    double rate_scale = mT / (mx > 0.01 ? mx : 0.01); /* alpha with r = 1 */
+    if (!(rate_scale > 1e-6)) {
+        rate_scale = 1.0;
+    }
+    switch (d->model) {
+    case CT_BGNBD:
+    case CT_MBGNBD:
+        p[0] = 1;
+        p[1] = rate_scale;
+        p[2] = 1;
+        p[3] = 2;
+        break;
+    case CT_PARETO:
+        p[0] = 1;
+        p[1] = rate_scale;
+        p[2] = 1;
+        p[3] = mT > 0 ? mT : 1;
+        break;
+    case CT_BGBB:
+        p[0] = p[1] = p[2] = p[3] = 1;
+        break;
+    case CT_GAMMAGAMMA:
+        p[0] = 2;
+        p[1] = 3;
+        p[2] = mm > 0 ? mm : 1; /* mean spend = p v / (q - 1) */
+        break;
+    }
+}
+
+typedef struct run {
+    double p[CT_CLV_MAXPAR];
+    double f, gnorm;
+    unsigned iter;
+    int converged;
+} run;
+
+static double vnorm(const gsl_vector *v)
+{
+    double s = 0;
+    for (size_t i = 0; i < v->size; i++) {
+        s += gsl_vector_get(v, i) * gsl_vector_get(v, i);
+    }
+    return sqrt(s);
+}
+
+/* Safeguarded Newton steps on theta = log(params), Hessian by central
+ * differences of the analytic gradient.  BFGS's line search can stall on
+ * long ridges (Gamma-Gamma's p-v ridge) short of a tight gradient
+ * tolerance; near the optimum Newton converges quadratically. */
+static void polish(objective *o, gsl_vector *th, double *f, gsl_vector *g, double gtol)
+{
+    size_t k = o->k;
+    gsl_matrix *H = gsl_matrix_alloc(k, k);
+    gsl_vector *gp = gsl_vector_alloc(k), *gm = gsl_vector_alloc(k), *step = gsl_vector_alloc(k),
+               *t2 = gsl_vector_alloc(k), *g2 = gsl_vector_alloc(k);
+    if (!H || !gp || !gm || !step || !t2 || !g2) {
+        goto out;
+    }
+    for (int it = 0; it < 8 && vnorm(g) > 0.01 * gtol; it++) {
+        for (size_t j = 0; j < k; j++) {
+            double h = 1e-5, t0 = gsl_vector_get(th, j), fd;
+            gsl_vector_set(th, j, t0 + h);
+            obj_fdf(th, o, &fd, gp);
+            gsl_vector_set(th, j, t0 - h);
+            obj_fdf(th, o, &fd, gm);
+            gsl_vector_set(th, j, t0);
+            for (size_t i = 0; i < k; i++) {
+                gsl_matrix_set(H, i, j, (gsl_vector_get(gp, i) - gsl_vector_get(gm, i)) / (2 * h));
+            }
+        }
+        for (size_t i = 0; i < k; i++) { /* symmetrise */
+            for (size_t j = 0; j < i; j++) {
+                double v = 0.5 * (gsl_matrix_get(H, i, j) + gsl_matrix_get(H, j, i));
+                gsl_matrix_set(H, i, j, v);
+                gsl_matrix_set(H, j, i, v);
+            }
+        }
+        if (gsl_linalg_cholesky_decomp1(H) != GSL_SUCCESS ||
+            gsl_linalg_cholesky_solve(H, g, step) != GSL_SUCCESS) {
+            break; /* not positive definite: not near a minimum */
+        }
+        double lambda = 1.0, f2 = GSL_POSINF;
+        for (int half = 0; half < 30; half++, lambda *= 0.5) {
+            for (size_t i = 0; i < k; i++) {
+                gsl_vector_set(t2, i, gsl_vector_get(th, i) - lambda * gsl_vector_get(step, i));
+            }
+            obj_fdf(t2, o, &f2, g2);
+            if (isfinite(f2) && f2 <= *f + 1e-14 * fabs(*f) && vnorm(g2) < vnorm(g)) {
+                break;
+            }
+        }
+        if (!(isfinite(f2) && f2 <= *f + 1e-14 * fabs(*f) && vnorm(g2) < vnorm(g))) {
+            break;
+        }
+        gsl_vector_memcpy(th, t2);
+        gsl_vector_memcpy(g, g2);
+        *f = f2;
+    }
+out:
+    gsl_matrix_free(H);
+    gsl_vector_free(gp);
+    gsl_vector_free(gm);
+    gsl_vector_free(step);
+    gsl_vector_free(t2);
+    gsl_vector_free(g2);
+}
+
+static ct_status run_start(objective *o, const double *p0, unsigned max_iter, double gtol, run *out)
+{
+    size_t k = o->k;
+    gsl_multimin_function_fdf fdf = {obj_f, obj_df, obj_fdf, k, o};
+    gsl_vector *th = gsl_vector_alloc(k);
+    gsl_multimin_fdfminimizer *m =
+        gsl_multimin_fdfminimizer_alloc(gsl_multimin_fdfminimizer_vector_bfgs2, k);
+    if (th == NULL || m == NULL) {
+        gsl_vector_free(th);
+        gsl_multimin_fdfminimizer_free(m);
+        return ct_fail(o->err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < k; j++) {
+        gsl_vector_set(th, j, log(p0[j]));
+    }
+    memset(out, 0, sizeof *out);
+    out->f = GSL_POSINF;
+    if (gsl_multimin_fdfminimizer_set(m, &fdf, th, 0.1, 0.1) == GSL_SUCCESS &&
+        isfinite(gsl_multimin_fdfminimizer_minimum(m))) {
+        unsigned it = 0, restarts = 0;
+        double f_restart = gsl_multimin_fdfminimizer_minimum(m);
+        while (it < max_iter && o->status == CT_OK) {
+            it++;
+            int rc = gsl_multimin_fdfminimizer_iterate(m);
+            if (gsl_multimin_test_gradient(gsl_multimin_fdfminimizer_gradient(m), gtol) ==
+                GSL_SUCCESS) {
+                break;
+            }
+            if (rc != GSL_SUCCESS) {
+                /* The line search stalled.  Restarting drops BFGS's curvature
+                 * estimate, which often lets it finish; give up when a restart
+                 * gains nothing. */
+                double fnow = gsl_multimin_fdfminimizer_minimum(m);
+                if (restarts >= 10 || !(fnow < f_restart)) {
+                    break;
+                }
+                restarts++;
+                f_restart = fnow;
+                gsl_multimin_fdfminimizer_restart(m);
+            }
+        }
+        gsl_vector *best = gsl_vector_alloc(k), *g = gsl_vector_alloc(k);
+        if (best == NULL || g == NULL) {
+            gsl_vector_free(best);
+            gsl_vector_free(g);
+            gsl_multimin_fdfminimizer_free(m);
+            gsl_vector_free(th);
+            return ct_fail(o->err, CT_ENOMEM, "out of memory");
+        }
+        gsl_vector_memcpy(best, gsl_multimin_fdfminimizer_x(m));
+        gsl_vector_memcpy(g, gsl_multimin_fdfminimizer_gradient(m));
+        out->f = gsl_multimin_fdfminimizer_minimum(m);
+        if (isfinite(out->f)) {
+            polish(o, best, &out->f, g, gtol);
+        }
+        out->gnorm = vnorm(g);
+        out->iter = it;
+        for (size_t j = 0; j < k; j++) {
+            out->p[j] = exp(gsl_vector_get(best, j));
+        }
+        gsl_vector_free(best);
+        gsl_vector_free(g);
+        int finite = isfinite(out->f) && isfinite(out->gnorm);
+        for (size_t j = 0; j < k; j++) {
+            finite = finite && isfinite(out->p[j]) && out->p[j] > 0;
+        }
+        out->converged = finite && out->gnorm < gtol;
+        if (!finite) {
+            out->f = GSL_POSINF;
+        }
+    }
+    gsl_multimin_fdfminimizer_free(m);
+    gsl_vector_free(th);
+    return o->status;
+}
+
+/* Covariance = inverse of minus the Hessian of the log-likelihood. */
+static ct_status std_errors(const ct_clv_data *d, ct_fit *fit, unsigned threads, ct_error *err)
+{
+    size_t k = fit->k;
+    double H[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    for (size_t j = 0; j < k; j++) {
+        double pp[CT_CLV_MAXPAR], pm[CT_CLV_MAXPAR], gp[CT_CLV_MAXPAR], gm[CT_CLV_MAXPAR], ll;
+        double h = 1e-5 * fit->par[j];
+        memcpy(pp, fit->par, sizeof pp);
+        memcpy(pm, fit->par, sizeof pm);
+        pp[j] += h;
+        pm[j] -= h;
+        ct_status s = ct_clv_loglik(d, pp, &ll, gp, threads, err);
+        if (s == CT_OK) {
+            s = ct_clv_loglik(d, pm, &ll, gm, threads, err);
+        }
+        if (s != CT_OK) {
+            return s;
+        }
+        for (size_t i = 0; i < k; i++) {
+            H[i * k + j] = -(gp[i] - gm[i]) / (2 * h); /* information: -d2 LL */
+        }
+    }
+    gsl_matrix *A = gsl_matrix_alloc(k, k);
+    if (A == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j < k; j++) {
+            gsl_matrix_set(A, i, j, 0.5 * (H[i * k + j] + H[j * k + i]));
+        }
+    }
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    int rc = gsl_linalg_cholesky_decomp1(A);
+    if (rc == GSL_SUCCESS) {
+        rc = gsl_linalg_cholesky_invert(A);
+    }
+    gsl_set_error_handler(old);
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j < k; j++) {
+            fit->cov[i * k + j] = rc == GSL_SUCCESS ? gsl_matrix_get(A, i, j) : CT_NAN;
+        }
+        fit->se[i] = rc == GSL_SUCCESS ? sqrt(gsl_matrix_get(A, i, i)) : CT_NAN;
+    }
+    gsl_matrix_free(A);
+    return CT_OK;
+}
+
+ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_error *err)
+{
+    ct_fit_opts o;
+    ct_error local;
+    if (err == NULL) {
+        err = &local;
+    }
+    if (opts == NULL) {
+        ct_fit_opts_init(&o);
+    } else {
+        o = *opts;
+    }
+    if (o.starts == 0) {
+        o.starts = 1;
+    }
+    if (!(o.penalty >= 0) || !(o.gtol > 0)) {
+        return ct_fail(err, CT_EINVAL, "penalty must be >= 0 and gtol > 0");
+    }
+    gsl_set_error_handler_off();
+    memset(fit, 0, sizeof *fit);
+    fit->model = d->model;
+    fit->k = ct_clv_nparams(d->model);
+    fit->penalty = o.penalty;
+    objective ob = {d, fit->k, o.penalty, o.threads, 0, CT_OK, err};
+    run best;
+    memset(&best, 0, sizeof best);
+    best.f = GSL_POSINF;
+    double p0[CT_CLV_MAXPAR];
+    default_start(d, p0);
+    if (o.init != NULL) {
+        for (size_t j = 0; j < fit->k; j++) {
+            if (!(o.init[j] > 0) || !isfinite(o.init[j])) {
+                return ct_fail(err, CT_EINVAL, "initial %s = %g must be finite and > 0",
+                               ct_clv_param_name(d->model, j), o.init[j]);
+            }
+            p0[j] = o.init[j];
+        }
+    }
+    ct_rng *g = ct_rng_new(o.seed, 0);
+    if (g == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (unsigned st = 0; st < o.starts; st++) {
+        double ps[CT_CLV_MAXPAR];
+        for (size_t j = 0; j < fit->k; j++) {
+            /* later starts: the first one scaled by exp(U(-1.5, 1.5)) */
+            ps[j] = st == 0 ? p0[j] : p0[j] * exp(3.0 * (ct_rng_uniform(g) - 0.5));
+        }
+        run r;
+        ct_status s = run_start(&ob, ps, o.max_iter, o.gtol, &r);
+        if (s != CT_OK) {
+            ct_rng_free(g);
+            return s;
+        }
+        /* prefer converged runs, then the lower objective */
+        if ((r.converged && !best.converged) ||
+            (r.converged == best.converged && r.f < best.f)) {
+            best = r;
+        }
+    }
+    ct_rng_free(g);
+    fit->nevals = ob.nevals;
+    if (!isfinite(best.f)) {
+        return ct_fail(err, CT_ENOCONV,
+                       "%s: no start reached finite parameters (the data may not identify the "
+                       "model)",
+                       ct_clv_model_name(d->model));
+    }
+    memcpy(fit->par, best.p, sizeof best.p);
+    fit->iterations = best.iter;
+    fit->converged = best.converged;
+    fit->grad_norm = best.gnorm;
+    fit->nobs = d->nobs;
+    fit->ndistinct = d->n;
+    fit->corr_xm = d->model == CT_GAMMAGAMMA ? d->corr_xm : CT_NAN;
+    ct_status s = ct_clv_loglik(d, fit->par, &fit->ll, NULL, o.threads, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    fit->aic = 2.0 * (double)fit->k - 2.0 * fit->ll;
+    fit->bic = (double)fit->k * log(fit->nobs) - 2.0 * fit->ll;
+    s = std_errors(d, fit, o.threads, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (!fit->converged) {
+        char buf[256];
+        size_t off = 0;
+        for (size_t j = 0; j < fit->k; j++) {
+            int n = snprintf(buf + off, sizeof buf - off, "%s%s=%.6g", j ? ", " : "",
+                             ct_clv_param_name(d->model, j), fit->par[j]);
+            off += n > 0 ? (size_t)n : 0;
+        }
+        return ct_fail(err, CT_ENOCONV,
+                       "%s: no convergence after %u iterations (|gradient| %.3g > %.3g at %s)",
+                       ct_clv_model_name(d->model), best.iter, best.gnorm, o.gtol, buf);
+    }
+    return CT_OK;
+}
+
+/* ---- storage ---------------------------------------------------------------- */
+
+ct_status ct_fit_write(ct_file *f, const ct_fit *fit, ct_error *err)
+{
+    char grp[64], names[128] = "";
+    snprintf(grp, sizeof grp, "/fits/%s", ct_clv_model_name(fit->model));
+    ct_status s = ct_file_make_group(f, grp, err);
+    for (size_t j = 0; j < fit->k; j++) {
+        strcat(names, j ? "," : "");
+        strcat(names, ct_clv_param_name(fit->model, j));
+    }
+#define SET(call)                                                                              \
+    do {                                                                                       \
+        if (s == CT_OK) {                                                                      \
+            s = (call);                                                                        \
+        }                                                                                      \
+    } while (0)
+    SET(ct_attr_set_str(f, grp, "model", ct_clv_model_name(fit->model), err));
+    SET(ct_attr_set_str(f, grp, "param_names", names, err));
+    SET(ct_attr_set_f64v(f, grp, "params", fit->par, fit->k, err));
+    SET(ct_attr_set_f64v(f, grp, "se", fit->se, fit->k, err));
+    SET(ct_attr_set_f64v(f, grp, "cov", fit->cov, fit->k * fit->k, err));
+    for (size_t j = 0; j < fit->k; j++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "se_%s", ct_clv_param_name(fit->model, j));
+        SET(ct_attr_set_f64(f, grp, ct_clv_param_name(fit->model, j), fit->par[j], err));
+        SET(ct_attr_set_f64(f, grp, nm, fit->se[j], err));
+    }
+    SET(ct_attr_set_f64(f, grp, "ll", fit->ll, err));
+    SET(ct_attr_set_f64(f, grp, "aic", fit->aic, err));
+    SET(ct_attr_set_f64(f, grp, "bic", fit->bic, err));
+    SET(ct_attr_set_f64(f, grp, "n", fit->nobs, err));
+    SET(ct_attr_set_i64(f, grp, "distinct_rows", (int64_t)fit->ndistinct, err));
+    SET(ct_attr_set_i64(f, grp, "iterations", (int64_t)fit->iterations, err));
+    SET(ct_attr_set_i64(f, grp, "evaluations", (int64_t)fit->nevals, err));
+    SET(ct_attr_set_i64(f, grp, "converged", fit->converged, err));
+    SET(ct_attr_set_f64(f, grp, "grad_norm", fit->grad_norm, err));
+    SET(ct_attr_set_f64(f, grp, "penalty", fit->penalty, err));
+    SET(ct_attr_set_f64(f, grp, "period_days", fit->period_days, err));
+    if (fit->model == CT_GAMMAGAMMA) {
+        SET(ct_attr_set_f64(f, grp, "corr_x_m", fit->corr_xm, err));
+    }
+#undef SET
+    return s;
+}
+
+ct_status ct_fit_read(const ct_file *f, const char *model_name, ct_fit *fit, ct_error *err)
+{
+    char names[16][64], grp[128], mname[64];
+    size_t n;
+    ct_status s;
+    memset(fit, 0, sizeof *fit);
+    if (model_name == NULL) {
+        s = ct_file_list_groups(f, "/fits", names, 16, &n, err);
+        if (s != CT_OK) {
+            return s;
+        }
+        if (n == 0) {
+            return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "no fit in /fits");
+        }
+        model_name = names[0];
+    }
+    snprintf(grp, sizeof grp, "/fits/%s", model_name);
+    if (!ct_file_has_group(f, grp)) {
+        return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "no fit %s in this file", grp);
+    }
+    s = ct_attr_get_str(f, grp, "model", mname, sizeof mname, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (ct_clv_model_parse(mname, &fit->model) != 0) {
+        return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "unknown model '%s' in %s",
+                          mname, grp);
+    }
+    fit->k = ct_clv_nparams(fit->model);
+    size_t k1, k2, k3;
+    int64_t v;
+    s = ct_attr_get_f64v(f, grp, "params", fit->par, CT_CLV_MAXPAR, &k1, err);
+    if (s == CT_OK) {
+        s = ct_attr_get_f64v(f, grp, "se", fit->se, CT_CLV_MAXPAR, &k2, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_get_f64v(f, grp, "cov", fit->cov, CT_CLV_MAXPAR * CT_CLV_MAXPAR, &k3, err);
+    }
+    if (s == CT_OK && (k1 != fit->k || k2 != fit->k)) {
+        s = ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "%s: %zu parameters, want %zu",
+                       grp, k1, fit->k);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_get_f64(f, grp, "ll", &fit->ll, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_get_f64(f, grp, "aic", &fit->aic, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_get_f64(f, grp, "bic", &fit->bic, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_get_f64(f, grp, "n", &fit->nobs, err);
+    }
+    if (s == CT_OK && ct_attr_get_i64(f, grp, "converged", &v, err) == CT_OK) {
+        fit->converged = (int)v;
+    }
+    if (s == CT_OK && ct_attr_get_i64(f, grp, "iterations", &v, err) == CT_OK) {
+        fit->iterations = (unsigned)v;
+    }
+    if (s == CT_OK) {
+        (void)ct_attr_get_f64(f, grp, "period_days", &fit->period_days, NULL);
+        (void)ct_attr_get_f64(f, grp, "penalty", &fit->penalty, NULL);
+        fit->corr_xm = CT_NAN;
+        (void)ct_attr_get_f64(f, grp, "corr_x_m", &fit->corr_xm, NULL);
+    }
+    for (size_t j = 0; j < fit->k && s == CT_OK; j++) {
+        if (!(fit->par[j] > 0) || !isfinite(fit->par[j])) {
+            s = ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "%s: parameter %s = %g", grp,
+                           ct_clv_param_name(fit->model, j), fit->par[j]);
+        }
+    }
+    return s;
+}
+
+/* ---- predictions ---------------------------------------------------------- */
+
+double clv_p_alive1(const ct_fit *f, double x, double tx, double T)
+{
+    switch (f->model) {
+    case CT_BGNBD:
+        return clv_bg_p_alive(f->par, 0, x, tx, T);
+    case CT_MBGNBD:
+        return clv_bg_p_alive(f->par, 1, x, tx, T);
+    case CT_PARETO:
+        return clv_pareto_p_alive(f->par, x, tx, T);
+    case CT_BGBB:
+        return clv_bgbb_p_alive(f->par, x, tx, T);
+    case CT_GAMMAGAMMA:
+        break;
+    }
+    return CT_NAN;
+}
+
+double clv_expected1(const ct_fit *f, double x, double tx, double T, double t)
+{
+    if (t <= 0) {
+        return 0.0;
+    }
+    switch (f->model) {
+    case CT_BGNBD:
+        return clv_bg_expected(f->par, 0, x, tx, T, t);
+    case CT_MBGNBD:
+        return clv_bg_expected(f->par, 1, x, tx, T, t);
+    case CT_PARETO:
+        return clv_pareto_expected(f->par, x, tx, T, t);
+    case CT_BGBB:
+        return clv_bgbb_expected(f->par, x, tx, T, floor(t));
+    case CT_GAMMAGAMMA:
+        break;
+    }
+    return CT_NAN;
+}
+
+static ct_status need_purchase_model(const ct_fit *f, ct_error *err)
+{
+    if (f->model == CT_GAMMAGAMMA) {
+        return ct_fail(err, CT_EINVAL,
+                       "gammagamma is a spend model: give a purchase model fit "
+                       "(bgnbd, pareto, mbgnbd or bgbb)");
+    }
+    return CT_OK;
+}
+
+typedef struct pred_job {
+    const ct_fit *f;
+    const double *x, *tx, *T;
+    double t;
+    double *out;
+    int what; /* 0 p_alive, 1 expected */
+} pred_job;
+
+static ct_status pred_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    pred_job *J = vctx;
+    (void)b;
+    (void)err;
+    for (size_t i = begin; i < end; i++) {
+        J->out[i] = J->what == 0 ? clv_p_alive1(J->f, J->x[i], J->tx[i], J->T[i])
+                                 : clv_expected1(J->f, J->x[i], J->tx[i], J->T[i], J->t);
+    }
+    return CT_OK;
+}
+
+ct_status ct_clv_p_alive(const ct_fit *f, const double *x, const double *tx, const double *T,
+                         size_t n, double *out, ct_error *err)
+{
+    ct_status s = need_purchase_model(f, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    pred_job J = {f, x, tx, T, 0, out, 0};
+    return ct_par_for(n, 1024, 0, pred_block, &J, err);
+}
+
+ct_status ct_clv_expected(const ct_fit *f, const double *x, const double *tx, const double *T,
+                          size_t n, double t, double *out, ct_error *err)
+{
+    ct_status s = need_purchase_model(f, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (!(t >= 0) || !isfinite(t)) {
+        return ct_fail(err, CT_EINVAL, "horizon t = %g must be >= 0", t);
+    }
+    pred_job J = {f, x, tx, T, t, out, 1};
+    return ct_par_for(n, 1024, 0, pred_block, &J, err);
+}
+
+ct_status ct_clv_expected_new(const ct_fit *f, double t, double *out, ct_error *err)
+{
+    ct_status s = need_purchase_model(f, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    switch (f->model) {
+    case CT_BGNBD:
+    case CT_PARETO:
+        /* a new customer: x = t_x = T = 0, alive */
+        *out = clv_expected1(f, 0, 0, 0, t);
+        break;
+    case CT_MBGNBD:
+        *out = clv_bg_expected(f->par, 1, 0, 0, 0, t);
+        break;
+    case CT_BGBB:
+        *out = clv_bgbb_expected_new(f->par, floor(t));
+        break;
+    case CT_GAMMAGAMMA:
+        break;
+    }
+    return CT_OK;
+}
+
+static double pmf1(const ct_fit *f, double t, double x)
+{
+    switch (f->model) {
+    case CT_BGNBD:
+        return clv_bg_pmf(f->par, 0, t, x);
+    case CT_MBGNBD:
+        return clv_bg_pmf(f->par, 1, t, x);
+    case CT_PARETO:
+        return clv_pareto_pmf(f->par, t, x);
+    case CT_BGBB:
+        return clv_bgbb_pmf(f->par, floor(t), x);
+    case CT_GAMMAGAMMA:
+        break;
+    }
+    return CT_NAN;
+}
+
+ct_status ct_clv_count_pmf(const ct_fit *f, double t, size_t jmax, double *out, ct_error *err)
+{
+    ct_status s = need_purchase_model(f, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (jmax < 2) {
+        return ct_fail(err, CT_EINVAL, "jmax must be >= 2");
+    }
+    double sum = 0;
+    for (size_t j = 0; j + 1 < jmax; j++) {
+        out[j] = pmf1(f, t, (double)j);
+        sum += out[j];
+    }
+    out[jmax - 1] = sum < 1 ? 1 - sum : 0.0;
+    return CT_OK;
+}
+
+ct_status ct_clv_spend(const ct_fit *gg, const double *x, const double *m, size_t n, double *out,
+                       ct_error *err)
+{
+    if (gg->model != CT_GAMMAGAMMA) {
+        return ct_fail(err, CT_EINVAL, "spend predictions need a gammagamma fit, not %s",
+                       ct_clv_model_name(gg->model));
+    }
+    const double p = gg->par[0], q = gg->par[1], v = gg->par[2];
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] > 0) {
+            out[i] = p * (v + x[i] * m[i]) / (p * x[i] + q - 1);
+        } else {
+            out[i] = q > 1 ? p * v / (q - 1) : CT_NAN;
+        }
+    }
+    return CT_OK;
+}
+
+/* ---- scoring --------------------------------------------------------------- */
+
+void ct_scores_free(ct_scores *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    free(s->p_alive);
+    free(s->exp_purchases);
+    free(s->exp_spend);
+    free(s->clv);
+    memset(s, 0, sizeof *s);
+}
+
+/* Distinct (x, t_x, T) rows by hashing their bits: idx[i] = row of customer i. */
+typedef struct uslot {
+    uint32_t row; /* 0 empty, else distinct row + 1 */
+    uint32_t hash;
+} uslot;
+
+static uint64_t bits(double v)
+{
+    uint64_t u;
+    if (v == 0) {
+        v = 0.0;
+    }
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, uint32_t **first_out,
+                               size_t *nd_out, ct_error *err)
+{
+    size_t n = c->n, cap = 1024;
+    while (cap < 2 * n) {
+        cap *= 2;
+    }
+    uslot *tab = calloc(cap, sizeof *tab);
+    uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    uint32_t *first = malloc((n ? n : 1) * sizeof *first);
+    if (tab == NULL || idx == NULL || first == NULL) {
+        free(tab);
+        free(idx);
+        free(first);
+        return ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", n);
+    }
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h64 = ct_mix64(bits(c->x[i]) ^ ct_mix64(bits(c->t_x[i]) ^ ct_mix64(bits(c->T[i]))));
+        uint32_t h = (uint32_t)h64;
+        size_t k = h64 & (cap - 1);
+        for (;;) {
+            if (tab[k].row == 0) {
+                tab[k].row = (uint32_t)nd + 1;
+                tab[k].hash = h;
+                first[nd] = (uint32_t)i;
+                idx[i] = (uint32_t)nd++;
+                break;
+            }
+            uint32_t r = tab[k].row - 1, j = first[r];
+            if (tab[k].hash == h && c->x[j] == c->x[i] && c->t_x[j] == c->t_x[i] &&
+                c->T[j] == c->T[i]) {
+                idx[i] = r;
+                break;
+            }
+            k = (k + 1) & (cap - 1);
+        }
+    }
+    free(tab);
+    *idx_out = idx;
+    *first_out = first;
+    *nd_out = nd;
+    return CT_OK;
+}
+
+typedef struct score_job {
+    const ct_fit *f;
+    const ct_customers *c;
+    const uint32_t *first;
+    double horizon, discount;
+    double *pa, *ey, *disc; /* per distinct row */
+} score_job;
+
+static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    score_job *J = vctx;
+    (void)b;
+    (void)err;
+    int steps = (int)ceil(J->horizon);
+    for (size_t r = begin; r < end; r++) {
+        uint32_t i = J->first[r];
+        double x = J->c->x[i], tx = J->c->t_x[i], T = J->c->T[i];
+        J->pa[r] = clv_p_alive1(J->f, x, tx, T);
+        double prev = 0, acc = 0;
+        for (int k = 1; k <= steps; k++) {
+            double t = k < steps ? (double)k : J->horizon;
+            double e = clv_expected1(J->f, x, tx, T, t);
+            acc += (e - prev) / pow(1 + J->discount, t);
+            prev = e;
+        }
+        J->ey[r] = prev;
+        J->disc[r] = acc;
+    }
+    return CT_OK;
+}
+
+ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
+                       double discount, unsigned threads, ct_scores *out, ct_error *err)
+{
+    uint32_t *idx = NULL, *first = NULL;
+    size_t nd = 0, n = c->n;
+    ct_status s = need_purchase_model(f, err);
+    memset(out, 0, sizeof *out);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (!(horizon >= 0) || !isfinite(horizon) || horizon > 1e5) {
+        return ct_fail(err, CT_EINVAL, "horizon %g must be in [0, 1e5] periods", horizon);
+    }
+    if (!(discount >= 0) || !isfinite(discount)) {
+        return ct_fail(err, CT_EINVAL, "discount rate %g must be >= 0", discount);
+    }
+    if (gg != NULL && gg->model != CT_GAMMAGAMMA) {
+        return ct_fail(err, CT_EINVAL, "the spend fit must be gammagamma, not %s",
+                       ct_clv_model_name(gg->model));
+    }
+    if (gg != NULL && c->m == NULL) {
+        return ct_fail(err, CT_EFORMAT, "spend predictions need column m");
+    }
+    s = distinct_rows(c, &idx, &first, &nd, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    double *pa = malloc((nd ? nd : 1) * sizeof *pa), *ey = malloc((nd ? nd : 1) * sizeof *ey),
+           *disc = malloc((nd ? nd : 1) * sizeof *disc);
+    out->n = n;
+    out->p_alive = malloc((n ? n : 1) * sizeof(double));
+    out->exp_purchases = malloc((n ? n : 1) * sizeof(double));
+    out->exp_spend = malloc((n ? n : 1) * sizeof(double));
+    out->clv = malloc((n ? n : 1) * sizeof(double));
+    if (!pa || !ey || !disc || !out->p_alive || !out->exp_purchases || !out->exp_spend ||
+        !out->clv) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
+    }
+    if (s == CT_OK) {
+        score_job J = {f, c, first, horizon, discount, pa, ey, disc};
+        s = ct_par_for(nd, 64, threads, score_block, &J, err);
+    }
+    if (s == CT_OK && gg != NULL) {
+        s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
+    }
+    if (s == CT_OK) {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t r = idx[i];
+            out->p_alive[i] = pa[r];
+            out->exp_purchases[i] = ey[r];
+            if (gg == NULL) {
+                out->exp_spend[i] = c->m != NULL ? c->m[i] : 0.0;
+            }
+            out->clv[i] = out->exp_spend[i] * disc[r];
+        }
+    }
+    free(pa);
+    free(ey);
+    free(disc);
+    free(idx);
+    free(first);
+    if (s != CT_OK) {
+        ct_scores_free(out);
+    }
+    return s;
+}
+
+/* ---- validation tables ------------------------------------------------------ */
+
+typedef struct tval {
+    double T, w;
+} tval;
+
+static int cmp_tval(const void *a, const void *b)
+{
+    double x = ((const tval *)a)->T, y = ((const tval *)b)->T;
+    return (x > y) - (x < y);
+}
+
+ct_status ct_clv_repeat_table(const ct_fit *f, const ct_customers *c, size_t jmax,
+                              double *expected, double *observed, ct_error *err)
+{
+    ct_status s = need_purchase_model(f, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (jmax < 2) {
+        return ct_fail(err, CT_EINVAL, "jmax must be >= 2");
+    }
+    memset(expected, 0, jmax * sizeof *expected);
+    memset(observed, 0, jmax * sizeof *observed);
+    tval *tv = malloc((c->n ? c->n : 1) * sizeof *tv);
+    double *pmf = malloc(jmax * sizeof *pmf);
+    if (tv == NULL || pmf == NULL) {
+        free(tv);
+        free(pmf);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        double w = c->weight != NULL ? c->weight[i] : 1.0;
+        size_t j = c->x[i] < (double)(jmax - 1) ? (size_t)c->x[i] : jmax - 1;
+        observed[j] += w;
+        tv[i].T = c->T[i];
+        tv[i].w = w;
+    }
+    /* one pmf per distinct T, weighted by its customers */
+    qsort(tv, c->n, sizeof *tv, cmp_tval);
+    for (size_t a = 0; a < c->n && s == CT_OK;) {
+        size_t b = a;
+        double w = 0;
+        while (b < c->n && tv[b].T == tv[a].T) {
+            w += tv[b].w;
+            b++;
+        }
+        s = ct_clv_count_pmf(f, tv[a].T, jmax, pmf, err);
+        for (size_t j = 0; j < jmax && s == CT_OK; j++) {
+            expected[j] += w * pmf[j];
+        }
+        a = b;
+    }
+    free(tv);
+    free(pmf);
+    return s;
+}
+
+ct_status ct_clv_holdout_table(const ct_fit *f, const ct_customers *c, double t_star, size_t jmax,
+                               double *count, double *actual, double *predicted, ct_error *err)
+{
+    ct_status s = need_purchase_model(f, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (c->x_star == NULL) {
+        return ct_fail(err, CT_EFORMAT,
+                       "no holdout column x_star: ingest with --calibration-end to split the "
+                       "data");
+    }
+    if (jmax < 2) {
+        return ct_fail(err, CT_EINVAL, "jmax must be >= 2");
+    }
+    double *e = malloc((c->n ? c->n : 1) * sizeof *e);
+    if (e == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    s = ct_clv_expected(f, c->x, c->t_x, c->T, c->n, t_star, e, err);
+    memset(count, 0, jmax * sizeof *count);
+    memset(actual, 0, jmax * sizeof *actual);
+    memset(predicted, 0, jmax * sizeof *predicted);
+    for (size_t i = 0; i < c->n && s == CT_OK; i++) {
+        double w = c->weight != NULL ? c->weight[i] : 1.0;
+        size_t j = c->x[i] < (double)(jmax - 1) ? (size_t)c->x[i] : jmax - 1;
+        count[j] += w;
+        actual[j] += w * c->x_star[i];
+        predicted[j] += w * e[i];
+    }
+    for (size_t j = 0; j < jmax; j++) {
+        if (count[j] > 0) {
+            actual[j] /= count[j];
+            predicted[j] /= count[j];
+        }
+    }
+    free(e);
+    return s;
+}

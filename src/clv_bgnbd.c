@@ -1,0 +1,202 @@
+/* clv_bgnbd.c - BG/NBD and MBG/NBD likelihoods, gradients and predictions.
+ *
+ * BG/NBD (Fader, Hardie & Lee 2005a, eq. 6):
+ *   L = B(a, b+x)/B(a,b) G(alpha+T) + [x>0] B(a+1, b+x-1)/B(a,b) G(alpha+t_x),
+ *   G(u) = Gamma(r+x) alpha^r / (Gamma(r) u^(r+x)).
+ * MBG/NBD (Batislam, Denizel & Filiztekin 2007, eq. 5; as lifetimes'
+ * ModifiedBetaGeoFitter): the same with B(a, b+x+1) and B(a+1, b+x), the
+ * second term for every x (a customer may drop out right after the first
+ * purchase).  Both are lnL = A1 + logaddexp(A2, A3), with
+ *   A1 = lnGamma(r+x) - lnGamma(r) + r ln alpha,
+ *   A2 = lnB(a, b+x+s2) - lnB(a,b) - (r+x) ln(alpha+T),
+ *   A3 = lnB(a+1, b+x+s3) - lnB(a,b) - (r+x) ln(alpha+t_x),
+ * (s2, s3) = (0, -1) for BG/NBD and (1, 0) for MBG/NBD.  The terms that
+ * depend on x only are tabulated once per evaluation for x = 0..xmax.
+ *
+ * Conditional expectation (FHL 2005a eq. 10; MBG analogue):
+ *   E[Y(t)] = c/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x+s2+1; c; z)] P(alive),
+ *   c = a+b+x+s2, z = t/(alpha+T+t),
+ * evaluated after Euler's transformation 2F1(A,B;C;z) = (1-z)^(C-A-B)
+ * 2F1(C-A, C-B; C; z), which turns the bracket into 1 - (1-z)^(a-1)
+ * 2F1(a+b+s2-r, a-1; c; z): no parameter grows with x, so large x neither
+ * overflows nor cancels. */
+#include "clv_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct xtab {
+    double G, dGr;          /* lnGamma(r+x) - lnGamma(r), its d/dr */
+    double B2, dB2a, dB2b;  /* lnB(a, b+x+s2) - lnB(a,b) and derivatives */
+    double B3, dB3a, dB3b;  /* lnB(a+1, b+x+s3) - lnB(a,b) */
+    int has3;
+} xtab;
+
+typedef struct bg_ctx {
+    double r, alpha, a, b, lalpha;
+    const xtab *tab;
+} bg_ctx;
+
+/* lnB(a+ia, b+y) - lnB(a, b) and its derivatives. */
+static void lbeta_shift(double a, double b, double ia, double y, double *v, double *da,
+                        double *db)
+{
+    double ab = a + b, psi_ab = clv_digamma(ab);
+    *v = clv_lgamma(a + ia) + clv_lgamma(b + y) - clv_lgamma(ab + ia + y) - clv_lgamma(a) -
+         clv_lgamma(b) + clv_lgamma(ab);
+    double psi_all = clv_digamma(ab + ia + y);
+    *da = clv_digamma(a + ia) - psi_all - clv_digamma(a) + psi_ab;
+    *db = clv_digamma(b + y) - psi_all - clv_digamma(b) + psi_ab;
+}
+
+static xtab *make_tab(const double *p, uint32_t xmax, int mbg)
+{
+    double r = p[0], a = p[2], b = p[3];
+    xtab *t = malloc(((size_t)xmax + 1) * sizeof *t);
+    if (t == NULL) {
+        return NULL;
+    }
+    double lgr = clv_lgamma(r), psir = clv_digamma(r);
+    for (uint32_t x = 0; x <= xmax; x++) {
+        xtab *e = &t[x];
+        double xd = (double)x;
+        e->G = clv_lgamma(r + xd) - lgr;
+        e->dGr = clv_digamma(r + xd) - psir;
+        lbeta_shift(a, b, 0.0, xd + (mbg ? 1.0 : 0.0), &e->B2, &e->dB2a, &e->dB2b);
+        e->has3 = mbg || x > 0;
+        if (e->has3) {
+            lbeta_shift(a, b, 1.0, xd + (mbg ? 0.0 : -1.0), &e->B3, &e->dB3a, &e->dB3b);
+        } else {
+            e->B3 = e->dB3a = e->dB3b = 0;
+        }
+    }
+    return t;
+}
+
+static void bg_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
+                    double *acc)
+{
+    const bg_ctx *c = vctx;
+    const double r = c->r, al = c->alpha;
+    for (size_t i = begin; i < end; i++) {
+        const xtab *e = &c->tab[d->xi[i]];
+        double x = d->x[i], w = d->w[i], rx = r + x;
+        double lT = log(al + d->T[i]);
+        double A1 = e->G + r * c->lalpha;
+        double A2 = e->B2 - rx * lT;
+        double g[4] = {e->dGr + c->lalpha, r / al, 0, 0};
+        double ll;
+        if (e->has3) {
+            double lt = log(al + d->tx[i]);
+            double A3 = e->B3 - rx * lt;
+            double m = A2 > A3 ? A2 : A3;
+            double e2 = exp(A2 - m), e3 = exp(A3 - m), S = e2 + e3;
+            double w2 = e2 / S, w3 = e3 / S;
+            ll = A1 + m + log(S);
+            g[0] += -w2 * lT - w3 * lt;
+            g[1] += -w2 * rx / (al + d->T[i]) - w3 * rx / (al + d->tx[i]);
+            g[2] += w2 * e->dB2a + w3 * e->dB3a;
+            g[3] += w2 * e->dB2b + w3 * e->dB3b;
+        } else {
+            ll = A1 + A2;
+            g[0] += -lT;
+            g[1] += -rx / (al + d->T[i]);
+            g[2] += e->dB2a;
+            g[3] += e->dB2b;
+        }
+        acc[0] += w * ll;
+        for (int j = 0; j < 4; j++) {
+            acc[1 + j] += w * g[j];
+        }
+    }
+}
+
+static ct_status family_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+                           unsigned threads, int mbg, ct_error *err)
+{
+    xtab *tab = make_tab(p, d->xmax, mbg);
+    if (tab == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    bg_ctx c = {p[0], p[1], p[2], p[3], log(p[1]), tab};
+    ct_status s = clv_reduce(d, 4, bg_rows, &c, threads, ll, g, err);
+    free(tab);
+    return s;
+}
+
+ct_status clv_bgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+                       unsigned threads, ct_error *err)
+{
+    return family_ll(d, p, ll, g, threads, 0, err);
+}
+
+ct_status clv_mbgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+                        unsigned threads, ct_error *err)
+{
+    return family_ll(d, p, ll, g, threads, 1, err);
+}
+
+/* ---- predictions ---------------------------------------------------------- */
+
+double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T);
+double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, double t);
+double clv_bg_pmf(const double *p, int mbg, double t, double x);
+
+double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T)
+{
+    double r = p[0], al = p[1], a = p[2], b = p[3];
+    if (!mbg && x == 0) {
+        return 1.0;
+    }
+    double lratio = log(a) - log(b + x - (mbg ? 0.0 : 1.0)) +
+                    (r + x) * (log(al + T) - log(al + tx));
+    return 1.0 / (1.0 + exp(lratio));
+}
+
+/* 1 - (1-z)^(a-1) 2F1(A, a-1; C; z), computed without cancellation. */
+static double bracket(double a, double A, double C, double z)
+{
+    if (z <= 0) {
+        return 0.0;
+    }
+    double S1 = clv_hyp2f1(A, a - 1, C, z) - 1.0; /* the series minus its leading 1 */
+    double u = exp((a - 1) * log1p(-z));
+    return -expm1((a - 1) * log1p(-z)) - u * S1;
+}
+
+double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, double t)
+{
+    double r = p[0], al = p[1], a = p[2], b = p[3];
+    /* BG/NBD: c = a+b+x-1, 2F1(a+b-1-r, a-1; c; z); MBG: c = a+b+x, 2F1(a+b-r, a-1; c; z) */
+    double C = mbg ? a + b + x : a + b + x - 1.0;
+    double A = mbg ? a + b - r : a + b - 1.0 - r;
+    double z = t / (al + T + t);
+    return C / (a - 1.0) * bracket(a, A, C, z) * clv_bg_p_alive(p, mbg, x, tx, T);
+}
+
+/* P(X(t) = x) for a new customer (FHL 2005a eq. 8; MBG: Batislam et al. eq. 8
+ * as the same mixture with the modified beta terms). */
+double clv_bg_pmf(const double *p, int mbg, double t, double x)
+{
+    double r = p[0], al = p[1], a = p[2], b = p[3];
+    double lq = log(al / (al + t)), lz = log(t / (al + t));
+    double lnb = clv_lgamma(r + x) - clv_lgamma(r) - clv_lgamma(x + 1) + r * lq +
+                 (t > 0 ? x * lz : (x == 0 ? 0 : -CT_INF));
+    double v2, da, db;
+    lbeta_shift(a, b, 0.0, x + (mbg ? 1.0 : 0.0), &v2, &da, &db);
+    double pr = exp(v2 + lnb);
+    if (mbg || x > 0) {
+        double v3;
+        lbeta_shift(a, b, 1.0, x + (mbg ? 0.0 : -1.0), &v3, &da, &db);
+        /* P(N(t) >= x) = 1 - sum_{j<x} NB(j): the x-th purchase happened, then
+         * the drop-out (BG/NBD: after x-1 survived chances; MBG: after x). */
+        double cdf = 0;
+        for (double j = 0; j < x; j++) {
+            cdf += exp(clv_lgamma(r + j) - clv_lgamma(r) - clv_lgamma(j + 1) + r * lq +
+                       (t > 0 ? j * lz : (j == 0 ? 0 : -CT_INF)));
+        }
+        double tail = 1.0 - cdf;
+        pr += exp(v3) * (tail > 0 ? tail : 0.0);
+    }
+    return pr;
+}

@@ -1,0 +1,388 @@
+/* clv_data.c - validation and collapsing of customer summaries for the CLV
+ * models; the deterministic block reduction of likelihood terms. */
+#include "clv_internal.h"
+
+#include <gsl/gsl_sf_psi.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clvtier/par.h"
+
+double clv_digamma(double x)
+{
+    return gsl_sf_psi(x);
+}
+
+double clv_hyp2f1(double a, double b, double c, double z)
+{
+    double term = 1, sum = 1;
+    if (z == 0) {
+        return 1;
+    }
+    for (int n = 0; n < 100000; n++) {
+        term *= (a + n) * (b + n) / ((c + n) * (n + 1)) * z;
+        sum += term;
+        if (fabs(term) <= 1e-16 * fabs(sum) && n > 2) {
+            return sum;
+        }
+        if (!isfinite(sum)) {
+            break;
+        }
+    }
+    return CT_NAN;
+}
+
+const char *ct_clv_model_name(ct_clv_model m)
+{
+    switch (m) {
+    case CT_BGNBD:
+        return "bgnbd";
+    case CT_PARETO:
+        return "pareto";
+    case CT_MBGNBD:
+        return "mbgnbd";
+    case CT_BGBB:
+        return "bgbb";
+    case CT_GAMMAGAMMA:
+        return "gammagamma";
+    }
+    return "?";
+}
+
+int ct_clv_model_parse(const char *s, ct_clv_model *m)
+{
+    static const struct {
+        const char *name;
+        ct_clv_model m;
+    } names[] = {{"bgnbd", CT_BGNBD},       {"bg/nbd", CT_BGNBD},       {"pareto", CT_PARETO},
+                 {"paretonbd", CT_PARETO},  {"pareto/nbd", CT_PARETO},  {"mbgnbd", CT_MBGNBD},
+                 {"mbg/nbd", CT_MBGNBD},    {"bgbb", CT_BGBB},          {"bg/bb", CT_BGBB},
+                 {"gammagamma", CT_GAMMAGAMMA}, {"gg", CT_GAMMAGAMMA}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            *m = names[i].m;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+size_t ct_clv_nparams(ct_clv_model m)
+{
+    return m == CT_GAMMAGAMMA ? 3 : 4;
+}
+
+const char *ct_clv_param_name(ct_clv_model m, size_t j)
+{
+    static const char *const NB[4] = {"r", "alpha", "a", "b"};
+    static const char *const NP[4] = {"r", "alpha", "s", "beta"};
+    static const char *const NBB[4] = {"alpha", "beta", "gamma", "delta"};
+    static const char *const NG[4] = {"p", "q", "v", NULL};
+    if (j >= ct_clv_nparams(m)) {
+        return NULL;
+    }
+    switch (m) {
+    case CT_BGNBD:
+    case CT_MBGNBD:
+        return NB[j];
+    case CT_PARETO:
+        return NP[j];
+    case CT_BGBB:
+        return NBB[j];
+    case CT_GAMMAGAMMA:
+        return NG[j];
+    }
+    return NULL;
+}
+
+void ct_clv_data_free(ct_clv_data *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    free(d->x);
+    free(d->tx);
+    free(d->T);
+    free(d->w);
+    free(d->xi);
+    free(d->pt);
+    free(d->px);
+    free(d->p1);
+    free(d->p2);
+    free(d);
+}
+
+size_t ct_clv_data_rows(const ct_clv_data *d)
+{
+    return d->n;
+}
+
+double ct_clv_data_customers(const ct_clv_data *d)
+{
+    return d->nobs;
+}
+
+typedef struct triple {
+    double x, a, b, w;
+} triple;
+
+static int cmp_triple(const void *pa, const void *pb)
+{
+    const triple *p = pa, *q = pb;
+    if (p->x != q->x) {
+        return p->x < q->x ? -1 : 1;
+    }
+    if (p->a != q->a) {
+        return p->a < q->a ? -1 : 1;
+    }
+    if (p->b != q->b) {
+        return p->b < q->b ? -1 : 1;
+    }
+    return 0;
+}
+
+static ct_status bad_row(ct_error *err, const char *src, size_t i, const char *col, double v,
+                         const char *why)
+{
+    return ct_fail_at(err, CT_EDATA, src, (uint64_t)i + 1, 0, "customer row %zu: %s = %g %s", i + 1,
+                      col, v, why);
+}
+
+/* Collapse equal (x, a, b) rows; sort so the order (and so every sum) does
+ * not depend on the order of the customers. */
+static ct_status collapse(triple *t, size_t n, ct_clv_data *d, ct_error *err)
+{
+    qsort(t, n, sizeof *t, cmp_triple);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k > 0 && cmp_triple(&t[k - 1], &t[i]) == 0) {
+            t[k - 1].w += t[i].w;
+        } else {
+            t[k++] = t[i];
+        }
+    }
+    d->n = k;
+    d->x = malloc((k ? k : 1) * sizeof(double));
+    d->tx = malloc((k ? k : 1) * sizeof(double));
+    d->T = malloc((k ? k : 1) * sizeof(double));
+    d->w = malloc((k ? k : 1) * sizeof(double));
+    d->xi = malloc((k ? k : 1) * sizeof(uint32_t));
+    if (!d->x || !d->tx || !d->T || !d->w || !d->xi) {
+        return ct_fail(err, CT_ENOMEM, "out of memory collapsing %zu rows", k);
+    }
+    d->nobs = 0;
+    d->xmax = 0;
+    for (size_t i = 0; i < k; i++) {
+        d->x[i] = t[i].x;
+        d->tx[i] = t[i].a;
+        d->T[i] = t[i].b;
+        d->w[i] = t[i].w;
+        d->xi[i] = (uint32_t)t[i].x;
+        d->xmax = d->xi[i] > d->xmax ? d->xi[i] : d->xmax;
+        d->nobs += t[i].w;
+    }
+    return CT_OK;
+}
+
+typedef struct pairkey {
+    double x, t;
+    uint32_t row, which;
+} pairkey;
+
+static int cmp_pair(const void *pa, const void *pb)
+{
+    const pairkey *p = pa, *q = pb;
+    if (p->x != q->x) {
+        return p->x < q->x ? -1 : 1;
+    }
+    if (p->t != q->t) {
+        return p->t < q->t ? -1 : 1;
+    }
+    return 0;
+}
+
+/* Pareto/NBD: index the distinct (x, t) pairs over t in {t_x, T}. */
+static ct_status pareto_pairs(ct_clv_data *d, ct_error *err)
+{
+    size_t n = d->n, m = 2 * n;
+    pairkey *k = malloc((m ? m : 1) * sizeof *k);
+    d->p1 = malloc((n ? n : 1) * sizeof *d->p1);
+    d->p2 = malloc((n ? n : 1) * sizeof *d->p2);
+    d->pt = malloc((m ? m : 1) * sizeof *d->pt);
+    d->px = malloc((m ? m : 1) * sizeof *d->px);
+    if (!k || !d->p1 || !d->p2 || !d->pt || !d->px) {
+        free(k);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        k[2 * i] = (pairkey){d->x[i], d->tx[i], (uint32_t)i, 0};
+        k[2 * i + 1] = (pairkey){d->x[i], d->T[i], (uint32_t)i, 1};
+    }
+    qsort(k, m, sizeof *k, cmp_pair);
+    size_t np = 0;
+    for (size_t j = 0; j < m; j++) {
+        if (j == 0 || cmp_pair(&k[j - 1], &k[j]) != 0) {
+            d->px[np] = (uint32_t)k[j].x;
+            d->pt[np] = k[j].t;
+            np++;
+        }
+        if (k[j].which == 0) {
+            d->p1[k[j].row] = (uint32_t)(np - 1);
+        } else {
+            d->p2[k[j].row] = (uint32_t)(np - 1);
+        }
+    }
+    d->npairs = np;
+    free(k);
+    return CT_OK;
+}
+
+ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_customers *c,
+                          const char *source, ct_error *err)
+{
+    ct_clv_data *d;
+    triple *t;
+    size_t n = 0;
+    ct_status s = CT_OK;
+
+    *out = NULL;
+    if (source == NULL) {
+        source = "customers";
+    }
+    if (c->n == 0) {
+        return ct_fail_at(err, CT_EDATA, source, 0, 0, "no customers");
+    }
+    if (c->x == NULL || c->t_x == NULL || c->T == NULL) {
+        return ct_fail_at(err, CT_EFORMAT, source, 0, 0, "columns x, t_x and T are required");
+    }
+    if (model == CT_GAMMAGAMMA && c->m == NULL) {
+        return ct_fail_at(err, CT_EFORMAT, source, 0, 0,
+                          "the Gamma-Gamma spend model needs column m (mean repeat spend)");
+    }
+    t = malloc(c->n * sizeof *t);
+    d = calloc(1, sizeof *d);
+    if (t == NULL || d == NULL) {
+        free(t);
+        free(d);
+        return ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", c->n);
+    }
+    d->model = model;
+    double sx = 0, sm = 0, sxx = 0, smm = 0, sxm = 0, sw = 0;
+    for (size_t i = 0; i < c->n && s == CT_OK; i++) {
+        double x = c->x[i], tx = c->t_x[i], T = c->T[i], w = c->weight ? c->weight[i] : 1.0;
+        if (!isfinite(x) || x < 0 || x != floor(x) || x > 4e9) {
+            s = bad_row(err, source, i, "x", x, "(repeat purchases must be a whole number >= 0)");
+        } else if (!isfinite(tx) || tx < 0) {
+            s = bad_row(err, source, i, "t_x", tx, "(must be finite and >= 0)");
+        } else if (!isfinite(T) || T < 0) {
+            s = bad_row(err, source, i, "T", T, "(must be finite and >= 0)");
+        } else if (tx > T * (1 + 1e-12) + 1e-12) {
+            s = ct_fail_at(err, CT_EDATA, source, (uint64_t)i + 1, 0,
+                           "customer row %zu: t_x = %g > T = %g (last purchase after the end)",
+                           i + 1, tx, T);
+        } else if (x == 0 && tx != 0) {
+            s = bad_row(err, source, i, "t_x", tx, "with x = 0 (must be 0)");
+        } else if (!isfinite(w) || w < 0) {
+            s = bad_row(err, source, i, "weight", w, "(must be finite and >= 0)");
+        } else if (model == CT_BGBB &&
+                   (T != floor(T) || tx != floor(tx) || x > tx || (x > 0 && tx < 1))) {
+            s = ct_fail_at(err, CT_EDATA, source, (uint64_t)i + 1, 0,
+                           "customer row %zu: BG/BB needs whole numbers with x <= t_x <= n "
+                           "(got x = %g, t_x = %g, n = %g)",
+                           i + 1, x, tx, T);
+        } else if (model == CT_GAMMAGAMMA) {
+            double m = c->m[i];
+            if (!isfinite(m) || m < 0) {
+                s = bad_row(err, source, i, "m", m, "(mean spend must be finite and >= 0)");
+            } else if (x > 0 && m > 0 && w > 0) {
+                t[n++] = (triple){x, m, 0, w};
+                sx += w * x;
+                sm += w * m;
+                sxx += w * x * x;
+                smm += w * m * m;
+                sxm += w * x * m;
+                sw += w;
+            }
+        } else if (w > 0) {
+            t[n++] = (triple){x, tx > T ? T : tx, T, w};
+        }
+    }
+    if (s == CT_OK && n == 0) {
+        s = ct_fail_at(err, CT_EDATA, source, 0, 0,
+                       model == CT_GAMMAGAMMA
+                           ? "no customer with repeat purchases (x > 0) and spend m > 0: the "
+                             "Gamma-Gamma model has nothing to fit"
+                           : "no customers with positive weight");
+    }
+    if (s == CT_OK && model != CT_GAMMAGAMMA && model != CT_BGBB) {
+        int any_repeat = 0;
+        for (size_t i = 0; i < n; i++) {
+            any_repeat |= t[i].x > 0;
+        }
+        if (!any_repeat) {
+            s = ct_fail_at(err, CT_EDATA, source, 0, 0,
+                           "every customer has x = 0 (no repeat purchases): the purchase rate "
+                           "cannot be estimated");
+        }
+    }
+    if (s == CT_OK) {
+        s = collapse(t, n, d, err);
+    }
+    if (s == CT_OK && model == CT_PARETO) {
+        s = pareto_pairs(d, err);
+    }
+    if (s == CT_OK && model == CT_GAMMAGAMMA) {
+        double vx = sxx / sw - (sx / sw) * (sx / sw), vm = smm / sw - (sm / sw) * (sm / sw);
+        d->corr_xm = vx > 0 && vm > 0 ? (sxm / sw - sx / sw * sm / sw) / sqrt(vx * vm) : 0.0;
+    }
+    free(t);
+    if (s != CT_OK) {
+        ct_clv_data_free(d);
+        return s;
+    }
+    *out = d;
+    return CT_OK;
+}
+
+typedef struct reduce_job {
+    const ct_clv_data *d;
+    size_t k;
+    clv_row_fn fn;
+    const void *ctx;
+    double *part; /* nblocks x (1 + k) */
+} reduce_job;
+
+static ct_status reduce_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    reduce_job *J = vctx;
+    double *acc = J->part + b * (1 + J->k);
+    (void)err;
+    memset(acc, 0, (1 + J->k) * sizeof *acc);
+    J->fn(J->ctx, J->d, begin, end, acc);
+    return CT_OK;
+}
+
+ct_status clv_reduce(const ct_clv_data *d, size_t k, clv_row_fn fn, const void *ctx,
+                     unsigned threads, double *ll, double *grad, ct_error *err)
+{
+    size_t nb = ct_par_nblocks(d->n, CLV_BLOCK);
+    reduce_job J = {d, k, fn, ctx, malloc((nb ? nb : 1) * (1 + k) * sizeof(double))};
+    if (J.part == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    ct_status s = ct_par_for(d->n, CLV_BLOCK, threads, reduce_block, &J, err);
+    if (s == CT_OK) {
+        double acc[1 + CT_CLV_MAXPAR] = {0};
+        for (size_t b = 0; b < nb; b++) { /* fixed order: thread-count independent */
+            for (size_t j = 0; j <= k; j++) {
+                acc[j] += J.part[b * (1 + k) + j];
+            }
+        }
+        *ll = acc[0];
+        if (grad != NULL) {
+            memcpy(grad, acc + 1, k * sizeof *grad);
+        }
+    }
+    free(J.part);
+    return s;
+}

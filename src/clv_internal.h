@@ -1,0 +1,96 @@
+/* clv_internal.h - shared pieces of the CLV models (not installed). */
+#ifndef CLVTIER_CLV_INTERNAL_H
+#define CLVTIER_CLV_INTERNAL_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clvtier/clv.h"
+
+/* NAN and INFINITY are floats; these are doubles (-Wdouble-promotion). */
+#define CT_NAN ((double)NAN)
+#define CT_INF ((double)INFINITY)
+
+/* Collapsed data: distinct rows sorted by (x, t_x, T), with weights. */
+struct ct_clv_data {
+    ct_clv_model model;
+    size_t n;
+    double *x, *tx, *T, *w; /* Gamma-Gamma: tx holds m, T unused (0) */
+    uint32_t *xi;           /* x as an integer (table index) */
+    uint32_t xmax;
+    double nobs;
+    /* Pareto/NBD: distinct (x, t) over t in {t_x, T}; row i uses pairs p1[i]
+     * (x, t_x) and p2[i] (x, T). */
+    size_t npairs;
+    double *pt;
+    uint32_t *px, *p1, *p2;
+    double corr_xm;
+};
+
+#define CLV_BLOCK ((size_t)8192)
+
+/* Per block of rows [begin, end): add w * lnL into acc[0] and w * dlnL/dpar
+ * into acc[1..k]. */
+typedef void (*clv_row_fn)(const void *ctx, const ct_clv_data *d, size_t begin, size_t end,
+                           double *acc);
+
+/* Run fn over fixed blocks of rows (threads), reduce in block order. */
+ct_status clv_reduce(const ct_clv_data *d, size_t k, clv_row_fn fn, const void *ctx,
+                     unsigned threads, double *ll, double *grad, ct_error *err);
+
+/* Model likelihoods (natural parameters). */
+ct_status clv_bgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+                       unsigned threads, ct_error *err);
+ct_status clv_mbgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+                        unsigned threads, ct_error *err);
+ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+                        unsigned threads, ct_error *err);
+ct_status clv_bgbb_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+                      unsigned threads, ct_error *err);
+ct_status clv_gg_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+                    unsigned threads, ct_error *err);
+
+/* Pareto/NBD: log of F(x, t) = int_t^inf (alpha+u)^-(r+x) (beta+u)^-(s+1) du
+ * and d log F / d(r, alpha, s, beta). */
+void clv_pareto_logF(const double *p, double x, double t, double *lF, double dlF[4]);
+
+/* Per-customer predictions (one row). */
+double clv_p_alive1(const ct_fit *f, double x, double tx, double T);
+double clv_expected1(const ct_fit *f, double x, double tx, double T, double t);
+
+/* ---- special functions ---------------------------------------------------- */
+
+static inline double clv_lgamma(double x)
+{
+    int sign;
+    return lgamma_r(x, &sign);
+}
+
+static inline double clv_lbeta(double a, double b)
+{
+    return clv_lgamma(a) + clv_lgamma(b) - clv_lgamma(a + b);
+}
+
+/* log(exp(a) + exp(b)) without overflow; -inf handled. */
+static inline double clv_logaddexp(double a, double b)
+{
+    if (a < b) {
+        double t = a;
+        a = b;
+        b = t;
+    }
+    if (a == -CT_INF) {
+        return a;
+    }
+    return a + log1p(exp(b - a));
+}
+
+double clv_digamma(double x);
+
+/* Gauss hypergeometric 2F1(a, b; c; z) for 0 <= z < 1 and c > 0 by its power
+ * series, summed in log-free form with a relative stopping rule (1e-16);
+ * returns NaN if it does not converge in 100000 terms. */
+double clv_hyp2f1(double a, double b, double c, double z);
+
+#endif
