@@ -35,6 +35,7 @@ typedef struct xtab {
 typedef struct bg_ctx {
     double r, alpha, a, b, lalpha;
     const xtab *tab;
+    const double *la, *ia; /* per time value t: log(alpha + t), 1 / (alpha + t) */
 } bg_ctx;
 
 /* lnB(a+ia, b+y) - lnB(a, b) and its derivatives. */
@@ -81,26 +82,29 @@ static void bg_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t
     for (size_t i = begin; i < end; i++) {
         const xtab *e = &c->tab[d->xi[i]];
         double x = d->x[i], w = d->w[i], rx = r + x;
-        double lT = log(al + d->T[i]);
+        uint32_t jT = d->iT[i];
+        double lT = c->la[jT];
         double A1 = e->G + r * c->lalpha;
         double A2 = e->B2 - rx * lT;
         double g[4] = {e->dGr + c->lalpha, r / al, 0, 0};
         double ll;
         if (e->has3) {
-            double lt = log(al + d->tx[i]);
+            uint32_t jt = d->itx[i];
+            double lt = c->la[jt];
             double A3 = e->B3 - rx * lt;
-            double m = A2 > A3 ? A2 : A3;
-            double e2 = exp(A2 - m), e3 = exp(A3 - m), S = e2 + e3;
-            double w2 = e2 / S, w3 = e3 / S;
-            ll = A1 + m + log(S);
+            /* logaddexp(A2, A3) = max + log1p(exp(-|A2 - A3|)) */
+            double dlt = A2 - A3, q = exp(-fabs(dlt));
+            double w_small = q / (1 + q), w_big = 1 / (1 + q);
+            double w2 = dlt >= 0 ? w_big : w_small, w3 = 1 - w2;
+            ll = A1 + (dlt >= 0 ? A2 : A3) + log1p(q);
             g[0] += -w2 * lT - w3 * lt;
-            g[1] += -w2 * rx / (al + d->T[i]) - w3 * rx / (al + d->tx[i]);
+            g[1] += -rx * (w2 * c->ia[jT] + w3 * c->ia[jt]);
             g[2] += w2 * e->dB2a + w3 * e->dB3a;
             g[3] += w2 * e->dB2b + w3 * e->dB3b;
         } else {
             ll = A1 + A2;
             g[0] += -lT;
-            g[1] += -rx / (al + d->T[i]);
+            g[1] += -rx * c->ia[jT];
             g[2] += e->dB2a;
             g[3] += e->dB2b;
         }
@@ -115,12 +119,23 @@ static ct_status family_ll(const ct_clv_data *d, const double *p, double *ll, do
                            unsigned threads, int mbg, ct_error *err)
 {
     xtab *tab = make_tab(p, d->xmax, mbg);
-    if (tab == NULL) {
+    double *la = malloc((d->ntv ? d->ntv : 1) * sizeof *la);
+    double *ia = malloc((d->ntv ? d->ntv : 1) * sizeof *ia);
+    if (tab == NULL || la == NULL || ia == NULL) {
+        free(tab);
+        free(la);
+        free(ia);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    bg_ctx c = {p[0], p[1], p[2], p[3], log(p[1]), tab};
+    for (size_t v = 0; v < d->ntv; v++) {
+        la[v] = log(p[1] + d->tv[v]);
+        ia[v] = 1.0 / (p[1] + d->tv[v]);
+    }
+    bg_ctx c = {p[0], p[1], p[2], p[3], log(p[1]), tab, la, ia};
     ct_status s = clv_reduce(d, 4, bg_rows, &c, threads, ll, g, err);
     free(tab);
+    free(la);
+    free(ia);
     return s;
 }
 

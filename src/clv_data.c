@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clvtier/par.h"
+#include "clvtier/rng.h"
 
 double clv_digamma(double x)
 {
@@ -109,6 +110,9 @@ void ct_clv_data_free(ct_clv_data *d)
     free(d->px);
     free(d->p1);
     free(d->p2);
+    free(d->tv);
+    free(d->itx);
+    free(d->iT);
     free(d);
 }
 
@@ -148,19 +152,62 @@ static ct_status bad_row(ct_error *err, const char *src, size_t i, const char *c
                       col, v, why);
 }
 
-/* Collapse equal (x, a, b) rows; sort so the order (and so every sum) does
- * not depend on the order of the customers. */
-static ct_status collapse(triple *t, size_t n, ct_clv_data *d, ct_error *err)
+static uint64_t dbits(double v)
 {
-    qsort(t, n, sizeof *t, cmp_triple);
+    uint64_t u;
+    if (v == 0) {
+        v = 0.0; /* -0 == +0 */
+    }
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+/* Merge equal (x, a, b) rows in place by hashing (O(n)); returns the number
+ * of distinct rows, in first-seen order, or 0 when out of memory.  Weights of
+ * equal rows are added in row order. */
+static size_t merge_equal(triple *t, size_t n)
+{
+    size_t cap = 1024;
+    while (cap < 2 * n) {
+        cap *= 2;
+    }
+    uint32_t *slot = calloc(cap, sizeof *slot); /* 0 empty, else distinct row + 1 */
+    if (slot == NULL) {
+        return 0;
+    }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (k > 0 && cmp_triple(&t[k - 1], &t[i]) == 0) {
-            t[k - 1].w += t[i].w;
-        } else {
-            t[k++] = t[i];
+        uint64_t h = ct_mix64(dbits(t[i].x) ^ ct_mix64(dbits(t[i].a) ^ ct_mix64(dbits(t[i].b))));
+        size_t j = h & (cap - 1);
+        for (;;) {
+            if (slot[j] == 0) {
+                t[k] = t[i];
+                slot[j] = (uint32_t)++k;
+                break;
+            }
+            triple *u = &t[slot[j] - 1];
+            if (u->x == t[i].x && u->a == t[i].a && u->b == t[i].b) {
+                u->w += t[i].w;
+                break;
+            }
+            j = (j + 1) & (cap - 1);
         }
     }
+    free(slot);
+    return k;
+}
+
+/* Collapse equal (x, a, b) rows, then sort the distinct rows so the order
+ * (and so every sum) does not depend on the order of the customers.  (The
+ * merged weights are sums in customer order; with integer weights - the
+ * usual case - that order does not matter either.) */
+static ct_status collapse(triple *t, size_t n, ct_clv_data *d, ct_error *err)
+{
+    size_t k = merge_equal(t, n);
+    if (k == 0 && n > 0) {
+        return ct_fail(err, CT_ENOMEM, "out of memory collapsing %zu rows", n);
+    }
+    qsort(t, k, sizeof *t, cmp_triple);
     d->n = k;
     d->x = malloc((k ? k : 1) * sizeof(double));
     d->tx = malloc((k ? k : 1) * sizeof(double));
@@ -234,6 +281,55 @@ static ct_status pareto_pairs(ct_clv_data *d, ct_error *err)
     }
     d->npairs = np;
     free(k);
+    return CT_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static size_t find_value(const double *v, size_t n, double x)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (v[mid] <= x) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* The distinct values of t_x and T, and each row's index into them. */
+static ct_status time_values(ct_clv_data *d, ct_error *err)
+{
+    size_t n = d->n, m = 2 * n;
+    d->tv = malloc((m ? m : 1) * sizeof *d->tv);
+    d->itx = malloc((n ? n : 1) * sizeof *d->itx);
+    d->iT = malloc((n ? n : 1) * sizeof *d->iT);
+    if (d->tv == NULL || d->itx == NULL || d->iT == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        d->tv[2 * i] = d->tx[i];
+        d->tv[2 * i + 1] = d->T[i];
+    }
+    qsort(d->tv, m, sizeof *d->tv, cmp_double);
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (k == 0 || d->tv[i] != d->tv[k - 1]) {
+            d->tv[k++] = d->tv[i];
+        }
+    }
+    d->ntv = k;
+    for (size_t i = 0; i < n; i++) {
+        d->itx[i] = (uint32_t)find_value(d->tv, k, d->tx[i]);
+        d->iT[i] = (uint32_t)find_value(d->tv, k, d->T[i]);
+    }
     return CT_OK;
 }
 
@@ -331,6 +427,9 @@ ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
     if (s == CT_OK && model == CT_PARETO) {
         s = pareto_pairs(d, err);
     }
+    if (s == CT_OK && model != CT_GAMMAGAMMA && model != CT_BGBB) {
+        s = time_values(d, err);
+    }
     if (s == CT_OK && model == CT_GAMMAGAMMA) {
         double vx = sxx / sw - (sx / sw) * (sx / sw), vm = smm / sw - (sm / sw) * (sm / sw);
         d->corr_xm = vx > 0 && vm > 0 ? (sxm / sw - sx / sw * sm / sw) / sqrt(vx * vm) : 0.0;
@@ -355,10 +454,13 @@ typedef struct reduce_job {
 static ct_status reduce_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
     reduce_job *J = vctx;
-    double *acc = J->part + b * (1 + J->k);
+    /* Accumulate on this thread's stack: neighbouring blocks' slots share
+     * cache lines, and updating them in the row loop would ping-pong those
+     * lines between cores (false sharing). */
+    double acc[1 + CT_CLV_MAXPAR] = {0};
     (void)err;
-    memset(acc, 0, (1 + J->k) * sizeof *acc);
     J->fn(J->ctx, J->d, begin, end, acc);
+    memcpy(J->part + b * (1 + J->k), acc, (1 + J->k) * sizeof *acc);
     return CT_OK;
 }
 

@@ -26,6 +26,11 @@ struct ct_clv_data {
     double *pt;
     uint32_t *px, *p1, *p2;
     double corr_xm;
+    /* Distinct time values over t_x and T (sorted): rows index them, so
+     * per-evaluation terms like log(alpha + t) are computed once per value. */
+    size_t ntv;
+    double *tv;
+    uint32_t *itx, *iT;
 };
 
 #define CLV_BLOCK ((size_t)8192)

@@ -81,6 +81,12 @@ static ct_status opt_col(const ct_table *t, const char *const *names, int requir
 
 ct_status ct_customers_read(const ct_file *f, const char *group, ct_customers *c, ct_error *err)
 {
+    return ct_customers_read_flags(f, group, 0, c, err);
+}
+
+ct_status ct_customers_read_flags(const ct_file *f, const char *group, unsigned flags,
+                                  ct_customers *c, ct_error *err)
+{
     ct_table *t;
     ct_status s;
     static const char *const nx[] = {"x", "frequency", NULL};
@@ -118,7 +124,8 @@ ct_status ct_customers_read(const ct_file *f, const char *group, ct_customers *c
         s = opt_col(t, nms, 0, path, group, &c->m_star, err);
     }
     long jid = ct_table_find(t, "id");
-    if (s == CT_OK && jid >= 0 && ct_table_coltype(t, (size_t)jid) == CT_STRING) {
+    if (s == CT_OK && jid >= 0 && ct_table_coltype(t, (size_t)jid) == CT_STRING &&
+        !(flags & CT_READ_NO_IDS)) {
         size_t w;
         s = ct_table_strwidth(t, (size_t)jid, &w, err);
         if (s == CT_OK) {

@@ -67,6 +67,11 @@ ct_status ct_customers_write(struct ct_file *f, const ct_customers *c, ct_error 
 ct_status ct_customers_read(const struct ct_file *f, const char *group, ct_customers *c,
                             ct_error *err);
 
+#define CT_READ_NO_IDS 1u /* leave ids out (fitting does not need them) */
+/* As ct_customers_read, with CT_READ_* flags. */
+ct_status ct_customers_read_flags(const struct ct_file *f, const char *group, unsigned flags,
+                                  ct_customers *c, ct_error *err);
+
 /* Check the summary for values no model accepts: NaN/Inf, negative x, t_x,
  * T, m, weight, non-integer x, t_x > T.  The message names the row (1-based),
  * the column and the value; `source` names the file. */

@@ -30,15 +30,15 @@ static const char FIT_HELP[] =
 enum { O_PEN = 256, O_STARTS, O_MAXIT, O_SEED, O_THREADS, O_TABLE, O_JSON, O_FIT, O_SPEND,
        O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR };
 
-static int read_customers(cli_common *c, const char *path, const char *table, ct_customers *cust,
-                          double *period_days)
+static int read_customers(cli_common *c, const char *path, const char *table, unsigned flags,
+                          ct_customers *cust, double *period_days)
 {
     ct_file *f;
     ct_error err;
     if (ct_file_open(&f, path, &err) != CT_OK) {
         return cli_fail(c, &err);
     }
-    ct_status s = ct_customers_read(f, table, cust, &err);
+    ct_status s = ct_customers_read_flags(f, table, flags, cust, &err);
     *period_days = 0;
     if (s == CT_OK) {
         (void)ct_attr_get_f64(f, table, "period_days", period_days, NULL);
@@ -205,7 +205,7 @@ int cmd_fit(int argc, char **argv, cli_common *c)
     }
     ct_customers cust;
     double period_days;
-    int rc = read_customers(c, argv[optind], table, &cust, &period_days);
+    int rc = read_customers(c, argv[optind], table, CT_READ_NO_IDS, &cust, &period_days);
     if (rc != 0) {
         return rc;
     }
@@ -406,7 +406,7 @@ int cmd_score(int argc, char **argv, cli_common *c)
     }
     ct_customers cust;
     double period_days;
-    rc = read_customers(c, argv[optind], "/customers", &cust, &period_days);
+    rc = read_customers(c, argv[optind], "/customers", 0, &cust, &period_days);
     if (rc != 0) {
         return rc;
     }
@@ -564,7 +564,7 @@ int cmd_validate(int argc, char **argv, cli_common *c)
     }
     ct_customers cust;
     double period_days;
-    rc = read_customers(c, argv[optind], "/customers", &cust, &period_days);
+    rc = read_customers(c, argv[optind], "/customers", CT_READ_NO_IDS, &cust, &period_days);
     if (rc != 0) {
         return rc;
     }
