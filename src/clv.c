@@ -16,6 +16,7 @@
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
 #include "clvtier/store.h"
+#include "mem_internal.h"
 
 /* From the model files. */
 double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T);
@@ -790,55 +791,99 @@ static uint64_t bits(double v)
     return u;
 }
 
-static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, uint32_t **first_out,
+static uint64_t row_hash(const ct_customers *c, size_t i)
+{
+    return ct_mix64(bits(c->x[i]) ^ ct_mix64(bits(c->t_x[i]) ^ ct_mix64(bits(c->T[i]))));
+}
+
+/* The table grows with the number of distinct rows (not customers), so it
+ * stays small enough for the caches when customers share their histories. */
+static int rehash(uslot **tab, size_t *cap)
+{
+    size_t nc = *cap * 2;
+    uslot *t = ct_calloc_table(nc, sizeof *t);
+    if (t == NULL) {
+        return -1;
+    }
+    for (size_t k = 0; k < *cap; k++) {
+        if ((*tab)[k].row != 0) {
+            size_t j = (*tab)[k].hash & (nc - 1);
+            while (t[j].row != 0) {
+                j = (j + 1) & (nc - 1);
+            }
+            t[j] = (*tab)[k];
+        }
+    }
+    free(*tab);
+    *tab = t;
+    *cap = nc;
+    return 0;
+}
+
+/* Distinct (x, t_x, T) rows: idx[i] = row of customer i; the rows' values
+ * go to rows[3 r .. 3 r + 2] (a compact copy, so checking a probe touches a
+ * small array instead of the customers' columns). */
+static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, double **rows_out,
                                size_t *nd_out, ct_error *err)
 {
-    size_t n = c->n, cap = 1024;
-    while (cap < 2 * n) {
-        cap *= 2;
-    }
-    uslot *tab = calloc(cap, sizeof *tab);
+    size_t n = c->n, cap = 1 << 16, rcap = 1 << 15;
+    uslot *tab = ct_calloc_table(cap, sizeof *tab);
     uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
-    uint32_t *first = malloc((n ? n : 1) * sizeof *first);
-    if (tab == NULL || idx == NULL || first == NULL) {
-        free(tab);
-        free(idx);
-        free(first);
-        return ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", n);
+    double *rows = malloc(rcap * 3 * sizeof *rows);
+    ct_status s = CT_OK;
+    if (tab == NULL || idx == NULL || rows == NULL) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", n);
     }
     size_t nd = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t h64 = ct_mix64(bits(c->x[i]) ^ ct_mix64(bits(c->t_x[i]) ^ ct_mix64(bits(c->T[i]))));
-        uint32_t h = (uint32_t)h64;
-        size_t k = h64 & (cap - 1);
+    for (size_t i = 0; i < n && s == CT_OK; i++) {
+        const double x = c->x[i], tx = c->t_x[i], T = c->T[i];
+        uint32_t h = (uint32_t)row_hash(c, i);
+        size_t k = h & (cap - 1);
         for (;;) {
             if (tab[k].row == 0) {
+                if (nd == rcap) {
+                    double *nr = realloc(rows, 2 * rcap * 3 * sizeof *nr);
+                    if (nr == NULL) {
+                        s = ct_fail(err, CT_ENOMEM, "out of memory");
+                        break;
+                    }
+                    rows = nr;
+                    rcap *= 2;
+                }
                 tab[k].row = (uint32_t)nd + 1;
                 tab[k].hash = h;
-                first[nd] = (uint32_t)i;
+                rows[3 * nd] = x;
+                rows[3 * nd + 1] = tx;
+                rows[3 * nd + 2] = T;
                 idx[i] = (uint32_t)nd++;
+                if (2 * nd > cap && rehash(&tab, &cap) != 0) {
+                    s = ct_fail(err, CT_ENOMEM, "out of memory");
+                }
                 break;
             }
-            uint32_t r = tab[k].row - 1, j = first[r];
-            if (tab[k].hash == h && c->x[j] == c->x[i] && c->t_x[j] == c->t_x[i] &&
-                c->T[j] == c->T[i]) {
-                idx[i] = r;
+            const double *v = &rows[3 * (tab[k].row - 1)];
+            if (tab[k].hash == h && v[0] == x && v[1] == tx && v[2] == T) {
+                idx[i] = tab[k].row - 1;
                 break;
             }
             k = (k + 1) & (cap - 1);
         }
     }
     free(tab);
+    if (s != CT_OK) {
+        free(idx);
+        free(rows);
+        return s;
+    }
     *idx_out = idx;
-    *first_out = first;
+    *rows_out = rows;
     *nd_out = nd;
     return CT_OK;
 }
 
 typedef struct score_job {
     const ct_fit *f;
-    const ct_customers *c;
-    const uint32_t *first;
+    const double *rows; /* distinct (x, t_x, T) */
     double horizon, discount;
     double *pa, *ey, *disc; /* per distinct row */
 } score_job;
@@ -850,8 +895,7 @@ static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_
     (void)err;
     int steps = (int)ceil(J->horizon);
     for (size_t r = begin; r < end; r++) {
-        uint32_t i = J->first[r];
-        double x = J->c->x[i], tx = J->c->t_x[i], T = J->c->T[i];
+        double x = J->rows[3 * r], tx = J->rows[3 * r + 1], T = J->rows[3 * r + 2];
         J->pa[r] = clv_p_alive1(J->f, x, tx, T);
         double prev = 0, acc = 0;
         for (int k = 1; k <= steps; k++) {
@@ -869,7 +913,8 @@ static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_
 ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
                        double discount, unsigned threads, ct_scores *out, ct_error *err)
 {
-    uint32_t *idx = NULL, *first = NULL;
+    uint32_t *idx = NULL;
+    double *rows = NULL;
     size_t nd = 0, n = c->n;
     ct_status s = need_purchase_model(f, err);
     memset(out, 0, sizeof *out);
@@ -889,7 +934,7 @@ ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
     if (gg != NULL && c->m == NULL) {
         return ct_fail(err, CT_EFORMAT, "spend predictions need column m");
     }
-    s = distinct_rows(c, &idx, &first, &nd, err);
+    s = distinct_rows(c, &idx, &rows, &nd, err);
     if (s != CT_OK) {
         return s;
     }
@@ -905,7 +950,7 @@ ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
         s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
     if (s == CT_OK) {
-        score_job J = {f, c, first, horizon, discount, pa, ey, disc};
+        score_job J = {f, rows, horizon, discount, pa, ey, disc};
         s = ct_par_for(nd, 64, threads, score_block, &J, err);
     }
     if (s == CT_OK && gg != NULL) {
@@ -926,7 +971,7 @@ ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
     free(ey);
     free(disc);
     free(idx);
-    free(first);
+    free(rows);
     if (s != CT_OK) {
         ct_scores_free(out);
     }

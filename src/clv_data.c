@@ -8,6 +8,7 @@
 
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
+#include "mem_internal.h"
 
 double clv_digamma(double x)
 {
@@ -162,23 +163,25 @@ static uint64_t dbits(double v)
     return u;
 }
 
+static uint64_t triple_hash(const triple *t)
+{
+    return ct_mix64(dbits(t->x) ^ ct_mix64(dbits(t->a) ^ ct_mix64(dbits(t->b))));
+}
+
 /* Merge equal (x, a, b) rows in place by hashing (O(n)); returns the number
  * of distinct rows, in first-seen order, or 0 when out of memory.  Weights of
- * equal rows are added in row order. */
+ * equal rows are added in row order.  The table grows with the distinct rows
+ * (so it stays cache-sized when customers share histories). */
 static size_t merge_equal(triple *t, size_t n)
 {
-    size_t cap = 1024;
-    while (cap < 2 * n) {
-        cap *= 2;
-    }
-    uint32_t *slot = calloc(cap, sizeof *slot); /* 0 empty, else distinct row + 1 */
+    size_t cap = 1 << 16;
+    uint32_t *slot = ct_calloc_table(cap, sizeof *slot); /* 0 empty, else distinct row + 1 */
     if (slot == NULL) {
         return 0;
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t h = ct_mix64(dbits(t[i].x) ^ ct_mix64(dbits(t[i].a) ^ ct_mix64(dbits(t[i].b))));
-        size_t j = h & (cap - 1);
+        size_t j = triple_hash(&t[i]) & (cap - 1);
         for (;;) {
             if (slot[j] == 0) {
                 t[k] = t[i];
@@ -191,6 +194,24 @@ static size_t merge_equal(triple *t, size_t n)
                 break;
             }
             j = (j + 1) & (cap - 1);
+        }
+        if (2 * k > cap) {
+            size_t nc = cap * 2;
+            uint32_t *ns = ct_calloc_table(nc, sizeof *ns);
+            if (ns == NULL) {
+                free(slot);
+                return 0;
+            }
+            for (size_t r = 0; r < k; r++) {
+                size_t q = triple_hash(&t[r]) & (nc - 1);
+                while (ns[q] != 0) {
+                    q = (q + 1) & (nc - 1);
+                }
+                ns[q] = (uint32_t)r + 1;
+            }
+            free(slot);
+            slot = ns;
+            cap = nc;
         }
     }
     free(slot);

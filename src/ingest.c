@@ -11,6 +11,7 @@
 #include "clvtier/rfm.h"
 #include "clvtier/store.h"
 #include "csv_internal.h"
+#include "mem_internal.h"
 #include "sort_internal.h"
 
 #include <ctype.h>
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define MAX_ID_BYTES 1024
 #define NO_CUST UINT32_MAX
@@ -70,21 +70,9 @@ static void idtab_free(idtab *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Zeroed slot array; large ones on transparent huge pages, since probes
- * are random and would otherwise miss the TLB on nearly every row. */
 static idslot *slots_alloc(size_t cap)
 {
-    size_t bytes = cap * sizeof(idslot);
-    if (bytes < ((size_t)4 << 20)) {
-        return calloc(cap, sizeof(idslot));
-    }
-    void *p = NULL;
-    if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) {
-        return NULL;
-    }
-    (void)madvise(p, bytes, MADV_HUGEPAGE);
-    memset(p, 0, bytes);
-    return p;
+    return ct_calloc_table(cap, sizeof(idslot));
 }
 
 static int idtab_init(idtab *t, size_t expect)

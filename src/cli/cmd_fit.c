@@ -406,7 +406,7 @@ int cmd_score(int argc, char **argv, cli_common *c)
     }
     ct_customers cust;
     double period_days;
-    rc = read_customers(c, argv[optind], "/customers", 0, &cust, &period_days);
+    rc = read_customers(c, argv[optind], "/customers", CT_READ_NO_IDS, &cust, &period_days);
     if (rc != 0) {
         return rc;
     }
@@ -424,18 +424,16 @@ int cmd_score(int argc, char **argv, cli_common *c)
     ct_create_opts co = {0, c->cmdline};
     s = ct_file_create(&f, out, &co, &err);
     if (s == CT_OK) {
-        ct_colspec spec[5] = {{"id", CT_STRING, cust.id_width},
-                              {"p_alive", CT_FLOAT64, 0},
-                              {"exp_purchases", CT_FLOAT64, 0},
-                              {"exp_spend", CT_FLOAT64, 0},
-                              {"clv", CT_FLOAT64, 0}};
-        int has_id = cust.ids != NULL;
+        /* Rows align with /customers of DATA.h5 (DESIGN.md): no id copy. */
+        static const ct_colspec spec[4] = {{"p_alive", CT_FLOAT64, 0},
+                                           {"exp_purchases", CT_FLOAT64, 0},
+                                           {"exp_spend", CT_FLOAT64, 0},
+                                           {"clv", CT_FLOAT64, 0}};
         ct_tw *w;
-        s = ct_tw_create(&w, f, "/scores", has_id ? spec : spec + 1, has_id ? 5 : 4, cust.n,
-                         has_id ? "id" : NULL, &err);
-        const void *cols[5] = {cust.ids, sc.p_alive, sc.exp_purchases, sc.exp_spend, sc.clv};
-        for (size_t j = 0; j < (has_id ? 5u : 4u) && s == CT_OK; j++) {
-            s = ct_tw_append(w, j, cols[j + (has_id ? 0 : 1)], cust.n, &err);
+        s = ct_tw_create(&w, f, "/scores", spec, 4, cust.n, NULL, &err);
+        const void *cols[4] = {sc.p_alive, sc.exp_purchases, sc.exp_spend, sc.clv};
+        for (size_t j = 0; j < 4 && s == CT_OK; j++) {
+            s = ct_tw_append(w, j, cols[j], cust.n, &err);
         }
         if (s == CT_OK) {
             s = ct_tw_close(w, &err);
@@ -455,6 +453,9 @@ int cmd_score(int argc, char **argv, cli_common *c)
     if (s == CT_OK) {
         s = ct_attr_set_str(f, "/scores", "spend_model", has_gg ? "gammagamma" : "observed m",
                             &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(f, "/scores", "customers", argv[optind], &err);
     }
     if (s == CT_OK) {
         s = ct_file_commit(f, &err);
