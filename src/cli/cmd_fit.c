@@ -283,7 +283,7 @@ static int load_fits(cli_common *c, const char *path, ct_fit *purchase, ct_fit *
         if (s == CT_OK && tmp.model == CT_GAMMAGAMMA) {
             *gg = tmp;
             *has_gg = 1;
-        } else if (s == CT_OK && !have_p) {
+        } else if (s == CT_OK && !have_p && purchase != NULL) {
             *purchase = tmp;
             have_p = 1;
         }
@@ -390,10 +390,8 @@ int cmd_score(int argc, char **argv, cli_common *c)
         return rc;
     }
     if (spendp != NULL) {
-        ct_fit dummy;
         int h2 = 0;
         rc = load_fits(c, spendp, NULL, &gg, &h2);
-        (void)dummy;
         if (rc != 0) {
             return rc;
         }
@@ -503,12 +501,15 @@ static const char VAL_HELP[] =
     "      --fit FILE      purchase model fit\n"
     "      --max J         last frequency bucket, J+ (default 7)\n"
     "      --holdout T     holdout length in periods (default: from DATA.h5)\n"
+    "      --curve T       also print E[X(t)], t = 1..T: a new customer's expected\n"
+    "                      repeat purchases (the cumulative forecast curve)\n"
     "      --json          tables as JSON on stdout\n"
     "  -h, --help          this help\n";
 
 int cmd_validate(int argc, char **argv, cli_common *c)
 {
     static const struct option LONG[] = {{"fit", required_argument, NULL, O_FIT},
+                                         {"curve", required_argument, NULL, O_HORIZON},
                                          {"max", required_argument, NULL, O_MAXX},
                                          {"holdout", required_argument, NULL, O_TSTAR},
                                          {"json", no_argument, NULL, O_JSON},
@@ -516,7 +517,7 @@ int cmd_validate(int argc, char **argv, cli_common *c)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *fitp = NULL;
-    size_t jmax = 8;
+    size_t jmax = 8, curve = 0;
     double tstar = -1;
     int opt;
     optind = 1;
@@ -524,6 +525,11 @@ int cmd_validate(int argc, char **argv, cli_common *c)
         switch (opt) {
         case O_FIT:
             fitp = optarg;
+            break;
+        case O_HORIZON:
+            if (cli_parse_size(optarg, &curve) != 0 || curve < 1 || curve > 10000) {
+                return cli_usage(c, "--curve '%s' must be 1..10000 periods", optarg);
+            }
             break;
         case O_MAXX: {
             size_t v;
@@ -585,7 +591,13 @@ int cmd_validate(int argc, char **argv, cli_common *c)
         s = ct_clv_holdout_table(&pf, &cust, tstar, jmax, cnt, act, pred, &err);
     }
     ct_customers_free(&cust);
+    double *ex = curve > 0 ? malloc(curve * sizeof *ex) : NULL;
+    for (size_t t = 0; t < curve && s == CT_OK; t++) {
+        s = ex == NULL ? ct_fail(&err, CT_ENOMEM, "out of memory")
+                       : ct_clv_expected_new(&pf, (double)(t + 1), &ex[t], &err);
+    }
     if (s != CT_OK) {
+        free(ex);
         return cli_fail(c, &err);
     }
     if (c->json) {
@@ -604,7 +616,15 @@ int cmd_validate(int argc, char **argv, cli_common *c)
             }
             printf("]");
         }
+        if (curve > 0) {
+            printf(", \"expected_new\": [");
+            for (size_t t = 0; t < curve; t++) {
+                printf("%s%.10g", t ? ", " : "", ex[t]);
+            }
+            printf("]");
+        }
         printf("}\n");
+        free(ex);
         return 0;
     }
     printf("%s: repeat purchases in the calibration period\n", ct_clv_model_name(pf.model));
@@ -620,5 +640,12 @@ int cmd_validate(int argc, char **argv, cli_common *c)
                    pred[j]);
         }
     }
+    if (curve > 0) {
+        printf("\nE[X(t)]: expected repeat purchases of a new customer by t\n");
+        for (size_t t = 0; t < curve; t++) {
+            printf("  %6zu %12.6f\n", t + 1, ex[t]);
+        }
+    }
+    free(ex);
     return 0;
 }

@@ -47,7 +47,7 @@ no_temp() {
 expect 0 version -- "$CLV" --version
 grep -q '^clvtier [0-9]' "$T/out" && ok || bad "version output"
 expect 0 help -- "$CLV" --help
-for c in ingest synth inspect; do
+for c in ingest synth inspect fit score validate; do
     expect 0 "help $c" -- "$CLV" "$c" --help
     grep -q "usage: clvtier $c" "$T/out" && ok || bad "help $c text"
 done
@@ -134,6 +134,44 @@ cmp -s "$T/p.csv" "$T/p2.csv" && bad "different seeds gave the same output" || o
 expect 0 "synth h5" -- "$CLV" synth -n 5000 -o "$T/syn.h5" --json
 grep -qF '"customers": 5000' "$T/out" && ok || bad "synth json"
 expect 0 "ingest synth csv" -- "$CLV" ingest "$T/p.csv" --period week -o "$T/p.h5"
+
+# ---- CLV: fit, score, validate ----------------------------------------------
+expect 0 "fit bgnbd+gg" -- "$CLV" fit "$T/cdnow.h5" --model bgnbd,gammagamma -o "$T/fit.h5" --json
+for k in '"model": "bgnbd"' '"r": 0.2425' '"ll": -9582.4' '"converged": true' '"model": "gammagamma"' '"se": {'; do
+    grep -qF "$k" "$T/out" && ok || bad "fit json lacks $k: $(cat "$T/out")"
+done
+grep -q 'log-likelihood' "$T/err" && ok || bad "fit prints its table on stderr"
+expect 0 "fit pareto quiet" -- "$CLV" fit "$T/cdnow.h5" --model pareto -o "$T/pfit.h5" -q
+[ ! -s "$T/err" ] && ok || bad "fit --quiet printed"
+expect 0 "score" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --horizon 39 --discount 0.01 -o "$T/scores.h5" --json
+grep -qF '"spend_model": "gammagamma"' "$T/out" && grep -qF '"n": 2357' "$T/out" && ok || bad "score json: $(cat "$T/out")"
+"$CLV" inspect "$T/scores.h5" | grep -q '/scores/clv  *float64  *2357' && ok || bad "scores table"
+expect 0 "score pareto, spend from file" -- "$CLV" score "$T/cdnow.h5" --fit "$T/pfit.h5" --spend-fit "$T/fit.h5" --horizon 52 -o "$T/scores2.h5" -q
+expect 0 "validate" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5"
+grep -q 'holdout (39 periods)' "$T/out" && grep -q '^      0 .* 1411$' "$T/out" && ok || bad "validate tables: $(cat "$T/out")"
+expect 0 "validate json" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5" --json --max 3 --curve 5
+grep -qF '"x": "3+"' "$T/out" && grep -qF '"expected_new": [' "$T/out" && ok || bad "validate json buckets/curve"
+expect 0 "fit bgbb donations" -- "$CLV" fit "$T/don.h5" --model bgbb -o "$T/bb.h5" --json -q
+grep -qF '"alpha": 1.20' "$T/out" && ok || bad "bgbb fit: $(cat "$T/out")"
+# bad input for the models: message, exit code, nothing written
+cp "$T/fit.h5" "$T/keepfit.h5"
+fsum=$(cksum <"$T/keepfit.h5")
+printf 'frequency,recency,T
+0,0,5
+0,0,7
+' >"$T/zero.csv"
+"$CLV" ingest --summary "$T/zero.csv" -o "$T/zero.h5" -q
+expect 65 "fit all x=0" -- "$CLV" fit "$T/zero.h5" --model bgnbd -o "$T/keepfit.h5"
+says "fit all x=0" "every customer has x = 0"
+expect 65 "fit gg without repeaters" -- "$CLV" fit "$T/zero.h5" --model gammagamma -o "$T/keepfit.h5"
+expect 65 "fit needs m" -- "$CLV" fit "$T/don.h5" --model gammagamma -o "$T/keepfit.h5"
+expect 64 "fit unknown model" -- "$CLV" fit "$T/cdnow.h5" --model weibull -o "$T/keepfit.h5"
+expect 66 "fit missing data" -- "$CLV" fit "$T/nothere.h5" --model bgnbd -o "$T/keepfit.h5"
+expect 65 "fit non-hdf5" -- "$CLV" fit "$DATA/donations.csv" --model bgnbd -o "$T/keepfit.h5"
+expect 65 "score with a spend-only fit" -- "$CLV" score "$T/cdnow.h5" --fit "$T/bb.h5" --spend-fit "$T/pfit.h5" -o "$T/keepfit.h5"
+expect 64 "score negative horizon" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --horizon -3 -o "$T/keepfit.h5"
+[ "$(cksum <"$T/keepfit.h5")" = "$fsum" ] && ok || bad "a failed fit/score changed its output"
+no_temp clv
 
 # ---- readable by other tools --------------------------------------------
 if command -v h5dump >/dev/null 2>&1; then
