@@ -15,16 +15,11 @@ O        ?= -O2 -g
 PKG      ?= pkg-config
 
 HDF5_PC  := hdf5-serial
-MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
-# OpenBLAS: Debian's single-threaded variant (libopenblas0-serial), found
-# through an rpath.  clvtier runs its own fixed thread blocks; a threaded BLAS
-# inside them would oversubscribe the cores (see DESIGN.md, Speed/Threads).
-OPENBLAS_SERIAL := $(wildcard /usr/lib/$(MULTIARCH)/openblas-serial/libopenblas.so.0)
-ifneq ($(OPENBLAS_SERIAL),)
-BLAS_LIBS := -L$(dir $(OPENBLAS_SERIAL)) -Wl,-rpath,$(dir $(OPENBLAS_SERIAL)) -l:libopenblas.so.0
-else
+# OpenBLAS: Debian's default (pthreads) build.  clvtier runs its own fixed
+# thread blocks and sets OpenBLAS to one thread before calling it from them
+# (DESIGN.md, Speed/Threads).  Not the serial variant: it is built without
+# locking and gives wrong results when called from several threads at once.
 BLAS_LIBS := $(shell $(PKG) --libs openblas)
-endif
 # GSL's pkg-config adds -lgslcblas; we take CBLAS from OpenBLAS instead (it is
 # linked ahead of libgsl's own libgslcblas dependency, so GSL's calls use it).
 DEP_CFLAGS := $(shell $(PKG) --cflags gsl $(HDF5_PC) openblas inih)

@@ -7,6 +7,7 @@
 #include "clvtier/customers.h"
 #include "clvtier/dates.h"
 #include "clvtier/ingest.h"
+#include "clvtier/kmeans.h"
 #include "clvtier/outfile.h"
 #include "clvtier/par.h"
 #include "clvtier/rfm.h"

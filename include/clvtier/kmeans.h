@@ -1,0 +1,116 @@
+/* kmeans.h - weighted k-means over a row-major feature matrix (f64 or f32).
+ *
+ * Lloyd iterations compute distances as |x|^2 - 2 x.c + |c|^2 with OpenBLAS
+ * GEMM on cache-sized row tiles, the argmin fused into the same pass, and
+ * per-block partial sums reduced in block order: results are bit-identical
+ * for any thread count.  The iteration follows scikit-learn's Lloyd (same
+ * stopping rules: labels unchanged, or total squared centroid shift <= tol *
+ * mean feature variance; a last assignment so labels match the centroids;
+ * empty clusters moved to the points farthest from their centroids).
+ * Threads are clvtier's own: the k-means calls set OpenBLAS to one thread
+ * (openblas_set_num_threads(1)) for the whole process. 
+ * Refs: Lloyd (1982), IEEE Trans. Inf. Theory 28(2); Arthur & Vassilvitskii
+ * (2007), "k-means++", SODA; Bahmani et al. (2012), "Scalable k-means++",
+ * VLDB 5(7) (k-means||). */
+#ifndef CLVTIER_KMEANS_H
+#define CLVTIER_KMEANS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clvtier/status.h"
+
+typedef enum ct_km_init {
+    CT_KM_INIT_AUTO,     /* k-means++ up to 100k rows, k-means|| above */
+    CT_KM_INIT_KMEANSPP, /* greedy k-means++, 2 + ln k trials per centre */
+    CT_KM_INIT_PARALLEL, /* k-means||: 5 rounds of oversampling (l = 2k), then k-means++ */
+    CT_KM_INIT_RANDOM,   /* k distinct rows, uniformly */
+    CT_KM_INIT_GIVEN     /* opts.centroids */
+} ct_km_init;
+
+typedef struct ct_kmeans_opts {
+    size_t k;
+    ct_km_init init;
+    const double *centroids; /* k x d, for CT_KM_INIT_GIVEN */
+    unsigned n_init;         /* restarts; the lowest inertia wins (GIVEN: 1) */
+    unsigned max_iter;       /* per run (default 300) */
+    double tol;              /* relative tolerance (default 1e-4, as scikit-learn) */
+    uint64_t seed;
+    unsigned threads; /* 0 = default */
+} ct_kmeans_opts;
+
+void ct_kmeans_opts_init(ct_kmeans_opts *o);
+
+typedef struct ct_kmeans_result {
+    size_t n, d, k;
+    double *centroids; /* k x d */
+    int32_t *labels;   /* n */
+    double *weight;    /* k: total sample weight per cluster */
+    double inertia;    /* sum of w * squared distance to the own centroid */
+    unsigned iterations, best_run;
+    int converged;
+} ct_kmeans_result;
+
+void ct_kmeans_result_free(ct_kmeans_result *r);
+
+/* Cluster X (n x d, row-major; f64 or f32) with optional weights w (NULL = 1).
+ * Errors: CT_EINVAL (k = 0, k > n, bad options), CT_EDATA (NaN/Inf in X or a
+ * negative or non-finite weight; the message names row and column). */
+ct_status ct_kmeans_fit(const double *X, size_t n, size_t d, const double *w,
+                        const ct_kmeans_opts *o, ct_kmeans_result *r, ct_error *err);
+ct_status ct_kmeans_fit_f32(const float *X, size_t n, size_t d, const double *w,
+                            const ct_kmeans_opts *o, ct_kmeans_result *r, ct_error *err);
+
+/* Nearest centroid (and squared distance, may be NULL) of each row. */
+ct_status ct_kmeans_predict(const double *X, size_t n, size_t d, const double *C, size_t k,
+                            unsigned threads, int32_t *labels, double *dist2, ct_error *err);
+
+/* Time `iters` Lloyd iterations from the given centroids (for bench/):
+ * returns the inertia of the last assignment; the centroids are updated. */
+ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size_t d, double *C,
+                                size_t k, unsigned iters, unsigned threads, double *inertia,
+                                ct_error *err);
+
+/* ---- choosing k ----------------------------------------------------------- */
+typedef struct ct_kscore {
+    double inertia;
+    double calinski_harabasz; /* between / within dispersion, (n-k)/(k-1) scaled; higher is better */
+    double davies_bouldin;    /* mean worst similarity of clusters; lower is better */
+    double silhouette;        /* mean silhouette on a sample (exact up to sample_max rows) */
+} ct_kscore;
+
+/* Scores of a clustering.  The silhouette uses a deterministic sample of at
+ * most sample_max rows (seeded), exact when n <= sample_max. */
+ct_status ct_kmeans_scores(const double *X, size_t n, size_t d, const double *w,
+                           const ct_kmeans_result *r, size_t sample_max, uint64_t seed,
+                           ct_kscore *out, ct_error *err);
+
+/* The rule used to pick k from scores[0..m) for k = klo..: the k with the
+ * highest silhouette; ties go to the smaller k. */
+size_t ct_kmeans_pick_k(const ct_kscore *scores, size_t m, size_t klo);
+
+/* ---- preprocessing ------------------------------------------------------ */
+typedef enum ct_transform { CT_TF_NONE, CT_TF_LOG1P } ct_transform;
+typedef enum ct_scaling { CT_SC_NONE, CT_SC_ZSCORE, CT_SC_ROBUST } ct_scaling;
+
+/* Per feature j: y = (t(x) - center[j]) / scale[j], t = identity or log1p.
+ * zscore: weighted mean and standard deviation; robust: median and IQR.
+ * A constant feature gets scale 1 (it then contributes nothing). */
+typedef struct ct_scaler {
+    size_t d;
+    ct_transform transform;
+    ct_scaling scaling;
+    double *center, *scale;
+} ct_scaler;
+
+/* Fit on X (n x d) and transform it in place.  log1p of a value <= -1 is
+ * CT_EDATA naming the row and column. */
+ct_status ct_scaler_fit_transform(ct_scaler *s, double *X, size_t n, size_t d, const double *w,
+                                  ct_transform t, ct_scaling sc, ct_error *err);
+/* Apply a fitted scaler to new rows (in place), or invert it (centroids back
+ * to original units). */
+ct_status ct_scaler_apply(const ct_scaler *s, double *X, size_t n, ct_error *err);
+void ct_scaler_invert(const ct_scaler *s, double *X, size_t n);
+void ct_scaler_free(ct_scaler *s);
+
+#endif

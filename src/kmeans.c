@@ -1,0 +1,631 @@
+/* kmeans.c - weighted k-means (see include/clvtier/kmeans.h).
+ * Refs: Lloyd (1982); Arthur & Vassilvitskii (2007) "k-means++" (greedy
+ * variant with 2 + ln k trials, as scikit-learn); Bahmani, Moseley,
+ * Vattani, Kumar & Vassilvitskii (2012) "Scalable k-means++" (k-means||);
+ * Calinski & Harabasz (1974); Davies & Bouldin (1979); Rousseeuw (1987)
+ * (silhouettes). */
+#include "clvtier/kmeans.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clvtier/par.h"
+#include "clvtier/rng.h"
+
+#define CT_INF ((double)INFINITY)
+#define CT_NAN ((double)NAN)
+
+void ct_kmeans_opts_init(ct_kmeans_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->k = 8;
+    o->init = CT_KM_INIT_AUTO;
+    o->n_init = 1;
+    o->max_iter = 300;
+    o->tol = 1e-4;
+    o->seed = 0;
+}
+
+void ct_kmeans_result_free(ct_kmeans_result *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    free(r->centroids);
+    free(r->labels);
+    free(r->weight);
+    memset(r, 0, sizeof *r);
+}
+
+typedef struct km_ctx {
+    size_t n, d, k;
+    const double *w;
+    unsigned n_init, max_iter, threads;
+    ct_km_init init;
+    const double *given;
+    uint64_t seed;
+    double tol;
+    size_t rb;     /* rows per reduction block (fixed: thread-count independent) */
+    size_t tr;     /* rows per GEMM tile */
+    size_t stride; /* doubles per block of partial sums, padded to 64 bytes */
+} km_ctx;
+
+typedef struct km_run {
+    double inertia;
+    unsigned iterations;
+    int converged;
+} km_run;
+
+typedef double (*km_dist_fn)(const void *X, size_t i, size_t d, const double *c);
+typedef void (*km_copy_fn)(const void *X, size_t i, size_t d, double *out);
+typedef void (*km_cand_fn)(void *ctx, size_t block, size_t row, const double *d2, size_t m);
+typedef ct_status (*km_cands_fn)(const km_ctx *K, const void *X, const void *xn,
+                                 const double *cand, size_t m, km_cand_fn fn, void *fctx,
+                                 ct_error *err);
+
+typedef struct km_ops {
+    const void *X, *xn;
+    km_cands_fn cands;
+    km_copy_fn copy;
+    km_dist_fn dist;
+} km_ops;
+
+void openblas_set_num_threads(int num_threads);
+
+static ct_status km_setup(km_ctx *K, size_t n, size_t d, const double *w, const ct_kmeans_opts *o,
+                          ct_error *err)
+{
+    memset(K, 0, sizeof *K);
+    /* clvtier's own thread blocks call GEMM: OpenBLAS must not start threads
+     * of its own inside them (they would oversubscribe the cores). */
+    openblas_set_num_threads(1);
+    if (o->k == 0) {
+        return ct_fail(err, CT_EINVAL, "k must be >= 1");
+    }
+    if (n == 0 || d == 0) {
+        return ct_fail(err, CT_EINVAL, "no data (%zu rows, %zu columns)", n, d);
+    }
+    if (o->k > n) {
+        return ct_fail(err, CT_EINVAL, "k = %zu is more than the %zu rows", o->k, n);
+    }
+    if (n > (size_t)INT32_MAX || o->k > (size_t)INT32_MAX) {
+        return ct_fail(err, CT_EINVAL, "at most %d rows", INT32_MAX);
+    }
+    if (o->init == CT_KM_INIT_GIVEN && o->centroids == NULL) {
+        return ct_fail(err, CT_EINVAL, "init 'given' needs centroids");
+    }
+    if (!(o->tol >= 0) || o->max_iter == 0) {
+        return ct_fail(err, CT_EINVAL, "tol must be >= 0 and max_iter >= 1");
+    }
+    if (w != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            if (!isfinite(w[i]) || w[i] < 0) {
+                return ct_fail_at(err, CT_EDATA, "weights", (uint64_t)i + 1, 0,
+                                  "row %zu: weight %g must be finite and >= 0", i + 1, w[i]);
+            }
+        }
+    }
+    K->n = n;
+    K->d = d;
+    K->k = o->k;
+    K->w = w;
+    K->n_init = o->init == CT_KM_INIT_GIVEN ? 1 : (o->n_init ? o->n_init : 1);
+    K->max_iter = o->max_iter;
+    K->threads = o->threads;
+    K->init = o->init;
+    K->given = o->centroids;
+    K->seed = o->seed;
+    K->tol = o->tol;
+    /* Partial sums per block: keep them under 2^23 doubles in all. */
+    size_t per = K->k * d + K->k + 1;
+    K->stride = (per + 7) / 8 * 8;
+    size_t nbmax = ((size_t)1 << 23) / K->stride;
+    nbmax = nbmax < 8 ? 8 : nbmax > 256 ? 256 : nbmax;
+    K->rb = 16384;
+    if ((n + K->rb - 1) / K->rb > nbmax) {
+        K->rb = (n + nbmax - 1) / nbmax;
+    }
+    size_t tr = 65536 / K->k;
+    K->tr = tr < 16 ? 16 : tr > 512 ? 512 : tr;
+    return CT_OK;
+}
+
+/* scikit-learn's _tolerance: tol * mean over features of the variance. */
+static double km_tolerance(const km_ctx *K, const void *X, km_copy_fn copy)
+{
+    size_t n = K->n, d = K->d;
+    if (K->tol == 0) {
+        return 0;
+    }
+    double *mean = calloc(d, sizeof *mean), *var = calloc(d, sizeof *var), *row = malloc(d * sizeof *row);
+    double tot = 0;
+    if (mean && var && row) {
+        for (size_t i = 0; i < n; i++) {
+            copy(X, i, d, row);
+            for (size_t c = 0; c < d; c++) {
+                mean[c] += row[c];
+            }
+        }
+        for (size_t c = 0; c < d; c++) {
+            mean[c] /= (double)n;
+        }
+        for (size_t i = 0; i < n; i++) {
+            copy(X, i, d, row);
+            for (size_t c = 0; c < d; c++) {
+                var[c] += (row[c] - mean[c]) * (row[c] - mean[c]);
+            }
+        }
+        for (size_t c = 0; c < d; c++) {
+            tot += var[c] / (double)n;
+        }
+    }
+    free(mean);
+    free(var);
+    free(row);
+    return K->tol * tot / (double)d;
+}
+
+/* Empty clusters take the points farthest from their (old) centres, in
+ * order of distance (ties: lower row); as scikit-learn, each point's weight
+ * moves from its old cluster's sums to the empty cluster. */
+static ct_status km_relocate(const km_ctx *K, double *sums, double *wk, size_t nempty,
+                             const int32_t *labels, const double *C, km_dist_fn dist,
+                             km_copy_fn copy, const void *X, ct_error *err)
+{
+    size_t n = K->n, d = K->d, k = K->k;
+    size_t *top = malloc(nempty * sizeof *top);
+    double *td = malloc(nempty * sizeof *td), *row = malloc(d * sizeof *row);
+    if (top == NULL || td == NULL || row == NULL) {
+        free(top);
+        free(td);
+        free(row);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = dist(X, i, d, C + (size_t)labels[i] * d);
+        if (m < nempty || v > td[m - 1]) {
+            size_t pos = m < nempty ? m++ : m - 1;
+            while (pos > 0 && td[pos - 1] < v) {
+                td[pos] = td[pos - 1];
+                top[pos] = top[pos - 1];
+                pos--;
+            }
+            td[pos] = v;
+            top[pos] = i;
+        }
+    }
+    size_t q = 0;
+    for (size_t e = 0; e < k && q < m; e++) {
+        if (wk[e] != 0) {
+            continue;
+        }
+        size_t p = top[q++];
+        size_t old = (size_t)labels[p];
+        double wp = K->w != NULL ? K->w[p] : 1.0;
+        copy(X, p, d, row);
+        for (size_t c = 0; c < d; c++) {
+            sums[old * d + c] -= wp * row[c];
+            sums[e * d + c] = wp * row[c];
+        }
+        wk[old] -= wp;
+        wk[e] = wp;
+    }
+    free(top);
+    free(td);
+    free(row);
+    return CT_OK;
+}
+
+/* ---- initialisation --------------------------------------------------------- */
+
+static size_t weighted_pick(const km_ctx *K, ct_rng *g)
+{
+    double tot = 0;
+    for (size_t i = 0; i < K->n; i++) {
+        tot += K->w != NULL ? K->w[i] : 1.0;
+    }
+    double u = ct_rng_uniform(g) * tot, c = 0;
+    for (size_t i = 0; i < K->n; i++) {
+        c += K->w != NULL ? K->w[i] : 1.0;
+        if (c > u) {
+            return i;
+        }
+    }
+    return K->n - 1;
+}
+
+typedef struct pp_ctx {
+    const km_ctx *K;
+    double *closest;
+    double *part; /* per block x m */
+    size_t m;
+    int mode; /* 0: store closest = d2[0]; 1: partial potentials; 2: closest = min(closest, min d2) */
+} pp_ctx;
+
+static void pp_fn(void *vctx, size_t b, size_t row, const double *d2, size_t m)
+{
+    pp_ctx *c = vctx;
+    double wi = c->K->w != NULL ? c->K->w[row] : 1.0;
+    if (c->mode == 0) {
+        c->closest[row] = d2[0];
+    } else if (c->mode == 1) {
+        for (size_t t = 0; t < m; t++) {
+            double v = d2[t] < c->closest[row] ? d2[t] : c->closest[row];
+            c->part[b * m + t] += wi * v;
+        }
+    } else {
+        double v = c->closest[row];
+        for (size_t t = 0; t < m; t++) {
+            v = d2[t] < v ? d2[t] : v;
+        }
+        c->closest[row] = v;
+    }
+}
+
+static double weighted_sum(const km_ctx *K, const double *v)
+{
+    double s = 0;
+    for (size_t i = 0; i < K->n; i++) {
+        s += (K->w != NULL ? K->w[i] : 1.0) * v[i];
+    }
+    return s;
+}
+
+/* Greedy k-means++ (scikit-learn's _kmeans_plusplus) on the data of ops. */
+static ct_status km_plusplus(const km_ctx *K, const km_ops *ops, ct_rng *g, double *C,
+                             ct_error *err)
+{
+    size_t n = K->n, d = K->d, k = K->k;
+    size_t L = 2 + (size_t)log((double)k);
+    size_t nb = ct_par_nblocks(n, K->rb);
+    double *closest = malloc(n * sizeof *closest), *cum = malloc(n * sizeof *cum);
+    double *cand = malloc(L * d * sizeof *cand), *part = malloc(nb * L * sizeof *part);
+    double pot[64];
+    ct_status s = CT_OK;
+    if (!closest || !cum || !cand || !part || L > 64) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    if (s == CT_OK) {
+        ops->copy(ops->X, weighted_pick(K, g), d, C);
+        pp_ctx pc = {K, closest, NULL, 1, 0};
+        s = ops->cands(K, ops->X, ops->xn, C, 1, pp_fn, &pc, err);
+    }
+    double cur = s == CT_OK ? weighted_sum(K, closest) : 0;
+    for (size_t c = 1; c < k && s == CT_OK; c++) {
+        double acc = 0;
+        for (size_t i = 0; i < n; i++) {
+            acc += (K->w != NULL ? K->w[i] : 1.0) * closest[i];
+            cum[i] = acc;
+        }
+        for (size_t t = 0; t < L; t++) {
+            double rv = ct_rng_uniform(g) * cur;
+            size_t lo = 0, hi = n; /* first index with cum >= rv */
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (cum[mid] < rv) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            ops->copy(ops->X, lo < n ? lo : n - 1, d, cand + t * d);
+        }
+        memset(part, 0, nb * L * sizeof *part);
+        pp_ctx pc = {K, closest, part, L, 1};
+        s = ops->cands(K, ops->X, ops->xn, cand, L, pp_fn, &pc, err);
+        if (s != CT_OK) {
+            break;
+        }
+        size_t best = 0;
+        for (size_t t = 0; t < L; t++) {
+            pot[t] = 0;
+            for (size_t b = 0; b < nb; b++) {
+                pot[t] += part[b * L + t];
+            }
+            if (pot[t] < pot[best]) {
+                best = t;
+            }
+        }
+        memcpy(C + c * d, cand + best * d, d * sizeof *C);
+        pc.mode = 2;
+        pc.m = 1;
+        s = ops->cands(K, ops->X, ops->xn, cand + best * d, 1, pp_fn, &pc, err);
+        cur = pot[best];
+    }
+    free(closest);
+    free(cum);
+    free(cand);
+    free(part);
+    return s;
+}
+
+static ct_status km_random(const km_ctx *K, const km_ops *ops, ct_rng *g, double *C, ct_error *err)
+{
+    size_t n = K->n;
+    uint32_t *idx = malloc(n * sizeof *idx);
+    if (idx == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        idx[i] = (uint32_t)i;
+    }
+    for (size_t j = 0; j < K->k; j++) { /* partial Fisher-Yates */
+        size_t r = j + (size_t)ct_rng_below(g, n - j);
+        uint32_t t = idx[j];
+        idx[j] = idx[r];
+        idx[r] = t;
+        ops->copy(ops->X, idx[j], K->d, C + j * K->d);
+    }
+    free(idx);
+    return CT_OK;
+}
+
+typedef struct par_sample {
+    const km_ctx *K;
+    const double *closest;
+    double l, phi;
+    uint64_t seed, stream;
+    unsigned char *pick;
+} par_sample;
+
+static ct_status sample_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    par_sample *P = vctx;
+    ct_rng *g = ct_rng_new(P->seed, P->stream + b);
+    if (g == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t i = begin; i < end; i++) {
+        double wi = P->K->w != NULL ? P->K->w[i] : 1.0;
+        double p = P->phi > 0 ? P->l * wi * P->closest[i] / P->phi : 0.0;
+        P->pick[i] = ct_rng_uniform(g) < p;
+    }
+    ct_rng_free(g);
+    return CT_OK;
+}
+
+typedef struct near_ctx {
+    const km_ctx *K;
+    double *part; /* per block x m: weight of the rows nearest to each candidate */
+} near_ctx;
+
+static void near_fn(void *vctx, size_t b, size_t row, const double *d2, size_t m)
+{
+    near_ctx *c = vctx;
+    size_t best = 0;
+    for (size_t t = 1; t < m; t++) {
+        if (d2[t] < d2[best]) {
+            best = t;
+        }
+    }
+    c->part[b * m + best] += c->K->w != NULL ? c->K->w[row] : 1.0;
+}
+
+/* k-means|| (Bahmani et al. 2012): 5 rounds oversampling l = 2k points in
+ * expectation, each candidate weighted by the rows nearest to it, then
+ * weighted k-means++ and Lloyd on the candidates give the k centres. */
+static ct_status km_parallel(const km_ctx *K, const km_ops *ops, ct_rng *g, unsigned run,
+                             double *C, ct_error *err)
+{
+    size_t n = K->n, d = K->d, k = K->k, cap = 11 * k + 16, m = 0;
+    size_t nb = ct_par_nblocks(n, K->rb);
+    double *closest = malloc(n * sizeof *closest), *cand = malloc(cap * d * sizeof *cand);
+    unsigned char *pick = malloc(n);
+    ct_status s = CT_OK;
+    if (!closest || !cand || !pick) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    if (s == CT_OK) {
+        ops->copy(ops->X, weighted_pick(K, g), d, cand);
+        m = 1;
+        pp_ctx pc = {K, closest, NULL, 1, 0};
+        s = ops->cands(K, ops->X, ops->xn, cand, 1, pp_fn, &pc, err);
+    }
+    for (unsigned round = 0; round < 5 && s == CT_OK; round++) {
+        par_sample P = {K, closest, 2.0 * (double)k, weighted_sum(K, closest), K->seed,
+                        ((uint64_t)run << 40) | ((uint64_t)(round + 1) << 32), pick};
+        if (!(P.phi > 0)) {
+            break; /* every row is a candidate already */
+        }
+        s = ct_par_for(n, K->rb, K->threads, sample_block, &P, err);
+        size_t first = m;
+        for (size_t i = 0; i < n && s == CT_OK; i++) {
+            if (pick[i]) {
+                if (m == cap) {
+                    double *nc = realloc(cand, 2 * cap * d * sizeof *nc);
+                    if (nc == NULL) {
+                        s = ct_fail(err, CT_ENOMEM, "out of memory");
+                        break;
+                    }
+                    cand = nc;
+                    cap *= 2;
+                }
+                ops->copy(ops->X, i, d, cand + m * d);
+                m++;
+            }
+        }
+        if (s == CT_OK && m > first) {
+            pp_ctx pc = {K, closest, NULL, m - first, 2};
+            s = ops->cands(K, ops->X, ops->xn, cand + first * d, m - first, pp_fn, &pc, err);
+        }
+    }
+    double *cw = NULL, *part = NULL;
+    if (s == CT_OK) {
+        cw = calloc(m, sizeof *cw);
+        part = calloc(nb * m, sizeof *part);
+        if (cw == NULL || part == NULL) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+    }
+    if (s == CT_OK) {
+        near_ctx nc = {K, part};
+        s = ops->cands(K, ops->X, ops->xn, cand, m, near_fn, &nc, err);
+        for (size_t b = 0; b < nb && s == CT_OK; b++) {
+            for (size_t t = 0; t < m; t++) {
+                cw[t] += part[b * m + t];
+            }
+        }
+    }
+    if (s == CT_OK) {
+        if (m <= k) {
+            /* too few candidates (tiny or duplicated data): take them all, then
+             * random rows for the rest */
+            memcpy(C, cand, m * d * sizeof *C);
+            for (size_t j = m; j < k; j++) {
+                ops->copy(ops->X, (size_t)ct_rng_below(g, n), d, C + j * d);
+            }
+        } else {
+            ct_kmeans_opts o;
+            ct_kmeans_result r;
+            ct_kmeans_opts_init(&o);
+            o.k = k;
+            o.init = CT_KM_INIT_KMEANSPP;
+            o.max_iter = 30;
+            o.seed = ct_mix64(K->seed ^ ((uint64_t)run << 20) ^ 0x5eedULL);
+            o.threads = K->threads;
+            s = ct_kmeans_fit(cand, m, d, cw, &o, &r, err);
+            if (s == CT_OK) {
+                memcpy(C, r.centroids, k * d * sizeof *C);
+                ct_kmeans_result_free(&r);
+            }
+        }
+    }
+    free(closest);
+    free(cand);
+    free(pick);
+    free(cw);
+    free(part);
+    return s;
+}
+
+static ct_status km_init(const km_ctx *K, const km_ops *ops, unsigned run, double *C, ct_error *err)
+{
+    if (K->init == CT_KM_INIT_GIVEN) {
+        for (size_t q = 0; q < K->k * K->d; q++) {
+            if (!isfinite(K->given[q])) {
+                return ct_fail(err, CT_EDATA, "initial centroid %zu, column %zu is not finite",
+                               q / K->d + 1, q % K->d + 1);
+            }
+        }
+        memcpy(C, K->given, K->k * K->d * sizeof *C);
+        return CT_OK;
+    }
+    ct_rng *g = ct_rng_new(K->seed, run);
+    if (g == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    ct_status s;
+    ct_km_init how = K->init;
+    if (how == CT_KM_INIT_AUTO) {
+        how = K->n <= 100000 ? CT_KM_INIT_KMEANSPP : CT_KM_INIT_PARALLEL;
+    }
+    if (how == CT_KM_INIT_RANDOM) {
+        s = km_random(K, ops, g, C, err);
+    } else if (how == CT_KM_INIT_PARALLEL) {
+        s = km_parallel(K, ops, g, run, C, err);
+    } else {
+        s = km_plusplus(K, ops, g, C, err);
+    }
+    ct_rng_free(g);
+    return s;
+}
+
+/* ---- the typed halves ------------------------------------------------------- */
+
+#define KM_REAL double
+#define KM_SUF(x) x##_f64
+#define KM_GEMM cblas_dgemm
+#include "kmeans_impl.h"
+#undef KM_REAL
+#undef KM_SUF
+#undef KM_GEMM
+
+#define KM_REAL float
+#define KM_SUF(x) x##_f32
+#define KM_GEMM cblas_sgemm
+#include "kmeans_impl.h"
+#undef KM_REAL
+#undef KM_SUF
+#undef KM_GEMM
+
+ct_status ct_kmeans_fit(const double *X, size_t n, size_t d, const double *w,
+                        const ct_kmeans_opts *o, ct_kmeans_result *r, ct_error *err)
+{
+    return fit_f64(X, n, d, w, o, r, err);
+}
+
+ct_status ct_kmeans_fit_f32(const float *X, size_t n, size_t d, const double *w,
+                            const ct_kmeans_opts *o, ct_kmeans_result *r, ct_error *err)
+{
+    return fit_f32(X, n, d, w, o, r, err);
+}
+
+ct_status ct_kmeans_predict(const double *X, size_t n, size_t d, const double *C, size_t k,
+                            unsigned threads, int32_t *labels, double *dist2, ct_error *err)
+{
+    ct_kmeans_opts o;
+    km_ctx K;
+    ct_kmeans_opts_init(&o);
+    o.k = k;
+    o.init = CT_KM_INIT_GIVEN;
+    o.centroids = C;
+    o.threads = threads;
+    ct_status s = km_setup(&K, n, d, NULL, &o, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    double *xn = malloc(n * sizeof *xn), *CR = malloc(k * d * sizeof *CR),
+           *cn = malloc(k * sizeof *cn);
+    if (!xn || !CR || !cn) {
+        free(xn);
+        free(CR);
+        free(cn);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    row_norms_f64(X, n, d, xn);
+    to_real_f64(C, k, d, CR, cn);
+    pass_f64 P = {X, CR, cn, xn, NULL, n, d, k, K.tr, labels, dist2, NULL, 0};
+    s = run_pass_f64(&P, K.rb, threads, err);
+    free(xn);
+    free(CR);
+    free(cn);
+    return s;
+}
+
+ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size_t d, double *C,
+                                size_t k, unsigned iters, unsigned threads, double *inertia,
+                                ct_error *err)
+{
+    ct_kmeans_opts o;
+    km_ctx K;
+    km_run res;
+    ct_kmeans_opts_init(&o);
+    o.k = k;
+    o.init = CT_KM_INIT_GIVEN;
+    o.centroids = C;
+    o.threads = threads;
+    o.tol = 0;
+    o.max_iter = iters;
+    ct_status s = km_setup(&K, n, d, NULL, &o, err);
+    int32_t *lab = malloc(n * sizeof *lab);
+    void *xn = malloc(n * (Xf != NULL ? sizeof(float) : sizeof(double)));
+    if (lab == NULL || xn == NULL) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    if (s == CT_OK && Xf != NULL) {
+        row_norms_f32(Xf, n, d, xn);
+        s = lloyd_f32(&K, Xf, xn, C, iters, -1.0, lab, &res, err);
+    } else if (s == CT_OK) {
+        row_norms_f64(X, n, d, xn);
+        s = lloyd_f64(&K, X, xn, C, iters, -1.0, lab, &res, err);
+    }
+    if (s == CT_OK) {
+        *inertia = res.inertia;
+    }
+    free(lab);
+    free(xn);
+    return s;
+}

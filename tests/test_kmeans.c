@@ -1,0 +1,397 @@
+/* test_kmeans.c - k-means against scikit-learn's Lloyd (reference files made
+ * by tests/kmeans_reference.py), determinism, known answers, edge cases,
+ * weights, f32, scores and scaling. */
+#include <math.h>
+
+#include "testutil.h"
+
+typedef struct refcase {
+    size_t n, d, k;
+    double tol;
+    unsigned max_iter;
+    int weighted;
+    double *X, *w, *C0, *centers;
+    int32_t *labels;
+    double inertia;
+    unsigned iters;
+} refcase;
+
+static void load_ref(const char *name, refcase *r)
+{
+    char path[600];
+    snprintf(path, sizeof path, "tests/data/kmeans_%s.txt", name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%zu %zu %zu %lf %u %d", &r->n, &r->d, &r->k, &r->tol, &r->max_iter,
+                            &r->weighted),
+                     6);
+    r->X = malloc(r->n * r->d * sizeof(double));
+    r->w = r->weighted ? malloc(r->n * sizeof(double)) : NULL;
+    r->C0 = malloc(r->k * r->d * sizeof(double));
+    r->centers = malloc(r->k * r->d * sizeof(double));
+    r->labels = malloc(r->n * sizeof(int32_t));
+    for (size_t i = 0; i < r->n * r->d; i++) {
+        assert_int_equal(fscanf(f, "%lf", &r->X[i]), 1);
+    }
+    for (size_t i = 0; r->weighted && i < r->n; i++) {
+        assert_int_equal(fscanf(f, "%lf", &r->w[i]), 1);
+    }
+    for (size_t i = 0; i < r->k * r->d; i++) {
+        assert_int_equal(fscanf(f, "%lf", &r->C0[i]), 1);
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        assert_int_equal(fscanf(f, "%d", &r->labels[i]), 1);
+    }
+    for (size_t i = 0; i < r->k * r->d; i++) {
+        assert_int_equal(fscanf(f, "%lf", &r->centers[i]), 1);
+    }
+    assert_int_equal(fscanf(f, "%lf %u", &r->inertia, &r->iters), 2);
+    fclose(f);
+}
+
+static void free_ref(refcase *r)
+{
+    free(r->X);
+    free(r->w);
+    free(r->C0);
+    free(r->centers);
+    free(r->labels);
+}
+
+/* From the same initial centroids: the same iterations, labels, centroids
+ * (1e-10 relative: sums in another order) and inertia (1e-9 relative). */
+static void check_against_sklearn(const char *name, unsigned threads)
+{
+    refcase rc;
+    ct_error err;
+    ct_kmeans_opts o;
+    ct_kmeans_result r;
+    load_ref(name, &rc);
+    ct_kmeans_opts_init(&o);
+    o.k = rc.k;
+    o.init = CT_KM_INIT_GIVEN;
+    o.centroids = rc.C0;
+    o.tol = rc.tol;
+    o.max_iter = rc.max_iter;
+    o.threads = threads;
+    assert_status(ct_kmeans_fit(rc.X, rc.n, rc.d, rc.w, &o, &r, &err), CT_OK);
+    assert_int_equal(r.iterations, rc.iters);
+    assert_memory_equal(r.labels, rc.labels, rc.n * sizeof(int32_t));
+    for (size_t q = 0; q < rc.k * rc.d; q++) {
+        assert_close(r.centroids[q], rc.centers[q], 1e-10 * (1 + fabs(rc.centers[q])));
+    }
+    assert_close(r.inertia, rc.inertia, 1e-9 * rc.inertia);
+    assert_true(r.converged);
+    ct_kmeans_result_free(&r);
+    free_ref(&rc);
+}
+
+static void test_sklearn_reference(void **state)
+{
+    (void)state;
+    const char *names[4] = {"blobs", "weighted", "noise8", "skewed"};
+    for (int i = 0; i < 4; i++) {
+        check_against_sklearn(names[i], 1);
+        check_against_sklearn(names[i], 3);
+    }
+}
+
+/* Blobs around well-separated centres; label = true blob. */
+static double *blobs(size_t n, size_t d, size_t k, double spread, uint64_t seed, int32_t *truth)
+{
+    double *X = malloc(n * d * sizeof *X);
+    ct_rng *g = ct_rng_new(seed, 0);
+    double *cent = malloc(k * d * sizeof *cent);
+    /* centres on a lattice: at least 20 apart along the first axis */
+    for (size_t c = 0; c < k; c++) {
+        for (size_t j = 0; j < d; j++) {
+            cent[c * d + j] = j == 0 ? 20.0 * (double)c : 10.0 * (double)((c + j) % 3);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t c = i % k;
+        if (truth != NULL) {
+            truth[i] = (int32_t)c;
+        }
+        for (size_t j = 0; j < d; j++) {
+            /* uniform noise is enough: what matters is separation */
+            X[i * d + j] = cent[c * d + j] + spread * (ct_rng_uniform(g) - 0.5);
+        }
+    }
+    ct_rng_free(g);
+    free(cent);
+    return X;
+}
+
+static void test_threads_and_seeds(void **state)
+{
+    ct_error err;
+    ct_kmeans_opts o;
+    ct_kmeans_result a, b, c;
+    (void)state;
+    size_t n = 120000, d = 6;
+    double *X = blobs(n, d, 12, 30.0, 3, NULL);
+    const ct_km_init inits[3] = {CT_KM_INIT_KMEANSPP, CT_KM_INIT_PARALLEL, CT_KM_INIT_RANDOM};
+    for (int t = 0; t < 3; t++) {
+        ct_kmeans_opts_init(&o);
+        o.k = 10;
+        o.init = inits[t];
+        o.n_init = 2;
+        o.seed = 42;
+        o.threads = 1;
+        assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &a, &err), CT_OK);
+        o.threads = 3;
+        assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &b, &err), CT_OK);
+        assert_memory_equal(a.centroids, b.centroids, o.k * d * sizeof(double));
+        assert_memory_equal(a.labels, b.labels, n * sizeof(int32_t));
+        assert_memory_equal(&a.inertia, &b.inertia, sizeof(double));
+        o.seed = 43;
+        assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &c, &err), CT_OK);
+        assert_memory_not_equal(a.centroids, c.centroids, o.k * d * sizeof(double));
+        ct_kmeans_result_free(&a);
+        ct_kmeans_result_free(&b);
+        ct_kmeans_result_free(&c);
+    }
+    free(X);
+}
+
+static void test_blobs_recovered(void **state)
+{
+    ct_error err;
+    ct_kmeans_opts o;
+    ct_kmeans_result r;
+    (void)state;
+    size_t n = 5000, d = 3, k = 7;
+    int32_t *truth = malloc(n * sizeof *truth);
+    double *X = blobs(n, d, k, 2.0, 9, truth);
+    const ct_km_init inits[3] = {CT_KM_INIT_KMEANSPP, CT_KM_INIT_PARALLEL, CT_KM_INIT_RANDOM};
+    for (int t = 0; t < 3; t++) {
+        ct_kmeans_opts_init(&o);
+        o.k = k;
+        o.init = inits[t];
+        o.n_init = 5;
+        o.seed = 1;
+        assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &r, &err), CT_OK);
+        /* each true blob is exactly one cluster */
+        int32_t map[7];
+        for (size_t c = 0; c < k; c++) {
+            map[c] = r.labels[c];
+        }
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(r.labels[i], map[truth[i]]);
+        }
+        for (size_t c = 0; c < k; c++) {
+            for (size_t e = 0; e < c; e++) {
+                assert_int_not_equal(map[c], map[e]);
+            }
+        }
+        ct_kmeans_result_free(&r);
+    }
+    free(X);
+    free(truth);
+}
+
+static void test_edge_cases(void **state)
+{
+    ct_error err;
+    ct_kmeans_opts o;
+    ct_kmeans_result r;
+    (void)state;
+    double X[12] = {1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4}; /* 6 rows x 2: rows 4, 5 duplicate 0, 1 */
+    double w[6] = {1, 2, 3, 1, 1, 1};
+    ct_kmeans_opts_init(&o);
+    o.k = 1;
+    assert_status(ct_kmeans_fit(X, 6, 2, w, &o, &r, &err), CT_OK);
+    double mx = (1 * 1 + 2 * 3 + 3 * 5 + 7 + 1 + 3) / 9.0;
+    assert_close(r.centroids[0], mx, 1e-12);
+    assert_true(r.weight[0] == 9);
+    ct_kmeans_result_free(&r);
+    /* k = n: every row its own cluster... but there are only 4 distinct rows */
+    o.k = 4;
+    assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_OK);
+    assert_close(r.inertia, 0, 1e-12);
+    ct_kmeans_result_free(&r);
+    /* more clusters than distinct points: valid, zero inertia */
+    o.k = 6;
+    assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_OK);
+    assert_close(r.inertia, 0, 1e-12);
+    ct_kmeans_result_free(&r);
+    o.k = 7;
+    assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EINVAL);
+    o.k = 0;
+    assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EINVAL);
+    o.k = 2;
+    X[5] = NAN;
+    assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EDATA);
+    assert_non_null(strstr(err.msg, "row 3, column 2"));
+    X[5] = INFINITY;
+    assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EDATA);
+    X[5] = 6;
+    w[2] = -1;
+    assert_status(ct_kmeans_fit(X, 6, 2, w, &o, &r, &err), CT_EDATA);
+}
+
+/* Weighted k-means equals unweighted k-means on the rows repeated. */
+static void test_weights_equal_repeats(void **state)
+{
+    ct_error err;
+    ct_kmeans_opts o;
+    ct_kmeans_result a, b;
+    (void)state;
+    size_t n = 300, d = 2;
+    double *X = blobs(n, d, 4, 10.0, 5, NULL);
+    double *w = malloc(n * sizeof *w);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        w[i] = (double)(1 + i % 3);
+        m += (size_t)w[i];
+    }
+    double *R = malloc(m * d * sizeof *R);
+    for (size_t i = 0, q = 0; i < n; i++) {
+        for (int t = 0; t < (int)w[i]; t++, q++) {
+            memcpy(R + q * d, X + i * d, d * sizeof *R);
+        }
+    }
+    double C0[8] = {X[0], X[1], X[2], X[3], X[4], X[5], X[6], X[7]};
+    ct_kmeans_opts_init(&o);
+    o.k = 4;
+    o.init = CT_KM_INIT_GIVEN;
+    o.centroids = C0;
+    /* tol = 0: the relative tolerance scales with the unweighted feature
+     * variance (as scikit-learn), which repeating rows changes */
+    o.tol = 0;
+    assert_status(ct_kmeans_fit(X, n, d, w, &o, &a, &err), CT_OK);
+    assert_status(ct_kmeans_fit(R, m, d, NULL, &o, &b, &err), CT_OK);
+    for (size_t q = 0; q < 8; q++) {
+        assert_close(a.centroids[q], b.centroids[q], 1e-10 * (1 + fabs(b.centroids[q])));
+    }
+    assert_close(a.inertia, b.inertia, 1e-9 * b.inertia);
+    assert_int_equal(a.iterations, b.iterations);
+    ct_kmeans_result_free(&a);
+    ct_kmeans_result_free(&b);
+    free(X);
+    free(w);
+    free(R);
+}
+
+static void test_f32_and_predict(void **state)
+{
+    ct_error err;
+    ct_kmeans_opts o;
+    ct_kmeans_result a, b;
+    (void)state;
+    size_t n = 20000, d = 5;
+    double *X = blobs(n, d, 6, 8.0, 11, NULL);
+    float *F = malloc(n * d * sizeof *F);
+    for (size_t q = 0; q < n * d; q++) {
+        F[q] = (float)X[q];
+    }
+    ct_kmeans_opts_init(&o);
+    o.k = 6;
+    o.seed = 3;
+    assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &a, &err), CT_OK);
+    o.init = CT_KM_INIT_GIVEN;
+    o.centroids = a.centroids;
+    assert_status(ct_kmeans_fit_f32(F, n, d, NULL, &o, &b, &err), CT_OK);
+    assert_memory_equal(a.labels, b.labels, n * sizeof(int32_t));
+    assert_close(b.inertia, a.inertia, 1e-5 * a.inertia); /* float rounding of the data */
+    int32_t *lab = malloc(n * sizeof *lab);
+    double *d2 = malloc(n * sizeof *d2);
+    assert_status(ct_kmeans_predict(X, n, d, a.centroids, 6, 0, lab, d2, &err), CT_OK);
+    assert_memory_equal(lab, a.labels, n * sizeof(int32_t));
+    double in = 0;
+    for (size_t i = 0; i < n; i++) {
+        in += d2[i];
+    }
+    assert_close(in, a.inertia, 1e-9 * a.inertia);
+    ct_kmeans_result_free(&a);
+    ct_kmeans_result_free(&b);
+    free(X);
+    free(F);
+    free(lab);
+    free(d2);
+}
+
+static void test_choose_k(void **state)
+{
+    ct_error err;
+    ct_kmeans_opts o;
+    ct_kmeans_result r;
+    ct_kscore sc[7];
+    (void)state;
+    size_t n = 3000, d = 2;
+    double *X = blobs(n, d, 5, 3.0, 21, NULL);
+    for (size_t k = 2; k <= 8; k++) {
+        ct_kmeans_opts_init(&o);
+        o.k = k;
+        o.n_init = 3;
+        o.seed = 5;
+        assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &r, &err), CT_OK);
+        assert_status(ct_kmeans_scores(X, n, d, NULL, &r, 1000, 7, &sc[k - 2], &err), CT_OK);
+        assert_true(sc[k - 2].silhouette > -1 && sc[k - 2].silhouette <= 1);
+        assert_true(sc[k - 2].calinski_harabasz > 0 && sc[k - 2].davies_bouldin > 0);
+        if (k > 2) {
+            assert_true(sc[k - 2].inertia <= sc[k - 3].inertia * 1.0000001);
+        }
+        ct_kmeans_result_free(&r);
+    }
+    assert_int_equal(ct_kmeans_pick_k(sc, 7, 2), 5);
+    /* CH peaks and DB bottoms at the true k too */
+    for (int i = 0; i < 7; i++) {
+        if (i != 3) {
+            assert_true(sc[3].calinski_harabasz > sc[i].calinski_harabasz);
+            assert_true(sc[3].davies_bouldin < sc[i].davies_bouldin);
+        }
+    }
+    free(X);
+}
+
+static void test_scaler(void **state)
+{
+    ct_error err;
+    ct_scaler s;
+    (void)state;
+    double X[10] = {1, 5, 2, 5, 3, 5, 4, 5, 10, 5}; /* column 2 constant */
+    double Y[10];
+    memcpy(Y, X, sizeof X);
+    assert_status(ct_scaler_fit_transform(&s, Y, 5, 2, NULL, CT_TF_NONE, CT_SC_ZSCORE, &err), CT_OK);
+    double m = 0, v = 0;
+    for (int i = 0; i < 5; i++) {
+        m += Y[2 * i];
+        v += Y[2 * i] * Y[2 * i];
+        assert_true(Y[2 * i + 1] == 0); /* constant: centred, scale 1, no NaN */
+    }
+    assert_close(m, 0, 1e-12);
+    assert_close(v / 5, 1, 1e-12);
+    ct_scaler_invert(&s, Y, 5);
+    for (int q = 0; q < 10; q++) {
+        assert_close(Y[q], X[q], 1e-12);
+    }
+    ct_scaler_free(&s);
+    memcpy(Y, X, sizeof X);
+    assert_status(ct_scaler_fit_transform(&s, Y, 5, 2, NULL, CT_TF_LOG1P, CT_SC_ROBUST, &err), CT_OK);
+    assert_close(s.center[0], log1p(3.0), 1e-12); /* median */
+    assert_close(s.scale[0], log1p(4.0) - log1p(2.0), 1e-12); /* IQR */
+    ct_scaler_invert(&s, Y, 5);
+    for (int q = 0; q < 10; q++) {
+        assert_close(Y[q], X[q], 1e-9);
+    }
+    double Z[2] = {3, 5};
+    assert_status(ct_scaler_apply(&s, Z, 1, &err), CT_OK);
+    assert_close(Z[0], 0, 1e-12);
+    ct_scaler_free(&s);
+    X[4] = -2;
+    assert_status(ct_scaler_fit_transform(&s, X, 5, 2, NULL, CT_TF_LOG1P, CT_SC_NONE, &err), CT_EDATA);
+    assert_non_null(strstr(err.msg, "row 3, column 1"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sklearn_reference), cmocka_unit_test(test_threads_and_seeds),
+        cmocka_unit_test(test_blobs_recovered),   cmocka_unit_test(test_edge_cases),
+        cmocka_unit_test(test_weights_equal_repeats), cmocka_unit_test(test_f32_and_predict),
+        cmocka_unit_test(test_choose_k),          cmocka_unit_test(test_scaler),
+    };
+    return cmocka_run_group_tests_name("kmeans", tests, NULL, NULL);
+}
