@@ -127,8 +127,9 @@ static ct_status km_setup(km_ctx *K, size_t n, size_t d, const double *w, const 
     if ((n + K->rb - 1) / K->rb > nbmax) {
         K->rb = (n + nbmax - 1) / nbmax;
     }
-    size_t tr = 65536 / K->k;
-    K->tr = tr < 16 ? 16 : tr > 512 ? 512 : tr;
+    /* GEMM tiles: about 256 KiB of distances (L2), at most 4096 rows */
+    size_t tr = 32768 / K->k;
+    K->tr = tr < 16 ? 16 : tr > 4096 ? 4096 : tr;
     return CT_OK;
 }
 

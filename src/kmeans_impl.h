@@ -12,14 +12,30 @@ static void KM_SUF(assign_tile)(const KM_REAL *X, size_t d, size_t r0, size_t nr
             X + r0 * d, (blasint)d, C, (blasint)d, 0, G, (blasint)k);
     for (size_t r = 0; r < nr; r++) {
         const KM_REAL *g = G + r * k;
-        size_t best = 0;
-        KM_REAL bv = cn[0] - 2 * g[0];
-        for (size_t j = 1; j < k; j++) {
+        /* The minimum of cn[j] - 2 g[j] with four independent accumulators
+         * (one chain of k dependent comparisons would be latency-bound),
+         * then the first index holding it: ties go to the lowest index, as
+         * in scikit-learn, and the values compared are computed identically. */
+        KM_REAL m0 = cn[0] - 2 * g[0], m1 = m0, m2 = m0, m3 = m0;
+        size_t j = 1;
+        for (; j + 3 < k; j += 4) {
+            KM_REAL v0 = cn[j] - 2 * g[j], v1 = cn[j + 1] - 2 * g[j + 1];
+            KM_REAL v2 = cn[j + 2] - 2 * g[j + 2], v3 = cn[j + 3] - 2 * g[j + 3];
+            m0 = v0 < m0 ? v0 : m0;
+            m1 = v1 < m1 ? v1 : m1;
+            m2 = v2 < m2 ? v2 : m2;
+            m3 = v3 < m3 ? v3 : m3;
+        }
+        for (; j < k; j++) {
             KM_REAL v = cn[j] - 2 * g[j];
-            if (v < bv) { /* ties: the lowest index, as scikit-learn */
-                bv = v;
-                best = j;
-            }
+            m0 = v < m0 ? v : m0;
+        }
+        m0 = m1 < m0 ? m1 : m0;
+        m2 = m3 < m2 ? m3 : m2;
+        KM_REAL bv = m2 < m0 ? m2 : m0;
+        size_t best = 0;
+        while (cn[best] - 2 * g[best] != bv) {
+            best++;
         }
         double d2 = (double)xn[r0 + r] + (double)bv;
         lab[r] = (int32_t)best;

@@ -1,0 +1,195 @@
+/* kmeans.c (bench) - seconds per Lloyd iteration beside the machine floor.
+ *   kmeans N D K f64|f32 THREADS
+ * Data: blobs whose values are a hash of (row, column) - bench/kmeans_peer.py
+ * builds the same matrix - and initial centroids = the first K rows.
+ * Per-iteration time = (t(6 iterations) - t(1 iteration)) / 5, best of 3,
+ * so that setup and the final exact inertia cancel.  Floor = max(bytes read
+ * per iteration / memory bandwidth, 2 N D K flops / GEMM rate), both
+ * measured here with THREADS threads. */
+#include <cblas.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clvtier/kmeans.h"
+#include "clvtier/rng.h"
+
+void openblas_set_num_threads(int n);
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double u01(uint64_t key)
+{
+    return (double)(ct_mix64(key) >> 11) * 0x1.0p-53;
+}
+
+typedef struct bw_job {
+    const double *a;
+    size_t n;
+    double sum;
+} bw_job;
+
+static void *bw_read(void *p)
+{
+    bw_job *j = p;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i + 3 < j->n; i += 4) {
+        s0 += j->a[i];
+        s1 += j->a[i + 1];
+        s2 += j->a[i + 2];
+        s3 += j->a[i + 3];
+    }
+    j->sum = s0 + s1 + s2 + s3;
+    return NULL;
+}
+
+/* Read bandwidth with T threads over a 512 MiB buffer, best of 5. */
+static double read_bw(int T)
+{
+    size_t n = (size_t)64 << 20;
+    double *a = malloc(n * sizeof *a), best = 1e9;
+    for (size_t i = 0; i < n; i++) {
+        a[i] = (double)i;
+    }
+    for (int rep = 0; rep < 5; rep++) {
+        pthread_t th[64];
+        bw_job jb[64];
+        double t0 = now();
+        for (int t = 0; t < T; t++) {
+            jb[t].a = a + (size_t)t * (n / (size_t)T);
+            jb[t].n = n / (size_t)T;
+            pthread_create(&th[t], NULL, bw_read, &jb[t]);
+        }
+        for (int t = 0; t < T; t++) {
+            pthread_join(th[t], NULL);
+        }
+        double dt = now() - t0;
+        best = dt < best ? dt : best;
+    }
+    free(a);
+    return (double)(n * sizeof(double)) / best;
+}
+
+typedef struct gemm_job {
+    int f32;
+    int reps;
+} gemm_job;
+
+static void *gemm_run(void *p)
+{
+    gemm_job *g = p;
+    int m = 1024;
+    if (g->f32) {
+        float *A = calloc((size_t)m * m, 4), *B = calloc((size_t)m * m, 4), *C = calloc((size_t)m * m, 4);
+        for (int r = 0; r < g->reps; r++) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, m, 1, A, m, B, m, 0, C, m);
+        }
+        free(A);
+        free(B);
+        free(C);
+    } else {
+        double *A = calloc((size_t)m * m, 8), *B = calloc((size_t)m * m, 8), *C = calloc((size_t)m * m, 8);
+        for (int r = 0; r < g->reps; r++) {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, m, 1, A, m, B, m, 0, C, m);
+        }
+        free(A);
+        free(B);
+        free(C);
+    }
+    return NULL;
+}
+
+/* GEMM rate (flop/s) of T threads each running single-threaded 1024^3 GEMMs. */
+static double gemm_rate(int T, int f32)
+{
+    double best = 1e9;
+    for (int rep = 0; rep < 3; rep++) {
+        pthread_t th[64];
+        gemm_job g = {f32, 4};
+        double t0 = now();
+        for (int t = 0; t < T; t++) {
+            pthread_create(&th[t], NULL, gemm_run, &g);
+        }
+        for (int t = 0; t < T; t++) {
+            pthread_join(th[t], NULL);
+        }
+        double dt = now() - t0;
+        best = dt < best ? dt : best;
+    }
+    return (double)T * 4 * 2.0 * 1024.0 * 1024.0 * 1024.0 / best;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 6) {
+        fprintf(stderr, "usage: kmeans N D K f64|f32 THREADS\n");
+        return 64;
+    }
+    size_t n = strtoull(argv[1], NULL, 10), d = strtoull(argv[2], NULL, 10),
+           k = strtoull(argv[3], NULL, 10);
+    int f32 = strcmp(argv[4], "f32") == 0;
+    int T = atoi(argv[5]);
+    openblas_set_num_threads(1);
+    double *X = NULL;
+    float *F = NULL;
+    if (f32) {
+        F = malloc(n * d * sizeof *F);
+    } else {
+        X = malloc(n * d * sizeof *X);
+    }
+    size_t kt = 16; /* true blobs */
+    for (size_t i = 0; i < n; i++) {
+        size_t c = i % kt;
+        for (size_t j = 0; j < d; j++) {
+            double v = 10.0 * u01(1000003ULL * c + j) + (u01(((uint64_t)i << 10) + j + 77) - 0.5) * 4.0;
+            if (f32) {
+                F[i * d + j] = (float)v;
+            } else {
+                X[i * d + j] = v;
+            }
+        }
+    }
+    double *C0 = malloc(k * d * sizeof *C0), *C = malloc(k * d * sizeof *C);
+    for (size_t q = 0; q < k * d; q++) {
+        C0[q] = f32 ? (double)F[q] : X[q];
+    }
+    double best1 = 1e9, best6 = 1e9, inertia = 0;
+    ct_error err;
+    for (int rep = 0; rep < 3; rep++) {
+        for (int it = 1; it <= 6; it += 5) {
+            memcpy(C, C0, k * d * sizeof *C);
+            double t0 = now();
+            if (ct_kmeans_lloyd_steps(X, F, n, d, C, k, (unsigned)it, (unsigned)T, &inertia, &err) !=
+                CT_OK) {
+                fprintf(stderr, "kmeans: %s\n", err.msg);
+                return 1;
+            }
+            double dt = now() - t0;
+            if (it == 1) {
+                best1 = dt < best1 ? dt : best1;
+            } else {
+                best6 = dt < best6 ? dt : best6;
+            }
+        }
+    }
+    double per = (best6 - best1) / 5;
+    double bw = read_bw(T), gr = gemm_rate(T, f32);
+    double bytes = (double)(n * d * (f32 ? 4 : 8));
+    double fl = 2.0 * (double)n * (double)d * (double)k;
+    double floor = bytes / bw > fl / gr ? bytes / bw : fl / gr;
+    printf("n=%zu d=%zu k=%zu %s threads=%d: %.4f s/iter  floor %.4f s (read %.1f GB/s, GEMM %.1f "
+           "GFLOP/s)  ratio %.2f  inertia %.6g\n",
+           n, d, k, f32 ? "f32" : "f64", T, per, floor, bw / 1e9, gr / 1e9, per / floor, inertia);
+    free(X);
+    free(F);
+    free(C0);
+    free(C);
+    return 0;
+}
