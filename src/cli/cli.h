@@ -54,5 +54,6 @@ int cmd_synth(int argc, char **argv, cli_common *c);
 int cmd_fit(int argc, char **argv, cli_common *c);
 int cmd_score(int argc, char **argv, cli_common *c);
 int cmd_validate(int argc, char **argv, cli_common *c);
+int cmd_cluster(int argc, char **argv, cli_common *c);
 
 #endif

@@ -18,6 +18,7 @@ static const command COMMANDS[] = {
     {"fit", cmd_fit, "fit CLV models (BG/NBD, Pareto/NBD, MBG/NBD, BG/BB, Gamma-Gamma)"},
     {"score", cmd_score, "P(alive), expected purchases, spend and CLV per customer"},
     {"validate", cmd_validate, "expected vs observed repeat purchases; holdout comparison"},
+    {"cluster", cmd_cluster, "k-means over customer features; choice of k; cluster profiles"},
     {"inspect", cmd_inspect, "list the tables, columns and attributes of an HDF5 file"},
 };
 

@@ -47,7 +47,7 @@ no_temp() {
 expect 0 version -- "$CLV" --version
 grep -q '^clvtier [0-9]' "$T/out" && ok || bad "version output"
 expect 0 help -- "$CLV" --help
-for c in ingest synth inspect fit score validate; do
+for c in ingest synth inspect fit score validate cluster; do
     expect 0 "help $c" -- "$CLV" "$c" --help
     grep -q "usage: clvtier $c" "$T/out" && ok || bad "help $c text"
 done
@@ -172,6 +172,28 @@ expect 65 "score with a spend-only fit" -- "$CLV" score "$T/cdnow.h5" --fit "$T/
 expect 64 "score negative horizon" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --horizon -3 -o "$T/keepfit.h5"
 [ "$(cksum <"$T/keepfit.h5")" = "$fsum" ] && ok || bad "a failed fit/score changed its output"
 no_temp clv
+
+# ---- k-means ----------------------------------------------------------------
+expect 0 "cluster k-range" -- "$CLV" cluster "$T/cdnow.h5" --scores "$T/scores.h5" \
+    --features clv,x,t_x,m,p_alive --transform log1p --scale zscore --k-range 2:5 --seed 42 -o "$T/cl.h5"
+grep -q '^k = [2-5] (highest silhouette)' "$T/out" && ok || bad "cluster profile: $(cat "$T/out")"
+"$CLV" inspect "$T/cl.h5" | grep -q '/clusters/label  *int32  *2357' && ok || bad "clusters table"
+"$CLV" inspect "$T/cl.h5" | grep -q '/clusters_k/silhouette' && ok || bad "clusters_k table"
+expect 0 "cluster json, 2 threads" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 4 --seed 7 --threads 2 --json -o "$T/c2.h5" -q
+cp "$T/out" "$T/c2.json"
+expect 0 "cluster json, 1 thread" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 4 --seed 7 --threads 1 --json -o "$T/c1.h5" -q
+sed 's/"seconds": [0-9.]*//' "$T/out" >"$T/c1.json"
+sed -i 's/"seconds": [0-9.]*//' "$T/c2.json"
+cmp -s "$T/c1.json" "$T/c2.json" && ok || bad "cluster result depends on --threads"
+expect 0 "cluster float32" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 4 --float32 -o "$T/c3.h5" -q
+printf 'x,t_x,T,m\n0,0,30,0\n3,20,35,30\n10,35,38,40\n' >"$T/init.csv"
+expect 0 "cluster init file" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m --init "$T/init.csv" -o "$T/c4.h5" -q
+expect 64 "cluster unknown feature" -- "$CLV" cluster "$T/cdnow.h5" --features x,colour -k 3 -o "$T/c5.h5"
+says "cluster unknown feature" "feature 'colour' not found"
+expect 64 "cluster k > n" -- "$CLV" cluster "$T/don.h5" --features x,t_x -k 50 -o "$T/c5.h5"
+expect 64 "cluster without k" -- "$CLV" cluster "$T/cdnow.h5" --features x -o "$T/c5.h5"
+expect 65 "cluster log1p of negative" -- "$CLV" cluster "$T/neg.h5" --features total --transform log1p -k 1 -o "$T/c5.h5"
+[ ! -e "$T/c5.h5" ] && ok || bad "failed cluster left an output"
 
 # ---- readable by other tools --------------------------------------------
 if command -v h5dump >/dev/null 2>&1; then

@@ -1,0 +1,628 @@
+/* cmd_cluster.c - `clvtier cluster`. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char HELP[] =
+    "usage: clvtier cluster DATA.h5 --features a,b,c [--transform none|log1p]\n"
+    "       [--scale none|zscore|robust] (-k K | --k-range LO:HI)\n"
+    "       [--init kmeans++|kmeans-parallel|random|FILE.csv] [--n-init N] [--max-iter N]\n"
+    "       [--tol T] [--float32] [--seed S] [--threads N] [--scores SCORES.h5]\n"
+    "       -o CLUSTERS.h5 [--json]\n"
+    "\n"
+    "k-means over per-customer features.  Feature names are looked up in the\n"
+    "tables /customers, /features and /scores of DATA.h5 (and /scores of\n"
+    "--scores FILE); rows are customers, weighted by /customers/weight when\n"
+    "present.  With --k-range, every k is fitted and scored (inertia,\n"
+    "Calinski-Harabasz, Davies-Bouldin, silhouette on a sample of --sample rows)\n"
+    "and the k with the highest silhouette is kept.  Writes /clusters (label per\n"
+    "customer, centroids scaled and in original units, scaling) and /clusters_k.\n"
+    "\n"
+    "options:\n"
+    "      --features LIST    comma-separated feature names (required)\n"
+    "      --transform T      none (default) | log1p\n"
+    "      --scale S          none | zscore (default) | robust (median/IQR)\n"
+    "  -k K                   number of clusters\n"
+    "      --k-range LO:HI    try k = LO..HI\n"
+    "      --init I           auto (default) | kmeans++ | kmeans-parallel | random |\n"
+    "                         FILE.csv (k rows of centroids in original units)\n"
+    "      --n-init N         restarts, the lowest inertia kept (default 3)\n"
+    "      --max-iter N       Lloyd iterations per run (default 300)\n"
+    "      --tol T            relative tolerance (default 1e-4)\n"
+    "      --float32          cluster single-precision data (half the memory traffic)\n"
+    "      --seed S           random seed (default 0)\n"
+    "      --threads N        threads (default: all cores; results do not depend on it)\n"
+    "      --sample N         rows for the silhouette (default 4000)\n"
+    "      --scores FILE      also look features up in FILE's /scores\n"
+    "  -o, --output FILE      output HDF5 (written atomically)\n"
+    "      --json             result as JSON on stdout (instead of the profile table)\n"
+    "  -q, --quiet            nothing on stderr but errors\n"
+    "  -h, --help             this help\n";
+
+enum { O_FEAT = 256, O_TF, O_SC, O_KR, O_INIT, O_NINIT, O_MAXIT, O_TOL, O_F32, O_SEED, O_THREADS,
+       O_SAMPLE, O_SCORES, O_JSON };
+
+#define MAXF 64
+
+typedef struct feat_src {
+    const ct_file *f;
+    const char *group;
+} feat_src;
+
+static int load_features(cli_common *c, const char *path, const ct_file *f, const ct_file *fs,
+                         char names[][64], size_t d, double **Xout, double **wout, size_t *nout)
+{
+    ct_error err;
+    feat_src src[4] = {{f, "/customers"}, {f, "/features"}, {f, "/scores"}, {fs, "/scores"}};
+    ct_table *tab[4] = {NULL, NULL, NULL, NULL};
+    size_t n = 0;
+    int have_n = 0;
+    for (int t = 0; t < 4; t++) {
+        if (src[t].f == NULL || !ct_file_has_group(src[t].f, src[t].group)) {
+            continue;
+        }
+        if (ct_table_open(&tab[t], src[t].f, src[t].group, &err) != CT_OK) {
+            tab[t] = NULL;
+            continue;
+        }
+        if (!have_n) {
+            n = ct_table_nrows(tab[t]);
+            have_n = 1;
+        } else if (ct_table_nrows(tab[t]) != n) {
+            ct_fail_at(&err, CT_EDIM, ct_file_path(src[t].f), 0, 0,
+                       "table %s has %zu rows, but %zu customers", src[t].group,
+                       ct_table_nrows(tab[t]), n);
+            for (int u = 0; u < 4; u++) {
+                ct_table_close(tab[u]);
+            }
+            return cli_fail(c, &err);
+        }
+    }
+    double *X = malloc((n ? n : 1) * d * sizeof *X);
+    double *col = malloc((n ? n : 1) * sizeof *col);
+    ct_status s = X == NULL || col == NULL ? ct_fail(&err, CT_ENOMEM, "out of memory") : CT_OK;
+    for (size_t j = 0; j < d && s == CT_OK; j++) {
+        int found = 0;
+        for (int t = 0; t < 4 && !found && s == CT_OK; t++) {
+            long jj = tab[t] != NULL ? ct_table_find(tab[t], names[j]) : -1;
+            if (jj >= 0 && ct_table_coltype(tab[t], (size_t)jj) != CT_STRING) {
+                s = ct_table_read(tab[t], (size_t)jj, 0, n, CT_FLOAT64, col, &err);
+                for (size_t i = 0; i < n && s == CT_OK; i++) {
+                    if (!isfinite(col[i])) {
+                        s = ct_fail_at(&err, CT_EDATA, path, (uint64_t)i + 1, (unsigned)j + 1,
+                                       "customer row %zu, feature '%s' (column %zu): %g is not a "
+                                       "finite number",
+                                       i + 1, names[j], j + 1, col[i]);
+                    }
+                    X[i * d + j] = col[i];
+                }
+                found = 1;
+            }
+        }
+        if (!found && s == CT_OK) {
+            s = ct_fail_at(&err, CT_EINVAL, path, 0, 0,
+                           "feature '%s' not found in /customers, /features or /scores",
+                           names[j]);
+        }
+    }
+    double *w = NULL;
+    if (s == CT_OK && tab[0] != NULL && ct_table_find(tab[0], "weight") >= 0) {
+        s = ct_table_read_f64(tab[0], "weight", &w, &err);
+    }
+    for (int t = 0; t < 4; t++) {
+        ct_table_close(tab[t]);
+    }
+    free(col);
+    if (s == CT_OK && n == 0) {
+        s = ct_fail_at(&err, CT_EDATA, path, 0, 0, "no customers to cluster");
+    }
+    if (s != CT_OK) {
+        free(X);
+        free(w);
+        return cli_fail(c, &err);
+    }
+    *Xout = X;
+    *wout = w;
+    *nout = n;
+    return 0;
+}
+
+/* k rows of d numbers (comma/space separated, optional header line). */
+static int read_init(cli_common *c, const char *path, size_t d, double **C, size_t *k)
+{
+    FILE *fp = fopen(path, "r");
+    ct_error err;
+    if (fp == NULL) {
+        ct_fail_at(&err, CT_ENOENT, path, 0, 0, "cannot open initial centroids");
+        return cli_fail(c, &err);
+    }
+    char line[8192];
+    size_t rows = 0, cap = 16, lineno = 0;
+    double *v = malloc(cap * d * sizeof *v);
+    while (fgets(line, sizeof line, fp) != NULL) {
+        lineno++;
+        char *p = line, *end;
+        size_t j = 0;
+        double tmp[MAXF];
+        while (*p != '\0' && *p != '\n' && j < MAXF) {
+            while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\r') {
+                p++;
+            }
+            if (*p == '\0' || *p == '\n') {
+                break;
+            }
+            tmp[j] = strtod(p, &end);
+            if (end == p) {
+                break;
+            }
+            j++;
+            p = end;
+        }
+        if (j == 0 && lineno == 1) {
+            continue; /* header */
+        }
+        if (j == 0) {
+            continue;
+        }
+        if (j != d) {
+            fclose(fp);
+            free(v);
+            ct_fail_at(&err, CT_EDATA, path, lineno, 0, "%zu numbers, want %zu (one per feature)",
+                       j, d);
+            return cli_fail(c, &err);
+        }
+        if (rows == cap) {
+            cap *= 2;
+            v = realloc(v, cap * d * sizeof *v);
+        }
+        memcpy(v + rows * d, tmp, d * sizeof *v);
+        rows++;
+    }
+    fclose(fp);
+    *C = v;
+    *k = rows;
+    return 0;
+}
+
+int cmd_cluster(int argc, char **argv, cli_common *c)
+{
+    static const struct option LONG[] = {{"features", required_argument, NULL, O_FEAT},
+                                         {"transform", required_argument, NULL, O_TF},
+                                         {"scale", required_argument, NULL, O_SC},
+                                         {"k-range", required_argument, NULL, O_KR},
+                                         {"init", required_argument, NULL, O_INIT},
+                                         {"n-init", required_argument, NULL, O_NINIT},
+                                         {"max-iter", required_argument, NULL, O_MAXIT},
+                                         {"tol", required_argument, NULL, O_TOL},
+                                         {"float32", no_argument, NULL, O_F32},
+                                         {"seed", required_argument, NULL, O_SEED},
+                                         {"threads", required_argument, NULL, O_THREADS},
+                                         {"sample", required_argument, NULL, O_SAMPLE},
+                                         {"scores", required_argument, NULL, O_SCORES},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"json", no_argument, NULL, O_JSON},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    ct_kmeans_opts ko;
+    ct_transform tf = CT_TF_NONE;
+    ct_scaling sc = CT_SC_ZSCORE;
+    const char *features = NULL, *out = NULL, *initfile = NULL, *scoresp = NULL;
+    size_t klo = 0, khi = 0, sample = 4000, v;
+    int f32 = 0, opt;
+    ct_kmeans_opts_init(&ko);
+    ko.n_init = 3;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "k:o:qh", LONG, NULL)) != -1) {
+        switch (opt) {
+        case O_FEAT:
+            features = optarg;
+            break;
+        case O_TF:
+            if (strcmp(optarg, "none") == 0) {
+                tf = CT_TF_NONE;
+            } else if (strcmp(optarg, "log1p") == 0) {
+                tf = CT_TF_LOG1P;
+            } else {
+                return cli_usage(c, "unknown transform '%s' (none, log1p)", optarg);
+            }
+            break;
+        case O_SC:
+            if (strcmp(optarg, "none") == 0) {
+                sc = CT_SC_NONE;
+            } else if (strcmp(optarg, "zscore") == 0) {
+                sc = CT_SC_ZSCORE;
+            } else if (strcmp(optarg, "robust") == 0) {
+                sc = CT_SC_ROBUST;
+            } else {
+                return cli_usage(c, "unknown scaling '%s' (none, zscore, robust)", optarg);
+            }
+            break;
+        case 'k':
+            if (cli_parse_size(optarg, &v) != 0 || v < 1) {
+                return cli_usage(c, "-k '%s' must be >= 1", optarg);
+            }
+            klo = khi = v;
+            break;
+        case O_KR: {
+            char *colon = strchr(optarg, ':');
+            size_t a, b;
+            if (colon == NULL) {
+                return cli_usage(c, "--k-range '%s' must be LO:HI", optarg);
+            }
+            *colon = '\0';
+            if (cli_parse_size(optarg, &a) != 0 || cli_parse_size(colon + 1, &b) != 0 || a < 1 ||
+                b < a || b - a > 200) {
+                return cli_usage(c, "--k-range must be LO:HI with 1 <= LO <= HI <= LO+200");
+            }
+            klo = a;
+            khi = b;
+            break;
+        }
+        case O_INIT:
+            if (strcmp(optarg, "auto") == 0) {
+                ko.init = CT_KM_INIT_AUTO;
+            } else if (strcmp(optarg, "kmeans++") == 0) {
+                ko.init = CT_KM_INIT_KMEANSPP;
+            } else if (strcmp(optarg, "kmeans-parallel") == 0 ||
+                       strcmp(optarg, "kmeans||") == 0) {
+                ko.init = CT_KM_INIT_PARALLEL;
+            } else if (strcmp(optarg, "random") == 0) {
+                ko.init = CT_KM_INIT_RANDOM;
+            } else {
+                initfile = optarg;
+                ko.init = CT_KM_INIT_GIVEN;
+            }
+            break;
+        case O_NINIT:
+            if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1000) {
+                return cli_usage(c, "--n-init '%s' must be 1..1000", optarg);
+            }
+            ko.n_init = (unsigned)v;
+            break;
+        case O_MAXIT:
+            if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1000000) {
+                return cli_usage(c, "--max-iter '%s' must be 1..1000000", optarg);
+            }
+            ko.max_iter = (unsigned)v;
+            break;
+        case O_TOL:
+            if (cli_parse_double(optarg, &ko.tol) != 0 || ko.tol < 0) {
+                return cli_usage(c, "--tol '%s' must be >= 0", optarg);
+            }
+            break;
+        case O_F32:
+            f32 = 1;
+            break;
+        case O_SEED:
+            if (cli_parse_u64(optarg, &ko.seed) != 0) {
+                return cli_usage(c, "--seed '%s' is not a non-negative integer", optarg);
+            }
+            break;
+        case O_THREADS:
+            if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1024) {
+                return cli_usage(c, "--threads '%s' must be 1..1024", optarg);
+            }
+            ko.threads = (unsigned)v;
+            break;
+        case O_SAMPLE:
+            if (cli_parse_size(optarg, &sample) != 0 || sample < 10) {
+                return cli_usage(c, "--sample '%s' must be >= 10", optarg);
+            }
+            break;
+        case O_SCORES:
+            scoresp = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case O_JSON:
+            c->json = 1;
+            break;
+        case 'q':
+            c->quiet = 1;
+            break;
+        case 'h':
+            fputs(HELP, stdout);
+            return 0;
+        default:
+            return cli_bad_option(c, argc, argv);
+        }
+    }
+    if (optind != argc - 1) {
+        return cli_usage(c, optind >= argc ? "missing DATA.h5" : "too many arguments");
+    }
+    if (features == NULL || out == NULL) {
+        return cli_usage(c, "missing %s", features == NULL ? "--features" : "-o CLUSTERS.h5");
+    }
+    if (klo == 0 && initfile == NULL) {
+        return cli_usage(c, "give -k K or --k-range LO:HI");
+    }
+    char names[MAXF][64], buf[4096];
+    size_t d = 0;
+    snprintf(buf, sizeof buf, "%s", features);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        if (d == MAXF) {
+            return cli_usage(c, "at most %d features", MAXF);
+        }
+        snprintf(names[d++], 64, "%s", tok);
+    }
+    if (d == 0) {
+        return cli_usage(c, "--features is empty");
+    }
+    const char *path = argv[optind];
+    ct_error err;
+    ct_file *f = NULL, *fs = NULL;
+    if (ct_file_open(&f, path, &err) != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    if (scoresp != NULL && ct_file_open(&fs, scoresp, &err) != CT_OK) {
+        ct_file_close(f);
+        return cli_fail(c, &err);
+    }
+    double *X = NULL, *w = NULL, *Cinit = NULL;
+    size_t n = 0, kinit = 0;
+    int rc = load_features(c, path, f, fs, names, d, &X, &w, &n);
+    ct_file_close(f);
+    ct_file_close(fs);
+    if (rc != 0) {
+        return rc;
+    }
+    if (initfile != NULL) {
+        rc = read_init(c, initfile, d, &Cinit, &kinit);
+        if (rc != 0) {
+            free(X);
+            free(w);
+            return rc;
+        }
+        if (klo != 0 && (klo != khi || klo != kinit)) {
+            free(X);
+            free(w);
+            free(Cinit);
+            return cli_usage(c, "%s has %zu centroids but -k/--k-range asks otherwise", initfile,
+                             kinit);
+        }
+        klo = khi = kinit;
+    }
+    ct_scaler scl;
+    ct_status s = ct_scaler_fit_transform(&scl, X, n, d, w, tf, sc, &err);
+    if (s == CT_OK && Cinit != NULL) {
+        s = ct_scaler_apply(&scl, Cinit, kinit, &err);
+        ko.centroids = Cinit;
+    }
+    float *F = NULL;
+    if (s == CT_OK && f32) {
+        F = malloc(n * d * sizeof *F);
+        if (F == NULL) {
+            s = ct_fail(&err, CT_ENOMEM, "out of memory");
+        }
+        for (size_t q = 0; F != NULL && q < n * d; q++) {
+            F[q] = (float)X[q];
+        }
+    }
+    size_t nk = khi - klo + 1;
+    ct_kscore *ks = calloc(nk, sizeof *ks);
+    ct_kmeans_result best;
+    memset(&best, 0, sizeof best);
+    double t0 = cli_now();
+    for (size_t k = klo; k <= khi && s == CT_OK; k++) {
+        ct_kmeans_result r;
+        ko.k = k;
+        s = f32 ? ct_kmeans_fit_f32(F, n, d, w, &ko, &r, &err)
+                : ct_kmeans_fit(X, n, d, w, &ko, &r, &err);
+        if (s == CT_OK && nk > 1) {
+            s = ct_kmeans_scores(X, n, d, w, &r, sample, ko.seed, &ks[k - klo], &err);
+        } else if (s == CT_OK) {
+            ks[0].inertia = r.inertia;
+            ks[0].calinski_harabasz = ks[0].davies_bouldin = ks[0].silhouette = (double)NAN;
+        }
+        if (s == CT_OK && !c->quiet && nk > 1) {
+            fprintf(stderr, "clvtier cluster: k = %zu: inertia %.6g, CH %.4g, DB %.4g, silhouette %.4f\n",
+                    k, r.inertia, ks[k - klo].calinski_harabasz, ks[k - klo].davies_bouldin,
+                    ks[k - klo].silhouette);
+        }
+        if (s == CT_OK) {
+            size_t pick = nk > 1 ? ct_kmeans_pick_k(ks, k - klo + 1, klo) : k;
+            if (pick == k) {
+                ct_kmeans_result_free(&best);
+                best = r;
+            } else {
+                ct_kmeans_result_free(&r);
+            }
+        }
+    }
+    double secs = cli_now() - t0;
+    free(F);
+    free(Cinit);
+    if (s != CT_OK) {
+        free(X);
+        free(w);
+        free(ks);
+        ct_kmeans_result_free(&best);
+        ct_scaler_free(&scl);
+        return cli_fail(c, &err);
+    }
+    /* centroids in original units; per-cluster feature means for the profile */
+    size_t k = best.k;
+    double *orig = malloc(k * d * sizeof *orig);
+    memcpy(orig, best.centroids, k * d * sizeof *orig);
+    ct_scaler_invert(&scl, orig, k);
+    ct_scaler_invert(&scl, X, n); /* X back to original units */
+    double *mean = calloc(k * d, sizeof *mean);
+    for (size_t i = 0; i < n; i++) {
+        double wi = w != NULL ? w[i] : 1.0;
+        for (size_t j = 0; j < d; j++) {
+            mean[(size_t)best.labels[i] * d + j] += wi * X[i * d + j];
+        }
+    }
+    double tot = 0;
+    for (size_t q = 0; q < k; q++) {
+        tot += best.weight[q];
+        for (size_t j = 0; j < d; j++) {
+            mean[q * d + j] = best.weight[q] > 0 ? mean[q * d + j] / best.weight[q] : (double)NAN;
+        }
+    }
+    /* output */
+    ct_file *o = NULL;
+    ct_create_opts co = {0, c->cmdline};
+    s = ct_file_create(&o, out, &co, &err);
+    if (s == CT_OK) {
+        static const ct_colspec lab[1] = {{"label", CT_INT32, 0}};
+        ct_tw *tw;
+        s = ct_tw_create(&tw, o, "/clusters", lab, 1, n, NULL, &err);
+        if (s == CT_OK) {
+            s = ct_tw_append(tw, 0, best.labels, n, &err);
+            if (s == CT_OK) {
+                s = ct_tw_close(tw, &err);
+            } else {
+                ct_tw_abort(tw);
+            }
+        }
+    }
+    if (s == CT_OK) {
+        s = ct_file_write_matrix(o, "/clusters/centroids", best.centroids, k, d, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_file_write_matrix(o, "/clusters/centroids_original", orig, k, d, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_file_write_matrix(o, "/clusters/feature_means", mean, k, d, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(o, "/clusters", "features", features, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(o, "/clusters", "transform", tf == CT_TF_LOG1P ? "log1p" : "none", &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(o, "/clusters", "scale",
+                            sc == CT_SC_ZSCORE ? "zscore" : sc == CT_SC_ROBUST ? "robust" : "none",
+                            &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_f64v(o, "/clusters", "scale_center", scl.center, d, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_f64v(o, "/clusters", "scale_scale", scl.scale, d, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(o, "/clusters", "k", (int64_t)k, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_f64(o, "/clusters", "inertia", best.inertia, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(o, "/clusters", "iterations", best.iterations, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(o, "/clusters", "converged", best.converged, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(o, "/clusters", "seed", (int64_t)ko.seed, &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(o, "/clusters", "k_rule",
+                            nk > 1 ? "highest silhouette (ties: smaller k)" : "fixed", &err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_f64v(o, "/clusters", "weight", best.weight, k, &err);
+    }
+    if (s == CT_OK) {
+        static const ct_colspec kc[5] = {{"k", CT_INT32, 0},
+                                         {"inertia", CT_FLOAT64, 0},
+                                         {"calinski_harabasz", CT_FLOAT64, 0},
+                                         {"davies_bouldin", CT_FLOAT64, 0},
+                                         {"silhouette", CT_FLOAT64, 0}};
+        int32_t kk[201];
+        double cols[4][201];
+        for (size_t q = 0; q < nk; q++) {
+            kk[q] = (int32_t)(klo + q);
+            cols[0][q] = ks[q].inertia;
+            cols[1][q] = ks[q].calinski_harabasz;
+            cols[2][q] = ks[q].davies_bouldin;
+            cols[3][q] = ks[q].silhouette;
+        }
+        ct_tw *tw;
+        s = ct_tw_create(&tw, o, "/clusters_k", kc, 5, nk, NULL, &err);
+        if (s == CT_OK) {
+            s = ct_tw_append(tw, 0, kk, nk, &err);
+            for (size_t q = 0; q < 4 && s == CT_OK; q++) {
+                s = ct_tw_append(tw, q + 1, cols[q], nk, &err);
+            }
+            if (s == CT_OK) {
+                s = ct_tw_close(tw, &err);
+            } else {
+                ct_tw_abort(tw);
+            }
+        }
+    }
+    if (s == CT_OK) {
+        s = ct_file_commit(o, &err);
+        o = NULL;
+    }
+    ct_file_close(o);
+    if (s == CT_OK) {
+        if (c->json) {
+            printf("{\"k\": %zu, \"inertia\": %.17g, \"iterations\": %u, \"converged\": %s, "
+                   "\"seconds\": %.3f, \"features\": [",
+                   k, best.inertia, best.iterations, best.converged ? "true" : "false", secs);
+            for (size_t j = 0; j < d; j++) {
+                printf("%s\"%s\"", j ? ", " : "", names[j]);
+            }
+            printf("], \"clusters\": [");
+            for (size_t q = 0; q < k; q++) {
+                printf("%s{\"label\": %zu, \"weight\": %.17g, \"share\": %.6f, \"mean\": {", q ? ", " : "",
+                       q, best.weight[q], best.weight[q] / tot);
+                for (size_t j = 0; j < d; j++) {
+                    double mv = mean[q * d + j];
+                    printf("%s\"%s\": ", j ? ", " : "", names[j]);
+                    if (isfinite(mv)) {
+                        printf("%.10g", mv);
+                    } else {
+                        printf("null");
+                    }
+                }
+                printf("}}");
+            }
+            printf("], \"k_scores\": [");
+            for (size_t q = 0; q < nk; q++) {
+                printf("%s{\"k\": %zu, \"inertia\": %.10g", q ? ", " : "", klo + q, ks[q].inertia);
+                if (nk > 1) {
+                    printf(", \"calinski_harabasz\": %.10g, \"davies_bouldin\": %.10g, "
+                           "\"silhouette\": %.10g",
+                           ks[q].calinski_harabasz, ks[q].davies_bouldin, ks[q].silhouette);
+                }
+                printf("}");
+            }
+            printf("]}\n");
+        } else {
+            printf("k = %zu%s, inertia %.6g, %u iterations%s (%.2f s)\n", k,
+                   nk > 1 ? " (highest silhouette)" : "", best.inertia, best.iterations,
+                   best.converged ? "" : " (NOT converged)", secs);
+            printf("%7s %12s %7s", "cluster", "customers", "share");
+            for (size_t j = 0; j < d; j++) {
+                printf(" %12.12s", names[j]);
+            }
+            printf("\n");
+            for (size_t q = 0; q < k; q++) {
+                printf("%7zu %12.0f %6.1f%%", q, best.weight[q], 100 * best.weight[q] / tot);
+                for (size_t j = 0; j < d; j++) {
+                    printf(" %12.5g", mean[q * d + j]);
+                }
+                printf("\n");
+            }
+        }
+    }
+    free(X);
+    free(w);
+    free(ks);
+    free(orig);
+    free(mean);
+    ct_kmeans_result_free(&best);
+    ct_scaler_free(&scl);
+    return s == CT_OK ? 0 : cli_fail(c, &err);
+}
