@@ -1,0 +1,49 @@
+#!/bin/sh
+# bench/kmeans.sh - seconds per Lloyd iteration for N x d data with k
+# clusters, f64 and f32, beside the floor measured in the same run (see
+# bench/kmeans.c) and scikit-learn's faster of lloyd/elkan on the same data
+# (when /usr/bin/python3 has sklearn; up to $KMEANS_PEER_MAX rows, since the
+# peer at 10M rows takes minutes).  Then a full fit (k-means|| init +
+# iterations to convergence) of 10M x 8, k = 8, with the CLI's engine.
+set -eu
+THREADS=${KMEANS_THREADS:-2}
+SIZES=${KMEANS_SIZES:-1000000 10000000}
+PEER_MAX=${KMEANS_PEER_MAX:-1000000}
+echo "== kmeans: seconds per Lloyd iteration, $THREADS threads (best of 3; floor = max(bytes / read bandwidth, flops / GEMM rate)) =="
+peer=0
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import sklearn' 2>/dev/null; then
+    peer=1
+else
+    echo "   scikit-learn: SKIPPED (/usr/bin/python3 without python3-sklearn)"
+fi
+if ! /usr/bin/python3 -c 'import faiss' 2>/dev/null; then
+    echo "   faiss: SKIPPED (/usr/bin/python3 without python3-faiss; scripts/bootstrap --peers)"
+fi
+for n in $SIZES; do
+    for d in 8 32; do
+        for k in 8 64; do
+            for p in f64 f32; do
+                line=$("$BUILD/bench/kmeans" "$n" "$d" "$k" "$p" "$THREADS")
+                ours=$(echo "$line" | sed -n 's/.*: \([0-9.]*\) s\/iter.*/\1/p')
+                if [ "$peer" = 1 ] && [ "$n" -le "$PEER_MAX" ]; then
+                    pl=$(OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS /usr/bin/python3 "$(dirname "$0")/kmeans_peer.py" "$n" "$d" "$k" "$p" "$THREADS")
+                    ps=$(echo "$pl" | sed -n 's/sklearn_s_per_iter=\([0-9.]*\).*/\1/p')
+                    pa=$(echo "$pl" | sed -n 's/.*algo=\([a-z]*\).*/\1/p')
+                    fs=$(echo "$pl" | sed -n 's/.*faiss_s_per_iter=\([0-9.]*\).*/\1/p')
+                    echo "$line" | awk -v ps="$ps" -v pa="$pa" -v o="$ours" -v fs="$fs" '{
+                        printf "%s  | sklearn (%s) %.4f s/iter: clvtier %.1fx faster", $0, pa, ps, ps / o
+                        if (fs != "") printf "  | faiss %.4f s/iter: %.1fx", fs, fs / o
+                        printf "\n" }'
+                else
+                    echo "$line"
+                fi
+            done
+        done
+    done
+done
+DIR=${BENCH_DIR:-build/bench-data}
+if [ -s "$DIR/c10M.h5" ]; then
+    out=$("$TIMEIT" -n 1 -q -- "$CLVTIER" cluster "$DIR/c10M.h5" --features x,t_x,T,m,total,n,first_day,last_day \
+        --scale zscore -k 8 --n-init 1 --seed 1 -o "$DIR/clusters-10M.h5")
+    echo "   full fit, 10M customers x 8 features, k = 8 (read + scale + k-means|| + Lloyd to convergence + write): $(echo "$out" | sed -n 's/best_s=\([0-9.]*\).*/\1/p') s (target < 15 s)"
+fi

@@ -1,0 +1,66 @@
+"""Peer for bench/kmeans.sh: scikit-learn's KMeans on the same matrix as
+bench/kmeans.c (values are a hash of row and column), same initial centroids
+(the first K rows); seconds per iteration = (t(6 iterations) - t(1)) / 5, best
+of 3, for algorithm='lloyd' and 'elkan'; prints the faster."""
+import sys
+import time
+import warnings
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+warnings.simplefilter("ignore")
+M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def mix64(x):
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def u01(key):
+    return (mix64(key) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+n, d, k, prec, threads = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+kt = 16
+with np.errstate(over="ignore"):
+    i = np.arange(n, dtype=np.uint64)[:, None]
+    j = np.arange(d, dtype=np.uint64)[None, :]
+    c = i % np.uint64(kt)
+    X = 10.0 * u01(np.uint64(1000003) * c + j) + (u01((i << np.uint64(10)) + j + np.uint64(77)) - 0.5) * 4.0
+X = X.astype(np.float32 if prec == "f32" else np.float64)
+C0 = X[:k].copy()
+best = {}
+for algo in ("lloyd", "elkan"):
+    times = {}
+    for it in (1, 6):
+        t = 1e9
+        for _ in range(3):
+            t0 = time.perf_counter()
+            KMeans(n_clusters=k, init=C0, n_init=1, max_iter=it, tol=0, algorithm=algo).fit(X)
+            t = min(t, time.perf_counter() - t0)
+        times[it] = t
+    best[algo] = (times[6] - times[1]) / 5
+algo = min(best, key=best.get)
+line = "sklearn_s_per_iter=%.5f algo=%s lloyd=%.5f elkan=%.5f" % (best[algo], algo, best["lloyd"], best["elkan"])
+try:  # faiss clusters float32 only: timed for f32 data
+    import faiss
+    if prec == "f32":
+        faiss.omp_set_num_threads(int(threads))
+        times = {}
+        for it in (1, 6):
+            t = 1e9
+            for _ in range(3):
+                # all rows, as the others (faiss subsamples 256 per centroid by default)
+                km = faiss.Kmeans(d, k, niter=it, verbose=False, seed=1, max_points_per_centroid=n)
+                t0 = time.perf_counter()
+                km.train(X, init_centroids=C0)
+                t = min(t, time.perf_counter() - t0)
+            times[it] = t
+        line += " faiss_s_per_iter=%.5f" % ((times[6] - times[1]) / 5)
+except ImportError:
+    pass
+print(line)
