@@ -12,8 +12,6 @@ ct_status ct_customers_write(ct_file *f, const ct_customers *c, ct_error *err)
     ct_colspec spec[20];
     const void *data[20];
     size_t k = 0;
-    ct_tw *w;
-    ct_status s;
 
 #define COL(nm, ty, ptr)                                                                       \
     do {                                                                                       \
@@ -46,20 +44,8 @@ ct_status ct_customers_write(ct_file *f, const ct_customers *c, ct_error *err)
     COL("m_score", CT_INT8, c->m_score);
     COL("rfm", CT_INT32, c->rfm);
 #undef COL
-    s = ct_tw_create(&w, f, "/customers", spec, k, c->n, c->ids != NULL ? "id" : NULL, err);
-    if (s != CT_OK) {
-        return s;
-    }
-    /* Whole columns at once: HDF5 splits them into chunks itself, and the
-     * arrays are already in memory, so this makes no copy. */
-    for (size_t j = 0; j < k && s == CT_OK; j++) {
-        s = ct_tw_append(w, j, data[j], c->n, err);
-    }
-    if (s != CT_OK) {
-        ct_tw_abort(w);
-        return s;
-    }
-    return ct_tw_close(w, err);
+    return ct_tw_write_table(f, "/customers", spec, k, data, c->n, c->ids != NULL ? "id" : NULL,
+                             err);
 }
 
 /* Column j of t as f64, or NULL (and CT_OK) if absent and optional. */

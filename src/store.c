@@ -1298,6 +1298,26 @@ ct_status ct_tw_close(ct_tw *w, ct_error *err)
     return s;
 }
 
+ct_status ct_tw_write_table(ct_file *f, const char *group, const ct_colspec *cols, size_t ncols,
+                            const void *const *data, size_t nrows, const char *index_col,
+                            ct_error *err)
+{
+    ct_tw *w;
+    ct_status s = ct_tw_create(&w, f, group, cols, ncols, nrows, index_col, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    /* Whole columns at once: HDF5 splits them into chunks itself. */
+    for (size_t j = 0; j < ncols && s == CT_OK; j++) {
+        s = ct_tw_append(w, j, data[j], nrows, err);
+    }
+    if (s != CT_OK) {
+        ct_tw_abort(w);
+        return s;
+    }
+    return ct_tw_close(w, err);
+}
+
 /* ---- table reader ------------------------------------------------------- */
 
 typedef struct tr_col {

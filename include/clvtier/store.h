@@ -153,6 +153,11 @@ ct_status ct_tw_append(ct_tw *w, size_t j, const void *data, size_t nrows, ct_er
 ct_status ct_tw_close(ct_tw *w, ct_error *err);
 /* Free w without finishing (the file should then be abandoned). NULL is a no-op. */
 void ct_tw_abort(ct_tw *w);
+/* A whole table at once: create it, append data[j] (nrows values of column
+ * j) for every column, close.  On failure nothing is left half-open. */
+ct_status ct_tw_write_table(ct_file *f, const char *group, const ct_colspec *cols, size_t ncols,
+                            const void *const *data, size_t nrows, const char *index_col,
+                            ct_error *err);
 
 /* ---- reading a table --------------------------------------------------- */
 typedef struct ct_table ct_table;

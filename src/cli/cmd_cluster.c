@@ -472,16 +472,8 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
     s = ct_file_create(&o, out, &co, &err);
     if (s == CT_OK) {
         static const ct_colspec lab[1] = {{"label", CT_INT32, 0}};
-        ct_tw *tw;
-        s = ct_tw_create(&tw, o, "/clusters", lab, 1, n, NULL, &err);
-        if (s == CT_OK) {
-            s = ct_tw_append(tw, 0, best.labels, n, &err);
-            if (s == CT_OK) {
-                s = ct_tw_close(tw, &err);
-            } else {
-                ct_tw_abort(tw);
-            }
-        }
+        const void *cols[1] = {best.labels};
+        s = ct_tw_write_table(o, "/clusters", lab, 1, cols, n, NULL, &err);
     }
     if (s == CT_OK) {
         s = ct_file_write_matrix(o, "/clusters/centroids", best.centroids, k, d, &err);
@@ -546,19 +538,8 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
             cols[2][q] = ks[q].davies_bouldin;
             cols[3][q] = ks[q].silhouette;
         }
-        ct_tw *tw;
-        s = ct_tw_create(&tw, o, "/clusters_k", kc, 5, nk, NULL, &err);
-        if (s == CT_OK) {
-            s = ct_tw_append(tw, 0, kk, nk, &err);
-            for (size_t q = 0; q < 4 && s == CT_OK; q++) {
-                s = ct_tw_append(tw, q + 1, cols[q], nk, &err);
-            }
-            if (s == CT_OK) {
-                s = ct_tw_close(tw, &err);
-            } else {
-                ct_tw_abort(tw);
-            }
-        }
+        const void *data[5] = {kk, cols[0], cols[1], cols[2], cols[3]};
+        s = ct_tw_write_table(o, "/clusters_k", kc, 5, data, nk, NULL, &err);
     }
     if (s == CT_OK) {
         s = ct_file_commit(o, &err);

@@ -427,17 +427,8 @@ int cmd_score(int argc, char **argv, cli_common *c)
                                            {"exp_purchases", CT_FLOAT64, 0},
                                            {"exp_spend", CT_FLOAT64, 0},
                                            {"clv", CT_FLOAT64, 0}};
-        ct_tw *w;
-        s = ct_tw_create(&w, f, "/scores", spec, 4, cust.n, NULL, &err);
         const void *cols[4] = {sc.p_alive, sc.exp_purchases, sc.exp_spend, sc.clv};
-        for (size_t j = 0; j < 4 && s == CT_OK; j++) {
-            s = ct_tw_append(w, j, cols[j], cust.n, &err);
-        }
-        if (s == CT_OK) {
-            s = ct_tw_close(w, &err);
-        } else {
-            ct_tw_abort(w);
-        }
+        s = ct_tw_write_table(f, "/scores", spec, 4, cols, cust.n, NULL, &err);
     }
     if (s == CT_OK) {
         s = ct_attr_set_f64(f, "/scores", "horizon", horizon, &err);
