@@ -101,7 +101,7 @@ asan:
 
 valgrind: $(TESTS)
 	@fail=0; for t in $(TESTS); do \
-	    CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp valgrind -q --error-exitcode=9 \
+	    CT_SKIP_SLOW=1 CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp valgrind -q --error-exitcode=9 \
 	        --leak-check=full --errors-for-leak-kinds=definite ./$$t || fail=1; \
 	done; exit $$fail
 

@@ -440,9 +440,22 @@ static void recover(ct_synth_model sm, ct_clv_model cm, const double *truth, dou
     ct_customers_free(&c);
 }
 
+static int skip_slow(void)
+{
+    const char *v = getenv("CT_SKIP_SLOW");
+    if (v != NULL && v[0] == '1') {
+        printf("SKIP: parameter recovery (CT_SKIP_SLOW=1, e.g. under valgrind)\n");
+        return 1;
+    }
+    return 0;
+}
+
 static void test_recovery_bgnbd(void **state)
 {
     (void)state;
+    if (skip_slow()) {
+        skip();
+    }
     const double a[4] = {0.243, 4.414, 0.793, 2.426};
     const double b[4] = {1.5, 10.0, 2.5, 6.0};
     recover(CT_SYNTH_BGNBD, CT_BGNBD, a, 52, 0, 21);
@@ -452,6 +465,9 @@ static void test_recovery_bgnbd(void **state)
 static void test_recovery_pareto(void **state)
 {
     (void)state;
+    if (skip_slow()) {
+        skip();
+    }
     const double a[4] = {0.55, 10.58, 0.61, 11.67};
     /* far-apart alpha and beta: the 2F1 argument is near 1 at small t */
     const double b[4] = {2.0, 30.0, 0.5, 2.0};

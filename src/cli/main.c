@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +36,26 @@ static void usage(FILE *fp)
                 "73 cannot create output, 74 I/O error, 78 bad configuration.\n");
 }
 
+/* OpenBLAS starts a pool of threads when it is loaded, unless
+ * OPENBLAS_NUM_THREADS says otherwise; clvtier runs its own thread blocks and
+ * uses BLAS single-threaded inside them, so the pool only spins and costs
+ * CPU.  When the user has not chosen, run again with the variable set (it is
+ * read before main, hence the exec).  Falls through if the exec fails. */
+static void single_threaded_blas(char **argv)
+{
+    if (getenv("OPENBLAS_NUM_THREADS") != NULL) {
+        return;
+    }
+    if (setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0) {
+        execv("/proc/self/exe", argv);
+    }
+}
+
 int main(int argc, char **argv)
 {
     cli_common c;
+
+    single_threaded_blas(argv);
 
     /* With `ulimit -f`, a write past the limit must fail with EFBIG (so the
      * temp file is removed and the old output kept), not kill the process. */
