@@ -181,9 +181,10 @@ int ct_csv_next(ct_csv *c, ct_error *err)
     int any_quoted = 0;
 
     /* Give consumed pages back every 8 MiB so that resident memory does not
-     * grow with the input (earlier rows are never looked at again). */
-    if (c->pos - c->dropped >= ((size_t)8 << 20)) {
-        size_t page = 4096, upto = c->pos / page * page;
+     * grow with the input.  Keep the last 16 MiB: a consumer of parsed rows
+     * (ingest's pipeline) may still read their ids there. */
+    if (c->pos - c->dropped >= ((size_t)24 << 20)) {
+        size_t page = 4096, upto = (c->pos - ((size_t)16 << 20)) / page * page;
         (void)madvise((void *)(uintptr_t)(c->data + c->dropped), upto - c->dropped,
                       MADV_DONTNEED);
         c->dropped = upto;

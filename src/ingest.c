@@ -15,6 +15,7 @@
 #include "sort_internal.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -512,6 +513,244 @@ typedef struct parsed {
     int has_amount;
 } parsed;
 
+typedef struct cols {
+    long id, date, amt, need;
+    int has_amount;
+} cols;
+
+/* One parsed row: the id points into the mapped file (quote-free input) or
+ * the tokenizer's row buffer (serial path, used before the next row). */
+typedef struct prow {
+    const char *id;
+    uint32_t n;
+    int32_t day;
+    double amt;
+} prow;
+
+/* Parse the current row of c.  1: a transaction in *row; 0: left out (after
+ * the observation end); -1: error in err. */
+static int parse_row(const ct_csv *c, const ct_ingest_opts *o, const cols *cl, prow *row,
+                     uint64_t *nrows, uint64_t *nreturns, uint64_t *nafter, ct_error *err)
+{
+    (*nrows)++;
+    if ((long)c->nf <= cl->need) {
+        ct_fail_at(err, CT_EPARSE, c->path, c->line, (unsigned)c->nf + 1,
+                   "row has %zu column(s), expected at least %ld", c->nf, cl->need + 1);
+        return -1;
+    }
+    const char *p = c->f[cl->date].p;
+    size_t n = c->f[cl->date].n;
+    int32_t day;
+    trim(&p, &n);
+    if (ct_date_parse(p, n, o->date_format, &day) != 0) {
+        char v[80];
+        ct_field f = {p, n, 0};
+        ct_field_str(&f, v, sizeof v);
+        ct_fail_at(err, CT_EPARSE, c->path, c->line, (unsigned)cl->date + 1,
+                   "cannot parse date '%s' (expected %s; see --date-format)", v,
+                   o->date_format != NULL ? o->date_format
+                                          : "YYYY-MM-DD, YYYYMMDD or YYYY-MM-DD HH:MM:SS");
+        return -1;
+    }
+    double amt = 0;
+    if (cl->has_amount) {
+        p = c->f[cl->amt].p;
+        n = c->f[cl->amt].n;
+        int parsed_ok = ct_parse_double(p, n, &amt) == 0;
+        if (!parsed_ok || !isfinite(amt) || (amt < 0 && !o->allow_negative)) {
+            char v[80];
+            ct_field f = {p, n, 0};
+            ct_field_str(&f, v, sizeof v);
+            const char *why = !parsed_ok        ? "cannot parse amount"
+                              : !isfinite(amt) ? "amount is not a finite number"
+                                               : "negative amount (use --allow-negative "
+                                                 "to keep returns)";
+            ct_fail_at(err, parsed_ok ? CT_EDATA : CT_EPARSE, c->path, c->line,
+                       (unsigned)cl->amt + 1, "%s '%s'", why, v);
+            return -1;
+        }
+        if (amt < 0) {
+            (*nreturns)++;
+        }
+    }
+    if (o->observation_end != CT_NO_DAY && day > o->observation_end) {
+        (*nafter)++;
+        return 0;
+    }
+    p = c->f[cl->id].p;
+    n = c->f[cl->id].n;
+    trim(&p, &n);
+    if (n == 0) {
+        ct_fail_at(err, CT_EDATA, c->path, c->line, (unsigned)cl->id + 1, "empty customer id");
+        return -1;
+    }
+    if (n > MAX_ID_BYTES) {
+        ct_fail_at(err, CT_EDATA, c->path, c->line, (unsigned)cl->id + 1,
+                   "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
+        return -1;
+    }
+    row->id = p;
+    row->n = (uint32_t)n;
+    row->day = day;
+    row->amt = amt;
+    return 1;
+}
+
+/* Intern the row's id and append the transaction. */
+static ct_status append_row(parsed *P, const prow *row, uint32_t *prev, ct_ingest_report *rep,
+                            ct_error *err)
+{
+    /* Logs often list a customer's rows together: reuse the last id. */
+    uint32_t cu = *prev;
+    if (cu == NO_CUST || P->ids.len[cu] != row->n ||
+        memcmp(P->ids.arena + P->ids.off[cu], row->id, row->n) != 0) {
+        cu = idtab_get(&P->ids, row->id, row->n);
+    }
+    *prev = cu;
+    if (cu == NO_CUST ||
+        (P->tx.n == P->tx.cap && txlog_reserve(&P->tx, P->tx.cap + P->tx.cap / 2 + 1024) != 0)) {
+        return ct_fail(err, CT_ENOMEM, "out of memory after %zu transactions", P->tx.n);
+    }
+    P->tx.cust[P->tx.n] = cu;
+    P->tx.day[P->tx.n] = row->day;
+    P->tx.amt[P->tx.n] = row->amt;
+    P->tx.n++;
+    rep->first_day = row->day < rep->first_day ? row->day : rep->first_day;
+    rep->last_day = row->day > rep->last_day ? row->day : rep->last_day;
+    return CT_OK;
+}
+
+/* ---- two-stage pipeline: a parser thread fills batches in file order, this
+ * thread interns and appends them in the same order, so the result is the
+ * serial one. ---- */
+
+#define PIPE_ROWS 8192
+#define PIPE_SLOTS 8
+
+typedef struct pbatch {
+    prow row[PIPE_ROWS];
+    size_t n;
+    size_t pos;  /* file offset reached (progress) */
+    int last;    /* end of input, or the parser's error */
+} pbatch;
+
+typedef struct pipe_ctx {
+    ct_csv *c;
+    const ct_ingest_opts *o;
+    const cols *cl;
+    pbatch *b;
+    size_t head, tail; /* batches produced / consumed */
+    int stop;          /* the consumer gave up */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t rows, returns, after;
+    ct_status st;
+    ct_error err;
+} pipe_ctx;
+
+static void *pipe_producer(void *arg)
+{
+    pipe_ctx *q = arg;
+    int r = 1; /* the current row of q->c is the first data row */
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        while (q->head - q->tail == PIPE_SLOTS && !q->stop) {
+            pthread_cond_wait(&q->cv, &q->mu);
+        }
+        int stop = q->stop;
+        pthread_mutex_unlock(&q->mu);
+        if (stop) {
+            return NULL;
+        }
+        pbatch *b = &q->b[q->head % PIPE_SLOTS];
+        b->n = 0;
+        b->last = 0;
+        while (b->n < PIPE_ROWS && r == 1) {
+            int k = parse_row(q->c, q->o, q->cl, &b->row[b->n], &q->rows, &q->returns, &q->after,
+                              &q->err);
+            if (k < 0) {
+                q->st = q->err.status;
+                r = -1;
+                break;
+            }
+            b->n += (size_t)k;
+            r = ct_csv_next(q->c, &q->err);
+            if (r < 0) {
+                q->st = q->err.status;
+            }
+        }
+        b->last = r != 1;
+        b->pos = q->c->pos;
+        pthread_mutex_lock(&q->mu);
+        q->head++;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        if (b->last) {
+            return NULL;
+        }
+    }
+}
+
+static ct_status pipelined(ct_csv *c, const ct_ingest_opts *o, const cols *cl, parsed *P,
+                           ct_ingest_report *rep, ct_error *err)
+{
+    pipe_ctx q;
+    pthread_t th;
+    memset(&q, 0, sizeof q);
+    q.c = c;
+    q.o = o;
+    q.cl = cl;
+    q.st = CT_OK;
+    q.b = malloc(PIPE_SLOTS * sizeof *q.b);
+    if (q.b == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&q.mu, NULL);
+    pthread_cond_init(&q.cv, NULL);
+    if (pthread_create(&th, NULL, pipe_producer, &q) != 0) {
+        pthread_mutex_destroy(&q.mu);
+        pthread_cond_destroy(&q.cv);
+        free(q.b);
+        return ct_fail(err, CT_ENOMEM, "cannot start the parser thread");
+    }
+    ct_status s = CT_OK;
+    uint32_t prev = NO_CUST;
+    for (int done = 0; !done && s == CT_OK;) {
+        pthread_mutex_lock(&q.mu);
+        while (q.tail == q.head) {
+            pthread_cond_wait(&q.cv, &q.mu);
+        }
+        pthread_mutex_unlock(&q.mu);
+        pbatch *b = &q.b[q.tail % PIPE_SLOTS];
+        for (size_t i = 0; i < b->n && s == CT_OK; i++) {
+            s = append_row(P, &b->row[i], &prev, rep, err);
+        }
+        done = b->last;
+        if (o->progress != NULL) {
+            o->progress(o->progress_ctx, 0.8 * (double)b->pos / (double)c->size);
+        }
+        pthread_mutex_lock(&q.mu);
+        q.tail++;
+        if (s != CT_OK) {
+            q.stop = 1;
+        }
+        pthread_cond_broadcast(&q.cv);
+        pthread_mutex_unlock(&q.mu);
+    }
+    pthread_join(th, NULL);
+    pthread_mutex_destroy(&q.mu);
+    pthread_cond_destroy(&q.cv);
+    free(q.b);
+    rep->rows += q.rows;
+    rep->returns += q.returns;
+    rep->after_observation += q.after;
+    if (s == CT_OK && q.st != CT_OK) {
+        *err = q.err;
+        s = q.st;
+    }
+    return s;
+}
+
 static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, parsed *P, ct_ingest_report *rep,
                            ct_error *err)
 {
@@ -567,86 +806,33 @@ static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, parsed *P, ct_ing
     if (r == 0) {
         return ct_fail_at(err, CT_EDATA, c->path, 0, 0, "header only: no data rows");
     }
-    size_t tick = 0;
-    uint32_t prev = NO_CUST;
     rep->first_day = INT32_MAX;
     rep->last_day = INT32_MIN;
+    cols cl = {jid, jdate, jamt, need, P->has_amount};
+    /* Big quote-free files: parse in a second thread while this one interns
+     * (quoted fields live in a per-row scratch buffer, so they stay serial). */
+    if (r == 1 && o->threads != 1 && c->size - c->pos > ((size_t)8 << 20) &&
+        memchr(c->data + c->pos, '"', c->size - c->pos) == NULL) {
+        ct_status ps = pipelined(c, o, &cl, P, rep, err);
+        if (ps != CT_OK) {
+            return ps;
+        }
+        r = 0;
+    }
+    uint32_t prev = NO_CUST;
+    size_t tick = 0;
     for (; r == 1; r = ct_csv_next(c, err)) {
-        rep->rows++;
-        if ((long)c->nf <= need) {
-            return ct_fail_at(err, CT_EPARSE, c->path, c->line, (unsigned)c->nf + 1,
-                              "row has %zu column(s), expected at least %ld", c->nf, need + 1);
+        prow row;
+        int k = parse_row(c, o, &cl, &row, &rep->rows, &rep->returns, &rep->after_observation, err);
+        if (k < 0) {
+            return err->status;
         }
-        const char *p = c->f[jdate].p;
-        size_t n = c->f[jdate].n;
-        int32_t day;
-        trim(&p, &n);
-        if (ct_date_parse(p, n, o->date_format, &day) != 0) {
-            char v[80];
-            ct_field f = {p, n, 0};
-            ct_field_str(&f, v, sizeof v);
-            return ct_fail_at(err, CT_EPARSE, c->path, c->line, (unsigned)jdate + 1,
-                              "cannot parse date '%s' (expected %s; see --date-format)", v,
-                              o->date_format != NULL ? o->date_format
-                                                     : "YYYY-MM-DD, YYYYMMDD or "
-                                                       "YYYY-MM-DD HH:MM:SS");
-        }
-        double amt = 0;
-        if (P->has_amount) {
-            p = c->f[jamt].p;
-            n = c->f[jamt].n;
-            int parsed_ok = ct_parse_double(p, n, &amt) == 0;
-            if (!parsed_ok || !isfinite(amt) || (amt < 0 && !o->allow_negative)) {
-                char v[80];
-                ct_field f = {p, n, 0};
-                ct_field_str(&f, v, sizeof v);
-                const char *why = !parsed_ok        ? "cannot parse amount"
-                                  : !isfinite(amt) ? "amount is not a finite number"
-                                                   : "negative amount (use --allow-negative "
-                                                     "to keep returns)";
-                return ct_fail_at(err, parsed_ok ? CT_EDATA : CT_EPARSE, c->path, c->line,
-                                  (unsigned)jamt + 1, "%s '%s'", why, v);
-            }
-            if (amt < 0) {
-                rep->returns++;
-            }
-        }
-        if (o->observation_end != CT_NO_DAY && day > o->observation_end) {
-            rep->after_observation++;
+        if (k == 0) {
             continue;
         }
-        p = c->f[jid].p;
-        n = c->f[jid].n;
-        trim(&p, &n);
-        if (n == 0) {
-            return ct_fail_at(err, CT_EDATA, c->path, c->line, (unsigned)jid + 1,
-                              "empty customer id");
+        if (append_row(P, &row, &prev, rep, err) != CT_OK) {
+            return err->status;
         }
-        if (n > MAX_ID_BYTES) {
-            return ct_fail_at(err, CT_EDATA, c->path, c->line, (unsigned)jid + 1,
-                              "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
-        }
-        /* Logs often list a customer's rows together: reuse the last id. */
-        uint32_t cu = prev;
-        if (prev == NO_CUST || P->ids.len[prev] != n ||
-            memcmp(P->ids.arena + P->ids.off[prev], p, n) != 0) {
-            cu = idtab_get(&P->ids, p, n);
-        }
-        prev = cu;
-        if (cu == NO_CUST) {
-            return ct_fail(err, CT_ENOMEM, "out of memory at row %llu",
-                           (unsigned long long)c->line);
-        }
-        if (P->tx.n == P->tx.cap && txlog_reserve(&P->tx, P->tx.cap + P->tx.cap / 2 + 1024) != 0) {
-            return ct_fail(err, CT_ENOMEM, "out of memory at row %llu",
-                           (unsigned long long)c->line);
-        }
-        P->tx.cust[P->tx.n] = cu;
-        P->tx.day[P->tx.n] = day;
-        P->tx.amt[P->tx.n] = amt;
-        P->tx.n++;
-        rep->first_day = day < rep->first_day ? day : rep->first_day;
-        rep->last_day = day > rep->last_day ? day : rep->last_day;
         if (o->progress != NULL && ++tick == (1u << 20)) {
             tick = 0;
             o->progress(o->progress_ctx, 0.8 * (double)c->pos / (double)c->size);
@@ -1043,6 +1229,28 @@ done:
     return s;
 }
 
+typedef struct summ_job {
+    const int32_t *day;
+    const double *amt;
+    const size_t *off;
+    size_t n;
+    ct_summary_opts so;
+    int32_t ref_day;
+    ct_customers *out;
+    ct_status st;
+    ct_error err;
+} summ_job;
+
+static void *summ_run(void *arg)
+{
+    summ_job *j = arg;
+    j->st = ct_summarize(j->day, j->amt, j->off, j->n, &j->so, j->out, &j->err);
+    if (j->st == CT_OK) {
+        j->st = ct_rfm_score(j->out, j->ref_day, &j->err);
+    }
+    return NULL;
+}
+
 /* ---- entry point --------------------------------------------------------- */
 
 ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *o,
@@ -1120,15 +1328,24 @@ ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *
         uint32_t k = S.order[i];
         memcpy(cust.ids + i * cust.id_width, P.ids.arena + P.ids.off[k], P.ids.len[k]);
     }
-    ct_summary_opts so = {ct_period_days(o->period), cal_end, obs_end, holdout};
-    s = ct_summarize(S.day, P.has_amount ? S.amt : NULL, S.off, S.ncust, &so, &cust, err);
-    if (s == CT_OK) {
-        s = ct_rfm_score(&cust, cal_end, err);
-    }
-    if (s != CT_OK) {
-        goto done;
+    /* Summaries and RFM scores (numerics only) in a second thread while this
+     * one writes /transactions (HDF5 stays on one thread). */
+    summ_job sj = {S.day, P.has_amount ? S.amt : NULL, S.off, S.ncust,
+                   {ct_period_days(o->period), cal_end, obs_end, holdout}, cal_end, &cust,
+                   CT_OK, {0}};
+    pthread_t sth;
+    int threaded = pthread_create(&sth, NULL, summ_run, &sj) == 0;
+    if (!threaded) {
+        summ_run(&sj);
     }
     s = write_transactions(f, &S, err);
+    if (threaded) {
+        pthread_join(sth, NULL);
+    }
+    if (s == CT_OK && sj.st != CT_OK) {
+        *err = sj.err;
+        s = sj.st;
+    }
     if (s == CT_OK) {
         s = ct_customers_write(f, &cust, err);
     }

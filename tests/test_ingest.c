@@ -379,6 +379,66 @@ static void test_ingest_summary_input(void **state)
     assert_status(ct_ingest_summary(csv, out, &o, &rep, &err), CT_EPARSE);
 }
 
+/* Files over 8 MiB without quotes are parsed in a second thread: the result
+ * must be the serial one, and errors must name the same line. */
+static void test_ingest_pipeline_equals_serial(void **state)
+{
+    char csv[512], a[512], b[512];
+    ct_error err, err2;
+    ct_ingest_opts o;
+    ct_synth_opts so;
+    ct_ingest_report ra, rb;
+    (void)state;
+    tu_path(csv, sizeof csv, "big.csv");
+    tu_path(a, sizeof a, "big_serial.h5");
+    tu_path(b, sizeof b, "big_pipe.h5");
+    ct_synth_opts_init(&so);
+    so.n = 120000;
+    so.r = 1.5;
+    so.alpha = 4;
+    so.T = 78;
+    so.cohort = 20;
+    assert_status(ct_synth_csv(&so, csv, NULL, &err), CT_OK);
+    struct stat st;
+    assert_int_equal(stat(csv, &st), 0);
+    assert_true(st.st_size > (12 << 20));
+    ct_ingest_opts_init(&o);
+    o.period = CT_PERIOD_WEEK;
+    o.calibration_end = ct_days_from_civil(2021, 3, 1);
+    o.threads = 1;
+    assert_status(ct_ingest_csv(csv, a, &o, &ra, &err), CT_OK);
+    o.threads = 0;
+    assert_status(ct_ingest_csv(csv, b, &o, &rb, &err), CT_OK);
+    assert_int_equal(ra.rows, rb.rows);
+    assert_int_equal(ra.transactions, rb.transactions);
+    ct_customers ca, cb;
+    ct_file *f;
+    assert_status(ct_file_open(&f, a, &err), CT_OK);
+    assert_status(ct_customers_read(f, "/customers", &ca, &err), CT_OK);
+    ct_file_close(f);
+    assert_status(ct_file_open(&f, b, &err), CT_OK);
+    assert_status(ct_customers_read(f, "/customers", &cb, &err), CT_OK);
+    ct_file_close(f);
+    assert_int_equal(ca.n, cb.n);
+    assert_memory_equal(ca.ids, cb.ids, ca.n * ca.id_width);
+    assert_memory_equal(ca.x, cb.x, ca.n * sizeof(double));
+    assert_memory_equal(ca.m, cb.m, ca.n * sizeof(double));
+    assert_memory_equal(ca.x_star, cb.x_star, ca.n * sizeof(double));
+    ct_customers_free(&ca);
+    ct_customers_free(&cb);
+    /* a bad row near the end */
+    FILE *fp = fopen(csv, "a");
+    fputs("C999,2021-02-30,3.00\n", fp);
+    fclose(fp);
+    uint64_t line = ra.rows + 2; /* header + rows + the new one */
+    o.threads = 1;
+    assert_status(ct_ingest_csv(csv, a, &o, NULL, &err), CT_EPARSE);
+    o.threads = 0;
+    assert_status(ct_ingest_csv(csv, b, &o, NULL, &err2), CT_EPARSE);
+    assert_string_equal(err.msg, err2.msg);
+    assert_int_equal(err.row, line);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_ingest_features),
         cmocka_unit_test(test_ingest_bad_input),
         cmocka_unit_test(test_ingest_summary_input),
+        cmocka_unit_test(test_ingest_pipeline_equals_serial),
     };
     return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
 }

@@ -33,6 +33,8 @@ typedef struct ct_ingest_opts {
     const char *features_id;   /* id column of the features file; NULL = default names or 1 */
     int deflate;               /* 0, or 1..9 */
     const char *command;       /* recorded in the output */
+    unsigned threads; /* 1: parse serially; else big quote-free files are parsed in
+                       * a second thread (same result) */
     void (*progress)(void *ctx, double fraction); /* may be NULL */
     void *progress_ctx;
 } ct_ingest_opts;
