@@ -9,7 +9,7 @@ CLV=${CLVTIER:?}
 TIMEIT=${TIMEIT:?}
 DIR=${BENCH_DIR:-build/bench-data}
 ROWS=${INGEST_ROWS:-10M}
-REPEATS=${REPEATS:-3}
+REPEATS=${REPEATS:-5}
 mkdir -p "$DIR"
 CSV=$DIR/tx-$ROWS.csv
 # About 5.8 transactions per customer with these parameters.

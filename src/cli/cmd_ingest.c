@@ -33,12 +33,14 @@ static const char HELP[] =
     "      --features-id COL      id column of the features file\n"
     "      --summary FILE.csv     input is an RFM summary, not a transaction log\n"
     "      --compress[=LEVEL]     shuffle + deflate (default level 1)\n"
+    "      --threads N            1: parse in this thread only (default: big files\n"
+    "                             without quotes are parsed in a second thread)\n"
     "      --json                 print the ingest report as JSON on stdout\n"
     "  -q, --quiet                no progress or summary on stderr\n"
     "  -h, --help                 this help\n";
 
 enum { O_NOHDR = 256, O_ID, O_DATE, O_AMOUNT, O_DFMT, O_PERIOD, O_CAL, O_OBS, O_NEG, O_FEAT,
-       O_FEATID, O_SUMMARY, O_COMPRESS, O_JSON };
+       O_FEATID, O_SUMMARY, O_COMPRESS, O_JSON, O_THREADS };
 
 static const struct option LONG[] = {
     {"output", required_argument, NULL, 'o'},
@@ -57,6 +59,7 @@ static const struct option LONG[] = {
     {"summary", required_argument, NULL, O_SUMMARY},
     {"compress", optional_argument, NULL, O_COMPRESS},
     {"json", no_argument, NULL, O_JSON},
+    {"threads", required_argument, NULL, O_THREADS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -164,6 +167,14 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
         case O_JSON:
             c->json = 1;
             break;
+        case O_THREADS: {
+            size_t t;
+            if (cli_parse_size(optarg, &t) != 0 || t < 1 || t > 1024) {
+                return cli_usage(c, "--threads '%s' must be 1..1024", optarg);
+            }
+            o.threads = (unsigned)t;
+            break;
+        }
         case 'q':
             c->quiet = 1;
             break;
