@@ -8,6 +8,7 @@
 #include "clvtier/dates.h"
 #include "clvtier/ingest.h"
 #include "clvtier/kmeans.h"
+#include "clvtier/modelfile.h"
 #include "clvtier/outfile.h"
 #include "clvtier/par.h"
 #include "clvtier/rfm.h"

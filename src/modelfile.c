@@ -1,0 +1,515 @@
+/* modelfile.c - tier model files (INI, parsed with inih) and the
+ * protected-attribute guard (see include/clvtier/modelfile.h). */
+#include "clvtier/modelfile.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Words that make a column name a protected attribute (after splitting the
+ * name at non-alphanumerics and lower-casing).  Multi-word entries match
+ * consecutive words. */
+static const char *const PROTECTED[] = {
+    "race",          "racial",         "ethnic",        "ethnicity",      "religion",
+    "religious",     "belief",         "beliefs",       "faith",          "caste",
+    "sexual orientation", "orientation", "sex life",    "sex",            "gender",
+    "political",     "politics",       "party affiliation", "trade union", "union member",
+    "genetic",       "genome",         "dna",           "biometric",      "health",
+    "disability",    "disabled",       "medical",       "diagnosis",      "pregnancy",
+    "pregnant",      "marital",        "nationality",   "national origin", "citizenship",
+    "immigration",   "birth date",     "date of birth", "birthdate",      "dob",
+    "age of person", "person age",     "age",           NULL};
+
+const char *ct_protected_attribute(const char *name)
+{
+    char words[16][32];
+    size_t nw = 0, len = 0;
+    for (const char *p = name;; p++) {
+        /* camelCase: a capital after a small letter starts a word */
+        if (p > name && isupper((unsigned char)*p) && islower((unsigned char)p[-1]) && len > 0 &&
+            nw < 16) {
+            words[nw][len] = '\0';
+            nw++;
+            len = 0;
+        }
+        if (*p != '\0' && isalnum((unsigned char)*p)) {
+            if (len < 31 && nw < 16) {
+                words[nw][len++] = (char)tolower((unsigned char)*p);
+            }
+        } else {
+            if (len > 0 && nw < 16) {
+                words[nw][len] = '\0';
+                nw++;
+            }
+            len = 0;
+            if (*p == '\0') {
+                break;
+            }
+        }
+    }
+    for (const char *const *e = PROTECTED; *e != NULL; e++) {
+        char ew[4][32];
+        size_t ne = 0;
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, "%s", *e);
+        for (char *t = strtok(tmp, " "); t != NULL && ne < 4; t = strtok(NULL, " ")) {
+            snprintf(ew[ne++], sizeof ew[0], "%s", t);
+        }
+        for (size_t i = 0; i + ne <= nw; i++) {
+            size_t j = 0;
+            while (j < ne && strcmp(words[i + j], ew[j]) == 0) {
+                j++;
+            }
+            if (j == ne) {
+                return *e;
+            }
+        }
+    }
+    return NULL;
+}
+
+void ct_tier_model_init(ct_tier_model *m)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "default");
+    m->period = CT_PERIOD_WEEK;
+    m->calibration_end = CT_NO_DAY;
+    m->observation_end = CT_NO_DAY;
+    m->purchase = CT_BGNBD;
+    m->spend = 1;
+    m->horizon = 52;
+    m->discount = 0.0;
+    m->nfeat = 4;
+    snprintf(m->features[0], 64, "clv");
+    snprintf(m->features[1], 64, "x");
+    snprintf(m->features[2], 64, "t_x");
+    snprintf(m->features[3], 64, "m");
+    m->transform = CT_TF_LOG1P;
+    m->scale = CT_SC_ZSCORE;
+    m->k_lo = m->k_hi = 6;
+    m->n_init = 3;
+    m->ntiers = 3;
+    snprintf(m->tiers[0], 64, "high");
+    snprintf(m->tiers[1], 64, "mid");
+    snprintf(m->tiers[2], 64, "low");
+    snprintf(m->rank_by, sizeof m->rank_by, "clv");
+    m->assign = CT_ASSIGN_SHARES;
+    m->shares[0] = 0.2;
+    m->shares[1] = 0.3;
+    m->shares[2] = 0.5;
+    m->min_group = 10;
+    m->loyal_min = 0.7;
+    m->lost_max = 0.3;
+    snprintf(m->loyalty_names[0], 64, "loyal");
+    snprintf(m->loyalty_names[1], 64, "general");
+    snprintf(m->loyalty_names[2], 64, "lost");
+    m->new_min_age = 0;
+    snprintf(m->new_tier, sizeof m->new_tier, "new");
+}
+
+typedef struct parse_ctx {
+    ct_tier_model *m;
+    char msg[400]; /* the first error */
+    ct_status st;
+    int seen_shares, seen_thresholds, seen_names;
+    size_t nshares, nthresh;
+    char action_keys[CT_MAX_TIERS][64];
+    char action_vals[CT_MAX_TIERS][200];
+    size_t nactions;
+} parse_ctx;
+
+static int bad(parse_ctx *c, ct_status st, const char *section, const char *key, const char *fmt,
+               ...) __attribute__((format(printf, 5, 6)));
+
+static int bad(parse_ctx *c, ct_status st, const char *section, const char *key, const char *fmt,
+               ...)
+{
+    if (c->st == CT_OK) {
+        char what[300];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        snprintf(c->msg, sizeof c->msg, "[%s] %s: %s", section, key, what);
+        c->st = st;
+    }
+    return 0; /* inih records the line of the first handler error */
+}
+
+static int num(const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    while (*end == ' ' || *end == '\t') {
+        end++;
+    }
+    if (end == v || *end != '\0' || errno != 0 || !isfinite(d)) {
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+/* Comma-separated list into out[cap][w]; returns count or -1 (too many / too long / empty item). */
+static long split(const char *v, char *out, size_t cap, size_t w)
+{
+    char tmp[512];
+    long n = 0;
+    snprintf(tmp, sizeof tmp, "%s", v);
+    char *save = NULL;
+    for (char *t = strtok_r(tmp, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ' || *t == '\t') {
+            t++;
+        }
+        size_t L = strlen(t);
+        while (L > 0 && (t[L - 1] == ' ' || t[L - 1] == '\t')) {
+            t[--L] = '\0';
+        }
+        if (L == 0 || L >= w || (size_t)n == cap) {
+            return -1;
+        }
+        memcpy(out + (size_t)n * w, t, L + 1);
+        n++;
+    }
+    return n;
+}
+
+static int numlist(const char *v, double *out, size_t cap)
+{
+    char items[CT_MAX_TIERS][64];
+    long n = split(v, &items[0][0], cap, 64);
+    for (long i = 0; i < n; i++) {
+        if (num(items[i], &out[i]) != 0) {
+            return -1;
+        }
+    }
+    return (int)n;
+}
+
+#define IS(s, k) (strcmp(section, (s)) == 0 && strcmp(name, (k)) == 0)
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    parse_ctx *c = user;
+    ct_tier_model *m = c->m;
+    double d;
+    if (c->st != CT_OK) {
+        return 1; /* report only the first error */
+    }
+    if (IS("model", "name")) {
+        if (strlen(value) == 0 || strlen(value) >= sizeof m->name) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be 1..63 characters", value);
+        }
+        snprintf(m->name, sizeof m->name, "%s", value);
+    } else if (IS("model", "description")) {
+        snprintf(m->description, sizeof m->description, "%s", value);
+    } else if (IS("data", "period")) {
+        if (ct_period_parse(value, &m->period) != 0) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' is not day, week or month", value);
+        }
+    } else if (IS("data", "calibration_end") || IS("data", "observation_end")) {
+        int32_t day;
+        if (ct_date_parse(value, strlen(value), NULL, &day) != 0) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' is not a date YYYY-MM-DD", value);
+        }
+        *(strcmp(name, "calibration_end") == 0 ? &m->calibration_end : &m->observation_end) = day;
+    } else if (IS("clv", "purchase")) {
+        ct_clv_model pm;
+        if (ct_clv_model_parse(value, &pm) != 0 || pm == CT_GAMMAGAMMA || pm == CT_BGBB) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' is not bgnbd, pareto or mbgnbd", value);
+        }
+        m->purchase = pm;
+    } else if (IS("clv", "spend")) {
+        if (strcmp(value, "gammagamma") == 0) {
+            m->spend = 1;
+        } else if (strcmp(value, "none") == 0) {
+            m->spend = 0;
+        } else {
+            return bad(c, CT_ECONFIG, section, name, "'%s' is not gammagamma or none", value);
+        }
+    } else if (IS("clv", "horizon")) {
+        if (num(value, &d) != 0 || !(d > 0) || d > 1e4) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a number of periods in (0, 10000]", value);
+        }
+        m->horizon = d;
+    } else if (IS("clv", "discount")) {
+        if (num(value, &d) != 0 || d < 0 || d >= 1) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a rate per period in [0, 1)", value);
+        }
+        m->discount = d;
+    } else if (IS("clv", "penalty")) {
+        if (num(value, &d) != 0 || d < 0) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be >= 0", value);
+        }
+        m->penalty = d;
+    } else if (IS("features", "use")) {
+        long n = split(value, &m->features[0][0], CT_MAX_FEATURES, 64);
+        if (n <= 0) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must list 1..32 feature names", value);
+        }
+        m->nfeat = (size_t)n;
+        for (size_t j = 0; j < m->nfeat; j++) {
+            const char *hit = ct_protected_attribute(m->features[j]);
+            if (hit != NULL) {
+                char why[200];
+                snprintf(why, sizeof why,
+                         "feature '%s' is a protected attribute (%s); it may only be audited "
+                         "([protected] audit), never used to tier customers",
+                         m->features[j], hit);
+                return bad(c, CT_EPROTECTED, section, name, "%s", why);
+            }
+        }
+    } else if (IS("features", "transform")) {
+        if (strcmp(value, "none") == 0) {
+            m->transform = CT_TF_NONE;
+        } else if (strcmp(value, "log1p") == 0) {
+            m->transform = CT_TF_LOG1P;
+        } else {
+            return bad(c, CT_ECONFIG, section, name, "'%s' is not none or log1p", value);
+        }
+    } else if (IS("features", "scale")) {
+        if (strcmp(value, "none") == 0) {
+            m->scale = CT_SC_NONE;
+        } else if (strcmp(value, "zscore") == 0) {
+            m->scale = CT_SC_ZSCORE;
+        } else if (strcmp(value, "robust") == 0) {
+            m->scale = CT_SC_ROBUST;
+        } else {
+            return bad(c, CT_ECONFIG, section, name, "'%s' is not none, zscore or robust", value);
+        }
+    } else if (IS("kmeans", "k")) {
+        if (num(value, &d) != 0 || d < 1 || d > 1000 || d != floor(d)) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a whole number 1..1000", value);
+        }
+        m->k_lo = m->k_hi = (size_t)d;
+    } else if (IS("kmeans", "k_range")) {
+        unsigned lo, hi;
+        char tail;
+        if (sscanf(value, "%u:%u%c", &lo, &hi, &tail) != 2 || lo < 1 || hi < lo || hi > 1000) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be LO:HI with 1 <= LO <= HI <= 1000", value);
+        }
+        m->k_lo = lo;
+        m->k_hi = hi;
+    } else if (IS("kmeans", "n_init")) {
+        if (num(value, &d) != 0 || d < 1 || d > 1000 || d != floor(d)) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a whole number 1..1000", value);
+        }
+        m->n_init = (unsigned)d;
+    } else if (IS("kmeans", "seed")) {
+        char *end;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (end == value || *end != '\0' || value[0] == '-') {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a non-negative integer", value);
+        }
+        m->seed = v;
+    } else if (IS("tiers", "names")) {
+        long n = split(value, &m->tiers[0][0], CT_MAX_TIERS, 64);
+        if (n < 1) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must list 1..16 tier names", value);
+        }
+        for (long i = 0; i < n; i++) {
+            for (long j = 0; j < i; j++) {
+                if (strcmp(m->tiers[i], m->tiers[j]) == 0) {
+                    return bad(c, CT_ECONFIG, section, name, "tier name '%s' given twice", m->tiers[i]);
+                }
+            }
+        }
+        m->ntiers = (size_t)n;
+        c->seen_names = 1;
+    } else if (IS("tiers", "rank_by")) {
+        if (strlen(value) == 0 || strlen(value) >= sizeof m->rank_by) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must name a feature", value);
+        }
+        snprintf(m->rank_by, sizeof m->rank_by, "%s", value);
+    } else if (IS("tiers", "assign")) {
+        if (strcmp(value, "clusters") == 0) {
+            m->assign = CT_ASSIGN_CLUSTERS;
+        } else if (strcmp(value, "shares") == 0) {
+            m->assign = CT_ASSIGN_SHARES;
+        } else if (strcmp(value, "thresholds") == 0) {
+            m->assign = CT_ASSIGN_THRESHOLDS;
+        } else {
+            return bad(c, CT_ECONFIG, section, name, "'%s' is not clusters, shares or thresholds", value);
+        }
+    } else if (IS("tiers", "shares")) {
+        int n = numlist(value, m->shares, CT_MAX_TIERS);
+        if (n <= 0) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a list of numbers", value);
+        }
+        c->nshares = (size_t)n;
+        c->seen_shares = 1;
+    } else if (IS("tiers", "thresholds")) {
+        int n = numlist(value, m->thresholds, CT_MAX_TIERS);
+        if (n <= 0) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a list of numbers", value);
+        }
+        c->nthresh = (size_t)n;
+        c->seen_thresholds = 1;
+    } else if (IS("tiers", "hysteresis")) {
+        if (num(value, &d) != 0 || d < 0 || d >= 1) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be in [0, 1)", value);
+        }
+        m->hysteresis = d;
+    } else if (IS("tiers", "min_group")) {
+        if (num(value, &d) != 0 || d < 0 || d != floor(d)) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a whole number >= 0", value);
+        }
+        m->min_group = (size_t)d;
+    } else if (IS("loyalty", "metric")) {
+        if (strcmp(value, "p_alive") != 0) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' is not p_alive", value);
+        }
+    } else if (IS("loyalty", "loyal") || IS("loyalty", "lost")) {
+        if (num(value, &d) != 0 || d < 0 || d > 1) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a probability in [0, 1]", value);
+        }
+        *(strcmp(name, "loyal") == 0 ? &m->loyal_min : &m->lost_max) = d;
+    } else if (IS("loyalty", "names")) {
+        if (split(value, &m->loyalty_names[0][0], 3, 64) != 3) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must list 3 names (loyal, middle, lost)", value);
+        }
+    } else if (IS("new", "min_age")) {
+        if (num(value, &d) != 0 || d < 0) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a number of periods >= 0", value);
+        }
+        m->new_min_age = d;
+    } else if (IS("new", "tier")) {
+        if (strlen(value) == 0 || strlen(value) >= sizeof m->new_tier) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be 1..63 characters", value);
+        }
+        snprintf(m->new_tier, sizeof m->new_tier, "%s", value);
+    } else if (IS("actions", "review")) {
+        snprintf(m->review, sizeof m->review, "%s", value);
+    } else if (strcmp(section, "actions") == 0) {
+        if (c->nactions == CT_MAX_TIERS) {
+            return bad(c, CT_ECONFIG, section, name, "too many actions ('%s')", value);
+        }
+        snprintf(c->action_keys[c->nactions], 64, "%s", name);
+        snprintf(c->action_vals[c->nactions], 200, "%s", value);
+        c->nactions++;
+    } else if (IS("protected", "audit")) {
+        long n = split(value, &m->audit[0][0], CT_MAX_AUDIT, 64);
+        if (n <= 0) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must list 1..8 column names", value);
+        }
+        m->naudit = (size_t)n;
+    } else {
+        static const char *const SECTIONS[] = {"model",  "data",    "clv", "features",  "kmeans",
+                                               "tiers",  "loyalty", "new", "actions",   "protected",
+                                               NULL};
+        int known = 0;
+        for (const char *const *sct = SECTIONS; *sct != NULL; sct++) {
+            known |= strcmp(section, *sct) == 0;
+        }
+        if (known) {
+            return bad(c, CT_ECONFIG, section, name, "unknown key (value '%s')", value);
+        }
+        return bad(c, CT_ECONFIG, section, name, "unknown section (value '%s')", value);
+    }
+    return 1;
+}
+
+ct_status ct_tier_model_load(const char *path, ct_tier_model *m, ct_error *err)
+{
+    parse_ctx c;
+    ct_tier_model_init(m);
+    memset(&c, 0, sizeof c);
+    c.m = m;
+    c.st = CT_OK;
+    snprintf(m->path, sizeof m->path, "%s", path);
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) {
+        return ct_fail_at(err, CT_ENOENT, path, 0, 0, "cannot open model file: %s", strerror(errno));
+    }
+    int line = ini_parse_file(fp, handler, &c);
+    fclose(fp);
+    if (line != 0 || c.st != CT_OK) {
+        if (c.st == CT_OK) {
+            return ct_fail_at(err, CT_ECONFIG, path, line > 0 ? (uint64_t)line : 0, 0,
+                              "not an INI line (sections are [name], settings key = value)");
+        }
+        return ct_fail_at(err, c.st, path, line > 0 ? (uint64_t)line : 0, 0, "%s", c.msg);
+    }
+    /* consistency (whole-file checks: no single line to blame) */
+    if (m->assign == CT_ASSIGN_SHARES) {
+        if (!c.seen_shares && c.seen_names) {
+            return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                              "[tiers] assign = shares needs shares = ... (one per tier)");
+        }
+        size_t ns = c.seen_shares ? c.nshares : 3;
+        if (ns != m->ntiers) {
+            return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                              "[tiers] %zu shares for %zu tiers", ns, m->ntiers);
+        }
+        double sum = 0;
+        for (size_t i = 0; i < ns; i++) {
+            if (!(m->shares[i] > 0)) {
+                return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                                  "[tiers] shares: share %zu is %g (must be > 0)", i + 1,
+                                  m->shares[i]);
+            }
+            sum += m->shares[i];
+        }
+        if (fabs(sum - 1) > 1e-9) {
+            return ct_fail_at(err, CT_ECONFIG, path, 0, 0, "[tiers] shares sum to %.10g, not 1",
+                              sum);
+        }
+    } else if (m->assign == CT_ASSIGN_THRESHOLDS) {
+        if (!c.seen_thresholds || c.nthresh + 1 != m->ntiers) {
+            return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                              "[tiers] assign = thresholds needs %zu thresholds (one fewer than "
+                              "tiers), got %zu",
+                              m->ntiers > 0 ? m->ntiers - 1 : 0, c.seen_thresholds ? c.nthresh : 0);
+        }
+        for (size_t i = 1; i < c.nthresh; i++) {
+            if (!(m->thresholds[i] < m->thresholds[i - 1])) {
+                return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                                  "[tiers] thresholds must decrease (best tier first)");
+            }
+        }
+    } else if (m->k_hi < m->ntiers) {
+        return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                          "[tiers] assign = clusters with %zu tiers needs k >= %zu (k is at most "
+                          "%zu); use assign = shares",
+                          m->ntiers, m->ntiers, m->k_hi);
+    }
+    if (m->lost_max > m->loyal_min) {
+        return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                          "[loyalty] lost = %g is above loyal = %g", m->lost_max, m->loyal_min);
+    }
+    if (m->calibration_end != CT_NO_DAY && m->observation_end != CT_NO_DAY &&
+        m->calibration_end > m->observation_end) {
+        return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                          "[data] calibration_end is after observation_end");
+    }
+    for (size_t a = 0; a < m->naudit; a++) {
+        for (size_t j = 0; j < m->nfeat; j++) {
+            if (strcmp(m->audit[a], m->features[j]) == 0) {
+                return ct_fail_at(err, CT_EPROTECTED, path, 0, 0,
+                                  "column '%s' is declared for audit and used as a feature",
+                                  m->audit[a]);
+            }
+        }
+    }
+    for (size_t i = 0; i < c.nactions; i++) {
+        size_t t = 0;
+        while (t < m->ntiers && strcmp(m->tiers[t], c.action_keys[i]) != 0) {
+            t++;
+        }
+        if (t == m->ntiers && strcmp(c.action_keys[i], m->new_tier) != 0) {
+            return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                              "[actions] '%s' is not a tier of this model", c.action_keys[i]);
+        }
+        if (t < m->ntiers) {
+            snprintf(m->actions[t], sizeof m->actions[t], "%s", c.action_vals[i]);
+        }
+    }
+    return CT_OK;
+}

@@ -1,0 +1,114 @@
+/* test_modelfile.c - tier model files: the shipped models load, every bad
+ * setting is a clear error naming file, line and key, and protected
+ * attributes are refused as features. */
+#include "testutil.h"
+
+static void test_shipped_models(void **state)
+{
+    ct_error err;
+    ct_tier_model m;
+    (void)state;
+    const char *names[6] = {"default", "vip4", "abc", "metal5", "loyalty3", "leads"};
+    for (int i = 0; i < 6; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "models/%s.ini", names[i]);
+        assert_status(ct_tier_model_load(path, &m, &err), CT_OK);
+        assert_string_equal(m.name, names[i]);
+        assert_true(m.ntiers >= 3 && m.nfeat >= 2);
+        for (size_t j = 0; j < m.nfeat; j++) {
+            assert_null(ct_protected_attribute(m.features[j]));
+        }
+    }
+    assert_status(ct_tier_model_load("models/vip4.ini", &m, &err), CT_OK);
+    assert_int_equal(m.ntiers, 4);
+    assert_string_equal(m.tiers[0], "VIP");
+    assert_string_equal(m.tiers[3], "potential");
+    assert_int_equal(m.assign, CT_ASSIGN_SHARES);
+    assert_true(m.shares[0] == 0.05 && m.k_lo == 4 && m.k_hi == 10);
+    assert_string_equal(m.actions[0], "Dedicated account manager, invitations, no-questions returns");
+    assert_true(m.hysteresis == 0.05 && m.new_min_age == 4);
+    assert_status(ct_tier_model_load("models/loyalty3.ini", &m, &err), CT_OK);
+    assert_int_equal(m.assign, CT_ASSIGN_THRESHOLDS);
+    assert_true(m.thresholds[0] == 0.7 && m.thresholds[1] == 0.3 && m.spend == 0);
+    assert_status(ct_tier_model_load("models/abc.ini", &m, &err), CT_OK);
+    assert_int_equal(m.purchase, CT_PARETO);
+}
+
+static void test_protected_guard(void **state)
+{
+    (void)state;
+    const char *yes[] = {"race", "Customer_Religion", "sexual-orientation", "political_views",
+                         "ethnicity", "gender", "HealthScore", "is_pregnant", "date_of_birth",
+                         "age", "trade union member", "nationality", "disability_flag"};
+    const char *no[] = {"x", "t_x", "T", "m", "clv", "p_alive", "exp_purchases", "page_views",
+                        "usage_hours", "stage", "region", "basket_size", "total"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (ct_protected_attribute(yes[i]) == NULL) {
+            fail_msg("'%s' should be refused", yes[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        const char *hit = ct_protected_attribute(no[i]);
+        if (hit != NULL) {
+            fail_msg("'%s' refused as '%s'", no[i], hit);
+        }
+    }
+    assert_string_equal(ct_protected_attribute("sexual_orientation"), "sexual orientation");
+}
+
+static void test_bad_models(void **state)
+{
+    char path[512];
+    ct_error err;
+    ct_tier_model m;
+    (void)state;
+    tu_path(path, sizeof path, "bad.ini");
+    struct {
+        const char *text;
+        ct_status want;
+        const char *msg;
+    } cases[] = {
+        {"[model]\nname = x\ncolour = red\n", CT_ECONFIG, ":3: [model] colour: unknown key"},
+        {"[modle]\nname = x\n", CT_ECONFIG, ":2: [modle] name: unknown section"},
+        {"[clv]\nhorizon = soon\n", CT_ECONFIG, ":2: [clv] horizon: 'soon' must be a number"},
+        {"[clv]\npurchase = weibull\n", CT_ECONFIG, "[clv] purchase: 'weibull' is not"},
+        {"[tiers]\nnames = a, b, c\nshares = 0.5, 0.3, 0.3\n", CT_ECONFIG, "shares sum to 1.1"},
+        {"[tiers]\nnames = a, b\nshares = 0.5, 0.3, 0.2\n", CT_ECONFIG, "3 shares for 2 tiers"},
+        {"[kmeans]\nk = 2\n[tiers]\nnames = a, b, c\nassign = clusters\n", CT_ECONFIG,
+         "needs k >= 3"},
+        {"[features]\nuse = x, m, gender\n", CT_EPROTECTED,
+         ":2: [features] use: feature 'gender' is a protected attribute"},
+        {"[features]\nuse = x, m\n[protected]\naudit = m\n", CT_EPROTECTED,
+         "declared for audit and used as a feature"},
+        {"[tiers]\nnames = a, b, a\n", CT_ECONFIG, "tier name 'a' given twice"},
+        {"[tiers]\nnames = a, b, c\nassign = thresholds\nthresholds = 1, 2\n", CT_ECONFIG,
+         "thresholds must decrease"},
+        {"[tiers]\nnames = a, b, c\nassign = thresholds\n", CT_ECONFIG, "needs 2 thresholds"},
+        {"[loyalty]\nloyal = 0.2\nlost = 0.5\n", CT_ECONFIG, "lost = 0.5 is above loyal = 0.2"},
+        {"[kmeans]\nk_range = 8:3\n", CT_ECONFIG, ":2: [kmeans] k_range"},
+        {"[data]\nperiod = fortnight\n", CT_ECONFIG, ":2: [data] period"},
+        {"[model]\nthis line is not ini\n", CT_ECONFIG, ":2: not an INI line"},
+        {"[actions]\ngold = shine\n", CT_ECONFIG, "[actions] 'gold' is not a tier"},
+        {"[clv]\ndiscount = 1.5\n", CT_ECONFIG, "rate per period in [0, 1)"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tu_write(path, cases[k].text);
+        ct_status s = ct_tier_model_load(path, &m, &err);
+        if (s != cases[k].want || strstr(err.msg, cases[k].msg) == NULL ||
+            strstr(err.msg, path) == NULL) {
+            fail_msg("case %zu: got %s '%s', want %s '...%s...'", k, ct_strerror(s), err.msg,
+                     ct_strerror(cases[k].want), cases[k].msg);
+        }
+    }
+    assert_status(ct_tier_model_load("/nonexistent/model.ini", &m, &err), CT_ENOENT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shipped_models),
+        cmocka_unit_test(test_protected_guard),
+        cmocka_unit_test(test_bad_models),
+    };
+    return cmocka_run_group_tests_name("modelfile", tests, NULL, NULL);
+}
