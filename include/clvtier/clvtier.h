@@ -16,6 +16,7 @@
 #include "clvtier/status.h"
 #include "clvtier/store.h"
 #include "clvtier/synth.h"
+#include "clvtier/tier.h"
 #include "clvtier/version.h"
 #include "clvtier/view.h"
 

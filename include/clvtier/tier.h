@@ -1,0 +1,40 @@
+/* tier.h - clusters onto a tier ladder (domain layer).
+ *
+ * Customers younger than the model's new-customer age (T < min_age) get the
+ * separate "new" tier and take no part in ranking.  The other customers'
+ * clusters are ranked by the weighted mean of the model's rank_by metric
+ * (highest first, ties by lower cluster number) and mapped onto the ladder:
+ *   clusters    the top ntiers-1 clusters one tier each, the rest the last tier;
+ *   shares      a cluster goes to the tier whose share band (cumulative customer
+ *               share, best first) holds the middle of the cluster's own band,
+ *               so clusters are never split;
+ *   thresholds  a cluster goes to the first tier whose threshold its mean
+ *               metric reaches (the last tier otherwise).
+ * Loyalty: P(alive) >= loyal -> 0, <= lost -> 2, else 1. */
+#ifndef CLVTIER_TIER_H
+#define CLVTIER_TIER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clvtier/modelfile.h"
+#include "clvtier/status.h"
+
+typedef struct ct_tiering {
+    size_t n, k, ntiers;     /* tier codes 0..ntiers-1; ntiers = the new-customer tier */
+    int8_t *tier;            /* per customer */
+    int8_t *loyalty;         /* per customer: 0 loyal, 1 general, 2 lost */
+    int32_t cluster_tier[1024]; /* per cluster (-1: no graded customer) */
+    double cluster_mean[1024];  /* weighted mean rank metric per cluster */
+    int32_t cluster_rank[1024]; /* clusters in rank order (best first) */
+    double weight[CT_MAX_TIERS + 1]; /* customers per tier, new last */
+} ct_tiering;
+
+/* labels: cluster of each customer (0..k-1); metric: the rank_by value;
+ * p_alive and age (T) per customer; w: weights or NULL. k <= 1024. */
+ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k,
+                         const double *metric, const double *p_alive, const double *age,
+                         const double *w, size_t n, ct_tiering *out, ct_error *err);
+void ct_tiering_free(ct_tiering *t);
+
+#endif

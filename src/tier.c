@@ -1,0 +1,131 @@
+/* tier.c - map clusters onto a tier ladder; loyalty classes (see tier.h). */
+#include "clvtier/tier.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ct_tiering_free(ct_tiering *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    free(t->tier);
+    free(t->loyalty);
+    t->tier = NULL;
+    t->loyalty = NULL;
+}
+
+ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k,
+                         const double *metric, const double *p_alive, const double *age,
+                         const double *w, size_t n, ct_tiering *out, ct_error *err)
+{
+    size_t nt = m->ntiers;
+    memset(out, 0, sizeof *out);
+    if (k == 0 || k > 1024 || nt == 0 || nt > CT_MAX_TIERS) {
+        return ct_fail(err, CT_EINVAL, "tiering needs 1..1024 clusters and 1..%d tiers",
+                       CT_MAX_TIERS);
+    }
+    out->n = n;
+    out->k = k;
+    out->ntiers = nt;
+    out->tier = malloc((n ? n : 1) * sizeof *out->tier);
+    out->loyalty = malloc((n ? n : 1) * sizeof *out->loyalty);
+    double *cw = calloc(k, sizeof *cw), *cs = calloc(k, sizeof *cs);
+    if (out->tier == NULL || out->loyalty == NULL || cw == NULL || cs == NULL) {
+        free(cw);
+        free(cs);
+        ct_tiering_free(out);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        double wi = w != NULL ? w[i] : 1.0;
+        if (labels[i] < 0 || (size_t)labels[i] >= k) {
+            free(cw);
+            free(cs);
+            ct_tiering_free(out);
+            return ct_fail(err, CT_EDATA, "customer row %zu: cluster %d outside 0..%zu", i + 1,
+                           labels[i], k - 1);
+        }
+        if (!isfinite(metric[i])) {
+            free(cw);
+            free(cs);
+            ct_tiering_free(out);
+            return ct_fail(err, CT_EDATA, "customer row %zu: %s = %g is not a finite number",
+                           i + 1, m->rank_by, metric[i]);
+        }
+        double pa = p_alive != NULL ? p_alive[i] : 1.0;
+        out->loyalty[i] = (int8_t)(pa >= m->loyal_min ? 0 : pa <= m->lost_max ? 2 : 1);
+        if (age != NULL && age[i] < m->new_min_age) {
+            out->tier[i] = (int8_t)nt; /* too young to grade */
+            out->weight[nt] += wi;
+            continue;
+        }
+        out->tier[i] = -1;
+        cw[labels[i]] += wi;
+        cs[labels[i]] += wi * metric[i];
+        total += wi;
+    }
+    /* rank clusters: mean metric, highest first; empty clusters last */
+    size_t nr = 0;
+    for (size_t j = 0; j < k; j++) {
+        out->cluster_mean[j] = cw[j] > 0 ? cs[j] / cw[j] : (double)NAN;
+        out->cluster_tier[j] = -1;
+        out->cluster_rank[nr++] = (int32_t)j;
+    }
+    for (size_t a = 1; a < k; a++) { /* insertion sort: k is small */
+        int32_t v = out->cluster_rank[a];
+        size_t b = a;
+        while (b > 0) {
+            int32_t u = out->cluster_rank[b - 1];
+            double mu = out->cluster_mean[u], mv = out->cluster_mean[v];
+            int before = isnan(mu) ? 0 : isnan(mv) ? 1 : mu > mv || (mu == mv && u < v);
+            if (before) {
+                break;
+            }
+            out->cluster_rank[b] = u;
+            b--;
+        }
+        out->cluster_rank[b] = v;
+    }
+    double cum = 0;
+    size_t rank_used = 0;
+    for (size_t a = 0; a < k; a++) {
+        int32_t j = out->cluster_rank[a];
+        if (!(cw[j] > 0)) {
+            continue;
+        }
+        size_t t = nt - 1;
+        if (m->assign == CT_ASSIGN_CLUSTERS) {
+            t = rank_used < nt - 1 ? rank_used : nt - 1;
+        } else if (m->assign == CT_ASSIGN_SHARES) {
+            double mid = (cum + cw[j] / 2) / total, band = 0;
+            for (t = 0; t < nt - 1; t++) {
+                band += m->shares[t];
+                if (mid < band) {
+                    break;
+                }
+            }
+        } else {
+            for (t = 0; t < nt - 1; t++) {
+                if (out->cluster_mean[j] >= m->thresholds[t]) {
+                    break;
+                }
+            }
+        }
+        out->cluster_tier[j] = (int32_t)t;
+        cum += cw[j];
+        rank_used++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (out->tier[i] == -1) {
+            int32_t t = out->cluster_tier[labels[i]];
+            out->tier[i] = (int8_t)t;
+            out->weight[t] += w != NULL ? w[i] : 1.0;
+        }
+    }
+    free(cw);
+    free(cs);
+    return CT_OK;
+}
