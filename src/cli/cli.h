@@ -29,6 +29,16 @@ int cli_exit_code(ct_status s);
 int cli_fail(const cli_common *c, const ct_error *err);
 /* Usage error: "clvtier CMD: MSG (see clvtier CMD --help)", returns 64. */
 int cli_usage(const cli_common *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* getopt code of --json in every command's option table. */
+#define CLI_JSON 0x7f00
+
+/* The options every command shares: --json, -q/--quiet, -h/--help (prints
+ * help), and anything unknown (one-line usage error).  Returns -1 to go on
+ * parsing, else the exit code to return. */
+int cli_option(cli_common *c, int opt, const char *help, int argc, char **argv);
+/* --threads N: 0, or the usage exit code (message printed). */
+int cli_threads(cli_common *c, const char *arg, unsigned *threads);
+
 /* One-line message for a bad option found by getopt_long (opterr = 0). */
 int cli_bad_option(const cli_common *c, int argc, char **argv);
 char *cli_join_args(int argc, char **argv);

@@ -43,7 +43,7 @@ static const char HELP[] =
     "  -h, --help             this help\n";
 
 enum { O_FEAT = 256, O_TF, O_SC, O_KR, O_INIT, O_NINIT, O_MAXIT, O_TOL, O_F32, O_SEED, O_THREADS,
-       O_SAMPLE, O_SCORES, O_JSON };
+       O_SAMPLE, O_SCORES };
 
 #define MAXF 64
 
@@ -203,7 +203,7 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
                                          {"sample", required_argument, NULL, O_SAMPLE},
                                          {"scores", required_argument, NULL, O_SCORES},
                                          {"output", required_argument, NULL, 'o'},
-                                         {"json", no_argument, NULL, O_JSON},
+                                         {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -303,10 +303,9 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
             }
             break;
         case O_THREADS:
-            if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1024) {
-                return cli_usage(c, "--threads '%s' must be 1..1024", optarg);
+            if (cli_threads(c, optarg, &ko.threads) != 0) {
+                return EX_USAGE_;
             }
-            ko.threads = (unsigned)v;
             break;
         case O_SAMPLE:
             if (cli_parse_size(optarg, &sample) != 0 || sample < 10) {
@@ -319,17 +318,13 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
         case 'o':
             out = optarg;
             break;
-        case O_JSON:
-            c->json = 1;
+        default: {
+            int ec = cli_option(c, opt, HELP, argc, argv);
+            if (ec >= 0) {
+                return ec;
+            }
             break;
-        case 'q':
-            c->quiet = 1;
-            break;
-        case 'h':
-            fputs(HELP, stdout);
-            return 0;
-        default:
-            return cli_bad_option(c, argc, argv);
+        }
         }
     }
     if (optind != argc - 1) {

@@ -27,7 +27,7 @@ static const char FIT_HELP[] =
     "  -q, --quiet           no table on stderr\n"
     "  -h, --help            this help\n";
 
-enum { O_PEN = 256, O_STARTS, O_MAXIT, O_SEED, O_THREADS, O_TABLE, O_JSON, O_FIT, O_SPEND,
+enum { O_PEN = 256, O_STARTS, O_MAXIT, O_SEED, O_THREADS, O_TABLE, O_FIT, O_SPEND,
        O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR };
 
 static int read_customers(cli_common *c, const char *path, const char *table, unsigned flags,
@@ -114,7 +114,7 @@ int cmd_fit(int argc, char **argv, cli_common *c)
                                          {"seed", required_argument, NULL, O_SEED},
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"table", required_argument, NULL, O_TABLE},
-                                         {"json", no_argument, NULL, O_JSON},
+                                         {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -156,25 +156,20 @@ int cmd_fit(int argc, char **argv, cli_common *c)
             }
             break;
         case O_THREADS:
-            if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1024) {
-                return cli_usage(c, "--threads '%s' must be 1..1024", optarg);
+            if (cli_threads(c, optarg, &fo.threads) != 0) {
+                return EX_USAGE_;
             }
-            fo.threads = (unsigned)v;
             break;
         case O_TABLE:
             table = optarg;
             break;
-        case O_JSON:
-            c->json = 1;
+        default: {
+            int ec = cli_option(c, opt, FIT_HELP, argc, argv);
+            if (ec >= 0) {
+                return ec;
+            }
             break;
-        case 'q':
-            c->quiet = 1;
-            break;
-        case 'h':
-            fputs(FIT_HELP, stdout);
-            return 0;
-        default:
-            return cli_bad_option(c, argc, argv);
+        }
         }
     }
     if (optind != argc - 1) {
@@ -328,7 +323,7 @@ int cmd_score(int argc, char **argv, cli_common *c)
                                          {"discount", required_argument, NULL, O_DISCOUNT},
                                          {"output", required_argument, NULL, 'o'},
                                          {"threads", required_argument, NULL, O_THREADS},
-                                         {"json", no_argument, NULL, O_JSON},
+                                         {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -336,7 +331,6 @@ int cmd_score(int argc, char **argv, cli_common *c)
     double horizon = 52, discount = 0;
     unsigned threads = 0;
     int opt;
-    size_t v;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "o:qh", LONG, NULL)) != -1) {
         switch (opt) {
@@ -360,22 +354,17 @@ int cmd_score(int argc, char **argv, cli_common *c)
             out = optarg;
             break;
         case O_THREADS:
-            if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1024) {
-                return cli_usage(c, "--threads '%s' must be 1..1024", optarg);
+            if (cli_threads(c, optarg, &threads) != 0) {
+                return EX_USAGE_;
             }
-            threads = (unsigned)v;
             break;
-        case O_JSON:
-            c->json = 1;
+        default: {
+            int ec = cli_option(c, opt, SCORE_HELP, argc, argv);
+            if (ec >= 0) {
+                return ec;
+            }
             break;
-        case 'q':
-            c->quiet = 1;
-            break;
-        case 'h':
-            fputs(SCORE_HELP, stdout);
-            return 0;
-        default:
-            return cli_bad_option(c, argc, argv);
+        }
         }
     }
     if (optind != argc - 1) {
@@ -503,7 +492,7 @@ int cmd_validate(int argc, char **argv, cli_common *c)
                                          {"curve", required_argument, NULL, O_HORIZON},
                                          {"max", required_argument, NULL, O_MAXX},
                                          {"holdout", required_argument, NULL, O_TSTAR},
-                                         {"json", no_argument, NULL, O_JSON},
+                                         {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -535,17 +524,13 @@ int cmd_validate(int argc, char **argv, cli_common *c)
                 return cli_usage(c, "--holdout '%s' must be > 0", optarg);
             }
             break;
-        case O_JSON:
-            c->json = 1;
+        default: {
+            int ec = cli_option(c, opt, VAL_HELP, argc, argv);
+            if (ec >= 0) {
+                return ec;
+            }
             break;
-        case 'q':
-            c->quiet = 1;
-            break;
-        case 'h':
-            fputs(VAL_HELP, stdout);
-            return 0;
-        default:
-            return cli_bad_option(c, argc, argv);
+        }
         }
     }
     if (optind != argc - 1) {

@@ -40,7 +40,7 @@ static const char HELP[] =
     "  -h, --help                 this help\n";
 
 enum { O_NOHDR = 256, O_ID, O_DATE, O_AMOUNT, O_DFMT, O_PERIOD, O_CAL, O_OBS, O_NEG, O_FEAT,
-       O_FEATID, O_SUMMARY, O_COMPRESS, O_JSON, O_THREADS };
+       O_FEATID, O_SUMMARY, O_COMPRESS, O_THREADS };
 
 static const struct option LONG[] = {
     {"output", required_argument, NULL, 'o'},
@@ -58,7 +58,7 @@ static const struct option LONG[] = {
     {"features-id", required_argument, NULL, O_FEATID},
     {"summary", required_argument, NULL, O_SUMMARY},
     {"compress", optional_argument, NULL, O_COMPRESS},
-    {"json", no_argument, NULL, O_JSON},
+    {"json", no_argument, NULL, CLI_JSON},
     {"threads", required_argument, NULL, O_THREADS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -164,25 +164,18 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
                 o.deflate = (int)lv;
             }
             break;
-        case O_JSON:
-            c->json = 1;
-            break;
-        case O_THREADS: {
-            size_t t;
-            if (cli_parse_size(optarg, &t) != 0 || t < 1 || t > 1024) {
-                return cli_usage(c, "--threads '%s' must be 1..1024", optarg);
+        case O_THREADS:
+            if (cli_threads(c, optarg, &o.threads) != 0) {
+                return EX_USAGE_;
             }
-            o.threads = (unsigned)t;
+            break;
+        default: {
+            int ec = cli_option(c, opt, HELP, argc, argv);
+            if (ec >= 0) {
+                return ec;
+            }
             break;
         }
-        case 'q':
-            c->quiet = 1;
-            break;
-        case 'h':
-            fputs(HELP, stdout);
-            return 0;
-        default:
-            return cli_bad_option(c, argc, argv);
         }
     }
     const char *in = summary;

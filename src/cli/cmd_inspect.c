@@ -80,7 +80,7 @@ static int print_node(void *ctx, const ct_node_info *n)
 
 int cmd_inspect(int argc, char **argv, cli_common *c)
 {
-    static const struct option LONG[] = {{"json", no_argument, NULL, 'j'},
+    static const struct option LONG[] = {{"json", no_argument, NULL, CLI_JSON},
                                          {"help", no_argument, NULL, 'h'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {NULL, 0, NULL, 0}};
@@ -90,18 +90,9 @@ int cmd_inspect(int argc, char **argv, cli_common *c)
 
     optind = 1;
     while ((opt = getopt_long(argc, argv, "hq", LONG, NULL)) != -1) {
-        switch (opt) {
-        case 'j':
-            c->json = 1;
-            break;
-        case 'q':
-            c->quiet = 1;
-            break;
-        case 'h':
-            fputs(HELP, stdout);
-            return 0;
-        default:
-            return cli_bad_option(c, argc, argv);
+        int ec = cli_option(c, opt, HELP, argc, argv);
+        if (ec >= 0) {
+            return ec;
         }
     }
     if (optind != argc - 1) {

@@ -33,7 +33,7 @@ static const char HELP[] =
     "  -h, --help             this help\n";
 
 enum { O_MODEL = 256, O_PARAMS, O_SPEND, O_PERIODS, O_COHORT, O_PERIOD, O_START, O_SEED,
-       O_THREADS, O_JSON };
+       O_THREADS };
 
 static int ends_with(const char *s, const char *suf)
 {
@@ -94,7 +94,7 @@ int cmd_synth(int argc, char **argv, cli_common *c)
                                          {"seed", required_argument, NULL, O_SEED},
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"output", required_argument, NULL, 'o'},
-                                         {"json", no_argument, NULL, O_JSON},
+                                         {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -156,28 +156,21 @@ int cmd_synth(int argc, char **argv, cli_common *c)
                 return cli_usage(c, "--seed '%s' is not a non-negative integer", optarg);
             }
             break;
-        case O_THREADS: {
-            size_t t;
-            if (cli_parse_size(optarg, &t) != 0 || t < 1 || t > 1024) {
-                return cli_usage(c, "--threads '%s' must be 1..1024", optarg);
+        case O_THREADS:
+            if (cli_threads(c, optarg, &o.threads) != 0) {
+                return EX_USAGE_;
             }
-            o.threads = (unsigned)t;
             break;
-        }
         case 'o':
             out = optarg;
             break;
-        case O_JSON:
-            c->json = 1;
+        default: {
+            int ec = cli_option(c, opt, HELP, argc, argv);
+            if (ec >= 0) {
+                return ec;
+            }
             break;
-        case 'q':
-            c->quiet = 1;
-            break;
-        case 'h':
-            fputs(HELP, stdout);
-            return 0;
-        default:
-            return cli_bad_option(c, argc, argv);
+        }
         }
     }
     if (optind != argc) {

@@ -59,6 +59,33 @@ int cli_bad_option(const cli_common *c, int argc, char **argv)
     return cli_usage(c, "option '%s' is unknown or needs a value", arg);
 }
 
+int cli_option(cli_common *c, int opt, const char *help, int argc, char **argv)
+{
+    switch (opt) {
+    case CLI_JSON:
+        c->json = 1;
+        return -1;
+    case 'q':
+        c->quiet = 1;
+        return -1;
+    case 'h':
+        fputs(help, stdout);
+        return 0;
+    default:
+        return cli_bad_option(c, argc, argv);
+    }
+}
+
+int cli_threads(cli_common *c, const char *arg, unsigned *threads)
+{
+    size_t v;
+    if (cli_parse_size(arg, &v) != 0 || v < 1 || v > 1024) {
+        return cli_usage(c, "--threads '%s' must be 1..1024", arg);
+    }
+    *threads = (unsigned)v;
+    return 0;
+}
+
 int cli_usage(const cli_common *c, const char *fmt, ...)
 {
     va_list ap;
