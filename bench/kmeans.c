@@ -87,7 +87,7 @@ static void *gemm_run(void *p)
     gemm_job *g = p;
     int m = 1024;
     if (g->f32) {
-        float *A = calloc((size_t)m * m, 4), *B = calloc((size_t)m * m, 4), *C = calloc((size_t)m * m, 4);
+        float *A = calloc((size_t)m * (size_t)m, 4), *B = calloc((size_t)m * (size_t)m, 4), *C = calloc((size_t)m * (size_t)m, 4);
         for (int r = 0; r < g->reps; r++) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, m, 1, A, m, B, m, 0, C, m);
         }
@@ -95,7 +95,7 @@ static void *gemm_run(void *p)
         free(B);
         free(C);
     } else {
-        double *A = calloc((size_t)m * m, 8), *B = calloc((size_t)m * m, 8), *C = calloc((size_t)m * m, 8);
+        double *A = calloc((size_t)m * (size_t)m, 8), *B = calloc((size_t)m * (size_t)m, 8), *C = calloc((size_t)m * (size_t)m, 8);
         for (int r = 0; r < g->reps; r++) {
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, m, m, 1, A, m, B, m, 0, C, m);
         }

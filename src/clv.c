@@ -95,10 +95,10 @@ static void obj_fdf(const gsl_vector *th, void *vp, double *f, gsl_vector *g)
     }
     if (bad) {
         if (f != NULL) {
-            *f = GSL_POSINF;
+            *f = CT_INF;
         }
         if (g != NULL) {
-            gsl_vector_set_all(g, GSL_NAN);
+            gsl_vector_set_all(g, CT_NAN);
         }
         return;
     }
@@ -219,7 +219,7 @@ static void polish(objective *o, gsl_vector *th, double *f, gsl_vector *g, doubl
             gsl_linalg_cholesky_solve(H, g, step) != GSL_SUCCESS) {
             break; /* not positive definite: not near a minimum */
         }
-        double lambda = 1.0, f2 = GSL_POSINF;
+        double lambda = 1.0, f2 = CT_INF;
         for (int half = 0; half < 30; half++, lambda *= 0.5) {
             for (size_t i = 0; i < k; i++) {
                 gsl_vector_set(t2, i, gsl_vector_get(th, i) - lambda * gsl_vector_get(step, i));
@@ -261,7 +261,7 @@ static ct_status run_start(objective *o, const double *p0, unsigned max_iter, do
         gsl_vector_set(th, j, log(p0[j]));
     }
     memset(out, 0, sizeof *out);
-    out->f = GSL_POSINF;
+    out->f = CT_INF;
     if (gsl_multimin_fdfminimizer_set(m, &fdf, th, 0.1, 0.1) == GSL_SUCCESS &&
         isfinite(gsl_multimin_fdfminimizer_minimum(m))) {
         unsigned it = 0, restarts = 0;
@@ -313,7 +313,7 @@ static ct_status run_start(objective *o, const double *p0, unsigned max_iter, do
         }
         out->converged = finite && out->gnorm < gtol;
         if (!finite) {
-            out->f = GSL_POSINF;
+            out->f = CT_INF;
         }
     }
     gsl_multimin_fdfminimizer_free(m);
@@ -395,7 +395,7 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
     objective ob = {d, fit->k, o.penalty, o.threads, 0, CT_OK, err};
     run best;
     memset(&best, 0, sizeof best);
-    best.f = GSL_POSINF;
+    best.f = CT_INF;
     double p0[CT_CLV_MAXPAR];
     default_start(d, p0);
     if (o.init != NULL) {

@@ -57,7 +57,7 @@ static ct_status sil_block(void *vctx, size_t b, size_t begin, size_t end, ct_er
             J->s[a] = 0; /* a singleton (in the sample) scores 0 */
             continue;
         }
-        double ai = sum[own] / cnt[own], bi = INFINITY;
+        double ai = sum[own] / cnt[own], bi = (double)INFINITY;
         for (size_t c = 0; c < J->k; c++) {
             if (c != own && cnt[c] > 0 && sum[c] / cnt[c] < bi) {
                 bi = sum[c] / cnt[c];

@@ -507,7 +507,7 @@ static void test_bad_input(void **state)
     x[2] = 1.5;
     assert_status(ct_clv_data_new(&d, CT_BGNBD, &c, "s.h5", &err), CT_EDATA);
     x[2] = 2;
-    tx[2] = NAN;
+    tx[2] = (double)NAN;
     assert_status(ct_clv_data_new(&d, CT_BGNBD, &c, "s.h5", &err), CT_EDATA);
     tx[2] = 11;
     assert_status(ct_clv_data_new(&d, CT_BGNBD, &c, "s.h5", &err), CT_EDATA);

@@ -221,10 +221,10 @@ static void test_edge_cases(void **state)
     o.k = 0;
     assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EINVAL);
     o.k = 2;
-    X[5] = NAN;
+    X[5] = (double)NAN;
     assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EDATA);
     assert_non_null(strstr(err.msg, "row 3, column 2"));
-    X[5] = INFINITY;
+    X[5] = (double)INFINITY;
     assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EDATA);
     X[5] = 6;
     w[2] = -1;

@@ -102,7 +102,7 @@ static void test_assignment_rules(void **state)
     lab[3] = 7;
     assert_status(ct_tier_assign(&m, lab, 5, met, NULL, NULL, NULL, 10, &t, &err), CT_EDATA);
     lab[3] = 1;
-    met[2] = NAN;
+    met[2] = (double)NAN;
     assert_status(ct_tier_assign(&m, lab, 5, met, NULL, NULL, NULL, 10, &t, &err), CT_EDATA);
     assert_non_null(strstr(err.msg, "customer row 3"));
 }
