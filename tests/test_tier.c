@@ -107,11 +107,131 @@ static void test_assignment_rules(void **state)
     assert_non_null(strstr(err.msg, "customer row 3"));
 }
 
+/* The Hungarian method against brute force over all permutations. */
+static void test_hungarian(void **state)
+{
+    ct_error err;
+    (void)state;
+    ct_rng *g = ct_rng_new(99, 0);
+    for (int trial = 0; trial < 200; trial++) {
+        size_t n = 1 + (size_t)ct_rng_below(g, 6), m = n + (size_t)ct_rng_below(g, 3);
+        double cost[64];
+        for (size_t q = 0; q < n * m; q++) {
+            cost[q] = (double)ct_rng_below(g, 20); /* many ties */
+        }
+        size_t as[8];
+        assert_status(ct_hungarian(cost, n, m, as, &err), CT_OK);
+        double got = 0;
+        for (size_t i = 0; i < n; i++) {
+            got += cost[i * m + as[i]];
+            for (size_t j = 0; j < i; j++) {
+                assert_true(as[i] != as[j]);
+            }
+        }
+        /* brute force: all injective maps rows -> columns */
+        double best = 1e300;
+        size_t idx[8] = {0};
+        for (;;) {
+            int ok = 1;
+            for (size_t i = 0; i < n && ok; i++) {
+                for (size_t j = 0; j < i; j++) {
+                    ok &= idx[i] != idx[j];
+                }
+            }
+            if (ok) {
+                double s = 0;
+                for (size_t i = 0; i < n; i++) {
+                    s += cost[i * m + idx[i]];
+                }
+                best = s < best ? s : best;
+            }
+            size_t p = 0;
+            while (p < n && ++idx[p] == m) {
+                idx[p++] = 0;
+            }
+            if (p == n) {
+                break;
+            }
+        }
+        assert_true(got == best);
+    }
+    ct_rng_free(g);
+    double bad[2] = {1, (double)NAN};
+    size_t as[2];
+    assert_status(ct_hungarian(bad, 1, 2, as, &err), CT_EINVAL);
+    assert_status(ct_hungarian(bad, 2, 1, as, &err), CT_EINVAL);
+}
+
+static void test_match_centroids(void **state)
+{
+    ct_error err;
+    (void)state;
+    double old_c[8] = {0, 0, 10, 0, 0, 10, 10, 10};
+    /* the same centroids, moved a little and in another order */
+    double new_c[8] = {10.1, 9.9, 0.2, 0.1, 9.8, 0.3, 0.1, 10.2};
+    int32_t map[5];
+    assert_status(ct_match_centroids(old_c, 4, new_c, 4, 2, map, &err), CT_OK);
+    const int32_t want[4] = {3, 0, 1, 2};
+    assert_memory_equal(map, want, sizeof want);
+    /* one more cluster than before: it gets the next label */
+    double new5[10] = {10.1, 9.9, 0.2, 0.1, 50, 50, 9.8, 0.3, 0.1, 10.2};
+    assert_status(ct_match_centroids(old_c, 4, new5, 5, 2, map, &err), CT_OK);
+    const int32_t want5[5] = {3, 0, 4, 1, 2};
+    assert_memory_equal(map, want5, sizeof want5);
+    /* one fewer: every new cluster finds a distinct old label */
+    assert_status(ct_match_centroids(old_c, 4, new_c, 3, 2, map, &err), CT_OK);
+    const int32_t want3[3] = {3, 0, 1};
+    assert_memory_equal(map, want3, sizeof want3);
+}
+
+static void test_migration(void **state)
+{
+    ct_error err;
+    (void)state;
+    /* 3 tiers + new (code 3); ids are 8-byte fixed width */
+    char old_ids[5][8] = {"a", "b", "c", "d", "e"};
+    int8_t old_t[5] = {0, 1, 2, 2, 3};
+    char new_ids[5][8] = {"b", "c", "e", "f", "a"};
+    int8_t new_t[5] = {0, 2, 1, 3, 0};
+    double cnt[5 * 5];
+    assert_status(ct_tier_migration(&old_ids[0][0], 8, old_t, 5, 3, &new_ids[0][0], 8, new_t, 5, 3,
+                                    cnt, &err),
+                  CT_OK);
+    /* a: 0 -> 0, b: 1 -> 0, c: 2 -> 2, d: 2 -> gone, e: new -> 1, f: absent -> new */
+    double want[25] = {0};
+    want[0 * 5 + 0] = 1;
+    want[1 * 5 + 0] = 1;
+    want[2 * 5 + 2] = 1;
+    want[2 * 5 + 4] = 1;
+    want[3 * 5 + 1] = 1;
+    want[4 * 5 + 3] = 1;
+    assert_memory_equal(cnt, want, sizeof want);
+    /* the same run twice: an identity matrix of tier sizes */
+    assert_status(ct_tier_migration(&old_ids[0][0], 8, old_t, 5, 3, &old_ids[0][0], 8, old_t, 5, 3,
+                                    cnt, &err),
+                  CT_OK);
+    for (size_t r = 0; r < 5; r++) {
+        for (size_t c = 0; c < 5; c++) {
+            double v = cnt[r * 5 + c];
+            assert_true(r == c ? v == (r == 0 || r == 1 || r == 3 ? 1 : r == 2 ? 2 : 0) : v == 0);
+        }
+    }
+    char dup[2][8] = {"a", "a"};
+    int8_t t2[2] = {0, 0};
+    assert_status(ct_tier_migration(&dup[0][0], 8, t2, 2, 3, &new_ids[0][0], 8, new_t, 5, 3, cnt,
+                                    &err),
+                  CT_EDATA);
+    assert_non_null(strstr(err.msg, "'a' appears twice"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_planted_tiers_recovered),
         cmocka_unit_test(test_assignment_rules),
+        cmocka_unit_test(test_hungarian),
+        cmocka_unit_test(test_match_centroids),
+        cmocka_unit_test(test_migration),
     };
     return cmocka_run_group_tests_name("tier", tests, NULL, NULL);
 }

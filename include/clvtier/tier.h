@@ -37,4 +37,26 @@ ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k
                          const double *w, size_t n, ct_tiering *out, ct_error *err);
 void ct_tiering_free(ct_tiering *t);
 
+/* Optimal assignment (Hungarian method, O(n^2 m)): assign[i] = the column of
+ * row i, all distinct, minimising the total cost of the n x m (n <= m)
+ * row-major matrix.  Ref: Kuhn (1955); Munkres (1957); the potentials form
+ * of e.g. Jonker & Volgenant (1987). */
+ct_status ct_hungarian(const double *cost, size_t n, size_t m, size_t *assign, ct_error *err);
+
+/* Stable labels across runs: map[j] = the old label for new cluster j,
+ * matching centroids (k x d, same scaling) by least total squared distance;
+ * new clusters beyond the old count get the next free labels. */
+ct_status ct_match_centroids(const double *old_c, size_t k_old, const double *new_c, size_t k_new,
+                             size_t d, int32_t *map, ct_error *err);
+
+/* Tier migration between two runs, joined by customer id (fixed-width id
+ * arrays as in ct_customers): counts is (nt_old + 2) x (nt_new + 2),
+ * row-major.  Rows/columns 0..nt-1 are the tiers, nt the new-customer tier,
+ * nt+1 "not in that run": row nt_old + 1 counts customers only in the new
+ * run, column nt_new + 1 those only in the old one. */
+ct_status ct_tier_migration(const char *old_ids, size_t old_w, const int8_t *old_tier,
+                            size_t n_old, size_t nt_old, const char *new_ids, size_t new_w,
+                            const int8_t *new_tier, size_t n_new, size_t nt_new, double *counts,
+                            ct_error *err);
+
 #endif
