@@ -41,6 +41,13 @@ ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k
     double total = 0;
     for (size_t i = 0; i < n; i++) {
         double wi = w != NULL ? w[i] : 1.0;
+        double pa = p_alive != NULL ? p_alive[i] : 1.0;
+        out->loyalty[i] = (int8_t)(pa >= m->loyal_min ? 0 : pa <= m->lost_max ? 2 : 1);
+        if (age != NULL && age[i] < m->new_min_age) {
+            out->tier[i] = (int8_t)nt; /* too young to grade: no cluster needed */
+            out->weight[nt] += wi;
+            continue;
+        }
         if (labels[i] < 0 || (size_t)labels[i] >= k) {
             free(cw);
             free(cs);
@@ -54,13 +61,6 @@ ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k
             ct_tiering_free(out);
             return ct_fail(err, CT_EDATA, "customer row %zu: %s = %g is not a finite number",
                            i + 1, m->rank_by, metric[i]);
-        }
-        double pa = p_alive != NULL ? p_alive[i] : 1.0;
-        out->loyalty[i] = (int8_t)(pa >= m->loyal_min ? 0 : pa <= m->lost_max ? 2 : 1);
-        if (age != NULL && age[i] < m->new_min_age) {
-            out->tier[i] = (int8_t)nt; /* too young to grade */
-            out->weight[nt] += wi;
-            continue;
         }
         out->tier[i] = -1;
         cw[labels[i]] += wi;
@@ -90,7 +90,7 @@ ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k
         out->cluster_rank[b] = v;
     }
     double cum = 0;
-    size_t rank_used = 0;
+    size_t rank_used = 0, prev = 0;
     for (size_t a = 0; a < k; a++) {
         int32_t j = out->cluster_rank[a];
         if (!(cw[j] > 0)) {
@@ -107,6 +107,11 @@ ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k
                     break;
                 }
             }
+            /* no skipped rung: the best cluster heads the ladder, and each
+             * next cluster is at most one tier below the previous one */
+            size_t cap = rank_used == 0 ? 0 : prev + 1;
+            t = t < cap ? t : cap;
+            prev = t;
         } else {
             for (t = 0; t < nt - 1; t++) {
                 if (out->cluster_mean[j] >= m->thresholds[t]) {

@@ -11,6 +11,7 @@
 #include "clvtier/modelfile.h"
 #include "clvtier/outfile.h"
 #include "clvtier/par.h"
+#include "clvtier/pipeline.h"
 #include "clvtier/rfm.h"
 #include "clvtier/rng.h"
 #include "clvtier/status.h"

@@ -7,7 +7,9 @@
  *   clusters    the top ntiers-1 clusters one tier each, the rest the last tier;
  *   shares      a cluster goes to the tier whose share band (cumulative customer
  *               share, best first) holds the middle of the cluster's own band,
- *               so clusters are never split;
+ *               so clusters are never split; but no rung is skipped: the best
+ *               cluster heads the ladder and each next cluster is at most one
+ *               tier below the previous (coarse clusters follow their ranks);
  *   thresholds  a cluster goes to the first tier whose threshold its mean
  *               metric reaches (the last tier otherwise).
  * Loyalty: P(alive) >= loyal -> 0, <= lost -> 2, else 1. */

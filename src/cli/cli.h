@@ -65,5 +65,6 @@ int cmd_fit(int argc, char **argv, cli_common *c);
 int cmd_score(int argc, char **argv, cli_common *c);
 int cmd_validate(int argc, char **argv, cli_common *c);
 int cmd_cluster(int argc, char **argv, cli_common *c);
+int cmd_run(int argc, char **argv, cli_common *c);
 
 #endif

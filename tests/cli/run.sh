@@ -47,7 +47,7 @@ no_temp() {
 expect 0 version -- "$CLV" --version
 grep -q '^clvtier [0-9]' "$T/out" && ok || bad "version output"
 expect 0 help -- "$CLV" --help
-for c in ingest synth inspect fit score validate cluster; do
+for c in ingest synth inspect fit score validate cluster run; do
     expect 0 "help $c" -- "$CLV" "$c" --help
     grep -q "usage: clvtier $c" "$T/out" && ok || bad "help $c text"
 done
@@ -194,6 +194,28 @@ expect 64 "cluster k > n" -- "$CLV" cluster "$T/don.h5" --features x,t_x -k 50 -
 expect 64 "cluster without k" -- "$CLV" cluster "$T/cdnow.h5" --features x -o "$T/c5.h5"
 expect 65 "cluster log1p of negative" -- "$CLV" cluster "$T/neg.h5" --features total --transform log1p -k 1 -o "$T/c5.h5"
 [ ! -e "$T/c5.h5" ] && ok || bad "failed cluster left an output"
+
+# ---- tier models end to end ------------------------------------------------
+MODELS=$(cd "$(dirname "$0")/../../models" && pwd)
+for mdl in default vip4 abc metal5 loyalty3 leads; do
+    expect 0 "run $mdl" -- "$CLV" run -m "$MODELS/$mdl.ini" "$T/cdnow.h5" -o "$T/run_$mdl.h5" --json -q
+    grep -qF '"customers": 2357' "$T/out" && grep -qF '"tiers": {' "$T/out" && ok || bad "run $mdl json: $(cat "$T/out")"
+done
+"$CLV" inspect "$T/run_vip4.h5" | grep -q '/tiers/tier  *int8  *2357' && ok || bad "run: /tiers table"
+expect 0 "run csv input" -- "$CLV" run -m "$MODELS/vip4.ini" "$DATA/CDNOW_master.txt" -o "$T/runm.h5" --csv "$T/tiers.csv"
+grep -q '^  VIP  ' "$T/out" && ok || bad "run prints the tiers: $(cat "$T/out")"
+[ "$(wc -l <"$T/tiers.csv")" -eq 23571 ] && head -1 "$T/tiers.csv" | grep -q '^id,tier,loyalty,clv,p_alive$' && ok || bad "tiers.csv"
+"$CLV" run -m "$MODELS/vip4.ini" "$DATA/CDNOW_master.txt" -o "$T/runm2.h5" --csv "$T/tiers2.csv" --threads 1 -q >/dev/null
+cmp -s "$T/tiers.csv" "$T/tiers2.csv" && ok || bad "run: tiers differ between runs / thread counts"
+printf '[features]\nuse = clv, x, religion\n' >"$T/prot.ini"
+expect 78 "run protected feature" -- "$CLV" run -m "$T/prot.ini" "$T/cdnow.h5" -o "$T/r5.h5"
+says "run protected feature" "prot.ini:2: [features] use: feature 'religion' is a protected attribute"
+printf '[tiers]\nnames = a, b\nshares = 0.5, 0.6\n' >"$T/bad.ini"
+expect 78 "run bad model" -- "$CLV" run -m "$T/bad.ini" "$T/cdnow.h5" -o "$T/r5.h5"
+expect 66 "run missing model" -- "$CLV" run -m "$T/none.ini" "$T/cdnow.h5" -o "$T/r5.h5"
+expect 66 "run missing input" -- "$CLV" run -m "$MODELS/vip4.ini" "$T/none.csv" -o "$T/r5.h5"
+[ ! -e "$T/r5.h5" ] && ok || bad "failed run left an output"
+ls "$T" | grep -q 'ingest-' && bad "run left its ingest temp file" || ok
 
 # ---- readable by other tools --------------------------------------------
 if command -v h5dump >/dev/null 2>&1; then

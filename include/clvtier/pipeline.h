@@ -1,0 +1,40 @@
+/* pipeline.h - a tier model end to end: ingest (CSV input) -> summaries ->
+ * purchase (and spend) model fit -> scores -> k-means over the graded
+ * customers -> tiers and loyalty classes -> one result file.
+ *
+ * The result holds /customers, /fits/<model>, /scores, /clusters (label per
+ * customer, -1 for customers too young to grade; centroids), /clusters_k
+ * (with a k range), and /tiers (tier and loyalty codes per customer; the
+ * names, the model and the rank metric as attributes).  Rows of every table
+ * align with /customers. */
+#ifndef CLVTIER_PIPELINE_H
+#define CLVTIER_PIPELINE_H
+
+#include <stddef.h>
+
+#include "clvtier/modelfile.h"
+#include "clvtier/status.h"
+
+typedef struct ct_run_opts {
+    const char *command;  /* recorded in the result */
+    const char *csv_out;  /* tiers.csv: id, tier, loyalty, clv, p_alive (may be NULL) */
+    unsigned threads;     /* 0 = default */
+    void (*stage)(void *ctx, const char *stage, double seconds); /* may be NULL */
+    void *stage_ctx;
+} ct_run_opts;
+
+typedef struct ct_run_summary {
+    size_t customers, k;
+    double tier_weight[CT_MAX_TIERS + 1]; /* last: the new-customer tier */
+    double loyalty_weight[3];
+    double inertia, total_clv;
+    double purchase_params[4], spend_params[3];
+    double ll;
+} ct_run_summary;
+
+/* input: a transaction CSV (ingested with the model's [data] settings) or a
+ * clvtier HDF5 file with /customers. */
+ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
+                 const ct_run_opts *o, ct_run_summary *sum, ct_error *err);
+
+#endif
