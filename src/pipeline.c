@@ -96,6 +96,100 @@ static ct_status write_csv(const char *path, const ct_tier_model *m, const ct_cu
     return ct_outfile_commit(of, err);
 }
 
+/* Match this run's clusters to a previous result's: same k, centroids
+ * compared in this run's scaling.  Relabels labels[] and C (k x d). */
+static ct_status match_previous(const ct_file *pf, const ct_scaler *scl, size_t d, double *C,
+                                size_t k, int32_t *labels, const size_t *rows, size_t ng,
+                                int *matched, ct_error *err)
+{
+    double *old = NULL, cen[CT_MAX_FEATURES], sca[CT_MAX_FEATURES];
+    size_t ko, dold, n1, n2;
+    int32_t map[1024];
+    *matched = 0;
+    ct_status s = ct_file_read_matrix(pf, "/clusters/centroids", &old, &ko, &dold, err);
+    if (s == CT_OK) {
+        s = ct_attr_get_f64v(pf, "/clusters", "scale_center", cen, CT_MAX_FEATURES, &n1, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_get_f64v(pf, "/clusters", "scale_scale", sca, CT_MAX_FEATURES, &n2, err);
+    }
+    if (s == CT_OK && (dold != d || n1 != d || n2 != d)) {
+        s = ct_fail_at(err, CT_EFORMAT, ct_file_path(pf), 0, 0,
+                       "previous result clusters %zu features, this model %zu", dold, d);
+    }
+    if (s == CT_OK && ko == k && k <= 1024) {
+        for (size_t q = 0; q < k * d; q++) {
+            size_t j = q % d; /* old scaled -> transformed -> this run's scaling */
+            old[q] = (old[q] * sca[j] + cen[j] - scl->center[j]) / scl->scale[j];
+        }
+        s = ct_match_centroids(old, k, C, k, d, map, err);
+        if (s == CT_OK) {
+            double *tmp = malloc(k * d * sizeof *tmp);
+            if (tmp == NULL) {
+                s = ct_fail(err, CT_ENOMEM, "out of memory");
+            } else {
+                for (size_t j = 0; j < k; j++) {
+                    memcpy(tmp + (size_t)map[j] * d, C + j * d, d * sizeof *tmp);
+                }
+                memcpy(C, tmp, k * d * sizeof *tmp);
+                free(tmp);
+                for (size_t g = 0; g < ng; g++) {
+                    labels[rows[g]] = map[labels[rows[g]]];
+                }
+                *matched = 1;
+            }
+        }
+    }
+    free(old);
+    return s;
+}
+
+/* Old tiers x new tiers, joined by id. */
+static ct_status migration(const ct_file *pf, const ct_tier_model *m, const ct_customers *c,
+                           const ct_tiering *tg, ct_run_summary *sum, ct_error *err)
+{
+    ct_customers oc;
+    ct_table *t = NULL;
+    char names[CT_MAX_TIERS * 65 + 70];
+    int8_t *ot = NULL;
+    ct_status s = ct_customers_read(pf, "/customers", &oc, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    s = ct_attr_get_str(pf, "/tiers", "names", names, sizeof names, err);
+    size_t nt_old = 0;
+    for (const char *p = names; s == CT_OK && *p != '\0'; p++) {
+        nt_old += *p == ',';
+    }
+    if (s == CT_OK && (nt_old == 0 || nt_old > CT_MAX_TIERS || oc.ids == NULL || c->ids == NULL)) {
+        s = ct_fail_at(err, CT_EFORMAT, ct_file_path(pf), 0, 0,
+                       "previous result has no usable /tiers or customer ids");
+    }
+    if (s == CT_OK) {
+        s = ct_table_open(&t, pf, "/tiers", err);
+    }
+    if (s == CT_OK) {
+        ot = malloc((oc.n ? oc.n : 1) * sizeof *ot);
+        long j = ct_table_find(t, "tier");
+        s = ot == NULL || j < 0 || ct_table_nrows(t) != oc.n
+                ? ct_fail_at(err, CT_EFORMAT, ct_file_path(pf), 0, 0, "previous /tiers unusable")
+                : ct_table_read(t, (size_t)j, 0, oc.n, CT_INT8, ot, err);
+    }
+    if (s == CT_OK) {
+        s = ct_tier_migration(oc.ids, oc.id_width, ot, oc.n, nt_old, c->ids, c->id_width,
+                              tg->tier, c->n, m->ntiers, sum->migration, err);
+    }
+    if (s == CT_OK) {
+        sum->has_migration = 1;
+        sum->mig_rows = nt_old + 2;
+        sum->mig_cols = m->ntiers + 2;
+    }
+    ct_table_close(t);
+    free(ot);
+    ct_customers_free(&oc);
+    return s;
+}
+
 ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
                  const ct_run_opts *o, ct_run_summary *sum, ct_error *err)
 {
@@ -260,9 +354,24 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     for (size_t g = 0; g < ng; g++) {
         labels[rows[g]] = km.labels[g];
     }
+    if (o != NULL && o->previous != NULL) {
+        s = ct_file_open(&f, o->previous, err);
+        if (s == CT_OK) {
+            s = match_previous(f, &scl, d, km.centroids, km.k, labels, rows, ng,
+                               &sum->labels_matched, err);
+        }
+        if (s != CT_OK) {
+            goto done;
+        }
+    }
     stage(o, "cluster", &t0);
     /* 5. tiers */
     s = ct_tier_assign(m, labels, km.k, metric, sc.p_alive, c.T, c.weight, n, &tg, err);
+    if (s == CT_OK && f != NULL) {
+        s = migration(f, m, &c, &tg, sum, err);
+    }
+    ct_file_close(f);
+    f = NULL;
     if (s != CT_OK) {
         goto done;
     }
@@ -351,6 +460,19 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     if (s == CT_OK) {
         s = ct_attr_set_str(out, "/tiers", "rank_by", m->rank_by, err);
     }
+    if (s == CT_OK && sum->has_migration) {
+        s = ct_file_write_matrix(out, "/migration", sum->migration, sum->mig_rows, sum->mig_cols,
+                                 err);
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/migration", "previous", o->previous, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/migration", "layout",
+                                "rows: previous tiers, its new-customer tier, absent before; "
+                                "columns: these tiers, new-customer tier, gone now",
+                                err);
+        }
+    }
     if (s == CT_OK && o != NULL && o->csv_out != NULL) {
         s = write_csv(o->csv_out, m, &c, &tg, &sc, err);
     }
@@ -375,6 +497,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         sum->ll = pf.ll;
     }
 done:
+    ct_file_close(f);
     ct_file_close(out);
     ct_clv_data_free(cd);
     ct_customers_free(&c);

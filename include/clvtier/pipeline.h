@@ -18,6 +18,9 @@
 typedef struct ct_run_opts {
     const char *command;  /* recorded in the result */
     const char *csv_out;  /* tiers.csv: id, tier, loyalty, clv, p_alive (may be NULL) */
+    const char *previous; /* an earlier result of the same model (may be NULL): cluster
+                           * labels are matched to its centroids (Hungarian, when k is
+                           * unchanged) and /migration counts old x new tiers */
     unsigned threads;     /* 0 = default */
     void (*stage)(void *ctx, const char *stage, double seconds); /* may be NULL */
     void *stage_ctx;
@@ -30,6 +33,9 @@ typedef struct ct_run_summary {
     double inertia, total_clv;
     double purchase_params[4], spend_params[3];
     double ll;
+    int has_migration, labels_matched;
+    size_t mig_rows, mig_cols;
+    double migration[(CT_MAX_TIERS + 2) * (CT_MAX_TIERS + 2)]; /* old x new, see ct_tier_migration */
 } ct_run_summary;
 
 /* input: a transaction CSV (ingested with the model's [data] settings) or a

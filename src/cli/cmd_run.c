@@ -6,26 +6,29 @@
 
 static const char HELP[] =
     "usage: clvtier run -m MODEL.ini TX.csv|DATA.h5 -o RESULT.h5 [--csv TIERS.csv]\n"
-    "                   [--threads N] [--json]\n"
+    "                   [--previous OLD.h5] [--threads N] [--json]\n"
     "\n"
     "Apply a tier model (models/*.ini): ingest the transactions (CSV input, with\n"
     "the model's [data] settings), fit the purchase and spend models, score CLV,\n"
     "cluster the customers old enough to grade, map the clusters onto the tier\n"
     "ladder, and write every stage's tables to RESULT.h5 (/customers, /fits,\n"
     "/scores, /clusters, /tiers).  Prints the tiers (or --json) on stdout and\n"
-    "the stage times on stderr.  (Comparison with a previous run and the HTML\n"
-    "report are not available yet.)\n"
+    "the stage times on stderr.  With --previous (an earlier result of the same\n"
+    "model), cluster labels are matched to its centroids and the tier migration\n"
+    "matrix (old x new) is written to /migration and printed.  (No hysteresis\n"
+    "margin and no HTML report yet.)\n"
     "\n"
     "options:\n"
     "  -m, --model FILE      tier model\n"
     "  -o, --output FILE     result HDF5 (written atomically)\n"
     "      --csv FILE        also write id, tier, loyalty, clv, p_alive per customer\n"
+    "      --previous FILE   compare with an earlier result (labels, migration)\n"
     "      --threads N       threads (default: all cores; results do not depend on it)\n"
     "      --json            summary as JSON on stdout\n"
     "  -q, --quiet           nothing on stderr but errors\n"
     "  -h, --help            this help\n";
 
-enum { O_CSV = 256, O_THREADS };
+enum { O_CSV = 256, O_THREADS, O_PREV };
 
 static void on_stage(void *ctx, const char *stage, double seconds)
 {
@@ -41,6 +44,7 @@ int cmd_run(int argc, char **argv, cli_common *c)
                                          {"output", required_argument, NULL, 'o'},
                                          {"csv", required_argument, NULL, O_CSV},
                                          {"threads", required_argument, NULL, O_THREADS},
+                                         {"previous", required_argument, NULL, O_PREV},
                                          {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
@@ -60,6 +64,9 @@ int cmd_run(int argc, char **argv, cli_common *c)
             break;
         case O_CSV:
             ro.csv_out = optarg;
+            break;
+        case O_PREV:
+            ro.previous = optarg;
             break;
         case O_THREADS:
             if (cli_threads(c, optarg, &ro.threads) != 0) {
@@ -116,7 +123,19 @@ int cmd_run(int argc, char **argv, cli_common *c)
             cli_json_str(stdout, m.loyalty_names[l]);
             printf(": %.17g", sum.loyalty_weight[l]);
         }
-        printf("}}\n");
+        printf("}");
+        if (sum.has_migration) {
+            printf(", \"labels_matched\": %s, \"migration\": [", sum.labels_matched ? "true" : "false");
+            for (size_t r = 0; r < sum.mig_rows; r++) {
+                printf("%s[", r ? ", " : "");
+                for (size_t q = 0; q < sum.mig_cols; q++) {
+                    printf("%s%.17g", q ? ", " : "", sum.migration[r * sum.mig_cols + q]);
+                }
+                printf("]");
+            }
+            printf("]");
+        }
+        printf("}\n");
     } else {
         printf("%s: %zu customers, k = %zu, total CLV %.2f (%.2f s)\n", m.name, sum.customers,
                sum.k, sum.total_clv, secs);
@@ -124,6 +143,18 @@ int cmd_run(int argc, char **argv, cli_common *c)
         for (size_t t = 0; t <= m.ntiers; t++) {
             printf("  %-16s %12.0f %6.1f%%\n", t < m.ntiers ? m.tiers[t] : m.new_tier,
                    sum.tier_weight[t], tot > 0 ? 100 * sum.tier_weight[t] / tot : 0.0);
+        }
+        if (sum.has_migration) {
+            printf("migration from %s (rows: before, with 'new' and 'absent'; columns: now, "
+                   "with 'new' and 'gone')%s\n",
+                   ro.previous, sum.labels_matched ? "; cluster labels matched" : "");
+            for (size_t r = 0; r < sum.mig_rows; r++) {
+                printf("  ");
+                for (size_t q = 0; q < sum.mig_cols; q++) {
+                    printf(" %9.0f", sum.migration[r * sum.mig_cols + q]);
+                }
+                printf("\n");
+            }
         }
     }
     return 0;

@@ -207,6 +207,19 @@ grep -q '^  VIP  ' "$T/out" && ok || bad "run prints the tiers: $(cat "$T/out")"
 [ "$(wc -l <"$T/tiers.csv")" -eq 23571 ] && head -1 "$T/tiers.csv" | grep -q '^id,tier,loyalty,clv,p_alive$' && ok || bad "tiers.csv"
 "$CLV" run -m "$MODELS/vip4.ini" "$DATA/CDNOW_master.txt" -o "$T/runm2.h5" --csv "$T/tiers2.csv" --threads 1 -q >/dev/null
 cmp -s "$T/tiers.csv" "$T/tiers2.csv" && ok || bad "run: tiers differ between runs / thread counts"
+# the same data again, compared with the first run: labels match, no customer moves
+expect 0 "run --previous" -- "$CLV" run -m "$MODELS/vip4.ini" "$DATA/CDNOW_master.txt" -o "$T/runm3.h5" --previous "$T/runm.h5" --json -q
+grep -qF '"labels_matched": true' "$T/out" && ok || bad "run --previous: $(cat "$T/out")"
+"$PY" -c 'import sys' 2>/dev/null && [ -x "$PY" ] && "$PY" - "$T/out" <<'PYEOF' && ok || bad "migration is not diagonal: $(cat "$T/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+m = d["migration"]
+tiers = list(d["tiers"].values())
+assert all(m[r][c] == 0 for r in range(len(m)) for c in range(len(m[0])) if r != c)
+assert [m[i][i] for i in range(len(tiers))] == tiers
+PYEOF
+expect 65 "run --previous not a result" -- "$CLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" -o "$T/r6.h5" --previous "$T/cdnow.h5" -q
+says "run --previous not a result" "dataset /clusters/centroids missing"
 printf '[features]\nuse = clv, x, religion\n' >"$T/prot.ini"
 expect 78 "run protected feature" -- "$CLV" run -m "$T/prot.ini" "$T/cdnow.h5" -o "$T/r5.h5"
 says "run protected feature" "prot.ini:2: [features] use: feature 'religion' is a protected attribute"
