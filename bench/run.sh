@@ -7,3 +7,4 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 10485
 sh "$here/ingest.sh"
 sh "$here/clv.sh"
 sh "$here/kmeans.sh"
+sh "$here/pipeline.sh"

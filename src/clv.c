@@ -264,26 +264,55 @@ static ct_status run_start(objective *o, const double *p0, unsigned max_iter, do
     out->f = CT_INF;
     if (gsl_multimin_fdfminimizer_set(m, &fdf, th, 0.1, 0.1) == GSL_SUCCESS &&
         isfinite(gsl_multimin_fdfminimizer_minimum(m))) {
+        /* BFGS to a loose gradient, then Newton steps (quadratic near the
+         * optimum, where BFGS crawls along ridges such as Gamma-Gamma's p-v
+         * ridge); when Newton cannot finish, BFGS goes on to the tight
+         * tolerance (with restarts when its line search stalls). */
         unsigned it = 0, restarts = 0;
         double f_restart = gsl_multimin_fdfminimizer_minimum(m);
-        while (it < max_iter && o->status == CT_OK) {
-            it++;
-            int rc = gsl_multimin_fdfminimizer_iterate(m);
-            if (gsl_multimin_test_gradient(gsl_multimin_fdfminimizer_gradient(m), gtol) ==
-                GSL_SUCCESS) {
-                break;
-            }
-            if (rc != GSL_SUCCESS) {
-                /* The line search stalled.  Restarting drops BFGS's curvature
-                 * estimate, which often lets it finish; give up when a restart
-                 * gains nothing. */
-                double fnow = gsl_multimin_fdfminimizer_minimum(m);
-                if (restarts >= 10 || !(fnow < f_restart)) {
+        double loose = gtol > 1e-4 ? gtol : 1e-4;
+        for (int phase = 0; phase < 2 && o->status == CT_OK; phase++) {
+            double target = phase == 0 ? loose : gtol;
+            while (it < max_iter && o->status == CT_OK) {
+                if (gsl_multimin_test_gradient(gsl_multimin_fdfminimizer_gradient(m), target) ==
+                    GSL_SUCCESS) {
                     break;
                 }
-                restarts++;
-                f_restart = fnow;
-                gsl_multimin_fdfminimizer_restart(m);
+                it++;
+                if (gsl_multimin_fdfminimizer_iterate(m) != GSL_SUCCESS) {
+                    double fnow = gsl_multimin_fdfminimizer_minimum(m);
+                    if (restarts >= 10 || !(fnow < f_restart)) {
+                        break;
+                    }
+                    restarts++;
+                    f_restart = fnow;
+                    gsl_multimin_fdfminimizer_restart(m);
+                }
+            }
+            if (phase == 0) {
+                /* Newton from the loose point; if it reaches gtol we are done */
+                gsl_vector *x0 = gsl_vector_alloc(k), *g0 = gsl_vector_alloc(k);
+                if (x0 == NULL || g0 == NULL) {
+                    gsl_vector_free(x0);
+                    gsl_vector_free(g0);
+                    break;
+                }
+                gsl_vector_memcpy(x0, gsl_multimin_fdfminimizer_x(m));
+                gsl_vector_memcpy(g0, gsl_multimin_fdfminimizer_gradient(m));
+                double f0 = gsl_multimin_fdfminimizer_minimum(m);
+                if (isfinite(f0)) {
+                    polish(o, x0, &f0, g0, gtol);
+                }
+                int done = isfinite(f0) && vnorm(g0) < gtol;
+                if (isfinite(f0) && f0 <= gsl_multimin_fdfminimizer_minimum(m)) {
+                    /* go on (or finish) from Newton's point */
+                    gsl_multimin_fdfminimizer_set(m, &fdf, x0, 0.01, 0.1);
+                }
+                gsl_vector_free(x0);
+                gsl_vector_free(g0);
+                if (done) {
+                    break;
+                }
             }
         }
         gsl_vector *best = gsl_vector_alloc(k), *g = gsl_vector_alloc(k);

@@ -10,27 +10,55 @@
  * correlation of x and m among repeat buyers is reported with every fit. */
 #include "clv_internal.h"
 
+#include <stdlib.h>
+
+typedef struct gg_ctx {
+    const double *p;
+    /* per x: lnGamma(px+q) - lnGamma(px), psi(px+q), psi(px), p x log x */
+    const double *lg, *psa, *psx;
+} gg_ctx;
+
 static void gg_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
                     double *acc)
 {
-    const double *p = vctx;
-    const double pp = p[0], q = p[1], v = p[2];
+    const gg_ctx *c = vctx;
+    const double pp = c->p[0], q = c->p[1], v = c->p[2];
     const double lgq = clv_lgamma(q), psiq = clv_digamma(q), lv = log(v);
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
     for (size_t i = begin; i < end; i++) {
+        uint32_t xi = d->xi[i];
         double x = d->x[i], m = d->tx[i], w = d->w[i];
         double px = pp * x, lm = log(m), lx = log(x), lvmx = log(v + m * x);
-        double psi_all = clv_digamma(px + q), psi_px = clv_digamma(px);
-        double ll = clv_lgamma(px + q) - clv_lgamma(px) - lgq + q * lv + (px - 1) * lm + px * lx -
-                    (px + q) * lvmx;
-        acc[0] += w * ll;
-        acc[1] += w * x * (psi_all - psi_px + lm + lx - lvmx);
-        acc[2] += w * (psi_all - psiq + lv - lvmx);
-        acc[3] += w * (q / v - (px + q) / (v + m * x));
+        double psi_all = c->psa[xi], psi_px = c->psx[xi];
+        double ll = c->lg[xi] - lgq + q * lv + (px - 1) * lm + px * lx - (px + q) * lvmx;
+        a0 += w * ll;
+        a1 += w * x * (psi_all - psi_px + lm + lx - lvmx);
+        a2 += w * (psi_all - psiq + lv - lvmx);
+        a3 += w * (q / v - (px + q) / (v + m * x));
     }
+    acc[0] += a0;
+    acc[1] += a1;
+    acc[2] += a2;
+    acc[3] += a3;
 }
 
 ct_status clv_gg_ll(const ct_clv_data *d, const double *p, double *ll, double *grad,
                     unsigned threads, ct_error *err)
 {
-    return clv_reduce(d, 3, gg_rows, p, threads, ll, grad, err);
+    size_t nx = (size_t)d->xmax + 1;
+    double *tab = malloc(3 * nx * sizeof *tab);
+    if (tab == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t x = 1; x < nx; x++) { /* repeat buyers only: x >= 1 */
+        double px = p[0] * (double)x;
+        tab[x] = clv_lgamma(px + p[1]) - clv_lgamma(px);
+        tab[nx + x] = clv_digamma(px + p[1]);
+        tab[2 * nx + x] = clv_digamma(px);
+    }
+    tab[0] = tab[nx] = tab[2 * nx] = 0;
+    gg_ctx c = {p, tab, tab + nx, tab + 2 * nx};
+    ct_status s = clv_reduce(d, 3, gg_rows, &c, threads, ll, grad, err);
+    free(tab);
+    return s;
 }

@@ -334,19 +334,48 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     ko.n_init = m->n_init;
     ko.seed = m->seed;
     ko.threads = threads;
-    for (size_t k = m->k_lo; k <= m->k_hi && s == CT_OK; k++) {
-        ct_kmeans_result r;
-        ko.k = k;
-        s = ct_kmeans_fit(X, ng, d, w, &ko, &r, err);
-        if (s == CT_OK && nk > 1) {
-            s = ct_kmeans_scores(X, ng, d, w, &r, 4000, m->seed, &ks[k - m->k_lo], err);
+    /* With a k range, k is chosen on a deterministic sample (every step-th
+     * graded customer, at most KSEL_MAX rows), then only that k is fitted
+     * on everyone: choosing k does not need millions of rows. */
+    size_t kbest = m->k_lo;
+    if (nk > 1) {
+        const size_t KSEL_MAX = 200000;
+        size_t step = (ng + KSEL_MAX - 1) / KSEL_MAX, ns = 0;
+        double *S = step > 1 ? malloc((ng / step + 1) * d * sizeof *S) : X;
+        double *sw = step > 1 && w != NULL ? malloc((ng / step + 1) * sizeof *sw) : w;
+        if (S == NULL || (w != NULL && sw == NULL)) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory");
         }
-        if (s == CT_OK && (nk == 1 || ct_kmeans_pick_k(ks, k - m->k_lo + 1, m->k_lo) == k)) {
-            ct_kmeans_result_free(&km);
-            km = r;
-        } else if (s == CT_OK) {
-            ct_kmeans_result_free(&r);
+        for (size_t g = 0; s == CT_OK && step > 1 && g < ng; g += step, ns++) {
+            memcpy(S + ns * d, X + g * d, d * sizeof *S);
+            if (w != NULL) {
+                sw[ns] = w[g];
+            }
         }
+        if (step == 1) {
+            ns = ng;
+        }
+        for (size_t k = m->k_lo; k <= m->k_hi && s == CT_OK; k++) {
+            ct_kmeans_result r;
+            ko.k = k;
+            s = ct_kmeans_fit(S, ns, d, sw, &ko, &r, err);
+            if (s == CT_OK) {
+                s = ct_kmeans_scores(S, ns, d, sw, &r, 4000, m->seed, &ks[k - m->k_lo], err);
+                ct_kmeans_result_free(&r);
+            }
+        }
+        if (step > 1) {
+            free(S);
+            free(sw);
+        }
+        if (s == CT_OK) {
+            kbest = ct_kmeans_pick_k(ks, nk, m->k_lo);
+            sum->k_sample = ns;
+        }
+    }
+    if (s == CT_OK) {
+        ko.k = kbest;
+        s = ct_kmeans_fit(X, ng, d, w, &ko, &km, err);
     }
     if (s != CT_OK) {
         goto done;
@@ -418,6 +447,9 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     }
     if (s == CT_OK) {
         s = ct_attr_set_f64(out, "/clusters", "inertia", km.inertia, err);
+    }
+    if (s == CT_OK && nk > 1) {
+        s = ct_attr_set_i64(out, "/clusters", "k_chosen_on_rows", (int64_t)sum->k_sample, err);
     }
     if (s == CT_OK && nk > 1) {
         static const ct_colspec kc[5] = {{"k", CT_INT32, 0},

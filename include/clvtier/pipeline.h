@@ -6,7 +6,9 @@
  * customer, -1 for customers too young to grade; centroids), /clusters_k
  * (with a k range), and /tiers (tier and loyalty codes per customer; the
  * names, the model and the rank metric as attributes).  Rows of every table
- * align with /customers. */
+ * align with /customers.  With a k range, k is chosen (highest silhouette) on
+ * a deterministic sample of at most 200,000 graded customers (every
+ * ceil(n / 200000)-th), then that k is fitted on all of them. */
 #ifndef CLVTIER_PIPELINE_H
 #define CLVTIER_PIPELINE_H
 
@@ -33,6 +35,7 @@ typedef struct ct_run_summary {
     double inertia, total_clv;
     double purchase_params[4], spend_params[3];
     double ll;
+    size_t k_sample; /* rows k was chosen on (k range), else 0 */
     int has_migration, labels_matched;
     size_t mig_rows, mig_cols;
     double migration[(CT_MAX_TIERS + 2) * (CT_MAX_TIERS + 2)]; /* old x new, see ct_tier_migration */
