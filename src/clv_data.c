@@ -114,6 +114,7 @@ void ct_clv_data_free(ct_clv_data *d)
     free(d->tv);
     free(d->itx);
     free(d->iT);
+    free(d->lm);
     free(d);
 }
 
@@ -450,6 +451,15 @@ ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
     }
     if (s == CT_OK && model != CT_GAMMAGAMMA && model != CT_BGBB) {
         s = time_values(d, err);
+    }
+    if (s == CT_OK && model == CT_GAMMAGAMMA) {
+        d->lm = malloc((d->n ? d->n : 1) * sizeof *d->lm);
+        if (d->lm == NULL) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; s == CT_OK && i < d->n; i++) {
+            d->lm[i] = log(d->tx[i]);
+        }
     }
     if (s == CT_OK && model == CT_GAMMAGAMMA) {
         double vx = sxx / sw - (sx / sw) * (sx / sw), vm = smm / sw - (sm / sw) * (sm / sw);

@@ -14,8 +14,8 @@
 
 typedef struct gg_ctx {
     const double *p;
-    /* per x: lnGamma(px+q) - lnGamma(px), psi(px+q), psi(px), p x log x */
-    const double *lg, *psa, *psx;
+    /* per x: lnGamma(px+q) - lnGamma(px), psi(px+q), psi(px), log x */
+    const double *lg, *psa, *psx, *lx;
 } gg_ctx;
 
 static void gg_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
@@ -28,7 +28,7 @@ static void gg_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t
     for (size_t i = begin; i < end; i++) {
         uint32_t xi = d->xi[i];
         double x = d->x[i], m = d->tx[i], w = d->w[i];
-        double px = pp * x, lm = log(m), lx = log(x), lvmx = log(v + m * x);
+        double px = pp * x, lm = d->lm[i], lx = c->lx[xi], lvmx = log(v + m * x);
         double psi_all = c->psa[xi], psi_px = c->psx[xi];
         double ll = c->lg[xi] - lgq + q * lv + (px - 1) * lm + px * lx - (px + q) * lvmx;
         a0 += w * ll;
@@ -46,7 +46,7 @@ ct_status clv_gg_ll(const ct_clv_data *d, const double *p, double *ll, double *g
                     unsigned threads, ct_error *err)
 {
     size_t nx = (size_t)d->xmax + 1;
-    double *tab = malloc(3 * nx * sizeof *tab);
+    double *tab = malloc(4 * nx * sizeof *tab);
     if (tab == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
@@ -55,9 +55,10 @@ ct_status clv_gg_ll(const ct_clv_data *d, const double *p, double *ll, double *g
         tab[x] = clv_lgamma(px + p[1]) - clv_lgamma(px);
         tab[nx + x] = clv_digamma(px + p[1]);
         tab[2 * nx + x] = clv_digamma(px);
+        tab[3 * nx + x] = log((double)x);
     }
-    tab[0] = tab[nx] = tab[2 * nx] = 0;
-    gg_ctx c = {p, tab, tab + nx, tab + 2 * nx};
+    tab[0] = tab[nx] = tab[2 * nx] = tab[3 * nx] = 0;
+    gg_ctx c = {p, tab, tab + nx, tab + 2 * nx, tab + 3 * nx};
     ct_status s = clv_reduce(d, 3, gg_rows, &c, threads, ll, grad, err);
     free(tab);
     return s;

@@ -31,6 +31,8 @@ struct ct_clv_data {
     size_t ntv;
     double *tv;
     uint32_t *itx, *iT;
+    /* Gamma-Gamma: log m per row (no parameter in it: computed once) */
+    double *lm;
 };
 
 #define CLV_BLOCK ((size_t)8192)

@@ -338,6 +338,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
      * graded customer, at most KSEL_MAX rows), then only that k is fitted
      * on everyone: choosing k does not need millions of rows. */
     size_t kbest = m->k_lo;
+    double *Cbest = NULL; /* the sample's centroids for the chosen k */
     if (nk > 1) {
         const size_t KSEL_MAX = 200000;
         size_t step = (ng + KSEL_MAX - 1) / KSEL_MAX, ns = 0;
@@ -361,8 +362,13 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
             s = ct_kmeans_fit(S, ns, d, sw, &ko, &r, err);
             if (s == CT_OK) {
                 s = ct_kmeans_scores(S, ns, d, sw, &r, 4000, m->seed, &ks[k - m->k_lo], err);
-                ct_kmeans_result_free(&r);
             }
+            if (s == CT_OK && ct_kmeans_pick_k(ks, k - m->k_lo + 1, m->k_lo) == k) {
+                free(Cbest);
+                Cbest = r.centroids; /* keep it: it starts the fit on all rows */
+                r.centroids = NULL;
+            }
+            ct_kmeans_result_free(&r);
         }
         if (step > 1) {
             free(S);
@@ -375,8 +381,14 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     }
     if (s == CT_OK) {
         ko.k = kbest;
+        if (Cbest != NULL) {
+            /* one Lloyd run on everyone from the sample's solution */
+            ko.init = CT_KM_INIT_GIVEN;
+            ko.centroids = Cbest;
+        }
         s = ct_kmeans_fit(X, ng, d, w, &ko, &km, err);
     }
+    free(Cbest);
     if (s != CT_OK) {
         goto done;
     }
