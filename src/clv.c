@@ -810,19 +810,9 @@ typedef struct uslot {
     uint32_t hash;
 } uslot;
 
-static uint64_t bits(double v)
-{
-    uint64_t u;
-    if (v == 0) {
-        v = 0.0;
-    }
-    memcpy(&u, &v, sizeof u);
-    return u;
-}
-
 static uint64_t row_hash(const ct_customers *c, size_t i)
 {
-    return ct_mix64(bits(c->x[i]) ^ ct_mix64(bits(c->t_x[i]) ^ ct_mix64(bits(c->T[i]))));
+    return clv_hash3(c->x[i], c->t_x[i], c->T[i]);
 }
 
 /* The table grows with the number of distinct rows (not customers), so it

@@ -154,19 +154,9 @@ static ct_status bad_row(ct_error *err, const char *src, size_t i, const char *c
                       col, v, why);
 }
 
-static uint64_t dbits(double v)
-{
-    uint64_t u;
-    if (v == 0) {
-        v = 0.0; /* -0 == +0 */
-    }
-    memcpy(&u, &v, sizeof u);
-    return u;
-}
-
 static uint64_t triple_hash(const triple *t)
 {
-    return ct_mix64(dbits(t->x) ^ ct_mix64(dbits(t->a) ^ ct_mix64(dbits(t->b))));
+    return clv_hash3(t->x, t->a, t->b);
 }
 
 /* Merge equal (x, a, b) rows in place by hashing (O(n)); returns the number

@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 #include "clvtier/clv.h"
+#include "clvtier/rng.h"
+#include <string.h>
 
 /* NAN and INFINITY are floats; these are doubles (-Wdouble-promotion). */
 #define CT_NAN ((double)NAN)
@@ -94,6 +96,16 @@ static inline double clv_logaddexp(double a, double b)
 }
 
 double clv_digamma(double x);
+
+/* Hash of a row of three doubles (their bits; -0 counts as +0), for
+ * collapsing equal rows. */
+static inline uint64_t clv_hash3(double a, double b, double c)
+{
+    double v[3] = {a == 0 ? 0.0 : a, b == 0 ? 0.0 : b, c == 0 ? 0.0 : c};
+    uint64_t u[3];
+    memcpy(u, v, sizeof u);
+    return ct_mix64(u[0] ^ ct_mix64(u[1] ^ ct_mix64(u[2])));
+}
 
 /* Gauss hypergeometric 2F1(a, b; c; z) for 0 <= z < 1 and c > 0 by its power
  * series, summed in log-free form with a relative stopping rule (1e-16);
