@@ -1,5 +1,6 @@
 /* outfile.c - atomic text output (temp file, fsync, rename, fsync directory). */
 #include "clvtier/outfile.h"
+#include "publish_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,27 +14,60 @@ struct ct_outfile {
     char *path, *tmp;
 };
 
+ct_status ct_tmp_create(const char *path, char **tmp, int *fd, ct_error *err)
+{
+    size_t n = strlen(path) + 32;
+    *tmp = malloc(n);
+    if (*tmp == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory creating %s", path);
+    }
+    snprintf(*tmp, n, "%s.tmp-%ld", path, (long)getpid());
+    /* Created here, not by the writer's library: errno then says why it failed. */
+    *fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    if (*fd < 0) {
+        ct_status s = ct_fail_at(err, CT_ECREATE, path, 0, 0, "cannot create output: %s",
+                                 strerror(errno));
+        free(*tmp);
+        *tmp = NULL;
+        return s;
+    }
+    return CT_OK;
+}
+
+ct_status ct_publish(const char *tmp, const char *path, ct_error *err)
+{
+    if (rename(tmp, path) != 0) {
+        return ct_fail_at(err, CT_ECREATE, path, 0, 0, "cannot rename temp file into place: %s",
+                          strerror(errno));
+    }
+    char *d = strdup(path);
+    if (d != NULL) {
+        int fd = open(dirname(d), O_RDONLY | O_DIRECTORY);
+        if (fd >= 0) {
+            (void)fsync(fd);
+            close(fd);
+        }
+        free(d);
+    }
+    return CT_OK;
+}
+
 ct_status ct_outfile_open(ct_outfile **out, const char *path, ct_error *err)
 {
     ct_outfile *o = calloc(1, sizeof *o);
-    size_t n = strlen(path) + 32;
+    int fd = -1;
     *out = NULL;
-    if (o == NULL || (o->path = strdup(path)) == NULL || (o->tmp = malloc(n)) == NULL) {
-        if (o != NULL) {
-            free(o->path);
-        }
+    if (o == NULL || (o->path = strdup(path)) == NULL) {
         free(o);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    snprintf(o->tmp, n, "%s.tmp-%ld", path, (long)getpid());
-    int fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (fd < 0 || (o->fp = fdopen(fd, "w")) == NULL) {
-        ct_status s = ct_fail_at(err, CT_ECREATE, path, 0, 0, "cannot create output: %s",
-                                 strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(o->tmp);
-        }
+    ct_status s = ct_tmp_create(path, &o->tmp, &fd, err);
+    if (s == CT_OK && (o->fp = fdopen(fd, "w")) == NULL) {
+        s = ct_fail_at(err, CT_ECREATE, path, 0, 0, "cannot create output: %s", strerror(errno));
+        close(fd);
+        unlink(o->tmp);
+    }
+    if (s != CT_OK) {
         free(o->path);
         free(o->tmp);
         free(o);
@@ -67,20 +101,10 @@ ct_status ct_outfile_commit(ct_outfile *o, ct_error *err)
         s = ct_fail_at(err, CT_EIO, o->path, 0, 0, "cannot write output: %s", strerror(errno));
     }
     o->fp = NULL;
-    if (s == CT_OK && rename(o->tmp, o->path) != 0) {
-        s = ct_fail_at(err, CT_ECREATE, o->path, 0, 0, "cannot rename temp file into place: %s",
-                       strerror(errno));
+    if (s == CT_OK) {
+        s = ct_publish(o->tmp, o->path, err);
     }
     if (s == CT_OK) {
-        char *d = strdup(o->path);
-        if (d != NULL) {
-            int fd = open(dirname(d), O_RDONLY | O_DIRECTORY);
-            if (fd >= 0) {
-                (void)fsync(fd);
-                close(fd);
-            }
-            free(d);
-        }
         free(o->tmp);
         o->tmp = NULL;
     }

@@ -65,18 +65,6 @@ static const double *column(const ct_customers *c, const ct_scores *sc, const ch
     return NULL;
 }
 
-static int is_hdf5(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char sig[8];
-    int yes = 0;
-    if (f != NULL) {
-        yes = fread(sig, 1, 8, f) == 8 && memcmp(sig, "\x89HDF\r\n\x1a\n", 8) == 0;
-        fclose(f);
-    }
-    return yes;
-}
-
 static ct_status write_csv(const char *path, const ct_tier_model *m, const ct_customers *c,
                            const ct_tiering *t, const ct_scores *sc, ct_error *err)
 {
@@ -225,7 +213,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     if (access(input, R_OK) != 0) {
         return ct_fail_at(err, CT_ENOENT, input, 0, 0, "cannot read input");
     }
-    if (!is_hdf5(input)) {
+    if (!ct_file_is_hdf5(input)) {
         ct_ingest_opts io;
         ct_ingest_opts_init(&io);
         io.period = m->period;

@@ -6,11 +6,11 @@
  * the directory) so a crash leaves either the old file or the new one. */
 #include "clvtier/store.h"
 #include "clvtier/version.h"
+#include "publish_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,9 +222,9 @@ static hid_t vlen_str_type(void)
     return t;
 }
 
-static int fsync_path(const char *path, int dir)
+static int fsync_file(const char *path)
 {
-    int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY);
+    int fd = open(path, O_RDONLY);
     if (fd < 0) {
         return -1;
     }
@@ -286,6 +286,14 @@ static herr_t close_dataset(ct_file *f, hid_t did)
 
 /* ---- opening and committing ------------------------------------------- */
 
+int ct_file_is_hdf5(const char *path)
+{
+    h5_init();
+    htri_t is = H5Fis_hdf5(path);
+    H5Eclear2(H5E_DEFAULT);
+    return is > 0;
+}
+
 ct_status ct_file_open(ct_file **out, const char *path, ct_error *err)
 {
     struct stat st;
@@ -346,35 +354,21 @@ ct_status ct_file_create(ct_file **out, const char *path, const ct_create_opts *
                          ct_error *err)
 {
     ct_file *f;
-    size_t n;
     int fd;
     char when[32];
 
     *out = NULL;
     h5_init();
     f = calloc(1, sizeof *f);
-    if (f == NULL) {
-        return ct_fail(err, CT_ENOMEM, "out of memory creating %s", path);
-    }
-    n = strlen(path) + 32;
-    f->path = dupstr(path);
-    f->tmp = malloc(n);
-    if (f->path == NULL || f->tmp == NULL) {
-        free(f->path);
-        free(f->tmp);
+    if (f == NULL || (f->path = dupstr(path)) == NULL) {
         free(f);
         return ct_fail(err, CT_ENOMEM, "out of memory creating %s", path);
     }
-    snprintf(f->tmp, n, "%s.tmp-%ld", path, (long)getpid());
-    /* Create the temp file ourselves first: errno then says why it failed. */
-    fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (fd < 0) {
-        ct_status s = ct_fail_at(err, CT_ECREATE, path, 0, 0, "cannot create output: %s",
-                                 strerror(errno));
+    ct_status st = ct_tmp_create(path, &f->tmp, &fd, err);
+    if (st != CT_OK) {
         free(f->path);
-        free(f->tmp);
         free(f);
-        return s;
+        return st;
     }
     close(fd);
     f->writable = 1;
@@ -408,7 +402,6 @@ ct_status ct_file_create(ct_file **out, const char *path, const ct_create_opts *
 ct_status ct_file_commit(ct_file *f, ct_error *err)
 {
     ct_status s;
-    char *dircopy;
 
     if (f == NULL || !f->writable) {
         ct_file_close(f);
@@ -459,22 +452,15 @@ ct_status ct_file_commit(ct_file *f, ct_error *err)
         return s;
     }
     f->fid = H5I_INVALID_HID;
-    if (fsync_path(f->tmp, 0) != 0) {
+    if (fsync_file(f->tmp) != 0) {
         s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot fsync output: %s", strerror(errno));
         ct_file_close(f);
         return s;
     }
-    if (rename(f->tmp, f->path) != 0) {
-        s = ct_fail_at(err, CT_ECREATE, f->path, 0, 0, "cannot rename temp file into place: %s",
-                       strerror(errno));
+    s = ct_publish(f->tmp, f->path, err);
+    if (s != CT_OK) {
         ct_file_close(f);
         return s;
-    }
-    dircopy = dupstr(f->path);
-    if (dircopy != NULL) {
-        /* Best effort: the rename is already durable on most file systems. */
-        (void)fsync_path(dirname(dircopy), 1);
-        free(dircopy);
     }
     free(f->tmp);
     f->tmp = NULL;

@@ -48,6 +48,10 @@ typedef struct ct_create_opts {
  * CT_EFORMAT (not HDF5, truncated, or a clvtier file without complete=1). */
 ct_status ct_file_open(ct_file **out, const char *path, ct_error *err);
 
+/* 1 if `path` is an HDF5 file (HDF5's own test: the signature may follow a
+ * user block), else 0. */
+int ct_file_is_hdf5(const char *path);
+
 /* Start writing `path` (through a temp file in the same directory). opts may
  * be NULL.  Fails with CT_ECREATE. */
 ct_status ct_file_create(ct_file **out, const char *path, const ct_create_opts *opts,
