@@ -13,6 +13,7 @@
 #include "clvtier/ingest.h"
 #include "clvtier/kmeans.h"
 #include "clvtier/outfile.h"
+#include "clvtier/results.h"
 #include "clvtier/store.h"
 #include "clvtier/tier.h"
 
@@ -432,42 +433,13 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         s = ct_attr_set_f64(out, "/scores", "discount", m->discount, err);
     }
     if (s == CT_OK) {
-        static const ct_colspec spec[1] = {{"label", CT_INT32, 0}};
-        const void *cc[1] = {labels};
-        s = ct_tw_write_table(out, "/clusters", spec, 1, cc, n, NULL, err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_write_matrix(out, "/clusters/centroids", km.centroids, km.k, d, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64v(out, "/clusters", "scale_center", scl.center, d, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64v(out, "/clusters", "scale_scale", scl.scale, d, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(out, "/clusters", "inertia", km.inertia, err);
+        s = ct_clusters_write(out, labels, n, &km, &scl, err);
     }
     if (s == CT_OK && nk > 1) {
         s = ct_attr_set_i64(out, "/clusters", "k_chosen_on_rows", (int64_t)sum->k_sample, err);
     }
     if (s == CT_OK && nk > 1) {
-        static const ct_colspec kc[5] = {{"k", CT_INT32, 0},
-                                         {"inertia", CT_FLOAT64, 0},
-                                         {"calinski_harabasz", CT_FLOAT64, 0},
-                                         {"davies_bouldin", CT_FLOAT64, 0},
-                                         {"silhouette", CT_FLOAT64, 0}};
-        int32_t kk[64];
-        double cv[4][64];
-        for (size_t q = 0; q < nk; q++) {
-            kk[q] = (int32_t)(m->k_lo + q);
-            cv[0][q] = ks[q].inertia;
-            cv[1][q] = ks[q].calinski_harabasz;
-            cv[2][q] = ks[q].davies_bouldin;
-            cv[3][q] = ks[q].silhouette;
-        }
-        const void *cc[5] = {kk, cv[0], cv[1], cv[2], cv[3]};
-        s = ct_tw_write_table(out, "/clusters_k", kc, 5, cc, nk, NULL, err);
+        s = ct_kscores_write(out, ks, nk, m->k_lo, err);
     }
     if (s == CT_OK) {
         static const ct_colspec spec[2] = {{"tier", CT_INT8, 0}, {"loyalty", CT_INT8, 0}};

@@ -12,6 +12,7 @@
 #include "clvtier/outfile.h"
 #include "clvtier/par.h"
 #include "clvtier/pipeline.h"
+#include "clvtier/results.h"
 #include "clvtier/rfm.h"
 #include "clvtier/rng.h"
 #include "clvtier/status.h"

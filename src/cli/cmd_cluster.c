@@ -466,12 +466,7 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
     ct_create_opts co = {0, c->cmdline};
     s = ct_file_create(&o, out, &co, &err);
     if (s == CT_OK) {
-        static const ct_colspec lab[1] = {{"label", CT_INT32, 0}};
-        const void *cols[1] = {best.labels};
-        s = ct_tw_write_table(o, "/clusters", lab, 1, cols, n, NULL, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_write_matrix(o, "/clusters/centroids", best.centroids, k, d, &err);
+        s = ct_clusters_write(o, best.labels, n, &best, &scl, &err);
     }
     if (s == CT_OK) {
         s = ct_file_write_matrix(o, "/clusters/centroids_original", orig, k, d, &err);
@@ -491,18 +486,6 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
                             &err);
     }
     if (s == CT_OK) {
-        s = ct_attr_set_f64v(o, "/clusters", "scale_center", scl.center, d, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64v(o, "/clusters", "scale_scale", scl.scale, d, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_i64(o, "/clusters", "k", (int64_t)k, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(o, "/clusters", "inertia", best.inertia, &err);
-    }
-    if (s == CT_OK) {
         s = ct_attr_set_i64(o, "/clusters", "iterations", best.iterations, &err);
     }
     if (s == CT_OK) {
@@ -519,22 +502,7 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
         s = ct_attr_set_f64v(o, "/clusters", "weight", best.weight, k, &err);
     }
     if (s == CT_OK) {
-        static const ct_colspec kc[5] = {{"k", CT_INT32, 0},
-                                         {"inertia", CT_FLOAT64, 0},
-                                         {"calinski_harabasz", CT_FLOAT64, 0},
-                                         {"davies_bouldin", CT_FLOAT64, 0},
-                                         {"silhouette", CT_FLOAT64, 0}};
-        int32_t kk[201];
-        double cols[4][201];
-        for (size_t q = 0; q < nk; q++) {
-            kk[q] = (int32_t)(klo + q);
-            cols[0][q] = ks[q].inertia;
-            cols[1][q] = ks[q].calinski_harabasz;
-            cols[2][q] = ks[q].davies_bouldin;
-            cols[3][q] = ks[q].silhouette;
-        }
-        const void *data[5] = {kk, cols[0], cols[1], cols[2], cols[3]};
-        s = ct_tw_write_table(o, "/clusters_k", kc, 5, data, nk, NULL, &err);
+        s = ct_kscores_write(o, ks, nk, klo, &err);
     }
     if (s == CT_OK) {
         s = ct_file_commit(o, &err);
