@@ -249,7 +249,8 @@ static void h5_poison(ct_file *f)
     if (f->why[0] == '\0') {
         h5msg m;
         h5_last(&m);
-        snprintf(f->why, sizeof f->why, "%s", m.text[0] != '\0' ? m.text : "write failed");
+        snprintf(f->why, sizeof f->why, "%.*s", (int)sizeof f->why - 1,
+                 m.text[0] != '\0' ? m.text : "write failed");
     }
     if (H5Fget_vfd_handle(f->fid, H5P_DEFAULT, &handle) >= 0 && handle != NULL) {
         int fd = *(int *)handle;
