@@ -9,7 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clvtier/audit.h"
 #include "clvtier/customers.h"
+#include "clvtier/digest.h"
 #include "clvtier/ingest.h"
 #include "clvtier/kmeans.h"
 #include "clvtier/outfile.h"
@@ -31,6 +33,50 @@ static void stage(const ct_run_opts *o, const char *name, double *t0)
         o->stage(o->stage_ctx, name, t - *t0);
     }
     *t0 = t;
+}
+
+/* Columns of the input's /features table, read on demand. */
+typedef struct user_cols {
+    ct_table *t; /* NULL: the input has no /features */
+    size_t n;
+    char name[CT_MAX_FEATURES + CT_MAX_AUDIT][64];
+    double *col[CT_MAX_FEATURES + CT_MAX_AUDIT];
+} user_cols;
+
+static void user_cols_free(user_cols *u)
+{
+    ct_table_close(u->t);
+    for (size_t i = 0; i < u->n; i++) {
+        free(u->col[i]);
+    }
+    memset(u, 0, sizeof *u);
+}
+
+/* A /features column by name; NULL with *s == CT_OK when there is none. */
+static const double *user_column(user_cols *u, const char *name, size_t nrows, ct_status *s,
+                                 ct_error *err)
+{
+    *s = CT_OK;
+    for (size_t i = 0; i < u->n; i++) {
+        if (strcmp(u->name[i], name) == 0) {
+            return u->col[i];
+        }
+    }
+    if (u->t == NULL || ct_table_find(u->t, name) < 0 ||
+        u->n == CT_MAX_FEATURES + CT_MAX_AUDIT) {
+        return NULL;
+    }
+    if (ct_table_nrows(u->t) != nrows) {
+        *s = ct_fail(err, CT_EFORMAT, "/features has %zu rows, /customers %zu",
+                     ct_table_nrows(u->t), nrows);
+        return NULL;
+    }
+    *s = ct_table_read_f64(u->t, name, &u->col[u->n], err);
+    if (*s != CT_OK) {
+        return NULL;
+    }
+    snprintf(u->name[u->n], sizeof u->name[u->n], "%s", name);
+    return u->col[u->n++];
 }
 
 /* A per-customer column by feature name: summary columns or scores. */
@@ -64,25 +110,6 @@ static const double *column(const ct_customers *c, const ct_scores *sc, const ch
         return sc->clv;
     }
     return NULL;
-}
-
-static ct_status write_csv(const char *path, const ct_tier_model *m, const ct_customers *c,
-                           const ct_tiering *t, const ct_scores *sc, ct_error *err)
-{
-    ct_outfile *of;
-    ct_status s = ct_outfile_open(&of, path, err);
-    if (s != CT_OK) {
-        return s;
-    }
-    FILE *fp = ct_outfile_stream(of);
-    fprintf(fp, "id,tier,loyalty,clv,p_alive\n");
-    for (size_t i = 0; i < c->n; i++) {
-        const char *tn = t->tier[i] < (int8_t)m->ntiers ? m->tiers[t->tier[i]] : m->new_tier;
-        fprintf(fp, "%.*s,%s,%s,%.6f,%.6f\n", (int)strnlen(c->ids + i * c->id_width, c->id_width),
-                c->ids + i * c->id_width, tn, m->loyalty_names[t->loyalty[i]], sc->clv[i],
-                sc->p_alive[i]);
-    }
-    return ct_outfile_commit(of, err);
 }
 
 /* Match this run's clusters to a previous result's: same k, centroids
@@ -133,21 +160,23 @@ static ct_status match_previous(const ct_file *pf, const ct_scaler *scl, size_t 
     return s;
 }
 
-/* Old tiers x new tiers, joined by id. */
+/* Old tiers x new tiers, joined by id; with a margin, hysteresis first. */
 static ct_status migration(const ct_file *pf, const ct_tier_model *m, const ct_customers *c,
-                           const ct_tiering *tg, ct_run_summary *sum, ct_error *err)
+                           ct_tiering *tg, const double *X, const size_t *rows, size_t ng,
+                           const double *C, size_t d, char *old_names, size_t cap,
+                           ct_run_summary *sum, ct_error *err)
 {
     ct_customers oc;
     ct_table *t = NULL;
-    char names[CT_MAX_TIERS * 65 + 70];
-    int8_t *ot = NULL;
+    int8_t *ot = NULL, *prev = NULL;
+    double gone[CT_MAX_TIERS + 1];
     ct_status s = ct_customers_read(pf, "/customers", &oc, err);
     if (s != CT_OK) {
         return s;
     }
-    s = ct_attr_get_str(pf, "/tiers", "names", names, sizeof names, err);
+    s = ct_attr_get_str(pf, "/tiers", "names", old_names, cap, err);
     size_t nt_old = 0;
-    for (const char *p = names; s == CT_OK && *p != '\0'; p++) {
+    for (const char *p = old_names; s == CT_OK && *p != '\0'; p++) {
         nt_old += *p == ',';
     }
     if (s == CT_OK && (nt_old == 0 || nt_old > CT_MAX_TIERS || oc.ids == NULL || c->ids == NULL)) {
@@ -159,14 +188,34 @@ static ct_status migration(const ct_file *pf, const ct_tier_model *m, const ct_c
     }
     if (s == CT_OK) {
         ot = malloc((oc.n ? oc.n : 1) * sizeof *ot);
+        prev = malloc((c->n ? c->n : 1) * sizeof *prev);
         long j = ct_table_find(t, "tier");
-        s = ot == NULL || j < 0 || ct_table_nrows(t) != oc.n
+        s = ot == NULL || prev == NULL ? ct_fail(err, CT_ENOMEM, "out of memory")
+            : j < 0 || ct_table_nrows(t) != oc.n
                 ? ct_fail_at(err, CT_EFORMAT, ct_file_path(pf), 0, 0, "previous /tiers unusable")
                 : ct_table_read(t, (size_t)j, 0, oc.n, CT_INT8, ot, err);
     }
     if (s == CT_OK) {
-        s = ct_tier_migration(oc.ids, oc.id_width, ot, oc.n, nt_old, c->ids, c->id_width,
-                              tg->tier, c->n, m->ntiers, sum->migration, err);
+        s = ct_tier_join(oc.ids, oc.id_width, ot, oc.n, nt_old, c->ids, c->id_width, c->n, prev,
+                         gone, err);
+    }
+    if (s == CT_OK && m->hysteresis > 0) {
+        /* only between runs of the same ladder */
+        char names[CT_MAX_TIERS * 65 + 70] = "";
+        for (size_t q = 0; q < m->ntiers; q++) {
+            strcat(names, m->tiers[q]);
+            strcat(names, ",");
+        }
+        strcat(names, m->new_tier);
+        if (strcmp(names, old_names) == 0) {
+            sum->hysteresis_kept = ct_tier_hysteresis(tg, prev, X, rows, ng, C, d, c->weight,
+                                                      m->hysteresis);
+            sum->hysteresis_applied = 1;
+        }
+    }
+    if (s == CT_OK) {
+        s = ct_tier_migration_counts(prev, tg->tier, c->n, nt_old, m->ntiers, gone,
+                                     sum->migration, err);
     }
     if (s == CT_OK) {
         sum->has_migration = 1;
@@ -175,7 +224,102 @@ static ct_status migration(const ct_file *pf, const ct_tier_model *m, const ct_c
     }
     ct_table_close(t);
     free(ot);
+    free(prev);
     ct_customers_free(&oc);
+    return s;
+}
+
+/* Copy the input's /customers attributes that describe the data. */
+static ct_status copy_customer_attrs(const ct_file *in, ct_file *out, ct_error *err)
+{
+    static const char *const STR[] = {"period", "calibration_end", "observation_end", "source"};
+    static const char *const F64[] = {"period_days", "holdout_periods"};
+    static const char *const I64[] = {"calibration_end_day", "observation_end_day",
+                                      "customers_after_calibration"};
+    ct_status s = CT_OK;
+    for (size_t i = 0; i < sizeof STR / sizeof STR[0] && s == CT_OK; i++) {
+        char buf[1024];
+        if (ct_attr_exists(in, "/customers", STR[i])) {
+            s = ct_attr_get_str(in, "/customers", STR[i], buf, sizeof buf, err);
+            if (s == CT_OK) {
+                s = ct_attr_set_str(out, "/customers", STR[i], buf, err);
+            }
+        }
+    }
+    for (size_t i = 0; i < sizeof F64 / sizeof F64[0] && s == CT_OK; i++) {
+        double v;
+        if (ct_attr_exists(in, "/customers", F64[i])) {
+            s = ct_attr_get_f64(in, "/customers", F64[i], &v, err);
+            if (s == CT_OK) {
+                s = ct_attr_set_f64(out, "/customers", F64[i], v, err);
+            }
+        }
+    }
+    for (size_t i = 0; i < sizeof I64 / sizeof I64[0] && s == CT_OK; i++) {
+        int64_t v;
+        if (ct_attr_exists(in, "/customers", I64[i])) {
+            s = ct_attr_get_i64(in, "/customers", I64[i], &v, err);
+            if (s == CT_OK) {
+                s = ct_attr_set_i64(out, "/customers", I64[i], v, err);
+            }
+        }
+    }
+    return s;
+}
+
+/* names: n strings every `stride` bytes, then `last` (may be NULL). */
+static void join_names(char *buf, size_t cap, const char *names, size_t stride, size_t n,
+                       const char *last, char sep)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n + (last != NULL); i++) {
+        const char *p = i < n ? names + i * stride : last;
+        int w = snprintf(buf + len, cap - len, "%s%s", i ? (char[]){sep, 0} : "", p);
+        if (w < 0 || (size_t)w >= cap - len) {
+            break;
+        }
+        len += (size_t)w;
+    }
+}
+
+static ct_status write_audit(ct_file *out, const ct_audit *a, const ct_tier_model *m,
+                             ct_error *err)
+{
+    char grp[128], buf[CT_AUDIT_MAX_GROUPS * 49 + 8];
+    double cnt[CT_AUDIT_MAX_GROUPS * (CT_MAX_TIERS + 1)];
+    snprintf(grp, sizeof grp, "/audit/%.63s", a->column);
+    for (size_t q = 0; q < a->ngroups; q++) {
+        for (size_t t = 0; t < a->ntiers; t++) {
+            cnt[q * a->ntiers + t] = a->count[q][t];
+        }
+    }
+    ct_status s = ct_file_has_group(out, "/audit") ? CT_OK : ct_file_make_group(out, "/audit", err);
+    if (s == CT_OK) {
+        s = ct_file_make_group(out, grp, err);
+    }
+    char path[160];
+    snprintf(path, sizeof path, "%s/counts", grp);
+    if (s == CT_OK) {
+        s = ct_file_write_matrix(out, path, cnt, a->ngroups, a->ntiers, err);
+    }
+    join_names(buf, sizeof buf, a->group[0], sizeof a->group[0], a->ngroups, NULL, '\x1f');
+    if (s == CT_OK) {
+        s = ct_attr_set_str(out, grp, "groups", buf, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_f64(out, grp, "cramers_v", a->cramers_v, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_f64v(out, grp, "eta2", a->eta2, a->nfeat, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_f64(out, grp, "proxy_eta2_threshold", CT_AUDIT_PROXY_ETA2, err);
+    }
+    join_names(buf, sizeof buf, m->features[0], sizeof m->features[0], m->nfeat, NULL, ',');
+    if (s == CT_OK) {
+        s = ct_attr_set_str(out, grp, "features", buf, err);
+    }
     return s;
 }
 
@@ -192,7 +336,9 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     ct_scaler scl;
     ct_kmeans_result km;
     ct_tiering tg;
-    ct_file *f = NULL, *out = NULL;
+    ct_file *f = NULL, *out = NULL, *df = NULL;
+    user_cols uc;
+    char old_names[CT_MAX_TIERS * 65 + 70] = "";
     double *X = NULL, *w = NULL;
     int32_t *labels = NULL;
     size_t *rows = NULL;
@@ -206,6 +352,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     memset(&scl, 0, sizeof scl);
     memset(&km, 0, sizeof km);
     memset(&tg, 0, sizeof tg);
+    memset(&uc, 0, sizeof uc);
     memset(sum, 0, sizeof *sum);
     if (nk > 64) {
         return ct_fail(err, CT_ECONFIG, "%s: k range of %zu values (at most 64)", m->path, nk);
@@ -221,6 +368,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         io.calibration_end = m->calibration_end;
         io.observation_end = m->observation_end;
         io.command = o != NULL ? o->command : NULL;
+        io.features_path = o != NULL ? o->features : NULL;
         snprintf(tmp, sizeof tmp, "%s.ingest-%ld.h5", output, (long)getpid());
         s = ct_ingest_csv(input, tmp, &io, NULL, err);
         if (s != CT_OK) {
@@ -229,12 +377,13 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         data = tmp;
         stage(o, "ingest", &t0);
     }
-    s = ct_file_open(&f, data, err);
+    s = ct_file_open(&df, data, err);
     if (s == CT_OK) {
-        s = ct_customers_read(f, "/customers", &c, err);
+        s = ct_customers_read(df, "/customers", &c, err);
     }
-    ct_file_close(f);
-    f = NULL;
+    if (s == CT_OK && ct_file_has_group(df, "/features")) {
+        s = ct_table_open(&uc.t, df, "/features", err);
+    }
     if (s != CT_OK) {
         goto done;
     }
@@ -274,14 +423,26 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     for (size_t j = 0; j < d; j++) {
         cols[j] = column(&c, &sc, m->features[j]);
         if (cols[j] == NULL) {
+            cols[j] = user_column(&uc, m->features[j], n, &s, err);
+        }
+        if (s != CT_OK) {
+            goto done;
+        }
+        if (cols[j] == NULL) {
             s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0,
                            "[features] use: '%s' is not available (x, t_x, T, m, total, p_alive, "
-                           "exp_purchases, exp_spend, clv)",
+                           "exp_purchases, exp_spend, clv, or a column of the input's /features)",
                            m->features[j]);
             goto done;
         }
     }
     const double *metric = column(&c, &sc, m->rank_by);
+    if (metric == NULL) {
+        metric = user_column(&uc, m->rank_by, n, &s, err);
+        if (s != CT_OK) {
+            goto done;
+        }
+    }
     if (metric == NULL) {
         s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0, "[tiers] rank_by: '%s' is not available",
                        m->rank_by);
@@ -302,6 +463,14 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         }
         for (size_t j = 0; j < d; j++) {
             X[ng * d + j] = cols[j][i];
+            if (!isfinite(X[ng * d + j])) {
+                s = ct_fail_at(err, CT_EDATA, data, i + 1, 0,
+                               "customer '%.*s': feature '%s' is missing or not finite (%g)",
+                               c.ids != NULL ? (int)strnlen(c.ids + i * c.id_width, c.id_width) : 0,
+                               c.ids != NULL ? c.ids + i * c.id_width : "", m->features[j],
+                               X[ng * d + j]);
+                goto done;
+            }
         }
         if (w != NULL) {
             w[ng] = c.weight[i];
@@ -398,7 +567,21 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     /* 5. tiers */
     s = ct_tier_assign(m, labels, km.k, metric, sc.p_alive, c.T, c.weight, n, &tg, err);
     if (s == CT_OK && f != NULL) {
-        s = migration(f, m, &c, &tg, sum, err);
+        s = migration(f, m, &c, &tg, X, rows, ng, km.centroids, d, old_names, sizeof old_names,
+                      sum, err);
+    }
+    ct_audit audits[CT_MAX_AUDIT];
+    for (size_t a = 0; a < m->naudit && s == CT_OK; a++) {
+        const double *ac = user_column(&uc, m->audit[a], n, &s, err);
+        if (s == CT_OK && ac == NULL) {
+            s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0,
+                           "[protected] audit: column '%s' is not in the input's /features",
+                           m->audit[a]);
+        }
+        if (s == CT_OK) {
+            s = ct_audit_compute(m->audit[a], ac, tg.tier, m->ntiers + 1, cols, d, c.weight, n,
+                                 &audits[a], err);
+        }
     }
     ct_file_close(f);
     f = NULL;
@@ -411,6 +594,19 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     s = ct_file_create(&out, output, &co, err);
     if (s == CT_OK) {
         s = ct_customers_write(out, &c, err);
+    }
+    if (s == CT_OK) {
+        s = copy_customer_attrs(df, out, err);
+    }
+    if (s == CT_OK) {
+        char hex[CT_SHA256_HEX];
+        s = ct_sha256_file(m->path, hex, err);
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/", "model_sha256", hex, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/", "model_file", m->path, err);
+        }
     }
     if (s == CT_OK) {
         s = ct_fit_write(out, &pf, err);
@@ -438,6 +634,25 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     if (s == CT_OK && nk > 1) {
         s = ct_attr_set_i64(out, "/clusters", "k_chosen_on_rows", (int64_t)sum->k_sample, err);
     }
+    if (s == CT_OK) {
+        char buf[CT_MAX_FEATURES * 65];
+        join_names(buf, sizeof buf, m->features[0], sizeof m->features[0], m->nfeat, NULL, ',');
+        s = ct_attr_set_str(out, "/clusters", "features", buf, err);
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/clusters", "transform",
+                                m->transform == CT_TF_LOG1P ? "log1p" : "none", err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/clusters", "scaling",
+                                m->scale == CT_SC_ZSCORE   ? "zscore"
+                                : m->scale == CT_SC_ROBUST ? "robust"
+                                                              : "none",
+                                err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_i64(out, "/clusters", "graded", (int64_t)ng, err);
+        }
+    }
     if (s == CT_OK && nk > 1) {
         s = ct_kscores_write(out, ks, nk, m->k_lo, err);
     }
@@ -447,13 +662,45 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         s = ct_tw_write_table(out, "/tiers", spec, 2, cc, n, NULL, err);
     }
     if (s == CT_OK) {
-        char names[CT_MAX_TIERS * 65 + 70] = "";
-        for (size_t t = 0; t < m->ntiers; t++) {
-            strcat(names, m->tiers[t]);
-            strcat(names, ",");
-        }
-        strcat(names, m->new_tier);
+        char names[CT_MAX_TIERS * 201 + 210];
+        join_names(names, sizeof names, m->tiers[0], sizeof m->tiers[0], m->ntiers, m->new_tier, ',');
         s = ct_attr_set_str(out, "/tiers", "names", names, err);
+        if (s == CT_OK) {
+            join_names(names, sizeof names, m->loyalty_names[0], sizeof m->loyalty_names[0], 3, NULL, ',');
+            s = ct_attr_set_str(out, "/tiers", "loyalty_names", names, err);
+        }
+        if (s == CT_OK) {
+            join_names(names, sizeof names, m->actions[0], sizeof m->actions[0], m->ntiers, NULL, '\x1f');
+            s = ct_attr_set_str(out, "/tiers", "actions", names, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/tiers", "review", m->review, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/tiers", "description", m->description, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_i64(out, "/tiers", "min_group", (int64_t)m->min_group, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_f64(out, "/tiers", "new_min_age", m->new_min_age, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_f64(out, "/tiers", "loyal_min", m->loyal_min, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_f64(out, "/tiers", "lost_max", m->lost_max, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_f64(out, "/tiers", "hysteresis", m->hysteresis, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/tiers", "assign",
+                                m->assign == CT_ASSIGN_CLUSTERS ? "clusters"
+                                : m->assign == CT_ASSIGN_SHARES ? "shares"
+                                                                : "thresholds",
+                                err);
+        }
     }
     if (s == CT_OK) {
         s = ct_attr_set_str(out, "/tiers", "model", m->name, err);
@@ -471,15 +718,26 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
             s = ct_attr_set_str(out, "/migration", "previous", o->previous, err);
         }
         if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/migration", "previous_names", old_names, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_i64(out, "/migration", "labels_matched", sum->labels_matched, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_i64(out, "/migration", "hysteresis_kept",
+                                (int64_t)sum->hysteresis_kept, err);
+        }
+        if (s == CT_OK) {
             s = ct_attr_set_str(out, "/migration", "layout",
                                 "rows: previous tiers, its new-customer tier, absent before; "
                                 "columns: these tiers, new-customer tier, gone now",
                                 err);
         }
     }
-    if (s == CT_OK && o != NULL && o->csv_out != NULL) {
-        s = write_csv(o->csv_out, m, &c, &tg, &sc, err);
+    for (size_t a = 0; a < m->naudit && s == CT_OK; a++) {
+        s = write_audit(out, &audits[a], m, err);
     }
+    sum->naudit = m->naudit;
     if (s == CT_OK) {
         s = ct_file_commit(out, err);
         out = NULL;
@@ -501,6 +759,8 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         sum->ll = pf.ll;
     }
 done:
+    user_cols_free(&uc);
+    ct_file_close(df);
     ct_file_close(f);
     ct_file_close(out);
     ct_clv_data_free(cd);

@@ -155,12 +155,11 @@ static int id_eq(const char *a, size_t aw, const char *b, size_t bw)
     return la == lb && memcmp(a, b, la) == 0;
 }
 
-ct_status ct_tier_migration(const char *old_ids, size_t old_w, const int8_t *old_tier,
-                            size_t n_old, size_t nt_old, const char *new_ids, size_t new_w,
-                            const int8_t *new_tier, size_t n_new, size_t nt_new, double *counts,
-                            ct_error *err)
+ct_status ct_tier_join(const char *old_ids, size_t old_w, const int8_t *old_tier, size_t n_old,
+                       size_t nt_old, const char *new_ids, size_t new_w, size_t n_new,
+                       int8_t *prev, double *gone, ct_error *err)
 {
-    size_t R = nt_old + 2, C = nt_new + 2, cap = 16;
+    size_t cap = 16;
     while (cap < 2 * n_old) {
         cap *= 2;
     }
@@ -171,7 +170,7 @@ ct_status ct_tier_migration(const char *old_ids, size_t old_w, const int8_t *old
         free(seen);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    memset(counts, 0, R * C * sizeof *counts);
+    memset(gone, 0, (nt_old + 1) * sizeof *gone);
     ct_status s = CT_OK;
     for (size_t i = 0; i < n_old && s == CT_OK; i++) {
         const char *id = old_ids + i * old_w;
@@ -193,29 +192,105 @@ ct_status ct_tier_migration(const char *old_ids, size_t old_w, const int8_t *old
     }
     for (size_t i = 0; i < n_new && s == CT_OK; i++) {
         const char *id = new_ids + i * new_w;
-        if (new_tier[i] < 0 || (size_t)new_tier[i] > nt_new) {
-            s = ct_fail(err, CT_EDATA, "new run, customer row %zu: tier %d out of range", i + 1,
-                        new_tier[i]);
-            break;
-        }
-        size_t k = id_hash(id, new_w) & (cap - 1), row = nt_old + 1; /* absent before */
+        size_t k = id_hash(id, new_w) & (cap - 1);
+        prev[i] = -1; /* absent before */
         while (slot[k] != 0) {
             size_t o = slot[k] - 1;
             if (id_eq(old_ids + o * old_w, old_w, id, new_w)) {
-                row = (size_t)old_tier[o];
+                prev[i] = old_tier[o];
                 seen[o] = 1;
                 break;
             }
             k = (k + 1) & (cap - 1);
         }
-        counts[row * C + (size_t)new_tier[i]] += 1;
     }
     for (size_t o = 0; o < n_old && s == CT_OK; o++) {
         if (!seen[o]) {
-            counts[(size_t)old_tier[o] * C + nt_new + 1] += 1; /* gone from the new run */
+            gone[old_tier[o]] += 1;
         }
     }
     free(slot);
     free(seen);
     return s;
+}
+
+ct_status ct_tier_migration_counts(const int8_t *prev, const int8_t *new_tier, size_t n_new,
+                                   size_t nt_old, size_t nt_new, const double *gone,
+                                   double *counts, ct_error *err)
+{
+    size_t C = nt_new + 2;
+    memset(counts, 0, (nt_old + 2) * C * sizeof *counts);
+    for (size_t i = 0; i < n_new; i++) {
+        if (new_tier[i] < 0 || (size_t)new_tier[i] > nt_new) {
+            return ct_fail(err, CT_EDATA, "new run, customer row %zu: tier %d out of range", i + 1,
+                           new_tier[i]);
+        }
+        size_t row = prev[i] < 0 ? nt_old + 1 : (size_t)prev[i];
+        counts[row * C + (size_t)new_tier[i]] += 1;
+    }
+    for (size_t t = 0; t <= nt_old; t++) {
+        counts[t * C + nt_new + 1] = gone[t];
+    }
+    return CT_OK;
+}
+
+ct_status ct_tier_migration(const char *old_ids, size_t old_w, const int8_t *old_tier,
+                            size_t n_old, size_t nt_old, const char *new_ids, size_t new_w,
+                            const int8_t *new_tier, size_t n_new, size_t nt_new, double *counts,
+                            ct_error *err)
+{
+    int8_t *prev = malloc((n_new ? n_new : 1) * sizeof *prev);
+    double gone[CT_MAX_TIERS + 1];
+    if (prev == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    if (nt_old > CT_MAX_TIERS) {
+        free(prev);
+        return ct_fail(err, CT_EINVAL, "old run: %zu tiers", nt_old);
+    }
+    ct_status s = ct_tier_join(old_ids, old_w, old_tier, n_old, nt_old, new_ids, new_w, n_new,
+                               prev, gone, err);
+    if (s == CT_OK) {
+        s = ct_tier_migration_counts(prev, new_tier, n_new, nt_old, nt_new, gone, counts, err);
+    }
+    free(prev);
+    return s;
+}
+
+size_t ct_tier_hysteresis(ct_tiering *tg, const int8_t *prev, const double *X, const size_t *rows,
+                          size_t ng, const double *C, size_t d, const double *w, double margin)
+{
+    size_t kept = 0, k = tg->k;
+    for (size_t g = 0; g < ng; g++) {
+        size_t i = rows[g];
+        int8_t now = tg->tier[i], old = prev[i];
+        if (old < 0 || old == now || (size_t)old >= tg->ntiers || now < 0 ||
+            (size_t)now >= tg->ntiers) {
+            continue; /* unchanged, absent before, or new-customer tier on either side */
+        }
+        double dnow = INFINITY, dold = INFINITY;
+        for (size_t j = 0; j < k; j++) {
+            int32_t t = tg->cluster_tier[j];
+            if (t != now && t != old) {
+                continue;
+            }
+            double s2 = 0;
+            for (size_t q = 0; q < d; q++) {
+                double e = X[g * d + q] - C[j * d + q];
+                s2 += e * e;
+            }
+            if (t == now) {
+                dnow = fmin(dnow, s2);
+            } else {
+                dold = fmin(dold, s2);
+            }
+        }
+        if (isfinite(dold) && sqrt(dold) <= (1.0 + margin) * sqrt(dnow)) {
+            tg->tier[i] = old; /* not clearly across: stays */
+            tg->weight[now] -= w != NULL ? w[i] : 1.0;
+            tg->weight[old] += w != NULL ? w[i] : 1.0;
+            kept++;
+        }
+    }
+    return kept;
 }

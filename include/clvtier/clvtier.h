@@ -2,10 +2,12 @@
 #ifndef CLVTIER_CLVTIER_H
 #define CLVTIER_CLVTIER_H
 
+#include "clvtier/audit.h"
 #include "clvtier/clv.h"
 #include "clvtier/comm.h"
 #include "clvtier/customers.h"
 #include "clvtier/dates.h"
+#include "clvtier/digest.h"
 #include "clvtier/ingest.h"
 #include "clvtier/kmeans.h"
 #include "clvtier/modelfile.h"
@@ -13,6 +15,7 @@
 #include "clvtier/par.h"
 #include "clvtier/pipeline.h"
 #include "clvtier/results.h"
+#include "clvtier/report.h"
 #include "clvtier/rfm.h"
 #include "clvtier/rng.h"
 #include "clvtier/status.h"

@@ -5,7 +5,11 @@
  * The result holds /customers, /fits/<model>, /scores, /clusters (label per
  * customer, -1 for customers too young to grade; centroids), /clusters_k
  * (with a k range), and /tiers (tier and loyalty codes per customer; the
- * names, the model and the rank metric as attributes).  Rows of every table
+ * names, the model, the rank metric, loyalty names, actions and review as
+ * attributes); with a previous result /migration (old x new tier counts),
+ * and per protected column declared `audit` /audit/<column> (audit.h).
+ * Clustering features and audit columns other than the summary and score
+ * columns come from the input's /features table (`ingest --features`).  Rows of every table
  * align with /customers.  With a k range, k is chosen (highest silhouette) on
  * a deterministic sample of at most 200,000 graded customers (every
  * ceil(n / 200000)-th), then that k is fitted on all of them. */
@@ -19,7 +23,7 @@
 
 typedef struct ct_run_opts {
     const char *command;  /* recorded in the result */
-    const char *csv_out;  /* tiers.csv: id, tier, loyalty, clv, p_alive (may be NULL) */
+    const char *features; /* CSV input only: extra per-customer columns joined by id (may be NULL) */
     const char *previous; /* an earlier result of the same model (may be NULL): cluster
                            * labels are matched to its centroids (Hungarian, when k is
                            * unchanged) and /migration counts old x new tiers */
@@ -37,6 +41,9 @@ typedef struct ct_run_summary {
     double ll;
     size_t k_sample; /* rows k was chosen on (k range), else 0 */
     int has_migration, labels_matched;
+    int hysteresis_applied;  /* a margin was set and the previous run has the same ladder */
+    size_t hysteresis_kept;  /* customers kept in their old tier by the margin */
+    size_t naudit;           /* protected columns audited (/audit/<column>) */
     size_t mig_rows, mig_cols;
     double migration[(CT_MAX_TIERS + 2) * (CT_MAX_TIERS + 2)]; /* old x new, see ct_tier_migration */
 } ct_run_summary;

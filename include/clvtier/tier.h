@@ -61,4 +61,27 @@ ct_status ct_tier_migration(const char *old_ids, size_t old_w, const int8_t *old
                             const int8_t *new_tier, size_t n_new, size_t nt_new, double *counts,
                             ct_error *err);
 
+/* The join behind ct_tier_migration: prev[i] = the old tier of new customer
+ * i (by id), -1 when absent before; gone[t] (nt_old + 1 entries) = old
+ * customers of tier t missing from the new run. */
+ct_status ct_tier_join(const char *old_ids, size_t old_w, const int8_t *old_tier, size_t n_old,
+                       size_t nt_old, const char *new_ids, size_t new_w, size_t n_new,
+                       int8_t *prev, double *gone, ct_error *err);
+/* The migration matrix (layout as ct_tier_migration) from a join. */
+ct_status ct_tier_migration_counts(const int8_t *prev, const int8_t *new_tier, size_t n_new,
+                                   size_t nt_old, size_t nt_new, const double *gone,
+                                   double *counts, ct_error *err);
+
+/* Hysteresis between two runs of the same ladder.  A graded customer whose
+ * tier changed (value tier to value tier) keeps its old tier unless it is
+ * clearly across: its distance to the nearest centroid of a cluster in the
+ * new tier, times (1 + margin), is below its distance to the nearest centroid
+ * of a cluster mapped to the old tier (Euclidean, in the scaled feature
+ * space).  X: the ng graded customers' scaled rows, rows[g] their customer
+ * rows; C: the k x d centroids; prev: per customer, from ct_tier_join.
+ * Updates tg->tier and tg->weight (w: weights or NULL); returns the number
+ * of customers kept in their old tier. */
+size_t ct_tier_hysteresis(ct_tiering *tg, const int8_t *prev, const double *X, const size_t *rows,
+                          size_t ng, const double *C, size_t d, const double *w, double margin);
+
 #endif

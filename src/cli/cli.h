@@ -38,6 +38,7 @@ int cli_usage(const cli_common *c, const char *fmt, ...) __attribute__((format(p
 int cli_option(cli_common *c, int opt, const char *help, int argc, char **argv);
 /* --threads N: 0, or the usage exit code (message printed). */
 int cli_threads(cli_common *c, const char *arg, unsigned *threads);
+int cli_min_group(cli_common *c, const char *arg, long *min_group); /* --min-group N */
 
 /* One-line message for a bad option found by getopt_long (opterr = 0). */
 int cli_bad_option(const cli_common *c, int argc, char **argv);

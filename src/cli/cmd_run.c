@@ -5,30 +5,40 @@
 #include <string.h>
 
 static const char HELP[] =
-    "usage: clvtier run -m MODEL.ini TX.csv|DATA.h5 -o RESULT.h5 [--csv TIERS.csv]\n"
-    "                   [--previous OLD.h5] [--threads N] [--json]\n"
+    "usage: clvtier run -m MODEL.ini TX.csv|DATA.h5 -o RESULT.h5 [--report R.html]\n"
+    "                   [--summary S.json] [--markdown R.md] [--csv TIERS.csv]\n"
+    "                   [--previous OLD.h5] [--features F.csv] [--min-group N]\n"
+    "                   [--id-key KEYFILE] [--threads N] [--json]\n"
     "\n"
     "Apply a tier model (models/*.ini): ingest the transactions (CSV input, with\n"
     "the model's [data] settings), fit the purchase and spend models, score CLV,\n"
     "cluster the customers old enough to grade, map the clusters onto the tier\n"
     "ladder, and write every stage's tables to RESULT.h5 (/customers, /fits,\n"
-    "/scores, /clusters, /tiers).  Prints the tiers (or --json) on stdout and\n"
-    "the stage times on stderr.  With --previous (an earlier result of the same\n"
-    "model), cluster labels are matched to its centroids and the tier migration\n"
-    "matrix (old x new) is written to /migration and printed.  (No hysteresis\n"
-    "margin and no HTML report yet.)\n"
+    "/scores, /clusters, /tiers, /audit), then the reports asked for (the same as\n"
+    "`clvtier report RESULT.h5`).  Prints the tiers (or --json) on stdout and the\n"
+    "stage times on stderr.  With --previous (an earlier result of the same\n"
+    "model), cluster labels are matched to its centroids, the model's hysteresis\n"
+    "margin is applied, and the tier migration matrix (old x new) is written to\n"
+    "/migration and printed.\n"
     "\n"
     "options:\n"
     "  -m, --model FILE      tier model\n"
     "  -o, --output FILE     result HDF5 (written atomically)\n"
-    "      --csv FILE        also write id, tier, loyalty, clv, p_alive per customer\n"
+    "      --report FILE     self-contained HTML report (inline SVG charts)\n"
+    "      --summary FILE    summary.json (schema clvtier-summary/1, see README)\n"
+    "      --markdown FILE   report.md (the tables, for papers)\n"
+    "      --csv FILE        id, tier, loyalty, clv, p_alive per customer\n"
+    "      --id-key FILE     pseudonymise ids in --csv with HMAC-SHA256 under this key\n"
+    "      --min-group N     withhold aggregates over fewer than N customers\n"
+    "                        (default: the model's min_group, 10)\n"
+    "      --features FILE   CSV input: per-customer columns joined by id (/features)\n"
     "      --previous FILE   compare with an earlier result (labels, migration)\n"
     "      --threads N       threads (default: all cores; results do not depend on it)\n"
     "      --json            summary as JSON on stdout\n"
     "  -q, --quiet           nothing on stderr but errors\n"
     "  -h, --help            this help\n";
 
-enum { O_CSV = 256, O_THREADS, O_PREV };
+enum { O_CSV = 256, O_THREADS, O_PREV, O_REPORT, O_SUMMARY, O_MD, O_KEY, O_MING, O_FEAT };
 
 static void on_stage(void *ctx, const char *stage, double seconds)
 {
@@ -43,6 +53,12 @@ int cmd_run(int argc, char **argv, cli_common *c)
     static const struct option LONG[] = {{"model", required_argument, NULL, 'm'},
                                          {"output", required_argument, NULL, 'o'},
                                          {"csv", required_argument, NULL, O_CSV},
+                                         {"report", required_argument, NULL, O_REPORT},
+                                         {"summary", required_argument, NULL, O_SUMMARY},
+                                         {"markdown", required_argument, NULL, O_MD},
+                                         {"id-key", required_argument, NULL, O_KEY},
+                                         {"min-group", required_argument, NULL, O_MING},
+                                         {"features", required_argument, NULL, O_FEAT},
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"previous", required_argument, NULL, O_PREV},
                                          {"json", no_argument, NULL, CLI_JSON},
@@ -51,8 +67,10 @@ int cmd_run(int argc, char **argv, cli_common *c)
                                          {NULL, 0, NULL, 0}};
     const char *modelp = NULL, *out = NULL;
     ct_run_opts ro;
+    ct_report_opts rep;
     int opt;
     memset(&ro, 0, sizeof ro);
+    ct_report_opts_init(&rep);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:o:qh", LONG, NULL)) != -1) {
         switch (opt) {
@@ -63,7 +81,27 @@ int cmd_run(int argc, char **argv, cli_common *c)
             out = optarg;
             break;
         case O_CSV:
-            ro.csv_out = optarg;
+            rep.csv = optarg;
+            break;
+        case O_REPORT:
+            rep.html = optarg;
+            break;
+        case O_SUMMARY:
+            rep.json = optarg;
+            break;
+        case O_MD:
+            rep.md = optarg;
+            break;
+        case O_KEY:
+            rep.id_key = optarg;
+            break;
+        case O_FEAT:
+            ro.features = optarg;
+            break;
+        case O_MING:
+            if (cli_min_group(c, optarg, &rep.min_group) != 0) {
+                return EX_USAGE_;
+            }
             break;
         case O_PREV:
             ro.previous = optarg;
@@ -101,6 +139,9 @@ int cmd_run(int argc, char **argv, cli_common *c)
     if (ct_run(&m, argv[optind], out, &ro, &sum, &err) != CT_OK) {
         return cli_fail(c, &err);
     }
+    if ((rep.html || rep.json || rep.md || rep.csv) && ct_report_write(out, &rep, &err) != CT_OK) {
+        return cli_fail(c, &err);
+    }
     double secs = cli_now() - t0;
     double tot = 0;
     for (size_t t = 0; t <= m.ntiers; t++) {
@@ -125,7 +166,8 @@ int cmd_run(int argc, char **argv, cli_common *c)
         }
         printf("}");
         if (sum.has_migration) {
-            printf(", \"labels_matched\": %s, \"migration\": [", sum.labels_matched ? "true" : "false");
+            printf(", \"labels_matched\": %s, \"hysteresis_kept\": %zu, \"migration\": [",
+                   sum.labels_matched ? "true" : "false", sum.hysteresis_kept);
             for (size_t r = 0; r < sum.mig_rows; r++) {
                 printf("%s[", r ? ", " : "");
                 for (size_t q = 0; q < sum.mig_cols; q++) {
@@ -146,8 +188,12 @@ int cmd_run(int argc, char **argv, cli_common *c)
         }
         if (sum.has_migration) {
             printf("migration from %s (rows: before, with 'new' and 'absent'; columns: now, "
-                   "with 'new' and 'gone')%s\n",
+                   "with 'new' and 'gone')%s",
                    ro.previous, sum.labels_matched ? "; cluster labels matched" : "");
+            if (sum.hysteresis_applied) {
+                printf("; hysteresis kept %zu", sum.hysteresis_kept);
+            }
+            printf("\n");
             for (size_t r = 0; r < sum.mig_rows; r++) {
                 printf("  ");
                 for (size_t q = 0; q < sum.mig_cols; q++) {

@@ -86,6 +86,16 @@ int cli_threads(cli_common *c, const char *arg, unsigned *threads)
     return 0;
 }
 
+int cli_min_group(cli_common *c, const char *arg, long *min_group)
+{
+    size_t v;
+    if (cli_parse_size(arg, &v) != 0 || v > 1000000) {
+        return cli_usage(c, "--min-group '%s' must be 0..1000000", arg);
+    }
+    *min_group = (long)v;
+    return 0;
+}
+
 int cli_usage(const cli_common *c, const char *fmt, ...)
 {
     va_list ap;
