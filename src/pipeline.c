@@ -323,6 +323,145 @@ static ct_status write_audit(ct_file *out, const ct_audit *a, const ct_tier_mode
     return s;
 }
 
+/* /tiers (codes and the model's names, actions, settings), /migration and
+ * /audit/<column> into a result being written. */
+static ct_status write_tiers(ct_file *out, const ct_tier_model *m, const ct_tiering *tgp, size_t n,
+                             ct_run_summary *sum, const char *previous, const char *old_names,
+                             const ct_audit *audits, ct_error *err)
+{
+    ct_status s = CT_OK;
+    if (s == CT_OK) {
+        static const ct_colspec spec[2] = {{"tier", CT_INT8, 0}, {"loyalty", CT_INT8, 0}};
+        const void *cc[2] = {tgp->tier, tgp->loyalty};
+        s = ct_tw_write_table(out, "/tiers", spec, 2, cc, n, NULL, err);
+    }
+    if (s == CT_OK) {
+        char names[CT_MAX_TIERS * 201 + 210];
+        join_names(names, sizeof names, m->tiers[0], sizeof m->tiers[0], m->ntiers, m->new_tier, ',');
+        s = ct_attr_set_str(out, "/tiers", "names", names, err);
+        if (s == CT_OK) {
+            join_names(names, sizeof names, m->loyalty_names[0], sizeof m->loyalty_names[0], 3, NULL, ',');
+            s = ct_attr_set_str(out, "/tiers", "loyalty_names", names, err);
+        }
+        if (s == CT_OK) {
+            join_names(names, sizeof names, m->actions[0], sizeof m->actions[0], m->ntiers, NULL, '\x1f');
+            s = ct_attr_set_str(out, "/tiers", "actions", names, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/tiers", "review", m->review, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/tiers", "description", m->description, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_i64(out, "/tiers", "min_group", (int64_t)m->min_group, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_f64(out, "/tiers", "new_min_age", m->new_min_age, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_f64(out, "/tiers", "loyal_min", m->loyal_min, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_f64(out, "/tiers", "lost_max", m->lost_max, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_f64(out, "/tiers", "hysteresis", m->hysteresis, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/tiers", "assign",
+                                m->assign == CT_ASSIGN_CLUSTERS ? "clusters"
+                                : m->assign == CT_ASSIGN_SHARES ? "shares"
+                                                                : "thresholds",
+                                err);
+        }
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(out, "/tiers", "model", m->name, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(out, "/tiers", "model_file", m->path, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(out, "/tiers", "rank_by", m->rank_by, err);
+    }
+    if (s == CT_OK && sum->has_migration) {
+        s = ct_file_write_matrix(out, "/migration", sum->migration, sum->mig_rows, sum->mig_cols,
+                                 err);
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/migration", "previous", previous, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/migration", "previous_names", old_names, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_i64(out, "/migration", "labels_matched", sum->labels_matched, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_i64(out, "/migration", "hysteresis_kept",
+                                (int64_t)sum->hysteresis_kept, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/migration", "layout",
+                                "rows: previous tiers, its new-customer tier, absent before; "
+                                "columns: these tiers, new-customer tier, gone now",
+                                err);
+        }
+    }
+    for (size_t a = 0; a < m->naudit && s == CT_OK; a++) {
+        s = write_audit(out, &audits[a], m, err);
+    }
+    sum->naudit = m->naudit;
+    return s;
+}
+
+/* What the tier stage needs from the stages before it. */
+typedef struct tier_ctx {
+    const ct_tier_model *m;
+    const ct_customers *c;
+    const int32_t *labels; /* per customer, -1: not graded */
+    size_t k;
+    const double *metric, *p_alive;
+    const double *X; /* ng x d scaled rows of the graded customers */
+    const size_t *rows;
+    size_t ng;
+    const double *centroids; /* k x d */
+    size_t d;
+    const double *const *cols; /* the d feature columns, original units */
+    user_cols *uc;
+    const ct_file *previous; /* may be NULL */
+    char *old_names;
+    size_t old_cap;
+    ct_audit *audits; /* m->naudit */
+} tier_ctx;
+
+/* Clusters onto the ladder, then migration (and hysteresis) against the
+ * previous run, then the audit of protected columns. */
+static ct_status tier_stage(const tier_ctx *x, ct_tiering *tg, ct_run_summary *sum, ct_error *err)
+{
+    const ct_tier_model *m = x->m;
+    size_t n = x->c->n;
+    ct_status s = ct_tier_assign(m, x->labels, x->k, x->metric, x->p_alive, x->c->T, x->c->weight,
+                                 n, tg, err);
+    if (s == CT_OK && x->previous != NULL) {
+        s = migration(x->previous, m, x->c, tg, x->X, x->rows, x->ng, x->centroids, x->d,
+                      x->old_names, x->old_cap, sum, err);
+    }
+    for (size_t a = 0; a < m->naudit && s == CT_OK; a++) {
+        const double *ac = user_column(x->uc, m->audit[a], n, &s, err);
+        if (s == CT_OK && ac == NULL) {
+            s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0,
+                           "[protected] audit: column '%s' is not in the input's /features",
+                           m->audit[a]);
+        }
+        if (s == CT_OK) {
+            s = ct_audit_compute(m->audit[a], ac, tg->tier, m->ntiers + 1, x->cols, x->d,
+                                 x->c->weight, n, &x->audits[a], err);
+        }
+    }
+    return s;
+}
+
 ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
                  const ct_run_opts *o, ct_run_summary *sum, ct_error *err)
 {
@@ -339,6 +478,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     ct_file *f = NULL, *out = NULL, *df = NULL;
     user_cols uc;
     char old_names[CT_MAX_TIERS * 65 + 70] = "";
+    ct_audit audits[CT_MAX_AUDIT];
     double *X = NULL, *w = NULL;
     int32_t *labels = NULL;
     size_t *rows = NULL;
@@ -565,24 +705,9 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     }
     stage(o, "cluster", &t0);
     /* 5. tiers */
-    s = ct_tier_assign(m, labels, km.k, metric, sc.p_alive, c.T, c.weight, n, &tg, err);
-    if (s == CT_OK && f != NULL) {
-        s = migration(f, m, &c, &tg, X, rows, ng, km.centroids, d, old_names, sizeof old_names,
-                      sum, err);
-    }
-    ct_audit audits[CT_MAX_AUDIT];
-    for (size_t a = 0; a < m->naudit && s == CT_OK; a++) {
-        const double *ac = user_column(&uc, m->audit[a], n, &s, err);
-        if (s == CT_OK && ac == NULL) {
-            s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0,
-                           "[protected] audit: column '%s' is not in the input's /features",
-                           m->audit[a]);
-        }
-        if (s == CT_OK) {
-            s = ct_audit_compute(m->audit[a], ac, tg.tier, m->ntiers + 1, cols, d, c.weight, n,
-                                 &audits[a], err);
-        }
-    }
+    tier_ctx tc = {m, &c, labels, km.k, metric, sc.p_alive, X, rows, ng, km.centroids, d, cols,
+                   &uc, f, old_names, sizeof old_names, audits};
+    s = tier_stage(&tc, &tg, sum, err);
     ct_file_close(f);
     f = NULL;
     if (s != CT_OK) {
@@ -657,87 +782,9 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         s = ct_kscores_write(out, ks, nk, m->k_lo, err);
     }
     if (s == CT_OK) {
-        static const ct_colspec spec[2] = {{"tier", CT_INT8, 0}, {"loyalty", CT_INT8, 0}};
-        const void *cc[2] = {tg.tier, tg.loyalty};
-        s = ct_tw_write_table(out, "/tiers", spec, 2, cc, n, NULL, err);
+        s = write_tiers(out, m, &tg, n, sum, o != NULL ? o->previous : NULL, old_names, audits,
+                        err);
     }
-    if (s == CT_OK) {
-        char names[CT_MAX_TIERS * 201 + 210];
-        join_names(names, sizeof names, m->tiers[0], sizeof m->tiers[0], m->ntiers, m->new_tier, ',');
-        s = ct_attr_set_str(out, "/tiers", "names", names, err);
-        if (s == CT_OK) {
-            join_names(names, sizeof names, m->loyalty_names[0], sizeof m->loyalty_names[0], 3, NULL, ',');
-            s = ct_attr_set_str(out, "/tiers", "loyalty_names", names, err);
-        }
-        if (s == CT_OK) {
-            join_names(names, sizeof names, m->actions[0], sizeof m->actions[0], m->ntiers, NULL, '\x1f');
-            s = ct_attr_set_str(out, "/tiers", "actions", names, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/tiers", "review", m->review, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/tiers", "description", m->description, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_i64(out, "/tiers", "min_group", (int64_t)m->min_group, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_f64(out, "/tiers", "new_min_age", m->new_min_age, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_f64(out, "/tiers", "loyal_min", m->loyal_min, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_f64(out, "/tiers", "lost_max", m->lost_max, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_f64(out, "/tiers", "hysteresis", m->hysteresis, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/tiers", "assign",
-                                m->assign == CT_ASSIGN_CLUSTERS ? "clusters"
-                                : m->assign == CT_ASSIGN_SHARES ? "shares"
-                                                                : "thresholds",
-                                err);
-        }
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(out, "/tiers", "model", m->name, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(out, "/tiers", "model_file", m->path, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(out, "/tiers", "rank_by", m->rank_by, err);
-    }
-    if (s == CT_OK && sum->has_migration) {
-        s = ct_file_write_matrix(out, "/migration", sum->migration, sum->mig_rows, sum->mig_cols,
-                                 err);
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/migration", "previous", o->previous, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/migration", "previous_names", old_names, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_i64(out, "/migration", "labels_matched", sum->labels_matched, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_i64(out, "/migration", "hysteresis_kept",
-                                (int64_t)sum->hysteresis_kept, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/migration", "layout",
-                                "rows: previous tiers, its new-customer tier, absent before; "
-                                "columns: these tiers, new-customer tier, gone now",
-                                err);
-        }
-    }
-    for (size_t a = 0; a < m->naudit && s == CT_OK; a++) {
-        s = write_audit(out, &audits[a], m, err);
-    }
-    sum->naudit = m->naudit;
     if (s == CT_OK) {
         s = ct_file_commit(out, err);
         out = NULL;
@@ -776,5 +823,224 @@ done:
     if (tmp[0] != '\0') {
         unlink(tmp);
     }
+    return s;
+}
+
+ct_status ct_retier(const ct_tier_model *m, const char *input, const char *output,
+                    const ct_run_opts *o, ct_run_summary *sum, ct_error *err)
+{
+    ct_file *in = NULL, *prev = NULL, *out = NULL;
+    ct_customers c;
+    ct_table *t = NULL;
+    user_cols uc;
+    ct_tiering tg;
+    ct_audit audits[CT_MAX_AUDIT];
+    char old_names[CT_MAX_TIERS * 65 + 70] = "", feats[CT_MAX_FEATURES * 65] = "";
+    double *p_alive = NULL, *clv = NULL, *C = NULL, *X = NULL;
+    double center[CT_MAX_FEATURES], scale[CT_MAX_FEATURES];
+    int32_t *labels = NULL;
+    size_t *rows = NULL, k = 0, d = m->nfeat, kd = 0, ng = 0, nc = 0, ns = 0;
+    const double *cols[CT_MAX_FEATURES];
+    double t0 = now_s();
+
+    memset(&c, 0, sizeof c);
+    memset(&uc, 0, sizeof uc);
+    memset(&tg, 0, sizeof tg);
+    memset(sum, 0, sizeof *sum);
+    ct_status s = ct_file_open(&in, input, err);
+    if (s == CT_OK) {
+        s = ct_customers_read(in, "/customers", &c, err);
+    }
+    size_t n = c.n;
+    if (s == CT_OK && (!ct_file_has_group(in, "/scores") || !ct_file_has_group(in, "/clusters"))) {
+        s = ct_fail_at(err, CT_EFORMAT, input, 0, 0,
+                       "needs /customers, /scores and /clusters (a `clvtier run` result)");
+    }
+    if (s == CT_OK) {
+        s = ct_table_open(&t, in, "/scores", err);
+    }
+    if (s == CT_OK && ct_table_nrows(t) != n) {
+        s = ct_fail_at(err, CT_EFORMAT, input, 0, 0, "/scores and /customers differ in length");
+    }
+    if (s == CT_OK) {
+        s = ct_table_read_f64(t, "p_alive", &p_alive, err);
+    }
+    if (s == CT_OK) {
+        s = ct_table_read_f64(t, "clv", &clv, err);
+    }
+    ct_scores sc = {n, p_alive, NULL, NULL, clv};
+    if (s == CT_OK) {
+        s = ct_table_read_f64(t, "exp_purchases", &sc.exp_purchases, err);
+    }
+    if (s == CT_OK) {
+        s = ct_table_read_f64(t, "exp_spend", &sc.exp_spend, err);
+    }
+    ct_table_close(t);
+    t = NULL;
+    if (s == CT_OK) {
+        s = ct_table_open(&t, in, "/clusters", err);
+    }
+    labels = malloc((n ? n : 1) * sizeof *labels);
+    rows = malloc((n ? n : 1) * sizeof *rows);
+    if (s == CT_OK && (labels == NULL || rows == NULL)) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    long jl = s == CT_OK ? ct_table_find(t, "label") : -1;
+    if (s == CT_OK && (jl < 0 || ct_table_nrows(t) != n)) {
+        s = ct_fail_at(err, CT_EFORMAT, input, 0, 0, "/clusters has no label per customer");
+    }
+    if (s == CT_OK) {
+        s = ct_table_read(t, (size_t)jl, 0, n, CT_INT32, labels, err);
+    }
+    ct_table_close(t);
+    t = NULL;
+    if (s == CT_OK) {
+        s = ct_file_read_matrix(in, "/clusters/centroids", &C, &k, &kd, err);
+    }
+    if (s == CT_OK && ct_file_has_group(in, "/features")) {
+        s = ct_table_open(&uc.t, in, "/features", err);
+    }
+    for (size_t j = 0; j < d && s == CT_OK; j++) {
+        cols[j] = column(&c, &sc, m->features[j]);
+        if (cols[j] == NULL) {
+            cols[j] = user_column(&uc, m->features[j], n, &s, err);
+        }
+        if (s == CT_OK && cols[j] == NULL) {
+            s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0,
+                           "[features] use: '%s' is not in %s", m->features[j], input);
+        }
+    }
+    const double *metric = s == CT_OK ? column(&c, &sc, m->rank_by) : NULL;
+    if (s == CT_OK && metric == NULL) {
+        metric = user_column(&uc, m->rank_by, n, &s, err);
+        if (s == CT_OK && metric == NULL) {
+            s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0, "[tiers] rank_by: '%s' is not in %s",
+                           m->rank_by, input);
+        }
+    }
+    if (s != CT_OK) {
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (labels[i] < -1 || labels[i] >= (int32_t)k) {
+            s = ct_fail_at(err, CT_EFORMAT, input, i + 1, 0, "/clusters label %d (k = %zu)",
+                           labels[i], k);
+            goto done;
+        }
+        if (c.T[i] < m->new_min_age) {
+            labels[i] = -1; /* too young under this model */
+        }
+    }
+    /* The graded rows in the clustering's own scaled space, when this model
+     * clusters on the same features (only hysteresis needs them). */
+    if (ct_attr_exists(in, "/clusters", "features")) {
+        s = ct_attr_get_str(in, "/clusters", "features", feats, sizeof feats, err);
+    }
+    char want[CT_MAX_FEATURES * 65] = "";
+    for (size_t j = 0; j < d; j++) {
+        strcat(want, j ? "," : "");
+        strcat(want, m->features[j]);
+    }
+    if (s == CT_OK && strcmp(feats, want) == 0 && kd == d &&
+        ct_attr_get_f64v(in, "/clusters", "scale_center", center, CT_MAX_FEATURES, &nc, err) ==
+            CT_OK &&
+        ct_attr_get_f64v(in, "/clusters", "scale_scale", scale, CT_MAX_FEATURES, &ns, err) ==
+            CT_OK &&
+        nc == d && ns == d) {
+        X = malloc((n ? n : 1) * d * sizeof *X);
+        if (X == NULL) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (labels[i] < 0) {
+                continue;
+            }
+            for (size_t j = 0; j < d; j++) {
+                double v = cols[j][i];
+                v = m->transform == CT_TF_LOG1P ? log1p(v) : v;
+                X[ng * d + j] = (v - center[j]) / scale[j];
+            }
+            rows[ng++] = i;
+        }
+    }
+    if (s != CT_OK) {
+        goto done;
+    }
+    if (o != NULL && o->previous != NULL) {
+        s = ct_file_open(&prev, o->previous, err);
+        if (s != CT_OK) {
+            goto done;
+        }
+    }
+    tier_ctx tc = {m,    &c,   labels, k,    metric,   p_alive, X, rows, ng, C, d, cols, &uc,
+                   prev, old_names, sizeof old_names, audits};
+    s = tier_stage(&tc, &tg, sum, err);
+    if (s != CT_OK) {
+        goto done;
+    }
+    stage(o, "tier", &t0);
+    ct_create_opts co = {0, o != NULL ? o->command : NULL};
+    s = ct_file_create(&out, output, &co, err);
+    static const char *const LINK[] = {"/customers", "/fits", "/scores", "/clusters",
+                                       "/clusters_k"};
+    for (size_t q = 0; q < sizeof LINK / sizeof LINK[0] && s == CT_OK; q++) {
+        if (ct_file_has_group(in, LINK[q])) {
+            s = ct_file_link_external(out, LINK[q], input, LINK[q], err);
+        }
+    }
+    if (s == CT_OK) {
+        char hex[CT_SHA256_HEX];
+        s = ct_sha256_file(m->path, hex, err);
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/", "model_sha256", hex, err);
+        }
+        if (s == CT_OK) {
+            s = ct_attr_set_str(out, "/", "model_file", m->path, err);
+        }
+    }
+    if (s == CT_OK) {
+        s = write_tiers(out, m, &tg, n, sum, o != NULL ? o->previous : NULL, old_names, audits,
+                        err);
+    }
+    if (s == CT_OK) {
+        s = ct_file_commit(out, err);
+        out = NULL;
+    }
+    if (s == CT_OK) {
+        stage(o, "write", &t0);
+        ct_fit pf;
+        ct_error e2;
+        sum->customers = n;
+        sum->k = k;
+        if (ct_attr_get_f64(in, "/clusters", "inertia", &sum->inertia, &e2) != CT_OK) {
+            sum->inertia = 0;
+        }
+        if (ct_fit_read(in, ct_clv_model_name(m->purchase), &pf, &e2) == CT_OK) {
+            sum->ll = pf.ll;
+            memcpy(sum->purchase_params, pf.par, sizeof sum->purchase_params);
+        }
+        memcpy(sum->tier_weight, tg.weight, sizeof sum->tier_weight);
+        for (size_t i = 0; i < n; i++) {
+            double wi = c.weight != NULL ? c.weight[i] : 1.0;
+            sum->loyalty_weight[tg.loyalty[i]] += wi;
+            sum->total_clv += clv[i] * wi;
+        }
+    }
+done:
+    ct_file_close(out);
+    ct_file_close(prev);
+    user_cols_free(&uc);
+    ct_file_close(in);
+    ct_customers_free(&c);
+    ct_tiering_free(&tg);
+    free(p_alive);
+    free(clv);
+    free(sc.exp_purchases);
+    free(sc.exp_spend);
+    free(C);
+    free(X);
+    free(labels);
+    free(rows);
     return s;
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -641,7 +642,14 @@ static hid_t attr_open(const ct_file *f, const char *obj, const char *name, ct_e
         ct_fail_at(err, CT_EFORMAT, f->path, 0, 0, "attribute '%s' missing on %s", name, obj);
         return H5I_INVALID_HID;
     }
-    hid_t a = H5Aopen_by_name(f->fid, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    /* Open the object first: through an external link, H5Aopen_by_name on
+     * the linking file reads variable-length strings from the wrong file's
+     * heap (HDF5 1.10); an object id carries the right file. */
+    hid_t o = H5Oopen(f->fid, obj, H5P_DEFAULT);
+    hid_t a = o >= 0 ? H5Aopen(o, name, H5P_DEFAULT) : H5I_INVALID_HID;
+    if (o >= 0) {
+        H5Oclose(o);
+    }
     if (a < 0) {
         h5fail(err, CT_EFORMAT, f->path, "cannot open attribute");
     }
@@ -777,6 +785,25 @@ ct_status ct_file_make_group(ct_file *f, const char *path, ct_error *err)
         return ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot create group %s: %s", path, f->why);
     }
     H5Gclose(g);
+    return CT_OK;
+}
+
+ct_status ct_file_link_external(ct_file *f, const char *path, const char *target_file,
+                                const char *target_path, ct_error *err)
+{
+    char abs[PATH_MAX];
+    if (!f->writable) {
+        return ct_fail_at(err, CT_EINVAL, f->path, 0, 0, "file is open read-only");
+    }
+    if (realpath(target_file, abs) == NULL) {
+        return ct_fail_at(err, CT_ENOENT, target_file, 0, 0, "cannot resolve path: %s",
+                          strerror(errno));
+    }
+    if (H5Lcreate_external(abs, target_path, f->fid, path, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+        h5_poison(f);
+        return ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot link %s to %s:%s: %s", path, abs,
+                          target_path, f->why);
+    }
     return CT_OK;
 }
 

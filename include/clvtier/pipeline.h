@@ -53,4 +53,15 @@ typedef struct ct_run_summary {
 ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
                  const ct_run_opts *o, ct_run_summary *sum, ct_error *err);
 
+/* Re-tier an existing result (`clvtier tier`): the input's clusters and
+ * scores under model m's ladder, loyalty and new-customer rules, without
+ * refitting or reclustering.  The output holds /tiers (+ /migration with
+ * o->previous, + /audit) and external links to the input's /customers,
+ * /fits, /scores, /clusters and /clusters_k, so nothing large is copied.
+ * Customers the input did not grade stay ungraded (the new-customer tier).
+ * The hysteresis margin applies when m clusters on the same features as the
+ * input. */
+ct_status ct_retier(const ct_tier_model *m, const char *input, const char *output,
+                    const ct_run_opts *o, ct_run_summary *sum, ct_error *err);
+
 #endif

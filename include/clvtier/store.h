@@ -74,6 +74,12 @@ int ct_file_has_dataset(const ct_file *f, const char *path);
 
 /* Create group `path` (and its parents) if it does not exist. */
 ct_status ct_file_make_group(ct_file *f, const char *path, ct_error *err);
+/* An external link at `path` to `target_path` in the file `target_file`
+ * (stored as its absolute path), so a stage that extends a result refers to
+ * the input's large tables instead of copying them; readers follow it
+ * transparently (read-only). */
+ct_status ct_file_link_external(ct_file *f, const char *path, const char *target_file,
+                                const char *target_path, ct_error *err);
 /* Names of the direct sub-groups of `path`, written into names[0..cap) (each
  * cut to 63 bytes); *n receives how many there are. */
 ct_status ct_file_list_groups(const ct_file *f, const char *path, char names[][64], size_t cap,

@@ -67,5 +67,11 @@ int cmd_score(int argc, char **argv, cli_common *c);
 int cmd_validate(int argc, char **argv, cli_common *c);
 int cmd_cluster(int argc, char **argv, cli_common *c);
 int cmd_run(int argc, char **argv, cli_common *c);
+int cmd_tier(int argc, char **argv, cli_common *c);
+int cmd_report(int argc, char **argv, cli_common *c);
+/* shared by run and tier: stage times on stderr, the tiers on stdout */
+void cli_on_stage(void *ctx, const char *stage, double seconds);
+void cli_print_run(const cli_common *c, const ct_tier_model *m, const ct_run_summary *sum,
+                   double secs, const char *previous);
 
 #endif

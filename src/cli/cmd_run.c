@@ -40,11 +40,78 @@ static const char HELP[] =
 
 enum { O_CSV = 256, O_THREADS, O_PREV, O_REPORT, O_SUMMARY, O_MD, O_KEY, O_MING, O_FEAT };
 
-static void on_stage(void *ctx, const char *stage, double seconds)
+void cli_on_stage(void *ctx, const char *stage, double seconds)
 {
     const cli_common *c = ctx;
     if (!c->quiet) {
-        fprintf(stderr, "clvtier run: %-8s %7.2f s\n", stage, seconds);
+        fprintf(stderr, "clvtier %s: %-8s %7.2f s\n", c->cmd, stage, seconds);
+    }
+}
+
+void cli_print_run(const cli_common *c, const ct_tier_model *mp, const ct_run_summary *sp,
+                   double secs, const char *previous)
+{
+    const ct_tier_model m = *mp;
+    const ct_run_summary sum = *sp;
+    double tot = 0;
+    for (size_t t = 0; t <= m.ntiers; t++) {
+        tot += sum.tier_weight[t];
+    }
+    if (c->json) {
+        printf("{\"model\": ");
+        cli_json_str(stdout, m.name);
+        printf(", \"customers\": %zu, \"k\": %zu, \"inertia\": %.10g, \"total_clv\": %.10g, "
+               "\"ll\": %.10g, \"seconds\": %.3f, \"tiers\": {",
+               sum.customers, sum.k, sum.inertia, sum.total_clv, sum.ll, secs);
+        for (size_t t = 0; t <= m.ntiers; t++) {
+            printf("%s", t ? ", " : "");
+            cli_json_str(stdout, t < m.ntiers ? m.tiers[t] : m.new_tier);
+            printf(": %.17g", sum.tier_weight[t]);
+        }
+        printf("}, \"loyalty\": {");
+        for (size_t l = 0; l < 3; l++) {
+            printf("%s", l ? ", " : "");
+            cli_json_str(stdout, m.loyalty_names[l]);
+            printf(": %.17g", sum.loyalty_weight[l]);
+        }
+        printf("}");
+        if (sum.has_migration) {
+            printf(", \"labels_matched\": %s, \"hysteresis_kept\": %zu, \"migration\": [",
+                   sum.labels_matched ? "true" : "false", sum.hysteresis_kept);
+            for (size_t r = 0; r < sum.mig_rows; r++) {
+                printf("%s[", r ? ", " : "");
+                for (size_t q = 0; q < sum.mig_cols; q++) {
+                    printf("%s%.17g", q ? ", " : "", sum.migration[r * sum.mig_cols + q]);
+                }
+                printf("]");
+            }
+            printf("]");
+        }
+        printf("}\n");
+    } else {
+        printf("%s: %zu customers, k = %zu, total CLV %.2f (%.2f s)\n", m.name, sum.customers,
+               sum.k, sum.total_clv, secs);
+        printf("  %-16s %12s %7s\n", "tier", "customers", "share");
+        for (size_t t = 0; t <= m.ntiers; t++) {
+            printf("  %-16s %12.0f %6.1f%%\n", t < m.ntiers ? m.tiers[t] : m.new_tier,
+                   sum.tier_weight[t], tot > 0 ? 100 * sum.tier_weight[t] / tot : 0.0);
+        }
+        if (sum.has_migration) {
+            printf("migration from %s (rows: before, with 'new' and 'absent'; columns: now, "
+                   "with 'new' and 'gone')%s",
+                   previous, sum.labels_matched ? "; cluster labels matched" : "");
+            if (sum.hysteresis_applied) {
+                printf("; hysteresis kept %zu", sum.hysteresis_kept);
+            }
+            printf("\n");
+            for (size_t r = 0; r < sum.mig_rows; r++) {
+                printf("  ");
+                for (size_t q = 0; q < sum.mig_cols; q++) {
+                    printf(" %9.0f", sum.migration[r * sum.mig_cols + q]);
+                }
+                printf("\n");
+            }
+        }
     }
 }
 
@@ -132,7 +199,7 @@ int cmd_run(int argc, char **argv, cli_common *c)
         return cli_fail(c, &err);
     }
     ro.command = c->cmdline;
-    ro.stage = on_stage;
+    ro.stage = cli_on_stage;
     ro.stage_ctx = c;
     ct_run_summary sum;
     double t0 = cli_now();
@@ -143,65 +210,6 @@ int cmd_run(int argc, char **argv, cli_common *c)
         return cli_fail(c, &err);
     }
     double secs = cli_now() - t0;
-    double tot = 0;
-    for (size_t t = 0; t <= m.ntiers; t++) {
-        tot += sum.tier_weight[t];
-    }
-    if (c->json) {
-        printf("{\"model\": ");
-        cli_json_str(stdout, m.name);
-        printf(", \"customers\": %zu, \"k\": %zu, \"inertia\": %.10g, \"total_clv\": %.10g, "
-               "\"ll\": %.10g, \"seconds\": %.3f, \"tiers\": {",
-               sum.customers, sum.k, sum.inertia, sum.total_clv, sum.ll, secs);
-        for (size_t t = 0; t <= m.ntiers; t++) {
-            printf("%s", t ? ", " : "");
-            cli_json_str(stdout, t < m.ntiers ? m.tiers[t] : m.new_tier);
-            printf(": %.17g", sum.tier_weight[t]);
-        }
-        printf("}, \"loyalty\": {");
-        for (size_t l = 0; l < 3; l++) {
-            printf("%s", l ? ", " : "");
-            cli_json_str(stdout, m.loyalty_names[l]);
-            printf(": %.17g", sum.loyalty_weight[l]);
-        }
-        printf("}");
-        if (sum.has_migration) {
-            printf(", \"labels_matched\": %s, \"hysteresis_kept\": %zu, \"migration\": [",
-                   sum.labels_matched ? "true" : "false", sum.hysteresis_kept);
-            for (size_t r = 0; r < sum.mig_rows; r++) {
-                printf("%s[", r ? ", " : "");
-                for (size_t q = 0; q < sum.mig_cols; q++) {
-                    printf("%s%.17g", q ? ", " : "", sum.migration[r * sum.mig_cols + q]);
-                }
-                printf("]");
-            }
-            printf("]");
-        }
-        printf("}\n");
-    } else {
-        printf("%s: %zu customers, k = %zu, total CLV %.2f (%.2f s)\n", m.name, sum.customers,
-               sum.k, sum.total_clv, secs);
-        printf("  %-16s %12s %7s\n", "tier", "customers", "share");
-        for (size_t t = 0; t <= m.ntiers; t++) {
-            printf("  %-16s %12.0f %6.1f%%\n", t < m.ntiers ? m.tiers[t] : m.new_tier,
-                   sum.tier_weight[t], tot > 0 ? 100 * sum.tier_weight[t] / tot : 0.0);
-        }
-        if (sum.has_migration) {
-            printf("migration from %s (rows: before, with 'new' and 'absent'; columns: now, "
-                   "with 'new' and 'gone')%s",
-                   ro.previous, sum.labels_matched ? "; cluster labels matched" : "");
-            if (sum.hysteresis_applied) {
-                printf("; hysteresis kept %zu", sum.hysteresis_kept);
-            }
-            printf("\n");
-            for (size_t r = 0; r < sum.mig_rows; r++) {
-                printf("  ");
-                for (size_t q = 0; q < sum.mig_cols; q++) {
-                    printf(" %9.0f", sum.migration[r * sum.mig_cols + q]);
-                }
-                printf("\n");
-            }
-        }
-    }
+    cli_print_run(c, &m, &sum, secs, ro.previous);
     return 0;
 }

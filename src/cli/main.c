@@ -14,7 +14,9 @@ typedef struct command {
 } command;
 
 static const command COMMANDS[] = {
-    {"run", cmd_run, "a tier model end to end: ingest, fit, score, cluster, tiers"},
+    {"run", cmd_run, "a tier model end to end: ingest, fit, score, cluster, tiers, reports"},
+    {"tier", cmd_tier, "re-tier an existing result under a (new) tier model"},
+    {"report", cmd_report, "report.html, summary.json, report.md, tiers.csv from a result"},
     {"ingest", cmd_ingest, "transaction log or RFM summary (CSV) -> HDF5 customer summaries"},
     {"synth", cmd_synth, "simulate BG/NBD or Pareto/NBD customers (CSV log or HDF5 summary)"},
     {"fit", cmd_fit, "fit CLV models (BG/NBD, Pareto/NBD, MBG/NBD, BG/BB, Gamma-Gamma)"},

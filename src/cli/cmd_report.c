@@ -1,0 +1,87 @@
+/* cmd_report.c - `clvtier report`: reports from an existing result. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static const char HELP[] =
+    "usage: clvtier report RESULT.h5 [--html R.html] [--summary S.json] [--markdown R.md]\n"
+    "                      [--csv TIERS.csv] [--id-key KEYFILE] [--min-group N]\n"
+    "\n"
+    "Write reports from a `clvtier run` (or `clvtier tier`) result: a self-contained\n"
+    "HTML page with inline SVG charts, summary.json (schema clvtier-summary/1, see\n"
+    "README), the tables in Markdown, and id, tier, loyalty, clv, p_alive per\n"
+    "customer.  Aggregates over fewer than N customers are withheld (default: the\n"
+    "model's min_group).  At least one output is needed.\n"
+    "\n"
+    "options:\n"
+    "      --html FILE       report.html\n"
+    "      --summary FILE    summary.json\n"
+    "      --markdown FILE   report.md\n"
+    "      --csv FILE        tiers.csv\n"
+    "      --id-key FILE     pseudonymise ids in --csv with HMAC-SHA256 under this key\n"
+    "                        (at least 16 bytes; keep it apart from the output)\n"
+    "      --min-group N     withhold aggregates over fewer than N customers\n"
+    "  -q, --quiet           nothing on stderr but errors\n"
+    "  -h, --help            this help\n";
+
+enum { O_HTML = 256, O_SUMMARY, O_MD, O_CSV, O_KEY, O_MING };
+
+int cmd_report(int argc, char **argv, cli_common *c)
+{
+    static const struct option LONG[] = {{"html", required_argument, NULL, O_HTML},
+                                         {"summary", required_argument, NULL, O_SUMMARY},
+                                         {"markdown", required_argument, NULL, O_MD},
+                                         {"csv", required_argument, NULL, O_CSV},
+                                         {"id-key", required_argument, NULL, O_KEY},
+                                         {"min-group", required_argument, NULL, O_MING},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    ct_report_opts rep;
+    ct_error err;
+    int opt;
+    ct_report_opts_init(&rep);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "qh", LONG, NULL)) != -1) {
+        switch (opt) {
+        case O_HTML:
+            rep.html = optarg;
+            break;
+        case O_SUMMARY:
+            rep.json = optarg;
+            break;
+        case O_MD:
+            rep.md = optarg;
+            break;
+        case O_CSV:
+            rep.csv = optarg;
+            break;
+        case O_KEY:
+            rep.id_key = optarg;
+            break;
+        case O_MING:
+            if (cli_min_group(c, optarg, &rep.min_group) != 0) {
+                return EX_USAGE_;
+            }
+            break;
+        default: {
+            int ec = cli_option(c, opt, HELP, argc, argv);
+            if (ec >= 0) {
+                return ec;
+            }
+            break;
+        }
+        }
+    }
+    if (optind != argc - 1) {
+        return cli_usage(c, optind >= argc ? "missing RESULT.h5" : "too many arguments");
+    }
+    if (!rep.html && !rep.json && !rep.md && !rep.csv) {
+        return cli_usage(c, "nothing to write: give --html, --summary, --markdown or --csv");
+    }
+    if (ct_report_write(argv[optind], &rep, &err) != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    return 0;
+}

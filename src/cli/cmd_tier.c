@@ -1,0 +1,120 @@
+/* cmd_tier.c - `clvtier tier`: re-tier an existing result. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static const char HELP[] =
+    "usage: clvtier tier -m MODEL.ini RESULT.h5 -o TIERS.h5 [--previous OLD.h5]\n"
+    "                    [--report R.html] [--summary S.json] [--markdown R.md]\n"
+    "                    [--csv TIERS.csv] [--id-key KEYFILE] [--min-group N] [--json]\n"
+    "\n"
+    "Map the clusters of an existing result (/customers, /scores, /clusters, e.g.\n"
+    "from `clvtier run`) onto MODEL's tier ladder, loyalty classes and new-customer\n"
+    "rule, without refitting or reclustering: try another ladder or other cuts in\n"
+    "a second.  TIERS.h5 holds /tiers (+ /migration, /audit) and external links to\n"
+    "RESULT.h5's tables, so keep RESULT.h5 where it is.  Reports as in `run`.\n"
+    "\n"
+    "options:\n"
+    "  -m, --model FILE      tier model\n"
+    "  -o, --output FILE     the new result (written atomically)\n"
+    "      --previous FILE   compare with an earlier result (migration, hysteresis)\n"
+    "      --report FILE     report.html\n"
+    "      --summary FILE    summary.json\n"
+    "      --markdown FILE   report.md\n"
+    "      --csv FILE        tiers.csv\n"
+    "      --id-key FILE     pseudonymise ids in --csv (HMAC-SHA256)\n"
+    "      --min-group N     withhold aggregates over fewer than N customers\n"
+    "      --json            summary as JSON on stdout\n"
+    "  -q, --quiet           nothing on stderr but errors\n"
+    "  -h, --help            this help\n";
+
+enum { O_PREV = 256, O_REPORT, O_SUMMARY, O_MD, O_CSV, O_KEY, O_MING };
+
+int cmd_tier(int argc, char **argv, cli_common *c)
+{
+    static const struct option LONG[] = {{"model", required_argument, NULL, 'm'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"previous", required_argument, NULL, O_PREV},
+                                         {"report", required_argument, NULL, O_REPORT},
+                                         {"summary", required_argument, NULL, O_SUMMARY},
+                                         {"markdown", required_argument, NULL, O_MD},
+                                         {"csv", required_argument, NULL, O_CSV},
+                                         {"id-key", required_argument, NULL, O_KEY},
+                                         {"min-group", required_argument, NULL, O_MING},
+                                         {"json", no_argument, NULL, CLI_JSON},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *modelp = NULL, *out = NULL;
+    ct_run_opts ro;
+    ct_report_opts rep;
+    int opt;
+    memset(&ro, 0, sizeof ro);
+    ct_report_opts_init(&rep);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "m:o:qh", LONG, NULL)) != -1) {
+        switch (opt) {
+        case 'm':
+            modelp = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case O_PREV:
+            ro.previous = optarg;
+            break;
+        case O_REPORT:
+            rep.html = optarg;
+            break;
+        case O_SUMMARY:
+            rep.json = optarg;
+            break;
+        case O_MD:
+            rep.md = optarg;
+            break;
+        case O_CSV:
+            rep.csv = optarg;
+            break;
+        case O_KEY:
+            rep.id_key = optarg;
+            break;
+        case O_MING:
+            if (cli_min_group(c, optarg, &rep.min_group) != 0) {
+                return EX_USAGE_;
+            }
+            break;
+        default: {
+            int ec = cli_option(c, opt, HELP, argc, argv);
+            if (ec >= 0) {
+                return ec;
+            }
+            break;
+        }
+        }
+    }
+    if (optind != argc - 1) {
+        return cli_usage(c, optind >= argc ? "missing RESULT.h5" : "too many arguments");
+    }
+    if (modelp == NULL || out == NULL) {
+        return cli_usage(c, "missing %s", modelp == NULL ? "-m MODEL.ini" : "-o TIERS.h5");
+    }
+    ct_tier_model m;
+    ct_error err;
+    if (ct_tier_model_load(modelp, &m, &err) != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    ro.command = c->cmdline;
+    ro.stage = cli_on_stage;
+    ro.stage_ctx = c;
+    ct_run_summary sum;
+    double t0 = cli_now();
+    if (ct_retier(&m, argv[optind], out, &ro, &sum, &err) != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    if ((rep.html || rep.json || rep.md || rep.csv) && ct_report_write(out, &rep, &err) != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    cli_print_run(c, &m, &sum, cli_now() - t0, ro.previous);
+    return 0;
+}
