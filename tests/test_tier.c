@@ -107,6 +107,74 @@ static void test_assignment_rules(void **state)
     assert_non_null(strstr(err.msg, "customer row 3"));
 }
 
+/* Hysteresis: two clusters on a line at 0 and 10 (tiers 0 and 1).  A
+ * customer who was in tier 1 and now sits at 4.9 (distance 4.9 to tier 0's
+ * centroid, 5.1 to tier 1's) stays in tier 1 with a 5% margin (5.1 <=
+ * 1.05 * 4.9) but moves at 3 (7 > 1.05 * 3); with margin 0 both move. */
+static void test_hysteresis(void **state)
+{
+    ct_error err;
+    ct_tier_model m;
+    ct_tiering t;
+    (void)state;
+    ct_tier_model_init(&m);
+    m.ntiers = 2;
+    m.assign = CT_ASSIGN_CLUSTERS;
+    int32_t lab[4] = {0, 0, 0, 1};
+    double met[4] = {10, 10, 10, 1}, X[4] = {0, 4.9, 3, 10}, C[2] = {0, 10};
+    size_t rows[4] = {0, 1, 2, 3};
+    int8_t prev[4] = {0, 1, 1, -1}; /* the last one is new since the last run */
+    for (int pass = 0; pass < 2; pass++) {
+        assert_status(ct_tier_assign(&m, lab, 2, met, NULL, NULL, NULL, 4, &t, &err), CT_OK);
+        const int8_t now[4] = {0, 0, 0, 1};
+        assert_memory_equal(t.tier, now, 4);
+        size_t kept = ct_tier_hysteresis(&t, prev, X, rows, 4, C, 1, NULL, pass == 0 ? 0.05 : 0.0);
+        const int8_t want0[4] = {0, 1, 0, 1}, want1[4] = {0, 0, 0, 1};
+        assert_int_equal(kept, pass == 0 ? 1 : 0);
+        assert_memory_equal(t.tier, pass == 0 ? want0 : want1, 4);
+        assert_true(t.weight[0] == (pass == 0 ? 2.0 : 3.0) && t.weight[1] == (pass == 0 ? 2.0 : 1.0));
+        ct_tiering_free(&t);
+    }
+}
+
+/* Audit: a protected code that equals the tier gives Cramer's V = 1 and
+ * flags the feature that separates the groups (eta^2 = 1 - within/total);
+ * an unrelated code gives V = 0 and eta^2 = 0. */
+static void test_audit(void **state)
+{
+    ct_error err;
+    ct_audit a;
+    (void)state;
+    const int8_t tier[8] = {0, 0, 0, 0, 1, 1, 1, 1};
+    const double same[8] = {1, 1, 1, 1, 2, 2, 2, 2}, unrel[8] = {1, 1, 2, 2, 1, 1, 2, 2};
+    const double f0[8] = {9, 11, 9, 11, 1, 3, 1, 3}; /* group means 10 and 2, within var 1 */
+    const double *feat[1] = {f0};
+    assert_status(ct_audit_compute("g", same, tier, 3, feat, 1, NULL, 8, &a, &err), CT_OK);
+    assert_int_equal(a.ngroups, 2);
+    assert_string_equal(a.group[0], "1");
+    assert_true(fabs(a.cramers_v - 1.0) < 1e-12);
+    /* SS_total = 8 * (16 + 1) = 136, SS_between = 8 * 16 = 128 */
+    assert_true(fabs(a.eta2[0] - 128.0 / 136.0) < 1e-12);
+    assert_true(a.eta2[0] >= CT_AUDIT_PROXY_ETA2);
+    assert_true(a.count[0][0] == 4 && a.count[1][1] == 4 && a.count[0][1] == 0);
+    assert_status(ct_audit_compute("g", unrel, tier, 3, feat, 1, NULL, 8, &a, &err), CT_OK);
+    assert_true(fabs(a.cramers_v) < 1e-12);
+    assert_true(a.eta2[0] < 1e-12);
+    /* many distinct values: quartile groups; NaN: a "missing" group */
+    double many[8] = {1, 2, 3, 4, 5, 6, 7, (double)NAN}, lots[20];
+    int8_t t20[20] = {0};
+    for (int i = 0; i < 20; i++) {
+        lots[i] = i;
+    }
+    assert_status(ct_audit_compute("g", many, tier, 3, feat, 1, NULL, 8, &a, &err), CT_OK);
+    assert_string_equal(a.group[a.ngroups - 1], "missing");
+    const double *f20[1] = {lots};
+    assert_status(ct_audit_compute("g", lots, t20, 3, f20, 1, NULL, 20, &a, &err), CT_OK);
+    assert_int_equal(a.ngroups, 4);
+    assert_string_equal(a.group[0], "< 5");
+    assert_true(a.count[0][0] == 5 && a.count[3][0] == 5);
+}
+
 /* The Hungarian method against brute force over all permutations. */
 static void test_hungarian(void **state)
 {
@@ -232,6 +300,8 @@ int main(void)
         cmocka_unit_test(test_hungarian),
         cmocka_unit_test(test_match_centroids),
         cmocka_unit_test(test_migration),
+        cmocka_unit_test(test_hysteresis),
+        cmocka_unit_test(test_audit),
     };
     return cmocka_run_group_tests_name("tier", tests, NULL, NULL);
 }
