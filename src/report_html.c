@@ -137,7 +137,7 @@ static void line(FILE *fp, const char *title, size_t n, const double *x, const d
                  const char *xlabel, const char *ylabel, long mark)
 {
     const int W = 330, H = 240, L = 62, R = 14, T = 30, B = 40;
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    double x0 = (double)INFINITY, x1 = -(double)INFINITY, y0 = (double)INFINITY, y1 = -(double)INFINITY;
     for (size_t i = 0; i < n; i++) {
         if (isfinite(y[i])) {
             x0 = fmin(x0, x[i]);

@@ -268,7 +268,7 @@ size_t ct_tier_hysteresis(ct_tiering *tg, const int8_t *prev, const double *X, c
             (size_t)now >= tg->ntiers) {
             continue; /* unchanged, absent before, or new-customer tier on either side */
         }
-        double dnow = INFINITY, dold = INFINITY;
+        double dnow = (double)INFINITY, dold = (double)INFINITY;
         for (size_t j = 0; j < k; j++) {
             int32_t t = tg->cluster_tier[j];
             if (t != now && t != old) {

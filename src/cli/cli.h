@@ -40,6 +40,18 @@ int cli_option(cli_common *c, int opt, const char *help, int argc, char **argv);
 int cli_threads(cli_common *c, const char *arg, unsigned *threads);
 int cli_min_group(cli_common *c, const char *arg, long *min_group); /* --min-group N */
 
+/* Report options shared by run, tier and report (--report is --html). */
+enum { CLI_O_HTML = 400, CLI_O_SUMMARY, CLI_O_MD, CLI_O_CSV, CLI_O_KEY, CLI_O_MING };
+#define CLI_REPORT_LONG_OPTIONS                                                                    \
+    {"summary", required_argument, NULL, CLI_O_SUMMARY},                                          \
+        {"markdown", required_argument, NULL, CLI_O_MD},                                          \
+        {"csv", required_argument, NULL, CLI_O_CSV},                                              \
+        {"id-key", required_argument, NULL, CLI_O_KEY},                                           \
+        {"min-group", required_argument, NULL, CLI_O_MING}
+/* 1: opt was a report option (stored in rep); 0: it was not; -1: bad value
+ * (usage printed). */
+int cli_report_option(cli_common *c, int opt, ct_report_opts *rep);
+
 /* One-line message for a bad option found by getopt_long (opterr = 0). */
 int cli_bad_option(const cli_common *c, int argc, char **argv);
 char *cli_join_args(int argc, char **argv);

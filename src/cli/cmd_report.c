@@ -25,16 +25,11 @@ static const char HELP[] =
     "  -q, --quiet           nothing on stderr but errors\n"
     "  -h, --help            this help\n";
 
-enum { O_HTML = 256, O_SUMMARY, O_MD, O_CSV, O_KEY, O_MING };
 
 int cmd_report(int argc, char **argv, cli_common *c)
 {
-    static const struct option LONG[] = {{"html", required_argument, NULL, O_HTML},
-                                         {"summary", required_argument, NULL, O_SUMMARY},
-                                         {"markdown", required_argument, NULL, O_MD},
-                                         {"csv", required_argument, NULL, O_CSV},
-                                         {"id-key", required_argument, NULL, O_KEY},
-                                         {"min-group", required_argument, NULL, O_MING},
+    static const struct option LONG[] = {{"html", required_argument, NULL, CLI_O_HTML},
+                                         CLI_REPORT_LONG_OPTIONS,
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -45,27 +40,14 @@ int cmd_report(int argc, char **argv, cli_common *c)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "qh", LONG, NULL)) != -1) {
         switch (opt) {
-        case O_HTML:
-            rep.html = optarg;
-            break;
-        case O_SUMMARY:
-            rep.json = optarg;
-            break;
-        case O_MD:
-            rep.md = optarg;
-            break;
-        case O_CSV:
-            rep.csv = optarg;
-            break;
-        case O_KEY:
-            rep.id_key = optarg;
-            break;
-        case O_MING:
-            if (cli_min_group(c, optarg, &rep.min_group) != 0) {
-                return EX_USAGE_;
-            }
-            break;
         default: {
+            int rr = cli_report_option(c, opt, &rep);
+            if (rr != 0) {
+                if (rr < 0) {
+                    return EX_USAGE_;
+                }
+                break;
+            }
             int ec = cli_option(c, opt, HELP, argc, argv);
             if (ec >= 0) {
                 return ec;

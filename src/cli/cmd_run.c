@@ -38,7 +38,7 @@ static const char HELP[] =
     "  -q, --quiet           nothing on stderr but errors\n"
     "  -h, --help            this help\n";
 
-enum { O_CSV = 256, O_THREADS, O_PREV, O_REPORT, O_SUMMARY, O_MD, O_KEY, O_MING, O_FEAT };
+enum { O_THREADS = 256, O_PREV, O_FEAT };
 
 void cli_on_stage(void *ctx, const char *stage, double seconds)
 {
@@ -119,12 +119,8 @@ int cmd_run(int argc, char **argv, cli_common *c)
 {
     static const struct option LONG[] = {{"model", required_argument, NULL, 'm'},
                                          {"output", required_argument, NULL, 'o'},
-                                         {"csv", required_argument, NULL, O_CSV},
-                                         {"report", required_argument, NULL, O_REPORT},
-                                         {"summary", required_argument, NULL, O_SUMMARY},
-                                         {"markdown", required_argument, NULL, O_MD},
-                                         {"id-key", required_argument, NULL, O_KEY},
-                                         {"min-group", required_argument, NULL, O_MING},
+                                         {"report", required_argument, NULL, CLI_O_HTML},
+                                         CLI_REPORT_LONG_OPTIONS,
                                          {"features", required_argument, NULL, O_FEAT},
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"previous", required_argument, NULL, O_PREV},
@@ -147,28 +143,8 @@ int cmd_run(int argc, char **argv, cli_common *c)
         case 'o':
             out = optarg;
             break;
-        case O_CSV:
-            rep.csv = optarg;
-            break;
-        case O_REPORT:
-            rep.html = optarg;
-            break;
-        case O_SUMMARY:
-            rep.json = optarg;
-            break;
-        case O_MD:
-            rep.md = optarg;
-            break;
-        case O_KEY:
-            rep.id_key = optarg;
-            break;
         case O_FEAT:
             ro.features = optarg;
-            break;
-        case O_MING:
-            if (cli_min_group(c, optarg, &rep.min_group) != 0) {
-                return EX_USAGE_;
-            }
             break;
         case O_PREV:
             ro.previous = optarg;
@@ -179,6 +155,13 @@ int cmd_run(int argc, char **argv, cli_common *c)
             }
             break;
         default: {
+            int rr = cli_report_option(c, opt, &rep);
+            if (rr != 0) {
+                if (rr < 0) {
+                    return EX_USAGE_;
+                }
+                break;
+            }
             int ec = cli_option(c, opt, HELP, argc, argv);
             if (ec >= 0) {
                 return ec;

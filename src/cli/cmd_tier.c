@@ -29,19 +29,15 @@ static const char HELP[] =
     "  -q, --quiet           nothing on stderr but errors\n"
     "  -h, --help            this help\n";
 
-enum { O_PREV = 256, O_REPORT, O_SUMMARY, O_MD, O_CSV, O_KEY, O_MING };
+enum { O_PREV = 256 };
 
 int cmd_tier(int argc, char **argv, cli_common *c)
 {
     static const struct option LONG[] = {{"model", required_argument, NULL, 'm'},
                                          {"output", required_argument, NULL, 'o'},
                                          {"previous", required_argument, NULL, O_PREV},
-                                         {"report", required_argument, NULL, O_REPORT},
-                                         {"summary", required_argument, NULL, O_SUMMARY},
-                                         {"markdown", required_argument, NULL, O_MD},
-                                         {"csv", required_argument, NULL, O_CSV},
-                                         {"id-key", required_argument, NULL, O_KEY},
-                                         {"min-group", required_argument, NULL, O_MING},
+                                         {"report", required_argument, NULL, CLI_O_HTML},
+                                         CLI_REPORT_LONG_OPTIONS,
                                          {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
@@ -64,27 +60,14 @@ int cmd_tier(int argc, char **argv, cli_common *c)
         case O_PREV:
             ro.previous = optarg;
             break;
-        case O_REPORT:
-            rep.html = optarg;
-            break;
-        case O_SUMMARY:
-            rep.json = optarg;
-            break;
-        case O_MD:
-            rep.md = optarg;
-            break;
-        case O_CSV:
-            rep.csv = optarg;
-            break;
-        case O_KEY:
-            rep.id_key = optarg;
-            break;
-        case O_MING:
-            if (cli_min_group(c, optarg, &rep.min_group) != 0) {
-                return EX_USAGE_;
-            }
-            break;
         default: {
+            int rr = cli_report_option(c, opt, &rep);
+            if (rr != 0) {
+                if (rr < 0) {
+                    return EX_USAGE_;
+                }
+                break;
+            }
             int ec = cli_option(c, opt, HELP, argc, argv);
             if (ec >= 0) {
                 return ec;
