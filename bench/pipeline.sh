@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/pipeline.sh - `clvtier run -m models/vip4.ini` on N synthetic customers
 # with about 10 transactions each: from the transaction CSV and from the
-# ingested HDF5 file; per-stage seconds (from run's own report) and the peak
+# ingested HDF5 file, through to report.html and summary.json; per-stage seconds (from run's own report) and the peak
 # RSS of the whole run.  Targets (2 cores): 10M customers CSV -> tiers < 120 s,
 # HDF5 -> tiers < 45 s, peak RSS < 4 GiB.
 set -eu
@@ -21,7 +21,7 @@ for n in $SIZES; do
             in=$DIR/pipe-$n.h5
             [ -s "$in" ] || "$CLVTIER" ingest "$csv" --period week -o "$in" -q
         fi
-        out=$("$TIMEIT" -n 1 -- sh -c "exec '$CLVTIER' run -m models/vip4.ini '$in' -o '$DIR/pipe-$n-result.h5' 2>'$DIR/pipe-stages.txt' >/dev/null")
+        out=$("$TIMEIT" -n 1 -- sh -c "exec '$CLVTIER' run -m models/vip4.ini '$in' -o '$DIR/pipe-$n-result.h5' --report '$DIR/pipe-$n.html' --summary '$DIR/pipe-$n.json' 2>'$DIR/pipe-stages.txt' >/dev/null")
         stages=$(sed -n 's/^clvtier run: *\([a-z]*\) *\([0-9.]*\) s$/\1 \2/p' "$DIR/pipe-stages.txt" | tr '\n' ' ')
         echo "$out" | awk -v n="$n" -v src="$src" -v rows="$rows" -v st="$stages" '{
             split($0, f, " "); t = f[1]; sub("best_s=", "", t); r = f[3]; sub("maxrss_kb=", "", r)

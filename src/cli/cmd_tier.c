@@ -95,8 +95,12 @@ int cmd_tier(int argc, char **argv, cli_common *c)
     if (ct_retier(&m, argv[optind], out, &ro, &sum, &err) != CT_OK) {
         return cli_fail(c, &err);
     }
-    if ((rep.html || rep.json || rep.md || rep.csv) && ct_report_write(out, &rep, &err) != CT_OK) {
-        return cli_fail(c, &err);
+    if (rep.html || rep.json || rep.md || rep.csv) {
+        double tr = cli_now();
+        if (ct_report_write(out, &rep, &err) != CT_OK) {
+            return cli_fail(c, &err);
+        }
+        cli_on_stage(c, "report", cli_now() - tr);
     }
     cli_print_run(c, &m, &sum, cli_now() - t0, ro.previous);
     return 0;
