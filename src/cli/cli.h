@@ -48,9 +48,17 @@ enum { CLI_O_HTML = 400, CLI_O_SUMMARY, CLI_O_MD, CLI_O_CSV, CLI_O_KEY, CLI_O_MI
         {"csv", required_argument, NULL, CLI_O_CSV},                                              \
         {"id-key", required_argument, NULL, CLI_O_KEY},                                           \
         {"min-group", required_argument, NULL, CLI_O_MING}
-/* 1: opt was a report option (stored in rep); 0: it was not; -1: bad value
- * (usage printed). */
-int cli_report_option(cli_common *c, int opt, ct_report_opts *rep);
+/* The report options, then cli_option's: -1 to go on parsing, else the exit
+ * code to return. */
+int cli_report_option(cli_common *c, int opt, ct_report_opts *rep, const char *help, int argc,
+                      char **argv);
+
+/* run and tier after option parsing: load the model, run `fn` (ct_run or
+ * ct_retier), write the reports asked for, print the tiers. */
+typedef ct_status (*cli_tier_fn)(const ct_tier_model *m, const char *input, const char *output,
+                                 const ct_run_opts *o, ct_run_summary *sum, ct_error *err);
+int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const char *input,
+                     const char *output, ct_run_opts *ro, const ct_report_opts *rep);
 
 /* One-line message for a bad option found by getopt_long (opterr = 0). */
 int cli_bad_option(const cli_common *c, int argc, char **argv);
@@ -81,9 +89,6 @@ int cmd_cluster(int argc, char **argv, cli_common *c);
 int cmd_run(int argc, char **argv, cli_common *c);
 int cmd_tier(int argc, char **argv, cli_common *c);
 int cmd_report(int argc, char **argv, cli_common *c);
-/* shared by run and tier: stage times on stderr, the tiers on stdout */
-void cli_on_stage(void *ctx, const char *stage, double seconds);
-void cli_print_run(const cli_common *c, const ct_tier_model *m, const ct_run_summary *sum,
-                   double secs, const char *previous);
+
 
 #endif

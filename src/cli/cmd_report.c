@@ -41,14 +41,7 @@ int cmd_report(int argc, char **argv, cli_common *c)
     while ((opt = getopt_long(argc, argv, "qh", LONG, NULL)) != -1) {
         switch (opt) {
         default: {
-            int rr = cli_report_option(c, opt, &rep);
-            if (rr != 0) {
-                if (rr < 0) {
-                    return EX_USAGE_;
-                }
-                break;
-            }
-            int ec = cli_option(c, opt, HELP, argc, argv);
+            int ec = cli_report_option(c, opt, &rep, HELP, argc, argv);
             if (ec >= 0) {
                 return ec;
             }

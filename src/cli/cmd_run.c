@@ -40,7 +40,7 @@ static const char HELP[] =
 
 enum { O_THREADS = 256, O_PREV, O_FEAT };
 
-void cli_on_stage(void *ctx, const char *stage, double seconds)
+static void on_stage(void *ctx, const char *stage, double seconds)
 {
     const cli_common *c = ctx;
     if (!c->quiet) {
@@ -48,8 +48,8 @@ void cli_on_stage(void *ctx, const char *stage, double seconds)
     }
 }
 
-void cli_print_run(const cli_common *c, const ct_tier_model *mp, const ct_run_summary *sp,
-                   double secs, const char *previous)
+static void print_run(const cli_common *c, const ct_tier_model *mp, const ct_run_summary *sp,
+                      double secs, const char *previous)
 {
     const ct_tier_model m = *mp;
     const ct_run_summary sum = *sp;
@@ -155,14 +155,7 @@ int cmd_run(int argc, char **argv, cli_common *c)
             }
             break;
         default: {
-            int rr = cli_report_option(c, opt, &rep);
-            if (rr != 0) {
-                if (rr < 0) {
-                    return EX_USAGE_;
-                }
-                break;
-            }
-            int ec = cli_option(c, opt, HELP, argc, argv);
+            int ec = cli_report_option(c, opt, &rep, HELP, argc, argv);
             if (ec >= 0) {
                 return ec;
             }
@@ -176,27 +169,32 @@ int cmd_run(int argc, char **argv, cli_common *c)
     if (modelp == NULL || out == NULL) {
         return cli_usage(c, "missing %s", modelp == NULL ? "-m MODEL.ini" : "-o RESULT.h5");
     }
+    return cli_tier_command(c, ct_run, modelp, argv[optind], out, &ro, &rep);
+}
+
+int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const char *input,
+                     const char *output, ct_run_opts *ro, const ct_report_opts *rep)
+{
     ct_tier_model m;
     ct_error err;
-    if (ct_tier_model_load(modelp, &m, &err) != CT_OK) {
+    if (ct_tier_model_load(model, &m, &err) != CT_OK) {
         return cli_fail(c, &err);
     }
-    ro.command = c->cmdline;
-    ro.stage = cli_on_stage;
-    ro.stage_ctx = c;
+    ro->command = c->cmdline;
+    ro->stage = on_stage;
+    ro->stage_ctx = c;
     ct_run_summary sum;
     double t0 = cli_now();
-    if (ct_run(&m, argv[optind], out, &ro, &sum, &err) != CT_OK) {
+    if (fn(&m, input, output, ro, &sum, &err) != CT_OK) {
         return cli_fail(c, &err);
     }
-    if (rep.html || rep.json || rep.md || rep.csv) {
+    if (rep->html || rep->json || rep->md || rep->csv) {
         double tr = cli_now();
-        if (ct_report_write(out, &rep, &err) != CT_OK) {
+        if (ct_report_write(output, rep, &err) != CT_OK) {
             return cli_fail(c, &err);
         }
-        cli_on_stage(c, "report", cli_now() - tr);
+        on_stage(c, "report", cli_now() - tr);
     }
-    double secs = cli_now() - t0;
-    cli_print_run(c, &m, &sum, secs, ro.previous);
+    print_run(c, &m, &sum, cli_now() - t0, ro->previous);
     return 0;
 }

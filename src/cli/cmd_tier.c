@@ -61,14 +61,7 @@ int cmd_tier(int argc, char **argv, cli_common *c)
             ro.previous = optarg;
             break;
         default: {
-            int rr = cli_report_option(c, opt, &rep);
-            if (rr != 0) {
-                if (rr < 0) {
-                    return EX_USAGE_;
-                }
-                break;
-            }
-            int ec = cli_option(c, opt, HELP, argc, argv);
+            int ec = cli_report_option(c, opt, &rep, HELP, argc, argv);
             if (ec >= 0) {
                 return ec;
             }
@@ -82,26 +75,5 @@ int cmd_tier(int argc, char **argv, cli_common *c)
     if (modelp == NULL || out == NULL) {
         return cli_usage(c, "missing %s", modelp == NULL ? "-m MODEL.ini" : "-o TIERS.h5");
     }
-    ct_tier_model m;
-    ct_error err;
-    if (ct_tier_model_load(modelp, &m, &err) != CT_OK) {
-        return cli_fail(c, &err);
-    }
-    ro.command = c->cmdline;
-    ro.stage = cli_on_stage;
-    ro.stage_ctx = c;
-    ct_run_summary sum;
-    double t0 = cli_now();
-    if (ct_retier(&m, argv[optind], out, &ro, &sum, &err) != CT_OK) {
-        return cli_fail(c, &err);
-    }
-    if (rep.html || rep.json || rep.md || rep.csv) {
-        double tr = cli_now();
-        if (ct_report_write(out, &rep, &err) != CT_OK) {
-            return cli_fail(c, &err);
-        }
-        cli_on_stage(c, "report", cli_now() - tr);
-    }
-    cli_print_run(c, &m, &sum, cli_now() - t0, ro.previous);
-    return 0;
+    return cli_tier_command(c, ct_retier, modelp, argv[optind], out, &ro, &rep);
 }

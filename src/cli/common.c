@@ -96,28 +96,29 @@ int cli_min_group(cli_common *c, const char *arg, long *min_group)
     return 0;
 }
 
-int cli_report_option(cli_common *c, int opt, ct_report_opts *rep)
+int cli_report_option(cli_common *c, int opt, ct_report_opts *rep, const char *help, int argc,
+                      char **argv)
 {
     switch (opt) {
     case CLI_O_HTML:
         rep->html = optarg;
-        return 1;
+        return -1;
     case CLI_O_SUMMARY:
         rep->json = optarg;
-        return 1;
+        return -1;
     case CLI_O_MD:
         rep->md = optarg;
-        return 1;
+        return -1;
     case CLI_O_CSV:
         rep->csv = optarg;
-        return 1;
+        return -1;
     case CLI_O_KEY:
         rep->id_key = optarg;
-        return 1;
+        return -1;
     case CLI_O_MING:
-        return cli_min_group(c, optarg, &rep->min_group) == 0 ? 1 : -1;
+        return cli_min_group(c, optarg, &rep->min_group) == 0 ? -1 : EX_USAGE_;
     default:
-        return 0;
+        return cli_option(c, opt, help, argc, argv);
     }
 }
 
