@@ -7,6 +7,7 @@
 #include "clv_internal.h"
 
 #include <gsl/gsl_errno.h>
+#include <gsl/gsl_integration.h>
 #include <gsl/gsl_linalg.h>
 #include <gsl/gsl_multimin.h>
 #include <stdio.h>
@@ -656,6 +657,80 @@ double clv_expected1(const ct_fit *f, double x, double tx, double T, double t)
         break;
     }
     return CT_NAN;
+}
+
+/* P(no purchase in (T, T + t] | x, t_x, T).  Given alive at T, the purchase
+ * rate's posterior is Gamma(r + x, alpha + T) in all three models (and, for
+ * Pareto/NBD, the dropout rate's is Gamma(s, beta + T), independent):
+ *   BG/NBD, MBG/NBD: dropout only follows a purchase, so an alive customer
+ *     with no purchase stays alive:  P0 | alive = ((a1) / (a1 + t))^(r + x);
+ *   Pareto/NBD: no purchase if dropout at u < t comes before the first
+ *     purchase, or neither happens by t:
+ *     P0 | alive = int_0^t s b2^s (b2 + u)^-(s+1) (b1 / (b1 + u))^(r+x) du
+ *                  + (b1 / (b1 + t))^(r+x) (b2 / (b2 + t))^s,
+ *     b1 = alpha + T, b2 = beta + T (32-point Gauss-Legendre: the integrand
+ *     is smooth and monotone on [0, t]).
+ * Then P0 = 1 - P(alive) + P(alive) * (P0 | alive). */
+static double clv_p_none1(const ct_fit *f, const gsl_integration_glfixed_table *gl, double x,
+                          double tx, double T, double t)
+{
+    double pa = clv_p_alive1(f, x, tx, T);
+    const double *p = f->par;
+    double a1 = p[0] + x, b1 = p[1] + T, none;
+    if (t <= 0) {
+        return 1.0;
+    }
+    if (f->model == CT_PARETO) {
+        double s = p[2], b2 = p[3] + T, sum = 0;
+        for (size_t i = 0; i < gl->n; i++) {
+            double xi, wi;
+            gsl_integration_glfixed_point(0, t, i, &xi, &wi, gl);
+            sum += wi * s / b2 * exp(-(s + 1) * log1p(xi / b2) - a1 * log1p(xi / b1));
+        }
+        none = sum + exp(-a1 * log1p(t / b1) - s * log1p(t / b2));
+    } else {
+        none = exp(-a1 * log1p(t / b1));
+    }
+    return 1.0 - pa + pa * none;
+}
+
+typedef struct none_job {
+    const ct_fit *f;
+    const gsl_integration_glfixed_table *gl;
+    const double *x, *tx, *T;
+    double t;
+    double *out;
+} none_job;
+
+static ct_status none_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    none_job *J = vctx;
+    (void)b;
+    (void)err;
+    for (size_t i = begin; i < end; i++) {
+        J->out[i] = clv_p_none1(J->f, J->gl, J->x[i], J->tx[i], J->T[i], J->t);
+    }
+    return CT_OK;
+}
+
+ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *tx,
+                               const double *T, size_t n, double t, double *out, ct_error *err)
+{
+    if (f->model != CT_BGNBD && f->model != CT_MBGNBD && f->model != CT_PARETO) {
+        return ct_fail(err, CT_EINVAL, "P(no purchase) needs a bgnbd, mbgnbd or pareto fit, not %s",
+                       ct_clv_model_name(f->model));
+    }
+    if (!(t >= 0) || !isfinite(t)) {
+        return ct_fail(err, CT_EINVAL, "period count t = %g must be >= 0", t);
+    }
+    gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
+    if (gl == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    none_job J = {f, gl, x, tx, T, t, out};
+    ct_status s = ct_par_for(n, 1024, 0, none_block, &J, err);
+    gsl_integration_glfixed_table_free(gl);
+    return s;
 }
 
 static ct_status need_purchase_model(const ct_fit *f, ct_error *err)

@@ -363,9 +363,15 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         m->min_group = (size_t)d;
     } else if (IS("loyalty", "metric")) {
-        if (strcmp(value, "p_alive") != 0) {
-            return bad(c, CT_ECONFIG, section, name, "'%s' is not p_alive", value);
+        if (strcmp(value, "p_alive") != 0 && strcmp(value, "p_no_purchase") != 0) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' is not p_alive or p_no_purchase", value);
         }
+        m->loyalty_no_purchase = strcmp(value, "p_no_purchase") == 0;
+    } else if (IS("loyalty", "periods")) {
+        if (num(value, &d) != 0 || !(d > 0)) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a number of periods > 0", value);
+        }
+        m->loyalty_periods = d;
     } else if (IS("loyalty", "loyal") || IS("loyalty", "lost")) {
         if (num(value, &d) != 0 || d < 0 || d > 1) {
             return bad(c, CT_ECONFIG, section, name, "'%s' must be a probability in [0, 1]", value);
@@ -480,7 +486,17 @@ ct_status ct_tier_model_load(const char *path, ct_tier_model *m, ct_error *err)
                           "%zu); use assign = shares",
                           m->ntiers, m->ntiers, m->k_hi);
     }
-    if (m->lost_max > m->loyal_min) {
+    if (m->loyalty_no_purchase) {
+        if (!(m->loyalty_periods > 0)) {
+            return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                              "[loyalty] metric = p_no_purchase needs periods = t");
+        }
+        if (m->lost_max < m->loyal_min) {
+            return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                              "[loyalty] with p_no_purchase, lost = %g must be above loyal = %g",
+                              m->lost_max, m->loyal_min);
+        }
+    } else if (m->lost_max > m->loyal_min) {
         return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
                           "[loyalty] lost = %g is above loyal = %g", m->lost_max, m->loyal_min);
     }

@@ -326,14 +326,23 @@ static ct_status write_audit(ct_file *out, const ct_audit *a, const ct_tier_mode
 /* /tiers (codes and the model's names, actions, settings), /migration and
  * /audit/<column> into a result being written. */
 static ct_status write_tiers(ct_file *out, const ct_tier_model *m, const ct_tiering *tgp, size_t n,
-                             ct_run_summary *sum, const char *previous, const char *old_names,
-                             const ct_audit *audits, ct_error *err)
+                             const double *p0, ct_run_summary *sum, const char *previous,
+                             const char *old_names, const ct_audit *audits, ct_error *err)
 {
     ct_status s = CT_OK;
     if (s == CT_OK) {
-        static const ct_colspec spec[2] = {{"tier", CT_INT8, 0}, {"loyalty", CT_INT8, 0}};
-        const void *cc[2] = {tgp->tier, tgp->loyalty};
-        s = ct_tw_write_table(out, "/tiers", spec, 2, cc, n, NULL, err);
+        /* with loyalty on P(no purchase), that probability too */
+        static const ct_colspec spec[3] = {
+            {"tier", CT_INT8, 0}, {"loyalty", CT_INT8, 0}, {"p_no_purchase", CT_FLOAT64, 0}};
+        const void *cc[3] = {tgp->tier, tgp->loyalty, p0};
+        s = ct_tw_write_table(out, "/tiers", spec, p0 != NULL ? 3 : 2, cc, n, NULL, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(out, "/tiers", "loyalty_metric",
+                            m->loyalty_no_purchase ? "p_no_purchase" : "p_alive", err);
+    }
+    if (s == CT_OK && m->loyalty_no_purchase) {
+        s = ct_attr_set_f64(out, "/tiers", "loyalty_periods", m->loyalty_periods, err);
     }
     if (s == CT_OK) {
         char names[CT_MAX_TIERS * 201 + 210];
@@ -422,7 +431,9 @@ typedef struct tier_ctx {
     const int32_t *labels; /* per customer, -1: not graded */
     size_t k;
     const double *metric, *p_alive;
-    const double *X; /* ng x d scaled rows of the graded customers */
+    const ct_fit *fit; /* the purchase model */
+    double *p0;        /* n: filled with P(no purchase) when loyalty uses it, else NULL */
+    const double *X;   /* ng x d scaled rows of the graded customers */
     const size_t *rows;
     size_t ng;
     const double *centroids; /* k x d */
@@ -441,8 +452,16 @@ static ct_status tier_stage(const tier_ctx *x, ct_tiering *tg, ct_run_summary *s
 {
     const ct_tier_model *m = x->m;
     size_t n = x->c->n;
-    ct_status s = ct_tier_assign(m, x->labels, x->k, x->metric, x->p_alive, x->c->T, x->c->weight,
-                                 n, tg, err);
+    const double *loyal = x->p_alive;
+    ct_status s = CT_OK;
+    if (m->loyalty_no_purchase) {
+        s = ct_clv_p_no_purchase(x->fit, x->c->x, x->c->t_x, x->c->T, n, m->loyalty_periods, x->p0,
+                                 err);
+        loyal = x->p0;
+    }
+    if (s == CT_OK) {
+        s = ct_tier_assign(m, x->labels, x->k, x->metric, loyal, x->c->T, x->c->weight, n, tg, err);
+    }
     if (s == CT_OK && x->previous != NULL) {
         s = migration(x->previous, m, x->c, tg, x->X, x->rows, x->ng, x->centroids, x->d,
                       x->old_names, x->old_cap, sum, err);
@@ -479,7 +498,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     user_cols uc;
     char old_names[CT_MAX_TIERS * 65 + 70] = "";
     ct_audit audits[CT_MAX_AUDIT];
-    double *X = NULL, *w = NULL;
+    double *X = NULL, *w = NULL, *p0 = NULL;
     int32_t *labels = NULL;
     size_t *rows = NULL;
     ct_kscore ks[64];
@@ -705,8 +724,12 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     }
     stage(o, "cluster", &t0);
     /* 5. tiers */
-    tier_ctx tc = {m, &c, labels, km.k, metric, sc.p_alive, X, rows, ng, km.centroids, d, cols,
-                   &uc, f, old_names, sizeof old_names, audits};
+    if (m->loyalty_no_purchase && (p0 = malloc((n ? n : 1) * sizeof *p0)) == NULL) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+        goto done;
+    }
+    tier_ctx tc = {m,  &c,   labels, km.k, metric, sc.p_alive, &pf,      p0,          X,
+                   rows, ng, km.centroids, d, cols, &uc, f, old_names, sizeof old_names, audits};
     s = tier_stage(&tc, &tg, sum, err);
     ct_file_close(f);
     f = NULL;
@@ -782,7 +805,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         s = ct_kscores_write(out, ks, nk, m->k_lo, err);
     }
     if (s == CT_OK) {
-        s = write_tiers(out, m, &tg, n, sum, o != NULL ? o->previous : NULL, old_names, audits,
+        s = write_tiers(out, m, &tg, n, p0, sum, o != NULL ? o->previous : NULL, old_names, audits,
                         err);
     }
     if (s == CT_OK) {
@@ -818,6 +841,7 @@ done:
     ct_tiering_free(&tg);
     free(X);
     free(w);
+    free(p0);
     free(labels);
     free(rows);
     if (tmp[0] != '\0') {
@@ -836,7 +860,7 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
     ct_tiering tg;
     ct_audit audits[CT_MAX_AUDIT];
     char old_names[CT_MAX_TIERS * 65 + 70] = "", feats[CT_MAX_FEATURES * 65] = "";
-    double *p_alive = NULL, *clv = NULL, *C = NULL, *X = NULL;
+    double *p_alive = NULL, *clv = NULL, *C = NULL, *X = NULL, *p0 = NULL;
     double center[CT_MAX_FEATURES], scale[CT_MAX_FEATURES];
     int32_t *labels = NULL;
     size_t *rows = NULL, k = 0, d = m->nfeat, kd = 0, ng = 0, nc = 0, ns = 0;
@@ -973,7 +997,17 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
             goto done;
         }
     }
-    tier_ctx tc = {m,    &c,   labels, k,    metric,   p_alive, X, rows, ng, C, d, cols, &uc,
+    ct_fit pfit;
+    if (m->loyalty_no_purchase) {
+        s = ct_fit_read(in, ct_clv_model_name(m->purchase), &pfit, err);
+        if (s == CT_OK && (p0 = malloc((n ? n : 1) * sizeof *p0)) == NULL) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+        if (s != CT_OK) {
+            goto done;
+        }
+    }
+    tier_ctx tc = {m,  &c,   labels, k,  metric, p_alive, &pfit, p0, X, rows, ng, C, d, cols, &uc,
                    prev, old_names, sizeof old_names, audits};
     s = tier_stage(&tc, &tg, sum, err);
     if (s != CT_OK) {
@@ -1000,7 +1034,7 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
         }
     }
     if (s == CT_OK) {
-        s = write_tiers(out, m, &tg, n, sum, o != NULL ? o->previous : NULL, old_names, audits,
+        s = write_tiers(out, m, &tg, n, p0, sum, o != NULL ? o->previous : NULL, old_names, audits,
                         err);
     }
     if (s == CT_OK) {
@@ -1040,6 +1074,7 @@ done:
     free(sc.exp_spend);
     free(C);
     free(X);
+    free(p0);
     free(labels);
     free(rows);
     return s;

@@ -434,6 +434,11 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
     r->lost_max = attr_f64(f, "/tiers", "lost_max", (double)NAN);
     r->new_min_age = attr_f64(f, "/tiers", "new_min_age", (double)NAN);
     r->hysteresis = attr_f64(f, "/tiers", "hysteresis", 0);
+    attr_str(f, "/tiers", "loyalty_metric", r->loyalty_metric, sizeof r->loyalty_metric);
+    if (r->loyalty_metric[0] == '\0') {
+        snprintf(r->loyalty_metric, sizeof r->loyalty_metric, "p_alive");
+    }
+    r->loyalty_periods = attr_f64(f, "/tiers", "loyalty_periods", (double)NAN);
     r->horizon = attr_f64(f, "/scores", "horizon", (double)NAN);
     r->discount = attr_f64(f, "/scores", "discount", (double)NAN);
     r->min_group = o->min_group >= 0 ? (size_t)o->min_group
@@ -835,6 +840,14 @@ static void write_json(const rp *r, FILE *fp)
         fputs(": ", fp);
         json_count(fp, r, r->tier[t].n);
     }
+    fprintf(fp, "},\n  \"loyalty_rule\": {\"metric\": ");
+    json_str(fp, r->loyalty_metric);
+    fprintf(fp, ", \"periods\": ");
+    json_num(fp, r->loyalty_periods);
+    fprintf(fp, ", \"loyal\": ");
+    json_num(fp, r->loyal_min);
+    fprintf(fp, ", \"lost\": ");
+    json_num(fp, r->lost_max);
     fprintf(fp, "},\n  \"loyalty\": {");
     for (size_t l = 0; l < 3; l++) {
         fprintf(fp, "%s", l ? ", " : "");

@@ -401,10 +401,17 @@ void rp_html(const rp *r, FILE *fp)
         }
         fprintf(fp, "</td></tr>\n");
     }
-    fprintf(fp, "</table><p class=muted>Recency here is periods since the last purchase "
-                "(T &#8722; t_x). Loyalty: P(alive) &#8805; %g is %s, &#8804; %g is %s.</p>"
-                "</section>\n",
-            r->loyal_min, r->loyalty[0], r->lost_max, r->loyalty[2]);
+    if (strcmp(r->loyalty_metric, "p_no_purchase") == 0) {
+        fprintf(fp, "</table><p class=muted>Recency here is periods since the last purchase "
+                    "(T &#8722; t_x). Loyalty: P(no purchase in the next %g periods) &#8804; %g "
+                    "is %s, &#8805; %g is %s.</p></section>\n",
+                r->loyalty_periods, r->loyal_min, r->loyalty[0], r->lost_max, r->loyalty[2]);
+    } else {
+        fprintf(fp, "</table><p class=muted>Recency here is periods since the last purchase "
+                    "(T &#8722; t_x). Loyalty: P(alive) &#8805; %g is %s, &#8804; %g is %s.</p>"
+                    "</section>\n",
+                r->loyal_min, r->loyalty[0], r->lost_max, r->loyalty[2]);
+    }
 
     /* 2. fit */
     fprintf(fp, "<section id=fit><h2>CLV model fit</h2>");

@@ -29,6 +29,8 @@ typedef struct rp {
     char model[64], description[200], rank_by[64], assign[16], review[200];
     char source[1024], period[16], cal_end[32], obs_end[32];
     double period_days, loyal_min, lost_max, new_min_age, hysteresis;
+    char loyalty_metric[16]; /* p_alive or p_no_purchase */
+    double loyalty_periods;
     size_t n, graded, min_group;
     double total_w, total_clv, horizon, discount;
     size_t ntiers; /* including the new-customer tier (last) */

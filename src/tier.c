@@ -41,8 +41,13 @@ ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k
     double total = 0;
     for (size_t i = 0; i < n; i++) {
         double wi = w != NULL ? w[i] : 1.0;
-        double pa = p_alive != NULL ? p_alive[i] : 1.0;
-        out->loyalty[i] = (int8_t)(pa >= m->loyal_min ? 0 : pa <= m->lost_max ? 2 : 1);
+        if (m->loyalty_no_purchase) { /* p_alive holds P(no purchase in the next t) */
+            double p0 = p_alive != NULL ? p_alive[i] : 0.0;
+            out->loyalty[i] = (int8_t)(p0 <= m->loyal_min ? 0 : p0 >= m->lost_max ? 2 : 1);
+        } else {
+            double pa = p_alive != NULL ? p_alive[i] : 1.0;
+            out->loyalty[i] = (int8_t)(pa >= m->loyal_min ? 0 : pa <= m->lost_max ? 2 : 1);
+        }
         if (age != NULL && age[i] < m->new_min_age) {
             out->tier[i] = (int8_t)nt; /* too young to grade: no cluster needed */
             out->weight[nt] += wi;

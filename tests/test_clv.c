@@ -631,6 +631,104 @@ static void test_validation_tables(void **state)
     ct_customers_free(&c);
 }
 
+/* P(no purchase in the next t periods): for a brand-new customer it is the
+ * model's own P(X(t) = 0) (ct_clv_count_pmf, a separate closed form; for
+ * Pareto/NBD an independent check of the quadrature); it is 1 at t = 0 and
+ * falls with t; and over CDNOW's 39-week holdout, summed over customers, it
+ * forecasts the number with no holdout purchase. */
+static void test_p_no_purchase(void **state)
+{
+    char csv[512], out[512];
+    ct_error err;
+    ct_ingest_opts o;
+    ct_customers c;
+    ct_file *fh;
+    (void)state;
+    tu_data(csv, sizeof csv, "CDNOW_sample.txt");
+    tu_path(out, sizeof out, "cdnow_p0.h5");
+    ct_ingest_opts_init(&o);
+    o.header = 0;
+    o.id_col = "2";
+    o.date_col = "3";
+    o.amount_col = "5";
+    o.period = CT_PERIOD_WEEK;
+    o.calibration_end = ct_days_from_civil(1997, 9, 30);
+    assert_status(ct_ingest_csv(csv, out, &o, NULL, &err), CT_OK);
+    assert_status(ct_file_open(&fh, out, &err), CT_OK);
+    assert_status(ct_customers_read(fh, "/customers", &c, &err), CT_OK);
+    ct_file_close(fh);
+    const ct_clv_model M[3] = {CT_BGNBD, CT_MBGNBD, CT_PARETO};
+    double zero = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        zero += c.x_star[i] == 0;
+    }
+    for (int k = 0; k < 3; k++) {
+        ct_fit f;
+        fit_model(M[k], &c, &f);
+        const double z = 0;
+        for (double t = 1; t <= 80; t *= 3) {
+            double p0, pmf[4];
+            assert_status(ct_clv_p_no_purchase(&f, &z, &z, &z, 1, t, &p0, &err), CT_OK);
+            assert_status(ct_clv_count_pmf(&f, t, 4, pmf, &err), CT_OK);
+            assert_rel(p0, pmf[0], 1e-9);
+        }
+        double *p0 = malloc(c.n * sizeof *p0), *p1 = malloc(c.n * sizeof *p1), sum = 0;
+        assert_status(ct_clv_p_no_purchase(&f, c.x, c.t_x, c.T, c.n, 0, p0, &err), CT_OK);
+        for (size_t i = 0; i < c.n; i++) {
+            assert_true(p0[i] == 1.0);
+        }
+        assert_status(ct_clv_p_no_purchase(&f, c.x, c.t_x, c.T, c.n, 20, p1, &err), CT_OK);
+        assert_status(ct_clv_p_no_purchase(&f, c.x, c.t_x, c.T, c.n, 39, p0, &err), CT_OK);
+        for (size_t i = 0; i < c.n; i++) {
+            assert_true(p0[i] > 0 && p0[i] <= p1[i] && p1[i] < 1);
+            sum += p0[i];
+        }
+        double fc = 0;
+        assert_status(ct_clv_expected(&f, c.x, c.t_x, c.T, c.n, 39, p1, &err), CT_OK);
+        for (size_t i = 0; i < c.n; i++) {
+            fc += p1[i];
+        }
+        printf("  %s: sum P0(39) = %.1f, customers without a holdout purchase %.0f; "
+               "forecast purchases %.1f, actual 1882\n",
+               ct_clv_model_name(M[k]), sum, zero, fc);
+        /* A direction, not a known answer (the exact checks are above): the
+         * models forecast the holdout's 1,882 purchases 11-16% low, so they
+         * see more customers without a purchase than the 1,673 observed
+         * (BG/NBD 1,740, MBG/NBD 1,791, Pareto/NBD 1,834). */
+        assert_true(fc < 1882 && sum > zero && sum < 1.15 * zero);
+        free(p0);
+        free(p1);
+    }
+    /* Pareto/NBD against lifetimes 0.11.3's conditional_probability_of_n_
+     * purchases_up_to_time(0, ...) (Fader & Hardie note 028, eq. 16: a
+     * closed form with 2F1 terms), CDNOW's published parameters. */
+    static const double REF[5][5] = {{0, 0.00, 38.86, 39, 0.930754280216534},
+                                     {2, 30.43, 38.86, 39, 0.408095282359161},
+                                     {7, 35.00, 38.86, 10, 0.325660533410251},
+                                     {1, 5.00, 20.00, 52, 0.657852423160731},
+                                     {15, 37.00, 38.00, 4, 0.315246139145493}};
+    ct_fit g;
+    memset(&g, 0, sizeof g);
+    g.model = CT_PARETO;
+    g.k = 4;
+    g.par[0] = 0.5534;
+    g.par[1] = 10.5802;
+    g.par[2] = 0.6061;
+    g.par[3] = 11.6562;
+    for (int i = 0; i < 5; i++) {
+        double p0;
+        assert_status(
+            ct_clv_p_no_purchase(&g, &REF[i][0], &REF[i][1], &REF[i][2], 1, REF[i][3], &p0, &err),
+            CT_OK);
+        assert_rel(p0, REF[i][4], 1e-9);
+    }
+    ct_customers_free(&c);
+    memset(&g, 0, sizeof g);
+    g.model = CT_GAMMAGAMMA;
+    double one = 1, p0;
+    assert_status(ct_clv_p_no_purchase(&g, &one, &one, &one, 1, 1, &p0, &err), CT_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -649,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_fit_storage_and_scores),
         cmocka_unit_test(test_validation_tables),
+        cmocka_unit_test(test_p_no_purchase),
     };
     return cmocka_run_group_tests_name("clv", tests, NULL, NULL);
 }

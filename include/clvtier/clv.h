@@ -113,6 +113,11 @@ ct_status ct_clv_p_alive(const ct_fit *f, const double *x, const double *tx, con
  * opportunities, t whole). */
 ct_status ct_clv_expected(const ct_fit *f, const double *x, const double *tx, const double *T,
                           size_t n, double t, double *out, ct_error *err);
+/* P(no purchase in (T, T + t] | x, t_x, T): BG/NBD, MBG/NBD, Pareto/NBD.
+ * A loyalty metric that, unlike P(alive), also counts a slow buyer who is
+ * alive but unlikely to buy soon. */
+ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *tx,
+                               const double *T, size_t n, double t, double *out, ct_error *err);
 /* Unconditional expected repeat purchases E[X(t)] of a new customer in (0, t]. */
 ct_status ct_clv_expected_new(const ct_fit *f, double t, double *out, ct_error *err);
 /* Probability of exactly j repeat purchases in (0, t] for a new customer

@@ -20,7 +20,10 @@
  *               clv|p_alive|exp_purchases|exp_spend; assign = clusters|shares|thresholds;
  *               shares = s1, ... (sum 1); thresholds = t1, ... (decreasing, one
  *               fewer than tiers); hysteresis = margin (0..1); min_group
- *   [loyalty]   metric = p_alive; loyal = min; lost = max; names = loyal, general, lost
+ *   [loyalty]   metric = p_alive | p_no_purchase, periods = t (p_no_purchase: P(no
+ *               purchase in the next t periods)); loyal, lost = thresholds
+ *               (p_alive: loyal >= loyal, lost <= lost; p_no_purchase: loyal
+ *               <= loyal, lost >= lost); names = loyal, general, lost
  *   [new]       min_age = periods; tier = name
  *   [actions]   <tier name> = free text; review = free text
  *   [protected] audit = col, ...  (never clustered; reported per tier) */
@@ -64,7 +67,9 @@ typedef struct ct_tier_model {
     double thresholds[CT_MAX_TIERS];
     double hysteresis;
     size_t min_group;
-    double loyal_min, lost_max;
+    double loyal_min, lost_max; /* the [loyalty] loyal and lost thresholds */
+    int loyalty_no_purchase;    /* 0: P(alive); 1: P(no purchase in the next loyalty_periods) */
+    double loyalty_periods;
     char loyalty_names[3][64];
     double new_min_age;
     char new_tier[64];

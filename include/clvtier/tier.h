@@ -12,7 +12,9 @@
  *               tier below the previous (coarse clusters follow their ranks);
  *   thresholds  a cluster goes to the first tier whose threshold its mean
  *               metric reaches (the last tier otherwise).
- * Loyalty: P(alive) >= loyal -> 0, <= lost -> 2, else 1. */
+ * Loyalty: P(alive) >= loyal -> 0, <= lost -> 2, else 1; with [loyalty]
+ * metric = p_no_purchase the array holds P(no purchase in the next t
+ * periods) and <= loyal -> 0, >= lost -> 2. */
 #ifndef CLVTIER_TIER_H
 #define CLVTIER_TIER_H
 
@@ -33,7 +35,8 @@ typedef struct ct_tiering {
 } ct_tiering;
 
 /* labels: cluster of each customer (0..k-1); metric: the rank_by value;
- * p_alive and age (T) per customer; w: weights or NULL. k <= 1024. */
+ * p_alive (the loyalty metric, see above) and age (T) per customer; w:
+ * weights or NULL. k <= 1024. */
 ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k,
                          const double *metric, const double *p_alive, const double *age,
                          const double *w, size_t n, ct_tiering *out, ct_error *err);

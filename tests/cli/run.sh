@@ -315,6 +315,24 @@ expect 78 "audit column as feature" -- "$CLV" run -m "$R/audit2.ini" "$R/aud.h5"
 printf '[protected]\naudit = ethnicity\n' >"$R/audit3.ini"
 expect 78 "audit column missing" -- "$CLV" run -m "$R/audit3.ini" "$T/cdnow.h5" -o "$R/aud3.h5" -q
 says "audit column missing" "audit: column 'ethnicity' is not in the input's /features"
+# loyalty on P(no purchase in the next t periods) instead of P(alive)
+sed -e 's/^\[loyalty\]$/[loyalty]\nmetric = p_no_purchase\nperiods = 13/' -e 's/^loyal = 0.7$/loyal = 0.5/' \
+    -e 's/^lost = 0.3$/lost = 0.9/' "$MODELS/loyalty3.ini" >"$R/nopurch.ini"
+expect 0 "loyalty on p_no_purchase" -- "$CLV" run -m "$R/nopurch.ini" "$R/res.h5" -o "$R/np.h5" --summary "$R/np.json" --json -q
+grep -o '"loyalty": {[^}]*}' "$T/out" >"$R/np-run"
+grep -qF '"loyalty_rule": {"metric": "p_no_purchase", "periods": 13, "loyal": 0.5, "lost": 0.9}' "$R/np.json" \
+    && ok || bad "p_no_purchase rule in summary.json"
+"$CLV" inspect "$R/np.h5" | grep -q '/tiers/p_no_purchase  *float64' && ok || bad "/tiers/p_no_purchase missing"
+"$CLV" tier -m "$R/nopurch.ini" "$R/np.h5" -o "$R/np2.h5" --json -q | grep -o '"loyalty": {[^}]*}' | cmp -s - "$R/np-run" \
+    && ok || bad "tier and run disagree on p_no_purchase loyalty"
+cmp -s "$R/np-run" "$(grep -o '"loyalty": {[^}]*}' "$R/s2.json" >"$R/pa-run"; echo "$R/pa-run")" \
+    && bad "p_no_purchase gives the same loyalty classes as p_alive" || ok
+grep -v '^periods' "$R/nopurch.ini" >"$R/np-bad1.ini"
+expect 78 "p_no_purchase without periods" -- "$CLV" run -m "$R/np-bad1.ini" "$R/res.h5" -o "$R/npb.h5"
+says "p_no_purchase without periods" "needs periods"
+sed 's/^lost = 0.9$/lost = 0.2/' "$R/nopurch.ini" >"$R/np-bad2.ini"
+expect 78 "p_no_purchase thresholds reversed" -- "$CLV" run -m "$R/np-bad2.ini" "$R/res.h5" -o "$R/npb.h5"
+
 # the HTML report renders in a browser, charts included
 CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -n "$CHROME" ] && [ -x "$PY" ]; then
