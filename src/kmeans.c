@@ -7,6 +7,7 @@
 #include "clvtier/kmeans.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ typedef struct km_ctx {
     const double *w;
     unsigned n_init, max_iter, threads;
     ct_km_init init;
+    ct_km_algo algo;
     const double *given;
     uint64_t seed;
     double tol;
@@ -115,6 +117,9 @@ static ct_status km_setup(km_ctx *K, size_t n, size_t d, const double *w, const 
     K->max_iter = o->max_iter;
     K->threads = o->threads;
     K->init = o->init;
+    K->algo = o->algorithm == CT_KM_ALGO_AUTO
+                  ? (o->k >= 2 ? CT_KM_ALGO_HAMERLY : CT_KM_ALGO_LLOYD)
+                  : o->algorithm;
     K->given = o->centroids;
     K->seed = o->seed;
     K->tol = o->tol;
@@ -537,14 +542,17 @@ static ct_status km_init(const km_ctx *K, const km_ops *ops, unsigned run, doubl
 /* ---- the typed halves ------------------------------------------------------- */
 
 #define KM_REAL double
+#define KM_EPS DBL_EPSILON
 #define KM_SUF(x) x##_f64
 #define KM_GEMM cblas_dgemm
 #include "kmeans_impl.h"
 #undef KM_REAL
+#undef KM_EPS
 #undef KM_SUF
 #undef KM_GEMM
 
 #define KM_REAL float
+#define KM_EPS FLT_EPSILON
 #define KM_SUF(x) x##_f32
 #define KM_GEMM cblas_sgemm
 #include "kmeans_impl.h"

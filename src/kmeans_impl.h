@@ -241,6 +241,281 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
     return s;
 }
 
+/* ---- Hamerly's bounds ---------------------------------------------------------
+ * Hamerly (2010) "Making k-means even faster": per row an upper bound u on
+ * the distance to its own centre and a lower bound l on the distance to any
+ * other; a row whose u stays below max(l, half the distance from its centre
+ * to the nearest other centre) keeps its label without any distance work.
+ * The rows that cannot be decided are gathered into tiles and assigned
+ * exactly as in Lloyd (GEMM, expanded distances, ties to the lowest index),
+ * so the labels are Lloyd's; the bounds carry a slack for the rounding of
+ * the expanded distances (KM_EPS).  Cluster sums are updated by the moves
+ * only, per fixed block, reduced in block order: bit-identical for any
+ * thread count, equal to Lloyd's sums up to rounding. */
+
+/* Rows idx[0..nr) (gathered into Xt/xnt) against C: best and second best. */
+static void KM_SUF(assign2_tile)(const KM_REAL *Xt, const KM_REAL *xnt, size_t d, size_t nr,
+                                 const KM_REAL *C, const KM_REAL *cn, size_t k, KM_REAL *G,
+                                 int32_t *lab, double *d1, double *d2)
+{
+    KM_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)nr, (blasint)k, (blasint)d, 1, Xt,
+            (blasint)d, C, (blasint)d, 0, G, (blasint)k);
+    for (size_t r = 0; r < nr; r++) {
+        const KM_REAL *g = G + r * k;
+        KM_REAL b1 = cn[0] - 2 * g[0], b2 = (KM_REAL)INFINITY;
+        size_t best = 0;
+        for (size_t j = 1; j < k; j++) {
+            KM_REAL v = cn[j] - 2 * g[j];
+            if (v < b1) {
+                b2 = b1;
+                b1 = v;
+                best = j;
+            } else if (v < b2) {
+                b2 = v;
+            }
+        }
+        double x1 = (double)xnt[r] + (double)b1, x2 = (double)xnt[r] + (double)b2;
+        lab[r] = (int32_t)best;
+        d1[r] = x1 > 0 ? x1 : 0.0;
+        d2[r] = x2 > 0 ? x2 : 0.0;
+    }
+}
+
+typedef struct KM_SUF(hpass) {
+    const KM_REAL *X, *CR, *cn, *xn;
+    const double *w, *C;
+    size_t n, d, k, tr;
+    int32_t *labels;
+    double *u, *l;
+    const double *s, *p; /* half distance to the nearest other centre; shift of each centre */
+    double pmax, pmax2, cnmax;
+    size_t jmax;
+    int full;     /* every row exactly, fresh sums (first pass, after a relocation) */
+    double *part; /* per block: sums (or their changes) k x d, weights k, moves */
+    size_t stride;
+} KM_SUF(hpass);
+
+static void KM_SUF(hflush)(KM_SUF(hpass) *P, const size_t *idx, size_t nr, KM_REAL *Xt,
+                           KM_REAL *xnt, KM_REAL *G, int32_t *lab, double *d1, double *d2,
+                           double *acc)
+{
+    size_t d = P->d, k = P->k;
+    for (size_t r = 0; r < nr; r++) {
+        memcpy(Xt + r * d, P->X + idx[r] * d, d * sizeof *Xt);
+        xnt[r] = P->xn[idx[r]];
+    }
+    KM_SUF(assign2_tile)(Xt, xnt, d, nr, P->CR, P->cn, k, G, lab, d1, d2);
+    double *sums = acc, *wk = acc + k * d;
+    for (size_t r = 0; r < nr; r++) {
+        size_t i = idx[r];
+        int32_t old = P->labels[i], now = lab[r];
+        double wi = P->w != NULL ? P->w[i] : 1.0;
+        const KM_REAL *x = P->X + i * d;
+        P->u[i] = sqrt(d1[r]);
+        P->l[i] = sqrt(d2[r]);
+        if (P->full) {
+            for (size_t c = 0; c < d; c++) {
+                sums[(size_t)now * d + c] += wi * (double)x[c];
+            }
+            wk[now] += wi;
+        } else if (old != now) {
+            for (size_t c = 0; c < d; c++) {
+                sums[(size_t)old * d + c] -= wi * (double)x[c];
+                sums[(size_t)now * d + c] += wi * (double)x[c];
+            }
+            wk[old] -= wi;
+            wk[now] += wi;
+        }
+        acc[k * d + k] += old != now;
+        P->labels[i] = now;
+    }
+}
+
+static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t end,
+                                     ct_error *err)
+{
+    KM_SUF(hpass) *P = vctx;
+    size_t k = P->k, d = P->d, tr = P->tr, nr = 0;
+    KM_REAL *G = malloc(tr * k * sizeof *G), *Xt = malloc(tr * d * sizeof *Xt);
+    KM_REAL *xnt = malloc(tr * sizeof *xnt);
+    double *d1 = malloc(tr * sizeof *d1), *d2 = malloc(tr * sizeof *d2);
+    size_t *idx = malloc(tr * sizeof *idx);
+    int32_t *lab = malloc(tr * sizeof *lab);
+    if (!G || !Xt || !xnt || !d1 || !d2 || !idx || !lab) {
+        free(G);
+        free(Xt);
+        free(xnt);
+        free(d1);
+        free(d2);
+        free(idx);
+        free(lab);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    double *acc = P->part + b * P->stride;
+    memset(acc, 0, P->stride * sizeof *acc);
+    const double eps = 8 * KM_EPS;
+    for (size_t i = begin; i < end; i++) {
+        if (!P->full) {
+            size_t a = (size_t)P->labels[i];
+            double u = P->u[i] + P->p[a];
+            double l = P->l[i] - (a == P->jmax ? P->pmax2 : P->pmax);
+            double m = P->s[a] > l ? P->s[a] : l;
+            /* slack: the expanded distances' rounding, eps (|x|^2 + |c|^2) in d^2 */
+            double slack = m > 0 ? eps * ((double)P->xn[i] + P->cnmax) / m : CT_INF;
+            P->l[i] = l;
+            if (u + slack <= m) {
+                P->u[i] = u;
+                continue;
+            }
+            u = sqrt(KM_SUF(sqdist)(P->X + i * d, P->C + a * d, d));
+            P->u[i] = u;
+            if (u + slack <= m) {
+                continue;
+            }
+        }
+        idx[nr++] = i;
+        if (nr == tr) {
+            KM_SUF(hflush)(P, idx, nr, Xt, xnt, G, lab, d1, d2, acc);
+            nr = 0;
+        }
+    }
+    if (nr > 0) {
+        KM_SUF(hflush)(P, idx, nr, Xt, xnt, G, lab, d1, d2, acc);
+    }
+    free(G);
+    free(Xt);
+    free(xnt);
+    free(d1);
+    free(d2);
+    free(idx);
+    free(lab);
+    return CT_OK;
+}
+
+/* Lloyd's iterations (same stopping rules, same labels) with Hamerly's bounds. */
+static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REAL *xn, double *C,
+                                 unsigned max_iter, double tol_abs, int32_t *labels,
+                                 km_run *out, ct_error *err)
+{
+    size_t n = K->n, d = K->d, k = K->k;
+    size_t nb = ct_par_nblocks(n, K->rb), stride = K->stride;
+    KM_REAL *CR = malloc(k * d * sizeof *CR), *cn = malloc(k * sizeof *cn);
+    double *part = malloc(nb * stride * sizeof *part);
+    double *Cn = calloc(k * d + k, sizeof *Cn), *u = malloc(n * sizeof *u);
+    double *l = malloc(n * sizeof *l), *sh = malloc(k * sizeof *sh), *pj = calloc(k, sizeof *pj);
+    double *Cold = malloc(k * d * sizeof *Cold);
+    ct_status s = CT_OK;
+    if (!CR || !cn || !part || !Cn || !u || !l || !sh || !pj || !Cold) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory for k-means (n = %zu, k = %zu)", n, k);
+    }
+    int strict = 0, stop = 0, full = 1;
+    unsigned it = 0;
+    for (size_t i = 0; i < n && s == CT_OK; i++) {
+        labels[i] = -1;
+    }
+    KM_SUF(hpass) P = {X, CR, cn, xn, K->w, C, n, d, k, K->tr, labels, u, l, sh, pj,
+                       0, 0, 0, 0, 1, part, stride};
+    double *sums = Cn, *wk = Cn + k * d;
+    for (it = 0; it <= max_iter && s == CT_OK; it++) {
+        /* it == max_iter: the last assignment only (labels for the final centres) */
+        KM_SUF(to_real)(C, k, d, CR, cn);
+        P.cnmax = 0;
+        for (size_t j = 0; j < k; j++) {
+            double m = CT_INF;
+            for (size_t j2 = 0; j2 < k; j2++) {
+                if (j2 != j) {
+                    double t = sqrt(KM_SUF(sqdist)(CR + j2 * d, C + j * d, d));
+                    m = t < m ? t : m;
+                }
+            }
+            sh[j] = 0.5 * m;
+            P.cnmax = (double)cn[j] > P.cnmax ? (double)cn[j] : P.cnmax;
+        }
+        P.full = full;
+        s = ct_par_for(n, K->rb, K->threads, KM_SUF(hpass_block), &P, err);
+        if (s != CT_OK) {
+            break;
+        }
+        double moved = 0;
+        if (full) {
+            memset(Cn, 0, (k * d + k) * sizeof *Cn);
+        }
+        for (size_t b = 0; b < nb; b++) {
+            const double *a = part + b * stride;
+            for (size_t q = 0; q < k * d + k; q++) {
+                Cn[q] += a[q];
+            }
+            moved += a[k * d + k];
+        }
+        full = 0;
+        if (stop || it == max_iter) {
+            break; /* that was the final assignment */
+        }
+        size_t nempty = 0;
+        for (size_t j = 0; j < k; j++) {
+            nempty += wk[j] <= 0;
+            wk[j] = wk[j] < 0 ? 0 : wk[j]; /* rounding of the running sums */
+        }
+        if (nempty > 0) {
+            s = km_relocate(K, sums, wk, nempty, labels, C, KM_SUF(row_sqdist),
+                            KM_SUF(row_copy), X, err);
+            if (s != CT_OK) {
+                break;
+            }
+            full = 1; /* the moved sums no longer follow the labels: start over */
+        }
+        memcpy(Cold, C, k * d * sizeof *C);
+        double shift = 0;
+        P.pmax = P.pmax2 = 0;
+        P.jmax = 0;
+        for (size_t j = 0; j < k; j++) {
+            double pj2 = 0;
+            for (size_t c = 0; c < d; c++) {
+                double v = wk[j] > 0 ? sums[j * d + c] / wk[j] : C[j * d + c];
+                double t = v - Cold[j * d + c];
+                pj2 += t * t;
+                C[j * d + c] = v;
+            }
+            shift += pj2;
+            pj[j] = sqrt(pj2);
+            if (pj[j] > P.pmax) {
+                P.pmax2 = P.pmax;
+                P.pmax = pj[j];
+                P.jmax = j;
+            } else if (pj[j] > P.pmax2) {
+                P.pmax2 = pj[j];
+            }
+        }
+        if (moved == 0 && it > 0) {
+            strict = 1; /* no label changed: the centres are final and so are the labels */
+            break;
+        }
+        if (shift <= tol_abs) {
+            stop = 1; /* one more (bounded) assignment for the final centres */
+        }
+    }
+    if (s == CT_OK) {
+        double in = 0;
+        for (size_t i = 0; i < n; i++) {
+            double wi = K->w != NULL ? K->w[i] : 1.0;
+            in += wi * KM_SUF(sqdist)(X + i * d, C + (size_t)labels[i] * d, d);
+        }
+        out->inertia = in;
+        out->iterations = strict ? it + 1 : it < max_iter ? it : max_iter;
+        out->converged = strict || stop;
+    }
+    free(CR);
+    free(cn);
+    free(part);
+    free(Cn);
+    free(u);
+    free(l);
+    free(sh);
+    free(pj);
+    free(Cold);
+    return s;
+}
+
 /* Squared distances of every row to `m` candidate centres (m x d, double),
  * reduced per row by fn. */
 typedef struct KM_SUF(cand) {
@@ -338,7 +613,9 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
         km_run res;
         s = km_init(&K, &ops, run, C, err);
         if (s == CT_OK) {
-            s = KM_SUF(lloyd)(&K, X, xn, C, K.max_iter, tol_abs, lab, &res, err);
+            s = K.algo == CT_KM_ALGO_HAMERLY
+                    ? KM_SUF(hamerly)(&K, X, xn, C, K.max_iter, tol_abs, lab, &res, err)
+                    : KM_SUF(lloyd)(&K, X, xn, C, K.max_iter, tol_abs, lab, &res, err);
         }
         if (s == CT_OK && res.inertia < r->inertia) { /* ties: the earlier run */
             r->inertia = res.inertia;

@@ -155,6 +155,78 @@ static void test_threads_and_seeds(void **state)
     free(X);
 }
 
+/* Hamerly's bounds change the work, not the answer: from the same start,
+ * the same labels and iteration count as Lloyd, centroids equal up to the
+ * rounding of running sums (1e-10 relative), inertia 1e-9; over
+ * overlapping blobs (many rows near boundaries), weights, f32 data, a
+ * tolerance of 0 (run to a fixed point), and duplicated starting centroids
+ * (empty clusters relocated).  Bit-identical for 1 and 3 threads. */
+static void test_hamerly_equals_lloyd(void **state)
+{
+    ct_error err;
+    (void)state;
+    size_t n = 30000, d = 4;
+    double *X = blobs(n, d, 6, 1.2, 11, NULL), *w = malloc(n * sizeof *w);
+    float *Xf = malloc(n * d * sizeof *Xf);
+    for (size_t i = 0; i < n; i++) {
+        w[i] = 0.5 + (double)(i % 7);
+    }
+    for (size_t q = 0; q < n * d; q++) {
+        Xf[q] = (float)X[q];
+    }
+    const size_t K[4] = {2, 5, 17, 40};
+    for (int t = 0; t < 4; t++) {
+        for (int var = 0; var < 4; var++) {
+            ct_kmeans_opts o;
+            ct_kmeans_result a, b, c;
+            ct_kmeans_opts_init(&o);
+            o.k = K[t];
+            o.seed = 5 + (uint64_t)t;
+            o.tol = var == 2 ? 0 : 1e-4;
+            double *C0 = NULL;
+            if (var == 3) { /* half the starting centres duplicated */
+                C0 = malloc(o.k * d * sizeof *C0);
+                for (size_t j = 0; j < o.k; j++) {
+                    memcpy(C0 + j * d, X + (j / 2) * 97 * d, d * sizeof *C0);
+                }
+                o.init = CT_KM_INIT_GIVEN;
+                o.centroids = C0;
+            }
+            const double *wv = var == 1 ? w : NULL;
+            o.algorithm = CT_KM_ALGO_LLOYD;
+            assert_status(var == 1 && t % 2 ? ct_kmeans_fit_f32(Xf, n, d, wv, &o, &a, &err)
+                                            : ct_kmeans_fit(X, n, d, wv, &o, &a, &err),
+                          CT_OK);
+            o.algorithm = CT_KM_ALGO_HAMERLY;
+            o.threads = 1;
+            assert_status(var == 1 && t % 2 ? ct_kmeans_fit_f32(Xf, n, d, wv, &o, &b, &err)
+                                            : ct_kmeans_fit(X, n, d, wv, &o, &b, &err),
+                          CT_OK);
+            o.threads = 3;
+            assert_status(var == 1 && t % 2 ? ct_kmeans_fit_f32(Xf, n, d, wv, &o, &c, &err)
+                                            : ct_kmeans_fit(X, n, d, wv, &o, &c, &err),
+                          CT_OK);
+            assert_memory_equal(a.labels, b.labels, n * sizeof(int32_t));
+            assert_int_equal(a.iterations, b.iterations);
+            assert_int_equal(a.converged, b.converged);
+            for (size_t q = 0; q < o.k * d; q++) {
+                assert_close(b.centroids[q], a.centroids[q], 1e-10 * (1 + fabs(a.centroids[q])));
+            }
+            assert_close(b.inertia, a.inertia, 1e-9 * a.inertia);
+            assert_memory_equal(b.labels, c.labels, n * sizeof(int32_t));
+            assert_memory_equal(b.centroids, c.centroids, o.k * d * sizeof(double));
+            assert_memory_equal(&b.inertia, &c.inertia, sizeof(double));
+            ct_kmeans_result_free(&a);
+            ct_kmeans_result_free(&b);
+            ct_kmeans_result_free(&c);
+            free(C0);
+        }
+    }
+    free(X);
+    free(w);
+    free(Xf);
+}
+
 static void test_blobs_recovered(void **state)
 {
     ct_error err;
@@ -389,6 +461,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sklearn_reference), cmocka_unit_test(test_threads_and_seeds),
+        cmocka_unit_test(test_hamerly_equals_lloyd),
         cmocka_unit_test(test_blobs_recovered),   cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_weights_equal_repeats), cmocka_unit_test(test_f32_and_predict),
         cmocka_unit_test(test_choose_k),          cmocka_unit_test(test_scaler),

@@ -28,8 +28,14 @@ typedef enum ct_km_init {
     CT_KM_INIT_GIVEN     /* opts.centroids */
 } ct_km_init;
 
+/* Iterations: Lloyd (every distance every iteration) or Lloyd with
+ * Hamerly's bounds (same labels; rows whose centre cannot have changed are
+ * skipped).  AUTO: Hamerly when k >= 2 (see kmeans_impl.h and bench/). */
+typedef enum ct_km_algo { CT_KM_ALGO_AUTO, CT_KM_ALGO_LLOYD, CT_KM_ALGO_HAMERLY } ct_km_algo;
+
 typedef struct ct_kmeans_opts {
     size_t k;
+    ct_km_algo algorithm;
     ct_km_init init;
     const double *centroids; /* k x d, for CT_KM_INIT_GIVEN */
     unsigned n_init;         /* restarts; the lowest inertia wins (GIVEN: 1) */

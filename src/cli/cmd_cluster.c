@@ -10,7 +10,8 @@ static const char HELP[] =
     "usage: clvtier cluster DATA.h5 --features a,b,c [--transform none|log1p]\n"
     "       [--scale none|zscore|robust] (-k K | --k-range LO:HI)\n"
     "       [--init kmeans++|kmeans-parallel|random|FILE.csv] [--n-init N] [--max-iter N]\n"
-    "       [--tol T] [--float32] [--seed S] [--threads N] [--scores SCORES.h5]\n"
+    "       [--tol T] [--algorithm auto|lloyd|hamerly] [--float32] [--seed S]\n"
+    "       [--threads N] [--scores SCORES.h5]\n"
     "       -o CLUSTERS.h5 [--json]\n"
     "\n"
     "k-means over per-customer features.  Feature names are looked up in the\n"
@@ -32,6 +33,9 @@ static const char HELP[] =
     "      --n-init N         restarts, the lowest inertia kept (default 3)\n"
     "      --max-iter N       Lloyd iterations per run (default 300)\n"
     "      --tol T            relative tolerance (default 1e-4)\n"
+    "      --algorithm A      auto (default: hamerly for k >= 2) | lloyd | hamerly\n"
+    "                         (Hamerly's bounds skip rows whose centre cannot have\n"
+    "                         changed; the labels are Lloyd's)\n"
     "      --float32          cluster single-precision data (half the memory traffic)\n"
     "      --seed S           random seed (default 0)\n"
     "      --threads N        threads (default: all cores; results do not depend on it)\n"
@@ -43,7 +47,7 @@ static const char HELP[] =
     "  -h, --help             this help\n";
 
 enum { O_FEAT = 256, O_TF, O_SC, O_KR, O_INIT, O_NINIT, O_MAXIT, O_TOL, O_F32, O_SEED, O_THREADS,
-       O_SAMPLE, O_SCORES };
+       O_SAMPLE, O_SCORES, O_ALGO };
 
 #define MAXF 64
 
@@ -198,6 +202,7 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
                                          {"max-iter", required_argument, NULL, O_MAXIT},
                                          {"tol", required_argument, NULL, O_TOL},
                                          {"float32", no_argument, NULL, O_F32},
+                                         {"algorithm", required_argument, NULL, O_ALGO},
                                          {"seed", required_argument, NULL, O_SEED},
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"sample", required_argument, NULL, O_SAMPLE},
@@ -296,6 +301,17 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
             break;
         case O_F32:
             f32 = 1;
+            break;
+        case O_ALGO:
+            if (strcmp(optarg, "auto") == 0) {
+                ko.algorithm = CT_KM_ALGO_AUTO;
+            } else if (strcmp(optarg, "lloyd") == 0) {
+                ko.algorithm = CT_KM_ALGO_LLOYD;
+            } else if (strcmp(optarg, "hamerly") == 0) {
+                ko.algorithm = CT_KM_ALGO_HAMERLY;
+            } else {
+                return cli_usage(c, "--algorithm '%s' is not auto, lloyd or hamerly", optarg);
+            }
             break;
         case O_SEED:
             if (cli_parse_u64(optarg, &ko.seed) != 0) {
