@@ -176,6 +176,34 @@ static double km_tolerance(const km_ctx *K, const void *X, km_copy_fn copy)
 /* Empty clusters take the points farthest from their (old) centres, in
  * order of distance (ties: lower row); as scikit-learn, each point's weight
  * moves from its old cluster's sums to the empty cluster. */
+/* The m (at most cap) largest v seen, in decreasing order; ties keep the
+ * earlier row. */
+static void km_top_add(size_t *top, double *td, size_t *m, size_t cap, size_t i, double v)
+{
+    if (*m < cap || v > td[*m - 1]) {
+        size_t pos = *m < cap ? (*m)++ : *m - 1;
+        while (pos > 0 && td[pos - 1] < v) {
+            td[pos] = td[pos - 1];
+            top[pos] = top[pos - 1];
+            pos--;
+        }
+        td[pos] = v;
+        top[pos] = i;
+    }
+}
+
+/* Empty cluster e takes row `row` (weight wp) away from cluster `old`. */
+static void km_move(double *sums, double *wk, size_t d, size_t old, size_t e, const double *row,
+                    double wp)
+{
+    for (size_t c = 0; c < d; c++) {
+        sums[old * d + c] -= wp * row[c];
+        sums[e * d + c] = wp * row[c];
+    }
+    wk[old] -= wp;
+    wk[e] = wp;
+}
+
 static ct_status km_relocate(const km_ctx *K, double *sums, double *wk, size_t nempty,
                              const int32_t *labels, const double *C, km_dist_fn dist,
                              km_copy_fn copy, const void *X, ct_error *err)
@@ -191,17 +219,7 @@ static ct_status km_relocate(const km_ctx *K, double *sums, double *wk, size_t n
     }
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        double v = dist(X, i, d, C + (size_t)labels[i] * d);
-        if (m < nempty || v > td[m - 1]) {
-            size_t pos = m < nempty ? m++ : m - 1;
-            while (pos > 0 && td[pos - 1] < v) {
-                td[pos] = td[pos - 1];
-                top[pos] = top[pos - 1];
-                pos--;
-            }
-            td[pos] = v;
-            top[pos] = i;
-        }
+        km_top_add(top, td, &m, nempty, i, dist(X, i, d, C + (size_t)labels[i] * d));
     }
     size_t q = 0;
     for (size_t e = 0; e < k && q < m; e++) {
@@ -209,15 +227,8 @@ static ct_status km_relocate(const km_ctx *K, double *sums, double *wk, size_t n
             continue;
         }
         size_t p = top[q++];
-        size_t old = (size_t)labels[p];
-        double wp = K->w != NULL ? K->w[p] : 1.0;
         copy(X, p, d, row);
-        for (size_t c = 0; c < d; c++) {
-            sums[old * d + c] -= wp * row[c];
-            sums[e * d + c] = wp * row[c];
-        }
-        wk[old] -= wp;
-        wk[e] = wp;
+        km_move(sums, wk, d, (size_t)labels[p], e, row, K->w != NULL ? K->w[p] : 1.0);
     }
     free(top);
     free(td);
@@ -636,5 +647,311 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
     }
     free(lab);
     free(xn);
+    return s;
+}
+
+/* ---- out-of-core Lloyd (see kmeans.h) ------------------------------------------ */
+
+typedef struct km_stream {
+    const ct_km_source *src;
+    size_t B;            /* rows per read: a whole number of reduction blocks */
+    double *X, *w, *xn;  /* B x d, B, B */
+} km_stream;
+
+static ct_status ks_read(km_stream *S, size_t row0, size_t nr, ct_error *err)
+{
+    const ct_km_source *src = S->src;
+    size_t d = src->d;
+    ct_status s = src->read(src->ctx, row0, nr, S->X, src->weighted ? S->w : NULL, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    for (size_t i = 0; i < nr; i++) {
+        for (size_t c = 0; c < d; c++) {
+            if (!isfinite(S->X[i * d + c])) {
+                return ct_fail_at(err, CT_EDATA, "features", (uint64_t)(row0 + i) + 1,
+                                  (unsigned)c + 1, "row %zu, column %zu: %g is not a finite number",
+                                  row0 + i + 1, c + 1, S->X[i * d + c]);
+            }
+        }
+        if (src->weighted && (!isfinite(S->w[i]) || S->w[i] < 0)) {
+            return ct_fail_at(err, CT_EDATA, "weights", (uint64_t)(row0 + i) + 1, 0,
+                              "row %zu: weight %g must be finite and >= 0", row0 + i + 1, S->w[i]);
+        }
+    }
+    row_norms_f64(S->X, nr, d, S->xn);
+    return CT_OK;
+}
+
+/* km_relocate over the stream: the farthest rows from their centres, in the
+ * same order and with the same ties. */
+static ct_status ks_relocate(const km_ctx *K, km_stream *S, double *sums, double *wk,
+                             size_t nempty, const int32_t *labels, const double *C, ct_error *err)
+{
+    size_t n = K->n, d = K->d, k = K->k, m = 0;
+    size_t *top = malloc(nempty * sizeof *top);
+    double *td = malloc(nempty * sizeof *td);
+    ct_status s = top != NULL && td != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += S->B) {
+        size_t nr = n - row0 < S->B ? n - row0 : S->B;
+        s = ks_read(S, row0, nr, err);
+        for (size_t i = 0; i < nr && s == CT_OK; i++) {
+            km_top_add(top, td, &m, nempty, row0 + i,
+                       sqdist_f64(S->X + i * d, C + (size_t)labels[row0 + i] * d, d));
+        }
+    }
+    size_t q = 0;
+    for (size_t e = 0; e < k && q < m && s == CT_OK; e++) {
+        if (wk[e] != 0) {
+            continue;
+        }
+        size_t p = top[q++];
+        s = ks_read(S, p, 1, err);
+        if (s == CT_OK) {
+            km_move(sums, wk, d, (size_t)labels[p], e, S->X, S->src->weighted ? S->w[0] : 1.0);
+        }
+    }
+    free(top);
+    free(td);
+    return s;
+}
+
+/* scikit-learn's tolerance as km_tolerance computes it (rows in order). */
+static ct_status ks_tolerance(const km_ctx *K, km_stream *S, double *tol_abs, ct_error *err)
+{
+    size_t n = K->n, d = K->d;
+    *tol_abs = 0;
+    if (K->tol == 0) {
+        return CT_OK;
+    }
+    double *mean = calloc(d, sizeof *mean), *var = calloc(d, sizeof *var), tot = 0;
+    ct_status s = mean && var ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    for (int pass = 0; pass < 2 && s == CT_OK; pass++) {
+        for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += S->B) {
+            size_t nr = n - row0 < S->B ? n - row0 : S->B;
+            s = ks_read(S, row0, nr, err);
+            for (size_t i = 0; i < nr && s == CT_OK; i++) {
+                for (size_t c = 0; c < d; c++) {
+                    double v = S->X[i * d + c];
+                    if (pass == 0) {
+                        mean[c] += v;
+                    } else {
+                        var[c] += (v - mean[c]) * (v - mean[c]);
+                    }
+                }
+            }
+        }
+        for (size_t c = 0; c < d && pass == 0; c++) {
+            mean[c] /= (double)n;
+        }
+    }
+    for (size_t c = 0; c < d; c++) {
+        tot += var[c] / (double)n;
+    }
+    *tol_abs = K->tol * tot / (double)d;
+    free(mean);
+    free(var);
+    return s;
+}
+
+/* Starting centroids from an in-memory fit on a sample: row i is taken when
+ * a hash of (seed, i) falls below cap / n - deterministic, about cap rows,
+ * and blind to any period in the row order (every step-th row is not). */
+static ct_status ks_init(const km_ctx *K, km_stream *S, const ct_kmeans_opts *o, size_t sample_max,
+                         double *C, ct_error *err)
+{
+    size_t n = K->n, d = K->d;
+    if (K->init == CT_KM_INIT_GIVEN) {
+        for (size_t q = 0; q < K->k * d; q++) {
+            if (!isfinite(K->given[q])) {
+                return ct_fail(err, CT_EDATA, "initial centroid %zu, column %zu is not finite",
+                               q / d + 1, q % d + 1);
+            }
+        }
+        memcpy(C, K->given, K->k * d * sizeof *C);
+        return CT_OK;
+    }
+    size_t cap = sample_max ? sample_max : 1000000, ns = 0, room = 0;
+    double p = cap >= n ? 1.0 : (double)cap / (double)n;
+    uint64_t salt = ct_mix64(K->seed ^ 0x5a4d504c45ULL);
+    double *Y = NULL, *yw = NULL;
+    ct_status s = CT_OK;
+    for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += S->B) {
+        size_t nr = n - row0 < S->B ? n - row0 : S->B;
+        s = ks_read(S, row0, nr, err);
+        for (size_t i = 0; i < nr && s == CT_OK; i++) {
+            if (p < 1.0 && (double)(ct_mix64(salt + row0 + i) >> 11) * 0x1.0p-53 >= p) {
+                continue;
+            }
+            if (ns == room) {
+                room = room ? 2 * room : 4096;
+                double *ny = realloc(Y, room * d * sizeof *Y), *nw = ny ? realloc(yw, room * sizeof *yw) : NULL;
+                if (ny != NULL) {
+                    Y = ny;
+                }
+                if (nw == NULL) {
+                    s = ct_fail(err, CT_ENOMEM, "out of memory for the sample");
+                    break;
+                }
+                yw = nw;
+            }
+            memcpy(Y + ns * d, S->X + i * d, d * sizeof *Y);
+            yw[ns++] = S->src->weighted ? S->w[i] : 1.0;
+        }
+    }
+    if (s == CT_OK && ns < K->k) {
+        s = ct_fail(err, CT_EINVAL, "the sample of %zu rows is smaller than k = %zu", ns, K->k);
+    }
+    if (s == CT_OK) {
+        ct_kmeans_result sr;
+        s = ct_kmeans_fit(Y, ns, d, S->src->weighted ? yw : NULL, o, &sr, err);
+        if (s == CT_OK) {
+            memcpy(C, sr.centroids, K->k * d * sizeof *C);
+            ct_kmeans_result_free(&sr);
+        }
+    }
+    free(Y);
+    free(yw);
+    return s;
+}
+
+ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
+                               size_t block_rows, size_t sample_max, ct_kmeans_result *r,
+                               ct_error *err)
+{
+    km_ctx K;
+    size_t n = src->n, d = src->d;
+    memset(r, 0, sizeof *r);
+    ct_status s = km_setup(&K, n, d, NULL, o, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    size_t k = K.k, rb = K.rb, nb = ct_par_nblocks(n, rb), stride = K.stride;
+    size_t B = block_rows ? block_rows : 262144;
+    B = B < rb ? rb : B / rb * rb;
+    km_stream S = {src, B, malloc(B * d * sizeof(double)), malloc(B * sizeof(double)),
+                   malloc(B * sizeof(double))};
+    double *C = malloc(k * d * sizeof *C), *CR = malloc(k * d * sizeof *CR);
+    double *cn = malloc(k * sizeof *cn), *part = malloc(nb * stride * sizeof *part);
+    double *Cn = malloc((k * d + k) * sizeof *Cn);
+    int32_t *labels = malloc(n * sizeof *labels), *blk = malloc(B * sizeof *blk);
+    if (!S.X || !S.w || !S.xn || !C || !CR || !cn || !part || !Cn || !labels || !blk) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory for streaming k-means (n = %zu)", n);
+    }
+    double tol_abs = 0;
+    if (s == CT_OK) {
+        s = ks_tolerance(&K, &S, &tol_abs, err);
+    }
+    if (s == CT_OK) {
+        s = ks_init(&K, &S, o, sample_max, C, err);
+    }
+    for (size_t i = 0; i < n && s == CT_OK; i++) {
+        labels[i] = -1;
+    }
+    int strict = 0, stop = 0;
+    unsigned it;
+    for (it = 0; it < K.max_iter && s == CT_OK; it++) {
+        to_real_f64(C, k, d, CR, cn);
+        size_t changed = 0;
+        for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += B) {
+            size_t nr = n - row0 < B ? n - row0 : B;
+            s = ks_read(&S, row0, nr, err);
+            if (s != CT_OK) {
+                break;
+            }
+            memcpy(blk, labels + row0, nr * sizeof *blk);
+            pass_f64 P = {S.X,  CR,     cn, S.xn,   src->weighted ? S.w : NULL,         nr, d, k,
+                          K.tr, labels + row0, NULL, part + row0 / rb * stride, stride};
+            s = run_pass_f64(&P, rb, K.threads, err);
+            for (size_t i = 0; i < nr; i++) {
+                changed += blk[i] != labels[row0 + i];
+            }
+        }
+        if (s != CT_OK) {
+            break;
+        }
+        double *sums = Cn, *wk = Cn + k * d;
+        memset(Cn, 0, (k * d + k) * sizeof *Cn);
+        for (size_t b = 0; b < nb; b++) {
+            const double *a = part + b * stride;
+            for (size_t q = 0; q < k * d + k; q++) {
+                Cn[q] += a[q];
+            }
+        }
+        size_t nempty = 0;
+        for (size_t j = 0; j < k; j++) {
+            nempty += wk[j] == 0;
+        }
+        if (nempty > 0) {
+            s = ks_relocate(&K, &S, sums, wk, nempty, labels, C, err);
+            if (s != CT_OK) {
+                break;
+            }
+        }
+        double shift = 0;
+        for (size_t j = 0; j < k; j++) {
+            for (size_t c = 0; c < d; c++) {
+                double v = wk[j] > 0 ? sums[j * d + c] / wk[j] : C[j * d + c];
+                double t = v - C[j * d + c];
+                shift += t * t;
+                C[j * d + c] = v;
+            }
+        }
+        if (changed == 0) {
+            strict = stop = 1;
+            break;
+        }
+        if (shift <= tol_abs) {
+            stop = 1;
+            break;
+        }
+    }
+    /* the labels of the final centres (unless they are already), then the
+     * inertia and cluster weights in row order */
+    if (s == CT_OK) {
+        r->centroids = C;
+        r->labels = labels;
+        r->weight = calloc(k, sizeof *r->weight);
+        C = NULL;
+        labels = NULL;
+        s = r->weight != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+        to_real_f64(r->centroids, k, d, CR, cn);
+    }
+    double in = 0;
+    for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += B) {
+        size_t nr = n - row0 < B ? n - row0 : B;
+        s = ks_read(&S, row0, nr, err);
+        if (s == CT_OK && !strict) {
+            pass_f64 P = {S.X,  CR, cn, S.xn, NULL, nr, d, k, K.tr, r->labels + row0,
+                          NULL, NULL, 0};
+            s = run_pass_f64(&P, rb, K.threads, err);
+        }
+        for (size_t i = 0; i < nr && s == CT_OK; i++) {
+            double wi = src->weighted ? S.w[i] : 1.0;
+            size_t j = (size_t)r->labels[row0 + i];
+            in += wi * sqdist_f64(S.X + i * d, r->centroids + j * d, d);
+            r->weight[j] += wi;
+        }
+    }
+    if (s == CT_OK) {
+        r->n = n;
+        r->d = d;
+        r->k = k;
+        r->inertia = in;
+        r->iterations = it < K.max_iter ? it + 1 : K.max_iter;
+        r->converged = stop;
+    } else {
+        ct_kmeans_result_free(r);
+    }
+    free(S.X);
+    free(S.w);
+    free(S.xn);
+    free(C);
+    free(CR);
+    free(cn);
+    free(part);
+    free(Cn);
+    free(labels);
+    free(blk);
     return s;
 }

@@ -16,6 +16,7 @@
 #include "clvtier/kmeans.h"
 #include "clvtier/outfile.h"
 #include "clvtier/results.h"
+#include "clvtier/rng.h"
 #include "clvtier/store.h"
 #include "clvtier/tier.h"
 
@@ -651,26 +652,34 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     ko.n_init = m->n_init;
     ko.seed = m->seed;
     ko.threads = threads;
-    /* With a k range, k is chosen on a deterministic sample (every step-th
-     * graded customer, at most KSEL_MAX rows), then only that k is fitted
-     * on everyone: choosing k does not need millions of rows. */
+    /* With a k range, k is chosen on a deterministic sample of about
+     * KSEL_MAX graded customers (customer g kept when a hash of (seed, g)
+     * is below KSEL_MAX / ng: no aliasing with any order of the rows), then
+     * only that k is fitted on everyone: choosing k does not need millions
+     * of rows. */
     size_t kbest = m->k_lo;
     double *Cbest = NULL; /* the sample's centroids for the chosen k */
     if (nk > 1) {
         const size_t KSEL_MAX = 200000;
-        size_t step = (ng + KSEL_MAX - 1) / KSEL_MAX, ns = 0;
-        double *S = step > 1 ? malloc((ng / step + 1) * d * sizeof *S) : X;
-        double *sw = step > 1 && w != NULL ? malloc((ng / step + 1) * sizeof *sw) : w;
+        int sub = ng > KSEL_MAX;
+        size_t cap = sub ? KSEL_MAX + KSEL_MAX / 10 : ng, ns = 0;
+        double *S = sub ? malloc(cap * d * sizeof *S) : X;
+        double *sw = sub && w != NULL ? malloc(cap * sizeof *sw) : w;
+        double p = (double)KSEL_MAX / (double)ng;
+        uint64_t salt = ct_mix64(m->seed ^ 0x6b73656cULL);
         if (S == NULL || (w != NULL && sw == NULL)) {
             s = ct_fail(err, CT_ENOMEM, "out of memory");
         }
-        for (size_t g = 0; s == CT_OK && step > 1 && g < ng; g += step, ns++) {
-            memcpy(S + ns * d, X + g * d, d * sizeof *S);
-            if (w != NULL) {
-                sw[ns] = w[g];
+        for (size_t g = 0; s == CT_OK && sub && g < ng && ns < cap; g++) {
+            if ((double)(ct_mix64(salt + g) >> 11) * 0x1.0p-53 < p) {
+                memcpy(S + ns * d, X + g * d, d * sizeof *S);
+                if (w != NULL) {
+                    sw[ns] = w[g];
+                }
+                ns++;
             }
         }
-        if (step == 1) {
+        if (!sub) {
             ns = ng;
         }
         for (size_t k = m->k_lo; k <= m->k_hi && s == CT_OK; k++) {
@@ -687,7 +696,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
             }
             ct_kmeans_result_free(&r);
         }
-        if (step > 1) {
+        if (sub) {
             free(S);
             free(sw);
         }

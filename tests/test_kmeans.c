@@ -227,6 +227,93 @@ static void test_hamerly_equals_lloyd(void **state)
     free(Xf);
 }
 
+/* A row source over an in-memory matrix, counting what it is asked for. */
+typedef struct mem_src {
+    const double *X, *w;
+    size_t d, reads, max_rows;
+} mem_src;
+
+static ct_status mem_read(void *ctx, size_t row0, size_t nrows, double *X, double *w,
+                          ct_error *err)
+{
+    mem_src *m = ctx;
+    (void)err;
+    memcpy(X, m->X + row0 * m->d, nrows * m->d * sizeof *X);
+    if (w != NULL) {
+        memcpy(w, m->w + row0, nrows * sizeof *w);
+    }
+    m->reads++;
+    m->max_rows = nrows > m->max_rows ? nrows : m->max_rows;
+    return CT_OK;
+}
+
+/* Out-of-core Lloyd from the same centroids is the in-memory Lloyd, bit for
+ * bit (labels, centroids, inertia, iterations), in blocks smaller than the
+ * data, with weights, relocations, 1 or 3 threads; never asks for more
+ * than its block; a sampled init is deterministic; NaN names the row. */
+static void test_stream_equals_memory(void **state)
+{
+    ct_error err;
+    (void)state;
+    size_t n = 50000, d = 3;
+    double *X = blobs(n, d, 5, 1.5, 21, NULL), *w = malloc(n * sizeof *w);
+    for (size_t i = 0; i < n; i++) {
+        w[i] = 1.0 + (double)(i % 3);
+    }
+    for (int var = 0; var < 3; var++) {
+        ct_kmeans_opts o;
+        ct_kmeans_result a, b;
+        ct_kmeans_opts_init(&o);
+        o.k = 7;
+        double C0[7 * 3];
+        for (size_t j = 0; j < 7; j++) {
+            memcpy(C0 + j * d, X + (var == 2 ? j / 2 : j) * 1009 * d, d * sizeof *C0);
+        }
+        o.init = CT_KM_INIT_GIVEN;
+        o.centroids = C0;
+        o.algorithm = CT_KM_ALGO_LLOYD;
+        const double *wv = var == 1 ? w : NULL;
+        assert_status(ct_kmeans_fit(X, n, d, wv, &o, &a, &err), CT_OK);
+        mem_src m = {X, w, d, 0, 0};
+        ct_km_source src = {n, d, wv != NULL, mem_read, &m};
+        o.threads = var == 0 ? 1 : 3;
+        /* 20000 rounds down to one reduction block, 16384 rows */
+        assert_status(ct_kmeans_fit_stream(&src, &o, 20000, 0, &b, &err), CT_OK);
+        assert_memory_equal(a.labels, b.labels, n * sizeof(int32_t));
+        assert_memory_equal(a.centroids, b.centroids, o.k * d * sizeof(double));
+        assert_memory_equal(&a.inertia, &b.inertia, sizeof(double));
+        assert_memory_equal(a.weight, b.weight, o.k * sizeof(double));
+        assert_int_equal(a.iterations, b.iterations);
+        assert_true(m.max_rows == 16384 && m.reads >= 3 * 4);
+        ct_kmeans_result_free(&a);
+        ct_kmeans_result_free(&b);
+    }
+    /* sampled init: deterministic, and a sound clustering */
+    ct_kmeans_opts o;
+    ct_kmeans_result a, b;
+    ct_kmeans_opts_init(&o);
+    o.k = 5;
+    o.seed = 9;
+    mem_src m = {X, w, d, 0, 0};
+    ct_km_source src = {n, d, 0, mem_read, &m};
+    assert_status(ct_kmeans_fit_stream(&src, &o, 4096, 5000, &a, &err), CT_OK);
+    assert_status(ct_kmeans_fit_stream(&src, &o, 4096, 5000, &b, &err), CT_OK);
+    assert_memory_equal(a.centroids, b.centroids, o.k * d * sizeof(double));
+    ct_kmeans_result c;
+    o.algorithm = CT_KM_ALGO_LLOYD;
+    assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &c, &err), CT_OK);
+    printf("  sampled init: inertia %.6g, in-memory fit %.6g\n", a.inertia, c.inertia);
+    assert_true(a.inertia < 1.01 * c.inertia);
+    ct_kmeans_result_free(&a);
+    ct_kmeans_result_free(&b);
+    ct_kmeans_result_free(&c);
+    X[4321 * d + 2] = (double)NAN;
+    assert_status(ct_kmeans_fit_stream(&src, &o, 4096, 5000, &a, &err), CT_EDATA);
+    assert_non_null(strstr(err.msg, "row 4322, column 3"));
+    free(X);
+    free(w);
+}
+
 static void test_blobs_recovered(void **state)
 {
     ct_error err;
@@ -462,6 +549,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sklearn_reference), cmocka_unit_test(test_threads_and_seeds),
         cmocka_unit_test(test_hamerly_equals_lloyd),
+        cmocka_unit_test(test_stream_equals_memory),
         cmocka_unit_test(test_blobs_recovered),   cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_weights_equal_repeats), cmocka_unit_test(test_f32_and_predict),
         cmocka_unit_test(test_choose_k),          cmocka_unit_test(test_scaler),

@@ -67,6 +67,32 @@ ct_status ct_kmeans_fit(const double *X, size_t n, size_t d, const double *w,
 ct_status ct_kmeans_fit_f32(const float *X, size_t n, size_t d, const double *w,
                             const ct_kmeans_opts *o, ct_kmeans_result *r, ct_error *err);
 
+/* ---- data larger than memory ------------------------------------------------
+ * A row source: read rows [row0, row0 + nrows) of the n x d matrix into X
+ * (row-major) and, when w != NULL, their weights into w (1 when unweighted).
+ * Passes read in increasing row order from row 0; single rows may also be
+ * asked for (to re-seed empty clusters). */
+typedef struct ct_km_source {
+    size_t n, d;
+    int weighted;
+    ct_status (*read)(void *ctx, size_t row0, size_t nrows, double *X, double *w, ct_error *err);
+    void *ctx;
+} ct_km_source;
+
+/* Out-of-core Lloyd: every iteration streams the rows in blocks of about
+ * block_rows (0: 262,144; rounded down to whole reduction blocks of at
+ * least 16,384 rows), so memory is O(block x d + k x d) plus the labels (4
+ * bytes a row).  The blocks are whole multiples of the in-memory engine's
+ * reduction blocks and are reduced in the same order, so from the same
+ * centroids (init GIVEN) the result is bit-identical to ct_kmeans_fit with
+ * algorithm LLOYD, for any thread count.  Other inits run ct_kmeans_fit (the
+ * requested init, n_init, seed) on a deterministic sample of about
+ * sample_max rows (0: 1,000,000; row i kept when a hash of (seed, i) is below
+ * sample_max / n) and start from its centroids. */
+ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
+                               size_t block_rows, size_t sample_max, ct_kmeans_result *r,
+                               ct_error *err);
+
 /* Nearest centroid (and squared distance, may be NULL) of each row. */
 ct_status ct_kmeans_predict(const double *X, size_t n, size_t d, const double *C, size_t k,
                             unsigned threads, int32_t *labels, double *dist2, ct_error *err);

@@ -11,7 +11,7 @@ static const char HELP[] =
     "       [--scale none|zscore|robust] (-k K | --k-range LO:HI)\n"
     "       [--init kmeans++|kmeans-parallel|random|FILE.csv] [--n-init N] [--max-iter N]\n"
     "       [--tol T] [--algorithm auto|lloyd|hamerly] [--float32] [--seed S]\n"
-    "       [--threads N] [--scores SCORES.h5]\n"
+    "       [--threads N] [--scores SCORES.h5] [--stream [--block-rows N]]\n"
     "       -o CLUSTERS.h5 [--json]\n"
     "\n"
     "k-means over per-customer features.  Feature names are looked up in the\n"
@@ -41,13 +41,18 @@ static const char HELP[] =
     "      --threads N        threads (default: all cores; results do not depend on it)\n"
     "      --sample N         rows for the silhouette (default 4000)\n"
     "      --scores FILE      also look features up in FILE's /scores\n"
+    "      --stream           data larger than memory: Lloyd over row blocks read from\n"
+    "                         the file each iteration (needs -k; scale none or zscore,\n"
+    "                         both exact; init from a ~1M-row sample unless FILE.csv;\n"
+    "                         memory: a block plus 4 bytes a customer)\n"
+    "      --block-rows N     rows per block with --stream (default 262144)\n"
     "  -o, --output FILE      output HDF5 (written atomically)\n"
     "      --json             result as JSON on stdout (instead of the profile table)\n"
     "  -q, --quiet            nothing on stderr but errors\n"
     "  -h, --help             this help\n";
 
 enum { O_FEAT = 256, O_TF, O_SC, O_KR, O_INIT, O_NINIT, O_MAXIT, O_TOL, O_F32, O_SEED, O_THREADS,
-       O_SAMPLE, O_SCORES, O_ALGO };
+       O_SAMPLE, O_SCORES, O_ALGO, O_STREAM, O_BLOCK };
 
 #define MAXF 64
 
@@ -191,6 +196,365 @@ static int read_init(cli_common *c, const char *path, size_t d, double **C, size
     return 0;
 }
 
+/* /clusters (+ /clusters_k) into `out`, then the profile table or JSON. */
+static ct_status write_result(cli_common *c, const char *out, const char *features,
+                              char names[][64], size_t d, ct_transform tf, ct_scaling sc,
+                              const ct_kmeans_result *best, const ct_scaler *scl,
+                              const double *orig, const double *mean, const ct_kscore *ks,
+                              size_t nk, size_t klo, uint64_t seed, double secs, ct_error *err)
+{
+    size_t k = best->k, n = best->n;
+    double tot = 0;
+    ct_status s;
+    for (size_t q = 0; q < k; q++) {
+        tot += best->weight[q];
+    }
+    ct_file *o = NULL;
+    ct_create_opts co = {0, c->cmdline};
+    s = ct_file_create(&o, out, &co, err);
+    if (s == CT_OK) {
+        s = ct_clusters_write(o, best->labels, n, best, scl, err);
+    }
+    if (s == CT_OK) {
+        s = ct_file_write_matrix(o, "/clusters/centroids_original", orig, k, d, err);
+    }
+    if (s == CT_OK) {
+        s = ct_file_write_matrix(o, "/clusters/feature_means", mean, k, d, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(o, "/clusters", "features", features, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(o, "/clusters", "transform", tf == CT_TF_LOG1P ? "log1p" : "none", err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(o, "/clusters", "scale",
+                            sc == CT_SC_ZSCORE ? "zscore" : sc == CT_SC_ROBUST ? "robust" : "none",
+                            err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(o, "/clusters", "iterations", best->iterations, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(o, "/clusters", "converged", best->converged, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(o, "/clusters", "seed", (int64_t)seed, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(o, "/clusters", "k_rule",
+                            nk > 1 ? "highest silhouette (ties: smaller k)" : "fixed", err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_f64v(o, "/clusters", "weight", best->weight, k, err);
+    }
+    if (s == CT_OK) {
+        s = ct_kscores_write(o, ks, nk, klo, err);
+    }
+    if (s == CT_OK) {
+        s = ct_file_commit(o, err);
+        o = NULL;
+    }
+    ct_file_close(o);
+    if (s == CT_OK) {
+        if (c->json) {
+            printf("{\"k\": %zu, \"inertia\": %.17g, \"iterations\": %u, \"converged\": %s, "
+                   "\"seconds\": %.3f, \"features\": [",
+                   k, best->inertia, best->iterations, best->converged ? "true" : "false", secs);
+            for (size_t j = 0; j < d; j++) {
+                printf("%s\"%s\"", j ? ", " : "", names[j]);
+            }
+            printf("], \"clusters\": [");
+            for (size_t q = 0; q < k; q++) {
+                printf("%s{\"label\": %zu, \"weight\": %.17g, \"share\": %.6f, \"mean\": {", q ? ", " : "",
+                       q, best->weight[q], best->weight[q] / tot);
+                for (size_t j = 0; j < d; j++) {
+                    double mv = mean[q * d + j];
+                    printf("%s\"%s\": ", j ? ", " : "", names[j]);
+                    if (isfinite(mv)) {
+                        printf("%.10g", mv);
+                    } else {
+                        printf("null");
+                    }
+                }
+                printf("}}");
+            }
+            printf("], \"k_scores\": [");
+            for (size_t q = 0; q < nk; q++) {
+                printf("%s{\"k\": %zu, \"inertia\": %.10g", q ? ", " : "", klo + q, ks[q].inertia);
+                if (nk > 1) {
+                    printf(", \"calinski_harabasz\": %.10g, \"davies_bouldin\": %.10g, "
+                           "\"silhouette\": %.10g",
+                           ks[q].calinski_harabasz, ks[q].davies_bouldin, ks[q].silhouette);
+                }
+                printf("}");
+            }
+            printf("]}\n");
+        } else {
+            printf("k = %zu%s, inertia %.6g, %u iterations%s (%.2f s)\n", k,
+                   nk > 1 ? " (highest silhouette)" : "", best->inertia, best->iterations,
+                   best->converged ? "" : " (NOT converged)", secs);
+            printf("%7s %12s %7s", "cluster", "customers", "share");
+            for (size_t j = 0; j < d; j++) {
+                printf(" %12.12s", names[j]);
+            }
+            printf("\n");
+            for (size_t q = 0; q < k; q++) {
+                printf("%7zu %12.0f %6.1f%%", q, best->weight[q], 100 * best->weight[q] / tot);
+                for (size_t j = 0; j < d; j++) {
+                    printf(" %12.5g", mean[q * d + j]);
+                }
+                printf("\n");
+            }
+        }
+    }
+    return s;
+}
+
+/* ---- --stream: clustering data larger than memory ------------------------- */
+
+/* Feature columns read from the tables in row blocks: raw, or transformed
+ * and scaled by scl. */
+typedef struct h5src {
+    const char *path;
+    ct_table *tab[4];
+    int t[MAXF];
+    long j[MAXF];
+    long wj; /* weight column of tab[0], or -1 */
+    size_t d;
+    double *col;
+    size_t cap;
+    const ct_scaler *scl;
+    ct_transform tf;
+} h5src;
+
+static ct_status h5src_read(void *ctx, size_t row0, size_t nr, double *X, double *w,
+                            ct_error *err)
+{
+    h5src *h = ctx;
+    size_t d = h->d;
+    if (nr > h->cap) {
+        double *p = realloc(h->col, nr * sizeof *p);
+        if (p == NULL) {
+            return ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+        h->col = p;
+        h->cap = nr;
+    }
+    for (size_t j = 0; j < d; j++) {
+        ct_status s = ct_table_read(h->tab[h->t[j]], (size_t)h->j[j], row0, nr, CT_FLOAT64, h->col,
+                                    err);
+        if (s != CT_OK) {
+            return s;
+        }
+        for (size_t i = 0; i < nr; i++) {
+            double v = h->col[i];
+            if (!isfinite(v) || (h->tf == CT_TF_LOG1P && !(v > -1))) {
+                return ct_fail_at(err, CT_EDATA, h->path, (uint64_t)(row0 + i) + 1,
+                                  (unsigned)j + 1,
+                                  "customer row %zu, feature column %zu: %g is not a finite "
+                                  "number%s",
+                                  row0 + i + 1, j + 1, v,
+                                  h->tf == CT_TF_LOG1P ? " above -1 (log1p)" : "");
+            }
+            X[i * d + j] = v;
+        }
+    }
+    if (w != NULL) {
+        if (h->wj >= 0) {
+            ct_status s = ct_table_read(h->tab[0], (size_t)h->wj, row0, nr, CT_FLOAT64, w, err);
+            if (s != CT_OK) {
+                return s;
+            }
+        } else {
+            for (size_t i = 0; i < nr; i++) {
+                w[i] = 1.0;
+            }
+        }
+    }
+    return h->scl != NULL ? ct_scaler_apply(h->scl, X, nr, err) : CT_OK;
+}
+
+/* The scaler from streamed passes: z-score sums in row order, as
+ * ct_scaler_fit_transform sums them (so the same numbers). */
+static ct_status stream_scaler(const ct_km_source *src, h5src *h, size_t B, ct_transform tf,
+                               ct_scaling sc, ct_scaler *scl, ct_error *err)
+{
+    size_t n = src->n, d = src->d;
+    memset(scl, 0, sizeof *scl);
+    scl->d = d;
+    scl->transform = tf;
+    scl->scaling = sc;
+    scl->center = calloc(d, sizeof *scl->center);
+    scl->scale = malloc(d * sizeof *scl->scale);
+    double *X = malloc(B * d * sizeof *X), *w = malloc(B * sizeof *w);
+    double *m = calloc(d, sizeof *m), *v = calloc(d, sizeof *v), W = 0;
+    ct_status s = scl->center && scl->scale && X && w && m && v
+                      ? CT_OK
+                      : ct_fail(err, CT_ENOMEM, "out of memory");
+    for (size_t j = 0; j < d && s == CT_OK; j++) {
+        scl->scale[j] = 1;
+    }
+    ct_scaler tonly = {d, tf, CT_SC_NONE, scl->center, scl->scale}; /* transform only */
+    h->scl = &tonly;
+    for (int pass = 0; pass < 2 && sc == CT_SC_ZSCORE && s == CT_OK; pass++) {
+        for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += B) {
+            size_t nr = n - row0 < B ? n - row0 : B;
+            s = h5src_read(h, row0, nr, X, w, err);
+            for (size_t i = 0; i < nr && s == CT_OK; i++) {
+                double wi = src->weighted ? w[i] : 1.0;
+                W += pass == 0 ? wi : 0.0;
+                for (size_t j = 0; j < d; j++) {
+                    double u = X[i * d + j];
+                    if (pass == 0) {
+                        m[j] += wi * u;
+                    } else {
+                        v[j] += wi * (u - m[j]) * (u - m[j]);
+                    }
+                }
+            }
+        }
+        for (size_t j = 0; j < d && pass == 0; j++) {
+            m[j] /= W;
+        }
+    }
+    if (s == CT_OK && sc == CT_SC_ZSCORE) {
+        for (size_t j = 0; j < d; j++) {
+            double sd = sqrt(v[j] / W);
+            scl->center[j] = m[j];
+            scl->scale[j] = sd > 0 && isfinite(sd) ? sd : 1.0;
+        }
+    }
+    h->scl = scl;
+    free(X);
+    free(w);
+    free(m);
+    free(v);
+    if (s != CT_OK) {
+        ct_scaler_free(scl);
+    }
+    return s;
+}
+
+static int cluster_stream(cli_common *c, const char *path, const ct_file *f, const ct_file *fs,
+                          char names[][64], size_t d, const char *features, ct_transform tf,
+                          ct_scaling sc, ct_kmeans_opts *ko, const double *Cinit, size_t block,
+                          const char *out)
+{
+    ct_error err;
+    const ct_file *tf_[4] = {f, f, f, fs};
+    static const char *const G[4] = {"/customers", "/features", "/scores", "/scores"};
+    h5src h;
+    memset(&h, 0, sizeof h);
+    h.path = path;
+    h.d = d;
+    h.tf = tf;
+    h.wj = -1;
+    size_t n = 0;
+    ct_status s = CT_OK;
+    for (int t = 0; t < 4 && s == CT_OK; t++) {
+        if (tf_[t] != NULL && ct_file_has_group(tf_[t], G[t])) {
+            s = ct_table_open(&h.tab[t], tf_[t], G[t], &err);
+            if (s == CT_OK && n == 0) {
+                n = ct_table_nrows(h.tab[t]);
+            } else if (s == CT_OK && ct_table_nrows(h.tab[t]) != n) {
+                s = ct_fail_at(&err, CT_EDIM, ct_file_path(tf_[t]), 0, 0,
+                               "table %s has %zu rows, but %zu customers", G[t],
+                               ct_table_nrows(h.tab[t]), n);
+            }
+        }
+    }
+    for (size_t j = 0; j < d && s == CT_OK; j++) {
+        h.j[j] = -1;
+        for (int t = 0; t < 4 && h.j[j] < 0; t++) {
+            long jj = h.tab[t] != NULL ? ct_table_find(h.tab[t], names[j]) : -1;
+            if (jj >= 0 && ct_table_coltype(h.tab[t], (size_t)jj) != CT_STRING) {
+                h.t[j] = t;
+                h.j[j] = jj;
+            }
+        }
+        if (h.j[j] < 0) {
+            s = ct_fail_at(&err, CT_EINVAL, path, 0, 0,
+                           "feature '%s' not found in /customers, /features or /scores", names[j]);
+        }
+    }
+    if (s == CT_OK && n == 0) {
+        s = ct_fail_at(&err, CT_EDATA, path, 0, 0, "no customers to cluster");
+    }
+    if (h.tab[0] != NULL) {
+        h.wj = ct_table_find(h.tab[0], "weight");
+    }
+    ct_km_source src = {n, d, h.wj >= 0, h5src_read, &h};
+    ct_scaler scl;
+    memset(&scl, 0, sizeof scl);
+    ct_kmeans_result best;
+    memset(&best, 0, sizeof best);
+    size_t B = block ? block : 262144, k = ko->k;
+    double *init = NULL, secs = 0;
+    if (s == CT_OK) {
+        s = stream_scaler(&src, &h, B, tf, sc, &scl, &err);
+    }
+    if (s == CT_OK && Cinit != NULL) {
+        init = malloc(k * d * sizeof *init);
+        s = init != NULL ? CT_OK : ct_fail(&err, CT_ENOMEM, "out of memory");
+        if (s == CT_OK) {
+            memcpy(init, Cinit, k * d * sizeof *init);
+            s = ct_scaler_apply(&scl, init, k, &err);
+            ko->centroids = init;
+        }
+    }
+    if (s == CT_OK) {
+        double t0 = cli_now();
+        s = ct_kmeans_fit_stream(&src, ko, block, 0, &best, &err);
+        secs = cli_now() - t0;
+    }
+    /* feature means per cluster in original units: one more pass */
+    double *orig = NULL, *mean = NULL, *X = NULL, *w = NULL;
+    if (s == CT_OK) {
+        orig = malloc(k * d * sizeof *orig);
+        mean = calloc(k * d, sizeof *mean);
+        X = malloc(B * d * sizeof *X);
+        w = malloc(B * sizeof *w);
+        s = orig && mean && X && w ? CT_OK : ct_fail(&err, CT_ENOMEM, "out of memory");
+    }
+    if (s == CT_OK) {
+        memcpy(orig, best.centroids, k * d * sizeof *orig);
+        ct_scaler_invert(&scl, orig, k);
+        h.scl = NULL;
+        h.tf = CT_TF_NONE;
+    }
+    for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += B) {
+        size_t nr = n - row0 < B ? n - row0 : B;
+        s = h5src_read(&h, row0, nr, X, w, &err);
+        for (size_t i = 0; i < nr && s == CT_OK; i++) {
+            for (size_t j = 0; j < d; j++) {
+                mean[(size_t)best.labels[row0 + i] * d + j] += w[i] * X[i * d + j];
+            }
+        }
+    }
+    for (size_t q = 0; q < k * d && s == CT_OK; q++) {
+        double wq = best.weight[q / d];
+        mean[q] = wq > 0 ? mean[q] / wq : (double)NAN;
+    }
+    ct_kscore ks = {best.inertia, (double)NAN, (double)NAN, (double)NAN};
+    if (s == CT_OK) {
+        s = write_result(c, out, features, names, d, tf, sc, &best, &scl, orig, mean, &ks, 1, k,
+                         ko->seed, secs, &err);
+    }
+    for (int t = 0; t < 4; t++) {
+        ct_table_close(h.tab[t]);
+    }
+    free(h.col);
+    free(init);
+    free(orig);
+    free(mean);
+    free(X);
+    free(w);
+    ct_kmeans_result_free(&best);
+    ct_scaler_free(&scl);
+    return s == CT_OK ? 0 : cli_fail(c, &err);
+}
+
 int cmd_cluster(int argc, char **argv, cli_common *c)
 {
     static const struct option LONG[] = {{"features", required_argument, NULL, O_FEAT},
@@ -203,6 +567,8 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
                                          {"tol", required_argument, NULL, O_TOL},
                                          {"float32", no_argument, NULL, O_F32},
                                          {"algorithm", required_argument, NULL, O_ALGO},
+                                         {"stream", no_argument, NULL, O_STREAM},
+                                         {"block-rows", required_argument, NULL, O_BLOCK},
                                          {"seed", required_argument, NULL, O_SEED},
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"sample", required_argument, NULL, O_SAMPLE},
@@ -216,8 +582,8 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
     ct_transform tf = CT_TF_NONE;
     ct_scaling sc = CT_SC_ZSCORE;
     const char *features = NULL, *out = NULL, *initfile = NULL, *scoresp = NULL;
-    size_t klo = 0, khi = 0, sample = 4000, v;
-    int f32 = 0, opt;
+    size_t klo = 0, khi = 0, sample = 4000, v, block = 0;
+    int f32 = 0, stream = 0, opt;
     ct_kmeans_opts_init(&ko);
     ko.n_init = 3;
     optind = 1;
@@ -302,6 +668,14 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
         case O_F32:
             f32 = 1;
             break;
+        case O_STREAM:
+            stream = 1;
+            break;
+        case O_BLOCK:
+            if (cli_parse_size(optarg, &block) != 0 || block == 0) {
+                return cli_usage(c, "--block-rows '%s' must be a positive number", optarg);
+            }
+            break;
         case O_ALGO:
             if (strcmp(optarg, "auto") == 0) {
                 ko.algorithm = CT_KM_ALGO_AUTO;
@@ -374,6 +748,32 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
     if (scoresp != NULL && ct_file_open(&fs, scoresp, &err) != CT_OK) {
         ct_file_close(f);
         return cli_fail(c, &err);
+    }
+    if (stream) {
+        double *Cs = NULL;
+        size_t ks = 0;
+        int rc = 0;
+        if (klo != khi && initfile == NULL) {
+            rc = cli_usage(c, "--stream fits one k: give -k K (or --init FILE.csv)");
+        } else if (sc == CT_SC_ROBUST || f32) {
+            rc = cli_usage(c, "--stream supports --scale none or zscore (robust scaling needs every "
+                              "row in memory) and not --float32");
+        } else if (initfile != NULL) {
+            rc = read_init(c, initfile, d, &Cs, &ks);
+            if (rc == 0 && klo != 0 && (klo != khi || klo != ks)) {
+                rc = cli_usage(c, "%s has %zu centroids but -k asks otherwise", initfile, ks);
+            }
+            ko.k = ks;
+        } else {
+            ko.k = klo;
+        }
+        if (rc == 0) {
+            rc = cluster_stream(c, path, f, fs, names, d, features, tf, sc, &ko, Cs, block, out);
+        }
+        free(Cs);
+        ct_file_close(f);
+        ct_file_close(fs);
+        return rc;
     }
     double *X = NULL, *w = NULL, *Cinit = NULL;
     size_t n = 0, kinit = 0;
@@ -470,113 +870,13 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
             mean[(size_t)best.labels[i] * d + j] += wi * X[i * d + j];
         }
     }
-    double tot = 0;
     for (size_t q = 0; q < k; q++) {
-        tot += best.weight[q];
         for (size_t j = 0; j < d; j++) {
             mean[q * d + j] = best.weight[q] > 0 ? mean[q * d + j] / best.weight[q] : (double)NAN;
         }
     }
-    /* output */
-    ct_file *o = NULL;
-    ct_create_opts co = {0, c->cmdline};
-    s = ct_file_create(&o, out, &co, &err);
-    if (s == CT_OK) {
-        s = ct_clusters_write(o, best.labels, n, &best, &scl, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_write_matrix(o, "/clusters/centroids_original", orig, k, d, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_write_matrix(o, "/clusters/feature_means", mean, k, d, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(o, "/clusters", "features", features, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(o, "/clusters", "transform", tf == CT_TF_LOG1P ? "log1p" : "none", &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(o, "/clusters", "scale",
-                            sc == CT_SC_ZSCORE ? "zscore" : sc == CT_SC_ROBUST ? "robust" : "none",
-                            &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_i64(o, "/clusters", "iterations", best.iterations, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_i64(o, "/clusters", "converged", best.converged, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_i64(o, "/clusters", "seed", (int64_t)ko.seed, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(o, "/clusters", "k_rule",
-                            nk > 1 ? "highest silhouette (ties: smaller k)" : "fixed", &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64v(o, "/clusters", "weight", best.weight, k, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_kscores_write(o, ks, nk, klo, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_commit(o, &err);
-        o = NULL;
-    }
-    ct_file_close(o);
-    if (s == CT_OK) {
-        if (c->json) {
-            printf("{\"k\": %zu, \"inertia\": %.17g, \"iterations\": %u, \"converged\": %s, "
-                   "\"seconds\": %.3f, \"features\": [",
-                   k, best.inertia, best.iterations, best.converged ? "true" : "false", secs);
-            for (size_t j = 0; j < d; j++) {
-                printf("%s\"%s\"", j ? ", " : "", names[j]);
-            }
-            printf("], \"clusters\": [");
-            for (size_t q = 0; q < k; q++) {
-                printf("%s{\"label\": %zu, \"weight\": %.17g, \"share\": %.6f, \"mean\": {", q ? ", " : "",
-                       q, best.weight[q], best.weight[q] / tot);
-                for (size_t j = 0; j < d; j++) {
-                    double mv = mean[q * d + j];
-                    printf("%s\"%s\": ", j ? ", " : "", names[j]);
-                    if (isfinite(mv)) {
-                        printf("%.10g", mv);
-                    } else {
-                        printf("null");
-                    }
-                }
-                printf("}}");
-            }
-            printf("], \"k_scores\": [");
-            for (size_t q = 0; q < nk; q++) {
-                printf("%s{\"k\": %zu, \"inertia\": %.10g", q ? ", " : "", klo + q, ks[q].inertia);
-                if (nk > 1) {
-                    printf(", \"calinski_harabasz\": %.10g, \"davies_bouldin\": %.10g, "
-                           "\"silhouette\": %.10g",
-                           ks[q].calinski_harabasz, ks[q].davies_bouldin, ks[q].silhouette);
-                }
-                printf("}");
-            }
-            printf("]}\n");
-        } else {
-            printf("k = %zu%s, inertia %.6g, %u iterations%s (%.2f s)\n", k,
-                   nk > 1 ? " (highest silhouette)" : "", best.inertia, best.iterations,
-                   best.converged ? "" : " (NOT converged)", secs);
-            printf("%7s %12s %7s", "cluster", "customers", "share");
-            for (size_t j = 0; j < d; j++) {
-                printf(" %12.12s", names[j]);
-            }
-            printf("\n");
-            for (size_t q = 0; q < k; q++) {
-                printf("%7zu %12.0f %6.1f%%", q, best.weight[q], 100 * best.weight[q] / tot);
-                for (size_t j = 0; j < d; j++) {
-                    printf(" %12.5g", mean[q * d + j]);
-                }
-                printf("\n");
-            }
-        }
-    }
+    s = write_result(c, out, features, names, d, tf, sc, &best, &scl, orig, mean, ks, nk, klo,
+                     ko.seed, secs, &err);
     free(X);
     free(w);
     free(ks);

@@ -195,6 +195,25 @@ expect 64 "cluster without k" -- "$CLV" cluster "$T/cdnow.h5" --features x -o "$
 expect 65 "cluster log1p of negative" -- "$CLV" cluster "$T/neg.h5" --features total --transform log1p -k 1 -o "$T/c5.h5"
 [ ! -e "$T/c5.h5" ] && ok || bad "failed cluster left an output"
 
+# ---- k-means over data larger than memory (--stream) ---------------------------
+printf 'x,t_x,m\n1,10,20\n5,30,40\n0,0,0\n10,50,100\n' >"$T/init4.csv"
+expect 0 "cluster in memory, lloyd" -- "$CLV" cluster "$T/master.h5" --features x,t_x,m --transform log1p \
+    --scale zscore --init "$T/init4.csv" --algorithm lloyd -o "$T/cm.h5" --json -q
+sed 's/"seconds": [0-9.]*//' "$T/out" >"$T/cm.json"
+expect 0 "cluster --stream" -- "$CLV" cluster "$T/master.h5" --features x,t_x,m --transform log1p \
+    --scale zscore --init "$T/init4.csv" --stream --block-rows 5000 --threads 2 -o "$T/cs.h5" --json -q
+sed 's/"seconds": [0-9.]*//' "$T/out" | cmp -s - "$T/cm.json" && ok || bad "cluster --stream differs from in-memory: $(cat "$T/out")"
+if command -v h5dump >/dev/null 2>&1; then
+    for ds in label centroids; do
+        [ "$(h5dump -d /clusters/$ds "$T/cm.h5" | tail -n +2)" = "$(h5dump -d /clusters/$ds "$T/cs.h5" | tail -n +2)" ] \
+            && ok || bad "cluster --stream: /clusters/$ds differs"
+    done
+fi
+expect 0 "cluster --stream sampled init" -- "$CLV" cluster "$T/master.h5" --features x,t_x,m --transform log1p -k 4 --stream -o "$T/cs2.h5" -q
+expect 64 "cluster --stream k range" -- "$CLV" cluster "$T/master.h5" --features x,t_x --k-range 2:4 --stream -o "$T/cs3.h5"
+expect 64 "cluster --stream robust" -- "$CLV" cluster "$T/master.h5" --features x,t_x -k 3 --scale robust --stream -o "$T/cs3.h5"
+expect 64 "cluster bad algorithm" -- "$CLV" cluster "$T/master.h5" --features x,t_x -k 3 --algorithm elkan -o "$T/cs3.h5"
+
 # ---- tier models end to end ------------------------------------------------
 MODELS=$(cd "$(dirname "$0")/../../models" && pwd)
 for mdl in default vip4 abc metal5 loyalty3 leads; do
