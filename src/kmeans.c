@@ -14,6 +14,7 @@
 
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
+#include "kmeans_dots.h"
 
 #define CT_INF ((double)INFINITY)
 #define CT_NAN ((double)NAN)
@@ -83,6 +84,7 @@ static ct_status km_setup(km_ctx *K, size_t n, size_t d, const double *w, const 
     /* clvtier's own thread blocks call GEMM: OpenBLAS must not start threads
      * of its own inside them (they would oversubscribe the cores). */
     openblas_set_num_threads(1);
+    (void)km_dots_isa(); /* decided once, before any thread asks */
     if (o->k == 0) {
         return ct_fail(err, CT_EINVAL, "k must be >= 1");
     }

@@ -3,13 +3,30 @@
  * Distances use the expansion |x|^2 - 2 x.c + |c|^2 with GEMM on row tiles
  * of TR rows; sums are accumulated in double. */
 
+/* G (nr x k) = X . C^T: the SIMD kernel for few columns, else GEMM. */
+static void KM_SUF(dots)(const KM_REAL *X, size_t nr, size_t d, const KM_REAL *C, size_t k,
+                         KM_REAL *G)
+{
+    if (KM_SUF(km_dots)(X, nr, d, C, k, G) == 0) {
+        return;
+    }
+    KM_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)nr, (blasint)k, (blasint)d, 1, X,
+            (blasint)d, C, (blasint)d, 0, G, (blasint)k);
+}
+
 /* Rows [r0, r0 + nr) against centres C (k x d): label and squared distance. */
 static void KM_SUF(assign_tile)(const KM_REAL *X, size_t d, size_t r0, size_t nr,
                                 const KM_REAL *C, const KM_REAL *cn, size_t k, const KM_REAL *xn,
                                 KM_REAL *G, int32_t *lab, double *dist)
 {
-    KM_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)nr, (blasint)k, (blasint)d, 1,
-            X + r0 * d, (blasint)d, C, (blasint)d, 0, G, (blasint)k);
+    if (KM_SUF(km_assign)(X + r0 * d, nr, d, C, cn, k, lab, G, NULL) == 0) {
+        for (size_t r = 0; r < nr; r++) { /* G holds the smallest |c|^2 - 2 x.c */
+            double d2 = (double)xn[r0 + r] + (double)G[r];
+            dist[r] = d2 > 0 ? d2 : 0.0;
+        }
+        return;
+    }
+    KM_SUF(dots)(X + r0 * d, nr, d, C, k, G);
     for (size_t r = 0; r < nr; r++) {
         const KM_REAL *g = G + r * k;
         /* The minimum of cn[j] - 2 g[j] with four independent accumulators
@@ -258,8 +275,15 @@ static void KM_SUF(assign2_tile)(const KM_REAL *Xt, const KM_REAL *xnt, size_t d
                                  const KM_REAL *C, const KM_REAL *cn, size_t k, KM_REAL *G,
                                  int32_t *lab, double *d1, double *d2)
 {
-    KM_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)nr, (blasint)k, (blasint)d, 1, Xt,
-            (blasint)d, C, (blasint)d, 0, G, (blasint)k);
+    if (k >= 2 && KM_SUF(km_assign)(Xt, nr, d, C, cn, k, lab, G, G + nr) == 0) {
+        for (size_t r = 0; r < nr; r++) {
+            double x1 = (double)xnt[r] + (double)G[r], x2 = (double)xnt[r] + (double)G[nr + r];
+            d1[r] = x1 > 0 ? x1 : 0.0;
+            d2[r] = x2 > 0 ? x2 : 0.0;
+        }
+        return;
+    }
+    KM_SUF(dots)(Xt, nr, d, C, k, G);
     for (size_t r = 0; r < nr; r++) {
         const KM_REAL *g = G + r * k;
         KM_REAL b1 = cn[0] - 2 * g[0], b2 = (KM_REAL)INFINITY;
@@ -353,7 +377,7 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
     }
     double *acc = P->part + b * P->stride;
     memset(acc, 0, P->stride * sizeof *acc);
-    const double eps = 8 * KM_EPS;
+    const double eps = 8 * (double)KM_EPS;
     for (size_t i = begin; i < end; i++) {
         if (!P->full) {
             size_t a = (size_t)P->labels[i];
@@ -538,9 +562,7 @@ static ct_status KM_SUF(cand_block)(void *vctx, size_t b, size_t begin, size_t e
     }
     for (size_t r0 = begin; r0 < end; r0 += P->tr) {
         size_t nr = end - r0 < P->tr ? end - r0 : P->tr;
-        KM_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)nr, (blasint)P->m,
-                (blasint)P->d, 1, P->X + r0 * P->d, (blasint)P->d, P->CR, (blasint)P->d, 0, G,
-                (blasint)P->m);
+        KM_SUF(dots)(P->X + r0 * P->d, nr, P->d, P->CR, P->m, G);
         for (size_t r = 0; r < nr; r++) {
             for (size_t t = 0; t < P->m; t++) {
                 double d2 = (double)P->xn[r0 + r] + (double)P->cn[t] - 2.0 * (double)G[r * P->m + t];

@@ -1,0 +1,351 @@
+/* kmeans_dots.c - see kmeans_dots.h. */
+#include "kmeans_dots.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int isa_level = -1;
+
+int km_dots_isa(void)
+{
+    int v = __atomic_load_n(&isa_level, __ATOMIC_ACQUIRE);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx512f")                                      ? 2
+            : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1
+                                                                                  : 0;
+        if (getenv("CLVTIER_NO_SIMD") != NULL) {
+            v = 0; /* for tests and benchmarks of the GEMM path */
+        }
+        __atomic_store_n(&isa_level, v, __ATOMIC_RELEASE);
+    }
+    return v;
+}
+
+/* C (k x d) transposed into CT (d x kp), kp = k rounded up to `lanes`. */
+#define TRANSPOSE(T)                                                                               \
+    static T *transpose_##T(const T *C, size_t k, size_t d, size_t lanes, size_t *kp)              \
+    {                                                                                              \
+        *kp = (k + lanes - 1) / lanes * lanes;                                                     \
+        T *CT = calloc(d * *kp, sizeof *CT);                                                       \
+        for (size_t j = 0; CT != NULL && j < k; j++) {                                             \
+            for (size_t c = 0; c < d; c++) {                                                       \
+                CT[c * *kp + j] = C[j * d + c];                                                    \
+            }                                                                                      \
+        }                                                                                          \
+        return CT;                                                                                 \
+    }
+TRANSPOSE(double)
+TRANSPOSE(float)
+
+__attribute__((target("avx512f"))) static void dots_f64_512(const double *X, size_t nr, size_t d,
+                                                             const double *CT, size_t kp, size_t k,
+                                                             double *G)
+{
+    for (size_t r = 0; r < nr; r++) {
+        const double *x = X + r * d;
+        double *g = G + r * k;
+        size_t j = 0;
+        for (; j + 32 <= k; j += 32) {
+            __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t c = 0; c < d; c++) {
+                __m512d xb = _mm512_set1_pd(x[c]);
+                const double *ct = CT + c * kp + j;
+                a0 = _mm512_fmadd_pd(xb, _mm512_loadu_pd(ct), a0);
+                a1 = _mm512_fmadd_pd(xb, _mm512_loadu_pd(ct + 8), a1);
+                a2 = _mm512_fmadd_pd(xb, _mm512_loadu_pd(ct + 16), a2);
+                a3 = _mm512_fmadd_pd(xb, _mm512_loadu_pd(ct + 24), a3);
+            }
+            _mm512_storeu_pd(g + j, a0);
+            _mm512_storeu_pd(g + j + 8, a1);
+            _mm512_storeu_pd(g + j + 16, a2);
+            _mm512_storeu_pd(g + j + 24, a3);
+        }
+        for (; j < k; j += 8) {
+            __m512d a = _mm512_setzero_pd();
+            for (size_t c = 0; c < d; c++) {
+                a = _mm512_fmadd_pd(_mm512_set1_pd(x[c]), _mm512_loadu_pd(CT + c * kp + j), a);
+            }
+            size_t left = k - j;
+            __mmask8 m = left >= 8 ? (__mmask8)0xff : (__mmask8)((1u << left) - 1);
+            _mm512_mask_storeu_pd(g + j, m, a);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void dots_f64_256(const double *X, size_t nr, size_t d,
+                                                              const double *CT, size_t kp,
+                                                              size_t k, double *G)
+{
+    for (size_t r = 0; r < nr; r++) {
+        const double *x = X + r * d;
+        double *g = G + r * k;
+        size_t j = 0;
+        for (; j + 16 <= k; j += 16) {
+            __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t c = 0; c < d; c++) {
+                __m256d xb = _mm256_set1_pd(x[c]);
+                const double *ct = CT + c * kp + j;
+                a0 = _mm256_fmadd_pd(xb, _mm256_loadu_pd(ct), a0);
+                a1 = _mm256_fmadd_pd(xb, _mm256_loadu_pd(ct + 4), a1);
+                a2 = _mm256_fmadd_pd(xb, _mm256_loadu_pd(ct + 8), a2);
+                a3 = _mm256_fmadd_pd(xb, _mm256_loadu_pd(ct + 12), a3);
+            }
+            _mm256_storeu_pd(g + j, a0);
+            _mm256_storeu_pd(g + j + 4, a1);
+            _mm256_storeu_pd(g + j + 8, a2);
+            _mm256_storeu_pd(g + j + 12, a3);
+        }
+        for (; j < k; j += 4) {
+            __m256d a = _mm256_setzero_pd();
+            for (size_t c = 0; c < d; c++) {
+                a = _mm256_fmadd_pd(_mm256_set1_pd(x[c]), _mm256_loadu_pd(CT + c * kp + j), a);
+            }
+            size_t left = k - j;
+            __m256i m = _mm256_set_epi64x(left > 3 ? -1 : 0, left > 2 ? -1 : 0, left > 1 ? -1 : 0, -1);
+            _mm256_maskstore_pd(g + j, m, a);
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static void dots_f32_512(const float *X, size_t nr, size_t d,
+                                                             const float *CT, size_t kp, size_t k,
+                                                             float *G)
+{
+    for (size_t r = 0; r < nr; r++) {
+        const float *x = X + r * d;
+        float *g = G + r * k;
+        size_t j = 0;
+        for (; j + 64 <= k; j += 64) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t c = 0; c < d; c++) {
+                __m512 xb = _mm512_set1_ps(x[c]);
+                const float *ct = CT + c * kp + j;
+                a0 = _mm512_fmadd_ps(xb, _mm512_loadu_ps(ct), a0);
+                a1 = _mm512_fmadd_ps(xb, _mm512_loadu_ps(ct + 16), a1);
+                a2 = _mm512_fmadd_ps(xb, _mm512_loadu_ps(ct + 32), a2);
+                a3 = _mm512_fmadd_ps(xb, _mm512_loadu_ps(ct + 48), a3);
+            }
+            _mm512_storeu_ps(g + j, a0);
+            _mm512_storeu_ps(g + j + 16, a1);
+            _mm512_storeu_ps(g + j + 32, a2);
+            _mm512_storeu_ps(g + j + 48, a3);
+        }
+        for (; j < k; j += 16) {
+            __m512 a = _mm512_setzero_ps();
+            for (size_t c = 0; c < d; c++) {
+                a = _mm512_fmadd_ps(_mm512_set1_ps(x[c]), _mm512_loadu_ps(CT + c * kp + j), a);
+            }
+            size_t left = k - j;
+            __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+            _mm512_mask_storeu_ps(g + j, m, a);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void dots_f32_256(const float *X, size_t nr, size_t d,
+                                                              const float *CT, size_t kp, size_t k,
+                                                              float *G)
+{
+    for (size_t r = 0; r < nr; r++) {
+        const float *x = X + r * d;
+        float *g = G + r * k;
+        size_t j = 0;
+        for (; j + 32 <= k; j += 32) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t c = 0; c < d; c++) {
+                __m256 xb = _mm256_set1_ps(x[c]);
+                const float *ct = CT + c * kp + j;
+                a0 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(ct), a0);
+                a1 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(ct + 8), a1);
+                a2 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(ct + 16), a2);
+                a3 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(ct + 24), a3);
+            }
+            _mm256_storeu_ps(g + j, a0);
+            _mm256_storeu_ps(g + j + 8, a1);
+            _mm256_storeu_ps(g + j + 16, a2);
+            _mm256_storeu_ps(g + j + 24, a3);
+        }
+        for (; j < k; j += 8) {
+            __m256 a = _mm256_setzero_ps();
+            for (size_t c = 0; c < d; c++) {
+                a = _mm256_fmadd_ps(_mm256_set1_ps(x[c]), _mm256_loadu_ps(CT + c * kp + j), a);
+            }
+            size_t left = k - j;
+            int32_t l[8];
+            for (int q = 0; q < 8; q++) {
+                l[q] = (size_t)q < left ? -1 : 0;
+            }
+            _mm256_maskstore_ps(g + j, _mm256_loadu_si256((const __m256i *)(const void *)l), a);
+        }
+    }
+}
+
+int km_dots_f64(const double *X, size_t nr, size_t d, const double *C, size_t k, double *G)
+{
+    int isa = km_dots_isa();
+    size_t kp;
+    if (isa == 0 || d > KM_DOTS_MAXD) {
+        return -1;
+    }
+    double *CT = transpose_double(C, k, d, isa == 2 ? 8 : 4, &kp);
+    if (CT == NULL) {
+        return -1;
+    }
+    if (isa == 2) {
+        dots_f64_512(X, nr, d, CT, kp, k, G);
+    } else {
+        dots_f64_256(X, nr, d, CT, kp, k, G);
+    }
+    free(CT);
+    return 0;
+}
+
+int km_dots_f32(const float *X, size_t nr, size_t d, const float *C, size_t k, float *G)
+{
+    int isa = km_dots_isa();
+    size_t kp;
+    if (isa == 0 || d > KM_DOTS_MAXD) {
+        return -1;
+    }
+    float *CT = transpose_float(C, k, d, isa == 2 ? 16 : 8, &kp);
+    if (CT == NULL) {
+        return -1;
+    }
+    if (isa == 2) {
+        dots_f32_512(X, nr, d, CT, kp, k, G);
+    } else {
+        dots_f32_256(X, nr, d, CT, kp, k, G);
+    }
+    free(CT);
+    return 0;
+}
+
+/* ---- fused distances and argmin ------------------------------------------------
+ * v_j = |c_j|^2 - 2 x.c_j (x.c_j: the same FMA chain as above) for every
+ * centre, and per row the first index of the smallest v, the smallest v and
+ * the second smallest.  Vectorised over rows (a lane per row, the tile
+ * transposed into lanes), so each lane scans the centres in order: the same
+ * values and the same ties as the scalar argmin over G, with no work across
+ * lanes. */
+
+#define ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, CMPLT, BLEND, T)      \
+    T XT[KM_DOTS_MAXD * LANES], B1[LANES], B2[LANES], BI[LANES];                                    \
+    for (size_t r0 = 0; r0 < nr; r0 += LANES) {                                                    \
+        size_t m = nr - r0 < LANES ? nr - r0 : LANES;                                              \
+        for (size_t c = 0; c < d; c++) {                                                           \
+            for (size_t l = 0; l < LANES; l++) {                                                   \
+                XT[c * LANES + l] = l < m ? X[(r0 + l) * d + c] : (T)0;                            \
+            }                                                                                      \
+        }                                                                                          \
+        VT b1 = SET1((T)INFINITY), b2 = b1, bi = SETZERO();                                        \
+        for (size_t j = 0; j < k; j++) {                                                           \
+            VT a = SETZERO();                                                                      \
+            for (size_t c = 0; c < d; c++) {                                                       \
+                a = FMADD(LOAD(XT + c * LANES), SET1(C[j * d + c]), a);                            \
+            }                                                                                      \
+            VT v = SUB(SET1(cn[j]), ADD(a, a));                                                    \
+            MT lt = CMPLT(v, b1);                                                                  \
+            b2 = BLEND(lt, MIN(b2, v), b1);                                                        \
+            b1 = BLEND(lt, b1, v);                                                                 \
+            bi = BLEND(lt, bi, SET1((T)j));                                                        \
+        }                                                                                          \
+        STORE(B1, b1);                                                                             \
+        STORE(B2, b2);                                                                             \
+        STORE(BI, bi);                                                                             \
+        for (size_t l = 0; l < m; l++) {                                                           \
+            lab[r0 + l] = (int32_t)BI[l];                                                          \
+            v1[r0 + l] = B1[l];                                                                    \
+            if (v2 != NULL) {                                                                      \
+                v2[r0 + l] = B2[l];                                                                \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+#define LT512PD(a, b) _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ)
+#define LT512PS(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
+#define LT256PD(a, b) _mm256_cmp_pd(a, b, _CMP_LT_OQ)
+#define LT256PS(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
+#define BL256PD(m, a, b) _mm256_blendv_pd(a, b, m)
+#define BL256PS(m, a, b) _mm256_blendv_ps(a, b, m)
+
+__attribute__((target("avx512f"))) static void assign_f64_512(const double *X, size_t nr, size_t d,
+                                                               const double *C, const double *cn,
+                                                               size_t k, int32_t *lab, double *v1,
+                                                               double *v2)
+{
+    typedef __m512d VT;
+    typedef __mmask8 MT;
+    ASSIGN_BODY(8, _mm512_setzero_pd, _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd,
+                _mm512_fmadd_pd, _mm512_add_pd, _mm512_sub_pd, _mm512_min_pd, LT512PD,
+                _mm512_mask_blend_pd, double)
+}
+
+__attribute__((target("avx2,fma"))) static void assign_f64_256(const double *X, size_t nr, size_t d,
+                                                                const double *C, const double *cn,
+                                                                size_t k, int32_t *lab, double *v1,
+                                                                double *v2)
+{
+    typedef __m256d VT;
+    typedef __m256d MT;
+    ASSIGN_BODY(4, _mm256_setzero_pd, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+                _mm256_fmadd_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_min_pd, LT256PD, BL256PD,
+                double)
+}
+
+__attribute__((target("avx512f"))) static void assign_f32_512(const float *X, size_t nr, size_t d,
+                                                               const float *C, const float *cn,
+                                                               size_t k, int32_t *lab, float *v1,
+                                                               float *v2)
+{
+    typedef __m512 VT;
+    typedef __mmask16 MT;
+    ASSIGN_BODY(16, _mm512_setzero_ps, _mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps,
+                _mm512_fmadd_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_min_ps, LT512PS,
+                _mm512_mask_blend_ps, float)
+}
+
+__attribute__((target("avx2,fma"))) static void assign_f32_256(const float *X, size_t nr, size_t d,
+                                                                const float *C, const float *cn,
+                                                                size_t k, int32_t *lab, float *v1,
+                                                                float *v2)
+{
+    typedef __m256 VT;
+    typedef __m256 MT;
+    ASSIGN_BODY(8, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+                _mm256_fmadd_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_min_ps, LT256PS, BL256PS,
+                float)
+}
+
+int km_assign_f64(const double *X, size_t nr, size_t d, const double *C, const double *cn, size_t k,
+                  int32_t *lab, double *v1, double *v2)
+{
+    int isa = km_dots_isa();
+    if (isa == 0 || d > KM_DOTS_MAXD || k > KM_ASSIGN_MAXK) {
+        return -1;
+    }
+    if (isa == 2) {
+        assign_f64_512(X, nr, d, C, cn, k, lab, v1, v2);
+    } else {
+        assign_f64_256(X, nr, d, C, cn, k, lab, v1, v2);
+    }
+    return 0;
+}
+
+int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const float *cn, size_t k,
+                  int32_t *lab, float *v1, float *v2)
+{
+    int isa = km_dots_isa();
+    if (isa == 0 || d > KM_DOTS_MAXD || k > KM_ASSIGN_MAXK) {
+        return -1;
+    }
+    if (isa == 2) {
+        assign_f32_512(X, nr, d, C, cn, k, lab, v1, v2);
+    } else {
+        assign_f32_256(X, nr, d, C, cn, k, lab, v1, v2);
+    }
+    return 0;
+}

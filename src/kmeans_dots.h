@@ -1,0 +1,33 @@
+/* kmeans_dots.h - X . C^T for few columns without GEMM (internal).
+ *
+ * For small d, GEMM spends its time packing: k-means' distance tiles are
+ * nr x k products over only d terms.  These kernels compute each G[r][j] as
+ * one fused multiply-add chain over the columns in order, vectorised over the
+ * centres (AVX-512 or AVX2+FMA, chosen at run time).  Every lane runs the
+ * same chain, so both instruction sets give the same bits.  They return -1
+ * (and the caller uses GEMM) on CPUs with neither, or for d above
+ * KM_DOTS_MAXD. */
+#ifndef CLVTIER_KMEANS_DOTS_H
+#define CLVTIER_KMEANS_DOTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KM_DOTS_MAXD 16
+
+/* 2 AVX-512, 1 AVX2 + FMA, 0 neither.  Call once before threads start. */
+int km_dots_isa(void);
+
+int km_dots_f64(const double *X, size_t nr, size_t d, const double *C, size_t k, double *G);
+int km_dots_f32(const float *X, size_t nr, size_t d, const float *C, size_t k, float *G);
+
+/* Fused with the argmin (k up to KM_ASSIGN_MAXK): per row the first index of
+ * the smallest |c_j|^2 - 2 x.c_j (lab), that value (v1) and the second
+ * smallest (v2, may be NULL; +inf when k = 1). */
+#define KM_ASSIGN_MAXK 4096
+int km_assign_f64(const double *X, size_t nr, size_t d, const double *C, const double *cn, size_t k,
+                  int32_t *lab, double *v1, double *v2);
+int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const float *cn, size_t k,
+                  int32_t *lab, float *v1, float *v2);
+
+#endif
