@@ -85,7 +85,10 @@ $(BUILD)/clvtier.pc: clvtier.pc.in Makefile
 unit: $(TESTS)
 	@fail=0; for t in $(TESTS); do \
 	    CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp ./$$t || fail=1; \
-	done; exit $$fail
+	done; \
+	echo "test_kmeans again without the SIMD kernels (the GEMM path):"; \
+	CLVTIER_NO_SIMD=1 CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp ./$(BUILD)/tests/test_kmeans || fail=1; \
+	exit $$fail
 
 cli-test: $(CLI)
 	CT_DATA=$(SHARED)/data CLVTIER=$(abspath $(CLI)) sh tests/cli/run.sh
