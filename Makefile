@@ -14,7 +14,22 @@ BUILD    ?= build
 O        ?= -O2 -g
 PKG      ?= pkg-config
 
+# make MPI=1: clvtier-mpi and libclvtier-mpi in build-mpi/, with mpicc and
+# parallel HDF5 (pkg-config hdf5-openmpi, not the `hdf5` alias, which follows
+# whichever dev package was installed last).  The serial build is unchanged.
+MPI      ?= 0
+ifeq ($(MPI),1)
+CC       := mpicc
+HDF5_PC  := hdf5-openmpi
+BUILD    := build-mpi
+NAME     := clvtier-mpi
+COMM_OUT := src/comm_serial.c
+CPPFLAGS += -DCT_MPI=1
+else
 HDF5_PC  := hdf5-serial
+NAME     := clvtier
+COMM_OUT := src/comm_mpi.c
+endif
 # OpenBLAS: Debian's default (pthreads) build.  clvtier runs its own fixed
 # thread blocks and sets OpenBLAS to one thread before calling it from them
 # (DESIGN.md, Speed/Threads).  Not the serial variant: it is built without
@@ -38,7 +53,7 @@ CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
 CFLAGS   += -std=c11 $(O) -fPIC $(WARN) $(ISYS)
 LDFLAGS  += -Wl,--as-needed
 
-LIB_SRC  := $(sort $(wildcard src/*.c))
+LIB_SRC  := $(filter-out $(COMM_OUT),$(sort $(wildcard src/*.c)))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
@@ -48,9 +63,9 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-LIBA     := $(BUILD)/libclvtier.a
-LIBSO    := $(BUILD)/libclvtier.so.0
-CLI      := $(BUILD)/clvtier
+LIBA     := $(BUILD)/lib$(NAME).a
+LIBSO    := $(BUILD)/lib$(NAME).so.0
+CLI      := $(BUILD)/$(NAME)
 
 .PHONY: all check unit cli-test bench demo asan valgrind install uninstall clean
 all: $(LIBA) $(LIBSO) $(CLI) $(BUILD)/clvtier.pc
@@ -64,7 +79,7 @@ $(LIBA): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(LIBSO): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libclvtier.so.0 $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(CC) -shared -Wl,-soname,lib$(NAME).so.0 $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(CLI): $(CLI_OBJ) $(LIBA)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(DEP_LIBS)
@@ -118,17 +133,17 @@ demo: all
 # ---- install --------------------------------------------------------------
 install: all
 	install -d $(DESTDIR)$(prefix)/bin $(DESTDIR)$(prefix)/lib/pkgconfig $(DESTDIR)$(prefix)/include/clvtier
-	install -m 755 $(CLI) $(DESTDIR)$(prefix)/bin/clvtier
-	install -m 644 $(LIBA) $(DESTDIR)$(prefix)/lib/libclvtier.a
-	install -m 755 $(LIBSO) $(DESTDIR)$(prefix)/lib/libclvtier.so.0
-	ln -sf libclvtier.so.0 $(DESTDIR)$(prefix)/lib/libclvtier.so
+	install -m 755 $(CLI) $(DESTDIR)$(prefix)/bin/$(NAME)
+	install -m 644 $(LIBA) $(DESTDIR)$(prefix)/lib/lib$(NAME).a
+	install -m 755 $(LIBSO) $(DESTDIR)$(prefix)/lib/lib$(NAME).so.0
+	ln -sf lib$(NAME).so.0 $(DESTDIR)$(prefix)/lib/lib$(NAME).so
 	install -m 644 include/clvtier/*.h $(DESTDIR)$(prefix)/include/clvtier/
 	sed -e 's|@prefix@|$(prefix)|' -e 's|@version@|$(VERSION)|' clvtier.pc.in \
 	    > $(DESTDIR)$(prefix)/lib/pkgconfig/clvtier.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(prefix)/bin/clvtier $(DESTDIR)$(prefix)/lib/libclvtier.a \
-	      $(DESTDIR)$(prefix)/lib/libclvtier.so.0 $(DESTDIR)$(prefix)/lib/libclvtier.so \
+	rm -f $(DESTDIR)$(prefix)/bin/$(NAME) $(DESTDIR)$(prefix)/lib/lib$(NAME).a \
+	      $(DESTDIR)$(prefix)/lib/lib$(NAME).so.0 $(DESTDIR)$(prefix)/lib/lib$(NAME).so \
 	      $(DESTDIR)$(prefix)/lib/pkgconfig/clvtier.pc
 	rm -rf $(DESTDIR)$(prefix)/include/clvtier
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clvtier/comm.h"
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
 #include "kmeans_dots.h"
@@ -140,29 +141,41 @@ static ct_status km_setup(km_ctx *K, size_t n, size_t d, const double *w, const 
     return CT_OK;
 }
 
-/* scikit-learn's _tolerance: tol * mean over features of the variance. */
+/* scikit-learn's _tolerance: tol * mean over features of the variance.
+ * Sums per reduction block (rows in order), blocks added in order: the same
+ * bits for the in-memory, streamed and distributed engines. */
+static void km_tol_block(const void *X, size_t r0, size_t r1, size_t d, km_copy_fn copy,
+                         const double *mean, double *row, double *acc)
+{
+    memset(acc, 0, d * sizeof *acc);
+    for (size_t i = r0; i < r1; i++) {
+        copy(X, i, d, row);
+        for (size_t c = 0; c < d; c++) {
+            acc[c] += mean == NULL ? row[c] : (row[c] - mean[c]) * (row[c] - mean[c]);
+        }
+    }
+}
+
 static double km_tolerance(const km_ctx *K, const void *X, km_copy_fn copy)
 {
     size_t n = K->n, d = K->d;
     if (K->tol == 0) {
         return 0;
     }
-    double *mean = calloc(d, sizeof *mean), *var = calloc(d, sizeof *var), *row = malloc(d * sizeof *row);
-    double tot = 0;
-    if (mean && var && row) {
-        for (size_t i = 0; i < n; i++) {
-            copy(X, i, d, row);
-            for (size_t c = 0; c < d; c++) {
-                mean[c] += row[c];
+    double *mean = calloc(d, sizeof *mean), *var = calloc(d, sizeof *var);
+    double *row = malloc(d * sizeof *row), *acc = malloc(d * sizeof *acc), tot = 0;
+    if (mean && var && row && acc) {
+        for (int pass = 0; pass < 2; pass++) {
+            double *t = pass == 0 ? mean : var;
+            for (size_t r0 = 0; r0 < n; r0 += K->rb) {
+                km_tol_block(X, r0, n - r0 < K->rb ? n : r0 + K->rb, d, copy,
+                             pass == 0 ? NULL : mean, row, acc);
+                for (size_t c = 0; c < d; c++) {
+                    t[c] += acc[c];
+                }
             }
-        }
-        for (size_t c = 0; c < d; c++) {
-            mean[c] /= (double)n;
-        }
-        for (size_t i = 0; i < n; i++) {
-            copy(X, i, d, row);
-            for (size_t c = 0; c < d; c++) {
-                var[c] += (row[c] - mean[c]) * (row[c] - mean[c]);
+            for (size_t c = 0; c < d && pass == 0; c++) {
+                mean[c] /= (double)n;
             }
         }
         for (size_t c = 0; c < d; c++) {
@@ -172,12 +185,10 @@ static double km_tolerance(const km_ctx *K, const void *X, km_copy_fn copy)
     free(mean);
     free(var);
     free(row);
+    free(acc);
     return K->tol * tot / (double)d;
 }
 
-/* Empty clusters take the points farthest from their (old) centres, in
- * order of distance (ties: lower row); as scikit-learn, each point's weight
- * moves from its old cluster's sums to the empty cluster. */
 /* The m (at most cap) largest v seen, in decreasing order; ties keep the
  * earlier row. */
 static void km_top_add(size_t *top, double *td, size_t *m, size_t cap, size_t i, double v)
@@ -652,12 +663,22 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
     return s;
 }
 
-/* ---- out-of-core Lloyd (see kmeans.h) ------------------------------------------ */
+/* ---- out-of-core and distributed Lloyd (see kmeans.h) ------------------------------
+ * Rows are read in blocks of B rows, B a whole number of reduction blocks
+ * (rb rows).  With a communicator of P ranks, rank r owns a contiguous run
+ * of those read blocks; every sum is kept per reduction block, the blocks'
+ * partials are gathered by every rank (ct_comm_allgatherv) and added in
+ * block order - so the bits do not depend on P, on the threads, or on
+ * streaming, and equal the in-memory engine's. */
 
 typedef struct km_stream {
     const ct_km_source *src;
-    size_t B;            /* rows per read: a whole number of reduction blocks */
-    double *X, *w, *xn;  /* B x d, B, B */
+    ct_comm *comm;
+    int P, me;
+    size_t B;           /* rows per read: a whole number of reduction blocks */
+    size_t lo, hi;      /* this rank's rows */
+    size_t *blo;        /* P + 1: first reduction block of each rank */
+    double *X, *w, *xn; /* B x d, B, B */
 } km_stream;
 
 static ct_status ks_read(km_stream *S, size_t row0, size_t nr, ct_error *err)
@@ -680,67 +701,148 @@ static ct_status ks_read(km_stream *S, size_t row0, size_t nr, ct_error *err)
             return ct_fail_at(err, CT_EDATA, "weights", (uint64_t)(row0 + i) + 1, 0,
                               "row %zu: weight %g must be finite and >= 0", row0 + i + 1, S->w[i]);
         }
+        if (!src->weighted) {
+            S->w[i] = 1.0;
+        }
     }
     row_norms_f64(S->X, nr, d, S->xn);
     return CT_OK;
 }
 
-/* km_relocate over the stream: the farthest rows from their centres, in the
- * same order and with the same ties. */
+/* Gather per-reduction-block partials (`per` doubles a block; this rank's
+ * are already in place in part) from every rank. */
+static ct_status ks_gather(km_stream *S, double *part, size_t per, ct_error *err)
+{
+    if (S->P == 1) {
+        return CT_OK;
+    }
+    size_t bytes[1024];
+    for (int r = 0; r < S->P; r++) {
+        bytes[r] = (S->blo[r + 1] - S->blo[r]) * per * sizeof *part;
+    }
+    size_t mine = S->blo[S->me] * per, tot = S->blo[S->P] * per;
+    double *all = malloc((tot ? tot : 1) * sizeof *all);
+    if (all == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    ct_status s = ct_comm_allgatherv(S->comm, part + mine, all, bytes, err);
+    if (s == CT_OK) {
+        memcpy(part, all, tot * sizeof *part);
+    }
+    free(all);
+    return s;
+}
+
+/* km_relocate over the stream and the ranks: the farthest rows from their
+ * centres, by (distance descending, row ascending), as the serial scan
+ * keeps them. */
+typedef struct ks_cand {
+    double v;
+    uint64_t row;
+} ks_cand;
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const ks_cand *x = a, *y = b;
+    if (x->v != y->v) {
+        return x->v > y->v ? -1 : 1;
+    }
+    return (x->row > y->row) - (x->row < y->row);
+}
+
 static ct_status ks_relocate(const km_ctx *K, km_stream *S, double *sums, double *wk,
                              size_t nempty, const int32_t *labels, const double *C, ct_error *err)
 {
-    size_t n = K->n, d = K->d, k = K->k, m = 0;
+    size_t d = K->d, k = K->k, m = 0, P = (size_t)S->P;
     size_t *top = malloc(nempty * sizeof *top);
-    double *td = malloc(nempty * sizeof *td);
-    ct_status s = top != NULL && td != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
-    for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += S->B) {
-        size_t nr = n - row0 < S->B ? n - row0 : S->B;
+    double *td = malloc(nempty * sizeof *td), *row = malloc((d + 1) * sizeof *row);
+    ks_cand *mine = calloc(nempty, sizeof *mine), *all = calloc(nempty * P, sizeof *all);
+    ct_status s = top && td && row && mine && all ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    for (size_t row0 = S->lo; row0 < S->hi && s == CT_OK; row0 += S->B) {
+        size_t nr = S->hi - row0 < S->B ? S->hi - row0 : S->B;
         s = ks_read(S, row0, nr, err);
         for (size_t i = 0; i < nr && s == CT_OK; i++) {
             km_top_add(top, td, &m, nempty, row0 + i,
                        sqdist_f64(S->X + i * d, C + (size_t)labels[row0 + i] * d, d));
         }
     }
+    s = ct_comm_agree(S->comm, s, err);
+    for (size_t q = 0; q < nempty && s == CT_OK; q++) { /* unused slots sort last */
+        mine[q].v = q < m ? td[q] : -CT_INF;
+        mine[q].row = q < m ? (uint64_t)top[q] : UINT64_MAX;
+    }
+    size_t bytes[1024];
+    for (size_t r = 0; r < P; r++) {
+        bytes[r] = nempty * sizeof *mine;
+    }
+    if (s == CT_OK) {
+        s = ct_comm_allgatherv(S->comm, mine, all, bytes, err);
+    }
+    if (s == CT_OK) {
+        qsort(all, nempty * P, sizeof *all, cmp_cand);
+    }
     size_t q = 0;
-    for (size_t e = 0; e < k && q < m && s == CT_OK; e++) {
+    for (size_t e = 0; e < k && q < nempty && s == CT_OK; e++) {
         if (wk[e] != 0) {
             continue;
         }
-        size_t p = top[q++];
-        s = ks_read(S, p, 1, err);
+        if (all[q].row == UINT64_MAX) {
+            break;
+        }
+        size_t p = (size_t)all[q++].row;
+        int owner = 0;
+        while (owner + 1 < S->P && p >= S->blo[owner + 1] * K->rb) {
+            owner++;
+        }
+        if (owner == S->me) {
+            s = ks_read(S, p, 1, err);
+            memcpy(row, S->X, d * sizeof *row);
+            row[d] = S->w[0];
+        }
+        s = ct_comm_agree(S->comm, s, err);
         if (s == CT_OK) {
-            km_move(sums, wk, d, (size_t)labels[p], e, S->X, S->src->weighted ? S->w[0] : 1.0);
+            s = ct_comm_bcast(S->comm, row, (d + 1) * sizeof *row, owner, err);
+        }
+        if (s == CT_OK) {
+            km_move(sums, wk, d, (size_t)labels[p], e, row, row[d]);
         }
     }
     free(top);
     free(td);
+    free(row);
+    free(mine);
+    free(all);
     return s;
 }
 
-/* scikit-learn's tolerance as km_tolerance computes it (rows in order). */
+/* The tolerance as km_tolerance computes it. */
 static ct_status ks_tolerance(const km_ctx *K, km_stream *S, double *tol_abs, ct_error *err)
 {
-    size_t n = K->n, d = K->d;
+    size_t n = K->n, d = K->d, nb = S->blo[S->P];
     *tol_abs = 0;
     if (K->tol == 0) {
         return CT_OK;
     }
     double *mean = calloc(d, sizeof *mean), *var = calloc(d, sizeof *var), tot = 0;
-    ct_status s = mean && var ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    double *part = calloc(nb * d, sizeof *part), *row = malloc(d * sizeof *row);
+    ct_status s = mean && var && part && row ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
     for (int pass = 0; pass < 2 && s == CT_OK; pass++) {
-        for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += S->B) {
-            size_t nr = n - row0 < S->B ? n - row0 : S->B;
+        for (size_t row0 = S->lo; row0 < S->hi && s == CT_OK; row0 += S->B) {
+            size_t nr = S->hi - row0 < S->B ? S->hi - row0 : S->B;
             s = ks_read(S, row0, nr, err);
-            for (size_t i = 0; i < nr && s == CT_OK; i++) {
-                for (size_t c = 0; c < d; c++) {
-                    double v = S->X[i * d + c];
-                    if (pass == 0) {
-                        mean[c] += v;
-                    } else {
-                        var[c] += (v - mean[c]) * (v - mean[c]);
-                    }
-                }
+            for (size_t r0 = 0; r0 < nr && s == CT_OK; r0 += K->rb) {
+                km_tol_block(S->X, r0, nr - r0 < K->rb ? nr : r0 + K->rb, d, row_copy_f64,
+                             pass == 0 ? NULL : mean, row, part + (row0 + r0) / K->rb * d);
+            }
+        }
+        s = ct_comm_agree(S->comm, s, err);
+        if (s == CT_OK) {
+            s = ks_gather(S, part, d, err);
+        }
+        double *t = pass == 0 ? mean : var;
+        for (size_t b = 0; b < nb && s == CT_OK; b++) {
+            for (size_t c = 0; c < d; c++) {
+                t[c] += part[b * d + c];
             }
         }
         for (size_t c = 0; c < d && pass == 0; c++) {
@@ -753,16 +855,19 @@ static ct_status ks_tolerance(const km_ctx *K, km_stream *S, double *tol_abs, ct
     *tol_abs = K->tol * tot / (double)d;
     free(mean);
     free(var);
+    free(part);
+    free(row);
     return s;
 }
 
 /* Starting centroids from an in-memory fit on a sample: row i is taken when
  * a hash of (seed, i) falls below cap / n - deterministic, about cap rows,
- * and blind to any period in the row order (every step-th row is not). */
+ * blind to any period in the row order (every step-th row is not), and the
+ * same rows in the same order however the rows are split over ranks. */
 static ct_status ks_init(const km_ctx *K, km_stream *S, const ct_kmeans_opts *o, size_t sample_max,
                          double *C, ct_error *err)
 {
-    size_t n = K->n, d = K->d;
+    size_t n = K->n, d = K->d, P = (size_t)S->P;
     if (K->init == CT_KM_INIT_GIVEN) {
         for (size_t q = 0; q < K->k * d; q++) {
             if (!isfinite(K->given[q])) {
@@ -776,10 +881,10 @@ static ct_status ks_init(const km_ctx *K, km_stream *S, const ct_kmeans_opts *o,
     size_t cap = sample_max ? sample_max : 1000000, ns = 0, room = 0;
     double p = cap >= n ? 1.0 : (double)cap / (double)n;
     uint64_t salt = ct_mix64(K->seed ^ 0x5a4d504c45ULL);
-    double *Y = NULL, *yw = NULL;
+    double *Y = NULL, *Yall = NULL;
     ct_status s = CT_OK;
-    for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += S->B) {
-        size_t nr = n - row0 < S->B ? n - row0 : S->B;
+    for (size_t row0 = S->lo; row0 < S->hi && s == CT_OK; row0 += S->B) {
+        size_t nr = S->hi - row0 < S->B ? S->hi - row0 : S->B;
         s = ks_read(S, row0, nr, err);
         for (size_t i = 0; i < nr && s == CT_OK; i++) {
             if (p < 1.0 && (double)(ct_mix64(salt + row0 + i) >> 11) * 0x1.0p-53 >= p) {
@@ -787,33 +892,62 @@ static ct_status ks_init(const km_ctx *K, km_stream *S, const ct_kmeans_opts *o,
             }
             if (ns == room) {
                 room = room ? 2 * room : 4096;
-                double *ny = realloc(Y, room * d * sizeof *Y), *nw = ny ? realloc(yw, room * sizeof *yw) : NULL;
-                if (ny != NULL) {
-                    Y = ny;
-                }
-                if (nw == NULL) {
+                double *ny = realloc(Y, room * (d + 1) * sizeof *Y);
+                if (ny == NULL) {
                     s = ct_fail(err, CT_ENOMEM, "out of memory for the sample");
                     break;
                 }
-                yw = nw;
+                Y = ny;
             }
-            memcpy(Y + ns * d, S->X + i * d, d * sizeof *Y);
-            yw[ns++] = S->src->weighted ? S->w[i] : 1.0;
+            memcpy(Y + ns * (d + 1), S->X + i * d, d * sizeof *Y);
+            Y[ns * (d + 1) + d] = S->w[i]; /* the weight rides along */
+            ns++;
         }
     }
-    if (s == CT_OK && ns < K->k) {
-        s = ct_fail(err, CT_EINVAL, "the sample of %zu rows is smaller than k = %zu", ns, K->k);
+    s = ct_comm_agree(S->comm, s, err);
+    /* every rank's sample, in rank (= row) order */
+    double cnt[1024] = {0};
+    size_t bytes[1024], tot = 0;
+    cnt[S->me] = (double)ns;
+    if (s == CT_OK) {
+        s = ct_comm_allreduce_sum(S->comm, cnt, P, err);
+    }
+    for (size_t r = 0; r < P && s == CT_OK; r++) {
+        bytes[r] = (size_t)cnt[r] * (d + 1) * sizeof *Y;
+        tot += (size_t)cnt[r];
     }
     if (s == CT_OK) {
+        Yall = malloc((tot ? tot : 1) * (d + 1) * sizeof *Yall);
+        s = Yall != NULL ? ct_comm_allgatherv(S->comm, Y, Yall, bytes, err)
+                         : ct_fail(err, CT_ENOMEM, "out of memory for the sample");
+    }
+    free(Y);
+    Y = NULL;
+    if (s == CT_OK && tot < K->k) {
+        s = ct_fail(err, CT_EINVAL, "the sample of %zu rows is smaller than k = %zu", tot, K->k);
+    }
+    if (s == CT_OK) {
+        double *X2 = malloc(tot * d * sizeof *X2), *w2 = malloc(tot * sizeof *w2);
         ct_kmeans_result sr;
-        s = ct_kmeans_fit(Y, ns, d, S->src->weighted ? yw : NULL, o, &sr, err);
+        s = X2 && w2 ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory for the sample");
+        for (size_t i = 0; i < tot && s == CT_OK; i++) {
+            memcpy(X2 + i * d, Yall + i * (d + 1), d * sizeof *X2);
+            w2[i] = Yall[i * (d + 1) + d];
+        }
+        free(Yall);
+        Yall = NULL;
+        if (s == CT_OK) {
+            s = ct_kmeans_fit(X2, tot, d, S->src->weighted ? w2 : NULL, o, &sr, err);
+        }
         if (s == CT_OK) {
             memcpy(C, sr.centroids, K->k * d * sizeof *C);
             ct_kmeans_result_free(&sr);
         }
+        free(X2);
+        free(w2);
     }
     free(Y);
-    free(yw);
+    free(Yall);
     return s;
 }
 
@@ -828,18 +962,43 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
     if (s != CT_OK) {
         return s;
     }
+    km_stream S;
+    memset(&S, 0, sizeof S);
+    S.src = src;
+    S.comm = src->comm;
+    S.P = ct_comm_size(src->comm);
+    S.me = ct_comm_rank(src->comm);
+    if (S.P > 1024) {
+        return ct_fail(err, CT_EINVAL, "at most 1024 ranks");
+    }
     size_t k = K.k, rb = K.rb, nb = ct_par_nblocks(n, rb), stride = K.stride;
     size_t B = block_rows ? block_rows : 262144;
     B = B < rb ? rb : B / rb * rb;
-    km_stream S = {src, B, malloc(B * d * sizeof(double)), malloc(B * sizeof(double)),
-                   malloc(B * sizeof(double))};
+    /* ranks own contiguous runs of read blocks */
+    size_t nread = (n + B - 1) / B, per = B / rb;
+    S.blo = malloc(((size_t)S.P + 1) * sizeof *S.blo);
+    if (S.blo != NULL) {
+        for (int q = 0; q <= S.P; q++) {
+            size_t rbk = nread * (size_t)q / (size_t)S.P * per;
+            S.blo[q] = rbk < nb ? rbk : nb;
+        }
+        S.lo = S.blo[S.me] * rb;
+        S.hi = S.blo[S.me + 1] * rb < n ? S.blo[S.me + 1] * rb : n;
+    }
+    S.B = B;
+    S.X = malloc(B * d * sizeof(double));
+    S.w = malloc(B * sizeof(double));
+    S.xn = malloc(B * sizeof(double));
     double *C = malloc(k * d * sizeof *C), *CR = malloc(k * d * sizeof *CR);
-    double *cn = malloc(k * sizeof *cn), *part = malloc(nb * stride * sizeof *part);
+    double *cn = malloc(k * sizeof *cn), *part = calloc(nb * stride, sizeof *part);
     double *Cn = malloc((k * d + k) * sizeof *Cn);
+    double *pin = calloc(nb * (k + 1), sizeof *pin);
     int32_t *labels = malloc(n * sizeof *labels), *blk = malloc(B * sizeof *blk);
-    if (!S.X || !S.w || !S.xn || !C || !CR || !cn || !part || !Cn || !labels || !blk) {
+    if (!S.blo || !S.X || !S.w || !S.xn || !C || !CR || !cn || !part || !Cn || !pin || !labels ||
+        !blk) {
         s = ct_fail(err, CT_ENOMEM, "out of memory for streaming k-means (n = %zu)", n);
     }
+    s = ct_comm_agree(S.comm, s, err);
     double tol_abs = 0;
     if (s == CT_OK) {
         s = ks_tolerance(&K, &S, &tol_abs, err);
@@ -847,6 +1006,7 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
     if (s == CT_OK) {
         s = ks_init(&K, &S, o, sample_max, C, err);
     }
+    s = ct_comm_agree(S.comm, s, err);
     for (size_t i = 0; i < n && s == CT_OK; i++) {
         labels[i] = -1;
     }
@@ -854,9 +1014,9 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
     unsigned it;
     for (it = 0; it < K.max_iter && s == CT_OK; it++) {
         to_real_f64(C, k, d, CR, cn);
-        size_t changed = 0;
-        for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += B) {
-            size_t nr = n - row0 < B ? n - row0 : B;
+        double changed = 0;
+        for (size_t row0 = S.lo; row0 < S.hi && s == CT_OK; row0 += B) {
+            size_t nr = S.hi - row0 < B ? S.hi - row0 : B;
             s = ks_read(&S, row0, nr, err);
             if (s != CT_OK) {
                 break;
@@ -868,6 +1028,13 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
             for (size_t i = 0; i < nr; i++) {
                 changed += blk[i] != labels[row0 + i];
             }
+        }
+        s = ct_comm_agree(S.comm, s, err);
+        if (s == CT_OK) {
+            s = ks_gather(&S, part, stride, err);
+        }
+        if (s == CT_OK) {
+            s = ct_comm_allreduce_sum(S.comm, &changed, 1, err);
         }
         if (s != CT_OK) {
             break;
@@ -909,7 +1076,7 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
         }
     }
     /* the labels of the final centres (unless they are already), then the
-     * inertia and cluster weights in row order */
+     * inertia and cluster weights per block */
     if (s == CT_OK) {
         r->centroids = C;
         r->labels = labels;
@@ -919,23 +1086,64 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
         s = r->weight != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
         to_real_f64(r->centroids, k, d, CR, cn);
     }
-    double in = 0;
-    for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += B) {
-        size_t nr = n - row0 < B ? n - row0 : B;
+    for (size_t row0 = S.lo; row0 < S.hi && s == CT_OK; row0 += B) {
+        size_t nr = S.hi - row0 < B ? S.hi - row0 : B;
         s = ks_read(&S, row0, nr, err);
         if (s == CT_OK && !strict) {
             pass_f64 P = {S.X,  CR, cn, S.xn, NULL, nr, d, k, K.tr, r->labels + row0,
                           NULL, NULL, 0};
             s = run_pass_f64(&P, rb, K.threads, err);
         }
-        for (size_t i = 0; i < nr && s == CT_OK; i++) {
-            double wi = src->weighted ? S.w[i] : 1.0;
-            size_t j = (size_t)r->labels[row0 + i];
-            in += wi * sqdist_f64(S.X + i * d, r->centroids + j * d, d);
-            r->weight[j] += wi;
+        if (s == CT_OK) {
+            /* per block: (inertia, weights) */
+            size_t b0 = row0 / rb, nbl = (nr + rb - 1) / rb;
+            double *tmpin = malloc(nbl * sizeof *tmpin), *tmpwk = malloc(nbl * k * sizeof *tmpwk);
+            if (tmpin == NULL || tmpwk == NULL) {
+                s = ct_fail(err, CT_ENOMEM, "out of memory");
+            } else {
+                block_sums_f64(S.X, nr, d, src->weighted ? S.w : NULL, r->centroids,
+                               r->labels + row0, k, rb, tmpin, tmpwk);
+                for (size_t b = 0; b < nbl; b++) {
+                    pin[(b0 + b) * (k + 1)] = tmpin[b];
+                    memcpy(pin + (b0 + b) * (k + 1) + 1, tmpwk + b * k, k * sizeof *pin);
+                }
+            }
+            free(tmpin);
+            free(tmpwk);
         }
     }
+    s = ct_comm_agree(S.comm, s, err);
     if (s == CT_OK) {
+        s = ks_gather(&S, pin, k + 1, err);
+    }
+    /* the labels on rank 0 */
+    if (s == CT_OK && S.P > 1) {
+        size_t bytes[1024];
+        for (int q = 0; q < S.P; q++) {
+            size_t a = S.blo[q] * rb, b = S.blo[q + 1] * rb;
+            a = a < n ? a : n;
+            b = b < n ? b : n;
+            bytes[q] = (b - a) * sizeof(int32_t);
+        }
+        int32_t *all = S.me == 0 ? malloc(n * sizeof *all) : NULL;
+        s = S.me != 0 || all != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+        s = ct_comm_agree(S.comm, s, err);
+        if (s == CT_OK) {
+            s = ct_comm_gatherv(S.comm, r->labels + S.lo, all, bytes, err);
+        }
+        if (s == CT_OK && S.me == 0) {
+            memcpy(r->labels, all, n * sizeof *all);
+        }
+        free(all);
+    }
+    if (s == CT_OK) {
+        double in = 0;
+        for (size_t b = 0; b < nb; b++) {
+            in += pin[b * (k + 1)];
+            for (size_t j = 0; j < k; j++) {
+                r->weight[j] += pin[b * (k + 1) + 1 + j];
+            }
+        }
         r->n = n;
         r->d = d;
         r->k = k;
@@ -945,6 +1153,7 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
     } else {
         ct_kmeans_result_free(r);
     }
+    free(S.blo);
     free(S.X);
     free(S.w);
     free(S.xn);
@@ -953,6 +1162,7 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
     free(cn);
     free(part);
     free(Cn);
+    free(pin);
     free(labels);
     free(blk);
     return s;

@@ -150,6 +150,49 @@ static double KM_SUF(sqdist)(const KM_REAL *x, const double *c, size_t d)
     return s;
 }
 
+/* Per reduction block of rb rows (X's first row starts a block): the
+ * weighted inertia (pin[b]) and, when pwk != NULL, the weight per cluster
+ * (pwk[b * k + j]), rows in order within the block.  Adding the blocks in
+ * order gives the same bits however the blocks are split (threads, a stream,
+ * ranks). */
+static void KM_SUF(block_sums)(const KM_REAL *X, size_t nr, size_t d, const double *w,
+                               const double *C, const int32_t *labels, size_t k, size_t rb,
+                               double *pin, double *pwk)
+{
+    for (size_t b = 0, r0 = 0; r0 < nr; b++, r0 += rb) {
+        size_t r1 = nr - r0 < rb ? nr : r0 + rb;
+        double in = 0;
+        if (pwk != NULL) {
+            memset(pwk + b * k, 0, k * sizeof *pwk);
+        }
+        for (size_t i = r0; i < r1; i++) {
+            double wi = w != NULL ? w[i] : 1.0;
+            in += wi * KM_SUF(sqdist)(X + i * d, C + (size_t)labels[i] * d, d);
+            if (pwk != NULL) {
+                pwk[b * k + (size_t)labels[i]] += wi;
+            }
+        }
+        pin[b] = in;
+    }
+}
+
+/* The inertia, blocks added in order. */
+static double KM_SUF(inertia)(const km_ctx *K, const KM_REAL *X, const double *C,
+                              const int32_t *labels)
+{
+    size_t nb = ct_par_nblocks(K->n, K->rb);
+    double *pin = malloc(nb * sizeof *pin), in = 0;
+    if (pin == NULL) {
+        return CT_NAN;
+    }
+    KM_SUF(block_sums)(X, K->n, K->d, K->w, C, labels, K->k, K->rb, pin, NULL);
+    for (size_t b = 0; b < nb; b++) {
+        in += pin[b];
+    }
+    free(pin);
+    return in;
+}
+
 /* Squared distance of row i to a double centre. */
 static double KM_SUF(row_sqdist)(const void *Xv, size_t i, size_t d, const double *c)
 {
@@ -240,13 +283,8 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
         s = KM_SUF(run_pass)(&P, K->rb, K->threads, err);
     }
     if (s == CT_OK) {
-        /* inertia from exact distances, summed in row order */
-        double in = 0;
-        for (size_t i = 0; i < n; i++) {
-            double wi = K->w != NULL ? K->w[i] : 1.0;
-            in += wi * KM_SUF(sqdist)(X + i * d, C + (size_t)labels[i] * d, d);
-        }
-        out->inertia = in;
+        /* inertia from exact distances, blocks in order */
+        out->inertia = KM_SUF(inertia)(K, X, C, labels);
         out->iterations = it < max_iter ? it + 1 : max_iter;
         out->converged = stop;
     }
@@ -519,12 +557,7 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
         }
     }
     if (s == CT_OK) {
-        double in = 0;
-        for (size_t i = 0; i < n; i++) {
-            double wi = K->w != NULL ? K->w[i] : 1.0;
-            in += wi * KM_SUF(sqdist)(X + i * d, C + (size_t)labels[i] * d, d);
-        }
-        out->inertia = in;
+        out->inertia = KM_SUF(inertia)(K, X, C, labels);
         out->iterations = strict ? it + 1 : it < max_iter ? it : max_iter;
         out->converged = strict || stop;
     }
@@ -658,8 +691,22 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
     r->n = n;
     r->d = d;
     r->k = K.k;
-    for (size_t i = 0; i < n; i++) {
-        r->weight[r->labels[i]] += w != NULL ? w[i] : 1.0;
+    /* cluster weights, blocks in order */
+    size_t nb = ct_par_nblocks(n, K.rb);
+    double *pin = malloc(nb * sizeof *pin), *pwk = malloc(nb * K.k * sizeof *pwk);
+    if (pin == NULL || pwk == NULL) {
+        free(pin);
+        free(pwk);
+        ct_kmeans_result_free(r);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
     }
+    KM_SUF(block_sums)(X, n, d, w, r->centroids, r->labels, K.k, K.rb, pin, pwk);
+    for (size_t b = 0; b < nb; b++) {
+        for (size_t j = 0; j < K.k; j++) {
+            r->weight[j] += pwk[b * K.k + j];
+        }
+    }
+    free(pin);
+    free(pwk);
     return CT_OK;
 }

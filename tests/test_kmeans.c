@@ -275,7 +275,7 @@ static void test_stream_equals_memory(void **state)
         const double *wv = var == 1 ? w : NULL;
         assert_status(ct_kmeans_fit(X, n, d, wv, &o, &a, &err), CT_OK);
         mem_src m = {X, w, d, 0, 0};
-        ct_km_source src = {n, d, wv != NULL, mem_read, &m};
+        ct_km_source src = {n, d, wv != NULL, NULL, mem_read, &m};
         o.threads = var == 0 ? 1 : 3;
         /* 20000 rounds down to one reduction block, 16384 rows */
         assert_status(ct_kmeans_fit_stream(&src, &o, 20000, 0, &b, &err), CT_OK);
@@ -295,7 +295,7 @@ static void test_stream_equals_memory(void **state)
     o.k = 5;
     o.seed = 9;
     mem_src m = {X, w, d, 0, 0};
-    ct_km_source src = {n, d, 0, mem_read, &m};
+    ct_km_source src = {n, d, 0, NULL, mem_read, &m};
     assert_status(ct_kmeans_fit_stream(&src, &o, 4096, 5000, &a, &err), CT_OK);
     assert_status(ct_kmeans_fit_stream(&src, &o, 4096, 5000, &b, &err), CT_OK);
     assert_memory_equal(a.centroids, b.centroids, o.k * d * sizeof(double));

@@ -2,7 +2,11 @@
  *
  * Numerics sum their local rows, then call ct_comm_allreduce_sum on a small
  * vector.  In the serial build that is a no-op; in the MPI build (make MPI=1)
- * it is MPI_Allreduce on MPI_COMM_WORLD.  A NULL comm means "serial". */
+ * the ranks' vectors are gathered and summed in rank order on every rank, so
+ * every rank holds the same bits whatever MPI's reduction tree.  Results that
+ * must not depend on the rank count at all gather per-block partial sums
+ * (ct_comm_allgatherv) and add them in the serial engine's block order.  A
+ * NULL comm means "serial". */
 #ifndef CLVTIER_COMM_H
 #define CLVTIER_COMM_H
 
@@ -24,5 +28,20 @@ ct_status ct_comm_allreduce_max(ct_comm *c, double *buf, size_t n, ct_error *err
 
 /* Broadcast `bytes` bytes of buf from rank `root` to all ranks. */
 ct_status ct_comm_bcast(ct_comm *c, void *buf, size_t bytes, int root, ct_error *err);
+
+/* Every rank's `bytes[rank]` bytes, concatenated in rank order into `all`
+ * (on every rank); `mine` is this rank's part. */
+ct_status ct_comm_allgatherv(ct_comm *c, const void *mine, void *all, const size_t *bytes,
+                             ct_error *err);
+
+/* The same on rank 0 only (`all` may be NULL elsewhere). */
+ct_status ct_comm_gatherv(ct_comm *c, const void *mine, void *all, const size_t *bytes,
+                          ct_error *err);
+
+/* Whether every rank succeeded: each passes its status, all get the first
+ * failing rank's status (and its message in err).  A collective step that
+ * can fail on one rank calls this before the next collective step, so all
+ * ranks stop together and cleanly. */
+ct_status ct_comm_agree(ct_comm *c, ct_status s, ct_error *err);
 
 #endif

@@ -72,9 +72,12 @@ ct_status ct_kmeans_fit_f32(const float *X, size_t n, size_t d, const double *w,
  * (row-major) and, when w != NULL, their weights into w (1 when unweighted).
  * Passes read in increasing row order from row 0; single rows may also be
  * asked for (to re-seed empty clusters). */
+struct ct_comm;
 typedef struct ct_km_source {
     size_t n, d;
     int weighted;
+    struct ct_comm *comm; /* NULL: every row here; else the rows are split over its
+                           * ranks by whole blocks and each rank reads only its own */
     ct_status (*read)(void *ctx, size_t row0, size_t nrows, double *X, double *w, ct_error *err);
     void *ctx;
 } ct_km_source;
@@ -88,7 +91,10 @@ typedef struct ct_km_source {
  * algorithm LLOYD, for any thread count.  Other inits run ct_kmeans_fit (the
  * requested init, n_init, seed) on a deterministic sample of about
  * sample_max rows (0: 1,000,000; row i kept when a hash of (seed, i) is below
- * sample_max / n) and start from its centroids. */
+ * sample_max / n) and start from its centroids.  With src->comm, every rank
+ * calls this collectively and reads only its own rows; all get the same
+ * centroids, inertia and weights (bit-identical to one rank), rank 0 all the
+ * labels (other ranks: their own rows' only). */
 ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
                                size_t block_rows, size_t sample_max, ct_kmeans_result *r,
                                ct_error *err);

@@ -20,6 +20,8 @@
 
 typedef struct cli_common {
     int quiet, json;
+    int rank, ranks;  /* MPI (clvtier-mpi): this rank and how many; else 0 and 1.
+                       * Only rank 0 prints. */
     const char *cmd; /* "ingest", ... */
     char *cmdline;   /* whole command line, for provenance */
 } cli_common;

@@ -484,7 +484,8 @@ static int cluster_stream(cli_common *c, const char *path, const ct_file *f, con
     if (h.tab[0] != NULL) {
         h.wj = ct_table_find(h.tab[0], "weight");
     }
-    ct_km_source src = {n, d, h.wj >= 0, h5src_read, &h};
+    ct_comm *world = ct_comm_world();
+    ct_km_source src = {n, d, h.wj >= 0, ct_comm_size(world) > 1 ? world : NULL, h5src_read, &h};
     ct_scaler scl;
     memset(&scl, 0, sizeof scl);
     ct_kmeans_result best;
@@ -508,9 +509,13 @@ static int cluster_stream(cli_common *c, const char *path, const ct_file *f, con
         s = ct_kmeans_fit_stream(&src, ko, block, 0, &best, &err);
         secs = cli_now() - t0;
     }
-    /* feature means per cluster in original units: one more pass */
+    /* feature means per cluster in original units: one more pass (rank 0,
+     * which holds every label, writes the result) */
     double *orig = NULL, *mean = NULL, *X = NULL, *w = NULL;
-    if (s == CT_OK) {
+    if (s == CT_OK && c->rank != 0) {
+        n = 0; /* nothing more to do here */
+    }
+    if (s == CT_OK && c->rank == 0) {
         orig = malloc(k * d * sizeof *orig);
         mean = calloc(k * d, sizeof *mean);
         X = malloc(B * d * sizeof *X);
@@ -532,12 +537,12 @@ static int cluster_stream(cli_common *c, const char *path, const ct_file *f, con
             }
         }
     }
-    for (size_t q = 0; q < k * d && s == CT_OK; q++) {
+    for (size_t q = 0; q < k * d && s == CT_OK && c->rank == 0; q++) {
         double wq = best.weight[q / d];
         mean[q] = wq > 0 ? mean[q] / wq : (double)NAN;
     }
     ct_kscore ks = {best.inertia, (double)NAN, (double)NAN, (double)NAN};
-    if (s == CT_OK) {
+    if (s == CT_OK && c->rank == 0) {
         s = write_result(c, out, features, names, d, tf, sc, &best, &scl, orig, mean, &ks, 1, k,
                          ko->seed, secs, &err);
     }
@@ -748,6 +753,9 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
     if (scoresp != NULL && ct_file_open(&fs, scoresp, &err) != CT_OK) {
         ct_file_close(f);
         return cli_fail(c, &err);
+    }
+    if (c->ranks > 1) {
+        stream = 1; /* clvtier-mpi: the rows are split over the ranks */
     }
     if (stream) {
         double *Cs = NULL;

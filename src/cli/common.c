@@ -45,8 +45,10 @@ int cli_exit_code(ct_status s)
 int cli_fail(const cli_common *c, const ct_error *err)
 {
     cli_progress_done(c);
-    fprintf(stderr, "clvtier %s: error: %s\n", c->cmd,
-            err->msg[0] != '\0' ? err->msg : ct_strerror(err->status));
+    if (c->rank == 0) { /* ranks agree on errors (ct_comm_agree): one message */
+        fprintf(stderr, "clvtier %s: error: %s\n", c->cmd,
+                err->msg[0] != '\0' ? err->msg : ct_strerror(err->status));
+    }
     return cli_exit_code(err->status);
 }
 

@@ -1,6 +1,10 @@
 /* main.c - `clvtier <command> [options]`: dispatch, --help, --version. */
 #include "cli.h"
 
+#ifdef CT_MPI
+#include <mpi.h>
+#endif
+
 #include <getopt.h>
 #include <unistd.h>
 #include <signal.h>
@@ -54,17 +58,46 @@ static void single_threaded_blas(char **argv)
     }
 }
 
+static int run(int argc, char **argv, int rank, int ranks);
+
 int main(int argc, char **argv)
 {
-    cli_common c;
-
     single_threaded_blas(argv);
+#ifdef CT_MPI
+    /* clvtier-mpi: `cluster` runs on every rank (rows split by blocks, sums
+     * gathered in block order); every other command runs on rank 0 while
+     * the others wait, so their files are written once. */
+    int rank = 0, ranks = 1;
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+    int distributed = argc >= 2 && strcmp(argv[1], "cluster") == 0;
+    int rc = 0;
+    if (distributed || rank == 0) {
+        rc = run(argc, argv, rank, ranks);
+    }
+    if (!distributed) { /* every rank leaves with rank 0's exit status */
+        MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    }
+    MPI_Finalize();
+    return rc;
+#else
+    return run(argc, argv, 0, 1);
+#endif
+}
+
+static int run(int argc, char **argv, int rank, int ranks)
+{
+    cli_common c;
 
     /* With `ulimit -f`, a write past the limit must fail with EFBIG (so the
      * temp file is removed and the old output kept), not kill the process. */
     signal(SIGXFSZ, SIG_IGN);
     memset(&c, 0, sizeof c);
     c.cmd = "";
+    c.rank = rank;
+    c.ranks = ranks;
+    c.quiet = rank != 0;
     opterr = 0; /* the commands report bad options themselves, on one line */
     if (argc < 2) {
         fprintf(stderr, "clvtier: missing command (see 'clvtier --help')\n");
