@@ -67,7 +67,7 @@ LIBA     := $(BUILD)/lib$(NAME).a
 LIBSO    := $(BUILD)/lib$(NAME).so.0
 CLI      := $(BUILD)/$(NAME)
 
-.PHONY: all check unit cli-test bench demo asan valgrind install uninstall clean
+.PHONY: all check check-mpi unit cli-test bench demo asan valgrind install uninstall clean
 all: $(LIBA) $(LIBSO) $(CLI) $(BUILD)/clvtier.pc
 
 $(BUILD)/%.o: %.c $(wildcard include/clvtier/*.h src/*.h src/cli/*.h)
@@ -104,6 +104,13 @@ unit: $(TESTS)
 	echo "test_kmeans again without the SIMD kernels (the GEMM path):"; \
 	CLVTIER_NO_SIMD=1 CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp ./$(BUILD)/tests/test_kmeans || fail=1; \
 	exit $$fail
+
+# clvtier-mpi against the serial build (needs scripts/bootstrap --mpi)
+check-mpi:
+	$(MAKE) --no-print-directory MPI=0 all
+	$(MAKE) --no-print-directory MPI=1 all
+	CT_DATA=$(SHARED)/data CLVTIER=$(abspath build/clvtier) \
+	    CLVTIER_MPI=$(abspath build-mpi/clvtier-mpi) sh tests/mpi/run.sh
 
 cli-test: $(CLI)
 	CT_DATA=$(SHARED)/data CLVTIER=$(abspath $(CLI)) sh tests/cli/run.sh

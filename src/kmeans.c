@@ -755,7 +755,7 @@ static ct_status ks_relocate(const km_ctx *K, km_stream *S, double *sums, double
 {
     size_t d = K->d, k = K->k, m = 0, P = (size_t)S->P;
     size_t *top = malloc(nempty * sizeof *top);
-    double *td = malloc(nempty * sizeof *td), *row = malloc((d + 1) * sizeof *row);
+    double *td = malloc(nempty * sizeof *td), *row = malloc((d + 2) * sizeof *row);
     ks_cand *mine = calloc(nempty, sizeof *mine), *all = calloc(nempty * P, sizeof *all);
     ct_status s = top && td && row && mine && all ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
     for (size_t row0 = S->lo; row0 < S->hi && s == CT_OK; row0 += S->B) {
@@ -794,17 +794,18 @@ static ct_status ks_relocate(const km_ctx *K, km_stream *S, double *sums, double
         while (owner + 1 < S->P && p >= S->blo[owner + 1] * K->rb) {
             owner++;
         }
-        if (owner == S->me) {
+        if (owner == S->me) { /* only the owner knows the row and its label */
             s = ks_read(S, p, 1, err);
             memcpy(row, S->X, d * sizeof *row);
             row[d] = S->w[0];
+            row[d + 1] = (double)labels[p];
         }
         s = ct_comm_agree(S->comm, s, err);
         if (s == CT_OK) {
-            s = ct_comm_bcast(S->comm, row, (d + 1) * sizeof *row, owner, err);
+            s = ct_comm_bcast(S->comm, row, (d + 2) * sizeof *row, owner, err);
         }
         if (s == CT_OK) {
-            km_move(sums, wk, d, (size_t)labels[p], e, row, row[d]);
+            km_move(sums, wk, d, (size_t)row[d + 1], e, row, row[d]);
         }
     }
     free(top);

@@ -522,7 +522,7 @@ static int cluster_stream(cli_common *c, const char *path, const ct_file *f, con
         w = malloc(B * sizeof *w);
         s = orig && mean && X && w ? CT_OK : ct_fail(&err, CT_ENOMEM, "out of memory");
     }
-    if (s == CT_OK) {
+    if (s == CT_OK && c->rank == 0) {
         memcpy(orig, best.centroids, k * d * sizeof *orig);
         ct_scaler_invert(&scl, orig, k);
         h.scl = NULL;

@@ -1,0 +1,72 @@
+#!/bin/sh
+# tests/mpi/run.sh - clvtier-mpi against the serial clvtier (make check-mpi).
+# mpirun -n 1, 2 and 4 (oversubscribed on small machines): k-means over the
+# ranks gives the labels, centroids and inertia of `clvtier cluster --stream`
+# bit for bit (CDNOW and a 1M-customer synthetic file; given and sampled
+# starts; an empty cluster re-seeded); errors give one message and no output;
+# the commands that run on rank 0 give the serial results.
+set -u
+CLV=${CLVTIER:?serial clvtier}
+MPICLV=${CLVTIER_MPI:?clvtier-mpi}
+DATA=${CT_DATA:-../shared/data}
+T=$(mktemp -d "${TMPDIR:-/tmp}/clvtier-mpi.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+export OPENBLAS_NUM_THREADS=1 OMPI_MCA_fbtl_posix_read_datasieving=0
+ROOT=""
+[ "$(id -u)" = 0 ] && ROOT=--allow-run-as-root
+run_mpi() { n=$1; shift; mpirun -q -n "$n" --oversubscribe $ROOT "$@"; }
+# the JSON without the timing, and the datasets of /clusters
+digest() {
+    sed 's/"seconds": [0-9.]*//' "$1.json"
+    for ds in label centroids centroids_original feature_means; do
+        h5dump -d /clusters/$ds "$1.h5" | tail -n +2
+    done
+}
+
+"$CLV" ingest "$DATA/CDNOW_master.txt" --period week -o "$T/cdnow.h5" -q || bad "ingest"
+"$CLV" synth --params r=0.5,alpha=10,a=0.8,b=2.5 --spend p=6,q=4,v=15 -n 1000000 --seed 7 \
+    -o "$T/syn.h5" -q || bad "synth"
+printf 'x,t_x,m\n1,10,20\n5,30,40\n0,0,0\n10,50,100\n' >"$T/init.csv"
+printf 'x,t_x,m\n1,10,20\n1,10,20\n0,0,0\n10,50,100\n10,50,100\n' >"$T/dup.csv"
+
+# name DATA OPTIONS...: serial --stream, then 1, 2, 4 ranks; all must agree
+case_() {
+    name=$1 file=$2
+    shift 2
+    "$CLV" cluster "$file" "$@" --stream -o "$T/$name-s.h5" --json -q >"$T/$name-s.json" \
+        || { bad "$name: serial run failed"; return; }
+    digest "$T/$name-s" >"$T/$name-s.digest"
+    for n in 1 2 4; do
+        run_mpi "$n" "$MPICLV" cluster "$file" "$@" --stream -o "$T/$name-$n.h5" --json -q >"$T/$name-$n.json" \
+            || { bad "$name: $n ranks failed"; continue; }
+        digest "$T/$name-$n" | cmp -s - "$T/$name-s.digest" && ok \
+            || bad "$name: $n ranks differ from the serial run: $(head -c 300 "$T/$name-$n.json")"
+    done
+}
+case_ cdnow-given "$T/cdnow.h5" --features x,t_x,m --transform log1p --scale zscore --init "$T/init.csv" --block-rows 5000
+case_ cdnow-relocate "$T/cdnow.h5" --features x,t_x,m --init "$T/dup.csv" --scale none
+case_ syn-given "$T/syn.h5" --features x,t_x,m --transform log1p --scale zscore --init "$T/init.csv" --block-rows 65536
+case_ syn-sampled "$T/syn.h5" --features x,t_x,T,m --transform log1p --scale zscore -k 6 --seed 3 --block-rows 65536
+grep -q '"iterations": \([3-9]\|[1-9][0-9]\)' "$T/syn-given-s.json" && ok || bad "syn-given: too few iterations to mean anything: $(head -c 200 "$T/syn-given-s.json")"
+
+# errors: one message (rank 0's), the exit code, no output
+for n in 1 2 4; do
+    run_mpi "$n" "$MPICLV" cluster "$T/cdnow.h5" --features x,nope -k 3 -o "$T/bad.h5" 2>"$T/err"
+    rc=$?
+    [ "$rc" = 64 ] && [ "$(wc -l <"$T/err")" = 1 ] && [ ! -e "$T/bad.h5" ] && ok \
+        || bad "bad feature on $n ranks: exit $rc, stderr: $(cat "$T/err")"
+done
+
+# rank-0 commands: the serial answers
+"$CLV" fit "$T/cdnow.h5" --model bgnbd -o "$T/fit-s.h5" --json -q | sed 's/"seconds": [0-9.]*//' >"$T/fit-s.json"
+run_mpi 2 "$MPICLV" fit "$T/cdnow.h5" --model bgnbd -o "$T/fit-2.h5" --json -q | sed 's/"seconds": [0-9.]*//' \
+    | cmp -s - "$T/fit-s.json" && ok || bad "fit on 2 ranks differs"
+"$CLV" inspect "$T/fit-2.h5" >/dev/null 2>&1 && ok || bad "the serial build cannot read clvtier-mpi's output"
+"$CLV" inspect "$T/syn-given-4.h5" >/dev/null 2>&1 && ok || bad "the serial build cannot read a 4-rank result"
+
+echo "mpi: $pass passed, $fail failed"
+[ "$fail" = 0 ]
