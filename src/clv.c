@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clvtier/comm.h"
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
 #include "clvtier/store.h"
@@ -31,8 +32,8 @@ double clv_bgbb_expected(const double *p, double x, double tx, double n, double 
 double clv_bgbb_expected_new(const double *p, double n);
 double clv_bgbb_pmf(const double *p, double n, double x);
 
-ct_status ct_clv_loglik(const ct_clv_data *d, const double *par, double *ll, double *grad,
-                        unsigned threads, ct_error *err)
+static ct_status loglik_local(const ct_clv_data *d, const double *par, double *ll, double *grad,
+                              unsigned threads, ct_error *err)
 {
     size_t k = ct_clv_nparams(d->model);
     for (size_t j = 0; j < k; j++) {
@@ -40,6 +41,13 @@ ct_status ct_clv_loglik(const ct_clv_data *d, const double *par, double *ll, dou
             return ct_fail(err, CT_EINVAL, "parameter %s = %g must be finite and > 0",
                            ct_clv_param_name(d->model, j), par[j]);
         }
+    }
+    if (d->n == 0) { /* a rank with no rows of this model */
+        *ll = 0;
+        if (grad != NULL) {
+            memset(grad, 0, k * sizeof *grad);
+        }
+        return CT_OK;
     }
     switch (d->model) {
     case CT_BGNBD:
@@ -54,6 +62,39 @@ ct_status ct_clv_loglik(const ct_clv_data *d, const double *par, double *ll, dou
         return clv_gg_ll(d, par, ll, grad, threads, err);
     }
     return ct_fail(err, CT_EINVAL, "unknown model");
+}
+
+ct_status ct_clv_loglik(const ct_clv_data *d, const double *par, double *ll, double *grad,
+                        unsigned threads, ct_error *err)
+{
+    ct_status s = loglik_local(d, par, ll, grad, threads, err);
+    if (d->comm == NULL) {
+        return s;
+    }
+    size_t k = ct_clv_nparams(d->model);
+    double buf[1 + CT_CLV_MAXPAR];
+    s = ct_comm_agree(d->comm, s, err);
+    if (s == CT_OK) {
+        buf[0] = *ll;
+        for (size_t j = 0; j < k && grad != NULL; j++) {
+            buf[1 + j] = grad[j];
+        }
+        s = ct_comm_allreduce_sum(d->comm, buf, grad != NULL ? 1 + k : 1, err);
+    }
+    if (s == CT_OK) {
+        *ll = buf[0];
+        for (size_t j = 0; j < k && grad != NULL; j++) {
+            grad[j] = buf[1 + j];
+        }
+    }
+    return s;
+}
+
+ct_status ct_clv_data_distribute(ct_clv_data *d, ct_comm *comm, ct_error *err)
+{
+    d->comm = comm;
+    d->corr_xm = CT_NAN; /* a diagnostic of this rank's rows only: not reported */
+    return ct_comm_allreduce_sum(comm, &d->nobs, 1, err);
 }
 
 void ct_fit_opts_init(ct_fit_opts *o)
@@ -135,6 +176,14 @@ static void default_start(const ct_clv_data *d, double *p)
         mx += d->w[i] * d->x[i];
         mT += d->w[i] * d->T[i];
         mm += d->w[i] * d->tx[i];
+    }
+    if (d->comm != NULL) {
+        double b[3] = {mx, mT, mm};
+        if (ct_comm_allreduce_sum(d->comm, b, 3, NULL) == CT_OK) {
+            mx = b[0];
+            mT = b[1];
+            mm = b[2];
+        }
     }
     mx /= d->nobs;
     mT /= d->nobs;
@@ -473,6 +522,13 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
     fit->grad_norm = best.gnorm;
     fit->nobs = d->nobs;
     fit->ndistinct = d->n;
+    if (d->comm != NULL) {
+        double nd = (double)d->n;
+        if (ct_comm_allreduce_sum(d->comm, &nd, 1, err) != CT_OK) {
+            return err->status;
+        }
+        fit->ndistinct = (size_t)nd;
+    }
     fit->corr_xm = d->model == CT_GAMMAGAMMA ? d->corr_xm : CT_NAN;
     ct_status s = ct_clv_loglik(d, fit->par, &fit->ll, NULL, o.threads, err);
     if (s != CT_OK) {

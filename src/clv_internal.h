@@ -17,6 +17,7 @@
 /* Collapsed data: distinct rows sorted by (x, t_x, T), with weights. */
 struct ct_clv_data {
     ct_clv_model model;
+    struct ct_comm *comm; /* NULL, or these rows are one rank's part of the data set */
     size_t n;
     double *x, *tx, *T, *w; /* Gamma-Gamma: tx holds m, T unused (0) */
     uint32_t *xi;           /* x as an integer (table index) */

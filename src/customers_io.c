@@ -48,14 +48,21 @@ ct_status ct_customers_write(ct_file *f, const ct_customers *c, ct_error *err)
                              err);
 }
 
-/* Column j of t as f64, or NULL (and CT_OK) if absent and optional. */
+/* Rows [row0, row0 + n) of column j of t as f64, or NULL (and CT_OK) if
+ * absent and optional. */
 static ct_status opt_col(const ct_table *t, const char *const *names, int required,
-                         const char *path, const char *group, double **out, ct_error *err)
+                         const char *path, const char *group, size_t row0, size_t n,
+                         double **out, ct_error *err)
 {
     *out = NULL;
     for (const char *const *nm = names; *nm != NULL; nm++) {
-        if (ct_table_find(t, *nm) >= 0) {
-            return ct_table_read_f64(t, *nm, out, err);
+        long j = ct_table_find(t, *nm);
+        if (j >= 0) {
+            *out = malloc((n ? n : 1) * sizeof **out);
+            if (*out == NULL) {
+                return ct_fail(err, CT_ENOMEM, "out of memory");
+            }
+            return ct_table_read(t, (size_t)j, row0, n, CT_FLOAT64, *out, err);
         }
     }
     if (required) {
@@ -73,6 +80,12 @@ ct_status ct_customers_read(const ct_file *f, const char *group, ct_customers *c
 ct_status ct_customers_read_flags(const ct_file *f, const char *group, unsigned flags,
                                   ct_customers *c, ct_error *err)
 {
+    return ct_customers_read_part(f, group, flags, 0, 1, c, err);
+}
+
+ct_status ct_customers_read_part(const ct_file *f, const char *group, unsigned flags,
+                                 size_t part, size_t nparts, ct_customers *c, ct_error *err)
+{
     ct_table *t;
     ct_status s;
     static const char *const nx[] = {"x", "frequency", NULL};
@@ -88,26 +101,27 @@ ct_status ct_customers_read_flags(const ct_file *f, const char *group, unsigned 
     if (s != CT_OK) {
         return s;
     }
-    c->n = ct_table_nrows(t);
+    size_t N = ct_table_nrows(t), row0 = N * part / nparts;
+    c->n = N * (part + 1) / nparts - row0;
     const char *path = ct_file_path(f);
-    s = opt_col(t, nx, 1, path, group, &c->x, err);
+    s = opt_col(t, nx, 1, path, group, row0, c->n, &c->x, err);
     if (s == CT_OK) {
-        s = opt_col(t, ntx, 1, path, group, &c->t_x, err);
+        s = opt_col(t, ntx, 1, path, group, row0, c->n, &c->t_x, err);
     }
     if (s == CT_OK) {
-        s = opt_col(t, nT, 1, path, group, &c->T, err);
+        s = opt_col(t, nT, 1, path, group, row0, c->n, &c->T, err);
     }
     if (s == CT_OK) {
-        s = opt_col(t, nm, 0, path, group, &c->m, err);
+        s = opt_col(t, nm, 0, path, group, row0, c->n, &c->m, err);
     }
     if (s == CT_OK) {
-        s = opt_col(t, nw, 0, path, group, &c->weight, err);
+        s = opt_col(t, nw, 0, path, group, row0, c->n, &c->weight, err);
     }
     if (s == CT_OK) {
-        s = opt_col(t, nxs, 0, path, group, &c->x_star, err);
+        s = opt_col(t, nxs, 0, path, group, row0, c->n, &c->x_star, err);
     }
     if (s == CT_OK) {
-        s = opt_col(t, nms, 0, path, group, &c->m_star, err);
+        s = opt_col(t, nms, 0, path, group, row0, c->n, &c->m_star, err);
     }
     long jid = ct_table_find(t, "id");
     if (s == CT_OK && jid >= 0 && ct_table_coltype(t, (size_t)jid) == CT_STRING &&
@@ -118,8 +132,8 @@ ct_status ct_customers_read_flags(const ct_file *f, const char *group, unsigned 
             c->id_width = ct_str_width(w);
             c->ids = calloc(c->n > 0 ? c->n : 1, c->id_width);
             s = c->ids == NULL ? ct_fail(err, CT_ENOMEM, "out of memory")
-                               : ct_table_read_str(t, (size_t)jid, 0, c->n, c->ids, c->id_width,
-                                                   err);
+                               : ct_table_read_str(t, (size_t)jid, row0, c->n, c->ids,
+                                                   c->id_width, err);
         }
     }
     ct_table_close(t);

@@ -26,6 +26,7 @@
 #include "clvtier/status.h"
 
 struct ct_file;
+struct ct_comm;
 
 typedef enum ct_clv_model {
     CT_BGNBD,
@@ -53,6 +54,11 @@ typedef struct ct_clv_data ct_clv_data;
 ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model m, const ct_customers *c,
                           const char *source, ct_error *err);
 void ct_clv_data_free(ct_clv_data *d);
+/* These rows are this rank's part of a data set split over comm's ranks
+ * (collective): the log-likelihood, its gradient and every sum the fit
+ * takes are added over the ranks (in rank order: the same bits on every
+ * rank, so all ranks take the same minimiser steps). */
+ct_status ct_clv_data_distribute(ct_clv_data *d, struct ct_comm *comm, ct_error *err);
 size_t ct_clv_data_rows(const ct_clv_data *d);     /* distinct rows */
 double ct_clv_data_customers(const ct_clv_data *d); /* sum of weights */
 

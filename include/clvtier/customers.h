@@ -72,6 +72,10 @@ ct_status ct_customers_read(const struct ct_file *f, const char *group, ct_custo
 ct_status ct_customers_read_flags(const struct ct_file *f, const char *group, unsigned flags,
                                   ct_customers *c, ct_error *err);
 
+/* Part `part` of `nparts` equal contiguous parts of the rows (rows
+ * [N part / nparts, N (part + 1) / nparts)): a rank's share under MPI. */
+ct_status ct_customers_read_part(const struct ct_file *f, const char *group, unsigned flags,
+                                 size_t part, size_t nparts, ct_customers *c, ct_error *err);
 /* Check the summary for values no model accepts: NaN/Inf, negative x, t_x,
  * T, m, weight, non-integer x, t_x > T.  The message names the row (1-based),
  * the column and the value; `source` names the file. */

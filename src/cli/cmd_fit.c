@@ -30,15 +30,20 @@ static const char FIT_HELP[] =
 enum { O_PEN = 256, O_STARTS, O_MAXIT, O_SEED, O_THREADS, O_TABLE, O_FIT, O_SPEND,
        O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR };
 
+/* split: clvtier-mpi's fit, every rank its share of the rows (collective);
+ * else all rows. */
 static int read_customers(cli_common *c, const char *path, const char *table, unsigned flags,
-                          ct_customers *cust, double *period_days)
+                          int split, ct_customers *cust, double *period_days)
 {
     ct_file *f;
     ct_error err;
     if (ct_file_open(&f, path, &err) != CT_OK) {
         return cli_fail(c, &err);
     }
-    ct_status s = ct_customers_read_flags(f, table, flags, cust, &err);
+    int parts = split && c->ranks > 1;
+    ct_status s = ct_customers_read_part(f, table, flags, parts ? (size_t)c->rank : 0,
+                                         parts ? (size_t)c->ranks : 1, cust, &err);
+    s = ct_comm_agree(parts ? ct_comm_world() : NULL, s, &err);
     *period_days = 0;
     if (s == CT_OK) {
         (void)ct_attr_get_f64(f, table, "period_days", period_days, NULL);
@@ -200,7 +205,7 @@ int cmd_fit(int argc, char **argv, cli_common *c)
     }
     ct_customers cust;
     double period_days;
-    int rc = read_customers(c, argv[optind], table, CT_READ_NO_IDS, &cust, &period_days);
+    int rc = read_customers(c, argv[optind], table, CT_READ_NO_IDS, 1, &cust, &period_days);
     if (rc != 0) {
         return rc;
     }
@@ -208,14 +213,19 @@ int cmd_fit(int argc, char **argv, cli_common *c)
     ct_error err;
     ct_status s = CT_OK;
     for (size_t k = 0; k < nm && s == CT_OK; k++) {
-        ct_clv_data *d;
+        ct_clv_data *d = NULL;
         double t0 = cli_now();
-        s = ct_clv_data_new(&d, list[k], &cust, argv[optind], &err);
+        ct_comm *comm = c->ranks > 1 ? ct_comm_world() : NULL;
+        s = ct_comm_agree(comm, ct_clv_data_new(&d, list[k], &cust, argv[optind], &err), &err);
+        if (s == CT_OK && comm != NULL) {
+            s = ct_clv_data_distribute(d, comm, &err);
+        }
         if (s == CT_OK) {
             s = ct_clv_fit(d, &fo, &fits[k], &err);
             fits[k].period_days = period_days;
-            ct_clv_data_free(d);
         }
+        ct_clv_data_free(d);
+        d = NULL;
         if (s == CT_OK && !c->quiet) {
             print_fit(stderr, &fits[k]);
             fprintf(stderr, "  (%.2f s)\n", cli_now() - t0);
@@ -224,6 +234,9 @@ int cmd_fit(int argc, char **argv, cli_common *c)
     ct_customers_free(&cust);
     if (s != CT_OK) {
         return cli_fail(c, &err);
+    }
+    if (c->rank != 0) {
+        return 0; /* rank 0 writes */
     }
     ct_file *f;
     ct_create_opts co = {0, c->cmdline};
@@ -393,7 +406,7 @@ int cmd_score(int argc, char **argv, cli_common *c)
     }
     ct_customers cust;
     double period_days;
-    rc = read_customers(c, argv[optind], "/customers", CT_READ_NO_IDS, &cust, &period_days);
+    rc = read_customers(c, argv[optind], "/customers", CT_READ_NO_IDS, 0, &cust, &period_days);
     if (rc != 0) {
         return rc;
     }
@@ -547,7 +560,7 @@ int cmd_validate(int argc, char **argv, cli_common *c)
     }
     ct_customers cust;
     double period_days;
-    rc = read_customers(c, argv[optind], "/customers", CT_READ_NO_IDS, &cust, &period_days);
+    rc = read_customers(c, argv[optind], "/customers", CT_READ_NO_IDS, 0, &cust, &period_days);
     if (rc != 0) {
         return rc;
     }

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct command {
     const char *name;
@@ -64,20 +65,33 @@ int main(int argc, char **argv)
 {
     single_threaded_blas(argv);
 #ifdef CT_MPI
-    /* clvtier-mpi: `cluster` runs on every rank (rows split by blocks, sums
-     * gathered in block order); every other command runs on rank 0 while
-     * the others wait, so their files are written once. */
+    /* clvtier-mpi: `cluster` (rows split by blocks, sums gathered in block
+     * order) and `fit` (rows split in equal parts, likelihood and gradient
+     * summed over ranks) run on every rank; every other command runs on
+     * rank 0 while the others wait, so their files are written once. */
     int rank = 0, ranks = 1;
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
-    int distributed = argc >= 2 && strcmp(argv[1], "cluster") == 0;
+    int distributed = argc >= 2 && (strcmp(argv[1], "cluster") == 0 || strcmp(argv[1], "fit") == 0);
     int rc = 0;
     if (distributed || rank == 0) {
         rc = run(argc, argv, rank, ranks);
     }
-    if (!distributed) { /* every rank leaves with rank 0's exit status */
-        MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (!distributed && rank == 0) { /* every rank leaves with rank 0's exit status */
+        for (int r = 1; r < ranks; r++) {
+            MPI_Send(&rc, 1, MPI_INT, r, 0, MPI_COMM_WORLD);
+        }
+    } else if (!distributed) {
+        /* wait without spinning: a busy-polling receive would take a core
+         * from rank 0 on an oversubscribed node */
+        MPI_Request req;
+        int done = 0;
+        MPI_Irecv(&rc, 1, MPI_INT, 0, 0, MPI_COMM_WORLD, &req);
+        while (MPI_Test(&req, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done) {
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
     }
     MPI_Finalize();
     return rc;
