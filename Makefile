@@ -132,7 +132,8 @@ valgrind: $(TESTS)
 
 # ---- bench & demo ---------------------------------------------------------
 bench: all $(BENCHES)
-	CLVTIER=$(abspath $(CLI)) BUILD=$(abspath $(BUILD)) PEERS=$(SHARED)/peers/python sh bench/run.sh
+	CLVTIER=$(abspath $(CLI)) BUILD=$(abspath $(BUILD)) CLVTIER_MPI=$(abspath build-mpi/clvtier-mpi) \
+	    PEERS=$(SHARED)/peers/python sh bench/run.sh
 
 demo: all
 	CLVTIER=$(abspath $(CLI)) SHARED=$(SHARED) sh scripts/demo
