@@ -70,7 +70,7 @@ __attribute__((target("avx512f"))) static void dots_f64_512(const double *X, siz
                 a = _mm512_fmadd_pd(_mm512_set1_pd(x[c]), _mm512_loadu_pd(CT + c * kp + j), a);
             }
             size_t left = k - j;
-            __mmask8 m = left >= 8 ? (__mmask8)0xff : (__mmask8)((1u << left) - 1);
+            __mmask8 m = (__mmask8)(left >= 8 ? 0xffu : (1u << left) - 1u);
             _mm512_mask_storeu_pd(g + j, m, a);
         }
     }
@@ -140,7 +140,7 @@ __attribute__((target("avx512f"))) static void dots_f32_512(const float *X, size
                 a = _mm512_fmadd_ps(_mm512_set1_ps(x[c]), _mm512_loadu_ps(CT + c * kp + j), a);
             }
             size_t left = k - j;
-            __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+            __mmask16 m = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
             _mm512_mask_storeu_ps(g + j, m, a);
         }
     }
