@@ -48,6 +48,31 @@ static ct_status mpi_fail(ct_error *err, int rc, const char *what)
     return ct_fail(err, CT_EIO, "%s: %.*s", what, len, msg);
 }
 
+/* Byte counts and displacements as MPI's ints. */
+static ct_status counts(const ct_comm *c, const size_t *bytes, int **cnt, int **dsp,
+                        ct_error *err)
+{
+    *cnt = malloc((size_t)c->size * sizeof **cnt);
+    *dsp = malloc((size_t)c->size * sizeof **dsp);
+    if (*cnt == NULL || *dsp == NULL) {
+        free(*cnt);
+        free(*dsp);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    size_t off = 0;
+    for (int r = 0; r < c->size; r++) {
+        if (bytes[r] > INT_MAX || off > INT_MAX) {
+            free(*cnt);
+            free(*dsp);
+            return ct_fail(err, CT_EINVAL, "gather of more than 2 GiB");
+        }
+        (*cnt)[r] = (int)bytes[r];
+        (*dsp)[r] = (int)off;
+        off += bytes[r];
+    }
+    return CT_OK;
+}
+
 ct_status ct_comm_allgatherv(ct_comm *c, const void *mine, void *all, const size_t *bytes,
                              ct_error *err)
 {
@@ -57,22 +82,10 @@ ct_status ct_comm_allgatherv(ct_comm *c, const void *mine, void *all, const size
         }
         return CT_OK;
     }
-    int *cnt = malloc((size_t)c->size * sizeof *cnt), *dsp = malloc((size_t)c->size * sizeof *dsp);
-    if (cnt == NULL || dsp == NULL) {
-        free(cnt);
-        free(dsp);
-        return ct_fail(err, CT_ENOMEM, "out of memory");
-    }
-    size_t off = 0;
-    for (int r = 0; r < c->size; r++) {
-        if (bytes[r] > INT_MAX || off > INT_MAX) {
-            free(cnt);
-            free(dsp);
-            return ct_fail(err, CT_EINVAL, "allgather of more than 2 GiB");
-        }
-        cnt[r] = (int)bytes[r];
-        dsp[r] = (int)off;
-        off += bytes[r];
+    int *cnt, *dsp;
+    ct_status s = counts(c, bytes, &cnt, &dsp, err);
+    if (s != CT_OK) {
+        return s;
     }
     int rc = MPI_Allgatherv(mine, cnt[c->rank], MPI_BYTE, all, cnt, dsp, MPI_BYTE, MPI_COMM_WORLD);
     free(cnt);
@@ -86,22 +99,10 @@ ct_status ct_comm_gatherv(ct_comm *c, const void *mine, void *all, const size_t 
     if (c == NULL || c->size == 1) {
         return ct_comm_allgatherv(c, mine, all, bytes, err);
     }
-    int *cnt = malloc((size_t)c->size * sizeof *cnt), *dsp = malloc((size_t)c->size * sizeof *dsp);
-    if (cnt == NULL || dsp == NULL) {
-        free(cnt);
-        free(dsp);
-        return ct_fail(err, CT_ENOMEM, "out of memory");
-    }
-    size_t off = 0;
-    for (int r = 0; r < c->size; r++) {
-        if (bytes[r] > INT_MAX || off > INT_MAX) {
-            free(cnt);
-            free(dsp);
-            return ct_fail(err, CT_EINVAL, "gather of more than 2 GiB");
-        }
-        cnt[r] = (int)bytes[r];
-        dsp[r] = (int)off;
-        off += bytes[r];
+    int *cnt, *dsp;
+    ct_status s = counts(c, bytes, &cnt, &dsp, err);
+    if (s != CT_OK) {
+        return s;
     }
     int rc = MPI_Gatherv(mine, cnt[c->rank], MPI_BYTE, all, cnt, dsp, MPI_BYTE, 0, MPI_COMM_WORLD);
     free(cnt);

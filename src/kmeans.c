@@ -189,6 +189,42 @@ static double km_tolerance(const km_ctx *K, const void *X, km_copy_fn copy)
     return K->tol * tot / (double)d;
 }
 
+/* out[0..m) = the blocks' first m partials (stride apart) added in block
+ * order. */
+static void km_reduce(const double *part, size_t nb, size_t stride, size_t m, double *out)
+{
+    memset(out, 0, m * sizeof *out);
+    for (size_t b = 0; b < nb; b++) {
+        const double *a = part + b * stride;
+        for (size_t q = 0; q < m; q++) {
+            out[q] += a[q];
+        }
+    }
+}
+
+/* New centres from cluster sums (k x d) and weights (empty clusters keep
+ * theirs); move2[j] (may be NULL) = the squared move of centre j.  Returns
+ * the total squared move, clusters added in order. */
+static double km_update(double *C, const double *sums, const double *wk, size_t k, size_t d,
+                        double *move2)
+{
+    double shift = 0;
+    for (size_t j = 0; j < k; j++) {
+        double pj2 = 0;
+        for (size_t c = 0; c < d; c++) {
+            double v = wk[j] > 0 ? sums[j * d + c] / wk[j] : C[j * d + c];
+            double t = v - C[j * d + c];
+            pj2 += t * t;
+            C[j * d + c] = v;
+        }
+        if (move2 != NULL) {
+            move2[j] = pj2;
+        }
+        shift += pj2;
+    }
+    return shift;
+}
+
 /* The m (at most cap) largest v seen, in decreasing order; ties keep the
  * earlier row. */
 static void km_top_add(size_t *top, double *td, size_t *m, size_t cap, size_t i, double v)
@@ -1041,13 +1077,7 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
             break;
         }
         double *sums = Cn, *wk = Cn + k * d;
-        memset(Cn, 0, (k * d + k) * sizeof *Cn);
-        for (size_t b = 0; b < nb; b++) {
-            const double *a = part + b * stride;
-            for (size_t q = 0; q < k * d + k; q++) {
-                Cn[q] += a[q];
-            }
-        }
+        km_reduce(part, nb, stride, k * d + k, Cn);
         size_t nempty = 0;
         for (size_t j = 0; j < k; j++) {
             nempty += wk[j] == 0;
@@ -1058,15 +1088,7 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
                 break;
             }
         }
-        double shift = 0;
-        for (size_t j = 0; j < k; j++) {
-            for (size_t c = 0; c < d; c++) {
-                double v = wk[j] > 0 ? sums[j * d + c] / wk[j] : C[j * d + c];
-                double t = v - C[j * d + c];
-                shift += t * t;
-                C[j * d + c] = v;
-            }
-        }
+        double shift = km_update(C, sums, wk, k, d, NULL);
         if (changed == 0) {
             strict = stop = 1;
             break;

@@ -41,147 +41,95 @@ int km_dots_isa(void)
 TRANSPOSE(double)
 TRANSPOSE(float)
 
+/* G = X . C^T, vectorised over the centres: four accumulators of LANES
+ * centres, then single vectors, the last one stored under a mask. */
+#define DOTS_BODY(LANES, VT, SETZERO, SET1, LOAD, STORE, FMADD, TAIL_STORE)                         \
+    for (size_t r = 0; r < nr; r++) {                                                              \
+        const T *x = X + r * d;                                                                    \
+        T *g = G + r * k;                                                                          \
+        size_t j = 0;                                                                              \
+        for (; j + 4 * LANES <= k; j += 4 * LANES) {                                               \
+            VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0;                                          \
+            for (size_t c = 0; c < d; c++) {                                                       \
+                VT xb = SET1(x[c]);                                                                \
+                const T *ct = CT + c * kp + j;                                                     \
+                a0 = FMADD(xb, LOAD(ct), a0);                                                      \
+                a1 = FMADD(xb, LOAD(ct + LANES), a1);                                              \
+                a2 = FMADD(xb, LOAD(ct + 2 * LANES), a2);                                          \
+                a3 = FMADD(xb, LOAD(ct + 3 * LANES), a3);                                          \
+            }                                                                                      \
+            STORE(g + j, a0);                                                                      \
+            STORE(g + j + LANES, a1);                                                              \
+            STORE(g + j + 2 * LANES, a2);                                                          \
+            STORE(g + j + 3 * LANES, a3);                                                          \
+        }                                                                                          \
+        for (; j < k; j += LANES) {                                                                \
+            VT a = SETZERO();                                                                      \
+            for (size_t c = 0; c < d; c++) {                                                       \
+                a = FMADD(SET1(x[c]), LOAD(CT + c * kp + j), a);                                   \
+            }                                                                                      \
+            TAIL_STORE(g + j, k - j, a);                                                           \
+        }                                                                                          \
+    }
+
+/* the first `left` lanes of a (all of them when left >= LANES) */
+#define TAIL512PD(p, left, a)                                                                      \
+    _mm512_mask_storeu_pd(p, (__mmask8)((left) >= 8 ? 0xffu : (1u << (left)) - 1u), a)
+#define TAIL512PS(p, left, a)                                                                      \
+    _mm512_mask_storeu_ps(p, (__mmask16)((left) >= 16 ? 0xffffu : (1u << (left)) - 1u), a)
+#define TAIL256PD(p, left, a)                                                                      \
+    _mm256_maskstore_pd(p, tail_mask64(left), a)
+#define TAIL256PS(p, left, a)                                                                      \
+    _mm256_maskstore_ps(p, tail_mask32(left), a)
+
+__attribute__((target("avx2"))) static __m256i tail_mask64(size_t left)
+{
+    return _mm256_set_epi64x(left > 3 ? -1 : 0, left > 2 ? -1 : 0, left > 1 ? -1 : 0, -1);
+}
+
+__attribute__((target("avx2"))) static __m256i tail_mask32(size_t left)
+{
+    int32_t l[8];
+    for (size_t q = 0; q < 8; q++) {
+        l[q] = q < left ? -1 : 0;
+    }
+    return _mm256_loadu_si256((const __m256i *)(const void *)l);
+}
+
 __attribute__((target("avx512f"))) static void dots_f64_512(const double *X, size_t nr, size_t d,
                                                              const double *CT, size_t kp, size_t k,
                                                              double *G)
 {
-    for (size_t r = 0; r < nr; r++) {
-        const double *x = X + r * d;
-        double *g = G + r * k;
-        size_t j = 0;
-        for (; j + 32 <= k; j += 32) {
-            __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t c = 0; c < d; c++) {
-                __m512d xb = _mm512_set1_pd(x[c]);
-                const double *ct = CT + c * kp + j;
-                a0 = _mm512_fmadd_pd(xb, _mm512_loadu_pd(ct), a0);
-                a1 = _mm512_fmadd_pd(xb, _mm512_loadu_pd(ct + 8), a1);
-                a2 = _mm512_fmadd_pd(xb, _mm512_loadu_pd(ct + 16), a2);
-                a3 = _mm512_fmadd_pd(xb, _mm512_loadu_pd(ct + 24), a3);
-            }
-            _mm512_storeu_pd(g + j, a0);
-            _mm512_storeu_pd(g + j + 8, a1);
-            _mm512_storeu_pd(g + j + 16, a2);
-            _mm512_storeu_pd(g + j + 24, a3);
-        }
-        for (; j < k; j += 8) {
-            __m512d a = _mm512_setzero_pd();
-            for (size_t c = 0; c < d; c++) {
-                a = _mm512_fmadd_pd(_mm512_set1_pd(x[c]), _mm512_loadu_pd(CT + c * kp + j), a);
-            }
-            size_t left = k - j;
-            __mmask8 m = (__mmask8)(left >= 8 ? 0xffu : (1u << left) - 1u);
-            _mm512_mask_storeu_pd(g + j, m, a);
-        }
-    }
+    typedef double T;
+    DOTS_BODY(8, __m512d, _mm512_setzero_pd, _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd,
+              _mm512_fmadd_pd, TAIL512PD)
 }
 
 __attribute__((target("avx2,fma"))) static void dots_f64_256(const double *X, size_t nr, size_t d,
                                                               const double *CT, size_t kp,
                                                               size_t k, double *G)
 {
-    for (size_t r = 0; r < nr; r++) {
-        const double *x = X + r * d;
-        double *g = G + r * k;
-        size_t j = 0;
-        for (; j + 16 <= k; j += 16) {
-            __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t c = 0; c < d; c++) {
-                __m256d xb = _mm256_set1_pd(x[c]);
-                const double *ct = CT + c * kp + j;
-                a0 = _mm256_fmadd_pd(xb, _mm256_loadu_pd(ct), a0);
-                a1 = _mm256_fmadd_pd(xb, _mm256_loadu_pd(ct + 4), a1);
-                a2 = _mm256_fmadd_pd(xb, _mm256_loadu_pd(ct + 8), a2);
-                a3 = _mm256_fmadd_pd(xb, _mm256_loadu_pd(ct + 12), a3);
-            }
-            _mm256_storeu_pd(g + j, a0);
-            _mm256_storeu_pd(g + j + 4, a1);
-            _mm256_storeu_pd(g + j + 8, a2);
-            _mm256_storeu_pd(g + j + 12, a3);
-        }
-        for (; j < k; j += 4) {
-            __m256d a = _mm256_setzero_pd();
-            for (size_t c = 0; c < d; c++) {
-                a = _mm256_fmadd_pd(_mm256_set1_pd(x[c]), _mm256_loadu_pd(CT + c * kp + j), a);
-            }
-            size_t left = k - j;
-            __m256i m = _mm256_set_epi64x(left > 3 ? -1 : 0, left > 2 ? -1 : 0, left > 1 ? -1 : 0, -1);
-            _mm256_maskstore_pd(g + j, m, a);
-        }
-    }
+    typedef double T;
+    DOTS_BODY(4, __m256d, _mm256_setzero_pd, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
+              _mm256_fmadd_pd, TAIL256PD)
 }
 
 __attribute__((target("avx512f"))) static void dots_f32_512(const float *X, size_t nr, size_t d,
                                                              const float *CT, size_t kp, size_t k,
                                                              float *G)
 {
-    for (size_t r = 0; r < nr; r++) {
-        const float *x = X + r * d;
-        float *g = G + r * k;
-        size_t j = 0;
-        for (; j + 64 <= k; j += 64) {
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t c = 0; c < d; c++) {
-                __m512 xb = _mm512_set1_ps(x[c]);
-                const float *ct = CT + c * kp + j;
-                a0 = _mm512_fmadd_ps(xb, _mm512_loadu_ps(ct), a0);
-                a1 = _mm512_fmadd_ps(xb, _mm512_loadu_ps(ct + 16), a1);
-                a2 = _mm512_fmadd_ps(xb, _mm512_loadu_ps(ct + 32), a2);
-                a3 = _mm512_fmadd_ps(xb, _mm512_loadu_ps(ct + 48), a3);
-            }
-            _mm512_storeu_ps(g + j, a0);
-            _mm512_storeu_ps(g + j + 16, a1);
-            _mm512_storeu_ps(g + j + 32, a2);
-            _mm512_storeu_ps(g + j + 48, a3);
-        }
-        for (; j < k; j += 16) {
-            __m512 a = _mm512_setzero_ps();
-            for (size_t c = 0; c < d; c++) {
-                a = _mm512_fmadd_ps(_mm512_set1_ps(x[c]), _mm512_loadu_ps(CT + c * kp + j), a);
-            }
-            size_t left = k - j;
-            __mmask16 m = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
-            _mm512_mask_storeu_ps(g + j, m, a);
-        }
-    }
+    typedef float T;
+    DOTS_BODY(16, __m512, _mm512_setzero_ps, _mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps,
+              _mm512_fmadd_ps, TAIL512PS)
 }
 
 __attribute__((target("avx2,fma"))) static void dots_f32_256(const float *X, size_t nr, size_t d,
                                                               const float *CT, size_t kp, size_t k,
                                                               float *G)
 {
-    for (size_t r = 0; r < nr; r++) {
-        const float *x = X + r * d;
-        float *g = G + r * k;
-        size_t j = 0;
-        for (; j + 32 <= k; j += 32) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t c = 0; c < d; c++) {
-                __m256 xb = _mm256_set1_ps(x[c]);
-                const float *ct = CT + c * kp + j;
-                a0 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(ct), a0);
-                a1 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(ct + 8), a1);
-                a2 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(ct + 16), a2);
-                a3 = _mm256_fmadd_ps(xb, _mm256_loadu_ps(ct + 24), a3);
-            }
-            _mm256_storeu_ps(g + j, a0);
-            _mm256_storeu_ps(g + j + 8, a1);
-            _mm256_storeu_ps(g + j + 16, a2);
-            _mm256_storeu_ps(g + j + 24, a3);
-        }
-        for (; j < k; j += 8) {
-            __m256 a = _mm256_setzero_ps();
-            for (size_t c = 0; c < d; c++) {
-                a = _mm256_fmadd_ps(_mm256_set1_ps(x[c]), _mm256_loadu_ps(CT + c * kp + j), a);
-            }
-            size_t left = k - j;
-            int32_t l[8];
-            for (int q = 0; q < 8; q++) {
-                l[q] = (size_t)q < left ? -1 : 0;
-            }
-            _mm256_maskstore_ps(g + j, _mm256_loadu_si256((const __m256i *)(const void *)l), a);
-        }
-    }
+    typedef float T;
+    DOTS_BODY(8, __m256, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+              _mm256_fmadd_ps, TAIL256PS)
 }
 
 int km_dots_f64(const double *X, size_t nr, size_t d, const double *C, size_t k, double *G)

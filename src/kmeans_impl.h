@@ -237,13 +237,7 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
         }
         /* reduce the blocks in order */
         double *sums = Cn, *wk = Cn + k * d;
-        memset(Cn, 0, (k * d + k) * sizeof *Cn);
-        for (size_t b = 0; b < nb; b++) {
-            const double *a = part + b * stride;
-            for (size_t q = 0; q < k * d + k; q++) {
-                Cn[q] += a[q];
-            }
-        }
+        km_reduce(part, nb, stride, k * d + k, Cn);
         /* empty clusters take the points farthest from their centres */
         size_t nempty = 0;
         for (size_t j = 0; j < k; j++) {
@@ -256,15 +250,7 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
                 break;
             }
         }
-        double shift = 0;
-        for (size_t j = 0; j < k; j++) {
-            for (size_t c = 0; c < d; c++) {
-                double v = wk[j] > 0 ? sums[j * d + c] / wk[j] : C[j * d + c];
-                double t = v - C[j * d + c];
-                shift += t * t;
-                C[j * d + c] = v;
-            }
-        }
+        double shift = km_update(C, sums, wk, k, d, NULL);
         if (memcmp(labels, old, n * sizeof *labels) == 0) {
             strict = 1;
             stop = 1;
@@ -465,9 +451,8 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
     double *part = malloc(nb * stride * sizeof *part);
     double *Cn = calloc(k * d + k, sizeof *Cn), *u = malloc(n * sizeof *u);
     double *l = malloc(n * sizeof *l), *sh = malloc(k * sizeof *sh), *pj = calloc(k, sizeof *pj);
-    double *Cold = malloc(k * d * sizeof *Cold);
     ct_status s = CT_OK;
-    if (!CR || !cn || !part || !Cn || !u || !l || !sh || !pj || !Cold) {
+    if (!CR || !cn || !part || !Cn || !u || !l || !sh || !pj) {
         s = ct_fail(err, CT_ENOMEM, "out of memory for k-means (n = %zu, k = %zu)", n, k);
     }
     int strict = 0, stop = 0, full = 1;
@@ -526,20 +511,11 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
             }
             full = 1; /* the moved sums no longer follow the labels: start over */
         }
-        memcpy(Cold, C, k * d * sizeof *C);
-        double shift = 0;
+        double shift = km_update(C, sums, wk, k, d, pj);
         P.pmax = P.pmax2 = 0;
         P.jmax = 0;
         for (size_t j = 0; j < k; j++) {
-            double pj2 = 0;
-            for (size_t c = 0; c < d; c++) {
-                double v = wk[j] > 0 ? sums[j * d + c] / wk[j] : C[j * d + c];
-                double t = v - Cold[j * d + c];
-                pj2 += t * t;
-                C[j * d + c] = v;
-            }
-            shift += pj2;
-            pj[j] = sqrt(pj2);
+            pj[j] = sqrt(pj[j]);
             if (pj[j] > P.pmax) {
                 P.pmax2 = P.pmax;
                 P.pmax = pj[j];
@@ -569,7 +545,6 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
     free(l);
     free(sh);
     free(pj);
-    free(Cold);
     return s;
 }
 

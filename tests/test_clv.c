@@ -578,17 +578,16 @@ static void test_fit_storage_and_scores(void **state)
     ct_customers_free(&c);
 }
 
-static void test_validation_tables(void **state)
+/* CDNOW's 1/10th sample, weeks, calibrated to 1997-09-30 (the 39-week split
+ * of Fader, Hardie & Lee 2005), ingested into `name`. */
+static void load_cdnow_split(const char *name, ct_customers *c)
 {
     char csv[512], out[512];
     ct_error err;
     ct_ingest_opts o;
-    ct_customers c;
-    ct_fit f;
     ct_file *fh;
-    (void)state;
     tu_data(csv, sizeof csv, "CDNOW_sample.txt");
-    tu_path(out, sizeof out, "cdnow_val.h5");
+    tu_path(out, sizeof out, name);
     ct_ingest_opts_init(&o);
     o.header = 0;
     o.id_col = "2";
@@ -598,8 +597,17 @@ static void test_validation_tables(void **state)
     o.calibration_end = ct_days_from_civil(1997, 9, 30);
     assert_status(ct_ingest_csv(csv, out, &o, NULL, &err), CT_OK);
     assert_status(ct_file_open(&fh, out, &err), CT_OK);
-    assert_status(ct_customers_read(fh, "/customers", &c, &err), CT_OK);
+    assert_status(ct_customers_read(fh, "/customers", c, &err), CT_OK);
     ct_file_close(fh);
+}
+
+static void test_validation_tables(void **state)
+{
+    ct_error err;
+    ct_customers c;
+    ct_fit f;
+    (void)state;
+    load_cdnow_split("cdnow_val.h5", &c);
     fit_model(CT_BGNBD, &c, &f);
     double e[8], ob[8], cnt[8], act[8], pred[8];
     assert_status(ct_clv_repeat_table(&f, &c, 8, e, ob, &err), CT_OK);
@@ -638,25 +646,10 @@ static void test_validation_tables(void **state)
  * forecasts the number with no holdout purchase. */
 static void test_p_no_purchase(void **state)
 {
-    char csv[512], out[512];
     ct_error err;
-    ct_ingest_opts o;
     ct_customers c;
-    ct_file *fh;
     (void)state;
-    tu_data(csv, sizeof csv, "CDNOW_sample.txt");
-    tu_path(out, sizeof out, "cdnow_p0.h5");
-    ct_ingest_opts_init(&o);
-    o.header = 0;
-    o.id_col = "2";
-    o.date_col = "3";
-    o.amount_col = "5";
-    o.period = CT_PERIOD_WEEK;
-    o.calibration_end = ct_days_from_civil(1997, 9, 30);
-    assert_status(ct_ingest_csv(csv, out, &o, NULL, &err), CT_OK);
-    assert_status(ct_file_open(&fh, out, &err), CT_OK);
-    assert_status(ct_customers_read(fh, "/customers", &c, &err), CT_OK);
-    ct_file_close(fh);
+    load_cdnow_split("cdnow_p0.h5", &c);
     const ct_clv_model M[3] = {CT_BGNBD, CT_MBGNBD, CT_PARETO};
     double zero = 0;
     for (size_t i = 0; i < c.n; i++) {
