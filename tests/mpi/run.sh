@@ -4,11 +4,14 @@
 # ranks gives the labels, centroids and inertia of `clvtier cluster --stream`
 # bit for bit (CDNOW and a 1M-customer synthetic file; given and sampled
 # starts; an empty cluster re-seeded); errors give one message and no output;
-# the commands that run on rank 0 give the serial results.
+# fit over the ranks agrees with the serial fit within the minimiser's
+# tolerance; the commands that run on rank 0 (score, run) give the serial
+# results, tiers included.
 set -u
 CLV=${CLVTIER:?serial clvtier}
 MPICLV=${CLVTIER_MPI:?clvtier-mpi}
 DATA=${CT_DATA:-../shared/data}
+MODELS=$(cd "$(dirname "$0")/../../models" && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/clvtier-mpi.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 pass=0
@@ -92,6 +95,13 @@ done
 run_mpi 2 "$MPICLV" score "$T/cdnow.h5" --fit "$T/fit-s.h5" --horizon 52 --discount 0.01 -o "$T/sc-2.h5" --json -q \
     | sed 's/"seconds": [0-9.]*//' | cmp -s - "$T/sc-s.json" && ok || bad "score on 2 ranks differs"
 "$CLV" inspect "$T/syn-given-4.h5" >/dev/null 2>&1 && ok || bad "the serial build cannot read a 4-rank result"
+
+# run (rank 0 under MPI): the same tiers as the serial build
+"$CLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" -o "$T/run-s.h5" --csv "$T/run-s.csv" -q >/dev/null
+for n in 2 4; do
+    run_mpi "$n" "$MPICLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" -o "$T/run-$n.h5" --csv "$T/run-$n.csv" -q >/dev/null \
+        && cmp -s "$T/run-$n.csv" "$T/run-s.csv" && ok || bad "run on $n ranks: tiers differ from the serial build"
+done
 
 echo "mpi: $pass passed, $fail failed"
 [ "$fail" = 0 ]
