@@ -5,15 +5,16 @@
  * one fused multiply-add chain over the columns in order, vectorised over the
  * centres (AVX-512 or AVX2+FMA, chosen at run time).  Every lane runs the
  * same chain, so both instruction sets give the same bits.  They return -1
- * (and the caller uses GEMM) on CPUs with neither, or for d above
- * KM_DOTS_MAXD. */
+ * (and the caller uses GEMM) on CPUs with neither, or where GEMM is faster:
+ * more than 16 columns (the fused argmin: more than KM_DOTS_MAXD, or fewer
+ * than 32 centres beyond 16 columns). */
 #ifndef CLVTIER_KMEANS_DOTS_H
 #define CLVTIER_KMEANS_DOTS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define KM_DOTS_MAXD 16
+#define KM_DOTS_MAXD 32
 
 /* 2 AVX-512, 1 AVX2 + FMA, 0 neither.  Call once before threads start. */
 int km_dots_isa(void);

@@ -314,6 +314,70 @@ static void test_stream_equals_memory(void **state)
     free(w);
 }
 
+/* Every label is the nearest centre (up to rounding of nearly tied
+ * distances), for shapes on both sides of the SIMD kernels' limits (d 3, 16,
+ * 24, 40; k 2 to 70; f64 and f32): the final labels against a brute-force
+ * search over the returned centroids in double. */
+static void test_labels_are_nearest(void **state)
+{
+    ct_error err;
+    (void)state;
+    const size_t D[4] = {3, 16, 24, 40}, KK[4] = {2, 9, 33, 70};
+    for (int t = 0; t < 4; t++) {
+        size_t n = 6000, d = D[t], k = KK[t];
+        double *X = blobs(n, d, 7, 2.0, 31 + (uint64_t)t, NULL);
+        float *F = malloc(n * d * sizeof *F);
+        for (size_t q = 0; q < n * d; q++) {
+            F[q] = (float)X[q];
+        }
+        for (int f32 = 0; f32 < 2; f32++) {
+            ct_kmeans_opts o;
+            ct_kmeans_result r;
+            ct_kmeans_opts_init(&o);
+            o.k = k;
+            o.max_iter = 3;
+            o.seed = 2;
+            assert_status(f32 ? ct_kmeans_fit_f32(F, n, d, NULL, &o, &r, &err)
+                              : ct_kmeans_fit(X, n, d, NULL, &o, &r, &err),
+                          CT_OK);
+            double cmax = 0;
+            for (size_t j = 0; j < k; j++) {
+                double cn = 0;
+                for (size_t c = 0; c < d; c++) {
+                    cn += r.centroids[j * d + c] * r.centroids[j * d + c];
+                }
+                cmax = cn > cmax ? cn : cmax;
+            }
+            for (size_t i = 0; i < n; i++) {
+                double best = INFINITY, mine = 0, xn = 0;
+                for (size_t j = 0; j < k; j++) {
+                    double s2 = 0;
+                    for (size_t c = 0; c < d; c++) {
+                        double x = f32 ? (double)F[i * d + c] : X[i * d + c];
+                        double e = x - r.centroids[j * d + c];
+                        s2 += e * e;
+                        xn += j == 0 ? x * x : 0.0;
+                    }
+                    best = s2 < best ? s2 : best;
+                    if ((int32_t)j == r.labels[i]) {
+                        mine = s2;
+                    }
+                }
+                /* the engine compares |c|^2 - 2 x.c, which rounds at the scale of
+                 * |x|^2 + |c|^2: 16 units in the last place of the precision */
+                double tol = 16 * (f32 ? 0x1p-23 : 0x1p-52) * (xn + 2 * cmax);
+                if (!(mine <= best + tol)) {
+                    fail_msg("d=%zu k=%zu %s row %zu: label %d at %.12g, nearest %.12g", d, k,
+                             f32 ? "f32" : "f64", i, r.labels[i], mine, best);
+                }
+            }
+            ct_kmeans_result_free(&r);
+        }
+        free(X);
+        free(F);
+    }
+}
+
 static void test_blobs_recovered(void **state)
 {
     ct_error err;
@@ -550,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_sklearn_reference), cmocka_unit_test(test_threads_and_seeds),
         cmocka_unit_test(test_hamerly_equals_lloyd),
         cmocka_unit_test(test_stream_equals_memory),
+        cmocka_unit_test(test_labels_are_nearest),
         cmocka_unit_test(test_blobs_recovered),   cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_weights_equal_repeats), cmocka_unit_test(test_f32_and_predict),
         cmocka_unit_test(test_choose_k),          cmocka_unit_test(test_scaler),
