@@ -328,6 +328,51 @@ static const char SCORE_HELP[] =
     "  -q, --quiet            nothing on stderr but errors\n"
     "  -h, --help             this help\n";
 
+/* clvtier-mpi score: every rank's score columns onto rank 0, in rank (=
+ * row) order; sc then holds all rows on rank 0 (collective; s is this
+ * rank's status so far). */
+static ct_status gather_scores(cli_common *c, ct_status s, ct_scores *sc, ct_error *err)
+{
+    ct_comm *w = ct_comm_world();
+    size_t P = (size_t)c->ranks;
+    double *cnt = calloc(P, sizeof *cnt);
+    size_t *bytes = malloc(P * sizeof *bytes), tot = 0;
+    if (cnt == NULL || bytes == NULL) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    s = ct_comm_agree(w, s, err);
+    if (s == CT_OK) {
+        cnt[c->rank] = (double)sc->n;
+        s = ct_comm_allreduce_sum(w, cnt, P, err);
+    }
+    for (size_t r = 0; r < P && s == CT_OK; r++) {
+        bytes[r] = (size_t)cnt[r] * sizeof(double);
+        tot += (size_t)cnt[r];
+    }
+    double **col[4] = {&sc->p_alive, &sc->exp_purchases, &sc->exp_spend, &sc->clv};
+    for (int q = 0; q < 4 && s == CT_OK; q++) {
+        double *all = c->rank == 0 ? malloc((tot ? tot : 1) * sizeof *all) : NULL;
+        s = ct_comm_agree(w, c->rank != 0 || all != NULL ? CT_OK
+                                                         : ct_fail(err, CT_ENOMEM, "out of memory"),
+                          err);
+        if (s == CT_OK) {
+            s = ct_comm_gatherv(w, *col[q], all, bytes, err);
+        }
+        if (s == CT_OK && c->rank == 0) {
+            free(*col[q]);
+            *col[q] = all;
+        } else {
+            free(all);
+        }
+    }
+    if (s == CT_OK && c->rank == 0) {
+        sc->n = tot;
+    }
+    free(cnt);
+    free(bytes);
+    return s;
+}
+
 int cmd_score(int argc, char **argv, cli_common *c)
 {
     static const struct option LONG[] = {{"fit", required_argument, NULL, O_FIT},
@@ -406,7 +451,8 @@ int cmd_score(int argc, char **argv, cli_common *c)
     }
     ct_customers cust;
     double period_days;
-    rc = read_customers(c, argv[optind], "/customers", CT_READ_NO_IDS, 0, &cust, &period_days);
+    /* clvtier-mpi: each rank scores its share; rank 0 gathers and writes */
+    rc = read_customers(c, argv[optind], "/customers", CT_READ_NO_IDS, 1, &cust, &period_days);
     if (rc != 0) {
         return rc;
     }
@@ -415,9 +461,18 @@ int cmd_score(int argc, char **argv, cli_common *c)
     double t0 = cli_now();
     ct_status s = ct_clv_score(&pf, has_gg ? &gg : NULL, &cust, horizon, discount, threads, &sc,
                                &err);
+    if (c->ranks > 1) {
+        s = gather_scores(c, s, &sc, &err);
+        cust.n = sc.n;
+    }
     if (s != CT_OK) {
         ct_customers_free(&cust);
         return cli_fail(c, &err);
+    }
+    if (c->rank != 0) {
+        ct_scores_free(&sc);
+        ct_customers_free(&cust);
+        return 0;
     }
     double secs = cli_now() - t0;
     ct_file *f = NULL;
