@@ -42,6 +42,17 @@ void rp_note(rp *r, const char *fmt, ...)
     va_end(ap);
 }
 
+void rp_num(FILE *fp, double v, int prec, int g, const char *unit)
+{
+    if (!isfinite(v)) {
+        fputs("\u2013", fp);
+    } else if (g) {
+        fprintf(fp, "%.*g%s", prec, v, unit);
+    } else {
+        fprintf(fp, "%.*f%s", prec, v, unit);
+    }
+}
+
 void rp_html_text(FILE *fp, const char *s)
 {
     for (; *s != '\0'; s++) {
@@ -576,6 +587,7 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
     if (s == CT_OK) {
         r->n = k.c.n;
         s = profiles(r, &k, err);
+        r->graded_w = r->total_w - r->tier[r->ntiers - 1].n;
     }
     if (s == CT_OK && r->nfits > 0 && r->fit[0].model != CT_BGBB) {
         if (ct_clv_repeat_table(&r->fit[0], &k.c, RP_JMAX, r->rep_exp, r->rep_obs, &e) != CT_OK) {
@@ -756,8 +768,8 @@ static void write_json(const rp *r, FILE *fp)
     json_str(fp, r->cal_end);
     fprintf(fp, ", \"observation_end\": ");
     json_str(fp, r->obs_end);
-    fprintf(fp, "},\n  \"customers\": %.17g,\n  \"rows\": %zu,\n  \"graded\": %zu,\n", r->total_w,
-            r->n, r->graded);
+    fprintf(fp, "},\n  \"customers\": %.17g,\n  \"rows\": %zu,\n  \"graded\": %.17g,\n",
+            r->total_w, r->n, r->graded_w);
     fprintf(fp, "  \"min_group\": %zu,\n  \"fits\": {", r->min_group);
     for (size_t i = 0; i < r->nfits; i++) {
         fprintf(fp, "%s\n    ", i ? "," : "");
@@ -983,9 +995,9 @@ static void write_md(const rp *r, FILE *fp)
     if (r->description[0] != '\0') {
         fprintf(fp, "%s\n\n", r->description);
     }
-    fprintf(fp, "%.0f customers (%zu graded into value tiers), source `%s`, period %s, "
+    fprintf(fp, "%.0f customers (%.0f graded into value tiers), source `%s`, period %s, "
                 "calibration end %s.  Small groups (< %zu customers) are withheld.\n\n",
-            r->total_w, r->graded, r->source, r->period[0] ? r->period : "?",
+            r->total_w, r->graded_w, r->source, r->period[0] ? r->period : "?",
             r->cal_end[0] ? r->cal_end : "(all data)", r->min_group);
     fprintf(fp, "## Tiers\n\n| rank | tier | customers | share | CLV total | CLV share | "
                 "mean x | mean recency | mean m | mean CLV | median CLV | mean P(alive) |\n"
@@ -998,11 +1010,15 @@ static void write_md(const rp *r, FILE *fp)
             fprintf(fp, " | | | | | | | | |\n");
             continue;
         }
-        fprintf(fp, " %.1f%% | %.2f | %.1f%% | %.2f | %.2f | %.2f | %.2f | %.2f | %.3f |\n",
-                r->total_w > 0 ? 100 * T->n / r->total_w : 0.0, T->clv,
-                r->total_clv > 0 ? 100 * T->clv / r->total_clv : 0.0, T->mean[RP_X],
-                T->mean[RP_REC], T->mean[RP_M], T->mean[RP_CLV], T->median[RP_CLV],
-                T->mean[RP_PALIVE]);
+        fprintf(fp, " %.1f%% | %.2f | ", r->total_w > 0 ? 100 * T->n / r->total_w : 0.0, T->clv);
+        rp_num(fp, r->total_clv > 0 ? 100 * T->clv / r->total_clv : (double)NAN, 1, 0, "%");
+        const double v[6] = {T->mean[RP_X],   T->mean[RP_REC],   T->mean[RP_M],
+                             T->mean[RP_CLV], T->median[RP_CLV], T->mean[RP_PALIVE]};
+        for (size_t q = 0; q < 6; q++) {
+            fputs(" | ", fp);
+            rp_num(fp, v[q], q == 5 ? 3 : 2, 0, "");
+        }
+        fputs(" |\n", fp);
     }
     for (size_t i = 0; i < r->nfits; i++) {
         const ct_fit *f = &r->fit[i];

@@ -332,9 +332,9 @@ void rp_html(const rp *r, FILE *fp)
     esc(fp, r->model);
     fprintf(fp, "</h1><p class=muted>");
     esc(fp, r->description);
-    fprintf(fp, "</p><p>%.0f customers, %zu graded into value tiers by k-means (k = %zu) over "
+    fprintf(fp, "</p><p>%.0f customers, %.0f graded into value tiers by k-means (k = %zu) over "
                 "their features, ranked by <code>",
-            r->total_w, r->graded, r->k);
+            r->total_w, r->graded_w, r->k);
     esc(fp, r->rank_by);
     fprintf(fp, "</code> (%s). Source <code>", r->assign);
     esc(fp, r->source[0] ? r->source : r->path);
@@ -389,7 +389,11 @@ void rp_html(const rp *r, FILE *fp)
                 r->total_w > 0 ? 100 * T->n / r->total_w : 0.0, T->clv,
                 r->total_clv > 0 ? 100 * T->clv / r->total_clv : 0.0);
         for (size_t q = 0; q < sizeof SHOW / sizeof SHOW[0]; q++) {
-            fprintf(fp, "<td>%.3g / %.3g</td>", T->mean[SHOW[q]], T->median[SHOW[q]]);
+            fprintf(fp, "<td>");
+            rp_num(fp, T->mean[SHOW[q]], 3, 1, "");
+            fprintf(fp, " / ");
+            rp_num(fp, T->median[SHOW[q]], 3, 1, "");
+            fprintf(fp, "</td>");
         }
         fprintf(fp, "<td>");
         for (size_t l = 0; l < 3; l++) {

@@ -31,7 +31,8 @@ typedef struct rp {
     double period_days, loyal_min, lost_max, new_min_age, hysteresis;
     char loyalty_metric[16]; /* p_alive or p_no_purchase */
     double loyalty_periods;
-    size_t n, graded, min_group;
+    size_t n, graded, min_group; /* graded: rows k-means saw */
+    double graded_w;              /* customers graded into value tiers (weights) */
     double total_w, total_clv, horizon, discount;
     size_t ntiers; /* including the new-customer tier (last) */
     rp_tier tier[CT_MAX_TIERS + 1];
@@ -65,6 +66,9 @@ typedef struct rp {
 int rp_suppressed(const rp *r, double v);
 void rp_note(rp *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rp_html_text(FILE *fp, const char *s); /* HTML-escaped */
+/* v with `prec` digits (%.*g when g, else %.*f) and then `unit`, or an en dash
+ * when v is not finite (e.g. no spend column). */
+void rp_num(FILE *fp, double v, int prec, int g, const char *unit);
 
 void rp_html(const rp *r, FILE *fp); /* report.html */
 

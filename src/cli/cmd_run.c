@@ -60,9 +60,9 @@ static void print_run(const cli_common *c, const ct_tier_model *mp, const ct_run
     if (c->json) {
         printf("{\"model\": ");
         cli_json_str(stdout, m.name);
-        printf(", \"customers\": %zu, \"k\": %zu, \"inertia\": %.10g, \"total_clv\": %.10g, "
-               "\"ll\": %.10g, \"seconds\": %.3f, \"tiers\": {",
-               sum.customers, sum.k, sum.inertia, sum.total_clv, sum.ll, secs);
+        printf(", \"customers\": %.17g, \"rows\": %zu, \"k\": %zu, \"inertia\": %.10g, "
+               "\"total_clv\": %.10g, \"ll\": %.10g, \"seconds\": %.3f, \"tiers\": {",
+               tot, sum.customers, sum.k, sum.inertia, sum.total_clv, sum.ll, secs);
         for (size_t t = 0; t <= m.ntiers; t++) {
             printf("%s", t ? ", " : "");
             cli_json_str(stdout, t < m.ntiers ? m.tiers[t] : m.new_tier);
@@ -89,8 +89,9 @@ static void print_run(const cli_common *c, const ct_tier_model *mp, const ct_run
         }
         printf("}\n");
     } else {
-        printf("%s: %zu customers, k = %zu, total CLV %.2f (%.2f s)\n", m.name, sum.customers,
-               sum.k, sum.total_clv, secs);
+        printf("%s: %.0f customers%s, k = %zu, total CLV %.2f (%.2f s)\n", m.name, tot,
+               tot != (double)sum.customers ? " (a weighted summary)" : "", sum.k, sum.total_clv,
+               secs);
         printf("  %-16s %12s %7s\n", "tier", "customers", "share");
         for (size_t t = 0; t <= m.ntiers; t++) {
             printf("  %-16s %12.0f %6.1f%%\n", t < m.ntiers ? m.tiers[t] : m.new_tier,

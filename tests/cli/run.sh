@@ -352,6 +352,19 @@ says "p_no_purchase without periods" "needs periods"
 sed 's/^lost = 0.9$/lost = 0.2/' "$R/nopurch.ini" >"$R/np-bad2.ini"
 expect 78 "p_no_purchase thresholds reversed" -- "$CLV" run -m "$R/np-bad2.ini" "$R/res.h5" -o "$R/npb.h5"
 
+# a weighted summary (equal (x, t_x, T) collapsed): counts are customers, not rows
+{
+    echo "frequency,recency,T,weights"
+    awk -F, 'NR > 1 { k = $2 "," $3 "," $4; n[k]++ } END { for (k in n) print k "," n[k] }' \
+        "$DATA/cdnow_customers_summary.csv" | sort
+} >"$R/cdw.csv"
+"$CLV" ingest --summary "$R/cdw.csv" -o "$R/cdw.h5" -q || bad "ingest of the weighted summary"
+printf '[model]\nname = w\n[clv]\npurchase = bgnbd\nspend = none\nhorizon = 52\n[features]\nuse = x, t_x, p_alive\n[kmeans]\nk = 3\n[tiers]\nnames = a, b, c\nrank_by = p_alive\nassign = clusters\n[new]\nmin_age = 0\n' >"$R/w.ini"
+expect 0 "run on a weighted summary" -- "$CLV" run -m "$R/w.ini" "$R/cdw.h5" -o "$R/wr.h5" --summary "$R/w.json" --markdown "$R/w.md" --json -q
+grep -qF '"customers": 2357, "rows": ' "$T/out" && grep -qF '"customers": 2357,' "$R/w.json" && grep -qF '"graded": 2357,' "$R/w.json" \
+    && ok || bad "weighted summary: customers are not counted by weight: $(head -c 200 "$T/out")"
+grep -q 'nan' "$R/w.md" && bad "report.md prints nan for a missing spend column" || ok
+
 # the HTML report renders in a browser, charts included
 CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -n "$CHROME" ] && [ -x "$PY" ]; then
