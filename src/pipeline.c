@@ -965,7 +965,9 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
         }
     }
     /* The graded rows in the clustering's own scaled space, when this model
-     * clusters on the same features (only hysteresis needs them). */
+     * clusters on the same features (hysteresis needs them; and customers
+     * the input left ungraded but this model grades go to the nearest
+     * centroid). */
     if (ct_attr_exists(in, "/clusters", "features")) {
         s = ct_attr_get_str(in, "/clusters", "features", feats, sizeof feats, err);
     }
@@ -986,13 +988,35 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
             goto done;
         }
         for (size_t i = 0; i < n; i++) {
-            if (labels[i] < 0) {
+            int fresh = labels[i] < 0 && c.T[i] >= m->new_min_age; /* gradeable now */
+            if (labels[i] < 0 && !fresh) {
                 continue;
             }
+            int ok = 1;
             for (size_t j = 0; j < d; j++) {
                 double v = cols[j][i];
                 v = m->transform == CT_TF_LOG1P ? log1p(v) : v;
                 X[ng * d + j] = (v - center[j]) / scale[j];
+                ok &= isfinite(X[ng * d + j]);
+            }
+            if (fresh && ok) {
+                /* not graded by the input's run (too young for its model):
+                 * the nearest of its centroids */
+                double best = (double)INFINITY;
+                for (size_t q = 0; q < k; q++) {
+                    double s2 = 0;
+                    for (size_t j = 0; j < d; j++) {
+                        double e = X[ng * d + j] - C[q * d + j];
+                        s2 += e * e;
+                    }
+                    if (s2 < best) {
+                        best = s2;
+                        labels[i] = (int32_t)q;
+                    }
+                }
+                sum->assigned_nearest++;
+            } else if (fresh) {
+                continue;
             }
             rows[ng++] = i;
         }
@@ -1045,6 +1069,10 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
     if (s == CT_OK) {
         s = write_tiers(out, m, &tg, n, p0, sum, o != NULL ? o->previous : NULL, old_names, audits,
                         err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(out, "/tiers", "assigned_to_nearest_centroid",
+                            (int64_t)sum->assigned_nearest, err);
     }
     if (s == CT_OK) {
         s = ct_file_commit(out, err);

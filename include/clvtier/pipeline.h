@@ -44,6 +44,8 @@ typedef struct ct_run_summary {
     int hysteresis_applied;  /* a margin was set and the previous run has the same ladder */
     size_t hysteresis_kept;  /* customers kept in their old tier by the margin */
     size_t naudit;           /* protected columns audited (/audit/<column>) */
+    size_t assigned_nearest; /* ct_retier: customers the input left ungraded, now graded
+                              * by the nearest centroid */
     size_t mig_rows, mig_cols;
     double migration[(CT_MAX_TIERS + 2) * (CT_MAX_TIERS + 2)]; /* old x new, see ct_tier_migration */
 } ct_run_summary;
@@ -58,9 +60,10 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
  * refitting or reclustering.  The output holds /tiers (+ /migration with
  * o->previous, + /audit) and external links to the input's /customers,
  * /fits, /scores, /clusters and /clusters_k, so nothing large is copied.
- * Customers the input did not grade stay ungraded (the new-customer tier).
- * The hysteresis margin applies when m clusters on the same features as the
- * input. */
+ * When m clusters on the same features as the input, customers the input
+ * left ungraded (too young for its model) but old enough for m's go to the
+ * nearest centroid (in the input's scaling), and the hysteresis margin
+ * applies; otherwise they stay in the new-customer tier. */
 ct_status ct_retier(const ct_tier_model *m, const char *input, const char *output,
                     const ct_run_opts *o, ct_run_summary *sum, ct_error *err);
 

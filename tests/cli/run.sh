@@ -316,6 +316,15 @@ grep -qF '"diamond": 3246' "$T/out" && grep -qF '"diamond": 3246' "$R/metal.json
 expect 0 "tier same model, previous" -- "$CLV" tier -m "$MODELS/vip4.ini" "$R/res.h5" -o "$R/again.h5" --previous "$R/res.h5" --json -q
 grep -qF '"migration": [[3246, 0, 0, 0, 0, 0], [0, 5041, 0, 0, 0, 0], [0, 0, 3229, 0, 0, 0], [0, 0, 0, 12054, 0, 0]' "$T/out" \
     && ok || bad "tier: identity migration: $(cat "$T/out")"
+# customers the first run left ungraded (min_age 70 weeks) are graded by a
+# model with min_age 4: each to the nearest centroid of the first run
+sed 's/^min_age = 4$/min_age = 70/' "$MODELS/vip4.ini" >"$R/old70.ini"
+"$CLV" run -m "$R/old70.ini" "$DATA/CDNOW_master.txt" -o "$R/o70.h5" --json -q >"$R/o70.json"
+young=$(sed -n 's/.*"new": \([0-9]*\).*/\1/p' "$R/o70.json")
+expect 0 "tier grades the previously young" -- "$CLV" tier -m "$MODELS/vip4.ini" "$R/o70.h5" -o "$R/t4.h5" --json -q
+[ "${young:-0}" -gt 1000 ] && grep -qF '"new": 0}' "$T/out" \
+    && "$CLV" inspect "$R/t4.h5" | grep -q "assigned_to_nearest_centroid = $young\$" && ok \
+    || bad "tier: $young young customers were not assigned: $(cat "$T/out")"
 expect 65 "tier on plain data" -- "$CLV" tier -m "$MODELS/vip4.ini" "$T/cdnow.h5" -o "$R/bad.h5"
 [ ! -e "$R/bad.h5" ] && ok || bad "failed tier left an output"
 # fairness audit: a protected column joined as a feature file, audited, never clustered
