@@ -377,15 +377,18 @@ grep -q 'nan' "$R/w.md" && bad "report.md prints nan for a missing spend column"
 # the HTML report renders in a browser, charts included
 CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -n "$CHROME" ] && [ -x "$PY" ]; then
-    timeout 120 "$CHROME" --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,4000 \
-        --screenshot="$R/shot.png" "file://$R/report.html" >/dev/null 2>&1
+    # containers: no sandbox (root), no /dev/shm of size, no GPU
+    timeout 120 "$CHROME" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
+        --no-first-run --no-default-browser-check --hide-scrollbars --window-size=1100,4000 \
+        --user-data-dir="$R/chrome-profile" --screenshot="$R/shot.png" "file://$R/report.html" \
+        >"$R/chrome.log" 2>&1
     if [ -s "$R/shot.png" ]; then
         # bar colours (customers, CLV) and both ends of the heat map's ramp
         set -- $("$PY" "$(dirname "$0")/png_colors.py" "$R/shot.png" 1b6ca8 e07b39 440154 fde725)
         [ "${1:-0}" -gt 2000 ] && [ "${2:-0}" -gt 2000 ] && [ "${3:-0}" -gt 500 ] && [ "${4:-0}" -gt 50 ] \
             && ok || bad "chromium screenshot lacks the charts' colours (counts: $*)"
     else
-        bad "chromium did not render report.html"
+        bad "chromium did not render report.html: $(tail -5 "$R/chrome.log")"
     fi
 else
     skipped "chromium or python3 not installed: report.html not rendered (apt install chromium)"
