@@ -184,9 +184,10 @@ int km_dots_f32(const float *X, size_t nr, size_t d, const float *C, size_t k, f
     T XT[KM_DOTS_MAXD * LANES], B1[LANES], B2[LANES], BI[LANES];                                    \
     for (size_t r0 = 0; r0 < nr; r0 += LANES) {                                                    \
         size_t m = nr - r0 < LANES ? nr - r0 : LANES;                                              \
-        for (size_t c = 0; c < d; c++) {                                                           \
-            for (size_t l = 0; l < LANES; l++) {                                                   \
-                XT[c * LANES + l] = l < m ? X[(r0 + l) * d + c] : (T)0;                            \
+        for (size_t l = 0; l < LANES; l++) { /* rows into lanes; missing rows 0 */                \
+            const T *xr = X + (r0 + l) * d;                                                        \
+            for (size_t c = 0; c < d; c++) {                                                       \
+                XT[c * LANES + l] = l < m ? xr[c] : (T)0;                                          \
             }                                                                                      \
         }                                                                                          \
         VT b1 = SET1((T)INFINITY), b2 = b1, bi = SETZERO();                                        \
