@@ -103,6 +103,8 @@ unit: $(TESTS)
 	done; \
 	echo "test_kmeans again without the SIMD kernels (the GEMM path):"; \
 	CLVTIER_NO_SIMD=1 CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp ./$(BUILD)/tests/test_kmeans || fail=1; \
+	echo "test_kmeans again with the AVX2 kernels (where the CPU has AVX-512):"; \
+	CLVTIER_SIMD=avx2 CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp ./$(BUILD)/tests/test_kmeans || fail=1; \
 	exit $$fail
 
 # clvtier-mpi against the serial build (needs scripts/bootstrap --mpi)

@@ -20,6 +20,10 @@ int km_dots_isa(void)
         if (getenv("CLVTIER_NO_SIMD") != NULL) {
             v = 0; /* for tests and benchmarks of the GEMM path */
         }
+        const char *e = getenv("CLVTIER_SIMD"); /* "avx2": the AVX2 kernels on an AVX-512 CPU */
+        if (e != NULL && strcmp(e, "avx2") == 0 && v == 2) {
+            v = 1;
+        }
         __atomic_store_n(&isa_level, v, __ATOMIC_RELEASE);
     }
     return v;
