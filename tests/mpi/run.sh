@@ -109,5 +109,18 @@ for n in 2 4; do
         && cmp -s "$T/run-$n.csv" "$T/run-s.csv" && ok || bad "run on $n ranks: tiers differ from the serial build"
 done
 
+# a bad value on one rank's rows only: all ranks stop, one message, no output
+{
+    echo "id,f"
+    awk -F, 'NR > 1 { print $1 "," (NR == 23000 ? "" : NR % 7) }' "$T/run-s.csv"
+} >"$T/feat.csv"
+"$CLV" ingest "$DATA/CDNOW_master.txt" --period week --features "$T/feat.csv" -o "$T/cdf.h5" -q
+for n in 2 4; do
+    run_mpi "$n" "$MPICLV" cluster "$T/cdf.h5" --features x,f -k 3 -o "$T/nan.h5" 2>"$T/err"
+    rc=$?
+    [ "$rc" = 65 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "customer row 22999" "$T/err" && [ ! -e "$T/nan.h5" ] \
+        && ok || bad "NaN on one rank, $n ranks: exit $rc, stderr: $(cat "$T/err")"
+done
+
 echo "mpi: $pass passed, $fail failed"
 [ "$fail" = 0 ]
