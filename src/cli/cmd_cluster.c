@@ -326,13 +326,70 @@ typedef struct h5src {
     size_t cap;
     const ct_scaler *scl;
     ct_transform tf;
+    /* clvtier-mpi: this rank's rows kept after they are first read (scaled),
+     * so later passes do not go back to the file; rows [c0, c0 + cn). */
+    int caching;
+    double *cx, *cw;
+    size_t c0, cn, ccap;
 } h5src;
+
+/* Serve rows from the cache when it holds them all. */
+static int h5src_cached(const h5src *h, size_t row0, size_t nr, double *X, double *w)
+{
+    if (h->cx == NULL || row0 < h->c0 || row0 + nr > h->c0 + h->cn) {
+        return 0;
+    }
+    memcpy(X, h->cx + (row0 - h->c0) * h->d, nr * h->d * sizeof *X);
+    if (w != NULL) {
+        memcpy(w, h->cw + (row0 - h->c0), nr * sizeof *w);
+    }
+    return 1;
+}
+
+/* Append rows just read when they continue the cached run (a pass reads
+ * this rank's rows in order from its first). */
+static void h5src_keep(h5src *h, size_t row0, size_t nr, const double *X, const double *w)
+{
+    if (h->cn == 0) {
+        h->c0 = row0;
+    }
+    if (row0 != h->c0 + h->cn) {
+        return; /* a single row (relocation) or out of order: not kept */
+    }
+    if (h->cn + nr > h->ccap) {
+        size_t cap = h->ccap ? 2 * h->ccap : 262144;
+        while (cap < h->cn + nr) {
+            cap *= 2;
+        }
+        double *x2 = realloc(h->cx, cap * h->d * sizeof *x2);
+        if (x2 == NULL) {
+            h->caching = 0; /* memory is short: read from the file */
+            return;
+        }
+        h->cx = x2;
+        double *w2 = realloc(h->cw, cap * sizeof *w2);
+        if (w2 == NULL) {
+            h->caching = 0;
+            return;
+        }
+        h->cw = w2;
+        h->ccap = cap;
+    }
+    memcpy(h->cx + h->cn * h->d, X, nr * h->d * sizeof *X);
+    for (size_t i = 0; i < nr; i++) {
+        h->cw[h->cn + i] = w != NULL ? w[i] : 1.0;
+    }
+    h->cn += nr;
+}
 
 static ct_status h5src_read(void *ctx, size_t row0, size_t nr, double *X, double *w,
                             ct_error *err)
 {
     h5src *h = ctx;
     size_t d = h->d;
+    if (h->caching && h5src_cached(h, row0, nr, X, w)) {
+        return CT_OK;
+    }
     if (nr > h->cap) {
         double *p = realloc(h->col, nr * sizeof *p);
         if (p == NULL) {
@@ -372,7 +429,11 @@ static ct_status h5src_read(void *ctx, size_t row0, size_t nr, double *X, double
             }
         }
     }
-    return h->scl != NULL ? ct_scaler_apply(h->scl, X, nr, err) : CT_OK;
+    ct_status s = h->scl != NULL ? ct_scaler_apply(h->scl, X, nr, err) : CT_OK;
+    if (s == CT_OK && h->caching) {
+        h5src_keep(h, row0, nr, X, w);
+    }
+    return s;
 }
 
 /* The scaler from streamed passes: z-score sums in row order, as
@@ -506,7 +567,13 @@ static int cluster_stream(cli_common *c, const char *path, const ct_file *f, con
     }
     if (s == CT_OK) {
         double t0 = cli_now();
+        /* over ranks, each keeps its own (scaled) rows after the first pass */
+        h.caching = c->ranks > 1;
         s = ct_kmeans_fit_stream(&src, ko, block, 0, &best, &err);
+        h.caching = 0;
+        free(h.cx);
+        free(h.cw);
+        h.cx = h.cw = NULL;
         secs = cli_now() - t0;
     }
     /* feature means per cluster in original units: one more pass (rank 0,
