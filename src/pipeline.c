@@ -83,32 +83,22 @@ static const double *user_column(user_cols *u, const char *name, size_t nrows, c
 /* A per-customer column by feature name: summary columns or scores. */
 static const double *column(const ct_customers *c, const ct_scores *sc, const char *name)
 {
-    if (strcmp(name, "x") == 0) {
-        return c->x;
-    }
-    if (strcmp(name, "t_x") == 0) {
-        return c->t_x;
-    }
-    if (strcmp(name, "T") == 0) {
-        return c->T;
-    }
-    if (strcmp(name, "m") == 0) {
-        return c->m;
-    }
-    if (strcmp(name, "total") == 0) {
-        return c->total;
-    }
-    if (strcmp(name, "p_alive") == 0) {
-        return sc->p_alive;
-    }
-    if (strcmp(name, "exp_purchases") == 0) {
-        return sc->exp_purchases;
-    }
-    if (strcmp(name, "exp_spend") == 0) {
-        return sc->exp_spend;
-    }
-    if (strcmp(name, "clv") == 0) {
-        return sc->clv;
+    const struct {
+        const char *name;
+        const double *col;
+    } cols[] = {{"x", c->x},
+                {"t_x", c->t_x},
+                {"T", c->T},
+                {"m", c->m},
+                {"total", c->total},
+                {"p_alive", sc->p_alive},
+                {"exp_purchases", sc->exp_purchases},
+                {"exp_spend", sc->exp_spend},
+                {"clv", sc->clv}};
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+        if (strcmp(name, cols[i].name) == 0) {
+            return cols[i].col;
+        }
     }
     return NULL;
 }
