@@ -151,6 +151,22 @@ static ct_status match_previous(const ct_file *pf, const ct_scaler *scl, size_t 
     return s;
 }
 
+/* names: n strings every `stride` bytes, then `last` (may be NULL). */
+static void join_names(char *buf, size_t cap, const char *names, size_t stride, size_t n,
+                       const char *last, char sep)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n + (last != NULL); i++) {
+        const char *p = i < n ? names + i * stride : last;
+        int w = snprintf(buf + len, cap - len, "%s%s", i ? (char[]){sep, 0} : "", p);
+        if (w < 0 || (size_t)w >= cap - len) {
+            break;
+        }
+        len += (size_t)w;
+    }
+}
+
 /* Old tiers x new tiers, joined by id; with a margin, hysteresis first. */
 static ct_status migration(const ct_file *pf, const ct_tier_model *m, const ct_customers *c,
                            ct_tiering *tg, const double *X, const size_t *rows, size_t ng,
@@ -192,12 +208,9 @@ static ct_status migration(const ct_file *pf, const ct_tier_model *m, const ct_c
     }
     if (s == CT_OK && m->hysteresis > 0) {
         /* only between runs of the same ladder */
-        char names[CT_MAX_TIERS * 65 + 70] = "";
-        for (size_t q = 0; q < m->ntiers; q++) {
-            strcat(names, m->tiers[q]);
-            strcat(names, ",");
-        }
-        strcat(names, m->new_tier);
+        char names[CT_MAX_TIERS * 65 + 70];
+        join_names(names, sizeof names, m->tiers[0], sizeof m->tiers[0], m->ntiers, m->new_tier,
+                   ',');
         if (strcmp(names, old_names) == 0) {
             sum->hysteresis_kept = ct_tier_hysteresis(tg, prev, X, rows, ng, C, d, c->weight,
                                                       m->hysteresis);
@@ -256,22 +269,6 @@ static ct_status copy_customer_attrs(const ct_file *in, ct_file *out, ct_error *
         }
     }
     return s;
-}
-
-/* names: n strings every `stride` bytes, then `last` (may be NULL). */
-static void join_names(char *buf, size_t cap, const char *names, size_t stride, size_t n,
-                       const char *last, char sep)
-{
-    size_t len = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < n + (last != NULL); i++) {
-        const char *p = i < n ? names + i * stride : last;
-        int w = snprintf(buf + len, cap - len, "%s%s", i ? (char[]){sep, 0} : "", p);
-        if (w < 0 || (size_t)w >= cap - len) {
-            break;
-        }
-        len += (size_t)w;
-    }
 }
 
 static ct_status write_audit(ct_file *out, const ct_audit *a, const ct_tier_model *m,
@@ -961,11 +958,8 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
     if (ct_attr_exists(in, "/clusters", "features")) {
         s = ct_attr_get_str(in, "/clusters", "features", feats, sizeof feats, err);
     }
-    char want[CT_MAX_FEATURES * 65] = "";
-    for (size_t j = 0; j < d; j++) {
-        strcat(want, j ? "," : "");
-        strcat(want, m->features[j]);
-    }
+    char want[CT_MAX_FEATURES * 65];
+    join_names(want, sizeof want, m->features[0], sizeof m->features[0], d, NULL, ',');
     if (s == CT_OK && strcmp(feats, want) == 0 && kd == d &&
         ct_attr_get_f64v(in, "/clusters", "scale_center", center, CT_MAX_FEATURES, &nc, err) ==
             CT_OK &&

@@ -579,39 +579,36 @@ static int cluster_stream(cli_common *c, const char *path, const ct_file *f, con
     /* feature means per cluster in original units: one more pass (rank 0,
      * which holds every label, writes the result) */
     double *orig = NULL, *mean = NULL, *X = NULL, *w = NULL;
-    if (s == CT_OK && c->rank != 0) {
-        n = 0; /* nothing more to do here */
-    }
     if (s == CT_OK && c->rank == 0) {
         orig = malloc(k * d * sizeof *orig);
         mean = calloc(k * d, sizeof *mean);
         X = malloc(B * d * sizeof *X);
         w = malloc(B * sizeof *w);
         s = orig && mean && X && w ? CT_OK : ct_fail(&err, CT_ENOMEM, "out of memory");
-    }
-    if (s == CT_OK && c->rank == 0) {
-        memcpy(orig, best.centroids, k * d * sizeof *orig);
-        ct_scaler_invert(&scl, orig, k);
-        h.scl = NULL;
-        h.tf = CT_TF_NONE;
-    }
-    for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += B) {
-        size_t nr = n - row0 < B ? n - row0 : B;
-        s = h5src_read(&h, row0, nr, X, w, &err);
-        for (size_t i = 0; i < nr && s == CT_OK; i++) {
-            for (size_t j = 0; j < d; j++) {
-                mean[(size_t)best.labels[row0 + i] * d + j] += w[i] * X[i * d + j];
+        if (s == CT_OK) {
+            memcpy(orig, best.centroids, k * d * sizeof *orig);
+            ct_scaler_invert(&scl, orig, k);
+            h.scl = NULL; /* raw rows from here */
+            h.tf = CT_TF_NONE;
+        }
+        for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += B) {
+            size_t nr = n - row0 < B ? n - row0 : B;
+            s = h5src_read(&h, row0, nr, X, w, &err);
+            for (size_t i = 0; i < nr && s == CT_OK; i++) {
+                for (size_t j = 0; j < d; j++) {
+                    mean[(size_t)best.labels[row0 + i] * d + j] += w[i] * X[i * d + j];
+                }
             }
         }
-    }
-    for (size_t q = 0; q < k * d && s == CT_OK && c->rank == 0; q++) {
-        double wq = best.weight[q / d];
-        mean[q] = wq > 0 ? mean[q] / wq : (double)NAN;
-    }
-    ct_kscore ks = {best.inertia, (double)NAN, (double)NAN, (double)NAN};
-    if (s == CT_OK && c->rank == 0) {
-        s = write_result(c, out, features, names, d, tf, sc, &best, &scl, orig, mean, &ks, 1, k,
-                         ko->seed, secs, &err);
+        for (size_t q = 0; q < k * d && s == CT_OK; q++) {
+            double wq = best.weight[q / d];
+            mean[q] = wq > 0 ? mean[q] / wq : (double)NAN;
+        }
+        ct_kscore ks = {best.inertia, (double)NAN, (double)NAN, (double)NAN};
+        if (s == CT_OK) {
+            s = write_result(c, out, features, names, d, tf, sc, &best, &scl, orig, mean, &ks, 1,
+                             k, ko->seed, secs, &err);
+        }
     }
     for (int t = 0; t < 4; t++) {
         ct_table_close(h.tab[t]);
