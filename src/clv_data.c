@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clvtier/comm.h"
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
 #include "mem_internal.h"
@@ -345,8 +346,11 @@ static ct_status time_values(ct_clv_data *d, ct_error *err)
     return CT_OK;
 }
 
-ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_customers *c,
-                          const char *source, ct_error *err)
+/* c's rows, this rank's part of the data when comm != NULL (the checks on
+ * the whole data - any usable row, any repeat purchase - then go over the
+ * ranks, and a rank may have no rows). */
+static ct_status data_new(ct_clv_data **out, ct_clv_model model, const ct_customers *c,
+                          const char *source, ct_comm *comm, ct_error *err)
 {
     ct_clv_data *d;
     triple *t;
@@ -357,7 +361,7 @@ ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
     if (source == NULL) {
         source = "customers";
     }
-    if (c->n == 0) {
+    if (c->n == 0 && comm == NULL) {
         return ct_fail_at(err, CT_EDATA, source, 0, 0, "no customers");
     }
     if (c->x == NULL || c->t_x == NULL || c->T == NULL) {
@@ -367,41 +371,46 @@ ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
         return ct_fail_at(err, CT_EFORMAT, source, 0, 0,
                           "the Gamma-Gamma spend model needs column m (mean repeat spend)");
     }
-    t = malloc(c->n * sizeof *t);
+    t = malloc((c->n ? c->n : 1) * sizeof *t);
     d = calloc(1, sizeof *d);
-    if (t == NULL || d == NULL) {
+    s = t != NULL && d != NULL ? CT_OK
+                               : ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", c->n);
+    if (comm != NULL) {
+        s = ct_comm_agree(comm, s, err);
+    }
+    if (s != CT_OK) {
         free(t);
         free(d);
-        return ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", c->n);
+        return s;
     }
     d->model = model;
     double sx = 0, sm = 0, sxx = 0, smm = 0, sxm = 0, sw = 0;
     for (size_t i = 0; i < c->n && s == CT_OK; i++) {
         double x = c->x[i], tx = c->t_x[i], T = c->T[i], w = c->weight ? c->weight[i] : 1.0;
         if (!isfinite(x) || x < 0 || x != floor(x) || x > 4e9) {
-            s = bad_row(err, source, i, "x", x, "(repeat purchases must be a whole number >= 0)");
+            s = bad_row(err, source, c->row0 + i, "x", x, "(repeat purchases must be a whole number >= 0)");
         } else if (!isfinite(tx) || tx < 0) {
-            s = bad_row(err, source, i, "t_x", tx, "(must be finite and >= 0)");
+            s = bad_row(err, source, c->row0 + i, "t_x", tx, "(must be finite and >= 0)");
         } else if (!isfinite(T) || T < 0) {
-            s = bad_row(err, source, i, "T", T, "(must be finite and >= 0)");
+            s = bad_row(err, source, c->row0 + i, "T", T, "(must be finite and >= 0)");
         } else if (tx > T * (1 + 1e-12) + 1e-12) {
-            s = ct_fail_at(err, CT_EDATA, source, (uint64_t)i + 1, 0,
+            s = ct_fail_at(err, CT_EDATA, source, (uint64_t)(c->row0 + i) + 1, 0,
                            "customer row %zu: t_x = %g > T = %g (last purchase after the end)",
-                           i + 1, tx, T);
+                           c->row0 + i + 1, tx, T);
         } else if (x == 0 && tx != 0) {
-            s = bad_row(err, source, i, "t_x", tx, "with x = 0 (must be 0)");
+            s = bad_row(err, source, c->row0 + i, "t_x", tx, "with x = 0 (must be 0)");
         } else if (!isfinite(w) || w < 0) {
-            s = bad_row(err, source, i, "weight", w, "(must be finite and >= 0)");
+            s = bad_row(err, source, c->row0 + i, "weight", w, "(must be finite and >= 0)");
         } else if (model == CT_BGBB &&
                    (T != floor(T) || tx != floor(tx) || x > tx || (x > 0 && tx < 1))) {
-            s = ct_fail_at(err, CT_EDATA, source, (uint64_t)i + 1, 0,
+            s = ct_fail_at(err, CT_EDATA, source, (uint64_t)(c->row0 + i) + 1, 0,
                            "customer row %zu: BG/BB needs whole numbers with x <= t_x <= n "
                            "(got x = %g, t_x = %g, n = %g)",
-                           i + 1, x, tx, T);
+                           c->row0 + i + 1, x, tx, T);
         } else if (model == CT_GAMMAGAMMA) {
             double m = c->m[i];
             if (!isfinite(m) || m < 0) {
-                s = bad_row(err, source, i, "m", m, "(mean spend must be finite and >= 0)");
+                s = bad_row(err, source, c->row0 + i, "m", m, "(mean spend must be finite and >= 0)");
             } else if (x > 0 && m > 0 && w > 0) {
                 t[n++] = (triple){x, m, 0, w};
                 sx += w * x;
@@ -415,7 +424,18 @@ ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
             t[n++] = (triple){x, tx > T ? T : tx, T, w};
         }
     }
-    if (s == CT_OK && n == 0) {
+    /* usable rows and repeat buyers, over all ranks */
+    double g[2] = {(double)n, 0};
+    for (size_t i = 0; i < n && s == CT_OK; i++) {
+        g[1] += t[i].x > 0;
+    }
+    if (comm != NULL) {
+        s = ct_comm_agree(comm, s, err);
+        if (s == CT_OK) {
+            s = ct_comm_allreduce_sum(comm, g, 2, err);
+        }
+    }
+    if (s == CT_OK && g[0] == 0) {
         s = ct_fail_at(err, CT_EDATA, source, 0, 0,
                        model == CT_GAMMAGAMMA
                            ? "no customer with repeat purchases (x > 0) and spend m > 0: the "
@@ -423,11 +443,7 @@ ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
                            : "no customers with positive weight");
     }
     if (s == CT_OK && model != CT_GAMMAGAMMA && model != CT_BGBB) {
-        int any_repeat = 0;
-        for (size_t i = 0; i < n; i++) {
-            any_repeat |= t[i].x > 0;
-        }
-        if (!any_repeat) {
+        if (g[1] == 0) {
             s = ct_fail_at(err, CT_EDATA, source, 0, 0,
                            "every customer has x = 0 (no repeat purchases): the purchase rate "
                            "cannot be estimated");
@@ -462,6 +478,29 @@ ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
     }
     *out = d;
     return CT_OK;
+}
+
+ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_customers *c,
+                          const char *source, ct_error *err)
+{
+    return data_new(out, model, c, source, NULL, err);
+}
+
+ct_status ct_clv_data_new_part(ct_clv_data **out, ct_clv_model model, const ct_customers *c,
+                               const char *source, ct_comm *comm, ct_error *err)
+{
+    if (ct_comm_size(comm) <= 1) {
+        return data_new(out, model, c, source, NULL, err);
+    }
+    ct_status s = ct_comm_agree(comm, data_new(out, model, c, source, comm, err), err);
+    if (s == CT_OK) {
+        s = ct_clv_data_distribute(*out, comm, err);
+    }
+    if (s != CT_OK) {
+        ct_clv_data_free(*out);
+        *out = NULL;
+    }
+    return s;
 }
 
 typedef struct reduce_job {

@@ -1,5 +1,6 @@
 /* customers_io.c - /customers table <-> ct_customers, and input validation. */
 #include "clvtier/customers.h"
+#include "clvtier/comm.h"
 #include "clvtier/store.h"
 
 #include <math.h>
@@ -48,6 +49,18 @@ ct_status ct_customers_write(ct_file *f, const ct_customers *c, ct_error *err)
                              err);
 }
 
+/* The first of `names` that t has, or -1. */
+static long find_any(const ct_table *t, const char *const *names)
+{
+    for (const char *const *nm = names; *nm != NULL; nm++) {
+        long j = ct_table_find(t, *nm);
+        if (j >= 0) {
+            return j;
+        }
+    }
+    return -1;
+}
+
 /* Rows [row0, row0 + n) of column j of t as f64, or NULL (and CT_OK) if
  * absent and optional. */
 static ct_status opt_col(const ct_table *t, const char *const *names, int required,
@@ -55,15 +68,13 @@ static ct_status opt_col(const ct_table *t, const char *const *names, int requir
                          double **out, ct_error *err)
 {
     *out = NULL;
-    for (const char *const *nm = names; *nm != NULL; nm++) {
-        long j = ct_table_find(t, *nm);
-        if (j >= 0) {
-            *out = malloc((n ? n : 1) * sizeof **out);
-            if (*out == NULL) {
-                return ct_fail(err, CT_ENOMEM, "out of memory");
-            }
-            return ct_table_read(t, (size_t)j, row0, n, CT_FLOAT64, *out, err);
+    long j = find_any(t, names);
+    if (j >= 0) {
+        *out = malloc((n ? n : 1) * sizeof **out);
+        if (*out == NULL) {
+            return ct_fail(err, CT_ENOMEM, "out of memory");
         }
+        return ct_table_read(t, (size_t)j, row0, n, CT_FLOAT64, *out, err);
     }
     if (required) {
         return ct_fail_at(err, CT_EFORMAT, path, 0, 0, "table %s has no column '%s'", group,
@@ -101,8 +112,17 @@ ct_status ct_customers_read_part(const ct_file *f, const char *group, unsigned f
     if (s != CT_OK) {
         return s;
     }
-    size_t N = ct_table_nrows(t), row0 = N * part / nparts;
-    c->n = N * (part + 1) / nparts - row0;
+    /* parts cut at whole chunks of x (so each rank reads its own chunks),
+     * or at CT_SUM_BLOCK rows when the chunks are not a multiple of it (so
+     * block-ordered sums come out the same for any number of ranks) */
+    long jx = find_any(t, nx);
+    size_t N = ct_table_nrows(t), ch = jx >= 0 ? ct_table_chunk(t, (size_t)jx) : 0;
+    size_t align = ch > 0 && ch % CT_SUM_BLOCK == 0 ? ch : CT_SUM_BLOCK;
+    size_t nal = (N + align - 1) / align, row0 = nal * part / nparts * align;
+    size_t row1 = nal * (part + 1) / nparts * align;
+    row0 = row0 < N ? row0 : N;
+    c->n = (row1 < N ? row1 : N) - row0;
+    c->row0 = row0;
     const char *path = ct_file_path(f);
     s = opt_col(t, nx, 1, path, group, row0, c->n, &c->x, err);
     if (s == CT_OK) {

@@ -1281,7 +1281,7 @@ ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *
         return s;
     }
     /* Create the (temp) output first: a bad -o fails before a long parse. */
-    ct_create_opts co = {o->deflate, o->command};
+    ct_create_opts co = {o->deflate, o->command, NULL};
     s = ct_file_create(&f, out, &co, err);
     if (s != CT_OK) {
         ct_csv_close(&c);
@@ -1539,7 +1539,7 @@ ct_status ct_ingest_summary(const char *csv, const char *out, const ct_ingest_op
         /* rows in the message are data rows; the file line is one more (header) */
         goto done;
     }
-    ct_create_opts co = {o->deflate, o->command};
+    ct_create_opts co = {o->deflate, o->command, NULL};
     s = ct_file_create(&f, out, &co, err);
     if (s == CT_OK) {
         s = ct_customers_write(f, &cust, err);

@@ -78,6 +78,28 @@ typedef struct km_ops {
 
 void openblas_set_num_threads(int num_threads);
 
+/* Values per block of partial sums (k x d sums, k weights, the inertia),
+ * padded to a cache line. */
+static size_t km_stride(size_t k, size_t d)
+{
+    return (k * d + k + 1 + 7) / 8 * 8;
+}
+
+/* Rows per reduction block: CT_SUM_BLOCK, or a multiple of it that keeps
+ * the partial sums under 2^23 doubles (at most 256 blocks).  Always a
+ * multiple of CT_SUM_BLOCK, so every rank of a distributed run starts on a
+ * CT_SUM_BLOCK boundary (ct_comm_sum_blocks). */
+static size_t km_rows_per_block(size_t n, size_t d, size_t k)
+{
+    size_t nbmax = ((size_t)1 << 23) / km_stride(k, d);
+    nbmax = nbmax < 8 ? 8 : nbmax > 256 ? 256 : nbmax;
+    size_t rb = CT_SUM_BLOCK;
+    if ((n + rb - 1) / rb > nbmax) {
+        rb = ((n + nbmax - 1) / nbmax + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK * CT_SUM_BLOCK;
+    }
+    return rb;
+}
+
 static ct_status km_setup(km_ctx *K, size_t n, size_t d, const double *w, const ct_kmeans_opts *o,
                           ct_error *err)
 {
@@ -126,15 +148,8 @@ static ct_status km_setup(km_ctx *K, size_t n, size_t d, const double *w, const 
     K->given = o->centroids;
     K->seed = o->seed;
     K->tol = o->tol;
-    /* Partial sums per block: keep them under 2^23 doubles in all. */
-    size_t per = K->k * d + K->k + 1;
-    K->stride = (per + 7) / 8 * 8;
-    size_t nbmax = ((size_t)1 << 23) / K->stride;
-    nbmax = nbmax < 8 ? 8 : nbmax > 256 ? 256 : nbmax;
-    K->rb = 16384;
-    if ((n + K->rb - 1) / K->rb > nbmax) {
-        K->rb = (n + nbmax - 1) / nbmax;
-    }
+    K->stride = km_stride(K->k, d);
+    K->rb = km_rows_per_block(n, d, K->k);
     /* GEMM tiles: about 256 KiB of distances (L2), at most 4096 rows */
     size_t tr = 32768 / K->k;
     K->tr = tr < 16 ? 16 : tr > 4096 ? 4096 : tr;
@@ -988,6 +1003,32 @@ static ct_status ks_init(const km_ctx *K, km_stream *S, const ct_kmeans_opts *o,
     return s;
 }
 
+/* Rows per read of the stream engine: whole reduction blocks. */
+static size_t stream_read_rows(size_t rb, size_t block_rows)
+{
+    size_t B = block_rows ? block_rows : 262144;
+    return B < rb ? rb : B / rb * rb;
+}
+
+/* The first reduction block of rank q of P: ranks own contiguous runs of
+ * read blocks. */
+static size_t stream_first_block(size_t n, size_t rb, size_t B, int q, int P)
+{
+    size_t nb = ct_par_nblocks(n, rb), nread = (n + B - 1) / B;
+    size_t b = nread * (size_t)q / (size_t)P * (B / rb);
+    return b < nb ? b : nb;
+}
+
+void ct_kmeans_stream_rows(size_t n, size_t d, size_t k, size_t block_rows, int rank, int nranks,
+                           size_t *lo, size_t *hi)
+{
+    size_t rb = km_rows_per_block(n, d, k), B = stream_read_rows(rb, block_rows);
+    size_t a = stream_first_block(n, rb, B, rank, nranks) * rb;
+    size_t b = stream_first_block(n, rb, B, rank + 1, nranks) * rb;
+    *lo = a < n ? a : n;
+    *hi = b < n ? b : n;
+}
+
 ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
                                size_t block_rows, size_t sample_max, ct_kmeans_result *r,
                                ct_error *err)
@@ -1009,15 +1050,11 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
         return ct_fail(err, CT_EINVAL, "at most 1024 ranks");
     }
     size_t k = K.k, rb = K.rb, nb = ct_par_nblocks(n, rb), stride = K.stride;
-    size_t B = block_rows ? block_rows : 262144;
-    B = B < rb ? rb : B / rb * rb;
-    /* ranks own contiguous runs of read blocks */
-    size_t nread = (n + B - 1) / B, per = B / rb;
+    size_t B = stream_read_rows(rb, block_rows);
     S.blo = malloc(((size_t)S.P + 1) * sizeof *S.blo);
     if (S.blo != NULL) {
         for (int q = 0; q <= S.P; q++) {
-            size_t rbk = nread * (size_t)q / (size_t)S.P * per;
-            S.blo[q] = rbk < nb ? rbk : nb;
+            S.blo[q] = stream_first_block(n, rb, B, q, S.P);
         }
         S.lo = S.blo[S.me] * rb;
         S.hi = S.blo[S.me + 1] * rb < n ? S.blo[S.me + 1] * rb : n;

@@ -734,7 +734,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     }
     stage(o, "tier", &t0);
     /* 6. output */
-    ct_create_opts co = {0, o != NULL ? o->command : NULL};
+    ct_create_opts co = {0, o != NULL ? o->command : NULL, NULL};
     s = ct_file_create(&out, output, &co, err);
     if (s == CT_OK) {
         s = ct_customers_write(out, &c, err);
@@ -1031,7 +1031,7 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
         goto done;
     }
     stage(o, "tier", &t0);
-    ct_create_opts co = {0, o != NULL ? o->command : NULL};
+    ct_create_opts co = {0, o != NULL ? o->command : NULL, NULL};
     s = ct_file_create(&out, output, &co, err);
     static const char *const LINK[] = {"/customers", "/fits", "/scores", "/clusters",
                                        "/clusters_k"};

@@ -49,7 +49,7 @@ ct_status ct_kscores_write(ct_file *f, const ct_kscore *ks, size_t nk, size_t kl
         v[3 * nk + q] = ks[q].silhouette;
     }
     const void *data[5] = {kk, v, v + nk, v + 2 * nk, v + 3 * nk};
-    ct_status s = ct_tw_write_table(f, "/clusters_k", kc, 5, data, nk, NULL, err);
+    ct_status s = ct_tw_write_table(f, "/clusters_k", kc, 5, data, ct_file_own_rows(f, nk), NULL, err);
     free(kk);
     free(v);
     return s;

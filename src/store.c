@@ -5,6 +5,7 @@
  * ct_file_commit (complete=1 last, H5Fclose checked, fsync, rename, fsync of
  * the directory) so a crash leaves either the old file or the new one. */
 #include "clvtier/store.h"
+#include "clvtier/comm.h"
 #include "clvtier/version.h"
 #include "publish_internal.h"
 
@@ -18,6 +19,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* clvtier-mpi linked against parallel HDF5: files written by every rank at
+ * once (ct_create_opts.comm). */
+#if defined(CT_MPI) && defined(H5_HAVE_PARALLEL)
+#include <mpi.h>
+#define CT_PAR_HDF5 1
+#endif
 
 const char *ct_version(void)
 {
@@ -33,6 +41,7 @@ struct ct_file {
     int clvtier;
     char *path; /* destination */
     char *tmp;  /* temp file being written (writable only) */
+    ct_comm *comm; /* parallel file: every rank of comm writes it (else NULL) */
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -253,7 +262,10 @@ static void h5_poison(ct_file *f)
         snprintf(f->why, sizeof f->why, "%.*s", (int)sizeof f->why - 1,
                  m.text[0] != '\0' ? m.text : "write failed");
     }
-    if (H5Fget_vfd_handle(f->fid, H5P_DEFAULT, &handle) >= 0 && handle != NULL) {
+    /* (a parallel file's handle is an MPI_File: its writes fail collectively
+     * and its close needs no help) */
+    if (f->comm == NULL && H5Fget_vfd_handle(f->fid, H5P_DEFAULT, &handle) >= 0 &&
+        handle != NULL) {
         int fd = *(int *)handle;
         int null = open("/dev/null", O_WRONLY);
         if (null >= 0) {
@@ -276,7 +288,7 @@ static void h5_discard(ct_file *f)
 static herr_t close_dataset(ct_file *f, hid_t did)
 {
     herr_t rc = 0;
-    if (f->writable && H5Dflush(did) < 0) {
+    if (f->writable && f->comm == NULL && H5Dflush(did) < 0) {
         rc = -1;
         h5_poison(f);
     }
@@ -352,53 +364,177 @@ static void utc_now(char *buf, size_t cap)
     strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The temp file's name and the creation time: made by rank 0 of a parallel
+ * file and sent to the others, so every rank writes the same attributes. */
+typedef struct create_hdr {
+    char tmp[4096];
+    char when[32];
+} create_hdr;
+
+/* Parallel files: the outcome of a step every rank took (any rank's failure
+ * becomes every rank's), so that all go on or all stop together. */
+static ct_status agree(const ct_file *f, ct_status s, ct_error *err)
+{
+    return f->comm != NULL ? ct_comm_agree(f->comm, s, err) : s;
+}
+
+static int is_root(const ct_file *f)
+{
+    return f->comm == NULL || ct_comm_rank(f->comm) == 0;
+}
+
+/* HDF5 file access: the sec2 driver, or MPI-IO for a parallel file. */
+static hid_t create_fapl(const ct_file *f)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+#ifdef CT_PAR_HDF5
+    if (f->comm != NULL && fapl >= 0) {
+        H5Pset_fapl_mpio(fapl, MPI_COMM_WORLD, MPI_INFO_NULL);
+        /* metadata written once, collectively, not by every rank */
+        H5Pset_coll_metadata_write(fapl, 1);
+    }
+#else
+    (void)f;
+#endif
+    return fapl;
+}
+
+/* Transfer property list: collective MPI-IO for a parallel file (needed for
+ * compressed datasets, and the fast path for the rest). */
+static hid_t xfer_plist(const ct_file *f)
+{
+#ifdef CT_PAR_HDF5
+    if (f->comm != NULL) {
+        hid_t x = H5Pcreate(H5P_DATASET_XFER);
+        H5Pset_dxpl_mpio(x, H5FD_MPIO_COLLECTIVE);
+        return x;
+    }
+#else
+    (void)f;
+#endif
+    return H5P_DEFAULT;
+}
+
 ct_status ct_file_create(ct_file **out, const char *path, const ct_create_opts *opts,
                          ct_error *err)
 {
     ct_file *f;
     int fd;
-    char when[32];
+    ct_comm *comm = opts != NULL && ct_comm_size(opts->comm) > 1 ? opts->comm : NULL;
 
     *out = NULL;
     h5_init();
-    f = calloc(1, sizeof *f);
-    if (f == NULL || (f->path = dupstr(path)) == NULL) {
-        free(f);
-        return ct_fail(err, CT_ENOMEM, "out of memory creating %s", path);
+#ifndef CT_PAR_HDF5
+    if (comm != NULL) {
+        return ct_fail_at(err, CT_EINVAL, path, 0, 0,
+                          "writing one file from several ranks needs clvtier-mpi built against "
+                          "parallel HDF5");
     }
-    ct_status st = ct_tmp_create(path, &f->tmp, &fd, err);
+#endif
+    f = calloc(1, sizeof *f);
+    create_hdr *h = calloc(1, sizeof *h);
+    ct_status st = f != NULL && h != NULL && (f->path = dupstr(path)) != NULL
+                       ? CT_OK
+                       : ct_fail(err, CT_ENOMEM, "out of memory creating %s", path);
+    if (f != NULL) {
+        f->comm = comm;
+    }
+    if (st == CT_OK && is_root(f)) {
+        char *tmp = NULL;
+        st = ct_tmp_create(path, &tmp, &fd, err);
+        if (st == CT_OK) {
+            close(fd);
+            if (strlen(tmp) < sizeof h->tmp) {
+                memcpy(h->tmp, tmp, strlen(tmp) + 1);
+            } else {
+                unlink(tmp);
+                st = ct_fail_at(err, CT_ECREATE, path, 0, 0, "output path too long");
+            }
+            free(tmp);
+        }
+        utc_now(h->when, sizeof h->when);
+    }
+    st = comm != NULL ? ct_comm_agree(comm, st, err) : st;
+    if (st == CT_OK && comm != NULL) {
+        st = ct_comm_bcast(comm, h, sizeof *h, 0, err);
+    }
+    if (st == CT_OK && (f->tmp = dupstr(h->tmp)) == NULL) {
+        st = ct_fail(err, CT_ENOMEM, "out of memory creating %s", path);
+    }
+    st = comm != NULL ? ct_comm_agree(comm, st, err) : st;
     if (st != CT_OK) {
-        free(f->path);
+        if (f != NULL && is_root(f) && h != NULL && h->tmp[0] != '\0') {
+            unlink(h->tmp);
+        }
+        if (f != NULL) {
+            free(f->path);
+            free(f->tmp);
+        }
         free(f);
+        free(h);
         return st;
     }
-    close(fd);
     f->writable = 1;
     f->clvtier = 1;
     f->deflate = opts != NULL ? opts->deflate : 0;
-    f->fid = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f->fid < 0) {
-        ct_status s = h5fail(err, CT_ECREATE, path, "cannot create HDF5 output");
-        unlink(f->tmp);
+    hid_t fapl = create_fapl(f);
+    f->fid = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    ct_status s = f->fid >= 0 ? CT_OK : h5fail(err, CT_ECREATE, path, "cannot create HDF5 output");
+    s = agree(f, s, err);
+    if (s != CT_OK) {
+        if (f->fid >= 0) {
+            H5Fclose(f->fid);
+        }
+        if (is_root(f)) {
+            unlink(f->tmp);
+        }
         free(f->path);
         free(f->tmp);
         free(f);
+        free(h);
         return s;
     }
     *out = f;
-    utc_now(when, sizeof when);
-    ct_status s = ct_attr_set_str(f, "/", "clvtier_version", CT_VERSION, err);
+    s = ct_attr_set_str(f, "/", "clvtier_version", CT_VERSION, err);
     if (s == CT_OK) {
-        s = ct_attr_set_str(f, "/", "created", when, err);
+        s = ct_attr_set_str(f, "/", "created", h->when, err);
     }
     if (s == CT_OK && opts != NULL && opts->command != NULL) {
         s = ct_attr_set_str(f, "/", "command", opts->command, err);
     }
+    free(h);
     if (s != CT_OK) {
         ct_file_close(f);
         *out = NULL;
     }
     return s;
+}
+
+/* A parallel file's commit: every rank flushes and closes it together;
+ * then rank 0 alone fsyncs and renames it, and tells the others. */
+static ct_status commit_parallel(ct_file *f, ct_error *err)
+{
+    ct_status s = CT_OK;
+    if (H5Fflush(f->fid, H5F_SCOPE_GLOBAL) < 0) {
+        s = h5fail(err, CT_EIO, f->path, "cannot write output");
+    }
+    s = agree(f, s, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    s = H5Fclose(f->fid) >= 0 ? CT_OK : h5fail(err, CT_EIO, f->path, "cannot write output");
+    f->fid = H5I_INVALID_HID;
+    s = agree(f, s, err);
+    if (s == CT_OK && is_root(f)) {
+        if (fsync_file(f->tmp) != 0) {
+            s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot fsync output: %s",
+                           strerror(errno));
+        } else {
+            s = ct_publish(f->tmp, f->path, err);
+        }
+    }
+    return agree(f, s, err);
 }
 
 ct_status ct_file_commit(ct_file *f, ct_error *err)
@@ -409,8 +545,10 @@ ct_status ct_file_commit(ct_file *f, ct_error *err)
         ct_file_close(f);
         return ct_fail(err, CT_EINVAL, "ct_file_commit: file not open for writing");
     }
-    if (f->poisoned) {
-        s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
+    s = f->poisoned ? ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why)
+                    : CT_OK;
+    s = agree(f, s, err);
+    if (s != CT_OK) {
         ct_file_close(f);
         return s;
     }
@@ -418,6 +556,18 @@ ct_status ct_file_commit(ct_file *f, ct_error *err)
     if (s != CT_OK) {
         ct_file_close(f);
         return s;
+    }
+    if (f->comm != NULL) {
+        s = commit_parallel(f, err);
+        if (s != CT_OK) {
+            ct_file_close(f);
+            return s;
+        }
+        free(f->tmp);
+        f->tmp = NULL;
+        f->writable = 0;
+        ct_file_close(f);
+        return CT_OK;
     }
     /* Fill time "never" leaves unwritten chunks unallocated, so the file is
      * small until the flush below: that is where disk-full shows up. */
@@ -484,7 +634,7 @@ void ct_file_close(ct_file *f)
             H5Eclear2(H5E_DEFAULT);
         }
     }
-    if (f->writable && f->tmp != NULL) {
+    if (f->writable && f->tmp != NULL && is_root(f)) {
         unlink(f->tmp);
     }
     free(f->tmp);
@@ -858,11 +1008,21 @@ ct_status ct_file_write_matrix(ct_file *f, const char *path, const double *data,
     hid_t sp = H5Screate_simple(2, dims, NULL);
     hid_t d = H5Dcreate2(f->fid, path, H5T_IEEE_F64LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
     ct_status s = CT_OK;
-    if (d < 0 || (nrows * ncols > 0 && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
-                                                H5P_DEFAULT, data) < 0)) {
+    /* a parallel file: the same matrix on every rank, written by rank 0 */
+    hid_t fsp = H5Scopy(sp), xfer = xfer_plist(f);
+    if (!is_root(f)) {
+        H5Sselect_none(fsp);
+    }
+    if (d < 0 ||
+        (nrows * ncols > 0 && H5Dwrite(d, H5T_NATIVE_DOUBLE, fsp, fsp, xfer, data) < 0)) {
         h5_poison(f);
         s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
     }
+    H5Sclose(fsp);
+    if (xfer != H5P_DEFAULT) {
+        H5Pclose(xfer);
+    }
+    s = agree(f, s, err);
     if (d >= 0 && close_dataset(f, d) < 0 && s == CT_OK) {
         s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
     }
@@ -1233,36 +1393,78 @@ ct_status ct_tw_create(ct_tw **out, ct_file *f, const char *group, const ct_cols
     return CT_OK;
 }
 
+/* Where this rank's nrows go in a parallel append: after the rows of the
+ * ranks before it; *total is every rank's together. */
+static ct_status part_offsets(const ct_file *f, size_t nrows, size_t *before, size_t *total,
+                              ct_error *err)
+{
+    *before = 0;
+    *total = nrows;
+    if (f->comm == NULL) {
+        return CT_OK;
+    }
+    size_t P = (size_t)ct_comm_size(f->comm), me = (size_t)ct_comm_rank(f->comm);
+    double *cnt = calloc(P, sizeof *cnt);
+    if (cnt == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    cnt[me] = (double)nrows;
+    ct_status s = ct_comm_allreduce_sum(f->comm, cnt, P, err);
+    *total = 0;
+    for (size_t r = 0; r < P && s == CT_OK; r++) {
+        *before += r < me ? (size_t)cnt[r] : 0;
+        *total += (size_t)cnt[r];
+    }
+    free(cnt);
+    return s;
+}
+
 ct_status ct_tw_append(ct_tw *w, size_t j, const void *data, size_t nrows, ct_error *err)
 {
     tw_col *c;
-    hsize_t start, count = nrows, newsize;
+    size_t before, total;
 
     if (j >= w->ncols) {
         return ct_fail(err, CT_EINVAL, "ct_tw_append: column %zu out of range", j);
     }
-    if (nrows == 0) {
-        return CT_OK;
+    ct_status s = part_offsets(w->f, nrows, &before, &total, err);
+    if (s != CT_OK || total == 0) {
+        return s;
     }
     c = &w->col[j];
-    start = c->n;
-    newsize = c->n + nrows;
+    hsize_t start = c->n + before, count = nrows, newsize = c->n + total;
     if (H5Dset_extent(c->did, &newsize) < 0) {
         h5_poison(w->f);
-        return ct_fail_at(err, CT_EIO, w->f->path, 0, 0, "cannot write output: %s", w->f->why);
+        s = ct_fail_at(err, CT_EIO, w->f->path, 0, 0, "cannot write output: %s", w->f->why);
+    }
+    s = agree(w->f, s, err);
+    if (s != CT_OK) {
+        return s;
     }
     hid_t fsp = H5Dget_space(c->did);
     hid_t msp = H5Screate_simple(1, &count, NULL);
-    H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &count, NULL);
-    herr_t rc = H5Dwrite(c->did, c->mtype, msp, fsp, H5P_DEFAULT, data);
+    hid_t xfer = xfer_plist(w->f);
+    if (nrows > 0) {
+        H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &count, NULL);
+    } else { /* a parallel append without rows here still takes part */
+        H5Sselect_none(fsp);
+        H5Sselect_none(msp);
+    }
+    herr_t rc = H5Dwrite(c->did, c->mtype, msp, fsp, xfer, data);
+    if (xfer != H5P_DEFAULT) {
+        H5Pclose(xfer);
+    }
     H5Sclose(msp);
     H5Sclose(fsp);
     if (rc < 0) {
         h5_poison(w->f);
-        return ct_fail_at(err, CT_EIO, w->f->path, 0, 0, "cannot write output: %s", w->f->why);
+        s = ct_fail_at(err, CT_EIO, w->f->path, 0, 0, "cannot write output: %s", w->f->why);
     }
-    c->n += nrows;
-    return CT_OK;
+    s = agree(w->f, s, err);
+    if (s == CT_OK) {
+        c->n += total;
+    }
+    return s;
 }
 
 ct_status ct_tw_close(ct_tw *w, ct_error *err)
@@ -1317,7 +1519,12 @@ ct_status ct_tw_write_table(ct_file *f, const char *group, const ct_colspec *col
                             ct_error *err)
 {
     ct_tw *w;
-    ct_status s = ct_tw_create(&w, f, group, cols, ncols, nrows, index_col, err);
+    size_t before, total; /* a parallel file: chunks sized by every rank's rows */
+    ct_status s = part_offsets(f, nrows, &before, &total, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    s = ct_tw_create(&w, f, group, cols, ncols, total, index_col, err);
     if (s != CT_OK) {
         return s;
     }
@@ -1330,6 +1537,11 @@ ct_status ct_tw_write_table(ct_file *f, const char *group, const ct_colspec *col
         return s;
     }
     return ct_tw_close(w, err);
+}
+
+size_t ct_file_own_rows(const ct_file *f, size_t n)
+{
+    return is_root(f) ? n : 0;
 }
 
 /* ---- table reader ------------------------------------------------------- */

@@ -608,6 +608,72 @@ static void test_scaler(void **state)
     assert_non_null(strstr(err.msg, "row 3, column 1"));
 }
 
+/* The streamed scaler (blocks of rows from a source, as clvtier-mpi's
+ * ranks read them) is the in-memory one bit for bit: both sum per
+ * CT_SUM_BLOCK rows and add the blocks in order.  And the stream engine's
+ * rank ranges tile the rows, each starting on a CT_SUM_BLOCK boundary. */
+static void test_scaler_stream_equals_memory(void **state)
+{
+    (void)state;
+    size_t n = 3 * CT_SUM_BLOCK + 1234, d = 3;
+    double *X = malloc(n * d * sizeof *X), *Y = malloc(n * d * sizeof *Y), *w = malloc(n * sizeof *w);
+    assert_non_null(X);
+    assert_non_null(Y);
+    assert_non_null(w);
+    uint64_t z = 99;
+    for (size_t i = 0; i < n * d; i++) {
+        z = z * 6364136223846793005ULL + 1442695040888963407ULL;
+        X[i] = (double)(z >> 11) * 0x1.0p-53 * 1000.0 * (double)(i % d + 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        w[i] = (double)(1 + i % 3);
+    }
+    ct_error err;
+    for (int weighted = 0; weighted < 2; weighted++) {
+        ct_scaler a, b;
+        memcpy(Y, X, n * d * sizeof *Y);
+        assert_status(ct_scaler_fit_transform(&a, Y, n, d, weighted ? w : NULL, CT_TF_LOG1P,
+                                              CT_SC_ZSCORE, &err),
+                      CT_OK);
+        mem_src m = {X, w, d, 0, 0};
+        ct_km_source src = {n, d, weighted, NULL, mem_read, &m};
+        assert_status(ct_scaler_fit_source(&b, &src, 0, n, 2 * CT_SUM_BLOCK, CT_TF_LOG1P,
+                                           CT_SC_ZSCORE, &err),
+                      CT_OK);
+        for (size_t j = 0; j < d; j++) {
+            assert_true(a.center[j] == b.center[j]);
+            assert_true(a.scale[j] == b.scale[j]);
+        }
+        ct_scaler_free(&a);
+        ct_scaler_free(&b);
+    }
+    ct_scaler c;
+    mem_src m = {X, w, d, 0, 0};
+    ct_km_source src = {n, d, 0, NULL, mem_read, &m};
+    assert_status(ct_scaler_fit_source(&c, &src, 0, n, 1000, CT_TF_NONE, CT_SC_ZSCORE, &err),
+                  CT_EINVAL); /* blocks must be whole CT_SUM_BLOCKs */
+    assert_status(ct_scaler_fit_source(&c, &src, 0, n, CT_SUM_BLOCK, CT_TF_NONE, CT_SC_ROBUST, &err),
+                  CT_EINVAL);
+    size_t sizes[3] = {1000, 5000000, 300000000};
+    for (int q = 0; q < 3; q++) {
+        for (int P = 1; P <= 7; P++) {
+            size_t prev = 0;
+            for (int r = 0; r < P; r++) {
+                size_t lo, hi;
+                ct_kmeans_stream_rows(sizes[q], 8, 64, 100000, r, P, &lo, &hi);
+                assert_int_equal(lo, prev);
+                assert_true(lo <= hi && hi <= sizes[q]);
+                assert_true(lo % CT_SUM_BLOCK == 0 || lo == sizes[q]);
+                prev = hi;
+            }
+            assert_int_equal(prev, sizes[q]);
+        }
+    }
+    free(X);
+    free(Y);
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -618,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_blobs_recovered),   cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_weights_equal_repeats), cmocka_unit_test(test_f32_and_predict),
         cmocka_unit_test(test_choose_k),          cmocka_unit_test(test_scaler),
+        cmocka_unit_test(test_scaler_stream_equals_memory),
     };
     return cmocka_run_group_tests_name("kmeans", tests, NULL, NULL);
 }

@@ -10,7 +10,7 @@ static void write_table(const char *path, int deflate)
     ct_error err;
     ct_file *f;
     ct_tw *w;
-    ct_create_opts o = {deflate, "test"};
+    ct_create_opts o = {deflate, "test", NULL};
     const ct_colspec spec[6] = {{"id", CT_STRING, 8},      {"i8", CT_INT8, 0},
                                 {"i32", CT_INT32, 0},      {"i64", CT_INT64, 0},
                                 {"f32", CT_FLOAT32, 0},    {"f64", CT_FLOAT64, 0}};

@@ -59,6 +59,12 @@ void ct_clv_data_free(ct_clv_data *d);
  * takes are added over the ranks (in rank order: the same bits on every
  * rank, so all ranks take the same minimiser steps). */
 ct_status ct_clv_data_distribute(ct_clv_data *d, struct ct_comm *comm, ct_error *err);
+/* ct_clv_data_new on this rank's part of the rows (c->row0 numbers the
+ * rows in messages), then ct_clv_data_distribute; collective.  The checks
+ * on the whole data (some usable row, some repeat buyer) go over the ranks,
+ * so a rank may hold no rows at all.  comm NULL or one rank: ct_clv_data_new. */
+ct_status ct_clv_data_new_part(ct_clv_data **out, ct_clv_model m, const ct_customers *c,
+                               const char *source, struct ct_comm *comm, ct_error *err);
 size_t ct_clv_data_rows(const ct_clv_data *d);     /* distinct rows */
 double ct_clv_data_customers(const ct_clv_data *d); /* sum of weights */
 

@@ -38,6 +38,18 @@ ct_status ct_comm_allgatherv(ct_comm *c, const void *mine, void *all, const size
 ct_status ct_comm_gatherv(ct_comm *c, const void *mine, void *all, const size_t *bytes,
                           ct_error *err);
 
+/* Rows per partial sum where a result must not depend on the number of
+ * ranks (or threads): work over rows is summed per block of CT_SUM_BLOCK
+ * rows, and every rank's first row is a multiple of it. */
+#define CT_SUM_BLOCK ((size_t)16384)
+
+/* Blocks' partial sums added in block order, the same bits for any number
+ * of ranks: each rank passes its nb consecutive blocks of m values (its
+ * rows' blocks, rank order = row order); on every rank, out[j] = the sum
+ * over all blocks, in order, of block[j].  Collective. */
+ct_status ct_comm_sum_blocks(ct_comm *c, const double *part, size_t nb, size_t m, double *out,
+                             ct_error *err);
+
 /* Whether every rank succeeded: each passes its status, all get the first
  * failing rank's status (and its message in err).  A collective step that
  * can fail on one rank calls this before the next collective step, so all

@@ -35,6 +35,7 @@ typedef struct ct_customers {
     double *weight;          /* NULL: every row is one customer */
     int8_t *r_score, *f_score, *m_score;
     int32_t *rfm;
+    size_t row0; /* read by part: the table row of row 0 here (else 0) */
 } ct_customers;
 
 /* Allocate every column for n rows (holdout columns when holdout != 0,
@@ -72,8 +73,11 @@ ct_status ct_customers_read(const struct ct_file *f, const char *group, ct_custo
 ct_status ct_customers_read_flags(const struct ct_file *f, const char *group, unsigned flags,
                                   ct_customers *c, ct_error *err);
 
-/* Part `part` of `nparts` equal contiguous parts of the rows (rows
- * [N part / nparts, N (part + 1) / nparts)): a rank's share under MPI. */
+/* Part `part` of `nparts` contiguous parts of the rows: a rank's share
+ * under MPI.  The parts are cut at whole chunks of column x when its chunk
+ * is a multiple of CT_SUM_BLOCK (comm.h), else at CT_SUM_BLOCK rows, as
+ * evenly as those units allow (some parts may be empty); c->row0 is the
+ * part's first row. */
 ct_status ct_customers_read_part(const struct ct_file *f, const char *group, unsigned flags,
                                  size_t part, size_t nparts, ct_customers *c, ct_error *err);
 /* Check the summary for values no model accepts: NaN/Inf, negative x, t_x,

@@ -99,6 +99,12 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
                                size_t block_rows, size_t sample_max, ct_kmeans_result *r,
                                ct_error *err);
 
+/* The rows [*lo, *hi) that rank `rank` of `nranks` reads in
+ * ct_kmeans_fit_stream for these n, d, k and block_rows: *lo is a multiple
+ * of CT_SUM_BLOCK (comm.h). */
+void ct_kmeans_stream_rows(size_t n, size_t d, size_t k, size_t block_rows, int rank, int nranks,
+                           size_t *lo, size_t *hi);
+
 /* Nearest centroid (and squared distance, may be NULL) of each row. */
 ct_status ct_kmeans_predict(const double *X, size_t n, size_t d, const double *C, size_t k,
                             unsigned threads, int32_t *labels, double *dist2, ct_error *err);
@@ -145,6 +151,15 @@ typedef struct ct_scaler {
  * CT_EDATA naming the row and column. */
 ct_status ct_scaler_fit_transform(ct_scaler *s, double *X, size_t n, size_t d, const double *w,
                                   ct_transform t, ct_scaling sc, ct_error *err);
+/* Fit a scaler on rows streamed from src (raw values, transformed here):
+ * this rank reads rows [lo, hi) in blocks of `block` rows (lo and block
+ * multiples of CT_SUM_BLOCK; ct_kmeans_stream_rows gives lo and hi), and
+ * the sums go over src->comm.  zscore and none only (robust needs every
+ * value).  z-scores are summed per block of CT_SUM_BLOCK rows and the blocks
+ * added in order, here and in ct_scaler_fit_transform, so the scaler is the
+ * same bits in memory, streamed, and over any number of ranks. */
+ct_status ct_scaler_fit_source(ct_scaler *s, const ct_km_source *src, size_t lo, size_t hi,
+                               size_t block, ct_transform t, ct_scaling sc, ct_error *err);
 /* Apply a fitted scaler to new rows (in place), or invert it (centroids back
  * to original units). */
 ct_status ct_scaler_apply(const ct_scaler *s, double *X, size_t n, ct_error *err);

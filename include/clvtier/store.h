@@ -39,9 +39,23 @@ size_t ct_str_width(size_t maxlen);
 
 typedef struct ct_file ct_file;
 
+struct ct_comm;
+
 typedef struct ct_create_opts {
     int deflate;         /* 0 = uncompressed (default); 1..9 = shuffle + deflate level */
     const char *command; /* command line recorded in the root attribute, may be NULL */
+    /* clvtier-mpi: every rank of comm writes this one file together through
+     * parallel HDF5 (MPI-IO), collectively.  NULL (or one rank): this
+     * process alone.  Parallel rules: every rank makes the same calls, in
+     * the same order, with the same arguments (groups, datasets,
+     * attributes, commit, close), except that ct_tw_append takes each
+     * rank's own rows, which go into the column in rank order; small data
+     * (attributes, matrices) must be equal on every rank.  Data writes are
+     * collective MPI-IO, which is what lets HDF5 compress (deflate) in
+     * parallel.  A failure on one rank is returned by the same call on
+     * every rank.  Rank 0 makes the temp file and renames it once every
+     * rank has closed it. */
+    struct ct_comm *comm;
 } ct_create_opts;
 
 /* Open an existing file read-only.  Fails with CT_ENOENT (missing/unreadable),
@@ -156,7 +170,9 @@ typedef struct ct_tw ct_tw;
 ct_status ct_tw_create(ct_tw **out, ct_file *f, const char *group, const ct_colspec *cols,
                        size_t ncols, size_t nrows_hint, const char *index_col, ct_error *err);
 /* Append nrows values to column j (data in the column's type; strings as
- * nrows x width bytes, NUL-padded).  Columns are appended independently. */
+ * nrows x width bytes, NUL-padded).  Columns are appended independently.
+ * A parallel file: collective; each rank passes its own rows (0 is fine),
+ * appended in rank order. */
 ct_status ct_tw_append(ct_tw *w, size_t j, const void *data, size_t nrows, ct_error *err);
 /* Check that every column has the same length, write the group attributes,
  * and free w (also on failure). */
@@ -164,10 +180,15 @@ ct_status ct_tw_close(ct_tw *w, ct_error *err);
 /* Free w without finishing (the file should then be abandoned). NULL is a no-op. */
 void ct_tw_abort(ct_tw *w);
 /* A whole table at once: create it, append data[j] (nrows values of column
- * j) for every column, close.  On failure nothing is left half-open. */
+ * j) for every column, close.  On failure nothing is left half-open.  A
+ * parallel file: each rank's nrows rows, in rank order. */
 ct_status ct_tw_write_table(ct_file *f, const char *group, const ct_colspec *cols, size_t ncols,
                             const void *const *data, size_t nrows, const char *index_col,
                             ct_error *err);
+
+/* The rows this process appends of a small table that every rank holds
+ * whole: n on a serial file and on rank 0 of a parallel one, else 0. */
+size_t ct_file_own_rows(const ct_file *f, size_t n);
 
 /* ---- reading a table --------------------------------------------------- */
 typedef struct ct_table ct_table;

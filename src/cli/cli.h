@@ -41,6 +41,8 @@ int cli_option(cli_common *c, int opt, const char *help, int argc, char **argv);
 /* --threads N: 0, or the usage exit code (message printed). */
 int cli_threads(cli_common *c, const char *arg, unsigned *threads);
 int cli_min_group(cli_common *c, const char *arg, long *min_group); /* --min-group N */
+/* --compress[=LEVEL] (arg NULL: level 1) */
+int cli_deflate(cli_common *c, const char *arg, int *level);
 
 /* Report options shared by run, tier and report (--report is --html). */
 enum { CLI_O_HTML = 400, CLI_O_SUMMARY, CLI_O_MD, CLI_O_CSV, CLI_O_KEY, CLI_O_MING };

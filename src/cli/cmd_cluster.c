@@ -197,23 +197,54 @@ static int read_init(cli_common *c, const char *path, size_t d, double **C, size
 }
 
 /* /clusters (+ /clusters_k) into `out`, then the profile table or JSON. */
+/* Per-cluster weighted sums of the features of rows [0, nr) (X row-major,
+ * d columns; w NULL: weight 1), k x d values per block of CT_SUM_BLOCK
+ * rows into part: added in block order (ct_comm_sum_blocks), the same bits
+ * in memory, streamed and over ranks. */
+static void mean_parts(const double *X, const double *w, const int32_t *labels, size_t nr,
+                       size_t d, size_t k, double *part)
+{
+    for (size_t b = 0; b * CT_SUM_BLOCK < nr; b++) {
+        double *p = part + b * k * d;
+        size_t i1 = (b + 1) * CT_SUM_BLOCK < nr ? (b + 1) * CT_SUM_BLOCK : nr;
+        memset(p, 0, k * d * sizeof *p);
+        for (size_t i = b * CT_SUM_BLOCK; i < i1; i++) {
+            double wi = w != NULL ? w[i] : 1.0;
+            for (size_t j = 0; j < d; j++) {
+                p[(size_t)labels[i] * d + j] += wi * X[i * d + j];
+            }
+        }
+    }
+}
+
+/* Sums into means; clusters without weight get NaN. */
+static void mean_finish(double *mean, const double *weight, size_t k, size_t d)
+{
+    for (size_t q = 0; q < k * d; q++) {
+        double wq = weight[q / d];
+        mean[q] = wq > 0 ? mean[q] / wq : (double)NAN;
+    }
+}
+
 static ct_status write_result(cli_common *c, const char *out, const char *features,
                               char names[][64], size_t d, ct_transform tf, ct_scaling sc,
                               const ct_kmeans_result *best, const ct_scaler *scl,
                               const double *orig, const double *mean, const ct_kscore *ks,
-                              size_t nk, size_t klo, uint64_t seed, double secs, ct_error *err)
+                              size_t nk, size_t klo, uint64_t seed, double secs,
+                              size_t lab0, size_t nlab, ct_error *err)
 {
-    size_t k = best->k, n = best->n;
+    size_t k = best->k;
     double tot = 0;
     ct_status s;
     for (size_t q = 0; q < k; q++) {
         tot += best->weight[q];
     }
     ct_file *o = NULL;
-    ct_create_opts co = {0, c->cmdline};
+    /* clvtier-mpi: all ranks write the file together, each its own labels */
+    ct_create_opts co = {0, c->cmdline, c->ranks > 1 ? ct_comm_world() : NULL};
     s = ct_file_create(&o, out, &co, err);
     if (s == CT_OK) {
-        s = ct_clusters_write(o, best->labels, n, best, scl, err);
+        s = ct_clusters_write(o, best->labels + lab0, nlab, best, scl, err);
     }
     if (s == CT_OK) {
         s = ct_file_write_matrix(o, "/clusters/centroids_original", orig, k, d, err);
@@ -256,7 +287,7 @@ static ct_status write_result(cli_common *c, const char *out, const char *featur
         o = NULL;
     }
     ct_file_close(o);
-    if (s == CT_OK) {
+    if (s == CT_OK && c->rank == 0) {
         if (c->json) {
             printf("{\"k\": %zu, \"inertia\": %.17g, \"iterations\": %u, \"converged\": %s, "
                    "\"seconds\": %.3f, \"features\": [",
@@ -436,67 +467,6 @@ static ct_status h5src_read(void *ctx, size_t row0, size_t nr, double *X, double
     return s;
 }
 
-/* The scaler from streamed passes: z-score sums in row order, as
- * ct_scaler_fit_transform sums them (so the same numbers). */
-static ct_status stream_scaler(const ct_km_source *src, h5src *h, size_t B, ct_transform tf,
-                               ct_scaling sc, ct_scaler *scl, ct_error *err)
-{
-    size_t n = src->n, d = src->d;
-    memset(scl, 0, sizeof *scl);
-    scl->d = d;
-    scl->transform = tf;
-    scl->scaling = sc;
-    scl->center = calloc(d, sizeof *scl->center);
-    scl->scale = malloc(d * sizeof *scl->scale);
-    double *X = malloc(B * d * sizeof *X), *w = malloc(B * sizeof *w);
-    double *m = calloc(d, sizeof *m), *v = calloc(d, sizeof *v), W = 0;
-    ct_status s = scl->center && scl->scale && X && w && m && v
-                      ? CT_OK
-                      : ct_fail(err, CT_ENOMEM, "out of memory");
-    for (size_t j = 0; j < d && s == CT_OK; j++) {
-        scl->scale[j] = 1;
-    }
-    ct_scaler tonly = {d, tf, CT_SC_NONE, scl->center, scl->scale}; /* transform only */
-    h->scl = &tonly;
-    for (int pass = 0; pass < 2 && sc == CT_SC_ZSCORE && s == CT_OK; pass++) {
-        for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += B) {
-            size_t nr = n - row0 < B ? n - row0 : B;
-            s = h5src_read(h, row0, nr, X, w, err);
-            for (size_t i = 0; i < nr && s == CT_OK; i++) {
-                double wi = src->weighted ? w[i] : 1.0;
-                W += pass == 0 ? wi : 0.0;
-                for (size_t j = 0; j < d; j++) {
-                    double u = X[i * d + j];
-                    if (pass == 0) {
-                        m[j] += wi * u;
-                    } else {
-                        v[j] += wi * (u - m[j]) * (u - m[j]);
-                    }
-                }
-            }
-        }
-        for (size_t j = 0; j < d && pass == 0; j++) {
-            m[j] /= W;
-        }
-    }
-    if (s == CT_OK && sc == CT_SC_ZSCORE) {
-        for (size_t j = 0; j < d; j++) {
-            double sd = sqrt(v[j] / W);
-            scl->center[j] = m[j];
-            scl->scale[j] = sd > 0 && isfinite(sd) ? sd : 1.0;
-        }
-    }
-    h->scl = scl;
-    free(X);
-    free(w);
-    free(m);
-    free(v);
-    if (s != CT_OK) {
-        ct_scaler_free(scl);
-    }
-    return s;
-}
-
 static int cluster_stream(cli_common *c, const char *path, const ct_file *f, const ct_file *fs,
                           char names[][64], size_t d, const char *features, ct_transform tf,
                           ct_scaling sc, ct_kmeans_opts *ko, const double *Cinit, size_t block,
@@ -553,8 +523,13 @@ static int cluster_stream(cli_common *c, const char *path, const ct_file *f, con
     memset(&best, 0, sizeof best);
     size_t B = block ? block : 262144, k = ko->k;
     double *init = NULL, secs = 0;
+    /* this rank's rows of the k-means [lo, hi), read Bs at a time */
+    size_t lo = 0, hi = 0, Bs = B < CT_SUM_BLOCK ? CT_SUM_BLOCK : B / CT_SUM_BLOCK * CT_SUM_BLOCK;
     if (s == CT_OK) {
-        s = stream_scaler(&src, &h, B, tf, sc, &scl, &err);
+        ct_kmeans_stream_rows(n, d, k, block, c->rank, c->ranks, &lo, &hi);
+        h.scl = NULL;
+        s = ct_scaler_fit_source(&scl, &src, lo, hi, Bs, tf, sc, &err);
+        h.scl = &scl;
     }
     if (s == CT_OK && Cinit != NULL) {
         init = malloc(k * d * sizeof *init);
@@ -576,38 +551,42 @@ static int cluster_stream(cli_common *c, const char *path, const ct_file *f, con
         h.cx = h.cw = NULL;
         secs = cli_now() - t0;
     }
-    /* feature means per cluster in original units: one more pass (rank 0,
-     * which holds every label, writes the result) */
-    double *orig = NULL, *mean = NULL, *X = NULL, *w = NULL;
-    if (s == CT_OK && c->rank == 0) {
+    /* feature means per cluster in original units: one more pass, each rank
+     * over its own rows; then every rank writes its labels into the file */
+    double *orig = NULL, *mean = NULL, *X = NULL, *w = NULL, *part = NULL;
+    if (s == CT_OK) {
+        size_t nbl = (hi - lo + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK;
         orig = malloc(k * d * sizeof *orig);
-        mean = calloc(k * d, sizeof *mean);
-        X = malloc(B * d * sizeof *X);
-        w = malloc(B * sizeof *w);
-        s = orig && mean && X && w ? CT_OK : ct_fail(&err, CT_ENOMEM, "out of memory");
+        mean = malloc(k * d * sizeof *mean);
+        X = malloc(Bs * d * sizeof *X);
+        w = malloc(Bs * sizeof *w);
+        part = malloc((nbl ? nbl : 1) * k * d * sizeof *part);
+        s = orig && mean && X && w && part ? CT_OK : ct_fail(&err, CT_ENOMEM, "out of memory");
         if (s == CT_OK) {
             memcpy(orig, best.centroids, k * d * sizeof *orig);
             ct_scaler_invert(&scl, orig, k);
             h.scl = NULL; /* raw rows from here */
             h.tf = CT_TF_NONE;
         }
-        for (size_t row0 = 0; row0 < n && s == CT_OK; row0 += B) {
-            size_t nr = n - row0 < B ? n - row0 : B;
+        for (size_t row0 = lo; row0 < hi && s == CT_OK; row0 += Bs) {
+            size_t nr = hi - row0 < Bs ? hi - row0 : Bs;
             s = h5src_read(&h, row0, nr, X, w, &err);
-            for (size_t i = 0; i < nr && s == CT_OK; i++) {
-                for (size_t j = 0; j < d; j++) {
-                    mean[(size_t)best.labels[row0 + i] * d + j] += w[i] * X[i * d + j];
-                }
+            if (s == CT_OK) {
+                mean_parts(X, w, best.labels + row0, nr, d, k,
+                           part + (row0 - lo) / CT_SUM_BLOCK * k * d);
             }
         }
-        for (size_t q = 0; q < k * d && s == CT_OK; q++) {
-            double wq = best.weight[q / d];
-            mean[q] = wq > 0 ? mean[q] / wq : (double)NAN;
+        s = ct_comm_agree(src.comm, s, &err);
+        if (s == CT_OK) {
+            s = ct_comm_sum_blocks(src.comm, part, nbl, k * d, mean, &err);
+        }
+        if (s == CT_OK) {
+            mean_finish(mean, best.weight, k, d);
         }
         ct_kscore ks = {best.inertia, (double)NAN, (double)NAN, (double)NAN};
         if (s == CT_OK) {
             s = write_result(c, out, features, names, d, tf, sc, &best, &scl, orig, mean, &ks, 1,
-                             k, ko->seed, secs, &err);
+                             k, ko->seed, secs, lo, hi - lo, &err);
         }
     }
     for (int t = 0; t < 4; t++) {
@@ -619,6 +598,7 @@ static int cluster_stream(cli_common *c, const char *path, const ct_file *f, con
     free(mean);
     free(X);
     free(w);
+    free(part);
     ct_kmeans_result_free(&best);
     ct_scaler_free(&scl);
     return s == CT_OK ? 0 : cli_fail(c, &err);
@@ -935,20 +915,20 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
     memcpy(orig, best.centroids, k * d * sizeof *orig);
     ct_scaler_invert(&scl, orig, k);
     ct_scaler_invert(&scl, X, n); /* X back to original units */
-    double *mean = calloc(k * d, sizeof *mean);
-    for (size_t i = 0; i < n; i++) {
-        double wi = w != NULL ? w[i] : 1.0;
-        for (size_t j = 0; j < d; j++) {
-            mean[(size_t)best.labels[i] * d + j] += wi * X[i * d + j];
-        }
+    double *mean = malloc(k * d * sizeof *mean);
+    size_t nb = (n + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK;
+    double *part = malloc(nb * k * d * sizeof *part);
+    s = mean != NULL && part != NULL ? CT_OK : ct_fail(&err, CT_ENOMEM, "out of memory");
+    if (s == CT_OK) {
+        mean_parts(X, w, best.labels, n, d, k, part);
+        s = ct_comm_sum_blocks(NULL, part, nb, k * d, mean, &err);
     }
-    for (size_t q = 0; q < k; q++) {
-        for (size_t j = 0; j < d; j++) {
-            mean[q * d + j] = best.weight[q] > 0 ? mean[q * d + j] / best.weight[q] : (double)NAN;
-        }
+    free(part);
+    if (s == CT_OK) {
+        mean_finish(mean, best.weight, k, d);
+        s = write_result(c, out, features, names, d, tf, sc, &best, &scl, orig, mean, ks, nk, klo,
+                         ko.seed, secs, 0, n, &err);
     }
-    s = write_result(c, out, features, names, d, tf, sc, &best, &scl, orig, mean, ks, nk, klo,
-                     ko.seed, secs, &err);
     free(X);
     free(w);
     free(ks);

@@ -28,7 +28,7 @@ static const char FIT_HELP[] =
     "  -h, --help            this help\n";
 
 enum { O_PEN = 256, O_STARTS, O_MAXIT, O_SEED, O_THREADS, O_TABLE, O_FIT, O_SPEND,
-       O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR };
+       O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR, O_COMPRESS };
 
 /* split: clvtier-mpi's fit, every rank its share of the rows (collective);
  * else all rows. */
@@ -216,10 +216,7 @@ int cmd_fit(int argc, char **argv, cli_common *c)
         ct_clv_data *d = NULL;
         double t0 = cli_now();
         ct_comm *comm = c->ranks > 1 ? ct_comm_world() : NULL;
-        s = ct_comm_agree(comm, ct_clv_data_new(&d, list[k], &cust, argv[optind], &err), &err);
-        if (s == CT_OK && comm != NULL) {
-            s = ct_clv_data_distribute(d, comm, &err);
-        }
+        s = ct_clv_data_new_part(&d, list[k], &cust, argv[optind], comm, &err);
         if (s == CT_OK) {
             s = ct_clv_fit(d, &fo, &fits[k], &err);
             fits[k].period_days = period_days;
@@ -239,7 +236,7 @@ int cmd_fit(int argc, char **argv, cli_common *c)
         return 0; /* rank 0 writes */
     }
     ct_file *f;
-    ct_create_opts co = {0, c->cmdline};
+    ct_create_opts co = {0, c->cmdline, NULL};
     s = ct_file_create(&f, out, &co, &err);
     for (size_t k = 0; k < nm && s == CT_OK; k++) {
         s = ct_fit_write(f, &fits[k], &err);
@@ -310,7 +307,7 @@ static int load_fits(cli_common *c, const char *path, ct_fit *purchase, ct_fit *
 
 static const char SCORE_HELP[] =
     "usage: clvtier score DATA.h5 --fit FIT.h5 [--spend-fit FIT.h5] --horizon H\n"
-    "                     --discount D -o SCORES.h5 [--json]\n"
+    "                     --discount D -o SCORES.h5 [--compress[=LEVEL]] [--json]\n"
     "\n"
     "Score every customer of DATA.h5: P(alive), expected purchases in the next H\n"
     "periods, expected spend per purchase (Gamma-Gamma; else the customer's own m)\n"
@@ -324,52 +321,34 @@ static const char SCORE_HELP[] =
     "      --discount D       discount rate per period (default 0)\n"
     "  -o, --output FILE      output HDF5 with table /scores (written atomically)\n"
     "      --threads N        threads (default: all cores)\n"
+    "      --compress[=LEVEL] shuffle + deflate the columns (default level 1)\n"
     "      --json             summary as JSON on stdout\n"
     "  -q, --quiet            nothing on stderr but errors\n"
     "  -h, --help             this help\n";
 
-/* clvtier-mpi score: every rank's score columns onto rank 0, in rank (=
- * row) order; sc then holds all rows on rank 0 (collective; s is this
- * rank's status so far). */
-static ct_status gather_scores(cli_common *c, ct_status s, ct_scores *sc, ct_error *err)
+/* Sums of P(alive), expected purchases and CLV over this rank's rows (its
+ * first row a multiple of CT_SUM_BLOCK) per block of CT_SUM_BLOCK rows,
+ * added in block order over the ranks: the same bits for any rank count.
+ * out[3] is the number of rows. */
+static ct_status score_sums(ct_comm *comm, const ct_scores *sc, double out[4], ct_error *err)
 {
-    ct_comm *w = ct_comm_world();
-    size_t P = (size_t)c->ranks;
-    double *cnt = calloc(P, sizeof *cnt);
-    size_t *bytes = malloc(P * sizeof *bytes), tot = 0;
-    if (cnt == NULL || bytes == NULL) {
-        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    size_t nb = (sc->n + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK;
+    double *part = calloc((nb ? nb : 1) * 4, sizeof *part);
+    if (part == NULL) {
+        return ct_comm_agree(comm, ct_fail(err, CT_ENOMEM, "out of memory"), err);
     }
-    s = ct_comm_agree(w, s, err);
+    for (size_t i = 0; i < sc->n; i++) {
+        double *p = part + i / CT_SUM_BLOCK * 4;
+        p[0] += sc->p_alive[i];
+        p[1] += sc->exp_purchases[i];
+        p[2] += sc->clv[i];
+        p[3] += 1;
+    }
+    ct_status s = ct_comm_agree(comm, CT_OK, err);
     if (s == CT_OK) {
-        cnt[c->rank] = (double)sc->n;
-        s = ct_comm_allreduce_sum(w, cnt, P, err);
+        s = ct_comm_sum_blocks(comm, part, nb, 4, out, err);
     }
-    for (size_t r = 0; r < P && s == CT_OK; r++) {
-        bytes[r] = (size_t)cnt[r] * sizeof(double);
-        tot += (size_t)cnt[r];
-    }
-    double **col[4] = {&sc->p_alive, &sc->exp_purchases, &sc->exp_spend, &sc->clv};
-    for (int q = 0; q < 4 && s == CT_OK; q++) {
-        double *all = c->rank == 0 ? malloc((tot ? tot : 1) * sizeof *all) : NULL;
-        s = ct_comm_agree(w, c->rank != 0 || all != NULL ? CT_OK
-                                                         : ct_fail(err, CT_ENOMEM, "out of memory"),
-                          err);
-        if (s == CT_OK) {
-            s = ct_comm_gatherv(w, *col[q], all, bytes, err);
-        }
-        if (s == CT_OK && c->rank == 0) {
-            free(*col[q]);
-            *col[q] = all;
-        } else {
-            free(all);
-        }
-    }
-    if (s == CT_OK && c->rank == 0) {
-        sc->n = tot;
-    }
-    free(cnt);
-    free(bytes);
+    free(part);
     return s;
 }
 
@@ -381,6 +360,7 @@ int cmd_score(int argc, char **argv, cli_common *c)
                                          {"discount", required_argument, NULL, O_DISCOUNT},
                                          {"output", required_argument, NULL, 'o'},
                                          {"threads", required_argument, NULL, O_THREADS},
+                                         {"compress", optional_argument, NULL, O_COMPRESS},
                                          {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
@@ -388,6 +368,7 @@ int cmd_score(int argc, char **argv, cli_common *c)
     const char *fitp = NULL, *spendp = NULL, *out = NULL;
     double horizon = 52, discount = 0;
     unsigned threads = 0;
+    int deflate = 0;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "o:qh", LONG, NULL)) != -1) {
@@ -413,6 +394,11 @@ int cmd_score(int argc, char **argv, cli_common *c)
             break;
         case O_THREADS:
             if (cli_threads(c, optarg, &threads) != 0) {
+                return EX_USAGE_;
+            }
+            break;
+        case O_COMPRESS:
+            if (cli_deflate(c, optarg, &deflate) != 0) {
                 return EX_USAGE_;
             }
             break;
@@ -459,24 +445,22 @@ int cmd_score(int argc, char **argv, cli_common *c)
     ct_error err;
     ct_scores sc;
     double t0 = cli_now();
+    ct_comm *comm = c->ranks > 1 ? ct_comm_world() : NULL;
     ct_status s = ct_clv_score(&pf, has_gg ? &gg : NULL, &cust, horizon, discount, threads, &sc,
                                &err);
-    if (c->ranks > 1) {
-        s = gather_scores(c, s, &sc, &err);
-        cust.n = sc.n;
+    s = ct_comm_agree(comm, s, &err);
+    double sums[4] = {0, 0, 0, 0};
+    if (s == CT_OK) {
+        s = score_sums(comm, &sc, sums, &err);
     }
     if (s != CT_OK) {
         ct_customers_free(&cust);
         return cli_fail(c, &err);
     }
-    if (c->rank != 0) {
-        ct_scores_free(&sc);
-        ct_customers_free(&cust);
-        return 0;
-    }
     double secs = cli_now() - t0;
     ct_file *f = NULL;
-    ct_create_opts co = {0, c->cmdline};
+    /* clvtier-mpi: the ranks write the file together, each its own rows */
+    ct_create_opts co = {deflate, c->cmdline, comm};
     s = ct_file_create(&f, out, &co, &err);
     if (s == CT_OK) {
         /* Rows align with /customers of DATA.h5 (DESIGN.md): no id copy. */
@@ -485,7 +469,7 @@ int cmd_score(int argc, char **argv, cli_common *c)
                                            {"exp_spend", CT_FLOAT64, 0},
                                            {"clv", CT_FLOAT64, 0}};
         const void *cols[4] = {sc.p_alive, sc.exp_purchases, sc.exp_spend, sc.clv};
-        s = ct_tw_write_table(f, "/scores", spec, 4, cols, cust.n, NULL, &err);
+        s = ct_tw_write_table(f, "/scores", spec, 4, cols, sc.n, NULL, &err);
     }
     if (s == CT_OK) {
         s = ct_attr_set_f64(f, "/scores", "horizon", horizon, &err);
@@ -508,17 +492,15 @@ int cmd_score(int argc, char **argv, cli_common *c)
         f = NULL;
     }
     ct_file_close(f);
-    double spa = 0, sey = 0, sclv = 0;
-    for (size_t i = 0; i < sc.n; i++) {
-        spa += sc.p_alive[i];
-        sey += sc.exp_purchases[i];
-        sclv += sc.clv[i];
-    }
-    size_t n = sc.n;
+    double spa = sums[0], sey = sums[1], sclv = sums[2];
+    size_t n = (size_t)sums[3];
     ct_scores_free(&sc);
     ct_customers_free(&cust);
     if (s != CT_OK) {
         return cli_fail(c, &err);
+    }
+    if (c->rank != 0) {
+        return 0;
     }
     if (!c->quiet) {
         fprintf(stderr,

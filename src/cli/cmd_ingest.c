@@ -155,13 +155,8 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
             summary = optarg;
             break;
         case O_COMPRESS:
-            o.deflate = 1;
-            if (optarg != NULL) {
-                size_t lv;
-                if (cli_parse_size(optarg, &lv) != 0 || lv < 1 || lv > 9) {
-                    return cli_usage(c, "--compress level '%s' must be 1..9", optarg);
-                }
-                o.deflate = (int)lv;
+            if (cli_deflate(c, optarg, &o.deflate) != 0) {
+                return EX_USAGE_;
             }
             break;
         case O_THREADS:

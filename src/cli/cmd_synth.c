@@ -50,7 +50,7 @@ static ct_status write_h5(const ct_synth_opts *o, const char *out, const char *c
     if (s != CT_OK) {
         return s;
     }
-    ct_create_opts co = {0, cmdline};
+    ct_create_opts co = {0, cmdline, NULL};
     s = ct_file_create(&f, out, &co, err);
     if (s == CT_OK) {
         s = ct_customers_write(f, &cust, err);

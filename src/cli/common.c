@@ -88,6 +88,16 @@ int cli_threads(cli_common *c, const char *arg, unsigned *threads)
     return 0;
 }
 
+int cli_deflate(cli_common *c, const char *arg, int *level)
+{
+    size_t lv = 1;
+    if (arg != NULL && (cli_parse_size(arg, &lv) != 0 || lv < 1 || lv > 9)) {
+        return cli_usage(c, "--compress level '%s' must be 1..9", arg);
+    }
+    *level = (int)lv;
+    return 0;
+}
+
 int cli_min_group(cli_common *c, const char *arg, long *min_group)
 {
     size_t v;

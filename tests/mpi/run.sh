@@ -6,7 +6,8 @@
 # starts; an empty cluster re-seeded); errors give one message and no output;
 # fit over the ranks agrees with the serial fit within the minimiser's
 # tolerance; score over the ranks and the commands that run on rank 0 (run)
-# give the serial results, tiers included.
+# give the serial results, tiers included.  cluster and score write their
+# output collectively (parallel HDF5), compressed or not.
 set -u
 CLV=${CLVTIER:?serial clvtier}
 MPICLV=${CLVTIER_MPI:?clvtier-mpi}
@@ -101,6 +102,37 @@ for n in 2 4; do # each rank scores its share, rank 0 gathers: the serial column
     done
 done
 "$CLV" inspect "$T/syn-given-4.h5" >/dev/null 2>&1 && ok || bad "the serial build cannot read a 4-rank result"
+
+# parallel HDF5: the ranks write one file together (collective MPI-IO), each
+# its own rows; compressed (shuffle + deflate) too, which HDF5 can only do
+# collectively.  1M customers: every rank has rows.  Same numbers and JSON.
+"$CLV" fit "$T/syn.h5" --model bgnbd,gammagamma -o "$T/sfit.h5" -q
+"$CLV" score "$T/syn.h5" --fit "$T/sfit.h5" --horizon 52 --discount 0.01 --compress -o "$T/ssc-s.h5" \
+    --json -q | sed 's/"seconds": [0-9.]*//' >"$T/ssc-s.json"
+for n in 2 4; do
+    run_mpi "$n" "$MPICLV" score "$T/syn.h5" --fit "$T/sfit.h5" --horizon 52 --discount 0.01 --compress \
+        -o "$T/ssc-$n.h5" --json -q | sed 's/"seconds": [0-9.]*//' | cmp -s - "$T/ssc-s.json" && ok \
+        || bad "compressed score on $n ranks: JSON differs"
+    for ds in p_alive exp_purchases exp_spend clv; do
+        [ "$(h5dump -d /scores/$ds "$T/ssc-$n.h5" | tail -n +2 | md5sum)" = \
+          "$(h5dump -d /scores/$ds "$T/ssc-s.h5" | tail -n +2 | md5sum)" ] \
+            && ok || bad "compressed score on $n ranks: /scores/$ds differs"
+    done
+    "$CLV" inspect "$T/ssc-$n.h5" | grep -q "/scores/clv .*(deflate)" && ok \
+        || bad "score on $n ranks --compress: /scores/clv not compressed"
+done
+# an output that cannot be created: one message, exit 73, nothing left behind
+mkdir "$T/ro" && chmod 555 "$T/ro"
+if [ "$(id -u)" != 0 ]; then
+    run_mpi 2 "$MPICLV" score "$T/syn.h5" --fit "$T/sfit.h5" -o "$T/ro/x.h5" 2>"$T/err"
+    rc=$?
+    [ "$rc" = 73 ] && [ "$(wc -l <"$T/err")" = 1 ] && [ -z "$(ls "$T/ro")" ] && ok \
+        || bad "unwritable output on 2 ranks: exit $rc, stderr: $(cat "$T/err")"
+fi
+run_mpi 2 "$MPICLV" score "$T/syn.h5" --fit "$T/sfit.h5" -o "$T/nodir/x.h5" 2>"$T/err"
+rc=$?
+[ "$rc" = 73 ] && [ "$(wc -l <"$T/err")" = 1 ] && ok \
+    || bad "output in a missing directory on 2 ranks: exit $rc, stderr: $(cat "$T/err")"
 
 # run (rank 0 under MPI): the same tiers as the serial build
 "$CLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" -o "$T/run-s.h5" --csv "$T/run-s.csv" -q >/dev/null
