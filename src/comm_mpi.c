@@ -110,6 +110,34 @@ ct_status ct_comm_gatherv(ct_comm *c, const void *mine, void *all, const size_t 
     return rc == MPI_SUCCESS ? CT_OK : mpi_fail(err, rc, "MPI_Gatherv");
 }
 
+ct_status ct_comm_alltoallv(ct_comm *c, const void *send, const size_t *sbytes, void *recv,
+                            const size_t *rbytes, ct_error *err)
+{
+    if (c == NULL || c->size == 1) {
+        if (recv != send && sbytes[0] > 0) {
+            memmove(recv, send, sbytes[0]);
+        }
+        return CT_OK;
+    }
+    int *sc, *sd, *rc_, *rd;
+    ct_status s = counts(c, sbytes, &sc, &sd, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    s = counts(c, rbytes, &rc_, &rd, err);
+    if (s != CT_OK) {
+        free(sc);
+        free(sd);
+        return s;
+    }
+    int rc = MPI_Alltoallv(send, sc, sd, MPI_BYTE, recv, rc_, rd, MPI_BYTE, MPI_COMM_WORLD);
+    free(sc);
+    free(sd);
+    free(rc_);
+    free(rd);
+    return rc == MPI_SUCCESS ? CT_OK : mpi_fail(err, rc, "MPI_Alltoallv");
+}
+
 ct_status ct_comm_allreduce_sum(ct_comm *c, double *buf, size_t n, ct_error *err)
 {
     if (c == NULL || c->size == 1 || n == 0) {

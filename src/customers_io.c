@@ -94,12 +94,40 @@ ct_status ct_customers_read_flags(const ct_file *f, const char *group, unsigned 
     return ct_customers_read_part(f, group, flags, 0, 1, c, err);
 }
 
+static const char *const NX[] = {"x", "frequency", NULL};
+
+/* Parts cut at whole chunks of x (so each rank reads its own chunks), or at
+ * CT_SUM_BLOCK rows when the chunks are not a multiple of it (so
+ * block-ordered sums come out the same for any number of ranks). */
+static void part_rows(const ct_table *t, size_t part, size_t nparts, size_t *row0, size_t *n)
+{
+    long jx = find_any(t, NX);
+    size_t N = ct_table_nrows(t), ch = jx >= 0 ? ct_table_chunk(t, (size_t)jx) : 0;
+    size_t align = ch > 0 && ch % CT_SUM_BLOCK == 0 ? ch : CT_SUM_BLOCK;
+    size_t nal = (N + align - 1) / align, r0 = nal * part / nparts * align;
+    size_t r1 = nal * (part + 1) / nparts * align;
+    *row0 = r0 < N ? r0 : N;
+    *n = (r1 < N ? r1 : N) - *row0;
+}
+
+ct_status ct_customers_part_rows(const ct_file *f, const char *group, size_t part, size_t nparts,
+                                 size_t *row0, size_t *n, size_t *total, ct_error *err)
+{
+    ct_table *t;
+    ct_status s = ct_table_open(&t, f, group, err);
+    if (s == CT_OK) {
+        part_rows(t, part, nparts, row0, n);
+        *total = ct_table_nrows(t);
+        ct_table_close(t);
+    }
+    return s;
+}
+
 ct_status ct_customers_read_part(const ct_file *f, const char *group, unsigned flags,
                                  size_t part, size_t nparts, ct_customers *c, ct_error *err)
 {
     ct_table *t;
     ct_status s;
-    static const char *const nx[] = {"x", "frequency", NULL};
     static const char *const ntx[] = {"t_x", "recency", NULL};
     static const char *const nT[] = {"T", "periods", NULL};
     static const char *const nm[] = {"m", "monetary_value", "zbar", NULL};
@@ -112,19 +140,11 @@ ct_status ct_customers_read_part(const ct_file *f, const char *group, unsigned f
     if (s != CT_OK) {
         return s;
     }
-    /* parts cut at whole chunks of x (so each rank reads its own chunks),
-     * or at CT_SUM_BLOCK rows when the chunks are not a multiple of it (so
-     * block-ordered sums come out the same for any number of ranks) */
-    long jx = find_any(t, nx);
-    size_t N = ct_table_nrows(t), ch = jx >= 0 ? ct_table_chunk(t, (size_t)jx) : 0;
-    size_t align = ch > 0 && ch % CT_SUM_BLOCK == 0 ? ch : CT_SUM_BLOCK;
-    size_t nal = (N + align - 1) / align, row0 = nal * part / nparts * align;
-    size_t row1 = nal * (part + 1) / nparts * align;
-    row0 = row0 < N ? row0 : N;
-    c->n = (row1 < N ? row1 : N) - row0;
+    size_t row0;
+    part_rows(t, part, nparts, &row0, &c->n);
     c->row0 = row0;
     const char *path = ct_file_path(f);
-    s = opt_col(t, nx, 1, path, group, row0, c->n, &c->x, err);
+    s = opt_col(t, NX, 1, path, group, row0, c->n, &c->x, err);
     if (s == CT_OK) {
         s = opt_col(t, ntx, 1, path, group, row0, c->n, &c->t_x, err);
     }

@@ -3,6 +3,7 @@
 #include "clvtier/pipeline.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "clvtier/audit.h"
+#include "clvtier/comm.h"
 #include "clvtier/customers.h"
 #include "clvtier/digest.h"
 #include "clvtier/ingest.h"
@@ -36,9 +38,11 @@ static void stage(const ct_run_opts *o, const char *name, double *t0)
     *t0 = t;
 }
 
-/* Columns of the input's /features table, read on demand. */
+/* Columns of the input's /features table, read on demand: rows [row0,
+ * row0 + nrows) (a rank's part; all rows on a serial run). */
 typedef struct user_cols {
     ct_table *t; /* NULL: the input has no /features */
+    size_t row0, total; /* total: rows of /customers */
     size_t n;
     char name[CT_MAX_FEATURES + CT_MAX_AUDIT][64];
     double *col[CT_MAX_FEATURES + CT_MAX_AUDIT];
@@ -67,13 +71,18 @@ static const double *user_column(user_cols *u, const char *name, size_t nrows, c
         u->n == CT_MAX_FEATURES + CT_MAX_AUDIT) {
         return NULL;
     }
-    if (ct_table_nrows(u->t) != nrows) {
+    if (ct_table_nrows(u->t) != u->total) {
         *s = ct_fail(err, CT_EFORMAT, "/features has %zu rows, /customers %zu",
-                     ct_table_nrows(u->t), nrows);
+                     ct_table_nrows(u->t), u->total);
         return NULL;
     }
-    *s = ct_table_read_f64(u->t, name, &u->col[u->n], err);
+    u->col[u->n] = malloc((nrows ? nrows : 1) * sizeof *u->col[u->n]);
+    *s = u->col[u->n] == NULL ? ct_fail(err, CT_ENOMEM, "out of memory")
+                              : ct_table_read(u->t, (size_t)ct_table_find(u->t, name), u->row0,
+                                              nrows, CT_FLOAT64, u->col[u->n], err);
     if (*s != CT_OK) {
+        free(u->col[u->n]);
+        u->col[u->n] = NULL;
         return NULL;
     }
     snprintf(u->name[u->n], sizeof u->name[u->n], "%s", name);
@@ -469,6 +478,331 @@ static ct_status tier_stage(const tier_ctx *x, ct_tiering *tg, ct_run_summary *s
     return s;
 }
 
+/* ---- k-means over the graded customers (serial, or over the ranks) ------- */
+
+/* With a k range, k is chosen on a deterministic sample of about KSEL_MAX
+ * graded customers (customer g kept when a hash of (seed, g) is below
+ * KSEL_MAX / ng: no aliasing with any order of the rows); the n_init
+ * restarts of the seeding also run on that sample.  Then one Lloyd run on
+ * everyone starts from the sample's solution: neither choosing k nor
+ * seeding needs millions of rows.  With at most KSEL_MAX graded customers
+ * and one k, the sample is everyone and its fit is the result. */
+#define KSEL_MAX ((size_t)200000)
+
+static int ksel_keep(uint64_t salt, size_t g, double p)
+{
+    return (double)(ct_mix64(salt + g) >> 11) * 0x1.0p-53 < p;
+}
+
+/* Fit k = k_lo..k_hi on the sample S (ns x d, weights sw or NULL), scored
+ * when there is a range; *best is the chosen k's result (the caller frees). */
+static ct_status choose_k(const ct_tier_model *m, ct_kmeans_opts *ko, const double *S, size_t ns,
+                          size_t d, const double *sw, ct_kscore *ks, ct_kmeans_result *best,
+                          ct_error *err)
+{
+    size_t nk = m->k_hi - m->k_lo + 1;
+    ct_status s = CT_OK;
+    memset(best, 0, sizeof *best);
+    for (size_t k = m->k_lo; k <= m->k_hi && s == CT_OK; k++) {
+        ct_kmeans_result r;
+        ko->k = k;
+        s = ct_kmeans_fit(S, ns, d, sw, ko, &r, err);
+        if (s == CT_OK && nk > 1) {
+            s = ct_kmeans_scores(S, ns, d, sw, &r, 4000, m->seed, &ks[k - m->k_lo], err);
+        }
+        if (s == CT_OK && ct_kmeans_pick_k(ks, k - m->k_lo + 1, m->k_lo) == k) {
+            ct_kmeans_result_free(best);
+            *best = r;
+        } else if (s == CT_OK) {
+            ct_kmeans_result_free(&r);
+        }
+    }
+    return s;
+}
+
+static void model_km_opts(const ct_tier_model *m, unsigned threads, ct_kmeans_opts *ko)
+{
+    ct_kmeans_opts_init(ko);
+    ko->n_init = m->n_init;
+    ko->seed = m->seed;
+    ko->threads = threads;
+}
+
+/* Serial: scale X (ng graded rows, in place), choose k, fit everyone. */
+static ct_status cluster_serial(const ct_tier_model *m, double *X, const double *w, size_t ng,
+                                unsigned threads, ct_scaler *scl, ct_kmeans_result *km,
+                                ct_kscore *ks, size_t *k_sample, ct_error *err)
+{
+    size_t d = m->nfeat, nk = m->k_hi - m->k_lo + 1;
+    ct_status s = ct_scaler_fit_transform(scl, X, ng, d, w, m->transform, m->scale, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    int sub = ng > KSEL_MAX;
+    size_t cap = sub ? KSEL_MAX + KSEL_MAX / 10 : ng, ns = 0;
+    double *S = sub ? malloc(cap * d * sizeof *S) : X;
+    double *sw = sub && w != NULL ? malloc(cap * sizeof *sw) : (double *)(uintptr_t)w;
+    double p = (double)KSEL_MAX / (double)ng;
+    uint64_t salt = ct_mix64(m->seed ^ 0x6b73656cULL);
+    if (S == NULL || (w != NULL && sw == NULL)) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t g = 0; s == CT_OK && sub && g < ng && ns < cap; g++) {
+        if (ksel_keep(salt, g, p)) {
+            memcpy(S + ns * d, X + g * d, d * sizeof *S);
+            if (w != NULL) {
+                sw[ns] = w[g];
+            }
+            ns++;
+        }
+    }
+    ns = sub ? ns : ng;
+    ct_kmeans_opts ko;
+    model_km_opts(m, threads, &ko);
+    ct_kmeans_result best;
+    memset(&best, 0, sizeof best);
+    if (s == CT_OK) {
+        s = choose_k(m, &ko, S, ns, d, sw, ks, &best, err);
+    }
+    if (sub) {
+        free(S);
+        free(sw);
+    }
+    if (s == CT_OK && nk == 1 && !sub) {
+        *km = best; /* the sample was everyone */
+        return CT_OK;
+    }
+    if (s == CT_OK) {
+        *k_sample = ns;
+        ko.k = best.k;
+        ko.init = CT_KM_INIT_GIVEN;
+        ko.centroids = best.centroids;
+        s = ct_kmeans_fit(X, ng, d, w, &ko, km, err);
+    }
+    ct_kmeans_result_free(&best);
+    return s;
+}
+
+/* Rows kept in memory as d values and a weight each, rows [lo, hi) of the
+ * whole: a ct_km_source for the scaler and the distributed Lloyd. */
+typedef struct packed_rows {
+    const double *R;
+    size_t d, lo;
+} packed_rows;
+
+static ct_status packed_read(void *ctx, size_t row0, size_t nr, double *X, double *w,
+                             ct_error *err)
+{
+    const packed_rows *p = ctx;
+    (void)err;
+    for (size_t i = 0; i < nr; i++) {
+        const double *r = p->R + (row0 - p->lo + i) * (p->d + 1);
+        memcpy(X + i * p->d, r, p->d * sizeof *X);
+        if (w != NULL) {
+            w[i] = r[p->d];
+        }
+    }
+    return CT_OK;
+}
+
+/* clvtier-mpi: the same k-means, bit for bit, over every rank's graded rows
+ * (X, ngl rows in row order; the ranks' rows follow each other): the rows
+ * move to whole CT_SUM_BLOCKs per rank for the scaler and the sample, then
+ * to the Lloyd engine's blocks (ct_kmeans_fit_stream).  Rank 0 gets every
+ * graded row's label, every rank the centroids.  Collective; the status is
+ * the same on every rank. */
+static ct_status cluster_ranks(ct_comm *comm, const ct_tier_model *m, const double *X,
+                               const double *w, size_t ngl, size_t ng, size_t g0,
+                               unsigned threads, ct_scaler *scl, ct_kmeans_result *km,
+                               ct_kscore *ks, size_t *k_sample, ct_error *err)
+{
+    size_t d = m->nfeat, nk = m->k_hi - m->k_lo + 1, rb = (d + 1) * sizeof(double);
+    size_t P = (size_t)ct_comm_size(comm), me = (size_t)ct_comm_rank(comm);
+    size_t nblk = (ng + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK;
+    size_t a0 = nblk * me / P * CT_SUM_BLOCK, a1 = nblk * (me + 1) / P * CT_SUM_BLOCK;
+    a0 = a0 < ng ? a0 : ng;
+    a1 = a1 < ng ? a1 : ng;
+    double *mine = malloc((ngl ? ngl : 1) * rb), *A = malloc((a1 > a0 ? a1 - a0 : 1) * rb);
+    double *S = NULL, *E = NULL;
+    ct_status s = mine && A ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    if (s == CT_OK && m->scale == CT_SC_ROBUST) {
+        s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0,
+                       "[features] scale = robust needs every value on one machine: use zscore "
+                       "or none with clvtier-mpi");
+    }
+    for (size_t i = 0; i < ngl && s == CT_OK; i++) {
+        memcpy(mine + i * (d + 1), X + i * d, d * sizeof *mine);
+        mine[i * (d + 1) + d] = w != NULL ? w[i] : 1.0;
+    }
+    s = ct_comm_agree(comm, s, err);
+    if (s == CT_OK) {
+        s = ct_comm_move_rows(comm, mine, g0, ngl, rb, a0, a1, A, err);
+    }
+    free(mine);
+    /* the scaler over whole blocks, as in memory; then scale these rows */
+    packed_rows pa = {A, d, a0};
+    ct_km_source src = {ng, d, w != NULL, comm, packed_read, &pa};
+    if (s == CT_OK) {
+        s = ct_scaler_fit_source(scl, &src, a0, a1, 4 * CT_SUM_BLOCK, m->transform, m->scale, err);
+    }
+    for (size_t i = 0; i < a1 - a0 && s == CT_OK; i++) {
+        s = ct_scaler_apply(scl, A + i * (d + 1), 1, err);
+    }
+    s = ct_comm_agree(comm, s, err);
+    /* the sample (everyone when there are few), in row order on every rank */
+    int sub = ng > KSEL_MAX;
+    size_t cap = sub ? KSEL_MAX + KSEL_MAX / 10 : ng, nsl = 0, ns = 0;
+    double p = (double)KSEL_MAX / (double)ng;
+    uint64_t salt = ct_mix64(m->seed ^ 0x6b73656cULL);
+    double *cnt = calloc(P, sizeof *cnt), *sw = NULL;
+    size_t *bytes = malloc(P * sizeof *bytes);
+    double *L = malloc((a1 > a0 ? a1 - a0 : 1) * rb), *all = NULL;
+    if (s == CT_OK && (cnt == NULL || bytes == NULL || L == NULL)) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < a1 - a0 && s == CT_OK; i++) {
+        if (!sub || ksel_keep(salt, a0 + i, p)) {
+            memcpy(L + nsl++ * (d + 1), A + i * (d + 1), rb);
+        }
+    }
+    s = ct_comm_agree(comm, s, err);
+    if (s == CT_OK) {
+        cnt[me] = (double)nsl;
+        s = ct_comm_allreduce_sum(comm, cnt, P, err);
+    }
+    size_t tot = 0;
+    for (size_t r = 0; r < P && s == CT_OK; r++) {
+        bytes[r] = (size_t)cnt[r] * rb;
+        tot += (size_t)cnt[r];
+    }
+    if (s == CT_OK) {
+        all = malloc((tot ? tot : 1) * rb);
+        S = malloc((tot ? tot : 1) * d * sizeof *S);
+        sw = malloc((tot ? tot : 1) * sizeof *sw);
+        s = ct_comm_agree(comm, all && S && sw ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"),
+                          err);
+    }
+    if (s == CT_OK) {
+        s = ct_comm_allgatherv(comm, L, all, bytes, err);
+    }
+    free(L);
+    ns = tot < cap ? tot : cap;
+    for (size_t i = 0; i < ns && s == CT_OK; i++) {
+        memcpy(S + i * d, all + i * (d + 1), d * sizeof *S);
+        sw[i] = all[i * (d + 1) + d];
+    }
+    free(all);
+    free(cnt);
+    free(bytes);
+    ct_kmeans_opts ko;
+    model_km_opts(m, threads, &ko);
+    ct_kmeans_result best;
+    memset(&best, 0, sizeof best);
+    if (s == CT_OK) { /* the same on every rank */
+        s = choose_k(m, &ko, S, ns, d, w != NULL ? sw : NULL, ks, &best, err);
+    }
+    free(S);
+    free(sw);
+    if (s == CT_OK && nk == 1 && !sub) {
+        *km = best; /* the sample was everyone */
+        free(A);
+        return CT_OK;
+    }
+    /* one Lloyd run on everyone, from the sample's solution, on the
+     * engine's blocks of rows */
+    size_t lo = 0, hi = 0;
+    if (s == CT_OK) {
+        *k_sample = ns;
+        ct_kmeans_stream_rows(ng, d, best.k, 0, (int)me, (int)P, &lo, &hi);
+        E = malloc((hi > lo ? hi - lo : 1) * rb);
+        s = ct_comm_agree(comm, E != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"), err);
+    }
+    if (s == CT_OK) {
+        s = ct_comm_move_rows(comm, A, a0, a1 - a0, rb, lo, hi, E, err);
+    }
+    free(A);
+    packed_rows pe = {E, d, lo};
+    ct_km_source es = {ng, d, w != NULL, comm, packed_read, &pe};
+    if (s == CT_OK) {
+        ko.k = best.k;
+        ko.init = CT_KM_INIT_GIVEN;
+        ko.centroids = best.centroids;
+        s = ct_kmeans_fit_stream(&es, &ko, 0, 0, km, err);
+    }
+    free(E);
+    ct_kmeans_result_free(&best);
+    return s;
+}
+
+/* clvtier-mpi: rank 0 gets every rank's nl values of a per-customer column
+ * (in rank = row order): *col then holds all n of them there (collective). */
+static ct_status gather_column(ct_comm *comm, double **col, size_t nl, size_t n, ct_error *err)
+{
+    size_t P = (size_t)ct_comm_size(comm);
+    int root = ct_comm_rank(comm) == 0;
+    double *cnt = calloc(P, sizeof *cnt), *all = root ? malloc((n ? n : 1) * sizeof *all) : NULL;
+    size_t *bytes = malloc(P * sizeof *bytes);
+    ct_status s = cnt && bytes && (!root || all) ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    s = ct_comm_agree(comm, s, err);
+    if (s == CT_OK) {
+        cnt[ct_comm_rank(comm)] = (double)nl;
+        s = ct_comm_allreduce_sum(comm, cnt, P, err);
+    }
+    for (size_t r = 0; r < P && s == CT_OK; r++) {
+        bytes[r] = (size_t)cnt[r] * sizeof(double);
+    }
+    if (s == CT_OK) {
+        s = ct_comm_gatherv(comm, *col, all, bytes, err);
+    }
+    if (s == CT_OK && root) {
+        free(*col);
+        *col = all;
+        all = NULL;
+    }
+    free(all);
+    free(cnt);
+    free(bytes);
+    return s;
+}
+
+/* Customers [0, nl) of c old enough to grade: their features (into X, d
+ * columns), weights (into w unless NULL) and row numbers; *ng of them.  A
+ * missing or non-finite feature is an error naming the customer. */
+static ct_status graded_rows(const ct_tier_model *m, const ct_customers *c, size_t nl,
+                             const double *const *cols, const char *data, double *X, double *w,
+                             size_t *rows, size_t *ng, ct_error *err)
+{
+    size_t d = m->nfeat, g = 0;
+    for (size_t i = 0; i < nl; i++) {
+        if (c->T[i] < m->new_min_age) {
+            continue;
+        }
+        for (size_t j = 0; j < d; j++) {
+            double v = cols[j][i];
+            if (!isfinite(v)) {
+                *ng = g;
+                if (c->ids == NULL) {
+                    return ct_fail_at(err, CT_EDATA, data, c->row0 + i + 1, 0,
+                                      "customer row %zu: feature '%s' is missing or not finite "
+                                      "(%g)",
+                                      c->row0 + i + 1, m->features[j], v);
+                }
+                return ct_fail_at(err, CT_EDATA, data, c->row0 + i + 1, 0,
+                                  "customer '%.*s': feature '%s' is missing or not finite (%g)",
+                                  (int)strnlen(c->ids + i * c->id_width, c->id_width),
+                                  c->ids + i * c->id_width, m->features[j], v);
+            }
+            X[g * d + j] = v;
+        }
+        if (w != NULL) {
+            w[g] = c->weight[i];
+        }
+        rows[g++] = i;
+    }
+    *ng = g;
+    return CT_OK;
+}
+
 ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
                  const ct_run_opts *o, ct_run_summary *sum, ct_error *err)
 {
@@ -493,6 +827,10 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     size_t nk = m->k_hi - m->k_lo + 1;
     double t0 = now_s();
     unsigned threads = o != NULL ? o->threads : 0;
+    /* clvtier-mpi: every rank runs this together; rank 0 holds every
+     * customer, the others their parts (see pipeline.h) */
+    ct_comm *comm = o != NULL && ct_comm_size(o->comm) > 1 ? o->comm : NULL;
+    int root = ct_comm_rank(comm) == 0;
 
     memset(&c, 0, sizeof c);
     memset(&sc, 0, sizeof sc);
@@ -504,11 +842,10 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     if (nk > 64) {
         return ct_fail(err, CT_ECONFIG, "%s: k range of %zu values (at most 64)", m->path, nk);
     }
-    /* 1. data */
-    if (access(input, R_OK) != 0) {
-        return ct_fail_at(err, CT_ENOENT, input, 0, 0, "cannot read input");
-    }
-    if (!ct_file_is_hdf5(input)) {
+    /* 1. data (a CSV is ingested by rank 0) */
+    if (root && access(input, R_OK) != 0) {
+        s = ct_fail_at(err, CT_ENOENT, input, 0, 0, "cannot read input");
+    } else if (root && !ct_file_is_hdf5(input)) {
         ct_ingest_opts io;
         ct_ingest_opts_init(&io);
         io.period = m->period;
@@ -519,37 +856,61 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         snprintf(tmp, sizeof tmp, "%s.ingest-%ld.h5", output, (long)getpid());
         s = ct_ingest_csv(input, tmp, &io, NULL, err);
         if (s != CT_OK) {
-            return s;
+            tmp[0] = '\0';
         }
+    }
+    s = ct_comm_agree(comm, s, err);
+    if (s == CT_OK && comm != NULL) {
+        s = ct_comm_bcast(comm, tmp, sizeof tmp, 0, err);
+    }
+    if (s != CT_OK) {
+        return s;
+    }
+    if (tmp[0] != '\0') {
         data = tmp;
         stage(o, "ingest", &t0);
     }
+    size_t n = 0, nl = 0; /* customers; this rank's share of the work */
     s = ct_file_open(&df, data, err);
-    if (s == CT_OK) {
+    if (s == CT_OK && root) {
         s = ct_customers_read(df, "/customers", &c, err);
+        nl = n = c.n;
+    } else if (s == CT_OK) {
+        s = ct_customers_read_part(df, "/customers", CT_READ_NO_IDS, (size_t)ct_comm_rank(comm),
+                                   (size_t)ct_comm_size(comm), &c, err);
+        nl = c.n;
+    }
+    if (s == CT_OK && comm != NULL) { /* rank 0's share: the first rows */
+        size_t r0;
+        s = ct_customers_part_rows(df, "/customers", (size_t)ct_comm_rank(comm),
+                                   (size_t)ct_comm_size(comm), &r0, &nl, &n, err);
     }
     if (s == CT_OK && ct_file_has_group(df, "/features")) {
         s = ct_table_open(&uc.t, df, "/features", err);
+        uc.row0 = c.row0;
+        uc.total = n;
     }
+    s = ct_comm_agree(comm, s, err);
     if (s != CT_OK) {
         goto done;
     }
-    size_t n = c.n;
-    /* 2. models */
-    s = ct_clv_data_new(&cd, m->purchase, &c, data, err);
+    /* 2. models (the likelihood summed over the ranks' rows) */
+    ct_customers cl = c;
+    cl.n = nl;
     ct_fit_opts fo;
     ct_fit_opts_init(&fo);
     fo.penalty = m->penalty;
     fo.threads = threads;
+    s = ct_clv_data_new_part(&cd, m->purchase, &cl, data, comm, err);
     if (s == CT_OK) {
-        s = ct_clv_fit(cd, &fo, &pf, err);
+        s = ct_comm_agree(comm, ct_clv_fit(cd, &fo, &pf, err), err);
     }
     ct_clv_data_free(cd);
     cd = NULL;
     if (s == CT_OK && m->spend) {
-        s = ct_clv_data_new(&cd, CT_GAMMAGAMMA, &c, data, err);
+        s = ct_clv_data_new_part(&cd, CT_GAMMAGAMMA, &cl, data, comm, err);
         if (s == CT_OK) {
-            s = ct_clv_fit(cd, &fo, &gf, err);
+            s = ct_comm_agree(comm, ct_clv_fit(cd, &fo, &gf, err), err);
         }
         ct_clv_data_free(cd);
         cd = NULL;
@@ -558,152 +919,103 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         goto done;
     }
     stage(o, "fit", &t0);
-    /* 3. scores */
-    s = ct_clv_score(&pf, m->spend ? &gf : NULL, &c, m->horizon, m->discount, threads, &sc, err);
+    /* 3. scores: each rank its share; rank 0 gathers them */
+    s = ct_clv_score(&pf, m->spend ? &gf : NULL, &cl, m->horizon, m->discount, threads, &sc, err);
+    s = ct_comm_agree(comm, s, err);
+    double **scol[4] = {&sc.p_alive, &sc.exp_purchases, &sc.exp_spend, &sc.clv};
+    for (int q = 0; q < 4 && s == CT_OK && comm != NULL; q++) {
+        s = gather_column(comm, scol[q], nl, n, err);
+    }
     if (s != CT_OK) {
         goto done;
     }
+    sc.n = root ? n : nl;
     stage(o, "score", &t0);
     /* 4. k-means over the customers old enough to grade */
-    size_t d = m->nfeat, ng = 0;
+    size_t d = m->nfeat, ng = 0, ngl = 0;
     const double *cols[CT_MAX_FEATURES];
-    for (size_t j = 0; j < d; j++) {
+    for (size_t j = 0; j < d && s == CT_OK; j++) {
         cols[j] = column(&c, &sc, m->features[j]);
         if (cols[j] == NULL) {
-            cols[j] = user_column(&uc, m->features[j], n, &s, err);
+            cols[j] = user_column(&uc, m->features[j], c.n, &s, err);
         }
-        if (s != CT_OK) {
-            goto done;
-        }
-        if (cols[j] == NULL) {
+        if (s == CT_OK && cols[j] == NULL) {
             s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0,
                            "[features] use: '%s' is not available (x, t_x, T, m, total, p_alive, "
                            "exp_purchases, exp_spend, clv, or a column of the input's /features)",
                            m->features[j]);
-            goto done;
         }
     }
-    const double *metric = column(&c, &sc, m->rank_by);
-    if (metric == NULL) {
-        metric = user_column(&uc, m->rank_by, n, &s, err);
-        if (s != CT_OK) {
-            goto done;
-        }
-    }
-    if (metric == NULL) {
-        s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0, "[tiers] rank_by: '%s' is not available",
-                       m->rank_by);
-        goto done;
-    }
-    X = malloc((n ? n : 1) * d * sizeof *X);
-    rows = malloc((n ? n : 1) * sizeof *rows);
-    labels = malloc((n ? n : 1) * sizeof *labels);
-    w = c.weight != NULL ? malloc((n ? n : 1) * sizeof *w) : NULL;
-    if (X == NULL || rows == NULL || labels == NULL || (c.weight != NULL && w == NULL)) {
-        s = ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", n);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        labels[i] = -1;
-        if (c.T[i] < m->new_min_age) {
-            continue;
-        }
-        for (size_t j = 0; j < d; j++) {
-            X[ng * d + j] = cols[j][i];
-            if (!isfinite(X[ng * d + j])) {
-                s = ct_fail_at(err, CT_EDATA, data, i + 1, 0,
-                               "customer '%.*s': feature '%s' is missing or not finite (%g)",
-                               c.ids != NULL ? (int)strnlen(c.ids + i * c.id_width, c.id_width) : 0,
-                               c.ids != NULL ? c.ids + i * c.id_width : "", m->features[j],
-                               X[ng * d + j]);
-                goto done;
-            }
-        }
-        if (w != NULL) {
-            w[ng] = c.weight[i];
-        }
-        rows[ng++] = i;
-    }
-    if (ng < m->k_lo) {
-        s = ct_fail_at(err, CT_EDATA, data, 0, 0,
-                       "%zu customers old enough to grade (min_age %g), fewer than k = %zu", ng,
-                       m->new_min_age, m->k_lo);
-        goto done;
-    }
-    s = ct_scaler_fit_transform(&scl, X, ng, d, w, m->transform, m->scale, err);
-    if (s != CT_OK) {
-        goto done;
-    }
-    ct_kmeans_opts ko;
-    ct_kmeans_opts_init(&ko);
-    ko.n_init = m->n_init;
-    ko.seed = m->seed;
-    ko.threads = threads;
-    /* With a k range, k is chosen on a deterministic sample of about
-     * KSEL_MAX graded customers (customer g kept when a hash of (seed, g)
-     * is below KSEL_MAX / ng: no aliasing with any order of the rows), then
-     * only that k is fitted on everyone: choosing k does not need millions
-     * of rows. */
-    size_t kbest = m->k_lo;
-    double *Cbest = NULL; /* the sample's centroids for the chosen k */
-    if (nk > 1) {
-        const size_t KSEL_MAX = 200000;
-        int sub = ng > KSEL_MAX;
-        size_t cap = sub ? KSEL_MAX + KSEL_MAX / 10 : ng, ns = 0;
-        double *S = sub ? malloc(cap * d * sizeof *S) : X;
-        double *sw = sub && w != NULL ? malloc(cap * sizeof *sw) : w;
-        double p = (double)KSEL_MAX / (double)ng;
-        uint64_t salt = ct_mix64(m->seed ^ 0x6b73656cULL);
-        if (S == NULL || (w != NULL && sw == NULL)) {
-            s = ct_fail(err, CT_ENOMEM, "out of memory");
-        }
-        for (size_t g = 0; s == CT_OK && sub && g < ng && ns < cap; g++) {
-            if ((double)(ct_mix64(salt + g) >> 11) * 0x1.0p-53 < p) {
-                memcpy(S + ns * d, X + g * d, d * sizeof *S);
-                if (w != NULL) {
-                    sw[ns] = w[g];
-                }
-                ns++;
-            }
-        }
-        if (!sub) {
-            ns = ng;
-        }
-        for (size_t k = m->k_lo; k <= m->k_hi && s == CT_OK; k++) {
-            ct_kmeans_result r;
-            ko.k = k;
-            s = ct_kmeans_fit(S, ns, d, sw, &ko, &r, err);
-            if (s == CT_OK) {
-                s = ct_kmeans_scores(S, ns, d, sw, &r, 4000, m->seed, &ks[k - m->k_lo], err);
-            }
-            if (s == CT_OK && ct_kmeans_pick_k(ks, k - m->k_lo + 1, m->k_lo) == k) {
-                free(Cbest);
-                Cbest = r.centroids; /* keep it: it starts the fit on all rows */
-                r.centroids = NULL;
-            }
-            ct_kmeans_result_free(&r);
-        }
-        if (sub) {
-            free(S);
-            free(sw);
-        }
-        if (s == CT_OK) {
-            kbest = ct_kmeans_pick_k(ks, nk, m->k_lo);
-            sum->k_sample = ns;
+    const double *metric = s == CT_OK ? column(&c, &sc, m->rank_by) : NULL;
+    if (s == CT_OK && metric == NULL) {
+        metric = user_column(&uc, m->rank_by, c.n, &s, err);
+        if (s == CT_OK && metric == NULL) {
+            s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0, "[tiers] rank_by: '%s' is not available",
+                           m->rank_by);
         }
     }
     if (s == CT_OK) {
-        ko.k = kbest;
-        if (Cbest != NULL) {
-            /* one Lloyd run on everyone from the sample's solution */
-            ko.init = CT_KM_INIT_GIVEN;
-            ko.centroids = Cbest;
+        size_t cap = c.n ? c.n : 1;
+        X = malloc(cap * d * sizeof *X);
+        rows = malloc(cap * sizeof *rows);
+        labels = malloc(cap * sizeof *labels);
+        w = c.weight != NULL ? malloc(cap * sizeof *w) : NULL;
+        if (X == NULL || rows == NULL || labels == NULL || (c.weight != NULL && w == NULL)) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", c.n);
         }
-        s = ct_kmeans_fit(X, ng, d, w, &ko, &km, err);
     }
-    free(Cbest);
+    if (s == CT_OK) {
+        s = graded_rows(m, &c, nl, cols, data, X, w, rows, &ngl, err);
+    }
+    s = ct_comm_agree(comm, s, err);
+    double cnt[2] = {(double)ngl, 0}; /* graded customers: all, and before this rank */
+    if (s == CT_OK && comm != NULL) {
+        size_t P = (size_t)ct_comm_size(comm), me = (size_t)ct_comm_rank(comm);
+        double *all = calloc(P, sizeof *all);
+        s = ct_comm_agree(comm, all != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"),
+                          err);
+        if (s == CT_OK) {
+            all[me] = (double)ngl;
+            s = ct_comm_allreduce_sum(comm, all, P, err);
+        }
+        for (size_t r = 0; r < P && s == CT_OK; r++) {
+            cnt[1] += r < me ? all[r] : 0;
+            cnt[0] += r != me ? all[r] : 0;
+        }
+        free(all);
+    }
+    ng = (size_t)cnt[0];
+    if (s == CT_OK && ng < m->k_lo) {
+        s = ct_fail_at(err, CT_EDATA, data, 0, 0,
+                       "%zu customers old enough to grade (min_age %g), fewer than k = %zu", ng,
+                       m->new_min_age, m->k_lo);
+    }
     if (s != CT_OK) {
         goto done;
+    }
+    if (comm == NULL) {
+        s = cluster_serial(m, X, w, ng, threads, &scl, &km, ks, &sum->k_sample, err);
+    } else {
+        s = cluster_ranks(comm, m, X, w, ngl, ng, (size_t)cnt[1], threads, &scl, &km, ks,
+                          &sum->k_sample, err);
+    }
+    if (s != CT_OK) {
+        goto done;
+    }
+    if (!root) {
+        goto tail; /* rank 0 grades, tiers and writes */
+    }
+    if (comm != NULL) { /* every graded customer here now, scaled as by the fit */
+        s = graded_rows(m, &c, n, cols, data, X, w, rows, &ng, err);
+        for (size_t g = 0; g < ng && s == CT_OK; g++) {
+            s = ct_scaler_apply(&scl, X + g * d, 1, err);
+        }
+        if (s != CT_OK) {
+            goto tail;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        labels[i] = -1;
     }
     for (size_t g = 0; g < ng; g++) {
         labels[rows[g]] = km.labels[g];
@@ -715,14 +1027,14 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
                                &sum->labels_matched, err);
         }
         if (s != CT_OK) {
-            goto done;
+            goto tail;
         }
     }
     stage(o, "cluster", &t0);
     /* 5. tiers */
     if (m->loyalty_no_purchase && (p0 = malloc((n ? n : 1) * sizeof *p0)) == NULL) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
-        goto done;
+        goto tail;
     }
     tier_ctx tc = {m,  &c,   labels, km.k, metric, sc.p_alive, &pf,      p0,          X,
                    rows, ng, km.centroids, d, cols, &uc, f, old_names, sizeof old_names, audits};
@@ -730,7 +1042,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     ct_file_close(f);
     f = NULL;
     if (s != CT_OK) {
-        goto done;
+        goto tail;
     }
     stage(o, "tier", &t0);
     /* 6. output */
@@ -824,6 +1136,8 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         }
         sum->ll = pf.ll;
     }
+tail:
+    s = ct_comm_agree(comm, s, err); /* rank 0's outcome is everyone's */
 done:
     user_cols_free(&uc);
     ct_file_close(df);
@@ -840,7 +1154,7 @@ done:
     free(p0);
     free(labels);
     free(rows);
-    if (tmp[0] != '\0') {
+    if (tmp[0] != '\0' && root) {
         unlink(tmp);
     }
     return s;
@@ -919,6 +1233,7 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
     }
     if (s == CT_OK && ct_file_has_group(in, "/features")) {
         s = ct_table_open(&uc.t, in, "/features", err);
+        uc.total = n;
     }
     for (size_t j = 0; j < d && s == CT_OK; j++) {
         cols[j] = column(&c, &sc, m->features[j]);

@@ -38,6 +38,19 @@ ct_status ct_comm_allgatherv(ct_comm *c, const void *mine, void *all, const size
 ct_status ct_comm_gatherv(ct_comm *c, const void *mine, void *all, const size_t *bytes,
                           ct_error *err);
 
+/* Every rank sends sbytes[q] bytes to rank q (send holds them in rank
+ * order) and receives rbytes[p] bytes from rank p (into recv, in rank
+ * order).  Each count below 2 GiB. */
+ct_status ct_comm_alltoallv(ct_comm *c, const void *send, const size_t *sbytes, void *recv,
+                            const size_t *rbytes, ct_error *err);
+
+/* Rows of a table split over the ranks in rank order, moved to another such
+ * split: this rank holds rows [first, first + n) in `mine` (rowbytes each)
+ * and receives rows [lo, hi) into `out` (every rank's ranges, before and
+ * after, in rank order and covering the same rows).  Collective. */
+ct_status ct_comm_move_rows(ct_comm *c, const void *mine, size_t first, size_t n,
+                            size_t rowbytes, size_t lo, size_t hi, void *out, ct_error *err);
+
 /* Rows per partial sum where a result must not depend on the number of
  * ranks (or threads): work over rows is summed per block of CT_SUM_BLOCK
  * rows, and every rank's first row is a multiple of it. */

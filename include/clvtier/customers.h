@@ -80,6 +80,10 @@ ct_status ct_customers_read_flags(const struct ct_file *f, const char *group, un
  * part's first row. */
 ct_status ct_customers_read_part(const struct ct_file *f, const char *group, unsigned flags,
                                  size_t part, size_t nparts, ct_customers *c, ct_error *err);
+/* The rows of that part, [*row0, *row0 + *n), and the table's *total. */
+ct_status ct_customers_part_rows(const struct ct_file *f, const char *group, size_t part,
+                                 size_t nparts, size_t *row0, size_t *n, size_t *total,
+                                 ct_error *err);
 /* Check the summary for values no model accepts: NaN/Inf, negative x, t_x,
  * T, m, weight, non-integer x, t_x > T.  The message names the row (1-based),
  * the column and the value; `source` names the file. */

@@ -19,6 +19,8 @@
 #include <stddef.h>
 
 #include "clvtier/modelfile.h"
+
+struct ct_comm;
 #include "clvtier/status.h"
 
 typedef struct ct_run_opts {
@@ -30,6 +32,14 @@ typedef struct ct_run_opts {
     unsigned threads;     /* 0 = default */
     void (*stage)(void *ctx, const char *stage, double seconds); /* may be NULL */
     void *stage_ctx;
+    /* clvtier-mpi (ct_run only): every rank of comm calls ct_run together.
+     * Rank 0 ingests a CSV; the fits sum the likelihood over the ranks'
+     * rows; each rank scores its rows; the k-means (scaler, sample, Lloyd)
+     * runs over every rank's graded rows and gives the serial run's result
+     * bit for bit from the same scores; rank 0 then grades, tiers and
+     * writes the result (it holds every customer).  Robust scaling is
+     * refused (it needs every value on one machine).  NULL: serial. */
+    struct ct_comm *comm;
 } ct_run_opts;
 
 typedef struct ct_run_summary {

@@ -1,4 +1,5 @@
 /* cmd_run.c - `clvtier run`: a tier model end to end. */
+#include "clvtier/comm.h"
 #include "cli.h"
 
 #include <getopt.h>
@@ -170,6 +171,7 @@ int cmd_run(int argc, char **argv, cli_common *c)
     if (modelp == NULL || out == NULL) {
         return cli_usage(c, "missing %s", modelp == NULL ? "-m MODEL.ini" : "-o RESULT.h5");
     }
+    ro.comm = c->ranks > 1 ? ct_comm_world() : NULL; /* clvtier-mpi: all ranks run */
     return cli_tier_command(c, ct_run, modelp, argv[optind], out, &ro, &rep);
 }
 
@@ -186,16 +188,21 @@ int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const cha
     ro->stage_ctx = c;
     ct_run_summary sum;
     double t0 = cli_now();
-    if (fn(&m, input, output, ro, &sum, &err) != CT_OK) {
+    ct_status s = fn(&m, input, output, ro, &sum, &err);
+    if (s == CT_OK && c->rank == 0 && (rep->html || rep->json || rep->md || rep->csv)) {
+        double tr = cli_now();
+        s = ct_report_write(output, rep, &err);
+        if (s == CT_OK) {
+            on_stage(c, "report", cli_now() - tr);
+        }
+    }
+    /* clvtier-mpi: rank 0 wrote the result and the reports */
+    s = ro->comm != NULL ? ct_comm_agree(ro->comm, s, &err) : s;
+    if (s != CT_OK) {
         return cli_fail(c, &err);
     }
-    if (rep->html || rep->json || rep->md || rep->csv) {
-        double tr = cli_now();
-        if (ct_report_write(output, rep, &err) != CT_OK) {
-            return cli_fail(c, &err);
-        }
-        on_stage(c, "report", cli_now() - tr);
+    if (c->rank == 0) {
+        print_run(c, &m, &sum, cli_now() - t0, ro->previous);
     }
-    print_run(c, &m, &sum, cli_now() - t0, ro->previous);
     return 0;
 }

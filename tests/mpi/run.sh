@@ -31,6 +31,16 @@ digest() {
     done
 }
 
+# tiers.csv of a run over the ranks against the serial one: the same id,
+# tier and loyalty on every row; CLV and P(alive) (from fits whose sums go
+# in another order) within 1e-6 relative
+same_tiers() {
+    cut -d, -f1-3 "$1" | cmp -s - "$(cut -d, -f1-3 "$2" >"$2.t3" && echo "$2.t3")" || return 1
+    paste -d, "$1" "$2" | awk -F, 'NR > 1 { for (j = 4; j <= 5; j++) {
+        a = $j; b = $(j + 5); d = a - b; if (d < 0) d = -d; s = a < 0 ? -a : a
+        if (d > 1e-6 * s + 2e-6) { print "row " NR ": " a " vs " b; exit 1 } } }'
+}
+
 "$CLV" ingest "$DATA/CDNOW_master.txt" --period week -o "$T/cdnow.h5" -q || bad "ingest"
 "$CLV" synth --params r=0.5,alpha=10,a=0.8,b=2.5 --spend p=6,q=4,v=15 -n 1000000 --seed 7 \
     -o "$T/syn.h5" -q || bad "synth"
@@ -138,8 +148,38 @@ rc=$?
 "$CLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" -o "$T/run-s.h5" --csv "$T/run-s.csv" -q >/dev/null
 for n in 2 4; do
     run_mpi "$n" "$MPICLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" -o "$T/run-$n.h5" --csv "$T/run-$n.csv" -q >/dev/null \
-        && cmp -s "$T/run-$n.csv" "$T/run-s.csv" && ok || bad "run on $n ranks: tiers differ from the serial build"
+        && same_tiers "$T/run-$n.csv" "$T/run-s.csv" && ok || bad "run on $n ranks: tiers differ from the serial build"
 done
+
+# run over the ranks with one k and few customers (the sample is everyone),
+# on 1M customers (k-means seeded on a 200k sample, then Lloyd over every
+# rank's rows), and with summary features only, where the k-means must be
+# the serial one bit for bit (features from the scores differ in the last
+# bits with the fit's sums in another order)
+"$CLV" run -m "$MODELS/metal5.ini" "$T/cdnow.h5" -o "$T/m5-s.h5" --csv "$T/m5-s.csv" -q >/dev/null
+sed -e 's/^use = .*/use = x, t_x, T, m/' -e 's/^k = 5/k = 4/' -e 's/^names = .*/names = a, b, c, d/' \
+    -e 's/^rank_by = .*/rank_by = m/' -e 's/^\(diamond\|platinum\|gold\|silver\|bronze\) = .*//' \
+    "$MODELS/metal5.ini" >"$T/rfm4.ini"
+"$CLV" run -m "$T/rfm4.ini" "$T/syn.h5" -o "$T/r4-s.h5" --csv "$T/r4-s.csv" -q >/dev/null \
+    || bad "serial run of rfm4 failed"
+"$CLV" run -m "$MODELS/loyalty3.ini" "$T/syn.h5" -o "$T/l3-s.h5" --csv "$T/l3-s.csv" -q >/dev/null
+for n in 2 4; do
+    run_mpi "$n" "$MPICLV" run -m "$MODELS/metal5.ini" "$T/cdnow.h5" -o "$T/m5-$n.h5" --csv "$T/m5-$n.csv" -q \
+        >/dev/null && same_tiers "$T/m5-$n.csv" "$T/m5-s.csv" && ok || bad "run metal5 on $n ranks: tiers differ"
+    run_mpi "$n" "$MPICLV" run -m "$T/rfm4.ini" "$T/syn.h5" -o "$T/r4-$n.h5" --csv "$T/r4-$n.csv" -q \
+        >/dev/null && same_tiers "$T/r4-$n.csv" "$T/r4-s.csv" && ok || bad "run rfm4 (1M) on $n ranks: tiers differ"
+    for ds in /clusters/centroids /clusters/label /tiers/tier; do
+        [ "$(h5dump -d $ds "$T/r4-$n.h5" | tail -n +2 | md5sum)" = "$(h5dump -d $ds "$T/r4-s.h5" | tail -n +2 | md5sum)" ] \
+            && ok || bad "run rfm4 (1M) on $n ranks: $ds differs from the serial run"
+    done
+    run_mpi "$n" "$MPICLV" run -m "$MODELS/loyalty3.ini" "$T/syn.h5" -o "$T/l3-$n.h5" --csv "$T/l3-$n.csv" -q \
+        >/dev/null && same_tiers "$T/l3-$n.csv" "$T/l3-s.csv" && ok || bad "run loyalty3 (1M) on $n ranks: tiers differ"
+done
+"$CLV" inspect "$T/r4-4.h5" >/dev/null 2>&1 && ok || bad "the serial build cannot read a 4-rank run's result"
+run_mpi 2 "$MPICLV" run -m "$MODELS/abc.ini" "$T/cdnow.h5" -o "$T/abc.h5" -q 2>"$T/err" >/dev/null
+rc=$?
+[ "$rc" = 78 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q robust "$T/err" && [ ! -e "$T/abc.h5" ] && ok \
+    || bad "robust scaling on 2 ranks: exit $rc, stderr: $(cat "$T/err")"
 
 # a bad value on one rank's rows only: all ranks stop, one message, no output
 {
