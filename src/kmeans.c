@@ -86,13 +86,14 @@ static size_t km_stride(size_t k, size_t d)
 }
 
 /* Rows per reduction block: CT_SUM_BLOCK, or a multiple of it that keeps
- * the partial sums under 2^23 doubles (at most 256 blocks).  Always a
+ * the partial sums under 2^23 doubles (at most 1024 blocks: as many ranks
+ * as that can get rows, since a rank owns whole blocks).  Always a
  * multiple of CT_SUM_BLOCK, so every rank of a distributed run starts on a
  * CT_SUM_BLOCK boundary (ct_comm_sum_blocks). */
 static size_t km_rows_per_block(size_t n, size_t d, size_t k)
 {
     size_t nbmax = ((size_t)1 << 23) / km_stride(k, d);
-    nbmax = nbmax < 8 ? 8 : nbmax > 256 ? 256 : nbmax;
+    nbmax = nbmax < 8 ? 8 : nbmax > 1024 ? 1024 : nbmax;
     size_t rb = CT_SUM_BLOCK;
     if ((n + rb - 1) / rb > nbmax) {
         rb = ((n + nbmax - 1) / nbmax + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK * CT_SUM_BLOCK;

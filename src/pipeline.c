@@ -495,27 +495,74 @@ static int ksel_keep(uint64_t salt, size_t g, double p)
 }
 
 /* Fit k = k_lo..k_hi on the sample S (ns x d, weights sw or NULL), scored
- * when there is a range; *best is the chosen k's result (the caller frees). */
-static ct_status choose_k(const ct_tier_model *m, ct_kmeans_opts *ko, const double *S, size_t ns,
-                          size_t d, const double *sw, ct_kscore *ks, ct_kmeans_result *best,
-                          ct_error *err)
+ * when there is a range; *best is the chosen k's result (the caller frees).
+ * Over ranks (comm, every rank the same sample), rank (k - k_lo) mod P
+ * fits k: each fit is the same whatever rank runs it, so the choice is the
+ * serial one; the scores go to every rank, and the chosen k's centroids
+ * (best->k, best->centroids: all that other ranks hold of it) from its
+ * rank.  Collective. */
+static ct_status choose_k(ct_comm *comm, const ct_tier_model *m, ct_kmeans_opts *ko,
+                          const double *S, size_t ns, size_t d, const double *sw, ct_kscore *ks,
+                          ct_kmeans_result *best, ct_error *err)
 {
-    size_t nk = m->k_hi - m->k_lo + 1;
+    size_t nk = m->k_hi - m->k_lo + 1, P = (size_t)ct_comm_size(comm);
+    size_t me = (size_t)ct_comm_rank(comm);
     ct_status s = CT_OK;
+    ct_kmeans_result *r = calloc(nk, sizeof *r);
+    double *sc = calloc(4 * nk, sizeof *sc);
     memset(best, 0, sizeof *best);
-    for (size_t k = m->k_lo; k <= m->k_hi && s == CT_OK; k++) {
-        ct_kmeans_result r;
-        ko->k = k;
-        s = ct_kmeans_fit(S, ns, d, sw, ko, &r, err);
+    if (r == NULL || sc == NULL) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t q = 0; q < nk && s == CT_OK; q++) {
+        if (q % P != me) {
+            continue;
+        }
+        ko->k = m->k_lo + q;
+        s = ct_kmeans_fit(S, ns, d, sw, ko, &r[q], err);
         if (s == CT_OK && nk > 1) {
-            s = ct_kmeans_scores(S, ns, d, sw, &r, 4000, m->seed, &ks[k - m->k_lo], err);
+            s = ct_kmeans_scores(S, ns, d, sw, &r[q], 4000, m->seed, &ks[q], err);
         }
-        if (s == CT_OK && ct_kmeans_pick_k(ks, k - m->k_lo + 1, m->k_lo) == k) {
-            ct_kmeans_result_free(best);
-            *best = r;
-        } else if (s == CT_OK) {
-            ct_kmeans_result_free(&r);
+        if (s == CT_OK && nk > 1) {
+            double v[4] = {ks[q].inertia, ks[q].calinski_harabasz, ks[q].davies_bouldin,
+                           ks[q].silhouette};
+            memcpy(sc + 4 * q, v, sizeof v);
         }
+    }
+    s = ct_comm_agree(comm, s, err);
+    if (s == CT_OK && nk > 1 && P > 1) { /* one rank's values, zeros elsewhere: exact */
+        s = ct_comm_allreduce_sum(comm, sc, 4 * nk, err);
+    }
+    for (size_t q = 0; q < nk && s == CT_OK && nk > 1; q++) {
+        ks[q] = (ct_kscore){sc[4 * q], sc[4 * q + 1], sc[4 * q + 2], sc[4 * q + 3]};
+    }
+    size_t qb = 0;
+    if (s == CT_OK) {
+        qb = ct_kmeans_pick_k(ks, nk, m->k_lo) - m->k_lo;
+        size_t kb = m->k_lo + qb;
+        if (qb % P == me) {
+            *best = r[qb];
+            memset(&r[qb], 0, sizeof r[qb]);
+        } else {
+            best->k = kb;
+            best->d = d;
+            best->centroids = malloc(kb * d * sizeof *best->centroids);
+        }
+        s = ct_comm_agree(comm, best->centroids != NULL ? CT_OK
+                                                         : ct_fail(err, CT_ENOMEM, "out of memory"),
+                          err);
+        if (s == CT_OK && P > 1) {
+            s = ct_comm_bcast(comm, best->centroids, kb * d * sizeof *best->centroids,
+                              (int)(qb % P), err);
+        }
+    }
+    for (size_t q = 0; r != NULL && q < nk; q++) {
+        ct_kmeans_result_free(&r[q]);
+    }
+    free(r);
+    free(sc);
+    if (s != CT_OK) {
+        ct_kmeans_result_free(best);
     }
     return s;
 }
@@ -562,7 +609,7 @@ static ct_status cluster_serial(const ct_tier_model *m, double *X, const double 
     ct_kmeans_result best;
     memset(&best, 0, sizeof best);
     if (s == CT_OK) {
-        s = choose_k(m, &ko, S, ns, d, sw, ks, &best, err);
+        s = choose_k(NULL, m, &ko, S, ns, d, sw, ks, &best, err);
     }
     if (sub) {
         free(S);
@@ -699,7 +746,7 @@ static ct_status cluster_ranks(ct_comm *comm, const ct_tier_model *m, const doub
     ct_kmeans_result best;
     memset(&best, 0, sizeof best);
     if (s == CT_OK) { /* the same on every rank */
-        s = choose_k(m, &ko, S, ns, d, w != NULL ? sw : NULL, ks, &best, err);
+        s = choose_k(comm, m, &ko, S, ns, d, w != NULL ? sw : NULL, ks, &best, err);
     }
     free(S);
     free(sw);
