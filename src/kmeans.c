@@ -1178,7 +1178,7 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
         s = ks_gather(&S, pin, k + 1, err);
     }
     /* the labels on rank 0 */
-    if (s == CT_OK && S.P > 1) {
+    if (s == CT_OK && S.P > 1 && !o->labels_local) {
         size_t bytes[1024];
         for (int q = 0; q < S.P; q++) {
             size_t a = S.blo[q] * rb, b = S.blo[q + 1] * rb;

@@ -43,6 +43,9 @@ typedef struct ct_kmeans_opts {
     double tol;              /* relative tolerance (default 1e-4, as scikit-learn) */
     uint64_t seed;
     unsigned threads; /* 0 = default */
+    /* ct_kmeans_fit_stream over ranks: 1 leaves each rank only its own
+     * rows' labels (rank 0 gets every label by default) */
+    int labels_local;
 } ct_kmeans_opts;
 
 void ct_kmeans_opts_init(ct_kmeans_opts *o);
@@ -94,7 +97,8 @@ typedef struct ct_km_source {
  * sample_max / n) and start from its centroids.  With src->comm, every rank
  * calls this collectively and reads only its own rows; all get the same
  * centroids, inertia and weights (bit-identical to one rank), rank 0 all the
- * labels (other ranks: their own rows' only). */
+ * labels (other ranks, and rank 0 with o->labels_local: their own rows'
+ * only, [lo, hi) of ct_kmeans_stream_rows). */
 ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
                                size_t block_rows, size_t sample_max, ct_kmeans_result *r,
                                ct_error *err);

@@ -544,6 +544,7 @@ static int cluster_stream(cli_common *c, const char *path, const ct_file *f, con
         double t0 = cli_now();
         /* over ranks, each keeps its own (scaled) rows after the first pass */
         h.caching = c->ranks > 1;
+        ko->labels_local = 1; /* each rank writes its own rows' labels */
         s = ct_kmeans_fit_stream(&src, ko, block, 0, &best, &err);
         h.caching = 0;
         free(h.cx);
