@@ -146,6 +146,16 @@ expect 0 "fit pareto quiet" -- "$CLV" fit "$T/cdnow.h5" --model pareto -o "$T/pf
 expect 0 "score" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --horizon 39 --discount 0.01 -o "$T/scores.h5" --json
 grep -qF '"spend_model": "gammagamma"' "$T/out" && grep -qF '"n": 2357' "$T/out" && ok || bad "score json: $(cat "$T/out")"
 "$CLV" inspect "$T/scores.h5" | grep -q '/scores/clv  *float64  *2357' && ok || bad "scores table"
+cp "$T/out" "$T/score.json"
+expect 0 "score --compress" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --horizon 39 --discount 0.01 -o "$T/scoresz.h5" --json --compress=6
+sed 's/"seconds": [0-9.]*//' "$T/out" | cmp -s - "$(sed 's/"seconds": [0-9.]*//' "$T/score.json" >"$T/score.j2" && echo "$T/score.j2")" \
+    && "$CLV" inspect "$T/scoresz.h5" | grep -q '/scores/clv .*(deflate)' \
+    && ok || bad "score --compress: not compressed, or other totals"
+if command -v h5dump >/dev/null 2>&1; then
+    [ "$(h5dump -d /scores/clv "$T/scoresz.h5" | tail -n +2)" = "$(h5dump -d /scores/clv "$T/scores.h5" | tail -n +2)" ] \
+        && ok || bad "score --compress: other numbers"
+fi
+expect 64 "score --compress=12" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --compress=12 -o "$T/keepfit.h5"
 expect 0 "score pareto, spend from file" -- "$CLV" score "$T/cdnow.h5" --fit "$T/pfit.h5" --spend-fit "$T/fit.h5" --horizon 52 -o "$T/scores2.h5" -q
 expect 0 "validate" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5"
 grep -q 'holdout (39 periods)' "$T/out" && grep -q '^      0 .* 1411$' "$T/out" && ok || bad "validate tables: $(cat "$T/out")"
