@@ -1,10 +1,12 @@
 #!/bin/sh
 # bench/mpi.sh - strong scaling of clvtier-mpi on this machine: k-means
-# (Lloyd over the ranks from the same 8 starting centroids, 10M customers x 8
-# features) and the BG/NBD fit (10M customers), on 1, 2 and 4 ranks (4
-# oversubscribes a 2-core machine) with one thread each, beside the serial
-# build with all cores.  Each figure: best of 3 whole runs (read + compute +
-# write).  Needs make MPI=1 (scripts/bootstrap --mpi); skipped otherwise.
+# (Lloyd over the ranks from the same 8 starting centroids, 10M customers x 4
+# features), the BG/NBD fit (10M customers) and `run -m models/vip4.ini`
+# (10M customers, fits + scores + k-means over the ranks, rank 0 tiers and
+# writes), on 1, 2 and 4 ranks (4 oversubscribes a 2-core machine) with one
+# thread each, beside the serial build with all cores.  Each figure: best of
+# 3 whole runs (read + compute + write; run: best of 2).  Needs make MPI=1
+# (scripts/bootstrap --mpi); skipped otherwise.
 set -eu
 MPICLV=${CLVTIER_MPI:-build-mpi/clvtier-mpi}
 DIR=${BENCH_DIR:-build/bench-data}
@@ -26,11 +28,15 @@ best() { "$TIMEIT" -n 3 -q -- "$@" | sed -n 's/best_s=\([0-9.]*\).*/\1/p'; }
 echo "== mpi: strong scaling, 10M customers ($(nproc) cores; best of 3; 4 ranks oversubscribe) =="
 s_km=$(best "$CLVTIER" cluster "$data" $feat --threads "$(nproc)" -o "$DIR/mpi-km-s.h5" -q)
 s_fit=$(best "$CLVTIER" fit "$data" --model bgnbd --threads "$(nproc)" -o "$DIR/mpi-fit-s.h5" -q)
-echo "   serial build, $(nproc) threads:   k-means 20 iterations $s_km s   BG/NBD fit $s_fit s"
+best2() { "$TIMEIT" -n 2 -q -- "$@" | sed -n 's/best_s=\([0-9.]*\).*/\1/p'; }
+models=$(dirname "$0")/../models
+s_run=$(best2 "$CLVTIER" run -m "$models/vip4.ini" "$data" --threads "$(nproc)" -o "$DIR/mpi-run-s.h5" -q)
+echo "   serial build, $(nproc) threads:   k-means 20 iterations $s_km s   BG/NBD fit $s_fit s   run vip4 $s_run s"
 for n in 1 2 4; do
     km=$(best mpirun -q -n "$n" --oversubscribe $ROOT "$MPICLV" cluster "$data" $feat --threads 1 -o "$DIR/mpi-km-$n.h5" -q)
     fit=$(best mpirun -q -n "$n" --oversubscribe $ROOT "$MPICLV" fit "$data" --model bgnbd --threads 1 -o "$DIR/mpi-fit-$n.h5" -q)
-    echo "$n $km $fit $s_km $s_fit" | awk '{ printf "   clvtier-mpi, %d rank(s) x 1 thread: k-means %s s (%.2fx serial)   BG/NBD fit %s s (%.2fx serial)\n", $1, $2, $4 / $2, $3, $5 / $3 }'
+    run=$(best2 mpirun -q -n "$n" --oversubscribe $ROOT "$MPICLV" run -m "$models/vip4.ini" "$data" --threads 1 -o "$DIR/mpi-run-$n.h5" -q)
+    echo "$n $km $fit $run $s_km $s_fit $s_run" | awk '{ printf "   clvtier-mpi, %d rank(s) x 1 thread: k-means %s s (%.2fx serial)   BG/NBD fit %s s (%.2fx serial)   run %s s (%.2fx serial)\n", $1, $2, $5 / $2, $3, $6 / $3, $4, $7 / $4 }'
 done
 if command -v h5dump >/dev/null 2>&1; then
     for n in 1 2 4; do
@@ -38,5 +44,9 @@ if command -v h5dump >/dev/null 2>&1; then
           "$(h5dump -d /clusters/label "$DIR/mpi-km-s.h5" | tail -n +2 | md5sum)" ] \
             && echo "   labels on $n rank(s): identical to the serial build" \
             || echo "   labels on $n rank(s): DIFFER from the serial build"
+        [ "$(h5dump -d /tiers/tier "$DIR/mpi-run-$n.h5" | tail -n +2 | md5sum)" = \
+          "$(h5dump -d /tiers/tier "$DIR/mpi-run-s.h5" | tail -n +2 | md5sum)" ] \
+            && echo "   run's tiers on $n rank(s): identical to the serial build" \
+            || echo "   run's tiers on $n rank(s): DIFFER from the serial build"
     done
 fi
