@@ -511,6 +511,42 @@ ct_status ct_file_create(ct_file **out, const char *path, const ct_create_opts *
     return s;
 }
 
+/* Flush, close, fsync and rename a serial file (on failure the caller
+ * closes and removes the temp file). */
+static ct_status commit_serial(ct_file *f, ct_error *err)
+{
+    /* Fill time "never" leaves unwritten chunks unallocated, so the file is
+     * small until the flush below: that is where disk-full shows up. */
+    if (H5Fflush(f->fid, H5F_SCOPE_GLOBAL) < 0) {
+        h5_poison(f);
+        return ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
+    }
+    /* H5Fclose extends the file to its allocated end with ftruncate; when that
+     * fails (file size limit) HDF5 1.10 leaves the file half-closed.  So extend
+     * it here first, where a failure can still be handled cleanly. */
+    hsize_t size = 0;
+    void *handle = NULL;
+    if (H5Fget_filesize(f->fid, &size) >= 0 &&
+        H5Fget_vfd_handle(f->fid, H5P_DEFAULT, &handle) >= 0 && handle != NULL) {
+        int fd = *(int *)handle;
+        struct stat st;
+        if (fstat(fd, &st) == 0 && (hsize_t)st.st_size < size && ftruncate(fd, (off_t)size) != 0) {
+            return ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s",
+                              strerror(errno));
+        }
+    }
+    H5Eclear2(H5E_DEFAULT);
+    herr_t rc = H5Fclose(f->fid);
+    f->fid = H5I_INVALID_HID;
+    if (rc < 0) {
+        return h5fail(err, CT_EIO, f->path, "cannot write output");
+    }
+    if (fsync_file(f->tmp) != 0) {
+        return ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot fsync output: %s", strerror(errno));
+    }
+    return ct_publish(f->tmp, f->path, err);
+}
+
 /* A parallel file's commit: every rank flushes and closes it together;
  * then rank 0 alone fsyncs and renames it, and tells the others. */
 static ct_status commit_parallel(ct_file *f, ct_error *err)
@@ -557,68 +593,14 @@ ct_status ct_file_commit(ct_file *f, ct_error *err)
         ct_file_close(f);
         return s;
     }
-    if (f->comm != NULL) {
-        s = commit_parallel(f, err);
-        if (s != CT_OK) {
-            ct_file_close(f);
-            return s;
-        }
+    s = f->comm != NULL ? commit_parallel(f, err) : commit_serial(f, err);
+    if (s == CT_OK) { /* published: nothing to remove */
         free(f->tmp);
         f->tmp = NULL;
         f->writable = 0;
-        ct_file_close(f);
-        return CT_OK;
     }
-    /* Fill time "never" leaves unwritten chunks unallocated, so the file is
-     * small until the flush below: that is where disk-full shows up. */
-    if (H5Fflush(f->fid, H5F_SCOPE_GLOBAL) < 0) {
-        h5_poison(f);
-        s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
-        ct_file_close(f); /* closes and removes the temp file */
-        return s;
-    }
-    /* H5Fclose extends the file to its allocated end with ftruncate; when that
-     * fails (file size limit) HDF5 1.10 leaves the file half-closed.  So extend
-     * it here first, where a failure can still be handled cleanly. */
-    {
-        hsize_t size = 0;
-        void *handle = NULL;
-        if (H5Fget_filesize(f->fid, &size) >= 0 &&
-            H5Fget_vfd_handle(f->fid, H5P_DEFAULT, &handle) >= 0 && handle != NULL) {
-            int fd = *(int *)handle;
-            struct stat st;
-            if (fstat(fd, &st) == 0 && (hsize_t)st.st_size < size &&
-                ftruncate(fd, (off_t)size) != 0) {
-                s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s",
-                               strerror(errno));
-                ct_file_close(f);
-                return s;
-            }
-        }
-        H5Eclear2(H5E_DEFAULT);
-    }
-    if (H5Fclose(f->fid) < 0) {
-        s = h5fail(err, CT_EIO, f->path, "cannot write output");
-        f->fid = H5I_INVALID_HID;
-        ct_file_close(f);
-        return s;
-    }
-    f->fid = H5I_INVALID_HID;
-    if (fsync_file(f->tmp) != 0) {
-        s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot fsync output: %s", strerror(errno));
-        ct_file_close(f);
-        return s;
-    }
-    s = ct_publish(f->tmp, f->path, err);
-    if (s != CT_OK) {
-        ct_file_close(f);
-        return s;
-    }
-    free(f->tmp);
-    f->tmp = NULL;
-    f->writable = 0;
-    ct_file_close(f);
-    return CT_OK;
+    ct_file_close(f); /* on failure: closes and removes the temp file */
+    return s;
 }
 
 void ct_file_close(ct_file *f)
