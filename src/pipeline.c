@@ -441,6 +441,7 @@ typedef struct tier_ctx {
     char *old_names;
     size_t old_cap;
     ct_audit *audits; /* m->naudit */
+    ct_comm *comm;    /* clvtier-mpi: the customers here are a part (c->row0) */
 } tier_ctx;
 
 /* Clusters onto the ladder, then migration (and hysteresis) against the
@@ -456,8 +457,10 @@ static ct_status tier_stage(const tier_ctx *x, ct_tiering *tg, ct_run_summary *s
                                  err);
         loyal = x->p0;
     }
+    s = ct_comm_agree(x->comm, s, err);
     if (s == CT_OK) {
-        s = ct_tier_assign(m, x->labels, x->k, x->metric, loyal, x->c->T, x->c->weight, n, tg, err);
+        s = ct_tier_assign_part(m, x->labels, x->k, x->metric, loyal, x->c->T, x->c->weight, n,
+                                x->c->row0, x->comm, tg, err);
     }
     if (s == CT_OK && x->previous != NULL) {
         s = migration(x->previous, m, x->c, tg, x->X, x->rows, x->ng, x->centroids, x->d,
@@ -652,16 +655,32 @@ static ct_status packed_read(void *ctx, size_t row0, size_t nr, double *X, doubl
     return CT_OK;
 }
 
+/* km's ng labels, which rank 0 holds, on every rank (NULL on failure). */
+static int32_t *root_labels(ct_comm *comm, const ct_kmeans_result *km, size_t ng, ct_status *s,
+                            ct_error *err)
+{
+    int32_t *all = ct_comm_rank(comm) == 0 ? km->labels : malloc((ng ? ng : 1) * sizeof *all);
+    *s = ct_comm_agree(comm, all != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"), err);
+    if (*s == CT_OK) {
+        *s = ct_comm_bcast(comm, all, ng * sizeof *all, 0, err);
+    }
+    if (*s != CT_OK && all != km->labels) {
+        free(all);
+        all = NULL;
+    }
+    return all;
+}
+
 /* clvtier-mpi: the same k-means, bit for bit, over every rank's graded rows
  * (X, ngl rows in row order; the ranks' rows follow each other): the rows
  * move to whole CT_SUM_BLOCKs per rank for the scaler and the sample, then
- * to the Lloyd engine's blocks (ct_kmeans_fit_stream).  Rank 0 gets every
- * graded row's label, every rank the centroids.  Collective; the status is
- * the same on every rank. */
+ * to the Lloyd engine's blocks (ct_kmeans_fit_stream).  Every rank gets the
+ * centroids and its own graded rows' labels (mine_lab, ngl of them), in
+ * the order of X.  Collective; the status is the same on every rank. */
 static ct_status cluster_ranks(ct_comm *comm, const ct_tier_model *m, const double *X,
                                const double *w, size_t ngl, size_t ng, size_t g0,
                                unsigned threads, ct_scaler *scl, ct_kmeans_result *km,
-                               ct_kscore *ks, size_t *k_sample, ct_error *err)
+                               int32_t *mine_lab, ct_kscore *ks, size_t *k_sample, ct_error *err)
 {
     size_t d = m->nfeat, nk = m->k_hi - m->k_lo + 1, rb = (d + 1) * sizeof(double);
     size_t P = (size_t)ct_comm_size(comm), me = (size_t)ct_comm_rank(comm);
@@ -750,10 +769,17 @@ static ct_status cluster_ranks(ct_comm *comm, const ct_tier_model *m, const doub
     }
     free(S);
     free(sw);
-    if (s == CT_OK && nk == 1 && !sub) {
-        *km = best; /* the sample was everyone */
+    if (s == CT_OK && nk == 1 && !sub) { /* the sample was everyone: its labels, */
+        *km = best;                           /* on rank 0, are every rank's */
         free(A);
-        return CT_OK;
+        int32_t *every = root_labels(comm, km, ng, &s, err);
+        if (s == CT_OK) {
+            memcpy(mine_lab, every + g0, ngl * sizeof *mine_lab);
+        }
+        if (every != km->labels) {
+            free(every);
+        }
+        return s;
     }
     /* one Lloyd run on everyone, from the sample's solution, on the
      * engine's blocks of rows */
@@ -774,10 +800,16 @@ static ct_status cluster_ranks(ct_comm *comm, const ct_tier_model *m, const doub
         ko.k = best.k;
         ko.init = CT_KM_INIT_GIVEN;
         ko.centroids = best.centroids;
+        ko.labels_local = 1;
         s = ct_kmeans_fit_stream(&es, &ko, 0, 0, km, err);
     }
     free(E);
     ct_kmeans_result_free(&best);
+    /* the labels back to the ranks that hold those customers */
+    if (s == CT_OK) {
+        s = ct_comm_move_rows(comm, km->labels + lo, lo, hi - lo, sizeof(int32_t), g0, g0 + ngl,
+                              mine_lab, err);
+    }
     return s;
 }
 
@@ -850,6 +882,84 @@ static ct_status graded_rows(const ct_tier_model *m, const ct_customers *c, size
     return CT_OK;
 }
 
+/* clvtier-mpi: every rank's nl graded rows' labels onto rank 0, in rank
+ * (= row) order: *all (ng of them) there (collective). */
+static ct_status gather_labels(ct_comm *comm, const int32_t *mine, size_t nl, size_t ng,
+                               int32_t **all, ct_error *err)
+{
+    size_t P = (size_t)ct_comm_size(comm);
+    double *cnt = calloc(P, sizeof *cnt);
+    size_t *bytes = malloc(P * sizeof *bytes);
+    *all = ct_comm_rank(comm) == 0 ? malloc((ng ? ng : 1) * sizeof **all) : NULL;
+    ct_status s = cnt && bytes && (ct_comm_rank(comm) != 0 || *all)
+                      ? CT_OK
+                      : ct_fail(err, CT_ENOMEM, "out of memory");
+    s = ct_comm_agree(comm, s, err);
+    if (s == CT_OK) {
+        cnt[ct_comm_rank(comm)] = (double)nl;
+        s = ct_comm_allreduce_sum(comm, cnt, P, err);
+    }
+    for (size_t r = 0; r < P && s == CT_OK; r++) {
+        bytes[r] = (size_t)cnt[r] * sizeof **all;
+    }
+    if (s == CT_OK) {
+        s = ct_comm_gatherv(comm, mine, *all, bytes, err);
+    }
+    free(cnt);
+    free(bytes);
+    return s;
+}
+
+/* clvtier-mpi, every rank writing its customers: one width for the id
+ * column (the widest part's), the ids padded to it. */
+static ct_status ids_width(ct_comm *comm, ct_customers *c, ct_error *err)
+{
+    double wmax = (double)c->id_width;
+    ct_status s = ct_comm_allreduce_max(comm, &wmax, 1, err);
+    size_t wd = (size_t)wmax;
+    if (s != CT_OK || c->ids == NULL || wd == c->id_width) {
+        return s;
+    }
+    char *ids = calloc(c->n ? c->n : 1, wd);
+    s = ct_comm_agree(comm, ids != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"), err);
+    if (s != CT_OK) {
+        free(ids);
+        return s;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        memcpy(ids + i * wd, c->ids + i * c->id_width, c->id_width);
+    }
+    free(c->ids);
+    c->ids = ids;
+    c->id_width = wd;
+    return CT_OK;
+}
+
+/* Customers per loyalty class and the total CLV (weighted), summed per
+ * CT_SUM_BLOCK rows and the blocks added in order (over comm's ranks). */
+static ct_status run_totals(ct_comm *comm, const ct_tiering *tg, const double *clv,
+                            const double *w, size_t n, ct_run_summary *sum, ct_error *err)
+{
+    size_t nb = (n + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK;
+    double *part = calloc((nb ? nb : 1) * 4, sizeof *part), tot[4];
+    ct_status s = ct_comm_agree(comm, part != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"),
+                                err);
+    for (size_t i = 0; i < n && s == CT_OK; i++) {
+        double wi = w != NULL ? w[i] : 1.0, *p = part + i / CT_SUM_BLOCK * 4;
+        p[tg->loyalty[i]] += wi;
+        p[3] += clv[i] * wi;
+    }
+    if (s == CT_OK) {
+        s = ct_comm_sum_blocks(comm, part, nb, 4, tot, err);
+    }
+    if (s == CT_OK) {
+        memcpy(sum->loyalty_weight, tot, 3 * sizeof *tot);
+        sum->total_clv = tot[3];
+    }
+    free(part);
+    return s;
+}
+
 ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
                  const ct_run_opts *o, ct_run_summary *sum, ct_error *err)
 {
@@ -874,10 +984,15 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     size_t nk = m->k_hi - m->k_lo + 1;
     double t0 = now_s();
     unsigned threads = o != NULL ? o->threads : 0;
-    /* clvtier-mpi: every rank runs this together; rank 0 holds every
-     * customer, the others their parts (see pipeline.h) */
+    /* clvtier-mpi: every rank runs this together, each on its part of the
+     * customers; with a previous result or audit columns, rank 0 holds every
+     * customer and does the tier stage and the output alone (see
+     * pipeline.h) */
     ct_comm *comm = o != NULL && ct_comm_size(o->comm) > 1 ? o->comm : NULL;
     int root = ct_comm_rank(comm) == 0;
+    int spread = comm != NULL && (o == NULL || o->previous == NULL) && m->naudit == 0;
+    ct_comm *wcomm = spread ? comm : NULL; /* the tier stage and the output */
+    int32_t *mine_lab = NULL;
 
     memset(&c, 0, sizeof c);
     memset(&sc, 0, sizeof sc);
@@ -919,12 +1034,12 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     }
     size_t n = 0, nl = 0; /* customers; this rank's share of the work */
     s = ct_file_open(&df, data, err);
-    if (s == CT_OK && root) {
+    if (s == CT_OK && root && !spread) {
         s = ct_customers_read(df, "/customers", &c, err);
         nl = n = c.n;
-    } else if (s == CT_OK) {
-        s = ct_customers_read_part(df, "/customers", CT_READ_NO_IDS, (size_t)ct_comm_rank(comm),
-                                   (size_t)ct_comm_size(comm), &c, err);
+    } else if (s == CT_OK) { /* ids only where this rank writes its customers */
+        s = ct_customers_read_part(df, "/customers", spread ? 0 : CT_READ_NO_IDS,
+                                   (size_t)ct_comm_rank(comm), (size_t)ct_comm_size(comm), &c, err);
         nl = c.n;
     }
     if (s == CT_OK && comm != NULL) { /* rank 0's share: the first rows */
@@ -970,13 +1085,13 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     s = ct_clv_score(&pf, m->spend ? &gf : NULL, &cl, m->horizon, m->discount, threads, &sc, err);
     s = ct_comm_agree(comm, s, err);
     double **scol[4] = {&sc.p_alive, &sc.exp_purchases, &sc.exp_spend, &sc.clv};
-    for (int q = 0; q < 4 && s == CT_OK && comm != NULL; q++) {
+    for (int q = 0; q < 4 && s == CT_OK && comm != NULL && !spread; q++) {
         s = gather_column(comm, scol[q], nl, n, err);
     }
     if (s != CT_OK) {
         goto done;
     }
-    sc.n = root ? n : nl;
+    sc.n = root && !spread ? n : nl;
     stage(o, "score", &t0);
     /* 4. k-means over the customers old enough to grade */
     size_t d = m->nfeat, ng = 0, ngl = 0;
@@ -1007,7 +1122,9 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         rows = malloc(cap * sizeof *rows);
         labels = malloc(cap * sizeof *labels);
         w = c.weight != NULL ? malloc(cap * sizeof *w) : NULL;
-        if (X == NULL || rows == NULL || labels == NULL || (c.weight != NULL && w == NULL)) {
+        mine_lab = malloc(cap * sizeof *mine_lab);
+        if (X == NULL || rows == NULL || labels == NULL || (c.weight != NULL && w == NULL) ||
+            mine_lab == NULL) {
             s = ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", c.n);
         }
     }
@@ -1043,16 +1160,24 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     if (comm == NULL) {
         s = cluster_serial(m, X, w, ng, threads, &scl, &km, ks, &sum->k_sample, err);
     } else {
-        s = cluster_ranks(comm, m, X, w, ngl, ng, (size_t)cnt[1], threads, &scl, &km, ks,
-                          &sum->k_sample, err);
+        s = cluster_ranks(comm, m, X, w, ngl, ng, (size_t)cnt[1], threads, &scl, &km, mine_lab,
+                          ks, &sum->k_sample, err);
+    }
+    if (s == CT_OK && comm != NULL && !spread) { /* every label onto rank 0 */
+        free(km.labels);
+        km.labels = NULL;
+        s = gather_labels(comm, mine_lab, ngl, ng, &km.labels, err);
     }
     if (s != CT_OK) {
         goto done;
     }
-    if (!root) {
+    if (!root && !spread) {
         goto tail; /* rank 0 grades, tiers and writes */
     }
-    if (comm != NULL) { /* every graded customer here now, scaled as by the fit */
+    const int32_t *glab = spread ? mine_lab : km.labels; /* per graded row here */
+    if (spread) { /* this rank's customers: their X and rows stay as they are */
+        ng = ngl;
+    } else if (comm != NULL) { /* every graded customer here now, scaled as by the fit */
         s = graded_rows(m, &c, n, cols, data, X, w, rows, &ng, err);
         for (size_t g = 0; g < ng && s == CT_OK; g++) {
             s = ct_scaler_apply(&scl, X + g * d, 1, err);
@@ -1061,11 +1186,11 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
             goto tail;
         }
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < c.n; i++) {
         labels[i] = -1;
     }
     for (size_t g = 0; g < ng; g++) {
-        labels[rows[g]] = km.labels[g];
+        labels[rows[g]] = glab[g];
     }
     if (o != NULL && o->previous != NULL) {
         s = ct_file_open(&f, o->previous, err);
@@ -1079,12 +1204,16 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     }
     stage(o, "cluster", &t0);
     /* 5. tiers */
-    if (m->loyalty_no_purchase && (p0 = malloc((n ? n : 1) * sizeof *p0)) == NULL) {
+    if (m->loyalty_no_purchase && (p0 = malloc((c.n ? c.n : 1) * sizeof *p0)) == NULL) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    s = ct_comm_agree(wcomm, s, err);
+    if (s != CT_OK) {
         goto tail;
     }
     tier_ctx tc = {m,  &c,   labels, km.k, metric, sc.p_alive, &pf,      p0,          X,
-                   rows, ng, km.centroids, d, cols, &uc, f, old_names, sizeof old_names, audits};
+                   rows, ng, km.centroids, d, cols, &uc, f, old_names, sizeof old_names, audits,
+                   wcomm};
     s = tier_stage(&tc, &tg, sum, err);
     ct_file_close(f);
     f = NULL;
@@ -1092,9 +1221,12 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         goto tail;
     }
     stage(o, "tier", &t0);
-    /* 6. output */
-    ct_create_opts co = {0, o != NULL ? o->command : NULL, NULL};
-    s = ct_file_create(&out, output, &co, err);
+    /* 6. output (spread: every rank writes its customers into the one file) */
+    ct_create_opts co = {0, o != NULL ? o->command : NULL, wcomm};
+    s = ids_width(wcomm, &c, err);
+    if (s == CT_OK) {
+        s = ct_file_create(&out, output, &co, err);
+    }
     if (s == CT_OK) {
         s = ct_customers_write(out, &c, err);
     }
@@ -1123,7 +1255,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
                                            {"exp_spend", CT_FLOAT64, 0},
                                            {"clv", CT_FLOAT64, 0}};
         const void *cc[4] = {sc.p_alive, sc.exp_purchases, sc.exp_spend, sc.clv};
-        s = ct_tw_write_table(out, "/scores", spec, 4, cc, n, NULL, err);
+        s = ct_tw_write_table(out, "/scores", spec, 4, cc, sc.n, NULL, err);
     }
     if (s == CT_OK) {
         s = ct_attr_set_f64(out, "/scores", "horizon", m->horizon, err);
@@ -1132,7 +1264,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         s = ct_attr_set_f64(out, "/scores", "discount", m->discount, err);
     }
     if (s == CT_OK) {
-        s = ct_clusters_write(out, labels, n, &km, &scl, err);
+        s = ct_clusters_write(out, labels, c.n, &km, &scl, err);
     }
     if (s == CT_OK && nk > 1) {
         s = ct_attr_set_i64(out, "/clusters", "k_chosen_on_rows", (int64_t)sum->k_sample, err);
@@ -1153,19 +1285,22 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
                                 err);
         }
         if (s == CT_OK) {
-            s = ct_attr_set_i64(out, "/clusters", "graded", (int64_t)ng, err);
+            s = ct_attr_set_i64(out, "/clusters", "graded", (int64_t)(size_t)cnt[0], err);
         }
     }
     if (s == CT_OK && nk > 1) {
         s = ct_kscores_write(out, ks, nk, m->k_lo, err);
     }
     if (s == CT_OK) {
-        s = write_tiers(out, m, &tg, n, p0, sum, o != NULL ? o->previous : NULL, old_names, audits,
-                        err);
+        s = write_tiers(out, m, &tg, c.n, p0, sum, o != NULL ? o->previous : NULL, old_names,
+                        audits, err);
     }
     if (s == CT_OK) {
         s = ct_file_commit(out, err);
         out = NULL;
+    }
+    if (s == CT_OK) {
+        s = run_totals(wcomm, &tg, sc.clv, c.weight, c.n, sum, err);
     }
     if (s == CT_OK) {
         stage(o, "write", &t0);
@@ -1173,10 +1308,6 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         sum->k = km.k;
         sum->inertia = km.inertia;
         memcpy(sum->tier_weight, tg.weight, sizeof sum->tier_weight);
-        for (size_t i = 0; i < n; i++) {
-            sum->loyalty_weight[tg.loyalty[i]] += c.weight != NULL ? c.weight[i] : 1.0;
-            sum->total_clv += sc.clv[i] * (c.weight != NULL ? c.weight[i] : 1.0);
-        }
         memcpy(sum->purchase_params, pf.par, sizeof sum->purchase_params);
         if (m->spend) {
             memcpy(sum->spend_params, gf.par, sizeof sum->spend_params);
@@ -1201,6 +1332,7 @@ done:
     free(p0);
     free(labels);
     free(rows);
+    free(mine_lab);
     if (tmp[0] != '\0' && root) {
         unlink(tmp);
     }
@@ -1387,7 +1519,7 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
         }
     }
     tier_ctx tc = {m,  &c,   labels, k,  metric, p_alive, &pfit, p0, X, rows, ng, C, d, cols, &uc,
-                   prev, old_names, sizeof old_names, audits};
+                   prev, old_names, sizeof old_names, audits, NULL};
     s = tier_stage(&tc, &tg, sum, err);
     if (s != CT_OK) {
         goto done;

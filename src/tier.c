@@ -1,6 +1,8 @@
 /* tier.c - map clusters onto a tier ladder; loyalty classes (see tier.h). */
 #include "clvtier/tier.h"
 
+#include "clvtier/comm.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,14 @@ ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k
                          const double *metric, const double *p_alive, const double *age,
                          const double *w, size_t n, ct_tiering *out, ct_error *err)
 {
+    return ct_tier_assign_part(m, labels, k, metric, p_alive, age, w, n, 0, NULL, out, err);
+}
+
+ct_status ct_tier_assign_part(const ct_tier_model *m, const int32_t *labels, size_t k,
+                              const double *metric, const double *p_alive, const double *age,
+                              const double *w, size_t n, size_t row0, ct_comm *comm,
+                              ct_tiering *out, ct_error *err)
+{
     size_t nt = m->ntiers;
     memset(out, 0, sizeof *out);
     if (k == 0 || k > 1024 || nt == 0 || nt > CT_MAX_TIERS) {
@@ -31,16 +41,16 @@ ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k
     out->ntiers = nt;
     out->tier = malloc((n ? n : 1) * sizeof *out->tier);
     out->loyalty = malloc((n ? n : 1) * sizeof *out->loyalty);
-    double *cw = calloc(k, sizeof *cw), *cs = calloc(k, sizeof *cs);
-    if (out->tier == NULL || out->loyalty == NULL || cw == NULL || cs == NULL) {
-        free(cw);
-        free(cs);
-        ct_tiering_free(out);
-        return ct_fail(err, CT_ENOMEM, "out of memory");
-    }
-    double total = 0;
-    for (size_t i = 0; i < n; i++) {
-        double wi = w != NULL ? w[i] : 1.0;
+    /* per block of CT_SUM_BLOCK rows: cluster weights and metric sums, the
+     * graded weight, the new customers' weight; then the tiers' weights */
+    size_t nb = (n + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK, mm = 2 * k + 2;
+    size_t mp = mm > nt + 1 ? mm : nt + 1;
+    double *part = calloc((nb ? nb : 1) * mp, sizeof *part), *tot = malloc(mm * sizeof *tot);
+    ct_status s = out->tier && out->loyalty && part && tot
+                      ? CT_OK
+                      : ct_fail(err, CT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && s == CT_OK; i++) {
+        double wi = w != NULL ? w[i] : 1.0, *p = part + i / CT_SUM_BLOCK * mm;
         if (m->loyalty_no_purchase) { /* p_alive holds P(no purchase in the next t) */
             double p0 = p_alive != NULL ? p_alive[i] : 0.0;
             out->loyalty[i] = (int8_t)(p0 <= m->loyal_min ? 0 : p0 >= m->lost_max ? 2 : 1);
@@ -50,28 +60,34 @@ ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k
         }
         if (age != NULL && age[i] < m->new_min_age) {
             out->tier[i] = (int8_t)nt; /* too young to grade: no cluster needed */
-            out->weight[nt] += wi;
+            p[2 * k + 1] += wi;
             continue;
         }
         if (labels[i] < 0 || (size_t)labels[i] >= k) {
-            free(cw);
-            free(cs);
-            ct_tiering_free(out);
-            return ct_fail(err, CT_EDATA, "customer row %zu: cluster %d outside 0..%zu", i + 1,
-                           labels[i], k - 1);
+            s = ct_fail(err, CT_EDATA, "customer row %zu: cluster %d outside 0..%zu",
+                        row0 + i + 1, labels[i], k - 1);
+        } else if (!isfinite(metric[i])) {
+            s = ct_fail(err, CT_EDATA, "customer row %zu: %s = %g is not a finite number",
+                        row0 + i + 1, m->rank_by, metric[i]);
+        } else {
+            out->tier[i] = -1;
+            p[labels[i]] += wi;
+            p[k + (size_t)labels[i]] += wi * metric[i];
+            p[2 * k] += wi;
         }
-        if (!isfinite(metric[i])) {
-            free(cw);
-            free(cs);
-            ct_tiering_free(out);
-            return ct_fail(err, CT_EDATA, "customer row %zu: %s = %g is not a finite number",
-                           i + 1, m->rank_by, metric[i]);
-        }
-        out->tier[i] = -1;
-        cw[labels[i]] += wi;
-        cs[labels[i]] += wi * metric[i];
-        total += wi;
     }
+    s = ct_comm_agree(comm, s, err);
+    if (s == CT_OK) {
+        s = ct_comm_sum_blocks(comm, part, nb, mm, tot, err);
+    }
+    if (s != CT_OK) {
+        free(part);
+        free(tot);
+        ct_tiering_free(out);
+        return s;
+    }
+    const double *cw = tot, *cs = tot + k;
+    double total = tot[2 * k];
     /* rank clusters: mean metric, highest first; empty clusters last */
     size_t nr = 0;
     for (size_t j = 0; j < k; j++) {
@@ -128,14 +144,20 @@ ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k
         cum += cw[j];
         rank_used++;
     }
+    /* every customer's tier, and the tiers' weights (per block again) */
+    memset(part, 0, (nb ? nb : 1) * mp * sizeof *part);
     for (size_t i = 0; i < n; i++) {
-        if (out->tier[i] == -1) {
+        if (out->tier[i] == -1) { /* (a cluster of weight 0 goes to the last tier) */
             int32_t t = out->cluster_tier[labels[i]];
-            out->tier[i] = (int8_t)t;
-            out->weight[t] += w != NULL ? w[i] : 1.0;
+            out->tier[i] = (int8_t)(t >= 0 ? t : (int32_t)nt - 1);
         }
+        part[i / CT_SUM_BLOCK * (nt + 1) + (size_t)out->tier[i]] += w != NULL ? w[i] : 1.0;
     }
-    free(cw);
-    free(cs);
-    return CT_OK;
+    s = ct_comm_sum_blocks(comm, part, nb, nt + 1, out->weight, err);
+    free(part);
+    free(tot);
+    if (s != CT_OK) {
+        ct_tiering_free(out);
+    }
+    return s;
 }

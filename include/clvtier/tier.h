@@ -40,6 +40,17 @@ typedef struct ct_tiering {
 ct_status ct_tier_assign(const ct_tier_model *m, const int32_t *labels, size_t k,
                          const double *metric, const double *p_alive, const double *age,
                          const double *w, size_t n, ct_tiering *out, ct_error *err);
+/* The same over a part of the customers split over comm's ranks
+ * (collective): rows [row0, row0 + n) here (row0 a multiple of CT_SUM_BLOCK,
+ * comm.h; it numbers rows in messages).  The cluster sums and the tiers'
+ * weights are taken per CT_SUM_BLOCK rows and the blocks added in order, in
+ * ct_tier_assign too, so every rank gets the serial ranking and weights;
+ * tier and loyalty hold this part's rows.  comm NULL: ct_tier_assign. */
+struct ct_comm;
+ct_status ct_tier_assign_part(const ct_tier_model *m, const int32_t *labels, size_t k,
+                              const double *metric, const double *p_alive, const double *age,
+                              const double *w, size_t n, size_t row0, struct ct_comm *comm,
+                              ct_tiering *out, ct_error *err);
 void ct_tiering_free(ct_tiering *t);
 
 /* Optimal assignment (Hungarian method, O(n^2 m)): assign[i] = the column of

@@ -176,6 +176,21 @@ for n in 2 4; do
         >/dev/null && same_tiers "$T/l3-$n.csv" "$T/l3-s.csv" && ok || bad "run loyalty3 (1M) on $n ranks: tiers differ"
 done
 "$CLV" inspect "$T/r4-4.h5" >/dev/null 2>&1 && ok || bad "the serial build cannot read a 4-rank run's result"
+# the result every rank wrote its customers into makes the serial reports
+"$CLV" report "$T/r4-s.h5" --summary "$T/r4-s.json" --markdown "$T/r4-s.md" >/dev/null 2>&1
+run_mpi 2 "$MPICLV" run -m "$T/rfm4.ini" "$T/syn.h5" -o "$T/r4-2b.h5" --summary "$T/r4-2.json" \
+    --markdown "$T/r4-2.md" -q >/dev/null || bad "run with reports on 2 ranks failed"
+grep -o '"tiers": {[^}]*}' "$T/r4-2.json" | cmp -s - "$(grep -o '"tiers": {[^}]*}' "$T/r4-s.json" >"$T/t.s" && echo "$T/t.s")" \
+    && [ -s "$T/t.s" ] && ok || bad "run on 2 ranks: summary.json tiers differ"
+# with a previous result (migration) rank 0 does the tier stage: the same
+# migration matrix and tiers as the serial run
+"$CLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" --previous "$T/run-s.h5" -o "$T/prev-s.h5" --csv "$T/prev-s.csv" -q >/dev/null
+for n in 2 4; do
+    run_mpi "$n" "$MPICLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" --previous "$T/run-s.h5" -o "$T/prev-$n.h5" \
+        --csv "$T/prev-$n.csv" -q >/dev/null && same_tiers "$T/prev-$n.csv" "$T/prev-s.csv" \
+        && [ "$(h5dump -d /migration "$T/prev-$n.h5" | tail -n +2)" = "$(h5dump -d /migration "$T/prev-s.h5" | tail -n +2)" ] \
+        && ok || bad "run --previous on $n ranks: tiers or migration differ"
+done
 run_mpi 2 "$MPICLV" run -m "$MODELS/abc.ini" "$T/cdnow.h5" -o "$T/abc.h5" -q 2>"$T/err" >/dev/null
 rc=$?
 [ "$rc" = 78 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q robust "$T/err" && [ ! -e "$T/abc.h5" ] && ok \
