@@ -33,12 +33,15 @@ typedef struct ct_run_opts {
     void (*stage)(void *ctx, const char *stage, double seconds); /* may be NULL */
     void *stage_ctx;
     /* clvtier-mpi (ct_run only): every rank of comm calls ct_run together.
-     * Rank 0 ingests a CSV; the fits sum the likelihood over the ranks'
-     * rows; each rank scores its rows; the k-means (scaler, sample, Lloyd)
-     * runs over every rank's graded rows and gives the serial run's result
-     * bit for bit from the same scores; rank 0 then grades, tiers and
-     * writes the result (it holds every customer).  Robust scaling is
-     * refused (it needs every value on one machine).  NULL: serial. */
+     * Rank 0 ingests a CSV; each rank reads its part of the customers; the
+     * fits sum the likelihood over the ranks; each rank scores its part;
+     * the k-means (scaler, sample, k range, Lloyd) runs over every rank's
+     * graded rows and gives the serial run's result bit for bit from the
+     * same scores; the tier ranking uses block-ordered sums over the ranks;
+     * every rank writes its customers into the one result (parallel HDF5).
+     * With `previous` or audit columns rank 0 gathers every customer and
+     * does the tier stage and the output alone.  Robust scaling is refused
+     * (it needs every value on one machine).  NULL: serial. */
     struct ct_comm *comm;
 } ct_run_opts;
 
