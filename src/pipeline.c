@@ -1339,6 +1339,22 @@ done:
     return s;
 }
 
+/* Rows [row0, row0 + n) of column `name` of t as f64 (malloc'ed). */
+static ct_status read_rows(const ct_table *t, const char *name, size_t row0, size_t n,
+                           double **out, ct_error *err)
+{
+    long j = ct_table_find(t, name);
+    *out = NULL;
+    if (j < 0) {
+        return ct_fail(err, CT_EFORMAT, "table /scores has no column '%s'", name);
+    }
+    *out = malloc((n ? n : 1) * sizeof **out);
+    if (*out == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    return ct_table_read(t, (size_t)j, row0, n, CT_FLOAT64, *out, err);
+}
+
 ct_status ct_retier(const ct_tier_model *m, const char *input, const char *output,
                     const ct_run_opts *o, ct_run_summary *sum, ct_error *err)
 {
@@ -1360,11 +1376,28 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
     memset(&uc, 0, sizeof uc);
     memset(&tg, 0, sizeof tg);
     memset(sum, 0, sizeof *sum);
-    ct_status s = ct_file_open(&in, input, err);
-    if (s == CT_OK) {
-        s = ct_customers_read(in, "/customers", &c, err);
+    /* clvtier-mpi: every rank re-tiers its part of the customers and writes
+     * it, as run does; with a previous result or audit columns rank 0 does
+     * it all while the others wait for its outcome */
+    ct_comm *comm = o != NULL && ct_comm_size(o->comm) > 1 ? o->comm : NULL;
+    int spread = comm != NULL && (o == NULL || o->previous == NULL) && m->naudit == 0;
+    ct_comm *wcomm = spread ? comm : NULL;
+    if (comm != NULL && !spread && ct_comm_rank(comm) != 0) {
+        return ct_comm_agree(comm, CT_OK, err);
     }
-    size_t n = c.n;
+    size_t n = 0, nl = 0, r0 = 0; /* customers; here: rows [r0, r0 + nl) */
+    ct_status s = ct_file_open(&in, input, err);
+    if (s == CT_OK && spread) {
+        s = ct_customers_read_part(in, "/customers", CT_READ_NO_IDS, (size_t)ct_comm_rank(comm),
+                                   (size_t)ct_comm_size(comm), &c, err);
+        if (s == CT_OK) {
+            s = ct_customers_part_rows(in, "/customers", (size_t)ct_comm_rank(comm),
+                                       (size_t)ct_comm_size(comm), &r0, &nl, &n, err);
+        }
+    } else if (s == CT_OK) {
+        s = ct_customers_read(in, "/customers", &c, err);
+        n = nl = c.n;
+    }
     if (s == CT_OK && (!ct_file_has_group(in, "/scores") || !ct_file_has_group(in, "/clusters"))) {
         s = ct_fail_at(err, CT_EFORMAT, input, 0, 0,
                        "needs /customers, /scores and /clusters (a `clvtier run` result)");
@@ -1376,25 +1409,25 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
         s = ct_fail_at(err, CT_EFORMAT, input, 0, 0, "/scores and /customers differ in length");
     }
     if (s == CT_OK) {
-        s = ct_table_read_f64(t, "p_alive", &p_alive, err);
+        s = read_rows(t, "p_alive", r0, nl, &p_alive, err);
     }
     if (s == CT_OK) {
-        s = ct_table_read_f64(t, "clv", &clv, err);
+        s = read_rows(t, "clv", r0, nl, &clv, err);
     }
-    ct_scores sc = {n, p_alive, NULL, NULL, clv};
+    ct_scores sc = {nl, p_alive, NULL, NULL, clv};
     if (s == CT_OK) {
-        s = ct_table_read_f64(t, "exp_purchases", &sc.exp_purchases, err);
+        s = read_rows(t, "exp_purchases", r0, nl, &sc.exp_purchases, err);
     }
     if (s == CT_OK) {
-        s = ct_table_read_f64(t, "exp_spend", &sc.exp_spend, err);
+        s = read_rows(t, "exp_spend", r0, nl, &sc.exp_spend, err);
     }
     ct_table_close(t);
     t = NULL;
     if (s == CT_OK) {
         s = ct_table_open(&t, in, "/clusters", err);
     }
-    labels = malloc((n ? n : 1) * sizeof *labels);
-    rows = malloc((n ? n : 1) * sizeof *rows);
+    labels = malloc((nl ? nl : 1) * sizeof *labels);
+    rows = malloc((nl ? nl : 1) * sizeof *rows);
     if (s == CT_OK && (labels == NULL || rows == NULL)) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
@@ -1403,7 +1436,7 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
         s = ct_fail_at(err, CT_EFORMAT, input, 0, 0, "/clusters has no label per customer");
     }
     if (s == CT_OK) {
-        s = ct_table_read(t, (size_t)jl, 0, n, CT_INT32, labels, err);
+        s = ct_table_read(t, (size_t)jl, r0, nl, CT_INT32, labels, err);
     }
     ct_table_close(t);
     t = NULL;
@@ -1412,12 +1445,13 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
     }
     if (s == CT_OK && ct_file_has_group(in, "/features")) {
         s = ct_table_open(&uc.t, in, "/features", err);
+        uc.row0 = r0;
         uc.total = n;
     }
     for (size_t j = 0; j < d && s == CT_OK; j++) {
         cols[j] = column(&c, &sc, m->features[j]);
         if (cols[j] == NULL) {
-            cols[j] = user_column(&uc, m->features[j], n, &s, err);
+            cols[j] = user_column(&uc, m->features[j], nl, &s, err);
         }
         if (s == CT_OK && cols[j] == NULL) {
             s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0,
@@ -1426,24 +1460,29 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
     }
     const double *metric = s == CT_OK ? column(&c, &sc, m->rank_by) : NULL;
     if (s == CT_OK && metric == NULL) {
-        metric = user_column(&uc, m->rank_by, n, &s, err);
+        metric = user_column(&uc, m->rank_by, nl, &s, err);
         if (s == CT_OK && metric == NULL) {
             s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0, "[tiers] rank_by: '%s' is not in %s",
                            m->rank_by, input);
         }
     }
+    s = ct_comm_agree(wcomm, s, err);
     if (s != CT_OK) {
         goto done;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < nl && s == CT_OK; i++) {
         if (labels[i] < -1 || labels[i] >= (int32_t)k) {
-            s = ct_fail_at(err, CT_EFORMAT, input, i + 1, 0, "/clusters label %d (k = %zu)",
+            s = ct_fail_at(err, CT_EFORMAT, input, r0 + i + 1, 0, "/clusters label %d (k = %zu)",
                            labels[i], k);
-            goto done;
+            break;
         }
         if (c.T[i] < m->new_min_age) {
             labels[i] = -1; /* too young under this model */
         }
+    }
+    s = ct_comm_agree(wcomm, s, err);
+    if (s != CT_OK) {
+        goto done;
     }
     /* The graded rows in the clustering's own scaled space, when this model
      * clusters on the same features (hysteresis needs them; and customers
@@ -1460,12 +1499,11 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
         ct_attr_get_f64v(in, "/clusters", "scale_scale", scale, CT_MAX_FEATURES, &ns, err) ==
             CT_OK &&
         nc == d && ns == d) {
-        X = malloc((n ? n : 1) * d * sizeof *X);
+        X = malloc((nl ? nl : 1) * d * sizeof *X);
         if (X == NULL) {
             s = ct_fail(err, CT_ENOMEM, "out of memory");
-            goto done;
         }
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < nl && s == CT_OK; i++) {
             int fresh = labels[i] < 0 && c.T[i] >= m->new_min_age; /* gradeable now */
             if (labels[i] < 0 && !fresh) {
                 continue;
@@ -1499,6 +1537,12 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
             rows[ng++] = i;
         }
     }
+    s = ct_comm_agree(wcomm, s, err);
+    if (s == CT_OK && wcomm != NULL) { /* every rank's count */
+        double na = (double)sum->assigned_nearest;
+        s = ct_comm_allreduce_sum(wcomm, &na, 1, err);
+        sum->assigned_nearest = (size_t)na;
+    }
     if (s != CT_OK) {
         goto done;
     }
@@ -1511,21 +1555,22 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
     ct_fit pfit;
     if (m->loyalty_no_purchase) {
         s = ct_fit_read(in, ct_clv_model_name(m->purchase), &pfit, err);
-        if (s == CT_OK && (p0 = malloc((n ? n : 1) * sizeof *p0)) == NULL) {
+        if (s == CT_OK && (p0 = malloc((nl ? nl : 1) * sizeof *p0)) == NULL) {
             s = ct_fail(err, CT_ENOMEM, "out of memory");
         }
-        if (s != CT_OK) {
-            goto done;
-        }
+    }
+    s = ct_comm_agree(wcomm, s, err);
+    if (s != CT_OK) {
+        goto done;
     }
     tier_ctx tc = {m,  &c,   labels, k,  metric, p_alive, &pfit, p0, X, rows, ng, C, d, cols, &uc,
-                   prev, old_names, sizeof old_names, audits, NULL};
+                   prev, old_names, sizeof old_names, audits, wcomm};
     s = tier_stage(&tc, &tg, sum, err);
     if (s != CT_OK) {
         goto done;
     }
     stage(o, "tier", &t0);
-    ct_create_opts co = {0, o != NULL ? o->command : NULL, NULL};
+    ct_create_opts co = {0, o != NULL ? o->command : NULL, wcomm};
     s = ct_file_create(&out, output, &co, err);
     static const char *const LINK[] = {"/customers", "/fits", "/scores", "/clusters",
                                        "/clusters_k"};
@@ -1545,8 +1590,8 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
         }
     }
     if (s == CT_OK) {
-        s = write_tiers(out, m, &tg, n, p0, sum, o != NULL ? o->previous : NULL, old_names, audits,
-                        err);
+        s = write_tiers(out, m, &tg, nl, p0, sum, o != NULL ? o->previous : NULL, old_names,
+                        audits, err);
     }
     if (s == CT_OK) {
         s = ct_attr_set_i64(out, "/tiers", "assigned_to_nearest_centroid",
@@ -1555,6 +1600,9 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
     if (s == CT_OK) {
         s = ct_file_commit(out, err);
         out = NULL;
+    }
+    if (s == CT_OK) {
+        s = run_totals(wcomm, &tg, clv, c.weight, nl, sum, err);
     }
     if (s == CT_OK) {
         stage(o, "write", &t0);
@@ -1570,11 +1618,6 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
             memcpy(sum->purchase_params, pf.par, sizeof sum->purchase_params);
         }
         memcpy(sum->tier_weight, tg.weight, sizeof sum->tier_weight);
-        for (size_t i = 0; i < n; i++) {
-            double wi = c.weight != NULL ? c.weight[i] : 1.0;
-            sum->loyalty_weight[tg.loyalty[i]] += wi;
-            sum->total_clv += clv[i] * wi;
-        }
     }
 done:
     ct_file_close(out);
@@ -1592,5 +1635,6 @@ done:
     free(p0);
     free(labels);
     free(rows);
-    return s;
+    /* rank 0 alone (previous, audit): its outcome is everyone's */
+    return comm != NULL && !spread ? ct_comm_agree(comm, s, err) : s;
 }

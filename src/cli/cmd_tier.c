@@ -1,4 +1,5 @@
 /* cmd_tier.c - `clvtier tier`: re-tier an existing result. */
+#include "clvtier/comm.h"
 #include "cli.h"
 
 #include <getopt.h>
@@ -78,5 +79,6 @@ int cmd_tier(int argc, char **argv, cli_common *c)
     if (modelp == NULL || out == NULL) {
         return cli_usage(c, "missing %s", modelp == NULL ? "-m MODEL.ini" : "-o TIERS.h5");
     }
+    ro.comm = c->ranks > 1 ? ct_comm_world() : NULL; /* clvtier-mpi: all ranks re-tier */
     return cli_tier_command(c, ct_retier, modelp, argv[optind], out, &ro, &rep);
 }

@@ -67,16 +67,17 @@ int main(int argc, char **argv)
 #ifdef CT_MPI
     /* clvtier-mpi: `cluster` (rows split by blocks, sums gathered in block
      * order), `fit` (rows split by chunks, likelihood and gradient summed
-     * over ranks), `score` (each rank its share, written collectively) and
-     * `run` (fit, scores and k-means over the ranks; rank 0 tiers and
-     * writes) run on every rank; every other command runs on rank 0 while
+     * over ranks), `score` (each rank its share, written collectively),
+     * `run` (fits, scores, k-means, tiers and output over the ranks) and
+     * `tier` run on every rank; every other command runs on rank 0 while
      * the others wait, so their files are written once. */
     int rank = 0, ranks = 1;
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ranks);
     int distributed = argc >= 2 && (strcmp(argv[1], "cluster") == 0 || strcmp(argv[1], "fit") == 0 ||
-                                    strcmp(argv[1], "score") == 0 || strcmp(argv[1], "run") == 0);
+                                    strcmp(argv[1], "score") == 0 || strcmp(argv[1], "run") == 0 ||
+                                    strcmp(argv[1], "tier") == 0);
     int rc = 0;
     if (distributed || rank == 0) {
         rc = run(argc, argv, rank, ranks);

@@ -6,8 +6,8 @@
 # starts; an empty cluster re-seeded); errors give one message and no output;
 # fit over the ranks agrees with the serial fit within the minimiser's
 # tolerance; score over the ranks and the commands that run on rank 0 (run)
-# give the serial results, tiers included.  cluster and score write their
-# output collectively (parallel HDF5), compressed or not.
+# give the serial results, tiers included.  cluster, score, run and tier
+# write their output collectively (parallel HDF5), compressed or not.
 set -u
 CLV=${CLVTIER:?serial clvtier}
 MPICLV=${CLVTIER_MPI:?clvtier-mpi}
@@ -182,6 +182,20 @@ run_mpi 2 "$MPICLV" run -m "$T/rfm4.ini" "$T/syn.h5" -o "$T/r4-2b.h5" --summary 
     --markdown "$T/r4-2.md" -q >/dev/null || bad "run with reports on 2 ranks failed"
 grep -o '"tiers": {[^}]*}' "$T/r4-2.json" | cmp -s - "$(grep -o '"tiers": {[^}]*}' "$T/r4-s.json" >"$T/t.s" && echo "$T/t.s")" \
     && [ -s "$T/t.s" ] && ok || bad "run on 2 ranks: summary.json tiers differ"
+# tier over the ranks: a result re-tiered under another ladder (each rank its
+# customers, written into one file) is the serial re-tiering
+"$CLV" tier -m "$MODELS/metal5.ini" "$T/r4-s.h5" -o "$T/rt-s.h5" --csv "$T/rt-s.csv" -q >/dev/null \
+    || bad "serial tier failed"
+"$CLV" tier -m "$MODELS/vip4.ini" "$T/run-s.h5" -o "$T/rtc-s.h5" --csv "$T/rtc-s.csv" -q >/dev/null
+for n in 2 4; do
+    run_mpi "$n" "$MPICLV" tier -m "$MODELS/metal5.ini" "$T/r4-s.h5" -o "$T/rt-$n.h5" --csv "$T/rt-$n.csv" -q \
+        >/dev/null && cmp -s "$T/rt-$n.csv" "$T/rt-s.csv" \
+        && [ "$(h5dump -d /tiers/tier "$T/rt-$n.h5" | tail -n +2 | md5sum)" = "$(h5dump -d /tiers/tier "$T/rt-s.h5" | tail -n +2 | md5sum)" ] \
+        && ok || bad "tier (1M) on $n ranks differs from the serial build"
+    run_mpi "$n" "$MPICLV" tier -m "$MODELS/vip4.ini" "$T/run-s.h5" -o "$T/rtc-$n.h5" --csv "$T/rtc-$n.csv" -q \
+        >/dev/null && cmp -s "$T/rtc-$n.csv" "$T/rtc-s.csv" && ok || bad "tier (CDNOW) on $n ranks differs"
+done
+
 # with a previous result (migration) rank 0 does the tier stage: the same
 # migration matrix and tiers as the serial run
 "$CLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" --previous "$T/run-s.h5" -o "$T/prev-s.h5" --csv "$T/prev-s.csv" -q >/dev/null
