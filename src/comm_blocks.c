@@ -4,34 +4,92 @@
 #include <stdlib.h>
 #include <string.h>
 
+ct_status ct_comm_counts(ct_comm *c, size_t mine, size_t unit, size_t *bytes, size_t *before,
+                         size_t *total, ct_error *err)
+{
+    size_t P = (size_t)ct_comm_size(c), me = (size_t)ct_comm_rank(c), b = 0, t = 0;
+    double *cnt = calloc(P, sizeof *cnt); /* exact below 2^53 */
+    ct_status s = ct_comm_agree(c, cnt != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"),
+                                err);
+    if (s == CT_OK) {
+        cnt[me] = (double)mine;
+        s = ct_comm_allreduce_sum(c, cnt, P, err);
+    }
+    for (size_t r = 0; r < P && s == CT_OK; r++) {
+        b += r < me ? (size_t)cnt[r] : 0;
+        t += (size_t)cnt[r];
+        if (bytes != NULL) {
+            bytes[r] = (size_t)cnt[r] * unit;
+        }
+    }
+    if (before != NULL) {
+        *before = b;
+    }
+    if (total != NULL) {
+        *total = t;
+    }
+    free(cnt);
+    return s;
+}
+
+/* Both gathers: onto rank 0 (every == 0) or onto every rank. */
+static ct_status gather_rows(ct_comm *c, const void *mine, size_t n, size_t unit, void **all,
+                             size_t *total, int every, ct_error *err)
+{
+    size_t P = (size_t)ct_comm_size(c), tot = 0;
+    int here = every || ct_comm_rank(c) == 0;
+    size_t *bytes = malloc(P * sizeof *bytes);
+    *all = NULL;
+    ct_status s = ct_comm_agree(c, bytes != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"),
+                                err);
+    if (s == CT_OK) {
+        s = ct_comm_counts(c, n, unit, bytes, NULL, &tot, err);
+    }
+    if (s == CT_OK && here) {
+        *all = malloc((tot ? tot : 1) * unit);
+    }
+    if (s == CT_OK) {
+        s = ct_comm_agree(c, !here || *all != NULL ? CT_OK
+                                                    : ct_fail(err, CT_ENOMEM, "out of memory"),
+                          err);
+    }
+    if (s == CT_OK) {
+        s = every ? ct_comm_allgatherv(c, mine, *all, bytes, err)
+                  : ct_comm_gatherv(c, mine, *all, bytes, err);
+    }
+    if (s != CT_OK) {
+        free(*all);
+        *all = NULL;
+    }
+    if (total != NULL) {
+        *total = tot;
+    }
+    free(bytes);
+    return s;
+}
+
+ct_status ct_comm_gather_rows(ct_comm *c, const void *mine, size_t n, size_t unit, void **all,
+                              size_t *total, ct_error *err)
+{
+    return gather_rows(c, mine, n, unit, all, total, 0, err);
+}
+
+ct_status ct_comm_allgather_rows(ct_comm *c, const void *mine, size_t n, size_t unit, void **all,
+                                 size_t *total, ct_error *err)
+{
+    return gather_rows(c, mine, n, unit, all, total, 1, err);
+}
+
 ct_status ct_comm_sum_blocks(ct_comm *c, const double *part, size_t nb, size_t m, double *out,
                              ct_error *err)
 {
-    size_t P = (size_t)ct_comm_size(c);
-    double *cnt = calloc(P, sizeof *cnt);
-    size_t *bytes = malloc(P * sizeof *bytes), tot = 0;
-    if (cnt == NULL || bytes == NULL) {
-        free(cnt);
-        free(bytes);
-        return ct_fail(err, CT_ENOMEM, "out of memory");
+    size_t tot = nb;
+    void *buf = NULL;
+    ct_status s = CT_OK;
+    if (ct_comm_size(c) > 1) {
+        s = ct_comm_allgather_rows(c, part, nb, m * sizeof *part, &buf, &tot, err);
     }
-    cnt[ct_comm_rank(c)] = (double)nb;
-    ct_status s = ct_comm_allreduce_sum(c, cnt, P, err);
-    for (size_t r = 0; r < P && s == CT_OK; r++) {
-        bytes[r] = (size_t)cnt[r] * m * sizeof *part;
-        tot += (size_t)cnt[r];
-    }
-    const double *all = part;
-    double *buf = NULL;
-    if (s == CT_OK && P > 1) {
-        buf = malloc((tot ? tot : 1) * m * sizeof *buf);
-        s = buf != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
-        s = ct_comm_agree(c, s, err);
-        if (s == CT_OK) {
-            s = ct_comm_allgatherv(c, part, buf, bytes, err);
-        }
-        all = buf;
-    }
+    const double *all = buf != NULL ? buf : part;
     if (s == CT_OK) {
         memset(out, 0, m * sizeof *out);
         for (size_t b = 0; b < tot; b++) {
@@ -41,8 +99,6 @@ ct_status ct_comm_sum_blocks(ct_comm *c, const double *part, size_t nb, size_t m
         }
     }
     free(buf);
-    free(cnt);
-    free(bytes);
     return s;
 }
 

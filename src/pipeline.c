@@ -720,10 +720,9 @@ static ct_status cluster_ranks(ct_comm *comm, const ct_tier_model *m, const doub
     size_t cap = sub ? KSEL_MAX + KSEL_MAX / 10 : ng, nsl = 0, ns = 0;
     double p = (double)KSEL_MAX / (double)ng;
     uint64_t salt = ct_mix64(m->seed ^ 0x6b73656cULL);
-    double *cnt = calloc(P, sizeof *cnt), *sw = NULL;
-    size_t *bytes = malloc(P * sizeof *bytes);
-    double *L = malloc((a1 > a0 ? a1 - a0 : 1) * rb), *all = NULL;
-    if (s == CT_OK && (cnt == NULL || bytes == NULL || L == NULL)) {
+    double *sw = NULL, *L = malloc((a1 > a0 ? a1 - a0 : 1) * rb);
+    void *all = NULL;
+    if (s == CT_OK && L == NULL) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < a1 - a0 && s == CT_OK; i++) {
@@ -732,34 +731,23 @@ static ct_status cluster_ranks(ct_comm *comm, const ct_tier_model *m, const doub
         }
     }
     s = ct_comm_agree(comm, s, err);
-    if (s == CT_OK) {
-        cnt[me] = (double)nsl;
-        s = ct_comm_allreduce_sum(comm, cnt, P, err);
-    }
     size_t tot = 0;
-    for (size_t r = 0; r < P && s == CT_OK; r++) {
-        bytes[r] = (size_t)cnt[r] * rb;
-        tot += (size_t)cnt[r];
-    }
     if (s == CT_OK) {
-        all = malloc((tot ? tot : 1) * rb);
-        S = malloc((tot ? tot : 1) * d * sizeof *S);
-        sw = malloc((tot ? tot : 1) * sizeof *sw);
-        s = ct_comm_agree(comm, all && S && sw ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"),
-                          err);
-    }
-    if (s == CT_OK) {
-        s = ct_comm_allgatherv(comm, L, all, bytes, err);
+        s = ct_comm_allgather_rows(comm, L, nsl, rb, &all, &tot, err);
     }
     free(L);
+    if (s == CT_OK) {
+        S = malloc((tot ? tot : 1) * d * sizeof *S);
+        sw = malloc((tot ? tot : 1) * sizeof *sw);
+        s = ct_comm_agree(comm, S && sw ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"), err);
+    }
     ns = tot < cap ? tot : cap;
+    const double *Y = all;
     for (size_t i = 0; i < ns && s == CT_OK; i++) {
-        memcpy(S + i * d, all + i * (d + 1), d * sizeof *S);
-        sw[i] = all[i * (d + 1) + d];
+        memcpy(S + i * d, Y + i * (d + 1), d * sizeof *S);
+        sw[i] = Y[i * (d + 1) + d];
     }
     free(all);
-    free(cnt);
-    free(bytes);
     ct_kmeans_opts ko;
     model_km_opts(m, threads, &ko);
     ct_kmeans_result best;
@@ -813,34 +801,16 @@ static ct_status cluster_ranks(ct_comm *comm, const ct_tier_model *m, const doub
     return s;
 }
 
-/* clvtier-mpi: rank 0 gets every rank's nl values of a per-customer column
- * (in rank = row order): *col then holds all n of them there (collective). */
-static ct_status gather_column(ct_comm *comm, double **col, size_t nl, size_t n, ct_error *err)
+/* clvtier-mpi: rank 0 gets every rank's values of a per-customer column
+ * (in rank = row order): *col then holds all of them there (collective). */
+static ct_status gather_column(ct_comm *comm, double **col, size_t nl, ct_error *err)
 {
-    size_t P = (size_t)ct_comm_size(comm);
-    int root = ct_comm_rank(comm) == 0;
-    double *cnt = calloc(P, sizeof *cnt), *all = root ? malloc((n ? n : 1) * sizeof *all) : NULL;
-    size_t *bytes = malloc(P * sizeof *bytes);
-    ct_status s = cnt && bytes && (!root || all) ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
-    s = ct_comm_agree(comm, s, err);
-    if (s == CT_OK) {
-        cnt[ct_comm_rank(comm)] = (double)nl;
-        s = ct_comm_allreduce_sum(comm, cnt, P, err);
-    }
-    for (size_t r = 0; r < P && s == CT_OK; r++) {
-        bytes[r] = (size_t)cnt[r] * sizeof(double);
-    }
-    if (s == CT_OK) {
-        s = ct_comm_gatherv(comm, *col, all, bytes, err);
-    }
-    if (s == CT_OK && root) {
+    void *all = NULL;
+    ct_status s = ct_comm_gather_rows(comm, *col, nl, sizeof **col, &all, NULL, err);
+    if (s == CT_OK && all != NULL) {
         free(*col);
         *col = all;
-        all = NULL;
     }
-    free(all);
-    free(cnt);
-    free(bytes);
     return s;
 }
 
@@ -880,34 +850,6 @@ static ct_status graded_rows(const ct_tier_model *m, const ct_customers *c, size
     }
     *ng = g;
     return CT_OK;
-}
-
-/* clvtier-mpi: every rank's nl graded rows' labels onto rank 0, in rank
- * (= row) order: *all (ng of them) there (collective). */
-static ct_status gather_labels(ct_comm *comm, const int32_t *mine, size_t nl, size_t ng,
-                               int32_t **all, ct_error *err)
-{
-    size_t P = (size_t)ct_comm_size(comm);
-    double *cnt = calloc(P, sizeof *cnt);
-    size_t *bytes = malloc(P * sizeof *bytes);
-    *all = ct_comm_rank(comm) == 0 ? malloc((ng ? ng : 1) * sizeof **all) : NULL;
-    ct_status s = cnt && bytes && (ct_comm_rank(comm) != 0 || *all)
-                      ? CT_OK
-                      : ct_fail(err, CT_ENOMEM, "out of memory");
-    s = ct_comm_agree(comm, s, err);
-    if (s == CT_OK) {
-        cnt[ct_comm_rank(comm)] = (double)nl;
-        s = ct_comm_allreduce_sum(comm, cnt, P, err);
-    }
-    for (size_t r = 0; r < P && s == CT_OK; r++) {
-        bytes[r] = (size_t)cnt[r] * sizeof **all;
-    }
-    if (s == CT_OK) {
-        s = ct_comm_gatherv(comm, mine, *all, bytes, err);
-    }
-    free(cnt);
-    free(bytes);
-    return s;
 }
 
 /* clvtier-mpi, every rank writing its customers: one width for the id
@@ -1086,7 +1028,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     s = ct_comm_agree(comm, s, err);
     double **scol[4] = {&sc.p_alive, &sc.exp_purchases, &sc.exp_spend, &sc.clv};
     for (int q = 0; q < 4 && s == CT_OK && comm != NULL && !spread; q++) {
-        s = gather_column(comm, scol[q], nl, n, err);
+        s = gather_column(comm, scol[q], nl, err);
     }
     if (s != CT_OK) {
         goto done;
@@ -1132,23 +1074,11 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         s = graded_rows(m, &c, nl, cols, data, X, w, rows, &ngl, err);
     }
     s = ct_comm_agree(comm, s, err);
-    double cnt[2] = {(double)ngl, 0}; /* graded customers: all, and before this rank */
-    if (s == CT_OK && comm != NULL) {
-        size_t P = (size_t)ct_comm_size(comm), me = (size_t)ct_comm_rank(comm);
-        double *all = calloc(P, sizeof *all);
-        s = ct_comm_agree(comm, all != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"),
-                          err);
-        if (s == CT_OK) {
-            all[me] = (double)ngl;
-            s = ct_comm_allreduce_sum(comm, all, P, err);
-        }
-        for (size_t r = 0; r < P && s == CT_OK; r++) {
-            cnt[1] += r < me ? all[r] : 0;
-            cnt[0] += r != me ? all[r] : 0;
-        }
-        free(all);
+    size_t g0 = 0; /* graded customers on the ranks before this one */
+    if (s == CT_OK) {
+        s = ct_comm_counts(comm, ngl, 0, NULL, &g0, &ng, err);
     }
-    ng = (size_t)cnt[0];
+    size_t ngt = ng; /* graded customers in all (ng: here, further on) */
     if (s == CT_OK && ng < m->k_lo) {
         s = ct_fail_at(err, CT_EDATA, data, 0, 0,
                        "%zu customers old enough to grade (min_age %g), fewer than k = %zu", ng,
@@ -1160,13 +1090,15 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     if (comm == NULL) {
         s = cluster_serial(m, X, w, ng, threads, &scl, &km, ks, &sum->k_sample, err);
     } else {
-        s = cluster_ranks(comm, m, X, w, ngl, ng, (size_t)cnt[1], threads, &scl, &km, mine_lab,
+        s = cluster_ranks(comm, m, X, w, ngl, ng, g0, threads, &scl, &km, mine_lab,
                           ks, &sum->k_sample, err);
     }
     if (s == CT_OK && comm != NULL && !spread) { /* every label onto rank 0 */
         free(km.labels);
         km.labels = NULL;
-        s = gather_labels(comm, mine_lab, ngl, ng, &km.labels, err);
+        void *all = NULL;
+        s = ct_comm_gather_rows(comm, mine_lab, ngl, sizeof *mine_lab, &all, NULL, err);
+        km.labels = all;
     }
     if (s != CT_OK) {
         goto done;
@@ -1285,7 +1217,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
                                 err);
         }
         if (s == CT_OK) {
-            s = ct_attr_set_i64(out, "/clusters", "graded", (int64_t)(size_t)cnt[0], err);
+            s = ct_attr_set_i64(out, "/clusters", "graded", (int64_t)ngt, err);
         }
     }
     if (s == CT_OK && nk > 1) {

@@ -1382,23 +1382,7 @@ static ct_status part_offsets(const ct_file *f, size_t nrows, size_t *before, si
 {
     *before = 0;
     *total = nrows;
-    if (f->comm == NULL) {
-        return CT_OK;
-    }
-    size_t P = (size_t)ct_comm_size(f->comm), me = (size_t)ct_comm_rank(f->comm);
-    double *cnt = calloc(P, sizeof *cnt);
-    if (cnt == NULL) {
-        return ct_fail(err, CT_ENOMEM, "out of memory");
-    }
-    cnt[me] = (double)nrows;
-    ct_status s = ct_comm_allreduce_sum(f->comm, cnt, P, err);
-    *total = 0;
-    for (size_t r = 0; r < P && s == CT_OK; r++) {
-        *before += r < me ? (size_t)cnt[r] : 0;
-        *total += (size_t)cnt[r];
-    }
-    free(cnt);
-    return s;
+    return f->comm != NULL ? ct_comm_counts(f->comm, nrows, 0, NULL, before, total, err) : CT_OK;
 }
 
 ct_status ct_tw_append(ct_tw *w, size_t j, const void *data, size_t nrows, ct_error *err)

@@ -51,6 +51,22 @@ ct_status ct_comm_alltoallv(ct_comm *c, const void *send, const size_t *sbytes, 
 ct_status ct_comm_move_rows(ct_comm *c, const void *mine, size_t first, size_t n,
                             size_t rowbytes, size_t lo, size_t hi, void *out, ct_error *err);
 
+/* Every rank's count (`mine` here): *before = the counts of the ranks
+ * before this one, *total = all of them (either may be NULL), and when
+ * bytes != NULL, bytes[r] = rank r's count x unit.  Collective. */
+ct_status ct_comm_counts(ct_comm *c, size_t mine, size_t unit, size_t *bytes, size_t *before,
+                         size_t *total, ct_error *err);
+
+/* Every rank's n rows of `unit` bytes, in rank order: on rank 0 only
+ * (ct_comm_gather_rows; *all NULL elsewhere) or on every rank
+ * (ct_comm_allgather_rows); *all is malloc'ed (the caller frees), *total
+ * (may be NULL) the number of rows.  Collective; the status is the same on
+ * every rank. */
+ct_status ct_comm_gather_rows(ct_comm *c, const void *mine, size_t n, size_t unit, void **all,
+                              size_t *total, ct_error *err);
+ct_status ct_comm_allgather_rows(ct_comm *c, const void *mine, size_t n, size_t unit, void **all,
+                                 size_t *total, ct_error *err);
+
 /* Rows per partial sum where a result must not depend on the number of
  * ranks (or threads): work over rows is summed per block of CT_SUM_BLOCK
  * rows, and every rank's first row is a multiple of it. */
