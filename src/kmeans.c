@@ -920,7 +920,7 @@ static ct_status ks_tolerance(const km_ctx *K, km_stream *S, double *tol_abs, ct
 static ct_status ks_init(const km_ctx *K, km_stream *S, const ct_kmeans_opts *o, size_t sample_max,
                          double *C, ct_error *err)
 {
-    size_t n = K->n, d = K->d, P = (size_t)S->P;
+    size_t n = K->n, d = K->d;
     if (K->init == CT_KM_INIT_GIVEN) {
         for (size_t q = 0; q < K->k * d; q++) {
             if (!isfinite(K->given[q])) {
@@ -959,21 +959,12 @@ static ct_status ks_init(const km_ctx *K, km_stream *S, const ct_kmeans_opts *o,
     }
     s = ct_comm_agree(S->comm, s, err);
     /* every rank's sample, in rank (= row) order */
-    double cnt[1024] = {0};
-    size_t bytes[1024], tot = 0;
-    cnt[S->me] = (double)ns;
+    size_t tot = 0;
+    void *gathered = NULL;
     if (s == CT_OK) {
-        s = ct_comm_allreduce_sum(S->comm, cnt, P, err);
+        s = ct_comm_allgather_rows(S->comm, Y, ns, (d + 1) * sizeof *Y, &gathered, &tot, err);
     }
-    for (size_t r = 0; r < P && s == CT_OK; r++) {
-        bytes[r] = (size_t)cnt[r] * (d + 1) * sizeof *Y;
-        tot += (size_t)cnt[r];
-    }
-    if (s == CT_OK) {
-        Yall = malloc((tot ? tot : 1) * (d + 1) * sizeof *Yall);
-        s = Yall != NULL ? ct_comm_allgatherv(S->comm, Y, Yall, bytes, err)
-                         : ct_fail(err, CT_ENOMEM, "out of memory for the sample");
-    }
+    Yall = gathered;
     free(Y);
     Y = NULL;
     if (s == CT_OK && tot < K->k) {

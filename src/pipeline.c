@@ -492,9 +492,24 @@ static ct_status tier_stage(const tier_ctx *x, ct_tiering *tg, ct_run_summary *s
  * and one k, the sample is everyone and its fit is the result. */
 #define KSEL_MAX ((size_t)200000)
 
-static int ksel_keep(uint64_t salt, size_t g, double p)
+typedef struct ksel {
+    int sub;       /* a sample (else everyone) */
+    size_t cap;    /* at most this many rows */
+    double p;      /* the share kept */
+    uint64_t salt; /* from the model's seed */
+} ksel;
+
+static ksel ksel_plan(const ct_tier_model *m, size_t ng)
 {
-    return (double)(ct_mix64(salt + g) >> 11) * 0x1.0p-53 < p;
+    ksel k = {ng > KSEL_MAX, ng > KSEL_MAX ? KSEL_MAX + KSEL_MAX / 10 : ng,
+              (double)KSEL_MAX / (double)ng, ct_mix64(m->seed ^ 0x6b73656cULL)};
+    return k;
+}
+
+/* Whether graded customer g is in the sample. */
+static int ksel_keep(const ksel *k, size_t g)
+{
+    return !k->sub || (double)(ct_mix64(k->salt + g) >> 11) * 0x1.0p-53 < k->p;
 }
 
 /* Fit k = k_lo..k_hi on the sample S (ns x d, weights sw or NULL), scored
@@ -588,17 +603,16 @@ static ct_status cluster_serial(const ct_tier_model *m, double *X, const double 
     if (s != CT_OK) {
         return s;
     }
-    int sub = ng > KSEL_MAX;
-    size_t cap = sub ? KSEL_MAX + KSEL_MAX / 10 : ng, ns = 0;
+    ksel ks_ = ksel_plan(m, ng);
+    int sub = ks_.sub;
+    size_t cap = ks_.cap, ns = 0;
     double *S = sub ? malloc(cap * d * sizeof *S) : X;
     double *sw = sub && w != NULL ? malloc(cap * sizeof *sw) : (double *)(uintptr_t)w;
-    double p = (double)KSEL_MAX / (double)ng;
-    uint64_t salt = ct_mix64(m->seed ^ 0x6b73656cULL);
     if (S == NULL || (w != NULL && sw == NULL)) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
     for (size_t g = 0; s == CT_OK && sub && g < ng && ns < cap; g++) {
-        if (ksel_keep(salt, g, p)) {
+        if (ksel_keep(&ks_, g)) {
             memcpy(S + ns * d, X + g * d, d * sizeof *S);
             if (w != NULL) {
                 sw[ns] = w[g];
@@ -716,17 +730,16 @@ static ct_status cluster_ranks(ct_comm *comm, const ct_tier_model *m, const doub
     }
     s = ct_comm_agree(comm, s, err);
     /* the sample (everyone when there are few), in row order on every rank */
-    int sub = ng > KSEL_MAX;
-    size_t cap = sub ? KSEL_MAX + KSEL_MAX / 10 : ng, nsl = 0, ns = 0;
-    double p = (double)KSEL_MAX / (double)ng;
-    uint64_t salt = ct_mix64(m->seed ^ 0x6b73656cULL);
+    ksel ks_ = ksel_plan(m, ng);
+    int sub = ks_.sub;
+    size_t cap = ks_.cap, nsl = 0, ns = 0;
     double *sw = NULL, *L = malloc((a1 > a0 ? a1 - a0 : 1) * rb);
     void *all = NULL;
     if (s == CT_OK && L == NULL) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < a1 - a0 && s == CT_OK; i++) {
-        if (!sub || ksel_keep(salt, a0 + i, p)) {
+        if (ksel_keep(&ks_, a0 + i)) {
             memcpy(L + nsl++ * (d + 1), A + i * (d + 1), rb);
         }
     }

@@ -41,9 +41,9 @@ ct_status ct_tier_assign_part(const ct_tier_model *m, const int32_t *labels, siz
     out->ntiers = nt;
     out->tier = malloc((n ? n : 1) * sizeof *out->tier);
     out->loyalty = malloc((n ? n : 1) * sizeof *out->loyalty);
-    /* per block of CT_SUM_BLOCK rows: cluster weights and metric sums, the
-     * graded weight, the new customers' weight; then the tiers' weights */
-    size_t nb = (n + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK, mm = 2 * k + 2;
+    /* per block of CT_SUM_BLOCK rows: cluster weights and metric sums and
+     * the graded weight; then the tiers' weights */
+    size_t nb = (n + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK, mm = 2 * k + 1;
     size_t mp = mm > nt + 1 ? mm : nt + 1;
     double *part = calloc((nb ? nb : 1) * mp, sizeof *part), *tot = malloc(mm * sizeof *tot);
     ct_status s = out->tier && out->loyalty && part && tot
@@ -60,7 +60,6 @@ ct_status ct_tier_assign_part(const ct_tier_model *m, const int32_t *labels, siz
         }
         if (age != NULL && age[i] < m->new_min_age) {
             out->tier[i] = (int8_t)nt; /* too young to grade: no cluster needed */
-            p[2 * k + 1] += wi;
             continue;
         }
         if (labels[i] < 0 || (size_t)labels[i] >= k) {
