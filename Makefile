@@ -23,12 +23,12 @@ CC       := mpicc
 HDF5_PC  := hdf5-openmpi
 BUILD    := build-mpi
 NAME     := clvtier-mpi
-COMM_OUT := src/comm_serial.c
+COMM_OUT := src/core/comm_serial.c
 CPPFLAGS += -DCT_MPI=1
 else
 HDF5_PC  := hdf5-serial
 NAME     := clvtier
-COMM_OUT := src/comm_mpi.c
+COMM_OUT := src/core/comm_mpi.c
 endif
 # OpenBLAS: Debian's default (pthreads) build.  clvtier runs its own fixed
 # thread blocks and sets OpenBLAS to one thread before calling it from them
@@ -53,7 +53,9 @@ CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
 CFLAGS   += -std=c11 $(O) -fPIC $(WARN) $(ISYS)
 LDFLAGS  += -Wl,--as-needed
 
-LIB_SRC  := $(filter-out $(COMM_OUT),$(sort $(wildcard src/*.c)))
+# One folder per layer (DESIGN.md): core, data, numerics, domain, pipeline; cli on top.
+LAYERS   := core data numerics numerics/clv numerics/kmeans domain pipeline
+LIB_SRC  := $(filter-out $(COMM_OUT),$(sort $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c))))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
@@ -70,7 +72,7 @@ CLI      := $(BUILD)/$(NAME)
 .PHONY: all check check-mpi unit cli-test bench demo asan valgrind install uninstall clean
 all: $(LIBA) $(LIBSO) $(CLI) $(BUILD)/clvtier.pc
 
-$(BUILD)/%.o: %.c $(wildcard include/clvtier/*.h src/*.h src/cli/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/clvtier/*.h $(foreach l,$(LAYERS) cli,src/$(l)/*.h))
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 

@@ -2,8 +2,8 @@
 #include <math.h>
 
 #include "testutil.h"
-#include "csv_internal.h"
-#include "sort_internal.h"
+#include "data/csv_internal.h"
+#include "core/sort_internal.h"
 
 static void test_status_messages(void **state)
 {

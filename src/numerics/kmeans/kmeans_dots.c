@@ -1,5 +1,5 @@
 /* kmeans_dots.c - see kmeans_dots.h. */
-#include "kmeans_dots.h"
+#include "numerics/kmeans/kmeans_dots.h"
 
 #include <immintrin.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /* mem.c - allocation helpers (see mem_internal.h). */
-#include "mem_internal.h"
+#include "core/mem_internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #include "clvtier/store.h"
 #include "clvtier/comm.h"
 #include "clvtier/version.h"
-#include "publish_internal.h"
+#include "data/publish_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* clv_data.c - validation and collapsing of customer summaries for the CLV
  * models; the deterministic block reduction of likelihood terms. */
-#include "clv_internal.h"
+#include "numerics/clv/clv_internal.h"
 
 #include <gsl/gsl_sf_psi.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include "clvtier/comm.h"
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
-#include "mem_internal.h"
+#include "core/mem_internal.h"
 
 double clv_digamma(double x)
 {

@@ -1,6 +1,6 @@
 /* outfile.c - atomic text output (temp file, fsync, rename, fsync directory). */
 #include "clvtier/outfile.h"
-#include "publish_internal.h"
+#include "data/publish_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

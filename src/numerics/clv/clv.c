@@ -4,7 +4,7 @@
  * Refs: see include/clvtier/clv.h.  Standard errors: the inverse of the
  * observed information (minus the Hessian of the log-likelihood at the
  * estimate, by central differences of the analytic gradient). */
-#include "clv_internal.h"
+#include "numerics/clv/clv_internal.h"
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_integration.h>
@@ -18,7 +18,7 @@
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
 #include "clvtier/store.h"
-#include "mem_internal.h"
+#include "core/mem_internal.h"
 
 /* From the model files. */
 double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T);

@@ -2,7 +2,7 @@
  * decimal parser.  Ref: RFC 4180; W. Clinger, "How to read floating point
  * numbers accurately", PLDI 1990 (the exact fast path: integer mantissa
  * < 2^53 divided by an exact power of ten <= 10^22 is correctly rounded). */
-#include "csv_internal.h"
+#include "data/csv_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "report_internal.h"
+#include "domain/report_internal.h"
 
 static const char *const PAL[] = {"#1b6ca8", "#e07b39", "#3a9d5d", "#c23b4e", "#7d5ba6",
                                   "#8c6d31", "#d4a017", "#5f9ea0", "#b05f9c", "#6b8e23",

@@ -10,9 +10,9 @@
 #include "clvtier/customers.h"
 #include "clvtier/rfm.h"
 #include "clvtier/store.h"
-#include "csv_internal.h"
-#include "mem_internal.h"
-#include "sort_internal.h"
+#include "data/csv_internal.h"
+#include "core/mem_internal.h"
+#include "core/sort_internal.h"
 
 #include <ctype.h>
 #include <pthread.h>

@@ -12,7 +12,7 @@
 #include "clvtier/digest.h"
 #include "clvtier/outfile.h"
 #include "clvtier/store.h"
-#include "report_internal.h"
+#include "domain/report_internal.h"
 
 const char *const rp_metric_name[RP_NMET] = {"x",   "t_x",     "recency",      "m",
                                              "clv", "p_alive", "exp_purchases"};

@@ -15,7 +15,7 @@
 #include "clvtier/comm.h"
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
-#include "kmeans_dots.h"
+#include "numerics/kmeans/kmeans_dots.h"
 
 #define CT_INF ((double)INFINITY)
 #define CT_NAN ((double)NAN)
@@ -621,7 +621,7 @@ static ct_status km_init(const km_ctx *K, const km_ops *ops, unsigned run, doubl
 #define KM_EPS DBL_EPSILON
 #define KM_SUF(x) x##_f64
 #define KM_GEMM cblas_dgemm
-#include "kmeans_impl.h"
+#include "numerics/kmeans/kmeans_impl.h"
 #undef KM_REAL
 #undef KM_EPS
 #undef KM_SUF
@@ -631,7 +631,7 @@ static ct_status km_init(const km_ctx *K, const km_ops *ops, unsigned run, doubl
 #define KM_EPS FLT_EPSILON
 #define KM_SUF(x) x##_f32
 #define KM_GEMM cblas_sgemm
-#include "kmeans_impl.h"
+#include "numerics/kmeans/kmeans_impl.h"
 #undef KM_REAL
 #undef KM_SUF
 #undef KM_GEMM

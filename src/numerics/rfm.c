@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#include "sort_internal.h"
+#include "core/sort_internal.h"
 
 ct_status ct_quintiles(const double *v, size_t n, int8_t *score, ct_error *err)
 {

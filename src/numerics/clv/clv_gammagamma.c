@@ -8,7 +8,7 @@
  *   E[M | x, m] = (q-1)/(px+q-1) * p v/(q-1) + px/(px+q-1) * m = p (v + x m)/(px+q-1).
  * The model assumes spend is independent of purchase frequency; the
  * correlation of x and m among repeat buyers is reported with every fit. */
-#include "clv_internal.h"
+#include "numerics/clv/clv_internal.h"
 
 #include <stdlib.h>
 

@@ -10,7 +10,7 @@
  *   P(X(n) = x) = C(n,x) B(al+x, be+n-x)/B(al,be) B(ga, de+n)/B(ga,de)
  *     + sum_{i=x}^{n-1} C(i,x) B(al+x, be+i-x)/B(al,be) B(ga+1, de+i)/B(ga,de)   (eq. 8)
  * Here x = repeat transactions, t_x = recency (opportunity of the last), n = T. */
-#include "clv_internal.h"
+#include "numerics/clv/clv_internal.h"
 
 #include <stdlib.h>
 

@@ -1,6 +1,6 @@
 /* sort.c - LSD radix sort of 64-bit keys with a 32-bit payload.
  * Ref: Knuth, TAOCP vol. 3, sec. 5.2.5 (radix sorting). */
-#include "sort_internal.h"
+#include "core/sort_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -20,7 +20,7 @@
  * 2F1(C-A, C-B; C; z), which turns the bracket into 1 - (1-z)^(a-1)
  * 2F1(a+b+s2-r, a-1; c; z): no parameter grows with x, so large x neither
  * overflows nor cancels. */
-#include "clv_internal.h"
+#include "numerics/clv/clv_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

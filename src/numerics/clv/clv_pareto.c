@@ -21,7 +21,7 @@
  *   P(alive) = first term / bracket,
  *   E[Y(t)] = (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)] P(alive),
  *   E[X(t)] = r beta / (alpha (s-1)) [1 - (beta/(beta+t))^(s-1)]. */
-#include "clv_internal.h"
+#include "numerics/clv/clv_internal.h"
 #include "clvtier/par.h"
 
 #include <gsl/gsl_errno.h>
