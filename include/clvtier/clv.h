@@ -24,26 +24,11 @@
 
 #include "clvtier/customers.h"
 #include "clvtier/status.h"
+#include "clvtier/types.h"
 
-struct ct_file;
 struct ct_comm;
 
-typedef enum ct_clv_model {
-    CT_BGNBD,
-    CT_PARETO,
-    CT_MBGNBD,
-    CT_BGBB,
-    CT_GAMMAGAMMA
-} ct_clv_model;
 
-#define CT_CLV_MAXPAR 4
-
-const char *ct_clv_model_name(ct_clv_model m); /* "bgnbd", "pareto", ... */
-int ct_clv_model_parse(const char *s, ct_clv_model *m); /* 0 ok, -1 unknown */
-size_t ct_clv_nparams(ct_clv_model m);
-/* "r", "alpha", "a", "b" (BG/NBD); "r", "alpha", "s", "beta" (Pareto/NBD);
- * "alpha", "beta", "gamma", "delta" (BG/BB); "p", "q", "v" (Gamma-Gamma). */
-const char *ct_clv_param_name(ct_clv_model m, size_t j);
 
 /* ---- data ------------------------------------------------------------ */
 typedef struct ct_clv_data ct_clv_data;
@@ -87,34 +72,11 @@ typedef struct ct_fit_opts {
 
 void ct_fit_opts_init(ct_fit_opts *o);
 
-typedef struct ct_fit {
-    ct_clv_model model;
-    size_t k;                   /* number of parameters */
-    double par[CT_CLV_MAXPAR];  /* estimates */
-    double se[CT_CLV_MAXPAR];   /* standard errors (NaN if the Hessian is not positive definite) */
-    double cov[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
-    double ll;                  /* log-likelihood at the estimate (without penalty) */
-    double aic, bic;
-    double nobs;                /* customers (sum of weights) */
-    size_t ndistinct;           /* distinct rows fitted */
-    unsigned iterations;        /* of the best start */
-    size_t nevals;              /* likelihood evaluations, all starts */
-    int converged;
-    double grad_norm;           /* final |gradient| of -LL/N in log-parameters */
-    double penalty;
-    double period_days;         /* period unit of the data (0 if unknown) */
-    double corr_xm;             /* Gamma-Gamma: correlation of x and m among repeaters */
-} ct_fit;
 
 /* Fit by maximum likelihood.  CT_ENOCONV (with the reason) when no start
  * converges to finite parameters. */
 ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *o, ct_fit *fit, ct_error *err);
 
-/* Store / load a fit as attributes of group /fits/<model>. */
-ct_status ct_fit_write(struct ct_file *f, const ct_fit *fit, ct_error *err);
-/* model_name NULL: the only (or first) fit in the file. */
-ct_status ct_fit_read(const struct ct_file *f, const char *model_name, ct_fit *fit,
-                      ct_error *err);
 
 /* ---- predictions --------------------------------------------------------- */
 
@@ -141,10 +103,6 @@ ct_status ct_clv_count_pmf(const ct_fit *f, double t, size_t jmax, double *out, 
 ct_status ct_clv_spend(const ct_fit *gg, const double *x, const double *m, size_t n, double *out,
                        ct_error *err);
 
-typedef struct ct_scores {
-    size_t n;
-    double *p_alive, *exp_purchases, *exp_spend, *clv;
-} ct_scores;
 
 /* CLV_i = E[M_i] * sum_{k=1..H} (E[Y_i(k)] - E[Y_i(k-1)]) / (1 + d)^k:
  * expected purchases in each of the next H periods, valued at the expected
@@ -153,7 +111,6 @@ typedef struct ct_scores {
  * customer's own m (0 when absent).  Computed once per distinct (x, t_x, T). */
 ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
                        double discount, unsigned threads, ct_scores *out, ct_error *err);
-void ct_scores_free(ct_scores *s);
 
 /* ---- validation tables ----------------------------------------------------- */
 

@@ -14,15 +14,16 @@
 #include "clvtier/outfile.h"
 #include "clvtier/par.h"
 #include "clvtier/pipeline.h"
-#include "clvtier/results.h"
+#include "clvtier/schema.h"
 #include "clvtier/report.h"
 #include "clvtier/rfm.h"
 #include "clvtier/rng.h"
 #include "clvtier/status.h"
 #include "clvtier/store.h"
+#include "clvtier/summary.h"
 #include "clvtier/synth.h"
 #include "clvtier/tier.h"
+#include "clvtier/types.h"
 #include "clvtier/version.h"
-#include "clvtier/view.h"
 
 #endif

@@ -22,7 +22,6 @@
 
 #include "clvtier/status.h"
 
-struct ct_file;
 
 typedef struct ct_customers {
     size_t n;
@@ -45,6 +44,12 @@ ct_status ct_customers_alloc(ct_customers *c, size_t n, size_t id_width, int hol
                              int weighted, ct_error *err);
 void ct_customers_free(ct_customers *c);
 
+
+/* Width used to store strings of at most maxlen bytes: 8, 16, 32, then
+ * multiples of 32.  Always >= 1. */
+size_t ct_str_width(size_t maxlen);
+
+/* The window a summary is computed over (summary.h's ct_summarize). */
 typedef struct ct_summary_opts {
     double period_days;     /* length of one period in days (ct_period_days) */
     int32_t calibration_end; /* last day of the calibration window */
@@ -52,38 +57,6 @@ typedef struct ct_summary_opts {
     int holdout;            /* compute x_star/m_star over (calibration_end, observation_end] */
 } ct_summary_opts;
 
-/* Summarize customers whose transactions are day[off[i]..off[i+1]) and
- * amount[...] (NULL amounts: m = total = 0), sorted by day within each
- * customer, every day <= observation_end, and the first day <=
- * calibration_end.  Fills every summary column of out (allocated for n). */
-ct_status ct_summarize(const int32_t *day, const double *amount, const size_t *off, size_t n,
-                       const ct_summary_opts *o, ct_customers *out, ct_error *err);
-
-/* Write `c` as table /customers (ids as the index column).  Extra attributes
- * (period, dates) are the caller's. */
-ct_status ct_customers_write(struct ct_file *f, const ct_customers *c, ct_error *err);
-
-/* Read /customers (or another table with columns x, t_x, T and optionally
- * m, weight, x_star, m_star, id) from f.  Missing x/t_x/T is CT_EFORMAT. */
-ct_status ct_customers_read(const struct ct_file *f, const char *group, ct_customers *c,
-                            ct_error *err);
-
-#define CT_READ_NO_IDS 1u /* leave ids out (fitting does not need them) */
-/* As ct_customers_read, with CT_READ_* flags. */
-ct_status ct_customers_read_flags(const struct ct_file *f, const char *group, unsigned flags,
-                                  ct_customers *c, ct_error *err);
-
-/* Part `part` of `nparts` contiguous parts of the rows: a rank's share
- * under MPI.  The parts are cut at whole chunks of column x when its chunk
- * is a multiple of CT_SUM_BLOCK (comm.h), else at CT_SUM_BLOCK rows, as
- * evenly as those units allow (some parts may be empty); c->row0 is the
- * part's first row. */
-ct_status ct_customers_read_part(const struct ct_file *f, const char *group, unsigned flags,
-                                 size_t part, size_t nparts, ct_customers *c, ct_error *err);
-/* The rows of that part, [*row0, *row0 + *n), and the table's *total. */
-ct_status ct_customers_part_rows(const struct ct_file *f, const char *group, size_t part,
-                                 size_t nparts, size_t *row0, size_t *n, size_t *total,
-                                 ct_error *err);
 /* Check the summary for values no model accepts: NaN/Inf, negative x, t_x,
  * T, m, weight, non-integer x, t_x > T.  The message names the row (1-based),
  * the column and the value; `source` names the file. */

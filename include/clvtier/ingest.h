@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clvtier/customers.h"
 #include "clvtier/dates.h"
 #include "clvtier/status.h"
 
@@ -57,9 +58,18 @@ typedef struct ct_ingest_report {
     char feature_unmatched_examples[256];
 } ct_ingest_report;
 
-/* Ingest transaction log `csv` into a new HDF5 file `out` (atomic). rep may be NULL. */
-ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *o,
-                        ct_ingest_report *rep, ct_error *err);
+/* Per-customer summaries (and RFM scores, against ref_day) of customers whose
+ * transactions are day[off[i]..off[i+1]) into out (allocated by the caller).
+ * The data layer reads and writes; the numbers come from the numerics, handed
+ * in by the pipeline (ct_ingest_csv in pipeline.h passes ct_stage_summarize). */
+typedef ct_status (*ct_summarize_fn)(const int32_t *day, const double *amount, const size_t *off,
+                                     size_t n, const ct_summary_opts *o, int32_t ref_day,
+                                     ct_customers *out, ct_error *err);
+
+/* Ingest transaction log `csv` into a new HDF5 file `out` (atomic), with
+ * `summarize` computing /customers.  rep may be NULL. */
+ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *o,
+                        ct_summarize_fn summarize, ct_ingest_report *rep, ct_error *err);
 
 /* Ingest an RFM summary CSV (header required): columns x|frequency,
  * t_x|recency, T|periods, optional m|monetary_value|zbar, weight|weights|count,

@@ -19,14 +19,8 @@
 #include <stdint.h>
 
 #include "clvtier/status.h"
+#include "clvtier/types.h"
 
-typedef enum ct_km_init {
-    CT_KM_INIT_AUTO,     /* k-means++ up to 100k rows, k-means|| above */
-    CT_KM_INIT_KMEANSPP, /* greedy k-means++, 2 + ln k trials per centre */
-    CT_KM_INIT_PARALLEL, /* k-means||: 5 rounds of oversampling (l = 2k), then k-means++ */
-    CT_KM_INIT_RANDOM,   /* k distinct rows, uniformly */
-    CT_KM_INIT_GIVEN     /* opts.centroids */
-} ct_km_init;
 
 /* Iterations: Lloyd (every distance every iteration) or Lloyd with
  * Hamerly's bounds (same labels; rows whose centre cannot have changed are
@@ -50,17 +44,6 @@ typedef struct ct_kmeans_opts {
 
 void ct_kmeans_opts_init(ct_kmeans_opts *o);
 
-typedef struct ct_kmeans_result {
-    size_t n, d, k;
-    double *centroids; /* k x d */
-    int32_t *labels;   /* n */
-    double *weight;    /* k: total sample weight per cluster */
-    double inertia;    /* sum of w * squared distance to the own centroid */
-    unsigned iterations, best_run;
-    int converged;
-} ct_kmeans_result;
-
-void ct_kmeans_result_free(ct_kmeans_result *r);
 
 /* Cluster X (n x d, row-major; f64 or f32) with optional weights w (NULL = 1).
  * Errors: CT_EINVAL (k = 0, k > n, bad options), CT_EDATA (NaN/Inf in X or a
@@ -120,12 +103,6 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
                                 ct_error *err);
 
 /* ---- choosing k ----------------------------------------------------------- */
-typedef struct ct_kscore {
-    double inertia;
-    double calinski_harabasz; /* between / within dispersion, (n-k)/(k-1) scaled; higher is better */
-    double davies_bouldin;    /* mean worst similarity of clusters; lower is better */
-    double silhouette;        /* mean silhouette on a sample (exact up to sample_max rows) */
-} ct_kscore;
 
 /* Scores of a clustering.  The silhouette uses a deterministic sample of at
  * most sample_max rows (seeded), exact when n <= sample_max. */
@@ -138,18 +115,7 @@ ct_status ct_kmeans_scores(const double *X, size_t n, size_t d, const double *w,
 size_t ct_kmeans_pick_k(const ct_kscore *scores, size_t m, size_t klo);
 
 /* ---- preprocessing ------------------------------------------------------ */
-typedef enum ct_transform { CT_TF_NONE, CT_TF_LOG1P } ct_transform;
-typedef enum ct_scaling { CT_SC_NONE, CT_SC_ZSCORE, CT_SC_ROBUST } ct_scaling;
 
-/* Per feature j: y = (t(x) - center[j]) / scale[j], t = identity or log1p.
- * zscore: weighted mean and standard deviation; robust: median and IQR.
- * A constant feature gets scale 1 (it then contributes nothing). */
-typedef struct ct_scaler {
-    size_t d;
-    ct_transform transform;
-    ct_scaling scaling;
-    double *center, *scale;
-} ct_scaler;
 
 /* Fit on X (n x d) and transform it in place.  log1p of a value <= -1 is
  * CT_EDATA naming the row and column. */
@@ -168,6 +134,5 @@ ct_status ct_scaler_fit_source(ct_scaler *s, const ct_km_source *src, size_t lo,
  * to original units). */
 ct_status ct_scaler_apply(const ct_scaler *s, double *X, size_t n, ct_error *err);
 void ct_scaler_invert(const ct_scaler *s, double *X, size_t n);
-void ct_scaler_free(ct_scaler *s);
 
 #endif

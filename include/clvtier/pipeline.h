@@ -18,10 +18,42 @@
 
 #include <stddef.h>
 
+#include "clvtier/customers.h"
+#include "clvtier/ingest.h"
 #include "clvtier/modelfile.h"
+#include "clvtier/status.h"
+#include "clvtier/synth.h"
+
+#ifdef __cplusplus
+extern "C" {
+#ifdef __cplusplus
+}
+#endif
+
+#endif
 
 struct ct_comm;
-#include "clvtier/status.h"
+
+/* ---- stages ----------------------------------------------------------------- */
+
+/* The ingest stage's numbers: ct_summarize, then RFM scores against ref_day
+ * (a ct_summarize_fn, ingest.h). */
+ct_status ct_stage_summarize(const int32_t *day, const double *amount, const size_t *off,
+                             size_t n, const ct_summary_opts *o, int32_t ref_day,
+                             ct_customers *out, ct_error *err);
+
+/* Ingest transaction log `csv` into a new HDF5 file `out` (atomic):
+ * /transactions, /customers (summaries and RFM scores), /features.  rep may
+ * be NULL.  `clvtier ingest` and `clvtier run` on a CSV both call this. */
+ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *o,
+                        ct_ingest_report *rep, ct_error *err);
+
+/* Simulated customers' transactions (synth.h) as CSV "id,date,amount" at
+ * `path` (atomic), dates at day resolution, amounts rounded to cents.
+ * *ntx receives the number of rows written (may be NULL). */
+ct_status ct_synth_csv(const ct_synth_opts *o, const char *path, uint64_t *ntx, ct_error *err);
+
+/* ---- a tier model end to end -------------------------------------------------- */
 
 typedef struct ct_run_opts {
     const char *command;  /* recorded in the result */
@@ -79,5 +111,9 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
  * applies; otherwise they stay in the new-customer tier. */
 ct_status ct_retier(const ct_tier_model *m, const char *input, const char *output,
                     const ct_run_opts *o, ct_run_summary *sum, ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -55,6 +55,26 @@ ct_status ct_fail(ct_error *err, ct_status s, const char *fmt, ...)
 ct_status ct_fail_at(ct_error *err, ct_status s, const char *file, uint64_t row, unsigned col,
                      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* The one error idiom of the library.  In a function with a local
+ * `ct_status s` and a `done:` label before its cleanup:
+ *     CT_TRY(ct_file_open(&f, path, err));
+ * runs the call, keeps its status in s, and on failure jumps to done; the
+ * cleanup then runs once, whatever failed, and the function returns s. */
+#define CT_TRY(call)                                                                           \
+    do {                                                                                       \
+        s = (call);                                                                            \
+        if (s != CT_OK) {                                                                      \
+            goto done;                                                                         \
+        }                                                                                      \
+    } while (0)
+
+/* Fail with ct_fail's arguments and jump to done (CT_TRY's cleanup). */
+#define CT_FAIL(...)                                                                           \
+    do {                                                                                       \
+        s = ct_fail(__VA_ARGS__);                                                              \
+        goto done;                                                                             \
+    } while (0)
+
 #ifdef __cplusplus
 }
 #endif

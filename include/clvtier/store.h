@@ -33,10 +33,6 @@ typedef enum ct_dtype {
 const char *ct_dtype_name(ct_dtype t);
 size_t ct_dtype_size(ct_dtype t); /* bytes per element; 0 for CT_STRING */
 
-/* Width used to store strings of at most maxlen bytes: 8, 16, 32, then
- * multiples of 32.  Always >= 1. */
-size_t ct_str_width(size_t maxlen);
-
 typedef struct ct_file ct_file;
 
 struct ct_comm;

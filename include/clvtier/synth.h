@@ -46,9 +46,13 @@ ct_status ct_synth_check(const ct_synth_opts *o, ct_error *err);
  * ids "C<index>"). */
 ct_status ct_synth_customers(const ct_synth_opts *o, ct_customers *out, ct_error *err);
 
-/* The same customers' transactions as CSV "id,date,amount" at `path`
- * (atomic), dates at day resolution, amounts rounded to cents.
- * *ntx receives the number of rows written (may be NULL). */
-ct_status ct_synth_csv(const ct_synth_opts *o, const char *path, uint64_t *ntx, ct_error *err);
+/* The same customers' transactions as CSV text "id,date,amount" (with a
+ * header line), in customer order, handed to sink piece by piece (the data
+ * layer writes it: ct_synth_csv in pipeline.h writes a file).  *ntx (may be
+ * NULL) gets the number of transactions.  A sink's failure stops the run
+ * and is returned. */
+typedef ct_status (*ct_synth_sink)(void *ctx, const char *text, size_t n, ct_error *err);
+ct_status ct_synth_log(const ct_synth_opts *o, ct_synth_sink sink, void *sink_ctx, uint64_t *ntx,
+                       ct_error *err);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "clvtier/clvtier.h"
+#include "clvtier/schema.h"
 
 /* sysexits(3) */
 #define EX_OK_ 0

@@ -8,7 +8,7 @@
  * the input's row order. */
 #include "clvtier/ingest.h"
 #include "clvtier/customers.h"
-#include "clvtier/rfm.h"
+#include "clvtier/schema.h"
 #include "clvtier/store.h"
 #include "data/csv_internal.h"
 #include "core/mem_internal.h"
@@ -1236,6 +1236,7 @@ typedef struct summ_job {
     size_t n;
     ct_summary_opts so;
     int32_t ref_day;
+    ct_summarize_fn summarize;
     ct_customers *out;
     ct_status st;
     ct_error err;
@@ -1244,17 +1245,14 @@ typedef struct summ_job {
 static void *summ_run(void *arg)
 {
     summ_job *j = arg;
-    j->st = ct_summarize(j->day, j->amt, j->off, j->n, &j->so, j->out, &j->err);
-    if (j->st == CT_OK) {
-        j->st = ct_rfm_score(j->out, j->ref_day, &j->err);
-    }
+    j->st = j->summarize(j->day, j->amt, j->off, j->n, &j->so, j->ref_day, j->out, &j->err);
     return NULL;
 }
 
 /* ---- entry point --------------------------------------------------------- */
 
-ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *o,
-                        ct_ingest_report *rep_out, ct_error *err)
+ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *o,
+                        ct_summarize_fn summarize, ct_ingest_report *rep_out, ct_error *err)
 {
     ct_ingest_report rep;
     ct_error local;
@@ -1331,7 +1329,7 @@ ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *
     /* Summaries and RFM scores (numerics only) in a second thread while this
      * one writes /transactions (HDF5 stays on one thread). */
     summ_job sj = {S.day, P.has_amount ? S.amt : NULL, S.off, S.ncust,
-                   {ct_period_days(o->period), cal_end, obs_end, holdout}, cal_end, &cust,
+                   {ct_period_days(o->period), cal_end, obs_end, holdout}, cal_end, summarize, &cust,
                    CT_OK, {0}};
     pthread_t sth;
     int threaded = pthread_create(&sth, NULL, summ_run, &sj) == 0;

@@ -1,5 +1,5 @@
-/* results_io.c - clustering results into a clvtier file (see results.h). */
-#include "clvtier/results.h"
+/* schema_clusters.c - the one writer of /clusters and /clusters_k (schema.h). */
+#include "clvtier/schema.h"
 
 #include <stdlib.h>
 

@@ -155,17 +155,6 @@ size_t ct_dtype_size(ct_dtype t)
     return 0;
 }
 
-size_t ct_str_width(size_t maxlen)
-{
-    if (maxlen <= 8) {
-        return 8;
-    }
-    if (maxlen <= 16) {
-        return 16;
-    }
-    return (maxlen + 31) / 32 * 32;
-}
-
 static hid_t native_type(ct_dtype t)
 {
     switch (t) {

@@ -1,6 +1,7 @@
 /* report.c - load a result file's aggregates; write summary.json, report.md
  * and tiers.csv (report_html.c writes report.html).  See report.h. */
 #include "clvtier/report.h"
+#include "clvtier/schema.h"
 
 #include <math.h>
 #include <stdarg.h>

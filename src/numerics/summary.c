@@ -4,77 +4,11 @@
  * monetary value is the mean over repeat purchase days).
  * Ref: Fader, Hardie & Lee (2005), "Counting your customers the easy way",
  * Marketing Science 24(2), sec. 2 (x, t_x, T). */
-#include "clvtier/customers.h"
+#include "clvtier/summary.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-ct_status ct_customers_alloc(ct_customers *c, size_t n, size_t id_width, int holdout, int dated,
-                             int weighted, ct_error *err)
-{
-    size_t k = n > 0 ? n : 1;
-    memset(c, 0, sizeof *c);
-    c->n = n;
-    c->id_width = id_width;
-    c->ids = id_width > 0 ? calloc(k, id_width) : NULL;
-    c->x = malloc(k * sizeof(double));
-    c->t_x = malloc(k * sizeof(double));
-    c->T = malloc(k * sizeof(double));
-    c->m = malloc(k * sizeof(double));
-    c->total = malloc(k * sizeof(double));
-    c->ntx = malloc(k * sizeof(int64_t));
-    int bad = (id_width > 0 && c->ids == NULL) || !c->x || !c->t_x || !c->T || !c->m ||
-              !c->total || !c->ntx;
-    if (dated) {
-        c->first_day = malloc(k * sizeof(int32_t));
-        c->last_day = malloc(k * sizeof(int32_t));
-        c->r_score = malloc(k);
-        c->f_score = malloc(k);
-        c->m_score = malloc(k);
-        c->rfm = malloc(k * sizeof(int32_t));
-        bad = bad || !c->first_day || !c->last_day || !c->r_score || !c->f_score ||
-              !c->m_score || !c->rfm;
-    }
-    if (holdout) {
-        c->x_star = malloc(k * sizeof(double));
-        c->m_star = malloc(k * sizeof(double));
-        bad = bad || !c->x_star || !c->m_star;
-    }
-    if (weighted) {
-        c->weight = malloc(k * sizeof(double));
-        bad = bad || !c->weight;
-    }
-    if (bad) {
-        ct_customers_free(c);
-        return ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", n);
-    }
-    return CT_OK;
-}
-
-void ct_customers_free(ct_customers *c)
-{
-    if (c == NULL) {
-        return;
-    }
-    free(c->ids);
-    free(c->x);
-    free(c->t_x);
-    free(c->T);
-    free(c->m);
-    free(c->total);
-    free(c->ntx);
-    free(c->first_day);
-    free(c->last_day);
-    free(c->x_star);
-    free(c->m_star);
-    free(c->weight);
-    free(c->r_score);
-    free(c->f_score);
-    free(c->m_score);
-    free(c->rfm);
-    memset(c, 0, sizeof *c);
-}
 
 /* Purchase days in [a, b): count of distinct days, the summed amount of
  * each day added up, and the first day's sum (so callers can leave it out). */

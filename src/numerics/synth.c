@@ -6,10 +6,8 @@
  * curves for customer base analysis", JMR 42(4) (Gamma-Gamma spend). */
 #include "clvtier/synth.h"
 #include "clvtier/dates.h"
-#include "clvtier/outfile.h"
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
-#include "clvtier/store.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -301,9 +299,9 @@ static ct_status csv_block(void *ctx, size_t rel, size_t begin, size_t end, ct_e
     return s;
 }
 
-ct_status ct_synth_csv(const ct_synth_opts *o, const char *path, uint64_t *ntx, ct_error *err)
+ct_status ct_synth_log(const ct_synth_opts *o, ct_synth_sink sink, void *sink_ctx, uint64_t *ntx,
+                       ct_error *err)
 {
-    ct_outfile *of;
     ct_status s = ct_synth_check(o, err);
     unsigned th = o->threads ? o->threads : ct_par_default_threads();
     size_t batch = (size_t)th * 4;
@@ -321,10 +319,7 @@ ct_status ct_synth_csv(const ct_synth_opts *o, const char *path, uint64_t *ntx, 
     if (buf == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    s = ct_outfile_open(&of, path, err);
-    if (s == CT_OK) {
-        s = ct_outfile_write(of, "id,date,amount\n", 15, err);
-    }
+    s = sink(sink_ctx, "id,date,amount\n", 15, err);
     csv_job J = {o, buf, 0, id_digits(o->n)};
     for (size_t b0 = 0; b0 < nblk && s == CT_OK; b0 += batch) {
         size_t nb = nblk - b0 < batch ? nblk - b0 : batch;
@@ -333,7 +328,7 @@ ct_status ct_synth_csv(const ct_synth_opts *o, const char *path, uint64_t *ntx, 
         J.base = b0;
         s = ct_par_for(items, SYNTH_BLOCK, th, csv_block, &J, err);
         for (size_t k = 0; k < nb && s == CT_OK; k++) {
-            s = ct_outfile_write(of, buf[k].p, buf[k].n, err);
+            s = sink(sink_ctx, buf[k].p, buf[k].n, err);
             rows += buf[k].rows;
         }
     }
@@ -341,11 +336,6 @@ ct_status ct_synth_csv(const ct_synth_opts *o, const char *path, uint64_t *ntx, 
         free(buf[k].p);
     }
     free(buf);
-    if (s == CT_OK) {
-        s = ct_outfile_commit(of, err);
-    } else if (of != NULL) {
-        ct_outfile_abort(of);
-    }
     if (s == CT_OK && ntx != NULL) {
         *ntx = rows;
     }

@@ -17,7 +17,7 @@
 #include "clvtier/ingest.h"
 #include "clvtier/kmeans.h"
 #include "clvtier/outfile.h"
-#include "clvtier/results.h"
+#include "clvtier/schema.h"
 #include "clvtier/rng.h"
 #include "clvtier/store.h"
 #include "clvtier/tier.h"

@@ -17,7 +17,6 @@
 #include "clvtier/comm.h"
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
-#include "clvtier/store.h"
 #include "core/mem_internal.h"
 
 /* From the model files. */
@@ -557,125 +556,6 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
 
 /* ---- storage ---------------------------------------------------------------- */
 
-ct_status ct_fit_write(ct_file *f, const ct_fit *fit, ct_error *err)
-{
-    char grp[64], names[128] = "";
-    snprintf(grp, sizeof grp, "/fits/%s", ct_clv_model_name(fit->model));
-    ct_status s = ct_file_make_group(f, grp, err);
-    for (size_t j = 0; j < fit->k; j++) {
-        strcat(names, j ? "," : "");
-        strcat(names, ct_clv_param_name(fit->model, j));
-    }
-#define SET(call)                                                                              \
-    do {                                                                                       \
-        if (s == CT_OK) {                                                                      \
-            s = (call);                                                                        \
-        }                                                                                      \
-    } while (0)
-    SET(ct_attr_set_str(f, grp, "model", ct_clv_model_name(fit->model), err));
-    SET(ct_attr_set_str(f, grp, "param_names", names, err));
-    SET(ct_attr_set_f64v(f, grp, "params", fit->par, fit->k, err));
-    SET(ct_attr_set_f64v(f, grp, "se", fit->se, fit->k, err));
-    SET(ct_attr_set_f64v(f, grp, "cov", fit->cov, fit->k * fit->k, err));
-    for (size_t j = 0; j < fit->k; j++) {
-        char nm[32];
-        snprintf(nm, sizeof nm, "se_%s", ct_clv_param_name(fit->model, j));
-        SET(ct_attr_set_f64(f, grp, ct_clv_param_name(fit->model, j), fit->par[j], err));
-        SET(ct_attr_set_f64(f, grp, nm, fit->se[j], err));
-    }
-    SET(ct_attr_set_f64(f, grp, "ll", fit->ll, err));
-    SET(ct_attr_set_f64(f, grp, "aic", fit->aic, err));
-    SET(ct_attr_set_f64(f, grp, "bic", fit->bic, err));
-    SET(ct_attr_set_f64(f, grp, "n", fit->nobs, err));
-    SET(ct_attr_set_i64(f, grp, "distinct_rows", (int64_t)fit->ndistinct, err));
-    SET(ct_attr_set_i64(f, grp, "iterations", (int64_t)fit->iterations, err));
-    SET(ct_attr_set_i64(f, grp, "evaluations", (int64_t)fit->nevals, err));
-    SET(ct_attr_set_i64(f, grp, "converged", fit->converged, err));
-    SET(ct_attr_set_f64(f, grp, "grad_norm", fit->grad_norm, err));
-    SET(ct_attr_set_f64(f, grp, "penalty", fit->penalty, err));
-    SET(ct_attr_set_f64(f, grp, "period_days", fit->period_days, err));
-    if (fit->model == CT_GAMMAGAMMA) {
-        SET(ct_attr_set_f64(f, grp, "corr_x_m", fit->corr_xm, err));
-    }
-#undef SET
-    return s;
-}
-
-ct_status ct_fit_read(const ct_file *f, const char *model_name, ct_fit *fit, ct_error *err)
-{
-    char names[16][64], grp[128], mname[64];
-    size_t n;
-    ct_status s;
-    memset(fit, 0, sizeof *fit);
-    if (model_name == NULL) {
-        s = ct_file_list_groups(f, "/fits", names, 16, &n, err);
-        if (s != CT_OK) {
-            return s;
-        }
-        if (n == 0) {
-            return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "no fit in /fits");
-        }
-        model_name = names[0];
-    }
-    snprintf(grp, sizeof grp, "/fits/%s", model_name);
-    if (!ct_file_has_group(f, grp)) {
-        return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "no fit %s in this file", grp);
-    }
-    s = ct_attr_get_str(f, grp, "model", mname, sizeof mname, err);
-    if (s != CT_OK) {
-        return s;
-    }
-    if (ct_clv_model_parse(mname, &fit->model) != 0) {
-        return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "unknown model '%s' in %s",
-                          mname, grp);
-    }
-    fit->k = ct_clv_nparams(fit->model);
-    size_t k1, k2, k3;
-    int64_t v;
-    s = ct_attr_get_f64v(f, grp, "params", fit->par, CT_CLV_MAXPAR, &k1, err);
-    if (s == CT_OK) {
-        s = ct_attr_get_f64v(f, grp, "se", fit->se, CT_CLV_MAXPAR, &k2, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_get_f64v(f, grp, "cov", fit->cov, CT_CLV_MAXPAR * CT_CLV_MAXPAR, &k3, err);
-    }
-    if (s == CT_OK && (k1 != fit->k || k2 != fit->k)) {
-        s = ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "%s: %zu parameters, want %zu",
-                       grp, k1, fit->k);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_get_f64(f, grp, "ll", &fit->ll, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_get_f64(f, grp, "aic", &fit->aic, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_get_f64(f, grp, "bic", &fit->bic, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_get_f64(f, grp, "n", &fit->nobs, err);
-    }
-    if (s == CT_OK && ct_attr_get_i64(f, grp, "converged", &v, err) == CT_OK) {
-        fit->converged = (int)v;
-    }
-    if (s == CT_OK && ct_attr_get_i64(f, grp, "iterations", &v, err) == CT_OK) {
-        fit->iterations = (unsigned)v;
-    }
-    if (s == CT_OK) {
-        (void)ct_attr_get_f64(f, grp, "period_days", &fit->period_days, NULL);
-        (void)ct_attr_get_f64(f, grp, "penalty", &fit->penalty, NULL);
-        fit->corr_xm = CT_NAN;
-        (void)ct_attr_get_f64(f, grp, "corr_x_m", &fit->corr_xm, NULL);
-    }
-    for (size_t j = 0; j < fit->k && s == CT_OK; j++) {
-        if (!(fit->par[j] > 0) || !isfinite(fit->par[j])) {
-            s = ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "%s: parameter %s = %g", grp,
-                           ct_clv_param_name(fit->model, j), fit->par[j]);
-        }
-    }
-    return s;
-}
-
 /* ---- predictions ---------------------------------------------------------- */
 
 double clv_p_alive1(const ct_fit *f, double x, double tx, double T)
@@ -922,18 +802,6 @@ ct_status ct_clv_spend(const ct_fit *gg, const double *x, const double *m, size_
 }
 
 /* ---- scoring --------------------------------------------------------------- */
-
-void ct_scores_free(ct_scores *s)
-{
-    if (s == NULL) {
-        return;
-    }
-    free(s->p_alive);
-    free(s->exp_purchases);
-    free(s->exp_spend);
-    free(s->clv);
-    memset(s, 0, sizeof *s);
-}
 
 /* Distinct (x, t_x, T) rows by hashing their bits: idx[i] = row of customer i. */
 typedef struct uslot {

@@ -35,69 +35,6 @@ double clv_hyp2f1(double a, double b, double c, double z)
     return CT_NAN;
 }
 
-const char *ct_clv_model_name(ct_clv_model m)
-{
-    switch (m) {
-    case CT_BGNBD:
-        return "bgnbd";
-    case CT_PARETO:
-        return "pareto";
-    case CT_MBGNBD:
-        return "mbgnbd";
-    case CT_BGBB:
-        return "bgbb";
-    case CT_GAMMAGAMMA:
-        return "gammagamma";
-    }
-    return "?";
-}
-
-int ct_clv_model_parse(const char *s, ct_clv_model *m)
-{
-    static const struct {
-        const char *name;
-        ct_clv_model m;
-    } names[] = {{"bgnbd", CT_BGNBD},       {"bg/nbd", CT_BGNBD},       {"pareto", CT_PARETO},
-                 {"paretonbd", CT_PARETO},  {"pareto/nbd", CT_PARETO},  {"mbgnbd", CT_MBGNBD},
-                 {"mbg/nbd", CT_MBGNBD},    {"bgbb", CT_BGBB},          {"bg/bb", CT_BGBB},
-                 {"gammagamma", CT_GAMMAGAMMA}, {"gg", CT_GAMMAGAMMA}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (strcmp(s, names[i].name) == 0) {
-            *m = names[i].m;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-size_t ct_clv_nparams(ct_clv_model m)
-{
-    return m == CT_GAMMAGAMMA ? 3 : 4;
-}
-
-const char *ct_clv_param_name(ct_clv_model m, size_t j)
-{
-    static const char *const NB[4] = {"r", "alpha", "a", "b"};
-    static const char *const NP[4] = {"r", "alpha", "s", "beta"};
-    static const char *const NBB[4] = {"alpha", "beta", "gamma", "delta"};
-    static const char *const NG[4] = {"p", "q", "v", NULL};
-    if (j >= ct_clv_nparams(m)) {
-        return NULL;
-    }
-    switch (m) {
-    case CT_BGNBD:
-    case CT_MBGNBD:
-        return NB[j];
-    case CT_PARETO:
-        return NP[j];
-    case CT_BGBB:
-        return NBB[j];
-    case CT_GAMMAGAMMA:
-        return NG[j];
-    }
-    return NULL;
-}
-
 void ct_clv_data_free(ct_clv_data *d)
 {
     if (d == NULL) {

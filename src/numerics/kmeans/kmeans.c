@@ -31,17 +31,6 @@ void ct_kmeans_opts_init(ct_kmeans_opts *o)
     o->seed = 0;
 }
 
-void ct_kmeans_result_free(ct_kmeans_result *r)
-{
-    if (r == NULL) {
-        return;
-    }
-    free(r->centroids);
-    free(r->labels);
-    free(r->weight);
-    memset(r, 0, sizeof *r);
-}
-
 typedef struct km_ctx {
     size_t n, d, k;
     const double *w;

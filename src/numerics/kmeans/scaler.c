@@ -23,16 +23,6 @@ static double quantile(const double *v, size_t n, double q)
     return v[lo] + (pos - (double)lo) * (v[hi] - v[lo]);
 }
 
-void ct_scaler_free(ct_scaler *s)
-{
-    if (s == NULL) {
-        return;
-    }
-    free(s->center);
-    free(s->scale);
-    memset(s, 0, sizeof *s);
-}
-
 static ct_status transform(const ct_scaler *s, double *X, size_t n, ct_error *err)
 {
     if (s->transform != CT_TF_LOG1P) {

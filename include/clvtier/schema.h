@@ -1,0 +1,72 @@
+/* schema.h - the HDF5 layout of a clvtier file (data layer): one reader and
+ * one writer for each group, so that every stage and subcommand that writes
+ * /customers, /fits, /scores or /clusters writes it with the same code.
+ *   /customers   schema_customers.c      /fits/<model>  schema_fits.c
+ *   /scores      schema_scores.c         /clusters, /clusters_k  schema_clusters.c
+ * The structs are core's (customers.h, types.h); the file is store.h's. */
+#ifndef CLVTIER_SCHEMA_H
+#define CLVTIER_SCHEMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clvtier/customers.h"
+#include "clvtier/status.h"
+#include "clvtier/store.h"
+#include "clvtier/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- /customers ------------------------------------------------------------- */
+/* Write `c` as table /customers (ids as the index column).  Extra attributes
+ * (period, dates) are the caller's. */
+ct_status ct_customers_write(ct_file *f, const ct_customers *c, ct_error *err);
+
+/* Read /customers (or another table with columns x, t_x, T and optionally
+ * m, weight, x_star, m_star, id) from f.  Missing x/t_x/T is CT_EFORMAT. */
+ct_status ct_customers_read(const ct_file *f, const char *group, ct_customers *c,
+                            ct_error *err);
+
+#define CT_READ_NO_IDS 1u /* leave ids out (fitting does not need them) */
+/* As ct_customers_read, with CT_READ_* flags. */
+ct_status ct_customers_read_flags(const ct_file *f, const char *group, unsigned flags,
+                                  ct_customers *c, ct_error *err);
+
+/* Part `part` of `nparts` contiguous parts of the rows: a rank's share
+ * under MPI.  The parts are cut at whole chunks of column x when its chunk
+ * is a multiple of CT_SUM_BLOCK (comm.h), else at CT_SUM_BLOCK rows, as
+ * evenly as those units allow (some parts may be empty); c->row0 is the
+ * part's first row. */
+ct_status ct_customers_read_part(const ct_file *f, const char *group, unsigned flags,
+                                 size_t part, size_t nparts, ct_customers *c, ct_error *err);
+/* The rows of that part, [*row0, *row0 + *n), and the table's *total. */
+ct_status ct_customers_part_rows(const ct_file *f, const char *group, size_t part,
+                                 size_t nparts, size_t *row0, size_t *n, size_t *total,
+                                 ct_error *err);
+
+/* ---- /fits/<model> ------------------------------------------------------------ */
+/* Store / load a fit as attributes of group /fits/<model>. */
+ct_status ct_fit_write(ct_file *f, const ct_fit *fit, ct_error *err);
+/* model_name NULL: the only (or first) fit in the file. */
+ct_status ct_fit_read(const ct_file *f, const char *model_name, ct_fit *fit,
+                      ct_error *err);
+
+/* ---- /clusters, /clusters_k -------------------------------------------------- */
+/* /clusters: table `label` (n rows, aligned with /customers; -1 allowed for
+ * rows not clustered), dataset `centroids` (r->k x r->d, in the scaled
+ * space), attributes `scale_center`, `scale_scale` (scl), `k`, `inertia`. */
+ct_status ct_clusters_write(ct_file *f, const int32_t *labels, size_t n,
+                            const ct_kmeans_result *r, const ct_scaler *scl, ct_error *err);
+
+/* /clusters_k: columns k (klo ..), inertia, calinski_harabasz,
+ * davies_bouldin, silhouette, one row per k. */
+ct_status ct_kscores_write(ct_file *f, const ct_kscore *ks, size_t nk, size_t klo,
+                           ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

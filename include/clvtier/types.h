@@ -1,0 +1,107 @@
+/* types.h - the plain structs and enums that more than one layer uses (core):
+ * model identifiers and their parameter names, a fitted model, per-customer
+ * scores, a k-means result, a feature scaler and the scores of a choice of k.
+ * The numerics fill them, the data layer reads and writes them (schema_*.c),
+ * the domain and the pipeline pass them on; none of them owns a file. */
+#ifndef CLVTIER_TYPES_H
+#define CLVTIER_TYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- CLV models ------------------------------------------------------------ */
+typedef enum ct_clv_model {
+    CT_BGNBD,
+    CT_PARETO,
+    CT_MBGNBD,
+    CT_BGBB,
+    CT_GAMMAGAMMA
+} ct_clv_model;
+
+#define CT_CLV_MAXPAR 4
+
+const char *ct_clv_model_name(ct_clv_model m); /* "bgnbd", "pareto", ... */
+int ct_clv_model_parse(const char *s, ct_clv_model *m); /* 0 ok, -1 unknown */
+size_t ct_clv_nparams(ct_clv_model m);
+/* "r", "alpha", "a", "b" (BG/NBD); "r", "alpha", "s", "beta" (Pareto/NBD);
+ * "alpha", "beta", "gamma", "delta" (BG/BB); "p", "q", "v" (Gamma-Gamma). */
+const char *ct_clv_param_name(ct_clv_model m, size_t j);
+
+typedef struct ct_fit {
+    ct_clv_model model;
+    size_t k;                   /* number of parameters */
+    double par[CT_CLV_MAXPAR];  /* estimates */
+    double se[CT_CLV_MAXPAR];   /* standard errors (NaN if the Hessian is not positive definite) */
+    double cov[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    double ll;                  /* log-likelihood at the estimate (without penalty) */
+    double aic, bic;
+    double nobs;                /* customers (sum of weights) */
+    size_t ndistinct;           /* distinct rows fitted */
+    unsigned iterations;        /* of the best start */
+    size_t nevals;              /* likelihood evaluations, all starts */
+    int converged;
+    double grad_norm;           /* final |gradient| of -LL/N in log-parameters */
+    double penalty;
+    double period_days;         /* period unit of the data (0 if unknown) */
+    double corr_xm;             /* Gamma-Gamma: correlation of x and m among repeaters */
+} ct_fit;
+
+typedef struct ct_scores {
+    size_t n;
+    double *p_alive, *exp_purchases, *exp_spend, *clv;
+} ct_scores;
+
+void ct_scores_free(ct_scores *s);
+
+/* ---- k-means ------------------------------------------------------------------ */
+typedef enum ct_km_init {
+    CT_KM_INIT_AUTO,     /* k-means++ up to 100k rows, k-means|| above */
+    CT_KM_INIT_KMEANSPP, /* greedy k-means++, 2 + ln k trials per centre */
+    CT_KM_INIT_PARALLEL, /* k-means||: 5 rounds of oversampling (l = 2k), then k-means++ */
+    CT_KM_INIT_RANDOM,   /* k distinct rows, uniformly */
+    CT_KM_INIT_GIVEN     /* opts.centroids */
+} ct_km_init;
+
+typedef struct ct_kmeans_result {
+    size_t n, d, k;
+    double *centroids; /* k x d */
+    int32_t *labels;   /* n */
+    double *weight;    /* k: total sample weight per cluster */
+    double inertia;    /* sum of w * squared distance to the own centroid */
+    unsigned iterations, best_run;
+    int converged;
+} ct_kmeans_result;
+
+void ct_kmeans_result_free(ct_kmeans_result *r);
+
+typedef struct ct_kscore {
+    double inertia;
+    double calinski_harabasz; /* between / within dispersion, (n-k)/(k-1) scaled; higher is better */
+    double davies_bouldin;    /* mean worst similarity of clusters; lower is better */
+    double silhouette;        /* mean silhouette on a sample (exact up to sample_max rows) */
+} ct_kscore;
+
+typedef enum ct_transform { CT_TF_NONE, CT_TF_LOG1P } ct_transform;
+typedef enum ct_scaling { CT_SC_NONE, CT_SC_ZSCORE, CT_SC_ROBUST } ct_scaling;
+
+/* Per feature j: y = (t(x) - center[j]) / scale[j], t = identity or log1p.
+ * zscore: weighted mean and standard deviation; robust: median and IQR.
+ * A constant feature gets scale 1 (it then contributes nothing). */
+typedef struct ct_scaler {
+    size_t d;
+    ct_transform transform;
+    ct_scaling scaling;
+    double *center, *scale;
+} ct_scaler;
+
+void ct_scaler_free(ct_scaler *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,114 @@
+/* schema_fits.c - the one reader and writer of /fits/<model>: a fitted CLV
+ * model (types.h's ct_fit) as attributes of its group (schema.h). */
+#include "clvtier/schema.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+ct_status ct_fit_write(ct_file *f, const ct_fit *fit, ct_error *err)
+{
+    char grp[64], names[128] = "";
+    ct_status s;
+    snprintf(grp, sizeof grp, "/fits/%s", ct_clv_model_name(fit->model));
+    for (size_t j = 0; j < fit->k; j++) {
+        strcat(names, j ? "," : "");
+        strcat(names, ct_clv_param_name(fit->model, j));
+    }
+    CT_TRY(ct_file_make_group(f, grp, err));
+    CT_TRY(ct_attr_set_str(f, grp, "model", ct_clv_model_name(fit->model), err));
+    CT_TRY(ct_attr_set_str(f, grp, "param_names", names, err));
+    CT_TRY(ct_attr_set_f64v(f, grp, "params", fit->par, fit->k, err));
+    CT_TRY(ct_attr_set_f64v(f, grp, "se", fit->se, fit->k, err));
+    CT_TRY(ct_attr_set_f64v(f, grp, "cov", fit->cov, fit->k * fit->k, err));
+    for (size_t j = 0; j < fit->k; j++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "se_%s", ct_clv_param_name(fit->model, j));
+        CT_TRY(ct_attr_set_f64(f, grp, ct_clv_param_name(fit->model, j), fit->par[j], err));
+        CT_TRY(ct_attr_set_f64(f, grp, nm, fit->se[j], err));
+    }
+    CT_TRY(ct_attr_set_f64(f, grp, "ll", fit->ll, err));
+    CT_TRY(ct_attr_set_f64(f, grp, "aic", fit->aic, err));
+    CT_TRY(ct_attr_set_f64(f, grp, "bic", fit->bic, err));
+    CT_TRY(ct_attr_set_f64(f, grp, "n", fit->nobs, err));
+    CT_TRY(ct_attr_set_i64(f, grp, "distinct_rows", (int64_t)fit->ndistinct, err));
+    CT_TRY(ct_attr_set_i64(f, grp, "iterations", (int64_t)fit->iterations, err));
+    CT_TRY(ct_attr_set_i64(f, grp, "evaluations", (int64_t)fit->nevals, err));
+    CT_TRY(ct_attr_set_i64(f, grp, "converged", fit->converged, err));
+    CT_TRY(ct_attr_set_f64(f, grp, "grad_norm", fit->grad_norm, err));
+    CT_TRY(ct_attr_set_f64(f, grp, "penalty", fit->penalty, err));
+    CT_TRY(ct_attr_set_f64(f, grp, "period_days", fit->period_days, err));
+    if (fit->model == CT_GAMMAGAMMA) {
+        CT_TRY(ct_attr_set_f64(f, grp, "corr_x_m", fit->corr_xm, err));
+    }
+done:
+    return s;
+}
+
+/* The group of model_name, or of the only (first) fit when NULL. */
+static ct_status fit_group(const ct_file *f, const char *model_name, char *grp, size_t cap,
+                           ct_error *err)
+{
+    char names[16][64];
+    size_t n;
+    if (model_name == NULL) {
+        ct_status s = ct_file_list_groups(f, "/fits", names, 16, &n, err);
+        if (s != CT_OK) {
+            return s;
+        }
+        if (n == 0) {
+            return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "no fit in /fits");
+        }
+        model_name = names[0];
+    }
+    snprintf(grp, cap, "/fits/%s", model_name);
+    if (!ct_file_has_group(f, grp)) {
+        return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "no fit %s in this file", grp);
+    }
+    return CT_OK;
+}
+
+ct_status ct_fit_read(const ct_file *f, const char *model_name, ct_fit *fit, ct_error *err)
+{
+    char grp[128], mname[64];
+    size_t k1, k2, k3;
+    int64_t v;
+    ct_status s;
+    memset(fit, 0, sizeof *fit);
+    CT_TRY(fit_group(f, model_name, grp, sizeof grp, err));
+    CT_TRY(ct_attr_get_str(f, grp, "model", mname, sizeof mname, err));
+    if (ct_clv_model_parse(mname, &fit->model) != 0) {
+        return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "unknown model '%s' in %s",
+                          mname, grp);
+    }
+    fit->k = ct_clv_nparams(fit->model);
+    CT_TRY(ct_attr_get_f64v(f, grp, "params", fit->par, CT_CLV_MAXPAR, &k1, err));
+    CT_TRY(ct_attr_get_f64v(f, grp, "se", fit->se, CT_CLV_MAXPAR, &k2, err));
+    CT_TRY(ct_attr_get_f64v(f, grp, "cov", fit->cov, CT_CLV_MAXPAR * CT_CLV_MAXPAR, &k3, err));
+    if (k1 != fit->k || k2 != fit->k) {
+        return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "%s: %zu parameters, want %zu",
+                          grp, k1, fit->k);
+    }
+    CT_TRY(ct_attr_get_f64(f, grp, "ll", &fit->ll, err));
+    CT_TRY(ct_attr_get_f64(f, grp, "aic", &fit->aic, err));
+    CT_TRY(ct_attr_get_f64(f, grp, "bic", &fit->bic, err));
+    CT_TRY(ct_attr_get_f64(f, grp, "n", &fit->nobs, err));
+    if (ct_attr_get_i64(f, grp, "converged", &v, err) == CT_OK) {
+        fit->converged = (int)v;
+    }
+    if (ct_attr_get_i64(f, grp, "iterations", &v, err) == CT_OK) {
+        fit->iterations = (unsigned)v;
+    }
+    (void)ct_attr_get_f64(f, grp, "period_days", &fit->period_days, NULL);
+    (void)ct_attr_get_f64(f, grp, "penalty", &fit->penalty, NULL);
+    fit->corr_xm = (double)NAN;
+    (void)ct_attr_get_f64(f, grp, "corr_x_m", &fit->corr_xm, NULL);
+    for (size_t j = 0; j < fit->k; j++) {
+        if (!(fit->par[j] > 0) || !isfinite(fit->par[j])) {
+            return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "%s: parameter %s = %g",
+                              grp, ct_clv_param_name(fit->model, j), fit->par[j]);
+        }
+    }
+done:
+    return s;
+}
