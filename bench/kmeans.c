@@ -16,6 +16,7 @@
 
 #include "clvtier/kmeans.h"
 #include "clvtier/rng.h"
+#include "numerics/kmeans/kmeans_bench.h"
 
 void openblas_set_num_threads(int n);
 

@@ -19,6 +19,8 @@
 
 #include "testutil.h"
 
+#include <gsl/gsl_errno.h>
+
 static void load_summary(const char *name, ct_customers *c)
 {
     char csv[512], h5[512];
@@ -722,9 +724,32 @@ static void test_p_no_purchase(void **state)
     assert_status(ct_clv_p_no_purchase(&g, &one, &one, &one, 1, 1, &p0, &err), CT_EINVAL);
 }
 
+/* Issue 11: an entry point that reaches GSL without a fit first (the report
+ * path: a stored fit, then predictions) must switch GSL's aborting handler
+ * off itself.  Runs first, in a process where nothing else has run yet. */
+static void test_gsl_handler_off_without_fit(void **state)
+{
+    (void)state;
+    ct_fit f;
+    memset(&f, 0, sizeof f);
+    f.model = CT_PARETO;
+    f.k = 4;
+    f.par[0] = 0.55;
+    f.par[1] = 10.58;
+    f.par[2] = 0.61;
+    f.par[3] = 11.67;
+    double pmf[4];
+    ct_error err;
+    assert_int_equal(ct_clv_count_pmf(&f, 39.0, 4, pmf, &err), CT_OK);
+    /* the handler in force is GSL's "off" one, not the default (NULL), which aborts */
+    gsl_error_handler_t *prev = gsl_set_error_handler_off();
+    assert_non_null(prev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gsl_handler_off_without_fit),
         cmocka_unit_test(test_bgnbd_cdnow),
         cmocka_unit_test(test_pareto_cdnow),
         cmocka_unit_test(test_mbgnbd_cdnow),

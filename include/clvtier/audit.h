@@ -26,6 +26,10 @@
 #include "clvtier/modelfile.h"
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CT_AUDIT_MAX_DISTINCT 12
 #define CT_AUDIT_MAX_GROUPS (CT_AUDIT_MAX_DISTINCT + 1)
 #define CT_AUDIT_PROXY_ETA2 0.10
@@ -46,5 +50,9 @@ typedef struct ct_audit {
 ct_status ct_audit_compute(const char *name, const double *col, const int8_t *tier, size_t ntiers,
                            const double *const *feat, size_t nfeat, const double *w, size_t n,
                            ct_audit *out, ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -26,6 +26,10 @@
 #include "clvtier/status.h"
 #include "clvtier/types.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct ct_comm;
 
 
@@ -125,5 +129,9 @@ ct_status ct_clv_repeat_table(const ct_fit *f, const ct_customers *c, size_t jma
  * E[Y(t_star)]. */
 ct_status ct_clv_holdout_table(const ct_fit *f, const ct_customers *c, double t_star, size_t jmax,
                                double *count, double *actual, double *predicted, ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,6 +14,10 @@
 
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ct_comm ct_comm;
 
 /* The process-wide communicator (serial build: a single rank). Never NULL. */
@@ -84,5 +88,9 @@ ct_status ct_comm_sum_blocks(ct_comm *c, const double *part, size_t nb, size_t m
  * can fail on one rank calls this before the next collective step, so all
  * ranks stop together and cleanly. */
 ct_status ct_comm_agree(ct_comm *c, ct_status s, ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -22,6 +22,10 @@
 
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 
 typedef struct ct_customers {
     size_t n;
@@ -61,5 +65,9 @@ typedef struct ct_summary_opts {
  * T, m, weight, non-integer x, t_x > T.  The message names the row (1-based),
  * the column and the value; `source` names the file. */
 ct_status ct_customers_validate(const ct_customers *c, const char *source, ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,10 @@
 
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CT_NO_DAY INT32_MIN /* "no date given" */
 
 int32_t ct_days_from_civil(int y, int m, int d);
@@ -29,5 +33,9 @@ double ct_period_days(ct_period p); /* 1, 7, 365.2425/12 */
 const char *ct_period_name(ct_period p);
 /* "day"/"week"/"month" -> 0 and *p; -1 otherwise. */
 int ct_period_parse(const char *s, ct_period *p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -9,6 +9,10 @@
 
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CT_SHA256_HEX 65 /* 64 hex digits + NUL */
 
 /* hex = lower-case SHA-256 of the file's bytes (opened read-only). */
@@ -25,5 +29,9 @@ typedef struct ct_pseudo ct_pseudo;
 ct_status ct_pseudo_new(ct_pseudo **out, const char *key_path, ct_error *err);
 void ct_pseudo_free(ct_pseudo *p);
 void ct_pseudo_id(ct_pseudo *p, const char *id, size_t len, char out[33]);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -18,6 +18,10 @@
 #include "clvtier/dates.h"
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ct_ingest_opts {
     int delim;  /* ',', '\t', ';', ' ' (runs of blanks), 0 = sniff the first line */
     int header; /* 1: the first row names the columns */
@@ -77,5 +81,9 @@ ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *
  * with a weight column.  o->delim and o->period are used. */
 ct_status ct_ingest_summary(const char *csv, const char *out, const ct_ingest_opts *o,
                             ct_ingest_report *rep, ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -21,6 +21,10 @@
 #include "clvtier/status.h"
 #include "clvtier/types.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 
 /* Iterations: Lloyd (every distance every iteration) or Lloyd with
  * Hamerly's bounds (same labels; rows whose centre cannot have changed are
@@ -96,12 +100,6 @@ void ct_kmeans_stream_rows(size_t n, size_t d, size_t k, size_t block_rows, int 
 ct_status ct_kmeans_predict(const double *X, size_t n, size_t d, const double *C, size_t k,
                             unsigned threads, int32_t *labels, double *dist2, ct_error *err);
 
-/* Time `iters` Lloyd iterations from the given centroids (for bench/):
- * returns the inertia of the last assignment; the centroids are updated. */
-ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size_t d, double *C,
-                                size_t k, unsigned iters, unsigned threads, double *inertia,
-                                ct_error *err);
-
 /* ---- choosing k ----------------------------------------------------------- */
 
 /* Scores of a clustering.  The silhouette uses a deterministic sample of at
@@ -134,5 +132,9 @@ ct_status ct_scaler_fit_source(ct_scaler *s, const ct_km_source *src, size_t lo,
  * to original units). */
 ct_status ct_scaler_apply(const ct_scaler *s, double *X, size_t n, ct_error *err);
 void ct_scaler_invert(const ct_scaler *s, double *X, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -33,10 +33,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "clvtier/clv.h"
 #include "clvtier/dates.h"
-#include "clvtier/kmeans.h"
 #include "clvtier/status.h"
+#include "clvtier/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define CT_MAX_TIERS 16
 #define CT_MAX_FEATURES 32
@@ -95,5 +98,9 @@ ct_status ct_tier_model_load(const char *path, ct_tier_model *m, ct_error *err);
  * anti-discrimination law (sex/gender, age of the person, disability,
  * nationality, marital status, pregnancy). */
 const char *ct_protected_attribute(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

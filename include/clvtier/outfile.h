@@ -8,6 +8,10 @@
 
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ct_outfile ct_outfile;
 
 /* Open a temp file next to path.  CT_ECREATE when that is impossible. */
@@ -20,5 +24,9 @@ ct_status ct_outfile_write(ct_outfile *o, const void *buf, size_t n, ct_error *e
 ct_status ct_outfile_commit(ct_outfile *o, ct_error *err);
 /* Remove the temp file, leave the destination untouched; frees o. NULL ok. */
 void ct_outfile_abort(ct_outfile *o);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

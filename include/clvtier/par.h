@@ -11,6 +11,10 @@
 
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* fn handles items [begin, end) of block `b`; it returns CT_OK or a status (the
  * first failing block in block order wins; its err is reported). */
 typedef ct_status (*ct_par_fn)(void *ctx, size_t b, size_t begin, size_t end, ct_error *err);
@@ -26,5 +30,9 @@ unsigned ct_par_default_threads(void);
  * Returns the status of the lowest-numbered failing block, or CT_OK. */
 ct_status ct_par_for(size_t n, size_t block, unsigned nthreads, ct_par_fn fn, void *ctx,
                      ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -25,6 +25,10 @@
 
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ct_report_opts {
     const char *html, *json, *md, *csv; /* outputs; NULL = not wanted */
     const char *id_key;                 /* key file: pseudonymise ids in csv (NULL: real ids) */
@@ -34,5 +38,9 @@ typedef struct ct_report_opts {
 void ct_report_opts_init(ct_report_opts *o);
 
 ct_status ct_report_write(const char *result, const ct_report_opts *o, ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,11 +14,19 @@
 
 #include "clvtier/customers.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Fill c->r_score, f_score, m_score and rfm (which must be allocated) using
  * c->last_day, c->x and c->total, relative to ref_day. */
 ct_status ct_rfm_score(ct_customers *c, int32_t ref_day, ct_error *err);
 
 /* Quintile scores (1..5) of v[0..n) into score (ties share the lowest). */
 ct_status ct_quintiles(const double *v, size_t n, int8_t *score, ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

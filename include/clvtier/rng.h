@@ -9,6 +9,10 @@
 
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ct_rng ct_rng;
 
 /* New stream for (seed, stream); NULL when out of memory. */
@@ -27,5 +31,9 @@ unsigned ct_rng_poisson(ct_rng *r, double mu);
 
 /* SplitMix64 mixing step: a good 64-bit hash for deriving seeds. */
 uint64_t ct_mix64(uint64_t x);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -55,6 +55,11 @@ ct_status ct_fail(ct_error *err, ct_status s, const char *fmt, ...)
 ct_status ct_fail_at(ct_error *err, ct_status s, const char *file, uint64_t row, unsigned col,
                      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Once-only library initialisation (idempotent, thread-safe): switches
+ * GSL's aborting error handler off.  Every entry point that can reach GSL
+ * calls it; callers never need to. */
+void ct_init(void);
+
 /* The one error idiom of the library.  In a function with a local
  * `ct_status s` and a `done:` label before its cleanup:
  *     CT_TRY(ct_file_open(&f, path, err));

@@ -18,6 +18,10 @@
 
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum ct_dtype {
     CT_INT8,
     CT_INT32,
@@ -182,9 +186,6 @@ ct_status ct_tw_write_table(ct_file *f, const char *group, const ct_colspec *col
                             const void *const *data, size_t nrows, const char *index_col,
                             ct_error *err);
 
-/* The rows this process appends of a small table that every rank holds
- * whole: n on a serial file and on rank 0 of a parallel one, else 0. */
-size_t ct_file_own_rows(const ct_file *f, size_t n);
 
 /* ---- reading a table --------------------------------------------------- */
 typedef struct ct_table ct_table;
@@ -216,5 +217,9 @@ ct_status ct_table_read_f64(const ct_table *t, const char *name, double **out, c
 ct_status ct_table_strwidth(const ct_table *t, size_t j, size_t *width, ct_error *err);
 ct_status ct_table_read_str(const ct_table *t, size_t j, size_t row0, size_t n, char *buf,
                             size_t width, ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,6 +15,10 @@
 #include "clvtier/customers.h"
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum ct_synth_model { CT_SYNTH_BGNBD, CT_SYNTH_PARETO } ct_synth_model;
 
 typedef struct ct_synth_opts {
@@ -54,5 +58,9 @@ ct_status ct_synth_customers(const ct_synth_opts *o, ct_customers *out, ct_error
 typedef ct_status (*ct_synth_sink)(void *ctx, const char *text, size_t n, ct_error *err);
 ct_status ct_synth_log(const ct_synth_opts *o, ct_synth_sink sink, void *sink_ctx, uint64_t *ntx,
                        ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

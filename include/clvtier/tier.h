@@ -24,6 +24,10 @@
 #include "clvtier/modelfile.h"
 #include "clvtier/status.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ct_tiering {
     size_t n, k, ntiers;     /* tier codes 0..ntiers-1; ntiers = the new-customer tier */
     int8_t *tier;            /* per customer */
@@ -97,5 +101,9 @@ ct_status ct_tier_migration_counts(const int8_t *prev, const int8_t *new_tier, s
  * of customers kept in their old tier. */
 size_t ct_tier_hysteresis(ct_tiering *tg, const int8_t *prev, const double *X, const size_t *rows,
                           size_t ng, const double *C, size_t d, const double *w, double margin);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -29,6 +29,7 @@ static unsigned long derive(uint64_t seed, uint64_t stream)
 
 ct_rng *ct_rng_new(uint64_t seed, uint64_t stream)
 {
+    ct_init();
     ct_rng *r = malloc(sizeof *r);
     if (r == NULL) {
         return NULL;

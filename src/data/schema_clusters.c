@@ -1,5 +1,6 @@
 /* schema_clusters.c - the one writer of /clusters and /clusters_k (schema.h). */
 #include "clvtier/schema.h"
+#include "data/store_internal.h"
 
 #include <stdlib.h>
 

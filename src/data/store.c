@@ -5,6 +5,7 @@
  * ct_file_commit (complete=1 last, H5Fclose checked, fsync, rename, fsync of
  * the directory) so a crash leaves either the old file or the new one. */
 #include "clvtier/store.h"
+#include "data/store_internal.h"
 #include "clvtier/comm.h"
 #include "clvtier/version.h"
 #include "data/publish_internal.h"

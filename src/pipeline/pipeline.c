@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clvtier/audit.h"
+#include "clvtier/clv.h"
 #include "clvtier/comm.h"
 #include "clvtier/customers.h"
 #include "clvtier/digest.h"

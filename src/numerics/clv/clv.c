@@ -66,6 +66,7 @@ static ct_status loglik_local(const ct_clv_data *d, const double *par, double *l
 ct_status ct_clv_loglik(const ct_clv_data *d, const double *par, double *ll, double *grad,
                         unsigned threads, ct_error *err)
 {
+    ct_init();
     ct_status s = loglik_local(d, par, ll, grad, threads, err);
     if (d->comm == NULL) {
         return s;
@@ -431,12 +432,10 @@ static ct_status std_errors(const ct_clv_data *d, ct_fit *fit, unsigned threads,
             gsl_matrix_set(A, i, j, 0.5 * (H[i * k + j] + H[j * k + i]));
         }
     }
-    gsl_error_handler_t *old = gsl_set_error_handler_off();
     int rc = gsl_linalg_cholesky_decomp1(A);
     if (rc == GSL_SUCCESS) {
         rc = gsl_linalg_cholesky_invert(A);
     }
-    gsl_set_error_handler(old);
     for (size_t i = 0; i < k; i++) {
         for (size_t j = 0; j < k; j++) {
             fit->cov[i * k + j] = rc == GSL_SUCCESS ? gsl_matrix_get(A, i, j) : CT_NAN;
@@ -449,6 +448,7 @@ static ct_status std_errors(const ct_clv_data *d, ct_fit *fit, unsigned threads,
 
 ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_error *err)
 {
+    ct_init();
     ct_fit_opts o;
     ct_error local;
     if (err == NULL) {
@@ -465,7 +465,6 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
     if (!(o.penalty >= 0) || !(o.gtol > 0)) {
         return ct_fail(err, CT_EINVAL, "penalty must be >= 0 and gtol > 0");
     }
-    gsl_set_error_handler_off();
     memset(fit, 0, sizeof *fit);
     fit->model = d->model;
     fit->k = ct_clv_nparams(d->model);
@@ -652,6 +651,7 @@ static ct_status none_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
 ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *tx,
                                const double *T, size_t n, double t, double *out, ct_error *err)
 {
+    ct_init();
     if (f->model != CT_BGNBD && f->model != CT_MBGNBD && f->model != CT_PARETO) {
         return ct_fail(err, CT_EINVAL, "P(no purchase) needs a bgnbd, mbgnbd or pareto fit, not %s",
                        ct_clv_model_name(f->model));
@@ -702,6 +702,7 @@ static ct_status pred_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
 ct_status ct_clv_p_alive(const ct_fit *f, const double *x, const double *tx, const double *T,
                          size_t n, double *out, ct_error *err)
 {
+    ct_init();
     ct_status s = need_purchase_model(f, err);
     if (s != CT_OK) {
         return s;
@@ -713,6 +714,7 @@ ct_status ct_clv_p_alive(const ct_fit *f, const double *x, const double *tx, con
 ct_status ct_clv_expected(const ct_fit *f, const double *x, const double *tx, const double *T,
                           size_t n, double t, double *out, ct_error *err)
 {
+    ct_init();
     ct_status s = need_purchase_model(f, err);
     if (s != CT_OK) {
         return s;
@@ -726,6 +728,7 @@ ct_status ct_clv_expected(const ct_fit *f, const double *x, const double *tx, co
 
 ct_status ct_clv_expected_new(const ct_fit *f, double t, double *out, ct_error *err)
 {
+    ct_init();
     ct_status s = need_purchase_model(f, err);
     if (s != CT_OK) {
         return s;
@@ -767,6 +770,7 @@ static double pmf1(const ct_fit *f, double t, double x)
 
 ct_status ct_clv_count_pmf(const ct_fit *f, double t, size_t jmax, double *out, ct_error *err)
 {
+    ct_init();
     ct_status s = need_purchase_model(f, err);
     if (s != CT_OK) {
         return s;
@@ -786,6 +790,7 @@ ct_status ct_clv_count_pmf(const ct_fit *f, double t, size_t jmax, double *out, 
 ct_status ct_clv_spend(const ct_fit *gg, const double *x, const double *m, size_t n, double *out,
                        ct_error *err)
 {
+    ct_init();
     if (gg->model != CT_GAMMAGAMMA) {
         return ct_fail(err, CT_EINVAL, "spend predictions need a gammagamma fit, not %s",
                        ct_clv_model_name(gg->model));
@@ -931,6 +936,7 @@ static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_
 ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
                        double discount, unsigned threads, ct_scores *out, ct_error *err)
 {
+    ct_init();
     uint32_t *idx = NULL;
     double *rows = NULL;
     size_t nd = 0, n = c->n;
@@ -1011,6 +1017,7 @@ static int cmp_tval(const void *a, const void *b)
 ct_status ct_clv_repeat_table(const ct_fit *f, const ct_customers *c, size_t jmax,
                               double *expected, double *observed, ct_error *err)
 {
+    ct_init();
     ct_status s = need_purchase_model(f, err);
     if (s != CT_OK) {
         return s;
@@ -1057,6 +1064,7 @@ ct_status ct_clv_repeat_table(const ct_fit *f, const ct_customers *c, size_t jma
 ct_status ct_clv_holdout_table(const ct_fit *f, const ct_customers *c, double t_star, size_t jmax,
                                double *count, double *actual, double *predicted, ct_error *err)
 {
+    ct_init();
     ct_status s = need_purchase_model(f, err);
     if (s != CT_OK) {
         return s;

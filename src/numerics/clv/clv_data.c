@@ -420,12 +420,14 @@ static ct_status data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
 ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_customers *c,
                           const char *source, ct_error *err)
 {
+    ct_init();
     return data_new(out, model, c, source, NULL, err);
 }
 
 ct_status ct_clv_data_new_part(ct_clv_data **out, ct_clv_model model, const ct_customers *c,
                                const char *source, ct_comm *comm, ct_error *err)
 {
+    ct_init();
     if (ct_comm_size(comm) <= 1) {
         return data_new(out, model, c, source, NULL, err);
     }

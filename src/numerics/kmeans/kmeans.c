@@ -5,6 +5,7 @@
  * Calinski & Harabasz (1974); Davies & Bouldin (1979); Rousseeuw (1987)
  * (silhouettes). */
 #include "clvtier/kmeans.h"
+#include "numerics/kmeans/kmeans_bench.h"
 
 #include <cblas.h>
 #include <float.h>
