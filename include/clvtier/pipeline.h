@@ -18,10 +18,13 @@
 
 #include <stddef.h>
 
+#include "clvtier/clv.h"
+#include "clvtier/comm.h"
 #include "clvtier/customers.h"
 #include "clvtier/ingest.h"
 #include "clvtier/modelfile.h"
 #include "clvtier/status.h"
+#include "clvtier/store.h"
 #include "clvtier/synth.h"
 
 #ifdef __cplusplus
@@ -48,6 +51,82 @@ ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *
  * `path` (atomic), dates at day resolution, amounts rounded to cents.
  * *ntx receives the number of rows written (may be NULL). */
 ct_status ct_synth_csv(const ct_synth_opts *o, const char *path, uint64_t *ntx, ct_error *err);
+
+/* Rows of `table` of the file at `path` (this rank's part when comm has
+ * more than one rank; NULL: all) and its period_days attribute (0 if none). */
+ct_status ct_stage_read_customers(const char *path, const char *table, unsigned flags,
+                                  struct ct_comm *comm, ct_customers *cust, double *period_days,
+                                  ct_error *err);
+
+/* The fits stored at `path`: *purchase its first purchase model (purchase
+ * may be NULL: not wanted; else a file without one is CT_EFORMAT), *gg its
+ * gammagamma fit when it has one (*has_gg = 1). */
+ct_status ct_stage_load_fits(const char *path, ct_fit *purchase, ct_fit *gg, int *has_gg,
+                             ct_error *err);
+
+/* The fit stage (`clvtier fit`): models[0..nmodels) fitted to `table` of
+ * `data`, written to `output` as /fits/<model> (rank 0 writes). */
+typedef struct ct_fit_stage {
+    const char *data, *table, *output, *command;
+    const ct_clv_model *models;
+    size_t nmodels;
+    ct_fit_opts fit;
+    struct ct_comm *comm; /* clvtier-mpi: the likelihood summed over its ranks; NULL: serial */
+    void (*on_fit)(void *ctx, const ct_fit *f, double seconds); /* after each fit; may be NULL */
+    void *ctx;
+} ct_fit_stage;
+ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err);
+
+/* The score stage (`clvtier score`): every customer of `data` scored under
+ * the purchase fit of `fit` and the gammagamma fit of `spend_fit` (or of
+ * `fit`, or the customer's own m), written to `output` as /scores. */
+typedef struct ct_score_stage {
+    const char *data, *fit, *spend_fit, *output, *command;
+    double horizon, discount;
+    unsigned threads;
+    int deflate;
+    struct ct_comm *comm; /* clvtier-mpi: each rank scores and writes its share; NULL: serial */
+} ct_score_stage;
+typedef struct ct_score_summary {
+    ct_clv_model model;
+    int has_gg;
+    size_t n;
+    double sum_p_alive, exp_purchases, total_clv;
+    double seconds; /* scoring alone */
+} ct_score_summary;
+ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_error *err);
+
+/* The validate stage (`clvtier validate`): expected vs observed customers
+ * by repeat purchases 0..jmax-2, jmax-1+; the holdout table when the data
+ * has one (tstar < 0: the data's holdout_periods); E[X(t)] for t = 1..curve. */
+#define CT_VALIDATE_MAX 1001
+typedef struct ct_validation {
+    ct_fit fit;
+    size_t jmax, curve;
+    double expected[CT_VALIDATE_MAX], observed[CT_VALIDATE_MAX];
+    int has_holdout;
+    double holdout_periods;
+    double count[CT_VALIDATE_MAX], actual[CT_VALIDATE_MAX], predicted[CT_VALIDATE_MAX];
+    double *expected_new; /* curve values (malloc'ed; free() it) */
+} ct_validation;
+ct_status ct_stage_validate(const char *data, const char *fit, size_t jmax, double tstar,
+                            size_t curve, ct_validation *v, ct_error *err);
+
+/* Simulated customers' exact continuous-time summaries as /customers of a
+ * new HDF5 file `out` (atomic), with the true parameters as attributes. */
+ct_status ct_synth_h5(const ct_synth_opts *o, const char *out, const char *command,
+                      ct_error *err);
+
+/* `clvtier inspect`: file() once, then for the root group and every group
+ * and dataset in walk order node(), attr() for each of its attributes and
+ * node_end(); root is 1 for the root group. */
+typedef struct ct_inspect_fns {
+    void (*file)(void *ctx, const char *path, int is_clvtier);
+    void (*node)(void *ctx, const ct_node_info *n, int root);
+    ct_attr_fn attr;
+    void (*node_end)(void *ctx, const ct_node_info *n, int root);
+} ct_inspect_fns;
+ct_status ct_stage_inspect(const char *path, const ct_inspect_fns *fns, void *ctx, ct_error *err);
 
 /* ---- a tier model end to end -------------------------------------------------- */
 

@@ -53,6 +53,18 @@ ct_status ct_fit_write(ct_file *f, const ct_fit *fit, ct_error *err);
 ct_status ct_fit_read(const ct_file *f, const char *model_name, ct_fit *fit,
                       ct_error *err);
 
+/* ---- /scores ------------------------------------------------------------------ */
+typedef struct ct_scores_meta {
+    double horizon, discount;
+    const char *model;       /* purchase model name, or NULL (not recorded) */
+    const char *spend_model; /* "gammagamma" / "observed m", or NULL */
+    const char *customers;   /* the file scored, or NULL */
+} ct_scores_meta;
+
+/* Table /scores (this rank's sc->n rows on a parallel file) and its attributes. */
+ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta *meta,
+                          ct_error *err);
+
 /* ---- /clusters, /clusters_k -------------------------------------------------- */
 /* /clusters: table `label` (n rows, aligned with /customers; -1 allowed for
  * rows not clustered), dataset `centroids` (r->k x r->d, in the scaled

@@ -32,26 +32,6 @@ enum { O_PEN = 256, O_STARTS, O_MAXIT, O_SEED, O_THREADS, O_TABLE, O_FIT, O_SPEN
 
 /* split: clvtier-mpi's fit, every rank its share of the rows (collective);
  * else all rows. */
-static int read_customers(cli_common *c, const char *path, const char *table, unsigned flags,
-                          int split, ct_customers *cust, double *period_days)
-{
-    ct_file *f;
-    ct_error err;
-    if (ct_file_open(&f, path, &err) != CT_OK) {
-        return cli_fail(c, &err);
-    }
-    int parts = split && c->ranks > 1;
-    ct_status s = ct_customers_read_part(f, table, flags, parts ? (size_t)c->rank : 0,
-                                         parts ? (size_t)c->ranks : 1, cust, &err);
-    s = ct_comm_agree(parts ? ct_comm_world() : NULL, s, &err);
-    *period_days = 0;
-    if (s == CT_OK) {
-        (void)ct_attr_get_f64(f, table, "period_days", period_days, NULL);
-    }
-    ct_file_close(f);
-    return s == CT_OK ? 0 : cli_fail(c, &err);
-}
-
 static void print_fit(FILE *fp, const ct_fit *f)
 {
     fprintf(fp, "%s: %.0f customers (%zu distinct rows)%s\n", ct_clv_model_name(f->model),
@@ -107,6 +87,13 @@ static void print_fit_json(const ct_fit *f)
         json_num(f->corr_xm);
     }
     printf("}");
+}
+
+static void show_fit(void *ctx, const ct_fit *f, double seconds)
+{
+    (void)ctx;
+    print_fit(stderr, f);
+    fprintf(stderr, "  (%.2f s)\n", seconds);
 }
 
 int cmd_fit(int argc, char **argv, cli_common *c)
@@ -203,54 +190,15 @@ int cmd_fit(int argc, char **argv, cli_common *c)
         }
         nm++;
     }
-    ct_customers cust;
-    double period_days;
-    int rc = read_customers(c, argv[optind], table, CT_READ_NO_IDS, 1, &cust, &period_days);
-    if (rc != 0) {
-        return rc;
-    }
     ct_fit fits[8];
     ct_error err;
-    ct_status s = CT_OK;
-    for (size_t k = 0; k < nm && s == CT_OK; k++) {
-        ct_clv_data *d = NULL;
-        double t0 = cli_now();
-        ct_comm *comm = c->ranks > 1 ? ct_comm_world() : NULL;
-        s = ct_clv_data_new_part(&d, list[k], &cust, argv[optind], comm, &err);
-        if (s == CT_OK) {
-            s = ct_clv_fit(d, &fo, &fits[k], &err);
-            fits[k].period_days = period_days;
-        }
-        ct_clv_data_free(d);
-        d = NULL;
-        if (s == CT_OK && !c->quiet) {
-            print_fit(stderr, &fits[k]);
-            fprintf(stderr, "  (%.2f s)\n", cli_now() - t0);
-        }
-    }
-    ct_customers_free(&cust);
-    if (s != CT_OK) {
+    ct_fit_stage st = {argv[optind], table, out, c->cmdline, list, nm, fo,
+                       c->ranks > 1 ? ct_comm_world() : NULL, c->quiet ? NULL : show_fit, NULL};
+    if (ct_stage_fit(&st, fits, &err) != CT_OK) {
         return cli_fail(c, &err);
     }
     if (c->rank != 0) {
-        return 0; /* rank 0 writes */
-    }
-    ct_file *f;
-    ct_create_opts co = {0, c->cmdline, NULL};
-    s = ct_file_create(&f, out, &co, &err);
-    for (size_t k = 0; k < nm && s == CT_OK; k++) {
-        s = ct_fit_write(f, &fits[k], &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(f, "/", "data", argv[optind], &err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_commit(f, &err);
-    } else {
-        ct_file_close(f);
-    }
-    if (s != CT_OK) {
-        return cli_fail(c, &err);
+        return 0; /* rank 0 wrote */
     }
     if (c->json) {
         if (nm == 1) {
@@ -270,41 +218,6 @@ int cmd_fit(int argc, char **argv, cli_common *c)
 
 /* Purchase fit from `path`: its first non-spend model; *gg gets a
  * gammagamma fit from the same file when present (has_gg = 1). */
-static int load_fits(cli_common *c, const char *path, ct_fit *purchase, ct_fit *gg, int *has_gg)
-{
-    ct_file *f;
-    ct_error err;
-    char names[16][64];
-    size_t n;
-    if (ct_file_open(&f, path, &err) != CT_OK) {
-        return cli_fail(c, &err);
-    }
-    ct_status s = ct_file_list_groups(f, "/fits", names, 16, &n, &err);
-    int have_p = 0;
-    *has_gg = 0;
-    for (size_t k = 0; k < n && k < 16 && s == CT_OK; k++) {
-        ct_fit tmp;
-        s = ct_fit_read(f, names[k], &tmp, &err);
-        if (s == CT_OK && tmp.model == CT_GAMMAGAMMA) {
-            *gg = tmp;
-            *has_gg = 1;
-        } else if (s == CT_OK && !have_p && purchase != NULL) {
-            *purchase = tmp;
-            have_p = 1;
-        }
-    }
-    ct_file_close(f);
-    if (s != CT_OK) {
-        return cli_fail(c, &err);
-    }
-    if (!have_p && purchase != NULL) {
-        ct_fail_at(&err, CT_EFORMAT, path, 0, 0,
-                   "no purchase model fit (bgnbd, pareto, mbgnbd, bgbb) in /fits");
-        return cli_fail(c, &err);
-    }
-    return 0;
-}
-
 static const char SCORE_HELP[] =
     "usage: clvtier score DATA.h5 --fit FIT.h5 [--spend-fit FIT.h5] --horizon H\n"
     "                     --discount D -o SCORES.h5 [--compress[=LEVEL]] [--json]\n"
@@ -330,28 +243,6 @@ static const char SCORE_HELP[] =
  * first row a multiple of CT_SUM_BLOCK) per block of CT_SUM_BLOCK rows,
  * added in block order over the ranks: the same bits for any rank count.
  * out[3] is the number of rows. */
-static ct_status score_sums(ct_comm *comm, const ct_scores *sc, double out[4], ct_error *err)
-{
-    size_t nb = (sc->n + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK;
-    double *part = calloc((nb ? nb : 1) * 4, sizeof *part);
-    if (part == NULL) {
-        return ct_comm_agree(comm, ct_fail(err, CT_ENOMEM, "out of memory"), err);
-    }
-    for (size_t i = 0; i < sc->n; i++) {
-        double *p = part + i / CT_SUM_BLOCK * 4;
-        p[0] += sc->p_alive[i];
-        p[1] += sc->exp_purchases[i];
-        p[2] += sc->clv[i];
-        p[3] += 1;
-    }
-    ct_status s = ct_comm_agree(comm, CT_OK, err);
-    if (s == CT_OK) {
-        s = ct_comm_sum_blocks(comm, part, nb, 4, out, err);
-    }
-    free(part);
-    return s;
-}
-
 int cmd_score(int argc, char **argv, cli_common *c)
 {
     static const struct option LONG[] = {{"fit", required_argument, NULL, O_FIT},
@@ -417,88 +308,18 @@ int cmd_score(int argc, char **argv, cli_common *c)
     if (fitp == NULL || out == NULL) {
         return cli_usage(c, "missing %s", fitp == NULL ? "--fit FIT.h5" : "-o SCORES.h5");
     }
-    ct_fit pf, gg;
-    int has_gg = 0, rc = load_fits(c, fitp, &pf, &gg, &has_gg);
-    if (rc != 0) {
-        return rc;
-    }
-    if (spendp != NULL) {
-        int h2 = 0;
-        rc = load_fits(c, spendp, NULL, &gg, &h2);
-        if (rc != 0) {
-            return rc;
-        }
-        if (!h2) {
-            ct_error err;
-            ct_fail_at(&err, CT_EFORMAT, spendp, 0, 0, "no gammagamma fit in /fits");
-            return cli_fail(c, &err);
-        }
-        has_gg = 1;
-    }
-    ct_customers cust;
-    double period_days;
-    /* clvtier-mpi: each rank scores its share; rank 0 gathers and writes */
-    rc = read_customers(c, argv[optind], "/customers", CT_READ_NO_IDS, 1, &cust, &period_days);
-    if (rc != 0) {
-        return rc;
-    }
     ct_error err;
-    ct_scores sc;
-    double t0 = cli_now();
-    ct_comm *comm = c->ranks > 1 ? ct_comm_world() : NULL;
-    ct_status s = ct_clv_score(&pf, has_gg ? &gg : NULL, &cust, horizon, discount, threads, &sc,
-                               &err);
-    s = ct_comm_agree(comm, s, &err);
-    double sums[4] = {0, 0, 0, 0};
-    if (s == CT_OK) {
-        s = score_sums(comm, &sc, sums, &err);
-    }
-    if (s != CT_OK) {
-        ct_customers_free(&cust);
+    ct_score_summary sum;
+    ct_score_stage st = {argv[optind], fitp, spendp, out, c->cmdline, horizon, discount,
+                         threads, deflate, c->ranks > 1 ? ct_comm_world() : NULL};
+    if (ct_stage_score(&st, &sum, &err) != CT_OK) {
         return cli_fail(c, &err);
     }
-    double secs = cli_now() - t0;
-    ct_file *f = NULL;
-    /* clvtier-mpi: the ranks write the file together, each its own rows */
-    ct_create_opts co = {deflate, c->cmdline, comm};
-    s = ct_file_create(&f, out, &co, &err);
-    if (s == CT_OK) {
-        /* Rows align with /customers of DATA.h5 (DESIGN.md): no id copy. */
-        static const ct_colspec spec[4] = {{"p_alive", CT_FLOAT64, 0},
-                                           {"exp_purchases", CT_FLOAT64, 0},
-                                           {"exp_spend", CT_FLOAT64, 0},
-                                           {"clv", CT_FLOAT64, 0}};
-        const void *cols[4] = {sc.p_alive, sc.exp_purchases, sc.exp_spend, sc.clv};
-        s = ct_tw_write_table(f, "/scores", spec, 4, cols, sc.n, NULL, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(f, "/scores", "horizon", horizon, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(f, "/scores", "discount", discount, &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(f, "/scores", "model", ct_clv_model_name(pf.model), &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(f, "/scores", "spend_model", has_gg ? "gammagamma" : "observed m",
-                            &err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(f, "/scores", "customers", argv[optind], &err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_commit(f, &err);
-        f = NULL;
-    }
-    ct_file_close(f);
-    double spa = sums[0], sey = sums[1], sclv = sums[2];
-    size_t n = (size_t)sums[3];
-    ct_scores_free(&sc);
-    ct_customers_free(&cust);
-    if (s != CT_OK) {
-        return cli_fail(c, &err);
-    }
+    size_t n = sum.n;
+    double spa = sum.sum_p_alive, sey = sum.exp_purchases, sclv = sum.total_clv;
+    double secs = sum.seconds;
+    ct_clv_model pm = sum.model;
+    int has_gg = sum.has_gg;
     if (c->rank != 0) {
         return 0;
     }
@@ -506,14 +327,14 @@ int cmd_score(int argc, char **argv, cli_common *c)
         fprintf(stderr,
                 "clvtier score: %zu customers, %s%s, horizon %g, discount %g: mean P(alive) "
                 "%.4f, expected purchases %.1f, total CLV %.2f (%.2f s) -> %s\n",
-                n, ct_clv_model_name(pf.model), has_gg ? " + gammagamma" : "", horizon, discount,
+                n, ct_clv_model_name(pm), has_gg ? " + gammagamma" : "", horizon, discount,
                 n ? spa / (double)n : 0.0, sey, sclv, secs, out);
     }
     if (c->json) {
         printf("{\"n\": %zu, \"model\": \"%s\", \"spend_model\": \"%s\", \"horizon\": %g, "
                "\"discount\": %g, \"mean_p_alive\": %.17g, \"expected_purchases\": %.17g, "
                "\"total_clv\": %.17g, \"seconds\": %.3f}\n",
-               n, ct_clv_model_name(pf.model), has_gg ? "gammagamma" : "observed m", horizon,
+               n, ct_clv_model_name(pm), has_gg ? "gammagamma" : "observed m", horizon,
                discount, n ? spa / (double)n : 0.0, sey, sclv, secs);
     }
     return 0;
@@ -589,43 +410,21 @@ int cmd_validate(int argc, char **argv, cli_common *c)
     if (fitp == NULL) {
         return cli_usage(c, "missing --fit FIT.h5");
     }
-    ct_fit pf, gg;
-    int has_gg;
-    int rc = load_fits(c, fitp, &pf, &gg, &has_gg);
-    if (rc != 0) {
-        return rc;
-    }
-    ct_customers cust;
-    double period_days;
-    rc = read_customers(c, argv[optind], "/customers", CT_READ_NO_IDS, 0, &cust, &period_days);
-    if (rc != 0) {
-        return rc;
-    }
-    if (tstar < 0) {
-        ct_file *f;
-        ct_error e2;
-        if (ct_file_open(&f, argv[optind], &e2) == CT_OK) {
-            (void)ct_attr_get_f64(f, "/customers", "holdout_periods", &tstar, NULL);
-            ct_file_close(f);
-        }
-    }
-    double exp_[1001], obs[1001], cnt[1001], act[1001], pred[1001];
     ct_error err;
-    ct_status s = ct_clv_repeat_table(&pf, &cust, jmax, exp_, obs, &err);
-    int hold = s == CT_OK && cust.x_star != NULL && tstar > 0;
-    if (hold) {
-        s = ct_clv_holdout_table(&pf, &cust, tstar, jmax, cnt, act, pred, &err);
-    }
-    ct_customers_free(&cust);
-    double *ex = curve > 0 ? malloc(curve * sizeof *ex) : NULL;
-    for (size_t t = 0; t < curve && s == CT_OK; t++) {
-        s = ex == NULL ? ct_fail(&err, CT_ENOMEM, "out of memory")
-                       : ct_clv_expected_new(&pf, (double)(t + 1), &ex[t], &err);
-    }
-    if (s != CT_OK) {
-        free(ex);
+    ct_validation *v = malloc(sizeof *v);
+    if (v == NULL) {
+        ct_fail(&err, CT_ENOMEM, "out of memory");
         return cli_fail(c, &err);
     }
+    if (ct_stage_validate(argv[optind], fitp, jmax, tstar, curve, v, &err) != CT_OK) {
+        free(v);
+        return cli_fail(c, &err);
+    }
+    const ct_fit pf = v->fit;
+    const double *exp_ = v->expected, *obs = v->observed, *cnt = v->count, *act = v->actual,
+                 *pred = v->predicted, *ex = v->expected_new;
+    int hold = v->has_holdout;
+    tstar = v->holdout_periods;
     if (c->json) {
         printf("{\"model\": \"%s\", \"repeat_purchases\": [", ct_clv_model_name(pf.model));
         for (size_t j = 0; j < jmax; j++) {
@@ -650,7 +449,8 @@ int cmd_validate(int argc, char **argv, cli_common *c)
             printf("]");
         }
         printf("}\n");
-        free(ex);
+        free(v->expected_new);
+        free(v);
         return 0;
     }
     printf("%s: repeat purchases in the calibration period\n", ct_clv_model_name(pf.model));
@@ -672,6 +472,7 @@ int cmd_validate(int argc, char **argv, cli_common *c)
             printf("  %6zu %12.6f\n", t + 1, ex[t]);
         }
     }
-    free(ex);
+    free(v->expected_new);
+    free(v);
     return 0;
 }

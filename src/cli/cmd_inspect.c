@@ -14,11 +14,24 @@ static const char HELP[] = "usage: clvtier inspect FILE.h5 [--json]\n"
                            "  -h, --help    this help\n";
 
 typedef struct walk {
-    const ct_file *f;
-    int json, first;
+    int json, first, opened;
 } walk;
 
-static int print_attr(void *ctx, const ct_attr_info *a)
+static void show_file(void *ctx, const char *path, int is_clvtier)
+{
+    walk *w = ctx;
+    w->opened = 1;
+    if (w->json) {
+        printf("{\n  \"file\": ");
+        cli_json_str(stdout, path);
+        printf(",\n  \"clvtier\": %s,\n  \"nodes\": [\n    {\"path\": \"/\", \"kind\": \"group\", ",
+               is_clvtier ? "true" : "false");
+    } else {
+        printf("%s%s\n", path, is_clvtier ? "" : "  (not written by clvtier)");
+    }
+}
+
+static int show_attr(void *ctx, const ct_attr_info *a)
 {
     walk *w = ctx;
     if (w->json) {
@@ -33,37 +46,26 @@ static int print_attr(void *ctx, const ct_attr_info *a)
     return 0;
 }
 
-static void attrs(walk *w, const char *obj)
-{
-    ct_error err;
-    w->first = 1;
-    if (w->json) {
-        printf("\"attrs\": {");
-    }
-    (void)ct_file_attrs(w->f, obj, print_attr, w, &err);
-    if (w->json) {
-        printf("}");
-    }
-}
-
-static int print_node(void *ctx, const ct_node_info *n)
+static void show_node(void *ctx, const ct_node_info *n, int root)
 {
     walk *w = ctx;
+    w->first = 1;
     if (w->json) {
-        printf(",\n    {\"path\": ");
-        cli_json_str(stdout, n->path);
-        if (n->kind == CT_NODE_GROUP) {
-            printf(", \"kind\": \"group\", ");
-        } else {
-            printf(", \"kind\": \"dataset\", \"dtype\": \"%s\", \"shape\": [", n->dtype);
-            for (int i = 0; i < n->rank && i < 4; i++) {
-                printf("%s%llu", i ? ", " : "", (unsigned long long)n->dims[i]);
+        if (!root) {
+            printf(",\n    {\"path\": ");
+            cli_json_str(stdout, n->path);
+            if (n->kind == CT_NODE_GROUP) {
+                printf(", \"kind\": \"group\", ");
+            } else {
+                printf(", \"kind\": \"dataset\", \"dtype\": \"%s\", \"shape\": [", n->dtype);
+                for (int i = 0; i < n->rank && i < 4; i++) {
+                    printf("%s%llu", i ? ", " : "", (unsigned long long)n->dims[i]);
+                }
+                printf("], \"compressed\": %s, ", n->compressed ? "true" : "false");
             }
-            printf("], \"compressed\": %s, ", n->compressed ? "true" : "false");
         }
-        attrs(w, n->path);
-        printf("}");
-    } else {
+        printf("\"attrs\": {");
+    } else if (!root) {
         if (n->kind == CT_NODE_GROUP) {
             printf("%s/\n", n->path);
         } else {
@@ -73,9 +75,17 @@ static int print_node(void *ctx, const ct_node_info *n)
             }
             printf("%s\n", n->compressed ? "  (deflate)" : "");
         }
-        attrs(w, n->path);
     }
-    return 0;
+}
+
+static void show_node_end(void *ctx, const ct_node_info *n, int root)
+{
+    const walk *w = ctx;
+    (void)n;
+    (void)root;
+    if (w->json) {
+        printf("}}");
+    }
 }
 
 int cmd_inspect(int argc, char **argv, cli_common *c)
@@ -84,7 +94,7 @@ int cmd_inspect(int argc, char **argv, cli_common *c)
                                          {"help", no_argument, NULL, 'h'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {NULL, 0, NULL, 0}};
-    ct_file *f;
+    static const ct_inspect_fns FNS = {show_file, show_node, show_attr, show_node_end};
     ct_error err;
     int opt;
 
@@ -98,28 +108,10 @@ int cmd_inspect(int argc, char **argv, cli_common *c)
     if (optind != argc - 1) {
         return cli_usage(c, optind >= argc ? "missing FILE.h5" : "too many arguments");
     }
-    if (ct_file_open(&f, argv[optind], &err) != CT_OK) {
-        return cli_fail(c, &err);
-    }
-    walk w = {f, c->json, 1};
-    if (c->json) {
-        printf("{\n  \"file\": ");
-        cli_json_str(stdout, argv[optind]);
-        printf(",\n  \"clvtier\": %s,\n  \"nodes\": [\n    {\"path\": \"/\", \"kind\": \"group\", ",
-               ct_file_is_clvtier(f) ? "true" : "false");
-        attrs(&w, "/");
-        printf("}");
-    } else {
-        printf("%s%s\n", argv[optind], ct_file_is_clvtier(f) ? "" : "  (not written by clvtier)");
-        attrs(&w, "/");
-    }
-    ct_status s = ct_file_walk(f, print_node, &w, &err);
-    if (c->json) {
+    walk w = {c->json, 1, 0};
+    ct_status s = ct_stage_inspect(argv[optind], &FNS, &w, &err);
+    if (w.opened && c->json) { /* as far as the walk went */
         printf("\n  ]\n}\n");
     }
-    ct_file_close(f);
-    if (s != CT_OK) {
-        return cli_fail(c, &err);
-    }
-    return 0;
+    return s != CT_OK ? cli_fail(c, &err) : 0;
 }

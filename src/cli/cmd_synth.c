@@ -41,46 +41,6 @@ static int ends_with(const char *s, const char *suf)
     return n >= k && strcmp(s + n - k, suf) == 0;
 }
 
-static ct_status write_h5(const ct_synth_opts *o, const char *out, const char *cmdline,
-                          ct_error *err)
-{
-    ct_customers cust;
-    ct_file *f = NULL;
-    ct_status s = ct_synth_customers(o, &cust, err);
-    if (s != CT_OK) {
-        return s;
-    }
-    ct_create_opts co = {0, cmdline, NULL};
-    s = ct_file_create(&f, out, &co, err);
-    if (s == CT_OK) {
-        s = ct_customers_write(f, &cust, err);
-    }
-    double truth[4] = {o->r, o->alpha, o->a, o->b}, spend[3] = {o->p, o->q, o->gamma};
-    if (s == CT_OK) {
-        s = ct_attr_set_str(f, "/customers", "synth_model",
-                            o->model == CT_SYNTH_PARETO ? "pareto" : "bgnbd", err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64v(f, "/customers", "synth_params", truth, 4, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64v(f, "/customers", "synth_spend", spend, 3, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_i64(f, "/customers", "synth_seed", (int64_t)o->seed, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(f, "/customers", "period_days", o->period_days, err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_commit(f, err);
-        f = NULL;
-    }
-    ct_file_close(f);
-    ct_customers_free(&cust);
-    return s;
-}
-
 int cmd_synth(int argc, char **argv, cli_common *c)
 {
     static const struct option LONG[] = {{"model", required_argument, NULL, O_MODEL},
@@ -219,7 +179,7 @@ int cmd_synth(int argc, char **argv, cli_common *c)
     uint64_t rows = 0;
     ct_status s;
     if (ends_with(out, ".h5") || ends_with(out, ".hdf5")) {
-        s = write_h5(&o, out, c->cmdline, &err);
+        s = ct_synth_h5(&o, out, c->cmdline, &err);
     } else {
         s = ct_synth_csv(&o, out, &rows, &err);
     }

@@ -1196,18 +1196,8 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         s = ct_fit_write(out, &gf, err);
     }
     if (s == CT_OK) {
-        static const ct_colspec spec[4] = {{"p_alive", CT_FLOAT64, 0},
-                                           {"exp_purchases", CT_FLOAT64, 0},
-                                           {"exp_spend", CT_FLOAT64, 0},
-                                           {"clv", CT_FLOAT64, 0}};
-        const void *cc[4] = {sc.p_alive, sc.exp_purchases, sc.exp_spend, sc.clv};
-        s = ct_tw_write_table(out, "/scores", spec, 4, cc, sc.n, NULL, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(out, "/scores", "horizon", m->horizon, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(out, "/scores", "discount", m->discount, err);
+        ct_scores_meta sm = {m->horizon, m->discount, NULL, NULL, NULL};
+        s = ct_scores_write(out, &sc, &sm, err);
     }
     if (s == CT_OK) {
         s = ct_clusters_write(out, labels, c.n, &km, &scl, err);

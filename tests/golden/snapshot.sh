@@ -46,6 +46,8 @@ done
 NAME=run_csv run "$CLV" run -m models/default.ini "$DATA/CDNOW_master.txt" -o "$W/run_csv.h5" --json
 NAME=tier run "$CLV" tier -m models/abc.ini "$W/run_vip4.h5" -o "$W/tier_abc.h5" --previous "$W/run_vip4.h5" --summary "$W/tier_abc.json" --json
 NAME=report run "$CLV" report "$W/run_vip4.h5" --html "$W/report.html" --summary "$W/report.json" --markdown "$W/report.md" --csv "$W/report.csv"
+NAME=inspect run "$CLV" inspect "$W/run_vip4.h5"
+NAME=inspect_json run "$CLV" inspect "$W/fit.h5" --json
 NAME=synth run "$CLV" synth -n 20000 --seed 7 -o "$W/synth.csv"
 NAME=synth_h5 run "$CLV" synth -n 20000 --seed 7 --model pareto --params r=0.55,alpha=10.6,s=0.61,beta=11.7 -o "$W/synth.h5"
 if [ "$BIG" = big ]; then

@@ -1,0 +1,254 @@
+/* stage_fit.c - the fit, score and validate stages: read /customers, fit
+ * the CLV models, score every customer, tabulate the fit against the data.
+ * `clvtier fit`, `score` and `validate` call these; `run` calls the same
+ * readers and writers (schema.h) and numerics. */
+#include "clvtier/pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clvtier/comm.h"
+#include "clvtier/schema.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+ct_status ct_stage_read_customers(const char *path, const char *table, unsigned flags,
+                                  ct_comm *comm, ct_customers *cust, double *period_days,
+                                  ct_error *err)
+{
+    ct_file *f = NULL;
+    ct_status s = ct_file_open(&f, path, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    int parts = ct_comm_size(comm) > 1;
+    s = ct_customers_read_part(f, table, flags, parts ? (size_t)ct_comm_rank(comm) : 0,
+                               parts ? (size_t)ct_comm_size(comm) : 1, cust, err);
+    s = ct_comm_agree(parts ? comm : NULL, s, err);
+    *period_days = 0;
+    if (s == CT_OK) {
+        (void)ct_attr_get_f64(f, table, "period_days", period_days, NULL);
+    }
+    ct_file_close(f);
+    return s;
+}
+
+ct_status ct_stage_load_fits(const char *path, ct_fit *purchase, ct_fit *gg, int *has_gg,
+                             ct_error *err)
+{
+    ct_file *f = NULL;
+    char names[16][64];
+    size_t n = 0;
+    int have_p = 0;
+    ct_status s;
+    *has_gg = 0;
+    CT_TRY(ct_file_open(&f, path, err));
+    CT_TRY(ct_file_list_groups(f, "/fits", names, 16, &n, err));
+    for (size_t k = 0; k < n && k < 16; k++) {
+        ct_fit tmp;
+        CT_TRY(ct_fit_read(f, names[k], &tmp, err));
+        if (tmp.model == CT_GAMMAGAMMA) {
+            *gg = tmp;
+            *has_gg = 1;
+        } else if (!have_p && purchase != NULL) {
+            *purchase = tmp;
+            have_p = 1;
+        }
+    }
+    if (!have_p && purchase != NULL) {
+        s = ct_fail_at(err, CT_EFORMAT, path, 0, 0,
+                       "no purchase model fit (bgnbd, pareto, mbgnbd, bgbb) in /fits");
+    }
+done:
+    ct_file_close(f);
+    return s;
+}
+
+ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err)
+{
+    ct_customers cust;
+    ct_file *f = NULL;
+    double period_days;
+    ct_status s = ct_stage_read_customers(o->data, o->table, CT_READ_NO_IDS, o->comm, &cust,
+                                          &period_days, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    for (size_t k = 0; k < o->nmodels; k++) {
+        ct_clv_data *d = NULL;
+        double t0 = now_s();
+        s = ct_clv_data_new_part(&d, o->models[k], &cust, o->data,
+                                 ct_comm_size(o->comm) > 1 ? o->comm : NULL, err);
+        if (s == CT_OK) {
+            s = ct_clv_fit(d, &o->fit, &fits[k], err);
+            fits[k].period_days = period_days;
+        }
+        ct_clv_data_free(d);
+        if (s != CT_OK) {
+            goto done;
+        }
+        if (o->on_fit != NULL) {
+            o->on_fit(o->ctx, &fits[k], now_s() - t0);
+        }
+    }
+    if (ct_comm_rank(o->comm) != 0) {
+        goto done; /* rank 0 writes */
+    }
+    ct_create_opts co = {0, o->command, NULL};
+    CT_TRY(ct_file_create(&f, o->output, &co, err));
+    for (size_t k = 0; k < o->nmodels; k++) {
+        CT_TRY(ct_fit_write(f, &fits[k], err));
+    }
+    CT_TRY(ct_attr_set_str(f, "/", "data", o->data, err));
+    s = ct_file_commit(f, err);
+    f = NULL;
+done:
+    ct_file_close(f);
+    ct_customers_free(&cust);
+    return s;
+}
+
+/* Sums of p_alive, exp_purchases, clv and the count, per CT_SUM_BLOCK rows
+ * added in block order: the same bits on any number of ranks. */
+static ct_status score_sums(ct_comm *comm, const ct_scores *sc, double out[4], ct_error *err)
+{
+    size_t nb = (sc->n + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK;
+    double *part = calloc((nb ? nb : 1) * 4, sizeof *part);
+    if (part == NULL) {
+        return ct_comm_agree(comm, ct_fail(err, CT_ENOMEM, "out of memory"), err);
+    }
+    for (size_t i = 0; i < sc->n; i++) {
+        double *p = part + i / CT_SUM_BLOCK * 4;
+        p[0] += sc->p_alive[i];
+        p[1] += sc->exp_purchases[i];
+        p[2] += sc->clv[i];
+        p[3] += 1;
+    }
+    ct_status s = ct_comm_agree(comm, CT_OK, err);
+    if (s == CT_OK) {
+        s = ct_comm_sum_blocks(comm, part, nb, 4, out, err);
+    }
+    free(part);
+    return s;
+}
+
+ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_error *err)
+{
+    ct_fit pf, gg;
+    ct_customers cust;
+    ct_scores sc;
+    ct_file *f = NULL;
+    double period_days, sums[4] = {0, 0, 0, 0};
+    int has_gg = 0;
+    ct_comm *comm = ct_comm_size(o->comm) > 1 ? o->comm : NULL;
+    ct_status s = ct_stage_load_fits(o->fit, &pf, &gg, &has_gg, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (o->spend_fit != NULL) {
+        int h2 = 0;
+        s = ct_stage_load_fits(o->spend_fit, NULL, &gg, &h2, err);
+        if (s != CT_OK) {
+            return s;
+        }
+        if (!h2) {
+            return ct_fail_at(err, CT_EFORMAT, o->spend_fit, 0, 0, "no gammagamma fit in /fits");
+        }
+        has_gg = 1;
+    }
+    /* clvtier-mpi: each rank scores its share, and the ranks write together */
+    s = ct_stage_read_customers(o->data, "/customers", CT_READ_NO_IDS, comm, &cust, &period_days,
+                                err);
+    if (s != CT_OK) {
+        return s;
+    }
+    memset(&sc, 0, sizeof sc);
+    double t0 = now_s();
+    s = ct_clv_score(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount, o->threads, &sc,
+                     err);
+    s = ct_comm_agree(comm, s, err);
+    if (s == CT_OK) {
+        s = score_sums(comm, &sc, sums, err);
+    }
+    if (s != CT_OK) {
+        goto done;
+    }
+    sum->seconds = now_s() - t0;
+    ct_create_opts co = {o->deflate, o->command, comm};
+    const char *spend = has_gg ? "gammagamma" : "observed m";
+    ct_scores_meta meta = {o->horizon, o->discount, ct_clv_model_name(pf.model), spend, o->data};
+    CT_TRY(ct_file_create(&f, o->output, &co, err));
+    CT_TRY(ct_scores_write(f, &sc, &meta, err));
+    s = ct_file_commit(f, err);
+    f = NULL;
+    if (s == CT_OK) {
+        sum->model = pf.model;
+        sum->has_gg = has_gg;
+        sum->n = (size_t)sums[3];
+        sum->sum_p_alive = sums[0];
+        sum->exp_purchases = sums[1];
+        sum->total_clv = sums[2];
+    }
+done:
+    ct_file_close(f);
+    ct_scores_free(&sc);
+    ct_customers_free(&cust);
+    return s;
+}
+
+ct_status ct_stage_validate(const char *data, const char *fit, size_t jmax, double tstar,
+                            size_t curve, ct_validation *v, ct_error *err)
+{
+    ct_fit gg;
+    ct_customers cust;
+    int has_gg;
+    double period_days;
+    memset(v, 0, sizeof *v);
+    v->jmax = jmax;
+    ct_status s = ct_stage_load_fits(fit, &v->fit, &gg, &has_gg, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    s = ct_stage_read_customers(data, "/customers", CT_READ_NO_IDS, NULL, &cust, &period_days,
+                                err);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (tstar < 0) {
+        ct_file *f;
+        ct_error e2;
+        if (ct_file_open(&f, data, &e2) == CT_OK) {
+            (void)ct_attr_get_f64(f, "/customers", "holdout_periods", &tstar, NULL);
+            ct_file_close(f);
+        }
+    }
+    v->holdout_periods = tstar;
+    s = ct_clv_repeat_table(&v->fit, &cust, jmax, v->expected, v->observed, err);
+    v->has_holdout = s == CT_OK && cust.x_star != NULL && tstar > 0;
+    if (v->has_holdout) {
+        s = ct_clv_holdout_table(&v->fit, &cust, tstar, jmax, v->count, v->actual, v->predicted,
+                                 err);
+    }
+    ct_customers_free(&cust);
+    v->curve = curve;
+    if (curve > 0 && s == CT_OK) {
+        v->expected_new = malloc(curve * sizeof *v->expected_new);
+        if (v->expected_new == NULL) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+    }
+    for (size_t t = 0; t < curve && s == CT_OK; t++) {
+        s = ct_clv_expected_new(&v->fit, (double)(t + 1), &v->expected_new[t], err);
+    }
+    if (s != CT_OK) {
+        free(v->expected_new);
+        v->expected_new = NULL;
+    }
+    return s;
+}
