@@ -82,6 +82,12 @@ ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *
 ct_status ct_ingest_summary(const char *csv, const char *out, const ct_ingest_opts *o,
                             ct_ingest_report *rep, ct_error *err);
 
+/* Initial k-means centroids from the text file `path`: k rows of d numbers
+ * (comma, space or tab separated; lines without numbers, such as a header,
+ * are skipped).  *C (k x d, malloc'ed) and *k.  A row with another count is
+ * CT_EDATA naming the line; a missing file CT_ENOENT. */
+ct_status ct_centroids_read(const char *path, size_t d, double **C, size_t *k, ct_error *err);
+
 #ifdef __cplusplus
 }
 #endif

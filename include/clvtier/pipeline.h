@@ -21,8 +21,10 @@
 #include "clvtier/clv.h"
 #include "clvtier/comm.h"
 #include "clvtier/customers.h"
+#include "clvtier/kmeans.h"
 #include "clvtier/ingest.h"
 #include "clvtier/modelfile.h"
+#include "clvtier/report.h"
 #include "clvtier/status.h"
 #include "clvtier/store.h"
 #include "clvtier/synth.h"
@@ -46,6 +48,11 @@ ct_status ct_stage_summarize(const int32_t *day, const double *amount, const siz
  * be NULL.  `clvtier ingest` and `clvtier run` on a CSV both call this. */
 ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *o,
                         ct_ingest_report *rep, ct_error *err);
+
+/* The ingest stage (`clvtier ingest`): a transaction log (ct_ingest_csv),
+ * or an RFM summary when summary != 0 (ct_ingest_summary, ingest.h). */
+ct_status ct_stage_ingest(const char *csv, int summary, const char *out, const ct_ingest_opts *o,
+                          ct_ingest_report *rep, ct_error *err);
 
 /* Simulated customers' transactions (synth.h) as CSV "id,date,amount" at
  * `path` (atomic), dates at day resolution, amounts rounded to cents.
@@ -127,6 +134,49 @@ typedef struct ct_inspect_fns {
     void (*node_end)(void *ctx, const ct_node_info *n, int root);
 } ct_inspect_fns;
 ct_status ct_stage_inspect(const char *path, const ct_inspect_fns *fns, void *ctx, ct_error *err);
+
+/* The cluster stage (`clvtier cluster`): k-means over feature columns of
+ * `data`, looked up in its /customers, /features and /scores (and /scores of
+ * `scores`), rows weighted by /customers/weight when present; k fixed, from
+ * init_file, or chosen from klo..khi by silhouette; in memory, or streamed
+ * from the file (stream, or always over ranks); /clusters and /clusters_k
+ * written to `output`. */
+#define CT_CLUSTER_MAXF 64
+typedef struct ct_cluster_stage {
+    const char *data, *scores, *output, *command;
+    const char *features;     /* the names as given (recorded) */
+    const char (*names)[64];  /* d parsed names */
+    size_t d;
+    ct_transform transform;
+    ct_scaling scaling;
+    ct_kmeans_opts km;        /* all but k */
+    size_t klo, khi;          /* 0: from init_file */
+    const char *init_file;    /* centroids in original units, or NULL */
+    int f32, stream;
+    size_t block_rows, sample;
+    struct ct_comm *comm;     /* clvtier-mpi: the rows split over its ranks; NULL: serial */
+    /* in memory with a k range: after each k, may be NULL */
+    void (*on_k)(void *ctx, size_t k, const ct_kmeans_result *r, const ct_kscore *ks);
+    void *ctx;
+} ct_cluster_stage;
+typedef struct ct_cluster_summary {
+    size_t k, d, nk, klo;
+    double inertia;
+    unsigned iterations;
+    int converged;
+    double seconds;      /* the k-means alone */
+    double *weight;      /* k: weight per cluster */
+    double *mean;        /* k x d: feature means per cluster, original units */
+    ct_kscore *ks;       /* nk: scores of k = klo.. */
+    int usage_error;     /* the options contradict the input (init file vs -k) */
+} ct_cluster_summary;
+ct_status ct_stage_cluster(const ct_cluster_stage *o, ct_cluster_summary *sum, ct_error *err);
+void ct_cluster_summary_free(ct_cluster_summary *s);
+
+/* The report stage: report.html, summary.json, report.md and tiers.csv of
+ * a `run` or `tier` result, as o asks (`clvtier report`, and `run` and
+ * `tier` with their report options). */
+ct_status ct_stage_report(const char *result, const ct_report_opts *o, ct_error *err);
 
 /* ---- a tier model end to end -------------------------------------------------- */
 

@@ -66,11 +66,27 @@ ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta 
                           ct_error *err);
 
 /* ---- /clusters, /clusters_k -------------------------------------------------- */
+/* What /clusters records beside the labels and centroids. */
+typedef struct ct_clusters_meta {
+    const char *features;              /* comma-separated feature names */
+    ct_transform transform;
+    ct_scaling scaling;                /* attribute "scaling" (read by the reports) */
+    const double *centroids_original;  /* k x d in original units, or NULL */
+    const double *feature_means;       /* k x d per-cluster feature means, or NULL */
+    int fit_details;                   /* 1: iterations, converged, seed, k_rule, weight */
+    uint64_t seed;
+    size_t nk;                         /* values of k tried */
+    int64_t graded;                    /* customers clustered; < 0: not recorded */
+    int64_t k_chosen_on_rows;          /* rows k was chosen on; < 0: not recorded */
+} ct_clusters_meta;
+
 /* /clusters: table `label` (n rows, aligned with /customers; -1 allowed for
- * rows not clustered), dataset `centroids` (r->k x r->d, in the scaled
- * space), attributes `scale_center`, `scale_scale` (scl), `k`, `inertia`. */
+ * customers left out), centroids (k x d, scaled units), the scaler, k,
+ * inertia and meta.  The one writer of /clusters: `clvtier cluster` and
+ * `run` both call it. */
 ct_status ct_clusters_write(ct_file *f, const int32_t *labels, size_t n,
-                            const ct_kmeans_result *r, const ct_scaler *scl, ct_error *err);
+                            const ct_kmeans_result *r, const ct_scaler *scl,
+                            const ct_clusters_meta *meta, ct_error *err);
 
 /* /clusters_k: columns k (klo ..), inertia, calinski_harabasz,
  * davies_bouldin, silhouette, one row per k. */

@@ -87,6 +87,8 @@ typedef struct ct_kscore {
 
 typedef enum ct_transform { CT_TF_NONE, CT_TF_LOG1P } ct_transform;
 typedef enum ct_scaling { CT_SC_NONE, CT_SC_ZSCORE, CT_SC_ROBUST } ct_scaling;
+const char *ct_transform_name(ct_transform t); /* "none", "log1p" */
+const char *ct_scaling_name(ct_scaling s);     /* "none", "zscore", "robust" */
 
 /* Per feature j: y = (t(x) - center[j]) / scale[j], t = identity or log1p.
  * zscore: weighted mean and standard deviation; robust: median and IQR.

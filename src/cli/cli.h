@@ -5,8 +5,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "clvtier/clvtier.h"
-#include "clvtier/schema.h"
+#include "clvtier/comm.h"
+#include "clvtier/dates.h"
+#include "clvtier/pipeline.h"
+#include "clvtier/status.h"
+#include "clvtier/version.h"
 
 /* sysexits(3) */
 #define EX_OK_ 0

@@ -189,8 +189,7 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
     o.progress = cli_progress;
     o.progress_ctx = c;
     double t0 = cli_now();
-    ct_status s = summary != NULL ? ct_ingest_summary(in, out, &o, &rep, &err)
-                                  : ct_ingest_csv(in, out, &o, &rep, &err);
+    ct_status s = ct_stage_ingest(in, summary != NULL, out, &o, &rep, &err);
     cli_progress_done(c);
     if (s != CT_OK) {
         return cli_fail(c, &err);

@@ -55,7 +55,7 @@ int cmd_report(int argc, char **argv, cli_common *c)
     if (!rep.html && !rep.json && !rep.md && !rep.csv) {
         return cli_usage(c, "nothing to write: give --html, --summary, --markdown or --csv");
     }
-    if (ct_report_write(argv[optind], &rep, &err) != CT_OK) {
+    if (ct_stage_report(argv[optind], &rep, &err) != CT_OK) {
         return cli_fail(c, &err);
     }
     return 0;

@@ -191,7 +191,7 @@ int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const cha
     ct_status s = fn(&m, input, output, ro, &sum, &err);
     if (s == CT_OK && c->rank == 0 && (rep->html || rep->json || rep->md || rep->csv)) {
         double tr = cli_now();
-        s = ct_report_write(output, rep, &err);
+        s = ct_stage_report(output, rep, &err);
         if (s == CT_OK) {
             on_stage(c, "report", cli_now() - tr);
         }

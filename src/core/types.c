@@ -101,3 +101,21 @@ void ct_scaler_free(ct_scaler *s)
     memset(s, 0, sizeof *s);
 }
 
+
+const char *ct_transform_name(ct_transform t)
+{
+    return t == CT_TF_LOG1P ? "log1p" : "none";
+}
+
+const char *ct_scaling_name(ct_scaling s)
+{
+    switch (s) {
+    case CT_SC_ZSCORE:
+        return "zscore";
+    case CT_SC_ROBUST:
+        return "robust";
+    case CT_SC_NONE:
+        break;
+    }
+    return "none";
+}

@@ -5,26 +5,46 @@
 #include <stdlib.h>
 
 ct_status ct_clusters_write(ct_file *f, const int32_t *labels, size_t n,
-                            const ct_kmeans_result *r, const ct_scaler *scl, ct_error *err)
+                            const ct_kmeans_result *r, const ct_scaler *scl,
+                            const ct_clusters_meta *meta, ct_error *err)
 {
     static const ct_colspec spec[1] = {{"label", CT_INT32, 0}};
     const void *cols[1] = {labels};
-    ct_status s = ct_tw_write_table(f, "/clusters", spec, 1, cols, n, NULL, err);
-    if (s == CT_OK) {
-        s = ct_file_write_matrix(f, "/clusters/centroids", r->centroids, r->k, r->d, err);
+    const char *grp = "/clusters";
+    ct_status s;
+    CT_TRY(ct_tw_write_table(f, grp, spec, 1, cols, n, NULL, err));
+    CT_TRY(ct_file_write_matrix(f, "/clusters/centroids", r->centroids, r->k, r->d, err));
+    if (meta->centroids_original != NULL) {
+        CT_TRY(ct_file_write_matrix(f, "/clusters/centroids_original", meta->centroids_original,
+                                    r->k, r->d, err));
     }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64v(f, "/clusters", "scale_center", scl->center, scl->d, err);
+    if (meta->feature_means != NULL) {
+        CT_TRY(ct_file_write_matrix(f, "/clusters/feature_means", meta->feature_means, r->k, r->d,
+                                    err));
     }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64v(f, "/clusters", "scale_scale", scl->scale, scl->d, err);
+    CT_TRY(ct_attr_set_f64v(f, grp, "scale_center", scl->center, scl->d, err));
+    CT_TRY(ct_attr_set_f64v(f, grp, "scale_scale", scl->scale, scl->d, err));
+    CT_TRY(ct_attr_set_i64(f, grp, "k", (int64_t)r->k, err));
+    CT_TRY(ct_attr_set_f64(f, grp, "inertia", r->inertia, err));
+    CT_TRY(ct_attr_set_str(f, grp, "features", meta->features, err));
+    CT_TRY(ct_attr_set_str(f, grp, "transform", ct_transform_name(meta->transform), err));
+    CT_TRY(ct_attr_set_str(f, grp, "scaling", ct_scaling_name(meta->scaling), err));
+    if (meta->fit_details) {
+        CT_TRY(ct_attr_set_i64(f, grp, "iterations", r->iterations, err));
+        CT_TRY(ct_attr_set_i64(f, grp, "converged", r->converged, err));
+        CT_TRY(ct_attr_set_i64(f, grp, "seed", (int64_t)meta->seed, err));
+        CT_TRY(ct_attr_set_str(f, grp, "k_rule",
+                               meta->nk > 1 ? "highest silhouette (ties: smaller k)" : "fixed",
+                               err));
+        CT_TRY(ct_attr_set_f64v(f, grp, "weight", r->weight, r->k, err));
     }
-    if (s == CT_OK) {
-        s = ct_attr_set_i64(f, "/clusters", "k", (int64_t)r->k, err);
+    if (meta->graded >= 0) {
+        CT_TRY(ct_attr_set_i64(f, grp, "graded", meta->graded, err));
     }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(f, "/clusters", "inertia", r->inertia, err);
+    if (meta->k_chosen_on_rows >= 0) {
+        CT_TRY(ct_attr_set_i64(f, grp, "k_chosen_on_rows", meta->k_chosen_on_rows, err));
     }
+done:
     return s;
 }
 

@@ -20,3 +20,9 @@ ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *
 {
     return ct_ingest_log(csv, out, o, ct_stage_summarize, rep, err);
 }
+
+ct_status ct_stage_ingest(const char *csv, int summary, const char *out, const ct_ingest_opts *o,
+                          ct_ingest_report *rep, ct_error *err)
+{
+    return summary ? ct_ingest_summary(csv, out, o, rep, err) : ct_ingest_csv(csv, out, o, rep, err);
+}

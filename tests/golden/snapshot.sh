@@ -16,7 +16,7 @@ rm -rf "$OUT"; mkdir -p "$W"
 log() { printf '%s\n' "$*" | norm >>"$OUT/commands.txt"; }
 run() { log "$*"; "$@" >"$OUT/$NAME.stdout" 2>"$OUT/$NAME.stderr"; echo "rc=$?" >>"$OUT/$NAME.stdout"; }
 norm() {
-    sed -e "s|$W|WORK|g" -e 's/"created": *"[^"]*"/"created": X/g' \
+    sed -e "s|$CLV |clvtier |g" -e "s|$W|WORK|g" -e 's/"created": *"[^"]*"/"created": X/g' \
         -e 's/[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T[0-9:]*Z/TIMESTAMP/g' \
         -e 's/[0-9.]* s\b/N s/g' -e 's/"seconds": *[0-9.e+-]*/"seconds": X/g' \
         -e 's/"elapsed[a-z_]*": *[0-9.e+-]*/"elapsed": X/g' -e 's/tmp-[0-9]*/tmp-PID/g'

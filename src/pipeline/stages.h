@@ -1,0 +1,46 @@
+/* stages.h - the pipeline's own shared pieces (not installed): the one
+ * k-range loop and the model-driven k-means that `run` uses. */
+#ifndef CLVTIER_PIPELINE_STAGES_H
+#define CLVTIER_PIPELINE_STAGES_H
+
+#include "clvtier/comm.h"
+#include "clvtier/kmeans.h"
+#include "clvtier/modelfile.h"
+
+/* Which k to try and how to score them. */
+typedef struct ct_krange {
+    size_t klo, khi;
+    size_t sample_max;   /* rows of the silhouette sample */
+    uint64_t score_seed; /* its seed */
+    /* serial only: after each k is fitted and scored (k range), may be NULL */
+    void (*on_k)(void *ctx, size_t k, const ct_kmeans_result *r, const ct_kscore *ks);
+    void *ctx;
+} ct_krange;
+
+/* The one k-range loop (`clvtier cluster` and `run`): fit k = klo..khi on S
+ * (ns x d; f64, or f32 in Sf when not NULL; weights sw or NULL), score each
+ * when there is a range (ks[k - klo]; a single k gets its inertia and NaN
+ * scores), and keep the k with the highest silhouette (ties: smaller k) in
+ * *best (the caller frees it).  Serial: results no longer in the running are
+ * freed as the loop goes.  Over ranks (comm), rank (k - klo) mod P fits k:
+ * each fit is the same whatever rank runs it, so the choice is the serial
+ * one; the scores go to every rank and the chosen k's centroids (best->k,
+ * best->centroids: all that other ranks hold of it) from its rank.
+ * Collective. */
+ct_status ct_choose_k(ct_comm *comm, const ct_krange *kr, ct_kmeans_opts *ko, const double *S,
+                      const float *Sf, size_t ns, size_t d, const double *sw, ct_kscore *ks,
+                      ct_kmeans_result *best, ct_error *err);
+
+/* `run`'s k-means over its ng graded customers X (scaled in place by scl),
+ * on one process: k chosen on a sample (k range), then everyone fitted. */
+ct_status ct_cluster_model_serial(const ct_tier_model *m, double *X, const double *w, size_t ng,
+                                  unsigned threads, ct_scaler *scl, ct_kmeans_result *km,
+                                  ct_kscore *ks, size_t *k_sample, ct_error *err);
+
+/* The same over every rank's graded rows, bit for bit (see stage_cluster.c). */
+ct_status ct_cluster_model_ranks(ct_comm *comm, const ct_tier_model *m, const double *X,
+                                 const double *w, size_t ngl, size_t ng, size_t g0,
+                                 unsigned threads, ct_scaler *scl, ct_kmeans_result *km,
+                                 int32_t *mine_lab, ct_kscore *ks, size_t *k_sample, ct_error *err);
+
+#endif
