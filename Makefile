@@ -69,7 +69,7 @@ LIBA     := $(BUILD)/lib$(NAME).a
 LIBSO    := $(BUILD)/lib$(NAME).so.0
 CLI      := $(BUILD)/$(NAME)
 
-.PHONY: all check check-mpi unit cli-test bench demo asan valgrind install uninstall clean
+.PHONY: all check check-mpi unit cli-test lint headers bench demo asan valgrind install uninstall clean
 all: $(LIBA) $(LIBSO) $(CLI) $(BUILD)/clvtier.pc
 
 $(BUILD)/%.o: %.c $(wildcard include/clvtier/*.h $(foreach l,$(LAYERS) cli,src/$(l)/*.h))
@@ -119,7 +119,30 @@ check-mpi:
 cli-test: $(CLI)
 	CT_DATA=$(SHARED)/data CLVTIER=$(abspath $(CLI)) sh tests/cli/run.sh
 
+# The layer rule of DESIGN.md from the #include lines; numerics without I/O;
+# a library that never prints (scripts/lint).
+lint:
+	@sh scripts/lint
+
+# Every public header compiles on its own as C11, and all of them as C++
+# (extern "C"), when a C++ compiler is installed.
+CXX ?= c++
+headers:
+	@mkdir -p $(BUILD)/headers
+	@for h in include/clvtier/*.h; do \
+	    printf '#include "clvtier/%s"\n' "$$(basename $$h)" > $(BUILD)/headers/one.c; \
+	    $(CC) $(CPPFLAGS) -std=c11 $(WARN) $(ISYS) -fsyntax-only $(BUILD)/headers/one.c || exit 1; \
+	done
+	@if command -v $(CXX) >/dev/null 2>&1; then \
+	    printf '#include "clvtier/clvtier.h"\nint main() { return ct_strerror(CT_OK) == 0; }\n' \
+	        > $(BUILD)/headers/all.cc; \
+	    $(CXX) $(CPPFLAGS) $(ISYS) -Wall -Wextra -fsyntax-only $(BUILD)/headers/all.cc || exit 1; \
+	    echo "headers: each public header alone (C11) and all as C++: ok"; \
+	else echo "headers: no C++ compiler ($(CXX)): C++ check skipped"; fi
+
 check: all
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory headers
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory cli-test
 

@@ -19,17 +19,6 @@
 #include "clvtier/rng.h"
 #include "core/mem_internal.h"
 
-/* From the model files. */
-double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T);
-double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, double t);
-double clv_bg_pmf(const double *p, int mbg, double t, double x);
-double clv_pareto_p_alive(const double *p, double x, double tx, double T);
-double clv_pareto_expected(const double *p, double x, double tx, double T, double t);
-double clv_pareto_pmf(const double *p, double t, double x);
-double clv_bgbb_p_alive(const double *p, double x, double tx, double n);
-double clv_bgbb_expected(const double *p, double x, double tx, double n, double m);
-double clv_bgbb_expected_new(const double *p, double n);
-double clv_bgbb_pmf(const double *p, double n, double x);
 
 static ct_status loglik_local(const ct_clv_data *d, const double *par, double *ll, double *grad,
                               unsigned threads, ct_error *err)
@@ -48,19 +37,11 @@ static ct_status loglik_local(const ct_clv_data *d, const double *par, double *l
         }
         return CT_OK;
     }
-    switch (d->model) {
-    case CT_BGNBD:
-        return clv_bgnbd_ll(d, par, ll, grad, threads, err);
-    case CT_PARETO:
-        return clv_pareto_ll(d, par, ll, grad, threads, err);
-    case CT_MBGNBD:
-        return clv_mbgnbd_ll(d, par, ll, grad, threads, err);
-    case CT_BGBB:
-        return clv_bgbb_ll(d, par, ll, grad, threads, err);
-    case CT_GAMMAGAMMA:
-        return clv_gg_ll(d, par, ll, grad, threads, err);
+    const clv_model_ops *ops = clv_ops(d->model);
+    if (ops == NULL) {
+        return ct_fail(err, CT_EINVAL, "unknown model");
     }
-    return ct_fail(err, CT_EINVAL, "unknown model");
+    return ops->loglik(d, par, ll, grad, threads, err);
 }
 
 ct_status ct_clv_loglik(const ct_clv_data *d, const double *par, double *ll, double *grad,
@@ -192,29 +173,8 @@ static void default_start(const ct_clv_data *d, double *p)
     if (!(rate_scale > 1e-6)) {
         rate_scale = 1.0;
     }
-    switch (d->model) {
-    case CT_BGNBD:
-    case CT_MBGNBD:
-        p[0] = 1;
-        p[1] = rate_scale;
-        p[2] = 1;
-        p[3] = 2;
-        break;
-    case CT_PARETO:
-        p[0] = 1;
-        p[1] = rate_scale;
-        p[2] = 1;
-        p[3] = mT > 0 ? mT : 1;
-        break;
-    case CT_BGBB:
-        p[0] = p[1] = p[2] = p[3] = 1;
-        break;
-    case CT_GAMMAGAMMA:
-        p[0] = 2;
-        p[1] = 3;
-        p[2] = mm > 0 ? mm : 1; /* mean spend = p v / (q - 1) */
-        break;
-    }
+    clv_moments mo = {rate_scale, mT, mm};
+    clv_ops(d->model)->start(&mo, p);
 }
 
 typedef struct run {
@@ -559,19 +519,8 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
 
 double clv_p_alive1(const ct_fit *f, double x, double tx, double T)
 {
-    switch (f->model) {
-    case CT_BGNBD:
-        return clv_bg_p_alive(f->par, 0, x, tx, T);
-    case CT_MBGNBD:
-        return clv_bg_p_alive(f->par, 1, x, tx, T);
-    case CT_PARETO:
-        return clv_pareto_p_alive(f->par, x, tx, T);
-    case CT_BGBB:
-        return clv_bgbb_p_alive(f->par, x, tx, T);
-    case CT_GAMMAGAMMA:
-        break;
-    }
-    return CT_NAN;
+    const clv_model_ops *ops = clv_ops(f->model);
+    return ops != NULL && ops->p_alive != NULL ? ops->p_alive(f->par, x, tx, T) : CT_NAN;
 }
 
 double clv_expected1(const ct_fit *f, double x, double tx, double T, double t)
@@ -579,19 +528,8 @@ double clv_expected1(const ct_fit *f, double x, double tx, double T, double t)
     if (t <= 0) {
         return 0.0;
     }
-    switch (f->model) {
-    case CT_BGNBD:
-        return clv_bg_expected(f->par, 0, x, tx, T, t);
-    case CT_MBGNBD:
-        return clv_bg_expected(f->par, 1, x, tx, T, t);
-    case CT_PARETO:
-        return clv_pareto_expected(f->par, x, tx, T, t);
-    case CT_BGBB:
-        return clv_bgbb_expected(f->par, x, tx, T, floor(t));
-    case CT_GAMMAGAMMA:
-        break;
-    }
-    return CT_NAN;
+    const clv_model_ops *ops = clv_ops(f->model);
+    return ops != NULL && ops->expected != NULL ? ops->expected(f->par, x, tx, T, t) : CT_NAN;
 }
 
 /* P(no purchase in (T, T + t] | x, t_x, T).  Given alive at T, the purchase
@@ -733,39 +671,14 @@ ct_status ct_clv_expected_new(const ct_fit *f, double t, double *out, ct_error *
     if (s != CT_OK) {
         return s;
     }
-    switch (f->model) {
-    case CT_BGNBD:
-    case CT_PARETO:
-        /* a new customer: x = t_x = T = 0, alive */
-        *out = clv_expected1(f, 0, 0, 0, t);
-        break;
-    case CT_MBGNBD:
-        *out = clv_bg_expected(f->par, 1, 0, 0, 0, t);
-        break;
-    case CT_BGBB:
-        *out = clv_bgbb_expected_new(f->par, floor(t));
-        break;
-    case CT_GAMMAGAMMA:
-        break;
-    }
+    *out = clv_ops(f->model)->expected_new(f->par, t); /* a purchase model: not NULL */
     return CT_OK;
 }
 
 static double pmf1(const ct_fit *f, double t, double x)
 {
-    switch (f->model) {
-    case CT_BGNBD:
-        return clv_bg_pmf(f->par, 0, t, x);
-    case CT_MBGNBD:
-        return clv_bg_pmf(f->par, 1, t, x);
-    case CT_PARETO:
-        return clv_pareto_pmf(f->par, t, x);
-    case CT_BGBB:
-        return clv_bgbb_pmf(f->par, floor(t), x);
-    case CT_GAMMAGAMMA:
-        break;
-    }
-    return CT_NAN;
+    const clv_model_ops *ops = clv_ops(f->model);
+    return ops != NULL && ops->pmf != NULL ? ops->pmf(f->par, t, x) : CT_NAN;
 }
 
 ct_status ct_clv_count_pmf(const ct_fit *f, double t, size_t jmax, double *out, ct_error *err)

@@ -80,10 +80,6 @@ ct_status clv_bgbb_ll(const ct_clv_data *d, const double *p, double *ll, double 
     return clv_reduce(d, 4, bgbb_rows, p, threads, ll, grad, err);
 }
 
-double clv_bgbb_p_alive(const double *p, double x, double tx, double n);
-double clv_bgbb_expected(const double *p, double x, double tx, double n, double m);
-double clv_bgbb_expected_new(const double *p, double n);
-double clv_bgbb_pmf(const double *p, double n, double x);
 
 double clv_bgbb_p_alive(const double *p, double x, double tx, double n)
 {

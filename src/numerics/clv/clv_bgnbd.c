@@ -153,9 +153,6 @@ ct_status clv_mbgnbd_ll(const ct_clv_data *d, const double *p, double *ll, doubl
 
 /* ---- predictions ---------------------------------------------------------- */
 
-double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T);
-double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, double t);
-double clv_bg_pmf(const double *p, int mbg, double t, double x);
 
 double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T)
 {

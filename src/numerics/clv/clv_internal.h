@@ -61,9 +61,42 @@ ct_status clv_bgbb_ll(const ct_clv_data *d, const double *p, double *ll, double 
 ct_status clv_gg_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
                     unsigned threads, ct_error *err);
 
+/* What the default starting point is made of (means over customers). */
+typedef struct clv_moments {
+    double rate_scale; /* mean T / mean x: alpha with r = 1 */
+    double mean_T, mean_m;
+} clv_moments;
+
+/* One table of model operations (clv_models.c).  The prediction entries are
+ * NULL for the spend model (Gamma-Gamma). */
+typedef struct clv_model_ops {
+    ct_status (*loglik)(const ct_clv_data *d, const double *p, double *ll, double *g,
+                        unsigned threads, ct_error *err);
+    void (*start)(const clv_moments *m, double *p);
+    double (*p_alive)(const double *p, double x, double tx, double T);
+    double (*expected)(const double *p, double x, double tx, double T, double t);
+    double (*expected_new)(const double *p, double t);
+    double (*pmf)(const double *p, double t, double x);
+} clv_model_ops;
+
+/* The operations of model m; NULL for a value outside the enum. */
+const clv_model_ops *clv_ops(ct_clv_model m);
+
 /* Pareto/NBD: log of F(x, t) = int_t^inf (alpha+u)^-(r+x) (beta+u)^-(s+1) du
  * and d log F / d(r, alpha, s, beta). */
 void clv_pareto_logF(const double *p, double x, double t, double *lF, double dlF[4]);
+
+/* One-customer predictions of each model (its file). */
+double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T);
+double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, double t);
+double clv_bg_pmf(const double *p, int mbg, double t, double x);
+double clv_pareto_p_alive(const double *p, double x, double tx, double T);
+double clv_pareto_expected(const double *p, double x, double tx, double T, double t);
+double clv_pareto_pmf(const double *p, double t, double x);
+double clv_bgbb_p_alive(const double *p, double x, double tx, double n);
+double clv_bgbb_expected(const double *p, double x, double tx, double n, double m);
+double clv_bgbb_expected_new(const double *p, double n);
+double clv_bgbb_pmf(const double *p, double n, double x);
 
 /* Per-customer predictions (one row). */
 double clv_p_alive1(const ct_fit *f, double x, double tx, double T);

@@ -287,9 +287,6 @@ ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, doubl
 
 /* ---- predictions ----------------------------------------------------------- */
 
-double clv_pareto_p_alive(const double *p, double x, double tx, double T);
-double clv_pareto_expected(const double *p, double x, double tx, double T, double t);
-double clv_pareto_pmf(const double *p, double t, double x);
 
 double clv_pareto_p_alive(const double *p, double x, double tx, double T)
 {
