@@ -65,6 +65,11 @@ typedef struct ct_scores_meta {
 ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta *meta,
                           ct_error *err);
 
+/* Rows [row0, row0 + n) of the four /scores columns (malloc'ed; free with
+ * ct_scores_free); CT_EFORMAT unless /scores has `total` rows. */
+ct_status ct_scores_read(const ct_file *f, size_t row0, size_t n, size_t total, ct_scores *sc,
+                         ct_error *err);
+
 /* ---- /clusters, /clusters_k -------------------------------------------------- */
 /* What /clusters records beside the labels and centroids. */
 typedef struct ct_clusters_meta {
@@ -87,6 +92,16 @@ typedef struct ct_clusters_meta {
 ct_status ct_clusters_write(ct_file *f, const int32_t *labels, size_t n,
                             const ct_kmeans_result *r, const ct_scaler *scl,
                             const ct_clusters_meta *meta, ct_error *err);
+
+/* Rows [row0, row0 + n) of /clusters/label; CT_EFORMAT unless the table
+ * has a label for each of `total` customers. */
+ct_status ct_clusters_read_labels(const ct_file *f, size_t row0, size_t n, size_t total,
+                                  int32_t *labels, ct_error *err);
+
+/* The scaling of /clusters (scale_center, scale_scale; at most cap each):
+ * *d of them. */
+ct_status ct_clusters_read_scaling(const ct_file *f, double *center, double *scale, size_t cap,
+                                   size_t *d, ct_error *err);
 
 /* /clusters_k: columns k (klo ..), inertia, calinski_harabasz,
  * davies_bouldin, silhouette, one row per k. */

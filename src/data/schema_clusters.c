@@ -75,3 +75,36 @@ ct_status ct_kscores_write(ct_file *f, const ct_kscore *ks, size_t nk, size_t kl
     free(v);
     return s;
 }
+
+ct_status ct_clusters_read_labels(const ct_file *f, size_t row0, size_t n, size_t total,
+                                  int32_t *labels, ct_error *err)
+{
+    ct_table *t = NULL;
+    ct_status s;
+    CT_TRY(ct_table_open(&t, f, "/clusters", err));
+    long jl = ct_table_find(t, "label");
+    if (jl < 0 || ct_table_nrows(t) != total) {
+        CT_TRY(ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0,
+                          "/clusters has no label per customer"));
+    }
+    s = ct_table_read(t, (size_t)jl, row0, n, CT_INT32, labels, err);
+done:
+    ct_table_close(t);
+    return s;
+}
+
+ct_status ct_clusters_read_scaling(const ct_file *f, double *center, double *scale, size_t cap,
+                                   size_t *d, ct_error *err)
+{
+    size_t n1 = 0, n2 = 0;
+    ct_status s;
+    CT_TRY(ct_attr_get_f64v(f, "/clusters", "scale_center", center, cap, &n1, err));
+    CT_TRY(ct_attr_get_f64v(f, "/clusters", "scale_scale", scale, cap, &n2, err));
+    if (n1 != n2) {
+        CT_TRY(ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0,
+                          "/clusters: %zu scale centres but %zu scales", n1, n2));
+    }
+    *d = n1;
+done:
+    return s;
+}

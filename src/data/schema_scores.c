@@ -1,7 +1,10 @@
 /* schema_scores.c - the one writer of /scores (schema.h): p_alive,
  * exp_purchases, exp_spend and clv per customer, rows aligned with
- * /customers (no id copy, DESIGN.md), and the scoring settings. */
+ * /customers (no id copy, DESIGN.md), and the scoring settings; its reader. */
 #include "clvtier/schema.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta *meta,
                           ct_error *err)
@@ -25,5 +28,42 @@ ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta 
         CT_TRY(ct_attr_set_str(f, "/scores", "customers", meta->customers, err));
     }
 done:
+    return s;
+}
+
+/* One column of /scores, rows [row0, row0 + n), malloc'ed into *out. */
+static ct_status read_col(const ct_table *t, const char *name, size_t row0, size_t n,
+                          double **out, ct_error *err)
+{
+    long j = ct_table_find(t, name);
+    *out = NULL;
+    if (j < 0) {
+        return ct_fail(err, CT_EFORMAT, "table /scores has no column '%s'", name);
+    }
+    *out = malloc((n ? n : 1) * sizeof **out);
+    if (*out == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    return ct_table_read(t, (size_t)j, row0, n, CT_FLOAT64, *out, err);
+}
+
+ct_status ct_scores_read(const ct_file *f, size_t row0, size_t n, size_t total, ct_scores *sc,
+                         ct_error *err)
+{
+    ct_table *t = NULL;
+    ct_status s;
+    memset(sc, 0, sizeof *sc);
+    sc->n = n;
+    CT_TRY(ct_table_open(&t, f, "/scores", err));
+    if (ct_table_nrows(t) != total) {
+        CT_TRY(ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0,
+                          "/scores and /customers differ in length"));
+    }
+    CT_TRY(read_col(t, "p_alive", row0, n, &sc->p_alive, err));
+    CT_TRY(read_col(t, "clv", row0, n, &sc->clv, err));
+    CT_TRY(read_col(t, "exp_purchases", row0, n, &sc->exp_purchases, err));
+    CT_TRY(read_col(t, "exp_spend", row0, n, &sc->exp_spend, err));
+done:
+    ct_table_close(t);
     return s;
 }

@@ -121,17 +121,14 @@ static ct_status match_previous(const ct_file *pf, const ct_scaler *scl, size_t 
                                 int *matched, ct_error *err)
 {
     double *old = NULL, cen[CT_MAX_FEATURES], sca[CT_MAX_FEATURES];
-    size_t ko, dold, n1, n2;
+    size_t ko, dold, nsc;
     int32_t map[1024];
     *matched = 0;
     ct_status s = ct_file_read_matrix(pf, "/clusters/centroids", &old, &ko, &dold, err);
     if (s == CT_OK) {
-        s = ct_attr_get_f64v(pf, "/clusters", "scale_center", cen, CT_MAX_FEATURES, &n1, err);
+        s = ct_clusters_read_scaling(pf, cen, sca, CT_MAX_FEATURES, &nsc, err);
     }
-    if (s == CT_OK) {
-        s = ct_attr_get_f64v(pf, "/clusters", "scale_scale", sca, CT_MAX_FEATURES, &n2, err);
-    }
-    if (s == CT_OK && (dold != d || n1 != d || n2 != d)) {
+    if (s == CT_OK && (dold != d || nsc != d)) {
         s = ct_fail_at(err, CT_EFORMAT, ct_file_path(pf), 0, 0,
                        "previous result clusters %zu features, this model %zu", dold, d);
     }
@@ -584,643 +581,738 @@ static ct_status run_totals(ct_comm *comm, const ct_tiering *tg, const double *c
     return s;
 }
 
-ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
-                 const ct_run_opts *o, ct_run_summary *sum, ct_error *err)
-{
-    ct_status s = CT_OK;
-    char tmp[1100] = "";
-    const char *data = input;
-    ct_customers c;
-    ct_clv_data *cd = NULL;
-    ct_fit pf, gf;
-    ct_scores sc;
-    ct_scaler scl;
-    ct_kmeans_result km;
-    ct_tiering tg;
-    ct_file *f = NULL, *out = NULL, *df = NULL;
-    user_cols uc;
-    char old_names[CT_MAX_TIERS * 65 + 70] = "";
-    ct_audit audits[CT_MAX_AUDIT];
-    double *X = NULL, *w = NULL, *p0 = NULL;
-    int32_t *labels = NULL;
-    size_t *rows = NULL;
-    ct_kscore ks[64];
-    size_t nk = m->k_hi - m->k_lo + 1;
-    double t0 = now_s();
-    unsigned threads = o != NULL ? o->threads : 0;
+/* ---- ct_run: a list of stage calls over one state ---------------------------- */
+
+/* Everything one run holds between its stages. */
+typedef struct run_state {
+    const ct_tier_model *m;
+    const char *input, *output, *data; /* data: the HDF5 input (input, or tmp) */
+    const ct_run_opts *o;
+    ct_run_summary *sum;
     /* clvtier-mpi: every rank runs this together, each on its part of the
      * customers; with a previous result or audit columns, rank 0 holds every
-     * customer and does the tier stage and the output alone (see
-     * pipeline.h) */
-    ct_comm *comm = o != NULL && ct_comm_size(o->comm) > 1 ? o->comm : NULL;
-    int root = ct_comm_rank(comm) == 0;
-    int spread = comm != NULL && (o == NULL || o->previous == NULL) && m->naudit == 0;
-    ct_comm *wcomm = spread ? comm : NULL; /* the tier stage and the output */
-    int32_t *mine_lab = NULL;
+     * customer and does the tier stage and the output alone (pipeline.h) */
+    ct_comm *comm, *wcomm; /* wcomm: the tier stage and the output */
+    int root, spread;
+    unsigned threads;
+    size_t nk;
+    double t0;
+    char tmp[1100]; /* the ingested CSV, removed at the end */
+    ct_file *df;
+    ct_customers c;
+    size_t n, nl; /* customers; this rank's share of the work */
+    user_cols uc;
+    ct_fit pf, gf;
+    ct_scores sc;
+    size_t d, ng, ngl, g0, ngt; /* graded: here, on this rank, before it, in all */
+    const double *cols[CT_MAX_FEATURES], *metric;
+    double *X, *w, *p0;
+    int32_t *labels, *mine_lab;
+    size_t *rows;
+    ct_scaler scl;
+    ct_kmeans_result km;
+    ct_kscore ks[64];
+    ct_tiering tg;
+    char old_names[CT_MAX_TIERS * 65 + 70];
+    ct_audit audits[CT_MAX_AUDIT];
+} run_state;
 
-    memset(&c, 0, sizeof c);
-    memset(&sc, 0, sizeof sc);
-    memset(&scl, 0, sizeof scl);
-    memset(&km, 0, sizeof km);
-    memset(&tg, 0, sizeof tg);
-    memset(&uc, 0, sizeof uc);
-    memset(sum, 0, sizeof *sum);
-    if (nk > 64) {
-        return ct_fail(err, CT_ECONFIG, "%s: k range of %zu values (at most 64)", m->path, nk);
+static void run_free(run_state *r)
+{
+    user_cols_free(&r->uc);
+    ct_file_close(r->df);
+    ct_customers_free(&r->c);
+    ct_scores_free(&r->sc);
+    ct_scaler_free(&r->scl);
+    ct_kmeans_result_free(&r->km);
+    ct_tiering_free(&r->tg);
+    free(r->X);
+    free(r->w);
+    free(r->p0);
+    free(r->labels);
+    free(r->rows);
+    free(r->mine_lab);
+    if (r->tmp[0] != '\0' && r->root) {
+        unlink(r->tmp);
     }
-    /* 1. data (a CSV is ingested by rank 0) */
-    if (root && access(input, R_OK) != 0) {
-        s = ct_fail_at(err, CT_ENOENT, input, 0, 0, "cannot read input");
-    } else if (root && !ct_file_is_hdf5(input)) {
+}
+
+/* 1. data: a CSV is ingested (by rank 0) into a temp file beside the output. */
+static ct_status run_ingest(run_state *r, ct_error *err)
+{
+    ct_status s = CT_OK;
+    if (r->root && access(r->input, R_OK) != 0) {
+        s = ct_fail_at(err, CT_ENOENT, r->input, 0, 0, "cannot read input");
+    } else if (r->root && !ct_file_is_hdf5(r->input)) {
         ct_ingest_opts io;
         ct_ingest_opts_init(&io);
-        io.period = m->period;
-        io.calibration_end = m->calibration_end;
-        io.observation_end = m->observation_end;
-        io.command = o != NULL ? o->command : NULL;
-        io.features_path = o != NULL ? o->features : NULL;
-        snprintf(tmp, sizeof tmp, "%s.ingest-%ld.h5", output, (long)getpid());
-        s = ct_ingest_csv(input, tmp, &io, NULL, err);
+        io.period = r->m->period;
+        io.calibration_end = r->m->calibration_end;
+        io.observation_end = r->m->observation_end;
+        io.command = r->o != NULL ? r->o->command : NULL;
+        io.features_path = r->o != NULL ? r->o->features : NULL;
+        snprintf(r->tmp, sizeof r->tmp, "%s.ingest-%ld.h5", r->output, (long)getpid());
+        s = ct_ingest_csv(r->input, r->tmp, &io, NULL, err);
         if (s != CT_OK) {
-            tmp[0] = '\0';
+            r->tmp[0] = '\0';
         }
     }
-    s = ct_comm_agree(comm, s, err);
-    if (s == CT_OK && comm != NULL) {
-        s = ct_comm_bcast(comm, tmp, sizeof tmp, 0, err);
+    s = ct_comm_agree(r->comm, s, err);
+    if (s == CT_OK && r->comm != NULL) {
+        s = ct_comm_bcast(r->comm, r->tmp, sizeof r->tmp, 0, err);
     }
-    if (s != CT_OK) {
-        return s;
+    if (s == CT_OK && r->tmp[0] != '\0') {
+        r->data = r->tmp;
+        stage(r->o, "ingest", &r->t0);
     }
-    if (tmp[0] != '\0') {
-        data = tmp;
-        stage(o, "ingest", &t0);
-    }
-    size_t n = 0, nl = 0; /* customers; this rank's share of the work */
-    s = ct_file_open(&df, data, err);
-    if (s == CT_OK && root && !spread) {
-        s = ct_customers_read(df, "/customers", &c, err);
-        nl = n = c.n;
+    return s;
+}
+
+/* 2. the customers (this rank's part) and the input's /features. */
+static ct_status run_read(run_state *r, ct_error *err)
+{
+    ct_comm *comm = r->comm;
+    ct_status s = ct_file_open(&r->df, r->data, err);
+    if (s == CT_OK && r->root && !r->spread) {
+        s = ct_customers_read(r->df, "/customers", &r->c, err);
+        r->nl = r->n = r->c.n;
     } else if (s == CT_OK) { /* ids only where this rank writes its customers */
-        s = ct_customers_read_part(df, "/customers", spread ? 0 : CT_READ_NO_IDS,
-                                   (size_t)ct_comm_rank(comm), (size_t)ct_comm_size(comm), &c, err);
-        nl = c.n;
+        s = ct_customers_read_part(r->df, "/customers", r->spread ? 0 : CT_READ_NO_IDS,
+                                   (size_t)ct_comm_rank(comm), (size_t)ct_comm_size(comm), &r->c,
+                                   err);
+        r->nl = r->c.n;
     }
     if (s == CT_OK && comm != NULL) { /* rank 0's share: the first rows */
         size_t r0;
-        s = ct_customers_part_rows(df, "/customers", (size_t)ct_comm_rank(comm),
-                                   (size_t)ct_comm_size(comm), &r0, &nl, &n, err);
+        s = ct_customers_part_rows(r->df, "/customers", (size_t)ct_comm_rank(comm),
+                                   (size_t)ct_comm_size(comm), &r0, &r->nl, &r->n, err);
     }
-    if (s == CT_OK && ct_file_has_group(df, "/features")) {
-        s = ct_table_open(&uc.t, df, "/features", err);
-        uc.row0 = c.row0;
-        uc.total = n;
+    if (s == CT_OK && ct_file_has_group(r->df, "/features")) {
+        s = ct_table_open(&r->uc.t, r->df, "/features", err);
+        r->uc.row0 = r->c.row0;
+        r->uc.total = r->n;
     }
-    s = ct_comm_agree(comm, s, err);
-    if (s != CT_OK) {
-        goto done;
-    }
-    /* 2. models (the likelihood summed over the ranks' rows) */
-    ct_customers cl = c;
-    cl.n = nl;
+    return ct_comm_agree(comm, s, err);
+}
+
+/* One model fitted to this rank's customers (the likelihood summed over the ranks). */
+static ct_status run_fit_model(run_state *r, ct_clv_model model, ct_fit *fit, ct_error *err)
+{
+    ct_customers cl = r->c;
+    ct_clv_data *cd = NULL;
     ct_fit_opts fo;
+    cl.n = r->nl;
     ct_fit_opts_init(&fo);
-    fo.penalty = m->penalty;
-    fo.threads = threads;
-    s = ct_clv_data_new_part(&cd, m->purchase, &cl, data, comm, err);
+    fo.penalty = r->m->penalty;
+    fo.threads = r->threads;
+    ct_status s = ct_clv_data_new_part(&cd, model, &cl, r->data, r->comm, err);
     if (s == CT_OK) {
-        s = ct_comm_agree(comm, ct_clv_fit(cd, &fo, &pf, err), err);
+        s = ct_comm_agree(r->comm, ct_clv_fit(cd, &fo, fit, err), err);
     }
     ct_clv_data_free(cd);
-    cd = NULL;
-    if (s == CT_OK && m->spend) {
-        s = ct_clv_data_new_part(&cd, CT_GAMMAGAMMA, &cl, data, comm, err);
-        if (s == CT_OK) {
-            s = ct_comm_agree(comm, ct_clv_fit(cd, &fo, &gf, err), err);
-        }
-        ct_clv_data_free(cd);
-        cd = NULL;
+    return s;
+}
+
+/* 3. the purchase model, and the spend model when the tier model has one. */
+static ct_status run_fit(run_state *r, ct_error *err)
+{
+    ct_status s = run_fit_model(r, r->m->purchase, &r->pf, err);
+    if (s == CT_OK && r->m->spend) {
+        s = run_fit_model(r, CT_GAMMAGAMMA, &r->gf, err);
     }
-    if (s != CT_OK) {
-        goto done;
+    if (s == CT_OK) {
+        stage(r->o, "fit", &r->t0);
     }
-    stage(o, "fit", &t0);
-    /* 3. scores: each rank its share; rank 0 gathers them */
-    s = ct_clv_score(&pf, m->spend ? &gf : NULL, &cl, m->horizon, m->discount, threads, &sc, err);
-    s = ct_comm_agree(comm, s, err);
-    double **scol[4] = {&sc.p_alive, &sc.exp_purchases, &sc.exp_spend, &sc.clv};
-    for (int q = 0; q < 4 && s == CT_OK && comm != NULL && !spread; q++) {
-        s = gather_column(comm, scol[q], nl, err);
+    return s;
+}
+
+/* 4. scores: each rank its share; rank 0 gathers them unless spread. */
+static ct_status run_score(run_state *r, ct_error *err)
+{
+    ct_customers cl = r->c;
+    cl.n = r->nl;
+    ct_status s = ct_clv_score(&r->pf, r->m->spend ? &r->gf : NULL, &cl, r->m->horizon,
+                               r->m->discount, r->threads, &r->sc, err);
+    s = ct_comm_agree(r->comm, s, err);
+    double **scol[4] = {&r->sc.p_alive, &r->sc.exp_purchases, &r->sc.exp_spend, &r->sc.clv};
+    for (int q = 0; q < 4 && s == CT_OK && r->comm != NULL && !r->spread; q++) {
+        s = gather_column(r->comm, scol[q], r->nl, err);
     }
-    if (s != CT_OK) {
-        goto done;
+    if (s == CT_OK) {
+        r->sc.n = r->root && !r->spread ? r->n : r->nl;
+        stage(r->o, "score", &r->t0);
     }
-    sc.n = root && !spread ? n : nl;
-    stage(o, "score", &t0);
-    /* 4. k-means over the customers old enough to grade */
-    size_t d = m->nfeat, ng = 0, ngl = 0;
-    const double *cols[CT_MAX_FEATURES];
-    for (size_t j = 0; j < d && s == CT_OK; j++) {
-        cols[j] = column(&c, &sc, m->features[j]);
-        if (cols[j] == NULL) {
-            cols[j] = user_column(&uc, m->features[j], c.n, &s, err);
-        }
-        if (s == CT_OK && cols[j] == NULL) {
+    return s;
+}
+
+/* A per-customer column by feature name: the summary, the scores, or the
+ * input's /features; NULL (with *s == CT_OK) when there is none. */
+static const double *run_column(run_state *r, const char *name, ct_status *s, ct_error *err)
+{
+    const double *col = column(&r->c, &r->sc, name);
+    *s = CT_OK;
+    return col != NULL ? col : user_column(&r->uc, name, r->c.n, s, err);
+}
+
+/* 5. the features and the rank metric; the customers old enough to grade. */
+static ct_status run_features(run_state *r, ct_error *err)
+{
+    const ct_tier_model *m = r->m;
+    ct_status s = CT_OK;
+    r->d = m->nfeat;
+    for (size_t j = 0; j < r->d && s == CT_OK; j++) {
+        r->cols[j] = run_column(r, m->features[j], &s, err);
+        if (s == CT_OK && r->cols[j] == NULL) {
             s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0,
                            "[features] use: '%s' is not available (x, t_x, T, m, total, p_alive, "
                            "exp_purchases, exp_spend, clv, or a column of the input's /features)",
                            m->features[j]);
         }
     }
-    const double *metric = s == CT_OK ? column(&c, &sc, m->rank_by) : NULL;
-    if (s == CT_OK && metric == NULL) {
-        metric = user_column(&uc, m->rank_by, c.n, &s, err);
-        if (s == CT_OK && metric == NULL) {
+    if (s == CT_OK) {
+        r->metric = run_column(r, m->rank_by, &s, err);
+        if (s == CT_OK && r->metric == NULL) {
             s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0, "[tiers] rank_by: '%s' is not available",
                            m->rank_by);
         }
     }
     if (s == CT_OK) {
-        size_t cap = c.n ? c.n : 1;
-        X = malloc(cap * d * sizeof *X);
-        rows = malloc(cap * sizeof *rows);
-        labels = malloc(cap * sizeof *labels);
-        w = c.weight != NULL ? malloc(cap * sizeof *w) : NULL;
-        mine_lab = malloc(cap * sizeof *mine_lab);
-        if (X == NULL || rows == NULL || labels == NULL || (c.weight != NULL && w == NULL) ||
-            mine_lab == NULL) {
-            s = ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", c.n);
+        size_t cap = r->c.n ? r->c.n : 1;
+        r->X = malloc(cap * r->d * sizeof *r->X);
+        r->rows = malloc(cap * sizeof *r->rows);
+        r->labels = malloc(cap * sizeof *r->labels);
+        r->w = r->c.weight != NULL ? malloc(cap * sizeof *r->w) : NULL;
+        r->mine_lab = malloc(cap * sizeof *r->mine_lab);
+        if (r->X == NULL || r->rows == NULL || r->labels == NULL ||
+            (r->c.weight != NULL && r->w == NULL) || r->mine_lab == NULL) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", r->c.n);
         }
     }
     if (s == CT_OK) {
-        s = graded_rows(m, &c, nl, cols, data, X, w, rows, &ngl, err);
+        s = graded_rows(m, &r->c, r->nl, r->cols, r->data, r->X, r->w, r->rows, &r->ngl, err);
     }
-    s = ct_comm_agree(comm, s, err);
-    size_t g0 = 0; /* graded customers on the ranks before this one */
+    s = ct_comm_agree(r->comm, s, err);
     if (s == CT_OK) {
-        s = ct_comm_counts(comm, ngl, 0, NULL, &g0, &ng, err);
+        s = ct_comm_counts(r->comm, r->ngl, 0, NULL, &r->g0, &r->ng, err);
     }
-    size_t ngt = ng; /* graded customers in all (ng: here, further on) */
-    if (s == CT_OK && ng < m->k_lo) {
-        s = ct_fail_at(err, CT_EDATA, data, 0, 0,
-                       "%zu customers old enough to grade (min_age %g), fewer than k = %zu", ng,
+    r->ngt = r->ng;
+    if (s == CT_OK && r->ng < m->k_lo) {
+        s = ct_fail_at(err, CT_EDATA, r->data, 0, 0,
+                       "%zu customers old enough to grade (min_age %g), fewer than k = %zu", r->ng,
                        m->new_min_age, m->k_lo);
-    }
-    if (s != CT_OK) {
-        goto done;
-    }
-    if (comm == NULL) {
-        s = ct_cluster_model_serial(m, X, w, ng, threads, &scl, &km, ks, &sum->k_sample, err);
-    } else {
-        s = ct_cluster_model_ranks(comm, m, X, w, ngl, ng, g0, threads, &scl, &km, mine_lab,
-                          ks, &sum->k_sample, err);
-    }
-    if (s == CT_OK && comm != NULL && !spread) { /* every label onto rank 0 */
-        free(km.labels);
-        km.labels = NULL;
-        void *all = NULL;
-        s = ct_comm_gather_rows(comm, mine_lab, ngl, sizeof *mine_lab, &all, NULL, err);
-        km.labels = all;
-    }
-    if (s != CT_OK) {
-        goto done;
-    }
-    if (!root && !spread) {
-        goto tail; /* rank 0 grades, tiers and writes */
-    }
-    const int32_t *glab = spread ? mine_lab : km.labels; /* per graded row here */
-    if (spread) { /* this rank's customers: their X and rows stay as they are */
-        ng = ngl;
-    } else if (comm != NULL) { /* every graded customer here now, scaled as by the fit */
-        s = graded_rows(m, &c, n, cols, data, X, w, rows, &ng, err);
-        for (size_t g = 0; g < ng && s == CT_OK; g++) {
-            s = ct_scaler_apply(&scl, X + g * d, 1, err);
-        }
-        if (s != CT_OK) {
-            goto tail;
-        }
-    }
-    for (size_t i = 0; i < c.n; i++) {
-        labels[i] = -1;
-    }
-    for (size_t g = 0; g < ng; g++) {
-        labels[rows[g]] = glab[g];
-    }
-    if (o != NULL && o->previous != NULL) {
-        s = ct_file_open(&f, o->previous, err);
-        if (s == CT_OK) {
-            s = match_previous(f, &scl, d, km.centroids, km.k, labels, rows, ng,
-                               &sum->labels_matched, err);
-        }
-        if (s != CT_OK) {
-            goto tail;
-        }
-    }
-    stage(o, "cluster", &t0);
-    /* 5. tiers */
-    if (m->loyalty_no_purchase && (p0 = malloc((c.n ? c.n : 1) * sizeof *p0)) == NULL) {
-        s = ct_fail(err, CT_ENOMEM, "out of memory");
-    }
-    s = ct_comm_agree(wcomm, s, err);
-    if (s != CT_OK) {
-        goto tail;
-    }
-    tier_ctx tc = {m,  &c,   labels, km.k, metric, sc.p_alive, &pf,      p0,          X,
-                   rows, ng, km.centroids, d, cols, &uc, f, old_names, sizeof old_names, audits,
-                   wcomm};
-    s = tier_stage(&tc, &tg, sum, err);
-    ct_file_close(f);
-    f = NULL;
-    if (s != CT_OK) {
-        goto tail;
-    }
-    stage(o, "tier", &t0);
-    /* 6. output (spread: every rank writes its customers into the one file) */
-    ct_create_opts co = {0, o != NULL ? o->command : NULL, wcomm};
-    s = ids_width(wcomm, &c, err);
-    if (s == CT_OK) {
-        s = ct_file_create(&out, output, &co, err);
-    }
-    if (s == CT_OK) {
-        s = ct_customers_write(out, &c, err);
-    }
-    if (s == CT_OK) {
-        s = copy_customer_attrs(df, out, err);
-    }
-    if (s == CT_OK) {
-        char hex[CT_SHA256_HEX];
-        s = ct_sha256_file(m->path, hex, err);
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/", "model_sha256", hex, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/", "model_file", m->path, err);
-        }
-    }
-    if (s == CT_OK) {
-        s = ct_fit_write(out, &pf, err);
-    }
-    if (s == CT_OK && m->spend) {
-        s = ct_fit_write(out, &gf, err);
-    }
-    if (s == CT_OK) {
-        ct_scores_meta sm = {m->horizon, m->discount, NULL, NULL, NULL};
-        s = ct_scores_write(out, &sc, &sm, err);
-    }
-    if (s == CT_OK) {
-        char buf[CT_MAX_FEATURES * 65];
-        join_names(buf, sizeof buf, m->features[0], sizeof m->features[0], m->nfeat, NULL, ',');
-        ct_clusters_meta cm = {buf,  m->transform, m->scale, NULL, NULL, 0, m->seed, nk, (int64_t)ngt,
-                               nk > 1 ? (int64_t)sum->k_sample : -1};
-        s = ct_clusters_write(out, labels, c.n, &km, &scl, &cm, err);
-    }
-    if (s == CT_OK && nk > 1) {
-        s = ct_kscores_write(out, ks, nk, m->k_lo, err);
-    }
-    if (s == CT_OK) {
-        s = write_tiers(out, m, &tg, c.n, p0, sum, o != NULL ? o->previous : NULL, old_names,
-                        audits, err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_commit(out, err);
-        out = NULL;
-    }
-    if (s == CT_OK) {
-        s = run_totals(wcomm, &tg, sc.clv, c.weight, c.n, sum, err);
-    }
-    if (s == CT_OK) {
-        stage(o, "write", &t0);
-        sum->customers = n;
-        sum->k = km.k;
-        sum->inertia = km.inertia;
-        memcpy(sum->tier_weight, tg.weight, sizeof sum->tier_weight);
-        memcpy(sum->purchase_params, pf.par, sizeof sum->purchase_params);
-        if (m->spend) {
-            memcpy(sum->spend_params, gf.par, sizeof sum->spend_params);
-        }
-        sum->ll = pf.ll;
-    }
-tail:
-    s = ct_comm_agree(comm, s, err); /* rank 0's outcome is everyone's */
-done:
-    user_cols_free(&uc);
-    ct_file_close(df);
-    ct_file_close(f);
-    ct_file_close(out);
-    ct_clv_data_free(cd);
-    ct_customers_free(&c);
-    ct_scores_free(&sc);
-    ct_scaler_free(&scl);
-    ct_kmeans_result_free(&km);
-    ct_tiering_free(&tg);
-    free(X);
-    free(w);
-    free(p0);
-    free(labels);
-    free(rows);
-    free(mine_lab);
-    if (tmp[0] != '\0' && root) {
-        unlink(tmp);
     }
     return s;
 }
 
-/* Rows [row0, row0 + n) of column `name` of t as f64 (malloc'ed). */
-static ct_status read_rows(const ct_table *t, const char *name, size_t row0, size_t n,
-                           double **out, ct_error *err)
+/* 6. k-means over the graded customers (serial, or over the ranks; then,
+ * unless spread, every label onto rank 0). */
+static ct_status run_cluster(run_state *r, ct_error *err)
 {
-    long j = ct_table_find(t, name);
-    *out = NULL;
-    if (j < 0) {
-        return ct_fail(err, CT_EFORMAT, "table /scores has no column '%s'", name);
+    ct_status s;
+    if (r->comm == NULL) {
+        s = ct_cluster_model_serial(r->m, r->X, r->w, r->ng, r->threads, &r->scl, &r->km, r->ks,
+                                    &r->sum->k_sample, err);
+    } else {
+        s = ct_cluster_model_ranks(r->comm, r->m, r->X, r->w, r->ngl, r->ng, r->g0, r->threads,
+                                   &r->scl, &r->km, r->mine_lab, r->ks, &r->sum->k_sample, err);
     }
-    *out = malloc((n ? n : 1) * sizeof **out);
-    if (*out == NULL) {
+    if (s == CT_OK && r->comm != NULL && !r->spread) {
+        free(r->km.labels);
+        r->km.labels = NULL;
+        void *all = NULL;
+        s = ct_comm_gather_rows(r->comm, r->mine_lab, r->ngl, sizeof *r->mine_lab, &all, NULL,
+                                err);
+        r->km.labels = all;
+    }
+    return s;
+}
+
+/* 7. labels per customer here (-1: not graded), matched to the previous
+ * result's clusters when there is one.  Where the tiers are made. */
+static ct_status run_labels(run_state *r, ct_error *err)
+{
+    ct_status s = CT_OK;
+    const int32_t *glab = r->spread ? r->mine_lab : r->km.labels; /* per graded row here */
+    if (r->spread) { /* this rank's customers: their X and rows stay as they are */
+        r->ng = r->ngl;
+    } else if (r->comm != NULL) { /* every graded customer here now, scaled as by the fit */
+        s = graded_rows(r->m, &r->c, r->n, r->cols, r->data, r->X, r->w, r->rows, &r->ng, err);
+        for (size_t g = 0; g < r->ng && s == CT_OK; g++) {
+            s = ct_scaler_apply(&r->scl, r->X + g * r->d, 1, err);
+        }
+        if (s != CT_OK) {
+            return s;
+        }
+    }
+    for (size_t i = 0; i < r->c.n; i++) {
+        r->labels[i] = -1;
+    }
+    for (size_t g = 0; g < r->ng; g++) {
+        r->labels[r->rows[g]] = glab[g];
+    }
+    if (r->o != NULL && r->o->previous != NULL) {
+        ct_file *pf = NULL;
+        s = ct_file_open(&pf, r->o->previous, err);
+        if (s == CT_OK) {
+            s = match_previous(pf, &r->scl, r->d, r->km.centroids, r->km.k, r->labels, r->rows,
+                               r->ng, &r->sum->labels_matched, err);
+        }
+        ct_file_close(pf);
+    }
+    if (s == CT_OK) {
+        stage(r->o, "cluster", &r->t0);
+    }
+    return s;
+}
+
+/* 8. tiers, loyalty, migration, audit. */
+static ct_status run_tier(run_state *r, ct_error *err)
+{
+    const ct_tier_model *m = r->m;
+    ct_file *prev = NULL;
+    ct_status s = CT_OK;
+    if (m->loyalty_no_purchase && (r->p0 = malloc((r->c.n ? r->c.n : 1) * sizeof *r->p0)) == NULL) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    if (s == CT_OK && r->o != NULL && r->o->previous != NULL) {
+        s = ct_file_open(&prev, r->o->previous, err);
+    }
+    s = ct_comm_agree(r->wcomm, s, err);
+    if (s == CT_OK) {
+        tier_ctx tc = {m,      &r->c,   r->labels, r->km.k, r->metric, r->sc.p_alive, &r->pf,
+                       r->p0,  r->X,    r->rows,   r->ng,   r->km.centroids, r->d,   r->cols,
+                       &r->uc, prev,    r->old_names, sizeof r->old_names, r->audits, r->wcomm};
+        s = tier_stage(&tc, &r->tg, r->sum, err);
+    }
+    ct_file_close(prev);
+    if (s == CT_OK) {
+        stage(r->o, "tier", &r->t0);
+    }
+    return s;
+}
+
+/* The tier model's file and digest as root attributes of the result. */
+static ct_status write_model_attrs(ct_file *out, const ct_tier_model *m, ct_error *err)
+{
+    char hex[CT_SHA256_HEX];
+    ct_status s;
+    CT_TRY(ct_sha256_file(m->path, hex, err));
+    CT_TRY(ct_attr_set_str(out, "/", "model_sha256", hex, err));
+    CT_TRY(ct_attr_set_str(out, "/", "model_file", m->path, err));
+done:
+    return s;
+}
+
+/* 9. the result (spread: every rank writes its customers into the one file). */
+static ct_status run_write(run_state *r, ct_error *err)
+{
+    const ct_tier_model *m = r->m;
+    ct_create_opts co = {0, r->o != NULL ? r->o->command : NULL, r->wcomm};
+    char feats[CT_MAX_FEATURES * 65];
+    join_names(feats, sizeof feats, m->features[0], sizeof m->features[0], m->nfeat, NULL, ',');
+    ct_scores_meta sm = {m->horizon, m->discount, NULL, NULL, NULL};
+    ct_clusters_meta cm = {feats, m->transform, m->scale, NULL, NULL, 0, m->seed, r->nk,
+                           (int64_t)r->ngt, r->nk > 1 ? (int64_t)r->sum->k_sample : -1};
+    ct_file *out = NULL;
+    ct_status s;
+    CT_TRY(ids_width(r->wcomm, &r->c, err));
+    CT_TRY(ct_file_create(&out, r->output, &co, err));
+    CT_TRY(ct_customers_write(out, &r->c, err));
+    CT_TRY(copy_customer_attrs(r->df, out, err));
+    CT_TRY(write_model_attrs(out, m, err));
+    CT_TRY(ct_fit_write(out, &r->pf, err));
+    if (m->spend) {
+        CT_TRY(ct_fit_write(out, &r->gf, err));
+    }
+    CT_TRY(ct_scores_write(out, &r->sc, &sm, err));
+    CT_TRY(ct_clusters_write(out, r->labels, r->c.n, &r->km, &r->scl, &cm, err));
+    if (r->nk > 1) {
+        CT_TRY(ct_kscores_write(out, r->ks, r->nk, m->k_lo, err));
+    }
+    CT_TRY(write_tiers(out, m, &r->tg, r->c.n, r->p0, r->sum,
+                       r->o != NULL ? r->o->previous : NULL, r->old_names, r->audits, err));
+    s = ct_file_commit(out, err);
+    out = NULL;
+    if (s != CT_OK) {
+        goto done;
+    }
+    CT_TRY(run_totals(r->wcomm, &r->tg, r->sc.clv, r->c.weight, r->c.n, r->sum, err));
+    stage(r->o, "write", &r->t0);
+    ct_run_summary *sum = r->sum;
+    sum->customers = r->n;
+    sum->k = r->km.k;
+    sum->inertia = r->km.inertia;
+    memcpy(sum->tier_weight, r->tg.weight, sizeof sum->tier_weight);
+    memcpy(sum->purchase_params, r->pf.par, sizeof sum->purchase_params);
+    if (m->spend) {
+        memcpy(sum->spend_params, r->gf.par, sizeof sum->spend_params);
+    }
+    sum->ll = r->pf.ll;
+done:
+    ct_file_close(out);
+    return s;
+}
+
+ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
+                 const ct_run_opts *o, ct_run_summary *sum, ct_error *err)
+{
+    run_state *r = calloc(1, sizeof *r);
+    ct_status s;
+    memset(sum, 0, sizeof *sum);
+    if (r == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    return ct_table_read(t, (size_t)j, row0, n, CT_FLOAT64, *out, err);
+    r->m = m;
+    r->input = r->data = input;
+    r->output = output;
+    r->o = o;
+    r->sum = sum;
+    r->comm = o != NULL && ct_comm_size(o->comm) > 1 ? o->comm : NULL;
+    r->root = ct_comm_rank(r->comm) == 0;
+    r->spread = r->comm != NULL && (o == NULL || o->previous == NULL) && m->naudit == 0;
+    r->wcomm = r->spread ? r->comm : NULL;
+    r->threads = o != NULL ? o->threads : 0;
+    r->nk = m->k_hi - m->k_lo + 1;
+    r->t0 = now_s();
+    if (r->nk > 64) {
+        s = ct_fail(err, CT_ECONFIG, "%s: k range of %zu values (at most 64)", m->path, r->nk);
+        goto done;
+    }
+    /* each stage's failure is the same on every rank up to here */
+    CT_TRY(run_ingest(r, err));
+    CT_TRY(run_read(r, err));
+    CT_TRY(run_fit(r, err));
+    CT_TRY(run_score(r, err));
+    CT_TRY(run_features(r, err));
+    CT_TRY(run_cluster(r, err));
+    if (r->root || r->spread) { /* not spread: rank 0 grades, tiers and writes */
+        s = run_labels(r, err);
+        if (s == CT_OK) {
+            s = run_tier(r, err);
+        }
+        if (s == CT_OK) {
+            s = run_write(r, err);
+        }
+    }
+    s = ct_comm_agree(r->comm, s, err); /* rank 0's outcome is everyone's */
+done:
+    run_free(r);
+    free(r);
+    return s;
+}
+
+/* ---- ct_retier: a list of stage calls over one state ------------------------- */
+
+typedef struct retier_state {
+    const ct_tier_model *m;
+    const char *input, *output;
+    const ct_run_opts *o;
+    ct_run_summary *sum;
+    /* clvtier-mpi: every rank re-tiers its part of the customers and writes
+     * it, as run does; with a previous result or audit columns rank 0 does
+     * it all while the others wait for its outcome */
+    ct_comm *comm, *wcomm;
+    int spread;
+    double t0;
+    ct_file *in;
+    ct_customers c;
+    size_t n, nl, r0; /* customers; here: rows [r0, r0 + nl) */
+    ct_scores sc;
+    user_cols uc;
+    int32_t *labels;
+    size_t *rows, k, d, kd, ng;
+    double *C, *X, *p0;
+    const double *cols[CT_MAX_FEATURES], *metric;
+    ct_fit pfit;
+    ct_tiering tg;
+    ct_audit audits[CT_MAX_AUDIT];
+    char old_names[CT_MAX_TIERS * 65 + 70];
+} retier_state;
+
+static void retier_free(retier_state *r)
+{
+    user_cols_free(&r->uc);
+    ct_file_close(r->in);
+    ct_customers_free(&r->c);
+    ct_scores_free(&r->sc);
+    ct_tiering_free(&r->tg);
+    free(r->C);
+    free(r->X);
+    free(r->p0);
+    free(r->labels);
+    free(r->rows);
+}
+
+/* 1. the input's customers, scores, cluster labels and centroids (this
+ * rank's rows), and the columns the model's features and rank_by name. */
+static ct_status retier_read(retier_state *r, ct_error *err)
+{
+    const ct_tier_model *m = r->m;
+    ct_comm *comm = r->comm;
+    ct_status s;
+    CT_TRY(ct_file_open(&r->in, r->input, err));
+    if (r->spread) {
+        CT_TRY(ct_customers_read_part(r->in, "/customers", CT_READ_NO_IDS,
+                                      (size_t)ct_comm_rank(comm), (size_t)ct_comm_size(comm),
+                                      &r->c, err));
+        CT_TRY(ct_customers_part_rows(r->in, "/customers", (size_t)ct_comm_rank(comm),
+                                      (size_t)ct_comm_size(comm), &r->r0, &r->nl, &r->n, err));
+    } else {
+        CT_TRY(ct_customers_read(r->in, "/customers", &r->c, err));
+        r->n = r->nl = r->c.n;
+    }
+    if (!ct_file_has_group(r->in, "/scores") || !ct_file_has_group(r->in, "/clusters")) {
+        return ct_fail_at(err, CT_EFORMAT, r->input, 0, 0,
+                          "needs /customers, /scores and /clusters (a `clvtier run` result)");
+    }
+    CT_TRY(ct_scores_read(r->in, r->r0, r->nl, r->n, &r->sc, err));
+    r->labels = malloc((r->nl ? r->nl : 1) * sizeof *r->labels);
+    r->rows = malloc((r->nl ? r->nl : 1) * sizeof *r->rows);
+    if (r->labels == NULL || r->rows == NULL) {
+        CT_FAIL(err, CT_ENOMEM, "out of memory");
+    }
+    CT_TRY(ct_clusters_read_labels(r->in, r->r0, r->nl, r->n, r->labels, err));
+    CT_TRY(ct_file_read_matrix(r->in, "/clusters/centroids", &r->C, &r->k, &r->kd, err));
+    if (ct_file_has_group(r->in, "/features")) {
+        CT_TRY(ct_table_open(&r->uc.t, r->in, "/features", err));
+        r->uc.row0 = r->r0;
+        r->uc.total = r->n;
+    }
+    for (size_t j = 0; j < r->d; j++) {
+        r->cols[j] = column(&r->c, &r->sc, m->features[j]);
+        if (r->cols[j] == NULL) {
+            r->cols[j] = user_column(&r->uc, m->features[j], r->nl, &s, err);
+            CT_TRY(s);
+        }
+        if (r->cols[j] == NULL) {
+            return ct_fail_at(err, CT_ECONFIG, m->path, 0, 0, "[features] use: '%s' is not in %s",
+                              m->features[j], r->input);
+        }
+    }
+    r->metric = column(&r->c, &r->sc, m->rank_by);
+    if (r->metric == NULL) {
+        r->metric = user_column(&r->uc, m->rank_by, r->nl, &s, err);
+        CT_TRY(s);
+    }
+    if (r->metric == NULL) {
+        return ct_fail_at(err, CT_ECONFIG, m->path, 0, 0, "[tiers] rank_by: '%s' is not in %s",
+                          m->rank_by, r->input);
+    }
+    s = CT_OK;
+done:
+    return s;
+}
+
+/* 2. labels checked; customers too young under this model ungraded. */
+static ct_status retier_grade(retier_state *r, ct_error *err)
+{
+    for (size_t i = 0; i < r->nl; i++) {
+        if (r->labels[i] < -1 || r->labels[i] >= (int32_t)r->k) {
+            return ct_fail_at(err, CT_EFORMAT, r->input, r->r0 + i + 1, 0,
+                              "/clusters label %d (k = %zu)", r->labels[i], r->k);
+        }
+        if (r->c.T[i] < r->m->new_min_age) {
+            r->labels[i] = -1; /* too young under this model */
+        }
+    }
+    return CT_OK;
+}
+
+/* Row i's features in the clustering's scaled space into x; 0 if one is
+ * not finite. */
+static int scaled_row(const retier_state *r, size_t i, const double *center, const double *scale,
+                      double *x)
+{
+    int ok = 1;
+    for (size_t j = 0; j < r->d; j++) {
+        double v = r->cols[j][i];
+        v = r->m->transform == CT_TF_LOG1P ? log1p(v) : v;
+        x[j] = (v - center[j]) / scale[j];
+        ok &= isfinite(x[j]);
+    }
+    return ok;
+}
+
+/* The nearest of the k centroids C to x. */
+static int32_t nearest(const double *C, size_t k, size_t d, const double *x)
+{
+    double best = (double)INFINITY;
+    int32_t q0 = -1;
+    for (size_t q = 0; q < k; q++) {
+        double s2 = 0;
+        for (size_t j = 0; j < d; j++) {
+            double e = x[j] - C[q * d + j];
+            s2 += e * e;
+        }
+        if (s2 < best) {
+            best = s2;
+            q0 = (int32_t)q;
+        }
+    }
+    return q0;
+}
+
+/* 3. The graded rows in the clustering's own scaled space, when this model
+ * clusters on the same features (hysteresis needs them; and customers the
+ * input left ungraded but this model grades go to the nearest centroid). */
+static ct_status retier_rescale(retier_state *r, ct_error *err)
+{
+    const ct_tier_model *m = r->m;
+    char feats[CT_MAX_FEATURES * 65] = "", want[CT_MAX_FEATURES * 65];
+    double center[CT_MAX_FEATURES], scale[CT_MAX_FEATURES];
+    size_t d = r->d, nsc = 0;
+    ct_status s = CT_OK;
+    if (ct_attr_exists(r->in, "/clusters", "features")) {
+        CT_TRY(ct_attr_get_str(r->in, "/clusters", "features", feats, sizeof feats, err));
+    }
+    join_names(want, sizeof want, m->features[0], sizeof m->features[0], d, NULL, ',');
+    if (strcmp(feats, want) != 0 || r->kd != d ||
+        ct_clusters_read_scaling(r->in, center, scale, CT_MAX_FEATURES, &nsc, err) != CT_OK ||
+        nsc != d) {
+        return CT_OK; /* other features: the input's labels as they are */
+    }
+    r->X = malloc((r->nl ? r->nl : 1) * d * sizeof *r->X);
+    if (r->X == NULL) {
+        CT_FAIL(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < r->nl; i++) {
+        int fresh = r->labels[i] < 0 && r->c.T[i] >= m->new_min_age; /* gradeable now */
+        if (r->labels[i] < 0 && !fresh) {
+            continue;
+        }
+        int ok = scaled_row(r, i, center, scale, r->X + r->ng * d);
+        if (fresh && !ok) {
+            continue;
+        }
+        if (fresh) { /* not graded by the input's run (too young for its model) */
+            r->labels[i] = nearest(r->C, r->k, d, r->X + r->ng * d);
+            r->sum->assigned_nearest++;
+        }
+        r->rows[r->ng++] = i;
+    }
+done:
+    return s;
+}
+
+/* 4. tiers, loyalty, migration, audit. */
+static ct_status retier_tier(retier_state *r, ct_error *err)
+{
+    const ct_tier_model *m = r->m;
+    ct_file *prev = NULL;
+    ct_status s = CT_OK;
+    if (r->o != NULL && r->o->previous != NULL) {
+        CT_TRY(ct_file_open(&prev, r->o->previous, err));
+    }
+    if (m->loyalty_no_purchase) {
+        s = ct_fit_read(r->in, ct_clv_model_name(m->purchase), &r->pfit, err);
+        if (s == CT_OK && (r->p0 = malloc((r->nl ? r->nl : 1) * sizeof *r->p0)) == NULL) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+    }
+    s = ct_comm_agree(r->wcomm, s, err);
+    if (s == CT_OK) {
+        tier_ctx tc = {m,      &r->c,  r->labels, r->k,    r->metric, r->sc.p_alive, &r->pfit,
+                       r->p0,  r->X,   r->rows,   r->ng,   r->C,      r->d,          r->cols,
+                       &r->uc, prev,   r->old_names, sizeof r->old_names, r->audits, r->wcomm};
+        s = tier_stage(&tc, &r->tg, r->sum, err);
+    }
+    if (s == CT_OK) {
+        stage(r->o, "tier", &r->t0);
+    }
+done:
+    ct_file_close(prev);
+    return s;
+}
+
+/* 5. the new result: /tiers, with external links to the input's tables. */
+static ct_status retier_write(retier_state *r, ct_error *err)
+{
+    static const char *const LINK[] = {"/customers", "/fits", "/scores", "/clusters",
+                                       "/clusters_k"};
+    const ct_tier_model *m = r->m;
+    ct_create_opts co = {0, r->o != NULL ? r->o->command : NULL, r->wcomm};
+    ct_run_summary *sum = r->sum;
+    ct_file *out = NULL;
+    ct_status s;
+    CT_TRY(ct_file_create(&out, r->output, &co, err));
+    for (size_t q = 0; q < sizeof LINK / sizeof LINK[0]; q++) {
+        if (ct_file_has_group(r->in, LINK[q])) {
+            CT_TRY(ct_file_link_external(out, LINK[q], r->input, LINK[q], err));
+        }
+    }
+    CT_TRY(write_model_attrs(out, m, err));
+    CT_TRY(write_tiers(out, m, &r->tg, r->nl, r->p0, sum, r->o != NULL ? r->o->previous : NULL,
+                       r->old_names, r->audits, err));
+    CT_TRY(ct_attr_set_i64(out, "/tiers", "assigned_to_nearest_centroid",
+                           (int64_t)sum->assigned_nearest, err));
+    s = ct_file_commit(out, err);
+    out = NULL;
+    if (s != CT_OK) {
+        goto done;
+    }
+    CT_TRY(run_totals(r->wcomm, &r->tg, r->sc.clv, r->c.weight, r->nl, sum, err));
+    stage(r->o, "write", &r->t0);
+    ct_fit pf;
+    ct_error e2;
+    sum->customers = r->n;
+    sum->k = r->k;
+    if (ct_attr_get_f64(r->in, "/clusters", "inertia", &sum->inertia, &e2) != CT_OK) {
+        sum->inertia = 0;
+    }
+    if (ct_fit_read(r->in, ct_clv_model_name(m->purchase), &pf, &e2) == CT_OK) {
+        sum->ll = pf.ll;
+        memcpy(sum->purchase_params, pf.par, sizeof sum->purchase_params);
+    }
+    memcpy(sum->tier_weight, r->tg.weight, sizeof sum->tier_weight);
+done:
+    ct_file_close(out);
+    return s;
 }
 
 ct_status ct_retier(const ct_tier_model *m, const char *input, const char *output,
                     const ct_run_opts *o, ct_run_summary *sum, ct_error *err)
 {
-    ct_file *in = NULL, *prev = NULL, *out = NULL;
-    ct_customers c;
-    ct_table *t = NULL;
-    user_cols uc;
-    ct_tiering tg;
-    ct_audit audits[CT_MAX_AUDIT];
-    char old_names[CT_MAX_TIERS * 65 + 70] = "", feats[CT_MAX_FEATURES * 65] = "";
-    double *p_alive = NULL, *clv = NULL, *C = NULL, *X = NULL, *p0 = NULL;
-    double center[CT_MAX_FEATURES], scale[CT_MAX_FEATURES];
-    int32_t *labels = NULL;
-    size_t *rows = NULL, k = 0, d = m->nfeat, kd = 0, ng = 0, nc = 0, ns = 0;
-    const double *cols[CT_MAX_FEATURES];
-    double t0 = now_s();
-
-    memset(&c, 0, sizeof c);
-    memset(&uc, 0, sizeof uc);
-    memset(&tg, 0, sizeof tg);
-    memset(sum, 0, sizeof *sum);
-    /* clvtier-mpi: every rank re-tiers its part of the customers and writes
-     * it, as run does; with a previous result or audit columns rank 0 does
-     * it all while the others wait for its outcome */
     ct_comm *comm = o != NULL && ct_comm_size(o->comm) > 1 ? o->comm : NULL;
     int spread = comm != NULL && (o == NULL || o->previous == NULL) && m->naudit == 0;
-    ct_comm *wcomm = spread ? comm : NULL;
+    memset(sum, 0, sizeof *sum);
     if (comm != NULL && !spread && ct_comm_rank(comm) != 0) {
-        return ct_comm_agree(comm, CT_OK, err);
+        return ct_comm_agree(comm, CT_OK, err); /* rank 0 alone: its outcome is everyone's */
     }
-    size_t n = 0, nl = 0, r0 = 0; /* customers; here: rows [r0, r0 + nl) */
-    ct_status s = ct_file_open(&in, input, err);
-    if (s == CT_OK && spread) {
-        s = ct_customers_read_part(in, "/customers", CT_READ_NO_IDS, (size_t)ct_comm_rank(comm),
-                                   (size_t)ct_comm_size(comm), &c, err);
-        if (s == CT_OK) {
-            s = ct_customers_part_rows(in, "/customers", (size_t)ct_comm_rank(comm),
-                                       (size_t)ct_comm_size(comm), &r0, &nl, &n, err);
-        }
-    } else if (s == CT_OK) {
-        s = ct_customers_read(in, "/customers", &c, err);
-        n = nl = c.n;
+    retier_state *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        ct_status s = ct_fail(err, CT_ENOMEM, "out of memory");
+        return comm != NULL && !spread ? ct_comm_agree(comm, s, err) : s;
     }
-    if (s == CT_OK && (!ct_file_has_group(in, "/scores") || !ct_file_has_group(in, "/clusters"))) {
-        s = ct_fail_at(err, CT_EFORMAT, input, 0, 0,
-                       "needs /customers, /scores and /clusters (a `clvtier run` result)");
+    r->m = m;
+    r->input = input;
+    r->output = output;
+    r->o = o;
+    r->sum = sum;
+    r->comm = comm;
+    r->spread = spread;
+    r->wcomm = spread ? comm : NULL;
+    r->d = m->nfeat;
+    r->t0 = now_s();
+    ct_status s = ct_comm_agree(r->wcomm, retier_read(r, err), err);
+    if (s == CT_OK) {
+        s = ct_comm_agree(r->wcomm, retier_grade(r, err), err);
     }
     if (s == CT_OK) {
-        s = ct_table_open(&t, in, "/scores", err);
+        s = ct_comm_agree(r->wcomm, retier_rescale(r, err), err);
     }
-    if (s == CT_OK && ct_table_nrows(t) != n) {
-        s = ct_fail_at(err, CT_EFORMAT, input, 0, 0, "/scores and /customers differ in length");
-    }
-    if (s == CT_OK) {
-        s = read_rows(t, "p_alive", r0, nl, &p_alive, err);
-    }
-    if (s == CT_OK) {
-        s = read_rows(t, "clv", r0, nl, &clv, err);
-    }
-    ct_scores sc = {nl, p_alive, NULL, NULL, clv};
-    if (s == CT_OK) {
-        s = read_rows(t, "exp_purchases", r0, nl, &sc.exp_purchases, err);
-    }
-    if (s == CT_OK) {
-        s = read_rows(t, "exp_spend", r0, nl, &sc.exp_spend, err);
-    }
-    ct_table_close(t);
-    t = NULL;
-    if (s == CT_OK) {
-        s = ct_table_open(&t, in, "/clusters", err);
-    }
-    labels = malloc((nl ? nl : 1) * sizeof *labels);
-    rows = malloc((nl ? nl : 1) * sizeof *rows);
-    if (s == CT_OK && (labels == NULL || rows == NULL)) {
-        s = ct_fail(err, CT_ENOMEM, "out of memory");
-    }
-    long jl = s == CT_OK ? ct_table_find(t, "label") : -1;
-    if (s == CT_OK && (jl < 0 || ct_table_nrows(t) != n)) {
-        s = ct_fail_at(err, CT_EFORMAT, input, 0, 0, "/clusters has no label per customer");
-    }
-    if (s == CT_OK) {
-        s = ct_table_read(t, (size_t)jl, r0, nl, CT_INT32, labels, err);
-    }
-    ct_table_close(t);
-    t = NULL;
-    if (s == CT_OK) {
-        s = ct_file_read_matrix(in, "/clusters/centroids", &C, &k, &kd, err);
-    }
-    if (s == CT_OK && ct_file_has_group(in, "/features")) {
-        s = ct_table_open(&uc.t, in, "/features", err);
-        uc.row0 = r0;
-        uc.total = n;
-    }
-    for (size_t j = 0; j < d && s == CT_OK; j++) {
-        cols[j] = column(&c, &sc, m->features[j]);
-        if (cols[j] == NULL) {
-            cols[j] = user_column(&uc, m->features[j], nl, &s, err);
-        }
-        if (s == CT_OK && cols[j] == NULL) {
-            s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0,
-                           "[features] use: '%s' is not in %s", m->features[j], input);
-        }
-    }
-    const double *metric = s == CT_OK ? column(&c, &sc, m->rank_by) : NULL;
-    if (s == CT_OK && metric == NULL) {
-        metric = user_column(&uc, m->rank_by, nl, &s, err);
-        if (s == CT_OK && metric == NULL) {
-            s = ct_fail_at(err, CT_ECONFIG, m->path, 0, 0, "[tiers] rank_by: '%s' is not in %s",
-                           m->rank_by, input);
-        }
-    }
-    s = ct_comm_agree(wcomm, s, err);
-    if (s != CT_OK) {
-        goto done;
-    }
-    for (size_t i = 0; i < nl && s == CT_OK; i++) {
-        if (labels[i] < -1 || labels[i] >= (int32_t)k) {
-            s = ct_fail_at(err, CT_EFORMAT, input, r0 + i + 1, 0, "/clusters label %d (k = %zu)",
-                           labels[i], k);
-            break;
-        }
-        if (c.T[i] < m->new_min_age) {
-            labels[i] = -1; /* too young under this model */
-        }
-    }
-    s = ct_comm_agree(wcomm, s, err);
-    if (s != CT_OK) {
-        goto done;
-    }
-    /* The graded rows in the clustering's own scaled space, when this model
-     * clusters on the same features (hysteresis needs them; and customers
-     * the input left ungraded but this model grades go to the nearest
-     * centroid). */
-    if (ct_attr_exists(in, "/clusters", "features")) {
-        s = ct_attr_get_str(in, "/clusters", "features", feats, sizeof feats, err);
-    }
-    char want[CT_MAX_FEATURES * 65];
-    join_names(want, sizeof want, m->features[0], sizeof m->features[0], d, NULL, ',');
-    if (s == CT_OK && strcmp(feats, want) == 0 && kd == d &&
-        ct_attr_get_f64v(in, "/clusters", "scale_center", center, CT_MAX_FEATURES, &nc, err) ==
-            CT_OK &&
-        ct_attr_get_f64v(in, "/clusters", "scale_scale", scale, CT_MAX_FEATURES, &ns, err) ==
-            CT_OK &&
-        nc == d && ns == d) {
-        X = malloc((nl ? nl : 1) * d * sizeof *X);
-        if (X == NULL) {
-            s = ct_fail(err, CT_ENOMEM, "out of memory");
-        }
-        for (size_t i = 0; i < nl && s == CT_OK; i++) {
-            int fresh = labels[i] < 0 && c.T[i] >= m->new_min_age; /* gradeable now */
-            if (labels[i] < 0 && !fresh) {
-                continue;
-            }
-            int ok = 1;
-            for (size_t j = 0; j < d; j++) {
-                double v = cols[j][i];
-                v = m->transform == CT_TF_LOG1P ? log1p(v) : v;
-                X[ng * d + j] = (v - center[j]) / scale[j];
-                ok &= isfinite(X[ng * d + j]);
-            }
-            if (fresh && ok) {
-                /* not graded by the input's run (too young for its model):
-                 * the nearest of its centroids */
-                double best = (double)INFINITY;
-                for (size_t q = 0; q < k; q++) {
-                    double s2 = 0;
-                    for (size_t j = 0; j < d; j++) {
-                        double e = X[ng * d + j] - C[q * d + j];
-                        s2 += e * e;
-                    }
-                    if (s2 < best) {
-                        best = s2;
-                        labels[i] = (int32_t)q;
-                    }
-                }
-                sum->assigned_nearest++;
-            } else if (fresh) {
-                continue;
-            }
-            rows[ng++] = i;
-        }
-    }
-    s = ct_comm_agree(wcomm, s, err);
-    if (s == CT_OK && wcomm != NULL) { /* every rank's count */
+    if (s == CT_OK && r->wcomm != NULL) { /* every rank's count */
         double na = (double)sum->assigned_nearest;
-        s = ct_comm_allreduce_sum(wcomm, &na, 1, err);
+        s = ct_comm_allreduce_sum(r->wcomm, &na, 1, err);
         sum->assigned_nearest = (size_t)na;
     }
-    if (s != CT_OK) {
-        goto done;
-    }
-    if (o != NULL && o->previous != NULL) {
-        s = ct_file_open(&prev, o->previous, err);
-        if (s != CT_OK) {
-            goto done;
-        }
-    }
-    ct_fit pfit;
-    if (m->loyalty_no_purchase) {
-        s = ct_fit_read(in, ct_clv_model_name(m->purchase), &pfit, err);
-        if (s == CT_OK && (p0 = malloc((nl ? nl : 1) * sizeof *p0)) == NULL) {
-            s = ct_fail(err, CT_ENOMEM, "out of memory");
-        }
-    }
-    s = ct_comm_agree(wcomm, s, err);
-    if (s != CT_OK) {
-        goto done;
-    }
-    tier_ctx tc = {m,  &c,   labels, k,  metric, p_alive, &pfit, p0, X, rows, ng, C, d, cols, &uc,
-                   prev, old_names, sizeof old_names, audits, wcomm};
-    s = tier_stage(&tc, &tg, sum, err);
-    if (s != CT_OK) {
-        goto done;
-    }
-    stage(o, "tier", &t0);
-    ct_create_opts co = {0, o != NULL ? o->command : NULL, wcomm};
-    s = ct_file_create(&out, output, &co, err);
-    static const char *const LINK[] = {"/customers", "/fits", "/scores", "/clusters",
-                                       "/clusters_k"};
-    for (size_t q = 0; q < sizeof LINK / sizeof LINK[0] && s == CT_OK; q++) {
-        if (ct_file_has_group(in, LINK[q])) {
-            s = ct_file_link_external(out, LINK[q], input, LINK[q], err);
-        }
+    if (s == CT_OK) {
+        s = retier_tier(r, err);
     }
     if (s == CT_OK) {
-        char hex[CT_SHA256_HEX];
-        s = ct_sha256_file(m->path, hex, err);
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/", "model_sha256", hex, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/", "model_file", m->path, err);
-        }
+        s = retier_write(r, err);
     }
-    if (s == CT_OK) {
-        s = write_tiers(out, m, &tg, nl, p0, sum, o != NULL ? o->previous : NULL, old_names,
-                        audits, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_i64(out, "/tiers", "assigned_to_nearest_centroid",
-                            (int64_t)sum->assigned_nearest, err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_commit(out, err);
-        out = NULL;
-    }
-    if (s == CT_OK) {
-        s = run_totals(wcomm, &tg, clv, c.weight, nl, sum, err);
-    }
-    if (s == CT_OK) {
-        stage(o, "write", &t0);
-        ct_fit pf;
-        ct_error e2;
-        sum->customers = n;
-        sum->k = k;
-        if (ct_attr_get_f64(in, "/clusters", "inertia", &sum->inertia, &e2) != CT_OK) {
-            sum->inertia = 0;
-        }
-        if (ct_fit_read(in, ct_clv_model_name(m->purchase), &pf, &e2) == CT_OK) {
-            sum->ll = pf.ll;
-            memcpy(sum->purchase_params, pf.par, sizeof sum->purchase_params);
-        }
-        memcpy(sum->tier_weight, tg.weight, sizeof sum->tier_weight);
-    }
-done:
-    ct_file_close(out);
-    ct_file_close(prev);
-    user_cols_free(&uc);
-    ct_file_close(in);
-    ct_customers_free(&c);
-    ct_tiering_free(&tg);
-    free(p_alive);
-    free(clv);
-    free(sc.exp_purchases);
-    free(sc.exp_spend);
-    free(C);
-    free(X);
-    free(p0);
-    free(labels);
-    free(rows);
+    retier_free(r);
+    free(r);
     /* rank 0 alone (previous, audit): its outcome is everyone's */
     return comm != NULL && !spread ? ct_comm_agree(comm, s, err) : s;
 }
