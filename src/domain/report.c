@@ -411,22 +411,9 @@ static void heat_map(rp *r, const cols *k)
     }
 }
 
-static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error *err)
+/* Root, /tiers, /customers and /scores attributes. */
+static void load_attrs(rp *r, const ct_file *f, const ct_report_opts *o)
 {
-    ct_file *f = NULL;
-    cols k;
-    ct_error e;
-    memset(&k, 0, sizeof k);
-    snprintf(r->path, sizeof r->path, "%s", path);
-    ct_status s = ct_file_open(&f, path, err);
-    if (s != CT_OK) {
-        return s;
-    }
-    if (!ct_file_has_group(f, "/tiers") || !ct_file_has_group(f, "/scores")) {
-        ct_file_close(f);
-        return ct_fail_at(err, CT_EFORMAT, path, 0, 0,
-                          "not a tier result (no /tiers or /scores); run `clvtier run` first");
-    }
     attr_str(f, "/", "clvtier_version", r->version, sizeof r->version);
     attr_str(f, "/", "created", r->created, sizeof r->created);
     attr_str(f, "/", "command", r->command, sizeof r->command);
@@ -455,38 +442,46 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
     r->discount = attr_f64(f, "/scores", "discount", (double)NAN);
     r->min_group = o->min_group >= 0 ? (size_t)o->min_group
                                      : (size_t)attr_i64(f, "/tiers", "min_group", 10);
-    {
-        char buf[CT_MAX_TIERS * 201 + 210];
-        char names[CT_MAX_TIERS + 1][64];
-        attr_str(f, "/tiers", "names", buf, sizeof buf);
-        r->ntiers = split(buf, ',', names, CT_MAX_TIERS + 1);
-        if (r->ntiers < 2) {
-            ct_file_close(f);
-            return ct_fail_at(err, CT_EFORMAT, path, 0, 0, "/tiers has no tier names");
-        }
-        for (size_t t = 0; t < r->ntiers; t++) {
-            snprintf(r->tier[t].name, sizeof r->tier[t].name, "%s", names[t]);
-        }
-        attr_str(f, "/tiers", "loyalty_names", buf, sizeof buf);
-        if (split(buf, ',', r->loyalty, 3) != 3) {
-            snprintf(r->loyalty[0], 64, "loyal");
-            snprintf(r->loyalty[1], 64, "general");
-            snprintf(r->loyalty[2], 64, "lost");
-        }
-        attr_str(f, "/tiers", "actions", buf, sizeof buf);
-        const char *p = buf;
-        for (size_t t = 0; t + 1 < r->ntiers && *p != '\0'; t++) {
-            const char *q = strchr(p, '\x1f');
-            size_t len = q != NULL ? (size_t)(q - p) : strlen(p);
-            snprintf(r->tier[t].action, sizeof r->tier[t].action, "%.*s",
-                     (int)(len < 199 ? len : 199), p);
-            if (q == NULL) {
-                break;
-            }
-            p = q + 1;
-        }
+}
+
+/* Tier names, loyalty names and per-tier actions from /tiers. */
+static ct_status load_tier_names(rp *r, const ct_file *f, ct_error *err)
+{
+    char buf[CT_MAX_TIERS * 201 + 210];
+    char names[CT_MAX_TIERS + 1][64];
+    attr_str(f, "/tiers", "names", buf, sizeof buf);
+    r->ntiers = split(buf, ',', names, CT_MAX_TIERS + 1);
+    if (r->ntiers < 2) {
+        return ct_fail_at(err, CT_EFORMAT, r->path, 0, 0, "/tiers has no tier names");
     }
-    /* fits: the purchase model first */
+    for (size_t t = 0; t < r->ntiers; t++) {
+        snprintf(r->tier[t].name, sizeof r->tier[t].name, "%s", names[t]);
+    }
+    attr_str(f, "/tiers", "loyalty_names", buf, sizeof buf);
+    if (split(buf, ',', r->loyalty, 3) != 3) {
+        snprintf(r->loyalty[0], 64, "loyal");
+        snprintf(r->loyalty[1], 64, "general");
+        snprintf(r->loyalty[2], 64, "lost");
+    }
+    attr_str(f, "/tiers", "actions", buf, sizeof buf);
+    const char *p = buf;
+    for (size_t t = 0; t + 1 < r->ntiers && *p != '\0'; t++) {
+        const char *q = strchr(p, '\x1f');
+        size_t len = q != NULL ? (size_t)(q - p) : strlen(p);
+        snprintf(r->tier[t].action, sizeof r->tier[t].action, "%.*s",
+                 (int)(len < 199 ? len : 199), p);
+        if (q == NULL) {
+            break;
+        }
+        p = q + 1;
+    }
+    return CT_OK;
+}
+
+/* The stored fits, the purchase model first. */
+static void load_fits(rp *r, const ct_file *f)
+{
+    ct_error e;
     char fits[16][64];
     size_t nf = 0;
     if (ct_file_has_group(f, "/fits") &&
@@ -503,7 +498,12 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
     if (r->nfits > 0 && r->fit[0].model == CT_GAMMAGAMMA) {
         r->nfits = 0; /* a spend fit alone: nothing to draw purchases from */
     }
-    /* clusters */
+}
+
+/* /clusters' attributes and /clusters_k's scores. */
+static void load_clusters(rp *r, const ct_file *f)
+{
+    ct_error e;
     r->k = (size_t)attr_i64(f, "/clusters", "k", 0);
     r->graded = (size_t)attr_i64(f, "/clusters", "graded", 0);
     r->k_rows = (size_t)attr_i64(f, "/clusters", "k_chosen_on_rows", 0);
@@ -528,7 +528,12 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
             ct_table_close(t);
         }
     }
-    /* migration */
+}
+
+/* /migration (old x new tiers) when the run had a previous result. */
+static void load_migration(rp *r, const ct_file *f)
+{
+    ct_error e;
     if (ct_file_has_dataset(f, "/migration")) {
         size_t mr, mc;
         if (ct_file_read_matrix(f, "/migration", &r->mig, &mr, &mc, &e) == CT_OK &&
@@ -550,7 +555,12 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
             }
         }
     }
-    /* audit */
+}
+
+/* /audit/<column>: the protected columns' tier counts and association. */
+static void load_audit(rp *r, const ct_file *f)
+{
+    ct_error e;
     char aud[CT_MAX_AUDIT][64];
     size_t na = 0;
     if (ct_file_has_group(f, "/audit") &&
@@ -584,6 +594,99 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
             free(cnt);
         }
     }
+}
+
+/* Data-quality notes on the loaded result. */
+static void load_notes(rp *r, const ct_file *f, const cols *k)
+{
+    double zero = 0, young = r->tier[r->ntiers - 1].n;
+    for (size_t i = 0; i < k->c.n; i++) {
+        zero += k->c.x[i] == 0 ? (k->c.weight != NULL ? k->c.weight[i] : 1.0) : 0.0;
+    }
+    int64_t late = attr_i64(f, "/customers", "customers_after_calibration", 0);
+    if (r->total_w > 0) {
+        rp_note(r, "%.0f of %.0f customers (%.1f%%) made no repeat purchase in the calibration "
+                   "period; their CLV rests on the population parameters alone.",
+                zero, r->total_w, 100 * zero / r->total_w);
+    }
+    if (young > 0) {
+        rp_note(r, "%.0f customers are younger than %g periods and are in the '%s' tier, "
+                   "not graded.",
+                young, r->new_min_age, r->tier[r->ntiers - 1].name);
+    }
+    if (late > 0) {
+        rp_note(r, "%lld customers first bought after the calibration end and are not in "
+                   "this result.",
+                (long long)late);
+    }
+    for (size_t i = 0; i < r->nfits; i++) {
+        const ct_fit *ft = &r->fit[i];
+        if (!ft->converged) {
+            rp_note(r, "the %s fit did not meet its convergence test (gradient %.2g); "
+                       "treat its parameters with care.",
+                    ct_clv_model_name(ft->model), ft->grad_norm);
+        }
+        for (size_t j = 0; j < ft->k; j++) {
+            if (!isfinite(ft->se[j])) {
+                rp_note(r, "%s: no standard error for %s (Hessian not positive definite).",
+                        ct_clv_model_name(ft->model), ct_clv_param_name(ft->model, j));
+            }
+        }
+        if (ft->model == CT_GAMMAGAMMA && fabs(ft->corr_xm) > 0.3) {
+            rp_note(r, "Gamma-Gamma assumes spend independent of frequency; here their "
+                       "correlation among repeat buyers is %.2f.",
+                    ft->corr_xm);
+        }
+    }
+    if (r->k_rows > 0 && r->k_rows < r->graded) {
+        rp_note(r, "k was chosen on a deterministic sample of %zu of the %zu graded "
+                   "customers, then fitted on all of them.",
+                r->k_rows, r->graded);
+    }
+    size_t sup = 0;
+    for (size_t t = 0; t < r->ntiers; t++) {
+        sup += (size_t)rp_suppressed(r, r->tier[t].n);
+    }
+    if (sup > 0) {
+        rp_note(r, "%zu tier(s) hold fewer than %zu customers; their figures are withheld.",
+                sup, r->min_group);
+    }
+    if (r->has_mig && r->hysteresis > 0) {
+        rp_note(r, "hysteresis margin %g kept %zu customers in their previous tier.",
+                r->hysteresis, r->hyst_kept);
+    }
+    if (k->c.weight != NULL) {
+        rp_note(r, "the input is a weighted summary (%zu rows stand for %.0f customers).",
+                k->c.n, r->total_w);
+    }
+}
+
+static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error *err)
+{
+    ct_file *f = NULL;
+    cols k;
+    ct_error e;
+    memset(&k, 0, sizeof k);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    ct_status s = ct_file_open(&f, path, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (!ct_file_has_group(f, "/tiers") || !ct_file_has_group(f, "/scores")) {
+        ct_file_close(f);
+        return ct_fail_at(err, CT_EFORMAT, path, 0, 0,
+                          "not a tier result (no /tiers or /scores); run `clvtier run` first");
+    }
+    load_attrs(r, f, o);
+    s = load_tier_names(r, f, err);
+    if (s != CT_OK) {
+        ct_file_close(f);
+        return s;
+    }
+    load_fits(r, f);
+    load_clusters(r, f);
+    load_migration(r, f);
+    load_audit(r, f);
     s = read_cols(f, &k, err);
     if (s == CT_OK) {
         r->n = k.c.n;
@@ -602,68 +705,8 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
         }
         heat_map(r, &k);
     }
-    /* data-quality notes */
     if (s == CT_OK) {
-        double zero = 0, young = r->tier[r->ntiers - 1].n;
-        for (size_t i = 0; i < k.c.n; i++) {
-            zero += k.c.x[i] == 0 ? (k.c.weight != NULL ? k.c.weight[i] : 1.0) : 0.0;
-        }
-        int64_t late = attr_i64(f, "/customers", "customers_after_calibration", 0);
-        if (r->total_w > 0) {
-            rp_note(r, "%.0f of %.0f customers (%.1f%%) made no repeat purchase in the calibration "
-                       "period; their CLV rests on the population parameters alone.",
-                    zero, r->total_w, 100 * zero / r->total_w);
-        }
-        if (young > 0) {
-            rp_note(r, "%.0f customers are younger than %g periods and are in the '%s' tier, "
-                       "not graded.",
-                    young, r->new_min_age, r->tier[r->ntiers - 1].name);
-        }
-        if (late > 0) {
-            rp_note(r, "%lld customers first bought after the calibration end and are not in "
-                       "this result.",
-                    (long long)late);
-        }
-        for (size_t i = 0; i < r->nfits; i++) {
-            const ct_fit *ft = &r->fit[i];
-            if (!ft->converged) {
-                rp_note(r, "the %s fit did not meet its convergence test (gradient %.2g); "
-                           "treat its parameters with care.",
-                        ct_clv_model_name(ft->model), ft->grad_norm);
-            }
-            for (size_t j = 0; j < ft->k; j++) {
-                if (!isfinite(ft->se[j])) {
-                    rp_note(r, "%s: no standard error for %s (Hessian not positive definite).",
-                            ct_clv_model_name(ft->model), ct_clv_param_name(ft->model, j));
-                }
-            }
-            if (ft->model == CT_GAMMAGAMMA && fabs(ft->corr_xm) > 0.3) {
-                rp_note(r, "Gamma-Gamma assumes spend independent of frequency; here their "
-                           "correlation among repeat buyers is %.2f.",
-                        ft->corr_xm);
-            }
-        }
-        if (r->k_rows > 0 && r->k_rows < r->graded) {
-            rp_note(r, "k was chosen on a deterministic sample of %zu of the %zu graded "
-                       "customers, then fitted on all of them.",
-                    r->k_rows, r->graded);
-        }
-        size_t sup = 0;
-        for (size_t t = 0; t < r->ntiers; t++) {
-            sup += (size_t)rp_suppressed(r, r->tier[t].n);
-        }
-        if (sup > 0) {
-            rp_note(r, "%zu tier(s) hold fewer than %zu customers; their figures are withheld.",
-                    sup, r->min_group);
-        }
-        if (r->has_mig && r->hysteresis > 0) {
-            rp_note(r, "hysteresis margin %g kept %zu customers in their previous tier.",
-                    r->hysteresis, r->hyst_kept);
-        }
-        if (k.c.weight != NULL) {
-            rp_note(r, "the input is a weighted summary (%zu rows stand for %.0f customers).",
-                    k.c.n, r->total_w);
-        }
+        load_notes(r, f, &k);
     }
     cols_free(&k);
     ct_file_close(f);

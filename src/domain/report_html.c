@@ -320,10 +320,9 @@ static void flow(FILE *fp, const rp *r)
     fprintf(fp, "</svg>\n");
 }
 
-void rp_html(const rp *r, FILE *fp)
+/* The page head and the opening summary. */
+static void html_head(const rp *r, FILE *fp)
 {
-    char names[CT_MAX_FEATURES][64];
-    size_t nt = r->ntiers;
     fprintf(fp, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
                 "<meta name=viewport content=\"width=device-width,initial-scale=1\">"
                 "<title>clvtier report: ");
@@ -343,8 +342,12 @@ void rp_html(const rp *r, FILE *fp)
                 "withheld.</p>\n",
             r->period[0] ? r->period : "?", r->cal_end[0] ? r->cal_end : "(all data)",
             r->total_clv, r->horizon, r->discount, r->min_group);
+}
 
-    /* 1. tiers */
+/* Section 1: tiers. */
+static void html_tiers(const rp *r, FILE *fp)
+{
+    size_t nt = r->ntiers;
     fprintf(fp, "<section id=tiers><h2>Tier sizes and value shares</h2><div class=charts>");
     {
         const char *cat[CT_MAX_TIERS + 1], *ser[2] = {"customers", "CLV"};
@@ -416,8 +419,11 @@ void rp_html(const rp *r, FILE *fp)
                     "</section>\n",
                 r->loyal_min, r->loyalty[0], r->lost_max, r->loyalty[2]);
     }
+}
 
-    /* 2. fit */
+/* Section 2: fit. */
+static void html_fit(const rp *r, FILE *fp)
+{
     fprintf(fp, "<section id=fit><h2>CLV model fit</h2>");
     if (r->nfits == 0) {
         fprintf(fp, "<p class=sup>No purchase-model fit in this result.</p>");
@@ -468,21 +474,30 @@ void rp_html(const rp *r, FILE *fp)
         heat(fp, r);
     }
     fprintf(fp, "</section>\n");
+}
 
-    /* 3. clustering */
+/* The clustered features' names (r->features, comma-separated); how many. */
+static size_t feature_names(const rp *r, char names[][64])
+{
     size_t nf = 0;
-    {
-        const char *p = r->features;
-        while (*p != '\0' && nf < CT_MAX_FEATURES) {
-            const char *e = strchr(p, ',');
-            size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
-            snprintf(names[nf++], 64, "%.*s", (int)(len < 63 ? len : 63), p);
-            if (e == NULL) {
-                break;
-            }
-            p = e + 1;
+    const char *p = r->features;
+    while (*p != '\0' && nf < CT_MAX_FEATURES) {
+        const char *e = strchr(p, ',');
+        size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
+        snprintf(names[nf++], 64, "%.*s", (int)(len < 63 ? len : 63), p);
+        if (e == NULL) {
+            break;
         }
+        p = e + 1;
     }
+    return nf;
+}
+
+/* Section 3: clustering. */
+static void html_clustering(const rp *r, FILE *fp)
+{
+    char names[CT_MAX_FEATURES][64];
+    size_t nf = feature_names(r, names);
     fprintf(fp, "<section id=clusters><h2>Clustering and the choice of k</h2><p>Features used: ");
     for (size_t j = 0; j < nf; j++) {
         fprintf(fp, "%s<code>", j ? ", " : "");
@@ -516,8 +531,11 @@ void rp_html(const rp *r, FILE *fp)
         fprintf(fp, "<p class=muted>k was fixed by the model; no selection curve.</p>");
     }
     fprintf(fp, "</section>\n");
+}
 
-    /* 4. migration */
+/* Section 4: migration. */
+static void html_migration(const rp *r, FILE *fp)
+{
     fprintf(fp, "<section id=migration><h2>Tier migration</h2>");
     if (!r->has_mig) {
         fprintf(fp, "<p class=muted>No previous run was given (<code>--previous OLD.h5</code>); "
@@ -548,8 +566,12 @@ void rp_html(const rp *r, FILE *fp)
         fprintf(fp, "</table>");
     }
     fprintf(fp, "</section>\n");
+}
 
-    /* 5. actions */
+/* Section 5: actions. */
+static void html_actions(const rp *r, FILE *fp)
+{
+    size_t nt = r->ntiers;
     fprintf(fp, "<section id=actions><h2>Actions</h2><table><tr><th>tier</th><th>action</th>"
                 "</tr>");
     for (size_t t = 0; t + 1 < nt; t++) {
@@ -566,8 +588,13 @@ void rp_html(const rp *r, FILE *fp)
         fprintf(fp, "</p>");
     }
     fprintf(fp, "</section>\n");
+}
 
-    /* 6. audit */
+/* Section 6: audit. */
+static void html_audit(const rp *r, FILE *fp)
+{
+    char names[CT_MAX_FEATURES][64];
+    size_t nf = feature_names(r, names);
     fprintf(fp, "<section id=audit><h2>Fairness audit</h2>");
     if (r->naudit == 0) {
         fprintf(fp, "<p class=muted>No protected column was declared for audit. Protected "
@@ -619,8 +646,11 @@ void rp_html(const rp *r, FILE *fp)
                 CT_AUDIT_PROXY_ETA2);
     }
     fprintf(fp, "</section>\n");
+}
 
-    /* 7. notes and provenance */
+/* Section 7: notes and provenance. */
+static void html_notes(const rp *r, FILE *fp)
+{
     fprintf(fp, "<section id=notes><h2>Data-quality notes</h2><ul>");
     for (size_t i = 0; i < r->nnotes; i++) {
         fprintf(fp, "<li>");
@@ -643,4 +673,16 @@ void rp_html(const rp *r, FILE *fp)
     fprintf(fp, "</code>; command <code>");
     esc(fp, r->command);
     fprintf(fp, "</code>.</p></section>\n</main></body></html>\n");
+}
+
+void rp_html(const rp *r, FILE *fp)
+{
+    html_head(r, fp);
+    html_tiers(r, fp);
+    html_fit(r, fp);
+    html_clustering(r, fp);
+    html_migration(r, fp);
+    html_actions(r, fp);
+    html_audit(r, fp);
+    html_notes(r, fp);
 }
