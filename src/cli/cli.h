@@ -72,6 +72,8 @@ int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const cha
 int cli_bad_option(const cli_common *c, int argc, char **argv);
 char *cli_join_args(int argc, char **argv);
 /* "YYYY-MM-DD" (or YYYYMMDD) -> day; 0 ok, -1 bad. */
+/* The index of s in names[0..n) (an option's choices), or -1. */
+int cli_choice(const char *s, const char *const *names, int n);
 int cli_parse_day(const char *s, int32_t *day);
 int cli_parse_double(const char *s, double *v);
 int cli_parse_size(const char *s, size_t *v);

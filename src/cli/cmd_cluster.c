@@ -121,7 +121,9 @@ static void show_result(const cli_common *c, const ct_cluster_summary *r, char n
     }
 }
 
-int cmd_cluster(int argc, char **argv, cli_common *c)
+/* Options into st (the defaults set by the caller); -1 to go on, else the
+ * exit code. */
+static int parse_options(int argc, char **argv, cli_common *c, ct_cluster_stage *st)
 {
     static const struct option LONG[] = {{"features", required_argument, NULL, O_FEAT},
                                          {"transform", required_argument, NULL, O_TF},
@@ -144,45 +146,38 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    ct_kmeans_opts ko;
-    ct_transform tf = CT_TF_NONE;
-    ct_scaling sc = CT_SC_ZSCORE;
-    const char *features = NULL, *out = NULL, *initfile = NULL, *scoresp = NULL;
-    size_t klo = 0, khi = 0, sample = 4000, v, block = 0;
-    int f32 = 0, stream = 0, opt;
-    ct_kmeans_opts_init(&ko);
-    ko.n_init = 3;
+    size_t v;
+    int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "k:o:qh", LONG, NULL)) != -1) {
         switch (opt) {
         case O_FEAT:
-            features = optarg;
+            st->features = optarg;
             break;
-        case O_TF:
-            if (strcmp(optarg, "none") == 0) {
-                tf = CT_TF_NONE;
-            } else if (strcmp(optarg, "log1p") == 0) {
-                tf = CT_TF_LOG1P;
-            } else {
+        case O_TF: {
+            static const char *const TF[] = {"none", "log1p"};
+            int ch = cli_choice(optarg, TF, 2);
+            if (ch < 0) {
                 return cli_usage(c, "unknown transform '%s' (none, log1p)", optarg);
             }
+            st->transform = ch == 1 ? CT_TF_LOG1P : CT_TF_NONE;
             break;
-        case O_SC:
-            if (strcmp(optarg, "none") == 0) {
-                sc = CT_SC_NONE;
-            } else if (strcmp(optarg, "zscore") == 0) {
-                sc = CT_SC_ZSCORE;
-            } else if (strcmp(optarg, "robust") == 0) {
-                sc = CT_SC_ROBUST;
-            } else {
+        }
+        case O_SC: {
+            static const char *const SC[] = {"none", "zscore", "robust"};
+            static const ct_scaling SCV[] = {CT_SC_NONE, CT_SC_ZSCORE, CT_SC_ROBUST};
+            int ch = cli_choice(optarg, SC, 3);
+            if (ch < 0) {
                 return cli_usage(c, "unknown scaling '%s' (none, zscore, robust)", optarg);
             }
+            st->scaling = SCV[ch];
             break;
+        }
         case 'k':
             if (cli_parse_size(optarg, &v) != 0 || v < 1) {
                 return cli_usage(c, "-k '%s' must be >= 1", optarg);
             }
-            klo = khi = v;
+            st->klo = st->khi = v;
             break;
         case O_KR: {
             char *colon = strchr(optarg, ':');
@@ -195,84 +190,79 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
                 b < a || b - a > 200) {
                 return cli_usage(c, "--k-range must be LO:HI with 1 <= LO <= HI <= LO+200");
             }
-            klo = a;
-            khi = b;
+            st->klo = a;
+            st->khi = b;
             break;
         }
-        case O_INIT:
-            if (strcmp(optarg, "auto") == 0) {
-                ko.init = CT_KM_INIT_AUTO;
-            } else if (strcmp(optarg, "kmeans++") == 0) {
-                ko.init = CT_KM_INIT_KMEANSPP;
-            } else if (strcmp(optarg, "kmeans-parallel") == 0 ||
-                       strcmp(optarg, "kmeans||") == 0) {
-                ko.init = CT_KM_INIT_PARALLEL;
-            } else if (strcmp(optarg, "random") == 0) {
-                ko.init = CT_KM_INIT_RANDOM;
-            } else {
-                initfile = optarg;
-                ko.init = CT_KM_INIT_GIVEN;
-            }
+        case O_INIT: {
+            static const char *const IN[] = {"auto", "kmeans++", "kmeans-parallel", "kmeans||",
+                                             "random"};
+            static const ct_km_init INV[] = {CT_KM_INIT_AUTO, CT_KM_INIT_KMEANSPP,
+                                             CT_KM_INIT_PARALLEL, CT_KM_INIT_PARALLEL,
+                                             CT_KM_INIT_RANDOM};
+            int ch = cli_choice(optarg, IN, 5);
+            st->km.init = ch >= 0 ? INV[ch] : CT_KM_INIT_GIVEN;
+            st->init_file = ch >= 0 ? NULL : optarg; /* else a file of centroids */
             break;
+        }
         case O_NINIT:
             if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1000) {
                 return cli_usage(c, "--n-init '%s' must be 1..1000", optarg);
             }
-            ko.n_init = (unsigned)v;
+            st->km.n_init = (unsigned)v;
             break;
         case O_MAXIT:
             if (cli_parse_size(optarg, &v) != 0 || v < 1 || v > 1000000) {
                 return cli_usage(c, "--max-iter '%s' must be 1..1000000", optarg);
             }
-            ko.max_iter = (unsigned)v;
+            st->km.max_iter = (unsigned)v;
             break;
         case O_TOL:
-            if (cli_parse_double(optarg, &ko.tol) != 0 || ko.tol < 0) {
+            if (cli_parse_double(optarg, &st->km.tol) != 0 || st->km.tol < 0) {
                 return cli_usage(c, "--tol '%s' must be >= 0", optarg);
             }
             break;
         case O_F32:
-            f32 = 1;
+            st->f32 = 1;
             break;
         case O_STREAM:
-            stream = 1;
+            st->stream = 1;
             break;
         case O_BLOCK:
-            if (cli_parse_size(optarg, &block) != 0 || block == 0) {
+            if (cli_parse_size(optarg, &st->block_rows) != 0 || st->block_rows == 0) {
                 return cli_usage(c, "--block-rows '%s' must be a positive number", optarg);
             }
             break;
-        case O_ALGO:
-            if (strcmp(optarg, "auto") == 0) {
-                ko.algorithm = CT_KM_ALGO_AUTO;
-            } else if (strcmp(optarg, "lloyd") == 0) {
-                ko.algorithm = CT_KM_ALGO_LLOYD;
-            } else if (strcmp(optarg, "hamerly") == 0) {
-                ko.algorithm = CT_KM_ALGO_HAMERLY;
-            } else {
+        case O_ALGO: {
+            static const char *const AL[] = {"auto", "lloyd", "hamerly"};
+            static const ct_km_algo ALV[] = {CT_KM_ALGO_AUTO, CT_KM_ALGO_LLOYD, CT_KM_ALGO_HAMERLY};
+            int ch = cli_choice(optarg, AL, 3);
+            if (ch < 0) {
                 return cli_usage(c, "--algorithm '%s' is not auto, lloyd or hamerly", optarg);
             }
+            st->km.algorithm = ALV[ch];
             break;
+        }
         case O_SEED:
-            if (cli_parse_u64(optarg, &ko.seed) != 0) {
+            if (cli_parse_u64(optarg, &st->km.seed) != 0) {
                 return cli_usage(c, "--seed '%s' is not a non-negative integer", optarg);
             }
             break;
         case O_THREADS:
-            if (cli_threads(c, optarg, &ko.threads) != 0) {
+            if (cli_threads(c, optarg, &st->km.threads) != 0) {
                 return EX_USAGE_;
             }
             break;
         case O_SAMPLE:
-            if (cli_parse_size(optarg, &sample) != 0 || sample < 10) {
+            if (cli_parse_size(optarg, &st->sample) != 0 || st->sample < 10) {
                 return cli_usage(c, "--sample '%s' must be >= 10", optarg);
             }
             break;
         case O_SCORES:
-            scoresp = optarg;
+            st->scores = optarg;
             break;
         case 'o':
-            out = optarg;
+            st->output = optarg;
             break;
         default: {
             int ec = cli_option(c, opt, HELP, argc, argv);
@@ -283,18 +273,34 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
         }
         }
     }
+    return -1;
+}
+
+int cmd_cluster(int argc, char **argv, cli_common *c)
+{
+    ct_cluster_stage st;
+    memset(&st, 0, sizeof st);
+    st.transform = CT_TF_NONE;
+    st.scaling = CT_SC_ZSCORE;
+    st.sample = 4000;
+    ct_kmeans_opts_init(&st.km);
+    st.km.n_init = 3;
+    int ec = parse_options(argc, argv, c, &st);
+    if (ec >= 0) {
+        return ec;
+    }
     if (optind != argc - 1) {
         return cli_usage(c, optind >= argc ? "missing DATA.h5" : "too many arguments");
     }
-    if (features == NULL || out == NULL) {
-        return cli_usage(c, "missing %s", features == NULL ? "--features" : "-o CLUSTERS.h5");
+    if (st.features == NULL || st.output == NULL) {
+        return cli_usage(c, "missing %s", st.features == NULL ? "--features" : "-o CLUSTERS.h5");
     }
-    if (klo == 0 && initfile == NULL) {
+    if (st.klo == 0 && st.init_file == NULL) {
         return cli_usage(c, "give -k K or --k-range LO:HI");
     }
     char names[CT_CLUSTER_MAXF][64], buf[4096];
     size_t d = 0;
-    snprintf(buf, sizeof buf, "%s", features);
+    snprintf(buf, sizeof buf, "%s", st.features);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
         if (d == CT_CLUSTER_MAXF) {
@@ -305,23 +311,22 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
     if (d == 0) {
         return cli_usage(c, "--features is empty");
     }
-    int rc = 0;
     if (c->ranks > 1) {
-        stream = 1; /* clvtier-mpi: the rows are split over the ranks */
+        st.stream = 1; /* clvtier-mpi: the rows are split over the ranks */
+        st.comm = ct_comm_world();
     }
-    if (stream && klo != khi && initfile == NULL) {
-        rc = cli_usage(c, "--stream fits one k: give -k K (or --init FILE.csv)");
-    } else if (stream && (sc == CT_SC_ROBUST || f32)) {
-        rc = cli_usage(c, "--stream supports --scale none or zscore (robust scaling needs every "
-                          "row in memory) and not --float32");
+    if (st.stream && st.klo != st.khi && st.init_file == NULL) {
+        return cli_usage(c, "--stream fits one k: give -k K (or --init FILE.csv)");
     }
-    if (rc != 0) {
-        return rc;
+    if (st.stream && (st.scaling == CT_SC_ROBUST || st.f32)) {
+        return cli_usage(c, "--stream supports --scale none or zscore (robust scaling needs every "
+                            "row in memory) and not --float32");
     }
-    ct_cluster_stage st = {argv[optind], scoresp, out, c->cmdline, features,
-                           (const char(*)[64])names, d, tf, sc, ko, klo, khi, initfile, f32,
-                           stream, block, sample, c->ranks > 1 ? ct_comm_world() : NULL,
-                           c->quiet ? NULL : show_k, NULL};
+    st.data = argv[optind];
+    st.command = c->cmdline;
+    st.names = (const char(*)[64])names;
+    st.d = d;
+    st.on_k = c->quiet ? NULL : show_k;
     ct_cluster_summary sum;
     ct_error err;
     ct_status s = ct_stage_cluster(&st, &sum, &err);

@@ -195,14 +195,12 @@ static int numlist(const char *v, double *out, size_t cap)
 
 #define IS(s, k) (strcmp(section, (s)) == 0 && strcmp(name, (k)) == 0)
 
-static int handler(void *user, const char *section, const char *name, const char *value)
+#define UNKNOWN_KEY (-1)
+
+/* [model] and [data] keys. */
+static int keys_model(parse_ctx *c, ct_tier_model *m, const char *section, const char *name,
+                      const char *value)
 {
-    parse_ctx *c = user;
-    ct_tier_model *m = c->m;
-    double d;
-    if (c->st != CT_OK) {
-        return 1; /* report only the first error */
-    }
     if (IS("model", "name")) {
         if (strlen(value) == 0 || strlen(value) >= sizeof m->name) {
             return bad(c, CT_ECONFIG, section, name, "'%s' must be 1..63 characters", value);
@@ -220,7 +218,18 @@ static int handler(void *user, const char *section, const char *name, const char
             return bad(c, CT_ECONFIG, section, name, "'%s' is not a date YYYY-MM-DD", value);
         }
         *(strcmp(name, "calibration_end") == 0 ? &m->calibration_end : &m->observation_end) = day;
-    } else if (IS("clv", "purchase")) {
+    } else {
+        return UNKNOWN_KEY;
+    }
+    return 1;
+}
+
+/* [clv] keys. */
+static int keys_clv(parse_ctx *c, ct_tier_model *m, const char *section, const char *name,
+                    const char *value)
+{
+    double d;
+    if (IS("clv", "purchase")) {
         ct_clv_model pm;
         if (ct_clv_model_parse(value, &pm) != 0 || pm == CT_GAMMAGAMMA || pm == CT_BGBB) {
             return bad(c, CT_ECONFIG, section, name, "'%s' is not bgnbd, pareto or mbgnbd", value);
@@ -249,7 +258,17 @@ static int handler(void *user, const char *section, const char *name, const char
             return bad(c, CT_ECONFIG, section, name, "'%s' must be >= 0", value);
         }
         m->penalty = d;
-    } else if (IS("features", "use")) {
+    } else {
+        return UNKNOWN_KEY;
+    }
+    return 1;
+}
+
+/* [features] keys. */
+static int keys_features(parse_ctx *c, ct_tier_model *m, const char *section, const char *name,
+                         const char *value)
+{
+    if (IS("features", "use")) {
         long n = split(value, &m->features[0][0], CT_MAX_FEATURES, 64);
         if (n <= 0) {
             return bad(c, CT_ECONFIG, section, name, "'%s' must list 1..32 feature names", value);
@@ -284,7 +303,18 @@ static int handler(void *user, const char *section, const char *name, const char
         } else {
             return bad(c, CT_ECONFIG, section, name, "'%s' is not none, zscore or robust", value);
         }
-    } else if (IS("kmeans", "k")) {
+    } else {
+        return UNKNOWN_KEY;
+    }
+    return 1;
+}
+
+/* [kmeans] keys. */
+static int keys_kmeans(parse_ctx *c, ct_tier_model *m, const char *section, const char *name,
+                       const char *value)
+{
+    double d;
+    if (IS("kmeans", "k")) {
         if (num(value, &d) != 0 || d < 1 || d > 1000 || d != floor(d)) {
             return bad(c, CT_ECONFIG, section, name, "'%s' must be a whole number 1..1000", value);
         }
@@ -309,7 +339,18 @@ static int handler(void *user, const char *section, const char *name, const char
             return bad(c, CT_ECONFIG, section, name, "'%s' must be a non-negative integer", value);
         }
         m->seed = v;
-    } else if (IS("tiers", "names")) {
+    } else {
+        return UNKNOWN_KEY;
+    }
+    return 1;
+}
+
+/* [tiers] keys. */
+static int keys_tiers(parse_ctx *c, ct_tier_model *m, const char *section, const char *name,
+                      const char *value)
+{
+    double d;
+    if (IS("tiers", "names")) {
         long n = split(value, &m->tiers[0][0], CT_MAX_TIERS, 64);
         if (n < 1) {
             return bad(c, CT_ECONFIG, section, name, "'%s' must list 1..16 tier names", value);
@@ -362,7 +403,18 @@ static int handler(void *user, const char *section, const char *name, const char
             return bad(c, CT_ECONFIG, section, name, "'%s' must be a whole number >= 0", value);
         }
         m->min_group = (size_t)d;
-    } else if (IS("loyalty", "metric")) {
+    } else {
+        return UNKNOWN_KEY;
+    }
+    return 1;
+}
+
+/* [loyalty] and [new] keys. */
+static int keys_loyalty(parse_ctx *c, ct_tier_model *m, const char *section, const char *name,
+                        const char *value)
+{
+    double d;
+    if (IS("loyalty", "metric")) {
         if (strcmp(value, "p_alive") != 0 && strcmp(value, "p_no_purchase") != 0) {
             return bad(c, CT_ECONFIG, section, name, "'%s' is not p_alive or p_no_purchase", value);
         }
@@ -391,7 +443,17 @@ static int handler(void *user, const char *section, const char *name, const char
             return bad(c, CT_ECONFIG, section, name, "'%s' must be 1..63 characters", value);
         }
         snprintf(m->new_tier, sizeof m->new_tier, "%s", value);
-    } else if (IS("actions", "review")) {
+    } else {
+        return UNKNOWN_KEY;
+    }
+    return 1;
+}
+
+/* [actions] and [protected] keys. */
+static int keys_actions(parse_ctx *c, ct_tier_model *m, const char *section, const char *name,
+                        const char *value)
+{
+    if (IS("actions", "review")) {
         snprintf(m->review, sizeof m->review, "%s", value);
     } else if (strcmp(section, "actions") == 0) {
         if (c->nactions == CT_MAX_TIERS) {
@@ -407,19 +469,34 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         m->naudit = (size_t)n;
     } else {
-        static const char *const SECTIONS[] = {"model",  "data",    "clv", "features",  "kmeans",
-                                               "tiers",  "loyalty", "new", "actions",   "protected",
-                                               NULL};
-        int known = 0;
-        for (const char *const *sct = SECTIONS; *sct != NULL; sct++) {
-            known |= strcmp(section, *sct) == 0;
-        }
-        if (known) {
-            return bad(c, CT_ECONFIG, section, name, "unknown key (value '%s')", value);
-        }
-        return bad(c, CT_ECONFIG, section, name, "unknown section (value '%s')", value);
+        return UNKNOWN_KEY;
     }
     return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    static const struct {
+        const char *section;
+        int (*keys)(parse_ctx *, ct_tier_model *, const char *, const char *, const char *);
+    } SECTIONS[] = {{"model", keys_model},     {"data", keys_model},       {"clv", keys_clv},
+                    {"features", keys_features}, {"kmeans", keys_kmeans},  {"tiers", keys_tiers},
+                    {"loyalty", keys_loyalty}, {"new", keys_loyalty},      {"actions", keys_actions},
+                    {"protected", keys_actions}};
+    parse_ctx *c = user;
+    if (c->st != CT_OK) {
+        return 1; /* report only the first error */
+    }
+    for (size_t q = 0; q < sizeof SECTIONS / sizeof SECTIONS[0]; q++) {
+        if (strcmp(section, SECTIONS[q].section) == 0) {
+            int rc = SECTIONS[q].keys(c, c->m, section, name, value);
+            if (rc != UNKNOWN_KEY) {
+                return rc;
+            }
+            return bad(c, CT_ECONFIG, section, name, "unknown key (value '%s')", value);
+        }
+    }
+    return bad(c, CT_ECONFIG, section, name, "unknown section (value '%s')", value);
 }
 
 ct_status ct_tier_model_load(const char *path, ct_tier_model *m, ct_error *err)

@@ -784,7 +784,8 @@ static void json_vec(FILE *fp, const double *v, size_t n)
     fputc(']', fp);
 }
 
-static void write_json(const rp *r, FILE *fp)
+/* The result, the model, the data and the customer counts. */
+static void json_head(const rp *r, FILE *fp)
 {
     fprintf(fp, "{\n  \"schema\": \"clvtier-summary/1\",\n  \"clvtier_version\": ");
     json_str(fp, r->version);
@@ -814,6 +815,11 @@ static void write_json(const rp *r, FILE *fp)
     json_str(fp, r->obs_end);
     fprintf(fp, "},\n  \"customers\": %.17g,\n  \"rows\": %zu,\n  \"graded\": %.17g,\n",
             r->total_w, r->n, r->graded_w);
+}
+
+/* The fits, CLV settings, repeat-purchase and holdout tables. */
+static void json_fits(const rp *r, FILE *fp)
+{
     fprintf(fp, "  \"min_group\": %zu,\n  \"fits\": {", r->min_group);
     for (size_t i = 0; i < r->nfits; i++) {
         fprintf(fp, "%s\n    ", i ? "," : "");
@@ -862,6 +868,11 @@ static void write_json(const rp *r, FILE *fp)
     } else {
         fprintf(fp, "null");
     }
+}
+
+/* The clustering and the choice of k. */
+static void json_clusters(const rp *r, FILE *fp)
+{
     fprintf(fp, ",\n  \"clusters\": {\"k\": %zu, \"inertia\": ", r->k);
     json_num(fp, r->inertia);
     fprintf(fp, ", \"features\": [");
@@ -889,6 +900,11 @@ static void write_json(const rp *r, FILE *fp)
         json_num(fp, r->k_db[q]);
         fprintf(fp, "}");
     }
+}
+
+/* Tier counts, the loyalty rule and loyalty counts. */
+static void json_tiers(const rp *r, FILE *fp)
+{
     fprintf(fp, "]},\n  \"tiers\": {");
     for (size_t t = 0; t < r->ntiers; t++) {
         fprintf(fp, "%s", t ? ", " : "");
@@ -911,6 +927,11 @@ static void write_json(const rp *r, FILE *fp)
         fputs(": ", fp);
         json_count(fp, r, r->loyal_total[l]);
     }
+}
+
+/* Per-tier profiles and the review period. */
+static void json_profiles(const rp *r, FILE *fp)
+{
     fprintf(fp, "},\n  \"tier_profiles\": [");
     for (size_t t = 0; t < r->ntiers; t++) {
         const rp_tier *T = &r->tier[t];
@@ -945,6 +966,11 @@ static void write_json(const rp *r, FILE *fp)
     }
     fprintf(fp, "\n  ],\n  \"review\": ");
     json_str(fp, r->review);
+}
+
+/* The migration matrix (null without a previous run). */
+static void json_migration(const rp *r, FILE *fp)
+{
     fprintf(fp, ",\n  \"migration\": ");
     if (r->has_mig) {
         fprintf(fp, "{\"previous\": ");
@@ -975,6 +1001,11 @@ static void write_json(const rp *r, FILE *fp)
     } else {
         fprintf(fp, "null");
     }
+}
+
+/* The fairness audit and the data-quality notes. */
+static void json_audit(const rp *r, FILE *fp)
+{
     fprintf(fp, ",\n  \"audit\": [");
     for (size_t a = 0; a < r->naudit; a++) {
         const ct_audit *A = &r->audit[a];
@@ -1020,6 +1051,17 @@ static void write_json(const rp *r, FILE *fp)
         json_str(fp, r->notes[i]);
     }
     fprintf(fp, "%s]\n}\n", r->nnotes ? "\n  " : "");
+}
+
+static void write_json(const rp *r, FILE *fp)
+{
+    json_head(r, fp);
+    json_fits(r, fp);
+    json_clusters(r, fp);
+    json_tiers(r, fp);
+    json_profiles(r, fp);
+    json_migration(r, fp);
+    json_audit(r, fp);
 }
 
 /* ---- Markdown ----------------------------------------------------------------- */
