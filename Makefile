@@ -69,7 +69,7 @@ LIBA     := $(BUILD)/lib$(NAME).a
 LIBSO    := $(BUILD)/lib$(NAME).so.0
 CLI      := $(BUILD)/$(NAME)
 
-.PHONY: all check check-mpi unit cli-test lint headers bench demo asan valgrind install uninstall clean
+.PHONY: all check check-mpi unit cli-test lint headers golden bench demo asan valgrind install uninstall clean
 all: $(LIBA) $(LIBSO) $(CLI) $(BUILD)/clvtier.pc
 
 $(BUILD)/%.o: %.c $(wildcard include/clvtier/*.h $(foreach l,$(LAYERS) cli,src/$(l)/*.h))
@@ -118,6 +118,11 @@ check-mpi:
 
 cli-test: $(CLI)
 	CT_DATA=$(SHARED)/data CLVTIER=$(abspath $(CLI)) sh tests/cli/run.sh
+
+# Every command's outputs against those of revision REV (make golden REV=HEAD~3
+# [BIG=big]): for changes that must not change any output.
+golden: all
+	SHARED=$(SHARED) CT_DATA=$(SHARED)/data CLVTIER=$(abspath $(CLI)) sh tests/golden/compare.sh $(REV) $(BIG)
 
 # The layer rule of DESIGN.md from the #include lines; numerics without I/O;
 # a library that never prints (scripts/lint).

@@ -24,25 +24,14 @@
 #include <stdint.h>
 
 #include "clvtier/modelfile.h"
+#include "clvtier/schema.h"
 #include "clvtier/status.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define CT_AUDIT_MAX_DISTINCT 12
-#define CT_AUDIT_MAX_GROUPS (CT_AUDIT_MAX_DISTINCT + 1)
-#define CT_AUDIT_PROXY_ETA2 0.10
-
-typedef struct ct_audit {
-    char column[64];
-    size_t ngroups, ntiers; /* ntiers includes the new-customer tier */
-    char group[CT_AUDIT_MAX_GROUPS][48];
-    double count[CT_AUDIT_MAX_GROUPS][CT_MAX_TIERS + 1];
-    double cramers_v;
-    size_t nfeat;
-    double eta2[CT_MAX_FEATURES];
-} ct_audit;
+/* ct_audit (the record of /audit/<column>) is in schema.h. */
 
 /* col: the protected column per customer; tier: codes 0..ntiers-1;
  * feat[j]: the clustering features (original units) per customer; w: weights

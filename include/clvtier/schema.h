@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "clvtier/customers.h"
+#include "clvtier/modelfile.h"
 #include "clvtier/status.h"
 #include "clvtier/store.h"
 #include "clvtier/types.h"
@@ -107,6 +108,43 @@ ct_status ct_clusters_read_scaling(const ct_file *f, double *center, double *sca
  * davies_bouldin, silhouette, one row per k. */
 ct_status ct_kscores_write(ct_file *f, const ct_kscore *ks, size_t nk, size_t klo,
                            ct_error *err);
+
+/* ---- /tiers, /migration, /audit ------------------------------------------- */
+
+/* /tiers: tier and loyalty codes per customer (n rows here; p0, the
+ * P(no purchase) behind the loyalty classes, when not NULL) and the tier
+ * model's names, actions and settings. */
+ct_status ct_tiers_write(ct_file *out, const ct_tier_model *m, const int8_t *tier,
+                         const int8_t *loyalty, const double *p0, size_t n, ct_error *err);
+
+typedef struct ct_migration_meta {
+    const double *counts; /* rows x cols: previous tiers x these tiers */
+    size_t rows, cols;
+    const char *previous, *previous_names;
+    int labels_matched;
+    size_t hysteresis_kept;
+} ct_migration_meta;
+
+/* /migration: the counts and where they come from. */
+ct_status ct_migration_write(ct_file *out, const ct_migration_meta *mg, ct_error *err);
+
+/* A fairness audit of one protected column (computed in the domain layer,
+ * audit.h), stored as /audit/<column>. */
+#define CT_AUDIT_MAX_DISTINCT 12
+#define CT_AUDIT_MAX_GROUPS (CT_AUDIT_MAX_DISTINCT + 1)
+#define CT_AUDIT_PROXY_ETA2 0.10
+
+typedef struct ct_audit {
+    char column[64];
+    size_t ngroups, ntiers; /* ntiers includes the new-customer tier */
+    char group[CT_AUDIT_MAX_GROUPS][48];
+    double count[CT_AUDIT_MAX_GROUPS][CT_MAX_TIERS + 1];
+    double cramers_v;
+    size_t nfeat;
+    double eta2[CT_MAX_FEATURES];
+} ct_audit;
+
+ct_status ct_audit_write(ct_file *out, const ct_audit *a, const ct_tier_model *m, ct_error *err);
 
 #ifdef __cplusplus
 }

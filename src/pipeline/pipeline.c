@@ -2,6 +2,7 @@
  * Composes ingest, clv, kmeans, scaler and tier; adds no numerics of its own. */
 #include "clvtier/pipeline.h"
 #include "pipeline/stages.h"
+#include "core/str_internal.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -124,55 +125,38 @@ static ct_status match_previous(const ct_file *pf, const ct_scaler *scl, size_t 
     size_t ko, dold, nsc;
     int32_t map[1024];
     *matched = 0;
-    ct_status s = ct_file_read_matrix(pf, "/clusters/centroids", &old, &ko, &dold, err);
-    if (s == CT_OK) {
-        s = ct_clusters_read_scaling(pf, cen, sca, CT_MAX_FEATURES, &nsc, err);
+    double *tmp = NULL;
+    ct_status s;
+    CT_TRY(ct_file_read_matrix(pf, "/clusters/centroids", &old, &ko, &dold, err));
+    CT_TRY(ct_clusters_read_scaling(pf, cen, sca, CT_MAX_FEATURES, &nsc, err));
+    if (dold != d || nsc != d) {
+        CT_TRY(ct_fail_at(err, CT_EFORMAT, ct_file_path(pf), 0, 0,
+                          "previous result clusters %zu features, this model %zu", dold, d));
     }
-    if (s == CT_OK && (dold != d || nsc != d)) {
-        s = ct_fail_at(err, CT_EFORMAT, ct_file_path(pf), 0, 0,
-                       "previous result clusters %zu features, this model %zu", dold, d);
+    if (ko != k || k > 1024) {
+        goto done; /* another k: labels stay as they are */
     }
-    if (s == CT_OK && ko == k && k <= 1024) {
-        for (size_t q = 0; q < k * d; q++) {
-            size_t j = q % d; /* old scaled -> transformed -> this run's scaling */
-            old[q] = (old[q] * sca[j] + cen[j] - scl->center[j]) / scl->scale[j];
-        }
-        s = ct_match_centroids(old, k, C, k, d, map, err);
-        if (s == CT_OK) {
-            double *tmp = malloc(k * d * sizeof *tmp);
-            if (tmp == NULL) {
-                s = ct_fail(err, CT_ENOMEM, "out of memory");
-            } else {
-                for (size_t j = 0; j < k; j++) {
-                    memcpy(tmp + (size_t)map[j] * d, C + j * d, d * sizeof *tmp);
-                }
-                memcpy(C, tmp, k * d * sizeof *tmp);
-                free(tmp);
-                for (size_t g = 0; g < ng; g++) {
-                    labels[rows[g]] = map[labels[rows[g]]];
-                }
-                *matched = 1;
-            }
-        }
+    for (size_t q = 0; q < k * d; q++) {
+        size_t j = q % d; /* old scaled -> transformed -> this run's scaling */
+        old[q] = (old[q] * sca[j] + cen[j] - scl->center[j]) / scl->scale[j];
     }
+    CT_TRY(ct_match_centroids(old, k, C, k, d, map, err));
+    tmp = malloc(k * d * sizeof *tmp);
+    if (tmp == NULL) {
+        CT_FAIL(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < k; j++) {
+        memcpy(tmp + (size_t)map[j] * d, C + j * d, d * sizeof *tmp);
+    }
+    memcpy(C, tmp, k * d * sizeof *tmp);
+    for (size_t g = 0; g < ng; g++) {
+        labels[rows[g]] = map[labels[rows[g]]];
+    }
+    *matched = 1;
+done:
+    free(tmp);
     free(old);
     return s;
-}
-
-/* names: n strings every `stride` bytes, then `last` (may be NULL). */
-static void join_names(char *buf, size_t cap, const char *names, size_t stride, size_t n,
-                       const char *last, char sep)
-{
-    size_t len = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < n + (last != NULL); i++) {
-        const char *p = i < n ? names + i * stride : last;
-        int w = snprintf(buf + len, cap - len, "%s%s", i ? (char[]){sep, 0} : "", p);
-        if (w < 0 || (size_t)w >= cap - len) {
-            break;
-        }
-        len += (size_t)w;
-    }
 }
 
 /* Old tiers x new tiers, joined by id; with a margin, hysteresis first. */
@@ -217,7 +201,7 @@ static ct_status migration(const ct_file *pf, const ct_tier_model *m, const ct_c
     if (s == CT_OK && m->hysteresis > 0) {
         /* only between runs of the same ladder */
         char names[CT_MAX_TIERS * 65 + 70];
-        join_names(names, sizeof names, m->tiers[0], sizeof m->tiers[0], m->ntiers, m->new_tier,
+        ct_join_names(names, sizeof names, m->tiers[0], sizeof m->tiers[0], m->ntiers, m->new_tier,
                    ',');
         if (strcmp(names, old_names) == 0) {
             sum->hysteresis_kept = ct_tier_hysteresis(tg, prev, X, rows, ng, C, d, c->weight,
@@ -249,174 +233,28 @@ static ct_status copy_customer_attrs(const ct_file *in, ct_file *out, ct_error *
     static const char *const I64[] = {"calibration_end_day", "observation_end_day",
                                       "customers_after_calibration"};
     ct_status s = CT_OK;
-    for (size_t i = 0; i < sizeof STR / sizeof STR[0] && s == CT_OK; i++) {
+    for (size_t i = 0; i < sizeof STR / sizeof STR[0]; i++) {
         char buf[1024];
         if (ct_attr_exists(in, "/customers", STR[i])) {
-            s = ct_attr_get_str(in, "/customers", STR[i], buf, sizeof buf, err);
-            if (s == CT_OK) {
-                s = ct_attr_set_str(out, "/customers", STR[i], buf, err);
-            }
+            CT_TRY(ct_attr_get_str(in, "/customers", STR[i], buf, sizeof buf, err));
+            CT_TRY(ct_attr_set_str(out, "/customers", STR[i], buf, err));
         }
     }
-    for (size_t i = 0; i < sizeof F64 / sizeof F64[0] && s == CT_OK; i++) {
+    for (size_t i = 0; i < sizeof F64 / sizeof F64[0]; i++) {
         double v;
         if (ct_attr_exists(in, "/customers", F64[i])) {
-            s = ct_attr_get_f64(in, "/customers", F64[i], &v, err);
-            if (s == CT_OK) {
-                s = ct_attr_set_f64(out, "/customers", F64[i], v, err);
-            }
+            CT_TRY(ct_attr_get_f64(in, "/customers", F64[i], &v, err));
+            CT_TRY(ct_attr_set_f64(out, "/customers", F64[i], v, err));
         }
     }
-    for (size_t i = 0; i < sizeof I64 / sizeof I64[0] && s == CT_OK; i++) {
+    for (size_t i = 0; i < sizeof I64 / sizeof I64[0]; i++) {
         int64_t v;
         if (ct_attr_exists(in, "/customers", I64[i])) {
-            s = ct_attr_get_i64(in, "/customers", I64[i], &v, err);
-            if (s == CT_OK) {
-                s = ct_attr_set_i64(out, "/customers", I64[i], v, err);
-            }
+            CT_TRY(ct_attr_get_i64(in, "/customers", I64[i], &v, err));
+            CT_TRY(ct_attr_set_i64(out, "/customers", I64[i], v, err));
         }
     }
-    return s;
-}
-
-static ct_status write_audit(ct_file *out, const ct_audit *a, const ct_tier_model *m,
-                             ct_error *err)
-{
-    char grp[128], buf[CT_AUDIT_MAX_GROUPS * 49 + 8];
-    double cnt[CT_AUDIT_MAX_GROUPS * (CT_MAX_TIERS + 1)];
-    snprintf(grp, sizeof grp, "/audit/%.63s", a->column);
-    for (size_t q = 0; q < a->ngroups; q++) {
-        for (size_t t = 0; t < a->ntiers; t++) {
-            cnt[q * a->ntiers + t] = a->count[q][t];
-        }
-    }
-    ct_status s = ct_file_has_group(out, "/audit") ? CT_OK : ct_file_make_group(out, "/audit", err);
-    if (s == CT_OK) {
-        s = ct_file_make_group(out, grp, err);
-    }
-    char path[160];
-    snprintf(path, sizeof path, "%s/counts", grp);
-    if (s == CT_OK) {
-        s = ct_file_write_matrix(out, path, cnt, a->ngroups, a->ntiers, err);
-    }
-    join_names(buf, sizeof buf, a->group[0], sizeof a->group[0], a->ngroups, NULL, '\x1f');
-    if (s == CT_OK) {
-        s = ct_attr_set_str(out, grp, "groups", buf, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(out, grp, "cramers_v", a->cramers_v, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64v(out, grp, "eta2", a->eta2, a->nfeat, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(out, grp, "proxy_eta2_threshold", CT_AUDIT_PROXY_ETA2, err);
-    }
-    join_names(buf, sizeof buf, m->features[0], sizeof m->features[0], m->nfeat, NULL, ',');
-    if (s == CT_OK) {
-        s = ct_attr_set_str(out, grp, "features", buf, err);
-    }
-    return s;
-}
-
-/* /tiers (codes and the model's names, actions, settings), /migration and
- * /audit/<column> into a result being written. */
-static ct_status write_tiers(ct_file *out, const ct_tier_model *m, const ct_tiering *tgp, size_t n,
-                             const double *p0, ct_run_summary *sum, const char *previous,
-                             const char *old_names, const ct_audit *audits, ct_error *err)
-{
-    ct_status s = CT_OK;
-    if (s == CT_OK) {
-        /* with loyalty on P(no purchase), that probability too */
-        static const ct_colspec spec[3] = {
-            {"tier", CT_INT8, 0}, {"loyalty", CT_INT8, 0}, {"p_no_purchase", CT_FLOAT64, 0}};
-        const void *cc[3] = {tgp->tier, tgp->loyalty, p0};
-        s = ct_tw_write_table(out, "/tiers", spec, p0 != NULL ? 3 : 2, cc, n, NULL, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(out, "/tiers", "loyalty_metric",
-                            m->loyalty_no_purchase ? "p_no_purchase" : "p_alive", err);
-    }
-    if (s == CT_OK && m->loyalty_no_purchase) {
-        s = ct_attr_set_f64(out, "/tiers", "loyalty_periods", m->loyalty_periods, err);
-    }
-    if (s == CT_OK) {
-        char names[CT_MAX_TIERS * 201 + 210];
-        join_names(names, sizeof names, m->tiers[0], sizeof m->tiers[0], m->ntiers, m->new_tier, ',');
-        s = ct_attr_set_str(out, "/tiers", "names", names, err);
-        if (s == CT_OK) {
-            join_names(names, sizeof names, m->loyalty_names[0], sizeof m->loyalty_names[0], 3, NULL, ',');
-            s = ct_attr_set_str(out, "/tiers", "loyalty_names", names, err);
-        }
-        if (s == CT_OK) {
-            join_names(names, sizeof names, m->actions[0], sizeof m->actions[0], m->ntiers, NULL, '\x1f');
-            s = ct_attr_set_str(out, "/tiers", "actions", names, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/tiers", "review", m->review, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/tiers", "description", m->description, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_i64(out, "/tiers", "min_group", (int64_t)m->min_group, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_f64(out, "/tiers", "new_min_age", m->new_min_age, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_f64(out, "/tiers", "loyal_min", m->loyal_min, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_f64(out, "/tiers", "lost_max", m->lost_max, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_f64(out, "/tiers", "hysteresis", m->hysteresis, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/tiers", "assign",
-                                m->assign == CT_ASSIGN_CLUSTERS ? "clusters"
-                                : m->assign == CT_ASSIGN_SHARES ? "shares"
-                                                                : "thresholds",
-                                err);
-        }
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(out, "/tiers", "model", m->name, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(out, "/tiers", "model_file", m->path, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(out, "/tiers", "rank_by", m->rank_by, err);
-    }
-    if (s == CT_OK && sum->has_migration) {
-        s = ct_file_write_matrix(out, "/migration", sum->migration, sum->mig_rows, sum->mig_cols,
-                                 err);
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/migration", "previous", previous, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/migration", "previous_names", old_names, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_i64(out, "/migration", "labels_matched", sum->labels_matched, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_i64(out, "/migration", "hysteresis_kept",
-                                (int64_t)sum->hysteresis_kept, err);
-        }
-        if (s == CT_OK) {
-            s = ct_attr_set_str(out, "/migration", "layout",
-                                "rows: previous tiers, its new-customer tier, absent before; "
-                                "columns: these tiers, new-customer tier, gone now",
-                                err);
-        }
-    }
-    for (size_t a = 0; a < m->naudit && s == CT_OK; a++) {
-        s = write_audit(out, &audits[a], m, err);
-    }
-    sum->naudit = m->naudit;
+done:
     return s;
 }
 
@@ -578,6 +416,26 @@ static ct_status run_totals(ct_comm *comm, const ct_tiering *tg, const double *c
         sum->total_clv = tot[3];
     }
     free(part);
+    return s;
+}
+
+/* /tiers, /migration and /audit/<column> into a result being written. */
+static ct_status write_tiers(ct_file *out, const ct_tier_model *m, const ct_tiering *tgp, size_t n,
+                             const double *p0, ct_run_summary *sum, const char *previous,
+                             const char *old_names, const ct_audit *audits, ct_error *err)
+{
+    ct_status s;
+    CT_TRY(ct_tiers_write(out, m, tgp->tier, tgp->loyalty, p0, n, err));
+    if (sum->has_migration) {
+        ct_migration_meta mg = {sum->migration, sum->mig_rows,       sum->mig_cols, previous,
+                                old_names,      sum->labels_matched, sum->hysteresis_kept};
+        CT_TRY(ct_migration_write(out, &mg, err));
+    }
+    for (size_t a = 0; a < m->naudit; a++) {
+        CT_TRY(ct_audit_write(out, &audits[a], m, err));
+    }
+done:
+    sum->naudit = m->naudit;
     return s;
 }
 
@@ -909,7 +767,7 @@ static ct_status run_write(run_state *r, ct_error *err)
     const ct_tier_model *m = r->m;
     ct_create_opts co = {0, r->o != NULL ? r->o->command : NULL, r->wcomm};
     char feats[CT_MAX_FEATURES * 65];
-    join_names(feats, sizeof feats, m->features[0], sizeof m->features[0], m->nfeat, NULL, ',');
+    ct_join_names(feats, sizeof feats, m->features[0], sizeof m->features[0], m->nfeat, NULL, ',');
     ct_scores_meta sm = {m->horizon, m->discount, NULL, NULL, NULL};
     ct_clusters_meta cm = {feats, m->transform, m->scale, NULL, NULL, 0, m->seed, r->nk,
                            (int64_t)r->ngt, r->nk > 1 ? (int64_t)r->sum->k_sample : -1};
@@ -1165,7 +1023,7 @@ static ct_status retier_rescale(retier_state *r, ct_error *err)
     if (ct_attr_exists(r->in, "/clusters", "features")) {
         CT_TRY(ct_attr_get_str(r->in, "/clusters", "features", feats, sizeof feats, err));
     }
-    join_names(want, sizeof want, m->features[0], sizeof m->features[0], d, NULL, ',');
+    ct_join_names(want, sizeof want, m->features[0], sizeof m->features[0], d, NULL, ',');
     if (strcmp(feats, want) != 0 || r->kd != d ||
         ct_clusters_read_scaling(r->in, center, scale, CT_MAX_FEATURES, &nsc, err) != CT_OK ||
         nsc != d) {
