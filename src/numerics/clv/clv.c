@@ -567,21 +567,27 @@ static double clv_p_none1(const ct_fit *f, const gsl_integration_glfixed_table *
     return 1.0 - pa + pa * none;
 }
 
-typedef struct none_job {
+/* One prediction per customer, over fixed blocks of rows (threads). */
+enum { PRED_ALIVE, PRED_EXPECTED, PRED_NONE };
+typedef struct pred_job {
     const ct_fit *f;
-    const gsl_integration_glfixed_table *gl;
+    const gsl_integration_glfixed_table *gl; /* PRED_NONE's quadrature */
     const double *x, *tx, *T;
     double t;
     double *out;
-} none_job;
+    int what;
+} pred_job;
 
-static ct_status none_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+static ct_status pred_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
-    none_job *J = vctx;
+    pred_job *J = vctx;
     (void)b;
     (void)err;
     for (size_t i = begin; i < end; i++) {
-        J->out[i] = clv_p_none1(J->f, J->gl, J->x[i], J->tx[i], J->T[i], J->t);
+        double x = J->x[i], tx = J->tx[i], T = J->T[i];
+        J->out[i] = J->what == PRED_ALIVE      ? clv_p_alive1(J->f, x, tx, T)
+                    : J->what == PRED_EXPECTED ? clv_expected1(J->f, x, tx, T, J->t)
+                                               : clv_p_none1(J->f, J->gl, x, tx, T, J->t);
     }
     return CT_OK;
 }
@@ -601,8 +607,8 @@ ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *t
     if (gl == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    none_job J = {f, gl, x, tx, T, t, out};
-    ct_status s = ct_par_for(n, 1024, 0, none_block, &J, err);
+    pred_job J = {f, gl, x, tx, T, t, out, PRED_NONE};
+    ct_status s = ct_par_for(n, 1024, 0, pred_block, &J, err);
     gsl_integration_glfixed_table_free(gl);
     return s;
 }
@@ -617,25 +623,6 @@ static ct_status need_purchase_model(const ct_fit *f, ct_error *err)
     return CT_OK;
 }
 
-typedef struct pred_job {
-    const ct_fit *f;
-    const double *x, *tx, *T;
-    double t;
-    double *out;
-    int what; /* 0 p_alive, 1 expected */
-} pred_job;
-
-static ct_status pred_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
-{
-    pred_job *J = vctx;
-    (void)b;
-    (void)err;
-    for (size_t i = begin; i < end; i++) {
-        J->out[i] = J->what == 0 ? clv_p_alive1(J->f, J->x[i], J->tx[i], J->T[i])
-                                 : clv_expected1(J->f, J->x[i], J->tx[i], J->T[i], J->t);
-    }
-    return CT_OK;
-}
 
 ct_status ct_clv_p_alive(const ct_fit *f, const double *x, const double *tx, const double *T,
                          size_t n, double *out, ct_error *err)
@@ -645,7 +632,7 @@ ct_status ct_clv_p_alive(const ct_fit *f, const double *x, const double *tx, con
     if (s != CT_OK) {
         return s;
     }
-    pred_job J = {f, x, tx, T, 0, out, 0};
+    pred_job J = {f, NULL, x, tx, T, 0, out, PRED_ALIVE};
     return ct_par_for(n, 1024, 0, pred_block, &J, err);
 }
 
@@ -660,7 +647,7 @@ ct_status ct_clv_expected(const ct_fit *f, const double *x, const double *tx, co
     if (!(t >= 0) || !isfinite(t)) {
         return ct_fail(err, CT_EINVAL, "horizon t = %g must be >= 0", t);
     }
-    pred_job J = {f, x, tx, T, t, out, 1};
+    pred_job J = {f, NULL, x, tx, T, t, out, PRED_EXPECTED};
     return ct_par_for(n, 1024, 0, pred_block, &J, err);
 }
 
