@@ -1,0 +1,268 @@
+/* store_write.c - the table writer: chunked, extendible 1-D columns,
+ * appended in row blocks (in rank order on a parallel file). */
+#include "data/store_h5.h"
+#include "data/store_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- table writer ------------------------------------------------------- */
+
+typedef struct tw_col {
+    char *name;
+    ct_dtype type;
+    size_t width;
+    hid_t did, mtype; /* mtype owned only for strings */
+    size_t n;
+} tw_col;
+
+struct ct_tw {
+    ct_file *f;
+    char *group;
+    char *index;
+    hid_t gid;
+    size_t ncols;
+    tw_col *col;
+};
+
+/* Close everything w holds; -1 if a dataset could not be written out. */
+static int tw_release(ct_tw *w)
+{
+    int rc = 0;
+    for (size_t j = 0; j < w->ncols; j++) {
+        if (w->col[j].did > 0 && h5s_close_dataset(w->f, w->col[j].did) < 0) {
+            rc = -1;
+        }
+        if (w->col[j].type == CT_STRING && w->col[j].mtype > 0) {
+            H5Tclose(w->col[j].mtype);
+        }
+        free(w->col[j].name);
+    }
+    if (w->gid > 0) {
+        H5Gclose(w->gid);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    free(w->col);
+    free(w->group);
+    free(w->index);
+    free(w);
+    return rc;
+}
+
+void ct_tw_abort(ct_tw *w)
+{
+    if (w != NULL) {
+        (void)tw_release(w);
+    }
+}
+
+ct_status ct_tw_create(ct_tw **out, ct_file *f, const char *group, const ct_colspec *cols,
+                       size_t ncols, size_t nrows_hint, const char *index_col, ct_error *err)
+{
+    ct_tw *w;
+    hsize_t chunk, zero = 0, unlim = H5S_UNLIMITED;
+
+    *out = NULL;
+    if (!f->writable) {
+        return ct_fail_at(err, CT_EINVAL, f->path, 0, 0, "file is open read-only");
+    }
+    for (size_t j = 0; j < ncols; j++) {
+        for (size_t i = 0; i < j; i++) {
+            if (strcmp(cols[i].name, cols[j].name) == 0) {
+                return ct_fail_at(err, CT_EINVAL, f->path, 0, 0,
+                                  "table %s: column '%s' given twice", group, cols[j].name);
+            }
+        }
+        if (cols[j].type == CT_STRING && cols[j].width == 0) {
+            return ct_fail_at(err, CT_EINVAL, f->path, 0, 0,
+                              "table %s: string column '%s' has width 0", group, cols[j].name);
+        }
+    }
+    w = calloc(1, sizeof *w);
+    if (w == NULL || (w->col = calloc(ncols ? ncols : 1, sizeof *w->col)) == NULL) {
+        free(w);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    w->f = f;
+    w->ncols = ncols;
+    w->group = h5s_dupstr(group);
+    w->index = index_col != NULL ? h5s_dupstr(index_col) : NULL;
+    w->gid = h5s_group_open_create(f, group);
+    if (w->gid < 0 || w->group == NULL) {
+        ct_tw_abort(w);
+        return h5s_fail(err, CT_EIO, f->path, "cannot create table group");
+    }
+    chunk = nrows_hint > 0 && nrows_hint < CT_CHUNK_ROWS ? nrows_hint : CT_CHUNK_ROWS;
+    hid_t sp = H5Screate_simple(1, &zero, &unlim);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, &chunk);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    if (f->deflate > 0) {
+        H5Pset_shuffle(dcpl);
+        H5Pset_deflate(dcpl, (unsigned)f->deflate);
+    }
+    ct_status s = CT_OK;
+    for (size_t j = 0; j < ncols && s == CT_OK; j++) {
+        tw_col *c = &w->col[j];
+        hid_t ft;
+        c->name = h5s_dupstr(cols[j].name);
+        c->type = cols[j].type;
+        c->width = cols[j].width;
+        if (c->type == CT_STRING) {
+            c->mtype = h5s_fixed_str_type(c->width);
+            ft = c->mtype;
+        } else {
+            c->mtype = h5s_native_type(c->type);
+            ft = h5s_file_type(c->type);
+        }
+        c->did = H5Dcreate2(w->gid, c->name, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        if (c->name == NULL || c->did < 0) {
+            s = h5s_fail(err, CT_EIO, f->path, "cannot create column dataset");
+        }
+    }
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    if (s != CT_OK) {
+        ct_tw_abort(w);
+        return s;
+    }
+    *out = w;
+    return CT_OK;
+}
+
+/* Where this rank's nrows go in a parallel append: after the rows of the
+ * ranks before it; *total is every rank's together. */
+static ct_status part_offsets(const ct_file *f, size_t nrows, size_t *before, size_t *total,
+                              ct_error *err)
+{
+    *before = 0;
+    *total = nrows;
+    return f->comm != NULL ? ct_comm_counts(f->comm, nrows, 0, NULL, before, total, err) : CT_OK;
+}
+
+ct_status ct_tw_append(ct_tw *w, size_t j, const void *data, size_t nrows, ct_error *err)
+{
+    tw_col *c;
+    size_t before, total;
+
+    if (j >= w->ncols) {
+        return ct_fail(err, CT_EINVAL, "ct_tw_append: column %zu out of range", j);
+    }
+    ct_status s = part_offsets(w->f, nrows, &before, &total, err);
+    if (s != CT_OK || total == 0) {
+        return s;
+    }
+    c = &w->col[j];
+    hsize_t start = c->n + before, count = nrows, newsize = c->n + total;
+    if (H5Dset_extent(c->did, &newsize) < 0) {
+        h5s_poison(w->f);
+        s = ct_fail_at(err, CT_EIO, w->f->path, 0, 0, "cannot write output: %s", w->f->why);
+    }
+    s = h5s_agree(w->f, s, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    hid_t fsp = H5Dget_space(c->did);
+    hid_t msp = H5Screate_simple(1, &count, NULL);
+    hid_t xfer = h5s_xfer_plist(w->f);
+    if (nrows > 0) {
+        H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &count, NULL);
+    } else { /* a parallel append without rows here still takes part */
+        H5Sselect_none(fsp);
+        H5Sselect_none(msp);
+    }
+    herr_t rc = H5Dwrite(c->did, c->mtype, msp, fsp, xfer, data);
+    if (xfer != H5P_DEFAULT) {
+        H5Pclose(xfer);
+    }
+    H5Sclose(msp);
+    H5Sclose(fsp);
+    if (rc < 0) {
+        h5s_poison(w->f);
+        s = ct_fail_at(err, CT_EIO, w->f->path, 0, 0, "cannot write output: %s", w->f->why);
+    }
+    s = h5s_agree(w->f, s, err);
+    if (s == CT_OK) {
+        c->n += total;
+    }
+    return s;
+}
+
+ct_status ct_tw_close(ct_tw *w, ct_error *err)
+{
+    ct_status s = CT_OK;
+    const char **order = NULL;
+    size_t norder = 0;
+
+    for (size_t j = 1; j < w->ncols; j++) {
+        if (w->col[j].n != w->col[0].n) {
+            s = ct_fail_at(err, CT_EINTERNAL, w->f->path, 0, 0,
+                           "table %s: column '%s' has %zu rows, '%s' has %zu", w->group,
+                           w->col[j].name, w->col[j].n, w->col[0].name, w->col[0].n);
+            ct_tw_abort(w);
+            return s;
+        }
+    }
+    /* anndata's dataframe encoding: column-order lists the non-index columns. */
+    order = calloc(w->ncols + 1, sizeof *order);
+    if (order == NULL) {
+        ct_tw_abort(w);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < w->ncols; j++) {
+        if (w->index == NULL || strcmp(w->col[j].name, w->index) != 0) {
+            order[norder++] = w->col[j].name;
+        }
+    }
+    s = h5s_attr_set_strv(w->f, w->group, "column-order", order, norder, err);
+    if (s == CT_OK) {
+        s = ct_attr_set_str(w->f, w->group, "encoding-type", "dataframe", err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_str(w->f, w->group, "encoding-version", "0.2.0", err);
+    }
+    if (s == CT_OK && w->index != NULL) {
+        s = ct_attr_set_str(w->f, w->group, "_index", w->index, err);
+    }
+    if (s == CT_OK) {
+        s = ct_attr_set_i64(w->f, w->group, "nrows", (int64_t)(w->ncols ? w->col[0].n : 0), err);
+    }
+    free(order);
+    ct_file *f = w->f;
+    if (tw_release(w) < 0 && s == CT_OK) {
+        s = ct_fail_at(err, CT_EIO, f->path, 0, 0, "cannot write output: %s", f->why);
+    }
+    return s;
+}
+
+ct_status ct_tw_write_table(ct_file *f, const char *group, const ct_colspec *cols, size_t ncols,
+                            const void *const *data, size_t nrows, const char *index_col,
+                            ct_error *err)
+{
+    ct_tw *w;
+    size_t before, total; /* a parallel file: chunks sized by every rank's rows */
+    ct_status s = part_offsets(f, nrows, &before, &total, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    s = ct_tw_create(&w, f, group, cols, ncols, total, index_col, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    /* Whole columns at once: HDF5 splits them into chunks itself. */
+    for (size_t j = 0; j < ncols && s == CT_OK; j++) {
+        s = ct_tw_append(w, j, data[j], nrows, err);
+    }
+    if (s != CT_OK) {
+        ct_tw_abort(w);
+        return s;
+    }
+    return ct_tw_close(w, err);
+}
+
+size_t ct_file_own_rows(const ct_file *f, size_t n)
+{
+    return h5s_is_root(f) ? n : 0;
+}
+
