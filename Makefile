@@ -3,6 +3,8 @@
 #   make asan       tests under ASan+UBSan make bench   benchmarks (bench/)
 #   make demo       CDNOW end to end       make install prefix=/usr/local DESTDIR=
 #   make valgrind   unit tests under valgrind
+#   make lint       the layer rule (scripts/lint)  make headers  public headers as C11 and C++
+#   make golden REV=<commit> [BIG=big]  every command's outputs against another revision's
 # Variables: CC (gcc or clang), O (optimisation flags), WERROR=1 (CI), SHARED (../shared).
 
 VERSION  := 0.1.0
