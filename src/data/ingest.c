@@ -1039,28 +1039,20 @@ static ct_status write_period_attrs(ct_file *f, const char *obj, ct_period p, in
                                     int32_t obs_end, int holdout, ct_error *err)
 {
     char d[11];
-    ct_status s = ct_attr_set_str(f, obj, "period", ct_period_name(p), err);
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(f, obj, "period_days", ct_period_days(p), err);
+    ct_status s;
+    CT_TRY(ct_attr_set_str(f, obj, "period", ct_period_name(p), err));
+    CT_TRY(ct_attr_set_f64(f, obj, "period_days", ct_period_days(p), err));
+    ct_date_format(cal_end, d);
+    CT_TRY(ct_attr_set_str(f, obj, "calibration_end", d, err));
+    CT_TRY(ct_attr_set_i64(f, obj, "calibration_end_day", cal_end, err));
+    ct_date_format(obs_end, d);
+    CT_TRY(ct_attr_set_str(f, obj, "observation_end", d, err));
+    CT_TRY(ct_attr_set_i64(f, obj, "observation_end_day", obs_end, err));
+    if (holdout) {
+        CT_TRY(ct_attr_set_f64(f, obj, "holdout_periods",
+                               (double)(obs_end - cal_end) / ct_period_days(p), err));
     }
-    if (s == CT_OK) {
-        ct_date_format(cal_end, d);
-        s = ct_attr_set_str(f, obj, "calibration_end", d, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_i64(f, obj, "calibration_end_day", cal_end, err);
-    }
-    if (s == CT_OK) {
-        ct_date_format(obs_end, d);
-        s = ct_attr_set_str(f, obj, "observation_end", d, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_i64(f, obj, "observation_end_day", obs_end, err);
-    }
-    if (s == CT_OK && holdout) {
-        s = ct_attr_set_f64(f, obj, "holdout_periods",
-                            (double)(obs_end - cal_end) / ct_period_days(p), err);
-    }
+done:
     return s;
 }
 
@@ -1340,34 +1332,23 @@ ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *
     if (threaded) {
         pthread_join(sth, NULL);
     }
-    if (s == CT_OK && sj.st != CT_OK) {
+    CT_TRY(s);
+    if (sj.st != CT_OK) {
         *err = sj.err;
-        s = sj.st;
+        CT_TRY(sj.st);
     }
-    if (s == CT_OK) {
-        s = ct_customers_write(f, &cust, err);
+    CT_TRY(ct_customers_write(f, &cust, err));
+    CT_TRY(write_period_attrs(f, "/customers", o->period, cal_end, obs_end, holdout, err));
+    CT_TRY(ct_attr_set_str(f, "/customers", "source", csv, err));
+    CT_TRY(ct_attr_set_i64(f, "/customers", "customers_after_calibration",
+                           (int64_t)rep.late_customers, err));
+    CT_TRY(ct_attr_set_i64(f, "/transactions", "rows_after_observation",
+                           (int64_t)rep.after_observation, err));
+    if (o->features_path != NULL) {
+        CT_TRY(join_features(f, o, &P.ids, &S, &cust, &rep, err));
     }
-    if (s == CT_OK) {
-        s = write_period_attrs(f, "/customers", o->period, cal_end, obs_end, holdout, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(f, "/customers", "source", csv, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_i64(f, "/customers", "customers_after_calibration",
-                            (int64_t)rep.late_customers, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_i64(f, "/transactions", "rows_after_observation",
-                            (int64_t)rep.after_observation, err);
-    }
-    if (s == CT_OK && o->features_path != NULL) {
-        s = join_features(f, o, &P.ids, &S, &cust, &rep, err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_commit(f, err);
-        f = NULL;
-    }
+    s = ct_file_commit(f, err);
+    f = NULL;
 done:
     ct_file_close(f);
     ct_customers_free(&cust);
@@ -1538,26 +1519,16 @@ ct_status ct_ingest_summary(const char *csv, const char *out, const ct_ingest_op
         goto done;
     }
     ct_create_opts co = {o->deflate, o->command, NULL};
-    s = ct_file_create(&f, out, &co, err);
-    if (s == CT_OK) {
-        s = ct_customers_write(f, &cust, err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(f, "/customers", "period", ct_period_name(o->period), err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_f64(f, "/customers", "period_days", ct_period_days(o->period), err);
-    }
-    if (s == CT_OK) {
-        s = ct_attr_set_str(f, "/customers", "source", csv, err);
-    }
-    if (s == CT_OK) {
-        s = ct_file_commit(f, err);
-        f = NULL;
-    }
     rep.rows = n;
     rep.customers = n;
     rep.id_width = cust.id_width;
+    CT_TRY(ct_file_create(&f, out, &co, err));
+    CT_TRY(ct_customers_write(f, &cust, err));
+    CT_TRY(ct_attr_set_str(f, "/customers", "period", ct_period_name(o->period), err));
+    CT_TRY(ct_attr_set_f64(f, "/customers", "period_days", ct_period_days(o->period), err));
+    CT_TRY(ct_attr_set_str(f, "/customers", "source", csv, err));
+    s = ct_file_commit(f, err);
+    f = NULL;
 done:
     ct_file_close(f);
     ct_csv_close(&c);

@@ -143,38 +143,25 @@ ct_status ct_customers_read_part(const ct_file *f, const char *group, unsigned f
     part_rows(t, part, nparts, &row0, &c->n);
     c->row0 = row0;
     const char *path = ct_file_path(f);
-    s = opt_col(t, NX, 1, path, group, row0, c->n, &c->x, err);
-    if (s == CT_OK) {
-        s = opt_col(t, ntx, 1, path, group, row0, c->n, &c->t_x, err);
-    }
-    if (s == CT_OK) {
-        s = opt_col(t, nT, 1, path, group, row0, c->n, &c->T, err);
-    }
-    if (s == CT_OK) {
-        s = opt_col(t, nm, 0, path, group, row0, c->n, &c->m, err);
-    }
-    if (s == CT_OK) {
-        s = opt_col(t, nw, 0, path, group, row0, c->n, &c->weight, err);
-    }
-    if (s == CT_OK) {
-        s = opt_col(t, nxs, 0, path, group, row0, c->n, &c->x_star, err);
-    }
-    if (s == CT_OK) {
-        s = opt_col(t, nms, 0, path, group, row0, c->n, &c->m_star, err);
-    }
+    CT_TRY(opt_col(t, NX, 1, path, group, row0, c->n, &c->x, err));
+    CT_TRY(opt_col(t, ntx, 1, path, group, row0, c->n, &c->t_x, err));
+    CT_TRY(opt_col(t, nT, 1, path, group, row0, c->n, &c->T, err));
+    CT_TRY(opt_col(t, nm, 0, path, group, row0, c->n, &c->m, err));
+    CT_TRY(opt_col(t, nw, 0, path, group, row0, c->n, &c->weight, err));
+    CT_TRY(opt_col(t, nxs, 0, path, group, row0, c->n, &c->x_star, err));
+    CT_TRY(opt_col(t, nms, 0, path, group, row0, c->n, &c->m_star, err));
     long jid = ct_table_find(t, "id");
-    if (s == CT_OK && jid >= 0 && ct_table_coltype(t, (size_t)jid) == CT_STRING &&
-        !(flags & CT_READ_NO_IDS)) {
+    if (jid >= 0 && ct_table_coltype(t, (size_t)jid) == CT_STRING && !(flags & CT_READ_NO_IDS)) {
         size_t w;
-        s = ct_table_strwidth(t, (size_t)jid, &w, err);
-        if (s == CT_OK) {
-            c->id_width = ct_str_width(w);
-            c->ids = calloc(c->n > 0 ? c->n : 1, c->id_width);
-            s = c->ids == NULL ? ct_fail(err, CT_ENOMEM, "out of memory")
-                               : ct_table_read_str(t, (size_t)jid, row0, c->n, c->ids,
-                                                   c->id_width, err);
+        CT_TRY(ct_table_strwidth(t, (size_t)jid, &w, err));
+        c->id_width = ct_str_width(w);
+        c->ids = calloc(c->n > 0 ? c->n : 1, c->id_width);
+        if (c->ids == NULL) {
+            CT_FAIL(err, CT_ENOMEM, "out of memory");
         }
+        CT_TRY(ct_table_read_str(t, (size_t)jid, row0, c->n, c->ids, c->id_width, err));
     }
+done:
     ct_table_close(t);
     if (s != CT_OK) {
         ct_customers_free(c);

@@ -264,30 +264,20 @@ static ct_status read_i8(const ct_file *f, const char *group, const char *name, 
 static ct_status read_cols(const ct_file *f, cols *k, ct_error *err)
 {
     ct_table *t = NULL;
-    ct_status s = ct_customers_read_flags(f, "/customers", CT_READ_NO_IDS, &k->c, err);
-    if (s == CT_OK) {
-        s = ct_table_open(&t, f, "/scores", err);
+    ct_status s;
+    CT_TRY(ct_customers_read_flags(f, "/customers", CT_READ_NO_IDS, &k->c, err));
+    CT_TRY(ct_table_open(&t, f, "/scores", err));
+    if (ct_table_nrows(t) != k->c.n) {
+        CT_TRY(ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0,
+                          "/scores has %zu rows, /customers %zu", ct_table_nrows(t), k->c.n));
     }
-    if (s == CT_OK && ct_table_nrows(t) != k->c.n) {
-        s = ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "/scores has %zu rows, /customers %zu",
-                       ct_table_nrows(t), k->c.n);
-    }
-    if (s == CT_OK) {
-        s = ct_table_read_f64(t, "p_alive", &k->p_alive, err);
-    }
-    if (s == CT_OK) {
-        s = ct_table_read_f64(t, "exp_purchases", &k->exp, err);
-    }
-    if (s == CT_OK) {
-        s = ct_table_read_f64(t, "clv", &k->clv, err);
-    }
+    CT_TRY(ct_table_read_f64(t, "p_alive", &k->p_alive, err));
+    CT_TRY(ct_table_read_f64(t, "exp_purchases", &k->exp, err));
+    CT_TRY(ct_table_read_f64(t, "clv", &k->clv, err));
+    CT_TRY(read_i8(f, "/tiers", "tier", k->c.n, &k->tier, err));
+    CT_TRY(read_i8(f, "/tiers", "loyalty", k->c.n, &k->loyalty, err));
+done:
     ct_table_close(t);
-    if (s == CT_OK) {
-        s = read_i8(f, "/tiers", "tier", k->c.n, &k->tier, err);
-    }
-    if (s == CT_OK) {
-        s = read_i8(f, "/tiers", "loyalty", k->c.n, &k->loyalty, err);
-    }
     return s;
 }
 

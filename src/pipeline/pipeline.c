@@ -557,18 +557,12 @@ static ct_status run_read(run_state *r, ct_error *err)
 static ct_status run_fit_model(run_state *r, ct_clv_model model, ct_fit *fit, ct_error *err)
 {
     ct_customers cl = r->c;
-    ct_clv_data *cd = NULL;
     ct_fit_opts fo;
     cl.n = r->nl;
     ct_fit_opts_init(&fo);
     fo.penalty = r->m->penalty;
     fo.threads = r->threads;
-    ct_status s = ct_clv_data_new_part(&cd, model, &cl, r->data, r->comm, err);
-    if (s == CT_OK) {
-        s = ct_comm_agree(r->comm, ct_clv_fit(cd, &fo, fit, err), err);
-    }
-    ct_clv_data_free(cd);
-    return s;
+    return ct_stage_fit_model(&cl, model, r->data, &fo, r->comm, fit, err);
 }
 
 /* 3. the purchase model, and the spend model when the tier model has one. */

@@ -10,6 +10,7 @@
 
 #include "clvtier/comm.h"
 #include "clvtier/schema.h"
+#include "pipeline/stages.h"
 
 static double now_s(void)
 {
@@ -70,6 +71,18 @@ done:
     return s;
 }
 
+ct_status ct_stage_fit_model(const ct_customers *c, ct_clv_model model, const char *source,
+                             const ct_fit_opts *fo, ct_comm *comm, ct_fit *fit, ct_error *err)
+{
+    ct_clv_data *cd = NULL;
+    ct_status s = ct_clv_data_new_part(&cd, model, c, source, comm, err);
+    if (s == CT_OK) {
+        s = ct_comm_agree(comm, ct_clv_fit(cd, fo, fit, err), err);
+    }
+    ct_clv_data_free(cd);
+    return s;
+}
+
 ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err)
 {
     ct_customers cust;
@@ -81,18 +94,13 @@ ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err)
         return s;
     }
     for (size_t k = 0; k < o->nmodels; k++) {
-        ct_clv_data *d = NULL;
         double t0 = now_s();
-        s = ct_clv_data_new_part(&d, o->models[k], &cust, o->data,
-                                 ct_comm_size(o->comm) > 1 ? o->comm : NULL, err);
-        if (s == CT_OK) {
-            s = ct_clv_fit(d, &o->fit, &fits[k], err);
-            fits[k].period_days = period_days;
-        }
-        ct_clv_data_free(d);
+        s = ct_stage_fit_model(&cust, o->models[k], o->data, &o->fit,
+                               ct_comm_size(o->comm) > 1 ? o->comm : NULL, &fits[k], err);
         if (s != CT_OK) {
             goto done;
         }
+        fits[k].period_days = period_days;
         if (o->on_fit != NULL) {
             o->on_fit(o->ctx, &fits[k], now_s() - t0);
         }

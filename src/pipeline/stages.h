@@ -3,6 +3,7 @@
 #ifndef CLVTIER_PIPELINE_STAGES_H
 #define CLVTIER_PIPELINE_STAGES_H
 
+#include "clvtier/clv.h"
 #include "clvtier/comm.h"
 #include "clvtier/kmeans.h"
 #include "clvtier/modelfile.h"
@@ -42,5 +43,11 @@ ct_status ct_cluster_model_ranks(ct_comm *comm, const ct_tier_model *m, const do
                                  const double *w, size_t ngl, size_t ng, size_t g0,
                                  unsigned threads, ct_scaler *scl, ct_kmeans_result *km,
                                  int32_t *mine_lab, ct_kscore *ks, size_t *k_sample, ct_error *err);
+
+/* One CLV model fitted to the customers c (this rank's part when comm has
+ * several ranks: the likelihood is summed over them), as `clvtier fit` and
+ * `run` both fit.  The status is the same on every rank. */
+ct_status ct_stage_fit_model(const ct_customers *c, ct_clv_model model, const char *source,
+                             const ct_fit_opts *fo, ct_comm *comm, ct_fit *fit, ct_error *err);
 
 #endif
