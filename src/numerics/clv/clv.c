@@ -71,13 +71,6 @@ ct_status ct_clv_loglik(const ct_clv_data *d, const double *par, double *ll, dou
     return s;
 }
 
-ct_status ct_clv_data_distribute(ct_clv_data *d, ct_comm *comm, ct_error *err)
-{
-    d->comm = comm;
-    d->corr_xm = CT_NAN; /* a diagnostic of this rank's rows only: not reported */
-    return ct_comm_allreduce_sum(comm, &d->nobs, 1, err);
-}
-
 void ct_fit_opts_init(ct_fit_opts *o)
 {
     memset(o, 0, sizeof *o);

@@ -417,6 +417,13 @@ static ct_status data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
     return CT_OK;
 }
 
+ct_status ct_clv_data_distribute(ct_clv_data *d, ct_comm *comm, ct_error *err)
+{
+    d->comm = comm;
+    d->corr_xm = CT_NAN; /* a diagnostic of this rank's rows only: not reported */
+    return ct_comm_allreduce_sum(comm, &d->nobs, 1, err);
+}
+
 ct_status ct_clv_data_new(ct_clv_data **out, ct_clv_model model, const ct_customers *c,
                           const char *source, ct_error *err)
 {
