@@ -287,7 +287,8 @@ static void test_ingest_bad_input(void **state)
         {"id,date,amount\n1,2020-02-30,3\n", CT_EPARSE, ":2:2: cannot parse date '2020-02-30'", 0},
         {"id,date,amount\n1,2020-01-01,3\n2,2020-01-01,x1\n", CT_EPARSE,
          ":3:3: cannot parse amount 'x1'", 0},
-        {"id,date,amount\n1,2020-01-01,-3\n", CT_EDATA, ":2:3: negative amount", 0},
+        /* returns are left out (--returns drop): nothing is left */
+        {"id,date,amount\n1,2020-01-01,-3\n", CT_EDATA, "1 returns left out", 0},
         {"id,date,amount\n1,2020-01-01,NaN\n", CT_EDATA, "not a finite number 'NaN'", 0},
         {"id,date,amount\n1,2020-01-01,inf\n", CT_EDATA, "not a finite number", 1},
         {"id,date,id\n1,2020-01-01,3\n", CT_EPARSE, "duplicate column name 'id'", 0},
@@ -439,6 +440,135 @@ static void test_ingest_pipeline_equals_serial(void **state)
     assert_int_equal(err.row, line);
 }
 
+/* tests/data/retail_dirty.csv: a shop export of line items (UTF-8 BOM, CRLF,
+ * quoted commas and doubled quotes) with every kind of dirt, and what it
+ * must become, worked out by hand.  Lines (file line numbers):
+ *   2-3  536365 17850 2010-12-01: 6 x 2.55 + 6 x 3.39 = 15.30 + 20.34 = 35.64
+ *   4    536366 17850 2010-12-01: 6 x 1.85 = 11.10 (a second invoice, same day)
+ *   5    536367 13047 2010-12-01: 32 x 1.69 = 54.08
+ *   6    C536379 14527: a cancellation (prefix C, quantity -1, 27.50)
+ *   7    536380 13047 2010-12-02: a return (quantity -2 x 1.45 = -2.90)
+ *   8    536381 13047: one free item (price 0): an order of amount 0
+ *   9    536382: no customer id (a guest sale)
+ *   10   536383: date 'not-a-date'
+ *   11-12 536384 12583 2010-12-05: 4 x 4.25 + 24 x 2.95 = 17.00 + 70.80 = 87.80
+ *   13   536384 with customer 17850: an order with two customer ids
+ *   14   536386 13047 2010-12-09: 8 x 1.65 = 13.20
+ * --returns drop, skipping bad rows and missing ids: customers 12583, 13047,
+ * 17850 (id order) with x = 0, 1, 0 (17850's two invoices are one purchase
+ * day), totals 87.80, 54.08 + 13.20 = 67.28, 35.64 + 11.10 = 46.74; 13047's
+ * m = 13.20 (the repeat purchase); 5 transactions of 6 orders (536381 is
+ * free); left out: 1 missing id, 1 bad date, 1 two-customer line, 2 returns,
+ * 1 zero order.  --returns keep adds 14527 (x = 0, total -27.50) and 13047's
+ * return day (x = 2, total 64.38). */
+/* Column `name` of /customers of h5 (malloc'ed). */
+static double *customer_col(const char *h5, const char *name)
+{
+    ct_error err;
+    ct_file *f;
+    ct_table *t;
+    double *v = NULL;
+    assert_status(ct_file_open(&f, h5, &err), CT_OK);
+    assert_status(ct_table_open(&t, f, "/customers", &err), CT_OK);
+    assert_status(ct_table_read_f64(t, name, &v, &err), CT_OK);
+    ct_table_close(t);
+    ct_file_close(f);
+    return v;
+}
+
+static void ingest_retail(ct_ingest_opts *o)
+{
+    ct_ingest_opts_init(o);
+    o->id_col = "CustomerID";
+    o->date_col = "InvoiceDate";
+    o->quantity_col = "Quantity";
+    o->price_col = "UnitPrice";
+    o->order_col = "InvoiceNo";
+    o->cancel_prefix = "C";
+    o->missing_id_skip = 1;
+    o->skip_bad_rows = 1;
+}
+
+static void test_ingest_line_items(void **state)
+{
+    (void)state;
+    const char *log = "tests/data/retail_dirty.csv";
+    char out[512], bad[512], text[4096];
+    ct_ingest_opts o;
+    ct_ingest_report rep;
+    ct_error err;
+    ct_customers c;
+    tu_path(out, sizeof out, "retail.h5");
+    tu_path(bad, sizeof bad, "retail_bad.csv");
+
+    ingest_retail(&o);
+    o.bad_rows_path = bad;
+    assert_status(ct_ingest_csv(log, out, &o, &rep, &err), CT_OK);
+    read_customers(out, &c);
+    double *total = customer_col(out, "total");
+    assert_int_equal(c.n, 3);
+    static const char *const ID[3] = {"12583", "13047", "17850"};
+    static const double X[3] = {0, 1, 0}, TOT[3] = {87.80, 67.28, 46.74};
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(c.ids + i * c.id_width, ID[i]);
+        assert_true(c.x[i] == X[i]);
+        /* exact to the cent: the sums are within a rounding of the decimal value */
+        assert_true(fabs(total[i] - TOT[i]) < 1e-9);
+    }
+    free(total);
+    assert_true(fabs(c.m[1] - 13.20) < 1e-9);
+    assert_int_equal(rep.rows, 13);
+    assert_int_equal(rep.transactions, 5);
+    assert_int_equal(rep.orders, 6);
+    assert_int_equal(rep.missing_id, 1);
+    assert_int_equal(rep.bad_date, 1);
+    assert_int_equal(rep.order_conflicts, 1);
+    assert_int_equal(rep.returns_dropped, 2);
+    assert_int_equal(rep.zero_orders, 1);
+    ct_customers_free(&c);
+    /* the rejected rows, with their line numbers, reasons and text */
+    FILE *fp = fopen(bad, "r");
+    assert_non_null(fp);
+    size_t n = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    assert_non_null(strstr(text, "line,reason,row\n9,empty customer id,\"536382,"));
+    assert_non_null(strstr(text, "\n10,\"cannot parse date 'not-a-date'"));
+    assert_non_null(strstr(text, "\n13,order '536384' has two customer ids ('12583' and '17850')"));
+
+    /* returns kept as negative transactions */
+    ingest_retail(&o);
+    o.returns = CT_RETURNS_KEEP;
+    assert_status(ct_ingest_csv(log, out, &o, &rep, &err), CT_OK);
+    read_customers(out, &c);
+    total = customer_col(out, "total");
+    assert_int_equal(c.n, 4);
+    assert_string_equal(c.ids + 2 * c.id_width, "14527");
+    assert_true(c.x[1] == 2 && fabs(total[1] - 64.38) < 1e-9);
+    assert_true(c.x[2] == 0 && fabs(total[2] + 27.50) < 1e-9);
+    free(total);
+    assert_int_equal(rep.returns, 2);
+    ct_customers_free(&c);
+
+    /* fail (the defaults): the first bad line, named, and nothing written */
+    ct_ingest_opts_init(&o);
+    ingest_retail(&o);
+    o.missing_id_skip = 0;
+    o.skip_bad_rows = 0;
+    tu_path(out, sizeof out, "retail_fail.h5");
+    assert_status(ct_ingest_csv(log, out, &o, NULL, &err), CT_EDATA);
+    assert_non_null(strstr(err.msg, "retail_dirty.csv:9:7: empty customer id (--missing-id skip"));
+    o.missing_id_skip = 1;
+    assert_status(ct_ingest_csv(log, out, &o, NULL, &err), CT_EPARSE);
+    assert_non_null(strstr(err.msg, ":10:5: cannot parse date 'not-a-date'"));
+    o.skip_bad_rows = 1;
+    o.max_bad_rows = 2;
+    assert_status(ct_ingest_csv(log, out, &o, NULL, &err), CT_EDATA);
+    assert_non_null(strstr(err.msg, "3 of 13 rows rejected"));
+    assert_false(tu_exists(out));
+    assert_false(tu_count_temp());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_ingest_bad_input),
         cmocka_unit_test(test_ingest_summary_input),
         cmocka_unit_test(test_ingest_pipeline_equals_serial),
+        cmocka_unit_test(test_ingest_line_items),
     };
     return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
 }

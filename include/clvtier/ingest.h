@@ -22,6 +22,8 @@
 extern "C" {
 #endif
 
+typedef enum ct_returns { CT_RETURNS_DROP, CT_RETURNS_KEEP } ct_returns;
+
 typedef struct ct_ingest_opts {
     int delim;  /* ',', '\t', ';', ' ' (runs of blanks), 0 = sniff the first line */
     int header; /* 1: the first row names the columns */
@@ -33,7 +35,25 @@ typedef struct ct_ingest_opts {
     ct_period period;
     int32_t calibration_end; /* CT_NO_DAY: no holdout */
     int32_t observation_end; /* CT_NO_DAY: the last transaction day */
-    int allow_negative;      /* keep negative amounts (returns) */
+    int allow_negative;      /* keep negative amounts (returns): returns = CT_RETURNS_KEEP */
+    /* Line items: amount = quantity x unit price (instead of amount_col). */
+    const char *quantity_col, *price_col;
+    /* Orders: rows with the same order id are one transaction (amount summed
+     * with a compensated sum, date the earliest line's; one customer per
+     * order).  NULL: every row is a transaction. */
+    const char *order_col;
+    /* Order ids that start with one of these comma-separated prefixes are
+     * cancellations (e.g. "C"); NULL: none. */
+    const char *cancel_prefix;
+    /* Returns (cancellations, negative quantity or amount): left out and
+     * counted (DROP, the default), or kept as negative transactions (KEEP). */
+    ct_returns returns;
+    int missing_id_skip; /* empty customer ids (guest sales): skip and count; 0: fail */
+    int skip_bad_rows;   /* unparseable dates/numbers, wrong field counts: skip and count */
+    const char *bad_rows_path; /* NULL, or a CSV of every skipped row: line, reason, text */
+    /* Fail when more rows than this are rejected (missing ids and bad rows):
+     * >= 1 a count, in (0, 1) a share of the rows read; 0: no limit. */
+    double max_bad_rows;
     const char *features_path; /* NULL: no /features */
     const char *features_id;   /* id column of the features file; NULL = default names or 1 */
     int deflate;               /* 0, or 1..9 */
@@ -53,7 +73,12 @@ typedef struct ct_ingest_report {
     uint64_t after_observation; /* rows left out: date after the observation end */
     uint64_t late_customers;    /* customers left out: first purchase after calibration end */
     uint64_t late_transactions; /* their rows */
-    uint64_t returns;           /* negative amounts kept (allow_negative) */
+    uint64_t returns;           /* return rows kept as negative transactions (KEEP) */
+    uint64_t returns_dropped;   /* return rows left out (DROP) */
+    /* rows rejected, by reason (skipped with missing_id_skip / skip_bad_rows) */
+    uint64_t missing_id, bad_fields, bad_date, bad_number, bad_id, order_conflicts;
+    uint64_t orders;            /* transactions made of orders (order_col) */
+    uint64_t zero_orders;       /* orders (or line items) of amount <= 0 left out */
     int32_t first_day, last_day, calibration_end, observation_end;
     int delim;
     size_t id_width;
@@ -61,6 +86,10 @@ typedef struct ct_ingest_report {
     size_t feature_columns;
     char feature_unmatched_examples[256];
 } ct_ingest_report;
+
+/* The names of ingest's row counts, as attributes of /transactions (and,
+ * prefixed "ingest_", of /customers): i = 0, 1, ... until NULL. */
+const char *ct_ingest_count_name(size_t i);
 
 /* Per-customer summaries (and RFM scores, against ref_day) of customers whose
  * transactions are day[off[i]..off[i+1]) into out (allocated by the caller).

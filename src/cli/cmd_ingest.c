@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,22 @@ static const char HELP[] =
     "      --period P             day | week | month (month = 365.2425/12 days)\n"
     "      --calibration-end D    split: calibration up to D, holdout after it\n"
     "      --observation-end D    ignore transactions after D (default: last date)\n"
-    "      --allow-negative       keep negative amounts (returns)\n"
+    "      --quantity COL --price COL  line items: amount = quantity x unit price\n"
+    "      --order COL            rows with the same order id are one transaction\n"
+    "                             (amounts summed, the earliest line's date; an order\n"
+    "                             with two customer ids is a bad row)\n"
+    "      --cancel-prefix P[,P2] order ids starting with P are cancellations (returns)\n"
+    "      --returns drop|keep    returns (cancellations, negative quantity or amount):\n"
+    "                             left out and counted (default), or kept as negative\n"
+    "                             transactions; orders of amount <= 0 are left out\n"
+    "      --allow-negative       the same as --returns keep\n"
+    "      --missing-id skip|fail rows without a customer id (guest sales): skip and\n"
+    "                             count, or stop (default)\n"
+    "      --on-bad-row fail|skip unparseable dates or numbers, too few fields: stop\n"
+    "                             (default), or skip and count\n"
+    "      --bad-rows FILE.csv    write every skipped row (line, reason, text)\n"
+    "      --max-bad-rows N       stop when more than N rows (N < 1: that share of the\n"
+    "                             rows) are skipped as missing ids or bad rows\n"
     "      --features FILE.csv    join extra numeric per-customer columns by id\n"
     "      --features-id COL      id column of the features file\n"
     "      --summary FILE.csv     input is an RFM summary, not a transaction log\n"
@@ -40,7 +56,8 @@ static const char HELP[] =
     "  -h, --help                 this help\n";
 
 enum { O_NOHDR = 256, O_ID, O_DATE, O_AMOUNT, O_DFMT, O_PERIOD, O_CAL, O_OBS, O_NEG, O_FEAT,
-       O_FEATID, O_SUMMARY, O_COMPRESS, O_THREADS };
+       O_FEATID, O_SUMMARY, O_COMPRESS, O_THREADS, O_QTY, O_PRICE, O_ORDER, O_CANCEL, O_RETURNS,
+       O_MISSING, O_BADROW, O_BADFILE, O_MAXBAD };
 
 static const struct option LONG[] = {
     {"output", required_argument, NULL, 'o'},
@@ -54,6 +71,15 @@ static const struct option LONG[] = {
     {"calibration-end", required_argument, NULL, O_CAL},
     {"observation-end", required_argument, NULL, O_OBS},
     {"allow-negative", no_argument, NULL, O_NEG},
+    {"quantity", required_argument, NULL, O_QTY},
+    {"price", required_argument, NULL, O_PRICE},
+    {"order", required_argument, NULL, O_ORDER},
+    {"cancel-prefix", required_argument, NULL, O_CANCEL},
+    {"returns", required_argument, NULL, O_RETURNS},
+    {"missing-id", required_argument, NULL, O_MISSING},
+    {"on-bad-row", required_argument, NULL, O_BADROW},
+    {"bad-rows", required_argument, NULL, O_BADFILE},
+    {"max-bad-rows", required_argument, NULL, O_MAXBAD},
     {"features", required_argument, NULL, O_FEAT},
     {"features-id", required_argument, NULL, O_FEATID},
     {"summary", required_argument, NULL, O_SUMMARY},
@@ -89,6 +115,58 @@ static void day_json(FILE *fp, const char *key, int32_t day, int comma)
     char d[11];
     ct_date_format(day, d);
     fprintf(fp, "  \"%s\": \"%s\"%s\n", key, d, comma ? "," : "");
+}
+
+/* Rows left out, by reason (ingest.h's report; names as the attributes). */
+static const struct {
+    const char *name, *what;
+    size_t off;
+} LEFT_OUT[] = {
+    {"rows_missing_id", "without a customer id", offsetof(ct_ingest_report, missing_id)},
+    {"rows_bad_fields", "with too few fields", offsetof(ct_ingest_report, bad_fields)},
+    {"rows_bad_date", "with an unparseable date", offsetof(ct_ingest_report, bad_date)},
+    {"rows_bad_number", "with an unparseable number", offsetof(ct_ingest_report, bad_number)},
+    {"rows_bad_id", "with an empty or over-long id", offsetof(ct_ingest_report, bad_id)},
+    {"rows_order_two_customers", "of orders with two customer ids",
+     offsetof(ct_ingest_report, order_conflicts)},
+    {"rows_returns_dropped", "of returns or cancellations", offsetof(ct_ingest_report, returns_dropped)},
+    {"orders_zero_amount", "orders (or line items) of amount <= 0",
+     offsetof(ct_ingest_report, zero_orders)},
+};
+
+static uint64_t count_of(const ct_ingest_report *rep, size_t off)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)rep + off, sizeof v);
+    return v;
+}
+
+static void show_counts(const ct_ingest_report *rep, const ct_ingest_opts *o)
+{
+    for (size_t i = 0; i < sizeof LEFT_OUT / sizeof LEFT_OUT[0]; i++) {
+        uint64_t v = count_of(rep, LEFT_OUT[i].off);
+        if (v > 0) {
+            fprintf(stderr, "clvtier ingest: note: %llu %s%s left out\n", (unsigned long long)v,
+                    strncmp(LEFT_OUT[i].name, "rows", 4) == 0 ? "rows " : "", LEFT_OUT[i].what);
+        }
+    }
+    if (o->order_col != NULL) {
+        fprintf(stderr, "clvtier ingest: %llu orders\n", (unsigned long long)rep->orders);
+    }
+    if (rep->returns > 0) {
+        fprintf(stderr, "clvtier ingest: note: %llu return rows kept as negative amounts\n",
+                (unsigned long long)rep->returns);
+    }
+}
+
+static void json_counts(const ct_ingest_report *rep)
+{
+    printf("  \"orders\": %llu,\n  \"left_out\": {", (unsigned long long)rep->orders);
+    for (size_t i = 0; i < sizeof LEFT_OUT / sizeof LEFT_OUT[0]; i++) {
+        printf("%s\"%s\": %llu", i ? ", " : "", LEFT_OUT[i].name,
+               (unsigned long long)count_of(rep, LEFT_OUT[i].off));
+    }
+    printf("},\n");
 }
 
 int cmd_ingest(int argc, char **argv, cli_common *c)
@@ -145,6 +223,49 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
         case O_NEG:
             o.allow_negative = 1;
             break;
+        case O_QTY:
+            o.quantity_col = optarg;
+            break;
+        case O_PRICE:
+            o.price_col = optarg;
+            break;
+        case O_ORDER:
+            o.order_col = optarg;
+            break;
+        case O_CANCEL:
+            o.cancel_prefix = optarg;
+            break;
+        case O_RETURNS:
+        case O_MISSING:
+        case O_BADROW: {
+            static const char *const RET[] = {"drop", "keep"}, *const MIS[] = {"fail", "skip"};
+            int ch = cli_choice(optarg, opt == O_RETURNS ? RET : MIS, 2);
+            if (ch < 0) {
+                return cli_usage(c, "--%s '%s' is not %s",
+                                 opt == O_RETURNS   ? "returns"
+                                 : opt == O_MISSING ? "missing-id"
+                                                    : "on-bad-row",
+                                 optarg, opt == O_RETURNS ? "drop or keep" : "fail or skip");
+            }
+            if (opt == O_RETURNS) {
+                o.returns = ch == 1 ? CT_RETURNS_KEEP : CT_RETURNS_DROP;
+            } else if (opt == O_MISSING) {
+                o.missing_id_skip = ch;
+            } else {
+                o.skip_bad_rows = ch;
+            }
+            break;
+        }
+        case O_BADFILE:
+            o.bad_rows_path = optarg;
+            break;
+        case O_MAXBAD:
+            if (cli_parse_double(optarg, &o.max_bad_rows) != 0 || !(o.max_bad_rows > 0)) {
+                return cli_usage(c, "--max-bad-rows '%s' must be a count >= 1 or a share in "
+                                    "(0, 1)",
+                                 optarg);
+            }
+            break;
         case O_FEAT:
             o.features_path = optarg;
             break;
@@ -185,6 +306,19 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
     if (out == NULL) {
         return cli_usage(c, "missing -o DATA.h5");
     }
+    if ((o.quantity_col == NULL) != (o.price_col == NULL)) {
+        return cli_usage(c, "--quantity and --price go together");
+    }
+    if (o.quantity_col != NULL && o.amount_col != NULL) {
+        return cli_usage(c, "give --amount or --quantity with --price, not both");
+    }
+    if (o.cancel_prefix != NULL && o.order_col == NULL) {
+        return cli_usage(c, "--cancel-prefix needs --order (the column of the order ids)");
+    }
+    if (o.bad_rows_path != NULL &&
+        (strcmp(o.bad_rows_path, out) == 0 || strcmp(o.bad_rows_path, in) == 0)) {
+        return cli_usage(c, "--bad-rows '%s' is also the input or -o", o.bad_rows_path);
+    }
     o.command = c->cmdline;
     o.progress = cli_progress;
     o.progress_ctx = c;
@@ -211,6 +345,7 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
             fprintf(stderr, "clvtier ingest: note: %llu rows after the observation end left out\n",
                     (unsigned long long)rep.after_observation);
         }
+        show_counts(&rep, &o);
         if (rep.late_customers > 0) {
             fprintf(stderr,
                     "clvtier ingest: note: %llu customers (%llu rows) first bought after the "
@@ -245,6 +380,7 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
                    "%llu,\n  \"returns\": %llu,\n",
                    (unsigned long long)rep.after_observation,
                    (unsigned long long)rep.late_customers, (unsigned long long)rep.returns);
+            json_counts(&rep);
             if (o.features_path != NULL) {
                 printf("  \"feature_columns\": %zu,\n  \"feature_rows_unmatched\": %llu,\n"
                        "  \"customers_without_features\": %llu,\n",

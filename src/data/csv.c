@@ -47,6 +47,9 @@ ct_status ct_csv_open(ct_csv *c, const char *path, int delim, ct_error *err)
     }
     (void)madvise(m, c->size, MADV_SEQUENTIAL);
     c->data = m;
+    if (c->size >= 3 && memcmp(c->data, "\xEF\xBB\xBF", 3) == 0) {
+        c->pos = 3; /* a UTF-8 byte order mark (spreadsheet exports) */
+    }
     return CT_OK;
 }
 
@@ -85,7 +88,7 @@ void ct_csv_sniff(ct_csv *c)
     if (c->delim != CT_DELIM_AUTO) {
         return;
     }
-    size_t i = 0;
+    size_t i = c->pos;
     while (i < c->size && (c->data[i] == '\n' || c->data[i] == '\r')) {
         i++;
     }
@@ -198,6 +201,7 @@ int ct_csv_next(ct_csv *c, ct_error *err)
             return 0;
         }
         size_t i = c->pos;
+        c->row_start = i;
         /* Skip empty (and, in blank mode, blank-only) lines. */
         if (d[i] == '\n' || d[i] == '\r') {
             if (d[i] == '\n') {
@@ -373,4 +377,29 @@ slow:;
     }
     *v = x;
     return 0;
+}
+
+void ct_csv_quote(FILE *fp, const char *s, size_t len, int guard)
+{
+    int quote = 0;
+    for (size_t i = 0; i < len; i++) {
+        quote |= s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    }
+    /* a spreadsheet would run a field that starts like a formula */
+    int formula = guard && len > 0 && strchr("=+-@\t\r", s[0]) != NULL;
+    if (!quote && !formula) {
+        fwrite(s, 1, len, fp);
+        return;
+    }
+    fputc('"', fp);
+    if (formula) {
+        fputc('\'', fp);
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"') {
+            fputc('"', fp);
+        }
+        fputc(s[i], fp);
+    }
+    fputc('"', fp);
 }

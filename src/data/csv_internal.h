@@ -4,6 +4,7 @@
 #define CLVTIER_CSV_INTERNAL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "clvtier/status.h"
@@ -22,6 +23,7 @@ typedef struct ct_csv {
     const char *data;
     size_t size, pos;
     uint64_t line;      /* 1-based line where the current row starts */
+    size_t row_start;   /* offset of the current row's first byte */
     uint64_t next_line; /* line where the next row starts */
     int delim;
     ct_field *f;
@@ -49,5 +51,9 @@ void ct_field_str(const ct_field *f, char *buf, size_t cap);
  * Returns 0 on success, -1 if the whole field is not a number. */
 int ct_parse_double(const char *p, size_t n, double *v);
 const char *ct_delim_name(int delim);
+/* Write s[0..len) as one CSV field (RFC 4180: quoted when it holds a comma,
+ * quote or line break).  guard: a field that a spreadsheet would take for a
+ * formula (= + - @ tab CR first) is quoted and prefixed with ' so it stays text. */
+void ct_csv_quote(FILE *fp, const char *s, size_t len, int guard);
 
 #endif

@@ -8,6 +8,7 @@
  * the input's row order. */
 #include "clvtier/ingest.h"
 #include "clvtier/customers.h"
+#include "clvtier/outfile.h"
 #include "clvtier/schema.h"
 #include "clvtier/store.h"
 #include "data/csv_internal.h"
@@ -16,6 +17,8 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -511,32 +514,129 @@ typedef struct parsed {
     idtab ids;
     txlog tx;
     int has_amount;
+    /* --order: order ids, the transaction of each, compensation terms of
+     * their amounts' sums (Neumaier) */
+    idtab orders;
+    uint32_t *ord_tx;
+    double *ord_comp;
+    size_t ord_cap;
 } parsed;
 
 typedef struct cols {
-    long id, date, amt, need;
+    long id, date, amt, qty, price, order, need;
     int has_amount;
 } cols;
 
-/* One parsed row: the id points into the mapped file (quote-free input) or
+/* One parsed row: the ids point into the mapped file (quote-free input) or
  * the tokenizer's row buffer (serial path, used before the next row). */
 typedef struct prow {
-    const char *id;
-    uint32_t n;
+    const char *id, *oid; /* oid: the order id (NULL without --order) */
+    uint32_t n, on;
     int32_t day;
     double amt;
+    uint64_t line;
 } prow;
 
-/* Parse the current row of c.  1: a transaction in *row; 0: left out (after
- * the observation end); -1: error in err. */
-static int parse_row(const ct_csv *c, const ct_ingest_opts *o, const cols *cl, prow *row,
-                     uint64_t *nrows, uint64_t *nreturns, uint64_t *nafter, ct_error *err)
+/* What the parser counts, and where rejected rows go. */
+typedef struct rowcounts {
+    uint64_t rows, returns, returns_dropped, after;
+    uint64_t missing_id, bad_fields, bad_date, bad_number, bad_id, order_conflicts;
+} rowcounts;
+
+typedef struct rowctx {
+    const ct_ingest_opts *o;
+    const cols *cl;
+    ct_outfile *bad; /* --bad-rows, or NULL */
+    rowcounts k;
+} rowctx;
+
+/* A rejected row: skipped and counted (and written to --bad-rows) when the
+ * options allow it (0), else the error (-1). */
+static int reject(rowctx *x, const ct_csv *c, uint64_t line, uint64_t *counter, int skip,
+                  ct_status st, unsigned col, ct_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
+
+static int reject(rowctx *x, const ct_csv *c, uint64_t line, uint64_t *counter, int skip,
+                  ct_status st, unsigned col, ct_error *err, const char *fmt, ...)
 {
-    (*nrows)++;
-    if ((long)c->nf <= cl->need) {
-        ct_fail_at(err, CT_EPARSE, c->path, c->line, (unsigned)c->nf + 1,
-                   "row has %zu column(s), expected at least %ld", c->nf, cl->need + 1);
+    char why[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (!skip) {
+        ct_fail_at(err, st, c->path, line, col, "%s", why);
         return -1;
+    }
+    (*counter)++;
+    if (x->bad != NULL && line == c->line) { /* the raw row, as a CSV field */
+        FILE *fp = ct_outfile_stream(x->bad);
+        size_t a = c->row_start, b = c->pos;
+        while (b > a && (c->data[b - 1] == '\n' || c->data[b - 1] == '\r')) {
+            b--;
+        }
+        fprintf(fp, "%llu,", (unsigned long long)line);
+        ct_csv_quote(fp, why, strlen(why), 1);
+        fputc(',', fp);
+        ct_csv_quote(fp, c->data + a, b - a, 1);
+        fputc('\n', fp);
+    } else if (x->bad != NULL) {
+        FILE *fp = ct_outfile_stream(x->bad);
+        fprintf(fp, "%llu,", (unsigned long long)line);
+        ct_csv_quote(fp, why, strlen(why), 1);
+        fputs(",\n", fp);
+    }
+    return 0;
+}
+
+/* Whether the order id starts with one of the comma-separated prefixes. */
+static int has_prefix(const char *prefixes, const char *p, size_t n)
+{
+    while (prefixes != NULL && *prefixes != '\0') {
+        const char *e = strchr(prefixes, ',');
+        size_t k = e != NULL ? (size_t)(e - prefixes) : strlen(prefixes);
+        if (k > 0 && k <= n && memcmp(p, prefixes, k) == 0) {
+            return 1;
+        }
+        prefixes = e != NULL ? e + 1 : "";
+    }
+    return 0;
+}
+
+/* A number field of the current row into *v: 1; else the row is rejected
+ * (0 skipped, -1 error): unparseable (CT_EPARSE) or not finite (CT_EDATA). */
+static int num_field(rowctx *x, const ct_csv *c, long j, const char *what, double *v,
+                     ct_error *err)
+{
+    const char *p = c->f[j].p;
+    size_t n = c->f[j].n;
+    int ok_num = ct_parse_double(p, n, v) == 0;
+    if (ok_num && isfinite(*v)) {
+        return 1;
+    }
+    char t[80];
+    ct_field f = {p, n, 0};
+    ct_field_str(&f, t, sizeof t);
+    int skip = x->o->skip_bad_rows;
+    return reject(x, c, c->line, &x->k.bad_number, skip, ok_num ? CT_EDATA : CT_EPARSE,
+                  (unsigned)j + 1, err, "%s %s '%s'%s", ok_num ? what : "cannot parse",
+                  ok_num ? "is not a finite number" : what, t,
+                  skip ? "" : " (--on-bad-row skip leaves such rows out)");
+}
+
+/* Parse the current row of c.  1: a transaction in *row; 0: left out
+ * (after the observation end, a return dropped, a rejected row skipped);
+ * -1: error in err. */
+static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
+{
+    const ct_ingest_opts *o = x->o;
+    const cols *cl = x->cl;
+    int skip = o->skip_bad_rows;
+    x->k.rows++;
+    if ((long)c->nf <= cl->need) {
+        return reject(x, c, c->line, &x->k.bad_fields, skip, CT_EPARSE, (unsigned)c->nf + 1, err,
+                      "row has %zu column(s), expected at least %ld%s", c->nf, cl->need + 1,
+                      skip ? "" : " (--on-bad-row skip leaves such rows out)");
     }
     const char *p = c->f[cl->date].p;
     size_t n = c->f[cl->date].n;
@@ -546,59 +646,127 @@ static int parse_row(const ct_csv *c, const ct_ingest_opts *o, const cols *cl, p
         char v[80];
         ct_field f = {p, n, 0};
         ct_field_str(&f, v, sizeof v);
-        ct_fail_at(err, CT_EPARSE, c->path, c->line, (unsigned)cl->date + 1,
-                   "cannot parse date '%s' (expected %s; see --date-format)", v,
-                   o->date_format != NULL ? o->date_format
-                                          : "YYYY-MM-DD, YYYYMMDD or YYYY-MM-DD HH:MM:SS");
-        return -1;
+        return reject(x, c, c->line, &x->k.bad_date, skip, CT_EPARSE, (unsigned)cl->date + 1, err,
+                      "cannot parse date '%s' (expected %s; see --date-format%s)", v,
+                      o->date_format != NULL ? o->date_format
+                                             : "YYYY-MM-DD, YYYYMMDD or YYYY-MM-DD HH:MM:SS",
+                      skip ? "" : ", or --on-bad-row skip");
     }
-    double amt = 0;
-    if (cl->has_amount) {
-        p = c->f[cl->amt].p;
-        n = c->f[cl->amt].n;
-        int parsed_ok = ct_parse_double(p, n, &amt) == 0;
-        if (!parsed_ok || !isfinite(amt) || (amt < 0 && !o->allow_negative)) {
-            char v[80];
-            ct_field f = {p, n, 0};
-            ct_field_str(&f, v, sizeof v);
-            const char *why = !parsed_ok        ? "cannot parse amount"
-                              : !isfinite(amt) ? "amount is not a finite number"
-                                               : "negative amount (use --allow-negative "
-                                                 "to keep returns)";
-            ct_fail_at(err, parsed_ok ? CT_EDATA : CT_EPARSE, c->path, c->line,
-                       (unsigned)cl->amt + 1, "%s '%s'", why, v);
-            return -1;
+    double amt = 0, qty = 1;
+    int k = 1;
+    if (cl->qty >= 0) { /* line items: quantity x unit price */
+        double price;
+        k = num_field(x, c, cl->qty, "quantity", &qty, err);
+        if (k == 1) {
+            k = num_field(x, c, cl->price, "unit price", &price, err);
+            amt = qty * price;
         }
-        if (amt < 0) {
-            (*nreturns)++;
+    } else if (cl->has_amount) {
+        k = num_field(x, c, cl->amt, "amount", &amt, err);
+    }
+    if (k != 1) {
+        return k;
+    }
+    row->oid = NULL;
+    row->on = 0;
+    if (cl->order >= 0) {
+        p = c->f[cl->order].p;
+        n = c->f[cl->order].n;
+        trim(&p, &n);
+        if (n == 0 || n > MAX_ID_BYTES) {
+            return reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->order + 1,
+                          err, "%s order id%s", n == 0 ? "empty" : "over-long",
+                          skip ? "" : " (--on-bad-row skip leaves such rows out)");
         }
+        row->oid = p;
+        row->on = (uint32_t)n;
+    }
+    int ret = amt < 0 || qty < 0 || (row->oid != NULL && has_prefix(o->cancel_prefix, p, n));
+    if (ret && o->returns == CT_RETURNS_DROP && !o->allow_negative) {
+        x->k.returns_dropped++;
+        return 0;
+    }
+    if (ret) {
+        x->k.returns++;
     }
     if (o->observation_end != CT_NO_DAY && day > o->observation_end) {
-        (*nafter)++;
+        x->k.after++;
         return 0;
     }
     p = c->f[cl->id].p;
     n = c->f[cl->id].n;
     trim(&p, &n);
     if (n == 0) {
-        ct_fail_at(err, CT_EDATA, c->path, c->line, (unsigned)cl->id + 1, "empty customer id");
-        return -1;
+        return reject(x, c, c->line, &x->k.missing_id, o->missing_id_skip, CT_EDATA,
+                      (unsigned)cl->id + 1, err,
+                      "empty customer id%s",
+                      o->missing_id_skip ? "" : " (--missing-id skip leaves such rows, e.g. "
+                                                "guest sales, out)");
     }
     if (n > MAX_ID_BYTES) {
-        ct_fail_at(err, CT_EDATA, c->path, c->line, (unsigned)cl->id + 1,
-                   "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
-        return -1;
+        return reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->id + 1, err,
+                      "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
     }
     row->id = p;
     row->n = (uint32_t)n;
     row->day = day;
     row->amt = amt;
+    row->line = c->line;
     return 1;
 }
 
-/* Intern the row's id and append the transaction. */
-static ct_status append_row(parsed *P, const prow *row, uint32_t *prev, ct_ingest_report *rep,
-                            ct_error *err)
+/* Room for order k in the order arrays. */
+static int orders_reserve(parsed *P, size_t k)
+{
+    if (k < P->ord_cap) {
+        return 0;
+    }
+    size_t cap = P->ord_cap ? 2 * P->ord_cap : 1024;
+    while (cap <= k) {
+        cap *= 2;
+    }
+    uint32_t *t = realloc(P->ord_tx, cap * sizeof *t);
+    if (t == NULL) {
+        return -1;
+    }
+    P->ord_tx = t;
+    double *cmp = realloc(P->ord_comp, cap * sizeof *cmp);
+    if (cmp == NULL) {
+        return -1;
+    }
+    P->ord_comp = cmp;
+    P->ord_cap = cap;
+    return 0;
+}
+
+/* A line of an order already seen: its amount added (Neumaier's compensated
+ * sum, so the total is exact to the cent however many lines), its date the
+ * earliest line's.  A second customer id on one order is a bad row. */
+static ct_status add_to_order(parsed *P, rowctx *x, const ct_csv *c, const prow *row,
+                              uint32_t cu, uint32_t k, ct_error *err)
+{
+    uint32_t t = P->ord_tx[k];
+    if (P->tx.cust[t] != cu) {
+        int r = reject(x, c, row->line, &x->k.order_conflicts, x->o->skip_bad_rows, CT_EDATA,
+                       (unsigned)x->cl->order + 1, err,
+                       "order '%.*s' has two customer ids ('%.*s' and '%.*s')%s", (int)row->on,
+                       row->oid, (int)P->ids.len[P->tx.cust[t]],
+                       P->ids.arena + P->ids.off[P->tx.cust[t]], (int)row->n, row->id,
+                       x->o->skip_bad_rows ? "" : " (--on-bad-row skip leaves such rows out)");
+        return r < 0 ? err->status : CT_OK;
+    }
+    double a = P->tx.amt[t], v = row->amt, sum = a + v;
+    P->ord_comp[k] += fabs(a) >= fabs(v) ? (a - sum) + v : (v - sum) + a;
+    P->tx.amt[t] = sum;
+    if (row->day < P->tx.day[t]) {
+        P->tx.day[t] = row->day;
+    }
+    return CT_OK;
+}
+
+/* Intern the row's id and append the transaction (or add the line to its order). */
+static ct_status append_row(parsed *P, rowctx *x, const ct_csv *c, const prow *row,
+                            uint32_t *prev, ct_ingest_report *rep, ct_error *err)
 {
     /* Logs often list a customer's rows together: reuse the last id. */
     uint32_t cu = *prev;
@@ -607,17 +775,60 @@ static ct_status append_row(parsed *P, const prow *row, uint32_t *prev, ct_inges
         cu = idtab_get(&P->ids, row->id, row->n);
     }
     *prev = cu;
-    if (cu == NO_CUST ||
-        (P->tx.n == P->tx.cap && txlog_reserve(&P->tx, P->tx.cap + P->tx.cap / 2 + 1024) != 0)) {
+    if (cu == NO_CUST) {
+        return ct_fail(err, CT_ENOMEM, "out of memory after %zu transactions", P->tx.n);
+    }
+    rep->first_day = row->day < rep->first_day ? row->day : rep->first_day;
+    rep->last_day = row->day > rep->last_day ? row->day : rep->last_day;
+    if (row->oid != NULL) {
+        size_t before = P->orders.n;
+        uint32_t k = idtab_get(&P->orders, row->oid, row->on);
+        if (k == NO_CUST || orders_reserve(P, k) != 0) {
+            return ct_fail(err, CT_ENOMEM, "out of memory after %zu orders", before);
+        }
+        if (k < before) {
+            return add_to_order(P, x, c, row, cu, k, err);
+        }
+        P->ord_tx[k] = (uint32_t)P->tx.n;
+        P->ord_comp[k] = 0;
+    }
+    if (P->tx.n == P->tx.cap && txlog_reserve(&P->tx, P->tx.cap + P->tx.cap / 2 + 1024) != 0) {
         return ct_fail(err, CT_ENOMEM, "out of memory after %zu transactions", P->tx.n);
     }
     P->tx.cust[P->tx.n] = cu;
     P->tx.day[P->tx.n] = row->day;
     P->tx.amt[P->tx.n] = row->amt;
     P->tx.n++;
-    rep->first_day = row->day < rep->first_day ? row->day : rep->first_day;
-    rep->last_day = row->day > rep->last_day ? row->day : rep->last_day;
     return CT_OK;
+}
+
+/* After the last row: the orders' compensation terms added, and orders (or
+ * line items) of amount <= 0 - only free items; returns unless kept - left
+ * out and counted. */
+static void finish_orders(parsed *P, const ct_ingest_opts *o, const cols *cl,
+                          ct_ingest_report *rep)
+{
+    for (size_t k = 0; k < P->orders.n; k++) {
+        P->tx.amt[P->ord_tx[k]] += P->ord_comp[k];
+    }
+    rep->orders = P->orders.n;
+    if (cl->order < 0 && cl->qty < 0) {
+        return;
+    }
+    int keep_neg = o->returns == CT_RETURNS_KEEP || o->allow_negative;
+    size_t m = 0;
+    for (size_t t = 0; t < P->tx.n; t++) {
+        double a = P->tx.amt[t];
+        if (a == 0 || (a < 0 && !keep_neg)) {
+            rep->zero_orders++;
+            continue;
+        }
+        P->tx.cust[m] = P->tx.cust[t];
+        P->tx.day[m] = P->tx.day[t];
+        P->tx.amt[m] = a;
+        m++;
+    }
+    P->tx.n = m;
 }
 
 /* ---- two-stage pipeline: a parser thread fills batches in file order, this
@@ -636,14 +847,12 @@ typedef struct pbatch {
 
 typedef struct pipe_ctx {
     ct_csv *c;
-    const ct_ingest_opts *o;
-    const cols *cl;
+    rowctx x; /* the producer's counts */
     pbatch *b;
     size_t head, tail; /* batches produced / consumed */
     int stop;          /* the consumer gave up */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    uint64_t rows, returns, after;
     ct_status st;
     ct_error err;
 } pipe_ctx;
@@ -666,8 +875,7 @@ static void *pipe_producer(void *arg)
         b->n = 0;
         b->last = 0;
         while (b->n < PIPE_ROWS && r == 1) {
-            int k = parse_row(q->c, q->o, q->cl, &b->row[b->n], &q->rows, &q->returns, &q->after,
-                              &q->err);
+            int k = parse_row(&q->x, q->c, &b->row[b->n], &q->err);
             if (k < 0) {
                 q->st = q->err.status;
                 r = -1;
@@ -691,15 +899,31 @@ static void *pipe_producer(void *arg)
     }
 }
 
-static ct_status pipelined(ct_csv *c, const ct_ingest_opts *o, const cols *cl, parsed *P,
-                           ct_ingest_report *rep, ct_error *err)
+/* The producer's counts into x's. */
+static void rowctx_add(rowctx *x, const rowctx *y)
 {
+    x->k.rows += y->k.rows;
+    x->k.returns += y->k.returns;
+    x->k.returns_dropped += y->k.returns_dropped;
+    x->k.after += y->k.after;
+    x->k.missing_id += y->k.missing_id;
+    x->k.bad_fields += y->k.bad_fields;
+    x->k.bad_date += y->k.bad_date;
+    x->k.bad_number += y->k.bad_number;
+    x->k.bad_id += y->k.bad_id;
+    x->k.order_conflicts += y->k.order_conflicts;
+}
+
+static ct_status pipelined(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *rep,
+                           ct_error *err)
+{
+    const ct_ingest_opts *o = x->o;
     pipe_ctx q;
     pthread_t th;
     memset(&q, 0, sizeof q);
     q.c = c;
-    q.o = o;
-    q.cl = cl;
+    q.x = *x;
+    memset(&q.x.k, 0, sizeof q.x.k);
     q.st = CT_OK;
     q.b = malloc(PIPE_SLOTS * sizeof *q.b);
     if (q.b == NULL) {
@@ -723,7 +947,7 @@ static ct_status pipelined(ct_csv *c, const ct_ingest_opts *o, const cols *cl, p
         pthread_mutex_unlock(&q.mu);
         pbatch *b = &q.b[q.tail % PIPE_SLOTS];
         for (size_t i = 0; i < b->n && s == CT_OK; i++) {
-            s = append_row(P, &b->row[i], &prev, rep, err);
+            s = append_row(P, x, c, &b->row[i], &prev, rep, err);
         }
         done = b->last;
         if (o->progress != NULL) {
@@ -741,9 +965,7 @@ static ct_status pipelined(ct_csv *c, const ct_ingest_opts *o, const cols *cl, p
     pthread_mutex_destroy(&q.mu);
     pthread_cond_destroy(&q.cv);
     free(q.b);
-    rep->rows += q.rows;
-    rep->returns += q.returns;
-    rep->after_observation += q.after;
+    rowctx_add(x, &q.x);
     if (s == CT_OK && q.st != CT_OK) {
         *err = q.err;
         s = q.st;
@@ -751,10 +973,127 @@ static ct_status pipelined(ct_csv *c, const ct_ingest_opts *o, const cols *cl, p
     return s;
 }
 
-static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, parsed *P, ct_ingest_report *rep,
-                           ct_error *err)
+/* An optional column (spec NULL: none): its index, -1 when absent, -2 on error. */
+static long opt_col(const ct_csv *c, int header, const char *spec, const char *role,
+                    const char *option, ct_error *err)
+{
+    static const char *const NONE[] = {NULL};
+    if (spec == NULL) {
+        return -1;
+    }
+    long j = resolve_col(c, header, spec, NONE, 0, role, option, err);
+    return j < 0 ? -2 : j;
+}
+
+/* The columns of the log from its first row (the header, or data). */
+static ct_status resolve_cols(const ct_csv *c, const ct_ingest_opts *o, parsed *P, cols *cl,
+                              ct_error *err)
 {
     long jid, jdate, jamt = -1;
+    jid = resolve_col(c, o->header, o->id_col, ID_NAMES, 1, "customer id", "--id", err);
+    if (jid < 0) {
+        return err->status;
+    }
+    jdate = resolve_col(c, o->header, o->date_col, DATE_NAMES, 2, "date", "--date", err);
+    if (jdate < 0) {
+        return err->status;
+    }
+    long jq = opt_col(c, o->header, o->quantity_col, "quantity", "--quantity", err);
+    long jp = opt_col(c, o->header, o->price_col, "unit price", "--price", err);
+    long jo = opt_col(c, o->header, o->order_col, "order id", "--order", err);
+    if (jq == -2 || jp == -2 || jo == -2) {
+        return err->status;
+    }
+    if ((jq >= 0) != (jp >= 0)) {
+        return ct_fail(err, CT_EINVAL, "--quantity and --price go together");
+    }
+    P->has_amount = jq >= 0 || !(o->amount_col != NULL && strcmp(o->amount_col, "none") == 0);
+    if (P->has_amount && jq < 0) {
+        jamt = resolve_col(c, o->header, o->amount_col, AMOUNT_NAMES, 3, "amount", "--amount",
+                           err);
+        if (jamt < 0) {
+            return err->status;
+        }
+    }
+    long all[6] = {jid, jdate, jamt, jq, jp, jo};
+    long need = -1;
+    for (int a = 0; a < 6; a++) {
+        for (int b = 0; b < a; b++) {
+            if (all[a] >= 0 && all[a] == all[b]) {
+                return ct_fail_at(err, CT_EINVAL, c->path, 0, 0,
+                                  "id, date, amount (or quantity and price) and order must be "
+                                  "different columns (column %ld twice)",
+                                  all[a] + 1);
+            }
+        }
+        need = all[a] > need ? all[a] : need;
+    }
+    *cl = (cols){jid, jdate, jamt, jq, jp, jo, need, P->has_amount};
+    return CT_OK;
+}
+
+/* The rows, parsed serially from the current one. */
+static ct_status parse_serial(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *rep, int r,
+                              ct_error *err)
+{
+    const ct_ingest_opts *o = x->o;
+    uint32_t prev = NO_CUST;
+    size_t tick = 0;
+    for (; r == 1; r = ct_csv_next(c, err)) {
+        prow row;
+        int k = parse_row(x, c, &row, err);
+        if (k < 0) {
+            return err->status;
+        }
+        if (k == 0) {
+            continue;
+        }
+        if (append_row(P, x, c, &row, &prev, rep, err) != CT_OK) {
+            return err->status;
+        }
+        if (o->progress != NULL && ++tick == (1u << 20)) {
+            tick = 0;
+            o->progress(o->progress_ctx, 0.8 * (double)c->pos / (double)c->size);
+        }
+    }
+    return r < 0 ? err->status : CT_OK;
+}
+
+/* The counts into the report; CT_EDATA when more rows were rejected than
+ * --max-bad-rows allows. */
+static ct_status count_rows(const rowctx *x, const ct_csv *c, ct_ingest_report *rep,
+                            ct_error *err)
+{
+    const rowcounts *k = &x->k;
+    rep->rows = k->rows;
+    rep->returns = k->returns;
+    rep->returns_dropped = k->returns_dropped;
+    rep->after_observation = k->after;
+    rep->missing_id = k->missing_id;
+    rep->bad_fields = k->bad_fields;
+    rep->bad_date = k->bad_date;
+    rep->bad_number = k->bad_number;
+    rep->bad_id = k->bad_id;
+    rep->order_conflicts = k->order_conflicts;
+    uint64_t rejected = k->missing_id + k->bad_fields + k->bad_date + k->bad_number + k->bad_id +
+                        k->order_conflicts;
+    double lim = x->o->max_bad_rows;
+    double allowed = lim >= 1 ? lim : lim > 0 ? lim * (double)k->rows : (double)INFINITY;
+    if ((double)rejected > allowed) {
+        return ct_fail_at(err, CT_EDATA, c->path, 0, 0,
+                          "%llu of %llu rows rejected (%llu missing ids, %llu bad rows), more "
+                          "than --max-bad-rows %g allows",
+                          (unsigned long long)rejected, (unsigned long long)k->rows,
+                          (unsigned long long)k->missing_id,
+                          (unsigned long long)(rejected - k->missing_id), lim);
+    }
+    return CT_OK;
+}
+
+static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, ct_outfile *bad, parsed *P,
+                           ct_ingest_report *rep, ct_error *err)
+{
+    cols cl;
     int r;
     ct_status s;
 
@@ -770,34 +1109,14 @@ static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, parsed *P, ct_ing
     if (o->header && (s = check_duplicates(c, err)) != CT_OK) {
         return s;
     }
-    jid = resolve_col(c, o->header, o->id_col, ID_NAMES, 1, "customer id", "--id", err);
-    if (jid < 0) {
-        return err->status;
+    if ((s = resolve_cols(c, o, P, &cl, err)) != CT_OK) {
+        return s;
     }
-    jdate = resolve_col(c, o->header, o->date_col, DATE_NAMES, 2, "date", "--date", err);
-    if (jdate < 0) {
-        return err->status;
-    }
-    P->has_amount = !(o->amount_col != NULL && strcmp(o->amount_col, "none") == 0);
-    if (P->has_amount) {
-        jamt = resolve_col(c, o->header, o->amount_col, AMOUNT_NAMES, 3, "amount", "--amount",
-                           err);
-        if (jamt < 0) {
-            return err->status;
-        }
-    }
-    if (jid == jdate || jid == jamt || jdate == jamt) {
-        return ct_fail_at(err, CT_EINVAL, c->path, 0, 0,
-                          "id, date and amount must be different columns (got %ld, %ld, %ld)",
-                          jid + 1, jdate + 1, jamt + 1);
-    }
-    long need = jid > jdate ? jid : jdate;
-    need = jamt > need ? jamt : need;
-
     /* Estimate the row count from the first line's length to size the arrays. */
     size_t first_len = c->pos > 0 ? c->pos : 32;
     size_t guess = c->size / (first_len > 8 ? first_len : 8) + 1024;
-    if (idtab_init(&P->ids, guess / 4 + 1024) != 0 || txlog_reserve(&P->tx, guess) != 0) {
+    if (idtab_init(&P->ids, guess / 4 + 1024) != 0 || txlog_reserve(&P->tx, guess) != 0 ||
+        (cl.order >= 0 && idtab_init(&P->orders, guess / 2 + 1024) != 0)) {
         return ct_fail(err, CT_ENOMEM, "out of memory for about %zu rows", guess);
     }
     if (o->header) {
@@ -808,42 +1127,36 @@ static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, parsed *P, ct_ing
     }
     rep->first_day = INT32_MAX;
     rep->last_day = INT32_MIN;
-    cols cl = {jid, jdate, jamt, need, P->has_amount};
+    rowctx x = {o, &cl, bad, {0}};
+    s = CT_OK;
     /* Big quote-free files: parse in a second thread while this one interns
-     * (quoted fields live in a per-row scratch buffer, so they stay serial). */
-    if (r == 1 && o->threads != 1 && c->size - c->pos > ((size_t)8 << 20) &&
+     * (quoted fields live in a per-row scratch buffer, so they stay serial;
+     * so do runs that write rejected rows out, which both threads find). */
+    if (r == 1 && o->threads != 1 && bad == NULL && c->size - c->pos > ((size_t)8 << 20) &&
         memchr(c->data + c->pos, '"', c->size - c->pos) == NULL) {
-        ct_status ps = pipelined(c, o, &cl, P, rep, err);
-        if (ps != CT_OK) {
-            return ps;
-        }
+        s = pipelined(c, &x, P, rep, err);
         r = 0;
     }
-    uint32_t prev = NO_CUST;
-    size_t tick = 0;
-    for (; r == 1; r = ct_csv_next(c, err)) {
-        prow row;
-        int k = parse_row(c, o, &cl, &row, &rep->rows, &rep->returns, &rep->after_observation, err);
-        if (k < 0) {
-            return err->status;
-        }
-        if (k == 0) {
-            continue;
-        }
-        if (append_row(P, &row, &prev, rep, err) != CT_OK) {
-            return err->status;
-        }
-        if (o->progress != NULL && ++tick == (1u << 20)) {
-            tick = 0;
-            o->progress(o->progress_ctx, 0.8 * (double)c->pos / (double)c->size);
-        }
+    if (s == CT_OK) {
+        s = parse_serial(c, &x, P, rep, r, err);
     }
-    if (r < 0) {
-        return err->status;
+    if (s == CT_OK) {
+        s = count_rows(&x, c, rep, err);
     }
+    if (s != CT_OK) {
+        return s;
+    }
+    finish_orders(P, o, &cl, rep);
     if (P->tx.n == 0) {
+        uint64_t rej = rep->missing_id + rep->bad_fields + rep->bad_date + rep->bad_number +
+                       rep->bad_id + rep->order_conflicts;
         return ct_fail_at(err, CT_EDATA, c->path, 0, 0,
-                          "no transactions on or before the observation end");
+                          "no transactions on or before the observation end (%llu rows read: "
+                          "%llu returns left out (--returns keep keeps them), %llu orders of "
+                          "amount <= 0, %llu rows rejected, %llu after the observation end)",
+                          (unsigned long long)rep->rows, (unsigned long long)rep->returns_dropped,
+                          (unsigned long long)rep->zero_orders, (unsigned long long)rej,
+                          (unsigned long long)rep->after_observation);
     }
     return CT_OK;
 }
@@ -1243,6 +1556,45 @@ static void *summ_run(void *arg)
 
 /* ---- entry point --------------------------------------------------------- */
 
+/* What ingest counted, as attributes of /transactions (and of /customers,
+ * prefixed ingest_, so that a run's result and its report carry them). */
+static const struct {
+    const char *name;
+    size_t off;
+} COUNTS[] = {
+    {"rows_read", offsetof(ct_ingest_report, rows)},
+    {"rows_missing_id", offsetof(ct_ingest_report, missing_id)},
+    {"rows_bad_fields", offsetof(ct_ingest_report, bad_fields)},
+    {"rows_bad_date", offsetof(ct_ingest_report, bad_date)},
+    {"rows_bad_number", offsetof(ct_ingest_report, bad_number)},
+    {"rows_bad_id", offsetof(ct_ingest_report, bad_id)},
+    {"rows_order_two_customers", offsetof(ct_ingest_report, order_conflicts)},
+    {"rows_returns_dropped", offsetof(ct_ingest_report, returns_dropped)},
+    {"rows_returns_kept", offsetof(ct_ingest_report, returns)},
+    {"orders", offsetof(ct_ingest_report, orders)},
+    {"orders_zero_amount", offsetof(ct_ingest_report, zero_orders)},
+};
+
+static ct_status write_counts(ct_file *f, const ct_ingest_report *rep, ct_error *err)
+{
+    ct_status s = CT_OK;
+    for (size_t i = 0; i < sizeof COUNTS / sizeof COUNTS[0]; i++) {
+        uint64_t v;
+        char name[64];
+        memcpy(&v, (const char *)rep + COUNTS[i].off, sizeof v);
+        snprintf(name, sizeof name, "ingest_%s", COUNTS[i].name);
+        CT_TRY(ct_attr_set_i64(f, "/transactions", COUNTS[i].name, (int64_t)v, err));
+        CT_TRY(ct_attr_set_i64(f, "/customers", name, (int64_t)v, err));
+    }
+done:
+    return s;
+}
+
+const char *ct_ingest_count_name(size_t i)
+{
+    return i < sizeof COUNTS / sizeof COUNTS[0] ? COUNTS[i].name : NULL;
+}
+
 ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *o,
                         ct_summarize_fn summarize, ct_ingest_report *rep_out, ct_error *err)
 {
@@ -1253,6 +1605,7 @@ ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *
     sorted S;
     ct_customers cust;
     ct_file *f = NULL;
+    ct_outfile *bad = NULL;
     ct_status s;
 
     if (err == NULL) {
@@ -1277,7 +1630,15 @@ ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *
         ct_csv_close(&c);
         return s;
     }
-    s = parse_log(&c, o, &P, &rep, err);
+    if (o->bad_rows_path != NULL) {
+        s = ct_outfile_open(&bad, o->bad_rows_path, err);
+        if (s != CT_OK) {
+            ct_csv_close(&c);
+            goto done;
+        }
+        fputs("line,reason,row\n", ct_outfile_stream(bad));
+    }
+    s = parse_log(&c, o, bad, &P, &rep, err);
     ct_csv_close(&c);
     if (s != CT_OK) {
         goto done;
@@ -1344,16 +1705,27 @@ ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *
                            (int64_t)rep.late_customers, err));
     CT_TRY(ct_attr_set_i64(f, "/transactions", "rows_after_observation",
                            (int64_t)rep.after_observation, err));
+    CT_TRY(write_counts(f, &rep, err));
     if (o->features_path != NULL) {
         CT_TRY(join_features(f, o, &P.ids, &S, &cust, &rep, err));
     }
     s = ct_file_commit(f, err);
     f = NULL;
+    if (s == CT_OK && bad != NULL) { /* the rejected rows beside the data they were left out of */
+        s = ct_outfile_commit(bad, err);
+        bad = NULL;
+    }
 done:
+    if (bad != NULL) {
+        ct_outfile_abort(bad);
+    }
     ct_file_close(f);
     ct_customers_free(&cust);
     sorted_free(&S);
     idtab_free(&P.ids);
+    idtab_free(&P.orders);
+    free(P.ord_tx);
+    free(P.ord_comp);
     txlog_free(&P.tx);
     if (rep_out != NULL) {
         *rep_out = rep;

@@ -13,6 +13,7 @@
 #include "clvtier/digest.h"
 #include "clvtier/outfile.h"
 #include "clvtier/store.h"
+#include "data/csv_internal.h"
 #include "domain/report_internal.h"
 
 const char *const rp_metric_name[RP_NMET] = {"x",   "t_x",     "recency",      "m",
@@ -594,6 +595,25 @@ static void load_notes(rp *r, const ct_file *f, const cols *k)
         zero += k->c.x[i] == 0 ? (k->c.weight != NULL ? k->c.weight[i] : 1.0) : 0.0;
     }
     int64_t late = attr_i64(f, "/customers", "customers_after_calibration", 0);
+    static const struct {
+        const char *attr, *what;
+    } LEFT[] = {
+        {"ingest_rows_missing_id", "rows without a customer id (guest sales)"},
+        {"ingest_rows_bad_fields", "rows with too few fields"},
+        {"ingest_rows_bad_date", "rows with an unparseable date"},
+        {"ingest_rows_bad_number", "rows with an unparseable number"},
+        {"ingest_rows_bad_id", "rows with an empty or over-long id"},
+        {"ingest_rows_order_two_customers", "rows of orders with two customer ids"},
+        {"ingest_rows_returns_dropped", "return or cancellation rows"},
+        {"ingest_orders_zero_amount", "orders of amount 0 or less (only free items)"},
+    };
+    for (size_t i = 0; i < sizeof LEFT / sizeof LEFT[0]; i++) {
+        int64_t v = attr_i64(f, "/customers", LEFT[i].attr, 0);
+        if (v > 0) {
+            rp_note(r, "ingest left out %lld %s of %lld rows read.", (long long)v, LEFT[i].what,
+                    (long long)attr_i64(f, "/customers", "ingest_rows_read", 0));
+        }
+    }
     if (r->total_w > 0) {
         rp_note(r, "%.0f of %.0f customers (%.1f%%) made no repeat purchase in the calibration "
                    "period; their CLV rests on the population parameters alone.",
@@ -1221,22 +1241,7 @@ static void write_md(const rp *r, FILE *fp)
 
 static void csv_field(FILE *fp, const char *s, size_t len)
 {
-    int quote = 0;
-    for (size_t i = 0; i < len; i++) {
-        quote |= s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
-    }
-    if (!quote) {
-        fwrite(s, 1, len, fp);
-        return;
-    }
-    fputc('"', fp);
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"') {
-            fputc('"', fp);
-        }
-        fputc(s[i], fp);
-    }
-    fputc('"', fp);
+    ct_csv_quote(fp, s, len, 0);
 }
 
 static ct_status write_csv(const rp *r, const char *path, const char *key, ct_error *err)

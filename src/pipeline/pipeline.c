@@ -254,6 +254,15 @@ static ct_status copy_customer_attrs(const ct_file *in, ct_file *out, ct_error *
             CT_TRY(ct_attr_set_i64(out, "/customers", I64[i], v, err));
         }
     }
+    for (size_t i = 0; ct_ingest_count_name(i) != NULL; i++) { /* what ingest left out */
+        char name[64];
+        int64_t v;
+        snprintf(name, sizeof name, "ingest_%s", ct_ingest_count_name(i));
+        if (ct_attr_exists(in, "/customers", name)) {
+            CT_TRY(ct_attr_get_i64(in, "/customers", name, &v, err));
+            CT_TRY(ct_attr_set_i64(out, "/customers", name, v, err));
+        }
+    }
 done:
     return s;
 }
