@@ -172,6 +172,36 @@ static void test_dates(void **state)
     assert_int_equal(ct_date_parse("1/2/1999", 8, "%d/%m/%Y", &d), 0);
     assert_int_equal(d, ct_days_from_civil(1999, 2, 1));
     assert_int_equal(ct_date_parse("1999-12-31x", 11, "%Y-%m-%d", &d), -1);
+    /* shop exports (issue 12): one-digit month, day and hour; month names;
+     * two-digit years; 12-hour clocks; ISO 8601 with T, fractions and offsets */
+    int32_t dec1 = ct_days_from_civil(2010, 12, 1);
+#define DP(str, fmt) ct_date_parse(str, strlen(str), fmt, &d)
+    assert_int_equal(DP("12/1/2010 8:26", "%m/%d/%Y %H:%M"), 0);
+    assert_int_equal(d, dec1);
+    assert_int_equal(DP("1-Dec-10", "%d-%b-%y"), 0);
+    assert_int_equal(d, dec1);
+    assert_int_equal(DP("01 December 2010", "%d %B %Y"), 0);
+    assert_int_equal(d, dec1);
+    assert_int_equal(DP("1 Dezember 2010", "%d %B %Y"), -1);
+    assert_int_equal(DP("12/1/69", "%m/%d/%y"), 0);
+    assert_int_equal(d, ct_days_from_civil(1969, 12, 1));
+    assert_int_equal(DP("12/1/2010 12:30 AM", "%m/%d/%Y %I:%M %p"), 0);
+    assert_int_equal(d, dec1);
+    assert_int_equal(DP("12/1/2010 13:30 PM", "%m/%d/%Y %I:%M %p"), -1);
+    assert_int_equal(DP("2010-12-01T08:26:00.123Z", NULL), 0);
+    assert_int_equal(d, dec1);
+    assert_int_equal(DP("2010-12-01 08:26", NULL), 0);
+    assert_int_equal(d, dec1);
+    /* the UTC date: 23:30 at -02:00 is 01:30 the next day; 00:30 at +01:00 the day before */
+    assert_int_equal(DP("2010-11-30T23:30:00-02:00", NULL), 0);
+    assert_int_equal(d, dec1);
+    assert_int_equal(DP("2010-12-02T00:30:00+0100", NULL), 0);
+    assert_int_equal(d, dec1);
+    assert_int_equal(DP("2010-12-01T08:26:00+25:00", NULL), -1);
+    assert_int_equal(DP("2010-12-01T08:26:00 junk", NULL), -1);
+    assert_int_equal(DP("2010-12-01 08:26:00.5+05:30", "%Y-%m-%d %H:%M:%S%z"), 0);
+    assert_int_equal(d, dec1);
+#undef DP
     char buf[11];
     ct_date_format(9862, buf);
     assert_string_equal(buf, "1997-01-01");

@@ -569,6 +569,39 @@ static void test_ingest_line_items(void **state)
     assert_false(tu_count_temp());
 }
 
+/* --encoding: Latin-1 and CP1252 ids are stored as UTF-8; under UTF-8 (the
+ * default) an id that is not valid UTF-8 is a bad row. */
+static void test_ingest_encodings(void **state)
+{
+    (void)state;
+    char csv[512], out[512];
+    ct_ingest_opts o;
+    ct_ingest_report rep;
+    ct_error err;
+    ct_customers c;
+    tu_path(csv, sizeof csv, "latin1.csv");
+    tu_path(out, sizeof out, "latin1.h5");
+    /* "Jos\xe9" (Latin-1 é), "\x80uro" (CP1252's euro sign), "Zoë" in UTF-8 */
+    tu_write(csv, "id,date,amount\nJos\xe9,2020-01-01,1\n\x80uro,2020-01-02,2\n"
+                  "Zo\xc3\xab,2020-01-03,3\n");
+    ct_ingest_opts_init(&o);
+    o.encoding = CT_ENC_CP1252;
+    assert_status(ct_ingest_csv(csv, out, &o, &rep, &err), CT_OK);
+    read_customers(out, &c);
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.ids + 0 * c.id_width, "Jos\xc3\xa9");
+    assert_string_equal(c.ids + 1 * c.id_width, "Zo\xc3\x83\xc2\xab"); /* UTF-8 read as CP1252 */
+    assert_string_equal(c.ids + 2 * c.id_width, "\xe2\x82\xacuro");
+    ct_customers_free(&c);
+    ct_ingest_opts_init(&o);
+    assert_status(ct_ingest_csv(csv, out, &o, &rep, &err), CT_EDATA);
+    assert_non_null(strstr(err.msg, ":2:1: customer id is not valid UTF-8 (see --encoding"));
+    o.skip_bad_rows = 1;
+    assert_status(ct_ingest_csv(csv, out, &o, &rep, &err), CT_OK);
+    assert_int_equal(rep.bad_encoding, 2);
+    assert_int_equal(rep.customers, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_ingest_summary_input),
         cmocka_unit_test(test_ingest_pipeline_equals_serial),
         cmocka_unit_test(test_ingest_line_items),
+        cmocka_unit_test(test_ingest_encodings),
     };
     return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
 }

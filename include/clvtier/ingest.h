@@ -23,6 +23,8 @@ extern "C" {
 #endif
 
 typedef enum ct_returns { CT_RETURNS_DROP, CT_RETURNS_KEEP } ct_returns;
+/* The text encoding of the input; ids are stored as UTF-8. */
+typedef enum ct_encoding { CT_ENC_UTF8, CT_ENC_LATIN1, CT_ENC_CP1252 } ct_encoding;
 
 typedef struct ct_ingest_opts {
     int delim;  /* ',', '\t', ';', ' ' (runs of blanks), 0 = sniff the first line */
@@ -48,6 +50,7 @@ typedef struct ct_ingest_opts {
     /* Returns (cancellations, negative quantity or amount): left out and
      * counted (DROP, the default), or kept as negative transactions (KEEP). */
     ct_returns returns;
+    ct_encoding encoding; /* UTF-8 (default: an id that is not valid UTF-8 is a bad row) */
     int missing_id_skip; /* empty customer ids (guest sales): skip and count; 0: fail */
     int skip_bad_rows;   /* unparseable dates/numbers, wrong field counts: skip and count */
     const char *bad_rows_path; /* NULL, or a CSV of every skipped row: line, reason, text */
@@ -77,6 +80,7 @@ typedef struct ct_ingest_report {
     uint64_t returns_dropped;   /* return rows left out (DROP) */
     /* rows rejected, by reason (skipped with missing_id_skip / skip_bad_rows) */
     uint64_t missing_id, bad_fields, bad_date, bad_number, bad_id, order_conflicts;
+    uint64_t bad_encoding;      /* ids that are not valid UTF-8 (CT_ENC_UTF8) */
     uint64_t orders;            /* transactions made of orders (order_col) */
     uint64_t zero_orders;       /* orders (or line items) of amount <= 0 left out */
     int32_t first_day, last_day, calibration_end, observation_end;

@@ -43,6 +43,8 @@ static const char HELP[] =
     "      --on-bad-row fail|skip unparseable dates or numbers, too few fields: stop\n"
     "                             (default), or skip and count\n"
     "      --bad-rows FILE.csv    write every skipped row (line, reason, text)\n"
+    "      --encoding E           utf-8 (default; an id that is not UTF-8 is a bad row)\n"
+    "                             | latin1 | cp1252: ids are stored as UTF-8\n"
     "      --max-bad-rows N       stop when more than N rows (N < 1: that share of the\n"
     "                             rows) are skipped as missing ids or bad rows\n"
     "      --features FILE.csv    join extra numeric per-customer columns by id\n"
@@ -57,7 +59,7 @@ static const char HELP[] =
 
 enum { O_NOHDR = 256, O_ID, O_DATE, O_AMOUNT, O_DFMT, O_PERIOD, O_CAL, O_OBS, O_NEG, O_FEAT,
        O_FEATID, O_SUMMARY, O_COMPRESS, O_THREADS, O_QTY, O_PRICE, O_ORDER, O_CANCEL, O_RETURNS,
-       O_MISSING, O_BADROW, O_BADFILE, O_MAXBAD };
+       O_MISSING, O_BADROW, O_BADFILE, O_MAXBAD, O_ENC };
 
 static const struct option LONG[] = {
     {"output", required_argument, NULL, 'o'},
@@ -80,6 +82,7 @@ static const struct option LONG[] = {
     {"on-bad-row", required_argument, NULL, O_BADROW},
     {"bad-rows", required_argument, NULL, O_BADFILE},
     {"max-bad-rows", required_argument, NULL, O_MAXBAD},
+    {"encoding", required_argument, NULL, O_ENC},
     {"features", required_argument, NULL, O_FEAT},
     {"features-id", required_argument, NULL, O_FEATID},
     {"summary", required_argument, NULL, O_SUMMARY},
@@ -127,6 +130,7 @@ static const struct {
     {"rows_bad_date", "with an unparseable date", offsetof(ct_ingest_report, bad_date)},
     {"rows_bad_number", "with an unparseable number", offsetof(ct_ingest_report, bad_number)},
     {"rows_bad_id", "with an empty or over-long id", offsetof(ct_ingest_report, bad_id)},
+    {"rows_bad_encoding", "with an id that is not UTF-8", offsetof(ct_ingest_report, bad_encoding)},
     {"rows_order_two_customers", "of orders with two customer ids",
      offsetof(ct_ingest_report, order_conflicts)},
     {"rows_returns_dropped", "of returns or cancellations", offsetof(ct_ingest_report, returns_dropped)},
@@ -254,6 +258,18 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
             } else {
                 o.skip_bad_rows = ch;
             }
+            break;
+        }
+        case O_ENC: {
+            static const char *const EN[] = {"utf-8", "utf8", "latin1", "iso-8859-1", "cp1252",
+                                             "windows-1252"};
+            static const ct_encoding ENV[] = {CT_ENC_UTF8,   CT_ENC_UTF8,   CT_ENC_LATIN1,
+                                              CT_ENC_LATIN1, CT_ENC_CP1252, CT_ENC_CP1252};
+            int ch = cli_choice(optarg, EN, 6);
+            if (ch < 0) {
+                return cli_usage(c, "--encoding '%s' is not utf-8, latin1 or cp1252", optarg);
+            }
+            o.encoding = ENV[ch];
             break;
         }
         case O_BADFILE:

@@ -66,9 +66,69 @@ static int finish(int y, int m, int d, int H, int M, int S, int32_t *day)
     return 0;
 }
 
+/* After the seconds: optional fractional seconds ".ddd". */
+static void skip_fraction(const char *s, size_t n, size_t *i)
+{
+    if (*i < n && (s[*i] == '.' || s[*i] == ',') && *i + 1 < n && s[*i + 1] >= '0' &&
+        s[*i + 1] <= '9') {
+        (*i)++;
+        while (*i < n && s[*i] >= '0' && s[*i] <= '9') {
+            (*i)++;
+        }
+    }
+}
+
+/* A UTC offset at s[*i..]: "Z", "+HH", "+HHMM" or "+HH:MM" (or '-'), into
+ * *minutes east of UTC; 0 ok (nothing there is ok too, offset 0). */
+static int utc_offset(const char *s, size_t n, size_t *i, int *minutes)
+{
+    int h = 0, m = 0;
+    *minutes = 0;
+    if (*i >= n) {
+        return 0;
+    }
+    if (s[*i] == 'Z') {
+        (*i)++;
+        return 0;
+    }
+    if (s[*i] != '+' && s[*i] != '-') {
+        return -1;
+    }
+    int sign = s[*i] == '-' ? -1 : 1;
+    (*i)++;
+    if (*i + 2 > n || digits(s + *i, 2, &h)) {
+        return -1;
+    }
+    *i += 2;
+    if (*i < n && s[*i] == ':') {
+        (*i)++;
+    }
+    if (*i + 2 <= n && !digits(s + *i, 2, &m)) {
+        *i += 2;
+    }
+    if (h > 18 || m > 59) {
+        return -1;
+    }
+    *minutes = sign * (h * 60 + m);
+    return 0;
+}
+
+/* The civil date and time with a UTC offset, as the UTC day. */
+static int finish_utc(int y, int m, int d, int H, int M, int S, int offset, int32_t *day)
+{
+    if (finish(y, m, d, H, M, S, day) != 0) {
+        return -1;
+    }
+    int t = H * 60 + M - offset; /* minutes into the UTC day */
+    *day += t < 0 ? -1 : t >= 1440 ? 1 : 0;
+    return 0;
+}
+
+/* YYYY-MM-DD, YYYYMMDD, or ISO 8601 date and time: YYYY-MM-DD[T| ]HH:MM[:SS[.fff]]
+ * with an optional Z or +-HH[:MM] offset (the date is then the UTC date). */
 static int parse_auto(const char *s, size_t n, int32_t *day)
 {
-    int y, m, d, H = 0, M = 0, S = 0;
+    int y, m, d, H = 0, M = 0, S = 0, off = 0;
     if (n == 8) {
         if (digits(s, 4, &y) || digits(s + 4, 2, &m) || digits(s + 6, 2, &d)) {
             return -1;
@@ -82,9 +142,41 @@ static int parse_auto(const char *s, size_t n, int32_t *day)
     if (n == 10) {
         return finish(y, m, d, 0, 0, 0, day);
     }
-    if (n == 19 && (s[10] == ' ' || s[10] == 'T') && s[13] == ':' && s[16] == ':' &&
-        !digits(s + 11, 2, &H) && !digits(s + 14, 2, &M) && !digits(s + 17, 2, &S)) {
-        return finish(y, m, d, H, M, S, day);
+    size_t i = 16;
+    if (n < 16 || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || digits(s + 11, 2, &H) ||
+        digits(s + 14, 2, &M)) {
+        return -1;
+    }
+    if (i < n && s[i] == ':') {
+        if (i + 3 > n || digits(s + i + 1, 2, &S)) {
+            return -1;
+        }
+        i += 3;
+        skip_fraction(s, n, &i);
+    }
+    if (utc_offset(s, n, &i, &off) != 0 || i != n) {
+        return -1;
+    }
+    return finish_utc(y, m, d, H, M, S, off, day);
+}
+
+/* %b: a month's English name, abbreviated or full, any case. */
+static int month_name(const char *s, size_t n, size_t *i, int *m)
+{
+    static const char *const MON[12] = {"january", "february", "march",     "april",
+                                        "may",     "june",     "july",      "august",
+                                        "september", "october", "november", "december"};
+    for (int k = 0; k < 12; k++) {
+        size_t len = strlen(MON[k]), j = 0;
+        while (j < len && *i + j < n && (s[*i + j] | 0x20) == MON[k][j]) {
+            j++;
+        }
+        if (j == len || (j == 3 && !(*i + j < n && ((s[*i + j] | 0x20) >= 'a' &&
+                                                     (s[*i + j] | 0x20) <= 'z')))) {
+            *i += j;
+            *m = k + 1;
+            return 0;
+        }
     }
     return -1;
 }
@@ -108,7 +200,7 @@ static int num(const char *s, size_t n, size_t *i, size_t maxd, int *v)
 
 int ct_date_parse(const char *s, size_t n, const char *fmt, int32_t *day)
 {
-    int y = -1, m = -1, d = -1, H = 0, M = 0, S = 0;
+    int y = -1, m = -1, d = -1, H = 0, M = 0, S = 0, off = 0, pm = -1;
     size_t i = 0;
 
     if (fmt == NULL) {
@@ -122,13 +214,22 @@ int ct_date_parse(const char *s, size_t n, const char *fmt, int32_t *day)
             case 'Y':
                 rc = num(s, n, &i, 4, &y);
                 break;
+            case 'y': /* POSIX: 69-99 are 1969-1999, 00-68 are 2000-2068 */
+                rc = num(s, n, &i, 2, &y);
+                y += rc == 0 ? (y >= 69 ? 1900 : 2000) : 0;
+                break;
             case 'm':
                 rc = num(s, n, &i, 2, &m);
+                break;
+            case 'b':
+            case 'B':
+                rc = month_name(s, n, &i, &m);
                 break;
             case 'd':
                 rc = num(s, n, &i, 2, &d);
                 break;
             case 'H':
+            case 'I':
                 rc = num(s, n, &i, 2, &H);
                 break;
             case 'M':
@@ -136,6 +237,16 @@ int ct_date_parse(const char *s, size_t n, const char *fmt, int32_t *day)
                 break;
             case 'S':
                 rc = num(s, n, &i, 2, &S);
+                skip_fraction(s, n, &i);
+                break;
+            case 'p': /* AM / PM */
+                rc = i + 2 <= n && (s[i + 1] | 0x20) == 'm' &&
+                             ((s[i] | 0x20) == 'a' || (s[i] | 0x20) == 'p')
+                         ? (pm = (s[i] | 0x20) == 'p', i += 2, 0)
+                         : -1;
+                break;
+            case 'z':
+                rc = utc_offset(s, n, &i, &off);
                 break;
             case '%':
                 rc = i < n && s[i] == '%' ? (i++, 0) : -1;
@@ -145,6 +256,13 @@ int ct_date_parse(const char *s, size_t n, const char *fmt, int32_t *day)
             }
             if (rc != 0) {
                 return -1;
+            }
+        } else if (*f == ' ') { /* a space in the format: one or more blanks */
+            if (i >= n || s[i] != ' ') {
+                return -1;
+            }
+            while (i < n && s[i] == ' ') {
+                i++;
             }
         } else {
             if (i >= n || s[i] != *f) {
@@ -156,7 +274,13 @@ int ct_date_parse(const char *s, size_t n, const char *fmt, int32_t *day)
     if (i != n || y < 0 || m < 0 || d < 0) {
         return -1;
     }
-    return finish(y, m, d, H, M, S, day);
+    if (pm >= 0) { /* 12-hour clock: 12 AM is 0, 12 PM is 12 */
+        if (H < 1 || H > 12) {
+            return -1;
+        }
+        H = H % 12 + (pm ? 12 : 0);
+    }
+    return finish_utc(y, m, d, H, M, S, off, day);
 }
 
 void ct_date_format(int32_t day, char buf[11])

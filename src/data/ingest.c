@@ -540,7 +540,7 @@ typedef struct prow {
 /* What the parser counts, and where rejected rows go. */
 typedef struct rowcounts {
     uint64_t rows, returns, returns_dropped, after;
-    uint64_t missing_id, bad_fields, bad_date, bad_number, bad_id, order_conflicts;
+    uint64_t missing_id, bad_fields, bad_date, bad_number, bad_id, order_conflicts, bad_encoding;
 } rowcounts;
 
 typedef struct rowctx {
@@ -548,6 +548,7 @@ typedef struct rowctx {
     const cols *cl;
     ct_outfile *bad; /* --bad-rows, or NULL */
     rowcounts k;
+    char idbuf[4 * MAX_ID_BYTES]; /* an id converted to UTF-8 (serial parsing only) */
 } rowctx;
 
 /* A rejected row: skipped and counted (and written to --bad-rows) when the
@@ -587,6 +588,69 @@ static int reject(rowctx *x, const ct_csv *c, uint64_t line, uint64_t *counter, 
         fputs(",\n", fp);
     }
     return 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 (RFC 3629: no
+ * overlongs, no surrogates, at most U+10FFFF). */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (k == 0 || k > n) {
+        return 0;
+    }
+    for (size_t i = 1; i < k; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    if ((k == 2 && c < 0xC2) || (k == 3 && c == 0xE0 && p[1] < 0xA0) ||
+        (k == 3 && c == 0xED && p[1] >= 0xA0) || (k == 4 && c == 0xF0 && p[1] < 0x90) ||
+        (k == 4 && (c > 0xF4 || (c == 0xF4 && p[1] >= 0x90)))) {
+        return 0;
+    }
+    return k;
+}
+
+static int valid_utf8(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)p + i, n - i);
+        if (k == 0) {
+            return 0;
+        }
+        i += k;
+    }
+    return 1;
+}
+
+/* Latin-1 or Windows-1252 text as UTF-8 into out (4 bytes per byte at most);
+ * its length.  CP1252's 0x80-0x9F are its printable characters (five of them
+ * are undefined and become U+FFFD). */
+static size_t to_utf8(const char *p, size_t n, ct_encoding enc, char *out)
+{
+    static const uint16_t CP1252[32] = {
+        0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+        0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD, 0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+        0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178};
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = (unsigned char)p[i];
+        if (enc == CT_ENC_CP1252 && c >= 0x80 && c < 0xA0) {
+            c = CP1252[c - 0x80];
+        }
+        if (c < 0x80) {
+            out[k++] = (char)c;
+        } else if (c < 0x800) {
+            out[k++] = (char)(0xC0 | (c >> 6));
+            out[k++] = (char)(0x80 | (c & 0x3F));
+        } else {
+            out[k++] = (char)(0xE0 | (c >> 12));
+            out[k++] = (char)(0x80 | ((c >> 6) & 0x3F));
+            out[k++] = (char)(0x80 | (c & 0x3F));
+        }
+    }
+    return k;
 }
 
 /* Whether the order id starts with one of the comma-separated prefixes. */
@@ -706,6 +770,14 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     if (n > MAX_ID_BYTES) {
         return reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->id + 1, err,
                       "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
+    }
+    if (o->encoding != CT_ENC_UTF8) { /* stored as UTF-8 (serial parsing: see parse_log) */
+        n = to_utf8(p, n, o->encoding, x->idbuf);
+        p = x->idbuf;
+    } else if (!valid_utf8(p, n)) {
+        return reject(x, c, c->line, &x->k.bad_encoding, skip, CT_EDATA, (unsigned)cl->id + 1,
+                      err, "customer id is not valid UTF-8 (see --encoding%s)",
+                      skip ? "" : "; --on-bad-row skip leaves such rows out");
     }
     row->id = p;
     row->n = (uint32_t)n;
@@ -912,6 +984,7 @@ static void rowctx_add(rowctx *x, const rowctx *y)
     x->k.bad_number += y->k.bad_number;
     x->k.bad_id += y->k.bad_id;
     x->k.order_conflicts += y->k.order_conflicts;
+    x->k.bad_encoding += y->k.bad_encoding;
 }
 
 static ct_status pipelined(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *rep,
@@ -1075,8 +1148,9 @@ static ct_status count_rows(const rowctx *x, const ct_csv *c, ct_ingest_report *
     rep->bad_number = k->bad_number;
     rep->bad_id = k->bad_id;
     rep->order_conflicts = k->order_conflicts;
+    rep->bad_encoding = k->bad_encoding;
     uint64_t rejected = k->missing_id + k->bad_fields + k->bad_date + k->bad_number + k->bad_id +
-                        k->order_conflicts;
+                        k->order_conflicts + k->bad_encoding;
     double lim = x->o->max_bad_rows;
     double allowed = lim >= 1 ? lim : lim > 0 ? lim * (double)k->rows : (double)INFINITY;
     if ((double)rejected > allowed) {
@@ -1127,12 +1201,13 @@ static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, ct_outfile *bad, 
     }
     rep->first_day = INT32_MAX;
     rep->last_day = INT32_MIN;
-    rowctx x = {o, &cl, bad, {0}};
+    rowctx x = {o, &cl, bad, {0}, {0}};
     s = CT_OK;
     /* Big quote-free files: parse in a second thread while this one interns
      * (quoted fields live in a per-row scratch buffer, so they stay serial;
      * so do runs that write rejected rows out, which both threads find). */
-    if (r == 1 && o->threads != 1 && bad == NULL && c->size - c->pos > ((size_t)8 << 20) &&
+    if (r == 1 && o->threads != 1 && bad == NULL && o->encoding == CT_ENC_UTF8 &&
+        c->size - c->pos > ((size_t)8 << 20) &&
         memchr(c->data + c->pos, '"', c->size - c->pos) == NULL) {
         s = pipelined(c, &x, P, rep, err);
         r = 0;
@@ -1149,7 +1224,7 @@ static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, ct_outfile *bad, 
     finish_orders(P, o, &cl, rep);
     if (P->tx.n == 0) {
         uint64_t rej = rep->missing_id + rep->bad_fields + rep->bad_date + rep->bad_number +
-                       rep->bad_id + rep->order_conflicts;
+                       rep->bad_id + rep->order_conflicts + rep->bad_encoding;
         return ct_fail_at(err, CT_EDATA, c->path, 0, 0,
                           "no transactions on or before the observation end (%llu rows read: "
                           "%llu returns left out (--returns keep keeps them), %llu orders of "
@@ -1569,6 +1644,7 @@ static const struct {
     {"rows_bad_number", offsetof(ct_ingest_report, bad_number)},
     {"rows_bad_id", offsetof(ct_ingest_report, bad_id)},
     {"rows_order_two_customers", offsetof(ct_ingest_report, order_conflicts)},
+    {"rows_bad_encoding", offsetof(ct_ingest_report, bad_encoding)},
     {"rows_returns_dropped", offsetof(ct_ingest_report, returns_dropped)},
     {"rows_returns_kept", offsetof(ct_ingest_report, returns)},
     {"orders", offsetof(ct_ingest_report, orders)},

@@ -603,6 +603,7 @@ static void load_notes(rp *r, const ct_file *f, const cols *k)
         {"ingest_rows_bad_date", "rows with an unparseable date"},
         {"ingest_rows_bad_number", "rows with an unparseable number"},
         {"ingest_rows_bad_id", "rows with an empty or over-long id"},
+        {"ingest_rows_bad_encoding", "rows with an id that is not UTF-8"},
         {"ingest_rows_order_two_customers", "rows of orders with two customer ids"},
         {"ingest_rows_returns_dropped", "return or cancellation rows"},
         {"ingest_orders_zero_amount", "orders of amount 0 or less (only free items)"},
