@@ -59,6 +59,7 @@ typedef struct ct_ingest_opts {
     double max_bad_rows;
     const char *features_path; /* NULL: no /features */
     const char *features_id;   /* id column of the features file; NULL = default names or 1 */
+    int features_delim;        /* its delimiter, as delim; 0 = sniffed from its first line */
     int deflate;               /* 0, or 1..9 */
     const char *command;       /* recorded in the output */
     unsigned threads; /* 1: parse serially; else big quote-free files are parsed in

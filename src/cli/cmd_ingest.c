@@ -49,6 +49,7 @@ static const char HELP[] =
     "                             rows) are skipped as missing ids or bad rows\n"
     "      --features FILE.csv    join extra numeric per-customer columns by id\n"
     "      --features-id COL      id column of the features file\n"
+    "      --features-delimiter D its delimiter (default: sniffed from its first line)\n"
     "      --summary FILE.csv     input is an RFM summary, not a transaction log\n"
     "      --compress[=LEVEL]     shuffle + deflate (default level 1)\n"
     "      --threads N            1: parse in this thread only (default: big files\n"
@@ -59,7 +60,7 @@ static const char HELP[] =
 
 enum { O_NOHDR = 256, O_ID, O_DATE, O_AMOUNT, O_DFMT, O_PERIOD, O_CAL, O_OBS, O_NEG, O_FEAT,
        O_FEATID, O_SUMMARY, O_COMPRESS, O_THREADS, O_QTY, O_PRICE, O_ORDER, O_CANCEL, O_RETURNS,
-       O_MISSING, O_BADROW, O_BADFILE, O_MAXBAD, O_ENC };
+       O_MISSING, O_BADROW, O_BADFILE, O_MAXBAD, O_ENC, O_FDELIM };
 
 static const struct option LONG[] = {
     {"output", required_argument, NULL, 'o'},
@@ -83,6 +84,7 @@ static const struct option LONG[] = {
     {"bad-rows", required_argument, NULL, O_BADFILE},
     {"max-bad-rows", required_argument, NULL, O_MAXBAD},
     {"encoding", required_argument, NULL, O_ENC},
+    {"features-delimiter", required_argument, NULL, O_FDELIM},
     {"features", required_argument, NULL, O_FEAT},
     {"features-id", required_argument, NULL, O_FEATID},
     {"summary", required_argument, NULL, O_SUMMARY},
@@ -284,6 +286,12 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
             break;
         case O_FEAT:
             o.features_path = optarg;
+            break;
+        case O_FDELIM:
+            o.features_delim = parse_delim(optarg);
+            if (o.features_delim < 0) {
+                return cli_usage(c, "unknown delimiter '%s' (use , tab space ;)", optarg);
+            }
             break;
         case O_FEATID:
             o.features_id = optarg;

@@ -1451,7 +1451,8 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
                                ct_error *err)
 {
     ct_csv c;
-    ct_status s = ct_csv_open(&c, o->features_path, o->delim, err);
+    /* the features file has its own delimiter (sniffed unless given) */
+    ct_status s = ct_csv_open(&c, o->features_path, o->features_delim, err);
     double *val = NULL;
     unsigned char *seen = NULL;
     ct_colspec *spec = NULL;

@@ -166,6 +166,11 @@ expect 64 "retail: quantity without price" -- "$CLV" ingest "$R" --quantity Quan
 expect 64 "retail: cancel prefix without order" -- "$CLV" ingest "$R" --cancel-prefix C -o "$T/x.h5"
 expect 64 "retail: bad --returns" -- "$CLV" ingest "$R" --returns net -o "$T/x.h5"
 expect 64 "retail: bad rows onto the output" -- "$CLV" ingest "$R" --bad-rows "$T/x.h5" -o "$T/x.h5"
+# a comma-separated features file beside a space-separated log: its own delimiter
+printf 'customer_id,score\n00001,0.5\n00002,1.5\n' >"$T/feats.csv"
+expect 0 "features delimiter sniffed" -- "$CLV" ingest "$DATA/CDNOW_master.txt" -d space \
+    --features "$T/feats.csv" -o "$T/featd.h5" --json -q
+grep -qF '"feature_columns": 1' "$T/out" && ok || bad "features delimiter: $(cat "$T/out")"
 # the counts reach a run's report (data-quality notes)
 head -n 20000 "$DATA/CDNOW_master.txt" >"$T/cd_dirty.txt"
 printf ' 99998 19970105 1 abc\n 99997 1997xx05 1 10.00\n 99996 19970105\n' >>"$T/cd_dirty.txt"
