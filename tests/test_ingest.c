@@ -532,9 +532,11 @@ static void test_ingest_line_items(void **state)
     size_t n = fread(text, 1, sizeof text - 1, fp);
     fclose(fp);
     text[n] = '\0';
-    assert_non_null(strstr(text, "line,reason,row\n9,empty customer id,\"536382,"));
-    assert_non_null(strstr(text, "\n10,\"cannot parse date 'not-a-date'"));
-    assert_non_null(strstr(text, "\n13,order '536384' has two customer ids ('12583' and '17850')"));
+    assert_non_null(strstr(text, "file,line,reason,row\ntests/data/retail_dirty.csv,9,empty "
+                                 "customer id,\"536382,"));
+    assert_non_null(strstr(text, "retail_dirty.csv,10,\"cannot parse date 'not-a-date'"));
+    assert_non_null(strstr(text, "retail_dirty.csv,13,order '536384' has two customer ids "
+                                 "('12583' and '17850')"));
 
     /* returns kept as negative transactions */
     ingest_retail(&o);

@@ -104,10 +104,14 @@ typedef ct_status (*ct_summarize_fn)(const int32_t *day, const double *amount, c
                                      size_t n, const ct_summary_opts *o, int32_t ref_day,
                                      ct_customers *out, ct_error *err);
 
-/* Ingest transaction log `csv` into a new HDF5 file `out` (atomic), with
- * `summarize` computing /customers.  rep may be NULL. */
-ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *o,
-                        ct_summarize_fn summarize, ct_ingest_report *rep, ct_error *err);
+/* Ingest the transaction log in the files csv[0..ncsv) (the same columns,
+ * each plain or gzip/xz/zstd-compressed, told by its magic bytes) into a new
+ * HDF5 file `out` (atomic), with `summarize` computing /customers.  The
+ * result does not depend on how the rows are split over the files or on
+ * their order.  rep may be NULL. */
+ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,
+                        const ct_ingest_opts *o, ct_summarize_fn summarize,
+                        ct_ingest_report *rep, ct_error *err);
 
 /* Ingest an RFM summary CSV (header required): columns x|frequency,
  * t_x|recency, T|periods, optional m|monetary_value|zbar, weight|weights|count,

@@ -49,10 +49,11 @@ ct_status ct_stage_summarize(const int32_t *day, const double *amount, const siz
 ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *o,
                         ct_ingest_report *rep, ct_error *err);
 
-/* The ingest stage (`clvtier ingest`): a transaction log (ct_ingest_csv),
- * or an RFM summary when summary != 0 (ct_ingest_summary, ingest.h). */
-ct_status ct_stage_ingest(const char *csv, int summary, const char *out, const ct_ingest_opts *o,
-                          ct_ingest_report *rep, ct_error *err);
+/* The ingest stage (`clvtier ingest`): a transaction log in csv[0..ncsv)
+ * (ct_ingest_log), or an RFM summary csv[0] when summary != 0
+ * (ct_ingest_summary, ingest.h). */
+ct_status ct_stage_ingest(const char *const *csv, size_t ncsv, int summary, const char *out,
+                          const ct_ingest_opts *o, ct_ingest_report *rep, ct_error *err);
 
 /* Simulated customers' transactions (synth.h) as CSV "id,date,amount" at
  * `path` (atomic), dates at day resolution, amounts rounded to cents.

@@ -7,12 +7,14 @@
 #include <string.h>
 
 static const char HELP[] =
-    "usage: clvtier ingest TX.csv -o DATA.h5 [options]\n"
+    "usage: clvtier ingest TX.csv[.gz|.xz|.zst] [MORE.csv ...] -o DATA.h5 [options]\n"
     "       clvtier ingest --summary SUMMARY.csv -o DATA.h5 [options]\n"
     "\n"
     "Read a transaction log (one row per transaction: customer id, date, amount;\n"
     "any row order) and write /transactions and /customers (x, t_x, T, m, n, ...,\n"
-    "RFM scores) to DATA.h5.  With --summary, read an RFM summary instead\n"
+    "RFM scores) to DATA.h5.  Several files (the same columns, e.g. monthly\n"
+    "exports) are one log; gzip, xz and zstd files are read as they are (told by\n"
+    "their first bytes).  With --summary, read an RFM summary instead\n"
     "(columns x|frequency, t_x|recency, T|periods, optional m|monetary_value|zbar,\n"
     "weight|weights|count, id).\n"
     "\n"
@@ -320,8 +322,8 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
     }
     const char *in = summary;
     if (summary == NULL) {
-        if (optind != argc - 1) {
-            return cli_usage(c, optind >= argc ? "missing input TX.csv" : "too many arguments");
+        if (optind >= argc) {
+            return cli_usage(c, "missing input TX.csv");
         }
         in = argv[optind];
     } else if (optind != argc) {
@@ -339,15 +341,16 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
     if (o.cancel_prefix != NULL && o.order_col == NULL) {
         return cli_usage(c, "--cancel-prefix needs --order (the column of the order ids)");
     }
-    if (o.bad_rows_path != NULL &&
-        (strcmp(o.bad_rows_path, out) == 0 || strcmp(o.bad_rows_path, in) == 0)) {
-        return cli_usage(c, "--bad-rows '%s' is also the input or -o", o.bad_rows_path);
+    if (o.bad_rows_path != NULL && strcmp(o.bad_rows_path, out) == 0) {
+        return cli_usage(c, "--bad-rows '%s' is also -o", o.bad_rows_path);
     }
     o.command = c->cmdline;
     o.progress = cli_progress;
     o.progress_ctx = c;
     double t0 = cli_now();
-    ct_status s = ct_stage_ingest(in, summary != NULL, out, &o, &rep, &err);
+    const char *const *inputs = summary != NULL ? &in : (const char *const *)argv + optind;
+    size_t ninputs = summary != NULL ? 1 : (size_t)(argc - optind);
+    ct_status s = ct_stage_ingest(inputs, ninputs, summary != NULL, out, &o, &rep, &err);
     cli_progress_done(c);
     if (s != CT_OK) {
         return cli_fail(c, &err);

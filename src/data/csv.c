@@ -16,16 +16,24 @@
 
 ct_status ct_csv_open(ct_csv *c, const char *path, int delim, ct_error *err)
 {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        memset(c, 0, sizeof *c);
+        c->fd = -1;
+        return ct_fail_at(err, CT_ENOENT, path, 0, 0, "cannot open: %s", strerror(errno));
+    }
+    return ct_csv_open_fd(c, fd, path, delim, err);
+}
+
+ct_status ct_csv_open_fd(ct_csv *c, int fd, const char *path, int delim, ct_error *err)
+{
     struct stat st;
 
     memset(c, 0, sizeof *c);
     c->path = path;
     c->delim = delim;
     c->line = c->next_line = 1;
-    c->fd = open(path, O_RDONLY);
-    if (c->fd < 0) {
-        return ct_fail_at(err, CT_ENOENT, path, 0, 0, "cannot open: %s", strerror(errno));
-    }
+    c->fd = fd;
     if (fstat(c->fd, &st) != 0 || S_ISDIR(st.st_mode)) {
         int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
         close(c->fd);

@@ -37,6 +37,9 @@ typedef struct ct_csv {
 /* Open `path` read-only and map it.  CT_ENOENT when missing; CT_EDATA when
  * empty (0 bytes). */
 ct_status ct_csv_open(ct_csv *c, const char *path, int delim, ct_error *err);
+/* As ct_csv_open on an open descriptor (taken over: closed by ct_csv_close);
+ * path names the input in messages. */
+ct_status ct_csv_open_fd(ct_csv *c, int fd, const char *path, int delim, ct_error *err);
 void ct_csv_close(ct_csv *c);
 /* Pick the delimiter from the first non-empty line: ',' if present, else tab,
  * else blank runs.  Only when c->delim is CT_DELIM_AUTO. */

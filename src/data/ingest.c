@@ -12,6 +12,7 @@
 #include "clvtier/schema.h"
 #include "clvtier/store.h"
 #include "data/csv_internal.h"
+#include "data/decompress_internal.h"
 #include "core/mem_internal.h"
 #include "core/sort_internal.h"
 
@@ -23,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <errno.h>
 
 #define MAX_ID_BYTES 1024
 #define NO_CUST UINT32_MAX
@@ -576,14 +580,16 @@ static int reject(rowctx *x, const ct_csv *c, uint64_t line, uint64_t *counter, 
         while (b > a && (c->data[b - 1] == '\n' || c->data[b - 1] == '\r')) {
             b--;
         }
-        fprintf(fp, "%llu,", (unsigned long long)line);
+        ct_csv_quote(fp, c->path, strlen(c->path), 1);
+        fprintf(fp, ",%llu,", (unsigned long long)line);
         ct_csv_quote(fp, why, strlen(why), 1);
         fputc(',', fp);
         ct_csv_quote(fp, c->data + a, b - a, 1);
         fputc('\n', fp);
     } else if (x->bad != NULL) {
         FILE *fp = ct_outfile_stream(x->bad);
-        fprintf(fp, "%llu,", (unsigned long long)line);
+        ct_csv_quote(fp, c->path, strlen(c->path), 1);
+        fprintf(fp, ",%llu,", (unsigned long long)line);
         ct_csv_quote(fp, why, strlen(why), 1);
         fputs(",\n", fp);
     }
@@ -877,14 +883,13 @@ static ct_status append_row(parsed *P, rowctx *x, const ct_csv *c, const prow *r
 /* After the last row: the orders' compensation terms added, and orders (or
  * line items) of amount <= 0 - only free items; returns unless kept - left
  * out and counted. */
-static void finish_orders(parsed *P, const ct_ingest_opts *o, const cols *cl,
-                          ct_ingest_report *rep)
+static void finish_orders(parsed *P, const ct_ingest_opts *o, ct_ingest_report *rep)
 {
     for (size_t k = 0; k < P->orders.n; k++) {
         P->tx.amt[P->ord_tx[k]] += P->ord_comp[k];
     }
     rep->orders = P->orders.n;
-    if (cl->order < 0 && cl->qty < 0) {
+    if (o->order_col == NULL && o->quantity_col == NULL) {
         return;
     }
     int keep_neg = o->returns == CT_RETURNS_KEEP || o->allow_negative;
@@ -1134,7 +1139,7 @@ static ct_status parse_serial(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report 
 
 /* The counts into the report; CT_EDATA when more rows were rejected than
  * --max-bad-rows allows. */
-static ct_status count_rows(const rowctx *x, const ct_csv *c, ct_ingest_report *rep,
+static ct_status count_rows(const rowctx *x, const char *where, ct_ingest_report *rep,
                             ct_error *err)
 {
     const rowcounts *k = &x->k;
@@ -1154,7 +1159,7 @@ static ct_status count_rows(const rowctx *x, const ct_csv *c, ct_ingest_report *
     double lim = x->o->max_bad_rows;
     double allowed = lim >= 1 ? lim : lim > 0 ? lim * (double)k->rows : (double)INFINITY;
     if ((double)rejected > allowed) {
-        return ct_fail_at(err, CT_EDATA, c->path, 0, 0,
+        return ct_fail_at(err, CT_EDATA, where, 0, 0,
                           "%llu of %llu rows rejected (%llu missing ids, %llu bad rows), more "
                           "than --max-bad-rows %g allows",
                           (unsigned long long)rejected, (unsigned long long)k->rows,
@@ -1164,15 +1169,18 @@ static ct_status count_rows(const rowctx *x, const ct_csv *c, ct_ingest_report *
     return CT_OK;
 }
 
-static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, ct_outfile *bad, parsed *P,
-                           ct_ingest_report *rep, ct_error *err)
+/* One file of the log into P (the counts in x add up over the files); the
+ * first file sizes the tables. */
+static ct_status parse_file(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *rep, int first,
+                            ct_error *err)
 {
+    const ct_ingest_opts *o = x->o;
     cols cl;
     int r;
     ct_status s;
 
     ct_csv_sniff(c);
-    rep->delim = c->delim;
+    rep->delim = first ? c->delim : rep->delim;
     r = ct_csv_next(c, err);
     if (r < 0) {
         return err->status;
@@ -1186,12 +1194,13 @@ static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, ct_outfile *bad, 
     if ((s = resolve_cols(c, o, P, &cl, err)) != CT_OK) {
         return s;
     }
-    /* Estimate the row count from the first line's length to size the arrays. */
-    size_t first_len = c->pos > 0 ? c->pos : 32;
-    size_t guess = c->size / (first_len > 8 ? first_len : 8) + 1024;
-    if (idtab_init(&P->ids, guess / 4 + 1024) != 0 || txlog_reserve(&P->tx, guess) != 0 ||
-        (cl.order >= 0 && idtab_init(&P->orders, guess / 2 + 1024) != 0)) {
-        return ct_fail(err, CT_ENOMEM, "out of memory for about %zu rows", guess);
+    if (first) { /* estimate the row count from the first line's length */
+        size_t first_len = c->pos > 0 ? c->pos : 32;
+        size_t guess = c->size / (first_len > 8 ? first_len : 8) + 1024;
+        if (idtab_init(&P->ids, guess / 4 + 1024) != 0 || txlog_reserve(&P->tx, guess) != 0 ||
+            (o->order_col != NULL && idtab_init(&P->orders, guess / 2 + 1024) != 0)) {
+            return ct_fail(err, CT_ENOMEM, "out of memory for about %zu rows", guess);
+        }
     }
     if (o->header) {
         r = ct_csv_next(c, err);
@@ -1199,33 +1208,62 @@ static ct_status parse_log(ct_csv *c, const ct_ingest_opts *o, ct_outfile *bad, 
     if (r == 0) {
         return ct_fail_at(err, CT_EDATA, c->path, 0, 0, "header only: no data rows");
     }
-    rep->first_day = INT32_MAX;
-    rep->last_day = INT32_MIN;
-    rowctx x = {o, &cl, bad, {0}, {0}};
+    x->cl = &cl;
     s = CT_OK;
     /* Big quote-free files: parse in a second thread while this one interns
      * (quoted fields live in a per-row scratch buffer, so they stay serial;
      * so do runs that write rejected rows out, which both threads find). */
-    if (r == 1 && o->threads != 1 && bad == NULL && o->encoding == CT_ENC_UTF8 &&
+    if (r == 1 && o->threads != 1 && x->bad == NULL && o->encoding == CT_ENC_UTF8 &&
         c->size - c->pos > ((size_t)8 << 20) &&
         memchr(c->data + c->pos, '"', c->size - c->pos) == NULL) {
-        s = pipelined(c, &x, P, rep, err);
+        s = pipelined(c, x, P, rep, err);
         r = 0;
     }
     if (s == CT_OK) {
-        s = parse_serial(c, &x, P, rep, r, err);
+        s = parse_serial(c, x, P, rep, r, err);
     }
+    x->cl = NULL;
+    return s;
+}
+
+/* Every file of the log (any compression) into P, in the order given. */
+static ct_status parse_log(const char *const *csv, size_t ncsv, const ct_ingest_opts *o,
+                           ct_outfile *bad, parsed *P, ct_ingest_report *rep, ct_error *err)
+{
+    rowctx *x = calloc(1, sizeof *x);
+    ct_status s = CT_OK;
+    if (x == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    x->o = o;
+    x->bad = bad;
+    rep->first_day = INT32_MAX;
+    rep->last_day = INT32_MIN;
+    for (size_t i = 0; i < ncsv && s == CT_OK; i++) {
+        ct_csv c;
+        int fd, compression;
+        s = ct_decompress_open(csv[i], &fd, &compression, err);
+        if (s == CT_OK) {
+            s = ct_csv_open_fd(&c, fd, csv[i], o->delim, err);
+        }
+        if (s == CT_OK) {
+            s = parse_file(&c, x, P, rep, i == 0, err);
+            ct_csv_close(&c);
+        }
+    }
+    const char *where = ncsv == 1 ? csv[0] : "the input";
     if (s == CT_OK) {
-        s = count_rows(&x, c, rep, err);
+        s = count_rows(x, where, rep, err);
     }
+    free(x);
     if (s != CT_OK) {
         return s;
     }
-    finish_orders(P, o, &cl, rep);
+    finish_orders(P, o, rep);
     if (P->tx.n == 0) {
         uint64_t rej = rep->missing_id + rep->bad_fields + rep->bad_date + rep->bad_number +
                        rep->bad_id + rep->order_conflicts + rep->bad_encoding;
-        return ct_fail_at(err, CT_EDATA, c->path, 0, 0,
+        return ct_fail_at(err, CT_EDATA, where, 0, 0,
                           "no transactions on or before the observation end (%llu rows read: "
                           "%llu returns left out (--returns keep keeps them), %llu orders of "
                           "amount <= 0, %llu rows rejected, %llu after the observation end)",
@@ -1632,6 +1670,17 @@ static void *summ_run(void *arg)
 
 /* ---- entry point --------------------------------------------------------- */
 
+/* Whether a and b name the same file (b need not exist yet). */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0) {
+        return 1;
+    }
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 /* What ingest counted, as attributes of /transactions (and of /customers,
  * prefixed ingest_, so that a run's result and its report carry them). */
 static const struct {
@@ -1672,18 +1721,19 @@ const char *ct_ingest_count_name(size_t i)
     return i < sizeof COUNTS / sizeof COUNTS[0] ? COUNTS[i].name : NULL;
 }
 
-ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *o,
-                        ct_summarize_fn summarize, ct_ingest_report *rep_out, ct_error *err)
+ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,
+                        const ct_ingest_opts *o, ct_summarize_fn summarize,
+                        ct_ingest_report *rep_out, ct_error *err)
 {
     ct_ingest_report rep;
     ct_error local;
-    ct_csv c;
     parsed P;
     sorted S;
     ct_customers cust;
     ct_file *f = NULL;
     ct_outfile *bad = NULL;
     ct_status s;
+    char source[4096];
 
     if (err == NULL) {
         err = &local;
@@ -1696,27 +1746,34 @@ ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *
         o->calibration_end > o->observation_end) {
         return ct_fail(err, CT_EINVAL, "calibration end is after the observation end");
     }
-    s = ct_csv_open(&c, csv, o->delim, err);
-    if (s != CT_OK) {
-        return s;
+    if (ncsv == 0) {
+        return ct_fail(err, CT_EINVAL, "no input log");
+    }
+    source[0] = '\0';
+    for (size_t i = 0; i < ncsv; i++) { /* every input readable, none an output, first */
+        if (access(csv[i], R_OK) != 0) {
+            return ct_fail_at(err, CT_ENOENT, csv[i], 0, 0, "cannot open: %s", strerror(errno));
+        }
+        if (same_file(csv[i], out) || (o->bad_rows_path && same_file(csv[i], o->bad_rows_path))) {
+            return ct_fail_at(err, CT_EINVAL, csv[i], 0, 0, "is both an input and an output");
+        }
+        size_t len = strlen(source);
+        snprintf(source + len, sizeof source - len, "%s%s", i ? "," : "", csv[i]);
     }
     /* Create the (temp) output first: a bad -o fails before a long parse. */
     ct_create_opts co = {o->deflate, o->command, NULL};
     s = ct_file_create(&f, out, &co, err);
     if (s != CT_OK) {
-        ct_csv_close(&c);
         return s;
     }
     if (o->bad_rows_path != NULL) {
         s = ct_outfile_open(&bad, o->bad_rows_path, err);
         if (s != CT_OK) {
-            ct_csv_close(&c);
             goto done;
         }
-        fputs("line,reason,row\n", ct_outfile_stream(bad));
+        fputs("file,line,reason,row\n", ct_outfile_stream(bad));
     }
-    s = parse_log(&c, o, bad, &P, &rep, err);
-    ct_csv_close(&c);
+    s = parse_log(csv, ncsv, o, bad, &P, &rep, err);
     if (s != CT_OK) {
         goto done;
     }
@@ -1738,7 +1795,7 @@ ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *
         goto done;
     }
     if (S.ncust == 0) {
-        s = ct_fail_at(err, CT_EDATA, csv, 0, 0,
+        s = ct_fail_at(err, CT_EDATA, ncsv == 1 ? csv[0] : "the input", 0, 0,
                        "every customer first purchased after the calibration end");
         goto done;
     }
@@ -1777,7 +1834,7 @@ ct_status ct_ingest_log(const char *csv, const char *out, const ct_ingest_opts *
     }
     CT_TRY(ct_customers_write(f, &cust, err));
     CT_TRY(write_period_attrs(f, "/customers", o->period, cal_end, obs_end, holdout, err));
-    CT_TRY(ct_attr_set_str(f, "/customers", "source", csv, err));
+    CT_TRY(ct_attr_set_str(f, "/customers", "source", source, err));
     CT_TRY(ct_attr_set_i64(f, "/customers", "customers_after_calibration",
                            (int64_t)rep.late_customers, err));
     CT_TRY(ct_attr_set_i64(f, "/transactions", "rows_after_observation",

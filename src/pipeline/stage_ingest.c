@@ -18,11 +18,14 @@ ct_status ct_stage_summarize(const int32_t *day, const double *amount, const siz
 ct_status ct_ingest_csv(const char *csv, const char *out, const ct_ingest_opts *o,
                         ct_ingest_report *rep, ct_error *err)
 {
-    return ct_ingest_log(csv, out, o, ct_stage_summarize, rep, err);
+    return ct_ingest_log(&csv, 1, out, o, ct_stage_summarize, rep, err);
 }
 
-ct_status ct_stage_ingest(const char *csv, int summary, const char *out, const ct_ingest_opts *o,
-                          ct_ingest_report *rep, ct_error *err)
+ct_status ct_stage_ingest(const char *const *csv, size_t ncsv, int summary, const char *out,
+                          const ct_ingest_opts *o, ct_ingest_report *rep, ct_error *err)
 {
-    return summary ? ct_ingest_summary(csv, out, o, rep, err) : ct_ingest_csv(csv, out, o, rep, err);
+    if (summary) {
+        return ct_ingest_summary(csv[0], out, o, rep, err);
+    }
+    return ct_ingest_log(csv, ncsv, out, o, ct_stage_summarize, rep, err);
 }
