@@ -70,6 +70,16 @@ typedef struct ct_ingest_opts {
 
 void ct_ingest_opts_init(ct_ingest_opts *o);
 
+/* Set one option of the log's format by name - id, date, amount, quantity,
+ * price, order, cancel-prefix, returns (drop|keep), missing-id (fail|skip),
+ * on-bad-row (fail|skip), bad-rows, max-bad-rows, encoding, date-format,
+ * delimiter, features-delimiter, header (yes|no); '_' for '-' is fine - as
+ * `clvtier ingest --NAME VALUE` would.  The strings are kept, not copied.
+ * CT_EINVAL names what is wrong. */
+ct_status ct_ingest_opt_set(ct_ingest_opts *o, const char *key, const char *value, ct_error *err);
+/* ',' | tab | space | ';' (or their names; "auto": 0) as a delimiter, or -1. */
+int ct_ingest_delim_parse(const char *s);
+
 typedef struct ct_ingest_report {
     uint64_t rows;              /* data rows read */
     uint64_t transactions;      /* rows kept in /transactions */

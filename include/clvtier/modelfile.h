@@ -44,6 +44,7 @@ extern "C" {
 #define CT_MAX_TIERS 16
 #define CT_MAX_FEATURES 32
 #define CT_MAX_AUDIT 8
+#define CT_MAX_INGEST 24
 
 typedef enum ct_assign { CT_ASSIGN_CLUSTERS, CT_ASSIGN_SHARES, CT_ASSIGN_THRESHOLDS } ct_assign;
 
@@ -80,6 +81,10 @@ typedef struct ct_tier_model {
     char review[200];
     size_t naudit;
     char audit[CT_MAX_AUDIT][64];
+    /* [ingest]: options of a CSV log's format (ct_ingest_opt_set's names) */
+    size_t ningest;
+    char ingest_key[CT_MAX_INGEST][32];
+    char ingest_val[CT_MAX_INGEST][200];
 } ct_tier_model;
 
 /* Defaults (a 3-tier high/mid/low value model on clv, x, t_x, m). */

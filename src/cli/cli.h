@@ -56,6 +56,60 @@ enum { CLI_O_HTML = 400, CLI_O_SUMMARY, CLI_O_MD, CLI_O_CSV, CLI_O_KEY, CLI_O_MI
         {"csv", required_argument, NULL, CLI_O_CSV},                                              \
         {"id-key", required_argument, NULL, CLI_O_KEY},                                           \
         {"min-group", required_argument, NULL, CLI_O_MING}
+/* The options of a log's format, the same for `ingest` and `run` (and a
+ * model file's [ingest] section): their names are ct_ingest_opt_set's. */
+#define CLI_O_INGEST 1000
+#define CLI_INGEST_LONG_OPTIONS                                                                    \
+    {"id", required_argument, NULL, CLI_O_INGEST + 0},                                            \
+        {"date", required_argument, NULL, CLI_O_INGEST + 1},                                      \
+        {"amount", required_argument, NULL, CLI_O_INGEST + 2},                                    \
+        {"quantity", required_argument, NULL, CLI_O_INGEST + 3},                                  \
+        {"price", required_argument, NULL, CLI_O_INGEST + 4},                                     \
+        {"order", required_argument, NULL, CLI_O_INGEST + 5},                                     \
+        {"cancel-prefix", required_argument, NULL, CLI_O_INGEST + 6},                             \
+        {"returns", required_argument, NULL, CLI_O_INGEST + 7},                                   \
+        {"missing-id", required_argument, NULL, CLI_O_INGEST + 8},                                \
+        {"on-bad-row", required_argument, NULL, CLI_O_INGEST + 9},                                \
+        {"bad-rows", required_argument, NULL, CLI_O_INGEST + 10},                                 \
+        {"max-bad-rows", required_argument, NULL, CLI_O_INGEST + 11},                             \
+        {"encoding", required_argument, NULL, CLI_O_INGEST + 12},                                 \
+        {"date-format", required_argument, NULL, CLI_O_INGEST + 13},                              \
+        {"features-delimiter", required_argument, NULL, CLI_O_INGEST + 14},                       \
+        {"delimiter", required_argument, NULL, CLI_O_INGEST + 15},                                \
+        {"no-header", no_argument, NULL, CLI_O_INGEST + 16},                                      \
+        {"allow-negative", no_argument, NULL, CLI_O_INGEST + 17}
+#define CLI_INGEST_HELP                                                                             \
+    "      --id COL               customer id column: header name or 1-based index\n"            \
+    "      --date COL             date column\n"                                                  \
+    "      --amount COL           amount column ('none': no amounts)\n"                           \
+    "      --quantity COL --price COL  line items: amount = quantity x unit price\n"              \
+    "      --order COL            rows with the same order id are one transaction\n"             \
+    "                             (amounts summed, the earliest line's date; an order\n"         \
+    "                             with two customer ids is a bad row)\n"                         \
+    "      --cancel-prefix P[,P2] order ids starting with P are cancellations (returns)\n"       \
+    "      --returns drop|keep    returns (cancellations, negative quantity or amount):\n"       \
+    "                             left out and counted (default), or kept as negative\n"         \
+    "                             transactions; orders of amount <= 0 are left out\n"            \
+    "      --allow-negative       the same as --returns keep\n"                                  \
+    "      --missing-id fail|skip rows without a customer id (guest sales): stop\n"              \
+    "                             (default), or skip and count\n"                                \
+    "      --on-bad-row fail|skip unparseable dates or numbers, too few fields, ids not\n"       \
+    "                             UTF-8: stop (default), or skip and count\n"                    \
+    "      --bad-rows FILE.csv    write every skipped row (file, line, reason, text)\n"          \
+    "      --max-bad-rows N       stop when more than N rows (N < 1: that share of the\n"        \
+    "                             rows) are skipped as missing ids or bad rows\n"                \
+    "      --encoding E           utf-8 (default) | latin1 | cp1252: ids are stored as UTF-8\n"  \
+    "      --date-format FMT      e.g. %Y-%m-%d, %m/%d/%Y %H:%M, %d-%b-%y, %Y-%m-%dT%H:%M:%S%z\n" \
+    "                             (default: YYYY-MM-DD, YYYYMMDD, ISO 8601 date-times)\n"        \
+    "  -d, --delimiter D          ',' | tab | space (runs of blanks) | ';' (default: sniffed)\n" \
+    "      --no-header            the first row is data; columns are 1-based indices\n"          \
+    "      --features-delimiter D the features file's (default: sniffed from its first line)\n"
+/* An option of CLI_INGEST_LONG_OPTIONS ('d' too) into o: 0, or the exit
+ * code of a bad value; -1 when opt is not one of them. */
+int cli_ingest_option(cli_common *c, int opt, const char *arg, ct_ingest_opts *o);
+/* Its name (ct_ingest_opt_set's), or NULL when opt is not one of them. */
+const char *cli_ingest_option_name(int opt);
+
 /* The report options, then cli_option's: -1 to go on parsing, else the exit
  * code to return. */
 int cli_report_option(cli_common *c, int opt, ct_report_opts *rep, const char *help, int argc,

@@ -20,38 +20,12 @@ static const char HELP[] =
     "\n"
     "options:\n"
     "  -o, --output FILE          output HDF5 file (written atomically)\n"
-    "  -d, --delimiter D          ',' | tab | space (runs of blanks) | ';'\n"
-    "                             (default: sniffed from the first line)\n"
-    "      --no-header            the first row is data; columns are 1-based indices\n"
-    "      --id COL               customer id column: header name or 1-based index\n"
-    "      --date COL             date column\n"
-    "      --amount COL           amount column ('none': no amounts)\n"
-    "      --date-format FMT      e.g. %Y-%m-%d, %Y%m%d, %d/%m/%Y (default: automatic\n"
-    "                             YYYY-MM-DD, YYYYMMDD, YYYY-MM-DD HH:MM:SS)\n"
+    CLI_INGEST_HELP
     "      --period P             day | week | month (month = 365.2425/12 days)\n"
     "      --calibration-end D    split: calibration up to D, holdout after it\n"
     "      --observation-end D    ignore transactions after D (default: last date)\n"
-    "      --quantity COL --price COL  line items: amount = quantity x unit price\n"
-    "      --order COL            rows with the same order id are one transaction\n"
-    "                             (amounts summed, the earliest line's date; an order\n"
-    "                             with two customer ids is a bad row)\n"
-    "      --cancel-prefix P[,P2] order ids starting with P are cancellations (returns)\n"
-    "      --returns drop|keep    returns (cancellations, negative quantity or amount):\n"
-    "                             left out and counted (default), or kept as negative\n"
-    "                             transactions; orders of amount <= 0 are left out\n"
-    "      --allow-negative       the same as --returns keep\n"
-    "      --missing-id skip|fail rows without a customer id (guest sales): skip and\n"
-    "                             count, or stop (default)\n"
-    "      --on-bad-row fail|skip unparseable dates or numbers, too few fields: stop\n"
-    "                             (default), or skip and count\n"
-    "      --bad-rows FILE.csv    write every skipped row (line, reason, text)\n"
-    "      --encoding E           utf-8 (default; an id that is not UTF-8 is a bad row)\n"
-    "                             | latin1 | cp1252: ids are stored as UTF-8\n"
-    "      --max-bad-rows N       stop when more than N rows (N < 1: that share of the\n"
-    "                             rows) are skipped as missing ids or bad rows\n"
     "      --features FILE.csv    join extra numeric per-customer columns by id\n"
     "      --features-id COL      id column of the features file\n"
-    "      --features-delimiter D its delimiter (default: sniffed from its first line)\n"
     "      --summary FILE.csv     input is an RFM summary, not a transaction log\n"
     "      --compress[=LEVEL]     shuffle + deflate (default level 1)\n"
     "      --threads N            1: parse in this thread only (default: big files\n"
@@ -60,33 +34,14 @@ static const char HELP[] =
     "  -q, --quiet                no progress or summary on stderr\n"
     "  -h, --help                 this help\n";
 
-enum { O_NOHDR = 256, O_ID, O_DATE, O_AMOUNT, O_DFMT, O_PERIOD, O_CAL, O_OBS, O_NEG, O_FEAT,
-       O_FEATID, O_SUMMARY, O_COMPRESS, O_THREADS, O_QTY, O_PRICE, O_ORDER, O_CANCEL, O_RETURNS,
-       O_MISSING, O_BADROW, O_BADFILE, O_MAXBAD, O_ENC, O_FDELIM };
+enum { O_PERIOD = 256, O_CAL, O_OBS, O_FEAT, O_FEATID, O_SUMMARY, O_COMPRESS, O_THREADS };
 
 static const struct option LONG[] = {
     {"output", required_argument, NULL, 'o'},
-    {"delimiter", required_argument, NULL, 'd'},
-    {"no-header", no_argument, NULL, O_NOHDR},
-    {"id", required_argument, NULL, O_ID},
-    {"date", required_argument, NULL, O_DATE},
-    {"amount", required_argument, NULL, O_AMOUNT},
-    {"date-format", required_argument, NULL, O_DFMT},
+    CLI_INGEST_LONG_OPTIONS,
     {"period", required_argument, NULL, O_PERIOD},
     {"calibration-end", required_argument, NULL, O_CAL},
     {"observation-end", required_argument, NULL, O_OBS},
-    {"allow-negative", no_argument, NULL, O_NEG},
-    {"quantity", required_argument, NULL, O_QTY},
-    {"price", required_argument, NULL, O_PRICE},
-    {"order", required_argument, NULL, O_ORDER},
-    {"cancel-prefix", required_argument, NULL, O_CANCEL},
-    {"returns", required_argument, NULL, O_RETURNS},
-    {"missing-id", required_argument, NULL, O_MISSING},
-    {"on-bad-row", required_argument, NULL, O_BADROW},
-    {"bad-rows", required_argument, NULL, O_BADFILE},
-    {"max-bad-rows", required_argument, NULL, O_MAXBAD},
-    {"encoding", required_argument, NULL, O_ENC},
-    {"features-delimiter", required_argument, NULL, O_FDELIM},
     {"features", required_argument, NULL, O_FEAT},
     {"features-id", required_argument, NULL, O_FEATID},
     {"summary", required_argument, NULL, O_SUMMARY},
@@ -96,26 +51,6 @@ static const struct option LONG[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
-
-static int parse_delim(const char *s)
-{
-    if (strcmp(s, ",") == 0 || strcmp(s, "comma") == 0) {
-        return ',';
-    }
-    if (strcmp(s, "tab") == 0 || strcmp(s, "\\t") == 0 || strcmp(s, "\t") == 0) {
-        return '\t';
-    }
-    if (strcmp(s, "space") == 0 || strcmp(s, "whitespace") == 0 || strcmp(s, " ") == 0) {
-        return ' ';
-    }
-    if (strcmp(s, ";") == 0 || strcmp(s, "semicolon") == 0) {
-        return ';';
-    }
-    if (strcmp(s, "auto") == 0) {
-        return 0;
-    }
-    return -1;
-}
 
 static void day_json(FILE *fp, const char *key, int32_t day, int comma)
 {
@@ -192,27 +127,6 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
         case 'o':
             out = optarg;
             break;
-        case 'd':
-            o.delim = parse_delim(optarg);
-            if (o.delim < 0) {
-                return cli_usage(c, "unknown delimiter '%s' (use , tab space ;)", optarg);
-            }
-            break;
-        case O_NOHDR:
-            o.header = 0;
-            break;
-        case O_ID:
-            o.id_col = optarg;
-            break;
-        case O_DATE:
-            o.date_col = optarg;
-            break;
-        case O_AMOUNT:
-            o.amount_col = optarg;
-            break;
-        case O_DFMT:
-            o.date_format = optarg;
-            break;
         case O_PERIOD:
             if (ct_period_parse(optarg, &o.period) != 0) {
                 return cli_usage(c, "unknown period '%s' (use day, week or month)", optarg);
@@ -228,72 +142,8 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
                 return cli_usage(c, "--observation-end '%s' is not a date YYYY-MM-DD", optarg);
             }
             break;
-        case O_NEG:
-            o.allow_negative = 1;
-            break;
-        case O_QTY:
-            o.quantity_col = optarg;
-            break;
-        case O_PRICE:
-            o.price_col = optarg;
-            break;
-        case O_ORDER:
-            o.order_col = optarg;
-            break;
-        case O_CANCEL:
-            o.cancel_prefix = optarg;
-            break;
-        case O_RETURNS:
-        case O_MISSING:
-        case O_BADROW: {
-            static const char *const RET[] = {"drop", "keep"}, *const MIS[] = {"fail", "skip"};
-            int ch = cli_choice(optarg, opt == O_RETURNS ? RET : MIS, 2);
-            if (ch < 0) {
-                return cli_usage(c, "--%s '%s' is not %s",
-                                 opt == O_RETURNS   ? "returns"
-                                 : opt == O_MISSING ? "missing-id"
-                                                    : "on-bad-row",
-                                 optarg, opt == O_RETURNS ? "drop or keep" : "fail or skip");
-            }
-            if (opt == O_RETURNS) {
-                o.returns = ch == 1 ? CT_RETURNS_KEEP : CT_RETURNS_DROP;
-            } else if (opt == O_MISSING) {
-                o.missing_id_skip = ch;
-            } else {
-                o.skip_bad_rows = ch;
-            }
-            break;
-        }
-        case O_ENC: {
-            static const char *const EN[] = {"utf-8", "utf8", "latin1", "iso-8859-1", "cp1252",
-                                             "windows-1252"};
-            static const ct_encoding ENV[] = {CT_ENC_UTF8,   CT_ENC_UTF8,   CT_ENC_LATIN1,
-                                              CT_ENC_LATIN1, CT_ENC_CP1252, CT_ENC_CP1252};
-            int ch = cli_choice(optarg, EN, 6);
-            if (ch < 0) {
-                return cli_usage(c, "--encoding '%s' is not utf-8, latin1 or cp1252", optarg);
-            }
-            o.encoding = ENV[ch];
-            break;
-        }
-        case O_BADFILE:
-            o.bad_rows_path = optarg;
-            break;
-        case O_MAXBAD:
-            if (cli_parse_double(optarg, &o.max_bad_rows) != 0 || !(o.max_bad_rows > 0)) {
-                return cli_usage(c, "--max-bad-rows '%s' must be a count >= 1 or a share in "
-                                    "(0, 1)",
-                                 optarg);
-            }
-            break;
         case O_FEAT:
             o.features_path = optarg;
-            break;
-        case O_FDELIM:
-            o.features_delim = parse_delim(optarg);
-            if (o.features_delim < 0) {
-                return cli_usage(c, "unknown delimiter '%s' (use , tab space ;)", optarg);
-            }
             break;
         case O_FEATID:
             o.features_id = optarg;
@@ -312,7 +162,14 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
             }
             break;
         default: {
-            int ec = cli_option(c, opt, HELP, argc, argv);
+            int ec = cli_ingest_option(c, opt, optarg, &o);
+            if (ec >= 0) {
+                if (ec > 0) {
+                    return ec;
+                }
+                break;
+            }
+            ec = cli_option(c, opt, HELP, argc, argv);
             if (ec >= 0) {
                 return ec;
             }

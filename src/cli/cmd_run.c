@@ -33,6 +33,9 @@ static const char HELP[] =
     "      --min-group N     withhold aggregates over fewer than N customers\n"
     "                        (default: the model's min_group, 10)\n"
     "      --features FILE   CSV input: per-customer columns joined by id (/features)\n"
+    "CSV input: the options of `clvtier ingest` (also a model file's [ingest]\n"
+    "section, which the command line overrides):\n"
+    CLI_INGEST_HELP
     "      --previous FILE   compare with an earlier result (labels, migration)\n"
     "      --threads N       threads (default: all cores; results do not depend on it)\n"
     "      --json            summary as JSON on stdout\n"
@@ -124,6 +127,7 @@ int cmd_run(int argc, char **argv, cli_common *c)
                                          {"report", required_argument, NULL, CLI_O_HTML},
                                          CLI_REPORT_LONG_OPTIONS,
                                          {"features", required_argument, NULL, O_FEAT},
+                                         CLI_INGEST_LONG_OPTIONS,
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"previous", required_argument, NULL, O_PREV},
                                          {"json", no_argument, NULL, CLI_JSON},
@@ -132,6 +136,8 @@ int cmd_run(int argc, char **argv, cli_common *c)
                                          {NULL, 0, NULL, 0}};
     const char *modelp = NULL, *out = NULL;
     ct_run_opts ro;
+    const char *io[64];
+    size_t nio = 0;
     ct_report_opts rep;
     int opt;
     memset(&ro, 0, sizeof ro);
@@ -157,7 +163,20 @@ int cmd_run(int argc, char **argv, cli_common *c)
             }
             break;
         default: {
-            int ec = cli_report_option(c, opt, &rep, HELP, argc, argv);
+            ct_ingest_opts check;
+            ct_ingest_opts_init(&check);
+            int ec = cli_ingest_option(c, opt, optarg, &check); /* the value checked now */
+            if (ec == 0 && nio < sizeof io / sizeof io[0]) {
+                io[nio++] = cli_ingest_option_name(opt);
+                io[nio++] = opt == CLI_O_INGEST + 16 ? "no"
+                            : opt == CLI_O_INGEST + 17 ? "keep"
+                                                        : optarg;
+                break;
+            }
+            if (ec >= 0) {
+                return ec > 0 ? ec : cli_usage(c, "too many ingest options");
+            }
+            ec = cli_report_option(c, opt, &rep, HELP, argc, argv);
             if (ec >= 0) {
                 return ec;
             }
@@ -172,6 +191,8 @@ int cmd_run(int argc, char **argv, cli_common *c)
         return cli_usage(c, "missing %s", modelp == NULL ? "-m MODEL.ini" : "-o RESULT.h5");
     }
     ro.comm = c->ranks > 1 ? ct_comm_world() : NULL; /* clvtier-mpi: all ranks run */
+    ro.ingest_opts = io;
+    ro.ningest_opts = nio / 2;
     return cli_tier_command(c, ct_run, modelp, argv[optind], out, &ro, &rep);
 }
 

@@ -332,3 +332,32 @@ int cli_choice(const char *s, const char *const *names, int n)
     }
     return -1;
 }
+
+const char *cli_ingest_option_name(int opt)
+{
+    static const char *const NAME[] = {
+        "id",           "date",       "amount",    "quantity",   "price",
+        "order",        "cancel-prefix", "returns", "missing-id", "on-bad-row",
+        "bad-rows",     "max-bad-rows", "encoding", "date-format", "features-delimiter",
+        "delimiter",    "header",     "returns"};
+    if (opt == 'd') {
+        return "delimiter";
+    }
+    int k = opt - CLI_O_INGEST;
+    return k >= 0 && k < (int)(sizeof NAME / sizeof NAME[0]) ? NAME[k] : NULL;
+}
+
+int cli_ingest_option(cli_common *c, int opt, const char *arg, ct_ingest_opts *o)
+{
+    const char *name = cli_ingest_option_name(opt);
+    if (name == NULL) {
+        return -1;
+    }
+    /* the two flags: --no-header, --allow-negative */
+    const char *value = opt == CLI_O_INGEST + 16 ? "no" : opt == CLI_O_INGEST + 17 ? "keep" : arg;
+    ct_error err;
+    if (ct_ingest_opt_set(o, name, value, &err) != CT_OK) {
+        return cli_usage(c, "--%s", err.msg);
+    }
+    return 0;
+}

@@ -1,6 +1,7 @@
 /* modelfile.c - tier model files (INI, parsed with inih) and the
  * protected-attribute guard (see include/clvtier/modelfile.h). */
 #include "clvtier/modelfile.h"
+#include "clvtier/ingest.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -474,6 +475,28 @@ static int keys_actions(parse_ctx *c, ct_tier_model *m, const char *section, con
     return 1;
 }
 
+/* [ingest] keys: the options of `clvtier ingest` (ct_ingest_opt_set), checked here. */
+static int keys_ingest(parse_ctx *c, ct_tier_model *m, const char *section, const char *name,
+                       const char *value)
+{
+    ct_ingest_opts scratch;
+    ct_error err;
+    ct_ingest_opts_init(&scratch);
+    if (ct_ingest_opt_set(&scratch, name, value, &err) != CT_OK) {
+        return strstr(err.msg, "unknown ingest option") != NULL
+                   ? UNKNOWN_KEY
+                   : bad(c, CT_ECONFIG, section, name, "%s", err.msg);
+    }
+    if (m->ningest == CT_MAX_INGEST || strlen(name) >= sizeof m->ingest_key[0] ||
+        strlen(value) >= sizeof m->ingest_val[0]) {
+        return bad(c, CT_ECONFIG, section, name, "too many or too long [ingest] settings");
+    }
+    snprintf(m->ingest_key[m->ningest], sizeof m->ingest_key[0], "%s", name);
+    snprintf(m->ingest_val[m->ningest], sizeof m->ingest_val[0], "%s", value);
+    m->ningest++;
+    return 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     static const struct {
@@ -482,7 +505,7 @@ static int handler(void *user, const char *section, const char *name, const char
     } SECTIONS[] = {{"model", keys_model},     {"data", keys_model},       {"clv", keys_clv},
                     {"features", keys_features}, {"kmeans", keys_kmeans},  {"tiers", keys_tiers},
                     {"loyalty", keys_loyalty}, {"new", keys_loyalty},      {"actions", keys_actions},
-                    {"protected", keys_actions}};
+                    {"protected", keys_actions}, {"ingest", keys_ingest}};
     parse_ctx *c = user;
     if (c->st != CT_OK) {
         return 1; /* report only the first error */

@@ -504,6 +504,25 @@ static void run_free(run_state *r)
     }
 }
 
+/* The log's format: the model's [ingest] section, then the command line's. */
+static ct_status ingest_options(const ct_tier_model *m, const ct_run_opts *o, ct_ingest_opts *io,
+                                ct_error *err)
+{
+    for (size_t i = 0; i < m->ningest; i++) {
+        ct_error e;
+        if (ct_ingest_opt_set(io, m->ingest_key[i], m->ingest_val[i], &e) != CT_OK) {
+            return ct_fail_at(err, CT_ECONFIG, m->path, 0, 0, "[ingest] %s", e.msg);
+        }
+    }
+    for (size_t i = 0; o != NULL && i < o->ningest_opts; i++) {
+        ct_status s = ct_ingest_opt_set(io, o->ingest_opts[2 * i], o->ingest_opts[2 * i + 1], err);
+        if (s != CT_OK) {
+            return s;
+        }
+    }
+    return CT_OK;
+}
+
 /* 1. data: a CSV is ingested (by rank 0) into a temp file beside the output. */
 static ct_status run_ingest(run_state *r, ct_error *err)
 {
@@ -513,13 +532,16 @@ static ct_status run_ingest(run_state *r, ct_error *err)
     } else if (r->root && !ct_file_is_hdf5(r->input)) {
         ct_ingest_opts io;
         ct_ingest_opts_init(&io);
+        s = ingest_options(r->m, r->o, &io, err);
         io.period = r->m->period;
         io.calibration_end = r->m->calibration_end;
         io.observation_end = r->m->observation_end;
         io.command = r->o != NULL ? r->o->command : NULL;
         io.features_path = r->o != NULL ? r->o->features : NULL;
         snprintf(r->tmp, sizeof r->tmp, "%s.ingest-%ld.h5", r->output, (long)getpid());
-        s = ct_ingest_csv(r->input, r->tmp, &io, NULL, err);
+        if (s == CT_OK) {
+            s = ct_ingest_csv(r->input, r->tmp, &io, NULL, err);
+        }
         if (s != CT_OK) {
             r->tmp[0] = '\0';
         }

@@ -206,6 +206,23 @@ for w in "1 rows with too few fields" "1 rows with an unparseable date" "1 rows 
     grep -qF "ingest left out $w of 20002 rows read" "$T/cdd.json" && ok \
         || bad "dirty CDNOW: summary.json lacks '$w'"
 done
+# run on the CSV itself takes the same options, on its command line or in the
+# model's [ingest] section (the command line wins)
+expect 65 "run: dirty CSV, default fail" -- "$CLV" run -m models/default.ini "$T/cd_dirty.txt" -o "$T/cdr.h5"
+says "run: dirty CSV, default fail" "cd_dirty.txt:20001:4: cannot parse amount 'abc'"
+expect 0 "run: dirty CSV, --on-bad-row skip" -- "$CLV" run -m models/default.ini "$T/cd_dirty.txt" \
+    --on-bad-row skip -o "$T/cdr.h5" --summary "$T/cdr.json" -q
+grep -qF "ingest left out 1 rows with an unparseable date of 20002 rows read" "$T/cdr.json" && ok \
+    || bad "run --on-bad-row skip: summary.json lacks the count"
+{ cat models/default.ini; printf '\n[ingest]\non_bad_row = skip\ndelimiter = space\n'; } >"$T/skip.ini"
+expect 0 "run: [ingest] on_bad_row = skip" -- "$CLV" run -m "$T/skip.ini" "$T/cd_dirty.txt" -o "$T/cdr2.h5" -q
+expect 65 "run: the command line overrides [ingest]" -- "$CLV" run -m "$T/skip.ini" "$T/cd_dirty.txt" \
+    --on-bad-row fail -o "$T/cdr2.h5"
+{ cat models/default.ini; printf '\n[ingest]\nreturns = net\n'; } >"$T/badi.ini"
+expect 78 "run: bad [ingest] value" -- "$CLV" run -m "$T/badi.ini" "$T/cd_dirty.txt" -o "$T/cdr3.h5"
+says "run: bad [ingest] value" "[ingest] returns: returns 'net' is not drop or keep"
+expect 64 "run: bad ingest option value" -- "$CLV" run -m models/default.ini "$T/cd_dirty.txt" \
+    --missing-id maybe -o "$T/cdr3.h5"
 
 # ---- synth ------------------------------------------------------------------
 expect 0 "synth csv" -- "$CLV" synth --model pareto --params r=0.55,alpha=10.58,s=0.61,beta=11.67 \
