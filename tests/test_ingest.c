@@ -571,6 +571,56 @@ static void test_ingest_line_items(void **state)
     assert_false(tu_count_temp());
 }
 
+/* --returns net: a cancellation comes off the order it cancels (its id without
+ * the prefix), a return without a known order off the latest purchase on or
+ * before its day; no purchase event is made and no spend goes below 0.
+ *   customer 1: A1 on 01-01 = 10 + 5, A2 on 01-02 = 7, CA1 on 01-03 = -5
+ *     -> days 01-01 (10) and 01-02 (7): x = 1, total 17
+ *   customer 2: B1 on 01-01 = 20, CB1 on 01-05 = -25 -> day 01-01 at 0: x = 0,
+ *     total 0 (counted in net_zero)
+ *   customer 3: only a return (R9, -4): no purchase to net against
+ *   customer 4: D1 on 01-02 = 8, a return line D2 on 01-04 = -3 (no order D2
+ *     with purchases) -> the latest purchase on or before 01-04: 5 */
+static void test_ingest_returns_net(void **state)
+{
+    (void)state;
+    char csv[512], out[512];
+    ct_ingest_opts o;
+    ct_ingest_report rep;
+    ct_error err;
+    ct_customers c;
+    tu_path(csv, sizeof csv, "net.csv");
+    tu_path(out, sizeof out, "net.h5");
+    tu_write(csv, "order,id,date,qty,price\n"
+                  "CA1,1,2020-01-03,-1,5\n" /* before the order it cancels: still netted */
+                  "A1,1,2020-01-01,1,10\nA1,1,2020-01-01,1,5\nA2,1,2020-01-02,1,7\n"
+                  "B1,2,2020-01-01,2,10\nCB1,2,2020-01-05,-1,25\n"
+                  "CR9,3,2020-01-02,-1,4\n"
+                  "D1,4,2020-01-02,1,8\nD2,4,2020-01-04,-1,3\n");
+    ct_ingest_opts_init(&o);
+    o.order_col = "order";
+    o.quantity_col = "qty";
+    o.price_col = "price";
+    o.cancel_prefix = "C";
+    o.returns = CT_RETURNS_NET;
+    assert_status(ct_ingest_csv(csv, out, &o, &rep, &err), CT_OK);
+    read_customers(out, &c);
+    double *total = customer_col(out, "total");
+    assert_int_equal(c.n, 3);
+    assert_string_equal(c.ids + 0 * c.id_width, "1");
+    assert_string_equal(c.ids + 1 * c.id_width, "2");
+    assert_string_equal(c.ids + 2 * c.id_width, "4");
+    assert_true(c.x[0] == 1 && total[0] == 17.0);
+    assert_true(c.x[1] == 0 && total[1] == 0.0);
+    assert_true(c.x[2] == 0 && total[2] == 5.0);
+    assert_int_equal(rep.returns, 4);
+    assert_int_equal(rep.returns_unmatched, 1);
+    assert_int_equal(rep.net_zero, 1);
+    assert_int_equal(rep.transactions, 4);
+    free(total);
+    ct_customers_free(&c);
+}
+
 /* --encoding: Latin-1 and CP1252 ids are stored as UTF-8; under UTF-8 (the
  * default) an id that is not valid UTF-8 is a bad row. */
 static void test_ingest_encodings(void **state)
@@ -617,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_ingest_pipeline_equals_serial),
         cmocka_unit_test(test_ingest_line_items),
         cmocka_unit_test(test_ingest_encodings),
+        cmocka_unit_test(test_ingest_returns_net),
     };
     return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
 }

@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-typedef enum ct_returns { CT_RETURNS_DROP, CT_RETURNS_KEEP } ct_returns;
+typedef enum ct_returns { CT_RETURNS_DROP, CT_RETURNS_KEEP, CT_RETURNS_NET } ct_returns;
 /* The text encoding of the input; ids are stored as UTF-8. */
 typedef enum ct_encoding { CT_ENC_UTF8, CT_ENC_LATIN1, CT_ENC_CP1252 } ct_encoding;
 
@@ -48,7 +48,11 @@ typedef struct ct_ingest_opts {
      * cancellations (e.g. "C"); NULL: none. */
     const char *cancel_prefix;
     /* Returns (cancellations, negative quantity or amount): left out and
-     * counted (DROP, the default), or kept as negative transactions (KEEP). */
+     * counted (DROP, the default), kept as negative transactions (KEEP), or
+     * subtracted from the customer's spend (NET): from the cancelled order
+     * when its id (without the prefix) is known, else from the customer's
+     * latest purchases on or before the return's day; never a purchase event,
+     * and no purchase below 0. */
     ct_returns returns;
     ct_encoding encoding; /* UTF-8 (default: an id that is not valid UTF-8 is a bad row) */
     int missing_id_skip; /* empty customer ids (guest sales): skip and count; 0: fail */
@@ -87,7 +91,9 @@ typedef struct ct_ingest_report {
     uint64_t after_observation; /* rows left out: date after the observation end */
     uint64_t late_customers;    /* customers left out: first purchase after calibration end */
     uint64_t late_transactions; /* their rows */
-    uint64_t returns;           /* return rows kept as negative transactions (KEEP) */
+    uint64_t returns;           /* return rows kept (KEEP) or netted (NET) */
+    uint64_t returns_unmatched; /* NET: returns of customers without purchases to net against */
+    uint64_t net_zero;          /* NET: customers whose spend the returns brought to 0 */
     uint64_t returns_dropped;   /* return rows left out (DROP) */
     /* rows rejected, by reason (skipped with missing_id_skip / skip_bad_rows) */
     uint64_t missing_id, bad_fields, bad_date, bad_number, bad_id, order_conflicts;

@@ -87,9 +87,12 @@ enum { CLI_O_HTML = 400, CLI_O_SUMMARY, CLI_O_MD, CLI_O_CSV, CLI_O_KEY, CLI_O_MI
     "                             (amounts summed, the earliest line's date; an order\n"         \
     "                             with two customer ids is a bad row)\n"                         \
     "      --cancel-prefix P[,P2] order ids starting with P are cancellations (returns)\n"       \
-    "      --returns drop|keep    returns (cancellations, negative quantity or amount):\n"       \
-    "                             left out and counted (default), or kept as negative\n"         \
-    "                             transactions; orders of amount <= 0 are left out\n"            \
+    "      --returns drop|keep|net  returns (cancellations, negative quantity or amount):\n"       \
+    "                             left out and counted (default), kept as negative\n"            \
+    "                             transactions, or netted: subtracted from the order\n"          \
+    "                             they cancel, else from the latest purchase before\n"           \
+    "                             them (never a new purchase, never below 0); orders\n"          \
+    "                             of amount <= 0 (only free items) are left out\n"               \
     "      --allow-negative       the same as --returns keep\n"                                  \
     "      --missing-id fail|skip rows without a customer id (guest sales): stop\n"              \
     "                             (default), or skip and count\n"                                \

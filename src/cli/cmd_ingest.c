@@ -96,7 +96,13 @@ static void show_counts(const ct_ingest_report *rep, const ct_ingest_opts *o)
     if (o->order_col != NULL) {
         fprintf(stderr, "clvtier ingest: %llu orders\n", (unsigned long long)rep->orders);
     }
-    if (rep->returns > 0) {
+    if (rep->returns > 0 && o->returns == CT_RETURNS_NET) {
+        fprintf(stderr,
+                "clvtier ingest: note: %llu return rows netted against purchases (%llu with no "
+                "purchase to net against); %llu customers' spend netted to 0\n",
+                (unsigned long long)(rep->returns - rep->returns_unmatched),
+                (unsigned long long)rep->returns_unmatched, (unsigned long long)rep->net_zero);
+    } else if (rep->returns > 0) {
         fprintf(stderr, "clvtier ingest: note: %llu return rows kept as negative amounts\n",
                 (unsigned long long)rep->returns);
     }
@@ -109,7 +115,8 @@ static void json_counts(const ct_ingest_report *rep)
         printf("%s\"%s\": %llu", i ? ", " : "", LEFT_OUT[i].name,
                (unsigned long long)count_of(rep, LEFT_OUT[i].off));
     }
-    printf("},\n");
+    printf("},\n  \"returns_unmatched\": %llu,\n  \"customers_net_zero\": %llu,\n",
+           (unsigned long long)rep->returns_unmatched, (unsigned long long)rep->net_zero);
 }
 
 int cmd_ingest(int argc, char **argv, cli_common *c)

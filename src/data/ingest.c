@@ -521,10 +521,19 @@ typedef struct parsed {
     /* --order: order ids, the transaction of each, compensation terms of
      * their amounts' sums (Neumaier) */
     idtab orders;
-    uint32_t *ord_tx;
+    uint32_t *ord_tx; /* NO_TX: an order known only from a return naming it */
     double *ord_comp;
+    int32_t *ord_day; /* (NET) the order's day, for the returns naming it */
     size_t ord_cap;
+    /* --returns net: the returns, netted once every purchase is known */
+    struct pending_return {
+        uint32_t cust, order; /* order: the one it cancels, or NO_TX */
+        int32_t day, target;  /* target: that order's day, or CT_NO_DAY */
+        double amt;           /* < 0 */
+    } *ret;
+    size_t nret, retcap;
 } parsed;
+#define NO_TX UINT32_MAX
 
 typedef struct cols {
     long id, date, amt, qty, price, order, need;
@@ -536,6 +545,8 @@ typedef struct cols {
 typedef struct prow {
     const char *id, *oid; /* oid: the order id (NULL without --order) */
     uint32_t n, on;
+    uint32_t pre; /* a return: the length of its order id's cancel prefix; else 0 */
+    int ret;
     int32_t day;
     double amt;
     uint64_t line;
@@ -659,14 +670,14 @@ static size_t to_utf8(const char *p, size_t n, ct_encoding enc, char *out)
     return k;
 }
 
-/* Whether the order id starts with one of the comma-separated prefixes. */
-static int has_prefix(const char *prefixes, const char *p, size_t n)
+/* The length of the comma-separated prefix the order id starts with (0: none). */
+static size_t has_prefix(const char *prefixes, const char *p, size_t n)
 {
     while (prefixes != NULL && *prefixes != '\0') {
         const char *e = strchr(prefixes, ',');
         size_t k = e != NULL ? (size_t)(e - prefixes) : strlen(prefixes);
         if (k > 0 && k <= n && memcmp(p, prefixes, k) == 0) {
-            return 1;
+            return k;
         }
         prefixes = e != NULL ? e + 1 : "";
     }
@@ -751,7 +762,10 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
         row->oid = p;
         row->on = (uint32_t)n;
     }
-    int ret = amt < 0 || qty < 0 || (row->oid != NULL && has_prefix(o->cancel_prefix, p, n));
+    size_t pre = row->oid != NULL ? has_prefix(o->cancel_prefix, p, n) : 0;
+    int ret = amt < 0 || qty < 0 || pre > 0;
+    row->ret = ret;
+    row->pre = (uint32_t)pre;
     if (ret && o->returns == CT_RETURNS_DROP && !o->allow_negative) {
         x->k.returns_dropped++;
         return 0;
@@ -813,8 +827,56 @@ static int orders_reserve(parsed *P, size_t k)
         return -1;
     }
     P->ord_comp = cmp;
+    int32_t *dd = realloc(P->ord_day, cap * sizeof *dd);
+    if (dd == NULL) {
+        return -1;
+    }
+    P->ord_day = dd;
     P->ord_cap = cap;
     return 0;
+}
+
+/* An order id's index, made (with no transaction yet) when new; NO_CUST when
+ * memory runs out.  *fresh: it was new. */
+static uint32_t order_index(parsed *P, const char *id, uint32_t n, int *fresh)
+{
+    size_t before = P->orders.n;
+    uint32_t k = idtab_get(&P->orders, id, n);
+    if (k == NO_CUST || orders_reserve(P, k) != 0) {
+        return NO_CUST;
+    }
+    *fresh = k >= before;
+    if (*fresh) {
+        P->ord_tx[k] = NO_TX;
+        P->ord_comp[k] = 0;
+        P->ord_day[k] = CT_NO_DAY;
+    }
+    return k;
+}
+
+/* --returns net: a return kept aside, against the order it cancels (its
+ * id without the prefix; a return line without a prefix: its own order). */
+static ct_status pend_return(parsed *P, const prow *row, uint32_t cu, ct_error *err)
+{
+    uint32_t order = NO_TX;
+    if (row->oid != NULL) {
+        int fresh;
+        order = order_index(P, row->oid + row->pre, row->on - row->pre, &fresh);
+        if (order == NO_CUST) {
+            return ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+    }
+    if (P->nret == P->retcap) {
+        size_t cap = P->retcap ? 2 * P->retcap : 1024;
+        void *r = realloc(P->ret, cap * sizeof *P->ret);
+        if (r == NULL) {
+            return ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+        P->ret = r;
+        P->retcap = cap;
+    }
+    P->ret[P->nret++] = (struct pending_return){cu, order, row->day, CT_NO_DAY, row->amt};
+    return CT_OK;
 }
 
 /* A line of an order already seen: its amount added (Neumaier's compensated
@@ -858,17 +920,19 @@ static ct_status append_row(parsed *P, rowctx *x, const ct_csv *c, const prow *r
     }
     rep->first_day = row->day < rep->first_day ? row->day : rep->first_day;
     rep->last_day = row->day > rep->last_day ? row->day : rep->last_day;
+    if (row->ret && x->o->returns == CT_RETURNS_NET) {
+        return pend_return(P, row, cu, err);
+    }
     if (row->oid != NULL) {
-        size_t before = P->orders.n;
-        uint32_t k = idtab_get(&P->orders, row->oid, row->on);
-        if (k == NO_CUST || orders_reserve(P, k) != 0) {
-            return ct_fail(err, CT_ENOMEM, "out of memory after %zu orders", before);
+        int fresh;
+        uint32_t k = order_index(P, row->oid, row->on, &fresh);
+        if (k == NO_CUST) {
+            return ct_fail(err, CT_ENOMEM, "out of memory after %zu orders", P->orders.n);
         }
-        if (k < before) {
+        if (P->ord_tx[k] != NO_TX) {
             return add_to_order(P, x, c, row, cu, k, err);
         }
         P->ord_tx[k] = (uint32_t)P->tx.n;
-        P->ord_comp[k] = 0;
     }
     if (P->tx.n == P->tx.cap && txlog_reserve(&P->tx, P->tx.cap + P->tx.cap / 2 + 1024) != 0) {
         return ct_fail(err, CT_ENOMEM, "out of memory after %zu transactions", P->tx.n);
@@ -885,10 +949,20 @@ static ct_status append_row(parsed *P, rowctx *x, const ct_csv *c, const prow *r
  * out and counted. */
 static void finish_orders(parsed *P, const ct_ingest_opts *o, ct_ingest_report *rep)
 {
+    rep->orders = 0;
     for (size_t k = 0; k < P->orders.n; k++) {
-        P->tx.amt[P->ord_tx[k]] += P->ord_comp[k];
+        if (P->ord_tx[k] != NO_TX) {
+            P->tx.amt[P->ord_tx[k]] += P->ord_comp[k];
+            rep->orders++;
+        }
     }
-    rep->orders = P->orders.n;
+    for (size_t i = 0; i < P->nret; i++) { /* the day of the order a return cancels */
+        struct pending_return *q = &P->ret[i];
+        uint32_t t = q->order != NO_TX ? P->ord_tx[q->order] : NO_TX;
+        if (t != NO_TX && P->tx.cust[t] == q->cust) {
+            q->target = P->tx.day[t];
+        }
+    }
     if (o->order_col == NULL && o->quantity_col == NULL) {
         return;
     }
@@ -1396,6 +1470,10 @@ static ct_status sort_log(parsed *P, int32_t cal_end, sorted *S, ct_ingest_repor
                 S->amt[a + k] = tmp[k].amt;
             }
         }
+        if (n == 0) { /* only returns, or only rejected lines: not a customer */
+            S->final[S->order[r]] = NO_CUST;
+            continue;
+        }
         if (cal_end != CT_NO_DAY && S->day[a] > cal_end) {
             S->final[S->order[r]] = NO_CUST;
             rep->late_customers++;
@@ -1668,6 +1746,81 @@ static void *summ_run(void *arg)
     return NULL;
 }
 
+/* ---- --returns net ------------------------------------------------------------ */
+
+static int cmp_return(const void *pa, const void *pb, void *ctx)
+{
+    const sorted *S = ctx;
+    const struct pending_return *a = pa, *b = pb;
+    uint32_t ra = S->final[a->cust], rb = S->final[b->cust];
+    if (ra != rb) {
+        return ra < rb ? -1 : 1;
+    }
+    if (a->day != b->day) {
+        return a->day < b->day ? -1 : 1;
+    }
+    if (a->target != b->target) {
+        return a->target < b->target ? -1 : 1;
+    }
+    return (a->amt > b->amt) - (a->amt < b->amt);
+}
+
+/* Subtract a return (amt < 0) from the customer's purchases [a, b) (by day):
+ * first the purchase on the cancelled order's day (target), else the latest
+ * on or before the return's day, then earlier ones while some is left; no
+ * purchase goes below 0.  1 when it found a purchase to net against. */
+static int net_one(sorted *S, size_t a, size_t b, const struct pending_return *q)
+{
+    size_t j = b;
+    for (size_t k = a; k < b && q->target != CT_NO_DAY; k++) {
+        j = S->day[k] == q->target ? k : j;
+    }
+    if (j == b) {
+        for (size_t k = a; k < b && S->day[k] <= q->day; k++) {
+            j = k;
+        }
+    }
+    if (j == b) {
+        return 0;
+    }
+    double left = -q->amt;
+    for (size_t k = j + 1; k-- > a && left > 0;) {
+        double take = S->amt[k] < left ? S->amt[k] : left;
+        S->amt[k] -= take;
+        left -= take;
+    }
+    return 1;
+}
+
+/* The pending returns against the sorted purchases, in an order that does not
+ * depend on the input's (customer, day, target, amount). */
+static void net_returns(parsed *P, sorted *S, ct_ingest_report *rep)
+{
+    if (P->nret == 0) {
+        return;
+    }
+    qsort_r(P->ret, P->nret, sizeof *P->ret, cmp_return, S);
+    uint32_t last = NO_CUST;
+    for (size_t i = 0; i < P->nret; i++) {
+        const struct pending_return *q = &P->ret[i];
+        uint32_t r = S->final[q->cust];
+        if (r == NO_CUST || !net_one(S, S->off[r], S->off[r + 1], q)) {
+            rep->returns_unmatched++;
+            q = NULL;
+        }
+        /* after a customer's last return: was the spend brought to 0? */
+        int end = i + 1 == P->nret || S->final[P->ret[i + 1].cust] != r;
+        last = q != NULL ? r : last;
+        if (end && last == r && r != NO_CUST) {
+            double tot = 0;
+            for (size_t k = S->off[r]; k < S->off[r + 1]; k++) {
+                tot += S->amt[k];
+            }
+            rep->net_zero += tot <= 0;
+        }
+    }
+}
+
 /* ---- entry point --------------------------------------------------------- */
 
 /* Whether a and b name the same file (b need not exist yet). */
@@ -1697,6 +1850,8 @@ static const struct {
     {"rows_bad_encoding", offsetof(ct_ingest_report, bad_encoding)},
     {"rows_returns_dropped", offsetof(ct_ingest_report, returns_dropped)},
     {"rows_returns_kept", offsetof(ct_ingest_report, returns)},
+    {"rows_returns_unmatched", offsetof(ct_ingest_report, returns_unmatched)},
+    {"customers_net_zero", offsetof(ct_ingest_report, net_zero)},
     {"orders", offsetof(ct_ingest_report, orders)},
     {"orders_zero_amount", offsetof(ct_ingest_report, zero_orders)},
 };
@@ -1794,6 +1949,7 @@ ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,
     if (s != CT_OK) {
         goto done;
     }
+    net_returns(&P, &S, &rep);
     if (S.ncust == 0) {
         s = ct_fail_at(err, CT_EDATA, ncsv == 1 ? csv[0] : "the input", 0, 0,
                        "every customer first purchased after the calibration end");
@@ -1860,6 +2016,8 @@ done:
     idtab_free(&P.orders);
     free(P.ord_tx);
     free(P.ord_comp);
+    free(P.ord_day);
+    free(P.ret);
     txlog_free(&P.tx);
     if (rep_out != NULL) {
         *rep_out = rep;

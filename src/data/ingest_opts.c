@@ -43,7 +43,7 @@ int ct_ingest_delim_parse(const char *s)
 
 ct_status ct_ingest_opt_set(ct_ingest_opts *o, const char *key, const char *value, ct_error *err)
 {
-    static const char *const RET[] = {"drop", "keep"}, *const FS[] = {"fail", "skip"};
+    static const char *const RET[] = {"drop", "keep", "net"}, *const FS[] = {"fail", "skip"};
     static const char *const ENC[] = {"utf-8", "utf8", "latin1", "iso-8859-1", "cp1252",
                                       "windows-1252"};
     static const ct_encoding ENCV[] = {CT_ENC_UTF8,   CT_ENC_UTF8,   CT_ENC_LATIN1,
@@ -71,11 +71,11 @@ ct_status ct_ingest_opt_set(ct_ingest_opts *o, const char *key, const char *valu
     }
     int ch;
     if (key_is(key, "returns")) {
-        if ((ch = choice(value, RET, 2)) < 0) {
-            return ct_fail(err, CT_EINVAL, "returns '%s' is not drop or keep", value);
+        if ((ch = choice(value, RET, 3)) < 0) {
+            return ct_fail(err, CT_EINVAL, "returns '%s' is not drop, keep or net", value);
         }
-        o->returns = ch ? CT_RETURNS_KEEP : CT_RETURNS_DROP;
-        o->allow_negative = ch;
+        o->returns = ch == 2 ? CT_RETURNS_NET : ch ? CT_RETURNS_KEEP : CT_RETURNS_DROP;
+        o->allow_negative = ch == 1;
     } else if (key_is(key, "missing-id") || key_is(key, "on-bad-row")) {
         if ((ch = choice(value, FS, 2)) < 0) {
             return ct_fail(err, CT_EINVAL, "%s '%s' is not fail or skip", key, value);

@@ -607,6 +607,7 @@ static void load_notes(rp *r, const ct_file *f, const cols *k)
         {"ingest_rows_order_two_customers", "rows of orders with two customer ids"},
         {"ingest_rows_returns_dropped", "return or cancellation rows"},
         {"ingest_orders_zero_amount", "orders of amount 0 or less (only free items)"},
+        {"ingest_rows_returns_unmatched", "returns with no purchase to net against"},
     };
     for (size_t i = 0; i < sizeof LEFT / sizeof LEFT[0]; i++) {
         int64_t v = attr_i64(f, "/customers", LEFT[i].attr, 0);

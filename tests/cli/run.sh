@@ -162,9 +162,14 @@ expect 0 "retail: returns kept" -- "$CLV" ingest "$R" $RO --returns keep --missi
     --on-bad-row skip -o "$T/retail_keep.h5" --json
 grep -qF '"customers": 4' "$T/out" && grep -qF '"returns": 2' "$T/out" && ok \
     || bad "retail: --returns keep: $(cat "$T/out")"
+# shellcheck disable=SC2086
+expect 0 "retail: returns netted" -- "$CLV" ingest "$R" $RO --returns net --missing-id skip \
+    --on-bad-row skip -o "$T/retail_net.h5" --json
+grep -qF '"returns_unmatched": 1' "$T/out" && grep -qF '"customers": 3' "$T/out" && ok \
+    || bad "retail: --returns net: $(cat "$T/out")"
 expect 64 "retail: quantity without price" -- "$CLV" ingest "$R" --quantity Quantity -o "$T/x.h5"
 expect 64 "retail: cancel prefix without order" -- "$CLV" ingest "$R" --cancel-prefix C -o "$T/x.h5"
-expect 64 "retail: bad --returns" -- "$CLV" ingest "$R" --returns net -o "$T/x.h5"
+expect 64 "retail: bad --returns" -- "$CLV" ingest "$R" --returns maybe -o "$T/x.h5"
 expect 64 "retail: bad rows onto the output" -- "$CLV" ingest "$R" --bad-rows "$T/x.h5" -o "$T/x.h5"
 # the same log in 3 files, compressed 3 ways, in another order: the same columns
 head -n 5 "$R" >"$T/s1.csv"
@@ -218,9 +223,9 @@ grep -qF "ingest left out 1 rows with an unparseable date of 20002 rows read" "$
 expect 0 "run: [ingest] on_bad_row = skip" -- "$CLV" run -m "$T/skip.ini" "$T/cd_dirty.txt" -o "$T/cdr2.h5" -q
 expect 65 "run: the command line overrides [ingest]" -- "$CLV" run -m "$T/skip.ini" "$T/cd_dirty.txt" \
     --on-bad-row fail -o "$T/cdr2.h5"
-{ cat models/default.ini; printf '\n[ingest]\nreturns = net\n'; } >"$T/badi.ini"
+{ cat models/default.ini; printf '\n[ingest]\nreturns = maybe\n'; } >"$T/badi.ini"
 expect 78 "run: bad [ingest] value" -- "$CLV" run -m "$T/badi.ini" "$T/cd_dirty.txt" -o "$T/cdr3.h5"
-says "run: bad [ingest] value" "[ingest] returns: returns 'net' is not drop or keep"
+says "run: bad [ingest] value" "[ingest] returns: returns 'maybe' is not drop, keep or net"
 expect 64 "run: bad ingest option value" -- "$CLV" run -m models/default.ini "$T/cd_dirty.txt" \
     --missing-id maybe -o "$T/cdr3.h5"
 
