@@ -62,6 +62,43 @@ else
 fi
 awk -v t="$t_ing" -v b="$bytes" 'BEGIN { printf "   clvtier ingest %.0f MB/s (target >= 150 MB/s)\n", b / 1e6 / t }'
 
+# ---- line items: ~3 lines an order (order,id,date,quantity,price), plain and gzip
+LI=$DIR/lines-$ROWS.csv
+if [ ! -s "$LI" ]; then
+    awk -F, 'NR == 1 { print "order,id,date,quantity,price"; next }
+        { k = 1 + (NR * 7) % 5; q = 1 + NR % 4
+          for (j = 0; j < k; j++) printf "%d,%s,%s,%d,%.2f\n", NR, $1, $2, q, $3 / k / q + 0.005 }' \
+        "$CSV" >"$LI"
+    gzip -1 -c "$LI" >"$LI.gz"
+fi
+lbytes=$(wc -c <"$LI")
+lrows=$(($(wc -l <"$LI") - 1))
+echo "== ingest line items: $LI ($(awk -v b="$lbytes" 'BEGIN { printf "%.1f", b / 1e6 }') MB, $lrows lines) =="
+LO="--order order --quantity quantity --price price --period week"
+t_lcat=$(field "$("$TIMEIT" -n "$REPEATS" -- sh -c "cat '$LI' > /dev/null")" best_s)
+# shellcheck disable=SC2086
+li_out=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" ingest "$LI" $LO -o "$DIR/li.h5")
+t_li=$(field "$li_out" best_s)
+bytes=$lbytes rows=$lrows
+report "cat > /dev/null (floor)" "$t_lcat" 0
+report "clvtier ingest --order" "$t_li" "$(field "$li_out" maxrss_kb)"
+awk -v t="$t_li" -v b="$lbytes" 'BEGIN { printf "   clvtier ingest --order %.0f MB/s (target >= 150 MB/s)\n", b / 1e6 / t }'
+t_zcat=$(field "$("$TIMEIT" -n "$REPEATS" -- sh -c "zcat '$LI.gz' > /dev/null")" best_s)
+# shellcheck disable=SC2086
+gz_out=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" ingest "$LI.gz" $LO -o "$DIR/li.h5")
+t_gz=$(field "$gz_out" best_s)
+report "zcat > /dev/null" "$t_zcat" 0
+report "clvtier ingest .gz --order" "$t_gz" "$(field "$gz_out" maxrss_kb)"
+awk -v a="$t_gz" -v z="$t_zcat" 'BEGIN { printf "   gzip input: %.2fx zcat (target <= 1.5x)\n", a / z }'
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import pandas' 2>/dev/null; then
+    lp_out=$("$TIMEIT" -n "$REPEATS" -q -- /usr/bin/python3 "$(dirname "$0")/ingest_pandas.py" "$LI" lines)
+    t_lp=$(field "$lp_out" best_s)
+    report "pandas read_csv+groupby" "$t_lp" "$(field "$lp_out" maxrss_kb)"
+    awk -v a="$t_li" -v p="$t_lp" 'BEGIN { printf "   clvtier is %.1fx faster than pandas on line items (target >= 3x)\n", p / a }'
+fi
+bytes=$(wc -c <"$CSV")
+rows=$(($(wc -l <"$CSV") - 1))
+
 syn_out=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" synth --params r=0.8,alpha=4,a=0.8,b=2.4 -n "$N" \
     --periods 78 --cohort 12 -o "$DIR/synth-tmp.csv")
 report "clvtier synth (CSV out)" "$(field "$syn_out" best_s)" "$(field "$syn_out" maxrss_kb)"

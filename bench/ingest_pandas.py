@@ -8,7 +8,16 @@ import sys
 import numpy as np
 import pandas as pd
 
-df = pd.read_csv(sys.argv[1], dtype={"id": str}, parse_dates=["date"])
+if len(sys.argv) > 2 and sys.argv[2] == "lines":
+    # line items (order,id,date,quantity,price): one transaction per order, as
+    # `clvtier ingest --order order --quantity quantity --price price`
+    li = pd.read_csv(sys.argv[1], dtype={"id": str, "order": str}, parse_dates=["date"])
+    li["amount"] = li["quantity"] * li["price"]
+    df = li.groupby("order", sort=False).agg(id=("id", "first"), date=("date", "min"),
+                                             amount=("amount", "sum")).reset_index()
+    df = df[df["amount"] > 0]
+else:
+    df = pd.read_csv(sys.argv[1], dtype={"id": str}, parse_dates=["date"])
 end = df["date"].max()
 daily = df.groupby(["id", "date"], sort=True)["amount"].sum().reset_index()
 g = daily.groupby("id", sort=True)
