@@ -1271,8 +1271,10 @@ static ct_status parse_file(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *r
     if (first) { /* estimate the row count from the first line's length */
         size_t first_len = c->pos > 0 ? c->pos : 32;
         size_t guess = c->size / (first_len > 8 ? first_len : 8) + 1024;
-        if (idtab_init(&P->ids, guess / 4 + 1024) != 0 || txlog_reserve(&P->tx, guess) != 0 ||
-            (o->order_col != NULL && idtab_init(&P->orders, guess / 2 + 1024) != 0)) {
+        /* with orders, a few lines make one transaction: start smaller, grow */
+        size_t ntx = o->order_col != NULL ? guess / 3 + 1024 : guess;
+        if (idtab_init(&P->ids, guess / 4 + 1024) != 0 || txlog_reserve(&P->tx, ntx) != 0 ||
+            (o->order_col != NULL && idtab_init(&P->orders, ntx) != 0)) {
             return ct_fail(err, CT_ENOMEM, "out of memory for about %zu rows", guess);
         }
     }
