@@ -290,6 +290,8 @@ static void test_ingest_bad_input(void **state)
         /* returns are left out (--returns drop): nothing is left */
         {"id,date,amount\n1,2020-01-01,-3\n", CT_EDATA, "1 returns left out", 0},
         {"id,date,amount\n1,2020-01-01,NaN\n", CT_EDATA, "not a finite number 'NaN'", 0},
+        /* issue 14, case 15: strtod's hexadecimal is not an amount */
+        {"id,date,amount\n1,2020-01-01,0x10\n", CT_EPARSE, ":2:3: cannot parse amount '0x10'", 0},
         {"id,date,amount\n1,2020-01-01,inf\n", CT_EDATA, "not a finite number", 1},
         {"id,date,id\n1,2020-01-01,3\n", CT_EPARSE, "duplicate column name 'id'", 0},
         {"id,date,amount\n1,2020-01-01\n", CT_EPARSE, ":2:3: row has 2 column(s)", 0},
@@ -571,6 +573,31 @@ static void test_ingest_line_items(void **state)
     assert_false(tu_count_temp());
 }
 
+/* Issue 14, case 13: "AB\0CD" and "AB\0XY" would both be stored as "AB":
+ * an id with a NUL byte is refused, naming line and column. */
+static void test_ingest_nul_in_id(void **state)
+{
+    (void)state;
+    char csv[512], out[512];
+    static const char text[] = "id,date,amount\nAB\0CD,2020-01-01,1\nAB\0XY,2020-01-02,2\n";
+    ct_ingest_opts o;
+    ct_ingest_report rep;
+    ct_error err;
+    tu_path(csv, sizeof csv, "nul.csv");
+    tu_path(out, sizeof out, "nul.h5");
+    FILE *fp = fopen(csv, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(text, 1, sizeof text - 1, fp), sizeof text - 1);
+    fclose(fp);
+    ct_ingest_opts_init(&o);
+    assert_status(ct_ingest_csv(csv, out, &o, &rep, &err), CT_EDATA);
+    assert_non_null(strstr(err.msg, ":2:1: customer id contains a NUL byte"));
+    o.skip_bad_rows = 1;
+    o.max_bad_rows = 0;
+    assert_status(ct_ingest_csv(csv, out, &o, &rep, &err), CT_EDATA); /* nothing left */
+    assert_int_equal(rep.bad_id, 2);
+}
+
 /* --returns net: a cancellation comes off the order it cancels (its id without
  * the prefix), a return without a known order off the latest purchase on or
  * before its day; no purchase event is made and no spend goes below 0.
@@ -668,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_ingest_line_items),
         cmocka_unit_test(test_ingest_encodings),
         cmocka_unit_test(test_ingest_returns_net),
+        cmocka_unit_test(test_ingest_nul_in_id),
     };
     return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
 }

@@ -42,12 +42,27 @@ int cli_exit_code(ct_status s)
     return EX_SOFTWARE_;
 }
 
+/* Text from the input onto a terminal: control bytes (ESC, BEL, a quoted
+ * newline...) as \xNN, so a message is one line and cannot drive the terminal. */
+static void put_safe(FILE *fp, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch < 0x20 || ch == 0x7f) {
+            fprintf(fp, "\\x%02x", ch);
+        } else {
+            fputc(*s, fp);
+        }
+    }
+}
+
 int cli_fail(const cli_common *c, const ct_error *err)
 {
     cli_progress_done(c);
     if (c->rank == 0) { /* ranks agree on errors (ct_comm_agree): one message */
-        fprintf(stderr, "clvtier %s: error: %s\n", c->cmd,
-                err->msg[0] != '\0' ? err->msg : ct_strerror(err->status));
+        fprintf(stderr, "clvtier %s: error: ", c->cmd);
+        put_safe(stderr, err->msg[0] != '\0' ? err->msg : ct_strerror(err->status));
+        fputc('\n', stderr);
     }
     return cli_exit_code(err->status);
 }
@@ -136,11 +151,13 @@ int cli_report_option(cli_common *c, int opt, ct_report_opts *rep, const char *h
 
 int cli_usage(const cli_common *c, const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
-    fprintf(stderr, "clvtier %s: ", c->cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fprintf(stderr, "clvtier %s: ", c->cmd);
+    put_safe(stderr, msg);
     fprintf(stderr, " (see 'clvtier %s --help')\n", c->cmd);
     return EX_USAGE_;
 }

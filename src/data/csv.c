@@ -377,6 +377,9 @@ slow:;
     }
     memcpy(buf, p + start, k);
     buf[k] = '\0';
+    if (strpbrk(buf, "xXpP") != NULL) {
+        return -1; /* strtod's hexadecimal floats ("0x10") are not amounts */
+    }
     char *end;
     errno = 0;
     double x = strtod(buf, &end);
@@ -393,9 +396,14 @@ void ct_csv_quote(FILE *fp, const char *s, size_t len, int guard)
     for (size_t i = 0; i < len; i++) {
         quote |= s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
     }
-    /* a spreadsheet would run a field that starts like a formula */
-    int formula = guard && len > 0 && strchr("=+-@\t\r", s[0]) != NULL;
-    if (!quote && !formula) {
+    /* a spreadsheet would run a field that starts like a formula (OWASP:
+     * prefix '); control bytes (ESC ...) are written as \xNN text */
+    int formula = guard && len > 0 && strchr("=+-@\t\r", s[0]) != NULL, ctrl = 0;
+    for (size_t i = 0; guard && i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        ctrl |= (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7f;
+    }
+    if (!quote && !formula && !ctrl) {
         fwrite(s, 1, len, fp);
         return;
     }
@@ -404,8 +412,13 @@ void ct_csv_quote(FILE *fp, const char *s, size_t len, int guard)
         fputc('\'', fp);
     }
     for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
         if (s[i] == '"') {
             fputc('"', fp);
+        }
+        if (guard && ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7f)) {
+            fprintf(fp, "\\x%02x", ch);
+            continue;
         }
         fputc(s[i], fp);
     }

@@ -56,7 +56,8 @@ int ct_parse_double(const char *p, size_t n, double *v);
 const char *ct_delim_name(int delim);
 /* Write s[0..len) as one CSV field (RFC 4180: quoted when it holds a comma,
  * quote or line break).  guard: a field that a spreadsheet would take for a
- * formula (= + - @ tab CR first) is quoted and prefixed with ' so it stays text. */
+ * formula (= + - @ tab CR first) is quoted and prefixed with ' so it stays
+ * text (OWASP's advice), and control bytes (ESC, ...) are written as \xNN. */
 void ct_csv_quote(FILE *fp, const char *s, size_t len, int guard);
 
 #endif

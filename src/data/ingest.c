@@ -791,6 +791,10 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
         return reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->id + 1, err,
                       "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
     }
+    if (memchr(p, '\0', n) != NULL) { /* "AB\0CD" and "AB\0XY" would both be stored "AB" */
+        return reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->id + 1, err,
+                      "customer id contains a NUL byte");
+    }
     if (o->encoding != CT_ENC_UTF8) { /* stored as UTF-8 (serial parsing: see parse_log) */
         n = to_utf8(p, n, o->encoding, x->idbuf);
         p = x->idbuf;

@@ -1241,9 +1241,10 @@ static void write_md(const rp *r, FILE *fp)
 
 /* ---- tiers.csv ------------------------------------------------------------------ */
 
+/* ids, tier and loyalty names into tiers.csv: formulas and control bytes defused */
 static void csv_field(FILE *fp, const char *s, size_t len)
 {
-    ct_csv_quote(fp, s, len, 0);
+    ct_csv_quote(fp, s, len, 1);
 }
 
 static ct_status write_csv(const rp *r, const char *path, const char *key, ct_error *err)

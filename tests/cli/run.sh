@@ -201,6 +201,21 @@ printf 'customer_id,score\n00001,0.5\n00002,1.5\n' >"$T/feats.csv"
 expect 0 "features delimiter sniffed" -- "$CLV" ingest "$DATA/CDNOW_master.txt" -d space \
     --features "$T/feats.csv" -o "$T/featd.h5" --json -q
 grep -qF '"feature_columns": 1' "$T/out" && ok || bad "features delimiter: $(cat "$T/out")"
+# issue 14, case 12: input bytes in an error are escaped (ESC, a quoted
+# newline): one line, no terminal escape sequences
+printf 'id,date,amount\n1,"\033[31m2020\n01",3\n' >"$T/esc.csv"
+expect 65 "escaped error line" -- "$CLV" ingest "$T/esc.csv" -o "$T/x.h5"
+says "escaped error line" 'cannot parse date '"'"'\x1b[31m2020\x0a01'"'"
+if grep -q "$(printf '\033')" "$T/err"; then bad "escaped error line: a raw ESC on stderr"; else ok; fi
+# issue 14, case 10: ids that a spreadsheet would run as formulas are defused in tiers.csv
+awk 'NR > 1 && NR <= 20000 { id = ($1 % 7 == 0) ? "=HYPERLINK(" $1 ")" : ($1 % 7 == 1) ? "-" $1 : $1
+     printf "%s,%s,%s\n", id, $2, $4 }' "$DATA/CDNOW_master.txt" >"$T/formula.csv"
+sed -i '1i id,date,amount' "$T/formula.csv"
+expect 0 "formula ids: run" -- "$CLV" run -m models/default.ini "$T/formula.csv" -o "$T/formula.h5" \
+    --csv "$T/formula_tiers.csv" -q
+grep -q '^"'"'"'=HYPERLINK(00007)",' "$T/formula_tiers.csv" && grep -q '^"'"'"'-00008",' "$T/formula_tiers.csv" \
+    && ! grep -q '^=' "$T/formula_tiers.csv" && ok \
+    || bad "tiers.csv: formulas not defused: $(grep -m3 'HYPERLINK\|^-' "$T/formula_tiers.csv")"
 # the counts reach a run's report (data-quality notes)
 head -n 20000 "$DATA/CDNOW_master.txt" >"$T/cd_dirty.txt"
 printf ' 99998 19970105 1 abc\n 99997 1997xx05 1 10.00\n 99996 19970105\n' >>"$T/cd_dirty.txt"
