@@ -90,9 +90,22 @@ static void test_bad_models(void **state)
         {"[model]\nthis line is not ini\n", CT_ECONFIG, ":2: not an INI line"},
         {"[actions]\ngold = shine\n", CT_ECONFIG, "[actions] 'gold' is not a tier"},
         {"[clv]\ndiscount = 1.5\n", CT_ECONFIG, "rate per period in [0, 1)"},
+        /* issue 14, cases 4 and 5: nothing silently cut or overridden, no empty model */
+        {NULL, CT_ECONFIG, ":2: line of 202 bytes (at most 199"}, /* long_model */
+        {"[clv]\nhorizon = 10\nhorizon = 20\n", CT_ECONFIG,
+         ":3: [clv] horizon given again (first at line 2)"},
+        {"[clv]\nhorizon = 10\n[clv]\ndiscount = 0.1\n", CT_ECONFIG,
+         ":3: section [clv] again (first at line 1)"},
+        {"", CT_ECONFIG, "no settings"},
+        {"; only a comment\n[model]\n", CT_ECONFIG, "no settings"},
+        {"[kmeans]\nseed = 99999999999999999999\n", CT_ECONFIG, "must be an integer from 0"},
+        {"[tiers]\nnames = a, new, c\n", CT_ECONFIG, "'new' is also the new-customer tier"},
+        {"[tiers]\nmin_group = 1e30\n", CT_ECONFIG, ":2: [tiers] min_group: '1e30' must be"},
     };
+    char long_model[512];
+    snprintf(long_model, sizeof long_model, "[tiers]\n; %0200d\nrank_by = clv\n", 0);
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        tu_write(path, cases[k].text);
+        tu_write(path, cases[k].text != NULL ? cases[k].text : long_model);
         ct_status s = ct_tier_model_load(path, &m, &err);
         if (s != cases[k].want || strstr(err.msg, cases[k].msg) == NULL ||
             strstr(err.msg, path) == NULL) {

@@ -335,9 +335,11 @@ static int keys_kmeans(parse_ctx *c, ct_tier_model *m, const char *section, cons
         m->n_init = (unsigned)d;
     } else if (IS("kmeans", "seed")) {
         char *end;
+        errno = 0;
         unsigned long long v = strtoull(value, &end, 10);
-        if (end == value || *end != '\0' || value[0] == '-') {
-            return bad(c, CT_ECONFIG, section, name, "'%s' must be a non-negative integer", value);
+        if (end == value || *end != '\0' || value[0] == '-' || errno == ERANGE) {
+            return bad(c, CT_ECONFIG, section, name,
+                       "'%s' must be an integer from 0 to 18446744073709551615", value);
         }
         m->seed = v;
     } else {
@@ -400,8 +402,9 @@ static int keys_tiers(parse_ctx *c, ct_tier_model *m, const char *section, const
         }
         m->hysteresis = d;
     } else if (IS("tiers", "min_group")) {
-        if (num(value, &d) != 0 || d < 0 || d != floor(d)) {
-            return bad(c, CT_ECONFIG, section, name, "'%s' must be a whole number >= 0", value);
+        if (num(value, &d) != 0 || d < 0 || d != floor(d) || d > 1e12) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a whole number 0..10^12",
+                       value);
         }
         m->min_group = (size_t)d;
     } else {
@@ -522,6 +525,85 @@ static int handler(void *user, const char *section, const char *name, const char
     return bad(c, CT_ECONFIG, section, name, "unknown section (value '%s')", value);
 }
 
+/* The file as lines, before inih reads it (inih cuts lines at 200 bytes and
+ * lets a repeated key or section override the first silently): every line
+ * whole, no section or key twice (both lines named), some setting at all. */
+static ct_status prescan(FILE *fp, const char *path, ct_error *err)
+{
+    char sect[64][64], keys[256][128];
+    uint64_t sect_line[64], key_line[256];
+    size_t ns = 0, nk = 0, ksect0 = 0, settings = 0;
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    uint64_t line = 0;
+    ct_status s = CT_OK;
+    while (s == CT_OK && (len = getline(&buf, &cap, fp)) >= 0) {
+        line++;
+        size_t n = (size_t)len;
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+            buf[--n] = '\0';
+        }
+        if (n > 199) {
+            s = ct_fail_at(err, CT_ECONFIG, path, line, 0,
+                           "line of %zu bytes (at most 199: shorten or split it)", n);
+            break;
+        }
+        char *p = buf;
+        if (line == 1 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+            p += 3;
+        }
+        if (*p == ' ' || *p == '\t') { /* a continuation line, or blank */
+            continue;
+        }
+        if (*p == '\0' || *p == ';' || *p == '#') {
+            continue;
+        }
+        if (*p == '[') {
+            char *e = strchr(p, ']');
+            size_t k = e != NULL ? (size_t)(e - p - 1) : 0;
+            for (size_t i = 0; i < ns && e != NULL; i++) {
+                if (strlen(sect[i]) == k && strncmp(sect[i], p + 1, k) == 0) {
+                    s = ct_fail_at(err, CT_ECONFIG, path, line, 0,
+                                   "section [%.*s] again (first at line %llu): one section, "
+                                   "each key once",
+                                   (int)k, p + 1, (unsigned long long)sect_line[i]);
+                }
+            }
+            if (s == CT_OK && e != NULL && ns < 64 && k < 64) {
+                snprintf(sect[ns], sizeof sect[ns], "%.*s", (int)k, p + 1);
+                sect_line[ns++] = line;
+                ksect0 = nk; /* keys are per section */
+            }
+            continue;
+        }
+        size_t k = strcspn(p, "=:");
+        while (k > 0 && (p[k - 1] == ' ' || p[k - 1] == '\t')) {
+            k--;
+        }
+        settings++;
+        for (size_t i = ksect0; i < nk; i++) {
+            if (strlen(keys[i]) == k && strncmp(keys[i], p, k) == 0) {
+                s = ct_fail_at(err, CT_ECONFIG, path, line, 0,
+                               "[%s] %.*s given again (first at line %llu)",
+                               ns > 0 ? sect[ns - 1] : "", (int)k, p,
+                               (unsigned long long)key_line[i]);
+            }
+        }
+        if (s == CT_OK && nk < 256 && k < 128) {
+            snprintf(keys[nk], sizeof keys[nk], "%.*s", (int)k, p);
+            key_line[nk++] = line;
+        }
+    }
+    free(buf);
+    if (s == CT_OK && settings == 0) {
+        s = ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                       "no settings (an empty model file would run on defaults; see models/)");
+    }
+    rewind(fp);
+    return s;
+}
+
 ct_status ct_tier_model_load(const char *path, ct_tier_model *m, ct_error *err)
 {
     parse_ctx c;
@@ -534,6 +616,11 @@ ct_status ct_tier_model_load(const char *path, ct_tier_model *m, ct_error *err)
     if (fp == NULL) {
         return ct_fail_at(err, CT_ENOENT, path, 0, 0, "cannot open model file: %s", strerror(errno));
     }
+    ct_status ps = prescan(fp, path, err);
+    if (ps != CT_OK) {
+        fclose(fp);
+        return ps;
+    }
     int line = ini_parse_file(fp, handler, &c);
     fclose(fp);
     if (line != 0 || c.st != CT_OK) {
@@ -544,6 +631,14 @@ ct_status ct_tier_model_load(const char *path, ct_tier_model *m, ct_error *err)
         return ct_fail_at(err, c.st, path, line > 0 ? (uint64_t)line : 0, 0, "%s", c.msg);
     }
     /* consistency (whole-file checks: no single line to blame) */
+    for (size_t t = 0; t < m->ntiers; t++) {
+        if (strcmp(m->tiers[t], m->new_tier) == 0) {
+            return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                              "[tiers] names: '%s' is also the new-customer tier ([new] tier); "
+                              "rename one",
+                              m->new_tier);
+        }
+    }
     if (m->assign == CT_ASSIGN_SHARES) {
         if (!c.seen_shares && c.seen_names) {
             return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
