@@ -90,6 +90,9 @@ static ct_status bad_value(ct_error *err, const char *source, size_t i, const ch
                       i + 1, col, v, why);
 }
 
+/* Row i of c as a row of the whole table (c->row0: a rank's part). */
+#define ROW(c, i) ((c)->row0 + (i))
+
 ct_status ct_customers_validate(const ct_customers *c, const char *source, ct_error *err)
 {
     if (c->n == 0) {
@@ -98,28 +101,29 @@ ct_status ct_customers_validate(const ct_customers *c, const char *source, ct_er
     for (size_t i = 0; i < c->n; i++) {
         double x = c->x[i], tx = c->t_x[i], T = c->T[i];
         if (!isfinite(x) || x < 0 || x != floor(x)) {
-            return bad_value(err, source, i, "x", x, "(must be a whole number >= 0)");
+            return bad_value(err, source, ROW(c, i), "x", x, "(must be a whole number >= 0)");
         }
         if (!isfinite(tx) || tx < 0) {
-            return bad_value(err, source, i, "t_x", tx, "(must be finite and >= 0)");
+            return bad_value(err, source, ROW(c, i), "t_x", tx, "(must be finite and >= 0)");
         }
         if (!isfinite(T) || T < 0) {
-            return bad_value(err, source, i, "T", T, "(must be finite and >= 0)");
+            return bad_value(err, source, ROW(c, i), "T", T, "(must be finite and >= 0)");
         }
         if (tx > T * (1 + 1e-12)) {
-            return ct_fail_at(err, CT_EDATA, source, (uint64_t)i + 1, 0,
+            return ct_fail_at(err, CT_EDATA, source, (uint64_t)ROW(c, i) + 1, 0,
                               "customer row %zu: t_x = %g > T = %g (recency after the end)",
-                              i + 1, tx, T);
+                              ROW(c, i) + 1, tx, T);
         }
         if (x == 0 && tx != 0) {
-            return ct_fail_at(err, CT_EDATA, source, (uint64_t)i + 1, 0,
-                              "customer row %zu: x = 0 but t_x = %g (must be 0)", i + 1, tx);
+            return ct_fail_at(err, CT_EDATA, source, (uint64_t)ROW(c, i) + 1, 0,
+                              "customer row %zu: x = 0 but t_x = %g (must be 0)", ROW(c, i) + 1,
+                              tx);
         }
         if (c->m != NULL && (!isfinite(c->m[i]) || c->m[i] < 0)) {
-            return bad_value(err, source, i, "m", c->m[i], "(must be finite and >= 0)");
+            return bad_value(err, source, ROW(c, i), "m", c->m[i], "(must be finite and >= 0)");
         }
         if (c->weight != NULL && (!isfinite(c->weight[i]) || c->weight[i] < 0)) {
-            return bad_value(err, source, i, "weight", c->weight[i], "(must be finite and >= 0)");
+            return bad_value(err, source, ROW(c, i), "weight", c->weight[i], "(must be finite and >= 0)");
         }
     }
     return CT_OK;

@@ -31,6 +31,9 @@ ct_status ct_stage_read_customers(const char *path, const char *table, unsigned 
     int parts = ct_comm_size(comm) > 1;
     s = ct_customers_read_part(f, table, flags, parts ? (size_t)ct_comm_rank(comm) : 0,
                                parts ? (size_t)ct_comm_size(comm) : 1, cust, err);
+    if (s == CT_OK && cust->n > 0) { /* what no model accepts, whatever stage reads it */
+        s = ct_customers_validate(cust, path, err);
+    }
     s = ct_comm_agree(parts ? comm : NULL, s, err);
     *period_days = 0;
     if (s == CT_OK) {

@@ -276,6 +276,23 @@ if command -v h5dump >/dev/null 2>&1; then
     [ "$(h5dump -d /scores/clv "$T/scoresz.h5" | tail -n +2)" = "$(h5dump -d /scores/clv "$T/scores.h5" | tail -n +2)" ] \
         && ok || bad "score --compress: other numbers"
 fi
+# issue 14, case 14: score validates /customers as fit does (NaN x, t_x > T, negative m)
+if [ -x "$PY" ] && "$PY" -c 'import h5py' 2>/dev/null; then
+    "$PY" - "$T/badcust.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    g = f.create_group("customers")
+    g["x"] = np.array([1.0, 2.0, 1.0])
+    g["t_x"] = np.array([3.0, 5.0, 2.0])
+    g["T"] = np.array([10.0, 4.0, 8.0])   # row 2: t_x > T
+    g["m"] = np.array([10.0, 20.0, 5.0])
+PYEOF
+    expect 65 "score refuses what fit refuses" -- "$CLV" score "$T/badcust.h5" --fit "$T/fit.h5" -o "$T/bads.h5"
+    says "score refuses what fit refuses" "customer row 2: t_x = 5 > T = 4"
+    [ ! -e "$T/bads.h5" ] && ok || bad "score wrote an output from bad customers"
+else
+    skipped "h5py missing: score's validation of /customers not tested"
+fi
 expect 64 "score --compress=12" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --compress=12 -o "$T/keepfit.h5"
 expect 0 "score pareto, spend from file" -- "$CLV" score "$T/cdnow.h5" --fit "$T/pfit.h5" --spend-fit "$T/fit.h5" --horizon 52 -o "$T/scores2.h5" -q
 expect 0 "validate" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5"
