@@ -39,9 +39,19 @@ static void test_protected_guard(void **state)
     (void)state;
     const char *yes[] = {"race", "Customer_Religion", "sexual-orientation", "political_views",
                          "ethnicity", "gender", "HealthScore", "is_pregnant", "date_of_birth",
-                         "age", "trade union member", "nationality", "disability_flag"};
+                         "age", "trade union member", "nationality", "disability_flag",
+                         /* issue 14, case 3: names that passed before */
+                         "religion2", "religionid", "ethnicgroup", "maritalstatus", "healthscore",
+                         "birth_year", "yearOfBirth", "is_female", "skin_colour",
+                         "religi\xc3\xb3n",      /* religión */
+                         "r\xd0\xb0" "ce",        /* Cyrillic a */
+                         "\xef\xbd\x92" "ace",    /* fullwidth r */
+                         "reli\xe2\x80\x8bgion", /* a zero-width space inside */
+                         "a b c d e f g h i j k l m n o p q religion"};
     const char *no[] = {"x", "t_x", "T", "m", "clv", "p_alive", "exp_purchases", "page_views",
-                        "usage_hours", "stage", "region", "basket_size", "total"};
+                        "usage_hours", "stage", "region", "basket_size", "total",
+                        "average_basket", "trace_count", "email_opens", "message_count",
+                        "passage", "x2", "TotalSpend", "days_since_last"};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         if (ct_protected_attribute(yes[i]) == NULL) {
             fail_msg("'%s' should be refused", yes[i]);
@@ -101,6 +111,11 @@ static void test_bad_models(void **state)
         {"[kmeans]\nseed = 99999999999999999999\n", CT_ECONFIG, "must be an integer from 0"},
         {"[tiers]\nnames = a, new, c\n", CT_ECONFIG, "'new' is also the new-customer tier"},
         {"[tiers]\nmin_group = 1e30\n", CT_ECONFIG, ":2: [tiers] min_group: '1e30' must be"},
+        /* issue 14, case 1: the guard on rank_by too */
+        {"[tiers]\nrank_by = religion\n", CT_EPROTECTED,
+         ":2: [tiers] rank_by: 'religion' is a protected attribute"},
+        {"[tiers]\nrank_by = m\n[protected]\naudit = m\n", CT_EPROTECTED,
+         "declared for audit and used as rank_by"},
     };
     char long_model[512];
     snprintf(long_model, sizeof long_model, "[tiers]\n; %0200d\nrank_by = clv\n", 0);

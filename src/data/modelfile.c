@@ -13,63 +13,152 @@
 #include <string.h>
 #include <strings.h>
 
-/* Words that make a column name a protected attribute (after splitting the
- * name at non-alphanumerics and lower-casing).  Multi-word entries match
+/* Words that make a column name a protected attribute (after the name is
+ * normalised: see ct_protected_attribute).  Multi-word entries match
  * consecutive words. */
 static const char *const PROTECTED[] = {
     "race",          "racial",         "ethnic",        "ethnicity",      "religion",
     "religious",     "belief",         "beliefs",       "faith",          "caste",
     "sexual orientation", "orientation", "sex life",    "sex",            "gender",
-    "political",     "politics",       "party affiliation", "trade union", "union member",
-    "genetic",       "genome",         "dna",           "biometric",      "health",
-    "disability",    "disabled",       "medical",       "diagnosis",      "pregnancy",
-    "pregnant",      "marital",        "nationality",   "national origin", "citizenship",
-    "immigration",   "birth date",     "date of birth", "birthdate",      "dob",
-    "age of person", "person age",     "age",           NULL};
+    "female",        "male",           "skin",          "complexion",     "political",
+    "politics",      "party affiliation", "trade union", "union member",  "genetic",
+    "genome",        "dna",            "biometric",     "health",         "disability",
+    "disabled",      "medical",        "diagnosis",     "pregnancy",      "pregnant",
+    "marital",       "nationality",    "national origin", "citizenship",  "immigration",
+    "birth",         "birthdate",      "dob",           "age of person",  "person age",
+    "age",           NULL};
+
+/* Words that also count inside a longer word ("ethnicgroup", "religionid",
+ * "healthscore"): long enough not to occur by chance in ordinary names
+ * ("age" is in "page", "race" in "trace"; these are not). */
+static const char *const JOINED[] = {
+    "religion", "religious", "ethnic",   "racial",    "gender",     "orientation",
+    "political", "genetic",  "genome",   "biometric", "health",     "disabilit",
+    "disabled", "medical",   "diagnos",  "pregnan",   "marital",    "nationality",
+    "citizenship", "immigra", "birth",   "sexual",    "complexion", NULL};
+
+/* Decode one UTF-8 code point at *p (advancing it); invalid bytes: U+FFFD. */
+static unsigned utf8_next(const unsigned char **p)
+{
+    const unsigned char *s = *p;
+    unsigned c = s[0];
+    size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            k = 0;
+        }
+    }
+    if (k == 0) {
+        *p = s + 1;
+        return 0xFFFD;
+    }
+    unsigned cp = k == 1 ? c : k == 2 ? c & 0x1F : k == 3 ? c & 0x0F : c & 0x07;
+    for (size_t i = 1; i < k; i++) {
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    *p = s + k;
+    return cp;
+}
+
+/* A code point as the ASCII letter or digit it reads as: case folded,
+ * diacritics dropped (Latin-1, Latin Extended-A), fullwidth forms (NFKC) and
+ * the Cyrillic and Greek letters that look Latin; 1 for "ignore" (zero-width
+ * characters, soft hyphen); 0 for a separator. */
+static int fold_char(unsigned cp)
+{
+    static const char LATIN1[] = /* U+00C0..U+00FF */
+        "aaaaaaaceeeeiiiidnooooo0ouuuuyts" "aaaaaaaceeeeiiiidnooooo0ouuuuyty";
+    static const char EXTA[] = /* U+0100..U+017F */
+        "aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiiijjkkklllllll"
+        "lllnnnnnnnnnoooooooorrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs";
+    static const struct {
+        unsigned cp;
+        char a;
+    } LOOK[] = {{0x0430, 'a'}, {0x0435, 'e'}, {0x043E, 'o'}, {0x0440, 'p'}, {0x0441, 'c'},
+                {0x0443, 'y'}, {0x0445, 'x'}, {0x0456, 'i'}, {0x0458, 'j'}, {0x0455, 's'},
+                {0x0501, 'd'}, {0x04BB, 'h'}, {0x0410, 'a'}, {0x0412, 'b'}, {0x0415, 'e'},
+                {0x041A, 'k'}, {0x041C, 'm'}, {0x041D, 'h'}, {0x041E, 'o'}, {0x0420, 'p'},
+                {0x0421, 'c'}, {0x0422, 't'}, {0x0423, 'y'}, {0x0425, 'x'}, {0x0406, 'i'},
+                {0x0405, 's'}, {0x0408, 'j'}, {0x03B1, 'a'}, {0x03BF, 'o'}, {0x03C1, 'p'},
+                {0x03B5, 'e'}, {0x03B9, 'i'}, {0x03BA, 'k'}, {0x03BD, 'v'}, {0x03C4, 't'},
+                {0x03C5, 'u'}, {0x03C7, 'x'}, {0x0391, 'a'}, {0x0392, 'b'}, {0x0395, 'e'},
+                {0x0396, 'z'}, {0x0397, 'h'}, {0x0399, 'i'}, {0x039A, 'k'}, {0x039C, 'm'},
+                {0x039D, 'n'}, {0x039F, 'o'}, {0x03A1, 'p'}, {0x03A4, 't'}, {0x03A5, 'y'},
+                {0x03A7, 'x'}};
+    if (cp < 0x80) {
+        return isalnum((int)cp) ? tolower((int)cp) : 0;
+    }
+    if (cp == 0x00AD || (cp >= 0x200B && cp <= 0x200D) || cp == 0x2060 || cp == 0xFEFF) {
+        return 1;
+    }
+    if (cp >= 0x00C0 && cp <= 0x00FF && cp != 0x00D7 && cp != 0x00F7) {
+        return LATIN1[cp - 0x00C0];
+    }
+    if (cp >= 0x0100 && cp <= 0x017F) {
+        return EXTA[cp - 0x0100];
+    }
+    if ((cp >= 0xFF10 && cp <= 0xFF19) || (cp >= 0xFF21 && cp <= 0xFF3A) ||
+        (cp >= 0xFF41 && cp <= 0xFF5A)) { /* fullwidth forms (NFKC) */
+        return fold_char(cp >= 0xFF41 ? cp - 0xFF41 + 'a' : cp >= 0xFF21 ? cp - 0xFF21 + 'a'
+                                                                        : cp - 0xFF10 + '0');
+    }
+    for (size_t i = 0; i < sizeof LOOK / sizeof LOOK[0]; i++) {
+        if (LOOK[i].cp == cp) {
+            return LOOK[i].a;
+        }
+    }
+    return 0;
+}
+
+/* The name as words of ASCII letters and digits separated by single spaces:
+ * a new word at a separator, where a capital follows a small letter
+ * (camelCase), and between letters and digits ("religion2"). */
+static void name_words(const char *name, char *out, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)name;
+    size_t n = 0;
+    int prev = 0, prev_upper = 0, prev_lower = 0;
+    while (*p != '\0' && n + 2 < cap) {
+        unsigned cp = utf8_next(&p);
+        int upper = cp < 0x80 ? isupper((int)cp) != 0 : 0;
+        int f = fold_char(cp);
+        if (f == 1) {
+            continue; /* invisible: not a separator either */
+        }
+        int boundary = f == 0 || (upper && prev_lower) ||
+                       (prev != 0 && (isdigit(prev) != 0) != (isdigit(f) != 0));
+        if (boundary && n > 0 && out[n - 1] != ' ') {
+            out[n++] = ' ';
+        }
+        if (f != 0) {
+            out[n++] = (char)f;
+        }
+        prev = f;
+        prev_upper = upper;
+        prev_lower = f != 0 && !upper && isalpha(f);
+        (void)prev_upper;
+    }
+    while (n > 0 && out[n - 1] == ' ') {
+        n--;
+    }
+    out[n] = '\0';
+}
 
 const char *ct_protected_attribute(const char *name)
 {
-    char words[16][32];
-    size_t nw = 0, len = 0;
-    for (const char *p = name;; p++) {
-        /* camelCase: a capital after a small letter starts a word */
-        if (p > name && isupper((unsigned char)*p) && islower((unsigned char)p[-1]) && len > 0 &&
-            nw < 16) {
-            words[nw][len] = '\0';
-            nw++;
-            len = 0;
-        }
-        if (*p != '\0' && isalnum((unsigned char)*p)) {
-            if (len < 31 && nw < 16) {
-                words[nw][len++] = (char)tolower((unsigned char)*p);
-            }
-        } else {
-            if (len > 0 && nw < 16) {
-                words[nw][len] = '\0';
-                nw++;
-            }
-            len = 0;
-            if (*p == '\0') {
-                break;
-            }
+    char norm[1024], padded[1030];
+    name_words(name, norm, sizeof norm);
+    snprintf(padded, sizeof padded, " %s ", norm);
+    for (const char *const *e = PROTECTED; *e != NULL; e++) {
+        char w[64];
+        snprintf(w, sizeof w, " %s ", *e); /* whole words, in a row */
+        if (strstr(padded, w) != NULL) {
+            return *e;
         }
     }
-    for (const char *const *e = PROTECTED; *e != NULL; e++) {
-        char ew[4][32];
-        size_t ne = 0;
-        char tmp[64];
-        snprintf(tmp, sizeof tmp, "%s", *e);
-        for (char *t = strtok(tmp, " "); t != NULL && ne < 4; t = strtok(NULL, " ")) {
-            snprintf(ew[ne++], sizeof ew[0], "%s", t);
-        }
-        for (size_t i = 0; i + ne <= nw; i++) {
-            size_t j = 0;
-            while (j < ne && strcmp(words[i + j], ew[j]) == 0) {
-                j++;
-            }
-            if (j == ne) {
-                return *e;
-            }
+    for (const char *const *e = JOINED; *e != NULL; e++) {
+        if (strstr(norm, *e) != NULL) {
+            return *e;
         }
     }
     return NULL;
@@ -370,6 +459,13 @@ static int keys_tiers(parse_ctx *c, ct_tier_model *m, const char *section, const
     } else if (IS("tiers", "rank_by")) {
         if (strlen(value) == 0 || strlen(value) >= sizeof m->rank_by) {
             return bad(c, CT_ECONFIG, section, name, "'%s' must name a feature", value);
+        }
+        const char *hit = ct_protected_attribute(value);
+        if (hit != NULL) { /* the rank decides the tier: the guard applies */
+            return bad(c, CT_EPROTECTED, section, name,
+                       "'%s' is a protected attribute (%s); it may only be audited, never "
+                       "rank customers",
+                       value, hit);
         }
         snprintf(m->rank_by, sizeof m->rank_by, "%s", value);
     } else if (IS("tiers", "assign")) {
@@ -701,6 +797,11 @@ ct_status ct_tier_model_load(const char *path, ct_tier_model *m, ct_error *err)
                           "[data] calibration_end is after observation_end");
     }
     for (size_t a = 0; a < m->naudit; a++) {
+        if (strcmp(m->audit[a], m->rank_by) == 0) {
+            return ct_fail_at(err, CT_EPROTECTED, path, 0, 0,
+                              "column '%s' is declared for audit and used as rank_by",
+                              m->audit[a]);
+        }
         for (size_t j = 0; j < m->nfeat; j++) {
             if (strcmp(m->audit[a], m->features[j]) == 0) {
                 return ct_fail_at(err, CT_EPROTECTED, path, 0, 0,

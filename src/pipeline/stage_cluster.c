@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "clvtier/rng.h"
+#include "clvtier/modelfile.h"
 #include "clvtier/schema.h"
 
 static double now_s(void)
@@ -843,6 +844,15 @@ ct_status ct_stage_cluster(const ct_cluster_stage *o, ct_cluster_summary *sum, c
     ct_status s;
     memset(sum, 0, sizeof *sum);
     memset(&h, 0, sizeof h);
+    for (size_t j = 0; j < o->d; j++) { /* clusters become tiers: the guard applies */
+        const char *hit = ct_protected_attribute(o->names[j]);
+        if (hit != NULL) {
+            return ct_fail(err, CT_EPROTECTED,
+                           "feature '%s' is a protected attribute (%s); it may only be audited "
+                           "(a model's [protected] audit), never used to cluster customers",
+                           o->names[j], hit);
+        }
+    }
     CT_TRY(ct_file_open(&f, o->data, err));
     if (o->scores != NULL) {
         CT_TRY(ct_file_open(&fs, o->scores, err));

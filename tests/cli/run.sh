@@ -336,6 +336,8 @@ cmp -s "$T/c1.json" "$T/c2.json" && ok || bad "cluster result depends on --threa
 expect 0 "cluster float32" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 4 --float32 -o "$T/c3.h5" -q
 printf 'x,t_x,T,m\n0,0,30,0\n3,20,35,30\n10,35,38,40\n' >"$T/init.csv"
 expect 0 "cluster init file" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m --init "$T/init.csv" -o "$T/c4.h5" -q
+expect 78 "cluster: protected feature" -- "$CLV" cluster "$T/cdnow.h5" --features x,Religion_ID -k 3 -o "$T/c5.h5"
+says "cluster: protected feature" "feature 'Religion_ID' is a protected attribute (religion)"
 expect 64 "cluster unknown feature" -- "$CLV" cluster "$T/cdnow.h5" --features x,colour -k 3 -o "$T/c5.h5"
 says "cluster unknown feature" "feature 'colour' not found"
 expect 64 "cluster k > n" -- "$CLV" cluster "$T/don.h5" --features x,t_x -k 50 -o "$T/c5.h5"
