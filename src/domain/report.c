@@ -1087,13 +1087,79 @@ static void md_count(FILE *fp, const rp *r, double v)
     }
 }
 
-static void write_md(const rp *r, FILE *fp)
+/* Text from the input or the model file into Markdown: characters that
+ * would make markup (tables, emphasis, links, raw HTML, headings, code) are
+ * escaped, line breaks become spaces; in place, cut to cap. */
+static void md_escape(char *s, size_t cap)
+{
+    char out[1100];
+    size_t n = 0;
+    for (const char *p = s; *p != '\0' && n + 6 < sizeof out; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '<' || ch == '>' || ch == '&') {
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s",
+                                  ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : "&amp;");
+        } else if (strchr("\\`*_[]()#|!~", ch) != NULL) {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else {
+            out[n++] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+        }
+    }
+    out[n] = '\0';
+    snprintf(s, cap, "%s", out);
+}
+
+#define MD_ESC(field) md_escape(field, sizeof(field))
+
+static void write_md_body(const rp *r, FILE *fp);
+
+/* report.md: the result's text escaped (a copy), then the tables. */
+static void write_md(const rp *r0, FILE *fp)
+{
+    rp *r = malloc(sizeof *r);
+    if (r == NULL) {
+        return; /* write_text reports the short file */
+    }
+    *r = *r0;
+    MD_ESC(r->model);
+    MD_ESC(r->description);
+    MD_ESC(r->review);
+    MD_ESC(r->source);
+    MD_ESC(r->previous);
+    MD_ESC(r->model_file);
+    MD_ESC(r->features);
+    for (size_t t = 0; t < CT_MAX_TIERS + 1; t++) {
+        MD_ESC(r->tier[t].name);
+        MD_ESC(r->tier[t].action);
+    }
+    for (size_t l = 0; l < 3; l++) {
+        MD_ESC(r->loyalty[l]);
+    }
+    for (size_t i = 0; i < CT_MAX_TIERS + 2; i++) {
+        MD_ESC(r->mig_row[i]);
+        MD_ESC(r->mig_col[i]);
+    }
+    for (size_t a = 0; a < r->naudit; a++) {
+        MD_ESC(r->audit[a].column);
+        for (size_t q = 0; q < r->audit[a].ngroups; q++) {
+            MD_ESC(r->audit[a].group[q]);
+        }
+    }
+    for (size_t i = 0; i < r->nnotes; i++) {
+        MD_ESC(r->notes[i]);
+    }
+    write_md_body(r, fp);
+    free(r);
+}
+
+static void write_md_body(const rp *r, FILE *fp)
 {
     fprintf(fp, "# Customer tiers: %s\n\n", r->model);
     if (r->description[0] != '\0') {
         fprintf(fp, "%s\n\n", r->description);
     }
-    fprintf(fp, "%.0f customers (%.0f graded into value tiers), source `%s`, period %s, "
+    fprintf(fp, "%.0f customers (%.0f graded into value tiers), source %s, period %s, "
                 "calibration end %s.  Small groups (< %zu customers) are withheld.\n\n",
             r->total_w, r->graded_w, r->source, r->period[0] ? r->period : "?",
             r->cal_end[0] ? r->cal_end : "(all data)", r->min_group);
@@ -1171,7 +1237,7 @@ static void write_md(const rp *r, FILE *fp)
         }
     }
     if (r->has_mig) {
-        fprintf(fp, "\n## Migration from `%s`\n\n| previous \\ now |", r->previous);
+        fprintf(fp, "\n## Migration from %s\n\n| previous \\ now |", r->previous);
         for (size_t j = 0; j < r->mc; j++) {
             fprintf(fp, " %s |", r->mig_col[j]);
         }
@@ -1198,7 +1264,7 @@ static void write_md(const rp *r, FILE *fp)
         const ct_audit *A = &r->audit[a];
         char names[CT_MAX_FEATURES][64];
         size_t nf = split(r->features, ',', names, CT_MAX_FEATURES);
-        fprintf(fp, "\n## Fairness audit: `%s` (never used for clustering)\n\n"
+        fprintf(fp, "\n## Fairness audit: %s (never used for clustering)\n\n"
                     "Cramer's V (tier vs group) = %.3f.\n\n| group |",
                 A->column, A->cramers_v);
         for (size_t t = 0; t < A->ntiers; t++) {
@@ -1235,7 +1301,7 @@ static void write_md(const rp *r, FILE *fp)
             fprintf(fp, "- %s\n", r->notes[i]);
         }
     }
-    fprintf(fp, "\n---\nclvtier %s, %s; model file `%s` (SHA-256 %s).\n", r->version, r->created,
+    fprintf(fp, "\n---\nclvtier %s, %s; model file %s (SHA-256 %s).\n", r->version, r->created,
             r->model_file, r->sha);
 }
 

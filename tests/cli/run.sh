@@ -226,6 +226,16 @@ for w in "1 rows with too few fields" "1 rows with an unparseable date" "1 rows 
     grep -qF "ingest left out $w of 20002 rows read" "$T/cdd.json" && ok \
         || bad "dirty CDNOW: summary.json lacks '$w'"
 done
+# issue 14, case 11: report.md escapes what the model file says
+sed -e 's/^name = default/name = <script>alert(1)<\/script>/' -e 's/^names = high, mid, low/names = hi|gh, mid, low/' \
+    -e 's/^high = Retain.*/hi|gh = [click](javascript:alert(1))/' models/default.ini >"$T/evil.ini"
+expect 0 "report.md escaping: run" -- "$CLV" run -m "$T/evil.ini" "$T/cdd.h5" -o "$T/evil.h5" --markdown "$T/evil.md" -q
+if grep -q '<script>\|](javascript:\|| hi|gh |' "$T/evil.md"; then
+    bad "report.md: markup from the model file: $(grep -m3 'script\|javascript\|hi|gh' "$T/evil.md")"
+else
+    grep -qF '&lt;script&gt;' "$T/evil.md" && grep -qF 'hi\|gh' "$T/evil.md" && ok \
+        || bad "report.md: escaped text missing: $(head -3 "$T/evil.md")"
+fi
 # run on the CSV itself takes the same options, on its command line or in the
 # model's [ingest] section (the command line wins)
 expect 65 "run: dirty CSV, default fail" -- "$CLV" run -m models/default.ini "$T/cd_dirty.txt" -o "$T/cdr.h5"
