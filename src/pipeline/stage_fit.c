@@ -35,6 +35,9 @@ ct_status ct_stage_read_customers(const char *path, const char *table, unsigned 
         s = ct_customers_validate(cust, path, err);
     }
     s = ct_comm_agree(parts ? comm : NULL, s, err);
+    if (s != CT_OK) {
+        ct_customers_free(cust); /* a bad row here, or on another rank */
+    }
     *period_days = 0;
     if (s == CT_OK) {
         (void)ct_attr_get_f64(f, table, "period_days", period_days, NULL);
