@@ -12,6 +12,7 @@
 #include "clvtier/schema.h"
 #include "clvtier/store.h"
 #include "data/csv_internal.h"
+#include "data/ingest_internal.h"
 #include "data/decompress_internal.h"
 #include "core/mem_internal.h"
 #include "core/sort_internal.h"
@@ -28,8 +29,6 @@
 #include <unistd.h>
 #include <errno.h>
 
-#define MAX_ID_BYTES 1024
-#define NO_CUST UINT32_MAX
 
 void ct_ingest_opts_init(ct_ingest_opts *o)
 {
@@ -43,21 +42,6 @@ void ct_ingest_opts_init(ct_ingest_opts *o)
 
 /* ---- id interning ------------------------------------------------------- */
 
-typedef struct idslot {
-    uint32_t cust; /* 0 = empty, else customer + 1 */
-    uint32_t hash;
-} idslot;
-
-typedef struct idtab {
-    idslot *slot; /* open addressing, linear probing, load <= 1/2 */
-    size_t mask;
-    char *arena;
-    size_t alen, acap;
-    uint64_t *off; /* id i is arena[off[i] .. off[i] + len[i]) */
-    uint32_t *len, *hash;
-    size_t n, cap;
-    size_t maxlen;
-} idtab;
 
 static uint32_t hash_bytes(const char *p, size_t n)
 {
@@ -143,7 +127,7 @@ static uint32_t idtab_find(const idtab *t, const char *p, size_t n)
 }
 
 /* Customer index of id p[0..n): existing or new.  NO_CUST on out of memory. */
-static uint32_t idtab_get(idtab *t, const char *p, size_t n)
+uint32_t ct_idtab_get(idtab *t, const char *p, size_t n)
 {
     uint32_t h = hash_bytes(p, n), found;
     size_t i = idtab_probe(t, p, n, h, &found);
@@ -459,12 +443,6 @@ static const char *const AMOUNT_NAMES[] = {"amount", "value",    "dollar_value",
 
 /* ---- the transaction arrays ---------------------------------------------- */
 
-typedef struct txlog {
-    uint32_t *cust;
-    int32_t *day;
-    double *amt;
-    size_t n, cap;
-} txlog;
 
 static void txlog_free(txlog *t)
 {
@@ -474,7 +452,7 @@ static void txlog_free(txlog *t)
     memset(t, 0, sizeof *t);
 }
 
-static int txlog_reserve(txlog *t, size_t cap)
+int ct_txlog_reserve(txlog *t, size_t cap)
 {
     if (cap <= t->cap) {
         return 0;
@@ -514,66 +492,11 @@ static int cmp_txrow(const void *pa, const void *pb)
 
 /* ---- parsing ------------------------------------------------------------ */
 
-typedef struct parsed {
-    idtab ids;
-    txlog tx;
-    int has_amount;
-    /* --order: order ids, the transaction of each, compensation terms of
-     * their amounts' sums (Neumaier) */
-    idtab orders;
-    uint32_t *ord_tx; /* NO_TX: an order known only from a return naming it */
-    double *ord_comp;
-    int32_t *ord_day; /* (NET) the order's day, for the returns naming it */
-    size_t ord_cap;
-    /* --returns net: the returns, netted once every purchase is known */
-    struct pending_return {
-        uint32_t cust, order; /* order: the one it cancels, or NO_TX */
-        int32_t day, target;  /* target: that order's day, or CT_NO_DAY */
-        double amt;           /* < 0 */
-    } *ret;
-    size_t nret, retcap;
-} parsed;
-#define NO_TX UINT32_MAX
-
-typedef struct cols {
-    long id, date, amt, qty, price, order, need;
-    int has_amount;
-} cols;
-
-/* One parsed row: the ids point into the mapped file (quote-free input) or
- * the tokenizer's row buffer (serial path, used before the next row). */
-typedef struct prow {
-    const char *id, *oid; /* oid: the order id (NULL without --order) */
-    uint32_t n, on;
-    uint32_t pre; /* a return: the length of its order id's cancel prefix; else 0 */
-    int ret;
-    int32_t day;
-    double amt;
-    uint64_t line;
-} prow;
-
-/* What the parser counts, and where rejected rows go. */
-typedef struct rowcounts {
-    uint64_t rows, returns, returns_dropped, after;
-    uint64_t missing_id, bad_fields, bad_date, bad_number, bad_id, order_conflicts, bad_encoding;
-} rowcounts;
-
-typedef struct rowctx {
-    const ct_ingest_opts *o;
-    const cols *cl;
-    ct_outfile *bad; /* --bad-rows, or NULL */
-    rowcounts k;
-    char idbuf[4 * MAX_ID_BYTES]; /* an id converted to UTF-8 (serial parsing only) */
-} rowctx;
 
 /* A rejected row: skipped and counted (and written to --bad-rows) when the
  * options allow it (0), else the error (-1). */
-static int reject(rowctx *x, const ct_csv *c, uint64_t line, uint64_t *counter, int skip,
-                  ct_status st, unsigned col, ct_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 9, 10)));
-
-static int reject(rowctx *x, const ct_csv *c, uint64_t line, uint64_t *counter, int skip,
-                  ct_status st, unsigned col, ct_error *err, const char *fmt, ...)
+int ct_ingest_reject(rowctx *x, const ct_csv *c, uint64_t line, uint64_t *counter, int skip,
+                     ct_status st, unsigned col, ct_error *err, const char *fmt, ...)
 {
     char why[300];
     va_list ap;
@@ -699,7 +622,7 @@ static int num_field(rowctx *x, const ct_csv *c, long j, const char *what, doubl
     ct_field f = {p, n, 0};
     ct_field_str(&f, t, sizeof t);
     int skip = x->o->skip_bad_rows;
-    return reject(x, c, c->line, &x->k.bad_number, skip, ok_num ? CT_EDATA : CT_EPARSE,
+    return ct_ingest_reject(x, c, c->line, &x->k.bad_number, skip, ok_num ? CT_EDATA : CT_EPARSE,
                   (unsigned)j + 1, err, "%s %s '%s'%s", ok_num ? what : "cannot parse",
                   ok_num ? "is not a finite number" : what, t,
                   skip ? "" : " (--on-bad-row skip leaves such rows out)");
@@ -715,7 +638,7 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     int skip = o->skip_bad_rows;
     x->k.rows++;
     if ((long)c->nf <= cl->need) {
-        return reject(x, c, c->line, &x->k.bad_fields, skip, CT_EPARSE, (unsigned)c->nf + 1, err,
+        return ct_ingest_reject(x, c, c->line, &x->k.bad_fields, skip, CT_EPARSE, (unsigned)c->nf + 1, err,
                       "row has %zu column(s), expected at least %ld%s", c->nf, cl->need + 1,
                       skip ? "" : " (--on-bad-row skip leaves such rows out)");
     }
@@ -727,7 +650,7 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
         char v[80];
         ct_field f = {p, n, 0};
         ct_field_str(&f, v, sizeof v);
-        return reject(x, c, c->line, &x->k.bad_date, skip, CT_EPARSE, (unsigned)cl->date + 1, err,
+        return ct_ingest_reject(x, c, c->line, &x->k.bad_date, skip, CT_EPARSE, (unsigned)cl->date + 1, err,
                       "cannot parse date '%s' (expected %s; see --date-format%s)", v,
                       o->date_format != NULL ? o->date_format
                                              : "YYYY-MM-DD, YYYYMMDD or YYYY-MM-DD HH:MM:SS",
@@ -755,7 +678,7 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
         n = c->f[cl->order].n;
         trim(&p, &n);
         if (n == 0 || n > MAX_ID_BYTES) {
-            return reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->order + 1,
+            return ct_ingest_reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->order + 1,
                           err, "%s order id%s", n == 0 ? "empty" : "over-long",
                           skip ? "" : " (--on-bad-row skip leaves such rows out)");
         }
@@ -781,25 +704,25 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     n = c->f[cl->id].n;
     trim(&p, &n);
     if (n == 0) {
-        return reject(x, c, c->line, &x->k.missing_id, o->missing_id_skip, CT_EDATA,
+        return ct_ingest_reject(x, c, c->line, &x->k.missing_id, o->missing_id_skip, CT_EDATA,
                       (unsigned)cl->id + 1, err,
                       "empty customer id%s",
                       o->missing_id_skip ? "" : " (--missing-id skip leaves such rows, e.g. "
                                                 "guest sales, out)");
     }
     if (n > MAX_ID_BYTES) {
-        return reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->id + 1, err,
+        return ct_ingest_reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->id + 1, err,
                       "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
     }
     if (memchr(p, '\0', n) != NULL) { /* "AB\0CD" and "AB\0XY" would both be stored "AB" */
-        return reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->id + 1, err,
+        return ct_ingest_reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->id + 1, err,
                       "customer id contains a NUL byte");
     }
     if (o->encoding != CT_ENC_UTF8) { /* stored as UTF-8 (serial parsing: see parse_log) */
         n = to_utf8(p, n, o->encoding, x->idbuf);
         p = x->idbuf;
     } else if (!valid_utf8(p, n)) {
-        return reject(x, c, c->line, &x->k.bad_encoding, skip, CT_EDATA, (unsigned)cl->id + 1,
+        return ct_ingest_reject(x, c, c->line, &x->k.bad_encoding, skip, CT_EDATA, (unsigned)cl->id + 1,
                       err, "customer id is not valid UTF-8 (see --encoding%s)",
                       skip ? "" : "; --on-bad-row skip leaves such rows out");
     }
@@ -809,181 +732,6 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     row->amt = amt;
     row->line = c->line;
     return 1;
-}
-
-/* Room for order k in the order arrays. */
-static int orders_reserve(parsed *P, size_t k)
-{
-    if (k < P->ord_cap) {
-        return 0;
-    }
-    size_t cap = P->ord_cap ? 2 * P->ord_cap : 1024;
-    while (cap <= k) {
-        cap *= 2;
-    }
-    uint32_t *t = realloc(P->ord_tx, cap * sizeof *t);
-    if (t == NULL) {
-        return -1;
-    }
-    P->ord_tx = t;
-    double *cmp = realloc(P->ord_comp, cap * sizeof *cmp);
-    if (cmp == NULL) {
-        return -1;
-    }
-    P->ord_comp = cmp;
-    int32_t *dd = realloc(P->ord_day, cap * sizeof *dd);
-    if (dd == NULL) {
-        return -1;
-    }
-    P->ord_day = dd;
-    P->ord_cap = cap;
-    return 0;
-}
-
-/* An order id's index, made (with no transaction yet) when new; NO_CUST when
- * memory runs out.  *fresh: it was new. */
-static uint32_t order_index(parsed *P, const char *id, uint32_t n, int *fresh)
-{
-    size_t before = P->orders.n;
-    uint32_t k = idtab_get(&P->orders, id, n);
-    if (k == NO_CUST || orders_reserve(P, k) != 0) {
-        return NO_CUST;
-    }
-    *fresh = k >= before;
-    if (*fresh) {
-        P->ord_tx[k] = NO_TX;
-        P->ord_comp[k] = 0;
-        P->ord_day[k] = CT_NO_DAY;
-    }
-    return k;
-}
-
-/* --returns net: a return kept aside, against the order it cancels (its
- * id without the prefix; a return line without a prefix: its own order). */
-static ct_status pend_return(parsed *P, const prow *row, uint32_t cu, ct_error *err)
-{
-    uint32_t order = NO_TX;
-    if (row->oid != NULL) {
-        int fresh;
-        order = order_index(P, row->oid + row->pre, row->on - row->pre, &fresh);
-        if (order == NO_CUST) {
-            return ct_fail(err, CT_ENOMEM, "out of memory");
-        }
-    }
-    if (P->nret == P->retcap) {
-        size_t cap = P->retcap ? 2 * P->retcap : 1024;
-        void *r = realloc(P->ret, cap * sizeof *P->ret);
-        if (r == NULL) {
-            return ct_fail(err, CT_ENOMEM, "out of memory");
-        }
-        P->ret = r;
-        P->retcap = cap;
-    }
-    P->ret[P->nret++] = (struct pending_return){cu, order, row->day, CT_NO_DAY, row->amt};
-    return CT_OK;
-}
-
-/* A line of an order already seen: its amount added (Neumaier's compensated
- * sum, so the total is exact to the cent however many lines), its date the
- * earliest line's.  A second customer id on one order is a bad row. */
-static ct_status add_to_order(parsed *P, rowctx *x, const ct_csv *c, const prow *row,
-                              uint32_t cu, uint32_t k, ct_error *err)
-{
-    uint32_t t = P->ord_tx[k];
-    if (P->tx.cust[t] != cu) {
-        int r = reject(x, c, row->line, &x->k.order_conflicts, x->o->skip_bad_rows, CT_EDATA,
-                       (unsigned)x->cl->order + 1, err,
-                       "order '%.*s' has two customer ids ('%.*s' and '%.*s')%s", (int)row->on,
-                       row->oid, (int)P->ids.len[P->tx.cust[t]],
-                       P->ids.arena + P->ids.off[P->tx.cust[t]], (int)row->n, row->id,
-                       x->o->skip_bad_rows ? "" : " (--on-bad-row skip leaves such rows out)");
-        return r < 0 ? err->status : CT_OK;
-    }
-    double a = P->tx.amt[t], v = row->amt, sum = a + v;
-    P->ord_comp[k] += fabs(a) >= fabs(v) ? (a - sum) + v : (v - sum) + a;
-    P->tx.amt[t] = sum;
-    if (row->day < P->tx.day[t]) {
-        P->tx.day[t] = row->day;
-    }
-    return CT_OK;
-}
-
-/* Intern the row's id and append the transaction (or add the line to its order). */
-static ct_status append_row(parsed *P, rowctx *x, const ct_csv *c, const prow *row,
-                            uint32_t *prev, ct_ingest_report *rep, ct_error *err)
-{
-    /* Logs often list a customer's rows together: reuse the last id. */
-    uint32_t cu = *prev;
-    if (cu == NO_CUST || P->ids.len[cu] != row->n ||
-        memcmp(P->ids.arena + P->ids.off[cu], row->id, row->n) != 0) {
-        cu = idtab_get(&P->ids, row->id, row->n);
-    }
-    *prev = cu;
-    if (cu == NO_CUST) {
-        return ct_fail(err, CT_ENOMEM, "out of memory after %zu transactions", P->tx.n);
-    }
-    rep->first_day = row->day < rep->first_day ? row->day : rep->first_day;
-    rep->last_day = row->day > rep->last_day ? row->day : rep->last_day;
-    if (row->ret && x->o->returns == CT_RETURNS_NET) {
-        return pend_return(P, row, cu, err);
-    }
-    if (row->oid != NULL) {
-        int fresh;
-        uint32_t k = order_index(P, row->oid, row->on, &fresh);
-        if (k == NO_CUST) {
-            return ct_fail(err, CT_ENOMEM, "out of memory after %zu orders", P->orders.n);
-        }
-        if (P->ord_tx[k] != NO_TX) {
-            return add_to_order(P, x, c, row, cu, k, err);
-        }
-        P->ord_tx[k] = (uint32_t)P->tx.n;
-    }
-    if (P->tx.n == P->tx.cap && txlog_reserve(&P->tx, P->tx.cap + P->tx.cap / 2 + 1024) != 0) {
-        return ct_fail(err, CT_ENOMEM, "out of memory after %zu transactions", P->tx.n);
-    }
-    P->tx.cust[P->tx.n] = cu;
-    P->tx.day[P->tx.n] = row->day;
-    P->tx.amt[P->tx.n] = row->amt;
-    P->tx.n++;
-    return CT_OK;
-}
-
-/* After the last row: the orders' compensation terms added, and orders (or
- * line items) of amount <= 0 - only free items; returns unless kept - left
- * out and counted. */
-static void finish_orders(parsed *P, const ct_ingest_opts *o, ct_ingest_report *rep)
-{
-    rep->orders = 0;
-    for (size_t k = 0; k < P->orders.n; k++) {
-        if (P->ord_tx[k] != NO_TX) {
-            P->tx.amt[P->ord_tx[k]] += P->ord_comp[k];
-            rep->orders++;
-        }
-    }
-    for (size_t i = 0; i < P->nret; i++) { /* the day of the order a return cancels */
-        struct pending_return *q = &P->ret[i];
-        uint32_t t = q->order != NO_TX ? P->ord_tx[q->order] : NO_TX;
-        if (t != NO_TX && P->tx.cust[t] == q->cust) {
-            q->target = P->tx.day[t];
-        }
-    }
-    if (o->order_col == NULL && o->quantity_col == NULL) {
-        return;
-    }
-    int keep_neg = o->returns == CT_RETURNS_KEEP || o->allow_negative;
-    size_t m = 0;
-    for (size_t t = 0; t < P->tx.n; t++) {
-        double a = P->tx.amt[t];
-        if (a == 0 || (a < 0 && !keep_neg)) {
-            rep->zero_orders++;
-            continue;
-        }
-        P->tx.cust[m] = P->tx.cust[t];
-        P->tx.day[m] = P->tx.day[t];
-        P->tx.amt[m] = a;
-        m++;
-    }
-    P->tx.n = m;
 }
 
 /* ---- two-stage pipeline: a parser thread fills batches in file order, this
@@ -1103,7 +851,7 @@ static ct_status pipelined(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *re
         pthread_mutex_unlock(&q.mu);
         pbatch *b = &q.b[q.tail % PIPE_SLOTS];
         for (size_t i = 0; i < b->n && s == CT_OK; i++) {
-            s = append_row(P, x, c, &b->row[i], &prev, rep, err);
+            s = ct_ingest_append_row(P, x, c, &b->row[i], &prev, rep, err);
         }
         done = b->last;
         if (o->progress != NULL) {
@@ -1204,7 +952,7 @@ static ct_status parse_serial(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report 
         if (k == 0) {
             continue;
         }
-        if (append_row(P, x, c, &row, &prev, rep, err) != CT_OK) {
+        if (ct_ingest_append_row(P, x, c, &row, &prev, rep, err) != CT_OK) {
             return err->status;
         }
         if (o->progress != NULL && ++tick == (1u << 20)) {
@@ -1277,7 +1025,7 @@ static ct_status parse_file(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *r
         size_t guess = c->size / (first_len > 8 ? first_len : 8) + 1024;
         /* with orders, a few lines make one transaction: start smaller, grow */
         size_t ntx = o->order_col != NULL ? guess / 3 + 1024 : guess;
-        if (idtab_init(&P->ids, guess / 4 + 1024) != 0 || txlog_reserve(&P->tx, ntx) != 0 ||
+        if (idtab_init(&P->ids, guess / 4 + 1024) != 0 || ct_txlog_reserve(&P->tx, ntx) != 0 ||
             (o->order_col != NULL && idtab_init(&P->orders, ntx) != 0)) {
             return ct_fail(err, CT_ENOMEM, "out of memory for about %zu rows", guess);
         }
@@ -1339,7 +1087,7 @@ static ct_status parse_log(const char *const *csv, size_t ncsv, const ct_ingest_
     if (s != CT_OK) {
         return s;
     }
-    finish_orders(P, o, rep);
+    ct_ingest_finish_orders(P, o, rep);
     if (P->tx.n == 0) {
         uint64_t rej = rep->missing_id + rep->bad_fields + rep->bad_date + rep->bad_number +
                        rep->bad_id + rep->order_conflicts + rep->bad_encoding;
@@ -1356,14 +1104,6 @@ static ct_status parse_log(const char *const *csv, size_t ncsv, const ct_ingest_
 
 /* ---- sorting and summarising ----------------------------------------------- */
 
-typedef struct sorted {
-    int32_t *day;
-    double *amt;
-    size_t *off;      /* ncust + 1 */
-    uint32_t *order;  /* customers in id order (interned indices) */
-    uint32_t *final;  /* interned index -> row of /customers, NO_CUST if left out */
-    size_t ncust, ntx;
-} sorted;
 
 static void sorted_free(sorted *S)
 {
@@ -1752,81 +1492,6 @@ static void *summ_run(void *arg)
     return NULL;
 }
 
-/* ---- --returns net ------------------------------------------------------------ */
-
-static int cmp_return(const void *pa, const void *pb, void *ctx)
-{
-    const sorted *S = ctx;
-    const struct pending_return *a = pa, *b = pb;
-    uint32_t ra = S->final[a->cust], rb = S->final[b->cust];
-    if (ra != rb) {
-        return ra < rb ? -1 : 1;
-    }
-    if (a->day != b->day) {
-        return a->day < b->day ? -1 : 1;
-    }
-    if (a->target != b->target) {
-        return a->target < b->target ? -1 : 1;
-    }
-    return (a->amt > b->amt) - (a->amt < b->amt);
-}
-
-/* Subtract a return (amt < 0) from the customer's purchases [a, b) (by day):
- * first the purchase on the cancelled order's day (target), else the latest
- * on or before the return's day, then earlier ones while some is left; no
- * purchase goes below 0.  1 when it found a purchase to net against. */
-static int net_one(sorted *S, size_t a, size_t b, const struct pending_return *q)
-{
-    size_t j = b;
-    for (size_t k = a; k < b && q->target != CT_NO_DAY; k++) {
-        j = S->day[k] == q->target ? k : j;
-    }
-    if (j == b) {
-        for (size_t k = a; k < b && S->day[k] <= q->day; k++) {
-            j = k;
-        }
-    }
-    if (j == b) {
-        return 0;
-    }
-    double left = -q->amt;
-    for (size_t k = j + 1; k-- > a && left > 0;) {
-        double take = S->amt[k] < left ? S->amt[k] : left;
-        S->amt[k] -= take;
-        left -= take;
-    }
-    return 1;
-}
-
-/* The pending returns against the sorted purchases, in an order that does not
- * depend on the input's (customer, day, target, amount). */
-static void net_returns(parsed *P, sorted *S, ct_ingest_report *rep)
-{
-    if (P->nret == 0) {
-        return;
-    }
-    qsort_r(P->ret, P->nret, sizeof *P->ret, cmp_return, S);
-    uint32_t last = NO_CUST;
-    for (size_t i = 0; i < P->nret; i++) {
-        const struct pending_return *q = &P->ret[i];
-        uint32_t r = S->final[q->cust];
-        if (r == NO_CUST || !net_one(S, S->off[r], S->off[r + 1], q)) {
-            rep->returns_unmatched++;
-            q = NULL;
-        }
-        /* after a customer's last return: was the spend brought to 0? */
-        int end = i + 1 == P->nret || S->final[P->ret[i + 1].cust] != r;
-        last = q != NULL ? r : last;
-        if (end && last == r && r != NO_CUST) {
-            double tot = 0;
-            for (size_t k = S->off[r]; k < S->off[r + 1]; k++) {
-                tot += S->amt[k];
-            }
-            rep->net_zero += tot <= 0;
-        }
-    }
-}
-
 /* ---- entry point --------------------------------------------------------- */
 
 /* Whether a and b name the same file (b need not exist yet). */
@@ -1955,7 +1620,7 @@ ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,
     if (s != CT_OK) {
         goto done;
     }
-    net_returns(&P, &S, &rep);
+    ct_ingest_net_returns(&P, &S, &rep);
     if (S.ncust == 0) {
         s = ct_fail_at(err, CT_EDATA, ncsv == 1 ? csv[0] : "the input", 0, 0,
                        "every customer first purchased after the calibration end");

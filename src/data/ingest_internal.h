@@ -1,0 +1,122 @@
+/* ingest_internal.h - what the parts of ingest share (not installed): the id
+ * table, the transaction arrays, the parsed rows and their counts, and the
+ * orders and returns (ingest_orders.c). */
+#ifndef CLVTIER_INGEST_INTERNAL_H
+#define CLVTIER_INGEST_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clvtier/ingest.h"
+#include "clvtier/outfile.h"
+#include "data/csv_internal.h"
+
+#define MAX_ID_BYTES 1024
+#define NO_CUST UINT32_MAX
+
+typedef struct idslot {
+    uint32_t cust; /* 0 = empty, else customer + 1 */
+    uint32_t hash;
+} idslot;
+
+typedef struct idtab {
+    idslot *slot; /* open addressing, linear probing, load <= 1/2 */
+    size_t mask;
+    char *arena;
+    size_t alen, acap;
+    uint64_t *off; /* id i is arena[off[i] .. off[i] + len[i]) */
+    uint32_t *len, *hash;
+    size_t n, cap;
+    size_t maxlen;
+} idtab;
+
+/* Customer index of id p[0..n): existing or new.  NO_CUST on out of memory. */
+uint32_t ct_idtab_get(idtab *t, const char *p, size_t n);
+
+typedef struct txlog {
+    uint32_t *cust;
+    int32_t *day;
+    double *amt;
+    size_t n, cap;
+} txlog;
+
+/* Room for cap transactions; 0, or -1 out of memory. */
+int ct_txlog_reserve(txlog *t, size_t cap);
+
+typedef struct parsed {
+    idtab ids;
+    txlog tx;
+    int has_amount;
+    /* --order: order ids, the transaction of each, compensation terms of
+     * their amounts' sums (Neumaier) */
+    idtab orders;
+    uint32_t *ord_tx; /* NO_TX: an order known only from a return naming it */
+    double *ord_comp;
+    int32_t *ord_day; /* (NET) the order's day, for the returns naming it */
+    size_t ord_cap;
+    /* --returns net: the returns, netted once every purchase is known */
+    struct pending_return {
+        uint32_t cust, order; /* order: the one it cancels, or NO_TX */
+        int32_t day, target;  /* target: that order's day, or CT_NO_DAY */
+        double amt;           /* < 0 */
+    } *ret;
+    size_t nret, retcap;
+} parsed;
+#define NO_TX UINT32_MAX
+
+typedef struct cols {
+    long id, date, amt, qty, price, order, need;
+    int has_amount;
+} cols;
+
+/* One parsed row: the ids point into the mapped file (quote-free input) or
+ * the tokenizer's row buffer (serial path, used before the next row). */
+typedef struct prow {
+    const char *id, *oid; /* oid: the order id (NULL without --order) */
+    uint32_t n, on;
+    uint32_t pre; /* a return: the length of its order id's cancel prefix; else 0 */
+    int ret;
+    int32_t day;
+    double amt;
+    uint64_t line;
+} prow;
+
+/* What the parser counts, and where rejected rows go. */
+typedef struct rowcounts {
+    uint64_t rows, returns, returns_dropped, after;
+    uint64_t missing_id, bad_fields, bad_date, bad_number, bad_id, order_conflicts, bad_encoding;
+} rowcounts;
+
+typedef struct rowctx {
+    const ct_ingest_opts *o;
+    const cols *cl;
+    ct_outfile *bad; /* --bad-rows, or NULL */
+    rowcounts k;
+    char idbuf[4 * MAX_ID_BYTES]; /* an id converted to UTF-8 (serial parsing only) */
+} rowctx;
+
+/* A rejected row: skipped and counted (and written to --bad-rows) when the
+ * options allow it (0), else the error (-1). */
+int ct_ingest_reject(rowctx *x, const ct_csv *c, uint64_t line, uint64_t *counter, int skip,
+                     ct_status st, unsigned col, ct_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
+
+typedef struct sorted {
+    int32_t *day;
+    double *amt;
+    size_t *off;      /* ncust + 1 */
+    uint32_t *order;  /* customers in id order (interned indices) */
+    uint32_t *final;  /* interned index -> row of /customers, NO_CUST if left out */
+    size_t ncust, ntx;
+} sorted;
+
+/* Intern the row's id and append the transaction, add the line to its
+ * order, or keep a return aside (--returns net). */
+ct_status ct_ingest_append_row(parsed *P, rowctx *x, const ct_csv *c, const prow *row,
+                               uint32_t *prev, ct_ingest_report *rep, ct_error *err);
+/* After the last row: orders' sums completed, orders of amount <= 0 left out. */
+void ct_ingest_finish_orders(parsed *P, const ct_ingest_opts *o, ct_ingest_report *rep);
+/* --returns net, once the purchases are sorted. */
+void ct_ingest_net_returns(parsed *P, sorted *S, ct_ingest_report *rep);
+
+#endif
