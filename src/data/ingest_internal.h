@@ -30,6 +30,14 @@ typedef struct idtab {
     size_t maxlen;
 } idtab;
 
+/* The id table (ingest_ids.c): expect ~ids to come; the index of an id or
+ * NO_CUST; whether p[0..n) is all digits; the ids in output order (all-digit
+ * ids by value, then the rest bytewise) into order[0..n); 0 or -1. */
+void ct_idtab_free(idtab *t);
+int ct_idtab_init(idtab *t, size_t expect);
+uint32_t ct_idtab_find(const idtab *t, const char *p, size_t n);
+int ct_all_digits(const char *p, size_t n);
+int ct_order_ids(const idtab *t, uint32_t *order);
 /* Customer index of id p[0..n): existing or new.  NO_CUST on out of memory. */
 uint32_t ct_idtab_get(idtab *t, const char *p, size_t n);
 
