@@ -26,6 +26,9 @@ size_t ct_par_nblocks(size_t n, size_t block);
  * of online processors (at least 1). */
 unsigned ct_par_default_threads(void);
 
+/* Seconds on a monotonic clock (for stage timings: differences only). */
+double ct_seconds(void);
+
 /* Run fn over all blocks with up to nthreads threads (0 = default).
  * Returns the status of the lowest-numbered failing block, or CT_OK. */
 ct_status ct_par_for(size_t n, size_t block, unsigned nthreads, ct_par_fn fn, void *ctx,

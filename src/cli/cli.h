@@ -7,6 +7,7 @@
 
 #include "clvtier/comm.h"
 #include "clvtier/dates.h"
+#include "clvtier/par.h"
 #include "clvtier/pipeline.h"
 #include "clvtier/status.h"
 #include "clvtier/version.h"
@@ -144,7 +145,6 @@ void cli_json_str(FILE *fp, const char *s);
 /* Progress bar on stderr when it is a terminal and not quiet. */
 void cli_progress(void *ctx, double fraction);
 void cli_progress_done(const cli_common *c);
-double cli_now(void);
 
 int cmd_ingest(int argc, char **argv, cli_common *c);
 int cmd_inspect(int argc, char **argv, cli_common *c);

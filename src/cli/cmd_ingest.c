@@ -211,7 +211,7 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
     o.command = c->cmdline;
     o.progress = cli_progress;
     o.progress_ctx = c;
-    double t0 = cli_now();
+    double t0 = ct_seconds();
     const char *const *inputs = summary != NULL ? &in : (const char *const *)argv + optind;
     size_t ninputs = summary != NULL ? 1 : (size_t)(argc - optind);
     ct_status s = ct_stage_ingest(inputs, ninputs, summary != NULL, out, &o, &rep, &err);
@@ -219,7 +219,7 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
     if (s != CT_OK) {
         return cli_fail(c, &err);
     }
-    double secs = cli_now() - t0;
+    double secs = ct_seconds() - t0;
     if (!c->quiet) {
         fprintf(stderr, "clvtier ingest: %llu rows -> %llu customers",
                 (unsigned long long)rep.rows, (unsigned long long)rep.customers);

@@ -210,13 +210,13 @@ int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const cha
     ro->stage = on_stage;
     ro->stage_ctx = c;
     ct_run_summary sum;
-    double t0 = cli_now();
+    double t0 = ct_seconds();
     ct_status s = fn(&m, input, output, ro, &sum, &err);
     if (s == CT_OK && c->rank == 0 && (rep->html || rep->json || rep->md || rep->csv)) {
-        double tr = cli_now();
+        double tr = ct_seconds();
         s = ct_stage_report(output, rep, &err);
         if (s == CT_OK) {
-            on_stage(c, "report", cli_now() - tr);
+            on_stage(c, "report", ct_seconds() - tr);
         }
     }
     /* clvtier-mpi: rank 0 wrote the result and the reports */
@@ -225,7 +225,7 @@ int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const cha
         return cli_fail(c, &err);
     }
     if (c->rank == 0) {
-        print_run(c, &m, &sum, cli_now() - t0, ro->previous);
+        print_run(c, &m, &sum, ct_seconds() - t0, ro->previous);
     }
     return 0;
 }

@@ -175,7 +175,7 @@ int cmd_synth(int argc, char **argv, cli_common *c)
     if (ct_synth_check(&o, &err) != CT_OK) {
         return cli_usage(c, "%s", err.msg);
     }
-    double t0 = cli_now();
+    double t0 = ct_seconds();
     uint64_t rows = 0;
     ct_status s;
     if (ends_with(out, ".h5") || ends_with(out, ".hdf5")) {
@@ -186,7 +186,7 @@ int cmd_synth(int argc, char **argv, cli_common *c)
     if (s != CT_OK) {
         return cli_fail(c, &err);
     }
-    double secs = cli_now() - t0;
+    double secs = ct_seconds() - t0;
     if (!c->quiet) {
         fprintf(stderr, "clvtier synth: %zu customers", o.n);
         if (rows > 0) {

@@ -333,13 +333,6 @@ void cli_progress_done(const cli_common *c)
     }
 }
 
-double cli_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int cli_choice(const char *s, const char *const *names, int n)
 {
     for (int i = 0; i < n; i++) {

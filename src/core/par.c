@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -121,4 +122,11 @@ ct_status ct_par_for(size_t n, size_t block, unsigned nthreads, ct_par_fn fn, vo
         return job.fail_status;
     }
     return CT_OK;
+}
+
+double ct_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

@@ -1,6 +1,7 @@
 /* pipeline.c - a tier model end to end (see include/clvtier/pipeline.h).
  * Composes ingest, clv, kmeans, scaler and tier; adds no numerics of its own. */
 #include "clvtier/pipeline.h"
+#include "clvtier/par.h"
 #include "pipeline/stages.h"
 #include "core/str_internal.h"
 
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clvtier/audit.h"
@@ -25,16 +25,9 @@
 #include "clvtier/store.h"
 #include "clvtier/tier.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void stage(const ct_run_opts *o, const char *name, double *t0)
 {
-    double t = now_s();
+    double t = ct_seconds();
     if (o != NULL && o->stage != NULL) {
         o->stage(o->stage_ctx, name, t - *t0);
     }
@@ -856,7 +849,7 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
     r->wcomm = r->spread ? r->comm : NULL;
     r->threads = o != NULL ? o->threads : 0;
     r->nk = m->k_hi - m->k_lo + 1;
-    r->t0 = now_s();
+    r->t0 = ct_seconds();
     if (r->nk > 64) {
         s = ct_fail(err, CT_ECONFIG, "%s: k range of %zu values (at most 64)", m->path, r->nk);
         goto done;
@@ -1175,7 +1168,7 @@ ct_status ct_retier(const ct_tier_model *m, const char *input, const char *outpu
     r->spread = spread;
     r->wcomm = spread ? comm : NULL;
     r->d = m->nfeat;
-    r->t0 = now_s();
+    r->t0 = ct_seconds();
     ct_status s = ct_comm_agree(r->wcomm, retier_read(r, err), err);
     if (s == CT_OK) {
         s = ct_comm_agree(r->wcomm, retier_grade(r, err), err);

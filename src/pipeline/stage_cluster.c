@@ -5,24 +5,17 @@
  * Both write /clusters with schema_clusters.c's one writer.
  * Ref: Arthur & Vassilvitskii (2007), k-means++; Rousseeuw (1987), silhouettes. */
 #include "clvtier/pipeline.h"
+#include "clvtier/par.h"
 #include "pipeline/stages.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clvtier/rng.h"
 #include "clvtier/modelfile.h"
 #include "clvtier/schema.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- the k-range loop ----------------------------------------------------- */
 
@@ -689,7 +682,7 @@ static ct_status cluster_stream(const ct_cluster_stage *o, feat_src *h, ct_clust
         CT_TRY(ct_scaler_apply(&scl, Cinit, k, err));
         ko.centroids = Cinit;
     }
-    double t0 = now_s();
+    double t0 = ct_seconds();
     h->caching = ranks > 1; /* over ranks, each keeps its own (scaled) rows after the first pass */
     ko.labels_local = 1;    /* each rank writes its own rows' labels */
     s = ct_kmeans_fit_stream(&src, &ko, o->block_rows, 0, &best, err);
@@ -698,7 +691,7 @@ static ct_status cluster_stream(const ct_cluster_stage *o, feat_src *h, ct_clust
     free(h->cw);
     h->cx = h->cw = NULL;
     h->cn = h->ccap = 0;
-    sum->seconds = now_s() - t0;
+    sum->seconds = ct_seconds() - t0;
     if (s != CT_OK) {
         goto done;
     }
@@ -798,9 +791,9 @@ static ct_status cluster_memory(const ct_cluster_stage *o, feat_src *h, ct_clust
         CT_FAIL(err, CT_ENOMEM, "out of memory");
     }
     ct_krange kr = {klo, khi, o->sample, ko.seed, o->on_k, o->ctx};
-    double t0 = now_s();
+    double t0 = ct_seconds();
     s = ct_choose_k(NULL, &kr, &ko, X, F, n, d, w, ks, &best, err);
-    sum->seconds = now_s() - t0;
+    sum->seconds = ct_seconds() - t0;
     if (s != CT_OK) {
         goto done;
     }

@@ -3,21 +3,14 @@
  * `clvtier fit`, `score` and `validate` call these; `run` calls the same
  * readers and writers (schema.h) and numerics. */
 #include "clvtier/pipeline.h"
+#include "clvtier/par.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clvtier/comm.h"
 #include "clvtier/schema.h"
 #include "pipeline/stages.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 ct_status ct_stage_read_customers(const char *path, const char *table, unsigned flags,
                                   ct_comm *comm, ct_customers *cust, double *period_days,
@@ -100,7 +93,7 @@ ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err)
         return s;
     }
     for (size_t k = 0; k < o->nmodels; k++) {
-        double t0 = now_s();
+        double t0 = ct_seconds();
         s = ct_stage_fit_model(&cust, o->models[k], o->data, &o->fit,
                                ct_comm_size(o->comm) > 1 ? o->comm : NULL, &fits[k], err);
         if (s != CT_OK) {
@@ -108,7 +101,7 @@ ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err)
         }
         fits[k].period_days = period_days;
         if (o->on_fit != NULL) {
-            o->on_fit(o->ctx, &fits[k], now_s() - t0);
+            o->on_fit(o->ctx, &fits[k], ct_seconds() - t0);
         }
     }
     if (ct_comm_rank(o->comm) != 0) {
@@ -183,7 +176,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
         return s;
     }
     memset(&sc, 0, sizeof sc);
-    double t0 = now_s();
+    double t0 = ct_seconds();
     s = ct_clv_score(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount, o->threads, &sc,
                      err);
     s = ct_comm_agree(comm, s, err);
@@ -193,7 +186,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
     if (s != CT_OK) {
         goto done;
     }
-    sum->seconds = now_s() - t0;
+    sum->seconds = ct_seconds() - t0;
     ct_create_opts co = {o->deflate, o->command, comm};
     const char *spend = has_gg ? "gammagamma" : "observed m";
     ct_scores_meta meta = {o->horizon, o->discount, ct_clv_model_name(pf.model), spend, o->data};
