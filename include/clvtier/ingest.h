@@ -111,6 +111,11 @@ typedef struct ct_ingest_report {
 /* The names of ingest's row counts, as attributes of /transactions (and,
  * prefixed "ingest_", of /customers): i = 0, 1, ... until NULL. */
 const char *ct_ingest_count_name(size_t i);
+/* For a count of what was left out, what that was ("rows without a customer
+ * id (guest sales)"); NULL for counts of what was kept, or past the end. */
+const char *ct_ingest_count_left_out(size_t i);
+/* Count i of a report (0 past the end). */
+uint64_t ct_ingest_count_value(const ct_ingest_report *rep, size_t i);
 
 /* Per-customer summaries (and RFM scores, against ref_day) of customers whose
  * transactions are day[off[i]..off[i+1]) into out (allocated by the caller).

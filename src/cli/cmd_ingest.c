@@ -2,7 +2,6 @@
 #include "cli.h"
 
 #include <getopt.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,38 +58,14 @@ static void day_json(FILE *fp, const char *key, int32_t day, int comma)
     fprintf(fp, "  \"%s\": \"%s\"%s\n", key, d, comma ? "," : "");
 }
 
-/* Rows left out, by reason (ingest.h's report; names as the attributes). */
-static const struct {
-    const char *name, *what;
-    size_t off;
-} LEFT_OUT[] = {
-    {"rows_missing_id", "without a customer id", offsetof(ct_ingest_report, missing_id)},
-    {"rows_bad_fields", "with too few fields", offsetof(ct_ingest_report, bad_fields)},
-    {"rows_bad_date", "with an unparseable date", offsetof(ct_ingest_report, bad_date)},
-    {"rows_bad_number", "with an unparseable number", offsetof(ct_ingest_report, bad_number)},
-    {"rows_bad_id", "with an empty or over-long id", offsetof(ct_ingest_report, bad_id)},
-    {"rows_bad_encoding", "with an id that is not UTF-8", offsetof(ct_ingest_report, bad_encoding)},
-    {"rows_order_two_customers", "of orders with two customer ids",
-     offsetof(ct_ingest_report, order_conflicts)},
-    {"rows_returns_dropped", "of returns or cancellations", offsetof(ct_ingest_report, returns_dropped)},
-    {"orders_zero_amount", "orders (or line items) of amount <= 0",
-     offsetof(ct_ingest_report, zero_orders)},
-};
-
-static uint64_t count_of(const ct_ingest_report *rep, size_t off)
-{
-    uint64_t v;
-    memcpy(&v, (const char *)rep + off, sizeof v);
-    return v;
-}
-
+/* What was left out, by reason (ingest.h's counts), then orders and returns. */
 static void show_counts(const ct_ingest_report *rep, const ct_ingest_opts *o)
 {
-    for (size_t i = 0; i < sizeof LEFT_OUT / sizeof LEFT_OUT[0]; i++) {
-        uint64_t v = count_of(rep, LEFT_OUT[i].off);
-        if (v > 0) {
-            fprintf(stderr, "clvtier ingest: note: %llu %s%s left out\n", (unsigned long long)v,
-                    strncmp(LEFT_OUT[i].name, "rows", 4) == 0 ? "rows " : "", LEFT_OUT[i].what);
+    for (size_t i = 0; ct_ingest_count_name(i) != NULL; i++) {
+        uint64_t v = ct_ingest_count_value(rep, i);
+        if (ct_ingest_count_left_out(i) != NULL && v > 0) {
+            fprintf(stderr, "clvtier ingest: note: %llu %s left out\n", (unsigned long long)v,
+                    ct_ingest_count_left_out(i));
         }
     }
     if (o->order_col != NULL) {
@@ -98,10 +73,10 @@ static void show_counts(const ct_ingest_report *rep, const ct_ingest_opts *o)
     }
     if (rep->returns > 0 && o->returns == CT_RETURNS_NET) {
         fprintf(stderr,
-                "clvtier ingest: note: %llu return rows netted against purchases (%llu with no "
-                "purchase to net against); %llu customers' spend netted to 0\n",
+                "clvtier ingest: note: %llu return rows netted against purchases; %llu "
+                "customers' spend netted to 0\n",
                 (unsigned long long)(rep->returns - rep->returns_unmatched),
-                (unsigned long long)rep->returns_unmatched, (unsigned long long)rep->net_zero);
+                (unsigned long long)rep->net_zero);
     } else if (rep->returns > 0) {
         fprintf(stderr, "clvtier ingest: note: %llu return rows kept as negative amounts\n",
                 (unsigned long long)rep->returns);
@@ -111,9 +86,13 @@ static void show_counts(const ct_ingest_report *rep, const ct_ingest_opts *o)
 static void json_counts(const ct_ingest_report *rep)
 {
     printf("  \"orders\": %llu,\n  \"left_out\": {", (unsigned long long)rep->orders);
-    for (size_t i = 0; i < sizeof LEFT_OUT / sizeof LEFT_OUT[0]; i++) {
-        printf("%s\"%s\": %llu", i ? ", " : "", LEFT_OUT[i].name,
-               (unsigned long long)count_of(rep, LEFT_OUT[i].off));
+    const char *sep = "";
+    for (size_t i = 0; ct_ingest_count_name(i) != NULL; i++) {
+        if (ct_ingest_count_left_out(i) != NULL) {
+            printf("%s\"%s\": %llu", sep, ct_ingest_count_name(i),
+                   (unsigned long long)ct_ingest_count_value(rep, i));
+            sep = ", ";
+        }
     }
     printf("},\n  \"returns_unmatched\": %llu,\n  \"customers_net_zero\": %llu,\n",
            (unsigned long long)rep->returns_unmatched, (unsigned long long)rep->net_zero);

@@ -1239,37 +1239,44 @@ static int same_file(const char *a, const char *b)
 }
 
 /* What ingest counted, as attributes of /transactions (and of /customers,
- * prefixed ingest_, so that a run's result and its report carry them). */
+ * prefixed ingest_, so that a run's result and its report carry them); for
+ * the counts of what was left out, what that was. */
 static const struct {
-    const char *name;
+    const char *name, *left_out;
     size_t off;
 } COUNTS[] = {
-    {"rows_read", offsetof(ct_ingest_report, rows)},
-    {"rows_missing_id", offsetof(ct_ingest_report, missing_id)},
-    {"rows_bad_fields", offsetof(ct_ingest_report, bad_fields)},
-    {"rows_bad_date", offsetof(ct_ingest_report, bad_date)},
-    {"rows_bad_number", offsetof(ct_ingest_report, bad_number)},
-    {"rows_bad_id", offsetof(ct_ingest_report, bad_id)},
-    {"rows_order_two_customers", offsetof(ct_ingest_report, order_conflicts)},
-    {"rows_bad_encoding", offsetof(ct_ingest_report, bad_encoding)},
-    {"rows_returns_dropped", offsetof(ct_ingest_report, returns_dropped)},
-    {"rows_returns_kept", offsetof(ct_ingest_report, returns)},
-    {"rows_returns_unmatched", offsetof(ct_ingest_report, returns_unmatched)},
-    {"customers_net_zero", offsetof(ct_ingest_report, net_zero)},
-    {"orders", offsetof(ct_ingest_report, orders)},
-    {"orders_zero_amount", offsetof(ct_ingest_report, zero_orders)},
+    {"rows_read", NULL, offsetof(ct_ingest_report, rows)},
+    {"rows_missing_id", "rows without a customer id (guest sales)",
+     offsetof(ct_ingest_report, missing_id)},
+    {"rows_bad_fields", "rows with too few fields", offsetof(ct_ingest_report, bad_fields)},
+    {"rows_bad_date", "rows with an unparseable date", offsetof(ct_ingest_report, bad_date)},
+    {"rows_bad_number", "rows with an unparseable number", offsetof(ct_ingest_report, bad_number)},
+    {"rows_bad_id", "rows with an empty or over-long id", offsetof(ct_ingest_report, bad_id)},
+    {"rows_order_two_customers", "rows of orders with two customer ids",
+     offsetof(ct_ingest_report, order_conflicts)},
+    {"rows_bad_encoding", "rows with an id that is not UTF-8",
+     offsetof(ct_ingest_report, bad_encoding)},
+    {"rows_returns_dropped", "return or cancellation rows",
+     offsetof(ct_ingest_report, returns_dropped)},
+    {"rows_returns_kept", NULL, offsetof(ct_ingest_report, returns)},
+    {"rows_returns_unmatched", "returns with no purchase to net against",
+     offsetof(ct_ingest_report, returns_unmatched)},
+    {"customers_net_zero", NULL, offsetof(ct_ingest_report, net_zero)},
+    {"orders", NULL, offsetof(ct_ingest_report, orders)},
+    {"orders_zero_amount", "orders (or line items) of amount 0 or less",
+     offsetof(ct_ingest_report, zero_orders)},
 };
+#define NCOUNTS (sizeof COUNTS / sizeof COUNTS[0])
 
 static ct_status write_counts(ct_file *f, const ct_ingest_report *rep, ct_error *err)
 {
     ct_status s = CT_OK;
-    for (size_t i = 0; i < sizeof COUNTS / sizeof COUNTS[0]; i++) {
-        uint64_t v;
+    for (size_t i = 0; i < NCOUNTS; i++) {
+        int64_t v = (int64_t)ct_ingest_count_value(rep, i);
         char name[64];
-        memcpy(&v, (const char *)rep + COUNTS[i].off, sizeof v);
         snprintf(name, sizeof name, "ingest_%s", COUNTS[i].name);
-        CT_TRY(ct_attr_set_i64(f, "/transactions", COUNTS[i].name, (int64_t)v, err));
-        CT_TRY(ct_attr_set_i64(f, "/customers", name, (int64_t)v, err));
+        CT_TRY(ct_attr_set_i64(f, "/transactions", COUNTS[i].name, v, err));
+        CT_TRY(ct_attr_set_i64(f, "/customers", name, v, err));
     }
 done:
     return s;
@@ -1277,7 +1284,21 @@ done:
 
 const char *ct_ingest_count_name(size_t i)
 {
-    return i < sizeof COUNTS / sizeof COUNTS[0] ? COUNTS[i].name : NULL;
+    return i < NCOUNTS ? COUNTS[i].name : NULL;
+}
+
+const char *ct_ingest_count_left_out(size_t i)
+{
+    return i < NCOUNTS ? COUNTS[i].left_out : NULL;
+}
+
+uint64_t ct_ingest_count_value(const ct_ingest_report *rep, size_t i)
+{
+    uint64_t v = 0;
+    if (i < NCOUNTS) {
+        memcpy(&v, (const char *)rep + COUNTS[i].off, sizeof v);
+    }
+    return v;
 }
 
 ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,

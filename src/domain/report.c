@@ -1,6 +1,7 @@
 /* report.c - load a result file's aggregates; write summary.json, report.md
  * and tiers.csv (report_html.c writes report.html).  See report.h. */
 #include "clvtier/report.h"
+#include "clvtier/ingest.h"
 #include "clvtier/schema.h"
 
 #include <math.h>
@@ -595,24 +596,13 @@ static void load_notes(rp *r, const ct_file *f, const cols *k)
         zero += k->c.x[i] == 0 ? (k->c.weight != NULL ? k->c.weight[i] : 1.0) : 0.0;
     }
     int64_t late = attr_i64(f, "/customers", "customers_after_calibration", 0);
-    static const struct {
-        const char *attr, *what;
-    } LEFT[] = {
-        {"ingest_rows_missing_id", "rows without a customer id (guest sales)"},
-        {"ingest_rows_bad_fields", "rows with too few fields"},
-        {"ingest_rows_bad_date", "rows with an unparseable date"},
-        {"ingest_rows_bad_number", "rows with an unparseable number"},
-        {"ingest_rows_bad_id", "rows with an empty or over-long id"},
-        {"ingest_rows_bad_encoding", "rows with an id that is not UTF-8"},
-        {"ingest_rows_order_two_customers", "rows of orders with two customer ids"},
-        {"ingest_rows_returns_dropped", "return or cancellation rows"},
-        {"ingest_orders_zero_amount", "orders of amount 0 or less (only free items)"},
-        {"ingest_rows_returns_unmatched", "returns with no purchase to net against"},
-    };
-    for (size_t i = 0; i < sizeof LEFT / sizeof LEFT[0]; i++) {
-        int64_t v = attr_i64(f, "/customers", LEFT[i].attr, 0);
-        if (v > 0) {
-            rp_note(r, "ingest left out %lld %s of %lld rows read.", (long long)v, LEFT[i].what,
+    for (size_t i = 0; ct_ingest_count_name(i) != NULL; i++) { /* ingest.h's counts */
+        char attr[64];
+        snprintf(attr, sizeof attr, "ingest_%s", ct_ingest_count_name(i));
+        int64_t v = attr_i64(f, "/customers", attr, 0);
+        if (ct_ingest_count_left_out(i) != NULL && v > 0) {
+            rp_note(r, "ingest left out %lld %s of %lld rows read.", (long long)v,
+                    ct_ingest_count_left_out(i),
                     (long long)attr_i64(f, "/customers", "ingest_rows_read", 0));
         }
     }
