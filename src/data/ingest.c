@@ -342,8 +342,7 @@ static size_t has_prefix(const char *prefixes, const char *p, size_t n)
 
 /* A number field of the current row into *v: 1; else the row is rejected
  * (0 skipped, -1 error): unparseable (CT_EPARSE) or not finite (CT_EDATA). */
-static int num_field(rowctx *x, const ct_csv *c, long j, const char *what, double *v,
-                     ct_error *err)
+static int num_field(rowctx *x, const ct_csv *c, long j, const char *what, double *v, ct_error *err)
 {
     const char *p = c->f[j].p;
     size_t n = c->f[j].n;
@@ -355,10 +354,10 @@ static int num_field(rowctx *x, const ct_csv *c, long j, const char *what, doubl
     ct_field f = {p, n, 0};
     ct_field_str(&f, t, sizeof t);
     int skip = x->o->skip_bad_rows;
-    return ct_ingest_reject(x, c, c->line, &x->k.bad_number, skip, ok_num ? CT_EDATA : CT_EPARSE,
-                  (unsigned)j + 1, err, "%s %s '%s'%s", ok_num ? what : "cannot parse",
-                  ok_num ? "is not a finite number" : what, t,
-                  skip ? "" : " (--on-bad-row skip leaves such rows out)");
+    return ct_ingest_reject(x, c, c->line, &x->k->bad_number, skip, ok_num ? CT_EDATA : CT_EPARSE,
+                            (unsigned)j + 1, err, "%s %s '%s'%s", ok_num ? what : "cannot parse",
+                            ok_num ? "is not a finite number" : what, t,
+                            skip ? "" : " (--on-bad-row skip leaves such rows out)");
 }
 
 /* Parse the current row of c.  1: a transaction in *row; 0: left out
@@ -369,11 +368,12 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     const ct_ingest_opts *o = x->o;
     const cols *cl = x->cl;
     int skip = o->skip_bad_rows;
-    x->k.rows++;
+    x->k->rows++;
     if ((long)c->nf <= cl->need) {
-        return ct_ingest_reject(x, c, c->line, &x->k.bad_fields, skip, CT_EPARSE, (unsigned)c->nf + 1, err,
-                      "row has %zu column(s), expected at least %ld%s", c->nf, cl->need + 1,
-                      skip ? "" : " (--on-bad-row skip leaves such rows out)");
+        return ct_ingest_reject(
+            x, c, c->line, &x->k->bad_fields, skip, CT_EPARSE, (unsigned)c->nf + 1, err,
+            "row has %zu column(s), expected at least %ld%s", c->nf, cl->need + 1,
+            skip ? "" : " (--on-bad-row skip leaves such rows out)");
     }
     const char *p = c->f[cl->date].p;
     size_t n = c->f[cl->date].n;
@@ -383,11 +383,11 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
         char v[80];
         ct_field f = {p, n, 0};
         ct_field_str(&f, v, sizeof v);
-        return ct_ingest_reject(x, c, c->line, &x->k.bad_date, skip, CT_EPARSE, (unsigned)cl->date + 1, err,
-                      "cannot parse date '%s' (expected %s; see --date-format%s)", v,
-                      o->date_format != NULL ? o->date_format
-                                             : "YYYY-MM-DD, YYYYMMDD or YYYY-MM-DD HH:MM:SS",
-                      skip ? "" : ", or --on-bad-row skip");
+        return ct_ingest_reject(
+            x, c, c->line, &x->k->bad_date, skip, CT_EPARSE, (unsigned)cl->date + 1, err,
+            "cannot parse date '%s' (expected %s; see --date-format%s)", v,
+            o->date_format != NULL ? o->date_format : "YYYY-MM-DD, YYYYMMDD or YYYY-MM-DD HH:MM:SS",
+            skip ? "" : ", or --on-bad-row skip");
     }
     double amt = 0, qty = 1;
     int k = 1;
@@ -411,9 +411,10 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
         n = c->f[cl->order].n;
         trim(&p, &n);
         if (n == 0 || n > MAX_ID_BYTES) {
-            return ct_ingest_reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->order + 1,
-                          err, "%s order id%s", n == 0 ? "empty" : "over-long",
-                          skip ? "" : " (--on-bad-row skip leaves such rows out)");
+            return ct_ingest_reject(x, c, c->line, &x->k->bad_id, skip, CT_EDATA,
+                                    (unsigned)cl->order + 1, err, "%s order id%s",
+                                    n == 0 ? "empty" : "over-long",
+                                    skip ? "" : " (--on-bad-row skip leaves such rows out)");
         }
         row->oid = p;
         row->on = (uint32_t)n;
@@ -423,41 +424,42 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     row->ret = ret;
     row->pre = (uint32_t)pre;
     if (ret && o->returns == CT_RETURNS_DROP && !o->allow_negative) {
-        x->k.returns_dropped++;
+        x->k->returns_dropped++;
         return 0;
     }
     if (ret) {
-        x->k.returns++;
+        x->k->returns++;
     }
     if (o->observation_end != CT_NO_DAY && day > o->observation_end) {
-        x->k.after++;
+        x->k->after_observation++;
         return 0;
     }
     p = c->f[cl->id].p;
     n = c->f[cl->id].n;
     trim(&p, &n);
     if (n == 0) {
-        return ct_ingest_reject(x, c, c->line, &x->k.missing_id, o->missing_id_skip, CT_EDATA,
-                      (unsigned)cl->id + 1, err,
-                      "empty customer id%s",
-                      o->missing_id_skip ? "" : " (--missing-id skip leaves such rows, e.g. "
-                                                "guest sales, out)");
+        return ct_ingest_reject(x, c, c->line, &x->k->missing_id, o->missing_id_skip, CT_EDATA,
+                                (unsigned)cl->id + 1, err, "empty customer id%s",
+                                o->missing_id_skip ? ""
+                                                   : " (--missing-id skip leaves such rows, e.g. "
+                                                     "guest sales, out)");
     }
     if (n > MAX_ID_BYTES) {
-        return ct_ingest_reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->id + 1, err,
-                      "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
+        return ct_ingest_reject(x, c, c->line, &x->k->bad_id, skip, CT_EDATA, (unsigned)cl->id + 1,
+                                err, "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
     }
     if (memchr(p, '\0', n) != NULL) { /* "AB\0CD" and "AB\0XY" would both be stored "AB" */
-        return ct_ingest_reject(x, c, c->line, &x->k.bad_id, skip, CT_EDATA, (unsigned)cl->id + 1, err,
-                      "customer id contains a NUL byte");
+        return ct_ingest_reject(x, c, c->line, &x->k->bad_id, skip, CT_EDATA, (unsigned)cl->id + 1,
+                                err, "customer id contains a NUL byte");
     }
     if (o->encoding != CT_ENC_UTF8) { /* stored as UTF-8 (serial parsing: see parse_log) */
         n = to_utf8(p, n, o->encoding, x->idbuf);
         p = x->idbuf;
     } else if (!valid_utf8(p, n)) {
-        return ct_ingest_reject(x, c, c->line, &x->k.bad_encoding, skip, CT_EDATA, (unsigned)cl->id + 1,
-                      err, "customer id is not valid UTF-8 (see --encoding%s)",
-                      skip ? "" : "; --on-bad-row skip leaves such rows out");
+        return ct_ingest_reject(x, c, c->line, &x->k->bad_encoding, skip, CT_EDATA,
+                                (unsigned)cl->id + 1, err,
+                                "customer id is not valid UTF-8 (see --encoding%s)",
+                                skip ? "" : "; --on-bad-row skip leaves such rows out");
     }
     row->id = p;
     row->n = (uint32_t)n;
@@ -536,19 +538,20 @@ static void *pipe_producer(void *arg)
 }
 
 /* The producer's counts into x's. */
-static void rowctx_add(rowctx *x, const rowctx *y)
+static void rowctx_add(rowctx *x, const ct_ingest_report *y)
 {
-    x->k.rows += y->k.rows;
-    x->k.returns += y->k.returns;
-    x->k.returns_dropped += y->k.returns_dropped;
-    x->k.after += y->k.after;
-    x->k.missing_id += y->k.missing_id;
-    x->k.bad_fields += y->k.bad_fields;
-    x->k.bad_date += y->k.bad_date;
-    x->k.bad_number += y->k.bad_number;
-    x->k.bad_id += y->k.bad_id;
-    x->k.order_conflicts += y->k.order_conflicts;
-    x->k.bad_encoding += y->k.bad_encoding;
+    ct_ingest_report *k = x->k;
+    k->rows += y->rows;
+    k->returns += y->returns;
+    k->returns_dropped += y->returns_dropped;
+    k->after_observation += y->after_observation;
+    k->missing_id += y->missing_id;
+    k->bad_fields += y->bad_fields;
+    k->bad_date += y->bad_date;
+    k->bad_number += y->bad_number;
+    k->bad_id += y->bad_id;
+    k->order_conflicts += y->order_conflicts;
+    k->bad_encoding += y->bad_encoding;
 }
 
 static ct_status pipelined(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *rep,
@@ -559,8 +562,10 @@ static ct_status pipelined(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *re
     pthread_t th;
     memset(&q, 0, sizeof q);
     q.c = c;
+    ct_ingest_report counts; /* the parser thread's, added to x's at the end */
+    memset(&counts, 0, sizeof counts);
     q.x = *x;
-    memset(&q.x.k, 0, sizeof q.x.k);
+    q.x.k = &counts;
     q.st = CT_OK;
     q.b = malloc(PIPE_SLOTS * sizeof *q.b);
     if (q.b == NULL) {
@@ -602,7 +607,7 @@ static ct_status pipelined(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *re
     pthread_mutex_destroy(&q.mu);
     pthread_cond_destroy(&q.cv);
     free(q.b);
-    rowctx_add(x, &q.x);
+    rowctx_add(x, &counts);
     if (s == CT_OK && q.st != CT_OK) {
         *err = q.err;
         s = q.st;
@@ -696,26 +701,19 @@ static ct_status parse_serial(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report 
     return r < 0 ? err->status : CT_OK;
 }
 
-/* The counts into the report; CT_EDATA when more rows were rejected than
- * --max-bad-rows allows. */
-static ct_status count_rows(const rowctx *x, const char *where, ct_ingest_report *rep,
-                            ct_error *err)
+/* Rows rejected as missing ids or bad rows. */
+static uint64_t rejected_rows(const ct_ingest_report *k)
 {
-    const rowcounts *k = &x->k;
-    rep->rows = k->rows;
-    rep->returns = k->returns;
-    rep->returns_dropped = k->returns_dropped;
-    rep->after_observation = k->after;
-    rep->missing_id = k->missing_id;
-    rep->bad_fields = k->bad_fields;
-    rep->bad_date = k->bad_date;
-    rep->bad_number = k->bad_number;
-    rep->bad_id = k->bad_id;
-    rep->order_conflicts = k->order_conflicts;
-    rep->bad_encoding = k->bad_encoding;
-    uint64_t rejected = k->missing_id + k->bad_fields + k->bad_date + k->bad_number + k->bad_id +
-                        k->order_conflicts + k->bad_encoding;
-    double lim = x->o->max_bad_rows;
+    return k->missing_id + k->bad_fields + k->bad_date + k->bad_number + k->bad_id +
+           k->order_conflicts + k->bad_encoding;
+}
+
+/* CT_EDATA when more rows were rejected than --max-bad-rows allows. */
+static ct_status check_rejected(const ct_ingest_opts *o, const char *where,
+                                const ct_ingest_report *k, ct_error *err)
+{
+    uint64_t rejected = rejected_rows(k);
+    double lim = o->max_bad_rows;
     double allowed = lim >= 1 ? lim : lim > 0 ? lim * (double)k->rows : (double)INFINITY;
     if ((double)rejected > allowed) {
         return ct_fail_at(err, CT_EDATA, where, 0, 0,
@@ -798,6 +796,7 @@ static ct_status parse_log(const char *const *csv, size_t ncsv, const ct_ingest_
     }
     x->o = o;
     x->bad = bad;
+    x->k = rep;
     rep->first_day = INT32_MAX;
     rep->last_day = INT32_MIN;
     for (size_t i = 0; i < ncsv && s == CT_OK; i++) {
@@ -814,7 +813,7 @@ static ct_status parse_log(const char *const *csv, size_t ncsv, const ct_ingest_
     }
     const char *where = ncsv == 1 ? csv[0] : "the input";
     if (s == CT_OK) {
-        s = count_rows(x, where, rep, err);
+        s = check_rejected(o, where, rep, err);
     }
     free(x);
     if (s != CT_OK) {
@@ -822,8 +821,7 @@ static ct_status parse_log(const char *const *csv, size_t ncsv, const ct_ingest_
     }
     ct_ingest_finish_orders(P, o, rep);
     if (P->tx.n == 0) {
-        uint64_t rej = rep->missing_id + rep->bad_fields + rep->bad_date + rep->bad_number +
-                       rep->bad_id + rep->order_conflicts + rep->bad_encoding;
+        uint64_t rej = rejected_rows(rep);
         return ct_fail_at(err, CT_EDATA, where, 0, 0,
                           "no transactions on or before the observation end (%llu rows read: "
                           "%llu returns left out (--returns keep keeps them), %llu orders of "

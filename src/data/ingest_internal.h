@@ -90,16 +90,11 @@ typedef struct prow {
 } prow;
 
 /* What the parser counts, and where rejected rows go. */
-typedef struct rowcounts {
-    uint64_t rows, returns, returns_dropped, after;
-    uint64_t missing_id, bad_fields, bad_date, bad_number, bad_id, order_conflicts, bad_encoding;
-} rowcounts;
-
 typedef struct rowctx {
     const ct_ingest_opts *o;
     const cols *cl;
     ct_outfile *bad; /* --bad-rows, or NULL */
-    rowcounts k;
+    ct_ingest_report *k; /* the counts: the run's report, or the parser thread's own */
     char idbuf[4 * MAX_ID_BYTES]; /* an id converted to UTF-8 (serial parsing only) */
 } rowctx;
 

@@ -83,17 +83,17 @@ static ct_status pend_return(parsed *P, const prow *row, uint32_t cu, ct_error *
 /* A line of an order already seen: its amount added (Neumaier's compensated
  * sum, so the total is exact to the cent however many lines), its date the
  * earliest line's.  A second customer id on one order is a bad row. */
-static ct_status add_to_order(parsed *P, rowctx *x, const ct_csv *c, const prow *row,
-                              uint32_t cu, uint32_t k, ct_error *err)
+static ct_status add_to_order(parsed *P, rowctx *x, const ct_csv *c, const prow *row, uint32_t cu,
+                              uint32_t k, ct_error *err)
 {
     uint32_t t = P->ord_tx[k];
     if (P->tx.cust[t] != cu) {
-        int r = ct_ingest_reject(x, c, row->line, &x->k.order_conflicts, x->o->skip_bad_rows, CT_EDATA,
-                       (unsigned)x->cl->order + 1, err,
-                       "order '%.*s' has two customer ids ('%.*s' and '%.*s')%s", (int)row->on,
-                       row->oid, (int)P->ids.len[P->tx.cust[t]],
-                       P->ids.arena + P->ids.off[P->tx.cust[t]], (int)row->n, row->id,
-                       x->o->skip_bad_rows ? "" : " (--on-bad-row skip leaves such rows out)");
+        int r = ct_ingest_reject(
+            x, c, row->line, &x->k->order_conflicts, x->o->skip_bad_rows, CT_EDATA,
+            (unsigned)x->cl->order + 1, err,
+            "order '%.*s' has two customer ids ('%.*s' and '%.*s')%s", (int)row->on, row->oid,
+            (int)P->ids.len[P->tx.cust[t]], P->ids.arena + P->ids.off[P->tx.cust[t]], (int)row->n,
+            row->id, x->o->skip_bad_rows ? "" : " (--on-bad-row skip leaves such rows out)");
         return r < 0 ? err->status : CT_OK;
     }
     double a = P->tx.amt[t], v = row->amt, sum = a + v;
