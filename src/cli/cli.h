@@ -111,8 +111,9 @@ enum { CLI_O_HTML = 400, CLI_O_SUMMARY, CLI_O_MD, CLI_O_CSV, CLI_O_KEY, CLI_O_MI
 /* An option of CLI_INGEST_LONG_OPTIONS ('d' too) into o: 0, or the exit
  * code of a bad value; -1 when opt is not one of them. */
 int cli_ingest_option(cli_common *c, int opt, const char *arg, ct_ingest_opts *o);
-/* Its name (ct_ingest_opt_set's), or NULL when opt is not one of them. */
-const char *cli_ingest_option_name(int opt);
+/* Its name (ct_ingest_opt_set's) and *value (arg, or the flags' "no" and
+ * "keep"), or NULL when opt is not one of them. */
+const char *cli_ingest_option_name(int opt, const char *arg, const char **value);
 
 /* The report options, then cli_option's: -1 to go on parsing, else the exit
  * code to return. */

@@ -175,18 +175,6 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
     if (out == NULL) {
         return cli_usage(c, "missing -o DATA.h5");
     }
-    if ((o.quantity_col == NULL) != (o.price_col == NULL)) {
-        return cli_usage(c, "--quantity and --price go together");
-    }
-    if (o.quantity_col != NULL && o.amount_col != NULL) {
-        return cli_usage(c, "give --amount or --quantity with --price, not both");
-    }
-    if (o.cancel_prefix != NULL && o.order_col == NULL) {
-        return cli_usage(c, "--cancel-prefix needs --order (the column of the order ids)");
-    }
-    if (o.bad_rows_path != NULL && strcmp(o.bad_rows_path, out) == 0) {
-        return cli_usage(c, "--bad-rows '%s' is also -o", o.bad_rows_path);
-    }
     o.command = c->cmdline;
     o.progress = cli_progress;
     o.progress_ctx = c;

@@ -169,10 +169,8 @@ int cmd_run(int argc, char **argv, cli_common *c)
             ct_ingest_opts_init(&check);
             int ec = cli_ingest_option(c, opt, optarg, &check); /* the value checked now */
             if (ec == 0 && nio < sizeof io / sizeof io[0]) {
-                io[nio++] = cli_ingest_option_name(opt);
-                io[nio++] = opt == CLI_O_INGEST + 16 ? "no"
-                            : opt == CLI_O_INGEST + 17 ? "keep"
-                                                        : optarg;
+                io[nio] = cli_ingest_option_name(opt, optarg, &io[nio + 1]);
+                nio += 2;
                 break;
             }
             if (ec >= 0) {

@@ -343,13 +343,15 @@ int cli_choice(const char *s, const char *const *names, int n)
     return -1;
 }
 
-const char *cli_ingest_option_name(int opt)
+const char *cli_ingest_option_name(int opt, const char *arg, const char **value)
 {
     static const char *const NAME[] = {
         "id",           "date",       "amount",    "quantity",   "price",
         "order",        "cancel-prefix", "returns", "missing-id", "on-bad-row",
         "bad-rows",     "max-bad-rows", "encoding", "date-format", "features-delimiter",
         "delimiter",    "header",     "returns"};
+    /* the two flags: --no-header, --allow-negative */
+    *value = opt == CLI_O_INGEST + 16 ? "no" : opt == CLI_O_INGEST + 17 ? "keep" : arg;
     if (opt == 'd') {
         return "delimiter";
     }
@@ -359,12 +361,10 @@ const char *cli_ingest_option_name(int opt)
 
 int cli_ingest_option(cli_common *c, int opt, const char *arg, ct_ingest_opts *o)
 {
-    const char *name = cli_ingest_option_name(opt);
+    const char *value, *name = cli_ingest_option_name(opt, arg, &value);
     if (name == NULL) {
         return -1;
     }
-    /* the two flags: --no-header, --allow-negative */
-    const char *value = opt == CLI_O_INGEST + 16 ? "no" : opt == CLI_O_INGEST + 17 ? "keep" : arg;
     ct_error err;
     if (ct_ingest_opt_set(o, name, value, &err) != CT_OK) {
         return cli_usage(c, "--%s", err.msg);

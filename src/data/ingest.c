@@ -646,9 +646,6 @@ static ct_status resolve_cols(const ct_csv *c, const ct_ingest_opts *o, parsed *
     if (jq == -2 || jp == -2 || jo == -2) {
         return err->status;
     }
-    if ((jq >= 0) != (jp >= 0)) {
-        return ct_fail(err, CT_EINVAL, "--quantity and --price go together");
-    }
     P->has_amount = jq >= 0 || !(o->amount_col != NULL && strcmp(o->amount_col, "none") == 0);
     if (P->has_amount && jq < 0) {
         jamt = resolve_col(c, o->header, o->amount_col, AMOUNT_NAMES, 3, "amount", "--amount",
@@ -1236,6 +1233,25 @@ static int same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
+/* Options that contradict each other, whatever set them. */
+static ct_status check_opts(const ct_ingest_opts *o, const char *out, ct_error *err)
+{
+    if ((o->quantity_col == NULL) != (o->price_col == NULL)) {
+        return ct_fail(err, CT_EINVAL, "--quantity and --price go together");
+    }
+    if (o->quantity_col != NULL && o->amount_col != NULL) {
+        return ct_fail(err, CT_EINVAL, "give --amount or --quantity with --price, not both");
+    }
+    if (o->cancel_prefix != NULL && o->order_col == NULL) {
+        return ct_fail(err, CT_EINVAL,
+                       "--cancel-prefix needs --order (the column of the order ids)");
+    }
+    if (o->bad_rows_path != NULL && same_file(o->bad_rows_path, out)) {
+        return ct_fail(err, CT_EINVAL, "--bad-rows '%s' is also the output", o->bad_rows_path);
+    }
+    return CT_OK;
+}
+
 /* What ingest counted, as attributes of /transactions (and of /customers,
  * prefixed ingest_, so that a run's result and its report carry them); for
  * the counts of what was left out, what that was. */
@@ -1326,6 +1342,10 @@ ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,
     }
     if (ncsv == 0) {
         return ct_fail(err, CT_EINVAL, "no input log");
+    }
+    s = check_opts(o, out, err); /* for ingest, run and [ingest] alike */
+    if (s != CT_OK) {
+        return s;
     }
     source[0] = '\0';
     for (size_t i = 0; i < ncsv; i++) { /* every input readable, none an output, first */

@@ -251,6 +251,9 @@ expect 65 "run: the command line overrides [ingest]" -- "$CLV" run -m "$T/skip.i
 { cat models/default.ini; printf '\n[ingest]\nreturns = maybe\n'; } >"$T/badi.ini"
 expect 78 "run: bad [ingest] value" -- "$CLV" run -m "$T/badi.ini" "$T/cd_dirty.txt" -o "$T/cdr3.h5"
 says "run: bad [ingest] value" "[ingest] returns: returns 'maybe' is not drop, keep or net"
+{ cat models/default.ini; printf '\n[ingest]\ncancel_prefix = C\n'; } >"$T/cp.ini"
+expect 64 "run: [ingest] cancel_prefix without order" -- "$CLV" run -m "$T/cp.ini" "$T/cd_dirty.txt" -o "$T/cdr3.h5"
+says "run: [ingest] cancel_prefix without order" "--cancel-prefix needs --order"
 expect 64 "run: bad ingest option value" -- "$CLV" run -m models/default.ini "$T/cd_dirty.txt" \
     --missing-id maybe -o "$T/cdr3.h5"
 
