@@ -81,6 +81,8 @@ void ct_ingest_opts_init(ct_ingest_opts *o);
  * `clvtier ingest --NAME VALUE` would.  The strings are kept, not copied.
  * CT_EINVAL names what is wrong. */
 ct_status ct_ingest_opt_set(ct_ingest_opts *o, const char *key, const char *value, ct_error *err);
+/* Whether key names one of those options. */
+int ct_ingest_opt_known(const char *key);
 /* ',' | tab | space | ';' (or their names; "auto": 0) as a delimiter, or -1. */
 int ct_ingest_delim_parse(const char *s);
 

@@ -41,6 +41,20 @@ int ct_ingest_delim_parse(const char *s)
     return i < 0 ? -1 : V[i];
 }
 
+int ct_ingest_opt_known(const char *key)
+{
+    static const char *const KEYS[] = {
+        "id",       "date",       "amount",     "quantity", "price",        "order",
+        "cancel-prefix", "date-format", "bad-rows", "returns", "missing-id", "on-bad-row",
+        "encoding", "delimiter", "features-delimiter", "header", "max-bad-rows"};
+    for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++) {
+        if (key_is(key, KEYS[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 ct_status ct_ingest_opt_set(ct_ingest_opts *o, const char *key, const char *value, ct_error *err)
 {
     static const char *const RET[] = {"drop", "keep", "net"}, *const FS[] = {"fail", "skip"};

@@ -580,11 +580,12 @@ static int keys_ingest(parse_ctx *c, ct_tier_model *m, const char *section, cons
 {
     ct_ingest_opts scratch;
     ct_error err;
+    if (!ct_ingest_opt_known(name)) {
+        return UNKNOWN_KEY;
+    }
     ct_ingest_opts_init(&scratch);
     if (ct_ingest_opt_set(&scratch, name, value, &err) != CT_OK) {
-        return strstr(err.msg, "unknown ingest option") != NULL
-                   ? UNKNOWN_KEY
-                   : bad(c, CT_ECONFIG, section, name, "%s", err.msg);
+        return bad(c, CT_ECONFIG, section, name, "%s", err.msg);
     }
     if (m->ningest == CT_MAX_INGEST || strlen(name) >= sizeof m->ingest_key[0] ||
         strlen(value) >= sizeof m->ingest_val[0]) {
