@@ -235,18 +235,17 @@ void ct_ingest_net_returns(parsed *P, sorted *S, ct_ingest_report *rep)
         return;
     }
     qsort_r(P->ret, P->nret, sizeof *P->ret, cmp_return, S);
-    uint32_t last = NO_CUST;
-    for (size_t i = 0; i < P->nret; i++) {
-        const struct pending_return *q = &P->ret[i];
-        uint32_t r = S->final[q->cust];
-        if (r == NO_CUST || !net_one(S, S->off[r], S->off[r + 1], q)) {
-            rep->returns_unmatched++;
-            q = NULL;
+    for (size_t i = 0, j; i < P->nret; i = j) { /* one customer's returns at a time */
+        uint32_t r = S->final[P->ret[i].cust];
+        int netted = 0;
+        for (j = i; j < P->nret && S->final[P->ret[j].cust] == r; j++) {
+            if (r != NO_CUST && net_one(S, S->off[r], S->off[r + 1], &P->ret[j])) {
+                netted = 1;
+            } else {
+                rep->returns_unmatched++;
+            }
         }
-        /* after a customer's last return: was the spend brought to 0? */
-        int end = i + 1 == P->nret || S->final[P->ret[i + 1].cust] != r;
-        last = q != NULL ? r : last;
-        if (end && last == r && r != NO_CUST) {
+        if (netted) { /* was the spend brought to 0? */
             double tot = 0;
             for (size_t k = S->off[r]; k < S->off[r + 1]; k++) {
                 tot += S->amt[k];
@@ -255,4 +254,3 @@ void ct_ingest_net_returns(parsed *P, sorted *S, ct_ingest_report *rep)
         }
     }
 }
-

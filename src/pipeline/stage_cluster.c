@@ -636,12 +636,18 @@ done:
     return s;
 }
 
-static ct_status centroids_mismatch(const ct_cluster_stage *o, size_t kinit,
-                                    ct_cluster_summary *sum, ct_error *err, const char *what)
+/* The centroids of --init FILE.csv (d columns) into *C, *k; they must agree
+ * with -k/--k-range when those were given (else a usage error). */
+static ct_status read_init(const ct_cluster_stage *o, size_t d, const char *what, double **C,
+                           size_t *k, ct_cluster_summary *sum, ct_error *err)
 {
-    sum->usage_error = 1;
-    return ct_fail(err, CT_EINVAL, "%s has %zu centroids but %s asks otherwise", o->init_file,
-                   kinit, what);
+    ct_status s = ct_centroids_read(o->init_file, d, C, k, err);
+    if (s == CT_OK && o->klo != 0 && (o->klo != o->khi || o->klo != *k)) {
+        sum->usage_error = 1;
+        s = ct_fail(err, CT_EINVAL, "%s has %zu centroids but %s asks otherwise", o->init_file,
+                    *k, what);
+    }
+    return s;
 }
 
 /* --stream (and clvtier-mpi): Lloyd over row blocks read from the file. */
@@ -661,11 +667,7 @@ static ct_status cluster_stream(const ct_cluster_stage *o, feat_src *h, ct_clust
     memset(&scl, 0, sizeof scl);
     memset(&best, 0, sizeof best);
     if (o->init_file != NULL) {
-        CT_TRY(ct_centroids_read(o->init_file, d, &Cinit, &kinit, err));
-        if (o->klo != 0 && (o->klo != o->khi || o->klo != kinit)) {
-            s = centroids_mismatch(o, kinit, sum, err, "-k");
-            goto done;
-        }
+        CT_TRY(read_init(o, d, "-k", &Cinit, &kinit, sum, err));
         ko.k = kinit;
     } else {
         ko.k = o->klo;
@@ -764,11 +766,7 @@ static ct_status cluster_memory(const ct_cluster_stage *o, feat_src *h, ct_clust
     }
     CT_TRY(feat_read(h, 0, n, X, w, err));
     if (o->init_file != NULL) {
-        CT_TRY(ct_centroids_read(o->init_file, d, &Cinit, &kinit, err));
-        if (klo != 0 && (klo != khi || klo != kinit)) {
-            s = centroids_mismatch(o, kinit, sum, err, "-k/--k-range");
-            goto done;
-        }
+        CT_TRY(read_init(o, d, "-k/--k-range", &Cinit, &kinit, sum, err));
         klo = khi = kinit;
     }
     CT_TRY(ct_scaler_fit_transform(&scl, X, n, d, w, o->transform, o->scaling, err));
