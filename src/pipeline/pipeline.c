@@ -459,6 +459,7 @@ typedef struct run_state {
     double t0;
     char tmp[1100]; /* the ingested CSV, removed at the end */
     ct_file *df;
+    ct_file *prev; /* the previous result (--previous), opened once */
     ct_customers c;
     size_t n, nl; /* customers; this rank's share of the work */
     user_cols uc;
@@ -481,6 +482,7 @@ static void run_free(run_state *r)
 {
     user_cols_free(&r->uc);
     ct_file_close(r->df);
+    ct_file_close(r->prev);
     ct_customers_free(&r->c);
     ct_scores_free(&r->sc);
     ct_scaler_free(&r->scl);
@@ -727,13 +729,11 @@ static ct_status run_labels(run_state *r, ct_error *err)
         r->labels[r->rows[g]] = glab[g];
     }
     if (r->o != NULL && r->o->previous != NULL) {
-        ct_file *pf = NULL;
-        s = ct_file_open(&pf, r->o->previous, err);
+        s = ct_file_open(&r->prev, r->o->previous, err);
         if (s == CT_OK) {
-            s = match_previous(pf, &r->scl, r->d, r->km.centroids, r->km.k, r->labels, r->rows,
-                               r->ng, &r->sum->labels_matched, err);
+            s = match_previous(r->prev, &r->scl, r->d, r->km.centroids, r->km.k, r->labels,
+                               r->rows, r->ng, &r->sum->labels_matched, err);
         }
-        ct_file_close(pf);
     }
     if (s == CT_OK) {
         stage(r->o, "cluster", &r->t0);
@@ -745,22 +745,17 @@ static ct_status run_labels(run_state *r, ct_error *err)
 static ct_status run_tier(run_state *r, ct_error *err)
 {
     const ct_tier_model *m = r->m;
-    ct_file *prev = NULL;
     ct_status s = CT_OK;
     if (m->loyalty_no_purchase && (r->p0 = malloc((r->c.n ? r->c.n : 1) * sizeof *r->p0)) == NULL) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
-    }
-    if (s == CT_OK && r->o != NULL && r->o->previous != NULL) {
-        s = ct_file_open(&prev, r->o->previous, err);
     }
     s = ct_comm_agree(r->wcomm, s, err);
     if (s == CT_OK) {
         tier_ctx tc = {m,      &r->c,   r->labels, r->km.k, r->metric, r->sc.p_alive, &r->pf,
                        r->p0,  r->X,    r->rows,   r->ng,   r->km.centroids, r->d,   r->cols,
-                       &r->uc, prev,    r->old_names, sizeof r->old_names, r->audits, r->wcomm};
+                       &r->uc, r->prev, r->old_names, sizeof r->old_names, r->audits, r->wcomm};
         s = tier_stage(&tc, &r->tg, r->sum, err);
     }
-    ct_file_close(prev);
     if (s == CT_OK) {
         stage(r->o, "tier", &r->t0);
     }
