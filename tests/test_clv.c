@@ -19,6 +19,8 @@
 
 #include "testutil.h"
 
+#include "numerics/clv/clv_internal.h"
+
 #include <gsl/gsl_errno.h>
 
 static void load_summary(const char *name, ct_customers *c)
@@ -479,6 +481,198 @@ static void test_recovery_pareto(void **state)
     recover(CT_SYNTH_PARETO, CT_PARETO, c, 52, 26, 33);
 }
 
+/* The analytic Hessian (BG/NBD, MBG/NBD, Gamma-Gamma; the others' central
+ * differences) against central differences of the analytic gradient, at
+ * points around p: 1e-5 of the entry's scale sqrt(|H_ii H_jj|) (the
+ * differences' truncation error is ~1e-10 relative, their rounding
+ * ~eps |gradient| / h ~1e-9). */
+static void check_hessian(ct_clv_model m, const ct_customers *c, const double *center)
+{
+    ct_error err;
+    ct_clv_data *d;
+    size_t k = ct_clv_nparams(m);
+    ct_rng *g = ct_rng_new(12, (uint64_t)m);
+    assert_status(ct_clv_data_new(&d, m, c, "test", &err), CT_OK);
+    for (int trial = 0; trial < 4; trial++) {
+        double p[4], grad[4], H[16], ll, ll2;
+        for (size_t j = 0; j < k; j++) {
+            p[j] = center[j] * exp(ct_rng_uniform(g) - 0.5);
+        }
+        assert_status(clv_loglik_h(d, p, &ll, grad, H, 0, &err), CT_OK);
+        assert_status(ct_clv_loglik(d, p, &ll2, NULL, 0, &err), CT_OK);
+        assert_rel(ll, ll2, 1e-14);
+        for (size_t j = 0; j < k; j++) {
+            double pp[4], pm[4], gp[4], gm[4], h = 1e-5 * p[j];
+            memcpy(pp, p, sizeof pp);
+            memcpy(pm, p, sizeof pm);
+            pp[j] += h;
+            pm[j] -= h;
+            assert_status(ct_clv_loglik(d, pp, &ll2, gp, 0, &err), CT_OK);
+            assert_status(ct_clv_loglik(d, pm, &ll2, gm, 0, &err), CT_OK);
+            for (size_t i = 0; i < k; i++) {
+                double fd = (gp[i] - gm[i]) / (2 * h);
+                double scale = sqrt(fabs(H[i * k + i] * H[j * k + j]));
+                if (!(fabs(fd - H[i * k + j]) <= 1e-5 * scale)) {
+                    fail_msg("%s d2/d%s d%s at trial %d: analytic %.10g, numeric %.10g",
+                             ct_clv_model_name(m), ct_clv_param_name(m, i),
+                             ct_clv_param_name(m, j), trial, H[i * k + j], fd);
+                }
+            }
+        }
+    }
+    ct_clv_data_free(d);
+    ct_rng_free(g);
+}
+
+static void test_hessians(void **state)
+{
+    ct_customers c;
+    ct_error err;
+    ct_synth_opts o;
+    (void)state;
+    const double bg[4] = {0.243, 4.414, 0.793, 2.426};
+    const double pn[4] = {0.55, 10.58, 0.61, 11.67};
+    const double gg[3] = {6.25, 3.74, 15.44};
+    /* CDNOW: weekly times that collapse (the per-value tables) */
+    load_summary("cdnow_customers_summary_with_transactions.csv", &c);
+    check_hessian(CT_BGNBD, &c, bg);
+    check_hessian(CT_MBGNBD, &c, bg);
+    check_hessian(CT_PARETO, &c, pn);
+    check_hessian(CT_GAMMAGAMMA, &c, gg);
+    ct_customers_free(&c);
+    /* continuous times (no tables: every row's own logarithms) */
+    ct_synth_opts_init(&o);
+    o.n = 20000;
+    o.T = 78;
+    o.cohort = 52;
+    assert_status(ct_synth_customers(&o, &c, &err), CT_OK);
+    check_hessian(CT_BGNBD, &c, bg);
+    check_hessian(CT_MBGNBD, &c, bg);
+    check_hessian(CT_GAMMAGAMMA, &c, gg);
+    ct_customers_free(&c);
+}
+
+/* Large data start from a subsample's optimum: the same optimum as the full
+ * search (lnL within 1e-10 relative, estimates 1e-5, standard errors 1e-4:
+ * both stop at |gradient| < 1e-7, which bounds the estimates' distance by
+ * ~1e-7 / curvature), in a handful of passes over all rows. */
+static void test_subsample_start(void **state)
+{
+    ct_error err;
+    ct_synth_opts o;
+    ct_customers c;
+    (void)state;
+    if (skip_slow()) {
+        skip();
+    }
+    ct_synth_opts_init(&o);
+    o.n = 120000;
+    o.T = 104;
+    o.cohort = 78;
+    o.seed = 5;
+    assert_status(ct_synth_customers(&o, &c, &err), CT_OK);
+    const ct_clv_model models[3] = {CT_BGNBD, CT_MBGNBD, CT_GAMMAGAMMA};
+    for (int k = 0; k < 3; k++) {
+        ct_clv_data *d;
+        ct_fit fast, full;
+        ct_fit_opts fo;
+        ct_fit_opts_init(&fo);
+        assert_status(ct_clv_data_new(&d, models[k], &c, "synth", &err), CT_OK);
+        assert_status(ct_clv_fit(d, &fo, &fast, &err), CT_OK);
+        fo.full_search = 1;
+        assert_status(ct_clv_fit(d, &fo, &full, &err), CT_OK);
+        assert_true(fast.sub_rows >= 10000 && fast.sub_rows < 20000);
+        assert_int_equal(full.sub_rows, 0);
+        assert_false(fast.fallback);
+        assert_true(fast.nevals <= 12);
+        assert_true(full.nevals > 3 * fast.nevals);
+        assert_rel(fast.ll, full.ll, 1e-10);
+        for (size_t j = 0; j < fast.k; j++) {
+            assert_rel(fast.par[j], full.par[j], 1e-5);
+            assert_rel(fast.se[j], full.se[j], 1e-4);
+        }
+        ct_clv_data_free(d);
+    }
+    ct_customers_free(&c);
+}
+
+/* The rows are collapsed and sorted, so the order of the customers changes
+ * no bit of the likelihood: rows that collapse (CDNOW, hashed) and rows that
+ * do not (continuous times: hashing gives up, radix sort and merge). */
+static void reverse_rows(ct_customers *c)
+{
+    double *cols[4] = {c->x, c->t_x, c->T, c->m};
+    for (int k = 0; k < 4; k++) {
+        for (size_t i = 0; cols[k] != NULL && i < c->n / 2; i++) {
+            double t = cols[k][i];
+            cols[k][i] = cols[k][c->n - 1 - i];
+            cols[k][c->n - 1 - i] = t;
+        }
+    }
+}
+
+static void check_order_free(const ct_customers *c, ct_clv_model m, const double *p)
+{
+    ct_error err;
+    ct_clv_data *d1, *d2;
+    ct_customers r = *c;
+    double l1, l2, g1[4], g2[4];
+    size_t n = c->n;
+    r.x = malloc(n * sizeof(double));
+    r.t_x = malloc(n * sizeof(double));
+    r.T = malloc(n * sizeof(double));
+    r.m = c->m != NULL ? malloc(n * sizeof(double)) : NULL;
+    assert_non_null(r.x);
+    memcpy(r.x, c->x, n * sizeof(double));
+    memcpy(r.t_x, c->t_x, n * sizeof(double));
+    memcpy(r.T, c->T, n * sizeof(double));
+    if (r.m != NULL) {
+        memcpy(r.m, c->m, n * sizeof(double));
+    }
+    reverse_rows(&r);
+    assert_status(ct_clv_data_new(&d1, m, c, "a", &err), CT_OK);
+    assert_status(ct_clv_data_new(&d2, m, &r, "b", &err), CT_OK);
+    assert_int_equal(ct_clv_data_rows(d1), ct_clv_data_rows(d2));
+    assert_status(ct_clv_loglik(d1, p, &l1, g1, 2, &err), CT_OK);
+    assert_status(ct_clv_loglik(d2, p, &l2, g2, 2, &err), CT_OK);
+    assert_memory_equal(&l1, &l2, sizeof l1);
+    assert_memory_equal(g1, g2, ct_clv_nparams(m) * sizeof(double));
+    ct_clv_data_free(d1);
+    ct_clv_data_free(d2);
+    free(r.x);
+    free(r.t_x);
+    free(r.T);
+    free(r.m);
+}
+
+static void test_row_order_free(void **state)
+{
+    ct_customers c;
+    ct_error err;
+    ct_synth_opts o;
+    (void)state;
+    const double bg[4] = {0.243, 4.414, 0.793, 2.426};
+    const double pn[4] = {0.55, 10.58, 0.61, 11.67};
+    load_summary("cdnow_customers_summary_with_transactions.csv", &c);
+    check_order_free(&c, CT_BGNBD, bg);
+    check_order_free(&c, CT_PARETO, pn);
+    ct_customers_free(&c);
+    ct_synth_opts_init(&o);
+    o.n = 150000;
+    o.T = 78;
+    o.cohort = 52;
+    assert_status(ct_synth_customers(&o, &c, &err), CT_OK);
+    /* a share of repeated rows, so the merge after the sort has work */
+    for (size_t i = 0; i < c.n; i += 7) {
+        c.x[i] = 0;
+        c.t_x[i] = 0;
+        c.T[i] = 78;
+    }
+    check_order_free(&c, CT_BGNBD, bg);
+    check_order_free(&c, CT_MBGNBD, bg);
+    ct_customers_free(&c);
+}
+
 static void test_bad_input(void **state)
 {
     ct_error err;
@@ -762,6 +956,9 @@ int main(void)
         cmocka_unit_test(test_threads_bit_identical),
         cmocka_unit_test(test_recovery_bgnbd),
         cmocka_unit_test(test_recovery_pareto),
+        cmocka_unit_test(test_hessians),
+        cmocka_unit_test(test_subsample_start),
+        cmocka_unit_test(test_row_order_free),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_fit_storage_and_scores),
         cmocka_unit_test(test_validation_tables),

@@ -72,13 +72,16 @@ typedef struct ct_fit_opts {
     unsigned threads;   /* 0 = default */
     uint64_t seed;      /* for the extra starting points */
     const double *init; /* NULL, or natural parameters of the first start */
+    int full_search;    /* 1: no subsample start; every start searched on all rows */
 } ct_fit_opts;
 
 void ct_fit_opts_init(ct_fit_opts *o);
 
 
-/* Fit by maximum likelihood.  CT_ENOCONV (with the reason) when no start
- * converges to finite parameters. */
+/* Fit by maximum likelihood: Newton steps on log-parameters with the
+ * analytic Hessian, from the optimum of a deterministic subsample when the
+ * data have more than 50,000 distinct rows (see clv_fit.c).  CT_ENOCONV
+ * (with the reason) when no start converges to finite parameters. */
 ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *o, ct_fit *fit, ct_error *err);
 
 

@@ -80,6 +80,16 @@ void ct_init(void);
         goto done;                                                                             \
     } while (0)
 
+/* Return the call's status when it fails (a function with nothing to clean
+ * up). */
+#define CT_CHECK(call)                                                                         \
+    do {                                                                                       \
+        ct_status ct_check_s_ = (call);                                                        \
+        if (ct_check_s_ != CT_OK) {                                                            \
+            return ct_check_s_;                                                                \
+        }                                                                                      \
+    } while (0)
+
 #ifdef __cplusplus
 }
 #endif

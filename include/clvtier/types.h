@@ -42,7 +42,10 @@ typedef struct ct_fit {
     double nobs;                /* customers (sum of weights) */
     size_t ndistinct;           /* distinct rows fitted */
     unsigned iterations;        /* of the best start */
-    size_t nevals;              /* likelihood evaluations, all starts */
+    size_t nevals;              /* passes over all rows (lnL, gradient, Hessian) */
+    size_t sub_evals;           /* passes over the start's subsample (0: none) */
+    size_t sub_rows;            /* distinct rows of that subsample (0: none) */
+    int fallback;               /* the subsample's optimum did not converge on all rows */
     int converged;
     double grad_norm;           /* final |gradient| of -LL/N in log-parameters */
     double penalty;

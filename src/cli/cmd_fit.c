@@ -42,8 +42,12 @@ static void print_fit(FILE *fp, const ct_fit *f)
                 f->se[j]);
     }
     fprintf(fp, "  log-likelihood %.4f   AIC %.4f   BIC %.4f\n", f->ll, f->aic, f->bic);
-    fprintf(fp, "  %s after %u iterations (%zu likelihood evaluations), |gradient| %.2g\n",
+    fprintf(fp, "  %s after %u iterations (%zu passes over the rows), |gradient| %.2g\n",
             f->converged ? "converged" : "NOT converged", f->iterations, f->nevals, f->grad_norm);
+    if (f->sub_rows > 0) {
+        fprintf(fp, "  start: fit to a subsample of %zu rows (%zu passes)%s\n", f->sub_rows,
+                f->sub_evals, f->fallback ? "; it did not converge on all rows: full search" : "");
+    }
     if (f->model == CT_GAMMAGAMMA) {
         fprintf(fp, "  corr(x, m) among repeat buyers: %.4f%s\n", f->corr_xm,
                 fabs(f->corr_xm) > 0.3 ? "  (WARNING: the model assumes spend independent of "
@@ -82,6 +86,8 @@ static void print_fit_json(const ct_fit *f)
     printf(", \"n\": %.17g, \"distinct_rows\": %zu, \"converged\": %s, \"iterations\": %u, "
            "\"evaluations\": %zu",
            f->nobs, f->ndistinct, f->converged ? "true" : "false", f->iterations, f->nevals);
+    printf(", \"subsample_rows\": %zu, \"subsample_evaluations\": %zu, \"fallback\": %s",
+           f->sub_rows, f->sub_evals, f->fallback ? "true" : "false");
     if (f->model == CT_GAMMAGAMMA) {
         printf(", \"corr_x_m\": ");
         json_num(f->corr_xm);

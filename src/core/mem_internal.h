@@ -10,4 +10,11 @@
  * Free with free(). NULL when out of memory. */
 void *ct_calloc_table(size_t n, size_t size);
 
+/* Uninitialised memory for large arrays written once and streamed (4 MiB and
+ * more: 2 MiB aligned, transparent huge pages asked for, so the first
+ * touch takes one page fault per 2 MiB instead of per 4 KiB: a large share
+ * of a fit's time on virtual machines).  Free with free(). NULL when out of
+ * memory or n * size overflows. */
+void *ct_malloc_big(size_t n, size_t size);
+
 #endif

@@ -5,6 +5,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "core/mem_internal.h"
 #include <string.h>
 
 ct_status ct_customers_write(ct_file *f, const ct_customers *c, ct_error *err)
@@ -69,7 +71,7 @@ static ct_status opt_col(const ct_table *t, const char *const *names, int requir
     *out = NULL;
     long j = find_any(t, names);
     if (j >= 0) {
-        *out = malloc((n ? n : 1) * sizeof **out);
+        *out = ct_malloc_big(n, sizeof **out);
         if (*out == NULL) {
             return ct_fail(err, CT_ENOMEM, "out of memory");
         }

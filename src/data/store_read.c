@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "core/mem_internal.h"
 #include <string.h>
 
 /* ---- table reader ------------------------------------------------------- */
@@ -359,7 +361,7 @@ ct_status ct_table_read_f64(const ct_table *t, const char *name, double **out, c
         return ct_fail_at(err, CT_EFORMAT, t->f->path, 0, 0, "table %s has no column '%s'",
                           t->group, name);
     }
-    double *v = malloc((t->nrows > 0 ? t->nrows : 1) * sizeof *v);
+    double *v = ct_malloc_big(t->nrows, sizeof *v);
     if (v == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory reading column '%s' (%zu rows)", name,
                        t->nrows);

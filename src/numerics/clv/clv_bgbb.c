@@ -75,8 +75,9 @@ static void bgbb_rows(const void *vctx, const ct_clv_data *d, size_t begin, size
 }
 
 ct_status clv_bgbb_ll(const ct_clv_data *d, const double *p, double *ll, double *grad,
-                      unsigned threads, ct_error *err)
+                      double *H, unsigned threads, ct_error *err)
 {
+    (void)H;
     return clv_reduce(d, 4, bgbb_rows, p, threads, ll, grad, err);
 }
 

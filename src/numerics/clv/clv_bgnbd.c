@@ -26,21 +26,24 @@
 #include <string.h>
 
 typedef struct xtab {
-    double G, dGr;          /* lnGamma(r+x) - lnGamma(r), its d/dr */
-    double B2, dB2a, dB2b;  /* lnB(a, b+x+s2) - lnB(a,b) and derivatives */
-    double B3, dB3a, dB3b;  /* lnB(a+1, b+x+s3) - lnB(a,b) */
+    double G, dGr, hGr;               /* lnGamma(r+x) - lnGamma(r), d/dr, d2/dr2 */
+    double B2, dB2a, dB2b;            /* lnB(a, b+x+s2) - lnB(a,b) and derivatives */
+    double hB2aa, hB2ab, hB2bb;
+    double B3, dB3a, dB3b;            /* lnB(a+1, b+x+s3) - lnB(a,b) */
+    double hB3aa, hB3ab, hB3bb;
     int has3;
 } xtab;
 
 typedef struct bg_ctx {
     double r, alpha, a, b, lalpha;
     const xtab *tab;
-    const double *la, *ia; /* per time value t: log(alpha + t), 1 / (alpha + t) */
+    const double *la, *ia; /* per time value t (or NULL): log(alpha + t), 1 / (alpha + t) */
 } bg_ctx;
 
-/* lnB(a+ia, b+y) - lnB(a, b) and its derivatives. */
+/* lnB(a+ia, b+y) - lnB(a, b), its first derivatives and (h != NULL) its
+ * second derivatives h = {aa, ab, bb}. */
 static void lbeta_shift(double a, double b, double ia, double y, double *v, double *da,
-                        double *db)
+                        double *db, double *h)
 {
     double ab = a + b, psi_ab = clv_digamma(ab);
     *v = clv_lgamma(a + ia) + clv_lgamma(b + y) - clv_lgamma(ab + ia + y) - clv_lgamma(a) -
@@ -48,107 +51,173 @@ static void lbeta_shift(double a, double b, double ia, double y, double *v, doub
     double psi_all = clv_digamma(ab + ia + y);
     *da = clv_digamma(a + ia) - psi_all - clv_digamma(a) + psi_ab;
     *db = clv_digamma(b + y) - psi_all - clv_digamma(b) + psi_ab;
+    if (h != NULL) {
+        double t_all = clv_trigamma(ab + ia + y), t_ab = clv_trigamma(ab);
+        h[0] = clv_trigamma(a + ia) - t_all - clv_trigamma(a) + t_ab;
+        h[1] = -t_all + t_ab;
+        h[2] = clv_trigamma(b + y) - t_all - clv_trigamma(b) + t_ab;
+    }
 }
 
 static xtab *make_tab(const double *p, uint32_t xmax, int mbg)
 {
     double r = p[0], a = p[2], b = p[3];
-    xtab *t = malloc(((size_t)xmax + 1) * sizeof *t);
+    xtab *t = calloc((size_t)xmax + 1, sizeof *t);
     if (t == NULL) {
         return NULL;
     }
-    double lgr = clv_lgamma(r), psir = clv_digamma(r);
+    double lgr = clv_lgamma(r), psir = clv_digamma(r), trir = clv_trigamma(r);
     for (uint32_t x = 0; x <= xmax; x++) {
         xtab *e = &t[x];
-        double xd = (double)x;
+        double xd = (double)x, h[3];
         e->G = clv_lgamma(r + xd) - lgr;
         e->dGr = clv_digamma(r + xd) - psir;
-        lbeta_shift(a, b, 0.0, xd + (mbg ? 1.0 : 0.0), &e->B2, &e->dB2a, &e->dB2b);
+        e->hGr = clv_trigamma(r + xd) - trir;
+        lbeta_shift(a, b, 0.0, xd + (mbg ? 1.0 : 0.0), &e->B2, &e->dB2a, &e->dB2b, h);
+        e->hB2aa = h[0];
+        e->hB2ab = h[1];
+        e->hB2bb = h[2];
         e->has3 = mbg || x > 0;
         if (e->has3) {
-            lbeta_shift(a, b, 1.0, xd + (mbg ? 0.0 : -1.0), &e->B3, &e->dB3a, &e->dB3b);
-        } else {
-            e->B3 = e->dB3a = e->dB3b = 0;
+            lbeta_shift(a, b, 1.0, xd + (mbg ? 0.0 : -1.0), &e->B3, &e->dB3a, &e->dB3b, h);
+            e->hB3aa = h[0];
+            e->hB3ab = h[1];
+            e->hB3bb = h[2];
         }
     }
     return t;
 }
 
-static void bg_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
-                    double *acc)
+/* One row: lnL = A1 + logaddexp(A2, A3) (A1 + A2 when there is no A3),
+ * gradient g and (hess) the upper triangle of the Hessian in h (order
+ * rr, ra, ru, rb, aa, au, ab, uu, ub, bb with u for the beta's a).  The
+ * Hessian of logaddexp is w2 H2 + w3 H3 + w2 w3 (g2 - g3)(g2 - g3)'. */
+static inline double bg_row(const bg_ctx *c, const xtab *e, double x, double lT, double iT,
+                            double lt, double it, double *g, double *h, int hess)
+{
+    const double r = c->r, al = c->alpha, rx = r + x;
+    double A1 = e->G + r * c->lalpha;
+    double A2 = e->B2 - rx * lT;
+    double ll, w2 = 1, w3 = 0;
+    g[0] = e->dGr + c->lalpha;
+    g[1] = r / al;
+    if (e->has3) {
+        double A3 = e->B3 - rx * lt;
+        /* logaddexp(A2, A3) = max + log1p(exp(-|A2 - A3|)) */
+        double dlt = A2 - A3, q = exp(-fabs(dlt));
+        double w_small = q / (1 + q), w_big = 1 / (1 + q);
+        w2 = dlt >= 0 ? w_big : w_small;
+        w3 = 1 - w2;
+        ll = A1 + (dlt >= 0 ? A2 : A3) + log1p(q);
+    } else {
+        ll = A1 + A2;
+        lt = it = 0;
+    }
+    g[0] += -w2 * lT - w3 * lt;
+    g[1] += -rx * (w2 * iT + w3 * it);
+    g[2] = w2 * e->dB2a + w3 * e->dB3a;
+    g[3] = w2 * e->dB2b + w3 * e->dB3b;
+    if (hess) {
+        double w23 = w2 * w3;
+        double d0 = lt - lT, d1 = rx * (it - iT), d2 = e->dB2a - e->dB3a, d3 = e->dB2b - e->dB3b;
+        h[0] = e->hGr + w23 * d0 * d0;
+        h[1] = 1.0 / al - (w2 * iT + w3 * it) + w23 * d0 * d1;
+        h[2] = w23 * d0 * d2;
+        h[3] = w23 * d0 * d3;
+        h[4] = -r / (al * al) + rx * (w2 * iT * iT + w3 * it * it) + w23 * d1 * d1;
+        h[5] = w23 * d1 * d2;
+        h[6] = w23 * d1 * d3;
+        h[7] = w2 * e->hB2aa + w3 * e->hB3aa + w23 * d2 * d2;
+        h[8] = w2 * e->hB2ab + w3 * e->hB3ab + w23 * d2 * d3;
+        h[9] = w2 * e->hB2bb + w3 * e->hB3bb + w23 * d3 * d3;
+    }
+    return ll;
+}
+
+static inline void bg_rows_any(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
+                               double *acc, int hess)
 {
     const bg_ctx *c = vctx;
-    const double r = c->r, al = c->alpha;
+    const double al = c->alpha;
     for (size_t i = begin; i < end; i++) {
         const xtab *e = &c->tab[d->xi[i]];
-        double x = d->x[i], w = d->w[i], rx = r + x;
-        uint32_t jT = d->iT[i];
-        double lT = c->la[jT];
-        double A1 = e->G + r * c->lalpha;
-        double A2 = e->B2 - rx * lT;
-        double g[4] = {e->dGr + c->lalpha, r / al, 0, 0};
-        double ll;
-        if (e->has3) {
-            uint32_t jt = d->itx[i];
-            double lt = c->la[jt];
-            double A3 = e->B3 - rx * lt;
-            /* logaddexp(A2, A3) = max + log1p(exp(-|A2 - A3|)) */
-            double dlt = A2 - A3, q = exp(-fabs(dlt));
-            double w_small = q / (1 + q), w_big = 1 / (1 + q);
-            double w2 = dlt >= 0 ? w_big : w_small, w3 = 1 - w2;
-            ll = A1 + (dlt >= 0 ? A2 : A3) + log1p(q);
-            g[0] += -w2 * lT - w3 * lt;
-            g[1] += -rx * (w2 * c->ia[jT] + w3 * c->ia[jt]);
-            g[2] += w2 * e->dB2a + w3 * e->dB3a;
-            g[3] += w2 * e->dB2b + w3 * e->dB3b;
+        double lT, iT, lt, it;
+        if (c->la != NULL) {
+            uint32_t jT = d->iT[i], jt = d->itx[i];
+            lT = c->la[jT];
+            iT = c->ia[jT];
+            lt = c->la[jt];
+            it = c->ia[jt];
         } else {
-            ll = A1 + A2;
-            g[0] += -lT;
-            g[1] += -rx * c->ia[jT];
-            g[2] += e->dB2a;
-            g[3] += e->dB2b;
+            lT = log(al + d->T[i]);
+            iT = 1.0 / (al + d->T[i]);
+            lt = log(al + d->tx[i]);
+            it = 1.0 / (al + d->tx[i]);
         }
+        double g[4], h[10], w = d->w[i];
+        double ll = bg_row(c, e, d->x[i], lT, iT, lt, it, g, h, hess);
         acc[0] += w * ll;
         for (int j = 0; j < 4; j++) {
             acc[1 + j] += w * g[j];
         }
+        for (int j = 0; hess && j < 10; j++) {
+            acc[5 + j] += w * h[j];
+        }
     }
 }
 
+static void bg_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
+                    double *acc)
+{
+    bg_rows_any(vctx, d, begin, end, acc, 0);
+}
+
+static void bg_rows_h(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
+                      double *acc)
+{
+    bg_rows_any(vctx, d, begin, end, acc, 1);
+}
+
 static ct_status family_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
-                           unsigned threads, int mbg, ct_error *err)
+                           double *H, unsigned threads, int mbg, ct_error *err)
 {
     xtab *tab = make_tab(p, d->xmax, mbg);
-    double *la = malloc((d->ntv ? d->ntv : 1) * sizeof *la);
-    double *ia = malloc((d->ntv ? d->ntv : 1) * sizeof *ia);
-    if (tab == NULL || la == NULL || ia == NULL) {
+    size_t nt = d->ntv;
+    double *la = nt ? malloc(nt * sizeof *la) : NULL;
+    double *ia = nt ? malloc(nt * sizeof *ia) : NULL;
+    if (tab == NULL || (nt && (la == NULL || ia == NULL))) {
         free(tab);
         free(la);
         free(ia);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    for (size_t v = 0; v < d->ntv; v++) {
+    for (size_t v = 0; v < nt; v++) {
         la[v] = log(p[1] + d->tv[v]);
         ia[v] = 1.0 / (p[1] + d->tv[v]);
     }
     bg_ctx c = {p[0], p[1], p[2], p[3], log(p[1]), tab, la, ia};
-    ct_status s = clv_reduce(d, 4, bg_rows, &c, threads, ll, g, err);
+    double acc[CLV_MAXACC];
+    size_t nacc = H != NULL ? 15 : 5;
+    ct_status s = clv_reduce_acc(d, nacc, H != NULL ? bg_rows_h : bg_rows, &c, threads, acc, err);
+    if (s == CT_OK) {
+        clv_unpack(acc, 4, ll, g, H);
+    }
     free(tab);
     free(la);
     free(ia);
     return s;
 }
 
-ct_status clv_bgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+ct_status clv_bgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
                        unsigned threads, ct_error *err)
 {
-    return family_ll(d, p, ll, g, threads, 0, err);
+    return family_ll(d, p, ll, g, H, threads, 0, err);
 }
 
-ct_status clv_mbgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+ct_status clv_mbgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
                         unsigned threads, ct_error *err)
 {
-    return family_ll(d, p, ll, g, threads, 1, err);
+    return family_ll(d, p, ll, g, H, threads, 1, err);
 }
 
 /* ---- predictions ---------------------------------------------------------- */
@@ -195,11 +264,11 @@ double clv_bg_pmf(const double *p, int mbg, double t, double x)
     double lnb = clv_lgamma(r + x) - clv_lgamma(r) - clv_lgamma(x + 1) + r * lq +
                  (t > 0 ? x * lz : (x == 0 ? 0 : -CT_INF));
     double v2, da, db;
-    lbeta_shift(a, b, 0.0, x + (mbg ? 1.0 : 0.0), &v2, &da, &db);
+    lbeta_shift(a, b, 0.0, x + (mbg ? 1.0 : 0.0), &v2, &da, &db, NULL);
     double pr = exp(v2 + lnb);
     if (mbg || x > 0) {
         double v3;
-        lbeta_shift(a, b, 1.0, x + (mbg ? 0.0 : -1.0), &v3, &da, &db);
+        lbeta_shift(a, b, 1.0, x + (mbg ? 0.0 : -1.0), &v3, &da, &db, NULL);
         /* P(N(t) >= x) = 1 - sum_{j<x} NB(j): the x-th purchase happened, then
          * the drop-out (BG/NBD: after x-1 survived chances; MBG: after x). */
         double cdf = 0;

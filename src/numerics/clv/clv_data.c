@@ -16,6 +16,11 @@ double clv_digamma(double x)
     return gsl_sf_psi(x);
 }
 
+double clv_trigamma(double x)
+{
+    return gsl_sf_psi_1(x);
+}
+
 double clv_hyp2f1(double a, double b, double c, double z)
 {
     double term = 1, sum = 1;
@@ -98,10 +103,13 @@ static uint64_t triple_hash(const triple *t)
 }
 
 /* Merge equal (x, a, b) rows in place by hashing (O(n)); returns the number
- * of distinct rows, in first-seen order, or 0 when out of memory.  Weights of
- * equal rows are added in row order.  The table grows with the distinct rows
- * (so it stays cache-sized when customers share histories). */
-static size_t merge_equal(triple *t, size_t n)
+ * of rows left, distinct ones in first-seen order, or 0 when out of memory.
+ * Weights of equal rows are added in row order.  The table grows with the
+ * distinct rows (so it stays cache-sized when customers share histories).
+ * When the rows do not collapse (more than half of the first 2^16 or more
+ * rows distinct), hashing stops (*rest = 1): the rows not yet merged follow
+ * the merged ones, for sorting and merge_adjacent. */
+static size_t merge_equal(triple *t, size_t n, int *rest)
 {
     size_t cap = 1 << 16;
     uint32_t *slot = ct_calloc_table(cap, sizeof *slot); /* 0 empty, else distinct row + 1 */
@@ -109,7 +117,14 @@ static size_t merge_equal(triple *t, size_t n)
         return 0;
     }
     size_t k = 0;
+    *rest = 0;
     for (size_t i = 0; i < n; i++) {
+        if (i >= ((size_t)1 << 16) && (i & 0xffff) == 0 && 2 * k > i) {
+            memmove(t + k, t + i, (n - i) * sizeof *t);
+            free(slot);
+            *rest = 1;
+            return k + (n - i);
+        }
         size_t j = triple_hash(&t[i]) & (cap - 1);
         for (;;) {
             if (slot[j] == 0) {
@@ -147,23 +162,111 @@ static size_t merge_equal(triple *t, size_t n)
     return k;
 }
 
+/* The bits of a double >= 0 (-0 as +0): ordered as the values are. */
+static inline uint64_t key_bits(double v)
+{
+    uint64_t u;
+    v += 0.0;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static inline uint64_t triple_key(const triple *t, int which)
+{
+    return key_bits(which == 0 ? t->x : which == 1 ? t->a : t->b);
+}
+
+/* Sort by (x, a, b) ascending: LSD radix sort, 11 bits a pass, on the bits
+ * of the non-negative doubles; passes whose digit is the same in every row
+ * (the high bits of small whole x, the low bits of day-resolution times) are
+ * skipped.  The order is cmp_triple's.  0, or -1 when out of memory. */
+static int sort_triples(triple *t, size_t n)
+{
+    enum { BITS = 11, NB = 1 << BITS, PASSES = 6 };
+    if (n < 64) {
+        qsort(t, n, sizeof *t, cmp_triple);
+        return 0;
+    }
+    triple *tmp = ct_malloc_big(n, sizeof *tmp);
+    uint32_t(*hist)[NB] = calloc(3 * PASSES, sizeof *hist);
+    if (tmp == NULL || hist == NULL || n > UINT32_MAX) {
+        free(tmp);
+        free(hist);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < 3; k++) {
+            uint64_t u = triple_key(&t[i], k);
+            for (int p = 0; p < PASSES; p++) {
+                hist[k * PASSES + p][(u >> (p * BITS)) & (NB - 1)]++;
+            }
+        }
+    }
+    triple *src = t, *dst = tmp;
+    for (int k = 2; k >= 0; k--) {
+        for (int p = 0; p < PASSES; p++) {
+            uint32_t *h = hist[k * PASSES + p];
+            uint32_t off = 0;
+            int trivial = 0;
+            for (int b = 0; b < NB && !trivial; b++) {
+                trivial = h[b] == n;
+            }
+            if (trivial) {
+                continue;
+            }
+            for (int b = 0; b < NB; b++) {
+                uint32_t c = h[b];
+                h[b] = off;
+                off += c;
+            }
+            for (size_t i = 0; i < n; i++) {
+                dst[h[(triple_key(&src[i], k) >> (p * BITS)) & (NB - 1)]++] = src[i];
+            }
+            triple *sw = src;
+            src = dst;
+            dst = sw;
+        }
+    }
+    if (src != t) {
+        memcpy(t, src, n * sizeof *t);
+    }
+    free(tmp);
+    free(hist);
+    return 0;
+}
+
 /* Collapse equal (x, a, b) rows, then sort the distinct rows so the order
  * (and so every sum) does not depend on the order of the customers.  (The
- * merged weights are sums in customer order; with integer weights - the
- * usual case - that order does not matter either.) */
+ * merged weights are sums in customer order, or sorted order when the rows
+ * do not collapse; with integer weights - the usual case - that order does
+ * not matter either.) */
 static ct_status collapse(triple *t, size_t n, ct_clv_data *d, ct_error *err)
 {
-    size_t k = merge_equal(t, n);
+    int rest;
+    size_t k = merge_equal(t, n, &rest);
     if (k == 0 && n > 0) {
         return ct_fail(err, CT_ENOMEM, "out of memory collapsing %zu rows", n);
     }
-    qsort(t, k, sizeof *t, cmp_triple);
+    if (sort_triples(t, k) != 0) {
+        return ct_fail(err, CT_ENOMEM, "out of memory sorting %zu rows", k);
+    }
+    if (rest) { /* equal rows are neighbours now */
+        size_t m = 0;
+        for (size_t i = 0; i < k; i++) {
+            if (m > 0 && t[m - 1].x == t[i].x && t[m - 1].a == t[i].a && t[m - 1].b == t[i].b) {
+                t[m - 1].w += t[i].w;
+            } else {
+                t[m++] = t[i];
+            }
+        }
+        k = m;
+    }
     d->n = k;
-    d->x = malloc((k ? k : 1) * sizeof(double));
-    d->tx = malloc((k ? k : 1) * sizeof(double));
-    d->T = malloc((k ? k : 1) * sizeof(double));
-    d->w = malloc((k ? k : 1) * sizeof(double));
-    d->xi = malloc((k ? k : 1) * sizeof(uint32_t));
+    d->x = ct_malloc_big(k, sizeof(double));
+    d->tx = ct_malloc_big(k, sizeof(double));
+    d->T = ct_malloc_big(k, sizeof(double));
+    d->w = ct_malloc_big(k, sizeof(double));
+    d->xi = ct_malloc_big(k, sizeof(uint32_t));
     if (!d->x || !d->tx || !d->T || !d->w || !d->xi) {
         return ct_fail(err, CT_ENOMEM, "out of memory collapsing %zu rows", k);
     }
@@ -234,52 +337,147 @@ static ct_status pareto_pairs(ct_clv_data *d, ct_error *err)
     return CT_OK;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* The distinct values of t_x and T (first-seen order) and each row's index
+ * into them, by hashing.  More than limit values: none kept (ntv = 0). */
+static ct_status time_values(ct_clv_data *d, size_t limit, ct_error *err)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static size_t find_value(const double *v, size_t n, double x)
-{
-    size_t lo = 0, hi = n;
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (v[mid] <= x) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
-}
-
-/* The distinct values of t_x and T, and each row's index into them. */
-static ct_status time_values(ct_clv_data *d, ct_error *err)
-{
-    size_t n = d->n, m = 2 * n;
-    d->tv = malloc((m ? m : 1) * sizeof *d->tv);
-    d->itx = malloc((n ? n : 1) * sizeof *d->itx);
-    d->iT = malloc((n ? n : 1) * sizeof *d->iT);
-    if (d->tv == NULL || d->itx == NULL || d->iT == NULL) {
+    size_t n = d->n, cap = 1 << 12, k = 0;
+    d->tv = ct_malloc_big(2 * n, sizeof *d->tv);
+    d->itx = ct_malloc_big(n, sizeof *d->itx);
+    d->iT = ct_malloc_big(n, sizeof *d->iT);
+    uint32_t *slot = ct_calloc_table(cap, sizeof *slot); /* 0 empty, else value + 1 */
+    if (d->tv == NULL || d->itx == NULL || d->iT == NULL || slot == NULL) {
+        free(slot);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
-        d->tv[2 * i] = d->tx[i];
-        d->tv[2 * i + 1] = d->T[i];
-    }
-    qsort(d->tv, m, sizeof *d->tv, cmp_double);
-    size_t k = 0;
-    for (size_t i = 0; i < m; i++) {
-        if (k == 0 || d->tv[i] != d->tv[k - 1]) {
-            d->tv[k++] = d->tv[i];
+    for (size_t i = 0; i < 2 * n && k <= limit; i++) {
+        double v = (i & 1) ? d->T[i / 2] : d->tx[i / 2];
+        uint64_t u = key_bits(v);
+        size_t j = ct_mix64(u) & (cap - 1);
+        while (slot[j] != 0 && key_bits(d->tv[slot[j] - 1]) != u) {
+            j = (j + 1) & (cap - 1);
+        }
+        if (slot[j] == 0) {
+            d->tv[k] = v + 0.0;
+            slot[j] = (uint32_t)++k;
+        }
+        *((i & 1) ? &d->iT[i / 2] : &d->itx[i / 2]) = slot[j] - 1;
+        if (2 * k > cap) {
+            size_t nc = cap * 2;
+            uint32_t *ns = ct_calloc_table(nc, sizeof *ns);
+            if (ns == NULL) {
+                free(slot);
+                return ct_fail(err, CT_ENOMEM, "out of memory");
+            }
+            for (size_t r = 0; r < k; r++) {
+                size_t q = ct_mix64(key_bits(d->tv[r])) & (nc - 1);
+                while (ns[q] != 0) {
+                    q = (q + 1) & (nc - 1);
+                }
+                ns[q] = (uint32_t)r + 1;
+            }
+            free(slot);
+            slot = ns;
+            cap = nc;
         }
     }
+    free(slot);
     d->ntv = k;
-    for (size_t i = 0; i < n; i++) {
-        d->itx[i] = (uint32_t)find_value(d->tv, k, d->tx[i]);
-        d->iT[i] = (uint32_t)find_value(d->tv, k, d->T[i]);
+    if (k > limit) {
+        free(d->tv);
+        free(d->itx);
+        free(d->iT);
+        d->tv = NULL;
+        d->itx = d->iT = NULL;
+        d->ntv = 0;
     }
+    return CT_OK;
+}
+
+/* The model's indexes of the distinct rows: Pareto/NBD's (x, t) pairs, the
+ * distinct time values (BG/NBD and MBG/NBD only where they collapse: with
+ * nearly as many values as rows, looking them up costs more than the
+ * logarithms they save), Gamma-Gamma's log m. */
+static ct_status index_rows(ct_clv_data *d, ct_error *err)
+{
+    ct_clv_model model = d->model;
+    if (model == CT_PARETO) {
+        CT_CHECK(pareto_pairs(d, err));
+    }
+    if (model != CT_GAMMAGAMMA && model != CT_BGBB) {
+        CT_CHECK(time_values(d, model == CT_PARETO ? SIZE_MAX : d->n / 2, err));
+    }
+    if (model == CT_GAMMAGAMMA) {
+        d->lm = malloc((d->n ? d->n : 1) * sizeof *d->lm);
+        if (d->lm == NULL) {
+            return ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < d->n; i++) {
+            d->lm[i] = log(d->tx[i]);
+        }
+    }
+    return CT_OK;
+}
+
+ct_status clv_data_subsample(const ct_clv_data *d, double share, ct_clv_data **out,
+                             ct_error *err)
+{
+    double W = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        W += d->w[i];
+    }
+    double step = W / (share * (double)d->n);
+    size_t m = 0;
+    ct_clv_data *s = calloc(1, sizeof *s);
+    size_t cap = (size_t)(share * (double)d->n * 1.1) + 16;
+    *out = NULL;
+    if (s == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    s->model = d->model;
+    s->comm = d->comm;
+    s->corr_xm = d->corr_xm;
+    s->x = malloc(cap * sizeof *s->x);
+    s->tx = malloc(cap * sizeof *s->tx);
+    s->T = malloc(cap * sizeof *s->T);
+    s->w = malloc(cap * sizeof *s->w);
+    s->xi = malloc(cap * sizeof *s->xi);
+    if (!s->x || !s->tx || !s->T || !s->w || !s->xi) {
+        ct_clv_data_free(s);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    /* points step/2 + j step on the cumulative weight; a row holding h of
+     * them is kept with weight h * step */
+    double cum = 0, prev = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        cum += d->w[i];
+        double h = floor((cum - 0.5 * step) / step) - floor((prev - 0.5 * step) / step);
+        prev = cum;
+        if (!(h > 0)) {
+            continue;
+        }
+        if (m == cap) {
+            break; /* rounding beyond the 10 % margin: the sample is full */
+        }
+        s->x[m] = d->x[i];
+        s->tx[m] = d->tx[i];
+        s->T[m] = d->T[i];
+        s->w[m] = h * step;
+        s->xi[m] = d->xi[i];
+        s->xmax = d->xi[i] > s->xmax ? d->xi[i] : s->xmax;
+        s->nobs += s->w[m];
+        m++;
+    }
+    s->n = m;
+    ct_status st = index_rows(s, err);
+    if (st == CT_OK && s->comm != NULL) {
+        st = ct_comm_allreduce_sum(s->comm, &s->nobs, 1, err);
+    }
+    if (st != CT_OK) {
+        ct_clv_data_free(s);
+        return st;
+    }
+    *out = s;
     return CT_OK;
 }
 
@@ -308,7 +506,7 @@ static ct_status data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
         return ct_fail_at(err, CT_EFORMAT, source, 0, 0,
                           "the Gamma-Gamma spend model needs column m (mean repeat spend)");
     }
-    t = malloc((c->n ? c->n : 1) * sizeof *t);
+    t = ct_malloc_big(c->n, sizeof *t);
     d = calloc(1, sizeof *d);
     s = t != NULL && d != NULL ? CT_OK
                                : ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", c->n);
@@ -389,20 +587,8 @@ static ct_status data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
     if (s == CT_OK) {
         s = collapse(t, n, d, err);
     }
-    if (s == CT_OK && model == CT_PARETO) {
-        s = pareto_pairs(d, err);
-    }
-    if (s == CT_OK && model != CT_GAMMAGAMMA && model != CT_BGBB) {
-        s = time_values(d, err);
-    }
-    if (s == CT_OK && model == CT_GAMMAGAMMA) {
-        d->lm = malloc((d->n ? d->n : 1) * sizeof *d->lm);
-        if (d->lm == NULL) {
-            s = ct_fail(err, CT_ENOMEM, "out of memory");
-        }
-        for (size_t i = 0; s == CT_OK && i < d->n; i++) {
-            d->lm[i] = log(d->tx[i]);
-        }
+    if (s == CT_OK) {
+        s = index_rows(d, err);
     }
     if (s == CT_OK && model == CT_GAMMAGAMMA) {
         double vx = sxx / sw - (sx / sw) * (sx / sw), vm = smm / sw - (sm / sw) * (sm / sw);
@@ -451,10 +637,10 @@ ct_status ct_clv_data_new_part(ct_clv_data **out, ct_clv_model model, const ct_c
 
 typedef struct reduce_job {
     const ct_clv_data *d;
-    size_t k;
+    size_t nacc;
     clv_row_fn fn;
     const void *ctx;
-    double *part; /* nblocks x (1 + k) */
+    double *part; /* nblocks x nacc */
 } reduce_job;
 
 static ct_status reduce_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -463,34 +649,53 @@ static ct_status reduce_block(void *vctx, size_t b, size_t begin, size_t end, ct
     /* Accumulate on this thread's stack: neighbouring blocks' slots share
      * cache lines, and updating them in the row loop would ping-pong those
      * lines between cores (false sharing). */
-    double acc[1 + CT_CLV_MAXPAR] = {0};
+    double acc[CLV_MAXACC] = {0};
     (void)err;
     J->fn(J->ctx, J->d, begin, end, acc);
-    memcpy(J->part + b * (1 + J->k), acc, (1 + J->k) * sizeof *acc);
+    memcpy(J->part + b * J->nacc, acc, J->nacc * sizeof *acc);
     return CT_OK;
 }
 
-ct_status clv_reduce(const ct_clv_data *d, size_t k, clv_row_fn fn, const void *ctx,
-                     unsigned threads, double *ll, double *grad, ct_error *err)
+ct_status clv_reduce_acc(const ct_clv_data *d, size_t nacc, clv_row_fn fn, const void *ctx,
+                         unsigned threads, double *out, ct_error *err)
 {
     size_t nb = ct_par_nblocks(d->n, CLV_BLOCK);
-    reduce_job J = {d, k, fn, ctx, malloc((nb ? nb : 1) * (1 + k) * sizeof(double))};
+    reduce_job J = {d, nacc, fn, ctx, malloc((nb ? nb : 1) * nacc * sizeof(double))};
     if (J.part == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     ct_status s = ct_par_for(d->n, CLV_BLOCK, threads, reduce_block, &J, err);
     if (s == CT_OK) {
-        double acc[1 + CT_CLV_MAXPAR] = {0};
+        memset(out, 0, nacc * sizeof *out);
         for (size_t b = 0; b < nb; b++) { /* fixed order: thread-count independent */
-            for (size_t j = 0; j <= k; j++) {
-                acc[j] += J.part[b * (1 + k) + j];
+            for (size_t j = 0; j < nacc; j++) {
+                out[j] += J.part[b * nacc + j];
             }
-        }
-        *ll = acc[0];
-        if (grad != NULL) {
-            memcpy(grad, acc + 1, k * sizeof *grad);
         }
     }
     free(J.part);
     return s;
+}
+
+ct_status clv_reduce(const ct_clv_data *d, size_t k, clv_row_fn fn, const void *ctx,
+                     unsigned threads, double *ll, double *grad, ct_error *err)
+{
+    double acc[CLV_MAXACC];
+    CT_CHECK(clv_reduce_acc(d, 1 + k, fn, ctx, threads, acc, err));
+    clv_unpack(acc, k, ll, grad, NULL);
+    return CT_OK;
+}
+
+void clv_unpack(const double *acc, size_t k, double *ll, double *g, double *H)
+{
+    *ll = acc[0];
+    for (size_t j = 0; j < k && g != NULL; j++) {
+        g[j] = acc[1 + j];
+    }
+    size_t o = 1 + k;
+    for (size_t i = 0; i < k && H != NULL; i++) {
+        for (size_t j = i; j < k; j++, o++) {
+            H[i * k + j] = H[j * k + i] = acc[o];
+        }
+    }
 }

@@ -14,39 +14,62 @@
 
 typedef struct gg_ctx {
     const double *p;
-    /* per x: lnGamma(px+q) - lnGamma(px), psi(px+q), psi(px), log x */
-    const double *lg, *psa, *psx, *lx;
+    /* per x: lnGamma(px+q) - lnGamma(px), psi(px+q), psi(px), log x,
+     * psi'(px+q), psi'(px) */
+    const double *lg, *psa, *psx, *lx, *tra, *trx;
 } gg_ctx;
 
-static void gg_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
-                    double *acc)
+/* acc: lnL, gradient (p, q, v) and (hess) the Hessian's upper triangle
+ * pp, pq, pv, qq, qv, vv. */
+static inline void gg_rows_any(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
+                               double *acc, int hess)
 {
     const gg_ctx *c = vctx;
     const double pp = c->p[0], q = c->p[1], v = c->p[2];
-    const double lgq = clv_lgamma(q), psiq = clv_digamma(q), lv = log(v);
-    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    const double lgq = clv_lgamma(q), psiq = clv_digamma(q), triq = clv_trigamma(q), lv = log(v);
+    double a[10] = {0};
     for (size_t i = begin; i < end; i++) {
         uint32_t xi = d->xi[i];
         double x = d->x[i], m = d->tx[i], w = d->w[i];
         double px = pp * x, lm = d->lm[i], lx = c->lx[xi], lvmx = log(v + m * x);
-        double psi_all = c->psa[xi], psi_px = c->psx[xi];
+        double psi_all = c->psa[xi], psi_px = c->psx[xi], ivm = 1.0 / (v + m * x);
         double ll = c->lg[xi] - lgq + q * lv + (px - 1) * lm + px * lx - (px + q) * lvmx;
-        a0 += w * ll;
-        a1 += w * x * (psi_all - psi_px + lm + lx - lvmx);
-        a2 += w * (psi_all - psiq + lv - lvmx);
-        a3 += w * (q / v - (px + q) / (v + m * x));
+        a[0] += w * ll;
+        a[1] += w * x * (psi_all - psi_px + lm + lx - lvmx);
+        a[2] += w * (psi_all - psiq + lv - lvmx);
+        a[3] += w * (q / v - (px + q) * ivm);
+        if (hess) {
+            double ta = c->tra[xi];
+            a[4] += w * x * x * (ta - c->trx[xi]);
+            a[5] += w * x * ta;
+            a[6] += w * -x * ivm;
+            a[7] += w * (ta - triq);
+            a[8] += w * (1.0 / v - ivm);
+            a[9] += w * (-q / (v * v) + (px + q) * ivm * ivm);
+        }
     }
-    acc[0] += a0;
-    acc[1] += a1;
-    acc[2] += a2;
-    acc[3] += a3;
+    for (int j = 0; j < (hess ? 10 : 4); j++) {
+        acc[j] += a[j];
+    }
 }
 
-ct_status clv_gg_ll(const ct_clv_data *d, const double *p, double *ll, double *grad,
+static void gg_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
+                    double *acc)
+{
+    gg_rows_any(vctx, d, begin, end, acc, 0);
+}
+
+static void gg_rows_h(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
+                      double *acc)
+{
+    gg_rows_any(vctx, d, begin, end, acc, 1);
+}
+
+ct_status clv_gg_ll(const ct_clv_data *d, const double *p, double *ll, double *grad, double *H,
                     unsigned threads, ct_error *err)
 {
     size_t nx = (size_t)d->xmax + 1;
-    double *tab = malloc(4 * nx * sizeof *tab);
+    double *tab = calloc(6 * nx, sizeof *tab);
     if (tab == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
@@ -56,10 +79,18 @@ ct_status clv_gg_ll(const ct_clv_data *d, const double *p, double *ll, double *g
         tab[nx + x] = clv_digamma(px + p[1]);
         tab[2 * nx + x] = clv_digamma(px);
         tab[3 * nx + x] = log((double)x);
+        if (H != NULL) {
+            tab[4 * nx + x] = clv_trigamma(px + p[1]);
+            tab[5 * nx + x] = clv_trigamma(px);
+        }
     }
-    tab[0] = tab[nx] = tab[2 * nx] = tab[3 * nx] = 0;
-    gg_ctx c = {p, tab, tab + nx, tab + 2 * nx, tab + 3 * nx};
-    ct_status s = clv_reduce(d, 3, gg_rows, &c, threads, ll, grad, err);
+    gg_ctx c = {p, tab, tab + nx, tab + 2 * nx, tab + 3 * nx, tab + 4 * nx, tab + 5 * nx};
+    double acc[CLV_MAXACC];
+    ct_status s = clv_reduce_acc(d, H != NULL ? 10 : 4, H != NULL ? gg_rows_h : gg_rows, &c,
+                                 threads, acc, err);
+    if (s == CT_OK) {
+        clv_unpack(acc, 3, ll, grad, H);
+    }
     free(tab);
     return s;
 }

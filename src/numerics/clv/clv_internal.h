@@ -41,25 +41,51 @@ struct ct_clv_data {
 #define CLV_BLOCK ((size_t)8192)
 
 /* Per block of rows [begin, end): add w * lnL into acc[0] and w * dlnL/dpar
- * into acc[1..k]. */
+ * into acc[1..k] (and, for the Hessian, the upper triangle of w * d2lnL, row
+ * by row, into acc[1+k..]). */
 typedef void (*clv_row_fn)(const void *ctx, const ct_clv_data *d, size_t begin, size_t end,
                            double *acc);
 
-/* Run fn over fixed blocks of rows (threads), reduce in block order. */
+/* Accumulators of lnL, the gradient and the Hessian's upper triangle. */
+#define CLV_MAXACC (1 + CT_CLV_MAXPAR + CT_CLV_MAXPAR * (CT_CLV_MAXPAR + 1) / 2)
+
+/* Run fn over fixed blocks of rows (threads), reduce nacc accumulators in
+ * block order into out (thread-count independent). */
+ct_status clv_reduce_acc(const ct_clv_data *d, size_t nacc, clv_row_fn fn, const void *ctx,
+                         unsigned threads, double *out, ct_error *err);
+
+/* The same for lnL and a k-gradient. */
 ct_status clv_reduce(const ct_clv_data *d, size_t k, clv_row_fn fn, const void *ctx,
                      unsigned threads, double *ll, double *grad, ct_error *err);
 
-/* Model likelihoods (natural parameters). */
-ct_status clv_bgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+/* acc = [lnL, gradient (k), upper triangle] into ll, g (may be NULL) and the
+ * full symmetric k x k H (may be NULL). */
+void clv_unpack(const double *acc, size_t k, double *ll, double *g, double *H);
+
+/* Model likelihoods (natural parameters): lnL, its gradient g (may be NULL)
+ * and, for the models whose ops have hess set, its Hessian H (k x k, row
+ * major; NULL when not wanted; models without hess take H = NULL only). */
+ct_status clv_bgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
                        unsigned threads, ct_error *err);
-ct_status clv_mbgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+ct_status clv_mbgnbd_ll(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
                         unsigned threads, ct_error *err);
-ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
                         unsigned threads, ct_error *err);
-ct_status clv_bgbb_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+ct_status clv_bgbb_ll(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
                       unsigned threads, ct_error *err);
-ct_status clv_gg_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+ct_status clv_gg_ll(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
                     unsigned threads, ct_error *err);
+
+/* A deterministic subsample of about share * n rows: systematic sampling
+ * proportional to the weights (a row of weight w is hit w / step times;
+ * it keeps hits * step), on each rank its own rows. */
+ct_status clv_data_subsample(const ct_clv_data *d, double share, ct_clv_data **out,
+                             ct_error *err);
+
+/* lnL, gradient and Hessian (analytic when the model has one, else central
+ * differences of the analytic gradient), summed over MPI ranks. */
+ct_status clv_loglik_h(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
+                       unsigned threads, ct_error *err);
 
 /* What the default starting point is made of (means over customers). */
 typedef struct clv_moments {
@@ -70,8 +96,9 @@ typedef struct clv_moments {
 /* One table of model operations (clv_models.c).  The prediction entries are
  * NULL for the spend model (Gamma-Gamma). */
 typedef struct clv_model_ops {
-    ct_status (*loglik)(const ct_clv_data *d, const double *p, double *ll, double *g,
+    ct_status (*loglik)(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
                         unsigned threads, ct_error *err);
+    int hess; /* loglik computes the Hessian */
     void (*start)(const clv_moments *m, double *p);
     double (*p_alive)(const double *p, double x, double tx, double T);
     double (*expected)(const double *p, double x, double tx, double T, double t);
@@ -130,6 +157,7 @@ static inline double clv_logaddexp(double a, double b)
 }
 
 double clv_digamma(double x);
+double clv_trigamma(double x);
 
 /* Hash of a row of three doubles (their bits; -0 counts as +0), for
  * collapsing equal rows. */

@@ -104,15 +104,15 @@ static void start_gg(const clv_moments *m, double *p)
 }
 
 static const clv_model_ops OPS[] = {
-    [CT_BGNBD] = {clv_bgnbd_ll, start_bg, bgnbd_p_alive, bgnbd_expected, bgnbd_expected_new,
+    [CT_BGNBD] = {clv_bgnbd_ll, 1, start_bg, bgnbd_p_alive, bgnbd_expected, bgnbd_expected_new,
                   bgnbd_pmf},
-    [CT_PARETO] = {clv_pareto_ll, start_pareto, clv_pareto_p_alive, clv_pareto_expected,
+    [CT_PARETO] = {clv_pareto_ll, 0, start_pareto, clv_pareto_p_alive, clv_pareto_expected,
                    pareto_expected_new, clv_pareto_pmf},
-    [CT_MBGNBD] = {clv_mbgnbd_ll, start_bg, mbgnbd_p_alive, mbgnbd_expected, mbgnbd_expected_new,
+    [CT_MBGNBD] = {clv_mbgnbd_ll, 1, start_bg, mbgnbd_p_alive, mbgnbd_expected, mbgnbd_expected_new,
                    mbgnbd_pmf},
-    [CT_BGBB] = {clv_bgbb_ll, start_bgbb, clv_bgbb_p_alive, bgbb_expected, bgbb_expected_new,
+    [CT_BGBB] = {clv_bgbb_ll, 0, start_bgbb, clv_bgbb_p_alive, bgbb_expected, bgbb_expected_new,
                  bgbb_pmf},
-    [CT_GAMMAGAMMA] = {clv_gg_ll, start_gg, NULL, NULL, NULL, NULL},
+    [CT_GAMMAGAMMA] = {clv_gg_ll, 1, start_gg, NULL, NULL, NULL, NULL},
 };
 
 const clv_model_ops *clv_ops(ct_clv_model m)

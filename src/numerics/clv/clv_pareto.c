@@ -231,8 +231,9 @@ static void pareto_rows(const void *vctx, const ct_clv_data *d, size_t begin, si
 }
 
 ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, double *grad,
-                        unsigned threads, ct_error *err)
+                        double *H, unsigned threads, ct_error *err)
 {
+    (void)H;
     gl_rule g;
     size_t np = d->npairs, nx = (size_t)d->xmax + 1;
     double *lF = malloc((np ? np : 1) * sizeof *lF);

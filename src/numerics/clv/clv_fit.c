@@ -1,0 +1,720 @@
+/* clv_fit.c - maximum likelihood for the CLV models: likelihood dispatch
+ * (over MPI ranks), the optimiser on log-parameters and standard errors.
+ *
+ * The optimiser (theta = log of the parameters, objective f = -lnL/N +
+ * penalty * sum p^2):
+ *  - Newton steps with the analytic Hessian (BG/NBD, MBG/NBD, Gamma-Gamma;
+ *    central differences of the analytic gradient for Pareto/NBD and BG/BB),
+ *    Levenberg-Marquardt damping where the Hessian is not positive definite,
+ *    and a backtracking (Armijo) line search.  One pass over the rows gives
+ *    lnL, gradient and Hessian together, so an accepted trial point costs
+ *    nothing more.
+ *  - Start: on more than CLV_SUB_MIN distinct rows, the model is first
+ *    fitted to a deterministic subsample (systematic sampling proportional
+ *    to the weights, about 1 % of the rows, at least CLV_SUB_ROWS), whose
+ *    optimum starts the Newton steps on all rows.  Only when those do not
+ *    converge or end on a boundary does the full search below run on all
+ *    rows.
+ *  - The search (small data, the subsample, or the fallback): for each
+ *    start, BFGS (GSL vector_bfgs2) to a loose gradient, then Newton to the
+ *    tolerance (BFGS goes on when Newton cannot finish); starts after the
+ *    first are the first scaled by exp(U(-1.5, 1.5)).  On small data every
+ *    start runs (they are cheap); on the subsample the further starts run
+ *    only when the first does not converge or ends on a boundary.
+ *  - Standard errors: the inverse of minus the Hessian of lnL at the
+ *    optimum (analytic where the model has it). */
+#include "numerics/clv/clv_internal.h"
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_multimin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clvtier/comm.h"
+#include "clvtier/rng.h"
+
+/* Data with more distinct rows than this start from a subsample fit. */
+#define CLV_SUB_MIN ((size_t)50000)
+/* Rows of that subsample: at least this many, else 1 % of the rows. */
+#define CLV_SUB_ROWS ((size_t)10000)
+/* A parameter outside [1e-6, 1e6] is on a boundary of the search (the
+ * model degenerates there, e.g. BG/NBD's a, b -> infinity: no drop-out). */
+#define CLV_BOUND_LO 1e-6
+#define CLV_BOUND_HI 1e6
+
+static ct_status check_params(const ct_clv_data *d, const double *par, ct_error *err)
+{
+    size_t k = ct_clv_nparams(d->model);
+    for (size_t j = 0; j < k; j++) {
+        if (!(par[j] > 0) || !isfinite(par[j])) {
+            return ct_fail(err, CT_EINVAL, "parameter %s = %g must be finite and > 0",
+                           ct_clv_param_name(d->model, j), par[j]);
+        }
+    }
+    return clv_ops(d->model) != NULL ? CT_OK : ct_fail(err, CT_EINVAL, "unknown model");
+}
+
+/* This rank's lnL, gradient and (H != NULL) analytic Hessian. */
+static ct_status loglik_local(const ct_clv_data *d, const double *par, double *ll, double *grad,
+                              double *H, unsigned threads, ct_error *err)
+{
+    size_t k = ct_clv_nparams(d->model);
+    CT_CHECK(check_params(d, par, err));
+    if (d->n == 0) { /* a rank with no rows of this model */
+        *ll = 0;
+        if (grad != NULL) {
+            memset(grad, 0, k * sizeof *grad);
+        }
+        if (H != NULL) {
+            memset(H, 0, k * k * sizeof *H);
+        }
+        return CT_OK;
+    }
+    return clv_ops(d->model)->loglik(d, par, ll, grad, H, threads, err);
+}
+
+/* Sum ll, the gradient and the Hessian over the ranks. */
+static ct_status reduce_ranks(const ct_clv_data *d, double *ll, double *grad, double *H,
+                              ct_status s, ct_error *err)
+{
+    if (d->comm == NULL) {
+        return s;
+    }
+    size_t k = ct_clv_nparams(d->model), n = 1;
+    double buf[1 + CT_CLV_MAXPAR + CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    s = ct_comm_agree(d->comm, s, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    buf[0] = *ll;
+    for (size_t j = 0; j < k && grad != NULL; j++) {
+        buf[n++] = grad[j];
+    }
+    for (size_t j = 0; j < k * k && H != NULL; j++) {
+        buf[n++] = H[j];
+    }
+    CT_CHECK(ct_comm_allreduce_sum(d->comm, buf, n, err));
+    *ll = buf[0];
+    n = 1;
+    for (size_t j = 0; j < k && grad != NULL; j++) {
+        grad[j] = buf[n++];
+    }
+    for (size_t j = 0; j < k * k && H != NULL; j++) {
+        H[j] = buf[n++];
+    }
+    return CT_OK;
+}
+
+ct_status ct_clv_loglik(const ct_clv_data *d, const double *par, double *ll, double *grad,
+                        unsigned threads, ct_error *err)
+{
+    ct_init();
+    ct_status s = loglik_local(d, par, ll, grad, NULL, threads, err);
+    return reduce_ranks(d, ll, grad, NULL, s, err);
+}
+
+/* Hessian by central differences of the analytic gradient (relative step
+ * 1e-5: truncation error ~1e-10, rounding ~1e-11 relative). */
+static ct_status fd_hessian(const ct_clv_data *d, const double *par, double *H, unsigned threads,
+                            size_t *nevals, ct_error *err)
+{
+    size_t k = ct_clv_nparams(d->model);
+    for (size_t j = 0; j < k; j++) {
+        double pp[CT_CLV_MAXPAR], pm[CT_CLV_MAXPAR], gp[CT_CLV_MAXPAR], gm[CT_CLV_MAXPAR], ll;
+        double h = 1e-5 * par[j];
+        memcpy(pp, par, sizeof pp);
+        memcpy(pm, par, sizeof pm);
+        pp[j] += h;
+        pm[j] -= h;
+        CT_CHECK(ct_clv_loglik(d, pp, &ll, gp, threads, err));
+        CT_CHECK(ct_clv_loglik(d, pm, &ll, gm, threads, err));
+        *nevals += 2;
+        for (size_t i = 0; i < k; i++) {
+            H[i * k + j] = (gp[i] - gm[i]) / (2 * h);
+        }
+    }
+    for (size_t i = 0; i < k; i++) { /* symmetrise */
+        for (size_t j = 0; j < i; j++) {
+            double v = 0.5 * (H[i * k + j] + H[j * k + i]);
+            H[i * k + j] = H[j * k + i] = v;
+        }
+    }
+    return CT_OK;
+}
+
+/* lnL, gradient and Hessian over all ranks; *nevals counts passes. */
+static ct_status loglik_h(const ct_clv_data *d, const double *par, double *ll, double *grad,
+                          double *H, unsigned threads, size_t *nevals, ct_error *err)
+{
+    const clv_model_ops *ops = clv_ops(d->model);
+    if (ops != NULL && ops->hess) {
+        ct_status s = loglik_local(d, par, ll, grad, H, threads, err);
+        ++*nevals;
+        return reduce_ranks(d, ll, grad, H, s, err);
+    }
+    CT_CHECK(ct_clv_loglik(d, par, ll, grad, threads, err));
+    ++*nevals;
+    return fd_hessian(d, par, H, threads, nevals, err);
+}
+
+ct_status clv_loglik_h(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
+                       unsigned threads, ct_error *err)
+{
+    size_t n = 0;
+    ct_init();
+    return loglik_h(d, p, ll, g, H, threads, &n, err);
+}
+
+void ct_fit_opts_init(ct_fit_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->starts = 3;
+    o->max_iter = 500;
+    o->gtol = 1e-7;
+    o->seed = 1;
+}
+
+/* ---- the objective on log-parameters -------------------------------------- */
+
+typedef struct objective {
+    const ct_clv_data *d;
+    size_t k;
+    double penalty;
+    unsigned threads;
+    size_t nevals;
+    ct_status status;
+    ct_error *err;
+} objective;
+
+/* f(theta) = -LL(exp theta)/N + penalty * sum exp(2 theta), its gradient g
+ * and (H != NULL) Hessian in theta.  Returns 0, or -1 where f is not finite
+ * (or the likelihood failed: o->status tells when that is fatal). */
+static int obj_eval(objective *o, const double *th, double *f, double *g, double *H)
+{
+    size_t k = o->k;
+    double p[CT_CLV_MAXPAR], gl[CT_CLV_MAXPAR], Hl[CT_CLV_MAXPAR * CT_CLV_MAXPAR], ll;
+    for (size_t j = 0; j < k; j++) {
+        p[j] = exp(th[j]);
+    }
+    ct_status s;
+    if (H != NULL) {
+        s = loglik_h(o->d, p, &ll, gl, Hl, o->threads, &o->nevals, o->err);
+    } else {
+        o->nevals++;
+        s = ct_clv_loglik(o->d, p, &ll, gl, o->threads, o->err);
+    }
+    if (s != CT_OK && s != CT_EINVAL) {
+        o->status = s; /* out of memory etc.: give up */
+    }
+    int bad = s != CT_OK || !isfinite(ll);
+    for (size_t j = 0; j < k && !bad; j++) {
+        bad = !isfinite(gl[j]);
+    }
+    for (size_t j = 0; H != NULL && j < k * k && !bad; j++) {
+        bad = !isfinite(Hl[j]);
+    }
+    if (bad) {
+        *f = CT_INF;
+        return -1;
+    }
+    double N = o->d->nobs, pen = 0;
+    for (size_t j = 0; j < k; j++) {
+        pen += p[j] * p[j];
+        g[j] = -p[j] * gl[j] / N + 2 * o->penalty * p[j] * p[j];
+    }
+    *f = -ll / N + o->penalty * pen;
+    for (size_t i = 0; H != NULL && i < k; i++) {
+        for (size_t j = 0; j < k; j++) {
+            H[i * k + j] = -p[i] * p[j] * Hl[i * k + j] / N;
+        }
+        H[i * k + i] += -p[i] * gl[i] / N + 4 * o->penalty * p[i] * p[i];
+    }
+    return 0;
+}
+
+static double norm(const double *v, size_t k)
+{
+    double s = 0;
+    for (size_t i = 0; i < k; i++) {
+        s += v[i] * v[i];
+    }
+    return sqrt(s);
+}
+
+/* Solve (H + lambda I) step = -g with Cholesky, raising lambda from 0 until
+ * the matrix is positive definite.  Returns -1 if it never is. */
+static int damped_step(size_t k, const double *H, const double *g, double *step)
+{
+    double scale = 0;
+    for (size_t i = 0; i < k; i++) {
+        scale = fmax(scale, fabs(H[i * k + i]));
+    }
+    if (!(scale > 0)) {
+        scale = 1;
+    }
+    double lambda = 0;
+    for (int tries = 0; tries < 40; tries++) {
+        double A[CT_CLV_MAXPAR * CT_CLV_MAXPAR], b[CT_CLV_MAXPAR];
+        memcpy(A, H, k * k * sizeof *A);
+        for (size_t i = 0; i < k; i++) {
+            A[i * k + i] += lambda;
+            b[i] = -g[i];
+        }
+        gsl_matrix_view Av = gsl_matrix_view_array(A, k, k);
+        gsl_vector_view bv = gsl_vector_view_array(b, k);
+        gsl_vector_view sv = gsl_vector_view_array(step, k);
+        if (gsl_linalg_cholesky_decomp1(&Av.matrix) == GSL_SUCCESS &&
+            gsl_linalg_cholesky_solve(&Av.matrix, &bv.vector, &sv.vector) == GSL_SUCCESS) {
+            int ok = 1;
+            for (size_t i = 0; i < k; i++) {
+                ok = ok && isfinite(step[i]);
+            }
+            if (ok) {
+                return 0;
+            }
+        }
+        lambda = lambda == 0 ? 1e-8 * scale : lambda * 10;
+    }
+    return -1;
+}
+
+/* Newton iterations from th (f, g, H evaluated there): stop at |g| < gtol,
+ * after max_iter steps, or when no step along the damped Newton direction
+ * lowers f.  th, f, g, H hold the last accepted point. */
+static unsigned newton(objective *o, double *th, double *f, double *g, double *H, double gtol,
+                       unsigned max_iter)
+{
+    size_t k = o->k;
+    unsigned it = 0;
+    while (it < max_iter && norm(g, k) >= gtol && o->status == CT_OK) {
+        double step[CT_CLV_MAXPAR], t2[CT_CLV_MAXPAR], g2[CT_CLV_MAXPAR];
+        double H2[CT_CLV_MAXPAR * CT_CLV_MAXPAR], f2 = CT_INF;
+        if (damped_step(k, H, g, step) != 0) {
+            break;
+        }
+        double slope = 0; /* g' step < 0 */
+        for (size_t i = 0; i < k; i++) {
+            slope += g[i] * step[i];
+        }
+        int ok = 0;
+        double lambda = 1;
+        for (int half = 0; half < 30 && !ok && o->status == CT_OK; half++, lambda *= 0.5) {
+            for (size_t i = 0; i < k; i++) {
+                t2[i] = th[i] + lambda * step[i];
+            }
+            if (obj_eval(o, t2, &f2, g2, H2) != 0) {
+                continue;
+            }
+            /* Armijo; or, where f is flat to rounding, a smaller gradient */
+            ok = f2 <= *f + 1e-4 * lambda * slope ||
+                 (f2 <= *f + 1e-13 * fabs(*f) && norm(g2, k) < norm(g, k));
+        }
+        if (!ok) {
+            break;
+        }
+        it++;
+        memcpy(th, t2, k * sizeof *th);
+        memcpy(g, g2, k * sizeof *g);
+        memcpy(H, H2, k * k * sizeof *H);
+        *f = f2;
+    }
+    return it;
+}
+
+/* ---- one start: BFGS, then Newton ----------------------------------------- */
+
+static void gsl_fdf(const gsl_vector *th, void *vp, double *f, gsl_vector *g)
+{
+    objective *o = vp;
+    double gg[CT_CLV_MAXPAR];
+    if (obj_eval(o, th->data, f, gg, NULL) != 0) {
+        gsl_vector_set_all(g, CT_NAN);
+        return;
+    }
+    for (size_t j = 0; j < o->k; j++) {
+        gsl_vector_set(g, j, gg[j]);
+    }
+}
+
+static double gsl_f(const gsl_vector *th, void *vp)
+{
+    objective *o = vp;
+    double f, gg[CT_CLV_MAXPAR];
+    obj_eval(o, th->data, &f, gg, NULL);
+    return f;
+}
+
+static void gsl_df(const gsl_vector *th, void *vp, gsl_vector *g)
+{
+    double f;
+    gsl_fdf(th, vp, &f, g);
+}
+
+typedef struct run {
+    double p[CT_CLV_MAXPAR];
+    double f, gnorm;
+    unsigned iter;
+    int converged;
+} run;
+
+static int on_boundary(const run *r, size_t k)
+{
+    for (size_t j = 0; j < k; j++) {
+        if (r->p[j] < CLV_BOUND_LO || r->p[j] > CLV_BOUND_HI) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Newton from theta (BFGS's point, or a start), into out. */
+static void finish_newton(objective *o, const double *th0, unsigned max_iter, double gtol,
+                          unsigned iter0, run *out)
+{
+    size_t k = o->k;
+    double th[CT_CLV_MAXPAR], g[CT_CLV_MAXPAR], H[CT_CLV_MAXPAR * CT_CLV_MAXPAR], f;
+    memcpy(th, th0, k * sizeof *th);
+    memset(out, 0, sizeof *out);
+    out->f = CT_INF;
+    if (obj_eval(o, th, &f, g, H) != 0) {
+        return;
+    }
+    out->iter = iter0 + newton(o, th, &f, g, H, gtol, max_iter);
+    out->f = f;
+    out->gnorm = norm(g, k);
+    int finite = isfinite(f) && isfinite(out->gnorm);
+    for (size_t j = 0; j < k; j++) {
+        out->p[j] = exp(th[j]);
+        finite = finite && isfinite(out->p[j]) && out->p[j] > 0;
+    }
+    out->converged = finite && out->gnorm < gtol;
+    if (!finite) {
+        out->f = CT_INF;
+    }
+}
+
+/* BFGS to a loose gradient (1e-4), then Newton; when Newton cannot reach
+ * gtol, BFGS goes on to it (with restarts when its line search stalls) and
+ * Newton finishes from there. */
+static ct_status run_start(objective *o, const double *p0, unsigned max_iter, double gtol, run *out)
+{
+    size_t k = o->k;
+    gsl_multimin_function_fdf fdf = {gsl_f, gsl_df, gsl_fdf, k, o};
+    gsl_vector *th = gsl_vector_alloc(k);
+    gsl_multimin_fdfminimizer *m =
+        gsl_multimin_fdfminimizer_alloc(gsl_multimin_fdfminimizer_vector_bfgs2, k);
+    if (th == NULL || m == NULL) {
+        gsl_vector_free(th);
+        gsl_multimin_fdfminimizer_free(m);
+        return ct_fail(o->err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < k; j++) {
+        gsl_vector_set(th, j, log(p0[j]));
+    }
+    memset(out, 0, sizeof *out);
+    out->f = CT_INF;
+    if (gsl_multimin_fdfminimizer_set(m, &fdf, th, 0.1, 0.1) == GSL_SUCCESS &&
+        isfinite(gsl_multimin_fdfminimizer_minimum(m))) {
+        unsigned it = 0, restarts = 0;
+        double f_restart = gsl_multimin_fdfminimizer_minimum(m);
+        double loose = gtol > 1e-4 ? gtol : 1e-4;
+        for (int phase = 0; phase < 2 && o->status == CT_OK; phase++) {
+            double target = phase == 0 ? loose : gtol;
+            while (it < max_iter && o->status == CT_OK) {
+                if (gsl_multimin_test_gradient(gsl_multimin_fdfminimizer_gradient(m), target) ==
+                    GSL_SUCCESS) {
+                    break;
+                }
+                it++;
+                if (gsl_multimin_fdfminimizer_iterate(m) != GSL_SUCCESS) {
+                    double fnow = gsl_multimin_fdfminimizer_minimum(m);
+                    if (restarts >= 10 || !(fnow < f_restart)) {
+                        break;
+                    }
+                    restarts++;
+                    f_restart = fnow;
+                    gsl_multimin_fdfminimizer_restart(m);
+                }
+            }
+            run nr;
+            finish_newton(o, gsl_multimin_fdfminimizer_x(m)->data, 50, gtol, it, &nr);
+            if (nr.f <= out->f) {
+                *out = nr;
+            }
+            if (nr.converged || o->status != CT_OK) {
+                break;
+            }
+            if (isfinite(nr.f) && nr.f <= gsl_multimin_fdfminimizer_minimum(m)) {
+                /* BFGS goes on from Newton's point */
+                double t0[CT_CLV_MAXPAR];
+                for (size_t j = 0; j < k; j++) {
+                    t0[j] = log(nr.p[j]);
+                }
+                gsl_vector_view tv = gsl_vector_view_array(t0, k);
+                gsl_multimin_fdfminimizer_set(m, &fdf, &tv.vector, 0.01, 0.1);
+            }
+        }
+        if (!isfinite(out->f)) { /* Newton failed: keep BFGS's point */
+            out->f = gsl_multimin_fdfminimizer_minimum(m);
+            out->gnorm = norm(gsl_multimin_fdfminimizer_gradient(m)->data, k);
+            out->iter = it;
+            int finite = isfinite(out->f) && isfinite(out->gnorm);
+            for (size_t j = 0; j < k; j++) {
+                out->p[j] = exp(gsl_vector_get(gsl_multimin_fdfminimizer_x(m), j));
+                finite = finite && isfinite(out->p[j]) && out->p[j] > 0;
+            }
+            out->converged = finite && out->gnorm < gtol;
+            if (!finite) {
+                out->f = CT_INF;
+            }
+        }
+    }
+    gsl_multimin_fdfminimizer_free(m);
+    gsl_vector_free(th);
+    return o->status;
+}
+
+static void default_start(const ct_clv_data *d, double *p)
+{
+    double mx = 0, mT = 0, mm = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        mx += d->w[i] * d->x[i];
+        mT += d->w[i] * d->T[i];
+        mm += d->w[i] * d->tx[i];
+    }
+    if (d->comm != NULL) {
+        double b[3] = {mx, mT, mm};
+        if (ct_comm_allreduce_sum(d->comm, b, 3, NULL) == CT_OK) {
+            mx = b[0];
+            mT = b[1];
+            mm = b[2];
+        }
+    }
+    mx /= d->nobs;
+    mT /= d->nobs;
+    mm /= d->nobs;
+    double rate_scale = mT / (mx > 0.01 ? mx : 0.01); /* alpha with r = 1 */
+    if (!(rate_scale > 1e-6)) {
+        rate_scale = 1.0;
+    }
+    clv_moments mo = {rate_scale, mT, mm};
+    clv_ops(d->model)->start(&mo, p);
+}
+
+/* prefer converged runs, then the lower objective */
+static int better(const run *r, const run *best)
+{
+    return (r->converged && !best->converged) ||
+           (r->converged == best->converged && r->f < best->f);
+}
+
+/* The search: start p0, then (all = 1: always; else only while no converged
+ * interior optimum is found) starts - 1 random ones around it. */
+static ct_status search(objective *o, const double *p0, const ct_fit_opts *opt, int all, run *best)
+{
+    ct_rng *g = ct_rng_new(opt->seed, 0);
+    if (g == NULL) {
+        return ct_fail(o->err, CT_ENOMEM, "out of memory");
+    }
+    memset(best, 0, sizeof *best);
+    best->f = CT_INF;
+    for (unsigned st = 0; st < opt->starts; st++) {
+        double ps[CT_CLV_MAXPAR];
+        for (size_t j = 0; j < o->k; j++) {
+            /* later starts: the first one scaled by exp(U(-1.5, 1.5)) */
+            ps[j] = st == 0 ? p0[j] : p0[j] * exp(3.0 * (ct_rng_uniform(g) - 0.5));
+        }
+        if (!all && st > 0 && best->converged && !on_boundary(best, o->k)) {
+            break;
+        }
+        run r;
+        ct_status s = run_start(o, ps, opt->max_iter, opt->gtol, &r);
+        if (s != CT_OK) {
+            ct_rng_free(g);
+            return s;
+        }
+        if (better(&r, best)) {
+            *best = r;
+        }
+    }
+    ct_rng_free(g);
+    return CT_OK;
+}
+
+/* The start for all rows from a subsample fit: *used = 1 with p filled (and
+ * the subsample's rows and evaluations in fit), 0 when the data are small
+ * enough to search directly. */
+static ct_status subsample_start(const ct_clv_data *d, objective *o, const double *p0,
+                                 const ct_fit_opts *opt, double *p, int *used, ct_fit *fit)
+{
+    double nd = (double)d->n;
+    *used = 0;
+    if (d->comm != NULL) {
+        CT_CHECK(ct_comm_allreduce_sum(d->comm, &nd, 1, o->err));
+    }
+    size_t m = (size_t)(nd / 100);
+    m = m > CLV_SUB_ROWS ? m : CLV_SUB_ROWS;
+    if (opt->full_search || nd <= (double)CLV_SUB_MIN || nd <= 4.0 * (double)m) {
+        return CT_OK;
+    }
+    ct_clv_data *sub = NULL;
+    CT_CHECK(clv_data_subsample(d, (double)m / nd, &sub, o->err));
+    objective so = *o;
+    so.d = sub;
+    so.nevals = 0;
+    run r;
+    ct_status s = search(&so, p0, opt, 0, &r);
+    fit->sub_evals = so.nevals;
+    fit->sub_rows = sub->n;
+    if (s == CT_OK && d->comm != NULL) {
+        double sr = (double)sub->n;
+        s = ct_comm_allreduce_sum(d->comm, &sr, 1, o->err);
+        fit->sub_rows = (size_t)sr;
+    }
+    ct_clv_data_free(sub);
+    if (s == CT_OK && isfinite(r.f)) {
+        memcpy(p, r.p, o->k * sizeof *p);
+        *used = 1;
+    }
+    return s;
+}
+
+/* ---- standard errors and the fit ------------------------------------------ */
+
+/* Covariance = inverse of minus the Hessian of the log-likelihood. */
+static ct_status std_errors(const ct_clv_data *d, ct_fit *fit, unsigned threads, ct_error *err)
+{
+    size_t k = fit->k, n = 0;
+    double H[CT_CLV_MAXPAR * CT_CLV_MAXPAR], g[CT_CLV_MAXPAR], ll;
+    CT_CHECK(loglik_h(d, fit->par, &ll, g, H, threads, &n, err));
+    fit->nevals += n;
+    double A[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    for (size_t i = 0; i < k * k; i++) {
+        A[i] = -H[i]; /* information */
+    }
+    gsl_matrix_view Av = gsl_matrix_view_array(A, k, k);
+    int rc = gsl_linalg_cholesky_decomp1(&Av.matrix);
+    if (rc == GSL_SUCCESS) {
+        rc = gsl_linalg_cholesky_invert(&Av.matrix);
+    }
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j < k; j++) {
+            fit->cov[i * k + j] = rc == GSL_SUCCESS ? A[i * k + j] : CT_NAN;
+        }
+        fit->se[i] = rc == GSL_SUCCESS ? sqrt(A[i * k + i]) : CT_NAN;
+    }
+    return CT_OK;
+}
+
+static ct_status check_fit_opts(const ct_clv_data *d, ct_fit_opts *o, double *p0, ct_error *err)
+{
+    if (o->starts == 0) {
+        o->starts = 1;
+    }
+    if (!(o->penalty >= 0) || !(o->gtol > 0)) {
+        return ct_fail(err, CT_EINVAL, "penalty must be >= 0 and gtol > 0");
+    }
+    default_start(d, p0);
+    for (size_t j = 0; o->init != NULL && j < ct_clv_nparams(d->model); j++) {
+        if (!(o->init[j] > 0) || !isfinite(o->init[j])) {
+            return ct_fail(err, CT_EINVAL, "initial %s = %g must be finite and > 0",
+                           ct_clv_param_name(d->model, j), o->init[j]);
+        }
+        p0[j] = o->init[j];
+    }
+    return CT_OK;
+}
+
+/* The optimum: from a subsample's when the data are large (and that
+ * converges on all rows, inside the bounds), else by the full search. */
+static ct_status optimum(ct_clv_data *d, objective *ob, const double *p0, const ct_fit_opts *o,
+                         ct_fit *fit, run *best)
+{
+    double ps[CT_CLV_MAXPAR];
+    int used;
+    CT_CHECK(subsample_start(d, ob, p0, o, ps, &used, fit));
+    if (used) {
+        double th[CT_CLV_MAXPAR];
+        for (size_t j = 0; j < fit->k; j++) {
+            th[j] = log(ps[j]);
+        }
+        finish_newton(ob, th, o->max_iter, o->gtol, 0, best);
+        if (ob->status != CT_OK) {
+            return ob->status;
+        }
+        if (best->converged && !on_boundary(best, fit->k)) {
+            return CT_OK;
+        }
+        fit->fallback = 1;
+        run r;
+        CT_CHECK(search(ob, ps, o, 0, &r));
+        if (better(&r, best)) {
+            *best = r;
+        }
+        return CT_OK;
+    }
+    return search(ob, p0, o, 1, best);
+}
+
+ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_error *err)
+{
+    ct_init();
+    ct_fit_opts o;
+    ct_error local;
+    if (err == NULL) {
+        err = &local;
+    }
+    if (opts == NULL) {
+        ct_fit_opts_init(&o);
+    } else {
+        o = *opts;
+    }
+    memset(fit, 0, sizeof *fit);
+    fit->model = d->model;
+    fit->k = ct_clv_nparams(d->model);
+    fit->penalty = o.penalty;
+    double p0[CT_CLV_MAXPAR];
+    CT_CHECK(check_fit_opts(d, &o, p0, err));
+    objective ob = {d, fit->k, o.penalty, o.threads, 0, CT_OK, err};
+    run best;
+    CT_CHECK(optimum(d, &ob, p0, &o, fit, &best));
+    fit->nevals = ob.nevals;
+    if (!isfinite(best.f)) {
+        return ct_fail(err, CT_ENOCONV,
+                       "%s: no start reached finite parameters (the data may not identify the "
+                       "model)",
+                       ct_clv_model_name(d->model));
+    }
+    memcpy(fit->par, best.p, sizeof best.p);
+    fit->iterations = best.iter;
+    fit->converged = best.converged;
+    fit->grad_norm = best.gnorm;
+    fit->nobs = d->nobs;
+    fit->ndistinct = d->n;
+    if (d->comm != NULL) {
+        double nd = (double)d->n;
+        CT_CHECK(ct_comm_allreduce_sum(d->comm, &nd, 1, err));
+        fit->ndistinct = (size_t)nd;
+    }
+    fit->corr_xm = d->model == CT_GAMMAGAMMA ? d->corr_xm : CT_NAN;
+    CT_CHECK(ct_clv_loglik(d, fit->par, &fit->ll, NULL, o.threads, err));
+    fit->nevals++;
+    fit->aic = 2.0 * (double)fit->k - 2.0 * fit->ll;
+    fit->bic = (double)fit->k * log(fit->nobs) - 2.0 * fit->ll;
+    CT_CHECK(std_errors(d, fit, o.threads, err));
+    if (!fit->converged) {
+        char buf[256];
+        size_t off = 0;
+        for (size_t j = 0; j < fit->k; j++) {
+            int n = snprintf(buf + off, sizeof buf - off, "%s%s=%.6g", j ? ", " : "",
+                             ct_clv_param_name(d->model, j), fit->par[j]);
+            off += n > 0 ? (size_t)n : 0;
+        }
+        return ct_fail(err, CT_ENOCONV,
+                       "%s: no convergence after %u iterations (|gradient| %.3g > %.3g at %s)",
+                       ct_clv_model_name(d->model), best.iter, best.gnorm, o.gtol, buf);
+    }
+    return CT_OK;
+}
