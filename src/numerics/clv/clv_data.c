@@ -58,6 +58,12 @@ void ct_clv_data_free(ct_clv_data *d)
     free(d->itx);
     free(d->iT);
     free(d->lm);
+    if (d->work != NULL) {
+        free(d->work->lF);
+        free(d->work->dlF);
+        free(d->work->hF);
+        free(d->work);
+    }
     free(d);
 }
 
@@ -171,69 +177,75 @@ static inline uint64_t key_bits(double v)
     return u;
 }
 
+/* static int NAME(TYPE *t, size_t n): sort by keys 0..NKEYS-1 (key 0 the
+ * most significant; KEY(const TYPE *, int) gives a key's bits, e.g.
+ * key_bits of a double >= 0) with an LSD radix sort, 11 bits a pass, stable;
+ * passes whose digit is the same in every row (the high bits of small whole
+ * numbers, the low bits of day-resolution times) are skipped.  Below 64 rows
+ * qsort with CMP.  0, or -1 when out of memory. */
+#define CLV_RADIX_SORT(NAME, TYPE, NKEYS, KEY, CMP)                                            \
+    static int NAME(TYPE *t, size_t n)                                                         \
+    {                                                                                          \
+        enum { BITS = 11, NB = 1 << BITS, PASSES = 6 };                                        \
+        if (n < 64) {                                                                          \
+            qsort(t, n, sizeof *t, CMP);                                                       \
+            return 0;                                                                          \
+        }                                                                                      \
+        TYPE *tmp = ct_malloc_big(n, sizeof *tmp);                                             \
+        uint32_t(*hist)[NB] = calloc((NKEYS) * PASSES, sizeof *hist);                          \
+        if (tmp == NULL || hist == NULL || n > UINT32_MAX) {                                   \
+            free(tmp);                                                                         \
+            free(hist);                                                                        \
+            return -1;                                                                         \
+        }                                                                                      \
+        for (size_t i = 0; i < n; i++) {                                                       \
+            for (int k = 0; k < (NKEYS); k++) {                                                \
+                uint64_t u = KEY(&t[i], k);                                                    \
+                for (int p = 0; p < PASSES; p++) {                                             \
+                    hist[k * PASSES + p][(u >> (p * BITS)) & (NB - 1)]++;                      \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+        TYPE *src = t, *dst = tmp;                                                             \
+        for (int k = (NKEYS) - 1; k >= 0; k--) {                                               \
+            for (int p = 0; p < PASSES; p++) {                                                 \
+                uint32_t *h = hist[k * PASSES + p];                                            \
+                uint32_t off = 0;                                                              \
+                int trivial = 0;                                                               \
+                for (int b = 0; b < NB && !trivial; b++) {                                     \
+                    trivial = h[b] == n;                                                       \
+                }                                                                              \
+                if (trivial) {                                                                 \
+                    continue;                                                                  \
+                }                                                                              \
+                for (int b = 0; b < NB; b++) {                                                 \
+                    uint32_t c = h[b];                                                         \
+                    h[b] = off;                                                                \
+                    off += c;                                                                  \
+                }                                                                              \
+                for (size_t i = 0; i < n; i++) {                                               \
+                    dst[h[(KEY(&src[i], k) >> (p * BITS)) & (NB - 1)]++] = src[i];             \
+                }                                                                              \
+                TYPE *sw = src;                                                                \
+                src = dst;                                                                     \
+                dst = sw;                                                                      \
+            }                                                                                  \
+        }                                                                                      \
+        if (src != t) {                                                                        \
+            memcpy(t, src, n * sizeof *t);                                                     \
+        }                                                                                      \
+        free(tmp);                                                                             \
+        free(hist);                                                                            \
+        return 0;                                                                              \
+    }
+
 static inline uint64_t triple_key(const triple *t, int which)
 {
     return key_bits(which == 0 ? t->x : which == 1 ? t->a : t->b);
 }
 
-/* Sort by (x, a, b) ascending: LSD radix sort, 11 bits a pass, on the bits
- * of the non-negative doubles; passes whose digit is the same in every row
- * (the high bits of small whole x, the low bits of day-resolution times) are
- * skipped.  The order is cmp_triple's.  0, or -1 when out of memory. */
-static int sort_triples(triple *t, size_t n)
-{
-    enum { BITS = 11, NB = 1 << BITS, PASSES = 6 };
-    if (n < 64) {
-        qsort(t, n, sizeof *t, cmp_triple);
-        return 0;
-    }
-    triple *tmp = ct_malloc_big(n, sizeof *tmp);
-    uint32_t(*hist)[NB] = calloc(3 * PASSES, sizeof *hist);
-    if (tmp == NULL || hist == NULL || n > UINT32_MAX) {
-        free(tmp);
-        free(hist);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        for (int k = 0; k < 3; k++) {
-            uint64_t u = triple_key(&t[i], k);
-            for (int p = 0; p < PASSES; p++) {
-                hist[k * PASSES + p][(u >> (p * BITS)) & (NB - 1)]++;
-            }
-        }
-    }
-    triple *src = t, *dst = tmp;
-    for (int k = 2; k >= 0; k--) {
-        for (int p = 0; p < PASSES; p++) {
-            uint32_t *h = hist[k * PASSES + p];
-            uint32_t off = 0;
-            int trivial = 0;
-            for (int b = 0; b < NB && !trivial; b++) {
-                trivial = h[b] == n;
-            }
-            if (trivial) {
-                continue;
-            }
-            for (int b = 0; b < NB; b++) {
-                uint32_t c = h[b];
-                h[b] = off;
-                off += c;
-            }
-            for (size_t i = 0; i < n; i++) {
-                dst[h[(triple_key(&src[i], k) >> (p * BITS)) & (NB - 1)]++] = src[i];
-            }
-            triple *sw = src;
-            src = dst;
-            dst = sw;
-        }
-    }
-    if (src != t) {
-        memcpy(t, src, n * sizeof *t);
-    }
-    free(tmp);
-    free(hist);
-    return 0;
-}
+/* (x, a, b) ascending: cmp_triple's order. */
+CLV_RADIX_SORT(sort_triples, triple, 3, triple_key, cmp_triple)
 
 /* Collapse equal (x, a, b) rows, then sort the distinct rows so the order
  * (and so every sum) does not depend on the order of the customers.  (The
@@ -301,15 +313,23 @@ static int cmp_pair(const void *pa, const void *pb)
     return 0;
 }
 
+static inline uint64_t pair_key(const pairkey *p, int which)
+{
+    return key_bits(which == 0 ? p->x : p->t);
+}
+
+/* (x, t) ascending: cmp_pair's order. */
+CLV_RADIX_SORT(sort_pairs, pairkey, 2, pair_key, cmp_pair)
+
 /* Pareto/NBD: index the distinct (x, t) pairs over t in {t_x, T}. */
 static ct_status pareto_pairs(ct_clv_data *d, ct_error *err)
 {
     size_t n = d->n, m = 2 * n;
-    pairkey *k = malloc((m ? m : 1) * sizeof *k);
-    d->p1 = malloc((n ? n : 1) * sizeof *d->p1);
-    d->p2 = malloc((n ? n : 1) * sizeof *d->p2);
-    d->pt = malloc((m ? m : 1) * sizeof *d->pt);
-    d->px = malloc((m ? m : 1) * sizeof *d->px);
+    pairkey *k = ct_malloc_big(m, sizeof *k);
+    d->p1 = ct_malloc_big(n, sizeof *d->p1);
+    d->p2 = ct_malloc_big(n, sizeof *d->p2);
+    d->pt = ct_malloc_big(m, sizeof *d->pt);
+    d->px = ct_malloc_big(m, sizeof *d->px);
     if (!k || !d->p1 || !d->p2 || !d->pt || !d->px) {
         free(k);
         return ct_fail(err, CT_ENOMEM, "out of memory");
@@ -318,7 +338,10 @@ static ct_status pareto_pairs(ct_clv_data *d, ct_error *err)
         k[2 * i] = (pairkey){d->x[i], d->tx[i], (uint32_t)i, 0};
         k[2 * i + 1] = (pairkey){d->x[i], d->T[i], (uint32_t)i, 1};
     }
-    qsort(k, m, sizeof *k, cmp_pair);
+    if (sort_pairs(k, m) != 0) {
+        free(k);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
     size_t np = 0;
     for (size_t j = 0; j < m; j++) {
         if (j == 0 || cmp_pair(&k[j - 1], &k[j]) != 0) {
@@ -402,6 +425,10 @@ static ct_status index_rows(ct_clv_data *d, ct_error *err)
 {
     ct_clv_model model = d->model;
     if (model == CT_PARETO) {
+        d->work = calloc(1, sizeof *d->work);
+        if (d->work == NULL) {
+            return ct_fail(err, CT_ENOMEM, "out of memory");
+        }
         CT_CHECK(pareto_pairs(d, err));
     }
     if (model != CT_GAMMAGAMMA && model != CT_BGBB) {

@@ -36,7 +36,16 @@ struct ct_clv_data {
     uint32_t *itx, *iT;
     /* Gamma-Gamma: log m per row (no parameter in it: computed once) */
     double *lm;
+    /* Pareto/NBD's per-pair work arrays (log F, its gradient and Hessian),
+     * allocated at the first evaluation and kept for the next ones (page
+     * faults on fresh arrays cost more than filling them).  So one data
+     * set is evaluated by one caller at a time. */
+    struct clv_work *work;
 };
+
+typedef struct clv_work {
+    double *lF, *dlF, *hF;
+} clv_work;
 
 #define CLV_BLOCK ((size_t)8192)
 

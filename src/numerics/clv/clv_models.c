@@ -106,7 +106,7 @@ static void start_gg(const clv_moments *m, double *p)
 static const clv_model_ops OPS[] = {
     [CT_BGNBD] = {clv_bgnbd_ll, 1, start_bg, bgnbd_p_alive, bgnbd_expected, bgnbd_expected_new,
                   bgnbd_pmf},
-    [CT_PARETO] = {clv_pareto_ll, 0, start_pareto, clv_pareto_p_alive, clv_pareto_expected,
+    [CT_PARETO] = {clv_pareto_ll, 1, start_pareto, clv_pareto_p_alive, clv_pareto_expected,
                    pareto_expected_new, clv_pareto_pmf},
     [CT_MBGNBD] = {clv_mbgnbd_ll, 1, start_bg, mbgnbd_p_alive, mbgnbd_expected, mbgnbd_expected_new,
                    mbgnbd_pmf},

@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/mem_internal.h"
+
 /* Gauss-Legendre rules of 4, 6, 8 and 12 points on [0, 1].  For an
  * integrand whose log drops by c across the panel the n-point error is about
  * (c/2)^(2n) / (2n)!: below 1e-15 for (n, c) = (4, 0.1), (6, 0.5), (8, 1.5)
@@ -60,39 +62,57 @@ static int gl_init(gl_rule *g)
     return 0;
 }
 
+/* Index of (i, j), i <= j, in the upper triangle of a 4 x 4 matrix stored
+ * row by row (00 01 02 03 11 12 13 22 23 33). */
+#define UT4(i, j) ((size_t)((i) * 4 - (i) * ((i) - 1) / 2 + ((j) - (i))))
+
 /* log of int_a^b (alpha+u)^-(r+x) (beta+u)^-(s+1) du (b may be +inf) and its
- * derivatives in (r, alpha, s, beta), relative to the integral. */
+ * derivatives in (r, alpha, s, beta), relative to the integral; with h !=
+ * NULL also the Hessian of the log (upper triangle): for I = int exp(phi),
+ * d2 log I = E[phi_i phi_j + phi_ij] - E[phi_i] E[phi_j] under the weights
+ * exp(phi) / I, from the same nodes. */
 static void log_integral(const gl_rule *g, const double *p, double x, double a, double b,
-                         double *lI, double dlI[4])
+                         double *lI, double dlI[4], double *h)
 {
     const double r = p[0], al = p[1], s = p[2], be = p[3];
     const double ra = r + x, sb = s + 1;
     const double l0 = -ra * log(al + a) - sb * log(be + a);
     const double k0 = ra / (al + a) + sb / (be + a);
-    double sum = 0, sd[4] = {0, 0, 0, 0};
+    double sum = 0, sd[4] = {0, 0, 0, 0}, sh[10] = {0};
     double u0 = a;
     for (int panel = 0; panel < 4000 && u0 < b; panel++) {
         double k = ra / (al + u0) + sb / (be + u0); /* decay rate: largest at the panel start */
-        double h = 4.0 / k;
-        if (u0 + h > b) {
-            h = b - u0;
+        double hw = 4.0 / k;
+        if (u0 + hw > b) {
+            hw = b - u0;
         }
         int rule = 0;
-        while (rule < GL_RULES - 1 && k * h > GL_DROP[rule]) {
+        while (rule < GL_RULES - 1 && k * hw > GL_DROP[rule]) {
             rule++;
         }
         const double *gu = g->u[rule], *gw = g->w[rule];
         for (int i = 0; i < GL_ORDER[rule]; i++) {
-            double u = u0 + h * gu[i];
-            double la = log(al + u), lb = log(be + u);
-            double e = h * gw[i] * exp(-ra * la - sb * lb - l0);
+            double u = u0 + hw * gu[i];
+            double la = log(al + u), lb = log(be + u), ia = 1.0 / (al + u), ib = 1.0 / (be + u);
+            double e = hw * gw[i] * exp(-ra * la - sb * lb - l0);
+            double ph[4] = {-la, -ra * ia, -lb, -sb * ib};
             sum += e;
-            sd[0] -= e * la;
-            sd[1] -= e * ra / (al + u);
-            sd[2] -= e * lb;
-            sd[3] -= e * sb / (be + u);
+            for (int j = 0; j < 4; j++) {
+                sd[j] += e * ph[j];
+            }
+            if (h != NULL) {
+                for (int q = 0; q < 4; q++) {
+                    for (int j = q; j < 4; j++) {
+                        sh[UT4(q, j)] += e * ph[q] * ph[j];
+                    }
+                }
+                sh[UT4(0, 1)] -= e * ia;
+                sh[UT4(1, 1)] += e * ra * ia * ia;
+                sh[UT4(2, 3)] -= e * ib;
+                sh[UT4(3, 3)] += e * sb * ib * ib;
+            }
         }
-        u0 += h;
+        u0 += hw;
         if (isinf(b)) {
             /* The tail beyond u0 is below exp(l(u0) - l0) (beta + u0) / s, relative
              * to a total of at least about 1 / k0: stop when that is negligible. */
@@ -106,28 +126,43 @@ static void log_integral(const gl_rule *g, const double *p, double x, double a, 
     for (int j = 0; j < 4; j++) {
         dlI[j] = sum > 0 ? sd[j] / sum : 0.0;
     }
+    for (int q = 0; h != NULL && q < 4; q++) {
+        for (int j = q; j < 4; j++) {
+            h[UT4(q, j)] = sum > 0 ? sh[UT4(q, j)] / sum - dlI[q] * dlI[j] : 0.0;
+        }
+    }
 }
 
 static void logF(const gl_rule *g, const double *p, double x, double t, double *lF, double dlF[4])
 {
-    log_integral(g, p, x, t, CT_INF, lF, dlF);
+    log_integral(g, p, x, t, CT_INF, lF, dlF, NULL);
 }
 
 /* F(x, t) for the pairs [begin, end) of one x, sorted by t: the largest t's
  * tail, then F(t_i) = F(t_{i+1}) + int_{t_i}^{t_{i+1}} (only short gaps to
- * integrate; positive terms, so no cancellation). */
+ * integrate; positive terms, so no cancellation).  hF (NULL: not wanted):
+ * the Hessians of log F, 10 per pair. */
 static void logF_run(const gl_rule *g, const double *p, double x, const double *t, size_t n,
-                     double *lF, double *dlF)
+                     double *lF, double *dlF, double *hF)
 {
-    logF(g, p, x, t[n - 1], &lF[n - 1], &dlF[4 * (n - 1)]);
+    size_t last = n - 1;
+    log_integral(g, p, x, t[last], CT_INF, &lF[last], &dlF[4 * last],
+                 hF != NULL ? &hF[10 * last] : NULL);
     for (size_t i = n - 1; i-- > 0;) {
-        double lG, dG[4];
-        log_integral(g, p, x, t[i], t[i + 1], &lG, dG);
+        double lG, dG[4], hG[10];
+        log_integral(g, p, x, t[i], t[i + 1], &lG, dG, hF != NULL ? hG : NULL);
         double l = clv_logaddexp(lF[i + 1], lG);
         double w1 = exp(lF[i + 1] - l), w2 = exp(lG - l);
+        const double *d1 = &dlF[4 * (i + 1)];
         lF[i] = l;
         for (size_t j = 0; j < 4; j++) {
-            dlF[4 * i + j] = w1 * dlF[4 * (i + 1) + j] + w2 * dG[j];
+            dlF[4 * i + j] = w1 * d1[j] + w2 * dG[j];
+        }
+        for (int q = 0; hF != NULL && q < 4; q++) { /* Hessian of logaddexp */
+            for (int j = q; j < 4; j++) {
+                hF[10 * i + UT4(q, j)] = w1 * hF[10 * (i + 1) + UT4(q, j)] + w2 * hG[UT4(q, j)] +
+                                         w1 * w2 * (d1[q] - dG[q]) * (d1[j] - dG[j]);
+            }
         }
     }
 }
@@ -144,12 +179,17 @@ void clv_pareto_logF(const double *p, double x, double t, double *lF, double dlF
 
 /* ---- likelihood ----------------------------------------------------------- */
 
+/* Runs of pairs of one x are cut into pieces of at most PAIR_PIECE pairs
+ * (each with its own tail integral) so threads share the long runs (x = 0
+ * holds most customers); the pieces do not depend on the thread count. */
+#define PAIR_PIECE ((size_t)4096)
+
 typedef struct pair_job {
     const gl_rule *g;
     const double *p;
     const ct_clv_data *d;
-    const size_t *run; /* pairs of run j: [run[j], run[j+1]) share one x */
-    double *lF, *dlF;  /* npairs, npairs x 4 */
+    const size_t *run;      /* pairs of piece j: [run[j], run[j+1]) share one x */
+    double *lF, *dlF, *hF;  /* npairs, npairs x 4, npairs x 10 (or NULL) */
 } pair_job;
 
 static ct_status pair_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -159,39 +199,61 @@ static ct_status pair_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
     (void)err;
     for (size_t j = begin; j < end; j++) {
         size_t a = J->run[j], n = J->run[j + 1] - a;
-        logF_run(J->g, J->p, (double)J->d->px[a], J->d->pt + a, n, J->lF + a, J->dlF + 4 * a);
+        logF_run(J->g, J->p, (double)J->d->px[a], J->d->pt + a, n, J->lF + a, J->dlF + 4 * a,
+                 J->hF != NULL ? J->hF + 10 * a : NULL);
     }
     return CT_OK;
 }
 
 typedef struct row_ctx {
     const double *p;
-    const double *lF, *dlF;
-    const double *G, *dGr; /* per x: lnGamma(r+x) - lnGamma(r), d/dr */
+    const double *lF, *dlF, *hF;
+    const double *G, *dGr, *hGr; /* per x: lnGamma(r+x) - lnGamma(r), d/dr, d2/dr2 */
     const double *la, *lb, *ia, *ib; /* per time value t: logs and inverses of alpha+t, beta+t */
 } row_ctx;
 
-static void pareto_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
-                        double *acc)
+/* One row: lnL = lnC + log S, S = exp(a1) + s beta^s (F1 - F2), gradient
+ * and (hess) Hessian (upper triangle, UT4).  With w1 = exp(a1)/S and
+ * f = s beta^s F1 / S, rho = F2/F1, d1, d2 the gradients of log F1, log F2,
+ *   dS/S   = w1 da1 + w2 dk2 + f (d1 - rho d2),
+ *   d2S/S  = w1 (Ha1 + da1 da1') + w2 (Hk2 + dk2 dk2')
+ *          + f [(H1 + d1 d1') - rho (H2 + d2 d2') + dk2 (d1 - rho d2)' + (d1 - rho d2) dk2'],
+ *   d2 log S = d2S/S - (dS/S)(dS/S)'
+ * (k2 = log(s beta^s)), with no division by the drop-out term's weight. */
+static inline void pareto_rows_any(const void *vctx, const ct_clv_data *d, size_t begin,
+                                   size_t end, double *acc, int hess)
 {
     const row_ctx *c = vctx;
     const double r = c->p[0], al = c->p[1], s = c->p[2], be = c->p[3];
     const double lal = log(al), lbe = log(be), ls = log(s);
     for (size_t i = begin; i < end; i++) {
-        double x = d->x[i], T = d->T[i], w = d->w[i], rx = r + x;
+        double x = d->x[i], w = d->w[i], rx = r + x;
         uint32_t xi = d->xi[i], jT = d->iT[i];
-        double laT = c->la[jT], lbT = c->lb[jT];
+        double laT = c->la[jT], lbT = c->lb[jT], iaT = c->ia[jT], ibT = c->ib[jT];
         double lnC = c->G[xi] + r * lal;
         double g[4] = {c->dGr[xi] + lal, r / al, 0, 0};
         double a1 = -rx * laT + s * (lbe - lbT);
-        double da1[4] = {-laT, -rx * c->ia[jT], lbe - lbT, s / be - s * c->ib[jT]};
-        (void)T;
+        double da1[4] = {-laT, -rx * iaT, lbe - lbT, s / be - s * ibT};
+        double ha1[10] = {0};
+        double h[10] = {0};
+        if (hess) {
+            ha1[UT4(0, 1)] = -iaT;
+            ha1[UT4(1, 1)] = rx * iaT * iaT;
+            ha1[UT4(2, 3)] = 1.0 / be - ibT;
+            ha1[UT4(3, 3)] = -s / (be * be) + s * ibT * ibT;
+            h[UT4(0, 0)] = c->hGr[xi];
+            h[UT4(0, 1)] = 1.0 / al;
+            h[UT4(1, 1)] = -r / (al * al);
+        }
         uint32_t q1 = d->p1[i], q2 = d->p2[i];
         double ll;
         if (q1 == q2) { /* t_x == T: the drop-out term is empty */
             ll = lnC + a1;
             for (int j = 0; j < 4; j++) {
                 g[j] += da1[j];
+            }
+            for (int j = 0; hess && j < 10; j++) {
+                h[j] += ha1[j];
             }
         } else {
             /* lnL = lnC + a1 + log1p(R), R = exp(a2 - a1) the drop-out term
@@ -218,56 +280,103 @@ static void pareto_rows(const void *vctx, const ct_clv_data *d, size_t begin, si
                 f = exp(k2 + lF1 - lnS);
                 ll = lnC + lnS;
             }
-            double ed = 1.0 + em;
+            double ed = 1.0 + em, gs[4], dI[4];
             for (int j = 0; j < 4; j++) {
-                g[j] += w1 * da1[j] + w2 * dk2[j] + f * (d1[j] - ed * d2[j]);
+                dI[j] = d1[j] - ed * d2[j];
+                gs[j] = w1 * da1[j] + w2 * dk2[j] + f * dI[j];
+                g[j] += gs[j];
+            }
+            if (hess) {
+                const double *h1 = &c->hF[10 * q1], *h2 = &c->hF[10 * q2];
+                double hk2[10] = {0};
+                hk2[UT4(2, 2)] = -1.0 / (s * s);
+                hk2[UT4(2, 3)] = 1.0 / be;
+                hk2[UT4(3, 3)] = -s / (be * be);
+                for (int q = 0; q < 4; q++) {
+                    for (int j = q; j < 4; j++) {
+                        size_t u = UT4(q, j);
+                        double S2 = w1 * (ha1[u] + da1[q] * da1[j]) +
+                                    w2 * (hk2[u] + dk2[q] * dk2[j]) +
+                                    f * (h1[u] + d1[q] * d1[j] - ed * (h2[u] + d2[q] * d2[j]) +
+                                         dk2[q] * dI[j] + dI[q] * dk2[j]);
+                        h[u] += S2 - gs[q] * gs[j];
+                    }
+                }
             }
         }
         acc[0] += w * ll;
         for (int j = 0; j < 4; j++) {
             acc[1 + j] += w * g[j];
         }
+        for (int j = 0; hess && j < 10; j++) {
+            acc[5 + j] += w * h[j];
+        }
     }
+}
+
+static void pareto_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
+                        double *acc)
+{
+    pareto_rows_any(vctx, d, begin, end, acc, 0);
+}
+
+static void pareto_rows_h(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
+                          double *acc)
+{
+    pareto_rows_any(vctx, d, begin, end, acc, 1);
+}
+
+/* The pieces of runs of one x (PAIR_PIECE); *n of them. */
+static size_t *pair_pieces(const ct_clv_data *d, size_t *n)
+{
+    size_t np = d->npairs, k = 0;
+    size_t *run = malloc((np + 1) * sizeof *run);
+    if (run == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < np; i++) {
+        if (i == 0 || d->px[i] != d->px[i - 1] || i - run[k - 1] >= PAIR_PIECE) {
+            run[k++] = i;
+        }
+    }
+    run[k] = np;
+    *n = k;
+    return run;
 }
 
 ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, double *grad,
                         double *H, unsigned threads, ct_error *err)
 {
-    (void)H;
     gl_rule g;
-    size_t np = d->npairs, nx = (size_t)d->xmax + 1;
-    double *lF = malloc((np ? np : 1) * sizeof *lF);
-    double *dlF = malloc((np ? np : 1) * 4 * sizeof *dlF);
-    double *G = malloc(nx * sizeof *G), *dGr = malloc(nx * sizeof *dGr);
-    ct_status s = CT_OK;
-    if (lF == NULL || dlF == NULL || G == NULL || dGr == NULL || gl_init(&g) != 0) {
-        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    size_t np = d->npairs, nx = (size_t)d->xmax + 1, nrun = 0, nt = d->ntv ? d->ntv : 1;
+    clv_work *w = d->work;
+    if (w != NULL && w->lF == NULL) {
+        w->lF = ct_malloc_big(np, sizeof *w->lF);
+        w->dlF = ct_malloc_big(np, 4 * sizeof *w->dlF);
     }
-    size_t *run = malloc((np + 1) * sizeof *run), nrun = 0;
-    if (s == CT_OK && run == NULL) {
+    if (w != NULL && H != NULL && w->hF == NULL) {
+        w->hF = ct_malloc_big(np, 10 * sizeof *w->hF);
+    }
+    double *lF = w != NULL ? w->lF : NULL, *dlF = w != NULL ? w->dlF : NULL;
+    double *hF = w != NULL && H != NULL ? w->hF : NULL;
+    double *G = malloc(3 * nx * sizeof *G);
+    double *tab = ct_malloc_big(nt, 4 * sizeof *tab);
+    size_t *run = pair_pieces(d, &nrun);
+    ct_status s = CT_OK;
+    if (lF == NULL || dlF == NULL || (H != NULL && hF == NULL) || G == NULL || tab == NULL ||
+        run == NULL || gl_init(&g) != 0) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
     if (s == CT_OK) {
-        for (size_t i = 0; i < np; i++) {
-            if (i == 0 || d->px[i] != d->px[i - 1]) {
-                run[nrun++] = i;
-            }
-        }
-        run[nrun] = np;
-        pair_job J = {&g, p, d, run, lF, dlF};
+        pair_job J = {&g, p, d, run, lF, dlF, hF};
         s = ct_par_for(nrun, 1, threads, pair_block, &J, err);
     }
-    free(run);
-    size_t nt = d->ntv ? d->ntv : 1;
-    double *tab = malloc(4 * nt * sizeof *tab);
-    if (s == CT_OK && tab == NULL) {
-        s = ct_fail(err, CT_ENOMEM, "out of memory");
-    }
     if (s == CT_OK) {
-        double lgr = clv_lgamma(p[0]), psir = clv_digamma(p[0]);
+        double lgr = clv_lgamma(p[0]), psir = clv_digamma(p[0]), trir = clv_trigamma(p[0]);
         for (size_t x = 0; x < nx; x++) {
             G[x] = clv_lgamma(p[0] + (double)x) - lgr;
-            dGr[x] = clv_digamma(p[0] + (double)x) - psir;
+            G[nx + x] = clv_digamma(p[0] + (double)x) - psir;
+            G[2 * nx + x] = H != NULL ? clv_trigamma(p[0] + (double)x) - trir : 0.0;
         }
         for (size_t v = 0; v < d->ntv; v++) {
             tab[v] = log(p[1] + d->tv[v]);
@@ -275,14 +384,18 @@ ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, doubl
             tab[2 * nt + v] = 1.0 / (p[1] + d->tv[v]);
             tab[3 * nt + v] = 1.0 / (p[3] + d->tv[v]);
         }
-        row_ctx c = {p, lF, dlF, G, dGr, tab, tab + nt, tab + 2 * nt, tab + 3 * nt};
-        s = clv_reduce(d, 4, pareto_rows, &c, threads, ll, grad, err);
+        row_ctx c = {p,  lF,          dlF,     hF,          G,           G + nx,
+                     G + 2 * nx,      tab,     tab + nt,    tab + 2 * nt, tab + 3 * nt};
+        double acc[CLV_MAXACC];
+        s = clv_reduce_acc(d, H != NULL ? 15 : 5, H != NULL ? pareto_rows_h : pareto_rows, &c,
+                           threads, acc, err);
+        if (s == CT_OK) {
+            clv_unpack(acc, 4, ll, grad, H);
+        }
     }
+    free(run);
     free(tab);
-    free(lF);
-    free(dlF);
     free(G);
-    free(dGr);
     return s;
 }
 
