@@ -1,54 +1,94 @@
 #!/bin/sh
-# bench/clv.sh - BG/NBD and Pareto/NBD fits and scoring on 1M and 10M
-# simulated customers (synth CSV -> ingest, so day resolution as real data).
-# Times are whole commands (reading HDF5 included), best of $REPEATS runs;
-# beside them the read floor (the fitted columns at the measured memory
-# bandwidth) and, when /usr/bin/python3 can import lifetimes, lifetimes'
-# BG/NBD fit of the same 1M customers in the same run.
+# bench/clv.sh - CLV fits and scoring on 1M and 10M simulated customers, on
+# three kinds of data:
+#   cont  continuous-time summaries (synth -o .h5, births over 104 of 156
+#         weeks): no two customers alike, nothing collapses;
+#   day   a 3-year transaction log at day resolution (synth CSV, ingest
+#         --period day): collapses little;
+#   week  the same kind of log summarised in weeks (78 weeks, cohort 12):
+#         collapses to few distinct rows (the easy case).
+# Times are whole commands (reading HDF5 and collapsing included), best of
+# $REPEATS runs.  Beside them: passes over all rows (lnL + gradient +
+# Hessian), the start's subsample passes, ns per distinct row per pass
+# (whole time / passes / rows: an upper bound), the read floor (three f64
+# columns at the measured memory bandwidth) and peak RSS.  Peers in the same
+# run, when /usr/bin/python3 can import lifetimes (../shared/peers/python):
+# BetaGeoFitter on the 1M continuous file, ParetoNBDFitter on a 100k one
+# (about 60 s; CLV_PEER_FULL=1 runs it on the 1M file too: ~10 minutes).
 set -eu
 CLV=${CLVTIER:?}
 TIMEIT=${TIMEIT:?}
 DIR=${BENCH_DIR:-build/bench-data}
 REPEATS=${REPEATS:-3}
 SIZES=${CLV_SIZES:-1M 10M}
+KINDS=${CLV_KINDS:-cont day week}
+MODELS=${CLV_MODELS:-bgnbd mbgnbd pareto}
 mkdir -p "$DIR"
 here=$(dirname "$0")
 bw=$("$BUILD/bench/membw" | sed -n 's/.*read_GBps=\([0-9.]*\).*/\1/p')
-echo "== clv: fits and scoring (memory read bandwidth ${bw} GB/s; best of $REPEATS runs) =="
+echo "== clv: fits and scoring (memory read bandwidth ${bw} GB/s; best of $REPEATS runs; $(nproc) cores) =="
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 jget() { sed -n "s/.*\"$2\": \([0-9.e+-]*\).*/\1/p" "$1" | head -1; }
+
+make_data() { # kind n -> $DIR/<kind><n>.h5
+    h5=$DIR/$1$2.h5
+    [ -s "$h5" ] && return 0
+    case $1 in
+    cont) "$CLV" synth -n "$2" --periods 156 --cohort 104 --seed 7 -o "$h5" -q ;;
+    day)
+        "$CLV" synth -n "$2" --periods 156 --cohort 104 --seed 7 -o "$DIR/$1$2.csv" -q
+        "$CLV" ingest "$DIR/$1$2.csv" --period day -o "$h5" -q
+        rm -f "$DIR/$1$2.csv" ;;
+    week)
+        "$CLV" synth -n "$2" --periods 78 --cohort 12 --seed 7 -o "$DIR/$1$2.csv" -q
+        "$CLV" ingest "$DIR/$1$2.csv" --period week -o "$h5" -q
+        rm -f "$DIR/$1$2.csv" ;;
+    esac
+}
+
+fit_line() { # kind n model
+    h5=$DIR/$1$2.h5 out=$DIR/fit-$1-$3-$2.h5
+    t=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" fit "$h5" --model "$3" -o "$out")
+    "$CLV" fit "$h5" --model "$3" -o "$out" --json -q >"$DIR/fit-$1-$3-$2.json"
+    j=$DIR/fit-$1-$3-$2.json
+    awk -v k="$1" -v m="$3" -v n="$2" -v t="$(field "$t" best_s)" -v ev="$(jget "$j" evaluations)" \
+        -v sev="$(jget "$j" subsample_evaluations)" -v rows="$(jget "$j" distinct_rows)" \
+        -v c="$(jget "$j" n)" -v bw="$bw" -v kb="$(field "$t" maxrss_kb)" 'BEGIN {
+        floor = c * 24 / (bw * 1e9)
+        printf "fit %-6s %-4s %4s: %6.2f s  %3d passes + %3d on the subsample  %6.1f ns/row/pass  %8d distinct rows  read floor %.3f s  peak RSS %4.0f MB\n",
+            m, k, n, t, ev, sev, t / ev / rows * 1e9, rows, floor, kb / 1024 }'
+}
+
 for n in $SIZES; do
-    h5=$DIR/c$n.h5
-    if [ ! -s "$h5" ]; then
-        "$CLV" synth -n "$n" --periods 78 --cohort 12 --seed 7 -o "$DIR/c$n.csv" -q
-        "$CLV" ingest "$DIR/c$n.csv" --period week -o "$h5" -q
-        rm -f "$DIR/c$n.csv"
-    fi
-    for m in bgnbd pareto; do
-        out=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" fit "$h5" --model "$m" -o "$DIR/fit-$m-$n.h5")
-        "$CLV" fit "$h5" --model "$m" -o "$DIR/fit-$m-$n.h5" --json -q >"$DIR/fit-$m-$n.json"
-        t=$(field "$out" best_s)
-        ev=$(jget "$DIR/fit-$m-$n.json" evaluations)
-        rows=$(jget "$DIR/fit-$m-$n.json" distinct_rows)
-        cust=$(jget "$DIR/fit-$m-$n.json" n)
-        awk -v m="$m" -v n="$n" -v t="$t" -v ev="$ev" -v rows="$rows" -v c="$cust" -v bw="$bw" \
-            -v kb="$(field "$out" maxrss_kb)" 'BEGIN {
-            floor = c * 24 / (bw * 1e9)   # x, t_x, T as f64, read once
-            printf "fit %-7s %4s customers: %7.2f s  %6d evaluations (%7.1f /s, %6.1f ns per distinct row)  %8d distinct rows  read floor %.3f s  peak RSS %.0f MB\n",
-                m, n, t, ev, ev / t, t / ev / rows * 1e9, rows, floor, kb / 1024 }'
+    for k in $KINDS; do
+        make_data "$k" "$n"
+        for m in $MODELS; do
+            fit_line "$k" "$n" "$m"
+        done
+        out=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" score "$DIR/$k$n.h5" --fit "$DIR/fit-$k-bgnbd-$n.h5" --horizon 52 --discount 0.01 -o "$DIR/scores-$k-$n.h5")
+        awk -v k="$k" -v n="$n" -v t="$(field "$out" best_s)" -v kb="$(field "$out" maxrss_kb)" 'BEGIN {
+            printf "score bgnbd %-4s %4s (horizon 52, discount 0.01): %.2f s  peak RSS %.0f MB\n", k, n, t, kb / 1024 }'
     done
-    out=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" score "$h5" --fit "$DIR/fit-bgnbd-$n.h5" --horizon 52 --discount 0.01 -o "$DIR/scores-$n.h5")
-    awk -v n="$n" -v t="$(field "$out" best_s)" -v kb="$(field "$out" maxrss_kb)" 'BEGIN {
-        printf "score bgnbd %4s customers (horizon 52, discount 0.01): %.2f s  peak RSS %.0f MB\n", n, t, kb / 1024 }'
 done
-echo "   targets (2 cores): BG/NBD 10M <= 5 s, Pareto/NBD 10M <= 20 s, scoring 10M <= 3 s"
+echo "   targets (2 cores, continuous data): BG/NBD and MBG/NBD 1M <= 0.5 s, 10M <= 4 s;"
+echo "   Pareto/NBD 1M <= 3 s, 10M <= 25 s; score 10M <= 2 s"
+
+peer() { # model file label
+    PYTHONPATH=${PEERS:-../shared/peers/python} "$TIMEIT" -n 1 -q -- /usr/bin/python3 "$here/clv_lifetimes.py" "$2" "$1"
+}
 if [ -x /usr/bin/python3 ] && PYTHONPATH=${PEERS:-../shared/peers/python} /usr/bin/python3 -c 'import lifetimes, h5py' 2>/dev/null; then
-    n=$(echo "$SIZES" | awk '{ print $1 }')
-    out=$(PYTHONPATH=${PEERS:-../shared/peers/python} "$TIMEIT" -n 1 -q -- /usr/bin/python3 "$here/clv_lifetimes.py" "$DIR/c$n.h5")
-    tl=$(field "$out" best_s)
-    tc=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" fit "$DIR/c$n.h5" --model bgnbd --starts 1 -o "$DIR/fit-peer.h5")
-    awk -v n="$n" -v a="$(field "$tc" best_s)" -v b="$tl" 'BEGIN {
-        printf "peer: lifetimes BetaGeoFitter on the same %s customers %.2f s vs clvtier (1 start) %.2f s: clvtier %.0fx faster\n", n, b, a, b / a }'
+    make_data cont 1M
+    make_data cont 100k
+    pl=$(peer bgnbd "$DIR/cont1M.h5")
+    pc=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" fit "$DIR/cont1M.h5" --model bgnbd -o "$DIR/fit-peer.h5")
+    awk -v a="$(field "$pc" best_s)" -v b="$(field "$pl" best_s)" 'BEGIN {
+        printf "peer: lifetimes BetaGeoFitter, 1M continuous customers: %.2f s vs clvtier %.2f s: clvtier %.0fx faster (target 30x)\n", b, a, b / a }'
+    for n in 100k ${CLV_PEER_FULL:+1M}; do
+        pl=$(peer pareto "$DIR/cont$n.h5")
+        pc=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" fit "$DIR/cont$n.h5" --model pareto -o "$DIR/fit-peer.h5")
+        awk -v n="$n" -v a="$(field "$pc" best_s)" -v b="$(field "$pl" best_s)" 'BEGIN {
+            printf "peer: lifetimes ParetoNBDFitter, %s continuous customers: %.2f s vs clvtier %.2f s: clvtier %.0fx faster (target 50x)\n", n, b, a, b / a }'
+    done
 else
     echo "peer: SKIPPED (/usr/bin/python3 cannot import lifetimes + h5py; scripts/bootstrap --peers)"
 fi

@@ -244,13 +244,15 @@ static int rehash(uslot **tab, size_t *cap)
 
 /* Distinct (x, t_x, T) rows: idx[i] = row of customer i; the rows' values
  * go to rows[3 r .. 3 r + 2] (a compact copy, so checking a probe touches a
- * small array instead of the customers' columns). */
+ * small array instead of the customers' columns).  When the rows do not
+ * collapse (more than half of the first 2^16 or more distinct), every
+ * customer is its own row: idx NULL, rows a copy of the columns. */
 static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, double **rows_out,
                                size_t *nd_out, ct_error *err)
 {
     size_t n = c->n, cap = 1 << 16, rcap = 1 << 15;
     uslot *tab = ct_calloc_table(cap, sizeof *tab);
-    uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    uint32_t *idx = ct_malloc_big(n, sizeof *idx);
     double *rows = malloc(rcap * 3 * sizeof *rows);
     ct_status s = CT_OK;
     if (tab == NULL || idx == NULL || rows == NULL) {
@@ -258,6 +260,24 @@ static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, double
     }
     size_t nd = 0;
     for (size_t i = 0; i < n && s == CT_OK; i++) {
+        if (i >= ((size_t)1 << 16) && (i & 0xffff) == 0 && 2 * nd > i) {
+            free(tab);
+            free(idx);
+            free(rows);
+            rows = ct_malloc_big(n, 3 * sizeof *rows);
+            if (rows == NULL) {
+                return ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", n);
+            }
+            for (size_t j = 0; j < n; j++) {
+                rows[3 * j] = c->x[j];
+                rows[3 * j + 1] = c->t_x[j];
+                rows[3 * j + 2] = c->T[j];
+            }
+            *idx_out = NULL;
+            *rows_out = rows;
+            *nd_out = n;
+            return CT_OK;
+        }
         const double x = c->x[i], tx = c->t_x[i], T = c->T[i];
         uint32_t h = (uint32_t)row_hash(c, i);
         size_t k = h & (cap - 1);
@@ -303,11 +323,123 @@ static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, double
     return CT_OK;
 }
 
+/* ---- scoring: interpolation in T per x (BG/NBD, MBG/NBD) ------------------
+ * E[Y(t)] = P(alive | x, t_x, T) * H(x, T, t) for the BG/NBD family, and the
+ * discounted sum over the horizon's periods, sum_k v_k (H(t_k) - H(t_k-1)),
+ * needs H at every period: one 2F1 series per period per customer.  Both
+ * H(x, T, horizon) and that sum are smooth functions of T for each x
+ * (analytic in u = log(alpha + T): their singularities, at alpha + T = 0
+ * and -t_k, lie pi away from the real u axis), so for every x held by more
+ * than CHEB_MIN_ROWS distinct rows they are interpolated by Chebyshev
+ * polynomials in u over the rows' range of T, degree doubled from 16 until
+ * the interpolant agrees with the exact values at the midpoints between its
+ * nodes to 1e-13 of the function's largest value (else: exact values for
+ * that x).  P(alive) is computed exactly for every row. */
+
+#define CHEB_MAX 128
+#define CHEB_MIN_ROWS 512
+
+typedef struct cheb2 {
+    double lo, hi; /* u range */
+    int n;         /* 0: not interpolated */
+    double c[2][CHEB_MAX];
+} cheb2;
+
+typedef struct future_ctx {
+    const ct_fit *f;
+    int steps;
+    const double *t, *v; /* steps: the period ends and their discount factors */
+} future_ctx;
+
+/* H(x, T, horizon) and the discounted sum of H's period increments. */
+static void future_exact(const future_ctx *c, double x, double T, double out[2])
+{
+    double prev = 0, acc = 0;
+    int mbg = c->f->model == CT_MBGNBD;
+    for (int k = 0; k < c->steps; k++) {
+        double e = clv_bg_future(c->f->par, mbg, x, T, c->t[k]);
+        acc += (e - prev) * c->v[k];
+        prev = e;
+    }
+    out[0] = prev;
+    out[1] = acc;
+}
+
+static void cheb_coeffs(cheb2 *ch, int n, const double (*fv)[2])
+{
+    for (int q = 0; q < 2; q++) {
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int i = 0; i < n; i++) {
+                s += fv[i][q] * cos(M_PI * j * (i + 0.5) / n);
+            }
+            ch->c[q][j] = (j == 0 ? 1.0 : 2.0) * s / n;
+        }
+    }
+    ch->n = n;
+}
+
+static void cheb_eval(const cheb2 *ch, double u, double out[2])
+{
+    double y = (2 * u - ch->lo - ch->hi) / (ch->hi - ch->lo), y2 = 2 * y;
+    for (int q = 0; q < 2; q++) {
+        double b1 = 0, b2 = 0;
+        for (int j = ch->n - 1; j >= 1; j--) {
+            double b0 = ch->c[q][j] + y2 * b1 - b2;
+            b2 = b1;
+            b1 = b0;
+        }
+        out[q] = ch->c[q][0] + y * b1 - b2;
+    }
+}
+
+/* The interpolant of x over T in [Tlo, Thi]; ch->n = 0 when none is
+ * accurate enough. */
+static void cheb_fit(const future_ctx *c, double x, double Tlo, double Thi, cheb2 *ch)
+{
+    double al = c->f->par[1];
+    double fv[CHEB_MAX][2];
+    ch->lo = log(al + Tlo);
+    ch->hi = log(al + Thi);
+    ch->n = 0;
+    if (!(ch->hi > ch->lo)) {
+        ch->hi = ch->lo + 1e-9;
+    }
+    for (int n = 16; n <= CHEB_MAX; n *= 2) {
+        for (int i = 0; i < n; i++) {
+            double u = 0.5 * (ch->lo + ch->hi) + 0.5 * (ch->hi - ch->lo) * cos(M_PI * (i + 0.5) / n);
+            future_exact(c, x, exp(u) - al, fv[i]);
+        }
+        cheb_coeffs(ch, n, (const double(*)[2])fv);
+        double scale[2] = {0, 0}, worst[2] = {0, 0};
+        for (int i = 0; i < n; i++) {
+            scale[0] = fmax(scale[0], fabs(fv[i][0]));
+            scale[1] = fmax(scale[1], fabs(fv[i][1]));
+        }
+        for (int i = 0; i + 1 < n; i++) { /* midpoints between neighbouring nodes */
+            double u = 0.5 * (ch->lo + ch->hi) +
+                       0.5 * (ch->hi - ch->lo) * cos(M_PI * (i + 1.0) / n);
+            double ex[2], ip[2];
+            future_exact(c, x, exp(u) - al, ex);
+            cheb_eval(ch, u, ip);
+            worst[0] = fmax(worst[0], fabs(ex[0] - ip[0]));
+            worst[1] = fmax(worst[1], fabs(ex[1] - ip[1]));
+        }
+        if (worst[0] <= 1e-13 * scale[0] && worst[1] <= 1e-13 * scale[1]) {
+            return;
+        }
+    }
+    ch->n = 0;
+}
+
 typedef struct score_job {
     const ct_fit *f;
     const double *rows; /* distinct (x, t_x, T) */
     double horizon, discount;
     double *pa, *ey, *disc; /* per distinct row */
+    future_ctx fc;
+    const cheb2 *cheb;      /* per x (BG/NBD family), or NULL */
+    uint32_t ncheb;
 } score_job;
 
 static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -315,20 +447,100 @@ static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_
     score_job *J = vctx;
     (void)b;
     (void)err;
-    int steps = (int)ceil(J->horizon);
     for (size_t r = begin; r < end; r++) {
         double x = J->rows[3 * r], tx = J->rows[3 * r + 1], T = J->rows[3 * r + 2];
-        J->pa[r] = clv_p_alive1(J->f, x, tx, T);
+        double pa = clv_p_alive1(J->f, x, tx, T), h[2];
+        J->pa[r] = pa;
+        if (J->cheb != NULL) {
+            const cheb2 *ch = x < (double)J->ncheb ? &J->cheb[(size_t)x] : NULL;
+            if (ch != NULL && ch->n > 0) {
+                cheb_eval(ch, log(J->f->par[1] + T), h);
+            } else {
+                future_exact(&J->fc, x, T, h);
+            }
+            J->ey[r] = pa * h[0];
+            J->disc[r] = pa * h[1];
+            continue;
+        }
         double prev = 0, acc = 0;
-        for (int k = 1; k <= steps; k++) {
-            double t = k < steps ? (double)k : J->horizon;
-            double e = clv_expected1(J->f, x, tx, T, t);
-            acc += (e - prev) / pow(1 + J->discount, t);
+        for (int k = 0; k < J->fc.steps; k++) {
+            double e = clv_expected1(J->f, x, tx, T, J->fc.t[k]);
+            acc += (e - prev) * J->fc.v[k];
             prev = e;
         }
         J->ey[r] = prev;
         J->disc[r] = acc;
     }
+    return CT_OK;
+}
+
+typedef struct cheb_job {
+    const future_ctx *fc;
+    cheb2 *cheb;
+    const double *Tlo, *Thi;
+    const size_t *count;
+} cheb_job;
+
+static ct_status cheb_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    cheb_job *J = vctx;
+    (void)b;
+    (void)err;
+    for (size_t x = begin; x < end; x++) {
+        J->cheb[x].n = 0;
+        if (J->count[x] > CHEB_MIN_ROWS) {
+            cheb_fit(J->fc, (double)x, J->Tlo[x], J->Thi[x], &J->cheb[x]);
+        }
+    }
+    return CT_OK;
+}
+
+/* Interpolants per x for the BG/NBD family (*out NULL for other models or
+ * when no x has enough rows). */
+static ct_status make_cheb(const score_job *J, size_t nd, unsigned threads, cheb2 **out,
+                           uint32_t *ncheb, ct_error *err)
+{
+    *out = NULL;
+    *ncheb = 0;
+    if (J->f->model != CT_BGNBD && J->f->model != CT_MBGNBD) {
+        return CT_OK;
+    }
+    double xmax = 0;
+    for (size_t r = 0; r < nd; r++) {
+        xmax = fmax(xmax, J->rows[3 * r]);
+    }
+    size_t nx = (size_t)fmin(xmax, 65535.0) + 1;
+    size_t *count = calloc(nx, sizeof *count);
+    double *lo = malloc(nx * sizeof *lo), *hi = malloc(nx * sizeof *hi);
+    cheb2 *ch = malloc(nx * sizeof *ch);
+    if (count == NULL || lo == NULL || hi == NULL || ch == NULL) {
+        free(count);
+        free(lo);
+        free(hi);
+        free(ch);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t r = 0; r < nd; r++) {
+        double x = J->rows[3 * r], T = J->rows[3 * r + 2];
+        if (x >= (double)nx) {
+            continue;
+        }
+        size_t i = (size_t)x;
+        lo[i] = count[i] == 0 ? T : fmin(lo[i], T);
+        hi[i] = count[i] == 0 ? T : fmax(hi[i], T);
+        count[i]++;
+    }
+    cheb_job cj = {&J->fc, ch, lo, hi, count};
+    ct_status s = ct_par_for(nx, 1, threads, cheb_block, &cj, err);
+    free(count);
+    free(lo);
+    free(hi);
+    if (s != CT_OK) {
+        free(ch);
+        return s;
+    }
+    *out = ch;
+    *ncheb = (uint32_t)nx;
     return CT_OK;
 }
 
@@ -361,27 +573,44 @@ ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
     if (s != CT_OK) {
         return s;
     }
-    double *pa = malloc((nd ? nd : 1) * sizeof *pa), *ey = malloc((nd ? nd : 1) * sizeof *ey),
-           *disc = malloc((nd ? nd : 1) * sizeof *disc);
+    double *pa = ct_malloc_big(nd, sizeof *pa), *ey = ct_malloc_big(nd, sizeof *ey),
+           *disc = ct_malloc_big(nd, sizeof *disc);
     out->n = n;
-    out->p_alive = malloc((n ? n : 1) * sizeof(double));
-    out->exp_purchases = malloc((n ? n : 1) * sizeof(double));
-    out->exp_spend = malloc((n ? n : 1) * sizeof(double));
-    out->clv = malloc((n ? n : 1) * sizeof(double));
+    out->p_alive = ct_malloc_big(n, sizeof(double));
+    out->exp_purchases = ct_malloc_big(n, sizeof(double));
+    out->exp_spend = ct_malloc_big(n, sizeof(double));
+    out->clv = ct_malloc_big(n, sizeof(double));
     if (!pa || !ey || !disc || !out->p_alive || !out->exp_purchases || !out->exp_spend ||
         !out->clv) {
         s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
-    if (s == CT_OK) {
-        score_job J = {f, rows, horizon, discount, pa, ey, disc};
-        s = ct_par_for(nd, 64, threads, score_block, &J, err);
+    int steps = (int)ceil(horizon);
+    double *tv = malloc((size_t)(steps > 0 ? 2 * steps : 1) * sizeof *tv);
+    cheb2 *cheb = NULL;
+    if (s == CT_OK && tv == NULL) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
+    if (s == CT_OK) {
+        for (int k = 1; k <= steps; k++) {
+            tv[k - 1] = k < steps ? (double)k : horizon;
+            tv[steps + k - 1] = 1.0 / pow(1 + discount, tv[k - 1]);
+        }
+        score_job J = {f, rows, horizon, discount, pa, ey, disc,
+                       {f, steps, tv, tv + steps}, NULL, 0};
+        s = make_cheb(&J, nd, threads, &cheb, &J.ncheb, err);
+        J.cheb = cheb;
+        if (s == CT_OK) {
+            s = ct_par_for(nd, 64, threads, score_block, &J, err);
+        }
+    }
+    free(cheb);
+    free(tv);
     if (s == CT_OK && gg != NULL) {
         s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
     }
     if (s == CT_OK) {
         for (size_t i = 0; i < n; i++) {
-            uint32_t r = idx[i];
+            size_t r = idx != NULL ? idx[i] : i;
             out->p_alive[i] = pa[r];
             out->exp_purchases[i] = ey[r];
             if (gg == NULL) {

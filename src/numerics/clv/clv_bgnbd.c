@@ -245,14 +245,19 @@ static double bracket(double a, double A, double C, double z)
     return -expm1((a - 1) * log1p(-z)) - u * S1;
 }
 
-double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, double t)
+double clv_bg_future(const double *p, int mbg, double x, double T, double t)
 {
     double r = p[0], al = p[1], a = p[2], b = p[3];
     /* BG/NBD: c = a+b+x-1, 2F1(a+b-1-r, a-1; c; z); MBG: c = a+b+x, 2F1(a+b-r, a-1; c; z) */
     double C = mbg ? a + b + x : a + b + x - 1.0;
     double A = mbg ? a + b - r : a + b - 1.0 - r;
     double z = t / (al + T + t);
-    return C / (a - 1.0) * bracket(a, A, C, z) * clv_bg_p_alive(p, mbg, x, tx, T);
+    return C / (a - 1.0) * bracket(a, A, C, z);
+}
+
+double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, double t)
+{
+    return clv_bg_future(p, mbg, x, T, t) * clv_bg_p_alive(p, mbg, x, tx, T);
 }
 
 /* P(X(t) = x) for a new customer (FHL 2005a eq. 8; MBG: Batislam et al. eq. 8

@@ -125,6 +125,8 @@ void clv_pareto_logF(const double *p, double x, double t, double *lF, double dlF
 /* One-customer predictions of each model (its file). */
 double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T);
 double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, double t);
+/* E[Y(t)] / P(alive): depends on x and T only (not t_x). */
+double clv_bg_future(const double *p, int mbg, double x, double T, double t);
 double clv_bg_pmf(const double *p, int mbg, double t, double x);
 double clv_pareto_p_alive(const double *p, double x, double tx, double T);
 double clv_pareto_expected(const double *p, double x, double tx, double T, double t);
