@@ -108,6 +108,37 @@ static uint64_t triple_hash(const triple *t)
     return clv_hash3(t->x, t->a, t->b);
 }
 
+/* Double an open-addressing table of row numbers + 1 (0 empty) holding
+ * rows 0..k-1, whose hashes hash(ctx, r) gives.  0; -1 (table freed) when
+ * out of memory. */
+static int grow_slots(uint32_t **slot, size_t *cap, size_t k,
+                      uint64_t (*hash)(const void *ctx, size_t r), const void *ctx)
+{
+    size_t nc = *cap * 2;
+    uint32_t *ns = ct_calloc_table(nc, sizeof *ns);
+    if (ns == NULL) {
+        free(*slot);
+        *slot = NULL;
+        return -1;
+    }
+    for (size_t r = 0; r < k; r++) {
+        size_t q = hash(ctx, r) & (nc - 1);
+        while (ns[q] != 0) {
+            q = (q + 1) & (nc - 1);
+        }
+        ns[q] = (uint32_t)r + 1;
+    }
+    free(*slot);
+    *slot = ns;
+    *cap = nc;
+    return 0;
+}
+
+static uint64_t hash_triple_row(const void *ctx, size_t r)
+{
+    return triple_hash((const triple *)ctx + r);
+}
+
 /* Merge equal (x, a, b) rows in place by hashing (O(n)); returns the number
  * of rows left, distinct ones in first-seen order, or 0 when out of memory.
  * Weights of equal rows are added in row order.  The table grows with the
@@ -145,23 +176,8 @@ static size_t merge_equal(triple *t, size_t n, int *rest)
             }
             j = (j + 1) & (cap - 1);
         }
-        if (2 * k > cap) {
-            size_t nc = cap * 2;
-            uint32_t *ns = ct_calloc_table(nc, sizeof *ns);
-            if (ns == NULL) {
-                free(slot);
-                return 0;
-            }
-            for (size_t r = 0; r < k; r++) {
-                size_t q = triple_hash(&t[r]) & (nc - 1);
-                while (ns[q] != 0) {
-                    q = (q + 1) & (nc - 1);
-                }
-                ns[q] = (uint32_t)r + 1;
-            }
-            free(slot);
-            slot = ns;
-            cap = nc;
+        if (2 * k > cap && grow_slots(&slot, &cap, k, hash_triple_row, t) != 0) {
+            return 0;
         }
     }
     free(slot);
@@ -360,6 +376,11 @@ static ct_status pareto_pairs(ct_clv_data *d, ct_error *err)
     return CT_OK;
 }
 
+static uint64_t hash_value_row(const void *ctx, size_t r)
+{
+    return ct_mix64(key_bits(((const double *)ctx)[r]));
+}
+
 /* The distinct values of t_x and T (first-seen order) and each row's index
  * into them, by hashing.  More than limit values: none kept (ntv = 0). */
 static ct_status time_values(ct_clv_data *d, size_t limit, ct_error *err)
@@ -385,23 +406,8 @@ static ct_status time_values(ct_clv_data *d, size_t limit, ct_error *err)
             slot[j] = (uint32_t)++k;
         }
         *((i & 1) ? &d->iT[i / 2] : &d->itx[i / 2]) = slot[j] - 1;
-        if (2 * k > cap) {
-            size_t nc = cap * 2;
-            uint32_t *ns = ct_calloc_table(nc, sizeof *ns);
-            if (ns == NULL) {
-                free(slot);
-                return ct_fail(err, CT_ENOMEM, "out of memory");
-            }
-            for (size_t r = 0; r < k; r++) {
-                size_t q = ct_mix64(key_bits(d->tv[r])) & (nc - 1);
-                while (ns[q] != 0) {
-                    q = (q + 1) & (nc - 1);
-                }
-                ns[q] = (uint32_t)r + 1;
-            }
-            free(slot);
-            slot = ns;
-            cap = nc;
+        if (2 * k > cap && grow_slots(&slot, &cap, k, hash_value_row, d->tv) != 0) {
+            return ct_fail(err, CT_ENOMEM, "out of memory");
         }
     }
     free(slot);
