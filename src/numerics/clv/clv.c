@@ -327,20 +327,22 @@ static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, double
  * E[Y(t)] = P(alive | x, t_x, T) * H(x, T, t) for the BG/NBD family, and the
  * discounted sum over the horizon's periods, sum_k v_k (H(t_k) - H(t_k-1)),
  * needs H at every period: one 2F1 series per period per customer.  Both
- * H(x, T, horizon) and that sum are smooth functions of T for each x
- * (analytic in u = log(alpha + T): their singularities, at alpha + T = 0
- * and -t_k, lie pi away from the real u axis), so for every x held by more
- * than CHEB_MIN_ROWS distinct rows they are interpolated by Chebyshev
- * polynomials in u over the rows' range of T, degree doubled from 16 until
- * the interpolant agrees with the exact values at the midpoints between its
- * nodes to 1e-13 of the function's largest value (else: exact values for
- * that x).  P(alive) is computed exactly for every row. */
+ * H(x, T, horizon) and that sum are smooth functions of T for each x:
+ * analytic in y = alpha / (alpha + T) on [0, 1] (T from infinity to 0),
+ * with their nearest singularity at y = -alpha / t_k, outside it.  So for
+ * x < CHEB_XMAX they are interpolated by Chebyshev polynomials in y over
+ * all of [0, 1], the degree doubled from 16 until the interpolant agrees
+ * with the exact values at the midpoints between its nodes to 1e-13 of the
+ * function's largest value (else: exact values for that x).  Which x are
+ * interpolated, and how, depends on the parameters and the horizon only,
+ * never on the rows: the same bits on any split of the customers (MPI).
+ * P(alive) is computed exactly for every row. */
 
+#define CHEB_XMAX 64
 #define CHEB_MAX 128
-#define CHEB_MIN_ROWS 512
 
 typedef struct cheb2 {
-    double lo, hi; /* u range */
+    double lo, hi; /* y range */
     int n;         /* 0: not interpolated */
     double c[2][CHEB_MAX];
 } cheb2;
@@ -393,22 +395,19 @@ static void cheb_eval(const cheb2 *ch, double u, double out[2])
     }
 }
 
-/* The interpolant of x over T in [Tlo, Thi]; ch->n = 0 when none is
- * accurate enough. */
-static void cheb_fit(const future_ctx *c, double x, double Tlo, double Thi, cheb2 *ch)
+/* The interpolant of x over y = alpha / (alpha + T) in [0, 1]; ch->n = 0
+ * when none is accurate enough. */
+static void cheb_fit(const future_ctx *c, double x, cheb2 *ch)
 {
     double al = c->f->par[1];
     double fv[CHEB_MAX][2];
-    ch->lo = log(al + Tlo);
-    ch->hi = log(al + Thi);
+    ch->lo = 0;
+    ch->hi = 1;
     ch->n = 0;
-    if (!(ch->hi > ch->lo)) {
-        ch->hi = ch->lo + 1e-9;
-    }
     for (int n = 16; n <= CHEB_MAX; n *= 2) {
         for (int i = 0; i < n; i++) {
-            double u = 0.5 * (ch->lo + ch->hi) + 0.5 * (ch->hi - ch->lo) * cos(M_PI * (i + 0.5) / n);
-            future_exact(c, x, exp(u) - al, fv[i]);
+            double y = 0.5 + 0.5 * cos(M_PI * (i + 0.5) / n);
+            future_exact(c, x, al / y - al, fv[i]);
         }
         cheb_coeffs(ch, n, (const double(*)[2])fv);
         double scale[2] = {0, 0}, worst[2] = {0, 0};
@@ -417,11 +416,10 @@ static void cheb_fit(const future_ctx *c, double x, double Tlo, double Thi, cheb
             scale[1] = fmax(scale[1], fabs(fv[i][1]));
         }
         for (int i = 0; i + 1 < n; i++) { /* midpoints between neighbouring nodes */
-            double u = 0.5 * (ch->lo + ch->hi) +
-                       0.5 * (ch->hi - ch->lo) * cos(M_PI * (i + 1.0) / n);
+            double y = 0.5 + 0.5 * cos(M_PI * (i + 1.0) / n);
             double ex[2], ip[2];
-            future_exact(c, x, exp(u) - al, ex);
-            cheb_eval(ch, u, ip);
+            future_exact(c, x, al / y - al, ex);
+            cheb_eval(ch, y, ip);
             worst[0] = fmax(worst[0], fabs(ex[0] - ip[0]));
             worst[1] = fmax(worst[1], fabs(ex[1] - ip[1]));
         }
@@ -454,7 +452,7 @@ static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_
         if (J->cheb != NULL) {
             const cheb2 *ch = x < (double)J->ncheb ? &J->cheb[(size_t)x] : NULL;
             if (ch != NULL && ch->n > 0) {
-                cheb_eval(ch, log(J->f->par[1] + T), h);
+                cheb_eval(ch, J->f->par[1] / (J->f->par[1] + T), h);
             } else {
                 future_exact(&J->fc, x, T, h);
             }
@@ -477,8 +475,6 @@ static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_
 typedef struct cheb_job {
     const future_ctx *fc;
     cheb2 *cheb;
-    const double *Tlo, *Thi;
-    const size_t *count;
 } cheb_job;
 
 static ct_status cheb_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -487,60 +483,33 @@ static ct_status cheb_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
     (void)b;
     (void)err;
     for (size_t x = begin; x < end; x++) {
-        J->cheb[x].n = 0;
-        if (J->count[x] > CHEB_MIN_ROWS) {
-            cheb_fit(J->fc, (double)x, J->Tlo[x], J->Thi[x], &J->cheb[x]);
-        }
+        cheb_fit(J->fc, (double)x, &J->cheb[x]);
     }
     return CT_OK;
 }
 
-/* Interpolants per x for the BG/NBD family (*out NULL for other models or
- * when no x has enough rows). */
-static ct_status make_cheb(const score_job *J, size_t nd, unsigned threads, cheb2 **out,
-                           uint32_t *ncheb, ct_error *err)
+/* Interpolants for x < CHEB_XMAX, BG/NBD family (*out NULL for the other
+ * models, and when the horizon has no period). */
+static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, uint32_t *ncheb,
+                           ct_error *err)
 {
     *out = NULL;
     *ncheb = 0;
-    if (J->f->model != CT_BGNBD && J->f->model != CT_MBGNBD) {
+    if ((J->f->model != CT_BGNBD && J->f->model != CT_MBGNBD) || J->fc.steps == 0) {
         return CT_OK;
     }
-    double xmax = 0;
-    for (size_t r = 0; r < nd; r++) {
-        xmax = fmax(xmax, J->rows[3 * r]);
-    }
-    size_t nx = (size_t)fmin(xmax, 65535.0) + 1;
-    size_t *count = calloc(nx, sizeof *count);
-    double *lo = malloc(nx * sizeof *lo), *hi = malloc(nx * sizeof *hi);
-    cheb2 *ch = malloc(nx * sizeof *ch);
-    if (count == NULL || lo == NULL || hi == NULL || ch == NULL) {
-        free(count);
-        free(lo);
-        free(hi);
-        free(ch);
+    cheb2 *ch = malloc(CHEB_XMAX * sizeof *ch);
+    if (ch == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    for (size_t r = 0; r < nd; r++) {
-        double x = J->rows[3 * r], T = J->rows[3 * r + 2];
-        if (x >= (double)nx) {
-            continue;
-        }
-        size_t i = (size_t)x;
-        lo[i] = count[i] == 0 ? T : fmin(lo[i], T);
-        hi[i] = count[i] == 0 ? T : fmax(hi[i], T);
-        count[i]++;
-    }
-    cheb_job cj = {&J->fc, ch, lo, hi, count};
-    ct_status s = ct_par_for(nx, 1, threads, cheb_block, &cj, err);
-    free(count);
-    free(lo);
-    free(hi);
+    cheb_job cj = {&J->fc, ch};
+    ct_status s = ct_par_for(CHEB_XMAX, 1, threads, cheb_block, &cj, err);
     if (s != CT_OK) {
         free(ch);
         return s;
     }
     *out = ch;
-    *ncheb = (uint32_t)nx;
+    *ncheb = CHEB_XMAX;
     return CT_OK;
 }
 
@@ -597,7 +566,7 @@ ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
         }
         score_job J = {f, rows, horizon, discount, pa, ey, disc,
                        {f, steps, tv, tv + steps}, NULL, 0};
-        s = make_cheb(&J, nd, threads, &cheb, &J.ncheb, err);
+        s = make_cheb(&J, threads, &cheb, &J.ncheb, err);
         J.cheb = cheb;
         if (s == CT_OK) {
             s = ct_par_for(nd, 64, threads, score_block, &J, err);

@@ -255,16 +255,46 @@ static inline uint64_t key_bits(double v)
         return 0;                                                                              \
     }
 
-static inline uint64_t triple_key(const triple *t, int which)
+/* The canonical order of rows: by the top 44 bits of their hash, ties by
+ * (x, a, b).  Any order that does not depend on the customers' order would
+ * do; this one sorts in 4 radix passes where (x, a, b) with continuous
+ * times take 14. */
+static inline uint64_t triple_order_key(const triple *t, int which)
 {
-    return key_bits(which == 0 ? t->x : which == 1 ? t->a : t->b);
+    (void)which;
+    return triple_hash(t) >> 20;
 }
 
-/* (x, a, b) ascending: cmp_triple's order. */
-CLV_RADIX_SORT(sort_triples, triple, 3, triple_key, cmp_triple)
+static int cmp_triple_order(const void *pa, const void *pb)
+{
+    uint64_t a = triple_order_key(pa, 0), b = triple_order_key(pb, 0);
+    return a != b ? (a < b ? -1 : 1) : cmp_triple(pa, pb);
+}
 
-/* Collapse equal (x, a, b) rows, then sort the distinct rows so the order
- * (and so every sum) does not depend on the order of the customers.  (The
+CLV_RADIX_SORT(sort_by_hash, triple, 1, triple_order_key, cmp_triple_order)
+
+static int sort_triples(triple *t, size_t n)
+{
+    if (sort_by_hash(t, n) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < n;) { /* ties of the key (rare): by (x, a, b) */
+        size_t j = i + 1;
+        uint64_t k = triple_order_key(&t[i], 0);
+        while (j < n && triple_order_key(&t[j], 0) == k) {
+            j++;
+        }
+        if (j - i > 1) {
+            qsort(t + i, j - i, sizeof *t, cmp_triple);
+        }
+        i = j;
+    }
+    return 0;
+}
+
+/* Collapse equal (x, a, b) rows, then sort the distinct rows (canonical
+ * order: sort_triples) so the order (and so every sum) does not depend on
+ * the order of the customers.  (The
  * merged weights are sums in customer order, or sorted order when the rows
  * do not collapse; with integer weights - the usual case - that order does
  * not matter either.) */

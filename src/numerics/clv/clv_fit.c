@@ -186,6 +186,11 @@ typedef struct objective {
     size_t nevals;
     ct_status status;
     ct_error *err;
+    /* the last evaluation with a Hessian (natural parameters): the fit's
+     * log-likelihood and standard errors come from it when it was made at
+     * the estimate, saving two passes */
+    int last_ok;
+    double last_p[CT_CLV_MAXPAR], last_ll, last_H[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
 } objective;
 
 /* f(theta) = -LL(exp theta)/N + penalty * sum exp(2 theta), its gradient g
@@ -215,9 +220,15 @@ static int obj_eval(objective *o, const double *th, double *f, double *g, double
     for (size_t j = 0; H != NULL && j < k * k && !bad; j++) {
         bad = !isfinite(Hl[j]);
     }
+    o->last_ok = !bad && H != NULL;
     if (bad) {
         *f = CT_INF;
         return -1;
+    }
+    if (H != NULL) {
+        memcpy(o->last_p, p, k * sizeof *p);
+        memcpy(o->last_H, Hl, k * k * sizeof *Hl);
+        o->last_ll = ll;
     }
     double N = o->d->nobs, pen = 0;
     for (size_t j = 0; j < k; j++) {
@@ -280,15 +291,19 @@ static int damped_step(size_t k, const double *H, const double *g, double *step)
     return -1;
 }
 
-/* Newton iterations from th (f, g, H evaluated there): stop at |g| < gtol,
- * after max_iter steps, or when no step along the damped Newton direction
- * lowers f.  th, f, g, H hold the last accepted point. */
+/* Newton iterations from th (f, g, H evaluated there): stop at |g| <
+ * gtol / 100 (at most two steps after |g| < gtol: quadratic convergence
+ * makes the estimate ~1e-14 accurate, so it does not depend on the order of
+ * the sums - threads, MPI ranks), after max_iter steps, or when no step
+ * along the damped Newton direction lowers f.  th, f, g, H hold the last
+ * accepted point. */
 static unsigned newton(objective *o, double *th, double *f, double *g, double *H, double gtol,
                        unsigned max_iter)
 {
     size_t k = o->k;
-    unsigned it = 0;
-    while (it < max_iter && norm(g, k) >= gtol && o->status == CT_OK) {
+    unsigned it = 0, extra = 0;
+    while (it < max_iter && norm(g, k) >= 0.01 * gtol && extra < 2 && o->status == CT_OK) {
+        extra += norm(g, k) < gtol;
         double step[CT_CLV_MAXPAR], t2[CT_CLV_MAXPAR], g2[CT_CLV_MAXPAR];
         double H2[CT_CLV_MAXPAR * CT_CLV_MAXPAR], f2 = CT_INF;
         if (damped_step(k, H, g, step) != 0) {
@@ -583,13 +598,19 @@ static ct_status subsample_start(const ct_clv_data *d, objective *o, const doubl
 
 /* ---- standard errors and the fit ------------------------------------------ */
 
-/* Covariance = inverse of minus the Hessian of the log-likelihood. */
-static ct_status std_errors(const ct_clv_data *d, ct_fit *fit, unsigned threads, ct_error *err)
+/* Covariance = inverse of minus the Hessian of the log-likelihood (Hin,
+ * or evaluated here when NULL). */
+static ct_status std_errors(const ct_clv_data *d, ct_fit *fit, const double *Hin,
+                            unsigned threads, ct_error *err)
 {
     size_t k = fit->k, n = 0;
     double H[CT_CLV_MAXPAR * CT_CLV_MAXPAR], g[CT_CLV_MAXPAR], ll;
-    CT_CHECK(loglik_h(d, fit->par, &ll, g, H, threads, &n, err));
-    fit->nevals += n;
+    if (Hin != NULL) {
+        memcpy(H, Hin, k * k * sizeof *H);
+    } else {
+        CT_CHECK(loglik_h(d, fit->par, &ll, g, H, threads, &n, err));
+        fit->nevals += n;
+    }
     double A[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
     for (size_t i = 0; i < k * k; i++) {
         A[i] = -H[i]; /* information */
@@ -677,7 +698,7 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
     fit->penalty = o.penalty;
     double p0[CT_CLV_MAXPAR];
     CT_CHECK(check_fit_opts(d, &o, p0, err));
-    objective ob = {d, fit->k, o.penalty, o.threads, 0, CT_OK, err};
+    objective ob = {d, fit->k, o.penalty, o.threads, 0, CT_OK, err, 0, {0}, 0, {0}};
     run best;
     CT_CHECK(optimum(d, &ob, p0, &o, fit, &best));
     fit->nevals = ob.nevals;
@@ -699,11 +720,16 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
         fit->ndistinct = (size_t)nd;
     }
     fit->corr_xm = d->model == CT_GAMMAGAMMA ? d->corr_xm : CT_NAN;
-    CT_CHECK(ct_clv_loglik(d, fit->par, &fit->ll, NULL, o.threads, err));
-    fit->nevals++;
+    int cached = ob.last_ok && memcmp(ob.last_p, fit->par, fit->k * sizeof *fit->par) == 0;
+    if (cached) {
+        fit->ll = ob.last_ll;
+    } else {
+        CT_CHECK(ct_clv_loglik(d, fit->par, &fit->ll, NULL, o.threads, err));
+        fit->nevals++;
+    }
     fit->aic = 2.0 * (double)fit->k - 2.0 * fit->ll;
     fit->bic = (double)fit->k * log(fit->nobs) - 2.0 * fit->ll;
-    CT_CHECK(std_errors(d, fit, o.threads, err));
+    CT_CHECK(std_errors(d, fit, cached ? ob.last_H : NULL, o.threads, err));
     if (!fit->converged) {
         char buf[256];
         size_t off = 0;

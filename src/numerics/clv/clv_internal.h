@@ -14,7 +14,7 @@
 #define CT_NAN ((double)NAN)
 #define CT_INF ((double)INFINITY)
 
-/* Collapsed data: distinct rows sorted by (x, t_x, T), with weights. */
+/* Collapsed data: distinct rows in a canonical order (clv_data.c), with weights. */
 struct ct_clv_data {
     ct_clv_model model;
     struct ct_comm *comm; /* NULL, or these rows are one rank's part of the data set */
