@@ -14,6 +14,7 @@
 #include "clvtier/outfile.h"
 #include "clvtier/par.h"
 #include "clvtier/pipeline.h"
+#include "clvtier/publish.h"
 #include "clvtier/schema.h"
 #include "clvtier/report.h"
 #include "clvtier/rfm.h"

@@ -24,6 +24,7 @@
 #include "clvtier/kmeans.h"
 #include "clvtier/ingest.h"
 #include "clvtier/modelfile.h"
+#include "clvtier/publish.h"
 #include "clvtier/report.h"
 #include "clvtier/status.h"
 #include "clvtier/store.h"

@@ -196,6 +196,24 @@ int cmd_run(int argc, char **argv, cli_common *c)
     return cli_tier_command(c, ct_run, modelp, argv[optind], out, &ro, &rep);
 }
 
+/* The --bad-rows file of a run (command line, else the model's [ingest]
+ * section), or NULL. */
+static const char *run_bad_rows(const ct_tier_model *m, const ct_run_opts *ro)
+{
+    const char *path = NULL;
+    for (size_t i = 0; i < m->ningest; i++) {
+        if (strcmp(m->ingest_key[i], "bad_rows") == 0 || strcmp(m->ingest_key[i], "bad-rows") == 0) {
+            path = m->ingest_val[i];
+        }
+    }
+    for (size_t i = 0; i < ro->ningest_opts; i++) {
+        if (strcmp(ro->ingest_opts[2 * i], "bad-rows") == 0) {
+            path = ro->ingest_opts[2 * i + 1];
+        }
+    }
+    return path;
+}
+
 int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const char *input,
                      const char *output, ct_run_opts *ro, const ct_report_opts *rep)
 {
@@ -209,7 +227,19 @@ int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const cha
     ro->stage_ctx = c;
     ct_run_summary sum;
     double t0 = ct_seconds();
-    ct_status s = fn(&m, input, output, ro, &sum, &err);
+    /* Every input readable and no output an input or another output, every
+     * output's directory there, before anything runs; the outputs are then
+     * published together at the end (a failure leaves every old one). */
+    const char *in[6] = {model, input, ro->features, ro->previous, rep->id_key, NULL};
+    const char *out[7] = {output, rep->html, rep->json, rep->md, rep->csv, NULL, NULL};
+    out[5] = run_bad_rows(&m, ro);
+    ct_status s = c->rank == 0 ? ct_paths_check(in, 5, out, 6, &err) : CT_OK;
+    s = ro->comm != NULL ? ct_comm_agree(ro->comm, s, &err) : s;
+    if (s != CT_OK) {
+        return cli_fail(c, &err);
+    }
+    ct_outputs_hold(out, 6);
+    s = fn(&m, input, output, ro, &sum, &err);
     if (s == CT_OK && c->rank == 0 && (rep->html || rep->json || rep->md || rep->csv)) {
         double tr = ct_seconds();
         s = ct_stage_report(output, rep, &err);
@@ -218,6 +248,8 @@ int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const cha
         }
     }
     /* clvtier-mpi: rank 0 wrote the result and the reports */
+    s = ro->comm != NULL ? ct_comm_agree(ro->comm, s, &err) : s;
+    s = ct_outputs_release(s, &err);
     s = ro->comm != NULL ? ct_comm_agree(ro->comm, s, &err) : s;
     if (s != CT_OK) {
         return cli_fail(c, &err);

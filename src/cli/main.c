@@ -61,6 +61,15 @@ static void single_threaded_blas(char **argv)
 
 static int run(int argc, char **argv, int rank, int ranks);
 
+/* SIGTERM, SIGINT, SIGHUP: remove this process's temp files (outputs being
+ * written, a run's intermediate files), then die of the signal as usual. */
+static void on_signal(int sig)
+{
+    ct_tmp_cleanup();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(int argc, char **argv)
 {
     single_threaded_blas(argv);
@@ -111,6 +120,13 @@ static int run(int argc, char **argv, int rank, int ranks)
     /* With `ulimit -f`, a write past the limit must fail with EFBIG (so the
      * temp file is removed and the old output kept), not kill the process. */
     signal(SIGXFSZ, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     memset(&c, 0, sizeof c);
     c.cmd = "";
     c.rank = rank;

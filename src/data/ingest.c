@@ -13,6 +13,7 @@
 #include "clvtier/store.h"
 #include "data/csv_internal.h"
 #include "data/ingest_internal.h"
+#include "clvtier/publish.h"
 #include "data/decompress_internal.h"
 #include "core/mem_internal.h"
 #include "core/sort_internal.h"
@@ -1222,17 +1223,6 @@ static void *summ_run(void *arg)
 
 /* ---- entry point --------------------------------------------------------- */
 
-/* Whether a and b name the same file (b need not exist yet). */
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (strcmp(a, b) == 0) {
-        return 1;
-    }
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 /* Options that contradict each other, whatever set them. */
 static ct_status check_opts(const ct_ingest_opts *o, const char *out, ct_error *err)
 {
@@ -1246,7 +1236,7 @@ static ct_status check_opts(const ct_ingest_opts *o, const char *out, ct_error *
         return ct_fail(err, CT_EINVAL,
                        "--cancel-prefix needs --order (the column of the order ids)");
     }
-    if (o->bad_rows_path != NULL && same_file(o->bad_rows_path, out)) {
+    if (o->bad_rows_path != NULL && ct_same_file(o->bad_rows_path, out)) {
         return ct_fail(err, CT_EINVAL, "--bad-rows '%s' is also the output", o->bad_rows_path);
     }
     return CT_OK;
@@ -1352,7 +1342,7 @@ ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,
         if (access(csv[i], R_OK) != 0) {
             return ct_fail_at(err, CT_ENOENT, csv[i], 0, 0, "cannot open: %s", strerror(errno));
         }
-        if (same_file(csv[i], out) || (o->bad_rows_path && same_file(csv[i], o->bad_rows_path))) {
+        if (ct_same_file(csv[i], out) || (o->bad_rows_path && ct_same_file(csv[i], o->bad_rows_path))) {
             return ct_fail_at(err, CT_EINVAL, csv[i], 0, 0, "is both an input and an output");
         }
         size_t len = strlen(source);

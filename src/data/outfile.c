@@ -14,44 +14,6 @@ struct ct_outfile {
     char *path, *tmp;
 };
 
-ct_status ct_tmp_create(const char *path, char **tmp, int *fd, ct_error *err)
-{
-    size_t n = strlen(path) + 32;
-    *tmp = malloc(n);
-    if (*tmp == NULL) {
-        return ct_fail(err, CT_ENOMEM, "out of memory creating %s", path);
-    }
-    snprintf(*tmp, n, "%s.tmp-%ld", path, (long)getpid());
-    /* Created here, not by the writer's library: errno then says why it failed. */
-    *fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (*fd < 0) {
-        ct_status s = ct_fail_at(err, CT_ECREATE, path, 0, 0, "cannot create output: %s",
-                                 strerror(errno));
-        free(*tmp);
-        *tmp = NULL;
-        return s;
-    }
-    return CT_OK;
-}
-
-ct_status ct_publish(const char *tmp, const char *path, ct_error *err)
-{
-    if (rename(tmp, path) != 0) {
-        return ct_fail_at(err, CT_ECREATE, path, 0, 0, "cannot rename temp file into place: %s",
-                          strerror(errno));
-    }
-    char *d = strdup(path);
-    if (d != NULL) {
-        int fd = open(dirname(d), O_RDONLY | O_DIRECTORY);
-        if (fd >= 0) {
-            (void)fsync(fd);
-            close(fd);
-        }
-        free(d);
-    }
-    return CT_OK;
-}
-
 ct_status ct_outfile_open(ct_outfile **out, const char *path, ct_error *err)
 {
     ct_outfile *o = calloc(1, sizeof *o);
@@ -65,7 +27,7 @@ ct_status ct_outfile_open(ct_outfile **out, const char *path, ct_error *err)
     if (s == CT_OK && (o->fp = fdopen(fd, "w")) == NULL) {
         s = ct_fail_at(err, CT_ECREATE, path, 0, 0, "cannot create output: %s", strerror(errno));
         close(fd);
-        unlink(o->tmp);
+        ct_tmp_remove(o->tmp);
     }
     if (s != CT_OK) {
         free(o->path);
@@ -121,7 +83,7 @@ void ct_outfile_abort(ct_outfile *o)
         fclose(o->fp);
     }
     if (o->tmp != NULL) {
-        unlink(o->tmp);
+        ct_tmp_remove(o->tmp);
     }
     free(o->tmp);
     free(o->path);

@@ -80,16 +80,20 @@ ct_status ct_file_open(ct_file **out, const char *path, ct_error *err)
 
     *out = NULL;
     h5_init();
-    if (stat(path, &st) != 0) {
+    const char *src = ct_publish_pending(path); /* an output of this run, held */
+    if (src == NULL) {
+        src = path;
+    }
+    if (stat(src, &st) != 0) {
         return ct_fail_at(err, CT_ENOENT, path, 0, 0, "cannot open: %s", strerror(errno));
     }
     if (S_ISDIR(st.st_mode)) {
         return ct_fail_at(err, CT_ENOENT, path, 0, 0, "is a directory, not an HDF5 file");
     }
-    if (access(path, R_OK) != 0) {
+    if (access(src, R_OK) != 0) {
         return ct_fail_at(err, CT_ENOENT, path, 0, 0, "cannot read: %s", strerror(errno));
     }
-    htri_t is = H5Fis_hdf5(path);
+    htri_t is = H5Fis_hdf5(src);
     if (is <= 0) {
         H5Eclear2(H5E_DEFAULT);
         return ct_fail_at(err, CT_EFORMAT, path, 0, 0,
@@ -100,7 +104,7 @@ ct_status ct_file_open(ct_file **out, const char *path, ct_error *err)
         free(f);
         return ct_fail(err, CT_ENOMEM, "out of memory opening %s", path);
     }
-    f->fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    f->fid = H5Fopen(src, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f->fid < 0) {
         ct_status s = h5s_fail(err, CT_EFORMAT, path, "cannot open HDF5 file (truncated or damaged?)");
         free(f->path);
@@ -212,7 +216,7 @@ ct_status ct_file_create(ct_file **out, const char *path, const ct_create_opts *
             if (strlen(tmp) < sizeof h->tmp) {
                 memcpy(h->tmp, tmp, strlen(tmp) + 1);
             } else {
-                unlink(tmp);
+                ct_tmp_remove(tmp);
                 st = ct_fail_at(err, CT_ECREATE, path, 0, 0, "output path too long");
             }
             free(tmp);
@@ -229,7 +233,7 @@ ct_status ct_file_create(ct_file **out, const char *path, const ct_create_opts *
     st = comm != NULL ? ct_comm_agree(comm, st, err) : st;
     if (st != CT_OK) {
         if (f != NULL && h5s_is_root(f) && h != NULL && h->tmp[0] != '\0') {
-            unlink(h->tmp);
+            ct_tmp_remove(h->tmp);
         }
         if (f != NULL) {
             free(f->path);
@@ -252,7 +256,7 @@ ct_status ct_file_create(ct_file **out, const char *path, const ct_create_opts *
             H5Fclose(f->fid);
         }
         if (h5s_is_root(f)) {
-            unlink(f->tmp);
+            ct_tmp_remove(f->tmp);
         }
         free(f->path);
         free(f->tmp);
@@ -382,7 +386,7 @@ void ct_file_close(ct_file *f)
         }
     }
     if (f->writable && f->tmp != NULL && h5s_is_root(f)) {
-        unlink(f->tmp);
+        ct_tmp_remove(f->tmp);
     }
     free(f->tmp);
     free(f->path);

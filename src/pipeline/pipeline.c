@@ -2,6 +2,7 @@
  * Composes ingest, clv, kmeans, scaler and tier; adds no numerics of its own. */
 #include "clvtier/pipeline.h"
 #include "clvtier/par.h"
+#include "data/publish_internal.h"
 #include "pipeline/stages.h"
 #include "core/str_internal.h"
 
@@ -495,7 +496,7 @@ static void run_free(run_state *r)
     free(r->rows);
     free(r->mine_lab);
     if (r->tmp[0] != '\0' && r->root) {
-        unlink(r->tmp);
+        ct_tmp_remove(r->tmp);
     }
 }
 
@@ -534,8 +535,12 @@ static ct_status run_ingest(run_state *r, ct_error *err)
         io.command = r->o != NULL ? r->o->command : NULL;
         io.features_path = r->o != NULL ? r->o->features : NULL;
         snprintf(r->tmp, sizeof r->tmp, "%s.ingest-%ld.h5", r->output, (long)getpid());
+        ct_tmp_track(r->tmp); /* removed on SIGTERM/SIGINT and at the end */
         if (s == CT_OK) {
             s = ct_ingest_csv(r->input, r->tmp, &io, NULL, err);
+        }
+        if (s != CT_OK) {
+            ct_tmp_remove(r->tmp);
         }
         if (s != CT_OK) {
             r->tmp[0] = '\0';
