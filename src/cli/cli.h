@@ -35,6 +35,11 @@ int cli_exit_code(ct_status s);
 /* Print "clvtier CMD: error: MSG" and return the exit code for s. */
 int cli_fail(const cli_common *c, const ct_error *err);
 /* Usage error: "clvtier CMD: MSG (see clvtier CMD --help)", returns 64. */
+/* Inputs readable, no output an input or another output, output
+ * directories there (ct_paths_check), on rank 0: 0, or the exit code after
+ * the error line. */
+int cli_check_paths(cli_common *c, const char *const *in, size_t nin, const char *const *out,
+                    size_t nout);
 int cli_usage(const cli_common *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* getopt code of --json in every command's option table. */
 #define CLI_JSON 0x7f00

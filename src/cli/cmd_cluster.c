@@ -327,6 +327,11 @@ int cmd_cluster(int argc, char **argv, cli_common *c)
     st.names = (const char(*)[64])names;
     st.d = d;
     st.on_k = c->quiet ? NULL : show_k;
+    const char *in3[3] = {st.data, st.scores, st.init_file}, *out1[1] = {st.output};
+    int pc = cli_check_paths(c, in3, 3, out1, 1);
+    if (pc != 0) {
+        return pc;
+    }
     ct_cluster_summary sum;
     ct_error err;
     ct_status s = ct_stage_cluster(&st, &sum, &err);

@@ -196,6 +196,11 @@ int cmd_fit(int argc, char **argv, cli_common *c)
         }
         nm++;
     }
+    const char *in1[1] = {argv[optind]}, *out1[1] = {out};
+    int ec = cli_check_paths(c, in1, 1, out1, 1);
+    if (ec != 0) {
+        return ec;
+    }
     ct_fit fits[8];
     ct_error err;
     ct_fit_stage st = {argv[optind], table, out, c->cmdline, list, nm, fo,
@@ -313,6 +318,11 @@ int cmd_score(int argc, char **argv, cli_common *c)
     }
     if (fitp == NULL || out == NULL) {
         return cli_usage(c, "missing %s", fitp == NULL ? "--fit FIT.h5" : "-o SCORES.h5");
+    }
+    const char *in3[3] = {argv[optind], fitp, spendp}, *out1[1] = {out};
+    int ec = cli_check_paths(c, in3, 3, out1, 1);
+    if (ec != 0) {
+        return ec;
     }
     ct_error err;
     ct_score_summary sum;

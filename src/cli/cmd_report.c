@@ -55,6 +55,12 @@ int cmd_report(int argc, char **argv, cli_common *c)
     if (!rep.html && !rep.json && !rep.md && !rep.csv) {
         return cli_usage(c, "nothing to write: give --html, --summary, --markdown or --csv");
     }
+    const char *in2[2] = {argv[optind], rep.id_key};
+    const char *out4[4] = {rep.html, rep.json, rep.md, rep.csv};
+    int ec = cli_check_paths(c, in2, 2, out4, 4);
+    if (ec != 0) {
+        return ec;
+    }
     if (ct_stage_report(argv[optind], &rep, &err) != CT_OK) {
         return cli_fail(c, &err);
     }

@@ -149,6 +149,17 @@ int cli_report_option(cli_common *c, int opt, ct_report_opts *rep, const char *h
     }
 }
 
+int cli_check_paths(cli_common *c, const char *const *in, size_t nin, const char *const *out,
+                    size_t nout)
+{
+    ct_error err;
+    ct_status s = c->rank == 0 ? ct_paths_check(in, nin, out, nout, &err) : CT_OK;
+    if (c->ranks > 1) {
+        s = ct_comm_agree(ct_comm_world(), s, &err);
+    }
+    return s == CT_OK ? 0 : cli_fail(c, &err);
+}
+
 int cli_usage(const cli_common *c, const char *fmt, ...)
 {
     char msg[1024];

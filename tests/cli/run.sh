@@ -450,6 +450,15 @@ sed 's/^seed.*/seed = 99/' "$T/dl/m.ini" >"$T/dl/m2.ini"
 expect 65 "run failing at the report" -- "$CLV" run -m "$T/dl/m2.ini" "$T/dl/in.csv" -o "$T/dl/r.h5" --report "$T/dl/r.html" --csv "$T/dl/t.csv" --id-key "$T/dl/emptykey" -q
 unchanged "run failing at the report"
 [ ! -e "$T/dl/t.csv" ] && ok || bad "run failing at the report: wrote t.csv"
+# the other commands: an output that is the input is refused, nothing changed
+"$CLV" ingest "$T/dl/in.csv" -o "$T/dl/d.h5" -q && cp "$T/dl/d.h5" "$T/dl/d.orig"
+expect 64 "fit -o = data" -- "$CLV" fit "$T/dl/d.h5" -m bgnbd -o "$T/dl/d.h5" -q
+"$CLV" fit "$T/dl/d.h5" -m bgnbd -o "$T/dl/f.h5" -q && cp "$T/dl/f.h5" "$T/dl/f.orig"
+expect 64 "score -o = fit" -- "$CLV" score "$T/dl/d.h5" --fit "$T/dl/f.h5" -o "$T/dl/f.h5" -q
+expect 64 "cluster -o = data" -- "$CLV" cluster "$T/dl/d.h5" --features x,t_x -k 3 -o "$T/dl/d.h5" -q
+expect 64 "report --html = result" -- "$CLV" report "$T/dl/r.h5" --html "$T/dl/r.h5" -q
+cmp -s "$T/dl/d.h5" "$T/dl/d.orig" && cmp -s "$T/dl/f.h5" "$T/dl/f.orig" && ok || bad "fit/score/cluster -o = input changed a file"
+unchanged "report --html = result"
 # case 9: SIGTERM and SIGINT remove the temp files (outputs, the ingested CSV)
 "$CLV" synth -n 200000 --seed 4 -o "$T/dl/big.csv" -q
 for sig in TERM INT; do
