@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,8 +73,53 @@ void ct_tmp_remove(const char *tmp)
     }
 }
 
+/* The process id in a temp file's name after "B.": tmp-PID[-XXXXXX] or
+ * ingest-PID.h5[...]; 0 when the name is not one of ours. */
+static long tmp_owner(const char *rest)
+{
+    const char *p = NULL;
+    if (strncmp(rest, "tmp-", 4) == 0) {
+        p = rest + 4;
+    } else if (strncmp(rest, "ingest-", 7) == 0) {
+        p = rest + 7;
+    }
+    if (p == NULL || *p < '0' || *p > '9') {
+        return 0;
+    }
+    char *end;
+    long pid = strtol(p, &end, 10);
+    if (*end != '\0' && *end != '-' && *end != '.') {
+        return 0;
+    }
+    return pid > 0 ? pid : 0;
+}
+
+void ct_tmp_sweep(const char *path)
+{
+    char *d = strdup(path), *b = strdup(path);
+    DIR *dir = d != NULL && b != NULL ? opendir(dirname(d)) : NULL;
+    if (dir != NULL) {
+        const char *base = basename(b);
+        size_t nb = strlen(base);
+        struct dirent *e;
+        while ((e = readdir(dir)) != NULL) {
+            if (strncmp(e->d_name, base, nb) != 0 || e->d_name[nb] != '.') {
+                continue;
+            }
+            long pid = tmp_owner(e->d_name + nb + 1);
+            if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+                (void)unlinkat(dirfd(dir), e->d_name, 0); /* its writer is gone */
+            }
+        }
+        closedir(dir);
+    }
+    free(d);
+    free(b);
+}
+
 ct_status ct_tmp_create(const char *path, char **tmp, int *fd, ct_error *err)
 {
+    ct_tmp_sweep(path);
     size_t n = strlen(path) + 48;
     *tmp = malloc(n);
     if (*tmp == NULL) {

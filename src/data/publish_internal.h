@@ -13,6 +13,10 @@
  * naming `path` and errno's reason, or CT_ENOMEM. */
 ct_status ct_tmp_create(const char *path, char **tmp, int *fd, ct_error *err);
 
+/* Remove the temp files next to path (path.tmp-PID..., path.ingest-PID...)
+ * left by processes that no longer run (killed with SIGKILL, a crash). */
+void ct_tmp_sweep(const char *path);
+
 /* Remove a temp file and forget it. */
 void ct_tmp_remove(const char *tmp);
 

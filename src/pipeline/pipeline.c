@@ -535,7 +535,8 @@ static ct_status run_ingest(run_state *r, ct_error *err)
         io.command = r->o != NULL ? r->o->command : NULL;
         io.features_path = r->o != NULL ? r->o->features : NULL;
         snprintf(r->tmp, sizeof r->tmp, "%s.ingest-%ld.h5", r->output, (long)getpid());
-        ct_tmp_track(r->tmp); /* removed on SIGTERM/SIGINT and at the end */
+        ct_tmp_sweep(r->output); /* intermediate files of killed runs */
+        ct_tmp_track(r->tmp);     /* removed on SIGTERM/SIGINT and at the end */
         if (s == CT_OK) {
             s = ct_ingest_csv(r->input, r->tmp, &io, NULL, err);
         }

@@ -472,6 +472,41 @@ for sig in TERM INT; do
     done
 done
 
+# crash injection: kill -9 ingest and run at 20 pseudo-random moments each
+# (fixed seed); every time the previous outputs stay byte for byte, and the
+# next run leaves no temp file (it removes those of killed processes)
+"$CLV" ingest "$T/dl/big.csv" -o "$T/dl/big.h5" -q && cp "$T/dl/big.h5" "$T/dl/big.orig"
+for f in r.h5 r.html; do cp "$T/dl/$f" "$T/dl/$f.orig"; done
+crash() { # name delay command...: SIGKILL after delay; outputs as before unless it finished
+    name=$1 d=$2
+    shift 2
+    "$@" >/dev/null 2>&1 &
+    pid=$!
+    sleep "$d"
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid"
+    rc=$?
+    if [ "$rc" = 137 ]; then
+        cmp -s "$T/dl/big.h5" "$T/dl/big.orig" && cmp -s "$T/dl/r.h5" "$T/dl/r.h5.orig" &&
+            cmp -s "$T/dl/r.html" "$T/dl/r.html.orig" && ok || bad "$name killed after $d s: an output changed"
+    else # finished before the kill: a complete new output; keep the old one for the next round
+        "$CLV" inspect "$T/dl/big.h5" >/dev/null 2>&1 && "$CLV" inspect "$T/dl/r.h5" >/dev/null 2>&1 &&
+            ok || bad "$name finished (exit $rc) with an unreadable output"
+        cp "$T/dl/big.orig" "$T/dl/big.h5"
+        cp "$T/dl/r.h5.orig" "$T/dl/r.h5"
+        cp "$T/dl/r.html.orig" "$T/dl/r.html"
+    fi
+}
+for d in $(awk 'BEGIN { srand(14); for (i = 0; i < 20; i++) printf "%.2f ", 0.02 + rand() * 0.9 }'); do
+    crash "ingest" "$d" "$CLV" ingest "$T/dl/big.csv" -o "$T/dl/big.h5" -q
+done
+for d in $(awk 'BEGIN { srand(15); for (i = 0; i < 20; i++) printf "%.2f ", 0.02 + rand() * 1.5 }'); do
+    crash "run" "$d" "$CLV" run -m "$T/dl/m2.ini" "$T/dl/big.csv" -o "$T/dl/r.h5" --report "$T/dl/r.html" -q
+done
+expect 0 "ingest after the crashes" -- "$CLV" ingest "$T/dl/big.csv" -o "$T/dl/big.h5" -q
+expect 0 "run after the crashes" -- "$CLV" run -m "$T/dl/m2.ini" "$T/dl/big.csv" -o "$T/dl/r.h5" --report "$T/dl/r.html" -q
+if ls "$T/dl" | grep -q -e '\.tmp-' -e 'ingest-'; then bad "temp files left after the crashes: $(ls "$T/dl")"; else ok; fi
+
 # ---- reports -----------------------------------------------------------------
 R=$T/rep
 mkdir -p "$R"
