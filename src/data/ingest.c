@@ -1417,6 +1417,14 @@ ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,
         pthread_join(sth, NULL);
     }
     CT_TRY(s);
+    if (sj.st == CT_EDATA && sj.err.row >= 1 && sj.err.row <= S.ncust && sj.err.file[0] == '\0') {
+        size_t i = (size_t)sj.err.row - 1; /* name the customer, its file and column */
+        int len = (int)strnlen(cust.ids + i * cust.id_width, cust.id_width);
+        const char *msg = strchr(sj.err.msg, ':');
+        CT_FAIL(err, CT_EDATA, "%s: column '%s': customer '%.*s'%s", source,
+                o->amount_col != NULL ? o->amount_col : "amount", len > 200 ? 200 : len,
+                cust.ids + i * cust.id_width, msg != NULL ? msg : "");
+    }
     if (sj.st != CT_OK) {
         *err = sj.err;
         CT_TRY(sj.st);

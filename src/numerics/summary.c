@@ -60,6 +60,13 @@ ct_status ct_summarize(const int32_t *day, const double *amount, const size_t *o
         }
         day_runs cal = runs(day, amount, a, c);
         size_t x = cal.days - 1;
+        if (!isfinite(cal.sum) || !isfinite(cal.sum - cal.first_sum)) {
+            /* row: the customer (1-based), for the caller to name */
+            return ct_fail_at(err, CT_EDATA, "", (uint64_t)i + 1, 0,
+                              "customer %zu: the amounts add up to %g (beyond the largest "
+                              "number, 1.8e308)",
+                              i + 1, cal.sum);
+        }
         out->x[i] = (double)x;
         out->t_x[i] = (double)(cal.last - day[a]) / pd;
         out->T[i] = (double)(o->calibration_end - day[a]) / pd;
@@ -72,6 +79,12 @@ ct_status ct_summarize(const int32_t *day, const double *amount, const size_t *o
         }
         if (o->holdout && out->x_star != NULL) {
             day_runs hold = runs(day, amount, c, b);
+            if (!isfinite(hold.sum)) {
+                return ct_fail_at(err, CT_EDATA, "", (uint64_t)i + 1, 0,
+                                  "customer %zu: the holdout amounts add up to %g (beyond the "
+                                  "largest number, 1.8e308)",
+                                  i + 1, hold.sum);
+            }
             out->x_star[i] = (double)hold.days;
             out->m_star[i] = hold.days > 0 ? hold.sum / (double)hold.days : 0.0;
         }

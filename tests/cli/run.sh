@@ -201,6 +201,15 @@ printf 'customer_id,score\n00001,0.5\n00002,1.5\n' >"$T/feats.csv"
 expect 0 "features delimiter sniffed" -- "$CLV" ingest "$DATA/CDNOW_master.txt" -d space \
     --features "$T/feats.csv" -o "$T/featd.h5" --json -q
 grep -qF '"feature_columns": 1' "$T/out" && ok || bad "features delimiter: $(cat "$T/out")"
+# issue 14, case 15: amounts that add up past the largest double are refused,
+# naming the column and the customer (and one too large for a double, its line)
+printf 'id,date,amount\na,2020-01-01,1e308\na,2020-01-05,1e308\na,2020-01-09,1e308\nb,2020-01-02,5\n' >"$T/ov.csv"
+expect 65 "amounts summing to inf" -- "$CLV" ingest "$T/ov.csv" -o "$T/ov.h5"
+says "amounts summing to inf" "column 'amount': customer 'a': the amounts add up to inf"
+[ ! -e "$T/ov.h5" ] && ok || bad "amounts summing to inf: output written"
+printf 'id,date,amount\na,2020-01-01,1e309\n' >"$T/ov1.csv"
+expect 65 "amount beyond double" -- "$CLV" ingest "$T/ov1.csv" -o "$T/ov.h5"
+says "amount beyond double" "ov1.csv:2:3"
 # issue 14, case 12: input bytes in an error are escaped (ESC, a quoted
 # newline): one line, no terminal escape sequences
 printf 'id,date,amount\n1,"\033[31m2020\n01",3\n' >"$T/esc.csv"
