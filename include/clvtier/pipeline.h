@@ -225,6 +225,10 @@ typedef struct ct_run_summary {
                               * by the nearest centroid */
     size_t mig_rows, mig_cols;
     double migration[(CT_MAX_TIERS + 2) * (CT_MAX_TIERS + 2)]; /* old x new, see ct_tier_migration */
+    /* a CSV input with --features: feature rows whose id has no transaction
+     * (not joined), as ingest counts them, and a few of those ids */
+    uint64_t feature_unmatched;
+    char feature_unmatched_examples[256];
 } ct_run_summary;
 
 /* input: a transaction CSV (ingested with the model's [data] settings) or a

@@ -40,6 +40,8 @@ int cli_fail(const cli_common *c, const ct_error *err);
  * the error line. */
 int cli_check_paths(cli_common *c, const char *const *in, size_t nin, const char *const *out,
                     size_t nout);
+/* "clvtier CMD: warning: ..." on stderr, input bytes escaped, one line. */
+void cli_warn(const cli_common *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_usage(const cli_common *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* getopt code of --json in every command's option table. */
 #define CLI_JSON 0x7f00

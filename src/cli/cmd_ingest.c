@@ -212,10 +212,10 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
                     (unsigned long long)rep.late_transactions);
         }
         if (rep.feature_unmatched > 0) {
-            fprintf(stderr,
-                    "clvtier ingest: warning: %llu feature rows name customers with no "
-                    "transactions (e.g. %s); they were not joined\n",
-                    (unsigned long long)rep.feature_unmatched, rep.feature_unmatched_examples);
+            cli_warn(c,
+                     "%llu feature rows name customers with no transactions (e.g. %s); they "
+                     "were not joined",
+                     (unsigned long long)rep.feature_unmatched, rep.feature_unmatched_examples);
         }
         if (rep.customers_without_features > 0) {
             fprintf(stderr, "clvtier ingest: note: %llu customers have no feature row (NaN)\n",

@@ -254,6 +254,12 @@ int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const cha
     if (s != CT_OK) {
         return cli_fail(c, &err);
     }
+    if (c->rank == 0 && sum.feature_unmatched > 0) {
+        cli_warn(c,
+                 "%llu feature rows name customers with no transactions (e.g. %s); they were "
+                 "not joined",
+                 (unsigned long long)sum.feature_unmatched, sum.feature_unmatched_examples);
+    }
     if (c->rank == 0) {
         print_run(c, &m, &sum, ct_seconds() - t0, ro->previous);
     }

@@ -160,6 +160,18 @@ int cli_check_paths(cli_common *c, const char *const *in, size_t nin, const char
     return s == CT_OK ? 0 : cli_fail(c, &err);
 }
 
+void cli_warn(const cli_common *c, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "clvtier %s: warning: ", c->cmd);
+    put_safe(stderr, msg);
+    fputc('\n', stderr);
+}
+
 int cli_usage(const cli_common *c, const char *fmt, ...)
 {
     char msg[1024];

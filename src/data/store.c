@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +74,19 @@ int ct_file_is_hdf5(const char *path)
     return is > 0;
 }
 
+/* Whether another process holds an exclusive lock on path (HDF5 takes one
+ * while it has a file open for writing). */
+static int locked_by_writer(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        return 0;
+    }
+    int locked = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return locked;
+}
+
 ct_status ct_file_open(ct_file **out, const char *path, ct_error *err)
 {
     struct stat st;
@@ -106,7 +120,12 @@ ct_status ct_file_open(ct_file **out, const char *path, ct_error *err)
     }
     f->fid = H5Fopen(src, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f->fid < 0) {
-        ct_status s = h5s_fail(err, CT_EFORMAT, path, "cannot open HDF5 file (truncated or damaged?)");
+        ct_status s = locked_by_writer(src)
+                          ? ct_fail_at(err, CT_EIO, path, 0, 0,
+                                       "is locked: another process has it open for writing "
+                                       "(try again when that one has finished)")
+                          : h5s_fail(err, CT_EFORMAT, path,
+                                     "cannot open HDF5 file (truncated or damaged?)");
         free(f->path);
         free(f);
         return s;

@@ -537,8 +537,23 @@ static ct_status run_ingest(run_state *r, ct_error *err)
         snprintf(r->tmp, sizeof r->tmp, "%s.ingest-%ld.h5", r->output, (long)getpid());
         ct_tmp_sweep(r->output); /* intermediate files of killed runs */
         ct_tmp_track(r->tmp);     /* removed on SIGTERM/SIGINT and at the end */
+        ct_ingest_report rep;
+        memset(&rep, 0, sizeof rep);
         if (s == CT_OK) {
-            s = ct_ingest_csv(r->input, r->tmp, &io, NULL, err);
+            s = ct_ingest_csv(r->input, r->tmp, &io, &rep, err);
+        }
+        if (s == CT_OK) {
+            r->sum->feature_unmatched = rep.feature_unmatched;
+            memcpy(r->sum->feature_unmatched_examples, rep.feature_unmatched_examples,
+                   sizeof rep.feature_unmatched_examples);
+        }
+        if (s != CT_OK && strstr(err->msg, r->tmp) != NULL) {
+            /* the intermediate file is gone: name the run's output instead */
+            ct_error e = *err;
+            const char *rest = strstr(e.msg, r->tmp) + strlen(r->tmp);
+            s = ct_fail_at(err, e.status, r->output, e.row, e.col,
+                           "%s (ingesting %s into a temp file beside it)", rest[0] == ':' ?
+                           rest + 1 + (rest[1] == ' ') : rest, r->input);
         }
         if (s != CT_OK) {
             ct_tmp_remove(r->tmp);

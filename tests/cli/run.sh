@@ -481,6 +481,25 @@ for sig in TERM INT; do
     done
 done
 
+# issue 14, case 18: run --features warns about feature rows it cannot join;
+# run's errors name its output, not its (removed) intermediate file; an HDF5
+# input another process holds open for writing is said to be locked
+printf 'id,seg\nC000001,1\nnobody,2\n' >"$T/dl/feat.csv"
+"$CLV" run -m "$T/dl/m.ini" "$T/dl/in.csv" -o "$T/dl/rf.h5" --features "$T/dl/feat.csv" -q >/dev/null 2>"$T/err"
+says "run --features unknown ids" "warning: 1 feature rows name customers with no transactions (e.g. nobody)"
+(ulimit -f 40; "$CLV" run -m "$T/dl/m.ini" "$T/dl/in.csv" -o "$T/dl/rf2.h5" -q >/dev/null 2>"$T/err")
+grep -q 'ingest-' "$T/err" && bad "run error names its intermediate file: $(cat "$T/err")" || ok
+says "run error on the intermediate file" "rf2.h5: cannot write output: File too large (ingesting"
+if [ -x "$PY" ] && "$PY" -c 'import h5py' 2>/dev/null; then
+    "$PY" -c 'import h5py, sys, time; f = h5py.File(sys.argv[1], "a"); time.sleep(3)' "$T/dl/rf.h5" &
+    sleep 1.5
+    expect 74 "locked input" -- "$CLV" inspect "$T/dl/rf.h5"
+    says "locked input" "is locked: another process has it open for writing"
+    wait
+else
+    skipped "locked input (no /usr/bin/python3 with h5py)"
+fi
+
 # crash injection: kill -9 ingest and run at 20 pseudo-random moments each
 # (fixed seed); every time the previous outputs stay byte for byte, and the
 # next run leaves no temp file (it removes those of killed processes)
