@@ -335,7 +335,10 @@ static ct_status read_sel(const ct_table *t, size_t j, size_t row0, size_t n, hi
     H5Sclose(msp);
     H5Sclose(fsp);
     if (rc < 0) {
-        return h5s_fail(err, CT_EIO, t->f->path, "cannot read column");
+        char what[400];
+        snprintf(what, sizeof what, "cannot read column '%s' of %s (rows %zu to %zu)",
+                 t->col[j].name, t->group, row0 + 1, row0 + n);
+        return h5s_fail(err, CT_EIO, t->f->path, what);
     }
     return CT_OK;
 }
@@ -424,6 +427,15 @@ ct_status ct_table_read_str(const ct_table *t, size_t j, size_t row0, size_t n, 
                            c->width);
         }
         hid_t mt = h5s_fixed_str_type(width);
+        /* the file's character set (h5py's numpy 'S' strings are ASCII):
+         * HDF5 converts between pads but not between character sets */
+        hid_t ft = H5Dget_type(c->did);
+        if (ft >= 0 && mt >= 0) {
+            H5Tset_cset(mt, H5Tget_cset(ft));
+        }
+        if (ft >= 0) {
+            H5Tclose(ft);
+        }
         s = read_sel(t, j, row0, n, mt, buf, err);
         H5Tclose(mt);
         return s;

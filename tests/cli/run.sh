@@ -500,6 +500,30 @@ else
     skipped "locked input (no /usr/bin/python3 with h5py)"
 fi
 
+# issue 14, case 17: ids written by h5py as numpy byte strings ('S' dtype,
+# ASCII) are read; a read error names the column
+if [ -x "$PY" ] && "$PY" -c 'import h5py, numpy' 2>/dev/null; then
+    "$CLV" synth -n 3000 --seed 6 -o "$T/dl/sy.h5" -q
+    "$PY" - "$T/dl/sy.h5" "$T/dl/hp.h5" <<'PYEOF'
+import sys
+import h5py
+import numpy as np
+src = h5py.File(sys.argv[1], "r")["customers"]
+with h5py.File(sys.argv[2], "w") as f:
+    g = f.create_group("customers")
+    g["id"] = np.array([s.encode() for s in src["id"].asstr()[:]], dtype="S12")
+    for c in ("x", "t_x", "T", "m"):
+        g[c] = src[c][:]
+PYEOF
+    expect 0 "run on h5py 'S' ids" -- "$CLV" run -m "$T/dl/m.ini" "$T/dl/hp.h5" -o "$T/dl/hpr.h5" --csv "$T/dl/hp.csv" -q
+    sed -n 2p "$T/dl/hp.csv" | grep -q '^C[0-9]' && ok || bad "h5py 'S' ids in tiers.csv: $(sed -n 2p "$T/dl/hp.csv")"
+    "$PY" -c 'import h5py, sys; f = h5py.File(sys.argv[1], "a"); del f["customers/x"]; f["customers/x"] = f["customers/T"][:5]' "$T/dl/hp.h5"
+    "$CLV" fit "$T/dl/hp.h5" -m bgnbd -o "$T/dl/hpf.h5" -q 2>"$T/err"
+    grep -q "column 'x'" "$T/err" && ok || bad "a bad column is not named: $(cat "$T/err")"
+else
+    skipped "h5py 'S' ids (no /usr/bin/python3 with h5py)"
+fi
+
 # crash injection: kill -9 ingest and run at 20 pseudo-random moments each
 # (fixed seed); every time the previous outputs stay byte for byte, and the
 # next run leaves no temp file (it removes those of killed processes)
