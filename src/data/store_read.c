@@ -102,6 +102,21 @@ static int add_column(ct_table *t, const char *name, ct_error *err)
         H5Dclose(d);
         return 0;
     }
+    /* The declared size against the storage the file really holds, before
+     * anyone allocates for it: deflate packs at most ~1032:1, so a column
+     * declaring over 2048 times its stored bytes (and over 1 MiB) is a lie
+     * (a damaged or hostile file), not data.  Variable-length strings store
+     * their text on the heap: they are not checked here. */
+    double declared = (double)dim * (double)(c.vlen ? 0 : sz);
+    double stored = (double)H5Dget_storage_size(d);
+    if (declared > 1048576.0 && declared > 2048.0 * stored) {
+        ct_fail_at(err, CT_EFORMAT, t->f->path, 0, 0,
+                   "table %s: column '%s' declares %llu rows (%.3g bytes) but the file holds "
+                   "%.3g bytes of it: damaged or not a real table",
+                   t->group, name, (unsigned long long)dim, declared, stored);
+        H5Dclose(d);
+        return -1;
+    }
     if (t->ncols > 0 && (size_t)dim != t->nrows) {
         ct_fail_at(err, CT_EDIM, t->f->path, 0, 0,
                    "table %s: column '%s' has %llu rows but '%s' has %zu", t->group, name,
