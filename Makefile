@@ -71,7 +71,7 @@ LIBA     := $(BUILD)/lib$(NAME).a
 LIBSO    := $(BUILD)/lib$(NAME).so.0
 CLI      := $(BUILD)/$(NAME)
 
-.PHONY: all check check-mpi unit cli-test lint headers golden bench demo asan valgrind install uninstall clean
+.PHONY: all check check-mpi unit cli-test lint headers golden bench demo asan valgrind fuzz fuzz-smoke fuzz-lib FORCE install uninstall clean
 all: $(LIBA) $(LIBSO) $(CLI) $(BUILD)/clvtier.pc
 
 $(BUILD)/%.o: %.c $(wildcard include/clvtier/*.h $(foreach l,$(LAYERS) cli,src/$(l)/*.h))
@@ -163,6 +163,53 @@ valgrind: $(TESTS)
 	    CT_SKIP_SLOW=1 CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp valgrind -q --error-exitcode=9 \
 	        --leak-check=full --errors-for-leak-kinds=definite ./$$t || fail=1; \
 	done; exit $$fail
+
+# ---- fuzzing (clang's libFuzzer, ASan + UBSan) ------------------------------
+# make fuzz [FUZZ_SECONDS=600]: every target with mutations for FUZZ_SECONDS
+# each; make fuzz-smoke (CI, ~2 minutes): each target over its seed corpus
+# (tests/fuzz/corpus/<target>, copied: new inputs stay in the build folder)
+# plus 25 s of mutations, the HDF5 target over its corpus only (fuzz_hdf5.c).
+FUZZ_TARGETS := ingest summary model hdf5
+FUZZ_BUILD   := build-fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 600
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+# the library built by clang with the fuzzer's coverage hooks (a sub-make:
+# fuzz-lib is $(LIBA) there)
+fuzz-lib: $(LIBA)
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h FORCE
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+	    O='-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)' fuzz-lib
+	clang $(CPPFLAGS) $(ISYS) -std=c11 -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) $< \
+	    $(FUZZ_BUILD)/libclvtier.a $(DEP_LIBS) -o $@
+
+FORCE:
+
+$(FUZZ_BUILD)/corpus-%: $(FUZZ_BUILD)/fuzz_% $(CLI)
+	@rm -rf $@ && mkdir -p $@
+	@cp tests/fuzz/corpus/$*/* $@/ 2>/dev/null || true
+	@if [ "$*" = hdf5 ]; then \
+	    $(CLI) synth -n 30 --seed 1 -o $@/synth.h5 -q && \
+	    $(CLI) ingest --summary $(SHARED)/data/cdnow_customers_summary.csv -o $@/summary.h5 -q; fi
+
+fuzz: $(FUZZ_BINS) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/corpus-%)
+	@for t in $(FUZZ_TARGETS); do \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_BUILD)/fuzz_$$t $(FUZZ_BUILD)/corpus-$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- -print_final_stats=1 || exit 1; \
+	done
+
+fuzz-smoke: $(FUZZ_BINS) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/corpus-%)
+	@for t in $(FUZZ_TARGETS); do \
+	    if [ $$t = hdf5 ]; then time=0; runs=-runs=0; else time=25; runs=; fi; \
+	    echo "fuzz-smoke: $$t (corpus, then $$time s of mutations)"; \
+	    $(FUZZ_BUILD)/fuzz_$$t $(FUZZ_BUILD)/corpus-$$t -max_total_time=$$time $$runs -seed=14 \
+	        -artifact_prefix=$(FUZZ_BUILD)/crash-$$t- 2>$(FUZZ_BUILD)/fuzz-$$t.log \
+	        || { tail -40 $(FUZZ_BUILD)/fuzz-$$t.log; exit 1; }; \
+	    grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs)' $(FUZZ_BUILD)/fuzz-$$t.log | tail -1; \
+	done
 
 # ---- bench & demo ---------------------------------------------------------
 bench: all $(BENCHES)
