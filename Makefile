@@ -71,7 +71,7 @@ LIBA     := $(BUILD)/lib$(NAME).a
 LIBSO    := $(BUILD)/lib$(NAME).so.0
 CLI      := $(BUILD)/$(NAME)
 
-.PHONY: all check check-mpi unit cli-test lint headers golden bench demo asan valgrind fuzz fuzz-smoke fuzz-lib FORCE install uninstall clean
+.PHONY: all check check-mpi unit cli-test lint headers golden bench demo asan valgrind coverage fuzz fuzz-smoke fuzz-lib FORCE install uninstall clean
 all: $(LIBA) $(LIBSO) $(CLI) $(BUILD)/clvtier.pc
 
 $(BUILD)/%.o: %.c $(wildcard include/clvtier/*.h $(foreach l,$(LAYERS) cli,src/$(l)/*.h))
@@ -163,6 +163,12 @@ valgrind: $(TESTS)
 	    CT_SKIP_SLOW=1 CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp valgrind -q --error-exitcode=9 \
 	        --leak-check=full --errors-for-leak-kinds=definite ./$$t || fail=1; \
 	done; exit $$fail
+
+# ---- coverage: make check under gcc --coverage, lines and branches of src/ ---
+coverage:
+	@rm -rf build-cov
+	$(MAKE) --no-print-directory BUILD=build-cov O='-O0 -g --coverage' LDFLAGS='--coverage' check
+	@sh scripts/coverage build-cov
 
 # ---- fuzzing (clang's libFuzzer, ASan + UBSan) ------------------------------
 # make fuzz [FUZZ_SECONDS=600]: every target with mutations for FUZZ_SECONDS
