@@ -413,9 +413,42 @@ static uint64_t hash_value_row(const void *ctx, size_t r)
 
 /* The distinct values of t_x and T (first-seen order) and each row's index
  * into them, by hashing.  More than limit values: none kept (ntv = 0). */
+/* Whether the first 32768 rows (in hash order: a random sample) hold more
+ * distinct time values than half their number, so the tables would not pay;
+ * their arrays are then never allocated (on a virtual machine, clearing
+ * fresh pages took half of a 10M-row fit).  Decided on the sample: values
+ * from a pool somewhat larger than the sample but far smaller than the data
+ * go without tables, which only costs some speed. */
+static int times_spread(const ct_clv_data *d)
+{
+    size_t m = d->n < 32768 ? d->n : 32768, cap = 1 << 17, k = 0;
+    if (m < 32768) {
+        return 0; /* small data: build the tables */
+    }
+    uint64_t *slot = calloc(cap, sizeof *slot); /* value bits + 1, 0 empty */
+    if (slot == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < 2 * m; i++) {
+        uint64_t u = key_bits((i & 1) ? d->T[i / 2] : d->tx[i / 2]) + 1;
+        size_t j = ct_mix64(u) & (cap - 1);
+        while (slot[j] != 0 && slot[j] != u) {
+            j = (j + 1) & (cap - 1);
+        }
+        k += slot[j] == 0;
+        slot[j] = u;
+    }
+    free(slot);
+    return k > m / 2; /* as the limit: more distinct values than half the rows */
+}
+
 static ct_status time_values(ct_clv_data *d, size_t limit, ct_error *err)
 {
     size_t n = d->n, cap = 1 << 12, k = 0;
+    if (limit < n && times_spread(d)) {
+        d->ntv = 0;
+        return CT_OK;
+    }
     d->tv = ct_malloc_big(2 * n, sizeof *d->tv);
     d->itx = ct_malloc_big(n, sizeof *d->itx);
     d->iT = ct_malloc_big(n, sizeof *d->iT);
