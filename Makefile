@@ -5,6 +5,8 @@
 #   make valgrind   unit tests under valgrind
 #   make lint       the layer rule (scripts/lint)  make headers  public headers as C11 and C++
 #   make golden REV=<commit> [BIG=big]  every command's outputs against another revision's
+#   make fuzz [FUZZ_SECONDS=600]  libFuzzer targets (clang)  make fuzz-smoke  ~2 minutes (CI)
+#   make coverage   line and branch coverage of src/ under make check
 # Variables: CC (gcc or clang), O (optimisation flags), WERROR=1 (CI), SHARED (../shared).
 
 VERSION  := 0.1.0
