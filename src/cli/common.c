@@ -160,28 +160,34 @@ int cli_check_paths(cli_common *c, const char *const *in, size_t nin, const char
     return s == CT_OK ? 0 : cli_fail(c, &err);
 }
 
-void cli_warn(const cli_common *c, const char *fmt, ...)
+/* "clvtier CMD: <pre><message><post>" on stderr, one line, input bytes
+ * escaped. */
+static void say(const cli_common *c, const char *pre, const char *post, const char *fmt,
+                va_list ap)
 {
     char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "clvtier %s: %s", c->cmd, pre);
+    put_safe(stderr, msg);
+    fprintf(stderr, "%s\n", post);
+}
+
+void cli_warn(const cli_common *c, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    say(c, "warning: ", "", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "clvtier %s: warning: ", c->cmd);
-    put_safe(stderr, msg);
-    fputc('\n', stderr);
 }
 
 int cli_usage(const cli_common *c, const char *fmt, ...)
 {
-    char msg[1024];
+    char post[128];
     va_list ap;
+    snprintf(post, sizeof post, " (see 'clvtier %s --help')", c->cmd);
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    say(c, "", post, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "clvtier %s: ", c->cmd);
-    put_safe(stderr, msg);
-    fprintf(stderr, " (see 'clvtier %s --help')\n", c->cmd);
     return EX_USAGE_;
 }
 
