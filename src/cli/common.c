@@ -162,8 +162,9 @@ int cli_check_paths(cli_common *c, const char *const *in, size_t nin, const char
 
 /* "clvtier CMD: <pre><message><post>" on stderr, one line, input bytes
  * escaped. */
-static void say(const cli_common *c, const char *pre, const char *post, const char *fmt,
-                va_list ap)
+__attribute__((format(printf, 4, 0))) static void say(const cli_common *c, const char *pre,
+                                                      const char *post, const char *fmt,
+                                                      va_list ap)
 {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
