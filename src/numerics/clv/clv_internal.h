@@ -44,7 +44,8 @@ struct ct_clv_data {
 };
 
 typedef struct clv_work {
-    double *lF, *dlF, *hF;
+    double *lF, *dlF;
+    float *hF; /* Hessians of log F: float halves the largest array */
 } clv_work;
 
 #define CLV_BLOCK ((size_t)8192)

@@ -143,38 +143,32 @@ static void logF(const gl_rule *g, const double *p, double x, double t, double *
  * integrate; positive terms, so no cancellation).  hF (NULL: not wanted):
  * the Hessians of log F, 10 per pair. */
 static void logF_run(const gl_rule *g, const double *p, double x, const double *t, size_t n,
-                     double *lF, double *dlF, double *hF)
+                     double *lF, double *dlF, float *hF)
 {
     size_t last = n - 1;
-    log_integral(g, p, x, t[last], CT_INF, &lF[last], &dlF[4 * last],
-                 hF != NULL ? &hF[10 * last] : NULL);
+    double h[10], hG[10]; /* the running Hessian stays double; stored as float */
+    log_integral(g, p, x, t[last], CT_INF, &lF[last], &dlF[4 * last], hF != NULL ? h : NULL);
+    for (int u = 0; hF != NULL && u < 10; u++) {
+        hF[10 * last + (size_t)u] = (float)h[u];
+    }
     for (size_t i = n - 1; i-- > 0;) {
-        double lG, dG[4], hG[10];
+        double lG, dG[4];
         log_integral(g, p, x, t[i], t[i + 1], &lG, dG, hF != NULL ? hG : NULL);
         double l = clv_logaddexp(lF[i + 1], lG);
         double w1 = exp(lF[i + 1] - l), w2 = exp(lG - l);
         const double *d1 = &dlF[4 * (i + 1)];
         lF[i] = l;
+        for (int q = 0; hF != NULL && q < 4; q++) { /* Hessian of logaddexp */
+            for (int j = q; j < 4; j++) {
+                size_t u = UT4(q, j);
+                h[u] = w1 * h[u] + w2 * hG[u] + w1 * w2 * (d1[q] - dG[q]) * (d1[j] - dG[j]);
+                hF[10 * i + u] = (float)h[u];
+            }
+        }
         for (size_t j = 0; j < 4; j++) {
             dlF[4 * i + j] = w1 * d1[j] + w2 * dG[j];
         }
-        for (int q = 0; hF != NULL && q < 4; q++) { /* Hessian of logaddexp */
-            for (int j = q; j < 4; j++) {
-                hF[10 * i + UT4(q, j)] = w1 * hF[10 * (i + 1) + UT4(q, j)] + w2 * hG[UT4(q, j)] +
-                                         w1 * w2 * (d1[q] - dG[q]) * (d1[j] - dG[j]);
-            }
-        }
     }
-}
-
-void clv_pareto_logF(const double *p, double x, double t, double *lF, double dlF[4])
-{
-    gl_rule g;
-    if (gl_init(&g) != 0) {
-        *lF = CT_NAN;
-        return;
-    }
-    logF(&g, p, x, t, lF, dlF);
 }
 
 /* ---- likelihood ----------------------------------------------------------- */
@@ -189,7 +183,8 @@ typedef struct pair_job {
     const double *p;
     const ct_clv_data *d;
     const size_t *run;      /* pairs of piece j: [run[j], run[j+1]) share one x */
-    double *lF, *dlF, *hF;  /* npairs, npairs x 4, npairs x 10 (or NULL) */
+    double *lF, *dlF;       /* npairs, npairs x 4 */
+    float *hF;              /* npairs x 10 (or NULL) */
 } pair_job;
 
 static ct_status pair_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -207,7 +202,9 @@ static ct_status pair_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
 
 typedef struct row_ctx {
     const double *p;
-    const double *lF, *dlF, *hF;
+    const double *lF, *dlF;
+    const float *hF; /* the Hessians of log F, as float: they only steer Newton (to ~1e-7)
+                      * and give standard errors (to ~1e-7, far inside 1e-4) */
     const double *G, *dGr, *hGr; /* per x: lnGamma(r+x) - lnGamma(r), d/dr, d2/dr2 */
     const double *la, *lb, *ia, *ib; /* per time value t: logs and inverses of alpha+t, beta+t */
 } row_ctx;
@@ -287,7 +284,7 @@ static inline void pareto_rows_any(const void *vctx, const ct_clv_data *d, size_
                 g[j] += gs[j];
             }
             if (hess) {
-                const double *h1 = &c->hF[10 * q1], *h2 = &c->hF[10 * q2];
+                const float *h1 = &c->hF[10 * q1], *h2 = &c->hF[10 * q2];
                 double hk2[10] = {0};
                 hk2[UT4(2, 2)] = -1.0 / (s * s);
                 hk2[UT4(2, 3)] = 1.0 / be;
@@ -297,7 +294,7 @@ static inline void pareto_rows_any(const void *vctx, const ct_clv_data *d, size_
                         size_t u = UT4(q, j);
                         double S2 = w1 * (ha1[u] + da1[q] * da1[j]) +
                                     w2 * (hk2[u] + dk2[q] * dk2[j]) +
-                                    f * (h1[u] + d1[q] * d1[j] - ed * (h2[u] + d2[q] * d2[j]) +
+                                    f * ((double)h1[u] + d1[q] * d1[j] - ed * ((double)h2[u] + d2[q] * d2[j]) +
                                          dk2[q] * dI[j] + dI[q] * dk2[j]);
                         h[u] += S2 - gs[q] * gs[j];
                     }
@@ -358,7 +355,7 @@ ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, doubl
         w->hF = ct_malloc_big(np, 10 * sizeof *w->hF);
     }
     double *lF = w != NULL ? w->lF : NULL, *dlF = w != NULL ? w->dlF : NULL;
-    double *hF = w != NULL && H != NULL ? w->hF : NULL;
+    float *hF = w != NULL && H != NULL ? w->hF : NULL;
     double *G = malloc(3 * nx * sizeof *G);
     double *tab = ct_malloc_big(nt, 4 * sizeof *tab);
     size_t *run = pair_pieces(d, &nrun);
