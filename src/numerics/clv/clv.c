@@ -353,13 +353,17 @@ typedef struct future_ctx {
     const double *t, *v; /* steps: the period ends and their discount factors */
 } future_ctx;
 
-/* H(x, T, horizon) and the discounted sum of H's period increments. */
-static void future_exact(const future_ctx *c, double x, double T, double out[2])
+/* E[Y(horizon)] and the discounted sum of its period increments, exactly;
+ * per_alive (BG/NBD family): H = E[Y] / P(alive) instead, which does not
+ * depend on t_x. */
+static void horizon_sums(const future_ctx *c, double x, double tx, double T, int per_alive,
+                         double out[2])
 {
     double prev = 0, acc = 0;
     int mbg = c->f->model == CT_MBGNBD;
     for (int k = 0; k < c->steps; k++) {
-        double e = clv_bg_future(c->f->par, mbg, x, T, c->t[k]);
+        double e = per_alive ? clv_bg_future(c->f->par, mbg, x, T, c->t[k])
+                             : clv_expected1(c->f, x, tx, T, c->t[k]);
         acc += (e - prev) * c->v[k];
         prev = e;
     }
@@ -407,7 +411,7 @@ static void cheb_fit(const future_ctx *c, double x, cheb2 *ch)
     for (int n = 16; n <= CHEB_MAX; n *= 2) {
         for (int i = 0; i < n; i++) {
             double y = 0.5 + 0.5 * cos(M_PI * (i + 0.5) / n);
-            future_exact(c, x, al / y - al, fv[i]);
+            horizon_sums(c, x, 0, al / y - al, 1, fv[i]);
         }
         cheb_coeffs(ch, n, (const double(*)[2])fv);
         double scale[2] = {0, 0}, worst[2] = {0, 0};
@@ -418,7 +422,7 @@ static void cheb_fit(const future_ctx *c, double x, cheb2 *ch)
         for (int i = 0; i + 1 < n; i++) { /* midpoints between neighbouring nodes */
             double y = 0.5 + 0.5 * cos(M_PI * (i + 1.0) / n);
             double ex[2], ip[2];
-            future_exact(c, x, al / y - al, ex);
+            horizon_sums(c, x, 0, al / y - al, 1, ex);
             cheb_eval(ch, y, ip);
             worst[0] = fmax(worst[0], fabs(ex[0] - ip[0]));
             worst[1] = fmax(worst[1], fabs(ex[1] - ip[1]));
@@ -433,11 +437,9 @@ static void cheb_fit(const future_ctx *c, double x, cheb2 *ch)
 typedef struct score_job {
     const ct_fit *f;
     const double *rows; /* distinct (x, t_x, T) */
-    double horizon, discount;
     double *pa, *ey, *disc; /* per distinct row */
     future_ctx fc;
-    const cheb2 *cheb;      /* per x (BG/NBD family), or NULL */
-    uint32_t ncheb;
+    const cheb2 *cheb;      /* CHEB_XMAX, one per x (BG/NBD family), or NULL */
 } score_job;
 
 static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -449,25 +451,20 @@ static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_
         double x = J->rows[3 * r], tx = J->rows[3 * r + 1], T = J->rows[3 * r + 2];
         double pa = clv_p_alive1(J->f, x, tx, T), h[2];
         J->pa[r] = pa;
-        if (J->cheb != NULL) {
-            const cheb2 *ch = x < (double)J->ncheb ? &J->cheb[(size_t)x] : NULL;
-            if (ch != NULL && ch->n > 0) {
-                cheb_eval(ch, J->f->par[1] / (J->f->par[1] + T), h);
-            } else {
-                future_exact(&J->fc, x, T, h);
-            }
-            J->ey[r] = pa * h[0];
-            J->disc[r] = pa * h[1];
+        if (J->cheb == NULL) {
+            horizon_sums(&J->fc, x, tx, T, 0, h);
+            J->ey[r] = h[0];
+            J->disc[r] = h[1];
             continue;
         }
-        double prev = 0, acc = 0;
-        for (int k = 0; k < J->fc.steps; k++) {
-            double e = clv_expected1(J->f, x, tx, T, J->fc.t[k]);
-            acc += (e - prev) * J->fc.v[k];
-            prev = e;
+        const cheb2 *ch = x < (double)CHEB_XMAX ? &J->cheb[(size_t)x] : NULL;
+        if (ch != NULL && ch->n > 0) {
+            cheb_eval(ch, J->f->par[1] / (J->f->par[1] + T), h);
+        } else {
+            horizon_sums(&J->fc, x, tx, T, 1, h);
         }
-        J->ey[r] = prev;
-        J->disc[r] = acc;
+        J->ey[r] = pa * h[0];
+        J->disc[r] = pa * h[1];
     }
     return CT_OK;
 }
@@ -490,11 +487,9 @@ static ct_status cheb_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
 
 /* Interpolants for x < CHEB_XMAX, BG/NBD family (*out NULL for the other
  * models, and when the horizon has no period). */
-static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, uint32_t *ncheb,
-                           ct_error *err)
+static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ct_error *err)
 {
     *out = NULL;
-    *ncheb = 0;
     if ((J->f->model != CT_BGNBD && J->f->model != CT_MBGNBD) || J->fc.steps == 0) {
         return CT_OK;
     }
@@ -509,7 +504,6 @@ static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ui
         return s;
     }
     *out = ch;
-    *ncheb = CHEB_XMAX;
     return CT_OK;
 }
 
@@ -564,9 +558,8 @@ ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
             tv[k - 1] = k < steps ? (double)k : horizon;
             tv[steps + k - 1] = 1.0 / pow(1 + discount, tv[k - 1]);
         }
-        score_job J = {f, rows, horizon, discount, pa, ey, disc,
-                       {f, steps, tv, tv + steps}, NULL, 0};
-        s = make_cheb(&J, threads, &cheb, &J.ncheb, err);
+        score_job J = {f, rows, pa, ey, disc, {f, steps, tv, tv + steps}, NULL};
+        s = make_cheb(&J, threads, &cheb, err);
         J.cheb = cheb;
         if (s == CT_OK) {
             s = ct_par_for(nd, 64, threads, score_block, &J, err);
