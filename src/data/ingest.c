@@ -1337,14 +1337,14 @@ ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,
     if (s != CT_OK) {
         return s;
     }
+    /* every input readable, none an output, first */
+    const char *outs[2] = {out, o->bad_rows_path};
+    s = ct_paths_check(csv, ncsv, outs, 2, err);
+    if (s != CT_OK) {
+        return s;
+    }
     source[0] = '\0';
-    for (size_t i = 0; i < ncsv; i++) { /* every input readable, none an output, first */
-        if (access(csv[i], R_OK) != 0) {
-            return ct_fail_at(err, CT_ENOENT, csv[i], 0, 0, "cannot open: %s", strerror(errno));
-        }
-        if (ct_same_file(csv[i], out) || (o->bad_rows_path && ct_same_file(csv[i], o->bad_rows_path))) {
-            return ct_fail_at(err, CT_EINVAL, csv[i], 0, 0, "is both an input and an output");
-        }
+    for (size_t i = 0; i < ncsv; i++) {
         size_t len = strlen(source);
         snprintf(source + len, sizeof source - len, "%s%s", i ? "," : "", csv[i]);
     }
