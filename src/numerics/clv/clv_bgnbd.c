@@ -11,7 +11,7 @@
  *   A2 = lnB(a, b+x+s2) - lnB(a,b) - (r+x) ln(alpha+T),
  *   A3 = lnB(a+1, b+x+s3) - lnB(a,b) - (r+x) ln(alpha+t_x),
  * (s2, s3) = (0, -1) for BG/NBD and (1, 0) for MBG/NBD.  The terms that
- * depend on x only are tabulated once per evaluation for x = 0..xmax.
+ * depend on x only are tabulated once per evaluation for each distinct x.
  *
  * Conditional expectation (FHL 2005a eq. 10; MBG analogue):
  *   E[Y(t)] = c/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x+s2+1; c; z)] P(alive),
@@ -59,17 +59,17 @@ static void lbeta_shift(double a, double b, double ia, double y, double *v, doub
     }
 }
 
-static xtab *make_tab(const double *p, uint32_t xmax, int mbg)
+static xtab *make_tab(const double *p, const double *xv, size_t nxv, int mbg)
 {
     double r = p[0], a = p[2], b = p[3];
-    xtab *t = calloc((size_t)xmax + 1, sizeof *t);
+    xtab *t = calloc(nxv ? nxv : 1, sizeof *t);
     if (t == NULL) {
         return NULL;
     }
     double lgr = clv_lgamma(r), psir = clv_digamma(r), trir = clv_trigamma(r);
-    for (uint32_t x = 0; x <= xmax; x++) {
-        xtab *e = &t[x];
-        double xd = (double)x, h[3];
+    for (size_t k = 0; k < nxv; k++) {
+        xtab *e = &t[k];
+        double xd = xv[k], h[3];
         e->G = clv_lgamma(r + xd) - lgr;
         e->dGr = clv_digamma(r + xd) - psir;
         e->hGr = clv_trigamma(r + xd) - trir;
@@ -77,7 +77,7 @@ static xtab *make_tab(const double *p, uint32_t xmax, int mbg)
         e->hB2aa = h[0];
         e->hB2ab = h[1];
         e->hB2bb = h[2];
-        e->has3 = mbg || x > 0;
+        e->has3 = mbg || xd > 0;
         if (e->has3) {
             lbeta_shift(a, b, 1.0, xd + (mbg ? 0.0 : -1.0), &e->B3, &e->dB3a, &e->dB3b, h);
             e->hB3aa = h[0];
@@ -181,7 +181,7 @@ static void bg_rows_h(const void *vctx, const ct_clv_data *d, size_t begin, size
 static ct_status family_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
                            double *H, unsigned threads, int mbg, ct_error *err)
 {
-    xtab *tab = make_tab(p, d->xmax, mbg);
+    xtab *tab = make_tab(p, d->xv, d->nxv, mbg);
     size_t nt = d->ntv;
     double *la = nt ? malloc(nt * sizeof *la) : NULL;
     double *ia = nt ? malloc(nt * sizeof *ia) : NULL;

@@ -50,6 +50,7 @@ void ct_clv_data_free(ct_clv_data *d)
     free(d->T);
     free(d->w);
     free(d->xi);
+    free(d->xv);
     free(d->pt);
     free(d->px);
     free(d->p1);
@@ -329,14 +330,11 @@ static ct_status collapse(triple *t, size_t n, ct_clv_data *d, ct_error *err)
         return ct_fail(err, CT_ENOMEM, "out of memory collapsing %zu rows", k);
     }
     d->nobs = 0;
-    d->xmax = 0;
     for (size_t i = 0; i < k; i++) {
         d->x[i] = t[i].x;
         d->tx[i] = t[i].a;
         d->T[i] = t[i].b;
         d->w[i] = t[i].w;
-        d->xi[i] = (uint32_t)t[i].x;
-        d->xmax = d->xi[i] > d->xmax ? d->xi[i] : d->xmax;
         d->nobs += t[i].w;
     }
     return CT_OK;
@@ -490,9 +488,69 @@ static ct_status time_values(ct_clv_data *d, size_t limit, ct_error *err)
  * distinct time values (BG/NBD and MBG/NBD only where they collapse: with
  * nearly as many values as rows, looking them up costs more than the
  * logarithms they save), Gamma-Gamma's log m. */
+static int cmp_double(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a > b) - (a < b);
+}
+
+/* d->xv, d->nxv: the distinct values of x (whole numbers below 2^32, sorted)
+ * and d->xi, each row's index into them.  Dense x (the usual case: 0..max
+ * with max below a few times the rows) is ranked through a table over
+ * 0..max; sparse x (a few huge counts) through a sorted copy, so memory
+ * stays O(rows) whatever the largest x is. */
+static ct_status x_index(ct_clv_data *d, ct_error *err)
+{
+    size_t n = d->n, nd = 1;
+    for (size_t i = 0; i < n; i++) {
+        nd = (size_t)d->x[i] + 1 > nd ? (size_t)d->x[i] + 1 : nd;
+    }
+    d->xv = malloc((n ? n : 1) * sizeof *d->xv);
+    if (d->xv == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory indexing %zu rows", n);
+    }
+    if (nd <= 4 * n + 65536) {
+        uint32_t *rank = calloc(nd, sizeof *rank);
+        if (rank == NULL) {
+            return ct_fail(err, CT_ENOMEM, "out of memory indexing %zu rows", n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            rank[(size_t)d->x[i]] = 1;
+        }
+        size_t k = 0;
+        for (size_t v = 0; v < nd; v++) {
+            if (rank[v]) {
+                d->xv[k] = (double)v;
+                rank[v] = (uint32_t)k++;
+            }
+        }
+        d->nxv = k;
+        for (size_t i = 0; i < n; i++) {
+            d->xi[i] = rank[(size_t)d->x[i]];
+        }
+        free(rank);
+        return CT_OK;
+    }
+    memcpy(d->xv, d->x, n * sizeof *d->xv);
+    qsort(d->xv, n, sizeof *d->xv, cmp_double);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k == 0 || d->xv[k - 1] != d->xv[i]) {
+            d->xv[k++] = d->xv[i];
+        }
+    }
+    d->nxv = k;
+    for (size_t i = 0; i < n; i++) {
+        const double *e = bsearch(&d->x[i], d->xv, k, sizeof *d->xv, cmp_double);
+        d->xi[i] = (uint32_t)(e - d->xv);
+    }
+    return CT_OK;
+}
+
 static ct_status index_rows(ct_clv_data *d, ct_error *err)
 {
     ct_clv_model model = d->model;
+    CT_CHECK(x_index(d, err));
     if (model == CT_PARETO) {
         d->work = calloc(1, sizeof *d->work);
         if (d->work == NULL) {
@@ -559,8 +617,6 @@ ct_status clv_data_subsample(const ct_clv_data *d, double share, ct_clv_data **o
         s->tx[m] = d->tx[i];
         s->T[m] = d->T[i];
         s->w[m] = h * step;
-        s->xi[m] = d->xi[i];
-        s->xmax = d->xi[i] > s->xmax ? d->xi[i] : s->xmax;
         s->nobs += s->w[m];
         m++;
     }

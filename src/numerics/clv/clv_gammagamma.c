@@ -68,17 +68,17 @@ static void gg_rows_h(const void *vctx, const ct_clv_data *d, size_t begin, size
 ct_status clv_gg_ll(const ct_clv_data *d, const double *p, double *ll, double *grad, double *H,
                     unsigned threads, ct_error *err)
 {
-    size_t nx = (size_t)d->xmax + 1;
+    size_t nx = d->nxv ? d->nxv : 1;
     double *tab = calloc(6 * nx, sizeof *tab);
     if (tab == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    for (size_t x = 1; x < nx; x++) { /* repeat buyers only: x >= 1 */
-        double px = p[0] * (double)x;
+    for (size_t x = 0; x < d->nxv; x++) { /* repeat buyers only: x >= 1 */
+        double px = p[0] * d->xv[x];
         tab[x] = clv_lgamma(px + p[1]) - clv_lgamma(px);
         tab[nx + x] = clv_digamma(px + p[1]);
         tab[2 * nx + x] = clv_digamma(px);
-        tab[3 * nx + x] = log((double)x);
+        tab[3 * nx + x] = log(d->xv[x]);
         if (H != NULL) {
             tab[4 * nx + x] = clv_trigamma(px + p[1]);
             tab[5 * nx + x] = clv_trigamma(px);

@@ -20,8 +20,11 @@ struct ct_clv_data {
     struct ct_comm *comm; /* NULL, or these rows are one rank's part of the data set */
     size_t n;
     double *x, *tx, *T, *w; /* Gamma-Gamma: tx holds m, T unused (0) */
-    uint32_t *xi;           /* x as an integer (table index) */
-    uint32_t xmax;
+    /* The distinct values of x, sorted: terms in x alone are tabulated once
+     * per value, in tables whose size the rows bound whatever x's range. */
+    size_t nxv;
+    double *xv;
+    uint32_t *xi; /* each row's index into xv */
     double nobs;
     /* Pareto/NBD: distinct (x, t) over t in {t_x, T}; row i uses pairs p1[i]
      * (x, t_x) and p2[i] (x, T). */

@@ -345,7 +345,7 @@ ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, doubl
                         double *H, unsigned threads, ct_error *err)
 {
     gl_rule g;
-    size_t np = d->npairs, nx = (size_t)d->xmax + 1, nrun = 0, nt = d->ntv ? d->ntv : 1;
+    size_t np = d->npairs, nx = d->nxv ? d->nxv : 1, nrun = 0, nt = d->ntv ? d->ntv : 1;
     clv_work *w = d->work;
     if (w != NULL && w->lF == NULL) {
         w->lF = ct_malloc_big(np, sizeof *w->lF);
@@ -370,10 +370,10 @@ ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, doubl
     }
     if (s == CT_OK) {
         double lgr = clv_lgamma(p[0]), psir = clv_digamma(p[0]), trir = clv_trigamma(p[0]);
-        for (size_t x = 0; x < nx; x++) {
-            G[x] = clv_lgamma(p[0] + (double)x) - lgr;
-            G[nx + x] = clv_digamma(p[0] + (double)x) - psir;
-            G[2 * nx + x] = H != NULL ? clv_trigamma(p[0] + (double)x) - trir : 0.0;
+        for (size_t x = 0; x < d->nxv; x++) {
+            G[x] = clv_lgamma(p[0] + d->xv[x]) - lgr;
+            G[nx + x] = clv_digamma(p[0] + d->xv[x]) - psir;
+            G[2 * nx + x] = H != NULL ? clv_trigamma(p[0] + d->xv[x]) - trir : 0.0;
         }
         for (size_t v = 0; v < d->ntv; v++) {
             tab[v] = log(p[1] + d->tv[v]);
