@@ -1,6 +1,6 @@
 /* clv.h - probabilistic CLV models: BG/NBD, Pareto/NBD, MBG/NBD, BG/BB and
- * Gamma-Gamma.  Maximum likelihood with analytic gradients (GSL BFGS on
- * log-parameters), standard errors from the Hessian, AIC/BIC; then P(alive),
+ * Gamma-Gamma.  Maximum likelihood with analytic gradients and Hessians
+ * (Newton on log-parameters, clv_fit.c), standard errors from the Hessian, AIC/BIC; then P(alive),
  * expected purchases, expected spend and discounted CLV per customer.
  *
  * Data come from a ct_customers summary (x, t_x, T [, m] [, weight]); for
@@ -132,6 +132,53 @@ ct_status ct_clv_repeat_table(const ct_fit *f, const ct_customers *c, size_t jma
  * E[Y(t_star)]. */
 ct_status ct_clv_holdout_table(const ct_fit *f, const ct_customers *c, double t_star, size_t jmax,
                                double *count, double *actual, double *predicted, ct_error *err);
+
+/* ---- model choice (clv_choose.c) ---------------------------------------- */
+
+/* One purchase model tried by `fit --model auto`: its fit, or why it failed
+ * (status != CT_OK, message), and its holdout errors (NaN without one). */
+typedef struct ct_clv_candidate {
+    ct_clv_model model;
+    ct_status status;
+    char message[256];
+    ct_fit fit;
+    double mse;    /* mean (x*_i - E[Y_i(t*)])^2 per customer */
+    double mse_se; /* standard error of mse - the best candidate's mse */
+    double mae;    /* mean |x*_i - E[Y_i(t*)]| */
+    double agg;    /* (sum E[Y_i(t*)] - sum x*_i) / sum x*_i */
+} ct_clv_candidate;
+
+#define CT_CLV_CANDIDATES 4
+
+/* 1 when every row is a count of discrete opportunities: whole x <= t_x <= T
+ * (and t_x >= 1 with a purchase), the data BG/BB models. */
+int ct_clv_discrete(const ct_customers *c);
+
+/* The purchase models worth trying (at most CT_CLV_CANDIDATES): BG/NBD,
+ * MBG/NBD, Pareto/NBD, and BG/BB for discrete data. */
+size_t ct_clv_candidates(int discrete, ct_clv_model *models);
+
+/* The holdout sums of nf fits over c, per CT_SUM_BLOCK rows (blocks in row
+ * order, *m values each, for ct_comm_sum_blocks): per fit the absolute and
+ * squared errors and the predictions, then the actual purchases and the
+ * weight, then for each pair of fits the squared differences of their
+ * squared errors.  *part (nb x m) is the caller's to free. */
+ct_status ct_clv_holdout_parts(const ct_fit *const *fits, size_t nf, const ct_customers *c,
+                               double t_star, double **part, size_t *nb, size_t *m,
+                               ct_error *err);
+/* The candidates' mse, mse_se, mae and agg from those sums (added over all
+ * blocks). */
+void ct_clv_holdout_errors(const double *sums, size_t nf, ct_clv_candidate *const *cand);
+
+/* The index of the chosen candidate (see clv_choose.c for the rule):
+ * holdout != 0: the smallest BIC among the candidates within one standard
+ * error of the smallest holdout MSE; else the smallest BIC over the
+ * continuous-time models.  CT_ENOCONV (or the first failure) when none
+ * qualifies. */
+ct_status ct_clv_choose(const ct_clv_candidate *cand, size_t n, int holdout, size_t *best,
+                        ct_error *err);
+/* The rule, in words, for reports. */
+const char *ct_clv_choice_rule(int holdout);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,8 @@
  * Sections and keys (see models/default.ini for a commented example):
  *   [model]     name, description
  *   [data]      period = day|week|month, calibration_end, observation_end
- *   [clv]       purchase = bgnbd|pareto|mbgnbd, spend = gammagamma|none,
+ *   [clv]       purchase = auto|bgnbd|pareto|mbgnbd (auto: chosen on the data,
+ *               ct_clv_choose), spend = gammagamma|none,
  *               horizon (periods), discount (per period), penalty
  *   [features]  use = a, b, c; transform = none|log1p; scale = none|zscore|robust
  *   [kmeans]    k = K | k_range = LO:HI, n_init, seed
@@ -54,6 +55,7 @@ typedef struct ct_tier_model {
     ct_period period;
     int32_t calibration_end, observation_end; /* CT_NO_DAY when absent */
     ct_clv_model purchase;
+    int purchase_auto; /* 1: purchase = auto (the fit chooses; purchase unused) */
     int spend; /* 1: Gamma-Gamma */
     double horizon, discount, penalty;
     size_t nfeat;
@@ -74,6 +76,14 @@ typedef struct ct_tier_model {
     double loyal_min, lost_max; /* the [loyalty] loyal and lost thresholds */
     int loyalty_no_purchase;    /* 0: P(alive); 1: P(no purchase in the next loyalty_periods) */
     double loyalty_periods;
+    /* The review period in the model's periods, from [actions] review when
+     * it starts with daily, weekly, biweekly, fortnightly, monthly,
+     * quarterly, yearly or annually (else NaN): the loyalty fallback's
+     * window when P(alive) carries no information (pipeline.c). */
+    double review_periods;
+    /* Set by `run` (not read from the file) when it switched loyalty to
+     * P(no purchase) because P(alive) carried no information: why. */
+    char loyalty_note[240];
     char loyalty_names[3][64];
     double new_min_age;
     char new_tier[64];

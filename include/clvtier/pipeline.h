@@ -73,8 +73,20 @@ ct_status ct_stage_read_customers(const char *path, const char *table, unsigned 
 ct_status ct_stage_load_fits(const char *path, ct_fit *purchase, ct_fit *gg, int *has_gg,
                              ct_error *err);
 
+/* A purchase model chosen on the data (`fit --model auto`): the candidates,
+ * the chosen one (best) and whether the holdout decided (else BIC). */
+typedef struct ct_model_choice {
+    ct_clv_candidate cand[CT_CLV_CANDIDATES];
+    size_t n, best;
+    int holdout;
+    double t_star; /* holdout length in periods (0: none) */
+} ct_model_choice;
+
 /* The fit stage (`clvtier fit`): models[0..nmodels) fitted to `table` of
- * `data`, written to `output` as /fits/<model> (rank 0 writes). */
+ * `data`, written to `output` as /fits/<model> (rank 0 writes).  With
+ * choice != NULL the purchase model is chosen first (ct_model_choice,
+ * fits[0] gets the chosen fit and fits[1..] the models given), and every
+ * candidate fitted is written. */
 typedef struct ct_fit_stage {
     const char *data, *table, *output, *command;
     const ct_clv_model *models;
@@ -83,6 +95,7 @@ typedef struct ct_fit_stage {
     struct ct_comm *comm; /* clvtier-mpi: the likelihood summed over its ranks; NULL: serial */
     void (*on_fit)(void *ctx, const ct_fit *f, double seconds); /* after each fit; may be NULL */
     void *ctx;
+    ct_model_choice *choice; /* NULL, or choose the purchase model into it */
 } ct_fit_stage;
 ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err);
 

@@ -50,6 +50,15 @@ ct_status ct_customers_part_rows(const ct_file *f, const char *group, size_t par
 /* ---- /fits/<model> ------------------------------------------------------------ */
 /* Store / load a fit as attributes of group /fits/<model>. */
 ct_status ct_fit_write(ct_file *f, const ct_fit *fit, ct_error *err);
+/* A candidate's holdout errors on /fits/<model> (after ct_fit_write):
+ * holdout_mse, holdout_mse_se, holdout_mae and holdout_agg_error (v[0..3]). */
+ct_status ct_fit_write_holdout(ct_file *f, ct_clv_model model, const double *v, ct_error *err);
+/* The purchase model chosen among several fits (`fit --model auto`) and the
+ * rule, as /fits attributes "purchase" and "choice_rule". */
+ct_status ct_fits_write_choice(ct_file *f, ct_clv_model chosen, const char *rule, ct_error *err);
+/* The chosen purchase model's name into buf ("" when the file records no
+ * choice). */
+void ct_fits_read_choice(const ct_file *f, char *buf, size_t cap);
 /* model_name NULL: the only (or first) fit in the file. */
 ct_status ct_fit_read(const ct_file *f, const char *model_name, ct_fit *fit,
                       ct_error *err);

@@ -19,11 +19,13 @@
 extern "C" {
 #endif
 
-typedef enum ct_synth_model { CT_SYNTH_BGNBD, CT_SYNTH_PARETO } ct_synth_model;
+typedef enum ct_synth_model { CT_SYNTH_BGNBD, CT_SYNTH_PARETO, CT_SYNTH_MBGNBD } ct_synth_model;
 
 typedef struct ct_synth_opts {
     ct_synth_model model;
-    /* BG/NBD: lambda ~ Gamma(r, rate alpha), p ~ Beta(a, b) (Fader, Hardie & Lee 2005).
+    /* BG/NBD: lambda ~ Gamma(r, rate alpha), p ~ Beta(a, b) (Fader, Hardie & Lee 2005);
+     * MBG/NBD: the same, and the drop-out coin is also tossed right after the
+     * first purchase (Batislam, Denizel & Filiztekin 2007).
      * Pareto/NBD: lambda ~ Gamma(r, rate alpha), mu ~ Gamma(s, rate beta)
      * (Schmittlein, Morrison & Colombo 1987); s and beta are stored in a and b. */
     double r, alpha, a, b;

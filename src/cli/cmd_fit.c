@@ -13,9 +13,14 @@ static const char FIT_HELP[] =
     "estimates, standard errors, log-likelihood, AIC and BIC in FIT.h5\n"
     "(/fits/<model>).  Models: bgnbd, pareto, mbgnbd, bgbb (purchases) and\n"
     "gammagamma (spend); e.g. --model bgnbd,gammagamma fits both.\n"
+    "--model auto fits BG/NBD, MBG/NBD, Pareto/NBD (and BG/BB on discrete data)\n"
+    "and chooses by the data: with a calibration/holdout split, the smallest BIC\n"
+    "among the models whose holdout mean squared error (per customer) is within\n"
+    "one standard error of the best; without one, the smallest BIC.  score and\n"
+    "validate then use the chosen fit.\n"
     "\n"
     "options:\n"
-    "  -m, --model M[,M]     model(s) to fit\n"
+    "  -m, --model M[,M]     model(s) to fit; auto: choose the purchase model\n"
     "  -o, --output FILE     output HDF5 file (written atomically)\n"
     "      --penalty L       L2 penalty on the parameters (default 0)\n"
     "      --starts N        starting points (default 3; the best optimum is kept)\n"
@@ -93,6 +98,59 @@ static void print_fit_json(const ct_fit *f)
         json_num(f->corr_xm);
     }
     printf("}");
+}
+
+/* The candidates of --model auto, the rule and the choice. */
+static void print_choice(FILE *fp, const ct_model_choice *ch)
+{
+    fprintf(fp, "model choice: %s\n", ct_clv_choice_rule(ch->holdout));
+    fprintf(fp, "  %-8s %14s %14s %14s %11s %10s %10s %10s\n", "model", "log-lik", "AIC", "BIC",
+            "holdout MSE", "+- s.e.", "MAE", "aggregate");
+    for (size_t j = 0; j < ch->n; j++) {
+        const ct_clv_candidate *cd = &ch->cand[j];
+        if (cd->status != CT_OK) {
+            fprintf(fp, "  %-8s not fitted: %s\n", ct_clv_model_name(cd->model), cd->message);
+            continue;
+        }
+        fprintf(fp, "  %-8s %14.4f %14.4f %14.4f %11.6g %10.2g %10.6g %+9.3f%%%s\n",
+                ct_clv_model_name(cd->model), cd->fit.ll, cd->fit.aic, cd->fit.bic, cd->mse,
+                cd->mse_se, cd->mae, 100 * cd->agg, j == ch->best ? "  <- chosen" : "");
+    }
+}
+
+static void print_choice_json(const ct_model_choice *ch)
+{
+    printf("{\"chosen\": \"%s\", \"rule\": \"%s\", \"holdout_periods\": ",
+           ct_clv_model_name(ch->cand[ch->best].model), ct_clv_choice_rule(ch->holdout));
+    json_num(ch->holdout ? ch->t_star : (double)NAN);
+    printf(", \"candidates\": [");
+    for (size_t j = 0; j < ch->n; j++) {
+        const ct_clv_candidate *cd = &ch->cand[j];
+        int ok = cd->status == CT_OK;
+        printf("%s{\"model\": \"%s\", \"fitted\": %s", j ? ", " : "",
+               ct_clv_model_name(cd->model), ok ? "true" : "false");
+        if (!ok) {
+            printf(", \"error\": ");
+            cli_json_str(stdout, cd->message);
+        } else {
+            printf(", \"ll\": ");
+            json_num(cd->fit.ll);
+            printf(", \"aic\": ");
+            json_num(cd->fit.aic);
+            printf(", \"bic\": ");
+            json_num(cd->fit.bic);
+            printf(", \"holdout_mse\": ");
+            json_num(cd->mse);
+            printf(", \"holdout_mse_se\": ");
+            json_num(cd->mse_se);
+            printf(", \"holdout_mae\": ");
+            json_num(cd->mae);
+            printf(", \"holdout_agg_error\": ");
+            json_num(cd->agg);
+        }
+        printf("}");
+    }
+    printf("]}");
 }
 
 static void show_fit(void *ctx, const ct_fit *f, double seconds)
@@ -184,7 +242,15 @@ int cmd_fit(int argc, char **argv, cli_common *c)
     char buf[256];
     snprintf(buf, sizeof buf, "%s", models);
     char *save = NULL;
+    int choose = 0;
     for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, "auto") == 0) {
+            if (choose) {
+                return cli_usage(c, "model 'auto' given twice");
+            }
+            choose = 1;
+            continue;
+        }
         if (nm == 8 || ct_clv_model_parse(tok, &list[nm]) != 0) {
             return cli_usage(c, "unknown model '%s' (bgnbd, pareto, mbgnbd, bgbb, gammagamma)",
                              tok);
@@ -194,34 +260,55 @@ int cmd_fit(int argc, char **argv, cli_common *c)
                 return cli_usage(c, "model '%s' given twice", tok);
             }
         }
+        if (choose && list[nm] != CT_GAMMAGAMMA) {
+            return cli_usage(c, "--model auto chooses the purchase model: '%s' beside it can "
+                                "only be gammagamma", tok);
+        }
         nm++;
+    }
+    for (size_t k = 0; choose && k < nm; k++) {
+        if (list[k] != CT_GAMMAGAMMA) {
+            return cli_usage(c, "--model auto chooses the purchase model: '%s' beside it can "
+                                "only be gammagamma", ct_clv_model_name(list[k]));
+        }
     }
     const char *in1[1] = {argv[optind]}, *out1[1] = {out};
     int ec = cli_check_paths(c, in1, 1, out1, 1);
     if (ec != 0) {
         return ec;
     }
-    ct_fit fits[8];
+    ct_fit fits[9];
     ct_error err;
+    ct_model_choice ch;
     ct_fit_stage st = {argv[optind], table, out, c->cmdline, list, nm, fo,
-                       c->ranks > 1 ? ct_comm_world() : NULL, c->quiet ? NULL : show_fit, NULL};
+                       c->ranks > 1 ? ct_comm_world() : NULL, c->quiet ? NULL : show_fit, NULL,
+                       choose ? &ch : NULL};
     if (ct_stage_fit(&st, fits, &err) != CT_OK) {
         return cli_fail(c, &err);
     }
     if (c->rank != 0) {
         return 0; /* rank 0 wrote */
     }
+    size_t nf = nm + (size_t)choose;
+    if (choose && !c->quiet) {
+        print_choice(stderr, &ch);
+    }
     if (c->json) {
-        if (nm == 1) {
+        if (nf == 1 && !choose) {
             print_fit_json(&fits[0]);
             printf("\n");
         } else {
             printf("{\"fits\": [");
-            for (size_t k = 0; k < nm; k++) {
+            for (size_t k = 0; k < nf; k++) {
                 printf(k ? ", " : "");
                 print_fit_json(&fits[k]);
             }
-            printf("]}\n");
+            printf("]");
+            if (choose) {
+                printf(", \"choice\": ");
+                print_choice_json(&ch);
+            }
+            printf("}\n");
         }
     }
     return 0;

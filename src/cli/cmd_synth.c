@@ -5,11 +5,11 @@
 #include <string.h>
 
 static const char HELP[] =
-    "usage: clvtier synth --model bgnbd|pareto --params r=..,alpha=..,a=..,b=..\n"
+    "usage: clvtier synth --model bgnbd|mbgnbd|pareto --params r=..,alpha=..,a=..,b=..\n"
     "                     [--spend p=..,q=..,v=..] -n CUSTOMERS [--periods T]\n"
     "                     [--seed S] -o OUT.csv|OUT.h5\n"
     "\n"
-    "Simulate customers: purchases from BG/NBD (r, alpha, a, b) or Pareto/NBD\n"
+    "Simulate customers: purchases from BG/NBD or MBG/NBD (r, alpha, a, b) or Pareto/NBD\n"
     "(r, alpha, s, beta), spend from Gamma-Gamma (p, q, v = gamma; default the\n"
     "CDNOW estimates 6.25, 3.74, 15.44).  OUT.csv gets the transaction log\n"
     "(id,date,amount; dates at day resolution); OUT.h5 gets /customers with\n"
@@ -17,7 +17,7 @@ static const char HELP[] =
     "The same seed gives the same customers in both, for any --threads.\n"
     "\n"
     "options:\n"
-    "      --model M          bgnbd (default) | pareto\n"
+    "      --model M          bgnbd (default) | mbgnbd | pareto\n"
     "      --params K=V,...   purchase parameters (default: CDNOW BG/NBD)\n"
     "      --spend K=V,...    spend parameters p, q, v\n"
     "  -n, --customers N      number of customers (e.g. 100000, 10M)\n"
@@ -71,10 +71,12 @@ int cmd_synth(int argc, char **argv, cli_common *c)
         case O_MODEL:
             if (strcmp(optarg, "bgnbd") == 0) {
                 o.model = CT_SYNTH_BGNBD;
+            } else if (strcmp(optarg, "mbgnbd") == 0) {
+                o.model = CT_SYNTH_MBGNBD;
             } else if (strcmp(optarg, "pareto") == 0 || strcmp(optarg, "paretonbd") == 0) {
                 o.model = CT_SYNTH_PARETO;
             } else {
-                return cli_usage(c, "unknown model '%s' (use bgnbd or pareto)", optarg);
+                return cli_usage(c, "unknown model '%s' (use bgnbd, mbgnbd or pareto)", optarg);
             }
             break;
         case O_PARAMS:

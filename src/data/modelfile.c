@@ -164,6 +164,24 @@ const char *ct_protected_attribute(const char *name)
     return NULL;
 }
 
+/* The review period in days when the text starts with a word for one, else NaN. */
+static double review_days(const char *text)
+{
+    static const struct {
+        const char *word;
+        double days;
+    } REVIEW[] = {{"daily", 1.0},          {"weekly", 7.0},
+                  {"biweekly", 14.0},      {"fortnightly", 14.0},
+                  {"monthly", 365.2425 / 12}, {"quarterly", 365.2425 / 4},
+                  {"yearly", 365.2425},     {"annually", 365.2425}};
+    for (size_t j = 0; j < sizeof REVIEW / sizeof REVIEW[0]; j++) {
+        if (strncasecmp(text, REVIEW[j].word, strlen(REVIEW[j].word)) == 0) {
+            return REVIEW[j].days;
+        }
+    }
+    return (double)NAN;
+}
+
 void ct_tier_model_init(ct_tier_model *m)
 {
     memset(m, 0, sizeof *m);
@@ -321,8 +339,13 @@ static int keys_clv(parse_ctx *c, ct_tier_model *m, const char *section, const c
     double d;
     if (IS("clv", "purchase")) {
         ct_clv_model pm;
+        m->purchase_auto = strcmp(value, "auto") == 0;
+        if (m->purchase_auto) {
+            return 1;
+        }
         if (ct_clv_model_parse(value, &pm) != 0 || pm == CT_GAMMAGAMMA || pm == CT_BGBB) {
-            return bad(c, CT_ECONFIG, section, name, "'%s' is not bgnbd, pareto or mbgnbd", value);
+            return bad(c, CT_ECONFIG, section, name, "'%s' is not auto, bgnbd, pareto or mbgnbd",
+                       value);
         }
         m->purchase = pm;
     } else if (IS("clv", "spend")) {
@@ -778,6 +801,7 @@ ct_status ct_tier_model_load(const char *path, ct_tier_model *m, ct_error *err)
                           "%zu); use assign = shares",
                           m->ntiers, m->ntiers, m->k_hi);
     }
+    m->review_periods = review_days(m->review) / ct_period_days(m->period);
     if (m->loyalty_no_purchase) {
         if (!(m->loyalty_periods > 0)) {
             return ct_fail_at(err, CT_ECONFIG, path, 0, 0,

@@ -45,6 +45,33 @@ done:
     return s;
 }
 
+ct_status ct_fit_write_holdout(ct_file *f, ct_clv_model model, const double *v, ct_error *err)
+{
+    static const char *const NAME[4] = {"holdout_mse", "holdout_mse_se", "holdout_mae",
+                                        "holdout_agg_error"};
+    char grp[64];
+    snprintf(grp, sizeof grp, "/fits/%s", ct_clv_model_name(model));
+    for (int j = 0; j < 4; j++) {
+        CT_CHECK(ct_attr_set_f64(f, grp, NAME[j], v[j], err));
+    }
+    return CT_OK;
+}
+
+ct_status ct_fits_write_choice(ct_file *f, ct_clv_model chosen, const char *rule, ct_error *err)
+{
+    ct_status s = ct_attr_set_str(f, "/fits", "purchase", ct_clv_model_name(chosen), err);
+    return s != CT_OK ? s : ct_attr_set_str(f, "/fits", "choice_rule", rule, err);
+}
+
+void ct_fits_read_choice(const ct_file *f, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (ct_file_has_group(f, "/fits") &&
+        ct_attr_get_str(f, "/fits", "purchase", buf, cap, NULL) != CT_OK) {
+        buf[0] = '\0';
+    }
+}
+
 /* The group of model_name, or of the only (first) fit when NULL. */
 static ct_status fit_group(const ct_file *f, const char *model_name, char *grp, size_t cap,
                            ct_error *err)

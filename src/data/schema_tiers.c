@@ -28,6 +28,9 @@ ct_status ct_tiers_write(ct_file *out, const ct_tier_model *m, const int8_t *tie
     if (m->loyalty_no_purchase) {
         CT_TRY(ct_attr_set_f64(out, g, "loyalty_periods", m->loyalty_periods, err));
     }
+    if (m->loyalty_note[0] != '\0') {
+        CT_TRY(ct_attr_set_str(out, g, "loyalty_fallback", m->loyalty_note, err));
+    }
     ct_join_names(names, sizeof names, m->tiers[0], sizeof m->tiers[0], m->ntiers, m->new_tier,
                   ',');
     CT_TRY(ct_attr_set_str(out, g, "names", names, err));

@@ -476,14 +476,32 @@ static void load_fits(rp *r, const ct_file *f)
     ct_error e;
     char fits[16][64];
     size_t nf = 0;
+    char chosen[64];
+    ct_fits_read_choice(f, chosen, sizeof chosen); /* purchase = auto: the chosen fit */
+    if (chosen[0] != '\0' && ct_fit_read(f, chosen, &r->fit[0], &e) == CT_OK) {
+        r->nfits = 1;
+        attr_str(f, "/fits", "choice_rule", r->choice_rule, sizeof r->choice_rule);
+    }
     if (ct_file_has_group(f, "/fits") &&
         ct_file_list_groups(f, "/fits", fits, 16, &nf, &e) == CT_OK) {
         for (size_t pass = 0; pass < 2; pass++) {
             for (size_t i = 0; i < nf && r->nfits < 2; i++) {
                 int gg = strcmp(fits[i], "gammagamma") == 0;
-                if ((pass == 0) != gg && ct_fit_read(f, fits[i], &r->fit[r->nfits], &e) == CT_OK) {
+                if ((pass == 0) != gg && (pass == 1 || chosen[0] == '\0') &&
+                    ct_fit_read(f, fits[i], &r->fit[r->nfits], &e) == CT_OK) {
                     r->nfits++;
                 }
+            }
+        }
+        for (size_t i = 0; i < nf && chosen[0] != '\0' && r->ncand < 4; i++) {
+            ct_fit *cf = &r->cand[r->ncand];
+            char grp[80];
+            snprintf(grp, sizeof grp, "/fits/%s", fits[i]);
+            if (strcmp(fits[i], "gammagamma") != 0 && ct_fit_read(f, fits[i], cf, &e) == CT_OK) {
+                r->cand_mse[r->ncand] = attr_f64(f, grp, "holdout_mse", (double)NAN);
+                r->cand_mae[r->ncand] = attr_f64(f, grp, "holdout_mae", (double)NAN);
+                r->cand_agg[r->ncand] = attr_f64(f, grp, "holdout_agg_error", (double)NAN);
+                r->ncand++;
             }
         }
     }
@@ -620,6 +638,27 @@ static void load_notes(rp *r, const ct_file *f, const cols *k)
         rp_note(r, "%lld customers first bought after the calibration end and are not in "
                    "this result.",
                 (long long)late);
+    }
+    if (r->ncand > 0 && r->nfits > 0) {
+        char names[64] = "";
+        for (size_t j = 0; j < r->ncand; j++) {
+            size_t len = strlen(names);
+            snprintf(names + len, sizeof names - len, "%s%s", j ? ", " : "",
+                     ct_clv_model_name(r->cand[j].model));
+        }
+        rp_note(r, "the purchase model %s was chosen among the fitted candidates (%s) by the %s.",
+                ct_clv_model_name(r->fit[0].model), names, r->choice_rule);
+    }
+    char fb[240] = "";
+    attr_str(f, "/tiers", "loyalty_fallback", fb, sizeof fb);
+    if (fb[0] != '\0') {
+        rp_note(r, "%s.", fb);
+    } else if (r->nfits > 0 && r->fit[0].model == CT_BGNBD &&
+               strcmp(r->loyalty_metric, "p_alive") == 0 && zero > 0) {
+        rp_note(r, "BG/NBD gives P(alive) = 1 to every customer without a repeat purchase: "
+                   "these %.0f customers rank as '%s' on P(alive) whatever their recency "
+                   "(use purchase = auto, mbgnbd or pareto, or metric = p_no_purchase).",
+                zero, r->loyalty[0]);
     }
     for (size_t i = 0; i < r->nfits; i++) {
         const ct_fit *ft = &r->fit[i];
@@ -829,7 +868,35 @@ static void json_fits(const rp *r, FILE *fp)
         fputs(": ", fp);
         json_fit(fp, &r->fit[i]);
     }
-    fprintf(fp, "\n  },\n  \"clv\": {\"horizon\": ");
+    fprintf(fp, "\n  },\n  \"model_choice\": ");
+    if (r->ncand > 0) {
+        fprintf(fp, "{\"chosen\": ");
+        json_str(fp, ct_clv_model_name(r->fit[0].model));
+        fprintf(fp, ", \"rule\": ");
+        json_str(fp, r->choice_rule);
+        fprintf(fp, ", \"candidates\": [");
+        for (size_t j = 0; j < r->ncand; j++) {
+            fprintf(fp, "%s{\"model\": ", j ? ", " : "");
+            json_str(fp, ct_clv_model_name(r->cand[j].model));
+            fprintf(fp, ", \"ll\": ");
+            json_num(fp, r->cand[j].ll);
+            fprintf(fp, ", \"aic\": ");
+            json_num(fp, r->cand[j].aic);
+            fprintf(fp, ", \"bic\": ");
+            json_num(fp, r->cand[j].bic);
+            fprintf(fp, ", \"holdout_mse\": ");
+            json_num(fp, r->cand_mse[j]);
+            fprintf(fp, ", \"holdout_mae\": ");
+            json_num(fp, r->cand_mae[j]);
+            fprintf(fp, ", \"holdout_agg_error\": ");
+            json_num(fp, r->cand_agg[j]);
+            fprintf(fp, "}");
+        }
+        fprintf(fp, "]}");
+    } else {
+        fprintf(fp, "null");
+    }
+    fprintf(fp, ",\n  \"clv\": {\"horizon\": ");
     json_num(fp, r->horizon);
     fprintf(fp, ", \"discount\": ");
     json_num(fp, r->discount);
@@ -1119,6 +1186,7 @@ static void write_md(const rp *r0, FILE *fp)
     MD_ESC(r->previous);
     MD_ESC(r->model_file);
     MD_ESC(r->features);
+    MD_ESC(r->choice_rule);
     for (size_t t = 0; t < CT_MAX_TIERS + 1; t++) {
         MD_ESC(r->tier[t].name);
         MD_ESC(r->tier[t].action);
@@ -1173,6 +1241,18 @@ static void write_md_body(const rp *r, FILE *fp)
             rp_num(fp, v[q], q == 5 ? 3 : 2, 0, "");
         }
         fputs(" |\n", fp);
+    }
+    if (r->ncand > 0) {
+        fprintf(fp, "\n## Purchase model choice\n\nRule: the %s.\n\n"
+                    "| model | log-likelihood | AIC | BIC | holdout MSE | holdout MAE | "
+                    "aggregate error |\n|---|---:|---:|---:|---:|---:|---:|\n",
+                r->choice_rule);
+        for (size_t j = 0; j < r->ncand; j++) {
+            const ct_fit *c = &r->cand[j];
+            fprintf(fp, "| %s%s | %.4f | %.2f | %.2f | %.5g | %.4g | %.2f%% |\n",
+                    ct_clv_model_name(c->model), c->model == r->fit[0].model ? " (chosen)" : "",
+                    c->ll, c->aic, c->bic, r->cand_mse[j], r->cand_mae[j], 100 * r->cand_agg[j]);
+        }
     }
     for (size_t i = 0; i < r->nfits; i++) {
         const ct_fit *f = &r->fit[i];

@@ -428,6 +428,21 @@ static void html_fit(const rp *r, FILE *fp)
     if (r->nfits == 0) {
         fprintf(fp, "<p class=sup>No purchase-model fit in this result.</p>");
     }
+    if (r->ncand > 0) {
+        fprintf(fp, "<h3>Purchase model choice</h3><p>Rule: the ");
+        esc(fp, r->choice_rule);
+        fprintf(fp, ".</p><table><tr><th>model</th><th>log-likelihood</th><th>AIC</th>"
+                    "<th>BIC</th><th>holdout MSE</th><th>holdout MAE</th><th>aggregate error</th>"
+                    "</tr>");
+        for (size_t j = 0; j < r->ncand; j++) {
+            const ct_fit *c = &r->cand[j];
+            fprintf(fp, "<tr><td>%s%s</td><td>%.4f</td><td>%.2f</td><td>%.2f</td><td>%.5g</td>"
+                        "<td>%.4g</td><td>%.2f%%</td></tr>",
+                    ct_clv_model_name(c->model), c->model == r->fit[0].model ? " (chosen)" : "",
+                    c->ll, c->aic, c->bic, r->cand_mse[j], r->cand_mae[j], 100 * r->cand_agg[j]);
+        }
+        fprintf(fp, "</table>\n");
+    }
     for (size_t i = 0; i < r->nfits; i++) {
         const ct_fit *f = &r->fit[i];
         fprintf(fp, "<h3>%s</h3><table><tr><th>parameter</th><th>estimate</th>"

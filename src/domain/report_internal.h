@@ -40,6 +40,11 @@ typedef struct rp {
     double loyal_total[3];
     size_t nfits;
     ct_fit fit[2];
+    /* purchase = auto: the candidates' fits and holdout errors, and the rule */
+    size_t ncand;
+    ct_fit cand[4];
+    double cand_mse[4], cand_mae[4], cand_agg[4];
+    char choice_rule[128];
     double rep_exp[RP_JMAX], rep_obs[RP_JMAX];
     int has_holdout;
     double t_star, hold_n[RP_JMAX], hold_act[RP_JMAX], hold_pred[RP_JMAX];

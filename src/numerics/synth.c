@@ -111,6 +111,9 @@ static int sim_one(const ct_synth_opts *o, ct_rng *g, double *birth, evbuf *ev)
     if (!(lambda > 0)) {
         return 0; /* underflow of a tiny Gamma draw: never buys again */
     }
+    if (o->model == CT_SYNTH_MBGNBD && ct_rng_uniform(g) < second) {
+        return 0; /* MBG/NBD: drops out right after the first purchase */
+    }
     double t = 0;
     for (;;) {
         t += ct_rng_exponential(g, 1.0 / lambda);
@@ -120,7 +123,7 @@ static int sim_one(const ct_synth_opts *o, ct_rng *g, double *birth, evbuf *ev)
         if (ev_push(ev, t, ct_rng_gamma(g, o->p, 1.0 / nu)) != 0) {
             return -1;
         }
-        if (o->model == CT_SYNTH_BGNBD && ct_rng_uniform(g) < second) {
+        if (o->model != CT_SYNTH_PARETO && ct_rng_uniform(g) < second) {
             break; /* drops out after this purchase */
         }
     }

@@ -465,6 +465,8 @@ typedef struct run_state {
     size_t n, nl; /* customers; this rank's share of the work */
     user_cols uc;
     ct_fit pf, gf;
+    ct_model_choice choice; /* [clv] purchase = auto */
+    ct_tier_model mfb;      /* m with the loyalty fallback (run_tier) */
     ct_scores sc;
     size_t d, ng, ngl, g0, ngt; /* graded: here, on this rank, before it, in all */
     const double *cols[CT_MAX_FEATURES], *metric;
@@ -612,10 +614,33 @@ static ct_status run_fit_model(run_state *r, ct_clv_model model, ct_fit *fit, ct
     return ct_stage_fit_model(&cl, model, r->data, &fo, r->comm, fit, err);
 }
 
+/* purchase = auto: the candidates fitted, the purchase model chosen on the data. */
+static ct_status run_choose(run_state *r, ct_error *err)
+{
+    ct_customers cl = r->c;
+    ct_fit_opts fo;
+    double t_star = 0;
+    cl.n = r->nl;
+    ct_fit_opts_init(&fo);
+    fo.penalty = r->m->penalty;
+    fo.threads = r->threads;
+    (void)ct_attr_get_f64(r->df, "/customers", "holdout_periods", &t_star, NULL);
+    /* loyalty by P(alive) needs a P(alive) that tells one-time buyers apart:
+     * BG/NBD's is 1 for all of them, so it is no candidate then */
+    unsigned exclude = r->m->loyalty_no_purchase ? 0u : 1u << CT_BGNBD;
+    ct_status s = ct_stage_choose(&cl, t_star, r->data, &fo, exclude, r->comm, &r->choice, NULL,
+                                  NULL, err);
+    if (s == CT_OK) {
+        r->pf = r->choice.cand[r->choice.best].fit;
+    }
+    return s;
+}
+
 /* 3. the purchase model, and the spend model when the tier model has one. */
 static ct_status run_fit(run_state *r, ct_error *err)
 {
-    ct_status s = run_fit_model(r, r->m->purchase, &r->pf, err);
+    ct_status s = r->m->purchase_auto ? run_choose(r, err)
+                                      : run_fit_model(r, r->m->purchase, &r->pf, err);
     if (s == CT_OK && r->m->spend) {
         s = run_fit_model(r, CT_GAMMAGAMMA, &r->gf, err);
     }
@@ -763,10 +788,68 @@ static ct_status run_labels(run_state *r, ct_error *err)
 }
 
 /* 8. tiers, loyalty, migration, audit. */
+/* P(alive) carries no information when the fit finds no drop-out to speak
+ * of (the boundary: BG/NBD a -> 0, Pareto/NBD s -> 0): at least FLAT_SHARE
+ * of the repeat buyers (by weight, over all ranks) have P(alive) >=
+ * FLAT_ALIVE.  Loyalty then falls back to P(no purchase in the next t
+ * periods), t = the review period ([actions] review), else a quarter, with
+ * the thresholds mirrored (loyal: P(no purchase) <= 1 - loyal; lost: >=
+ * 1 - lost).  *fb is m with that rule when *used; the caller tiers by it. */
+#define FLAT_ALIVE 0.95
+#define FLAT_SHARE 0.99
+static ct_status loyalty_fallback(const ct_tier_model *m, const ct_customers *c,
+                                  const double *p_alive, ct_comm *comm, ct_tier_model *fb,
+                                  int *used, ct_error *err)
+{
+    *used = 0;
+    if (m->loyalty_no_purchase) {
+        return CT_OK;
+    }
+    size_t nb = (c->n + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK;
+    double *part = calloc((nb ? nb : 1) * 2, sizeof *part), tot[2] = {0, 0};
+    ct_status s = part != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->n && s == CT_OK; i++) {
+        double w = c->weight != NULL ? c->weight[i] : 1.0, *p = part + i / CT_SUM_BLOCK * 2;
+        if (c->x[i] > 0) {
+            p[0] += w;
+            p[1] += p_alive[i] >= FLAT_ALIVE ? w : 0.0;
+        }
+    }
+    s = ct_comm_agree(comm, s, err);
+    if (s == CT_OK) {
+        s = ct_comm_sum_blocks(comm, part, nb, 2, tot, err);
+    }
+    free(part);
+    if (s != CT_OK || !(tot[0] > 0) || tot[1] < FLAT_SHARE * tot[0]) {
+        return s;
+    }
+    double t = m->review_periods > 0 && isfinite(m->review_periods)
+                   ? m->review_periods
+                   : 365.2425 / 4 / ct_period_days(m->period);
+    *fb = *m;
+    fb->loyalty_no_purchase = 1;
+    fb->loyalty_periods = t;
+    fb->loyal_min = 1 - m->loyal_min;
+    fb->lost_max = 1 - m->lost_max;
+    snprintf(fb->loyalty_note, sizeof fb->loyalty_note,
+             "P(alive) >= %g for %.1f%% of repeat buyers: the fit finds no drop-out to speak "
+             "of, so loyalty uses P(no purchase in the next %.3g periods) instead",
+             FLAT_ALIVE, 100 * tot[1] / tot[0], t);
+    *used = 1;
+    return CT_OK;
+}
+
 static ct_status run_tier(run_state *r, ct_error *err)
 {
+    int fell_back = 0;
+    ct_status s = loyalty_fallback(r->m, &r->c, r->sc.p_alive, r->wcomm, &r->mfb, &fell_back, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (fell_back) {
+        r->m = &r->mfb; /* tiers, and /tiers' attributes, by the fallback rule */
+    }
     const ct_tier_model *m = r->m;
-    ct_status s = CT_OK;
     if (m->loyalty_no_purchase && (r->p0 = malloc((r->c.n ? r->c.n : 1) * sizeof *r->p0)) == NULL) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
@@ -812,7 +895,11 @@ static ct_status run_write(run_state *r, ct_error *err)
     CT_TRY(ct_customers_write(out, &r->c, err));
     CT_TRY(copy_customer_attrs(r->df, out, err));
     CT_TRY(write_model_attrs(out, m, err));
-    CT_TRY(ct_fit_write(out, &r->pf, err));
+    if (m->purchase_auto) {
+        CT_TRY(ct_choice_write(out, &r->choice, err));
+    } else {
+        CT_TRY(ct_fit_write(out, &r->pf, err));
+    }
     if (m->spend) {
         CT_TRY(ct_fit_write(out, &r->gf, err));
     }
@@ -916,10 +1003,23 @@ typedef struct retier_state {
     double *C, *X, *p0;
     const double *cols[CT_MAX_FEATURES], *metric;
     ct_fit pfit;
+    char chosen[64]; /* the purchase model's name */
+    ct_tier_model mfb; /* m with the loyalty fallback (retier_tier) */
     ct_tiering tg;
     ct_audit audits[CT_MAX_AUDIT];
     char old_names[CT_MAX_TIERS * 65 + 70];
 } retier_state;
+
+/* The purchase fit's name in a result: the model's, or with purchase =
+ * auto the one the run chose (recorded on /fits). */
+static const char *purchase_name(const ct_file *f, const ct_tier_model *m, char *buf, size_t cap)
+{
+    if (!m->purchase_auto) {
+        return ct_clv_model_name(m->purchase);
+    }
+    ct_fits_read_choice(f, buf, cap);
+    return buf;
+}
 
 static void retier_free(retier_state *r)
 {
@@ -1089,14 +1189,22 @@ done:
 /* 4. tiers, loyalty, migration, audit. */
 static ct_status retier_tier(retier_state *r, ct_error *err)
 {
+    int fell_back = 0;
+    ct_status s = loyalty_fallback(r->m, &r->c, r->sc.p_alive, r->wcomm, &r->mfb, &fell_back, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    if (fell_back) {
+        r->m = &r->mfb;
+    }
     const ct_tier_model *m = r->m;
     ct_file *prev = NULL;
-    ct_status s = CT_OK;
     if (r->o != NULL && r->o->previous != NULL) {
         CT_TRY(ct_file_open(&prev, r->o->previous, err));
     }
     if (m->loyalty_no_purchase) {
-        s = ct_fit_read(r->in, ct_clv_model_name(m->purchase), &r->pfit, err);
+        s = ct_fit_read(r->in, purchase_name(r->in, m, r->chosen, sizeof r->chosen), &r->pfit,
+                        err);
         if (s == CT_OK && (r->p0 = malloc((r->nl ? r->nl : 1) * sizeof *r->p0)) == NULL) {
             s = ct_fail(err, CT_ENOMEM, "out of memory");
         }
@@ -1151,7 +1259,8 @@ static ct_status retier_write(retier_state *r, ct_error *err)
     if (ct_attr_get_f64(r->in, "/clusters", "inertia", &sum->inertia, &e2) != CT_OK) {
         sum->inertia = 0;
     }
-    if (ct_fit_read(r->in, ct_clv_model_name(m->purchase), &pf, &e2) == CT_OK) {
+    if (ct_fit_read(r->in, purchase_name(r->in, m, r->chosen, sizeof r->chosen), &pf, &e2) ==
+        CT_OK) {
         sum->ll = pf.ll;
         memcpy(sum->purchase_params, pf.par, sizeof sum->purchase_params);
     }

@@ -5,6 +5,8 @@
 #include "clvtier/pipeline.h"
 #include "clvtier/par.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +50,13 @@ ct_status ct_stage_load_fits(const char *path, ct_fit *purchase, ct_fit *gg, int
     int have_p = 0;
     ct_status s;
     *has_gg = 0;
+    char chosen[64];
     CT_TRY(ct_file_open(&f, path, err));
+    ct_fits_read_choice(f, chosen, sizeof chosen);
+    if (chosen[0] != '\0' && purchase != NULL) { /* fit --model auto: the chosen one */
+        CT_TRY(ct_fit_read(f, chosen, purchase, err));
+        have_p = 1;
+    }
     CT_TRY(ct_file_list_groups(f, "/fits", names, 16, &n, err));
     for (size_t k = 0; k < n && k < 16; k++) {
         ct_fit tmp;
@@ -82,6 +90,100 @@ ct_status ct_stage_fit_model(const ct_customers *c, ct_clv_model model, const ch
     return s;
 }
 
+ct_status ct_stage_choose(const ct_customers *c, double t_star, const char *source,
+                          const ct_fit_opts *fo, unsigned exclude, ct_comm *comm,
+                          ct_model_choice *ch,
+                          void (*on_fit)(void *ctx, const ct_fit *f, double seconds), void *ctx,
+                          ct_error *err)
+{
+    ct_clv_model models[CT_CLV_CANDIDATES];
+    double flags[2] = {!ct_clv_discrete(c), c->x_star == NULL}; /* over all ranks */
+    ct_status s = ct_comm_allreduce_sum(comm, flags, 2, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    memset(ch, 0, sizeof *ch);
+    size_t nm = ct_clv_candidates(flags[0] == 0, models);
+    for (size_t j = 0; j < nm; j++) {
+        if (!(exclude & (1u << models[j]))) {
+            models[ch->n++] = models[j];
+        }
+    }
+    ch->holdout = flags[1] == 0 && t_star > 0;
+    ch->t_star = ch->holdout ? t_star : 0;
+    for (size_t j = 0; j < ch->n; j++) {
+        ct_clv_candidate *cd = &ch->cand[j];
+        ct_error e;
+        double t0 = ct_seconds();
+        cd->model = models[j];
+        cd->mse = cd->mse_se = cd->mae = cd->agg = (double)NAN;
+        cd->status = ct_stage_fit_model(c, models[j], source, fo, comm, &cd->fit, &e);
+        if (cd->status == CT_ENOCONV || cd->status == CT_EDATA) {
+            snprintf(cd->message, sizeof cd->message, "%.*s", (int)sizeof cd->message - 1, e.msg);
+            continue; /* in the table, not chosen */
+        }
+        if (cd->status != CT_OK) {
+            *err = e;
+            return cd->status;
+        }
+        if (on_fit != NULL) {
+            on_fit(ctx, &cd->fit, ct_seconds() - t0);
+        }
+    }
+    if (ch->holdout) { /* every fitted candidate's holdout errors, in one pass */
+        const ct_fit *fits[CT_CLV_CANDIDATES];
+        ct_clv_candidate *ok[CT_CLV_CANDIDATES];
+        size_t nf = 0, nb = 0, m = 0;
+        for (size_t j = 0; j < ch->n; j++) {
+            if (ch->cand[j].status == CT_OK) {
+                ok[nf] = &ch->cand[j];
+                fits[nf++] = &ch->cand[j].fit;
+            }
+        }
+        double *part = NULL, sums[3 * CT_CLV_CANDIDATES + 2 + CT_CLV_CANDIDATES * CT_CLV_CANDIDATES];
+        s = ct_comm_agree(comm, ct_clv_holdout_parts(fits, nf, c, t_star, &part, &nb, &m, err),
+                          err);
+        if (s == CT_OK && nf > 0) {
+            s = ct_comm_sum_blocks(comm, part, nb, m, sums, err);
+        }
+        free(part);
+        if (s != CT_OK) {
+            return s;
+        }
+        if (nf > 0) {
+            ct_clv_holdout_errors(sums, nf, ok);
+        }
+    }
+    return ct_clv_choose(ch->cand, ch->n, ch->holdout, &ch->best, err);
+}
+
+ct_status ct_choice_write(ct_file *f, const ct_model_choice *ch, ct_error *err)
+{
+    for (size_t j = 0; j < ch->n; j++) {
+        const ct_clv_candidate *cd = &ch->cand[j];
+        if (cd->status == CT_OK) {
+            CT_CHECK(ct_fit_write(f, &cd->fit, err));
+            const double v[4] = {cd->mse, cd->mse_se, cd->mae, cd->agg};
+            CT_CHECK(ct_fit_write_holdout(f, cd->model, v, err));
+        }
+    }
+    return ct_fits_write_choice(f, ch->cand[ch->best].model, ct_clv_choice_rule(ch->holdout),
+                                err);
+}
+
+/* The data's holdout length in periods (0 without a split). */
+static double holdout_periods(const char *path)
+{
+    ct_file *f;
+    ct_error e;
+    double t = 0;
+    if (ct_file_open(&f, path, &e) == CT_OK) {
+        (void)ct_attr_get_f64(f, "/customers", "holdout_periods", &t, NULL);
+        ct_file_close(f);
+    }
+    return t;
+}
+
 ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err)
 {
     ct_customers cust;
@@ -92,16 +194,26 @@ ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err)
     if (s != CT_OK) {
         return s;
     }
+    ct_comm *comm = ct_comm_size(o->comm) > 1 ? o->comm : NULL;
+    size_t k0 = 0;
+    if (o->choice != NULL) {
+        ct_model_choice *ch = o->choice;
+        CT_TRY(ct_stage_choose(&cust, holdout_periods(o->data), o->data, &o->fit, 0, comm, ch,
+                               o->on_fit, o->ctx, err));
+        for (size_t j = 0; j < ch->n; j++) {
+            ch->cand[j].fit.period_days = period_days;
+        }
+        fits[k0++] = ch->cand[ch->best].fit;
+    }
     for (size_t k = 0; k < o->nmodels; k++) {
         double t0 = ct_seconds();
-        s = ct_stage_fit_model(&cust, o->models[k], o->data, &o->fit,
-                               ct_comm_size(o->comm) > 1 ? o->comm : NULL, &fits[k], err);
+        s = ct_stage_fit_model(&cust, o->models[k], o->data, &o->fit, comm, &fits[k0 + k], err);
         if (s != CT_OK) {
             goto done;
         }
-        fits[k].period_days = period_days;
+        fits[k0 + k].period_days = period_days;
         if (o->on_fit != NULL) {
-            o->on_fit(o->ctx, &fits[k], ct_seconds() - t0);
+            o->on_fit(o->ctx, &fits[k0 + k], ct_seconds() - t0);
         }
     }
     if (ct_comm_rank(o->comm) != 0) {
@@ -109,8 +221,11 @@ ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err)
     }
     ct_create_opts co = {0, o->command, NULL};
     CT_TRY(ct_file_create(&f, o->output, &co, err));
+    if (o->choice != NULL) {
+        CT_TRY(ct_choice_write(f, o->choice, err));
+    }
     for (size_t k = 0; k < o->nmodels; k++) {
-        CT_TRY(ct_fit_write(f, &fits[k], err));
+        CT_TRY(ct_fit_write(f, &fits[k0 + k], err));
     }
     CT_TRY(ct_attr_set_str(f, "/", "data", o->data, err));
     s = ct_file_commit(f, err);
@@ -228,12 +343,7 @@ ct_status ct_stage_validate(const char *data, const char *fit, size_t jmax, doub
         return s;
     }
     if (tstar < 0) {
-        ct_file *f;
-        ct_error e2;
-        if (ct_file_open(&f, data, &e2) == CT_OK) {
-            (void)ct_attr_get_f64(f, "/customers", "holdout_periods", &tstar, NULL);
-            ct_file_close(f);
-        }
+        tstar = holdout_periods(data);
     }
     v->holdout_periods = tstar;
     s = ct_clv_repeat_table(&v->fit, &cust, jmax, v->expected, v->observed, err);

@@ -42,7 +42,10 @@ ct_status ct_synth_h5(const ct_synth_opts *o, const char *out, const char *comma
     CT_TRY(ct_file_create(&f, out, &co, err));
     CT_TRY(ct_customers_write(f, &cust, err));
     CT_TRY(ct_attr_set_str(f, "/customers", "synth_model",
-                           o->model == CT_SYNTH_PARETO ? "pareto" : "bgnbd", err));
+                           o->model == CT_SYNTH_PARETO   ? "pareto"
+                           : o->model == CT_SYNTH_MBGNBD ? "mbgnbd"
+                                                         : "bgnbd",
+                           err));
     CT_TRY(ct_attr_set_f64v(f, "/customers", "synth_params", truth, 4, err));
     CT_TRY(ct_attr_set_f64v(f, "/customers", "synth_spend", spend, 3, err));
     CT_TRY(ct_attr_set_i64(f, "/customers", "synth_seed", (int64_t)o->seed, err));

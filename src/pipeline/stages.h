@@ -50,4 +50,21 @@ ct_status ct_cluster_model_ranks(ct_comm *comm, const ct_tier_model *m, const do
 ct_status ct_stage_fit_model(const ct_customers *c, ct_clv_model model, const char *source,
                              const ct_fit_opts *fo, ct_comm *comm, ct_fit *fit, ct_error *err);
 
+/* `--model auto` and `[clv] purchase = auto`: every candidate purchase model
+ * (ct_clv_candidates) fitted to c as ct_stage_fit_model does, its holdout
+ * errors when c has x_star and t_star > 0, and the choice (ct_clv_choose).
+ * A candidate that does not converge or refuses the data stays in the table
+ * with its message; other failures stop.  Models in the bit mask exclude
+ * (1u << model) are not candidates.  on_fit (may be NULL) after each
+ * fit.  Collective; the same choice on every rank. */
+ct_status ct_stage_choose(const ct_customers *c, double t_star, const char *source,
+                          const ct_fit_opts *fo, unsigned exclude, ct_comm *comm,
+                          ct_model_choice *ch,
+                          void (*on_fit)(void *ctx, const ct_fit *f, double seconds), void *ctx,
+                          ct_error *err);
+
+/* Every fitted candidate as /fits/<model> with its holdout errors, and on
+ * /fits the chosen model ("purchase") and the rule. */
+ct_status ct_choice_write(ct_file *f, const ct_model_choice *ch, ct_error *err);
+
 #endif

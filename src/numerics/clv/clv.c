@@ -354,16 +354,18 @@ typedef struct future_ctx {
 } future_ctx;
 
 /* E[Y(horizon)] and the discounted sum of its period increments, exactly;
- * per_alive (BG/NBD family): H = E[Y] / P(alive) instead, which does not
- * depend on t_x. */
+ * per_alive (BG/NBD family and Pareto/NBD): H = E[Y] / P(alive) instead,
+ * which does not depend on t_x (so P(alive), the costly part of Pareto/NBD,
+ * is computed once per row, not once per period). */
 static void horizon_sums(const future_ctx *c, double x, double tx, double T, int per_alive,
                          double out[2])
 {
     double prev = 0, acc = 0;
-    int mbg = c->f->model == CT_MBGNBD;
+    int mbg = c->f->model == CT_MBGNBD, pareto = c->f->model == CT_PARETO;
     for (int k = 0; k < c->steps; k++) {
-        double e = per_alive ? clv_bg_future(c->f->par, mbg, x, T, c->t[k])
-                             : clv_expected1(c->f, x, tx, T, c->t[k]);
+        double e = !per_alive ? clv_expected1(c->f, x, tx, T, c->t[k])
+                   : pareto   ? clv_pareto_future(c->f->par, x, T, c->t[k])
+                              : clv_bg_future(c->f->par, mbg, x, T, c->t[k]);
         acc += (e - prev) * c->v[k];
         prev = e;
     }
@@ -452,9 +454,10 @@ static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_
         double pa = clv_p_alive1(J->f, x, tx, T), h[2];
         J->pa[r] = pa;
         if (J->cheb == NULL) {
-            horizon_sums(&J->fc, x, tx, T, 0, h);
-            J->ey[r] = h[0];
-            J->disc[r] = h[1];
+            int pareto = J->f->model == CT_PARETO;
+            horizon_sums(&J->fc, x, tx, T, pareto, h);
+            J->ey[r] = pareto ? pa * h[0] : h[0];
+            J->disc[r] = pareto ? pa * h[1] : h[1];
             continue;
         }
         const cheb2 *ch = x < (double)CHEB_XMAX ? &J->cheb[(size_t)x] : NULL;

@@ -427,11 +427,15 @@ static double growth(double s, double u, double t)
     return -expm1(-(s - 1) * l) / (s - 1);
 }
 
-double clv_pareto_expected(const double *p, double x, double tx, double T, double t)
+double clv_pareto_future(const double *p, double x, double T, double t)
 {
     const double r = p[0], al = p[1], be = p[3];
-    return (r + x) * (be + T) / (al + T) * growth(p[2], be + T, t) *
-           clv_pareto_p_alive(p, x, tx, T);
+    return (r + x) * (be + T) / (al + T) * growth(p[2], be + T, t);
+}
+
+double clv_pareto_expected(const double *p, double x, double tx, double T, double t)
+{
+    return clv_pareto_future(p, x, T, t) * clv_pareto_p_alive(p, x, tx, T);
 }
 
 typedef struct pmf_ctx {
