@@ -983,6 +983,112 @@ static void test_gsl_handler_off_without_fit(void **state)
     assert_non_null(prev);
 }
 
+/* ct_clv_choose's rule on hand-made candidates: the smallest BIC among the
+ * models within one standard error of the best holdout MSE; BG/BB only on
+ * holdout MSE; failures skipped; none left -> the first failure. */
+static ct_clv_candidate cand(ct_clv_model m, double bic, double mse, double se)
+{
+    ct_clv_candidate c;
+    memset(&c, 0, sizeof c);
+    c.model = m;
+    c.status = CT_OK;
+    c.fit.bic = bic;
+    c.mse = mse;
+    c.mse_se = se;
+    return c;
+}
+
+static void test_model_choice_rule(void **state)
+{
+    (void)state;
+    ct_error err;
+    size_t b = 99;
+    ct_clv_candidate c[4] = {cand(CT_BGNBD, 100, 2.00, 0.05), cand(CT_MBGNBD, 90, 2.10, 0.05),
+                             cand(CT_PARETO, 95, 1.98, 0), cand(CT_BGBB, 10, 3.0, 0.5)};
+    /* no holdout: the smallest BIC, BG/BB not compared */
+    assert_int_equal(ct_clv_choose(c, 4, 0, &b, &err), CT_OK);
+    assert_int_equal(b, 1);
+    /* holdout: MBG/NBD is 0.12 worse than the best with s.e. 0.05: out;
+     * BG/NBD 0.02 worse (s.e. 0.05): in; Pareto/NBD has the smaller BIC */
+    assert_int_equal(ct_clv_choose(c, 4, 1, &b, &err), CT_OK);
+    assert_int_equal(b, 2);
+    c[1].mse_se = 0.2; /* now within one s.e.: its BIC wins */
+    assert_int_equal(ct_clv_choose(c, 4, 1, &b, &err), CT_OK);
+    assert_int_equal(b, 1);
+    c[3].mse = 1.0; /* BG/BB best on the holdout: chosen */
+    assert_int_equal(ct_clv_choose(c, 4, 1, &b, &err), CT_OK);
+    assert_int_equal(b, 3);
+    /* failures are not chosen; all failed: the first failure's status */
+    c[3].mse = 3.0;
+    c[1].status = CT_ENOCONV;
+    assert_int_equal(ct_clv_choose(c, 4, 0, &b, &err), CT_OK);
+    assert_int_equal(b, 2);
+    for (int j = 0; j < 4; j++) {
+        c[j].status = CT_ENOCONV;
+        snprintf(c[j].message, sizeof c[j].message, "no convergence %d", j);
+    }
+    assert_int_equal(ct_clv_choose(c, 4, 0, &b, &err), CT_ENOCONV);
+    assert_non_null(strstr(err.msg, "bgnbd: no convergence 0"));
+}
+
+/* The holdout sums against a direct computation: per-customer errors of two
+ * fits on CDNOW's sample, and the paired standard error. */
+static void test_holdout_errors(void **state)
+{
+    (void)state;
+    ct_customers c;
+    ct_error err;
+    memset(&c, 0, sizeof c);
+    c.n = 5;
+    double x[5] = {0, 1, 2, 0, 5}, tx[5] = {0, 3, 10, 0, 20}, T[5] = {30, 30, 30, 12, 25};
+    double xs[5] = {0, 2, 1, 1, 4};
+    c.x = x;
+    c.t_x = tx;
+    c.T = T;
+    c.x_star = xs;
+    ct_fit f[2];
+    memset(f, 0, sizeof f);
+    f[0].model = CT_BGNBD;
+    f[0].k = 4;
+    memcpy(f[0].par, (double[]){0.243, 4.414, 0.793, 2.426}, 4 * sizeof(double));
+    f[1].model = CT_PARETO;
+    f[1].k = 4;
+    memcpy(f[1].par, (double[]){0.553, 10.578, 0.606, 11.669}, 4 * sizeof(double));
+    const ct_fit *fp[2] = {&f[0], &f[1]};
+    double *part, e[2][5];
+    size_t nb, m;
+    assert_int_equal(ct_clv_holdout_parts(fp, 2, &c, 39, &part, &nb, &m, &err), CT_OK);
+    assert_int_equal(nb, 1);
+    assert_int_equal(m, 3 * 2 + 2 + 1);
+    for (int j = 0; j < 2; j++) {
+        assert_int_equal(ct_clv_expected(&f[j], x, tx, T, 5, 39, e[j], &err), CT_OK);
+    }
+    ct_clv_candidate cd[2], *cp[2] = {&cd[0], &cd[1]};
+    ct_clv_holdout_errors(part, 2, cp);
+    double mse[2] = {0, 0}, mae[2] = {0, 0}, pred[2] = {0, 0}, dd[5], md = 0, vd = 0;
+    for (int i = 0; i < 5; i++) {
+        for (int j = 0; j < 2; j++) {
+            mse[j] += (xs[i] - e[j][i]) * (xs[i] - e[j][i]) / 5;
+            mae[j] += fabs(xs[i] - e[j][i]) / 5;
+            pred[j] += e[j][i];
+        }
+        dd[i] = (xs[i] - e[0][i]) * (xs[i] - e[0][i]) - (xs[i] - e[1][i]) * (xs[i] - e[1][i]);
+        md += dd[i] / 5;
+    }
+    for (int i = 0; i < 5; i++) {
+        vd += (dd[i] - md) * (dd[i] - md) / 5;
+    }
+    int best = mse[0] < mse[1] ? 0 : 1;
+    for (int j = 0; j < 2; j++) {
+        assert_true(fabs(cd[j].mse - mse[j]) < 1e-12 * mse[j]);
+        assert_true(fabs(cd[j].mae - mae[j]) < 1e-12 * mae[j]);
+        assert_true(fabs(cd[j].agg - (pred[j] - 8) / 8) < 1e-12);
+    }
+    assert_true(cd[best].mse_se == 0);
+    assert_true(fabs(cd[1 - best].mse_se - sqrt(vd / 5)) < 1e-9 * sqrt(vd / 5));
+    free(part);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1007,6 +1113,8 @@ int main(void)
         cmocka_unit_test(test_fit_storage_and_scores),
         cmocka_unit_test(test_validation_tables),
         cmocka_unit_test(test_p_no_purchase),
+        cmocka_unit_test(test_model_choice_rule),
+        cmocka_unit_test(test_holdout_errors),
     };
     return cmocka_run_group_tests_name("clv", tests, NULL, NULL);
 }

@@ -323,6 +323,42 @@ expect 0 "validate json" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5" --js
 grep -qF '"x": "3+"' "$T/out" && grep -qF '"expected_new": [' "$T/out" && ok || bad "validate json buckets/curve"
 expect 0 "fit bgbb donations" -- "$CLV" fit "$T/don.h5" --model bgbb -o "$T/bb.h5" --json -q
 grep -qF '"alpha": 1.20' "$T/out" && ok || bad "bgbb fit: $(cat "$T/out")"
+# issue 15: --model auto.  Donations are discrete (x <= t_x <= n, whole): BG/BB
+# is a candidate, but without a holdout its BIC is not comparable
+expect 0 "fit auto donations" -- "$CLV" fit "$T/don.h5" --model auto -o "$T/dauto.h5" --json -q
+grep -qF '"model": "bgbb", "fitted": true' "$T/out" && grep -qF '"rule": "smallest BIC (no holdout' "$T/out" \
+    && ok || bad "fit auto: discrete data: $(cat "$T/out")"
+expect 64 "fit auto beside a purchase model" -- "$CLV" fit "$T/cdnow.h5" --model auto,bgnbd -o "$T/x.h5"
+says "fit auto beside a purchase model" "can only be gammagamma"
+expect 0 "fit auto cdnow" -- "$CLV" fit "$T/cdnow.h5" --model auto,gammagamma -o "$T/auto.h5" --json -q
+grep -qF '"holdout_periods": 39' "$T/out" && grep -qF '"holdout_mse": ' "$T/out" && ok \
+    || bad "fit auto: no holdout errors: $(cat "$T/out")"
+# on data simulated from each model (100k customers, 78 weeks of calibration
+# and 26 of holdout) auto picks the model that generated them
+for m in bgnbd mbgnbd pareto; do
+    case $m in
+    pareto) P=r=0.55,alpha=10.6,s=0.61,beta=11.7 ;;
+    *) P=r=0.24,alpha=4.4,a=0.79,b=2.4 ;;
+    esac
+    "$CLV" synth --model $m --params $P -n 100000 --periods 104 --cohort 26 --seed 7 -o "$T/gen.csv" -q
+    "$CLV" ingest "$T/gen.csv" --period week --calibration-end 2021-06-30 -o "$T/gen.h5" -q
+    expect 0 "fit auto on $m data" -- "$CLV" fit "$T/gen.h5" --model auto -o "$T/genfit.h5" --json -q
+    grep -qF "\"choice\": {\"chosen\": \"$m\"" "$T/out" && ok || bad "fit auto on $m data chose: $(cat "$T/out")"
+    # score and validate use the chosen fit, not the first in the file
+    expect 0 "score auto fit ($m)" -- "$CLV" score "$T/gen.h5" --fit "$T/genfit.h5" -o "$T/gensc.h5" --json -q
+    grep -qF "\"model\": \"$m\"" "$T/out" && ok || bad "score did not use the chosen $m: $(cat "$T/out")"
+done
+rm -f "$T/gen.csv"
+# loyalty when P(alive) says nothing: Pareto/NBD with a drop-out rate of
+# 1e-6 per week; every repeat buyer is alive, so loyalty falls back to
+# P(no purchase) over the review period, and the report says why
+"$CLV" synth --model pareto --params r=0.5,alpha=10,s=0.01,beta=10000 -n 20000 --periods 104 \
+    --cohort 26 --seed 3 -o "$T/flat.csv" -q
+expect 0 "run: flat P(alive)" -- "$CLV" run -m models/metal5.ini "$T/flat.csv" -o "$T/flat.h5" \
+    --summary "$T/flat.json" -q
+grep -qF '"metric": "p_no_purchase"' "$T/flat.json" && grep -qF 'the fit finds no drop-out' "$T/flat.json" \
+    && ok || bad "no loyalty fallback: $(cat "$T/flat.json")"
+
 # bad input for the models: message, exit code, nothing written
 cp "$T/fit.h5" "$T/keepfit.h5"
 fsum=$(cksum <"$T/keepfit.h5")
@@ -622,11 +658,12 @@ for k in ("schema", "model", "data", "customers", "fits", "clv", "repeat_purchas
           "tiers", "loyalty", "tier_profiles", "migration", "audit", "notes", "min_group"):
     assert k in d, k
 assert d["customers"] == 23570 and sum(d["tiers"].values()) == 23570
-# vip4 says purchase = auto: no holdout split here, so the smallest BIC picks
-# MBG/NBD (BIC 346,629 against BG/NBD's 346,892 and Pareto/NBD's 346,696)
+# vip4 says purchase = auto with loyalty by P(alive), so BG/NBD (P(alive) = 1
+# for every one-time buyer) is no candidate; no holdout split here, so the
+# smallest BIC picks MBG/NBD (346,629 against Pareto/NBD's 346,696)
 c = d["model_choice"]
 assert c["chosen"] == "mbgnbd" and "BIC" in c["rule"], c
-assert [x["model"] for x in c["candidates"]] == ["bgnbd", "mbgnbd", "pareto"], c
+assert [x["model"] for x in c["candidates"]] == ["mbgnbd", "pareto"], c
 assert min(c["candidates"], key=lambda x: x["bic"])["model"] == "mbgnbd"
 f = d["fits"]["mbgnbd"]
 assert set(f["params"]) == {"r", "alpha", "a", "b"} and f["converged"] is True
@@ -637,6 +674,18 @@ assert d["clusters"]["k"] == len([t for t in d["tier_profiles"] if t["customers"
 PYEOF
 else
     skipped "python3 not installed: summary.json schema check"
+fi
+# issue 15: one-time buyers silent since early 1997 are not "loyal" (BG/NBD
+# would give them P(alive) = 1; auto does not offer it for P(alive) loyalty)
+if [ -x "$PY" ] && "$PY" -c 'import h5py' 2>/dev/null; then
+    "$PY" - "$R/res.h5" <<'PYEOF' && ok || bad "one-time buyers classed loyal"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+x, loy = f["customers/x"][:], f["tiers/loyalty"][:]
+assert x.size == 23570 and ((x == 0) & (loy == 0)).sum() == 0, ((x == 0) & (loy == 0)).sum()
+PYEOF
+else
+    skipped "one-time buyers not loyal (no /usr/bin/python3 with h5py)"
 fi
 # small-group suppression
 expect 0 "report --min-group" -- "$CLV" report "$R/res.h5" --min-group 4000 --summary "$R/s3.json" --markdown "$R/r3.md"

@@ -99,6 +99,25 @@ PYEOF
         echo "SKIP: /usr/bin/python3 missing: fit on $n ranks not compared"
     fi
 done
+# --model auto over ranks: the same candidates, holdout errors (block sums in
+# row order; the fits agree to 1e-7, so 1e-6 here) and choice as serial
+"$CLV" fit "$T/cdnow.h5" --model auto -o "$T/auto-s.h5" --json -q >"$T/auto-s.json"
+for n in 2 4; do
+    run_mpi "$n" "$MPICLV" fit "$T/cdnow.h5" --model auto -o "$T/auto-$n.h5" --json -q \
+        >"$T/auto-$n.json" || bad "fit auto on $n ranks failed"
+    if [ -x /usr/bin/python3 ]; then
+        /usr/bin/python3 - "$T/auto-s.json" "$T/auto-$n.json" <<'PYEOF' && ok || bad "fit auto on $n ranks differs from serial"
+import json, sys
+a, b = (json.load(open(p))["choice"] for p in sys.argv[1:3])
+assert a["chosen"] == b["chosen"] and a["rule"] == b["rule"], (a, b)
+for ca, cb in zip(a["candidates"], b["candidates"]):
+    assert ca["model"] == cb["model"]
+    for k in ("holdout_mse", "bic"):
+        if ca[k] is not None:
+            assert abs(ca[k] - cb[k]) <= 1e-6 * abs(ca[k]), (k, ca, cb)
+PYEOF
+    fi
+done
 "$CLV" inspect "$T/fit-4.h5" >/dev/null 2>&1 && ok || bad "the serial build cannot read clvtier-mpi's output"
 # rank-0 commands: the serial answers
 "$CLV" score "$T/cdnow.h5" --fit "$T/fit-s.h5" --horizon 52 --discount 0.01 -o "$T/sc-s.h5" --json -q \
