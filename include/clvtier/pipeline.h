@@ -108,6 +108,7 @@ typedef struct ct_score_stage {
     unsigned threads;
     int deflate;
     struct ct_comm *comm; /* clvtier-mpi: each rank scores and writes its share; NULL: serial */
+    double level;         /* 0, or delta-method intervals at this level (ct_clv_score_intervals) */
 } ct_score_stage;
 typedef struct ct_score_summary {
     ct_clv_model model;

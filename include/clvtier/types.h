@@ -56,6 +56,9 @@ typedef struct ct_fit {
 typedef struct ct_scores {
     size_t n;
     double *p_alive, *exp_purchases, *exp_spend, *clv;
+    /* score --intervals: lower and upper bounds (NULL when not computed) */
+    double *p_alive_lo, *p_alive_hi, *exp_purchases_lo, *exp_purchases_hi, *clv_lo, *clv_hi;
+    double level; /* their confidence level (0 when none) */
 } ct_scores;
 
 void ct_scores_free(ct_scores *s);

@@ -33,7 +33,7 @@ static const char FIT_HELP[] =
     "  -h, --help            this help\n";
 
 enum { O_PEN = 256, O_STARTS, O_MAXIT, O_SEED, O_THREADS, O_TABLE, O_FIT, O_SPEND,
-       O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR, O_COMPRESS };
+       O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR, O_COMPRESS, O_INTERVALS, O_LEVEL };
 
 /* split: clvtier-mpi's fit, every rank its share of the rows (collective);
  * else all rows. */
@@ -333,6 +333,10 @@ static const char SCORE_HELP[] =
     "  -o, --output FILE      output HDF5 with table /scores (written atomically)\n"
     "      --threads N        threads (default: all cores)\n"
     "      --compress[=LEVEL] shuffle + deflate the columns (default level 1)\n"
+    "      --intervals[=delta] also p_alive_lo/_hi, exp_purchases_lo/_hi, clv_lo/_hi:\n"
+    "                         delta-method bounds from the fits' covariances, on\n"
+    "                         the logit (P(alive)) and log (purchases, CLV) scale\n"
+    "      --level L          their confidence level (default 0.9)\n"
     "      --json             summary as JSON on stdout\n"
     "  -q, --quiet            nothing on stderr but errors\n"
     "  -h, --help             this help\n";
@@ -350,12 +354,15 @@ int cmd_score(int argc, char **argv, cli_common *c)
                                          {"output", required_argument, NULL, 'o'},
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"compress", optional_argument, NULL, O_COMPRESS},
+                                         {"intervals", optional_argument, NULL, O_INTERVALS},
+                                         {"level", required_argument, NULL, O_LEVEL},
                                          {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *fitp = NULL, *spendp = NULL, *out = NULL;
-    double horizon = 52, discount = 0;
+    double horizon = 52, discount = 0, level = 0.9;
+    int intervals = 0;
     unsigned threads = 0;
     int deflate = 0;
     int opt;
@@ -391,6 +398,17 @@ int cmd_score(int argc, char **argv, cli_common *c)
                 return EX_USAGE_;
             }
             break;
+        case O_INTERVALS:
+            if (optarg != NULL && strcmp(optarg, "delta") != 0) {
+                return cli_usage(c, "--intervals '%s': only 'delta' is available", optarg);
+            }
+            intervals = 1;
+            break;
+        case O_LEVEL:
+            if (cli_parse_double(optarg, &level) != 0 || !(level > 0 && level < 1)) {
+                return cli_usage(c, "--level '%s' must be in (0, 1)", optarg);
+            }
+            break;
         default: {
             int ec = cli_option(c, opt, SCORE_HELP, argc, argv);
             if (ec >= 0) {
@@ -413,8 +431,10 @@ int cmd_score(int argc, char **argv, cli_common *c)
     }
     ct_error err;
     ct_score_summary sum;
-    ct_score_stage st = {argv[optind], fitp, spendp, out, c->cmdline, horizon, discount,
-                         threads, deflate, c->ranks > 1 ? ct_comm_world() : NULL};
+    ct_score_stage st = {argv[optind], fitp,     spendp,  out,
+                         c->cmdline,   horizon,  discount, threads,
+                         deflate,      c->ranks > 1 ? ct_comm_world() : NULL,
+                         intervals ? level : 0.0};
     if (ct_stage_score(&st, &sum, &err) != CT_OK) {
         return cli_fail(c, &err);
     }

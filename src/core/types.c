@@ -77,6 +77,12 @@ void ct_scores_free(ct_scores *s)
     free(s->exp_purchases);
     free(s->exp_spend);
     free(s->clv);
+    free(s->p_alive_lo);
+    free(s->p_alive_hi);
+    free(s->exp_purchases_lo);
+    free(s->exp_purchases_hi);
+    free(s->clv_lo);
+    free(s->clv_hi);
     memset(s, 0, sizeof *s);
 }
 

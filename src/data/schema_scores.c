@@ -9,13 +9,27 @@
 ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta *meta,
                           ct_error *err)
 {
-    static const ct_colspec spec[4] = {{"p_alive", CT_FLOAT64, 0},
-                                       {"exp_purchases", CT_FLOAT64, 0},
-                                       {"exp_spend", CT_FLOAT64, 0},
-                                       {"clv", CT_FLOAT64, 0}};
-    const void *cols[4] = {sc->p_alive, sc->exp_purchases, sc->exp_spend, sc->clv};
+    static const ct_colspec spec[10] = {{"p_alive", CT_FLOAT64, 0},
+                                        {"exp_purchases", CT_FLOAT64, 0},
+                                        {"exp_spend", CT_FLOAT64, 0},
+                                        {"clv", CT_FLOAT64, 0},
+                                        {"p_alive_lo", CT_FLOAT64, 0},
+                                        {"p_alive_hi", CT_FLOAT64, 0},
+                                        {"exp_purchases_lo", CT_FLOAT64, 0},
+                                        {"exp_purchases_hi", CT_FLOAT64, 0},
+                                        {"clv_lo", CT_FLOAT64, 0},
+                                        {"clv_hi", CT_FLOAT64, 0}};
+    const void *cols[10] = {sc->p_alive,          sc->exp_purchases,    sc->exp_spend,
+                            sc->clv,              sc->p_alive_lo,       sc->p_alive_hi,
+                            sc->exp_purchases_lo, sc->exp_purchases_hi, sc->clv_lo,
+                            sc->clv_hi};
     ct_status s;
-    CT_TRY(ct_tw_write_table(f, "/scores", spec, 4, cols, sc->n, NULL, err));
+    CT_TRY(ct_tw_write_table(f, "/scores", spec, sc->p_alive_lo != NULL ? 10 : 4, cols, sc->n,
+                             NULL, err));
+    if (sc->p_alive_lo != NULL) {
+        CT_TRY(ct_attr_set_f64(f, "/scores", "interval_level", sc->level, err));
+        CT_TRY(ct_attr_set_str(f, "/scores", "interval_method", "delta", err));
+    }
     CT_TRY(ct_attr_set_f64(f, "/scores", "horizon", meta->horizon, err));
     CT_TRY(ct_attr_set_f64(f, "/scores", "discount", meta->discount, err));
     if (meta->model != NULL) {

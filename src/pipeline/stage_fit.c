@@ -292,8 +292,8 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
     }
     memset(&sc, 0, sizeof sc);
     double t0 = ct_seconds();
-    s = ct_clv_score(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount, o->threads, &sc,
-                     err);
+    s = ct_clv_score_intervals(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount, o->level,
+                               o->threads, &sc, err);
     s = ct_comm_agree(comm, s, err);
     if (s == CT_OK) {
         s = score_sums(comm, &sc, sums, err);

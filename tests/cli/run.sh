@@ -359,6 +359,27 @@ expect 0 "run: flat P(alive)" -- "$CLV" run -m models/metal5.ini "$T/flat.csv" -
 grep -qF '"metric": "p_no_purchase"' "$T/flat.json" && grep -qF 'the fit finds no drop-out' "$T/flat.json" \
     && ok || bad "no loyalty fallback: $(cat "$T/flat.json")"
 
+# issue 15: delta-method intervals, bounds around every estimate
+expect 0 "score --intervals" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --intervals --level 0.8 \
+    --discount 0.01 -o "$T/sci.h5" -q
+expect 64 "score --intervals=bootstrap" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --intervals=bootstrap:20 -o "$T/x.h5"
+expect 64 "score --level 1" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --intervals --level 1 -o "$T/x.h5"
+if [ -x "$PY" ] && "$PY" -c 'import h5py' 2>/dev/null; then
+    "$PY" - "$T/sci.h5" <<'PYEOF' && ok || bad "score --intervals: bounds"
+import sys, h5py, numpy as np
+s = h5py.File(sys.argv[1], "r")["scores"]
+assert s.attrs["interval_level"] == 0.8 and s.attrs["interval_method"] == "delta"
+for k in ("p_alive", "exp_purchases", "clv"):
+    v, lo, hi = s[k][:], s[k + "_lo"][:], s[k + "_hi"][:]
+    assert np.all(np.isfinite(lo)) and np.all((lo <= v) & (v <= hi)), k
+    if k != "p_alive":  # BG/NBD: P(alive) = 1 at x = 0 (most customers), no width
+        assert np.median((hi - lo)[v > 0] / v[v > 0]) > 0, k
+assert np.all((s["p_alive_lo"][:] >= 0) & (s["p_alive_hi"][:] <= 1))
+PYEOF
+else
+    skipped "score --intervals bounds (no /usr/bin/python3 with h5py)"
+fi
+
 # bad input for the models: message, exit code, nothing written
 cp "$T/fit.h5" "$T/keepfit.h5"
 fsum=$(cksum <"$T/keepfit.h5")

@@ -3,6 +3,7 @@
  * Refs: see include/clvtier/clv.h.  Fitting: clv_fit.c. */
 #include "numerics/clv/clv_internal.h"
 
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_integration.h>
 #include <stdio.h>
@@ -510,8 +511,147 @@ static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ct
     return CT_OK;
 }
 
+/* ---- intervals: the delta method ------------------------------------------
+ * For a prediction g(theta) of the log-parameters theta = log(par), the
+ * asymptotic variance is g'(theta)' Cov(theta) g'(theta) with Cov(theta)_ij
+ * = Cov(par)_ij / (par_i par_j), the fit's inverse Hessian.  It is taken on a
+ * scale that keeps the bounds in range: logit for P(alive), log for
+ * expected purchases and CLV; bounds = the inverse transform of the
+ * transformed estimate -/+ z_{(1+level)/2} standard errors.  The gradient
+ * of P(alive), E[Y(H)] and the discounted sum D with respect to theta is
+ * taken by central differences, h = DELTA_H in each log-parameter
+ * (truncation error ~h^2 = 1e-8 relative; rounding ~1e-16/h), from the same
+ * scorer as the estimate (the interpolants built for each shifted
+ * parameter set).  CLV = E[M] D with E[M] from the separate Gamma-Gamma fit:
+ * var(log CLV) = var(log D) + var(log E[M]), E[M]'s gradient analytic. */
+#define DELTA_H 1e-4
+#define DELTA_CHUNK ((size_t)65536)
+
+/* The log-parameter covariance of f; 0 when the fit has no finite one. */
+static int log_cov(const ct_fit *f, double *lc)
+{
+    for (size_t i = 0; i < f->k; i++) {
+        for (size_t j = 0; j < f->k; j++) {
+            lc[i * f->k + j] = f->cov[i * f->k + j] / (f->par[i] * f->par[j]);
+            if (!isfinite(lc[i * f->k + j])) {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+static double quad(const double *g, const double *C, size_t k)
+{
+    double v = 0;
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j < k; j++) {
+            v += g[i] * C[i * k + j] * g[j];
+        }
+    }
+    return v;
+}
+
+/* Variances per distinct row of logit P(alive), log E[Y(H)] and log D
+ * (vpa, vey, vd) from the estimates pa, ey, disc. */
+static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int steps,
+                            const double *tv, unsigned threads, const double *pa,
+                            const double *ey, const double *disc, double *vpa, double *vey,
+                            double *vd, ct_error *err)
+{
+    size_t k = f->k, ch = nd < DELTA_CHUNK ? (nd ? nd : 1) : DELTA_CHUNK;
+    double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    if (!log_cov(f, lc)) {
+        for (size_t r = 0; r < nd; r++) {
+            vpa[r] = vey[r] = vd[r] = CT_NAN;
+        }
+        return CT_OK;
+    }
+    ct_fit sh[2 * CT_CLV_MAXPAR];
+    score_job J[2 * CT_CLV_MAXPAR];
+    cheb2 *chs[2 * CT_CLV_MAXPAR] = {NULL};
+    double *buf = malloc(2 * k * 3 * ch * sizeof *buf);
+    ct_status s = buf != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    size_t nj = 0;
+    for (size_t j = 0; j < k && s == CT_OK; j++) {
+        for (int sg = 0; sg < 2 && s == CT_OK; sg++, nj++) {
+            sh[nj] = *f;
+            sh[nj].par[j] = f->par[j] * exp(sg ? -DELTA_H : DELTA_H);
+            double *b = buf + nj * 3 * ch;
+            J[nj] = (score_job){&sh[nj], NULL, b, b + ch, b + 2 * ch,
+                                {&sh[nj], steps, tv, tv + steps}, NULL};
+            s = make_cheb(&J[nj], threads, &chs[nj], err);
+            J[nj].cheb = chs[nj];
+        }
+    }
+    for (size_t r0 = 0; r0 < nd && s == CT_OK; r0 += ch) {
+        size_t m = nd - r0 < ch ? nd - r0 : ch;
+        for (size_t q = 0; q < nj && s == CT_OK; q++) {
+            J[q].rows = rows + 3 * r0;
+            s = ct_par_for(m, 64, threads, score_block, &J[q], err);
+        }
+        for (size_t i = 0; i < m && s == CT_OK; i++) {
+            double g[3][CT_CLV_MAXPAR];
+            for (size_t j = 0; j < k; j++) {
+                const double *p = buf + 2 * j * 3 * ch, *q = p + 3 * ch;
+                for (size_t o = 0; o < 3; o++) {
+                    g[o][j] = (p[o * ch + i] - q[o * ch + i]) / (2 * DELTA_H);
+                }
+            }
+            size_t r = r0 + i;
+            double a = pa[r] * (1 - pa[r]);
+            vpa[r] = a > 0 ? quad(g[0], lc, k) / (a * a) : 0.0;
+            vey[r] = ey[r] > 0 ? quad(g[1], lc, k) / (ey[r] * ey[r]) : 0.0;
+            vd[r] = disc[r] > 0 ? quad(g[2], lc, k) / (disc[r] * disc[r]) : 0.0;
+        }
+    }
+    for (size_t q = 0; q < nj; q++) {
+        free(chs[q]);
+    }
+    free(buf);
+    return s;
+}
+
+/* var(log E[M]) of a customer (x, m) under the Gamma-Gamma fit gg:
+ * E[M] = p (v + x m) / (p x + q - 1), its gradient in (p, q, v). */
+static double spend_log_var(const ct_fit *gg, double x, double m)
+{
+    double p = gg->par[0], q = gg->par[1], v = gg->par[2], u = v + x * m, den = p * x + q - 1;
+    double e = p * u / den, g[3] = {u * (q - 1) / (den * den), -p * u / (den * den), p / den};
+    return e > 0 ? quad(g, gg->cov, 3) / (e * e) : 0.0;
+}
+
+static void bounds_logit(double p, double v, double z, double *lo, double *hi)
+{
+    if (!(p > 0 && p < 1) || !(v > 0)) {
+        *lo = *hi = isfinite(v) ? p : CT_NAN;
+        return;
+    }
+    double l = log(p / (1 - p)), d = z * sqrt(v);
+    *lo = 1 / (1 + exp(-(l - d)));
+    *hi = 1 / (1 + exp(-(l + d)));
+}
+
+static void bounds_log(double e, double v, double z, double *lo, double *hi)
+{
+    if (!(e > 0) || !(v > 0)) {
+        *lo = *hi = isfinite(v) ? e : CT_NAN;
+        return;
+    }
+    double d = z * sqrt(v);
+    *lo = e * exp(-d);
+    *hi = e * exp(d);
+}
+
 ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
                        double discount, unsigned threads, ct_scores *out, ct_error *err)
+{
+    return ct_clv_score_intervals(f, gg, c, horizon, discount, 0.0, threads, out, err);
+}
+
+ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                                 double horizon, double discount, double level,
+                                 unsigned threads, ct_scores *out, ct_error *err)
 {
     ct_init();
     uint32_t *idx = NULL;
@@ -534,6 +674,9 @@ ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
     }
     if (gg != NULL && c->m == NULL) {
         return ct_fail(err, CT_EFORMAT, "spend predictions need column m");
+    }
+    if (level != 0 && !(level > 0 && level < 1)) {
+        return ct_fail(err, CT_EINVAL, "interval level %g must be in (0, 1)", level);
     }
     s = distinct_rows(c, &idx, &rows, &nd, err);
     if (s != CT_OK) {
@@ -569,6 +712,13 @@ ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
         }
     }
     free(cheb);
+    double *var = NULL; /* per distinct row: logit P(alive), log E[Y], log D */
+    if (s == CT_OK && level > 0) {
+        var = ct_malloc_big(nd ? 3 * nd : 1, sizeof *var);
+        s = var != NULL ? delta_rows(f, rows, nd, steps, tv, threads, pa, ey, disc, var,
+                                     var + nd, var + 2 * nd, err)
+                        : ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
+    }
     free(tv);
     if (s == CT_OK && gg != NULL) {
         s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
@@ -584,6 +734,29 @@ ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
             out->clv[i] = out->exp_spend[i] * disc[r];
         }
     }
+    if (s == CT_OK && var != NULL) {
+        double **col[6] = {&out->p_alive_lo,       &out->p_alive_hi, &out->exp_purchases_lo,
+                           &out->exp_purchases_hi, &out->clv_lo,     &out->clv_hi};
+        for (int q = 0; q < 6 && s == CT_OK; q++) {
+            *col[q] = ct_malloc_big(n ? n : 1, sizeof(double));
+            s = *col[q] != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+        double z = gsl_cdf_ugaussian_Pinv(0.5 + 0.5 * level);
+        int gg_cov = gg != NULL && isfinite(gg->cov[0]) && isfinite(gg->cov[4]) &&
+                     isfinite(gg->cov[8]);
+        out->level = level;
+        for (size_t i = 0; i < n && s == CT_OK; i++) {
+            size_t r = idx != NULL ? idx[i] : i;
+            bounds_logit(pa[r], var[r], z, &out->p_alive_lo[i], &out->p_alive_hi[i]);
+            bounds_log(ey[r], var[nd + r], z, &out->exp_purchases_lo[i],
+                       &out->exp_purchases_hi[i]);
+            double vm = gg == NULL ? 0.0
+                        : gg_cov   ? spend_log_var(gg, c->x[i], c->m[i])
+                                   : CT_NAN;
+            bounds_log(out->clv[i], var[2 * nd + r] + vm, z, &out->clv_lo[i], &out->clv_hi[i]);
+        }
+    }
+    free(var);
     free(pa);
     free(ey);
     free(disc);
