@@ -1181,6 +1181,21 @@ static void test_delta_intervals(void **state)
             assert_true(sc.p_alive_lo[i] == 1 && sc.p_alive_hi[i] == 1);
         }
     }
+    /* Pareto/NBD: the analytic gradient of P(alive) (from the quadratures)
+     * against central differences of the public P(alive) */
+    ct_fit fp;
+    ct_scores sp;
+    fit_model(CT_PARETO, &c, &fp);
+    score3(&fp, x, tx, T, m, &sp);
+    for (int i = 0; i < 3; i++) {
+        double lo[2], hi[2];
+        delta_by_hand(&fp, x[i], tx[i], T[i], 39, z, lo, hi);
+        assert_rel(sp.p_alive_lo[i], lo[0], 1e-5);
+        assert_rel(sp.p_alive_hi[i], hi[0], 1e-5);
+        assert_rel(sp.exp_purchases_lo[i], lo[1], 1e-5);
+        assert_rel(sp.exp_purchases_hi[i], hi[1], 1e-5);
+    }
+    ct_scores_free(&sp);
     /* parametric bootstrap for the median customer (x = 2) */
     double L[16] = {0}, lc[16];
     for (int i = 0; i < 4; i++) {
