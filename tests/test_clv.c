@@ -22,6 +22,7 @@
 #include "numerics/clv/clv_internal.h"
 
 #include <gsl/gsl_errno.h>
+#include <gsl/gsl_integration.h>
 
 static void load_summary(const char *name, ct_customers *c)
 {
@@ -1278,6 +1279,92 @@ static void test_delta_intervals(void **state)
     ct_customers_free(&cm);
 }
 
+/* DERT against its definition, delta int_0^inf exp(-delta t) E[Y(t)] dt
+ * by GSL's adaptive QAGIU on the public E[Y(t)] (1e-6 relative, the
+ * issue's tolerance); P(alive at T + t) at t = 0 equals P(alive), falls
+ * with t, and for BG/NBD matches the integral over p ~ Beta(a, b + x) of
+ * (1 + p t/(alpha + T))^-(r + x) by QAGS. */
+static double lbeta_(double a, double b)
+{
+    return lgamma(a) + lgamma(b) - lgamma(a + b);
+}
+
+typedef struct dert_ctx {
+    const ct_fit *f;
+    double x, tx, T, delta;
+} dert_ctx;
+
+static double dert_integrand(double t, void *v)
+{
+    const dert_ctx *c = v;
+    double e;
+    ct_error err;
+    if (c->delta * t > 50) {
+        return 0.0; /* exp(-50) E[Y(t)]: below 1e-20 of the integral */
+    }
+    if (ct_clv_expected(c->f, &c->x, &c->tx, &c->T, 1, t, &e, &err) != CT_OK) {
+        return (double)NAN;
+    }
+    return c->delta * exp(-c->delta * t) * e;
+}
+
+static double beta_integrand(double p, void *v)
+{
+    const double *q = v; /* a, b', k, z */
+    return exp((q[0] - 1) * log(p) + (q[1] - 1) * log1p(-p) - lbeta_(q[0], q[1]) -
+               q[2] * log1p(p * q[3]));
+}
+
+static void test_dert_alive_at(void **state)
+{
+    (void)state;
+    ct_customers c;
+    ct_error err;
+    load_cdnow_split("cdnow_dert.h5", &c);
+    ct_clv_model models[3] = {CT_BGNBD, CT_MBGNBD, CT_PARETO};
+    double x[3] = {0, 2, 7}, tx[3] = {0, 20, 35}, T[3] = {35, 35, 38};
+    gsl_integration_workspace *w = gsl_integration_workspace_alloc(1000);
+    gsl_set_error_handler_off();
+    for (int mi = 0; mi < 3; mi++) {
+        ct_fit f;
+        fit_model(models[mi], &c, &f);
+        for (int di = 0; di < 2; di++) {
+            double delta = di ? 0.05 : 0.0027, d[3];
+            assert_status(ct_clv_dert(&f, x, tx, T, 3, delta, 1, d, &err), CT_OK);
+            for (int i = 0; i < 3; i++) {
+                dert_ctx dc = {&f, x[i], tx[i], T[i], delta};
+                gsl_function F = {dert_integrand, &dc};
+                double v, e;
+                assert_int_equal(gsl_integration_qagiu(&F, 0, 0, 1e-8, 1000, w, &v, &e), 0);
+                print_message("  %s delta %g x %g: DERT %.10g, integral %.10g\n",
+                              ct_clv_model_name(f.model), delta, x[i], d[i], v);
+                assert_rel(d[i], v, 1e-6);
+            }
+        }
+        double a0[3], a1[3], a2[3];
+        assert_status(ct_clv_p_alive(&f, x, tx, T, 3, a0, &err), CT_OK);
+        assert_status(ct_clv_p_alive_at(&f, x, tx, T, 3, 0, 1, a1, &err), CT_OK);
+        assert_status(ct_clv_p_alive_at(&f, x, tx, T, 3, 26, 1, a2, &err), CT_OK);
+        for (int i = 0; i < 3; i++) {
+            assert_true(a1[i] == a0[i]);
+            assert_true(a2[i] < a0[i] && a2[i] > 0);
+            if (f.model == CT_BGNBD) {
+                double q[4] = {f.par[2], f.par[3] + x[i], f.par[0] + x[i], 26 / (f.par[1] + T[i])};
+                gsl_function B = {beta_integrand, q};
+                double v, e;
+                assert_int_equal(gsl_integration_qags(&B, 0, 1, 0, 1e-11, 1000, w, &v, &e), 0);
+                assert_rel(a2[i], a0[i] * v, 1e-8);
+            }
+        }
+    }
+    gsl_integration_workspace_free(w);
+    ct_fit bb = {0};
+    bb.model = CT_BGBB;
+    double o;
+    assert_status(ct_clv_dert(&bb, x, tx, T, 1, 0.01, 1, &o, &err), CT_EINVAL);
+    ct_customers_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1305,6 +1392,7 @@ int main(void)
         cmocka_unit_test(test_model_choice_rule),
         cmocka_unit_test(test_holdout_errors),
         cmocka_unit_test(test_delta_intervals),
+        cmocka_unit_test(test_dert_alive_at),
     };
     return cmocka_run_group_tests_name("clv", tests, NULL, NULL);
 }

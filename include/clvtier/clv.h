@@ -99,6 +99,14 @@ ct_status ct_clv_expected(const ct_fit *f, const double *x, const double *tx, co
  * alive but unlikely to buy soon. */
 ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *tx,
                                const double *T, size_t n, double t, double *out, ct_error *err);
+/* P(alive at T + t | x, t_x, T): BG/NBD, MBG/NBD, Pareto/NBD (clv.c). */
+ct_status ct_clv_p_alive_at(const ct_fit *f, const double *x, const double *tx, const double *T,
+                            size_t n, double t, unsigned threads, double *out, ct_error *err);
+/* Discounted expected residual transactions with continuous discounting at
+ * rate delta per period (Fader, Hardie & Lee 2005, "RFM and CLV"): closed
+ * form for Pareto/NBD, Gauss-Laguerre quadrature for BG/NBD and MBG/NBD. */
+ct_status ct_clv_dert(const ct_fit *f, const double *x, const double *tx, const double *T,
+                      size_t n, double delta, unsigned threads, double *out, ct_error *err);
 /* Unconditional expected repeat purchases E[X(t)] of a new customer in (0, t]. */
 ct_status ct_clv_expected_new(const ct_fit *f, double t, double *out, ct_error *err);
 /* Probability of exactly j repeat purchases in (0, t] for a new customer

@@ -109,6 +109,9 @@ typedef struct ct_score_stage {
     int deflate;
     struct ct_comm *comm; /* clvtier-mpi: each rank scores and writes its share; NULL: serial */
     double level;         /* 0, or delta-method intervals at this level (ct_clv_score_intervals) */
+    double dert;          /* 0, or DERT at this continuous rate per period (ct_clv_dert) */
+    size_t nat;           /* P(alive at T + at[j]), j < nat <= CT_MAX_ALIVE_AT */
+    const double *at;
 } ct_score_stage;
 typedef struct ct_score_summary {
     ct_clv_model model;

@@ -53,12 +53,20 @@ typedef struct ct_fit {
     double corr_xm;             /* Gamma-Gamma: correlation of x and m among repeaters */
 } ct_fit;
 
+#define CT_MAX_ALIVE_AT 8
+
 typedef struct ct_scores {
     size_t n;
     double *p_alive, *exp_purchases, *exp_spend, *clv;
     /* score --intervals: lower and upper bounds (NULL when not computed) */
     double *p_alive_lo, *p_alive_hi, *exp_purchases_lo, *exp_purchases_hi, *clv_lo, *clv_hi;
     double level; /* their confidence level (0 when none) */
+    /* score --dert: DERT at rate dert_delta and dert x expected spend (or NULL) */
+    double *dert, *clv_dert, dert_delta;
+    /* score --alive-at: P(alive at T + at[j]) (nat columns, or none) */
+    size_t nat;
+    double at[CT_MAX_ALIVE_AT];
+    double *alive_at[CT_MAX_ALIVE_AT];
 } ct_scores;
 
 void ct_scores_free(ct_scores *s);

@@ -33,7 +33,8 @@ static const char FIT_HELP[] =
     "  -h, --help            this help\n";
 
 enum { O_PEN = 256, O_STARTS, O_MAXIT, O_SEED, O_THREADS, O_TABLE, O_FIT, O_SPEND,
-       O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR, O_COMPRESS, O_INTERVALS, O_LEVEL };
+       O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR, O_COMPRESS, O_INTERVALS, O_LEVEL, O_DERT,
+       O_ALIVE_AT };
 
 /* split: clvtier-mpi's fit, every rank its share of the rows (collective);
  * else all rows. */
@@ -337,6 +338,10 @@ static const char SCORE_HELP[] =
     "                         delta-method bounds from the fits' covariances, on\n"
     "                         the logit (P(alive)) and log (purchases, CLV) scale\n"
     "      --level L          their confidence level (default 0.9)\n"
+    "      --dert DELTA       also dert (discounted expected residual transactions,\n"
+    "                         continuous discounting at DELTA per period) and\n"
+    "                         clv_dert = dert x expected spend\n"
+    "      --alive-at T1,...  also p_alive_at_<T>: P(alive T periods from now)\n"
     "      --json             summary as JSON on stdout\n"
     "  -q, --quiet            nothing on stderr but errors\n"
     "  -h, --help             this help\n";
@@ -356,13 +361,16 @@ int cmd_score(int argc, char **argv, cli_common *c)
                                          {"compress", optional_argument, NULL, O_COMPRESS},
                                          {"intervals", optional_argument, NULL, O_INTERVALS},
                                          {"level", required_argument, NULL, O_LEVEL},
+                                         {"dert", required_argument, NULL, O_DERT},
+                                         {"alive-at", required_argument, NULL, O_ALIVE_AT},
                                          {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *fitp = NULL, *spendp = NULL, *out = NULL;
-    double horizon = 52, discount = 0, level = 0.9;
+    double horizon = 52, discount = 0, level = 0.9, dert = 0, at[CT_MAX_ALIVE_AT];
     int intervals = 0;
+    size_t nat = 0;
     unsigned threads = 0;
     int deflate = 0;
     int opt;
@@ -404,6 +412,26 @@ int cmd_score(int argc, char **argv, cli_common *c)
             }
             intervals = 1;
             break;
+        case O_DERT:
+            if (cli_parse_double(optarg, &dert) != 0 || !(dert > 0) || dert > 10) {
+                return cli_usage(c, "--dert '%s' must be a continuous rate per period in (0, 10]",
+                                 optarg);
+            }
+            break;
+        case O_ALIVE_AT: {
+            char buf[256], *save = NULL;
+            snprintf(buf, sizeof buf, "%s", optarg);
+            nat = 0;
+            for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+                if (nat == CT_MAX_ALIVE_AT || cli_parse_double(t, &at[nat]) != 0 ||
+                    !(at[nat] >= 0) || at[nat] > 1e5) {
+                    return cli_usage(c, "--alive-at '%s': up to %d period counts in [0, 100000]",
+                                     optarg, CT_MAX_ALIVE_AT);
+                }
+                nat++;
+            }
+            break;
+        }
         case O_LEVEL:
             if (cli_parse_double(optarg, &level) != 0 || !(level > 0 && level < 1)) {
                 return cli_usage(c, "--level '%s' must be in (0, 1)", optarg);
@@ -434,7 +462,7 @@ int cmd_score(int argc, char **argv, cli_common *c)
     ct_score_stage st = {argv[optind], fitp,     spendp,  out,
                          c->cmdline,   horizon,  discount, threads,
                          deflate,      c->ranks > 1 ? ct_comm_world() : NULL,
-                         intervals ? level : 0.0};
+                         intervals ? level : 0.0, dert, nat, at};
     if (ct_stage_score(&st, &sum, &err) != CT_OK) {
         return cli_fail(c, &err);
     }

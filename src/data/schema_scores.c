@@ -3,29 +3,45 @@
  * /customers (no id copy, DESIGN.md), and the scoring settings; its reader. */
 #include "clvtier/schema.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta *meta,
                           ct_error *err)
 {
-    static const ct_colspec spec[10] = {{"p_alive", CT_FLOAT64, 0},
-                                        {"exp_purchases", CT_FLOAT64, 0},
-                                        {"exp_spend", CT_FLOAT64, 0},
-                                        {"clv", CT_FLOAT64, 0},
-                                        {"p_alive_lo", CT_FLOAT64, 0},
-                                        {"p_alive_hi", CT_FLOAT64, 0},
-                                        {"exp_purchases_lo", CT_FLOAT64, 0},
-                                        {"exp_purchases_hi", CT_FLOAT64, 0},
-                                        {"clv_lo", CT_FLOAT64, 0},
-                                        {"clv_hi", CT_FLOAT64, 0}};
-    const void *cols[10] = {sc->p_alive,          sc->exp_purchases,    sc->exp_spend,
-                            sc->clv,              sc->p_alive_lo,       sc->p_alive_hi,
-                            sc->exp_purchases_lo, sc->exp_purchases_hi, sc->clv_lo,
-                            sc->clv_hi};
+    static const char *const NAME[10] = {"p_alive",          "exp_purchases", "exp_spend",
+                                         "clv",              "p_alive_lo",    "p_alive_hi",
+                                         "exp_purchases_lo", "exp_purchases_hi",
+                                         "clv_lo",           "clv_hi"};
+    const double *col[10] = {sc->p_alive,          sc->exp_purchases,    sc->exp_spend,
+                             sc->clv,              sc->p_alive_lo,       sc->p_alive_hi,
+                             sc->exp_purchases_lo, sc->exp_purchases_hi, sc->clv_lo,
+                             sc->clv_hi};
+    ct_colspec spec[12 + CT_MAX_ALIVE_AT];
+    const void *cols[12 + CT_MAX_ALIVE_AT];
+    char atname[CT_MAX_ALIVE_AT][40];
+    size_t nc = 0;
+    for (size_t j = 0; j < (sc->p_alive_lo != NULL ? 10u : 4u); j++) {
+        spec[nc] = (ct_colspec){NAME[j], CT_FLOAT64, 0};
+        cols[nc++] = col[j];
+    }
+    if (sc->dert != NULL) {
+        spec[nc] = (ct_colspec){"dert", CT_FLOAT64, 0};
+        cols[nc++] = sc->dert;
+        spec[nc] = (ct_colspec){"clv_dert", CT_FLOAT64, 0};
+        cols[nc++] = sc->clv_dert;
+    }
+    for (size_t j = 0; j < sc->nat && j < CT_MAX_ALIVE_AT; j++) {
+        snprintf(atname[j], sizeof atname[j], "p_alive_at_%g", sc->at[j]);
+        spec[nc] = (ct_colspec){atname[j], CT_FLOAT64, 0};
+        cols[nc++] = sc->alive_at[j];
+    }
     ct_status s;
-    CT_TRY(ct_tw_write_table(f, "/scores", spec, sc->p_alive_lo != NULL ? 10 : 4, cols, sc->n,
-                             NULL, err));
+    CT_TRY(ct_tw_write_table(f, "/scores", spec, nc, cols, sc->n, NULL, err));
+    if (sc->dert != NULL) {
+        CT_TRY(ct_attr_set_f64(f, "/scores", "dert_delta", sc->dert_delta, err));
+    }
     if (sc->p_alive_lo != NULL) {
         CT_TRY(ct_attr_set_f64(f, "/scores", "interval_level", sc->level, err));
         CT_TRY(ct_attr_set_str(f, "/scores", "interval_method", "delta", err));

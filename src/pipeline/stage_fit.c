@@ -236,6 +236,36 @@ done:
     return s;
 }
 
+/* score --dert and --alive-at: the extra columns of sc. */
+static ct_status score_extras(const ct_score_stage *o, const ct_fit *pf, const ct_customers *c,
+                              ct_scores *sc, ct_error *err)
+{
+    size_t n = c->n ? c->n : 1;
+    if (o->dert > 0) {
+        sc->dert = malloc(n * sizeof *sc->dert);
+        sc->clv_dert = malloc(n * sizeof *sc->clv_dert);
+        if (sc->dert == NULL || sc->clv_dert == NULL) {
+            return ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+        sc->dert_delta = o->dert;
+        CT_CHECK(ct_clv_dert(pf, c->x, c->t_x, c->T, c->n, o->dert, o->threads, sc->dert, err));
+        for (size_t i = 0; i < c->n; i++) {
+            sc->clv_dert[i] = sc->dert[i] * sc->exp_spend[i];
+        }
+    }
+    for (size_t j = 0; j < o->nat && j < CT_MAX_ALIVE_AT; j++) {
+        sc->at[j] = o->at[j];
+        sc->alive_at[j] = malloc(n * sizeof *sc->alive_at[j]);
+        sc->nat = j + 1;
+        if (sc->alive_at[j] == NULL) {
+            return ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+        CT_CHECK(ct_clv_p_alive_at(pf, c->x, c->t_x, c->T, c->n, o->at[j], o->threads,
+                                   sc->alive_at[j], err));
+    }
+    return CT_OK;
+}
+
 /* Sums of p_alive, exp_purchases, clv and the count, per CT_SUM_BLOCK rows
  * added in block order: the same bits on any number of ranks. */
 static ct_status score_sums(ct_comm *comm, const ct_scores *sc, double out[4], ct_error *err)
@@ -294,6 +324,9 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
     double t0 = ct_seconds();
     s = ct_clv_score_intervals(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount, o->level,
                                o->threads, &sc, err);
+    if (s == CT_OK) {
+        s = score_extras(o, &pf, &cust, &sc, err);
+    }
     s = ct_comm_agree(comm, s, err);
     if (s == CT_OK) {
         s = score_sums(comm, &sc, sums, err);

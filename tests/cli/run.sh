@@ -380,6 +380,26 @@ else
     skipped "score --intervals bounds (no /usr/bin/python3 with h5py)"
 fi
 
+# issue 15: DERT and P(alive) ahead
+expect 0 "score --dert --alive-at" -- "$CLV" score "$T/cdnow.h5" --fit "$T/pfit.h5" --spend-fit "$T/fit.h5" \
+    --dert 0.0027 --alive-at 0,13,52 -o "$T/scd.h5" -q
+expect 64 "score --dert 0" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --dert 0 -o "$T/x.h5"
+expect 64 "score --dert bgbb" -- "$CLV" score "$T/don.h5" --fit "$T/bb.h5" --dert 0.01 -o "$T/x.h5"
+says "score --dert bgbb" "DERT needs a bgnbd, mbgnbd or pareto fit"
+if [ -x "$PY" ] && "$PY" -c 'import h5py' 2>/dev/null; then
+    "$PY" - "$T/scd.h5" <<'PYEOF' && ok || bad "score --dert --alive-at columns"
+import sys, h5py, numpy as np
+s = h5py.File(sys.argv[1], "r")["scores"]
+assert s.attrs["dert_delta"] == 0.0027
+d, cd, m = s["dert"][:], s["clv_dert"][:], s["exp_spend"][:]
+assert np.all(d > 0) and np.allclose(cd, d * m, rtol=1e-15)
+a0, a13, a52 = (s["p_alive_at_%d" % t][:] for t in (0, 13, 52))
+assert np.array_equal(a0, s["p_alive"][:]) and np.all(a13 <= a0) and np.all(a52 < a13)
+PYEOF
+else
+    skipped "score --dert columns (no /usr/bin/python3 with h5py)"
+fi
+
 # bad input for the models: message, exit code, nothing written
 cp "$T/fit.h5" "$T/keepfit.h5"
 fsum=$(cksum <"$T/keepfit.h5")
