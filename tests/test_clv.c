@@ -1365,6 +1365,44 @@ static void test_dert_alive_at(void **state)
     ct_customers_free(&c);
 }
 
+/* Calibration deciles against a direct computation: equal groups, rising
+ * predictions, the group means adding up to the overall means, the Brier
+ * score recomputed. */
+static void test_calibration(void **state)
+{
+    (void)state;
+    ct_customers c;
+    ct_fit f;
+    ct_error err;
+    load_cdnow_split("cdnow_cal.h5", &c);
+    fit_model(CT_PARETO, &c, &f);
+    double n[10], pr[10], ob[10], brier;
+    assert_status(ct_clv_calibration(&f, &c, 39, 10, n, pr, ob, &brier, &err), CT_OK);
+    double *p0 = malloc(c.n * sizeof *p0), mp = 0, my = 0, b = 0, sn = 0, sp = 0, so = 0;
+    assert_status(ct_clv_p_no_purchase(&f, c.x, c.t_x, c.T, c.n, 39, p0, &err), CT_OK);
+    for (size_t i = 0; i < c.n; i++) {
+        double y = c.x_star[i] > 0;
+        mp += (1 - p0[i]) / (double)c.n;
+        my += y / (double)c.n;
+        b += (1 - p0[i] - y) * (1 - p0[i] - y) / (double)c.n;
+    }
+    for (int j = 0; j < 10; j++) {
+        assert_true(fabs(n[j] - (double)c.n / 10) <= 1);
+        assert_true(j == 0 || pr[j] >= pr[j - 1]);
+        sn += n[j];
+        sp += n[j] * pr[j];
+        so += n[j] * ob[j];
+    }
+    assert_true(sn == (double)c.n);
+    assert_rel(sp / sn, mp, 1e-12);
+    assert_rel(so / sn, my, 1e-12);
+    assert_rel(brier, b, 1e-12);
+    print_message("  Pareto/NBD on CDNOW's sample: Brier %.4f, top decile %.3f vs %.3f\n", brier,
+                  pr[9], ob[9]);
+    free(p0);
+    ct_customers_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1393,6 +1431,7 @@ int main(void)
         cmocka_unit_test(test_holdout_errors),
         cmocka_unit_test(test_delta_intervals),
         cmocka_unit_test(test_dert_alive_at),
+        cmocka_unit_test(test_calibration),
     };
     return cmocka_run_group_tests_name("clv", tests, NULL, NULL);
 }

@@ -148,6 +148,15 @@ ct_status ct_clv_repeat_table(const ct_fit *f, const ct_customers *c, size_t jma
 ct_status ct_clv_holdout_table(const ct_fit *f, const ct_customers *c, double t_star, size_t jmax,
                                double *count, double *actual, double *predicted, ct_error *err);
 
+/* Calibration of P(at least one purchase in the holdout's t_star periods)
+ * = 1 - P(no purchase) (BG/NBD, MBG/NBD, Pareto/NBD): the customers in nbins
+ * groups of equal weight by that probability, per group the customers, the
+ * mean predicted probability and the observed share with x_star > 0; and
+ * the Brier score, the mean of (predicted - observed)^2 per customer. */
+ct_status ct_clv_calibration(const ct_fit *f, const ct_customers *c, double t_star, size_t nbins,
+                             double *count, double *predicted, double *observed, double *brier,
+                             ct_error *err);
+
 /* ---- model choice (clv_choose.c) ---------------------------------------- */
 
 /* One purchase model tried by `fit --model auto`: its fit, or why it failed

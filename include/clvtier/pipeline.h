@@ -126,6 +126,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
  * by repeat purchases 0..jmax-2, jmax-1+; the holdout table when the data
  * has one (tstar < 0: the data's holdout_periods); E[X(t)] for t = 1..curve. */
 #define CT_VALIDATE_MAX 1001
+#define CT_CALIB_BINS 10
 typedef struct ct_validation {
     ct_fit fit;
     size_t jmax, curve;
@@ -134,6 +135,9 @@ typedef struct ct_validation {
     double holdout_periods;
     double count[CT_VALIDATE_MAX], actual[CT_VALIDATE_MAX], predicted[CT_VALIDATE_MAX];
     double *expected_new; /* curve values (malloc'ed; free() it) */
+    /* with a holdout (not BG/BB): P(purchase in the holdout) by decile */
+    int has_calib;
+    double cal_n[CT_CALIB_BINS], cal_pred[CT_CALIB_BINS], cal_obs[CT_CALIB_BINS], brier;
 } ct_validation;
 ct_status ct_stage_validate(const char *data, const char *fit, size_t jmax, double tstar,
                             size_t curve, ct_validation *v, ct_error *err);

@@ -592,6 +592,14 @@ int cmd_validate(int argc, char **argv, cli_common *c)
             }
             printf("]");
         }
+        if (v->has_calib) {
+            printf(", \"calibration\": {\"brier\": %.10g, \"deciles\": [", v->brier);
+            for (size_t j = 0; j < CT_CALIB_BINS; j++) {
+                printf("%s{\"customers\": %.10g, \"predicted\": %.10g, \"observed\": %.10g}",
+                       j ? ", " : "", v->cal_n[j], v->cal_pred[j], v->cal_obs[j]);
+            }
+            printf("]}");
+        }
         if (curve > 0) {
             printf(", \"expected_new\": [");
             for (size_t t = 0; t < curve; t++) {
@@ -616,6 +624,15 @@ int cmd_validate(int argc, char **argv, cli_common *c)
             printf("  %5zu%s %10.0f %10.3f %10.3f\n", j, j + 1 == jmax ? "+" : " ", cnt[j], act[j],
                    pred[j]);
         }
+    }
+    if (v->has_calib) {
+        printf("\ncalibration: P(a purchase in the holdout) by decile of the prediction\n");
+        printf("  %6s %10s %10s %10s\n", "decile", "customers", "predicted", "observed");
+        for (size_t j = 0; j < CT_CALIB_BINS; j++) {
+            printf("  %6zu %10.0f %10.4f %10.4f\n", j + 1, v->cal_n[j], v->cal_pred[j],
+                   v->cal_obs[j]);
+        }
+        printf("  Brier score %.5f\n", v->brier);
     }
     if (curve > 0) {
         printf("\nE[X(t)]: expected repeat purchases of a new customer by t\n");

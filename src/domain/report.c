@@ -743,6 +743,8 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
             ct_clv_holdout_table(&r->fit[0], &k.c, r->t_star, RP_JMAX, r->hold_n, r->hold_act,
                                  r->hold_pred, &e) == CT_OK) {
             r->has_holdout = 1;
+            r->has_calib = ct_clv_calibration(&r->fit[0], &k.c, r->t_star, 10, r->cal_n,
+                                              r->cal_pred, r->cal_obs, &r->brier, &e) == CT_OK;
         }
         heat_map(r, &k);
     }
@@ -933,6 +935,27 @@ static void json_fits(const rp *r, FILE *fp)
         json_vec(fp, ha, RP_JMAX);
         fprintf(fp, ", \"predicted\": ");
         json_vec(fp, hp, RP_JMAX);
+        fprintf(fp, "}");
+    } else {
+        fprintf(fp, "null");
+    }
+    fprintf(fp, ",\n  \"calibration\": ");
+    if (r->has_calib) {
+        double cn[10], cp[10], co[10];
+        for (size_t j = 0; j < 10; j++) {
+            int sup = rp_suppressed(r, r->cal_n[j]);
+            cn[j] = sup ? (double)NAN : r->cal_n[j];
+            cp[j] = sup ? (double)NAN : r->cal_pred[j];
+            co[j] = sup ? (double)NAN : r->cal_obs[j];
+        }
+        fprintf(fp, "{\"event\": \"a purchase in the holdout\", \"brier\": ");
+        json_num(fp, r->brier);
+        fprintf(fp, ", \"customers\": ");
+        json_vec(fp, cn, 10);
+        fprintf(fp, ", \"predicted\": ");
+        json_vec(fp, cp, 10);
+        fprintf(fp, ", \"observed\": ");
+        json_vec(fp, co, 10);
         fprintf(fp, "}");
     } else {
         fprintf(fp, "null");
@@ -1291,6 +1314,21 @@ static void write_md_body(const rp *r, FILE *fp)
                 fprintf(fp, " | |\n");
             } else {
                 fprintf(fp, " %.3f | %.3f |\n", r->hold_act[j], r->hold_pred[j]);
+            }
+        }
+    }
+    if (r->has_calib) {
+        fprintf(fp, "\n## Calibration: P(a purchase in the holdout)\n\nCustomers in ten groups "
+                    "of equal size by the predicted probability; Brier score %.5f.\n\n"
+                    "| decile | customers | predicted | observed |\n|---:|---:|---:|---:|\n",
+                r->brier);
+        for (size_t j = 0; j < 10; j++) {
+            fprintf(fp, "| %zu |", j + 1);
+            md_count(fp, r, r->cal_n[j]);
+            if (rp_suppressed(r, r->cal_n[j]) || r->cal_n[j] == 0) {
+                fprintf(fp, " | |\n");
+            } else {
+                fprintf(fp, " %.4f | %.4f |\n", r->cal_pred[j], r->cal_obs[j]);
             }
         }
     }

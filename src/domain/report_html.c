@@ -480,6 +480,20 @@ static void html_fit(const rp *r, FILE *fp)
                      r->t_star);
             bars(fp, title, RP_JMAX, X, 2, hs, v, "mean purchases", 0);
         }
+        if (r->has_calib) {
+            static const char *const D[10] = {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"};
+            const char *cs[2] = {"predicted", "observed"};
+            double cv[20];
+            for (size_t j = 0; j < 10; j++) {
+                int sup = rp_suppressed(r, r->cal_n[j]) || r->cal_n[j] <= 0;
+                cv[j] = sup ? (double)NAN : r->cal_pred[j];
+                cv[10 + j] = sup ? (double)NAN : r->cal_obs[j];
+            }
+            char title[160];
+            snprintf(title, sizeof title,
+                     "Calibration: P(a purchase in the holdout) by decile (Brier %.4f)", r->brier);
+            bars(fp, title, 10, D, 2, cs, cv, "share of customers", 0);
+        }
         fprintf(fp, "</div>");
     }
     if (r->has_heat) {

@@ -48,6 +48,8 @@ typedef struct rp {
     double rep_exp[RP_JMAX], rep_obs[RP_JMAX];
     int has_holdout;
     double t_star, hold_n[RP_JMAX], hold_act[RP_JMAX], hold_pred[RP_JMAX];
+    int has_calib; /* P(purchase in the holdout) by decile, and the Brier score */
+    double cal_n[10], cal_pred[10], cal_obs[10], brier;
     int has_heat;
     size_t hx, ht;
     double heat_T, heat_x[RP_HX], heat_t[RP_HT], heat[RP_HX * RP_HT];

@@ -385,6 +385,11 @@ ct_status ct_stage_validate(const char *data, const char *fit, size_t jmax, doub
         s = ct_clv_holdout_table(&v->fit, &cust, tstar, jmax, v->count, v->actual, v->predicted,
                                  err);
     }
+    v->has_calib = s == CT_OK && v->has_holdout && v->fit.model != CT_BGBB;
+    if (v->has_calib) {
+        s = ct_clv_calibration(&v->fit, &cust, tstar, CT_CALIB_BINS, v->cal_n, v->cal_pred,
+                               v->cal_obs, &v->brier, err);
+    }
     ct_customers_free(&cust);
     v->curve = curve;
     if (curve > 0 && s == CT_OK) {

@@ -321,6 +321,7 @@ expect 0 "validate" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5"
 grep -q 'holdout (39 periods)' "$T/out" && grep -q '^      0 .* 1411$' "$T/out" && ok || bad "validate tables: $(cat "$T/out")"
 expect 0 "validate json" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5" --json --max 3 --curve 5
 grep -qF '"x": "3+"' "$T/out" && grep -qF '"expected_new": [' "$T/out" && ok || bad "validate json buckets/curve"
+grep -qF '"calibration": {"brier": 0.1' "$T/out" && ok || bad "validate json: no calibration: $(cat "$T/out")"
 expect 0 "fit bgbb donations" -- "$CLV" fit "$T/don.h5" --model bgbb -o "$T/bb.h5" --json -q
 grep -qF '"alpha": 1.20' "$T/out" && ok || bad "bgbb fit: $(cat "$T/out")"
 # issue 15: --model auto.  Donations are discrete (x <= t_x <= n, whole): BG/BB

@@ -1068,3 +1068,71 @@ ct_status ct_clv_holdout_table(const ct_fit *f, const ct_customers *c, double t_
     free(e);
     return s;
 }
+
+/* ---- calibration of P(purchase in the holdout) ------------------------------ */
+
+typedef struct calrow {
+    double q, w, y;
+} calrow;
+
+static int cmp_calrow(const void *a, const void *b)
+{
+    double x = ((const calrow *)a)->q, y = ((const calrow *)b)->q;
+    return (x > y) - (x < y);
+}
+
+ct_status ct_clv_calibration(const ct_fit *f, const ct_customers *c, double t_star, size_t nbins,
+                             double *count, double *predicted, double *observed, double *brier,
+                             ct_error *err)
+{
+    ct_init();
+    if (c->x_star == NULL) {
+        return ct_fail(err, CT_EFORMAT,
+                       "no holdout column x_star: ingest with --calibration-end to split the "
+                       "data");
+    }
+    if (nbins < 1 || !(t_star > 0)) {
+        return ct_fail(err, CT_EINVAL, "calibration needs bins >= 1 and a holdout > 0 periods");
+    }
+    size_t n = c->n;
+    double *p0 = malloc((n ? n : 1) * sizeof *p0);
+    calrow *r = malloc((n ? n : 1) * sizeof *r);
+    ct_status s = p0 != NULL && r != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    if (s == CT_OK) {
+        s = ct_clv_p_no_purchase(f, c->x, c->t_x, c->T, n, t_star, p0, err);
+    }
+    double W = 0, b = 0;
+    for (size_t i = 0; i < n && s == CT_OK; i++) {
+        double w = c->weight != NULL ? c->weight[i] : 1.0, y = c->x_star[i] > 0 ? 1.0 : 0.0;
+        r[i] = (calrow){1.0 - p0[i], w, y};
+        W += w;
+        b += w * (r[i].q - y) * (r[i].q - y);
+    }
+    memset(count, 0, nbins * sizeof *count);
+    memset(predicted, 0, nbins * sizeof *predicted);
+    memset(observed, 0, nbins * sizeof *observed);
+    if (s == CT_OK) {
+        /* groups of equal weight by the predicted probability: a row goes to
+         * the group holding the midpoint of its weight */
+        qsort(r, n, sizeof *r, cmp_calrow);
+        double cum = 0;
+        for (size_t i = 0; i < n; i++) {
+            double mid = (cum + 0.5 * r[i].w) / W;
+            size_t j = mid * (double)nbins < (double)nbins ? (size_t)(mid * (double)nbins) : nbins - 1;
+            count[j] += r[i].w;
+            predicted[j] += r[i].w * r[i].q;
+            observed[j] += r[i].w * r[i].y;
+            cum += r[i].w;
+        }
+        for (size_t j = 0; j < nbins; j++) {
+            if (count[j] > 0) {
+                predicted[j] /= count[j];
+                observed[j] /= count[j];
+            }
+        }
+        *brier = W > 0 ? b / W : CT_NAN;
+    }
+    free(p0);
+    free(r);
+    return s;
+}
