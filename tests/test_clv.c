@@ -1403,6 +1403,48 @@ static void test_calibration(void **state)
     ct_customers_free(&c);
 }
 
+/* The predictive pmf of future purchases: sums to 1, its mean is E[Y(t)]
+ * (the closed forms, an independent route), and the interval brackets it. */
+static void test_purchases_pmf(void **state)
+{
+    (void)state;
+    ct_customers c;
+    ct_error err;
+    load_cdnow_split("cdnow_pmf.h5", &c);
+    ct_clv_model models[3] = {CT_BGNBD, CT_MBGNBD, CT_PARETO};
+    double x[3] = {0, 2, 7}, tx[3] = {0, 20, 35}, T[3] = {35, 35, 38}, t = 52;
+    gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
+    for (int mi = 0; mi < 3; mi++) {
+        ct_fit f;
+        fit_model(models[mi], &c, &f);
+        double ey[3], lo[3], hi[3];
+        assert_status(ct_clv_expected(&f, x, tx, T, 3, t, ey, &err), CT_OK);
+        assert_status(ct_clv_purchases_interval(&f, x, tx, T, 3, t, 0.9, 1, lo, hi, &err), CT_OK);
+        for (int i = 0; i < 3; i++) {
+            clv_pmf it;
+            clv_pmf_init(&it, &f, gl, x[i], tx[i], T[i], t);
+            double sum = 0, mean = 0, cdf_lo = 0, cdf_hi = 0;
+            for (int k = 0; k < 20000; k++) {
+                double pk = clv_pmf_next(&it);
+                assert_true(pk >= 0);
+                sum += pk;
+                mean += k * pk;
+                cdf_lo += k < lo[i] ? pk : 0;
+                cdf_hi += k <= hi[i] ? pk : 0;
+            }
+            /* Pareto/NBD's drop-out integral is a 32-point rule: 1e-9 */
+            double tol = f.model == CT_PARETO ? 1e-9 : 1e-12;
+            print_message("  %s x %g: sum %.15f, mean %.10g vs E[Y] %.10g, 90%% [%g, %g]\n",
+                          ct_clv_model_name(f.model), x[i], sum, mean, ey[i], lo[i], hi[i]);
+            assert_true(fabs(sum - 1) < tol);
+            assert_rel(mean, ey[i], 100 * tol);
+            assert_true(lo[i] <= hi[i] && cdf_lo < 0.05 && cdf_hi >= 0.95);
+        }
+    }
+    gsl_integration_glfixed_table_free(gl);
+    ct_customers_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1432,6 +1474,7 @@ int main(void)
         cmocka_unit_test(test_delta_intervals),
         cmocka_unit_test(test_dert_alive_at),
         cmocka_unit_test(test_calibration),
+        cmocka_unit_test(test_purchases_pmf),
     };
     return cmocka_run_group_tests_name("clv", tests, NULL, NULL);
 }

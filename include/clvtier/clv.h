@@ -102,6 +102,12 @@ ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *t
 /* P(alive at T + t | x, t_x, T): BG/NBD, MBG/NBD, Pareto/NBD (clv.c). */
 ct_status ct_clv_p_alive_at(const ct_fit *f, const double *x, const double *tx, const double *T,
                             size_t n, double t, unsigned threads, double *out, ct_error *err);
+/* The predictive interval of the purchases in (T, T + t] given the history
+ * (the customer's randomness and the model's, at the fitted parameters):
+ * lo/hi the (1 -/+ level)/2 quantiles of its distribution (clv.c). */
+ct_status ct_clv_purchases_interval(const ct_fit *f, const double *x, const double *tx,
+                                   const double *T, size_t n, double t, double level,
+                                   unsigned threads, double *lo, double *hi, ct_error *err);
 /* Discounted expected residual transactions with continuous discounting at
  * rate delta per period (Fader, Hardie & Lee 2005, "RFM and CLV"): closed
  * form for Pareto/NBD, Gauss-Laguerre quadrature for BG/NBD and MBG/NBD. */
@@ -128,8 +134,10 @@ ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                        double discount, unsigned threads, ct_scores *out, ct_error *err);
 /* The same, and with 0 < level < 1 the delta-method intervals of P(alive)
  * (logit scale), expected purchases and CLV (log scale) from the fits'
- * covariances (out->*_lo, *_hi; NaN where a fit has no finite covariance).
- * level = 0: ct_clv_score. */
+ * covariances (out->*_lo, *_hi; NaN where a fit has no finite covariance),
+ * and (not BG/BB) the predictive interval of the purchases in the horizon
+ * (out->purchases_lo, _hi: ct_clv_purchases_interval).  level = 0:
+ * ct_clv_score. */
 ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                                  double horizon, double discount, double level,
                                  unsigned threads, ct_scores *out, ct_error *err);

@@ -83,6 +83,8 @@ void ct_scores_free(ct_scores *s)
     free(s->exp_purchases_hi);
     free(s->clv_lo);
     free(s->clv_hi);
+    free(s->purchases_lo);
+    free(s->purchases_hi);
     free(s->dert);
     free(s->clv_dert);
     for (size_t j = 0; j < s->nat && j < CT_MAX_ALIVE_AT; j++) {

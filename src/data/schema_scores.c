@@ -18,13 +18,19 @@ ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta 
                              sc->clv,              sc->p_alive_lo,       sc->p_alive_hi,
                              sc->exp_purchases_lo, sc->exp_purchases_hi, sc->clv_lo,
                              sc->clv_hi};
-    ct_colspec spec[12 + CT_MAX_ALIVE_AT];
-    const void *cols[12 + CT_MAX_ALIVE_AT];
+    ct_colspec spec[14 + CT_MAX_ALIVE_AT];
+    const void *cols[14 + CT_MAX_ALIVE_AT];
     char atname[CT_MAX_ALIVE_AT][40];
     size_t nc = 0;
     for (size_t j = 0; j < (sc->p_alive_lo != NULL ? 10u : 4u); j++) {
         spec[nc] = (ct_colspec){NAME[j], CT_FLOAT64, 0};
         cols[nc++] = col[j];
+    }
+    if (sc->purchases_lo != NULL) {
+        spec[nc] = (ct_colspec){"purchases_lo", CT_FLOAT64, 0};
+        cols[nc++] = sc->purchases_lo;
+        spec[nc] = (ct_colspec){"purchases_hi", CT_FLOAT64, 0};
+        cols[nc++] = sc->purchases_hi;
     }
     if (sc->dert != NULL) {
         spec[nc] = (ct_colspec){"dert", CT_FLOAT64, 0};

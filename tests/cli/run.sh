@@ -376,6 +376,8 @@ for k in ("p_alive", "exp_purchases", "clv"):
     if k != "p_alive":  # BG/NBD: P(alive) = 1 at x = 0 (most customers), no width
         assert np.median((hi - lo)[v > 0] / v[v > 0]) > 0, k
 assert np.all((s["p_alive_lo"][:] >= 0) & (s["p_alive_hi"][:] <= 1))
+lo, hi = s["purchases_lo"][:], s["purchases_hi"][:]
+assert np.all((lo >= 0) & (lo <= hi) & (lo == np.floor(lo)) & (hi == np.floor(hi)))
 PYEOF
 else
     skipped "score --intervals bounds (no /usr/bin/python3 with h5py)"

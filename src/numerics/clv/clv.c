@@ -130,12 +130,117 @@ static double clv_dert1(const ct_fit *f, const gsl_integration_fixed_workspace *
     return pa * sum;
 }
 
+/* The predictive distribution of the purchases K in (T, T + t] given the
+ * history: P(K = k) = (1 - P(alive)) [k = 0] + P(alive) P(K = k | alive).
+ * Given alive, lambda ~ Gamma(r + x, c = alpha + T) and the underlying
+ * Poisson count N(u) of purchases in u periods is negative binomial,
+ * NB(k; r + x, q = c / (c + u)).
+ *   BG/NBD, MBG/NBD: after each purchase the customer drops out with
+ *     probability p ~ Beta(a, b') (b' = b + x, MBG/NBD b + x + 1), so
+ *     P(K = 0) = P(N = 0) and for k >= 1
+ *     P(K = k) = E[(1-p)^(k-1) p] P(N >= k) + E[(1-p)^k] P(N = k),
+ *     the Beta moments by recurrences in k.
+ *   Pareto/NBD: the drop-out time tau ~ Exp(mu), mu ~ Gamma(s, beta + T):
+ *     P(K = k) = ((beta+T)/(beta+T+t))^s NB(k; u = t)
+ *                + int_0^t s (beta+T)^s (beta+T+u)^-(s+1) NB(k; u) du,
+ *     the integral by 32-point Gauss-Legendre (as P(no purchase), which is
+ *     its k = 0 term).
+ * The pmf is summed until the cumulative probability passes the upper
+ * quantile; lo/hi are the smallest k whose cumulative probability reaches
+ * (1 - level)/2 and (1 + level)/2.  Checked in the tests: the pmf sums to 1
+ * and its mean is E[Y(t)]. */
+#define PMF_KMAX 100000
+
+void clv_pmf_init(clv_pmf *it, const ct_fit *f, const gsl_integration_glfixed_table *gl,
+                  double x, double tx, double T, double t)
+{
+    const double *p = f->par;
+    double k0 = p[0] + x, c = p[1] + T;
+    memset(it, 0, sizeof *it);
+    it->pareto = f->model == CT_PARETO;
+    it->pa = clv_p_alive1(f, x, tx, T);
+    it->k0 = k0;
+    if (it->pareto) {
+        double s = p[2], b2 = p[3] + T;
+        size_t m = 0;
+        for (size_t i = 0; i < gl->n && i < CLV_PMF_NODES - 1; i++, m++) {
+            double u, wi;
+            gsl_integration_glfixed_point(0, t, i, &u, &wi, gl);
+            it->wq[m] = wi * s / b2 * exp(-(s + 1) * log1p(u / b2));
+            it->nb[m] = exp(-k0 * log1p(u / c));
+            it->om[m] = u / (c + u);
+        }
+        it->wq[m] = exp(-s * log1p(t / b2));
+        it->nb[m] = exp(-k0 * log1p(t / c));
+        it->om[m++] = t / (c + t);
+        it->m = m;
+        return;
+    }
+    double a = p[2], bp = p[3] + x + (f->model == CT_MBGNBD ? 1.0 : 0.0);
+    it->a = a;
+    it->bp = bp;
+    it->q = c / (c + t);
+    it->nbk = exp(k0 * log(it->q)); /* P(N = 0) */
+    it->ncdf = 0;
+    it->A = a / (a + bp); /* E[p] */
+    it->C = 1.0;          /* E[(1-p)^0] */
+}
+
+double clv_pmf_next(clv_pmf *it)
+{
+    double k = (double)it->k++, pk;
+    if (it->pareto) {
+        pk = 0;
+        for (size_t i = 0; i < it->m; i++) {
+            pk += it->wq[i] * it->nb[i];
+            it->nb[i] *= (it->k0 + k) / (k + 1) * it->om[i];
+        }
+    } else if (k == 0) {
+        pk = it->nbk;
+        it->ncdf = it->nbk;
+        it->C = it->bp / (it->a + it->bp); /* E[1-p], for k = 1 */
+    } else {
+        double tail = fmax(0.0, 1 - it->ncdf); /* P(N >= k) */
+        it->nbk *= (it->k0 + k - 1) / k * (1 - it->q);
+        it->ncdf += it->nbk;
+        pk = it->A * tail + it->C * it->nbk;
+        it->A *= (it->bp + k - 1) / (it->a + it->bp + k);
+        it->C *= (it->bp + k) / (it->a + it->bp + k);
+    }
+    return it->pa * pk + (k == 0 ? 1 - it->pa : 0.0);
+}
+
+static void purchases_quantiles(const ct_fit *f, const gsl_integration_glfixed_table *gl,
+                                double x, double tx, double T, double t, double level,
+                                double *lo, double *hi)
+{
+    double plo = 0.5 * (1 - level), phi = 0.5 * (1 + level), cdf = 0;
+    *lo = *hi = CT_NAN;
+    if (!(t > 0)) {
+        *lo = *hi = 0;
+        return;
+    }
+    clv_pmf it;
+    clv_pmf_init(&it, f, gl, x, tx, T, t);
+    for (long k = 0; k < PMF_KMAX; k++) {
+        cdf += clv_pmf_next(&it);
+        if (!(*lo >= 0) && cdf >= plo) {
+            *lo = (double)k;
+        }
+        if (cdf >= phi) {
+            *hi = (double)k;
+            return;
+        }
+    }
+}
+
 /* One prediction per customer, over fixed blocks of rows (threads). */
-enum { PRED_ALIVE, PRED_EXPECTED, PRED_NONE, PRED_ALIVE_AT, PRED_DERT };
+enum { PRED_ALIVE, PRED_EXPECTED, PRED_NONE, PRED_ALIVE_AT, PRED_DERT, PRED_QLO, PRED_QHI };
 typedef struct pred_job {
     const ct_fit *f;
     const gsl_integration_glfixed_table *gl; /* PRED_NONE's quadrature */
     const gsl_integration_fixed_workspace *lag; /* PRED_DERT's */
+    double level;                               /* PRED_QLO, PRED_QHI */
     const double *x, *tx, *T;
     double t;
     double *out;
@@ -149,6 +254,12 @@ static ct_status pred_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
     (void)err;
     for (size_t i = begin; i < end; i++) {
         double x = J->x[i], tx = J->tx[i], T = J->T[i];
+        if (J->what == PRED_QLO || J->what == PRED_QHI) {
+            double lo, hi;
+            purchases_quantiles(J->f, J->gl, x, tx, T, J->t, J->level, &lo, &hi);
+            J->out[i] = J->what == PRED_QLO ? lo : hi;
+            continue;
+        }
         J->out[i] = J->what == PRED_ALIVE      ? clv_p_alive1(J->f, x, tx, T)
                     : J->what == PRED_EXPECTED ? clv_expected1(J->f, x, tx, T, J->t)
                     : J->what == PRED_ALIVE_AT ? clv_alive_at1(J->f, x, tx, T, J->t)
@@ -173,7 +284,7 @@ ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *t
     if (gl == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    pred_job J = {f, gl, NULL, x, tx, T, t, out, PRED_NONE};
+    pred_job J = {f, gl, NULL, 0, x, tx, T, t, out, PRED_NONE};
     ct_status s = ct_par_for(n, 1024, 0, pred_block, &J, err);
     gsl_integration_glfixed_table_free(gl);
     return s;
@@ -244,8 +355,33 @@ ct_status ct_clv_p_alive_at(const ct_fit *f, const double *x, const double *tx, 
     if (!(t >= 0) || !isfinite(t)) {
         return ct_fail(err, CT_EINVAL, "period count t = %g must be >= 0", t);
     }
-    pred_job J = {f, NULL, NULL, x, tx, T, t, out, PRED_ALIVE_AT};
+    pred_job J = {f, NULL, NULL, 0, x, tx, T, t, out, PRED_ALIVE_AT};
     return pred_distinct(&J, n, threads, 1024, err);
+}
+
+ct_status ct_clv_purchases_interval(const ct_fit *f, const double *x, const double *tx,
+                                   const double *T, size_t n, double t, double level,
+                                   unsigned threads, double *lo, double *hi, ct_error *err)
+{
+    ct_init();
+    CT_CHECK(need_continuous(f, "the predictive interval of purchases", err));
+    if (!(t >= 0) || !isfinite(t) || !(level > 0 && level < 1)) {
+        return ct_fail(err, CT_EINVAL, "purchases interval: t = %g >= 0, level %g in (0, 1)", t,
+                       level);
+    }
+    gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
+    if (gl == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    pred_job J = {f, gl, NULL, level, x, tx, T, t, lo, PRED_QLO};
+    ct_status s = pred_distinct(&J, n, threads, 256, err);
+    if (s == CT_OK) {
+        J.out = hi;
+        J.what = PRED_QHI;
+        s = pred_distinct(&J, n, threads, 256, err);
+    }
+    gsl_integration_glfixed_table_free(gl);
+    return s;
 }
 
 ct_status ct_clv_dert(const ct_fit *f, const double *x, const double *tx, const double *T,
@@ -261,7 +397,7 @@ ct_status ct_clv_dert(const ct_fit *f, const double *x, const double *tx, const 
     if (lag == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    pred_job J = {f, NULL, lag, x, tx, T, delta, out, PRED_DERT};
+    pred_job J = {f, NULL, lag, 0, x, tx, T, delta, out, PRED_DERT};
     ct_status s = pred_distinct(&J, n, threads, 64, err);
     gsl_integration_fixed_free(lag);
     return s;
@@ -286,7 +422,7 @@ ct_status ct_clv_p_alive(const ct_fit *f, const double *x, const double *tx, con
     if (s != CT_OK) {
         return s;
     }
-    pred_job J = {f, NULL, NULL, x, tx, T, 0, out, PRED_ALIVE};
+    pred_job J = {f, NULL, NULL, 0, x, tx, T, 0, out, PRED_ALIVE};
     return ct_par_for(n, 1024, 0, pred_block, &J, err);
 }
 
@@ -301,7 +437,7 @@ ct_status ct_clv_expected(const ct_fit *f, const double *x, const double *tx, co
     if (!(t >= 0) || !isfinite(t)) {
         return ct_fail(err, CT_EINVAL, "horizon t = %g must be >= 0", t);
     }
-    pred_job J = {f, NULL, NULL, x, tx, T, t, out, PRED_EXPECTED};
+    pred_job J = {f, NULL, NULL, 0, x, tx, T, t, out, PRED_EXPECTED};
     return ct_par_for(n, 1024, 0, pred_block, &J, err);
 }
 
@@ -955,6 +1091,14 @@ ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_cus
                         : gg_cov   ? spend_log_var(gg, c->x[i], c->m[i])
                                    : CT_NAN;
             bounds_log(out->clv[i], var[2 * nd + r] + vm, z, &out->clv_lo[i], &out->clv_hi[i]);
+        }
+        if (s == CT_OK && f->model != CT_BGBB) {
+            out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
+            out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
+            s = out->purchases_lo != NULL && out->purchases_hi != NULL
+                    ? ct_clv_purchases_interval(f, c->x, c->t_x, c->T, n, horizon, level, threads,
+                                                out->purchases_lo, out->purchases_hi, err)
+                    : ct_fail(err, CT_ENOMEM, "out of memory");
         }
     }
     free(var);

@@ -10,6 +10,8 @@
 #include "clvtier/rng.h"
 #include <string.h>
 
+#include <gsl/gsl_integration.h>
+
 /* NAN and INFINITY are floats; these are doubles (-Wdouble-promotion). */
 #define CT_NAN ((double)NAN)
 #define CT_INF ((double)INFINITY)
@@ -187,6 +189,21 @@ static inline uint64_t clv_hash3(double a, double b, double c)
     memcpy(u, v, sizeof u);
     return ct_mix64(u[0] ^ ct_mix64(u[1] ^ ct_mix64(u[2])));
 }
+
+/* The predictive pmf of the purchases K in (T, T + t] given the history, one
+ * k at a time (clv.c, BG/NBD, MBG/NBD, Pareto/NBD): clv_pmf_next gives
+ * P(K = 0), P(K = 1), ... */
+#define CLV_PMF_NODES 33
+typedef struct clv_pmf {
+    int pareto;
+    double pa, k0;
+    size_t m, k;
+    double nb[CLV_PMF_NODES], wq[CLV_PMF_NODES], om[CLV_PMF_NODES]; /* Pareto/NBD */
+    double a, bp, q, nbk, ncdf, A, C;                                /* BG family */
+} clv_pmf;
+void clv_pmf_init(clv_pmf *it, const ct_fit *f, const gsl_integration_glfixed_table *gl,
+                  double x, double tx, double T, double t);
+double clv_pmf_next(clv_pmf *it);
 
 /* Gauss hypergeometric 2F1(a, b; c; z) for 0 <= z < 1 and c > 0 by its power
  * series, summed in log-free form with a relative stopping rule (1e-16);
