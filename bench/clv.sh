@@ -68,6 +68,16 @@ for n in $SIZES; do
         out=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" score "$DIR/$k$n.h5" --fit "$DIR/fit-$k-bgnbd-$n.h5" --horizon 52 --discount 0.01 -o "$DIR/scores-$k-$n.h5")
         awk -v k="$k" -v n="$n" -v t="$(field "$out" best_s)" -v kb="$(field "$out" maxrss_kb)" 'BEGIN {
             printf "score bgnbd %-4s %4s (horizon 52, discount 0.01): %.2f s  peak RSS %.0f MB\n", k, n, t, kb / 1024 }'
+        # issue 15: delta-method and predictive intervals beside plain score,
+        # both models, the same run (target: intervals <= 2x plain)
+        for m in bgnbd pareto; do
+            [ "$k" = cont ] || continue
+            case " $MODELS " in *" $m "*) ;; *) continue ;; esac
+            plain=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" score "$DIR/$k$n.h5" --fit "$DIR/fit-$k-$m-$n.h5" --horizon 52 --discount 0.01 -o "$DIR/scores-$k-$n.h5")
+            iv=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" score "$DIR/$k$n.h5" --fit "$DIR/fit-$k-$m-$n.h5" --horizon 52 --discount 0.01 --intervals -o "$DIR/scores-$k-$n.h5")
+            awk -v m="$m" -v k="$k" -v n="$n" -v a="$(field "$plain" best_s)" -v b="$(field "$iv" best_s)" 'BEGIN {
+                printf "score --intervals %-6s %-4s %4s: %.2f s vs plain %.2f s: %.1fx (target <= 2x)\n", m, k, n, b, a, b / a }'
+        done
     done
 done
 echo "   targets (2 cores, continuous data): BG/NBD and MBG/NBD 1M <= 0.5 s, 10M <= 4 s;"

@@ -1445,6 +1445,45 @@ static void test_purchases_pmf(void **state)
     ct_customers_free(&c);
 }
 
+/* Group totals of CLV (tiers): one customer alone gets the per-customer
+ * interval of ct_clv_score_intervals (the same gradients, 1e-9), and the
+ * totals add up to the scores' CLV. */
+static void test_group_clv(void **state)
+{
+    (void)state;
+    ct_customers c;
+    ct_fit f, gg;
+    ct_error err;
+    load_cdnow_split("cdnow_grp.h5", &c);
+    fit_model(CT_BGNBD, &c, &f);
+    fit_model(CT_GAMMAGAMMA, &c, &gg);
+    ct_scores sc;
+    assert_status(ct_clv_score_intervals(&f, &gg, &c, 52, 0.01, 0.9, 1, &sc, &err), CT_OK);
+    int8_t *g = malloc(c.n);
+    size_t one = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        g[i] = (int8_t)(c.x[i] > 3 ? 0 : 1);
+        one = c.x[i] == 5 ? i : one;
+    }
+    g[one] = 2; /* a repeat buyer alone in group 2 */
+    double tot[3], lo[3], hi[3], want[3] = {0, 0, 0};
+    assert_status(ct_clv_group_clv(&f, &gg, &c, 52, 0.01, g, 3, 0.9, 1, tot, lo, hi, &err), CT_OK);
+    for (size_t i = 0; i < c.n; i++) {
+        want[g[i]] += sc.clv[i];
+    }
+    for (int t = 0; t < 3; t++) {
+        assert_rel(tot[t], want[t], 1e-12);
+        assert_true(lo[t] < tot[t] && tot[t] < hi[t]);
+    }
+    assert_rel(lo[2], sc.clv_lo[one], 1e-9);
+    assert_rel(hi[2], sc.clv_hi[one], 1e-9);
+    print_message("  groups: %.1f [%.1f, %.1f], %.1f [%.1f, %.1f]\n", tot[0], lo[0], hi[0], tot[1],
+                  lo[1], hi[1]);
+    free(g);
+    ct_scores_free(&sc);
+    ct_customers_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1475,6 +1514,7 @@ int main(void)
         cmocka_unit_test(test_dert_alive_at),
         cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_purchases_pmf),
+        cmocka_unit_test(test_group_clv),
     };
     return cmocka_run_group_tests_name("clv", tests, NULL, NULL);
 }

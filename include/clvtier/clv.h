@@ -102,6 +102,13 @@ ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *t
 /* P(alive at T + t | x, t_x, T): BG/NBD, MBG/NBD, Pareto/NBD (clv.c). */
 ct_status ct_clv_p_alive_at(const ct_fit *f, const double *x, const double *tx, const double *T,
                             size_t n, double t, unsigned threads, double *out, ct_error *err);
+/* The total CLV of each group g (customers with group[i] = g < ngroups;
+ * others left out) and its delta-method interval: the customers share the
+ * parameters, so the gradient of the total is the sum of theirs (clv.c). */
+ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                           double horizon, double discount, const int8_t *group, size_t ngroups,
+                           double level, unsigned threads, double *total, double *lo,
+                           double *hi, ct_error *err);
 /* The predictive interval of the purchases in (T, T + t] given the history
  * (the customer's randomness and the model's, at the fitted parameters):
  * lo/hi the (1 -/+ level)/2 quantiles of its distribution (clv.c). */

@@ -606,6 +606,28 @@ static void load_audit(rp *r, const ct_file *f)
     }
 }
 
+/* The 90 % delta-method interval of each tier's total CLV (parameter
+ * uncertainty of the purchase and spend fits, ct_clv_group_clv). */
+static void tier_clv_intervals(rp *r, const cols *k)
+{
+    double tot[CT_MAX_TIERS + 1], lo[CT_MAX_TIERS + 1], hi[CT_MAX_TIERS + 1];
+    const ct_fit *gg = r->nfits > 1 && r->fit[1].model == CT_GAMMAGAMMA ? &r->fit[1] : NULL;
+    ct_error e;
+    for (size_t t = 0; t < r->ntiers; t++) {
+        r->tier[t].clv_lo = r->tier[t].clv_hi = (double)NAN;
+    }
+    if (r->ntiers == 0 || r->ntiers > CT_MAX_TIERS + 1 ||
+        ct_clv_group_clv(&r->fit[0], gg, &k->c, r->horizon, r->discount, k->tier, r->ntiers, 0.9,
+                         0, tot, lo, hi, &e) != CT_OK) {
+        return;
+    }
+    for (size_t t = 0; t < r->ntiers; t++) {
+        r->tier[t].clv_lo = lo[t];
+        r->tier[t].clv_hi = hi[t];
+    }
+    r->has_clv_int = 1;
+}
+
 /* Data-quality notes on the loaded result. */
 static void load_notes(rp *r, const ct_file *f, const cols *k)
 {
@@ -746,6 +768,7 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
             r->has_calib = ct_clv_calibration(&r->fit[0], &k.c, r->t_star, 10, r->cal_n,
                                               r->cal_pred, r->cal_obs, &r->brier, &e) == CT_OK;
         }
+        tier_clv_intervals(r, &k);
         heat_map(r, &k);
     }
     if (s == CT_OK) {
@@ -1037,6 +1060,10 @@ static void json_profiles(const rp *r, FILE *fp)
         json_num(fp, sup || r->total_w <= 0 ? (double)NAN : T->n / r->total_w);
         fprintf(fp, ", \"clv_total\": ");
         json_num(fp, sup ? (double)NAN : T->clv);
+        fprintf(fp, ", \"clv_total_lo\": ");
+        json_num(fp, sup ? (double)NAN : T->clv_lo);
+        fprintf(fp, ", \"clv_total_hi\": ");
+        json_num(fp, sup ? (double)NAN : T->clv_hi);
         fprintf(fp, ", \"clv_share\": ");
         json_num(fp, sup || r->total_clv <= 0 ? (double)NAN : T->clv / r->total_clv);
         for (size_t q = 0; q < RP_NMET; q++) {
@@ -1244,9 +1271,12 @@ static void write_md_body(const rp *r, FILE *fp)
                 "calibration end %s.  Small groups (< %zu customers) are withheld.\n\n",
             r->total_w, r->graded_w, r->source, r->period[0] ? r->period : "?",
             r->cal_end[0] ? r->cal_end : "(all data)", r->min_group);
-    fprintf(fp, "## Tiers\n\n| rank | tier | customers | share | CLV total | CLV share | "
+    fprintf(fp, "## Tiers\n\n%s| rank | tier | customers | share | CLV total | CLV share | "
                 "mean x | mean recency | mean m | mean CLV | median CLV | mean P(alive) |\n"
-                "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            r->has_clv_int ? "CLV totals with their 90 % interval [lo, hi] from the fits' "
+                             "parameter uncertainty (delta method).\n\n"
+                           : "");
     for (size_t t = 0; t < r->ntiers; t++) {
         const rp_tier *T = &r->tier[t];
         fprintf(fp, "| %zu | %s |", t + 1, T->name);
@@ -1255,7 +1285,11 @@ static void write_md_body(const rp *r, FILE *fp)
             fprintf(fp, " | | | | | | | | |\n");
             continue;
         }
-        fprintf(fp, " %.1f%% | %.2f | ", r->total_w > 0 ? 100 * T->n / r->total_w : 0.0, T->clv);
+        fprintf(fp, " %.1f%% | %.2f", r->total_w > 0 ? 100 * T->n / r->total_w : 0.0, T->clv);
+        if (isfinite(T->clv_lo) && isfinite(T->clv_hi)) {
+            fprintf(fp, " [%.2f, %.2f]", T->clv_lo, T->clv_hi);
+        }
+        fprintf(fp, " | ");
         rp_num(fp, r->total_clv > 0 ? 100 * T->clv / r->total_clv : (double)NAN, 1, 0, "%");
         const double v[6] = {T->mean[RP_X],   T->mean[RP_REC],   T->mean[RP_M],
                              T->mean[RP_CLV], T->median[RP_CLV], T->mean[RP_PALIVE]};

@@ -388,9 +388,12 @@ static void html_tiers(const rp *r, FILE *fp)
                     3 + sizeof SHOW / sizeof SHOW[0] + 1, T->n <= 0 ? "empty" : "withheld");
             continue;
         }
-        fprintf(fp, "<td>%.1f%%</td><td>%.2f</td><td>%.1f%%</td>",
-                r->total_w > 0 ? 100 * T->n / r->total_w : 0.0, T->clv,
-                r->total_clv > 0 ? 100 * T->clv / r->total_clv : 0.0);
+        fprintf(fp, "<td>%.1f%%</td><td>%.2f", r->total_w > 0 ? 100 * T->n / r->total_w : 0.0,
+                T->clv);
+        if (isfinite(T->clv_lo) && isfinite(T->clv_hi)) {
+            fprintf(fp, "<br><small>90%% [%.2f, %.2f]</small>", T->clv_lo, T->clv_hi);
+        }
+        fprintf(fp, "</td><td>%.1f%%</td>", r->total_clv > 0 ? 100 * T->clv / r->total_clv : 0.0);
         for (size_t q = 0; q < sizeof SHOW / sizeof SHOW[0]; q++) {
             fprintf(fp, "<td>");
             rp_num(fp, T->mean[SHOW[q]], 3, 1, "");

@@ -21,6 +21,7 @@ extern const char *const rp_metric_label[RP_NMET];
 typedef struct rp_tier {
     char name[64], action[200];
     double n, clv, loyal[3];
+    double clv_lo, clv_hi; /* 90 % delta-method interval of clv (NaN: none) */
     double mean[RP_NMET], median[RP_NMET];
 } rp_tier;
 
@@ -48,6 +49,7 @@ typedef struct rp {
     double rep_exp[RP_JMAX], rep_obs[RP_JMAX];
     int has_holdout;
     double t_star, hold_n[RP_JMAX], hold_act[RP_JMAX], hold_pred[RP_JMAX];
+    int has_clv_int; /* the tiers' clv_lo, clv_hi */
     int has_calib; /* P(purchase in the holdout) by decile, and the Brier score */
     double cal_n[10], cal_pred[10], cal_obs[10], brier;
     int has_heat;

@@ -714,6 +714,9 @@ assert set(f["params"]) == {"r", "alpha", "a", "b"} and f["converged"] is True
 assert abs(sum(d["repeat_purchases"]["observed"]) - 23570) < 1e-6
 assert abs(sum(d["repeat_purchases"]["expected"]) - 23570) < 1.0
 assert abs(sum(t["clv_total"] for t in d["tier_profiles"] if t["clv_total"]) - d["clv"]["total"]) < 1e-3
+for t in d["tier_profiles"]:  # issue 15: each tier's CLV total with its 90 % interval
+    if t["clv_total"]:
+        assert t["clv_total_lo"] < t["clv_total"] < t["clv_total_hi"], t
 assert d["clusters"]["k"] == len([t for t in d["tier_profiles"] if t["customers"]]) or True
 PYEOF
 else

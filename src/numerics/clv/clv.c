@@ -851,6 +851,7 @@ typedef struct pdelta_job {
     future_ctx fc[1 + 2 * CT_CLV_MAXPAR]; /* the estimate, then +h / -h per parameter */
     const double *rows, *lc, *ey, *disc;
     double *vpa, *vey, *vd;
+    double *gd; /* NULL, or per row the gradient of D in the log-parameters (4) */
 } pdelta_job;
 
 static ct_status pdelta_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -875,28 +876,35 @@ static ct_status pdelta_block(void *vctx, size_t b, size_t begin, size_t end, ct
         J->vpa[r] = a > 0 ? quad(g[0], J->lc, 4) / (a * a) : 0.0;
         J->vey[r] = J->ey[r] > 0 ? quad(g[1], J->lc, 4) / (J->ey[r] * J->ey[r]) : 0.0;
         J->vd[r] = J->disc[r] > 0 ? quad(g[2], J->lc, 4) / (J->disc[r] * J->disc[r]) : 0.0;
+        if (J->gd != NULL) {
+            memcpy(J->gd + 4 * r, g[2], 4 * sizeof(double));
+        }
     }
     return CT_OK;
 }
 
 /* Variances per distinct row of logit P(alive), log E[Y(H)] and log D
- * (vpa, vey, vd) from the estimates pa, ey, disc. */
+ * (vpa, vey, vd) from the estimates pa, ey, disc; with gd != NULL also D's
+ * gradient in the log-parameters (k per row). */
 static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int steps,
                             const double *tv, unsigned threads, const double *pa,
                             const double *ey, const double *disc, double *vpa, double *vey,
-                            double *vd, ct_error *err)
+                            double *vd, double *gd, ct_error *err)
 {
     size_t k = f->k, ch = nd < DELTA_CHUNK ? (nd ? nd : 1) : DELTA_CHUNK;
     double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
     if (!log_cov(f, lc)) {
         for (size_t r = 0; r < nd; r++) {
             vpa[r] = vey[r] = vd[r] = CT_NAN;
+            for (size_t j = 0; gd != NULL && j < k; j++) {
+                gd[k * r + j] = CT_NAN;
+            }
         }
         return CT_OK;
     }
     ct_fit sh[2 * CT_CLV_MAXPAR];
     if (f->model == CT_PARETO) {
-        pdelta_job P = {f, {{f, steps, tv, tv + steps}}, rows, lc, ey, disc, vpa, vey, vd};
+        pdelta_job P = {f, {{f, steps, tv, tv + steps}}, rows, lc, ey, disc, vpa, vey, vd, gd};
         for (size_t j = 0; j < 2 * k; j++) {
             sh[j] = *f;
             sh[j].par[j / 2] = f->par[j / 2] * exp(j % 2 ? -DELTA_H : DELTA_H);
@@ -940,6 +948,9 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
             vpa[r] = a > 0 ? quad(g[0], lc, k) / (a * a) : 0.0;
             vey[r] = ey[r] > 0 ? quad(g[1], lc, k) / (ey[r] * ey[r]) : 0.0;
             vd[r] = disc[r] > 0 ? quad(g[2], lc, k) / (disc[r] * disc[r]) : 0.0;
+            if (gd != NULL) {
+                memcpy(gd + k * r, g[2], k * sizeof(double));
+            }
         }
     }
     for (size_t q = 0; q < nj; q++) {
@@ -978,6 +989,41 @@ static void bounds_log(double e, double v, double z, double *lo, double *hi)
     double d = z * sqrt(v);
     *lo = e * exp(-d);
     *hi = e * exp(d);
+}
+
+/* The period ends of the horizon (tv[0..steps)) and their discount factors
+ * (tv[steps..2 steps)); *tv is the caller's to free. */
+static ct_status horizon_grid(double horizon, double discount, int *steps, double **tv,
+                              ct_error *err)
+{
+    int n = (int)ceil(horizon);
+    double *v = malloc((size_t)(n > 0 ? 2 * n : 1) * sizeof *v);
+    if (v == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (int k = 1; k <= n; k++) {
+        v[k - 1] = k < n ? (double)k : horizon;
+        v[n + k - 1] = 1.0 / pow(1 + discount, v[k - 1]);
+    }
+    *steps = n;
+    *tv = v;
+    return CT_OK;
+}
+
+/* P(alive), E[Y(H)] and D per distinct row under f. */
+static ct_status score_distinct(const ct_fit *f, const double *rows, size_t nd, int steps,
+                                const double *tv, unsigned threads, double *pa, double *ey,
+                                double *disc, ct_error *err)
+{
+    cheb2 *cheb = NULL;
+    score_job J = {f, rows, pa, ey, disc, {f, steps, tv, tv + steps}, NULL};
+    ct_status s = make_cheb(&J, threads, &cheb, err);
+    J.cheb = cheb;
+    if (s == CT_OK) {
+        s = ct_par_for(nd, 64, threads, score_block, &J, err);
+    }
+    free(cheb);
+    return s;
 }
 
 ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
@@ -1030,30 +1076,19 @@ ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_cus
         !out->clv) {
         s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
-    int steps = (int)ceil(horizon);
-    double *tv = malloc((size_t)(steps > 0 ? 2 * steps : 1) * sizeof *tv);
-    cheb2 *cheb = NULL;
-    if (s == CT_OK && tv == NULL) {
-        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    int steps = 0;
+    double *tv = NULL;
+    if (s == CT_OK) {
+        s = horizon_grid(horizon, discount, &steps, &tv, err);
     }
     if (s == CT_OK) {
-        for (int k = 1; k <= steps; k++) {
-            tv[k - 1] = k < steps ? (double)k : horizon;
-            tv[steps + k - 1] = 1.0 / pow(1 + discount, tv[k - 1]);
-        }
-        score_job J = {f, rows, pa, ey, disc, {f, steps, tv, tv + steps}, NULL};
-        s = make_cheb(&J, threads, &cheb, err);
-        J.cheb = cheb;
-        if (s == CT_OK) {
-            s = ct_par_for(nd, 64, threads, score_block, &J, err);
-        }
+        s = score_distinct(f, rows, nd, steps, tv, threads, pa, ey, disc, err);
     }
-    free(cheb);
     double *var = NULL; /* per distinct row: logit P(alive), log E[Y], log D */
     if (s == CT_OK && level > 0) {
         var = ct_malloc_big(nd ? 3 * nd : 1, sizeof *var);
         s = var != NULL ? delta_rows(f, rows, nd, steps, tv, threads, pa, ey, disc, var,
-                                     var + nd, var + 2 * nd, err)
+                                     var + nd, var + 2 * nd, NULL, err)
                         : ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
     free(tv);
@@ -1278,5 +1313,95 @@ ct_status ct_clv_calibration(const ct_fit *f, const ct_customers *c, double t_st
     }
     free(p0);
     free(r);
+    return s;
+}
+
+/* ---- intervals of group totals of CLV ---------------------------------------
+ * The total CLV of a group (a tier) is sum_i E[M_i] D_i; its delta-method
+ * variance is G' Cov(theta) G + H' Cov(phi) H with G = sum_i E[M_i] grad D_i
+ * (purchase model, log-parameters theta) and H = sum_i D_i grad E[M_i]
+ * (Gamma-Gamma, log-parameters phi): the customers share the parameters,
+ * so their errors add up, not in quadrature.  Bounds on the log scale. */
+ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                           double horizon, double discount, const int8_t *group, size_t ngroups,
+                           double level, unsigned threads, double *total, double *lo,
+                           double *hi, ct_error *err)
+{
+    ct_init();
+    uint32_t *idx = NULL;
+    double *rows = NULL, *tv = NULL;
+    size_t nd = 0, k = f->k;
+    int steps = 0;
+    ct_status s = need_purchase_model(f, err);
+    if (s == CT_OK && (!(level > 0 && level < 1) || ngroups == 0 || ngroups > 127)) {
+        s = ct_fail(err, CT_EINVAL, "group CLV intervals: level %g in (0, 1), 1..127 groups",
+                    level);
+    }
+    if (s == CT_OK && gg != NULL && c->m == NULL) {
+        s = ct_fail(err, CT_EFORMAT, "spend predictions need column m");
+    }
+    if (s == CT_OK) {
+        s = distinct_rows(c, &idx, &rows, &nd, err);
+    }
+    size_t n = c->n;
+    double *buf = s == CT_OK ? ct_malloc_big(nd ? (6 + k) * nd : 1, sizeof *buf) : NULL;
+    double *acc = calloc(ngroups * (1 + CT_CLV_MAXPAR + 3), sizeof *acc);
+    if (s == CT_OK && (buf == NULL || acc == NULL)) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", n);
+    }
+    if (s == CT_OK) {
+        s = horizon_grid(horizon, discount, &steps, &tv, err);
+    }
+    double *pa = buf, *ey = buf + nd, *disc = buf + 2 * nd, *gd = buf + 6 * nd;
+    if (s == CT_OK) {
+        s = score_distinct(f, rows, nd, steps, tv, threads, pa, ey, disc, err);
+    }
+    if (s == CT_OK) {
+        s = delta_rows(f, rows, nd, steps, tv, threads, pa, ey, disc, buf + 3 * nd, buf + 4 * nd,
+                       buf + 5 * nd, gd, err);
+    }
+    size_t stride = 1 + CT_CLV_MAXPAR + 3;
+    for (size_t i = 0; i < n && s == CT_OK; i++) {
+        if (group[i] < 0 || (size_t)group[i] >= ngroups) {
+            continue;
+        }
+        size_t r = idx != NULL ? idx[i] : i;
+        double w = c->weight != NULL ? c->weight[i] : 1.0, m, gm[3] = {0, 0, 0};
+        if (gg != NULL) {
+            double p = gg->par[0], q = gg->par[1], v = gg->par[2], u = v + c->x[i] * c->m[i];
+            double den = p * c->x[i] + q - 1;
+            m = p * u / den;
+            gm[0] = u * (q - 1) / (den * den) * p; /* d/d log p, log q, log v */
+            gm[1] = -p * u / (den * den) * q;
+            gm[2] = p / den * v;
+        } else {
+            m = c->m != NULL ? c->m[i] : 0.0;
+        }
+        double *a = acc + (size_t)group[i] * stride;
+        a[0] += w * m * disc[r];
+        for (size_t j = 0; j < k; j++) {
+            a[1 + j] += w * m * gd[k * r + j];
+        }
+        for (size_t j = 0; j < 3; j++) {
+            a[1 + CT_CLV_MAXPAR + j] += w * disc[r] * gm[j];
+        }
+    }
+    if (s == CT_OK) {
+        double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR], lg[9];
+        int okp = log_cov(f, lc), okg = gg == NULL || log_cov(gg, lg);
+        double z = gsl_cdf_ugaussian_Pinv(0.5 + 0.5 * level);
+        for (size_t t = 0; t < ngroups; t++) {
+            const double *a = acc + t * stride;
+            double v = okp && okg ? quad(a + 1, lc, k) + (gg != NULL ? quad(a + 1 + CT_CLV_MAXPAR, lg, 3) : 0.0)
+                                  : CT_NAN;
+            total[t] = a[0];
+            bounds_log(a[0], a[0] > 0 ? v / (a[0] * a[0]) : 0.0, z, &lo[t], &hi[t]);
+        }
+    }
+    free(acc);
+    free(buf);
+    free(tv);
+    free(idx);
+    free(rows);
     return s;
 }
