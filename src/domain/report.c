@@ -883,6 +883,26 @@ static void json_head(const rp *r, FILE *fp)
             r->total_w, r->n, r->graded_w);
 }
 
+/* ", customers": [...], "<an>": [...], "<bn>": [...] for len groups (at most
+ * 16) of n customers, the small groups' values withheld. */
+static void json_groups(const rp *r, FILE *fp, size_t len, const double *n, const char *an,
+                        const double *a, const char *bn, const double *b)
+{
+    double v[3][16];
+    for (size_t j = 0; j < len && j < 16; j++) {
+        int sup = rp_suppressed(r, n[j]);
+        v[0][j] = sup ? (double)NAN : n[j];
+        v[1][j] = sup ? (double)NAN : a[j];
+        v[2][j] = sup ? (double)NAN : b[j];
+    }
+    fprintf(fp, ", \"customers\": ");
+    json_vec(fp, v[0], len);
+    fprintf(fp, ", \"%s\": ", an);
+    json_vec(fp, v[1], len);
+    fprintf(fp, ", \"%s\": ", bn);
+    json_vec(fp, v[2], len);
+}
+
 /* The fits, CLV settings, repeat-purchase and holdout tables. */
 static void json_fits(const rp *r, FILE *fp)
 {
@@ -943,42 +963,18 @@ static void json_fits(const rp *r, FILE *fp)
     }
     fprintf(fp, ",\n  \"holdout\": ");
     if (r->has_holdout) {
-        double hn[RP_JMAX], ha[RP_JMAX], hp[RP_JMAX];
-        for (size_t j = 0; j < RP_JMAX; j++) {
-            int sup = rp_suppressed(r, r->hold_n[j]);
-            hn[j] = sup ? (double)NAN : r->hold_n[j];
-            ha[j] = sup ? (double)NAN : r->hold_act[j];
-            hp[j] = sup ? (double)NAN : r->hold_pred[j];
-        }
         fprintf(fp, "{\"periods\": ");
         json_num(fp, r->t_star);
-        fprintf(fp, ", \"customers\": ");
-        json_vec(fp, hn, RP_JMAX);
-        fprintf(fp, ", \"actual\": ");
-        json_vec(fp, ha, RP_JMAX);
-        fprintf(fp, ", \"predicted\": ");
-        json_vec(fp, hp, RP_JMAX);
+        json_groups(r, fp, RP_JMAX, r->hold_n, "actual", r->hold_act, "predicted", r->hold_pred);
         fprintf(fp, "}");
     } else {
         fprintf(fp, "null");
     }
     fprintf(fp, ",\n  \"calibration\": ");
     if (r->has_calib) {
-        double cn[10], cp[10], co[10];
-        for (size_t j = 0; j < 10; j++) {
-            int sup = rp_suppressed(r, r->cal_n[j]);
-            cn[j] = sup ? (double)NAN : r->cal_n[j];
-            cp[j] = sup ? (double)NAN : r->cal_pred[j];
-            co[j] = sup ? (double)NAN : r->cal_obs[j];
-        }
         fprintf(fp, "{\"event\": \"a purchase in the holdout\", \"brier\": ");
         json_num(fp, r->brier);
-        fprintf(fp, ", \"customers\": ");
-        json_vec(fp, cn, 10);
-        fprintf(fp, ", \"predicted\": ");
-        json_vec(fp, cp, 10);
-        fprintf(fp, ", \"observed\": ");
-        json_vec(fp, co, 10);
+        json_groups(r, fp, 10, r->cal_n, "predicted", r->cal_pred, "observed", r->cal_obs);
         fprintf(fp, "}");
     } else {
         fprintf(fp, "null");
