@@ -81,6 +81,10 @@ typedef struct ct_tier_model {
      * quarterly, yearly or annually (else NaN): the loyalty fallback's
      * window when P(alive) carries no information (pipeline.c). */
     double review_periods;
+    /* [tiers] stability = N (0: none), borderline = share below which a
+     * customer's tier counts as borderline (default 0.8) */
+    size_t stability;
+    double borderline;
     /* Set by `run` (not read from the file) when it switched loyalty to
      * P(no purchase) because P(alive) carried no information: why. */
     char loyalty_note[240];

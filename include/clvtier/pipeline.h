@@ -215,6 +215,7 @@ typedef struct ct_run_opts {
                            * labels are matched to its centroids (Hungarian, when k is
                            * unchanged) and /migration counts old x new tiers */
     unsigned threads;     /* 0 = default */
+    long stability;       /* run --stability N (>= 0) overrides [tiers] stability; -1: the model's */
     void (*stage)(void *ctx, const char *stage, double seconds); /* may be NULL */
     void *stage_ctx;
     /* clvtier-mpi (ct_run only): every rank of comm calls ct_run together.

@@ -124,7 +124,21 @@ ct_status ct_kscores_write(ct_file *f, const ct_kscore *ks, size_t nk, size_t kl
  * P(no purchase) behind the loyalty classes, when not NULL) and the tier
  * model's names, actions and settings. */
 ct_status ct_tiers_write(ct_file *out, const ct_tier_model *m, const int8_t *tier,
-                         const int8_t *loyalty, const double *p0, size_t n, ct_error *err);
+                         const int8_t *loyalty, const double *p0, const double *stability,
+                         size_t n, ct_error *err);
+
+/* Tier stability ([tiers] stability = N): the column /tiers/stability (per
+ * customer the share of N parameter draws in which it keeps its tier) goes
+ * with ct_tiers_write; these are its attributes, after it: stability_draws,
+ * stability_borderline, and per tier stability_mean and
+ * stability_borderline_customers (ntiers values each). */
+typedef struct ct_stability_meta {
+    size_t draws;
+    double borderline;
+    const double *tier_mean, *tier_borderline; /* ntiers each */
+    size_t ntiers;
+} ct_stability_meta;
+ct_status ct_tiers_write_stability(ct_file *out, const ct_stability_meta *meta, ct_error *err);
 
 typedef struct ct_migration_meta {
     const double *counts; /* rows x cols: previous tiers x these tiers */

@@ -40,11 +40,12 @@ static const char HELP[] =
     "                        (also the model file's [ingest] section; these win)\n"
     "      --previous FILE   compare with an earlier result (labels, migration)\n"
     "      --threads N       threads (default: all cores; results do not depend on it)\n"
+    "      --stability N     tier stability over N parameter draws ([tiers] stability)\n"
     "      --json            summary as JSON on stdout\n"
     "  -q, --quiet           nothing on stderr but errors\n"
     "  -h, --help            this help\n";
 
-enum { O_THREADS = 256, O_PREV, O_FEAT };
+enum { O_THREADS = 256, O_PREV, O_FEAT, O_STAB };
 
 static void on_stage(void *ctx, const char *stage, double seconds)
 {
@@ -131,6 +132,7 @@ int cmd_run(int argc, char **argv, cli_common *c)
                                          {"features", required_argument, NULL, O_FEAT},
                                          CLI_INGEST_LONG_OPTIONS,
                                          {"threads", required_argument, NULL, O_THREADS},
+                                         {"stability", required_argument, NULL, O_STAB},
                                          {"previous", required_argument, NULL, O_PREV},
                                          {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
@@ -143,6 +145,7 @@ int cmd_run(int argc, char **argv, cli_common *c)
     ct_report_opts rep;
     int opt;
     memset(&ro, 0, sizeof ro);
+    ro.stability = -1;
     ct_report_opts_init(&rep);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:o:qh", LONG, NULL)) != -1) {
@@ -164,6 +167,14 @@ int cmd_run(int argc, char **argv, cli_common *c)
                 return EX_USAGE_;
             }
             break;
+        case O_STAB: {
+            size_t v;
+            if (cli_parse_size(optarg, &v) != 0 || v > 10000) {
+                return cli_usage(c, "--stability '%s' must be 0..10000 draws", optarg);
+            }
+            ro.stability = (long)v;
+            break;
+        }
         default: {
             ct_ingest_opts check;
             ct_ingest_opts_init(&check);
@@ -221,6 +232,9 @@ int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const cha
     ct_error err;
     if (ct_tier_model_load(model, &m, &err) != CT_OK) {
         return cli_fail(c, &err);
+    }
+    if (ro->stability >= 0) {
+        m.stability = (size_t)ro->stability;
     }
     ro->command = c->cmdline;
     ro->stage = on_stage;

@@ -51,6 +51,7 @@ int cmd_tier(int argc, char **argv, cli_common *c)
     ct_report_opts rep;
     int opt;
     memset(&ro, 0, sizeof ro);
+    ro.stability = -1;
     ct_report_opts_init(&rep);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "m:o:qh", LONG, NULL)) != -1) {

@@ -214,6 +214,7 @@ void ct_tier_model_init(ct_tier_model *m)
     m->min_group = 10;
     m->loyal_min = 0.7;
     m->lost_max = 0.3;
+    m->borderline = 0.8;
     snprintf(m->loyalty_names[0], 64, "loyal");
     snprintf(m->loyalty_names[1], 64, "general");
     snprintf(m->loyalty_names[2], 64, "lost");
@@ -515,6 +516,17 @@ static int keys_tiers(parse_ctx *c, ct_tier_model *m, const char *section, const
         }
         c->nthresh = (size_t)n;
         c->seen_thresholds = 1;
+    } else if (IS("tiers", "stability")) {
+        if (num(value, &d) != 0 || d < 0 || d > 10000 || d != floor(d)) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a whole number of draws in "
+                                                     "[0, 10000]", value);
+        }
+        m->stability = (size_t)d;
+    } else if (IS("tiers", "borderline")) {
+        if (num(value, &d) != 0 || !(d > 0 && d <= 1)) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be a share in (0, 1]", value);
+        }
+        m->borderline = d;
     } else if (IS("tiers", "hysteresis")) {
         if (num(value, &d) != 0 || d < 0 || d >= 1) {
             return bad(c, CT_ECONFIG, section, name, "'%s' must be in [0, 1)", value);

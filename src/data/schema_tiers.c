@@ -13,16 +13,25 @@ static const char *assign_name(ct_assign a)
 }
 
 ct_status ct_tiers_write(ct_file *out, const ct_tier_model *m, const int8_t *tier,
-                         const int8_t *loyalty, const double *p0, size_t n, ct_error *err)
+                         const int8_t *loyalty, const double *p0, const double *stability,
+                         size_t n, ct_error *err)
 {
-    /* with loyalty on P(no purchase), that probability too */
-    static const ct_colspec spec[3] = {
-        {"tier", CT_INT8, 0}, {"loyalty", CT_INT8, 0}, {"p_no_purchase", CT_FLOAT64, 0}};
-    const void *cc[3] = {tier, loyalty, p0};
+    /* with loyalty on P(no purchase), that probability too; and stability */
+    ct_colspec spec[4] = {{"tier", CT_INT8, 0}, {"loyalty", CT_INT8, 0}};
+    const void *cc[4] = {tier, loyalty};
+    size_t nc = 2;
+    if (p0 != NULL) {
+        spec[nc] = (ct_colspec){"p_no_purchase", CT_FLOAT64, 0};
+        cc[nc++] = p0;
+    }
+    if (stability != NULL) {
+        spec[nc] = (ct_colspec){"stability", CT_FLOAT64, 0};
+        cc[nc++] = stability;
+    }
     const char *g = "/tiers";
     char names[CT_MAX_TIERS * 201 + 210];
     ct_status s;
-    CT_TRY(ct_tw_write_table(out, g, spec, p0 != NULL ? 3 : 2, cc, n, NULL, err));
+    CT_TRY(ct_tw_write_table(out, g, spec, nc, cc, n, NULL, err));
     CT_TRY(ct_attr_set_str(out, g, "loyalty_metric",
                            m->loyalty_no_purchase ? "p_no_purchase" : "p_alive", err));
     if (m->loyalty_no_purchase) {
@@ -96,6 +105,19 @@ ct_status ct_audit_write(ct_file *out, const ct_audit *a, const ct_tier_model *m
     CT_TRY(ct_attr_set_f64(out, grp, "proxy_eta2_threshold", CT_AUDIT_PROXY_ETA2, err));
     ct_join_names(buf, sizeof buf, m->features[0], sizeof m->features[0], m->nfeat, NULL, ',');
     CT_TRY(ct_attr_set_str(out, grp, "features", buf, err));
+done:
+    return s;
+}
+
+ct_status ct_tiers_write_stability(ct_file *out, const ct_stability_meta *meta, ct_error *err)
+{
+    const char *g = "/tiers";
+    ct_status s;
+    CT_TRY(ct_attr_set_i64(out, g, "stability_draws", (int64_t)meta->draws, err));
+    CT_TRY(ct_attr_set_f64(out, g, "stability_borderline", meta->borderline, err));
+    CT_TRY(ct_attr_set_f64v(out, g, "stability_mean", meta->tier_mean, meta->ntiers, err));
+    CT_TRY(ct_attr_set_f64v(out, g, "stability_borderline_customers", meta->tier_borderline,
+                            meta->ntiers, err));
 done:
     return s;
 }

@@ -403,6 +403,28 @@ static void heat_map(rp *r, const cols *k)
     }
 }
 
+/* [tiers] stability: the draws, the threshold and per tier the mean and
+ * the borderline customers. */
+static void load_stability(rp *r, const ct_file *f)
+{
+    double mean[CT_MAX_TIERS + 1], bord[CT_MAX_TIERS + 1];
+    size_t nm = 0, nb = 0;
+    ct_error e;
+    r->stab_draws = (size_t)attr_i64(f, "/tiers", "stability_draws", 0);
+    r->stab_thr = attr_f64(f, "/tiers", "stability_borderline", (double)NAN);
+    if (r->stab_draws == 0 ||
+        ct_attr_get_f64v(f, "/tiers", "stability_mean", mean, CT_MAX_TIERS + 1, &nm, &e) != CT_OK ||
+        ct_attr_get_f64v(f, "/tiers", "stability_borderline_customers", bord, CT_MAX_TIERS + 1,
+                         &nb, &e) != CT_OK) {
+        r->stab_draws = 0;
+        return;
+    }
+    for (size_t t = 0; t < CT_MAX_TIERS + 1; t++) {
+        r->tier[t].stab_mean = t < nm ? mean[t] : (double)NAN;
+        r->tier[t].stab_border = t < nb ? bord[t] : (double)NAN;
+    }
+}
+
 /* Root, /tiers, /customers and /scores attributes. */
 static void load_attrs(rp *r, const ct_file *f, const ct_report_opts *o)
 {
@@ -422,6 +444,7 @@ static void load_attrs(rp *r, const ct_file *f, const ct_report_opts *o)
     attr_str(f, "/customers", "observation_end", r->obs_end, sizeof r->obs_end);
     r->period_days = attr_f64(f, "/customers", "period_days", 0);
     r->loyal_min = attr_f64(f, "/tiers", "loyal_min", (double)NAN);
+    load_stability(r, f);
     r->lost_max = attr_f64(f, "/tiers", "lost_max", (double)NAN);
     r->new_min_age = attr_f64(f, "/tiers", "new_min_age", (double)NAN);
     r->hysteresis = attr_f64(f, "/tiers", "hysteresis", 0);
@@ -1060,6 +1083,12 @@ static void json_profiles(const rp *r, FILE *fp)
         json_num(fp, sup ? (double)NAN : T->clv_lo);
         fprintf(fp, ", \"clv_total_hi\": ");
         json_num(fp, sup ? (double)NAN : T->clv_hi);
+        if (r->stab_draws > 0) {
+            fprintf(fp, ", \"stability_mean\": ");
+            json_num(fp, sup ? (double)NAN : T->stab_mean);
+            fprintf(fp, ", \"borderline_customers\": ");
+            json_num(fp, sup ? (double)NAN : T->stab_border);
+        }
         fprintf(fp, ", \"clv_share\": ");
         json_num(fp, sup || r->total_clv <= 0 ? (double)NAN : T->clv / r->total_clv);
         for (size_t q = 0; q < RP_NMET; q++) {
@@ -1391,6 +1420,23 @@ static void write_md_body(const rp *r, FILE *fp)
         }
         fprintf(fp, "\n");
     }
+    if (r->stab_draws > 0) {
+        fprintf(fp, "\n## Tier stability\n\n%zu draws of the fits' parameters re-score and "
+                    "re-tier every customer (centroids fixed); stability is the share of draws "
+                    "in which a customer keeps its tier, borderline below %g.\n\n"
+                    "| tier | mean stability | borderline customers |\n|---|---:|---:|\n",
+                r->stab_draws, r->stab_thr);
+        for (size_t t = 0; t < r->ntiers; t++) {
+            const rp_tier *T = &r->tier[t];
+            if (rp_suppressed(r, T->n) || T->n == 0) {
+                fprintf(fp, "| %s | | |\n", T->name);
+                continue;
+            }
+            fprintf(fp, "| %s | %.4f |", T->name, T->stab_mean);
+            md_count(fp, r, T->stab_border);
+            fputc('\n', fp);
+        }
+    }
     fprintf(fp, "\n## Actions\n\n| tier | action |\n|---|---|\n");
     for (size_t t = 0; t + 1 < r->ntiers; t++) {
         fprintf(fp, "| %s | %s |\n", r->tier[t].name, r->tier[t].action);
@@ -1458,7 +1504,7 @@ static ct_status write_csv(const rp *r, const char *path, const char *key, ct_er
     ct_outfile *of = NULL;
     ct_pseudo *ps = NULL;
     char *ids = NULL;
-    double *clv = NULL, *pa = NULL;
+    double *clv = NULL, *pa = NULL, *stab = NULL;
     int8_t *tier = NULL, *loy = NULL;
     size_t width = 0, B = CT_CHUNK_ROWS;
     ct_status s = key != NULL ? ct_pseudo_new(&ps, key, err) : CT_OK;
@@ -1479,6 +1525,7 @@ static ct_status write_csv(const rp *r, const char *path, const char *key, ct_er
     long jp = s == CT_OK ? ct_table_find(ts, "p_alive") : -1;
     long jt = s == CT_OK ? ct_table_find(tt, "tier") : -1;
     long jl = s == CT_OK ? ct_table_find(tt, "loyalty") : -1;
+    long js = s == CT_OK ? ct_table_find(tt, "stability") : -1; /* [tiers] stability, or none */
     if (s == CT_OK && (jid < 0 || jc < 0 || jp < 0 || jt < 0 || jl < 0)) {
         s = ct_fail_at(err, CT_EFORMAT, r->path, 0, 0,
                        "tiers.csv needs /customers/id, /scores/clv, p_alive, /tiers/tier, loyalty");
@@ -1492,7 +1539,9 @@ static ct_status write_csv(const rp *r, const char *path, const char *key, ct_er
         pa = malloc(B * sizeof *pa);
         tier = malloc(B);
         loy = malloc(B);
-        if (ids == NULL || clv == NULL || pa == NULL || tier == NULL || loy == NULL) {
+        stab = malloc(B * sizeof *stab);
+        if (ids == NULL || clv == NULL || pa == NULL || tier == NULL || loy == NULL ||
+            stab == NULL) {
             s = ct_fail(err, CT_ENOMEM, "out of memory");
         }
     }
@@ -1501,7 +1550,8 @@ static ct_status write_csv(const rp *r, const char *path, const char *key, ct_er
     }
     FILE *fp = s == CT_OK ? ct_outfile_stream(of) : NULL;
     if (fp != NULL) {
-        fprintf(fp, "%s,tier,loyalty,clv,p_alive\n", ps != NULL ? "pseudonym" : "id");
+        fprintf(fp, "%s,tier,loyalty,clv,p_alive%s\n", ps != NULL ? "pseudonym" : "id",
+                js >= 0 ? ",stability" : "");
     }
     for (size_t r0 = 0; s == CT_OK && r0 < r->n; r0 += B) {
         size_t m = r->n - r0 < B ? r->n - r0 : B;
@@ -1514,6 +1564,9 @@ static ct_status write_csv(const rp *r, const char *path, const char *key, ct_er
         }
         if (s == CT_OK) {
             s = ct_table_read(tt, (size_t)jt, r0, m, CT_INT8, tier, err);
+        }
+        if (s == CT_OK && js >= 0) {
+            s = ct_table_read(tt, (size_t)js, r0, m, CT_FLOAT64, stab, err);
         }
         if (s == CT_OK) {
             s = ct_table_read(tt, (size_t)jl, r0, m, CT_INT8, loy, err);
@@ -1536,7 +1589,11 @@ static ct_status write_csv(const rp *r, const char *path, const char *key, ct_er
             csv_field(fp, r->tier[tier[i]].name, strlen(r->tier[tier[i]].name));
             fputc(',', fp);
             csv_field(fp, r->loyalty[loy[i]], strlen(r->loyalty[loy[i]]));
-            fprintf(fp, ",%.6f,%.6f\n", clv[i], pa[i]);
+            fprintf(fp, ",%.6f,%.6f", clv[i], pa[i]);
+            if (js >= 0) {
+                fprintf(fp, ",%.4f", stab[i]);
+            }
+            fputc('\n', fp);
         }
     }
     if (s == CT_OK) {
@@ -1550,6 +1607,7 @@ static ct_status write_csv(const rp *r, const char *path, const char *key, ct_er
     ct_table_close(tt);
     ct_file_close(f);
     free(ids);
+    free(stab);
     free(clv);
     free(pa);
     free(tier);

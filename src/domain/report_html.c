@@ -604,6 +604,27 @@ static void html_migration(const rp *r, FILE *fp)
 static void html_actions(const rp *r, FILE *fp)
 {
     size_t nt = r->ntiers;
+    if (r->stab_draws > 0) {
+        fprintf(fp, "<section id=stability><h2>Tier stability</h2><p>%zu draws of the fits' "
+                    "parameters re-score and re-tier every customer (centroids fixed); "
+                    "stability is the share of draws in which a customer keeps its tier, "
+                    "borderline below %g.</p><table><tr><th>tier</th><th>mean stability</th>"
+                    "<th>borderline customers</th></tr>",
+                r->stab_draws, r->stab_thr);
+        for (size_t t = 0; t < r->ntiers; t++) {
+            const rp_tier *T = &r->tier[t];
+            fprintf(fp, "<tr><td>");
+            esc(fp, T->name);
+            if (rp_suppressed(r, T->n) || T->n == 0) {
+                fprintf(fp, "</td><td colspan=2 class=sup>withheld</td></tr>");
+                continue;
+            }
+            fprintf(fp, "</td><td>%.4f</td>", T->stab_mean);
+            td_count(fp, r, T->stab_border);
+            fprintf(fp, "</tr>");
+        }
+        fprintf(fp, "</table></section>\n");
+    }
     fprintf(fp, "<section id=actions><h2>Actions</h2><table><tr><th>tier</th><th>action</th>"
                 "</tr>");
     for (size_t t = 0; t + 1 < nt; t++) {

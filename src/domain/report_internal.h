@@ -22,6 +22,7 @@ typedef struct rp_tier {
     char name[64], action[200];
     double n, clv, loyal[3];
     double clv_lo, clv_hi; /* 90 % delta-method interval of clv (NaN: none) */
+    double stab_mean, stab_border; /* [tiers] stability: mean, customers below the threshold */
     double mean[RP_NMET], median[RP_NMET];
 } rp_tier;
 
@@ -50,6 +51,8 @@ typedef struct rp {
     int has_holdout;
     double t_star, hold_n[RP_JMAX], hold_act[RP_JMAX], hold_pred[RP_JMAX];
     int has_clv_int; /* the tiers' clv_lo, clv_hi */
+    size_t stab_draws; /* [tiers] stability draws (0: none), borderline threshold */
+    double stab_thr;
     int has_calib; /* P(purchase in the holdout) by decile, and the Brier score */
     double cal_n[10], cal_pred[10], cal_obs[10], brier;
     int has_heat;

@@ -424,11 +424,12 @@ static ct_status run_totals(ct_comm *comm, const ct_tiering *tg, const double *c
 
 /* /tiers, /migration and /audit/<column> into a result being written. */
 static ct_status write_tiers(ct_file *out, const ct_tier_model *m, const ct_tiering *tgp, size_t n,
-                             const double *p0, ct_run_summary *sum, const char *previous,
-                             const char *old_names, const ct_audit *audits, ct_error *err)
+                             const double *p0, const double *stab, ct_run_summary *sum,
+                             const char *previous, const char *old_names, const ct_audit *audits,
+                             ct_error *err)
 {
     ct_status s;
-    CT_TRY(ct_tiers_write(out, m, tgp->tier, tgp->loyalty, p0, n, err));
+    CT_TRY(ct_tiers_write(out, m, tgp->tier, tgp->loyalty, p0, stab, n, err));
     if (sum->has_migration) {
         ct_migration_meta mg = {sum->migration, sum->mig_rows,       sum->mig_cols, previous,
                                 old_names,      sum->labels_matched, sum->hysteresis_kept};
@@ -467,6 +468,8 @@ typedef struct run_state {
     ct_fit pf, gf;
     ct_model_choice choice; /* [clv] purchase = auto */
     ct_tier_model mfb;      /* m with the loyalty fallback (run_tier) */
+    double *stab;           /* [tiers] stability: per customer (or NULL) */
+    double stab_mean[CT_MAX_TIERS + 1], stab_border[CT_MAX_TIERS + 1];
     ct_scores sc;
     size_t d, ng, ngl, g0, ngt; /* graded: here, on this rank, before it, in all */
     const double *cols[CT_MAX_FEATURES], *metric;
@@ -497,6 +500,7 @@ static void run_free(run_state *r)
     free(r->labels);
     free(r->rows);
     free(r->mine_lab);
+    free(r->stab);
     if (r->tmp[0] != '\0' && r->root) {
         ct_tmp_remove(r->tmp);
     }
@@ -839,6 +843,137 @@ static ct_status loyalty_fallback(const ct_tier_model *m, const ct_customers *c,
     return CT_OK;
 }
 
+/* [tiers] stability = N: how firmly each customer sits in its tier.  Each
+ * of N draws takes the purchase fit's (and the spend fit's) log-parameters
+ * from their asymptotic normal, N(estimate, Cov) (seeded by [kmeans] seed
+ * and the draw), re-scores every customer, rebuilds the graded customers'
+ * features, scales them with this run's scaler and assigns each to the
+ * nearest of this run's centroids (fixed), whose tier in the ranked ladder
+ * is the draw's tier.  A customer's stability is the share of draws whose
+ * tier equals the one the same assignment gives at the estimate (customers
+ * too young to grade: 1).  So a zero covariance gives 1 for everyone, and
+ * the result depends on the seed only (not the threads). */
+static double std_normal(ct_rng *g)
+{
+    return sqrt(-2 * log(ct_rng_uniform_pos(g))) * cos(2 * M_PI * ct_rng_uniform(g));
+}
+
+/* f with log-parameters drawn from N(log par, Cov(log par)); a covariance
+ * that is not positive definite is factored as far as it goes. */
+static void draw_fit(const ct_fit *f, ct_rng *g, ct_fit *out)
+{
+    size_t k = f->k;
+    double L[CT_CLV_MAXPAR * CT_CLV_MAXPAR] = {0}, z[CT_CLV_MAXPAR];
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j <= i; j++) {
+            double s = f->cov[i * k + j] / (f->par[i] * f->par[j]);
+            for (size_t q = 0; q < j; q++) {
+                s -= L[i * k + q] * L[j * k + q];
+            }
+            L[i * k + j] = i == j ? (s > 0 ? sqrt(s) : 0.0)
+                                  : (L[j * k + j] > 0 ? s / L[j * k + j] : 0.0);
+        }
+        z[i] = std_normal(g);
+    }
+    *out = *f;
+    for (size_t i = 0; i < k; i++) {
+        double e = 0;
+        for (size_t j = 0; j <= i; j++) {
+            e += L[i * k + j] * z[j];
+        }
+        out->par[i] = f->par[i] * exp(isfinite(e) ? e : 0.0);
+    }
+}
+
+/* The tier of graded customer i under scores sc: features (user columns
+ * unchanged), scaled, the nearest centroid's tier; -1 when not finite. */
+static int32_t tier_under(const run_state *r, const ct_scores *sc, size_t i, double *x,
+                          ct_error *err)
+{
+    for (size_t j = 0; j < r->d; j++) {
+        const double *col = column(&r->c, sc, r->m->features[j]);
+        x[j] = (col != NULL ? col : r->cols[j])[i];
+    }
+    if (ct_scaler_apply(&r->scl, x, 1, err) != CT_OK) {
+        return -1;
+    }
+    double best = (double)INFINITY;
+    int32_t q0 = -1;
+    for (size_t q = 0; q < r->km.k; q++) {
+        double s2 = 0;
+        for (size_t j = 0; j < r->d; j++) {
+            double e = x[j] - r->km.centroids[q * r->d + j];
+            s2 += e * e;
+        }
+        if (s2 < best) {
+            best = s2;
+            q0 = (int32_t)q;
+        }
+    }
+    if (q0 < 0) {
+        return -1;
+    }
+    int32_t t = r->tg.cluster_tier[q0];
+    return t >= 0 ? t : (int32_t)r->m->ntiers - 1;
+}
+
+static ct_status run_stability(run_state *r, ct_error *err)
+{
+    const ct_tier_model *m = r->m;
+    size_t n = r->c.n, N = m->stability, nt = m->ntiers + 1;
+    if (N == 0) {
+        return CT_OK;
+    }
+    int32_t *base = malloc((n ? n : 1) * sizeof *base);
+    double *keep = calloc(n ? n : 1, sizeof *keep), x[CT_MAX_FEATURES];
+    ct_rng *g = ct_rng_new(m->seed, 0x57AB1E);
+    ct_status s = base && keep && g ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && s == CT_OK; i++) {
+        base[i] = r->labels[i] >= 0 ? tier_under(r, &r->sc, i, x, err) : -1;
+    }
+    for (size_t b = 0; b < N && s == CT_OK; b++) {
+        ct_fit pf, gf;
+        ct_scores sb;
+        ct_rng_reset(g, m->seed, 0x57AB1E + b);
+        draw_fit(&r->pf, g, &pf);
+        if (m->spend) {
+            draw_fit(&r->gf, g, &gf);
+        }
+        ct_customers cl = r->c;
+        s = ct_clv_score(&pf, m->spend ? &gf : NULL, &cl, m->horizon, m->discount, r->threads,
+                         &sb, err);
+        for (size_t i = 0; i < n && s == CT_OK; i++) {
+            keep[i] += base[i] < 0 || tier_under(r, &sb, i, x, err) == base[i];
+        }
+        ct_scores_free(&sb);
+    }
+    if (s == CT_OK) {
+        r->stab = keep;
+        keep = NULL;
+        double w[CT_MAX_TIERS + 1] = {0};
+        memset(r->stab_mean, 0, sizeof r->stab_mean);
+        memset(r->stab_border, 0, sizeof r->stab_border);
+        for (size_t i = 0; i < n; i++) {
+            double wi = r->c.weight != NULL ? r->c.weight[i] : 1.0;
+            size_t t = (size_t)r->tg.tier[i];
+            r->stab[i] /= (double)N;
+            if (t < nt) {
+                w[t] += wi;
+                r->stab_mean[t] += wi * r->stab[i];
+                r->stab_border[t] += r->stab[i] < m->borderline ? wi : 0.0;
+            }
+        }
+        for (size_t t = 0; t < nt; t++) {
+            r->stab_mean[t] = w[t] > 0 ? r->stab_mean[t] / w[t] : (double)NAN;
+        }
+        stage(r->o, "stability", &r->t0);
+    }
+    free(keep);
+    free(base);
+    ct_rng_free(g);
+    return s;
+}
+
 static ct_status run_tier(run_state *r, ct_error *err)
 {
     int fell_back = 0;
@@ -908,8 +1043,13 @@ static ct_status run_write(run_state *r, ct_error *err)
     if (r->nk > 1) {
         CT_TRY(ct_kscores_write(out, r->ks, r->nk, m->k_lo, err));
     }
-    CT_TRY(write_tiers(out, m, &r->tg, r->c.n, r->p0, r->sum,
+    CT_TRY(write_tiers(out, m, &r->tg, r->c.n, r->p0, r->stab, r->sum,
                        r->o != NULL ? r->o->previous : NULL, r->old_names, r->audits, err));
+    if (r->stab != NULL) {
+        ct_stability_meta stm = {m->stability, m->borderline, r->stab_mean, r->stab_border,
+                                m->ntiers + 1};
+        CT_TRY(ct_tiers_write_stability(out, &stm, err));
+    }
     s = ct_file_commit(out, err);
     out = NULL;
     if (s != CT_OK) {
@@ -957,6 +1097,11 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         s = ct_fail(err, CT_ECONFIG, "%s: k range of %zu values (at most 64)", m->path, r->nk);
         goto done;
     }
+    if (m->stability > 0 && r->comm != NULL) {
+        s = ct_fail(err, CT_ECONFIG, "%s: [tiers] stability runs in the serial clvtier only "
+                                     "(not yet over MPI ranks)", m->path);
+        goto done;
+    }
     /* each stage's failure is the same on every rank up to here */
     CT_TRY(run_ingest(r, err));
     CT_TRY(run_read(r, err));
@@ -968,6 +1113,9 @@ ct_status ct_run(const ct_tier_model *m, const char *input, const char *output,
         s = run_labels(r, err);
         if (s == CT_OK) {
             s = run_tier(r, err);
+        }
+        if (s == CT_OK) {
+            s = run_stability(r, err);
         }
         if (s == CT_OK) {
             s = run_write(r, err);
@@ -1241,7 +1389,7 @@ static ct_status retier_write(retier_state *r, ct_error *err)
         }
     }
     CT_TRY(write_model_attrs(out, m, err));
-    CT_TRY(write_tiers(out, m, &r->tg, r->nl, r->p0, sum, r->o != NULL ? r->o->previous : NULL,
+    CT_TRY(write_tiers(out, m, &r->tg, r->nl, r->p0, NULL, sum, r->o != NULL ? r->o->previous : NULL,
                        r->old_names, r->audits, err));
     CT_TRY(ct_attr_set_i64(out, "/tiers", "assigned_to_nearest_centroid",
                            (int64_t)sum->assigned_nearest, err));

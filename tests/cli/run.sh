@@ -734,6 +734,31 @@ PYEOF
 else
     skipped "one-time buyers not loyal (no /usr/bin/python3 with h5py)"
 fi
+# issue 15: tier stability over parameter draws: the same for any thread
+# count and seed, within [0, 1], the per-tier borderline counts matching the
+# column, in tiers.csv and summary.json
+for th in 1 2; do
+    expect 0 "run --stability ($th threads)" -- "$CLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" --stability 20 \
+        --threads $th -o "$R/stab$th.h5" --csv "$R/stab$th.csv" --summary "$R/stab$th.json" -q
+done
+cmp -s "$R/stab1.csv" "$R/stab2.csv" && ok || bad "stability differs between 1 and 2 threads"
+head -1 "$R/stab1.csv" | grep -q ',stability$' && ok || bad "tiers.csv lacks stability"
+grep -qF '"borderline_customers": ' "$R/stab1.json" && ok || bad "summary.json lacks stability"
+expect 64 "run --stability -1" -- "$CLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" --stability -1 -o "$R/x.h5"
+if [ -x "$PY" ] && "$PY" -c 'import h5py' 2>/dev/null; then
+    "$PY" - "$R/stab1.h5" <<'PYEOF' && ok || bad "stability column and attributes"
+import sys, h5py, numpy as np
+t = h5py.File(sys.argv[1], "r")["tiers"]
+s, tier = t["stability"][:], t["tier"][:]
+assert t.attrs["stability_draws"] == 20 and np.all((s >= 0) & (s <= 1))
+assert np.all(s * 20 == np.round(s * 20))  # shares of 20 draws
+b = t.attrs["stability_borderline_customers"]
+for k in range(len(b)):
+    assert b[k] == ((tier == k) & (s < 0.8)).sum(), (k, b[k])
+PYEOF
+else
+    skipped "stability column (no /usr/bin/python3 with h5py)"
+fi
 # small-group suppression
 expect 0 "report --min-group" -- "$CLV" report "$R/res.h5" --min-group 4000 --summary "$R/s3.json" --markdown "$R/r3.md"
 grep -qF '"VIP": null' "$R/s3.json" && grep -qF '"important": 4774' "$R/s3.json" && ok || bad "suppression in summary.json"

@@ -118,6 +118,10 @@ for ca, cb in zip(a["candidates"], b["candidates"]):
 PYEOF
     fi
 done
+# [tiers] stability is serial only for now: a clear refusal, not a wrong answer
+run_mpi 2 "$MPICLV" run -m models/vip4.ini "$T/cdnow.h5" --stability 5 -o "$T/stab.h5" -q 2>"$T/err"
+rc=$?
+[ "$rc" = 78 ] && grep -q "serial clvtier only" "$T/err" && ok || bad "stability over ranks: exit $rc: $(cat "$T/err")"
 "$CLV" inspect "$T/fit-4.h5" >/dev/null 2>&1 && ok || bad "the serial build cannot read clvtier-mpi's output"
 # rank-0 commands: the serial answers
 "$CLV" score "$T/cdnow.h5" --fit "$T/fit-s.h5" --horizon 52 --discount 0.01 -o "$T/sc-s.h5" --json -q \
