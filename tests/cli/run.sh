@@ -739,7 +739,16 @@ fi
 # column, in tiers.csv and summary.json
 for th in 1 2; do
     expect 0 "run --stability ($th threads)" -- "$CLV" run -m "$MODELS/vip4.ini" "$T/cdnow.h5" --stability 20 \
-        --threads $th -o "$R/stab$th.h5" --csv "$R/stab$th.csv" --summary "$R/stab$th.json" -q
+        --threads $th -o "$R/stab$th.h5" --csv "$R/stab$th.csv" --summary "$R/stab$th.json" \
+        --report "$R/stab$th.html" --markdown "$R/stab$th.md" -q
+done
+# the report of a run with a holdout split: model choice, calibration, tier
+# CLV intervals and stability, in HTML and Markdown
+for sec in 'id=stability' 'Purchase model choice' 'Calibration: P(a purchase in the holdout)' '<small>90% ['; do
+    grep -qF "$sec" "$R/stab1.html" && ok || bad "report.html lacks '$sec'"
+done
+for sec in '## Tier stability' '## Purchase model choice' '## Calibration' '(chosen)'; do
+    grep -qF "$sec" "$R/stab1.md" && ok || bad "report.md lacks '$sec'"
 done
 cmp -s "$R/stab1.csv" "$R/stab2.csv" && ok || bad "stability differs between 1 and 2 threads"
 head -1 "$R/stab1.csv" | grep -q ',stability$' && ok || bad "tiers.csv lacks stability"
