@@ -291,29 +291,17 @@ ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *t
 static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, double **rows_out,
                                size_t *nd_out, ct_error *err);
 
-/* J's prediction once per distinct (x, t_x, T) of J's columns (n customers),
- * into J->out per customer. */
-static ct_status pred_distinct(pred_job *J, size_t n, unsigned threads, size_t grain,
-                               ct_error *err)
+/* J's prediction (out, and out2 when set) for n customers, once per distinct
+ * row: rows[3 r ..] and idx[i] (distinct_rows), or per customer when idx is
+ * NULL. */
+static ct_status pred_rows(const pred_job *J, size_t n, const uint32_t *idx, const double *rows,
+                           size_t nd, unsigned threads, size_t grain, ct_error *err)
 {
-    ct_customers c;
-    uint32_t *idx = NULL;
-    double *rows = NULL, *col = NULL, *out = J->out;
-    size_t nd = 0;
-    memset(&c, 0, sizeof c);
-    c.n = n;
-    c.x = (double *)(uintptr_t)J->x; /* read only */
-    c.t_x = (double *)(uintptr_t)J->tx;
-    c.T = (double *)(uintptr_t)J->T;
-    ct_status s = distinct_rows(&c, &idx, &rows, &nd, err);
-    if (s == CT_OK && idx == NULL) { /* no collapse: per customer */
-        free(rows);
-        return ct_par_for(n, grain, threads, pred_block, J, err);
+    if (idx == NULL) {
+        return ct_par_for(n, grain, threads, pred_block, (void *)(uintptr_t)J, err);
     }
-    if (s == CT_OK) {
-        col = malloc((nd ? 5 * nd : 1) * sizeof *col);
-        s = col != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
-    }
+    double *col = malloc((nd ? 5 * nd : 1) * sizeof *col);
+    ct_status s = col != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
     if (s == CT_OK) {
         for (size_t r = 0; r < nd; r++) {
             col[r] = rows[3 * r];
@@ -328,13 +316,33 @@ static ct_status pred_distinct(pred_job *J, size_t n, unsigned threads, size_t g
         R.out2 = J->out2 != NULL ? col + 4 * nd : NULL;
         s = ct_par_for(nd, grain, threads, pred_block, &R, err);
         for (size_t i = 0; i < n && s == CT_OK; i++) {
-            out[i] = col[3 * nd + idx[i]];
+            J->out[i] = col[3 * nd + idx[i]];
             if (J->out2 != NULL) {
                 J->out2[i] = col[4 * nd + idx[i]];
             }
         }
     }
     free(col);
+    return s;
+}
+
+/* J's prediction once per distinct (x, t_x, T) of J's columns (n customers). */
+static ct_status pred_distinct(pred_job *J, size_t n, unsigned threads, size_t grain,
+                               ct_error *err)
+{
+    ct_customers c;
+    uint32_t *idx = NULL;
+    double *rows = NULL;
+    size_t nd = 0;
+    memset(&c, 0, sizeof c);
+    c.n = n;
+    c.x = (double *)(uintptr_t)J->x; /* read only */
+    c.t_x = (double *)(uintptr_t)J->tx;
+    c.T = (double *)(uintptr_t)J->T;
+    ct_status s = distinct_rows(&c, &idx, &rows, &nd, err);
+    if (s == CT_OK) {
+        s = pred_rows(J, n, idx, rows, nd, threads, grain, err);
+    }
     free(idx);
     free(rows);
     return s;
@@ -361,11 +369,14 @@ ct_status ct_clv_p_alive_at(const ct_fit *f, const double *x, const double *tx, 
     return pred_distinct(&J, n, threads, 1024, err);
 }
 
-ct_status ct_clv_purchases_interval(const ct_fit *f, const double *x, const double *tx,
-                                   const double *T, size_t n, double t, double level,
-                                   unsigned threads, double *lo, double *hi, ct_error *err)
+/* The predictive interval for n customers; with rows != NULL over their
+ * distinct rows already found (idx, rows, nd: distinct_rows), else found
+ * here. */
+static ct_status purchases_interval(const ct_fit *f, const double *x, const double *tx,
+                                    const double *T, size_t n, const uint32_t *idx,
+                                    const double *rows, size_t nd, double t, double level,
+                                    unsigned threads, double *lo, double *hi, ct_error *err)
 {
-    ct_init();
     CT_CHECK(need_continuous(f, "the predictive interval of purchases", err));
     if (!(t >= 0) || !isfinite(t) || !(level > 0 && level < 1)) {
         return ct_fail(err, CT_EINVAL, "purchases interval: t = %g >= 0, level %g in (0, 1)", t,
@@ -376,9 +387,18 @@ ct_status ct_clv_purchases_interval(const ct_fit *f, const double *x, const doub
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     pred_job J = {f, gl, NULL, level, x, tx, T, t, lo, hi, PRED_QUANTILES};
-    ct_status s = pred_distinct(&J, n, threads, 256, err);
+    ct_status s = rows != NULL ? pred_rows(&J, n, idx, rows, nd, threads, 256, err)
+                               : pred_distinct(&J, n, threads, 256, err);
     gsl_integration_glfixed_table_free(gl);
     return s;
+}
+
+ct_status ct_clv_purchases_interval(const ct_fit *f, const double *x, const double *tx,
+                                   const double *T, size_t n, double t, double level,
+                                   unsigned threads, double *lo, double *hi, ct_error *err)
+{
+    ct_init();
+    return purchases_interval(f, x, tx, T, n, NULL, NULL, 0, t, level, threads, lo, hi, err);
 }
 
 ct_status ct_clv_dert(const ct_fit *f, const double *x, const double *tx, const double *T,
@@ -962,12 +982,32 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
     return s;
 }
 
-/* var(log E[M]) of a customer (x, m) under the Gamma-Gamma fit gg:
- * E[M] = p (v + x m) / (p x + q - 1), its gradient in (p, q, v). */
-static double spend_log_var(const ct_fit *gg, double x, double m)
+/* Whether every entry of f's covariance is finite. */
+static int cov_finite(const ct_fit *f)
+{
+    for (size_t i = 0; i < f->k * f->k; i++) {
+        if (!isfinite(f->cov[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* E[M] = p (v + x m) / (p x + q - 1) of a customer (x, m) under the
+ * Gamma-Gamma fit gg, and its gradient g in the natural (p, q, v). */
+static double spend_grad(const ct_fit *gg, double x, double m, double *g)
 {
     double p = gg->par[0], q = gg->par[1], v = gg->par[2], u = v + x * m, den = p * x + q - 1;
-    double e = p * u / den, g[3] = {u * (q - 1) / (den * den), -p * u / (den * den), p / den};
+    g[0] = u * (q - 1) / (den * den);
+    g[1] = -p * u / (den * den);
+    g[2] = p / den;
+    return p * u / den;
+}
+
+/* var(log E[M]) of a customer (x, m) under gg (the delta method). */
+static double spend_log_var(const ct_fit *gg, double x, double m)
+{
+    double g[3], e = spend_grad(gg, x, m, g);
     return e > 0 ? quad(g, gg->cov, 3) / (e * e) : 0.0;
 }
 
@@ -1116,8 +1156,7 @@ ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_cus
             s = *col[q] != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
         }
         double z = gsl_cdf_ugaussian_Pinv(0.5 + 0.5 * level);
-        int gg_cov = gg != NULL && isfinite(gg->cov[0]) && isfinite(gg->cov[4]) &&
-                     isfinite(gg->cov[8]);
+        int gg_cov = gg != NULL && cov_finite(gg);
         out->level = level;
         for (size_t i = 0; i < n && s == CT_OK; i++) {
             size_t r = idx != NULL ? idx[i] : i;
@@ -1133,8 +1172,8 @@ ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_cus
             out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
             out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
             s = out->purchases_lo != NULL && out->purchases_hi != NULL
-                    ? ct_clv_purchases_interval(f, c->x, c->t_x, c->T, n, horizon, level, threads,
-                                                out->purchases_lo, out->purchases_hi, err)
+                    ? purchases_interval(f, c->x, c->t_x, c->T, n, idx, rows, nd, horizon, level,
+                                         threads, out->purchases_lo, out->purchases_hi, err)
                     : ct_fail(err, CT_ENOMEM, "out of memory");
         }
     }
@@ -1322,7 +1361,7 @@ ct_status ct_clv_calibration(const ct_fit *f, const ct_customers *c, double t_st
  * The total CLV of a group (a tier) is sum_i E[M_i] D_i; its delta-method
  * variance is G' Cov(theta) G + H' Cov(phi) H with G = sum_i E[M_i] grad D_i
  * (purchase model, log-parameters theta) and H = sum_i D_i grad E[M_i]
- * (Gamma-Gamma, log-parameters phi): the customers share the parameters,
+ * (Gamma-Gamma, natural parameters phi): the customers share the parameters,
  * so their errors add up, not in quadrature.  Bounds on the log scale. */
 ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                            double horizon, double discount, const int8_t *group, size_t ngroups,
@@ -1368,17 +1407,8 @@ ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers
             continue;
         }
         size_t r = idx != NULL ? idx[i] : i;
-        double w = c->weight != NULL ? c->weight[i] : 1.0, m, gm[3] = {0, 0, 0};
-        if (gg != NULL) {
-            double p = gg->par[0], q = gg->par[1], v = gg->par[2], u = v + c->x[i] * c->m[i];
-            double den = p * c->x[i] + q - 1;
-            m = p * u / den;
-            gm[0] = u * (q - 1) / (den * den) * p; /* d/d log p, log q, log v */
-            gm[1] = -p * u / (den * den) * q;
-            gm[2] = p / den * v;
-        } else {
-            m = c->m != NULL ? c->m[i] : 0.0;
-        }
+        double w = c->weight != NULL ? c->weight[i] : 1.0, gm[3] = {0, 0, 0};
+        double m = gg != NULL ? spend_grad(gg, c->x[i], c->m[i], gm) : c->m != NULL ? c->m[i] : 0.0;
         double *a = acc + (size_t)group[i] * stride;
         a[0] += w * m * disc[r];
         for (size_t j = 0; j < k; j++) {
@@ -1389,13 +1419,14 @@ ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers
         }
     }
     if (s == CT_OK) {
-        double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR], lg[9];
-        int okp = log_cov(f, lc), okg = gg == NULL || log_cov(gg, lg);
+        double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+        int okp = log_cov(f, lc), okg = gg == NULL || cov_finite(gg);
         double z = gsl_cdf_ugaussian_Pinv(0.5 + 0.5 * level);
         for (size_t t = 0; t < ngroups; t++) {
             const double *a = acc + t * stride;
-            double v = okp && okg ? quad(a + 1, lc, k) + (gg != NULL ? quad(a + 1 + CT_CLV_MAXPAR, lg, 3) : 0.0)
-                                  : CT_NAN;
+            double v = !(okp && okg) ? CT_NAN
+                       : gg != NULL  ? quad(a + 1, lc, k) + quad(a + 1 + CT_CLV_MAXPAR, gg->cov, 3)
+                                     : quad(a + 1, lc, k);
             total[t] = a[0];
             bounds_log(a[0], a[0] > 0 ? v / (a[0] * a[0]) : 0.0, z, &lo[t], &hi[t]);
         }
