@@ -607,27 +607,31 @@ static ct_status run_read(run_state *r, ct_error *err)
 }
 
 /* One model fitted to this rank's customers (the likelihood summed over the ranks). */
+/* This rank's customers and the fit options of the tier model. */
+static void fit_setup(const run_state *r, ct_customers *cl, ct_fit_opts *fo)
+{
+    *cl = r->c;
+    cl->n = r->nl;
+    ct_fit_opts_init(fo);
+    fo->penalty = r->m->penalty;
+    fo->threads = r->threads;
+}
+
 static ct_status run_fit_model(run_state *r, ct_clv_model model, ct_fit *fit, ct_error *err)
 {
-    ct_customers cl = r->c;
+    ct_customers cl;
     ct_fit_opts fo;
-    cl.n = r->nl;
-    ct_fit_opts_init(&fo);
-    fo.penalty = r->m->penalty;
-    fo.threads = r->threads;
+    fit_setup(r, &cl, &fo);
     return ct_stage_fit_model(&cl, model, r->data, &fo, r->comm, fit, err);
 }
 
 /* purchase = auto: the candidates fitted, the purchase model chosen on the data. */
 static ct_status run_choose(run_state *r, ct_error *err)
 {
-    ct_customers cl = r->c;
+    ct_customers cl;
     ct_fit_opts fo;
     double t_star = 0;
-    cl.n = r->nl;
-    ct_fit_opts_init(&fo);
-    fo.penalty = r->m->penalty;
-    fo.threads = r->threads;
+    fit_setup(r, &cl, &fo);
     (void)ct_attr_get_f64(r->df, "/customers", "holdout_periods", &t_star, NULL);
     /* loyalty by P(alive) needs a P(alive) that tells one-time buyers apart:
      * BG/NBD's is 1 for all of them, so it is no candidate then */
@@ -885,6 +889,25 @@ static void draw_fit(const ct_fit *f, ct_rng *g, ct_fit *out)
     }
 }
 
+/* The nearest of the k centroids C to x. */
+static int32_t nearest(const double *C, size_t k, size_t d, const double *x)
+{
+    double best = (double)INFINITY;
+    int32_t q0 = -1;
+    for (size_t q = 0; q < k; q++) {
+        double s2 = 0;
+        for (size_t j = 0; j < d; j++) {
+            double e = x[j] - C[q * d + j];
+            s2 += e * e;
+        }
+        if (s2 < best) {
+            best = s2;
+            q0 = (int32_t)q;
+        }
+    }
+    return q0;
+}
+
 /* The tier of graded customer i under scores sc: features (user columns
  * unchanged), scaled, the nearest centroid's tier; -1 when not finite. */
 static int32_t tier_under(const run_state *r, const ct_scores *sc, size_t i, double *x,
@@ -897,19 +920,7 @@ static int32_t tier_under(const run_state *r, const ct_scores *sc, size_t i, dou
     if (ct_scaler_apply(&r->scl, x, 1, err) != CT_OK) {
         return -1;
     }
-    double best = (double)INFINITY;
-    int32_t q0 = -1;
-    for (size_t q = 0; q < r->km.k; q++) {
-        double s2 = 0;
-        for (size_t j = 0; j < r->d; j++) {
-            double e = x[j] - r->km.centroids[q * r->d + j];
-            s2 += e * e;
-        }
-        if (s2 < best) {
-            best = s2;
-            q0 = (int32_t)q;
-        }
-    }
+    int32_t q0 = nearest(r->km.centroids, r->km.k, r->d, x);
     if (q0 < 0) {
         return -1;
     }
@@ -939,8 +950,7 @@ static ct_status run_stability(run_state *r, ct_error *err)
         if (m->spend) {
             draw_fit(&r->gf, g, &gf);
         }
-        ct_customers cl = r->c;
-        s = ct_clv_score(&pf, m->spend ? &gf : NULL, &cl, m->horizon, m->discount, r->threads,
+        s = ct_clv_score(&pf, m->spend ? &gf : NULL, &r->c, m->horizon, m->discount, r->threads,
                          &sb, err);
         for (size_t i = 0; i < n && s == CT_OK; i++) {
             keep[i] += base[i] < 0 || tier_under(r, &sb, i, x, err) == base[i];
@@ -1271,25 +1281,6 @@ static int scaled_row(const retier_state *r, size_t i, const double *center, con
         ok &= isfinite(x[j]);
     }
     return ok;
-}
-
-/* The nearest of the k centroids C to x. */
-static int32_t nearest(const double *C, size_t k, size_t d, const double *x)
-{
-    double best = (double)INFINITY;
-    int32_t q0 = -1;
-    for (size_t q = 0; q < k; q++) {
-        double s2 = 0;
-        for (size_t j = 0; j < d; j++) {
-            double e = x[j] - C[q * d + j];
-            s2 += e * e;
-        }
-        if (s2 < best) {
-            best = s2;
-            q0 = (int32_t)q;
-        }
-    }
-    return q0;
 }
 
 /* 3. The graded rows in the clustering's own scaled space, when this model
