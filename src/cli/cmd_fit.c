@@ -71,6 +71,17 @@ static void json_num(double v)
     }
 }
 
+/* ", \"name\": value" for each of n named numbers. */
+static void json_nums(const char *const *names, const double *v, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        printf(", \"%s\": ", names[j]);
+        json_num(v[j]);
+    }
+}
+
+static const char *const IC_NAMES[3] = {"ll", "aic", "bic"};
+
 static void print_fit_json(const ct_fit *f)
 {
     printf("{\"model\": \"%s\", \"params\": {", ct_clv_model_name(f->model));
@@ -83,12 +94,8 @@ static void print_fit_json(const ct_fit *f)
         printf("%s\"%s\": ", j ? ", " : "", ct_clv_param_name(f->model, j));
         json_num(f->se[j]);
     }
-    printf("}, \"ll\": ");
-    json_num(f->ll);
-    printf(", \"aic\": ");
-    json_num(f->aic);
-    printf(", \"bic\": ");
-    json_num(f->bic);
+    printf("}");
+    json_nums(IC_NAMES, (const double[3]){f->ll, f->aic, f->bic}, 3);
     printf(", \"n\": %.17g, \"distinct_rows\": %zu, \"converged\": %s, \"iterations\": %u, "
            "\"evaluations\": %zu",
            f->nobs, f->ndistinct, f->converged ? "true" : "false", f->iterations, f->nevals);
@@ -134,20 +141,10 @@ static void print_choice_json(const ct_model_choice *ch)
             printf(", \"error\": ");
             cli_json_str(stdout, cd->message);
         } else {
-            printf(", \"ll\": ");
-            json_num(cd->fit.ll);
-            printf(", \"aic\": ");
-            json_num(cd->fit.aic);
-            printf(", \"bic\": ");
-            json_num(cd->fit.bic);
-            printf(", \"holdout_mse\": ");
-            json_num(cd->mse);
-            printf(", \"holdout_mse_se\": ");
-            json_num(cd->mse_se);
-            printf(", \"holdout_mae\": ");
-            json_num(cd->mae);
-            printf(", \"holdout_agg_error\": ");
-            json_num(cd->agg);
+            static const char *const HOLD[4] = {"holdout_mse", "holdout_mse_se", "holdout_mae",
+                                                "holdout_agg_error"};
+            json_nums(IC_NAMES, (const double[3]){cd->fit.ll, cd->fit.aic, cd->fit.bic}, 3);
+            json_nums(HOLD, (const double[4]){cd->mse, cd->mse_se, cd->mae, cd->agg}, 4);
         }
         printf("}");
     }
