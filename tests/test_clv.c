@@ -1030,6 +1030,25 @@ static void test_model_choice_rule(void **state)
     }
     assert_int_equal(ct_clv_choose(c, 4, 0, &b, &err), CT_ENOCONV);
     assert_non_null(strstr(err.msg, "bgnbd: no convergence 0"));
+    /* BG/BB is a candidate for few discrete opportunities only: whole x <=
+     * t_x <= T <= 100, not a day-resolution log over a year */
+    ct_customers d;
+    ct_clv_model models[CT_CLV_CANDIDATES];
+    double x[2] = {2, 0}, tx[2] = {5, 0}, T[2] = {6, 100}, tl[2] = {6, 365};
+    memset(&d, 0, sizeof d);
+    d.n = 2;
+    d.x = x;
+    d.t_x = tx;
+    d.T = T;
+    assert_int_equal(ct_clv_discrete(&d), 1);
+    assert_int_equal(ct_clv_candidates(ct_clv_discrete(&d), models), 4);
+    assert_int_equal(models[3], CT_BGBB);
+    d.T = tl;
+    assert_int_equal(ct_clv_discrete(&d), 0);
+    assert_int_equal(ct_clv_candidates(ct_clv_discrete(&d), models), 3);
+    tx[0] = 5.5;
+    d.T = T;
+    assert_int_equal(ct_clv_discrete(&d), 0);
 }
 
 /* The holdout sums against a direct computation: per-customer errors of two

@@ -189,8 +189,13 @@ typedef struct ct_clv_candidate {
 
 #define CT_CLV_CANDIDATES 4
 
-/* 1 when every row is a count of discrete opportunities: whole x <= t_x <= T
- * (and t_x >= 1 with a purchase), the data BG/BB models. */
+/* 1 when every row is a count of few discrete opportunities, the data BG/BB
+ * models: whole x <= t_x <= T (and t_x >= 1 with a purchase) and T at most
+ * CT_BGBB_MAX_OPPORTUNITIES.  Longer runs of whole periods (a day-resolution
+ * log over months) are a fine time grid, where the continuous-time models
+ * are the family, and BG/BB's likelihood, a sum over the opportunities per
+ * pattern, would cost O(T) per customer. */
+#define CT_BGBB_MAX_OPPORTUNITIES 100
 int ct_clv_discrete(const ct_customers *c);
 
 /* The purchase models worth trying (at most CT_CLV_CANDIDATES): BG/NBD,

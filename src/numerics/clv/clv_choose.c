@@ -30,7 +30,7 @@ int ct_clv_discrete(const ct_customers *c)
     for (size_t i = 0; i < c->n; i++) {
         double x = c->x[i], tx = c->t_x[i], T = c->T[i];
         if (x != floor(x) || tx != floor(tx) || T != floor(T) || x > tx || tx > T ||
-            (x > 0 && tx < 1)) {
+            (x > 0 && tx < 1) || T > CT_BGBB_MAX_OPPORTUNITIES) {
             return 0;
         }
     }
