@@ -73,6 +73,7 @@ typedef struct ct_fit_opts {
     uint64_t seed;      /* for the extra starting points */
     const double *init; /* NULL, or natural parameters of the first start */
     int full_search;    /* 1: no subsample start; every start searched on all rows */
+    double penalty_cov; /* L2 penalty on covariate coefficients (ct_clv_fit_cov) */
 } ct_fit_opts;
 
 void ct_fit_opts_init(ct_fit_opts *o);
@@ -148,6 +149,42 @@ ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
 ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                                  double horizon, double discount, double level,
                                  unsigned threads, ct_scores *out, ct_error *err);
+
+/* ---- static covariates (clv_cov.c) --------------------------------------------
+ * CLVTools' parametrisation: alpha_i = alpha_0 exp(-gamma_trans' z_i) in
+ * all three models; a_i = a_0 exp(gamma_life' z_i), b_i = b_0
+ * exp(gamma_life' z_i) (BG/NBD, MBG/NBD); beta_i = beta_0
+ * exp(-gamma_life' z_i) (Pareto/NBD). */
+
+typedef struct ct_clv_covariates {
+    size_t ncoef;
+    const double *z;                  /* customers x ncoef, row-major: customer i's value of
+                                       * coefficient j's column */
+    unsigned proc[CT_CLV_MAXCOEF];    /* CT_COV_PURCHASE | CT_COV_DROPOUT (both: constrained) */
+    const char *col[CT_CLV_MAXCOEF];  /* the column names */
+} ct_clv_covariates;
+
+/* Data with covariates for bgnbd, mbgnbd or pareto (rows not collapsed;
+ * comm: this rank's part of the customers, collective).  CT_EDATA names the
+ * customer for a missing covariate, and the columns for a constant one or
+ * collinear ones (per process, with the intercept). */
+ct_status ct_clv_data_new_cov(ct_clv_data **out, ct_clv_model m, const ct_customers *c,
+                              const ct_clv_covariates *cv, const char *source,
+                              struct ct_comm *comm, ct_error *err);
+/* Fit with covariates from base, the same model's fit without them (the
+ * start: its parameters, coefficients 0); fills fit's likelihood-ratio test
+ * against base (ll0, lr, lr_p).  opts->penalty_cov: L2 penalty on the
+ * coefficients, as CLVTools' reg.lambdas (added to -lnL/N). */
+ct_status ct_clv_fit_cov(ct_clv_data *d, const ct_fit *base, const ct_fit_opts *opts,
+                         ct_fit *fit, ct_error *err);
+/* One customer's natural parameters (r, alpha_i, a_i, b_i) or (r, alpha_i,
+ * s, beta_i) under a fit with covariates; z: its ncoef values. */
+void ct_clv_cov_params(const ct_fit *f, const double *z, double *p);
+/* ct_clv_score for a fit with covariates: z as in ct_clv_covariates (c->n x
+ * f->ncoef); z NULL or f without covariates: ct_clv_score. */
+ct_status ct_clv_score_cov(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                           const double *z, double horizon, double discount, unsigned threads,
+                           ct_scores *out, ct_error *err);
 
 /* ---- validation tables ----------------------------------------------------- */
 

@@ -27,6 +27,7 @@ uint64_t ct_rng_below(ct_rng *r, uint64_t n);      /* uniform integer in [0, n),
 double ct_rng_gamma(ct_rng *r, double shape, double scale);
 double ct_rng_beta(ct_rng *r, double a, double b);
 double ct_rng_exponential(ct_rng *r, double mean);
+double ct_rng_normal(ct_rng *r);                   /* standard normal */
 unsigned ct_rng_poisson(ct_rng *r, double mu);
 
 /* SplitMix64 mixing step: a good 64-bit hash for deriving seeds. */

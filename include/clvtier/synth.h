@@ -19,6 +19,8 @@
 extern "C" {
 #endif
 
+#define CT_SYNTH_MAXCOV 8
+
 typedef enum ct_synth_model { CT_SYNTH_BGNBD, CT_SYNTH_PARETO, CT_SYNTH_MBGNBD } ct_synth_model;
 
 typedef struct ct_synth_opts {
@@ -39,6 +41,16 @@ typedef struct ct_synth_opts {
     int32_t start_day;  /* day of time 0 (days since 1970-01-01) */
     uint64_t seed;
     unsigned threads; /* 0 = default */
+    /* Static covariates (clv.h's parametrisation): column j is 0/1 with
+     * probability 1/2 (cov_kind 'b') or standard normal ('n'); customer i's
+     * alpha_i = alpha exp(-cov_trans' z_i), and a_i = a exp(cov_life' z_i),
+     * b_i = b exp(cov_life' z_i) (BG/NBD, MBG/NBD) or beta_i = beta
+     * exp(-cov_life' z_i) (Pareto/NBD).  Drawn first for each customer, so
+     * ncov = 0 gives the customers it always gave. */
+    size_t ncov;
+    char cov_name[CT_SYNTH_MAXCOV][32];
+    char cov_kind[CT_SYNTH_MAXCOV];
+    double cov_trans[CT_SYNTH_MAXCOV], cov_life[CT_SYNTH_MAXCOV];
 } ct_synth_opts;
 
 /* Defaults: BG/NBD at the CDNOW estimates (r .243, alpha 4.414, a .793,
@@ -51,6 +63,10 @@ ct_status ct_synth_check(const ct_synth_opts *o, ct_error *err);
 /* Exact continuous-time summaries of o->n customers into out (allocated here;
  * ids "C<index>"). */
 ct_status ct_synth_customers(const ct_synth_opts *o, ct_customers *out, ct_error *err);
+/* The same and, cov != NULL, the covariates (n x o->ncov, row-major; the
+ * caller frees them). */
+ct_status ct_synth_customers_cov(const ct_synth_opts *o, ct_customers *out, double **cov,
+                                 ct_error *err);
 
 /* The same customers' transactions as CSV text "id,date,amount" (with a
  * header line), in customer order, handed to sink piece by piece (the data

@@ -22,7 +22,14 @@ typedef enum ct_clv_model {
     CT_GAMMAGAMMA
 } ct_clv_model;
 
-#define CT_CLV_MAXPAR 4
+/* Static covariates (clv.h): at most CT_CLV_MAXCOEF coefficients after a
+ * model's base parameters. */
+#define CT_CLV_MAXCOEF 16
+#define CT_CLV_MAXPAR (4 + CT_CLV_MAXCOEF)
+
+/* The process a covariate coefficient acts on (bits). */
+#define CT_COV_PURCHASE 1u
+#define CT_COV_DROPOUT 2u
 
 const char *ct_clv_model_name(ct_clv_model m); /* "bgnbd", "pareto", ... */
 int ct_clv_model_parse(const char *s, ct_clv_model *m); /* 0 ok, -1 unknown */
@@ -51,7 +58,23 @@ typedef struct ct_fit {
     double penalty;
     double period_days;         /* period unit of the data (0 if unknown) */
     double corr_xm;             /* Gamma-Gamma: correlation of x and m among repeaters */
+    /* static covariates: par[nbase .. nbase + ncoef) are coefficients gamma
+     * (nbase = ct_clv_nparams(model)); coefficient j multiplies the column
+     * coef_col[j] in the processes coef_proc[j] (CT_COV_* bits; both: one
+     * coefficient constrained equal in the two processes).  Names follow
+     * CLVTools: trans.<col>, life.<col>, constr.<col>. */
+    size_t ncoef;
+    char coef_name[CT_CLV_MAXCOEF][72];
+    char coef_col[CT_CLV_MAXCOEF][64];
+    unsigned coef_proc[CT_CLV_MAXCOEF];
+    double penalty_cov;         /* L2 penalty on the coefficients */
+    /* the likelihood-ratio test against the same model without covariates
+     * (NaN when not computed): 2 (ll - ll0) ~ chi2(ncoef) */
+    double ll0, lr, lr_p;
 } ct_fit;
+
+/* Parameter j's name: the base names, then the coefficients'. */
+const char *ct_fit_param_name(const ct_fit *f, size_t j);
 
 #define CT_MAX_ALIVE_AT 8
 

@@ -101,3 +101,8 @@ unsigned ct_rng_poisson(ct_rng *r, double mu)
 {
     return gsl_ran_poisson(r->g, mu);
 }
+
+double ct_rng_normal(ct_rng *r)
+{
+    return gsl_ran_gaussian_ziggurat(r->g, 1.0);
+}

@@ -132,3 +132,12 @@ const char *ct_scaling_name(ct_scaling s)
     }
     return "none";
 }
+
+const char *ct_fit_param_name(const ct_fit *f, size_t j)
+{
+    size_t nb = ct_clv_nparams(f->model);
+    if (j < nb) {
+        return ct_clv_param_name(f->model, j);
+    }
+    return j - nb < f->ncoef && j - nb < CT_CLV_MAXCOEF ? f->coef_name[j - nb] : NULL;
+}

@@ -58,6 +58,17 @@ ct_status ct_synth_check(const ct_synth_opts *o, ct_error *err)
     if (!(o->period_days > 0)) {
         return ct_fail(err, CT_EINVAL, "period length must be > 0 days");
     }
+    if (o->ncov > CT_SYNTH_MAXCOV) {
+        return ct_fail(err, CT_EINVAL, "at most %d covariates", CT_SYNTH_MAXCOV);
+    }
+    for (size_t j = 0; j < o->ncov; j++) {
+        if ((o->cov_kind[j] != 'b' && o->cov_kind[j] != 'n') || !isfinite(o->cov_trans[j]) ||
+            !isfinite(o->cov_life[j]) || fabs(o->cov_trans[j]) > 5 || fabs(o->cov_life[j]) > 5) {
+            return ct_fail(err, CT_EINVAL,
+                           "covariate %zu: kind must be b or n and coefficients in [-5, 5]",
+                           j + 1);
+        }
+    }
     return CT_OK;
 }
 
@@ -89,13 +100,30 @@ static int ev_push(evbuf *b, double t, double z)
 
 /* One customer: birth time and its purchases (t relative to birth, amount),
  * the first at t = 0. */
-static int sim_one(const ct_synth_opts *o, ct_rng *g, double *birth, evbuf *ev)
+static int sim_one(const ct_synth_opts *o, ct_rng *g, double *birth, evbuf *ev, double *z)
 {
+    double et = 0, el = 0, zz[CT_SYNTH_MAXCOV];
+    for (size_t j = 0; j < o->ncov; j++) {
+        zz[j] = o->cov_kind[j] == 'b' ? (ct_rng_uniform(g) < 0.5 ? 1.0 : 0.0)
+                                      : ct_rng_normal(g);
+        et += o->cov_trans[j] * zz[j];
+        el += o->cov_life[j] * zz[j];
+        if (z != NULL) {
+            z[j] = zz[j];
+        }
+    }
     double b = o->cohort > 0 ? o->cohort * ct_rng_uniform(g) : 0.0;
     double Ti = o->T - b;
-    double lambda = ct_rng_gamma(g, o->r, 1.0 / o->alpha);
-    double second = o->model == CT_SYNTH_PARETO ? ct_rng_gamma(g, o->a, 1.0 / o->b)
-                                                : ct_rng_beta(g, o->a, o->b);
+    double alpha = o->alpha * exp(-et), a = o->a, bb = o->b;
+    if (o->model == CT_SYNTH_PARETO) {
+        bb *= exp(-el);
+    } else {
+        a *= exp(el);
+        bb *= exp(el);
+    }
+    double lambda = ct_rng_gamma(g, o->r, 1.0 / alpha);
+    double second = o->model == CT_SYNTH_PARETO ? ct_rng_gamma(g, a, 1.0 / bb)
+                                                : ct_rng_beta(g, a, bb);
     double nu = ct_rng_gamma(g, o->q, 1.0 / o->gamma);
     double end = Ti;
 
@@ -145,6 +173,7 @@ typedef struct cust_job {
     const ct_synth_opts *o;
     ct_customers *out;
     int digits;
+    double *cov; /* n x ncov, or NULL */
 } cust_job;
 
 static ct_status cust_block(void *ctx, size_t blk, size_t begin, size_t end, ct_error *err)
@@ -161,7 +190,7 @@ static ct_status cust_block(void *ctx, size_t blk, size_t begin, size_t end, ct_
     }
     for (size_t i = begin; i < end; i++) {
         double birth;
-        if (sim_one(o, g, &birth, &ev) != 0) {
+        if (sim_one(o, g, &birth, &ev, J->cov != NULL ? J->cov + i * o->ncov : NULL) != 0) {
             s = ct_fail(err, CT_ENOMEM, "out of memory");
             break;
         }
@@ -184,7 +213,8 @@ static ct_status cust_block(void *ctx, size_t blk, size_t begin, size_t end, ct_
     return s;
 }
 
-ct_status ct_synth_customers(const ct_synth_opts *o, ct_customers *out, ct_error *err)
+ct_status ct_synth_customers_cov(const ct_synth_opts *o, ct_customers *out, double **cov,
+                                 ct_error *err)
 {
     ct_status s = ct_synth_check(o, err);
     if (s != CT_OK) {
@@ -195,12 +225,28 @@ ct_status ct_synth_customers(const ct_synth_opts *o, ct_customers *out, ct_error
     if (s != CT_OK) {
         return s;
     }
-    cust_job J = {o, out, digits};
+    cust_job J = {o, out, digits, NULL};
+    if (cov != NULL) {
+        *cov = J.cov = malloc(o->n * (o->ncov ? o->ncov : 1) * sizeof **cov);
+        if (J.cov == NULL) {
+            ct_customers_free(out);
+            return ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+    }
     s = ct_par_for(o->n, SYNTH_BLOCK, o->threads, cust_block, &J, err);
     if (s != CT_OK) {
         ct_customers_free(out);
+        if (cov != NULL) {
+            free(*cov);
+            *cov = NULL;
+        }
     }
     return s;
+}
+
+ct_status ct_synth_customers(const ct_synth_opts *o, ct_customers *out, ct_error *err)
+{
+    return ct_synth_customers_cov(o, out, NULL, err);
 }
 
 /* ---- transaction CSV --------------------------------------------------------- */
@@ -276,7 +322,7 @@ static ct_status csv_block(void *ctx, size_t rel, size_t begin, size_t end, ct_e
     size_t c0 = blk * SYNTH_BLOCK, c1 = c0 + (end - begin);
     for (size_t i = c0; i < c1; i++) {
         double birth;
-        if (sim_one(o, g, &birth, &ev) != 0 || text_reserve(t, ev.n * 64 + 64) != 0) {
+        if (sim_one(o, g, &birth, &ev, NULL) != 0 || text_reserve(t, ev.n * 64 + 64) != 0) {
             s = ct_fail(err, CT_ENOMEM, "out of memory");
             break;
         }

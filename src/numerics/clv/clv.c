@@ -354,6 +354,9 @@ static ct_status need_continuous(const ct_fit *f, const char *what, ct_error *er
         return ct_fail(err, CT_EINVAL, "%s needs a bgnbd, mbgnbd or pareto fit, not %s", what,
                        ct_clv_model_name(f->model));
     }
+    if (f->ncoef > 0) {
+        return ct_fail(err, CT_EINVAL, "%s is not available for fits with covariates yet", what);
+    }
     return CT_OK;
 }
 
@@ -426,6 +429,12 @@ static ct_status need_purchase_model(const ct_fit *f, ct_error *err)
         return ct_fail(err, CT_EINVAL,
                        "gammagamma is a spend model: give a purchase model fit "
                        "(bgnbd, pareto, mbgnbd or bgbb)");
+    }
+    if (f->ncoef > 0) {
+        return ct_fail(err, CT_EINVAL,
+                       "this %s fit has covariates: its predictions need each customer's "
+                       "covariates (ct_clv_score_cov)",
+                       ct_clv_model_name(f->model));
     }
     return CT_OK;
 }
@@ -1183,6 +1192,106 @@ ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_cus
     free(disc);
     free(idx);
     free(rows);
+    if (s != CT_OK) {
+        ct_scores_free(out);
+    }
+    return s;
+}
+
+/* ---- scoring with covariates: every customer under its own parameters ------ */
+
+typedef struct cov_score_job {
+    const ct_fit *f;
+    const ct_customers *c;
+    const double *z;
+    int steps;
+    const double *t, *v;
+    double *pa, *ey, *disc;
+} cov_score_job;
+
+static ct_status cov_score_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    const cov_score_job *J = vctx;
+    (void)b;
+    (void)err;
+    ct_fit fi; /* the customer's parameters: what horizon_sums and the ops read */
+    fi.model = J->f->model;
+    fi.k = 4;
+    fi.ncoef = 0;
+    future_ctx fc = {&fi, J->steps, J->t, J->v};
+    for (size_t i = begin; i < end; i++) {
+        double x = J->c->x[i], tx = J->c->t_x[i], T = J->c->T[i], h[2];
+        ct_clv_cov_params(J->f, J->z + i * J->f->ncoef, fi.par);
+        double pa = clv_p_alive1(&fi, x, tx, T);
+        horizon_sums(&fc, x, tx, T, 1, h);
+        J->pa[i] = pa;
+        J->ey[i] = pa * h[0];
+        J->disc[i] = pa * h[1];
+    }
+    return CT_OK;
+}
+
+ct_status ct_clv_score_cov(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                           const double *z, double horizon, double discount, unsigned threads,
+                           ct_scores *out, ct_error *err)
+{
+    if (z == NULL || f->ncoef == 0) {
+        return ct_clv_score(f, gg, c, horizon, discount, threads, out, err);
+    }
+    ct_init();
+    memset(out, 0, sizeof *out);
+    if (f->model != CT_BGNBD && f->model != CT_MBGNBD && f->model != CT_PARETO) {
+        return ct_fail(err, CT_EINVAL, "covariates are for bgnbd, mbgnbd and pareto");
+    }
+    if (!(horizon >= 0) || !isfinite(horizon) || horizon > 1e5) {
+        return ct_fail(err, CT_EINVAL, "horizon %g must be in [0, 1e5] periods", horizon);
+    }
+    if (!(discount >= 0) || !isfinite(discount)) {
+        return ct_fail(err, CT_EINVAL, "discount rate %g must be >= 0", discount);
+    }
+    if (gg != NULL && (gg->model != CT_GAMMAGAMMA || c->m == NULL)) {
+        return ct_fail(err, CT_EINVAL, "the spend fit must be gammagamma, with column m");
+    }
+    size_t n = c->n;
+    for (size_t i = 0; i < n * f->ncoef; i++) {
+        if (!isfinite(z[i])) {
+            size_t r = i / f->ncoef;
+            return ct_fail(err, CT_EDATA, "customer row %zu (id '%.*s'): covariate '%s' is missing",
+                           c->row0 + r + 1, (int)(c->ids != NULL ? c->id_width : 0),
+                           c->ids != NULL ? c->ids + r * c->id_width : "",
+                           f->coef_col[i % f->ncoef]);
+        }
+    }
+    double *disc = ct_malloc_big(n ? n : 1, sizeof *disc);
+    out->n = n;
+    out->p_alive = ct_malloc_big(n ? n : 1, sizeof(double));
+    out->exp_purchases = ct_malloc_big(n ? n : 1, sizeof(double));
+    out->exp_spend = ct_malloc_big(n ? n : 1, sizeof(double));
+    out->clv = ct_malloc_big(n ? n : 1, sizeof(double));
+    ct_status s = CT_OK;
+    if (!disc || !out->p_alive || !out->exp_purchases || !out->exp_spend || !out->clv) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
+    }
+    int steps = 0;
+    double *tv = NULL;
+    if (s == CT_OK) {
+        s = horizon_grid(horizon, discount, &steps, &tv, err);
+    }
+    if (s == CT_OK) {
+        cov_score_job J = {f, c, z, steps, tv, tv + steps, out->p_alive, out->exp_purchases, disc};
+        s = ct_par_for(n, 256, threads, cov_score_block, &J, err);
+    }
+    free(tv);
+    if (s == CT_OK && gg != NULL) {
+        s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
+    }
+    for (size_t i = 0; i < n && s == CT_OK; i++) {
+        if (gg == NULL) {
+            out->exp_spend[i] = c->m != NULL ? c->m[i] : 0.0;
+        }
+        out->clv[i] = out->exp_spend[i] * disc[i];
+    }
+    free(disc);
     if (s != CT_OK) {
         ct_scores_free(out);
     }

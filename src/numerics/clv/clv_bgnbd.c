@@ -220,6 +220,71 @@ ct_status clv_mbgnbd_ll(const ct_clv_data *d, const double *p, double *ll, doubl
     return family_ll(d, p, ll, g, H, threads, 1, err);
 }
 
+/* ---- one row with the customer's own parameters (static covariates) ------- */
+
+/* lnB(a, b+y) - lnB(a, b) for whole y >= 0 with its derivatives (h: aa, ab,
+ * bb): a sum of y terms log((b+j)/(a+b+j)) where y is small (cheaper than
+ * six special functions), else lbeta_shift. */
+#define BG_SUM_MAX 24.0
+static void lbeta_whole(double a, double b, double y, double *v, double *da, double *db,
+                        double *h)
+{
+    if (y > BG_SUM_MAX) {
+        lbeta_shift(a, b, 0.0, y, v, da, db, h);
+        return;
+    }
+    double sv = 0, sa = 0, sb = 0, haa = 0, hbb = 0;
+    for (double j = 0; j < y; j++) {
+        double ib = 1.0 / (b + j), iab = 1.0 / (a + b + j);
+        sv += log((b + j) * iab);
+        sa -= iab;
+        sb += ib - iab;
+        haa += iab * iab;
+        hbb -= ib * ib - iab * iab;
+    }
+    *v = sv;
+    *da = sa;
+    *db = sb;
+    if (h != NULL) {
+        h[0] = haa;
+        h[1] = haa;
+        h[2] = hbb;
+    }
+}
+
+double clv_bg_row(const double *p, int mbg, double x, double tx, double T, const double G[3],
+                  double *g, double *h)
+{
+    const double a = p[2], b = p[3];
+    xtab e;
+    double hh[3], v, da, db;
+    e.G = G[0];
+    e.dGr = G[1];
+    e.hGr = G[2];
+    lbeta_whole(a, b, x + (mbg ? 1.0 : 0.0), &e.B2, &e.dB2a, &e.dB2b, h != NULL ? hh : NULL);
+    e.hB2aa = h != NULL ? hh[0] : 0.0;
+    e.hB2ab = h != NULL ? hh[1] : 0.0;
+    e.hB2bb = h != NULL ? hh[2] : 0.0;
+    e.has3 = mbg || x > 0;
+    if (e.has3) { /* lnB(a+1, c) = lnB(a, c) + log(a / (a + c)) */
+        double y = x + (mbg ? 0.0 : -1.0), c = a + b + y;
+        lbeta_whole(a, b, y, &v, &da, &db, h != NULL ? hh : NULL);
+        e.B3 = v + log(a / c);
+        e.dB3a = da + 1.0 / a - 1.0 / c;
+        e.dB3b = db - 1.0 / c;
+        if (h != NULL) {
+            e.hB3aa = hh[0] - 1.0 / (a * a) + 1.0 / (c * c);
+            e.hB3ab = hh[1] + 1.0 / (c * c);
+            e.hB3bb = hh[2] + 1.0 / (c * c);
+        }
+    }
+    bg_ctx c = {p[0], p[1], a, b, log(p[1]), NULL, NULL, NULL};
+    double hl[10];
+    double ll = bg_row(&c, &e, x, log(p[1] + T), 1.0 / (p[1] + T), log(p[1] + tx),
+                       1.0 / (p[1] + tx), g, h != NULL ? h : hl, h != NULL);
+    return ll;
+}
+
 /* ---- predictions ---------------------------------------------------------- */
 
 

@@ -59,6 +59,7 @@ void ct_clv_data_free(ct_clv_data *d)
     free(d->itx);
     free(d->iT);
     free(d->lm);
+    free(d->z);
     if (d->work != NULL) {
         free(d->work->lF);
         free(d->work->dlF);
@@ -499,7 +500,7 @@ static int cmp_double(const void *pa, const void *pb)
  * with max below a few times the rows) is ranked through a table over
  * 0..max; sparse x (a few huge counts) through a sorted copy, so memory
  * stays O(rows) whatever the largest x is. */
-static ct_status x_index(ct_clv_data *d, ct_error *err)
+ct_status clv_x_index(ct_clv_data *d, ct_error *err)
 {
     size_t n = d->n, nd = 1;
     for (size_t i = 0; i < n; i++) {
@@ -550,7 +551,7 @@ static ct_status x_index(ct_clv_data *d, ct_error *err)
 static ct_status index_rows(ct_clv_data *d, ct_error *err)
 {
     ct_clv_model model = d->model;
-    CT_CHECK(x_index(d, err));
+    CT_CHECK(clv_x_index(d, err));
     if (model == CT_PARETO) {
         d->work = calloc(1, sizeof *d->work);
         if (d->work == NULL) {
@@ -633,6 +634,40 @@ ct_status clv_data_subsample(const ct_clv_data *d, double share, ct_clv_data **o
     return CT_OK;
 }
 
+ct_status clv_check_row(const ct_customers *c, size_t i, ct_clv_model model, const char *source,
+                        ct_error *err)
+{
+    double x = c->x[i], tx = c->t_x[i], T = c->T[i], w = c->weight ? c->weight[i] : 1.0;
+    if (!isfinite(x) || x < 0 || x != floor(x) || x > 4e9) {
+        return bad_row(err, source, c->row0 + i, "x", x,
+                       "(repeat purchases must be a whole number >= 0)");
+    }
+    if (!isfinite(tx) || tx < 0) {
+        return bad_row(err, source, c->row0 + i, "t_x", tx, "(must be finite and >= 0)");
+    }
+    if (!isfinite(T) || T < 0) {
+        return bad_row(err, source, c->row0 + i, "T", T, "(must be finite and >= 0)");
+    }
+    if (tx > T * (1 + 1e-12) + 1e-12) {
+        return ct_fail_at(err, CT_EDATA, source, (uint64_t)(c->row0 + i) + 1, 0,
+                          "customer row %zu: t_x = %g > T = %g (last purchase after the end)",
+                          c->row0 + i + 1, tx, T);
+    }
+    if (x == 0 && tx != 0) {
+        return bad_row(err, source, c->row0 + i, "t_x", tx, "with x = 0 (must be 0)");
+    }
+    if (!isfinite(w) || w < 0) {
+        return bad_row(err, source, c->row0 + i, "weight", w, "(must be finite and >= 0)");
+    }
+    if (model == CT_BGBB && (T != floor(T) || tx != floor(tx) || x > tx || (x > 0 && tx < 1))) {
+        return ct_fail_at(err, CT_EDATA, source, (uint64_t)(c->row0 + i) + 1, 0,
+                          "customer row %zu: BG/BB needs whole numbers with x <= t_x <= n "
+                          "(got x = %g, t_x = %g, n = %g)",
+                          c->row0 + i + 1, x, tx, T);
+    }
+    return CT_OK;
+}
+
 /* c's rows, this rank's part of the data when comm != NULL (the checks on
  * the whole data - any usable row, any repeat purchase - then go over the
  * ranks, and a rank may have no rows). */
@@ -674,26 +709,8 @@ static ct_status data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
     double sx = 0, sm = 0, sxx = 0, smm = 0, sxm = 0, sw = 0;
     for (size_t i = 0; i < c->n && s == CT_OK; i++) {
         double x = c->x[i], tx = c->t_x[i], T = c->T[i], w = c->weight ? c->weight[i] : 1.0;
-        if (!isfinite(x) || x < 0 || x != floor(x) || x > 4e9) {
-            s = bad_row(err, source, c->row0 + i, "x", x, "(repeat purchases must be a whole number >= 0)");
-        } else if (!isfinite(tx) || tx < 0) {
-            s = bad_row(err, source, c->row0 + i, "t_x", tx, "(must be finite and >= 0)");
-        } else if (!isfinite(T) || T < 0) {
-            s = bad_row(err, source, c->row0 + i, "T", T, "(must be finite and >= 0)");
-        } else if (tx > T * (1 + 1e-12) + 1e-12) {
-            s = ct_fail_at(err, CT_EDATA, source, (uint64_t)(c->row0 + i) + 1, 0,
-                           "customer row %zu: t_x = %g > T = %g (last purchase after the end)",
-                           c->row0 + i + 1, tx, T);
-        } else if (x == 0 && tx != 0) {
-            s = bad_row(err, source, c->row0 + i, "t_x", tx, "with x = 0 (must be 0)");
-        } else if (!isfinite(w) || w < 0) {
-            s = bad_row(err, source, c->row0 + i, "weight", w, "(must be finite and >= 0)");
-        } else if (model == CT_BGBB &&
-                   (T != floor(T) || tx != floor(tx) || x > tx || (x > 0 && tx < 1))) {
-            s = ct_fail_at(err, CT_EDATA, source, (uint64_t)(c->row0 + i) + 1, 0,
-                           "customer row %zu: BG/BB needs whole numbers with x <= t_x <= n "
-                           "(got x = %g, t_x = %g, n = %g)",
-                           c->row0 + i + 1, x, tx, T);
+        if ((s = clv_check_row(c, i, model, source, err)) != CT_OK) {
+            break;
         } else if (model == CT_GAMMAGAMMA) {
             double m = c->m[i];
             if (!isfinite(m) || m < 0) {

@@ -44,13 +44,24 @@
 #define CLV_BOUND_LO 1e-6
 #define CLV_BOUND_HI 1e6
 
+/* Parameters: the model's base ones (> 0), then covariate coefficients. */
+static size_t nbase(const ct_clv_data *d)
+{
+    return ct_clv_nparams(d->model);
+}
+
+static size_t nparams(const ct_clv_data *d)
+{
+    return nbase(d) + d->ncoef;
+}
+
 static ct_status check_params(const ct_clv_data *d, const double *par, ct_error *err)
 {
-    size_t k = ct_clv_nparams(d->model);
+    size_t k = nparams(d), nb = nbase(d);
     for (size_t j = 0; j < k; j++) {
-        if (!(par[j] > 0) || !isfinite(par[j])) {
-            return ct_fail(err, CT_EINVAL, "parameter %s = %g must be finite and > 0",
-                           ct_clv_param_name(d->model, j), par[j]);
+        if (j < nb ? !(par[j] > 0) || !isfinite(par[j]) : !isfinite(par[j])) {
+            return ct_fail(err, CT_EINVAL, "parameter %zu = %g must be finite%s", j + 1, par[j],
+                           j < nb ? " and > 0" : "");
         }
     }
     return clv_ops(d->model) != NULL ? CT_OK : ct_fail(err, CT_EINVAL, "unknown model");
@@ -60,7 +71,7 @@ static ct_status check_params(const ct_clv_data *d, const double *par, ct_error 
 static ct_status loglik_local(const ct_clv_data *d, const double *par, double *ll, double *grad,
                               double *H, unsigned threads, ct_error *err)
 {
-    size_t k = ct_clv_nparams(d->model);
+    size_t k = nparams(d);
     CT_CHECK(check_params(d, par, err));
     if (d->n == 0) { /* a rank with no rows of this model */
         *ll = 0;
@@ -72,6 +83,9 @@ static ct_status loglik_local(const ct_clv_data *d, const double *par, double *l
         }
         return CT_OK;
     }
+    if (d->ncoef > 0) {
+        return clv_cov_ll(d, par, ll, grad, H, threads, err);
+    }
     return clv_ops(d->model)->loglik(d, par, ll, grad, H, threads, err);
 }
 
@@ -82,7 +96,7 @@ static ct_status reduce_ranks(const ct_clv_data *d, double *ll, double *grad, do
     if (d->comm == NULL) {
         return s;
     }
-    size_t k = ct_clv_nparams(d->model), n = 1;
+    size_t k = nparams(d), n = 1;
     double buf[1 + CT_CLV_MAXPAR + CT_CLV_MAXPAR * CT_CLV_MAXPAR];
     s = ct_comm_agree(d->comm, s, err);
     if (s != CT_OK) {
@@ -120,10 +134,10 @@ ct_status ct_clv_loglik(const ct_clv_data *d, const double *par, double *ll, dou
 static ct_status fd_hessian(const ct_clv_data *d, const double *par, double *H, unsigned threads,
                             size_t *nevals, ct_error *err)
 {
-    size_t k = ct_clv_nparams(d->model);
+    size_t k = nparams(d);
     for (size_t j = 0; j < k; j++) {
         double pp[CT_CLV_MAXPAR], pm[CT_CLV_MAXPAR], gp[CT_CLV_MAXPAR], gm[CT_CLV_MAXPAR], ll;
-        double h = 1e-5 * par[j];
+        double h = 1e-5 * (j < nbase(d) ? par[j] : fmax(1.0, fabs(par[j])));
         memcpy(pp, par, sizeof pp);
         memcpy(pm, par, sizeof pm);
         pp[j] += h;
@@ -149,7 +163,7 @@ static ct_status loglik_h(const ct_clv_data *d, const double *par, double *ll, d
                           double *H, unsigned threads, size_t *nevals, ct_error *err)
 {
     const clv_model_ops *ops = clv_ops(d->model);
-    if (ops != NULL && ops->hess) {
+    if (ops != NULL && (ops->hess || d->ncoef > 0)) {
         ct_status s = loglik_local(d, par, ll, grad, H, threads, err);
         ++*nevals;
         return reduce_ranks(d, ll, grad, H, s, err);
@@ -180,8 +194,8 @@ void ct_fit_opts_init(ct_fit_opts *o)
 
 typedef struct objective {
     const ct_clv_data *d;
-    size_t k;
-    double penalty;
+    size_t k, nb; /* parameters; the first nb are > 0 (theta = log p), the rest free */
+    double penalty, penalty_cov;
     unsigned threads;
     size_t nevals;
     ct_status status;
@@ -193,16 +207,29 @@ typedef struct objective {
     double last_p[CT_CLV_MAXPAR], last_ll, last_H[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
 } objective;
 
-/* f(theta) = -LL(exp theta)/N + penalty * sum exp(2 theta), its gradient g
- * and (H != NULL) Hessian in theta.  Returns 0, or -1 where f is not finite
+static void to_par(const objective *o, const double *th, double *p)
+{
+    for (size_t j = 0; j < o->k; j++) {
+        p[j] = j < o->nb ? exp(th[j]) : th[j];
+    }
+}
+
+static void to_theta(const objective *o, const double *p, double *th)
+{
+    for (size_t j = 0; j < o->k; j++) {
+        th[j] = j < o->nb ? log(p[j]) : p[j];
+    }
+}
+
+/* f(theta) = -LL(p)/N + penalty * sum p^2 (base) + penalty_cov * sum gamma^2,
+ * p = exp theta and gamma = theta, its gradient g and (H != NULL) Hessian
+ * in theta.  Returns 0, or -1 where f is not finite
  * (or the likelihood failed: o->status tells when that is fatal). */
 static int obj_eval(objective *o, const double *th, double *f, double *g, double *H)
 {
     size_t k = o->k;
     double p[CT_CLV_MAXPAR], gl[CT_CLV_MAXPAR], Hl[CT_CLV_MAXPAR * CT_CLV_MAXPAR], ll;
-    for (size_t j = 0; j < k; j++) {
-        p[j] = exp(th[j]);
-    }
+    to_par(o, th, p);
     ct_status s;
     if (H != NULL) {
         s = loglik_h(o->d, p, &ll, gl, Hl, o->threads, &o->nevals, o->err);
@@ -231,16 +258,21 @@ static int obj_eval(objective *o, const double *th, double *f, double *g, double
         o->last_ll = ll;
     }
     double N = o->d->nobs, pen = 0;
+    double dp[CT_CLV_MAXPAR]; /* dp / dtheta */
     for (size_t j = 0; j < k; j++) {
-        pen += p[j] * p[j];
-        g[j] = -p[j] * gl[j] / N + 2 * o->penalty * p[j] * p[j];
+        int b = j < o->nb;
+        double lam = b ? o->penalty : o->penalty_cov;
+        dp[j] = b ? p[j] : 1.0;
+        pen += lam * p[j] * p[j];
+        g[j] = -dp[j] * gl[j] / N + 2 * lam * p[j] * dp[j];
     }
-    *f = -ll / N + o->penalty * pen;
+    *f = -ll / N + pen;
     for (size_t i = 0; H != NULL && i < k; i++) {
         for (size_t j = 0; j < k; j++) {
-            H[i * k + j] = -p[i] * p[j] * Hl[i * k + j] / N;
+            H[i * k + j] = -dp[i] * dp[j] * Hl[i * k + j] / N;
         }
-        H[i * k + i] += -p[i] * gl[i] / N + 4 * o->penalty * p[i] * p[i];
+        H[i * k + i] += i < o->nb ? -p[i] * gl[i] / N + 4 * o->penalty * p[i] * p[i]
+                                  : 2 * o->penalty_cov;
     }
     return 0;
 }
@@ -376,7 +408,7 @@ typedef struct run {
 
 static int on_boundary(const run *r, size_t k)
 {
-    for (size_t j = 0; j < k; j++) {
+    for (size_t j = 0; j < k; j++) { /* k: the base parameters */
         if (r->p[j] < CLV_BOUND_LO || r->p[j] > CLV_BOUND_HI) {
             return 1;
         }
@@ -400,9 +432,9 @@ static void finish_newton(objective *o, const double *th0, unsigned max_iter, do
     out->f = f;
     out->gnorm = norm(g, k);
     int finite = isfinite(f) && isfinite(out->gnorm);
+    to_par(o, th, out->p);
     for (size_t j = 0; j < k; j++) {
-        out->p[j] = exp(th[j]);
-        finite = finite && isfinite(out->p[j]) && out->p[j] > 0;
+        finite = finite && isfinite(out->p[j]) && (j >= o->nb || out->p[j] > 0);
     }
     out->converged = finite && out->gnorm < gtol;
     if (!finite) {
@@ -425,9 +457,7 @@ static ct_status run_start(objective *o, const double *p0, unsigned max_iter, do
         gsl_multimin_fdfminimizer_free(m);
         return ct_fail(o->err, CT_ENOMEM, "out of memory");
     }
-    for (size_t j = 0; j < k; j++) {
-        gsl_vector_set(th, j, log(p0[j]));
-    }
+    to_theta(o, p0, th->data);
     memset(out, 0, sizeof *out);
     out->f = CT_INF;
     if (gsl_multimin_fdfminimizer_set(m, &fdf, th, 0.1, 0.1) == GSL_SUCCESS &&
@@ -464,9 +494,7 @@ static ct_status run_start(objective *o, const double *p0, unsigned max_iter, do
             if (isfinite(nr.f) && nr.f <= gsl_multimin_fdfminimizer_minimum(m)) {
                 /* BFGS goes on from Newton's point */
                 double t0[CT_CLV_MAXPAR];
-                for (size_t j = 0; j < k; j++) {
-                    t0[j] = log(nr.p[j]);
-                }
+                to_theta(o, nr.p, t0);
                 gsl_vector_view tv = gsl_vector_view_array(t0, k);
                 gsl_multimin_fdfminimizer_set(m, &fdf, &tv.vector, 0.01, 0.1);
             }
@@ -476,9 +504,9 @@ static ct_status run_start(objective *o, const double *p0, unsigned max_iter, do
             out->gnorm = norm(gsl_multimin_fdfminimizer_gradient(m)->data, k);
             out->iter = it;
             int finite = isfinite(out->f) && isfinite(out->gnorm);
+            to_par(o, gsl_multimin_fdfminimizer_x(m)->data, out->p);
             for (size_t j = 0; j < k; j++) {
-                out->p[j] = exp(gsl_vector_get(gsl_multimin_fdfminimizer_x(m), j));
-                finite = finite && isfinite(out->p[j]) && out->p[j] > 0;
+                finite = finite && isfinite(out->p[j]) && (j >= o->nb || out->p[j] > 0);
             }
             out->converged = finite && out->gnorm < gtol;
             if (!finite) {
@@ -539,9 +567,10 @@ static ct_status search(objective *o, const double *p0, const ct_fit_opts *opt, 
         double ps[CT_CLV_MAXPAR];
         for (size_t j = 0; j < o->k; j++) {
             /* later starts: the first one scaled by exp(U(-1.5, 1.5)) */
-            ps[j] = st == 0 ? p0[j] : p0[j] * exp(3.0 * (ct_rng_uniform(g) - 0.5));
+            ps[j] = st == 0 || j >= o->nb ? p0[j]
+                                          : p0[j] * exp(3.0 * (ct_rng_uniform(g) - 0.5));
         }
-        if (!all && st > 0 && best->converged && !on_boundary(best, o->k)) {
+        if (!all && st > 0 && best->converged && !on_boundary(best, o->nb)) {
             break;
         }
         run r;
@@ -571,7 +600,8 @@ static ct_status subsample_start(const ct_clv_data *d, objective *o, const doubl
     }
     size_t m = (size_t)(nd / 100);
     m = m > CLV_SUB_ROWS ? m : CLV_SUB_ROWS;
-    if (opt->full_search || nd <= (double)CLV_SUB_MIN || nd <= 4.0 * (double)m) {
+    if (opt->full_search || d->ncoef > 0 || nd <= (double)CLV_SUB_MIN ||
+        nd <= 4.0 * (double)m) {
         return CT_OK;
     }
     ct_clv_data *sub = NULL;
@@ -634,14 +664,17 @@ static ct_status check_fit_opts(const ct_clv_data *d, ct_fit_opts *o, double *p0
     if (o->starts == 0) {
         o->starts = 1;
     }
-    if (!(o->penalty >= 0) || !(o->gtol > 0)) {
-        return ct_fail(err, CT_EINVAL, "penalty must be >= 0 and gtol > 0");
+    if (!(o->penalty >= 0) || !(o->gtol > 0) || !(o->penalty_cov >= 0)) {
+        return ct_fail(err, CT_EINVAL, "penalties must be >= 0 and gtol > 0");
     }
     default_start(d, p0);
-    for (size_t j = 0; o->init != NULL && j < ct_clv_nparams(d->model); j++) {
-        if (!(o->init[j] > 0) || !isfinite(o->init[j])) {
-            return ct_fail(err, CT_EINVAL, "initial %s = %g must be finite and > 0",
-                           ct_clv_param_name(d->model, j), o->init[j]);
+    for (size_t j = nbase(d); j < nparams(d); j++) {
+        p0[j] = 0; /* coefficients: no effect */
+    }
+    for (size_t j = 0; o->init != NULL && j < nparams(d); j++) {
+        if (j < nbase(d) ? !(o->init[j] > 0) || !isfinite(o->init[j]) : !isfinite(o->init[j])) {
+            return ct_fail(err, CT_EINVAL, "initial parameter %zu = %g must be finite%s", j + 1,
+                           o->init[j], j < nbase(d) ? " and > 0" : "");
         }
         p0[j] = o->init[j];
     }
@@ -656,16 +689,19 @@ static ct_status optimum(ct_clv_data *d, objective *ob, const double *p0, const 
     double ps[CT_CLV_MAXPAR];
     int used;
     CT_CHECK(subsample_start(d, ob, p0, o, ps, &used, fit));
+    if (!used && d->ncoef > 0 && o->init != NULL) {
+        /* covariates, from the fit without them: Newton straight away */
+        memcpy(ps, p0, fit->k * sizeof *ps);
+        used = 1;
+    }
     if (used) {
         double th[CT_CLV_MAXPAR];
-        for (size_t j = 0; j < fit->k; j++) {
-            th[j] = log(ps[j]);
-        }
+        to_theta(ob, ps, th);
         finish_newton(ob, th, o->max_iter, o->gtol, 0, best);
         if (ob->status != CT_OK) {
             return ob->status;
         }
-        if (best->converged && !on_boundary(best, fit->k)) {
+        if (best->converged && !on_boundary(best, ob->nb)) {
             return CT_OK;
         }
         fit->fallback = 1;
@@ -694,11 +730,22 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
     }
     memset(fit, 0, sizeof *fit);
     fit->model = d->model;
-    fit->k = ct_clv_nparams(d->model);
+    fit->k = nparams(d);
     fit->penalty = o.penalty;
+    fit->penalty_cov = o.penalty_cov;
+    fit->ll0 = fit->lr = fit->lr_p = CT_NAN;
+    fit->ncoef = d->ncoef;
+    for (size_t j = 0; j < d->ncoef; j++) {
+        static const char *const PRE[4] = {"", "trans", "life", "constr"};
+        fit->coef_proc[j] = d->proc[j];
+        snprintf(fit->coef_col[j], sizeof fit->coef_col[j], "%s", d->coef_col[j]);
+        snprintf(fit->coef_name[j], sizeof fit->coef_name[j], "%s.%s", PRE[d->proc[j] & 3],
+                 d->coef_col[j]);
+    }
     double p0[CT_CLV_MAXPAR];
     CT_CHECK(check_fit_opts(d, &o, p0, err));
-    objective ob = {d, fit->k, o.penalty, o.threads, 0, CT_OK, err, 0, {0}, 0, {0}};
+    objective ob = {d, fit->k, nbase(d), o.penalty, o.penalty_cov, o.threads, 0, CT_OK, err,
+                    0, {0}, 0, {0}};
     run best;
     CT_CHECK(optimum(d, &ob, p0, &o, fit, &best));
     fit->nevals = ob.nevals;
@@ -735,8 +782,8 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
         size_t off = 0;
         for (size_t j = 0; j < fit->k; j++) {
             int n = snprintf(buf + off, sizeof buf - off, "%s%s=%.6g", j ? ", " : "",
-                             ct_clv_param_name(d->model, j), fit->par[j]);
-            off += n > 0 ? (size_t)n : 0;
+                             ct_fit_param_name(fit, j), fit->par[j]);
+            off += n > 0 && (size_t)n < sizeof buf - off ? (size_t)n : 0;
         }
         return ct_fail(err, CT_ENOCONV,
                        "%s: no convergence after %u iterations (|gradient| %.3g > %.3g at %s)",

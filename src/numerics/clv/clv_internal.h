@@ -46,7 +46,25 @@ struct ct_clv_data {
      * faults on fresh arrays cost more than filling them).  So one data
      * set is evaluated by one caller at a time. */
     struct clv_work *work;
+    /* Static covariates (clv_cov.c; rows not collapsed): z holds n x ncoef
+     * values, row i's value of each coefficient's column; the parameters
+     * are the model's nb base ones, then the ncoef coefficients. */
+    size_t nb, ncoef;
+    double *z;
+    unsigned proc[CT_CLV_MAXCOEF];
+    char coef_col[CT_CLV_MAXCOEF][64];
 };
+
+/* Log-likelihood of data with covariates: ll, gradient and (H != NULL)
+ * Hessian in (base parameters, coefficients). */
+ct_status clv_cov_ll(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
+                     unsigned threads, ct_error *err);
+/* Check row i of c as every model's data does (x, t_x, T, weight; BG/BB's
+ * whole numbers); the message names the row, column and value. */
+ct_status clv_check_row(const ct_customers *c, size_t i, ct_clv_model model, const char *source,
+                        ct_error *err);
+/* d->xv, d->nxv, d->xi from d->x (clv_data.c). */
+ct_status clv_x_index(ct_clv_data *d, ct_error *err);
 
 typedef struct clv_work {
     double *lF, *dlF;
@@ -145,6 +163,17 @@ double clv_bgbb_p_alive(const double *p, double x, double tx, double n);
 double clv_bgbb_expected(const double *p, double x, double tx, double n, double m);
 double clv_bgbb_expected_new(const double *p, double n);
 double clv_bgbb_pmf(const double *p, double n, double x);
+
+/* One customer's lnL under its own natural parameters p (static
+ * covariates), gradient g (4) and, h != NULL, the Hessian's upper triangle
+ * (10, row by row) in p; G = lnGamma(r+x) - lnGamma(r) and its first and
+ * second derivatives in r. */
+double clv_bg_row(const double *p, int mbg, double x, double tx, double T, const double G[3],
+                  double *g, double *h);
+typedef struct clv_gl clv_gl; /* Gauss-Legendre rules (clv_pareto.c) */
+clv_gl *clv_gl_new(void);
+double clv_pareto_row(const clv_gl *gl, const double *p, double x, double tx, double T,
+                      const double G[3], double *g, double *h);
 
 /* Per-customer predictions (one row). */
 double clv_p_alive1(const ct_fit *f, double x, double tx, double T);

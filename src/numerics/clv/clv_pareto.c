@@ -396,6 +396,77 @@ ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, doubl
     return s;
 }
 
+/* ---- one row with the customer's own parameters (static covariates) ------- */
+
+struct clv_gl {
+    gl_rule g;
+};
+
+clv_gl *clv_gl_new(void)
+{
+    clv_gl *g = malloc(sizeof *g);
+    if (g != NULL && gl_init(&g->g) != 0) {
+        free(g);
+        g = NULL;
+    }
+    return g;
+}
+
+/* lnL = lnC + logaddexp(a1, a2): a1 the alive term, a2 = log(s beta^s) +
+ * log I, I = int_{t_x}^T (alpha+u)^-(r+x) (beta+u)^-(s+1) du the drop-out
+ * term over a finite range (few panels: no tail integral per customer).
+ * The Hessian of logaddexp: w1 H1 + w2 H2 + w1 w2 (d1 - d2)(d1 - d2)'. */
+double clv_pareto_row(const clv_gl *gl, const double *p, double x, double tx, double T,
+                      const double G[3], double *g, double *h)
+{
+    const double r = p[0], al = p[1], s = p[2], be = p[3], rx = r + x;
+    const double lal = log(al), lbe = log(be), laT = log(al + T), lbT = log(be + T);
+    const double iaT = 1.0 / (al + T), ibT = 1.0 / (be + T);
+    double a1 = -rx * laT + s * (lbe - lbT);
+    double da1[4] = {-laT, -rx * iaT, lbe - lbT, s / be - s * ibT};
+    double ha1[10] = {0};
+    ha1[UT4(0, 1)] = -iaT;
+    ha1[UT4(1, 1)] = rx * iaT * iaT;
+    ha1[UT4(2, 3)] = 1.0 / be - ibT;
+    ha1[UT4(3, 3)] = -s / (be * be) + s * ibT * ibT;
+    double ll = G[0] + r * lal;
+    double gc[4] = {G[1] + lal, r / al, 0, 0};
+    double hc[10] = {0};
+    hc[UT4(0, 0)] = G[2];
+    hc[UT4(0, 1)] = 1.0 / al;
+    hc[UT4(1, 1)] = -r / (al * al);
+    if (!(tx < T)) { /* no time to drop out in */
+        for (int j = 0; j < 4; j++) {
+            g[j] = gc[j] + da1[j];
+        }
+        for (int j = 0; h != NULL && j < 10; j++) {
+            h[j] = hc[j] + ha1[j];
+        }
+        return ll + a1;
+    }
+    double lI, dI[4], hI[10];
+    log_integral(&gl->g, p, x, tx, T, &lI, dI, h != NULL ? hI : NULL);
+    double a2 = log(s) + s * lbe + lI;
+    double da2[4] = {dI[0], dI[1], dI[2] + 1.0 / s + lbe, dI[3] + s / be};
+    double lnS = clv_logaddexp(a1, a2), w1 = exp(a1 - lnS), w2 = exp(a2 - lnS);
+    for (int j = 0; j < 4; j++) {
+        g[j] = gc[j] + w1 * da1[j] + w2 * da2[j];
+    }
+    if (h != NULL) {
+        hI[UT4(2, 2)] += -1.0 / (s * s);
+        hI[UT4(2, 3)] += 1.0 / be;
+        hI[UT4(3, 3)] += -s / (be * be);
+        for (int q = 0; q < 4; q++) {
+            for (int j = q; j < 4; j++) {
+                size_t u = UT4(q, j);
+                h[u] = hc[u] + w1 * ha1[u] + w2 * hI[u] +
+                       w1 * w2 * (da1[q] - da2[q]) * (da1[j] - da2[j]);
+            }
+        }
+    }
+    return ll + lnS;
+}
+
 /* ---- predictions ----------------------------------------------------------- */
 
 
