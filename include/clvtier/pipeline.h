@@ -60,6 +60,9 @@ ct_status ct_stage_ingest(const char *const *csv, size_t ncsv, int summary, cons
  * `path` (atomic), dates at day resolution, amounts rounded to cents.
  * *ntx receives the number of rows written (may be NULL). */
 ct_status ct_synth_csv(const ct_synth_opts *o, const char *path, uint64_t *ntx, ct_error *err);
+/* The simulated customers' covariates as CSV (id, one column each; 0/1
+ * columns as 0/1), for `ingest --features`. */
+ct_status ct_synth_features_csv(const ct_synth_opts *o, const char *path, ct_error *err);
 
 /* Rows of `table` of the file at `path` (this rank's part when comm has
  * more than one rank; NULL: all) and its period_days attribute (0 if none). */
@@ -87,6 +90,31 @@ typedef struct ct_model_choice {
  * choice != NULL the purchase model is chosen first (ct_model_choice,
  * fits[0] gets the chosen fit and fits[1..] the models given), and every
  * candidate fitted is written. */
+/* Static covariates of the purchase fits (clv.h): columns of the data
+ * file's /features, by name. */
+typedef struct ct_cov_spec {
+    const char *purchase, *dropout; /* comma-separated column names, or NULL */
+    const char *same;    /* of those, the ones with one coefficient in both processes */
+    int drop_missing;    /* customers with a missing covariate leave the fit (else an error
+                          * naming the customer and the column) */
+} ct_cov_spec;
+
+/* 1 when spec (may be NULL) names no covariate. */
+int ct_cov_spec_empty(const ct_cov_spec *spec);
+/* The coefficients of spec into cv (the purchase columns, then the drop-out
+ * ones; a `same` column once, in both processes); cv->col points into
+ * names.  CT_EPROTECTED for a protected attribute (the guard: a covariate
+ * changes every customer's CLV, so their tier), CT_ECONFIG for a bad list. */
+ct_status ct_cov_coefs(const ct_cov_spec *spec, ct_clv_covariates *cv, char (*names)[64],
+                       ct_error *err);
+/* The coefficients of a fit with covariates (for scoring) into cv. */
+void ct_cov_of_fit(const ct_fit *f, ct_clv_covariates *cv);
+/* cv's columns for c's rows (c->row0 on) from /features of the HDF5 file
+ * `path`: *z is c->n x cv->ncoef (the caller frees it).  CT_EFORMAT when a
+ * column is missing or not numeric. */
+ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_covariates *cv,
+                      double **z, ct_error *err);
+
 typedef struct ct_fit_stage {
     const char *data, *table, *output, *command;
     const ct_clv_model *models;
@@ -96,8 +124,10 @@ typedef struct ct_fit_stage {
     void (*on_fit)(void *ctx, const ct_fit *f, double seconds); /* after each fit; may be NULL */
     void *ctx;
     ct_model_choice *choice; /* NULL, or choose the purchase model into it */
+    const ct_cov_spec *cov;  /* NULL, or covariates of the purchase models (not with choice) */
+    size_t cov_dropped;      /* out: customers left out for a missing covariate */
 } ct_fit_stage;
-ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err);
+ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err);
 
 /* The score stage (`clvtier score`): every customer of `data` scored under
  * the purchase fit of `fit` and the gammagamma fit of `spend_fit` (or of

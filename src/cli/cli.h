@@ -148,6 +148,8 @@ int cli_parse_u64(const char *s, uint64_t *v);
  * Returns 0, or -1 with the bad key/value in bad[0..cap). */
 int cli_parse_kv(const char *s, const char *const *keys, double *vals, int nkeys, char *bad,
                  size_t cap);
+/* s for a terminal: control bytes as \xNN (truncated to fit cap). */
+void cli_term_str(char *dst, size_t cap, const char *s);
 /* JSON string literal of s on fp. */
 void cli_json_str(FILE *fp, const char *s);
 /* Progress bar on stderr when it is a terminal and not quiet. */

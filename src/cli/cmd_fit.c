@@ -28,13 +28,22 @@ static const char FIT_HELP[] =
     "      --seed S          seed of the extra starting points (default 1)\n"
     "      --threads N       threads (default: all cores; results do not depend on it)\n"
     "      --table GROUP     table to fit (default /customers)\n"
+    "      --covariates-purchase C1,C2   static covariates of the purchase process\n"
+    "      --covariates-dropout C1,C2    static covariates of the drop-out process\n"
+    "                        (numeric columns of DATA.h5's /features; bgnbd, mbgnbd,\n"
+    "                        pareto; CLVTools' parametrisation: alpha_i = alpha\n"
+    "                        exp(-g'z), a_i, b_i = a, b exp(g'z), beta_i = beta exp(-g'z))\n"
+    "      --same-cov C1,C2  one coefficient for both processes (CLVTools' constraint)\n"
+    "      --penalty-cov L   L2 penalty on the covariate coefficients (default 0)\n"
+    "      --covariate-missing error|drop   a customer missing a covariate: an error\n"
+    "                        naming them (default), or left out of the fit\n"
     "      --json            machine-readable result on stdout\n"
     "  -q, --quiet           no table on stderr\n"
     "  -h, --help            this help\n";
 
 enum { O_PEN = 256, O_STARTS, O_MAXIT, O_SEED, O_THREADS, O_TABLE, O_FIT, O_SPEND,
        O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR, O_COMPRESS, O_INTERVALS, O_LEVEL, O_DERT,
-       O_ALIVE_AT };
+       O_ALIVE_AT, O_COV_P, O_COV_D, O_SAME_COV, O_PEN_COV, O_COV_MISSING };
 
 /* split: clvtier-mpi's fit, every rank its share of the rows (collective);
  * else all rows. */
@@ -42,12 +51,18 @@ static void print_fit(FILE *fp, const ct_fit *f)
 {
     fprintf(fp, "%s: %.0f customers (%zu distinct rows)%s\n", ct_clv_model_name(f->model),
             f->nobs, f->ndistinct, f->penalty > 0 ? " [penalised]" : "");
-    fprintf(fp, "  %-8s %14s %14s\n", "param", "estimate", "std. error");
+    fprintf(fp, "  %-14s %14s %14s\n", "param", "estimate", "std. error");
     for (size_t j = 0; j < f->k; j++) {
-        fprintf(fp, "  %-8s %14.6g %14.6g\n", ct_clv_param_name(f->model, j), f->par[j],
-                f->se[j]);
+        char nm[80];
+        cli_term_str(nm, sizeof nm, ct_fit_param_name(f, j));
+        fprintf(fp, "  %-14s %14.6g %14.6g\n", nm, f->par[j], f->se[j]);
     }
     fprintf(fp, "  log-likelihood %.4f   AIC %.4f   BIC %.4f\n", f->ll, f->aic, f->bic);
+    if (f->ncoef > 0) {
+        fprintf(fp, "  vs. no covariates: log-likelihood %.4f, LR = %.4f on %zu df, p = %.3g%s\n",
+                f->ll0, f->lr, f->ncoef, f->lr_p,
+                f->penalty_cov > 0 ? " (penalised fit: the test is approximate)" : "");
+    }
     fprintf(fp, "  %s after %u iterations (%zu passes over the rows), |gradient| %.2g\n",
             f->converged ? "converged" : "NOT converged", f->iterations, f->nevals, f->grad_norm);
     if (f->sub_rows > 0) {
@@ -86,15 +101,32 @@ static void print_fit_json(const ct_fit *f)
 {
     printf("{\"model\": \"%s\", \"params\": {", ct_clv_model_name(f->model));
     for (size_t j = 0; j < f->k; j++) {
-        printf("%s\"%s\": ", j ? ", " : "", ct_clv_param_name(f->model, j));
+        printf(j ? ", " : "");
+        cli_json_str(stdout, ct_fit_param_name(f, j));
+        printf(": ");
         json_num(f->par[j]);
     }
     printf("}, \"se\": {");
     for (size_t j = 0; j < f->k; j++) {
-        printf("%s\"%s\": ", j ? ", " : "", ct_clv_param_name(f->model, j));
+        printf(j ? ", " : "");
+        cli_json_str(stdout, ct_fit_param_name(f, j));
+        printf(": ");
         json_num(f->se[j]);
     }
     printf("}");
+    if (f->ncoef > 0) {
+        static const char *const LR[4] = {"ll_without_covariates", "lr_statistic", "lr_p_value",
+                                          "penalty_covariates"};
+        printf(", \"covariates\": [");
+        for (size_t j = 0; j < f->ncoef; j++) {
+            static const char *const PROC[4] = {"", "purchase", "dropout", "both"};
+            printf("%s{\"column\": ", j ? ", " : "");
+            cli_json_str(stdout, f->coef_col[j]);
+            printf(", \"process\": \"%s\"}", PROC[f->coef_proc[j] & 3]);
+        }
+        printf("], \"lr_df\": %zu", f->ncoef);
+        json_nums(LR, (const double[4]){f->ll0, f->lr, f->lr_p, f->penalty_cov}, 4);
+    }
     json_nums(IC_NAMES, (const double[3]){f->ll, f->aic, f->bic}, 3);
     printf(", \"n\": %.17g, \"distinct_rows\": %zu, \"converged\": %s, \"iterations\": %u, "
            "\"evaluations\": %zu",
@@ -168,11 +200,18 @@ int cmd_fit(int argc, char **argv, cli_common *c)
                                          {"seed", required_argument, NULL, O_SEED},
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"table", required_argument, NULL, O_TABLE},
+                                         {"covariates-purchase", required_argument, NULL, O_COV_P},
+                                         {"covariates-dropout", required_argument, NULL, O_COV_D},
+                                         {"same-cov", required_argument, NULL, O_SAME_COV},
+                                         {"penalty-cov", required_argument, NULL, O_PEN_COV},
+                                         {"covariate-missing", required_argument, NULL,
+                                          O_COV_MISSING},
                                          {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     ct_fit_opts fo;
+    ct_cov_spec cov = {NULL, NULL, NULL, 0};
     const char *out = NULL, *models = NULL, *table = "/customers";
     int opt;
     size_t v;
@@ -216,6 +255,26 @@ int cmd_fit(int argc, char **argv, cli_common *c)
             break;
         case O_TABLE:
             table = optarg;
+            break;
+        case O_COV_P:
+            cov.purchase = optarg;
+            break;
+        case O_COV_D:
+            cov.dropout = optarg;
+            break;
+        case O_SAME_COV:
+            cov.same = optarg;
+            break;
+        case O_PEN_COV:
+            if (cli_parse_double(optarg, &fo.penalty_cov) != 0 || fo.penalty_cov < 0) {
+                return cli_usage(c, "--penalty-cov '%s' must be a number >= 0", optarg);
+            }
+            break;
+        case O_COV_MISSING:
+            if (strcmp(optarg, "error") != 0 && strcmp(optarg, "drop") != 0) {
+                return cli_usage(c, "--covariate-missing '%s': use error or drop", optarg);
+            }
+            cov.drop_missing = strcmp(optarg, "drop") == 0;
             break;
         default: {
             int ec = cli_option(c, opt, FIT_HELP, argc, argv);
@@ -278,14 +337,22 @@ int cmd_fit(int argc, char **argv, cli_common *c)
     ct_fit fits[9];
     ct_error err;
     ct_model_choice ch;
+    if (ct_cov_spec_empty(&cov) && (cov.same != NULL || fo.penalty_cov > 0)) {
+        return cli_usage(c, "--same-cov and --penalty-cov need --covariates-purchase or "
+                            "--covariates-dropout");
+    }
     ct_fit_stage st = {argv[optind], table, out, c->cmdline, list, nm, fo,
                        c->ranks > 1 ? ct_comm_world() : NULL, c->quiet ? NULL : show_fit, NULL,
-                       choose ? &ch : NULL};
+                       choose ? &ch : NULL, &cov, 0};
     if (ct_stage_fit(&st, fits, &err) != CT_OK) {
         return cli_fail(c, &err);
     }
     if (c->rank != 0) {
         return 0; /* rank 0 wrote */
+    }
+    if (st.cov_dropped > 0 && !c->quiet) {
+        fprintf(stderr, "%zu customer(s) with a missing covariate left out of the fit\n",
+                st.cov_dropped);
     }
     size_t nf = nm + (size_t)choose;
     if (choose && !c->quiet) {

@@ -26,6 +26,12 @@ static const char HELP[] =
     "      --period P         day | week (default) | month: length of a period for dates\n"
     "      --start DATE       calendar date of time 0 (default 2020-01-01)\n"
     "      --seed S           random seed (default 1)\n"
+    "      --covariates NAME:KIND:GT:GL,...  static covariates (at most 8): KIND b (0/1,\n"
+    "                         p = 1/2) or n (standard normal); GT, GL the coefficients in\n"
+    "                         the purchase and drop-out processes (clvtier fit's\n"
+    "                         parametrisation).  OUT.h5 gets them as /features\n"
+    "      --features-out F.csv  with OUT.csv: the covariates as id,NAME,... for\n"
+    "                         ingest --features\n"
     "      --threads N        threads (default: all cores; result does not depend on it)\n"
     "  -o, --output FILE      .csv or .h5 (written atomically)\n"
     "      --json             print a JSON report on stdout\n"
@@ -33,7 +39,36 @@ static const char HELP[] =
     "  -h, --help             this help\n";
 
 enum { O_MODEL = 256, O_PARAMS, O_SPEND, O_PERIODS, O_COHORT, O_PERIOD, O_START, O_SEED,
-       O_THREADS };
+       O_THREADS, O_COV, O_FEAT_OUT };
+
+/* NAME:KIND:GT:GL,... into o's covariates; 0, or -1 with the fault in bad. */
+static int parse_covariates(const char *spec, ct_synth_opts *o, char *bad, size_t cap)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", spec);
+    char *save = NULL;
+    o->ncov = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        char name[32], kind[8];
+        double gt, gl;
+        int used = 0;
+        if (o->ncov == CT_SYNTH_MAXCOV) {
+            snprintf(bad, cap, "at most %d covariates", CT_SYNTH_MAXCOV);
+            return -1;
+        }
+        if (sscanf(tok, "%31[^:]:%7[^:]:%lf:%lf%n", name, kind, &gt, &gl, &used) != 4 ||
+            tok[used] != '\0' || (strcmp(kind, "b") != 0 && strcmp(kind, "n") != 0)) {
+            snprintf(bad, cap, "'%.80s' is not NAME:b|n:GAMMA_TRANS:GAMMA_LIFE", tok);
+            return -1;
+        }
+        size_t j = o->ncov++;
+        snprintf(o->cov_name[j], sizeof o->cov_name[j], "%s", name);
+        o->cov_kind[j] = kind[0];
+        o->cov_trans[j] = gt;
+        o->cov_life[j] = gl;
+    }
+    return 0;
+}
 
 static int ends_with(const char *s, const char *suf)
 {
@@ -53,6 +88,8 @@ int cmd_synth(int argc, char **argv, cli_common *c)
                                          {"start", required_argument, NULL, O_START},
                                          {"seed", required_argument, NULL, O_SEED},
                                          {"threads", required_argument, NULL, O_THREADS},
+                                         {"covariates", required_argument, NULL, O_COV},
+                                         {"features-out", required_argument, NULL, O_FEAT_OUT},
                                          {"output", required_argument, NULL, 'o'},
                                          {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
@@ -60,7 +97,7 @@ int cmd_synth(int argc, char **argv, cli_common *c)
                                          {NULL, 0, NULL, 0}};
     ct_synth_opts o;
     ct_error err;
-    const char *out = NULL, *params = NULL, *spend = NULL;
+    const char *out = NULL, *params = NULL, *spend = NULL, *feat_out = NULL;
     int opt;
     char bad[160];
 
@@ -126,6 +163,14 @@ int cmd_synth(int argc, char **argv, cli_common *c)
         case 'o':
             out = optarg;
             break;
+        case O_COV:
+            if (parse_covariates(optarg, &o, bad, sizeof bad) != 0) {
+                return cli_usage(c, "--covariates: %s", bad);
+            }
+            break;
+        case O_FEAT_OUT:
+            feat_out = optarg;
+            break;
         default: {
             int ec = cli_option(c, opt, HELP, argc, argv);
             if (ec >= 0) {
@@ -177,14 +222,32 @@ int cmd_synth(int argc, char **argv, cli_common *c)
     if (ct_synth_check(&o, &err) != CT_OK) {
         return cli_usage(c, "%s", err.msg);
     }
+    int h5 = ends_with(out, ".h5") || ends_with(out, ".hdf5");
+    if (feat_out != NULL && (h5 || o.ncov == 0)) {
+        return cli_usage(c, "--features-out goes with --covariates and OUT.csv (OUT.h5 holds "
+                            "them as /features)");
+    }
+    if (!h5 && o.ncov > 0 && feat_out == NULL) {
+        return cli_usage(c, "--covariates with OUT.csv need --features-out F.csv");
+    }
+    const char *outs[2] = {out, feat_out};
+    int ec = cli_check_paths(c, NULL, 0, outs, 2);
+    if (ec != 0) {
+        return ec;
+    }
     double t0 = ct_seconds();
     uint64_t rows = 0;
     ct_status s;
-    if (ends_with(out, ".h5") || ends_with(out, ".hdf5")) {
+    ct_outputs_hold(outs, 2); /* the log and its features appear together */
+    if (h5) {
         s = ct_synth_h5(&o, out, c->cmdline, &err);
     } else {
         s = ct_synth_csv(&o, out, &rows, &err);
+        if (s == CT_OK && feat_out != NULL) {
+            s = ct_synth_features_csv(&o, feat_out, &err);
+        }
     }
+    s = ct_outputs_release(s, &err);
     if (s != CT_OK) {
         return cli_fail(c, &err);
     }

@@ -56,6 +56,19 @@ static void put_safe(FILE *fp, const char *s)
     }
 }
 
+void cli_term_str(char *dst, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; s != NULL && *s != '\0' && n + 5 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        n += ch < 0x20 || ch == 0x7f ? (size_t)snprintf(dst + n, cap - n, "\\x%02x", ch)
+                                     : (size_t)snprintf(dst + n, cap - n, "%c", *s);
+    }
+    if (cap > 0) {
+        dst[n < cap ? n : cap - 1] = '\0';
+    }
+}
+
 int cli_fail(const cli_common *c, const ct_error *err)
 {
     cli_progress_done(c);

@@ -8,12 +8,12 @@
 
 ct_status ct_fit_write(ct_file *f, const ct_fit *fit, ct_error *err)
 {
-    char grp[64], names[128] = "";
+    char grp[64], names[CT_CLV_MAXPAR * 80] = "", cols[CT_CLV_MAXCOEF * 72] = "";
     ct_status s;
     snprintf(grp, sizeof grp, "/fits/%s", ct_clv_model_name(fit->model));
     for (size_t j = 0; j < fit->k; j++) {
         strcat(names, j ? "," : "");
-        strcat(names, ct_clv_param_name(fit->model, j));
+        strcat(names, ct_fit_param_name(fit, j));
     }
     CT_TRY(ct_file_make_group(f, grp, err));
     CT_TRY(ct_attr_set_str(f, grp, "model", ct_clv_model_name(fit->model), err));
@@ -22,10 +22,24 @@ ct_status ct_fit_write(ct_file *f, const ct_fit *fit, ct_error *err)
     CT_TRY(ct_attr_set_f64v(f, grp, "se", fit->se, fit->k, err));
     CT_TRY(ct_attr_set_f64v(f, grp, "cov", fit->cov, fit->k * fit->k, err));
     for (size_t j = 0; j < fit->k; j++) {
-        char nm[32];
-        snprintf(nm, sizeof nm, "se_%s", ct_clv_param_name(fit->model, j));
-        CT_TRY(ct_attr_set_f64(f, grp, ct_clv_param_name(fit->model, j), fit->par[j], err));
+        char nm[96];
+        snprintf(nm, sizeof nm, "se_%s", ct_fit_param_name(fit, j));
+        CT_TRY(ct_attr_set_f64(f, grp, ct_fit_param_name(fit, j), fit->par[j], err));
         CT_TRY(ct_attr_set_f64(f, grp, nm, fit->se[j], err));
+    }
+    if (fit->ncoef > 0) { /* static covariates: columns, processes, the LR test */
+        double proc[CT_CLV_MAXCOEF];
+        for (size_t j = 0; j < fit->ncoef; j++) {
+            strcat(cols, j ? "," : "");
+            strcat(cols, fit->coef_col[j]);
+            proc[j] = (double)fit->coef_proc[j];
+        }
+        CT_TRY(ct_attr_set_str(f, grp, "covariates", cols, err));
+        CT_TRY(ct_attr_set_f64v(f, grp, "covariate_process", proc, fit->ncoef, err));
+        CT_TRY(ct_attr_set_f64(f, grp, "penalty_covariates", fit->penalty_cov, err));
+        CT_TRY(ct_attr_set_f64(f, grp, "ll_without_covariates", fit->ll0, err));
+        CT_TRY(ct_attr_set_f64(f, grp, "lr_statistic", fit->lr, err));
+        CT_TRY(ct_attr_set_f64(f, grp, "lr_p_value", fit->lr_p, err));
     }
     CT_TRY(ct_attr_set_f64(f, grp, "ll", fit->ll, err));
     CT_TRY(ct_attr_set_f64(f, grp, "aic", fit->aic, err));
@@ -109,6 +123,38 @@ ct_status ct_fit_read(const ct_file *f, const char *model_name, ct_fit *fit, ct_
                           mname, grp);
     }
     fit->k = ct_clv_nparams(fit->model);
+    fit->ll0 = fit->lr = fit->lr_p = (double)NAN;
+    if (ct_attr_exists(f, grp, "covariates")) {
+        char cols[CT_CLV_MAXCOEF * 72];
+        double proc[CT_CLV_MAXCOEF];
+        size_t np = 0;
+        CT_TRY(ct_attr_get_str(f, grp, "covariates", cols, sizeof cols, err));
+        CT_TRY(ct_attr_get_f64v(f, grp, "covariate_process", proc, CT_CLV_MAXCOEF, &np, err));
+        char *save = NULL;
+        for (char *tok = strtok_r(cols, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+            size_t j = fit->ncoef;
+            if (j == CT_CLV_MAXCOEF || j >= np || !(proc[j] >= 1 && proc[j] <= 3) ||
+                strlen(tok) >= sizeof fit->coef_col[j]) {
+                return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0,
+                                  "%s: bad covariates attributes", grp);
+            }
+            static const char *const PRE[4] = {"", "trans", "life", "constr"};
+            fit->coef_proc[j] = (unsigned)proc[j];
+            snprintf(fit->coef_col[j], sizeof fit->coef_col[j], "%s", tok);
+            snprintf(fit->coef_name[j], sizeof fit->coef_name[j], "%s.%s",
+                     PRE[fit->coef_proc[j]], tok);
+            fit->ncoef++;
+        }
+        if (fit->ncoef != np) {
+            return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0,
+                              "%s: %zu covariates, %zu processes", grp, fit->ncoef, np);
+        }
+        fit->k += fit->ncoef;
+        (void)ct_attr_get_f64(f, grp, "penalty_covariates", &fit->penalty_cov, NULL);
+        (void)ct_attr_get_f64(f, grp, "ll_without_covariates", &fit->ll0, NULL);
+        (void)ct_attr_get_f64(f, grp, "lr_statistic", &fit->lr, NULL);
+        (void)ct_attr_get_f64(f, grp, "lr_p_value", &fit->lr_p, NULL);
+    }
     CT_TRY(ct_attr_get_f64v(f, grp, "params", fit->par, CT_CLV_MAXPAR, &k1, err));
     CT_TRY(ct_attr_get_f64v(f, grp, "se", fit->se, CT_CLV_MAXPAR, &k2, err));
     CT_TRY(ct_attr_get_f64v(f, grp, "cov", fit->cov, CT_CLV_MAXPAR * CT_CLV_MAXPAR, &k3, err));
@@ -131,9 +177,10 @@ ct_status ct_fit_read(const ct_file *f, const char *model_name, ct_fit *fit, ct_
     fit->corr_xm = (double)NAN;
     (void)ct_attr_get_f64(f, grp, "corr_x_m", &fit->corr_xm, NULL);
     for (size_t j = 0; j < fit->k; j++) {
-        if (!(fit->par[j] > 0) || !isfinite(fit->par[j])) {
+        int base = j < ct_clv_nparams(fit->model);
+        if (base ? !(fit->par[j] > 0) || !isfinite(fit->par[j]) : !isfinite(fit->par[j])) {
             return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0, "%s: parameter %s = %g",
-                              grp, ct_clv_param_name(fit->model, j), fit->par[j]);
+                              grp, ct_fit_param_name(fit, j), fit->par[j]);
         }
     }
 done:

@@ -184,18 +184,65 @@ static double holdout_periods(const char *path)
     return t;
 }
 
-ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err)
+/* The covariates of o->cov for cust's rows (*z, *w: the caller frees
+ * them): with drop_missing, customers missing one get weight 0 in *w (and
+ * 0 for the value) and are counted in o->cov_dropped (over all ranks). */
+static ct_status fit_covariates(ct_fit_stage *o, ct_customers *cust, ct_clv_covariates *cv,
+                                char (*names)[64], double **z, double **w, ct_error *err)
+{
+    *z = *w = NULL;
+    CT_CHECK(ct_cov_coefs(o->cov, cv, names, err));
+    ct_status s = ct_cov_read(o->data, cust, cv, z, err);
+    if (s == CT_OK && o->cov->drop_missing) {
+        double dropped = 0;
+        *w = malloc((cust->n ? cust->n : 1) * sizeof **w);
+        if (*w == NULL) {
+            return ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < cust->n; i++) {
+            int miss = 0;
+            for (size_t j = 0; j < cv->ncoef; j++) {
+                double *v = &(*z)[i * cv->ncoef + j];
+                miss |= isnan(*v);
+                *v = isnan(*v) ? 0.0 : *v;
+            }
+            (*w)[i] = miss ? 0.0 : cust->weight != NULL ? cust->weight[i] : 1.0;
+            dropped += miss;
+        }
+        cust->weight = *w;
+        s = ct_comm_allreduce_sum(ct_comm_size(o->comm) > 1 ? o->comm : NULL, &dropped, 1, err);
+        o->cov_dropped = (size_t)dropped;
+    }
+    cv->z = *z;
+    return s;
+}
+
+ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err)
 {
     ct_customers cust;
     ct_file *f = NULL;
     double period_days;
-    ct_status s = ct_stage_read_customers(o->data, o->table, CT_READ_NO_IDS, o->comm, &cust,
-                                          &period_days, err);
+    int cov = !ct_cov_spec_empty(o->cov);
+    if (cov && o->choice != NULL) {
+        return ct_fail(err, CT_ECONFIG,
+                       "covariates need a named purchase model (bgnbd, mbgnbd or pareto), "
+                       "not auto");
+    }
+    ct_status s = ct_stage_read_customers(o->data, o->table, cov ? 0 : CT_READ_NO_IDS, o->comm,
+                                          &cust, &period_days, err);
     if (s != CT_OK) {
         return s;
     }
     ct_comm *comm = ct_comm_size(o->comm) > 1 ? o->comm : NULL;
     size_t k0 = 0;
+    ct_clv_covariates cv;
+    char cov_names[CT_CLV_MAXCOEF][64];
+    double *z = NULL, *w0 = cust.weight, *wcov = NULL;
+    o->cov_dropped = 0;
+    if (cov) {
+        CT_TRY(ct_comm_agree(comm, fit_covariates(o, &cust, &cv, cov_names, &z, &wcov, err),
+                             err));
+    }
     if (o->choice != NULL) {
         ct_model_choice *ch = o->choice;
         CT_TRY(ct_stage_choose(&cust, holdout_periods(o->data), o->data, &o->fit, 0, comm, ch,
@@ -207,9 +254,23 @@ ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err)
     }
     for (size_t k = 0; k < o->nmodels; k++) {
         double t0 = ct_seconds();
-        s = ct_stage_fit_model(&cust, o->models[k], o->data, &o->fit, comm, &fits[k0 + k], err);
+        ct_clv_model m = o->models[k];
+        s = ct_stage_fit_model(&cust, m, o->data, &o->fit, comm, &fits[k0 + k], err);
         if (s != CT_OK) {
             goto done;
+        }
+        if (cov && m != CT_GAMMAGAMMA) { /* from the plain fit, with the covariates */
+            ct_clv_data *cd = NULL;
+            ct_fit base = fits[k0 + k];
+            s = ct_clv_data_new_cov(&cd, m, &cust, &cv, o->data, comm, err);
+            if (s == CT_OK) {
+                s = ct_comm_agree(comm, ct_clv_fit_cov(cd, &base, &o->fit, &fits[k0 + k], err),
+                                  err);
+            }
+            ct_clv_data_free(cd);
+            if (s != CT_OK) {
+                goto done;
+            }
         }
         fits[k0 + k].period_days = period_days;
         if (o->on_fit != NULL) {
@@ -232,6 +293,9 @@ ct_status ct_stage_fit(const ct_fit_stage *o, ct_fit *fits, ct_error *err)
     f = NULL;
 done:
     ct_file_close(f);
+    cust.weight = w0;
+    free(wcov);
+    free(z);
     ct_customers_free(&cust);
     return s;
 }
@@ -315,15 +379,27 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
         has_gg = 1;
     }
     /* clvtier-mpi: each rank scores its share, and the ranks write together */
-    s = ct_stage_read_customers(o->data, "/customers", CT_READ_NO_IDS, comm, &cust, &period_days,
-                                err);
+    s = ct_stage_read_customers(o->data, "/customers", pf.ncoef > 0 ? 0 : CT_READ_NO_IDS, comm,
+                                &cust, &period_days, err);
     if (s != CT_OK) {
         return s;
     }
     memset(&sc, 0, sizeof sc);
-    double t0 = ct_seconds();
-    s = ct_clv_score_intervals(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount, o->level,
-                               o->threads, &sc, err);
+    double t0 = ct_seconds(), *z = NULL;
+    if (pf.ncoef > 0) { /* every customer under its own covariates */
+        ct_clv_covariates cv;
+        ct_cov_of_fit(&pf, &cv);
+        s = o->level > 0 ? ct_fail(err, CT_EINVAL,
+                                   "--intervals are not available for fits with covariates yet")
+                         : ct_cov_read(o->data, &cust, &cv, &z, err);
+        if (s == CT_OK) {
+            s = ct_clv_score_cov(&pf, has_gg ? &gg : NULL, &cust, z, o->horizon, o->discount,
+                                 o->threads, &sc, err);
+        }
+    } else {
+        s = ct_clv_score_intervals(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount,
+                                   o->level, o->threads, &sc, err);
+    }
     if (s == CT_OK) {
         s = score_extras(o, &pf, &cust, &sc, err);
     }
@@ -352,6 +428,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
     }
 done:
     ct_file_close(f);
+    free(z);
     ct_scores_free(&sc);
     ct_customers_free(&cust);
     return s;

@@ -908,6 +908,55 @@ else
     skipped "python3 with h5py+pandas not available (apt install python3-h5py python3-pandas)"
 fi
 
+# ---- issue 17: static covariates ---------------------------------------------
+expect 0 "synth covariates h5" -- "$CLV" synth --model bgnbd -n 20000 --periods 104 --cohort 52 \
+    --covariates web:b:0.5:-0.3,promo:b:-0.4:0.4,visits0:n:0.3:0.2 -o "$T/cov.h5" -q
+expect 0 "fit covariates" -- "$CLV" fit "$T/cov.h5" --model bgnbd,gammagamma \
+    --covariates-purchase web,promo,visits0 --covariates-dropout web,promo -o "$T/covfit.h5" --json
+for k in '"trans.web": 0.' '"life.promo": 0.' '"lr_df": 5' '"process": "dropout"' '"lr_p_value": '; do
+    grep -qF "$k" "$T/out" && ok || bad "fit --covariates json lacks $k: $(head -c 600 "$T/out")"
+done
+says "fit covariates table" "vs. no covariates: log-likelihood"
+"$CLV" inspect "$T/covfit.h5" | grep -q '@covariates = web,promo,visits0,web,promo' && ok \
+    || bad "covariate columns not stored in /fits/bgnbd"
+expect 0 "score covariates" -- "$CLV" score "$T/cov.h5" --fit "$T/covfit.h5" --horizon 26 -o "$T/covsc.h5"
+expect 64 "score covariates intervals" -- "$CLV" score "$T/cov.h5" --fit "$T/covfit.h5" \
+    --intervals -o "$T/covsc2.h5"
+says "score covariates intervals" "not available for fits with covariates"
+expect 78 "covariate protected" -- "$CLV" fit "$T/cov.h5" --model pareto \
+    --covariates-dropout web,Religion -o "$T/x.h5"
+says "covariate protected" "covariate 'Religion' is a protected attribute (religion)"
+expect 78 "covariates with auto" -- "$CLV" fit "$T/cov.h5" --model auto --covariates-purchase web -o "$T/x.h5"
+expect 78 "same-cov not in both" -- "$CLV" fit "$T/cov.h5" --model pareto --covariates-purchase web \
+    --same-cov web -o "$T/x.h5"
+expect 65 "covariate not a column" -- "$CLV" fit "$T/cov.h5" --model pareto --covariates-purchase nope -o "$T/x.h5"
+says "covariate not a column" "covariate 'nope' is not a column of /features"
+expect 0 "fit covariates constrained, penalised" -- "$CLV" fit "$T/cov.h5" --model pareto \
+    --covariates-purchase web,promo --covariates-dropout promo --same-cov promo --penalty-cov 0.01 \
+    -o "$T/covfit2.h5" --json -q
+grep -qF '"constr.promo"' "$T/out" && grep -qF '"penalty_covariates": 0.01' "$T/out" && ok \
+    || bad "constrained/penalised fit json: $(head -c 600 "$T/out")"
+# the same customers as a transaction log and a features file, as a shop would have them
+expect 0 "synth covariates csv" -- "$CLV" synth --model pareto -n 3000 --periods 104 --cohort 52 \
+    --covariates web:b:0.5:-0.3,visits0:n:0.3:0.2 -o "$T/covlog.csv" --features-out "$T/covfeat.csv" -q
+expect 64 "synth covariates csv without features-out" -- "$CLV" synth -n 10 \
+    --covariates web:b:0.5:-0.3 -o "$T/x.csv"
+awk -F, 'NR == 1 { print $0 ",one,web2"; next } { print $0 ",1," 2 * $2 + 1 }' "$T/covfeat.csv" >"$T/covfeat2.csv"
+expect 0 "ingest covariates" -- "$CLV" ingest "$T/covlog.csv" --period week --features "$T/covfeat2.csv" -o "$T/covlog.h5" -q
+expect 0 "fit covariates from a log" -- "$CLV" fit "$T/covlog.h5" --model pareto \
+    --covariates-purchase web,visits0 --covariates-dropout web -o "$T/x.h5" -q
+expect 65 "covariate constant" -- "$CLV" fit "$T/covlog.h5" --model bgnbd --covariates-purchase web,one -o "$T/x.h5"
+says "covariate constant" "covariate 'one' is constant (1 for every customer)"
+expect 65 "covariates collinear" -- "$CLV" fit "$T/covlog.h5" --model bgnbd --covariates-dropout web,web2 -o "$T/x.h5"
+says "covariates collinear" "'web2' is a linear combination of 'web'"
+awk -F, 'NR == 6 { print $1 ",," $3; next } { print }' "$T/covfeat.csv" >"$T/covfeat3.csv"
+expect 0 "ingest covariates with a gap" -- "$CLV" ingest "$T/covlog.csv" --period week --features "$T/covfeat3.csv" -o "$T/covgap.h5" -q
+expect 65 "covariate missing" -- "$CLV" fit "$T/covgap.h5" --model bgnbd --covariates-purchase web,visits0 -o "$T/x.h5"
+says "covariate missing" "covariate 'web' is missing"
+expect 0 "covariate missing dropped" -- "$CLV" fit "$T/covgap.h5" --model bgnbd --covariates-purchase web,visits0 \
+    --covariate-missing drop -o "$T/x.h5"
+says "covariate missing dropped" "1 customer(s) with a missing covariate left out of the fit"
+
 no_temp final
 echo "cli: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -157,6 +157,10 @@ static ct_status data_cov(ct_clv_data *d, ct_clv_model model, const ct_customers
     }
     for (size_t i = 0; i < c->n; i++) {
         CT_CHECK(clv_check_row(c, i, model, source, err));
+        double w = c->weight ? c->weight[i] : 1.0;
+        if (!(w > 0)) {
+            continue; /* not fitted: its covariates do not matter */
+        }
         const double *z = cv->z + i * K;
         for (size_t j = 0; j < K; j++) {
             if (!isfinite(z[j])) {
@@ -166,10 +170,6 @@ static ct_status data_cov(ct_clv_data *d, ct_clv_model model, const ct_customers
                                   (int)(c->ids != NULL ? c->id_width : 0), id, cv->col[j],
                                   isnan(z[j]) ? "missing" : "infinite");
             }
-        }
-        double w = c->weight ? c->weight[i] : 1.0;
-        if (!(w > 0)) {
-            continue;
         }
         d->x[n] = c->x[i];
         d->T[n] = c->T[i];

@@ -1,0 +1,182 @@
+/* covariates.c - static covariates for the purchase fits: which columns of
+ * /features enter which process (and the guard on their names), and the
+ * reading of their values for this rank's customers. */
+#include "clvtier/pipeline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ct_cov_spec_empty(const ct_cov_spec *spec)
+{
+    return spec == NULL || ((spec->purchase == NULL || spec->purchase[0] == '\0') &&
+                            (spec->dropout == NULL || spec->dropout[0] == '\0'));
+}
+
+/* The names of a comma-separated list into out (at most max); -1 with a
+ * message on a bad one. */
+static long split_names(const char *list, char (*out)[64], size_t max, const char *what,
+                        ct_error *err)
+{
+    size_t n = 0;
+    const char *p = list != NULL ? list : "";
+    while (*p != '\0') {
+        const char *e = strchr(p, ',');
+        size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
+            len--;
+        }
+        if (len == 0 || len >= 64) {
+            ct_fail(err, CT_ECONFIG, "%s: empty or too long (max 63 bytes) column name in '%s'",
+                    what, list);
+            return -1;
+        }
+        if (n == max) {
+            ct_fail(err, CT_ECONFIG, "%s: more than %zu covariates", what, max);
+            return -1;
+        }
+        memcpy(out[n], p, len);
+        out[n][len] = '\0';
+        for (size_t k = 0; k < n; k++) {
+            if (strcmp(out[k], out[n]) == 0) {
+                ct_fail(err, CT_ECONFIG, "%s: column '%s' given twice", what, out[n]);
+                return -1;
+            }
+        }
+        n++;
+        p += e != NULL ? (size_t)(e - p) + 1 : strlen(p);
+    }
+    return (long)n;
+}
+
+static int in_list(char (*names)[64], long n, const char *s)
+{
+    for (long k = 0; k < n; k++) {
+        if (strcmp(names[k], s) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+ct_status ct_cov_coefs(const ct_cov_spec *spec, ct_clv_covariates *cv, char (*names)[64],
+                       ct_error *err)
+{
+    char pu[CT_CLV_MAXCOEF][64], dr[CT_CLV_MAXCOEF][64], sa[CT_CLV_MAXCOEF][64];
+    memset(cv, 0, sizeof *cv);
+    long np = split_names(spec->purchase, pu, CT_CLV_MAXCOEF, "purchase covariates", err);
+    long nd = np < 0 ? -1 : split_names(spec->dropout, dr, CT_CLV_MAXCOEF, "drop-out covariates", err);
+    long ns = nd < 0 ? -1 : split_names(spec->same, sa, CT_CLV_MAXCOEF, "same covariates", err);
+    if (ns < 0) {
+        return err->status;
+    }
+    for (long k = 0; k < ns; k++) {
+        if (!in_list(pu, np, sa[k]) || !in_list(dr, nd, sa[k])) {
+            return ct_fail(err, CT_ECONFIG,
+                           "covariate '%s' is to be the same in both processes, so it must be "
+                           "among the purchase and the drop-out covariates",
+                           sa[k]);
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        char (*list)[64] = pass == 0 ? pu : dr;
+        long n = pass == 0 ? np : nd;
+        for (long k = 0; k < n; k++) {
+            int same = in_list(sa, ns, list[k]);
+            if (pass == 1 && same) {
+                continue; /* one coefficient, counted with the purchase ones */
+            }
+            const char *hit = ct_protected_attribute(list[k]);
+            if (hit != NULL) {
+                return ct_fail(err, CT_EPROTECTED,
+                               "covariate '%s' is a protected attribute (%s): it would make "
+                               "every customer's CLV, and so their tier, depend on it; it may "
+                               "only be audited",
+                               list[k], hit);
+            }
+            if (cv->ncoef == CT_CLV_MAXCOEF) {
+                return ct_fail(err, CT_ECONFIG, "more than %d covariate coefficients",
+                               CT_CLV_MAXCOEF);
+            }
+            memcpy(names[cv->ncoef], list[k], sizeof list[k]);
+            cv->col[cv->ncoef] = names[cv->ncoef];
+            cv->proc[cv->ncoef] = same ? CT_COV_PURCHASE | CT_COV_DROPOUT
+                                  : pass == 0 ? CT_COV_PURCHASE
+                                              : CT_COV_DROPOUT;
+            cv->ncoef++;
+        }
+    }
+    return CT_OK;
+}
+
+void ct_cov_of_fit(const ct_fit *f, ct_clv_covariates *cv)
+{
+    memset(cv, 0, sizeof *cv);
+    cv->ncoef = f->ncoef;
+    for (size_t j = 0; j < f->ncoef && j < CT_CLV_MAXCOEF; j++) {
+        cv->col[j] = f->coef_col[j];
+        cv->proc[j] = f->coef_proc[j];
+    }
+}
+
+ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_covariates *cv,
+                      double **z, ct_error *err)
+{
+    ct_file *f = NULL;
+    ct_table *t = NULL, *tc = NULL;
+    size_t n = c->n, K = cv->ncoef;
+    double *col = NULL, *v = NULL;
+    ct_status s;
+    *z = NULL;
+    CT_TRY(ct_file_open(&f, path, err));
+    if (!ct_file_has_group(f, "/features")) {
+        s = ct_fail_at(err, CT_EFORMAT, path, 0, 0,
+                       "covariate '%s': %s has no /features (ingest --features FILE.csv joins "
+                       "per-customer columns)",
+                       cv->col[0], path);
+        goto done;
+    }
+    CT_TRY(ct_table_open(&t, f, "/features", err));
+    CT_TRY(ct_table_open(&tc, f, "/customers", err));
+    if (ct_table_nrows(t) != ct_table_nrows(tc)) {
+        s = ct_fail_at(err, CT_EFORMAT, path, 0, 0, "/features has %zu rows, /customers %zu",
+                       ct_table_nrows(t), ct_table_nrows(tc));
+        goto done;
+    }
+    col = malloc((n ? n : 1) * sizeof *col);
+    v = malloc((n ? n : 1) * (K ? K : 1) * sizeof *v);
+    if (col == NULL || v == NULL) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory for covariates");
+        goto done;
+    }
+    for (size_t j = 0; j < K; j++) {
+        long q = ct_table_find(t, cv->col[j]);
+        if (q < 0) {
+            s = ct_fail_at(err, CT_EFORMAT, path, 0, 0,
+                           "covariate '%s' is not a column of /features", cv->col[j]);
+            goto done;
+        }
+        if (ct_table_coltype(t, (size_t)q) == CT_STRING) {
+            s = ct_fail_at(err, CT_EFORMAT, path, 0, 0,
+                           "covariate '%s' is text, not a number", cv->col[j]);
+            goto done;
+        }
+        CT_TRY(ct_table_read(t, (size_t)q, c->row0, n, CT_FLOAT64, col, err));
+        for (size_t i = 0; i < n; i++) {
+            v[i * K + j] = col[i];
+        }
+    }
+    *z = v;
+    v = NULL;
+done:
+    free(col);
+    free(v);
+    ct_table_close(t);
+    ct_table_close(tc);
+    ct_file_close(f);
+    return s;
+}
