@@ -181,12 +181,33 @@ ct_status ct_clv_fit_cov(ct_clv_data *d, const ct_fit *base, const ct_fit_opts *
  * s, beta_i) under a fit with covariates; z: its ncoef values. */
 void ct_clv_cov_params(const ct_fit *f, const double *z, double *p);
 /* ct_clv_score for a fit with covariates: z as in ct_clv_covariates (c->n x
- * f->ncoef); z NULL or f without covariates: ct_clv_score. */
+ * f->ncoef); z NULL or f without covariates: ct_clv_score.  (ct_clv_score
+ * and ct_clv_score_intervals with level 0 come here when c->cov is set.) */
 ct_status ct_clv_score_cov(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                            const double *z, double horizon, double discount, unsigned threads,
                            ct_scores *out, ct_error *err);
 
-/* ---- validation tables ----------------------------------------------------- */
+/* One prediction per customer of c under f; with covariates (f->ncoef > 0)
+ * each customer's own parameters from c->cov.  t: the periods ahead
+ * (CT_PRED_EXPECTED, _P_NO_PURCHASE, _ALIVE_AT) or the continuous discount
+ * rate (CT_PRED_DERT). */
+typedef enum ct_clv_pred {
+    CT_PRED_P_ALIVE,
+    CT_PRED_EXPECTED,
+    CT_PRED_P_NO_PURCHASE,
+    CT_PRED_ALIVE_AT,
+    CT_PRED_DERT
+} ct_clv_pred;
+ct_status ct_clv_predict(const ct_fit *f, ct_clv_pred what, const ct_customers *c, double t,
+                         unsigned threads, double *out, ct_error *err);
+
+/* E[X(t)] of a new customer averaged over the customers of c (weights):
+ * with covariates each customer's own, else ct_clv_expected_new. */
+ct_status ct_clv_expected_new_pop(const ct_fit *f, const ct_customers *c, double t, double *out,
+                                  ct_error *err);
+
+/* ---- validation tables (with covariates: each customer's own parameters,
+ * from c->cov) -------------------------------------------------------------- */
 
 /* Expected vs observed number of customers with x = 0, 1, ..., jmax-2 and
  * >= jmax-1 repeat purchases in the calibration period (each customer's own

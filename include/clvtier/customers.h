@@ -39,6 +39,10 @@ typedef struct ct_customers {
     int8_t *r_score, *f_score, *m_score;
     int32_t *rfm;
     size_t row0; /* read by part: the table row of row 0 here (else 0) */
+    /* NULL, or the covariate values of these customers for a fit with
+     * covariates (clv.h): n x that fit's ncoef, row-major.  Set by the
+     * caller, who owns it (never read from or written to a file here). */
+    const double *cov;
 } ct_customers;
 
 /* Allocate every column for n rows (holdout columns when holdout != 0,

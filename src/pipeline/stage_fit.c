@@ -312,7 +312,7 @@ static ct_status score_extras(const ct_score_stage *o, const ct_fit *pf, const c
             return ct_fail(err, CT_ENOMEM, "out of memory");
         }
         sc->dert_delta = o->dert;
-        CT_CHECK(ct_clv_dert(pf, c->x, c->t_x, c->T, c->n, o->dert, o->threads, sc->dert, err));
+        CT_CHECK(ct_clv_predict(pf, CT_PRED_DERT, c, o->dert, o->threads, sc->dert, err));
         for (size_t i = 0; i < c->n; i++) {
             sc->clv_dert[i] = sc->dert[i] * sc->exp_spend[i];
         }
@@ -324,8 +324,8 @@ static ct_status score_extras(const ct_score_stage *o, const ct_fit *pf, const c
         if (sc->alive_at[j] == NULL) {
             return ct_fail(err, CT_ENOMEM, "out of memory");
         }
-        CT_CHECK(ct_clv_p_alive_at(pf, c->x, c->t_x, c->T, c->n, o->at[j], o->threads,
-                                   sc->alive_at[j], err));
+        CT_CHECK(ct_clv_predict(pf, CT_PRED_ALIVE_AT, c, o->at[j], o->threads, sc->alive_at[j],
+                                err));
     }
     return CT_OK;
 }
@@ -389,14 +389,10 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
     if (pf.ncoef > 0) { /* every customer under its own covariates */
         ct_clv_covariates cv;
         ct_cov_of_fit(&pf, &cv);
-        s = o->level > 0 ? ct_fail(err, CT_EINVAL,
-                                   "--intervals are not available for fits with covariates yet")
-                         : ct_cov_read(o->data, &cust, &cv, &z, err);
-        if (s == CT_OK) {
-            s = ct_clv_score_cov(&pf, has_gg ? &gg : NULL, &cust, z, o->horizon, o->discount,
-                                 o->threads, &sc, err);
-        }
-    } else {
+        s = ct_cov_read(o->data, &cust, &cv, &z, err);
+        cust.cov = z;
+    }
+    if (s == CT_OK) {
         s = ct_clv_score_intervals(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount,
                                    o->level, o->threads, &sc, err);
     }
@@ -447,10 +443,21 @@ ct_status ct_stage_validate(const char *data, const char *fit, size_t jmax, doub
     if (s != CT_OK) {
         return s;
     }
-    s = ct_stage_read_customers(data, "/customers", CT_READ_NO_IDS, NULL, &cust, &period_days,
-                                err);
+    s = ct_stage_read_customers(data, "/customers", v->fit.ncoef > 0 ? 0 : CT_READ_NO_IDS, NULL,
+                                &cust, &period_days, err);
     if (s != CT_OK) {
         return s;
+    }
+    double *z = NULL;
+    if (v->fit.ncoef > 0) { /* each customer under its own covariates */
+        ct_clv_covariates cv;
+        ct_cov_of_fit(&v->fit, &cv);
+        s = ct_cov_read(data, &cust, &cv, &z, err);
+        if (s != CT_OK) {
+            ct_customers_free(&cust);
+            return s;
+        }
+        cust.cov = z;
     }
     if (tstar < 0) {
         tstar = holdout_periods(data);
@@ -467,7 +474,6 @@ ct_status ct_stage_validate(const char *data, const char *fit, size_t jmax, doub
         s = ct_clv_calibration(&v->fit, &cust, tstar, CT_CALIB_BINS, v->cal_n, v->cal_pred,
                                v->cal_obs, &v->brier, err);
     }
-    ct_customers_free(&cust);
     v->curve = curve;
     if (curve > 0 && s == CT_OK) {
         v->expected_new = malloc(curve * sizeof *v->expected_new);
@@ -476,8 +482,10 @@ ct_status ct_stage_validate(const char *data, const char *fit, size_t jmax, doub
         }
     }
     for (size_t t = 0; t < curve && s == CT_OK; t++) {
-        s = ct_clv_expected_new(&v->fit, (double)(t + 1), &v->expected_new[t], err);
+        s = ct_clv_expected_new_pop(&v->fit, &cust, (double)(t + 1), &v->expected_new[t], err);
     }
+    ct_customers_free(&cust);
+    free(z);
     if (s != CT_OK) {
         free(v->expected_new);
         v->expected_new = NULL;

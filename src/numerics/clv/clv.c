@@ -245,6 +245,7 @@ typedef struct pred_job {
     double t;
     double *out, *out2; /* out2: the upper quantiles (PRED_QUANTILES) */
     int what;
+    const double *z; /* NULL, or row i's covariates (f->ncoef each): its own parameters */
 } pred_job;
 
 static ct_status pred_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -252,17 +253,28 @@ static ct_status pred_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
     pred_job *J = vctx;
     (void)b;
     (void)err;
+    ct_fit fi; /* a customer's own parameters (covariates) */
+    const ct_fit *f = J->f;
+    if (J->z != NULL) {
+        fi.model = J->f->model;
+        fi.k = 4;
+        fi.ncoef = 0;
+        f = &fi;
+    }
     for (size_t i = begin; i < end; i++) {
         double x = J->x[i], tx = J->tx[i], T = J->T[i];
+        if (J->z != NULL) {
+            ct_clv_cov_params(J->f, J->z + i * J->f->ncoef, fi.par);
+        }
         if (J->what == PRED_QUANTILES) { /* out: lo, out2: hi */
-            purchases_quantiles(J->f, J->gl, x, tx, T, J->t, J->level, &J->out[i], &J->out2[i]);
+            purchases_quantiles(f, J->gl, x, tx, T, J->t, J->level, &J->out[i], &J->out2[i]);
             continue;
         }
-        J->out[i] = J->what == PRED_ALIVE      ? clv_p_alive1(J->f, x, tx, T)
-                    : J->what == PRED_EXPECTED ? clv_expected1(J->f, x, tx, T, J->t)
-                    : J->what == PRED_ALIVE_AT ? clv_alive_at1(J->f, x, tx, T, J->t)
-                    : J->what == PRED_DERT     ? clv_dert1(J->f, J->lag, x, tx, T, J->t)
-                                               : clv_p_none1(J->f, J->gl, x, tx, T, J->t);
+        J->out[i] = J->what == PRED_ALIVE      ? clv_p_alive1(f, x, tx, T)
+                    : J->what == PRED_EXPECTED ? clv_expected1(f, x, tx, T, J->t)
+                    : J->what == PRED_ALIVE_AT ? clv_alive_at1(f, x, tx, T, J->t)
+                    : J->what == PRED_DERT     ? clv_dert1(f, J->lag, x, tx, T, J->t)
+                                               : clv_p_none1(f, J->gl, x, tx, T, J->t);
     }
     return CT_OK;
 }
@@ -282,7 +294,7 @@ ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *t
     if (gl == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    pred_job J = {f, gl, NULL, 0, x, tx, T, t, out, NULL, PRED_NONE};
+    pred_job J = {f, gl, NULL, 0, x, tx, T, t, out, NULL, PRED_NONE, NULL};
     ct_status s = ct_par_for(n, 1024, 0, pred_block, &J, err);
     gsl_integration_glfixed_table_free(gl);
     return s;
@@ -368,8 +380,71 @@ ct_status ct_clv_p_alive_at(const ct_fit *f, const double *x, const double *tx, 
     if (!(t >= 0) || !isfinite(t)) {
         return ct_fail(err, CT_EINVAL, "period count t = %g must be >= 0", t);
     }
-    pred_job J = {f, NULL, NULL, 0, x, tx, T, t, out, NULL, PRED_ALIVE_AT};
+    pred_job J = {f, NULL, NULL, 0, x, tx, T, t, out, NULL, PRED_ALIVE_AT, NULL};
     return pred_distinct(&J, n, threads, 1024, err);
+}
+
+/* A fit with covariates needs each customer's (c->cov). */
+static ct_status need_cov(const ct_fit *f, const ct_customers *c, ct_error *err)
+{
+    if (f->ncoef > 0 && c->cov == NULL) {
+        return ct_fail(err, CT_EINVAL,
+                       "this %s fit has covariates: its predictions need each customer's "
+                       "covariates",
+                       ct_clv_model_name(f->model));
+    }
+    return CT_OK;
+}
+
+ct_status ct_clv_predict(const ct_fit *f, ct_clv_pred what, const ct_customers *c, double t,
+                         unsigned threads, double *out, ct_error *err)
+{
+    ct_init();
+    if (f->ncoef == 0) {
+        switch (what) {
+        case CT_PRED_P_ALIVE:
+            return ct_clv_p_alive(f, c->x, c->t_x, c->T, c->n, out, err);
+        case CT_PRED_EXPECTED:
+            return ct_clv_expected(f, c->x, c->t_x, c->T, c->n, t, out, err);
+        case CT_PRED_P_NO_PURCHASE:
+            return ct_clv_p_no_purchase(f, c->x, c->t_x, c->T, c->n, t, out, err);
+        case CT_PRED_ALIVE_AT:
+            return ct_clv_p_alive_at(f, c->x, c->t_x, c->T, c->n, t, threads, out, err);
+        case CT_PRED_DERT:
+            return ct_clv_dert(f, c->x, c->t_x, c->T, c->n, t, threads, out, err);
+        }
+        return ct_fail(err, CT_EINVAL, "unknown prediction");
+    }
+    CT_CHECK(need_cov(f, c, err));
+    if (f->model != CT_BGNBD && f->model != CT_MBGNBD && f->model != CT_PARETO) {
+        return ct_fail(err, CT_EINVAL, "covariates are for bgnbd, mbgnbd and pareto");
+    }
+    if (!(t >= 0) || !isfinite(t) || (what == CT_PRED_DERT && !(t > 0))) {
+        return ct_fail(err, CT_EINVAL, "%s %g out of range",
+                       what == CT_PRED_DERT ? "discount rate" : "period count t", t);
+    }
+    static const int KIND[] = {PRED_ALIVE, PRED_EXPECTED, PRED_NONE, PRED_ALIVE_AT, PRED_DERT};
+    gsl_integration_glfixed_table *gl =
+        what == CT_PRED_P_NO_PURCHASE ? gsl_integration_glfixed_table_alloc(32) : NULL;
+    gsl_integration_fixed_workspace *lag =
+        what == CT_PRED_DERT
+            ? gsl_integration_fixed_alloc(gsl_integration_fixed_laguerre, DERT_NODES, 0, 1, 0, 0)
+            : NULL;
+    ct_status s = CT_OK;
+    if ((what == CT_PRED_P_NO_PURCHASE && gl == NULL) || (what == CT_PRED_DERT && lag == NULL)) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    if (s == CT_OK) {
+        pred_job J = {f, gl, lag, 0, c->x, c->t_x, c->T, t, out, NULL, KIND[what], c->cov};
+        s = ct_par_for(c->n, 256, threads, pred_block, &J, err);
+    }
+    if (gl != NULL) {
+        gsl_integration_glfixed_table_free(gl);
+    }
+    if (lag != NULL) {
+        gsl_integration_fixed_free(lag);
+    }
+    return s;
 }
 
 /* The predictive interval for n customers; with rows != NULL over their
@@ -389,7 +464,7 @@ static ct_status purchases_interval(const ct_fit *f, const double *x, const doub
     if (gl == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    pred_job J = {f, gl, NULL, level, x, tx, T, t, lo, hi, PRED_QUANTILES};
+    pred_job J = {f, gl, NULL, level, x, tx, T, t, lo, hi, PRED_QUANTILES, NULL};
     ct_status s = rows != NULL ? pred_rows(&J, n, idx, rows, nd, threads, 256, err)
                                : pred_distinct(&J, n, threads, 256, err);
     gsl_integration_glfixed_table_free(gl);
@@ -417,7 +492,7 @@ ct_status ct_clv_dert(const ct_fit *f, const double *x, const double *tx, const 
     if (lag == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    pred_job J = {f, NULL, lag, 0, x, tx, T, delta, out, NULL, PRED_DERT};
+    pred_job J = {f, NULL, lag, 0, x, tx, T, delta, out, NULL, PRED_DERT, NULL};
     ct_status s = pred_distinct(&J, n, threads, 64, err);
     gsl_integration_fixed_free(lag);
     return s;
@@ -448,7 +523,7 @@ ct_status ct_clv_p_alive(const ct_fit *f, const double *x, const double *tx, con
     if (s != CT_OK) {
         return s;
     }
-    pred_job J = {f, NULL, NULL, 0, x, tx, T, 0, out, NULL, PRED_ALIVE};
+    pred_job J = {f, NULL, NULL, 0, x, tx, T, 0, out, NULL, PRED_ALIVE, NULL};
     return ct_par_for(n, 1024, 0, pred_block, &J, err);
 }
 
@@ -463,7 +538,7 @@ ct_status ct_clv_expected(const ct_fit *f, const double *x, const double *tx, co
     if (!(t >= 0) || !isfinite(t)) {
         return ct_fail(err, CT_EINVAL, "horizon t = %g must be >= 0", t);
     }
-    pred_job J = {f, NULL, NULL, 0, x, tx, T, t, out, NULL, PRED_EXPECTED};
+    pred_job J = {f, NULL, NULL, 0, x, tx, T, t, out, NULL, PRED_EXPECTED, NULL};
     return ct_par_for(n, 1024, 0, pred_block, &J, err);
 }
 
@@ -1088,6 +1163,13 @@ ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_cus
                                  unsigned threads, ct_scores *out, ct_error *err)
 {
     ct_init();
+    if (f->ncoef > 0 && c->cov != NULL) {
+        if (level != 0) {
+            return ct_fail(err, CT_EINVAL,
+                           "intervals are not available for fits with covariates yet");
+        }
+        return ct_clv_score_cov(f, gg, c, c->cov, horizon, discount, threads, out, err);
+    }
     uint32_t *idx = NULL;
     double *rows = NULL;
     size_t nd = 0, n = c->n;
@@ -1310,11 +1392,85 @@ static int cmp_tval(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Covariates: each customer's own count pmf at its T (or, jmax = 0, its
+ * own E[X(t)]), weighted, summed per block of rows and over the blocks in
+ * order. */
+typedef struct cov_pop_job {
+    const ct_fit *f;
+    const ct_customers *c;
+    size_t jmax; /* pmf entries; 0: E[X(t)] */
+    double t;
+    double *part; /* nblocks x (jmax or 1) */
+} cov_pop_job;
+
+#define COV_POP_BLOCK ((size_t)1024)
+
+static ct_status cov_pop_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    const cov_pop_job *J = vctx;
+    const clv_model_ops *ops = clv_ops(J->f->model);
+    size_t m = J->jmax ? J->jmax : 1;
+    double *acc = J->part + b * m, p[4];
+    (void)err;
+    memset(acc, 0, m * sizeof *acc);
+    for (size_t i = begin; i < end; i++) {
+        double w = J->c->weight != NULL ? J->c->weight[i] : 1.0, sum = 0;
+        ct_clv_cov_params(J->f, J->c->cov + i * J->f->ncoef, p);
+        if (J->jmax == 0) {
+            acc[0] += w * ops->expected_new(p, J->t);
+            continue;
+        }
+        for (size_t j = 0; j + 1 < J->jmax; j++) {
+            double v = ops->pmf(p, J->c->T[i], (double)j);
+            acc[j] += w * v;
+            sum += v;
+        }
+        acc[J->jmax - 1] += w * (sum < 1 ? 1 - sum : 0.0);
+    }
+    return CT_OK;
+}
+
+static ct_status cov_population(const ct_fit *f, const ct_customers *c, size_t jmax, double t,
+                                double *out, ct_error *err)
+{
+    size_t nb = ct_par_nblocks(c->n, COV_POP_BLOCK), m = jmax ? jmax : 1;
+    cov_pop_job J = {f, c, jmax, t, calloc((nb ? nb : 1) * m, sizeof(double))};
+    if (J.part == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    ct_status s = ct_par_for(c->n, COV_POP_BLOCK, 0, cov_pop_block, &J, err);
+    memset(out, 0, m * sizeof *out);
+    for (size_t b = 0; b < nb && s == CT_OK; b++) {
+        for (size_t j = 0; j < m; j++) {
+            out[j] += J.part[b * m + j];
+        }
+    }
+    free(J.part);
+    return s;
+}
+
+ct_status ct_clv_expected_new_pop(const ct_fit *f, const ct_customers *c, double t, double *out,
+                                  ct_error *err)
+{
+    ct_init();
+    if (f->ncoef == 0) {
+        return ct_clv_expected_new(f, t, out, err);
+    }
+    CT_CHECK(need_cov(f, c, err));
+    double W = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        W += c->weight != NULL ? c->weight[i] : 1.0;
+    }
+    CT_CHECK(cov_population(f, c, 0, t, out, err));
+    *out = W > 0 ? *out / W : CT_NAN;
+    return CT_OK;
+}
+
 ct_status ct_clv_repeat_table(const ct_fit *f, const ct_customers *c, size_t jmax,
                               double *expected, double *observed, ct_error *err)
 {
     ct_init();
-    ct_status s = need_purchase_model(f, err);
+    ct_status s = f->ncoef > 0 ? need_cov(f, c, err) : need_purchase_model(f, err);
     if (s != CT_OK) {
         return s;
     }
@@ -1336,6 +1492,12 @@ ct_status ct_clv_repeat_table(const ct_fit *f, const ct_customers *c, size_t jma
         observed[j] += w;
         tv[i].T = c->T[i];
         tv[i].w = w;
+    }
+    if (f->ncoef > 0) { /* each customer's own pmf */
+        s = cov_population(f, c, jmax, 0, expected, err);
+        free(tv);
+        free(pmf);
+        return s;
     }
     /* one pmf per distinct T, weighted by its customers */
     qsort(tv, c->n, sizeof *tv, cmp_tval);
@@ -1361,7 +1523,7 @@ ct_status ct_clv_holdout_table(const ct_fit *f, const ct_customers *c, double t_
                                double *count, double *actual, double *predicted, ct_error *err)
 {
     ct_init();
-    ct_status s = need_purchase_model(f, err);
+    ct_status s = f->ncoef > 0 ? need_cov(f, c, err) : need_purchase_model(f, err);
     if (s != CT_OK) {
         return s;
     }
@@ -1377,7 +1539,7 @@ ct_status ct_clv_holdout_table(const ct_fit *f, const ct_customers *c, double t_
     if (e == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    s = ct_clv_expected(f, c->x, c->t_x, c->T, c->n, t_star, e, err);
+    s = ct_clv_predict(f, CT_PRED_EXPECTED, c, t_star, 0, e, err);
     memset(count, 0, jmax * sizeof *count);
     memset(actual, 0, jmax * sizeof *actual);
     memset(predicted, 0, jmax * sizeof *predicted);
@@ -1428,7 +1590,7 @@ ct_status ct_clv_calibration(const ct_fit *f, const ct_customers *c, double t_st
     calrow *r = malloc((n ? n : 1) * sizeof *r);
     ct_status s = p0 != NULL && r != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
     if (s == CT_OK) {
-        s = ct_clv_p_no_purchase(f, c->x, c->t_x, c->T, n, t_star, p0, err);
+        s = ct_clv_predict(f, CT_PRED_P_NO_PURCHASE, c, t_star, 0, p0, err);
     }
     double W = 0, b = 0;
     for (size_t i = 0; i < n && s == CT_OK; i++) {
