@@ -13,7 +13,9 @@
  *   [model]     name, description
  *   [data]      period = day|week|month, calibration_end, observation_end
  *   [clv]       purchase = auto|bgnbd|pareto|mbgnbd (auto: chosen on the data,
- *               ct_clv_choose), spend = gammagamma|none,
+ *               ct_clv_choose), spend = gammagamma|none, covariates_purchase,
+ *               covariates_dropout, covariates_same = columns of /features
+ *               (static covariates; not with auto), penalty_cov,
  *               horizon (periods), discount (per period), penalty
  *   [features]  use = a, b, c; transform = none|log1p; scale = none|zscore|robust
  *   [kmeans]    k = K | k_range = LO:HI, n_init, seed
@@ -58,6 +60,11 @@ typedef struct ct_tier_model {
     int purchase_auto; /* 1: purchase = auto (the fit chooses; purchase unused) */
     int spend; /* 1: Gamma-Gamma */
     double horizon, discount, penalty;
+    /* [clv] covariates_purchase, covariates_dropout, covariates_same
+     * (comma-separated /features columns; "" none: pipeline.h's
+     * ct_cov_spec; every customer graded needs them), penalty_cov */
+    char cov_purchase[512], cov_dropout[512], cov_same[512];
+    double penalty_cov;
     size_t nfeat;
     char features[CT_MAX_FEATURES][64];
     ct_transform transform;

@@ -169,6 +169,13 @@ typedef struct ct_audit {
 
 ct_status ct_audit_write(ct_file *out, const ct_audit *a, const ct_tier_model *m, ct_error *err);
 
+/* Columns cols[0..ncols) of path's /features for the rows of c (c->row0
+ * on): *z is c->n x ncols, row-major (the caller frees it).  CT_EFORMAT
+ * naming the file and column when /features or a column is missing, text,
+ * or of another length than /customers. */
+ct_status ct_features_read(const char *path, const ct_customers *c, const char *const *cols,
+                           size_t ncols, double **z, ct_error *err);
+
 #ifdef __cplusplus
 }
 #endif

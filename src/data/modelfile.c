@@ -372,6 +372,32 @@ static int keys_clv(parse_ctx *c, ct_tier_model *m, const char *section, const c
             return bad(c, CT_ECONFIG, section, name, "'%s' must be >= 0", value);
         }
         m->penalty = d;
+    } else if (IS("clv", "penalty_cov")) {
+        if (num(value, &d) != 0 || d < 0) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be >= 0", value);
+        }
+        m->penalty_cov = d;
+    } else if (IS("clv", "covariates_purchase") || IS("clv", "covariates_dropout") ||
+               IS("clv", "covariates_same")) {
+        char *dst = IS("clv", "covariates_purchase")  ? m->cov_purchase
+                    : IS("clv", "covariates_dropout") ? m->cov_dropout
+                                                      : m->cov_same;
+        char names[CT_CLV_MAXCOEF + 1][64];
+        long n = strlen(value) == 0 ? 0 : split(value, &names[0][0], CT_CLV_MAXCOEF + 1, 64);
+        if (n < 0 || n > CT_CLV_MAXCOEF || strlen(value) >= sizeof m->cov_purchase) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must list at most %d column names",
+                       value, CT_CLV_MAXCOEF);
+        }
+        for (long j = 0; j < n; j++) { /* a covariate changes every CLV, so every tier */
+            const char *hit = ct_protected_attribute(names[j]);
+            if (hit != NULL) {
+                return bad(c, CT_EPROTECTED, section, name,
+                           "covariate '%s' is a protected attribute (%s); it may only be "
+                           "audited ([protected] audit), never change a customer's CLV",
+                           names[j], hit);
+            }
+        }
+        snprintf(dst, sizeof m->cov_purchase, "%s", value);
     } else {
         return UNKNOWN_KEY;
     }
@@ -763,6 +789,11 @@ ct_status ct_tier_model_load(const char *path, ct_tier_model *m, ct_error *err)
         return ct_fail_at(err, c.st, path, line > 0 ? (uint64_t)line : 0, 0, "%s", c.msg);
     }
     /* consistency (whole-file checks: no single line to blame) */
+    if (m->purchase_auto && (m->cov_purchase[0] != '\0' || m->cov_dropout[0] != '\0')) {
+        return ct_fail_at(err, CT_ECONFIG, path, 0, 0,
+                          "[clv] covariates need a named purchase model (bgnbd, mbgnbd or "
+                          "pareto), not purchase = auto");
+    }
     for (size_t t = 0; t < m->ntiers; t++) {
         if (strcmp(m->tiers[t], m->new_tier) == 0) {
             return ct_fail_at(err, CT_ECONFIG, path, 0, 0,

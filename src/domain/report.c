@@ -56,6 +56,22 @@ void rp_num(FILE *fp, double v, int prec, int g, const char *unit)
     }
 }
 
+const char *rp_cov_text(const ct_fit *f)
+{
+    static char buf[600];
+    int pareto = f->model == CT_PARETO;
+    snprintf(buf, sizeof buf,
+             "Static covariates (CLVTools' parametrisation): alpha_i = alpha exp(-trans'z)%s; "
+             "constr. coefficients act in both processes. Against the same model without "
+             "covariates: log-likelihood %.4f, likelihood-ratio statistic %.4f on %zu degrees "
+             "of freedom, p = %.3g%s.",
+             pareto ? ", beta_i = beta exp(-life'z)" : ", a_i = a exp(life'z), b_i = b exp(life'z)",
+             f->ll0, f->lr, f->ncoef, f->lr_p,
+             f->penalty_cov > 0 ? " (the coefficients are penalised: the test is approximate)"
+                                : "");
+    return buf;
+}
+
 void rp_html_text(FILE *fp, const char *s)
 {
     for (; *s != '\0'; s++) {
@@ -715,7 +731,7 @@ static void load_notes(rp *r, const ct_file *f, const cols *k)
         for (size_t j = 0; j < ft->k; j++) {
             if (!isfinite(ft->se[j])) {
                 rp_note(r, "%s: no standard error for %s (Hessian not positive definite).",
-                        ct_clv_model_name(ft->model), ct_clv_param_name(ft->model, j));
+                        ct_clv_model_name(ft->model), ct_fit_param_name(ft, j));
             }
         }
         if (ft->model == CT_GAMMAGAMMA && fabs(ft->corr_xm) > 0.3) {
@@ -779,7 +795,22 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
         s = profiles(r, &k, err);
         r->graded_w = r->total_w - r->tier[r->ntiers - 1].n;
     }
-    if (s == CT_OK && r->nfits > 0 && r->fit[0].model != CT_BGBB) {
+    double *covz = NULL;
+    if (s == CT_OK && r->nfits > 0 && r->fit[0].ncoef > 0) { /* each customer's covariates */
+        const ct_fit *pf = &r->fit[0];
+        const char *names[CT_CLV_MAXCOEF];
+        for (size_t j = 0; j < pf->ncoef; j++) {
+            names[j] = pf->coef_col[j];
+        }
+        if (ct_features_read(path, &k.c, names, pf->ncoef, &covz, &e) == CT_OK) {
+            k.c.cov = covz;
+        } else {
+            rp_note(r, "the fit's covariates could not be read (%s): no model-check tables.",
+                    e.msg);
+        }
+    }
+    if (s == CT_OK && r->nfits > 0 && r->fit[0].model != CT_BGBB &&
+        (r->fit[0].ncoef == 0 || k.c.cov != NULL)) {
         if (ct_clv_repeat_table(&r->fit[0], &k.c, RP_JMAX, r->rep_exp, r->rep_obs, &e) != CT_OK) {
             rp_note(r, "expected vs actual repeat purchases unavailable: %s", e.msg);
         }
@@ -791,13 +822,20 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
             r->has_calib = ct_clv_calibration(&r->fit[0], &k.c, r->t_star, 10, r->cal_n,
                                               r->cal_pred, r->cal_obs, &r->brier, &e) == CT_OK;
         }
-        tier_clv_intervals(r, &k);
-        heat_map(r, &k);
+        if (r->fit[0].ncoef == 0) {
+            tier_clv_intervals(r, &k);
+            heat_map(r, &k);
+        } else {
+            rp_note(r, "with covariates every customer has their own parameters: no P(alive) "
+                       "map by frequency and recency (it would hold for one covariate pattern "
+                       "only), and no parameter-uncertainty interval on the tiers' CLV yet.");
+        }
     }
     if (s == CT_OK) {
         load_notes(r, f, &k);
     }
     cols_free(&k);
+    free(covz);
     ct_file_close(f);
     return s;
 }
@@ -840,16 +878,26 @@ static void json_fit(FILE *fp, const ct_fit *f)
     fprintf(fp, "{\"params\": {");
     for (size_t j = 0; j < f->k; j++) {
         fprintf(fp, "%s", j ? ", " : "");
-        json_str(fp, ct_clv_param_name(f->model, j));
+        json_str(fp, ct_fit_param_name(f, j));
         fputs(": ", fp);
         json_num(fp, f->par[j]);
     }
     fprintf(fp, "}, \"se\": {");
     for (size_t j = 0; j < f->k; j++) {
         fprintf(fp, "%s", j ? ", " : "");
-        json_str(fp, ct_clv_param_name(f->model, j));
+        json_str(fp, ct_fit_param_name(f, j));
         fputs(": ", fp);
         json_num(fp, f->se[j]);
+    }
+    if (f->ncoef > 0) {
+        fprintf(fp, "}, \"covariates\": {\"lr_df\": %zu, \"ll_without_covariates\": ", f->ncoef);
+        json_num(fp, f->ll0);
+        fprintf(fp, ", \"lr_statistic\": ");
+        json_num(fp, f->lr);
+        fprintf(fp, ", \"lr_p_value\": ");
+        json_num(fp, f->lr_p);
+        fprintf(fp, ", \"penalty\": ");
+        json_num(fp, f->penalty_cov);
     }
     fprintf(fp, "}, \"ll\": ");
     json_num(fp, f->ll);
@@ -1282,6 +1330,11 @@ static void write_md(const rp *r0, FILE *fp)
     for (size_t i = 0; i < r->nnotes; i++) {
         MD_ESC(r->notes[i]);
     }
+    for (size_t i = 0; i < r->nfits; i++) {
+        for (size_t j = 0; j < r->fit[i].ncoef; j++) {
+            MD_ESC(r->fit[i].coef_name[j]);
+        }
+    }
     write_md_body(r, fp);
     free(r);
 }
@@ -1341,13 +1394,15 @@ static void write_md_body(const rp *r, FILE *fp)
         fprintf(fp, "\n## Model fit: %s\n\n| parameter | estimate | std. error |\n|---|---:|---:|\n",
                 ct_clv_model_name(f->model));
         for (size_t j = 0; j < f->k; j++) {
-            fprintf(fp, "| %s | %.6g | %.4g |\n", ct_clv_param_name(f->model, j), f->par[j],
-                    f->se[j]);
+            fprintf(fp, "| %s | %.6g | %.4g |\n", ct_fit_param_name(f, j), f->par[j], f->se[j]);
         }
         fprintf(fp, "\nlog-likelihood %.4f, AIC %.2f, BIC %.2f, n = %.0f, %s after %u "
                     "iterations.\n",
                 f->ll, f->aic, f->bic, f->nobs, f->converged ? "converged" : "NOT converged",
                 f->iterations);
+        if (f->ncoef > 0) {
+            fprintf(fp, "\n%s\n", rp_cov_text(f));
+        }
     }
     if (r->nfits > 0) {
         fprintf(fp, "\n## Repeat purchases in the calibration period\n\n"

@@ -452,13 +452,19 @@ static void html_fit(const rp *r, FILE *fp)
                     "<th>std. error</th></tr>",
                 ct_clv_model_name(f->model));
         for (size_t j = 0; j < f->k; j++) {
-            fprintf(fp, "<tr><td>%s</td><td>%.6g</td><td>%.4g</td></tr>",
-                    ct_clv_param_name(f->model, j), f->par[j], f->se[j]);
+            fprintf(fp, "<tr><td>");
+            rp_html_text(fp, ct_fit_param_name(f, j));
+            fprintf(fp, "</td><td>%.6g</td><td>%.4g</td></tr>", f->par[j], f->se[j]);
         }
         fprintf(fp, "</table><p>log-likelihood %.4f, AIC %.2f, BIC %.2f, n = %.0f, %s after %u "
                     "iterations.</p>\n",
                 f->ll, f->aic, f->bic, f->nobs,
                 f->converged ? "converged" : "<b class=flag>not converged</b>", f->iterations);
+        if (f->ncoef > 0) {
+            fprintf(fp, "<p>");
+            rp_html_text(fp, rp_cov_text(f));
+            fprintf(fp, "</p>\n");
+        }
     }
     if (r->nfits > 0) {
         static const char *const X[RP_JMAX] = {"0", "1", "2", "3", "4", "5", "6", "7+"};

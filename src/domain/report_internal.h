@@ -78,6 +78,9 @@ typedef struct rp {
 int rp_suppressed(const rp *r, double v);
 void rp_note(rp *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rp_html_text(FILE *fp, const char *s); /* HTML-escaped */
+/* A fit with covariates in words: the parametrisation and the LR test
+ * (a static buffer; plain text, no markup). */
+const char *rp_cov_text(const ct_fit *f);
 /* v with `prec` digits (%.*g when g, else %.*f) and then `unit`, or an en dash
  * when v is not finite (e.g. no spend column). */
 void rp_num(FILE *fp, double v, int prec, int g, const char *unit);

@@ -2,6 +2,7 @@
  * /features enter which process (and the guard on their names), and the
  * reading of their values for this rank's customers. */
 #include "clvtier/pipeline.h"
+#include "clvtier/schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,57 +127,5 @@ void ct_cov_of_fit(const ct_fit *f, ct_clv_covariates *cv)
 ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_covariates *cv,
                       double **z, ct_error *err)
 {
-    ct_file *f = NULL;
-    ct_table *t = NULL, *tc = NULL;
-    size_t n = c->n, K = cv->ncoef;
-    double *col = NULL, *v = NULL;
-    ct_status s;
-    *z = NULL;
-    CT_TRY(ct_file_open(&f, path, err));
-    if (!ct_file_has_group(f, "/features")) {
-        s = ct_fail_at(err, CT_EFORMAT, path, 0, 0,
-                       "covariate '%s': %s has no /features (ingest --features FILE.csv joins "
-                       "per-customer columns)",
-                       cv->col[0], path);
-        goto done;
-    }
-    CT_TRY(ct_table_open(&t, f, "/features", err));
-    CT_TRY(ct_table_open(&tc, f, "/customers", err));
-    if (ct_table_nrows(t) != ct_table_nrows(tc)) {
-        s = ct_fail_at(err, CT_EFORMAT, path, 0, 0, "/features has %zu rows, /customers %zu",
-                       ct_table_nrows(t), ct_table_nrows(tc));
-        goto done;
-    }
-    col = malloc((n ? n : 1) * sizeof *col);
-    v = malloc((n ? n : 1) * (K ? K : 1) * sizeof *v);
-    if (col == NULL || v == NULL) {
-        s = ct_fail(err, CT_ENOMEM, "out of memory for covariates");
-        goto done;
-    }
-    for (size_t j = 0; j < K; j++) {
-        long q = ct_table_find(t, cv->col[j]);
-        if (q < 0) {
-            s = ct_fail_at(err, CT_EFORMAT, path, 0, 0,
-                           "covariate '%s' is not a column of /features", cv->col[j]);
-            goto done;
-        }
-        if (ct_table_coltype(t, (size_t)q) == CT_STRING) {
-            s = ct_fail_at(err, CT_EFORMAT, path, 0, 0,
-                           "covariate '%s' is text, not a number", cv->col[j]);
-            goto done;
-        }
-        CT_TRY(ct_table_read(t, (size_t)q, c->row0, n, CT_FLOAT64, col, err));
-        for (size_t i = 0; i < n; i++) {
-            v[i * K + j] = col[i];
-        }
-    }
-    *z = v;
-    v = NULL;
-done:
-    free(col);
-    free(v);
-    ct_table_close(t);
-    ct_table_close(tc);
-    ct_file_close(f);
-    return s;
+    return ct_features_read(path, c, cv->col, cv->ncoef, z, err);
 }

@@ -293,8 +293,9 @@ static ct_status tier_stage(const tier_ctx *x, ct_tiering *tg, ct_run_summary *s
     const double *loyal = x->p_alive;
     ct_status s = CT_OK;
     if (m->loyalty_no_purchase) {
-        s = ct_clv_p_no_purchase(x->fit, x->c->x, x->c->t_x, x->c->T, n, m->loyalty_periods, x->p0,
-                                 err);
+        ct_customers cn = *x->c;
+        cn.n = n;
+        s = ct_clv_predict(x->fit, CT_PRED_P_NO_PURCHASE, &cn, m->loyalty_periods, 0, x->p0, err);
         loyal = x->p0;
     }
     s = ct_comm_agree(x->comm, s, err);
@@ -466,6 +467,11 @@ typedef struct run_state {
     size_t n, nl; /* customers; this rank's share of the work */
     user_cols uc;
     ct_fit pf, gf;
+    /* [clv] covariates: their coefficients, and their values for the
+     * customers of c (c.cov) */
+    ct_clv_covariates cv;
+    char cov_names[CT_CLV_MAXCOEF][64];
+    double *covz;
     ct_model_choice choice; /* [clv] purchase = auto */
     ct_tier_model mfb;      /* m with the loyalty fallback (run_tier) */
     double *stab;           /* [tiers] stability: per customer (or NULL) */
@@ -501,6 +507,7 @@ static void run_free(run_state *r)
     free(r->rows);
     free(r->mine_lab);
     free(r->stab);
+    free(r->covz);
     if (r->tmp[0] != '\0' && r->root) {
         ct_tmp_remove(r->tmp);
     }
@@ -603,6 +610,19 @@ static ct_status run_read(run_state *r, ct_error *err)
         r->uc.row0 = r->c.row0;
         r->uc.total = r->n;
     }
+    const ct_tier_model *m = r->m;
+    ct_cov_spec spec = {m->cov_purchase, m->cov_dropout, m->cov_same, 0};
+    if (s == CT_OK && !ct_cov_spec_empty(&spec)) { /* [clv] covariates: every customer's */
+        s = ct_cov_coefs(&spec, &r->cv, r->cov_names, err);
+        if (s == CT_OK) {
+            s = ct_cov_read(r->data, &r->c, &r->cv, &r->covz, err);
+        }
+        if (s != CT_OK && err->file[0] == '\0') {
+            ct_error e = *err; /* name the model file: the covariates come from it */
+            ct_fail_at(err, e.status, m->path, 0, 0, "[clv] covariates: %s", e.msg);
+        }
+        r->c.cov = r->covz;
+    }
     return ct_comm_agree(comm, s, err);
 }
 
@@ -622,7 +642,22 @@ static ct_status run_fit_model(run_state *r, ct_clv_model model, ct_fit *fit, ct
     ct_customers cl;
     ct_fit_opts fo;
     fit_setup(r, &cl, &fo);
-    return ct_stage_fit_model(&cl, model, r->data, &fo, r->comm, fit, err);
+    ct_status s = ct_stage_fit_model(&cl, model, r->data, &fo, r->comm, fit, err);
+    if (s != CT_OK || r->c.cov == NULL || model == CT_GAMMAGAMMA) {
+        return s;
+    }
+    /* [clv] covariates: from the plain fit, with them */
+    ct_clv_data *cd = NULL;
+    ct_fit base = *fit;
+    ct_clv_covariates cv = r->cv;
+    cv.z = r->c.cov;
+    fo.penalty_cov = r->m->penalty_cov;
+    s = ct_clv_data_new_cov(&cd, model, &cl, &cv, r->data, r->comm, err);
+    if (s == CT_OK) {
+        s = ct_comm_agree(r->comm, ct_clv_fit_cov(cd, &base, &fo, fit, err), err);
+    }
+    ct_clv_data_free(cd);
+    return s;
 }
 
 /* purchase = auto: the candidates fitted, the purchase model chosen on the data. */
@@ -866,11 +901,14 @@ static double std_normal(ct_rng *g)
  * that is not positive definite is factored as far as it goes. */
 static void draw_fit(const ct_fit *f, ct_rng *g, ct_fit *out)
 {
-    size_t k = f->k;
-    double L[CT_CLV_MAXPAR * CT_CLV_MAXPAR] = {0}, z[CT_CLV_MAXPAR];
+    size_t k = f->k, nb = ct_clv_nparams(f->model);
+    double L[CT_CLV_MAXPAR * CT_CLV_MAXPAR] = {0}, z[CT_CLV_MAXPAR], sc[CT_CLV_MAXPAR];
+    for (size_t i = 0; i < k; i++) { /* base parameters on the log scale, coefficients as they are */
+        sc[i] = i < nb ? f->par[i] : 1.0;
+    }
     for (size_t i = 0; i < k; i++) {
         for (size_t j = 0; j <= i; j++) {
-            double s = f->cov[i * k + j] / (f->par[i] * f->par[j]);
+            double s = f->cov[i * k + j] / (sc[i] * sc[j]);
             for (size_t q = 0; q < j; q++) {
                 s -= L[i * k + q] * L[j * k + q];
             }
@@ -885,7 +923,8 @@ static void draw_fit(const ct_fit *f, ct_rng *g, ct_fit *out)
         for (size_t j = 0; j <= i; j++) {
             e += L[i * k + j] * z[j];
         }
-        out->par[i] = f->par[i] * exp(isfinite(e) ? e : 0.0);
+        e = isfinite(e) ? e : 0.0;
+        out->par[i] = i < nb ? f->par[i] * exp(e) : f->par[i] + e;
     }
 }
 
@@ -1024,6 +1063,41 @@ done:
 }
 
 /* 9. the result (spread: every rank writes its customers into the one file). */
+/* The covariates of a fit with them as the result's /features (id and
+ * each column once), so the report can predict under them. */
+static ct_status write_covariates(ct_file *out, const run_state *r, ct_error *err)
+{
+    const ct_clv_covariates *cv = &r->cv;
+    size_t n = r->c.n, K = cv->ncoef, nc = 0, src[CT_CLV_MAXCOEF];
+    ct_colspec spec[1 + CT_CLV_MAXCOEF];
+    const void *data[1 + CT_CLV_MAXCOEF] = {r->c.ids};
+    spec[0] = (ct_colspec){"id", CT_STRING, r->c.id_width};
+    for (size_t j = 0; j < K; j++) {
+        int seen = 0;
+        for (size_t q = 0; q < nc; q++) {
+            seen |= strcmp(cv->col[src[q]], cv->col[j]) == 0;
+        }
+        if (!seen) {
+            src[nc] = j;
+            spec[1 + nc] = (ct_colspec){cv->col[j], CT_FLOAT64, 0};
+            nc++;
+        }
+    }
+    double *cols = malloc((n ? n : 1) * (nc ? nc : 1) * sizeof *cols);
+    if (cols == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t q = 0; q < nc; q++) {
+        for (size_t i = 0; i < n; i++) {
+            cols[q * n + i] = r->c.cov[i * K + src[q]];
+        }
+        data[1 + q] = cols + q * n;
+    }
+    ct_status s = ct_tw_write_table(out, "/features", spec, 1 + nc, data, n, "id", err);
+    free(cols);
+    return s;
+}
+
 static ct_status run_write(run_state *r, ct_error *err)
 {
     const ct_tier_model *m = r->m;
@@ -1038,6 +1112,9 @@ static ct_status run_write(run_state *r, ct_error *err)
     CT_TRY(ids_width(r->wcomm, &r->c, err));
     CT_TRY(ct_file_create(&out, r->output, &co, err));
     CT_TRY(ct_customers_write(out, &r->c, err));
+    if (r->c.cov != NULL) {
+        CT_TRY(write_covariates(out, r, err));
+    }
     CT_TRY(copy_customer_attrs(r->df, out, err));
     CT_TRY(write_model_attrs(out, m, err));
     if (m->purchase_auto) {
