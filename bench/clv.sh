@@ -80,6 +80,33 @@ for n in $SIZES; do
         done
     done
 done
+# issue 17: static covariates (two 0/1 and one normal, in both processes:
+# 6 coefficients) on continuous data, beside the plain fit of the same file
+# in the same run (the covariate fit includes the plain one it starts from);
+# and scoring under each customer's own parameters.  Target: <= 3x plain.
+for n in $SIZES; do
+    [ "$n" = 1M ] || [ -n "${CLV_COV_ALL:-}" ] || continue
+    h5=$DIR/cov$n.h5
+    for m in bgnbd pareto; do
+        case " $MODELS " in *" $m "*) ;; *) continue ;; esac
+        [ -s "$DIR/cov$m$n.h5" ] || "$CLV" synth --model $m -n "$n" --periods 156 --cohort 104 --seed 7 \
+            --covariates web:b:0.5:-0.3,promo:b:-0.4:0.4,visits0:n:0.3:0.2 -o "$DIR/cov$m$n.h5" -q
+        h5=$DIR/cov$m$n.h5
+        cv="--covariates-purchase web,promo,visits0 --covariates-dropout web,promo,visits0"
+        plain=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" fit "$h5" --model $m -o "$DIR/covfit0.h5")
+        # shellcheck disable=SC2086
+        cov=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" fit "$h5" --model $m $cv -o "$DIR/covfit.h5")
+        # shellcheck disable=SC2086
+        "$CLV" fit "$h5" --model $m $cv -o "$DIR/covfit.h5" --json -q >"$DIR/covfit.json"
+        sc=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" score "$h5" --fit "$DIR/covfit.h5" --horizon 52 --discount 0.01 -o "$DIR/covsc.h5")
+        sc0=$("$TIMEIT" -n "$REPEATS" -q -- "$CLV" score "$h5" --fit "$DIR/covfit0.h5" --horizon 52 --discount 0.01 -o "$DIR/covsc.h5")
+        awk -v m="$m" -v n="$n" -v a="$(field "$plain" best_s)" -v b="$(field "$cov" best_s)" \
+            -v ev="$(jget "$DIR/covfit.json" evaluations)" -v kb="$(field "$cov" maxrss_kb)" \
+            -v s1="$(field "$sc" best_s)" -v s0="$(field "$sc0" best_s)" 'BEGIN {
+            printf "fit %-6s cont %4s with 6 covariate coefficients: %.2f s vs plain %.2f s: %.1fx (target <= 3x); %d passes with covariates; peak RSS %.0f MB\n", m, n, b, a, b / a, ev, kb / 1024
+            printf "score %-6s cont %4s under covariates: %.2f s vs plain %.2f s: %.1fx\n", m, n, s1, s0, s1 / s0 }'
+    done
+done
 echo "   targets (2 cores, continuous data): BG/NBD and MBG/NBD 1M <= 0.5 s, 10M <= 4 s;"
 echo "   Pareto/NBD 1M <= 3 s, 10M <= 25 s; score 10M <= 2 s"
 

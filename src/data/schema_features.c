@@ -17,10 +17,10 @@ ct_status ct_features_read(const char *path, const ct_customers *c, const char *
     *z = NULL;
     CT_TRY(ct_file_open(&f, path, err));
     if (!ct_file_has_group(f, "/features")) {
-        s = ct_fail_at(err, CT_EFORMAT, path, 0, 0,
-                       "covariate '%s': %s has no /features (ingest --features FILE.csv joins "
-                       "per-customer columns)",
-                       K > 0 ? cols[0] : "", path);
+        s = ct_fail(err, CT_EFORMAT,
+                    "covariate '%s': no /features table (ingest --features FILE.csv joins "
+                    "per-customer columns)",
+                    K > 0 ? cols[0] : "");
         goto done;
     }
     CT_TRY(ct_table_open(&t, f, "/features", err));
@@ -39,13 +39,11 @@ ct_status ct_features_read(const char *path, const ct_customers *c, const char *
     for (size_t j = 0; j < K; j++) {
         long q = ct_table_find(t, cols[j]);
         if (q < 0) {
-            s = ct_fail_at(err, CT_EFORMAT, path, 0, 0,
-                           "covariate '%s' is not a column of /features", cols[j]);
+            s = ct_fail(err, CT_EFORMAT, "covariate '%s' is not a column of /features", cols[j]);
             goto done;
         }
         if (ct_table_coltype(t, (size_t)q) == CT_STRING) {
-            s = ct_fail_at(err, CT_EFORMAT, path, 0, 0,
-                           "covariate '%s' is text, not a number", cols[j]);
+            s = ct_fail(err, CT_EFORMAT, "covariate '%s' is text, not a number", cols[j]);
             goto done;
         }
         CT_TRY(ct_table_read(t, (size_t)q, c->row0, n, CT_FLOAT64, col, err));

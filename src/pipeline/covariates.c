@@ -127,5 +127,10 @@ void ct_cov_of_fit(const ct_fit *f, ct_clv_covariates *cv)
 ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_covariates *cv,
                       double **z, ct_error *err)
 {
-    return ct_features_read(path, c, cv->col, cv->ncoef, z, err);
+    ct_status s = ct_features_read(path, c, cv->col, cv->ncoef, z, err);
+    if (s != CT_OK && err->file[0] == '\0') {
+        ct_error e = *err;
+        s = ct_fail_at(err, e.status, path, 0, 0, "%s", e.msg);
+    }
+    return s;
 }

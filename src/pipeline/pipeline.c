@@ -615,11 +615,12 @@ static ct_status run_read(run_state *r, ct_error *err)
     if (s == CT_OK && !ct_cov_spec_empty(&spec)) { /* [clv] covariates: every customer's */
         s = ct_cov_coefs(&spec, &r->cv, r->cov_names, err);
         if (s == CT_OK) {
-            s = ct_cov_read(r->data, &r->c, &r->cv, &r->covz, err);
-        }
-        if (s != CT_OK && err->file[0] == '\0') {
-            ct_error e = *err; /* name the model file: the covariates come from it */
-            ct_fail_at(err, e.status, m->path, 0, 0, "[clv] covariates: %s", e.msg);
+            s = ct_features_read(r->data, &r->c, r->cv.col, r->cv.ncoef, &r->covz, err);
+            if (s != CT_OK && err->file[0] == '\0') { /* the model file asked for them */
+                ct_error e = *err;
+                s = ct_fail_at(err, e.status, m->path, 0, 0, "[clv] covariates: %s (input %s)",
+                               e.msg, r->input);
+            }
         }
         r->c.cov = r->covz;
     }

@@ -957,6 +957,27 @@ expect 0 "covariate missing dropped" -- "$CLV" fit "$T/covgap.h5" --model bgnbd 
     --covariate-missing drop -o "$T/x.h5"
 says "covariate missing dropped" "1 customer(s) with a missing covariate left out of the fit"
 
+# run with covariates from a model file, and the report's coefficient table
+sed -e 's/^purchase = auto/purchase = pareto\ncovariates_purchase = web, visits0\ncovariates_dropout = web/' \
+    -e 's/^\[tiers\]/[tiers]\nstability = 3/' models/vip4.ini >"$T/covm.ini"
+expect 0 "run covariates" -- "$CLV" run "$T/covlog.csv" -m "$T/covm.ini" --features "$T/covfeat.csv" \
+    -o "$T/covrun.h5" --markdown "$T/covrun.md" --report "$T/covrun.html" -q
+grep -q '^| trans.visits0 | ' "$T/covrun.md" && grep -q 'likelihood-ratio statistic' "$T/covrun.md" && ok \
+    || bad "run report lacks the coefficient table / LR test"
+grep -q '^| 0 |\|^| actual |' "$T/covrun.md" && grep -q '^| expected |' "$T/covrun.md" && ok \
+    || bad "run report with covariates lacks the repeat-purchase table"
+grep -q 'trans.web' "$T/covrun.html" && ok || bad "html report lacks the coefficients"
+"$CLV" inspect "$T/covrun.h5" | grep -q '/features/visits0' && ok || bad "run result lacks the covariates"
+sed -e 's/^covariates_dropout = web/covariates_dropout = web, ethnicity/' "$T/covm.ini" >"$T/covbad.ini"
+expect 78 "run covariate protected" -- "$CLV" run "$T/covlog.csv" -m "$T/covbad.ini" --features "$T/covfeat.csv" -o "$T/x.h5"
+says "run covariate protected" "covbad.ini:"
+says "run covariate protected" "covariate 'ethnicity' is a protected attribute"
+sed -e 's/^purchase = pareto/purchase = auto/' "$T/covm.ini" >"$T/covauto.ini"
+expect 78 "run covariates with auto" -- "$CLV" run "$T/covlog.csv" -m "$T/covauto.ini" --features "$T/covfeat.csv" -o "$T/x.h5"
+says "run covariates with auto" "need a named purchase model"
+expect 65 "run covariate not in features" -- "$CLV" run "$T/covlog.csv" -m "$T/covm.ini" -o "$T/x.h5" -q
+says "run covariate not in features" "[clv] covariates:"
+
 no_temp final
 echo "cli: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
