@@ -165,7 +165,9 @@ typedef struct ct_clv_covariates {
 } ct_clv_covariates;
 
 /* Data with covariates for bgnbd, mbgnbd or pareto (rows not collapsed;
- * comm: this rank's part of the customers, collective).  CT_EDATA names the
+ * comm: this rank's part of the customers, collective).  cv->z must stay
+ * valid while the data are used (it is not copied when every customer has
+ * a positive weight).  CT_EDATA names the
  * customer for a missing covariate, and the columns for a constant one or
  * collinear ones (per process, with the intercept). */
 ct_status ct_clv_data_new_cov(ct_clv_data **out, ct_clv_model m, const ct_customers *c,

@@ -222,67 +222,97 @@ ct_status clv_mbgnbd_ll(const ct_clv_data *d, const double *p, double *ll, doubl
 
 /* ---- one row with the customer's own parameters (static covariates) ------- */
 
-/* lnB(a, b+y) - lnB(a, b) for whole y >= 0 with its derivatives (h: aa, ab,
- * bb): a sum of y terms log((b+j)/(a+b+j)) where y is small (cheaper than
- * six special functions), else lbeta_shift. */
-#define BG_SUM_MAX 24.0
-static void lbeta_whole(double a, double b, double y, double *v, double *da, double *db,
-                        double *h)
+/* Sums over j < y of log((b+j)/(a+b+j)) and of its derivatives in a and b
+ * (first; second: aa = ab, bb): lnB(a, b+y) - lnB(a, b) for whole y. */
+typedef struct bsum {
+    double v, da, db, haa, hbb;
+} bsum;
+
+/* s over j < y (y whole, small), then s2 = s plus the term j = y: the two
+ * Beta ratios of a row in one pass and one logarithm each. */
+static void bsum_run(double a, double b, double y, int hess, bsum *s, bsum *s2)
 {
-    if (y > BG_SUM_MAX) {
-        lbeta_shift(a, b, 0.0, y, v, da, db, h);
-        return;
-    }
-    double sv = 0, sa = 0, sb = 0, haa = 0, hbb = 0;
-    for (double j = 0; j < y; j++) {
+    double prod = 1, lacc = 0, da = 0, db = 0, haa = 0, hbb = 0;
+    for (double j = 0; j <= y; j++) {
+        if (prod < 1e-200) { /* far from underflow: fold into the log */
+            lacc += log(prod);
+            prod = 1;
+        }
+        if (j == y) {
+            s->v = lacc + log(prod);
+            s->da = da;
+            s->db = db;
+            s->haa = haa;
+            s->hbb = hbb;
+        }
         double ib = 1.0 / (b + j), iab = 1.0 / (a + b + j);
-        sv += log((b + j) * iab);
-        sa -= iab;
-        sb += ib - iab;
-        haa += iab * iab;
-        hbb -= ib * ib - iab * iab;
+        prod *= (b + j) * iab;
+        da -= iab;
+        db += ib - iab;
+        if (hess) {
+            haa += iab * iab;
+            hbb -= ib * ib - iab * iab;
+        }
     }
-    *v = sv;
-    *da = sa;
-    *db = sb;
-    if (h != NULL) {
-        h[0] = haa;
-        h[1] = haa;
-        h[2] = hbb;
-    }
+    s2->v = lacc + log(prod);
+    s2->da = da;
+    s2->db = db;
+    s2->haa = haa;
+    s2->hbb = hbb;
 }
+
+/* The same by special functions (large y). */
+static void bsum_special(double a, double b, double y, int hess, bsum *s)
+{
+    double h[3];
+    lbeta_shift(a, b, 0.0, y, &s->v, &s->da, &s->db, hess ? h : NULL);
+    s->haa = hess ? h[0] : 0.0;
+    s->hbb = hess ? h[2] : 0.0;
+}
+
+#define BG_SUM_MAX 32.0
 
 double clv_bg_row(const double *p, int mbg, double x, double tx, double T, const double G[3],
                   double *g, double *h)
 {
     const double a = p[2], b = p[3];
+    const int hess = h != NULL;
     xtab e;
-    double hh[3], v, da, db;
     e.G = G[0];
     e.dGr = G[1];
     e.hGr = G[2];
-    lbeta_whole(a, b, x + (mbg ? 1.0 : 0.0), &e.B2, &e.dB2a, &e.dB2b, h != NULL ? hh : NULL);
-    e.hB2aa = h != NULL ? hh[0] : 0.0;
-    e.hB2ab = h != NULL ? hh[1] : 0.0;
-    e.hB2bb = h != NULL ? hh[2] : 0.0;
     e.has3 = mbg || x > 0;
-    if (e.has3) { /* lnB(a+1, c) = lnB(a, c) + log(a / (a + c)) */
-        double y = x + (mbg ? 0.0 : -1.0), c = a + b + y;
-        lbeta_whole(a, b, y, &v, &da, &db, h != NULL ? hh : NULL);
-        e.B3 = v + log(a / c);
-        e.dB3a = da + 1.0 / a - 1.0 / c;
-        e.dB3b = db - 1.0 / c;
-        if (h != NULL) {
-            e.hB3aa = hh[0] - 1.0 / (a * a) + 1.0 / (c * c);
-            e.hB3ab = hh[1] + 1.0 / (c * c);
-            e.hB3bb = hh[2] + 1.0 / (c * c);
+    /* B2 = lnB(a, b+y2) - lnB(a,b), y2 = x (+1 MBG); B3 = lnB(a+1, b+y3) -
+     * lnB(a,b) = log(a / (a+b+y3)) + [lnB(a, b+y3) - lnB(a,b)], y3 = y2 - 1 */
+    double y2 = x + (mbg ? 1.0 : 0.0), y3 = y2 - 1;
+    bsum s3, s2;
+    if (y2 <= BG_SUM_MAX) {
+        bsum_run(a, b, y3 >= 0 ? y3 : 0, hess, &s3, &s2);
+        if (y3 < 0) { /* BG/NBD at x = 0: B2 is lnB(a, b) - lnB(a, b) = 0, no B3 */
+            s2 = s3;
         }
+    } else {
+        bsum_special(a, b, y3, hess, &s3);
+        bsum_special(a, b, y2, hess, &s2);
+    }
+    e.B2 = s2.v;
+    e.dB2a = s2.da;
+    e.dB2b = s2.db;
+    e.hB2aa = e.hB2ab = s2.haa;
+    e.hB2bb = s2.hbb;
+    if (e.has3) {
+        double c = a + b + y3, ic = 1.0 / c;
+        e.B3 = s3.v + log(a * ic);
+        e.dB3a = s3.da + 1.0 / a - ic;
+        e.dB3b = s3.db - ic;
+        e.hB3aa = s3.haa - 1.0 / (a * a) + ic * ic;
+        e.hB3ab = s3.haa + ic * ic;
+        e.hB3bb = s3.hbb + ic * ic;
     }
     bg_ctx c = {p[0], p[1], a, b, log(p[1]), NULL, NULL, NULL};
     double hl[10];
-    double ll = bg_row(&c, &e, x, log(p[1] + T), 1.0 / (p[1] + T), log(p[1] + tx),
-                       1.0 / (p[1] + tx), g, h != NULL ? h : hl, h != NULL);
-    return ll;
+    return bg_row(&c, &e, x, log(p[1] + T), 1.0 / (p[1] + T), log(p[1] + tx), 1.0 / (p[1] + tx),
+                  g, hess ? h : hl, hess);
 }
 
 /* ---- predictions ---------------------------------------------------------- */

@@ -48,8 +48,11 @@ static void row_params(const double *par, size_t nb, size_t ncoef, const unsigne
         et += (proc[j] & CT_COV_PURCHASE) ? v : 0.0;
         el += (proc[j] & CT_COV_DROPOUT) ? v : 0.0;
     }
+    /* vt, vl are 0 or +-1 with one process per parameter: two exponentials */
+    double ft = exp(-et), fl = exp(el), il = 1.0 / fl;
     for (int k = 0; k < 4; k++) {
-        p[k] = par[k] * exp(vt[k] * et + vl[k] * el);
+        double m = vt[k] < 0 ? ft : vl[k] > 0 ? fl : vl[k] < 0 ? il : 1.0;
+        p[k] = par[k] * m;
     }
 }
 
@@ -72,7 +75,7 @@ static ct_status check_design(const ct_clv_data *d, const char *source, ct_error
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < d->n; i++) {
-        const double *z = d->z + i * K;
+        const double *z = d->zref + i * K;
         double w = d->w[i];
         S[0] += w;
         for (size_t j = 0; j < K; j++) {
@@ -151,8 +154,13 @@ static ct_status data_cov(ct_clv_data *d, ct_clv_model model, const ct_customers
     d->T = ct_malloc_big(c->n ? c->n : 1, sizeof *d->T);
     d->w = ct_malloc_big(c->n ? c->n : 1, sizeof *d->w);
     d->xi = ct_malloc_big(c->n ? c->n : 1, sizeof *d->xi);
-    d->z = ct_malloc_big(c->n ? c->n : 1, (K ? K : 1) * sizeof *d->z);
-    if (!d->x || !d->tx || !d->T || !d->w || !d->xi || !d->z) {
+    int all = 1; /* every row fitted: the rows' covariates are cv->z as it is */
+    for (size_t i = 0; i < c->n && all && c->weight != NULL; i++) {
+        all = c->weight[i] > 0;
+    }
+    d->z = all ? NULL : ct_malloc_big(c->n ? c->n : 1, (K ? K : 1) * sizeof *d->z);
+    d->zref = all ? cv->z : d->z;
+    if (!d->x || !d->tx || !d->T || !d->w || !d->xi || (!all && !d->z)) {
         return ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", c->n);
     }
     for (size_t i = 0; i < c->n; i++) {
@@ -175,7 +183,9 @@ static ct_status data_cov(ct_clv_data *d, ct_clv_model model, const ct_customers
         d->T[n] = c->T[i];
         d->tx[n] = c->t_x[i] > c->T[i] ? c->T[i] : c->t_x[i];
         d->w[n] = w;
-        memcpy(d->z + n * K, z, K * sizeof *z);
+        if (!all) {
+            memcpy(d->z + n * K, z, K * sizeof *z);
+        }
         d->nobs += w;
         g += c->x[i] > 0;
         n++;
@@ -259,19 +269,18 @@ typedef struct cov_ctx {
     const double *G;      /* per distinct x: 3 values */
     const clv_gl *gl;     /* Pareto/NBD */
     double vt[4], vl[4];
+    double at[CT_CLV_MAXCOEF], al[CT_CLV_MAXCOEF]; /* 1 when coefficient j acts there */
 } cov_ctx;
-
-#define UT(i, j, K) ((i) * (K) - (i) * ((i) - 1) / 2 + ((j) - (i)))
 
 static void cov_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_t end,
                      double *acc)
 {
     const cov_ctx *c = vctx;
     const size_t K = c->K, nc = d->ncoef;
-    const double *vt = c->vt, *vl = c->vl;
+    const double *vt = c->vt, *vl = c->vl, *at = c->at, *al = c->al;
     double *G = acc + 1, *H = acc + 1 + K;
     for (size_t i = begin; i < end; i++) {
-        const double *z = d->z + i * nc;
+        const double *z = d->zref + i * nc;
         double p[4], g[4], h[10], w = d->w[i];
         row_params(c->par, 4, nc, d->proc, z, vt, vl, p);
         const double *Gx = c->G + 3 * d->xi[i];
@@ -280,8 +289,8 @@ static void cov_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_
                                          c->hess ? h : NULL)
                         : clv_bg_row(p, d->model == CT_MBGNBD, d->x[i], d->tx[i], d->T[i], Gx,
                                      g, c->hess ? h : NULL);
-        /* in u = log p */
-        double gu[4], Hu[4][4];
+        /* in u = log p: g_u = p g, H_u = p p' H + diag(g_u) */
+        double gu[4];
         for (int k = 0; k < 4; k++) {
             gu[k] = p[k] * g[k];
         }
@@ -297,50 +306,42 @@ static void cov_rows(const void *vctx, const ct_clv_data *d, size_t begin, size_
         double wz[CT_CLV_MAXCOEF];
         for (size_t j = 0; j < nc; j++) {
             wz[j] = w * z[j];
-            unsigned pr = d->proc[j];
-            G[4 + j] += wz[j] * (((pr & CT_COV_PURCHASE) ? gt : 0.0) +
-                                 ((pr & CT_COV_DROPOUT) ? gl : 0.0));
+            G[4 + j] += wz[j] * (at[j] * gt + al[j] * gl);
         }
         if (!c->hess) {
             continue;
         }
-        for (int k = 0; k < 4; k++) {
-            for (int l = k; l < 4; l++) {
-                size_t u = (size_t)(k * 4 - k * (k - 1) / 2 + (l - k));
+        double Hu[4][4];
+        for (int k = 0, u = 0; k < 4; k++) {
+            for (int l = k; l < 4; l++, u++) {
                 Hu[k][l] = Hu[l][k] = p[k] * p[l] * h[u] + (k == l ? gu[k] : 0.0);
             }
         }
         double Ht[4], Hl[4], tt = 0, tl = 0, lll = 0;
         for (int k = 0; k < 4; k++) {
-            Ht[k] = Hl[k] = 0;
-            for (int l = 0; l < 4; l++) {
-                Ht[k] += Hu[k][l] * vt[l];
-                Hl[k] += Hu[k][l] * vl[l];
-            }
+            Ht[k] = Hu[k][0] * vt[0] + Hu[k][1] * vt[1] + Hu[k][2] * vt[2] + Hu[k][3] * vt[3];
+            Hl[k] = Hu[k][0] * vl[0] + Hu[k][1] * vl[1] + Hu[k][2] * vl[2] + Hu[k][3] * vl[3];
         }
         for (int k = 0; k < 4; k++) {
             tt += vt[k] * Ht[k];
             tl += vt[k] * Hl[k];
             lll += vl[k] * Hl[k];
         }
+        /* the upper triangle row by row: base rows (base, then coefficient
+         * columns), then coefficient rows */
+        double *o = H;
         for (size_t k = 0; k < 4; k++) {
             for (size_t l = k; l < 4; l++) {
-                H[UT(k, l, K)] += w * Hu[k][l];
+                *o++ += w * Hu[k][l];
             }
             for (size_t j = 0; j < nc; j++) {
-                unsigned pr = d->proc[j];
-                H[UT(k, 4 + j, K)] += wz[j] * (((pr & CT_COV_PURCHASE) ? Ht[k] : 0.0) +
-                                               ((pr & CT_COV_DROPOUT) ? Hl[k] : 0.0));
+                *o++ += wz[j] * (at[j] * Ht[k] + al[j] * Hl[k]);
             }
         }
         for (size_t j = 0; j < nc; j++) {
-            double at = (d->proc[j] & CT_COV_PURCHASE) ? 1.0 : 0.0;
-            double al = (d->proc[j] & CT_COV_DROPOUT) ? 1.0 : 0.0;
-            double zt = at * tt + al * tl, zl = at * tl + al * lll; /* v_j' H_u (vt, vl) */
+            double zt = at[j] * tt + al[j] * tl, zl = at[j] * tl + al[j] * lll; /* v_j' H_u (vt, vl) */
             for (size_t q = j; q < nc; q++) {
-                unsigned pq = d->proc[q];
-                double v = ((pq & CT_COV_PURCHASE) ? zt : 0.0) + ((pq & CT_COV_DROPOUT) ? zl : 0.0);
-                H[UT(4 + j, 4 + q, K)] += wz[j] * z[q] * v;
+                *o++ += wz[j] * z[q] * (at[q] * zt + al[q] * zl);
             }
         }
     }
@@ -363,8 +364,12 @@ ct_status clv_cov_ll(const ct_clv_data *d, const double *p, double *ll, double *
         G[3 * x + 1] = clv_digamma(p[0] + d->xv[x]) - psir;
         G[3 * x + 2] = H != NULL ? clv_trigamma(p[0] + d->xv[x]) - trir : 0.0;
     }
-    cov_ctx c = {p, K, H != NULL, G, gl, {0}, {0}};
+    cov_ctx c = {p, K, H != NULL, G, gl, {0}, {0}, {0}, {0}};
     directions(d->model, c.vt, c.vl);
+    for (size_t j = 0; j < d->ncoef; j++) {
+        c.at[j] = (d->proc[j] & CT_COV_PURCHASE) ? 1.0 : 0.0;
+        c.al[j] = (d->proc[j] & CT_COV_DROPOUT) ? 1.0 : 0.0;
+    }
     size_t nacc = 1 + K + (H != NULL ? K * (K + 1) / 2 : 0);
     double acc[CLV_MAXACC];
     ct_status s = clv_reduce_acc(d, nacc, cov_rows, &c, threads, acc, err);

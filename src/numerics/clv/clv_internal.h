@@ -50,7 +50,8 @@ struct ct_clv_data {
      * values, row i's value of each coefficient's column; the parameters
      * are the model's nb base ones, then the ncoef coefficients. */
     size_t nb, ncoef;
-    double *z;
+    double *z;          /* owned, when some rows are left out (weight 0) */
+    const double *zref; /* the values: z, or the caller's (ct_clv_covariates.z) */
     unsigned proc[CT_CLV_MAXCOEF];
     char coef_col[CT_CLV_MAXCOEF][64];
 };
