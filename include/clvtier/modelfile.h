@@ -15,7 +15,8 @@
  *   [clv]       purchase = auto|bgnbd|pareto|mbgnbd (auto: chosen on the data,
  *               ct_clv_choose), spend = gammagamma|none, covariates_purchase,
  *               covariates_dropout, covariates_same = columns of /features
- *               (static covariates; not with auto), penalty_cov,
+ *               (static covariates; not with auto), covariates_reference =
+ *               col=level,... (text columns' reference levels), penalty_cov,
  *               horizon (periods), discount (per period), penalty
  *   [features]  use = a, b, c; transform = none|log1p; scale = none|zscore|robust
  *   [kmeans]    k = K | k_range = LO:HI, n_init, seed
@@ -63,7 +64,7 @@ typedef struct ct_tier_model {
     /* [clv] covariates_purchase, covariates_dropout, covariates_same
      * (comma-separated /features columns; "" none: pipeline.h's
      * ct_cov_spec; every customer graded needs them), penalty_cov */
-    char cov_purchase[512], cov_dropout[512], cov_same[512];
+    char cov_purchase[512], cov_dropout[512], cov_same[512], cov_reference[512];
     double penalty_cov;
     size_t nfeat;
     char features[CT_MAX_FEATURES][64];

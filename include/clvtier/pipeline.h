@@ -95,6 +95,8 @@ typedef struct ct_model_choice {
 typedef struct ct_cov_spec {
     const char *purchase, *dropout; /* comma-separated column names, or NULL */
     const char *same;    /* of those, the ones with one coefficient in both processes */
+    const char *reference; /* "col=level,...": reference levels of text columns (else the
+                            * first level in sorted order) */
     int drop_missing;    /* customers with a missing covariate leave the fit (else an error
                           * naming the customer and the column) */
 } ct_cov_spec;
@@ -107,13 +109,20 @@ int ct_cov_spec_empty(const ct_cov_spec *spec);
  * changes every customer's CLV, so their tier), CT_ECONFIG for a bad list. */
 ct_status ct_cov_coefs(const ct_cov_spec *spec, ct_clv_covariates *cv, char (*names)[64],
                        ct_error *err);
+/* Text columns (categories) among cv's into dummies: each level but the
+ * reference becomes a coefficient "col=level" in the column's processes
+ * (names holds them); refs gets the reference levels ("col=level,...").
+ * CT_EDATA for a text column with one level or more than 50, CT_ECONFIG
+ * for a reference that is not a level. */
+ct_status ct_cov_expand(const char *path, const ct_cov_spec *spec, ct_clv_covariates *cv,
+                        char (*names)[64], char *refs, size_t refcap, ct_error *err);
 /* The coefficients of a fit with covariates (for scoring) into cv. */
 void ct_cov_of_fit(const ct_fit *f, ct_clv_covariates *cv);
 /* cv's columns for c's rows (c->row0 on) from /features of the HDF5 file
  * `path`: *z is c->n x cv->ncoef (the caller frees it).  CT_EFORMAT when a
  * column is missing or not numeric. */
 ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_covariates *cv,
-                      double **z, ct_error *err);
+                      const char *refs, double **z, ct_error *err);
 
 typedef struct ct_fit_stage {
     const char *data, *table, *output, *command;

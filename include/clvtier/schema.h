@@ -170,11 +170,23 @@ typedef struct ct_audit {
 ct_status ct_audit_write(ct_file *out, const ct_audit *a, const ct_tier_model *m, ct_error *err);
 
 /* Columns cols[0..ncols) of path's /features for the rows of c (c->row0
- * on): *z is c->n x ncols, row-major (the caller frees it).  CT_EFORMAT
- * naming the file and column when /features or a column is missing, text,
- * or of another length than /customers. */
+ * on): *z is c->n x ncols, row-major (the caller frees it).  A name
+ * "col=level" of a text column (a category) reads its dummy: 1 where the
+ * value is level, 0 elsewhere, NaN where it is empty; with refs ("col=level,
+ * ..." the reference levels) a value that is neither the reference nor a
+ * level among cols is an error naming the row (a level the fit did not
+ * know).  CT_EFORMAT naming the column when /features or a column is
+ * missing, or a text column is given without a level. */
 ct_status ct_features_read(const char *path, const ct_customers *c, const char *const *cols,
-                           size_t ncols, double **z, ct_error *err);
+                           size_t ncols, const char *refs, double **z, ct_error *err);
+
+/* The levels of column col of path's /features when it is text (*is_text =
+ * 1): its distinct non-empty values over all rows, sorted bytewise, at most
+ * max (CT_EDATA beyond: not a category). */
+#define CT_LEVEL_MAX 64
+ct_status ct_features_levels(const char *path, const char *col, int *is_text,
+                             char (*levels)[CT_LEVEL_MAX], size_t max, size_t *nlev,
+                             ct_error *err);
 
 #ifdef __cplusplus
 }

@@ -67,6 +67,9 @@ typedef struct ct_fit {
     char coef_name[CT_CLV_MAXCOEF][72];
     char coef_col[CT_CLV_MAXCOEF][64];
     unsigned coef_proc[CT_CLV_MAXCOEF];
+    /* text columns enter as dummies "col=level"; their reference levels,
+     * "col=level,..." ("" none) */
+    char coef_ref[512];
     double penalty_cov;         /* L2 penalty on the coefficients */
     /* the likelihood-ratio test against the same model without covariates
      * (NaN when not computed): 2 (ll - ll0) ~ chi2(ncoef) */

@@ -34,6 +34,9 @@ static const char FIT_HELP[] =
     "                        pareto; CLVTools' parametrisation: alpha_i = alpha\n"
     "                        exp(-g'z), a_i, b_i = a, b exp(g'z), beta_i = beta exp(-g'z))\n"
     "      --same-cov C1,C2  one coefficient for both processes (CLVTools' constraint)\n"
+    "                        a text column (a category) enters as dummies col=level, one\n"
+    "                        per level but the reference: the first in sorted order, or\n"
+    "      --cov-reference COL=LEVEL,...  the given one\n"
     "      --penalty-cov L   L2 penalty on the covariate coefficients (default 0)\n"
     "      --covariate-missing error|drop   a customer missing a covariate: an error\n"
     "                        naming them (default), or left out of the fit\n"
@@ -43,7 +46,7 @@ static const char FIT_HELP[] =
 
 enum { O_PEN = 256, O_STARTS, O_MAXIT, O_SEED, O_THREADS, O_TABLE, O_FIT, O_SPEND,
        O_HORIZON, O_DISCOUNT, O_MAXX, O_TSTAR, O_COMPRESS, O_INTERVALS, O_LEVEL, O_DERT,
-       O_ALIVE_AT, O_COV_P, O_COV_D, O_SAME_COV, O_PEN_COV, O_COV_MISSING };
+       O_ALIVE_AT, O_COV_P, O_COV_D, O_SAME_COV, O_PEN_COV, O_COV_MISSING, O_COV_REF };
 
 /* split: clvtier-mpi's fit, every rank its share of the rows (collective);
  * else all rows. */
@@ -206,12 +209,13 @@ int cmd_fit(int argc, char **argv, cli_common *c)
                                          {"penalty-cov", required_argument, NULL, O_PEN_COV},
                                          {"covariate-missing", required_argument, NULL,
                                           O_COV_MISSING},
+                                         {"cov-reference", required_argument, NULL, O_COV_REF},
                                          {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     ct_fit_opts fo;
-    ct_cov_spec cov = {NULL, NULL, NULL, 0};
+    ct_cov_spec cov = {NULL, NULL, NULL, NULL, 0};
     const char *out = NULL, *models = NULL, *table = "/customers";
     int opt;
     size_t v;
@@ -264,6 +268,12 @@ int cmd_fit(int argc, char **argv, cli_common *c)
             break;
         case O_SAME_COV:
             cov.same = optarg;
+            break;
+        case O_COV_REF:
+            if (strchr(optarg, '=') == NULL) {
+                return cli_usage(c, "--cov-reference '%s': use COLUMN=LEVEL,...", optarg);
+            }
+            cov.reference = optarg;
             break;
         case O_PEN_COV:
             if (cli_parse_double(optarg, &fo.penalty_cov) != 0 || fo.penalty_cov < 0) {

@@ -1037,6 +1037,38 @@ done:
 
 /* ---- features ---------------------------------------------------------- */
 
+/* A features cell that is neither empty, NA nor a number: its column is
+ * text (a category). */
+static int text_cell(const ct_field *f, size_t *len)
+{
+    const char *p = f->p;
+    size_t n = f->n;
+    double v;
+    trim(&p, &n);
+    *len = n;
+    return n > 0 && !(n == 2 && strncasecmp(p, "NA", 2) == 0) && ct_parse_double(p, n, &v) != 0;
+}
+
+/* The first pass over the features file: which of its nf + 1 columns are
+ * text (is_text[k]) and their longest value (width[k], bytes + 1). */
+static ct_status scan_feature_types(const ct_ingest_opts *o, size_t ncols, unsigned char *is_text,
+                                    size_t *width, ct_error *err)
+{
+    ct_csv c;
+    CT_CHECK(ct_csv_open(&c, o->features_path, o->features_delim, err));
+    ct_csv_sniff(&c);
+    int r = ct_csv_next(&c, err); /* the header */
+    while (r == 1 && (r = ct_csv_next(&c, err)) == 1) {
+        for (size_t k = 0; k < c.nf && k < ncols; k++) {
+            size_t len;
+            is_text[k] |= (unsigned char)text_cell(&c.f[k], &len);
+            width[k] = len + 1 > width[k] ? len + 1 : width[k];
+        }
+    }
+    ct_csv_close(&c);
+    return r < 0 ? err->status : CT_OK;
+}
+
 static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idtab *ids,
                                const sorted *S, const ct_customers *cust, ct_ingest_report *rep,
                                ct_error *err)
@@ -1050,6 +1082,10 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
     char (*names)[128] = NULL;
     size_t nf = 0, jid = 0, eoff = 0;
     ct_tw *w = NULL;
+    unsigned char *is_text = NULL; /* per file column: a text column (a category) */
+    size_t *width = NULL;          /* its bytes per value */
+    char **text = NULL;            /* its values, C x width[k] */
+    size_t ncols = 0;              /* columns of the header */
 
     if (s != CT_OK) {
         return s;
@@ -1082,8 +1118,29 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
     seen = calloc(C > 0 ? C : 1, 1);
     spec = calloc(nf + 1, sizeof *spec);
     names = calloc(nf + 1, sizeof *names);
-    if (val == NULL || seen == NULL || spec == NULL || names == NULL) {
+    ncols = c.nf;
+    if (nf > 1024) {
+        s = ct_fail_at(err, CT_EDATA, o->features_path, 1, 0, "%zu feature columns (at most 1024)",
+                       nf);
+        goto done;
+    }
+    is_text = calloc(ncols, 1);
+    width = calloc(ncols, sizeof *width);
+    text = calloc(ncols, sizeof *text);
+    if (val == NULL || seen == NULL || spec == NULL || names == NULL || is_text == NULL ||
+        width == NULL || text == NULL) {
         s = ct_fail(err, CT_ENOMEM, "out of memory for features");
+        goto done;
+    }
+    /* text columns (categories) are kept as text: a first pass finds them */
+    s = scan_feature_types(o, ncols, is_text, width, err);
+    for (size_t k = 0; k < ncols && s == CT_OK; k++) {
+        if (k != jid && is_text[k]) {
+            text[k] = calloc((C > 0 ? C : 1), width[k]);
+            s = text[k] != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory for features");
+        }
+    }
+    if (s != CT_OK) {
         goto done;
     }
     for (size_t i = 0; i < C * nf; i++) {
@@ -1141,6 +1198,13 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
             const char *fp = c.f[k].p;
             size_t fn = c.f[k].n;
             trim(&fp, &fn);
+            if (is_text[k]) { /* a category: its text ("" when missing) */
+                if (fn > 0 && !(fn == 2 && strncasecmp(fp, "NA", 2) == 0)) {
+                    memcpy(text[k] + (size_t)row * width[k], fp, fn < width[k] ? fn : width[k] - 1);
+                }
+                q++;
+                continue;
+            }
             if (fn > 0 && !(fn == 2 && strncasecmp(fp, "NA", 2) == 0) &&
                 ct_parse_double(fp, fn, &v) != 0) {
                 char t[80];
@@ -1165,9 +1229,17 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
     spec[0].name = "id";
     spec[0].type = CT_STRING;
     spec[0].width = cust->id_width;
+    size_t kcol[1024];
+    for (size_t k = 0, q = 0; k < ncols && q < nf; k++) {
+        if (k != jid) {
+            kcol[q++] = k; /* the file column of feature q */
+        }
+    }
     for (size_t q = 0; q < nf; q++) {
+        size_t k = kcol[q];
         spec[q + 1].name = names[q + 1];
-        spec[q + 1].type = CT_FLOAT64;
+        spec[q + 1].type = is_text[k] ? CT_STRING : CT_FLOAT64;
+        spec[q + 1].width = is_text[k] ? width[k] : 0;
     }
     s = ct_tw_create(&w, out, "/features", spec, nf + 1, C, "id", err);
     if (s != CT_OK) {
@@ -1180,6 +1252,10 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
             s = ct_fail(err, CT_ENOMEM, "out of memory");
         }
         for (size_t q = 0; q < nf && s == CT_OK; q++) {
+            if (is_text[kcol[q]]) {
+                s = ct_tw_append(w, q + 1, text[kcol[q]], C, err);
+                continue;
+            }
             for (size_t i = 0; i < C; i++) {
                 col[i] = val[i * nf + q];
             }
@@ -1193,6 +1269,12 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
         ct_tw_abort(w);
     }
 done:
+    for (size_t k = 0; text != NULL && k < ncols; k++) {
+        free(text[k]);
+    }
+    free(text);
+    free(is_text);
+    free(width);
     free(val);
     free(seen);
     free(spec);

@@ -377,6 +377,11 @@ static int keys_clv(parse_ctx *c, ct_tier_model *m, const char *section, const c
             return bad(c, CT_ECONFIG, section, name, "'%s' must be >= 0", value);
         }
         m->penalty_cov = d;
+    } else if (IS("clv", "covariates_reference")) {
+        if (strlen(value) >= sizeof m->cov_reference || (value[0] != '\0' && !strchr(value, '='))) {
+            return bad(c, CT_ECONFIG, section, name, "'%s' must be column=level, ...", value);
+        }
+        snprintf(m->cov_reference, sizeof m->cov_reference, "%s", value);
     } else if (IS("clv", "covariates_purchase") || IS("clv", "covariates_dropout") ||
                IS("clv", "covariates_same")) {
         char *dst = IS("clv", "covariates_purchase")  ? m->cov_purchase

@@ -35,6 +35,9 @@ ct_status ct_fit_write(ct_file *f, const ct_fit *fit, ct_error *err)
             proc[j] = (double)fit->coef_proc[j];
         }
         CT_TRY(ct_attr_set_str(f, grp, "covariates", cols, err));
+        if (fit->coef_ref[0] != '\0') {
+            CT_TRY(ct_attr_set_str(f, grp, "covariate_reference", fit->coef_ref, err));
+        }
         CT_TRY(ct_attr_set_f64v(f, grp, "covariate_process", proc, fit->ncoef, err));
         CT_TRY(ct_attr_set_f64(f, grp, "penalty_covariates", fit->penalty_cov, err));
         CT_TRY(ct_attr_set_f64(f, grp, "ll_without_covariates", fit->ll0, err));
@@ -151,6 +154,10 @@ ct_status ct_fit_read(const ct_file *f, const char *model_name, ct_fit *fit, ct_
         }
         fit->k += fit->ncoef;
         (void)ct_attr_get_f64(f, grp, "penalty_covariates", &fit->penalty_cov, NULL);
+        if (ct_attr_exists(f, grp, "covariate_reference")) {
+            CT_TRY(ct_attr_get_str(f, grp, "covariate_reference", fit->coef_ref,
+                                   sizeof fit->coef_ref, err));
+        }
         (void)ct_attr_get_f64(f, grp, "ll_without_covariates", &fit->ll0, NULL);
         (void)ct_attr_get_f64(f, grp, "lr_statistic", &fit->lr, NULL);
         (void)ct_attr_get_f64(f, grp, "lr_p_value", &fit->lr_p, NULL);

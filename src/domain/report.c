@@ -58,7 +58,7 @@ void rp_num(FILE *fp, double v, int prec, int g, const char *unit)
 
 const char *rp_cov_text(const ct_fit *f)
 {
-    static char buf[600];
+    static char buf[1200];
     int pareto = f->model == CT_PARETO;
     snprintf(buf, sizeof buf,
              "Static covariates (CLVTools' parametrisation): alpha_i = alpha exp(-trans'z)%s; "
@@ -69,6 +69,12 @@ const char *rp_cov_text(const ct_fit *f)
              f->ll0, f->lr, f->ncoef, f->lr_p,
              f->penalty_cov > 0 ? " (the coefficients are penalised: the test is approximate)"
                                 : "");
+    if (f->coef_ref[0] != '\0') {
+        size_t n = strlen(buf);
+        snprintf(buf + n, sizeof buf - n,
+                 " Text columns enter as dummies column=level against the reference %s.",
+                 f->coef_ref);
+    }
     return buf;
 }
 
@@ -802,7 +808,7 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
         for (size_t j = 0; j < pf->ncoef; j++) {
             names[j] = pf->coef_col[j];
         }
-        if (ct_features_read(path, &k.c, names, pf->ncoef, &covz, &e) == CT_OK) {
+        if (ct_features_read(path, &k.c, names, pf->ncoef, pf->coef_ref, &covz, &e) == CT_OK) {
             k.c.cov = covz;
         } else {
             rp_note(r, "the fit's covariates could not be read (%s): no model-check tables.",

@@ -125,12 +125,97 @@ void ct_cov_of_fit(const ct_fit *f, ct_clv_covariates *cv)
 }
 
 ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_covariates *cv,
-                      double **z, ct_error *err)
+                      const char *refs, double **z, ct_error *err)
 {
-    ct_status s = ct_features_read(path, c, cv->col, cv->ncoef, z, err);
+    ct_status s = ct_features_read(path, c, cv->col, cv->ncoef, refs, z, err);
     if (s != CT_OK && err->file[0] == '\0') {
         ct_error e = *err;
         s = ct_fail_at(err, e.status, path, 0, 0, "%s", e.msg);
     }
     return s;
+}
+
+#define COV_MAX_LEVELS 50
+
+ct_status ct_cov_expand(const char *path, const ct_cov_spec *spec, ct_clv_covariates *cv,
+                        char (*names)[64], char *refs, size_t refcap, ct_error *err)
+{
+    ct_clv_covariates out;
+    char nm[CT_CLV_MAXCOEF][64];
+    static char levels[COV_MAX_LEVELS][CT_LEVEL_MAX]; /* not reentrant: pipeline stages run one at a time */
+    memset(&out, 0, sizeof out);
+    refs[0] = '\0';
+    for (size_t j = 0; j < cv->ncoef; j++) {
+        int is_text = 0;
+        size_t nl = 0;
+        CT_CHECK(ct_features_levels(path, cv->col[j], &is_text, levels, COV_MAX_LEVELS, &nl, err));
+        if (!is_text) {
+            if (out.ncoef == CT_CLV_MAXCOEF) {
+                return ct_fail(err, CT_ECONFIG, "more than %d covariate coefficients",
+                               CT_CLV_MAXCOEF);
+            }
+            snprintf(nm[out.ncoef], 64, "%s", cv->col[j]);
+            out.proc[out.ncoef++] = cv->proc[j];
+            continue;
+        }
+        if (nl < 2) {
+            return ct_fail(err, CT_EDATA,
+                           "covariate '%s' is text with %zu level(s): constant, it cannot be "
+                           "told apart from the base rate",
+                           cv->col[j], nl);
+        }
+        char want[CT_LEVEL_MAX] = "";
+        size_t ref = 0;
+        size_t clen = strlen(cv->col[j]);
+        for (const char *p = spec != NULL ? spec->reference : NULL; p != NULL && *p != '\0';) {
+            const char *e = strchr(p, ',');
+            size_t len = e != NULL ? (size_t)(e - p) : strlen(p);
+            if (len > clen && strncmp(p, cv->col[j], clen) == 0 && p[clen] == '=') {
+                snprintf(want, sizeof want, "%.*s", (int)(len - clen - 1), p + clen + 1);
+            }
+            p += len + (e != NULL);
+        }
+        if (want[0] != '\0') {
+            for (ref = 0; ref < nl && strcmp(levels[ref], want) != 0; ref++) {
+            }
+            if (ref == nl) {
+                return ct_fail(err, CT_ECONFIG,
+                               "reference level '%s' is not a level of covariate '%s' (its "
+                               "levels: '%s' ... '%s')",
+                               want, cv->col[j], levels[0], levels[nl - 1]);
+            }
+        }
+        for (size_t l = 0; l < nl; l++) {
+            if (l == ref) {
+                continue;
+            }
+            if (out.ncoef == CT_CLV_MAXCOEF) {
+                return ct_fail(err, CT_ECONFIG,
+                               "more than %d covariate coefficients (covariate '%s' has %zu "
+                               "levels)",
+                               CT_CLV_MAXCOEF, cv->col[j], nl);
+            }
+            if (clen + 1 + strlen(levels[l]) >= 64) {
+                return ct_fail(err, CT_ECONFIG, "covariate '%s=%s': name longer than 63 bytes",
+                               cv->col[j], levels[l]);
+            }
+            snprintf(nm[out.ncoef], 64, "%s=%s", cv->col[j], levels[l]);
+            out.proc[out.ncoef++] = cv->proc[j];
+        }
+        char r1[160];
+        snprintf(r1, sizeof r1, "%s=%s", cv->col[j], levels[ref]);
+        if (strstr(refs, r1) == NULL) { /* a column in both processes: once */
+            size_t used = strlen(refs);
+            if (used + strlen(r1) + 2 > refcap) {
+                return ct_fail(err, CT_ECONFIG, "too many categorical covariates");
+            }
+            snprintf(refs + used, refcap - used, "%s%s", used ? "," : "", r1);
+        }
+    }
+    for (size_t j = 0; j < out.ncoef; j++) {
+        memcpy(names[j], nm[j], 64);
+        out.col[j] = names[j];
+    }
+    *cv = out;
+    return CT_OK;
 }

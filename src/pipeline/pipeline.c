@@ -471,6 +471,7 @@ typedef struct run_state {
      * customers of c (c.cov) */
     ct_clv_covariates cv;
     char cov_names[CT_CLV_MAXCOEF][64];
+    char cov_refs[512]; /* reference levels of the text ones */
     double *covz;
     ct_model_choice choice; /* [clv] purchase = auto */
     ct_tier_model mfb;      /* m with the loyalty fallback (run_tier) */
@@ -611,11 +612,19 @@ static ct_status run_read(run_state *r, ct_error *err)
         r->uc.total = r->n;
     }
     const ct_tier_model *m = r->m;
-    ct_cov_spec spec = {m->cov_purchase, m->cov_dropout, m->cov_same, 0};
+    ct_cov_spec spec = {m->cov_purchase, m->cov_dropout, m->cov_same, m->cov_reference, 0};
     if (s == CT_OK && !ct_cov_spec_empty(&spec)) { /* [clv] covariates: every customer's */
-        s = ct_cov_coefs(&spec, &r->cv, r->cov_names, err);
+        char base[CT_CLV_MAXCOEF][64];
+        s = ct_cov_coefs(&spec, &r->cv, base, err);
         if (s == CT_OK) {
-            s = ct_features_read(r->data, &r->c, r->cv.col, r->cv.ncoef, &r->covz, err);
+            s = ct_cov_expand(r->data, &spec, &r->cv, r->cov_names, r->cov_refs,
+                              sizeof r->cov_refs, err);
+        }
+        if (s == CT_OK || err->file[0] == '\0') {
+            if (s == CT_OK) {
+                s = ct_features_read(r->data, &r->c, r->cv.col, r->cv.ncoef, r->cov_refs,
+                                     &r->covz, err);
+            }
             if (s != CT_OK && err->file[0] == '\0') { /* the model file asked for them */
                 ct_error e = *err;
                 s = ct_fail_at(err, e.status, m->path, 0, 0, "[clv] covariates: %s (input %s)",
@@ -658,6 +667,7 @@ static ct_status run_fit_model(run_state *r, ct_clv_model model, ct_fit *fit, ct
         s = ct_comm_agree(r->comm, ct_clv_fit_cov(cd, &base, &fo, fit, err), err);
     }
     ct_clv_data_free(cd);
+    snprintf(fit->coef_ref, sizeof fit->coef_ref, "%s", r->cov_refs);
     return s;
 }
 

@@ -188,11 +188,20 @@ static double holdout_periods(const char *path)
  * them): with drop_missing, customers missing one get weight 0 in *w (and
  * 0 for the value) and are counted in o->cov_dropped (over all ranks). */
 static ct_status fit_covariates(ct_fit_stage *o, ct_customers *cust, ct_clv_covariates *cv,
-                                char (*names)[64], double **z, double **w, ct_error *err)
+                                char (*names)[64], char *refs, size_t refcap, double **z,
+                                double **w, ct_error *err)
 {
+    char base[CT_CLV_MAXCOEF][64];
     *z = *w = NULL;
-    CT_CHECK(ct_cov_coefs(o->cov, cv, names, err));
-    ct_status s = ct_cov_read(o->data, cust, cv, z, err);
+    CT_CHECK(ct_cov_coefs(o->cov, cv, base, err));
+    ct_status s = ct_cov_expand(o->data, o->cov, cv, names, refs, refcap, err);
+    if (s != CT_OK && err->file[0] == '\0') {
+        ct_error e = *err;
+        s = ct_fail_at(err, e.status, o->data, 0, 0, "%s", e.msg);
+    }
+    if (s == CT_OK) {
+        s = ct_cov_read(o->data, cust, cv, refs, z, err);
+    }
     if (s == CT_OK && o->cov->drop_missing) {
         double dropped = 0;
         *w = malloc((cust->n ? cust->n : 1) * sizeof **w);
@@ -236,11 +245,13 @@ ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err)
     ct_comm *comm = ct_comm_size(o->comm) > 1 ? o->comm : NULL;
     size_t k0 = 0;
     ct_clv_covariates cv;
-    char cov_names[CT_CLV_MAXCOEF][64];
+    char cov_names[CT_CLV_MAXCOEF][64], refs[sizeof fits[0].coef_ref] = "";
     double *z = NULL, *w0 = cust.weight, *wcov = NULL;
     o->cov_dropped = 0;
     if (cov) {
-        CT_TRY(ct_comm_agree(comm, fit_covariates(o, &cust, &cv, cov_names, &z, &wcov, err),
+        CT_TRY(ct_comm_agree(comm,
+                             fit_covariates(o, &cust, &cv, cov_names, refs, sizeof refs, &z,
+                                            &wcov, err),
                              err));
     }
     if (o->choice != NULL) {
@@ -271,6 +282,7 @@ ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err)
             if (s != CT_OK) {
                 goto done;
             }
+            snprintf(fits[k0 + k].coef_ref, sizeof fits[k0 + k].coef_ref, "%s", refs);
         }
         fits[k0 + k].period_days = period_days;
         if (o->on_fit != NULL) {
@@ -389,7 +401,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
     if (pf.ncoef > 0) { /* every customer under its own covariates */
         ct_clv_covariates cv;
         ct_cov_of_fit(&pf, &cv);
-        s = ct_cov_read(o->data, &cust, &cv, &z, err);
+        s = ct_cov_read(o->data, &cust, &cv, pf.coef_ref, &z, err);
         cust.cov = z;
     }
     if (s == CT_OK) {
@@ -452,7 +464,7 @@ ct_status ct_stage_validate(const char *data, const char *fit, size_t jmax, doub
     if (v->fit.ncoef > 0) { /* each customer under its own covariates */
         ct_clv_covariates cv;
         ct_cov_of_fit(&v->fit, &cv);
-        s = ct_cov_read(data, &cust, &cv, &z, err);
+        s = ct_cov_read(data, &cust, &cv, v->fit.coef_ref, &z, err);
         if (s != CT_OK) {
             ct_customers_free(&cust);
             return s;

@@ -978,6 +978,36 @@ says "run covariates with auto" "need a named purchase model"
 expect 65 "run covariate not in features" -- "$CLV" run "$T/covlog.csv" -m "$T/covm.ini" -o "$T/x.h5" -q
 says "run covariate not in features" "[clv] covariates:"
 
+# a text column (a category) as dummies: the same fit as its dummies given by hand
+"$CLV" synth --model bgnbd -n 5000 --periods 104 --cohort 52 --covariates a:b:0.5:-0.3,b:b:-0.4:0.4,v:n:0.3:0.1 \
+    -o "$T/cat.csv" --features-out "$T/catf0.csv" -q
+awk -F, 'NR == 1 { print "id,channel,v,d_shop,d_web,noise"; next }
+    { ch = $2 == 1 ? "web" : ($3 == 1 ? "shop" : "email"); print $1 "," ch "," $4 "," ($2 == 0 && $3 == 1) "," ($2 == 1) ",n" NR }' \
+    "$T/catf0.csv" >"$T/catf.csv"
+expect 0 "ingest text features" -- "$CLV" ingest "$T/cat.csv" --period week --features "$T/catf.csv" -o "$T/cat.h5" -q
+expect 0 "fit categorical" -- "$CLV" fit "$T/cat.h5" --model bgnbd --covariates-purchase channel,v \
+    --covariates-dropout channel -o "$T/catfit.h5" --json -q
+sed -e 's/channel=shop/d_shop/g; s/channel=web/d_web/g; s/"distinct_rows".*//' "$T/out" >"$T/cat1.json"
+expect 0 "fit dummies by hand" -- "$CLV" fit "$T/cat.h5" --model bgnbd --covariates-purchase d_shop,d_web,v \
+    --covariates-dropout d_shop,d_web -o "$T/x.h5" --json -q
+sed -e 's/"distinct_rows".*//' "$T/out" >"$T/cat2.json"
+cmp -s "$T/cat1.json" "$T/cat2.json" && ok || bad "categorical fit differs from its dummies: $(head -c 300 "$T/cat1.json") vs $(head -c 300 "$T/cat2.json")"
+"$CLV" inspect "$T/catfit.h5" | grep -q '@covariate_reference = channel=email' && ok || bad "reference level not stored"
+expect 0 "fit categorical reference" -- "$CLV" fit "$T/cat.h5" --model bgnbd --covariates-purchase channel \
+    --cov-reference channel=web -o "$T/x.h5" --json -q
+grep -qF '"trans.channel=email"' "$T/out" && grep -qF '"trans.channel=shop"' "$T/out" && ! grep -qF 'channel=web"' "$T/out" \
+    && ok || bad "--cov-reference channel=web: $(head -c 400 "$T/out")"
+expect 78 "fit categorical bad reference" -- "$CLV" fit "$T/cat.h5" --model bgnbd --covariates-purchase channel \
+    --cov-reference channel=tv -o "$T/x.h5"
+says "fit categorical bad reference" "reference level 'tv' is not a level of covariate 'channel'"
+expect 65 "fit text with many values" -- "$CLV" fit "$T/cat.h5" --model bgnbd --covariates-purchase noise -o "$T/x.h5"
+says "fit text with many values" "not a category"
+expect 0 "score categorical" -- "$CLV" score "$T/cat.h5" --fit "$T/catfit.h5" -o "$T/catsc.h5" -q
+awk -F, 'NR == 3 { $2 = "tv" } { print }' OFS=, "$T/catf.csv" >"$T/catf2.csv"
+expect 0 "ingest a new level" -- "$CLV" ingest "$T/cat.csv" --period week --features "$T/catf2.csv" -o "$T/cat2.h5" -q
+expect 65 "score with a level the fit did not know" -- "$CLV" score "$T/cat2.h5" --fit "$T/catfit.h5" -o "$T/x.h5"
+says "score with a level the fit did not know" "covariate 'channel' = 'tv' is none of the levels"
+
 no_temp final
 echo "cli: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
