@@ -116,6 +116,17 @@ static void test_bad_models(void **state)
          ":2: [tiers] rank_by: 'religion' is a protected attribute"},
         {"[tiers]\nrank_by = m\n[protected]\naudit = m\n", CT_EPROTECTED,
          "declared for audit and used as rank_by"},
+        /* issue 17: the guard on covariates; covariates need a named model */
+        {"[clv]\npurchase = pareto\ncovariates_dropout = web, Sexual_Orientation\n",
+         CT_EPROTECTED,
+         ":3: [clv] covariates_dropout: covariate 'Sexual_Orientation' is a protected attribute"},
+        {"[clv]\npurchase = pareto\ncovariates_purchase = web, segment\n[protected]\naudit = "
+         "segment\n",
+         CT_EPROTECTED, "column 'segment' is declared for audit and used as a covariate"},
+        {"[clv]\npurchase = auto\ncovariates_purchase = web\n", CT_ECONFIG,
+         "covariates need a named purchase model"},
+        {"[clv]\npurchase = bgnbd\ncovariates_reference = web\n", CT_ECONFIG,
+         "must be column=level"},
     };
     char long_model[512];
     snprintf(long_model, sizeof long_model, "[tiers]\n; %0200d\nrank_by = clv\n", 0);

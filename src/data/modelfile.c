@@ -882,6 +882,19 @@ ct_status ct_tier_model_load(const char *path, ct_tier_model *m, ct_error *err)
                                   m->audit[a]);
             }
         }
+        const char *lists[2] = {m->cov_purchase, m->cov_dropout};
+        for (int l = 0; l < 2; l++) {
+            char names[CT_CLV_MAXCOEF][64];
+            long n = lists[l][0] != '\0' ? split(lists[l], &names[0][0], CT_CLV_MAXCOEF, 64) : 0;
+            for (long j = 0; j < n; j++) {
+                if (strcmp(m->audit[a], names[j]) == 0) {
+                    return ct_fail_at(err, CT_EPROTECTED, path, 0, 0,
+                                      "column '%s' is declared for audit and used as a "
+                                      "covariate",
+                                      m->audit[a]);
+                }
+            }
+        }
     }
     for (size_t i = 0; i < c.nactions; i++) {
         size_t t = 0;
