@@ -414,6 +414,93 @@ static void test_scores(void **state)
     }
 }
 
+/* Intervals under covariates: a customer whose covariates are all 0 has
+ * the base parameters, and the coefficients' directions do not move its
+ * predictions, so its delta-method bounds are the plain fit's at those
+ * parameters and their covariance block (to 1e-5 relative: forward against
+ * central differences); a tier total of one customer is that customer's
+ * CLV interval (1e-9). */
+static void test_intervals(void **state)
+{
+    ct_synth_opts o;
+    ct_customers c;
+    ct_error err;
+    double *z, *zc;
+    ct_clv_covariates cv;
+    ct_clv_data *d0, *d1;
+    (void)state;
+    for (int mi = 0; mi < 2; mi++) {
+        ct_synth_model sm = mi == 0 ? CT_SYNTH_BGNBD : CT_SYNTH_PARETO;
+        ct_clv_model m = fit_model_of(sm);
+        ct_fit base, f, f0;
+        synth_opts(&o, sm, 4000, 8);
+        assert_status(ct_synth_customers_cov(&o, &c, &z, &err), CT_OK);
+        both_processes(z, c.n, &cv, &zc);
+        assert_status(ct_clv_data_new(&d0, m, &c, "test", &err), CT_OK);
+        assert_status(ct_clv_fit(d0, NULL, &base, &err), CT_OK);
+        assert_status(ct_clv_data_new_cov(&d1, m, &c, &cv, "test", NULL, &err), CT_OK);
+        assert_status(ct_clv_fit_cov(d1, &base, NULL, &f, &err), CT_OK);
+        for (size_t i = 0; i < 20; i++) { /* these customers: z = 0 */
+            memset(zc + i * cv.ncoef, 0, cv.ncoef * sizeof *zc);
+        }
+        memset(&f0, 0, sizeof f0);
+        f0.model = m;
+        f0.k = 4;
+        memcpy(f0.par, f.par, 4 * sizeof *f.par);
+        for (size_t i = 0; i < 4; i++) {
+            for (size_t j = 0; j < 4; j++) {
+                f0.cov[i * 4 + j] = f.cov[i * f.k + j];
+            }
+        }
+        ct_customers cz = c;
+        cz.cov = zc;
+        ct_scores sc, s0;
+        assert_status(ct_clv_score_intervals(&f, NULL, &cz, 26, 0.01, 0.9, 2, &sc, &err), CT_OK);
+        ct_customers c20 = c;
+        c20.n = 20;
+        assert_status(ct_clv_score_intervals(&f0, NULL, &c20, 26, 0.01, 0.9, 2, &s0, &err), CT_OK);
+        for (size_t i = 0; i < 20; i++) {
+            const double a[6] = {sc.p_alive_lo[i], sc.p_alive_hi[i], sc.exp_purchases_lo[i],
+                                 sc.exp_purchases_hi[i], sc.clv_lo[i], sc.clv_hi[i]};
+            const double b[6] = {s0.p_alive_lo[i], s0.p_alive_hi[i], s0.exp_purchases_lo[i],
+                                 s0.exp_purchases_hi[i], s0.clv_lo[i], s0.clv_hi[i]};
+            for (int q = 0; q < 6; q++) {
+                if (!(fabs(a[q] - b[q]) <= 1e-5 * fabs(b[q]) + 1e-12)) {
+                    fail_msg("%s customer %zu bound %d: %.10g with covariates, %.10g without",
+                             ct_clv_model_name(m), i, q, a[q], b[q]);
+                }
+            }
+            assert_true(sc.purchases_lo[i] == s0.purchases_lo[i] &&
+                        sc.purchases_hi[i] == s0.purchases_hi[i]);
+        }
+        /* a customer with covariates: wider than without the coefficients'
+         * uncertainty, and a one-customer tier total is its interval */
+        int8_t *grp = malloc(c.n);
+        assert_non_null(grp);
+        memset(grp, -1, c.n);
+        size_t who = 100;
+        grp[who] = 0;
+        double tot, lo, hi;
+        assert_status(ct_clv_group_clv(&f, NULL, &cz, 26, 0.01, grp, 1, 0.9, 2, &tot, &lo, &hi,
+                                       &err),
+                      CT_OK);
+        if (!(fabs(tot - sc.clv[who]) <= 1e-9 * tot && fabs(lo - sc.clv_lo[who]) <= 1e-9 * lo &&
+              fabs(hi - sc.clv_hi[who]) <= 1e-9 * hi)) {
+            fail_msg("%s group of one: %.12g [%.12g, %.12g] vs %.12g [%.12g, %.12g]",
+                     ct_clv_model_name(m), tot, lo, hi, sc.clv[who], sc.clv_lo[who],
+                     sc.clv_hi[who]);
+        }
+        free(grp);
+        ct_scores_free(&sc);
+        ct_scores_free(&s0);
+        ct_clv_data_free(d0);
+        ct_clv_data_free(d1);
+        free(zc);
+        free(z);
+        ct_customers_free(&c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_derivatives),
         cmocka_unit_test(test_bad_design),
         cmocka_unit_test(test_scores),
+        cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_constraint_penalty_threads),
         cmocka_unit_test(test_recovery),
     };

@@ -828,13 +828,13 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
             r->has_calib = ct_clv_calibration(&r->fit[0], &k.c, r->t_star, 10, r->cal_n,
                                               r->cal_pred, r->cal_obs, &r->brier, &e) == CT_OK;
         }
+        tier_clv_intervals(r, &k);
         if (r->fit[0].ncoef == 0) {
-            tier_clv_intervals(r, &k);
             heat_map(r, &k);
         } else {
             rp_note(r, "with covariates every customer has their own parameters: no P(alive) "
                        "map by frequency and recency (it would hold for one covariate pattern "
-                       "only), and no parameter-uncertainty interval on the tiers' CLV yet.");
+                       "only).");
         }
     }
     if (s == CT_OK) {

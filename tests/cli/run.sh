@@ -920,9 +920,11 @@ says "fit covariates table" "vs. no covariates: log-likelihood"
 "$CLV" inspect "$T/covfit.h5" | grep -q '@covariates = web,promo,visits0,web,promo' && ok \
     || bad "covariate columns not stored in /fits/bgnbd"
 expect 0 "score covariates" -- "$CLV" score "$T/cov.h5" --fit "$T/covfit.h5" --horizon 26 -o "$T/covsc.h5"
-expect 64 "score covariates intervals" -- "$CLV" score "$T/cov.h5" --fit "$T/covfit.h5" \
-    --intervals -o "$T/covsc2.h5"
-says "score covariates intervals" "not available for fits with covariates"
+expect 0 "score covariates intervals" -- "$CLV" score "$T/cov.h5" --fit "$T/covfit.h5" \
+    --intervals --dert 0.003 --alive-at 13 -o "$T/covsc2.h5"
+for ds in clv_lo purchases_hi dert p_alive_at_13; do
+    "$CLV" inspect "$T/covsc2.h5" | grep -q "/scores/$ds " && ok || bad "covariate score lacks $ds"
+done
 expect 78 "covariate protected" -- "$CLV" fit "$T/cov.h5" --model pareto \
     --covariates-dropout web,Religion -o "$T/x.h5"
 says "covariate protected" "covariate 'Religion' is a protected attribute (religion)"

@@ -925,9 +925,11 @@ static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ct
 /* The log-parameter covariance of f; 0 when the fit has no finite one. */
 static int log_cov(const ct_fit *f, double *lc)
 {
+    size_t nb = ct_clv_nparams(f->model);
     for (size_t i = 0; i < f->k; i++) {
-        for (size_t j = 0; j < f->k; j++) {
-            lc[i * f->k + j] = f->cov[i * f->k + j] / (f->par[i] * f->par[j]);
+        for (size_t j = 0; j < f->k; j++) { /* coefficients: not on the log scale */
+            double si = i < nb ? f->par[i] : 1.0, sj = j < nb ? f->par[j] : 1.0;
+            lc[i * f->k + j] = f->cov[i * f->k + j] / (si * sj);
             if (!isfinite(lc[i * f->k + j])) {
                 return 0;
             }
@@ -1152,6 +1154,11 @@ static ct_status score_distinct(const ct_fit *f, const double *rows, size_t nd, 
     return s;
 }
 
+static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                                     const double *z, double horizon, double discount,
+                                     double level, unsigned threads, ct_scores *out,
+                                     ct_error *err);
+
 ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
                        double discount, unsigned threads, ct_scores *out, ct_error *err)
 {
@@ -1164,11 +1171,7 @@ ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_cus
 {
     ct_init();
     if (f->ncoef > 0 && c->cov != NULL) {
-        if (level != 0) {
-            return ct_fail(err, CT_EINVAL,
-                           "intervals are not available for fits with covariates yet");
-        }
-        return ct_clv_score_cov(f, gg, c, c->cov, horizon, discount, threads, out, err);
+        return clv_score_cov_level(f, gg, c, c->cov, horizon, discount, level, threads, out, err);
     }
     uint32_t *idx = NULL;
     double *rows = NULL;
@@ -1289,39 +1292,69 @@ typedef struct cov_score_job {
     int steps;
     const double *t, *v;
     double *pa, *ey, *disc;
+    /* the delta method (lc != NULL): lc the covariance in theta (log base
+     * parameters, coefficients), sh[j] the fit shifted by DELTA_FWD in
+     * theta_j; out: the variances of logit P(alive), log E[Y], log D and
+     * (gd != NULL) D's gradient in theta, k per customer */
+    const double *lc;
+    const ct_fit *sh;
+    double *vpa, *vey, *vd, *gd;
 } cov_score_job;
+
+/* P(alive), E[Y(H)] and D of customer i under fit f (its own parameters). */
+static void cov_one(const cov_score_job *J, const ct_fit *f, size_t i, ct_fit *fi, double out[3])
+{
+    double x = J->c->x[i], tx = J->c->t_x[i], T = J->c->T[i], h[2];
+    future_ctx fc = {fi, J->steps, J->t, J->v};
+    ct_clv_cov_params(f, J->z + i * J->f->ncoef, fi->par);
+    double pa = clv_p_alive1(fi, x, tx, T);
+    horizon_sums(&fc, x, tx, T, 1, h);
+    out[0] = pa;
+    out[1] = pa * h[0];
+    out[2] = pa * h[1];
+}
 
 static ct_status cov_score_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
     const cov_score_job *J = vctx;
+    size_t k = J->f->k;
     (void)b;
     (void)err;
     ct_fit fi; /* the customer's parameters: what horizon_sums and the ops read */
     fi.model = J->f->model;
     fi.k = 4;
     fi.ncoef = 0;
-    future_ctx fc = {&fi, J->steps, J->t, J->v};
     for (size_t i = begin; i < end; i++) {
-        double x = J->c->x[i], tx = J->c->t_x[i], T = J->c->T[i], h[2];
-        ct_clv_cov_params(J->f, J->z + i * J->f->ncoef, fi.par);
-        double pa = clv_p_alive1(&fi, x, tx, T);
-        horizon_sums(&fc, x, tx, T, 1, h);
-        J->pa[i] = pa;
-        J->ey[i] = pa * h[0];
-        J->disc[i] = pa * h[1];
+        double base[3];
+        cov_one(J, J->f, i, &fi, base);
+        J->pa[i] = base[0];
+        J->ey[i] = base[1];
+        J->disc[i] = base[2];
+        if (J->lc == NULL) {
+            continue;
+        }
+        double g[3][CT_CLV_MAXPAR];
+        for (size_t j = 0; j < k; j++) { /* forward differences in theta_j */
+            double v[3];
+            cov_one(J, &J->sh[j], i, &fi, v);
+            for (size_t o = 0; o < 3; o++) {
+                g[o][j] = (v[o] - base[o]) / DELTA_FWD;
+            }
+        }
+        double a = base[0] * (1 - base[0]);
+        J->vpa[i] = a > 0 ? quad(g[0], J->lc, k) / (a * a) : 0.0;
+        J->vey[i] = base[1] > 0 ? quad(g[1], J->lc, k) / (base[1] * base[1]) : 0.0;
+        J->vd[i] = base[2] > 0 ? quad(g[2], J->lc, k) / (base[2] * base[2]) : 0.0;
+        if (J->gd != NULL) {
+            memcpy(J->gd + k * i, g[2], k * sizeof(double));
+        }
     }
     return CT_OK;
 }
 
-ct_status ct_clv_score_cov(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
-                           const double *z, double horizon, double discount, unsigned threads,
-                           ct_scores *out, ct_error *err)
+static ct_status cov_check(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                           const double *z, double horizon, double discount, ct_error *err)
 {
-    if (z == NULL || f->ncoef == 0) {
-        return ct_clv_score(f, gg, c, horizon, discount, threads, out, err);
-    }
-    ct_init();
-    memset(out, 0, sizeof *out);
     if (f->model != CT_BGNBD && f->model != CT_MBGNBD && f->model != CT_PARETO) {
         return ct_fail(err, CT_EINVAL, "covariates are for bgnbd, mbgnbd and pareto");
     }
@@ -1334,8 +1367,7 @@ ct_status ct_clv_score_cov(const ct_fit *f, const ct_fit *gg, const ct_customers
     if (gg != NULL && (gg->model != CT_GAMMAGAMMA || c->m == NULL)) {
         return ct_fail(err, CT_EINVAL, "the spend fit must be gammagamma, with column m");
     }
-    size_t n = c->n;
-    for (size_t i = 0; i < n * f->ncoef; i++) {
+    for (size_t i = 0; i < c->n * f->ncoef; i++) {
         if (!isfinite(z[i])) {
             size_t r = i / f->ncoef;
             return ct_fail(err, CT_EDATA, "customer row %zu (id '%.*s'): covariate '%s' is missing",
@@ -1344,26 +1376,92 @@ ct_status ct_clv_score_cov(const ct_fit *f, const ct_fit *gg, const ct_customers
                            f->coef_col[i % f->ncoef]);
         }
     }
+    return CT_OK;
+}
+
+/* Every customer of c under its own parameters: pa, ey, disc (n each); with
+ * var != NULL also the delta-method variances (var: 3 n; NaN when the fit
+ * has no finite covariance) and, gd != NULL, D's gradients (k n). */
+static ct_status cov_scores(const ct_fit *f, const ct_customers *c, const double *z,
+                            double horizon, double discount, unsigned threads, double *pa,
+                            double *ey, double *disc, double *var, double *gd, ct_error *err)
+{
+    size_t n = c->n, k = f->k;
+    int steps = 0;
+    double *tv = NULL, lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    ct_fit *sh = NULL;
+    CT_CHECK(horizon_grid(horizon, discount, &steps, &tv, err));
+    cov_score_job J = {f,    c,    z,    steps, tv,   tv + steps, pa, ey, disc,
+                       NULL, NULL, NULL, NULL,  NULL, NULL};
+    ct_status s = CT_OK;
+    if (var != NULL && log_cov(f, lc)) {
+        sh = malloc(k * sizeof *sh);
+        s = sh != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+        for (size_t j = 0; j < k && s == CT_OK; j++) {
+            sh[j] = *f;
+            sh[j].par[j] = j < ct_clv_nparams(f->model) ? f->par[j] * exp(DELTA_FWD)
+                                                         : f->par[j] + DELTA_FWD;
+        }
+        J.lc = lc;
+        J.sh = sh;
+        J.vpa = var;
+        J.vey = var + n;
+        J.vd = var + 2 * n;
+        J.gd = gd;
+    } else if (var != NULL) {
+        for (size_t i = 0; i < 3 * n; i++) {
+            var[i] = CT_NAN;
+        }
+        for (size_t i = 0; gd != NULL && i < k * n; i++) {
+            gd[i] = CT_NAN;
+        }
+    }
+    if (s == CT_OK) {
+        s = ct_par_for(n, var != NULL ? 16 : 256, threads, cov_score_block, &J, err);
+    }
+    free(sh);
+    free(tv);
+    return s;
+}
+
+ct_status ct_clv_score_cov(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                           const double *z, double horizon, double discount, unsigned threads,
+                           ct_scores *out, ct_error *err)
+{
+    return clv_score_cov_level(f, gg, c, z, horizon, discount, 0.0, threads, out, err);
+}
+
+static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                                     const double *z, double horizon, double discount,
+                                     double level, unsigned threads, ct_scores *out,
+                                     ct_error *err)
+{
+    if (z == NULL || f->ncoef == 0) {
+        return ct_clv_score_intervals(f, gg, c, horizon, discount, level, threads, out, err);
+    }
+    ct_init();
+    memset(out, 0, sizeof *out);
+    CT_CHECK(cov_check(f, gg, c, z, horizon, discount, err));
+    if (level != 0 && !(level > 0 && level < 1)) {
+        return ct_fail(err, CT_EINVAL, "interval level %g must be in (0, 1)", level);
+    }
+    size_t n = c->n;
     double *disc = ct_malloc_big(n ? n : 1, sizeof *disc);
+    double *var = level > 0 ? ct_malloc_big(n ? 3 * n : 1, sizeof *var) : NULL;
     out->n = n;
     out->p_alive = ct_malloc_big(n ? n : 1, sizeof(double));
     out->exp_purchases = ct_malloc_big(n ? n : 1, sizeof(double));
     out->exp_spend = ct_malloc_big(n ? n : 1, sizeof(double));
     out->clv = ct_malloc_big(n ? n : 1, sizeof(double));
     ct_status s = CT_OK;
-    if (!disc || !out->p_alive || !out->exp_purchases || !out->exp_spend || !out->clv) {
+    if (!disc || !out->p_alive || !out->exp_purchases || !out->exp_spend || !out->clv ||
+        (level > 0 && var == NULL)) {
         s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
-    int steps = 0;
-    double *tv = NULL;
     if (s == CT_OK) {
-        s = horizon_grid(horizon, discount, &steps, &tv, err);
+        s = cov_scores(f, c, z, horizon, discount, threads, out->p_alive, out->exp_purchases,
+                       disc, var, NULL, err);
     }
-    if (s == CT_OK) {
-        cov_score_job J = {f, c, z, steps, tv, tv + steps, out->p_alive, out->exp_purchases, disc};
-        s = ct_par_for(n, 256, threads, cov_score_block, &J, err);
-    }
-    free(tv);
     if (s == CT_OK && gg != NULL) {
         s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
     }
@@ -1373,6 +1471,38 @@ ct_status ct_clv_score_cov(const ct_fit *f, const ct_fit *gg, const ct_customers
         }
         out->clv[i] = out->exp_spend[i] * disc[i];
     }
+    if (s == CT_OK && var != NULL) { /* the intervals, as ct_clv_score_intervals' */
+        double **col[8] = {&out->p_alive_lo,       &out->p_alive_hi, &out->exp_purchases_lo,
+                           &out->exp_purchases_hi, &out->clv_lo,     &out->clv_hi,
+                           &out->purchases_lo,     &out->purchases_hi};
+        for (int q = 0; q < 8 && s == CT_OK; q++) {
+            *col[q] = ct_malloc_big(n ? n : 1, sizeof(double));
+            s = *col[q] != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+        double zq = gsl_cdf_ugaussian_Pinv(0.5 + 0.5 * level);
+        int gg_cov = gg != NULL && cov_finite(gg);
+        out->level = level;
+        for (size_t i = 0; i < n && s == CT_OK; i++) {
+            bounds_logit(out->p_alive[i], var[i], zq, &out->p_alive_lo[i], &out->p_alive_hi[i]);
+            bounds_log(out->exp_purchases[i], var[n + i], zq, &out->exp_purchases_lo[i],
+                       &out->exp_purchases_hi[i]);
+            double vm = gg == NULL ? 0.0
+                        : gg_cov   ? spend_log_var(gg, c->x[i], c->m[i])
+                                   : CT_NAN;
+            bounds_log(out->clv[i], var[2 * n + i] + vm, zq, &out->clv_lo[i], &out->clv_hi[i]);
+        }
+        if (s == CT_OK) { /* the predictive interval, under each customer's parameters */
+            gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
+            s = gl != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+            if (s == CT_OK) {
+                pred_job P = {f,       gl,       NULL, level, c->x, c->t_x, c->T, horizon,
+                              out->purchases_lo, out->purchases_hi, PRED_QUANTILES, z};
+                s = ct_par_for(n, 256, threads, pred_block, &P, err);
+                gsl_integration_glfixed_table_free(gl);
+            }
+        }
+    }
+    free(var);
     free(disc);
     if (s != CT_OK) {
         ct_scores_free(out);
@@ -1643,8 +1773,11 @@ ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers
     uint32_t *idx = NULL;
     double *rows = NULL, *tv = NULL;
     size_t nd = 0, k = f->k;
-    int steps = 0;
-    ct_status s = need_purchase_model(f, err);
+    int steps = 0, cov = f->ncoef > 0;
+    ct_status s = cov ? need_cov(f, c, err) : need_purchase_model(f, err);
+    if (s == CT_OK && cov) {
+        s = cov_check(f, gg, c, c->cov, horizon, discount, err);
+    }
     if (s == CT_OK && (!(level > 0 && level < 1) || ngroups == 0 || ngroups > 127)) {
         s = ct_fail(err, CT_EINVAL, "group CLV intervals: level %g in (0, 1), 1..127 groups",
                     level);
@@ -1652,8 +1785,11 @@ ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers
     if (s == CT_OK && gg != NULL && c->m == NULL) {
         s = ct_fail(err, CT_EFORMAT, "spend predictions need column m");
     }
-    if (s == CT_OK) {
+    if (s == CT_OK && !cov) {
         s = distinct_rows(c, &idx, &rows, &nd, err);
+    }
+    if (cov) { /* each customer under its own parameters: no collapsing */
+        nd = c->n;
     }
     size_t n = c->n;
     double *buf = s == CT_OK ? ct_malloc_big(nd ? (6 + k) * nd : 1, sizeof *buf) : NULL;
@@ -1665,10 +1801,13 @@ ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers
         s = horizon_grid(horizon, discount, &steps, &tv, err);
     }
     double *pa = buf, *ey = buf + nd, *disc = buf + 2 * nd, *gd = buf + 6 * nd;
-    if (s == CT_OK) {
+    if (s == CT_OK && cov) {
+        s = cov_scores(f, c, c->cov, horizon, discount, threads, pa, ey, disc, buf + 3 * nd, gd,
+                       err);
+    } else if (s == CT_OK) {
         s = score_distinct(f, rows, nd, steps, tv, threads, pa, ey, disc, err);
     }
-    if (s == CT_OK) {
+    if (s == CT_OK && !cov) {
         s = delta_rows(f, rows, nd, steps, tv, threads, pa, ey, disc, buf + 3 * nd, buf + 4 * nd,
                        buf + 5 * nd, gd, err);
     }
