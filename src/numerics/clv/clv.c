@@ -1159,6 +1159,37 @@ static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct
                                      double level, unsigned threads, ct_scores *out,
                                      ct_error *err);
 
+/* The delta-method bounds of out (its estimates filled) at level: var holds
+ * the variances of logit P(alive), log E[Y] and log D per row (nd each;
+ * customer i's row idx[i], or i when idx is NULL); CLV adds the spend
+ * fit's variance of log E[M]. */
+static ct_status delta_bounds(ct_scores *out, const ct_fit *gg, const ct_customers *c,
+                              const uint32_t *idx, size_t nd, const double *var, double level,
+                              ct_error *err)
+{
+    size_t n = c->n;
+    double **col[6] = {&out->p_alive_lo,       &out->p_alive_hi, &out->exp_purchases_lo,
+                       &out->exp_purchases_hi, &out->clv_lo,     &out->clv_hi};
+    for (int q = 0; q < 6; q++) {
+        *col[q] = ct_malloc_big(n ? n : 1, sizeof(double));
+        if (*col[q] == NULL) {
+            return ct_fail(err, CT_ENOMEM, "out of memory");
+        }
+    }
+    double z = gsl_cdf_ugaussian_Pinv(0.5 + 0.5 * level);
+    int gg_cov = gg != NULL && cov_finite(gg);
+    out->level = level;
+    for (size_t i = 0; i < n; i++) {
+        size_t r = idx != NULL ? idx[i] : i;
+        bounds_logit(out->p_alive[i], var[r], z, &out->p_alive_lo[i], &out->p_alive_hi[i]);
+        bounds_log(out->exp_purchases[i], var[nd + r], z, &out->exp_purchases_lo[i],
+                   &out->exp_purchases_hi[i]);
+        double vm = gg == NULL ? 0.0 : gg_cov ? spend_log_var(gg, c->x[i], c->m[i]) : CT_NAN;
+        bounds_log(out->clv[i], var[2 * nd + r] + vm, z, &out->clv_lo[i], &out->clv_hi[i]);
+    }
+    return CT_OK;
+}
+
 ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
                        double discount, unsigned threads, ct_scores *out, ct_error *err)
 {
@@ -1243,25 +1274,7 @@ ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_cus
         }
     }
     if (s == CT_OK && var != NULL) {
-        double **col[6] = {&out->p_alive_lo,       &out->p_alive_hi, &out->exp_purchases_lo,
-                           &out->exp_purchases_hi, &out->clv_lo,     &out->clv_hi};
-        for (int q = 0; q < 6 && s == CT_OK; q++) {
-            *col[q] = ct_malloc_big(n ? n : 1, sizeof(double));
-            s = *col[q] != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
-        }
-        double z = gsl_cdf_ugaussian_Pinv(0.5 + 0.5 * level);
-        int gg_cov = gg != NULL && cov_finite(gg);
-        out->level = level;
-        for (size_t i = 0; i < n && s == CT_OK; i++) {
-            size_t r = idx != NULL ? idx[i] : i;
-            bounds_logit(pa[r], var[r], z, &out->p_alive_lo[i], &out->p_alive_hi[i]);
-            bounds_log(ey[r], var[nd + r], z, &out->exp_purchases_lo[i],
-                       &out->exp_purchases_hi[i]);
-            double vm = gg == NULL ? 0.0
-                        : gg_cov   ? spend_log_var(gg, c->x[i], c->m[i])
-                                   : CT_NAN;
-            bounds_log(out->clv[i], var[2 * nd + r] + vm, z, &out->clv_lo[i], &out->clv_hi[i]);
-        }
+        s = delta_bounds(out, gg, c, idx, nd, var, level, err);
         if (s == CT_OK && f->model != CT_BGBB) {
             out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
             out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
@@ -1472,24 +1485,11 @@ static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct
         out->clv[i] = out->exp_spend[i] * disc[i];
     }
     if (s == CT_OK && var != NULL) { /* the intervals, as ct_clv_score_intervals' */
-        double **col[8] = {&out->p_alive_lo,       &out->p_alive_hi, &out->exp_purchases_lo,
-                           &out->exp_purchases_hi, &out->clv_lo,     &out->clv_hi,
-                           &out->purchases_lo,     &out->purchases_hi};
-        for (int q = 0; q < 8 && s == CT_OK; q++) {
-            *col[q] = ct_malloc_big(n ? n : 1, sizeof(double));
-            s = *col[q] != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
-        }
-        double zq = gsl_cdf_ugaussian_Pinv(0.5 + 0.5 * level);
-        int gg_cov = gg != NULL && cov_finite(gg);
-        out->level = level;
-        for (size_t i = 0; i < n && s == CT_OK; i++) {
-            bounds_logit(out->p_alive[i], var[i], zq, &out->p_alive_lo[i], &out->p_alive_hi[i]);
-            bounds_log(out->exp_purchases[i], var[n + i], zq, &out->exp_purchases_lo[i],
-                       &out->exp_purchases_hi[i]);
-            double vm = gg == NULL ? 0.0
-                        : gg_cov   ? spend_log_var(gg, c->x[i], c->m[i])
-                                   : CT_NAN;
-            bounds_log(out->clv[i], var[2 * n + i] + vm, zq, &out->clv_lo[i], &out->clv_hi[i]);
+        s = delta_bounds(out, gg, c, NULL, n, var, level, err);
+        out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
+        out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
+        if (s == CT_OK && (out->purchases_lo == NULL || out->purchases_hi == NULL)) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory");
         }
         if (s == CT_OK) { /* the predictive interval, under each customer's parameters */
             gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
