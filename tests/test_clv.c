@@ -249,7 +249,7 @@ static void test_pareto_large_x(void **state)
         memset(&f, 0, sizeof f);
         f.model = CT_PARETO;
         f.k = 4;
-        memcpy(f.par, P[k], sizeof f.par);
+        memcpy(f.par, P[k], sizeof P[k]);
         double pa[3];
         assert_status(ct_clv_p_alive(&f, x, tx, T, 3, pa, &err), CT_OK);
         for (int i = 0; i < 3; i++) {
@@ -786,7 +786,7 @@ static void test_fit_storage_and_scores(void **state)
     assert_status(ct_fit_read(fh, "gammagamma", &g2, &err), CT_OK);
     assert_status(ct_fit_read(fh, "pareto", &g2, &err), CT_EFORMAT);
     ct_file_close(fh);
-    assert_memory_equal(f.par, f2.par, sizeof f.par);
+    assert_memory_equal(f.par, f2.par, f.k * sizeof f.par[0]);
     assert_true(f2.ll == f.ll && f2.converged == 1 && f2.nobs == 2357);
 
     /* undiscounted CLV telescopes to E[M] * E[Y(H)] */

@@ -138,8 +138,8 @@ static ct_status fd_hessian(const ct_clv_data *d, const double *par, double *H, 
     for (size_t j = 0; j < k; j++) {
         double pp[CT_CLV_MAXPAR], pm[CT_CLV_MAXPAR], gp[CT_CLV_MAXPAR], gm[CT_CLV_MAXPAR], ll;
         double h = 1e-5 * (j < nbase(d) ? par[j] : fmax(1.0, fabs(par[j])));
-        memcpy(pp, par, sizeof pp);
-        memcpy(pm, par, sizeof pm);
+        memcpy(pp, par, k * sizeof *pp);
+        memcpy(pm, par, k * sizeof *pm);
         pp[j] += h;
         pm[j] -= h;
         CT_CHECK(ct_clv_loglik(d, pp, &ll, gp, threads, err));
