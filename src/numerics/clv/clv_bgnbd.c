@@ -277,7 +277,7 @@ double clv_bg_row(const double *p, int mbg, double x, double tx, double T, const
 {
     const double a = p[2], b = p[3];
     const int hess = h != NULL;
-    xtab e;
+    xtab e = {0}; /* B3 terms stay 0 where there is no B3 (their weight is 0) */
     e.G = G[0];
     e.dGr = G[1];
     e.hGr = G[2];
