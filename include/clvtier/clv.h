@@ -31,6 +31,7 @@ extern "C" {
 #endif
 
 struct ct_comm;
+struct ct_rng;
 
 
 
@@ -207,6 +208,24 @@ ct_status ct_clv_predict(const ct_fit *f, ct_clv_pred what, const ct_customers *
  * with covariates each customer's own, else ct_clv_expected_new. */
 ct_status ct_clv_expected_new_pop(const ct_fit *f, const ct_customers *c, double t, double *out,
                                   ct_error *err);
+
+/* f with its parameters drawn from their asymptotic normal: the base
+ * parameters on the log scale, N(log par, Cov(log par)), the coefficients
+ * as they are (a covariance that is not positive definite is factored as far
+ * as it goes).  Two uniforms of g per parameter (Box-Muller). */
+void ct_clv_draw(const ct_fit *f, struct ct_rng *g, ct_fit *out);
+
+/* score --intervals bootstrap:N: the estimates of ct_clv_score_intervals,
+ * and per customer the (1 -/+ level)/2 quantiles (linear between order
+ * statistics) of P(alive), E[Y(H)] and CLV over ndraws parameter sets drawn
+ * with ct_clv_draw from the purchase fit and, with gg, the spend fit (in
+ * that order per draw, from (seed, stream 0xB0075)); every customer's
+ * values for all draws, then the next customer: no draws x customers
+ * matrix.  NaN bounds when a fit has no finite covariance.  purchases_lo /
+ * _hi: the predictive interval at the estimate (as delta's). */
+ct_status ct_clv_score_bootstrap(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                                 double horizon, double discount, double level, size_t ndraws,
+                                 uint64_t seed, unsigned threads, ct_scores *out, ct_error *err);
 
 /* ---- validation tables (with covariates: each customer's own parameters,
  * from c->cov) -------------------------------------------------------------- */

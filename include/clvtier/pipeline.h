@@ -151,6 +151,8 @@ typedef struct ct_score_stage {
     double dert;          /* 0, or DERT at this continuous rate per period (ct_clv_dert) */
     size_t nat;           /* P(alive at T + at[j]), j < nat <= CT_MAX_ALIVE_AT */
     const double *at;
+    size_t draws;         /* with level: 0 the delta method, else bootstrap draws */
+    uint64_t seed;        /* their seed */
 } ct_score_stage;
 typedef struct ct_score_summary {
     ct_clv_model model;

@@ -87,6 +87,7 @@ typedef struct ct_scores {
     /* score --intervals: lower and upper bounds (NULL when not computed) */
     double *p_alive_lo, *p_alive_hi, *exp_purchases_lo, *exp_purchases_hi, *clv_lo, *clv_hi;
     double level; /* their confidence level (0 when none) */
+    size_t draws; /* 0: the delta method; else a parametric bootstrap of this many draws */
     /* and the predictive interval of the purchases in the horizon (NULL for BG/BB) */
     double *purchases_lo, *purchases_hi;
     /* score --dert: DERT at rate dert_delta and dert x expected spend (or NULL) */

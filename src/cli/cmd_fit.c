@@ -408,9 +408,12 @@ static const char SCORE_HELP[] =
     "  -o, --output FILE      output HDF5 with table /scores (written atomically)\n"
     "      --threads N        threads (default: all cores)\n"
     "      --compress[=LEVEL] shuffle + deflate the columns (default level 1)\n"
-    "      --intervals[=delta] also p_alive_lo/_hi, exp_purchases_lo/_hi, clv_lo/_hi:\n"
-    "                         delta-method bounds from the fits' covariances, on\n"
-    "                         the logit (P(alive)) and log (purchases, CLV) scale\n"
+    "      --intervals[=delta|bootstrap:N] also p_alive_lo/_hi, exp_purchases_lo/_hi,\n"
+    "                         clv_lo/_hi: delta-method bounds from the fits'\n"
+    "                         covariances, on the logit (P(alive)) and log (purchases,\n"
+    "                         CLV) scale; or the quantiles over N parameter draws\n"
+    "                         from them (seeded by --seed); and purchases_lo/_hi\n"
+    "      --seed S           seed of the bootstrap draws (default 1)\n"
     "      --level L          their confidence level (default 0.9)\n"
     "      --dert DELTA       also dert (discounted expected residual transactions,\n"
     "                         continuous discounting at DELTA per period) and\n"
@@ -434,6 +437,7 @@ int cmd_score(int argc, char **argv, cli_common *c)
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"compress", optional_argument, NULL, O_COMPRESS},
                                          {"intervals", optional_argument, NULL, O_INTERVALS},
+                                         {"seed", required_argument, NULL, O_SEED},
                                          {"level", required_argument, NULL, O_LEVEL},
                                          {"dert", required_argument, NULL, O_DERT},
                                          {"alive-at", required_argument, NULL, O_ALIVE_AT},
@@ -444,6 +448,8 @@ int cmd_score(int argc, char **argv, cli_common *c)
     const char *fitp = NULL, *spendp = NULL, *out = NULL;
     double horizon = 52, discount = 0, level = 0.9, dert = 0, at[CT_MAX_ALIVE_AT];
     int intervals = 0;
+    size_t draws = 0;
+    uint64_t bseed = 1;
     size_t nat = 0;
     unsigned threads = 0;
     int deflate = 0;
@@ -481,10 +487,20 @@ int cmd_score(int argc, char **argv, cli_common *c)
             }
             break;
         case O_INTERVALS:
-            if (optarg != NULL && strcmp(optarg, "delta") != 0) {
-                return cli_usage(c, "--intervals '%s': only 'delta' is available", optarg);
-            }
             intervals = 1;
+            if (optarg != NULL && strncmp(optarg, "bootstrap:", 10) == 0) {
+                if (cli_parse_size(optarg + 10, &draws) != 0 || draws < 2 || draws > 100000) {
+                    return cli_usage(c, "--intervals '%s': bootstrap:N with N in 2..100000",
+                                     optarg);
+                }
+            } else if (optarg != NULL && strcmp(optarg, "delta") != 0) {
+                return cli_usage(c, "--intervals '%s': delta or bootstrap:N", optarg);
+            }
+            break;
+        case O_SEED:
+            if (cli_parse_u64(optarg, &bseed) != 0) {
+                return cli_usage(c, "--seed '%s' is not a non-negative integer", optarg);
+            }
             break;
         case O_DERT:
             if (cli_parse_double(optarg, &dert) != 0 || !(dert > 0) || dert > 10) {
@@ -536,7 +552,7 @@ int cmd_score(int argc, char **argv, cli_common *c)
     ct_score_stage st = {argv[optind], fitp,     spendp,  out,
                          c->cmdline,   horizon,  discount, threads,
                          deflate,      c->ranks > 1 ? ct_comm_world() : NULL,
-                         intervals ? level : 0.0, dert, nat, at};
+                         intervals ? level : 0.0, dert, nat, at, draws, bseed};
     if (ct_stage_score(&st, &sum, &err) != CT_OK) {
         return cli_fail(c, &err);
     }

@@ -50,7 +50,11 @@ ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta 
     }
     if (sc->p_alive_lo != NULL) {
         CT_TRY(ct_attr_set_f64(f, "/scores", "interval_level", sc->level, err));
-        CT_TRY(ct_attr_set_str(f, "/scores", "interval_method", "delta", err));
+        char method[40] = "delta";
+        if (sc->draws > 0) {
+            snprintf(method, sizeof method, "bootstrap:%zu", sc->draws);
+        }
+        CT_TRY(ct_attr_set_str(f, "/scores", "interval_method", method, err));
     }
     CT_TRY(ct_attr_set_f64(f, "/scores", "horizon", meta->horizon, err));
     CT_TRY(ct_attr_set_f64(f, "/scores", "discount", meta->discount, err));

@@ -893,52 +893,6 @@ static ct_status loyalty_fallback(const ct_tier_model *m, const ct_customers *c,
     return CT_OK;
 }
 
-/* [tiers] stability = N: how firmly each customer sits in its tier.  Each
- * of N draws takes the purchase fit's (and the spend fit's) log-parameters
- * from their asymptotic normal, N(estimate, Cov) (seeded by [kmeans] seed
- * and the draw), re-scores every customer, rebuilds the graded customers'
- * features, scales them with this run's scaler and assigns each to the
- * nearest of this run's centroids (fixed), whose tier in the ranked ladder
- * is the draw's tier.  A customer's stability is the share of draws whose
- * tier equals the one the same assignment gives at the estimate (customers
- * too young to grade: 1).  So a zero covariance gives 1 for everyone, and
- * the result depends on the seed only (not the threads). */
-static double std_normal(ct_rng *g)
-{
-    return sqrt(-2 * log(ct_rng_uniform_pos(g))) * cos(2 * M_PI * ct_rng_uniform(g));
-}
-
-/* f with log-parameters drawn from N(log par, Cov(log par)); a covariance
- * that is not positive definite is factored as far as it goes. */
-static void draw_fit(const ct_fit *f, ct_rng *g, ct_fit *out)
-{
-    size_t k = f->k, nb = ct_clv_nparams(f->model);
-    double L[CT_CLV_MAXPAR * CT_CLV_MAXPAR] = {0}, z[CT_CLV_MAXPAR], sc[CT_CLV_MAXPAR];
-    for (size_t i = 0; i < k; i++) { /* base parameters on the log scale, coefficients as they are */
-        sc[i] = i < nb ? f->par[i] : 1.0;
-    }
-    for (size_t i = 0; i < k; i++) {
-        for (size_t j = 0; j <= i; j++) {
-            double s = f->cov[i * k + j] / (sc[i] * sc[j]);
-            for (size_t q = 0; q < j; q++) {
-                s -= L[i * k + q] * L[j * k + q];
-            }
-            L[i * k + j] = i == j ? (s > 0 ? sqrt(s) : 0.0)
-                                  : (L[j * k + j] > 0 ? s / L[j * k + j] : 0.0);
-        }
-        z[i] = std_normal(g);
-    }
-    *out = *f;
-    for (size_t i = 0; i < k; i++) {
-        double e = 0;
-        for (size_t j = 0; j <= i; j++) {
-            e += L[i * k + j] * z[j];
-        }
-        e = isfinite(e) ? e : 0.0;
-        out->par[i] = i < nb ? f->par[i] * exp(e) : f->par[i] + e;
-    }
-}
-
 /* The nearest of the k centroids C to x. */
 static int32_t nearest(const double *C, size_t k, size_t d, const double *x)
 {
@@ -978,6 +932,17 @@ static int32_t tier_under(const run_state *r, const ct_scores *sc, size_t i, dou
     return t >= 0 ? t : (int32_t)r->m->ntiers - 1;
 }
 
+/* [tiers] stability = N: how firmly each customer sits in its tier.  Each
+ * of N draws takes the purchase fit's (and the spend fit's) log-parameters
+ * from their asymptotic normal, N(estimate, Cov) (ct_clv_draw, seeded by
+ * [kmeans] seed and the draw), re-scores every customer, rebuilds the
+ * graded customers' features, scales them with this run's scaler and
+ * assigns each to the nearest of this run's centroids (fixed), whose tier
+ * in the ranked ladder is the draw's tier.  A customer's stability is the
+ * share of draws whose tier equals the one the same assignment gives at the
+ * estimate (customers too young to grade: 1).  So a zero covariance gives
+ * 1 for everyone, and the result depends on the seed only (not the
+ * threads). */
 static ct_status run_stability(run_state *r, ct_error *err)
 {
     const ct_tier_model *m = r->m;
@@ -996,9 +961,9 @@ static ct_status run_stability(run_state *r, ct_error *err)
         ct_fit pf, gf;
         ct_scores sb;
         ct_rng_reset(g, m->seed, 0x57AB1E + b);
-        draw_fit(&r->pf, g, &pf);
+        ct_clv_draw(&r->pf, g, &pf);
         if (m->spend) {
-            draw_fit(&r->gf, g, &gf);
+            ct_clv_draw(&r->gf, g, &gf);
         }
         s = ct_clv_score(&pf, m->spend ? &gf : NULL, &r->c, m->horizon, m->discount, r->threads,
                          &sb, err);

@@ -404,7 +404,10 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
         s = ct_cov_read(o->data, &cust, &cv, pf.coef_ref, &z, err);
         cust.cov = z;
     }
-    if (s == CT_OK) {
+    if (s == CT_OK && o->level > 0 && o->draws > 0) {
+        s = ct_clv_score_bootstrap(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount,
+                                   o->level, o->draws, o->seed, o->threads, &sc, err);
+    } else if (s == CT_OK) {
         s = ct_clv_score_intervals(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount,
                                    o->level, o->threads, &sc, err);
     }

@@ -363,7 +363,12 @@ grep -qF '"metric": "p_no_purchase"' "$T/flat.json" && grep -qF 'the fit finds n
 # issue 15: delta-method intervals, bounds around every estimate
 expect 0 "score --intervals" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --intervals --level 0.8 \
     --discount 0.01 -o "$T/sci.h5" -q
-expect 64 "score --intervals=bootstrap" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --intervals=bootstrap:20 -o "$T/x.h5"
+expect 0 "score --intervals=bootstrap" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --intervals=bootstrap:20 \
+    --seed 3 -o "$T/boot.h5" -q
+"$CLV" inspect "$T/boot.h5" | grep -q '@interval_method = bootstrap:20' && "$CLV" inspect "$T/boot.h5" | grep -q '/scores/clv_hi ' \
+    && ok || bad "bootstrap scores: method or columns missing"
+expect 64 "score --intervals=bootstrap:1" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --intervals=bootstrap:1 -o "$T/x.h5"
+expect 64 "score --intervals=jackknife" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --intervals=jackknife -o "$T/x.h5"
 expect 64 "score --level 1" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --intervals --level 1 -o "$T/x.h5"
 if [ -x "$PY" ] && "$PY" -c 'import h5py' 2>/dev/null; then
     "$PY" - "$T/sci.h5" <<'PYEOF' && ok || bad "score --intervals: bounds"

@@ -836,30 +836,39 @@ typedef struct score_job {
     const cheb2 *cheb;      /* CHEB_XMAX, one per x (BG/NBD family), or NULL */
 } score_job;
 
+/* P(alive), E[Y(H)] and D of one row (x, t_x, T) under J's fit. */
+static void score_row(const score_job *J, double x, double tx, double T, double out[3])
+{
+    double pa = clv_p_alive1(J->f, x, tx, T), h[2];
+    out[0] = pa;
+    if (J->cheb == NULL) {
+        int pareto = J->f->model == CT_PARETO;
+        horizon_sums(&J->fc, x, tx, T, pareto, h);
+        out[1] = pareto ? pa * h[0] : h[0];
+        out[2] = pareto ? pa * h[1] : h[1];
+        return;
+    }
+    const cheb2 *ch = x < (double)CHEB_XMAX ? &J->cheb[(size_t)x] : NULL;
+    if (ch != NULL && ch->n > 0) {
+        cheb_eval(ch, J->f->par[1] / (J->f->par[1] + T), h);
+    } else {
+        horizon_sums(&J->fc, x, tx, T, 1, h);
+    }
+    out[1] = pa * h[0];
+    out[2] = pa * h[1];
+}
+
 static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
     score_job *J = vctx;
     (void)b;
     (void)err;
     for (size_t r = begin; r < end; r++) {
-        double x = J->rows[3 * r], tx = J->rows[3 * r + 1], T = J->rows[3 * r + 2];
-        double pa = clv_p_alive1(J->f, x, tx, T), h[2];
-        J->pa[r] = pa;
-        if (J->cheb == NULL) {
-            int pareto = J->f->model == CT_PARETO;
-            horizon_sums(&J->fc, x, tx, T, pareto, h);
-            J->ey[r] = pareto ? pa * h[0] : h[0];
-            J->disc[r] = pareto ? pa * h[1] : h[1];
-            continue;
-        }
-        const cheb2 *ch = x < (double)CHEB_XMAX ? &J->cheb[(size_t)x] : NULL;
-        if (ch != NULL && ch->n > 0) {
-            cheb_eval(ch, J->f->par[1] / (J->f->par[1] + T), h);
-        } else {
-            horizon_sums(&J->fc, x, tx, T, 1, h);
-        }
-        J->ey[r] = pa * h[0];
-        J->disc[r] = pa * h[1];
+        double v[3];
+        score_row(J, J->rows[3 * r], J->rows[3 * r + 1], J->rows[3 * r + 2], v);
+        J->pa[r] = v[0];
+        J->ey[r] = v[1];
+        J->disc[r] = v[2];
     }
     return CT_OK;
 }
@@ -1504,6 +1513,252 @@ static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct
     }
     free(var);
     free(disc);
+    if (s != CT_OK) {
+        ct_scores_free(out);
+    }
+    return s;
+}
+
+/* ---- intervals: the parametric bootstrap ------------------------------------- */
+
+static double std_normal(ct_rng *g)
+{
+    return sqrt(-2 * log(ct_rng_uniform_pos(g))) * cos(2 * M_PI * ct_rng_uniform(g));
+}
+
+void ct_clv_draw(const ct_fit *f, ct_rng *g, ct_fit *out)
+{
+    size_t k = f->k, nb = ct_clv_nparams(f->model);
+    double L[CT_CLV_MAXPAR * CT_CLV_MAXPAR] = {0}, z[CT_CLV_MAXPAR], sc[CT_CLV_MAXPAR];
+    for (size_t i = 0; i < k; i++) { /* base parameters on the log scale, coefficients as they are */
+        sc[i] = i < nb ? f->par[i] : 1.0;
+    }
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j <= i; j++) {
+            double s = f->cov[i * k + j] / (sc[i] * sc[j]);
+            for (size_t q = 0; q < j; q++) {
+                s -= L[i * k + q] * L[j * k + q];
+            }
+            L[i * k + j] = i == j ? (s > 0 ? sqrt(s) : 0.0)
+                                  : (L[j * k + j] > 0 ? s / L[j * k + j] : 0.0);
+        }
+        z[i] = std_normal(g);
+    }
+    *out = *f;
+    for (size_t i = 0; i < k; i++) {
+        double e = 0;
+        for (size_t j = 0; j <= i; j++) {
+            e += L[i * k + j] * z[j];
+        }
+        e = isfinite(e) ? e : 0.0;
+        out->par[i] = i < nb ? f->par[i] * exp(e) : f->par[i] + e;
+    }
+}
+
+/* The q-quantile of v[0..n) (numpy's default, linear between order
+ * statistics), reordering v: two selections, no sort. */
+static double select_kth(double *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double a = v[lo], b = v[(lo + hi) / 2], c = v[hi];
+        double piv = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < piv) {
+                i++;
+            }
+            while (v[j] > piv) {
+                j--;
+            }
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0) {
+                    break;
+                }
+                j--;
+            }
+        }
+        if (k <= j) {
+            hi = j;
+        } else if (k >= i) {
+            lo = i;
+        } else {
+            return v[k];
+        }
+    }
+    return v[k];
+}
+
+static double quantile(double *v, size_t n, double q)
+{
+    double h = q * (double)(n - 1);
+    size_t a = (size_t)floor(h);
+    double va = select_kth(v, n, a);
+    if (a + 1 >= n || h == (double)a) {
+        return va;
+    }
+    double vb = v[a + 1]; /* the smallest of the values above the a-th */
+    for (size_t i = a + 2; i < n; i++) {
+        vb = v[i] < vb ? v[i] : vb;
+    }
+    return va + (h - (double)a) * (vb - va);
+}
+
+#define BOOT_CHEB_MIN ((size_t)4096)
+
+typedef struct boot_job {
+    const ct_customers *c;
+    size_t N;
+    const score_job *sj; /* N: each draw's scorer (fit, horizon, interpolants) */
+    const ct_fit *gd;    /* N spend draws, or NULL (then the customer's m, fixed) */
+    const ct_fit *gg;    /* the spend fit (its estimate) or NULL */
+    double qlo, qhi;
+    ct_scores *out;
+} boot_job;
+
+static ct_status boot_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    const boot_job *J = vctx;
+    const ct_customers *c = J->c;
+    size_t N = J->N;
+    (void)b;
+    double *v = malloc(3 * N * sizeof *v);
+    if (v == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    ct_fit fi; /* covariates: the customer's own parameters under a draw */
+    fi.k = 4;
+    fi.ncoef = 0;
+    for (size_t i = begin; i < end; i++) {
+        double x = c->x[i], tx = c->t_x[i], T = c->T[i], gm[3];
+        for (size_t d = 0; d < N; d++) {
+            double r[3], m;
+            const score_job *sj = &J->sj[d];
+            if (c->cov != NULL && sj->f->ncoef > 0) {
+                score_job one = *sj;
+                fi.model = sj->f->model;
+                ct_clv_cov_params(sj->f, c->cov + i * sj->f->ncoef, fi.par);
+                one.f = &fi;
+                one.fc.f = &fi;
+                one.cheb = NULL;
+                score_row(&one, x, tx, T, r);
+            } else {
+                score_row(sj, x, tx, T, r);
+            }
+            m = J->gd != NULL ? spend_grad(&J->gd[d], x, c->m[i], gm)
+                : J->gg != NULL ? spend_grad(J->gg, x, c->m[i], gm)
+                : c->m != NULL  ? c->m[i]
+                                : 0.0;
+            v[d] = r[0];
+            v[N + d] = r[1];
+            v[2 * N + d] = m * r[2];
+        }
+        double *lo[3] = {J->out->p_alive_lo, J->out->exp_purchases_lo, J->out->clv_lo};
+        double *hi[3] = {J->out->p_alive_hi, J->out->exp_purchases_hi, J->out->clv_hi};
+        for (int q = 0; q < 3; q++) {
+            lo[q][i] = quantile(v + (size_t)q * N, N, J->qlo);
+            hi[q][i] = quantile(v + (size_t)q * N, N, J->qhi);
+        }
+    }
+    free(v);
+    return CT_OK;
+}
+
+ct_status ct_clv_score_bootstrap(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                                 double horizon, double discount, double level, size_t ndraws,
+                                 uint64_t seed, unsigned threads, ct_scores *out, ct_error *err)
+{
+    ct_init();
+    if (!(level > 0 && level < 1) || ndraws < 2 || ndraws > 100000) {
+        return ct_fail(err, CT_EINVAL, "bootstrap: level %g in (0, 1), 2..100000 draws (got %zu)",
+                       level, ndraws);
+    }
+    CT_CHECK(ct_clv_score_intervals(f, gg, c, horizon, discount, 0.0, threads, out, err));
+    size_t n = c->n, N = ndraws;
+    int steps = 0, okp = cov_finite(f), okg = gg == NULL || cov_finite(gg);
+    double *tv = NULL;
+    ct_fit *fd = malloc(N * sizeof *fd), *gd = gg != NULL ? malloc(N * sizeof *gd) : NULL;
+    score_job *sj = calloc(N, sizeof *sj);
+    cheb2 **ch = calloc(N, sizeof *ch);
+    ct_rng *g = ct_rng_new(seed, 0xB0075);
+    ct_status s = fd && sj && ch && g && (gg == NULL || gd) ? CT_OK
+                                                          : ct_fail(err, CT_ENOMEM, "out of memory");
+    double **col[6] = {&out->p_alive_lo,       &out->p_alive_hi, &out->exp_purchases_lo,
+                       &out->exp_purchases_hi, &out->clv_lo,     &out->clv_hi};
+    for (int q = 0; q < 6 && s == CT_OK; q++) {
+        *col[q] = ct_malloc_big(n ? n : 1, sizeof(double));
+        s = *col[q] != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    if (s == CT_OK) {
+        s = horizon_grid(horizon, discount, &steps, &tv, err);
+    }
+    out->level = level;
+    out->draws = N;
+    if (s == CT_OK && !(okp && okg)) { /* no covariance to draw from */
+        for (int q = 0; q < 6; q++) {
+            for (size_t i = 0; i < n; i++) {
+                (*col[q])[i] = CT_NAN;
+            }
+        }
+    } else if (s == CT_OK) {
+        /* the draws, in order from the seed: purchase fit, then spend fit */
+        for (size_t d = 0; d < N; d++) {
+            ct_clv_draw(f, g, &fd[d]);
+            if (gd != NULL) {
+                ct_clv_draw(gg, g, &gd[d]);
+            }
+        }
+        /* BG family: per draw an interpolant per x pays when more customers
+         * than it has nodes (~64 x 48) would each evaluate the horizon */
+        size_t many = 0;
+        for (size_t i = 0; i < n; i++) {
+            many += c->x[i] < (double)CHEB_XMAX;
+        }
+        for (size_t d = 0; d < N && s == CT_OK; d++) {
+            sj[d] = (score_job){&fd[d], NULL, NULL, NULL, NULL,
+                                {&fd[d], steps, tv, tv + steps}, NULL};
+            if (f->ncoef == 0 && many > BOOT_CHEB_MIN) {
+                s = make_cheb(&sj[d], threads, &ch[d], err);
+                sj[d].cheb = ch[d];
+            }
+        }
+        if (s == CT_OK) {
+            boot_job J = {c, N, sj, gd, gg, 0.5 - 0.5 * level, 0.5 + 0.5 * level, out};
+            s = ct_par_for(n, 64, threads, boot_block, &J, err);
+        }
+    }
+    if (s == CT_OK && f->model != CT_BGBB) { /* the predictive interval, at the estimate */
+        out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
+        out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
+        if (out->purchases_lo == NULL || out->purchases_hi == NULL) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory");
+        } else if (f->ncoef > 0) {
+            gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
+            s = gl != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+            if (s == CT_OK) {
+                pred_job P = {f, gl, NULL, level, c->x, c->t_x, c->T, horizon,
+                              out->purchases_lo, out->purchases_hi, PRED_QUANTILES, c->cov};
+                s = ct_par_for(n, 256, threads, pred_block, &P, err);
+                gsl_integration_glfixed_table_free(gl);
+            }
+        } else {
+            s = ct_clv_purchases_interval(f, c->x, c->t_x, c->T, n, horizon, level, threads,
+                                          out->purchases_lo, out->purchases_hi, err);
+        }
+    }
+    for (size_t d = 0; ch != NULL && d < N; d++) {
+        free(ch[d]);
+    }
+    free(ch);
+    free(sj);
+    free(fd);
+    free(gd);
+    free(tv);
+    ct_rng_free(g);
     if (s != CT_OK) {
         ct_scores_free(out);
     }
