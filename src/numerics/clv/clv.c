@@ -781,21 +781,24 @@ static void cheb_coeffs(cheb2 *ch, int n, const double (*fv)[2])
 
 static void cheb_eval(const cheb2 *ch, double u, double out[2])
 {
+    /* Clenshaw for both series in one loop: two independent recurrences
+     * overlap (each the same operations, in the same order, as alone) */
     double y = (2 * u - ch->lo - ch->hi) / (ch->hi - ch->lo), y2 = 2 * y;
-    for (int q = 0; q < 2; q++) {
-        double b1 = 0, b2 = 0;
-        for (int j = ch->n - 1; j >= 1; j--) {
-            double b0 = ch->c[q][j] + y2 * b1 - b2;
-            b2 = b1;
-            b1 = b0;
-        }
-        out[q] = ch->c[q][0] + y * b1 - b2;
+    double b1 = 0, b2 = 0, c1 = 0, c2 = 0;
+    for (int j = ch->n - 1; j >= 1; j--) {
+        double b0 = ch->c[0][j] + y2 * b1 - b2, c0 = ch->c[1][j] + y2 * c1 - c2;
+        b2 = b1;
+        b1 = b0;
+        c2 = c1;
+        c1 = c0;
     }
+    out[0] = ch->c[0][0] + y * b1 - b2;
+    out[1] = ch->c[1][0] + y * c1 - c2;
 }
 
 /* The interpolant of x over y = alpha / (alpha + T) in [0, 1]; ch->n = 0
  * when none is accurate enough. */
-static void cheb_fit(const future_ctx *c, double x, cheb2 *ch)
+static void cheb_fit(const future_ctx *c, double x, double tol, cheb2 *ch)
 {
     double al = c->f->par[1];
     double fv[CHEB_MAX][2];
@@ -821,7 +824,7 @@ static void cheb_fit(const future_ctx *c, double x, cheb2 *ch)
             worst[0] = fmax(worst[0], fabs(ex[0] - ip[0]));
             worst[1] = fmax(worst[1], fabs(ex[1] - ip[1]));
         }
-        if (worst[0] <= 1e-13 * scale[0] && worst[1] <= 1e-13 * scale[1]) {
+        if (worst[0] <= tol * scale[0] && worst[1] <= tol * scale[1]) {
             return;
         }
     }
@@ -876,6 +879,7 @@ static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_
 typedef struct cheb_job {
     const future_ctx *fc;
     cheb2 *cheb;
+    double tol;
 } cheb_job;
 
 static ct_status cheb_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -884,14 +888,28 @@ static ct_status cheb_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
     (void)b;
     (void)err;
     for (size_t x = begin; x < end; x++) {
-        cheb_fit(J->fc, (double)x, &J->cheb[x]);
+        cheb_fit(J->fc, (double)x, J->tol, &J->cheb[x]);
     }
     return CT_OK;
 }
 
 /* Interpolants for x < CHEB_XMAX, BG/NBD family (*out NULL for the other
  * models, and when the horizon has no period). */
+/* Interpolants to 1e-13 of the function's largest value (the estimates and
+ * the delta method); the bootstrap's draws need far less. */
+#define CHEB_TOL 1e-13
+#define CHEB_TOL_BOOT 1e-9
+
+static ct_status make_cheb_tol(const score_job *J, unsigned threads, double tol, cheb2 **out,
+                               ct_error *err);
+
 static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ct_error *err)
+{
+    return make_cheb_tol(J, threads, CHEB_TOL, out, err);
+}
+
+static ct_status make_cheb_tol(const score_job *J, unsigned threads, double tol, cheb2 **out,
+                               ct_error *err)
 {
     *out = NULL;
     if ((J->f->model != CT_BGNBD && J->f->model != CT_MBGNBD) || J->fc.steps == 0) {
@@ -901,7 +919,7 @@ static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ct
     if (ch == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    cheb_job cj = {&J->fc, ch};
+    cheb_job cj = {&J->fc, ch, tol};
     ct_status s = ct_par_for(CHEB_XMAX, 1, threads, cheb_block, &cj, err);
     if (s != CT_OK) {
         free(ch);
@@ -1620,51 +1638,63 @@ typedef struct boot_job {
     ct_scores *out;
 } boot_job;
 
+/* Customers in groups of BOOT_GROUP, draws outer: a draw's interpolants
+ * stay in cache over the group. */
+#define BOOT_GROUP 64
+
 static ct_status boot_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
     const boot_job *J = vctx;
     const ct_customers *c = J->c;
     size_t N = J->N;
     (void)b;
-    double *v = malloc(3 * N * sizeof *v);
-    if (v == NULL) {
+    double *buf = malloc((3 * BOOT_GROUP + 1) * N * sizeof *buf), *v = buf + 3 * BOOT_GROUP * N;
+    if (buf == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     ct_fit fi; /* covariates: the customer's own parameters under a draw */
     fi.k = 4;
     fi.ncoef = 0;
-    for (size_t i = begin; i < end; i++) {
-        double x = c->x[i], tx = c->t_x[i], T = c->T[i], gm[3];
+    double *lo[3] = {J->out->p_alive_lo, J->out->exp_purchases_lo, J->out->clv_lo};
+    double *hi[3] = {J->out->p_alive_hi, J->out->exp_purchases_hi, J->out->clv_hi};
+    for (size_t g0 = begin; g0 < end; g0 += BOOT_GROUP) {
+        size_t gn = end - g0 < BOOT_GROUP ? end - g0 : BOOT_GROUP;
         for (size_t d = 0; d < N; d++) {
-            double r[3], m;
             const score_job *sj = &J->sj[d];
-            if (c->cov != NULL && sj->f->ncoef > 0) {
-                score_job one = *sj;
-                fi.model = sj->f->model;
-                ct_clv_cov_params(sj->f, c->cov + i * sj->f->ncoef, fi.par);
-                one.f = &fi;
-                one.fc.f = &fi;
-                one.cheb = NULL;
-                score_row(&one, x, tx, T, r);
-            } else {
-                score_row(sj, x, tx, T, r);
+            for (size_t u = 0; u < gn; u++) {
+                size_t i = g0 + u;
+                double x = c->x[i], tx = c->t_x[i], T = c->T[i], gm[3], r[3];
+                if (c->cov != NULL && sj->f->ncoef > 0) {
+                    score_job one = *sj;
+                    fi.model = sj->f->model;
+                    ct_clv_cov_params(sj->f, c->cov + i * sj->f->ncoef, fi.par);
+                    one.f = &fi;
+                    one.fc.f = &fi;
+                    one.cheb = NULL;
+                    score_row(&one, x, tx, T, r);
+                } else {
+                    score_row(sj, x, tx, T, r);
+                }
+                double m = J->gd != NULL   ? spend_grad(&J->gd[d], x, c->m[i], gm)
+                           : J->gg != NULL ? spend_grad(J->gg, x, c->m[i], gm)
+                           : c->m != NULL  ? c->m[i]
+                                           : 0.0;
+                double *o = buf + (u * 3) * N + d;
+                o[0] = r[0];
+                o[N] = r[1];
+                o[2 * N] = m * r[2];
             }
-            m = J->gd != NULL ? spend_grad(&J->gd[d], x, c->m[i], gm)
-                : J->gg != NULL ? spend_grad(J->gg, x, c->m[i], gm)
-                : c->m != NULL  ? c->m[i]
-                                : 0.0;
-            v[d] = r[0];
-            v[N + d] = r[1];
-            v[2 * N + d] = m * r[2];
         }
-        double *lo[3] = {J->out->p_alive_lo, J->out->exp_purchases_lo, J->out->clv_lo};
-        double *hi[3] = {J->out->p_alive_hi, J->out->exp_purchases_hi, J->out->clv_hi};
-        for (int q = 0; q < 3; q++) {
-            lo[q][i] = quantile(v + (size_t)q * N, N, J->qlo);
-            hi[q][i] = quantile(v + (size_t)q * N, N, J->qhi);
+        for (size_t u = 0; u < gn; u++) {
+            for (size_t q = 0; q < 3; q++) {
+                memcpy(v, buf + (u * 3 + q) * N, N * sizeof *v);
+                lo[q][g0 + u] = quantile(v, N, J->qlo);
+                memcpy(v, buf + (u * 3 + q) * N, N * sizeof *v);
+                hi[q][g0 + u] = quantile(v, N, J->qhi);
+            }
         }
     }
-    free(v);
+    free(buf);
     return CT_OK;
 }
 
@@ -1722,7 +1752,7 @@ ct_status ct_clv_score_bootstrap(const ct_fit *f, const ct_fit *gg, const ct_cus
             sj[d] = (score_job){&fd[d], NULL, NULL, NULL, NULL,
                                 {&fd[d], steps, tv, tv + steps}, NULL};
             if (f->ncoef == 0 && many > BOOT_CHEB_MIN) {
-                s = make_cheb(&sj[d], threads, &ch[d], err);
+                s = make_cheb_tol(&sj[d], threads, CHEB_TOL_BOOT, &ch[d], err);
                 sj[d].cheb = ch[d];
             }
         }
