@@ -1282,7 +1282,7 @@ static void test_delta_intervals(void **state)
         c3.t_x = tx;
         c3.T = T;
         c3.m = m;
-        assert_status(ct_clv_score_bootstrap(&f, NULL, &c3, 39, 0, 0.9, 20000, 7, 1, &b1, &err),
+        assert_status(ct_clv_score_bootstrap(&f, NULL, &c3, 39, 0, 0.9, 20000, 7, 0, 1, &b1, &err),
                       CT_OK);
         print_message("  bootstrap:20000 (library): E[Y(39)] [%.5f, %.5f]  P(alive) [%.5f, %.5f]\n",
                       b1.exp_purchases_lo[1], b1.exp_purchases_hi[1], b1.p_alive_lo[1],
@@ -1294,10 +1294,10 @@ static void test_delta_intervals(void **state)
         assert_rel(b1.clv_lo[1], sc.clv_lo[1], 0.02);
         assert_rel(b1.clv_hi[1], sc.clv_hi[1], 0.02);
         assert_true(b1.draws == 20000 && b1.purchases_hi != NULL);
-        assert_status(ct_clv_score_bootstrap(&f, NULL, &c3, 39, 0, 0.9, 500, 7, 2, &b2, &err),
+        assert_status(ct_clv_score_bootstrap(&f, NULL, &c3, 39, 0, 0.9, 40, 7, 1, 2, &b2, &err),
                       CT_OK);
         ct_scores_free(&b1);
-        assert_status(ct_clv_score_bootstrap(&f, NULL, &c3, 39, 0, 0.9, 500, 7, 1, &b1, &err),
+        assert_status(ct_clv_score_bootstrap(&f, NULL, &c3, 39, 0, 0.9, 40, 7, 1, 1, &b1, &err),
                       CT_OK);
         assert_memory_equal(b1.clv_lo, b2.clv_lo, 3 * sizeof(double));
         assert_memory_equal(b1.p_alive_hi, b2.p_alive_hi, 3 * sizeof(double));
@@ -1305,7 +1305,7 @@ static void test_delta_intervals(void **state)
         ct_scores_free(&b2);
         ct_fit f0 = f;
         memset(f0.cov, 0, sizeof f0.cov);
-        assert_status(ct_clv_score_bootstrap(&f0, NULL, &c3, 39, 0, 0.9, 5, 7, 1, &b1, &err),
+        assert_status(ct_clv_score_bootstrap(&f0, NULL, &c3, 39, 0, 0.9, 5, 7, 0, 1, &b1, &err),
                       CT_OK);
         for (int i = 0; i < 3; i++) { /* the estimate interpolates in T: 1e-12 */
             assert_true(fabs(b1.clv_lo[i] - b1.clv[i]) <= 1e-12 * b1.clv[i] + 1e-300);
@@ -1548,6 +1548,97 @@ static void test_group_clv(void **state)
     ct_customers_free(&c);
 }
 
+/* The mean over c's customers of P(alive) (t = 0) or E[Y(t)] under f, and
+ * its gradient in the log-parameters (central differences, h = 1e-5). */
+static double mean_pred(const ct_fit *f, const ct_customers *c, double t, double *grad,
+                        double *buf)
+{
+    ct_error err;
+    double m[9];
+    for (int q = 0; q < 9; q++) {
+        ct_fit g = *f;
+        if (q > 0) {
+            g.par[(q - 1) / 2] *= exp((q % 2 ? 1 : -1) * 1e-5);
+        }
+        assert_status(t > 0 ? ct_clv_expected(&g, c->x, c->t_x, c->T, c->n, t, buf, &err)
+                            : ct_clv_p_alive(&g, c->x, c->t_x, c->T, c->n, buf, &err),
+                      CT_OK);
+        m[q] = 0;
+        for (size_t i = 0; i < c->n; i++) {
+            m[q] += buf[i] / (double)c->n;
+        }
+    }
+    for (int j = 0; j < 4 && grad != NULL; j++) {
+        grad[j] = (m[1 + 2 * j] - m[2 + 2 * j]) / 2e-5;
+    }
+    return m[0];
+}
+
+/* Coverage by simulation: 200 data sets of 1,000 BG/NBD customers (known
+ * parameters, births over the first half of 78 weeks); on each, the 90 %
+ * delta-method intervals of the mean P(alive) and the mean expected
+ * purchases in the next 13 weeks (the fit's covariance of the
+ * log-parameters, the means' gradients) against the same means at the true
+ * parameters.  They should cover 90 % of the time; with 200 sets the
+ * binomial standard deviation is 2.1 points, so 85-95 % (the issue's band)
+ * fails a correct method about 2 % of the time - for these fixed seeds,
+ * never. */
+static void test_interval_coverage(void **state)
+{
+    (void)state;
+    if (skip_slow()) {
+        skip();
+    }
+    enum { SETS = 200, N = 1000 };
+    const double truth[4] = {0.5, 6.0, 0.8, 2.5};
+    int cover[2] = {0, 0};
+    ct_error err;
+    double *buf = malloc(N * sizeof *buf);
+    assert_non_null(buf);
+    for (int set = 0; set < SETS; set++) {
+        ct_synth_opts o;
+        ct_customers c;
+        ct_fit f, t;
+        ct_synth_opts_init(&o);
+        o.r = truth[0];
+        o.alpha = truth[1];
+        o.a = truth[2];
+        o.b = truth[3];
+        o.n = N;
+        o.T = 78;
+        o.cohort = 39;
+        o.seed = 1000 + (uint64_t)set;
+        o.threads = 1;
+        assert_status(ct_synth_customers(&o, &c, &err), CT_OK);
+        ct_clv_data *d;
+        ct_fit_opts fo;
+        ct_fit_opts_init(&fo);
+        fo.threads = 1;
+        assert_status(ct_clv_data_new(&d, CT_BGNBD, &c, "sim", &err), CT_OK);
+        assert_status(ct_clv_fit(d, &fo, &f, &err), CT_OK);
+        ct_clv_data_free(d);
+        t = f;
+        memcpy(t.par, truth, sizeof truth);
+        for (int q = 0; q < 2; q++) {
+            double grad[4], v = 0, tt = q == 0 ? 0.0 : 13.0;
+            double est = mean_pred(&f, &c, tt, grad, buf), want = mean_pred(&t, &c, tt, NULL, buf);
+            for (int i = 0; i < 4; i++) {
+                for (int j = 0; j < 4; j++) {
+                    v += grad[i] * grad[j] * f.cov[i * 4 + j] / (f.par[i] * f.par[j]);
+                }
+            }
+            cover[q] += fabs(est - want) <= 1.6448536269514722 * sqrt(v);
+        }
+        ct_customers_free(&c);
+    }
+    print_message("  coverage of 90 %% intervals over %d sets: mean P(alive) %.1f %%, mean "
+                  "E[Y(13)] %.1f %%\n",
+                  SETS, 100.0 * cover[0] / SETS, 100.0 * cover[1] / SETS);
+    assert_true(cover[0] >= 170 && cover[0] <= 190);
+    assert_true(cover[1] >= 170 && cover[1] <= 190);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1579,6 +1670,7 @@ int main(void)
         cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_purchases_pmf),
         cmocka_unit_test(test_group_clv),
+        cmocka_unit_test(test_interval_coverage),
     };
     return cmocka_run_group_tests_name("clv", tests, NULL, NULL);
 }

@@ -225,7 +225,13 @@ void ct_clv_draw(const ct_fit *f, struct ct_rng *g, ct_fit *out);
  * _hi: the predictive interval at the estimate (as delta's). */
 ct_status ct_clv_score_bootstrap(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                                  double horizon, double discount, double level, size_t ndraws,
-                                 uint64_t seed, unsigned threads, ct_scores *out, ct_error *err);
+                                 uint64_t seed, int interp, unsigned threads, ct_scores *out,
+                                 ct_error *err);
+/* interp (BG/NBD, MBG/NBD): 1 interpolates each draw's horizon sums in T
+ * (to 1e-9; it pays beyond CT_BOOT_INTERP_MIN customers), 0 evaluates them
+ * per customer.  The bits depend on it: decide from the whole data, not
+ * from one rank's part. */
+#define CT_BOOT_INTERP_MIN ((size_t)4096)
 
 /* ---- validation tables (with covariates: each customer's own parameters,
  * from c->cov) -------------------------------------------------------------- */

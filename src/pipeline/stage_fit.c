@@ -405,8 +405,13 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
         cust.cov = z;
     }
     if (s == CT_OK && o->level > 0 && o->draws > 0) {
-        s = ct_clv_score_bootstrap(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount,
-                                   o->level, o->draws, o->seed, o->threads, &sc, err);
+        double all = (double)cust.n; /* the customers of every rank */
+        s = ct_comm_allreduce_sum(comm, &all, 1, err);
+        if (s == CT_OK) {
+            s = ct_clv_score_bootstrap(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount,
+                                       o->level, o->draws, o->seed,
+                                       all > (double)CT_BOOT_INTERP_MIN, o->threads, &sc, err);
+        }
     } else if (s == CT_OK) {
         s = ct_clv_score_intervals(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount,
                                    o->level, o->threads, &sc, err);

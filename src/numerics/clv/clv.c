@@ -1626,8 +1626,6 @@ static double quantile(double *v, size_t n, double q)
     return va + (h - (double)a) * (vb - va);
 }
 
-#define BOOT_CHEB_MIN ((size_t)4096)
-
 typedef struct boot_job {
     const ct_customers *c;
     size_t N;
@@ -1700,7 +1698,8 @@ static ct_status boot_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
 
 ct_status ct_clv_score_bootstrap(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                                  double horizon, double discount, double level, size_t ndraws,
-                                 uint64_t seed, unsigned threads, ct_scores *out, ct_error *err)
+                                 uint64_t seed, int interp, unsigned threads, ct_scores *out,
+                                 ct_error *err)
 {
     ct_init();
     if (!(level > 0 && level < 1) || ndraws < 2 || ndraws > 100000) {
@@ -1742,16 +1741,10 @@ ct_status ct_clv_score_bootstrap(const ct_fit *f, const ct_fit *gg, const ct_cus
                 ct_clv_draw(gg, g, &gd[d]);
             }
         }
-        /* BG family: per draw an interpolant per x pays when more customers
-         * than it has nodes (~64 x 48) would each evaluate the horizon */
-        size_t many = 0;
-        for (size_t i = 0; i < n; i++) {
-            many += c->x[i] < (double)CHEB_XMAX;
-        }
         for (size_t d = 0; d < N && s == CT_OK; d++) {
             sj[d] = (score_job){&fd[d], NULL, NULL, NULL, NULL,
                                 {&fd[d], steps, tv, tv + steps}, NULL};
-            if (f->ncoef == 0 && many > BOOT_CHEB_MIN) {
+            if (f->ncoef == 0 && interp) {
                 s = make_cheb_tol(&sj[d], threads, CHEB_TOL_BOOT, &ch[d], err);
                 sj[d].cheb = ch[d];
             }
