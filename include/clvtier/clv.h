@@ -141,6 +141,11 @@ ct_status ct_clv_spend(const ct_fit *gg, const double *x, const double *m, size_
  * customer's own m (0 when absent).  Computed once per distinct (x, t_x, T). */
 ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
                        double discount, unsigned threads, ct_scores *out, ct_error *err);
+/* ct_clv_score under a drawn parameter set (tier stability): the BG
+ * family's horizon interpolated to 1e-9 of its size instead of 1e-13. */
+ct_status ct_clv_score_draw(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                            double horizon, double discount, unsigned threads, ct_scores *out,
+                            ct_error *err);
 /* The same, and with 0 < level < 1 the delta-method intervals of P(alive)
  * (logit scale), expected purchases and CLV (log scale) from the fits'
  * covariances (out->*_lo, *_hi; NaN where a fit has no finite covariance),

@@ -914,12 +914,11 @@ static int32_t nearest(const double *C, size_t k, size_t d, const double *x)
 
 /* The tier of graded customer i under scores sc: features (user columns
  * unchanged), scaled, the nearest centroid's tier; -1 when not finite. */
-static int32_t tier_under(const run_state *r, const ct_scores *sc, size_t i, double *x,
+static int32_t tier_under(const run_state *r, const double *const *cols, size_t i, double *x,
                           ct_error *err)
 {
     for (size_t j = 0; j < r->d; j++) {
-        const double *col = column(&r->c, sc, r->m->features[j]);
-        x[j] = (col != NULL ? col : r->cols[j])[i];
+        x[j] = cols[j][i];
     }
     if (ct_scaler_apply(&r->scl, x, 1, err) != CT_OK) {
         return -1;
@@ -943,6 +942,45 @@ static int32_t tier_under(const run_state *r, const ct_scores *sc, size_t i, dou
  * estimate (customers too young to grade: 1).  So a zero covariance gives
  * 1 for everyone, and the result depends on the seed only (not the
  * threads). */
+/* The tiers of every customer under scores sc (into base, mode 0), or
+ * whether each keeps its base tier (added to keep, mode 1); customers in
+ * blocks over the threads, each on its own: any thread count, same result. */
+typedef struct stab_job {
+    const run_state *r;
+    const double *cols[CT_MAX_FEATURES]; /* the features' columns under sc */
+    int32_t *base;
+    double *keep;
+    int mode;
+} stab_job;
+
+static ct_status stab_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    const stab_job *J = vctx;
+    double x[CT_MAX_FEATURES];
+    ct_error e; /* a customer whose features do not scale has no tier (-1), as ever */
+    (void)b;
+    (void)err;
+    for (size_t i = begin; i < end; i++) {
+        if (J->mode == 0) {
+            J->base[i] = J->r->labels[i] >= 0 ? tier_under(J->r, J->cols, i, x, &e) : -1;
+        } else {
+            J->keep[i] += J->base[i] < 0 || tier_under(J->r, J->cols, i, x, &e) == J->base[i];
+        }
+    }
+    return CT_OK;
+}
+
+static ct_status stab_pass(const run_state *r, const ct_scores *sc, int mode, int32_t *base,
+                           double *keep, ct_error *err)
+{
+    stab_job J = {r, {NULL}, base, keep, mode};
+    for (size_t j = 0; j < r->d; j++) {
+        const double *col = column(&r->c, sc, r->m->features[j]);
+        J.cols[j] = col != NULL ? col : r->cols[j];
+    }
+    return ct_par_for(r->c.n, 4096, r->threads, stab_block, &J, err);
+}
+
 static ct_status run_stability(run_state *r, ct_error *err)
 {
     const ct_tier_model *m = r->m;
@@ -951,11 +989,11 @@ static ct_status run_stability(run_state *r, ct_error *err)
         return CT_OK;
     }
     int32_t *base = malloc((n ? n : 1) * sizeof *base);
-    double *keep = calloc(n ? n : 1, sizeof *keep), x[CT_MAX_FEATURES];
+    double *keep = calloc(n ? n : 1, sizeof *keep);
     ct_rng *g = ct_rng_new(m->seed, 0x57AB1E);
     ct_status s = base && keep && g ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n && s == CT_OK; i++) {
-        base[i] = r->labels[i] >= 0 ? tier_under(r, &r->sc, i, x, err) : -1;
+    if (s == CT_OK) {
+        s = stab_pass(r, &r->sc, 0, base, keep, err);
     }
     for (size_t b = 0; b < N && s == CT_OK; b++) {
         ct_fit pf, gf;
@@ -965,10 +1003,10 @@ static ct_status run_stability(run_state *r, ct_error *err)
         if (m->spend) {
             ct_clv_draw(&r->gf, g, &gf);
         }
-        s = ct_clv_score(&pf, m->spend ? &gf : NULL, &r->c, m->horizon, m->discount, r->threads,
-                         &sb, err);
-        for (size_t i = 0; i < n && s == CT_OK; i++) {
-            keep[i] += base[i] < 0 || tier_under(r, &sb, i, x, err) == base[i];
+        s = ct_clv_score_draw(&pf, m->spend ? &gf : NULL, &r->c, m->horizon, m->discount,
+                              r->threads, &sb, err);
+        if (s == CT_OK) {
+            s = stab_pass(r, &sb, 1, base, keep, err);
         }
         ct_scores_free(&sb);
     }

@@ -1166,19 +1166,26 @@ static ct_status horizon_grid(double horizon, double discount, int *steps, doubl
 }
 
 /* P(alive), E[Y(H)] and D per distinct row under f. */
-static ct_status score_distinct(const ct_fit *f, const double *rows, size_t nd, int steps,
-                                const double *tv, unsigned threads, double *pa, double *ey,
-                                double *disc, ct_error *err)
+static ct_status score_distinct_tol(const ct_fit *f, const double *rows, size_t nd, int steps,
+                                    const double *tv, unsigned threads, double tol, double *pa,
+                                    double *ey, double *disc, ct_error *err)
 {
     cheb2 *cheb = NULL;
     score_job J = {f, rows, pa, ey, disc, {f, steps, tv, tv + steps}, NULL};
-    ct_status s = make_cheb(&J, threads, &cheb, err);
+    ct_status s = make_cheb_tol(&J, threads, tol, &cheb, err);
     J.cheb = cheb;
     if (s == CT_OK) {
         s = ct_par_for(nd, 64, threads, score_block, &J, err);
     }
     free(cheb);
     return s;
+}
+
+static ct_status score_distinct(const ct_fit *f, const double *rows, size_t nd, int steps,
+                                const double *tv, unsigned threads, double *pa, double *ey,
+                                double *disc, ct_error *err)
+{
+    return score_distinct_tol(f, rows, nd, steps, tv, threads, CHEB_TOL, pa, ey, disc, err);
 }
 
 static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
@@ -1217,15 +1224,33 @@ static ct_status delta_bounds(ct_scores *out, const ct_fit *gg, const ct_custome
     return CT_OK;
 }
 
+static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                           double horizon, double discount, double level, unsigned threads,
+                           double tol, ct_scores *out, ct_error *err);
+
 ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
                        double discount, unsigned threads, ct_scores *out, ct_error *err)
 {
-    return ct_clv_score_intervals(f, gg, c, horizon, discount, 0.0, threads, out, err);
+    return score_all(f, gg, c, horizon, discount, 0.0, threads, CHEB_TOL, out, err);
+}
+
+ct_status ct_clv_score_draw(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                            double horizon, double discount, unsigned threads, ct_scores *out,
+                            ct_error *err)
+{
+    return score_all(f, gg, c, horizon, discount, 0.0, threads, CHEB_TOL_BOOT, out, err);
 }
 
 ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                                  double horizon, double discount, double level,
                                  unsigned threads, ct_scores *out, ct_error *err)
+{
+    return score_all(f, gg, c, horizon, discount, level, threads, CHEB_TOL, out, err);
+}
+
+static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                           double horizon, double discount, double level, unsigned threads,
+                           double tol, ct_scores *out, ct_error *err)
 {
     ct_init();
     if (f->ncoef > 0 && c->cov != NULL) {
@@ -1276,7 +1301,7 @@ ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_cus
         s = horizon_grid(horizon, discount, &steps, &tv, err);
     }
     if (s == CT_OK) {
-        s = score_distinct(f, rows, nd, steps, tv, threads, pa, ey, disc, err);
+        s = score_distinct_tol(f, rows, nd, steps, tv, threads, tol, pa, ey, disc, err);
     }
     double *var = NULL; /* per distinct row: logit P(alive), log E[Y], log D */
     if (s == CT_OK && level > 0) {
