@@ -74,3 +74,53 @@ int ct_radix_sort_u64(uint64_t *key, uint32_t *idx, size_t n)
     free(cnt);
     return 0;
 }
+
+static void swap_d(double *a, double *b)
+{
+    double t = *a;
+    *a = *b;
+    *b = t;
+}
+
+double ct_select_kth(double *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < v[lo]) {
+            swap_d(&v[mid], &v[lo]);
+        }
+        if (v[hi] < v[lo]) {
+            swap_d(&v[hi], &v[lo]);
+        }
+        if (v[hi] < v[mid]) {
+            swap_d(&v[hi], &v[mid]);
+        }
+        double p = v[mid];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < p) {
+                i++;
+            }
+            while (v[j] > p) {
+                j--;
+            }
+            if (i <= j) {
+                swap_d(&v[i], &v[j]);
+                i++;
+                if (j == 0) {
+                    break;
+                }
+                j--;
+            }
+        }
+        if (k <= j) {
+            hi = j;
+        } else if (k >= i) {
+            lo = i;
+        } else {
+            return v[k];
+        }
+    }
+    return v[k];
+}

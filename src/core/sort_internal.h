@@ -11,6 +11,10 @@
  * out of memory (arrays untouched). */
 int ct_radix_sort_u64(uint64_t *key, uint32_t *idx, size_t n);
 
+/* The k-th smallest of v[0..n) (quickselect, median-of-three pivots; v is
+ * reordered so that no value after index k is smaller). No NaN in v. */
+double ct_select_kth(double *v, size_t n, size_t k);
+
 /* Order-preserving map of a double to uint64 (NaN sorts last). */
 uint64_t ct_double_key(double v);
 

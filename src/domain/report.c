@@ -12,6 +12,7 @@
 
 #include "clvtier/customers.h"
 #include "clvtier/digest.h"
+#include "core/sort_internal.h"
 #include "clvtier/outfile.h"
 #include "clvtier/store.h"
 #include "data/csv_internal.h"
@@ -150,63 +151,12 @@ static size_t split(const char *s, char sep, char (*out)[64], size_t cap)
     return n;
 }
 
-static void swap_d(double *a, double *b)
-{
-    double t = *a;
-    *a = *b;
-    *b = t;
-}
-
-/* The k-th smallest of v[0..n) (v is reordered). */
-static double select_kth(double *v, size_t n, size_t k)
-{
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (v[mid] < v[lo]) {
-            swap_d(&v[mid], &v[lo]);
-        }
-        if (v[hi] < v[lo]) {
-            swap_d(&v[hi], &v[lo]);
-        }
-        if (v[hi] < v[mid]) {
-            swap_d(&v[hi], &v[mid]);
-        }
-        double p = v[mid];
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < p) {
-                i++;
-            }
-            while (v[j] > p) {
-                j--;
-            }
-            if (i <= j) {
-                swap_d(&v[i], &v[j]);
-                i++;
-                if (j == 0) {
-                    break;
-                }
-                j--;
-            }
-        }
-        if (k <= j) {
-            hi = j;
-        } else if (k >= i) {
-            lo = i;
-        } else {
-            return v[k];
-        }
-    }
-    return v[k];
-}
-
 static double median(double *v, size_t n)
 {
     if (n == 0) {
         return (double)NAN;
     }
-    double a = select_kth(v, n, (n - 1) / 2);
+    double a = ct_select_kth(v, n, (n - 1) / 2);
     if (n % 2 == 1) {
         return a;
     }

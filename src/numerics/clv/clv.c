@@ -15,6 +15,7 @@
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
 #include "core/mem_internal.h"
+#include "core/sort_internal.h"
 
 /* ---- predictions ---------------------------------------------------------- */
 
@@ -1599,48 +1600,12 @@ void ct_clv_draw(const ct_fit *f, ct_rng *g, ct_fit *out)
 }
 
 /* The q-quantile of v[0..n) (numpy's default, linear between order
- * statistics), reordering v: two selections, no sort. */
-static double select_kth(double *v, size_t n, size_t k)
-{
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        double a = v[lo], b = v[(lo + hi) / 2], c = v[hi];
-        double piv = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < piv) {
-                i++;
-            }
-            while (v[j] > piv) {
-                j--;
-            }
-            if (i <= j) {
-                double t = v[i];
-                v[i] = v[j];
-                v[j] = t;
-                i++;
-                if (j == 0) {
-                    break;
-                }
-                j--;
-            }
-        }
-        if (k <= j) {
-            hi = j;
-        } else if (k >= i) {
-            lo = i;
-        } else {
-            return v[k];
-        }
-    }
-    return v[k];
-}
-
+ * statistics), reordering v: a selection and a minimum, no sort. */
 static double quantile(double *v, size_t n, double q)
 {
     double h = q * (double)(n - 1);
     size_t a = (size_t)floor(h);
-    double va = select_kth(v, n, a);
+    double va = ct_select_kth(v, n, a);
     if (a + 1 >= n || h == (double)a) {
         return va;
     }
