@@ -597,7 +597,16 @@ ct_status clv_data_subsample(const ct_clv_data *d, double share, ct_clv_data **o
     s->T = malloc(cap * sizeof *s->T);
     s->w = malloc(cap * sizeof *s->w);
     s->xi = malloc(cap * sizeof *s->xi);
-    if (!s->x || !s->tx || !s->T || !s->w || !s->xi) {
+    size_t K = d->ncoef; /* covariates: the sampled rows' values too */
+    if (K > 0) {
+        s->nb = d->nb;
+        s->ncoef = K;
+        memcpy(s->proc, d->proc, sizeof s->proc);
+        memcpy(s->coef_col, d->coef_col, sizeof s->coef_col);
+        s->z = malloc(cap * K * sizeof *s->z);
+        s->zref = s->z;
+    }
+    if (!s->x || !s->tx || !s->T || !s->w || !s->xi || (K > 0 && s->z == NULL)) {
         ct_clv_data_free(s);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
@@ -618,11 +627,14 @@ ct_status clv_data_subsample(const ct_clv_data *d, double share, ct_clv_data **o
         s->tx[m] = d->tx[i];
         s->T[m] = d->T[i];
         s->w[m] = h * step;
+        if (K > 0) {
+            memcpy(s->z + m * K, d->zref + i * K, K * sizeof *s->z);
+        }
         s->nobs += s->w[m];
         m++;
     }
     s->n = m;
-    ct_status st = index_rows(s, err);
+    ct_status st = K > 0 ? clv_x_index(s, err) : index_rows(s, err);
     if (st == CT_OK && s->comm != NULL) {
         st = ct_comm_allreduce_sum(s->comm, &s->nobs, 1, err);
     }
