@@ -141,7 +141,7 @@ static const char *ref_level(const char *refs, const char *col, char *buf, size_
     return NULL;
 }
 
-/* Column j of the output (dummy or not) for n rows into v (stride K). */
+/* Column j of the output (dummy or not) for n rows into v (n values). */
 static ct_status read_one(const ct_table *t, const char *const *cols, size_t K, size_t j,
                           const char *refs, size_t row0, size_t n, double *v, ct_error *err)
 {
@@ -164,16 +164,7 @@ static ct_status read_one(const ct_table *t, const char *const *cols, size_t K, 
                        cols[j], cols[j]);
     }
     if (!text) {
-        double *col = malloc((n ? n : 1) * sizeof *col);
-        if (col == NULL) {
-            return ct_fail(err, CT_ENOMEM, "out of memory for covariates");
-        }
-        ct_status s = ct_table_read(t, (size_t)q, row0, n, CT_FLOAT64, col, err);
-        for (size_t i = 0; i < n && s == CT_OK; i++) {
-            v[i * K + j] = col[i];
-        }
-        free(col);
-        return s;
+        return ct_table_read(t, (size_t)q, row0, n, CT_FLOAT64, v, err);
     }
     char *txt;
     size_t width;
@@ -183,10 +174,10 @@ static ct_status read_one(const ct_table *t, const char *const *cols, size_t K, 
     for (size_t i = 0; i < n; i++) {
         const char *val = txt + i * width;
         if (val[0] == '\0') {
-            v[i * K + j] = (double)NAN; /* missing */
+            v[i] = (double)NAN; /* missing */
             continue;
         }
-        v[i * K + j] = strcmp(val, level) == 0 ? 1.0 : 0.0;
+        v[i] = strcmp(val, level) == 0 ? 1.0 : 0.0;
         if (ref == NULL || strcmp(val, ref) == 0) {
             continue;
         }
@@ -215,33 +206,49 @@ ct_status ct_features_read(const char *path, const ct_customers *c, const char *
 {
     ct_file *f = NULL;
     ct_table *t = NULL, *tc = NULL;
-    size_t n = c->n, K = ncols;
-    double *v = NULL;
+    size_t n = c->n, K = ncols, src[64];
+    double *v = NULL, *colv[64] = {NULL};
     ct_status s;
     *z = NULL;
     CT_TRY(ct_file_open(&f, path, err));
     CT_TRY(open_tables(f, path, K > 0 ? cols[0] : "", &t, &tc, err));
+    /* each distinct column into its own array (the same column in both
+     * processes read once), then one sequential pass interleaves them */
+    if (K > 64) {
+        s = ct_fail(err, CT_EINVAL, "at most 64 covariate columns");
+        goto done;
+    }
     v = malloc((n ? n : 1) * (K ? K : 1) * sizeof *v);
     if (v == NULL) {
         s = ct_fail(err, CT_ENOMEM, "out of memory for covariates");
         goto done;
     }
     for (size_t j = 0; j < K; j++) {
-        size_t prev = j;
-        for (size_t u = 0; u < j && prev == j; u++) {
-            prev = strcmp(cols[u], cols[j]) == 0 ? u : j;
+        src[j] = j;
+        for (size_t u = 0; u < j && src[j] == j; u++) {
+            src[j] = strcmp(cols[u], cols[j]) == 0 ? u : j;
         }
-        if (prev < j) { /* the same column in the other process: read once */
-            for (size_t i = 0; i < n; i++) {
-                v[i * K + j] = v[i * K + prev];
-            }
+        if (src[j] != j) {
             continue;
         }
-        CT_TRY(read_one(t, cols, K, j, refs, c->row0, n, v, err));
+        colv[j] = malloc((n ? n : 1) * sizeof *colv[j]);
+        if (colv[j] == NULL) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory for covariates");
+            goto done;
+        }
+        CT_TRY(read_one(t, cols, K, j, refs, c->row0, n, colv[j], err));
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < K; j++) {
+            v[i * K + j] = colv[src[j]][i];
+        }
     }
     *z = v;
     v = NULL;
 done:
+    for (size_t j = 0; j < K && j < 64; j++) {
+        free(colv[j]);
+    }
     free(v);
     ct_table_close(t);
     ct_table_close(tc);
