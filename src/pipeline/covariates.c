@@ -137,12 +137,37 @@ ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_cova
 
 #define COV_MAX_LEVELS 50
 
+static ct_status expand(const char *path, const ct_cov_spec *spec, const ct_clv_covariates *cv,
+                        char (*nm)[64], char (*levels)[CT_LEVEL_MAX], char *refs, size_t refcap,
+                        ct_clv_covariates *outp, ct_error *err);
+
 ct_status ct_cov_expand(const char *path, const ct_cov_spec *spec, ct_clv_covariates *cv,
                         char (*names)[64], char *refs, size_t refcap, ct_error *err)
 {
     ct_clv_covariates out;
     char nm[CT_CLV_MAXCOEF][64];
-    static char levels[COV_MAX_LEVELS][CT_LEVEL_MAX]; /* not reentrant: pipeline stages run one at a time */
+    char (*levels)[CT_LEVEL_MAX] = malloc(COV_MAX_LEVELS * sizeof *levels);
+    if (levels == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    ct_status s = expand(path, spec, cv, nm, levels, refs, refcap, &out, err);
+    free(levels);
+    if (s != CT_OK) {
+        return s;
+    }
+    for (size_t j = 0; j < out.ncoef; j++) {
+        memcpy(names[j], nm[j], 64);
+        out.col[j] = names[j];
+    }
+    *cv = out;
+    return CT_OK;
+}
+
+static ct_status expand(const char *path, const ct_cov_spec *spec, const ct_clv_covariates *cv,
+                        char (*nm)[64], char (*levels)[CT_LEVEL_MAX], char *refs, size_t refcap,
+                        ct_clv_covariates *outp, ct_error *err)
+{
+    ct_clv_covariates out;
     memset(&out, 0, sizeof out);
     refs[0] = '\0';
     for (size_t j = 0; j < cv->ncoef; j++) {
@@ -212,10 +237,6 @@ ct_status ct_cov_expand(const char *path, const ct_cov_spec *spec, ct_clv_covari
             snprintf(refs + used, refcap - used, "%s%s", used ? "," : "", r1);
         }
     }
-    for (size_t j = 0; j < out.ncoef; j++) {
-        memcpy(names[j], nm[j], 64);
-        out.col[j] = names[j];
-    }
-    *cv = out;
+    *outp = out;
     return CT_OK;
 }
