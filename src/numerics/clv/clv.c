@@ -1037,7 +1037,10 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
         }
         return CT_OK;
     }
-    ct_fit sh[2 * CT_CLV_MAXPAR];
+    ct_fit *sh = malloc(2 * k * sizeof *sh); /* the shifted fits (k = 4: no covariates here) */
+    if (sh == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
     if (f->model == CT_PARETO) {
         pdelta_job P = {f, {{f, steps, tv, tv + steps}}, rows, lc, ey, disc, vpa, vey, vd, gd};
         for (size_t j = 0; j < 2 * k; j++) {
@@ -1046,7 +1049,9 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
             P.fc[1 + j] = (future_ctx){&sh[j], steps, tv, tv + steps};
         }
         (void)pa;
-        return ct_par_for(nd, 64, threads, pdelta_block, &P, err);
+        ct_status sp = ct_par_for(nd, 64, threads, pdelta_block, &P, err);
+        free(sh);
+        return sp;
     }
     /* the BG family (and BG/BB): forward differences from the estimate's own
      * values, h = DELTA_FWD: one shifted scorer per parameter */
@@ -1093,6 +1098,7 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
         free(chs[q]);
     }
     free(buf);
+    free(sh);
     return s;
 }
 
