@@ -147,6 +147,17 @@ PYEOF
     [ "$(h5dump -d /scores/clv "$T/covsc-$n.h5" | tail -n +2)" = "$(h5dump -d /scores/clv "$T/covsc-s.h5" | tail -n +2)" ] \
         && ok || bad "covariate score on $n ranks: /scores/clv differs"
 done
+# a missing covariate in the last rank's part only: every rank stops with the
+# one message (no rank left waiting in a collective call), exit 65
+"$CLV" synth --model bgnbd -n 4000 --periods 104 --cohort 52 --covariates web:b:0.5:-0.3 \
+    -o "$T/covgap.csv" --features-out "$T/covgapf.csv" -q || bad "synth covariate log"
+awk -F, 'NR == 3990 { print $1 ","; next } { print }' "$T/covgapf.csv" >"$T/covgapf2.csv"
+"$CLV" ingest "$T/covgap.csv" --period week --features "$T/covgapf2.csv" -o "$T/covgap.h5" -q || bad "ingest covariate gap"
+timeout 120 mpirun -q -n 4 --oversubscribe $ROOT "$MPICLV" fit "$T/covgap.h5" --model bgnbd \
+    --covariates-purchase web -o "$T/x.h5" 2>"$T/err"
+rc=$?
+[ "$rc" = 65 ] && [ "$(grep -c "covariate 'web' is missing" "$T/err")" = 1 ] && ok \
+    || bad "missing covariate on one rank: exit $rc: $(cat "$T/err")"
 # [tiers] stability is serial only for now: a clear refusal, not a wrong answer
 run_mpi 2 "$MPICLV" run -m models/vip4.ini "$T/cdnow.h5" --stability 5 -o "$T/stab.h5" -q 2>"$T/err"
 rc=$?

@@ -65,14 +65,23 @@ void ct_clv_cov_params(const ct_fit *f, const double *z, double *p)
 
 /* ---- data ---------------------------------------------------------------- */
 
+/* Every step that can fail on one rank is agreed on before the next
+ * collective one, so the ranks never wait on each other in different calls. */
+static ct_status agree(const ct_clv_data *d, ct_status s, ct_error *err)
+{
+    return d->comm != NULL ? ct_comm_agree(d->comm, s, err) : s;
+}
+
 /* Constant and collinear covariates (per process, in the order given, with
  * the intercept): from the weighted covariance over all ranks. */
 static ct_status check_design(const ct_clv_data *d, const char *source, ct_error *err)
 {
     size_t K = d->ncoef, m = 1 + K + K * K;
     double *S = calloc(m, sizeof *S);
-    if (S == NULL) {
-        return ct_fail(err, CT_ENOMEM, "out of memory");
+    ct_status s0 = S != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    if (agree(d, s0, err) != CT_OK) {
+        free(S);
+        return err->status;
     }
     for (size_t i = 0; i < d->n; i++) {
         const double *z = d->zref + i * K;
@@ -144,11 +153,12 @@ static ct_status check_design(const ct_clv_data *d, const char *source, ct_error
     return s;
 }
 
-static ct_status data_cov(ct_clv_data *d, ct_clv_model model, const ct_customers *c,
-                          const ct_clv_covariates *cv, const char *source, ct_error *err)
+/* This rank's rows (checked) into d; *g the repeat buyers among them. */
+static ct_status rows_cov(ct_clv_data *d, ct_clv_model model, const ct_customers *c,
+                          const ct_clv_covariates *cv, const char *source, double *g,
+                          ct_error *err)
 {
     size_t K = cv->ncoef, n = 0;
-    double g = 0; /* repeat buyers */
     d->x = ct_malloc_big(c->n ? c->n : 1, sizeof *d->x);
     d->tx = ct_malloc_big(c->n ? c->n : 1, sizeof *d->tx);
     d->T = ct_malloc_big(c->n ? c->n : 1, sizeof *d->T);
@@ -187,11 +197,19 @@ static ct_status data_cov(ct_clv_data *d, ct_clv_model model, const ct_customers
             memcpy(d->z + n * K, z, K * sizeof *z);
         }
         d->nobs += w;
-        g += c->x[i] > 0;
+        *g += c->x[i] > 0;
         n++;
     }
     d->n = n;
-    double tot[2] = {(double)n, g};
+    return CT_OK;
+}
+
+static ct_status data_cov(ct_clv_data *d, ct_clv_model model, const ct_customers *c,
+                          const ct_clv_covariates *cv, const char *source, ct_error *err)
+{
+    double g = 0; /* repeat buyers */
+    CT_CHECK(agree(d, rows_cov(d, model, c, cv, source, &g, err), err));
+    double tot[2] = {(double)d->n, g};
     if (d->comm != NULL) {
         CT_CHECK(ct_comm_allreduce_sum(d->comm, tot, 2, err));
         CT_CHECK(ct_comm_allreduce_sum(d->comm, &d->nobs, 1, err));
@@ -204,7 +222,7 @@ static ct_status data_cov(ct_clv_data *d, ct_clv_model model, const ct_customers
                           "every customer has x = 0 (no repeat purchases): the purchase rate "
                           "cannot be estimated");
     }
-    CT_CHECK(clv_x_index(d, err));
+    CT_CHECK(agree(d, clv_x_index(d, err), err));
     return check_design(d, source, err);
 }
 
