@@ -199,14 +199,18 @@ static ct_status fit_covariates(ct_fit_stage *o, ct_customers *cust, ct_clv_cova
         ct_error e = *err;
         s = ct_fail_at(err, e.status, o->data, 0, 0, "%s", e.msg);
     }
+    ct_comm *comm = ct_comm_size(o->comm) > 1 ? o->comm : NULL;
+    s = ct_comm_agree(comm, s, err); /* every step agreed before the next collective one */
     if (s == CT_OK) {
-        s = ct_cov_read(o->data, cust, cv, refs, z, err);
+        s = ct_comm_agree(comm, ct_cov_read(o->data, cust, cv, refs, z, err), err);
     }
     if (s == CT_OK && o->cov->drop_missing) {
         double dropped = 0;
         *w = malloc((cust->n ? cust->n : 1) * sizeof **w);
-        if (*w == NULL) {
-            return ct_fail(err, CT_ENOMEM, "out of memory");
+        s = ct_comm_agree(comm, *w != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"),
+                          err); /* before the sum below: no rank left waiting */
+        if (s != CT_OK) {
+            return s;
         }
         for (size_t i = 0; i < cust->n; i++) {
             int miss = 0;
@@ -219,7 +223,7 @@ static ct_status fit_covariates(ct_fit_stage *o, ct_customers *cust, ct_clv_cova
             dropped += miss;
         }
         cust->weight = *w;
-        s = ct_comm_allreduce_sum(ct_comm_size(o->comm) > 1 ? o->comm : NULL, &dropped, 1, err);
+        s = ct_comm_allreduce_sum(comm, &dropped, 1, err);
         o->cov_dropped = (size_t)dropped;
     }
     cv->z = *z;
