@@ -587,25 +587,40 @@ static ct_status search(objective *o, const double *p0, const ct_fit_opts *opt, 
     return CT_OK;
 }
 
+/* The deterministic subsample the start is fitted to (about 1 % of the
+ * rows, at least CLV_SUB_ROWS), or NULL when the data are small enough to
+ * search directly (or the options ask for a full search). */
+static ct_status start_sample(const ct_clv_data *d, const ct_fit_opts *opt, ct_clv_data **sub,
+                              ct_error *err)
+{
+    double nd = (double)d->n;
+    *sub = NULL;
+    if (d->comm != NULL) {
+        CT_CHECK(ct_comm_allreduce_sum(d->comm, &nd, 1, err));
+    }
+    size_t m = (size_t)(nd / 100);
+    m = m > CLV_SUB_ROWS ? m : CLV_SUB_ROWS;
+    if (opt->full_search || nd <= (double)CLV_SUB_MIN || nd <= 4.0 * (double)m) {
+        return CT_OK;
+    }
+    return clv_data_subsample(d, (double)m / nd, sub, err);
+}
+
 /* The start for all rows from a subsample fit: *used = 1 with p filled (and
  * the subsample's rows and evaluations in fit), 0 when the data are small
  * enough to search directly. */
 static ct_status subsample_start(const ct_clv_data *d, objective *o, const double *p0,
                                  const ct_fit_opts *opt, double *p, int *used, ct_fit *fit)
 {
-    double nd = (double)d->n;
+    ct_clv_data *sub = NULL;
     *used = 0;
-    if (d->comm != NULL) {
-        CT_CHECK(ct_comm_allreduce_sum(d->comm, &nd, 1, o->err));
+    if (d->ncoef > 0) {
+        return CT_OK; /* covariates start from the plain fit (cov_subsample_start) */
     }
-    size_t m = (size_t)(nd / 100);
-    m = m > CLV_SUB_ROWS ? m : CLV_SUB_ROWS;
-    if (opt->full_search || d->ncoef > 0 || nd <= (double)CLV_SUB_MIN ||
-        nd <= 4.0 * (double)m) {
+    CT_CHECK(start_sample(d, opt, &sub, o->err));
+    if (sub == NULL) {
         return CT_OK;
     }
-    ct_clv_data *sub = NULL;
-    CT_CHECK(clv_data_subsample(d, (double)m / nd, &sub, o->err));
     objective so = *o;
     so.d = sub;
     so.nevals = 0;
@@ -689,17 +704,11 @@ static ct_status check_fit_opts(const ct_clv_data *d, ct_fit_opts *o, double *p0
 static ct_status cov_subsample_start(const ct_clv_data *d, objective *ob, const ct_fit_opts *o,
                                      double *ps, ct_fit *fit)
 {
-    double nd = (double)d->n;
-    if (d->comm != NULL) {
-        CT_CHECK(ct_comm_allreduce_sum(d->comm, &nd, 1, ob->err));
-    }
-    size_t m = (size_t)(nd / 100);
-    m = m > CLV_SUB_ROWS ? m : CLV_SUB_ROWS;
-    if (o->full_search || nd <= (double)CLV_SUB_MIN || nd <= 4.0 * (double)m) {
+    ct_clv_data *sub = NULL;
+    CT_CHECK(start_sample(d, o, &sub, ob->err));
+    if (sub == NULL) {
         return CT_OK;
     }
-    ct_clv_data *sub = NULL;
-    CT_CHECK(clv_data_subsample(d, (double)m / nd, &sub, ob->err));
     objective so = *ob;
     so.d = sub;
     so.nevals = 0;
