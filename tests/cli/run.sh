@@ -553,12 +553,27 @@ expect 64 "cluster -o = data" -- "$CLV" cluster "$T/dl/d.h5" --features x,t_x -k
 expect 64 "report --html = result" -- "$CLV" report "$T/dl/r.h5" --html "$T/dl/r.h5" -q
 cmp -s "$T/dl/d.h5" "$T/dl/d.orig" && cmp -s "$T/dl/f.h5" "$T/dl/f.orig" && ok || bad "fit/score/cluster -o = input changed a file"
 unchanged "report --html = result"
-# case 9: SIGTERM and SIGINT remove the temp files (outputs, the ingested CSV)
+# case 9: SIGTERM and SIGINT remove the temp files (outputs, the ingested CSV).
+# A background job of a non-interactive shell starts with SIGINT ignored, so a
+# SIGINT sent before main() installs the handler is lost (a slow start: the
+# sanitizer build's, a loaded machine): the delays count from the moment the
+# process catches SIGINT (its SigCgt mask in /proc).
+caught_int() { # pid: wait (at most 10 s) until the process catches SIGINT
+    i=0
+    while [ "$i" -lt 200 ]; do
+        m=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+        [ -n "$m" ] || return 0 # no /proc, or the process is gone
+        [ $((0x$m & 2)) -ne 0 ] && return 0
+        sleep 0.05
+        i=$((i + 1))
+    done
+}
 "$CLV" synth -n 200000 --seed 4 -o "$T/dl/big.csv" -q
 for sig in TERM INT; do
     for d in 0.2 0.6 1.2; do
         "$CLV" run -m "$T/dl/m2.ini" "$T/dl/big.csv" -o "$T/dl/r.h5" --report "$T/dl/r.html" -q >/dev/null 2>&1 &
         pid=$!
+        caught_int "$pid"
         sleep "$d"
         kill -s "$sig" "$pid" 2>/dev/null
         wait "$pid"
