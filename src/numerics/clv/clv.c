@@ -249,6 +249,15 @@ typedef struct pred_job {
     const double *z; /* NULL, or row i's covariates (f->ncoef each): its own parameters */
 } pred_job;
 
+/* fi as a fit of model m whose parameters (fi->par, 4) the caller sets per
+ * customer (covariates): all that the per-customer predictions read. */
+static void own_fit(ct_fit *fi, ct_clv_model m)
+{
+    fi->model = m;
+    fi->k = 4;
+    fi->ncoef = 0;
+}
+
 static ct_status pred_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
     pred_job *J = vctx;
@@ -257,9 +266,7 @@ static ct_status pred_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
     ct_fit fi; /* a customer's own parameters (covariates) */
     const ct_fit *f = J->f;
     if (J->z != NULL) {
-        fi.model = J->f->model;
-        fi.k = 4;
-        fi.ncoef = 0;
+        own_fit(&fi, J->f->model);
         f = &fi;
     }
     for (size_t i = begin; i < end; i++) {
@@ -368,7 +375,10 @@ static ct_status need_continuous(const ct_fit *f, const char *what, ct_error *er
                        ct_clv_model_name(f->model));
     }
     if (f->ncoef > 0) {
-        return ct_fail(err, CT_EINVAL, "%s is not available for fits with covariates yet", what);
+        return ct_fail(err, CT_EINVAL,
+                       "%s of a fit with covariates needs each customer's covariates "
+                       "(ct_clv_predict)",
+                       what);
     }
     return CT_OK;
 }
@@ -894,21 +904,13 @@ static ct_status cheb_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
     return CT_OK;
 }
 
-/* Interpolants for x < CHEB_XMAX, BG/NBD family (*out NULL for the other
- * models, and when the horizon has no period). */
 /* Interpolants to 1e-13 of the function's largest value (the estimates and
- * the delta method); the bootstrap's draws need far less. */
+ * the delta method); the bootstrap's and stability's draws need far less. */
 #define CHEB_TOL 1e-13
 #define CHEB_TOL_BOOT 1e-9
 
-static ct_status make_cheb_tol(const score_job *J, unsigned threads, double tol, cheb2 **out,
-                               ct_error *err);
-
-static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ct_error *err)
-{
-    return make_cheb_tol(J, threads, CHEB_TOL, out, err);
-}
-
+/* Interpolants for x < CHEB_XMAX to tol, BG/NBD family (*out NULL for the
+ * other models, and when the horizon has no period). */
 static ct_status make_cheb_tol(const score_job *J, unsigned threads, double tol, cheb2 **out,
                                ct_error *err)
 {
@@ -928,6 +930,11 @@ static ct_status make_cheb_tol(const score_job *J, unsigned threads, double tol,
     }
     *out = ch;
     return CT_OK;
+}
+
+static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ct_error *err)
+{
+    return make_cheb_tol(J, threads, CHEB_TOL, out, err);
 }
 
 /* ---- intervals: the delta method ------------------------------------------
@@ -1204,11 +1211,9 @@ static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct
  * the variances of logit P(alive), log E[Y] and log D per row (nd each;
  * customer i's row idx[i], or i when idx is NULL); CLV adds the spend
  * fit's variance of log E[M]. */
-static ct_status delta_bounds(ct_scores *out, const ct_fit *gg, const ct_customers *c,
-                              const uint32_t *idx, size_t nd, const double *var, double level,
-                              ct_error *err)
+/* out's six bound columns (P(alive), purchases, CLV; lo and hi), n each. */
+static ct_status alloc_bounds(ct_scores *out, size_t n, ct_error *err)
 {
-    size_t n = c->n;
     double **col[6] = {&out->p_alive_lo,       &out->p_alive_hi, &out->exp_purchases_lo,
                        &out->exp_purchases_hi, &out->clv_lo,     &out->clv_hi};
     for (int q = 0; q < 6; q++) {
@@ -1217,6 +1222,15 @@ static ct_status delta_bounds(ct_scores *out, const ct_fit *gg, const ct_custome
             return ct_fail(err, CT_ENOMEM, "out of memory");
         }
     }
+    return CT_OK;
+}
+
+static ct_status delta_bounds(ct_scores *out, const ct_fit *gg, const ct_customers *c,
+                              const uint32_t *idx, size_t nd, const double *var, double level,
+                              ct_error *err)
+{
+    size_t n = c->n;
+    CT_CHECK(alloc_bounds(out, n, err));
     double z = gsl_cdf_ugaussian_Pinv(0.5 + 0.5 * level);
     int gg_cov = gg != NULL && cov_finite(gg);
     out->level = level;
@@ -1234,6 +1248,30 @@ static ct_status delta_bounds(ct_scores *out, const ct_fit *gg, const ct_custome
 static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                            double horizon, double discount, double level, unsigned threads,
                            double tol, ct_scores *out, ct_error *err);
+
+/* The arguments every scorer checks: horizon, discount, the spend fit (and
+ * column m for it), the interval level (0: none). */
+static ct_status score_args(const ct_fit *gg, const ct_customers *c, double horizon,
+                            double discount, double level, ct_error *err)
+{
+    if (!(horizon >= 0) || !isfinite(horizon) || horizon > 1e5) {
+        return ct_fail(err, CT_EINVAL, "horizon %g must be in [0, 1e5] periods", horizon);
+    }
+    if (!(discount >= 0) || !isfinite(discount)) {
+        return ct_fail(err, CT_EINVAL, "discount rate %g must be >= 0", discount);
+    }
+    if (gg != NULL && gg->model != CT_GAMMAGAMMA) {
+        return ct_fail(err, CT_EINVAL, "the spend fit must be gammagamma, not %s",
+                       ct_clv_model_name(gg->model));
+    }
+    if (gg != NULL && c->m == NULL) {
+        return ct_fail(err, CT_EFORMAT, "spend predictions need column m");
+    }
+    if (level != 0 && !(level > 0 && level < 1)) {
+        return ct_fail(err, CT_EINVAL, "interval level %g must be in (0, 1)", level);
+    }
+    return CT_OK;
+}
 
 ct_status ct_clv_score(const ct_fit *f, const ct_fit *gg, const ct_customers *c, double horizon,
                        double discount, unsigned threads, ct_scores *out, ct_error *err)
@@ -1266,28 +1304,10 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
     uint32_t *idx = NULL;
     double *rows = NULL;
     size_t nd = 0, n = c->n;
-    ct_status s = need_purchase_model(f, err);
     memset(out, 0, sizeof *out);
-    if (s != CT_OK) {
-        return s;
-    }
-    if (!(horizon >= 0) || !isfinite(horizon) || horizon > 1e5) {
-        return ct_fail(err, CT_EINVAL, "horizon %g must be in [0, 1e5] periods", horizon);
-    }
-    if (!(discount >= 0) || !isfinite(discount)) {
-        return ct_fail(err, CT_EINVAL, "discount rate %g must be >= 0", discount);
-    }
-    if (gg != NULL && gg->model != CT_GAMMAGAMMA) {
-        return ct_fail(err, CT_EINVAL, "the spend fit must be gammagamma, not %s",
-                       ct_clv_model_name(gg->model));
-    }
-    if (gg != NULL && c->m == NULL) {
-        return ct_fail(err, CT_EFORMAT, "spend predictions need column m");
-    }
-    if (level != 0 && !(level > 0 && level < 1)) {
-        return ct_fail(err, CT_EINVAL, "interval level %g must be in (0, 1)", level);
-    }
-    s = distinct_rows(c, &idx, &rows, &nd, err);
+    CT_CHECK(need_purchase_model(f, err));
+    CT_CHECK(score_args(gg, c, horizon, discount, level, err));
+    ct_status s = distinct_rows(c, &idx, &rows, &nd, err);
     if (s != CT_OK) {
         return s;
     }
@@ -1393,9 +1413,7 @@ static ct_status cov_score_block(void *vctx, size_t b, size_t begin, size_t end,
     (void)b;
     (void)err;
     ct_fit fi; /* the customer's parameters: what horizon_sums and the ops read */
-    fi.model = J->f->model;
-    fi.k = 4;
-    fi.ncoef = 0;
+    own_fit(&fi, J->f->model);
     for (size_t i = begin; i < end; i++) {
         double base[3];
         cov_one(J, J->f, i, &fi, base);
@@ -1425,20 +1443,13 @@ static ct_status cov_score_block(void *vctx, size_t b, size_t begin, size_t end,
 }
 
 static ct_status cov_check(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
-                           const double *z, double horizon, double discount, ct_error *err)
+                           const double *z, double horizon, double discount, double level,
+                           ct_error *err)
 {
     if (f->model != CT_BGNBD && f->model != CT_MBGNBD && f->model != CT_PARETO) {
         return ct_fail(err, CT_EINVAL, "covariates are for bgnbd, mbgnbd and pareto");
     }
-    if (!(horizon >= 0) || !isfinite(horizon) || horizon > 1e5) {
-        return ct_fail(err, CT_EINVAL, "horizon %g must be in [0, 1e5] periods", horizon);
-    }
-    if (!(discount >= 0) || !isfinite(discount)) {
-        return ct_fail(err, CT_EINVAL, "discount rate %g must be >= 0", discount);
-    }
-    if (gg != NULL && (gg->model != CT_GAMMAGAMMA || c->m == NULL)) {
-        return ct_fail(err, CT_EINVAL, "the spend fit must be gammagamma, with column m");
-    }
+    CT_CHECK(score_args(gg, c, horizon, discount, level, err));
     for (size_t i = 0; i < c->n * f->ncoef; i++) {
         if (!isfinite(z[i])) {
             size_t r = i / f->ncoef;
@@ -1449,6 +1460,29 @@ static ct_status cov_check(const ct_fit *f, const ct_fit *gg, const ct_customers
         }
     }
     return CT_OK;
+}
+
+/* out's predictive interval of the purchases in (T, T + t] (purchases_lo,
+ * _hi, allocated here), every customer under its own parameters from z. */
+static ct_status cov_purchases(const ct_fit *f, const ct_customers *c, const double *z, double t,
+                               double level, unsigned threads, ct_scores *out, ct_error *err)
+{
+    size_t n = c->n;
+    out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
+    out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
+    gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
+    ct_status s = out->purchases_lo != NULL && out->purchases_hi != NULL && gl != NULL
+                      ? CT_OK
+                      : ct_fail(err, CT_ENOMEM, "out of memory");
+    if (s == CT_OK) {
+        pred_job P = {f, gl, NULL, level, c->x, c->t_x, c->T, t,
+                      out->purchases_lo, out->purchases_hi, PRED_QUANTILES, z};
+        s = ct_par_for(n, 256, threads, pred_block, &P, err);
+    }
+    if (gl != NULL) {
+        gsl_integration_glfixed_table_free(gl);
+    }
+    return s;
 }
 
 /* Every customer of c under its own parameters: pa, ey, disc (n each); with
@@ -1513,10 +1547,7 @@ static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct
     }
     ct_init();
     memset(out, 0, sizeof *out);
-    CT_CHECK(cov_check(f, gg, c, z, horizon, discount, err));
-    if (level != 0 && !(level > 0 && level < 1)) {
-        return ct_fail(err, CT_EINVAL, "interval level %g must be in (0, 1)", level);
-    }
+    CT_CHECK(cov_check(f, gg, c, z, horizon, discount, level, err));
     size_t n = c->n;
     double *disc = ct_malloc_big(n ? n : 1, sizeof *disc);
     double *var = level > 0 ? ct_malloc_big(n ? 3 * n : 1, sizeof *var) : NULL;
@@ -1545,20 +1576,8 @@ static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct
     }
     if (s == CT_OK && var != NULL) { /* the intervals, as ct_clv_score_intervals' */
         s = delta_bounds(out, gg, c, NULL, n, var, level, err);
-        out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
-        out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
-        if (s == CT_OK && (out->purchases_lo == NULL || out->purchases_hi == NULL)) {
-            s = ct_fail(err, CT_ENOMEM, "out of memory");
-        }
-        if (s == CT_OK) { /* the predictive interval, under each customer's parameters */
-            gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
-            s = gl != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
-            if (s == CT_OK) {
-                pred_job P = {f,       gl,       NULL, level, c->x, c->t_x, c->T, horizon,
-                              out->purchases_lo, out->purchases_hi, PRED_QUANTILES, z};
-                s = ct_par_for(n, 256, threads, pred_block, &P, err);
-                gsl_integration_glfixed_table_free(gl);
-            }
+        if (s == CT_OK) {
+            s = cov_purchases(f, c, z, horizon, level, threads, out, err);
         }
     }
     free(var);
@@ -1647,8 +1666,7 @@ static ct_status boot_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     ct_fit fi; /* covariates: the customer's own parameters under a draw */
-    fi.k = 4;
-    fi.ncoef = 0;
+    own_fit(&fi, J->sj[0].f->model);
     double *lo[3] = {J->out->p_alive_lo, J->out->exp_purchases_lo, J->out->clv_lo};
     double *hi[3] = {J->out->p_alive_hi, J->out->exp_purchases_hi, J->out->clv_hi};
     for (size_t g0 = begin; g0 < end; g0 += BOOT_GROUP) {
@@ -1660,7 +1678,6 @@ static ct_status boot_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
                 double x = c->x[i], tx = c->t_x[i], T = c->T[i], gm[3], r[3];
                 if (c->cov != NULL && sj->f->ncoef > 0) {
                     score_job one = *sj;
-                    fi.model = sj->f->model;
                     ct_clv_cov_params(sj->f, c->cov + i * sj->f->ncoef, fi.par);
                     one.f = &fi;
                     one.fc.f = &fi;
@@ -1712,11 +1729,8 @@ ct_status ct_clv_score_bootstrap(const ct_fit *f, const ct_fit *gg, const ct_cus
     ct_rng *g = ct_rng_new(seed, 0xB0075);
     ct_status s = fd && sj && ch && g && (gg == NULL || gd) ? CT_OK
                                                           : ct_fail(err, CT_ENOMEM, "out of memory");
-    double **col[6] = {&out->p_alive_lo,       &out->p_alive_hi, &out->exp_purchases_lo,
-                       &out->exp_purchases_hi, &out->clv_lo,     &out->clv_hi};
-    for (int q = 0; q < 6 && s == CT_OK; q++) {
-        *col[q] = ct_malloc_big(n ? n : 1, sizeof(double));
-        s = *col[q] != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    if (s == CT_OK) {
+        s = alloc_bounds(out, n, err);
     }
     if (s == CT_OK) {
         s = horizon_grid(horizon, discount, &steps, &tv, err);
@@ -1724,9 +1738,11 @@ ct_status ct_clv_score_bootstrap(const ct_fit *f, const ct_fit *gg, const ct_cus
     out->level = level;
     out->draws = N;
     if (s == CT_OK && !(okp && okg)) { /* no covariance to draw from */
+        double *col[6] = {out->p_alive_lo,       out->p_alive_hi, out->exp_purchases_lo,
+                          out->exp_purchases_hi, out->clv_lo,     out->clv_hi};
         for (int q = 0; q < 6; q++) {
             for (size_t i = 0; i < n; i++) {
-                (*col[q])[i] = CT_NAN;
+                col[q][i] = CT_NAN;
             }
         }
     } else if (s == CT_OK) {
@@ -1750,24 +1766,15 @@ ct_status ct_clv_score_bootstrap(const ct_fit *f, const ct_fit *gg, const ct_cus
             s = ct_par_for(n, 64, threads, boot_block, &J, err);
         }
     }
-    if (s == CT_OK && f->model != CT_BGBB) { /* the predictive interval, at the estimate */
+    if (s == CT_OK && f->ncoef > 0) { /* the predictive interval, at the estimate */
+        s = cov_purchases(f, c, c->cov, horizon, level, threads, out, err);
+    } else if (s == CT_OK && f->model != CT_BGBB) {
         out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
         out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
-        if (out->purchases_lo == NULL || out->purchases_hi == NULL) {
-            s = ct_fail(err, CT_ENOMEM, "out of memory");
-        } else if (f->ncoef > 0) {
-            gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
-            s = gl != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
-            if (s == CT_OK) {
-                pred_job P = {f, gl, NULL, level, c->x, c->t_x, c->T, horizon,
-                              out->purchases_lo, out->purchases_hi, PRED_QUANTILES, c->cov};
-                s = ct_par_for(n, 256, threads, pred_block, &P, err);
-                gsl_integration_glfixed_table_free(gl);
-            }
-        } else {
-            s = ct_clv_purchases_interval(f, c->x, c->t_x, c->T, n, horizon, level, threads,
-                                          out->purchases_lo, out->purchases_hi, err);
-        }
+        s = out->purchases_lo != NULL && out->purchases_hi != NULL
+                ? ct_clv_purchases_interval(f, c->x, c->t_x, c->T, n, horizon, level, threads,
+                                            out->purchases_lo, out->purchases_hi, err)
+                : ct_fail(err, CT_ENOMEM, "out of memory");
     }
     for (size_t d = 0; ch != NULL && d < N; d++) {
         free(ch[d]);
@@ -2050,7 +2057,7 @@ ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers
     int steps = 0, cov = f->ncoef > 0;
     ct_status s = cov ? need_cov(f, c, err) : need_purchase_model(f, err);
     if (s == CT_OK && cov) {
-        s = cov_check(f, gg, c, c->cov, horizon, discount, err);
+        s = cov_check(f, gg, c, c->cov, horizon, discount, 0.0, err);
     }
     if (s == CT_OK && (!(level > 0 && level < 1) || ngroups == 0 || ngroups > 127)) {
         s = ct_fail(err, CT_EINVAL, "group CLV intervals: level %g in (0, 1), 1..127 groups",
