@@ -78,6 +78,9 @@ typedef struct ct_fit {
 
 /* Parameter j's name: the base names, then the coefficients'. */
 const char *ct_fit_param_name(const ct_fit *f, size_t j);
+/* f->coef_name[j] from f->coef_col[j] and f->coef_proc[j] (j < ncoef):
+ * trans.<col>, life.<col> or constr.<col>. */
+void ct_fit_name_coefs(ct_fit *f);
 
 #define CT_MAX_ALIVE_AT 8
 

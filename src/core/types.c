@@ -2,6 +2,7 @@
  * shared result structs of types.h. */
 #include "clvtier/types.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +132,15 @@ const char *ct_scaling_name(ct_scaling s)
         break;
     }
     return "none";
+}
+
+void ct_fit_name_coefs(ct_fit *f)
+{
+    static const char *const PRE[4] = {"?", "trans", "life", "constr"};
+    for (size_t j = 0; j < f->ncoef && j < CT_CLV_MAXCOEF; j++) {
+        snprintf(f->coef_name[j], sizeof f->coef_name[j], "%s.%s", PRE[f->coef_proc[j] & 3],
+                 f->coef_col[j]);
+    }
 }
 
 const char *ct_fit_param_name(const ct_fit *f, size_t j)

@@ -141,13 +141,11 @@ ct_status ct_fit_read(const ct_file *f, const char *model_name, ct_fit *fit, ct_
                 return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0,
                                   "%s: bad covariates attributes", grp);
             }
-            static const char *const PRE[4] = {"", "trans", "life", "constr"};
             fit->coef_proc[j] = (unsigned)proc[j];
             snprintf(fit->coef_col[j], sizeof fit->coef_col[j], "%s", tok);
-            snprintf(fit->coef_name[j], sizeof fit->coef_name[j], "%s.%s",
-                     PRE[fit->coef_proc[j]], tok);
             fit->ncoef++;
         }
+        ct_fit_name_coefs(fit);
         if (fit->ncoef != np) {
             return ct_fail_at(err, CT_EFORMAT, ct_file_path(f), 0, 0,
                               "%s: %zu covariates, %zu processes", grp, fit->ncoef, np);

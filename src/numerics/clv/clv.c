@@ -957,14 +957,27 @@ static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ct
 #define DELTA_FWD 1e-6
 #define DELTA_CHUNK ((size_t)65536)
 
-/* The log-parameter covariance of f; 0 when the fit has no finite one. */
+/* d par_j / d theta_j: theta is log par for the base parameters, the
+ * covariate coefficients themselves after them. */
+static double theta_scale(const ct_fit *f, size_t j)
+{
+    return j < ct_clv_nparams(f->model) ? f->par[j] : 1.0;
+}
+
+/* f's parameters moved by h in theta_j (base: times e^h; coefficient: + h). */
+static void theta_shift(const ct_fit *f, size_t j, double h, ct_fit *out)
+{
+    *out = *f;
+    out->par[j] = j < ct_clv_nparams(f->model) ? f->par[j] * exp(h) : f->par[j] + h;
+}
+
+/* The covariance of f in theta (log base parameters, coefficients); 0 when
+ * the fit has no finite one. */
 static int log_cov(const ct_fit *f, double *lc)
 {
-    size_t nb = ct_clv_nparams(f->model);
     for (size_t i = 0; i < f->k; i++) {
-        for (size_t j = 0; j < f->k; j++) { /* coefficients: not on the log scale */
-            double si = i < nb ? f->par[i] : 1.0, sj = j < nb ? f->par[j] : 1.0;
-            lc[i * f->k + j] = f->cov[i * f->k + j] / (si * sj);
+        for (size_t j = 0; j < f->k; j++) {
+            lc[i * f->k + j] = f->cov[i * f->k + j] / (theta_scale(f, i) * theta_scale(f, j));
             if (!isfinite(lc[i * f->k + j])) {
                 return 0;
             }
@@ -1051,8 +1064,7 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
     if (f->model == CT_PARETO) {
         pdelta_job P = {f, {{f, steps, tv, tv + steps}}, rows, lc, ey, disc, vpa, vey, vd, gd};
         for (size_t j = 0; j < 2 * k; j++) {
-            sh[j] = *f;
-            sh[j].par[j / 2] = f->par[j / 2] * exp(j % 2 ? -DELTA_H : DELTA_H);
+            theta_shift(f, j / 2, j % 2 ? -DELTA_H : DELTA_H, &sh[j]);
             P.fc[1 + j] = (future_ctx){&sh[j], steps, tv, tv + steps};
         }
         (void)pa;
@@ -1068,8 +1080,7 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
     ct_status s = buf != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
     size_t nj = 0;
     for (size_t j = 0; j < k && s == CT_OK; j++, nj++) {
-        sh[nj] = *f;
-        sh[nj].par[j] = f->par[j] * exp(DELTA_FWD);
+        theta_shift(f, j, DELTA_FWD, &sh[nj]);
         double *b = buf + nj * 3 * ch;
         J[nj] = (score_job){&sh[nj], NULL, b, b + ch, b + 2 * ch,
                             {&sh[nj], steps, tv, tv + steps}, NULL};
@@ -1504,9 +1515,7 @@ static ct_status cov_scores(const ct_fit *f, const ct_customers *c, const double
         sh = malloc(k * sizeof *sh);
         s = sh != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
         for (size_t j = 0; j < k && s == CT_OK; j++) {
-            sh[j] = *f;
-            sh[j].par[j] = j < ct_clv_nparams(f->model) ? f->par[j] * exp(DELTA_FWD)
-                                                         : f->par[j] + DELTA_FWD;
+            theta_shift(f, j, DELTA_FWD, &sh[j]);
         }
         J.lc = lc;
         J.sh = sh;
@@ -1598,13 +1607,10 @@ static double std_normal(ct_rng *g)
 void ct_clv_draw(const ct_fit *f, ct_rng *g, ct_fit *out)
 {
     size_t k = f->k, nb = ct_clv_nparams(f->model);
-    double L[CT_CLV_MAXPAR * CT_CLV_MAXPAR] = {0}, z[CT_CLV_MAXPAR], sc[CT_CLV_MAXPAR];
-    for (size_t i = 0; i < k; i++) { /* base parameters on the log scale, coefficients as they are */
-        sc[i] = i < nb ? f->par[i] : 1.0;
-    }
-    for (size_t i = 0; i < k; i++) {
+    double L[CT_CLV_MAXPAR * CT_CLV_MAXPAR] = {0}, z[CT_CLV_MAXPAR];
+    for (size_t i = 0; i < k; i++) { /* the Cholesky factor of the covariance in theta */
         for (size_t j = 0; j <= i; j++) {
-            double s = f->cov[i * k + j] / (sc[i] * sc[j]);
+            double s = f->cov[i * k + j] / (theta_scale(f, i) * theta_scale(f, j));
             for (size_t q = 0; q < j; q++) {
                 s -= L[i * k + q] * L[j * k + q];
             }

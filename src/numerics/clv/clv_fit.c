@@ -696,8 +696,6 @@ static ct_status check_fit_opts(const ct_clv_data *d, ct_fit_opts *o, double *p0
     return CT_OK;
 }
 
-/* The optimum: from a subsample's when the data are large (and that
- * converges on all rows, inside the bounds), else by the full search. */
 /* Covariates on more than CLV_SUB_MIN rows: Newton on a subsample of 1 %
  * (at least CLV_SUB_ROWS) from ps, whose optimum replaces ps when it
  * converges (else ps stays: the plain fit's optimum, coefficients 0). */
@@ -729,6 +727,8 @@ static ct_status cov_subsample_start(const ct_clv_data *d, objective *ob, const 
     return CT_OK;
 }
 
+/* The optimum: from a subsample's when the data are large (and that
+ * converges on all rows, inside the bounds), else by the full search. */
 static ct_status optimum(ct_clv_data *d, objective *ob, const double *p0, const ct_fit_opts *o,
                          ct_fit *fit, run *best)
 {
@@ -785,12 +785,10 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
     fit->ll0 = fit->lr = fit->lr_p = CT_NAN;
     fit->ncoef = d->ncoef;
     for (size_t j = 0; j < d->ncoef; j++) {
-        static const char *const PRE[4] = {"", "trans", "life", "constr"};
         fit->coef_proc[j] = d->proc[j];
         snprintf(fit->coef_col[j], sizeof fit->coef_col[j], "%s", d->coef_col[j]);
-        snprintf(fit->coef_name[j], sizeof fit->coef_name[j], "%s.%s", PRE[d->proc[j] & 3],
-                 d->coef_col[j]);
     }
+    ct_fit_name_coefs(fit);
     double p0[CT_CLV_MAXPAR];
     CT_CHECK(check_fit_opts(d, &o, p0, err));
     objective ob = {d, fit->k, nbase(d), o.penalty, o.penalty_cov, o.threads, 0, CT_OK, err,
