@@ -65,13 +65,6 @@ void ct_clv_cov_params(const ct_fit *f, const double *z, double *p)
 
 /* ---- data ---------------------------------------------------------------- */
 
-/* Every step that can fail on one rank is agreed on before the next
- * collective one, so the ranks never wait on each other in different calls. */
-static ct_status agree(const ct_clv_data *d, ct_status s, ct_error *err)
-{
-    return d->comm != NULL ? ct_comm_agree(d->comm, s, err) : s;
-}
-
 /* Constant and collinear covariates (per process, in the order given, with
  * the intercept): from the weighted covariance over all ranks. */
 static ct_status check_design(const ct_clv_data *d, const char *source, ct_error *err)
@@ -79,7 +72,7 @@ static ct_status check_design(const ct_clv_data *d, const char *source, ct_error
     size_t K = d->ncoef, m = 1 + K + K * K;
     double *S = calloc(m, sizeof *S);
     ct_status s0 = S != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
-    if (agree(d, s0, err) != CT_OK) {
+    if (ct_comm_agree(d->comm, s0, err) != CT_OK) { /* before the sum below */
         free(S);
         return err->status;
     }
@@ -208,7 +201,9 @@ static ct_status data_cov(ct_clv_data *d, ct_clv_model model, const ct_customers
                           const ct_clv_covariates *cv, const char *source, ct_error *err)
 {
     double g = 0; /* repeat buyers */
-    CT_CHECK(agree(d, rows_cov(d, model, c, cv, source, &g, err), err));
+    /* every step that can fail on one rank is agreed on before the next
+     * collective one, so the ranks never wait on each other in different calls */
+    CT_CHECK(ct_comm_agree(d->comm, rows_cov(d, model, c, cv, source, &g, err), err));
     double tot[2] = {(double)d->n, g};
     if (d->comm != NULL) {
         CT_CHECK(ct_comm_allreduce_sum(d->comm, tot, 2, err));
@@ -222,7 +217,7 @@ static ct_status data_cov(ct_clv_data *d, ct_clv_model model, const ct_customers
                           "every customer has x = 0 (no repeat purchases): the purchase rate "
                           "cannot be estimated");
     }
-    CT_CHECK(agree(d, clv_x_index(d, err), err));
+    CT_CHECK(ct_comm_agree(d->comm, clv_x_index(d, err), err));
     return check_design(d, source, err);
 }
 
@@ -266,10 +261,7 @@ ct_status ct_clv_data_new_cov(ct_clv_data **out, ct_clv_model model, const ct_cu
         snprintf(d->coef_col[j], sizeof d->coef_col[j], "%s", cv->col[j]);
     }
     d->corr_xm = CT_NAN;
-    ct_status s = data_cov(d, model, c, cv, source, err);
-    if (d->comm != NULL) {
-        s = ct_comm_agree(d->comm, s, err);
-    }
+    ct_status s = ct_comm_agree(d->comm, data_cov(d, model, c, cv, source, err), err);
     if (s != CT_OK) {
         ct_clv_data_free(d);
         return s;
