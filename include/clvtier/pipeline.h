@@ -116,13 +116,14 @@ ct_status ct_cov_coefs(const ct_cov_spec *spec, ct_clv_covariates *cv, char (*na
  * for a reference that is not a level. */
 ct_status ct_cov_expand(const char *path, const ct_cov_spec *spec, ct_clv_covariates *cv,
                         char (*names)[64], char *refs, size_t refcap, ct_error *err);
-/* The coefficients of a fit with covariates (for scoring) into cv. */
-void ct_cov_of_fit(const ct_fit *f, ct_clv_covariates *cv);
 /* cv's columns for c's rows (c->row0 on) from /features of the HDF5 file
  * `path`: *z is c->n x cv->ncoef (the caller frees it).  CT_EFORMAT when a
- * column is missing or not numeric. */
+ * column is missing or not numeric; the message names path. */
 ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_covariates *cv,
                       const char *refs, double **z, ct_error *err);
+/* The same for a fit with covariates (scoring, validation): its columns. */
+ct_status ct_cov_read_fit(const char *path, const ct_customers *c, const ct_fit *f, double **z,
+                          ct_error *err);
 
 typedef struct ct_fit_stage {
     const char *data, *table, *output, *command;

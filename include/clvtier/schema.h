@@ -180,6 +180,11 @@ ct_status ct_audit_write(ct_file *out, const ct_audit *a, const ct_tier_model *m
 ct_status ct_features_read(const char *path, const ct_customers *c, const char *const *cols,
                            size_t ncols, const char *refs, double **z, ct_error *err);
 
+/* The covariates of fit f (its coefficients' columns, with its reference
+ * levels) for the rows of c: ct_features_read. */
+ct_status ct_features_read_fit(const char *path, const ct_customers *c, const ct_fit *f,
+                               double **z, ct_error *err);
+
 /* The levels of column col of path's /features when it is text (*is_text =
  * 1): its distinct non-empty values over all rows, sorted bytewise, at most
  * max (CT_EDATA beyond: not a category). */

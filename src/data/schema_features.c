@@ -201,6 +201,16 @@ static ct_status read_one(const ct_table *t, const char *const *cols, size_t K, 
     return s;
 }
 
+ct_status ct_features_read_fit(const char *path, const ct_customers *c, const ct_fit *f,
+                               double **z, ct_error *err)
+{
+    const char *cols[CT_CLV_MAXCOEF];
+    for (size_t j = 0; j < f->ncoef && j < CT_CLV_MAXCOEF; j++) {
+        cols[j] = f->coef_col[j];
+    }
+    return ct_features_read(path, c, cols, f->ncoef, f->coef_ref, z, err);
+}
+
 ct_status ct_features_read(const char *path, const ct_customers *c, const char *const *cols,
                            size_t ncols, const char *refs, double **z, ct_error *err)
 {

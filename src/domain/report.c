@@ -753,12 +753,7 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
     }
     double *covz = NULL;
     if (s == CT_OK && r->nfits > 0 && r->fit[0].ncoef > 0) { /* each customer's covariates */
-        const ct_fit *pf = &r->fit[0];
-        const char *names[CT_CLV_MAXCOEF];
-        for (size_t j = 0; j < pf->ncoef; j++) {
-            names[j] = pf->coef_col[j];
-        }
-        if (ct_features_read(path, &k.c, names, pf->ncoef, pf->coef_ref, &covz, &e) == CT_OK) {
+        if (ct_features_read_fit(path, &k.c, &r->fit[0], &covz, &e) == CT_OK) {
             k.c.cov = covz;
         } else {
             rp_note(r, "the fit's covariates could not be read (%s): no model-check tables.",

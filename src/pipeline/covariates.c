@@ -114,25 +114,26 @@ ct_status ct_cov_coefs(const ct_cov_spec *spec, ct_clv_covariates *cv, char (*na
     return CT_OK;
 }
 
-void ct_cov_of_fit(const ct_fit *f, ct_clv_covariates *cv)
+/* s, its message naming path when it names no file. */
+static ct_status name_file(const char *path, ct_status s, ct_error *err)
 {
-    memset(cv, 0, sizeof *cv);
-    cv->ncoef = f->ncoef;
-    for (size_t j = 0; j < f->ncoef && j < CT_CLV_MAXCOEF; j++) {
-        cv->col[j] = f->coef_col[j];
-        cv->proc[j] = f->coef_proc[j];
-    }
-}
-
-ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_covariates *cv,
-                      const char *refs, double **z, ct_error *err)
-{
-    ct_status s = ct_features_read(path, c, cv->col, cv->ncoef, refs, z, err);
     if (s != CT_OK && err->file[0] == '\0') {
         ct_error e = *err;
         s = ct_fail_at(err, e.status, path, 0, 0, "%s", e.msg);
     }
     return s;
+}
+
+ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_covariates *cv,
+                      const char *refs, double **z, ct_error *err)
+{
+    return name_file(path, ct_features_read(path, c, cv->col, cv->ncoef, refs, z, err), err);
+}
+
+ct_status ct_cov_read_fit(const char *path, const ct_customers *c, const ct_fit *f, double **z,
+                          ct_error *err)
+{
+    return name_file(path, ct_features_read_fit(path, c, f, z, err), err);
 }
 
 #define COV_MAX_LEVELS 50

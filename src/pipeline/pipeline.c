@@ -620,23 +620,20 @@ static ct_status run_read(run_state *r, ct_error *err)
             s = ct_cov_expand(r->data, &spec, &r->cv, r->cov_names, r->cov_refs,
                               sizeof r->cov_refs, err);
         }
-        if (s == CT_OK || err->file[0] == '\0') {
-            if (s == CT_OK) {
-                s = ct_features_read(r->data, &r->c, r->cv.col, r->cv.ncoef, r->cov_refs,
-                                     &r->covz, err);
-            }
-            if (s != CT_OK && err->file[0] == '\0') { /* the model file asked for them */
-                ct_error e = *err;
-                s = ct_fail_at(err, e.status, m->path, 0, 0, "[clv] covariates: %s (input %s)",
-                               e.msg, r->input);
-            }
+        if (s == CT_OK) {
+            s = ct_features_read(r->data, &r->c, r->cv.col, r->cv.ncoef, r->cov_refs, &r->covz,
+                                 err);
+        }
+        if (s != CT_OK && err->file[0] == '\0') { /* the model file asked for them */
+            ct_error e = *err;
+            s = ct_fail_at(err, e.status, m->path, 0, 0, "[clv] covariates: %s (input %s)", e.msg,
+                           r->input);
         }
         r->c.cov = r->covz;
     }
     return ct_comm_agree(comm, s, err);
 }
 
-/* One model fitted to this rank's customers (the likelihood summed over the ranks). */
 /* This rank's customers and the fit options of the tier model. */
 static void fit_setup(const run_state *r, ct_customers *cl, ct_fit_opts *fo)
 {
@@ -647,6 +644,8 @@ static void fit_setup(const run_state *r, ct_customers *cl, ct_fit_opts *fo)
     fo->threads = r->threads;
 }
 
+/* One model fitted to this rank's customers (the likelihood summed over the
+ * ranks); with [clv] covariates, then fitted again with them from there. */
 static ct_status run_fit_model(run_state *r, ct_clv_model model, ct_fit *fit, ct_error *err)
 {
     ct_customers cl;
@@ -656,19 +655,10 @@ static ct_status run_fit_model(run_state *r, ct_clv_model model, ct_fit *fit, ct
     if (s != CT_OK || r->c.cov == NULL || model == CT_GAMMAGAMMA) {
         return s;
     }
-    /* [clv] covariates: from the plain fit, with them */
-    ct_clv_data *cd = NULL;
-    ct_fit base = *fit;
-    ct_clv_covariates cv = r->cv;
+    ct_clv_covariates cv = r->cv; /* [clv] covariates: from the plain fit, with them */
     cv.z = r->c.cov;
     fo.penalty_cov = r->m->penalty_cov;
-    s = ct_clv_data_new_cov(&cd, model, &cl, &cv, r->data, r->comm, err);
-    if (s == CT_OK) {
-        s = ct_comm_agree(r->comm, ct_clv_fit_cov(cd, &base, &fo, fit, err), err);
-    }
-    ct_clv_data_free(cd);
-    snprintf(fit->coef_ref, sizeof fit->coef_ref, "%s", r->cov_refs);
-    return s;
+    return ct_stage_fit_cov(&cl, &cv, r->cov_refs, r->data, &fo, r->comm, fit, err);
 }
 
 /* purchase = auto: the candidates fitted, the purchase model chosen on the data. */

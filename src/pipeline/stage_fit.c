@@ -90,6 +90,23 @@ ct_status ct_stage_fit_model(const ct_customers *c, ct_clv_model model, const ch
     return s;
 }
 
+ct_status ct_stage_fit_cov(const ct_customers *c, const ct_clv_covariates *cv, const char *refs,
+                           const char *source, const ct_fit_opts *fo, ct_comm *comm,
+                           ct_fit *fit, ct_error *err)
+{
+    ct_clv_data *cd = NULL;
+    ct_fit base = *fit;
+    ct_status s = ct_clv_data_new_cov(&cd, base.model, c, cv, source, comm, err);
+    if (s == CT_OK) {
+        s = ct_comm_agree(comm, ct_clv_fit_cov(cd, &base, fo, fit, err), err);
+    }
+    ct_clv_data_free(cd);
+    if (s == CT_OK) {
+        snprintf(fit->coef_ref, sizeof fit->coef_ref, "%s", refs);
+    }
+    return s;
+}
+
 ct_status ct_stage_choose(const ct_customers *c, double t_star, const char *source,
                           const ct_fit_opts *fo, unsigned exclude, ct_comm *comm,
                           ct_model_choice *ch,
@@ -195,7 +212,7 @@ static ct_status fit_covariates(ct_fit_stage *o, ct_customers *cust, ct_clv_cova
     *z = *w = NULL;
     CT_CHECK(ct_cov_coefs(o->cov, cv, base, err));
     ct_status s = ct_cov_expand(o->data, o->cov, cv, names, refs, refcap, err);
-    if (s != CT_OK && err->file[0] == '\0') {
+    if (s != CT_OK && err->file[0] == '\0') { /* the data file (run names its own) */
         ct_error e = *err;
         s = ct_fail_at(err, e.status, o->data, 0, 0, "%s", e.msg);
     }
@@ -275,18 +292,8 @@ ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err)
             goto done;
         }
         if (cov && m != CT_GAMMAGAMMA) { /* from the plain fit, with the covariates */
-            ct_clv_data *cd = NULL;
-            ct_fit base = fits[k0 + k];
-            s = ct_clv_data_new_cov(&cd, m, &cust, &cv, o->data, comm, err);
-            if (s == CT_OK) {
-                s = ct_comm_agree(comm, ct_clv_fit_cov(cd, &base, &o->fit, &fits[k0 + k], err),
-                                  err);
-            }
-            ct_clv_data_free(cd);
-            if (s != CT_OK) {
-                goto done;
-            }
-            snprintf(fits[k0 + k].coef_ref, sizeof fits[k0 + k].coef_ref, "%s", refs);
+            CT_TRY(ct_stage_fit_cov(&cust, &cv, refs, o->data, &o->fit, comm, &fits[k0 + k],
+                                    err));
         }
         fits[k0 + k].period_days = period_days;
         if (o->on_fit != NULL) {
@@ -403,9 +410,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
     memset(&sc, 0, sizeof sc);
     double t0 = ct_seconds(), *z = NULL;
     if (pf.ncoef > 0) { /* every customer under its own covariates */
-        ct_clv_covariates cv;
-        ct_cov_of_fit(&pf, &cv);
-        s = ct_cov_read(o->data, &cust, &cv, pf.coef_ref, &z, err);
+        s = ct_cov_read_fit(o->data, &cust, &pf, &z, err);
         cust.cov = z;
     }
     if (s == CT_OK && o->level > 0 && o->draws > 0) {
@@ -474,9 +479,7 @@ ct_status ct_stage_validate(const char *data, const char *fit, size_t jmax, doub
     }
     double *z = NULL;
     if (v->fit.ncoef > 0) { /* each customer under its own covariates */
-        ct_clv_covariates cv;
-        ct_cov_of_fit(&v->fit, &cv);
-        s = ct_cov_read(data, &cust, &cv, v->fit.coef_ref, &z, err);
+        s = ct_cov_read_fit(data, &cust, &v->fit, &z, err);
         if (s != CT_OK) {
             ct_customers_free(&cust);
             return s;
