@@ -170,6 +170,16 @@ static ct_status read_one(const ct_table *t, const char *const *cols, size_t K, 
     size_t width;
     CT_CHECK(read_text(t, (size_t)q, row0, n, &txt, &width, err));
     const char *ref = ref_level(refs, base, rbuf, sizeof rbuf);
+    /* the levels this column's dummies name, found once (not per row) */
+    const char *lev[64];
+    size_t nlev = 0;
+    for (size_t u = 0; u < K && nlev < 64; u++) {
+        char b2[128];
+        const char *l2;
+        if (split_dummy(cols[u], b2, sizeof b2, &l2) && strcmp(b2, base) == 0) {
+            lev[nlev++] = l2;
+        }
+    }
     ct_status s = CT_OK;
     for (size_t i = 0; i < n; i++) {
         const char *val = txt + i * width;
@@ -183,11 +193,8 @@ static ct_status read_one(const ct_table *t, const char *const *cols, size_t K, 
         }
         /* a level the fit did not know would silently count as the reference */
         int known = 0;
-        char b2[128];
-        const char *l2;
-        for (size_t u = 0; u < K && !known; u++) {
-            known = split_dummy(cols[u], b2, sizeof b2, &l2) && strcmp(b2, base) == 0 &&
-                    strcmp(l2, val) == 0;
+        for (size_t u = 0; u < nlev && !known; u++) {
+            known = strcmp(lev[u], val) == 0;
         }
         if (!known) {
             s = ct_fail(err, CT_EDATA,
