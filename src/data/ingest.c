@@ -1037,7 +1037,13 @@ done:
 
 /* ---- features ---------------------------------------------------------- */
 
-/* A features cell that is neither empty, NA nor a number: its column is
+/* A trimmed features cell that holds a value: neither empty nor NA. */
+static int has_value(const char *p, size_t n)
+{
+    return n > 0 && !(n == 2 && strncasecmp(p, "NA", 2) == 0);
+}
+
+/* A features cell that holds a value that is not a number: its column is
  * text (a category). */
 static int text_cell(const ct_field *f, size_t *len)
 {
@@ -1046,7 +1052,7 @@ static int text_cell(const ct_field *f, size_t *len)
     double v;
     trim(&p, &n);
     *len = n;
-    return n > 0 && !(n == 2 && strncasecmp(p, "NA", 2) == 0) && ct_parse_double(p, n, &v) != 0;
+    return has_value(p, n) && ct_parse_double(p, n, &v) != 0;
 }
 
 /* The first pass over the features file: which of its nf + 1 columns are
@@ -1199,13 +1205,13 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
             size_t fn = c.f[k].n;
             trim(&fp, &fn);
             if (is_text[k]) { /* a category: its text ("" when missing) */
-                if (fn > 0 && !(fn == 2 && strncasecmp(fp, "NA", 2) == 0)) {
+                if (has_value(fp, fn)) {
                     memcpy(text[k] + (size_t)row * width[k], fp, fn < width[k] ? fn : width[k] - 1);
                 }
                 q++;
                 continue;
             }
-            if (fn > 0 && !(fn == 2 && strncasecmp(fp, "NA", 2) == 0) &&
+            if (has_value(fp, fn) &&
                 ct_parse_double(fp, fn, &v) != 0) {
                 char t[80];
                 ct_field f = {fp, fn, 0};
