@@ -293,9 +293,7 @@ static ct_status tier_stage(const tier_ctx *x, ct_tiering *tg, ct_run_summary *s
     const double *loyal = x->p_alive;
     ct_status s = CT_OK;
     if (m->loyalty_no_purchase) {
-        ct_customers cn = *x->c;
-        cn.n = n;
-        s = ct_clv_predict(x->fit, CT_PRED_P_NO_PURCHASE, &cn, m->loyalty_periods, 0, x->p0, err);
+        s = ct_clv_predict(x->fit, CT_PRED_P_NO_PURCHASE, x->c, m->loyalty_periods, 0, x->p0, err);
         loyal = x->p0;
     }
     s = ct_comm_agree(x->comm, s, err);
