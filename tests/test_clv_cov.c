@@ -70,6 +70,23 @@ static void both_processes(const double *z, size_t n, ct_clv_covariates *cv, dou
     *zc = v;
 }
 
+/* o's customers (*c), their covariates (*z) and the coefficients of
+ * both_processes (cv, *zc). */
+static void simulate(const ct_synth_opts *o, ct_customers *c, double **z, ct_clv_covariates *cv,
+                     double **zc)
+{
+    ct_error err;
+    assert_status(ct_synth_customers_cov(o, c, z, &err), CT_OK);
+    both_processes(*z, c->n, cv, zc);
+}
+
+static void release(ct_customers *c, double *z, double *zc)
+{
+    free(zc);
+    free(z);
+    ct_customers_free(c);
+}
+
 static ct_clv_model fit_model_of(ct_synth_model m)
 {
     return m == CT_SYNTH_PARETO ? CT_PARETO : m == CT_SYNTH_MBGNBD ? CT_MBGNBD : CT_BGNBD;
@@ -87,8 +104,7 @@ static void zero_coefficients(ct_synth_model sm)
     ct_clv_data *d0, *d1;
     ct_clv_model m = fit_model_of(sm);
     synth_opts(&o, sm, 5000, 3);
-    assert_status(ct_synth_customers_cov(&o, &c, &z, &err), CT_OK);
-    both_processes(z, c.n, &cv, &zc);
+    simulate(&o, &c, &z, &cv, &zc);
     assert_status(ct_clv_data_new(&d0, m, &c, "test", &err), CT_OK);
     assert_status(ct_clv_data_new_cov(&d1, m, &c, &cv, "test", NULL, &err), CT_OK);
     double p[CT_CLV_MAXPAR] = {o.r, o.alpha, o.a, o.b};
@@ -106,9 +122,7 @@ static void zero_coefficients(ct_synth_model sm)
     }
     ct_clv_data_free(d0);
     ct_clv_data_free(d1);
-    free(zc);
-    free(z);
-    ct_customers_free(&c);
+    release(&c, z, zc);
 }
 
 static void test_zero_coefficients(void **state)
@@ -132,8 +146,7 @@ static void derivatives(ct_synth_model sm)
     ct_clv_data *d;
     ct_clv_model m = fit_model_of(sm);
     synth_opts(&o, sm, 3000, 4);
-    assert_status(ct_synth_customers_cov(&o, &c, &z, &err), CT_OK);
-    both_processes(z, c.n, &cv, &zc);
+    simulate(&o, &c, &z, &cv, &zc);
     /* one constrained coefficient too (z3 in both processes), and the last
      * drop-out column an interaction so the design stays full rank */
     cv.proc[2] = CT_COV_PURCHASE | CT_COV_DROPOUT;
@@ -172,9 +185,7 @@ static void derivatives(ct_synth_model sm)
         }
     }
     ct_clv_data_free(d);
-    free(zc);
-    free(z);
-    ct_customers_free(&c);
+    release(&c, z, zc);
 }
 
 static void test_derivatives(void **state)
@@ -200,8 +211,7 @@ static void recover(ct_synth_model sm, uint64_t seed)
     ct_fit base, fit;
     ct_clv_model m = fit_model_of(sm);
     synth_opts(&o, sm, 200000, seed);
-    assert_status(ct_synth_customers_cov(&o, &c, &z, &err), CT_OK);
-    both_processes(z, c.n, &cv, &zc);
+    simulate(&o, &c, &z, &cv, &zc);
     assert_status(ct_clv_data_new(&d0, m, &c, "test", &err), CT_OK);
     assert_status(ct_clv_fit(d0, NULL, &base, &err), CT_OK);
     assert_status(ct_clv_data_new_cov(&d1, m, &c, &cv, "test", NULL, &err), CT_OK);
@@ -229,9 +239,7 @@ static void recover(ct_synth_model sm, uint64_t seed)
     assert_string_equal(fit.coef_name[N_COV], "life.z1");
     ct_clv_data_free(d0);
     ct_clv_data_free(d1);
-    free(zc);
-    free(z);
-    ct_customers_free(&c);
+    release(&c, z, zc);
 }
 
 static void test_recovery(void **state)
@@ -260,8 +268,7 @@ static void test_constraint_penalty_threads(void **state)
     (void)state;
     synth_opts(&o, CT_SYNTH_BGNBD, 20000, 5);
     o.cov_life[0] = o.cov_trans[0];
-    assert_status(ct_synth_customers_cov(&o, &c, &z, &err), CT_OK);
-    both_processes(z, c.n, &cv, &zc);
+    simulate(&o, &c, &z, &cv, &zc);
     /* z1 constrained: drop its drop-out column, mark the purchase one both */
     cv.proc[0] = CT_COV_PURCHASE | CT_COV_DROPOUT;
     for (size_t i = 0; i < c.n; i++) {
@@ -296,9 +303,7 @@ static void test_constraint_penalty_threads(void **state)
     assert_true(fpen.ll < f1.ll);
     ct_clv_data_free(d0);
     ct_clv_data_free(d1);
-    free(zc);
-    free(z);
-    ct_customers_free(&c);
+    release(&c, z, zc);
 }
 
 /* Missing, constant and collinear covariates: clear errors naming them. */
@@ -367,8 +372,7 @@ static void test_scores(void **state)
     for (int mi = 0; mi < 3; mi++) {
         ct_synth_model sm = mi == 0 ? CT_SYNTH_BGNBD : mi == 1 ? CT_SYNTH_MBGNBD : CT_SYNTH_PARETO;
         synth_opts(&o, sm, 300, 6);
-        assert_status(ct_synth_customers_cov(&o, &c, &z, &err), CT_OK);
-        both_processes(z, c.n, &cv, &zc);
+        simulate(&o, &c, &z, &cv, &zc);
         ct_fit f;
         memset(&f, 0, sizeof f);
         f.model = fit_model_of(sm);
@@ -408,9 +412,7 @@ static void test_scores(void **state)
             ct_scores_free(&s1);
         }
         ct_scores_free(&sc);
-        free(zc);
-        free(z);
-        ct_customers_free(&c);
+        release(&c, z, zc);
     }
 }
 
@@ -434,8 +436,7 @@ static void test_intervals(void **state)
         ct_clv_model m = fit_model_of(sm);
         ct_fit base, f, f0;
         synth_opts(&o, sm, 4000, 8);
-        assert_status(ct_synth_customers_cov(&o, &c, &z, &err), CT_OK);
-        both_processes(z, c.n, &cv, &zc);
+        simulate(&o, &c, &z, &cv, &zc);
         assert_status(ct_clv_data_new(&d0, m, &c, "test", &err), CT_OK);
         assert_status(ct_clv_fit(d0, NULL, &base, &err), CT_OK);
         assert_status(ct_clv_data_new_cov(&d1, m, &c, &cv, "test", NULL, &err), CT_OK);
@@ -495,9 +496,7 @@ static void test_intervals(void **state)
         ct_scores_free(&s0);
         ct_clv_data_free(d0);
         ct_clv_data_free(d1);
-        free(zc);
-        free(z);
-        ct_customers_free(&c);
+        release(&c, z, zc);
     }
 }
 
