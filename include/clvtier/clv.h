@@ -195,6 +195,48 @@ ct_status ct_clv_score_cov(const ct_fit *f, const ct_fit *gg, const ct_customers
                            const double *z, double horizon, double discount, unsigned threads,
                            ct_scores *out, ct_error *err);
 
+/* ---- time-varying covariates (clv_dyn.c): Pareto/NBD -------------------------
+ * Bachmann, Meierer & Naef (2021), Marketing Science 40(4), "The Role of
+ * Time-Varying Contextual Factors in Latent Attrition Models for Customer
+ * Base Analysis": customer i's purchase rate lambda_i exp(gamma_trans'
+ * z_i(t)) and drop-out rate mu_i exp(gamma_life' z_i(t)), lambda ~
+ * Gamma(r, alpha), mu ~ Gamma(s, beta), z_i piecewise constant in time.
+ * With A_i(t), B_i(t) the integrals over [0, t] of exp(gamma_trans' z_i)
+ * and exp(gamma_life' z_i), customer i's likelihood is
+ *   G(r+x)/G(r) alpha^r beta^s exp(gamma_trans' sum_j z_i(t_j)) [
+ *     (alpha+A(T))^-(r+x) (beta+B(T))^-s
+ *     + s int_tx^T exp(gamma_life' z(u)) (alpha+A(u))^-(r+x) (beta+B(u))^-(s+1) du ]
+ * over its repeat purchases t_1..t_x; constant z gives clv_cov.c's static
+ * model.  The integral is taken piece by piece (see clv_dyn.c). */
+typedef struct ct_clv_paths {
+    size_t n;           /* customers: the rows of the ct_customers they go with */
+    size_t ncoef;       /* values per segment: one per coefficient, in the fit's order */
+    const size_t *off;  /* n + 1: customer i's segments are [off[i], off[i + 1]) */
+    const double *t0;   /* each segment's start, in periods since the customer's first
+                         * purchase; a segment runs to the next one's start; the first
+                         * starts at or before 0 */
+    const double *end;  /* n: where customer i's last segment ends (periods) */
+    const double *z;    /* segments x ncoef */
+    const double *zsum; /* n x ncoef: each column summed over the customer's repeat
+                         * purchases (z at their times) */
+} ct_clv_paths;
+
+/* Pareto/NBD data with time-varying covariates (cv: the coefficients'
+ * processes and names; cv->z unused).  Every fitted customer's path must
+ * cover [0, T]; CT_EDATA names the customer otherwise, and for a missing
+ * value, and the columns for a constant or collinear one (over all
+ * customer-periods, weighted by length).  One rank only.  paths must stay
+ * valid while the data are used.  Fit with ct_clv_fit_cov. */
+ct_status ct_clv_data_new_dyn(ct_clv_data **out, const ct_customers *c,
+                              const ct_clv_covariates *cv, const ct_clv_paths *paths,
+                              const char *source, ct_error *err);
+/* P(alive), E[Y(horizon)] and the discounted CLV of every customer of c
+ * under a fit with time-varying covariates: paths must cover [0, T +
+ * horizon] for each (CT_EDATA names the customer otherwise). */
+ct_status ct_clv_score_dyn(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                           const ct_clv_paths *paths, double horizon, double discount,
+                           unsigned threads, ct_scores *out, ct_error *err);
+
 /* One prediction per customer of c under f; with covariates (f->ncoef > 0)
  * each customer's own parameters from c->cov.  t: the periods ahead
  * (CT_PRED_EXPECTED, _P_NO_PURCHASE, _ALIVE_AT) or the continuous discount

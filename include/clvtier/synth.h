@@ -51,7 +51,30 @@ typedef struct ct_synth_opts {
     char cov_name[CT_SYNTH_MAXCOV][32];
     char cov_kind[CT_SYNTH_MAXCOV];
     double cov_trans[CT_SYNTH_MAXCOV], cov_life[CT_SYNTH_MAXCOV];
+    /* Time-varying covariates (Pareto/NBD only): cov_dynamic[j] = 1 draws
+     * column j afresh for every calendar period [k, k + 1) (same kinds),
+     * and customer i's rates are lambda_i exp(cov_trans' z_i(t)) and mu_i
+     * exp(cov_life' z_i(t)) (the static columns enter the same way,
+     * constant), with lambda_i ~ Gamma(r, alpha), mu_i ~ Gamma(s, beta)
+     * (Bachmann, Meierer & Naef 2021).  The paths run to T + ahead periods
+     * (what scoring a horizon of `ahead` periods needs). */
+    char cov_dynamic[CT_SYNTH_MAXCOV];
+    double ahead;
 } ct_synth_opts;
+
+/* Customers' covariate paths (time-varying covariates): every covariate
+ * column of the options, per calendar period from the customer's first
+ * purchase to T + ahead (clv.h's ct_clv_paths, which this fills). */
+typedef struct ct_synth_paths {
+    size_t n, ncov;
+    size_t *off;      /* n + 1 */
+    double *t0, *end; /* segment starts (periods since the first purchase), n ends */
+    double *z;        /* segments x ncov */
+    double *zsum;     /* n x ncov: z summed over each customer's repeat purchases */
+} ct_synth_paths;
+void ct_synth_paths_free(ct_synth_paths *p);
+/* 1 when o has a time-varying covariate. */
+int ct_synth_dynamic(const ct_synth_opts *o);
 
 /* Defaults: BG/NBD at the CDNOW estimates (r .243, alpha 4.414, a .793,
  * b 2.426), spend p 6.25, q 3.74, gamma 15.44; T 52 weeks; seed 1. */
@@ -68,6 +91,10 @@ ct_status ct_synth_customers(const ct_synth_opts *o, ct_customers *out, ct_error
 ct_status ct_synth_customers_cov(const ct_synth_opts *o, ct_customers *out, double **cov,
                                  ct_error *err);
 
+/* The same and their covariate paths (time-varying covariates). */
+ct_status ct_synth_customers_dyn(const ct_synth_opts *o, ct_customers *out, ct_synth_paths *paths,
+                                 ct_error *err);
+
 /* The same customers' transactions as CSV text "id,date,amount" (with a
  * header line), in customer order, handed to sink piece by piece (the data
  * layer writes it: ct_synth_csv in pipeline.h writes a file).  *ntx (may be
@@ -76,6 +103,12 @@ ct_status ct_synth_customers_cov(const ct_synth_opts *o, ct_customers *out, doub
 typedef ct_status (*ct_synth_sink)(void *ctx, const char *text, size_t n, ct_error *err);
 ct_status ct_synth_log(const ct_synth_opts *o, ct_synth_sink sink, void *sink_ctx, uint64_t *ntx,
                        ct_error *err);
+/* The time-varying covariates of the same customers as CSV text
+ * "id,date,NAME,..." (one row per customer and calendar period from the
+ * first purchase's to T + ahead; the period's first day), for ingest
+ * --dynamic-covariates. */
+ct_status ct_synth_dyn_log(const ct_synth_opts *o, ct_synth_sink sink, void *sink_ctx,
+                           ct_error *err);
 
 #ifdef __cplusplus
 }

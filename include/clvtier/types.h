@@ -74,6 +74,9 @@ typedef struct ct_fit {
     /* the likelihood-ratio test against the same model without covariates
      * (NaN when not computed): 2 (ll - ll0) ~ chi2(ncoef) */
     double ll0, lr, lr_p;
+    /* 1: the covariates are time-varying (Pareto/NBD, clv.h's
+     * ct_clv_paths): each customer's values per period, not one value */
+    int dynamic;
 } ct_fit;
 
 /* Parameter j's name: the base names, then the coefficients'. */

@@ -88,6 +88,18 @@ static ct_status check_design(const ct_clv_data *d, const char *source, ct_error
         }
     }
     ct_status s = d->comm != NULL ? ct_comm_allreduce_sum(d->comm, S, m, err) : CT_OK;
+    if (s == CT_OK) {
+        s = clv_check_design_sums(d, S, source, err);
+    }
+    free(S);
+    return s;
+}
+
+ct_status clv_check_design_sums(const ct_clv_data *d, const double *S, const char *source,
+                                ct_error *err)
+{
+    size_t K = d->ncoef;
+    ct_status s = CT_OK;
     double C[CT_CLV_MAXCOEF * CT_CLV_MAXCOEF], L[CT_CLV_MAXCOEF * CT_CLV_MAXCOEF];
     for (size_t j = 0; j < K && s == CT_OK; j++) {
         for (size_t k = 0; k < K; k++) {
@@ -142,7 +154,6 @@ static ct_status check_design(const ct_clv_data *d, const char *source, ct_error
             L[a * CT_CLV_MAXCOEF + a] = sqrt(res);
         }
     }
-    free(S);
     return s;
 }
 

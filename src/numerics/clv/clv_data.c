@@ -60,6 +60,7 @@ void ct_clv_data_free(ct_clv_data *d)
     free(d->iT);
     free(d->lm);
     free(d->z);
+    free(d->cust);
     if (d->work != NULL) {
         free(d->work->lF);
         free(d->work->dlF);
@@ -603,10 +604,16 @@ ct_status clv_data_subsample(const ct_clv_data *d, double share, ct_clv_data **o
         s->ncoef = K;
         memcpy(s->proc, d->proc, sizeof s->proc);
         memcpy(s->coef_col, d->coef_col, sizeof s->coef_col);
-        s->z = malloc(cap * K * sizeof *s->z);
-        s->zref = s->z;
+        s->dyn = d->dyn;
+        if (d->dyn != NULL) { /* the rows' customers in the same paths */
+            s->cust = malloc(cap * sizeof *s->cust);
+        } else {
+            s->z = malloc(cap * K * sizeof *s->z);
+            s->zref = s->z;
+        }
     }
-    if (!s->x || !s->tx || !s->T || !s->w || !s->xi || (K > 0 && s->z == NULL)) {
+    if (!s->x || !s->tx || !s->T || !s->w || !s->xi ||
+        (K > 0 && s->z == NULL && s->cust == NULL)) {
         ct_clv_data_free(s);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
@@ -627,7 +634,9 @@ ct_status clv_data_subsample(const ct_clv_data *d, double share, ct_clv_data **o
         s->tx[m] = d->tx[i];
         s->T[m] = d->T[i];
         s->w[m] = h * step;
-        if (K > 0) {
+        if (K > 0 && d->dyn != NULL) {
+            s->cust[m] = d->cust[i];
+        } else if (K > 0) {
             memcpy(s->z + m * K, d->zref + i * K, K * sizeof *s->z);
         }
         s->nobs += s->w[m];

@@ -83,6 +83,10 @@ static ct_status loglik_local(const ct_clv_data *d, const double *par, double *l
         }
         return CT_OK;
     }
+    if (d->dyn != NULL) { /* no analytic Hessian: loglik_h differences gradients */
+        return H == NULL ? clv_dyn_ll(d, par, ll, grad, threads, err)
+                         : ct_fail(err, CT_EINVAL, "no analytic Hessian with time-varying covariates");
+    }
     if (d->ncoef > 0) {
         return clv_cov_ll(d, par, ll, grad, H, threads, err);
     }
@@ -163,7 +167,7 @@ static ct_status loglik_h(const ct_clv_data *d, const double *par, double *ll, d
                           double *H, unsigned threads, size_t *nevals, ct_error *err)
 {
     const clv_model_ops *ops = clv_ops(d->model);
-    if (ops != NULL && (ops->hess || d->ncoef > 0)) {
+    if (ops != NULL && d->dyn == NULL && (ops->hess || d->ncoef > 0)) {
         ct_status s = loglik_local(d, par, ll, grad, H, threads, err);
         ++*nevals;
         return reduce_ranks(d, ll, grad, H, s, err);
@@ -784,6 +788,7 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
     fit->penalty_cov = o.penalty_cov;
     fit->ll0 = fit->lr = fit->lr_p = CT_NAN;
     fit->ncoef = d->ncoef;
+    fit->dynamic = d->dyn != NULL;
     for (size_t j = 0; j < d->ncoef; j++) {
         fit->coef_proc[j] = d->proc[j];
         snprintf(fit->coef_col[j], sizeof fit->coef_col[j], "%s", d->coef_col[j]);

@@ -54,12 +54,24 @@ struct ct_clv_data {
     const double *zref; /* the values: z, or the caller's (ct_clv_covariates.z) */
     unsigned proc[CT_CLV_MAXCOEF];
     char coef_col[CT_CLV_MAXCOEF][64];
+    /* Time-varying covariates (clv_dyn.c): the caller's paths, and row i's
+     * customer in them (owned); zref is NULL then. */
+    const ct_clv_paths *dyn;
+    uint32_t *cust;
 };
 
 /* Log-likelihood of data with covariates: ll, gradient and (H != NULL)
  * Hessian in (base parameters, coefficients). */
 ct_status clv_cov_ll(const ct_clv_data *d, const double *p, double *ll, double *g, double *H,
                      unsigned threads, ct_error *err);
+/* The same with time-varying covariates (d->dyn): lnL and gradient. */
+ct_status clv_dyn_ll(const ct_clv_data *d, const double *p, double *ll, double *g,
+                     unsigned threads, ct_error *err);
+/* The covariates' weighted sums S (1 + K + K^2: weight, sums, cross
+ * products; over the ranks already) checked for constant and collinear
+ * columns per process (clv_cov.c). */
+ct_status clv_check_design_sums(const ct_clv_data *d, const double *S, const char *source,
+                                ct_error *err);
 /* Check row i of c as every model's data does (x, t_x, T, weight; BG/BB's
  * whole numbers); the message names the row, column and value. */
 ct_status clv_check_row(const ct_customers *c, size_t i, ct_clv_model model, const char *source,
