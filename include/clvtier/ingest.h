@@ -64,6 +64,14 @@ typedef struct ct_ingest_opts {
     const char *features_path; /* NULL: no /features */
     const char *features_id;   /* id column of the features file; NULL = default names or 1 */
     int features_delim;        /* its delimiter, as delim; 0 = sniffed from its first line */
+    /* Time-varying covariates: a CSV of customer id, period start date
+     * (YYYY-MM-DD) and numeric columns, one row per customer and period of
+     * the log's period length (day or week), contiguous from the period of
+     * each customer's first purchase through the calibration end (and on
+     * through the periods to be scored) -> /dynamic_covariates and
+     * /dynamic_sums.  NULL: none.  Its id and date columns: NULL = the
+     * default names. */
+    const char *dynamic_path, *dynamic_id, *dynamic_date;
     int deflate;               /* 0, or 1..9 */
     const char *command;       /* recorded in the output */
     unsigned threads; /* 1: parse serially; else big quote-free files are parsed in
@@ -108,6 +116,8 @@ typedef struct ct_ingest_report {
     uint64_t feature_rows, feature_unmatched, customers_without_features;
     size_t feature_columns;
     char feature_unmatched_examples[256];
+    uint64_t dynamic_rows, dynamic_unmatched; /* time-varying covariates: rows read, of no customer */
+    size_t dynamic_columns;
 } ct_ingest_report;
 
 /* The names of ingest's row counts, as attributes of /transactions (and,

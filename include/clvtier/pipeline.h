@@ -63,6 +63,9 @@ ct_status ct_synth_csv(const ct_synth_opts *o, const char *path, uint64_t *ntx, 
 /* The simulated customers' covariates as CSV (id, one column each; 0/1
  * columns as 0/1), for `ingest --features`. */
 ct_status ct_synth_features_csv(const ct_synth_opts *o, const char *path, ct_error *err);
+/* Their time-varying covariates as CSV "id,date,NAME,..." (ct_synth_dyn_log),
+ * for ingest --dynamic-covariates. */
+ct_status ct_synth_dynamic_csv(const ct_synth_opts *o, const char *path, ct_error *err);
 
 /* Rows of `table` of the file at `path` (this rank's part when comm has
  * more than one rank; NULL: all) and its period_days attribute (0 if none). */

@@ -169,6 +169,30 @@ typedef struct ct_audit {
 
 ct_status ct_audit_write(ct_file *out, const ct_audit *a, const ct_tier_model *m, ct_error *err);
 
+/* ---- /dynamic_covariates (ingest --dynamic-covariates) -----------------------
+ * Customers' covariate paths as clv.h's ct_clv_paths wants them: segments
+ * (consecutive periods with equal values merged) starting at t0 periods
+ * after the customer's first purchase, each with one value per
+ * coefficient; end[i] where customer i's last period ends; zsum the
+ * values summed over its repeat purchases. */
+typedef struct ct_dyncov {
+    size_t n, ncoef;
+    size_t *off; /* n + 1 */
+    double *t0, *end, *z, *zsum;
+} ct_dyncov;
+/* Whether the data file's /dynamic_covariates has column col. */
+int ct_dyncov_has(const char *path, const char *col);
+/* The paths of c's customers (c->row0.. of /customers; first_day, T and x
+ * needed) for coefficients on cols[0..ncoef): a column of
+ * /dynamic_covariates is time-varying, any other takes zstatic[i * ncoef
+ * + j] (constant; zstatic may be NULL when every column is time-varying).
+ * Each path must reach T + horizon periods (fit: horizon 0); CT_EDATA
+ * names the customer and the dates otherwise. */
+ct_status ct_dyncov_read(const char *path, const ct_customers *c, double period_days,
+                         const char *const *cols, const double *zstatic, size_t ncoef,
+                         double horizon, ct_dyncov *out, ct_error *err);
+void ct_dyncov_free(ct_dyncov *d);
+
 /* Columns cols[0..ncols) of path's /features for the rows of c (c->row0
  * on): *z is c->n x ncols, row-major (the caller frees it).  A name
  * "col=level" of a text column (a category) reads its dummy: 1 where the

@@ -25,6 +25,9 @@ static const char HELP[] =
     "      --observation-end D    ignore transactions after D (default: last date)\n"
     "      --features FILE.csv    join extra numeric per-customer columns by id\n"
     "      --features-id COL      id column of the features file\n"
+    "      --dynamic-covariates F.csv  time-varying covariates: id, period start, numbers;\n"
+    "                             a row per customer and period (day or week) from\n"
+    "                             its first purchase on (--dynamic-id/-date COL)\n"
     "      --summary FILE.csv     input is an RFM summary, not a transaction log\n"
     "      --compress[=LEVEL]     shuffle + deflate (default level 1)\n"
     "      --threads N            1: parse in this thread only (default: big files\n"
@@ -33,7 +36,8 @@ static const char HELP[] =
     "  -q, --quiet                no progress or summary on stderr\n"
     "  -h, --help                 this help\n";
 
-enum { O_PERIOD = 256, O_CAL, O_OBS, O_FEAT, O_FEATID, O_SUMMARY, O_COMPRESS, O_THREADS };
+enum { O_PERIOD = 256, O_CAL, O_OBS, O_FEAT, O_FEATID, O_SUMMARY, O_COMPRESS, O_THREADS, O_DYN,
+       O_DYNID, O_DYNDATE };
 
 static const struct option LONG[] = {
     {"output", required_argument, NULL, 'o'},
@@ -43,6 +47,9 @@ static const struct option LONG[] = {
     {"observation-end", required_argument, NULL, O_OBS},
     {"features", required_argument, NULL, O_FEAT},
     {"features-id", required_argument, NULL, O_FEATID},
+    {"dynamic-covariates", required_argument, NULL, O_DYN},
+    {"dynamic-id", required_argument, NULL, O_DYNID},
+    {"dynamic-date", required_argument, NULL, O_DYNDATE},
     {"summary", required_argument, NULL, O_SUMMARY},
     {"compress", optional_argument, NULL, O_COMPRESS},
     {"json", no_argument, NULL, CLI_JSON},
@@ -134,6 +141,15 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
         case O_FEATID:
             o.features_id = optarg;
             break;
+        case O_DYN:
+            o.dynamic_path = optarg;
+            break;
+        case O_DYNID:
+            o.dynamic_id = optarg;
+            break;
+        case O_DYNDATE:
+            o.dynamic_date = optarg;
+            break;
         case O_SUMMARY:
             summary = optarg;
             break;
@@ -174,6 +190,10 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
     }
     if (out == NULL) {
         return cli_usage(c, "missing -o DATA.h5");
+    }
+    if (o.dynamic_path != NULL && summary != NULL) {
+        return cli_usage(c, "--dynamic-covariates needs a transaction log (the covariates at "
+                            "each purchase), not --summary");
     }
     o.command = c->cmdline;
     o.progress = cli_progress;
@@ -217,6 +237,11 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
                      "were not joined",
                      (unsigned long long)rep.feature_unmatched, rep.feature_unmatched_examples);
         }
+        if (rep.dynamic_unmatched > 0) {
+            cli_warn(c, "%llu time-varying covariate rows name customers with no transactions "
+                        "in the calibration window; they were left out",
+                     (unsigned long long)rep.dynamic_unmatched);
+        }
         if (rep.customers_without_features > 0) {
             fprintf(stderr, "clvtier ingest: note: %llu customers have no feature row (NaN)\n",
                     (unsigned long long)rep.customers_without_features);
@@ -244,6 +269,12 @@ int cmd_ingest(int argc, char **argv, cli_common *c)
                        "  \"customers_without_features\": %llu,\n",
                        rep.feature_columns, (unsigned long long)rep.feature_unmatched,
                        (unsigned long long)rep.customers_without_features);
+            }
+            if (o.dynamic_path != NULL) {
+                printf("  \"dynamic_columns\": %zu,\n  \"dynamic_rows\": %llu,\n"
+                       "  \"dynamic_rows_unmatched\": %llu,\n",
+                       rep.dynamic_columns, (unsigned long long)rep.dynamic_rows,
+                       (unsigned long long)rep.dynamic_unmatched);
             }
         }
         printf("  \"seconds\": %.3f\n}\n", secs);

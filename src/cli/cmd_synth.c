@@ -32,6 +32,11 @@ static const char HELP[] =
     "                         parametrisation).  OUT.h5 gets them as /features\n"
     "      --features-out F.csv  with OUT.csv: the covariates as id,NAME,... for\n"
     "                         ingest --features\n"
+    "                         KIND db or dn: time-varying (pareto), drawn afresh\n"
+    "                         each period\n"
+    "      --dynamic-out F.csv   with OUT.csv: those as id,date,NAME,... per customer and\n"
+    "                         period, for ingest --dynamic-covariates\n"
+    "      --ahead H          their periods run H past T (default 52), for scoring\n"
     "      --threads N        threads (default: all cores; result does not depend on it)\n"
     "  -o, --output FILE      .csv or .h5 (written atomically)\n"
     "      --json             print a JSON report on stdout\n"
@@ -39,7 +44,7 @@ static const char HELP[] =
     "  -h, --help             this help\n";
 
 enum { O_MODEL = 256, O_PARAMS, O_SPEND, O_PERIODS, O_COHORT, O_PERIOD, O_START, O_SEED,
-       O_THREADS, O_COV, O_FEAT_OUT };
+       O_THREADS, O_COV, O_FEAT_OUT, O_DYN_OUT, O_AHEAD };
 
 /* NAME:KIND:GT:GL,... into o's covariates; 0, or -1 with the fault in bad. */
 static int parse_covariates(const char *spec, ct_synth_opts *o, char *bad, size_t cap)
@@ -57,13 +62,16 @@ static int parse_covariates(const char *spec, ct_synth_opts *o, char *bad, size_
             return -1;
         }
         if (sscanf(tok, "%31[^:]:%7[^:]:%lf:%lf%n", name, kind, &gt, &gl, &used) != 4 ||
-            tok[used] != '\0' || (strcmp(kind, "b") != 0 && strcmp(kind, "n") != 0)) {
-            snprintf(bad, cap, "'%.80s' is not NAME:b|n:GAMMA_TRANS:GAMMA_LIFE", tok);
+            tok[used] != '\0' ||
+            (strcmp(kind, "b") != 0 && strcmp(kind, "n") != 0 && strcmp(kind, "db") != 0 &&
+             strcmp(kind, "dn") != 0)) {
+            snprintf(bad, cap, "'%.80s' is not NAME:b|n|db|dn:GAMMA_TRANS:GAMMA_LIFE", tok);
             return -1;
         }
         size_t j = o->ncov++;
         snprintf(o->cov_name[j], sizeof o->cov_name[j], "%s", name);
-        o->cov_kind[j] = kind[0];
+        o->cov_dynamic[j] = kind[0] == 'd';
+        o->cov_kind[j] = kind[o->cov_dynamic[j] ? 1 : 0];
         o->cov_trans[j] = gt;
         o->cov_life[j] = gl;
     }
@@ -90,6 +98,8 @@ int cmd_synth(int argc, char **argv, cli_common *c)
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"covariates", required_argument, NULL, O_COV},
                                          {"features-out", required_argument, NULL, O_FEAT_OUT},
+                                         {"dynamic-out", required_argument, NULL, O_DYN_OUT},
+                                         {"ahead", required_argument, NULL, O_AHEAD},
                                          {"output", required_argument, NULL, 'o'},
                                          {"json", no_argument, NULL, CLI_JSON},
                                          {"quiet", no_argument, NULL, 'q'},
@@ -97,7 +107,7 @@ int cmd_synth(int argc, char **argv, cli_common *c)
                                          {NULL, 0, NULL, 0}};
     ct_synth_opts o;
     ct_error err;
-    const char *out = NULL, *params = NULL, *spend = NULL, *feat_out = NULL;
+    const char *out = NULL, *params = NULL, *spend = NULL, *feat_out = NULL, *dyn_out = NULL;
     int opt;
     char bad[160];
 
@@ -171,6 +181,14 @@ int cmd_synth(int argc, char **argv, cli_common *c)
         case O_FEAT_OUT:
             feat_out = optarg;
             break;
+        case O_DYN_OUT:
+            dyn_out = optarg;
+            break;
+        case O_AHEAD:
+            if (cli_parse_double(optarg, &o.ahead) != 0) {
+                return cli_usage(c, "--ahead '%s' is not a number", optarg);
+            }
+            break;
         default: {
             int ec = cli_option(c, opt, HELP, argc, argv);
             if (ec >= 0) {
@@ -223,28 +241,43 @@ int cmd_synth(int argc, char **argv, cli_common *c)
         return cli_usage(c, "%s", err.msg);
     }
     int h5 = ends_with(out, ".h5") || ends_with(out, ".hdf5");
-    if (feat_out != NULL && (h5 || o.ncov == 0)) {
+    size_t nstatic = 0;
+    for (size_t j = 0; j < o.ncov; j++) {
+        nstatic += !o.cov_dynamic[j];
+    }
+    int dyn = ct_synth_dynamic(&o);
+    if (dyn && (h5 || dyn_out == NULL)) {
+        return cli_usage(c, "time-varying covariates (db, dn) need OUT.csv and --dynamic-out "
+                            "F.csv (then ingest --dynamic-covariates F.csv)");
+    }
+    if (dyn_out != NULL && !dyn) {
+        return cli_usage(c, "--dynamic-out goes with time-varying covariates (KIND db or dn)");
+    }
+    if (feat_out != NULL && (h5 || nstatic == 0)) {
         return cli_usage(c, "--features-out goes with --covariates and OUT.csv (OUT.h5 holds "
                             "them as /features)");
     }
-    if (!h5 && o.ncov > 0 && feat_out == NULL) {
+    if (!h5 && nstatic > 0 && feat_out == NULL) {
         return cli_usage(c, "--covariates with OUT.csv need --features-out F.csv");
     }
-    const char *outs[2] = {out, feat_out};
-    int ec = cli_check_paths(c, NULL, 0, outs, 2);
+    const char *outs[3] = {out, feat_out, dyn_out};
+    int ec = cli_check_paths(c, NULL, 0, outs, 3);
     if (ec != 0) {
         return ec;
     }
     double t0 = ct_seconds();
     uint64_t rows = 0;
     ct_status s;
-    ct_outputs_hold(outs, 2); /* the log and its features appear together */
+    ct_outputs_hold(outs, 3); /* the log and its covariates appear together */
     if (h5) {
         s = ct_synth_h5(&o, out, c->cmdline, &err);
     } else {
         s = ct_synth_csv(&o, out, &rows, &err);
         if (s == CT_OK && feat_out != NULL) {
             s = ct_synth_features_csv(&o, feat_out, &err);
+        }
+        if (s == CT_OK && dyn_out != NULL) {
+            s = ct_synth_dynamic_csv(&o, dyn_out, &err);
         }
     }
     s = ct_outputs_release(s, &err);

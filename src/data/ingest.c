@@ -41,7 +41,7 @@ void ct_ingest_opts_init(ct_ingest_opts *o)
     o->observation_end = CT_NO_DAY;
 }
 
-static void trim(const char **p, size_t *n)
+void ct_ingest_trim(const char **p, size_t *n)
 {
     while (*n > 0 && isspace((unsigned char)(*p)[0])) {
         (*p)++;
@@ -56,7 +56,7 @@ static int field_is(const ct_field *f, const char *name, int nocase)
 {
     const char *p = f->p;
     size_t n = f->n;
-    trim(&p, &n);
+    ct_ingest_trim(&p, &n);
     if (strlen(name) != n) {
         return 0;
     }
@@ -80,7 +80,7 @@ static void header_text(const ct_csv *c, char *buf, size_t cap)
 /* Resolve a column spec (name or 1-based index; NULL = first default name
  * found, else default_index) against the current row.  Returns the 0-based
  * column or -1 with err filled. */
-static long resolve_col(const ct_csv *c, int header, const char *spec,
+long ct_ingest_resolve_col(const ct_csv *c, int header, const char *spec,
                         const char *const *defaults, long default_index, const char *role,
                         const char *option, ct_error *err)
 {
@@ -144,14 +144,14 @@ static long resolve_col(const ct_csv *c, int header, const char *spec,
     return -1;
 }
 
-static ct_status check_duplicates(const ct_csv *c, ct_error *err)
+ct_status ct_ingest_check_duplicates(const ct_csv *c, ct_error *err)
 {
     for (size_t j = 0; j < c->nf; j++) {
         for (size_t i = 0; i < j; i++) {
             const char *a = c->f[i].p, *b = c->f[j].p;
             size_t na = c->f[i].n, nb = c->f[j].n;
-            trim(&a, &na);
-            trim(&b, &nb);
+            ct_ingest_trim(&a, &na);
+            ct_ingest_trim(&b, &nb);
             if (na == nb && memcmp(a, b, na) == 0) {
                 char name[128];
                 ct_field f = {a, na, 0};
@@ -165,10 +165,10 @@ static ct_status check_duplicates(const ct_csv *c, ct_error *err)
     return CT_OK;
 }
 
-static const char *const ID_NAMES[] = {"id",      "customer_id", "customer", "customerid",
+const char *const ct_ingest_id_names[] = {"id",      "customer_id", "customer", "customerid",
                                        "cust_id", "client_id",   "user_id",  "ID",
                                        NULL};
-static const char *const DATE_NAMES[] = {"date",       "datetime",         "timestamp",
+const char *const ct_ingest_date_names[] = {"date",       "datetime",         "timestamp",
                                          "order_date", "transaction_date", "time",
                                          NULL};
 static const char *const AMOUNT_NAMES[] = {"amount", "value",    "dollar_value", "revenue",
@@ -379,7 +379,7 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     const char *p = c->f[cl->date].p;
     size_t n = c->f[cl->date].n;
     int32_t day;
-    trim(&p, &n);
+    ct_ingest_trim(&p, &n);
     if (ct_date_parse(p, n, o->date_format, &day) != 0) {
         char v[80];
         ct_field f = {p, n, 0};
@@ -410,7 +410,7 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     if (cl->order >= 0) {
         p = c->f[cl->order].p;
         n = c->f[cl->order].n;
-        trim(&p, &n);
+        ct_ingest_trim(&p, &n);
         if (n == 0 || n > MAX_ID_BYTES) {
             return ct_ingest_reject(x, c, c->line, &x->k->bad_id, skip, CT_EDATA,
                                     (unsigned)cl->order + 1, err, "%s order id%s",
@@ -437,7 +437,7 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     }
     p = c->f[cl->id].p;
     n = c->f[cl->id].n;
-    trim(&p, &n);
+    ct_ingest_trim(&p, &n);
     if (n == 0) {
         return ct_ingest_reject(x, c, c->line, &x->k->missing_id, o->missing_id_skip, CT_EDATA,
                                 (unsigned)cl->id + 1, err, "empty customer id%s",
@@ -624,7 +624,7 @@ static long opt_col(const ct_csv *c, int header, const char *spec, const char *r
     if (spec == NULL) {
         return -1;
     }
-    long j = resolve_col(c, header, spec, NONE, 0, role, option, err);
+    long j = ct_ingest_resolve_col(c, header, spec, NONE, 0, role, option, err);
     return j < 0 ? -2 : j;
 }
 
@@ -633,11 +633,11 @@ static ct_status resolve_cols(const ct_csv *c, const ct_ingest_opts *o, parsed *
                               ct_error *err)
 {
     long jid, jdate, jamt = -1;
-    jid = resolve_col(c, o->header, o->id_col, ID_NAMES, 1, "customer id", "--id", err);
+    jid = ct_ingest_resolve_col(c, o->header, o->id_col, ct_ingest_id_names, 1, "customer id", "--id", err);
     if (jid < 0) {
         return err->status;
     }
-    jdate = resolve_col(c, o->header, o->date_col, DATE_NAMES, 2, "date", "--date", err);
+    jdate = ct_ingest_resolve_col(c, o->header, o->date_col, ct_ingest_date_names, 2, "date", "--date", err);
     if (jdate < 0) {
         return err->status;
     }
@@ -649,7 +649,7 @@ static ct_status resolve_cols(const ct_csv *c, const ct_ingest_opts *o, parsed *
     }
     P->has_amount = jq >= 0 || !(o->amount_col != NULL && strcmp(o->amount_col, "none") == 0);
     if (P->has_amount && jq < 0) {
-        jamt = resolve_col(c, o->header, o->amount_col, AMOUNT_NAMES, 3, "amount", "--amount",
+        jamt = ct_ingest_resolve_col(c, o->header, o->amount_col, AMOUNT_NAMES, 3, "amount", "--amount",
                            err);
         if (jamt < 0) {
             return err->status;
@@ -743,7 +743,7 @@ static ct_status parse_file(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *r
     if (r == 0) {
         return ct_fail_at(err, CT_EDATA, c->path, 0, 0, "no rows (only blank lines)");
     }
-    if (o->header && (s = check_duplicates(c, err)) != CT_OK) {
+    if (o->header && (s = ct_ingest_check_duplicates(c, err)) != CT_OK) {
         return s;
     }
     if ((s = resolve_cols(c, o, P, &cl, err)) != CT_OK) {
@@ -1038,7 +1038,7 @@ done:
 /* ---- features ---------------------------------------------------------- */
 
 /* A trimmed features cell that holds a value: neither empty nor NA. */
-static int has_value(const char *p, size_t n)
+int ct_ingest_has_value(const char *p, size_t n)
 {
     return n > 0 && !(n == 2 && strncasecmp(p, "NA", 2) == 0);
 }
@@ -1050,9 +1050,9 @@ static int text_cell(const ct_field *f, size_t *len)
     const char *p = f->p;
     size_t n = f->n;
     double v;
-    trim(&p, &n);
+    ct_ingest_trim(&p, &n);
     *len = n;
-    return has_value(p, n) && ct_parse_double(p, n, &v) != 0;
+    return ct_ingest_has_value(p, n) && ct_parse_double(p, n, &v) != 0;
 }
 
 /* The first pass over the features file: which of its nf + 1 columns are
@@ -1103,11 +1103,11 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
         return r < 0 ? err->status
                      : ct_fail_at(err, CT_EDATA, o->features_path, 0, 0, "no header row");
     }
-    if ((s = check_duplicates(&c, err)) != CT_OK) {
+    if ((s = ct_ingest_check_duplicates(&c, err)) != CT_OK) {
         ct_csv_close(&c);
         return s;
     }
-    long j = resolve_col(&c, 1, o->features_id, ID_NAMES, 1, "customer id", "--features-id", err);
+    long j = ct_ingest_resolve_col(&c, 1, o->features_id, ct_ingest_id_names, 1, "customer id", "--features-id", err);
     if (j < 0) {
         ct_csv_close(&c);
         return err->status;
@@ -1174,7 +1174,7 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
         }
         const char *p = c.f[jid].p;
         size_t n = c.f[jid].n;
-        trim(&p, &n);
+        ct_ingest_trim(&p, &n);
         uint32_t orig = ct_idtab_find(ids, p, n);
         uint32_t row = orig == NO_CUST ? NO_CUST : S->final[orig];
         if (row == NO_CUST) {
@@ -1203,15 +1203,15 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
             double v = (double)NAN;
             const char *fp = c.f[k].p;
             size_t fn = c.f[k].n;
-            trim(&fp, &fn);
+            ct_ingest_trim(&fp, &fn);
             if (is_text[k]) { /* a category: its text ("" when missing) */
-                if (has_value(fp, fn)) {
+                if (ct_ingest_has_value(fp, fn)) {
                     memcpy(text[k] + (size_t)row * width[k], fp, fn < width[k] ? fn : width[k] - 1);
                 }
                 q++;
                 continue;
             }
-            if (has_value(fp, fn) &&
+            if (ct_ingest_has_value(fp, fn) &&
                 ct_parse_double(fp, fn, &v) != 0) {
                 char t[80];
                 ct_field f = {fp, fn, 0};
@@ -1326,6 +1326,10 @@ static ct_status check_opts(const ct_ingest_opts *o, const char *out, ct_error *
     }
     if (o->bad_rows_path != NULL && ct_same_file(o->bad_rows_path, out)) {
         return ct_fail(err, CT_EINVAL, "--bad-rows '%s' is also the output", o->bad_rows_path);
+    }
+    if (o->dynamic_path != NULL && ct_same_file(o->dynamic_path, out)) {
+        return ct_fail(err, CT_EINVAL, "--dynamic-covariates '%s' is also the output",
+                       o->dynamic_path);
     }
     return CT_OK;
 }
@@ -1453,7 +1457,7 @@ ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,
     if (s != CT_OK) {
         goto done;
     }
-    if (o->features_path == NULL) {
+    if (o->features_path == NULL && o->dynamic_path == NULL) {
         /* The hash index is only needed again to join features by id. */
         free(P.ids.slot);
         free(P.ids.hash);
@@ -1527,6 +1531,9 @@ ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,
     CT_TRY(write_counts(f, &rep, err));
     if (o->features_path != NULL) {
         CT_TRY(join_features(f, o, &P.ids, &S, &cust, &rep, err));
+    }
+    if (o->dynamic_path != NULL) {
+        CT_TRY(ct_ingest_dynamic(f, o, &P.ids, &S, &cust, cal_end, &rep, err));
     }
     s = ct_file_commit(f, err);
     f = NULL;
@@ -1606,7 +1613,7 @@ ct_status ct_ingest_summary(const char *csv, const char *out, const ct_ingest_op
         ct_csv_close(&c);
         return r < 0 ? err->status : ct_fail_at(err, CT_EDATA, csv, 0, 0, "no header row");
     }
-    if ((s = check_duplicates(&c, err)) != CT_OK) {
+    if ((s = ct_ingest_check_duplicates(&c, err)) != CT_OK) {
         ct_csv_close(&c);
         return s;
     }

@@ -9,6 +9,7 @@
 
 #include "clvtier/ingest.h"
 #include "clvtier/outfile.h"
+#include "clvtier/store.h"
 #include "data/csv_internal.h"
 
 #define MAX_ID_BYTES 1024
@@ -121,5 +122,25 @@ ct_status ct_ingest_append_row(parsed *P, rowctx *x, const ct_csv *c, const prow
 void ct_ingest_finish_orders(parsed *P, const ct_ingest_opts *o, ct_ingest_report *rep);
 /* --returns net, once the purchases are sorted. */
 void ct_ingest_net_returns(parsed *P, sorted *S, ct_ingest_report *rep);
+
+/* Shared with the joins of extra files (ingest.c): a column by name or
+ * 1-based index (-1 with err filled); duplicate header names; trimming a
+ * field; a cell that holds a value (neither empty nor NA); the default
+ * names of the id and date columns. */
+long ct_ingest_resolve_col(const ct_csv *c, int header, const char *spec,
+                           const char *const *defaults, long default_index, const char *role,
+                           const char *option, ct_error *err);
+ct_status ct_ingest_check_duplicates(const ct_csv *c, ct_error *err);
+void ct_ingest_trim(const char **p, size_t *n);
+int ct_ingest_has_value(const char *p, size_t n);
+extern const char *const ct_ingest_id_names[];
+extern const char *const ct_ingest_date_names[];
+
+/* ingest --dynamic-covariates (ingest_dynamic.c): the file o->dynamic_path
+ * into /dynamic_covariates and /dynamic_sums of out, checked against the
+ * customers (cust, their days in S) and the calibration end. */
+ct_status ct_ingest_dynamic(ct_file *out, const ct_ingest_opts *o, const idtab *ids,
+                            const sorted *S, const ct_customers *cust, int32_t cal_end,
+                            ct_ingest_report *rep, ct_error *err);
 
 #endif

@@ -33,6 +33,7 @@ void ct_synth_opts_init(ct_synth_opts *o)
     o->period_days = 7;
     o->start_day = ct_days_from_civil(2020, 1, 1);
     o->seed = 1;
+    o->ahead = 52;
 }
 
 ct_status ct_synth_check(const ct_synth_opts *o, ct_error *err)

@@ -31,6 +31,18 @@ ct_status ct_synth_csv(const ct_synth_opts *o, const char *path, uint64_t *ntx, 
     return ct_outfile_commit(of, err);
 }
 
+ct_status ct_synth_dynamic_csv(const ct_synth_opts *o, const char *path, ct_error *err)
+{
+    ct_outfile *of = NULL;
+    CT_CHECK(ct_outfile_open(&of, path, err));
+    ct_status s = ct_synth_dyn_log(o, to_outfile, of, err);
+    if (s != CT_OK) {
+        ct_outfile_abort(of);
+        return s;
+    }
+    return ct_outfile_commit(of, err);
+}
+
 /* The covariates z (n x o->ncov) as /features: id, then one column each. */
 static ct_status write_features(ct_file *f, const ct_synth_opts *o, const ct_customers *c,
                                 const double *z, ct_error *err)
@@ -68,13 +80,18 @@ ct_status ct_synth_features_csv(const ct_synth_opts *o, const char *path, ct_err
     if (fp != NULL) {
         fprintf(fp, "id");
         for (size_t j = 0; j < o->ncov; j++) {
-            fprintf(fp, ",%s", o->cov_name[j]);
+            if (!o->cov_dynamic[j]) { /* time-varying ones: ct_synth_dynamic_csv */
+                fprintf(fp, ",%s", o->cov_name[j]);
+            }
         }
         fprintf(fp, "\n");
         for (size_t i = 0; i < cust.n; i++) {
             fprintf(fp, "%s", cust.ids + i * cust.id_width);
             for (size_t j = 0; j < o->ncov; j++) {
                 double v = z[i * o->ncov + j];
+                if (o->cov_dynamic[j]) {
+                    continue;
+                }
                 if (o->cov_kind[j] == 'b') {
                     fprintf(fp, ",%d", v != 0);
                 } else {
