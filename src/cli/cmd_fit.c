@@ -28,8 +28,10 @@ static const char FIT_HELP[] =
     "      --seed S          seed of the extra starting points (default 1)\n"
     "      --threads N       threads (default: all cores; results do not depend on it)\n"
     "      --table GROUP     table to fit (default /customers)\n"
-    "      --covariates-purchase C1,C2   static covariates of the purchase process\n"
-    "      --covariates-dropout C1,C2    static covariates of the drop-out process\n"
+    "      --covariates-purchase C1,C2   covariates of the purchase process: columns of\n"
+    "                                    /features, or of /dynamic_covariates (time-\n"
+    "                                    varying, pareto only)\n"
+    "      --covariates-dropout C1,C2    covariates of the drop-out process\n"
     "                        (numeric columns of DATA.h5's /features; bgnbd, mbgnbd,\n"
     "                        pareto; CLVTools' parametrisation: alpha_i = alpha\n"
     "                        exp(-g'z), a_i, b_i = a, b exp(g'z), beta_i = beta exp(-g'z))\n"
@@ -61,6 +63,9 @@ static void print_fit(FILE *fp, const ct_fit *f)
         fprintf(fp, "  %-14s %14.6g %14.6g\n", nm, f->par[j], f->se[j]);
     }
     fprintf(fp, "  log-likelihood %.4f   AIC %.4f   BIC %.4f\n", f->ll, f->aic, f->bic);
+    if (f->dynamic) {
+        fprintf(fp, "  covariates vary in time (Bachmann, Meierer & Naef 2021)\n");
+    }
     if (f->ncoef > 0) {
         fprintf(fp, "  vs. no covariates: log-likelihood %.4f, LR = %.4f on %zu df, p = %.3g%s\n",
                 f->ll0, f->lr, f->ncoef, f->lr_p,
@@ -127,7 +132,8 @@ static void print_fit_json(const ct_fit *f)
             cli_json_str(stdout, f->coef_col[j]);
             printf(", \"process\": \"%s\"}", PROC[f->coef_proc[j] & 3]);
         }
-        printf("], \"lr_df\": %zu", f->ncoef);
+        printf("], \"time_varying\": %s, \"lr_df\": %zu", f->dynamic ? "true" : "false",
+               f->ncoef);
         json_nums(LR, (const double[4]){f->ll0, f->lr, f->lr_p, f->penalty_cov}, 4);
     }
     json_nums(IC_NAMES, (const double[3]){f->ll, f->aic, f->bic}, 3);

@@ -377,6 +377,16 @@ ct_status ct_ingest_dynamic(ct_file *out, const ct_ingest_opts *o, const idtab *
     dyn d = {o, o->dynamic_path, NULL, NULL, 0, 0, 0, NULL};
     double *sums = NULL;
     ct_status s = read_rows(&d, ids, S, rep, err);
+    for (size_t j = 0; j < d.nv && s == CT_OK; j++) {
+        char ds[96];
+        snprintf(ds, sizeof ds, "/features/%s", d.names[j]);
+        if (ct_file_has_dataset(out, ds)) {
+            s = ct_fail_at(err, CT_EDATA, d.path, 1, 0,
+                           "column '%s' is also a column of --features: one name, one meaning "
+                           "(rename one of them)",
+                           d.names[j]);
+        }
+    }
     if (s == CT_OK) {
         qsort(d.rows, d.n, sizeof *d.rows, drow_cmp);
         for (size_t k = 0; k + 1 < d.n && s == CT_OK; k++) {

@@ -14,6 +14,13 @@
 
 #define DYN_READ_ROWS ((size_t)1 << 20)
 
+/* Fail naming the data file (the caller's `path`). */
+#define DYN_FAIL(code, ...)                                                                     \
+    do {                                                                                       \
+        s = ct_fail_at(err, code, path, 0, 0, __VA_ARGS__);                                    \
+        goto done;                                                                             \
+    } while (0)
+
 void ct_dyncov_free(ct_dyncov *d)
 {
     free(d->off);
@@ -93,8 +100,9 @@ static void open_upto(builder *b, long upto)
 
 /* One row: customer i (of c), its period's first day and the values of
  * the coefficients' columns (static ones filled in). */
-static ct_status add_row(builder *b, const ct_customers *c, size_t i, int32_t day,
-                         const double *z, double pd, double L, double horizon, ct_error *err)
+static ct_status add_row(builder *b, const ct_customers *c, const int32_t *first, size_t i,
+                         int32_t day, const double *z, double pd, double L, double horizon,
+                         ct_error *err)
 {
     ct_dyncov *d = b->d;
     size_t K = d->ncoef;
@@ -110,8 +118,8 @@ static ct_status add_row(builder *b, const ct_customers *c, size_t i, int32_t da
                        c->row0 + i + 1);
     }
     b->last = day;
-    d->end[i] = (double)(day - c->first_day[i] + L) / pd;
-    double t0 = (double)(day - c->first_day[i]) / pd;
+    d->end[i] = (double)(day - first[i] + L) / pd;
+    double t0 = (double)(day - first[i]) / pd;
     if (t0 >= c->T[i] + horizon) {
         return CT_OK; /* past what is fitted and scored */
     }
@@ -140,8 +148,9 @@ ct_status ct_dyncov_read(const char *path, const ct_customers *c, double period_
     double *val = NULL, *zrow = NULL, *col = NULL;
     ct_status s;
     memset(out, 0, sizeof *out);
-    if (K == 0 || K > 64 || c->first_day == NULL || !(period_days > 0)) {
-        return ct_fail(err, CT_EINVAL, "covariate paths: 1 to 64 columns and dated customers");
+    int32_t *first = NULL;
+    if (K == 0 || K > 64 || !(period_days > 0)) {
+        return ct_fail(err, CT_EINVAL, "covariate paths: 1 to 64 columns");
     }
     out->n = n;
     out->ncoef = K;
@@ -159,29 +168,44 @@ ct_status ct_dyncov_read(const char *path, const ct_customers *c, double period_
     }
     CT_TRY(ct_file_open(&f, path, err));
     if (!ct_file_has_group(f, "/dynamic_covariates") || !ct_file_has_group(f, "/dynamic_sums")) {
-        CT_FAIL(err, CT_EFORMAT, "%s: no /dynamic_covariates (ingest --dynamic-covariates)",
-                path);
+        DYN_FAIL(CT_EFORMAT, "no /dynamic_covariates (ingest --dynamic-covariates)");
     }
+    if (c->first_day == NULL) { /* the first purchase days of these customers */
+        ct_table *tc = NULL;
+        first = malloc((n ? n : 1) * sizeof *first);
+        s = first != NULL ? ct_table_open(&tc, f, "/customers", err)
+                          : ct_fail(err, CT_ENOMEM, "out of memory");
+        long jf = s == CT_OK ? ct_table_find(tc, "first_day") : -1;
+        if (s == CT_OK && jf < 0) {
+            s = ct_fail(err, CT_EFORMAT, "%s: /customers has no first_day", path);
+        }
+        if (s == CT_OK) {
+            s = ct_table_read(tc, (size_t)jf, c->row0, n, CT_INT32, first, err);
+        }
+        ct_table_close(tc);
+        CT_TRY(s);
+    }
+    const int32_t *fd = c->first_day != NULL ? c->first_day : first;
     CT_TRY(ct_table_open(&t, f, "/dynamic_covariates", err));
     CT_TRY(ct_table_open(&ts, f, "/dynamic_sums", err));
     int64_t L = 0;
     CT_TRY(ct_attr_get_i64(f, "/dynamic_covariates", "period_days", &L, err));
     if (fabs((double)L - period_days) > 1e-9) {
-        CT_FAIL(err, CT_EFORMAT, "%s: covariate periods of %lld days, customers' of %g", path,
+        DYN_FAIL(CT_EFORMAT, "covariate periods of %lld days, customers' of %g",
                 (long long)L, period_days);
     }
     long jcu = ct_table_find(t, "customer"), jdy = ct_table_find(t, "day");
     if (jcu < 0 || jdy < 0) {
-        CT_FAIL(err, CT_EFORMAT, "%s: /dynamic_covariates lacks customer or day", path);
+        DYN_FAIL(CT_EFORMAT, "/dynamic_covariates lacks customer or day");
     }
     for (size_t j = 0; j < K; j++) {
         jc[j] = ct_table_find(t, cols[j]);
         js[j] = jc[j] >= 0 ? ct_table_find(ts, cols[j]) : -1;
         if (jc[j] >= 0 && js[j] < 0) {
-            CT_FAIL(err, CT_EFORMAT, "%s: /dynamic_sums lacks column '%s'", path, cols[j]);
+            DYN_FAIL(CT_EFORMAT, "/dynamic_sums lacks column '%s'", cols[j]);
         }
         if (jc[j] < 0 && zstatic == NULL) {
-            CT_FAIL(err, CT_EINVAL, "covariate '%s' is not in /dynamic_covariates", cols[j]);
+            DYN_FAIL(CT_EINVAL, "covariate '%s' is not in /dynamic_covariates", cols[j]);
         }
     }
     builder b = {out, 0, 0, -1, 0};
@@ -204,7 +228,7 @@ ct_status ct_dyncov_read(const char *path, const ct_customers *c, double period_
             for (size_t j = 0; j < K; j++) {
                 zrow[j] = jc[j] >= 0 ? val[j * m + q] : zstatic[i * K + j];
             }
-            CT_TRY(add_row(&b, c, i, dy[q], zrow, period_days, (double)L, horizon, err));
+            CT_TRY(add_row(&b, c, fd, i, dy[q], zrow, period_days, (double)L, horizon, err));
         }
     }
     open_upto(&b, (long)n);
@@ -213,15 +237,17 @@ ct_status ct_dyncov_read(const char *path, const ct_customers *c, double period_
         if (!(out->end[i] >= c->T[i] + horizon - 1e-9 * (1 + c->T[i] + horizon))) {
             who(c, i, w, sizeof w);
             double last = isnan(out->end[i]) ? 0 : out->end[i] * period_days;
-            ct_date_format(c->first_day[i] + (int32_t)llround(last) - 1, d1);
-            ct_date_format(c->first_day[i] + (int32_t)ceil((c->T[i] + horizon) * period_days), d2);
+            ct_date_format(fd[i] + (int32_t)llround(last) - 1, d1);
+            ct_date_format(fd[i] + (int32_t)ceil((c->T[i] + horizon) * period_days), d2);
             if (isnan(out->end[i])) {
-                CT_FAIL(err, CT_EDATA, "%s: %s has no time-varying covariates", path, w);
+                DYN_FAIL(CT_EDATA, "%s has no time-varying covariates", w);
             }
-            CT_FAIL(err, CT_EDATA,
-                    "%s: %s: its time-varying covariates end on %s; %s %g periods ahead needs "
-                    "them through %s",
-                    path, w, d1, horizon > 0 ? "scoring" : "fitting", horizon, d2);
+            char need[64] = "the fit needs";
+            if (horizon > 0) {
+                snprintf(need, sizeof need, "scoring %g periods ahead needs", horizon);
+            }
+            DYN_FAIL(CT_EDATA, "%s: its time-varying covariates end on %s; %s them through %s",
+                     w, d1, need, d2);
         }
     }
     /* the purchase sums: a dynamic column's from /dynamic_sums, x z for a static one */
@@ -243,6 +269,7 @@ done:
     free(val);
     free(zrow);
     free(col);
+    free(first);
     if (s != CT_OK) {
         ct_dyncov_free(out);
     }

@@ -43,6 +43,7 @@ ct_status ct_fit_write(ct_file *f, const ct_fit *fit, ct_error *err)
         CT_TRY(ct_attr_set_f64(f, grp, "ll_without_covariates", fit->ll0, err));
         CT_TRY(ct_attr_set_f64(f, grp, "lr_statistic", fit->lr, err));
         CT_TRY(ct_attr_set_f64(f, grp, "lr_p_value", fit->lr_p, err));
+        CT_TRY(ct_attr_set_i64(f, grp, "covariates_time_varying", fit->dynamic, err));
     }
     CT_TRY(ct_attr_set_f64(f, grp, "ll", fit->ll, err));
     CT_TRY(ct_attr_set_f64(f, grp, "aic", fit->aic, err));
@@ -159,6 +160,11 @@ ct_status ct_fit_read(const ct_file *f, const char *model_name, ct_fit *fit, ct_
         (void)ct_attr_get_f64(f, grp, "ll_without_covariates", &fit->ll0, NULL);
         (void)ct_attr_get_f64(f, grp, "lr_statistic", &fit->lr, NULL);
         (void)ct_attr_get_f64(f, grp, "lr_p_value", &fit->lr_p, NULL);
+        int64_t dyn = 0;
+        if (ct_attr_exists(f, grp, "covariates_time_varying")) {
+            CT_TRY(ct_attr_get_i64(f, grp, "covariates_time_varying", &dyn, err));
+        }
+        fit->dynamic = dyn != 0;
     }
     CT_TRY(ct_attr_get_f64v(f, grp, "params", fit->par, CT_CLV_MAXPAR, &k1, err));
     CT_TRY(ct_attr_get_f64v(f, grp, "se", fit->se, CT_CLV_MAXPAR, &k2, err));

@@ -62,11 +62,16 @@ const char *rp_cov_text(const ct_fit *f)
     static char buf[1200];
     int pareto = f->model == CT_PARETO;
     snprintf(buf, sizeof buf,
-             "Static covariates (CLVTools' parametrisation): alpha_i = alpha exp(-trans'z)%s; "
-             "constr. coefficients act in both processes. Against the same model without "
+             "%s; constr. coefficients act in both processes. Against the same model without "
              "covariates: log-likelihood %.4f, likelihood-ratio statistic %.4f on %zu degrees "
              "of freedom, p = %.3g%s.",
-             pareto ? ", beta_i = beta exp(-life'z)" : ", a_i = a exp(life'z), b_i = b exp(life'z)",
+             f->dynamic ? "Time-varying covariates (Bachmann, Meierer & Naef 2021): purchase rate "
+                          "lambda_i exp(trans'z_i(t)), drop-out rate mu_i exp(life'z_i(t)), z_i(t) "
+                          "constant within each period"
+             : pareto ? "Static covariates (CLVTools' parametrisation): alpha_i = alpha "
+                        "exp(-trans'z), beta_i = beta exp(-life'z)"
+                      : "Static covariates (CLVTools' parametrisation): alpha_i = alpha "
+                        "exp(-trans'z), a_i = a exp(life'z), b_i = b exp(life'z)",
              f->ll0, f->lr, f->ncoef, f->lr_p,
              f->penalty_cov > 0 ? " (the coefficients are penalised: the test is approximate)"
                                 : "");
@@ -752,7 +757,10 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
         r->graded_w = r->total_w - r->tier[r->ntiers - 1].n;
     }
     double *covz = NULL;
-    if (s == CT_OK && r->nfits > 0 && r->fit[0].ncoef > 0) { /* each customer's covariates */
+    if (s == CT_OK && r->nfits > 0 && r->fit[0].dynamic) {
+        rp_note(r, "the fit has time-varying covariates: the model-check tables, which hold "
+                   "each customer's parameters fixed in time, are not drawn.");
+    } else if (s == CT_OK && r->nfits > 0 && r->fit[0].ncoef > 0) { /* each customer's covariates */
         if (ct_features_read_fit(path, &k.c, &r->fit[0], &covz, &e) == CT_OK) {
             k.c.cov = covz;
         } else {
@@ -760,7 +768,7 @@ static ct_status load(rp *r, const char *path, const ct_report_opts *o, ct_error
                     e.msg);
         }
     }
-    if (s == CT_OK && r->nfits > 0 && r->fit[0].model != CT_BGBB &&
+    if (s == CT_OK && r->nfits > 0 && r->fit[0].model != CT_BGBB && !r->fit[0].dynamic &&
         (r->fit[0].ncoef == 0 || k.c.cov != NULL)) {
         if (ct_clv_repeat_table(&r->fit[0], &k.c, RP_JMAX, r->rep_exp, r->rep_obs, &e) != CT_OK) {
             rp_note(r, "expected vs actual repeat purchases unavailable: %s", e.msg);

@@ -4,6 +4,7 @@
 #include "clvtier/pipeline.h"
 #include "clvtier/schema.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,16 +125,81 @@ static ct_status name_file(const char *path, ct_status s, ct_error *err)
     return s;
 }
 
+int ct_cov_dynamic(const char *path, const char *const *cols, size_t K)
+{
+    for (size_t j = 0; j < K; j++) {
+        if (ct_dyncov_has(path, cols[j])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The columns cols[0..K) of /features for c (*z: n x K); the time-varying
+ * ones (in /dynamic_covariates) NaN, read by ct_cov_paths. */
+static ct_status read_static(const char *path, const ct_customers *c, const char *const *cols,
+                             size_t K, const char *refs, double **z, ct_error *err)
+{
+    const char *sc[CT_CLV_MAXCOEF];
+    size_t ns = 0, idx[CT_CLV_MAXCOEF];
+    for (size_t j = 0; j < K && j < CT_CLV_MAXCOEF; j++) {
+        if (!ct_dyncov_has(path, cols[j])) {
+            idx[ns] = j;
+            sc[ns++] = cols[j];
+        }
+    }
+    if (ns == K) {
+        return ct_features_read(path, c, cols, K, refs, z, err);
+    }
+    double *zs = NULL, *v = malloc((c->n ? c->n : 1) * K * sizeof *v);
+    if (v == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory for covariates");
+    }
+    ct_status s = ns > 0 ? ct_features_read(path, c, sc, ns, refs, &zs, err) : CT_OK;
+    for (size_t i = 0; i < c->n && s == CT_OK; i++) {
+        for (size_t j = 0; j < K; j++) {
+            v[i * K + j] = (double)NAN;
+        }
+        for (size_t q = 0; q < ns; q++) {
+            v[i * K + idx[q]] = zs[i * ns + q];
+        }
+    }
+    free(zs);
+    if (s != CT_OK) {
+        free(v);
+        return s;
+    }
+    *z = v;
+    return CT_OK;
+}
+
 ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_covariates *cv,
                       const char *refs, double **z, ct_error *err)
 {
-    return name_file(path, ct_features_read(path, c, cv->col, cv->ncoef, refs, z, err), err);
+    return name_file(path, read_static(path, c, cv->col, cv->ncoef, refs, z, err), err);
 }
 
 ct_status ct_cov_read_fit(const char *path, const ct_customers *c, const ct_fit *f, double **z,
                           ct_error *err)
 {
-    return name_file(path, ct_features_read_fit(path, c, f, z, err), err);
+    if (!f->dynamic) {
+        return name_file(path, ct_features_read_fit(path, c, f, z, err), err);
+    }
+    const char *cols[CT_CLV_MAXCOEF];
+    for (size_t j = 0; j < f->ncoef; j++) {
+        cols[j] = f->coef_col[j];
+    }
+    return name_file(path, read_static(path, c, cols, f->ncoef, f->coef_ref, z, err), err);
+}
+
+ct_status ct_cov_paths(const char *path, const ct_customers *c, double period_days,
+                       const char *const *cols, size_t K, const double *z, double horizon,
+                       ct_dyncov *dc, ct_clv_paths *view, ct_error *err)
+{
+    CT_CHECK(name_file(path, ct_dyncov_read(path, c, period_days, cols, z, K, horizon, dc, err),
+                       err));
+    *view = (ct_clv_paths){dc->n, dc->ncoef, dc->off, dc->t0, dc->end, dc->z, dc->zsum};
+    return CT_OK;
 }
 
 #define COV_MAX_LEVELS 50
@@ -174,7 +240,10 @@ static ct_status expand(const char *path, const ct_cov_spec *spec, const ct_clv_
     for (size_t j = 0; j < cv->ncoef; j++) {
         int is_text = 0;
         size_t nl = 0;
-        CT_CHECK(ct_features_levels(path, cv->col[j], &is_text, levels, COV_MAX_LEVELS, &nl, err));
+        if (!ct_dyncov_has(path, cv->col[j])) { /* time-varying ones are numbers */
+            CT_CHECK(ct_features_levels(path, cv->col[j], &is_text, levels, COV_MAX_LEVELS, &nl,
+                                        err));
+        }
         if (!is_text) {
             if (out.ncoef == CT_CLV_MAXCOEF) {
                 return ct_fail(err, CT_ECONFIG, "more than %d covariate coefficients",

@@ -107,6 +107,30 @@ ct_status ct_stage_fit_cov(const ct_customers *c, const ct_clv_covariates *cv, c
     return s;
 }
 
+ct_status ct_stage_fit_dyn(const ct_customers *c, const ct_clv_covariates *cv,
+                           const ct_clv_paths *paths, const char *refs, const char *source,
+                           const ct_fit_opts *fo, ct_fit *fit, ct_error *err)
+{
+    ct_clv_data *cd = NULL;
+    ct_fit base = *fit;
+    if (base.model != CT_PARETO) {
+        return ct_fail(err, CT_ECONFIG,
+                       "time-varying covariates (from /dynamic_covariates) are for pareto, as "
+                       "Bachmann, Meierer & Naef (2021) define them, not %s; give %s static "
+                       "covariates from /features",
+                       ct_clv_model_name(base.model), ct_clv_model_name(base.model));
+    }
+    ct_status s = ct_clv_data_new_dyn(&cd, c, cv, paths, source, err);
+    if (s == CT_OK) {
+        s = ct_clv_fit_cov(cd, &base, fo, fit, err);
+    }
+    ct_clv_data_free(cd);
+    if (s == CT_OK) {
+        snprintf(fit->coef_ref, sizeof fit->coef_ref, "%s", refs);
+    }
+    return s;
+}
+
 ct_status ct_stage_choose(const ct_customers *c, double t_star, const char *source,
                           const ct_fit_opts *fo, unsigned exclude, ct_comm *comm,
                           ct_model_choice *ch,
@@ -229,10 +253,17 @@ static ct_status fit_covariates(ct_fit_stage *o, ct_customers *cust, ct_clv_cova
         if (s != CT_OK) {
             return s;
         }
+        int dyn[CT_CLV_MAXCOEF]; /* time-varying columns: NaN here, their paths checked */
+        for (size_t j = 0; j < cv->ncoef; j++) {
+            dyn[j] = ct_dyncov_has(o->data, cv->col[j]);
+        }
         for (size_t i = 0; i < cust->n; i++) {
             int miss = 0;
             for (size_t j = 0; j < cv->ncoef; j++) {
                 double *v = &(*z)[i * cv->ncoef + j];
+                if (dyn[j]) {
+                    continue;
+                }
                 miss |= isnan(*v);
                 *v = isnan(*v) ? 0.0 : *v;
             }
@@ -269,11 +300,25 @@ ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err)
     char cov_names[CT_CLV_MAXCOEF][64], refs[sizeof fits[0].coef_ref] = "";
     double *z = NULL, *w0 = cust.weight, *wcov = NULL;
     o->cov_dropped = 0;
+    ct_dyncov dc;
+    ct_clv_paths paths;
+    int dyn = 0;
+    memset(&dc, 0, sizeof dc);
     if (cov) {
         CT_TRY(ct_comm_agree(comm,
                              fit_covariates(o, &cust, &cv, cov_names, refs, sizeof refs, &z,
                                             &wcov, err),
                              err));
+        dyn = ct_cov_dynamic(o->data, cv.col, cv.ncoef);
+    }
+    if (dyn && comm != NULL) {
+        s = ct_fail(err, CT_ECONFIG, "time-varying covariates are fitted on one rank (not yet "
+                                     "under MPI)");
+        goto done;
+    }
+    if (dyn) {
+        CT_TRY(ct_cov_paths(o->data, &cust, period_days, cv.col, cv.ncoef, z, 0, &dc, &paths,
+                            err));
     }
     if (o->choice != NULL) {
         ct_model_choice *ch = o->choice;
@@ -291,7 +336,10 @@ ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err)
         if (s != CT_OK) {
             goto done;
         }
-        if (cov && m != CT_GAMMAGAMMA) { /* from the plain fit, with the covariates */
+        if (dyn && m != CT_GAMMAGAMMA) { /* time-varying: from the plain fit */
+            CT_TRY(ct_stage_fit_dyn(&cust, &cv, &paths, refs, o->data, &o->fit, &fits[k0 + k],
+                                    err));
+        } else if (cov && m != CT_GAMMAGAMMA) { /* from the plain fit, with the covariates */
             CT_TRY(ct_stage_fit_cov(&cust, &cv, refs, o->data, &o->fit, comm, &fits[k0 + k],
                                     err));
         }
@@ -319,6 +367,7 @@ done:
     cust.weight = w0;
     free(wcov);
     free(z);
+    ct_dyncov_free(&dc);
     ct_customers_free(&cust);
     return s;
 }
@@ -377,6 +426,31 @@ static ct_status score_sums(ct_comm *comm, const ct_scores *sc, double out[4], c
     return s;
 }
 
+/* Scores under time-varying covariates: each customer's path to T +
+ * horizon (dc keeps it), one rank. */
+static ct_status score_dynamic(const ct_score_stage *o, const ct_fit *pf, const ct_fit *gg,
+                               const ct_customers *c, double period_days, ct_comm *comm,
+                               ct_dyncov *dc, ct_scores *sc, ct_error *err)
+{
+    if (o->level > 0 || o->dert > 0 || o->nat > 0) {
+        return ct_fail(err, CT_ECONFIG,
+                       "a fit with time-varying covariates scores P(alive), expected purchases "
+                       "and CLV; --intervals, --dert and --alive-at are not available for it");
+    }
+    if (comm != NULL) {
+        return ct_fail(err, CT_ECONFIG,
+                       "time-varying covariates are scored on one rank (not yet under MPI)");
+    }
+    const char *cols[CT_CLV_MAXCOEF];
+    for (size_t j = 0; j < pf->ncoef; j++) {
+        cols[j] = pf->coef_col[j];
+    }
+    ct_clv_paths view;
+    CT_CHECK(ct_cov_paths(o->data, c, period_days, cols, pf->ncoef, c->cov, o->horizon, dc, &view,
+                          err));
+    return ct_clv_score_dyn(pf, gg, c, &view, o->horizon, o->discount, o->threads, sc, err);
+}
+
 ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_error *err)
 {
     ct_fit pf, gg;
@@ -409,11 +483,15 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
     }
     memset(&sc, 0, sizeof sc);
     double t0 = ct_seconds(), *z = NULL;
+    ct_dyncov dc;
+    memset(&dc, 0, sizeof dc);
     if (pf.ncoef > 0) { /* every customer under its own covariates */
         s = ct_cov_read_fit(o->data, &cust, &pf, &z, err);
         cust.cov = z;
     }
-    if (s == CT_OK && o->level > 0 && o->draws > 0) {
+    if (s == CT_OK && pf.dynamic) { /* and their paths over the horizon */
+        s = score_dynamic(o, &pf, has_gg ? &gg : NULL, &cust, period_days, comm, &dc, &sc, err);
+    } else if (s == CT_OK && o->level > 0 && o->draws > 0) {
         double all = (double)cust.n; /* the customers of every rank */
         s = ct_comm_allreduce_sum(comm, &all, 1, err);
         if (s == CT_OK) {
@@ -454,6 +532,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
 done:
     ct_file_close(f);
     free(z);
+    ct_dyncov_free(&dc);
     ct_scores_free(&sc);
     ct_customers_free(&cust);
     return s;
