@@ -1030,6 +1030,75 @@ expect 0 "ingest a new level" -- "$CLV" ingest "$T/cat.csv" --period week --feat
 expect 65 "score with a level the fit did not know" -- "$CLV" score "$T/cat2.h5" --fit "$T/catfit.h5" -o "$T/x.h5"
 says "score with a level the fit did not know" "covariate 'channel' = 'tv' is none of the levels"
 
+# ---- issue 17: time-varying covariates (Pareto/NBD) ---------------------------
+expect 0 "synth time-varying" -- "$CLV" synth --model pareto -n 3000 --periods 104 --cohort 52 \
+    --covariates contact:db:0.7:0.5,income:n:-0.3:0 -o "$T/dyn.csv" --features-out "$T/dynf.csv" \
+    --dynamic-out "$T/dynd.csv" --ahead 26 -q
+head -1 "$T/dynd.csv" | grep -qx 'id,date,contact' && head -1 "$T/dynf.csv" | grep -qx 'id,income' && ok \
+    || bad "synth time-varying files: $(head -1 "$T/dynd.csv") / $(head -1 "$T/dynf.csv")"
+expect 64 "synth time-varying without dynamic-out" -- "$CLV" synth --model pareto -n 10 \
+    --covariates contact:db:0.7:0.5 -o "$T/x.csv"
+expect 64 "synth time-varying bgnbd" -- "$CLV" synth --model bgnbd -n 10 \
+    --covariates contact:db:0.7:0.5 -o "$T/x.csv" --dynamic-out "$T/x2.csv"
+expect 0 "ingest time-varying" -- "$CLV" ingest "$T/dyn.csv" --period week --features "$T/dynf.csv" \
+    --dynamic-covariates "$T/dynd.csv" -o "$T/dyn.h5" --json
+grep -qF '"dynamic_columns": 1' "$T/out" && ok || bad "ingest --dynamic-covariates json: $(cat "$T/out")"
+expect 0 "fit time-varying" -- "$CLV" fit "$T/dyn.h5" --model pareto --covariates-purchase contact,income \
+    --covariates-dropout contact -o "$T/dynfit.h5" --json -q
+grep -qF '"time_varying": true' "$T/out" && ok || bad "fit time-varying json: $(head -c 400 "$T/out")"
+# truth 0.7 and -0.3; standard errors about 0.03 and 0.04 here: within 4 of them
+v=$(sed -n 's/.*"params": {[^}]*"trans.contact": \([-0-9.e]*\).*/\1/p' "$T/out")
+w=$(sed -n 's/.*"params": {[^}]*"trans.income": \([-0-9.e]*\).*/\1/p' "$T/out")
+awk -v v="$v" -v w="$w" 'BEGIN { exit !(v > 0.58 && v < 0.82 && w > -0.46 && w < -0.14) }' && ok \
+    || bad "time-varying fit far from the truth: trans.contact $v (0.7), trans.income $w (-0.3)"
+"$CLV" inspect "$T/dynfit.h5" | grep -q '@covariates_time_varying = 1' && ok || bad "fit lacks covariates_time_varying"
+expect 0 "score time-varying" -- "$CLV" score "$T/dyn.h5" --fit "$T/dynfit.h5" --horizon 20 --discount 0.01 \
+    -o "$T/dynsc.h5" --json -q
+grep -qF '"total_clv": ' "$T/out" && ok || bad "score time-varying json: $(cat "$T/out")"
+expect 65 "score past the covariates" -- "$CLV" score "$T/dyn.h5" --fit "$T/dynfit.h5" --horizon 40 -o "$T/x.h5"
+says "score past the covariates" "scoring 40 periods ahead needs them through"
+expect 78 "score time-varying intervals" -- "$CLV" score "$T/dyn.h5" --fit "$T/dynfit.h5" --horizon 5 \
+    --intervals -o "$T/x.h5"
+expect 78 "time-varying bgnbd" -- "$CLV" fit "$T/dyn.h5" --model bgnbd --covariates-purchase contact -o "$T/x.h5"
+says "time-varying bgnbd" "are for pareto"
+# covariates constant in time give the static fit (to the optimiser's tolerance)
+awk -F, 'NR == FNR { inc[$1] = $2; next } FNR == 1 { print "id,date,inc_t"; next } { print $1 "," $2 "," inc[$1] }' \
+    "$T/dynf.csv" "$T/dynd.csv" >"$T/dynconst.csv"
+expect 0 "ingest constant paths" -- "$CLV" ingest "$T/dyn.csv" --period week --features "$T/dynf.csv" \
+    --dynamic-covariates "$T/dynconst.csv" -o "$T/dync.h5" -q
+expect 0 "fit static" -- "$CLV" fit "$T/dync.h5" --model pareto --covariates-purchase income \
+    --covariates-dropout income -o "$T/x.h5" --json -q
+sed -n 's/.*"params": {\([^}]*\)}.*/\1/p' "$T/out" | tr ',' '\n' | sed 's/.*: //' >"$T/p1"
+expect 0 "fit constant paths" -- "$CLV" fit "$T/dync.h5" --model pareto --covariates-purchase inc_t \
+    --covariates-dropout inc_t -o "$T/x.h5" --json -q
+sed -n 's/.*"params": {\([^}]*\)}.*/\1/p' "$T/out" | tr ',' '\n' | sed 's/.*: //' >"$T/p2"
+[ -s "$T/p1" ] && paste "$T/p1" "$T/p2" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-6 * (1 + ($1 < 0 ? -$1 : $1))) exit 1 }' \
+    && ok || bad "constant time-varying fit differs from the static one: $(paste "$T/p1" "$T/p2" | tr '\n' ' ')"
+# bad covariate files: a gap, a duplicate, a late start, a text value, a month period, a clash
+awk -F, 'NR == 20 && $1 == "C000001" { next } { print }' "$T/dynd.csv" >"$T/dgap.csv"
+expect 65 "time-varying gap" -- "$CLV" ingest "$T/dyn.csv" --period week --dynamic-covariates "$T/dgap.csv" -o "$T/x.h5"
+says "time-varying gap" "customer 'C000001': no covariates for the period starting"
+awk 'NR == 5 { print } { print }' "$T/dynd.csv" >"$T/ddup.csv"
+expect 65 "time-varying duplicate" -- "$CLV" ingest "$T/dyn.csv" --period week --dynamic-covariates "$T/ddup.csv" -o "$T/x.h5"
+says "time-varying duplicate" "two rows for the period starting"
+awk -F, 'NR == 2 { next } { print }' "$T/dynd.csv" >"$T/dlate.csv"
+expect 65 "time-varying late start" -- "$CLV" ingest "$T/dyn.csv" --period week --dynamic-covariates "$T/dlate.csv" -o "$T/x.h5"
+says "time-varying late start" "after its first purchase on"
+awk -F, 'NR == 7 { print $1 "," $2 ",yes"; next } { print }' "$T/dynd.csv" >"$T/dtext.csv"
+expect 65 "time-varying text" -- "$CLV" ingest "$T/dyn.csv" --period week --dynamic-covariates "$T/dtext.csv" -o "$T/x.h5"
+says "time-varying text" "'yes' is not a number"
+expect 64 "time-varying month" -- "$CLV" ingest "$T/dyn.csv" --period month --dynamic-covariates "$T/dynd.csv" -o "$T/x.h5"
+sed '1s/contact/income/' "$T/dynd.csv" >"$T/dclash.csv"
+expect 65 "time-varying name clash" -- "$CLV" ingest "$T/dyn.csv" --period week --features "$T/dynf.csv" \
+    --dynamic-covariates "$T/dclash.csv" -o "$T/x.h5"
+says "time-varying name clash" "also a column of --features"
+sed '1s/contact/Religion/' "$T/dynd.csv" >"$T/drel.csv"
+expect 0 "ingest a protected time-varying column" -- "$CLV" ingest "$T/dyn.csv" --period week \
+    --dynamic-covariates "$T/drel.csv" -o "$T/drel.h5" -q
+expect 78 "time-varying protected" -- "$CLV" fit "$T/drel.h5" --model pareto --covariates-purchase Religion -o "$T/x.h5"
+expect 64 "time-varying with a summary" -- "$CLV" ingest --summary "$DATA/cdnow_customers_summary.csv" \
+    --dynamic-covariates "$T/dynd.csv" -o "$T/x.h5"
+
 no_temp final
 echo "cli: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
