@@ -262,6 +262,7 @@ ct_status ct_stage_report(const char *result, const ct_report_opts *o, ct_error 
 typedef struct ct_run_opts {
     const char *command;  /* recorded in the result */
     const char *features; /* CSV input only: extra per-customer columns joined by id (may be NULL) */
+    const char *dynamic;  /* CSV input only: time-varying covariates (ingest --dynamic-covariates) */
     /* CSV input only: options of the log's format as name/value pairs
      * (ingest_opts[2i], ingest_opts[2i+1]; ct_ingest_opt_set's names), applied
      * after the model's [ingest] section, so the command line wins. */

@@ -33,6 +33,7 @@ static const char HELP[] =
     "      --min-group N     withhold aggregates over fewer than N customers\n"
     "                        (default: the model's min_group, 10)\n"
     "      --features FILE   CSV input: per-customer columns joined by id (/features)\n"
+    "      --dynamic-covariates FILE  CSV input: time-varying covariates (see ingest)\n"
     "      --id, --date, --amount, --quantity, --price, --order, --cancel-prefix,\n"
     "      --returns, --missing-id, --on-bad-row, --bad-rows, --max-bad-rows,\n"
     "      --encoding, --date-format, --delimiter, --no-header, --features-delimiter\n"
@@ -45,7 +46,7 @@ static const char HELP[] =
     "  -q, --quiet           nothing on stderr but errors\n"
     "  -h, --help            this help\n";
 
-enum { O_THREADS = 256, O_PREV, O_FEAT, O_STAB };
+enum { O_THREADS = 256, O_PREV, O_FEAT, O_STAB, O_DYN };
 
 static void on_stage(void *ctx, const char *stage, double seconds)
 {
@@ -130,6 +131,7 @@ int cmd_run(int argc, char **argv, cli_common *c)
                                          {"report", required_argument, NULL, CLI_O_HTML},
                                          CLI_REPORT_LONG_OPTIONS,
                                          {"features", required_argument, NULL, O_FEAT},
+                                         {"dynamic-covariates", required_argument, NULL, O_DYN},
                                          CLI_INGEST_LONG_OPTIONS,
                                          {"threads", required_argument, NULL, O_THREADS},
                                          {"stability", required_argument, NULL, O_STAB},
@@ -158,6 +160,9 @@ int cmd_run(int argc, char **argv, cli_common *c)
             break;
         case O_FEAT:
             ro.features = optarg;
+            break;
+        case O_DYN:
+            ro.dynamic = optarg;
             break;
         case O_PREV:
             ro.previous = optarg;
@@ -244,10 +249,10 @@ int cli_tier_command(cli_common *c, cli_tier_fn fn, const char *model, const cha
     /* Every input readable and no output an input or another output, every
      * output's directory there, before anything runs; the outputs are then
      * published together at the end (a failure leaves every old one). */
-    const char *in[6] = {model, input, ro->features, ro->previous, rep->id_key, NULL};
+    const char *in[6] = {model, input, ro->features, ro->previous, rep->id_key, ro->dynamic};
     const char *out[7] = {output, rep->html, rep->json, rep->md, rep->csv, NULL, NULL};
     out[5] = run_bad_rows(&m, ro);
-    ct_status s = c->rank == 0 ? ct_paths_check(in, 5, out, 6, &err) : CT_OK;
+    ct_status s = c->rank == 0 ? ct_paths_check(in, 6, out, 6, &err) : CT_OK;
     s = ro->comm != NULL ? ct_comm_agree(ro->comm, s, &err) : s;
     if (s != CT_OK) {
         return cli_fail(c, &err);

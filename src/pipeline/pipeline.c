@@ -471,6 +471,10 @@ typedef struct run_state {
     char cov_names[CT_CLV_MAXCOEF][64];
     char cov_refs[512]; /* reference levels of the text ones */
     double *covz;
+    /* time-varying ones (columns of /dynamic_covariates): every customer's path */
+    int dyn;
+    ct_dyncov dc;
+    ct_clv_paths paths;
     ct_model_choice choice; /* [clv] purchase = auto */
     ct_tier_model mfb;      /* m with the loyalty fallback (run_tier) */
     double *stab;           /* [tiers] stability: per customer (or NULL) */
@@ -507,6 +511,7 @@ static void run_free(run_state *r)
     free(r->mine_lab);
     free(r->stab);
     free(r->covz);
+    ct_dyncov_free(&r->dc);
     if (r->tmp[0] != '\0' && r->root) {
         ct_tmp_remove(r->tmp);
     }
@@ -546,6 +551,7 @@ static ct_status run_ingest(run_state *r, ct_error *err)
         io.observation_end = r->m->observation_end;
         io.command = r->o != NULL ? r->o->command : NULL;
         io.features_path = r->o != NULL ? r->o->features : NULL;
+        io.dynamic_path = r->o != NULL ? r->o->dynamic : NULL;
         snprintf(r->tmp, sizeof r->tmp, "%s.ingest-%ld.h5", r->output, (long)getpid());
         ct_tmp_sweep(r->output); /* intermediate files of killed runs */
         ct_tmp_track(r->tmp);     /* removed on SIGTERM/SIGINT and at the end */
@@ -585,6 +591,43 @@ static ct_status run_ingest(run_state *r, ct_error *err)
     return s;
 }
 
+/* [clv] covariates that vary in time: what of run works with them, and
+ * every customer's path through the horizon. */
+static ct_status run_paths(run_state *r, ct_error *err)
+{
+    const ct_tier_model *m = r->m;
+    double pd = 0;
+    if (r->comm != NULL) {
+        return ct_fail(err, CT_ECONFIG,
+                       "time-varying covariates run on one rank (not yet under MPI)");
+    }
+    if (m->purchase_auto || m->purchase != CT_PARETO) {
+        return ct_fail(err, CT_ECONFIG,
+                       "time-varying covariates need purchase = pareto (Bachmann, Meierer & Naef "
+                       "2021 define them for Pareto/NBD)");
+    }
+    if (m->stability > 0 || m->loyalty_no_purchase) {
+        return ct_fail(err, CT_ECONFIG,
+                       "with time-varying covariates, [tiers] stability and loyalty by the "
+                       "chance of no purchase are not available");
+    }
+    (void)ct_attr_get_f64(r->df, "/customers", "period_days", &pd, NULL);
+    ct_status s = ct_cov_paths(r->data, &r->c, pd, r->cv.col, r->cv.ncoef, r->covz, m->horizon,
+                               &r->dc, &r->paths, err);
+    if (s != CT_OK && r->tmp[0] != '\0' && strcmp(err->file, r->tmp) == 0) {
+        /* the intermediate file: name the covariates' own */
+        ct_error e = *err;
+        size_t skip = strlen(e.file);
+        const char *msg = strncmp(e.msg, e.file, skip) == 0 && e.msg[skip] == ':'
+                              ? e.msg + skip + 1 + (e.msg[skip + 1] == ' ')
+                              : e.msg;
+        s = ct_fail_at(err, e.status,
+                       r->o != NULL && r->o->dynamic != NULL ? r->o->dynamic : r->input, 0, 0,
+                       "%s (horizon %g periods in %s)", msg, m->horizon, m->path);
+    }
+    return s;
+}
+
 /* 2. the customers (this rank's part) and the input's /features. */
 static ct_status run_read(run_state *r, ct_error *err)
 {
@@ -618,9 +661,12 @@ static ct_status run_read(run_state *r, ct_error *err)
             s = ct_cov_expand(r->data, &spec, &r->cv, r->cov_names, r->cov_refs,
                               sizeof r->cov_refs, err);
         }
-        if (s == CT_OK) {
-            s = ct_features_read(r->data, &r->c, r->cv.col, r->cv.ncoef, r->cov_refs, &r->covz,
-                                 err);
+        if (s == CT_OK) { /* (time-varying ones NaN here: their paths below) */
+            s = ct_cov_read(r->data, &r->c, &r->cv, r->cov_refs, &r->covz, err);
+        }
+        r->dyn = s == CT_OK && ct_cov_dynamic(r->data, r->cv.col, r->cv.ncoef);
+        if (r->dyn) {
+            s = run_paths(r, err);
         }
         if (s != CT_OK && err->file[0] == '\0') { /* the model file asked for them */
             ct_error e = *err;
@@ -656,6 +702,9 @@ static ct_status run_fit_model(run_state *r, ct_clv_model model, ct_fit *fit, ct
     ct_clv_covariates cv = r->cv; /* [clv] covariates: from the plain fit, with them */
     cv.z = r->c.cov;
     fo.penalty_cov = r->m->penalty_cov;
+    if (r->dyn) {
+        return ct_stage_fit_dyn(&cl, &cv, &r->paths, r->cov_refs, r->data, &fo, fit, err);
+    }
     return ct_stage_fit_cov(&cl, &cv, r->cov_refs, r->data, &fo, r->comm, fit, err);
 }
 
@@ -697,8 +746,11 @@ static ct_status run_score(run_state *r, ct_error *err)
 {
     ct_customers cl = r->c;
     cl.n = r->nl;
-    ct_status s = ct_clv_score(&r->pf, r->m->spend ? &r->gf : NULL, &cl, r->m->horizon,
-                               r->m->discount, r->threads, &r->sc, err);
+    ct_status s = r->dyn ? ct_clv_score_dyn(&r->pf, r->m->spend ? &r->gf : NULL, &cl, &r->paths,
+                                            r->m->horizon, r->m->discount, r->threads, &r->sc,
+                                            err)
+                         : ct_clv_score(&r->pf, r->m->spend ? &r->gf : NULL, &cl, r->m->horizon,
+                                        r->m->discount, r->threads, &r->sc, err);
     s = ct_comm_agree(r->comm, s, err);
     double **scol[4] = {&r->sc.p_alive, &r->sc.exp_purchases, &r->sc.exp_spend, &r->sc.clv};
     for (int q = 0; q < 4 && s == CT_OK && r->comm != NULL && !r->spread; q++) {
@@ -1075,7 +1127,7 @@ static ct_status write_covariates(ct_file *out, const run_state *r, ct_error *er
     const void *data[1 + CT_CLV_MAXCOEF] = {r->c.ids};
     spec[0] = (ct_colspec){"id", CT_STRING, r->c.id_width};
     for (size_t j = 0; j < K; j++) {
-        int seen = 0;
+        int seen = r->dyn && ct_dyncov_has(r->data, cv->col[j]); /* a path, not a column */
         for (size_t q = 0; q < nc; q++) {
             seen |= strcmp(cv->col[src[q]], cv->col[j]) == 0;
         }

@@ -1099,6 +1099,21 @@ expect 78 "time-varying protected" -- "$CLV" fit "$T/drel.h5" --model pareto --c
 expect 64 "time-varying with a summary" -- "$CLV" ingest --summary "$DATA/cdnow_customers_summary.csv" \
     --dynamic-covariates "$T/dynd.csv" -o "$T/x.h5"
 
+# run with time-varying covariates from a model file
+sed -e 's/^purchase = auto/purchase = pareto\ncovariates_purchase = contact, income\ncovariates_dropout = contact/' \
+    -e 's/^horizon = 52/horizon = 20/' models/vip4.ini >"$T/dynm.ini"
+expect 0 "run time-varying" -- "$CLV" run "$T/dyn.csv" -m "$T/dynm.ini" --features "$T/dynf.csv" \
+    --dynamic-covariates "$T/dynd.csv" -o "$T/dynrun.h5" --markdown "$T/dynrun.md" -q
+grep -q '^| trans.contact | ' "$T/dynrun.md" && grep -q 'Time-varying covariates (Bachmann' "$T/dynrun.md" && ok \
+    || bad "run report lacks the time-varying coefficients"
+sed -e 's/^horizon = 20/horizon = 52/' "$T/dynm.ini" >"$T/dynm52.ini"
+expect 65 "run time-varying past the covariates" -- "$CLV" run "$T/dyn.csv" -m "$T/dynm52.ini" \
+    --features "$T/dynf.csv" --dynamic-covariates "$T/dynd.csv" -o "$T/x.h5" -q
+says "run time-varying past the covariates" "dynd.csv: customer row 1 (id 'C000001'): its time-varying covariates end on"
+sed -e 's/^purchase = pareto/purchase = bgnbd/' "$T/dynm.ini" >"$T/dynmb.ini"
+expect 78 "run time-varying bgnbd" -- "$CLV" run "$T/dyn.csv" -m "$T/dynmb.ini" --features "$T/dynf.csv" \
+    --dynamic-covariates "$T/dynd.csv" -o "$T/x.h5" -q
+
 no_temp final
 echo "cli: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]
