@@ -209,6 +209,14 @@ typedef struct objective {
      * the estimate, saving two passes */
     int last_ok;
     double last_p[CT_CLV_MAXPAR], last_ll, last_H[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    /* 1: the Hessian is differenced (time-varying covariates: 2k gradient
+     * passes), so Newton takes it once at its start and then updates it
+     * from the gradients (BFGS); standard errors still get a fresh one */
+    int quasi;
+    /* with quasi: a Hessian (of f in theta) to start Newton from instead of
+     * differencing one (the subsample's, at its optimum: f is per customer,
+     * so it is the full data's to sampling error), or NULL */
+    const double *h0;
 } objective;
 
 static void to_par(const objective *o, const double *th, double *p)
@@ -327,6 +335,29 @@ static int damped_step(size_t k, const double *H, const double *g, double *step)
     return -1;
 }
 
+/* The BFGS update of H (k x k) for a step s with gradient change y; kept
+ * as it is when y's is not positive (the update would lose definiteness). */
+static void bfgs_update(size_t k, double *H, const double *s, const double *y)
+{
+    double Hs[CT_CLV_MAXPAR], ys = 0, sHs = 0;
+    for (size_t i = 0; i < k; i++) {
+        Hs[i] = 0;
+        for (size_t j = 0; j < k; j++) {
+            Hs[i] += H[i * k + j] * s[j];
+        }
+        ys += y[i] * s[i];
+        sHs += s[i] * Hs[i];
+    }
+    if (!(ys > 1e-12 * norm(y, k) * norm(s, k)) || !(sHs > 0)) {
+        return;
+    }
+    for (size_t i = 0; i < k; i++) {
+        for (size_t j = 0; j < k; j++) {
+            H[i * k + j] += y[i] * y[j] / ys - Hs[i] * Hs[j] / sHs;
+        }
+    }
+}
+
 /* Newton iterations from th (f, g, H evaluated there): stop at |g| <
  * gtol / 100 (at most two steps after |g| < gtol: quadratic convergence
  * makes the estimate ~1e-14 accurate, so it does not depend on the order of
@@ -355,7 +386,7 @@ static unsigned newton(objective *o, double *th, double *f, double *g, double *H
             for (size_t i = 0; i < k; i++) {
                 t2[i] = th[i] + lambda * step[i];
             }
-            if (obj_eval(o, t2, &f2, g2, H2) != 0) {
+            if (obj_eval(o, t2, &f2, g2, o->quasi ? NULL : H2) != 0) {
                 continue;
             }
             /* Armijo; or, where f is flat to rounding, a smaller gradient */
@@ -366,9 +397,18 @@ static unsigned newton(objective *o, double *th, double *f, double *g, double *H
             break;
         }
         it++;
+        if (o->quasi) {
+            double sk[CT_CLV_MAXPAR], yk[CT_CLV_MAXPAR];
+            for (size_t i = 0; i < k; i++) {
+                sk[i] = t2[i] - th[i];
+                yk[i] = g2[i] - g[i];
+            }
+            bfgs_update(k, H, sk, yk);
+        } else {
+            memcpy(H, H2, k * k * sizeof *H);
+        }
         memcpy(th, t2, k * sizeof *th);
         memcpy(g, g2, k * sizeof *g);
-        memcpy(H, H2, k * k * sizeof *H);
         *f = f2;
     }
     return it;
@@ -408,6 +448,7 @@ typedef struct run {
     double f, gnorm;
     unsigned iter;
     int converged;
+    double H[CT_CLV_MAXPAR * CT_CLV_MAXPAR]; /* Newton's last Hessian (quasi: updated) */
 } run;
 
 static int on_boundary(const run *r, size_t k)
@@ -429,10 +470,15 @@ static void finish_newton(objective *o, const double *th0, unsigned max_iter, do
     memcpy(th, th0, k * sizeof *th);
     memset(out, 0, sizeof *out);
     out->f = CT_INF;
-    if (obj_eval(o, th, &f, g, H) != 0) {
+    int given = o->quasi && o->h0 != NULL;
+    if (obj_eval(o, th, &f, g, given ? NULL : H) != 0) {
         return;
     }
+    if (given) {
+        memcpy(H, o->h0, k * k * sizeof *H);
+    }
     out->iter = iter0 + newton(o, th, &f, g, H, gtol, max_iter);
+    memcpy(out->H, H, k * k * sizeof *H);
     out->f = f;
     out->gnorm = norm(g, k);
     int finite = isfinite(f) && isfinite(out->gnorm);
@@ -704,7 +750,7 @@ static ct_status check_fit_opts(const ct_clv_data *d, ct_fit_opts *o, double *p0
  * (at least CLV_SUB_ROWS) from ps, whose optimum replaces ps when it
  * converges (else ps stays: the plain fit's optimum, coefficients 0). */
 static ct_status cov_subsample_start(const ct_clv_data *d, objective *ob, const ct_fit_opts *o,
-                                     double *ps, ct_fit *fit)
+                                     double *ps, double *h0, ct_fit *fit)
 {
     ct_clv_data *sub = NULL;
     CT_CHECK(start_sample(d, o, &sub, ob->err));
@@ -727,6 +773,10 @@ static ct_status cov_subsample_start(const ct_clv_data *d, objective *ob, const 
     }
     if (r.converged) {
         memcpy(ps, r.p, fit->k * sizeof *ps);
+        if (ob->quasi) { /* its Hessian starts the full data's Newton steps */
+            memcpy(h0, r.H, fit->k * fit->k * sizeof *h0);
+            ob->h0 = h0;
+        }
     }
     return CT_OK;
 }
@@ -736,7 +786,7 @@ static ct_status cov_subsample_start(const ct_clv_data *d, objective *ob, const 
 static ct_status optimum(ct_clv_data *d, objective *ob, const double *p0, const ct_fit_opts *o,
                          ct_fit *fit, run *best)
 {
-    double ps[CT_CLV_MAXPAR];
+    double ps[CT_CLV_MAXPAR], h0[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
     int used;
     CT_CHECK(subsample_start(d, ob, p0, o, ps, &used, fit));
     if (!used && d->ncoef > 0 && o->init != NULL) {
@@ -745,12 +795,13 @@ static ct_status optimum(ct_clv_data *d, objective *ob, const double *p0, const 
          * steps there cost 1 % of a pass), then on all rows */
         memcpy(ps, p0, fit->k * sizeof *ps);
         used = 1;
-        CT_CHECK(cov_subsample_start(d, ob, o, ps, fit));
+        CT_CHECK(cov_subsample_start(d, ob, o, ps, h0, fit));
     }
     if (used) {
         double th[CT_CLV_MAXPAR];
         to_theta(ob, ps, th);
         finish_newton(ob, th, o->max_iter, o->gtol, 0, best);
+        ob->h0 = NULL; /* (h0 lives in this frame) */
         if (ob->status != CT_OK) {
             return ob->status;
         }
@@ -797,7 +848,7 @@ ct_status ct_clv_fit(ct_clv_data *d, const ct_fit_opts *opts, ct_fit *fit, ct_er
     double p0[CT_CLV_MAXPAR];
     CT_CHECK(check_fit_opts(d, &o, p0, err));
     objective ob = {d, fit->k, nbase(d), o.penalty, o.penalty_cov, o.threads, 0, CT_OK, err,
-                    0, {0}, 0, {0}};
+                    0, {0}, 0, {0}, d->dyn != NULL, NULL};
     run best;
     CT_CHECK(optimum(d, &ob, p0, &o, fit, &best));
     fit->nevals = ob.nevals;
