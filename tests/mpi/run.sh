@@ -286,5 +286,19 @@ for n in 2 4; do
         && ok || bad "NaN on one rank, $n ranks: exit $rc, stderr: $(cat "$T/err")"
 done
 
+# time-varying covariates run on one rank: over two, one message and no output
+"$CLV" synth --model pareto -n 2000 --periods 104 --cohort 52 --ahead 10 \
+    --covariates contact:db:0.7:0.5 -o "$T/dyn.csv" --dynamic-out "$T/dynd.csv" -q || bad "synth time-varying"
+"$CLV" ingest "$T/dyn.csv" --period week --dynamic-covariates "$T/dynd.csv" -o "$T/dyn.h5" -q || bad "ingest time-varying"
+"$CLV" fit "$T/dyn.h5" --model pareto --covariates-purchase contact -o "$T/dynfit.h5" -q || bad "serial time-varying fit"
+run_mpi 2 "$MPICLV" fit "$T/dyn.h5" --model pareto --covariates-purchase contact -o "$T/dynfit2.h5" -q 2>"$T/err" >/dev/null
+rc=$?
+[ "$rc" = 78 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "one rank" "$T/err" && [ ! -e "$T/dynfit2.h5" ] && ok \
+    || bad "time-varying fit on 2 ranks: exit $rc, stderr: $(cat "$T/err")"
+run_mpi 2 "$MPICLV" score "$T/dyn.h5" --fit "$T/dynfit.h5" --horizon 5 -o "$T/dynsc2.h5" -q 2>"$T/err" >/dev/null
+rc=$?
+[ "$rc" = 78 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "one rank" "$T/err" && [ ! -e "$T/dynsc2.h5" ] && ok \
+    || bad "time-varying score on 2 ranks: exit $rc, stderr: $(cat "$T/err")"
+
 echo "mpi: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -105,7 +105,7 @@ static double dyn_walk(const dyn_ctx *c, const ct_clv_paths *P, size_t ci, doubl
     double A = 0, B = 0, dA[CT_CLV_MAXCOEF] = {0}, dB[CT_CLV_MAXCOEF] = {0};
     /* the integral times exp(-M) (M: the largest log-integrand so far) and
      * its derivatives in r, alpha, s, beta (with s + 1 as q), gamma */
-    double M = -INFINITY, I = 0, dI[4 + CT_CLV_MAXCOEF] = {0};
+    double M = -(double)INFINITY, I = 0, dI[4 + CT_CLV_MAXCOEF] = {0};
     for (size_t k = P->off[ci]; k < P->off[ci + 1]; k++) {
         double u0 = fmax(P->t0[k], 0.0), u1 = fmin(seg_end(P, ci, k), T);
         if (P->t0[k] >= T) {
