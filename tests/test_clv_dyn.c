@@ -226,9 +226,37 @@ static void test_constant_is_static(void **state)
     ct_customers cc = c;
     cc.cov = zz;
     ct_fit f2 = fd;
-    memcpy(f2.par, fs.par, sizeof fs.par); /* the same parameters for both */
-    assert_status(ct_clv_score_cov(&fs, NULL, &cc, zz, 30, 0.01, 2, &ss, &err), CT_OK);
-    assert_status(ct_clv_score_dyn(&f2, NULL, &c, &P.p, 30, 0.01, 2, &sd, &err), CT_OK);
+    memcpy(f2.par, fs.par, sizeof fs.par); /* the same parameters and covariance for both */
+    memcpy(f2.cov, fs.cov, sizeof fs.cov);
+    assert_status(ct_clv_score_intervals(&fs, NULL, &cc, 30, 0.01, 0.9, 2, &ss, &err), CT_OK);
+    const double at[2] = {4, 26.5};
+    assert_status(ct_clv_score_dyn(&f2, NULL, &c, &P.p, 30, 0.01, 0.9, at, 2, 2, &sd, &err),
+                  CT_OK);
+    double *al = malloc(c.n * sizeof *al);
+    assert_non_null(al);
+    for (int q = 0; q < 2; q++) {
+        assert_status(ct_clv_predict(&fs, CT_PRED_ALIVE_AT, &cc, at[q], 1, al, &err), CT_OK);
+        for (size_t i = 0; i < c.n; i++) {
+            if (!(fabs(sd.alive_at[q][i] - al[i]) <= 1e-9)) {
+                fail_msg("customer %zu: P(alive at T + %g) %.12g, static %.12g", i, at[q],
+                         sd.alive_at[q][i], al[i]);
+            }
+        }
+    }
+    free(al);
+    /* the delta-method bounds: both difference the scores (1e-6 steps), of
+     * differently computed but equal (1e-10) functions: 1e-3 relative */
+    const double *lo[6] = {sd.p_alive_lo, sd.p_alive_hi, sd.exp_purchases_lo, sd.exp_purchases_hi,
+                           sd.clv_lo, sd.clv_hi};
+    const double *ls[6] = {ss.p_alive_lo, ss.p_alive_hi, ss.exp_purchases_lo, ss.exp_purchases_hi,
+                           ss.clv_lo, ss.clv_hi};
+    for (size_t i = 0; i < c.n; i++) {
+        for (int q = 0; q < 6; q++) {
+            if (!(fabs(lo[q][i] - ls[q][i]) <= 1e-3 * fabs(ls[q][i]) + 1e-9)) {
+                fail_msg("customer %zu: bound %d %.9g, static %.9g", i, q, lo[q][i], ls[q][i]);
+            }
+        }
+    }
     for (size_t i = 0; i < c.n; i++) {
         if (!(fabs(sd.p_alive[i] - ss.p_alive[i]) <= 1e-9) ||
             !(fabs(sd.exp_purchases[i] - ss.exp_purchases[i]) <=
@@ -340,6 +368,32 @@ static void test_gradient(void **state)
     assert_status(ct_clv_loglik(d, p, &ll2, g2, 2, &err), CT_OK);
     assert_memory_equal(&ll, &ll2, sizeof ll);
     assert_memory_equal(g, g2, 7 * sizeof *g);
+    ct_clv_data_free(d);
+    /* a coefficient constrained equal in both processes (--same-cov) */
+    ct_clv_covariates c2;
+    memset(&c2, 0, sizeof c2);
+    c2.ncoef = 2;
+    c2.proc[0] = CT_COV_PURCHASE | CT_COV_DROPOUT;
+    c2.proc[1] = CT_COV_PURCHASE;
+    c2.col[0] = "contact";
+    c2.col[1] = "income";
+    ct_clv_paths P2 = {sp.n, 2, sp.off, sp.t0, sp.end, sp.z, sp.zsum};
+    assert_status(ct_clv_data_new_dyn(&d, &c, &c2, &P2, "test", &err), CT_OK);
+    double q[CT_CLV_MAXPAR] = {0.7, 8.0, 0.9, 15.0, 0.5, -0.2};
+    assert_status(ct_clv_loglik(d, q, &ll, g, 1, &err), CT_OK);
+    for (size_t j = 4; j < 6; j++) {
+        double h = 1e-5, pp[CT_CLV_MAXPAR], pm[CT_CLV_MAXPAR], lp, lm;
+        memcpy(pp, q, sizeof pp);
+        memcpy(pm, q, sizeof pm);
+        pp[j] += h;
+        pm[j] -= h;
+        assert_status(ct_clv_loglik(d, pp, &lp, NULL, 1, &err), CT_OK);
+        assert_status(ct_clv_loglik(d, pm, &lm, NULL, 1, &err), CT_OK);
+        double fd = (lp - lm) / (2 * h);
+        if (!(fabs(fd - g[j]) <= 1e-6 * fabs(ll))) {
+            fail_msg("constrained: parameter %zu: analytic %.12g, differences %.12g", j, g[j], fd);
+        }
+    }
     ct_clv_data_free(d);
     free(zc);
     ct_synth_paths_free(&sp);
@@ -457,12 +511,12 @@ static void test_bad_paths(void **state)
     memcpy(f.par, p, sizeof p);
     memcpy(f.coef_proc, cv.proc, sizeof cv.proc);
     ct_scores sc;
-    assert_status(ct_clv_score_dyn(&f, NULL, &c, &P, 5, 0, 1, &sc, &err), CT_OK);
+    assert_status(ct_clv_score_dyn(&f, NULL, &c, &P, 5, 0, 0, NULL, 0, 1, &sc, &err), CT_OK);
     for (size_t i = 0; i < c.n; i++) {
         assert_true(sc.p_alive[i] > 0 && sc.p_alive[i] <= 1 && sc.exp_purchases[i] >= 0);
     }
     ct_scores_free(&sc);
-    assert_status(ct_clv_score_dyn(&f, NULL, &c, &P, 20, 0, 1, &sc, &err), CT_EDATA);
+    assert_status(ct_clv_score_dyn(&f, NULL, &c, &P, 20, 0, 0, NULL, 0, 1, &sc, &err), CT_EDATA);
     assert_non_null(strstr(err.msg, "scoring 20 periods ahead"));
     ct_clv_data_free(d);
     free(zc);

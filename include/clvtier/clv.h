@@ -231,11 +231,17 @@ ct_status ct_clv_data_new_dyn(ct_clv_data **out, const ct_customers *c,
                               const ct_clv_covariates *cv, const ct_clv_paths *paths,
                               const char *source, ct_error *err);
 /* P(alive), E[Y(horizon)] and the discounted CLV of every customer of c
- * under a fit with time-varying covariates: paths must cover [0, T +
- * horizon] for each (CT_EDATA names the customer otherwise). */
+ * under a fit with time-varying covariates; with level > 0 their
+ * delta-method bounds (forward differences in the log-parameters and
+ * coefficients, the fit's covariance; logit and log scales as
+ * ct_clv_score_intervals'; no predictive interval of the purchases);
+ * P(alive at T + at[j]) = P(alive) ((beta+B(T))/(beta+B(T+at[j])))^s for
+ * nat points.  The paths must cover [0, T + max(horizon, at)] for each
+ * customer (CT_EDATA names it otherwise). */
 ct_status ct_clv_score_dyn(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                            const ct_clv_paths *paths, double horizon, double discount,
-                           unsigned threads, ct_scores *out, ct_error *err);
+                           double level, const double *at, size_t nat, unsigned threads,
+                           ct_scores *out, ct_error *err);
 
 /* One prediction per customer of c under f; with covariates (f->ncoef > 0)
  * each customer's own parameters from c->cov.  t: the periods ahead

@@ -747,8 +747,8 @@ static ct_status run_score(run_state *r, ct_error *err)
     ct_customers cl = r->c;
     cl.n = r->nl;
     ct_status s = r->dyn ? ct_clv_score_dyn(&r->pf, r->m->spend ? &r->gf : NULL, &cl, &r->paths,
-                                            r->m->horizon, r->m->discount, r->threads, &r->sc,
-                                            err)
+                                            r->m->horizon, r->m->discount, 0, NULL, 0,
+                                            r->threads, &r->sc, err)
                          : ct_clv_score(&r->pf, r->m->spend ? &r->gf : NULL, &cl, r->m->horizon,
                                         r->m->discount, r->threads, &r->sc, err);
     s = ct_comm_agree(r->comm, s, err);

@@ -432,10 +432,11 @@ static ct_status score_dynamic(const ct_score_stage *o, const ct_fit *pf, const 
                                const ct_customers *c, double period_days, ct_comm *comm,
                                ct_dyncov *dc, ct_scores *sc, ct_error *err)
 {
-    if (o->level > 0 || o->dert > 0 || o->nat > 0) {
+    if (o->dert > 0 || o->draws > 0) {
         return ct_fail(err, CT_ECONFIG,
-                       "a fit with time-varying covariates scores P(alive), expected purchases "
-                       "and CLV; --intervals, --dert and --alive-at are not available for it");
+                       "with time-varying covariates --dert (it needs the covariates' whole "
+                       "future) and bootstrap intervals are not available; --intervals (delta) "
+                       "and --alive-at are");
     }
     if (comm != NULL) {
         return ct_fail(err, CT_ECONFIG,
@@ -446,9 +447,14 @@ static ct_status score_dynamic(const ct_score_stage *o, const ct_fit *pf, const 
         cols[j] = pf->coef_col[j];
     }
     ct_clv_paths view;
-    CT_CHECK(ct_cov_paths(o->data, c, period_days, cols, pf->ncoef, c->cov, o->horizon, dc, &view,
+    double reach = o->horizon;
+    for (size_t j = 0; j < o->nat; j++) {
+        reach = o->at[j] > reach ? o->at[j] : reach;
+    }
+    CT_CHECK(ct_cov_paths(o->data, c, period_days, cols, pf->ncoef, c->cov, reach, dc, &view,
                           err));
-    return ct_clv_score_dyn(pf, gg, c, &view, o->horizon, o->discount, o->threads, sc, err);
+    return ct_clv_score_dyn(pf, gg, c, &view, o->horizon, o->discount, o->level, o->at, o->nat,
+                            o->threads, sc, err);
 }
 
 ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_error *err)

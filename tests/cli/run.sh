@@ -1057,8 +1057,14 @@ expect 0 "score time-varying" -- "$CLV" score "$T/dyn.h5" --fit "$T/dynfit.h5" -
 grep -qF '"total_clv": ' "$T/out" && ok || bad "score time-varying json: $(cat "$T/out")"
 expect 65 "score past the covariates" -- "$CLV" score "$T/dyn.h5" --fit "$T/dynfit.h5" --horizon 40 -o "$T/x.h5"
 says "score past the covariates" "scoring 40 periods ahead needs them through"
-expect 78 "score time-varying intervals" -- "$CLV" score "$T/dyn.h5" --fit "$T/dynfit.h5" --horizon 5 \
-    --intervals -o "$T/x.h5"
+expect 0 "score time-varying intervals" -- "$CLV" score "$T/dyn.h5" --fit "$T/dynfit.h5" --horizon 5 \
+    --intervals --alive-at 13 -o "$T/dynsc2.h5" -q
+for ds in clv_lo p_alive_hi p_alive_at_13; do
+    "$CLV" inspect "$T/dynsc2.h5" | grep -q "/scores/$ds " && ok || bad "time-varying score lacks $ds"
+done
+expect 78 "score time-varying dert" -- "$CLV" score "$T/dyn.h5" --fit "$T/dynfit.h5" --horizon 5 \
+    --dert 0.01 -o "$T/x.h5"
+says "score time-varying dert" "--dert (it needs the covariates' whole future)"
 expect 78 "time-varying bgnbd" -- "$CLV" fit "$T/dyn.h5" --model bgnbd --covariates-purchase contact -o "$T/x.h5"
 says "time-varying bgnbd" "are for pareto"
 # covariates constant in time give the static fit (to the optimiser's tolerance)

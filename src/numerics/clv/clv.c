@@ -954,7 +954,7 @@ static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ct
 #define DELTA_H 1e-4
 /* The BG family: forward differences, h = 1e-6 (truncation ~1e-6 relative;
  * the interpolants' 1e-13 error over h: ~1e-7): half the work of central ones */
-#define DELTA_FWD 1e-6
+#define DELTA_FWD CLV_DELTA_FWD
 #define DELTA_CHUNK ((size_t)65536)
 
 /* d par_j / d theta_j: theta is log par for the base parameters, the
@@ -965,7 +965,7 @@ static double theta_scale(const ct_fit *f, size_t j)
 }
 
 /* f's parameters moved by h in theta_j (base: times e^h; coefficient: + h). */
-static void theta_shift(const ct_fit *f, size_t j, double h, ct_fit *out)
+void clv_theta_shift(const ct_fit *f, size_t j, double h, ct_fit *out)
 {
     *out = *f;
     out->par[j] = j < ct_clv_nparams(f->model) ? f->par[j] * exp(h) : f->par[j] + h;
@@ -973,7 +973,7 @@ static void theta_shift(const ct_fit *f, size_t j, double h, ct_fit *out)
 
 /* The covariance of f in theta (log base parameters, coefficients); 0 when
  * the fit has no finite one. */
-static int log_cov(const ct_fit *f, double *lc)
+int clv_log_cov(const ct_fit *f, double *lc)
 {
     for (size_t i = 0; i < f->k; i++) {
         for (size_t j = 0; j < f->k; j++) {
@@ -986,7 +986,7 @@ static int log_cov(const ct_fit *f, double *lc)
     return 1;
 }
 
-static double quad(const double *g, const double *C, size_t k)
+double clv_quad(const double *g, const double *C, size_t k)
 {
     double v = 0;
     for (size_t i = 0; i < k; i++) {
@@ -1028,9 +1028,9 @@ static ct_status pdelta_block(void *vctx, size_t b, size_t begin, size_t end, ct
             g[2][j] = dpa * h0[1] + pa * (hp[1] - hm[1]) / (2 * DELTA_H);
         }
         double a = pa * (1 - pa);
-        J->vpa[r] = a > 0 ? quad(g[0], J->lc, 4) / (a * a) : 0.0;
-        J->vey[r] = J->ey[r] > 0 ? quad(g[1], J->lc, 4) / (J->ey[r] * J->ey[r]) : 0.0;
-        J->vd[r] = J->disc[r] > 0 ? quad(g[2], J->lc, 4) / (J->disc[r] * J->disc[r]) : 0.0;
+        J->vpa[r] = a > 0 ? clv_quad(g[0], J->lc, 4) / (a * a) : 0.0;
+        J->vey[r] = J->ey[r] > 0 ? clv_quad(g[1], J->lc, 4) / (J->ey[r] * J->ey[r]) : 0.0;
+        J->vd[r] = J->disc[r] > 0 ? clv_quad(g[2], J->lc, 4) / (J->disc[r] * J->disc[r]) : 0.0;
         if (J->gd != NULL) {
             memcpy(J->gd + 4 * r, g[2], 4 * sizeof(double));
         }
@@ -1048,7 +1048,7 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
 {
     size_t k = f->k, ch = nd < DELTA_CHUNK ? (nd ? nd : 1) : DELTA_CHUNK;
     double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
-    if (!log_cov(f, lc)) {
+    if (!clv_log_cov(f, lc)) {
         for (size_t r = 0; r < nd; r++) {
             vpa[r] = vey[r] = vd[r] = CT_NAN;
             for (size_t j = 0; gd != NULL && j < k; j++) {
@@ -1064,7 +1064,7 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
     if (f->model == CT_PARETO) {
         pdelta_job P = {f, {{f, steps, tv, tv + steps}}, rows, lc, ey, disc, vpa, vey, vd, gd};
         for (size_t j = 0; j < 2 * k; j++) {
-            theta_shift(f, j / 2, j % 2 ? -DELTA_H : DELTA_H, &sh[j]);
+            clv_theta_shift(f, j / 2, j % 2 ? -DELTA_H : DELTA_H, &sh[j]);
             P.fc[1 + j] = (future_ctx){&sh[j], steps, tv, tv + steps};
         }
         (void)pa;
@@ -1080,7 +1080,7 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
     ct_status s = buf != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
     size_t nj = 0;
     for (size_t j = 0; j < k && s == CT_OK; j++, nj++) {
-        theta_shift(f, j, DELTA_FWD, &sh[nj]);
+        clv_theta_shift(f, j, DELTA_FWD, &sh[nj]);
         double *b = buf + nj * 3 * ch;
         J[nj] = (score_job){&sh[nj], NULL, b, b + ch, b + 2 * ch,
                             {&sh[nj], steps, tv, tv + steps}, NULL};
@@ -1104,9 +1104,9 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
                 }
             }
             double a = pa[r] * (1 - pa[r]);
-            vpa[r] = a > 0 ? quad(g[0], lc, k) / (a * a) : 0.0;
-            vey[r] = ey[r] > 0 ? quad(g[1], lc, k) / (ey[r] * ey[r]) : 0.0;
-            vd[r] = disc[r] > 0 ? quad(g[2], lc, k) / (disc[r] * disc[r]) : 0.0;
+            vpa[r] = a > 0 ? clv_quad(g[0], lc, k) / (a * a) : 0.0;
+            vey[r] = ey[r] > 0 ? clv_quad(g[1], lc, k) / (ey[r] * ey[r]) : 0.0;
+            vd[r] = disc[r] > 0 ? clv_quad(g[2], lc, k) / (disc[r] * disc[r]) : 0.0;
             if (gd != NULL) {
                 memcpy(gd + k * r, g[2], k * sizeof(double));
             }
@@ -1146,7 +1146,7 @@ static double spend_grad(const ct_fit *gg, double x, double m, double *g)
 static double spend_log_var(const ct_fit *gg, double x, double m)
 {
     double g[3], e = spend_grad(gg, x, m, g);
-    return e > 0 ? quad(g, gg->cov, 3) / (e * e) : 0.0;
+    return e > 0 ? clv_quad(g, gg->cov, 3) / (e * e) : 0.0;
 }
 
 static void bounds_logit(double p, double v, double z, double *lo, double *hi)
@@ -1236,7 +1236,7 @@ static ct_status alloc_bounds(ct_scores *out, size_t n, ct_error *err)
     return CT_OK;
 }
 
-static ct_status delta_bounds(ct_scores *out, const ct_fit *gg, const ct_customers *c,
+ct_status clv_delta_bounds(ct_scores *out, const ct_fit *gg, const ct_customers *c,
                               const uint32_t *idx, size_t nd, const double *var, double level,
                               ct_error *err)
 {
@@ -1364,7 +1364,7 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
         }
     }
     if (s == CT_OK && var != NULL) {
-        s = delta_bounds(out, gg, c, idx, nd, var, level, err);
+        s = clv_delta_bounds(out, gg, c, idx, nd, var, level, err);
         if (s == CT_OK && f->model != CT_BGBB) {
             out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
             out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
@@ -1443,9 +1443,9 @@ static ct_status cov_score_block(void *vctx, size_t b, size_t begin, size_t end,
             }
         }
         double a = base[0] * (1 - base[0]);
-        J->vpa[i] = a > 0 ? quad(g[0], J->lc, k) / (a * a) : 0.0;
-        J->vey[i] = base[1] > 0 ? quad(g[1], J->lc, k) / (base[1] * base[1]) : 0.0;
-        J->vd[i] = base[2] > 0 ? quad(g[2], J->lc, k) / (base[2] * base[2]) : 0.0;
+        J->vpa[i] = a > 0 ? clv_quad(g[0], J->lc, k) / (a * a) : 0.0;
+        J->vey[i] = base[1] > 0 ? clv_quad(g[1], J->lc, k) / (base[1] * base[1]) : 0.0;
+        J->vd[i] = base[2] > 0 ? clv_quad(g[2], J->lc, k) / (base[2] * base[2]) : 0.0;
         if (J->gd != NULL) {
             memcpy(J->gd + k * i, g[2], k * sizeof(double));
         }
@@ -1511,11 +1511,11 @@ static ct_status cov_scores(const ct_fit *f, const ct_customers *c, const double
     cov_score_job J = {f,    c,    z,    steps, tv,   tv + steps, pa, ey, disc,
                        NULL, NULL, NULL, NULL,  NULL, NULL};
     ct_status s = CT_OK;
-    if (var != NULL && log_cov(f, lc)) {
+    if (var != NULL && clv_log_cov(f, lc)) {
         sh = malloc(k * sizeof *sh);
         s = sh != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
         for (size_t j = 0; j < k && s == CT_OK; j++) {
-            theta_shift(f, j, DELTA_FWD, &sh[j]);
+            clv_theta_shift(f, j, DELTA_FWD, &sh[j]);
         }
         J.lc = lc;
         J.sh = sh;
@@ -1584,7 +1584,7 @@ static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct
         out->clv[i] = out->exp_spend[i] * disc[i];
     }
     if (s == CT_OK && var != NULL) { /* the intervals, as ct_clv_score_intervals' */
-        s = delta_bounds(out, gg, c, NULL, n, var, level, err);
+        s = clv_delta_bounds(out, gg, c, NULL, n, var, level, err);
         if (s == CT_OK) {
             s = cov_purchases(f, c, z, horizon, level, threads, out, err);
         }
@@ -2117,13 +2117,13 @@ ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers
     }
     if (s == CT_OK) {
         double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
-        int okp = log_cov(f, lc), okg = gg == NULL || cov_finite(gg);
+        int okp = clv_log_cov(f, lc), okg = gg == NULL || cov_finite(gg);
         double z = gsl_cdf_ugaussian_Pinv(0.5 + 0.5 * level);
         for (size_t t = 0; t < ngroups; t++) {
             const double *a = acc + t * stride;
             double v = !(okp && okg) ? CT_NAN
-                       : gg != NULL  ? quad(a + 1, lc, k) + quad(a + 1 + CT_CLV_MAXPAR, gg->cov, 3)
-                                     : quad(a + 1, lc, k);
+                       : gg != NULL  ? clv_quad(a + 1, lc, k) + clv_quad(a + 1 + CT_CLV_MAXPAR, gg->cov, 3)
+                                     : clv_quad(a + 1, lc, k);
             total[t] = a[0];
             bounds_log(a[0], a[0] > 0 ? v / (a[0] * a[0]) : 0.0, z, &lo[t], &hi[t]);
         }

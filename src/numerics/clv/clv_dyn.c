@@ -423,7 +423,14 @@ typedef struct dyn_score_job {
     const ct_customers *c;
     const ct_clv_paths *P;
     double horizon, discount;
-    double *pa, *ey, *disc;
+    const double *at; /* P(alive) at T + at[j] (nat of them) */
+    size_t nat;
+    double *pa, *ey, *disc, **alive;
+    /* the delta method: f with each parameter moved (k), the covariance in
+     * theta, the variances out (3 n: logit P(alive), log E[Y], log D) */
+    const ct_fit *sh;
+    const double *lc;
+    double *var;
 } dyn_score_job;
 
 /* int_0^h c_t ((bT)/(b0 + c_l u))^s du. */
@@ -435,71 +442,126 @@ static double future_piece(double ct, double cl, double s, double bT, double b0,
     return ct * exp(s * log(bT / b0)) * core;
 }
 
+/* Customer i under f: P(alive), E[Y(H)] and the discounted sum D into
+ * v[0..3), and P(alive at T + at[j]) into alive[j] (may be NULL when nat is
+ * 0); -1 when a rate overflows. */
+static int dyn_one(const ct_fit *f, const ct_clv_paths *P, const ct_customers *c, size_t i,
+                   double H, double discount, const double *at, size_t nat, double v[3],
+                   double *alive)
+{
+    dyn_ctx ctx;
+    dyn_ctx_init(&ctx, f->par, f->ncoef, f->coef_proc);
+    const double s = f->par[2], be = f->par[3];
+    double x = c->x[i], T = c->T[i], tx = c->t_x[i] > T ? T : c->t_x[i];
+    dyn_state st;
+    double ll = dyn_walk(&ctx, P, i, x, tx, T, NULL, &st);
+    if (!isfinite(ll)) {
+        return -1;
+    }
+    /* the future: segment by segment, cut at the period ends T + k */
+    double B = st.bT, ey = 0, disc = 0;
+    for (size_t k = P->off[i]; k < P->off[i + 1]; k++) {
+        double u0 = fmax(P->t0[k], T), u1 = fmin(seg_end(P, i, k), T + H);
+        if (P->t0[k] >= T + H) {
+            break;
+        }
+        if (!(u1 > u0)) {
+            continue;
+        }
+        double ct, cl, el;
+        seg_rates(&ctx, P->z + k * f->ncoef, &ct, &cl, &el);
+        for (double u = u0; u < u1;) {
+            double period = floor(u - T) + 1; /* (T + period - 1, T + period] */
+            double u2 = fmin(u1, T + period);
+            if (!(u2 > u)) { /* u on a period end, rounded */
+                u2 = fmin(u1, T + period + 1);
+                period += 1;
+            }
+            double e = future_piece(ct, cl, s, st.bT, B, u2 - u);
+            double tk = period < ceil(H) ? period : H;
+            ey += e;
+            disc += e / pow(1 + discount, tk);
+            B += cl * (u2 - u);
+            u = u2;
+        }
+    }
+    double m = st.p_alive * (f->par[0] + x) / st.aT;
+    v[0] = st.p_alive;
+    v[1] = m * ey;
+    v[2] = m * disc;
+    for (size_t j = 0; j < nat; j++) { /* P(alive) (bT / (beta + B(T + t)))^s */
+        double Bt = st.bT - be;
+        for (size_t k = P->off[i]; k < P->off[i + 1] && P->t0[k] < T + at[j]; k++) {
+            double u0 = fmax(P->t0[k], T), u1 = fmin(seg_end(P, i, k), T + at[j]);
+            if (u1 > u0) {
+                double ct, cl, el;
+                seg_rates(&ctx, P->z + k * f->ncoef, &ct, &cl, &el);
+                Bt += cl * (u1 - u0);
+            }
+        }
+        alive[j] = st.p_alive * exp(s * log(st.bT / (be + Bt)));
+    }
+    return isfinite(v[0] + v[1] + v[2]) ? 0 : -1;
+}
+
 static ct_status dyn_score_block(void *vj, size_t b, size_t begin, size_t end, ct_error *err)
 {
     const dyn_score_job *J = vj;
-    (void)b;
     const ct_fit *f = J->f;
     const ct_clv_paths *P = J->P;
     const ct_customers *c = J->c;
-    dyn_ctx ctx;
-    dyn_ctx_init(&ctx, f->par, f->ncoef, f->coef_proc);
-    const double s = f->par[2], H = J->horizon;
+    double reach = J->horizon;
+    (void)b;
+    for (size_t j = 0; j < J->nat; j++) {
+        reach = fmax(reach, J->at[j]);
+    }
     for (size_t i = begin; i < end; i++) {
-        double x = c->x[i], T = c->T[i], tx = c->t_x[i] > T ? T : c->t_x[i];
+        double T = c->T[i], v[3], al[CT_MAX_ALIVE_AT];
         char w[160];
         if (P->off[i + 1] <= P->off[i] || P->t0[P->off[i]] > 0 ||
-            !(P->end[i] >= T + H - 1e-9 * (1 + T + H))) {
+            !(P->end[i] >= T + reach - 1e-9 * (1 + T + reach))) {
             return ct_fail(err, CT_EDATA,
                            "%s: its time-varying covariates end %g periods after its first "
                            "purchase; scoring %g periods ahead needs them to %g",
-                           who(c, i, w, sizeof w), P->end[i], H, T + H);
+                           who(c, i, w, sizeof w), P->end[i], reach, T + reach);
         }
-        dyn_state st;
-        double ll = dyn_walk(&ctx, P, i, x, tx, T, NULL, &st);
-        if (!isfinite(ll)) {
+        if (dyn_one(f, P, c, i, J->horizon, J->discount, J->at, J->nat, v, al) != 0) {
             return ct_fail(err, CT_EDATA, "%s: its covariates make a rate overflow",
                            who(c, i, w, sizeof w));
         }
-        /* the future: segment by segment, cut at the period ends T + k */
-        double B = st.bT, ey = 0, disc = 0;
-        for (size_t k = P->off[i]; k < P->off[i + 1]; k++) {
-            double u0 = fmax(P->t0[k], T), u1 = fmin(seg_end(P, i, k), T + H);
-            if (P->t0[k] >= T + H) {
-                break;
+        J->pa[i] = v[0];
+        J->ey[i] = v[1];
+        J->disc[i] = v[2];
+        for (size_t j = 0; j < J->nat; j++) {
+            J->alive[j][i] = al[j];
+        }
+        if (J->var == NULL) {
+            continue;
+        }
+        /* the delta method: forward differences in theta, one per parameter */
+        double g[3][CT_CLV_MAXPAR];
+        size_t k = f->k, n = c->n;
+        for (size_t j = 0; j < k; j++) {
+            double vs[3] = {v[0], v[1], v[2]};
+            if (dyn_one(&J->sh[j], P, c, i, J->horizon, J->discount, NULL, 0, vs, NULL) != 0) {
+                vs[0] = vs[1] = vs[2] = CT_NAN;
             }
-            if (!(u1 > u0)) {
-                continue;
-            }
-            const double *z = P->z + k * f->ncoef;
-            double ct, cl, el;
-            seg_rates(&ctx, z, &ct, &cl, &el);
-            for (double v = u0; v < u1;) {
-                double period = floor(v - T) + 1; /* (T + period - 1, T + period] */
-                double v1 = fmin(u1, T + period);
-                if (!(v1 > v)) { /* v on a period end, rounded */
-                    v1 = fmin(u1, T + period + 1);
-                    period += 1;
-                }
-                double e = future_piece(ct, cl, s, st.bT, B, v1 - v);
-                double tk = period < ceil(H) ? period : H;
-                ey += e;
-                disc += e / pow(1 + J->discount, tk);
-                B += cl * (v1 - v);
-                v = v1;
+            for (int o = 0; o < 3; o++) {
+                g[o][j] = (vs[o] - v[o]) / CLV_DELTA_FWD;
             }
         }
-        double m = st.p_alive * (f->par[0] + x) / st.aT;
-        J->pa[i] = st.p_alive;
-        J->ey[i] = m * ey;
-        J->disc[i] = m * disc;
+        double a = v[0] * (1 - v[0]);
+        J->var[i] = a > 0 ? clv_quad(g[0], J->lc, k) / (a * a) : 0.0;
+        J->var[n + i] = v[1] > 0 ? clv_quad(g[1], J->lc, k) / (v[1] * v[1]) : 0.0;
+        J->var[2 * n + i] = v[2] > 0 ? clv_quad(g[2], J->lc, k) / (v[2] * v[2]) : 0.0;
     }
     return CT_OK;
 }
 
 ct_status ct_clv_score_dyn(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
-                           const ct_clv_paths *P, double horizon, double discount,
-                           unsigned threads, ct_scores *out, ct_error *err)
+                           const ct_clv_paths *P, double horizon, double discount, double level,
+                           const double *at, size_t nat, unsigned threads, ct_scores *out,
+                           ct_error *err)
 {
     ct_init();
     memset(out, 0, sizeof *out);
@@ -515,26 +577,50 @@ ct_status ct_clv_score_dyn(const ct_fit *f, const ct_fit *gg, const ct_customers
     if (!(discount >= 0) || !isfinite(discount)) {
         return ct_fail(err, CT_EINVAL, "discount rate %g must be >= 0", discount);
     }
+    if (!(level >= 0 && level < 1) || nat > CT_MAX_ALIVE_AT) {
+        return ct_fail(err, CT_EINVAL, "level %g must be in [0, 1), at most %d alive-at points",
+                       level, CT_MAX_ALIVE_AT);
+    }
+    for (size_t j = 0; j < nat; j++) {
+        if (!(at[j] > 0) || !isfinite(at[j])) {
+            return ct_fail(err, CT_EINVAL, "alive-at %g must be > 0", at[j]);
+        }
+    }
     if (gg != NULL && (gg->model != CT_GAMMAGAMMA || c->m == NULL)) {
         return ct_fail(err, CT_EINVAL, "the spend fit must be gammagamma, with column m");
     }
     size_t n = c->n, N = n ? n : 1;
-    double *disc = ct_malloc_big(N, sizeof *disc);
+    double *disc = ct_malloc_big(N, sizeof *disc), lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    double *var = level > 0 ? ct_malloc_big(3 * N, sizeof *var) : NULL;
+    ct_fit *sh = level > 0 ? malloc(f->k * sizeof *sh) : NULL;
     out->n = n;
     out->p_alive = ct_malloc_big(N, sizeof(double));
     out->exp_purchases = ct_malloc_big(N, sizeof(double));
     out->exp_spend = ct_malloc_big(N, sizeof(double));
     out->clv = ct_malloc_big(N, sizeof(double));
     ct_status s = CT_OK;
-    if (!disc || !out->p_alive || !out->exp_purchases || !out->exp_spend || !out->clv) {
+    if (!disc || !out->p_alive || !out->exp_purchases || !out->exp_spend || !out->clv ||
+        (level > 0 && (!var || !sh))) {
         s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
+    }
+    for (size_t j = 0; j < nat && s == CT_OK; j++) {
+        out->at[j] = at[j];
+        out->alive_at[j] = ct_malloc_big(N, sizeof(double));
+        out->nat = j + 1;
+        s = out->alive_at[j] != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n && s == CT_OK; i++) {
         s = clv_check_row(c, i, CT_PARETO, "customers", err);
     }
+    int has_cov = level > 0 && clv_log_cov(f, lc);
+    for (size_t j = 0; has_cov && j < f->k; j++) {
+        clv_theta_shift(f, j, CLV_DELTA_FWD, &sh[j]);
+    }
     if (s == CT_OK) {
-        dyn_score_job J = {f, c, P, horizon, discount, out->p_alive, out->exp_purchases, disc};
-        s = ct_par_for(n, 64, threads, dyn_score_block, &J, err);
+        dyn_score_job J = {f,           c,    P,    horizon,  discount, at, nat, out->p_alive,
+                           out->exp_purchases, disc, out->alive_at, has_cov ? sh : NULL, lc,
+                           has_cov ? var : NULL};
+        s = ct_par_for(n, has_cov ? 16 : 64, threads, dyn_score_block, &J, err);
     }
     if (s == CT_OK && gg != NULL) {
         s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
@@ -545,6 +631,14 @@ ct_status ct_clv_score_dyn(const ct_fit *f, const ct_fit *gg, const ct_customers
         }
         out->clv[i] = out->exp_spend[i] * disc[i];
     }
+    if (s == CT_OK && level > 0) { /* NaN bounds when the fit has no finite covariance */
+        for (size_t i = 0; !has_cov && i < 3 * n; i++) {
+            var[i] = CT_NAN;
+        }
+        s = clv_delta_bounds(out, gg, c, NULL, n, var, level, err);
+    }
+    free(sh);
+    free(var);
     free(disc);
     if (s != CT_OK) {
         ct_scores_free(out);

@@ -188,6 +188,19 @@ clv_gl *clv_gl_new(void);
 double clv_pareto_row(const clv_gl *gl, const double *p, double x, double tx, double T,
                       const double G[3], double *g, double *h);
 
+/* The delta method's pieces (clv.c): f with parameter j moved by h on its
+ * theta scale (log for base parameters); f's covariance in theta (0 when
+ * not finite); g' C g; out's bounds from the variances var (3 nd: logit
+ * P(alive), log E[Y], log D per row; customer i's row idx[i] or i) at
+ * level, CLV adding the spend fit's.  DELTA_FWD: the forward step. */
+#define CLV_DELTA_FWD 1e-6
+void clv_theta_shift(const ct_fit *f, size_t j, double h, ct_fit *out);
+int clv_log_cov(const ct_fit *f, double *lc);
+double clv_quad(const double *g, const double *C, size_t k);
+ct_status clv_delta_bounds(ct_scores *out, const ct_fit *gg, const ct_customers *c,
+                           const uint32_t *idx, size_t nd, const double *var, double level,
+                           ct_error *err);
+
 /* Per-customer predictions (one row). */
 double clv_p_alive1(const ct_fit *f, double x, double tx, double T);
 double clv_expected1(const ct_fit *f, double x, double tx, double T, double t);
