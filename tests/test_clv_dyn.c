@@ -330,24 +330,45 @@ static void dyn_coefs(ct_clv_covariates *cv, const ct_synth_paths *sp, double **
     *idx = NULL;
 }
 
+/* n customers of dyn_opts (seed) with their paths, and the coefficients
+ * of dyn_coefs over them. */
+typedef struct dyn_case {
+    ct_synth_opts o;
+    ct_customers c;
+    ct_synth_paths sp;
+    ct_clv_covariates cv;
+    ct_clv_paths P;
+    double *zc;
+} dyn_case;
+
+static void dyn_setup(dyn_case *k, size_t n, uint64_t seed)
+{
+    ct_error err;
+    size_t *idx;
+    dyn_opts(&k->o, n, seed);
+    assert_status(ct_synth_customers_dyn(&k->o, &k->c, &k->sp, &err), CT_OK);
+    dyn_coefs(&k->cv, &k->sp, &k->zc, &idx, &k->P);
+}
+
+static void dyn_release(dyn_case *k)
+{
+    free(k->zc);
+    ct_synth_paths_free(&k->sp);
+    ct_customers_free(&k->c);
+}
+
 /* The analytic gradient against central differences of lnL (relative
  * step 1e-5) at a point with nonzero coefficients: 1e-6 of the scale. */
 static void test_gradient(void **state)
 {
     (void)state;
-    ct_synth_opts o;
-    ct_customers c;
-    ct_synth_paths sp;
+    dyn_case k;
     ct_error err;
-    dyn_opts(&o, 3000, 11);
-    assert_status(ct_synth_customers_dyn(&o, &c, &sp, &err), CT_OK);
-    ct_clv_covariates cv;
-    ct_clv_paths P;
-    double *zc;
-    size_t *idx;
-    dyn_coefs(&cv, &sp, &zc, &idx, &P);
+    dyn_setup(&k, 3000, 11);
+    ct_customers c = k.c;
+    ct_synth_paths sp = k.sp;
     ct_clv_data *d;
-    assert_status(ct_clv_data_new_dyn(&d, &c, &cv, &P, "test", &err), CT_OK);
+    assert_status(ct_clv_data_new_dyn(&d, &c, &k.cv, &k.P, "test", &err), CT_OK);
     double p[CT_CLV_MAXPAR] = {0.7, 8.0, 0.9, 15.0, 0.4, -0.2, 0.6}, ll, g[CT_CLV_MAXPAR];
     assert_status(ct_clv_loglik(d, p, &ll, g, 1, &err), CT_OK);
     for (size_t j = 0; j < 7; j++) {
@@ -395,9 +416,7 @@ static void test_gradient(void **state)
         }
     }
     ct_clv_data_free(d);
-    free(zc);
-    ct_synth_paths_free(&sp);
-    ct_customers_free(&c);
+    dyn_release(&k);
 }
 
 /* Recovery: 100,000 customers over two years of weeks (first purchases
@@ -410,20 +429,13 @@ static void test_recovery(void **state)
     if (skip_slow()) {
         return;
     }
-    ct_synth_opts o;
-    ct_customers c;
-    ct_synth_paths sp;
+    dyn_case k;
     ct_error err;
-    dyn_opts(&o, 100000, 2021);
-    assert_status(ct_synth_customers_dyn(&o, &c, &sp, &err), CT_OK);
-    ct_clv_covariates cv;
-    ct_clv_paths P;
-    double *zc;
-    size_t *idx;
-    dyn_coefs(&cv, &sp, &zc, &idx, &P);
+    dyn_setup(&k, 100000, 2021);
+    const ct_synth_opts o = k.o;
     ct_clv_data *d0, *d;
-    assert_status(ct_clv_data_new(&d0, CT_PARETO, &c, "test", &err), CT_OK);
-    assert_status(ct_clv_data_new_dyn(&d, &c, &cv, &P, "test", &err), CT_OK);
+    assert_status(ct_clv_data_new(&d0, CT_PARETO, &k.c, "test", &err), CT_OK);
+    assert_status(ct_clv_data_new_dyn(&d, &k.c, &k.cv, &k.P, "test", &err), CT_OK);
     ct_fit base, f;
     ct_fit_opts fo;
     ct_fit_opts_init(&fo);
@@ -432,7 +444,7 @@ static void test_recovery(void **state)
     double t1 = ct_seconds();
     assert_status(ct_clv_fit_cov(d, &base, &fo, &f, &err), CT_OK);
     printf("  fits: plain %.2f s, time-varying %.2f s (%zu segments)\n", t1 - t0,
-           ct_seconds() - t1, sp.off[sp.n]);
+           ct_seconds() - t1, k.sp.off[k.sp.n]);
     const double truth[7] = {o.r, o.alpha, o.a, o.b, 0.7, -0.3, 0.5};
     for (size_t j = 0; j < 7; j++) {
         double e = fabs(f.par[j] - truth[j]) / f.se[j];
@@ -447,9 +459,7 @@ static void test_recovery(void **state)
     assert_true(f.lr_p < 1e-10);
     ct_clv_data_free(d0);
     ct_clv_data_free(d);
-    free(zc);
-    ct_synth_paths_free(&sp);
-    ct_customers_free(&c);
+    dyn_release(&k);
 }
 
 /* Bad paths: not covering T, a missing value, a constant column, a
@@ -457,17 +467,14 @@ static void test_recovery(void **state)
 static void test_bad_paths(void **state)
 {
     (void)state;
-    ct_synth_opts o;
-    ct_customers c;
-    ct_synth_paths sp;
+    dyn_case k;
     ct_error err;
-    dyn_opts(&o, 500, 3);
-    assert_status(ct_synth_customers_dyn(&o, &c, &sp, &err), CT_OK);
-    ct_clv_covariates cv;
-    ct_clv_paths P;
-    double *zc;
-    size_t *idx;
-    dyn_coefs(&cv, &sp, &zc, &idx, &P);
+    dyn_setup(&k, 500, 3);
+    ct_customers c = k.c;
+    ct_synth_paths sp = k.sp;
+    ct_clv_covariates cv = k.cv;
+    ct_clv_paths P = k.P;
+    double *zc = k.zc;
     ct_clv_data *d;
     double e5 = sp.end[5];
     sp.end[5] = c.T[5] - 1;
@@ -489,14 +496,14 @@ static void test_bad_paths(void **state)
     size_t nseg = sp.off[sp.n];
     double *save = malloc(nseg * sizeof *save);
     assert_non_null(save);
-    for (size_t k = 0; k < nseg; k++) {
-        save[k] = zc[k * 3];
-        zc[k * 3] = 1.0;
+    for (size_t q = 0; q < nseg; q++) {
+        save[q] = zc[q * 3];
+        zc[q * 3] = 1.0;
     }
     assert_status(ct_clv_data_new_dyn(&d, &c, &cv, &P, "test", &err), CT_EDATA);
     assert_non_null(strstr(err.msg, "constant"));
-    for (size_t k = 0; k < nseg; k++) {
-        zc[k * 3] = save[k];
+    for (size_t q = 0; q < nseg; q++) {
+        zc[q * 3] = save[q];
     }
     free(save);
     /* scoring past the paths' end */
@@ -519,9 +526,7 @@ static void test_bad_paths(void **state)
     assert_status(ct_clv_score_dyn(&f, NULL, &c, &P, 20, 0, 0, NULL, 0, 1, &sc, &err), CT_EDATA);
     assert_non_null(strstr(err.msg, "scoring 20 periods ahead"));
     ct_clv_data_free(d);
-    free(zc);
-    ct_synth_paths_free(&sp);
-    ct_customers_free(&c);
+    dyn_release(&k);
 }
 
 int main(void)

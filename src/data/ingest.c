@@ -1037,6 +1037,16 @@ done:
 
 /* ---- features ---------------------------------------------------------- */
 
+uint32_t ct_ingest_customer_row(const idtab *ids, const sorted *S, const ct_field *f,
+                                const char **p, size_t *n)
+{
+    *p = f->p;
+    *n = f->n;
+    ct_ingest_trim(p, n);
+    uint32_t orig = ct_idtab_find(ids, *p, *n);
+    return orig == NO_CUST ? NO_CUST : S->final[orig];
+}
+
 /* A trimmed features cell that holds a value: neither empty nor NA. */
 int ct_ingest_has_value(const char *p, size_t n)
 {
@@ -1172,11 +1182,9 @@ static ct_status join_features(ct_file *out, const ct_ingest_opts *o, const idta
                            "row has %zu column(s), the header has %zu", c.nf, nf + 1);
             goto done;
         }
-        const char *p = c.f[jid].p;
-        size_t n = c.f[jid].n;
-        ct_ingest_trim(&p, &n);
-        uint32_t orig = ct_idtab_find(ids, p, n);
-        uint32_t row = orig == NO_CUST ? NO_CUST : S->final[orig];
+        const char *p;
+        size_t n;
+        uint32_t row = ct_ingest_customer_row(ids, S, &c.f[jid], &p, &n);
         if (row == NO_CUST) {
             rep->feature_unmatched++;
             size_t room = sizeof rep->feature_unmatched_examples - eoff;

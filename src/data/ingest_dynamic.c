@@ -140,11 +140,9 @@ static ct_status read_rows(dyn *d, const idtab *ids, const sorted *S, ct_ingest_
                            "row has %zu column(s), the header has %zu", c.nf, d->nv + 2);
             break;
         }
-        const char *p = c.f[jid].p;
-        size_t n = c.f[jid].n;
-        ct_ingest_trim(&p, &n);
-        uint32_t orig = ct_idtab_find(ids, p, n);
-        uint32_t row = orig == NO_CUST ? NO_CUST : S->final[orig];
+        const char *p;
+        size_t n;
+        uint32_t row = ct_ingest_customer_row(ids, S, &c.f[jid], &p, &n);
         if (row == NO_CUST) {
             rep->dynamic_unmatched++;
             continue;

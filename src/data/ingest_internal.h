@@ -134,6 +134,10 @@ ct_status ct_ingest_check_duplicates(const ct_csv *c, ct_error *err);
 void ct_ingest_trim(const char **p, size_t *n);
 int ct_ingest_has_value(const char *p, size_t n);
 extern const char *const ct_ingest_id_names[];
+/* The /customers row of the id in field f (trimmed into *p, *n), or
+ * NO_CUST when it is no customer's. */
+uint32_t ct_ingest_customer_row(const idtab *ids, const sorted *S, const ct_field *f,
+                                const char **p, size_t *n);
 extern const char *const ct_ingest_date_names[];
 
 /* ingest --dynamic-covariates (ingest_dynamic.c): the file o->dynamic_path

@@ -295,6 +295,21 @@ static int id_digits(size_t n)
 
 /* ---- summaries ------------------------------------------------------------ */
 
+/* Customer i's row of c from its purchases ev (born at birth; sum: the
+ * repeat purchases' amounts, total: all of them). */
+static void summary_row(const ct_synth_opts *o, ct_customers *c, size_t i, const evbuf *ev,
+                        double birth, double sum, double total, int digits)
+{
+    size_t x = ev->n - 1;
+    c->x[i] = (double)x;
+    c->t_x[i] = ev->e[x].t;
+    c->T[i] = o->T - birth;
+    c->m[i] = x > 0 ? sum / (double)x : 0.0;
+    c->total[i] = total;
+    c->ntx[i] = (int64_t)ev->n;
+    snprintf(c->ids + i * c->id_width, c->id_width, "C%0*zu", digits, i + 1);
+}
+
 typedef struct cust_job {
     const ct_synth_opts *o;
     ct_customers *out;
@@ -321,19 +336,12 @@ static ct_status cust_block(void *ctx, size_t blk, size_t begin, size_t end, ct_
             s = ct_fail(err, CT_ENOMEM, "out of memory");
             break;
         }
-        size_t x = ev.n - 1;
         double sum = 0, total = 0;
         for (size_t k = 0; k < ev.n; k++) {
             total += ev.e[k].z;
             sum += k > 0 ? ev.e[k].z : 0.0;
         }
-        c->x[i] = (double)x;
-        c->t_x[i] = ev.e[x].t;
-        c->T[i] = o->T - birth;
-        c->m[i] = x > 0 ? sum / (double)x : 0.0;
-        c->total[i] = total;
-        c->ntx[i] = (int64_t)ev.n;
-        snprintf(c->ids + i * c->id_width, c->id_width, "C%0*zu", J->digits, i + 1);
+        summary_row(o, c, i, &ev, birth, sum, total, J->digits);
     }
     free(ev.e);
     ct_rng_free(g);
@@ -447,7 +455,6 @@ static ct_status dyn_block(void *ctx, size_t blk, size_t begin, size_t end, ct_e
             s = ct_fail(err, CT_ENOMEM, "out of memory");
             break;
         }
-        size_t x = ev.n - 1;
         double sum = 0, total = 0, *zs = J->paths->zsum + i * K;
         memset(zs, 0, K * sizeof *zs);
         for (size_t k = 0; k < ev.n; k++) {
@@ -462,13 +469,7 @@ static ct_status dyn_block(void *ctx, size_t blk, size_t begin, size_t end, ct_e
                 zs[j] += pb.z[q * K + j];
             }
         }
-        c->x[i] = (double)x;
-        c->t_x[i] = ev.e[x].t;
-        c->T[i] = o->T - birth;
-        c->m[i] = x > 0 ? sum / (double)x : 0.0;
-        c->total[i] = total;
-        c->ntx[i] = (int64_t)ev.n;
-        snprintf(c->ids + i * c->id_width, c->id_width, "C%0*zu", J->digits, i + 1);
+        summary_row(o, c, i, &ev, birth, sum, total, J->digits);
         J->paths->end[i] = (double)(pb.k0 + pb.np) - birth;
         for (size_t k = 0; k < pb.np; k++) {
             const double *z = pb.z + k * K;

@@ -1256,6 +1256,22 @@ ct_status clv_delta_bounds(ct_scores *out, const ct_fit *gg, const ct_customers 
     return CT_OK;
 }
 
+ct_status clv_spend_clv(const ct_fit *gg, const ct_customers *c, const double *disc,
+                        ct_scores *out, ct_error *err)
+{
+    size_t n = c->n;
+    if (gg != NULL) {
+        CT_CHECK(ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err));
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (gg == NULL) {
+            out->exp_spend[i] = c->m != NULL ? c->m[i] : 0.0;
+        }
+        out->clv[i] = out->exp_spend[i] * disc[i];
+    }
+    return CT_OK;
+}
+
 static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                            double horizon, double discount, double level, unsigned threads,
                            double tol, ct_scores *out, ct_error *err);
@@ -1574,14 +1590,8 @@ static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct
         s = cov_scores(f, c, z, horizon, discount, threads, out->p_alive, out->exp_purchases,
                        disc, var, NULL, err);
     }
-    if (s == CT_OK && gg != NULL) {
-        s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
-    }
-    for (size_t i = 0; i < n && s == CT_OK; i++) {
-        if (gg == NULL) {
-            out->exp_spend[i] = c->m != NULL ? c->m[i] : 0.0;
-        }
-        out->clv[i] = out->exp_spend[i] * disc[i];
+    if (s == CT_OK) {
+        s = clv_spend_clv(gg, c, disc, out, err);
     }
     if (s == CT_OK && var != NULL) { /* the intervals, as ct_clv_score_intervals' */
         s = clv_delta_bounds(out, gg, c, NULL, n, var, level, err);

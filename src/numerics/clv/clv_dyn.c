@@ -622,14 +622,8 @@ ct_status ct_clv_score_dyn(const ct_fit *f, const ct_fit *gg, const ct_customers
                            has_cov ? var : NULL};
         s = ct_par_for(n, has_cov ? 16 : 64, threads, dyn_score_block, &J, err);
     }
-    if (s == CT_OK && gg != NULL) {
-        s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
-    }
-    for (size_t i = 0; i < n && s == CT_OK; i++) {
-        if (gg == NULL) {
-            out->exp_spend[i] = c->m != NULL ? c->m[i] : 0.0;
-        }
-        out->clv[i] = out->exp_spend[i] * disc[i];
+    if (s == CT_OK) {
+        s = clv_spend_clv(gg, c, disc, out, err);
     }
     if (s == CT_OK && level > 0) { /* NaN bounds when the fit has no finite covariance */
         for (size_t i = 0; !has_cov && i < 3 * n; i++) {

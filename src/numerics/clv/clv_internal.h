@@ -201,6 +201,11 @@ ct_status clv_delta_bounds(ct_scores *out, const ct_fit *gg, const ct_customers 
                            const uint32_t *idx, size_t nd, const double *var, double level,
                            ct_error *err);
 
+/* out's expected spend (the spend fit's, or each customer's own m without
+ * one) and CLV = spend x disc[i], for c's customers. */
+ct_status clv_spend_clv(const ct_fit *gg, const ct_customers *c, const double *disc,
+                        ct_scores *out, ct_error *err);
+
 /* Per-customer predictions (one row). */
 double clv_p_alive1(const ct_fit *f, double x, double tx, double T);
 double clv_expected1(const ct_fit *f, double x, double tx, double T, double t);
