@@ -559,6 +559,43 @@ static void test_choose_k(void **state)
         ct_kmeans_result_free(&r);
     }
     assert_int_equal(ct_kmeans_pick_k(sc, 7, 2), 5);
+    /* the silhouette (rows sorted by cluster, vector kernels) against the
+     * plain definition over all 3000 rows, bit for bit: the same sums in
+     * the same order */
+    ct_kmeans_opts_init(&o);
+    o.k = 4;
+    o.seed = 5;
+    assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &r, &err), CT_OK);
+    assert_status(ct_kmeans_scores(X, n, d, NULL, &r, n, 7, &sc[0], &err), CT_OK);
+    double tot = 0;
+    for (size_t i = 0; i < n; i++) {
+        double sum[4] = {0}, cnt[4] = {0};
+        for (size_t j = 0; j < n; j++) {
+            if (j == i) {
+                continue;
+            }
+            double s2 = 0;
+            for (size_t c = 0; c < d; c++) {
+                double t = X[i * d + c] - X[j * d + c];
+                s2 += t * t;
+            }
+            sum[r.labels[j]] += sqrt(s2);
+            cnt[r.labels[j]] += 1;
+        }
+        size_t own = (size_t)r.labels[i];
+        double ai = sum[own] / cnt[own], bi = INFINITY;
+        for (size_t c = 0; c < 4; c++) {
+            if (c != own && sum[c] / cnt[c] < bi) {
+                bi = sum[c] / cnt[c];
+            }
+        }
+        tot += (bi - ai) / (ai > bi ? ai : bi);
+    }
+    tot /= (double)n;
+    if (memcmp(&tot, &sc[0].silhouette, sizeof tot) != 0) {
+        fail_msg("silhouette %.17g, by the definition %.17g", sc[0].silhouette, tot);
+    }
+    ct_kmeans_result_free(&r);
     /* CH peaks and DB bottoms at the true k too */
     for (int i = 0; i < 7; i++) {
         if (i != 3) {

@@ -11,7 +11,7 @@
  * Clustering features and audit columns other than the summary and score
  * columns come from the input's /features table (`ingest --features`).  Rows of every table
  * align with /customers.  With a k range, k is chosen (highest silhouette) on
- * a deterministic sample of about 200,000 graded customers (a seeded hash of
+ * a deterministic sample of about 50,000 graded customers (a seeded hash of
  * the row decides), then that k is fitted on all of them. */
 #ifndef CLVTIER_PIPELINE_H
 #define CLVTIER_PIPELINE_H

@@ -111,8 +111,14 @@ ct_status ct_choose_k(ct_comm *comm, const ct_krange *kr, ct_kmeans_opts *ko, co
  * restarts of the seeding also run on that sample.  Then one Lloyd run on
  * everyone starts from the sample's solution: neither choosing k nor
  * seeding needs millions of rows.  With at most KSEL_MAX graded customers
- * and one k, the sample is everyone and its fit is the result. */
-#define KSEL_MAX ((size_t)200000)
+ * and one k, the sample is everyone and its fit is the result.  50,000:
+ * the silhouettes that choose k are taken on 4,000 of them anyway, and
+ * 50,000 rows place k <= 10 centres in a few features to about 1 % of a
+ * standard deviation; on 1M synthetic customers (vip4.ini, k 4..10) the
+ * same k as with 200,000, final inertia 2e-6 higher, 99.95 % of the
+ * customers in the same tier, the cluster stage 3x faster (greedy
+ * k-means++ instead of k-means|| at this size, a quarter of the rows). */
+#define KSEL_MAX ((size_t)50000)
 
 typedef struct ksel {
     int sub;       /* a sample (else everyone) */

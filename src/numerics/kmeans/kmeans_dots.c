@@ -311,3 +311,63 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
     }
     return 0;
 }
+
+/* ---- distances for silhouettes --------------------------------------------- */
+
+static void dist_rows_c(const double *x, const double *XT, size_t ld, size_t d, size_t q0,
+                        size_t q1, double *out)
+{
+    for (size_t q = q0; q < q1; q++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++) {
+            double t = x[j] - XT[j * ld + q];
+            s += t * t;
+        }
+        out[q - q0] = sqrt(s);
+    }
+}
+
+__attribute__((target("avx512f"))) static void dist_rows_512(const double *x, const double *XT,
+                                                             size_t ld, size_t d, size_t q0,
+                                                             size_t q1, double *out)
+{
+    size_t q = q0;
+    for (; q + 8 <= q1; q += 8) {
+        __m512d acc = _mm512_setzero_pd();
+        for (size_t j = 0; j < d; j++) {
+            __m512d t = _mm512_sub_pd(_mm512_set1_pd(x[j]), _mm512_loadu_pd(XT + j * ld + q));
+            acc = _mm512_add_pd(acc, _mm512_mul_pd(t, t));
+        }
+        _mm512_storeu_pd(out + (q - q0), _mm512_sqrt_pd(acc));
+    }
+    dist_rows_c(x, XT, ld, d, q, q1, out + (q - q0));
+}
+
+__attribute__((target("avx2"))) static void dist_rows_256(const double *x, const double *XT,
+                                                          size_t ld, size_t d, size_t q0,
+                                                          size_t q1, double *out)
+{
+    size_t q = q0;
+    for (; q + 4 <= q1; q += 4) {
+        __m256d acc = _mm256_setzero_pd();
+        for (size_t j = 0; j < d; j++) {
+            __m256d t = _mm256_sub_pd(_mm256_set1_pd(x[j]), _mm256_loadu_pd(XT + j * ld + q));
+            acc = _mm256_add_pd(acc, _mm256_mul_pd(t, t));
+        }
+        _mm256_storeu_pd(out + (q - q0), _mm256_sqrt_pd(acc));
+    }
+    dist_rows_c(x, XT, ld, d, q, q1, out + (q - q0));
+}
+
+void km_dist_rows(const double *x, const double *XT, size_t ld, size_t d, size_t q0, size_t q1,
+                  double *out)
+{
+    int isa = km_dots_isa();
+    if (isa == 2) {
+        dist_rows_512(x, XT, ld, d, q0, q1, out);
+    } else if (isa == 1) {
+        dist_rows_256(x, XT, ld, d, q0, q1, out);
+    } else {
+        dist_rows_c(x, XT, ld, d, q0, q1, out);
+    }
+}

@@ -32,4 +32,11 @@ int km_assign_f64(const double *X, size_t nr, size_t d, const double *C, const d
 int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const float *cn, size_t k,
                   int32_t *lab, float *v1, float *v2);
 
+/* Euclidean distances (not squared) from x (d values) to the rows q0..q1 of
+ * a transposed table XT (d x ld): out[q - q0].  Each as sqrt of the
+ * squared differences added over the columns in order, no fused
+ * multiply-add: every instruction set gives the bits of the plain loop. */
+void km_dist_rows(const double *x, const double *XT, size_t ld, size_t d, size_t q0, size_t q1,
+                  double *out);
+
 #endif

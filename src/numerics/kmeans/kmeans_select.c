@@ -10,6 +10,7 @@
 
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
+#include "numerics/kmeans/kmeans_dots.h"
 
 static double dist2(const double *a, const double *b, size_t d)
 {
@@ -21,53 +22,91 @@ static double dist2(const double *a, const double *b, size_t d)
     return s;
 }
 
+/* The sampled rows sorted by cluster (stably: within a cluster in sample
+ * order) and transposed, so that a row's distances to one cluster are one
+ * contiguous, vectorisable loop; the sums per cluster then add the same
+ * values in the same order as a pass over the sample in its own order. */
 typedef struct sil_job {
     const double *X;
     const int32_t *lab;
     const size_t *idx;
     size_t m, d, k;
-    double *s; /* per sampled row */
+    const double *XT;    /* d x m: column j of the sorted rows */
+    const size_t *start; /* k + 1: cluster c is sorted rows [start[c], start[c + 1]) */
+    double *s;           /* per sampled row */
 } sil_job;
 
 static ct_status sil_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
     sil_job *J = vctx;
-    double *sum = calloc(J->k, sizeof *sum), *cnt = calloc(J->k, sizeof *cnt);
+    double *dist = malloc((J->m ? J->m : 1) * sizeof *dist);
     (void)b;
-    if (sum == NULL || cnt == NULL) {
-        free(sum);
-        free(cnt);
+    if (dist == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     for (size_t a = begin; a < end; a++) {
-        size_t i = J->idx[a];
-        memset(sum, 0, J->k * sizeof *sum);
-        memset(cnt, 0, J->k * sizeof *cnt);
-        for (size_t q = 0; q < J->m; q++) {
-            size_t j = J->idx[q];
-            if (j == i) {
+        const double *x = J->X + J->idx[a] * J->d;
+        size_t own = (size_t)J->lab[J->idx[a]];
+        double ai = 0, bi = (double)INFINITY;
+        int alone = 0;
+        for (size_t c = 0; c < J->k; c++) {
+            size_t q0 = J->start[c], q1 = J->start[c + 1];
+            /* its own row is among its cluster's: distance 0, not counted */
+            size_t cnt = q1 - q0 - (c == own);
+            if (cnt == 0) {
+                alone |= c == own;
                 continue;
             }
-            size_t c = (size_t)J->lab[j];
-            sum[c] += sqrt(dist2(J->X + i * J->d, J->X + j * J->d, J->d));
-            cnt[c] += 1;
+            km_dist_rows(x, J->XT, J->m, J->d, q0, q1, dist);
+            double sum = 0;
+            for (size_t q = 0; q < q1 - q0; q++) {
+                sum += dist[q];
+            }
+            double mean = sum / (double)cnt;
+            if (c == own) {
+                ai = mean;
+            } else if (mean < bi) {
+                bi = mean;
+            }
         }
-        size_t own = (size_t)J->lab[i];
-        if (cnt[own] == 0) {
+        if (alone) {
             J->s[a] = 0; /* a singleton (in the sample) scores 0 */
             continue;
-        }
-        double ai = sum[own] / cnt[own], bi = (double)INFINITY;
-        for (size_t c = 0; c < J->k; c++) {
-            if (c != own && cnt[c] > 0 && sum[c] / cnt[c] < bi) {
-                bi = sum[c] / cnt[c];
-            }
         }
         double mx = ai > bi ? ai : bi;
         J->s[a] = isfinite(bi) && mx > 0 ? (bi - ai) / mx : 0;
     }
-    free(sum);
-    free(cnt);
+    free(dist);
+    return CT_OK;
+}
+
+/* The sample's rows sorted by cluster into J (XT, start: the caller frees). */
+static ct_status sil_sort(sil_job *J, double **XT, size_t **start, ct_error *err)
+{
+    size_t m = J->m, d = J->d, k = J->k;
+    *XT = malloc((m ? m : 1) * d * sizeof **XT);
+    *start = calloc(k + 1, sizeof **start);
+    size_t *at = calloc(k + 1, sizeof *at);
+    if (*XT == NULL || *start == NULL || at == NULL) {
+        free(at);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t a = 0; a < m; a++) {
+        (*start)[(size_t)J->lab[J->idx[a]] + 1]++;
+    }
+    for (size_t c = 0; c < k; c++) {
+        (*start)[c + 1] += (*start)[c];
+        at[c] = (*start)[c];
+    }
+    for (size_t a = 0; a < m; a++) {
+        size_t pos = at[(size_t)J->lab[J->idx[a]]]++;
+        for (size_t j = 0; j < d; j++) {
+            (*XT)[j * m + pos] = J->X[J->idx[a] * d + j];
+        }
+    }
+    free(at);
+    J->XT = *XT;
+    J->start = *start;
     return CT_OK;
 }
 
@@ -158,8 +197,16 @@ ct_status ct_kmeans_scores(const double *X, size_t n, size_t d, const double *w,
         ct_rng_free(g);
     }
     if (st == CT_OK && k > 1) {
-        sil_job J = {X, r->labels, idx, m, d, k, s};
-        st = ct_par_for(m, 64, 0, sil_block, &J, err);
+        (void)km_dots_isa(); /* once, before the threads */
+        sil_job J = {X, r->labels, idx, m, d, k, NULL, NULL, s};
+        double *XT = NULL;
+        size_t *start = NULL;
+        st = sil_sort(&J, &XT, &start, err);
+        if (st == CT_OK) {
+            st = ct_par_for(m, 64, 0, sil_block, &J, err);
+        }
+        free(XT);
+        free(start);
         double sum = 0;
         for (size_t a = 0; a < m; a++) {
             sum += s[a];
