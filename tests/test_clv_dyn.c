@@ -142,7 +142,7 @@ static void test_zero_coefficients(void **state)
     both(2, NAMES, &cv);
     ct_clv_data *d0, *d1;
     assert_status(ct_clv_data_new(&d0, CT_PARETO, &c, "test", &err), CT_OK);
-    assert_status(ct_clv_data_new_dyn(&d1, &c, &cv, &P.p, "test", &err), CT_OK);
+    assert_status(ct_clv_data_new_dyn(&d1, &c, &cv, &P.p, "test", NULL, &err), CT_OK);
     const double pts[3][4] = {{0.55, 10.58, 0.61, 11.67}, {2.0, 3.0, 0.2, 40.0}, {0.1, 30, 3, 2}};
     for (int q = 0; q < 3; q++) {
         double p[CT_CLV_MAXPAR] = {0};
@@ -191,7 +191,7 @@ static void test_constant_is_static(void **state)
     ct_clv_data *d0, *ds, *dd;
     assert_status(ct_clv_data_new(&d0, CT_PARETO, &c, "test", &err), CT_OK);
     assert_status(ct_clv_data_new_cov(&ds, CT_PARETO, &c, &cv, "test", NULL, &err), CT_OK);
-    assert_status(ct_clv_data_new_dyn(&dd, &c, &cv, &P.p, "test", &err), CT_OK);
+    assert_status(ct_clv_data_new_dyn(&dd, &c, &cv, &P.p, "test", NULL, &err), CT_OK);
     double p[CT_CLV_MAXPAR] = {0.55, 10.58, 0.61, 11.67, 0.5, 0.3, -0.3, 0.2};
     double lls, lld, gs[CT_CLV_MAXPAR], gd[CT_CLV_MAXPAR];
     assert_status(ct_clv_loglik(ds, p, &lls, gs, 1, &err), CT_OK);
@@ -368,7 +368,7 @@ static void test_gradient(void **state)
     ct_customers c = k.c;
     ct_synth_paths sp = k.sp;
     ct_clv_data *d;
-    assert_status(ct_clv_data_new_dyn(&d, &c, &k.cv, &k.P, "test", &err), CT_OK);
+    assert_status(ct_clv_data_new_dyn(&d, &c, &k.cv, &k.P, "test", NULL, &err), CT_OK);
     double p[CT_CLV_MAXPAR] = {0.7, 8.0, 0.9, 15.0, 0.4, -0.2, 0.6}, ll, g[CT_CLV_MAXPAR];
     assert_status(ct_clv_loglik(d, p, &ll, g, 1, &err), CT_OK);
     for (size_t j = 0; j < 7; j++) {
@@ -399,7 +399,7 @@ static void test_gradient(void **state)
     c2.col[0] = "contact";
     c2.col[1] = "income";
     ct_clv_paths P2 = {sp.n, 2, sp.off, sp.t0, sp.end, sp.z, sp.zsum};
-    assert_status(ct_clv_data_new_dyn(&d, &c, &c2, &P2, "test", &err), CT_OK);
+    assert_status(ct_clv_data_new_dyn(&d, &c, &c2, &P2, "test", NULL, &err), CT_OK);
     double q[CT_CLV_MAXPAR] = {0.7, 8.0, 0.9, 15.0, 0.5, -0.2};
     assert_status(ct_clv_loglik(d, q, &ll, g, 1, &err), CT_OK);
     for (size_t j = 4; j < 6; j++) {
@@ -435,7 +435,7 @@ static void test_recovery(void **state)
     const ct_synth_opts o = k.o;
     ct_clv_data *d0, *d;
     assert_status(ct_clv_data_new(&d0, CT_PARETO, &k.c, "test", &err), CT_OK);
-    assert_status(ct_clv_data_new_dyn(&d, &k.c, &k.cv, &k.P, "test", &err), CT_OK);
+    assert_status(ct_clv_data_new_dyn(&d, &k.c, &k.cv, &k.P, "test", NULL, &err), CT_OK);
     ct_fit base, f;
     ct_fit_opts fo;
     ct_fit_opts_init(&fo);
@@ -482,14 +482,14 @@ static void test_bad_paths(void **state)
         sp.end[5] = sp.t0[sp.off[6] - 1] + 0.5;
     }
     if (sp.end[5] < c.T[5]) {
-        assert_status(ct_clv_data_new_dyn(&d, &c, &cv, &P, "test", &err), CT_EDATA);
+        assert_status(ct_clv_data_new_dyn(&d, &c, &cv, &P, "test", NULL, &err), CT_EDATA);
         assert_non_null(strstr(err.msg, "do not cover"));
         assert_non_null(strstr(err.msg, "C000006"));
     }
     sp.end[5] = e5;
     double z0 = zc[sp.off[7] * 3 + 2];
     zc[sp.off[7] * 3 + 2] = (double)NAN;
-    assert_status(ct_clv_data_new_dyn(&d, &c, &cv, &P, "test", &err), CT_EDATA);
+    assert_status(ct_clv_data_new_dyn(&d, &c, &cv, &P, "test", NULL, &err), CT_EDATA);
     assert_non_null(strstr(err.msg, "'contact' is missing"));
     zc[sp.off[7] * 3 + 2] = z0;
     /* a constant column */
@@ -500,14 +500,14 @@ static void test_bad_paths(void **state)
         save[q] = zc[q * 3];
         zc[q * 3] = 1.0;
     }
-    assert_status(ct_clv_data_new_dyn(&d, &c, &cv, &P, "test", &err), CT_EDATA);
+    assert_status(ct_clv_data_new_dyn(&d, &c, &cv, &P, "test", NULL, &err), CT_EDATA);
     assert_non_null(strstr(err.msg, "constant"));
     for (size_t q = 0; q < nseg; q++) {
         zc[q * 3] = save[q];
     }
     free(save);
     /* scoring past the paths' end */
-    assert_status(ct_clv_data_new_dyn(&d, &c, &cv, &P, "test", &err), CT_OK);
+    assert_status(ct_clv_data_new_dyn(&d, &c, &cv, &P, "test", NULL, &err), CT_OK);
     ct_fit f;
     memset(&f, 0, sizeof f);
     f.model = CT_PARETO;

@@ -225,11 +225,12 @@ typedef struct ct_clv_paths {
  * processes and names; cv->z unused).  Every fitted customer's path must
  * cover [0, T]; CT_EDATA names the customer otherwise, and for a missing
  * value, and the columns for a constant or collinear one (over all
- * customer-periods, weighted by length).  One rank only.  paths must stay
- * valid while the data are used.  Fit with ct_clv_fit_cov. */
+ * customer-periods of all ranks, weighted by length).  comm: c is this
+ * rank's part (collective; the likelihood sums over the ranks).  paths
+ * must stay valid while the data are used.  Fit with ct_clv_fit_cov. */
 ct_status ct_clv_data_new_dyn(ct_clv_data **out, const ct_customers *c,
                               const ct_clv_covariates *cv, const ct_clv_paths *paths,
-                              const char *source, ct_error *err);
+                              const char *source, struct ct_comm *comm, ct_error *err);
 /* P(alive), E[Y(horizon)] and the discounted CLV of every customer of c
  * under a fit with time-varying covariates; with level > 0 their
  * delta-method bounds (forward differences in the log-parameters and

@@ -703,7 +703,7 @@ static ct_status run_fit_model(run_state *r, ct_clv_model model, ct_fit *fit, ct
     cv.z = r->c.cov;
     fo.penalty_cov = r->m->penalty_cov;
     if (r->dyn) {
-        return ct_stage_fit_dyn(&cl, &cv, &r->paths, r->cov_refs, r->data, &fo, fit, err);
+        return ct_stage_fit_dyn(&cl, &cv, &r->paths, r->cov_refs, r->data, &fo, NULL, fit, err);
     }
     return ct_stage_fit_cov(&cl, &cv, r->cov_refs, r->data, &fo, r->comm, fit, err);
 }

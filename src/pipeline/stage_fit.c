@@ -109,7 +109,7 @@ ct_status ct_stage_fit_cov(const ct_customers *c, const ct_clv_covariates *cv, c
 
 ct_status ct_stage_fit_dyn(const ct_customers *c, const ct_clv_covariates *cv,
                            const ct_clv_paths *paths, const char *refs, const char *source,
-                           const ct_fit_opts *fo, ct_fit *fit, ct_error *err)
+                           const ct_fit_opts *fo, ct_comm *comm, ct_fit *fit, ct_error *err)
 {
     ct_clv_data *cd = NULL;
     ct_fit base = *fit;
@@ -120,9 +120,9 @@ ct_status ct_stage_fit_dyn(const ct_customers *c, const ct_clv_covariates *cv,
                        "covariates from /features",
                        ct_clv_model_name(base.model), ct_clv_model_name(base.model));
     }
-    ct_status s = ct_clv_data_new_dyn(&cd, c, cv, paths, source, err);
+    ct_status s = ct_clv_data_new_dyn(&cd, c, cv, paths, source, comm, err);
     if (s == CT_OK) {
-        s = ct_clv_fit_cov(cd, &base, fo, fit, err);
+        s = ct_comm_agree(comm, ct_clv_fit_cov(cd, &base, fo, fit, err), err);
     }
     ct_clv_data_free(cd);
     if (s == CT_OK) {
@@ -311,14 +311,11 @@ ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err)
                              err));
         dyn = ct_cov_dynamic(o->data, cv.col, cv.ncoef);
     }
-    if (dyn && comm != NULL) {
-        s = ct_fail(err, CT_ECONFIG, "time-varying covariates are fitted on one rank (not yet "
-                                     "under MPI)");
-        goto done;
-    }
-    if (dyn) {
-        CT_TRY(ct_cov_paths(o->data, &cust, period_days, cv.col, cv.ncoef, z, 0, &dc, &paths,
-                            err));
+    if (dyn) { /* this rank's customers' paths */
+        CT_TRY(ct_comm_agree(comm,
+                             ct_cov_paths(o->data, &cust, period_days, cv.col, cv.ncoef, z, 0,
+                                          &dc, &paths, err),
+                             err));
     }
     if (o->choice != NULL) {
         ct_model_choice *ch = o->choice;
@@ -337,8 +334,8 @@ ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err)
             goto done;
         }
         if (dyn && m != CT_GAMMAGAMMA) { /* time-varying: from the plain fit */
-            CT_TRY(ct_stage_fit_dyn(&cust, &cv, &paths, refs, o->data, &o->fit, &fits[k0 + k],
-                                    err));
+            CT_TRY(ct_stage_fit_dyn(&cust, &cv, &paths, refs, o->data, &o->fit, comm,
+                                    &fits[k0 + k], err));
         } else if (cov && m != CT_GAMMAGAMMA) { /* from the plain fit, with the covariates */
             CT_TRY(ct_stage_fit_cov(&cust, &cv, refs, o->data, &o->fit, comm, &fits[k0 + k],
                                     err));
@@ -438,10 +435,7 @@ static ct_status score_dynamic(const ct_score_stage *o, const ct_fit *pf, const 
                        "future) and bootstrap intervals are not available; --intervals (delta) "
                        "and --alive-at are");
     }
-    if (comm != NULL) {
-        return ct_fail(err, CT_ECONFIG,
-                       "time-varying covariates are scored on one rank (not yet under MPI)");
-    }
+    (void)comm; /* each rank scores its own customers (the caller agrees) */
     const char *cols[CT_CLV_MAXCOEF];
     for (size_t j = 0; j < pf->ncoef; j++) {
         cols[j] = pf->coef_col[j];

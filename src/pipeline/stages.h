@@ -51,10 +51,11 @@ ct_status ct_stage_fit_model(const ct_customers *c, ct_clv_model model, const ch
                              const ct_fit_opts *fo, ct_comm *comm, ct_fit *fit, ct_error *err);
 
 /* Time-varying covariates: fit (Pareto/NBD; CT_ECONFIG for another model)
- * from *fit, the plain fit, over paths (ct_cov_paths); one rank. */
+ * from *fit, the plain fit, over paths (ct_cov_paths) of c, this rank's
+ * customers (comm: collective). */
 ct_status ct_stage_fit_dyn(const ct_customers *c, const ct_clv_covariates *cv,
                            const ct_clv_paths *paths, const char *refs, const char *source,
-                           const ct_fit_opts *fo, ct_fit *fit, ct_error *err);
+                           const ct_fit_opts *fo, ct_comm *comm, ct_fit *fit, ct_error *err);
 /* *fit (the model's plain fit to c) fitted again with the covariates cv
  * (refs: their reference levels), from there; the same on every rank. */
 ct_status ct_stage_fit_cov(const ct_customers *c, const ct_clv_covariates *cv, const char *refs,

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clvtier/comm.h"
 #include "clvtier/par.h"
 #include "core/mem_internal.h"
 
@@ -259,11 +260,11 @@ static void design_sums(const ct_clv_data *d, double *S)
     }
 }
 
+/* This rank's rows (checked) into d; *g the repeat buyers among them. */
 static ct_status dyn_rows(ct_clv_data *d, const ct_customers *c, const ct_clv_covariates *cv,
-                          const ct_clv_paths *P, const char *source, ct_error *err)
+                          const ct_clv_paths *P, const char *source, double *g, ct_error *err)
 {
     size_t n = 0, N = c->n ? c->n : 1;
-    double g = 0;
     d->x = ct_malloc_big(N, sizeof *d->x);
     d->tx = ct_malloc_big(N, sizeof *d->tx);
     d->T = ct_malloc_big(N, sizeof *d->T);
@@ -291,33 +292,48 @@ static ct_status dyn_rows(ct_clv_data *d, const ct_customers *c, const ct_clv_co
         d->w[n] = w;
         d->cust[n] = (uint32_t)i;
         d->nobs += w;
-        g += c->x[i] > 0;
+        *g += c->x[i] > 0;
         n++;
     }
     d->n = n;
-    if (n == 0) {
-        return ct_fail_at(err, CT_EDATA, source, 0, 0, "no customers with positive weight");
+    return clv_x_index(d, err);
+}
+
+/* The rows of every rank, their totals and the design checked over all of
+ * them; each step that can fail on one rank agreed before the next
+ * collective one. */
+static ct_status dyn_data(ct_clv_data *d, const ct_customers *c, const ct_clv_covariates *cv,
+                          const ct_clv_paths *P, const char *source, ct_error *err)
+{
+    double g = 0;
+    CT_CHECK(ct_comm_agree(d->comm, dyn_rows(d, c, cv, P, source, &g, err), err));
+    size_t K = d->ncoef, m = 3 + 1 + K + K * K;
+    double *S = calloc(m, sizeof *S); /* rows, repeat buyers, customers, then the design */
+    CT_CHECK(ct_comm_agree(d->comm, S != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory"),
+                           err));
+    S[0] = (double)d->n;
+    S[1] = g;
+    S[2] = d->nobs;
+    design_sums(d, S + 3);
+    ct_status s = d->comm != NULL ? ct_comm_allreduce_sum(d->comm, S, m, err) : CT_OK;
+    if (s == CT_OK && S[0] == 0) {
+        s = ct_fail_at(err, CT_EDATA, source, 0, 0, "no customers with positive weight");
+    } else if (s == CT_OK && S[1] == 0) {
+        s = ct_fail_at(err, CT_EDATA, source, 0, 0,
+                       "every customer has x = 0 (no repeat purchases): the purchase rate "
+                       "cannot be estimated");
     }
-    if (g == 0) {
-        return ct_fail_at(err, CT_EDATA, source, 0, 0,
-                          "every customer has x = 0 (no repeat purchases): the purchase rate "
-                          "cannot be estimated");
+    if (s == CT_OK) {
+        d->nobs = S[2];
+        s = clv_check_design_sums(d, S + 3, source, err);
     }
-    CT_CHECK(clv_x_index(d, err));
-    size_t K = d->ncoef;
-    double *S = calloc(1 + K + K * K, sizeof *S);
-    if (S == NULL) {
-        return ct_fail(err, CT_ENOMEM, "out of memory");
-    }
-    design_sums(d, S);
-    ct_status s = clv_check_design_sums(d, S, source, err);
     free(S);
     return s;
 }
 
 ct_status ct_clv_data_new_dyn(ct_clv_data **out, const ct_customers *c,
                               const ct_clv_covariates *cv, const ct_clv_paths *P,
-                              const char *source, ct_error *err)
+                              const char *source, ct_comm *comm, ct_error *err)
 {
     ct_init();
     *out = NULL;
@@ -339,6 +355,7 @@ ct_status ct_clv_data_new_dyn(ct_clv_data **out, const ct_customers *c,
     d->nb = ct_clv_nparams(CT_PARETO);
     d->ncoef = cv->ncoef;
     d->dyn = P;
+    d->comm = ct_comm_size(comm) > 1 ? comm : NULL;
     d->corr_xm = CT_NAN;
     ct_status s = CT_OK;
     for (size_t j = 0; j < cv->ncoef && s == CT_OK; j++) {
@@ -350,8 +367,9 @@ ct_status ct_clv_data_new_dyn(ct_clv_data **out, const ct_customers *c,
         d->proc[j] = cv->proc[j];
         snprintf(d->coef_col[j], sizeof d->coef_col[j], "%s", cv->col[j]);
     }
+    s = ct_comm_agree(d->comm, s, err);
     if (s == CT_OK) {
-        s = dyn_rows(d, c, cv, P, source, err);
+        s = dyn_data(d, c, cv, P, source, err);
     }
     if (s != CT_OK) {
         ct_clv_data_free(d);
