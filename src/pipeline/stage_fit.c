@@ -503,7 +503,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
         s = ct_clv_score_intervals(&pf, has_gg ? &gg : NULL, &cust, o->horizon, o->discount,
                                    o->level, o->threads, &sc, err);
     }
-    if (s == CT_OK) {
+    if (s == CT_OK && !pf.dynamic) { /* (time-varying: P(alive) ahead came with the scores) */
         s = score_extras(o, &pf, &cust, &sc, err);
     }
     s = ct_comm_agree(comm, s, err);

@@ -1062,6 +1062,16 @@ expect 0 "score time-varying intervals" -- "$CLV" score "$T/dyn.h5" --fit "$T/dy
 for ds in clv_lo p_alive_hi p_alive_at_13; do
     "$CLV" inspect "$T/dynsc2.h5" | grep -q "/scores/$ds " && ok || bad "time-varying score lacks $ds"
 done
+if command -v h5dump >/dev/null 2>&1; then # P(alive 13 periods on) <= P(alive), finite, everyone
+    for ds in p_alive p_alive_at_13; do
+        h5dump -y -w 0 -d "/scores/$ds" "$T/dynsc2.h5" | sed -n '/DATA {/,/}/p' | grep -E '^ +[-0-9n]' \
+            | tr ',' '\n' | sed 's/ //g' | grep . >"$T/$ds.txt"
+    done
+    paste "$T/p_alive.txt" "$T/p_alive_at_13.txt" | awk '$1 == "nan" || $2 == "nan" || !($2 <= $1) { bad = 1 }
+        END { exit bad || NR != 3000 }' && ok || bad "time-varying P(alive) ahead: $(paste "$T/p_alive.txt" "$T/p_alive_at_13.txt" | head -3)"
+else
+    skipped "h5dump missing: time-varying P(alive) ahead not compared"
+fi
 expect 78 "score time-varying dert" -- "$CLV" score "$T/dyn.h5" --fit "$T/dynfit.h5" --horizon 5 \
     --dert 0.01 -o "$T/x.h5"
 says "score time-varying dert" "--dert (it needs the covariates' whole future)"
