@@ -129,12 +129,12 @@ ct_status ct_cov_read(const char *path, const ct_customers *c, const ct_clv_cova
 ct_status ct_cov_read_fit(const char *path, const ct_customers *c, const ct_fit *f, double **z,
                           ct_error *err);
 /* Time-varying covariates: a column of the data file's /dynamic_covariates
- * (ingest --dynamic-covariates) has a value per customer and period.
+ * (ingest --dynamic-covariates; schema.h's ct_dyncov_mask tells which) has
+ * a value per customer and period.
  * ct_cov_read and ct_cov_read_fit leave such columns NaN; ct_cov_paths
  * reads every customer's path (static columns constant from z, which
  * may then be NULL when there are none) into dc, and view shows it as
  * clv.h wants it; the paths must reach T + horizon. */
-int ct_cov_dynamic(const char *path, const char *const *cols, size_t K);
 ct_status ct_cov_paths(const char *path, const ct_customers *c, double period_days,
                        const char *const *cols, size_t K, const double *z, double horizon,
                        ct_dyncov *dc, ct_clv_paths *view, ct_error *err);

@@ -180,8 +180,9 @@ typedef struct ct_dyncov {
     size_t *off; /* n + 1 */
     double *t0, *end, *z, *zsum;
 } ct_dyncov;
-/* Whether the data file's /dynamic_covariates has column col. */
-int ct_dyncov_has(const char *path, const char *col);
+/* Bit j set when cols[j] (j < 32) is a column of the data file's
+ * /dynamic_covariates: a time-varying covariate (the file opened once). */
+unsigned ct_dyncov_mask(const char *path, const char *const *cols, size_t K);
 /* The paths of c's customers (c->row0.. of /customers; first_day, T and x
  * needed) for coefficients on cols[0..ncoef): a column of
  * /dynamic_covariates is time-varying, any other takes zstatic[i * ncoef

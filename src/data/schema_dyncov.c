@@ -31,20 +31,23 @@ void ct_dyncov_free(ct_dyncov *d)
     memset(d, 0, sizeof *d);
 }
 
-int ct_dyncov_has(const char *path, const char *col)
+unsigned ct_dyncov_mask(const char *path, const char *const *cols, size_t K)
 {
     ct_file *f = NULL;
     ct_table *t = NULL;
     ct_error err;
-    int has = 0;
+    unsigned mask = 0;
     if (ct_file_open(&f, path, &err) == CT_OK && ct_file_has_group(f, "/dynamic_covariates") &&
         ct_table_open(&t, f, "/dynamic_covariates", &err) == CT_OK) {
-        has = ct_table_find(t, col) >= 0 && strcmp(col, "customer") != 0 &&
-              strcmp(col, "day") != 0;
+        for (size_t j = 0; j < K && j < 32; j++) {
+            int has = ct_table_find(t, cols[j]) >= 0 && strcmp(cols[j], "customer") != 0 &&
+                      strcmp(cols[j], "day") != 0;
+            mask |= has ? 1u << j : 0u;
+        }
     }
     ct_table_close(t);
     ct_file_close(f);
-    return has;
+    return mask;
 }
 
 /* "customer 'X'" of row i of c. */

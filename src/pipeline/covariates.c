@@ -125,16 +125,6 @@ static ct_status name_file(const char *path, ct_status s, ct_error *err)
     return s;
 }
 
-int ct_cov_dynamic(const char *path, const char *const *cols, size_t K)
-{
-    for (size_t j = 0; j < K; j++) {
-        if (ct_dyncov_has(path, cols[j])) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* The columns cols[0..K) of /features for c (*z: n x K); the time-varying
  * ones (in /dynamic_covariates) NaN, read by ct_cov_paths. */
 static ct_status read_static(const char *path, const ct_customers *c, const char *const *cols,
@@ -142,8 +132,9 @@ static ct_status read_static(const char *path, const ct_customers *c, const char
 {
     const char *sc[CT_CLV_MAXCOEF];
     size_t ns = 0, idx[CT_CLV_MAXCOEF];
+    unsigned dyn = ct_dyncov_mask(path, cols, K);
     for (size_t j = 0; j < K && j < CT_CLV_MAXCOEF; j++) {
-        if (!ct_dyncov_has(path, cols[j])) {
+        if (!(dyn & (1u << j))) {
             idx[ns] = j;
             sc[ns++] = cols[j];
         }
@@ -237,10 +228,11 @@ static ct_status expand(const char *path, const ct_cov_spec *spec, const ct_clv_
     ct_clv_covariates out;
     memset(&out, 0, sizeof out);
     refs[0] = '\0';
+    unsigned dyn = ct_dyncov_mask(path, cv->col, cv->ncoef);
     for (size_t j = 0; j < cv->ncoef; j++) {
         int is_text = 0;
         size_t nl = 0;
-        if (!ct_dyncov_has(path, cv->col[j])) { /* time-varying ones are numbers */
+        if (!(dyn & (1u << j))) { /* time-varying ones are numbers */
             CT_CHECK(ct_features_levels(path, cv->col[j], &is_text, levels, COV_MAX_LEVELS, &nl,
                                         err));
         }

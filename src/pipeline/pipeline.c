@@ -536,6 +536,18 @@ static ct_status ingest_options(const ct_tier_model *m, const ct_run_opts *o, ct
     return CT_OK;
 }
 
+/* An error message without the intermediate file's name `path` (and the
+ * ": " after it), to be said of another file. */
+static const char *after_path(const char *msg, const char *path)
+{
+    const char *p = strstr(msg, path);
+    if (p == NULL) {
+        return msg;
+    }
+    p += strlen(path);
+    return p[0] == ':' ? p + 1 + (p[1] == ' ') : p;
+}
+
 /* 1. data: a CSV is ingested (by rank 0) into a temp file beside the output. */
 static ct_status run_ingest(run_state *r, ct_error *err)
 {
@@ -568,10 +580,9 @@ static ct_status run_ingest(run_state *r, ct_error *err)
         if (s != CT_OK && strstr(err->msg, r->tmp) != NULL) {
             /* the intermediate file is gone: name the run's output instead */
             ct_error e = *err;
-            const char *rest = strstr(e.msg, r->tmp) + strlen(r->tmp);
             s = ct_fail_at(err, e.status, r->output, e.row, e.col,
-                           "%s (ingesting %s into a temp file beside it)", rest[0] == ':' ?
-                           rest + 1 + (rest[1] == ' ') : rest, r->input);
+                           "%s (ingesting %s into a temp file beside it)",
+                           after_path(e.msg, r->tmp), r->input);
         }
         if (s != CT_OK) {
             ct_tmp_remove(r->tmp);
@@ -617,13 +628,10 @@ static ct_status run_paths(run_state *r, ct_error *err)
     if (s != CT_OK && r->tmp[0] != '\0' && strcmp(err->file, r->tmp) == 0) {
         /* the intermediate file: name the covariates' own */
         ct_error e = *err;
-        size_t skip = strlen(e.file);
-        const char *msg = strncmp(e.msg, e.file, skip) == 0 && e.msg[skip] == ':'
-                              ? e.msg + skip + 1 + (e.msg[skip + 1] == ' ')
-                              : e.msg;
         s = ct_fail_at(err, e.status,
                        r->o != NULL && r->o->dynamic != NULL ? r->o->dynamic : r->input, 0, 0,
-                       "%s (horizon %g periods in %s)", msg, m->horizon, m->path);
+                       "%s (horizon %g periods in %s)", after_path(e.msg, r->tmp), m->horizon,
+                       m->path);
     }
     return s;
 }
@@ -664,7 +672,7 @@ static ct_status run_read(run_state *r, ct_error *err)
         if (s == CT_OK) { /* (time-varying ones NaN here: their paths below) */
             s = ct_cov_read(r->data, &r->c, &r->cv, r->cov_refs, &r->covz, err);
         }
-        r->dyn = s == CT_OK && ct_cov_dynamic(r->data, r->cv.col, r->cv.ncoef);
+        r->dyn = s == CT_OK && ct_dyncov_mask(r->data, r->cv.col, r->cv.ncoef) != 0;
         if (r->dyn) {
             s = run_paths(r, err);
         }
@@ -1126,8 +1134,9 @@ static ct_status write_covariates(ct_file *out, const run_state *r, ct_error *er
     ct_colspec spec[1 + CT_CLV_MAXCOEF];
     const void *data[1 + CT_CLV_MAXCOEF] = {r->c.ids};
     spec[0] = (ct_colspec){"id", CT_STRING, r->c.id_width};
+    unsigned dyn = r->dyn ? ct_dyncov_mask(r->data, cv->col, K) : 0u;
     for (size_t j = 0; j < K; j++) {
-        int seen = r->dyn && ct_dyncov_has(r->data, cv->col[j]); /* a path, not a column */
+        int seen = (dyn >> j) & 1u; /* a time-varying one: a path, not a column */
         for (size_t q = 0; q < nc; q++) {
             seen |= strcmp(cv->col[src[q]], cv->col[j]) == 0;
         }

@@ -90,13 +90,12 @@ ct_status ct_stage_fit_model(const ct_customers *c, ct_clv_model model, const ch
     return s;
 }
 
-ct_status ct_stage_fit_cov(const ct_customers *c, const ct_clv_covariates *cv, const char *refs,
-                           const char *source, const ct_fit_opts *fo, ct_comm *comm,
-                           ct_fit *fit, ct_error *err)
+/* The covariate fit of data cd (made with status s) from *fit, the same
+ * model's plain fit; cd freed here. */
+static ct_status fit_from_plain(ct_clv_data *cd, ct_status s, const char *refs,
+                                const ct_fit_opts *fo, ct_comm *comm, ct_fit *fit, ct_error *err)
 {
-    ct_clv_data *cd = NULL;
     ct_fit base = *fit;
-    ct_status s = ct_clv_data_new_cov(&cd, base.model, c, cv, source, comm, err);
     if (s == CT_OK) {
         s = ct_comm_agree(comm, ct_clv_fit_cov(cd, &base, fo, fit, err), err);
     }
@@ -107,28 +106,29 @@ ct_status ct_stage_fit_cov(const ct_customers *c, const ct_clv_covariates *cv, c
     return s;
 }
 
+ct_status ct_stage_fit_cov(const ct_customers *c, const ct_clv_covariates *cv, const char *refs,
+                           const char *source, const ct_fit_opts *fo, ct_comm *comm,
+                           ct_fit *fit, ct_error *err)
+{
+    ct_clv_data *cd = NULL;
+    ct_status s = ct_clv_data_new_cov(&cd, fit->model, c, cv, source, comm, err);
+    return fit_from_plain(cd, s, refs, fo, comm, fit, err);
+}
+
 ct_status ct_stage_fit_dyn(const ct_customers *c, const ct_clv_covariates *cv,
                            const ct_clv_paths *paths, const char *refs, const char *source,
                            const ct_fit_opts *fo, ct_comm *comm, ct_fit *fit, ct_error *err)
 {
-    ct_clv_data *cd = NULL;
-    ct_fit base = *fit;
-    if (base.model != CT_PARETO) {
+    if (fit->model != CT_PARETO) {
         return ct_fail(err, CT_ECONFIG,
                        "time-varying covariates (from /dynamic_covariates) are for pareto, as "
                        "Bachmann, Meierer & Naef (2021) define them, not %s; give %s static "
                        "covariates from /features",
-                       ct_clv_model_name(base.model), ct_clv_model_name(base.model));
+                       ct_clv_model_name(fit->model), ct_clv_model_name(fit->model));
     }
+    ct_clv_data *cd = NULL;
     ct_status s = ct_clv_data_new_dyn(&cd, c, cv, paths, source, comm, err);
-    if (s == CT_OK) {
-        s = ct_comm_agree(comm, ct_clv_fit_cov(cd, &base, fo, fit, err), err);
-    }
-    ct_clv_data_free(cd);
-    if (s == CT_OK) {
-        snprintf(fit->coef_ref, sizeof fit->coef_ref, "%s", refs);
-    }
-    return s;
+    return fit_from_plain(cd, s, refs, fo, comm, fit, err);
 }
 
 ct_status ct_stage_choose(const ct_customers *c, double t_star, const char *source,
@@ -253,15 +253,13 @@ static ct_status fit_covariates(ct_fit_stage *o, ct_customers *cust, ct_clv_cova
         if (s != CT_OK) {
             return s;
         }
-        int dyn[CT_CLV_MAXCOEF]; /* time-varying columns: NaN here, their paths checked */
-        for (size_t j = 0; j < cv->ncoef; j++) {
-            dyn[j] = ct_dyncov_has(o->data, cv->col[j]);
-        }
+        /* time-varying columns: NaN here, their paths checked */
+        unsigned dyn = ct_dyncov_mask(o->data, cv->col, cv->ncoef);
         for (size_t i = 0; i < cust->n; i++) {
             int miss = 0;
             for (size_t j = 0; j < cv->ncoef; j++) {
                 double *v = &(*z)[i * cv->ncoef + j];
-                if (dyn[j]) {
+                if (dyn & (1u << j)) {
                     continue;
                 }
                 miss |= isnan(*v);
@@ -309,7 +307,7 @@ ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err)
                              fit_covariates(o, &cust, &cv, cov_names, refs, sizeof refs, &z,
                                             &wcov, err),
                              err));
-        dyn = ct_cov_dynamic(o->data, cv.col, cv.ncoef);
+        dyn = ct_dyncov_mask(o->data, cv.col, cv.ncoef) != 0;
     }
     if (dyn) { /* this rank's customers' paths */
         CT_TRY(ct_comm_agree(comm,
@@ -423,11 +421,12 @@ static ct_status score_sums(ct_comm *comm, const ct_scores *sc, double out[4], c
     return s;
 }
 
-/* Scores under time-varying covariates: each customer's path to T +
- * horizon (dc keeps it), one rank. */
+/* Scores under time-varying covariates: each customer of c (this rank's
+ * part) with its path to T + horizon and the alive-at points (dc keeps
+ * them). */
 static ct_status score_dynamic(const ct_score_stage *o, const ct_fit *pf, const ct_fit *gg,
-                               const ct_customers *c, double period_days, ct_comm *comm,
-                               ct_dyncov *dc, ct_scores *sc, ct_error *err)
+                               const ct_customers *c, double period_days, ct_dyncov *dc,
+                               ct_scores *sc, ct_error *err)
 {
     if (o->dert > 0 || o->draws > 0) {
         return ct_fail(err, CT_ECONFIG,
@@ -435,7 +434,6 @@ static ct_status score_dynamic(const ct_score_stage *o, const ct_fit *pf, const 
                        "future) and bootstrap intervals are not available; --intervals (delta) "
                        "and --alive-at are");
     }
-    (void)comm; /* each rank scores its own customers (the caller agrees) */
     const char *cols[CT_CLV_MAXCOEF];
     for (size_t j = 0; j < pf->ncoef; j++) {
         cols[j] = pf->coef_col[j];
@@ -490,7 +488,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
         cust.cov = z;
     }
     if (s == CT_OK && pf.dynamic) { /* and their paths over the horizon */
-        s = score_dynamic(o, &pf, has_gg ? &gg : NULL, &cust, period_days, comm, &dc, &sc, err);
+        s = score_dynamic(o, &pf, has_gg ? &gg : NULL, &cust, period_days, &dc, &sc, err);
     } else if (s == CT_OK && o->level > 0 && o->draws > 0) {
         double all = (double)cust.n; /* the customers of every rank */
         s = ct_comm_allreduce_sum(comm, &all, 1, err);

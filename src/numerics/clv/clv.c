@@ -1479,11 +1479,9 @@ static ct_status cov_check(const ct_fit *f, const ct_fit *gg, const ct_customers
     CT_CHECK(score_args(gg, c, horizon, discount, level, err));
     for (size_t i = 0; i < c->n * f->ncoef; i++) {
         if (!isfinite(z[i])) {
-            size_t r = i / f->ncoef;
-            return ct_fail(err, CT_EDATA, "customer row %zu (id '%.*s'): covariate '%s' is missing",
-                           c->row0 + r + 1, (int)(c->ids != NULL ? c->id_width : 0),
-                           c->ids != NULL ? c->ids + r * c->id_width : "",
-                           f->coef_col[i % f->ncoef]);
+            char name[1024];
+            return ct_fail(err, CT_EDATA, "%s: covariate '%s' is missing",
+                           clv_who(c, i / f->ncoef, name, sizeof name), f->coef_col[i % f->ncoef]);
         }
     }
     return CT_OK;

@@ -186,11 +186,10 @@ static ct_status rows_cov(ct_clv_data *d, ct_clv_model model, const ct_customers
         const double *z = cv->z + i * K;
         for (size_t j = 0; j < K; j++) {
             if (!isfinite(z[j])) {
-                const char *id = c->ids != NULL ? c->ids + i * c->id_width : "";
+                char name[1024];
                 return ct_fail_at(err, CT_EDATA, source, (uint64_t)(c->row0 + i) + 1, 0,
-                                  "customer row %zu (id '%.*s'): covariate '%s' is %s", c->row0 + i + 1,
-                                  (int)(c->ids != NULL ? c->id_width : 0), id, cv->col[j],
-                                  isnan(z[j]) ? "missing" : "infinite");
+                                  "%s: covariate '%s' is %s", clv_who(c, i, name, sizeof name),
+                                  cv->col[j], isnan(z[j]) ? "missing" : "infinite");
             }
         }
         d->x[n] = c->x[i];

@@ -3,6 +3,7 @@
 #include "numerics/clv/clv_internal.h"
 
 #include <gsl/gsl_sf_psi.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,13 @@ double clv_hyp2f1(double a, double b, double c, double z)
         }
     }
     return CT_NAN;
+}
+
+const char *clv_who(const ct_customers *c, size_t i, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "customer row %zu (id '%.*s')", c->row0 + i + 1,
+             (int)(c->ids != NULL ? c->id_width : 0), c->ids != NULL ? c->ids + i * c->id_width : "");
+    return buf;
 }
 
 void ct_clv_data_free(ct_clv_data *d)

@@ -44,14 +44,6 @@ static double seg_end(const ct_clv_paths *P, size_t ci, size_t k)
     return k + 1 < P->off[ci + 1] ? P->t0[k + 1] : P->end[ci];
 }
 
-/* "row N (id 'X')" of customer i of c into buf. */
-static const char *who(const ct_customers *c, size_t i, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "customer row %zu (id '%.*s')", c->row0 + i + 1,
-             (int)(c->ids != NULL ? c->id_width : 0), c->ids != NULL ? c->ids + i * c->id_width : "");
-    return buf;
-}
-
 /* ---- one customer ------------------------------------------------------------ */
 
 typedef struct dyn_ctx {
@@ -199,19 +191,19 @@ static double dyn_walk(const dyn_ctx *c, const ct_clv_paths *P, size_t ci, doubl
 static ct_status check_path(const ct_customers *c, const ct_clv_paths *P, size_t i, double T,
                             const char *const *col, const char *source, ct_error *err)
 {
-    char w[160];
+    char w[1024];
     size_t a = P->off[i], b = P->off[i + 1];
     if (b <= a || P->t0[a] > 0 || !(P->end[i] >= T - 1e-9 * (1 + T))) {
         return ct_fail_at(err, CT_EDATA, source, (uint64_t)(c->row0 + i) + 1, 0,
                           "%s: its time-varying covariates do not cover its calibration "
                           "period (0 to %g periods after its first purchase)",
-                          who(c, i, w, sizeof w), T);
+                          clv_who(c, i, w, sizeof w), T);
     }
     for (size_t k = a; k < b; k++) {
         double e = seg_end(P, i, k);
         if (!(e > P->t0[k])) {
             return ct_fail_at(err, CT_EDATA, source, (uint64_t)(c->row0 + i) + 1, 0,
-                              "%s: covariate periods out of order", who(c, i, w, sizeof w));
+                              "%s: covariate periods out of order", clv_who(c, i, w, sizeof w));
         }
         for (size_t j = 0; j < P->ncoef && P->t0[k] < T && e > 0; j++) {
             double v = P->z[k * P->ncoef + j];
@@ -219,7 +211,7 @@ static ct_status check_path(const ct_customers *c, const ct_clv_paths *P, size_t
                 return ct_fail_at(err, CT_EDATA, source, (uint64_t)(c->row0 + i) + 1, 0,
                                   "%s: covariate '%s' is %s in the period starting %g periods "
                                   "after its first purchase",
-                                  who(c, i, w, sizeof w), col[j], isnan(v) ? "missing" : "infinite",
+                                  clv_who(c, i, w, sizeof w), col[j], isnan(v) ? "missing" : "infinite",
                                   P->t0[k]);
             }
         }
@@ -228,7 +220,7 @@ static ct_status check_path(const ct_customers *c, const ct_clv_paths *P, size_t
         if (!isfinite(P->zsum[i * P->ncoef + j])) {
             return ct_fail_at(err, CT_EDATA, source, (uint64_t)(c->row0 + i) + 1, 0,
                               "%s: covariate '%s' is missing at one of its purchases",
-                              who(c, i, w, sizeof w), col[j]);
+                              clv_who(c, i, w, sizeof w), col[j]);
         }
     }
     return CT_OK;
@@ -535,17 +527,17 @@ static ct_status dyn_score_block(void *vj, size_t b, size_t begin, size_t end, c
     }
     for (size_t i = begin; i < end; i++) {
         double T = c->T[i], v[3], al[CT_MAX_ALIVE_AT];
-        char w[160];
+        char w[1024];
         if (P->off[i + 1] <= P->off[i] || P->t0[P->off[i]] > 0 ||
             !(P->end[i] >= T + reach - 1e-9 * (1 + T + reach))) {
             return ct_fail(err, CT_EDATA,
                            "%s: its time-varying covariates end %g periods after its first "
                            "purchase; scoring %g periods ahead needs them to %g",
-                           who(c, i, w, sizeof w), P->end[i], reach, T + reach);
+                           clv_who(c, i, w, sizeof w), P->end[i], reach, T + reach);
         }
         if (dyn_one(f, P, c, i, J->horizon, J->discount, J->at, J->nat, v, al) != 0) {
             return ct_fail(err, CT_EDATA, "%s: its covariates make a rate overflow",
-                           who(c, i, w, sizeof w));
+                           clv_who(c, i, w, sizeof w));
         }
         J->pa[i] = v[0];
         J->ey[i] = v[1];

@@ -76,6 +76,8 @@ ct_status clv_check_design_sums(const ct_clv_data *d, const double *S, const cha
  * whole numbers); the message names the row, column and value. */
 ct_status clv_check_row(const ct_customers *c, size_t i, ct_clv_model model, const char *source,
                         ct_error *err);
+/* "customer row N (id 'X')" of customer i of c into buf (clv_data.c). */
+const char *clv_who(const ct_customers *c, size_t i, char *buf, size_t cap);
 /* d->xv, d->nxv, d->xi from d->x (clv_data.c). */
 ct_status clv_x_index(ct_clv_data *d, ct_error *err);
 
