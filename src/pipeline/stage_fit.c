@@ -549,6 +549,11 @@ ct_status ct_stage_validate(const char *data, const char *fit, size_t jmax, doub
     if (s != CT_OK) {
         return s;
     }
+    if (v->fit.dynamic) { /* the tables hold each customer's parameters fixed in time */
+        return ct_fail_at(err, CT_ECONFIG, fit, 0, 0,
+                          "validate's tables are not available for a fit with time-varying "
+                          "covariates (they hold each customer's parameters fixed in time)");
+    }
     s = ct_stage_read_customers(data, "/customers", v->fit.ncoef > 0 ? 0 : CT_READ_NO_IDS, NULL,
                                 &cust, &period_days, err);
     if (s != CT_OK) {

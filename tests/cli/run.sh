@@ -1075,6 +1075,8 @@ fi
 expect 78 "score time-varying dert" -- "$CLV" score "$T/dyn.h5" --fit "$T/dynfit.h5" --horizon 5 \
     --dert 0.01 -o "$T/x.h5"
 says "score time-varying dert" "--dert (it needs the covariates' whole future)"
+expect 78 "validate time-varying" -- "$CLV" validate "$T/dyn.h5" --fit "$T/dynfit.h5"
+says "validate time-varying" "not available for a fit with time-varying covariates"
 expect 78 "time-varying bgnbd" -- "$CLV" fit "$T/dyn.h5" --model bgnbd --covariates-purchase contact -o "$T/x.h5"
 says "time-varying bgnbd" "are for pareto"
 # covariates constant in time give the static fit (to the optimiser's tolerance)
