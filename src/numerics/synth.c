@@ -266,21 +266,18 @@ static int sim_one_dyn(const ct_synth_opts *o, ct_rng *g, double *birth, evbuf *
 }
 
 /* One customer, under time-varying covariates when o has any (its path
- * into pb, which may then not be NULL). */
+ * into pb, the caller's buffer, reused from customer to customer). */
 static int sim_one(const ct_synth_opts *o, ct_rng *g, double *birth, evbuf *ev, double *z,
                    pathbuf *pb)
 {
     if (!ct_synth_dynamic(o)) {
         return sim_one_static(o, g, birth, ev, z);
     }
-    pathbuf local = {0};
-    int rc = sim_one_dyn(o, g, birth, ev, pb != NULL ? pb : &local);
-    for (size_t j = 0; z != NULL && j < o->ncov; j++) {
+    int rc = sim_one_dyn(o, g, birth, ev, pb);
+    for (size_t j = 0; rc == 0 && z != NULL && j < o->ncov; j++) {
         /* a static column's value (constant along the path); NaN for a time-varying one */
-        const pathbuf *p = pb != NULL ? pb : &local;
-        z[j] = o->cov_dynamic[j] ? (double)NAN : p->z[j];
+        z[j] = o->cov_dynamic[j] ? (double)NAN : pb->z[j];
     }
-    free(local.z);
     return rc;
 }
 
@@ -324,6 +321,7 @@ static ct_status cust_block(void *ctx, size_t blk, size_t begin, size_t end, ct_
     ct_customers *c = J->out;
     ct_rng *g = ct_rng_new(o->seed, blk);
     evbuf ev = {0};
+    pathbuf pb = {0};
     ct_status s = CT_OK;
 
     if (g == NULL) {
@@ -332,7 +330,7 @@ static ct_status cust_block(void *ctx, size_t blk, size_t begin, size_t end, ct_
     for (size_t i = begin; i < end; i++) {
         double birth;
         if (sim_one(o, g, &birth, &ev, J->cov != NULL ? J->cov + i * o->ncov : NULL,
-                    NULL) != 0) {
+                    &pb) != 0) {
             s = ct_fail(err, CT_ENOMEM, "out of memory");
             break;
         }
@@ -343,6 +341,7 @@ static ct_status cust_block(void *ctx, size_t blk, size_t begin, size_t end, ct_
         }
         summary_row(o, c, i, &ev, birth, sum, total, J->digits);
     }
+    free(pb.z);
     free(ev.e);
     ct_rng_free(g);
     return s;
