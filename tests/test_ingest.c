@@ -453,6 +453,71 @@ static void test_ingest_pipeline_equals_serial(void **state)
     assert_int_equal(ra.customers, rb.customers);
 }
 
+/* Quoted fields (unescaped in the tokenizer's row buffer) and ids converted
+ * from Latin-1 live outside the mapped file: the parser thread copies them
+ * into its batch, so the pipelined result on such a file is still the
+ * serial one, with orders spanning lines and a cancellation. */
+static void test_ingest_pipeline_quoted_latin1(void **state)
+{
+    char csv[512], a[512], b[512];
+    ct_error err;
+    ct_ingest_opts o;
+    ct_ingest_report ra, rb;
+    (void)state;
+    tu_path(csv, sizeof csv, "bigq.csv");
+    tu_path(a, sizeof a, "bigq_serial.h5");
+    tu_path(b, sizeof b, "bigq_pipe.h5");
+    FILE *fp = fopen(csv, "w");
+    assert_non_null(fp);
+    fputs("order,customer,date,quantity,price\n", fp);
+    for (int i = 0; i < 400000; i++) { /* two lines an order; ids like "Ren\xe9 ""12""" */
+        int ord = i / 2, cust = (int)(((unsigned)ord * 2654435761u) % 30011u);
+        fprintf(fp, "%s%d,\"Ren\xe9 \"\"%d\"\"\",2020-%02d-%02d,%d,%d.%02d\n",
+                ord % 97 == 5 ? "C" : "", ord, cust, 1 + ord % 12, 1 + ord % 28, 1 + i % 3,
+                i % 50, i % 100);
+    }
+    fclose(fp);
+    struct stat st;
+    assert_int_equal(stat(csv, &st), 0);
+    assert_true(st.st_size > (12 << 20));
+    ct_ingest_opts_init(&o);
+    o.period = CT_PERIOD_WEEK;
+    o.encoding = CT_ENC_LATIN1;
+    o.id_col = "customer";
+    o.order_col = "order";
+    o.quantity_col = "quantity";
+    o.price_col = "price";
+    o.cancel_prefix = "C";
+    o.returns = CT_RETURNS_NET;
+    o.threads = 1;
+    assert_status(ct_ingest_csv(csv, a, &o, &ra, &err), CT_OK);
+    o.threads = 0;
+    assert_status(ct_ingest_csv(csv, b, &o, &rb, &err), CT_OK);
+    assert_int_equal(ra.rows, 400000);
+    assert_int_equal(ra.rows, rb.rows);
+    assert_int_equal(ra.orders, rb.orders);
+    assert_int_equal(ra.returns, rb.returns);
+    assert_true(ra.returns > 0);
+    assert_int_equal(ra.transactions, rb.transactions);
+    ct_customers ca, cb;
+    ct_file *f;
+    assert_status(ct_file_open(&f, a, &err), CT_OK);
+    assert_status(ct_customers_read(f, "/customers", &ca, &err), CT_OK);
+    ct_file_close(f);
+    assert_status(ct_file_open(&f, b, &err), CT_OK);
+    assert_status(ct_customers_read(f, "/customers", &cb, &err), CT_OK);
+    ct_file_close(f);
+    assert_int_equal(ca.n, 30011);
+    assert_int_equal(ca.n, cb.n);
+    assert_memory_equal(ca.ids, cb.ids, ca.n * ca.id_width);
+    /* the Latin-1 e-acute stored as UTF-8, the doubled quotes unescaped */
+    assert_non_null(memmem(ca.ids, ca.id_width, "Ren\xc3\xa9 \"", 7));
+    assert_memory_equal(ca.x, cb.x, ca.n * sizeof(double));
+    assert_memory_equal(ca.m, cb.m, ca.n * sizeof(double));
+    ct_customers_free(&ca);
+    ct_customers_free(&cb);
+}
+
 /* tests/data/retail_dirty.csv: a shop export of line items (UTF-8 BOM, CRLF,
  * quoted commas and doubled quotes) with every kind of dirt, and what it
  * must become, worked out by hand.  Lines (file line numbers):
@@ -703,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_ingest_bad_input),
         cmocka_unit_test(test_ingest_summary_input),
         cmocka_unit_test(test_ingest_pipeline_equals_serial),
+        cmocka_unit_test(test_ingest_pipeline_quoted_latin1),
         cmocka_unit_test(test_ingest_line_items),
         cmocka_unit_test(test_ingest_encodings),
         cmocka_unit_test(test_ingest_returns_net),

@@ -18,7 +18,6 @@
 #include "core/mem_internal.h"
 #include "core/sort_internal.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -41,13 +40,19 @@ void ct_ingest_opts_init(ct_ingest_opts *o)
     o->observation_end = CT_NO_DAY;
 }
 
+/* isspace() of the C locale, without the locale table lookup. */
+static int is_space(unsigned char ch)
+{
+    return ch == ' ' || (ch >= '\t' && ch <= '\r');
+}
+
 void ct_ingest_trim(const char **p, size_t *n)
 {
-    while (*n > 0 && isspace((unsigned char)(*p)[0])) {
+    while (*n > 0 && is_space((unsigned char)(*p)[0])) {
         (*p)++;
         (*n)--;
     }
-    while (*n > 0 && isspace((unsigned char)(*p)[*n - 1])) {
+    while (*n > 0 && is_space((unsigned char)(*p)[*n - 1])) {
         (*n)--;
     }
 }
@@ -288,6 +293,13 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 
 static int valid_utf8(const char *p, size_t n)
 {
+    unsigned char any = 0; /* plain ASCII (the usual id): valid at a glance */
+    for (size_t i = 0; i < n; i++) {
+        any |= (unsigned char)p[i];
+    }
+    if (any < 0x80) {
+        return 1;
+    }
     for (size_t i = 0; i < n;) {
         size_t k = utf8_seq((const unsigned char *)p + i, n - i);
         if (k == 0) {
@@ -361,6 +373,32 @@ static int num_field(rowctx *x, const ct_csv *c, long j, const char *what, doubl
                             skip ? "" : " (--on-bad-row skip leaves such rows out)");
 }
 
+/* The day of date text p[0..n) (ct_date_parse with the run's format),
+ * through a small direct-mapped cache of texts already parsed: logs repeat
+ * the same dates (and timestamps) many times.  0, or -1 when unparseable. */
+static int parse_day(rowctx *x, const char *p, size_t n, int32_t *day)
+{
+    if (n == 0 || n > DATE_KEY) {
+        return ct_date_parse(p, n, x->o->date_format, day);
+    }
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    }
+    struct date_slot *e = &x->dates[(h ^ (h >> 15)) & (DATE_SLOTS - 1)];
+    if (e->n == n && memcmp(e->text, p, n) == 0) {
+        *day = e->day;
+        return 0;
+    }
+    if (ct_date_parse(p, n, x->o->date_format, day) != 0) {
+        return -1;
+    }
+    memcpy(e->text, p, n);
+    e->n = (unsigned char)n;
+    e->day = *day;
+    return 0;
+}
+
 /* Parse the current row of c.  1: a transaction in *row; 0: left out
  * (after the observation end, a return dropped, a rejected row skipped);
  * -1: error in err. */
@@ -380,7 +418,7 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     size_t n = c->f[cl->date].n;
     int32_t day;
     ct_ingest_trim(&p, &n);
-    if (ct_date_parse(p, n, o->date_format, &day) != 0) {
+    if (parse_day(x, p, n, &day) != 0) {
         char v[80];
         ct_field f = {p, n, 0};
         ct_field_str(&f, v, sizeof v);
@@ -453,7 +491,7 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
         return ct_ingest_reject(x, c, c->line, &x->k->bad_id, skip, CT_EDATA, (unsigned)cl->id + 1,
                                 err, "customer id contains a NUL byte");
     }
-    if (o->encoding != CT_ENC_UTF8) { /* stored as UTF-8 (serial parsing: see parse_log) */
+    if (o->encoding != CT_ENC_UTF8) { /* stored as UTF-8 (the pipeline copies it out) */
         n = to_utf8(p, n, o->encoding, x->idbuf);
         p = x->idbuf;
     } else if (!valid_utf8(p, n)) {
@@ -464,6 +502,8 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     }
     row->id = p;
     row->n = (uint32_t)n;
+    row->h = ct_id_hash(p, n);
+    row->oh = row->oid != NULL ? ct_id_hash(row->oid, row->on) : 0;
     row->day = day;
     row->amt = amt;
     row->line = c->line;
@@ -476,10 +516,16 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
 
 #define PIPE_ROWS 8192
 #define PIPE_SLOTS 8
+#define PIPE_AHEAD 16 /* rows */
+
+#define PIPE_TEXT ((size_t)1 << 18)
 
 typedef struct pbatch {
     prow row[PIPE_ROWS];
-    size_t n;
+    /* ids that do not point into the mapped file (quoted fields unescaped
+     * in the tokenizer's row buffer, ids converted to UTF-8) copied here */
+    char text[PIPE_TEXT];
+    size_t n, tlen;
     size_t pos;  /* file offset reached (progress) */
     int last;    /* end of input, or the parser's error */
 } pbatch;
@@ -495,6 +541,20 @@ typedef struct pipe_ctx {
     ct_status st;
     ct_error err;
 } pipe_ctx;
+
+/* Text of a parsed row that lives in the mapped file as it is, else a copy
+ * in the batch (the tokenizer's buffers are reused by the next row). */
+static const char *keep_text(const ct_csv *c, pbatch *b, const char *p, size_t n)
+{
+    uintptr_t a = (uintptr_t)p, lo = (uintptr_t)c->data;
+    if (a >= lo && a - lo + n <= c->size) {
+        return p;
+    }
+    char *t = b->text + b->tlen;
+    memcpy(t, p, n);
+    b->tlen += n;
+    return t;
+}
 
 static void *pipe_producer(void *arg)
 {
@@ -512,13 +572,22 @@ static void *pipe_producer(void *arg)
         }
         pbatch *b = &q->b[q->head % PIPE_SLOTS];
         b->n = 0;
+        b->tlen = 0;
         b->last = 0;
-        while (b->n < PIPE_ROWS && r == 1) {
-            int k = parse_row(&q->x, q->c, &b->row[b->n], &q->err);
+        /* room for both ids of a row (4 * MAX_ID_BYTES: see rowctx.idbuf) */
+        while (b->n < PIPE_ROWS && b->tlen + 8 * MAX_ID_BYTES <= PIPE_TEXT && r == 1) {
+            prow *row = &b->row[b->n];
+            int k = parse_row(&q->x, q->c, row, &q->err);
             if (k < 0) {
                 q->st = q->err.status;
                 r = -1;
                 break;
+            }
+            if (k == 1) {
+                row->id = keep_text(q->c, b, row->id, row->n);
+                if (row->oid != NULL) {
+                    row->oid = keep_text(q->c, b, row->oid, row->on);
+                }
             }
             b->n += (size_t)k;
             r = ct_csv_next(q->c, &q->err);
@@ -590,6 +659,13 @@ static ct_status pipelined(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *re
         pthread_mutex_unlock(&q.mu);
         pbatch *b = &q.b[q.tail % PIPE_SLOTS];
         for (size_t i = 0; i < b->n && s == CT_OK; i++) {
+            if (i + PIPE_AHEAD < b->n) { /* the hash slots, before they are needed */
+                const prow *a = &b->row[i + PIPE_AHEAD];
+                ct_idtab_prefetch(&P->ids, a->h);
+                if (a->oid != NULL) {
+                    ct_idtab_prefetch(&P->orders, a->oh);
+                }
+            }
             s = ct_ingest_append_row(P, x, c, &b->row[i], &prev, rep, err);
         }
         done = b->last;
@@ -749,12 +825,18 @@ static ct_status parse_file(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *r
     if ((s = resolve_cols(c, o, P, &cl, err)) != CT_OK) {
         return s;
     }
-    if (first) { /* estimate the row count from the first line's length */
-        size_t first_len = c->pos > 0 ? c->pos : 32;
-        size_t guess = c->size / (first_len > 8 ? first_len : 8) + 1024;
-        /* with orders, a few lines make one transaction: start smaller, grow */
+    if (first) { /* estimate the row count from the line length of the first 64 KiB */
+        size_t from = c->pos, len = c->size - from < 65536 ? c->size - from : 65536, lines = 0;
+        for (const char *q = c->data + from, *e = q + len;
+             (q = memchr(q, '\n', (size_t)(e - q))) != NULL; q++) {
+            lines++;
+        }
+        size_t line_len = lines > 0 ? len / lines : 32;
+        size_t guess = c->size / (line_len > 8 ? line_len : 8) + 1024;
+        /* with orders, a few lines make one transaction; customers are fewer
+         * than rows: start smaller, grow (the id table doubles as needed) */
         size_t ntx = o->order_col != NULL ? guess / 3 + 1024 : guess;
-        if (ct_idtab_init(&P->ids, guess / 4 + 1024) != 0 || ct_txlog_reserve(&P->tx, ntx) != 0 ||
+        if (ct_idtab_init(&P->ids, guess / 8 + 1024) != 0 || ct_txlog_reserve(&P->tx, ntx) != 0 ||
             (o->order_col != NULL && ct_idtab_init(&P->orders, ntx) != 0)) {
             return ct_fail(err, CT_ENOMEM, "out of memory for about %zu rows", guess);
         }
@@ -767,12 +849,10 @@ static ct_status parse_file(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *r
     }
     x->cl = &cl;
     s = CT_OK;
-    /* Big quote-free files: parse in a second thread while this one interns
-     * (quoted fields live in a per-row scratch buffer, so they stay serial;
-     * so do runs that write rejected rows out, which both threads find). */
-    if (r == 1 && o->threads != 1 && x->bad == NULL && o->encoding == CT_ENC_UTF8 &&
-        c->size - c->pos > ((size_t)8 << 20) &&
-        memchr(c->data + c->pos, '"', c->size - c->pos) == NULL) {
+    /* Big files: parse in a second thread while this one interns (runs that
+     * write rejected rows out stay serial: both threads find such rows, and
+     * the file lists them in input order). */
+    if (r == 1 && o->threads != 1 && x->bad == NULL && c->size - c->pos > ((size_t)8 << 20)) {
         s = pipelined(c, x, P, rep, err);
         r = 0;
     }

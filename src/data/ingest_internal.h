@@ -39,8 +39,13 @@ int ct_idtab_init(idtab *t, size_t expect);
 uint32_t ct_idtab_find(const idtab *t, const char *p, size_t n);
 int ct_all_digits(const char *p, size_t n);
 int ct_order_ids(const idtab *t, uint32_t *order);
-/* Customer index of id p[0..n): existing or new.  NO_CUST on out of memory. */
+/* Customer index of id p[0..n): existing or new.  NO_CUST on out of memory.
+ * _h: with its hash h = ct_id_hash(p, n) computed before (by the parser
+ * thread), which also lets the consumer prefetch the slot rows ahead. */
 uint32_t ct_idtab_get(idtab *t, const char *p, size_t n);
+uint32_t ct_idtab_get_h(idtab *t, const char *p, size_t n, uint32_t h);
+uint32_t ct_id_hash(const char *p, size_t n);
+void ct_idtab_prefetch(const idtab *t, uint32_t h);
 
 typedef struct txlog {
     uint32_t *cust;
@@ -63,6 +68,7 @@ typedef struct parsed {
     double *ord_comp;
     int32_t *ord_day; /* (NET) the order's day, for the returns naming it */
     size_t ord_cap;
+    uint32_t ord_last; /* the last order looked up (compared by its id: 0 at the start is safe) */
     /* --returns net: the returns, netted once every purchase is known */
     struct pending_return {
         uint32_t cust, order; /* order: the one it cancels, or NO_TX */
@@ -83,12 +89,16 @@ typedef struct cols {
 typedef struct prow {
     const char *id, *oid; /* oid: the order id (NULL without --order) */
     uint32_t n, on;
+    uint32_t h, oh; /* ct_id_hash of id and oid */
     uint32_t pre; /* a return: the length of its order id's cancel prefix; else 0 */
     int ret;
     int32_t day;
     double amt;
     uint64_t line;
 } prow;
+
+#define DATE_KEY 32    /* longest date text cached */
+#define DATE_SLOTS 1024
 
 /* What the parser counts, and where rejected rows go. */
 typedef struct rowctx {
@@ -97,6 +107,11 @@ typedef struct rowctx {
     ct_outfile *bad; /* --bad-rows, or NULL */
     ct_ingest_report *k; /* the counts: the run's report, or the parser thread's own */
     char idbuf[4 * MAX_ID_BYTES]; /* an id converted to UTF-8 (serial parsing only) */
+    struct date_slot {              /* dates already parsed (parse_day in ingest.c) */
+        char text[DATE_KEY];
+        unsigned char n;            /* 0: empty */
+        int32_t day;
+    } dates[DATE_SLOTS];
 } rowctx;
 
 /* A rejected row: skipped and counted (and written to --bad-rows) when the

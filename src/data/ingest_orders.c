@@ -39,10 +39,18 @@ static int orders_reserve(parsed *P, size_t k)
 
 /* An order id's index, made (with no transaction yet) when new; NO_CUST when
  * memory runs out.  *fresh: it was new. */
-static uint32_t order_index(parsed *P, const char *id, uint32_t n, int *fresh)
+static uint32_t order_index(parsed *P, const char *id, uint32_t n, uint32_t h, int *fresh)
 {
+    /* Line items of an order usually come together: reuse the last one. */
+    uint32_t k = P->ord_last;
+    if (k < P->orders.n && P->orders.len[k] == n &&
+        memcmp(P->orders.arena + P->orders.off[k], id, n) == 0) {
+        *fresh = 0;
+        return k;
+    }
     size_t before = P->orders.n;
-    uint32_t k = ct_idtab_get(&P->orders, id, n);
+    k = ct_idtab_get_h(&P->orders, id, n, h);
+    P->ord_last = k;
     if (k == NO_CUST || orders_reserve(P, k) != 0) {
         return NO_CUST;
     }
@@ -62,7 +70,8 @@ static ct_status pend_return(parsed *P, const prow *row, uint32_t cu, ct_error *
     uint32_t order = NO_TX;
     if (row->oid != NULL) {
         int fresh;
-        order = order_index(P, row->oid + row->pre, row->on - row->pre, &fresh);
+        order = order_index(P, row->oid + row->pre, row->on - row->pre,
+                            ct_id_hash(row->oid + row->pre, row->on - row->pre), &fresh);
         if (order == NO_CUST) {
             return ct_fail(err, CT_ENOMEM, "out of memory");
         }
@@ -113,7 +122,7 @@ ct_status ct_ingest_append_row(parsed *P, rowctx *x, const ct_csv *c, const prow
     uint32_t cu = *prev;
     if (cu == NO_CUST || P->ids.len[cu] != row->n ||
         memcmp(P->ids.arena + P->ids.off[cu], row->id, row->n) != 0) {
-        cu = ct_idtab_get(&P->ids, row->id, row->n);
+        cu = ct_idtab_get_h(&P->ids, row->id, row->n, row->h);
     }
     *prev = cu;
     if (cu == NO_CUST) {
@@ -126,7 +135,7 @@ ct_status ct_ingest_append_row(parsed *P, rowctx *x, const ct_csv *c, const prow
     }
     if (row->oid != NULL) {
         int fresh;
-        uint32_t k = order_index(P, row->oid, row->on, &fresh);
+        uint32_t k = order_index(P, row->oid, row->on, row->oh, &fresh);
         if (k == NO_CUST) {
             return ct_fail(err, CT_ENOMEM, "out of memory after %zu orders", P->orders.n);
         }
