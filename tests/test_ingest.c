@@ -1,6 +1,7 @@
 /* test_ingest.c - transaction log -> /customers: CDNOW reproduction, row-order
  * independence, calibration/holdout, features, summaries, bad input. */
 #include <math.h>
+#include <zlib.h>
 
 #include "testutil.h"
 
@@ -518,6 +519,80 @@ static void test_ingest_pipeline_quoted_latin1(void **state)
     ct_customers_free(&cb);
 }
 
+/* A gzip log is parsed while it is decompressed, the mapped part growing
+ * under the tokenizer: rows, CRLF line ends and quoted fields with line
+ * breaks that straddle the growing end must come out as from the plain
+ * file; a corrupt stream is an error even when the rows before it parse; a
+ * bad row early stops the decompression and names its line. */
+static void test_ingest_gzip_streamed(void **state)
+{
+    char csv[512], gz[512], a[512], b[512];
+    ct_error err;
+    ct_ingest_opts o;
+    ct_ingest_report ra, rb;
+    (void)state;
+    tu_path(csv, sizeof csv, "stream.csv");
+    tu_path(gz, sizeof gz, "stream.csv.gz");
+    tu_path(a, sizeof a, "stream_plain.h5");
+    tu_path(b, sizeof b, "stream_gz.h5");
+    FILE *fp = fopen(csv, "wb");
+    gzFile zf = gzopen(gz, "wb1");
+    assert_non_null(fp);
+    assert_non_null(zf);
+    const char *head = "id,date,amount,note\r\n";
+    fputs(head, fp);
+    gzputs(zf, head);
+    char row[256];
+    for (int i = 0; i < 700000; i++) { /* ~25 MB: several of the reader's 4 MiB steps */
+        int n = snprintf(row, sizeof row, "%d,2020-%02d-%02d,%d.%02d,%s\r\n",
+                         (int)(((unsigned)i * 2654435761u) % 50021u), 1 + i % 12, 1 + i % 28,
+                         1 + i % 40, i % 100,
+                         i % 7 == 0 ? "\"a note, with a comma\r\nand a line break\"" : "plain");
+        fwrite(row, 1, (size_t)n, fp);
+        assert_int_equal(gzwrite(zf, row, (unsigned)n), n);
+    }
+    fclose(fp);
+    assert_int_equal(gzclose(zf), Z_OK);
+    ct_ingest_opts_init(&o);
+    o.period = CT_PERIOD_WEEK;
+    assert_status(ct_ingest_csv(csv, a, &o, &ra, &err), CT_OK);
+    assert_status(ct_ingest_csv(gz, b, &o, &rb, &err), CT_OK);
+    assert_int_equal(ra.rows, 700000);
+    assert_int_equal(rb.rows, ra.rows);
+    assert_int_equal(rb.transactions, ra.transactions);
+    ct_customers ca, cb;
+    ct_file *f;
+    assert_status(ct_file_open(&f, a, &err), CT_OK);
+    assert_status(ct_customers_read(f, "/customers", &ca, &err), CT_OK);
+    ct_file_close(f);
+    assert_status(ct_file_open(&f, b, &err), CT_OK);
+    assert_status(ct_customers_read(f, "/customers", &cb, &err), CT_OK);
+    ct_file_close(f);
+    assert_int_equal(ca.n, 50021);
+    assert_int_equal(cb.n, ca.n);
+    assert_memory_equal(ca.ids, cb.ids, ca.n * ca.id_width);
+    assert_memory_equal(ca.x, cb.x, ca.n * sizeof(double));
+    assert_memory_equal(ca.m, cb.m, ca.n * sizeof(double));
+    ct_customers_free(&ca);
+    ct_customers_free(&cb);
+    /* cut short: the decompressor's error, not a parse of the rows before */
+    struct stat st;
+    assert_int_equal(stat(gz, &st), 0);
+    assert_int_equal(truncate(gz, st.st_size * 2 / 3), 0);
+    assert_status(ct_ingest_csv(gz, b, &o, NULL, &err), CT_EDATA);
+    assert_non_null(strstr(err.msg, "truncated gzip"));
+    /* a bad date on line 3 of a big stream: that line, promptly */
+    zf = gzopen(gz, "wb1");
+    gzputs(zf, "id,date,amount\n1,2020-01-01,3\n2,2020-02-30,4\n");
+    for (int i = 0; i < 700000; i++) {
+        gzprintf(zf, "%d,2020-01-02,1.50\n", i);
+    }
+    assert_int_equal(gzclose(zf), Z_OK);
+    assert_status(ct_ingest_csv(gz, b, &o, NULL, &err), CT_EPARSE);
+    assert_int_equal(err.row, 3);
+    assert_non_null(strstr(err.msg, "2020-02-30"));
+}
+
 /* tests/data/retail_dirty.csv: a shop export of line items (UTF-8 BOM, CRLF,
  * quoted commas and doubled quotes) with every kind of dirt, and what it
  * must become, worked out by hand.  Lines (file line numbers):
@@ -769,6 +844,7 @@ int main(void)
         cmocka_unit_test(test_ingest_summary_input),
         cmocka_unit_test(test_ingest_pipeline_equals_serial),
         cmocka_unit_test(test_ingest_pipeline_quoted_latin1),
+        cmocka_unit_test(test_ingest_gzip_streamed),
         cmocka_unit_test(test_ingest_line_items),
         cmocka_unit_test(test_ingest_encodings),
         cmocka_unit_test(test_ingest_returns_net),

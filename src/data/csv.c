@@ -3,6 +3,7 @@
  * numbers accurately", PLDI 1990 (the exact fast path: integer mantissa
  * < 2^53 divided by an exact power of ten <= 10^22 is correctly rounded). */
 #include "data/csv_internal.h"
+#include "data/decompress_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +50,7 @@ ct_status ct_csv_open_fd(ct_csv *c, int fd, const char *path, int delim, ct_erro
         return ct_fail_at(err, CT_EDATA, path, 0, 0, "empty file (0 bytes)");
     }
     c->size = (size_t)st.st_size;
+    c->eof = 1;
     void *m = mmap(NULL, c->size, PROT_READ, MAP_PRIVATE, c->fd, 0);
     if (m == MAP_FAILED) {
         int e = errno;
@@ -64,9 +66,111 @@ ct_status ct_csv_open_fd(ct_csv *c, int fd, const char *path, int delim, ct_erro
     return CT_OK;
 }
 
+/* ---- logs being decompressed: the reserved range mapped as it fills ---- */
+
+#define PAGE ((size_t)4096)
+
+/* Map what the decompressing thread has written beyond c->size (waiting
+ * for it): 1 more data, 0 none (the end), -1 error. */
+static int stream_more(ct_csv *c, ct_error *err)
+{
+    if (c->eof) {
+        return 0;
+    }
+    int done; /* at least a page more, or the end */
+    size_t w = ct_dstream_wait(c->ds, c->size + PAGE, &done);
+    /* whole pages while it is written; at the end all (the page holding the
+     * end of the file may be mapped whole) */
+    size_t upto = done ? (w + PAGE - 1) / PAGE * PAGE : w / PAGE * PAGE;
+    size_t from = (c->size + PAGE - 1) / PAGE * PAGE;
+    if (done && w == c->size) {
+        c->eof = 1;
+        return 0;
+    }
+    if (upto > c->reserve) {
+        ct_fail_at(err, CT_ENOMEM, c->path, 0, 0,
+                   "decompressed log larger than the %zu GiB reserved for it "
+                   "(decompress it first)",
+                   c->reserve >> 30);
+        return -1;
+    }
+    if (upto > from &&
+        mmap((void *)(uintptr_t)(c->data + from), upto - from, PROT_READ, MAP_PRIVATE | MAP_FIXED,
+             c->fd, (off_t)from) == MAP_FAILED) {
+        ct_fail_at(err, CT_EIO, c->path, 0, 0, "cannot map the decompressed log: %s",
+                   strerror(errno));
+        return -1;
+    }
+    size_t was = c->size;
+    c->size = done ? w : upto;
+    c->eof = done;
+    return c->size > was ? 1 : 0;
+}
+
+ct_status ct_csv_open_stream(ct_csv *c, int fd, const char *path, int delim,
+                             struct ct_dstream *ds, ct_error *err)
+{
+    if (ds == NULL) {
+        return ct_csv_open_fd(c, fd, path, delim, err);
+    }
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    c->delim = delim;
+    c->line = c->next_line = 1;
+    c->fd = fd;
+    c->ds = ds;
+    c->hint = 5 * ct_dstream_input_size(ds);
+    /* address space only (no memory): the log is mapped into it piece by
+     * piece, so the rows already handed out never move */
+    void *m = MAP_FAILED;
+    for (size_t r = (size_t)1 << 40; m == MAP_FAILED && r >= ((size_t)1 << 32); r >>= 2) {
+        m = mmap(NULL, r, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        c->reserve = r;
+    }
+    if (m == MAP_FAILED) {
+        c->reserve = 0;
+        ct_csv_close(c);
+        return ct_fail_at(err, CT_ENOMEM, path, 0, 0,
+                          "cannot reserve address space for the decompressed log");
+    }
+    c->data = m;
+    while (c->size < 65536 && !c->eof) { /* enough for the header, the BOM and sniffing */
+        if (stream_more(c, err) < 0) {
+            ct_csv_close(c);
+            return err->status;
+        }
+    }
+    if (c->size == 0) {
+        ct_status st = ct_csv_finish(c, err);
+        ct_csv_close(c);
+        return st != CT_OK ? st : ct_fail_at(err, CT_EDATA, path, 0, 0, "empty file (0 bytes)");
+    }
+    if (c->size >= 3 && memcmp(c->data, "\xEF\xBB\xBF", 3) == 0) {
+        c->pos = 3;
+    }
+    return CT_OK;
+}
+
+ct_status ct_csv_finish(ct_csv *c, ct_error *err)
+{
+    ct_status st = ct_dstream_end(c->ds, err);
+    c->ds = NULL;
+    return st;
+}
+
+size_t ct_csv_size_hint(const ct_csv *c)
+{
+    return c->eof || c->ds == NULL ? c->size : c->hint > c->size ? c->hint : c->size;
+}
+
 void ct_csv_close(ct_csv *c)
 {
-    if (c->data != NULL) {
+    if (c->ds != NULL) {
+        (void)ct_dstream_end(c->ds, NULL); /* its thread stops writing to c->fd */
+    }
+    if (c->reserve != 0) {
+        munmap((void *)(uintptr_t)c->data, c->reserve);
+    } else if (c->data != NULL) {
         munmap((void *)(uintptr_t)c->data, c->size);
     }
     if (c->fd >= 0) {
@@ -210,7 +314,29 @@ static int quoted(ct_csv *c, size_t *spos, ct_error *err)
     return 0;
 }
 
+static int next_row(ct_csv *c, ct_error *err);
+
 int ct_csv_next(ct_csv *c, ct_error *err)
+{
+    for (;;) {
+        size_t pos = c->pos;
+        uint64_t line = c->next_line;
+        int r = next_row(c, err);
+        if (c->eof || (r == 1 && c->pos < c->size)) {
+            return r;
+        }
+        /* a log still being decompressed: a row that reaches the end of
+         * what is mapped (or an error there) may go on; map more, read it again */
+        int m = stream_more(c, err);
+        if (m < 0) {
+            return -1;
+        }
+        c->pos = pos;
+        c->next_line = line;
+    }
+}
+
+static int next_row(ct_csv *c, ct_error *err)
 {
     const char *d = c->data;
     size_t n = c->size;

@@ -32,6 +32,12 @@ typedef struct ct_csv {
     size_t scap;
     int fd;
     size_t dropped; /* pages below this offset were given back (MADV_DONTNEED) */
+    /* A log being decompressed (ct_csv_open_stream): data is a reserved
+     * address range, mapped from the file as it grows; size is what is
+     * mapped so far, eof once it is all of it. */
+    struct ct_dstream *ds;
+    size_t reserve, hint;
+    int eof;
 } ct_csv;
 
 /* Open `path` read-only and map it.  CT_ENOENT when missing; CT_EDATA when
@@ -40,6 +46,17 @@ ct_status ct_csv_open(ct_csv *c, const char *path, int delim, ct_error *err);
 /* As ct_csv_open on an open descriptor (taken over: closed by ct_csv_close);
  * path names the input in messages. */
 ct_status ct_csv_open_fd(ct_csv *c, int fd, const char *path, int delim, ct_error *err);
+/* As ct_csv_open_fd on the descriptor of a log that ds is still writing
+ * (ct_decompress_start; ds NULL: a plain file).  Rows are read as the data
+ * arrives; ds is ended (its thread stopped) by ct_csv_finish or close. */
+ct_status ct_csv_open_stream(ct_csv *c, int fd, const char *path, int delim,
+                             struct ct_dstream *ds, ct_error *err);
+/* After the last row: the decompression's own status (corrupt or truncated
+ * data: CT_EDATA); CT_OK for plain files. */
+ct_status ct_csv_finish(ct_csv *c, ct_error *err);
+/* The input's size in bytes, or for a log still being decompressed an
+ * estimate (for sizing tables and progress). */
+size_t ct_csv_size_hint(const ct_csv *c);
 void ct_csv_close(ct_csv *c);
 /* Pick the delimiter from the first non-empty line: ',' if present, else tab,
  * else blank runs.  Only when c->delim is CT_DELIM_AUTO. */

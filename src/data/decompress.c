@@ -1,16 +1,19 @@
 /* decompress.c - compressed logs (gzip, xz, zstd; told apart by their magic
  * bytes, not their names) streamed through zlib, liblzma or libzstd into an
- * unlinked temporary file, which the CSV reader then maps like any other:
- * memory stays bounded by the buffers here, and the tokenizer keeps its one
- * fast path.  Concatenated members/frames are read to the end. */
+ * unlinked temporary file, in a thread of their own, while the CSV reader
+ * maps and parses the part already written (csv.c): memory stays bounded by
+ * the buffers here, the tokenizer keeps its one fast path, and parsing
+ * overlaps decompression.  Concatenated members/frames are read to the end. */
 #include "data/decompress_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <lzma.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -57,11 +60,58 @@ static int write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
+/* Readers are woken every this many bytes (and at the end). */
+#define NOTIFY ((size_t)4 << 20)
+
 typedef struct stream {
     const char *path;
     int in, out;
     unsigned char *ib, *ob;
+    kind k;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t written, told; /* bytes in the file; bytes readers were told of */
+    int done, stop;       /* the thread has finished; the reader gave up */
+    ct_status st;
+    ct_error err;
 } stream;
+
+struct ct_dstream {
+    stream z;
+    size_t in_size;
+};
+
+/* n more bytes are in the file; -1 when the reader has stopped. */
+static int wrote(stream *z, size_t n)
+{
+    pthread_mutex_lock(&z->mu);
+    z->written += n;
+    int stop = z->stop;
+    if (z->written - z->told >= NOTIFY) {
+        z->told = z->written;
+        pthread_cond_broadcast(&z->cv);
+    }
+    pthread_mutex_unlock(&z->mu);
+    return stop ? -1 : 0;
+}
+
+/* Decompressed bytes to the file: 0, or -1 (write error: errno; or the
+ * reader stopped: errno 0). */
+static int emit(stream *z, const void *buf, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    if (write_all(z->out, buf, n) != 0) {
+        return -1;
+    }
+    if (wrote(z, n) != 0) {
+        errno = 0;
+        return -1;
+    }
+    return 0;
+}
 
 static ct_status bad_data(const stream *z, const char *what, const char *why, ct_error *err)
 {
@@ -71,6 +121,9 @@ static ct_status bad_data(const stream *z, const char *what, const char *why, ct
 
 static ct_status io_fail(const stream *z, const char *what, ct_error *err)
 {
+    if (errno == 0) { /* not an error: the reader stopped first */
+        return ct_fail_at(err, CT_EIO, z->path, 0, 0, "decompression stopped");
+    }
     return ct_fail_at(err, CT_EIO, z->path, 0, 0, "cannot %s: %s", what, strerror(errno));
 }
 
@@ -104,7 +157,7 @@ static ct_status gunzip(stream *z, ct_error *err)
             st = bad_data(z, "gzip", s.msg != NULL ? s.msg : "inflate failed", err);
             break;
         }
-        if (write_all(z->out, z->ob, BUF - s.avail_out) != 0) {
+        if (emit(z, z->ob, BUF - s.avail_out) != 0) {
             st = io_fail(z, "write the decompressed log", err);
         }
         if (rc == Z_STREAM_END && s.avail_in > 0) {
@@ -140,7 +193,7 @@ static ct_status unxz(stream *z, ct_error *err)
         s.next_out = z->ob;
         s.avail_out = BUF;
         lzma_ret rc = lzma_code(&s, act);
-        if (write_all(z->out, z->ob, BUF - s.avail_out) != 0) {
+        if (emit(z, z->ob, BUF - s.avail_out) != 0) {
             st = io_fail(z, "write the decompressed log", err);
             break;
         }
@@ -180,7 +233,7 @@ static ct_status unzstd(stream *z, ct_error *err)
             last = ZSTD_decompressStream(d, &out, &in);
             if (ZSTD_isError(last)) {
                 st = bad_data(z, "zstd", ZSTD_getErrorName(last), err);
-            } else if (write_all(z->out, z->ob, out.pos) != 0) {
+            } else if (emit(z, z->ob, out.pos) != 0) {
                 st = io_fail(z, "write the decompressed log", err);
             }
         }
@@ -195,50 +248,127 @@ static ct_status unzstd(stream *z, ct_error *err)
     return st;
 }
 
-ct_status ct_decompress_open(const char *path, int *fd, int *compression, ct_error *err)
+static void *run(void *arg)
+{
+    stream *z = arg;
+    ct_status st = z->k == GZIP ? gunzip(z, &z->err)
+                   : z->k == XZ ? unxz(z, &z->err)
+                                : unzstd(z, &z->err);
+    pthread_mutex_lock(&z->mu);
+    z->st = st;
+    z->done = 1;
+    pthread_cond_broadcast(&z->cv);
+    pthread_mutex_unlock(&z->mu);
+    return NULL;
+}
+
+static void stream_free(ct_dstream *ds)
+{
+    free(ds->z.ib);
+    free(ds->z.ob);
+    if (ds->z.in >= 0) {
+        close(ds->z.in);
+    }
+    free(ds);
+}
+
+ct_status ct_decompress_start(const char *path, int *fd, int *compression, ct_dstream **out,
+                              ct_error *err)
 {
     unsigned char magic[8];
-    stream z = {path, -1, -1, NULL, NULL};
     *fd = -1;
     *compression = RAW;
-    z.in = open(path, O_RDONLY);
-    if (z.in < 0) {
+    *out = NULL;
+    int in = open(path, O_RDONLY);
+    if (in < 0) {
         return ct_fail_at(err, CT_ENOENT, path, 0, 0, "cannot open: %s", strerror(errno));
     }
-    ssize_t got = pread(z.in, magic, sizeof magic, 0);
+    ssize_t got = pread(in, magic, sizeof magic, 0);
     kind k = sniff(magic, got > 0 ? (size_t)got : 0);
     if (k == RAW) {
-        *fd = z.in; /* the caller maps it */
+        *fd = in; /* the caller maps it */
         return CT_OK;
     }
+    ct_dstream *ds = calloc(1, sizeof *ds);
+    if (ds == NULL) {
+        close(in);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    stream *z = &ds->z;
+    z->path = path;
+    z->in = in;
+    z->k = k;
+    struct stat st;
+    ds->in_size = fstat(in, &st) == 0 ? (size_t)st.st_size : 0;
     const char *dir = getenv("TMPDIR");
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s/clvtier-log-XXXXXX", dir != NULL && *dir ? dir : "/tmp");
-    z.out = mkstemp(tmp);
-    ct_status st = CT_OK;
-    if (z.out < 0) {
-        st = ct_fail_at(err, CT_EIO, tmp, 0, 0, "cannot create a temporary file for the "
-                                                "decompressed log: %s (set TMPDIR)",
-                        strerror(errno));
-    } else {
-        unlink(tmp); /* gone with the descriptor, whatever happens */
-        z.ib = malloc(BUF);
-        z.ob = malloc(BUF);
-        st = z.ib && z.ob ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    z->out = mkstemp(tmp);
+    if (z->out < 0) {
+        int e = errno;
+        stream_free(ds);
+        return ct_fail_at(err, CT_EIO, tmp, 0, 0,
+                          "cannot create a temporary file for the decompressed log: %s "
+                          "(set TMPDIR)",
+                          strerror(e));
     }
-    if (st == CT_OK) {
-        st = k == GZIP ? gunzip(&z, err) : k == XZ ? unxz(&z, err) : unzstd(&z, err);
+    unlink(tmp); /* gone with the descriptor, whatever happens */
+    z->ib = malloc(BUF);
+    z->ob = malloc(BUF);
+    if (z->ib == NULL || z->ob == NULL) {
+        close(z->out);
+        stream_free(ds);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    free(z.ib);
-    free(z.ob);
-    close(z.in);
-    if (st != CT_OK) {
-        if (z.out >= 0) {
-            close(z.out);
-        }
-        return st;
+    pthread_mutex_init(&z->mu, NULL);
+    pthread_cond_init(&z->cv, NULL);
+    if (pthread_create(&z->th, NULL, run, z) != 0) {
+        z->th = pthread_self(); /* no thread: decompress it all now */
+        run(z);
     }
-    *fd = z.out;
+    *fd = z->out;
     *compression = (int)k;
+    *out = ds;
     return CT_OK;
+}
+
+size_t ct_dstream_wait(ct_dstream *ds, size_t have, int *done)
+{
+    stream *z = &ds->z;
+    pthread_mutex_lock(&z->mu);
+    while (!z->done && z->told <= have) {
+        pthread_cond_wait(&z->cv, &z->mu);
+    }
+    size_t w = z->done ? z->written : z->told;
+    *done = z->done;
+    pthread_mutex_unlock(&z->mu);
+    return w;
+}
+
+size_t ct_dstream_input_size(const ct_dstream *ds)
+{
+    return ds->in_size;
+}
+
+ct_status ct_dstream_end(ct_dstream *ds, ct_error *err)
+{
+    if (ds == NULL) {
+        return CT_OK;
+    }
+    stream *z = &ds->z;
+    pthread_mutex_lock(&z->mu);
+    int stopped = !z->done;
+    z->stop = 1;
+    pthread_mutex_unlock(&z->mu);
+    if (!pthread_equal(z->th, pthread_self())) {
+        pthread_join(z->th, NULL);
+    }
+    pthread_mutex_destroy(&z->mu);
+    pthread_cond_destroy(&z->cv);
+    ct_status st = stopped ? CT_OK : z->st; /* stopped early: the reader's error counts */
+    if (st != CT_OK && err != NULL) {
+        *err = z->err;
+    }
+    stream_free(ds);
+    return st;
 }

@@ -542,6 +542,13 @@ typedef struct pipe_ctx {
     ct_error err;
 } pipe_ctx;
 
+/* The share of the input read up to pos, for progress. */
+static double progress_share(const ct_csv *c, size_t pos)
+{
+    double total = (double)ct_csv_size_hint(c);
+    return total > (double)pos ? (double)pos / total : 1.0;
+}
+
 /* Text of a parsed row that lives in the mapped file as it is, else a copy
  * in the batch (the tokenizer's buffers are reused by the next row). */
 static const char *keep_text(const ct_csv *c, pbatch *b, const char *p, size_t n)
@@ -670,7 +677,7 @@ static ct_status pipelined(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *re
         }
         done = b->last;
         if (o->progress != NULL) {
-            o->progress(o->progress_ctx, 0.8 * (double)b->pos / (double)c->size);
+            o->progress(o->progress_ctx, 0.8 * progress_share(c, b->pos));
         }
         pthread_mutex_lock(&q.mu);
         q.tail++;
@@ -769,7 +776,7 @@ static ct_status parse_serial(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report 
         }
         if (o->progress != NULL && ++tick == (1u << 20)) {
             tick = 0;
-            o->progress(o->progress_ctx, 0.8 * (double)c->pos / (double)c->size);
+            o->progress(o->progress_ctx, 0.8 * progress_share(c, c->pos));
         }
     }
     return r < 0 ? err->status : CT_OK;
@@ -827,12 +834,13 @@ static ct_status parse_file(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *r
     }
     if (first) { /* estimate the row count from the line length of the first 64 KiB */
         size_t from = c->pos, len = c->size - from < 65536 ? c->size - from : 65536, lines = 0;
+        size_t total = ct_csv_size_hint(c);
         for (const char *q = c->data + from, *e = q + len;
              (q = memchr(q, '\n', (size_t)(e - q))) != NULL; q++) {
             lines++;
         }
         size_t line_len = lines > 0 ? len / lines : 32;
-        size_t guess = c->size / (line_len > 8 ? line_len : 8) + 1024;
+        size_t guess = total / (line_len > 8 ? line_len : 8) + 1024;
         /* with orders, a few lines make one transaction; customers are fewer
          * than rows: start smaller, grow (the id table doubles as needed) */
         size_t ntx = o->order_col != NULL ? guess / 3 + 1024 : guess;
@@ -852,7 +860,8 @@ static ct_status parse_file(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *r
     /* Big files: parse in a second thread while this one interns (runs that
      * write rejected rows out stay serial: both threads find such rows, and
      * the file lists them in input order). */
-    if (r == 1 && o->threads != 1 && x->bad == NULL && c->size - c->pos > ((size_t)8 << 20)) {
+    if (r == 1 && o->threads != 1 && x->bad == NULL &&
+        ct_csv_size_hint(c) - c->pos > ((size_t)8 << 20)) {
         s = pipelined(c, x, P, rep, err);
         r = 0;
     }
@@ -879,13 +888,20 @@ static ct_status parse_log(const char *const *csv, size_t ncsv, const ct_ingest_
     rep->last_day = INT32_MIN;
     for (size_t i = 0; i < ncsv && s == CT_OK; i++) {
         ct_csv c;
+        ct_dstream *ds;
         int fd, compression;
-        s = ct_decompress_open(csv[i], &fd, &compression, err);
+        s = ct_decompress_start(csv[i], &fd, &compression, &ds, err);
         if (s == CT_OK) {
-            s = ct_csv_open_fd(&c, fd, csv[i], o->delim, err);
+            s = ct_csv_open_stream(&c, fd, csv[i], o->delim, ds, err);
         }
         if (s == CT_OK) {
             s = parse_file(&c, x, P, rep, i == 0, err);
+            ct_error derr; /* corrupt data found by the decompressor comes first */
+            ct_status d = ct_csv_finish(&c, &derr);
+            if (d != CT_OK) {
+                *err = derr;
+                s = d;
+            }
             ct_csv_close(&c);
         }
     }
