@@ -127,11 +127,18 @@ ct_status ct_csv_open_stream(ct_csv *c, int fd, const char *path, int delim,
         m = mmap(NULL, r, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         c->reserve = r;
     }
-    if (m == MAP_FAILED) {
-        c->reserve = 0;
-        ct_csv_close(c);
-        return ct_fail_at(err, CT_ENOMEM, path, 0, 0,
-                          "cannot reserve address space for the decompressed log");
+    if (m == MAP_FAILED) { /* (ulimit -v) decompress it all first, map it whole */
+        int done = 0;
+        for (size_t w = 0; !done;) {
+            w = ct_dstream_wait(ds, w + PAGE, &done);
+        }
+        ct_status st = ct_dstream_end(ds, err);
+        if (st != CT_OK) {
+            close(fd);
+            c->fd = -1;
+            return st;
+        }
+        return ct_csv_open_fd(c, fd, path, delim, err);
     }
     c->data = m;
     while (c->size < 65536 && !c->eof) { /* enough for the header, the BOM and sniffing */
