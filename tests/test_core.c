@@ -141,6 +141,114 @@ static void test_comm_serial(void **state)
     assert_status(ct_comm_allreduce_sum(c, NULL, 3, &err), CT_EINVAL);
 }
 
+/* A TZif file (RFC 8536, version 2) written by hand: +01:00 standard time,
+ * +02:00 from 2021-03-28 01:00 UTC to 2021-10-31 01:00 UTC. */
+static void write_tzif(const char *path)
+{
+    unsigned char b[512];
+    size_t n = 0;
+    const int64_t at[2] = {1616893200, 1635642000};
+    const unsigned char idx[2] = {1, 0};
+    for (int pass = 0; pass < 2; pass++) {
+        int tsz = pass == 0 ? 4 : 8;
+        memcpy(b + n, "TZif2", 5);
+        memset(b + n + 5, 0, 15);
+        n += 20;
+        const uint32_t cnt[6] = {0, 0, 0, 2, 2, 8}; /* isut isstd leap time type char */
+        for (int i = 0; i < 6; i++) {
+            for (int k = 3; k >= 0; k--) {
+                b[n++] = (unsigned char)(cnt[i] >> (8 * k));
+            }
+        }
+        for (int t = 0; t < 2; t++) {
+            for (int k = tsz - 1; k >= 0; k--) {
+                b[n++] = (unsigned char)((uint64_t)at[t] >> (8 * k));
+            }
+        }
+        memcpy(b + n, idx, 2);
+        n += 2;
+        const int32_t off[2] = {3600, 7200};
+        for (int t = 0; t < 2; t++) {
+            for (int k = 3; k >= 0; k--) {
+                b[n++] = (unsigned char)((uint32_t)off[t] >> (8 * k));
+            }
+            b[n++] = (unsigned char)t; /* isdst */
+            b[n++] = (unsigned char)(4 * t);
+        }
+        memcpy(b + n, "STD\0DST\0", 8);
+        n += 8;
+    }
+    const char *footer = "\nSTD-1DST,M3.5.0,M10.5.0/3\n";
+    memcpy(b + n, footer, strlen(footer));
+    n += strlen(footer);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, n, fp), n);
+    fclose(fp);
+}
+
+static int32_t tz_day(const char *text, const char *fmt, const ct_tz *tz)
+{
+    int32_t d = CT_NO_DAY;
+    assert_int_equal(ct_date_parse_tz(text, strlen(text), fmt, tz, &d), 0);
+    return d;
+}
+
+/* Timestamps with offsets as local dates of a zone, across its DST change. */
+static void test_timezone(void **state)
+{
+    char dir[512], path[600];
+    ct_tz *tz;
+    ct_error err;
+    (void)state;
+    tu_path(dir, sizeof dir, "zoneinfo");
+    mkdir(dir, 0777);
+    snprintf(path, sizeof path, "%s/Test", dir);
+    write_tzif(path);
+    setenv("TZDIR", dir, 1);
+    assert_status(ct_tz_load("Test", &tz, &err), CT_OK);
+    assert_int_equal(ct_tz_offset(tz, 0), 3600);
+    assert_int_equal(ct_tz_offset(tz, 1616893199), 3600);
+    assert_int_equal(ct_tz_offset(tz, 1616893200), 7200);
+    assert_int_equal(ct_tz_offset(tz, 1635642000), 3600);
+    /* 23:30 UTC is after midnight in the zone: +1 h in March before the change */
+    assert_int_equal(tz_day("2021-03-27T23:30:00Z", NULL, tz), ct_days_from_civil(2021, 3, 28));
+    assert_int_equal(tz_day("2021-03-27T23:30:00Z", NULL, NULL), ct_days_from_civil(2021, 3, 27));
+    /* 22:30 UTC: 23:30 at +1 (same day) in winter, 00:30 at +2 in summer */
+    assert_int_equal(tz_day("2021-03-28T00:59:59Z", NULL, tz), ct_days_from_civil(2021, 3, 28));
+    assert_int_equal(tz_day("2021-03-28T22:30:00Z", NULL, tz), ct_days_from_civil(2021, 3, 29));
+    assert_int_equal(tz_day("2021-10-31T22:30:00Z", NULL, tz), ct_days_from_civil(2021, 10, 31));
+    assert_int_equal(tz_day("2021-06-30T22:30:00-01:00", NULL, tz),
+                     ct_days_from_civil(2021, 7, 1));
+    assert_int_equal(tz_day("27/03/2021 23:30+0000", "%d/%m/%Y %H:%M%z", tz),
+                     ct_days_from_civil(2021, 3, 28));
+    /* no offset: a local time already, its own date */
+    assert_int_equal(tz_day("2021-06-30 23:30:00", NULL, tz), ct_days_from_civil(2021, 6, 30));
+    assert_int_equal(tz_day("2021-06-30", NULL, tz), ct_days_from_civil(2021, 6, 30));
+    /* before the first transition: the first type (+1 h); before 1970 too */
+    assert_int_equal(tz_day("1969-12-31T23:30:00Z", NULL, tz), 0);
+    assert_int_equal(tz_day("1969-12-30T22:00:00Z", NULL, tz), -2);
+    ct_tz_free(tz);
+    /* not a zone */
+    assert_status(ct_tz_load("Nowhere/City", &tz, &err), CT_EINVAL);
+    assert_non_null(strstr(err.msg, "Nowhere/City"));
+    assert_status(ct_tz_load("../Test", &tz, &err), CT_EINVAL);
+    assert_status(ct_tz_load("/etc/passwd", &tz, &err), CT_EINVAL);
+    snprintf(path, sizeof path, "%s/Bad", dir);
+    tu_write(path, "TZif2 but not really");
+    assert_status(ct_tz_load("Bad", &tz, &err), CT_EINVAL);
+    assert_non_null(strstr(err.msg, "TZif"));
+    unsetenv("TZDIR");
+    /* the system's tzdata, when installed */
+    if (ct_tz_load("Europe/Berlin", &tz, &err) == CT_OK) {
+        assert_int_equal(tz_day("2021-03-28T22:30:00Z", NULL, tz), ct_days_from_civil(2021, 3, 29));
+        assert_int_equal(tz_day("2021-12-01T22:30:00Z", NULL, tz), ct_days_from_civil(2021, 12, 1));
+        ct_tz_free(tz);
+    } else {
+        fprintf(stderr, "test_timezone: SKIPPED the system zone check (no tzdata: %s)\n", err.msg);
+    }
+}
+
 static void test_dates(void **state)
 {
     int32_t d;
@@ -371,7 +479,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_messages), cmocka_unit_test(test_par_bit_identical),
         cmocka_unit_test(test_par_first_error_wins), cmocka_unit_test(test_rng_streams),
-        cmocka_unit_test(test_comm_serial),     cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_comm_serial),     cmocka_unit_test(test_dates), cmocka_unit_test(test_timezone),
         cmocka_unit_test(test_csv_tokenizer),   cmocka_unit_test(test_csv_errors),
         cmocka_unit_test(test_parse_double),    cmocka_unit_test(test_radix_sort),
         cmocka_unit_test(test_quintiles),

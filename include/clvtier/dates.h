@@ -24,6 +24,20 @@ void ct_civil_from_days(int32_t days, int *y, int *m, int *d);
  * text is not a valid date in that format. */
 int ct_date_parse(const char *text, size_t n, const char *fmt, int32_t *day);
 
+/* A named time zone (the system's tzdata, $TZDIR or /usr/share/zoneinfo):
+ * CT_EINVAL naming it when there is no such zone.  Offsets in seconds east
+ * of UTC at instant t (seconds since 1970-01-01 UTC). */
+typedef struct ct_tz ct_tz;
+ct_status ct_tz_load(const char *name, ct_tz **tz, ct_error *err);
+void ct_tz_free(ct_tz *tz);
+int32_t ct_tz_offset(const ct_tz *tz, int64_t t);
+
+/* As ct_date_parse; a text with a UTC offset (Z, +HH:MM) is the date in tz
+ * at that instant instead of the UTC date (tz NULL: UTC).  Texts without an
+ * offset are local times already: their own date. */
+int ct_date_parse_tz(const char *text, size_t n, const char *fmt, const ct_tz *tz,
+                     int32_t *day);
+
 /* Write YYYY-MM-DD (11 bytes with NUL) into buf. */
 void ct_date_format(int32_t day, char buf[11]);
 

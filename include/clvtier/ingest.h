@@ -34,6 +34,8 @@ typedef struct ct_ingest_opts {
      * header).  amount_col "none": no amounts (m = 0). */
     const char *id_col, *date_col, *amount_col;
     const char *date_format; /* NULL = YYYY-MM-DD, YYYYMMDD or YYYY-MM-DD HH:MM:SS */
+    const char *timezone;    /* NULL: a timestamp with a UTC offset is its UTC date; else
+                              * its date in this zone (e.g. "Europe/Berlin") */
     ct_period period;
     int32_t calibration_end; /* CT_NO_DAY: no holdout */
     int32_t observation_end; /* CT_NO_DAY: the last transaction day */

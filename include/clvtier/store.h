@@ -71,6 +71,11 @@ int ct_file_is_hdf5(const char *path);
 ct_status ct_file_create(ct_file **out, const char *path, const ct_create_opts *opts,
                          ct_error *err);
 
+/* A hint that most of a writable (serial) file is written: its data starts
+ * going to disk now (sync_file_range), so that the commit's fsync has less
+ * left to wait for.  Nothing is published; errors show at the commit. */
+void ct_file_writeback(ct_file *f);
+
 /* Finish a writable file: complete=1, close, fsync, rename, fsync directory.
  * Frees f whatever the outcome; on failure the temp file is removed. */
 ct_status ct_file_commit(ct_file *f, ct_error *err);

@@ -85,7 +85,8 @@ enum { CLI_O_HTML = 400, CLI_O_SUMMARY, CLI_O_MD, CLI_O_CSV, CLI_O_KEY, CLI_O_MI
         {"features-delimiter", required_argument, NULL, CLI_O_INGEST + 14},                       \
         {"delimiter", required_argument, NULL, CLI_O_INGEST + 15},                                \
         {"no-header", no_argument, NULL, CLI_O_INGEST + 16},                                      \
-        {"allow-negative", no_argument, NULL, CLI_O_INGEST + 17}
+        {"allow-negative", no_argument, NULL, CLI_O_INGEST + 17},                                 \
+        {"timezone", required_argument, NULL, CLI_O_INGEST + 18}
 #define CLI_INGEST_HELP                                                                             \
     "      --id COL               customer id column: header name or 1-based index\n"            \
     "      --date COL             date column\n"                                                  \
@@ -112,6 +113,8 @@ enum { CLI_O_HTML = 400, CLI_O_SUMMARY, CLI_O_MD, CLI_O_CSV, CLI_O_KEY, CLI_O_MI
     "      --encoding E           utf-8 (default) | latin1 | cp1252: ids are stored as UTF-8\n"  \
     "      --date-format FMT      e.g. %Y-%m-%d, %m/%d/%Y %H:%M, %d-%b-%y, %Y-%m-%dT%H:%M:%S%z\n" \
     "                             (default: YYYY-MM-DD, YYYYMMDD, ISO 8601 date-times)\n"        \
+    "      --timezone ZONE        times with a UTC offset (Z, +01:00) give their date in ZONE\n" \
+    "                             (e.g. Europe/Berlin; default: the UTC date)\n"                 \
     "  -d, --delimiter D          ',' | tab | space (runs of blanks) | ';' (default: sniffed)\n" \
     "      --no-header            the first row is data; columns are 1-based indices\n"          \
     "      --features-delimiter D the features file's (default: sniffed from its first line)\n"

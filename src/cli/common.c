@@ -392,7 +392,7 @@ const char *cli_ingest_option_name(int opt, const char *arg, const char **value)
         "id",           "date",       "amount",    "quantity",   "price",
         "order",        "cancel-prefix", "returns", "missing-id", "on-bad-row",
         "bad-rows",     "max-bad-rows", "encoding", "date-format", "features-delimiter",
-        "delimiter",    "header",     "returns"};
+        "delimiter",    "header",     "returns",   "timezone"};
     /* the two flags: --no-header, --allow-negative */
     *value = opt == CLI_O_INGEST + 16 ? "no" : opt == CLI_O_INGEST + 17 ? "keep" : arg;
     if (opt == 'd') {

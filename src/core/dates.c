@@ -80,13 +80,14 @@ static void skip_fraction(const char *s, size_t n, size_t *i)
 
 /* A UTC offset at s[*i..]: "Z", "+HH", "+HHMM" or "+HH:MM" (or '-'), into
  * *minutes east of UTC; 0 ok (nothing there is ok too, offset 0). */
-static int utc_offset(const char *s, size_t n, size_t *i, int *minutes)
+static int utc_offset(const char *s, size_t n, size_t *i, int *minutes, int *given)
 {
     int h = 0, m = 0;
     *minutes = 0;
     if (*i >= n) {
         return 0;
     }
+    *given = 1;
     if (s[*i] == 'Z') {
         (*i)++;
         return 0;
@@ -113,11 +114,20 @@ static int utc_offset(const char *s, size_t n, size_t *i, int *minutes)
     return 0;
 }
 
-/* The civil date and time with a UTC offset, as the UTC day. */
-static int finish_utc(int y, int m, int d, int H, int M, int S, int offset, int32_t *day)
+/* The civil date and time with a UTC offset, as the UTC day, or with a
+ * zone, as the zone's day at that instant (given: the text had an offset). */
+static int finish_utc(int y, int m, int d, int H, int M, int S, int offset, int given,
+                      const ct_tz *tz, int32_t *day)
 {
     if (finish(y, m, d, H, M, S, day) != 0) {
         return -1;
+    }
+    if (tz != NULL && given) {
+        int64_t t = (int64_t)*day * 86400 + H * 3600 + M * 60 + (S > 59 ? 59 : S) -
+                    (int64_t)offset * 60;
+        int64_t local = t + ct_tz_offset(tz, t);
+        *day = (int32_t)(local >= 0 ? local / 86400 : -((-local + 86399) / 86400));
+        return 0;
     }
     int t = H * 60 + M - offset; /* minutes into the UTC day */
     *day += t < 0 ? -1 : t >= 1440 ? 1 : 0;
@@ -126,9 +136,9 @@ static int finish_utc(int y, int m, int d, int H, int M, int S, int offset, int3
 
 /* YYYY-MM-DD, YYYYMMDD, or ISO 8601 date and time: YYYY-MM-DD[T| ]HH:MM[:SS[.fff]]
  * with an optional Z or +-HH[:MM] offset (the date is then the UTC date). */
-static int parse_auto(const char *s, size_t n, int32_t *day)
+static int parse_auto(const char *s, size_t n, const ct_tz *tz, int32_t *day)
 {
-    int y, m, d, H = 0, M = 0, S = 0, off = 0;
+    int y, m, d, H = 0, M = 0, S = 0, off = 0, given = 0;
     if (n == 8) {
         if (digits(s, 4, &y) || digits(s + 4, 2, &m) || digits(s + 6, 2, &d)) {
             return -1;
@@ -154,10 +164,10 @@ static int parse_auto(const char *s, size_t n, int32_t *day)
         i += 3;
         skip_fraction(s, n, &i);
     }
-    if (utc_offset(s, n, &i, &off) != 0 || i != n) {
+    if (utc_offset(s, n, &i, &off, &given) != 0 || i != n) {
         return -1;
     }
-    return finish_utc(y, m, d, H, M, S, off, day);
+    return finish_utc(y, m, d, H, M, S, off, given, tz, day);
 }
 
 /* %b: a month's English name, abbreviated or full, any case. */
@@ -200,11 +210,16 @@ static int num(const char *s, size_t n, size_t *i, size_t maxd, int *v)
 
 int ct_date_parse(const char *s, size_t n, const char *fmt, int32_t *day)
 {
-    int y = -1, m = -1, d = -1, H = 0, M = 0, S = 0, off = 0, pm = -1;
+    return ct_date_parse_tz(s, n, fmt, NULL, day);
+}
+
+int ct_date_parse_tz(const char *s, size_t n, const char *fmt, const ct_tz *tz, int32_t *day)
+{
+    int y = -1, m = -1, d = -1, H = 0, M = 0, S = 0, off = 0, pm = -1, given = 0;
     size_t i = 0;
 
     if (fmt == NULL) {
-        return parse_auto(s, n, day);
+        return parse_auto(s, n, tz, day);
     }
     for (const char *f = fmt; *f != '\0'; f++) {
         if (*f == '%' && f[1] != '\0') {
@@ -246,7 +261,7 @@ int ct_date_parse(const char *s, size_t n, const char *fmt, int32_t *day)
                          : -1;
                 break;
             case 'z':
-                rc = utc_offset(s, n, &i, &off);
+                rc = utc_offset(s, n, &i, &off, &given);
                 break;
             case '%':
                 rc = i < n && s[i] == '%' ? (i++, 0) : -1;
@@ -280,7 +295,7 @@ int ct_date_parse(const char *s, size_t n, const char *fmt, int32_t *day)
         }
         H = H % 12 + (pm ? 12 : 0);
     }
-    return finish_utc(y, m, d, H, M, S, off, day);
+    return finish_utc(y, m, d, H, M, S, off, given, tz, day);
 }
 
 void ct_date_format(int32_t day, char buf[11])

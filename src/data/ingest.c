@@ -379,7 +379,7 @@ static int num_field(rowctx *x, const ct_csv *c, long j, const char *what, doubl
 static int parse_day(rowctx *x, const char *p, size_t n, int32_t *day)
 {
     if (n == 0 || n > DATE_KEY) {
-        return ct_date_parse(p, n, x->o->date_format, day);
+        return ct_date_parse_tz(p, n, x->o->date_format, x->tz, day);
     }
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++) {
@@ -390,7 +390,7 @@ static int parse_day(rowctx *x, const char *p, size_t n, int32_t *day)
         *day = e->day;
         return 0;
     }
-    if (ct_date_parse(p, n, x->o->date_format, day) != 0) {
+    if (ct_date_parse_tz(p, n, x->o->date_format, x->tz, day) != 0) {
         return -1;
     }
     memcpy(e->text, p, n);
@@ -884,6 +884,12 @@ static ct_status parse_log(const char *const *csv, size_t ncsv, const ct_ingest_
     x->o = o;
     x->bad = bad;
     x->k = rep;
+    ct_tz *tz = NULL;
+    if (o->timezone != NULL && (s = ct_tz_load(o->timezone, &tz, err)) != CT_OK) {
+        free(x);
+        return s;
+    }
+    x->tz = tz;
     rep->first_day = INT32_MAX;
     rep->last_day = INT32_MIN;
     for (size_t i = 0; i < ncsv && s == CT_OK; i++) {
@@ -910,6 +916,7 @@ static ct_status parse_log(const char *const *csv, size_t ncsv, const ct_ingest_
         s = check_rejected(o, where, rep, err);
     }
     free(x);
+    ct_tz_free(tz);
     if (s != CT_OK) {
         return s;
     }
@@ -1609,6 +1616,9 @@ ct_status ct_ingest_log(const char *const *csv, size_t ncsv, const char *out,
         summ_run(&sj);
     }
     s = write_transactions(f, &S, err);
+    if (s == CT_OK) {
+        ct_file_writeback(f); /* to disk while the summaries finish */
+    }
     if (threaded) {
         pthread_join(sth, NULL);
     }

@@ -106,6 +106,7 @@ typedef struct rowctx {
     const cols *cl;
     ct_outfile *bad; /* --bad-rows, or NULL */
     ct_ingest_report *k; /* the counts: the run's report, or the parser thread's own */
+    const ct_tz *tz;      /* --timezone, or NULL */
     char idbuf[4 * MAX_ID_BYTES]; /* an id converted to UTF-8 (serial parsing only) */
     struct date_slot {              /* dates already parsed (parse_day in ingest.c) */
         char text[DATE_KEY];

@@ -46,7 +46,7 @@ int ct_ingest_opt_known(const char *key)
     static const char *const KEYS[] = {
         "id",       "date",       "amount",     "quantity", "price",        "order",
         "cancel-prefix", "date-format", "bad-rows", "returns", "missing-id", "on-bad-row",
-        "encoding", "delimiter", "features-delimiter", "header", "max-bad-rows"};
+        "encoding", "delimiter", "features-delimiter", "header", "max-bad-rows", "timezone"};
     for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++) {
         if (key_is(key, KEYS[i])) {
             return 1;
@@ -73,11 +73,17 @@ ct_status ct_ingest_opt_set(ct_ingest_opts *o, const char *key, const char *valu
                 {"order", offsetof(ct_ingest_opts, order_col)},
                 {"cancel-prefix", offsetof(ct_ingest_opts, cancel_prefix)},
                 {"date-format", offsetof(ct_ingest_opts, date_format)},
-                {"bad-rows", offsetof(ct_ingest_opts, bad_rows_path)}};
+                {"bad-rows", offsetof(ct_ingest_opts, bad_rows_path)},
+                {"timezone", offsetof(ct_ingest_opts, timezone)}};
     for (size_t i = 0; i < sizeof COLS / sizeof COLS[0]; i++) {
         if (key_is(key, COLS[i].key)) {
             if (value[0] == '\0') {
                 return ct_fail(err, CT_EINVAL, "%s: an empty value", key);
+            }
+            if (key_is(key, "timezone")) { /* a known zone, found now */
+                ct_tz *tz;
+                CT_CHECK(ct_tz_load(value, &tz, err));
+                ct_tz_free(tz);
             }
             memcpy((char *)o + COLS[i].off, &value, sizeof value);
             return CT_OK;

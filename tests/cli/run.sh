@@ -265,6 +265,24 @@ expect 64 "run: [ingest] cancel_prefix without order" -- "$CLV" run -m "$T/cp.in
 says "run: [ingest] cancel_prefix without order" "--cancel-prefix needs --order"
 expect 64 "run: bad ingest option value" -- "$CLV" run -m models/default.ini "$T/cd_dirty.txt" \
     --missing-id maybe -o "$T/cdr3.h5"
+# --timezone: a timestamp with an offset is the date in that zone (DST included)
+printf 'id,date,amount\n1,2021-03-27T23:30:00Z,5\n1,2021-03-28T22:30:00Z,5\n2,2021-07-01 23:30:00,3\n' >"$T/tz.csv"
+expect 64 "ingest --timezone unknown" -- "$CLV" ingest "$T/tz.csv" --timezone Mars/Base -o "$T/tz.h5"
+says "ingest --timezone unknown" "unknown time zone 'Mars/Base'"
+{ cat models/default.ini; printf '\n[ingest]\ntimezone = Mars/Base\n'; } >"$T/tz.ini"
+expect 78 "run: [ingest] timezone unknown" -- "$CLV" run -m "$T/tz.ini" "$T/tz.csv" -o "$T/tzr.h5"
+says "run: [ingest] timezone unknown" "[ingest] timezone: unknown time zone 'Mars/Base'"
+if [ -r /usr/share/zoneinfo/Europe/Berlin ] && command -v h5dump >/dev/null 2>&1; then
+    expect 0 "ingest --timezone" -- "$CLV" ingest "$T/tz.csv" --timezone Europe/Berlin -o "$T/tz.h5" -q
+    # 2021-03-28 (CET, +1), 2021-03-29 (CEST, +2), 2021-07-01 (no offset: as written)
+    h5dump -d /transactions/day "$T/tz.h5" | grep -q '18714, 18715, 18809' && ok \
+        || bad "ingest --timezone: days $(h5dump -d /transactions/day "$T/tz.h5" | grep '(0)')"
+    expect 0 "ingest, no --timezone" -- "$CLV" ingest "$T/tz.csv" -o "$T/tz.h5" -q
+    h5dump -d /transactions/day "$T/tz.h5" | grep -q '18713, 18714, 18809' && ok \
+        || bad "ingest without --timezone: UTC days $(h5dump -d /transactions/day "$T/tz.h5" | grep '(0)')"
+else
+    skipped "no tzdata (/usr/share/zoneinfo/Europe/Berlin) or h5dump: --timezone dates not checked"
+fi
 
 # ---- synth ------------------------------------------------------------------
 expect 0 "synth csv" -- "$CLV" synth --model pareto --params r=0.55,alpha=10.58,s=0.61,beta=11.67 \
