@@ -293,13 +293,6 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 
 static int valid_utf8(const char *p, size_t n)
 {
-    unsigned char any = 0; /* plain ASCII (the usual id): valid at a glance */
-    for (size_t i = 0; i < n; i++) {
-        any |= (unsigned char)p[i];
-    }
-    if (any < 0x80) {
-        return 1;
-    }
     for (size_t i = 0; i < n;) {
         size_t k = utf8_seq((const unsigned char *)p + i, n - i);
         if (k == 0) {
@@ -381,11 +374,8 @@ static int parse_day(rowctx *x, const char *p, size_t n, int32_t *day)
     if (n == 0 || n > DATE_KEY) {
         return ct_date_parse_tz(p, n, x->o->date_format, x->tz, day);
     }
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ (unsigned char)p[i]) * 16777619u;
-    }
-    struct date_slot *e = &x->dates[(h ^ (h >> 15)) & (DATE_SLOTS - 1)];
+    uint32_t h = ct_id_hash(p, n);
+    struct date_slot *e = &x->dates[h & (DATE_SLOTS - 1)];
     if (e->n == n && memcmp(e->text, p, n) == 0) {
         *day = e->day;
         return 0;
@@ -487,14 +477,19 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
         return ct_ingest_reject(x, c, c->line, &x->k->bad_id, skip, CT_EDATA, (unsigned)cl->id + 1,
                                 err, "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
     }
-    if (memchr(p, '\0', n) != NULL) { /* "AB\0CD" and "AB\0XY" would both be stored "AB" */
+    unsigned char any = 0, nul = 0; /* one pass: a NUL byte, anything not ASCII */
+    for (size_t i = 0; i < n; i++) {
+        any |= (unsigned char)p[i];
+        nul |= p[i] == '\0';
+    }
+    if (nul) { /* "AB\0CD" and "AB\0XY" would both be stored "AB" */
         return ct_ingest_reject(x, c, c->line, &x->k->bad_id, skip, CT_EDATA, (unsigned)cl->id + 1,
                                 err, "customer id contains a NUL byte");
     }
     if (o->encoding != CT_ENC_UTF8) { /* stored as UTF-8 (the pipeline copies it out) */
         n = to_utf8(p, n, o->encoding, x->idbuf);
         p = x->idbuf;
-    } else if (!valid_utf8(p, n)) {
+    } else if (any >= 0x80 && !valid_utf8(p, n)) {
         return ct_ingest_reject(x, c, c->line, &x->k->bad_encoding, skip, CT_EDATA,
                                 (unsigned)cl->id + 1, err,
                                 "customer id is not valid UTF-8 (see --encoding%s)",
@@ -502,8 +497,6 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     }
     row->id = p;
     row->n = (uint32_t)n;
-    row->h = ct_id_hash(p, n);
-    row->oh = row->oid != NULL ? ct_id_hash(row->oid, row->on) : 0;
     row->day = day;
     row->amt = amt;
     row->line = c->line;
@@ -614,6 +607,17 @@ static void *pipe_producer(void *arg)
     }
 }
 
+/* A row's id hashes (prow.h, .oh), and their table slots prefetched. */
+static void row_hash(const parsed *P, prow *row)
+{
+    row->h = ct_id_hash(row->id, row->n);
+    ct_idtab_prefetch(&P->ids, row->h);
+    if (row->oid != NULL) {
+        row->oh = ct_id_hash(row->oid, row->on);
+        ct_idtab_prefetch(&P->orders, row->oh);
+    }
+}
+
 /* The producer's counts into x's. */
 static void rowctx_add(rowctx *x, const ct_ingest_report *y)
 {
@@ -665,13 +669,14 @@ static ct_status pipelined(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report *re
         }
         pthread_mutex_unlock(&q.mu);
         pbatch *b = &q.b[q.tail % PIPE_SLOTS];
+        /* the ids' hashes here (the parser thread has more to do), each a
+         * few rows before it is needed, and its hash slots prefetched */
+        for (size_t i = 0; i < b->n && i < PIPE_AHEAD; i++) {
+            row_hash(P, &b->row[i]);
+        }
         for (size_t i = 0; i < b->n && s == CT_OK; i++) {
-            if (i + PIPE_AHEAD < b->n) { /* the hash slots, before they are needed */
-                const prow *a = &b->row[i + PIPE_AHEAD];
-                ct_idtab_prefetch(&P->ids, a->h);
-                if (a->oid != NULL) {
-                    ct_idtab_prefetch(&P->orders, a->oh);
-                }
+            if (i + PIPE_AHEAD < b->n) {
+                row_hash(P, &b->row[i + PIPE_AHEAD]);
             }
             s = ct_ingest_append_row(P, x, c, &b->row[i], &prev, rep, err);
         }
@@ -771,6 +776,7 @@ static ct_status parse_serial(ct_csv *c, rowctx *x, parsed *P, ct_ingest_report 
         if (k == 0) {
             continue;
         }
+        row_hash(P, &row);
         if (ct_ingest_append_row(P, x, c, &row, &prev, rep, err) != CT_OK) {
             return err->status;
         }
