@@ -303,6 +303,33 @@ static int valid_utf8(const char *p, size_t n)
     return 1;
 }
 
+/* Whether p[0..n) has a byte >= 0x80 (*high) or a NUL (*nul): eight bytes
+ * at a time (the last eight overlapping), bytewise below eight. */
+static void scan_bytes(const char *p, size_t n, int *high, int *nul)
+{
+    const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+    uint64_t any = 0, zero = 0, w;
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++) {
+            any |= (unsigned char)p[i];
+            zero |= p[i] == '\0';
+        }
+        *high = any >= 0x80;
+        *nul = zero != 0;
+        return;
+    }
+    for (size_t i = 0;; i += 8) {
+        memcpy(&w, p + (i + 8 <= n ? i : n - 8), 8);
+        any |= w;
+        zero |= (w - ones) & ~w & tops; /* a zero byte sets its top bit */
+        if (i + 8 >= n) {
+            break;
+        }
+    }
+    *high = (any & tops) != 0;
+    *nul = zero != 0;
+}
+
 /* Latin-1 or Windows-1252 text as UTF-8 into out (4 bytes per byte at most);
  * its length.  CP1252's 0x80-0x9F are its printable characters (five of them
  * are undefined and become U+FFFD). */
@@ -366,6 +393,25 @@ static int num_field(rowctx *x, const ct_csv *c, long j, const char *what, doubl
                             skip ? "" : " (--on-bad-row skip leaves such rows out)");
 }
 
+/* a[0..n) == b[0..n) for 1 <= n <= DATE_KEY, in words where n >= 8. */
+static int same_text(const char *a, const char *b, size_t n)
+{
+    if (n < 8) {
+        return memcmp(a, b, n) == 0;
+    }
+    uint64_t x, y, diff = 0;
+    for (size_t i = 0;; i += 8) {
+        size_t at = i + 8 <= n ? i : n - 8;
+        memcpy(&x, a + at, 8);
+        memcpy(&y, b + at, 8);
+        diff |= x ^ y;
+        if (i + 8 >= n) {
+            break;
+        }
+    }
+    return diff == 0;
+}
+
 /* The day of date text p[0..n) (ct_date_parse with the run's format),
  * through a small direct-mapped cache of texts already parsed: logs repeat
  * the same dates (and timestamps) many times.  0, or -1 when unparseable. */
@@ -376,7 +422,7 @@ static int parse_day(rowctx *x, const char *p, size_t n, int32_t *day)
     }
     uint32_t h = ct_id_hash(p, n);
     struct date_slot *e = &x->dates[h & (DATE_SLOTS - 1)];
-    if (e->n == n && memcmp(e->text, p, n) == 0) {
+    if (e->n == n && same_text(e->text, p, n)) {
         *day = e->day;
         return 0;
     }
@@ -477,11 +523,8 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
         return ct_ingest_reject(x, c, c->line, &x->k->bad_id, skip, CT_EDATA, (unsigned)cl->id + 1,
                                 err, "customer id of %zu bytes (longer than %d)", n, MAX_ID_BYTES);
     }
-    unsigned char any = 0, nul = 0; /* one pass: a NUL byte, anything not ASCII */
-    for (size_t i = 0; i < n; i++) {
-        any |= (unsigned char)p[i];
-        nul |= p[i] == '\0';
-    }
+    int any, nul;
+    scan_bytes(p, n, &any, &nul);
     if (nul) { /* "AB\0CD" and "AB\0XY" would both be stored "AB" */
         return ct_ingest_reject(x, c, c->line, &x->k->bad_id, skip, CT_EDATA, (unsigned)cl->id + 1,
                                 err, "customer id contains a NUL byte");
@@ -489,7 +532,7 @@ static int parse_row(rowctx *x, const ct_csv *c, prow *row, ct_error *err)
     if (o->encoding != CT_ENC_UTF8) { /* stored as UTF-8 (the pipeline copies it out) */
         n = to_utf8(p, n, o->encoding, x->idbuf);
         p = x->idbuf;
-    } else if (any >= 0x80 && !valid_utf8(p, n)) {
+    } else if (any && !valid_utf8(p, n)) {
         return ct_ingest_reject(x, c, c->line, &x->k->bad_encoding, skip, CT_EDATA,
                                 (unsigned)cl->id + 1, err,
                                 "customer id is not valid UTF-8 (see --encoding%s)",

@@ -22,9 +22,15 @@ uint32_t ct_id_hash(const char *p, size_t n)
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
         h ^= h >> 29;
     }
-    if (i < n) {
+    if (i < n) { /* the last 8 bytes (overlapping), or the few there are */
         w = 0;
-        memcpy(&w, p + i, n - i);
+        if (n >= 8) {
+            memcpy(&w, p + n - 8, 8);
+        } else {
+            for (size_t k = 0; k < n; k++) {
+                w |= (uint64_t)(unsigned char)p[k] << (8 * k);
+            }
+        }
         h = (h ^ w) * 0xff51afd7ed558ccdULL;
     }
     h ^= h >> 33;
