@@ -352,6 +352,9 @@ says "fit auto beside a purchase model" "can only be gammagamma"
 expect 0 "fit auto cdnow" -- "$CLV" fit "$T/cdnow.h5" --model auto,gammagamma -o "$T/auto.h5" --json -q
 grep -qF '"holdout_periods": 39' "$T/out" && grep -qF '"holdout_mse": ' "$T/out" && ok \
     || bad "fit auto: no holdout errors: $(cat "$T/out")"
+expect 0 "fit auto cdnow, text" -- "$CLV" fit "$T/cdnow.h5" --model auto -o "$T/auto2.h5"
+grep -q '^model choice: ' "$T/out" && grep -q '<- chosen$' "$T/out" && [ "$(grep -c '^  \(bgnbd\|mbgnbd\|pareto\) ' "$T/out")" -eq 3 ] \
+    && ok || bad "fit auto: the candidates' table: $(cat "$T/out")"
 # on data simulated from each model (100k customers, 78 weeks of calibration
 # and 26 of holdout) auto picks the model that generated them
 for m in bgnbd mbgnbd pareto; do
@@ -502,8 +505,13 @@ grep -q '^  VIP  ' "$T/out" && ok || bad "run prints the tiers: $(cat "$T/out")"
 "$CLV" run -m "$MODELS/vip4.ini" "$DATA/CDNOW_master.txt" -o "$T/runm2.h5" --csv "$T/tiers2.csv" --threads 1 -q >/dev/null
 cmp -s "$T/tiers.csv" "$T/tiers2.csv" && ok || bad "run: tiers differ between runs / thread counts"
 # the same data again, compared with the first run: labels match, no customer moves
-expect 0 "run --previous" -- "$CLV" run -m "$MODELS/vip4.ini" "$DATA/CDNOW_master.txt" -o "$T/runm3.h5" --previous "$T/runm.h5" --json -q
+expect 0 "run --previous" -- "$CLV" run -m "$MODELS/vip4.ini" "$DATA/CDNOW_master.txt" -o "$T/runm3.h5" --previous "$T/runm.h5" \
+    --json --markdown "$T/mig.md" --summary "$T/mig.json" -q
 grep -qF '"labels_matched": true' "$T/out" && ok || bad "run --previous: $(cat "$T/out")"
+grep -qF '## Migration from' "$T/mig.md" && grep -q '^| VIP | [0-9]' "$T/mig.md" && ok \
+    || bad "report.md: migration table: $(grep -A8 'Migration' "$T/mig.md")"
+grep -qF '"migration": {"previous": ' "$T/mig.json" && grep -qF '"hysteresis_kept": ' "$T/mig.json" && ok \
+    || bad "summary.json: migration: $(grep -o '"migration": .\{0,200\}' "$T/mig.json")"
 "$PY" -c 'import sys' 2>/dev/null && [ -x "$PY" ] && "$PY" - "$T/out" <<'PYEOF' && ok || bad "migration is not diagonal: $(cat "$T/out")"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -846,7 +854,10 @@ expect 65 "tier on plain data" -- "$CLV" tier -m "$MODELS/vip4.ini" "$T/cdnow.h5
 awk -F, 'NR > 1 { print $1 "," ($4 > 30 ? 1 : 0) }' "$R/tiers.csv" | sed '1i id,gender' >"$R/gender.csv"
 sed 's/^review = monthly$/review = monthly\n\n[protected]\naudit = gender/' "$MODELS/vip4.ini" >"$R/audit.ini"
 expect 0 "run with audit" -- "$CLV" run -m "$R/audit.ini" "$DATA/CDNOW_master.txt" --features "$R/gender.csv" \
-    -o "$R/aud.h5" --summary "$R/aud.json" --report "$R/aud.html" -q
+    -o "$R/aud.h5" --summary "$R/aud.json" --report "$R/aud.html" --markdown "$R/aud.md" -q
+grep -qF '## Fairness audit: gender (never used for clustering)' "$R/aud.md" \
+    && grep -q '^| clv | 0\.[0-9]* | \*\*yes\*\* |$' "$R/aud.md" && ok \
+    || bad "report.md: audit section or proxy flag missing: $(grep -A12 'Fairness audit' "$R/aud.md")"
 grep -qF '"column": "gender"' "$R/aud.json" && grep -qF '"clv": {"eta2": ' "$R/aud.json" && ok || bad "audit in summary.json"
 grep -qF '"clv": {"eta2": 0.' "$R/aud.json" && grep -o '"clv": {"eta2": [0-9.e-]*, "proxy": true' "$R/aud.json" | grep -q . \
     && ok || bad "clv (the source of the planted column) is not flagged as a proxy: $(grep -o '"features": {[^}]*}[^}]*}' "$R/aud.json")"

@@ -308,8 +308,8 @@ ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *t
     return s;
 }
 
-static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, double **rows_out,
-                               size_t *nd_out, ct_error *err);
+static ct_status distinct_rows(const ct_customers *c, int copy, uint32_t **idx_out,
+                               double **rows_out, size_t *nd_out, ct_error *err);
 
 /* J's prediction (out, and out2 when set) for n customers, once per distinct
  * row: rows[3 r ..] and idx[i] (distinct_rows), or per customer when idx is
@@ -359,7 +359,7 @@ static ct_status pred_distinct(pred_job *J, size_t n, unsigned threads, size_t g
     c.x = (double *)(uintptr_t)J->x; /* read only */
     c.t_x = (double *)(uintptr_t)J->tx;
     c.T = (double *)(uintptr_t)J->T;
-    ct_status s = distinct_rows(&c, &idx, &rows, &nd, err);
+    ct_status s = distinct_rows(&c, 1, &idx, &rows, &nd, err);
     if (s == CT_OK) {
         s = pred_rows(J, n, idx, rows, nd, threads, grain, err);
     }
@@ -649,9 +649,10 @@ static int rehash(uslot **tab, size_t *cap)
  * go to rows[3 r .. 3 r + 2] (a compact copy, so checking a probe touches a
  * small array instead of the customers' columns).  When the rows do not
  * collapse (more than half of the first 2^16 or more distinct), every
- * customer is its own row: idx NULL, rows a copy of the columns. */
-static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, double **rows_out,
-                               size_t *nd_out, ct_error *err)
+ * customer is its own row: idx NULL, rows a copy of the columns (copy), or
+ * NULL (!copy: the caller reads the columns themselves). */
+static ct_status distinct_rows(const ct_customers *c, int copy, uint32_t **idx_out,
+                               double **rows_out, size_t *nd_out, ct_error *err)
 {
     size_t n = c->n, cap = 1 << 16, rcap = 1 << 15;
     uslot *tab = ct_calloc_table(cap, sizeof *tab);
@@ -667,6 +668,12 @@ static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, double
             free(tab);
             free(idx);
             free(rows);
+            *idx_out = NULL;
+            *rows_out = NULL;
+            *nd_out = n;
+            if (!copy) {
+                return CT_OK;
+            }
             rows = ct_malloc_big(n, 3 * sizeof *rows);
             if (rows == NULL) {
                 return ct_fail(err, CT_ENOMEM, "out of memory for %zu customers", n);
@@ -732,22 +739,34 @@ static ct_status distinct_rows(const ct_customers *c, uint32_t **idx_out, double
  * needs H at every period: one 2F1 series per period per customer.  Both
  * H(x, T, horizon) and that sum are smooth functions of T for each x:
  * analytic in y = alpha / (alpha + T) on [0, 1] (T from infinity to 0),
- * with their nearest singularity at y = -alpha / t_k, outside it.  So for
- * x < CHEB_XMAX they are interpolated by Chebyshev polynomials in y over
- * all of [0, 1], the degree doubled from 16 until the interpolant agrees
- * with the exact values at the midpoints between its nodes to 1e-13 of the
- * function's largest value (else: exact values for that x).  Which x are
- * interpolated, and how, depends on the parameters and the horizon only,
- * never on the rows: the same bits on any split of the customers (MPI).
- * P(alive) is computed exactly for every row. */
+ * with their nearest singularity at y = -alpha / t_k, just left of 0 when
+ * the horizon is long.  So for x < CHEB_XMAX they are interpolated by
+ * Chebyshev polynomials in y, piecewise on pieces that halve towards y = 0
+ * ([0, 1/128], [1/128, 1/64], ..., [1/2, 1]: each piece's width is about
+ * its distance from the singularity, so a low degree suffices), the degree
+ * of each piece doubled from 8 until it agrees with the exact values at the
+ * midpoints between its nodes to 1e-13 of the function's largest value (at
+ * T = 0; else: exact values for that x).  Which x are interpolated, and
+ * how, depends on the parameters and the horizon only, never on the rows:
+ * the same bits on any split of the customers (MPI).  P(alive) is computed
+ * exactly for every row. */
 
 #define CHEB_XMAX 64
-#define CHEB_MAX 128
+#define CHEB_MAX 64 /* degree of a piece at most */
+#define CHEB_PIECES 8
+
+static const double CHEB_EDGE[CHEB_PIECES + 1] = {0,         1.0 / 128, 1.0 / 64, 1.0 / 32, 1.0 / 16,
+                                                  1.0 / 8,   1.0 / 4,   1.0 / 2,  1};
+
+typedef struct cheb_piece {
+    double lo, hi; /* y range */
+    int n;
+    double c[2][CHEB_MAX];
+} cheb_piece;
 
 typedef struct cheb2 {
-    double lo, hi; /* y range */
-    int n;         /* 0: not interpolated */
-    double c[2][CHEB_MAX];
+    int ok; /* 0: not interpolated */
+    cheb_piece p[CHEB_PIECES];
 } cheb2;
 
 typedef struct future_ctx {
@@ -776,7 +795,7 @@ static void horizon_sums(const future_ctx *c, double x, double tx, double T, int
     out[1] = acc;
 }
 
-static void cheb_coeffs(cheb2 *ch, int n, const double (*fv)[2])
+static void cheb_coeffs(cheb_piece *ch, int n, const double (*fv)[2])
 {
     for (int q = 0; q < 2; q++) {
         for (int j = 0; j < n; j++) {
@@ -790,7 +809,7 @@ static void cheb_coeffs(cheb2 *ch, int n, const double (*fv)[2])
     ch->n = n;
 }
 
-static void cheb_eval(const cheb2 *ch, double u, double out[2])
+static void piece_eval(const cheb_piece *ch, double u, double out[2])
 {
     /* Clenshaw for both series in one loop: two independent recurrences
      * overlap (each the same operations, in the same order, as alone) */
@@ -807,39 +826,61 @@ static void cheb_eval(const cheb2 *ch, double u, double out[2])
     out[1] = ch->c[1][0] + y * c1 - c2;
 }
 
-/* The interpolant of x over y = alpha / (alpha + T) in [0, 1]; ch->n = 0
- * when none is accurate enough. */
-static void cheb_fit(const future_ctx *c, double x, double tol, cheb2 *ch)
+static void cheb_eval(const cheb2 *ch, double u, double out[2])
+{
+    int k = u < CHEB_EDGE[4] ? (u < CHEB_EDGE[2] ? (u < CHEB_EDGE[1] ? 0 : 1)
+                                                 : (u < CHEB_EDGE[3] ? 2 : 3))
+                             : (u < CHEB_EDGE[6] ? (u < CHEB_EDGE[5] ? 4 : 5)
+                                                 : (u < CHEB_EDGE[7] ? 6 : 7));
+    piece_eval(&ch->p[k], u, out);
+}
+
+/* One piece of x's interpolant, [lo, hi] in y, to tol of scale[]; 0, or -1
+ * when no degree up to CHEB_MAX is accurate enough. */
+static int piece_fit(const future_ctx *c, double x, double lo, double hi, double tol,
+                     const double scale[2], cheb_piece *ch)
 {
     double al = c->f->par[1];
     double fv[CHEB_MAX][2];
-    ch->lo = 0;
-    ch->hi = 1;
-    ch->n = 0;
-    for (int n = 16; n <= CHEB_MAX; n *= 2) {
+    ch->lo = lo;
+    ch->hi = hi;
+    for (int n = 8; n <= CHEB_MAX; n *= 2) {
         for (int i = 0; i < n; i++) {
-            double y = 0.5 + 0.5 * cos(M_PI * (i + 0.5) / n);
+            double y = lo + (hi - lo) * (0.5 + 0.5 * cos(M_PI * (i + 0.5) / n));
             horizon_sums(c, x, 0, al / y - al, 1, fv[i]);
         }
         cheb_coeffs(ch, n, (const double(*)[2])fv);
-        double scale[2] = {0, 0}, worst[2] = {0, 0};
-        for (int i = 0; i < n; i++) {
-            scale[0] = fmax(scale[0], fabs(fv[i][0]));
-            scale[1] = fmax(scale[1], fabs(fv[i][1]));
-        }
+        double worst[2] = {0, 0};
         for (int i = 0; i + 1 < n; i++) { /* midpoints between neighbouring nodes */
-            double y = 0.5 + 0.5 * cos(M_PI * (i + 1.0) / n);
+            double y = lo + (hi - lo) * (0.5 + 0.5 * cos(M_PI * (i + 1.0) / n));
             double ex[2], ip[2];
             horizon_sums(c, x, 0, al / y - al, 1, ex);
-            cheb_eval(ch, y, ip);
+            piece_eval(ch, y, ip);
             worst[0] = fmax(worst[0], fabs(ex[0] - ip[0]));
             worst[1] = fmax(worst[1], fabs(ex[1] - ip[1]));
         }
         if (worst[0] <= tol * scale[0] && worst[1] <= tol * scale[1]) {
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The interpolant of x over y = alpha / (alpha + T) in [0, 1]; ch->ok = 0
+ * when none is accurate enough.  The scale is the largest value, at T = 0
+ * (H and the discounted sum fall as T grows). */
+static void cheb_fit(const future_ctx *c, double x, double tol, cheb2 *ch)
+{
+    double top[2];
+    horizon_sums(c, x, 0, 0, 1, top);
+    double scale[2] = {fabs(top[0]), fabs(top[1])};
+    ch->ok = 0;
+    for (int k = 0; k < CHEB_PIECES; k++) {
+        if (piece_fit(c, x, CHEB_EDGE[k], CHEB_EDGE[k + 1], tol, scale, &ch->p[k]) != 0) {
             return;
         }
     }
-    ch->n = 0;
+    ch->ok = 1;
 }
 
 typedef struct score_job {
@@ -848,6 +889,7 @@ typedef struct score_job {
     double *pa, *ey, *disc; /* per distinct row */
     future_ctx fc;
     const cheb2 *cheb;      /* CHEB_XMAX, one per x (BG/NBD family), or NULL */
+    const ct_customers *c;  /* rows NULL: its columns x, t_x, T instead */
 } score_job;
 
 /* P(alive), E[Y(H)] and D of one row (x, t_x, T) under J's fit. */
@@ -863,7 +905,7 @@ static void score_row(const score_job *J, double x, double tx, double T, double 
         return;
     }
     const cheb2 *ch = x < (double)CHEB_XMAX ? &J->cheb[(size_t)x] : NULL;
-    if (ch != NULL && ch->n > 0) {
+    if (ch != NULL && ch->ok) {
         cheb_eval(ch, J->f->par[1] / (J->f->par[1] + T), h);
     } else {
         horizon_sums(&J->fc, x, tx, T, 1, h);
@@ -879,7 +921,11 @@ static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_
     (void)err;
     for (size_t r = begin; r < end; r++) {
         double v[3];
-        score_row(J, J->rows[3 * r], J->rows[3 * r + 1], J->rows[3 * r + 2], v);
+        if (J->rows != NULL) {
+            score_row(J, J->rows[3 * r], J->rows[3 * r + 1], J->rows[3 * r + 2], v);
+        } else {
+            score_row(J, J->c->x[r], J->c->t_x[r], J->c->T[r], v);
+        }
         J->pa[r] = v[0];
         J->ey[r] = v[1];
         J->disc[r] = v[2];
@@ -1083,7 +1129,7 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
         clv_theta_shift(f, j, DELTA_FWD, &sh[nj]);
         double *b = buf + nj * 3 * ch;
         J[nj] = (score_job){&sh[nj], NULL, b, b + ch, b + 2 * ch,
-                            {&sh[nj], steps, tv, tv + steps}, NULL};
+                            {&sh[nj], steps, tv, tv + steps}, NULL, NULL};
         s = make_cheb(&J[nj], threads, &chs[nj], err);
         J[nj].cheb = chs[nj];
     }
@@ -1190,13 +1236,15 @@ static ct_status horizon_grid(double horizon, double discount, int *steps, doubl
     return CT_OK;
 }
 
-/* P(alive), E[Y(H)] and D per distinct row under f. */
-static ct_status score_distinct_tol(const ct_fit *f, const double *rows, size_t nd, int steps,
-                                    const double *tv, unsigned threads, double tol, double *pa,
-                                    double *ey, double *disc, ct_error *err)
+/* P(alive), E[Y(H)] and D per distinct row under f: rows, or (rows NULL)
+ * the customers' own columns in c. */
+static ct_status score_distinct_tol(const ct_fit *f, const double *rows, const ct_customers *c,
+                                    size_t nd, int steps, const double *tv, unsigned threads,
+                                    double tol, double *pa, double *ey, double *disc,
+                                    ct_error *err)
 {
     cheb2 *cheb = NULL;
-    score_job J = {f, rows, pa, ey, disc, {f, steps, tv, tv + steps}, NULL};
+    score_job J = {f, rows, pa, ey, disc, {f, steps, tv, tv + steps}, NULL, c};
     ct_status s = make_cheb_tol(&J, threads, tol, &cheb, err);
     J.cheb = cheb;
     if (s == CT_OK) {
@@ -1210,7 +1258,7 @@ static ct_status score_distinct(const ct_fit *f, const double *rows, size_t nd, 
                                 const double *tv, unsigned threads, double *pa, double *ey,
                                 double *disc, ct_error *err)
 {
-    return score_distinct_tol(f, rows, nd, steps, tv, threads, CHEB_TOL, pa, ey, disc, err);
+    return score_distinct_tol(f, rows, NULL, nd, steps, tv, threads, CHEB_TOL, pa, ey, disc, err);
 }
 
 static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
@@ -1334,17 +1382,23 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
     memset(out, 0, sizeof *out);
     CT_CHECK(need_purchase_model(f, err));
     CT_CHECK(score_args(gg, c, horizon, discount, level, err));
-    ct_status s = distinct_rows(c, &idx, &rows, &nd, err);
+    /* without intervals, rows that do not collapse are scored in place:
+     * from the customers' columns straight into the outputs (D into clv,
+     * then times the spend), no copies (at 10M customers the copies and
+     * their first touch cost more than the scoring) */
+    ct_status s = distinct_rows(c, level > 0, &idx, &rows, &nd, err);
     if (s != CT_OK) {
         return s;
     }
-    double *pa = ct_malloc_big(nd, sizeof *pa), *ey = ct_malloc_big(nd, sizeof *ey),
-           *disc = ct_malloc_big(nd, sizeof *disc);
+    int direct = rows == NULL;
     out->n = n;
     out->p_alive = ct_malloc_big(n, sizeof(double));
     out->exp_purchases = ct_malloc_big(n, sizeof(double));
     out->exp_spend = ct_malloc_big(n, sizeof(double));
     out->clv = ct_malloc_big(n, sizeof(double));
+    double *pa = direct ? out->p_alive : ct_malloc_big(nd, sizeof *pa);
+    double *ey = direct ? out->exp_purchases : ct_malloc_big(nd, sizeof *ey);
+    double *disc = direct ? out->clv : ct_malloc_big(nd, sizeof *disc);
     if (!pa || !ey || !disc || !out->p_alive || !out->exp_purchases || !out->exp_spend ||
         !out->clv) {
         s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
@@ -1355,7 +1409,8 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
         s = horizon_grid(horizon, discount, &steps, &tv, err);
     }
     if (s == CT_OK) {
-        s = score_distinct_tol(f, rows, nd, steps, tv, threads, tol, pa, ey, disc, err);
+        s = score_distinct_tol(f, rows, direct ? c : NULL, nd, steps, tv, threads, tol, pa, ey,
+                               disc, err);
     }
     double *var = NULL; /* per distinct row: logit P(alive), log E[Y], log D */
     if (s == CT_OK && level > 0) {
@@ -1371,8 +1426,10 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
     if (s == CT_OK) {
         for (size_t i = 0; i < n; i++) {
             size_t r = idx != NULL ? idx[i] : i;
-            out->p_alive[i] = pa[r];
-            out->exp_purchases[i] = ey[r];
+            if (!direct) {
+                out->p_alive[i] = pa[r];
+                out->exp_purchases[i] = ey[r];
+            }
             if (gg == NULL) {
                 out->exp_spend[i] = c->m != NULL ? c->m[i] : 0.0;
             }
@@ -1391,9 +1448,11 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
         }
     }
     free(var);
-    free(pa);
-    free(ey);
-    free(disc);
+    if (!direct) {
+        free(pa);
+        free(ey);
+        free(disc);
+    }
     free(idx);
     free(rows);
     if (s != CT_OK) {
@@ -1769,7 +1828,7 @@ ct_status ct_clv_score_bootstrap(const ct_fit *f, const ct_fit *gg, const ct_cus
         }
         for (size_t d = 0; d < N && s == CT_OK; d++) {
             sj[d] = (score_job){&fd[d], NULL, NULL, NULL, NULL,
-                                {&fd[d], steps, tv, tv + steps}, NULL};
+                                {&fd[d], steps, tv, tv + steps}, NULL, NULL};
             if (f->ncoef == 0 && interp) {
                 s = make_cheb_tol(&sj[d], threads, CHEB_TOL_BOOT, &ch[d], err);
                 sj[d].cheb = ch[d];
@@ -2081,7 +2140,7 @@ ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers
         s = ct_fail(err, CT_EFORMAT, "spend predictions need column m");
     }
     if (s == CT_OK && !cov) {
-        s = distinct_rows(c, &idx, &rows, &nd, err);
+        s = distinct_rows(c, 1, &idx, &rows, &nd, err);
     }
     if (cov) { /* each customer under its own parameters: no collapsing */
         nd = c->n;
