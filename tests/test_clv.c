@@ -713,7 +713,106 @@ static void test_score_interpolation(void **state)
             assert_rel(sc.clv[i], c.m[i] * acc, 1e-11);
         }
         ct_scores_free(&sc);
+        /* every piece of the interpolant: T from 0.01 to 5000 (y = alpha /
+         * (alpha + T) from 1 down to 0.0009), x from 0 to 63 */
+        ct_customers g;
+        memset(&g, 0, sizeof g);
+        g.n = 64 * 40;
+        g.x = malloc(g.n * sizeof(double));
+        g.t_x = malloc(g.n * sizeof(double));
+        g.T = malloc(g.n * sizeof(double));
+        g.m = malloc(g.n * sizeof(double));
+        for (size_t i = 0; i < g.n; i++) {
+            g.x[i] = (double)(i / 40);
+            g.T[i] = 0.01 * pow(5e5, (double)(i % 40) / 39.0);
+            g.t_x[i] = g.x[i] > 0 ? 0.6 * g.T[i] : 0;
+            g.m[i] = 1;
+        }
+        assert_status(ct_clv_score(&f, NULL, &g, 52, 0.01, 2, &sc, &err), CT_OK);
+        for (size_t i = 0; i < g.n; i += 3) {
+            double e, prev = 0, acc = 0;
+            assert_status(ct_clv_expected(&f, &g.x[i], &g.t_x[i], &g.T[i], 1, 52, &e, &err),
+                          CT_OK);
+            for (int k = 1; k <= 52; k++) {
+                double ek = clv_expected1(&f, g.x[i], g.t_x[i], g.T[i], k);
+                acc += (ek - prev) / pow(1.01, k);
+                prev = ek;
+            }
+            /* 1e-13 of the largest value (at T = 0), relative to small values */
+            assert_true(fabs(sc.exp_purchases[i] - e) <= 1e-11 * fmax(e, 1e-2));
+            assert_true(fabs(sc.clv[i] - acc) <= 1e-11 * fmax(acc, 1e-2));
+        }
+        ct_scores_free(&sc);
+        ct_customers_free(&g);
     }
+    ct_customers_free(&c);
+}
+
+/* score streams its input: a scorer (the interpolants made once) run over
+ * blocks of the customers gives the bits of scoring them all at once, for
+ * every purchase model, with and without the spend fit. */
+static void test_scorer_blocks(void **state)
+{
+    ct_error err;
+    ct_synth_opts o;
+    ct_customers c;
+    (void)state;
+    ct_synth_opts_init(&o);
+    o.n = 30000;
+    o.T = 156;
+    o.cohort = 104; /* continuous time: every customer its own row */
+    assert_status(ct_synth_customers(&o, &c, &err), CT_OK);
+    ct_fit g;
+    memset(&g, 0, sizeof g);
+    g.model = CT_GAMMAGAMMA;
+    g.k = 3;
+    g.par[0] = 6.25;
+    g.par[1] = 3.74;
+    g.par[2] = 15.44;
+    const ct_clv_model M[3] = {CT_BGNBD, CT_MBGNBD, CT_PARETO};
+    for (int mi = 0; mi < 3; mi++) {
+        ct_fit f;
+        memset(&f, 0, sizeof f);
+        f.model = M[mi];
+        f.k = 4;
+        const double bg[4] = {0.243, 4.414, 0.793, 2.426}, pa[4] = {0.55, 10.58, 0.61, 11.67};
+        memcpy(f.par, M[mi] == CT_PARETO ? pa : bg, sizeof bg);
+        for (int withg = 0; withg < 2; withg++) {
+            ct_scores all;
+            const ct_fit *gg = withg ? &g : NULL;
+            assert_status(ct_clv_score(&f, gg, &c, 39.5, 0.01, 2, &all, &err), CT_OK);
+            ct_clv_scorer *sc;
+            assert_status(ct_clv_scorer_new(&f, gg, 39.5, 0.01, 2, &sc, &err), CT_OK);
+            const size_t cut[4] = {0, 7, 20011, c.n};
+            for (int b = 0; b < 3; b++) {
+                ct_customers part = c;
+                part.n = cut[b + 1] - cut[b];
+                part.x = c.x + cut[b];
+                part.t_x = c.t_x + cut[b];
+                part.T = c.T + cut[b];
+                part.m = c.m + cut[b];
+                ct_scores s;
+                assert_status(ct_clv_scorer_run(sc, &part, &s, &err), CT_OK);
+                assert_memory_equal(s.p_alive, all.p_alive + cut[b], part.n * sizeof(double));
+                assert_memory_equal(s.exp_purchases, all.exp_purchases + cut[b],
+                                    part.n * sizeof(double));
+                assert_memory_equal(s.exp_spend, all.exp_spend + cut[b], part.n * sizeof(double));
+                assert_memory_equal(s.clv, all.clv + cut[b], part.n * sizeof(double));
+                ct_scores_free(&s);
+            }
+            ct_clv_scorer_free(sc);
+            ct_scores_free(&all);
+        }
+    }
+    /* what ct_clv_score refuses, a scorer refuses when made */
+    ct_clv_scorer *sc;
+    assert_status(ct_clv_scorer_new(&g, NULL, 52, 0.01, 1, &sc, &err), CT_EINVAL);
+    ct_fit f;
+    memset(&f, 0, sizeof f);
+    f.model = CT_BGNBD;
+    f.k = 4;
+    memcpy(f.par, (double[4]){0.243, 4.414, 0.793, 2.426}, 4 * sizeof(double));
+    assert_status(ct_clv_scorer_new(&f, NULL, -1, 0.01, 1, &sc, &err), CT_EINVAL);
     ct_customers_free(&c);
 }
 
@@ -1659,6 +1758,7 @@ int main(void)
         cmocka_unit_test(test_subsample_start),
         cmocka_unit_test(test_row_order_free),
         cmocka_unit_test(test_score_interpolation),
+        cmocka_unit_test(test_scorer_blocks),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_fit_storage_and_scores),
         cmocka_unit_test(test_validation_tables),

@@ -156,6 +156,18 @@ ct_status ct_clv_score_intervals(const ct_fit *f, const ct_fit *gg, const ct_cus
                                  double horizon, double discount, double level,
                                  unsigned threads, ct_scores *out, ct_error *err);
 
+/* ct_clv_score of many blocks of customers under one fit, spend fit and
+ * horizon (score streaming its input): what depends on those alone (the
+ * horizon's periods, the BG family's interpolants) is made once by
+ * ct_clv_scorer_new; each ct_clv_scorer_run gives the bits ct_clv_score
+ * gives for the same rows.  Fits without covariates. */
+typedef struct ct_clv_scorer ct_clv_scorer;
+ct_status ct_clv_scorer_new(const ct_fit *f, const ct_fit *gg, double horizon, double discount,
+                            unsigned threads, ct_clv_scorer **out, ct_error *err);
+ct_status ct_clv_scorer_run(const ct_clv_scorer *s, const ct_customers *c, ct_scores *out,
+                            ct_error *err);
+void ct_clv_scorer_free(ct_clv_scorer *s);
+
 /* ---- static covariates (clv_cov.c) --------------------------------------------
  * CLVTools' parametrisation: alpha_i = alpha_0 exp(-gamma_trans' z_i) in
  * all three models; a_i = a_0 exp(gamma_life' z_i), b_i = b_0

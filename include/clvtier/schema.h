@@ -74,6 +74,16 @@ typedef struct ct_scores_meta {
 /* Table /scores (this rank's sc->n rows on a parallel file) and its attributes. */
 ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta *meta,
                           ct_error *err);
+/* /scores written in blocks (a serial file): its columns those of `shape`
+ * (its non-NULL arrays), total rows in all; each block's rows appended in
+ * turn; then the attributes (from shape and meta).  ct_scores_end frees tw
+ * whatever happens; after a failure before it, the caller aborts tw
+ * (ct_tw_abort) and abandons the file. */
+ct_status ct_scores_begin(ct_file *f, const ct_scores *shape, size_t total, ct_tw **tw,
+                          ct_error *err);
+ct_status ct_scores_append(ct_tw *tw, const ct_scores *block, ct_error *err);
+ct_status ct_scores_end(ct_file *f, ct_tw *tw, const ct_scores *shape,
+                        const ct_scores_meta *meta, ct_error *err);
 
 /* Rows [row0, row0 + n) of the four /scores columns (malloc'ed; free with
  * ct_scores_free); CT_EFORMAT unless /scores has `total` rows. */

@@ -7,8 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta *meta,
-                          ct_error *err)
+#define SCORE_COLS (14 + CT_MAX_ALIVE_AT)
+
+/* The columns of /scores that sc holds (its non-NULL arrays), in their
+ * order: names into spec (alive-at names in atname), data into cols. */
+static size_t score_columns(const ct_scores *sc, ct_colspec *spec, const void **cols,
+                            char (*atname)[40])
 {
     static const char *const NAME[10] = {"p_alive",          "exp_purchases", "exp_spend",
                                          "clv",              "p_alive_lo",    "p_alive_hi",
@@ -18,9 +22,6 @@ ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta 
                              sc->clv,              sc->p_alive_lo,       sc->p_alive_hi,
                              sc->exp_purchases_lo, sc->exp_purchases_hi, sc->clv_lo,
                              sc->clv_hi};
-    ct_colspec spec[14 + CT_MAX_ALIVE_AT];
-    const void *cols[14 + CT_MAX_ALIVE_AT];
-    char atname[CT_MAX_ALIVE_AT][40];
     size_t nc = 0;
     for (size_t j = 0; j < (sc->p_alive_lo != NULL ? 10u : 4u); j++) {
         spec[nc] = (ct_colspec){NAME[j], CT_FLOAT64, 0};
@@ -43,8 +44,14 @@ ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta 
         spec[nc] = (ct_colspec){atname[j], CT_FLOAT64, 0};
         cols[nc++] = sc->alive_at[j];
     }
-    ct_status s;
-    CT_TRY(ct_tw_write_table(f, "/scores", spec, nc, cols, sc->n, NULL, err));
+    return nc;
+}
+
+/* The attributes of /scores. */
+static ct_status score_attrs(ct_file *f, const ct_scores *sc, const ct_scores_meta *meta,
+                             ct_error *err)
+{
+    ct_status s = CT_OK;
     if (sc->dert != NULL) {
         CT_TRY(ct_attr_set_f64(f, "/scores", "dert_delta", sc->dert_delta, err));
     }
@@ -69,6 +76,46 @@ ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta 
     }
 done:
     return s;
+}
+
+ct_status ct_scores_write(ct_file *f, const ct_scores *sc, const ct_scores_meta *meta,
+                          ct_error *err)
+{
+    ct_colspec spec[SCORE_COLS];
+    const void *cols[SCORE_COLS];
+    char atname[CT_MAX_ALIVE_AT][40];
+    size_t nc = score_columns(sc, spec, cols, atname);
+    CT_CHECK(ct_tw_write_table(f, "/scores", spec, nc, cols, sc->n, NULL, err));
+    return score_attrs(f, sc, meta, err);
+}
+
+ct_status ct_scores_begin(ct_file *f, const ct_scores *shape, size_t total, ct_tw **tw,
+                          ct_error *err)
+{
+    ct_colspec spec[SCORE_COLS];
+    const void *cols[SCORE_COLS];
+    char atname[CT_MAX_ALIVE_AT][40];
+    size_t nc = score_columns(shape, spec, cols, atname);
+    return ct_tw_create(tw, f, "/scores", spec, nc, total, NULL, err);
+}
+
+ct_status ct_scores_append(ct_tw *tw, const ct_scores *block, ct_error *err)
+{
+    ct_colspec spec[SCORE_COLS];
+    const void *cols[SCORE_COLS];
+    char atname[CT_MAX_ALIVE_AT][40];
+    size_t nc = score_columns(block, spec, cols, atname);
+    for (size_t j = 0; j < nc; j++) {
+        CT_CHECK(ct_tw_append(tw, j, cols[j], block->n, err));
+    }
+    return CT_OK;
+}
+
+ct_status ct_scores_end(ct_file *f, ct_tw *tw, const ct_scores *shape,
+                        const ct_scores_meta *meta, ct_error *err)
+{
+    CT_CHECK(ct_tw_close(tw, err));
+    return score_attrs(f, shape, meta, err);
 }
 
 /* One column of /scores, rows [row0, row0 + n), malloc'ed into *out. */

@@ -397,6 +397,19 @@ static ct_status score_extras(const ct_score_stage *o, const ct_fit *pf, const c
     return CT_OK;
 }
 
+/* sc's p_alive, exp_purchases, clv and count added to part[4 b ..] of their
+ * CT_SUM_BLOCK block b, counting rows from row0 (a multiple of it). */
+static void sum_rows(const ct_scores *sc, size_t row0, double *part)
+{
+    for (size_t i = 0; i < sc->n; i++) {
+        double *p = part + (row0 + i) / CT_SUM_BLOCK * 4;
+        p[0] += sc->p_alive[i];
+        p[1] += sc->exp_purchases[i];
+        p[2] += sc->clv[i];
+        p[3] += 1;
+    }
+}
+
 /* Sums of p_alive, exp_purchases, clv and the count, per CT_SUM_BLOCK rows
  * added in block order: the same bits on any number of ranks. */
 static ct_status score_sums(ct_comm *comm, const ct_scores *sc, double out[4], ct_error *err)
@@ -406,13 +419,7 @@ static ct_status score_sums(ct_comm *comm, const ct_scores *sc, double out[4], c
     if (part == NULL) {
         return ct_comm_agree(comm, ct_fail(err, CT_ENOMEM, "out of memory"), err);
     }
-    for (size_t i = 0; i < sc->n; i++) {
-        double *p = part + i / CT_SUM_BLOCK * 4;
-        p[0] += sc->p_alive[i];
-        p[1] += sc->exp_purchases[i];
-        p[2] += sc->clv[i];
-        p[3] += 1;
-    }
+    sum_rows(sc, 0, part);
     ct_status s = ct_comm_agree(comm, CT_OK, err);
     if (s == CT_OK) {
         s = ct_comm_sum_blocks(comm, part, nb, 4, out, err);
@@ -449,6 +456,82 @@ static ct_status score_dynamic(const ct_score_stage *o, const ct_fit *pf, const 
                             o->threads, sc, err);
 }
 
+/* score on one process without intervals and covariates: the customers
+ * read, scored and written SCORE_BLOCK rows at a time (memory and the first
+ * touch of fresh pages stay those of one block; the bits are those of
+ * scoring them all at once).  A bad row fails the command as before, with
+ * nothing written. */
+#define SCORE_BLOCK ((size_t)1 << 18)
+
+static ct_status score_streamed(const ct_score_stage *o, const ct_fit *pf, const ct_fit *gg,
+                                double sums[4], ct_error *err)
+{
+    ct_file *in = NULL, *f = NULL;
+    ct_clv_scorer *scorer = NULL;
+    ct_tw *tw = NULL;
+    ct_scores sc, shape;
+    ct_customers cust;
+    double *part = NULL;
+    size_t row0, n, total;
+    memset(&sc, 0, sizeof sc);
+    memset(&shape, 0, sizeof shape);
+    memset(&cust, 0, sizeof cust);
+    ct_status s = ct_file_open(&in, o->data, err);
+    if (s != CT_OK) {
+        return s;
+    }
+    CT_TRY(ct_customers_part_rows(in, "/customers", 0, 1, &row0, &n, &total, err));
+    if (total == 0) {
+        s = ct_fail_at(err, CT_EDATA, o->data, 0, 0, "no customers");
+        goto done;
+    }
+    size_t nparts = (total + SCORE_BLOCK - 1) / SCORE_BLOCK;
+    size_t nb = (total + CT_SUM_BLOCK - 1) / CT_SUM_BLOCK;
+    part = calloc(nb * 4, sizeof *part);
+    if (part == NULL) {
+        CT_FAIL(err, CT_ENOMEM, "out of memory");
+    }
+    CT_TRY(ct_clv_scorer_new(pf, gg, o->horizon, o->discount, o->threads, &scorer, err));
+    ct_create_opts co = {o->deflate, o->command, NULL};
+    CT_TRY(ct_file_create(&f, o->output, &co, err));
+    for (size_t k = 0; k < nparts; k++) {
+        CT_TRY(ct_customers_read_part(in, "/customers", CT_READ_NO_IDS, k, nparts, &cust, err));
+        if (cust.n > 0) {
+            CT_TRY(ct_customers_validate(&cust, o->data, err));
+        }
+        CT_TRY(ct_clv_scorer_run(scorer, &cust, &sc, err));
+        CT_TRY(score_extras(o, pf, &cust, &sc, err));
+        if (tw == NULL) {
+            shape = sc; /* the columns (its arrays are not used) */
+            CT_TRY(ct_scores_begin(f, &shape, total, &tw, err));
+        }
+        CT_TRY(ct_scores_append(tw, &sc, err));
+        sum_rows(&sc, cust.row0, part);
+        ct_scores_free(&sc);
+        ct_customers_free(&cust);
+    }
+    const char *spend = gg != NULL ? "gammagamma" : "observed m";
+    ct_scores_meta meta = {o->horizon, o->discount, ct_clv_model_name(pf->model), spend, o->data};
+    s = ct_scores_end(f, tw, &shape, &meta, err); /* frees tw */
+    tw = NULL;
+    if (s == CT_OK) {
+        s = ct_comm_sum_blocks(NULL, part, nb, 4, sums, err);
+    }
+    if (s == CT_OK) {
+        s = ct_file_commit(f, err);
+        f = NULL;
+    }
+done:
+    ct_tw_abort(tw);
+    ct_file_close(f);
+    ct_file_close(in);
+    ct_clv_scorer_free(scorer);
+    ct_scores_free(&sc);
+    ct_customers_free(&cust);
+    free(part);
+    return s;
+}
+
 ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_error *err)
 {
     ct_fit pf, gg;
@@ -472,6 +555,20 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
             return ct_fail_at(err, CT_EFORMAT, o->spend_fit, 0, 0, "no gammagamma fit in /fits");
         }
         has_gg = 1;
+    }
+    if (comm == NULL && pf.ncoef == 0 && !pf.dynamic && o->level == 0) {
+        double t0 = ct_seconds();
+        s = score_streamed(o, &pf, has_gg ? &gg : NULL, sums, err);
+        if (s == CT_OK) {
+            sum->seconds = ct_seconds() - t0;
+            sum->model = pf.model;
+            sum->has_gg = has_gg;
+            sum->n = (size_t)sums[3];
+            sum->sum_p_alive = sums[0];
+            sum->exp_purchases = sums[1];
+            sum->total_clv = sums[2];
+        }
+        return s;
     }
     /* clvtier-mpi: each rank scores its share, and the ranks write together */
     s = ct_stage_read_customers(o->data, "/customers", pf.ncoef > 0 ? 0 : CT_READ_NO_IDS, comm,

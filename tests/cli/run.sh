@@ -353,8 +353,9 @@ expect 0 "fit auto cdnow" -- "$CLV" fit "$T/cdnow.h5" --model auto,gammagamma -o
 grep -qF '"holdout_periods": 39' "$T/out" && grep -qF '"holdout_mse": ' "$T/out" && ok \
     || bad "fit auto: no holdout errors: $(cat "$T/out")"
 expect 0 "fit auto cdnow, text" -- "$CLV" fit "$T/cdnow.h5" --model auto -o "$T/auto2.h5"
-grep -q '^model choice: ' "$T/out" && grep -q '<- chosen$' "$T/out" && [ "$(grep -c '^  \(bgnbd\|mbgnbd\|pareto\) ' "$T/out")" -eq 3 ] \
-    && ok || bad "fit auto: the candidates' table: $(cat "$T/out")"
+# (the human-readable report goes to stderr; stdout is for --json)
+grep -q '^model choice: ' "$T/err" && grep -q '<- chosen$' "$T/err" && [ "$(grep -c '^  \(bgnbd\|mbgnbd\|pareto\) ' "$T/err")" -eq 3 ] \
+    && ok || bad "fit auto: the candidates' table: $(cat "$T/err")"
 # on data simulated from each model (100k customers, 78 weeks of calibration
 # and 26 of holdout) auto picks the model that generated them
 for m in bgnbd mbgnbd pareto; do

@@ -1237,16 +1237,19 @@ static ct_status horizon_grid(double horizon, double discount, int *steps, doubl
 }
 
 /* P(alive), E[Y(H)] and D per distinct row under f: rows, or (rows NULL)
- * the customers' own columns in c. */
+ * the customers' own columns in c; with the interpolants `made` when not
+ * NULL (a scorer's), else made here to tol. */
 static ct_status score_distinct_tol(const ct_fit *f, const double *rows, const ct_customers *c,
                                     size_t nd, int steps, const double *tv, unsigned threads,
-                                    double tol, double *pa, double *ey, double *disc,
-                                    ct_error *err)
+                                    double tol, const cheb2 *made, double *pa, double *ey,
+                                    double *disc, ct_error *err)
 {
     cheb2 *cheb = NULL;
-    score_job J = {f, rows, pa, ey, disc, {f, steps, tv, tv + steps}, NULL, c};
-    ct_status s = make_cheb_tol(&J, threads, tol, &cheb, err);
-    J.cheb = cheb;
+    score_job J = {f, rows, pa, ey, disc, {f, steps, tv, tv + steps}, made, c};
+    ct_status s = made != NULL ? CT_OK : make_cheb_tol(&J, threads, tol, &cheb, err);
+    if (made == NULL) {
+        J.cheb = cheb;
+    }
     if (s == CT_OK) {
         s = ct_par_for(nd, 64, threads, score_block, &J, err);
     }
@@ -1258,7 +1261,8 @@ static ct_status score_distinct(const ct_fit *f, const double *rows, size_t nd, 
                                 const double *tv, unsigned threads, double *pa, double *ey,
                                 double *disc, ct_error *err)
 {
-    return score_distinct_tol(f, rows, NULL, nd, steps, tv, threads, CHEB_TOL, pa, ey, disc, err);
+    return score_distinct_tol(f, rows, NULL, nd, steps, tv, threads, CHEB_TOL, NULL, pa, ey, disc,
+                              err);
 }
 
 static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
@@ -1324,8 +1328,23 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
                            double horizon, double discount, double level, unsigned threads,
                            double tol, ct_scores *out, ct_error *err);
 
-/* The arguments every scorer checks: horizon, discount, the spend fit (and
- * column m for it), the interval level (0: none). */
+/* What scoring under one fit and horizon needs beside the rows. */
+struct ct_clv_scorer {
+    ct_fit f, gg;
+    int has_gg;
+    double horizon, discount;
+    unsigned threads;
+    int steps;
+    double *tv;  /* the periods' ends, then their discount factors */
+    cheb2 *cheb; /* the BG family's interpolants, or NULL */
+};
+
+static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                            double level, unsigned threads, double tol, int steps,
+                            const double *tv, const cheb2 *cheb, ct_scores *out, ct_error *err);
+
+/* The arguments every scorer checks: horizon, discount, the spend fit (and,
+ * c not NULL, column m for it), the interval level (0: none). */
 static ct_status score_args(const ct_fit *gg, const ct_customers *c, double horizon,
                             double discount, double level, ct_error *err)
 {
@@ -1339,7 +1358,7 @@ static ct_status score_args(const ct_fit *gg, const ct_customers *c, double hori
         return ct_fail(err, CT_EINVAL, "the spend fit must be gammagamma, not %s",
                        ct_clv_model_name(gg->model));
     }
-    if (gg != NULL && c->m == NULL) {
+    if (gg != NULL && c != NULL && c->m == NULL) {
         return ct_fail(err, CT_EFORMAT, "spend predictions need column m");
     }
     if (level != 0 && !(level > 0 && level < 1)) {
@@ -1376,12 +1395,80 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
     if (f->ncoef > 0 && c->cov != NULL) {
         return clv_score_cov_level(f, gg, c, c->cov, horizon, discount, level, threads, out, err);
     }
-    uint32_t *idx = NULL;
-    double *rows = NULL;
-    size_t nd = 0, n = c->n;
     memset(out, 0, sizeof *out);
     CT_CHECK(need_purchase_model(f, err));
     CT_CHECK(score_args(gg, c, horizon, discount, level, err));
+    int steps = 0;
+    double *tv = NULL;
+    CT_CHECK(horizon_grid(horizon, discount, &steps, &tv, err));
+    ct_status s = score_rows(f, gg, c, level, threads, tol, steps, tv, NULL, out, err);
+    free(tv);
+    return s;
+}
+
+ct_status ct_clv_scorer_new(const ct_fit *f, const ct_fit *gg, double horizon, double discount,
+                            unsigned threads, ct_clv_scorer **out, ct_error *err)
+{
+    ct_init();
+    *out = NULL;
+    CT_CHECK(need_purchase_model(f, err));
+    if (f->ncoef > 0) {
+        return ct_fail(err, CT_EINVAL, "a scorer is for fits without covariates");
+    }
+    CT_CHECK(score_args(gg, NULL, horizon, discount, 0, err));
+    ct_clv_scorer *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    s->f = *f;
+    s->has_gg = gg != NULL;
+    if (gg != NULL) {
+        s->gg = *gg;
+    }
+    s->horizon = horizon;
+    s->discount = discount;
+    s->threads = threads;
+    ct_status st = horizon_grid(horizon, discount, &s->steps, &s->tv, err);
+    if (st == CT_OK) {
+        score_job J = {&s->f, NULL, NULL, NULL, NULL, {&s->f, s->steps, s->tv, s->tv + s->steps},
+                       NULL, NULL};
+        st = make_cheb_tol(&J, threads, CHEB_TOL, &s->cheb, err);
+    }
+    if (st != CT_OK) {
+        ct_clv_scorer_free(s);
+        return st;
+    }
+    *out = s;
+    return CT_OK;
+}
+
+ct_status ct_clv_scorer_run(const ct_clv_scorer *s, const ct_customers *c, ct_scores *out,
+                            ct_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const ct_fit *gg = s->has_gg ? &s->gg : NULL;
+    CT_CHECK(score_args(gg, c, s->horizon, s->discount, 0, err));
+    return score_rows(&s->f, gg, c, 0, s->threads, CHEB_TOL, s->steps, s->tv, s->cheb, out, err);
+}
+
+void ct_clv_scorer_free(ct_clv_scorer *s)
+{
+    if (s != NULL) {
+        free(s->tv);
+        free(s->cheb);
+        free(s);
+    }
+}
+
+/* The scores of c's rows (score_all's checks done) on the horizon grid
+ * (steps, tv), with the interpolants `made` (NULL: made here). */
+static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                            double level, unsigned threads, double tol, int steps,
+                            const double *tv, const cheb2 *made, ct_scores *out, ct_error *err)
+{
+    uint32_t *idx = NULL;
+    double *rows = NULL;
+    size_t nd = 0, n = c->n;
     /* without intervals, rows that do not collapse are scored in place:
      * from the customers' columns straight into the outputs (D into clv,
      * then times the spend), no copies (at 10M customers the copies and
@@ -1403,14 +1490,9 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
         !out->clv) {
         s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
-    int steps = 0;
-    double *tv = NULL;
     if (s == CT_OK) {
-        s = horizon_grid(horizon, discount, &steps, &tv, err);
-    }
-    if (s == CT_OK) {
-        s = score_distinct_tol(f, rows, direct ? c : NULL, nd, steps, tv, threads, tol, pa, ey,
-                               disc, err);
+        s = score_distinct_tol(f, rows, direct ? c : NULL, nd, steps, tv, threads, tol, made, pa,
+                               ey, disc, err);
     }
     double *var = NULL; /* per distinct row: logit P(alive), log E[Y], log D */
     if (s == CT_OK && level > 0) {
@@ -1419,7 +1501,6 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
                                      var + nd, var + 2 * nd, NULL, err)
                         : ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
-    free(tv);
     if (s == CT_OK && gg != NULL) {
         s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
     }
@@ -1442,8 +1523,9 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
             out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
             out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
             s = out->purchases_lo != NULL && out->purchases_hi != NULL
-                    ? purchases_interval(f, c->x, c->t_x, c->T, n, idx, rows, nd, horizon, level,
-                                         threads, out->purchases_lo, out->purchases_hi, err)
+                    ? purchases_interval(f, c->x, c->t_x, c->T, n, idx, rows, nd,
+                                         steps > 0 ? tv[steps - 1] : 0.0, level, threads,
+                                         out->purchases_lo, out->purchases_hi, err)
                     : ct_fail(err, CT_ENOMEM, "out of memory");
         }
     }
