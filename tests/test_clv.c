@@ -745,6 +745,41 @@ static void test_score_interpolation(void **state)
         ct_scores_free(&sc);
         ct_customers_free(&g);
     }
+    /* Pareto/NBD: one interpolant (x = 0) scaled by (r + x) / r serves every
+     * x, any t_x: against the exact sums, x up to 300, T from 0.01 to 5000 */
+    ct_fit f;
+    ct_scores sc;
+    memset(&f, 0, sizeof f);
+    f.model = CT_PARETO;
+    f.k = 4;
+    memcpy(f.par, (double[4]){0.51, 11.16, 0.71, 28.62}, 4 * sizeof(double));
+    ct_customers g;
+    memset(&g, 0, sizeof g);
+    g.n = 30 * 40;
+    g.x = malloc(g.n * sizeof(double));
+    g.t_x = malloc(g.n * sizeof(double));
+    g.T = malloc(g.n * sizeof(double));
+    g.m = malloc(g.n * sizeof(double));
+    for (size_t i = 0; i < g.n; i++) {
+        g.x[i] = floor(pow(300.0, (double)(i / 40) / 29.0)) - 1;
+        g.T[i] = 0.01 * pow(5e5, (double)(i % 40) / 39.0);
+        g.t_x[i] = g.x[i] > 0 ? 0.3 * g.T[i] : 0;
+        g.m[i] = 1;
+    }
+    assert_status(ct_clv_score(&f, NULL, &g, 52, 0.01, 2, &sc, &err), CT_OK);
+    for (size_t i = 0; i < g.n; i++) {
+        double e, prev = 0, acc = 0;
+        assert_status(ct_clv_expected(&f, &g.x[i], &g.t_x[i], &g.T[i], 1, 52, &e, &err), CT_OK);
+        for (int k = 1; k <= 52; k++) {
+            double ek = clv_expected1(&f, g.x[i], g.t_x[i], g.T[i], k);
+            acc += (ek - prev) / pow(1.01, k);
+            prev = ek;
+        }
+        assert_rel(sc.exp_purchases[i], e, 1e-11);
+        assert_rel(sc.clv[i], acc, 1e-11);
+    }
+    ct_scores_free(&sc);
+    ct_customers_free(&g);
     ct_customers_free(&c);
 }
 

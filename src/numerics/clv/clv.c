@@ -733,7 +733,7 @@ static ct_status distinct_rows(const ct_customers *c, int copy, uint32_t **idx_o
     return CT_OK;
 }
 
-/* ---- scoring: interpolation in T per x (BG/NBD, MBG/NBD) ------------------
+/* ---- scoring: interpolation in T (BG/NBD and MBG/NBD per x; Pareto/NBD) ---
  * E[Y(t)] = P(alive | x, t_x, T) * H(x, T, t) for the BG/NBD family, and the
  * discounted sum over the horizon's periods, sum_k v_k (H(t_k) - H(t_k-1)),
  * needs H at every period: one 2F1 series per period per customer.  Both
@@ -749,7 +749,12 @@ static ct_status distinct_rows(const ct_customers *c, int copy, uint32_t **idx_o
  * T = 0; else: exact values for that x).  Which x are interpolated, and
  * how, depends on the parameters and the horizon only, never on the rows:
  * the same bits on any split of the customers (MPI).  P(alive) is computed
- * exactly for every row. */
+ * exactly for every row.
+ *
+ * Pareto/NBD: H(x, T, t) = (r + x) (beta + T) / (alpha + T) g(beta + T, t)
+ * is (r + x) / r times H(0, T, t), and so is the discounted sum: one
+ * interpolant (x = 0), in y = beta / (beta + T) (the singularity is at
+ * y = -beta / t), serves every x. */
 
 #define CHEB_XMAX 64
 #define CHEB_MAX 64 /* degree of a piece at most */
@@ -837,10 +842,17 @@ static void cheb_eval(const cheb2 *ch, double u, double out[2])
 
 /* One piece of x's interpolant, [lo, hi] in y, to tol of scale[]; 0, or -1
  * when no degree up to CHEB_MAX is accurate enough. */
+/* The scale of y = k / (k + T): alpha for the BG family, beta for
+ * Pareto/NBD (where the horizon sums' singularities sit). */
+static double cheb_k(const ct_fit *f)
+{
+    return f->model == CT_PARETO ? f->par[3] : f->par[1];
+}
+
 static int piece_fit(const future_ctx *c, double x, double lo, double hi, double tol,
                      const double scale[2], cheb_piece *ch)
 {
-    double al = c->f->par[1];
+    double al = cheb_k(c->f);
     double fv[CHEB_MAX][2];
     ch->lo = lo;
     ch->hi = hi;
@@ -888,7 +900,7 @@ typedef struct score_job {
     const double *rows; /* distinct (x, t_x, T) */
     double *pa, *ey, *disc; /* per distinct row */
     future_ctx fc;
-    const cheb2 *cheb;      /* CHEB_XMAX, one per x (BG/NBD family), or NULL */
+    const cheb2 *cheb;      /* CHEB_XMAX, one per x (BG/NBD family); one (Pareto/NBD); or NULL */
     const ct_customers *c;  /* rows NULL: its columns x, t_x, T instead */
 } score_job;
 
@@ -904,9 +916,22 @@ static void score_row(const score_job *J, double x, double tx, double T, double 
         out[2] = pareto ? pa * h[1] : h[1];
         return;
     }
+    if (J->f->model == CT_PARETO) { /* (r + x) / r times x = 0's */
+        double k = J->f->par[3], r = J->f->par[0];
+        if (J->cheb[0].ok) {
+            cheb_eval(&J->cheb[0], k / (k + T), h);
+            h[0] *= (r + x) / r;
+            h[1] *= (r + x) / r;
+        } else {
+            horizon_sums(&J->fc, x, tx, T, 1, h);
+        }
+        out[1] = pa * h[0];
+        out[2] = pa * h[1];
+        return;
+    }
     const cheb2 *ch = x < (double)CHEB_XMAX ? &J->cheb[(size_t)x] : NULL;
     if (ch != NULL && ch->ok) {
-        cheb_eval(ch, J->f->par[1] / (J->f->par[1] + T), h);
+        cheb_eval(ch, cheb_k(J->f) / (cheb_k(J->f) + T), h);
     } else {
         horizon_sums(&J->fc, x, tx, T, 1, h);
     }
@@ -955,21 +980,23 @@ static ct_status cheb_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
 #define CHEB_TOL 1e-13
 #define CHEB_TOL_BOOT 1e-9
 
-/* Interpolants for x < CHEB_XMAX to tol, BG/NBD family (*out NULL for the
- * other models, and when the horizon has no period). */
+/* Interpolants to tol: for x < CHEB_XMAX (BG/NBD family), for x = 0
+ * (Pareto/NBD); *out NULL for BG/BB, and when the horizon has no period. */
 static ct_status make_cheb_tol(const score_job *J, unsigned threads, double tol, cheb2 **out,
                                ct_error *err)
 {
     *out = NULL;
-    if ((J->f->model != CT_BGNBD && J->f->model != CT_MBGNBD) || J->fc.steps == 0) {
+    ct_clv_model m = J->f->model;
+    if ((m != CT_BGNBD && m != CT_MBGNBD && m != CT_PARETO) || J->fc.steps == 0) {
         return CT_OK;
     }
-    cheb2 *ch = malloc(CHEB_XMAX * sizeof *ch);
+    size_t nx = m == CT_PARETO ? 1 : CHEB_XMAX;
+    cheb2 *ch = malloc(nx * sizeof *ch);
     if (ch == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     cheb_job cj = {&J->fc, ch, tol};
-    ct_status s = ct_par_for(CHEB_XMAX, 1, threads, cheb_block, &cj, err);
+    ct_status s = ct_par_for(nx, 1, threads, cheb_block, &cj, err);
     if (s != CT_OK) {
         free(ch);
         return s;
