@@ -674,6 +674,40 @@ static void test_row_order_free(void **state)
     ct_customers_free(&c);
 }
 
+/* Customers on a grid: each x of xs with T from 0.01 to 5000 (40 values,
+ * geometric), t_x = share T (0 when x = 0), m = 1. */
+static void grid_customers(ct_customers *g, const double *xs, size_t nx, double share)
+{
+    memset(g, 0, sizeof *g);
+    g->n = nx * 40;
+    g->x = malloc(g->n * sizeof(double));
+    g->t_x = malloc(g->n * sizeof(double));
+    g->T = malloc(g->n * sizeof(double));
+    g->m = malloc(g->n * sizeof(double));
+    assert_true(g->x != NULL && g->t_x != NULL && g->T != NULL && g->m != NULL);
+    for (size_t i = 0; i < g->n; i++) {
+        g->x[i] = xs[i / 40];
+        g->T[i] = 0.01 * pow(5e5, (double)(i % 40) / 39.0);
+        g->t_x[i] = g->x[i] > 0 ? share * g->T[i] : 0;
+        g->m[i] = 1;
+    }
+}
+
+/* E[Y(52)] of one customer (ct_clv_expected) and the discounted sum of its
+ * 52 period increments at 1% a period, exactly (no interpolation). */
+static void exact_horizon(const ct_fit *f, double x, double tx, double T, double *e, double *d)
+{
+    ct_error err;
+    double prev = 0, acc = 0;
+    assert_status(ct_clv_expected(f, &x, &tx, &T, 1, 52, e, &err), CT_OK);
+    for (int k = 1; k <= 52; k++) {
+        double ek = clv_expected1(f, x, tx, T, k);
+        acc += (ek - prev) / pow(1.01, k);
+        prev = ek;
+    }
+    *d = acc;
+}
+
 /* score's interpolation in T (BG/NBD family, x held by many rows) against
  * the exact per-customer values: E[Y(52)] from ct_clv_expected and the
  * discounted sum of its period increments, to 1e-11 relative (the
@@ -701,43 +735,24 @@ static void test_score_interpolation(void **state)
         f.par[3] = 2.426;
         assert_status(ct_clv_score(&f, NULL, &c, 52, 0.01, 2, &sc, &err), CT_OK);
         for (size_t i = 0; i < c.n; i += 97) {
-            double e, prev = 0, acc = 0;
-            assert_status(ct_clv_expected(&f, &c.x[i], &c.t_x[i], &c.T[i], 1, 52, &e, &err),
-                          CT_OK);
+            double e, acc;
+            exact_horizon(&f, c.x[i], c.t_x[i], c.T[i], &e, &acc);
             assert_rel(sc.exp_purchases[i], e, 1e-11);
-            for (int k = 1; k <= 52; k++) {
-                double ek = clv_expected1(&f, c.x[i], c.t_x[i], c.T[i], k);
-                acc += (ek - prev) / pow(1.01, k);
-                prev = ek;
-            }
             assert_rel(sc.clv[i], c.m[i] * acc, 1e-11);
         }
         ct_scores_free(&sc);
         /* every piece of the interpolant: T from 0.01 to 5000 (y = alpha /
          * (alpha + T) from 1 down to 0.0009), x from 0 to 63 */
         ct_customers g;
-        memset(&g, 0, sizeof g);
-        g.n = 64 * 40;
-        g.x = malloc(g.n * sizeof(double));
-        g.t_x = malloc(g.n * sizeof(double));
-        g.T = malloc(g.n * sizeof(double));
-        g.m = malloc(g.n * sizeof(double));
-        for (size_t i = 0; i < g.n; i++) {
-            g.x[i] = (double)(i / 40);
-            g.T[i] = 0.01 * pow(5e5, (double)(i % 40) / 39.0);
-            g.t_x[i] = g.x[i] > 0 ? 0.6 * g.T[i] : 0;
-            g.m[i] = 1;
+        double xs[64];
+        for (int j = 0; j < 64; j++) {
+            xs[j] = j;
         }
+        grid_customers(&g, xs, 64, 0.6);
         assert_status(ct_clv_score(&f, NULL, &g, 52, 0.01, 2, &sc, &err), CT_OK);
         for (size_t i = 0; i < g.n; i += 3) {
-            double e, prev = 0, acc = 0;
-            assert_status(ct_clv_expected(&f, &g.x[i], &g.t_x[i], &g.T[i], 1, 52, &e, &err),
-                          CT_OK);
-            for (int k = 1; k <= 52; k++) {
-                double ek = clv_expected1(&f, g.x[i], g.t_x[i], g.T[i], k);
-                acc += (ek - prev) / pow(1.01, k);
-                prev = ek;
-            }
+            double e, acc;
+            exact_horizon(&f, g.x[i], g.t_x[i], g.T[i], &e, &acc);
             /* 1e-13 of the largest value (at T = 0), relative to small values */
             assert_true(fabs(sc.exp_purchases[i] - e) <= 1e-11 * fmax(e, 1e-2));
             assert_true(fabs(sc.clv[i] - acc) <= 1e-11 * fmax(acc, 1e-2));
@@ -754,27 +769,15 @@ static void test_score_interpolation(void **state)
     f.k = 4;
     memcpy(f.par, (double[4]){0.51, 11.16, 0.71, 28.62}, 4 * sizeof(double));
     ct_customers g;
-    memset(&g, 0, sizeof g);
-    g.n = 30 * 40;
-    g.x = malloc(g.n * sizeof(double));
-    g.t_x = malloc(g.n * sizeof(double));
-    g.T = malloc(g.n * sizeof(double));
-    g.m = malloc(g.n * sizeof(double));
-    for (size_t i = 0; i < g.n; i++) {
-        g.x[i] = floor(pow(300.0, (double)(i / 40) / 29.0)) - 1;
-        g.T[i] = 0.01 * pow(5e5, (double)(i % 40) / 39.0);
-        g.t_x[i] = g.x[i] > 0 ? 0.3 * g.T[i] : 0;
-        g.m[i] = 1;
+    double xs[30];
+    for (int j = 0; j < 30; j++) {
+        xs[j] = floor(pow(300.0, j / 29.0)) - 1;
     }
+    grid_customers(&g, xs, 30, 0.3);
     assert_status(ct_clv_score(&f, NULL, &g, 52, 0.01, 2, &sc, &err), CT_OK);
     for (size_t i = 0; i < g.n; i++) {
-        double e, prev = 0, acc = 0;
-        assert_status(ct_clv_expected(&f, &g.x[i], &g.t_x[i], &g.T[i], 1, 52, &e, &err), CT_OK);
-        for (int k = 1; k <= 52; k++) {
-            double ek = clv_expected1(&f, g.x[i], g.t_x[i], g.T[i], k);
-            acc += (ek - prev) / pow(1.01, k);
-            prev = ek;
-        }
+        double e, acc;
+        exact_horizon(&f, g.x[i], g.t_x[i], g.T[i], &e, &acc);
         assert_rel(sc.exp_purchases[i], e, 1e-11);
         assert_rel(sc.clv[i], acc, 1e-11);
     }

@@ -456,6 +456,19 @@ static ct_status score_dynamic(const ct_score_stage *o, const ct_fit *pf, const 
                             o->threads, sc, err);
 }
 
+/* What score reports: the model, the spend model, the totals (sums: p_alive,
+ * exp_purchases, clv, count). */
+static void score_summary(ct_score_summary *sum, const ct_fit *pf, int has_gg,
+                          const double sums[4])
+{
+    sum->model = pf->model;
+    sum->has_gg = has_gg;
+    sum->n = (size_t)sums[3];
+    sum->sum_p_alive = sums[0];
+    sum->exp_purchases = sums[1];
+    sum->total_clv = sums[2];
+}
+
 /* score on one process without intervals and covariates: the customers
  * read, scored and written SCORE_BLOCK rows at a time (memory and the first
  * touch of fresh pages stay those of one block; the bits are those of
@@ -561,12 +574,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
         s = score_streamed(o, &pf, has_gg ? &gg : NULL, sums, err);
         if (s == CT_OK) {
             sum->seconds = ct_seconds() - t0;
-            sum->model = pf.model;
-            sum->has_gg = has_gg;
-            sum->n = (size_t)sums[3];
-            sum->sum_p_alive = sums[0];
-            sum->exp_purchases = sums[1];
-            sum->total_clv = sums[2];
+            score_summary(sum, &pf, has_gg, sums);
         }
         return s;
     }
@@ -617,12 +625,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
     s = ct_file_commit(f, err);
     f = NULL;
     if (s == CT_OK) {
-        sum->model = pf.model;
-        sum->has_gg = has_gg;
-        sum->n = (size_t)sums[3];
-        sum->sum_p_alive = sums[0];
-        sum->exp_purchases = sums[1];
-        sum->total_clv = sums[2];
+        score_summary(sum, &pf, has_gg, sums);
     }
 done:
     ct_file_close(f);
