@@ -287,8 +287,16 @@ ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err)
                        "covariates need a named purchase model (bgnbd, mbgnbd or pareto), "
                        "not auto");
     }
-    ct_status s = ct_stage_read_customers(o->data, o->table, cov ? 0 : CT_READ_NO_IDS, o->comm,
-                                          &cust, &period_days, err);
+    /* plain purchase fits read four columns (the rest would be half the
+     * memory of a large fit) */
+    unsigned flags = cov ? 0 : CT_READ_NO_IDS;
+    int spend = o->choice != NULL;
+    for (size_t k = 0; k < o->nmodels; k++) {
+        spend = spend || o->models[k] == CT_GAMMAGAMMA;
+    }
+    flags |= cov || spend ? 0 : CT_READ_NO_SPEND;
+    ct_status s = ct_stage_read_customers(o->data, o->table, flags, o->comm, &cust,
+                                          &period_days, err);
     if (s != CT_OK) {
         return s;
     }

@@ -53,16 +53,19 @@ void ct_clv_data_free(ct_clv_data *d)
     if (d == NULL) {
         return;
     }
-    free(d->x);
-    free(d->tx);
-    free(d->T);
-    free(d->w);
+    if (d->block != NULL) {
+        free(d->block);
+    } else {
+        free(d->x);
+        free(d->tx);
+        free(d->T);
+        free(d->w);
+    }
     free(d->xi);
     free(d->xv);
     free(d->pt);
     free(d->px);
     free(d->p1);
-    free(d->p2);
     free(d->tv);
     free(d->itx);
     free(d->iT);
@@ -211,9 +214,11 @@ static inline uint64_t key_bits(double v)
  * numbers, the low bits of day-resolution times) are skipped.  Below 64 rows
  * qsort with CMP.  0, or -1 when out of memory. */
 #define CLV_RADIX_SORT(NAME, TYPE, NKEYS, KEY, CMP)                                            \
-    static int NAME(TYPE *t, size_t n)                                                         \
+    static int NAME##_keep(TYPE *t, size_t n, TYPE **sorted, TYPE **spare)                     \
     {                                                                                          \
         enum { BITS = 11, NB = 1 << BITS, PASSES = 6 };                                        \
+        *sorted = t;                                                                           \
+        *spare = NULL;                                                                         \
         if (n < 64) {                                                                          \
             qsort(t, n, sizeof *t, CMP);                                                       \
             return 0;                                                                          \
@@ -258,11 +263,21 @@ static inline uint64_t key_bits(double v)
                 dst = sw;                                                                      \
             }                                                                                  \
         }                                                                                      \
-        if (src != t) {                                                                        \
-            memcpy(t, src, n * sizeof *t);                                                     \
-        }                                                                                      \
-        free(tmp);                                                                             \
         free(hist);                                                                            \
+        *sorted = src;                                                                         \
+        *spare = dst;                                                                          \
+        return 0;                                                                              \
+    }                                                                                          \
+    __attribute__((unused)) static int NAME(TYPE *t, size_t n)                                 \
+    {                                                                                          \
+        TYPE *sorted, *spare;                                                                  \
+        if (NAME##_keep(t, n, &sorted, &spare) != 0) {                                         \
+            return -1;                                                                         \
+        }                                                                                      \
+        if (sorted != t) {                                                                     \
+            memcpy(t, sorted, n * sizeof *t);                                                  \
+        }                                                                                      \
+        free(sorted == t ? spare : sorted);                                                    \
         return 0;                                                                              \
     }
 
@@ -284,19 +299,23 @@ static int cmp_triple_order(const void *pa, const void *pb)
 
 CLV_RADIX_SORT(sort_by_hash, triple, 1, triple_order_key, cmp_triple_order)
 
-static int sort_triples(triple *t, size_t n)
+/* Sort t[0..n) into the canonical order; *sorted is t or a new buffer of
+ * n rows (then *spare is t, else the sort's other buffer or NULL): the
+ * caller owns both. */
+static int sort_triples(triple *t, size_t n, triple **sorted, triple **spare)
 {
-    if (sort_by_hash(t, n) != 0) {
+    if (sort_by_hash_keep(t, n, sorted, spare) != 0) {
         return -1;
     }
+    triple *u = *sorted;
     for (size_t i = 0; i < n;) { /* ties of the key (rare): by (x, a, b) */
         size_t j = i + 1;
-        uint64_t k = triple_order_key(&t[i], 0);
-        while (j < n && triple_order_key(&t[j], 0) == k) {
+        uint64_t k = triple_order_key(&u[i], 0);
+        while (j < n && triple_order_key(&u[j], 0) == k) {
             j++;
         }
         if (j - i > 1) {
-            qsort(t + i, j - i, sizeof *t, cmp_triple);
+            qsort(u + i, j - i, sizeof *u, cmp_triple);
         }
         i = j;
     }
@@ -308,17 +327,21 @@ static int sort_triples(triple *t, size_t n)
  * the order of the customers.  (The
  * merged weights are sums in customer order, or sorted order when the rows
  * do not collapse; with integer weights - the usual case - that order does
- * not matter either.) */
-static ct_status collapse(triple *t, size_t n, ct_clv_data *d, ct_error *err)
+ * not matter either.)  *tp (the caller's to free) may be replaced: the
+ * columns x, tx, T, w go into the sort's spare buffer when there is one
+ * (its pages are touched already: fresh pages cost more than the copy). */
+static ct_status collapse(triple **tp, size_t n, ct_clv_data *d, ct_error *err)
 {
     int rest;
+    triple *t = *tp, *sorted, *spare;
     size_t k = merge_equal(t, n, &rest);
     if (k == 0 && n > 0) {
         return ct_fail(err, CT_ENOMEM, "out of memory collapsing %zu rows", n);
     }
-    if (sort_triples(t, k) != 0) {
+    if (sort_triples(t, k, &sorted, &spare) != 0) {
         return ct_fail(err, CT_ENOMEM, "out of memory sorting %zu rows", k);
     }
+    t = sorted;
     if (rest) { /* equal rows are neighbours now */
         size_t m = 0;
         for (size_t i = 0; i < k; i++) {
@@ -330,15 +353,20 @@ static ct_status collapse(triple *t, size_t n, ct_clv_data *d, ct_error *err)
         }
         k = m;
     }
+    /* the columns go into the spare buffer (d's now); the sorted one is the
+     * caller's to free */
+    double *block = spare != NULL ? (double *)(void *)spare : ct_malloc_big(k, 4 * sizeof(double));
+    *tp = sorted;
     d->n = k;
-    d->x = ct_malloc_big(k, sizeof(double));
-    d->tx = ct_malloc_big(k, sizeof(double));
-    d->T = ct_malloc_big(k, sizeof(double));
-    d->w = ct_malloc_big(k, sizeof(double));
+    d->block = block;
     d->xi = ct_malloc_big(k, sizeof(uint32_t));
-    if (!d->x || !d->tx || !d->T || !d->w || !d->xi) {
+    if (block == NULL || d->xi == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory collapsing %zu rows", k);
     }
+    d->x = block;
+    d->tx = block + k;
+    d->T = block + 2 * k;
+    d->w = block + 3 * k;
     d->nobs = 0;
     for (size_t i = 0; i < k; i++) {
         d->x[i] = t[i].x;
@@ -350,64 +378,93 @@ static ct_status collapse(triple *t, size_t n, ct_clv_data *d, ct_error *err)
     return CT_OK;
 }
 
-typedef struct pairkey {
-    double x, t;
-    uint32_t row, which;
-} pairkey;
+/* A row's key for Pareto/NBD's orders: (x, t) with t one of its times. */
+typedef struct tkey {
+    double t;
+    uint32_t x, row;
+} tkey;
 
-static int cmp_pair(const void *pa, const void *pb)
+static int cmp_tkey(const void *pa, const void *pb)
 {
-    const pairkey *p = pa, *q = pb;
+    const tkey *p = pa, *q = pb;
     if (p->x != q->x) {
         return p->x < q->x ? -1 : 1;
     }
     if (p->t != q->t) {
         return p->t < q->t ? -1 : 1;
     }
-    return 0;
+    return (p->row > q->row) - (p->row < q->row); /* as the stable radix sort */
 }
 
-static inline uint64_t pair_key(const pairkey *p, int which)
+static inline uint64_t tkey_key(const tkey *p, int which)
 {
-    return key_bits(which == 0 ? p->x : p->t);
+    return which == 0 ? (uint64_t)p->x : key_bits(p->t);
 }
 
-/* (x, t) ascending: cmp_pair's order. */
-CLV_RADIX_SORT(sort_pairs, pairkey, 2, pair_key, cmp_pair)
+/* (x, t) ascending, ties in row order: cmp_tkey's order. */
+CLV_RADIX_SORT(sort_tkeys, tkey, 2, tkey_key, cmp_tkey)
 
-/* Pareto/NBD: index the distinct (x, t) pairs over t in {t_x, T}. */
+/* Permute the n elements of size sz at a by ord (a[i] = old a[ord[i]])
+ * through tmp (n * sz bytes). */
+static void permute(void *a, size_t sz, const tkey *ord, size_t n, void *tmp)
+{
+    char *src = a, *dst = tmp;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(dst + i * sz, src + (size_t)ord[i].row * sz, sz);
+    }
+    memcpy(a, tmp, n * sz);
+}
+
+/* Pareto/NBD: put the rows in (x, T) order (ties in their canonical order,
+ * so the new order does not depend on the customers' order either): the
+ * likelihood integrates F(x, T) along each run of one x from the largest T
+ * down, between neighbours (clv_pareto.c).  Then index the distinct
+ * (x, t_x) pairs of the rows with t_x < T (p1; the others have no drop-out
+ * term: CLV_NO_PAIR), sorted, for F(x, t_x). */
 static ct_status pareto_pairs(ct_clv_data *d, ct_error *err)
 {
-    size_t n = d->n, m = 2 * n;
-    pairkey *k = ct_malloc_big(m, sizeof *k);
+    size_t n = d->n, m = 0;
+    tkey *k = ct_malloc_big(n, sizeof *k);
+    double *tmp = ct_malloc_big(n, sizeof *tmp);
     d->p1 = ct_malloc_big(n, sizeof *d->p1);
-    d->p2 = ct_malloc_big(n, sizeof *d->p2);
-    d->pt = ct_malloc_big(m, sizeof *d->pt);
-    d->px = ct_malloc_big(m, sizeof *d->px);
-    if (!k || !d->p1 || !d->p2 || !d->pt || !d->px) {
+    if (!k || !tmp || !d->p1) {
         free(k);
+        free(tmp);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
-        k[2 * i] = (pairkey){d->x[i], d->tx[i], (uint32_t)i, 0};
-        k[2 * i + 1] = (pairkey){d->x[i], d->T[i], (uint32_t)i, 1};
+        k[i] = (tkey){d->T[i], (uint32_t)d->x[i], (uint32_t)i};
     }
-    if (sort_pairs(k, m) != 0) {
+    int bad = sort_tkeys(k, n);
+    if (!bad) {
+        permute(d->x, sizeof *d->x, k, n, tmp);
+        permute(d->tx, sizeof *d->tx, k, n, tmp);
+        permute(d->T, sizeof *d->T, k, n, tmp);
+        permute(d->w, sizeof *d->w, k, n, tmp);
+        permute(d->xi, sizeof *d->xi, k, n, tmp);
+        for (size_t i = 0; i < n; i++) {
+            d->p1[i] = CLV_NO_PAIR;
+            if (d->tx[i] < d->T[i]) {
+                k[m++] = (tkey){d->tx[i], (uint32_t)d->x[i], (uint32_t)i};
+            }
+        }
+        bad = sort_tkeys(k, m);
+    }
+    free(tmp);
+    d->pt = ct_malloc_big(m, sizeof *d->pt);
+    d->px = ct_malloc_big(m, sizeof *d->px);
+    if (bad || !d->pt || !d->px) {
         free(k);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     size_t np = 0;
     for (size_t j = 0; j < m; j++) {
-        if (j == 0 || cmp_pair(&k[j - 1], &k[j]) != 0) {
-            d->px[np] = (uint32_t)k[j].x;
+        if (j == 0 || k[j - 1].x != k[j].x || k[j - 1].t != k[j].t) {
+            d->px[np] = k[j].x;
             d->pt[np] = k[j].t;
             np++;
         }
-        if (k[j].which == 0) {
-            d->p1[k[j].row] = (uint32_t)(np - 1);
-        } else {
-            d->p2[k[j].row] = (uint32_t)(np - 1);
-        }
+        d->p1[k[j].row] = (uint32_t)(np - 1);
     }
     d->npairs = np;
     free(k);
@@ -494,8 +551,8 @@ static ct_status time_values(ct_clv_data *d, size_t limit, ct_error *err)
     return CT_OK;
 }
 
-/* The model's indexes of the distinct rows: Pareto/NBD's (x, t) pairs, the
- * distinct time values (BG/NBD and MBG/NBD only where they collapse: with
+/* The model's indexes of the distinct rows: Pareto/NBD's (x, T) order and
+ * (x, t_x) pairs, the distinct time values (only where they collapse: with
  * nearly as many values as rows, looking them up costs more than the
  * logarithms they save), Gamma-Gamma's log m. */
 static int cmp_double(const void *pa, const void *pb)
@@ -569,7 +626,7 @@ static ct_status index_rows(ct_clv_data *d, ct_error *err)
         CT_CHECK(pareto_pairs(d, err));
     }
     if (model != CT_GAMMAGAMMA && model != CT_BGBB) {
-        CT_CHECK(time_values(d, model == CT_PARETO ? SIZE_MAX : d->n / 2, err));
+        CT_CHECK(time_values(d, d->n / 2, err));
     }
     if (model == CT_GAMMAGAMMA) {
         d->lm = malloc((d->n ? d->n : 1) * sizeof *d->lm);
@@ -783,7 +840,7 @@ static ct_status data_new(ct_clv_data **out, ct_clv_model model, const ct_custom
         }
     }
     if (s == CT_OK) {
-        s = collapse(t, n, d, err);
+        s = collapse(&t, n, d, err);
     }
     if (s == CT_OK) {
         s = index_rows(d, err);

@@ -22,17 +22,18 @@ struct ct_clv_data {
     struct ct_comm *comm; /* NULL, or these rows are one rank's part of the data set */
     size_t n;
     double *x, *tx, *T, *w; /* Gamma-Gamma: tx holds m, T unused (0) */
+    double *block;          /* when not NULL: x, tx, T, w lie in it (one allocation) */
     /* The distinct values of x, sorted: terms in x alone are tabulated once
      * per value, in tables whose size the rows bound whatever x's range. */
     size_t nxv;
     double *xv;
     uint32_t *xi; /* each row's index into xv */
     double nobs;
-    /* Pareto/NBD: distinct (x, t) over t in {t_x, T}; row i uses pairs p1[i]
-     * (x, t_x) and p2[i] (x, T). */
+    /* Pareto/NBD: the rows are in (x, T) order; the distinct (x, t_x) pairs
+     * with t_x < T, sorted; row i uses pair p1[i] (CLV_NO_PAIR: t_x = T). */
     size_t npairs;
     double *pt;
-    uint32_t *px, *p1, *p2;
+    uint32_t *px, *p1;
     double corr_xm;
     /* Distinct time values over t_x and T (sorted): rows index them, so
      * per-evaluation terms like log(alpha + t) are computed once per value. */
@@ -87,6 +88,7 @@ typedef struct clv_work {
 } clv_work;
 
 #define CLV_BLOCK ((size_t)8192)
+#define CLV_NO_PAIR UINT32_MAX
 
 /* Per block of rows [begin, end): add w * lnL into acc[0] and w * dlnL/dpar
  * into acc[1..k] (and, for the Hessian, the upper triangle of w * d2lnL, row
@@ -245,13 +247,20 @@ double clv_digamma(double x);
 double clv_trigamma(double x);
 
 /* Hash of a row of three doubles (their bits; -0 counts as +0), for
- * collapsing equal rows. */
+ * collapsing equal rows and the rows' canonical order: the three words
+ * multiplied by distinct odd constants (independent products, so they
+ * overlap in the pipeline) and summed, then splitmix64's finaliser, inline
+ * (the collapse hashes every row several times). */
 static inline uint64_t clv_hash3(double a, double b, double c)
 {
     double v[3] = {a == 0 ? 0.0 : a, b == 0 ? 0.0 : b, c == 0 ? 0.0 : c};
     uint64_t u[3];
     memcpy(u, v, sizeof u);
-    return ct_mix64(u[0] ^ ct_mix64(u[1] ^ ct_mix64(u[2])));
+    uint64_t x = u[0] * 0x9e3779b97f4a7c15ULL + u[1] * 0xc2b2ae3d27d4eb4fULL +
+                 u[2] * 0x165667b19e3779f9ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
 }
 
 /* The predictive pmf of the purchases K in (T, T + t] given the history, one

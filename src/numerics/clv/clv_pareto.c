@@ -13,9 +13,12 @@
  * integrand is positive and log-convex, so composite 12-point Gauss-Legendre
  * panels whose log-integrand drops by at most 4 each reach ~1e-15 relative
  * accuracy, in log scale (no underflow for large x), and the derivatives of
- * log F come from the same nodes.  F is computed once per distinct (x, t)
- * over t in {t_x, T}; F(t_x) - F(T) is formed as F(t_x) (1 - exp(lnF(T) -
- * lnF(t_x))) with expm1.
+ * log F come from the same nodes.  The rows are in (x, T) order: F(x, T)
+ * comes down each run of one x within a row block (the tail integral at the
+ * run's largest T, then the short gaps between neighbours, mostly 2-point
+ * panels), in the row pass itself; F(x, t_x) once per distinct (x, t_x),
+ * the same way over the sorted pairs, into a table.  F(t_x) - F(T) is
+ * formed as F(t_x) (1 - exp(lnF(T) - lnF(t_x))) with expm1.
  *
  * Predictions (Fader & Hardie 2005 note, eqs. 10-11; SMC 1987):
  *   P(alive) = first term / bracket,
@@ -31,13 +34,20 @@
 
 #include "core/mem_internal.h"
 
-/* Gauss-Legendre rules of 4, 6, 8 and 12 points on [0, 1].  For an
+/* Gauss-Legendre rules of 2, 4, 6, 8 and 12 points on [0, 1].  For an
  * integrand whose log drops by c across the panel the n-point error is about
  * (c/2)^(2n) / (2n)!: below 1e-15 for (n, c) = (4, 0.1), (6, 0.5), (8, 1.5)
- * and (12, 4). */
-#define GL_RULES 4
-static const int GL_ORDER[GL_RULES] = {4, 6, 8, 12};
-static const double GL_DROP[GL_RULES] = {0.1, 0.5, 1.5, 4.0};
+ * and (12, 4).  The 2-point rule serves the short gaps between neighbouring
+ * times: its error on a panel of width h is h^4 f^(4) / 4320 (relative to
+ * h f), and for (m+u)^-A the fourth derivative is A(A+1)(A+2)(A+3) / (m+u)^4
+ * < ((A+3) / (m+u))^4 relative to the function, so with A = r+x+s+1 (both
+ * factors together), m = min(alpha, beta) and (A+3) h / (m+u) <= GL2_REL the
+ * error is below 1e-12 / 4320 = 2.3e-16 (test_pareto_dense_times checks
+ * the likelihood against the closed form). */
+#define GL_RULES 5
+static const int GL_ORDER[GL_RULES] = {2, 4, 6, 8, 12};
+static const double GL_DROP[GL_RULES] = {0.0 /* unused */, 0.1, 0.5, 1.5, 4.0};
+#define GL2_REL 1e-3
 
 typedef struct gl_rule {
     double u[GL_RULES][12], w[GL_RULES][12];
@@ -86,8 +96,8 @@ static void log_integral(const gl_rule *g, const double *p, double x, double a, 
         if (u0 + hw > b) {
             hw = b - u0;
         }
-        int rule = 0;
-        while (rule < GL_RULES - 1 && k * hw > GL_DROP[rule]) {
+        int rule = (ra + sb + 3) * hw <= GL2_REL * (fmin(al, be) + u0) ? 0 : 1;
+        while (rule > 0 && rule < GL_RULES - 1 && k * hw > GL_DROP[rule]) {
             rule++;
         }
         const double *gu = g->u[rule], *gw = g->w[rule];
@@ -138,35 +148,46 @@ static void logF(const gl_rule *g, const double *p, double x, double t, double *
     log_integral(g, p, x, t, CT_INF, lF, dlF, NULL);
 }
 
+/* One step down a run of times: (lF, dlF, h) hold log F(x, t1), its
+ * gradient and (h != NULL) Hessian (UT4); they become those at t < t1:
+ * F(t) = F(t1) + int_t^t1 (only a short gap to integrate; positive terms,
+ * so no cancellation). */
+static inline void logF_down(const gl_rule *g, const double *p, double x, double t, double t1,
+                             double *lF, double dlF[4], double *h)
+{
+    double lG, dG[4], hG[10];
+    log_integral(g, p, x, t, t1, &lG, dG, h != NULL ? hG : NULL);
+    double l = clv_logaddexp(*lF, lG);
+    double w1 = exp(*lF - l), w2 = exp(lG - l);
+    for (int q = 0; h != NULL && q < 4; q++) { /* Hessian of logaddexp */
+        for (int j = q; j < 4; j++) {
+            size_t u = UT4(q, j);
+            h[u] = w1 * h[u] + w2 * hG[u] + w1 * w2 * (dlF[q] - dG[q]) * (dlF[j] - dG[j]);
+        }
+    }
+    for (int j = 0; j < 4; j++) {
+        dlF[j] = w1 * dlF[j] + w2 * dG[j];
+    }
+    *lF = l;
+}
+
 /* F(x, t) for the pairs [begin, end) of one x, sorted by t: the largest t's
- * tail, then F(t_i) = F(t_{i+1}) + int_{t_i}^{t_{i+1}} (only short gaps to
- * integrate; positive terms, so no cancellation).  hF (NULL: not wanted):
- * the Hessians of log F, 10 per pair. */
+ * tail, then down the run (logF_down).  hF (NULL: not wanted): the
+ * Hessians of log F, 10 per pair. */
 static void logF_run(const gl_rule *g, const double *p, double x, const double *t, size_t n,
                      double *lF, double *dlF, float *hF)
 {
     size_t last = n - 1;
-    double h[10], hG[10]; /* the running Hessian stays double; stored as float */
-    log_integral(g, p, x, t[last], CT_INF, &lF[last], &dlF[4 * last], hF != NULL ? h : NULL);
-    for (int u = 0; hF != NULL && u < 10; u++) {
-        hF[10 * last + (size_t)u] = (float)h[u];
-    }
-    for (size_t i = n - 1; i-- > 0;) {
-        double lG, dG[4];
-        log_integral(g, p, x, t[i], t[i + 1], &lG, dG, hF != NULL ? hG : NULL);
-        double l = clv_logaddexp(lF[i + 1], lG);
-        double w1 = exp(lF[i + 1] - l), w2 = exp(lG - l);
-        const double *d1 = &dlF[4 * (i + 1)];
-        lF[i] = l;
-        for (int q = 0; hF != NULL && q < 4; q++) { /* Hessian of logaddexp */
-            for (int j = q; j < 4; j++) {
-                size_t u = UT4(q, j);
-                h[u] = w1 * h[u] + w2 * hG[u] + w1 * w2 * (d1[q] - dG[q]) * (d1[j] - dG[j]);
-                hF[10 * i + u] = (float)h[u];
-            }
+    double l, d[4], h[10]; /* the running Hessian stays double; stored as float */
+    log_integral(g, p, x, t[last], CT_INF, &l, d, hF != NULL ? h : NULL);
+    for (size_t i = n; i-- > 0;) {
+        if (i < last) {
+            logF_down(g, p, x, t[i], t[i + 1], &l, d, hF != NULL ? h : NULL);
         }
-        for (size_t j = 0; j < 4; j++) {
-            dlF[4 * i + j] = w1 * d1[j] + w2 * dG[j];
+        lF[i] = l;
+        memcpy(&dlF[4 * i], d, sizeof d);
+        for (int u = 0; hF != NULL && u < 10; u++) {
+            hF[10 * i + (size_t)u] = (float)h[u];
         }
     }
 }
@@ -201,6 +222,7 @@ static ct_status pair_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
 }
 
 typedef struct row_ctx {
+    const gl_rule *g;
     const double *p;
     const double *lF, *dlF;
     const float *hF; /* the Hessians of log F, as float: they only steer Newton (to ~1e-7)
@@ -216,17 +238,46 @@ typedef struct row_ctx {
  *   d2S/S  = w1 (Ha1 + da1 da1') + w2 (Hk2 + dk2 dk2')
  *          + f [(H1 + d1 d1') - rho (H2 + d2 d2') + dk2 (d1 - rho d2)' + (d1 - rho d2) dk2'],
  *   d2 log S = d2S/S - (dS/S)(dS/S)'
- * (k2 = log(s beta^s)), with no division by the drop-out term's weight. */
+ * (k2 = log(s beta^s)), with no division by the drop-out term's weight.
+ * F2 = F(x, T) comes down each run of one x in the block (the rows are in
+ * (x, T) order): the tail integral at the run's largest T, then the gaps
+ * (logF_down), so it costs a short integral per row and no memory; F1 =
+ * F(x, t_x) comes from the pairs' table.  The block's rows are summed from
+ * its end. */
+/* Rows ahead whose pair at t_x is prefetched. */
+#define PF_AHEAD 8
+
 static inline void pareto_rows_any(const void *vctx, const ct_clv_data *d, size_t begin,
                                    size_t end, double *acc, int hess)
 {
     const row_ctx *c = vctx;
     const double r = c->p[0], al = c->p[1], s = c->p[2], be = c->p[3];
     const double lal = log(al), lbe = log(be), ls = log(s);
-    for (size_t i = begin; i < end; i++) {
-        double x = d->x[i], w = d->w[i], rx = r + x;
-        uint32_t xi = d->xi[i], jT = d->iT[i];
-        double laT = c->la[jT], lbT = c->lb[jT], iaT = c->ia[jT], ibT = c->ib[jT];
+    double lF2 = 0, d2[4] = {0, 0, 0, 0}, h2[10] = {0}; /* F(x, T) down the run */
+    for (size_t i = end; i-- > begin;) {
+        double x = d->x[i], w = d->w[i], rx = r + x, T = d->T[i];
+        uint32_t xi = d->xi[i];
+        double laT, lbT, iaT, ibT;
+        if (i + 1 == end || d->x[i + 1] != x) {
+            log_integral(c->g, c->p, x, T, CT_INF, &lF2, d2, hess ? h2 : NULL);
+        } else if (T < d->T[i + 1]) {
+            logF_down(c->g, c->p, x, T, d->T[i + 1], &lF2, d2, hess ? h2 : NULL);
+        }
+        uint32_t qa = i >= begin + PF_AHEAD ? d->p1[i - PF_AHEAD] : CLV_NO_PAIR;
+        if (qa != CLV_NO_PAIR) { /* the pairs at t_x are read out of order */
+            __builtin_prefetch(&c->lF[qa]);
+            __builtin_prefetch(&c->dlF[4 * qa]);
+            if (hess) {
+                __builtin_prefetch(&c->hF[10 * qa]);
+                __builtin_prefetch(&c->hF[10 * qa + 9]);
+            }
+        }
+        if (d->ntv > 0) {
+            uint32_t jT = d->iT[i];
+            laT = c->la[jT], lbT = c->lb[jT], iaT = c->ia[jT], ibT = c->ib[jT];
+        } else { /* times spread: no tables */
+            laT = log(al + T), lbT = log(be + T), iaT = 1.0 / (al + T), ibT = 1.0 / (be + T);
+        }
         double lnC = c->G[xi] + r * lal;
         double g[4] = {c->dGr[xi] + lal, r / al, 0, 0};
         double a1 = -rx * laT + s * (lbe - lbT);
@@ -242,9 +293,9 @@ static inline void pareto_rows_any(const void *vctx, const ct_clv_data *d, size_
             h[UT4(0, 1)] = 1.0 / al;
             h[UT4(1, 1)] = -r / (al * al);
         }
-        uint32_t q1 = d->p1[i], q2 = d->p2[i];
+        uint32_t q1 = d->p1[i];
         double ll;
-        if (q1 == q2) { /* t_x == T: the drop-out term is empty */
+        if (q1 == CLV_NO_PAIR) { /* t_x == T: the drop-out term is empty */
             ll = lnC + a1;
             for (int j = 0; j < 4; j++) {
                 g[j] += da1[j];
@@ -256,11 +307,11 @@ static inline void pareto_rows_any(const void *vctx, const ct_clv_data *d, size_
             /* lnL = lnC + a1 + log1p(R), R = exp(a2 - a1) the drop-out term
              * relative to the alive term, a2 = k2 + log I, k2 = log(s beta^s),
              * I = F1 - F2 = F1 * -expm1(lnF2 - lnF1). */
-            double lF1 = c->lF[q1], dd = c->lF[q2] - lF1;
+            double lF1 = c->lF[q1], dd = lF2 - lF1;
             double k2 = ls + s * lbe;
             double em = expm1(dd); /* F2/F1 - 1, in (-1, 0] */
             double z = k2 + lF1 - a1;
-            const double *d1 = &c->dlF[4 * q1], *d2 = &c->dlF[4 * q2];
+            const double *d1 = &c->dlF[4 * q1];
             double dk2[4] = {0, 0, 1.0 / s + lbe, s / be};
             double w1, w2, f;
             if (z < 600) {
@@ -284,7 +335,7 @@ static inline void pareto_rows_any(const void *vctx, const ct_clv_data *d, size_
                 g[j] += gs[j];
             }
             if (hess) {
-                const float *h1 = &c->hF[10 * q1], *h2 = &c->hF[10 * q2];
+                const float *h1 = &c->hF[10 * q1];
                 double hk2[10] = {0};
                 hk2[UT4(2, 2)] = -1.0 / (s * s);
                 hk2[UT4(2, 3)] = 1.0 / be;
@@ -294,7 +345,7 @@ static inline void pareto_rows_any(const void *vctx, const ct_clv_data *d, size_
                         size_t u = UT4(q, j);
                         double S2 = w1 * (ha1[u] + da1[q] * da1[j]) +
                                     w2 * (hk2[u] + dk2[q] * dk2[j]) +
-                                    f * ((double)h1[u] + d1[q] * d1[j] - ed * ((double)h2[u] + d2[q] * d2[j]) +
+                                    f * ((double)h1[u] + d1[q] * d1[j] - ed * (h2[u] + d2[q] * d2[j]) +
                                          dk2[q] * dI[j] + dI[q] * dk2[j]);
                         h[u] += S2 - gs[q] * gs[j];
                     }
@@ -381,8 +432,8 @@ ct_status clv_pareto_ll(const ct_clv_data *d, const double *p, double *ll, doubl
             tab[2 * nt + v] = 1.0 / (p[1] + d->tv[v]);
             tab[3 * nt + v] = 1.0 / (p[3] + d->tv[v]);
         }
-        row_ctx c = {p,  lF,          dlF,     hF,          G,           G + nx,
-                     G + 2 * nx,      tab,     tab + nt,    tab + 2 * nt, tab + 3 * nt};
+        row_ctx c = {&g,         p,        lF,           dlF,         hF,          G, G + nx,
+                     G + 2 * nx, tab,      tab + nt,     tab + 2 * nt, tab + 3 * nt};
         double acc[CLV_MAXACC];
         s = clv_reduce_acc(d, H != NULL ? 15 : 5, H != NULL ? pareto_rows_h : pareto_rows, &c,
                            threads, acc, err);
