@@ -886,7 +886,11 @@ static void test_pareto_p_alive_closed_form(void **state)
                     double tx = x == 0 ? 0 : T * it / 8.0;
                     double a = clv_pareto_p_alive(P[q], x, tx, T);
                     double b = clv_pareto_p_alive_quad(P[q], x, tx, T);
+                    double c = clv_pareto_p_alive_s00(P[q], clv_pareto_s00(P[q]), x, tx, T);
                     assert_true(isfinite(a) && a >= 0 && a <= 1);
+                    /* score's shortcut for x = 0 (the series at t = 0 made
+                     * once): the same up to rounding */
+                    assert_true(fabs(c - a) <= 1e-14 * a);
                     double rel = fabs(a - b) / fmax(b, 1e-300);
                     worst = fmax(worst, rel);
                     if (rel > 1e-10) {

@@ -3,6 +3,7 @@
 #include "clvtier/customers.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +94,16 @@ static ct_status bad_value(ct_error *err, const char *source, size_t i, const ch
 /* Row i of c as a row of the whole table (c->row0: a rank's part). */
 #define ROW(c, i) ((c)->row0 + (i))
 
+/* x is a whole number >= 0: below 2^53 by a conversion (inline, where
+ * floor is a libm call on baseline x86-64: a tenth of `score`'s time). */
+static int whole(double x)
+{
+    if (x >= 0 && x < 0x1p53) {
+        return (double)(int64_t)x == x;
+    }
+    return x >= 0 && isfinite(x) && x == floor(x);
+}
+
 ct_status ct_customers_validate(const ct_customers *c, const char *source, ct_error *err)
 {
     if (c->n == 0) {
@@ -100,7 +111,7 @@ ct_status ct_customers_validate(const ct_customers *c, const char *source, ct_er
     }
     for (size_t i = 0; i < c->n; i++) {
         double x = c->x[i], tx = c->t_x[i], T = c->T[i];
-        if (!isfinite(x) || x < 0 || x != floor(x)) {
+        if (!whole(x)) {
             return bad_value(err, source, ROW(c, i), "x", x, "(must be a whole number >= 0)");
         }
         if (!isfinite(tx) || tx < 0) {

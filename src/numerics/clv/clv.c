@@ -772,6 +772,7 @@ typedef struct cheb_piece {
 typedef struct cheb2 {
     int ok; /* 0: not interpolated */
     cheb_piece p[CHEB_PIECES];
+    double s00; /* Pareto/NBD: clv_pareto_s00 of the fit (made with the interpolant) */
 } cheb2;
 
 typedef struct future_ctx {
@@ -907,7 +908,10 @@ typedef struct score_job {
 /* P(alive), E[Y(H)] and D of one row (x, t_x, T) under J's fit. */
 static void score_row(const score_job *J, double x, double tx, double T, double out[3])
 {
-    double pa = clv_p_alive1(J->f, x, tx, T), h[2];
+    double pa = J->cheb != NULL && J->f->model == CT_PARETO
+                    ? clv_pareto_p_alive_s00(J->f->par, J->cheb[0].s00, x, tx, T)
+                    : clv_p_alive1(J->f, x, tx, T);
+    double h[2];
     out[0] = pa;
     if (J->cheb == NULL) {
         int pareto = J->f->model == CT_PARETO;
@@ -997,6 +1001,7 @@ static ct_status make_cheb_tol(const score_job *J, unsigned threads, double tol,
     }
     cheb_job cj = {&J->fc, ch, tol};
     ct_status s = ct_par_for(nx, 1, threads, cheb_block, &cj, err);
+    ch[0].s00 = m == CT_PARETO ? clv_pareto_s00(J->f->par) : CT_NAN;
     if (s != CT_OK) {
         free(ch);
         return s;

@@ -170,6 +170,10 @@ double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, 
 double clv_bg_future(const double *p, int mbg, double x, double T, double t);
 double clv_bg_pmf(const double *p, int mbg, double t, double x);
 double clv_pareto_p_alive(const double *p, double x, double tx, double T);
+/* The same with s00 = clv_pareto_s00(p), the closed form's series at x = 0,
+ * t = 0, made once for many customers (NaN: none). */
+double clv_pareto_s00(const double *p);
+double clv_pareto_p_alive_s00(const double *p, double s00, double x, double tx, double T);
 /* The same by quadrature alone (what the closed form is checked against). */
 double clv_pareto_p_alive_quad(const double *p, double x, double tx, double T);
 /* The same and its gradient g (4) with respect to (r, alpha, s, beta). */

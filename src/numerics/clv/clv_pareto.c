@@ -556,25 +556,8 @@ double clv_pareto_p_alive_grad(const double *p, double x, double tx, double T, d
  *   F = W^-(a+b-1) / (a+b-1) * 2F1(B, a+b-1; a+b; z),  z = d / W,
  * B = b when alpha >= beta, else a.  Every term of the series is positive
  * (no cancellation); it is summed when it converges fast, z <= PARETO_Z_MAX
- * (at most ~150 terms to 1e-17): 0, else -1 (the caller integrates). */
+ * (at most ~150 terms to 1e-17), else the caller integrates. */
 #define PARETO_Z_MAX 0.75
-
-static int logF_closed(const double *p, double x, double t, double *lF)
-{
-    const double r = p[0], al = p[1], s = p[2], be = p[3];
-    const double a = r + x, b = s + 1, c = a + b;
-    const double W = (al >= be ? al : be) + t, z = fabs(al - be) / W, B = al >= be ? b : a;
-    if (!(z <= PARETO_Z_MAX)) {
-        return -1;
-    }
-    double term = 1, sum = 1;
-    for (int k = 0; k < 4000 && term > 1e-17 * sum; k++) {
-        term *= (B + k) * (c - 1 + k) / ((c + k) * (k + 1)) * z;
-        sum += term;
-    }
-    *lF = -(c - 1) * log(W) - log(c - 1) + log(sum);
-    return isfinite(*lF) ? 0 : -1;
-}
 
 /* P(alive) from log F at t_x and T (a1 the alive term). */
 static double p_alive_from(const double *p, double x, double T, double lF1, double lF2)
@@ -600,19 +583,82 @@ double clv_pareto_p_alive_quad(const double *p, double x, double tx, double T)
     return p_alive_from(p, x, T, lF1, lF2);
 }
 
+/* P(alive) in closed form: F(x, t_x) and F(x, T) summed in one loop (the
+ * series share their coefficients; the two products are independent chains,
+ * so they cost about one), and
+ *   1/P - 1 = s beta^s (F(t_x) - F(T)) / ((alpha+T)^-(r+x) (beta/(beta+T))^s)
+ * taken in logs with the common factors cancelled (no log(c - 1), no
+ * log beta).  s00, when not NaN, is the series' sum at x = 0, t = 0 (the
+ * same for every customer without a repeat purchase, and the longest: z is
+ * largest at t = 0), so those rows sum only the series at T.  -1 when
+ * z(t_x) > PARETO_Z_MAX (z falls as t grows, so z(T) is smaller). */
+static int p_alive_closed(const double *p, double s00, double x, double tx, double T, double *P)
+{
+    const double r = p[0], al = p[1], s = p[2], be = p[3];
+    const double a = r + x, b = s + 1, c = a + b, cm1 = c - 1;
+    const double m = al >= be ? al : be, d = fabs(al - be), B = al >= be ? b : a;
+    const double W1 = m + tx, z1 = d / W1, z2 = d / (m + T);
+    if (!(z1 <= PARETO_Z_MAX)) {
+        return -1;
+    }
+    double t1 = 1, s1 = 1, t2 = 1, s2 = 1;
+    if (x == 0 && tx == 0 && !isnan(s00)) {
+        s1 = s00;
+        for (int k = 0; k < 4000 && t2 > 1e-17 * s2; k++) {
+            t2 *= (B + k) * (cm1 + k) / ((c + k) * (k + 1)) * z2;
+            s2 += t2;
+        }
+    } else {
+        for (int k = 0; k < 4000 && (t1 > 1e-17 * s1 || t2 > 1e-17 * s2); k++) {
+            double q = (B + k) * (cm1 + k) / ((c + k) * (k + 1));
+            t1 *= q * z1;
+            t2 *= q * z2;
+            s1 += t1;
+            s2 += t2;
+        }
+    }
+    const double lW1 = log(W1), laT = log(al + T), lbT = log(be + T);
+    const double lW2 = al >= be ? laT : lbT;
+    const double dl = -cm1 * (lW2 - lW1) + log(s2 / s1); /* log F(T) - log F(t_x) < 0 */
+    const double e = log(s / cm1) - cm1 * lW1 + log(s1) + log(-expm1(dl)) + a * laT + s * lbT;
+    *P = 1.0 / (1.0 + exp(e));
+    return isfinite(*P) && dl < 0 ? 0 : -1;
+}
+
+double clv_pareto_s00(const double *p)
+{
+    const double r = p[0], al = p[1], s = p[2], be = p[3];
+    const double a = r + 0.0, b = s + 1, c = a + b, m = al >= be ? al : be, B = al >= be ? b : a;
+    const double z = fabs(al - be) / m;
+    if (!(z <= PARETO_Z_MAX)) {
+        return CT_NAN;
+    }
+    double t = 1, sum = 1;
+    for (int k = 0; k < 4000 && t > 1e-17 * sum; k++) {
+        t *= (B + k) * (c - 1 + k) / ((c + k) * (k + 1)) * z;
+        sum += t;
+    }
+    return sum;
+}
+
 /* The closed form where its series converges fast (z <= PARETO_Z_MAX at
- * t = t_x, so at T too: z falls as t grows), else the quadrature; the two
- * agree to 1e-10 relative (test_pareto_p_alive_closed_form). */
-double clv_pareto_p_alive(const double *p, double x, double tx, double T)
+ * t = t_x, so at T too), else the quadrature; the two agree to 1e-10
+ * relative (test_pareto_p_alive_closed_form). */
+double clv_pareto_p_alive_s00(const double *p, double s00, double x, double tx, double T)
 {
     if (tx >= T) {
         return 1.0;
     }
-    double lF1, lF2;
-    if (logF_closed(p, x, tx, &lF1) == 0 && logF_closed(p, x, T, &lF2) == 0) {
-        return p_alive_from(p, x, T, lF1, lF2);
+    double P;
+    if (p_alive_closed(p, s00, x, tx, T, &P) == 0) {
+        return P;
     }
     return clv_pareto_p_alive_quad(p, x, tx, T);
+}
+
+double clv_pareto_p_alive(const double *p, double x, double tx, double T)
+{
+    return clv_pareto_p_alive_s00(p, CT_NAN, x, tx, T);
 }
 
 /* [1 - (u / (u + t))^(s-1)] / (s - 1), continuous at s = 1. */
