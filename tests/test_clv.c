@@ -906,7 +906,8 @@ static void test_pareto_p_alive_closed_form(void **state)
 
 /* score streams its input: a scorer (the interpolants made once) run over
  * blocks of the customers gives the bits of scoring them all at once, for
- * every purchase model, with and without the spend fit. */
+ * every purchase model, with and without the spend fit, with and without
+ * delta-method intervals (the shifted fits' interpolants made once too). */
 static void test_scorer_blocks(void **state)
 {
     ct_error err;
@@ -925,6 +926,9 @@ static void test_scorer_blocks(void **state)
     g.par[0] = 6.25;
     g.par[1] = 3.74;
     g.par[2] = 15.44;
+    for (size_t j = 0; j < 3; j++) {
+        g.cov[j * 3 + j] = 0.01 * g.par[j] * g.par[j];
+    }
     const ct_clv_model M[3] = {CT_BGNBD, CT_MBGNBD, CT_PARETO};
     for (int mi = 0; mi < 3; mi++) {
         ct_fit f;
@@ -933,12 +937,26 @@ static void test_scorer_blocks(void **state)
         f.k = 4;
         const double bg[4] = {0.243, 4.414, 0.793, 2.426}, pa[4] = {0.55, 10.58, 0.61, 11.67};
         memcpy(f.par, M[mi] == CT_PARETO ? pa : bg, sizeof bg);
-        for (int withg = 0; withg < 2; withg++) {
+        for (size_t j = 0; j < 4; j++) { /* 5 % standard errors, correlated */
+            for (size_t q = 0; q < 4; q++) {
+                f.cov[j * 4 + q] = (j == q ? 1.0 : 0.3) * 0.0025 * f.par[j] * f.par[q];
+            }
+        }
+        for (int v = 0; v < 4; v++) {
+            int withg = v & 1, iv = v >> 1;
             ct_scores all;
             const ct_fit *gg = withg ? &g : NULL;
-            assert_status(ct_clv_score(&f, gg, &c, 39.5, 0.01, 2, &all, &err), CT_OK);
+            if (iv) {
+                assert_status(ct_clv_score_intervals(&f, gg, &c, 39.5, 0.01, 0.9, 2, &all, &err),
+                              CT_OK);
+            } else {
+                assert_status(ct_clv_score(&f, gg, &c, 39.5, 0.01, 2, &all, &err), CT_OK);
+            }
             ct_clv_scorer *sc;
             assert_status(ct_clv_scorer_new(&f, gg, 39.5, 0.01, 2, &sc, &err), CT_OK);
+            if (iv) {
+                assert_status(ct_clv_scorer_intervals(sc, 0.9, &err), CT_OK);
+            }
             const size_t cut[4] = {0, 7, 20011, c.n};
             for (int b = 0; b < 3; b++) {
                 ct_customers part = c;
@@ -954,6 +972,21 @@ static void test_scorer_blocks(void **state)
                                     part.n * sizeof(double));
                 assert_memory_equal(s.exp_spend, all.exp_spend + cut[b], part.n * sizeof(double));
                 assert_memory_equal(s.clv, all.clv + cut[b], part.n * sizeof(double));
+                const double *got[8] = {s.p_alive_lo,       s.p_alive_hi, s.exp_purchases_lo,
+                                        s.exp_purchases_hi, s.clv_lo,     s.clv_hi,
+                                        s.purchases_lo,     s.purchases_hi};
+                const double *want[8] = {all.p_alive_lo,       all.p_alive_hi, all.exp_purchases_lo,
+                                         all.exp_purchases_hi, all.clv_lo,     all.clv_hi,
+                                         all.purchases_lo,     all.purchases_hi};
+                for (int j = 0; j < 8; j++) {
+                    assert_true((got[j] == NULL) == !iv && (want[j] == NULL) == !iv);
+                    if (iv) {
+                        assert_memory_equal(got[j], want[j] + cut[b], part.n * sizeof(double));
+                    }
+                }
+                if (iv && b == 0) { /* the bounds are bounds, not copies of the estimate */
+                    assert_true(s.clv_lo[0] < s.clv[0] && s.clv[0] < s.clv_hi[0]);
+                }
                 ct_scores_free(&s);
             }
             ct_clv_scorer_free(sc);

@@ -166,6 +166,10 @@ ct_status ct_clv_scorer_new(const ct_fit *f, const ct_fit *gg, double horizon, d
                             unsigned threads, ct_clv_scorer **out, ct_error *err);
 ct_status ct_clv_scorer_run(const ct_clv_scorer *s, const ct_customers *c, ct_scores *out,
                             ct_error *err);
+/* From now on s's runs give delta-method intervals at level (0 < level < 1)
+ * too: the bits of ct_clv_score_intervals (the shifted fits' interpolants
+ * are made here, once). */
+ct_status ct_clv_scorer_intervals(ct_clv_scorer *s, double level, ct_error *err);
 void ct_clv_scorer_free(ct_clv_scorer *s);
 
 /* ---- static covariates (clv_cov.c) --------------------------------------------

@@ -477,7 +477,8 @@ static void score_summary(ct_score_summary *sum, const ct_fit *pf, int has_gg,
     sum->total_clv = sums[2];
 }
 
-/* score on one process without intervals and covariates: the customers
+/* score on one process without covariates (and without bootstrap
+ * intervals; delta-method ones stream too): the customers
  * read, scored and written SCORE_BLOCK rows at a time (memory and the first
  * touch of fresh pages stay those of one block; the bits are those of
  * scoring them all at once).  A bad row fails the command as before, with
@@ -513,6 +514,9 @@ static ct_status score_streamed(const ct_score_stage *o, const ct_fit *pf, const
         CT_FAIL(err, CT_ENOMEM, "out of memory");
     }
     CT_TRY(ct_clv_scorer_new(pf, gg, o->horizon, o->discount, o->threads, &scorer, err));
+    if (o->level > 0) {
+        CT_TRY(ct_clv_scorer_intervals(scorer, o->level, err));
+    }
     ct_create_opts co = {o->deflate, o->command, NULL};
     CT_TRY(ct_file_create(&f, o->output, &co, err));
     for (size_t k = 0; k < nparts; k++) {
@@ -577,7 +581,7 @@ ct_status ct_stage_score(const ct_score_stage *o, ct_score_summary *sum, ct_erro
         }
         has_gg = 1;
     }
-    if (comm == NULL && pf.ncoef == 0 && !pf.dynamic && o->level == 0) {
+    if (comm == NULL && pf.ncoef == 0 && !pf.dynamic && (o->level == 0 || o->draws == 0)) {
         double t0 = ct_seconds();
         s = score_streamed(o, &pf, has_gg ? &gg : NULL, sums, err);
         if (s == CT_OK) {

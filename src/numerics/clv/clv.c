@@ -1023,15 +1023,13 @@ static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ct
  * expected purchases and CLV; bounds = the inverse transform of the
  * transformed estimate -/+ z_{(1+level)/2} standard errors.  The gradient
  * of P(alive), E[Y(H)] and the discounted sum D with respect to theta is
- * taken by differences in each log-parameter (Pareto/NBD: central, h =
- * DELTA_H, truncation ~h^2 = 1e-8 relative, P(alive)'s analytic; the
- * BG family: forward, h = DELTA_FWD), from the same
- * scorer as the estimate (the interpolants built for each shifted
- * parameter set).  CLV = E[M] D with E[M] from the separate Gamma-Gamma fit:
+ * taken by forward differences in each log-parameter, h = DELTA_FWD, from
+ * the same scorer as the estimate (the interpolants built for each shifted
+ * parameter set; Pareto/NBD's P(alive) in closed form, smooth in the
+ * parameters).  CLV = E[M] D with E[M] from the separate Gamma-Gamma fit:
  * var(log CLV) = var(log D) + var(log E[M]), E[M]'s gradient analytic. */
-#define DELTA_H 1e-4
-/* The BG family: forward differences, h = 1e-6 (truncation ~1e-6 relative;
- * the interpolants' 1e-13 error over h: ~1e-7): half the work of central ones */
+/* h = 1e-6: truncation ~1e-6 relative; the interpolants' 1e-13 error over
+ * h: ~1e-7; half the work of central differences */
 #define DELTA_FWD CLV_DELTA_FWD
 #define DELTA_CHUNK ((size_t)65536)
 
@@ -1075,54 +1073,13 @@ double clv_quad(const double *g, const double *C, size_t k)
     return v;
 }
 
-/* Pareto/NBD: P(alive) (two quadratures) is the costly part, and its
- * gradient comes analytically from the same quadratures (the integrals'
- * derivatives); E[Y] = P(alive) H and D = P(alive) H_D with H, H_D closed
- * forms, differentiated by central differences. */
-typedef struct pdelta_job {
-    const ct_fit *f;
-    future_ctx fc[1 + 2 * CT_CLV_MAXPAR]; /* the estimate, then +h / -h per parameter */
-    const double *rows, *lc, *ey, *disc;
-    double *vpa, *vey, *vd;
-    double *gd; /* NULL, or per row the gradient of D in the log-parameters (4) */
-} pdelta_job;
-
-static ct_status pdelta_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
-{
-    const pdelta_job *J = vctx;
-    (void)b;
-    (void)err;
-    for (size_t r = begin; r < end; r++) {
-        double x = J->rows[3 * r], tx = J->rows[3 * r + 1], T = J->rows[3 * r + 2];
-        double gp[4], g[3][4], h0[2], hp[2], hm[2];
-        double pa = clv_pareto_p_alive_grad(J->f->par, x, tx, T, gp);
-        horizon_sums(&J->fc[0], x, tx, T, 1, h0);
-        for (size_t j = 0; j < 4; j++) {
-            horizon_sums(&J->fc[1 + 2 * j], x, tx, T, 1, hp);
-            horizon_sums(&J->fc[2 + 2 * j], x, tx, T, 1, hm);
-            double dpa = gp[j] * J->f->par[j]; /* d/d log par */
-            g[0][j] = dpa;
-            g[1][j] = dpa * h0[0] + pa * (hp[0] - hm[0]) / (2 * DELTA_H);
-            g[2][j] = dpa * h0[1] + pa * (hp[1] - hm[1]) / (2 * DELTA_H);
-        }
-        double a = pa * (1 - pa);
-        J->vpa[r] = a > 0 ? clv_quad(g[0], J->lc, 4) / (a * a) : 0.0;
-        J->vey[r] = J->ey[r] > 0 ? clv_quad(g[1], J->lc, 4) / (J->ey[r] * J->ey[r]) : 0.0;
-        J->vd[r] = J->disc[r] > 0 ? clv_quad(g[2], J->lc, 4) / (J->disc[r] * J->disc[r]) : 0.0;
-        if (J->gd != NULL) {
-            memcpy(J->gd + 4 * r, g[2], 4 * sizeof(double));
-        }
-    }
-    return CT_OK;
-}
-
 /* Variances per distinct row of logit P(alive), log E[Y(H)] and log D
  * (vpa, vey, vd) from the estimates pa, ey, disc; with gd != NULL also D's
  * gradient in the log-parameters (k per row). */
 static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int steps,
-                            const double *tv, unsigned threads, const double *pa,
-                            const double *ey, const double *disc, double *vpa, double *vey,
-                            double *vd, double *gd, ct_error *err)
+                            const double *tv, unsigned threads, cheb2 *const *made_sh,
+                            const double *pa, const double *ey, const double *disc, double *vpa,
+                            double *vey, double *vd, double *gd, ct_error *err)
 {
     size_t k = f->k, ch = nd < DELTA_CHUNK ? (nd ? nd : 1) : DELTA_CHUNK;
     double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
@@ -1135,23 +1092,14 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
         }
         return CT_OK;
     }
-    ct_fit *sh = malloc(2 * k * sizeof *sh); /* the shifted fits (k = 4: no covariates here) */
+    ct_fit *sh = malloc(k * sizeof *sh); /* the shifted fits (no covariates here) */
     if (sh == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    if (f->model == CT_PARETO) {
-        pdelta_job P = {f, {{f, steps, tv, tv + steps}}, rows, lc, ey, disc, vpa, vey, vd, gd};
-        for (size_t j = 0; j < 2 * k; j++) {
-            clv_theta_shift(f, j / 2, j % 2 ? -DELTA_H : DELTA_H, &sh[j]);
-            P.fc[1 + j] = (future_ctx){&sh[j], steps, tv, tv + steps};
-        }
-        (void)pa;
-        ct_status sp = ct_par_for(nd, 64, threads, pdelta_block, &P, err);
-        free(sh);
-        return sp;
-    }
-    /* the BG family (and BG/BB): forward differences from the estimate's own
-     * values, h = DELTA_FWD: one shifted scorer per parameter */
+    /* forward differences from the estimate's own values, h = DELTA_FWD:
+     * one shifted scorer per parameter (its
+     * interpolants made here, or made_sh[j], a scorer's, from the same
+     * shifted fit) */
     score_job J[CT_CLV_MAXPAR];
     cheb2 *chs[CT_CLV_MAXPAR] = {NULL};
     double *buf = malloc(k * 3 * ch * sizeof *buf);
@@ -1162,8 +1110,12 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
         double *b = buf + nj * 3 * ch;
         J[nj] = (score_job){&sh[nj], NULL, b, b + ch, b + 2 * ch,
                             {&sh[nj], steps, tv, tv + steps}, NULL, NULL};
-        s = make_cheb(&J[nj], threads, &chs[nj], err);
-        J[nj].cheb = chs[nj];
+        if (made_sh != NULL) {
+            J[nj].cheb = made_sh[nj];
+        } else {
+            s = make_cheb(&J[nj], threads, &chs[nj], err);
+            J[nj].cheb = chs[nj];
+        }
     }
     for (size_t r0 = 0; r0 < nd && s == CT_OK; r0 += ch) {
         size_t m = nd - r0 < ch ? nd - r0 : ch;
@@ -1369,11 +1321,15 @@ struct ct_clv_scorer {
     int steps;
     double *tv;  /* the periods' ends, then their discount factors */
     cheb2 *cheb; /* the BG family's interpolants, or NULL */
+    double level; /* delta-method intervals at this level (0: none) */
+    cheb2 *shc[CT_CLV_MAXPAR]; /* the BG family: the shifted fits' interpolants */
+    int has_shc;
 };
 
 static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                             double level, unsigned threads, double tol, int steps,
-                            const double *tv, const cheb2 *cheb, ct_scores *out, ct_error *err);
+                            const double *tv, const cheb2 *cheb, cheb2 *const *made_sh,
+                            ct_scores *out, ct_error *err);
 
 /* The arguments every scorer checks: horizon, discount, the spend fit (and,
  * c not NULL, column m for it), the interval level (0: none). */
@@ -1433,7 +1389,7 @@ static ct_status score_all(const ct_fit *f, const ct_fit *gg, const ct_customers
     int steps = 0;
     double *tv = NULL;
     CT_CHECK(horizon_grid(horizon, discount, &steps, &tv, err));
-    ct_status s = score_rows(f, gg, c, level, threads, tol, steps, tv, NULL, out, err);
+    ct_status s = score_rows(f, gg, c, level, threads, tol, steps, tv, NULL, NULL, out, err);
     free(tv);
     return s;
 }
@@ -1479,8 +1435,32 @@ ct_status ct_clv_scorer_run(const ct_clv_scorer *s, const ct_customers *c, ct_sc
 {
     memset(out, 0, sizeof *out);
     const ct_fit *gg = s->has_gg ? &s->gg : NULL;
-    CT_CHECK(score_args(gg, c, s->horizon, s->discount, 0, err));
-    return score_rows(&s->f, gg, c, 0, s->threads, CHEB_TOL, s->steps, s->tv, s->cheb, out, err);
+    CT_CHECK(score_args(gg, c, s->horizon, s->discount, s->level, err));
+    return score_rows(&s->f, gg, c, s->level, s->threads, CHEB_TOL, s->steps, s->tv, s->cheb,
+                      s->has_shc ? s->shc : NULL, out, err);
+}
+
+/* The shifted fits are those delta_rows makes (clv_theta_shift by
+ * DELTA_FWD), so a scorer's intervals are the bits of
+ * ct_clv_score_intervals. */
+ct_status ct_clv_scorer_intervals(ct_clv_scorer *s, double level, ct_error *err)
+{
+    const ct_fit *gg = s->has_gg ? &s->gg : NULL;
+    CT_CHECK(score_args(gg, NULL, s->horizon, s->discount, level, err));
+    double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    s->level = level;
+    if (s->has_shc || level <= 0 || !clv_log_cov(&s->f, lc)) {
+        return CT_OK; /* no finite covariance: the bounds are NaN */
+    }
+    for (size_t j = 0; j < s->f.k; j++) {
+        ct_fit sh;
+        clv_theta_shift(&s->f, j, DELTA_FWD, &sh);
+        score_job J = {&sh, NULL, NULL, NULL, NULL, {&sh, s->steps, s->tv, s->tv + s->steps},
+                       NULL, NULL};
+        CT_CHECK(make_cheb(&J, s->threads, &s->shc[j], err));
+    }
+    s->has_shc = 1;
+    return CT_OK;
 }
 
 void ct_clv_scorer_free(ct_clv_scorer *s)
@@ -1488,15 +1468,20 @@ void ct_clv_scorer_free(ct_clv_scorer *s)
     if (s != NULL) {
         free(s->tv);
         free(s->cheb);
+        for (size_t j = 0; j < CT_CLV_MAXPAR; j++) {
+            free(s->shc[j]);
+        }
         free(s);
     }
 }
 
 /* The scores of c's rows (score_all's checks done) on the horizon grid
- * (steps, tv), with the interpolants `made` (NULL: made here). */
+ * (steps, tv), with the interpolants `made` (NULL: made here) and, for the
+ * delta method, the shifted fits' made_sh (NULL: made here). */
 static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                             double level, unsigned threads, double tol, int steps,
-                            const double *tv, const cheb2 *made, ct_scores *out, ct_error *err)
+                            const double *tv, const cheb2 *made, cheb2 *const *made_sh,
+                            ct_scores *out, ct_error *err)
 {
     uint32_t *idx = NULL;
     double *rows = NULL;
@@ -1529,8 +1514,8 @@ static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customer
     double *var = NULL; /* per distinct row: logit P(alive), log E[Y], log D */
     if (s == CT_OK && level > 0) {
         var = ct_malloc_big(nd ? 3 * nd : 1, sizeof *var);
-        s = var != NULL ? delta_rows(f, rows, nd, steps, tv, threads, pa, ey, disc, var,
-                                     var + nd, var + 2 * nd, NULL, err)
+        s = var != NULL ? delta_rows(f, rows, nd, steps, tv, threads, made_sh, pa, ey, disc,
+                                     var, var + nd, var + 2 * nd, NULL, err)
                         : ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
     if (s == CT_OK && gg != NULL) {
@@ -2276,8 +2261,8 @@ ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers
         s = score_distinct(f, rows, nd, steps, tv, threads, pa, ey, disc, err);
     }
     if (s == CT_OK && !cov) {
-        s = delta_rows(f, rows, nd, steps, tv, threads, pa, ey, disc, buf + 3 * nd, buf + 4 * nd,
-                       buf + 5 * nd, gd, err);
+        s = delta_rows(f, rows, nd, steps, tv, threads, NULL, pa, ey, disc, buf + 3 * nd,
+                       buf + 4 * nd, buf + 5 * nd, gd, err);
     }
     size_t stride = 1 + CT_CLV_MAXPAR + 3;
     for (size_t i = 0; i < n && s == CT_OK; i++) {

@@ -176,8 +176,6 @@ double clv_pareto_s00(const double *p);
 double clv_pareto_p_alive_s00(const double *p, double s00, double x, double tx, double T);
 /* The same by quadrature alone (what the closed form is checked against). */
 double clv_pareto_p_alive_quad(const double *p, double x, double tx, double T);
-/* The same and its gradient g (4) with respect to (r, alpha, s, beta). */
-double clv_pareto_p_alive_grad(const double *p, double x, double tx, double T, double *g);
 double clv_pareto_expected(const double *p, double x, double tx, double T, double t);
 /* E[Y(t)] / P(alive) = (r+x)(beta+T)/(alpha+T) [1 - ((beta+T)/(beta+T+t))^(s-1)]/(s-1). */
 double clv_pareto_future(const double *p, double x, double T, double t);

@@ -521,33 +521,6 @@ double clv_pareto_row(const clv_gl *gl, const double *p, double x, double tx, do
 /* ---- predictions ----------------------------------------------------------- */
 
 
-double clv_pareto_p_alive_grad(const double *p, double x, double tx, double T, double *g)
-{
-    const double r = p[0], al = p[1], s = p[2], be = p[3];
-    if (tx >= T) {
-        g[0] = g[1] = g[2] = g[3] = 0;
-        return 1.0;
-    }
-    double lF1, lF2, d1[4], d2[4];
-    gl_rule gl;
-    if (gl_init(&gl) != 0) {
-        return CT_NAN;
-    }
-    logF(&gl, p, x, tx, &lF1, d1);
-    logF(&gl, p, x, T, &lF2, d2);
-    double a1 = -(r + x) * log(al + T) + s * (log(be) - log(be + T));
-    double dl = lF2 - lF1, a2 = log(s) + s * log(be) + lF1 + log(-expm1(dl));
-    double k = exp(dl) / expm1(dl); /* d log(1 - e^dl) / d dl = -e^dl / (1 - e^dl) */
-    double da1[4] = {-log(al + T), -(r + x) / (al + T), log(be) - log(be + T), s / be - s / (be + T)};
-    double da2[4] = {0, 0, 1.0 / s + log(be), s / be};
-    double P = 1.0 / (1.0 + exp(a2 - a1));
-    for (int j = 0; j < 4; j++) {
-        da2[j] += d1[j] + k * (d2[j] - d1[j]);
-        g[j] = -P * (1 - P) * (da2[j] - da1[j]);
-    }
-    return P;
-}
-
 /* log F(x, t) = log int_t^inf (alpha+u)^-a (beta+u)^-b du, a = r + x,
  * b = s + 1, in closed form (Fader & Hardie's two 2F1 branches): with
  * m = max(alpha, beta) and W = m + t, writing the other factor as
