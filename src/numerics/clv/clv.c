@@ -1047,6 +1047,16 @@ void clv_theta_shift(const ct_fit *f, size_t j, double h, ct_fit *out)
     out->par[j] = j < ct_clv_nparams(f->model) ? f->par[j] * exp(h) : f->par[j] + h;
 }
 
+/* The scorer of f moved by DELTA_FWD in theta_j (the delta method's
+ * forward difference; sh holds the moved fit), with no outputs and no
+ * interpolants yet: what delta_rows and a scorer's intervals both start
+ * from, so their bits agree. */
+static score_job shifted_job(const ct_fit *f, size_t j, int steps, const double *tv, ct_fit *sh)
+{
+    clv_theta_shift(f, j, DELTA_FWD, sh);
+    return (score_job){sh, NULL, NULL, NULL, NULL, {sh, steps, tv, tv + steps}, NULL, NULL};
+}
+
 /* The covariance of f in theta (log base parameters, coefficients); 0 when
  * the fit has no finite one. */
 int clv_log_cov(const ct_fit *f, double *lc)
@@ -1106,10 +1116,11 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
     ct_status s = buf != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
     size_t nj = 0;
     for (size_t j = 0; j < k && s == CT_OK; j++, nj++) {
-        clv_theta_shift(f, j, DELTA_FWD, &sh[nj]);
         double *b = buf + nj * 3 * ch;
-        J[nj] = (score_job){&sh[nj], NULL, b, b + ch, b + 2 * ch,
-                            {&sh[nj], steps, tv, tv + steps}, NULL, NULL};
+        J[nj] = shifted_job(f, j, steps, tv, &sh[nj]);
+        J[nj].pa = b;
+        J[nj].ey = b + ch;
+        J[nj].disc = b + 2 * ch;
         if (made_sh != NULL) {
             J[nj].cheb = made_sh[nj];
         } else {
@@ -1322,7 +1333,7 @@ struct ct_clv_scorer {
     double *tv;  /* the periods' ends, then their discount factors */
     cheb2 *cheb; /* the BG family's interpolants, or NULL */
     double level; /* delta-method intervals at this level (0: none) */
-    cheb2 *shc[CT_CLV_MAXPAR]; /* the BG family: the shifted fits' interpolants */
+    cheb2 *shc[CT_CLV_MAXPAR]; /* the shifted fits' interpolants (delta method) */
     int has_shc;
 };
 
@@ -1440,9 +1451,8 @@ ct_status ct_clv_scorer_run(const ct_clv_scorer *s, const ct_customers *c, ct_sc
                       s->has_shc ? s->shc : NULL, out, err);
 }
 
-/* The shifted fits are those delta_rows makes (clv_theta_shift by
- * DELTA_FWD), so a scorer's intervals are the bits of
- * ct_clv_score_intervals. */
+/* The shifted scorers are delta_rows' (shifted_job), so a scorer's
+ * intervals are the bits of ct_clv_score_intervals. */
 ct_status ct_clv_scorer_intervals(ct_clv_scorer *s, double level, ct_error *err)
 {
     const ct_fit *gg = s->has_gg ? &s->gg : NULL;
@@ -1454,9 +1464,7 @@ ct_status ct_clv_scorer_intervals(ct_clv_scorer *s, double level, ct_error *err)
     }
     for (size_t j = 0; j < s->f.k; j++) {
         ct_fit sh;
-        clv_theta_shift(&s->f, j, DELTA_FWD, &sh);
-        score_job J = {&sh, NULL, NULL, NULL, NULL, {&sh, s->steps, s->tv, s->tv + s->steps},
-                       NULL, NULL};
+        score_job J = shifted_job(&s->f, j, s->steps, s->tv, &sh);
         CT_CHECK(make_cheb(&J, s->threads, &s->shc[j], err));
     }
     s->has_shc = 1;

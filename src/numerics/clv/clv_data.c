@@ -94,6 +94,9 @@ double ct_clv_data_customers(const ct_clv_data *d)
 typedef struct triple {
     double x, a, b, w;
 } triple;
+/* collapse writes the columns x, t_x, T, w (4 doubles a row) into the
+ * sort's spare buffer of triples */
+_Static_assert(sizeof(triple) == 4 * sizeof(double), "a triple holds one row of four columns");
 
 static int cmp_triple(const void *pa, const void *pb)
 {

@@ -532,6 +532,23 @@ double clv_pareto_row(const clv_gl *gl, const double *p, double x, double tx, do
  * (at most ~150 terms to 1e-17), else the caller integrates. */
 #define PARETO_Z_MAX 0.75
 
+/* The series' k-th term over the (k-1)-th, without z (c = a + b, cm1 = c - 1). */
+static inline double series_q(double B, double cm1, double c, int k)
+{
+    return (B + k) * (cm1 + k) / ((c + k) * (k + 1));
+}
+
+/* The series' sum at z (terms to 1e-17 of the sum). */
+static double series_sum(double B, double cm1, double c, double z)
+{
+    double t = 1, sum = 1;
+    for (int k = 0; k < 4000 && t > 1e-17 * sum; k++) {
+        t *= series_q(B, cm1, c, k) * z;
+        sum += t;
+    }
+    return sum;
+}
+
 /* P(alive) from log F at t_x and T (a1 the alive term). */
 static double p_alive_from(const double *p, double x, double T, double lF1, double lF2)
 {
@@ -577,13 +594,10 @@ static int p_alive_closed(const double *p, double s00, double x, double tx, doub
     double t1 = 1, s1 = 1, t2 = 1, s2 = 1;
     if (x == 0 && tx == 0 && !isnan(s00)) {
         s1 = s00;
-        for (int k = 0; k < 4000 && t2 > 1e-17 * s2; k++) {
-            t2 *= (B + k) * (cm1 + k) / ((c + k) * (k + 1)) * z2;
-            s2 += t2;
-        }
+        s2 = series_sum(B, cm1, c, z2);
     } else {
         for (int k = 0; k < 4000 && (t1 > 1e-17 * s1 || t2 > 1e-17 * s2); k++) {
-            double q = (B + k) * (cm1 + k) / ((c + k) * (k + 1));
+            double q = series_q(B, cm1, c, k);
             t1 *= q * z1;
             t2 *= q * z2;
             s1 += t1;
@@ -603,15 +617,7 @@ double clv_pareto_s00(const double *p)
     const double r = p[0], al = p[1], s = p[2], be = p[3];
     const double a = r + 0.0, b = s + 1, c = a + b, m = al >= be ? al : be, B = al >= be ? b : a;
     const double z = fabs(al - be) / m;
-    if (!(z <= PARETO_Z_MAX)) {
-        return CT_NAN;
-    }
-    double t = 1, sum = 1;
-    for (int k = 0; k < 4000 && t > 1e-17 * sum; k++) {
-        t *= (B + k) * (c - 1 + k) / ((c + k) * (k + 1)) * z;
-        sum += t;
-    }
-    return sum;
+    return z <= PARETO_Z_MAX ? series_sum(B, c - 1, c, z) : CT_NAN;
 }
 
 /* The closed form where its series converges fast (z <= PARETO_Z_MAX at
