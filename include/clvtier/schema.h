@@ -31,8 +31,7 @@ ct_status ct_customers_read(const ct_file *f, const char *group, ct_customers *c
                             ct_error *err);
 
 #define CT_READ_NO_IDS 1u   /* leave ids out (fitting does not need them) */
-#define CT_READ_NO_SPEND 2u /* leave m, x_star and m_star out (a purchase fit
-                             * reads x, t_x, T and weight only) */
+#define CT_READ_NO_HOLDOUT 2u /* leave the holdout columns x_star and m_star out */
 /* As ct_customers_read, with CT_READ_* flags. */
 ct_status ct_customers_read_flags(const ct_file *f, const char *group, unsigned flags,
                                   ct_customers *c, ct_error *err);

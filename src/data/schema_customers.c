@@ -148,12 +148,9 @@ ct_status ct_customers_read_part(const ct_file *f, const char *group, unsigned f
     CT_TRY(opt_col(t, NX, 1, path, group, row0, c->n, &c->x, err));
     CT_TRY(opt_col(t, ntx, 1, path, group, row0, c->n, &c->t_x, err));
     CT_TRY(opt_col(t, nT, 1, path, group, row0, c->n, &c->T, err));
-    int spend = !(flags & CT_READ_NO_SPEND);
-    if (spend) {
-        CT_TRY(opt_col(t, nm, 0, path, group, row0, c->n, &c->m, err));
-    }
+    CT_TRY(opt_col(t, nm, 0, path, group, row0, c->n, &c->m, err));
     CT_TRY(opt_col(t, nw, 0, path, group, row0, c->n, &c->weight, err));
-    if (spend) {
+    if (!(flags & CT_READ_NO_HOLDOUT)) {
         CT_TRY(opt_col(t, nxs, 0, path, group, row0, c->n, &c->x_star, err));
         CT_TRY(opt_col(t, nms, 0, path, group, row0, c->n, &c->m_star, err));
     }

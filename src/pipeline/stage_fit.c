@@ -287,18 +287,23 @@ ct_status ct_stage_fit(ct_fit_stage *o, ct_fit *fits, ct_error *err)
                        "covariates need a named purchase model (bgnbd, mbgnbd or pareto), "
                        "not auto");
     }
-    /* plain purchase fits read four columns (the rest would be half the
-     * memory of a large fit) */
+    /* plain purchase fits keep four columns (the rest would be half the
+     * memory of a large fit): the holdout is not read, and m only checked
+     * (the file every stage accepts is the same) */
     unsigned flags = cov ? 0 : CT_READ_NO_IDS;
     int spend = o->choice != NULL;
     for (size_t k = 0; k < o->nmodels; k++) {
         spend = spend || o->models[k] == CT_GAMMAGAMMA;
     }
-    flags |= cov || spend ? 0 : CT_READ_NO_SPEND;
+    flags |= cov || spend ? 0 : CT_READ_NO_HOLDOUT;
     ct_status s = ct_stage_read_customers(o->data, o->table, flags, o->comm, &cust,
                                           &period_days, err);
     if (s != CT_OK) {
         return s;
+    }
+    if (!cov && !spend) {
+        free(cust.m);
+        cust.m = NULL;
     }
     ct_comm *comm = ct_comm_size(o->comm) > 1 ? o->comm : NULL;
     size_t k0 = 0;

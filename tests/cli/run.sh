@@ -330,6 +330,19 @@ PYEOF
     expect 65 "score refuses what fit refuses" -- "$CLV" score "$T/badcust.h5" --fit "$T/fit.h5" -o "$T/bads.h5"
     says "score refuses what fit refuses" "customer row 2: t_x = 5 > T = 4"
     [ ! -e "$T/bads.h5" ] && ok || bad "score wrote an output from bad customers"
+    # a purchase-only fit keeps x, t_x, T alone, but checks m as every stage does
+    "$PY" - "$T/badm.h5" <<'PYEOF'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    g = f.create_group("customers")
+    g["x"] = np.array([1.0, 2.0, 1.0])
+    g["t_x"] = np.array([3.0, 2.0, 2.0])
+    g["T"] = np.array([10.0, 4.0, 8.0])
+    g["m"] = np.array([10.0, 20.0, -5.0])   # row 3: negative spend
+PYEOF
+    expect 65 "fit bgnbd checks m too" -- "$CLV" fit "$T/badm.h5" --model bgnbd -o "$T/badf.h5"
+    says "fit bgnbd checks m too" "customer row 3: m = -5"
+    [ ! -e "$T/badf.h5" ] && ok || bad "fit wrote an output from bad customers"
 else
     skipped "h5py missing: score's validation of /customers not tested"
 fi
