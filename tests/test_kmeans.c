@@ -3,6 +3,8 @@
  * weights, f32, scores and scaling. */
 #include <math.h>
 
+#include "numerics/kmeans/kmeans_bench.h"
+#include "numerics/kmeans/kmeans_dots.h"
 #include "testutil.h"
 
 typedef struct refcase {
@@ -378,6 +380,108 @@ static void test_labels_are_nearest(void **state)
     }
 }
 
+/* The fused Lloyd pass (labels, moves and cluster sums in one read of the
+ * rows, AVX-512 or AVX2) against the plain loops: the labels of the
+ * expanded distances (one FMA chain per row and centre, ties to the lowest
+ * index) and the sums in row order, bit for bit, for every column count
+ * the kernels take (rows into lanes a block of columns at a time, partial
+ * lane groups, padded sums) in f64 and f32.  Without the kernels (no SIMD,
+ * or a shape left to GEMM) the step runs on the GEMM path: skipped here. */
+static void test_fused_pass_is_plain_loop(void **state)
+{
+    ct_error err;
+    (void)state;
+    const size_t D[] = {1, 2, 3, 5, 8, 9, 13, 16, 17, 24, 31, 32}, KK[] = {1, 3, 8, 33, 70};
+    size_t checked = 0;
+    for (size_t t = 0; t < sizeof D / sizeof *D; t++) {
+        for (size_t u = 0; u < sizeof KK / sizeof *KK; u++) {
+            size_t d = D[t], k = KK[u], n = 1000 + 3 * d;
+            if (km_dots_isa() == 0 || !(d <= 16 || (d <= KM_DOTS_MAXD && k >= 32))) {
+                continue;
+            }
+            double *X = blobs(n, d, 5, 1.5, 100 + t * 7 + u, NULL);
+            float *F = malloc(n * d * sizeof *F);
+            double *C = malloc(k * d * sizeof *C), *ref = malloc(k * d * sizeof *ref);
+            double *sums = malloc(k * d * sizeof *sums), *wk = malloc(k * sizeof *wk);
+            for (size_t q = 0; q < n * d; q++) {
+                F[q] = (float)X[q];
+            }
+            for (int f32 = 0; f32 < 2; f32++) {
+                memset(sums, 0, k * d * sizeof *sums);
+                memset(wk, 0, k * sizeof *wk);
+                for (size_t i = 0; i < n; i++) {
+                    size_t best = 0;
+                    double bv = INFINITY;
+                    float bvf = INFINITY;
+                    for (size_t j = 0; j < k; j++) {
+                        const double *c = X + (j * 17 % n) * d; /* the start: rows of X */
+                        if (f32) {
+                            float a = 0, cn = 0;
+                            double cn2 = 0;
+                            for (size_t q = 0; q < d; q++) {
+                                a = fmaf(F[i * d + q], (float)c[q], a);
+                                cn2 += (double)(float)c[q] * (double)(float)c[q];
+                            }
+                            cn = (float)cn2;
+                            float v = cn - (a + a);
+                            if (v < bvf) {
+                                bvf = v;
+                                best = j;
+                            }
+                        } else {
+                            double a = 0, cn = 0;
+                            for (size_t q = 0; q < d; q++) {
+                                a = fma(X[i * d + q], c[q], a);
+                                cn += c[q] * c[q];
+                            }
+                            double v = cn - (a + a);
+                            if (v < bv) {
+                                bv = v;
+                                best = j;
+                            }
+                        }
+                    }
+                    for (size_t q = 0; q < d; q++) {
+                        sums[best * d + q] += f32 ? (double)F[i * d + q] : X[i * d + q];
+                    }
+                    wk[best] += 1.0;
+                }
+                int empty = 0;
+                for (size_t j = 0; j < k; j++) {
+                    empty |= wk[j] == 0;
+                    for (size_t q = 0; q < d; q++) {
+                        C[j * d + q] = X[(j * 17 % n) * d + q];
+                        ref[j * d + q] = sums[j * d + q] / wk[j];
+                    }
+                }
+                if (empty) {
+                    continue; /* a relocation would follow: not this test */
+                }
+                double inertia;
+                assert_status(ct_kmeans_lloyd_steps(f32 ? NULL : X, f32 ? F : NULL, n, d, C, k, 1,
+                                                    2, &inertia, &err),
+                              CT_OK);
+                if (memcmp(C, ref, k * d * sizeof *C) != 0) {
+                    fail_msg("d=%zu k=%zu %s: the fused pass's centres differ from the plain loop's",
+                             d, k, f32 ? "f32" : "f64");
+                }
+                checked++;
+            }
+            free(X);
+            free(F);
+            free(C);
+            free(ref);
+            free(sums);
+            free(wk);
+        }
+    }
+    if (km_dots_isa() == 0) {
+        print_message("fused pass: no AVX2/AVX-512 here (or CLVTIER_NO_SIMD): nothing to compare\n");
+    } else {
+        assert_true(checked >= 40);
+    }
+}
+
 static void test_blobs_recovered(void **state)
 {
     ct_error err;
@@ -718,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_hamerly_equals_lloyd),
         cmocka_unit_test(test_stream_equals_memory),
         cmocka_unit_test(test_labels_are_nearest),
+        cmocka_unit_test(test_fused_pass_is_plain_loop),
         cmocka_unit_test(test_blobs_recovered),   cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_weights_equal_repeats), cmocka_unit_test(test_f32_and_predict),
         cmocka_unit_test(test_choose_k),          cmocka_unit_test(test_scaler),

@@ -47,7 +47,7 @@ TRANSPOSE(float)
 
 /* G = X . C^T, vectorised over the centres: four accumulators of LANES
  * centres, then single vectors, the last one stored under a mask. */
-#define DOTS_BODY(LANES, VT, SETZERO, SET1, LOAD, STORE, FMADD, TAIL_STORE)                         \
+#define DOTS_BODY(LANES, VT, SETZERO, SET1, LOAD, STORE, FMADD, TAIL_STORE)                        \
     for (size_t r = 0; r < nr; r++) {                                                              \
         const T *x = X + r * d;                                                                    \
         T *g = G + r * k;                                                                          \
@@ -184,38 +184,76 @@ int km_dots_f32(const float *X, size_t nr, size_t d, const float *C, size_t k, f
  * values and the same ties as the scalar argmin over G, with no work across
  * lanes. */
 
-#define ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, CMPLT, BLEND, T)      \
-    T XT[KM_DOTS_MAXD * LANES], B1[LANES], B2[LANES], BI[LANES];                                    \
+#define ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, CMPLT, BLEND, T,      \
+                    TO_LANES, ASSIGN_OUT)                                                              \
+    T XT[KM_DOTS_MAXD * LANES], B1[LANES], B2[LANES], BI[LANES];                                   \
     for (size_t r0 = 0; r0 < nr; r0 += LANES) {                                                    \
         size_t m = nr - r0 < LANES ? nr - r0 : LANES;                                              \
-        for (size_t l = 0; l < LANES; l++) { /* rows into lanes; missing rows 0 */                \
-            const T *xr = X + (r0 + l) * d;                                                        \
-            for (size_t c = 0; c < d; c++) {                                                       \
-                XT[c * LANES + l] = l < m ? xr[c] : (T)0;                                          \
-            }                                                                                      \
-        }                                                                                          \
+        TO_LANES(XT, X + r0 * d, d, m);   /* rows into lanes; missing rows 0 */                        \
         VT b1 = SET1((T)INFINITY), b2 = b1, bi = SETZERO();                                        \
-        for (size_t j = 0; j < k; j++) {                                                           \
+        size_t j = 0;                                                                              \
+        /* four centres at a time: four independent FMA chains in flight */                        \
+        for (; j + 4 <= k; j += 4) {                                                               \
+            VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0;                                          \
+            const T *cj = C + j * d;                                                               \
+            for (size_t c = 0; c < d; c++) {                                                       \
+                VT xc = LOAD(XT + c * LANES);                                                      \
+                a0 = FMADD(xc, SET1(cj[c]), a0);                                                   \
+                a1 = FMADD(xc, SET1(cj[d + c]), a1);                                               \
+                a2 = FMADD(xc, SET1(cj[2 * d + c]), a2);                                           \
+                a3 = FMADD(xc, SET1(cj[3 * d + c]), a3);                                           \
+            }                                                                                      \
+            ASSIGN_STEP(a0, j, SUB, SET1, ADD, CMPLT, BLEND, MIN, T);                              \
+            ASSIGN_STEP(a1, j + 1, SUB, SET1, ADD, CMPLT, BLEND, MIN, T);                          \
+            ASSIGN_STEP(a2, j + 2, SUB, SET1, ADD, CMPLT, BLEND, MIN, T);                          \
+            ASSIGN_STEP(a3, j + 3, SUB, SET1, ADD, CMPLT, BLEND, MIN, T);                          \
+        }                                                                                          \
+        for (; j < k; j++) {                                                                       \
             VT a = SETZERO();                                                                      \
             for (size_t c = 0; c < d; c++) {                                                       \
                 a = FMADD(LOAD(XT + c * LANES), SET1(C[j * d + c]), a);                            \
             }                                                                                      \
-            VT v = SUB(SET1(cn[j]), ADD(a, a));                                                    \
-            MT lt = CMPLT(v, b1);                                                                  \
-            b2 = BLEND(lt, MIN(b2, v), b1);                                                        \
-            b1 = BLEND(lt, b1, v);                                                                 \
-            bi = BLEND(lt, bi, SET1((T)j));                                                        \
+            ASSIGN_STEP(a, j, SUB, SET1, ADD, CMPLT, BLEND, MIN, T);                               \
         }                                                                                          \
-        STORE(B1, b1);                                                                             \
-        STORE(B2, b2);                                                                             \
         STORE(BI, bi);                                                                             \
-        for (size_t l = 0; l < m; l++) {                                                           \
-            lab[r0 + l] = (int32_t)BI[l];                                                          \
-            v1[r0 + l] = B1[l];                                                                    \
-            if (v2 != NULL) {                                                                      \
-                v2[r0 + l] = B2[l];                                                                \
-            }                                                                                      \
+        if (v1 != NULL) {                                                                          \
+            STORE(B1, b1);                                                                         \
+            STORE(B2, b2);                                                                         \
         }                                                                                          \
+        ASSIGN_OUT                                                                                 \
+    }
+
+/* the centre in a (its dot products with the lanes' rows) against the best so far */
+#define ASSIGN_STEP(a, jj, SUB, SET1, ADD, CMPLT, BLEND, MIN, T)                                   \
+    do {                                                                                           \
+        VT v_ = SUB(a, SET1((T)2), SET1(cn[jj])); /* cn - 2a rounded once: 2a is exact */          \
+        MT lt_ = CMPLT(v_, b1);                                                                    \
+        b2 = BLEND(lt_, MIN(b2, v_), b1);                                                          \
+        b1 = BLEND(lt_, b1, v_);                                                                   \
+        bi = BLEND(lt_, bi, SET1((T)(jj)));                                                        \
+    } while (0)
+
+/* km_assign: labels, best and second best */
+#define ASSIGN_OUT_LABELS                                                                          \
+    for (size_t l = 0; l < m; l++) {                                                               \
+        lab[r0 + l] = (int32_t)BI[l];                                                              \
+        v1[r0 + l] = B1[l];                                                                        \
+        if (v2 != NULL) {                                                                          \
+            v2[r0 + l] = B2[l];                                                                    \
+        }                                                                                          \
+    }
+
+/* km_lloyd: the moves counted, each row added to its centre's sums, rows in
+ * order (the bits of the plain loop: no fused multiply-add) */
+#define ASSIGN_OUT_SUMS(ACCROW)                                                                    \
+    for (size_t l = 0; l < m; l++) {                                                               \
+        size_t r_ = r0 + l;                                                                        \
+        int32_t now_ = (int32_t)BI[l];                                                             \
+        double wi_ = w != NULL ? w[r_] : 1.0;                                                      \
+        nmoved += lab[r_] != now_;                                                                 \
+        lab[r_] = now_;                                                                            \
+        ACCROW(X + r_ * d, wi_, w != NULL, sums + (size_t)now_ * dp, d);                           \
+        wk[now_] += wi_;                                                                           \
     }
 
 #define LT512PD(a, b) _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ)
@@ -225,53 +263,218 @@ int km_dots_f32(const float *X, size_t nr, size_t d, const float *C, size_t k, f
 #define BL256PD(m, a, b) _mm256_blendv_pd(a, b, m)
 #define BL256PS(m, a, b) _mm256_blendv_ps(a, b, m)
 
-__attribute__((target("avx512f"))) static void assign_f64_512(const double *X, size_t nr, size_t d,
-                                                               const double *C, const double *cn,
-                                                               size_t k, int32_t *lab, double *v1,
-                                                               double *v2)
+/* Rows x0 .. x0 + (m - 1) d (m <= lanes) transposed into lanes: XT[c * lanes
+ * + l] = x0[l * d + c], lanes past m zero.  In registers, a block of
+ * columns at a time (masked loads never touch bytes past a row or the rows
+ * that are not there): a transpose through memory (scalar stores, vector
+ * loads) stalls on store forwarding, and gathers are slow on some CPUs. */
+__attribute__((target("avx512f"))) static inline void to_lanes_f64_512(double *XT, const double *x0,
+                                                                     size_t d, size_t m)
 {
-    typedef __m512d VT;
-    typedef __mmask8 MT;
-    ASSIGN_BODY(8, _mm512_setzero_pd, _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd,
-                _mm512_fmadd_pd, _mm512_add_pd, _mm512_sub_pd, _mm512_min_pd, LT512PD,
-                _mm512_mask_blend_pd, double)
+    const __m512i ia = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    const __m512i ib = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    const __m512i ic = _mm512_set_epi64(11, 10, 9, 8, 3, 2, 1, 0);
+    const __m512i id = _mm512_set_epi64(15, 14, 13, 12, 7, 6, 5, 4);
+    for (size_t c0 = 0; c0 < d; c0 += 8) {
+        size_t w = d - c0 < 8 ? d - c0 : 8;
+        __mmask8 mk = (__mmask8)((1u << w) - 1u);
+        __m512d r[8];
+        for (size_t l = 0; l < 8; l++) {
+            r[l] = l < m ? _mm512_maskz_loadu_pd(mk, x0 + l * d + c0) : _mm512_setzero_pd();
+        }
+        __m512d t0 = _mm512_unpacklo_pd(r[0], r[1]), t1 = _mm512_unpackhi_pd(r[0], r[1]);
+        __m512d t2 = _mm512_unpacklo_pd(r[2], r[3]), t3 = _mm512_unpackhi_pd(r[2], r[3]);
+        __m512d t4 = _mm512_unpacklo_pd(r[4], r[5]), t5 = _mm512_unpackhi_pd(r[4], r[5]);
+        __m512d t6 = _mm512_unpacklo_pd(r[6], r[7]), t7 = _mm512_unpackhi_pd(r[6], r[7]);
+        __m512d u0 = _mm512_permutex2var_pd(t0, ia, t2), u1 = _mm512_permutex2var_pd(t0, ib, t2);
+        __m512d u2 = _mm512_permutex2var_pd(t1, ia, t3), u3 = _mm512_permutex2var_pd(t1, ib, t3);
+        __m512d u4 = _mm512_permutex2var_pd(t4, ia, t6), u5 = _mm512_permutex2var_pd(t4, ib, t6);
+        __m512d u6 = _mm512_permutex2var_pd(t5, ia, t7), u7 = _mm512_permutex2var_pd(t5, ib, t7);
+        __m512d col[8] = {_mm512_permutex2var_pd(u0, ic, u4), _mm512_permutex2var_pd(u2, ic, u6),
+                          _mm512_permutex2var_pd(u1, ic, u5), _mm512_permutex2var_pd(u3, ic, u7),
+                          _mm512_permutex2var_pd(u0, id, u4), _mm512_permutex2var_pd(u2, id, u6),
+                          _mm512_permutex2var_pd(u1, id, u5), _mm512_permutex2var_pd(u3, id, u7)};
+        for (size_t c = 0; c < w; c++) {
+            _mm512_storeu_pd(XT + (c0 + c) * 8, col[c]);
+        }
+    }
 }
 
-__attribute__((target("avx2,fma"))) static void assign_f64_256(const double *X, size_t nr, size_t d,
-                                                                const double *C, const double *cn,
-                                                                size_t k, int32_t *lab, double *v1,
-                                                                double *v2)
+/* 16 rows of floats: rows l and l + 8 share a register (low and high
+ * half), then two 8 x 8 transposes side by side. */
+__attribute__((target("avx512f"))) static inline void to_lanes_f32_512(float *XT, const float *x0,
+                                                                     size_t d, size_t m)
 {
-    typedef __m256d VT;
-    typedef __m256d MT;
-    ASSIGN_BODY(4, _mm256_setzero_pd, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
-                _mm256_fmadd_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_min_pd, LT256PD, BL256PD,
-                double)
+    const __m512i lo = _mm512_set_epi32(27, 26, 25, 24, 11, 10, 9, 8, 19, 18, 17, 16, 3, 2, 1, 0);
+    const __m512i hi = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 23, 22, 21, 20, 7, 6, 5, 4);
+    for (size_t c0 = 0; c0 < d; c0 += 8) {
+        size_t w = d - c0 < 8 ? d - c0 : 8;
+        __mmask16 mk = (__mmask16)((1u << w) - 1u);
+        __m512 r[8];
+        for (size_t l = 0; l < 8; l++) {
+            __m512 a = l < m ? _mm512_maskz_loadu_ps(mk, x0 + l * d + c0) : _mm512_setzero_ps();
+            __m512 b = l + 8 < m ? _mm512_maskz_loadu_ps(mk, x0 + (l + 8) * d + c0)
+                                 : _mm512_setzero_ps();
+            r[l] = _mm512_castpd_ps(_mm512_insertf64x4(
+                _mm512_castps_pd(a), _mm256_castps_pd(_mm512_castps512_ps256(b)), 1));
+        }
+        __m512 t0 = _mm512_unpacklo_ps(r[0], r[1]), t1 = _mm512_unpackhi_ps(r[0], r[1]);
+        __m512 t2 = _mm512_unpacklo_ps(r[2], r[3]), t3 = _mm512_unpackhi_ps(r[2], r[3]);
+        __m512 t4 = _mm512_unpacklo_ps(r[4], r[5]), t5 = _mm512_unpackhi_ps(r[4], r[5]);
+        __m512 t6 = _mm512_unpacklo_ps(r[6], r[7]), t7 = _mm512_unpackhi_ps(r[6], r[7]);
+        __m512 s0 = _mm512_shuffle_ps(t0, t2, 0x44), s1 = _mm512_shuffle_ps(t0, t2, 0xee);
+        __m512 s2 = _mm512_shuffle_ps(t1, t3, 0x44), s3 = _mm512_shuffle_ps(t1, t3, 0xee);
+        __m512 s4 = _mm512_shuffle_ps(t4, t6, 0x44), s5 = _mm512_shuffle_ps(t4, t6, 0xee);
+        __m512 s6 = _mm512_shuffle_ps(t5, t7, 0x44), s7 = _mm512_shuffle_ps(t5, t7, 0xee);
+        __m512 col[8] = {_mm512_permutex2var_ps(s0, lo, s4), _mm512_permutex2var_ps(s1, lo, s5),
+                         _mm512_permutex2var_ps(s2, lo, s6), _mm512_permutex2var_ps(s3, lo, s7),
+                         _mm512_permutex2var_ps(s0, hi, s4), _mm512_permutex2var_ps(s1, hi, s5),
+                         _mm512_permutex2var_ps(s2, hi, s6), _mm512_permutex2var_ps(s3, hi, s7)};
+        for (size_t c = 0; c < w; c++) {
+            _mm512_storeu_ps(XT + (c0 + c) * 16, col[c]);
+        }
+    }
 }
 
-__attribute__((target("avx512f"))) static void assign_f32_512(const float *X, size_t nr, size_t d,
-                                                               const float *C, const float *cn,
-                                                               size_t k, int32_t *lab, float *v1,
-                                                               float *v2)
+__attribute__((target("avx2,fma"))) static inline void to_lanes_f64_256(double *XT, const double *x0,
+                                                                      size_t d, size_t m)
 {
-    typedef __m512 VT;
-    typedef __mmask16 MT;
-    ASSIGN_BODY(16, _mm512_setzero_ps, _mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps,
-                _mm512_fmadd_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_min_ps, LT512PS,
-                _mm512_mask_blend_ps, float)
+    for (size_t c0 = 0; c0 < d; c0 += 4) {
+        size_t w = d - c0 < 4 ? d - c0 : 4;
+        __m256i mk = tail_mask64(w);
+        __m256d r[4];
+        for (size_t l = 0; l < 4; l++) {
+            r[l] = l < m ? _mm256_maskload_pd(x0 + l * d + c0, mk) : _mm256_setzero_pd();
+        }
+        __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+        __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+        __m256d col[4] = {
+            _mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
+            _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
+        for (size_t c = 0; c < w; c++) {
+            _mm256_storeu_pd(XT + (c0 + c) * 4, col[c]);
+        }
+    }
 }
 
-__attribute__((target("avx2,fma"))) static void assign_f32_256(const float *X, size_t nr, size_t d,
-                                                                const float *C, const float *cn,
-                                                                size_t k, int32_t *lab, float *v1,
-                                                                float *v2)
+__attribute__((target("avx2,fma"))) static inline void to_lanes_f32_256(float *XT, const float *x0,
+                                                                      size_t d, size_t m)
 {
-    typedef __m256 VT;
-    typedef __m256 MT;
-    ASSIGN_BODY(8, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
-                _mm256_fmadd_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_min_ps, LT256PS, BL256PS,
-                float)
+    for (size_t c0 = 0; c0 < d; c0 += 8) {
+        size_t w = d - c0 < 8 ? d - c0 : 8;
+        __m256i mk = tail_mask32(w);
+        __m256 r[8];
+        for (size_t l = 0; l < 8; l++) {
+            r[l] = l < m ? _mm256_maskload_ps(x0 + l * d + c0, mk) : _mm256_setzero_ps();
+        }
+        __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+        __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+        __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+        __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+        __m256 col[8] = {
+            _mm256_permute2f128_ps(s0, s4, 0x20), _mm256_permute2f128_ps(s1, s5, 0x20),
+            _mm256_permute2f128_ps(s2, s6, 0x20), _mm256_permute2f128_ps(s3, s7, 0x20),
+            _mm256_permute2f128_ps(s0, s4, 0x31), _mm256_permute2f128_ps(s1, s5, 0x31),
+            _mm256_permute2f128_ps(s2, s6, 0x31), _mm256_permute2f128_ps(s3, s7, 0x31)};
+        for (size_t c = 0; c < w; c++) {
+            _mm256_storeu_ps(XT + (c0 + c) * 8, col[c]);
+        }
+    }
 }
+
+/* One row's contribution to its centre's sums: s[c] += wi * x[c] (no
+ * multiply when unweighted: wi = 1 gives the same bits), d <= KM_DOTS_MAXD.
+ * s is padded to whole vectors, so its loads and stores are never masked:
+ * a masked store does not forward to the next row's load of the same
+ * centre, and the stall costs more than the arithmetic. */
+__attribute__((target("avx512f"))) static inline void acc_f64_512(const double *x, double wi,
+                                                                  int weighted, double *s, size_t d)
+{
+    for (size_t c = 0; c < d; c += 8) {
+        __mmask8 mk = (__mmask8)(d - c >= 8 ? 0xffu : (1u << (d - c)) - 1u);
+        __m512d v = _mm512_maskz_loadu_pd(mk, x + c);
+        v = weighted ? _mm512_mul_pd(_mm512_set1_pd(wi), v) : v;
+        _mm512_storeu_pd(s + c, _mm512_add_pd(_mm512_loadu_pd(s + c), v));
+    }
+}
+
+__attribute__((target("avx512f"))) static inline void acc_f32_512(const float *x, double wi,
+                                                                  int weighted, double *s, size_t d)
+{
+    for (size_t c = 0; c < d; c += 8) {
+        __mmask16 mk = (__mmask16)(d - c >= 8 ? 0xffu : (1u << (d - c)) - 1u);
+        __m512d v = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, x + c)));
+        v = weighted ? _mm512_mul_pd(_mm512_set1_pd(wi), v) : v;
+        _mm512_storeu_pd(s + c, _mm512_add_pd(_mm512_loadu_pd(s + c), v));
+    }
+}
+
+__attribute__((target("avx2,fma"))) static inline void acc_f64_256(const double *x, double wi,
+                                                                   int weighted, double *s,
+                                                                   size_t d)
+{
+    for (size_t c = 0; c < d; c += 4) {
+        __m256d v = _mm256_maskload_pd(x + c, tail_mask64(d - c));
+        v = weighted ? _mm256_mul_pd(_mm256_set1_pd(wi), v) : v;
+        _mm256_storeu_pd(s + c, _mm256_add_pd(_mm256_loadu_pd(s + c), v));
+    }
+}
+
+__attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *x, double wi,
+                                                                   int weighted, double *s,
+                                                                   size_t d)
+{
+    for (size_t c = 0; c < d; c += 4) {
+        size_t left = d - c;
+        __m128i mk = _mm_set_epi32(left > 3 ? -1 : 0, left > 2 ? -1 : 0, left > 1 ? -1 : 0, -1);
+        __m256d v = _mm256_cvtps_pd(_mm_maskload_ps(x + c, mk));
+        v = weighted ? _mm256_mul_pd(_mm256_set1_pd(wi), v) : v;
+        _mm256_storeu_pd(s + c, _mm256_add_pd(_mm256_loadu_pd(s + c), v));
+    }
+}
+
+/* assign_SFX (labels, best, second best) and lloyd_SFX (labels, moves,
+ * cluster sums) for one instruction set and type. */
+#define ASSIGN_FNS(SFX, TGT, T, VT_, MT_, LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, \
+                   CMPLT, BLEND, ACCROW)                                                           \
+    __attribute__((target(TGT))) static void assign_##SFX(const T *X, size_t nr, size_t d,         \
+                                                          const T *C, const T *cn, size_t k,       \
+                                                          int32_t *lab, T *v1, T *v2)              \
+    {                                                                                              \
+        typedef VT_ VT;                                                                            \
+        typedef MT_ MT;                                                                            \
+        ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, CMPLT, BLEND, T,      \
+                    to_lanes_##SFX, ASSIGN_OUT_LABELS)                                               \
+    }                                                                                              \
+    __attribute__((target(TGT))) static void lloyd_##SFX(                                          \
+        const T *X, size_t nr, size_t d, const T *C, const T *cn, size_t k, const double *w,       \
+        int32_t *lab, double *sums, size_t dp, double *wk, double *moved)                          \
+    {                                                                                              \
+        typedef VT_ VT;                                                                            \
+        typedef MT_ MT;                                                                            \
+        T *v1 = NULL;                                                                              \
+        size_t nmoved = 0;                                                                         \
+        ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, CMPLT, BLEND, T,      \
+                    to_lanes_##SFX, ASSIGN_OUT_SUMS(ACCROW))                                         \
+        *moved += (double)nmoved;                                                                  \
+    }
+
+ASSIGN_FNS(f64_512, "avx512f", double, __m512d, __mmask8, 8, _mm512_setzero_pd, _mm512_set1_pd,
+           _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_fnmadd_pd,
+           _mm512_min_pd, LT512PD, _mm512_mask_blend_pd, acc_f64_512)
+ASSIGN_FNS(f64_256, "avx2,fma", double, __m256d, __m256d, 4, _mm256_setzero_pd, _mm256_set1_pd,
+           _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_fnmadd_pd,
+           _mm256_min_pd, LT256PD, BL256PD, acc_f64_256)
+ASSIGN_FNS(f32_512, "avx512f", float, __m512, __mmask16, 16, _mm512_setzero_ps, _mm512_set1_ps,
+           _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_fnmadd_ps,
+           _mm512_min_ps, LT512PS, _mm512_mask_blend_ps, acc_f32_512)
+ASSIGN_FNS(f32_256, "avx2,fma", float, __m256, __m256, 8, _mm256_setzero_ps, _mm256_set1_ps,
+           _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_fnmadd_ps,
+           _mm256_min_ps, LT256PS, BL256PS, acc_f32_256)
 
 /* Where the fused kernel beats GEMM + scalar argmin (bench/kmeans, 1M rows,
  * 2 threads): every k up to 16 columns; at 17-32 columns only from k = 32
@@ -311,6 +514,38 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
     }
     return 0;
 }
+
+/* The sums go to a zeroed copy padded to whole vectors (acc_*), added to
+ * the caller's afterwards: where those are zero, as k-means passes them,
+ * the bits are the plain loop's. */
+#define LLOYD_DISPATCH(T, SFX)                                                                     \
+    int km_lloyd_##SFX(const T *X, size_t nr, size_t d, const T *C, const T *cn, size_t k,         \
+                       const double *w, int32_t *lab, double *sums, double *wk, double *moved)     \
+    {                                                                                              \
+        int isa = km_dots_isa();                                                                   \
+        if (isa == 0 || !km_assign_pays(d, k)) {                                                   \
+            return -1;                                                                             \
+        }                                                                                          \
+        size_t dp = isa == 2 ? (d + 7) / 8 * 8 : (d + 3) / 4 * 4;                                  \
+        double *sp = calloc(k * dp, sizeof *sp);                                                   \
+        if (sp == NULL) {                                                                          \
+            return -1;                                                                             \
+        }                                                                                          \
+        if (isa == 2) {                                                                            \
+            lloyd_##SFX##_512(X, nr, d, C, cn, k, w, lab, sp, dp, wk, moved);                      \
+        } else {                                                                                   \
+            lloyd_##SFX##_256(X, nr, d, C, cn, k, w, lab, sp, dp, wk, moved);                      \
+        }                                                                                          \
+        for (size_t j = 0; j < k; j++) {                                                           \
+            for (size_t c = 0; c < d; c++) {                                                       \
+                sums[j * d + c] += sp[j * dp + c];                                                 \
+            }                                                                                      \
+        }                                                                                          \
+        free(sp);                                                                                  \
+        return 0;                                                                                  \
+    }
+LLOYD_DISPATCH(double, f64)
+LLOYD_DISPATCH(float, f32)
 
 /* ---- distances for silhouettes --------------------------------------------- */
 

@@ -32,6 +32,15 @@ int km_assign_f64(const double *X, size_t nr, size_t d, const double *C, const d
 int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const float *cn, size_t k,
                   int32_t *lab, float *v1, float *v2);
 
+/* One Lloyd pass over rows 0..nr with the same labels as km_assign: per row
+ * *moved += (lab[r] changes), lab[r] = the new label, sums[lab[r]] (k x d)
+ * += w[r] x_r and wk[lab[r]] += w[r] (w NULL: 1), rows in order and in
+ * double, so the sums are those of the plain loop, bit for bit. */
+int km_lloyd_f64(const double *X, size_t nr, size_t d, const double *C, const double *cn, size_t k,
+                 const double *w, int32_t *lab, double *sums, double *wk, double *moved);
+int km_lloyd_f32(const float *X, size_t nr, size_t d, const float *C, const float *cn, size_t k,
+                 const double *w, int32_t *lab, double *sums, double *wk, double *moved);
+
 /* Euclidean distances (not squared) from x (d values) to the rows q0..q1 of
  * a transposed table XT (d x ld): out[q - q0].  Each as sqrt of the
  * squared differences added over the columns in order, no fused

@@ -66,7 +66,7 @@ typedef struct KM_SUF(pass) {
     size_t n, d, k, tr;
     int32_t *labels;
     double *dist;   /* may be NULL */
-    double *part;   /* per block: sums (k x d), weights (k), inertia; NULL: labels only */
+    double *part;   /* per block: sums (k x d), weights (k), labels changed; NULL: labels only */
     size_t stride;
 } KM_SUF(pass);
 
@@ -76,17 +76,30 @@ static ct_status KM_SUF(pass_block)(void *vctx, size_t b, size_t begin, size_t e
     size_t k = P->k, d = P->d;
     KM_REAL *G = malloc(P->tr * k * sizeof *G);
     double *dist = malloc(P->tr * sizeof *dist);
-    if (G == NULL || dist == NULL) {
+    int32_t *was = malloc(P->tr * sizeof *was);
+    if (G == NULL || dist == NULL || was == NULL) {
         free(G);
         free(dist);
+        free(was);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     double *acc = P->part != NULL ? P->part + b * P->stride : NULL;
     if (acc != NULL) {
         memset(acc, 0, P->stride * sizeof *acc);
     }
+    if (acc != NULL && P->dist == NULL &&
+        KM_SUF(km_lloyd)(P->X + begin * d, end - begin, d, P->C, P->cn, k,
+                         P->w != NULL ? P->w + begin : NULL, P->labels + begin, acc, acc + k * d,
+                         acc + k * d + k) == 0) {
+        /* one streaming read of the block: labels, moves and sums fused */
+        free(G);
+        free(dist);
+        free(was);
+        return CT_OK;
+    }
     for (size_t r0 = begin; r0 < end; r0 += P->tr) {
         size_t nr = end - r0 < P->tr ? end - r0 : P->tr;
+        memcpy(was, P->labels + r0, nr * sizeof *was);
         KM_SUF(assign_tile)(P->X, d, r0, nr, P->C, P->cn, k, P->xn, G, P->labels + r0, dist);
         if (P->dist != NULL) {
             memcpy(P->dist + r0, dist, nr * sizeof *dist);
@@ -102,12 +115,13 @@ static ct_status KM_SUF(pass_block)(void *vctx, size_t b, size_t begin, size_t e
                     s[c] += wi * (double)x[c];
                 }
                 wk[j] += wi;
-                acc[k * d + k] += wi * dist[r];
+                acc[k * d + k] += was[r] != P->labels[i];
             }
         }
     }
     free(G);
     free(dist);
+    free(was);
     return CT_OK;
 }
 
@@ -217,16 +231,15 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
     size_t nb = ct_par_nblocks(n, K->rb), stride = K->stride;
     KM_REAL *CR = malloc(k * d * sizeof *CR), *cn = malloc(k * sizeof *cn);
     double *part = malloc(nb * stride * sizeof *part);
-    double *Cn = malloc((k * d + k) * sizeof *Cn);
-    int32_t *old = malloc(n * sizeof *old);
+    double *Cn = malloc((k * d + k + 1) * sizeof *Cn);
     ct_status s = CT_OK;
-    if (!CR || !cn || !part || !Cn || !old) {
+    if (!CR || !cn || !part || !Cn) {
         s = ct_fail(err, CT_ENOMEM, "out of memory for k-means (n = %zu, k = %zu)", n, k);
     }
     int strict = 0, stop = 0;
     unsigned it = 0;
     for (size_t i = 0; i < n && s == CT_OK; i++) {
-        old[i] = -1;
+        labels[i] = -1;
     }
     for (it = 0; it < max_iter && s == CT_OK; it++) {
         KM_SUF(to_real)(C, k, d, CR, cn);
@@ -237,7 +250,8 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
         }
         /* reduce the blocks in order */
         double *sums = Cn, *wk = Cn + k * d;
-        km_reduce(part, nb, stride, k * d + k, Cn);
+        km_reduce(part, nb, stride, k * d + k + 1, Cn); /* and the labels changed */
+        double moved = Cn[k * d + k];
         /* empty clusters take the points farthest from their centres */
         size_t nempty = 0;
         for (size_t j = 0; j < k; j++) {
@@ -251,7 +265,7 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
             }
         }
         double shift = km_update(C, sums, wk, k, d, NULL);
-        if (memcmp(labels, old, n * sizeof *labels) == 0) {
+        if (moved == 0) {
             strict = 1;
             stop = 1;
             break;
@@ -260,7 +274,6 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
             stop = 1;
             break;
         }
-        memcpy(old, labels, n * sizeof *old);
     }
     if (s == CT_OK && !strict) {
         /* a last assignment so that the labels match the final centres */
@@ -278,7 +291,6 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
     free(cn);
     free(part);
     free(Cn);
-    free(old);
     return s;
 }
 
