@@ -1053,6 +1053,94 @@ static void test_bad_input(void **state)
     assert_status(ct_clv_data_new(&d, CT_BGBB, &c, "s.h5", &err), CT_EDATA);
 }
 
+static void says(const ct_error *err, const char *what)
+{
+    if (strstr(err->msg, what) == NULL) {
+        fail_msg("error '%s' lacks '%s'", err->msg, what);
+    }
+}
+
+/* What the prediction API refuses, and the message: negative or infinite
+ * horizons, a DERT rate of 0, a BG/BB or Gamma-Gamma fit where a
+ * continuous-time purchase fit is needed, covariates without each
+ * customer's values, bad interval levels, jmax < 2, a spend fit that is
+ * not Gamma-Gamma, spend without column m, a holdout without x_star. */
+static void test_api_refusals(void **state)
+{
+    ct_error err;
+    (void)state;
+    const double pb[4] = {0.243, 4.414, 0.793, 2.426}, pg[3] = {6.25, 3.74, 15.44};
+    const double pbb[4] = {1.2, 0.75, 0.66, 2.78};
+    ct_fit f = make_fit(CT_BGNBD, pb), gg = make_fit(CT_GAMMAGAMMA, pg);
+    ct_fit bb = make_fit(CT_BGBB, pbb);
+    double x[2] = {2, 0}, tx[2] = {20, 0}, T[2] = {30, 30}, m[2] = {12, 0}, out[8];
+    ct_customers c;
+    memset(&c, 0, sizeof c);
+    c.n = 2;
+    c.x = x;
+    c.t_x = tx;
+    c.T = T;
+    assert_status(ct_clv_p_no_purchase(&f, x, tx, T, 2, -1, out, &err), CT_EINVAL);
+    says(&err, "t = -1 must be >= 0");
+    assert_status(ct_clv_p_alive_at(&f, x, tx, T, 2, (double)INFINITY, 1, out, &err), CT_EINVAL);
+    assert_status(ct_clv_p_alive_at(&bb, x, tx, T, 2, 1, 1, out, &err), CT_EINVAL);
+    says(&err, "needs a bgnbd, mbgnbd or pareto fit, not bgbb");
+    assert_status(ct_clv_dert(&f, x, tx, T, 2, 0, 1, out, &err), CT_EINVAL);
+    says(&err, "discount rate 0 must be > 0");
+    assert_status(ct_clv_expected(&f, x, tx, T, 2, -2, out, &err), CT_EINVAL);
+    assert_status(ct_clv_count_pmf(&f, 10, 1, out, &err), CT_EINVAL);
+    says(&err, "jmax must be >= 2");
+    assert_status(ct_clv_predict(&f, (ct_clv_pred)99, &c, 1, 1, out, &err), CT_EINVAL);
+    assert_status(ct_clv_predict(&f, CT_PRED_P_ALIVE, &c, 0, 1, out, &err), CT_OK);
+    /* a fit with covariates: each customer's covariates, in range */
+    ct_fit fc = f;
+    fc.ncoef = 1;
+    assert_status(ct_clv_predict(&fc, CT_PRED_P_ALIVE, &c, 0, 1, out, &err), CT_EINVAL);
+    says(&err, "its predictions need each customer's covariates");
+    assert_status(ct_clv_p_alive_at(&fc, x, tx, T, 2, 1, 1, out, &err), CT_EINVAL);
+    double z[2] = {0, 1};
+    c.cov = z;
+    assert_status(ct_clv_predict(&fc, CT_PRED_DERT, &c, 0, 1, out, &err), CT_EINVAL);
+    says(&err, "discount rate 0 out of range");
+    ct_fit bbc = bb;
+    bbc.ncoef = 1;
+    assert_status(ct_clv_predict(&bbc, CT_PRED_EXPECTED, &c, 1, 1, out, &err), CT_EINVAL);
+    c.cov = NULL;
+    /* scores: the spend fit, column m, the level, the discount rate */
+    ct_scores sc;
+    assert_status(ct_clv_score(&f, &gg, &c, 52, 0.1, 1, &sc, &err), CT_EFORMAT);
+    says(&err, "spend predictions need column m");
+    c.m = m;
+    assert_status(ct_clv_score(&f, &bb, &c, 52, 0.1, 1, &sc, &err), CT_EINVAL);
+    says(&err, "must be gammagamma, not bgbb");
+    assert_status(ct_clv_score(&f, &gg, &c, 52, -0.1, 1, &sc, &err), CT_EINVAL);
+    assert_status(ct_clv_score_intervals(&f, &gg, &c, 52, 0.1, 1.5, 1, &sc, &err), CT_EINVAL);
+    says(&err, "interval level 1.5 must be in (0, 1)");
+    assert_status(ct_clv_score_bootstrap(&f, &gg, &c, 52, 0.1, 0.9, 1, 1, 0, 1, &sc, &err),
+                  CT_EINVAL);
+    ct_clv_scorer *scr = NULL;
+    assert_status(ct_clv_scorer_new(&fc, &gg, 52, 0.1, 1, &scr, &err), CT_EINVAL);
+    assert_null(scr);
+    /* validation tables */
+    double e[4], o[4], a[4], b[4];
+    assert_status(ct_clv_repeat_table(&f, &c, 1, e, o, &err), CT_EINVAL);
+    assert_status(ct_clv_holdout_table(&f, &c, 10, 4, e, o, a, &err), CT_EFORMAT);
+    double xs[2] = {1, 0};
+    c.x_star = xs;
+    assert_status(ct_clv_holdout_table(&f, &c, 10, 1, e, o, a, &err), CT_EINVAL);
+    assert_status(ct_clv_calibration(&f, &c, 0, 4, e, o, a, b, &err), CT_EINVAL);
+    says(&err, "calibration needs bins >= 1 and a holdout > 0 periods");
+    c.x_star = NULL;
+    assert_status(ct_clv_calibration(&f, &c, 10, 4, e, o, a, b, &err), CT_EFORMAT);
+    int8_t grp[2] = {0, 1};
+    double tot[2], lo[2], hi[2];
+    assert_status(ct_clv_group_clv(&f, &gg, &c, 52, 0.1, grp, 2, 0, 1, tot, lo, hi, &err),
+                  CT_EINVAL);
+    c.m = NULL;
+    assert_status(ct_clv_group_clv(&f, &gg, &c, 52, 0.1, grp, 2, 0.9, 1, tot, lo, hi, &err),
+                  CT_EFORMAT);
+}
+
 static void test_fit_storage_and_scores(void **state)
 {
     char path[512];
@@ -1951,6 +2039,7 @@ int main(void)
         cmocka_unit_test(test_scorer_blocks),
         cmocka_unit_test(test_pareto_p_alive_closed_form),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_api_refusals),
         cmocka_unit_test(test_fit_storage_and_scores),
         cmocka_unit_test(test_validation_tables),
         cmocka_unit_test(test_p_no_purchase),

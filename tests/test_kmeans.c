@@ -556,6 +556,28 @@ static void test_edge_cases(void **state)
     X[5] = 6;
     w[2] = -1;
     assert_status(ct_kmeans_fit(X, 6, 2, w, &o, &r, &err), CT_EDATA);
+    w[2] = 3;
+    /* options that cannot run: no rows, given start without centroids, bad
+     * tolerance or iteration count, a start that is not finite */
+    assert_status(ct_kmeans_fit(X, 0, 2, NULL, &o, &r, &err), CT_EINVAL);
+    assert_non_null(strstr(err.msg, "no data"));
+    o.init = CT_KM_INIT_GIVEN;
+    o.centroids = NULL;
+    assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EINVAL);
+    assert_non_null(strstr(err.msg, "needs centroids"));
+    double C0[4] = {1, 2, (double)NAN, 4};
+    o.centroids = C0;
+    assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EDATA);
+    assert_non_null(strstr(err.msg, "initial centroid 2, column 1"));
+    C0[2] = 3;
+    o.tol = -1;
+    assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EINVAL);
+    o.tol = 1e-4;
+    o.max_iter = 0;
+    assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EINVAL);
+    o.max_iter = 300;
+    assert_status(ct_kmeans_fit(X, 6, 2, w, &o, &r, &err), CT_OK);
+    ct_kmeans_result_free(&r);
 }
 
 /* Weighted k-means equals unweighted k-means on the rows repeated. */

@@ -180,6 +180,68 @@ static void test_store_refuses_bad_files(void **state)
     assert_non_null(strstr(err.msg, "incomplete"));
 }
 
+/* Element types by name and size; what a read-only file, a directory, a
+ * missing group or link target and a 3-D dataset are told. */
+static void test_store_refusals_and_types(void **state)
+{
+    char path[512], dir[512];
+    ct_error err;
+    ct_file *f;
+    (void)state;
+    const ct_dtype T[6] = {CT_INT8, CT_INT32, CT_INT64, CT_FLOAT32, CT_FLOAT64, CT_STRING};
+    const char *name[6] = {"int8", "int32", "int64", "float32", "float64", "string"};
+    const size_t size[6] = {1, 4, 8, 4, 8, 0};
+    for (int t = 0; t < 6; t++) {
+        assert_string_equal(ct_dtype_name(T[t]), name[t]);
+        assert_int_equal(ct_dtype_size(T[t]), size[t]);
+    }
+    assert_string_equal(ct_dtype_name((ct_dtype)99), "?");
+    assert_int_equal(ct_dtype_size((ct_dtype)99), 0);
+    tu_path(dir, sizeof dir, "adir.h5");
+    mkdir(dir, 0755);
+    assert_status(ct_file_open(&f, dir, &err), CT_ENOENT);
+    assert_non_null(strstr(err.msg, "is a directory"));
+    tu_path(path, sizeof path, "ro.h5");
+    write_table(path, 0);
+    assert_status(ct_file_open(&f, path, &err), CT_OK);
+    assert_status(ct_file_make_group(f, "/g", &err), CT_EINVAL);
+    assert_non_null(strstr(err.msg, "read-only"));
+    assert_status(ct_file_link_external(f, "/l", path, "/tab", &err), CT_EINVAL);
+    double m[4] = {1, 2, 3, 4};
+    assert_status(ct_file_write_matrix(f, "/m", m, 2, 2, &err), CT_EINVAL);
+    char names[4][64];
+    size_t nn;
+    assert_status(ct_file_list_groups(f, "/nothere", names, 4, &nn, &err), CT_EFORMAT);
+    assert_non_null(strstr(err.msg, "no group /nothere"));
+    assert_status(ct_file_commit(f, &err), CT_EINVAL); /* closes it */
+    /* a link to a file that does not exist */
+    tu_path(path, sizeof path, "links.h5");
+    assert_status(ct_file_create(&f, path, NULL, &err), CT_OK);
+    assert_status(ct_file_link_external(f, "/l", "/nonexistent-dir/t.h5", "/tab", &err),
+                  CT_ENOENT);
+    ct_file_close(f);
+    /* a 3-D dataset is not a matrix */
+    tu_path(path, sizeof path, "cube.h5");
+    hid_t fid = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[3] = {2, 2, 2};
+    double v[8] = {0};
+    hid_t sp = H5Screate_simple(3, dims, NULL);
+    hid_t ds = H5Dcreate2(fid, "cube", H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                          H5P_DEFAULT);
+    H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(fid);
+    assert_status(ct_file_open(&f, path, &err), CT_OK);
+    double *out = NULL;
+    size_t r, c;
+    assert_status(ct_file_read_matrix(f, "/cube", &out, &r, &c, &err), CT_EFORMAT);
+    assert_non_null(strstr(err.msg, "not 1-D or 2-D"));
+    assert_null(out);
+    ct_file_close(f);
+    assert_false(tu_count_temp());
+}
+
 /* A group of 1-D datasets as h5py writes them: no clvtier attributes. */
 static void test_store_foreign_table(void **state)
 {
@@ -258,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_store_round_trip),
         cmocka_unit_test(test_store_abandon_keeps_old),
         cmocka_unit_test(test_store_refuses_bad_files),
+        cmocka_unit_test(test_store_refusals_and_types),
         cmocka_unit_test(test_store_foreign_table),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);

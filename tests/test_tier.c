@@ -3,6 +3,7 @@
  * customers, loyalty classes and bad input. */
 #include <math.h>
 
+#include "pipeline/stages.h"
 #include "testutil.h"
 
 /* Four planted value groups (5%, 15%, 40%, 40% of customers) with
@@ -292,10 +293,92 @@ static void test_migration(void **state)
     assert_non_null(strstr(err.msg, "'a' appears twice"));
 }
 
+/* run's k-means over ranks (stage_cluster.c: rows moved to their reduction
+ * blocks, the scaler fitted on the stream, the k range and the final
+ * distributed Lloyd) on the serial communicator: the same k, scaler,
+ * centroids, labels and k scores as the one-process path, bit for bit, for
+ * a k range and a fixed k, weighted and not (tests/mpi: 2 and 4 ranks). */
+static void test_cluster_ranks_equal_serial(void **state)
+{
+    ct_error err;
+    (void)state;
+    size_t n = 6000, d = 3;
+    double *X = malloc(n * d * sizeof *X), *w = malloc(n * sizeof *w);
+    ct_rng *g = ct_rng_new(23, 0);
+    for (size_t i = 0; i < n; i++) {
+        size_t c = i % 5;
+        for (size_t q = 0; q < d; q++) {
+            X[i * d + q] = (double)(c * (q + 1)) * 3.0 + ct_rng_uniform(g) * 40.0 * (q == 2);
+        }
+        w[i] = 0.5 + (double)(i % 3);
+    }
+    ct_rng_free(g);
+    for (int v = 0; v < 4; v++) {
+        ct_tier_model m;
+        ct_tier_model_init(&m);
+        m.nfeat = d;
+        m.k_lo = 2;
+        m.k_hi = v < 2 ? 6 : 4;
+        m.k_lo = v < 2 ? 2 : 4;
+        m.transform = v % 2 ? CT_TF_LOG1P : CT_TF_NONE;
+        m.scale = CT_SC_ZSCORE;
+        m.seed = 11;
+        const double *wv = v % 2 ? w : NULL;
+        double *Xs = malloc(n * d * sizeof *Xs);
+        memcpy(Xs, X, n * d * sizeof *Xs);
+        ct_scaler sa, sb;
+        ct_kmeans_result ka, kb;
+        ct_kscore qa[8], qb[8];
+        size_t na = 0, nb = 0;
+        int32_t *lab = malloc(n * sizeof *lab);
+        memset(&sa, 0, sizeof sa);
+        memset(&sb, 0, sizeof sb);
+        assert_status(ct_cluster_model_serial(&m, Xs, wv, n, 2, &sa, &ka, qa, &na, &err), CT_OK);
+        assert_status(ct_cluster_model_ranks(ct_comm_world(), &m, X, wv, n, n, 0, 2, &sb, &kb,
+                                             lab, qb, &nb, &err),
+                      CT_OK);
+        assert_int_equal(ka.k, kb.k);
+        assert_int_equal(na, nb);
+        assert_memory_equal(sa.center, sb.center, d * sizeof *sa.center);
+        assert_memory_equal(sa.scale, sb.scale, d * sizeof *sa.scale);
+        assert_memory_equal(ka.centroids, kb.centroids, ka.k * d * sizeof *ka.centroids);
+        assert_memory_equal(ka.labels, lab, n * sizeof *lab);
+        for (size_t q = 0; q <= m.k_hi - m.k_lo; q++) {
+            assert_memory_equal(&qa[q], &qb[q], sizeof qa[q]);
+        }
+        ct_kmeans_result_free(&ka);
+        ct_kmeans_result_free(&kb);
+        ct_scaler_free(&sa);
+        ct_scaler_free(&sb);
+        free(Xs);
+        free(lab);
+    }
+    /* robust scaling is refused over ranks (it needs every row's order) */
+    ct_tier_model m;
+    ct_tier_model_init(&m);
+    m.nfeat = d;
+    m.k_lo = m.k_hi = 3;
+    m.scale = CT_SC_ROBUST;
+    ct_scaler sc;
+    ct_kmeans_result km;
+    ct_kscore qs[1];
+    size_t ns = 0;
+    int32_t *lab = malloc(n * sizeof *lab);
+    memset(&sc, 0, sizeof sc);
+    assert_status(ct_cluster_model_ranks(ct_comm_world(), &m, X, NULL, n, n, 0, 1, &sc, &km, lab,
+                                         qs, &ns, &err),
+                  CT_ECONFIG);
+    ct_scaler_free(&sc);
+    free(lab);
+    free(X);
+    free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_planted_tiers_recovered),
+        cmocka_unit_test(test_cluster_ranks_equal_serial),
         cmocka_unit_test(test_assignment_rules),
         cmocka_unit_test(test_hungarian),
         cmocka_unit_test(test_match_centroids),

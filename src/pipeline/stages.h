@@ -7,6 +7,8 @@
 #include "clvtier/comm.h"
 #include "clvtier/kmeans.h"
 #include "clvtier/modelfile.h"
+#include "clvtier/pipeline.h"
+#include "clvtier/store.h"
 
 /* Which k to try and how to score them. */
 typedef struct ct_krange {

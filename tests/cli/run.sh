@@ -520,8 +520,12 @@ grep -q '^  VIP  ' "$T/out" && ok || bad "run prints the tiers: $(cat "$T/out")"
 cmp -s "$T/tiers.csv" "$T/tiers2.csv" && ok || bad "run: tiers differ between runs / thread counts"
 # the same data again, compared with the first run: labels match, no customer moves
 expect 0 "run --previous" -- "$CLV" run -m "$MODELS/vip4.ini" "$DATA/CDNOW_master.txt" -o "$T/runm3.h5" --previous "$T/runm.h5" \
-    --json --markdown "$T/mig.md" --summary "$T/mig.json" -q
+    --json --markdown "$T/mig.md" --summary "$T/mig.json" --report "$T/mig.html" -q
 grep -qF '"labels_matched": true' "$T/out" && ok || bad "run --previous: $(cat "$T/out")"
+# report.html: the migration flow chart (one band per non-empty cell) and its table
+grep -qF 'Tier migration (previous run, left; this run, right)' "$T/mig.html" \
+    && grep -qF '<th>previous \ now</th>' "$T/mig.html" && grep -q '<path d="M[0-9.]*,[0-9.]* C' "$T/mig.html" \
+    && grep -qF 'VIP &#8594; VIP' "$T/mig.html" && ok || bad "report.html: migration chart or table missing"
 grep -qF '## Migration from' "$T/mig.md" && grep -q '^| VIP | [0-9]' "$T/mig.md" && ok \
     || bad "report.md: migration table: $(grep -A8 'Migration' "$T/mig.md")"
 grep -qF '"migration": {"previous": ' "$T/mig.json" && grep -qF '"hysteresis_kept": ' "$T/mig.json" && ok \
