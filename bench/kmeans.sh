@@ -43,6 +43,17 @@ for n in $SIZES; do
         done
     done
 done
+# seeding alone on the same matrix, d = 32, k = 64, beside scikit-learn's
+# kmeans_plusplus (greedy, one run: it takes about 30 s at 10M rows)
+for n in $SIZES; do
+    line=$("$BUILD/bench/kmeans" seed "$n" 32 64 "$THREADS")
+    if [ "$peer" = 1 ] && [ "$n" -le "${KMEANS_SEED_PEER_MAX:-$PEER_MAX}" ]; then
+        ps=$(OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS /usr/bin/python3 "$(dirname "$0")/kmeans_peer.py" seed "$n" 32 64 "$THREADS" | sed -n 's/sklearn_seed_s=//p')
+        echo "$line  | sklearn kmeans_plusplus $ps s (target: <= 2 s at 10M)"
+    else
+        echo "$line  (target: <= 2 s at 10M)"
+    fi
+done
 DIR=${BENCH_DIR:-build/bench-data}
 if [ -s "$DIR/c10M.h5" ]; then
     out=$("$TIMEIT" -n 1 -q -- "$CLVTIER" cluster "$DIR/c10M.h5" --features x,t_x,T,m,total,n,first_day,last_day \

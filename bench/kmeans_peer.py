@@ -24,6 +24,9 @@ def u01(key):
     return (mix64(key) >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
+seed_mode = sys.argv[1] == "seed"  # kmeans_peer.py seed N D K THREADS: kmeans_plusplus
+if seed_mode:
+    sys.argv = sys.argv[:1] + sys.argv[2:5] + ["f64"] + sys.argv[5:]
 n, d, k, prec, threads = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 kt = 16
 with np.errstate(over="ignore"):
@@ -32,6 +35,12 @@ with np.errstate(over="ignore"):
     c = i % np.uint64(kt)
     X = 10.0 * u01(np.uint64(1000003) * c + j) + (u01((i << np.uint64(10)) + j + np.uint64(77)) - 0.5) * 4.0
 X = X.astype(np.float32 if prec == "f32" else np.float64)
+if seed_mode:  # greedy k-means++ (2 + ln k trials), once: it takes long at 10M rows
+    from sklearn.cluster import kmeans_plusplus
+    t0 = time.perf_counter()
+    kmeans_plusplus(X, k, random_state=1)
+    print("sklearn_seed_s=%.3f" % (time.perf_counter() - t0))
+    sys.exit(0)
 C0 = X[:k].copy()
 best = {}
 for algo in ("lloyd", "elkan"):

@@ -218,6 +218,18 @@ static void test_hamerly_equals_lloyd(void **state)
             assert_memory_equal(b.labels, c.labels, n * sizeof(int32_t));
             assert_memory_equal(b.centroids, c.centroids, o.k * d * sizeof(double));
             assert_memory_equal(&b.inertia, &c.inertia, sizeof(double));
+            /* the share of distances the bounds skipped: none in the first
+             * pass, the same for any thread count, most once it settles */
+            assert_null(a.skipped);
+            assert_non_null(b.skipped);
+            assert_true(b.npasses >= b.iterations && b.npasses <= b.iterations + 1);
+            assert_true(b.skipped[0] == 0);
+            for (size_t q = 0; q < b.npasses; q++) {
+                assert_true(b.skipped[q] >= 0 && b.skipped[q] < 1);
+            }
+            assert_true(b.npasses < 3 || b.skipped[b.npasses - 1] > 0.5);
+            assert_int_equal(b.npasses, c.npasses);
+            assert_memory_equal(b.skipped, c.skipped, b.npasses * sizeof *b.skipped);
             ct_kmeans_result_free(&a);
             ct_kmeans_result_free(&b);
             ct_kmeans_result_free(&c);
@@ -480,6 +492,37 @@ static void test_fused_pass_is_plain_loop(void **state)
     } else {
         assert_true(checked >= 40);
     }
+}
+
+/* The bench's seeding hook gives the start the fit uses: a fit from those
+ * centroids (init given) is the fit with the init, bit for bit. */
+static void test_seed_hook_is_fit_start(void **state)
+{
+    ct_error err;
+    (void)state;
+    size_t n = 20000, d = 5;
+    double *X = blobs(n, d, 6, 1.0, 41, NULL);
+    const ct_km_init how[3] = {CT_KM_INIT_KMEANSPP, CT_KM_INIT_PARALLEL, CT_KM_INIT_RANDOM};
+    for (int h = 0; h < 3; h++) {
+        ct_kmeans_opts o;
+        ct_kmeans_result a, b;
+        ct_kmeans_opts_init(&o);
+        o.k = 6;
+        o.seed = 9;
+        o.n_init = 1;
+        o.init = how[h];
+        double C[30];
+        assert_status(ct_kmeans_seed(X, n, d, &o, C, &err), CT_OK);
+        assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &a, &err), CT_OK);
+        o.init = CT_KM_INIT_GIVEN;
+        o.centroids = C;
+        assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &b, &err), CT_OK);
+        assert_memory_equal(a.centroids, b.centroids, 6 * d * sizeof(double));
+        assert_memory_equal(a.labels, b.labels, n * sizeof(int32_t));
+        ct_kmeans_result_free(&a);
+        ct_kmeans_result_free(&b);
+    }
+    free(X);
 }
 
 static void test_blobs_recovered(void **state)
@@ -845,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_stream_equals_memory),
         cmocka_unit_test(test_labels_are_nearest),
         cmocka_unit_test(test_fused_pass_is_plain_loop),
+        cmocka_unit_test(test_seed_hook_is_fit_start),
         cmocka_unit_test(test_blobs_recovered),   cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_weights_equal_repeats), cmocka_unit_test(test_f32_and_predict),
         cmocka_unit_test(test_choose_k),          cmocka_unit_test(test_scaler),

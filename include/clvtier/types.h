@@ -123,6 +123,11 @@ typedef struct ct_kmeans_result {
     double inertia;    /* sum of w * squared distance to the own centroid */
     unsigned iterations, best_run;
     int converged;
+    /* Hamerly's bounds (NULL for Lloyd): per assignment pass of the best run
+     * (iterations + the final one when it ran), the share of the n k
+     * row-centre distances that the bounds made unnecessary. */
+    double *skipped;
+    size_t npasses;
 } ct_kmeans_result;
 
 void ct_kmeans_result_free(ct_kmeans_result *r);

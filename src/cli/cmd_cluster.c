@@ -71,8 +71,13 @@ static void show_result(const cli_common *c, const ct_cluster_summary *r, char n
     }
     if (c->json) {
         printf("{\"k\": %zu, \"inertia\": %.17g, \"iterations\": %u, \"converged\": %s, "
-               "\"seconds\": %.3f, \"features\": [",
-               k, r->inertia, r->iterations, r->converged ? "true" : "false", r->seconds);
+               "\"seconds\": %.3f, \"algorithm\": \"%s\", \"distances_skipped\": [",
+               k, r->inertia, r->iterations, r->converged ? "true" : "false", r->seconds,
+               r->skipped != NULL ? "hamerly" : "lloyd");
+        for (size_t q = 0; q < r->npasses; q++) {
+            printf("%s%.4f", q ? ", " : "", r->skipped[q]);
+        }
+        printf("], \"features\": [");
         for (size_t j = 0; j < d; j++) {
             printf("%s\"%s\"", j ? ", " : "", names[j]);
         }

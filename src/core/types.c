@@ -102,6 +102,7 @@ void ct_kmeans_result_free(ct_kmeans_result *r)
     free(r->centroids);
     free(r->labels);
     free(r->weight);
+    free(r->skipped);
     memset(r, 0, sizeof *r);
 }
 

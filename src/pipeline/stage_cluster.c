@@ -599,6 +599,7 @@ void ct_cluster_summary_free(ct_cluster_summary *r)
     free(r->weight);
     free(r->mean);
     free(r->ks);
+    free(r->skipped);
     memset(r, 0, sizeof *r);
 }
 
@@ -628,11 +629,17 @@ static ct_status write_result(const ct_cluster_stage *o, const ct_kmeans_result 
         sum->inertia = best->inertia;
         sum->iterations = best->iterations;
         sum->converged = best->converged;
+        size_t np = best->skipped != NULL ? best->npasses : 0;
+        sum->skipped = np > 0 ? malloc(np * sizeof *sum->skipped) : NULL;
         sum->weight = malloc(k * sizeof *sum->weight);
-        if (sum->weight == NULL) {
+        if (sum->weight == NULL || (np > 0 && sum->skipped == NULL)) {
             s = ct_fail(err, CT_ENOMEM, "out of memory");
         } else {
             memcpy(sum->weight, best->weight, k * sizeof *sum->weight);
+            if (np > 0) {
+                memcpy(sum->skipped, best->skipped, np * sizeof *sum->skipped);
+            }
+            sum->npasses = np;
         }
         sum->mean = mean; /* the summary owns them now */
         sum->ks = ks;

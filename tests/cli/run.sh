@@ -475,6 +475,9 @@ expect 0 "cluster json, 1 thread" -- "$CLV" cluster "$T/cdnow.h5" --features x,t
 sed 's/"seconds": [0-9.]*//' "$T/out" >"$T/c1.json"
 sed -i 's/"seconds": [0-9.]*//' "$T/c2.json"
 cmp -s "$T/c1.json" "$T/c2.json" && ok || bad "cluster result depends on --threads"
+# the bounds' work: none skipped in the first pass, a share per pass after it
+grep -q '"algorithm": "hamerly", "distances_skipped": \[0\.0000, 0\.[0-9]*' "$T/c1.json" && ok \
+    || bad "cluster --json: distances_skipped: $(grep -o '"algorithm.\{0,80\}' "$T/c1.json")"
 expect 0 "cluster float32" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 4 --float32 -o "$T/c3.h5" -q
 printf 'x,t_x,T,m\n0,0,30,0\n3,20,35,30\n10,35,38,40\n' >"$T/init.csv"
 expect 0 "cluster init file" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m --init "$T/init.csv" -o "$T/c4.h5" -q

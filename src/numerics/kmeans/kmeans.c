@@ -50,6 +50,8 @@ typedef struct km_run {
     double inertia;
     unsigned iterations;
     int converged;
+    double *skipped; /* Hamerly: the share skipped per pass (npasses), else NULL */
+    size_t npasses;
 } km_run;
 
 typedef double (*km_dist_fn)(const void *X, size_t i, size_t d, const double *c);
@@ -638,6 +640,24 @@ ct_status ct_kmeans_fit_f32(const float *X, size_t n, size_t d, const double *w,
     return fit_f32(X, n, d, w, o, r, err);
 }
 
+ct_status ct_kmeans_seed(const double *X, size_t n, size_t d, const ct_kmeans_opts *o, double *C,
+                         ct_error *err)
+{
+    km_ctx K;
+    ct_status s = km_setup(&K, n, d, NULL, o, err);
+    double *xn = s == CT_OK ? malloc(n * sizeof *xn) : NULL;
+    if (s == CT_OK && xn == NULL) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    if (s == CT_OK) {
+        row_norms_f64(X, n, d, xn);
+        km_ops ops = {X, xn, candidates_f64, row_copy_f64, row_sqdist_f64};
+        s = km_init(&K, &ops, 0, C, err);
+    }
+    free(xn);
+    return s;
+}
+
 ct_status ct_kmeans_predict(const double *X, size_t n, size_t d, const double *C, size_t k,
                             unsigned threads, int32_t *labels, double *dist2, ct_error *err)
 {
@@ -676,7 +696,7 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
 {
     ct_kmeans_opts o;
     km_ctx K;
-    km_run res;
+    km_run res = {0, 0, 0, NULL, 0};
     ct_kmeans_opts_init(&o);
     o.k = k;
     o.init = CT_KM_INIT_GIVEN;

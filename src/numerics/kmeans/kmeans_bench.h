@@ -10,4 +10,9 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
                                 size_t k, unsigned iters, unsigned threads, double *inertia,
                                 ct_error *err);
 
+/* The start alone (o->init, o->seed, run 0) of ct_kmeans_fit on X (f64):
+ * C (o->k x d) gets the centroids the fit would start from. */
+ct_status ct_kmeans_seed(const double *X, size_t n, size_t d, const ct_kmeans_opts *o, double *C,
+                         ct_error *err);
+
 #endif

@@ -232,6 +232,8 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
     KM_REAL *CR = malloc(k * d * sizeof *CR), *cn = malloc(k * sizeof *cn);
     double *part = malloc(nb * stride * sizeof *part);
     double *Cn = malloc((k * d + k + 1) * sizeof *Cn);
+    out->skipped = NULL;
+    out->npasses = 0;
     ct_status s = CT_OK;
     if (!CR || !cn || !part || !Cn) {
         s = ct_fail(err, CT_ENOMEM, "out of memory for k-means (n = %zu, k = %zu)", n, k);
@@ -353,6 +355,7 @@ typedef struct KM_SUF(hpass) {
     int full;     /* every row exactly, fresh sums (first pass, after a relocation) */
     double *part; /* per block: sums (or their changes) k x d, weights k, moves */
     size_t stride;
+    double *ndist; /* per block: row-centre distances computed */
 } KM_SUF(hpass);
 
 static void KM_SUF(hflush)(KM_SUF(hpass) *P, const size_t *idx, size_t nr, KM_REAL *Xt,
@@ -413,6 +416,7 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
     }
     double *acc = P->part + b * P->stride;
     memset(acc, 0, P->stride * sizeof *acc);
+    size_t own = 0, full = 0; /* distances to the own centre; rows assigned over all k */
     const double eps = 8 * (double)KM_EPS;
     for (size_t i = begin; i < end; i++) {
         if (!P->full) {
@@ -428,12 +432,14 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
                 continue;
             }
             u = sqrt(KM_SUF(sqdist)(P->X + i * d, P->C + a * d, d));
+            own++;
             P->u[i] = u;
             if (u + slack <= m) {
                 continue;
             }
         }
         idx[nr++] = i;
+        full++;
         if (nr == tr) {
             KM_SUF(hflush)(P, idx, nr, Xt, xnt, G, lab, d1, d2, acc);
             nr = 0;
@@ -442,6 +448,7 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
     if (nr > 0) {
         KM_SUF(hflush)(P, idx, nr, Xt, xnt, G, lab, d1, d2, acc);
     }
+    P->ndist[b] = (double)own + (double)full * (double)k;
     free(G);
     free(Xt);
     free(xnt);
@@ -463,8 +470,11 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
     double *part = malloc(nb * stride * sizeof *part);
     double *Cn = calloc(k * d + k, sizeof *Cn), *u = malloc(n * sizeof *u);
     double *l = malloc(n * sizeof *l), *sh = malloc(k * sizeof *sh), *pj = calloc(k, sizeof *pj);
+    double *ndist = malloc(nb * sizeof *ndist);
+    out->skipped = malloc(((size_t)max_iter + 1) * sizeof *out->skipped);
+    out->npasses = 0;
     ct_status s = CT_OK;
-    if (!CR || !cn || !part || !Cn || !u || !l || !sh || !pj) {
+    if (!CR || !cn || !part || !Cn || !u || !l || !sh || !pj || !ndist || !out->skipped) {
         s = ct_fail(err, CT_ENOMEM, "out of memory for k-means (n = %zu, k = %zu)", n, k);
     }
     int strict = 0, stop = 0, full = 1;
@@ -473,7 +483,7 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
         labels[i] = -1;
     }
     KM_SUF(hpass) P = {X, CR, cn, xn, K->w, C, n, d, k, K->tr, labels, u, l, sh, pj,
-                       0, 0, 0, 0, 1, part, stride};
+                       0, 0, 0, 0, 1, part, stride, ndist};
     double *sums = Cn, *wk = Cn + k * d;
     for (it = 0; it <= max_iter && s == CT_OK; it++) {
         /* it == max_iter: the last assignment only (labels for the final centres) */
@@ -495,10 +505,14 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
         if (s != CT_OK) {
             break;
         }
-        double moved = 0;
+        double moved = 0, dist = 0;
         if (full) {
             memset(Cn, 0, (k * d + k) * sizeof *Cn);
         }
+        for (size_t b = 0; b < nb; b++) {
+            dist += ndist[b];
+        }
+        out->skipped[out->npasses++] = 1.0 - dist / ((double)n * (double)k);
         for (size_t b = 0; b < nb; b++) {
             const double *a = part + b * stride;
             for (size_t q = 0; q < k * d + k; q++) {
@@ -557,6 +571,11 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
     free(l);
     free(sh);
     free(pj);
+    free(ndist);
+    if (s != CT_OK) {
+        free(out->skipped);
+        out->skipped = NULL;
+    }
     return s;
 }
 
@@ -652,7 +671,7 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
     km_ops ops = {X, xn, KM_SUF(candidates), KM_SUF(row_copy), KM_SUF(row_sqdist)};
     r->inertia = CT_INF;
     for (unsigned run = 0; run < K.n_init && s == CT_OK; run++) {
-        km_run res;
+        km_run res = {0, 0, 0, NULL, 0};
         s = km_init(&K, &ops, run, C, err);
         if (s == CT_OK) {
             s = K.algo == CT_KM_ALGO_HAMERLY
@@ -664,9 +683,14 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
             r->iterations = res.iterations;
             r->converged = res.converged;
             r->best_run = run;
+            free(r->skipped);
+            r->skipped = res.skipped;
+            r->npasses = res.npasses;
+            res.skipped = NULL;
             memcpy(r->centroids, C, K.k * d * sizeof *C);
             memcpy(r->labels, lab, n * sizeof *lab);
         }
+        free(res.skipped);
     }
     free(xn);
     free(C);
