@@ -353,6 +353,38 @@ grep -q 'holdout (39 periods)' "$T/out" && grep -q '^      0 .* 1411$' "$T/out" 
 expect 0 "validate json" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5" --json --max 3 --curve 5
 grep -qF '"x": "3+"' "$T/out" && grep -qF '"expected_new": [' "$T/out" && ok || bad "validate json buckets/curve"
 grep -qF '"calibration": {"brier": 0.1' "$T/out" && ok || bad "validate json: no calibration: $(cat "$T/out")"
+# fit's tuning options: the same optimum from other starts, seed and thread count
+expect 0 "fit with tuning options" -- "$CLV" fit "$T/cdnow.h5" --model bgnbd --starts 5 --max-iter 800 --seed 9 \
+    --threads 1 --penalty 0 --table /customers -o "$T/fit_tuned.h5" --json -q
+grep -qF '"r": 0.2425' "$T/out" && ok || bad "fit with tuning options: $(cat "$T/out")"
+# usage errors name the option and its value
+expect 64 "fit --penalty -1" -- "$CLV" fit "$T/cdnow.h5" --model bgnbd --penalty -1 -o "$T/x.h5"
+says "fit --penalty -1" "--penalty '-1' must be a number >= 0"
+expect 64 "fit --starts 0" -- "$CLV" fit "$T/cdnow.h5" --model bgnbd --starts 0 -o "$T/x.h5"
+says "fit --starts 0" "--starts '0' must be 1..1000"
+expect 64 "fit --max-iter 0" -- "$CLV" fit "$T/cdnow.h5" --model bgnbd --max-iter 0 -o "$T/x.h5"
+expect 64 "fit --seed x" -- "$CLV" fit "$T/cdnow.h5" --model bgnbd --seed x -o "$T/x.h5"
+says "fit --seed x" "--seed 'x' is not a non-negative integer"
+expect 64 "fit --threads 0" -- "$CLV" fit "$T/cdnow.h5" --model bgnbd --threads 0 -o "$T/x.h5"
+expect 64 "fit without --model" -- "$CLV" fit "$T/cdnow.h5" -o "$T/x.h5"
+says "fit without --model" "missing --model"
+expect 64 "fit without -o" -- "$CLV" fit "$T/cdnow.h5" --model bgnbd
+says "fit without -o" "missing -o FIT.h5"
+expect 64 "fit model twice" -- "$CLV" fit "$T/cdnow.h5" --model bgnbd,bgnbd -o "$T/x.h5"
+says "fit model twice" "model 'bgnbd' given twice"
+expect 64 "fit auto twice" -- "$CLV" fit "$T/cdnow.h5" --model auto,auto -o "$T/x.h5"
+expect 64 "score --discount -1" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --discount -1 -o "$T/x.h5"
+says "score --discount -1" "--discount '-1' must be a rate >= 0"
+expect 64 "score without --fit" -- "$CLV" score "$T/cdnow.h5" -o "$T/x.h5"
+expect 64 "score --threads 0" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --threads 0 -o "$T/x.h5"
+expect 64 "validate --holdout 0" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5" --holdout 0
+says "validate --holdout 0" "--holdout '0' must be > 0"
+expect 64 "validate --curve 0" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5" --curve 0
+expect 64 "validate --max 0" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5" --max 0
+expect 64 "validate without --fit" -- "$CLV" validate "$T/cdnow.h5"
+# the expected-purchases curve of a new customer, as a table
+expect 0 "validate --curve" -- "$CLV" validate "$T/cdnow.h5" --fit "$T/fit.h5" --curve 3
+grep -q '^  *3  *[0-9.]*$' "$T/out" && ok || bad "validate --curve table: $(cat "$T/out")"
 expect 0 "fit bgbb donations" -- "$CLV" fit "$T/don.h5" --model bgbb -o "$T/bb.h5" --json -q
 grep -qF '"alpha": 1.20' "$T/out" && ok || bad "bgbb fit: $(cat "$T/out")"
 # issue 15: --model auto.  Donations are discrete (x <= t_x <= n, whole): BG/BB
