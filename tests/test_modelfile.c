@@ -127,6 +127,24 @@ static void test_bad_models(void **state)
          "covariates need a named purchase model"},
         {"[clv]\npurchase = bgnbd\ncovariates_reference = web\n", CT_ECONFIG,
          "must be column=level"},
+        /* every value check names the key and the value */
+        {"[model]\nname = \n", CT_ECONFIG, "[model] name: '' must be 1..63 characters"},
+        {"[data]\ncalibration_end = 1997-13-01\n", CT_ECONFIG,
+         "[data] calibration_end: '1997-13-01' is not a date YYYY-MM-DD"},
+        {"[clv]\nspend = lognormal\n", CT_ECONFIG, "'lognormal' is not gammagamma or none"},
+        {"[clv]\npenalty = -1\n", CT_ECONFIG, "[clv] penalty: '-1' must be >= 0"},
+        {"[clv]\npenalty_cov = x\n", CT_ECONFIG, "[clv] penalty_cov: 'x' must be >= 0"},
+        {"[features]\nuse = \n", CT_ECONFIG, "must list 1..32 feature names"},
+        {"[features]\ntransform = sqrt\n", CT_ECONFIG, "'sqrt' is not none or log1p"},
+        {"[features]\nscale = minmax\n", CT_ECONFIG, "'minmax' is not none, zscore or robust"},
+        {"[kmeans]\nk = 2.5\n", CT_ECONFIG, "[kmeans] k: '2.5' must be a whole number 1..1000"},
+        {"[kmeans]\nn_init = 0\n", CT_ECONFIG, "[kmeans] n_init: '0' must be a whole number"},
+        {"[tiers]\nnames = \n", CT_ECONFIG, "must list 1..16 tier names"},
+        {"[tiers]\nassign = lottery\n", CT_ECONFIG,
+         "'lottery' is not clusters, shares or thresholds"},
+        {"[tiers]\nshares = a, b\n", CT_ECONFIG, "[tiers] shares: 'a, b' must be a list of numbers"},
+        {"[tiers]\nstability = 0.5\n", CT_ECONFIG, "must be a whole number of draws in [0, 10000]"},
+        {"[tiers]\nborderline = 0\n", CT_ECONFIG, "[tiers] borderline: '0' must be a share in (0, 1]"},
     };
     char long_model[512];
     snprintf(long_model, sizeof long_model, "[tiers]\n; %0200d\nrank_by = clv\n", 0);
