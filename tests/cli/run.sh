@@ -59,6 +59,22 @@ expect 64 "bad period" -- "$CLV" ingest "$DATA/CDNOW_master.txt" --period year -
 expect 64 "bad date option" -- "$CLV" ingest "$DATA/CDNOW_master.txt" --calibration-end 1997-02-30 -o "$T/x.h5"
 expect 64 "synth bad params" -- "$CLV" synth --params r=-1 -n 10 -o "$T/x.csv"
 expect 64 "synth unknown param" -- "$CLV" synth --params q=1 -n 10 -o "$T/x.csv"
+# usage errors of synth, cluster and ingest name the option and its value
+for a in "--model weibull|unknown model 'weibull'" "-n 0|-n '0' is not a positive count" \
+    "--periods 0|--periods '0' must be > 0" "--cohort -1|--cohort '-1' must be >= 0" \
+    "--period year|unknown period 'year'" "--start 2020-02-30|--start '2020-02-30' is not a date" \
+    "--seed -3|--seed '-3' is not a non-negative integer" "--ahead soon|--ahead 'soon' is not a number" \
+    "--spend p=x|--spend" "--covariates a:q:1:1|is not NAME" "--dynamic-out $T/d.csv|--dynamic-out goes with"; do
+    opt=${a%%|*}; msg=${a#*|}
+    # shellcheck disable=SC2086
+    expect 64 "synth $opt" -- "$CLV" synth $opt -n 10 -o "$T/x.csv" && says "synth $opt" "$msg"
+done
+expect 64 "synth without -o" -- "$CLV" synth -n 10
+expect 64 "synth extra argument" -- "$CLV" synth -n 10 extra -o "$T/x.csv"
+# synth's calendar and spend options: day periods from a start date
+expect 0 "synth day periods" -- "$CLV" synth -n 50 --period day --periods 400 --start 2021-03-01 \
+    --spend p=6,q=4,v=15 --seed 4 -o "$T/synd.csv" -q
+sed -n 2p "$T/synd.csv" | grep -q ',2021-0[3-9]-\|,2022-0[1-4]-' && ok || bad "synth --start: $(sed -n 2p "$T/synd.csv")"
 
 # ---- CDNOW ----------------------------------------------------------------
 expect 0 "ingest cdnow sample" -- "$CLV" ingest "$DATA/CDNOW_sample.txt" --no-header --id 2 \
@@ -507,6 +523,22 @@ expect 0 "cluster json, 1 thread" -- "$CLV" cluster "$T/cdnow.h5" --features x,t
 sed 's/"seconds": [0-9.]*//' "$T/out" >"$T/c1.json"
 sed -i 's/"seconds": [0-9.]*//' "$T/c2.json"
 cmp -s "$T/c1.json" "$T/c2.json" && ok || bad "cluster result depends on --threads"
+for a in "--transform sqrt|unknown transform 'sqrt'" "--scale minmax|unknown scaling 'minmax'" \
+    "-k 0|-k '0' must be >= 1" "--k-range 5:2|--k-range" "--n-init 0|--n-init '0' must be 1..1000" \
+    "--max-iter 0|--max-iter '0' must be 1..1000000" "--tol -1|--tol '-1' must be >= 0" \
+    "--block-rows 0|--block-rows '0' must be a positive number" "--seed x|--seed 'x'" \
+    "--sample 3|--sample '3' must be >= 10" "--threads 0|--threads '0' must be 1..1024"; do
+    opt=${a%%|*}; msg=${a#*|}
+    # shellcheck disable=SC2086
+    expect 64 "cluster $opt" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x $opt -o "$T/x.h5" && says "cluster $opt" "$msg"
+done
+expect 64 "cluster without --features" -- "$CLV" cluster "$T/cdnow.h5" -k 3 -o "$T/x.h5"
+expect 64 "cluster empty --features" -- "$CLV" cluster "$T/cdnow.h5" --features , -k 3 -o "$T/x.h5"
+# Lloyd without bounds, tuned: no share skipped, the k-range scores in JSON
+expect 0 "cluster lloyd, k range" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m --algorithm lloyd --k-range 2:3 \
+    --n-init 2 --max-iter 50 --tol 0.001 --sample 500 --seed 3 --json -o "$T/c5.h5" -q
+grep -q '"algorithm": "lloyd", "distances_skipped": \[\]' "$T/out" && grep -qF '"calinski_harabasz": ' "$T/out" && ok \
+    || bad "cluster lloyd json: $(cut -c1-300 "$T/out")"
 # the bounds' work: none skipped in the first pass, a share per pass after it
 grep -q '"algorithm": "hamerly", "distances_skipped": \[0\.0000, 0\.[0-9]*' "$T/c1.json" && ok \
     || bad "cluster --json: distances_skipped: $(grep -o '"algorithm.\{0,80\}' "$T/c1.json")"
