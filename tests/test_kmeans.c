@@ -525,6 +525,60 @@ static void test_seed_hook_is_fit_start(void **state)
     free(X);
 }
 
+/* Greedy k-means++ with pruned passes (triangle inequality) makes the
+ * choices of computing every row's distances (CLVTIER_PP_NOPRUNE), bit for
+ * bit: weighted and not, f64 (through the seeding hook) and f32 (through a
+ * one-iteration fit), across the kernels' column counts, 1 and 3 threads. */
+static void test_pruned_plusplus_exact(void **state)
+{
+    ct_error err;
+    (void)state;
+    const size_t D[3] = {3, 12, 29};
+    for (int t = 0; t < 3; t++) {
+        size_t n = 30000, d = D[t], k = 25;
+        double *X = blobs(n, d, 9, 1.5, 70 + (uint64_t)t, NULL), *w = malloc(n * sizeof *w);
+        float *F = malloc(n * d * sizeof *F);
+        for (size_t i = 0; i < n; i++) {
+            w[i] = 0.25 + (double)(i % 5);
+        }
+        for (size_t q = 0; q < n * d; q++) {
+            F[q] = (float)X[q];
+        }
+        for (int v = 0; v < 2; v++) {
+            double *C[3];
+            ct_kmeans_result R[3];
+            for (int mode = 0; mode < 3; mode++) { /* pruned, 3 threads, not pruned */
+                ct_kmeans_opts o;
+                ct_kmeans_opts_init(&o);
+                o.k = k;
+                o.init = CT_KM_INIT_KMEANSPP;
+                o.seed = 4;
+                o.n_init = 1;
+                o.max_iter = 1;
+                o.threads = mode == 1 ? 3 : 1;
+                if (mode == 2) {
+                    setenv("CLVTIER_PP_NOPRUNE", "1", 1);
+                }
+                C[mode] = malloc(k * d * sizeof(double));
+                assert_status(ct_kmeans_seed(X, n, d, &o, C[mode], &err), CT_OK);
+                assert_status(ct_kmeans_fit_f32(F, n, d, v ? w : NULL, &o, &R[mode], &err), CT_OK);
+                unsetenv("CLVTIER_PP_NOPRUNE");
+            }
+            for (int mode = 1; mode < 3; mode++) {
+                assert_memory_equal(C[0], C[mode], k * d * sizeof(double));
+                assert_memory_equal(R[0].centroids, R[mode].centroids, k * d * sizeof(double));
+            }
+            for (int mode = 0; mode < 3; mode++) {
+                free(C[mode]);
+                ct_kmeans_result_free(&R[mode]);
+            }
+        }
+        free(X);
+        free(w);
+        free(F);
+    }
+}
+
 static void test_blobs_recovered(void **state)
 {
     ct_error err;
@@ -889,6 +943,7 @@ int main(void)
         cmocka_unit_test(test_labels_are_nearest),
         cmocka_unit_test(test_fused_pass_is_plain_loop),
         cmocka_unit_test(test_seed_hook_is_fit_start),
+        cmocka_unit_test(test_pruned_plusplus_exact),
         cmocka_unit_test(test_blobs_recovered),   cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_weights_equal_repeats), cmocka_unit_test(test_f32_and_predict),
         cmocka_unit_test(test_choose_k),          cmocka_unit_test(test_scaler),

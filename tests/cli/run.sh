@@ -536,7 +536,7 @@ expect 64 "cluster without --features" -- "$CLV" cluster "$T/cdnow.h5" -k 3 -o "
 expect 64 "cluster empty --features" -- "$CLV" cluster "$T/cdnow.h5" --features , -k 3 -o "$T/x.h5"
 # Lloyd without bounds, tuned: no share skipped, the k-range scores in JSON
 expect 0 "cluster lloyd, k range" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m --algorithm lloyd --k-range 2:3 \
-    --n-init 2 --max-iter 50 --tol 0.001 --sample 500 --seed 3 --json -o "$T/c5.h5" -q
+    --n-init 2 --max-iter 50 --tol 0.001 --sample 500 --seed 3 --json -o "$T/c_lloyd.h5" -q
 grep -q '"algorithm": "lloyd", "distances_skipped": \[\]' "$T/out" && grep -qF '"calinski_harabasz": ' "$T/out" && ok \
     || bad "cluster lloyd json: $(cut -c1-300 "$T/out")"
 # the bounds' work: none skipped in the first pass, a share per pass after it

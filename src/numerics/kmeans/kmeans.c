@@ -61,11 +61,17 @@ typedef ct_status (*km_cands_fn)(const km_ctx *K, const void *X, const void *xn,
                                  const double *cand, size_t m, km_cand_fn fn, void *fctx,
                                  ct_error *err);
 
+/* Greedy k-means++ with pruned passes (kmeans_impl.h): 0 and *st set, or
+ * -1 where the FMA-chain kernels are not there (no SIMD, d > 32). */
+typedef int (*km_pp_fn)(const km_ctx *K, const void *X, const void *xn, ct_rng *g, double *C,
+                        ct_status *st, ct_error *err);
+
 typedef struct km_ops {
     const void *X, *xn;
     km_cands_fn cands;
     km_copy_fn copy;
     km_dist_fn dist;
+    km_pp_fn pp;
 } km_ops;
 
 void openblas_set_num_threads(int num_threads);
@@ -317,6 +323,8 @@ typedef struct pp_ctx {
     double *part; /* per block x m */
     size_t m;
     int mode; /* 0: store closest = d2[0]; 1: partial potentials; 2: closest = min(closest, min d2) */
+    int32_t *near; /* modes 0 and 2, may be NULL: the index of the nearest candidate so far */
+    size_t first;  /* the index of d2[0] among the candidates */
 } pp_ctx;
 
 static void pp_fn(void *vctx, size_t b, size_t row, const double *d2, size_t m)
@@ -325,6 +333,9 @@ static void pp_fn(void *vctx, size_t b, size_t row, const double *d2, size_t m)
     double wi = c->K->w != NULL ? c->K->w[row] : 1.0;
     if (c->mode == 0) {
         c->closest[row] = d2[0];
+        if (c->near != NULL) {
+            c->near[row] = (int32_t)c->first;
+        }
     } else if (c->mode == 1) {
         for (size_t t = 0; t < m; t++) {
             double v = d2[t] < c->closest[row] ? d2[t] : c->closest[row];
@@ -332,10 +343,17 @@ static void pp_fn(void *vctx, size_t b, size_t row, const double *d2, size_t m)
         }
     } else {
         double v = c->closest[row];
-        for (size_t t = 0; t < m; t++) {
-            v = d2[t] < v ? d2[t] : v;
+        size_t at = SIZE_MAX;
+        for (size_t t = 0; t < m; t++) { /* strictly smaller: ties keep the earlier candidate */
+            if (d2[t] < v) {
+                v = d2[t];
+                at = t;
+            }
         }
         c->closest[row] = v;
+        if (c->near != NULL && at != SIZE_MAX) {
+            c->near[row] = (int32_t)(c->first + at);
+        }
     }
 }
 
@@ -348,10 +366,40 @@ static double weighted_sum(const km_ctx *K, const double *v)
     return s;
 }
 
-/* Greedy k-means++ (scikit-learn's _kmeans_plusplus) on the data of ops. */
+/* The row picked by D^2 sampling at rv in [0, total): rows in blocks of
+ * K->rb, whose totals (w D summed in row order) are added in block order up
+ * to the block where rv falls, then rows within it.  The same row for any
+ * thread count. */
+static size_t pp_sample(const km_ctx *K, const double *D, const double *btot, double rv)
+{
+    size_t nb = ct_par_nblocks(K->n, K->rb);
+    double acc = 0;
+    for (size_t b = 0; b < nb; b++) {
+        size_t r0 = b * K->rb, r1 = r0 + K->rb < K->n ? r0 + K->rb : K->n;
+        if (acc + btot[b] >= rv || b + 1 == nb) {
+            for (size_t i = r0; i < r1; i++) {
+                acc += (K->w != NULL ? K->w[i] : 1.0) * D[i];
+                if (acc >= rv) {
+                    return i;
+                }
+            }
+            return r1 - 1;
+        }
+        acc += btot[b];
+    }
+    return K->n - 1;
+}
+
+/* Greedy k-means++ (scikit-learn's _kmeans_plusplus) on the data of ops:
+ * with pruned passes where the kernels allow (ops->pp), else every row's
+ * distance to every trial. */
 static ct_status km_plusplus(const km_ctx *K, const km_ops *ops, ct_rng *g, double *C,
                              ct_error *err)
 {
+    ct_status pst;
+    if (ops->pp != NULL && ops->pp(K, ops->X, ops->xn, g, C, &pst, err) == 0) {
+        return pst;
+    }
     size_t n = K->n, d = K->d, k = K->k;
     size_t L = 2 + (size_t)log((double)k);
     size_t nb = ct_par_nblocks(n, K->rb);
@@ -364,7 +412,7 @@ static ct_status km_plusplus(const km_ctx *K, const km_ops *ops, ct_rng *g, doub
     }
     if (s == CT_OK) {
         ops->copy(ops->X, weighted_pick(K, g), d, C);
-        pp_ctx pc = {K, closest, NULL, 1, 0};
+        pp_ctx pc = {K, closest, NULL, 1, 0, NULL, 0};
         s = ops->cands(K, ops->X, ops->xn, C, 1, pp_fn, &pc, err);
     }
     double cur = s == CT_OK ? weighted_sum(K, closest) : 0;
@@ -388,7 +436,7 @@ static ct_status km_plusplus(const km_ctx *K, const km_ops *ops, ct_rng *g, doub
             ops->copy(ops->X, lo < n ? lo : n - 1, d, cand + t * d);
         }
         memset(part, 0, nb * L * sizeof *part);
-        pp_ctx pc = {K, closest, part, L, 1};
+        pp_ctx pc = {K, closest, part, L, 1, NULL, 0};
         s = ops->cands(K, ops->X, ops->xn, cand, L, pp_fn, &pc, err);
         if (s != CT_OK) {
             break;
@@ -461,23 +509,6 @@ static ct_status sample_block(void *vctx, size_t b, size_t begin, size_t end, ct
     return CT_OK;
 }
 
-typedef struct near_ctx {
-    const km_ctx *K;
-    double *part; /* per block x m: weight of the rows nearest to each candidate */
-} near_ctx;
-
-static void near_fn(void *vctx, size_t b, size_t row, const double *d2, size_t m)
-{
-    near_ctx *c = vctx;
-    size_t best = 0;
-    for (size_t t = 1; t < m; t++) {
-        if (d2[t] < d2[best]) {
-            best = t;
-        }
-    }
-    c->part[b * m + best] += c->K->w != NULL ? c->K->w[row] : 1.0;
-}
-
 /* k-means|| (Bahmani et al. 2012): 5 rounds oversampling l = 2k points in
  * expectation, each candidate weighted by the rows nearest to it, then
  * weighted k-means++ and Lloyd on the candidates give the k centres. */
@@ -488,14 +519,15 @@ static ct_status km_parallel(const km_ctx *K, const km_ops *ops, ct_rng *g, unsi
     size_t nb = ct_par_nblocks(n, K->rb);
     double *closest = malloc(n * sizeof *closest), *cand = malloc(cap * d * sizeof *cand);
     unsigned char *pick = malloc(n);
+    int32_t *near = malloc(n * sizeof *near);
     ct_status s = CT_OK;
-    if (!closest || !cand || !pick) {
+    if (!closest || !cand || !pick || !near) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
     if (s == CT_OK) {
         ops->copy(ops->X, weighted_pick(K, g), d, cand);
         m = 1;
-        pp_ctx pc = {K, closest, NULL, 1, 0};
+        pp_ctx pc = {K, closest, NULL, 1, 0, near, 0};
         s = ops->cands(K, ops->X, ops->xn, cand, 1, pp_fn, &pc, err);
     }
     for (unsigned round = 0; round < 5 && s == CT_OK; round++) {
@@ -522,7 +554,7 @@ static ct_status km_parallel(const km_ctx *K, const km_ops *ops, ct_rng *g, unsi
             }
         }
         if (s == CT_OK && m > first) {
-            pp_ctx pc = {K, closest, NULL, m - first, 2};
+            pp_ctx pc = {K, closest, NULL, m - first, 2, near, first};
             s = ops->cands(K, ops->X, ops->xn, cand + first * d, m - first, pp_fn, &pc, err);
         }
     }
@@ -535,11 +567,17 @@ static ct_status km_parallel(const km_ctx *K, const km_ops *ops, ct_rng *g, unsi
         }
     }
     if (s == CT_OK) {
-        near_ctx nc = {K, part};
-        s = ops->cands(K, ops->X, ops->xn, cand, m, near_fn, &nc, err);
-        for (size_t b = 0; b < nb && s == CT_OK; b++) {
+        /* each candidate weighted by the rows nearest to it: the nearest was
+         * tracked as the candidates came (ties to the earlier one, as a pass
+         * over all of them would give), summed per block, blocks in order */
+        for (size_t b = 0; b < nb; b++) {
+            size_t r0 = b * K->rb, r1 = r0 + K->rb < n ? r0 + K->rb : n;
+            double *pb = part + b * m;
+            for (size_t i = r0; i < r1; i++) {
+                pb[near[i]] += K->w != NULL ? K->w[i] : 1.0;
+            }
             for (size_t t = 0; t < m; t++) {
-                cw[t] += part[b * m + t];
+                cw[t] += pb[t];
             }
         }
     }
@@ -570,6 +608,7 @@ static ct_status km_parallel(const km_ctx *K, const km_ops *ops, ct_rng *g, unsi
     free(closest);
     free(cand);
     free(pick);
+    free(near);
     free(cw);
     free(part);
     return s;
@@ -651,7 +690,7 @@ ct_status ct_kmeans_seed(const double *X, size_t n, size_t d, const ct_kmeans_op
     }
     if (s == CT_OK) {
         row_norms_f64(X, n, d, xn);
-        km_ops ops = {X, xn, candidates_f64, row_copy_f64, row_sqdist_f64};
+        km_ops ops = {X, xn, candidates_f64, row_copy_f64, row_sqdist_f64, pp_pruned_f64};
         s = km_init(&K, &ops, 0, C, err);
     }
     free(xn);

@@ -46,10 +46,32 @@ TRANSPOSE(double)
 TRANSPOSE(float)
 
 /* G = X . C^T, vectorised over the centres: four accumulators of LANES
- * centres, then single vectors, the last one stored under a mask. */
+ * centres, then single vectors, the last one stored under a mask.  Row r is
+ * X + idx[r] d (idx NULL: X + r d).  Up to LANES centres, four rows at a
+ * time (four FMA chains in flight); each element is the same chain. */
+#define DOTS_ROW(r) (X + (idx != NULL ? idx[r] : (r)) * d)
 #define DOTS_BODY(LANES, VT, SETZERO, SET1, LOAD, STORE, FMADD, TAIL_STORE)                        \
-    for (size_t r = 0; r < nr; r++) {                                                              \
-        const T *x = X + r * d;                                                                    \
+    size_t r = 0;                                                                                  \
+    if (k <= LANES) {                                                                              \
+        for (; r + 4 <= nr; r += 4) {                                                              \
+            const T *x0 = DOTS_ROW(r), *x1 = DOTS_ROW(r + 1);                                      \
+            const T *x2 = DOTS_ROW(r + 2), *x3 = DOTS_ROW(r + 3);                                  \
+            VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0;                                          \
+            for (size_t c = 0; c < d; c++) {                                                       \
+                VT ct = LOAD(CT + c * kp);                                                         \
+                a0 = FMADD(SET1(x0[c]), ct, a0);                                                   \
+                a1 = FMADD(SET1(x1[c]), ct, a1);                                                   \
+                a2 = FMADD(SET1(x2[c]), ct, a2);                                                   \
+                a3 = FMADD(SET1(x3[c]), ct, a3);                                                   \
+            }                                                                                      \
+            TAIL_STORE(G + r * k, k, a0);                                                          \
+            TAIL_STORE(G + (r + 1) * k, k, a1);                                                    \
+            TAIL_STORE(G + (r + 2) * k, k, a2);                                                    \
+            TAIL_STORE(G + (r + 3) * k, k, a3);                                                    \
+        }                                                                                          \
+    }                                                                                              \
+    for (; r < nr; r++) {                                                                          \
+        const T *x = DOTS_ROW(r);                                                                  \
         T *g = G + r * k;                                                                          \
         size_t j = 0;                                                                              \
         for (; j + 4 * LANES <= k; j += 4 * LANES) {                                               \
@@ -100,7 +122,7 @@ __attribute__((target("avx2"))) static __m256i tail_mask32(size_t left)
     return _mm256_loadu_si256((const __m256i *)(const void *)l);
 }
 
-__attribute__((target("avx512f"))) static void dots_f64_512(const double *X, size_t nr, size_t d,
+__attribute__((target("avx512f"))) static void dots_f64_512(const double *X, const size_t *idx, size_t nr, size_t d,
                                                              const double *CT, size_t kp, size_t k,
                                                              double *G)
 {
@@ -109,7 +131,7 @@ __attribute__((target("avx512f"))) static void dots_f64_512(const double *X, siz
               _mm512_fmadd_pd, TAIL512PD)
 }
 
-__attribute__((target("avx2,fma"))) static void dots_f64_256(const double *X, size_t nr, size_t d,
+__attribute__((target("avx2,fma"))) static void dots_f64_256(const double *X, const size_t *idx, size_t nr, size_t d,
                                                               const double *CT, size_t kp,
                                                               size_t k, double *G)
 {
@@ -118,7 +140,7 @@ __attribute__((target("avx2,fma"))) static void dots_f64_256(const double *X, si
               _mm256_fmadd_pd, TAIL256PD)
 }
 
-__attribute__((target("avx512f"))) static void dots_f32_512(const float *X, size_t nr, size_t d,
+__attribute__((target("avx512f"))) static void dots_f32_512(const float *X, const size_t *idx, size_t nr, size_t d,
                                                              const float *CT, size_t kp, size_t k,
                                                              float *G)
 {
@@ -127,7 +149,7 @@ __attribute__((target("avx512f"))) static void dots_f32_512(const float *X, size
               _mm512_fmadd_ps, TAIL512PS)
 }
 
-__attribute__((target("avx2,fma"))) static void dots_f32_256(const float *X, size_t nr, size_t d,
+__attribute__((target("avx2,fma"))) static void dots_f32_256(const float *X, const size_t *idx, size_t nr, size_t d,
                                                               const float *CT, size_t kp, size_t k,
                                                               float *G)
 {
@@ -138,9 +160,15 @@ __attribute__((target("avx2,fma"))) static void dots_f32_256(const float *X, siz
 
 int km_dots_f64(const double *X, size_t nr, size_t d, const double *C, size_t k, double *G)
 {
+    return d <= 16 ? km_dots_chain_f64(X, NULL, nr, d, C, k, G) : -1;
+}
+
+int km_dots_chain_f64(const double *X, const size_t *idx, size_t nr, size_t d, const double *C,
+                      size_t k, double *G)
+{
     int isa = km_dots_isa();
     size_t kp;
-    if (isa == 0 || d > 16) {
+    if (isa == 0 || d > KM_DOTS_MAXD) {
         return -1;
     }
     double *CT = transpose_double(C, k, d, isa == 2 ? 8 : 4, &kp);
@@ -148,9 +176,9 @@ int km_dots_f64(const double *X, size_t nr, size_t d, const double *C, size_t k,
         return -1;
     }
     if (isa == 2) {
-        dots_f64_512(X, nr, d, CT, kp, k, G);
+        dots_f64_512(X, idx, nr, d, CT, kp, k, G);
     } else {
-        dots_f64_256(X, nr, d, CT, kp, k, G);
+        dots_f64_256(X, idx, nr, d, CT, kp, k, G);
     }
     free(CT);
     return 0;
@@ -158,9 +186,15 @@ int km_dots_f64(const double *X, size_t nr, size_t d, const double *C, size_t k,
 
 int km_dots_f32(const float *X, size_t nr, size_t d, const float *C, size_t k, float *G)
 {
+    return d <= 16 ? km_dots_chain_f32(X, NULL, nr, d, C, k, G) : -1;
+}
+
+int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, const float *C,
+                      size_t k, float *G)
+{
     int isa = km_dots_isa();
     size_t kp;
-    if (isa == 0 || d > 16) {
+    if (isa == 0 || d > KM_DOTS_MAXD) {
         return -1;
     }
     float *CT = transpose_float(C, k, d, isa == 2 ? 16 : 8, &kp);
@@ -168,9 +202,9 @@ int km_dots_f32(const float *X, size_t nr, size_t d, const float *C, size_t k, f
         return -1;
     }
     if (isa == 2) {
-        dots_f32_512(X, nr, d, CT, kp, k, G);
+        dots_f32_512(X, idx, nr, d, CT, kp, k, G);
     } else {
-        dots_f32_256(X, nr, d, CT, kp, k, G);
+        dots_f32_256(X, idx, nr, d, CT, kp, k, G);
     }
     free(CT);
     return 0;

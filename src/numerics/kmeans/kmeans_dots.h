@@ -22,6 +22,15 @@ int km_dots_isa(void);
 
 int km_dots_f64(const double *X, size_t nr, size_t d, const double *C, size_t k, double *G);
 int km_dots_f32(const float *X, size_t nr, size_t d, const float *C, size_t k, float *G);
+/* The same for any d up to KM_DOTS_MAXD (where GEMM would be faster), for
+ * the rows X + idx[r] d (idx NULL: all nr rows): each G[r][j] the FMA chain
+ * over the columns in order, whatever the rows and centres around it
+ * (k-means++'s pruned passes compute a row's distances alone or in any tile
+ * and need the same bits). */
+int km_dots_chain_f64(const double *X, const size_t *idx, size_t nr, size_t d, const double *C,
+                      size_t k, double *G);
+int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, const float *C,
+                      size_t k, float *G);
 
 /* Fused with the argmin (k up to KM_ASSIGN_MAXK): per row the first index of
  * the smallest |c_j|^2 - 2 x.c_j (lab), that value (v1) and the second

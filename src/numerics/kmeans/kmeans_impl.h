@@ -635,6 +635,252 @@ static ct_status KM_SUF(candidates)(const km_ctx *K, const void *Xv, const void 
     return s;
 }
 
+/* ---- greedy k-means++ with pruned passes ------------------------------------
+ * The choices of km_plusplus (the same trials, potentials and picks) with
+ * far fewer distances (Raff 2021, "Exact acceleration of k-means++ and
+ * k-means||").  Per row: D, the squared distance to the nearest centre chosen
+ * so far, and near, its index.  A candidate z can lower D only if
+ * |c_near - z| < 2 sqrt(D) (triangle inequality); with the rounding of the
+ * expanded distances (delta) the test is |c_near - z|^2 < 4 (D + delta), so a
+ * row that fails it would have come out with min(D, d2) = D anyway, and is
+ * not computed.  The rows that pass are gathered into tiles and computed
+ * with the FMA-chain kernel, whose bits do not depend on the tile: the
+ * potentials (summed per reduction block in row order) are those of
+ * computing every row (CLVTIER_PP_NOPRUNE=1 does, for the tests).  D^2
+ * sampling walks the block totals (pp_sample). */
+
+typedef struct KM_SUF(ppj) {
+    const km_ctx *K;
+    const KM_REAL *X, *xn;
+    double *D;
+    int32_t *near;
+    const KM_REAL *Z, *zn; /* m candidates (m x d), |z|^2 */
+    size_t m;
+    int update;            /* 1: one candidate, the new centre newj: lower D; 0: potentials */
+    int32_t newj;
+    const double *dz2;     /* (centres so far) x m: squared distance centre - candidate */
+    double delta;
+    int prune;
+    double *part; /* per block: potentials (m) or, updating, the block's total */
+    size_t tr;
+} KM_SUF(ppj);
+
+/* Rows r0.. r0 + nr in order: v_t = min(D, d2_t) where computed (at[r]:
+ * the row in G), else D; pot[t] += w v_t; updating, D and near follow. */
+static void KM_SUF(pp_sums)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *at,
+                            const KM_REAL *G, double *pot)
+{
+    size_t m = P->m;
+    for (size_t r = 0; r < nr; r++) {
+        size_t i = r0 + r;
+        double wi = P->K->w != NULL ? P->K->w[i] : 1.0, Di = P->D[i];
+        for (size_t t = 0; t < m; t++) {
+            double v = Di;
+            if (at[r] != SIZE_MAX) { /* km_plusplus's d2, then the smaller */
+                double d2 =
+                    (double)P->xn[i] + (double)P->zn[t] - 2.0 * (double)G[at[r] * m + t];
+                d2 = d2 > 0 ? d2 : 0.0;
+                v = d2 < Di ? d2 : Di;
+            }
+            if (P->update && v < Di) {
+                P->D[i] = v;
+                P->near[i] = P->newj;
+            }
+            pot[t] += wi * v;
+        }
+    }
+}
+
+/* The same for m <= 8 with the sums in registers (the common case: 2 + ln k
+ * trials up to k = 1096): the same operations in the same order. */
+static void KM_SUF(pp_sums8)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *at,
+                             const KM_REAL *G, double *pot)
+{
+    size_t m = P->m;
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t t = 0; t < m; t++) {
+        a[t] = pot[t];
+    }
+    for (size_t r = 0; r < nr; r++) {
+        size_t i = r0 + r;
+        double wi = P->K->w != NULL ? P->K->w[i] : 1.0, Di = P->D[i];
+        if (at[r] == SIZE_MAX) {
+            double v = wi * Di;
+            for (size_t t = 0; t < 8; t++) {
+                a[t] += v; /* lanes past m are not read */
+            }
+            continue;
+        }
+        for (size_t t = 0; t < m; t++) {
+            double d2 = (double)P->xn[i] + (double)P->zn[t] - 2.0 * (double)G[at[r] * m + t];
+            d2 = d2 > 0 ? d2 : 0.0;
+            double v = d2 < Di ? d2 : Di;
+            if (P->update && v < Di) {
+                P->D[i] = v;
+                P->near[i] = P->newj;
+            }
+            a[t] += wi * v;
+        }
+    }
+    for (size_t t = 0; t < m; t++) {
+        pot[t] = a[t];
+    }
+}
+
+static ct_status KM_SUF(pp_block)(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    KM_SUF(ppj) *P = vctx;
+    size_t d = P->K->d, m = P->m, tr = P->tr;
+    KM_REAL *G = malloc(tr * m * sizeof *G);
+    size_t *idx = malloc(tr * sizeof *idx), *at = malloc(tr * sizeof *at);
+    if (!G || !idx || !at) {
+        free(G);
+        free(idx);
+        free(at);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    double *pot = P->part + b * m;
+    memset(pot, 0, m * sizeof *pot);
+    for (size_t r0 = begin; r0 < end; r0 += tr) {
+        size_t nr = end - r0 < tr ? end - r0 : tr, na = 0;
+        for (size_t r = 0; r < nr; r++) {
+            size_t i = r0 + r;
+            const double *dz = P->dz2 + (size_t)P->near[i] * m;
+            double lim = 4 * (P->D[i] + P->delta);
+            int need = !P->prune;
+            for (size_t t = 0; t < m && !need; t++) {
+                need = dz[t] * (1 - 1e-12) < lim;
+            }
+            at[r] = need ? na : SIZE_MAX;
+            if (need) {
+                idx[na++] = i;
+            }
+        }
+        if (na > 0 && KM_SUF(km_dots_chain)(P->X, idx, na, d, P->Z, m, G) != 0) {
+            free(G);
+            free(idx);
+            free(at);
+            return ct_fail(err, CT_EINTERNAL, "k-means++: no FMA-chain kernel");
+        }
+        if (m <= 8) {
+            KM_SUF(pp_sums8)(P, r0, nr, at, G, pot);
+        } else {
+            KM_SUF(pp_sums)(P, r0, nr, at, G, pot);
+        }
+    }
+    free(G);
+    free(idx);
+    free(at);
+    return CT_OK;
+}
+
+static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, ct_rng *g,
+                             double *C, ct_status *st, ct_error *err)
+{
+    const KM_REAL *X = Xv, *xn = xnv;
+    size_t n = K->n, d = K->d, k = K->k, L = 2 + (size_t)log((double)k);
+    if (L > 64 || km_dots_isa() == 0 || d > KM_DOTS_MAXD) {
+        return -1; /* d > 32 or no SIMD: km_plusplus's full passes */
+    }
+    size_t nb = ct_par_nblocks(n, K->rb);
+    double *D = malloc(n * sizeof *D), *part = malloc(nb * L * sizeof *part);
+    double *btot = malloc(nb * sizeof *btot), *dz2 = malloc(k * L * sizeof *dz2);
+    int32_t *near = calloc(n, sizeof *near);
+    KM_REAL *Z = malloc(L * d * sizeof *Z), *zn = malloc(L * sizeof *zn);
+    KM_REAL *CR = malloc(k * d * sizeof *CR), *crn = malloc(k * sizeof *crn);
+    double *cand = malloc(L * d * sizeof *cand), pot[64];
+    ct_status s = CT_OK;
+    if (!D || !part || !btot || !dz2 || !near || !Z || !zn || !CR || !crn || !cand) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    double xnmax = 0;
+    for (size_t i = 0; i < n && s == CT_OK; i++) {
+        xnmax = (double)xn[i] > xnmax ? (double)xn[i] : xnmax;
+    }
+    size_t tr = 512;
+    int prune = getenv("CLVTIER_PP_NOPRUNE") == NULL;
+    /* the first centre; every row's distance to it (D starts at +inf: nothing pruned) */
+    if (s == CT_OK) {
+        size_t i0 = weighted_pick(K, g);
+        KM_SUF(row_copy)(X, i0, d, C);
+        KM_SUF(to_real)(C, 1, d, CR, crn);
+        for (size_t i = 0; i < n; i++) {
+            D[i] = CT_INF;
+        }
+        double dz_inf = 0;
+        KM_SUF(ppj) P = {K, X, xn, D, near, CR, crn, 1, 1, 0, &dz_inf, 0, 0, btot, tr};
+        s = ct_par_for(n, K->rb, K->threads, KM_SUF(pp_block), &P, err);
+    }
+    double cur = 0;
+    for (size_t b = 0; b < nb && s == CT_OK; b++) {
+        cur += btot[b];
+    }
+    for (size_t c = 1; c < k && s == CT_OK; c++) {
+        double znmax = 0;
+        for (size_t t = 0; t < L; t++) {
+            double rv = ct_rng_uniform(g) * cur;
+            KM_SUF(row_copy)(X, pp_sample(K, D, btot, rv), d, cand + t * d);
+        }
+        KM_SUF(to_real)(cand, L, d, Z, zn);
+        for (size_t q = 0; q < L; q++) {
+            znmax = (double)zn[q] > znmax ? (double)zn[q] : znmax;
+        }
+        for (size_t j = 0; j < c; j++) {
+            znmax = (double)crn[j] > znmax ? (double)crn[j] : znmax;
+            for (size_t t = 0; t < L; t++) {
+                double s2 = 0;
+                for (size_t q = 0; q < d; q++) {
+                    double e = (double)CR[j * d + q] - (double)Z[t * d + q];
+                    s2 += e * e;
+                }
+                dz2[j * L + t] = s2;
+            }
+        }
+        /* the rounding of xn + zn - 2 x.z: (d + 2) units of KM_EPS / 2 of
+         * |x|^2 + |z|^2, and as much for D: twice that, with room */
+        double delta = 2 * ((double)d + 4) * (double)KM_EPS * (xnmax + znmax);
+        KM_SUF(ppj) P = {K, X, xn, D, near, Z, zn, L, 0, 0, dz2, delta, prune, part, tr};
+        s = ct_par_for(n, K->rb, K->threads, KM_SUF(pp_block), &P, err);
+        if (s != CT_OK) {
+            break;
+        }
+        size_t best = 0;
+        for (size_t t = 0; t < L; t++) {
+            pot[t] = 0;
+            for (size_t b = 0; b < nb; b++) {
+                pot[t] += part[b * L + t];
+            }
+            if (pot[t] < pot[best]) {
+                best = t;
+            }
+        }
+        memcpy(C + c * d, cand + best * d, d * sizeof *C);
+        memcpy(CR + c * d, Z + best * d, d * sizeof *CR);
+        crn[c] = zn[best];
+        /* the new centre lowers D where it is nearer; the block totals for
+         * the next draws are its potential's */
+        for (size_t j = 0; j < c; j++) {
+            dz2[j] = dz2[j * L + best];
+        }
+        KM_SUF(ppj) U = {K, X, xn, D, near, Z + best * d, zn + best, 1, 1, (int32_t)c, dz2,
+                         delta, prune, btot, tr};
+        s = ct_par_for(n, K->rb, K->threads, KM_SUF(pp_block), &U, err);
+        cur = pot[best];
+    }
+    free(D);
+    free(part);
+    free(btot);
+    free(dz2);
+    free(near);
+    free(Z);
+    free(zn);
+    free(CR);
+    free(crn);
+    free(cand);
+    *st = s;
+    return 0;
+}
+
 static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double *w,
                              const ct_kmeans_opts *o, ct_kmeans_result *r, ct_error *err)
 {
@@ -668,7 +914,12 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
     }
     KM_SUF(row_norms)(X, n, d, xn);
     double tol_abs = km_tolerance(&K, X, KM_SUF(row_copy));
-    km_ops ops = {X, xn, KM_SUF(candidates), KM_SUF(row_copy), KM_SUF(row_sqdist)};
+    km_ops ops = {X,
+                  xn,
+                  KM_SUF(candidates),
+                  KM_SUF(row_copy),
+                  KM_SUF(row_sqdist),
+                  KM_SUF(pp_pruned)};
     r->inertia = CT_INF;
     for (unsigned run = 0; run < K.n_init && s == CT_OK; run++) {
         km_run res = {0, 0, 0, NULL, 0};
