@@ -539,9 +539,13 @@ expect 0 "cluster lloyd, k range" -- "$CLV" cluster "$T/cdnow.h5" --features x,t
     --n-init 2 --max-iter 50 --tol 0.001 --sample 500 --seed 3 --json -o "$T/c_lloyd.h5" -q
 grep -q '"algorithm": "lloyd", "distances_skipped": \[\]' "$T/out" && grep -qF '"calinski_harabasz": ' "$T/out" && ok \
     || bad "cluster lloyd json: $(cut -c1-300 "$T/out")"
-# the bounds' work: none skipped in the first pass, a share per pass after it
-grep -q '"algorithm": "hamerly", "distances_skipped": \[0\.0000, 0\.[0-9]*' "$T/c1.json" && ok \
-    || bad "cluster --json: distances_skipped: $(grep -o '"algorithm.\{0,80\}' "$T/c1.json")"
+# auto: Lloyd for few centres; the bounds' work: none skipped in the first
+# pass, a share per pass after it
+grep -q '"algorithm": "lloyd", "distances_skipped": \[\]' "$T/c1.json" && ok \
+    || bad "cluster --json: auto for k = 4: $(grep -o '"algorithm.\{0,80\}' "$T/c1.json")"
+expect 0 "cluster hamerly json" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 4 --seed 7 --algorithm hamerly --json -o "$T/c1h.h5" -q
+grep -q '"algorithm": "hamerly", "distances_skipped": \[0\.0000, 0\.[0-9]*' "$T/out" && ok \
+    || bad "cluster --json: distances_skipped: $(grep -o '"algorithm.\{0,80\}' "$T/out")"
 expect 0 "cluster float32" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 4 --float32 -o "$T/c3.h5" -q
 printf 'x,t_x,T,m\n0,0,30,0\n3,20,35,30\n10,35,38,40\n' >"$T/init.csv"
 expect 0 "cluster init file" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m --init "$T/init.csv" -o "$T/c4.h5" -q

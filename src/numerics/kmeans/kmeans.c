@@ -99,6 +99,24 @@ static size_t km_rows_per_block(size_t n, size_t d, size_t k)
     return rb;
 }
 
+/* --algorithm auto.  Lloyd where its pass is the fused single read of the
+ * rows (kmeans_dots: d <= 16, or d <= 32 with k >= 32) and the bounds do not
+ * pay: fewer than 16 centres (the distances cost about what reading and
+ * writing two bounds a row costs), or float data (the bounds' slack for
+ * float rounding leaves little to skip: 9% of the distances at 1M x 6,
+ * k = 64, against 86% in double).  Hamerly's bounds elsewhere: k >= 16 in
+ * double (1M x 6, k = 64: 1.63 s against 1.98 s to convergence) and the
+ * GEMM shapes (1M x 32, k = 8: 0.010 against 0.017 s an iteration).
+ * Measured with bench/kmeans and `clvtier cluster --json` on 2 cores. */
+static ct_km_algo km_auto_algo(size_t k, size_t d, int f32)
+{
+    int fused = km_dots_isa() != 0 && (d <= 16 || (d <= KM_DOTS_MAXD && k >= 32));
+    if (k < 2 || (fused && (k < 16 || f32))) {
+        return CT_KM_ALGO_LLOYD;
+    }
+    return CT_KM_ALGO_HAMERLY;
+}
+
 static ct_status km_setup(km_ctx *K, size_t n, size_t d, const double *w, const ct_kmeans_opts *o,
                           ct_error *err)
 {
@@ -141,9 +159,7 @@ static ct_status km_setup(km_ctx *K, size_t n, size_t d, const double *w, const 
     K->max_iter = o->max_iter;
     K->threads = o->threads;
     K->init = o->init;
-    K->algo = o->algorithm == CT_KM_ALGO_AUTO
-                  ? (o->k >= 2 ? CT_KM_ALGO_HAMERLY : CT_KM_ALGO_LLOYD)
-                  : o->algorithm;
+    K->algo = o->algorithm == CT_KM_ALGO_AUTO ? km_auto_algo(o->k, d, 0) : o->algorithm;
     K->given = o->centroids;
     K->seed = o->seed;
     K->tol = o->tol;

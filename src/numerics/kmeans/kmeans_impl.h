@@ -889,6 +889,9 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
     if (s != CT_OK) {
         return s;
     }
+    if (o->algorithm == CT_KM_ALGO_AUTO) {
+        K.algo = km_auto_algo(K.k, d, sizeof(KM_REAL) == sizeof(float));
+    }
     for (size_t i = 0; i < n; i++) {
         for (size_t c = 0; c < d; c++) {
             if (!isfinite((double)X[i * d + c])) {
