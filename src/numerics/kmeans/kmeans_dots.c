@@ -122,36 +122,36 @@ __attribute__((target("avx2"))) static __m256i tail_mask32(size_t left)
     return _mm256_loadu_si256((const __m256i *)(const void *)l);
 }
 
-__attribute__((target("avx512f"))) static void dots_f64_512(const double *X, const size_t *idx, size_t nr, size_t d,
-                                                             const double *CT, size_t kp, size_t k,
-                                                             double *G)
+__attribute__((target("avx512f"))) static void dots_f64_512(const double *X, const size_t *idx,
+                                                            size_t nr, size_t d, const double *CT,
+                                                            size_t kp, size_t k, double *G)
 {
     typedef double T;
     DOTS_BODY(8, __m512d, _mm512_setzero_pd, _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd,
               _mm512_fmadd_pd, TAIL512PD)
 }
 
-__attribute__((target("avx2,fma"))) static void dots_f64_256(const double *X, const size_t *idx, size_t nr, size_t d,
-                                                              const double *CT, size_t kp,
-                                                              size_t k, double *G)
+__attribute__((target("avx2,fma"))) static void dots_f64_256(const double *X, const size_t *idx,
+                                                             size_t nr, size_t d, const double *CT,
+                                                             size_t kp, size_t k, double *G)
 {
     typedef double T;
     DOTS_BODY(4, __m256d, _mm256_setzero_pd, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
               _mm256_fmadd_pd, TAIL256PD)
 }
 
-__attribute__((target("avx512f"))) static void dots_f32_512(const float *X, const size_t *idx, size_t nr, size_t d,
-                                                             const float *CT, size_t kp, size_t k,
-                                                             float *G)
+__attribute__((target("avx512f"))) static void dots_f32_512(const float *X, const size_t *idx,
+                                                            size_t nr, size_t d, const float *CT,
+                                                            size_t kp, size_t k, float *G)
 {
     typedef float T;
     DOTS_BODY(16, __m512, _mm512_setzero_ps, _mm512_set1_ps, _mm512_loadu_ps, _mm512_storeu_ps,
               _mm512_fmadd_ps, TAIL512PS)
 }
 
-__attribute__((target("avx2,fma"))) static void dots_f32_256(const float *X, const size_t *idx, size_t nr, size_t d,
-                                                              const float *CT, size_t kp, size_t k,
-                                                              float *G)
+__attribute__((target("avx2,fma"))) static void dots_f32_256(const float *X, const size_t *idx,
+                                                             size_t nr, size_t d, const float *CT,
+                                                             size_t kp, size_t k, float *G)
 {
     typedef float T;
     DOTS_BODY(8, __m256, _mm256_setzero_ps, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps,
@@ -219,11 +219,11 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * lanes. */
 
 #define ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, CMPLT, BLEND, T,      \
-                    TO_LANES, ASSIGN_OUT)                                                              \
+                    TO_LANES, ASSIGN_OUT)                                                          \
     T XT[KM_DOTS_MAXD * LANES], B1[LANES], B2[LANES], BI[LANES];                                   \
     for (size_t r0 = 0; r0 < nr; r0 += LANES) {                                                    \
         size_t m = nr - r0 < LANES ? nr - r0 : LANES;                                              \
-        TO_LANES(XT, X + r0 * d, d, m);   /* rows into lanes; missing rows 0 */                        \
+        TO_LANES(XT, X + r0 * d, d, m);   /* rows into lanes; missing rows 0 */                    \
         VT b1 = SET1((T)INFINITY), b2 = b1, bi = SETZERO();                                        \
         size_t j = 0;                                                                              \
         /* four centres at a time: four independent FMA chains in flight */                        \
@@ -302,121 +302,135 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * columns at a time (masked loads never touch bytes past a row or the rows
  * that are not there): a transpose through memory (scalar stores, vector
  * loads) stalls on store forwarding, and gathers are slow on some CPUs. */
+/* Row l (of 8 at x0, stride d) columns c0.. under mask mk, zero past m rows. */
+#define LANE_ROW(LOADZ, ZERO, l) ((l) < m ? LOADZ(mk, x0 + (l) * d + c0) : ZERO())
+#define LANE_ROWS8(VT, LOADZ, ZERO)                                                                \
+    VT r0 = LANE_ROW(LOADZ, ZERO, 0), r1 = LANE_ROW(LOADZ, ZERO, 1);                               \
+    VT r2 = LANE_ROW(LOADZ, ZERO, 2), r3 = LANE_ROW(LOADZ, ZERO, 3);                               \
+    VT r4 = LANE_ROW(LOADZ, ZERO, 4), r5 = LANE_ROW(LOADZ, ZERO, 5);                               \
+    VT r6 = LANE_ROW(LOADZ, ZERO, 6), r7 = LANE_ROW(LOADZ, ZERO, 7)
+
+/* All 8 transposed columns are stored (XT holds KM_DOTS_MAXD columns and
+ * c0 + 8 <= KM_DOTS_MAXD): columns past d come out zero and are never read,
+ * and no column array goes through the stack. */
 __attribute__((target("avx512f"))) static inline void to_lanes_f64_512(double *XT, const double *x0,
-                                                                     size_t d, size_t m)
+                                                                       size_t d, size_t m)
 {
     const __m512i ia = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
     const __m512i ib = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
     const __m512i ic = _mm512_set_epi64(11, 10, 9, 8, 3, 2, 1, 0);
     const __m512i id = _mm512_set_epi64(15, 14, 13, 12, 7, 6, 5, 4);
     for (size_t c0 = 0; c0 < d; c0 += 8) {
-        size_t w = d - c0 < 8 ? d - c0 : 8;
-        __mmask8 mk = (__mmask8)((1u << w) - 1u);
-        __m512d r[8];
-        for (size_t l = 0; l < 8; l++) {
-            r[l] = l < m ? _mm512_maskz_loadu_pd(mk, x0 + l * d + c0) : _mm512_setzero_pd();
-        }
-        __m512d t0 = _mm512_unpacklo_pd(r[0], r[1]), t1 = _mm512_unpackhi_pd(r[0], r[1]);
-        __m512d t2 = _mm512_unpacklo_pd(r[2], r[3]), t3 = _mm512_unpackhi_pd(r[2], r[3]);
-        __m512d t4 = _mm512_unpacklo_pd(r[4], r[5]), t5 = _mm512_unpackhi_pd(r[4], r[5]);
-        __m512d t6 = _mm512_unpacklo_pd(r[6], r[7]), t7 = _mm512_unpackhi_pd(r[6], r[7]);
+        __mmask8 mk = (__mmask8)(d - c0 >= 8 ? 0xffu : (1u << (d - c0)) - 1u);
+        LANE_ROWS8(__m512d, _mm512_maskz_loadu_pd, _mm512_setzero_pd);
+        __m512d t0 = _mm512_unpacklo_pd(r0, r1), t1 = _mm512_unpackhi_pd(r0, r1);
+        __m512d t2 = _mm512_unpacklo_pd(r2, r3), t3 = _mm512_unpackhi_pd(r2, r3);
+        __m512d t4 = _mm512_unpacklo_pd(r4, r5), t5 = _mm512_unpackhi_pd(r4, r5);
+        __m512d t6 = _mm512_unpacklo_pd(r6, r7), t7 = _mm512_unpackhi_pd(r6, r7);
         __m512d u0 = _mm512_permutex2var_pd(t0, ia, t2), u1 = _mm512_permutex2var_pd(t0, ib, t2);
         __m512d u2 = _mm512_permutex2var_pd(t1, ia, t3), u3 = _mm512_permutex2var_pd(t1, ib, t3);
         __m512d u4 = _mm512_permutex2var_pd(t4, ia, t6), u5 = _mm512_permutex2var_pd(t4, ib, t6);
         __m512d u6 = _mm512_permutex2var_pd(t5, ia, t7), u7 = _mm512_permutex2var_pd(t5, ib, t7);
-        __m512d col[8] = {_mm512_permutex2var_pd(u0, ic, u4), _mm512_permutex2var_pd(u2, ic, u6),
-                          _mm512_permutex2var_pd(u1, ic, u5), _mm512_permutex2var_pd(u3, ic, u7),
-                          _mm512_permutex2var_pd(u0, id, u4), _mm512_permutex2var_pd(u2, id, u6),
-                          _mm512_permutex2var_pd(u1, id, u5), _mm512_permutex2var_pd(u3, id, u7)};
-        for (size_t c = 0; c < w; c++) {
-            _mm512_storeu_pd(XT + (c0 + c) * 8, col[c]);
-        }
+        double *o = XT + c0 * 8;
+        _mm512_storeu_pd(o, _mm512_permutex2var_pd(u0, ic, u4));
+        _mm512_storeu_pd(o + 8, _mm512_permutex2var_pd(u2, ic, u6));
+        _mm512_storeu_pd(o + 16, _mm512_permutex2var_pd(u1, ic, u5));
+        _mm512_storeu_pd(o + 24, _mm512_permutex2var_pd(u3, ic, u7));
+        _mm512_storeu_pd(o + 32, _mm512_permutex2var_pd(u0, id, u4));
+        _mm512_storeu_pd(o + 40, _mm512_permutex2var_pd(u2, id, u6));
+        _mm512_storeu_pd(o + 48, _mm512_permutex2var_pd(u1, id, u5));
+        _mm512_storeu_pd(o + 56, _mm512_permutex2var_pd(u3, id, u7));
     }
 }
 
 /* 16 rows of floats: rows l and l + 8 share a register (low and high
  * half), then two 8 x 8 transposes side by side. */
+__attribute__((target("avx512f"))) static inline __m512 two_rows_f32(const float *x0, size_t d,
+                                                                     size_t c0, size_t l,
+                                                                     size_t m, __mmask16 mk)
+{
+    __m512 a = l < m ? _mm512_maskz_loadu_ps(mk, x0 + l * d + c0) : _mm512_setzero_ps();
+    __m512 b = l + 8 < m ? _mm512_maskz_loadu_ps(mk, x0 + (l + 8) * d + c0) : _mm512_setzero_ps();
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(a),
+                                               _mm256_castps_pd(_mm512_castps512_ps256(b)), 1));
+}
+
 __attribute__((target("avx512f"))) static inline void to_lanes_f32_512(float *XT, const float *x0,
-                                                                     size_t d, size_t m)
+                                                                       size_t d, size_t m)
 {
     const __m512i lo = _mm512_set_epi32(27, 26, 25, 24, 11, 10, 9, 8, 19, 18, 17, 16, 3, 2, 1, 0);
     const __m512i hi = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 23, 22, 21, 20, 7, 6, 5, 4);
     for (size_t c0 = 0; c0 < d; c0 += 8) {
-        size_t w = d - c0 < 8 ? d - c0 : 8;
-        __mmask16 mk = (__mmask16)((1u << w) - 1u);
-        __m512 r[8];
-        for (size_t l = 0; l < 8; l++) {
-            __m512 a = l < m ? _mm512_maskz_loadu_ps(mk, x0 + l * d + c0) : _mm512_setzero_ps();
-            __m512 b = l + 8 < m ? _mm512_maskz_loadu_ps(mk, x0 + (l + 8) * d + c0)
-                                 : _mm512_setzero_ps();
-            r[l] = _mm512_castpd_ps(_mm512_insertf64x4(
-                _mm512_castps_pd(a), _mm256_castps_pd(_mm512_castps512_ps256(b)), 1));
-        }
-        __m512 t0 = _mm512_unpacklo_ps(r[0], r[1]), t1 = _mm512_unpackhi_ps(r[0], r[1]);
-        __m512 t2 = _mm512_unpacklo_ps(r[2], r[3]), t3 = _mm512_unpackhi_ps(r[2], r[3]);
-        __m512 t4 = _mm512_unpacklo_ps(r[4], r[5]), t5 = _mm512_unpackhi_ps(r[4], r[5]);
-        __m512 t6 = _mm512_unpacklo_ps(r[6], r[7]), t7 = _mm512_unpackhi_ps(r[6], r[7]);
+        __mmask16 mk = (__mmask16)(d - c0 >= 8 ? 0xffu : (1u << (d - c0)) - 1u);
+        __m512 r0 = two_rows_f32(x0, d, c0, 0, m, mk), r1 = two_rows_f32(x0, d, c0, 1, m, mk);
+        __m512 r2 = two_rows_f32(x0, d, c0, 2, m, mk), r3 = two_rows_f32(x0, d, c0, 3, m, mk);
+        __m512 r4 = two_rows_f32(x0, d, c0, 4, m, mk), r5 = two_rows_f32(x0, d, c0, 5, m, mk);
+        __m512 r6 = two_rows_f32(x0, d, c0, 6, m, mk), r7 = two_rows_f32(x0, d, c0, 7, m, mk);
+        __m512 t0 = _mm512_unpacklo_ps(r0, r1), t1 = _mm512_unpackhi_ps(r0, r1);
+        __m512 t2 = _mm512_unpacklo_ps(r2, r3), t3 = _mm512_unpackhi_ps(r2, r3);
+        __m512 t4 = _mm512_unpacklo_ps(r4, r5), t5 = _mm512_unpackhi_ps(r4, r5);
+        __m512 t6 = _mm512_unpacklo_ps(r6, r7), t7 = _mm512_unpackhi_ps(r6, r7);
         __m512 s0 = _mm512_shuffle_ps(t0, t2, 0x44), s1 = _mm512_shuffle_ps(t0, t2, 0xee);
         __m512 s2 = _mm512_shuffle_ps(t1, t3, 0x44), s3 = _mm512_shuffle_ps(t1, t3, 0xee);
         __m512 s4 = _mm512_shuffle_ps(t4, t6, 0x44), s5 = _mm512_shuffle_ps(t4, t6, 0xee);
         __m512 s6 = _mm512_shuffle_ps(t5, t7, 0x44), s7 = _mm512_shuffle_ps(t5, t7, 0xee);
-        __m512 col[8] = {_mm512_permutex2var_ps(s0, lo, s4), _mm512_permutex2var_ps(s1, lo, s5),
-                         _mm512_permutex2var_ps(s2, lo, s6), _mm512_permutex2var_ps(s3, lo, s7),
-                         _mm512_permutex2var_ps(s0, hi, s4), _mm512_permutex2var_ps(s1, hi, s5),
-                         _mm512_permutex2var_ps(s2, hi, s6), _mm512_permutex2var_ps(s3, hi, s7)};
-        for (size_t c = 0; c < w; c++) {
-            _mm512_storeu_ps(XT + (c0 + c) * 16, col[c]);
-        }
+        float *o = XT + c0 * 16;
+        _mm512_storeu_ps(o, _mm512_permutex2var_ps(s0, lo, s4));
+        _mm512_storeu_ps(o + 16, _mm512_permutex2var_ps(s1, lo, s5));
+        _mm512_storeu_ps(o + 32, _mm512_permutex2var_ps(s2, lo, s6));
+        _mm512_storeu_ps(o + 48, _mm512_permutex2var_ps(s3, lo, s7));
+        _mm512_storeu_ps(o + 64, _mm512_permutex2var_ps(s0, hi, s4));
+        _mm512_storeu_ps(o + 80, _mm512_permutex2var_ps(s1, hi, s5));
+        _mm512_storeu_ps(o + 96, _mm512_permutex2var_ps(s2, hi, s6));
+        _mm512_storeu_ps(o + 112, _mm512_permutex2var_ps(s3, hi, s7));
     }
 }
 
-__attribute__((target("avx2,fma"))) static inline void to_lanes_f64_256(double *XT, const double *x0,
-                                                                      size_t d, size_t m)
+#define MASKLOAD256PD(mk, p) _mm256_maskload_pd(p, mk)
+#define MASKLOAD256PS(mk, p) _mm256_maskload_ps(p, mk)
+
+__attribute__((target("avx2,fma"))) static inline void
+to_lanes_f64_256(double *XT, const double *x0, size_t d, size_t m)
 {
     for (size_t c0 = 0; c0 < d; c0 += 4) {
-        size_t w = d - c0 < 4 ? d - c0 : 4;
-        __m256i mk = tail_mask64(w);
-        __m256d r[4];
-        for (size_t l = 0; l < 4; l++) {
-            r[l] = l < m ? _mm256_maskload_pd(x0 + l * d + c0, mk) : _mm256_setzero_pd();
-        }
-        __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
-        __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
-        __m256d col[4] = {
-            _mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
-            _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
-        for (size_t c = 0; c < w; c++) {
-            _mm256_storeu_pd(XT + (c0 + c) * 4, col[c]);
-        }
+        __m256i mk = tail_mask64(d - c0);
+        __m256d r0 = LANE_ROW(MASKLOAD256PD, _mm256_setzero_pd, 0);
+        __m256d r1 = LANE_ROW(MASKLOAD256PD, _mm256_setzero_pd, 1);
+        __m256d r2 = LANE_ROW(MASKLOAD256PD, _mm256_setzero_pd, 2);
+        __m256d r3 = LANE_ROW(MASKLOAD256PD, _mm256_setzero_pd, 3);
+        __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+        __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+        double *o = XT + c0 * 4;
+        _mm256_storeu_pd(o, _mm256_permute2f128_pd(t0, t2, 0x20));
+        _mm256_storeu_pd(o + 4, _mm256_permute2f128_pd(t1, t3, 0x20));
+        _mm256_storeu_pd(o + 8, _mm256_permute2f128_pd(t0, t2, 0x31));
+        _mm256_storeu_pd(o + 12, _mm256_permute2f128_pd(t1, t3, 0x31));
     }
 }
 
 __attribute__((target("avx2,fma"))) static inline void to_lanes_f32_256(float *XT, const float *x0,
-                                                                      size_t d, size_t m)
+                                                                        size_t d, size_t m)
 {
     for (size_t c0 = 0; c0 < d; c0 += 8) {
-        size_t w = d - c0 < 8 ? d - c0 : 8;
-        __m256i mk = tail_mask32(w);
-        __m256 r[8];
-        for (size_t l = 0; l < 8; l++) {
-            r[l] = l < m ? _mm256_maskload_ps(x0 + l * d + c0, mk) : _mm256_setzero_ps();
-        }
-        __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-        __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-        __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-        __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        __m256i mk = tail_mask32(d - c0);
+        LANE_ROWS8(__m256, MASKLOAD256PS, _mm256_setzero_ps);
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+        __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+        __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
         __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
         __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
         __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
         __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
-        __m256 col[8] = {
-            _mm256_permute2f128_ps(s0, s4, 0x20), _mm256_permute2f128_ps(s1, s5, 0x20),
-            _mm256_permute2f128_ps(s2, s6, 0x20), _mm256_permute2f128_ps(s3, s7, 0x20),
-            _mm256_permute2f128_ps(s0, s4, 0x31), _mm256_permute2f128_ps(s1, s5, 0x31),
-            _mm256_permute2f128_ps(s2, s6, 0x31), _mm256_permute2f128_ps(s3, s7, 0x31)};
-        for (size_t c = 0; c < w; c++) {
-            _mm256_storeu_ps(XT + (c0 + c) * 8, col[c]);
-        }
+        float *o = XT + c0 * 8;
+        _mm256_storeu_ps(o, _mm256_permute2f128_ps(s0, s4, 0x20));
+        _mm256_storeu_ps(o + 8, _mm256_permute2f128_ps(s1, s5, 0x20));
+        _mm256_storeu_ps(o + 16, _mm256_permute2f128_ps(s2, s6, 0x20));
+        _mm256_storeu_ps(o + 24, _mm256_permute2f128_ps(s3, s7, 0x20));
+        _mm256_storeu_ps(o + 32, _mm256_permute2f128_ps(s0, s4, 0x31));
+        _mm256_storeu_ps(o + 40, _mm256_permute2f128_ps(s1, s5, 0x31));
+        _mm256_storeu_ps(o + 48, _mm256_permute2f128_ps(s2, s6, 0x31));
+        _mm256_storeu_ps(o + 56, _mm256_permute2f128_ps(s3, s7, 0x31));
     }
 }
 
@@ -482,7 +496,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
         ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, CMPLT, BLEND, T,      \
-                    to_lanes_##SFX, ASSIGN_OUT_LABELS)                                               \
+                    to_lanes_##SFX, ASSIGN_OUT_LABELS)                                             \
     }                                                                                              \
     __attribute__((target(TGT))) static void lloyd_##SFX(                                          \
         const T *X, size_t nr, size_t d, const T *C, const T *cn, size_t k, const double *w,       \
@@ -493,7 +507,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
         T *v1 = NULL;                                                                              \
         size_t nmoved = 0;                                                                         \
         ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, CMPLT, BLEND, T,      \
-                    to_lanes_##SFX, ASSIGN_OUT_SUMS(ACCROW))                                         \
+                    to_lanes_##SFX, ASSIGN_OUT_SUMS(ACCROW))                                       \
         *moved += (double)nmoved;                                                                  \
     }
 
