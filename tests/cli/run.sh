@@ -59,6 +59,18 @@ expect 64 "bad period" -- "$CLV" ingest "$DATA/CDNOW_master.txt" --period year -
 expect 64 "bad date option" -- "$CLV" ingest "$DATA/CDNOW_master.txt" --calibration-end 1997-02-30 -o "$T/x.h5"
 expect 64 "synth bad params" -- "$CLV" synth --params r=-1 -n 10 -o "$T/x.csv"
 expect 64 "synth unknown param" -- "$CLV" synth --params q=1 -n 10 -o "$T/x.csv"
+expect 64 "ingest --observation-end bad date" -- "$CLV" ingest "$DATA/CDNOW_sample.txt" --observation-end 1998-02-30 -o "$T/x.h5"
+says "ingest --observation-end bad date" "--observation-end '1998-02-30' is not a date"
+expect 64 "ingest without input" -- "$CLV" ingest -o "$T/x.h5"
+says "ingest without input" "missing input TX.csv"
+expect 64 "ingest --summary and a log" -- "$CLV" ingest --summary "$T/a.csv" "$T/b.csv" -o "$T/x.h5"
+says "ingest --summary and a log" "--summary takes the input; unexpected"
+expect 64 "ingest --threads 0" -- "$CLV" ingest "$DATA/CDNOW_sample.txt" --threads 0 -o "$T/x.h5"
+# an observation end before the log's last day: the rows after it are left out, and said
+"$CLV" ingest "$DATA/CDNOW_sample.txt" --no-header --id 2 --date 3 --amount 5 --period week \
+    --calibration-end 1997-09-30 --observation-end 1998-03-31 --threads 1 -o "$T/obs.h5" 2>"$T/err" >/dev/null \
+    && grep -q 'note: 513 rows after the observation end left out' "$T/err" && ok \
+    || bad "ingest --observation-end: $(cat "$T/err")"
 # usage errors of synth, cluster and ingest name the option and its value
 for a in "--model weibull|unknown model 'weibull'" "-n 0|-n '0' is not a positive count" \
     "--periods 0|--periods '0' must be > 0" "--cohort -1|--cohort '-1' must be >= 0" \
@@ -533,6 +545,11 @@ for a in "--transform sqrt|unknown transform 'sqrt'" "--scale minmax|unknown sca
     expect 64 "cluster $opt" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x $opt -o "$T/x.h5" && says "cluster $opt" "$msg"
 done
 expect 64 "cluster without --features" -- "$CLV" cluster "$T/cdnow.h5" -k 3 -o "$T/x.h5"
+expect 66 "cluster --init missing" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x --init "$T/nothere.csv" -o "$T/x.h5"
+says "cluster --init missing" "nothere.csv: cannot open"
+printf 'x,t_x\n1,2\n3,oops\n' >"$T/badinit.csv"
+expect 65 "cluster --init bad value" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x --init "$T/badinit.csv" -o "$T/x.h5"
+says "cluster --init bad value" "badinit.csv:3"
 expect 64 "cluster empty --features" -- "$CLV" cluster "$T/cdnow.h5" --features , -k 3 -o "$T/x.h5"
 # Lloyd without bounds, tuned: no share skipped, the k-range scores in JSON
 expect 0 "cluster lloyd, k range" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m --algorithm lloyd --k-range 2:3 \
