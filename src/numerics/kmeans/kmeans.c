@@ -406,6 +406,23 @@ static size_t pp_sample(const km_ctx *K, const double *D, const double *btot, do
     return K->n - 1;
 }
 
+/* The trial of the lowest potential (pot[t]: its blocks' partials, in
+ * block order); ties to the earlier trial. */
+static size_t pp_best(const double *part, size_t nb, size_t L, double *pot)
+{
+    size_t best = 0;
+    for (size_t t = 0; t < L; t++) {
+        pot[t] = 0;
+        for (size_t b = 0; b < nb; b++) {
+            pot[t] += part[b * L + t];
+        }
+        if (pot[t] < pot[best]) {
+            best = t;
+        }
+    }
+    return best;
+}
+
 /* Greedy k-means++ (scikit-learn's _kmeans_plusplus) on the data of ops:
  * with pruned passes where the kernels allow (ops->pp), else every row's
  * distance to every trial. */
@@ -457,16 +474,7 @@ static ct_status km_plusplus(const km_ctx *K, const km_ops *ops, ct_rng *g, doub
         if (s != CT_OK) {
             break;
         }
-        size_t best = 0;
-        for (size_t t = 0; t < L; t++) {
-            pot[t] = 0;
-            for (size_t b = 0; b < nb; b++) {
-                pot[t] += part[b * L + t];
-            }
-            if (pot[t] < pot[best]) {
-                best = t;
-            }
-        }
+        size_t best = pp_best(part, nb, L, pot);
         memcpy(C + c * d, cand + best * d, d * sizeof *C);
         pc.mode = 2;
         pc.m = 1;

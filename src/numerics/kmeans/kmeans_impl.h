@@ -844,16 +844,7 @@ static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, c
         if (s != CT_OK) {
             break;
         }
-        size_t best = 0;
-        for (size_t t = 0; t < L; t++) {
-            pot[t] = 0;
-            for (size_t b = 0; b < nb; b++) {
-                pot[t] += part[b * L + t];
-            }
-            if (pot[t] < pot[best]) {
-                best = t;
-            }
-        }
+        size_t best = pp_best(part, nb, L, pot);
         memcpy(C + c * d, cand + best * d, d * sizeof *C);
         memcpy(CR + c * d, Z + best * d, d * sizeof *CR);
         crn[c] = zn[best];
