@@ -128,6 +128,13 @@ static double gemm_rate(int T, int f32)
     return (double)T * 4 * 2.0 * 1024.0 * 1024.0 * 1024.0 / best;
 }
 
+/* Element (i, j) of the bench matrix: 16 true blobs, a hash of row and
+ * column (bench/kmeans_peer.py builds the same). */
+static double blob_value(size_t i, size_t j)
+{
+    return 10.0 * u01(1000003ULL * (i % 16) + j) + (u01(((uint64_t)i << 10) + j + 77) - 0.5) * 4.0;
+}
+
 /* kmeans seed N D K THREADS: seconds of the start alone (greedy k-means++
  * and k-means||, seed 1), best of 3, on the same matrix (f64). */
 static int seeding(size_t n, size_t d, size_t k, int T)
@@ -139,8 +146,7 @@ static int seeding(size_t n, size_t d, size_t k, int T)
     }
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < d; j++) {
-            X[i * d + j] = 10.0 * u01(1000003ULL * (i % 16) + j) +
-                           (u01(((uint64_t)i << 10) + j + 77) - 0.5) * 4.0;
+            X[i * d + j] = blob_value(i, j);
         }
     }
     const ct_km_init how[2] = {CT_KM_INIT_KMEANSPP, CT_KM_INIT_PARALLEL};
@@ -194,11 +200,9 @@ int main(int argc, char **argv)
     } else {
         X = malloc(n * d * sizeof *X);
     }
-    size_t kt = 16; /* true blobs */
     for (size_t i = 0; i < n; i++) {
-        size_t c = i % kt;
         for (size_t j = 0; j < d; j++) {
-            double v = 10.0 * u01(1000003ULL * c + j) + (u01(((uint64_t)i << 10) + j + 77) - 0.5) * 4.0;
+            double v = blob_value(i, j);
             if (f32) {
                 F[i * d + j] = (float)v;
             } else {

@@ -159,7 +159,7 @@ static ct_status km_setup(km_ctx *K, size_t n, size_t d, const double *w, const 
     K->max_iter = o->max_iter;
     K->threads = o->threads;
     K->init = o->init;
-    K->algo = o->algorithm == CT_KM_ALGO_AUTO ? km_auto_algo(o->k, d, 0) : o->algorithm;
+    K->algo = o->algorithm; /* auto: resolved by the fit, which knows the precision */
     K->given = o->centroids;
     K->seed = o->seed;
     K->tol = o->tol;

@@ -218,7 +218,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * values and the same ties as the scalar argmin over G, with no work across
  * lanes. */
 
-#define ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, CMPLT, BLEND, T,      \
+#define ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,        \
                     TO_LANES, ASSIGN_OUT)                                                          \
     T XT[KM_DOTS_MAXD * LANES], B1[LANES], B2[LANES], BI[LANES];                                   \
     for (size_t r0 = 0; r0 < nr; r0 += LANES) {                                                    \
@@ -237,17 +237,17 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
                 a2 = FMADD(xc, SET1(cj[2 * d + c]), a2);                                           \
                 a3 = FMADD(xc, SET1(cj[3 * d + c]), a3);                                           \
             }                                                                                      \
-            ASSIGN_STEP(a0, j, SUB, SET1, ADD, CMPLT, BLEND, MIN, T);                              \
-            ASSIGN_STEP(a1, j + 1, SUB, SET1, ADD, CMPLT, BLEND, MIN, T);                          \
-            ASSIGN_STEP(a2, j + 2, SUB, SET1, ADD, CMPLT, BLEND, MIN, T);                          \
-            ASSIGN_STEP(a3, j + 3, SUB, SET1, ADD, CMPLT, BLEND, MIN, T);                          \
+            ASSIGN_STEP(a0, j, FNMADD, SET1, CMPLT, BLEND, MIN, T);                                \
+            ASSIGN_STEP(a1, j + 1, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            ASSIGN_STEP(a2, j + 2, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            ASSIGN_STEP(a3, j + 3, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
         }                                                                                          \
         for (; j < k; j++) {                                                                       \
             VT a = SETZERO();                                                                      \
             for (size_t c = 0; c < d; c++) {                                                       \
                 a = FMADD(LOAD(XT + c * LANES), SET1(C[j * d + c]), a);                            \
             }                                                                                      \
-            ASSIGN_STEP(a, j, SUB, SET1, ADD, CMPLT, BLEND, MIN, T);                               \
+            ASSIGN_STEP(a, j, FNMADD, SET1, CMPLT, BLEND, MIN, T);                                 \
         }                                                                                          \
         STORE(BI, bi);                                                                             \
         if (v1 != NULL) {                                                                          \
@@ -258,9 +258,9 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
     }
 
 /* the centre in a (its dot products with the lanes' rows) against the best so far */
-#define ASSIGN_STEP(a, jj, SUB, SET1, ADD, CMPLT, BLEND, MIN, T)                                   \
+#define ASSIGN_STEP(a, jj, FNMADD, SET1, CMPLT, BLEND, MIN, T)                                     \
     do {                                                                                           \
-        VT v_ = SUB(a, SET1((T)2), SET1(cn[jj])); /* cn - 2a rounded once: 2a is exact */          \
+        VT v_ = FNMADD(a, SET1((T)2), SET1(cn[jj])); /* cn - 2a rounded once: 2a is exact */       \
         MT lt_ = CMPLT(v_, b1);                                                                    \
         b2 = BLEND(lt_, MIN(b2, v_), b1);                                                          \
         b1 = BLEND(lt_, b1, v_);                                                                   \
@@ -487,7 +487,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
 
 /* assign_SFX (labels, best, second best) and lloyd_SFX (labels, moves,
  * cluster sums) for one instruction set and type. */
-#define ASSIGN_FNS(SFX, TGT, T, VT_, MT_, LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, \
+#define ASSIGN_FNS(SFX, TGT, T, VT_, MT_, LANES, SETZERO, SET1, LOAD, STORE, FMADD, FNMADD, MIN,   \
                    CMPLT, BLEND, ACCROW)                                                           \
     __attribute__((target(TGT))) static void assign_##SFX(const T *X, size_t nr, size_t d,         \
                                                           const T *C, const T *cn, size_t k,       \
@@ -495,7 +495,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
     {                                                                                              \
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
-        ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, CMPLT, BLEND, T,      \
+        ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,        \
                     to_lanes_##SFX, ASSIGN_OUT_LABELS)                                             \
     }                                                                                              \
     __attribute__((target(TGT))) static void lloyd_##SFX(                                          \
@@ -506,22 +506,22 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
         typedef MT_ MT;                                                                            \
         T *v1 = NULL;                                                                              \
         size_t nmoved = 0;                                                                         \
-        ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, ADD, SUB, MIN, CMPLT, BLEND, T,      \
+        ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,        \
                     to_lanes_##SFX, ASSIGN_OUT_SUMS(ACCROW))                                       \
         *moved += (double)nmoved;                                                                  \
     }
 
 ASSIGN_FNS(f64_512, "avx512f", double, __m512d, __mmask8, 8, _mm512_setzero_pd, _mm512_set1_pd,
-           _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_fnmadd_pd,
+           _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd,
            _mm512_min_pd, LT512PD, _mm512_mask_blend_pd, acc_f64_512)
 ASSIGN_FNS(f64_256, "avx2,fma", double, __m256d, __m256d, 4, _mm256_setzero_pd, _mm256_set1_pd,
-           _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_fnmadd_pd,
+           _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_fnmadd_pd,
            _mm256_min_pd, LT256PD, BL256PD, acc_f64_256)
 ASSIGN_FNS(f32_512, "avx512f", float, __m512, __mmask16, 16, _mm512_setzero_ps, _mm512_set1_ps,
-           _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_fnmadd_ps,
+           _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps,
            _mm512_min_ps, LT512PS, _mm512_mask_blend_ps, acc_f32_512)
 ASSIGN_FNS(f32_256, "avx2,fma", float, __m256, __m256, 8, _mm256_setzero_ps, _mm256_set1_ps,
-           _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_fnmadd_ps,
+           _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps,
            _mm256_min_ps, LT256PS, BL256PS, acc_f32_256)
 
 /* Where the fused kernel beats GEMM + scalar argmin (bench/kmeans, 1M rows,

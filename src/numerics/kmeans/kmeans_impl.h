@@ -74,15 +74,6 @@ static ct_status KM_SUF(pass_block)(void *vctx, size_t b, size_t begin, size_t e
 {
     KM_SUF(pass) *P = vctx;
     size_t k = P->k, d = P->d;
-    KM_REAL *G = malloc(P->tr * k * sizeof *G);
-    double *dist = malloc(P->tr * sizeof *dist);
-    int32_t *was = malloc(P->tr * sizeof *was);
-    if (G == NULL || dist == NULL || was == NULL) {
-        free(G);
-        free(dist);
-        free(was);
-        return ct_fail(err, CT_ENOMEM, "out of memory");
-    }
     double *acc = P->part != NULL ? P->part + b * P->stride : NULL;
     if (acc != NULL) {
         memset(acc, 0, P->stride * sizeof *acc);
@@ -91,11 +82,16 @@ static ct_status KM_SUF(pass_block)(void *vctx, size_t b, size_t begin, size_t e
         KM_SUF(km_lloyd)(P->X + begin * d, end - begin, d, P->C, P->cn, k,
                          P->w != NULL ? P->w + begin : NULL, P->labels + begin, acc, acc + k * d,
                          acc + k * d + k) == 0) {
-        /* one streaming read of the block: labels, moves and sums fused */
+        return CT_OK; /* one streaming read of the block: labels, moves and sums fused */
+    }
+    KM_REAL *G = malloc(P->tr * k * sizeof *G);
+    double *dist = malloc(P->tr * sizeof *dist);
+    int32_t *was = malloc(P->tr * sizeof *was);
+    if (G == NULL || dist == NULL || was == NULL) {
         free(G);
         free(dist);
         free(was);
-        return CT_OK;
+        return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     for (size_t r0 = begin; r0 < end; r0 += P->tr) {
         size_t nr = end - r0 < P->tr ? end - r0 : P->tr;
@@ -666,52 +662,25 @@ typedef struct KM_SUF(ppj) {
 } KM_SUF(ppj);
 
 /* Rows r0.. r0 + nr in order: v_t = min(D, d2_t) where computed (at[r]:
- * the row in G), else D; pot[t] += w v_t; updating, D and near follow. */
+ * the row in G), else D; pot[t] += w v_t; updating, D and near follow.  The
+ * sums run in a local array (m <= 64): no store to D can alias them. */
 static void KM_SUF(pp_sums)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *at,
                             const KM_REAL *G, double *pot)
 {
     size_t m = P->m;
-    for (size_t r = 0; r < nr; r++) {
-        size_t i = r0 + r;
-        double wi = P->K->w != NULL ? P->K->w[i] : 1.0, Di = P->D[i];
-        for (size_t t = 0; t < m; t++) {
-            double v = Di;
-            if (at[r] != SIZE_MAX) { /* km_plusplus's d2, then the smaller */
-                double d2 =
-                    (double)P->xn[i] + (double)P->zn[t] - 2.0 * (double)G[at[r] * m + t];
-                d2 = d2 > 0 ? d2 : 0.0;
-                v = d2 < Di ? d2 : Di;
-            }
-            if (P->update && v < Di) {
-                P->D[i] = v;
-                P->near[i] = P->newj;
-            }
-            pot[t] += wi * v;
-        }
-    }
-}
-
-/* The same for m <= 8 with the sums in registers (the common case: 2 + ln k
- * trials up to k = 1096): the same operations in the same order. */
-static void KM_SUF(pp_sums8)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *at,
-                             const KM_REAL *G, double *pot)
-{
-    size_t m = P->m;
-    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (size_t t = 0; t < m; t++) {
-        a[t] = pot[t];
-    }
+    double a[64];
+    memcpy(a, pot, m * sizeof *a);
     for (size_t r = 0; r < nr; r++) {
         size_t i = r0 + r;
         double wi = P->K->w != NULL ? P->K->w[i] : 1.0, Di = P->D[i];
         if (at[r] == SIZE_MAX) {
             double v = wi * Di;
-            for (size_t t = 0; t < 8; t++) {
-                a[t] += v; /* lanes past m are not read */
+            for (size_t t = 0; t < m; t++) {
+                a[t] += v;
             }
             continue;
         }
-        for (size_t t = 0; t < m; t++) {
+        for (size_t t = 0; t < m; t++) { /* km_plusplus's d2, then the smaller */
             double d2 = (double)P->xn[i] + (double)P->zn[t] - 2.0 * (double)G[at[r] * m + t];
             d2 = d2 > 0 ? d2 : 0.0;
             double v = d2 < Di ? d2 : Di;
@@ -722,9 +691,7 @@ static void KM_SUF(pp_sums8)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t 
             a[t] += wi * v;
         }
     }
-    for (size_t t = 0; t < m; t++) {
-        pot[t] = a[t];
-    }
+    memcpy(pot, a, m * sizeof *pot);
 }
 
 static ct_status KM_SUF(pp_block)(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -762,11 +729,7 @@ static ct_status KM_SUF(pp_block)(void *vctx, size_t b, size_t begin, size_t end
             free(at);
             return ct_fail(err, CT_EINTERNAL, "k-means++: no FMA-chain kernel");
         }
-        if (m <= 8) {
-            KM_SUF(pp_sums8)(P, r0, nr, at, G, pot);
-        } else {
-            KM_SUF(pp_sums)(P, r0, nr, at, G, pot);
-        }
+        KM_SUF(pp_sums)(P, r0, nr, at, G, pot);
     }
     free(G);
     free(idx);
@@ -880,7 +843,7 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
     if (s != CT_OK) {
         return s;
     }
-    if (o->algorithm == CT_KM_ALGO_AUTO) {
+    if (K.algo == CT_KM_ALGO_AUTO) {
         K.algo = km_auto_algo(K.k, d, sizeof(KM_REAL) == sizeof(float));
     }
     for (size_t i = 0; i < n; i++) {
