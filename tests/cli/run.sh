@@ -709,7 +709,8 @@ t0=$(date +%s.%N)
 "$CLV" run -m "$T/dl/m2.ini" "$T/dl/big.csv" -o "$T/dl/r.h5" --report "$T/dl/r.html" -q >/dev/null 2>&1
 t1=$(date +%s.%N)
 mv "$T/dl/r.keep" "$T/dl/r.h5" && mv "$T/dl/r.html.keep" "$T/dl/r.html"
-delays=$(awk -v a="$t0" -v b="$t1" 'BEGIN { t = b - a; printf "%.2f %.2f %.2f", t / 5, t / 2, t * 7 / 10 }')
+trun=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+delays=$(awk -v t="$trun" 'BEGIN { printf "%.2f %.2f %.2f", t / 5, t / 2, t * 7 / 10 }')
 for sig in TERM INT; do
     for d in $delays; do
         "$CLV" run -m "$T/dl/m2.ini" "$T/dl/big.csv" -o "$T/dl/r.h5" --report "$T/dl/r.html" -q >/dev/null 2>&1 &
@@ -837,7 +838,7 @@ crash() { # name delay command...: SIGKILL after delay; outputs as before unless
 for d in $(awk 'BEGIN { srand(14); for (i = 0; i < 20; i++) printf "%.2f ", 0.02 + rand() * 0.9 }'); do
     crash "ingest" "$d" "$CLV" ingest "$T/dl/big.csv" -o "$T/dl/big.h5" -q
 done
-for d in $(awk 'BEGIN { srand(15); for (i = 0; i < 20; i++) printf "%.2f ", 0.02 + rand() * 1.5 }'); do
+for d in $(awk -v t="$trun" 'BEGIN { srand(15); for (i = 0; i < 20; i++) printf "%.2f ", 0.02 + rand() * t }'); do
     crash "run" "$d" "$CLV" run -m "$T/dl/m2.ini" "$T/dl/big.csv" -o "$T/dl/r.h5" --report "$T/dl/r.html" -q
 done
 expect 0 "ingest after the crashes" -- "$CLV" ingest "$T/dl/big.csv" -o "$T/dl/big.h5" -q
