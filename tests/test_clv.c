@@ -904,6 +904,78 @@ static void test_pareto_p_alive_closed_form(void **state)
     assert_true(worst < 1e-10);
 }
 
+/* The delta method's gradient of logit P(alive) in the log-parameters, in
+ * closed form (BG/NBD, MBG/NBD; Pareto/NBD through the series' derivative
+ * sums), against central differences of the public P(alive) (h = 1e-5:
+ * truncation ~1e-10, rounding ~1e-11), over the grid of
+ * test_pareto_p_alive_closed_form; its P(alive) is the estimate's bits. */
+static double logit(double p)
+{
+    return log(p / (1 - p));
+}
+
+static void test_p_alive_gradients(void **state)
+{
+    (void)state;
+    const double P[4][4] = {{0.55, 10.58, 0.61, 11.67},
+                            {0.51, 11.16, 0.71, 28.62},
+                            {2.5, 40.0, 0.3, 2.0},
+                            {0.9, 7.0, 1.4, 7.0}};
+    const double B[2][4] = {{0.243, 4.414, 0.793, 2.426}, {1.2, 30.0, 0.4, 5.0}};
+    const double h = 1e-5;
+    double worst = 0;
+    int npareto = 0;
+    for (int model = 0; model < 3; model++) {
+        for (int q = 0; q < (model == 2 ? 4 : 2); q++) {
+            const double *par = model == 2 ? P[q] : B[q];
+            double s00d[4];
+            clv_pareto_s00_d(par, s00d);
+            for (int ix = 0; ix < 8; ix++) {
+                double x = ix == 0 ? 0 : floor(pow(100.0, ix / 7.0));
+                for (int iT = 0; iT < 9; iT++) {
+                    double T = 0.5 * pow(1e3, iT / 8.0);
+                    for (int it = 0; it < 4; it++) {
+                        double tx = x == 0 ? 0 : T * it / 4.0, g[4], pa;
+                        if (model == 2) {
+                            if (clv_pareto_p_alive_grad(par, s00d, x, tx, T, &pa, g) != 0) {
+                                continue; /* the quadrature's: differenced by the caller */
+                            }
+                            npareto++;
+                            assert_true(pa == clv_pareto_p_alive_s00(par, s00d[0], x, tx, T));
+                        } else {
+                            pa = clv_bg_p_alive_grad(par, model, x, tx, T, g);
+                            assert_true(pa == clv_bg_p_alive(par, model, x, tx, T));
+                        }
+                        if (!(pa > 1e-12 && pa < 1 - 1e-9)) {
+                            continue; /* logit not resolved by differences */
+                        }
+                        for (int j = 0; j < 4; j++) {
+                            double pp[4], pm[4];
+                            memcpy(pp, par, sizeof pp);
+                            memcpy(pm, par, sizeof pm);
+                            pp[j] *= exp(h);
+                            pm[j] *= exp(-h);
+                            double lp = model == 2 ? logit(clv_pareto_p_alive(pp, x, tx, T))
+                                                   : logit(clv_bg_p_alive(pp, model, x, tx, T));
+                            double lm = model == 2 ? logit(clv_pareto_p_alive(pm, x, tx, T))
+                                                   : logit(clv_bg_p_alive(pm, model, x, tx, T));
+                            double fd = (lp - lm) / (2 * h), err = fabs(g[j] - fd) / fmax(1, fabs(fd));
+                            worst = fmax(worst, err);
+                            if (err > 1e-6) {
+                                fail_msg("model %d par %d x %g tx %g T %g j %d: %.12g, differences %.12g",
+                                         model, q, x, tx, T, j, g[j], fd);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    print_message("  worst gradient error %.2g (%d Pareto/NBD rows in closed form)\n", worst,
+                  npareto);
+    assert_true(npareto > 400);
+}
+
 /* score streams its input: a scorer (the interpolants made once) run over
  * blocks of the customers gives the bits of scoring them all at once, for
  * every purchase model, with and without the spend fit, with and without
@@ -1862,7 +1934,7 @@ static void test_purchases_pmf(void **state)
         assert_status(ct_clv_purchases_interval(&f, x, tx, T, 3, t, 0.9, 1, lo, hi, &err), CT_OK);
         for (int i = 0; i < 3; i++) {
             clv_pmf it;
-            clv_pmf_init(&it, &f, gl, x[i], tx[i], T[i], t);
+            clv_pmf_init(&it, &f, gl, x[i], tx[i], T[i], t, NAN);
             double sum = 0, mean = 0, cdf_lo = 0, cdf_hi = 0;
             for (int k = 0; k < 20000; k++) {
                 double pk = clv_pmf_next(&it);
@@ -2038,6 +2110,7 @@ int main(void)
         cmocka_unit_test(test_score_interpolation),
         cmocka_unit_test(test_scorer_blocks),
         cmocka_unit_test(test_pareto_p_alive_closed_form),
+        cmocka_unit_test(test_p_alive_gradients),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_api_refusals),
         cmocka_unit_test(test_fit_storage_and_scores),

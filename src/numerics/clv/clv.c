@@ -7,7 +7,6 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_integration.h>
 #include <gsl/gsl_sf_hyperg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,13 +152,13 @@ static double clv_dert1(const ct_fit *f, const gsl_integration_fixed_workspace *
 #define PMF_KMAX 100000
 
 void clv_pmf_init(clv_pmf *it, const ct_fit *f, const gsl_integration_glfixed_table *gl,
-                  double x, double tx, double T, double t)
+                  double x, double tx, double T, double t, double pa)
 {
     const double *p = f->par;
     double k0 = p[0] + x, c = p[1] + T;
     memset(it, 0, sizeof *it);
     it->pareto = f->model == CT_PARETO;
-    it->pa = clv_p_alive1(f, x, tx, T);
+    it->pa = isnan(pa) ? clv_p_alive1(f, x, tx, T) : pa;
     it->k0 = k0;
     if (it->pareto) {
         double s = p[2], b2 = p[3] + T;
@@ -212,7 +211,7 @@ double clv_pmf_next(clv_pmf *it)
 }
 
 static void purchases_quantiles(const ct_fit *f, const gsl_integration_glfixed_table *gl,
-                                double x, double tx, double T, double t, double level,
+                                double x, double tx, double T, double t, double pa, double level,
                                 double *lo, double *hi)
 {
     double plo = 0.5 * (1 - level), phi = 0.5 * (1 + level), cdf = 0;
@@ -222,7 +221,7 @@ static void purchases_quantiles(const ct_fit *f, const gsl_integration_glfixed_t
         return;
     }
     clv_pmf it;
-    clv_pmf_init(&it, f, gl, x, tx, T, t);
+    clv_pmf_init(&it, f, gl, x, tx, T, t, pa);
     for (long k = 0; k < PMF_KMAX; k++) {
         cdf += clv_pmf_next(&it);
         if (!(*lo >= 0) && cdf >= plo) {
@@ -247,6 +246,7 @@ typedef struct pred_job {
     double *out, *out2; /* out2: the upper quantiles (PRED_QUANTILES) */
     int what;
     const double *z; /* NULL, or row i's covariates (f->ncoef each): its own parameters */
+    const double *pa; /* PRED_QUANTILES: NULL, or row i's P(alive) (not computed again) */
 } pred_job;
 
 /* fi as a fit of model m whose parameters (fi->par, 4) the caller sets per
@@ -275,7 +275,8 @@ static ct_status pred_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
             ct_clv_cov_params(J->f, J->z + i * J->f->ncoef, fi.par);
         }
         if (J->what == PRED_QUANTILES) { /* out: lo, out2: hi */
-            purchases_quantiles(f, J->gl, x, tx, T, J->t, J->level, &J->out[i], &J->out2[i]);
+            purchases_quantiles(f, J->gl, x, tx, T, J->t, J->pa != NULL ? J->pa[i] : CT_NAN,
+                                J->level, &J->out[i], &J->out2[i]);
             continue;
         }
         J->out[i] = J->what == PRED_ALIVE      ? clv_p_alive1(f, x, tx, T)
@@ -302,7 +303,7 @@ ct_status ct_clv_p_no_purchase(const ct_fit *f, const double *x, const double *t
     if (gl == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    pred_job J = {f, gl, NULL, 0, x, tx, T, t, out, NULL, PRED_NONE, NULL};
+    pred_job J = {f, gl, NULL, 0, x, tx, T, t, out, NULL, PRED_NONE, NULL, NULL};
     ct_status s = ct_par_for(n, 1024, 0, pred_block, &J, err);
     gsl_integration_glfixed_table_free(gl);
     return s;
@@ -391,7 +392,7 @@ ct_status ct_clv_p_alive_at(const ct_fit *f, const double *x, const double *tx, 
     if (!(t >= 0) || !isfinite(t)) {
         return ct_fail(err, CT_EINVAL, "period count t = %g must be >= 0", t);
     }
-    pred_job J = {f, NULL, NULL, 0, x, tx, T, t, out, NULL, PRED_ALIVE_AT, NULL};
+    pred_job J = {f, NULL, NULL, 0, x, tx, T, t, out, NULL, PRED_ALIVE_AT, NULL, NULL};
     return pred_distinct(&J, n, threads, 1024, err);
 }
 
@@ -446,7 +447,7 @@ ct_status ct_clv_predict(const ct_fit *f, ct_clv_pred what, const ct_customers *
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
     if (s == CT_OK) {
-        pred_job J = {f, gl, lag, 0, c->x, c->t_x, c->T, t, out, NULL, KIND[what], c->cov};
+        pred_job J = {f, gl, lag, 0, c->x, c->t_x, c->T, t, out, NULL, KIND[what], c->cov, NULL};
         s = ct_par_for(c->n, 256, threads, pred_block, &J, err);
     }
     if (gl != NULL) {
@@ -463,8 +464,9 @@ ct_status ct_clv_predict(const ct_fit *f, ct_clv_pred what, const ct_customers *
  * here. */
 static ct_status purchases_interval(const ct_fit *f, const double *x, const double *tx,
                                     const double *T, size_t n, const uint32_t *idx,
-                                    const double *rows, size_t nd, double t, double level,
-                                    unsigned threads, double *lo, double *hi, ct_error *err)
+                                    const double *rows, size_t nd, int per_customer,
+                                    const double *pa, double t, double level, unsigned threads,
+                                    double *lo, double *hi, ct_error *err)
 {
     CT_CHECK(need_continuous(f, "the predictive interval of purchases", err));
     if (!(t >= 0) || !isfinite(t) || !(level > 0 && level < 1)) {
@@ -475,9 +477,9 @@ static ct_status purchases_interval(const ct_fit *f, const double *x, const doub
     if (gl == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    pred_job J = {f, gl, NULL, level, x, tx, T, t, lo, hi, PRED_QUANTILES, NULL};
-    ct_status s = rows != NULL ? pred_rows(&J, n, idx, rows, nd, threads, 256, err)
-                               : pred_distinct(&J, n, threads, 256, err);
+    pred_job J = {f, gl, NULL, level, x, tx, T, t, lo, hi, PRED_QUANTILES, NULL, pa};
+    ct_status s = rows != NULL || per_customer ? pred_rows(&J, n, idx, rows, nd, threads, 256, err)
+                                               : pred_distinct(&J, n, threads, 256, err);
     gsl_integration_glfixed_table_free(gl);
     return s;
 }
@@ -487,7 +489,8 @@ ct_status ct_clv_purchases_interval(const ct_fit *f, const double *x, const doub
                                    unsigned threads, double *lo, double *hi, ct_error *err)
 {
     ct_init();
-    return purchases_interval(f, x, tx, T, n, NULL, NULL, 0, t, level, threads, lo, hi, err);
+    return purchases_interval(f, x, tx, T, n, NULL, NULL, 0, 0, NULL, t, level, threads, lo, hi,
+                              err);
 }
 
 ct_status ct_clv_dert(const ct_fit *f, const double *x, const double *tx, const double *T,
@@ -503,7 +506,7 @@ ct_status ct_clv_dert(const ct_fit *f, const double *x, const double *tx, const 
     if (lag == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    pred_job J = {f, NULL, lag, 0, x, tx, T, delta, out, NULL, PRED_DERT, NULL};
+    pred_job J = {f, NULL, lag, 0, x, tx, T, delta, out, NULL, PRED_DERT, NULL, NULL};
     ct_status s = pred_distinct(&J, n, threads, 64, err);
     gsl_integration_fixed_free(lag);
     return s;
@@ -534,7 +537,7 @@ ct_status ct_clv_p_alive(const ct_fit *f, const double *x, const double *tx, con
     if (s != CT_OK) {
         return s;
     }
-    pred_job J = {f, NULL, NULL, 0, x, tx, T, 0, out, NULL, PRED_ALIVE, NULL};
+    pred_job J = {f, NULL, NULL, 0, x, tx, T, 0, out, NULL, PRED_ALIVE, NULL, NULL};
     return ct_par_for(n, 1024, 0, pred_block, &J, err);
 }
 
@@ -549,7 +552,7 @@ ct_status ct_clv_expected(const ct_fit *f, const double *x, const double *tx, co
     if (!(t >= 0) || !isfinite(t)) {
         return ct_fail(err, CT_EINVAL, "horizon t = %g must be >= 0", t);
     }
-    pred_job J = {f, NULL, NULL, 0, x, tx, T, t, out, NULL, PRED_EXPECTED, NULL};
+    pred_job J = {f, NULL, NULL, 0, x, tx, T, t, out, NULL, PRED_EXPECTED, NULL, NULL};
     return ct_par_for(n, 1024, 0, pred_block, &J, err);
 }
 
@@ -832,13 +835,17 @@ static void piece_eval(const cheb_piece *ch, double u, double out[2])
     out[1] = ch->c[1][0] + y * c1 - c2;
 }
 
+static int cheb_piece_of(double u)
+{
+    return u < CHEB_EDGE[4] ? (u < CHEB_EDGE[2] ? (u < CHEB_EDGE[1] ? 0 : 1)
+                                                : (u < CHEB_EDGE[3] ? 2 : 3))
+                            : (u < CHEB_EDGE[6] ? (u < CHEB_EDGE[5] ? 4 : 5)
+                                                : (u < CHEB_EDGE[7] ? 6 : 7));
+}
+
 static void cheb_eval(const cheb2 *ch, double u, double out[2])
 {
-    int k = u < CHEB_EDGE[4] ? (u < CHEB_EDGE[2] ? (u < CHEB_EDGE[1] ? 0 : 1)
-                                                 : (u < CHEB_EDGE[3] ? 2 : 3))
-                             : (u < CHEB_EDGE[6] ? (u < CHEB_EDGE[5] ? 4 : 5)
-                                                 : (u < CHEB_EDGE[7] ? 6 : 7));
-    piece_eval(&ch->p[k], u, out);
+    piece_eval(&ch->p[cheb_piece_of(u)], u, out);
 }
 
 /* One piece of x's interpolant, [lo, hi] in y, to tol of scale[]; 0, or -1
@@ -1083,33 +1090,337 @@ double clv_quad(const double *g, const double *C, size_t k)
     return v;
 }
 
-/* Variances per distinct row of logit P(alive), log E[Y(H)] and log D
- * (vpa, vey, vd) from the estimates pa, ey, disc; with gd != NULL also D's
- * gradient in the log-parameters (k per row). */
-static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int steps,
-                            const double *tv, unsigned threads, cheb2 *const *made_sh,
-                            const double *pa, const double *ey, const double *disc, double *vpa,
-                            double *vey, double *vd, double *gd, ct_error *err)
+/* ---- the delta method's gradients for BG/NBD, MBG/NBD and Pareto/NBD -------
+ * E[Y(H)] = P(alive) H(x, T) and D = P(alive) H_D(x, T) (H_D the discounted
+ * sum per alive customer), so
+ *   grad log E[Y] = (1 - P) grad logit P + grad log H,   likewise D,
+ * with grad logit P in closed form (clv_bg_p_alive_grad,
+ * clv_pareto_p_alive_grad) and the gradients of H and H_D by central
+ * differences in each log-parameter, h = DQ_H: truncation ~h^2 = 1e-8
+ * relative, rounding ~1e-16 / h.  Those quotients are smooth in T like H
+ * itself, so they are interpolated the same way (per x < CHEB_XMAX for the
+ * BG family, x = 0 for Pareto/NBD, in the base fit's y) to DQ_TOL of H's
+ * largest value: one Clenshaw loop over the 2 k series per customer instead
+ * of k shifted scorers.  Rows without an interpolant (x >= CHEB_XMAX, or
+ * none accurate enough) take the same central differences exactly, and
+ * where Pareto/NBD's P(alive) has no closed form its logit is differenced
+ * (the quadrature) too. */
+#define DQ_H 1e-4
+#define DQ_TOL 1e-8
+#define DQ_K 4          /* the base parameters (no covariates on this path) */
+#define DQ_S (2 * DQ_K) /* series 2j: dH/dtheta_j, 2j+1: dH_D/dtheta_j */
+
+typedef struct dq_piece {
+    double lo, hi;
+    int n;
+    double c[CHEB_MAX][DQ_S];
+} dq_piece;
+
+typedef struct dq2 {
+    int ok;
+    dq_piece p[CHEB_PIECES];
+} dq2;
+
+/* The fits moved by +-DQ_H in each base log-parameter, as horizon sums. */
+typedef struct dq_fits {
+    ct_fit sp[DQ_K], sm[DQ_K];
+    future_ctx fp[DQ_K], fm[DQ_K];
+} dq_fits;
+
+static void dq_fits_init(dq_fits *q, const ct_fit *f, int steps, const double *tv)
 {
-    size_t k = f->k, ch = nd < DELTA_CHUNK ? (nd ? nd : 1) : DELTA_CHUNK;
+    for (size_t j = 0; j < DQ_K; j++) {
+        clv_theta_shift(f, j, DQ_H, &q->sp[j]);
+        clv_theta_shift(f, j, -DQ_H, &q->sm[j]);
+        q->fp[j] = (future_ctx){&q->sp[j], steps, tv, tv + steps};
+        q->fm[j] = (future_ctx){&q->sm[j], steps, tv, tv + steps};
+    }
+}
+
+/* The central differences of (H, H_D) at (x, T), exactly. */
+static void dq_exact(const dq_fits *q, double x, double T, double out[DQ_S])
+{
+    for (size_t j = 0; j < DQ_K; j++) {
+        double hp[2], hm[2];
+        horizon_sums(&q->fp[j], x, 0, T, 1, hp);
+        horizon_sums(&q->fm[j], x, 0, T, 1, hm);
+        out[2 * j] = (hp[0] - hm[0]) / (2 * DQ_H);
+        out[2 * j + 1] = (hp[1] - hm[1]) / (2 * DQ_H);
+    }
+}
+
+static void dq_piece_eval(const dq_piece *ch, double u, double out[DQ_S])
+{
+    double y = (2 * u - ch->lo - ch->hi) / (ch->hi - ch->lo), y2 = 2 * y;
+    double b1[DQ_S] = {0}, b2[DQ_S] = {0};
+    for (int j = ch->n - 1; j >= 1; j--) {
+        for (int q = 0; q < DQ_S; q++) { /* DQ_S independent recurrences */
+            double b0 = ch->c[j][q] + y2 * b1[q] - b2[q];
+            b2[q] = b1[q];
+            b1[q] = b0;
+        }
+    }
+    for (int q = 0; q < DQ_S; q++) {
+        out[q] = ch->c[0][q] + y * b1[q] - b2[q];
+    }
+}
+
+static int dq_piece_fit(const dq_fits *q, double x, double k, double lo, double hi,
+                        const double scale[2], dq_piece *ch)
+{
+    double fv[CHEB_MAX][DQ_S];
+    ch->lo = lo;
+    ch->hi = hi;
+    for (int n = 8; n <= CHEB_MAX; n *= 2) {
+        for (int i = 0; i < n; i++) {
+            double y = lo + (hi - lo) * (0.5 + 0.5 * cos(M_PI * (i + 0.5) / n));
+            dq_exact(q, x, k / y - k, fv[i]);
+        }
+        for (int j = 0; j < n; j++) {
+            for (int qq = 0; qq < DQ_S; qq++) {
+                double sum = 0;
+                for (int i = 0; i < n; i++) {
+                    sum += fv[i][qq] * cos(M_PI * j * (i + 0.5) / n);
+                }
+                ch->c[j][qq] = (j == 0 ? 1.0 : 2.0) * sum / n;
+            }
+        }
+        ch->n = n;
+        int good = 1;
+        for (int i = 0; i + 1 < n && good; i++) {
+            double y = lo + (hi - lo) * (0.5 + 0.5 * cos(M_PI * (i + 1.0) / n));
+            double ex[DQ_S], ip[DQ_S];
+            dq_exact(q, x, k / y - k, ex);
+            dq_piece_eval(ch, y, ip);
+            for (int qq = 0; qq < DQ_S; qq++) {
+                good &= fabs(ex[qq] - ip[qq]) <= DQ_TOL * scale[qq & 1];
+            }
+        }
+        if (good) {
+            return 0;
+        }
+    }
+    return -1;
+}
+
+typedef struct dq_job {
+    const ct_fit *f;
+    const dq_fits *q;
+    dq2 *dq;
+} dq_job;
+
+static ct_status dq_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    const dq_job *J = vctx;
+    (void)b;
+    (void)err;
+    future_ctx base = J->q->fp[0];
+    base.f = J->f;
+    for (size_t x = begin; x < end; x++) {
+        double top[2];
+        horizon_sums(&base, (double)x, 0, 0, 1, top);
+        double scale[2] = {fabs(top[0]), fabs(top[1])};
+        dq2 *d = &J->dq[x];
+        d->ok = 0;
+        int k = 0;
+        while (k < CHEB_PIECES && dq_piece_fit(J->q, (double)x, cheb_k(J->f), CHEB_EDGE[k],
+                                               CHEB_EDGE[k + 1], scale, &d->p[k]) == 0) {
+            k++;
+        }
+        d->ok = k == CHEB_PIECES;
+    }
+    return CT_OK;
+}
+
+/* The quotients' interpolants of f (BG family: x < CHEB_XMAX; Pareto/NBD:
+ * x = 0); *out NULL for other models and an empty horizon. */
+static ct_status make_dq(const ct_fit *f, int steps, const double *tv, unsigned threads,
+                         dq2 **out, ct_error *err)
+{
+    *out = NULL;
+    if ((f->model != CT_BGNBD && f->model != CT_MBGNBD && f->model != CT_PARETO) || steps == 0) {
+        return CT_OK;
+    }
+    size_t nx = f->model == CT_PARETO ? 1 : CHEB_XMAX;
+    dq_fits q;
+    dq_fits_init(&q, f, steps, tv);
+    dq2 *dq = malloc(nx * sizeof *dq);
+    if (dq == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    dq_job J = {f, &q, dq};
+    ct_status s = ct_par_for(nx, 1, threads, dq_block, &J, err);
+    if (s != CT_OK) {
+        free(dq);
+        return s;
+    }
+    *out = dq;
+    return CT_OK;
+}
+
+typedef struct delta_job {
+    const ct_fit *f;
+    const double *rows;    /* distinct (x, t_x, T), or NULL: */
+    const ct_customers *c; /* the customers' own columns */
+    const double *pa, *ey, *disc;
+    double *vpa, *vey, *vd, *gd;
+    const double *lc; /* the covariance in theta, k x k */
+    const dq2 *dq;    /* or NULL */
+    dq_fits q;
+    double s00d[4]; /* Pareto/NBD: the series at x = 0, t = 0 and its sums */
+} delta_job;
+
+/* The gradient of logit P(alive) in the base log-parameters. */
+static void delta_logit_grad(const delta_job *J, double x, double tx, double T, double g[DQ_K])
+{
+    const ct_fit *f = J->f;
+    double P;
+    if (f->model != CT_PARETO) {
+        (void)clv_bg_p_alive_grad(f->par, f->model == CT_MBGNBD, x, tx, T, g);
+        return;
+    }
+    if (clv_pareto_p_alive_grad(f->par, J->s00d, x, tx, T, &P, g) == 0) {
+        return;
+    }
+    for (size_t j = 0; j < DQ_K; j++) { /* no closed form: the quadrature's */
+        double pp = clv_pareto_p_alive_quad(J->q.sp[j].par, x, tx, T);
+        double pm = clv_pareto_p_alive_quad(J->q.sm[j].par, x, tx, T);
+        g[j] = (log(pp / (1 - pp)) - log(pm / (1 - pm))) / (2 * DQ_H);
+    }
+}
+
+/* The gradients of log H and log H_D (h: H and H_D at the row). */
+static void delta_h_grad(const delta_job *J, double x, double T, const double h[2],
+                         double gh[DQ_K], double ghd[DQ_K])
+{
+    const ct_fit *f = J->f;
+    double d[DQ_S];
+    int pareto = f->model == CT_PARETO;
+    const dq2 *q = J->dq == NULL ? NULL : pareto ? &J->dq[0] : x < (double)CHEB_XMAX ? &J->dq[(size_t)x] : NULL;
+    if (q != NULL && q->ok) {
+        double k = cheb_k(f), u = k / (k + T);
+        dq_piece_eval(&q->p[cheb_piece_of(u)], u, d);
+        if (pareto) { /* H = (r + x) / r H(x = 0) */
+            double r = f->par[0], sc = (r + x) / r;
+            for (size_t j = 0; j < DQ_K; j++) {
+                d[2 * j] *= sc;
+                d[2 * j + 1] *= sc;
+            }
+            d[0] += h[0] * (r / (r + x) - 1);
+            d[1] += h[1] * (r / (r + x) - 1);
+        }
+    } else {
+        dq_exact(&J->q, x, T, d);
+    }
+    for (size_t j = 0; j < DQ_K; j++) {
+        gh[j] = h[0] > 0 ? d[2 * j] / h[0] : 0.0;
+        ghd[j] = h[1] > 0 ? d[2 * j + 1] / h[1] : 0.0;
+    }
+}
+
+static ct_status delta_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    const delta_job *J = vctx;
+    size_t k = J->f->k;
+    (void)b;
+    (void)err;
+    for (size_t r = begin; r < end; r++) {
+        double x, tx, T;
+        if (J->rows != NULL) {
+            x = J->rows[3 * r];
+            tx = J->rows[3 * r + 1];
+            T = J->rows[3 * r + 2];
+        } else {
+            x = J->c->x[r];
+            tx = J->c->t_x[r];
+            T = J->c->T[r];
+        }
+        double pa = J->pa[r], ey = J->ey[r], disc = J->disc[r];
+        double g[3][CT_CLV_MAXPAR] = {{0}}, gh[DQ_K], ghd[DQ_K];
+        delta_logit_grad(J, x, tx, T, g[0]);
+        const double h[2] = {pa > 0 ? ey / pa : 0.0, pa > 0 ? disc / pa : 0.0};
+        delta_h_grad(J, x, T, h, gh, ghd);
+        for (size_t j = 0; j < DQ_K; j++) {
+            g[1][j] = (1 - pa) * g[0][j] + gh[j];
+            g[2][j] = (1 - pa) * g[0][j] + ghd[j];
+        }
+        /* the coefficients of a covariate fit scored without covariates
+         * (z = 0) move nothing: their entries stay 0 */
+        J->vpa[r] = pa > 0 && pa < 1 ? clv_quad(g[0], J->lc, k) : 0.0;
+        J->vey[r] = ey > 0 ? clv_quad(g[1], J->lc, k) : 0.0;
+        J->vd[r] = disc > 0 ? clv_quad(g[2], J->lc, k) : 0.0;
+        if (J->gd != NULL) {
+            for (size_t j = 0; j < k; j++) {
+                J->gd[k * r + j] = disc * g[2][j];
+            }
+        }
+    }
+    return CT_OK;
+}
+
+static ct_status delta_rows_fwd(const ct_fit *f, const double *rows, size_t nd, int steps,
+                                const double *tv, unsigned threads, const double *pa,
+                                const double *ey, const double *disc, double *vpa, double *vey,
+                                double *vd, double *gd, ct_error *err);
+
+/* Variances per row of logit P(alive), log E[Y(H)] and log D (vpa, vey,
+ * vd) from the estimates pa, ey, disc; with gd != NULL also D's gradient in
+ * the log-parameters (k per row).  The rows: rows[3 r ..] (distinct rows),
+ * or the customers' columns c (rows NULL); made: the quotients'
+ * interpolants (a scorer's), or NULL: made here. */
+static ct_status delta_rows(const ct_fit *f, const double *rows, const ct_customers *c,
+                            size_t nd, int steps, const double *tv, unsigned threads,
+                            const dq2 *made, const double *pa, const double *ey,
+                            const double *disc, double *vpa, double *vey, double *vd, double *gd,
+                            ct_error *err)
+{
     double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
     if (!clv_log_cov(f, lc)) {
         for (size_t r = 0; r < nd; r++) {
             vpa[r] = vey[r] = vd[r] = CT_NAN;
-            for (size_t j = 0; gd != NULL && j < k; j++) {
-                gd[k * r + j] = CT_NAN;
+            for (size_t j = 0; gd != NULL && j < f->k; j++) {
+                gd[f->k * r + j] = CT_NAN;
             }
         }
         return CT_OK;
     }
+    if (f->model != CT_BGNBD && f->model != CT_MBGNBD && f->model != CT_PARETO) {
+        return delta_rows_fwd(f, rows, nd, steps, tv, threads, pa, ey, disc, vpa, vey, vd, gd,
+                              err);
+    }
+    delta_job J = {.f = f, .rows = rows, .c = c, .pa = pa, .ey = ey, .disc = disc, .vpa = vpa,
+                   .vey = vey, .vd = vd, .gd = gd, .lc = lc, .dq = made};
+    dq2 *own = NULL;
+    if (made == NULL) {
+        CT_CHECK(make_dq(f, steps, tv, threads, &own, err));
+        J.dq = own;
+    }
+    dq_fits_init(&J.q, f, steps, tv);
+    if (f->model == CT_PARETO) {
+        clv_pareto_s00_d(f->par, J.s00d);
+    } else {
+        J.s00d[0] = CT_NAN;
+    }
+    ct_status s = ct_par_for(nd, 64, threads, delta_block, &J, err);
+    free(own);
+    return s;
+}
+
+/* The forward differences of whole shifted scorers (BG/BB). */
+static ct_status delta_rows_fwd(const ct_fit *f, const double *rows, size_t nd, int steps,
+                                const double *tv, unsigned threads, const double *pa,
+                                const double *ey, const double *disc, double *vpa, double *vey,
+                                double *vd, double *gd, ct_error *err)
+{
+    size_t k = f->k, ch = nd < DELTA_CHUNK ? (nd ? nd : 1) : DELTA_CHUNK;
+    double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    (void)clv_log_cov(f, lc); /* finite: delta_rows checked */
     ct_fit *sh = malloc(k * sizeof *sh); /* the shifted fits (no covariates here) */
     if (sh == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     /* forward differences from the estimate's own values, h = DELTA_FWD:
-     * one shifted scorer per parameter (its
-     * interpolants made here, or made_sh[j], a scorer's, from the same
-     * shifted fit) */
+     * one shifted scorer per parameter */
     score_job J[CT_CLV_MAXPAR];
     cheb2 *chs[CT_CLV_MAXPAR] = {NULL};
     double *buf = malloc(k * 3 * ch * sizeof *buf);
@@ -1121,12 +1432,8 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, size_t nd, int 
         J[nj].pa = b;
         J[nj].ey = b + ch;
         J[nj].disc = b + 2 * ch;
-        if (made_sh != NULL) {
-            J[nj].cheb = made_sh[nj];
-        } else {
-            s = make_cheb(&J[nj], threads, &chs[nj], err);
-            J[nj].cheb = chs[nj];
-        }
+        s = make_cheb(&J[nj], threads, &chs[nj], err);
+        J[nj].cheb = chs[nj];
     }
     for (size_t r0 = 0; r0 < nd && s == CT_OK; r0 += ch) {
         size_t m = nd - r0 < ch ? nd - r0 : ch;
@@ -1333,13 +1640,13 @@ struct ct_clv_scorer {
     double *tv;  /* the periods' ends, then their discount factors */
     cheb2 *cheb; /* the BG family's interpolants, or NULL */
     double level; /* delta-method intervals at this level (0: none) */
-    cheb2 *shc[CT_CLV_MAXPAR]; /* the shifted fits' interpolants (delta method) */
-    int has_shc;
+    dq2 *dq;      /* the delta method's quotient interpolants (or NULL) */
+    int has_dq;
 };
 
 static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                             double level, unsigned threads, double tol, int steps,
-                            const double *tv, const cheb2 *cheb, cheb2 *const *made_sh,
+                            const double *tv, const cheb2 *cheb, const dq2 *made_dq,
                             ct_scores *out, ct_error *err);
 
 /* The arguments every scorer checks: horizon, discount, the spend fit (and,
@@ -1448,10 +1755,10 @@ ct_status ct_clv_scorer_run(const ct_clv_scorer *s, const ct_customers *c, ct_sc
     const ct_fit *gg = s->has_gg ? &s->gg : NULL;
     CT_CHECK(score_args(gg, c, s->horizon, s->discount, s->level, err));
     return score_rows(&s->f, gg, c, s->level, s->threads, CHEB_TOL, s->steps, s->tv, s->cheb,
-                      s->has_shc ? s->shc : NULL, out, err);
+                      s->dq, out, err);
 }
 
-/* The shifted scorers are delta_rows' (shifted_job), so a scorer's
+/* The quotients' interpolants are delta_rows' (make_dq), so a scorer's
  * intervals are the bits of ct_clv_score_intervals. */
 ct_status ct_clv_scorer_intervals(ct_clv_scorer *s, double level, ct_error *err)
 {
@@ -1459,15 +1766,11 @@ ct_status ct_clv_scorer_intervals(ct_clv_scorer *s, double level, ct_error *err)
     CT_CHECK(score_args(gg, NULL, s->horizon, s->discount, level, err));
     double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
     s->level = level;
-    if (s->has_shc || level <= 0 || !clv_log_cov(&s->f, lc)) {
+    if (s->has_dq || level <= 0 || !clv_log_cov(&s->f, lc)) {
         return CT_OK; /* no finite covariance: the bounds are NaN */
     }
-    for (size_t j = 0; j < s->f.k; j++) {
-        ct_fit sh;
-        score_job J = shifted_job(&s->f, j, s->steps, s->tv, &sh);
-        CT_CHECK(make_cheb(&J, s->threads, &s->shc[j], err));
-    }
-    s->has_shc = 1;
+    CT_CHECK(make_dq(&s->f, s->steps, s->tv, s->threads, &s->dq, err));
+    s->has_dq = 1;
     return CT_OK;
 }
 
@@ -1476,19 +1779,17 @@ void ct_clv_scorer_free(ct_clv_scorer *s)
     if (s != NULL) {
         free(s->tv);
         free(s->cheb);
-        for (size_t j = 0; j < CT_CLV_MAXPAR; j++) {
-            free(s->shc[j]);
-        }
+        free(s->dq);
         free(s);
     }
 }
 
 /* The scores of c's rows (score_all's checks done) on the horizon grid
  * (steps, tv), with the interpolants `made` (NULL: made here) and, for the
- * delta method, the shifted fits' made_sh (NULL: made here). */
+ * delta method, the quotients' interpolants made_dq (NULL: made here). */
 static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                             double level, unsigned threads, double tol, int steps,
-                            const double *tv, const cheb2 *made, cheb2 *const *made_sh,
+                            const double *tv, const cheb2 *made, const dq2 *made_dq,
                             ct_scores *out, ct_error *err)
 {
     uint32_t *idx = NULL;
@@ -1498,7 +1799,7 @@ static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customer
      * from the customers' columns straight into the outputs (D into clv,
      * then times the spend), no copies (at 10M customers the copies and
      * their first touch cost more than the scoring) */
-    ct_status s = distinct_rows(c, level > 0, &idx, &rows, &nd, err);
+    ct_status s = distinct_rows(c, 0, &idx, &rows, &nd, err);
     if (s != CT_OK) {
         return s;
     }
@@ -1522,7 +1823,7 @@ static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customer
     double *var = NULL; /* per distinct row: logit P(alive), log E[Y], log D */
     if (s == CT_OK && level > 0) {
         var = ct_malloc_big(nd ? 3 * nd : 1, sizeof *var);
-        s = var != NULL ? delta_rows(f, rows, nd, steps, tv, threads, made_sh, pa, ey, disc,
+        s = var != NULL ? delta_rows(f, rows, direct ? c : NULL, nd, steps, tv, threads, made_dq, pa, ey, disc,
                                      var, var + nd, var + 2 * nd, NULL, err)
                         : ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
@@ -1548,7 +1849,7 @@ static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customer
             out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
             out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
             s = out->purchases_lo != NULL && out->purchases_hi != NULL
-                    ? purchases_interval(f, c->x, c->t_x, c->T, n, idx, rows, nd,
+                    ? purchases_interval(f, c->x, c->t_x, c->T, n, idx, rows, nd, direct, pa,
                                          steps > 0 ? tv[steps - 1] : 0.0, level, threads,
                                          out->purchases_lo, out->purchases_hi, err)
                     : ct_fail(err, CT_ENOMEM, "out of memory");
@@ -1667,7 +1968,7 @@ static ct_status cov_purchases(const ct_fit *f, const ct_customers *c, const dou
                       : ct_fail(err, CT_ENOMEM, "out of memory");
     if (s == CT_OK) {
         pred_job P = {f, gl, NULL, level, c->x, c->t_x, c->T, t,
-                      out->purchases_lo, out->purchases_hi, PRED_QUANTILES, z};
+                      out->purchases_lo, out->purchases_hi, PRED_QUANTILES, z, NULL};
         s = ct_par_for(n, 256, threads, pred_block, &P, err);
     }
     if (gl != NULL) {
@@ -2269,7 +2570,7 @@ ct_status ct_clv_group_clv(const ct_fit *f, const ct_fit *gg, const ct_customers
         s = score_distinct(f, rows, nd, steps, tv, threads, pa, ey, disc, err);
     }
     if (s == CT_OK && !cov) {
-        s = delta_rows(f, rows, nd, steps, tv, threads, NULL, pa, ey, disc, buf + 3 * nd,
+        s = delta_rows(f, rows, NULL, nd, steps, tv, threads, NULL, pa, ey, disc, buf + 3 * nd,
                        buf + 4 * nd, buf + 5 * nd, gd, err);
     }
     size_t stride = 1 + CT_CLV_MAXPAR + 3;

@@ -329,6 +329,24 @@ double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T)
     return 1.0 / (1.0 + exp(lratio));
 }
 
+/* logit P(alive) = -(log a - log(b + x [- 1]) + (r + x) log((alpha+T)/(alpha+t_x))):
+ * its gradient in log r, log alpha, log a, log b in closed form. */
+double clv_bg_p_alive_grad(const double *p, int mbg, double x, double tx, double T, double g[4])
+{
+    double r = p[0], al = p[1], a = p[2], b = p[3];
+    if (!mbg && x == 0) {
+        g[0] = g[1] = g[2] = g[3] = 0;
+        return 1.0;
+    }
+    double bx = b + x - (mbg ? 0.0 : 1.0), dlt = log(al + T) - log(al + tx);
+    double lratio = log(a) - log(bx) + (r + x) * dlt;
+    g[0] = -r * dlt;
+    g[1] = (r + x) * al * (T - tx) / ((al + T) * (al + tx));
+    g[2] = -1.0;
+    g[3] = b / bx;
+    return 1.0 / (1.0 + exp(lratio));
+}
+
 /* 1 - (1-z)^(a-1) 2F1(A, a-1; C; z), computed without cancellation. */
 static double bracket(double a, double A, double C, double z)
 {

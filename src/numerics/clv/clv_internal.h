@@ -176,6 +176,16 @@ double clv_pareto_s00(const double *p);
 double clv_pareto_p_alive_s00(const double *p, double s00, double x, double tx, double T);
 /* The same by quadrature alone (what the closed form is checked against). */
 double clv_pareto_p_alive_quad(const double *p, double x, double tx, double T);
+/* P(alive) (*P: clv_pareto_p_alive_s00's bits, with s00d[0] as its s00) and
+ * the gradient of logit P(alive) in the log-parameters; -1 where the closed
+ * form does not hold (the caller differentiates the quadrature).  s00d: NULL,
+ * or clv_pareto_s00_d's sums at x = 0, t = 0. */
+int clv_pareto_p_alive_grad(const double *p, const double *s00d, double x, double tx, double T,
+                            double *P, double g[4]);
+void clv_pareto_s00_d(const double *p, double out[4]);
+/* The same for the BG family: P(alive) (clv_bg_p_alive's bits) and the
+ * gradient of its logit (0 where P(alive) = 1 by construction). */
+double clv_bg_p_alive_grad(const double *p, int mbg, double x, double tx, double T, double g[4]);
 double clv_pareto_expected(const double *p, double x, double tx, double T, double t);
 /* E[Y(t)] / P(alive) = (r+x)(beta+T)/(alpha+T) [1 - ((beta+T)/(beta+T+t))^(s-1)]/(s-1). */
 double clv_pareto_future(const double *p, double x, double T, double t);
@@ -277,7 +287,7 @@ typedef struct clv_pmf {
     double a, bp, q, nbk, ncdf, A, C;                                /* BG family */
 } clv_pmf;
 void clv_pmf_init(clv_pmf *it, const ct_fit *f, const gsl_integration_glfixed_table *gl,
-                  double x, double tx, double T, double t);
+                  double x, double tx, double T, double t, double pa); /* pa NaN: computed */
 double clv_pmf_next(clv_pmf *it);
 
 /* Gauss hypergeometric 2F1(a, b; c; z) for 0 <= z < 1 and c > 0 by its power

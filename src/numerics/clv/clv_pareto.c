@@ -640,6 +640,148 @@ double clv_pareto_p_alive(const double *p, double x, double tx, double T)
     return clv_pareto_p_alive_s00(p, CT_NAN, x, tx, T);
 }
 
+/* ---- the gradient of logit P(alive) (the delta method) ---------------------
+ * With the series' terms t_k = z^k prod_{i<k} q_i, q_i = (B+i)(c-1+i) /
+ * ((c+i)(i+1)), the derivatives of S = sum_k t_k follow term by term:
+ *   d log q_i / da = [B = a] / (B+i) + 1 / ((c-1+i)(c+i))   (a = r + x)
+ *   d log q_i / db = [B = b] / (B+i) + 1 / ((c-1+i)(c+i))   (b = s + 1)
+ * so with U_k = sum_{i<k} 1/((c-1+i)(c+i)) and W_k = sum_{i<k} 1/(B+i),
+ * dS/da = sum t_k (U_k + [B = a] W_k), likewise b, and dS/dz = sum k t_k / z.
+ * The sums are kept beside S in the same loop, which stops where S's does
+ * (their terms carry at most a factor k more, so they meet 1e-17 k there).
+ * logit P = -e with e as p_alive_closed takes it, differentiated through
+ * S(t_x), S(T), W = m + t and z = |alpha - beta| / W (m = max(alpha, beta)). */
+typedef struct series_d {
+    double S, TU, TW, TK; /* S, sum t_k U_k, sum t_k W_k, sum k t_k */
+} series_d;
+
+/* U_k's and W_k's k-th increments (one division for both). */
+static inline void series_uw(double B, double cm1, double c, int k, double *u, double *w)
+{
+    double e = (cm1 + k) * (c + k), inv = 1.0 / (e * (B + k));
+    *u = (B + k) * inv;
+    *w = e * inv;
+}
+
+/* series_sum's S (the same bits) and its derivative sums. */
+static void series_sum_d(double B, double cm1, double c, double z, series_d *o)
+{
+    double t = 1, sum = 1, U = 0, W = 0, TU = 0, TW = 0, TK = 0;
+    for (int k = 0; k < 4000 && t > 1e-17 * sum; k++) {
+        double u, w;
+        series_uw(B, cm1, c, k, &u, &w);
+        U += u;
+        W += w;
+        t *= series_q(B, cm1, c, k) * z;
+        sum += t;
+        TU += t * U;
+        TW += t * W;
+        TK += (k + 1) * t;
+    }
+    *o = (series_d){sum, TU, TW, TK};
+}
+
+void clv_pareto_s00_d(const double *p, double out[4])
+{
+    const double r = p[0], al = p[1], s = p[2], be = p[3];
+    const double a = r + 0.0, b = s + 1, c = a + b, m = al >= be ? al : be, B = al >= be ? b : a;
+    const double z = fabs(al - be) / m;
+    series_d o = {CT_NAN, CT_NAN, CT_NAN, CT_NAN};
+    if (z <= PARETO_Z_MAX) {
+        series_sum_d(B, c - 1, c, z, &o);
+    }
+    out[0] = o.S;
+    out[1] = o.TU;
+    out[2] = o.TW;
+    out[3] = o.TK;
+}
+
+/* d log S / d(r, s, z) of one series (Ba: B is a). */
+static void series_dlog(const series_d *o, double z, int Ba, double B, double cm1, double c,
+                        double d[3])
+{
+    d[0] = (o->TU + (Ba ? o->TW : 0.0)) / o->S;
+    d[1] = (o->TU + (Ba ? 0.0 : o->TW)) / o->S;
+    d[2] = z > 0 ? o->TK / (z * o->S) : B * cm1 / c; /* at z = 0: q_0 */
+}
+
+int clv_pareto_p_alive_grad(const double *p, const double *s00d, double x, double tx, double T,
+                            double *P, double g[4])
+{
+    const double r = p[0], al = p[1], s = p[2], be = p[3];
+    g[0] = g[1] = g[2] = g[3] = 0;
+    if (tx >= T) {
+        *P = 1.0;
+        return 0;
+    }
+    const double a = r + x, b = s + 1, c = a + b, cm1 = c - 1;
+    const int ab = al >= be; /* m = alpha, B = b */
+    const double m = ab ? al : be, d = fabs(al - be), B = ab ? b : a;
+    const double W1 = m + tx, W2 = m + T, z1 = d / W1, z2 = d / W2;
+    if (!(z1 <= PARETO_Z_MAX)) {
+        return -1;
+    }
+    series_d o1, o2;
+    if (x == 0 && tx == 0 && s00d != NULL && !isnan(s00d[0])) {
+        o1 = (series_d){s00d[0], s00d[1], s00d[2], s00d[3]};
+        series_sum_d(B, cm1, c, z2, &o2);
+    } else { /* the two chains of p_alive_closed's loop, with their sums */
+        double t1 = 1, s1 = 1, t2 = 1, s2 = 1, U = 0, W = 0;
+        double tu1 = 0, tw1 = 0, tk1 = 0, tu2 = 0, tw2 = 0, tk2 = 0;
+        for (int k = 0; k < 4000 && (t1 > 1e-17 * s1 || t2 > 1e-17 * s2); k++) {
+            double q = series_q(B, cm1, c, k), u, w;
+            series_uw(B, cm1, c, k, &u, &w);
+            U += u;
+            W += w;
+            t1 *= q * z1;
+            t2 *= q * z2;
+            s1 += t1;
+            s2 += t2;
+            tu1 += t1 * U;
+            tw1 += t1 * W;
+            tk1 += (k + 1) * t1;
+            tu2 += t2 * U;
+            tw2 += t2 * W;
+            tk2 += (k + 1) * t2;
+        }
+        o1 = (series_d){s1, tu1, tw1, tk1};
+        o2 = (series_d){s2, tu2, tw2, tk2};
+    }
+    const double s1 = o1.S, s2 = o2.S;
+    const double lW1 = log(W1), laT = log(al + T), lbT = log(be + T);
+    const double lW2 = ab ? laT : lbT;
+    const double dl = -cm1 * (lW2 - lW1) + log(s2 / s1);
+    const double e = log(s / cm1) - cm1 * lW1 + log(s1) + log(-expm1(dl)) + a * laT + s * lbT;
+    *P = 1.0 / (1.0 + exp(e));
+    if (!(isfinite(*P) && dl < 0)) {
+        return -1;
+    }
+    double d1[3], d2[3];
+    series_dlog(&o1, z1, !ab, B, cm1, c, d1);
+    series_dlog(&o2, z2, !ab, B, cm1, c, d2);
+    /* z and log W in alpha and beta, at t_x (1) and T (2) */
+    const double z1a = ab ? (be + tx) / (W1 * W1) : -1.0 / W1;
+    const double z1b = ab ? -1.0 / W1 : (al + tx) / (W1 * W1);
+    const double z2a = ab ? (be + T) / (W2 * W2) : -1.0 / W2;
+    const double z2b = ab ? -1.0 / W2 : (al + T) / (W2 * W2);
+    const double w1a = ab ? 1.0 / W1 : 0.0, w1b = ab ? 0.0 : 1.0 / W1;
+    const double w2a = ab ? 1.0 / W2 : 0.0, w2b = ab ? 0.0 : 1.0 / W2;
+    const double rho = exp(dl) / -expm1(dl); /* -d log(-expm1(dl)) / d dl */
+    const double dl_r = -(lW2 - lW1) + d2[0] - d1[0];
+    const double dl_s = -(lW2 - lW1) + d2[1] - d1[1];
+    const double dl_a = -cm1 * (w2a - w1a) + d2[2] * z2a - d1[2] * z1a;
+    const double dl_b = -cm1 * (w2b - w1b) + d2[2] * z2b - d1[2] * z1b;
+    const double e_r = -1.0 / cm1 - lW1 + d1[0] - rho * dl_r + laT;
+    const double e_s = 1.0 / s - 1.0 / cm1 - lW1 + d1[1] - rho * dl_s + lbT;
+    const double e_a = -cm1 * w1a + d1[2] * z1a - rho * dl_a + a / (al + T);
+    const double e_b = -cm1 * w1b + d1[2] * z1b - rho * dl_b + s / (be + T);
+    g[0] = -r * e_r; /* logit P = -e, in log r, log alpha, log s, log beta */
+    g[1] = -al * e_a;
+    g[2] = -s * e_s;
+    g[3] = -be * e_b;
+    return 0;
+}
+
 /* [1 - (u / (u + t))^(s-1)] / (s - 1), continuous at s = 1. */
 static double growth(double s, double u, double t)
 {
