@@ -987,9 +987,13 @@ static void test_scorer_blocks(void **state)
     ct_customers c;
     (void)state;
     ct_synth_opts_init(&o);
-    o.n = 30000;
+    /* continuous time: every customer its own row.  Blocks of 7 and 20,011
+     * rows are scored over their distinct rows; all 150,000 at once and the
+     * last block (130k) in place, in one pass with their intervals (the
+     * first 2^16 rows show that they do not collapse): the same bits */
+    o.n = 150000;
     o.T = 156;
-    o.cohort = 104; /* continuous time: every customer its own row */
+    o.cohort = 104;
     assert_status(ct_synth_customers(&o, &c, &err), CT_OK);
     ct_fit g;
     memset(&g, 0, sizeof g);

@@ -160,18 +160,16 @@ void clv_pmf_init(clv_pmf *it, const ct_fit *f, const gsl_integration_glfixed_ta
     it->pareto = f->model == CT_PARETO;
     it->pa = isnan(pa) ? clv_p_alive1(f, x, tx, T) : pa;
     it->k0 = k0;
-    if (it->pareto) {
-        double s = p[2], b2 = p[3] + T;
+    if (it->pareto) { /* each node's weight times its NB(0; u), in one exp */
+        double s = p[2], b2 = p[3] + T, ls = log(s / b2);
         size_t m = 0;
         for (size_t i = 0; i < gl->n && i < CLV_PMF_NODES - 1; i++, m++) {
             double u, wi;
             gsl_integration_glfixed_point(0, t, i, &u, &wi, gl);
-            it->wq[m] = wi * s / b2 * exp(-(s + 1) * log1p(u / b2));
-            it->nb[m] = exp(-k0 * log1p(u / c));
+            it->nb[m] = wi * exp(ls - (s + 1) * log1p(u / b2) - k0 * log1p(u / c));
             it->om[m] = u / (c + u);
         }
-        it->wq[m] = exp(-s * log1p(t / b2));
-        it->nb[m] = exp(-k0 * log1p(t / c));
+        it->nb[m] = exp(-s * log1p(t / b2) - k0 * log1p(t / c));
         it->om[m++] = t / (c + t);
         it->m = m;
         return;
@@ -192,7 +190,7 @@ double clv_pmf_next(clv_pmf *it)
     if (it->pareto) {
         pk = 0;
         for (size_t i = 0; i < it->m; i++) {
-            pk += it->wq[i] * it->nb[i];
+            pk += it->nb[i];
             it->nb[i] *= (it->k0 + k) / (k + 1) * it->om[i];
         }
     } else if (k == 0) {
@@ -912,12 +910,18 @@ typedef struct score_job {
     const ct_customers *c;  /* rows NULL: its columns x, t_x, T instead */
 } score_job;
 
-/* P(alive), E[Y(H)] and D of one row (x, t_x, T) under J's fit. */
-static void score_row(const score_job *J, double x, double tx, double T, double out[3])
+/* P(alive) of one row (x, t_x, T) under J's fit. */
+static double row_p_alive(const score_job *J, double x, double tx, double T)
 {
-    double pa = J->cheb != NULL && J->f->model == CT_PARETO
-                    ? clv_pareto_p_alive_s00(J->f->par, J->cheb[0].s00, x, tx, T)
-                    : clv_p_alive1(J->f, x, tx, T);
+    return J->cheb != NULL && J->f->model == CT_PARETO
+               ? clv_pareto_p_alive_s00(J->f->par, J->cheb[0].s00, x, tx, T)
+               : clv_p_alive1(J->f, x, tx, T);
+}
+
+/* P(alive), E[Y(H)] and D of one row under J's fit, its P(alive) pa given. */
+static void score_row_pa(const score_job *J, double x, double tx, double T, double pa,
+                         double out[3])
+{
     double h[2];
     out[0] = pa;
     if (J->cheb == NULL) {
@@ -948,6 +952,11 @@ static void score_row(const score_job *J, double x, double tx, double T, double 
     }
     out[1] = pa * h[0];
     out[2] = pa * h[1];
+}
+
+static void score_row(const score_job *J, double x, double tx, double T, double out[3])
+{
+    score_row_pa(J, x, tx, T, row_p_alive(J, x, tx, T), out);
 }
 
 static ct_status score_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -1318,6 +1327,32 @@ static void delta_h_grad(const delta_job *J, double x, double T, const double h[
     }
 }
 
+/* One row's variances of logit P(alive), log E[Y] and log D (v) from its
+ * estimates (est) and the gradient of logit P(alive) (g0); gd: NULL, or D's
+ * gradient (k). */
+static void delta_var(const delta_job *J, double x, double T, const double est[3],
+                      const double g0[DQ_K], double v[3], double *gd)
+{
+    size_t k = J->f->k;
+    double pa = est[0], ey = est[1], disc = est[2];
+    double g[3][CT_CLV_MAXPAR] = {{0}}, gh[DQ_K], ghd[DQ_K];
+    const double h[2] = {pa > 0 ? ey / pa : 0.0, pa > 0 ? disc / pa : 0.0};
+    delta_h_grad(J, x, T, h, gh, ghd);
+    for (size_t j = 0; j < DQ_K; j++) {
+        g[0][j] = g0[j];
+        g[1][j] = (1 - pa) * g0[j] + gh[j];
+        g[2][j] = (1 - pa) * g0[j] + ghd[j];
+    }
+    /* the coefficients of a covariate fit scored without covariates (z = 0)
+     * move nothing: their entries stay 0 */
+    v[0] = pa > 0 && pa < 1 ? clv_quad(g[0], J->lc, k) : 0.0;
+    v[1] = ey > 0 ? clv_quad(g[1], J->lc, k) : 0.0;
+    v[2] = disc > 0 ? clv_quad(g[2], J->lc, k) : 0.0;
+    for (size_t j = 0; gd != NULL && j < k; j++) {
+        gd[j] = disc * g[2][j];
+    }
+}
+
 static ct_status delta_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
     const delta_job *J = vctx;
@@ -1335,25 +1370,13 @@ static ct_status delta_block(void *vctx, size_t b, size_t begin, size_t end, ct_
             tx = J->c->t_x[r];
             T = J->c->T[r];
         }
-        double pa = J->pa[r], ey = J->ey[r], disc = J->disc[r];
-        double g[3][CT_CLV_MAXPAR] = {{0}}, gh[DQ_K], ghd[DQ_K];
-        delta_logit_grad(J, x, tx, T, g[0]);
-        const double h[2] = {pa > 0 ? ey / pa : 0.0, pa > 0 ? disc / pa : 0.0};
-        delta_h_grad(J, x, T, h, gh, ghd);
-        for (size_t j = 0; j < DQ_K; j++) {
-            g[1][j] = (1 - pa) * g[0][j] + gh[j];
-            g[2][j] = (1 - pa) * g[0][j] + ghd[j];
-        }
-        /* the coefficients of a covariate fit scored without covariates
-         * (z = 0) move nothing: their entries stay 0 */
-        J->vpa[r] = pa > 0 && pa < 1 ? clv_quad(g[0], J->lc, k) : 0.0;
-        J->vey[r] = ey > 0 ? clv_quad(g[1], J->lc, k) : 0.0;
-        J->vd[r] = disc > 0 ? clv_quad(g[2], J->lc, k) : 0.0;
-        if (J->gd != NULL) {
-            for (size_t j = 0; j < k; j++) {
-                J->gd[k * r + j] = disc * g[2][j];
-            }
-        }
+        const double est[3] = {J->pa[r], J->ey[r], J->disc[r]};
+        double g0[DQ_K], v[3];
+        delta_logit_grad(J, x, tx, T, g0);
+        delta_var(J, x, T, est, g0, v, J->gd != NULL ? J->gd + k * r : NULL);
+        J->vpa[r] = v[0];
+        J->vey[r] = v[1];
+        J->vd[r] = v[2];
     }
     return CT_OK;
 }
@@ -1497,15 +1520,16 @@ static double spend_log_var(const ct_fit *gg, double x, double m)
     return e > 0 ? clv_quad(g, gg->cov, 3) / (e * e) : 0.0;
 }
 
+/* logit^-1(logit p -/+ d) with e^-logit p = (1 - p) / p: one exp. */
 static void bounds_logit(double p, double v, double z, double *lo, double *hi)
 {
     if (!(p > 0 && p < 1) || !(v > 0)) {
         *lo = *hi = isfinite(v) ? p : CT_NAN;
         return;
     }
-    double l = log(p / (1 - p)), d = z * sqrt(v);
-    *lo = 1 / (1 + exp(-(l - d)));
-    *hi = 1 / (1 + exp(-(l + d)));
+    double o = (1 - p) / p, ed = exp(z * sqrt(v));
+    *lo = 1 / (1 + o * ed);
+    *hi = 1 / (1 + o / ed);
 }
 
 static void bounds_log(double e, double v, double z, double *lo, double *hi)
@@ -1514,9 +1538,9 @@ static void bounds_log(double e, double v, double z, double *lo, double *hi)
         *lo = *hi = isfinite(v) ? e : CT_NAN;
         return;
     }
-    double d = z * sqrt(v);
-    *lo = e * exp(-d);
-    *hi = e * exp(d);
+    double ed = exp(z * sqrt(v));
+    *lo = e / ed;
+    *hi = e * ed;
 }
 
 /* The period ends of the horizon (tv[0..steps)) and their discount factors
@@ -1590,6 +1614,19 @@ static ct_status alloc_bounds(ct_scores *out, size_t n, ct_error *err)
     return CT_OK;
 }
 
+/* Customer i's bounds from its estimates in out and the variances v of
+ * logit P(alive), log E[Y] and log D; CLV adds the spend fit's variance of
+ * log E[M] (NaN when gg has no finite covariance). */
+static void bounds_one(ct_scores *out, const ct_fit *gg, int gg_cov, const ct_customers *c,
+                       size_t i, const double v[3], double z)
+{
+    bounds_logit(out->p_alive[i], v[0], z, &out->p_alive_lo[i], &out->p_alive_hi[i]);
+    bounds_log(out->exp_purchases[i], v[1], z, &out->exp_purchases_lo[i],
+               &out->exp_purchases_hi[i]);
+    double vm = gg == NULL ? 0.0 : gg_cov ? spend_log_var(gg, c->x[i], c->m[i]) : CT_NAN;
+    bounds_log(out->clv[i], v[2] + vm, z, &out->clv_lo[i], &out->clv_hi[i]);
+}
+
 ct_status clv_delta_bounds(ct_scores *out, const ct_fit *gg, const ct_customers *c,
                               const uint32_t *idx, size_t nd, const double *var, double level,
                               ct_error *err)
@@ -1601,11 +1638,8 @@ ct_status clv_delta_bounds(ct_scores *out, const ct_fit *gg, const ct_customers 
     out->level = level;
     for (size_t i = 0; i < n; i++) {
         size_t r = idx != NULL ? idx[i] : i;
-        bounds_logit(out->p_alive[i], var[r], z, &out->p_alive_lo[i], &out->p_alive_hi[i]);
-        bounds_log(out->exp_purchases[i], var[nd + r], z, &out->exp_purchases_lo[i],
-                   &out->exp_purchases_hi[i]);
-        double vm = gg == NULL ? 0.0 : gg_cov ? spend_log_var(gg, c->x[i], c->m[i]) : CT_NAN;
-        bounds_log(out->clv[i], var[2 * nd + r] + vm, z, &out->clv_lo[i], &out->clv_hi[i]);
+        const double v[3] = {var[r], var[nd + r], var[2 * nd + r]};
+        bounds_one(out, gg, gg_cov, c, i, v, z);
     }
     return CT_OK;
 }
@@ -1784,6 +1818,125 @@ void ct_clv_scorer_free(ct_clv_scorer *s)
     }
 }
 
+/* ---- intervals in one pass ---------------------------------------------------
+ * Rows that do not collapse (continuous time) with delta-method intervals,
+ * BG family and Pareto/NBD: each customer's estimates, gradients, bounds and
+ * predictive interval in one pass over its row, P(alive) computed once for
+ * all of them (its closed-form gradient shares its logs and series).  The
+ * arithmetic is that of the passes over distinct rows (score_row_pa,
+ * delta_var, bounds_one, purchases_quantiles), so the bits are too. */
+typedef struct fused_job {
+    score_job S;
+    const delta_job *D;
+    const ct_customers *c;
+    ct_scores *out;
+    const ct_fit *gg;
+    int gg_cov;
+    double z, t, level;
+    const gsl_integration_glfixed_table *gl;
+} fused_job;
+
+static ct_status fused_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    const fused_job *J = vctx;
+    const ct_fit *f = J->S.f;
+    ct_scores *out = J->out;
+    (void)b;
+    (void)err;
+    for (size_t i = begin; i < end; i++) {
+        double x = J->c->x[i], tx = J->c->t_x[i], T = J->c->T[i], pa, g0[DQ_K], est[3], v[3];
+        if (f->model != CT_PARETO) {
+            pa = clv_bg_p_alive_grad(f->par, f->model == CT_MBGNBD, x, tx, T, g0);
+        } else if (clv_pareto_p_alive_grad(f->par, J->D->s00d, x, tx, T, &pa, g0) != 0) {
+            pa = row_p_alive(&J->S, x, tx, T);
+            delta_logit_grad(J->D, x, tx, T, g0);
+        }
+        score_row_pa(&J->S, x, tx, T, pa, est);
+        out->p_alive[i] = est[0];
+        out->exp_purchases[i] = est[1];
+        out->clv[i] = out->exp_spend[i] * est[2];
+        delta_var(J->D, x, T, est, g0, v, NULL);
+        bounds_one(out, J->gg, J->gg_cov, J->c, i, v, J->z);
+        purchases_quantiles(f, J->gl, x, tx, T, J->t, pa, J->level, &out->purchases_lo[i],
+                            &out->purchases_hi[i]);
+    }
+    return CT_OK;
+}
+
+/* score_rows for rows that do not collapse, with intervals, in one pass;
+ * *done = 0 (nothing done) where it does not apply: other models, no
+ * horizon (Pareto/NBD's x = 0 shortcut needs the interpolant), no finite
+ * covariance. */
+static ct_status score_fused(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
+                             double level, unsigned threads, double tol, int steps,
+                             const double *tv, const cheb2 *made, const dq2 *made_dq,
+                             ct_scores *out, int *done, ct_error *err)
+{
+    double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
+    *done = 0;
+    if ((f->model != CT_BGNBD && f->model != CT_MBGNBD && f->model != CT_PARETO) || steps == 0 ||
+        !clv_log_cov(f, lc)) {
+        return CT_OK;
+    }
+    size_t n = c->n;
+    cheb2 *cheb = NULL;
+    dq2 *dq = NULL;
+    gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
+    fused_job J = {.S = {f, NULL, NULL, NULL, NULL, {f, steps, tv, tv + steps}, made, c},
+                   .c = c, .out = out, .gg = gg, .gg_cov = gg != NULL && cov_finite(gg),
+                   .z = gsl_cdf_ugaussian_Pinv(0.5 + 0.5 * level), .t = tv[steps - 1],
+                   .level = level, .gl = gl};
+    delta_job D = {.f = f, .lc = lc, .dq = made_dq};
+    ct_status s = gl != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    if (s == CT_OK && made == NULL) {
+        s = make_cheb_tol(&J.S, threads, tol, &cheb, err);
+        J.S.cheb = cheb;
+    }
+    if (s == CT_OK && made_dq == NULL) {
+        s = make_dq(f, steps, tv, threads, &dq, err);
+        D.dq = dq;
+    }
+    dq_fits_init(&D.q, f, steps, tv);
+    if (f->model == CT_PARETO) {
+        clv_pareto_s00_d(f->par, D.s00d);
+    }
+    J.D = &D;
+    out->n = n;
+    if (s == CT_OK) {
+        out->p_alive = ct_malloc_big(n, sizeof(double));
+        out->exp_purchases = ct_malloc_big(n, sizeof(double));
+        out->exp_spend = ct_malloc_big(n, sizeof(double));
+        out->clv = ct_malloc_big(n, sizeof(double));
+        out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
+        out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
+        s = alloc_bounds(out, n, err);
+        if (s == CT_OK && (!out->p_alive || !out->exp_purchases || !out->exp_spend ||
+                           !out->clv || !out->purchases_lo || !out->purchases_hi)) {
+            s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
+        }
+    }
+    if (s == CT_OK) {
+        out->level = level;
+        if (gg != NULL) {
+            s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                out->exp_spend[i] = c->m != NULL ? c->m[i] : 0.0;
+            }
+        }
+    }
+    if (s == CT_OK) {
+        s = ct_par_for(n, 64, threads, fused_block, &J, err);
+    }
+    free(cheb);
+    free(dq);
+    if (gl != NULL) {
+        gsl_integration_glfixed_table_free(gl);
+    }
+    *done = 1;
+    return s;
+}
+
 /* The scores of c's rows (score_all's checks done) on the horizon grid
  * (steps, tv), with the interpolants `made` (NULL: made here) and, for the
  * delta method, the quotients' interpolants made_dq (NULL: made here). */
@@ -1804,6 +1957,16 @@ static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customer
         return s;
     }
     int direct = rows == NULL;
+    if (direct && level > 0) {
+        int done = 0;
+        s = score_fused(f, gg, c, level, threads, tol, steps, tv, made, made_dq, out, &done, err);
+        if (s != CT_OK || done) {
+            if (s != CT_OK) {
+                ct_scores_free(out);
+            }
+            return s;
+        }
+    }
     out->n = n;
     out->p_alive = ct_malloc_big(n, sizeof(double));
     out->exp_purchases = ct_malloc_big(n, sizeof(double));

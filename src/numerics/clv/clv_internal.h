@@ -283,7 +283,7 @@ typedef struct clv_pmf {
     int pareto;
     double pa, k0;
     size_t m, k;
-    double nb[CLV_PMF_NODES], wq[CLV_PMF_NODES], om[CLV_PMF_NODES]; /* Pareto/NBD */
+    double nb[CLV_PMF_NODES], om[CLV_PMF_NODES]; /* Pareto/NBD: weight x NB(k; u) per node */
     double a, bp, q, nbk, ncdf, A, C;                                /* BG family */
 } clv_pmf;
 void clv_pmf_init(clv_pmf *it, const ct_fit *f, const gsl_integration_glfixed_table *gl,
