@@ -1037,15 +1037,14 @@ static ct_status make_cheb(const score_job *J, unsigned threads, cheb2 **out, ct
  * = Cov(par)_ij / (par_i par_j), the fit's inverse Hessian.  It is taken on a
  * scale that keeps the bounds in range: logit for P(alive), log for
  * expected purchases and CLV; bounds = the inverse transform of the
- * transformed estimate -/+ z_{(1+level)/2} standard errors.  The gradient
- * of P(alive), E[Y(H)] and the discounted sum D with respect to theta is
- * taken by forward differences in each log-parameter, h = DELTA_FWD, from
- * the same scorer as the estimate (the interpolants built for each shifted
- * parameter set; Pareto/NBD's P(alive) in closed form, smooth in the
- * parameters).  CLV = E[M] D with E[M] from the separate Gamma-Gamma fit:
- * var(log CLV) = var(log D) + var(log E[M]), E[M]'s gradient analytic. */
-/* h = 1e-6: truncation ~1e-6 relative; the interpolants' 1e-13 error over
- * h: ~1e-7; half the work of central differences */
+ * transformed estimate -/+ z_{(1+level)/2} standard errors.  The gradients
+ * for the BG family and Pareto/NBD: below (delta_rows).  BG/BB: the gradient
+ * of P(alive), E[Y(H)] and the discounted sum D with respect to theta by
+ * forward differences in each log-parameter, h = DELTA_FWD, from whole
+ * shifted scorers (delta_rows_fwd).  CLV = E[M] D with E[M] from the
+ * separate Gamma-Gamma fit: var(log CLV) = var(log D) + var(log E[M]),
+ * E[M]'s gradient analytic. */
+/* h = 1e-6: truncation ~1e-6 relative; half the work of central differences */
 #define DELTA_FWD CLV_DELTA_FWD
 #define DELTA_CHUNK ((size_t)65536)
 
