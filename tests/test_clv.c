@@ -904,6 +904,50 @@ static void test_pareto_p_alive_closed_form(void **state)
     assert_true(worst < 1e-10);
 }
 
+/* BG/BB's intervals (forward differences through shifted scorers) on rows
+ * that do not collapse: 70,000 distinct (x, t_x, n) are scored in place
+ * (the first 2^16 show that they do not collapse), the first 1,000 alone
+ * over their distinct rows: the same bits. */
+static void test_bgbb_intervals_in_place(void **state)
+{
+    (void)state;
+    enum { N = 70000, M = 1000 };
+    ct_error err;
+    ct_fit f = make_fit(CT_BGBB, (const double[4]){1.204, 0.750, 0.657, 2.783});
+    for (size_t j = 0; j < 4; j++) {
+        f.cov[j * 4 + j] = 0.0025 * f.par[j] * f.par[j];
+    }
+    double *x = malloc(3 * N * sizeof *x), *tx = x + N, *T = x + 2 * N;
+    assert_non_null(x);
+    for (size_t i = 0; i < N; i++) { /* i -> (i % 7, i / 7 % 13, i / 91): distinct rows */
+        x[i] = (double)(i % 7 + 1);
+        tx[i] = x[i] + (double)(i / 7 % 13);
+        T[i] = tx[i] + 1 + (double)(i / 91);
+    }
+    ct_customers c;
+    memset(&c, 0, sizeof c);
+    c.n = N;
+    c.x = x;
+    c.t_x = tx;
+    c.T = T;
+    ct_scores all, part;
+    assert_status(ct_clv_score_intervals(&f, NULL, &c, 5, 0.01, 0.9, 2, &all, &err), CT_OK);
+    c.n = M;
+    assert_status(ct_clv_score_intervals(&f, NULL, &c, 5, 0.01, 0.9, 2, &part, &err), CT_OK);
+    const double *a[5] = {all.p_alive_lo, all.p_alive_hi, all.exp_purchases_lo,
+                          all.exp_purchases_hi, all.clv};
+    const double *b[5] = {part.p_alive_lo, part.p_alive_hi, part.exp_purchases_lo,
+                          part.exp_purchases_hi, part.clv};
+    for (int j = 0; j < 5; j++) {
+        assert_memory_equal(a[j], b[j], M * sizeof(double));
+    }
+    assert_true(all.p_alive_lo[N - 1] < all.p_alive[N - 1] &&
+                all.p_alive[N - 1] < all.p_alive_hi[N - 1]);
+    ct_scores_free(&all);
+    ct_scores_free(&part);
+    free(x);
+}
+
 /* The delta method's gradient of logit P(alive) in the log-parameters, in
  * closed form (BG/NBD, MBG/NBD; Pareto/NBD through the series' derivative
  * sums), against central differences of the public P(alive) (h = 1e-5:
@@ -2115,6 +2159,7 @@ int main(void)
         cmocka_unit_test(test_scorer_blocks),
         cmocka_unit_test(test_pareto_p_alive_closed_form),
         cmocka_unit_test(test_p_alive_gradients),
+        cmocka_unit_test(test_bgbb_intervals_in_place),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_api_refusals),
         cmocka_unit_test(test_fit_storage_and_scores),

@@ -1380,10 +1380,10 @@ static ct_status delta_block(void *vctx, size_t b, size_t begin, size_t end, ct_
     return CT_OK;
 }
 
-static ct_status delta_rows_fwd(const ct_fit *f, const double *rows, size_t nd, int steps,
-                                const double *tv, unsigned threads, const double *pa,
-                                const double *ey, const double *disc, double *vpa, double *vey,
-                                double *vd, double *gd, ct_error *err);
+static ct_status delta_rows_fwd(const ct_fit *f, const double *rows, const ct_customers *c,
+                                size_t nd, int steps, const double *tv, unsigned threads,
+                                const double *pa, const double *ey, const double *disc,
+                                double *vpa, double *vey, double *vd, double *gd, ct_error *err);
 
 /* Variances per row of logit P(alive), log E[Y(H)] and log D (vpa, vey,
  * vd) from the estimates pa, ey, disc; with gd != NULL also D's gradient in
@@ -1407,7 +1407,7 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, const ct_custom
         return CT_OK;
     }
     if (f->model != CT_BGNBD && f->model != CT_MBGNBD && f->model != CT_PARETO) {
-        return delta_rows_fwd(f, rows, nd, steps, tv, threads, pa, ey, disc, vpa, vey, vd, gd,
+        return delta_rows_fwd(f, rows, c, nd, steps, tv, threads, pa, ey, disc, vpa, vey, vd, gd,
                               err);
     }
     delta_job J = {.f = f, .rows = rows, .c = c, .pa = pa, .ey = ey, .disc = disc, .vpa = vpa,
@@ -1428,11 +1428,12 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, const ct_custom
     return s;
 }
 
-/* The forward differences of whole shifted scorers (BG/BB). */
-static ct_status delta_rows_fwd(const ct_fit *f, const double *rows, size_t nd, int steps,
-                                const double *tv, unsigned threads, const double *pa,
-                                const double *ey, const double *disc, double *vpa, double *vey,
-                                double *vd, double *gd, ct_error *err)
+/* The forward differences of whole shifted scorers (BG/BB); the rows as
+ * delta_rows takes them. */
+static ct_status delta_rows_fwd(const ct_fit *f, const double *rows, const ct_customers *c,
+                                size_t nd, int steps, const double *tv, unsigned threads,
+                                const double *pa, const double *ey, const double *disc,
+                                double *vpa, double *vey, double *vd, double *gd, ct_error *err)
 {
     size_t k = f->k, ch = nd < DELTA_CHUNK ? (nd ? nd : 1) : DELTA_CHUNK;
     double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
@@ -1459,8 +1460,16 @@ static ct_status delta_rows_fwd(const ct_fit *f, const double *rows, size_t nd, 
     }
     for (size_t r0 = 0; r0 < nd && s == CT_OK; r0 += ch) {
         size_t m = nd - r0 < ch ? nd - r0 : ch;
+        ct_customers view; /* rows NULL: this chunk of the customers' columns */
+        if (rows == NULL) {
+            view = *c;
+            view.x += r0;
+            view.t_x += r0;
+            view.T += r0;
+        }
         for (size_t q = 0; q < nj && s == CT_OK; q++) {
-            J[q].rows = rows + 3 * r0;
+            J[q].rows = rows != NULL ? rows + 3 * r0 : NULL;
+            J[q].c = rows != NULL ? NULL : &view;
             s = ct_par_for(m, 64, threads, score_block, &J[q], err);
         }
         for (size_t i = 0; i < m && s == CT_OK; i++) {
