@@ -802,17 +802,36 @@ static void horizon_sums(const future_ctx *c, double x, double tx, double T, int
     out[1] = acc;
 }
 
-static void cheb_coeffs(cheb_piece *ch, int n, const double (*fv)[2])
+/* Node i of n on [lo, hi] (mid 0), or the midpoint between nodes i and
+ * i + 1 (mid 1), where the interpolants are checked. */
+static double cheb_node(double lo, double hi, int i, int n, int mid)
 {
-    for (int q = 0; q < 2; q++) {
-        for (int j = 0; j < n; j++) {
-            double s = 0;
-            for (int i = 0; i < n; i++) {
-                s += fv[i][q] * cos(M_PI * j * (i + 0.5) / n);
+    return lo + (hi - lo) * (0.5 + 0.5 * cos(M_PI * (i + (mid ? 1.0 : 0.5)) / n));
+}
+
+#define CHEB_MAXSER 8 /* series interpolated together at most */
+
+/* The coefficients of ns series from their values at the n nodes
+ * (fv[i * ns + q]): coefficient j of series q into c[j * sj + q * sq]. */
+static void cheb_coeffs_n(int n, int ns, const double *fv, double *c, size_t sj, size_t sq)
+{
+    for (int j = 0; j < n; j++) {
+        double acc[CHEB_MAXSER] = {0};
+        for (int i = 0; i < n; i++) {
+            double w = cos(M_PI * j * (i + 0.5) / n);
+            for (int q = 0; q < ns; q++) {
+                acc[q] += fv[i * ns + q] * w;
             }
-            ch->c[q][j] = (j == 0 ? 1.0 : 2.0) * s / n;
+        }
+        for (int q = 0; q < ns; q++) {
+            c[(size_t)j * sj + (size_t)q * sq] = (j == 0 ? 1.0 : 2.0) * acc[q] / n;
         }
     }
+}
+
+static void cheb_coeffs(cheb_piece *ch, int n, const double (*fv)[2])
+{
+    cheb_coeffs_n(n, 2, &fv[0][0], &ch->c[0][0], 1, CHEB_MAX);
     ch->n = n;
 }
 
@@ -864,13 +883,13 @@ static int piece_fit(const future_ctx *c, double x, double lo, double hi, double
     ch->hi = hi;
     for (int n = 8; n <= CHEB_MAX; n *= 2) {
         for (int i = 0; i < n; i++) {
-            double y = lo + (hi - lo) * (0.5 + 0.5 * cos(M_PI * (i + 0.5) / n));
+            double y = cheb_node(lo, hi, i, n, 0);
             horizon_sums(c, x, 0, al / y - al, 1, fv[i]);
         }
         cheb_coeffs(ch, n, (const double(*)[2])fv);
         double worst[2] = {0, 0};
         for (int i = 0; i + 1 < n; i++) { /* midpoints between neighbouring nodes */
-            double y = lo + (hi - lo) * (0.5 + 0.5 * cos(M_PI * (i + 1.0) / n));
+            double y = cheb_node(lo, hi, i, n, 1);
             double ex[2], ip[2];
             horizon_sums(c, x, 0, al / y - al, 1, ex);
             piece_eval(ch, y, ip);
@@ -1117,6 +1136,7 @@ double clv_quad(const double *g, const double *C, size_t k)
 #define DQ_TOL 1e-8
 #define DQ_K 4          /* the base parameters (no covariates on this path) */
 #define DQ_S (2 * DQ_K) /* series 2j: dH/dtheta_j, 2j+1: dH_D/dtheta_j */
+_Static_assert(DQ_S <= CHEB_MAXSER, "cheb_coeffs_n interpolates DQ_S series at once");
 
 typedef struct dq_piece {
     double lo, hi;
@@ -1181,22 +1201,13 @@ static int dq_piece_fit(const dq_fits *q, double x, double k, double lo, double 
     ch->hi = hi;
     for (int n = 8; n <= CHEB_MAX; n *= 2) {
         for (int i = 0; i < n; i++) {
-            double y = lo + (hi - lo) * (0.5 + 0.5 * cos(M_PI * (i + 0.5) / n));
-            dq_exact(q, x, k / y - k, fv[i]);
+            dq_exact(q, x, k / cheb_node(lo, hi, i, n, 0) - k, fv[i]);
         }
-        for (int j = 0; j < n; j++) {
-            for (int qq = 0; qq < DQ_S; qq++) {
-                double sum = 0;
-                for (int i = 0; i < n; i++) {
-                    sum += fv[i][qq] * cos(M_PI * j * (i + 0.5) / n);
-                }
-                ch->c[j][qq] = (j == 0 ? 1.0 : 2.0) * sum / n;
-            }
-        }
+        cheb_coeffs_n(n, DQ_S, &fv[0][0], &ch->c[0][0], DQ_S, 1);
         ch->n = n;
         int good = 1;
         for (int i = 0; i + 1 < n && good; i++) {
-            double y = lo + (hi - lo) * (0.5 + 0.5 * cos(M_PI * (i + 1.0) / n));
+            double y = cheb_node(lo, hi, i, n, 1);
             double ex[DQ_S], ip[DQ_S];
             dq_exact(q, x, k / y - k, ex);
             dq_piece_eval(ch, y, ip);
@@ -1213,6 +1224,7 @@ static int dq_piece_fit(const dq_fits *q, double x, double k, double lo, double 
 
 typedef struct dq_job {
     const ct_fit *f;
+    future_ctx base; /* f's own horizon sums (the scale) */
     const dq_fits *q;
     dq2 *dq;
 } dq_job;
@@ -1222,11 +1234,9 @@ static ct_status dq_block(void *vctx, size_t b, size_t begin, size_t end, ct_err
     const dq_job *J = vctx;
     (void)b;
     (void)err;
-    future_ctx base = J->q->fp[0];
-    base.f = J->f;
     for (size_t x = begin; x < end; x++) {
         double top[2];
-        horizon_sums(&base, (double)x, 0, 0, 1, top);
+        horizon_sums(&J->base, (double)x, 0, 0, 1, top);
         double scale[2] = {fabs(top[0]), fabs(top[1])};
         dq2 *d = &J->dq[x];
         d->ok = 0;
@@ -1256,7 +1266,7 @@ static ct_status make_dq(const ct_fit *f, int steps, const double *tv, unsigned 
     if (dq == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    dq_job J = {f, &q, dq};
+    dq_job J = {f, {f, steps, tv, tv + steps}, &q, dq};
     ct_status s = ct_par_for(nx, 1, threads, dq_block, &J, err);
     if (s != CT_OK) {
         free(dq);
@@ -1278,6 +1288,27 @@ typedef struct delta_job {
     double s00d[4]; /* Pareto/NBD: the series at x = 0, t = 0 and its sums */
 } delta_job;
 
+/* Pareto/NBD where its P(alive) has no closed form: the central
+ * differences of the quadrature's logit. */
+static void logit_grad_quad(const dq_fits *q, double x, double tx, double T, double g[DQ_K])
+{
+    for (size_t j = 0; j < DQ_K; j++) {
+        double pp = clv_pareto_p_alive_quad(q->sp[j].par, x, tx, T);
+        double pm = clv_pareto_p_alive_quad(q->sm[j].par, x, tx, T);
+        g[j] = (log(pp / (1 - pp)) - log(pm / (1 - pm))) / (2 * DQ_H);
+    }
+}
+
+/* What every row of J reads beside its own: the shifted fits and, for
+ * Pareto/NBD, the series' sums at x = 0, t = 0. */
+static void delta_job_fits(delta_job *J, int steps, const double *tv)
+{
+    dq_fits_init(&J->q, J->f, steps, tv);
+    if (J->f->model == CT_PARETO) {
+        clv_pareto_s00_d(J->f->par, J->s00d);
+    }
+}
+
 /* The gradient of logit P(alive) in the base log-parameters. */
 static void delta_logit_grad(const delta_job *J, double x, double tx, double T, double g[DQ_K])
 {
@@ -1285,15 +1316,8 @@ static void delta_logit_grad(const delta_job *J, double x, double tx, double T, 
     double P;
     if (f->model != CT_PARETO) {
         (void)clv_bg_p_alive_grad(f->par, f->model == CT_MBGNBD, x, tx, T, g);
-        return;
-    }
-    if (clv_pareto_p_alive_grad(f->par, J->s00d, x, tx, T, &P, g) == 0) {
-        return;
-    }
-    for (size_t j = 0; j < DQ_K; j++) { /* no closed form: the quadrature's */
-        double pp = clv_pareto_p_alive_quad(J->q.sp[j].par, x, tx, T);
-        double pm = clv_pareto_p_alive_quad(J->q.sm[j].par, x, tx, T);
-        g[j] = (log(pp / (1 - pp)) - log(pm / (1 - pm))) / (2 * DQ_H);
+    } else if (clv_pareto_p_alive_grad(f->par, J->s00d, x, tx, T, &P, g) != 0) {
+        logit_grad_quad(&J->q, x, tx, T, g);
     }
 }
 
@@ -1304,7 +1328,10 @@ static void delta_h_grad(const delta_job *J, double x, double T, const double h[
     const ct_fit *f = J->f;
     double d[DQ_S];
     int pareto = f->model == CT_PARETO;
-    const dq2 *q = J->dq == NULL ? NULL : pareto ? &J->dq[0] : x < (double)CHEB_XMAX ? &J->dq[(size_t)x] : NULL;
+    const dq2 *q = J->dq == NULL           ? NULL
+                   : pareto                ? &J->dq[0]
+                   : x < (double)CHEB_XMAX ? &J->dq[(size_t)x]
+                                           : NULL;
     if (q != NULL && q->ok) {
         double k = cheb_k(f), u = k / (k + T);
         dq_piece_eval(&q->p[cheb_piece_of(u)], u, d);
@@ -1417,12 +1444,7 @@ static ct_status delta_rows(const ct_fit *f, const double *rows, const ct_custom
         CT_CHECK(make_dq(f, steps, tv, threads, &own, err));
         J.dq = own;
     }
-    dq_fits_init(&J.q, f, steps, tv);
-    if (f->model == CT_PARETO) {
-        clv_pareto_s00_d(f->par, J.s00d);
-    } else {
-        J.s00d[0] = CT_NAN;
-    }
+    delta_job_fits(&J, steps, tv);
     ct_status s = ct_par_for(nd, 64, threads, delta_block, &J, err);
     free(own);
     return s;
@@ -1608,16 +1630,51 @@ static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct
  * the variances of logit P(alive), log E[Y] and log D per row (nd each;
  * customer i's row idx[i], or i when idx is NULL); CLV adds the spend
  * fit's variance of log E[M]. */
+/* k columns of n doubles (freed with out by ct_scores_free). */
+static ct_status alloc_columns(double **const *col, int k, size_t n, ct_error *err)
+{
+    for (int q = 0; q < k; q++) {
+        *col[q] = ct_malloc_big(n ? n : 1, sizeof(double));
+        if (*col[q] == NULL) {
+            return ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
+        }
+    }
+    return CT_OK;
+}
+
 /* out's six bound columns (P(alive), purchases, CLV; lo and hi), n each. */
 static ct_status alloc_bounds(ct_scores *out, size_t n, ct_error *err)
 {
-    double **col[6] = {&out->p_alive_lo,       &out->p_alive_hi, &out->exp_purchases_lo,
-                       &out->exp_purchases_hi, &out->clv_lo,     &out->clv_hi};
-    for (int q = 0; q < 6; q++) {
-        *col[q] = ct_malloc_big(n ? n : 1, sizeof(double));
-        if (*col[q] == NULL) {
-            return ct_fail(err, CT_ENOMEM, "out of memory");
-        }
+    double **const col[6] = {&out->p_alive_lo,       &out->p_alive_hi, &out->exp_purchases_lo,
+                             &out->exp_purchases_hi, &out->clv_lo,     &out->clv_hi};
+    return alloc_columns(col, 6, n, err);
+}
+
+/* out's estimates: P(alive), expected purchases, expected spend, CLV. */
+static ct_status alloc_estimates(ct_scores *out, size_t n, ct_error *err)
+{
+    double **const col[4] = {&out->p_alive, &out->exp_purchases, &out->exp_spend, &out->clv};
+    out->n = n;
+    return alloc_columns(col, 4, n, err);
+}
+
+/* The predictive interval's columns. */
+static ct_status alloc_purchases(ct_scores *out, size_t n, ct_error *err)
+{
+    double **const col[2] = {&out->purchases_lo, &out->purchases_hi};
+    return alloc_columns(col, 2, n, err);
+}
+
+/* Each customer's expected spend: the spend fit's, else the customer's
+ * own mean m (0 without one). */
+static ct_status fill_spend(const ct_fit *gg, const ct_customers *c, double *spend,
+                            ct_error *err)
+{
+    if (gg != NULL) {
+        return ct_clv_spend(gg, c->x, c->m, c->n, spend, err);
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        spend[i] = c->m != NULL ? c->m[i] : 0.0;
     }
     return CT_OK;
 }
@@ -1655,14 +1712,8 @@ ct_status clv_delta_bounds(ct_scores *out, const ct_fit *gg, const ct_customers 
 ct_status clv_spend_clv(const ct_fit *gg, const ct_customers *c, const double *disc,
                         ct_scores *out, ct_error *err)
 {
-    size_t n = c->n;
-    if (gg != NULL) {
-        CT_CHECK(ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err));
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (gg == NULL) {
-            out->exp_spend[i] = c->m != NULL ? c->m[i] : 0.0;
-        }
+    CT_CHECK(fill_spend(gg, c, out->exp_spend, err));
+    for (size_t i = 0; i < c->n; i++) {
         out->clv[i] = out->exp_spend[i] * disc[i];
     }
     return CT_OK;
@@ -1857,7 +1908,7 @@ static ct_status fused_block(void *vctx, size_t b, size_t begin, size_t end, ct_
             pa = clv_bg_p_alive_grad(f->par, f->model == CT_MBGNBD, x, tx, T, g0);
         } else if (clv_pareto_p_alive_grad(f->par, J->D->s00d, x, tx, T, &pa, g0) != 0) {
             pa = row_p_alive(&J->S, x, tx, T);
-            delta_logit_grad(J->D, x, tx, T, g0);
+            logit_grad_quad(&J->D->q, x, tx, T, g0);
         }
         score_row_pa(&J->S, x, tx, T, pa, est);
         out->p_alive[i] = est[0];
@@ -1904,36 +1955,14 @@ static ct_status score_fused(const ct_fit *f, const ct_fit *gg, const ct_custome
         s = make_dq(f, steps, tv, threads, &dq, err);
         D.dq = dq;
     }
-    dq_fits_init(&D.q, f, steps, tv);
-    if (f->model == CT_PARETO) {
-        clv_pareto_s00_d(f->par, D.s00d);
-    }
+    delta_job_fits(&D, steps, tv);
     J.D = &D;
-    out->n = n;
-    if (s == CT_OK) {
-        out->p_alive = ct_malloc_big(n, sizeof(double));
-        out->exp_purchases = ct_malloc_big(n, sizeof(double));
-        out->exp_spend = ct_malloc_big(n, sizeof(double));
-        out->clv = ct_malloc_big(n, sizeof(double));
-        out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
-        out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
-        s = alloc_bounds(out, n, err);
-        if (s == CT_OK && (!out->p_alive || !out->exp_purchases || !out->exp_spend ||
-                           !out->clv || !out->purchases_lo || !out->purchases_hi)) {
-            s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
-        }
-    }
+    s = s == CT_OK ? alloc_estimates(out, n, err) : s;
+    s = s == CT_OK ? alloc_bounds(out, n, err) : s;
+    s = s == CT_OK ? alloc_purchases(out, n, err) : s;
+    s = s == CT_OK ? fill_spend(gg, c, out->exp_spend, err) : s;
     if (s == CT_OK) {
         out->level = level;
-        if (gg != NULL) {
-            s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                out->exp_spend[i] = c->m != NULL ? c->m[i] : 0.0;
-            }
-        }
-    }
-    if (s == CT_OK) {
         s = ct_par_for(n, 64, threads, fused_block, &J, err);
     }
     free(cheb);
@@ -1975,16 +2004,11 @@ static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customer
             return s;
         }
     }
-    out->n = n;
-    out->p_alive = ct_malloc_big(n, sizeof(double));
-    out->exp_purchases = ct_malloc_big(n, sizeof(double));
-    out->exp_spend = ct_malloc_big(n, sizeof(double));
-    out->clv = ct_malloc_big(n, sizeof(double));
+    s = alloc_estimates(out, n, err);
     double *pa = direct ? out->p_alive : ct_malloc_big(nd, sizeof *pa);
     double *ey = direct ? out->exp_purchases : ct_malloc_big(nd, sizeof *ey);
     double *disc = direct ? out->clv : ct_malloc_big(nd, sizeof *disc);
-    if (!pa || !ey || !disc || !out->p_alive || !out->exp_purchases || !out->exp_spend ||
-        !out->clv) {
+    if (s == CT_OK && (!pa || !ey || !disc)) {
         s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
     if (s == CT_OK) {
@@ -1994,12 +2018,12 @@ static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customer
     double *var = NULL; /* per distinct row: logit P(alive), log E[Y], log D */
     if (s == CT_OK && level > 0) {
         var = ct_malloc_big(nd ? 3 * nd : 1, sizeof *var);
-        s = var != NULL ? delta_rows(f, rows, direct ? c : NULL, nd, steps, tv, threads, made_dq, pa, ey, disc,
-                                     var, var + nd, var + 2 * nd, NULL, err)
+        s = var != NULL ? delta_rows(f, rows, direct ? c : NULL, nd, steps, tv, threads, made_dq,
+                                     pa, ey, disc, var, var + nd, var + 2 * nd, NULL, err)
                         : ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
-    if (s == CT_OK && gg != NULL) {
-        s = ct_clv_spend(gg, c->x, c->m, n, out->exp_spend, err);
+    if (s == CT_OK) {
+        s = fill_spend(gg, c, out->exp_spend, err);
     }
     if (s == CT_OK) {
         for (size_t i = 0; i < n; i++) {
@@ -2008,22 +2032,17 @@ static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customer
                 out->p_alive[i] = pa[r];
                 out->exp_purchases[i] = ey[r];
             }
-            if (gg == NULL) {
-                out->exp_spend[i] = c->m != NULL ? c->m[i] : 0.0;
-            }
             out->clv[i] = out->exp_spend[i] * disc[r];
         }
     }
     if (s == CT_OK && var != NULL) {
         s = clv_delta_bounds(out, gg, c, idx, nd, var, level, err);
         if (s == CT_OK && f->model != CT_BGBB) {
-            out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
-            out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
-            s = out->purchases_lo != NULL && out->purchases_hi != NULL
-                    ? purchases_interval(f, c->x, c->t_x, c->T, n, idx, rows, nd, direct, pa,
-                                         steps > 0 ? tv[steps - 1] : 0.0, level, threads,
-                                         out->purchases_lo, out->purchases_hi, err)
-                    : ct_fail(err, CT_ENOMEM, "out of memory");
+            s = alloc_purchases(out, n, err);
+            s = s == CT_OK ? purchases_interval(f, c->x, c->t_x, c->T, n, idx, rows, nd, direct, pa,
+                                                steps > 0 ? tv[steps - 1] : 0.0, level, threads,
+                                                out->purchases_lo, out->purchases_hi, err)
+                           : s;
         }
     }
     free(var);
@@ -2131,12 +2150,9 @@ static ct_status cov_purchases(const ct_fit *f, const ct_customers *c, const dou
                                double level, unsigned threads, ct_scores *out, ct_error *err)
 {
     size_t n = c->n;
-    out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
-    out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
+    CT_CHECK(alloc_purchases(out, n, err));
     gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
-    ct_status s = out->purchases_lo != NULL && out->purchases_hi != NULL && gl != NULL
-                      ? CT_OK
-                      : ct_fail(err, CT_ENOMEM, "out of memory");
+    ct_status s = gl != NULL ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
     if (s == CT_OK) {
         pred_job P = {f, gl, NULL, level, c->x, c->t_x, c->T, t,
                       out->purchases_lo, out->purchases_hi, PRED_QUANTILES, z, NULL};
@@ -2212,14 +2228,8 @@ static ct_status clv_score_cov_level(const ct_fit *f, const ct_fit *gg, const ct
     size_t n = c->n;
     double *disc = ct_malloc_big(n ? n : 1, sizeof *disc);
     double *var = level > 0 ? ct_malloc_big(n ? 3 * n : 1, sizeof *var) : NULL;
-    out->n = n;
-    out->p_alive = ct_malloc_big(n ? n : 1, sizeof(double));
-    out->exp_purchases = ct_malloc_big(n ? n : 1, sizeof(double));
-    out->exp_spend = ct_malloc_big(n ? n : 1, sizeof(double));
-    out->clv = ct_malloc_big(n ? n : 1, sizeof(double));
-    ct_status s = CT_OK;
-    if (!disc || !out->p_alive || !out->exp_purchases || !out->exp_spend || !out->clv ||
-        (level > 0 && var == NULL)) {
+    ct_status s = alloc_estimates(out, n, err);
+    if (s == CT_OK && (!disc || (level > 0 && var == NULL))) {
         s = ct_fail(err, CT_ENOMEM, "out of memory scoring %zu customers", n);
     }
     if (s == CT_OK) {
@@ -2421,12 +2431,11 @@ ct_status ct_clv_score_bootstrap(const ct_fit *f, const ct_fit *gg, const ct_cus
     if (s == CT_OK && f->ncoef > 0) { /* the predictive interval, at the estimate */
         s = cov_purchases(f, c, c->cov, horizon, level, threads, out, err);
     } else if (s == CT_OK && f->model != CT_BGBB) {
-        out->purchases_lo = ct_malloc_big(n ? n : 1, sizeof(double));
-        out->purchases_hi = ct_malloc_big(n ? n : 1, sizeof(double));
-        s = out->purchases_lo != NULL && out->purchases_hi != NULL
-                ? ct_clv_purchases_interval(f, c->x, c->t_x, c->T, n, horizon, level, threads,
-                                            out->purchases_lo, out->purchases_hi, err)
-                : ct_fail(err, CT_ENOMEM, "out of memory");
+        s = alloc_purchases(out, n, err);
+        s = s == CT_OK ? ct_clv_purchases_interval(f, c->x, c->t_x, c->T, n, horizon, level,
+                                                   threads, out->purchases_lo, out->purchases_hi,
+                                                   err)
+                       : s;
     }
     for (size_t d = 0; ch != NULL && d < N; d++) {
         free(ch[d]);

@@ -614,10 +614,9 @@ static int p_alive_closed(const double *p, double s00, double x, double tx, doub
 
 double clv_pareto_s00(const double *p)
 {
-    const double r = p[0], al = p[1], s = p[2], be = p[3];
-    const double a = r + 0.0, b = s + 1, c = a + b, m = al >= be ? al : be, B = al >= be ? b : a;
-    const double z = fabs(al - be) / m;
-    return z <= PARETO_Z_MAX ? series_sum(B, c - 1, c, z) : CT_NAN;
+    double d[4];
+    clv_pareto_s00_d(p, d); /* its S: series_sum's bits */
+    return d[0];
 }
 
 /* The closed form where its series converges fast (z <= PARETO_Z_MAX at
