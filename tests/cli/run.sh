@@ -6,7 +6,7 @@ set -u
 CLV=${CLVTIER:?set CLVTIER to the clvtier binary}
 DATA=${CT_DATA:-../shared/data}
 T=$(mktemp -d "${TMPDIR:-/tmp}/clvtier-cli.XXXXXX")
-trap 'rm -rf "$T"' EXIT
+trap 'umount "$T/full" 2>/dev/null; rm -rf "$T"' EXIT
 PY=/usr/bin/python3
 pass=0
 fail=0
@@ -753,6 +753,57 @@ if [ -x "$PY" ] && "$PY" -c 'import h5py' 2>/dev/null; then
     wait
 else
     skipped "locked input (no /usr/bin/python3 with h5py)"
+fi
+
+# issue 14: a full disk, not only a file-size limit. As root, a small tmpfs
+# holds a previous run's outputs; `run` on a larger log then fails for lack of
+# space at whatever stage the size allows (the intermediate ingest, the
+# result, the CSV or the report). Each time: exit 74, one line naming the
+# output and ENOSPC, every previous output byte for byte, no temp file. On a
+# size that is large enough the run succeeds and all its outputs are new.
+# Without root (or where tmpfs cannot be mounted) it skips and says so.
+mkdir -p "$T/full"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=1m tmpfs "$T/full" 2>/dev/null; then
+    umount "$T/full"
+    "$CLV" synth -n 40000 --seed 5 -o "$T/dl/big.csv" -q
+    "$CLV" run -m "$T/dl/m.ini" "$T/dl/in.csv" -o "$T/dl/f.h5" --report "$T/dl/f.html" --csv "$T/dl/f.csv" -q >/dev/null
+    nfail=0
+    for sz in 1m 3m 6m 8m 8300k 64m; do
+        mount -t tmpfs -o "size=$sz" tmpfs "$T/full"
+        for f in f.h5 f.html f.csv; do cp "$T/dl/$f" "$T/full/$f"; done
+        "$CLV" run -m "$T/dl/m.ini" "$T/dl/big.csv" -o "$T/full/f.h5" --report "$T/full/f.html" \
+            --csv "$T/full/f.csv" -q >/dev/null 2>"$T/err"
+        rc=$?
+        left=$(ls -A "$T/full" | grep -v -x -e f.h5 -e f.html -e f.csv)
+        [ -z "$left" ] && ok || bad "tmpfs $sz: temp files left: $left"
+        same=0
+        for f in f.h5 f.html f.csv; do cmp -s "$T/dl/$f" "$T/full/$f" && same=$((same + 1)); done
+        if [ "$rc" -eq 74 ]; then
+            nfail=$((nfail + 1))
+            [ "$same" -eq 3 ] && ok || bad "tmpfs $sz: a failed run changed $((3 - same)) previous outputs"
+            [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "f.h5: cannot write output: No space left on device" "$T/err" \
+                && ok || bad "tmpfs $sz: message: $(cat "$T/err")"
+        elif [ "$rc" -eq 0 ]; then
+            [ "$same" -eq 0 ] && ok || bad "tmpfs $sz: run succeeded but $same outputs are the old ones"
+        else
+            bad "tmpfs $sz: exit $rc, want 74 or 0: $(cat "$T/err")"
+        fi
+        [ "$sz" = 64m ] && { [ "$rc" -eq 0 ] && ok || bad "tmpfs 64m: the run should fit"; }
+        umount "$T/full"
+    done
+    # the sizes must reach different stages, not only the first write
+    [ "$nfail" -ge 4 ] && ok || bad "tmpfs: only $nfail of 5 small sizes failed"
+    # ingest and synth on a full disk: the previous file kept, no temp file
+    mount -t tmpfs -o size=1m tmpfs "$T/full"
+    cp "$T/cdnow.h5" "$T/full/keep.h5"
+    expect 74 "ingest on a full disk" -- "$CLV" ingest "$T/dl/big.csv" -o "$T/full/keep.h5"
+    says "ingest on a full disk" "No space left on device"
+    cmp -s "$T/cdnow.h5" "$T/full/keep.h5" && ok || bad "ingest on a full disk changed the previous output"
+    expect 74 "synth on a full disk" -- "$CLV" synth -n 40000 -o "$T/full/s.csv"
+    [ "$(ls -A "$T/full")" = keep.h5 ] && ok || bad "full disk: files left: $(ls -A "$T/full")"
+    umount "$T/full"
+else
+    skipped "full-disk tests on a small tmpfs (need root and mount -t tmpfs)"
 fi
 
 # issue 14, case 17: ids written by h5py as numpy byte strings ('S' dtype,
