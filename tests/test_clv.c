@@ -927,10 +927,18 @@ static void test_bgbb_intervals_in_place(void **state)
     }
     double *x = malloc(3 * N * sizeof *x), *tx = x + N, *T = x + 2 * N;
     assert_non_null(x);
-    for (size_t i = 0; i < N; i++) { /* i -> (i % 7, i / 7 % 13, i / 91): distinct rows */
-        x[i] = (double)(i % 7 + 1);
-        tx[i] = x[i] + (double)(i / 7 % 13);
-        T[i] = tx[i] + 1 + (double)(i / 91);
+    /* distinct valid rows (x = t_x = 0, or 1 <= x <= t_x <= n), n ascending
+     * from 1: 70,000 of them end near n = 75, so the likelihood's sums over
+     * n - t_x stay short */
+    size_t i = 0;
+    for (double n = 1; i < N; n++) {
+        for (double t = 0; t <= n && i < N; t++) {
+            for (double k = t > 0; k <= t && i < N; k++, i++) {
+                x[i] = k;
+                tx[i] = t;
+                T[i] = n;
+            }
+        }
     }
     ct_customers c;
     c = columns(N, x, tx, T, NULL);

@@ -14,13 +14,15 @@
 
 #include <stdlib.h>
 
-/* lnB(a+p, b+q) - lnB(a, b) with d/da, d/db. */
-static double lb(double a, double b, double p, double q, double *da, double *db)
+/* lnB(a+p, b+q) - lnB(a, b); with d != NULL also d/da, d/db in d[0], d[1]
+ * (four digammas: only when a gradient is wanted). */
+static double lb(double a, double b, double p, double q, double *d)
 {
-    double ab = a + b, psi_all = clv_digamma(ab + p + q), psi_ab = clv_digamma(ab);
-    if (da != NULL) {
-        *da = clv_digamma(a + p) - psi_all - clv_digamma(a) + psi_ab;
-        *db = clv_digamma(b + q) - psi_all - clv_digamma(b) + psi_ab;
+    double ab = a + b;
+    if (d != NULL) {
+        double psi_all = clv_digamma(ab + p + q), psi_ab = clv_digamma(ab);
+        d[0] = clv_digamma(a + p) - psi_all - clv_digamma(a) + psi_ab;
+        d[1] = clv_digamma(b + q) - psi_all - clv_digamma(b) + psi_ab;
     }
     return clv_lgamma(a + p) + clv_lgamma(b + q) - clv_lgamma(ab + p + q) - clv_lgamma(a) -
            clv_lgamma(b) + clv_lgamma(ab);
@@ -30,14 +32,13 @@ static double lb(double a, double b, double p, double q, double *da, double *db)
 static double bgbb_row(const double *p, double x, double tx, double n, double *g)
 {
     const double al = p[0], be = p[1], ga = p[2], de = p[3];
-    double d1a, d1b, d2a, d2b;
-    double t0 = lb(al, be, x, n - x, &d1a, &d1b) + lb(ga, de, 0, n, &d2a, &d2b);
-    double m = t0, S = 1.0, gs[4] = {d1a, d1b, d2a, d2b};
+    double gs[4] = {0, 0, 0, 0}, gi[4] = {0, 0, 0, 0};
+    double *g1 = g != NULL ? gs : NULL, *g2 = g != NULL ? gi : NULL;
+    double t0 = lb(al, be, x, n - x, g1) + lb(ga, de, 0, n, g1 != NULL ? g1 + 2 : NULL);
+    double m = t0, S = 1.0;
     /* log-sum-exp over the terms with running rescaling */
     for (double i = 0; i <= n - tx - 1; i++) {
-        double e1a, e1b, e2a, e2b;
-        double ti = lb(al, be, x, tx - x + i, &e1a, &e1b) + lb(ga, de, 1, tx + i, &e2a, &e2b);
-        double gi[4] = {e1a, e1b, e2a, e2b};
+        double ti = lb(al, be, x, tx - x + i, g2) + lb(ga, de, 1, tx + i, g2 != NULL ? g2 + 2 : NULL);
         if (ti > m) {
             double sc = exp(m - ti);
             S *= sc;
@@ -85,14 +86,14 @@ ct_status clv_bgbb_ll(const ct_clv_data *d, const double *p, double *ll, double 
 double clv_bgbb_p_alive(const double *p, double x, double tx, double n)
 {
     double lL = bgbb_row(p, x, tx, n, NULL);
-    return exp(lb(p[0], p[1], x, n - x, NULL, NULL) + lb(p[2], p[3], 0, n + 1, NULL, NULL) - lL);
+    return exp(lb(p[0], p[1], x, n - x, NULL) + lb(p[2], p[3], 0, n + 1, NULL) - lL);
 }
 
 double clv_bgbb_expected(const double *p, double x, double tx, double n, double m)
 {
     const double al = p[0], be = p[1], ga = p[2], de = p[3];
     double lL = bgbb_row(p, x, tx, n, NULL);
-    double k = lb(al, be, x + 1, n - x, NULL, NULL) + log(de / (ga - 1)) + clv_lgamma(ga + de) -
+    double k = lb(al, be, x + 1, n - x, NULL) + log(de / (ga - 1)) + clv_lgamma(ga + de) -
                clv_lgamma(1 + de) - lL;
     double u1 = clv_lgamma(1 + de + n) - clv_lgamma(ga + de + n);
     double u2 = clv_lgamma(1 + de + n + m) - clv_lgamma(ga + de + n + m);
@@ -119,9 +120,9 @@ double clv_bgbb_pmf(const double *p, double n, double x)
     if (x > n) {
         return 0.0;
     }
-    double v = exp(lchoose(n, x) + lb(al, be, x, n - x, NULL, NULL) + lb(ga, de, 0, n, NULL, NULL));
+    double v = exp(lchoose(n, x) + lb(al, be, x, n - x, NULL) + lb(ga, de, 0, n, NULL));
     for (double i = x; i <= n - 1; i++) {
-        v += exp(lchoose(i, x) + lb(al, be, x, i - x, NULL, NULL) + lb(ga, de, 1, i, NULL, NULL));
+        v += exp(lchoose(i, x) + lb(al, be, x, i - x, NULL) + lb(ga, de, 1, i, NULL));
     }
     return v;
 }
