@@ -94,6 +94,9 @@ $(BUILD)/tests/%: tests/%.c $(LIBA) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(TEST_CFLAGS) -o $@ $< $(LIBA) $(DEP_LIBS) $(TEST_LIBS)
 
+# test_nomem makes the library's allocations fail in turn (tests/test_nomem.c)
+$(BUILD)/tests/test_nomem: TEST_LIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=posix_memalign
+
 $(BUILD)/bench/%: bench/%.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBA) $(DEP_LIBS)

@@ -21,7 +21,8 @@ extern "C" {
 ct_status ct_paths_check(const char *const *in, size_t nin, const char *const *out, size_t nout,
                          ct_error *err);
 
-/* Whether a and b name the same file. */
+/* Whether a and b name the same file: 1 or 0; -1 when it cannot tell (out
+ * of memory resolving a path that does not exist yet). */
 int ct_same_file(const char *a, const char *b);
 
 /* From now on, the outputs paths[0..n) (NULL entries skipped; the array

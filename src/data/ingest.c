@@ -1484,10 +1484,15 @@ static ct_status check_opts(const ct_ingest_opts *o, const char *out, ct_error *
         return ct_fail(err, CT_EINVAL,
                        "--cancel-prefix needs --order (the column of the order ids)");
     }
-    if (o->bad_rows_path != NULL && ct_same_file(o->bad_rows_path, out)) {
+    int bad = o->bad_rows_path != NULL ? ct_same_file(o->bad_rows_path, out) : 0;
+    int dyn = o->dynamic_path != NULL ? ct_same_file(o->dynamic_path, out) : 0;
+    if (bad < 0 || dyn < 0) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    if (bad) {
         return ct_fail(err, CT_EINVAL, "--bad-rows '%s' is also the output", o->bad_rows_path);
     }
-    if (o->dynamic_path != NULL && ct_same_file(o->dynamic_path, out)) {
+    if (dyn) {
         return ct_fail(err, CT_EINVAL, "--dynamic-covariates '%s' is also the output",
                        o->dynamic_path);
     }

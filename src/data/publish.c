@@ -289,7 +289,8 @@ static char *resolved(const char *path)
     return r;
 }
 
-/* Whether a and b name the same file (either need not exist). */
+/* Whether a and b name the same file (either need not exist); -1: out of
+ * memory, unknown. */
 int ct_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
@@ -299,8 +300,13 @@ int ct_same_file(const char *a, const char *b)
     if (stat(a, &sa) == 0 && stat(b, &sb) == 0) {
         return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
     }
-    char *ra = resolved(a), *rb = resolved(b);
-    int same = ra != NULL && rb != NULL && strcmp(ra, rb) == 0;
+    errno = 0;
+    char *ra = resolved(a);
+    int nomem = ra == NULL && errno == ENOMEM;
+    errno = 0;
+    char *rb = resolved(b);
+    nomem |= rb == NULL && errno == ENOMEM;
+    int same = nomem ? -1 : ra != NULL && rb != NULL && strcmp(ra, rb) == 0;
     free(ra);
     free(rb);
     return same;
@@ -340,16 +346,16 @@ ct_status ct_paths_check(const char *const *in, size_t nin, const char *const *o
         if (out[j] == NULL) {
             continue;
         }
-        for (size_t i = 0; i < nin; i++) {
-            if (in[i] != NULL && ct_same_file(in[i], out[j])) {
-                return ct_fail_at(err, CT_EINVAL, out[j], 0, 0,
-                                  "is both an input and an output (nothing was written)");
+        for (size_t i = 0; i < nin + j; i++) { /* the inputs, then the outputs before it */
+            const char *o = i < nin ? in[i] : out[i - nin];
+            int same = o != NULL ? ct_same_file(o, out[j]) : 0;
+            if (same < 0) {
+                return ct_fail_at(err, CT_ENOMEM, out[j], 0, 0, "out of memory");
             }
-        }
-        for (size_t k = 0; k < j; k++) {
-            if (out[k] != NULL && ct_same_file(out[k], out[j])) {
+            if (same) {
                 return ct_fail_at(err, CT_EINVAL, out[j], 0, 0,
-                                  "is given for two outputs (nothing was written)");
+                                  i < nin ? "is both an input and an output (nothing was written)"
+                                          : "is given for two outputs (nothing was written)");
             }
         }
         CT_CHECK(check_output_dir(out[j], err));

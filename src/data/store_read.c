@@ -151,6 +151,7 @@ static int add_column(ct_table *t, const char *name, ct_error *err)
 typedef struct name_list {
     char **v;
     size_t n, cap;
+    int nomem; /* list_cb ran out of memory */
 } name_list;
 
 static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *op)
@@ -162,13 +163,19 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *o
         size_t nc = l->cap ? l->cap * 2 : 16;
         char **p = realloc(l->v, nc * sizeof *p);
         if (p == NULL) {
+            l->nomem = 1;
             return -1;
         }
         l->v = p;
         l->cap = nc;
     }
     l->v[l->n] = h5s_dupstr(name);
-    return l->v[l->n++] != NULL ? 0 : -1;
+    if (l->v[l->n] == NULL) {
+        l->nomem = 1;
+        return -1;
+    }
+    l->n++;
+    return 0;
 }
 
 static void free_names(name_list *l)
@@ -269,13 +276,16 @@ ct_status ct_table_open(ct_table **out, const ct_file *f, const char *group, ct_
             }
         }
         if (s == CT_OK && read_strv_attr(t->gid, "column-order", &names) != CT_OK) {
-            s = ct_fail_at(err, CT_EFORMAT, f->path, 0, 0,
-                           "table %s: attribute column-order is not a list of names", group);
+            s = names.nomem ? ct_fail(err, CT_ENOMEM, "out of memory")
+                            : ct_fail_at(err, CT_EFORMAT, f->path, 0, 0,
+                                         "table %s: attribute column-order is not a list of names",
+                                         group);
         }
     } else {
         hsize_t idx = 0;
         if (H5Literate(t->gid, H5_INDEX_NAME, H5_ITER_INC, &idx, list_cb, &names) < 0) {
-            s = h5s_fail(err, CT_EFORMAT, f->path, "cannot list table columns");
+            s = names.nomem ? ct_fail(err, CT_ENOMEM, "out of memory")
+                            : h5s_fail(err, CT_EFORMAT, f->path, "cannot list table columns");
         }
     }
     for (size_t i = 0; i < names.n && s == CT_OK; i++) {

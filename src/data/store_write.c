@@ -88,8 +88,13 @@ ct_status ct_tw_create(ct_tw **out, ct_file *f, const char *group, const ct_cols
     w->ncols = ncols;
     w->group = h5s_dupstr(group);
     w->index = index_col != NULL ? h5s_dupstr(index_col) : NULL;
+    if (w->group == NULL || (index_col != NULL && w->index == NULL)) {
+        w->gid = -1;
+        ct_tw_abort(w);
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
     w->gid = h5s_group_open_create(f, group);
-    if (w->gid < 0 || w->group == NULL) {
+    if (w->gid < 0) {
         ct_tw_abort(w);
         return h5s_fail(err, CT_EIO, f->path, "cannot create table group");
     }
@@ -116,8 +121,13 @@ ct_status ct_tw_create(ct_tw **out, ct_file *f, const char *group, const ct_cols
             c->mtype = h5s_native_type(c->type);
             ft = h5s_file_type(c->type);
         }
+        if (c->name == NULL) {
+            c->did = -1;
+            s = ct_fail(err, CT_ENOMEM, "out of memory");
+            break;
+        }
         c->did = H5Dcreate2(w->gid, c->name, ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-        if (c->name == NULL || c->did < 0) {
+        if (c->did < 0) {
             s = h5s_fail(err, CT_EIO, f->path, "cannot create column dataset");
         }
     }

@@ -186,6 +186,7 @@ static void km_tol_block(const void *X, size_t r0, size_t r1, size_t d, km_copy_
     }
 }
 
+/* NaN: out of memory. */
 static double km_tolerance(const km_ctx *K, const void *X, km_copy_fn copy)
 {
     size_t n = K->n, d = K->d;
@@ -193,8 +194,9 @@ static double km_tolerance(const km_ctx *K, const void *X, km_copy_fn copy)
         return 0;
     }
     double *mean = calloc(d, sizeof *mean), *var = calloc(d, sizeof *var);
-    double *row = malloc(d * sizeof *row), *acc = malloc(d * sizeof *acc), tot = 0;
+    double *row = malloc(d * sizeof *row), *acc = malloc(d * sizeof *acc), tot = NAN;
     if (mean && var && row && acc) {
+        tot = 0;
         for (int pass = 0; pass < 2; pass++) {
             double *t = pass == 0 ? mean : var;
             for (size_t r0 = 0; r0 < n; r0 += K->rb) {

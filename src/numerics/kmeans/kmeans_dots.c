@@ -29,12 +29,19 @@ int km_dots_isa(void)
     return v;
 }
 
-/* C (k x d) transposed into CT (d x kp), kp = k rounded up to `lanes`. */
+/* C (k x d) transposed into CT (d x kp), kp = k rounded up to `lanes`: into
+ * buf (TRANSPOSE_BUF values, on the caller's stack) when it fits, so that
+ * the few centres of k-means++'s trials need no allocation; else a new
+ * array (NULL: out of memory). */
+#define TRANSPOSE_BUF 2048
 #define TRANSPOSE(T)                                                                               \
-    static T *transpose_##T(const T *C, size_t k, size_t d, size_t lanes, size_t *kp)              \
+    static T *transpose_##T(const T *C, size_t k, size_t d, size_t lanes, size_t *kp, T *buf)      \
     {                                                                                              \
         *kp = (k + lanes - 1) / lanes * lanes;                                                     \
-        T *CT = calloc(d * *kp, sizeof *CT);                                                       \
+        T *CT = d * *kp <= TRANSPOSE_BUF ? buf : calloc(d * *kp, sizeof *CT);                      \
+        if (CT == buf) {                                                                           \
+            memset(buf, 0, d * *kp * sizeof *buf);                                                 \
+        }                                                                                          \
         for (size_t j = 0; CT != NULL && j < k; j++) {                                             \
             for (size_t c = 0; c < d; c++) {                                                       \
                 CT[c * *kp + j] = C[j * d + c];                                                    \
@@ -171,16 +178,19 @@ int km_dots_chain_f64(const double *X, const size_t *idx, size_t nr, size_t d, c
     if (isa == 0 || d > KM_DOTS_MAXD) {
         return -1;
     }
-    double *CT = transpose_double(C, k, d, isa == 2 ? 8 : 4, &kp);
+    double buf[TRANSPOSE_BUF];
+    double *CT = transpose_double(C, k, d, isa == 2 ? 8 : 4, &kp, buf);
     if (CT == NULL) {
-        return -1;
+        return -2;
     }
     if (isa == 2) {
         dots_f64_512(X, idx, nr, d, CT, kp, k, G);
     } else {
         dots_f64_256(X, idx, nr, d, CT, kp, k, G);
     }
-    free(CT);
+    if (CT != buf) {
+        free(CT);
+    }
     return 0;
 }
 
@@ -197,16 +207,19 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
     if (isa == 0 || d > KM_DOTS_MAXD) {
         return -1;
     }
-    float *CT = transpose_float(C, k, d, isa == 2 ? 16 : 8, &kp);
+    float buf[TRANSPOSE_BUF];
+    float *CT = transpose_float(C, k, d, isa == 2 ? 16 : 8, &kp, buf);
     if (CT == NULL) {
-        return -1;
+        return -2;
     }
     if (isa == 2) {
         dots_f32_512(X, idx, nr, d, CT, kp, k, G);
     } else {
         dots_f32_256(X, idx, nr, d, CT, kp, k, G);
     }
-    free(CT);
+    if (CT != buf) {
+        free(CT);
+    }
     return 0;
 }
 
@@ -575,9 +588,13 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
             return -1;                                                                             \
         }                                                                                          \
         size_t dp = isa == 2 ? (d + 7) / 8 * 8 : (d + 3) / 4 * 4;                                  \
-        double *sp = calloc(k * dp, sizeof *sp);                                                   \
+        double buf[TRANSPOSE_BUF]; /* on the stack up to 2,048 sums (k x d = 64 x 32) */          \
+        double *sp = k * dp <= TRANSPOSE_BUF ? buf : calloc(k * dp, sizeof *sp);                   \
         if (sp == NULL) {                                                                          \
-            return -1;                                                                             \
+            return -1; /* the caller's plain path, the same bits */                                \
+        }                                                                                          \
+        if (sp == buf) {                                                                           \
+            memset(buf, 0, k * dp * sizeof *buf);                                                  \
         }                                                                                          \
         if (isa == 2) {                                                                            \
             lloyd_##SFX##_512(X, nr, d, C, cn, k, w, lab, sp, dp, wk, moved);                      \
@@ -589,7 +606,9 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
                 sums[j * d + c] += sp[j * dp + c];                                                 \
             }                                                                                      \
         }                                                                                          \
-        free(sp);                                                                                  \
+        if (sp != buf) {                                                                           \
+            free(sp);                                                                              \
+        }                                                                                          \
         return 0;                                                                                  \
     }
 LLOYD_DISPATCH(double, f64)

@@ -26,7 +26,8 @@ int km_dots_f32(const float *X, size_t nr, size_t d, const float *C, size_t k, f
  * the rows X + idx[r] d (idx NULL: all nr rows): each G[r][j] the FMA chain
  * over the columns in order, whatever the rows and centres around it
  * (k-means++'s pruned passes compute a row's distances alone or in any tile
- * and need the same bits). */
+ * and need the same bits).  -1: no kernel for this d or CPU; -2: out of
+ * memory (more than 2,048 transposed values: k x d beyond k-means++'s trials). */
 int km_dots_chain_f64(const double *X, const size_t *idx, size_t nr, size_t d, const double *C,
                       size_t k, double *G);
 int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, const float *C,

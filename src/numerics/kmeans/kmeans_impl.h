@@ -186,7 +186,7 @@ static void KM_SUF(block_sums)(const KM_REAL *X, size_t nr, size_t d, const doub
     }
 }
 
-/* The inertia, blocks added in order. */
+/* The inertia, blocks added in order; NaN: out of memory. */
 static double KM_SUF(inertia)(const km_ctx *K, const KM_REAL *X, const double *C,
                               const int32_t *labels)
 {
@@ -282,6 +282,7 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
     if (s == CT_OK) {
         /* inertia from exact distances, blocks in order */
         out->inertia = KM_SUF(inertia)(K, X, C, labels);
+        s = isnan(out->inertia) ? ct_fail(err, CT_ENOMEM, "out of memory") : CT_OK;
         out->iterations = it < max_iter ? it + 1 : max_iter;
         out->converged = stop;
     }
@@ -556,6 +557,7 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
     }
     if (s == CT_OK) {
         out->inertia = KM_SUF(inertia)(K, X, C, labels);
+        s = isnan(out->inertia) ? ct_fail(err, CT_ENOMEM, "out of memory") : CT_OK;
         out->iterations = strict ? it + 1 : it < max_iter ? it : max_iter;
         out->converged = strict || stop;
     }
@@ -723,11 +725,13 @@ static ct_status KM_SUF(pp_block)(void *vctx, size_t b, size_t begin, size_t end
                 idx[na++] = i;
             }
         }
-        if (na > 0 && KM_SUF(km_dots_chain)(P->X, idx, na, d, P->Z, m, G) != 0) {
+        int rc = na > 0 ? KM_SUF(km_dots_chain)(P->X, idx, na, d, P->Z, m, G) : 0;
+        if (rc != 0) {
             free(G);
             free(idx);
             free(at);
-            return ct_fail(err, CT_EINTERNAL, "k-means++: no FMA-chain kernel");
+            return rc == -2 ? ct_fail(err, CT_ENOMEM, "out of memory")
+                            : ct_fail(err, CT_EINTERNAL, "k-means++: no FMA-chain kernel");
         }
         KM_SUF(pp_sums)(P, r0, nr, at, G, pot);
     }
@@ -871,6 +875,9 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
     }
     KM_SUF(row_norms)(X, n, d, xn);
     double tol_abs = km_tolerance(&K, X, KM_SUF(row_copy));
+    if (isnan(tol_abs)) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory for k-means (n = %zu, d = %zu)", n, d);
+    }
     km_ops ops = {X,
                   xn,
                   KM_SUF(candidates),
