@@ -194,7 +194,7 @@ static double km_tolerance(const km_ctx *K, const void *X, km_copy_fn copy)
         return 0;
     }
     double *mean = calloc(d, sizeof *mean), *var = calloc(d, sizeof *var);
-    double *row = malloc(d * sizeof *row), *acc = malloc(d * sizeof *acc), tot = NAN;
+    double *row = malloc(d * sizeof *row), *acc = malloc(d * sizeof *acc), tot = CT_NAN;
     if (mean && var && row && acc) {
         tot = 0;
         for (int pass = 0; pass < 2; pass++) {
