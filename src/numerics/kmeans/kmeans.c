@@ -408,15 +408,30 @@ static size_t pp_sample(const km_ctx *K, const double *D, const double *btot, do
     return K->n - 1;
 }
 
-/* The trial of the lowest potential (pot[t]: its blocks' partials, in
- * block order); ties to the earlier trial. */
-static size_t pp_best(const double *part, size_t nb, size_t L, double *pot)
+/* The block pp_sample(K, D, btot, rv) walks into. */
+static size_t pp_sample_block(const km_ctx *K, const double *btot, double rv)
+{
+    size_t nb = ct_par_nblocks(K->n, K->rb);
+    double acc = 0;
+    for (size_t b = 0; b < nb; b++) {
+        if (acc + btot[b] >= rv || b + 1 == nb) {
+            return b;
+        }
+        acc += btot[b];
+    }
+    return nb - 1;
+}
+
+/* The trial of the lowest potential (pot[t]: its blocks' partials
+ * part[b * stride + off + t], in block order); ties to the earlier trial. */
+static size_t pp_best(const double *part, size_t nb, size_t stride, size_t off, size_t L,
+                      double *pot)
 {
     size_t best = 0;
     for (size_t t = 0; t < L; t++) {
         pot[t] = 0;
         for (size_t b = 0; b < nb; b++) {
-            pot[t] += part[b * L + t];
+            pot[t] += part[b * stride + off + t];
         }
         if (pot[t] < pot[best]) {
             best = t;
@@ -476,7 +491,7 @@ static ct_status km_plusplus(const km_ctx *K, const km_ops *ops, ct_rng *g, doub
         if (s != CT_OK) {
             break;
         }
-        size_t best = pp_best(part, nb, L, pot);
+        size_t best = pp_best(part, nb, L, 0, L, pot);
         memcpy(C + c * d, cand + best * d, d * sizeof *C);
         pc.mode = 2;
         pc.m = 1;

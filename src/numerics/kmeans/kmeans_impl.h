@@ -655,6 +655,8 @@ typedef struct KM_SUF(ppj) {
     const KM_REAL *Z, *zn; /* m candidates (m x d), |z|^2 */
     size_t m;
     int update;            /* 1: one candidate, the new centre newj: lower D; 0: potentials */
+    int pend;              /* potentials whose column 0 is the last centre chosen (newj), not
+                            * yet applied: it lowers D first, the trials are columns 1.. */
     int32_t newj;
     const double *dz2;     /* (centres so far) x m: squared distance centre - candidate */
     double delta;
@@ -677,12 +679,20 @@ static void KM_SUF(pp_sums)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *
         double wi = P->K->w != NULL ? P->K->w[i] : 1.0, Di = P->D[i];
         if (at[r] == SIZE_MAX) {
             double v = wi * Di;
-            for (size_t t = 0; t < m; t++) {
+            for (size_t t = (size_t)P->pend; t < m; t++) {
                 a[t] += v;
             }
             continue;
         }
-        for (size_t t = 0; t < m; t++) { /* km_plusplus's d2, then the smaller */
+        if (P->pend) { /* the last centre's update first: D as the trials see it */
+            double d2 = (double)P->xn[i] + (double)P->zn[0] - 2.0 * (double)G[at[r] * m];
+            d2 = d2 > 0 ? d2 : 0.0;
+            if (d2 < Di) {
+                P->D[i] = Di = d2;
+                P->near[i] = P->newj;
+            }
+        }
+        for (size_t t = (size_t)P->pend; t < m; t++) { /* km_plusplus's d2, then the smaller */
             double d2 = (double)P->xn[i] + (double)P->zn[t] - 2.0 * (double)G[at[r] * m + t];
             d2 = d2 > 0 ? d2 : 0.0;
             double v = d2 < Di ? d2 : Di;
@@ -746,18 +756,21 @@ static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, c
 {
     const KM_REAL *X = Xv, *xn = xnv;
     size_t n = K->n, d = K->d, k = K->k, L = 2 + (size_t)log((double)k);
-    if (L > 64 || km_dots_isa() == 0 || d > KM_DOTS_MAXD) {
+    if (L > 63 || km_dots_isa() == 0 || d > KM_DOTS_MAXD) {
         return -1; /* d > 32 or no SIMD: km_plusplus's full passes */
     }
-    size_t nb = ct_par_nblocks(n, K->rb);
-    double *D = malloc(n * sizeof *D), *part = malloc(nb * L * sizeof *part);
-    double *btot = malloc(nb * sizeof *btot), *dz2 = malloc(k * L * sizeof *dz2);
+    size_t nb = ct_par_nblocks(n, K->rb), M = L + 1; /* the last centre, then the trials */
+    double *D = malloc(n * sizeof *D), *part = malloc(nb * M * sizeof *part);
+    double *btot = malloc(nb * sizeof *btot), *dz2 = malloc(k * M * sizeof *dz2);
+    double *scratch = malloc(nb * sizeof *scratch), *dzu = malloc(k * sizeof *dzu);
     int32_t *near = calloc(n, sizeof *near);
-    KM_REAL *Z = malloc(L * d * sizeof *Z), *zn = malloc(L * sizeof *zn);
+    KM_REAL *Z = malloc(M * d * sizeof *Z), *zn = malloc(M * sizeof *zn);
     KM_REAL *CR = malloc(k * d * sizeof *CR), *crn = malloc(k * sizeof *crn);
-    double *cand = malloc(L * d * sizeof *cand), pot[64];
+    double *cand = malloc(M * d * sizeof *cand), pot[64];
+    unsigned char *fresh = calloc(nb, 1); /* blocks whose D has the last centre already */
     ct_status s = CT_OK;
-    if (!D || !part || !btot || !dz2 || !near || !Z || !zn || !CR || !crn || !cand) {
+    if (!D || !part || !btot || !dz2 || !scratch || !dzu || !near || !Z || !zn || !CR || !crn ||
+        !cand || !fresh) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
     double xnmax = 0;
@@ -775,66 +788,100 @@ static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, c
             D[i] = CT_INF;
         }
         double dz_inf = 0;
-        KM_SUF(ppj) P = {K, X, xn, D, near, CR, crn, 1, 1, 0, &dz_inf, 0, 0, btot, tr};
+        KM_SUF(ppj) P = {.K = K, .X = X, .xn = xn, .D = D, .near = near, .Z = CR, .zn = crn,
+                         .m = 1, .update = 1, .newj = 0, .dz2 = &dz_inf, .part = btot, .tr = tr};
         s = ct_par_for(n, K->rb, K->threads, KM_SUF(pp_block), &P, err);
     }
-    double cur = 0;
+    double cur = 0, crmax = s == CT_OK ? (double)crn[0] : 0;
     for (size_t b = 0; b < nb && s == CT_OK; b++) {
         cur += btot[b];
     }
+    /* Each step's one pass over the rows applies the last centre chosen
+     * (column 0: it lowers D and near, as a pass of its own did) and then
+     * sums the trials' potentials; the block totals of the new D are the
+     * chosen trial's potentials (the same sums, row by row), and the blocks
+     * the next draws walk get the last centre beforehand (min(D, d2) twice
+     * is min(D, d2) once). */
     for (size_t c = 1; c < k && s == CT_OK; c++) {
-        double znmax = 0;
-        for (size_t t = 0; t < L; t++) {
-            double rv = ct_rng_uniform(g) * cur;
-            KM_SUF(row_copy)(X, pp_sample(K, D, btot, rv), d, cand + t * d);
+        size_t pend = c >= 2, m = L + pend, last = c - 1;
+        double delta_c = 2 * ((double)d + 4) * (double)KM_EPS * (xnmax + crmax);
+        if (pend) {
+            for (size_t j = 0; j < c; j++) { /* every centre's distance to the last one */
+                double s2 = 0;
+                for (size_t q = 0; q < d; q++) {
+                    double e = (double)CR[j * d + q] - (double)CR[last * d + q];
+                    s2 += e * e;
+                }
+                dzu[j] = s2;
+            }
+            memset(fresh, 0, nb);
+            memcpy(cand, C + last * d, d * sizeof *cand);
         }
-        KM_SUF(to_real)(cand, L, d, Z, zn);
-        for (size_t q = 0; q < L; q++) {
+        for (size_t t = 0; t < L && s == CT_OK; t++) {
+            double rv = ct_rng_uniform(g) * cur;
+            size_t b = pp_sample_block(K, btot, rv);
+            if (pend && !fresh[b]) {
+                size_t r0 = b * K->rb, r1 = r0 + K->rb < n ? r0 + K->rb : n;
+                KM_SUF(ppj) U = {.K = K, .X = X, .xn = xn, .D = D, .near = near,
+                                 .Z = CR + last * d, .zn = crn + last, .m = 1, .update = 1,
+                                 .newj = (int32_t)last, .dz2 = dzu, .delta = delta_c,
+                                 .prune = prune, .part = scratch, .tr = tr};
+                s = KM_SUF(pp_block)(&U, b, r0, r1, err);
+                fresh[b] = 1;
+            }
+            KM_SUF(row_copy)(X, pp_sample(K, D, btot, rv), d, cand + (pend + t) * d);
+        }
+        if (s != CT_OK) {
+            break;
+        }
+        KM_SUF(to_real)(cand, m, d, Z, zn);
+        double znmax = crmax;
+        for (size_t q = 0; q < m; q++) {
             znmax = (double)zn[q] > znmax ? (double)zn[q] : znmax;
         }
         for (size_t j = 0; j < c; j++) {
-            znmax = (double)crn[j] > znmax ? (double)crn[j] : znmax;
-            for (size_t t = 0; t < L; t++) {
+            for (size_t t = 0; t < m; t++) {
                 double s2 = 0;
                 for (size_t q = 0; q < d; q++) {
                     double e = (double)CR[j * d + q] - (double)Z[t * d + q];
                     s2 += e * e;
                 }
-                dz2[j * L + t] = s2;
+                dz2[j * m + t] = s2;
             }
         }
         /* the rounding of xn + zn - 2 x.z: (d + 2) units of KM_EPS / 2 of
          * |x|^2 + |z|^2, and as much for D: twice that, with room */
         double delta = 2 * ((double)d + 4) * (double)KM_EPS * (xnmax + znmax);
-        KM_SUF(ppj) P = {K, X, xn, D, near, Z, zn, L, 0, 0, dz2, delta, prune, part, tr};
+        KM_SUF(ppj) P = {.K = K, .X = X, .xn = xn, .D = D, .near = near, .Z = Z, .zn = zn,
+                         .m = m, .pend = (int)pend, .newj = (int32_t)last, .dz2 = dz2,
+                         .delta = delta, .prune = prune, .part = part, .tr = tr};
         s = ct_par_for(n, K->rb, K->threads, KM_SUF(pp_block), &P, err);
         if (s != CT_OK) {
             break;
         }
-        size_t best = pp_best(part, nb, L, pot);
-        memcpy(C + c * d, cand + best * d, d * sizeof *C);
-        memcpy(CR + c * d, Z + best * d, d * sizeof *CR);
-        crn[c] = zn[best];
-        /* the new centre lowers D where it is nearer; the block totals for
-         * the next draws are its potential's */
-        for (size_t j = 0; j < c; j++) {
-            dz2[j] = dz2[j * L + best];
+        size_t best = pp_best(part, nb, m, pend, L, pot);
+        memcpy(C + c * d, cand + (pend + best) * d, d * sizeof *C);
+        memcpy(CR + c * d, Z + (pend + best) * d, d * sizeof *CR);
+        crn[c] = zn[pend + best];
+        crmax = (double)crn[c] > crmax ? (double)crn[c] : crmax;
+        for (size_t b = 0; b < nb; b++) { /* the new centre's D, block by block */
+            btot[b] = part[b * m + pend + best];
         }
-        KM_SUF(ppj) U = {K, X, xn, D, near, Z + best * d, zn + best, 1, 1, (int32_t)c, dz2,
-                         delta, prune, btot, tr};
-        s = ct_par_for(n, K->rb, K->threads, KM_SUF(pp_block), &U, err);
         cur = pot[best];
     }
     free(D);
     free(part);
     free(btot);
     free(dz2);
+    free(scratch);
+    free(dzu);
     free(near);
     free(Z);
     free(zn);
     free(CR);
     free(crn);
     free(cand);
+    free(fresh);
     *st = s;
     return 0;
 }
