@@ -384,42 +384,36 @@ static double weighted_sum(const km_ctx *K, const double *v)
     return s;
 }
 
-/* The row picked by D^2 sampling at rv in [0, total): rows in blocks of
- * K->rb, whose totals (w D summed in row order) are added in block order up
- * to the block where rv falls, then rows within it.  The same row for any
- * thread count. */
-static size_t pp_sample(const km_ctx *K, const double *D, const double *btot, double rv)
+/* The block of K->rb rows where D^2 sampling at rv in [0, total) falls:
+ * the block totals btot (w D summed in row order) added in block order;
+ * *before (may be NULL): their sum up to that block. */
+static size_t pp_sample_block(const km_ctx *K, const double *btot, double rv, double *before)
 {
-    size_t nb = ct_par_nblocks(K->n, K->rb);
+    size_t nb = ct_par_nblocks(K->n, K->rb), b = 0;
     double acc = 0;
-    for (size_t b = 0; b < nb; b++) {
-        size_t r0 = b * K->rb, r1 = r0 + K->rb < K->n ? r0 + K->rb : K->n;
-        if (acc + btot[b] >= rv || b + 1 == nb) {
-            for (size_t i = r0; i < r1; i++) {
-                acc += (K->w != NULL ? K->w[i] : 1.0) * D[i];
-                if (acc >= rv) {
-                    return i;
-                }
-            }
-            return r1 - 1;
-        }
+    for (; b + 1 < nb && acc + btot[b] < rv; b++) {
         acc += btot[b];
     }
-    return K->n - 1;
+    if (before != NULL) {
+        *before = acc;
+    }
+    return b;
 }
 
-/* The block pp_sample(K, D, btot, rv) walks into. */
-static size_t pp_sample_block(const km_ctx *K, const double *btot, double rv)
+/* The row picked by D^2 sampling at rv: its block (pp_sample_block), then
+ * the rows within it.  The same row for any thread count. */
+static size_t pp_sample(const km_ctx *K, const double *D, const double *btot, double rv)
 {
-    size_t nb = ct_par_nblocks(K->n, K->rb);
-    double acc = 0;
-    for (size_t b = 0; b < nb; b++) {
-        if (acc + btot[b] >= rv || b + 1 == nb) {
-            return b;
+    double acc;
+    size_t b = pp_sample_block(K, btot, rv, &acc);
+    size_t r0 = b * K->rb, r1 = r0 + K->rb < K->n ? r0 + K->rb : K->n;
+    for (size_t i = r0; i < r1; i++) {
+        acc += (K->w != NULL ? K->w[i] : 1.0) * D[i];
+        if (acc >= rv) {
+            return i;
         }
-        acc += btot[b];
     }
-    return nb - 1;
+    return r1 - 1;
 }
 
 /* The trial of the lowest potential (pot[t]: its blocks' partials

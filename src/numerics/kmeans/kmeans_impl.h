@@ -751,6 +751,24 @@ static ct_status KM_SUF(pp_block)(void *vctx, size_t b, size_t begin, size_t end
     return CT_OK;
 }
 
+/* |a - b|^2 over d values, in double. */
+static double KM_SUF(real_sqdist)(const KM_REAL *a, const KM_REAL *b, size_t d)
+{
+    double s2 = 0;
+    for (size_t q = 0; q < d; q++) {
+        double e = (double)a[q] - (double)b[q];
+        s2 += e * e;
+    }
+    return s2;
+}
+
+/* The slack for the rounding of xn + zn - 2 x.z: (d + 2) units of KM_EPS / 2
+ * of |x|^2 + |z|^2, and as much for D: twice that, with room. */
+static double KM_SUF(pp_delta)(size_t d, double xnmax, double znmax)
+{
+    return 2 * ((double)d + 4) * (double)KM_EPS * (xnmax + znmax);
+}
+
 static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, ct_rng *g,
                              double *C, ct_status *st, ct_error *err)
 {
@@ -804,22 +822,17 @@ static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, c
      * is min(D, d2) once). */
     for (size_t c = 1; c < k && s == CT_OK; c++) {
         size_t pend = c >= 2, m = L + pend, last = c - 1;
-        double delta_c = 2 * ((double)d + 4) * (double)KM_EPS * (xnmax + crmax);
+        double delta_c = KM_SUF(pp_delta)(d, xnmax, crmax);
         if (pend) {
             for (size_t j = 0; j < c; j++) { /* every centre's distance to the last one */
-                double s2 = 0;
-                for (size_t q = 0; q < d; q++) {
-                    double e = (double)CR[j * d + q] - (double)CR[last * d + q];
-                    s2 += e * e;
-                }
-                dzu[j] = s2;
+                dzu[j] = KM_SUF(real_sqdist)(CR + j * d, CR + last * d, d);
             }
             memset(fresh, 0, nb);
             memcpy(cand, C + last * d, d * sizeof *cand);
         }
         for (size_t t = 0; t < L && s == CT_OK; t++) {
             double rv = ct_rng_uniform(g) * cur;
-            size_t b = pp_sample_block(K, btot, rv);
+            size_t b = pp_sample_block(K, btot, rv, NULL);
             if (pend && !fresh[b]) {
                 size_t r0 = b * K->rb, r1 = r0 + K->rb < n ? r0 + K->rb : n;
                 KM_SUF(ppj) U = {.K = K, .X = X, .xn = xn, .D = D, .near = near,
@@ -841,17 +854,10 @@ static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, c
         }
         for (size_t j = 0; j < c; j++) {
             for (size_t t = 0; t < m; t++) {
-                double s2 = 0;
-                for (size_t q = 0; q < d; q++) {
-                    double e = (double)CR[j * d + q] - (double)Z[t * d + q];
-                    s2 += e * e;
-                }
-                dz2[j * m + t] = s2;
+                dz2[j * m + t] = KM_SUF(real_sqdist)(CR + j * d, Z + t * d, d);
             }
         }
-        /* the rounding of xn + zn - 2 x.z: (d + 2) units of KM_EPS / 2 of
-         * |x|^2 + |z|^2, and as much for D: twice that, with room */
-        double delta = 2 * ((double)d + 4) * (double)KM_EPS * (xnmax + znmax);
+        double delta = KM_SUF(pp_delta)(d, xnmax, znmax);
         KM_SUF(ppj) P = {.K = K, .X = X, .xn = xn, .D = D, .near = near, .Z = Z, .zn = zn,
                          .m = m, .pend = (int)pend, .newj = (int32_t)last, .dz2 = dz2,
                          .delta = delta, .prune = prune, .part = part, .tr = tr};
