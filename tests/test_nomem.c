@@ -25,7 +25,7 @@ int __wrap_posix_memalign(void **p, size_t align, size_t n);
 
 static long nm_count;   /* allocations so far */
 static long nm_fail_at; /* the one to fail (1-based); 0: not counting; -1: none */
-static int nm_failed;   /* it came */
+static int nm_failed;   /* it came (nm_disarm checks) */
 
 static pthread_t nm_thread; /* the test's: only its allocations count */
 
@@ -94,6 +94,19 @@ static void nm_arm(long at)
     nm_failed = 0;
 }
 
+/* After an armed call: stop failing; the allocation it was armed for must
+ * have been made (else the count differs from the counting run's and the
+ * point tested nothing). */
+static void nm_disarm(const char *what, long at)
+{
+    int fired = nm_failed;
+    nm_arm(0);
+    if (!fired) {
+        nm_bad++;
+        print_error("%s: allocation %ld was never made\n", what, at);
+    }
+}
+
 /* The failure points of an operation that made `total` allocations: every
  * one of the first nm_dense, then about nm_spread spread evenly over the rest. */
 static long nm_dense = 32, nm_spread = 96;
@@ -160,7 +173,7 @@ static void test_run_out_of_memory(void **state)
     for (long at = 1; at <= total; at = nm_next(at, total)) {
         nm_arm(at);
         ct_status s = ct_run(&m, in, out, &ro, &sum, &err);
-        nm_arm(0);
+        nm_disarm("run", at);
         if (s == CT_OK && sum.customers == rsum.customers && sum.k == rsum.k &&
             sum.inertia == rsum.inertia && sum.total_clv == rsum.total_clv &&
             memcmp(sum.tier_weight, rsum.tier_weight, sizeof sum.tier_weight) == 0) {
@@ -211,7 +224,7 @@ static void test_kmeans_out_of_memory(void **state)
         for (long at = 1; at <= total; at = nm_next(at, total)) {
             nm_arm(at);
             ct_status s = ct_kmeans_fit(X, N, D, NULL, &o, &r, &err);
-            nm_arm(0);
+            nm_disarm("k-means", at);
             if (s == CT_OK) { /* a kernel's scratch failed and the plain path took over: */
                 int same = memcmp(r.centroids, ref.centroids, 6 * D * sizeof(double)) == 0 &&
                            memcmp(r.labels, ref.labels, N * sizeof(int32_t)) == 0;
@@ -284,7 +297,7 @@ static void test_clv_out_of_memory(void **state)
         for (long at = 1; at <= total; at = nm_next(at, total)) {
             nm_arm(at);
             ct_status s = fit_one(&c, models[q], &tmp, &err);
-            nm_arm(0);
+            nm_disarm("fit", at);
             nm_report("fit", at, total, s, &err);
         }
         assert_status(fit_one(&c, CT_GAMMAGAMMA, &gg, &err), CT_OK);
@@ -297,7 +310,7 @@ static void test_clv_out_of_memory(void **state)
             for (long at = 1; at <= total; at = nm_next(at, total)) {
                 nm_arm(at);
                 ct_status s = scores(&f, &gg, &c, boot, &sc, &err);
-                nm_arm(0);
+                nm_disarm("scores", at);
                 nm_report(boot ? "bootstrap scores" : "delta scores", at, total, s, &err);
             }
         }
