@@ -100,17 +100,19 @@ static size_t km_rows_per_block(size_t n, size_t d, size_t k)
 }
 
 /* --algorithm auto.  Lloyd where its pass is the fused single read of the
- * rows (kmeans_dots: d <= 16, or d <= 32 with k >= 32) and the bounds do not
- * pay: fewer than 16 centres (the distances cost about what reading and
- * writing two bounds a row costs), or float data (the bounds' slack for
- * float rounding leaves little to skip: 9% of the distances at 1M x 6,
- * k = 64, against 86% in double).  Hamerly's bounds elsewhere: k >= 16 in
- * double (1M x 6, k = 64: 1.63 s against 1.98 s to convergence) and the
- * GEMM shapes (1M x 32, k = 8: 0.010 against 0.017 s an iteration).
- * Measured with bench/kmeans and `clvtier cluster --json` on 2 cores. */
+ * rows (kmeans_dots: d <= 32) and the bounds do not pay: fewer than 16
+ * centres (the distances cost less than reading and writing two bounds a
+ * row: 1M x 8, k = 8, to convergence 0.09 s against 0.17 s; 1M x 32, k = 8:
+ * 0.14 against 0.15 s), or float data (the bounds' slack for float rounding
+ * leaves little to skip: 9% of the distances at 1M x 6, k = 64, against 86%
+ * in double).  Hamerly's bounds elsewhere: k >= 16 in double, where customer
+ * data (half of them at one point: x = 0) let the bounds skip most rows
+ * (2M synthetic customers x 6, k = 64: 9.0 s against 10.5 s for the whole
+ * `cluster`), and the GEMM shapes (no SIMD, or d > 32).  Measured with
+ * bench/kmeans and `clvtier cluster --json` on 2 cores. */
 static ct_km_algo km_auto_algo(size_t k, size_t d, int f32)
 {
-    int fused = km_dots_isa() != 0 && (d <= 16 || (d <= KM_DOTS_MAXD && k >= 32));
+    int fused = km_dots_isa() != 0 && d <= KM_DOTS_MAXD;
     if (k < 2 || (fused && (k < 16 || f32))) {
         return CT_KM_ALGO_LLOYD;
     }

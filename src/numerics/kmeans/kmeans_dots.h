@@ -6,8 +6,7 @@
  * centres (AVX-512 or AVX2+FMA, chosen at run time).  Every lane runs the
  * same chain, so both instruction sets give the same bits.  They return -1
  * (and the caller uses GEMM) on CPUs with neither, or where GEMM is faster:
- * more than 16 columns (the fused argmin: more than KM_DOTS_MAXD, or fewer
- * than 32 centres beyond 16 columns). */
+ * more than 16 columns (the fused argmin: more than KM_DOTS_MAXD). */
 #ifndef CLVTIER_KMEANS_DOTS_H
 #define CLVTIER_KMEANS_DOTS_H
 
