@@ -42,7 +42,7 @@ BLAS_LIBS := $(shell $(PKG) --libs openblas)
 # GSL's pkg-config adds -lgslcblas; we take CBLAS from OpenBLAS instead (it is
 # linked ahead of libgsl's own libgslcblas dependency, so GSL's calls use it).
 DEP_CFLAGS := $(shell $(PKG) --cflags gsl $(HDF5_PC) openblas inih zlib liblzma libzstd)
-DEP_LIBS   := $(shell $(PKG) --libs-only-L $(HDF5_PC)) -lhdf5 -lgsl $(BLAS_LIBS) -linih -lnettle -lz -llzma -lzstd -lpthread -lm
+DEP_LIBS   := $(shell $(PKG) --libs-only-L $(HDF5_PC)) -lhdf5 -lgsl $(BLAS_LIBS) -linih -lnettle -lz -llzma -lzstd -lpthread -lmvec -lm
 TEST_CFLAGS := $(shell $(PKG) --cflags cmocka)
 TEST_LIBS   := $(shell $(PKG) --libs cmocka)
 

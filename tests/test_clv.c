@@ -1975,7 +1975,9 @@ static void test_purchases_pmf(void **state)
         assert_status(ct_clv_purchases_interval(&f, x, tx, T, 3, t, 0.9, 1, lo, hi, &err), CT_OK);
         for (int i = 0; i < 3; i++) {
             clv_pmf it;
-            clv_pmf_init(&it, &f, gl, x[i], tx[i], T[i], t, NAN);
+            clv_nodes nd;
+            clv_pmf_nodes(gl, t, &nd);
+            clv_pmf_init(&it, &f, &nd, x[i], tx[i], T[i], NAN);
             double sum = 0, mean = 0, cdf_lo = 0, cdf_hi = 0;
             for (int k = 0; k < 20000; k++) {
                 double pk = clv_pmf_next(&it);

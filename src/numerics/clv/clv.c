@@ -151,27 +151,35 @@ static double clv_dert1(const ct_fit *f, const gsl_integration_fixed_workspace *
  * and its mean is E[Y(t)]. */
 #define PMF_KMAX 100000
 
-void clv_pmf_init(clv_pmf *it, const ct_fit *f, const gsl_integration_glfixed_table *gl,
-                  double x, double tx, double T, double t, double pa)
+void clv_pmf_nodes(const gsl_integration_glfixed_table *gl, double t, clv_nodes *nd)
+{
+    memset(nd, 0, sizeof *nd);
+    nd->t = t;
+    size_t m = 0;
+    for (size_t i = 0; i < gl->n && i < CLV_PMF_NODES - 1; i++, m++) {
+        gsl_integration_glfixed_point(0, t, i, &nd->u[m], &nd->w[m], gl);
+        nd->inner[m] = 1;
+    }
+    nd->u[m] = t; /* the end point: survival past t */
+    nd->w[m++] = 1;
+    nd->m = m;
+}
+
+void clv_pmf_init(clv_pmf *it, const ct_fit *f, const clv_nodes *nd, double x, double tx,
+                  double T, double pa)
 {
     const double *p = f->par;
-    double k0 = p[0] + x, c = p[1] + T;
+    double k0 = p[0] + x, c = p[1] + T, t = nd->t;
     memset(it, 0, sizeof *it);
     it->pareto = f->model == CT_PARETO;
     it->pa = isnan(pa) ? clv_p_alive1(f, x, tx, T) : pa;
     it->k0 = k0;
-    if (it->pareto) { /* each node's weight times its NB(0; u), in one exp */
-        double s = p[2], b2 = p[3] + T, ls = log(s / b2);
-        size_t m = 0;
-        for (size_t i = 0; i < gl->n && i < CLV_PMF_NODES - 1; i++, m++) {
-            double u, wi;
-            gsl_integration_glfixed_point(0, t, i, &u, &wi, gl);
-            it->nb[m] = wi * exp(ls - (s + 1) * log1p(u / b2) - k0 * log1p(u / c));
-            it->om[m] = u / (c + u);
-        }
-        it->nb[m] = exp(-s * log1p(t / b2) - k0 * log1p(t / c));
-        it->om[m++] = t / (c + t);
-        it->m = m;
+    if (it->pareto) {
+        /* node i: w_i exp(inner_i log(s / b2) - (s + inner_i) log1p(u_i / b2)
+         *                 - k0 log1p(u_i / c)), the last (u = t, inner 0) the
+         * survival past t times NB(0; t); whole vectors, the padding unused */
+        clv_pareto_nodes(nd, p[2], p[3] + T, c, k0, it->nb, it->om);
+        it->m = nd->m;
         return;
     }
     double a = p[2], bp = p[3] + x + (f->model == CT_MBGNBD ? 1.0 : 0.0);
@@ -188,11 +196,7 @@ double clv_pmf_next(clv_pmf *it)
 {
     double k = (double)it->k++, pk;
     if (it->pareto) {
-        pk = 0;
-        for (size_t i = 0; i < it->m; i++) {
-            pk += it->nb[i];
-            it->nb[i] *= (it->k0 + k) / (k + 1) * it->om[i];
-        }
+        pk = clv_pareto_pmf_step(it->nb, it->om, (it->k0 + k) / (k + 1));
     } else if (k == 0) {
         pk = it->nbk;
         it->ncdf = it->nbk;
@@ -208,18 +212,17 @@ double clv_pmf_next(clv_pmf *it)
     return it->pa * pk + (k == 0 ? 1 - it->pa : 0.0);
 }
 
-static void purchases_quantiles(const ct_fit *f, const gsl_integration_glfixed_table *gl,
-                                double x, double tx, double T, double t, double pa, double level,
-                                double *lo, double *hi)
+static void purchases_quantiles(const ct_fit *f, const clv_nodes *nd, double x, double tx,
+                                double T, double pa, double level, double *lo, double *hi)
 {
     double plo = 0.5 * (1 - level), phi = 0.5 * (1 + level), cdf = 0;
     *lo = *hi = CT_NAN;
-    if (!(t > 0)) {
+    if (!(nd->t > 0)) {
         *lo = *hi = 0;
         return;
     }
     clv_pmf it;
-    clv_pmf_init(&it, f, gl, x, tx, T, t, pa);
+    clv_pmf_init(&it, f, nd, x, tx, T, pa);
     for (long k = 0; k < PMF_KMAX; k++) {
         cdf += clv_pmf_next(&it);
         if (!(*lo >= 0) && cdf >= plo) {
@@ -267,14 +270,18 @@ static ct_status pred_block(void *vctx, size_t b, size_t begin, size_t end, ct_e
         own_fit(&fi, J->f->model);
         f = &fi;
     }
+    clv_nodes nd;
+    if (J->what == PRED_QUANTILES) {
+        clv_pmf_nodes(J->gl, J->t, &nd);
+    }
     for (size_t i = begin; i < end; i++) {
         double x = J->x[i], tx = J->tx[i], T = J->T[i];
         if (J->z != NULL) {
             ct_clv_cov_params(J->f, J->z + i * J->f->ncoef, fi.par);
         }
         if (J->what == PRED_QUANTILES) { /* out: lo, out2: hi */
-            purchases_quantiles(f, J->gl, x, tx, T, J->t, J->pa != NULL ? J->pa[i] : CT_NAN,
-                                J->level, &J->out[i], &J->out2[i]);
+            purchases_quantiles(f, &nd, x, tx, T, J->pa != NULL ? J->pa[i] : CT_NAN, J->level,
+                                &J->out[i], &J->out2[i]);
             continue;
         }
         J->out[i] = J->what == PRED_ALIVE      ? clv_p_alive1(f, x, tx, T)
@@ -1902,6 +1909,8 @@ static ct_status fused_block(void *vctx, size_t b, size_t begin, size_t end, ct_
     ct_scores *out = J->out;
     (void)b;
     (void)err;
+    clv_nodes nd;
+    clv_pmf_nodes(J->gl, J->t, &nd);
     for (size_t i = begin; i < end; i++) {
         double x = J->c->x[i], tx = J->c->t_x[i], T = J->c->T[i], pa, g0[DQ_K], est[3], v[3];
         if (f->model != CT_PARETO) {
@@ -1916,7 +1925,7 @@ static ct_status fused_block(void *vctx, size_t b, size_t begin, size_t end, ct_
         out->clv[i] = out->exp_spend[i] * est[2];
         delta_var(J->D, x, T, est, g0, v, NULL);
         bounds_one(out, J->gg, J->gg_cov, J->c, i, v, J->z);
-        purchases_quantiles(f, J->gl, x, tx, T, J->t, pa, J->level, &out->purchases_lo[i],
+        purchases_quantiles(f, &nd, x, tx, T, pa, J->level, &out->purchases_lo[i],
                             &out->purchases_hi[i]);
     }
     return CT_OK;

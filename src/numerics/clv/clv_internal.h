@@ -278,17 +278,36 @@ static inline uint64_t clv_hash3(double a, double b, double c)
 /* The predictive pmf of the purchases K in (T, T + t] given the history, one
  * k at a time (clv.c, BG/NBD, MBG/NBD, Pareto/NBD): clv_pmf_next gives
  * P(K = 0), P(K = 1), ... */
-#define CLV_PMF_NODES 33
+#define CLV_PMF_NODES 33 /* Pareto/NBD: 32 Gauss-Legendre nodes on [0, t] and t */
+#define CLV_PMF_PAD 40   /* ... padded to whole vectors of 8 */
+typedef struct clv_nodes {
+    double t;
+    size_t m;                    /* nodes used, the last one t */
+    double u[CLV_PMF_PAD];       /* the nodes (0 past m) */
+    double w[CLV_PMF_PAD];       /* their weights (t: 1; 0 past m) */
+    double inner[CLV_PMF_PAD];   /* 1 for the quadrature nodes, 0 for t and past m */
+} clv_nodes;
+/* The nodes on [0, t] of gl (its first CLV_PMF_NODES - 1), once per horizon. */
+void clv_pmf_nodes(const gsl_integration_glfixed_table *gl, double t, clv_nodes *nd);
 typedef struct clv_pmf {
     int pareto;
     double pa, k0;
     size_t m, k;
-    double nb[CLV_PMF_NODES], om[CLV_PMF_NODES]; /* Pareto/NBD: weight x NB(k; u) per node */
-    double a, bp, q, nbk, ncdf, A, C;                                /* BG family */
+    double nb[CLV_PMF_PAD], om[CLV_PMF_PAD]; /* Pareto/NBD: weight x NB(k; u) per node */
+    double a, bp, q, nbk, ncdf, A, C;        /* BG family */
 } clv_pmf;
-void clv_pmf_init(clv_pmf *it, const ct_fit *f, const gsl_integration_glfixed_table *gl,
-                  double x, double tx, double T, double t, double pa); /* pa NaN: computed */
+void clv_pmf_init(clv_pmf *it, const ct_fit *f, const clv_nodes *nd, double x, double tx,
+                  double T, double pa); /* the horizon nd->t; pa NaN: computed */
 double clv_pmf_next(clv_pmf *it);
+
+/* The Pareto/NBD pmf's nodes for one customer (clv_pmf_init; clv_vmath.c:
+ * glibc's vector exp and log1p where the CPU and glibc have them): om[i] =
+ * u_i / (c + u_i) and nb[i] = w_i exp(inner_i log(s / b2) - (s + inner_i)
+ * log1p(u_i / b2) - k0 log1p(u_i / c)), all CLV_PMF_PAD entries. */
+void clv_pareto_nodes(const clv_nodes *nd, double s, double b2, double c, double k0, double *nb,
+                      double *om);
+/* sum of nb (8 partial sums in a fixed order), then nb[i] *= f om[i]. */
+double clv_pareto_pmf_step(double *nb, const double *om, double f);
 
 /* Gauss hypergeometric 2F1(a, b; c; z) for 0 <= z < 1 and c > 0 by its power
  * series, summed in log-free form with a relative stopping rule (1e-16);
