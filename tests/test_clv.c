@@ -1966,7 +1966,8 @@ static void test_purchases_pmf(void **state)
     load_cdnow_split("cdnow_pmf.h5", &c);
     ct_clv_model models[3] = {CT_BGNBD, CT_MBGNBD, CT_PARETO};
     double x[3] = {0, 2, 7}, tx[3] = {0, 20, 35}, T[3] = {35, 35, 38}, t = 52;
-    gsl_integration_glfixed_table *gl = gsl_integration_glfixed_table_alloc(32);
+    clv_pmf_rule rule;
+    assert_status(clv_pmf_rule_make(t, &rule, &err), CT_OK);
     for (int mi = 0; mi < 3; mi++) {
         ct_fit f;
         fit_model(models[mi], &c, &f);
@@ -1975,9 +1976,7 @@ static void test_purchases_pmf(void **state)
         assert_status(ct_clv_purchases_interval(&f, x, tx, T, 3, t, 0.9, 1, lo, hi, &err), CT_OK);
         for (int i = 0; i < 3; i++) {
             clv_pmf it;
-            clv_nodes nd;
-            clv_pmf_nodes(gl, t, &nd);
-            clv_pmf_init(&it, &f, &nd, x[i], tx[i], T[i], NAN);
+            clv_pmf_init(&it, &f, clv_pmf_pick(&rule, &f, x[i], T[i]), x[i], tx[i], T[i], NAN);
             double sum = 0, mean = 0, cdf_lo = 0, cdf_hi = 0;
             for (int k = 0; k < 20000; k++) {
                 double pk = clv_pmf_next(&it);
@@ -1987,7 +1986,7 @@ static void test_purchases_pmf(void **state)
                 cdf_lo += k < lo[i] ? pk : 0;
                 cdf_hi += k <= hi[i] ? pk : 0;
             }
-            /* Pareto/NBD's drop-out integral is a 32-point rule: 1e-9 */
+            /* Pareto/NBD's drop-out integral is a Gauss-Legendre rule: 1e-9 */
             double tol = f.model == CT_PARETO ? 1e-9 : 1e-12;
             print_message("  %s x %g: sum %.15f, mean %.10g vs E[Y] %.10g, 90%% [%g, %g]\n",
                           ct_clv_model_name(f.model), x[i], sum, mean, ey[i], lo[i], hi[i]);
@@ -1996,7 +1995,52 @@ static void test_purchases_pmf(void **state)
             assert_true(lo[i] <= hi[i] && cdf_lo < 0.05 && cdf_hi >= 0.95);
         }
     }
-    gsl_integration_glfixed_table_free(gl);
+    ct_customers_free(&c);
+}
+
+/* Pareto/NBD's pmf takes 8, 16 or 32 nodes by clv_pmf_pick's rule: its
+ * cumulative pmf within 1e-12 of the 32-node rule's, over light and heavy
+ * buyers, young and old, short and long horizons (CDNOW's fit); the rule
+ * picks each size somewhere.  Loosening the rule (4 -> 2 in the heavy
+ * buyers' term, or 12 -> 6 in the analyticity term) fails this. */
+static void test_pmf_node_rule(void **state)
+{
+    (void)state;
+    ct_customers c;
+    ct_error err;
+    ct_fit f;
+    load_cdnow_split("cdnow_rule.h5", &c);
+    fit_model(CT_PARETO, &c, &f);
+    const double X[] = {0, 1, 2, 3, 5, 8, 12, 20, 35, 50, 100, 200};
+    const double TT[] = {0.5, 2, 5, 10, 20, 40, 78, 150};
+    const double H[] = {4, 13, 26, 52, 104, 520};
+    size_t used[3] = {0, 0, 0};
+    double worst = 0;
+    for (size_t h = 0; h < sizeof H / sizeof *H; h++) {
+        clv_pmf_rule rule;
+        assert_status(clv_pmf_rule_make(H[h], &rule, &err), CT_OK);
+        for (size_t a = 0; a < sizeof X / sizeof *X; a++) {
+            for (size_t b = 0; b < sizeof TT / sizeof *TT; b++) {
+                double x = X[a], T = TT[b], tx = x > 0 ? 0.6 * T : 0;
+                const clv_nodes *nd = clv_pmf_pick(&rule, &f, x, T);
+                used[nd == &rule.n[0] ? 0 : nd == &rule.n[1] ? 1 : 2]++;
+                clv_pmf p, q;
+                clv_pmf_init(&p, &f, nd, x, tx, T, NAN);
+                clv_pmf_init(&q, &f, &rule.n[2], x, tx, T, p.pa);
+                double cp = 0, cq = 0;
+                for (int k = 0; k < 100000 && cq < 1 - 1e-13; k++) {
+                    cp += clv_pmf_next(&p);
+                    cq += clv_pmf_next(&q);
+                    worst = fmax(worst, fabs(cp - cq));
+                }
+            }
+        }
+    }
+    print_message("  nodes 8 / 16 / 32: %zu / %zu / %zu cases; largest difference of the "
+                  "cumulative pmf from 32 nodes %.3g\n",
+                  used[0], used[1], used[2], worst);
+    assert_true(used[0] > 0 && used[1] > 0 && used[2] > 0);
+    assert_true(worst <= 1e-12);
     ct_customers_free(&c);
 }
 
@@ -2166,6 +2210,7 @@ int main(void)
         cmocka_unit_test(test_dert_alive_at),
         cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_purchases_pmf),
+        cmocka_unit_test(test_pmf_node_rule),
         cmocka_unit_test(test_group_clv),
         cmocka_unit_test(test_interval_coverage),
     };

@@ -278,17 +278,23 @@ static inline uint64_t clv_hash3(double a, double b, double c)
 /* The predictive pmf of the purchases K in (T, T + t] given the history, one
  * k at a time (clv.c, BG/NBD, MBG/NBD, Pareto/NBD): clv_pmf_next gives
  * P(K = 0), P(K = 1), ... */
-#define CLV_PMF_NODES 33 /* Pareto/NBD: 32 Gauss-Legendre nodes on [0, t] and t */
+#define CLV_PMF_NODES 33 /* Pareto/NBD: up to 32 Gauss-Legendre nodes on [0, t], and t */
 #define CLV_PMF_PAD 40   /* ... padded to whole vectors of 8 */
 typedef struct clv_nodes {
     double t;
-    size_t m;                    /* nodes used, the last one t */
-    double u[CLV_PMF_PAD];       /* the nodes (0 past m) */
-    double w[CLV_PMF_PAD];       /* their weights (t: 1; 0 past m) */
-    double inner[CLV_PMF_PAD];   /* 1 for the quadrature nodes, 0 for t and past m */
+    size_t m;                  /* nodes used, the last one t */
+    size_t np;                 /* m rounded up to a multiple of 8: the entries computed */
+    double u[CLV_PMF_PAD];     /* the nodes (0 past m) */
+    double w[CLV_PMF_PAD];     /* their weights (t: 1; 0 past m) */
+    double inner[CLV_PMF_PAD]; /* 1 for the quadrature nodes, 0 for t and past m */
 } clv_nodes;
-/* The nodes on [0, t] of gl (its first CLV_PMF_NODES - 1), once per horizon. */
-void clv_pmf_nodes(const gsl_integration_glfixed_table *gl, double t, clv_nodes *nd);
+/* The Pareto/NBD pmf's rules on [0, t]: 8, 16 and 32 Gauss-Legendre nodes
+ * (clv_pmf_pick chooses per customer). */
+typedef struct clv_pmf_rule {
+    clv_nodes n[3];
+} clv_pmf_rule;
+ct_status clv_pmf_rule_make(double t, clv_pmf_rule *r, ct_error *err);
+const clv_nodes *clv_pmf_pick(const clv_pmf_rule *r, const ct_fit *f, double x, double T);
 typedef struct clv_pmf {
     int pareto;
     double pa, k0;
@@ -306,8 +312,9 @@ double clv_pmf_next(clv_pmf *it);
  * log1p(u_i / b2) - k0 log1p(u_i / c)), all CLV_PMF_PAD entries. */
 void clv_pareto_nodes(const clv_nodes *nd, double s, double b2, double c, double k0, double *nb,
                       double *om);
-/* sum of nb (8 partial sums in a fixed order), then nb[i] *= f om[i]. */
-double clv_pareto_pmf_step(double *nb, const double *om, double f);
+/* sum of nb[0..np) (8 partial sums in a fixed order), then nb[i] *= f om[i];
+ * np a multiple of 8. */
+double clv_pareto_pmf_step(double *nb, const double *om, size_t np, double f);
 
 /* Gauss hypergeometric 2F1(a, b; c; z) for 0 <= z < 1 and c > 0 by its power
  * series, summed in log-free form with a relative stopping rule (1e-16);

@@ -50,7 +50,7 @@ static int mvec_isa(void)
 #define PN_BODY(VT, W, LOAD, STORE, SET1, ADD, SUB, MUL, DIV, LOG1P, EXP)                        \
     const VT vib2 = SET1(ib2), vic = SET1(ic), vc = SET1(c), vls = SET1(ls), vs = SET1(s);         \
     const VT vk0 = SET1(k0);                                                                       \
-    for (size_t i = 0; i < CLV_PMF_PAD; i += W) {                                                  \
+    for (size_t i = 0; i < nd->np; i += W) {                                                       \
         VT u = LOAD(nd->u + i), in = LOAD(nd->inner + i);                                          \
         STORE(om + i, DIV(u, ADD(vc, u)));                                                         \
         VT l1 = LOG1P(MUL(u, vib2)), l2 = LOG1P(MUL(u, vic));                                      \
@@ -78,10 +78,10 @@ __attribute__((target("avx2"))) static void pareto_nodes_256(const clv_nodes *nd
 
 /* 8 partial sums (lane l: entries l, l + 8, ...), then added in one fixed order */
 __attribute__((target("avx512f"))) static double pmf_step_512(double *nb, const double *om,
-                                                              double f)
+                                                              size_t np, double f)
 {
     __m512d acc = _mm512_setzero_pd(), vf = _mm512_set1_pd(f);
-    for (size_t i = 0; i < CLV_PMF_PAD; i += 8) {
+    for (size_t i = 0; i < np; i += 8) {
         __m512d v = _mm512_loadu_pd(nb + i);
         acc = _mm512_add_pd(acc, v);
         _mm512_storeu_pd(nb + i, _mm512_mul_pd(v, _mm512_mul_pd(vf, _mm512_loadu_pd(om + i))));
@@ -91,10 +91,11 @@ __attribute__((target("avx512f"))) static double pmf_step_512(double *nb, const 
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-__attribute__((target("avx2"))) static double pmf_step_256(double *nb, const double *om, double f)
+__attribute__((target("avx2"))) static double pmf_step_256(double *nb, const double *om,
+                                                           size_t np, double f)
 {
     __m256d lo = _mm256_setzero_pd(), hi = lo, vf = _mm256_set1_pd(f);
-    for (size_t i = 0; i < CLV_PMF_PAD; i += 8) {
+    for (size_t i = 0; i < np; i += 8) {
         __m256d v0 = _mm256_loadu_pd(nb + i), v1 = _mm256_loadu_pd(nb + i + 4);
         lo = _mm256_add_pd(lo, v0);
         hi = _mm256_add_pd(hi, v1);
@@ -124,7 +125,7 @@ void clv_pareto_nodes(const clv_nodes *nd, double s, double b2, double c, double
         return;
     }
 #endif
-    for (size_t i = 0; i < CLV_PMF_PAD; i++) {
+    for (size_t i = 0; i < nd->np; i++) {
         double u = nd->u[i], in = nd->inner[i];
         om[i] = u / (c + u);
         double e = in * ls - (s + in) * log1p(u * ib2) - k0 * log1p(u * ic);
@@ -132,19 +133,19 @@ void clv_pareto_nodes(const clv_nodes *nd, double s, double b2, double c, double
     }
 }
 
-double clv_pareto_pmf_step(double *nb, const double *om, double f)
+double clv_pareto_pmf_step(double *nb, const double *om, size_t np, double f)
 {
 #ifdef CLV_MVEC
     int v = mvec_isa();
     if (v == 2) {
-        return pmf_step_512(nb, om, f);
+        return pmf_step_512(nb, om, np, f);
     }
     if (v == 1) {
-        return pmf_step_256(nb, om, f);
+        return pmf_step_256(nb, om, np, f);
     }
 #endif
     double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (size_t i = 0; i < CLV_PMF_PAD; i++) {
+    for (size_t i = 0; i < np; i++) {
         a[i % 8] += nb[i];
         nb[i] *= f * om[i];
     }
