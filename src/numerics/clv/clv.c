@@ -259,7 +259,7 @@ double clv_pmf_next(clv_pmf *it)
 static void purchases_quantiles(const ct_fit *f, const clv_pmf_rule *rule, double x, double tx,
                                 double T, double pa, double level, double *lo, double *hi)
 {
-    const clv_nodes *nd = clv_pmf_pick(rule, f, x, T);
+    const clv_nodes *nd = f->model == CT_PARETO ? clv_pmf_pick(rule, f, x, T) : &rule->n[0];
     double plo = 0.5 * (1 - level), phi = 0.5 * (1 + level), cdf = 0;
     *lo = *hi = CT_NAN;
     if (!(nd->t > 0)) {
