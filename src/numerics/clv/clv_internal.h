@@ -306,6 +306,12 @@ void clv_pmf_init(clv_pmf *it, const ct_fit *f, const clv_nodes *nd, double x, d
                   double T, double pa); /* the horizon nd->t; pa NaN: computed */
 double clv_pmf_next(clv_pmf *it);
 
+/* Clenshaw's recurrence for 8 Chebyshev series at y in [-1, 1] at once:
+ * c[j * 8 + q] is series q's coefficient j (n of them); out[q] its value.
+ * Each lane does the scalar recurrence's operations in order (clv_vmath.c;
+ * AVX-512 or AVX2 where there, the same bits). */
+void clv_clenshaw8(const double *c, int n, double y, double out[8]);
+
 /* The Pareto/NBD pmf's nodes for one customer (clv_pmf_init; clv_vmath.c:
  * glibc's vector exp and log1p where the CPU and glibc have them): om[i] =
  * u_i / (c + u_i) and nb[i] = w_i exp(inner_i log(s / b2) - (s + inner_i)

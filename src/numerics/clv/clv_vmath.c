@@ -1,5 +1,7 @@
-/* clv_vmath.c - the Pareto/NBD pmf's quadrature nodes (clv_internal.h), with
- * exp and log1p from glibc's vector math library (libmvec) where it has them.
+/* clv_vmath.c - vector kernels of the CLV scores (clv_internal.h): the
+ * delta method's 8 Chebyshev series at once, and the Pareto/NBD pmf's
+ * quadrature nodes with exp and log1p from glibc's vector math library
+ * (libmvec) where it has them.
  *
  * The Pareto/NBD predictive pmf weighs 33 quadrature nodes per customer,
  * each with one exp and two log1p: about 0.7 us of scalar libm calls a
@@ -17,6 +19,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) && defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
 #define CLV_MVEC 1
@@ -37,6 +40,10 @@ static int mvec_isa(void)
         v = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
         if (getenv("CLVTIER_NO_SIMD") != NULL) {
             v = 0;
+        }
+        const char *e = getenv("CLVTIER_SIMD"); /* "avx2": the AVX2 paths on an AVX-512 CPU */
+        if (e != NULL && strcmp(e, "avx2") == 0 && v == 2) {
+            v = 1;
         }
         __atomic_store_n(&mvec_level, v, __ATOMIC_RELEASE);
     }
@@ -108,7 +115,69 @@ __attribute__((target("avx2"))) static double pmf_step_256(double *nb, const dou
     _mm256_storeu_pd(a + 4, hi);
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
+
+/* b0 = c_j + y2 b1 - b2, lanes = series */
+__attribute__((target("avx512f"))) static void clenshaw8_512(const double *c, int n, double y,
+                                                             double out[8])
+{
+    __m512d b1 = _mm512_setzero_pd(), b2 = b1, vy2 = _mm512_set1_pd(2 * y);
+    for (size_t j = (size_t)n; j-- > 1;) {
+        __m512d b0 = _mm512_sub_pd(
+            _mm512_add_pd(_mm512_loadu_pd(c + j * 8), _mm512_mul_pd(vy2, b1)), b2);
+        b2 = b1;
+        b1 = b0;
+    }
+    __m512d r = _mm512_sub_pd(
+        _mm512_add_pd(_mm512_loadu_pd(c), _mm512_mul_pd(_mm512_set1_pd(y), b1)), b2);
+    _mm512_storeu_pd(out, r);
+}
+
+__attribute__((target("avx2"))) static void clenshaw8_256(const double *c, int n, double y,
+                                                          double out[8])
+{
+    __m256d b1 = _mm256_setzero_pd(), b2 = b1, e1 = b1, e2 = b1, vy2 = _mm256_set1_pd(2 * y);
+    for (size_t j = (size_t)n; j-- > 1;) {
+        const double *cj = c + j * 8;
+        __m256d b0 = _mm256_sub_pd(_mm256_add_pd(_mm256_loadu_pd(cj), _mm256_mul_pd(vy2, b1)), b2);
+        __m256d e0 =
+            _mm256_sub_pd(_mm256_add_pd(_mm256_loadu_pd(cj + 4), _mm256_mul_pd(vy2, e1)), e2);
+        b2 = b1;
+        b1 = b0;
+        e2 = e1;
+        e1 = e0;
+    }
+    __m256d vy = _mm256_set1_pd(y);
+    _mm256_storeu_pd(out, _mm256_sub_pd(_mm256_add_pd(_mm256_loadu_pd(c), _mm256_mul_pd(vy, b1)), b2));
+    _mm256_storeu_pd(out + 4,
+                     _mm256_sub_pd(_mm256_add_pd(_mm256_loadu_pd(c + 4), _mm256_mul_pd(vy, e1)), e2));
+}
 #endif
+
+void clv_clenshaw8(const double *c, int n, double y, double out[8])
+{
+#ifdef CLV_MVEC
+    int v = mvec_isa();
+    if (v == 2) {
+        clenshaw8_512(c, n, y, out);
+        return;
+    }
+    if (v == 1) {
+        clenshaw8_256(c, n, y, out);
+        return;
+    }
+#endif
+    double y2 = 2 * y, b1[8] = {0}, b2[8] = {0};
+    for (size_t j = (size_t)n; j-- > 1;) {
+        for (size_t q = 0; q < 8; q++) {
+            double b0 = c[j * 8 + q] + y2 * b1[q] - b2[q];
+            b2[q] = b1[q];
+            b1[q] = b0;
+        }
+    }
+    for (int q = 0; q < 8; q++) {
+        out[q] = c[q] + y * b1[q] - b2[q];
+    }
+}
 
 void clv_pareto_nodes(const clv_nodes *nd, double s, double b2, double c, double k0, double *nb,
                       double *om)
