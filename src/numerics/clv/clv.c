@@ -214,8 +214,10 @@ void clv_pmf_init(clv_pmf *it, const ct_fit *f, const clv_nodes *nd, double x, d
 {
     const double *p = f->par;
     double k0 = p[0] + x, c = p[1] + T, t = nd->t;
-    memset(it, 0, sizeof *it);
+    /* every field either model reads is set (not a memset of the node arrays) */
     it->pareto = f->model == CT_PARETO;
+    it->k = 0;
+    it->m = 0;
     it->pa = isnan(pa) ? clv_p_alive1(f, x, tx, T) : pa;
     it->k0 = k0;
     if (it->pareto) {
@@ -1401,7 +1403,10 @@ static void delta_var(const delta_job *J, double x, double T, const double est[3
 {
     size_t k = J->f->k;
     double pa = est[0], ey = est[1], disc = est[2];
-    double g[3][CT_CLV_MAXPAR] = {{0}}, gh[DQ_K], ghd[DQ_K];
+    double g[3][CT_CLV_MAXPAR], gh[DQ_K], ghd[DQ_K];
+    for (size_t j = DQ_K; j < k; j++) {
+        g[0][j] = g[1][j] = g[2][j] = 0;
+    }
     const double h[2] = {pa > 0 ? ey / pa : 0.0, pa > 0 ? disc / pa : 0.0};
     delta_h_grad(J, x, T, h, gh, ghd);
     for (size_t j = 0; j < DQ_K; j++) {
