@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -482,12 +483,42 @@ static void score_summary(ct_score_summary *sum, const ct_fit *pf, int has_gg,
     sum->total_clv = sums[2];
 }
 
+/* One block's scores, numerics only (no HDF5): run in a second thread while
+ * this one writes the block before and reads the block after. */
+typedef struct score_task {
+    const ct_score_stage *o;
+    const ct_fit *pf;
+    ct_clv_scorer *scorer;
+    const ct_customers *cust;
+    ct_scores *sc;
+    double *part;
+    ct_status st;
+    ct_error err;
+} score_task;
+
+static void *score_task_run(void *p)
+{
+    score_task *t = p;
+    t->st = ct_clv_scorer_run(t->scorer, t->cust, t->sc, &t->err);
+    if (t->st == CT_OK) {
+        t->st = score_extras(t->o, t->pf, t->cust, t->sc, &t->err);
+    }
+    if (t->st == CT_OK) {
+        sum_rows(t->sc, t->cust->row0, t->part);
+    }
+    return NULL;
+}
+
 /* score on one process without covariates (and without bootstrap
- * intervals; delta-method ones stream too): the customers
- * read, scored and written SCORE_BLOCK rows at a time (memory and the first
- * touch of fresh pages stay those of one block; the bits are those of
- * scoring them all at once).  A bad row fails the command as before, with
- * nothing written. */
+ * intervals; delta-method ones stream too): the customers read, scored and
+ * written SCORE_BLOCK rows at a time, in a pipeline: block k is scored in a
+ * second thread (its own worker threads inside) while this thread writes
+ * block k - 1 and reads and checks block k + 1 (HDF5 stays on this thread).
+ * Memory is that of three blocks; the bits are those of scoring them all at
+ * once, and the blocks are written in order.  A bad row fails the command as
+ * before, with nothing written.  Measured at 10M continuous customers (2
+ * cores, min of 5): BG/NBD --intervals 2.00 -> 1.90 s; plain unchanged
+ * (0.77 s: there the two cores are busy scoring; more cores gain more). */
 #define SCORE_BLOCK ((size_t)1 << 18)
 
 static ct_status score_streamed(const ct_score_stage *o, const ct_fit *pf, const ct_fit *gg,
@@ -496,13 +527,16 @@ static ct_status score_streamed(const ct_score_stage *o, const ct_fit *pf, const
     ct_file *in = NULL, *f = NULL;
     ct_clv_scorer *scorer = NULL;
     ct_tw *tw = NULL;
-    ct_scores sc, shape;
-    ct_customers cust;
+    ct_scores sc[2], shape;
+    ct_customers cust[2];
     double *part = NULL;
     size_t row0, n, total;
-    memset(&sc, 0, sizeof sc);
+    pthread_t th;
+    int running = 0, threaded = 0;
+    score_task task;
+    memset(sc, 0, sizeof sc);
     memset(&shape, 0, sizeof shape);
-    memset(&cust, 0, sizeof cust);
+    memset(cust, 0, sizeof cust);
     ct_status s = ct_file_open(&in, o->data, err);
     if (s != CT_OK) {
         return s;
@@ -524,22 +558,45 @@ static ct_status score_streamed(const ct_score_stage *o, const ct_fit *pf, const
     }
     ct_create_opts co = {o->deflate, o->command, NULL};
     CT_TRY(ct_file_create(&f, o->output, &co, err));
+    CT_TRY(ct_customers_read_part(in, "/customers", CT_READ_NO_IDS, 0, nparts, &cust[0], err));
+    if (cust[0].n > 0) {
+        CT_TRY(ct_customers_validate(&cust[0], o->data, err));
+    }
     for (size_t k = 0; k < nparts; k++) {
-        CT_TRY(ct_customers_read_part(in, "/customers", CT_READ_NO_IDS, k, nparts, &cust, err));
-        if (cust.n > 0) {
-            CT_TRY(ct_customers_validate(&cust, o->data, err));
+        size_t cur = k % 2, nxt = 1 - cur; /* cust[cur] and sc[cur]: block k */
+        task = (score_task){o, pf, scorer, &cust[cur], &sc[cur], part, CT_OK, {0}};
+        threaded = pthread_create(&th, NULL, score_task_run, &task) == 0;
+        running = threaded;
+        if (!threaded) {
+            score_task_run(&task);
         }
-        CT_TRY(ct_clv_scorer_run(scorer, &cust, &sc, err));
-        CT_TRY(score_extras(o, pf, &cust, &sc, err));
+        if (k > 0) { /* block k - 1, scored: written while block k is scored */
+            s = ct_scores_append(tw, &sc[nxt], err);
+            ct_scores_free(&sc[nxt]);
+        }
+        ct_customers_free(&cust[nxt]);
+        if (s == CT_OK && k + 1 < nparts) {
+            s = ct_customers_read_part(in, "/customers", CT_READ_NO_IDS, k + 1, nparts, &cust[nxt],
+                                       err);
+            if (s == CT_OK && cust[nxt].n > 0) {
+                s = ct_customers_validate(&cust[nxt], o->data, err);
+            }
+        }
+        if (running) {
+            pthread_join(th, NULL);
+            running = 0;
+        }
+        CT_TRY(s);
+        if (task.st != CT_OK) {
+            *err = task.err;
+            CT_TRY(task.st);
+        }
         if (tw == NULL) {
-            shape = sc; /* the columns (its arrays are not used) */
+            shape = sc[cur]; /* the columns (its arrays are not used) */
             CT_TRY(ct_scores_begin(f, &shape, total, &tw, err));
         }
-        CT_TRY(ct_scores_append(tw, &sc, err));
-        sum_rows(&sc, cust.row0, part);
-        ct_scores_free(&sc);
-        ct_customers_free(&cust);
     }
+    CT_TRY(ct_scores_append(tw, &sc[(nparts - 1) % 2], err));
     const char *spend = gg != NULL ? "gammagamma" : "observed m";
     ct_scores_meta meta = {o->horizon, o->discount, ct_clv_model_name(pf->model), spend, o->data};
     s = ct_scores_end(f, tw, &shape, &meta, err); /* frees tw */
@@ -552,12 +609,17 @@ static ct_status score_streamed(const ct_score_stage *o, const ct_fit *pf, const
         f = NULL;
     }
 done:
+    if (running) {
+        pthread_join(th, NULL);
+    }
     ct_tw_abort(tw);
     ct_file_close(f);
     ct_file_close(in);
     ct_clv_scorer_free(scorer);
-    ct_scores_free(&sc);
-    ct_customers_free(&cust);
+    for (int q = 0; q < 2; q++) {
+        ct_scores_free(&sc[q]);
+        ct_customers_free(&cust[q]);
+    }
     free(part);
     return s;
 }
