@@ -983,6 +983,9 @@ static void test_p_alive_gradients(void **state)
             const double *par = model == 2 ? P[q] : B[q];
             double s00d[4];
             clv_pareto_s00_d(par, s00d);
+            clv_pareto_series *ps = malloc(sizeof *ps);
+            assert_non_null(ps);
+            clv_pareto_series_make(par, ps);
             for (int ix = 0; ix < 8; ix++) {
                 double x = ix == 0 ? 0 : floor(pow(100.0, ix / 7.0));
                 for (int iT = 0; iT < 9; iT++) {
@@ -990,11 +993,19 @@ static void test_p_alive_gradients(void **state)
                     for (int it = 0; it < 4; it++) {
                         double tx = x == 0 ? 0 : T * it / 4.0, g[4], pa;
                         if (model == 2) {
-                            if (clv_pareto_p_alive_grad(par, s00d, x, tx, T, &pa, g) != 0) {
+                            if (clv_pareto_p_alive_grad(par, s00d, NULL, x, tx, T, &pa, g) != 0) {
                                 continue; /* the quadrature's: differenced by the caller */
                             }
                             npareto++;
                             assert_true(pa == clv_pareto_p_alive_s00(par, s00d[0], x, tx, T));
+                            /* the coefficient table: the same bits */
+                            double pt, gt[4];
+                            assert_int_equal(
+                                clv_pareto_p_alive_grad(par, s00d, ps, x, tx, T, &pt, gt), 0);
+                            assert_memory_equal(&pt, &pa, sizeof pa);
+                            assert_memory_equal(gt, g, sizeof gt);
+                            pt = clv_pareto_p_alive_tab(par, ps, x, tx, T);
+                            assert_memory_equal(&pt, &pa, sizeof pa);
                         } else {
                             pa = clv_bg_p_alive_grad(par, model, x, tx, T, g);
                             assert_true(pa == clv_bg_p_alive(par, model, x, tx, T));
@@ -1024,6 +1035,7 @@ static void test_p_alive_gradients(void **state)
                     }
                 }
             }
+            free(ps);
         }
     }
     print_message("  worst gradient error %.2g (%d Pareto/NBD rows in closed form)\n", worst,

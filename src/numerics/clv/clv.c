@@ -821,7 +821,9 @@ typedef struct cheb_piece {
 typedef struct cheb2 {
     int ok; /* 0: not interpolated */
     cheb_piece p[CHEB_PIECES];
-    double s00; /* Pareto/NBD: clv_pareto_s00 of the fit (made with the interpolant) */
+    /* Pareto/NBD: the closed form's coefficients (made with the interpolant,
+     * in the same allocation) */
+    const clv_pareto_series *ps;
 } cheb2;
 
 typedef struct future_ctx {
@@ -981,7 +983,7 @@ typedef struct score_job {
 static double row_p_alive(const score_job *J, double x, double tx, double T)
 {
     return J->cheb != NULL && J->f->model == CT_PARETO
-               ? clv_pareto_p_alive_s00(J->f->par, J->cheb[0].s00, x, tx, T)
+               ? clv_pareto_p_alive_tab(J->f->par, J->cheb[0].ps, x, tx, T)
                : clv_p_alive1(J->f, x, tx, T);
 }
 
@@ -1078,13 +1080,18 @@ static ct_status make_cheb_tol(const score_job *J, unsigned threads, double tol,
         return CT_OK;
     }
     size_t nx = m == CT_PARETO ? 1 : CHEB_XMAX;
-    cheb2 *ch = malloc(nx * sizeof *ch);
+    cheb2 *ch = malloc(nx * sizeof *ch + (m == CT_PARETO ? sizeof(clv_pareto_series) : 0));
     if (ch == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     cheb_job cj = {&J->fc, ch, tol};
     ct_status s = ct_par_for(nx, 1, threads, cheb_block, &cj, err);
-    ch[0].s00 = m == CT_PARETO ? clv_pareto_s00(J->f->par) : CT_NAN;
+    ch[0].ps = NULL;
+    if (m == CT_PARETO) {
+        clv_pareto_series *ps = (clv_pareto_series *)(void *)(ch + 1);
+        clv_pareto_series_make(J->f->par, ps);
+        ch[0].ps = ps;
+    }
     if (s != CT_OK) {
         free(ch);
         return s;
@@ -1328,6 +1335,7 @@ typedef struct delta_job {
     const dq2 *dq;    /* or NULL */
     dq_fits q;
     double s00d[4]; /* Pareto/NBD: the series at x = 0, t = 0 and its sums */
+    const clv_pareto_series *ps; /* Pareto/NBD: NULL, or the interpolant's table */
 } delta_job;
 
 /* Pareto/NBD where its P(alive) has no closed form: the central
@@ -1358,7 +1366,7 @@ static void delta_logit_grad(const delta_job *J, double x, double tx, double T, 
     double P;
     if (f->model != CT_PARETO) {
         (void)clv_bg_p_alive_grad(f->par, f->model == CT_MBGNBD, x, tx, T, g);
-    } else if (clv_pareto_p_alive_grad(f->par, J->s00d, x, tx, T, &P, g) != 0) {
+    } else if (clv_pareto_p_alive_grad(f->par, J->s00d, J->ps, x, tx, T, &P, g) != 0) {
         logit_grad_quad(&J->q, x, tx, T, g);
     }
 }
@@ -1951,7 +1959,8 @@ static ct_status fused_block(void *vctx, size_t b, size_t begin, size_t end, ct_
         double x = J->c->x[i], tx = J->c->t_x[i], T = J->c->T[i], pa, g0[DQ_K], est[3], v[3];
         if (f->model != CT_PARETO) {
             pa = clv_bg_p_alive_grad(f->par, f->model == CT_MBGNBD, x, tx, T, g0);
-        } else if (clv_pareto_p_alive_grad(f->par, J->D->s00d, x, tx, T, &pa, g0) != 0) {
+        } else if (clv_pareto_p_alive_grad(f->par, J->D->s00d, J->D->ps, x, tx, T, &pa, g0) !=
+                   0) {
             pa = row_p_alive(&J->S, x, tx, T);
             logit_grad_quad(&J->D->q, x, tx, T, g0);
         }
@@ -2001,6 +2010,7 @@ static ct_status score_fused(const ct_fit *f, const ct_fit *gg, const ct_custome
         D.dq = dq;
     }
     delta_job_fits(&D, steps, tv);
+    D.ps = J.S.cheb != NULL ? J.S.cheb[0].ps : NULL;
     J.D = &D;
     s = s == CT_OK ? alloc_estimates(out, n, err) : s;
     s = s == CT_OK ? alloc_bounds(out, n, err) : s;

@@ -176,12 +176,30 @@ double clv_pareto_s00(const double *p);
 double clv_pareto_p_alive_s00(const double *p, double s00, double x, double tx, double T);
 /* The same by quadrature alone (what the closed form is checked against). */
 double clv_pareto_p_alive_quad(const double *p, double x, double tx, double T);
+/* The closed form's series coefficients, made once per fit: for x <
+ * PS_NX and the first PS_K terms, q_k (the term ratio) and the running sums
+ * U_k, W_k of its derivative terms, computed by the loops' own expressions
+ * in their order, so a table gives the same bits as the loops; two
+ * divisions a term fewer (a third of Pareto/NBD's P(alive) and its
+ * gradient).  About 0.8 MB; s00d: clv_pareto_s00_d's sums. */
+#define PS_NX 64
+#define PS_K 512
+typedef struct clv_pareto_series {
+    double s00d[4];
+    double c[PS_NX][PS_K][3];
+} clv_pareto_series;
+void clv_pareto_series_make(const double *p, clv_pareto_series *ps);
+/* clv_pareto_p_alive_s00 with s00 = ps->s00d[0] and ps's coefficients (the
+ * same bits). */
+double clv_pareto_p_alive_tab(const double *p, const clv_pareto_series *ps, double x, double tx,
+                              double T);
 /* P(alive) (*P: clv_pareto_p_alive_s00's bits, with s00d[0] as its s00) and
  * the gradient of logit P(alive) in the log-parameters; -1 where the closed
  * form does not hold (the caller differentiates the quadrature).  s00d: NULL,
- * or clv_pareto_s00_d's sums at x = 0, t = 0. */
-int clv_pareto_p_alive_grad(const double *p, const double *s00d, double x, double tx, double T,
-                            double *P, double g[4]);
+ * or clv_pareto_s00_d's sums at x = 0, t = 0; ps: NULL, or the fit's
+ * coefficient table (the same bits). */
+int clv_pareto_p_alive_grad(const double *p, const double *s00d, const clv_pareto_series *ps,
+                            double x, double tx, double T, double *P, double g[4]);
 void clv_pareto_s00_d(const double *p, double out[4]);
 /* The same for the BG family: P(alive) (clv_bg_p_alive's bits) and the
  * gradient of its logit (0 where P(alive) = 1 by construction). */

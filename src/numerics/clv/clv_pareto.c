@@ -582,7 +582,8 @@ double clv_pareto_p_alive_quad(const double *p, double x, double tx, double T)
  * same for every customer without a repeat purchase, and the longest: z is
  * largest at t = 0), so those rows sum only the series at T.  -1 when
  * z(t_x) > PARETO_Z_MAX (z falls as t grows, so z(T) is smaller). */
-static int p_alive_closed(const double *p, double s00, double x, double tx, double T, double *P)
+static int p_alive_closed(const double *p, double s00, const double *row, double x, double tx,
+                          double T, double *P)
 {
     const double r = p[0], al = p[1], s = p[2], be = p[3];
     const double a = r + x, b = s + 1, c = a + b, cm1 = c - 1;
@@ -597,7 +598,7 @@ static int p_alive_closed(const double *p, double s00, double x, double tx, doub
         s2 = series_sum(B, cm1, c, z2);
     } else {
         for (int k = 0; k < 4000 && (t1 > 1e-17 * s1 || t2 > 1e-17 * s2); k++) {
-            double q = series_q(B, cm1, c, k);
+            double q = row != NULL && k < PS_K ? row[3 * k] : series_q(B, cm1, c, k);
             t1 *= q * z1;
             t2 *= q * z2;
             s1 += t1;
@@ -628,7 +629,27 @@ double clv_pareto_p_alive_s00(const double *p, double s00, double x, double tx, 
         return 1.0;
     }
     double P;
-    if (p_alive_closed(p, s00, x, tx, T, &P) == 0) {
+    if (p_alive_closed(p, s00, NULL, x, tx, T, &P) == 0) {
+        return P;
+    }
+    return clv_pareto_p_alive_quad(p, x, tx, T);
+}
+
+/* The series' coefficients of x's row (NULL: none in the table). */
+static const double *series_row(const clv_pareto_series *ps, double x)
+{
+    return ps != NULL && x >= 0 && x < PS_NX && x == (double)(size_t)x ? ps->c[(size_t)x][0]
+                                                                       : NULL;
+}
+
+double clv_pareto_p_alive_tab(const double *p, const clv_pareto_series *ps, double x, double tx,
+                              double T)
+{
+    if (tx >= T) {
+        return 1.0;
+    }
+    double P;
+    if (p_alive_closed(p, ps->s00d[0], series_row(ps, x), x, tx, T, &P) == 0) {
         return P;
     }
     return clv_pareto_p_alive_quad(p, x, tx, T);
@@ -680,6 +701,25 @@ static void series_sum_d(double B, double cm1, double c, double z, series_d *o)
     *o = (series_d){sum, TU, TW, TK};
 }
 
+void clv_pareto_series_make(const double *p, clv_pareto_series *ps)
+{
+    const double r = p[0], al = p[1], s = p[2], be = p[3], b = s + 1;
+    clv_pareto_s00_d(p, ps->s00d);
+    for (size_t x = 0; x < PS_NX; x++) {
+        const double a = r + (double)x, c = a + b, cm1 = c - 1, B = al >= be ? b : a;
+        double U = 0, W = 0;
+        for (int k = 0; k < PS_K; k++) { /* the loops' own expressions and order */
+            double u, w;
+            series_uw(B, cm1, c, k, &u, &w);
+            U += u;
+            W += w;
+            ps->c[x][k][0] = series_q(B, cm1, c, k);
+            ps->c[x][k][1] = U;
+            ps->c[x][k][2] = W;
+        }
+    }
+}
+
 void clv_pareto_s00_d(const double *p, double out[4])
 {
     const double r = p[0], al = p[1], s = p[2], be = p[3];
@@ -704,8 +744,8 @@ static void series_dlog(const series_d *o, double z, int Ba, double B, double cm
     d[2] = z > 0 ? o->TK / (z * o->S) : B * cm1 / c; /* at z = 0: q_0 */
 }
 
-int clv_pareto_p_alive_grad(const double *p, const double *s00d, double x, double tx, double T,
-                            double *P, double g[4])
+int clv_pareto_p_alive_grad(const double *p, const double *s00d, const clv_pareto_series *ps,
+                            double x, double tx, double T, double *P, double g[4])
 {
     const double r = p[0], al = p[1], s = p[2], be = p[3];
     g[0] = g[1] = g[2] = g[3] = 0;
@@ -727,11 +767,20 @@ int clv_pareto_p_alive_grad(const double *p, const double *s00d, double x, doubl
     } else { /* the two chains of p_alive_closed's loop, with their sums */
         double t1 = 1, s1 = 1, t2 = 1, s2 = 1, U = 0, W = 0;
         double tu1 = 0, tw1 = 0, tk1 = 0, tu2 = 0, tw2 = 0, tk2 = 0;
+        const double *row = series_row(ps, x);
         for (int k = 0; k < 4000 && (t1 > 1e-17 * s1 || t2 > 1e-17 * s2); k++) {
-            double q = series_q(B, cm1, c, k), u, w;
-            series_uw(B, cm1, c, k, &u, &w);
-            U += u;
-            W += w;
+            double q;
+            if (row != NULL && k < PS_K) { /* the same values, made once per fit */
+                q = row[3 * k];
+                U = row[3 * k + 1];
+                W = row[3 * k + 2];
+            } else {
+                double u, w;
+                q = series_q(B, cm1, c, k);
+                series_uw(B, cm1, c, k, &u, &w);
+                U += u;
+                W += w;
+            }
             t1 *= q * z1;
             t2 *= q * z2;
             s1 += t1;
