@@ -683,16 +683,26 @@ static inline void series_uw(double B, double cm1, double c, int k, double *u, d
     *w = e * inv;
 }
 
-/* series_sum's S (the same bits) and its derivative sums. */
-static void series_sum_d(double B, double cm1, double c, double z, series_d *o)
+/* series_sum's S (the same bits) and its derivative sums; row: NULL, or
+ * the coefficients' table row (the same bits). */
+static void series_sum_d(double B, double cm1, double c, double z, const double *row,
+                         series_d *o)
 {
     double t = 1, sum = 1, U = 0, W = 0, TU = 0, TW = 0, TK = 0;
     for (int k = 0; k < 4000 && t > 1e-17 * sum; k++) {
-        double u, w;
-        series_uw(B, cm1, c, k, &u, &w);
-        U += u;
-        W += w;
-        t *= series_q(B, cm1, c, k) * z;
+        double q;
+        if (row != NULL && k < PS_K) {
+            q = row[3 * k];
+            U = row[3 * k + 1];
+            W = row[3 * k + 2];
+        } else {
+            double u, w;
+            series_uw(B, cm1, c, k, &u, &w);
+            U += u;
+            W += w;
+            q = series_q(B, cm1, c, k);
+        }
+        t *= q * z;
         sum += t;
         TU += t * U;
         TW += t * W;
@@ -727,7 +737,7 @@ void clv_pareto_s00_d(const double *p, double out[4])
     const double z = fabs(al - be) / m;
     series_d o = {CT_NAN, CT_NAN, CT_NAN, CT_NAN};
     if (z <= PARETO_Z_MAX) {
-        series_sum_d(B, c - 1, c, z, &o);
+        series_sum_d(B, c - 1, c, z, NULL, &o);
     }
     out[0] = o.S;
     out[1] = o.TU;
@@ -763,7 +773,7 @@ int clv_pareto_p_alive_grad(const double *p, const double *s00d, const clv_paret
     series_d o1, o2;
     if (x == 0 && tx == 0 && s00d != NULL && !isnan(s00d[0])) {
         o1 = (series_d){s00d[0], s00d[1], s00d[2], s00d[3]};
-        series_sum_d(B, cm1, c, z2, &o2);
+        series_sum_d(B, cm1, c, z2, series_row(ps, x), &o2);
     } else { /* the two chains of p_alive_closed's loop, with their sums */
         double t1 = 1, s1 = 1, t2 = 1, s2 = 1, U = 0, W = 0;
         double tu1 = 0, tw1 = 0, tk1 = 0, tu2 = 0, tw2 = 0, tk2 = 0;
