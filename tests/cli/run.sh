@@ -455,6 +455,38 @@ expect 0 "run: flat P(alive)" -- "$CLV" run -m models/metal5.ini "$T/flat.csv" -
 grep -qF '"metric": "p_no_purchase"' "$T/flat.json" && grep -qF 'the fit finds no drop-out' "$T/flat.json" \
     && ok || bad "no loyalty fallback: $(cat "$T/flat.json")"
 
+# the vector kernels of the scores (AVX-512, AVX2, none: libmvec's exp and
+# log1p, the 8 Chebyshev series of the delta method) give the same scores,
+# intervals and predictive intervals, on continuous rows (the one-pass path)
+"$CLV" synth -n 20000 --periods 156 --cohort 104 --seed 7 -o "$T/isa.h5" -q
+for m in bgnbd pareto; do
+    "$CLV" fit "$T/isa.h5" --model $m -o "$T/isafit.h5" -q
+    for isa in avx512 avx2 none; do
+        case $isa in
+        avx512) env -u CLVTIER_SIMD -u CLVTIER_NO_SIMD "$CLV" score "$T/isa.h5" --fit "$T/isafit.h5" \
+            --horizon 52 --discount 0.01 --intervals -o "$T/isa_$isa.h5" -q ;;
+        avx2) CLVTIER_SIMD=avx2 "$CLV" score "$T/isa.h5" --fit "$T/isafit.h5" --horizon 52 \
+            --discount 0.01 --intervals -o "$T/isa_$isa.h5" -q ;;
+        none) CLVTIER_NO_SIMD=1 "$CLV" score "$T/isa.h5" --fit "$T/isafit.h5" --horizon 52 \
+            --discount 0.01 --intervals -o "$T/isa_$isa.h5" -q ;;
+        esac
+    done
+    if [ -x "$PY" ] && "$PY" -c 'import h5py' 2>/dev/null; then
+        "$PY" - "$T" <<'PYEOF' && ok || bad "score --intervals ($m) differs between vector units"
+import sys, h5py, numpy as np
+t = sys.argv[1]
+a = h5py.File(t + "/isa_avx512.h5", "r")["scores"]
+for isa in ("avx2", "none"):
+    b = h5py.File(t + "/isa_" + isa + ".h5", "r")["scores"]
+    assert sorted(a) == sorted(b) and "purchases_hi" in a
+    for c in a:
+        assert np.array_equal(a[c][:], b[c][:], equal_nan=True), (isa, c)
+PYEOF
+    else
+        skipped "score across vector units (no /usr/bin/python3 with h5py)"
+    fi
+done
+
 # issue 15: delta-method intervals, bounds around every estimate
 expect 0 "score --intervals" -- "$CLV" score "$T/cdnow.h5" --fit "$T/fit.h5" --intervals --level 0.8 \
     --discount 0.01 -o "$T/sci.h5" -q
