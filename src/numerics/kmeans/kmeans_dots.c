@@ -667,6 +667,137 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
 LLOYD_DISPATCH(double, f64)
 LLOYD_DISPATCH(float, f32)
 
+/* ---- Hamerly's bound test --------------------------------------------------- */
+
+/* The undecided lanes of one vector (bit clear in `done`) into und/um/us. */
+static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double *M,
+                          const double *S, uint32_t *und, double *um, double *us, long nu)
+{
+    unsigned left = ~done & ((1u << lanes) - 1u);
+    while (left != 0) {
+        unsigned b = (unsigned)__builtin_ctz(left);
+        und[nu] = (uint32_t)(i0 + b);
+        um[nu] = M[b];
+        us[nu++] = S[b];
+        left &= left - 1;
+    }
+    return nu;
+}
+
+/* xn as doubles: LOADXN(i) */
+#define HAM_XN512_f64(i) _mm512_loadu_pd(xn + (i))
+#define HAM_XN512_f32(i) _mm512_cvtps_pd(_mm256_loadu_ps(xn + (i)))
+#define HAM_XN256_f64(i) _mm256_loadu_pd(xn + (i))
+#define HAM_XN256_f32(i) _mm256_cvtps_pd(_mm_loadu_ps(xn + (i)))
+
+#define HAM_SCALAR_ROW(i)                                                                          \
+    do {                                                                                           \
+        size_t a_ = (size_t)lab[i];                                                                \
+        double uu_ = u[i] + p[a_];                                                                 \
+        double ll_ = l[i] - (lab[i] == jmax ? pmax2 : pmax);                                       \
+        double m_ = s[a_] > ll_ ? s[a_] : ll_;                                                     \
+        double sl_ = m_ > 0 ? eps * ((double)xn[i] + cnmax) / m_ : (double)INFINITY;              \
+        l[i] = ll_;                                                                                \
+        u[i] = uu_;                                                                                \
+        if (!(uu_ + sl_ <= m_)) {                                                                  \
+            und[nu] = (uint32_t)(i);                                                               \
+            um[nu] = m_;                                                                           \
+            us[nu++] = sl_;                                                                        \
+        }                                                                                          \
+    } while (0)
+
+#define HAM_FNS(SFX, XT)                                                                           \
+    __attribute__((target("avx512f"))) static long ham512_##SFX(                                   \
+        const int32_t *lab, double *u, double *l, const XT *xn, size_t n, const double *p,         \
+        const double *s, int32_t jmax, double pmax, double pmax2, double cnmax, double eps,        \
+        uint32_t *und, double *um, double *us)                                                     \
+    {                                                                                              \
+        long nu = 0;                                                                               \
+        size_t i = 0;                                                                              \
+        const __m256i vj = _mm256_set1_epi32(jmax);                                                \
+        const __m512d vpm = _mm512_set1_pd(pmax), vpm2 = _mm512_set1_pd(pmax2);                    \
+        const __m512d vcn = _mm512_set1_pd(cnmax), veps = _mm512_set1_pd(eps);                     \
+        const __m512d vinf = _mm512_set1_pd((double)INFINITY), vzero = _mm512_setzero_pd();        \
+        double M[8], S[8];                                                                         \
+        for (; i + 8 <= n; i += 8) {                                                               \
+            __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(lab + i));              \
+            __m512d uu = _mm512_add_pd(_mm512_loadu_pd(u + i), _mm512_i32gather_pd(a, p, 8));      \
+            __mmask8 isj = _mm512_cmpeq_epi64_mask(_mm512_cvtepi32_epi64(a),                       \
+                                                   _mm512_cvtepi32_epi64(vj));                     \
+            __m512d ll = _mm512_sub_pd(_mm512_loadu_pd(l + i), _mm512_mask_blend_pd(isj, vpm, vpm2)); \
+            __m512d sa = _mm512_i32gather_pd(a, s, 8);                                             \
+            __m512d m = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sa, ll, _CMP_GT_OQ), ll, sa);      \
+            __m512d sl = _mm512_div_pd(_mm512_mul_pd(veps, _mm512_add_pd(HAM_XN512_##SFX(i), vcn)), m); \
+            sl = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(m, vzero, _CMP_GT_OQ), vinf, sl);         \
+            _mm512_storeu_pd(l + i, ll);                                                           \
+            _mm512_storeu_pd(u + i, uu);                                                           \
+            unsigned done = _mm512_cmp_pd_mask(_mm512_add_pd(uu, sl), m, _CMP_LE_OQ);              \
+            if (done != 0xffu) {                                                                   \
+                _mm512_storeu_pd(M, m);                                                            \
+                _mm512_storeu_pd(S, sl);                                                           \
+                nu = ham_undecided(done, 8, i, M, S, und, um, us, nu);                             \
+            }                                                                                      \
+        }                                                                                          \
+        for (; i < n; i++) {                                                                       \
+            HAM_SCALAR_ROW(i);                                                                     \
+        }                                                                                          \
+        return nu;                                                                                 \
+    }                                                                                              \
+    __attribute__((target("avx2"))) static long ham256_##SFX(                                      \
+        const int32_t *lab, double *u, double *l, const XT *xn, size_t n, const double *p,         \
+        const double *s, int32_t jmax, double pmax, double pmax2, double cnmax, double eps,        \
+        uint32_t *und, double *um, double *us)                                                     \
+    {                                                                                              \
+        long nu = 0;                                                                               \
+        size_t i = 0;                                                                              \
+        const __m128i vj = _mm_set1_epi32(jmax);                                                   \
+        const __m256d vpm = _mm256_set1_pd(pmax), vpm2 = _mm256_set1_pd(pmax2);                    \
+        const __m256d vcn = _mm256_set1_pd(cnmax), veps = _mm256_set1_pd(eps);                     \
+        const __m256d vinf = _mm256_set1_pd((double)INFINITY), vzero = _mm256_setzero_pd();        \
+        double M[4], S[4];                                                                         \
+        for (; i + 4 <= n; i += 4) {                                                               \
+            __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(lab + i));                 \
+            __m256d uu = _mm256_add_pd(_mm256_loadu_pd(u + i), _mm256_i32gather_pd(p, a, 8));      \
+            __m256d isj = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_cmpeq_epi32(a, vj)));      \
+            __m256d ll = _mm256_sub_pd(_mm256_loadu_pd(l + i), _mm256_blendv_pd(vpm, vpm2, isj));   \
+            __m256d sa = _mm256_i32gather_pd(s, a, 8);                                             \
+            __m256d m = _mm256_blendv_pd(ll, sa, _mm256_cmp_pd(sa, ll, _CMP_GT_OQ));               \
+            __m256d sl = _mm256_div_pd(_mm256_mul_pd(veps, _mm256_add_pd(HAM_XN256_##SFX(i), vcn)), m); \
+            sl = _mm256_blendv_pd(vinf, sl, _mm256_cmp_pd(m, vzero, _CMP_GT_OQ));                  \
+            _mm256_storeu_pd(l + i, ll);                                                           \
+            _mm256_storeu_pd(u + i, uu);                                                           \
+            unsigned done =                                                                        \
+                (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_add_pd(uu, sl), m, _CMP_LE_OQ)); \
+            if (done != 0xfu) {                                                                    \
+                _mm256_storeu_pd(M, m);                                                            \
+                _mm256_storeu_pd(S, sl);                                                           \
+                nu = ham_undecided(done, 4, i, M, S, und, um, us, nu);                             \
+            }                                                                                      \
+        }                                                                                          \
+        for (; i < n; i++) {                                                                       \
+            HAM_SCALAR_ROW(i);                                                                     \
+        }                                                                                          \
+        return nu;                                                                                 \
+    }                                                                                              \
+    long km_hamerly_test_##SFX(const int32_t *lab, double *u, double *l, const XT *xn, size_t n,   \
+                               const double *p, const double *s, int32_t jmax, double pmax,       \
+                               double pmax2, double cnmax, double eps, uint32_t *und, double *um, \
+                               double *us)                                                         \
+    {                                                                                              \
+        int isa = km_dots_isa();                                                                   \
+        if (isa == 2) {                                                                            \
+            return ham512_##SFX(lab, u, l, xn, n, p, s, jmax, pmax, pmax2, cnmax, eps, und, um,     \
+                                us);                                                               \
+        }                                                                                          \
+        if (isa == 1) {                                                                            \
+            return ham256_##SFX(lab, u, l, xn, n, p, s, jmax, pmax, pmax2, cnmax, eps, und, um,     \
+                                us);                                                               \
+        }                                                                                          \
+        return -1;                                                                                 \
+    }
+HAM_FNS(f64, double)
+HAM_FNS(f32, float)
+
 /* ---- distances for silhouettes --------------------------------------------- */
 
 static void dist_rows_c(const double *x, const double *XT, size_t ld, size_t d, size_t q0,

@@ -50,6 +50,22 @@ int km_lloyd_f64(const double *X, size_t nr, size_t d, const double *C, const do
 int km_lloyd_f32(const float *X, size_t nr, size_t d, const float *C, const float *cn, size_t k,
                  const double *w, int32_t *lab, double *sums, double *wk, double *moved);
 
+/* Hamerly's bound test for rows 0..n (kmeans_impl.h, hpass_block), a
+ * vector of rows at a time, each lane the scalar code's operations: with
+ * a = lab[i],
+ *   u' = u[i] + p[a],  l' = l[i] - (a == jmax ? pmax2 : pmax),
+ *   m = s[a] > l' ? s[a] : l',  slack = m > 0 ? eps (xn[i] + cnmax) / m : inf;
+ * l[i] = l' and u[i] = u' (the caller overwrites u of the rows it then
+ * measures); a row is decided when u' + slack <= m, else its index goes to
+ * und[] and its m and slack to um[], us[], in row order.  Returns the number
+ * undecided, or -1 (no kernel: the caller's scalar loop). */
+long km_hamerly_test_f64(const int32_t *lab, double *u, double *l, const double *xn, size_t n,
+                         const double *p, const double *s, int32_t jmax, double pmax, double pmax2,
+                         double cnmax, double eps, uint32_t *und, double *um, double *us);
+long km_hamerly_test_f32(const int32_t *lab, double *u, double *l, const float *xn, size_t n,
+                         const double *p, const double *s, int32_t jmax, double pmax, double pmax2,
+                         double cnmax, double eps, uint32_t *und, double *um, double *us);
+
 /* Euclidean distances (not squared) from x (d values) to the rows q0..q1 of
  * a transposed table XT (d x ld): out[q - q0].  Each as sqrt of the
  * squared differences added over the columns in order, no fused

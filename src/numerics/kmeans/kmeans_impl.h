@@ -391,6 +391,9 @@ static void KM_SUF(hflush)(KM_SUF(hpass) *P, const size_t *idx, size_t nr, KM_RE
     }
 }
 
+#ifndef HAM_CHUNK
+#define HAM_CHUNK 512 /* rows per vector bound test */
+#endif
 static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t end,
                                      ct_error *err)
 {
@@ -415,7 +418,36 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
     memset(acc, 0, P->stride * sizeof *acc);
     size_t own = 0, full = 0; /* distances to the own centre; rows assigned over all k */
     const double eps = 8 * (double)KM_EPS;
-    for (size_t i = begin; i < end; i++) {
+    /* the bound test a vector of rows at a time (kmeans_dots: the same
+     * operations per row), then the undecided rows as below */
+    uint32_t und[HAM_CHUNK];
+    double um[HAM_CHUNK], us[HAM_CHUNK];
+    long nu = -1;
+    for (size_t i0 = begin; !P->full && i0 < end; i0 += HAM_CHUNK) {
+        size_t cn = end - i0 < HAM_CHUNK ? end - i0 : HAM_CHUNK;
+        nu = KM_SUF(km_hamerly_test)(P->labels + i0, P->u + i0, P->l + i0, P->xn + i0, cn, P->p,
+                                     P->s, (int32_t)P->jmax, P->pmax, P->pmax2, P->cnmax, eps, und,
+                                     um, us);
+        if (nu < 0) {
+            break; /* no kernel here: the scalar loop below */
+        }
+        for (long q = 0; q < nu; q++) {
+            size_t i = i0 + und[q], a = (size_t)P->labels[i];
+            double u = sqrt(KM_SUF(sqdist)(P->X + i * d, P->C + a * d, d));
+            own++;
+            P->u[i] = u;
+            if (u + us[q] <= um[q]) {
+                continue;
+            }
+            idx[nr++] = i;
+            full++;
+            if (nr == tr) {
+                KM_SUF(hflush)(P, idx, nr, Xt, xnt, G, lab, d1, d2, acc);
+                nr = 0;
+            }
+        }
+    }
+    for (size_t i = nu >= 0 ? end : begin; i < end; i++) {
         if (!P->full) {
             size_t a = (size_t)P->labels[i];
             double u = P->u[i] + P->p[a];
