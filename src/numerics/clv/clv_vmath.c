@@ -25,10 +25,12 @@
 #define CLV_MVEC 1
 #include <immintrin.h>
 
-__m512d _ZGVeN8v_exp(__m512d x);
-__m512d _ZGVeN8v_log1p(__m512d x);
-__m256d _ZGVdN4v_exp(__m256d x);
-__m256d _ZGVdN4v_log1p(__m256d x);
+/* libmvec's vector ABI: the arguments in vector registers of the target's
+ * width (declared with the target, or clang refuses the call) */
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_exp(__m512d x);
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_log1p(__m512d x);
+__attribute__((target("avx2"))) __m256d _ZGVdN4v_exp(__m256d x);
+__attribute__((target("avx2"))) __m256d _ZGVdN4v_log1p(__m256d x);
 
 static int mvec_level = -1; /* 2 AVX-512, 1 AVX2, 0 scalar */
 
