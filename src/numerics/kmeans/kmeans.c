@@ -66,12 +66,22 @@ typedef ct_status (*km_cands_fn)(const km_ctx *K, const void *X, const void *xn,
 typedef int (*km_pp_fn)(const km_ctx *K, const void *X, const void *xn, ct_rng *g, double *C,
                         ct_status *st, ct_error *err);
 
+/* k-means|| rounds (kmeans_impl.h): closest[i] = min(closest[i], the
+ * squared distance to the nearest of the m candidates), near[i] = first +
+ * its index where that lowers it (NULL: not kept), through the fused
+ * distance-argmin kernel: 0 and *st set, or -1 where the kernel does not
+ * apply (no SIMD, d > 32). */
+typedef int (*km_cmin_fn)(const km_ctx *K, const void *X, const void *xn, const double *cand,
+                          size_t m, double *closest, int32_t *near, size_t first, ct_status *st,
+                          ct_error *err);
+
 typedef struct km_ops {
     const void *X, *xn;
     km_cands_fn cands;
     km_copy_fn copy;
     km_dist_fn dist;
     km_pp_fn pp;
+    km_cmin_fn cmin;
 } km_ops;
 
 void openblas_set_num_threads(int num_threads);
@@ -590,7 +600,9 @@ static ct_status km_parallel(const km_ctx *K, const km_ops *ops, ct_rng *g, unsi
                 m++;
             }
         }
-        if (s == CT_OK && m > first) {
+        if (s == CT_OK && m > first &&
+            ops->cmin(K, ops->X, ops->xn, cand + first * d, m - first, closest, near, first, &s,
+                      err) != 0) {
             pp_ctx pc = {K, closest, NULL, m - first, 2, near, first};
             s = ops->cands(K, ops->X, ops->xn, cand + first * d, m - first, pp_fn, &pc, err);
         }
@@ -727,7 +739,8 @@ ct_status ct_kmeans_seed(const double *X, size_t n, size_t d, const ct_kmeans_op
     }
     if (s == CT_OK) {
         row_norms_f64(X, n, d, xn);
-        km_ops ops = {X, xn, candidates_f64, row_copy_f64, row_sqdist_f64, pp_pruned_f64};
+        km_ops ops = {X,           xn,           candidates_f64, row_copy_f64, row_sqdist_f64,
+                      pp_pruned_f64, cand_min_f64};
         s = km_init(&K, &ops, 0, C, err);
     }
     free(xn);
