@@ -394,32 +394,69 @@ static void KM_SUF(hflush)(KM_SUF(hpass) *P, const size_t *idx, size_t nr, KM_RE
 #ifndef HAM_CHUNK
 #define HAM_CHUNK 512 /* rows per vector bound test */
 #endif
+
+/* A block's rows to assign over all k (hflush's tiles) and its counts. */
+typedef struct KM_SUF(htile) {
+    KM_REAL *G, *Xt, *xnt;
+    double *d1, *d2, *acc;
+    size_t *idx;
+    int32_t *lab;
+    size_t nr, own, full; /* rows in the tile; distances to the own centre; rows over all k */
+} KM_SUF(htile);
+
+static void KM_SUF(hpush)(KM_SUF(hpass) *P, KM_SUF(htile) *t, size_t i)
+{
+    t->idx[t->nr++] = i;
+    t->full++;
+    if (t->nr == P->tr) {
+        KM_SUF(hflush)(P, t->idx, t->nr, t->Xt, t->xnt, t->G, t->lab, t->d1, t->d2, t->acc);
+        t->nr = 0;
+    }
+}
+
+/* Row i failed the bound test (m, slack): its distance to its own centre
+ * tightens u; still undecided, it goes to the tile. */
+static void KM_SUF(hmeasure)(KM_SUF(hpass) *P, KM_SUF(htile) *t, size_t i, double m, double slack)
+{
+    size_t a = (size_t)P->labels[i], d = P->d;
+    double u = sqrt(KM_SUF(sqdist)(P->X + i * d, P->C + a * d, d));
+    t->own++;
+    P->u[i] = u;
+    if (!(u + slack <= m)) {
+        KM_SUF(hpush)(P, t, i);
+    }
+}
+
 static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t end,
                                      ct_error *err)
 {
     KM_SUF(hpass) *P = vctx;
-    size_t k = P->k, d = P->d, tr = P->tr, nr = 0;
-    KM_REAL *G = malloc(tr * k * sizeof *G), *Xt = malloc(tr * d * sizeof *Xt);
-    KM_REAL *xnt = malloc(tr * sizeof *xnt);
-    double *d1 = malloc(tr * sizeof *d1), *d2 = malloc(tr * sizeof *d2);
-    size_t *idx = malloc(tr * sizeof *idx);
-    int32_t *lab = malloc(tr * sizeof *lab);
-    if (!G || !Xt || !xnt || !d1 || !d2 || !idx || !lab) {
-        free(G);
-        free(Xt);
-        free(xnt);
-        free(d1);
-        free(d2);
-        free(idx);
-        free(lab);
+    size_t k = P->k, d = P->d, tr = P->tr;
+    KM_SUF(htile) t = {malloc(tr * k * sizeof(KM_REAL)),
+                       malloc(tr * d * sizeof(KM_REAL)),
+                       malloc(tr * sizeof(KM_REAL)),
+                       malloc(tr * sizeof(double)),
+                       malloc(tr * sizeof(double)),
+                       P->part + b * P->stride,
+                       malloc(tr * sizeof(size_t)),
+                       malloc(tr * sizeof(int32_t)),
+                       0,
+                       0,
+                       0};
+    if (!t.G || !t.Xt || !t.xnt || !t.d1 || !t.d2 || !t.idx || !t.lab) {
+        free(t.G);
+        free(t.Xt);
+        free(t.xnt);
+        free(t.d1);
+        free(t.d2);
+        free(t.idx);
+        free(t.lab);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    double *acc = P->part + b * P->stride;
-    memset(acc, 0, P->stride * sizeof *acc);
-    size_t own = 0, full = 0; /* distances to the own centre; rows assigned over all k */
+    memset(t.acc, 0, P->stride * sizeof *t.acc);
     const double eps = 8 * (double)KM_EPS;
     /* the bound test a vector of rows at a time (kmeans_dots: the same
-     * operations per row), then the undecided rows as below */
+     * operations per row), then the undecided rows as the scalar loop would */
     uint32_t und[HAM_CHUNK];
     double um[HAM_CHUNK], us[HAM_CHUNK];
     long nu = -1;
@@ -432,59 +469,37 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
             break; /* no kernel here: the scalar loop below */
         }
         for (long q = 0; q < nu; q++) {
-            size_t i = i0 + und[q], a = (size_t)P->labels[i];
-            double u = sqrt(KM_SUF(sqdist)(P->X + i * d, P->C + a * d, d));
-            own++;
-            P->u[i] = u;
-            if (u + us[q] <= um[q]) {
-                continue;
-            }
-            idx[nr++] = i;
-            full++;
-            if (nr == tr) {
-                KM_SUF(hflush)(P, idx, nr, Xt, xnt, G, lab, d1, d2, acc);
-                nr = 0;
-            }
+            KM_SUF(hmeasure)(P, &t, i0 + und[q], um[q], us[q]);
         }
     }
     for (size_t i = nu >= 0 ? end : begin; i < end; i++) {
-        if (!P->full) {
-            size_t a = (size_t)P->labels[i];
-            double u = P->u[i] + P->p[a];
-            double l = P->l[i] - (a == P->jmax ? P->pmax2 : P->pmax);
-            double m = P->s[a] > l ? P->s[a] : l;
-            /* slack: the expanded distances' rounding, eps (|x|^2 + |c|^2) in d^2 */
-            double slack = m > 0 ? eps * ((double)P->xn[i] + P->cnmax) / m : CT_INF;
-            P->l[i] = l;
-            if (u + slack <= m) {
-                P->u[i] = u;
-                continue;
-            }
-            u = sqrt(KM_SUF(sqdist)(P->X + i * d, P->C + a * d, d));
-            own++;
-            P->u[i] = u;
-            if (u + slack <= m) {
-                continue;
-            }
+        if (P->full) {
+            KM_SUF(hpush)(P, &t, i);
+            continue;
         }
-        idx[nr++] = i;
-        full++;
-        if (nr == tr) {
-            KM_SUF(hflush)(P, idx, nr, Xt, xnt, G, lab, d1, d2, acc);
-            nr = 0;
+        size_t a = (size_t)P->labels[i];
+        double u = P->u[i] + P->p[a];
+        double l = P->l[i] - (a == P->jmax ? P->pmax2 : P->pmax);
+        double m = P->s[a] > l ? P->s[a] : l;
+        /* slack: the expanded distances' rounding, eps (|x|^2 + |c|^2) in d^2 */
+        double slack = m > 0 ? eps * ((double)P->xn[i] + P->cnmax) / m : CT_INF;
+        P->l[i] = l;
+        P->u[i] = u;
+        if (!(u + slack <= m)) {
+            KM_SUF(hmeasure)(P, &t, i, m, slack);
         }
     }
-    if (nr > 0) {
-        KM_SUF(hflush)(P, idx, nr, Xt, xnt, G, lab, d1, d2, acc);
+    if (t.nr > 0) {
+        KM_SUF(hflush)(P, t.idx, t.nr, t.Xt, t.xnt, t.G, t.lab, t.d1, t.d2, t.acc);
     }
-    P->ndist[b] = (double)own + (double)full * (double)k;
-    free(G);
-    free(Xt);
-    free(xnt);
-    free(d1);
-    free(d2);
-    free(idx);
-    free(lab);
+    P->ndist[b] = (double)t.own + (double)t.full * (double)k;
+    free(t.G);
+    free(t.Xt);
+    free(t.xnt);
+    free(t.d1);
+    free(t.d2);
+    free(t.idx);
+    free(t.lab);
     return CT_OK;
 }
 
