@@ -404,6 +404,17 @@ typedef struct KM_SUF(htile) {
     size_t nr, own, full; /* rows in the tile; distances to the own centre; rows over all k */
 } KM_SUF(htile);
 
+static void KM_SUF(htile_free)(KM_SUF(htile) *t)
+{
+    free(t->G);
+    free(t->Xt);
+    free(t->xnt);
+    free(t->d1);
+    free(t->d2);
+    free(t->idx);
+    free(t->lab);
+}
+
 static void KM_SUF(hpush)(KM_SUF(hpass) *P, KM_SUF(htile) *t, size_t i)
 {
     t->idx[t->nr++] = i;
@@ -444,13 +455,7 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
                        0,
                        0};
     if (!t.G || !t.Xt || !t.xnt || !t.d1 || !t.d2 || !t.idx || !t.lab) {
-        free(t.G);
-        free(t.Xt);
-        free(t.xnt);
-        free(t.d1);
-        free(t.d2);
-        free(t.idx);
-        free(t.lab);
+        KM_SUF(htile_free)(&t);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     memset(t.acc, 0, P->stride * sizeof *t.acc);
@@ -493,13 +498,7 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
         KM_SUF(hflush)(P, t.idx, t.nr, t.Xt, t.xnt, t.G, t.lab, t.d1, t.d2, t.acc);
     }
     P->ndist[b] = (double)t.own + (double)t.full * (double)k;
-    free(t.G);
-    free(t.Xt);
-    free(t.xnt);
-    free(t.d1);
-    free(t.d2);
-    free(t.idx);
-    free(t.lab);
+    KM_SUF(htile_free)(&t);
     return CT_OK;
 }
 
