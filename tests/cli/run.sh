@@ -736,12 +736,17 @@ caught_int() { # pid: wait (at most 10 s) until the process catches SIGINT
 # The kills fall at a fifth, a half and seven tenths of a whole run, timed here
 # on this machine: fixed delays were overtaken once the stages got faster (a run
 # that has finished before its signal publishes r.h5, as it should).
+# The shorter of two timed runs: one slowed by other work on the machine
+# would put the kills after a later, faster run has finished.
 cp "$T/dl/r.h5" "$T/dl/r.keep" && cp "$T/dl/r.html" "$T/dl/r.html.keep"
-t0=$(date +%s.%N)
-"$CLV" run -m "$T/dl/m2.ini" "$T/dl/big.csv" -o "$T/dl/r.h5" --report "$T/dl/r.html" -q >/dev/null 2>&1
-t1=$(date +%s.%N)
+trun=
+for rep in 1 2; do
+    t0=$(date +%s.%N)
+    "$CLV" run -m "$T/dl/m2.ini" "$T/dl/big.csv" -o "$T/dl/r.h5" --report "$T/dl/r.html" -q >/dev/null 2>&1
+    t1=$(date +%s.%N)
+    trun=$(awk -v a="$t0" -v b="$t1" -v p="$trun" 'BEGIN { t = b - a; if (p != "" && p < t) t = p; printf "%.3f", t }')
+done
 mv "$T/dl/r.keep" "$T/dl/r.h5" && mv "$T/dl/r.html.keep" "$T/dl/r.html"
-trun=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 delays=$(awk -v t="$trun" 'BEGIN { printf "%.2f %.2f %.2f", t / 5, t / 2, t * 7 / 10 }')
 for sig in TERM INT; do
     for d in $delays; do
