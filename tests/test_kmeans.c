@@ -773,7 +773,7 @@ static void test_choose_k(void **state)
         o.n_init = 3;
         o.seed = 5;
         assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &r, &err), CT_OK);
-        assert_status(ct_kmeans_scores(X, n, d, NULL, &r, 1000, 7, &sc[k - 2], &err), CT_OK);
+        assert_status(ct_kmeans_scores(X, n, d, NULL, &r, 1000, 7, 0, &sc[k - 2], &err), CT_OK);
         assert_true(sc[k - 2].silhouette > -1 && sc[k - 2].silhouette <= 1);
         assert_true(sc[k - 2].calinski_harabasz > 0 && sc[k - 2].davies_bouldin > 0);
         if (k > 2) {
@@ -789,7 +789,7 @@ static void test_choose_k(void **state)
     o.k = 4;
     o.seed = 5;
     assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &r, &err), CT_OK);
-    assert_status(ct_kmeans_scores(X, n, d, NULL, &r, n, 7, &sc[0], &err), CT_OK);
+    assert_status(ct_kmeans_scores(X, n, d, NULL, &r, n, 7, 0, &sc[0], &err), CT_OK);
     double tot = 0;
     for (size_t i = 0; i < n; i++) {
         double sum[4] = {0}, cnt[4] = {0};

@@ -103,10 +103,11 @@ ct_status ct_kmeans_predict(const double *X, size_t n, size_t d, const double *C
 /* ---- choosing k ----------------------------------------------------------- */
 
 /* Scores of a clustering.  The silhouette uses a deterministic sample of at
- * most sample_max rows (seeded), exact when n <= sample_max. */
+ * most sample_max rows (seeded), exact when n <= sample_max, on up to
+ * `threads` threads (0: all cores; the result does not depend on it). */
 ct_status ct_kmeans_scores(const double *X, size_t n, size_t d, const double *w,
                            const ct_kmeans_result *r, size_t sample_max, uint64_t seed,
-                           ct_kscore *out, ct_error *err);
+                           unsigned threads, ct_kscore *out, ct_error *err);
 
 /* The rule used to pick k from scores[0..m) for k = klo..: the k with the
  * highest silhouette; ties go to the smaller k. */

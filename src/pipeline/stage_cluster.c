@@ -42,7 +42,8 @@ ct_status ct_choose_k(ct_comm *comm, const ct_krange *kr, ct_kmeans_opts *ko, co
         s = Sf != NULL ? ct_kmeans_fit_f32(Sf, ns, d, sw, ko, rq, err)
                        : ct_kmeans_fit(S, ns, d, sw, ko, rq, err);
         if (s == CT_OK && nk > 1) {
-            s = ct_kmeans_scores(S, ns, d, sw, rq, kr->sample_max, kr->score_seed, &ks[q], err);
+            s = ct_kmeans_scores(S, ns, d, sw, rq, kr->sample_max, kr->score_seed, ko->threads,
+                                 &ks[q], err);
         } else if (s == CT_OK) {
             ks[q].inertia = rq->inertia;
             ks[q].calinski_harabasz = ks[q].davies_bouldin = ks[q].silhouette = (double)NAN;

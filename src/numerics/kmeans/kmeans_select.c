@@ -112,7 +112,7 @@ static ct_status sil_sort(sil_job *J, double **XT, size_t **start, ct_error *err
 
 ct_status ct_kmeans_scores(const double *X, size_t n, size_t d, const double *w,
                            const ct_kmeans_result *r, size_t sample_max, uint64_t seed,
-                           ct_kscore *out, ct_error *err)
+                           unsigned threads, ct_kscore *out, ct_error *err)
 {
     size_t k = r->k;
     double W = 0, tot = 0;
@@ -203,7 +203,7 @@ ct_status ct_kmeans_scores(const double *X, size_t n, size_t d, const double *w,
         size_t *start = NULL;
         st = sil_sort(&J, &XT, &start, err);
         if (st == CT_OK) {
-            st = ct_par_for(m, 64, 0, sil_block, &J, err);
+            st = ct_par_for(m, 64, threads, sil_block, &J, err);
         }
         free(XT);
         free(start);
