@@ -296,8 +296,7 @@ static inline uint64_t clv_hash3(double a, double b, double c)
 /* The predictive pmf of the purchases K in (T, T + t] given the history, one
  * k at a time (clv.c, BG/NBD, MBG/NBD, Pareto/NBD): clv_pmf_next gives
  * P(K = 0), P(K = 1), ... */
-#define CLV_PMF_NODES 33 /* Pareto/NBD: up to 32 Gauss-Legendre nodes on [0, t], and t */
-#define CLV_PMF_PAD 40   /* ... padded to whole vectors of 8 */
+#define CLV_PMF_PAD 40 /* Pareto/NBD: up to 32 Gauss-Legendre nodes on [0, t], t, padded to 8s */
 typedef struct clv_nodes {
     double t;
     size_t m;                  /* nodes used, the last one t */

@@ -12,14 +12,15 @@
  * The lanes are independent, so the results do not depend on how the rows
  * are split over threads or ranks; they can differ in the last bits between
  * machines with different vector units (as libm itself can between
- * releases).  Elsewhere (no x86-64 glibc 2.35, no AVX2, or CLVTIER_NO_SIMD
- * set) the scalar libm loop.  Not a hand-written approximation: libmvec is
- * glibc's maintained, tested implementation (Debian's libc6-dev ships it). */
+ * releases).  Elsewhere (no x86-64 glibc 2.35, no AVX2 + FMA, or
+ * CLVTIER_NO_SIMD set: ct_simd_level, as for k-means) the scalar libm loop.
+ * Not a hand-written approximation: libmvec is glibc's maintained, tested
+ * implementation (Debian's libc6-dev ships it). */
 #include "numerics/clv/clv_internal.h"
 
+#include "core/simd_internal.h"
+
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
 #if defined(__x86_64__) && defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
 #define CLV_MVEC 1
@@ -31,26 +32,6 @@ __attribute__((target("avx512f"))) __m512d _ZGVeN8v_exp(__m512d x);
 __attribute__((target("avx512f"))) __m512d _ZGVeN8v_log1p(__m512d x);
 __attribute__((target("avx2"))) __m256d _ZGVdN4v_exp(__m256d x);
 __attribute__((target("avx2"))) __m256d _ZGVdN4v_log1p(__m256d x);
-
-static int mvec_level = -1; /* 2 AVX-512, 1 AVX2, 0 scalar */
-
-static int mvec_isa(void)
-{
-    int v = __atomic_load_n(&mvec_level, __ATOMIC_ACQUIRE);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
-        if (getenv("CLVTIER_NO_SIMD") != NULL) {
-            v = 0;
-        }
-        const char *e = getenv("CLVTIER_SIMD"); /* "avx2": the AVX2 paths on an AVX-512 CPU */
-        if (e != NULL && strcmp(e, "avx2") == 0 && v == 2) {
-            v = 1;
-        }
-        __atomic_store_n(&mvec_level, v, __ATOMIC_RELEASE);
-    }
-    return v;
-}
 
 /* clv_pareto_nodes and clv_pareto_pmf_step on vectors of 8 (AVX-512) or
  * 4 x 2 (AVX2): each lane the scalar expression's operations in the same
@@ -158,7 +139,7 @@ __attribute__((target("avx2"))) static void clenshaw8_256(const double *c, int n
 void clv_clenshaw8(const double *c, int n, double y, double out[8])
 {
 #ifdef CLV_MVEC
-    int v = mvec_isa();
+    int v = ct_simd_level();
     if (v == 2) {
         clenshaw8_512(c, n, y, out);
         return;
@@ -186,7 +167,7 @@ void clv_pareto_nodes(const clv_nodes *nd, double s, double b2, double c, double
 {
     double ls = log(s / b2), ib2 = 1 / b2, ic = 1 / c;
 #ifdef CLV_MVEC
-    int v = mvec_isa();
+    int v = ct_simd_level();
     if (v == 2) {
         pareto_nodes_512(nd, s, ls, ib2, ic, c, k0, nb, om);
         return;
@@ -207,7 +188,7 @@ void clv_pareto_nodes(const clv_nodes *nd, double s, double b2, double c, double
 double clv_pareto_pmf_step(double *nb, const double *om, size_t np, double f)
 {
 #ifdef CLV_MVEC
-    int v = mvec_isa();
+    int v = ct_simd_level();
     if (v == 2) {
         return pmf_step_512(nb, om, np, f);
     }

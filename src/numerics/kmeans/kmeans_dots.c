@@ -1,32 +1,17 @@
 /* kmeans_dots.c - see kmeans_dots.h. */
 #include "numerics/kmeans/kmeans_dots.h"
 
+#include "core/simd_internal.h"
+
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int isa_level = -1;
-
 int km_dots_isa(void)
 {
-    int v = __atomic_load_n(&isa_level, __ATOMIC_ACQUIRE);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f")                                      ? 2
-            : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1
-                                                                                  : 0;
-        if (getenv("CLVTIER_NO_SIMD") != NULL) {
-            v = 0; /* for tests and benchmarks of the GEMM path */
-        }
-        const char *e = getenv("CLVTIER_SIMD"); /* "avx2": the AVX2 kernels on an AVX-512 CPU */
-        if (e != NULL && strcmp(e, "avx2") == 0 && v == 2) {
-            v = 1;
-        }
-        __atomic_store_n(&isa_level, v, __ATOMIC_RELEASE);
-    }
-    return v;
+    return ct_simd_level();
 }
 
 /* C (k x d) transposed into CT (d x kp), kp = k rounded up to `lanes`: into

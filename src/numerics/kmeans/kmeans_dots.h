@@ -15,8 +15,8 @@
 
 #define KM_DOTS_MAXD 32
 
-/* 2 AVX-512, 1 AVX2 + FMA, 0 neither (CLVTIER_NO_SIMD set: 0;
- * CLVTIER_SIMD=avx2: at most 1).  Call once before threads start. */
+/* ct_simd_level (core/simd_internal.h): 2 AVX-512, 1 AVX2 + FMA, 0 neither;
+ * call once before threads start. */
 int km_dots_isa(void);
 
 int km_dots_f64(const double *X, size_t nr, size_t d, const double *C, size_t k, double *G);
