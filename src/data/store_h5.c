@@ -2,6 +2,7 @@
  * error text, types, a failed write's poisoning, links that exist. */
 #include "data/store_h5.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,6 +201,37 @@ void h5s_poison(ct_file *f)
         }
     }
     f->poisoned = 1;
+}
+
+/* Start the kernel's write-out of what a serial file has written so far,
+ * once every CT_WRITEBACK_BYTES (bytes: what the caller just wrote).  The
+ * commit's fsync then waits for the tail alone, not for the whole file: a
+ * streamed 1 GB output of `score --intervals` spent 0.57 s in that fsync,
+ * after the last block.  Nothing waits here (SYNC_FILE_RANGE_WRITE only
+ * queues the pages); durability is still the commit's fsync.  A failed
+ * start poisons the file, so its error cannot be consumed here and missed
+ * by that fsync. */
+#define CT_WRITEBACK_BYTES ((size_t)32 << 20)
+
+void h5s_writeback(ct_file *f, size_t bytes)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    void *handle = NULL;
+    f->unflushed += bytes;
+    if (f->comm != NULL || f->poisoned || f->unflushed < CT_WRITEBACK_BYTES) {
+        return;
+    }
+    f->unflushed = 0;
+    if (H5Fget_vfd_handle(f->fid, H5P_DEFAULT, &handle) >= 0 && handle != NULL &&
+        sync_file_range(*(int *)handle, 0, 0, SYNC_FILE_RANGE_WRITE) != 0) {
+        snprintf(f->why, sizeof f->why, "%s", strerror(errno));
+        h5s_poison(f);
+    }
+    H5Eclear2(H5E_DEFAULT);
+#else
+    (void)f;
+    (void)bytes;
+#endif
 }
 
 /* Flush, then close a dataset of a writable file: a failed flush poisons the

@@ -28,6 +28,7 @@ struct ct_file {
     char *path; /* destination */
     char *tmp;  /* temp file being written (writable only) */
     ct_comm *comm; /* parallel file: every rank of comm writes it (else NULL) */
+    size_t unflushed; /* bytes written since the last h5s_writeback kick */
 };
 
 char *h5s_dupstr(const char *s);
@@ -37,6 +38,7 @@ hid_t h5s_vlen_str_type(void);
 hid_t h5s_native_type(ct_dtype t);
 hid_t h5s_file_type(ct_dtype t);
 void h5s_poison(ct_file *f);
+void h5s_writeback(ct_file *f, size_t bytes);
 herr_t h5s_close_dataset(ct_file *f, hid_t did);
 ct_status h5s_agree(const ct_file *f, ct_status s, ct_error *err);
 int h5s_is_root(const ct_file *f);

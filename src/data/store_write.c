@@ -195,6 +195,7 @@ ct_status ct_tw_append(ct_tw *w, size_t j, const void *data, size_t nrows, ct_er
     s = h5s_agree(w->f, s, err);
     if (s == CT_OK) {
         c->n += total;
+        h5s_writeback(w->f, nrows * H5Tget_size(c->mtype));
     }
     return s;
 }
