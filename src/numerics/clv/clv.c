@@ -252,8 +252,9 @@ double clv_pmf_next(clv_pmf *it)
         it->nbk *= (it->k0 + k - 1) / k * (1 - it->q);
         it->ncdf += it->nbk;
         pk = it->A * tail + it->C * it->nbk;
-        it->A *= (it->bp + k - 1) / (it->a + it->bp + k);
-        it->C *= (it->bp + k) / (it->a + it->bp + k);
+        double id = 1 / (it->a + it->bp + k);
+        it->A *= (it->bp + k - 1) * id;
+        it->C *= (it->bp + k) * id;
     }
     return it->pa * pk + (k == 0 ? 1 - it->pa : 0.0);
 }
@@ -841,6 +842,20 @@ static void horizon_sums(const future_ctx *c, double x, double tx, double T, int
 {
     double prev = 0, acc = 0;
     int mbg = c->f->model == CT_MBGNBD, pareto = c->f->model == CT_PARETO;
+    if (per_alive && !pareto) { /* the BG family: every period's series in one pass */
+        double e[64];
+        for (int k0 = 0; k0 < c->steps; k0 += 64) {
+            int w = c->steps - k0 < 64 ? c->steps - k0 : 64;
+            clv_bg_future_many(c->f->par, mbg, x, T, c->t + k0, (size_t)w, e);
+            for (int k = 0; k < w; k++) {
+                acc += (e[k] - prev) * c->v[k0 + k];
+                prev = e[k];
+            }
+        }
+        out[0] = prev;
+        out[1] = acc;
+        return;
+    }
     for (int k = 0; k < c->steps; k++) {
         double e = !per_alive ? clv_expected1(c->f, x, tx, T, c->t[k])
                    : pareto   ? clv_pareto_future(c->f->par, x, T, c->t[k])
@@ -1371,9 +1386,10 @@ static void delta_logit_grad(const delta_job *J, double x, double tx, double T, 
     }
 }
 
-/* The gradients of log H and log H_D (h: H and H_D at the row). */
+/* The gradients of log H and log H_D (h: H and H_D at the row; ih their
+ * reciprocals, 0 where they are not positive). */
 static void delta_h_grad(const delta_job *J, double x, double T, const double h[2],
-                         double gh[DQ_K], double ghd[DQ_K])
+                         const double ih[2], double gh[DQ_K], double ghd[DQ_K])
 {
     const ct_fit *f = J->f;
     double d[DQ_S];
@@ -1397,10 +1413,26 @@ static void delta_h_grad(const delta_job *J, double x, double T, const double h[
     } else {
         dq_exact(&J->q, x, T, d);
     }
-    for (size_t j = 0; j < DQ_K; j++) {
-        gh[j] = h[0] > 0 ? d[2 * j] / h[0] : 0.0;
-        ghd[j] = h[1] > 0 ? d[2 * j + 1] / h[1] : 0.0;
+    for (size_t j = 0; j < DQ_K; j++) { /* (ih 0: the gradient 0) */
+        gh[j] = d[2 * j] * ih[0];
+        ghd[j] = d[2 * j + 1] * ih[1];
     }
+}
+
+/* g . (C g) for a gradient whose entries past the base parameters are 0
+ * (C k x k, row stride ld): clv_quad's operations on the leading 4 x 4
+ * block, inlined (the three per row were a call and a loop each). */
+static inline double quad_base(const double *g, const double *C, size_t ld)
+{
+    double v = 0;
+    for (size_t i = 0; i < DQ_K; i++) {
+        double w = 0;
+        for (size_t j = 0; j < DQ_K; j++) {
+            w += C[i * ld + j] * g[j];
+        }
+        v += g[i] * w;
+    }
+    return v;
 }
 
 /* One row's variances of logit P(alive), log E[Y] and log D (v) from its
@@ -1415,8 +1447,11 @@ static void delta_var(const delta_job *J, double x, double T, const double est[3
     for (size_t j = DQ_K; j < k; j++) {
         g[0][j] = g[1][j] = g[2][j] = 0;
     }
+    /* H = E[Y] / P(alive), H_D = D / P(alive): h only for Pareto/NBD's
+     * shift in x, the reciprocals for every row (one division each) */
     const double h[2] = {pa > 0 ? ey / pa : 0.0, pa > 0 ? disc / pa : 0.0};
-    delta_h_grad(J, x, T, h, gh, ghd);
+    const double ih[2] = {pa > 0 && ey > 0 ? pa / ey : 0.0, pa > 0 && disc > 0 ? pa / disc : 0.0};
+    delta_h_grad(J, x, T, h, ih, gh, ghd);
     for (size_t j = 0; j < DQ_K; j++) {
         g[0][j] = g0[j];
         g[1][j] = (1 - pa) * g0[j] + gh[j];
@@ -1424,9 +1459,9 @@ static void delta_var(const delta_job *J, double x, double T, const double est[3
     }
     /* the coefficients of a covariate fit scored without covariates (z = 0)
      * move nothing: their entries stay 0 */
-    v[0] = pa > 0 && pa < 1 ? clv_quad(g[0], J->lc, k) : 0.0;
-    v[1] = ey > 0 ? clv_quad(g[1], J->lc, k) : 0.0;
-    v[2] = disc > 0 ? clv_quad(g[2], J->lc, k) : 0.0;
+    v[0] = pa > 0 && pa < 1 ? quad_base(g[0], J->lc, k) : 0.0;
+    v[1] = ey > 0 ? quad_base(g[1], J->lc, k) : 0.0;
+    v[2] = disc > 0 ? quad_base(g[2], J->lc, k) : 0.0;
     for (size_t j = 0; gd != NULL && j < k; j++) {
         gd[j] = disc * g[2][j];
     }
@@ -1590,10 +1625,11 @@ static int cov_finite(const ct_fit *f)
 static double spend_grad(const ct_fit *gg, double x, double m, double *g)
 {
     double p = gg->par[0], q = gg->par[1], v = gg->par[2], u = v + x * m, den = p * x + q - 1;
-    g[0] = u * (q - 1) / (den * den);
-    g[1] = -p * u / (den * den);
-    g[2] = p / den;
-    return p * u / den;
+    double id = 1 / den, id2 = id * id; /* one division, not four */
+    g[0] = u * (q - 1) * id2;
+    g[1] = -p * u * id2;
+    g[2] = p * id;
+    return p * u * id;
 }
 
 /* var(log E[M]) of a customer (x, m) under gg (the delta method). */
@@ -1603,16 +1639,17 @@ static double spend_log_var(const ct_fit *gg, double x, double m)
     return e > 0 ? clv_quad(g, gg->cov, 3) / (e * e) : 0.0;
 }
 
-/* logit^-1(logit p -/+ d) with e^-logit p = (1 - p) / p: one exp. */
+/* logit^-1(logit p -/+ d) = p / (p + (1 - p) e^+-d): one exp, two
+ * divisions. */
 static void bounds_logit(double p, double v, double z, double *lo, double *hi)
 {
     if (!(p > 0 && p < 1) || !(v > 0)) {
         *lo = *hi = isfinite(v) ? p : CT_NAN;
         return;
     }
-    double o = (1 - p) / p, ed = exp(z * sqrt(v));
-    *lo = 1 / (1 + o * ed);
-    *hi = 1 / (1 + o / ed);
+    double q = 1 - p, ed = exp(z * sqrt(v)), ped = p * ed;
+    *lo = p / (p + q * ed);
+    *hi = ped / (ped + q);
 }
 
 static void bounds_log(double e, double v, double z, double *lo, double *hi)

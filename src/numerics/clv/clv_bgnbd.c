@@ -347,25 +347,45 @@ double clv_bg_p_alive_grad(const double *p, int mbg, double x, double tx, double
     return 1.0 / (1.0 + exp(lratio));
 }
 
-/* 1 - (1-z)^(a-1) 2F1(A, a-1; C; z), computed without cancellation. */
-static double bracket(double a, double A, double C, double z)
+/* 1 - (1-z)^(a-1) 2F1(A, a-1; C; z), computed without cancellation, from
+ * the series' value h = 2F1(A, a-1; C; z). */
+static double bracket(double a, double z, double h)
 {
     if (z <= 0) {
         return 0.0;
     }
-    double S1 = clv_hyp2f1(A, a - 1, C, z) - 1.0; /* the series minus its leading 1 */
-    double u = exp((a - 1) * log1p(-z));
-    return -expm1((a - 1) * log1p(-z)) - u * S1;
+    double S1 = h - 1.0, l = log1p(-z); /* the series minus its leading 1 */
+    return -expm1((a - 1) * l) - exp((a - 1) * l) * S1;
 }
+
+/* BG/NBD: c = a+b+x-1, 2F1(a+b-1-r, a-1; c; z); MBG: c = a+b+x, 2F1(a+b-r, a-1; c; z) */
+#define BG_FUTURE_AC(p, mbg, x, A, C)                                                              \
+    double C = (mbg) ? (p)[2] + (p)[3] + (x) : (p)[2] + (p)[3] + (x) - 1.0;                      \
+    double A = (mbg) ? (p)[2] + (p)[3] - (p)[0] : (p)[2] + (p)[3] - 1.0 - (p)[0]
 
 double clv_bg_future(const double *p, int mbg, double x, double T, double t)
 {
-    double r = p[0], al = p[1], a = p[2], b = p[3];
-    /* BG/NBD: c = a+b+x-1, 2F1(a+b-1-r, a-1; c; z); MBG: c = a+b+x, 2F1(a+b-r, a-1; c; z) */
-    double C = mbg ? a + b + x : a + b + x - 1.0;
-    double A = mbg ? a + b - r : a + b - 1.0 - r;
+    double al = p[1], a = p[2];
+    BG_FUTURE_AC(p, mbg, x, A, C);
     double z = t / (al + T + t);
-    return C / (a - 1.0) * bracket(a, A, C, z);
+    return C / (a - 1.0) * bracket(a, z, z <= 0 ? 1.0 : clv_hyp2f1(A, a - 1, C, z));
+}
+
+void clv_bg_future_many(const double *p, int mbg, double x, double T, const double *t, size_t m,
+                        double *out)
+{
+    double al = p[1], a = p[2], z[64], h[64];
+    BG_FUTURE_AC(p, mbg, x, A, C);
+    for (size_t k0 = 0; k0 < m; k0 += 64) {
+        size_t w = m - k0 < 64 ? m - k0 : 64;
+        for (size_t k = 0; k < w; k++) {
+            z[k] = t[k0 + k] / (al + T + t[k0 + k]);
+        }
+        clv_hyp2f1_many(A, a - 1, C, z, w, h);
+        for (size_t k = 0; k < w; k++) {
+            out[k0 + k] = C / (a - 1.0) * bracket(a, z[k], h[k]);
+        }
+    }
 }
 
 double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, double t)

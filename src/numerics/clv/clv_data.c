@@ -41,6 +41,19 @@ double clv_hyp2f1(double a, double b, double c, double z)
     return CT_NAN;
 }
 
+void clv_hyp2f1_many(double a, double b, double c, const double *z, size_t m, double *out)
+{
+    for (size_t k0 = 0; k0 < m; k0 += CLV_HYP_LANES) {
+        size_t w = m - k0 < CLV_HYP_LANES ? m - k0 : CLV_HYP_LANES;
+        double zz[CLV_HYP_LANES], o[CLV_HYP_LANES];
+        for (size_t k = 0; k < CLV_HYP_LANES; k++) {
+            zz[k] = k < w ? z[k0 + k] : 0.0; /* z = 0: a lane done from the start */
+        }
+        clv_hyp2f1_lanes(a, b, c, zz, o);
+        memcpy(out + k0, o, w * sizeof *o);
+    }
+}
+
 const char *clv_who(const ct_customers *c, size_t i, char *buf, size_t cap)
 {
     snprintf(buf, cap, "customer row %zu (id '%.*s')", c->row0 + i + 1,

@@ -168,6 +168,10 @@ double clv_bg_p_alive(const double *p, int mbg, double x, double tx, double T);
 double clv_bg_expected(const double *p, int mbg, double x, double tx, double T, double t);
 /* E[Y(t)] / P(alive): depends on x and T only (not t_x). */
 double clv_bg_future(const double *p, int mbg, double x, double T, double t);
+/* out[k] = clv_bg_future(p, mbg, x, T, t[k]) for k < m, bit for bit (one
+ * series pass for all t: clv_hyp2f1_many). */
+void clv_bg_future_many(const double *p, int mbg, double x, double T, const double *t, size_t m,
+                        double *out);
 double clv_bg_pmf(const double *p, int mbg, double t, double x);
 double clv_pareto_p_alive(const double *p, double x, double tx, double T);
 /* The same with s00 = clv_pareto_s00(p), the closed form's series at x = 0,
@@ -343,5 +347,14 @@ double clv_pareto_pmf_step(double *nb, const double *om, size_t np, double f);
  * series, summed in log-free form with a relative stopping rule (1e-16);
  * returns NaN if it does not converge in 100000 terms. */
 double clv_hyp2f1(double a, double b, double c, double z);
+/* out[k] = clv_hyp2f1(a, b, c, z[k]) for k < m, bit for bit: the series'
+ * ratio (a + n)(b + n) / ((c + n)(n + 1)), with its division, is made once
+ * per term for all the z (the horizon's 52 or 365 points share a, b, c). */
+void clv_hyp2f1_many(double a, double b, double c, const double *z, size_t m, double *out);
+/* Its kernel (clv_vmath.c): CLV_HYP_LANES series at once, each lane the
+ * scalar loop's operations (vectors of 8 or 4 where the CPU has them). */
+#define CLV_HYP_LANES 16
+void clv_hyp2f1_lanes(double a, double b, double c, const double z[CLV_HYP_LANES],
+                      double out[CLV_HYP_LANES]);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "core/simd_internal.h"
 
+#include <float.h>
 #include <math.h>
 
 #if defined(__x86_64__) && defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
@@ -134,7 +135,121 @@ __attribute__((target("avx2"))) static void clenshaw8_256(const double *c, int n
     _mm256_storeu_pd(out + 4,
                      _mm256_sub_pd(_mm256_add_pd(_mm256_loadu_pd(c + 4), _mm256_mul_pd(vy, e1)), e2));
 }
+
+/* clv_hyp2f1_lanes: lane k runs clv_hyp2f1's loop on z[k] (term *= r z,
+ * sum += term, stop when |term| <= 1e-16 |sum| after n > 2, NaN when the
+ * sum is not finite or 100000 terms pass); a lane that stops keeps its
+ * values (masked), so each lane's bits are the scalar function's. */
+__attribute__((target("avx512f"))) static void hyp_lanes_512(double a, double b, double c,
+                                                             const double *z, double *out)
+{
+    __m512d zv[2], term[2], sum[2], o[2];
+    __mmask8 act[2];
+    const __m512d one = _mm512_set1_pd(1.0), eps = _mm512_set1_pd(1e-16);
+    for (int h = 0; h < 2; h++) {
+        zv[h] = _mm512_loadu_pd(z + 8 * h);
+        term[h] = sum[h] = one;
+        act[h] = _mm512_cmp_pd_mask(zv[h], _mm512_setzero_pd(), _CMP_NEQ_UQ);
+        o[h] = _mm512_mask_mov_pd(one, act[h], _mm512_set1_pd(CT_NAN));
+    }
+    for (int n = 0; n < 100000 && (act[0] | act[1]) != 0; n++) {
+        __m512d vr = _mm512_set1_pd((a + n) * (b + n) / ((c + n) * (n + 1)));
+        for (int h = 0; h < 2; h++) {
+            term[h] = _mm512_mask_mul_pd(term[h], act[h], term[h], _mm512_mul_pd(vr, zv[h]));
+            sum[h] = _mm512_mask_add_pd(sum[h], act[h], sum[h], term[h]);
+            __m512d at = _mm512_abs_pd(term[h]), as = _mm512_abs_pd(sum[h]);
+            __mmask8 conv = n > 2 ? _mm512_mask_cmp_pd_mask(act[h], at, _mm512_mul_pd(eps, as),
+                                                            _CMP_LE_OQ)
+                                  : 0;
+            __mmask8 fin = _mm512_cmp_pd_mask(as, _mm512_set1_pd(DBL_MAX), _CMP_LE_OQ);
+            o[h] = _mm512_mask_mov_pd(o[h], conv, sum[h]);
+            act[h] &= (__mmask8)(~conv & fin);
+        }
+    }
+    _mm512_storeu_pd(out, o[0]);
+    _mm512_storeu_pd(out + 8, o[1]);
+}
+
+__attribute__((target("avx2"))) static void hyp_lanes_256(double a, double b, double c,
+                                                          const double *z, double *out)
+{
+    __m256d zv[4], term[4], sum[4], o[4], act[4];
+    const __m256d one = _mm256_set1_pd(1.0), eps = _mm256_set1_pd(1e-16), zero = _mm256_setzero_pd();
+    const __m256d absm = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
+    const __m256d big = _mm256_set1_pd(DBL_MAX);
+    for (int h = 0; h < 4; h++) {
+        zv[h] = _mm256_loadu_pd(z + 4 * h);
+        term[h] = sum[h] = one;
+        act[h] = _mm256_cmp_pd(zv[h], zero, _CMP_NEQ_UQ);
+        o[h] = _mm256_blendv_pd(one, _mm256_set1_pd(CT_NAN), act[h]);
+    }
+    for (int n = 0; n < 100000; n++) {
+        __m256d any = _mm256_or_pd(_mm256_or_pd(act[0], act[1]), _mm256_or_pd(act[2], act[3]));
+        if (_mm256_movemask_pd(any) == 0) {
+            break;
+        }
+        __m256d vr = _mm256_set1_pd((a + n) * (b + n) / ((c + n) * (n + 1)));
+        for (int h = 0; h < 4; h++) {
+            __m256d t = _mm256_mul_pd(term[h], _mm256_mul_pd(vr, zv[h]));
+            term[h] = _mm256_blendv_pd(term[h], t, act[h]);
+            sum[h] = _mm256_blendv_pd(sum[h], _mm256_add_pd(sum[h], term[h]), act[h]);
+            __m256d at = _mm256_and_pd(term[h], absm), as = _mm256_and_pd(sum[h], absm);
+            __m256d conv = n > 2 ? _mm256_and_pd(act[h], _mm256_cmp_pd(at, _mm256_mul_pd(eps, as),
+                                                                       _CMP_LE_OQ))
+                                 : zero;
+            __m256d fin = _mm256_cmp_pd(as, big, _CMP_LE_OQ);
+            o[h] = _mm256_blendv_pd(o[h], sum[h], conv);
+            act[h] = _mm256_and_pd(_mm256_andnot_pd(conv, act[h]), fin);
+        }
+    }
+    for (int h = 0; h < 4; h++) {
+        _mm256_storeu_pd(out + 4 * h, o[h]);
+    }
+}
 #endif
+
+void clv_hyp2f1_lanes(double a, double b, double c, const double z[CLV_HYP_LANES],
+                      double out[CLV_HYP_LANES])
+{
+#ifdef CLV_MVEC
+    int v = ct_simd_level();
+    if (v == 2) {
+        hyp_lanes_512(a, b, c, z, out);
+        return;
+    }
+    if (v == 1) {
+        hyp_lanes_256(a, b, c, z, out);
+        return;
+    }
+#endif
+    double term[CLV_HYP_LANES], sum[CLV_HYP_LANES];
+    unsigned char act[CLV_HYP_LANES];
+    size_t live = 0;
+    for (size_t k = 0; k < CLV_HYP_LANES; k++) {
+        term[k] = sum[k] = 1;
+        act[k] = z[k] != 0;
+        live += act[k];
+        out[k] = act[k] ? CT_NAN : 1.0;
+    }
+    for (int n = 0; n < 100000 && live > 0; n++) {
+        double r = (a + n) * (b + n) / ((c + n) * (n + 1));
+        for (size_t k = 0; k < CLV_HYP_LANES; k++) {
+            if (!act[k]) {
+                continue;
+            }
+            term[k] *= r * z[k];
+            sum[k] += term[k];
+            if (fabs(term[k]) <= 1e-16 * fabs(sum[k]) && n > 2) {
+                out[k] = sum[k];
+                act[k] = 0;
+                live--;
+            } else if (!isfinite(sum[k])) {
+                act[k] = 0;
+                live--;
+            }
+        }
+    }
+}
 
 void clv_clenshaw8(const double *c, int n, double y, double out[8])
 {
