@@ -179,6 +179,13 @@ ct_status ct_tw_create(ct_tw **out, ct_file *f, const char *group, const ct_cols
  * A parallel file: collective; each rank passes its own rows (0 is fine),
  * appended in rank order. */
 ct_status ct_tw_append(ct_tw *w, size_t j, const void *data, size_t nrows, ct_error *err);
+/* Every rank's nrows together (a parallel file; else nrows): the hint
+ * ct_tw_create needs, the same on every rank. */
+ct_status ct_file_total_rows(const ct_file *f, size_t nrows, size_t *total, ct_error *err);
+/* Column j (CT_FLOAT32) takes doubles in ct_tw_append from now on and
+ * stores them as floats: round < 0 toward -inf, > 0 toward +inf (the stored
+ * value never above, or never below, the double), 0 to nearest. */
+ct_status ct_tw_from_double(ct_tw *w, size_t j, int round, ct_error *err);
 /* Check that every column has the same length, write the group attributes,
  * and free w (also on failure). */
 ct_status ct_tw_close(ct_tw *w, ct_error *err);
