@@ -1,5 +1,6 @@
 /* test_store.c - HDF5 column store: round trips, foreign tables, atomic
  * output, refusal of incomplete/truncated/non-HDF5 files. */
+#include <float.h>
 #include <hdf5.h>
 #include <math.h>
 
@@ -125,6 +126,61 @@ static void test_store_round_trip(void **state)
     write_table(path, 4);
     check_table(path);
     assert_false(tu_count_temp());
+}
+
+/* Doubles stored as float32 by ct_tw_from_double: rounded down, up or to
+ * nearest, each value at most one float from the double and on the asked
+ * side of it (signs, 0, tiny values below the least subnormal, values past
+ * FLT_MAX, NaN); a column that is not float32 is refused. */
+static void test_store_narrowed_doubles(void **state)
+{
+    enum { N = 14 };
+    const double v[N] = {0.1, -0.1, 1.0 / 3, -2.0 / 3, 1.0, 0.0, 1e-50, -1e-50,
+                         123456789.123, 3.0e38, 1e39, -1e39, NAN, 0.5 + 1e-12};
+    const ct_colspec spec[4] = {
+        {"lo", CT_FLOAT32, 0}, {"hi", CT_FLOAT32, 0}, {"near", CT_FLOAT32, 0}, {"d", CT_FLOAT64, 0}};
+    char path[512];
+    ct_error err;
+    ct_file *f;
+    ct_tw *w;
+    ct_create_opts o = {0, "test", NULL};
+    (void)state;
+    tu_path(path, sizeof path, "narrow.h5");
+    assert_status(ct_file_create(&f, path, &o, &err), CT_OK);
+    assert_status(ct_tw_create(&w, f, "/t", spec, 4, N, NULL, &err), CT_OK);
+    assert_status(ct_tw_from_double(w, 3, -1, &err), CT_EINVAL); /* float64 column */
+    assert_status(ct_tw_from_double(w, 0, -1, &err), CT_OK);
+    assert_status(ct_tw_from_double(w, 1, 1, &err), CT_OK);
+    assert_status(ct_tw_from_double(w, 2, 0, &err), CT_OK);
+    for (size_t j = 0; j < 4; j++) { /* in two blocks: the scratch is reused */
+        assert_status(ct_tw_append(w, j, v, 5, &err), CT_OK);
+        assert_status(ct_tw_append(w, j, v + 5, N - 5, &err), CT_OK);
+    }
+    assert_status(ct_tw_close(w, &err), CT_OK);
+    assert_status(ct_file_commit(f, &err), CT_OK);
+    ct_table *t;
+    float lo[N], hi[N], ne[N];
+    assert_status(ct_file_open(&f, path, &err), CT_OK);
+    assert_status(ct_table_open(&t, f, "/t", &err), CT_OK);
+    assert_int_equal(ct_table_coltype(t, 0), CT_FLOAT32);
+    assert_status(ct_table_read(t, 0, 0, N, CT_FLOAT32, lo, &err), CT_OK);
+    assert_status(ct_table_read(t, 1, 0, N, CT_FLOAT32, hi, &err), CT_OK);
+    assert_status(ct_table_read(t, 2, 0, N, CT_FLOAT32, ne, &err), CT_OK);
+    ct_table_close(t);
+    ct_file_close(f);
+    for (int i = 0; i < N; i++) {
+        if (isnan(v[i])) {
+            assert_true(isnan(lo[i]) && isnan(hi[i]) && isnan(ne[i]));
+            continue;
+        }
+        assert_true((double)lo[i] <= v[i] && (double)hi[i] >= v[i]);
+        assert_true(ne[i] == (float)v[i]);
+        /* adjacent floats (or equal, where the double is a float) */
+        assert_true(lo[i] == hi[i] ? (double)lo[i] == v[i] : nextafterf(lo[i], INFINITY) == hi[i]);
+    }
+    assert_true(lo[4] == 1.0f && hi[4] == 1.0f && lo[5] == 0.0f && hi[5] == 0.0f);
+    assert_true(lo[6] == 0.0f && hi[6] == FLT_TRUE_MIN && lo[7] == -FLT_TRUE_MIN);
+    assert_true(lo[10] == FLT_MAX && isinf(hi[10]) && isinf(lo[11]) && hi[11] == -FLT_MAX);
 }
 
 static void test_store_abandon_keeps_old(void **state)
@@ -318,6 +374,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_round_trip),
+        cmocka_unit_test(test_store_narrowed_doubles),
         cmocka_unit_test(test_store_abandon_keeps_old),
         cmocka_unit_test(test_store_refuses_bad_files),
         cmocka_unit_test(test_store_refusals_and_types),
