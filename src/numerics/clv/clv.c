@@ -1386,36 +1386,52 @@ static void delta_logit_grad(const delta_job *J, double x, double tx, double T, 
     }
 }
 
-/* The gradients of log H and log H_D (h: H and H_D at the row; ih their
- * reciprocals, 0 where they are not positive). */
-static void delta_h_grad(const delta_job *J, double x, double T, const double h[2],
-                         const double ih[2], double gh[DQ_K], double ghd[DQ_K])
+/* The derivatives d of (H, H_D) in the base log-parameters at a row come
+ * from its x's interpolant piece (delta_piece: the piece and its argument
+ * y, or NULL where the row has none), evaluated (clv_clenshaw8, or two rows
+ * at once: clv_clenshaw8x2), then delta_shift; else exactly (dq_exact). */
+static const dq_piece *delta_piece(const delta_job *J, double x, double T, double *y)
 {
     const ct_fit *f = J->f;
-    double d[DQ_S];
     int pareto = f->model == CT_PARETO;
     const dq2 *q = J->dq == NULL           ? NULL
                    : pareto                ? &J->dq[0]
                    : x < (double)CHEB_XMAX ? &J->dq[(size_t)x]
                                            : NULL;
-    if (q != NULL && q->ok) {
-        double k = cheb_k(f), u = k / (k + T);
-        dq_piece_eval(&q->p[cheb_piece_of(u)], u, d);
-        if (pareto) { /* H = (r + x) / r H(x = 0) */
-            double r = f->par[0], sc = (r + x) / r;
-            for (size_t j = 0; j < DQ_K; j++) {
-                d[2 * j] *= sc;
-                d[2 * j + 1] *= sc;
-            }
-            d[0] += h[0] * (r / (r + x) - 1);
-            d[1] += h[1] * (r / (r + x) - 1);
-        }
+    if (q == NULL || !q->ok) {
+        return NULL;
+    }
+    double k = cheb_k(f), u = k / (k + T);
+    const dq_piece *ch = &q->p[cheb_piece_of(u)];
+    *y = (2 * u - ch->lo - ch->hi) / (ch->hi - ch->lo);
+    return ch;
+}
+
+/* Pareto/NBD's interpolant is of x = 0: H = (r + x) / r H(x = 0). */
+static void delta_shift(const delta_job *J, double x, double pa, double ey, double disc,
+                        double d[DQ_S])
+{
+    if (J->f->model != CT_PARETO) {
+        return;
+    }
+    double r = J->f->par[0], sc = (r + x) / r;
+    for (size_t j = 0; j < DQ_K; j++) {
+        d[2 * j] *= sc;
+        d[2 * j + 1] *= sc;
+    }
+    d[0] += (pa > 0 ? ey / pa : 0.0) * (r / (r + x) - 1);
+    d[1] += (pa > 0 ? disc / pa : 0.0) * (r / (r + x) - 1);
+}
+
+/* A row's d (delta_piece's ch and y, or exactly). */
+static void delta_d(const delta_job *J, double x, double T, const double est[3],
+                    const dq_piece *ch, double y, double d[DQ_S])
+{
+    if (ch != NULL) {
+        clv_clenshaw8(&ch->c[0][0], ch->n, y, d); /* DQ_S = 8 recurrences, a vector */
+        delta_shift(J, x, est[0], est[1], est[2], d);
     } else {
         dq_exact(&J->q, x, T, d);
-    }
-    for (size_t j = 0; j < DQ_K; j++) { /* (ih 0: the gradient 0) */
-        gh[j] = d[2 * j] * ih[0];
-        ghd[j] = d[2 * j + 1] * ih[1];
     }
 }
 
@@ -1436,35 +1452,39 @@ static inline double quad_base(const double *g, const double *C, size_t ld)
 }
 
 /* One row's variances of logit P(alive), log E[Y] and log D (v) from its
- * estimates (est) and the gradient of logit P(alive) (g0); gd: NULL, or D's
- * gradient (k). */
-static void delta_var(const delta_job *J, double x, double T, const double est[3],
-                      const double g0[DQ_K], double v[3], double *gd)
+ * estimates (est), the gradient of logit P(alive) (g0) and d (delta_d);
+ * gd: NULL, or D's gradient (k).  grad log H = d_H / H with 1 / H =
+ * P(alive) / E[Y] (one division), likewise H_D. */
+static void delta_var_d(const delta_job *J, const double est[3], const double g0[DQ_K],
+                        const double d[DQ_S], double v[3], double *gd)
 {
     size_t k = J->f->k;
     double pa = est[0], ey = est[1], disc = est[2];
-    double g[3][CT_CLV_MAXPAR], gh[DQ_K], ghd[DQ_K];
-    for (size_t j = DQ_K; j < k; j++) {
-        g[0][j] = g[1][j] = g[2][j] = 0;
-    }
-    /* H = E[Y] / P(alive), H_D = D / P(alive): h only for Pareto/NBD's
-     * shift in x, the reciprocals for every row (one division each) */
-    const double h[2] = {pa > 0 ? ey / pa : 0.0, pa > 0 ? disc / pa : 0.0};
-    const double ih[2] = {pa > 0 && ey > 0 ? pa / ey : 0.0, pa > 0 && disc > 0 ? pa / disc : 0.0};
-    delta_h_grad(J, x, T, h, ih, gh, ghd);
+    double g[3][CT_CLV_MAXPAR];
+    double ih0 = pa > 0 && ey > 0 ? pa / ey : 0.0, ih1 = pa > 0 && disc > 0 ? pa / disc : 0.0;
     for (size_t j = 0; j < DQ_K; j++) {
         g[0][j] = g0[j];
-        g[1][j] = (1 - pa) * g0[j] + gh[j];
-        g[2][j] = (1 - pa) * g0[j] + ghd[j];
+        g[1][j] = (1 - pa) * g0[j] + d[2 * j] * ih0;
+        g[2][j] = (1 - pa) * g0[j] + d[2 * j + 1] * ih1;
     }
     /* the coefficients of a covariate fit scored without covariates (z = 0)
-     * move nothing: their entries stay 0 */
+     * move nothing: their entries are 0 (and quad_base reads the base's) */
     v[0] = pa > 0 && pa < 1 ? quad_base(g[0], J->lc, k) : 0.0;
     v[1] = ey > 0 ? quad_base(g[1], J->lc, k) : 0.0;
     v[2] = disc > 0 ? quad_base(g[2], J->lc, k) : 0.0;
     for (size_t j = 0; gd != NULL && j < k; j++) {
-        gd[j] = disc * g[2][j];
+        gd[j] = j < DQ_K ? disc * g[2][j] : 0.0;
     }
+}
+
+/* delta_d, then delta_var_d. */
+static void delta_var(const delta_job *J, double x, double T, const double est[3],
+                      const double g0[DQ_K], double v[3], double *gd)
+{
+    double y = 0, d[DQ_S];
+    const dq_piece *ch = delta_piece(J, x, T, &y);
+    delta_d(J, x, T, est, ch, y, d);
+    delta_var_d(J, est, g0, d, v, gd);
 }
 
 static ct_status delta_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
@@ -1985,30 +2005,64 @@ typedef struct fused_job {
     const clv_pmf_rule *rule;
 } fused_job;
 
+/* One row's estimates and P(alive)'s gradient (g0) into out and est. */
+static void fused_est(const fused_job *J, size_t i, double est[3], double g0[DQ_K])
+{
+    const ct_fit *f = J->S.f;
+    double x = J->c->x[i], tx = J->c->t_x[i], T = J->c->T[i], pa;
+    if (f->model != CT_PARETO) {
+        pa = clv_bg_p_alive_grad(f->par, f->model == CT_MBGNBD, x, tx, T, g0);
+    } else if (clv_pareto_p_alive_grad(f->par, J->D->s00d, J->D->ps, x, tx, T, &pa, g0) != 0) {
+        pa = row_p_alive(&J->S, x, tx, T);
+        logit_grad_quad(&J->D->q, x, tx, T, g0);
+    }
+    score_row_pa(&J->S, x, tx, T, pa, est);
+    J->out->p_alive[i] = est[0];
+    J->out->exp_purchases[i] = est[1];
+    J->out->clv[i] = J->out->exp_spend[i] * est[2];
+}
+
+/* One row's bounds and predictive interval from its estimates and d. */
+static void fused_bounds(const fused_job *J, size_t i, const double est[3], const double g0[DQ_K],
+                         const double d[DQ_S])
+{
+    double v[3];
+    delta_var_d(J->D, est, g0, d, v, NULL);
+    bounds_one(J->out, J->gg, J->gg_cov, J->c, i, v, J->z);
+    purchases_quantiles(J->S.f, J->rule, J->c->x[i], J->c->t_x[i], J->c->T[i], est[0], J->level,
+                        &J->out->purchases_lo[i], &J->out->purchases_hi[i]);
+}
+
+/* Rows two at a time: their interpolant sums (a recurrence of 8 to 64
+ * dependent steps each) run interleaved, one row's latency hidden behind
+ * the other's; each row's operations are those of delta_var alone. */
 static ct_status fused_block(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
     const fused_job *J = vctx;
-    const ct_fit *f = J->S.f;
-    ct_scores *out = J->out;
     (void)b;
     (void)err;
-    for (size_t i = begin; i < end; i++) {
-        double x = J->c->x[i], tx = J->c->t_x[i], T = J->c->T[i], pa, g0[DQ_K], est[3], v[3];
-        if (f->model != CT_PARETO) {
-            pa = clv_bg_p_alive_grad(f->par, f->model == CT_MBGNBD, x, tx, T, g0);
-        } else if (clv_pareto_p_alive_grad(f->par, J->D->s00d, J->D->ps, x, tx, T, &pa, g0) !=
-                   0) {
-            pa = row_p_alive(&J->S, x, tx, T);
-            logit_grad_quad(&J->D->q, x, tx, T, g0);
+    for (size_t i = begin; i < end; i += 2) {
+        size_t m = end - i < 2 ? end - i : 2;
+        double est[2][3], g0[2][DQ_K], d[2][DQ_S], y[2] = {0, 0};
+        const dq_piece *ch[2] = {NULL, NULL};
+        for (size_t q = 0; q < m; q++) {
+            fused_est(J, i + q, est[q], g0[q]);
+            ch[q] = delta_piece(J->D, J->c->x[i + q], J->c->T[i + q], &y[q]);
         }
-        score_row_pa(&J->S, x, tx, T, pa, est);
-        out->p_alive[i] = est[0];
-        out->exp_purchases[i] = est[1];
-        out->clv[i] = out->exp_spend[i] * est[2];
-        delta_var(J->D, x, T, est, g0, v, NULL);
-        bounds_one(out, J->gg, J->gg_cov, J->c, i, v, J->z);
-        purchases_quantiles(f, J->rule, x, tx, T, pa, J->level, &out->purchases_lo[i],
-                            &out->purchases_hi[i]);
+        if (m == 2 && ch[0] != NULL && ch[1] != NULL) {
+            clv_clenshaw8x2(&ch[0]->c[0][0], ch[0]->n, y[0], &ch[1]->c[0][0], ch[1]->n, y[1],
+                            d[0], d[1]);
+            for (size_t q = 0; q < 2; q++) {
+                delta_shift(J->D, J->c->x[i + q], est[q][0], est[q][1], est[q][2], d[q]);
+            }
+        } else {
+            for (size_t q = 0; q < m; q++) {
+                delta_d(J->D, J->c->x[i + q], J->c->T[i + q], est[q], ch[q], y[q], d[q]);
+            }
+        }
+        for (size_t q = 0; q < m; q++) {
+            fused_bounds(J, i + q, est[q], g0[q], d[q]);
+        }
     }
     return CT_OK;
 }

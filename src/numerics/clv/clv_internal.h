@@ -332,6 +332,9 @@ double clv_pmf_next(clv_pmf *it);
  * Each lane does the scalar recurrence's operations in order (clv_vmath.c;
  * AVX-512 or AVX2 where there, the same bits). */
 void clv_clenshaw8(const double *c, int n, double y, double out[8]);
+/* Two of them (its own n and y each), interleaved: the bits of two calls. */
+void clv_clenshaw8x2(const double *ca, int na, double ya, const double *cb, int nb, double yb,
+                     double outa[8], double outb[8]);
 
 /* The Pareto/NBD pmf's nodes for one customer (clv_pmf_init; clv_vmath.c:
  * glibc's vector exp and log1p where the CPU and glibc have them): om[i] =

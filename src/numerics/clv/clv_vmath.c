@@ -116,6 +116,38 @@ __attribute__((target("avx512f"))) static void clenshaw8_512(const double *c, in
     _mm512_storeu_pd(out, r);
 }
 
+/* Two recurrences, the longer one alone until the other starts (its b's
+ * are 0 before: the same bits as starting it there). */
+__attribute__((target("avx512f"))) static void clenshaw8x2_512(const double *ca, int na,
+                                                               double ya, const double *cb,
+                                                               int nb, double yb, double *oa,
+                                                               double *ob)
+{
+    __m512d a1 = _mm512_setzero_pd(), a2 = a1, b1 = a1, b2 = a1;
+    __m512d ay2 = _mm512_set1_pd(2 * ya), by2 = _mm512_set1_pd(2 * yb);
+    size_t n = (size_t)(na > nb ? na : nb);
+    for (size_t j = n; j-- > 1;) {
+        if (j < (size_t)na) {
+            __m512d a0 = _mm512_sub_pd(
+                _mm512_add_pd(_mm512_loadu_pd(ca + j * 8), _mm512_mul_pd(ay2, a1)), a2);
+            a2 = a1;
+            a1 = a0;
+        }
+        if (j < (size_t)nb) {
+            __m512d b0 = _mm512_sub_pd(
+                _mm512_add_pd(_mm512_loadu_pd(cb + j * 8), _mm512_mul_pd(by2, b1)), b2);
+            b2 = b1;
+            b1 = b0;
+        }
+    }
+    _mm512_storeu_pd(oa, _mm512_sub_pd(_mm512_add_pd(_mm512_loadu_pd(ca),
+                                                     _mm512_mul_pd(_mm512_set1_pd(ya), a1)),
+                                       a2));
+    _mm512_storeu_pd(ob, _mm512_sub_pd(_mm512_add_pd(_mm512_loadu_pd(cb),
+                                                     _mm512_mul_pd(_mm512_set1_pd(yb), b1)),
+                                       b2));
+}
+
 __attribute__((target("avx2"))) static void clenshaw8_256(const double *c, int n, double y,
                                                           double out[8])
 {
@@ -275,6 +307,19 @@ void clv_clenshaw8(const double *c, int n, double y, double out[8])
     for (int q = 0; q < 8; q++) {
         out[q] = c[q] + y * b1[q] - b2[q];
     }
+}
+
+void clv_clenshaw8x2(const double *ca, int na, double ya, const double *cb, int nb, double yb,
+                     double outa[8], double outb[8])
+{
+#ifdef CLV_MVEC
+    if (ct_simd_level() == 2) {
+        clenshaw8x2_512(ca, na, ya, cb, nb, yb, outa, outb);
+        return;
+    }
+#endif
+    clv_clenshaw8(ca, na, ya, outa);
+    clv_clenshaw8(cb, nb, yb, outb);
 }
 
 void clv_pareto_nodes(const clv_nodes *nd, double s, double b2, double c, double k0, double *nb,
