@@ -7,6 +7,8 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_integration.h>
 #include <gsl/gsl_sf_hyperg.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1218,8 +1220,14 @@ typedef struct dq_piece {
     double c[CHEB_MAX][DQ_S];
 } dq_piece;
 
+/* One x's pieces, each made when a row first needs it (dq_piece_ready):
+ * scores over continuous T use only the pieces their range of T covers
+ * (3 of 8 for 3 years of weekly data: T from 52 to 156, alpha 4.4), and
+ * the work runs in the scoring threads instead of before them. */
+enum { DQ_NONE, DQ_MAKING, DQ_MADE, DQ_FAILED };
 typedef struct dq2 {
-    int ok;
+    _Atomic int state[CHEB_PIECES];
+    double scale[2]; /* |H| and |H_D| at T = 0: the pieces' tolerance */
     dq_piece p[CHEB_PIECES];
 } dq2;
 
@@ -1289,7 +1297,6 @@ static int dq_piece_fit(const dq_fits *q, double x, double k, double lo, double 
 typedef struct dq_job {
     const ct_fit *f;
     future_ctx base; /* f's own horizon sums (the scale) */
-    const dq_fits *q;
     dq2 *dq;
 } dq_job;
 
@@ -1301,21 +1308,19 @@ static ct_status dq_block(void *vctx, size_t b, size_t begin, size_t end, ct_err
     for (size_t x = begin; x < end; x++) {
         double top[2];
         horizon_sums(&J->base, (double)x, 0, 0, 1, top);
-        double scale[2] = {fabs(top[0]), fabs(top[1])};
         dq2 *d = &J->dq[x];
-        d->ok = 0;
-        int k = 0;
-        while (k < CHEB_PIECES && dq_piece_fit(J->q, (double)x, cheb_k(J->f), CHEB_EDGE[k],
-                                               CHEB_EDGE[k + 1], scale, &d->p[k]) == 0) {
-            k++;
+        d->scale[0] = fabs(top[0]);
+        d->scale[1] = fabs(top[1]);
+        for (int k = 0; k < CHEB_PIECES; k++) {
+            atomic_init(&d->state[k], DQ_NONE);
         }
-        d->ok = k == CHEB_PIECES;
     }
     return CT_OK;
 }
 
 /* The quotients' interpolants of f (BG family: x < CHEB_XMAX; Pareto/NBD:
- * x = 0); *out NULL for other models and an empty horizon. */
+ * x = 0), their pieces still to make (dq_piece_ready); *out NULL for other
+ * models and an empty horizon. */
 static ct_status make_dq(const ct_fit *f, int steps, const double *tv, unsigned threads,
                          dq2 **out, ct_error *err)
 {
@@ -1324,13 +1329,11 @@ static ct_status make_dq(const ct_fit *f, int steps, const double *tv, unsigned 
         return CT_OK;
     }
     size_t nx = f->model == CT_PARETO ? 1 : CHEB_XMAX;
-    dq_fits q;
-    dq_fits_init(&q, f, steps, tv);
     dq2 *dq = malloc(nx * sizeof *dq);
     if (dq == NULL) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    dq_job J = {f, {f, steps, tv, tv + steps}, &q, dq};
+    dq_job J = {f, {f, steps, tv, tv + steps}, dq};
     ct_status s = ct_par_for(nx, 1, threads, dq_block, &J, err);
     if (s != CT_OK) {
         free(dq);
@@ -1347,7 +1350,7 @@ typedef struct delta_job {
     const double *pa, *ey, *disc;
     double *vpa, *vey, *vd, *gd;
     const double *lc; /* the covariance in theta, k x k */
-    const dq2 *dq;    /* or NULL */
+    dq2 *dq;          /* or NULL (its pieces made as rows need them) */
     dq_fits q;
     double s00d[4]; /* Pareto/NBD: the series at x = 0, t = 0 and its sums */
     const clv_pareto_series *ps; /* Pareto/NBD: NULL, or the interpolant's table */
@@ -1390,19 +1393,46 @@ static void delta_logit_grad(const delta_job *J, double x, double tx, double T, 
  * from its x's interpolant piece (delta_piece: the piece and its argument
  * y, or NULL where the row has none), evaluated (clv_clenshaw8, or two rows
  * at once: clv_clenshaw8x2), then delta_shift; else exactly (dq_exact). */
+/* Whether piece k of q (x's, or x = 0's for Pareto/NBD) is made, making it
+ * first if no thread has: one thread makes it while any other that needs it
+ * waits; the piece is the same whichever thread makes it, so the scores do
+ * not depend on the threads or the rows' order. */
+static int dq_piece_ready(const delta_job *J, dq2 *q, double x, int k)
+{
+    int st = atomic_load_explicit(&q->state[k], memory_order_acquire);
+    if (st == DQ_NONE) {
+        int expect = DQ_NONE;
+        if (atomic_compare_exchange_strong_explicit(&q->state[k], &expect, DQ_MAKING,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            int ok = dq_piece_fit(&J->q, J->f->model == CT_PARETO ? 0.0 : x, cheb_k(J->f),
+                                  CHEB_EDGE[k], CHEB_EDGE[k + 1], q->scale, &q->p[k]) == 0;
+            atomic_store_explicit(&q->state[k], ok ? DQ_MADE : DQ_FAILED, memory_order_release);
+            return ok;
+        }
+        st = expect;
+    }
+    while (st == DQ_MAKING) {
+        sched_yield();
+        st = atomic_load_explicit(&q->state[k], memory_order_acquire);
+    }
+    return st == DQ_MADE;
+}
+
 static const dq_piece *delta_piece(const delta_job *J, double x, double T, double *y)
 {
     const ct_fit *f = J->f;
     int pareto = f->model == CT_PARETO;
-    const dq2 *q = J->dq == NULL           ? NULL
-                   : pareto                ? &J->dq[0]
-                   : x < (double)CHEB_XMAX ? &J->dq[(size_t)x]
-                                           : NULL;
-    if (q == NULL || !q->ok) {
+    dq2 *q = J->dq == NULL           ? NULL
+             : pareto                ? &J->dq[0]
+             : x < (double)CHEB_XMAX ? &J->dq[(size_t)x]
+                                     : NULL;
+    double k = cheb_k(f), u = k / (k + T);
+    int piece = cheb_piece_of(u);
+    if (q == NULL || !dq_piece_ready(J, q, x, piece)) {
         return NULL;
     }
-    double k = cheb_k(f), u = k / (k + T);
-    const dq_piece *ch = &q->p[cheb_piece_of(u)];
+    const dq_piece *ch = &q->p[piece];
     *y = (2 * u - ch->lo - ch->hi) / (ch->hi - ch->lo);
     return ch;
 }
@@ -1527,7 +1557,7 @@ static ct_status delta_rows_fwd(const ct_fit *f, const double *rows, const ct_cu
  * interpolants (a scorer's), or NULL: made here. */
 static ct_status delta_rows(const ct_fit *f, const double *rows, const ct_customers *c,
                             size_t nd, int steps, const double *tv, unsigned threads,
-                            const dq2 *made, const double *pa, const double *ey,
+                            dq2 *made, const double *pa, const double *ey,
                             const double *disc, double *vpa, double *vey, double *vd, double *gd,
                             ct_error *err)
 {
@@ -1849,7 +1879,7 @@ struct ct_clv_scorer {
 
 static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                             double level, unsigned threads, double tol, int steps,
-                            const double *tv, const cheb2 *cheb, const dq2 *made_dq,
+                            const double *tv, const cheb2 *cheb, dq2 *made_dq,
                             ct_scores *out, ct_error *err);
 
 /* The arguments every scorer checks: horizon, discount, the spend fit (and,
@@ -2073,7 +2103,7 @@ static ct_status fused_block(void *vctx, size_t b, size_t begin, size_t end, ct_
  * covariance. */
 static ct_status score_fused(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                              double level, unsigned threads, double tol, int steps,
-                             const double *tv, const cheb2 *made, const dq2 *made_dq,
+                             const double *tv, const cheb2 *made, dq2 *made_dq,
                              ct_scores *out, int *done, ct_error *err)
 {
     double lc[CT_CLV_MAXPAR * CT_CLV_MAXPAR];
@@ -2122,7 +2152,7 @@ static ct_status score_fused(const ct_fit *f, const ct_fit *gg, const ct_custome
  * delta method, the quotients' interpolants made_dq (NULL: made here). */
 static ct_status score_rows(const ct_fit *f, const ct_fit *gg, const ct_customers *c,
                             double level, unsigned threads, double tol, int steps,
-                            const double *tv, const cheb2 *made, const dq2 *made_dq,
+                            const double *tv, const cheb2 *made, dq2 *made_dq,
                             ct_scores *out, ct_error *err)
 {
     uint32_t *idx = NULL;
