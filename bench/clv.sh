@@ -83,6 +83,13 @@ for n in $SIZES; do
                 bt=$("$TIMEIT" -n 1 -q -- "$CLV" score "$DIR/$k$n.h5" --fit "$DIR/fit-$k-$m-$n.h5" --horizon 52 --discount 0.01 --intervals=bootstrap:200 -o "$DIR/scores-$k-$n.h5")
                 awk -v m="$m" -v k="$k" -v n="$n" -v a="$(field "$plain" best_s)" -v b="$(field "$bt" best_s)" -v kb="$(field "$bt" maxrss_kb)" 'BEGIN {
                     printf "score --intervals=bootstrap:200 %-6s %-4s %4s: %.2f s (target <= 30 s) vs plain %.2f s; peak RSS %.0f MB\n", m, k, n, b, a, kb / 1024 }'
+                # tier stability, 100 draws (issue 15: <= 30 s on 1M): the
+                # stage's own seconds from `run` on the same customers
+                "$CLV" run -m models/vip4.ini "$DIR/$k$n.h5" -o "$DIR/stab-$n.h5" --stability 100 \
+                    2>"$DIR/stab-stages.txt" >/dev/null
+                st=$(sed -n 's/^clvtier run: *stability *\([0-9.]*\) s$/\1/p' "$DIR/stab-stages.txt")
+                sc=$(sed -n 's/^clvtier run: *score *\([0-9.]*\) s$/\1/p' "$DIR/stab-stages.txt")
+                echo "run --stability 100 (models/vip4.ini) $k $n: stability stage ${st:-?} s (target <= 30 s; one run) vs that run's score stage ${sc:-?} s"
             fi
         done
     done
