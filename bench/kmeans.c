@@ -286,6 +286,61 @@ static int seeding(size_t n, size_t d, size_t k, int T)
     return 0;
 }
 
+/* Seconds per iteration of a bounded algorithm (whole fits from C0 with
+ * max_iter 1 and 11, tol 0, best of 3 each: (t11 - t1) over the iterations
+ * the two ran, as the peer is timed), its inertia and the mean share of
+ * distances skipped in the passes after the first. */
+static int bounded_per_iter(const double *X, const float *F, int f32, size_t n, size_t d,
+                            size_t k, const double *C0, int T, ct_km_algo algo, double *per,
+                            double *inertia, double *skip)
+{
+    double t1 = 1e9, t11 = 1e9;
+    unsigned n1 = 0, n11 = 0;
+    ct_error err;
+    for (int rep = 0; rep < 3; rep++) {
+        for (int it = 1; it <= 11; it += 10) {
+            ct_kmeans_opts o;
+            ct_kmeans_result r;
+            ct_kmeans_opts_init(&o);
+            o.k = k;
+            o.init = CT_KM_INIT_GIVEN;
+            o.centroids = C0;
+            o.max_iter = (unsigned)it;
+            o.tol = 0;
+            o.threads = (unsigned)T;
+            o.algorithm = algo;
+            double t0 = now();
+            ct_status st = f32 ? ct_kmeans_fit_f32(F, n, d, NULL, &o, &r, &err)
+                               : ct_kmeans_fit(X, n, d, NULL, &o, &r, &err);
+            if (st != CT_OK) {
+                fprintf(stderr, "kmeans: %s\n", err.msg);
+                return 1;
+            }
+            double dt = now() - t0;
+            *inertia = r.inertia;
+            if (it == 1) {
+                n1 = r.iterations;
+            } else {
+                n11 = r.iterations;
+            }
+            if (it == 11 && r.npasses > 1) { /* passes 2..: the first assigns every row */
+                *skip = 0;
+                for (size_t q = 1; q < r.npasses; q++) {
+                    *skip += r.skipped[q] / (double)(r.npasses - 1);
+                }
+            }
+            ct_kmeans_result_free(&r);
+            if (it == 1) {
+                t1 = dt < t1 ? dt : t1;
+            } else {
+                t11 = dt < t11 ? dt : t11;
+            }
+        }
+    }
+    *per = (t11 - t1) / (n11 > n1 ? (double)(n11 - n1) : 1.0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 6 && strcmp(argv[1], "seed") == 0) {
@@ -344,44 +399,11 @@ int main(int argc, char **argv)
     }
     double per = (best6 - best1) / 5;
     /* Hamerly's bounds, timed as the peer is: whole fits from the same start
-     * with max_iter 1 and 6 (tol 0), best of 3; setup cancels. */
-    double h1 = 1e9, h6 = 1e9, hin = 0, hskip = 0;
-    for (int rep = 0; rep < 3; rep++) {
-        for (int it = 1; it <= 6; it += 5) {
-            ct_kmeans_opts o;
-            ct_kmeans_result r;
-            ct_kmeans_opts_init(&o);
-            o.k = k;
-            o.init = CT_KM_INIT_GIVEN;
-            o.centroids = C0;
-            o.max_iter = (unsigned)it;
-            o.tol = 0;
-            o.threads = (unsigned)T;
-            o.algorithm = CT_KM_ALGO_HAMERLY;
-            double t0 = now();
-            ct_status st = f32 ? ct_kmeans_fit_f32(F, n, d, NULL, &o, &r, &err)
-                               : ct_kmeans_fit(X, n, d, NULL, &o, &r, &err);
-            if (st != CT_OK) {
-                fprintf(stderr, "kmeans: %s\n", err.msg);
-                return 1;
-            }
-            double dt = now() - t0;
-            hin = r.inertia;
-            if (it == 6 && r.npasses > 1) { /* passes 2..: the first assigns every row */
-                hskip = 0;
-                for (size_t q = 1; q < r.npasses; q++) {
-                    hskip += r.skipped[q] / (double)(r.npasses - 1);
-                }
-            }
-            ct_kmeans_result_free(&r);
-            if (it == 1) {
-                h1 = dt < h1 ? dt : h1;
-            } else {
-                h6 = dt < h6 ? dt : h6;
-            }
-        }
+     * with max_iter 1 and 11 (tol 0), best of 3; setup cancels. */
+    double hper, hin, hskip = 0;
+    if (bounded_per_iter(X, F, f32, n, d, k, C0, T, CT_KM_ALGO_HAMERLY, &hper, &hin, &hskip) != 0) {
+        return 1;
     }
-    double hper = (h6 - h1) / 5;
     double bw = read_bw(T), gr = gemm_rate(T, f32), fp = fma_peak(T, f32);
     double bytes = (double)(n * d * (f32 ? 4 : 8));
     double fl = 2.0 * (double)n * (double)d * (double)k;
