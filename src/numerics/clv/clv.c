@@ -1178,19 +1178,25 @@ int clv_log_cov(const ct_fit *f, double *lc)
     return 1;
 }
 
-double clv_quad(const double *g, const double *C, size_t k)
+/* g . (C g) over the first n entries, C's rows ld apart: the n row
+ * products are independent chains (one chain of n^2 terms was
+ * latency-bound: a third of the delta method's time). */
+static inline double quad_ld(const double *g, const double *C, size_t n, size_t ld)
 {
-    /* g . (C g): the k row products are independent chains (one chain of
-     * k^2 terms was latency-bound: a third of the delta method's time) */
     double v = 0;
-    for (size_t i = 0; i < k; i++) {
+    for (size_t i = 0; i < n; i++) {
         double w = 0;
-        for (size_t j = 0; j < k; j++) {
-            w += C[i * k + j] * g[j];
+        for (size_t j = 0; j < n; j++) {
+            w += C[i * ld + j] * g[j];
         }
         v += g[i] * w;
     }
     return v;
+}
+
+double clv_quad(const double *g, const double *C, size_t k)
+{
+    return quad_ld(g, C, k, k);
 }
 
 /* ---- the delta method's gradients for BG/NBD, MBG/NBD and Pareto/NBD -------
@@ -1466,19 +1472,11 @@ static void delta_d(const delta_job *J, double x, double T, const double est[3],
 }
 
 /* g . (C g) for a gradient whose entries past the base parameters are 0
- * (C k x k, row stride ld): clv_quad's operations on the leading 4 x 4
- * block, inlined (the three per row were a call and a loop each). */
+ * (C k x k, row stride ld): the leading 4 x 4 block, inlined (the three
+ * per row were a call and a loop each). */
 static inline double quad_base(const double *g, const double *C, size_t ld)
 {
-    double v = 0;
-    for (size_t i = 0; i < DQ_K; i++) {
-        double w = 0;
-        for (size_t j = 0; j < DQ_K; j++) {
-            w += C[i * ld + j] * g[j];
-        }
-        v += g[i] * w;
-    }
-    return v;
+    return quad_ld(g, C, DQ_K, ld);
 }
 
 /* One row's variances of logit P(alive), log E[Y] and log D (v) from its
