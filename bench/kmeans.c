@@ -155,52 +155,35 @@ typedef struct fma_job {
 } fma_job;
 
 #define FMA_REPS 20000000L
+/* 12 independent chains of a = a m + c in registers, FMA_REPS steps each,
+ * then folded into one value (so none is optimised away). */
+#define FMA_BODY(VT, LANES, SET1, FMADD, STORE)                                                    \
+    VT m = SET1(0.999999), c = SET1(1e-9), a[12];                                                  \
+    _Pragma("GCC unroll 12") for (int q = 0; q < 12; q++) {                                       \
+        a[q] = SET1((double)q);                                                                    \
+    }                                                                                              \
+    for (long r = 0; r < FMA_REPS; r++) {                                                          \
+        /* unrolled: the 12 chains stay in registers */                                            \
+        _Pragma("GCC unroll 12") for (int q = 0; q < 12; q++) {                                   \
+            a[q] = FMADD(a[q], m, c);                                                              \
+        }                                                                                          \
+    }                                                                                              \
+    VT f = c;                                                                                      \
+    _Pragma("GCC unroll 6") for (int q = 10; q >= 0; q -= 2) {                                    \
+        f = FMADD(a[q], a[q + 1], f);                                                              \
+    }                                                                                              \
+    double o[LANES];                                                                               \
+    STORE(o, f);                                                                                   \
+    return o[0];
+
 __attribute__((target("avx512f"))) static double fma_512(void)
 {
-    __m512d m = _mm512_set1_pd(0.999999), c = _mm512_set1_pd(1e-9);
-    __m512d a0 = _mm512_set1_pd(0), a1 = _mm512_set1_pd(1), a2 = _mm512_set1_pd(2), a3 = _mm512_set1_pd(3), a4 = _mm512_set1_pd(4), a5 = _mm512_set1_pd(5);
-    __m512d a6 = _mm512_set1_pd(6), a7 = _mm512_set1_pd(7), a8 = _mm512_set1_pd(8), a9 = _mm512_set1_pd(9), a10 = _mm512_set1_pd(10), a11 = _mm512_set1_pd(11);
-    for (long r = 0; r < FMA_REPS; r++) { /* 12 chains in registers */
-        a0 = _mm512_fmadd_pd(a0, m, c);
-        a1 = _mm512_fmadd_pd(a1, m, c);
-        a2 = _mm512_fmadd_pd(a2, m, c);
-        a3 = _mm512_fmadd_pd(a3, m, c);
-        a4 = _mm512_fmadd_pd(a4, m, c);
-        a5 = _mm512_fmadd_pd(a5, m, c);
-        a6 = _mm512_fmadd_pd(a6, m, c);
-        a7 = _mm512_fmadd_pd(a7, m, c);
-        a8 = _mm512_fmadd_pd(a8, m, c);
-        a9 = _mm512_fmadd_pd(a9, m, c);
-        a10 = _mm512_fmadd_pd(a10, m, c);
-        a11 = _mm512_fmadd_pd(a11, m, c);
-    }
-    double o[8];
-    _mm512_storeu_pd(o, _mm512_fmadd_pd(a0, a1, _mm512_fmadd_pd(a2, a3, _mm512_fmadd_pd(a4, a5, _mm512_fmadd_pd(a6, a7, _mm512_fmadd_pd(a8, a9, _mm512_fmadd_pd(a10, a11, c)))))));
-    return o[0];
+    FMA_BODY(__m512d, 8, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_storeu_pd)
 }
 
 __attribute__((target("avx2,fma"))) static double fma_256(void)
 {
-    __m256d m = _mm256_set1_pd(0.999999), c = _mm256_set1_pd(1e-9);
-    __m256d a0 = _mm256_set1_pd(0), a1 = _mm256_set1_pd(1), a2 = _mm256_set1_pd(2), a3 = _mm256_set1_pd(3), a4 = _mm256_set1_pd(4), a5 = _mm256_set1_pd(5);
-    __m256d a6 = _mm256_set1_pd(6), a7 = _mm256_set1_pd(7), a8 = _mm256_set1_pd(8), a9 = _mm256_set1_pd(9), a10 = _mm256_set1_pd(10), a11 = _mm256_set1_pd(11);
-    for (long r = 0; r < FMA_REPS; r++) { /* 12 chains in registers */
-        a0 = _mm256_fmadd_pd(a0, m, c);
-        a1 = _mm256_fmadd_pd(a1, m, c);
-        a2 = _mm256_fmadd_pd(a2, m, c);
-        a3 = _mm256_fmadd_pd(a3, m, c);
-        a4 = _mm256_fmadd_pd(a4, m, c);
-        a5 = _mm256_fmadd_pd(a5, m, c);
-        a6 = _mm256_fmadd_pd(a6, m, c);
-        a7 = _mm256_fmadd_pd(a7, m, c);
-        a8 = _mm256_fmadd_pd(a8, m, c);
-        a9 = _mm256_fmadd_pd(a9, m, c);
-        a10 = _mm256_fmadd_pd(a10, m, c);
-        a11 = _mm256_fmadd_pd(a11, m, c);
-    }
-    double o[4];
-    _mm256_storeu_pd(o, _mm256_fmadd_pd(a0, a1, _mm256_fmadd_pd(a2, a3, _mm256_fmadd_pd(a4, a5, _mm256_fmadd_pd(a6, a7, _mm256_fmadd_pd(a8, a9, _mm256_fmadd_pd(a10, a11, c)))))));
-    return o[0];
+    FMA_BODY(__m256d, 4, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_storeu_pd)
 }
 
 static void *fma_run(void *p)
