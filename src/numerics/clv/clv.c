@@ -1383,22 +1383,23 @@ static void delta_job_fits(delta_job *J, int steps, const double *tv)
     }
 }
 
-/* The gradient of logit P(alive) in the base log-parameters. */
-static void delta_logit_grad(const delta_job *J, double x, double tx, double T, double g[DQ_K])
+/* The gradient of logit P(alive) in the base log-parameters, and *P the
+ * closed form's P(alive) (clv_p_alive1's bits); 1 where there is no closed
+ * form (Pareto/NBD's series too slow) and the quadrature's logit was
+ * differenced instead (*P then not set). */
+static int delta_logit_grad(const delta_job *J, double x, double tx, double T, double g[DQ_K],
+                            double *P)
 {
     const ct_fit *f = J->f;
-    double P;
     if (f->model != CT_PARETO) {
-        (void)clv_bg_p_alive_grad(f->par, f->model == CT_MBGNBD, x, tx, T, g);
-    } else if (clv_pareto_p_alive_grad(f->par, J->s00d, J->ps, x, tx, T, &P, g) != 0) {
+        *P = clv_bg_p_alive_grad(f->par, f->model == CT_MBGNBD, x, tx, T, g);
+    } else if (clv_pareto_p_alive_grad(f->par, J->s00d, J->ps, x, tx, T, P, g) != 0) {
         logit_grad_quad(&J->q, x, tx, T, g);
+        return 1;
     }
+    return 0;
 }
 
-/* The derivatives d of (H, H_D) in the base log-parameters at a row come
- * from its x's interpolant piece (delta_piece: the piece and its argument
- * y, or NULL where the row has none), evaluated (clv_clenshaw8, or two rows
- * at once: clv_clenshaw8x2), then delta_shift; else exactly (dq_exact). */
 /* Whether piece k of q (x's, or x = 0's for Pareto/NBD) is made, making it
  * first if no thread has: one thread makes it while any other that needs it
  * waits; the piece is the same whichever thread makes it, so the scores do
@@ -1425,6 +1426,10 @@ static int dq_piece_ready(const delta_job *J, dq2 *q, double x, int k)
     return st == DQ_MADE;
 }
 
+/* The derivatives d of (H, H_D) in the base log-parameters at a row come
+ * from its x's interpolant piece (delta_piece: the piece and its argument
+ * y, or NULL where the row has none), evaluated (clv_clenshaw8, or two rows
+ * at once: clv_clenshaw8x2), then delta_shift; else exactly (dq_exact). */
 static const dq_piece *delta_piece(const delta_job *J, double x, double T, double *y)
 {
     const ct_fit *f = J->f;
@@ -1533,8 +1538,8 @@ static ct_status delta_block(void *vctx, size_t b, size_t begin, size_t end, ct_
             T = J->c->T[r];
         }
         const double est[3] = {J->pa[r], J->ey[r], J->disc[r]};
-        double g0[DQ_K], v[3];
-        delta_logit_grad(J, x, tx, T, g0);
+        double g0[DQ_K], v[3], P;
+        (void)delta_logit_grad(J, x, tx, T, g0, &P);
         delta_var(J, x, T, est, g0, v, J->gd != NULL ? J->gd + k * r : NULL);
         J->vpa[r] = v[0];
         J->vey[r] = v[1];
@@ -2036,13 +2041,9 @@ typedef struct fused_job {
 /* One row's estimates and P(alive)'s gradient (g0) into out and est. */
 static void fused_est(const fused_job *J, size_t i, double est[3], double g0[DQ_K])
 {
-    const ct_fit *f = J->S.f;
     double x = J->c->x[i], tx = J->c->t_x[i], T = J->c->T[i], pa;
-    if (f->model != CT_PARETO) {
-        pa = clv_bg_p_alive_grad(f->par, f->model == CT_MBGNBD, x, tx, T, g0);
-    } else if (clv_pareto_p_alive_grad(f->par, J->D->s00d, J->D->ps, x, tx, T, &pa, g0) != 0) {
+    if (delta_logit_grad(J->D, x, tx, T, g0, &pa) != 0) { /* no closed form: the quadrature's */
         pa = row_p_alive(&J->S, x, tx, T);
-        logit_grad_quad(&J->D->q, x, tx, T, g0);
     }
     score_row_pa(&J->S, x, tx, T, pa, est);
     J->out->p_alive[i] = est[0];

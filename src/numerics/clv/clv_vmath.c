@@ -254,32 +254,8 @@ void clv_hyp2f1_lanes(double a, double b, double c, const double z[CLV_HYP_LANES
         return;
     }
 #endif
-    double term[CLV_HYP_LANES], sum[CLV_HYP_LANES];
-    unsigned char act[CLV_HYP_LANES];
-    size_t live = 0;
-    for (size_t k = 0; k < CLV_HYP_LANES; k++) {
-        term[k] = sum[k] = 1;
-        act[k] = z[k] != 0;
-        live += act[k];
-        out[k] = act[k] ? CT_NAN : 1.0;
-    }
-    for (int n = 0; n < 100000 && live > 0; n++) {
-        double r = (a + n) * (b + n) / ((c + n) * (n + 1));
-        for (size_t k = 0; k < CLV_HYP_LANES; k++) {
-            if (!act[k]) {
-                continue;
-            }
-            term[k] *= r * z[k];
-            sum[k] += term[k];
-            if (fabs(term[k]) <= 1e-16 * fabs(sum[k]) && n > 2) {
-                out[k] = sum[k];
-                act[k] = 0;
-                live--;
-            } else if (!isfinite(sum[k])) {
-                act[k] = 0;
-                live--;
-            }
-        }
+    for (size_t k = 0; k < CLV_HYP_LANES; k++) { /* the scalar series, by definition */
+        out[k] = clv_hyp2f1(a, b, c, z[k]);
     }
 }
 
