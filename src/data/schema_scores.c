@@ -17,9 +17,11 @@
  * on a VM the page-cache copy of those bytes cost as much as the bounds'
  * arithmetic).  Lower bounds round toward -inf and upper ones toward +inf,
  * so the stored interval contains the computed one; the predictive
- * interval's whole numbers (up to 100000, or NaN) are exact. */
+ * interval's whole numbers (up to 100000, or NaN) are exact.  round (may be
+ * NULL): per column, 0 for a double one, else the float32 one's rounding
+ * (ct_tw_from_double). */
 static size_t score_columns(const ct_scores *sc, ct_colspec *spec, const void **cols,
-                            char (*atname)[40])
+                            char (*atname)[40], signed char *round)
 {
     static const char *const NAME[10] = {"p_alive",          "exp_purchases", "exp_spend",
                                          "clv",              "p_alive_lo",    "p_alive_hi",
@@ -29,16 +31,20 @@ static size_t score_columns(const ct_scores *sc, ct_colspec *spec, const void **
                              sc->clv,              sc->p_alive_lo,       sc->p_alive_hi,
                              sc->exp_purchases_lo, sc->exp_purchases_hi, sc->clv_lo,
                              sc->clv_hi};
+    signed char rd[SCORE_COLS] = {0};
     size_t nc = 0;
     for (size_t j = 0; j < (sc->p_alive_lo != NULL ? 10u : 4u); j++) {
-        /* the bounds: float32, rounded outward */
+        /* the bounds: float32, rounded outward (lower, upper, lower, ...) */
         spec[nc] = (ct_colspec){NAME[j], j < 4 ? CT_FLOAT64 : CT_FLOAT32, 0};
+        rd[nc] = (signed char)(j < 4 ? 0 : j % 2 == 0 ? -1 : 1);
         cols[nc++] = col[j];
     }
     if (sc->purchases_lo != NULL) { /* whole numbers (or NaN): exact in float32 */
         spec[nc] = (ct_colspec){"purchases_lo", CT_FLOAT32, 0};
+        rd[nc] = -1;
         cols[nc++] = sc->purchases_lo;
         spec[nc] = (ct_colspec){"purchases_hi", CT_FLOAT32, 0};
+        rd[nc] = 1;
         cols[nc++] = sc->purchases_hi;
     }
     if (sc->dert != NULL) {
@@ -51,6 +57,9 @@ static size_t score_columns(const ct_scores *sc, ct_colspec *spec, const void **
         snprintf(atname[j], sizeof atname[j], "p_alive_at_%g", sc->at[j]);
         spec[nc] = (ct_colspec){atname[j], CT_FLOAT64, 0};
         cols[nc++] = sc->alive_at[j];
+    }
+    if (round != NULL) {
+        memcpy(round, rd, nc * sizeof *round);
     }
     return nc;
 }
@@ -107,13 +116,11 @@ ct_status ct_scores_begin(ct_file *f, const ct_scores *shape, size_t total, ct_t
     ct_colspec spec[SCORE_COLS];
     const void *cols[SCORE_COLS];
     char atname[CT_MAX_ALIVE_AT][40];
-    size_t nc = score_columns(shape, spec, cols, atname);
+    signed char round[SCORE_COLS];
+    size_t nc = score_columns(shape, spec, cols, atname, round);
     CT_CHECK(ct_tw_create(tw, f, "/scores", spec, nc, total, NULL, err));
     for (size_t j = 0; j < nc; j++) { /* the float32 bounds: lower ones down, upper ones up */
-        size_t len = strlen(spec[j].name);
-        int lo = len > 3 && strcmp(spec[j].name + len - 3, "_lo") == 0;
-        ct_status s = spec[j].type == CT_FLOAT32 ? ct_tw_from_double(*tw, j, lo ? -1 : 1, err)
-                                                 : CT_OK;
+        ct_status s = round[j] != 0 ? ct_tw_from_double(*tw, j, round[j], err) : CT_OK;
         if (s != CT_OK) {
             ct_tw_abort(*tw);
             *tw = NULL;
@@ -128,7 +135,7 @@ ct_status ct_scores_append(ct_tw *tw, const ct_scores *block, ct_error *err)
     ct_colspec spec[SCORE_COLS];
     const void *cols[SCORE_COLS];
     char atname[CT_MAX_ALIVE_AT][40];
-    size_t nc = score_columns(block, spec, cols, atname);
+    size_t nc = score_columns(block, spec, cols, atname, NULL);
     for (size_t j = 0; j < nc; j++) {
         CT_CHECK(ct_tw_append(tw, j, cols[j], block->n, err));
     }

@@ -162,7 +162,7 @@ static ct_status part_offsets(const ct_file *f, size_t nrows, size_t *before, si
     return f->comm != NULL ? ct_comm_counts(f->comm, nrows, 0, NULL, before, total, err) : CT_OK;
 }
 
-/* The doubles v[0..n) as floats, rounded as `round` says (ct_colspec):
+/* The doubles v[0..n) as floats, rounded as `round` says (ct_tw_from_double):
  * rounded to nearest, then moved one float toward -inf (round < 0) where
  * that landed above the double, or toward +inf (round > 0) where below; on
  * the bits, without a branch on the data (half the values move: a branch
