@@ -228,7 +228,31 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
         TO_LANES(XT, X + r0 * d, d, m);   /* rows into lanes; missing rows 0 */                    \
         VT b1 = SET1((T)INFINITY), b2 = b1, bi = SETZERO();                                        \
         size_t j = 0;                                                                              \
-        /* four centres at a time: four independent FMA chains in flight */                        \
+        /* eight centres at a time: eight independent FMA chains, as many as two FMA pipes     \
+         * of latency 4 keep busy (Zen 5), then four */                                             \
+        for (; j + 8 <= k; j += 8) {                                                               \
+            VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;      \
+            const T *cj = C + j * d;                                                               \
+            for (size_t c = 0; c < d; c++) {                                                       \
+                VT xc = LOAD(XT + c * LANES);                                                      \
+                a0 = FMADD(xc, SET1(cj[c]), a0);                                                   \
+                a1 = FMADD(xc, SET1(cj[d + c]), a1);                                               \
+                a2 = FMADD(xc, SET1(cj[2 * d + c]), a2);                                           \
+                a3 = FMADD(xc, SET1(cj[3 * d + c]), a3);                                           \
+                a4 = FMADD(xc, SET1(cj[4 * d + c]), a4);                                           \
+                a5 = FMADD(xc, SET1(cj[5 * d + c]), a5);                                           \
+                a6 = FMADD(xc, SET1(cj[6 * d + c]), a6);                                           \
+                a7 = FMADD(xc, SET1(cj[7 * d + c]), a7);                                           \
+            }                                                                                      \
+            ASSIGN_STEP(a0, j, FNMADD, SET1, CMPLT, BLEND, MIN, T);                                \
+            ASSIGN_STEP(a1, j + 1, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            ASSIGN_STEP(a2, j + 2, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            ASSIGN_STEP(a3, j + 3, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            ASSIGN_STEP(a4, j + 4, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            ASSIGN_STEP(a5, j + 5, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            ASSIGN_STEP(a6, j + 6, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            ASSIGN_STEP(a7, j + 7, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+        }                                                                                          \
         for (; j + 4 <= k; j += 4) {                                                               \
             VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0;                                          \
             const T *cj = C + j * d;                                                               \
