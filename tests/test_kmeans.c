@@ -525,19 +525,27 @@ static void test_seed_hook_is_fit_start(void **state)
     free(X);
 }
 
-/* Greedy k-means++ with pruned passes (triangle inequality) makes the
- * choices of computing every row's distances (CLVTIER_PP_NOPRUNE), bit for
- * bit: weighted and not, f64 (through the seeding hook) and f32 (through a
- * one-iteration fit), across the kernels' column counts, 1 and 3 threads. */
+/* Greedy k-means++ and k-means|| with pruned passes (triangle inequality)
+ * make the choices of computing every row's distances
+ * (CLVTIER_PP_NOPRUNE), bit for bit: weighted and not, f64 (through the
+ * seeding hook) and f32 (through a one-iteration fit), across the kernels'
+ * column counts, 1 and 3 threads, and with every row repeated 8 times
+ * (d = 12: repeated candidates tie exactly, and the first index of a tie
+ * must be kept). */
 static void test_pruned_plusplus_exact(void **state)
 {
     ct_error err;
     (void)state;
     const size_t D[3] = {3, 12, 29};
-    for (int t = 0; t < 3; t++) {
-        size_t n = 30000, d = D[t], k = 25;
+    for (int t = 0; t < 6; t++) {
+        size_t n = 30000, d = D[t % 3], k = 25;
         double *X = blobs(n, d, 9, 1.5, 70 + (uint64_t)t, NULL), *w = malloc(n * sizeof *w);
         float *F = malloc(n * d * sizeof *F);
+        if (t == 4) {
+            for (size_t q = 0; q < n * d; q++) {
+                X[q] = X[(q / d / 8) * d + q % d];
+            }
+        }
         for (size_t i = 0; i < n; i++) {
             w[i] = 0.25 + (double)(i % 5);
         }
@@ -551,7 +559,7 @@ static void test_pruned_plusplus_exact(void **state)
                 ct_kmeans_opts o;
                 ct_kmeans_opts_init(&o);
                 o.k = k;
-                o.init = CT_KM_INIT_KMEANSPP;
+                o.init = t < 3 ? CT_KM_INIT_KMEANSPP : CT_KM_INIT_PARALLEL;
                 o.seed = 4;
                 o.n_init = 1;
                 o.max_iter = 1;

@@ -139,15 +139,36 @@ static void KM_SUF(to_real)(const double *C, size_t k, size_t d, KM_REAL *CR, KM
     }
 }
 
-static void KM_SUF(row_norms)(const KM_REAL *X, size_t n, size_t d, KM_REAL *xn)
+typedef struct KM_SUF(norms) {
+    const KM_REAL *X;
+    size_t d;
+    KM_REAL *xn;
+} KM_SUF(norms);
+
+static ct_status KM_SUF(norms_block)(void *vctx, size_t b, size_t begin, size_t end,
+                                     ct_error *err)
 {
-    for (size_t i = 0; i < n; i++) {
+    const KM_SUF(norms) *P = vctx;
+    size_t d = P->d;
+    (void)b;
+    (void)err;
+    for (size_t i = begin; i < end; i++) {
         double s = 0;
         for (size_t c = 0; c < d; c++) {
-            s += (double)X[i * d + c] * (double)X[i * d + c];
+            s += (double)P->X[i * d + c] * (double)P->X[i * d + c];
         }
-        xn[i] = (KM_REAL)s;
+        P->xn[i] = (KM_REAL)s;
     }
+    return CT_OK;
+}
+
+/* |x|^2 of every row, each in column order (the same for any thread count;
+ * one thread read 10M x 32 in 0.13 s). */
+static void KM_SUF(row_norms)(const KM_REAL *X, size_t n, size_t d, KM_REAL *xn, unsigned threads)
+{
+    KM_SUF(norms) P = {X, d, xn};
+    ct_error e;
+    (void)ct_par_for(n, CT_SUM_BLOCK, threads, KM_SUF(norms_block), &P, &e); /* never fails */
 }
 
 static double KM_SUF(sqdist)(const KM_REAL *x, const double *c, size_t d)
@@ -679,33 +700,211 @@ static ct_status KM_SUF(candidates)(const km_ctx *K, const void *Xv, const void 
     return s;
 }
 
+/* The slack for the rounding of xn + zn - 2 x.z: (d + 2) units of KM_EPS / 2
+ * of |x|^2 + |z|^2, and as much for D: twice that, with room. */
+static double KM_SUF(pp_delta)(size_t d, double xnmax, double znmax)
+{
+    return 2 * ((double)d + 4) * (double)KM_EPS * (xnmax + znmax);
+}
+
 /* k-means|| rounds through the fused kernel (km_cmin_fn): per row the first
  * candidate with the smallest |c|^2 - 2 x.c (each x.c one FMA chain, so
  * the bits do not depend on the tile or the thread), d2 = |x|^2 + that
  * (0 at least), and closest lowered only when d2 is smaller (ties keep the
  * earlier candidate).  Against GEMM, the per-candidate distances and the
  * scan (what a round cost): k-means|| on 2M x 32, k = 64, 2.3-2.9 s ->
- * 0.81-0.92 s (2 threads, alternated). */
+ * 0.81-0.92 s (2 threads, alternated).
+ *
+ * Pruned (Raff 2021, as greedy k-means++ below): a new candidate z can
+ * lower a row's closest D only if |c_near - z|^2 < 4 (D + delta), delta
+ * the rounding of the expanded distances (pp_delta, per row).  Each earlier
+ * candidate's new ones sorted by that distance make a row's candidates a
+ * prefix of its near's list; the rows of a block are grouped by near and
+ * measured against their prefixes with the FMA-chain kernel (the same
+ * |c|^2 - 2 x.c, bit for bit), so the round's closest and near are those
+ * of measuring every candidate (CLVTIER_PP_NOPRUNE=1).  A block where more
+ * than half the pairs are needed (the first round: D is the distance to one
+ * point) takes the fused kernel instead. */
 typedef struct KM_SUF(cmin) {
     const KM_REAL *X, *xn, *CR, *cn;
     size_t d, m, tr;
     double *closest;
     int32_t *near;
     size_t first;
+    const uint32_t *ord; /* first x m: per earlier candidate, the new ones nearest first; NULL:
+                          * every row against every candidate */
+    const double *dzs;   /* first x m: those squared distances, ascending */
+    double deps, znmax;  /* delta of a row: deps (|x|^2 + znmax) */
 } KM_SUF(cmin);
 
 #define CMIN_TILE 512
+#define CMIN_ROWS 256
+
+/* The first index of the smallest |z|^2 - 2 x.z over the c candidates Z
+ * (in the order of ord), for the one row x (a tie found by the fused kernel:
+ * it keeps the first in Z's order). */
+static uint32_t KM_SUF(cmin_tie)(const KM_REAL *X, size_t i, size_t d, const KM_REAL *Z,
+                                 const KM_REAL *zn, const uint32_t *ord, size_t c, KM_REAL v,
+                                 int *rc)
+{
+    KM_REAL G[64];
+    uint32_t best = UINT32_MAX;
+    for (size_t t0 = 0; t0 < c && *rc == 0; t0 += 64) {
+        size_t nt = c - t0 < 64 ? c - t0 : 64;
+        *rc = KM_SUF(km_dots_chain)(X, &i, 1, d, Z + t0 * d, nt, G);
+        for (size_t t = 0; t < nt && *rc == 0; t++) {
+            if (zn[t0 + t] - (KM_REAL)2 * G[t] == v && ord[t0 + t] < best) {
+                best = ord[t0 + t];
+            }
+        }
+    }
+    return best;
+}
+
+/* The rows begin..end against their prefixes: 0, 1 where the block should
+ * take the fused kernel over all candidates, -2 out of memory, -1 no
+ * kernel.  A row whose prefix holds more than a third of the candidates
+ * (a gathered row costs about three times a streamed one a candidate) is
+ * measured against all of them in index order; the others are grouped by
+ * near, each group's rows by their prefix's length (longest first).  The
+ * rows are copied in that order in one pass over the block (the reads
+ * stream; a gather in group order waited on memory: 84 against 42 cycles a
+ * row) and measured with the fused kernel a lane group at a time, against
+ * the longest prefix of the lanes: a superset of each row's prefix holds
+ * every candidate that can lower its D, so the minimum is that over all
+ * candidates; where it is tied, cmin_tie finds its first index. */
+#define CMIN_LANES 8
+static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
+{
+    size_t nr = end - begin, m = P->m, d = P->d, na = P->first, full = m / 3;
+    uint32_t *rows = malloc(nr * sizeof *rows), *cnt = malloc(nr * sizeof *cnt);
+    uint32_t *slot = malloc(nr * sizeof *slot);
+    size_t *at = calloc(na + 2, sizeof *at); /* groups: the nears, then the rows taking all */
+    KM_REAL *Zb = malloc(m * d * sizeof *Zb), *znb = malloc(m * sizeof *znb);
+    KM_REAL *Xb = malloc(nr * d * sizeof *Xb), v1[CMIN_LANES], v2[CMIN_LANES];
+    int32_t lab[CMIN_LANES];
+    int rc = 0;
+    if (!rows || !cnt || !slot || !at || !Zb || !znb || !Xb) {
+        rc = -2;
+    }
+    size_t nfull = 0;
+    for (size_t r = 0; r < nr && rc == 0; r++) {
+        size_t i = begin + r, a = (size_t)P->near[i];
+        double lim = 4 * (P->closest[i] + P->deps * ((double)P->xn[i] + P->znmax));
+        const double *dz = P->dzs + a * m;
+        size_t lo = 0, hi = m; /* the first t with dz[t] (1 - 1e-12) >= lim */
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (dz[mid] * (1 - 1e-12) < lim) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        cnt[r] = (uint32_t)(lo > full ? m : lo);
+        nfull += lo > full;
+        at[(lo > full ? na : a) + 1] += lo > 0;
+    }
+    if (rc == 0 && 4 * nfull > 3 * nr) {
+        rc = 1; /* mostly rows taking all: the fused kernel streams them */
+    }
+    if (rc == 0) {
+        for (size_t a = 0; a <= na; a++) {
+            at[a + 1] += at[a];
+        }
+        for (size_t r = 0; r < nr; r++) { /* rows by group, in row order; at[a]: a's end */
+            if (cnt[r] > 0) {
+                rows[at[cnt[r] == m && m > full ? na : (size_t)P->near[begin + r]]++] =
+                    (uint32_t)r;
+            }
+        }
+        for (size_t a = 0, g0 = 0; a < na; a++) { /* longest prefix first */
+            for (size_t q = g0 + 1; q < at[a]; q++) {
+                uint32_t v = rows[q];
+                size_t j = q;
+                for (; j > g0 && cnt[rows[j - 1]] < cnt[v]; j--) {
+                    rows[j] = rows[j - 1];
+                }
+                rows[j] = v;
+            }
+            g0 = at[a];
+        }
+        for (size_t q = 0; q < at[na]; q++) {
+            slot[rows[q]] = (uint32_t)q;
+        }
+        for (size_t r = 0; r < nr; r++) {
+            if (cnt[r] > 0) {
+                memcpy(Xb + (size_t)slot[r] * d, P->X + (begin + r) * d, d * sizeof *Xb);
+            }
+        }
+    }
+    for (size_t a = 0, g0 = 0; a <= na && rc == 0; a++) {
+        size_t g1 = at[a], c = g1 > g0 ? cnt[rows[g0]] : 0; /* group a: rows[g0 .. g1] */
+        const uint32_t *o = a < na ? P->ord + a * m : NULL;
+        const KM_REAL *Z = P->CR, *zn = P->cn; /* all, in index order */
+        if (o != NULL) {
+            for (size_t t = 0; t < c; t++) {
+                memcpy(Zb + t * d, P->CR + (size_t)o[t] * d, d * sizeof *Zb);
+                znb[t] = P->cn[o[t]];
+            }
+            Z = Zb;
+            zn = znb;
+        }
+        for (size_t q0 = g0; q0 < g1 && rc == 0; q0 += CMIN_LANES) {
+            size_t nl = g1 - q0 < CMIN_LANES ? g1 - q0 : CMIN_LANES, kq = cnt[rows[q0]];
+            if (KM_SUF(km_assign)(Xb + q0 * d, nl, d, Z, zn, kq, lab, v1, v2) != 0) {
+                rc = -1;
+                break;
+            }
+            for (size_t l = 0; l < nl && rc == 0; l++) {
+                size_t i = begin + rows[q0 + l];
+                double d2 = (double)P->xn[i] + (double)v1[l];
+                d2 = d2 > 0 ? d2 : 0.0;
+                if (d2 < P->closest[i]) {
+                    uint32_t t = o != NULL ? o[lab[l]] : (uint32_t)lab[l];
+                    if (o != NULL && v2[l] == v1[l]) {
+                        t = KM_SUF(cmin_tie)(P->X, i, d, Zb, znb, o, kq, v1[l], &rc);
+                    }
+                    P->closest[i] = d2;
+                    P->near[i] = (int32_t)(P->first + t);
+                }
+            }
+        }
+        g0 = g1;
+    }
+    free(rows);
+    free(cnt);
+    free(slot);
+    free(at);
+    free(Zb);
+    free(znb);
+    free(Xb);
+    return rc;
+}
+
 static ct_status KM_SUF(cmin_block)(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
     const KM_SUF(cmin) *P = vctx;
     int32_t lab[CMIN_TILE];
     KM_REAL v1[CMIN_TILE];
     (void)b;
-    for (size_t r0 = begin; r0 < end; r0 += CMIN_TILE) {
+    for (size_t i = begin; i < end && P->first == 0; i++) { /* the first centre: from +inf */
+        P->closest[i] = CT_INF;
+        P->near[i] = 0;
+    }
+    int rc = P->ord != NULL ? KM_SUF(cmin_pruned)(P, begin, end) : 1;
+    if (rc == 0) {
+        return CT_OK;
+    }
+    if (rc == -2) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t r0 = begin; r0 < end && rc == 1; r0 += CMIN_TILE) {
         size_t nr = end - r0 < CMIN_TILE ? end - r0 : CMIN_TILE;
         if (KM_SUF(km_assign)(P->X + r0 * P->d, nr, P->d, P->CR, P->cn, P->m, lab, v1, NULL) !=
             0) {
-            return ct_fail(err, CT_EINTERNAL, "k-means||: no fused kernel");
+            rc = -1;
+            break;
         }
         for (size_t r = 0; r < nr; r++) {
             size_t i = r0 + r;
@@ -719,28 +918,81 @@ static ct_status KM_SUF(cmin_block)(void *vctx, size_t b, size_t begin, size_t e
             }
         }
     }
-    return CT_OK;
+    return rc == 1 ? CT_OK : ct_fail(err, CT_EINTERNAL, "k-means||: no fused kernel");
 }
 
-static int KM_SUF(cand_min)(const km_ctx *K, const void *Xv, const void *xnv, const double *cand,
-                            size_t m, double *closest, int32_t *near, size_t first, ct_status *st,
-                            ct_error *err)
+/* Each earlier candidate's new ones, nearest first (ties by index); once
+ * for both halves. */
+#ifndef KM_DZ_DEFINED
+#define KM_DZ_DEFINED
+typedef struct {
+    double v;
+    uint32_t t;
+} km_dz;
+
+static int km_dz_cmp(const void *pa, const void *pb)
 {
-    if (km_dots_isa() == 0 || K->d > KM_DOTS_MAXD || m > KM_ASSIGN_MAXK) {
+    const km_dz *a = pa, *b = pb;
+    return a->v < b->v ? -1 : a->v > b->v ? 1 : a->t < b->t ? -1 : a->t > b->t;
+}
+#endif
+
+static int KM_SUF(cand_min)(const km_ctx *K, const void *Xv, const void *xnv, const double *cand,
+                            size_t first, size_t m, double *closest, int32_t *near,
+                            ct_status *st, ct_error *err)
+{
+    size_t d = K->d;
+    if (km_dots_isa() == 0 || d > KM_DOTS_MAXD || m > KM_ASSIGN_MAXK) {
         return -1;
     }
-    KM_REAL *CR = malloc(m * K->d * sizeof *CR), *cn = malloc(m * sizeof *cn);
-    if (CR == NULL || cn == NULL) {
+    int prune = near != NULL && first > 0 && getenv("CLVTIER_PP_NOPRUNE") == NULL;
+    KM_REAL *CR = malloc(m * d * sizeof *CR), *cn = malloc(m * sizeof *cn);
+    uint32_t *ord = prune ? malloc(first * m * sizeof *ord) : NULL;
+    double *dzs = prune ? malloc(first * m * sizeof *dzs) : NULL;
+    km_dz *tmp = prune ? malloc(m * sizeof *tmp) : NULL;
+    if (CR == NULL || cn == NULL || (prune && (!ord || !dzs || !tmp))) {
         free(CR);
         free(cn);
+        free(ord);
+        free(dzs);
+        free(tmp);
         *st = ct_fail(err, CT_ENOMEM, "out of memory");
         return 0;
     }
-    KM_SUF(to_real)(cand, m, K->d, CR, cn);
-    KM_SUF(cmin) P = {Xv, xnv, CR, cn, K->d, m, CMIN_TILE, closest, near, first};
+    KM_SUF(to_real)(cand + first * d, m, d, CR, cn);
+    double znmax = 0;
+    for (size_t a = 0; a < first + m && prune; a++) {
+        double s = 0;
+        for (size_t c = 0; c < d; c++) {
+            s += cand[a * d + c] * cand[a * d + c];
+        }
+        znmax = s > znmax ? s : znmax;
+    }
+    for (size_t a = 0; a < first && prune; a++) {
+        for (size_t t = 0; t < m; t++) {
+            const double *x = cand + a * d, *z = cand + (first + t) * d;
+            double s = 0;
+            for (size_t c = 0; c < d; c++) {
+                s += (x[c] - z[c]) * (x[c] - z[c]);
+            }
+            tmp[t] = (km_dz){s, (uint32_t)t};
+        }
+        qsort(tmp, m, sizeof *tmp, km_dz_cmp);
+        for (size_t t = 0; t < m; t++) {
+            ord[a * m + t] = tmp[t].t;
+            dzs[a * m + t] = tmp[t].v;
+        }
+    }
+    /* pp_delta's slack, per row: the candidates' largest |z|^2 (1.5 for the
+     * rounding of znmax itself) */
+    KM_SUF(cmin) P = {Xv, xnv, CR, cn, d, m, CMIN_TILE, closest, near, first,
+                      ord, dzs, KM_SUF(pp_delta)(d, 1, 0), 1.5 * znmax};
     *st = ct_par_for(K->n, K->rb, K->threads, KM_SUF(cmin_block), &P, err);
     free(CR);
     free(cn);
+    free(ord);
+    free(dzs);
+    free(tmp);
     return 0;
 }
 
@@ -871,13 +1123,6 @@ static double KM_SUF(real_sqdist)(const KM_REAL *a, const KM_REAL *b, size_t d)
         s2 += e * e;
     }
     return s2;
-}
-
-/* The slack for the rounding of xn + zn - 2 x.z: (d + 2) units of KM_EPS / 2
- * of |x|^2 + |z|^2, and as much for D: twice that, with room. */
-static double KM_SUF(pp_delta)(size_t d, double xnmax, double znmax)
-{
-    return 2 * ((double)d + 4) * (double)KM_EPS * (xnmax + znmax);
 }
 
 static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, ct_rng *g,
@@ -1037,7 +1282,7 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
         ct_kmeans_result_free(r);
         return ct_fail(err, CT_ENOMEM, "out of memory for k-means (n = %zu, d = %zu)", n, d);
     }
-    KM_SUF(row_norms)(X, n, d, xn);
+    KM_SUF(row_norms)(X, n, d, xn, K.threads);
     double tol_abs = km_tolerance(&K, X, KM_SUF(row_copy));
     if (isnan(tol_abs)) {
         s = ct_fail(err, CT_ENOMEM, "out of memory for k-means (n = %zu, d = %zu)", n, d);
