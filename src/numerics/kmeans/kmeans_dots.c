@@ -45,6 +45,37 @@ TRANSPOSE(float)
 #define DOTS_BODY(LANES, VT, SETZERO, SET1, LOAD, STORE, FMADD, TAIL_STORE)                        \
     size_t r = 0;                                                                                  \
     if (k <= LANES) {                                                                              \
+        for (; r + 8 <= nr; r += 8) {                                                              \
+            const T *x0 = DOTS_ROW(r), *x1 = DOTS_ROW(r + 1);                                      \
+            const T *x2 = DOTS_ROW(r + 2), *x3 = DOTS_ROW(r + 3);                                  \
+            const T *x4 = DOTS_ROW(r + 4), *x5 = DOTS_ROW(r + 5);                                  \
+            const T *x6 = DOTS_ROW(r + 6), *x7 = DOTS_ROW(r + 7);                                  \
+            for (size_t q = r + 16; idx != NULL && q < r + 24 && q < nr; q++) {                    \
+                for (size_t c = 0; c < d; c += 64 / sizeof(T)) {                                   \
+                    __builtin_prefetch(DOTS_ROW(q) + c);                                           \
+                }                                                                                  \
+            }                                                                                      \
+            VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;      \
+            for (size_t c = 0; c < d; c++) {                                                       \
+                VT ct = LOAD(CT + c * kp);                                                         \
+                a0 = FMADD(SET1(x0[c]), ct, a0);                                                   \
+                a1 = FMADD(SET1(x1[c]), ct, a1);                                                   \
+                a2 = FMADD(SET1(x2[c]), ct, a2);                                                   \
+                a3 = FMADD(SET1(x3[c]), ct, a3);                                                   \
+                a4 = FMADD(SET1(x4[c]), ct, a4);                                                   \
+                a5 = FMADD(SET1(x5[c]), ct, a5);                                                   \
+                a6 = FMADD(SET1(x6[c]), ct, a6);                                                   \
+                a7 = FMADD(SET1(x7[c]), ct, a7);                                                   \
+            }                                                                                      \
+            TAIL_STORE(G + r * k, k, a0);                                                          \
+            TAIL_STORE(G + (r + 1) * k, k, a1);                                                    \
+            TAIL_STORE(G + (r + 2) * k, k, a2);                                                    \
+            TAIL_STORE(G + (r + 3) * k, k, a3);                                                    \
+            TAIL_STORE(G + (r + 4) * k, k, a4);                                                    \
+            TAIL_STORE(G + (r + 5) * k, k, a5);                                                    \
+            TAIL_STORE(G + (r + 6) * k, k, a6);                                                    \
+            TAIL_STORE(G + (r + 7) * k, k, a7);                                                    \
+        }                                                                                          \
         for (; r + 4 <= nr; r += 4) {                                                              \
             const T *x0 = DOTS_ROW(r), *x1 = DOTS_ROW(r + 1);                                      \
             const T *x2 = DOTS_ROW(r + 2), *x3 = DOTS_ROW(r + 3);                                  \

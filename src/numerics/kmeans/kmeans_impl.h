@@ -1021,7 +1021,7 @@ typedef struct KM_SUF(ppj) {
     int pend;              /* potentials whose column 0 is the last centre chosen (newj), not
                             * yet applied: it lowers D first, the trials are columns 1.. */
     int32_t newj;
-    const double *dz2;     /* (centres so far) x m: squared distance centre - candidate */
+    const double *dz2;     /* per centre so far: the least squared distance to a candidate */
     double delta;
     int prune;
     double *part; /* per block: potentials (m) or, updating, the block's total */
@@ -1031,10 +1031,67 @@ typedef struct KM_SUF(ppj) {
 /* Rows r0.. r0 + nr in order: v_t = min(D, d2_t) where computed (at[r]:
  * the row in G), else D; pot[t] += w v_t; updating, D and near follow.  The
  * sums run in a local array (m <= 64): no store to D can alias them. */
+#ifndef KM_V8D_DEFINED
+#define KM_V8D_DEFINED
+typedef double km_v8d __attribute__((vector_size(64)));
+#endif
+
+/* pp_sums for m <= 8: the m sums in the lanes of one vector, the rows'
+ * values added lane by lane in row order (the same sums as the loop below:
+ * the extra lanes are never read).  Most rows are pruned (v = D in every
+ * lane): one vector add a row instead of m scalar ones. */
+static void KM_SUF(pp_sums8)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *at,
+                             const KM_REAL *G, double *pot)
+{
+    size_t m = P->m, p0 = (size_t)P->pend;
+    km_v8d a = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t t = 0; t < m; t++) {
+        a[t] = pot[t];
+    }
+    for (size_t r = 0; r < nr; r++) {
+        size_t i = r0 + r;
+        double wi = P->K->w != NULL ? P->K->w[i] : 1.0, Di = P->D[i];
+        if (at[r] == SIZE_MAX) {
+            a += wi * Di;
+            continue;
+        }
+        const KM_REAL *g = G + at[r] * m;
+        if (p0) { /* the last centre's update first: D as the trials see it */
+            double d2 = (double)P->xn[i] + (double)P->zn[0] - 2.0 * (double)g[0];
+            d2 = d2 > 0 ? d2 : 0.0;
+            if (d2 < Di) {
+                P->D[i] = Di = d2;
+                P->near[i] = P->newj;
+            }
+        }
+        double vb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (size_t t = p0; t < m; t++) { /* km_plusplus's d2, then the smaller */
+            double d2 = (double)P->xn[i] + (double)P->zn[t] - 2.0 * (double)g[t];
+            d2 = d2 > 0 ? d2 : 0.0;
+            double vt = d2 < Di ? d2 : Di;
+            if (P->update && vt < Di) {
+                P->D[i] = vt;
+                P->near[i] = P->newj;
+            }
+            vb[t] = wi * vt;
+        }
+        km_v8d v;
+        memcpy(&v, vb, sizeof v);
+        a += v;
+    }
+    for (size_t t = p0; t < m; t++) {
+        pot[t] = a[t];
+    }
+}
+
 static void KM_SUF(pp_sums)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *at,
                             const KM_REAL *G, double *pot)
 {
     size_t m = P->m;
+    if (m <= 8) {
+        KM_SUF(pp_sums8)(P, r0, nr, at, G, pot);
+        return;
+    }
     double a[64];
     memcpy(a, pot, m * sizeof *a);
     for (size_t r = 0; r < nr; r++) {
@@ -1087,12 +1144,8 @@ static ct_status KM_SUF(pp_block)(void *vctx, size_t b, size_t begin, size_t end
         size_t nr = end - r0 < tr ? end - r0 : tr, na = 0;
         for (size_t r = 0; r < nr; r++) {
             size_t i = r0 + r;
-            const double *dz = P->dz2 + (size_t)P->near[i] * m;
-            double lim = 4 * (P->D[i] + P->delta);
-            int need = !P->prune;
-            for (size_t t = 0; t < m && !need; t++) {
-                need = dz[t] * (1 - 1e-12) < lim;
-            }
+            /* some dz_t (1 - 1e-12) < lim exactly when the least does (rounding is monotone) */
+            int need = !P->prune || P->dz2[P->near[i]] * (1 - 1e-12) < 4 * (P->D[i] + P->delta);
             at[r] = need ? na : SIZE_MAX;
             if (need) {
                 idx[na++] = i;
@@ -1135,7 +1188,7 @@ static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, c
     }
     size_t nb = ct_par_nblocks(n, K->rb), M = L + 1; /* the last centre, then the trials */
     double *D = malloc(n * sizeof *D), *part = malloc(nb * M * sizeof *part);
-    double *btot = malloc(nb * sizeof *btot), *dz2 = malloc(k * M * sizeof *dz2);
+    double *btot = malloc(nb * sizeof *btot), *dz2 = malloc(k * sizeof *dz2);
     double *scratch = malloc(nb * sizeof *scratch), *dzu = malloc(k * sizeof *dzu);
     int32_t *near = calloc(n, sizeof *near);
     KM_REAL *Z = malloc(M * d * sizeof *Z), *zn = malloc(M * sizeof *zn);
@@ -1209,8 +1262,10 @@ static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, c
             znmax = (double)zn[q] > znmax ? (double)zn[q] : znmax;
         }
         for (size_t j = 0; j < c; j++) {
+            dz2[j] = CT_INF;
             for (size_t t = 0; t < m; t++) {
-                dz2[j * m + t] = KM_SUF(real_sqdist)(CR + j * d, Z + t * d, d);
+                double v = KM_SUF(real_sqdist)(CR + j * d, Z + t * d, d);
+                dz2[j] = v < dz2[j] ? v : dz2[j];
             }
         }
         double delta = KM_SUF(pp_delta)(d, xnmax, znmax);
