@@ -387,6 +387,12 @@ int main(int argc, char **argv)
     if (bounded_per_iter(X, F, f32, n, d, k, C0, T, CT_KM_ALGO_HAMERLY, &hper, &hin, &hskip) != 0) {
         return 1;
     }
+    /* Yinyang's group bounds where there are groups to skip (k / 10 of them) */
+    double yper = 0, yin = 0, yskip = 0;
+    if (k >= 64 &&
+        bounded_per_iter(X, F, f32, n, d, k, C0, T, CT_KM_ALGO_YINYANG, &yper, &yin, &yskip) != 0) {
+        return 1;
+    }
     double bw = read_bw(T), gr = gemm_rate(T, f32), fp = fma_peak(T, f32);
     double bytes = (double)(n * d * (f32 ? 4 : 8));
     double fl = 2.0 * (double)n * (double)d * (double)k;
@@ -395,10 +401,16 @@ int main(int argc, char **argv)
     printf("n=%zu d=%zu k=%zu %s threads=%d: %.4f s/iter  floor %.4f s (%s; read %.1f GB/s, GEMM "
            "%.1f GFLOP/s)  ratio %.2f  | bound by the FMA peak (%.1f GFLOP/s) %.4f s: ratio %.2f  "
            "inertia %.6g  | hamerly %.4f s/iter (ratio %.2f, inertia %.6g, %.0f%% of distances "
-           "skipped)\n",
+           "skipped)",
            n, d, k, f32 ? "f32" : "f64", T, per, floor, bytes / bw > fl / gr ? "bandwidth" : "GEMM",
            bw / 1e9, gr / 1e9, per / floor, fp / 1e9, peak, per / peak, inertia, hper,
            hper / floor, hin, 100 * hskip);
+    if (k >= 64) {
+        printf("  | yinyang %.4f s/iter (ratio %.2f / %.2f, inertia %.6g, %.0f%% of distances "
+               "skipped)",
+               yper, yper / floor, yper / peak, yin, 100 * yskip);
+    }
+    printf("\n");
     free(X);
     free(F);
     free(C0);

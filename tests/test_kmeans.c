@@ -157,16 +157,26 @@ static void test_threads_and_seeds(void **state)
     free(X);
 }
 
-/* Hamerly's bounds change the work, not the answer: from the same start,
- * the same labels and iteration count as Lloyd, centroids equal up to the
- * rounding of running sums (1e-10 relative), inertia 1e-9; over
- * overlapping blobs (many rows near boundaries), weights, f32 data, a
- * tolerance of 0 (run to a fixed point), and duplicated starting centroids
- * (empty clusters relocated).  Bit-identical for 1 and 3 threads. */
+/* Hamerly's bounds and Yinyang's group bounds change the work, not the
+ * answer: from the same start, the same labels and iteration count as
+ * Lloyd, centroids equal up to the rounding of running sums (1e-10
+ * relative), inertia 1e-9; over overlapping blobs (many rows near
+ * boundaries), weights, f32 data, a tolerance of 0 (run to a fixed point),
+ * and duplicated starting centroids (empty clusters relocated); k 2 to 70
+ * (Yinyang: 1 to 7 groups).  Bit-identical for 1 and 3 threads. */
+static void bounded_equals_lloyd(ct_km_algo algo);
+
 static void test_hamerly_equals_lloyd(void **state)
 {
-    ct_error err;
+    for (int yy = 0; yy < 2; yy++) {
+        bounded_equals_lloyd(yy ? CT_KM_ALGO_YINYANG : CT_KM_ALGO_HAMERLY);
+    }
     (void)state;
+}
+
+static void bounded_equals_lloyd(ct_km_algo algo)
+{
+    ct_error err;
     size_t n = 30000, d = 4;
     double *X = blobs(n, d, 6, 1.2, 11, NULL), *w = malloc(n * sizeof *w);
     float *Xf = malloc(n * d * sizeof *Xf);
@@ -176,8 +186,8 @@ static void test_hamerly_equals_lloyd(void **state)
     for (size_t q = 0; q < n * d; q++) {
         Xf[q] = (float)X[q];
     }
-    const size_t K[4] = {2, 5, 17, 40};
-    for (int t = 0; t < 4; t++) {
+    const size_t K[5] = {2, 5, 17, 40, 70};
+    for (int t = 0; t < 5; t++) {
         for (int var = 0; var < 4; var++) {
             ct_kmeans_opts o;
             ct_kmeans_result a, b, c;
@@ -199,7 +209,7 @@ static void test_hamerly_equals_lloyd(void **state)
             assert_status(var == 1 && t % 2 ? ct_kmeans_fit_f32(Xf, n, d, wv, &o, &a, &err)
                                             : ct_kmeans_fit(X, n, d, wv, &o, &a, &err),
                           CT_OK);
-            o.algorithm = CT_KM_ALGO_HAMERLY;
+            o.algorithm = algo;
             o.threads = 1;
             assert_status(var == 1 && t % 2 ? ct_kmeans_fit_f32(Xf, n, d, wv, &o, &b, &err)
                                             : ct_kmeans_fit(X, n, d, wv, &o, &b, &err),
@@ -222,6 +232,8 @@ static void test_hamerly_equals_lloyd(void **state)
              * pass, the same for any thread count, most once it settles */
             assert_null(a.skipped);
             assert_non_null(b.skipped);
+            assert_int_equal(a.algorithm, CT_KM_ALGO_LLOYD);
+            assert_true(b.algorithm == (int)algo || b.algorithm == CT_KM_ALGO_HAMERLY); /* no SIMD */
             assert_true(b.npasses >= b.iterations && b.npasses <= b.iterations + 1);
             assert_true(b.skipped[0] == 0);
             for (size_t q = 0; q < b.npasses; q++) {

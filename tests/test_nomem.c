@@ -192,7 +192,8 @@ static void test_run_out_of_memory(void **state)
     assert_int_equal(nm_bad, 0);
 }
 
-/* k-means: greedy k-means++ and k-means|| starts, Lloyd and Hamerly, n_init 2.
+/* k-means: greedy k-means++ and k-means|| starts, Lloyd, Hamerly and Yinyang,
+ * n_init 2.
  * A fused kernel whose scratch cannot be had leaves the pass to the plain
  * path: allowed when the result is the same, bit for bit. */
 static void test_kmeans_out_of_memory(void **state)
@@ -206,8 +207,8 @@ static void test_kmeans_out_of_memory(void **state)
         X[i] = (double)((i * 2654435761u) % 1000) / 100.0 + (double)(i / D % 5);
     }
     const ct_km_init inits[2] = {CT_KM_INIT_KMEANSPP, CT_KM_INIT_PARALLEL};
-    const ct_km_algo algos[2] = {CT_KM_ALGO_LLOYD, CT_KM_ALGO_HAMERLY};
-    for (int c = 0; c < 4; c++) {
+    const ct_km_algo algos[3] = {CT_KM_ALGO_LLOYD, CT_KM_ALGO_HAMERLY, CT_KM_ALGO_YINYANG};
+    for (int c = 0; c < 6; c++) {
         ct_kmeans_opts o;
         ct_kmeans_opts_init(&o);
         o.k = 6;

@@ -26,10 +26,18 @@ extern "C" {
 #endif
 
 
-/* Iterations: Lloyd (every distance every iteration) or Lloyd with
- * Hamerly's bounds (same labels; rows whose centre cannot have changed are
- * skipped).  AUTO: Hamerly when k >= 2 (see kmeans_impl.h and bench/). */
-typedef enum ct_km_algo { CT_KM_ALGO_AUTO, CT_KM_ALGO_LLOYD, CT_KM_ALGO_HAMERLY } ct_km_algo;
+/* Iterations: Lloyd (every distance every iteration), or Lloyd with
+ * Hamerly's bounds or Yinyang's group bounds (Ding et al. 2015): the same
+ * labels, rows (and, with Yinyang, groups of centres) that cannot have
+ * changed skipped.  Yinyang needs the fused kernels (AVX2 or AVX-512, up to
+ * 32 columns) and runs Hamerly's bounds elsewhere.  AUTO: see km_auto_algo
+ * (kmeans.c) and bench/. */
+typedef enum ct_km_algo {
+    CT_KM_ALGO_AUTO,
+    CT_KM_ALGO_LLOYD,
+    CT_KM_ALGO_HAMERLY,
+    CT_KM_ALGO_YINYANG
+} ct_km_algo;
 
 typedef struct ct_kmeans_opts {
     size_t k;

@@ -248,8 +248,10 @@ typedef struct ct_cluster_summary {
     double *mean;        /* k x d: feature means per cluster, original units */
     ct_kscore *ks;       /* nk: scores of k = klo.. */
     int usage_error;     /* the options contradict the input (init file vs -k) */
-    double *skipped;     /* Hamerly's bounds: share of distances skipped per pass, else NULL */
+    double *skipped;     /* Hamerly's or Yinyang's bounds: share of distances skipped per
+                          * pass, else NULL */
     size_t npasses;
+    int algorithm;       /* the ct_km_algo that ran */
 } ct_cluster_summary;
 ct_status ct_stage_cluster(const ct_cluster_stage *o, ct_cluster_summary *sum, ct_error *err);
 void ct_cluster_summary_free(ct_cluster_summary *s);

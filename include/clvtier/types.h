@@ -128,6 +128,7 @@ typedef struct ct_kmeans_result {
      * row-centre distances that the bounds made unnecessary. */
     double *skipped;
     size_t npasses;
+    int algorithm; /* the ct_km_algo that ran (AUTO resolved) */
 } ct_kmeans_result;
 
 void ct_kmeans_result_free(ct_kmeans_result *r);

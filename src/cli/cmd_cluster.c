@@ -10,7 +10,7 @@ static const char HELP[] =
     "usage: clvtier cluster DATA.h5 --features a,b,c [--transform none|log1p]\n"
     "       [--scale none|zscore|robust] (-k K | --k-range LO:HI)\n"
     "       [--init kmeans++|kmeans-parallel|random|FILE.csv] [--n-init N] [--max-iter N]\n"
-    "       [--tol T] [--algorithm auto|lloyd|hamerly] [--float32] [--seed S]\n"
+    "       [--tol T] [--algorithm auto|lloyd|hamerly|yinyang] [--float32] [--seed S]\n"
     "       [--threads N] [--scores SCORES.h5] [--stream [--block-rows N]]\n"
     "       -o CLUSTERS.h5 [--json]\n"
     "\n"
@@ -34,9 +34,11 @@ static const char HELP[] =
     "      --max-iter N       Lloyd iterations per run (default 300)\n"
     "      --tol T            relative tolerance (default 1e-4)\n"
     "      --algorithm A      auto (default: lloyd for k < 16 or float32 data with up\n"
-    "                         to 16 features, else hamerly) | lloyd | hamerly\n"
+    "                         to 32 features; yinyang for k >= 128 with 24-32\n"
+    "                         features; else hamerly) | lloyd | hamerly | yinyang\n"
     "                         (Hamerly's bounds skip rows whose centre cannot have\n"
-    "                         changed; the labels are Lloyd's)\n"
+    "                         changed, Yinyang's also groups of centres; the labels\n"
+    "                         are Lloyd's)\n"
     "      --float32          cluster single-precision data (half the memory traffic)\n"
     "      --seed S           random seed (default 0)\n"
     "      --threads N        threads (default: all cores; results do not depend on it)\n"
@@ -74,7 +76,9 @@ static void show_result(const cli_common *c, const ct_cluster_summary *r, char n
         printf("{\"k\": %zu, \"inertia\": %.17g, \"iterations\": %u, \"converged\": %s, "
                "\"seconds\": %.3f, \"algorithm\": \"%s\", \"distances_skipped\": [",
                k, r->inertia, r->iterations, r->converged ? "true" : "false", r->seconds,
-               r->skipped != NULL ? "hamerly" : "lloyd");
+               r->algorithm == CT_KM_ALGO_YINYANG   ? "yinyang"
+               : r->algorithm == CT_KM_ALGO_HAMERLY ? "hamerly"
+                                                    : "lloyd");
         for (size_t q = 0; q < r->npasses; q++) {
             printf("%s%.4f", q ? ", " : "", r->skipped[q]);
         }
@@ -240,11 +244,13 @@ static int parse_options(int argc, char **argv, cli_common *c, ct_cluster_stage 
             }
             break;
         case O_ALGO: {
-            static const char *const AL[] = {"auto", "lloyd", "hamerly"};
-            static const ct_km_algo ALV[] = {CT_KM_ALGO_AUTO, CT_KM_ALGO_LLOYD, CT_KM_ALGO_HAMERLY};
-            int ch = cli_choice(optarg, AL, 3);
+            static const char *const AL[] = {"auto", "lloyd", "hamerly", "yinyang"};
+            static const ct_km_algo ALV[] = {CT_KM_ALGO_AUTO, CT_KM_ALGO_LLOYD, CT_KM_ALGO_HAMERLY,
+                                             CT_KM_ALGO_YINYANG};
+            int ch = cli_choice(optarg, AL, 4);
             if (ch < 0) {
-                return cli_usage(c, "--algorithm '%s' is not auto, lloyd or hamerly", optarg);
+                return cli_usage(c, "--algorithm '%s' is not auto, lloyd, hamerly or yinyang",
+                                 optarg);
             }
             st->km.algorithm = ALV[ch];
             break;

@@ -630,6 +630,7 @@ static ct_status write_result(const ct_cluster_stage *o, const ct_kmeans_result 
         sum->inertia = best->inertia;
         sum->iterations = best->iterations;
         sum->converged = best->converged;
+        sum->algorithm = best->algorithm;
         size_t np = best->skipped != NULL ? best->npasses : 0;
         sum->skipped = np > 0 ? malloc(np * sizeof *sum->skipped) : NULL;
         sum->weight = malloc(k * sizeof *sum->weight);

@@ -595,6 +595,18 @@ grep -q '"algorithm": "lloyd", "distances_skipped": \[\]' "$T/c1.json" && ok \
 expect 0 "cluster hamerly json" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 4 --seed 7 --algorithm hamerly --json -o "$T/c1h.h5" -q
 grep -q '"algorithm": "hamerly", "distances_skipped": \[0\.0000, 0\.[0-9]*' "$T/out" && ok \
     || bad "cluster --json: distances_skipped: $(grep -o '"algorithm.\{0,80\}' "$T/out")"
+# Yinyang's group bounds (k = 30: 3 groups): its own name, a share
+# skipped, and Lloyd's labels (h5dump; without SIMD it runs Hamerly's bounds)
+expect 0 "cluster yinyang json" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 30 --seed 7 --algorithm yinyang --json -o "$T/c1y.h5" -q
+grep -q '"algorithm": "\(yinyang\|hamerly\)", "distances_skipped": \[0\.0000, 0\.[0-9]*' "$T/out" && ok \
+    || bad "cluster --json yinyang: $(grep -o '"algorithm.\{0,80\}' "$T/out")"
+expect 0 "cluster lloyd k 30" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 30 --seed 7 --algorithm lloyd -o "$T/c1l.h5" -q
+if command -v h5dump >/dev/null 2>&1; then
+    [ "$(h5dump -d /clusters/label "$T/c1y.h5" | tail -n +2)" = "$(h5dump -d /clusters/label "$T/c1l.h5" | tail -n +2)" ] \
+        && ok || bad "cluster --algorithm yinyang: labels differ from Lloyd's"
+else
+    skipped "h5dump missing: yinyang labels not compared"
+fi
 expect 0 "cluster float32" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 4 --float32 -o "$T/c3.h5" -q
 printf 'x,t_x,T,m\n0,0,30,0\n3,20,35,30\n10,35,38,40\n' >"$T/init.csv"
 expect 0 "cluster init file" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m --init "$T/init.csv" -o "$T/c4.h5" -q
