@@ -675,8 +675,9 @@ static void KM_SUF(yflush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t nu, double
 /* Row i failed the global test (m, slack): its own distance tightens u;
  * still undecided, its group bounds are brought to this pass (the shifts
  * since they were set, rounded up) and it goes to the tile with the groups
- * whose bound does not exceed u by the slack (its own group always: the
- * own centre's value is needed beside the others). */
+ * whose bound does not exceed u by the slack, and then its own group (the
+ * own centre's value is needed beside the others'); where every group's
+ * bound clears u the label stands. */
 static void KM_SUF(ymeasure)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, size_t i, double m,
                              double slack, double *acc, double *ndist)
 {
@@ -687,17 +688,23 @@ static void KM_SUF(ymeasure)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, siz
     if (u + slack <= m) {
         return;
     }
-    double *L = P->lb + i * ng, xe = slack * m;
+    /* u + xe / L <= L, as u L + xe <= L^2 (L > 0): no division a group */
+    double *L = P->lb + i * ng, xe = slack * m, glb = CT_INF;
     const double *c0 = P->cum + (size_t)P->stamp[i] * ng, *c1 = P->cum + P->pass * ng;
-    uint64_t mk = (uint64_t)1 << P->grp[a];
+    uint64_t mk = 0;
     for (size_t g = 0; g < ng; g++) {
         L[g] -= (c1[g] - c0[g]) * (1 + 1e-12) + 1e-12 * c1[g];
-        double sl = L[g] > 0 ? xe / L[g] : CT_INF;
-        if (!(u + sl <= L[g])) {
+        glb = L[g] < glb ? L[g] : glb;
+        if (!(L[g] > 0 && u * L[g] + xe <= L[g] * L[g])) {
             mk |= (uint64_t)1 << g;
         }
     }
     P->stamp[i] = (uint32_t)P->pass;
+    P->l[i] = glb; /* each group lowered by its own shifts: tighter than l */
+    if (mk == 0) {
+        return; /* every other centre cleared: the label stands */
+    }
+    mk |= (uint64_t)1 << P->grp[a]; /* the own centre's value beside the others' */
     y->und[*nu] = i;
     y->msk[(*nu)++] = mk;
     if (*nu == YY_TILE) {
