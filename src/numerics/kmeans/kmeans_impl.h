@@ -409,6 +409,32 @@ typedef struct KM_SUF(hpass) {
     size_t pass;
 } KM_SUF(hpass);
 
+/* Row i measured, its label now `now`: the block's sums (acc: k x d, then
+ * the weights k, then the moves) take all of it in a full pass, else the
+ * move only; rows come in row order, so the sums do not depend on tiles. */
+static void KM_SUF(hmove)(KM_SUF(hpass) *P, size_t i, int32_t now, double *acc)
+{
+    size_t d = P->d, k = P->k;
+    int32_t old = P->labels[i];
+    double wi = P->w != NULL ? P->w[i] : 1.0, *sums = acc, *wk = acc + k * d;
+    const KM_REAL *x = P->X + i * d;
+    if (P->full) {
+        for (size_t c = 0; c < d; c++) {
+            sums[(size_t)now * d + c] += wi * (double)x[c];
+        }
+        wk[now] += wi;
+    } else if (old != now) {
+        for (size_t c = 0; c < d; c++) {
+            sums[(size_t)old * d + c] -= wi * (double)x[c];
+            sums[(size_t)now * d + c] += wi * (double)x[c];
+        }
+        wk[old] -= wi;
+        wk[now] += wi;
+    }
+    acc[k * d + k] += old != now;
+    P->labels[i] = now;
+}
+
 static void KM_SUF(hflush)(KM_SUF(hpass) *P, const size_t *idx, size_t nr, KM_REAL *Xt,
                            KM_REAL *xnt, KM_REAL *G, int32_t *lab, double *d1, double *d2,
                            double *acc)
@@ -419,29 +445,11 @@ static void KM_SUF(hflush)(KM_SUF(hpass) *P, const size_t *idx, size_t nr, KM_RE
         xnt[r] = P->xn[idx[r]];
     }
     KM_SUF(assign2_tile)(Xt, xnt, d, nr, P->CR, P->cn, k, G, lab, d1, d2);
-    double *sums = acc, *wk = acc + k * d;
     for (size_t r = 0; r < nr; r++) {
         size_t i = idx[r];
-        int32_t old = P->labels[i], now = lab[r];
-        double wi = P->w != NULL ? P->w[i] : 1.0;
-        const KM_REAL *x = P->X + i * d;
         P->u[i] = sqrt(d1[r]);
         P->l[i] = sqrt(d2[r]);
-        if (P->full) {
-            for (size_t c = 0; c < d; c++) {
-                sums[(size_t)now * d + c] += wi * (double)x[c];
-            }
-            wk[now] += wi;
-        } else if (old != now) {
-            for (size_t c = 0; c < d; c++) {
-                sums[(size_t)old * d + c] -= wi * (double)x[c];
-                sums[(size_t)now * d + c] += wi * (double)x[c];
-            }
-            wk[old] -= wi;
-            wk[now] += wi;
-        }
-        acc[k * d + k] += old != now;
-        P->labels[i] = now;
+        KM_SUF(hmove)(P, i, lab[r], acc);
     }
 }
 
@@ -598,7 +606,7 @@ static void KM_SUF(ytile_free)(KM_SUF(ytile) *t)
 static void KM_SUF(yflush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t nu, double *acc,
                            double *ndist)
 {
-    size_t d = P->d, k = P->k, ng = P->ng;
+    size_t d = P->d, ng = P->ng;
     for (size_t q = 0; q < nu; q++) {
         y->xnu[q] = P->xn[y->und[q]];
     }
@@ -624,7 +632,6 @@ static void KM_SUF(yflush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t nu, double
         }
         *ndist += (double)nr * (double)kg;
     }
-    double *sums = acc, *wk = acc + k * d;
     for (size_t q = 0; q < nu; q++) {
         size_t i = y->und[q], bg = ng;
         KM_REAL bv = 0;
@@ -651,24 +658,7 @@ static void KM_SUF(yflush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t nu, double
         }
         P->l[i] = glb;
         P->u[i] = sqrt(e > 0 ? e : 0.0);
-        int32_t old = P->labels[i], now = bj;
-        double wi = P->w != NULL ? P->w[i] : 1.0;
-        const KM_REAL *x = P->X + i * d;
-        if (P->full) {
-            for (size_t c = 0; c < d; c++) {
-                sums[(size_t)now * d + c] += wi * (double)x[c];
-            }
-            wk[now] += wi;
-        } else if (old != now) {
-            for (size_t c = 0; c < d; c++) {
-                sums[(size_t)old * d + c] -= wi * (double)x[c];
-                sums[(size_t)now * d + c] += wi * (double)x[c];
-            }
-            wk[old] -= wi;
-            wk[now] += wi;
-        }
-        acc[k * d + k] += old != now;
-        P->labels[i] = now;
+        KM_SUF(hmove)(P, i, bj, acc);
     }
 }
 
