@@ -566,17 +566,20 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
 
 /* ---- Yinyang (Ding et al. 2015) ----------------------------------------------
  * The centres fall into ng groups (km_groups, once per run); a row keeps u,
- * an upper bound on its distance to its own centre, and per group a lower
- * bound on the distance to the group's other centres.  A pass lowers the
- * bounds by the shifts (the own centre's; the largest in each group); the
- * global test max(s[a], min over groups) skips the row as Hamerly's does,
- * and the groups whose bound still exceeds u (after u is tightened to the
- * exact own distance) are not measured.  The groups left are measured with
- * the fused kernel over the group's centres, whose value for a row and a
- * centre is the FMA chain Lloyd's pass computes; the new label is the first
- * index of the least value among them (a centre in a skipped group is
- * farther by more than the rounding slack, as in Hamerly's test), so the
- * labels are Lloyd's.  Sums follow the moves in row order (hflush). */
+ * an upper bound on its distance to its own centre, l, a lower bound on the
+ * distance to any other (the least of its group bounds when they were last
+ * set), and per group a lower bound on the distance to the group's other
+ * centres.  Hamerly's vectorised test (u + p[a] against max(s[a], l minus
+ * the largest other shift)) decides most rows without touching the group
+ * bounds; an undecided row's group bounds are then lowered by each group's
+ * largest shifts since they were set (cum, stamp: added up per pass), and
+ * the groups whose bound still exceeds u (tightened to the exact own
+ * distance) are not measured.  The groups left are measured with the fused
+ * kernel over the group's centres, whose value for a row and a centre is
+ * the FMA chain Lloyd's pass computes; the new label is the first index of
+ * the least value among them (a centre in a skipped group is farther by
+ * more than the rounding slack, as in Hamerly's test), so the labels are
+ * Lloyd's.  Sums follow the moves in row order (hmove). */
 #define YY_TILE 256
 
 typedef struct KM_SUF(ytile) {
@@ -621,7 +624,7 @@ static void KM_SUF(yflush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t nu, double
         if (nr == 0) {
             continue;
         }
-        /* yinyang runs only where the kernel does (km_yinyang_ok) */
+        /* yinyang runs only where the kernel does (fit falls back to Hamerly) */
         (void)KM_SUF(km_assign)(y->Xg, nr, d, P->CG + g0 * d, P->cnG + g0, kg, y->lab, y->v1,
                                 y->v2);
         for (size_t r = 0; r < nr; r++) {
@@ -744,7 +747,7 @@ static ct_status KM_SUF(ypass_block)(void *vctx, size_t b, size_t begin, size_t 
         long nq = KM_SUF(km_hamerly_test)(P->labels + i0, P->u + i0, P->l + i0, P->xn + i0, cn,
                                           P->p, P->s, (int32_t)P->jmax, P->pmax, P->pmax2,
                                           P->cnmax, 8 * (double)KM_EPS, und, um, us);
-        if (nq < 0) { /* yinyang runs only where the kernels do (km_yinyang_ok) */
+        if (nq < 0) { /* yinyang runs only where the kernels do (fit: else Hamerly) */
             s = ct_fail(err, CT_EINTERNAL, "k-means: no vector bound test for Yinyang");
             break;
         }
