@@ -404,7 +404,8 @@ typedef struct KM_SUF(hpass) {
     const size_t *goff;   /* ng + 1: group g is positions goff[g] .. goff[g + 1] */
     const int32_t *gidx;  /* k: the centre at each position (by group, then index) */
     const KM_REAL *CG, *cnG; /* the centres (and |c|^2) in that order */
-    const double *cum;    /* (pass + 1) x ng: each group's largest shifts added up */
+    const double *cum;    /* (max_iter + 2) x ng: per pass, each group's largest shifts
+                           * added up over the passes before it */
     uint32_t *stamp;      /* n: the pass a row's group bounds were brought to */
     size_t pass;
 } KM_SUF(hpass);
@@ -665,6 +666,18 @@ static void KM_SUF(yflush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t nu, double
     }
 }
 
+/* Row i to the tile with the groups mk to measure; a full tile is measured. */
+static void KM_SUF(ypush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, size_t i, uint64_t mk,
+                          double *acc, double *ndist)
+{
+    y->und[*nu] = i;
+    y->msk[(*nu)++] = mk;
+    if (*nu == YY_TILE) {
+        KM_SUF(yflush)(P, y, *nu, acc, ndist);
+        *nu = 0;
+    }
+}
+
 /* Row i failed the global test (m, slack): its own distance tightens u;
  * still undecided, its group bounds are brought to this pass (the shifts
  * since they were set, rounded up) and it goes to the tile with the groups
@@ -697,13 +710,8 @@ static void KM_SUF(ymeasure)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, siz
     if (mk == 0) {
         return; /* every other centre cleared: the label stands */
     }
-    mk |= (uint64_t)1 << P->grp[a]; /* the own centre's value beside the others' */
-    y->und[*nu] = i;
-    y->msk[(*nu)++] = mk;
-    if (*nu == YY_TILE) {
-        KM_SUF(yflush)(P, y, *nu, acc, ndist);
-        *nu = 0;
-    }
+    /* the own centre's value beside the others' */
+    KM_SUF(ypush)(P, y, nu, i, mk | (uint64_t)1 << P->grp[a], acc, ndist);
 }
 
 static ct_status KM_SUF(ypass_block)(void *vctx, size_t b, size_t begin, size_t end,
@@ -735,12 +743,7 @@ static ct_status KM_SUF(ypass_block)(void *vctx, size_t b, size_t begin, size_t 
         if (P->full) {
             for (size_t i = i0; i < i0 + cn; i++) {
                 P->stamp[i] = (uint32_t)P->pass;
-                y.und[nu] = i;
-                y.msk[nu++] = all;
-                if (nu == T) {
-                    KM_SUF(yflush)(P, &y, nu, acc, &ndist);
-                    nu = 0;
-                }
+                KM_SUF(ypush)(P, &y, &nu, i, all, acc, &ndist);
             }
             continue;
         }
@@ -1028,7 +1031,6 @@ typedef struct KM_SUF(cmin) {
 } KM_SUF(cmin);
 
 #define CMIN_TILE 512
-#define CMIN_ROWS 256
 
 /* The first index of the smallest |z|^2 - 2 x.z over the c candidates Z
  * (in the order of ord), for the one row x (a tie found by the fused kernel:
@@ -1321,9 +1323,34 @@ typedef struct KM_SUF(ppj) {
     size_t tr;
 } KM_SUF(ppj);
 
-/* Rows r0.. r0 + nr in order: v_t = min(D, d2_t) where computed (at[r]:
- * the row in G), else D; pot[t] += w v_t; updating, D and near follow.  The
- * sums run in a local array (m <= 64): no store to D can alias them. */
+/* A measured row i (g: its m values in G): the last centre chosen first
+ * where it is pending (it lowers D and near: D as the trials see it), then
+ * vb[t] = w min(D, d2_t) for the trials t = pend.. m (km_plusplus's d2),
+ * D and near following when updating. */
+static void KM_SUF(pp_row)(KM_SUF(ppj) *P, size_t i, const KM_REAL *g, double wi, double *vb)
+{
+    size_t m = P->m;
+    double Di = P->D[i];
+    if (P->pend) {
+        double d2 = (double)P->xn[i] + (double)P->zn[0] - 2.0 * (double)g[0];
+        d2 = d2 > 0 ? d2 : 0.0;
+        if (d2 < Di) {
+            P->D[i] = Di = d2;
+            P->near[i] = P->newj;
+        }
+    }
+    for (size_t t = (size_t)P->pend; t < m; t++) {
+        double d2 = (double)P->xn[i] + (double)P->zn[t] - 2.0 * (double)g[t];
+        d2 = d2 > 0 ? d2 : 0.0;
+        double v = d2 < Di ? d2 : Di;
+        if (P->update && v < Di) {
+            P->D[i] = v;
+            P->near[i] = P->newj;
+        }
+        vb[t] = wi * v;
+    }
+}
+
 #ifndef KM_V8D_DEFINED
 #define KM_V8D_DEFINED
 typedef double km_v8d __attribute__((vector_size(64)));
@@ -1343,31 +1370,13 @@ static void KM_SUF(pp_sums8)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t 
     }
     for (size_t r = 0; r < nr; r++) {
         size_t i = r0 + r;
-        double wi = P->K->w != NULL ? P->K->w[i] : 1.0, Di = P->D[i];
+        double wi = P->K->w != NULL ? P->K->w[i] : 1.0;
         if (at[r] == SIZE_MAX) {
-            a += wi * Di;
+            a += wi * P->D[i];
             continue;
         }
-        const KM_REAL *g = G + at[r] * m;
-        if (p0) { /* the last centre's update first: D as the trials see it */
-            double d2 = (double)P->xn[i] + (double)P->zn[0] - 2.0 * (double)g[0];
-            d2 = d2 > 0 ? d2 : 0.0;
-            if (d2 < Di) {
-                P->D[i] = Di = d2;
-                P->near[i] = P->newj;
-            }
-        }
         double vb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (size_t t = p0; t < m; t++) { /* km_plusplus's d2, then the smaller */
-            double d2 = (double)P->xn[i] + (double)P->zn[t] - 2.0 * (double)g[t];
-            d2 = d2 > 0 ? d2 : 0.0;
-            double vt = d2 < Di ? d2 : Di;
-            if (P->update && vt < Di) {
-                P->D[i] = vt;
-                P->near[i] = P->newj;
-            }
-            vb[t] = wi * vt;
-        }
+        KM_SUF(pp_row)(P, i, G + at[r] * m, wi, vb);
         km_v8d v;
         memcpy(&v, vb, sizeof v);
         a += v;
@@ -1377,6 +1386,9 @@ static void KM_SUF(pp_sums8)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t 
     }
 }
 
+/* Rows r0.. r0 + nr in order: v_t = min(D, d2_t) where computed (at[r]:
+ * the row in G), else D; pot[t] += w v_t; updating, D and near follow.  The
+ * sums run in a local array (m <= 64): no store to D can alias them. */
 static void KM_SUF(pp_sums)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *at,
                             const KM_REAL *G, double *pot)
 {
@@ -1389,31 +1401,17 @@ static void KM_SUF(pp_sums)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *
     memcpy(a, pot, m * sizeof *a);
     for (size_t r = 0; r < nr; r++) {
         size_t i = r0 + r;
-        double wi = P->K->w != NULL ? P->K->w[i] : 1.0, Di = P->D[i];
+        double wi = P->K->w != NULL ? P->K->w[i] : 1.0, vb[64];
         if (at[r] == SIZE_MAX) {
-            double v = wi * Di;
+            double v = wi * P->D[i];
             for (size_t t = (size_t)P->pend; t < m; t++) {
                 a[t] += v;
             }
             continue;
         }
-        if (P->pend) { /* the last centre's update first: D as the trials see it */
-            double d2 = (double)P->xn[i] + (double)P->zn[0] - 2.0 * (double)G[at[r] * m];
-            d2 = d2 > 0 ? d2 : 0.0;
-            if (d2 < Di) {
-                P->D[i] = Di = d2;
-                P->near[i] = P->newj;
-            }
-        }
-        for (size_t t = (size_t)P->pend; t < m; t++) { /* km_plusplus's d2, then the smaller */
-            double d2 = (double)P->xn[i] + (double)P->zn[t] - 2.0 * (double)G[at[r] * m + t];
-            d2 = d2 > 0 ? d2 : 0.0;
-            double v = d2 < Di ? d2 : Di;
-            if (P->update && v < Di) {
-                P->D[i] = v;
-                P->near[i] = P->newj;
-            }
-            a[t] += wi * v;
+        KM_SUF(pp_row)(P, i, G + at[r] * m, wi, vb);
+        for (size_t t = (size_t)P->pend; t < m; t++) {
+            a[t] += vb[t];
         }
     }
     memcpy(pot, a, m * sizeof *pot);
