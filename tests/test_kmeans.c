@@ -409,7 +409,8 @@ static void test_labels_are_nearest(void **state)
  * expanded distances (one FMA chain per row and centre, ties to the lowest
  * index) and the sums in row order, bit for bit, for every column count
  * the kernels take (rows into lanes a block of columns at a time, partial
- * lane groups, padded sums) in f64 and f32.  Without the kernels (no SIMD,
+ * lane groups, padded sums, weights in the padding) in f64 and f32,
+ * unweighted and weighted.  Without the kernels (no SIMD,
  * or a shape left to GEMM) the step runs on the GEMM path: skipped here. */
 static void test_fused_pass_is_plain_loop(void **state)
 {
@@ -427,10 +428,15 @@ static void test_fused_pass_is_plain_loop(void **state)
             float *F = malloc(n * d * sizeof *F);
             double *C = malloc(k * d * sizeof *C), *ref = malloc(k * d * sizeof *ref);
             double *sums = malloc(k * d * sizeof *sums), *wk = malloc(k * sizeof *wk);
+            double *w = malloc(n * sizeof *w);
             for (size_t q = 0; q < n * d; q++) {
                 F[q] = (float)X[q];
             }
-            for (int f32 = 0; f32 < 2; f32++) {
+            for (size_t i = 0; i < n; i++) {
+                w[i] = 0.3 + 0.1 * (double)(i % 11); /* not dyadic: each w x rounds */
+            }
+            for (int variant = 0; variant < 4; variant++) {
+                int f32 = variant & 1, weighted = variant >> 1;
                 memset(sums, 0, k * d * sizeof *sums);
                 memset(wk, 0, k * sizeof *wk);
                 for (size_t i = 0; i < n; i++) {
@@ -465,10 +471,12 @@ static void test_fused_pass_is_plain_loop(void **state)
                             }
                         }
                     }
+                    double wi = weighted ? w[i] : 1.0;
                     for (size_t q = 0; q < d; q++) {
-                        sums[best * d + q] += f32 ? (double)F[i * d + q] : X[i * d + q];
+                        double x = f32 ? (double)F[i * d + q] : X[i * d + q];
+                        sums[best * d + q] += weighted ? wi * x : x;
                     }
-                    wk[best] += 1.0;
+                    wk[best] += wi;
                 }
                 int empty = 0;
                 for (size_t j = 0; j < k; j++) {
@@ -482,12 +490,14 @@ static void test_fused_pass_is_plain_loop(void **state)
                     continue; /* a relocation would follow: not this test */
                 }
                 double inertia;
-                assert_status(ct_kmeans_lloyd_steps(f32 ? NULL : X, f32 ? F : NULL, n, d, C, k, 1,
-                                                    2, &inertia, &err),
+                assert_status(ct_kmeans_lloyd_steps(f32 ? NULL : X, f32 ? F : NULL, n, d,
+                                                    weighted ? w : NULL, C, k, 1, 2, &inertia,
+                                                    &err),
                               CT_OK);
                 if (memcmp(C, ref, k * d * sizeof *C) != 0) {
-                    fail_msg("d=%zu k=%zu %s: the fused pass's centres differ from the plain loop's",
-                             d, k, f32 ? "f32" : "f64");
+                    fail_msg("d=%zu k=%zu %s%s: the fused pass's centres differ from the plain "
+                             "loop's",
+                             d, k, f32 ? "f32" : "f64", weighted ? ", weighted" : "");
                 }
                 checked++;
             }
@@ -497,12 +507,13 @@ static void test_fused_pass_is_plain_loop(void **state)
             free(ref);
             free(sums);
             free(wk);
+            free(w);
         }
     }
     if (km_dots_isa() == 0) {
         print_message("fused pass: no AVX2/AVX-512 here (or CLVTIER_NO_SIMD): nothing to compare\n");
     } else {
-        assert_true(checked >= 40);
+        assert_true(checked >= 80);
     }
 }
 

@@ -862,9 +862,9 @@ ct_status ct_kmeans_predict(const double *X, size_t n, size_t d, const double *C
     return s;
 }
 
-ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size_t d, double *C,
-                                size_t k, unsigned iters, unsigned threads, double *inertia,
-                                ct_error *err)
+ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size_t d,
+                                const double *w, double *C, size_t k, unsigned iters,
+                                unsigned threads, double *inertia, ct_error *err)
 {
     ct_kmeans_opts o;
     km_ctx K;
@@ -876,7 +876,7 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
     o.threads = threads;
     o.tol = 0;
     o.max_iter = iters;
-    ct_status s = km_setup(&K, n, d, NULL, &o, err);
+    ct_status s = km_setup(&K, n, d, w, &o, err);
     int32_t *lab = malloc(n * sizeof *lab);
     void *xn = malloc(n * (Xf != NULL ? sizeof(float) : sizeof(double)));
     if (lab == NULL || xn == NULL) {

@@ -247,7 +247,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * values and the same ties as the scalar argmin over G, with no work across
  * lanes. */
 
-#define ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,        \
+#define ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,   \
                     TO_LANES, ASSIGN_STEP, ASSIGN_OUT)                                             \
     T XT[KM_DOTS_MAXD * LANES], B1[LANES], B2[LANES], BI[LANES];                                   \
     for (size_t r0 = 0; r0 < nr; r0 += LANES) {                                                    \
@@ -275,14 +275,15 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
                 a6 = FMADD(xc, SET1(cj[6 * d + c]), a6);                                           \
                 a7 = FMADD(xc, SET1(cj[7 * d + c]), a7);                                           \
             }                                                                                      \
-            ASSIGN_STEP(a0, j, FNMADD, SET1, CMPLT, BLEND, MIN, T);                                \
-            ASSIGN_STEP(a1, j + 1, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
-            ASSIGN_STEP(a2, j + 2, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
-            ASSIGN_STEP(a3, j + 3, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
-            ASSIGN_STEP(a4, j + 4, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
-            ASSIGN_STEP(a5, j + 5, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
-            ASSIGN_STEP(a6, j + 6, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
-            ASSIGN_STEP(a7, j + 7, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            VT jb = SET1((T)j); /* the index vectors: one conversion, then adds of constants */    \
+            ASSIGN_STEP(a0, j, jb, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            ASSIGN_STEP(a1, j + 1, ADD(jb, SET1((T)1)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
+            ASSIGN_STEP(a2, j + 2, ADD(jb, SET1((T)2)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
+            ASSIGN_STEP(a3, j + 3, ADD(jb, SET1((T)3)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
+            ASSIGN_STEP(a4, j + 4, ADD(jb, SET1((T)4)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
+            ASSIGN_STEP(a5, j + 5, ADD(jb, SET1((T)5)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
+            ASSIGN_STEP(a6, j + 6, ADD(jb, SET1((T)6)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
+            ASSIGN_STEP(a7, j + 7, ADD(jb, SET1((T)7)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
         }                                                                                          \
         for (; j + 4 <= k; j += 4) {                                                               \
             VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0;                                          \
@@ -294,17 +295,18 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
                 a2 = FMADD(xc, SET1(cj[2 * d + c]), a2);                                           \
                 a3 = FMADD(xc, SET1(cj[3 * d + c]), a3);                                           \
             }                                                                                      \
-            ASSIGN_STEP(a0, j, FNMADD, SET1, CMPLT, BLEND, MIN, T);                                \
-            ASSIGN_STEP(a1, j + 1, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
-            ASSIGN_STEP(a2, j + 2, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
-            ASSIGN_STEP(a3, j + 3, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            VT jb = SET1((T)j);                                                                    \
+            ASSIGN_STEP(a0, j, jb, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
+            ASSIGN_STEP(a1, j + 1, ADD(jb, SET1((T)1)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
+            ASSIGN_STEP(a2, j + 2, ADD(jb, SET1((T)2)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
+            ASSIGN_STEP(a3, j + 3, ADD(jb, SET1((T)3)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
         }                                                                                          \
         for (; j < k; j++) {                                                                       \
             VT a = SETZERO();                                                                      \
             for (size_t c = 0; c < d; c++) {                                                       \
                 a = FMADD(LOAD(XT + c * LANES), SET1(C[j * d + c]), a);                            \
             }                                                                                      \
-            ASSIGN_STEP(a, j, FNMADD, SET1, CMPLT, BLEND, MIN, T);                                 \
+            ASSIGN_STEP(a, j, SET1((T)j), FNMADD, SET1, CMPLT, BLEND, MIN, T);                     \
         }                                                                                          \
         STORE(BI, bi);                                                                             \
         if (v1 != NULL) {                                                                          \
@@ -314,22 +316,23 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
         ASSIGN_OUT                                                                                 \
     }
 
-/* the centre in a (its dot products with the lanes' rows) against the best so far */
-#define ASSIGN_STEP2(a, jj, FNMADD, SET1, CMPLT, BLEND, MIN, T)                                    \
+/* the centre in a (its dot products with the lanes' rows) against the best so
+ * far; JV: its index, as a vector */
+#define ASSIGN_STEP2(a, jj, JV, FNMADD, SET1, CMPLT, BLEND, MIN, T)                                    \
     do {                                                                                           \
         VT v_ = FNMADD(a, SET1((T)2), SET1(cn[jj])); /* cn - 2a rounded once: 2a is exact */       \
         MT lt_ = CMPLT(v_, b1);                                                                    \
         b2 = BLEND(lt_, MIN(b2, v_), b1);                                                          \
         b1 = BLEND(lt_, b1, v_);                                                                   \
-        bi = BLEND(lt_, bi, SET1((T)(jj)));                                                        \
+        bi = BLEND(lt_, bi, JV);                                                                   \
     } while (0)
 /* the same without the second best (labels only: Lloyd) */
-#define ASSIGN_STEP1(a, jj, FNMADD, SET1, CMPLT, BLEND, MIN, T)                                    \
+#define ASSIGN_STEP1(a, jj, JV, FNMADD, SET1, CMPLT, BLEND, MIN, T)                                    \
     do {                                                                                           \
         VT v_ = FNMADD(a, SET1((T)2), SET1(cn[jj]));                                               \
         MT lt_ = CMPLT(v_, b1);                                                                    \
         b1 = BLEND(lt_, b1, v_);                                                                   \
-        bi = BLEND(lt_, bi, SET1((T)(jj)));                                                        \
+        bi = BLEND(lt_, bi, JV);                                                                   \
     } while (0)
 
 /* km_assign: labels, best and second best */
@@ -343,6 +346,14 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
             v2[r0 + l] = B2[l];                                                                    \
         }                                                                                          \
     }
+
+/* Lloyd's labels: the lane vector converted and stored whole, LANES labels
+ * at lab + r0 whatever m (the caller's tile has room), no per-lane loop */
+#define ASSIGN_OUT_VEC(STOREI) STOREI(lab + r0, bi);
+#define STI512PD(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), _mm512_cvttpd_epi32(v))
+#define STI256PD(p, v) _mm_storeu_si128((__m128i *)(void *)(p), _mm256_cvttpd_epi32(v))
+#define STI512PS(p, v) _mm512_storeu_si512((void *)(p), _mm512_cvttps_epi32(v))
+#define STI256PS(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), _mm256_cvttps_epi32(v))
 
 #define LT512PD(a, b) _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ)
 #define LT512PS(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
@@ -565,8 +576,8 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
 
 /* assign_SFX (labels, best, second best) and lloyd_SFX (labels, moves,
  * cluster sums) for one instruction set and type. */
-#define ASSIGN_FNS(SFX, TGT, T, VT_, MT_, LANES, SETZERO, SET1, LOAD, STORE, FMADD, FNMADD, MIN,   \
-                   CMPLT, BLEND, ACCROW)                                                           \
+#define ASSIGN_FNS(SFX, TGT, T, VT_, MT_, LANES, SETZERO, SET1, ADD, LOAD, STORE, FMADD, FNMADD,   \
+                   MIN, CMPLT, BLEND, STOREI, ACCTILE)                                             \
     __attribute__((target(TGT))) static void assign_##SFX(const T *X, size_t nr, size_t npf,       \
                                                           size_t d,                                \
                                                           const T *C, const T *cn, size_t k,       \
@@ -574,22 +585,23 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
     {                                                                                              \
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
-        ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,        \
+        ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,   \
                     to_lanes_##SFX, ASSIGN_STEP2, ASSIGN_OUT_LABELS)                               \
     }                                                                                              \
+    /* labels only, LANES at a time: lab has room for nr rounded up to LANES */                    \
     __attribute__((target(TGT))) static void labels_##SFX(const T *X, size_t nr, size_t npf,       \
                                                           size_t d, const T *C, const T *cn,       \
                                                           size_t k, int32_t *lab)                  \
     {                                                                                              \
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
-        T *v1 = NULL, *v2 = NULL;                                                                  \
-        ASSIGN_BODY(LANES, SETZERO, SET1, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,        \
-                    to_lanes_##SFX, ASSIGN_STEP1, ASSIGN_OUT_LABELS)                               \
+        T *v1 = NULL;                                                                              \
+        ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,   \
+                    to_lanes_##SFX, ASSIGN_STEP1, ASSIGN_OUT_VEC(STOREI))                          \
     }                                                                                              \
     __attribute__((target(TGT))) static void lloyd_##SFX(                                          \
         const T *X, size_t nr, size_t d, const T *C, const T *cn, size_t k, const double *w,       \
-        int32_t *lab, double *sums, size_t dp, double *wk, double *moved)                          \
+        int32_t *lab, double *sums, size_t dp, double *wk, uint64_t *cnt, double *moved)           \
     {                                                                                              \
         int32_t tl[LLOYD_TILE];                                                                    \
         size_t nmoved = 0, tile = LLOYD_TILE_BYTES / (d * sizeof(T)) / LANES * LANES;              \
@@ -598,38 +610,121 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
             size_t tn = nr - t0 < tile ? nr - t0 : tile;                                           \
             const T *xt = X + t0 * d;                                                              \
             int32_t *lt = lab + t0;                                                                \
-            labels_##SFX(xt, tn, nr - t0, d, C, cn, k, tl);                                     \
-            if (w == NULL) {                                                                       \
-                for (size_t r = 0; r < tn; r++) {                                                  \
-                    nmoved += lt[r] != tl[r];                                                      \
-                    lt[r] = tl[r];                                                                 \
-                    ACCROW(xt + r * d, 1.0, 0, sums + (size_t)tl[r] * dp, d);                      \
-                    wk[tl[r]] += 1.0;                                                              \
-                }                                                                                  \
-            } else {                                                                               \
-                for (size_t r = 0; r < tn; r++) {                                                  \
-                    nmoved += lt[r] != tl[r];                                                      \
-                    lt[r] = tl[r];                                                                 \
-                    ACCROW(xt + r * d, w[t0 + r], 1, sums + (size_t)tl[r] * dp, d);                \
-                    wk[tl[r]] += w[t0 + r];                                                        \
-                }                                                                                  \
-            }                                                                                      \
+            labels_##SFX(xt, tn, nr - t0, d, C, cn, k, tl);                                        \
+            nmoved += km_moves(lt, tl, tn);                                                        \
+            ACCTILE(xt, tn, nr - t0, tl, w != NULL ? w + t0 : NULL, sums, dp, wk, cnt, d);         \
         }                                                                                          \
         *moved += (double)nmoved;                                                                  \
     }
 
+/* How many of lt[0..n) differ from tl[0..n), and lt = tl: 8 labels a
+ * compare (a scalar loop was a sixth of Lloyd's time at d = 8, k = 8). */
+typedef int32_t km_v8i __attribute__((vector_size(32)));
+static inline size_t km_moves(int32_t *lt, const int32_t *tl, size_t n)
+{
+    km_v8i acc = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t r = 0, moved = 0;
+    for (; r + 8 <= n; r += 8) {
+        km_v8i a, b;
+        memcpy(&a, lt + r, sizeof a);
+        memcpy(&b, tl + r, sizeof b);
+        acc -= a != b; /* -1 where they differ */
+    }
+    for (size_t l = 0; l < 8; l++) {
+        moved += (size_t)(uint32_t)acc[l];
+    }
+    for (; r < n; r++) {
+        moved += lt[r] != tl[r];
+    }
+    memcpy(lt, tl, n * sizeof *lt);
+    return moved;
+}
+
+/* The rows of a tile added to their centres' sums (padded rows of dp), rows
+ * in order.  Unweighted with d = dp, the weights (all 1) are counted in cnt
+ * and added once (exact integers: the bits of adding 1.0 a row); with d < dp,
+ * the weight rides in lane d of the row's vector (the sums' padding), so one
+ * vector add per row does both; otherwise wk[j] += w[r]. */
+#define ACC_TILE(SFX, T, ACCROW)                                                                   \
+    static inline void acctile_##SFX(const T *xt, size_t tn, size_t left, const int32_t *tl,       \
+                                     const double *w, double *sums, size_t dp, double *wk,         \
+                                     uint64_t *cnt, size_t d)                                      \
+    {                                                                                              \
+        (void)left;                                                                                \
+        (void)cnt;                                                                                 \
+        for (size_t r = 0; r < tn; r++) {                                                          \
+            double wi = w != NULL ? w[r] : 1.0;                                                    \
+            ACCROW(xt + r * d, wi, w != NULL, sums + (size_t)tl[r] * dp, d);                       \
+            wk[tl[r]] += wi;                                                                       \
+        }                                                                                          \
+    }
+ACC_TILE(f64_256, double, acc_f64_256)
+ACC_TILE(f32_256, float, acc_f32_256)
+
+/* AVX-512 with d <= 8: one vector a row.  A row's 8 values are read with a
+ * plain load (a masked one stalls) where 8 values past it are still X's
+ * (left: the rows from xt on), else under a mask.  Unweighted with d = 8, the
+ * rows are counted (integers, exact: the bits of adding 1.0 a row) and wk
+ * gets the counts afterwards (km_lloyd_*). */
+#define ACC_TILE8(SFX, T, ACCROW, LOAD8)                                                           \
+    __attribute__((target("avx512f"))) static inline void acctile_##SFX(                          \
+        const T *xt, size_t tn, size_t left, const int32_t *tl, const double *w, double *sums,     \
+        size_t dp, double *wk, uint64_t *cnt, size_t d)                                            \
+    {                                                                                              \
+        if (d > 8) {                                                                               \
+            for (size_t r = 0; r < tn; r++) {                                                      \
+                double wi = w != NULL ? w[r] : 1.0;                                                \
+                ACCROW(xt + r * d, wi, w != NULL, sums + (size_t)tl[r] * dp, d);                   \
+                wk[tl[r]] += wi;                                                                   \
+            }                                                                                      \
+            return;                                                                                \
+        }                                                                                          \
+        const __mmask8 dm = (__mmask8)((1u << d) - 1u), wl = (__mmask8)(d < 8 ? 1u << d : 0u);     \
+        size_t safe = left * d >= 8 ? (left * d - 8) / d + 1 : 0; /* rows r < safe: plain */       \
+        safe = safe < tn ? safe : tn;                                                              \
+        if (w == NULL) {                                                                           \
+            const __m512d one = _mm512_set1_pd(1.0);                                               \
+            for (size_t r = 0; r < tn; r++) {                                                      \
+                double *s = sums + (size_t)tl[r] * 8;                                              \
+                __m512d v = _mm512_mask_mov_pd(LOAD8(xt + r * d, r < safe, dm), wl, one);          \
+                _mm512_storeu_pd(s, _mm512_add_pd(_mm512_loadu_pd(s), v));                         \
+                if (d == 8) {                                                                      \
+                    cnt[tl[r]]++;                                                                  \
+                }                                                                                  \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (size_t r = 0; r < tn; r++) {                                                      \
+                double *s = sums + (size_t)tl[r] * 8;                                              \
+                __m512d wi = _mm512_set1_pd(w[r]);                                                 \
+                __m512d v = _mm512_mask_mov_pd(_mm512_mul_pd(wi, LOAD8(xt + r * d, r < safe, dm)), \
+                                               wl, wi);                                            \
+                _mm512_storeu_pd(s, _mm512_add_pd(_mm512_loadu_pd(s), v));                         \
+                if (d == 8) {                                                                      \
+                    wk[tl[r]] += w[r];                                                             \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+#define LOAD8PD(p, plain, dm) ((plain) ? _mm512_maskz_mov_pd(dm, _mm512_loadu_pd(p))              \
+                                       : _mm512_maskz_loadu_pd(dm, p))
+#define LOAD8PS(p, plain, dm)                                                                      \
+    ((plain) ? _mm512_maskz_cvtps_pd(dm, _mm256_loadu_ps(p))                                       \
+             : _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps((__mmask16)(dm), p))))
+ACC_TILE8(f64_512, double, acc_f64_512, LOAD8PD)
+ACC_TILE8(f32_512, float, acc_f32_512, LOAD8PS)
+
 ASSIGN_FNS(f64_512, "avx512f", double, __m512d, __mmask8, 8, _mm512_setzero_pd, _mm512_set1_pd,
-           _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd,
-           _mm512_min_pd, LT512PD, _mm512_mask_blend_pd, acc_f64_512)
+           _mm512_add_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd,
+           _mm512_min_pd, LT512PD, _mm512_mask_blend_pd, STI512PD, acctile_f64_512)
 ASSIGN_FNS(f64_256, "avx2,fma", double, __m256d, __m256d, 4, _mm256_setzero_pd, _mm256_set1_pd,
-           _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_fnmadd_pd,
-           _mm256_min_pd, LT256PD, BL256PD, acc_f64_256)
+           _mm256_add_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_fnmadd_pd,
+           _mm256_min_pd, LT256PD, BL256PD, STI256PD, acctile_f64_256)
 ASSIGN_FNS(f32_512, "avx512f", float, __m512, __mmask16, 16, _mm512_setzero_ps, _mm512_set1_ps,
-           _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps,
-           _mm512_min_ps, LT512PS, _mm512_mask_blend_ps, acc_f32_512)
+           _mm512_add_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps,
+           _mm512_min_ps, LT512PS, _mm512_mask_blend_ps, STI512PS, acctile_f32_512)
 ASSIGN_FNS(f32_256, "avx2,fma", float, __m256, __m256, 8, _mm256_setzero_ps, _mm256_set1_ps,
-           _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps,
-           _mm256_min_ps, LT256PS, BL256PS, acc_f32_256)
+           _mm256_add_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps,
+           _mm256_min_ps, LT256PS, BL256PS, STI256PS, acctile_f32_256)
 
 /* Where the fused kernel beats GEMM + scalar argmin (bench/kmeans, 1M rows,
  * 2 threads): every k up to KM_DOTS_MAXD columns (d = 32, k = 8: 0.0054
@@ -669,9 +764,10 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
     return 0;
 }
 
-/* The sums go to a zeroed copy padded to whole vectors (acc_*), added to
- * the caller's afterwards: where those are zero, as k-means passes them,
- * the bits are the plain loop's. */
+/* The sums go to a zeroed copy padded to whole vectors (acc_*), and the
+ * weights of the AVX-512 d <= 8 path to its lane d or to counts, all added to
+ * the caller's afterwards: where those are zero, as k-means passes them, the
+ * bits are the plain loop's. */
 #define LLOYD_DISPATCH(T, SFX)                                                                     \
     int km_lloyd_##SFX(const T *X, size_t nr, size_t d, const T *C, const T *cn, size_t k,         \
                        const double *w, int32_t *lab, double *sums, double *wk, double *moved)     \
@@ -689,14 +785,24 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
         if (sp == buf) {                                                                           \
             memset(buf, 0, k * dp * sizeof *buf);                                                  \
         }                                                                                          \
+        uint64_t cnt[KM_ASSIGN_MAXK]; /* unweighted, d = 8 (acctile_*_512) */                     \
+        int counted = isa == 2 && d == 8 && w == NULL;                                             \
+        if (counted) {                                                                             \
+            memset(cnt, 0, k * sizeof *cnt);                                                       \
+        }                                                                                          \
         if (isa == 2) {                                                                            \
-            lloyd_##SFX##_512(X, nr, d, C, cn, k, w, lab, sp, dp, wk, moved);                      \
+            lloyd_##SFX##_512(X, nr, d, C, cn, k, w, lab, sp, dp, wk, cnt, moved);                 \
         } else {                                                                                   \
-            lloyd_##SFX##_256(X, nr, d, C, cn, k, w, lab, sp, dp, wk, moved);                      \
+            lloyd_##SFX##_256(X, nr, d, C, cn, k, w, lab, sp, dp, wk, cnt, moved);                 \
         }                                                                                          \
         for (size_t j = 0; j < k; j++) {                                                           \
             for (size_t c = 0; c < d; c++) {                                                       \
                 sums[j * d + c] += sp[j * dp + c];                                                 \
+            }                                                                                      \
+            if (isa == 2 && d < 8) {                                                               \
+                wk[j] += sp[j * dp + d]; /* the weights, in lane d (acctile_*_512) */              \
+            } else if (counted) {                                                                  \
+                wk[j] += (double)cnt[j];                                                           \
             }                                                                                      \
         }                                                                                          \
         if (sp != buf) {                                                                           \
