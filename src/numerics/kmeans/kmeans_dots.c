@@ -318,7 +318,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
 
 /* the centre in a (its dot products with the lanes' rows) against the best so
  * far; JV: its index, as a vector */
-#define ASSIGN_STEP2(a, jj, JV, FNMADD, SET1, CMPLT, BLEND, MIN, T)                                    \
+#define ASSIGN_STEP2(a, jj, JV, FNMADD, SET1, CMPLT, BLEND, MIN, T)                            \
     do {                                                                                           \
         VT v_ = FNMADD(a, SET1((T)2), SET1(cn[jj])); /* cn - 2a rounded once: 2a is exact */       \
         MT lt_ = CMPLT(v_, b1);                                                                    \
@@ -327,7 +327,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
         bi = BLEND(lt_, bi, JV);                                                                   \
     } while (0)
 /* the same without the second best (labels only: Lloyd) */
-#define ASSIGN_STEP1(a, jj, JV, FNMADD, SET1, CMPLT, BLEND, MIN, T)                                    \
+#define ASSIGN_STEP1(a, jj, JV, FNMADD, SET1, CMPLT, BLEND, MIN, T)                            \
     do {                                                                                           \
         VT v_ = FNMADD(a, SET1((T)2), SET1(cn[jj]));                                               \
         MT lt_ = CMPLT(v_, b1);                                                                    \
@@ -640,11 +640,14 @@ static inline size_t km_moves(int32_t *lt, const int32_t *tl, size_t n)
     return moved;
 }
 
-/* The rows of a tile added to their centres' sums (padded rows of dp), rows
- * in order.  Unweighted with d = dp, the weights (all 1) are counted in cnt
- * and added once (exact integers: the bits of adding 1.0 a row); with d < dp,
- * the weight rides in lane d of the row's vector (the sums' padding), so one
- * vector add per row does both; otherwise wk[j] += w[r]. */
+/* The rows of a tile added to their centres' sums (rows of dp, padded) and
+ * weights, rows in order. */
+#define ACC_ROWS(ACCROW)                                                                           \
+    for (size_t r = 0; r < tn; r++) {                                                              \
+        double wi = w != NULL ? w[r] : 1.0;                                                        \
+        ACCROW(xt + r * d, wi, w != NULL, sums + (size_t)tl[r] * dp, d);                           \
+        wk[tl[r]] += wi;                                                                           \
+    }
 #define ACC_TILE(SFX, T, ACCROW)                                                                   \
     static inline void acctile_##SFX(const T *xt, size_t tn, size_t left, const int32_t *tl,       \
                                      const double *w, double *sums, size_t dp, double *wk,         \
@@ -652,31 +655,25 @@ static inline size_t km_moves(int32_t *lt, const int32_t *tl, size_t n)
     {                                                                                              \
         (void)left;                                                                                \
         (void)cnt;                                                                                 \
-        for (size_t r = 0; r < tn; r++) {                                                          \
-            double wi = w != NULL ? w[r] : 1.0;                                                    \
-            ACCROW(xt + r * d, wi, w != NULL, sums + (size_t)tl[r] * dp, d);                       \
-            wk[tl[r]] += wi;                                                                       \
-        }                                                                                          \
+        ACC_ROWS(ACCROW)                                                                           \
     }
 ACC_TILE(f64_256, double, acc_f64_256)
 ACC_TILE(f32_256, float, acc_f32_256)
 
-/* AVX-512 with d <= 8: one vector a row.  A row's 8 values are read with a
- * plain load (a masked one stalls) where 8 values past it are still X's
- * (left: the rows from xt on), else under a mask.  Unweighted with d = 8, the
- * rows are counted (integers, exact: the bits of adding 1.0 a row) and wk
- * gets the counts afterwards (km_lloyd_*). */
+/* AVX-512 with d <= 8 (dp = 8): one vector add a row.  With d < 8 the
+ * row's weight rides in lane d (the padding), so that add also sums the
+ * weights (km_lloyd_* takes them from there); with d = 8, unweighted, the
+ * rows are counted (integers, exact: the bits of adding 1.0 a row).  A
+ * row's 8 values are read with a plain load (a masked one stalls) where 8
+ * values past it are still X's (left: the rows from xt on), else under a
+ * mask. */
 #define ACC_TILE8(SFX, T, ACCROW, LOAD8)                                                           \
     __attribute__((target("avx512f"))) static inline void acctile_##SFX(                          \
         const T *xt, size_t tn, size_t left, const int32_t *tl, const double *w, double *sums,     \
         size_t dp, double *wk, uint64_t *cnt, size_t d)                                            \
     {                                                                                              \
         if (d > 8) {                                                                               \
-            for (size_t r = 0; r < tn; r++) {                                                      \
-                double wi = w != NULL ? w[r] : 1.0;                                                \
-                ACCROW(xt + r * d, wi, w != NULL, sums + (size_t)tl[r] * dp, d);                   \
-                wk[tl[r]] += wi;                                                                   \
-            }                                                                                      \
+            ACC_ROWS(ACCROW)                                                                       \
             return;                                                                                \
         }                                                                                          \
         const __mmask8 dm = (__mmask8)((1u << d) - 1u), wl = (__mmask8)(d < 8 ? 1u << d : 0u);     \
