@@ -1988,7 +1988,7 @@ static void test_purchases_pmf(void **state)
         assert_status(ct_clv_purchases_interval(&f, x, tx, T, 3, t, 0.9, 1, lo, hi, &err), CT_OK);
         for (int i = 0; i < 3; i++) {
             clv_pmf it;
-            clv_pmf_init(&it, &f, clv_pmf_pick(&rule, &f, x[i], T[i]), x[i], tx[i], T[i], NAN);
+            clv_pmf_init(&it, &f, clv_pmf_pick(&rule, &f, x[i], T[i]), x[i], tx[i], T[i], (double)NAN);
             double sum = 0, mean = 0, cdf_lo = 0, cdf_hi = 0;
             for (int k = 0; k < 20000; k++) {
                 double pk = clv_pmf_next(&it);
@@ -2037,7 +2037,7 @@ static void test_pmf_node_rule(void **state)
                 const clv_nodes *nd = clv_pmf_pick(&rule, &f, x, T);
                 used[nd == &rule.n[0] ? 0 : nd == &rule.n[1] ? 1 : 2]++;
                 clv_pmf p, q;
-                clv_pmf_init(&p, &f, nd, x, tx, T, NAN);
+                clv_pmf_init(&p, &f, nd, x, tx, T, (double)NAN);
                 clv_pmf_init(&q, &f, &rule.n[2], x, tx, T, p.pa);
                 double cp = 0, cq = 0;
                 for (int k = 0; k < 100000 && cq < 1 - 1e-13; k++) {

@@ -375,7 +375,7 @@ static void test_labels_are_nearest(void **state)
                 cmax = cn > cmax ? cn : cmax;
             }
             for (size_t i = 0; i < n; i++) {
-                double best = INFINITY, mine = 0, xn = 0;
+                double best = (double)INFINITY, mine = 0, xn = 0;
                 for (size_t j = 0; j < k; j++) {
                     double s2 = 0;
                     for (size_t c = 0; c < d; c++) {
@@ -441,7 +441,7 @@ static void test_fused_pass_is_plain_loop(void **state)
                 memset(wk, 0, k * sizeof *wk);
                 for (size_t i = 0; i < n; i++) {
                     size_t best = 0;
-                    double bv = INFINITY;
+                    double bv = (double)INFINITY;
                     float bvf = INFINITY;
                     for (size_t j = 0; j < k; j++) {
                         const double *c = X + (j * 17 % n) * d; /* the start: rows of X */
@@ -837,7 +837,7 @@ static void test_choose_k(void **state)
             cnt[r.labels[j]] += 1;
         }
         size_t own = (size_t)r.labels[i];
-        double ai = sum[own] / cnt[own], bi = INFINITY;
+        double ai = sum[own] / cnt[own], bi = (double)INFINITY;
         for (size_t c = 0; c < 4; c++) {
             if (c != own && sum[c] / cnt[c] < bi) {
                 bi = sum[c] / cnt[c];

@@ -136,7 +136,7 @@ static void test_store_narrowed_doubles(void **state)
 {
     enum { N = 14 };
     const double v[N] = {0.1, -0.1, 1.0 / 3, -2.0 / 3, 1.0, 0.0, 1e-50, -1e-50,
-                         123456789.123, 3.0e38, 1e39, -1e39, NAN, 0.5 + 1e-12};
+                         123456789.123, 3.0e38, 1e39, -1e39, (double)NAN, 0.5 + 1e-12};
     const ct_colspec spec[4] = {
         {"lo", CT_FLOAT32, 0}, {"hi", CT_FLOAT32, 0}, {"near", CT_FLOAT32, 0}, {"d", CT_FLOAT64, 0}};
     char path[512];
