@@ -367,8 +367,8 @@ int main(int argc, char **argv)
         for (int it = 1; it <= 6; it += 5) {
             memcpy(C, C0, k * d * sizeof *C);
             double t0 = now();
-            if (ct_kmeans_lloyd_steps(X, F, n, d, NULL, C, k, (unsigned)it, (unsigned)T, &inertia, &err) !=
-                CT_OK) {
+            if (ct_kmeans_lloyd_steps(X, F, n, d, NULL, C, k, (unsigned)it, (unsigned)T, &inertia,
+                                      &err) != CT_OK) {
                 fprintf(stderr, "kmeans: %s\n", err.msg);
                 return 1;
             }

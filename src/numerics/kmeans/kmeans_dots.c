@@ -247,9 +247,9 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * values and the same ties as the scalar argmin over G, with no work across
  * lanes. */
 
-#define ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,   \
+#define ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
                     TO_LANES, ASSIGN_STEP, ASSIGN_OUT)                                             \
-    T XT[KM_DOTS_MAXD * LANES], B1[LANES], B2[LANES], BI[LANES];                                   \
+    T XT[KM_DOTS_MAXD * LANES];                                                                    \
     for (size_t r0 = 0; r0 < nr; r0 += LANES) {                                                    \
         size_t m = nr - r0 < LANES ? nr - r0 : LANES;                                              \
         /* the rows 8 lane groups on, of the npf >= nr there (d = 8, k = 8: 6.4 -> 5.7 ns a row) */ \
@@ -308,11 +308,6 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
             }                                                                                      \
             ASSIGN_STEP(a, j, SET1((T)j), FNMADD, SET1, CMPLT, BLEND, MIN, T);                     \
         }                                                                                          \
-        STORE(BI, bi);                                                                             \
-        if (v1 != NULL) {                                                                          \
-            STORE(B1, b1);                                                                         \
-            STORE(B2, b2);                                                                         \
-        }                                                                                          \
         ASSIGN_OUT                                                                                 \
     }
 
@@ -336,20 +331,30 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
     } while (0)
 
 /* km_assign: labels, best and second best */
-#define ASSIGN_OUT_LABELS                                                                          \
-    for (size_t l = 0; l < m; l++) {                                                               \
-        lab[r0 + l] = (int32_t)BI[l];                                                              \
+#define ASSIGN_OUT_LABELS(STORE, LANES, T)                                                         \
+    {                                                                                              \
+        T B1[LANES], B2[LANES], BI[LANES];                                                         \
+        STORE(BI, bi);                                                                             \
         if (v1 != NULL) {                                                                          \
-            v1[r0 + l] = B1[l];                                                                    \
+            STORE(B1, b1);                                                                         \
+            STORE(B2, b2);                                                                         \
         }                                                                                          \
-        if (v2 != NULL) {                                                                          \
-            v2[r0 + l] = B2[l];                                                                    \
+        for (size_t l = 0; l < m; l++) {                                                           \
+            lab[r0 + l] = (int32_t)BI[l];                                                          \
+            if (v1 != NULL) {                                                                      \
+                v1[r0 + l] = B1[l];                                                                \
+            }                                                                                      \
+            if (v2 != NULL) {                                                                      \
+                v2[r0 + l] = B2[l];                                                                \
+            }                                                                                      \
         }                                                                                          \
     }
 
 /* Lloyd's labels: the lane vector converted and stored whole, LANES labels
  * at lab + r0 whatever m (the caller's tile has room), no per-lane loop */
-#define ASSIGN_OUT_VEC(STOREI) STOREI(lab + r0, bi);
+#define ASSIGN_OUT_VEC(STOREI)                                                                     \
+    STOREI(lab + r0, bi);                                                                          \
+    (void)b2; /* no second best kept */
 #define STI512PD(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), _mm512_cvttpd_epi32(v))
 #define STI256PD(p, v) _mm_storeu_si128((__m128i *)(void *)(p), _mm256_cvttpd_epi32(v))
 #define STI512PS(p, v) _mm512_storeu_si512((void *)(p), _mm512_cvttps_epi32(v))
@@ -585,8 +590,8 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
     {                                                                                              \
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
-        ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,   \
-                    to_lanes_##SFX, ASSIGN_STEP2, ASSIGN_OUT_LABELS)                               \
+        ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
+                    to_lanes_##SFX, ASSIGN_STEP2, ASSIGN_OUT_LABELS(STORE, LANES, T))              \
     }                                                                                              \
     /* labels only, LANES at a time: lab has room for nr rounded up to LANES */                    \
     __attribute__((target(TGT))) static void labels_##SFX(const T *X, size_t nr, size_t npf,       \
@@ -595,8 +600,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
     {                                                                                              \
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
-        T *v1 = NULL;                                                                              \
-        ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, STORE, FMADD, FNMADD, MIN, CMPLT, BLEND, T,   \
+        ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
                     to_lanes_##SFX, ASSIGN_STEP1, ASSIGN_OUT_VEC(STOREI))                          \
     }                                                                                              \
     __attribute__((target(TGT))) static void lloyd_##SFX(                                          \
