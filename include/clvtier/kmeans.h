@@ -6,6 +6,9 @@
  * for any thread count.  The iteration follows scikit-learn's Lloyd (same
  * stopping rules: labels unchanged, or total squared centroid shift <= tol *
  * mean feature variance; a last assignment so labels match the centroids;
+ * the passes before it keep no labels, and "unchanged" is read as a pass's
+ * cluster sums and weights equal to the pass before's, bit for bit, which
+ * unchanged labels imply;
  * empty clusters moved to the points farthest from their centroids).
  * Threads are clvtier's own: the k-means calls set OpenBLAS to one thread
  * (openblas_set_num_threads(1)) for the whole process. 

@@ -1239,11 +1239,11 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
     S.xn = malloc(B * sizeof(double));
     double *C = malloc(k * d * sizeof *C), *CR = malloc(k * d * sizeof *CR);
     double *cn = malloc(k * sizeof *cn), *part = calloc(nb * stride, sizeof *part);
-    double *Cn = malloc((k * d + k) * sizeof *Cn);
+    double *Cn = malloc((k * d + k) * sizeof *Cn), *was = malloc((k * d + k) * sizeof *was);
     double *pin = calloc(nb * (k + 1), sizeof *pin);
-    int32_t *labels = malloc(n * sizeof *labels), *blk = malloc(B * sizeof *blk);
-    if (!S.blo || !S.X || !S.w || !S.xn || !C || !CR || !cn || !part || !Cn || !pin || !labels ||
-        !blk) {
+    int32_t *labels = malloc(n * sizeof *labels);
+    if (!S.blo || !S.X || !S.w || !S.xn || !C || !CR || !cn || !part || !Cn || !was || !pin ||
+        !labels) {
         s = ct_fail(err, CT_ENOMEM, "out of memory for streaming k-means (n = %zu)", n);
     }
     s = ct_comm_agree(S.comm, s, err);
@@ -1262,33 +1262,29 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
     unsigned it;
     for (it = 0; it < K.max_iter && s == CT_OK; it++) {
         to_real_f64(C, k, d, CR, cn);
-        double changed = 0;
         for (size_t row0 = S.lo; row0 < S.hi && s == CT_OK; row0 += B) {
             size_t nr = S.hi - row0 < B ? S.hi - row0 : B;
             s = ks_read(&S, row0, nr, err);
             if (s != CT_OK) {
                 break;
             }
-            memcpy(blk, labels + row0, nr * sizeof *blk);
             pass_f64 P = {S.X,  CR,     cn, S.xn,   src->weighted ? S.w : NULL,         nr, d, k,
                           K.tr, labels + row0, NULL, part + row0 / rb * stride, stride};
             s = run_pass_f64(&P, rb, K.threads, err);
-            for (size_t i = 0; i < nr; i++) {
-                changed += blk[i] != labels[row0 + i];
-            }
         }
         s = ct_comm_agree(S.comm, s, err);
         if (s == CT_OK) {
             s = ks_gather(&S, part, stride, err);
-        }
-        if (s == CT_OK) {
-            s = ct_comm_allreduce_sum(S.comm, &changed, 1, err);
         }
         if (s != CT_OK) {
             break;
         }
         double *sums = Cn, *wk = Cn + k * d;
         km_reduce(part, nb, stride, k * d + k, Cn);
+        /* strictly converged as the in-memory engine decides it: the sums and
+         * weights of the pass before, bit for bit (every rank has them all) */
+        int same = it > 0 && memcmp(was, Cn, (k * d + k) * sizeof *Cn) == 0;
+        memcpy(was, Cn, (k * d + k) * sizeof *Cn);
         size_t nempty = 0;
         for (size_t j = 0; j < k; j++) {
             nempty += wk[j] == 0;
@@ -1300,8 +1296,10 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
             }
         }
         double shift = km_update(C, sums, wk, k, d, NULL);
-        if (changed == 0) {
-            strict = stop = 1;
+        if (same) {
+            /* the centres are the last pass's: so are its labels, unless refilled */
+            strict = nempty == 0;
+            stop = 1;
             break;
         }
         if (shift <= tol_abs) {
@@ -1399,6 +1397,6 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
     free(Cn);
     free(pin);
     free(labels);
-    free(blk);
+    free(was);
     return s;
 }

@@ -613,9 +613,10 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
         for (size_t t0 = 0; t0 < nr; t0 += tile) {                                                 \
             size_t tn = nr - t0 < tile ? nr - t0 : tile;                                           \
             const T *xt = X + t0 * d;                                                              \
-            int32_t *lt = lab + t0;                                                                \
             labels_##SFX(xt, tn, nr - t0, d, C, cn, k, tl);                                        \
-            nmoved += km_moves(lt, tl, tn);                                                        \
+            if (lab != NULL) {                                                                     \
+                nmoved += km_moves(lab + t0, tl, tn);                                              \
+            }                                                                                      \
             ACCTILE(xt, tn, nr - t0, tl, w != NULL ? w + t0 : NULL, sums, dp, wk, cnt, d);         \
         }                                                                                          \
         *moved += (double)nmoved;                                                                  \

@@ -45,7 +45,9 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
  * *moved += (lab[r] changes), lab[r] = the new label, sums[lab[r]] (k x d)
  * += w[r] x_r and wk[lab[r]] += w[r] (w NULL: 1), rows in order and in
  * double.  With sums and wk zero on entry (as k-means passes them), they are
- * those of the plain loop, bit for bit (the pass adds into zeroed copies). */
+ * those of the plain loop, bit for bit (the pass adds into zeroed copies).
+ * lab NULL: the sums and weights only (no labels kept, no moves counted),
+ * and no label array read or written. */
 int km_lloyd_f64(const double *X, size_t nr, size_t d, const double *C, const double *cn, size_t k,
                  const double *w, int32_t *lab, double *sums, double *wk, double *moved);
 int km_lloyd_f32(const float *X, size_t nr, size_t d, const float *C, const float *cn, size_t k,
