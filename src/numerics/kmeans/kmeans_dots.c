@@ -358,6 +358,13 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
 #define STI512PD(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), _mm512_cvttpd_epi32(v))
 #define STI256PD(p, v) _mm_storeu_si128((__m128i *)(void *)(p), _mm256_cvttpd_epi32(v))
 #define STI512PS(p, v) _mm512_storeu_si512((void *)(p), _mm512_cvttps_epi32(v))
+/* to_lanes2_f32_512's lanes (l: row 2l, l + 8: row 2l + 1) back in row order */
+#define STI512PS_ROWS2(p, v)                                                                       \
+    STI512PS(p, ROWS2_F32(d, m) ? _mm512_permutexvar_ps(_mm512_set_epi32(15, 7, 14, 6, 13, 5, 12,  \
+                                                                         4, 11, 3, 10, 2, 9, 1, 8, \
+                                                                         0),                       \
+                                                        v)                                         \
+                                : (v))
 #define STI256PS(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), _mm256_cvttps_epi32(v))
 
 #define LT512PD(a, b) _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ)
@@ -436,35 +443,60 @@ __attribute__((target("avx512f"))) static inline __m512 two_rows_f32(const float
                                                _mm256_castps_pd(_mm512_castps512_ps256(b)), 1));
 }
 
-__attribute__((target("avx512f"))) static inline void to_lanes_f32_512(float *XT, const float *x0,
-                                                                       size_t d, size_t m)
+/* Eight registers of two 8-column half rows each into 16 lanes of 8
+ * columns at o: half h of register l goes to lane l + 8 h. */
+__attribute__((target("avx512f"))) static inline void lanes_f32_512(float *o, __m512 r0, __m512 r1,
+                                                                    __m512 r2, __m512 r3,
+                                                                    __m512 r4, __m512 r5,
+                                                                    __m512 r6, __m512 r7)
 {
     const __m512i lo = _mm512_set_epi32(27, 26, 25, 24, 11, 10, 9, 8, 19, 18, 17, 16, 3, 2, 1, 0);
     const __m512i hi = _mm512_set_epi32(31, 30, 29, 28, 15, 14, 13, 12, 23, 22, 21, 20, 7, 6, 5, 4);
+    __m512 t0 = _mm512_unpacklo_ps(r0, r1), t1 = _mm512_unpackhi_ps(r0, r1);
+    __m512 t2 = _mm512_unpacklo_ps(r2, r3), t3 = _mm512_unpackhi_ps(r2, r3);
+    __m512 t4 = _mm512_unpacklo_ps(r4, r5), t5 = _mm512_unpackhi_ps(r4, r5);
+    __m512 t6 = _mm512_unpacklo_ps(r6, r7), t7 = _mm512_unpackhi_ps(r6, r7);
+    __m512 s0 = _mm512_shuffle_ps(t0, t2, 0x44), s1 = _mm512_shuffle_ps(t0, t2, 0xee);
+    __m512 s2 = _mm512_shuffle_ps(t1, t3, 0x44), s3 = _mm512_shuffle_ps(t1, t3, 0xee);
+    __m512 s4 = _mm512_shuffle_ps(t4, t6, 0x44), s5 = _mm512_shuffle_ps(t4, t6, 0xee);
+    __m512 s6 = _mm512_shuffle_ps(t5, t7, 0x44), s7 = _mm512_shuffle_ps(t5, t7, 0xee);
+    _mm512_storeu_ps(o, _mm512_permutex2var_ps(s0, lo, s4));
+    _mm512_storeu_ps(o + 16, _mm512_permutex2var_ps(s1, lo, s5));
+    _mm512_storeu_ps(o + 32, _mm512_permutex2var_ps(s2, lo, s6));
+    _mm512_storeu_ps(o + 48, _mm512_permutex2var_ps(s3, lo, s7));
+    _mm512_storeu_ps(o + 64, _mm512_permutex2var_ps(s0, hi, s4));
+    _mm512_storeu_ps(o + 80, _mm512_permutex2var_ps(s1, hi, s5));
+    _mm512_storeu_ps(o + 96, _mm512_permutex2var_ps(s2, hi, s6));
+    _mm512_storeu_ps(o + 112, _mm512_permutex2var_ps(s3, hi, s7));
+}
+
+__attribute__((target("avx512f"))) static inline void to_lanes_f32_512(float *XT, const float *x0,
+                                                                       size_t d, size_t m)
+{
     for (size_t c0 = 0; c0 < d; c0 += 8) {
         __mmask16 mk = (__mmask16)(d - c0 >= 8 ? 0xffu : (1u << (d - c0)) - 1u);
-        __m512 r0 = two_rows_f32(x0, d, c0, 0, m, mk), r1 = two_rows_f32(x0, d, c0, 1, m, mk);
-        __m512 r2 = two_rows_f32(x0, d, c0, 2, m, mk), r3 = two_rows_f32(x0, d, c0, 3, m, mk);
-        __m512 r4 = two_rows_f32(x0, d, c0, 4, m, mk), r5 = two_rows_f32(x0, d, c0, 5, m, mk);
-        __m512 r6 = two_rows_f32(x0, d, c0, 6, m, mk), r7 = two_rows_f32(x0, d, c0, 7, m, mk);
-        __m512 t0 = _mm512_unpacklo_ps(r0, r1), t1 = _mm512_unpackhi_ps(r0, r1);
-        __m512 t2 = _mm512_unpacklo_ps(r2, r3), t3 = _mm512_unpackhi_ps(r2, r3);
-        __m512 t4 = _mm512_unpacklo_ps(r4, r5), t5 = _mm512_unpackhi_ps(r4, r5);
-        __m512 t6 = _mm512_unpacklo_ps(r6, r7), t7 = _mm512_unpackhi_ps(r6, r7);
-        __m512 s0 = _mm512_shuffle_ps(t0, t2, 0x44), s1 = _mm512_shuffle_ps(t0, t2, 0xee);
-        __m512 s2 = _mm512_shuffle_ps(t1, t3, 0x44), s3 = _mm512_shuffle_ps(t1, t3, 0xee);
-        __m512 s4 = _mm512_shuffle_ps(t4, t6, 0x44), s5 = _mm512_shuffle_ps(t4, t6, 0xee);
-        __m512 s6 = _mm512_shuffle_ps(t5, t7, 0x44), s7 = _mm512_shuffle_ps(t5, t7, 0xee);
-        float *o = XT + c0 * 16;
-        _mm512_storeu_ps(o, _mm512_permutex2var_ps(s0, lo, s4));
-        _mm512_storeu_ps(o + 16, _mm512_permutex2var_ps(s1, lo, s5));
-        _mm512_storeu_ps(o + 32, _mm512_permutex2var_ps(s2, lo, s6));
-        _mm512_storeu_ps(o + 48, _mm512_permutex2var_ps(s3, lo, s7));
-        _mm512_storeu_ps(o + 64, _mm512_permutex2var_ps(s0, hi, s4));
-        _mm512_storeu_ps(o + 80, _mm512_permutex2var_ps(s1, hi, s5));
-        _mm512_storeu_ps(o + 96, _mm512_permutex2var_ps(s2, hi, s6));
-        _mm512_storeu_ps(o + 112, _mm512_permutex2var_ps(s3, hi, s7));
+        lanes_f32_512(XT + c0 * 16, two_rows_f32(x0, d, c0, 0, m, mk),
+                      two_rows_f32(x0, d, c0, 1, m, mk), two_rows_f32(x0, d, c0, 2, m, mk),
+                      two_rows_f32(x0, d, c0, 3, m, mk), two_rows_f32(x0, d, c0, 4, m, mk),
+                      two_rows_f32(x0, d, c0, 5, m, mk), two_rows_f32(x0, d, c0, 6, m, mk),
+                      two_rows_f32(x0, d, c0, 7, m, mk));
     }
+}
+
+/* Lloyd's labels (labels_f32_512) at 8 columns and 16 rows: rows 2l and
+ * 2l + 1 are one plain 64-byte load, lane l and lane l + 8 (no halves put
+ * together), and STI512PS_ROWS2 puts the labels back in row order. */
+#define ROWS2_F32(d, m) ((d) == 8 && (m) == 16)
+__attribute__((target("avx512f"))) static inline void to_lanes2_f32_512(float *XT, const float *x0,
+                                                                        size_t d, size_t m)
+{
+    if (!ROWS2_F32(d, m)) {
+        to_lanes_f32_512(XT, x0, d, m);
+        return;
+    }
+    lanes_f32_512(XT, _mm512_loadu_ps(x0), _mm512_loadu_ps(x0 + 16), _mm512_loadu_ps(x0 + 32),
+                  _mm512_loadu_ps(x0 + 48), _mm512_loadu_ps(x0 + 64), _mm512_loadu_ps(x0 + 80),
+                  _mm512_loadu_ps(x0 + 96), _mm512_loadu_ps(x0 + 112));
 }
 
 #define MASKLOAD256PD(mk, p) _mm256_maskload_pd(p, mk)
@@ -582,7 +614,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
 /* assign_SFX (labels, best, second best) and lloyd_SFX (labels, moves,
  * cluster sums) for one instruction set and type. */
 #define ASSIGN_FNS(SFX, TGT, T, VT_, MT_, LANES, SETZERO, SET1, ADD, LOAD, STORE, FMADD, FNMADD,   \
-                   MIN, CMPLT, BLEND, STOREI, ACCTILE)                                             \
+                   MIN, CMPLT, BLEND, LABLANES, STOREI, ACCTILE)                                   \
     __attribute__((target(TGT))) static void assign_##SFX(const T *X, size_t nr, size_t npf,       \
                                                           size_t d,                                \
                                                           const T *C, const T *cn, size_t k,       \
@@ -601,7 +633,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
         ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
-                    to_lanes_##SFX, ASSIGN_STEP1, ASSIGN_OUT_VEC(STOREI))                          \
+                    LABLANES, ASSIGN_STEP1, ASSIGN_OUT_VEC(STOREI))                                \
     }                                                                                              \
     __attribute__((target(TGT))) static void lloyd_##SFX(                                          \
         const T *X, size_t nr, size_t d, const T *C, const T *cn, size_t k, const double *w,       \
@@ -717,16 +749,18 @@ ACC_TILE8(f32_512, float, acc_f32_512, LOAD8PS)
 
 ASSIGN_FNS(f64_512, "avx512f", double, __m512d, __mmask8, 8, _mm512_setzero_pd, _mm512_set1_pd,
            _mm512_add_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd,
-           _mm512_min_pd, LT512PD, _mm512_mask_blend_pd, STI512PD, acctile_f64_512)
+           _mm512_min_pd, LT512PD, _mm512_mask_blend_pd, to_lanes_f64_512, STI512PD,
+           acctile_f64_512)
 ASSIGN_FNS(f64_256, "avx2,fma", double, __m256d, __m256d, 4, _mm256_setzero_pd, _mm256_set1_pd,
            _mm256_add_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_fnmadd_pd,
-           _mm256_min_pd, LT256PD, BL256PD, STI256PD, acctile_f64_256)
+           _mm256_min_pd, LT256PD, BL256PD, to_lanes_f64_256, STI256PD, acctile_f64_256)
 ASSIGN_FNS(f32_512, "avx512f", float, __m512, __mmask16, 16, _mm512_setzero_ps, _mm512_set1_ps,
            _mm512_add_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps,
-           _mm512_min_ps, LT512PS, _mm512_mask_blend_ps, STI512PS, acctile_f32_512)
+           _mm512_min_ps, LT512PS, _mm512_mask_blend_ps, to_lanes2_f32_512, STI512PS_ROWS2,
+           acctile_f32_512)
 ASSIGN_FNS(f32_256, "avx2,fma", float, __m256, __m256, 8, _mm256_setzero_ps, _mm256_set1_ps,
            _mm256_add_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps,
-           _mm256_min_ps, LT256PS, BL256PS, STI256PS, acctile_f32_256)
+           _mm256_min_ps, LT256PS, BL256PS, to_lanes_f32_256, STI256PS, acctile_f32_256)
 
 /* Where the fused kernel beats GEMM + scalar argmin (bench/kmeans, 1M rows,
  * 2 threads): every k up to KM_DOTS_MAXD columns (d = 32, k = 8: 0.0054
