@@ -700,17 +700,25 @@ ACC_TILE(f32_256, float, acc_f32_256)
 /* AVX-512 with d <= 8 (dp = 8): one vector add a row.  With d < 8 the
  * row's weight rides in lane d (the padding), so that add also sums the
  * weights (km_lloyd_* takes them from there); with d = 8, unweighted, the
- * rows are counted (integers, exact: the bits of adding 1.0 a row).  A
- * row's 8 values are read with a plain load (a masked one stalls) where 8
- * values past it are still X's (left: the rows from xt on), else under a
- * mask. */
-#define ACC_TILE8(SFX, T, ACCROW, LOAD8)                                                           \
+ * rows are counted (integers, exact: the bits of adding 1.0 a row) and each
+ * is one plain load.  Else a row's 8 values are read with a plain load (a
+ * masked one stalls) where 8 values past it are still X's (left: the rows
+ * from xt on), and under a mask at the end. */
+#define ACC_TILE8(SFX, T, ACCROW, LOAD8, ROW8)                                                     \
     __attribute__((target("avx512f"))) static inline void acctile_##SFX(                          \
         const T *xt, size_t tn, size_t left, const int32_t *tl, const double *w, double *sums,     \
         size_t dp, double *wk, uint64_t *cnt, size_t d)                                            \
     {                                                                                              \
         if (d > 8) {                                                                               \
             ACC_ROWS(ACCROW)                                                                       \
+            return;                                                                                \
+        }                                                                                          \
+        if (d == 8 && w == NULL) { /* every row a whole vector: no mask, no weight lane */         \
+            for (size_t r = 0; r < tn; r++) {                                                      \
+                double *s = sums + (size_t)tl[r] * 8;                                              \
+                _mm512_storeu_pd(s, _mm512_add_pd(_mm512_loadu_pd(s), ROW8(xt + r * 8)));          \
+                cnt[tl[r]]++;                                                                      \
+            }                                                                                      \
             return;                                                                                \
         }                                                                                          \
         const __mmask8 dm = (__mmask8)((1u << d) - 1u), wl = (__mmask8)(d < 8 ? 1u << d : 0u);     \
@@ -722,9 +730,6 @@ ACC_TILE(f32_256, float, acc_f32_256)
                 double *s = sums + (size_t)tl[r] * 8;                                              \
                 __m512d v = _mm512_mask_mov_pd(LOAD8(xt + r * d, r < safe, dm), wl, one);          \
                 _mm512_storeu_pd(s, _mm512_add_pd(_mm512_loadu_pd(s), v));                         \
-                if (d == 8) {                                                                      \
-                    cnt[tl[r]]++;                                                                  \
-                }                                                                                  \
             }                                                                                      \
         } else {                                                                                   \
             for (size_t r = 0; r < tn; r++) {                                                      \
@@ -744,8 +749,10 @@ ACC_TILE(f32_256, float, acc_f32_256)
 #define LOAD8PS(p, plain, dm)                                                                      \
     ((plain) ? _mm512_maskz_cvtps_pd(dm, _mm256_loadu_ps(p))                                       \
              : _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps((__mmask16)(dm), p))))
-ACC_TILE8(f64_512, double, acc_f64_512, LOAD8PD)
-ACC_TILE8(f32_512, float, acc_f32_512, LOAD8PS)
+#define ROW8PD(p) _mm512_loadu_pd(p)
+#define ROW8PS(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+ACC_TILE8(f64_512, double, acc_f64_512, LOAD8PD, ROW8PD)
+ACC_TILE8(f32_512, float, acc_f32_512, LOAD8PS, ROW8PS)
 
 ASSIGN_FNS(f64_512, "avx512f", double, __m512d, __mmask8, 8, _mm512_setzero_pd, _mm512_set1_pd,
            _mm512_add_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd,
