@@ -247,20 +247,154 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * values and the same ties as the scalar argmin over G, with no work across
  * lanes. */
 
-#define ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
+/* Two whole lane groups at once (rows r0 .. r0 + 2 LANES): sixteen FMA chains
+ * and two argmin chains in flight, each centre value loaded once for both.
+ * Eight chains of d FMAs left the two FMA pipes waiting on their latency
+ * (AVX-512, one thread, rows in L2, against one group at a time: d = 32,
+ * k = 64: f32 44.8 -> 36.6 ns a row, f64 88.9 -> 70.9; d = 8, k = 64, f32
+ * 20.4 -> 16.0; d = 8, k = 8: f32 3.77 -> 3.36, f64 6.93 -> 5.79).  Each
+ * lane's chains and steps are those of one group: the same bits.  The rows
+ * 8 groups on are asked for one group at a time (both at once held up the
+ * loads at 10M x 8 f64).  r0 ends on the second group (its labels are stored
+ * from b1, b2, bi too); the variable arguments: ASSIGN_OUT.  AVX2 has 16
+ * registers, too few for 16 accumulators: one group at a time (PAIR 0). */
+#define ASSIGN_PAIR(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
+                    TO_LANES, ASSIGN_STEP, ...)                                                    \
+    for (size_t o_ = 0; r0 + 10 * LANES <= npf && o_ < LANES * d * sizeof(T); o_ += 64) {          \
+        _mm_prefetch((const char *)(X + (r0 + 8 * LANES) * d) + o_, _MM_HINT_T0);                  \
+    }                                                                                              \
+    TO_LANES(XT, X + r0 * d, d, LANES);                                                            \
+    for (size_t o_ = 0; r0 + 10 * LANES <= npf && o_ < LANES * d * sizeof(T); o_ += 64) {          \
+        _mm_prefetch((const char *)(X + (r0 + 9 * LANES) * d) + o_, _MM_HINT_T0);                  \
+    }                                                                                              \
+    TO_LANES(XU, X + (r0 + LANES) * d, d, LANES);                                                  \
+    VT b1 = SET1((T)INFINITY), b2 = b1, bi = SETZERO(), e1 = b1, e2 = b1, ei = bi;                 \
+    size_t j = 0;                                                                                  \
+    for (; j + 8 <= k; j += 8) {                                                                   \
+        VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;          \
+        VT u0 = a0, u1 = a0, u2 = a0, u3 = a0, u4 = a0, u5 = a0, u6 = a0, u7 = a0;                 \
+        const T *cj = C + j * d;                                                                   \
+        for (size_t c = 0; c < d; c++) {                                                           \
+            VT xc = LOAD(XT + c * LANES), yc = LOAD(XU + c * LANES), t_;                           \
+            t_ = SET1(cj[c]);                                                                      \
+            a0 = FMADD(xc, t_, a0);                                                                \
+            u0 = FMADD(yc, t_, u0);                                                                \
+            t_ = SET1(cj[d + c]);                                                                  \
+            a1 = FMADD(xc, t_, a1);                                                                \
+            u1 = FMADD(yc, t_, u1);                                                                \
+            t_ = SET1(cj[2 * d + c]);                                                              \
+            a2 = FMADD(xc, t_, a2);                                                                \
+            u2 = FMADD(yc, t_, u2);                                                                \
+            t_ = SET1(cj[3 * d + c]);                                                              \
+            a3 = FMADD(xc, t_, a3);                                                                \
+            u3 = FMADD(yc, t_, u3);                                                                \
+            t_ = SET1(cj[4 * d + c]);                                                              \
+            a4 = FMADD(xc, t_, a4);                                                                \
+            u4 = FMADD(yc, t_, u4);                                                                \
+            t_ = SET1(cj[5 * d + c]);                                                              \
+            a5 = FMADD(xc, t_, a5);                                                                \
+            u5 = FMADD(yc, t_, u5);                                                                \
+            t_ = SET1(cj[6 * d + c]);                                                              \
+            a6 = FMADD(xc, t_, a6);                                                                \
+            u6 = FMADD(yc, t_, u6);                                                                \
+            t_ = SET1(cj[7 * d + c]);                                                              \
+            a7 = FMADD(xc, t_, a7);                                                                \
+            u7 = FMADD(yc, t_, u7);                                                                \
+        }                                                                                          \
+        VT jb = SET1((T)j);                                                                        \
+        ASSIGN_STEP(a0, j, jb, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                    \
+        ASSIGN_STEP(u0, j, jb, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                    \
+        VT j1 = ADD(jb, SET1((T)1));                                                               \
+        ASSIGN_STEP(a1, j + 1, j1, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        ASSIGN_STEP(u1, j + 1, j1, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        VT j2 = ADD(jb, SET1((T)2));                                                               \
+        ASSIGN_STEP(a2, j + 2, j2, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        ASSIGN_STEP(u2, j + 2, j2, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        VT j3 = ADD(jb, SET1((T)3));                                                               \
+        ASSIGN_STEP(a3, j + 3, j3, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        ASSIGN_STEP(u3, j + 3, j3, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        VT j4 = ADD(jb, SET1((T)4));                                                               \
+        ASSIGN_STEP(a4, j + 4, j4, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        ASSIGN_STEP(u4, j + 4, j4, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        VT j5 = ADD(jb, SET1((T)5));                                                               \
+        ASSIGN_STEP(a5, j + 5, j5, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        ASSIGN_STEP(u5, j + 5, j5, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        VT j6 = ADD(jb, SET1((T)6));                                                               \
+        ASSIGN_STEP(a6, j + 6, j6, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        ASSIGN_STEP(u6, j + 6, j6, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        VT j7 = ADD(jb, SET1((T)7));                                                               \
+        ASSIGN_STEP(a7, j + 7, j7, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        ASSIGN_STEP(u7, j + 7, j7, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+    }                                                                                              \
+    for (; j + 4 <= k; j += 4) {                                                                   \
+        VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0, u0 = a0, u1 = a0, u2 = a0, u3 = a0;          \
+        const T *cj = C + j * d;                                                                   \
+        for (size_t c = 0; c < d; c++) {                                                           \
+            VT xc = LOAD(XT + c * LANES), yc = LOAD(XU + c * LANES), t_;                           \
+            t_ = SET1(cj[c]);                                                                      \
+            a0 = FMADD(xc, t_, a0);                                                                \
+            u0 = FMADD(yc, t_, u0);                                                                \
+            t_ = SET1(cj[d + c]);                                                                  \
+            a1 = FMADD(xc, t_, a1);                                                                \
+            u1 = FMADD(yc, t_, u1);                                                                \
+            t_ = SET1(cj[2 * d + c]);                                                              \
+            a2 = FMADD(xc, t_, a2);                                                                \
+            u2 = FMADD(yc, t_, u2);                                                                \
+            t_ = SET1(cj[3 * d + c]);                                                              \
+            a3 = FMADD(xc, t_, a3);                                                                \
+            u3 = FMADD(yc, t_, u3);                                                                \
+        }                                                                                          \
+        VT jb = SET1((T)j);                                                                        \
+        ASSIGN_STEP(a0, j, jb, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                    \
+        ASSIGN_STEP(u0, j, jb, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                    \
+        VT j1 = ADD(jb, SET1((T)1));                                                               \
+        ASSIGN_STEP(a1, j + 1, j1, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        ASSIGN_STEP(u1, j + 1, j1, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        VT j2 = ADD(jb, SET1((T)2));                                                               \
+        ASSIGN_STEP(a2, j + 2, j2, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        ASSIGN_STEP(u2, j + 2, j2, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        VT j3 = ADD(jb, SET1((T)3));                                                               \
+        ASSIGN_STEP(a3, j + 3, j3, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+        ASSIGN_STEP(u3, j + 3, j3, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+    }                                                                                              \
+    for (; j < k; j++) {                                                                           \
+        VT a = SETZERO(), u = a;                                                                   \
+        for (size_t c = 0; c < d; c++) {                                                           \
+            VT t_ = SET1(C[j * d + c]);                                                            \
+            a = FMADD(LOAD(XT + c * LANES), t_, a);                                                \
+            u = FMADD(LOAD(XU + c * LANES), t_, u);                                                \
+        }                                                                                          \
+        VT jv = SET1((T)j);                                                                        \
+        ASSIGN_STEP(a, j, jv, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                     \
+        ASSIGN_STEP(u, j, jv, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                     \
+    }                                                                                              \
+    __VA_ARGS__                                                                                    \
+    r0 += LANES;                                                                                   \
+    b1 = e1;                                                                                       \
+    b2 = e2;                                                                                       \
+    bi = ei;                                                                                       \
+    __VA_ARGS__
+
+#define ASSIGN_BODY(LANES, PAIR, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,    \
                     TO_LANES, ASSIGN_STEP, ASSIGN_OUT)                                             \
-    T XT[KM_DOTS_MAXD * LANES];                                                                    \
+    T XT[KM_DOTS_MAXD * LANES], XU[PAIR ? KM_DOTS_MAXD * LANES : 1];                               \
+    (void)XU;                                                                                      \
     for (size_t r0 = 0; r0 < nr; r0 += LANES) {                                                    \
         size_t m = nr - r0 < LANES ? nr - r0 : LANES;                                              \
+        if (PAIR && nr - r0 >= 2 * LANES) {                                                        \
+            ASSIGN_PAIR(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,      \
+                        TO_LANES, ASSIGN_STEP, ASSIGN_OUT)                                         \
+            continue;                                                                              \
+        }                                                                                          \
         /* the rows 8 lane groups on, of the npf >= nr there (d = 8, k = 8: 6.4 -> 5.7 ns a row) */ \
-        for (size_t o_ = 0; r0 + 9 * LANES <= npf && o_ < LANES * d * sizeof(T); o_ += 64) {        \
-            _mm_prefetch((const char *)(X + (r0 + 8 * LANES) * d) + o_, _MM_HINT_T0);               \
+        for (size_t o_ = 0; r0 + 9 * LANES <= npf && o_ < LANES * d * sizeof(T); o_ += 64) {       \
+            _mm_prefetch((const char *)(X + (r0 + 8 * LANES) * d) + o_, _MM_HINT_T0);              \
         }                                                                                          \
         TO_LANES(XT, X + r0 * d, d, m);   /* rows into lanes; missing rows 0 */                    \
         VT b1 = SET1((T)INFINITY), b2 = b1, bi = SETZERO();                                        \
         size_t j = 0;                                                                              \
-        /* eight centres at a time: eight independent FMA chains, as many as two FMA pipes     \
-         * of latency 4 keep busy (Zen 5), then four */                                             \
+        /* eight centres at a time: eight independent FMA chains, as many as two FMA pipes         \
+         * of latency 4 keep busy (Zen 5), then four */                                            \
         for (; j + 8 <= k; j += 8) {                                                               \
             VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;      \
             const T *cj = C + j * d;                                                               \
@@ -276,14 +410,21 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
                 a7 = FMADD(xc, SET1(cj[7 * d + c]), a7);                                           \
             }                                                                                      \
             VT jb = SET1((T)j); /* the index vectors: one conversion, then adds of constants */    \
-            ASSIGN_STEP(a0, j, jb, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
-            ASSIGN_STEP(a1, j + 1, ADD(jb, SET1((T)1)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
-            ASSIGN_STEP(a2, j + 2, ADD(jb, SET1((T)2)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
-            ASSIGN_STEP(a3, j + 3, ADD(jb, SET1((T)3)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
-            ASSIGN_STEP(a4, j + 4, ADD(jb, SET1((T)4)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
-            ASSIGN_STEP(a5, j + 5, ADD(jb, SET1((T)5)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
-            ASSIGN_STEP(a6, j + 6, ADD(jb, SET1((T)6)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
-            ASSIGN_STEP(a7, j + 7, ADD(jb, SET1((T)7)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
+            ASSIGN_STEP(a0, j, jb, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+            ASSIGN_STEP(a1, j + 1, ADD(jb, SET1((T)1)), b1, b2, bi, FNMADD, SET1,                  \
+                        CMPLT, BLEND, MIN, T);                                                     \
+            ASSIGN_STEP(a2, j + 2, ADD(jb, SET1((T)2)), b1, b2, bi, FNMADD, SET1,                  \
+                        CMPLT, BLEND, MIN, T);                                                     \
+            ASSIGN_STEP(a3, j + 3, ADD(jb, SET1((T)3)), b1, b2, bi, FNMADD, SET1,                  \
+                        CMPLT, BLEND, MIN, T);                                                     \
+            ASSIGN_STEP(a4, j + 4, ADD(jb, SET1((T)4)), b1, b2, bi, FNMADD, SET1,                  \
+                        CMPLT, BLEND, MIN, T);                                                     \
+            ASSIGN_STEP(a5, j + 5, ADD(jb, SET1((T)5)), b1, b2, bi, FNMADD, SET1,                  \
+                        CMPLT, BLEND, MIN, T);                                                     \
+            ASSIGN_STEP(a6, j + 6, ADD(jb, SET1((T)6)), b1, b2, bi, FNMADD, SET1,                  \
+                        CMPLT, BLEND, MIN, T);                                                     \
+            ASSIGN_STEP(a7, j + 7, ADD(jb, SET1((T)7)), b1, b2, bi, FNMADD, SET1,                  \
+                        CMPLT, BLEND, MIN, T);                                                     \
         }                                                                                          \
         for (; j + 4 <= k; j += 4) {                                                               \
             VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0;                                          \
@@ -296,38 +437,41 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
                 a3 = FMADD(xc, SET1(cj[3 * d + c]), a3);                                           \
             }                                                                                      \
             VT jb = SET1((T)j);                                                                    \
-            ASSIGN_STEP(a0, j, jb, FNMADD, SET1, CMPLT, BLEND, MIN, T);                            \
-            ASSIGN_STEP(a1, j + 1, ADD(jb, SET1((T)1)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
-            ASSIGN_STEP(a2, j + 2, ADD(jb, SET1((T)2)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
-            ASSIGN_STEP(a3, j + 3, ADD(jb, SET1((T)3)), FNMADD, SET1, CMPLT, BLEND, MIN, T);       \
+            ASSIGN_STEP(a0, j, jb, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
+            ASSIGN_STEP(a1, j + 1, ADD(jb, SET1((T)1)), b1, b2, bi, FNMADD, SET1,                  \
+                        CMPLT, BLEND, MIN, T);                                                     \
+            ASSIGN_STEP(a2, j + 2, ADD(jb, SET1((T)2)), b1, b2, bi, FNMADD, SET1,                  \
+                        CMPLT, BLEND, MIN, T);                                                     \
+            ASSIGN_STEP(a3, j + 3, ADD(jb, SET1((T)3)), b1, b2, bi, FNMADD, SET1,                  \
+                        CMPLT, BLEND, MIN, T);                                                     \
         }                                                                                          \
         for (; j < k; j++) {                                                                       \
             VT a = SETZERO();                                                                      \
             for (size_t c = 0; c < d; c++) {                                                       \
                 a = FMADD(LOAD(XT + c * LANES), SET1(C[j * d + c]), a);                            \
             }                                                                                      \
-            ASSIGN_STEP(a, j, SET1((T)j), FNMADD, SET1, CMPLT, BLEND, MIN, T);                     \
+            ASSIGN_STEP(a, j, SET1((T)j), b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);         \
         }                                                                                          \
         ASSIGN_OUT                                                                                 \
     }
 
 /* the centre in a (its dot products with the lanes' rows) against the best so
  * far; JV: its index, as a vector */
-#define ASSIGN_STEP2(a, jj, JV, FNMADD, SET1, CMPLT, BLEND, MIN, T)                            \
+#define ASSIGN_STEP2(a, jj, JV, B1, B2, BI, FNMADD, SET1, CMPLT, BLEND, MIN, T)                \
     do {                                                                                           \
         VT v_ = FNMADD(a, SET1((T)2), SET1(cn[jj])); /* cn - 2a rounded once: 2a is exact */       \
-        MT lt_ = CMPLT(v_, b1);                                                                    \
-        b2 = BLEND(lt_, MIN(b2, v_), b1);                                                          \
-        b1 = BLEND(lt_, b1, v_);                                                                   \
-        bi = BLEND(lt_, bi, JV);                                                                   \
+        MT lt_ = CMPLT(v_, B1);                                                                    \
+        B2 = BLEND(lt_, MIN(B2, v_), B1);                                                          \
+        B1 = BLEND(lt_, B1, v_);                                                                   \
+        BI = BLEND(lt_, BI, JV);                                                                   \
     } while (0)
 /* the same without the second best (labels only: Lloyd) */
-#define ASSIGN_STEP1(a, jj, JV, FNMADD, SET1, CMPLT, BLEND, MIN, T)                            \
+#define ASSIGN_STEP1(a, jj, JV, B1, B2, BI, FNMADD, SET1, CMPLT, BLEND, MIN, T)                \
     do {                                                                                           \
         VT v_ = FNMADD(a, SET1((T)2), SET1(cn[jj]));                                               \
-        MT lt_ = CMPLT(v_, b1);                                                                    \
-        b1 = BLEND(lt_, b1, v_);                                                                   \
-        bi = BLEND(lt_, bi, JV);                                                                   \
+        MT lt_ = CMPLT(v_, B1);                                                                    \
+        B1 = BLEND(lt_, B1, v_);                                                                   \
+        BI = BLEND(lt_, BI, JV);                                                                   \
     } while (0)
 
 /* km_assign: labels, best and second best */
@@ -613,8 +757,8 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
 
 /* assign_SFX (labels, best, second best) and lloyd_SFX (labels, moves,
  * cluster sums) for one instruction set and type. */
-#define ASSIGN_FNS(SFX, TGT, T, VT_, MT_, LANES, SETZERO, SET1, ADD, LOAD, STORE, FMADD, FNMADD,   \
-                   MIN, CMPLT, BLEND, LABLANES, STOREI, ACCTILE)                                   \
+#define ASSIGN_FNS(SFX, TGT, T, VT_, MT_, LANES, PAIR, SETZERO, SET1, ADD, LOAD, STORE, FMADD,    \
+                   FNMADD, MIN, CMPLT, BLEND, LABLANES, STOREI, ACCTILE)                           \
     __attribute__((target(TGT))) static void assign_##SFX(const T *X, size_t nr, size_t npf,       \
                                                           size_t d,                                \
                                                           const T *C, const T *cn, size_t k,       \
@@ -622,7 +766,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
     {                                                                                              \
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
-        ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
+        ASSIGN_BODY(LANES, PAIR, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,    \
                     to_lanes_##SFX, ASSIGN_STEP2, ASSIGN_OUT_LABELS(STORE, LANES, T))              \
     }                                                                                              \
     /* labels only, LANES at a time: lab has room for nr rounded up to LANES */                    \
@@ -632,7 +776,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
     {                                                                                              \
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
-        ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
+        ASSIGN_BODY(LANES, PAIR, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,    \
                     LABLANES, ASSIGN_STEP1, ASSIGN_OUT_VEC(STOREI))                                \
     }                                                                                              \
     __attribute__((target(TGT))) static void lloyd_##SFX(                                          \
@@ -754,18 +898,18 @@ ACC_TILE(f32_256, float, acc_f32_256)
 ACC_TILE8(f64_512, double, acc_f64_512, LOAD8PD, ROW8PD)
 ACC_TILE8(f32_512, float, acc_f32_512, LOAD8PS, ROW8PS)
 
-ASSIGN_FNS(f64_512, "avx512f", double, __m512d, __mmask8, 8, _mm512_setzero_pd, _mm512_set1_pd,
+ASSIGN_FNS(f64_512, "avx512f", double, __m512d, __mmask8, 8, 1, _mm512_setzero_pd, _mm512_set1_pd,
            _mm512_add_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd,
            _mm512_min_pd, LT512PD, _mm512_mask_blend_pd, to_lanes_f64_512, STI512PD,
            acctile_f64_512)
-ASSIGN_FNS(f64_256, "avx2,fma", double, __m256d, __m256d, 4, _mm256_setzero_pd, _mm256_set1_pd,
+ASSIGN_FNS(f64_256, "avx2,fma", double, __m256d, __m256d, 4, 0, _mm256_setzero_pd, _mm256_set1_pd,
            _mm256_add_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_fnmadd_pd,
            _mm256_min_pd, LT256PD, BL256PD, to_lanes_f64_256, STI256PD, acctile_f64_256)
-ASSIGN_FNS(f32_512, "avx512f", float, __m512, __mmask16, 16, _mm512_setzero_ps, _mm512_set1_ps,
+ASSIGN_FNS(f32_512, "avx512f", float, __m512, __mmask16, 16, 1, _mm512_setzero_ps, _mm512_set1_ps,
            _mm512_add_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps,
            _mm512_min_ps, LT512PS, _mm512_mask_blend_ps, to_lanes2_f32_512, STI512PS_ROWS2,
            acctile_f32_512)
-ASSIGN_FNS(f32_256, "avx2,fma", float, __m256, __m256, 8, _mm256_setzero_ps, _mm256_set1_ps,
+ASSIGN_FNS(f32_256, "avx2,fma", float, __m256, __m256, 8, 0, _mm256_setzero_ps, _mm256_set1_ps,
            _mm256_add_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps,
            _mm256_min_ps, LT256PS, BL256PS, to_lanes_f32_256, STI256PS, acctile_f32_256)
 
