@@ -235,16 +235,47 @@ static void KM_SUF(block_sums)(const KM_REAL *X, size_t nr, size_t d, const doub
     }
 }
 
+/* block_sums over the threads, a reduction block a job: each block's sums
+ * are the serial loop's (a pass over the rows at the end of every fit, twice,
+ * had run on one core). */
+typedef struct KM_SUF(bsums) {
+    const KM_REAL *X;
+    const double *w, *C;
+    const int32_t *labels;
+    size_t d, k, rb;
+    double *pin, *pwk;
+} KM_SUF(bsums);
+
+static ct_status KM_SUF(bsums_block)(void *vctx, size_t b, size_t begin, size_t end,
+                                     ct_error *err)
+{
+    const KM_SUF(bsums) *P = vctx;
+    (void)err;
+    KM_SUF(block_sums)(P->X + begin * P->d, end - begin, P->d, P->w != NULL ? P->w + begin : NULL,
+                       P->C, P->labels + begin, P->k, P->rb, P->pin + b,
+                       P->pwk != NULL ? P->pwk + b * P->k : NULL);
+    return CT_OK;
+}
+
+static ct_status KM_SUF(block_sums_par)(const km_ctx *K, const KM_REAL *X, const double *C,
+                                        const int32_t *labels, double *pin, double *pwk,
+                                        ct_error *err)
+{
+    KM_SUF(bsums) P = {X, K->w, C, labels, K->d, K->k, K->rb, pin, pwk};
+    return ct_par_for(K->n, K->rb, K->threads, KM_SUF(bsums_block), &P, err);
+}
+
 /* The inertia, blocks added in order; NaN: out of memory. */
 static double KM_SUF(inertia)(const km_ctx *K, const KM_REAL *X, const double *C,
                               const int32_t *labels)
 {
     size_t nb = ct_par_nblocks(K->n, K->rb);
     double *pin = malloc(nb * sizeof *pin), in = 0;
-    if (pin == NULL) {
+    ct_error e2;
+    if (pin == NULL || KM_SUF(block_sums_par)(K, X, C, labels, pin, NULL, &e2) != CT_OK) {
+        free(pin);
         return CT_NAN;
     }
-    KM_SUF(block_sums)(X, K->n, K->d, K->w, C, labels, K->k, K->rb, pin, NULL);
     for (size_t b = 0; b < nb; b++) {
         in += pin[b];
     }
@@ -1698,7 +1729,13 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
         ct_kmeans_result_free(r);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    KM_SUF(block_sums)(X, n, d, w, r->centroids, r->labels, K.k, K.rb, pin, pwk);
+    s = KM_SUF(block_sums_par)(&K, X, r->centroids, r->labels, pin, pwk, err);
+    if (s != CT_OK) {
+        free(pin);
+        free(pwk);
+        ct_kmeans_result_free(r);
+        return s;
+    }
     for (size_t b = 0; b < nb; b++) {
         for (size_t j = 0; j < K.k; j++) {
             r->weight[j] += pwk[b * K.k + j];
