@@ -490,10 +490,12 @@ static void test_fused_pass_is_plain_loop(void **state)
                     continue; /* a relocation would follow: not this test */
                 }
                 double inertia;
+                unsigned ran = 0;
                 assert_status(ct_kmeans_lloyd_steps(f32 ? NULL : X, f32 ? F : NULL, n, d,
                                                     weighted ? w : NULL, C, k, 1, 2, &inertia,
-                                                    &err),
+                                                    &ran, &err),
                               CT_OK);
+                assert_int_equal(ran, 1);
                 if (memcmp(C, ref, k * d * sizeof *C) != 0) {
                     fail_msg("d=%zu k=%zu %s%s: the fused pass's centres differ from the plain "
                              "loop's",

@@ -864,7 +864,8 @@ ct_status ct_kmeans_predict(const double *X, size_t n, size_t d, const double *C
 
 ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size_t d,
                                 const double *w, double *C, size_t k, unsigned iters,
-                                unsigned threads, double *inertia, ct_error *err)
+                                unsigned threads, double *inertia, unsigned *ran,
+                                ct_error *err)
 {
     ct_kmeans_opts o;
     km_ctx K;
@@ -891,6 +892,7 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
     }
     if (s == CT_OK) {
         *inertia = res.inertia;
+        *ran = res.iterations;
     }
     free(lab);
     free(xn);

@@ -6,10 +6,12 @@
 
 /* Time `iters` Lloyd iterations from the given centroids, rows weighted by
  * w (NULL: 1) (for bench/ and tests/): returns the inertia of the last
- * assignment; the centroids are updated. */
+ * assignment and the iterations run (fewer than iters where no label
+ * changed); the centroids are updated. */
 ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size_t d,
                                 const double *w, double *C, size_t k, unsigned iters,
-                                unsigned threads, double *inertia, ct_error *err);
+                                unsigned threads, double *inertia, unsigned *ran,
+                                ct_error *err);
 
 /* The start alone (o->init, o->seed, run 0) of ct_kmeans_fit on X (f64):
  * C (o->k x d) gets the centroids the fit would start from. */
