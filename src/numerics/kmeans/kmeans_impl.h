@@ -498,6 +498,7 @@ static void KM_SUF(hflush)(KM_SUF(hpass) *P, const size_t *idx, size_t nr, KM_RE
 #ifndef HAM_CHUNK
 #define HAM_CHUNK 512 /* rows per vector bound test */
 #endif
+#define HAM_AHEAD 8 /* undecided rows measured this far behind their prefetch */
 
 
 /* A block's rows to assign over all k (hflush's tiles) and its counts. */
@@ -579,6 +580,11 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
             break; /* no kernel here: the scalar loop below */
         }
         for (long q = 0; q < nu; q++) {
+            if (q + HAM_AHEAD < nu) { /* scattered rows: the stream prefetch does not see them */
+                const KM_REAL *xa = P->X + (i0 + und[q + HAM_AHEAD]) * P->d;
+                __builtin_prefetch(xa);
+                __builtin_prefetch(xa + P->d - 1);
+            }
             KM_SUF(hmeasure)(P, &t, i0 + und[q], um[q], us[q]);
         }
     }
