@@ -500,7 +500,6 @@ static void KM_SUF(hflush)(KM_SUF(hpass) *P, const size_t *idx, size_t nr, KM_RE
 #endif
 #define HAM_AHEAD 8 /* undecided rows measured this far behind their prefetch */
 
-
 /* A block's rows to assign over all k (hflush's tiles) and its counts. */
 typedef struct KM_SUF(htile) {
     KM_REAL *G, *Xt, *xnt;
