@@ -257,7 +257,10 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * 8 groups on are asked for one group at a time (both at once held up the
  * loads at 10M x 8 f64).  r0 ends on the second group (its labels are stored
  * from b1, b2, bi too); the variable arguments: ASSIGN_OUT.  AVX2 has 16
- * registers, too few for 16 accumulators: one group at a time (PAIR 0). */
+ * registers, too few for 16 accumulators: its pairs start with blocks of 4
+ * centres (8 chains; this CPU under AVX2, one thread: d = 4, k = 64, f64
+ * 68.7 -> 42.1 ns a row, d = 8, k = 8, f32 14.1 -> 12.0, d = 32, k = 8
+ * level; with blocks of 8 it spilled, d = 32, k = 8, f64 1.11x slower). */
 #define ASSIGN_PAIR(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
                     TO_LANES, ASSIGN_STEP, ...)                                                    \
     for (size_t o_ = 0; r0 + 10 * LANES <= npf && o_ < LANES * d * sizeof(T); o_ += 64) {          \
@@ -270,7 +273,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
     TO_LANES(XU, X + (r0 + LANES) * d, d, LANES);                                                  \
     VT b1 = SET1((T)INFINITY), b2 = b1, bi = SETZERO(), e1 = b1, e2 = b1, ei = bi;                 \
     size_t j = 0;                                                                                  \
-    for (; j + 8 <= k; j += 8) {                                                                   \
+    for (; LANES * sizeof(T) == 64 && j + 8 <= k; j += 8) { /* AVX-512: 16 accumulators */         \
         VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;          \
         VT u0 = a0, u1 = a0, u2 = a0, u3 = a0, u4 = a0, u5 = a0, u6 = a0, u7 = a0;                 \
         const T *cj = C + j * d;                                                                   \
@@ -375,13 +378,12 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
     bi = ei;                                                                                       \
     __VA_ARGS__
 
-#define ASSIGN_BODY(LANES, PAIR, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,    \
+#define ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
                     TO_LANES, ASSIGN_STEP, ASSIGN_OUT)                                             \
-    T XT[KM_DOTS_MAXD * LANES], XU[PAIR ? KM_DOTS_MAXD * LANES : 1];                               \
-    (void)XU;                                                                                      \
+    T XT[KM_DOTS_MAXD * LANES], XU[KM_DOTS_MAXD * LANES];                                          \
     for (size_t r0 = 0; r0 < nr; r0 += LANES) {                                                    \
         size_t m = nr - r0 < LANES ? nr - r0 : LANES;                                              \
-        if (PAIR && nr - r0 >= 2 * LANES) {                                                        \
+        if (nr - r0 >= 2 * LANES) {                                                                \
             ASSIGN_PAIR(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,      \
                         TO_LANES, ASSIGN_STEP, ASSIGN_OUT)                                         \
             continue;                                                                              \
@@ -757,7 +759,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
 
 /* assign_SFX (labels, best, second best) and lloyd_SFX (labels, moves,
  * cluster sums) for one instruction set and type. */
-#define ASSIGN_FNS(SFX, TGT, T, VT_, MT_, LANES, PAIR, SETZERO, SET1, ADD, LOAD, STORE, FMADD,    \
+#define ASSIGN_FNS(SFX, TGT, T, VT_, MT_, LANES, SETZERO, SET1, ADD, LOAD, STORE, FMADD,           \
                    FNMADD, MIN, CMPLT, BLEND, LABLANES, STOREI, ACCTILE)                           \
     __attribute__((target(TGT))) static void assign_##SFX(const T *X, size_t nr, size_t npf,       \
                                                           size_t d,                                \
@@ -766,7 +768,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
     {                                                                                              \
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
-        ASSIGN_BODY(LANES, PAIR, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,    \
+        ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
                     to_lanes_##SFX, ASSIGN_STEP2, ASSIGN_OUT_LABELS(STORE, LANES, T))              \
     }                                                                                              \
     /* labels only, LANES at a time: lab has room for nr rounded up to LANES */                    \
@@ -776,7 +778,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
     {                                                                                              \
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
-        ASSIGN_BODY(LANES, PAIR, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,    \
+        ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
                     LABLANES, ASSIGN_STEP1, ASSIGN_OUT_VEC(STOREI))                                \
     }                                                                                              \
     __attribute__((target(TGT))) static void lloyd_##SFX(                                          \
@@ -898,18 +900,18 @@ ACC_TILE(f32_256, float, acc_f32_256)
 ACC_TILE8(f64_512, double, acc_f64_512, LOAD8PD, ROW8PD)
 ACC_TILE8(f32_512, float, acc_f32_512, LOAD8PS, ROW8PS)
 
-ASSIGN_FNS(f64_512, "avx512f", double, __m512d, __mmask8, 8, 1, _mm512_setzero_pd, _mm512_set1_pd,
+ASSIGN_FNS(f64_512, "avx512f", double, __m512d, __mmask8, 8, _mm512_setzero_pd, _mm512_set1_pd,
            _mm512_add_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd,
            _mm512_min_pd, LT512PD, _mm512_mask_blend_pd, to_lanes_f64_512, STI512PD,
            acctile_f64_512)
-ASSIGN_FNS(f64_256, "avx2,fma", double, __m256d, __m256d, 4, 0, _mm256_setzero_pd, _mm256_set1_pd,
+ASSIGN_FNS(f64_256, "avx2,fma", double, __m256d, __m256d, 4, _mm256_setzero_pd, _mm256_set1_pd,
            _mm256_add_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_fnmadd_pd,
            _mm256_min_pd, LT256PD, BL256PD, to_lanes_f64_256, STI256PD, acctile_f64_256)
-ASSIGN_FNS(f32_512, "avx512f", float, __m512, __mmask16, 16, 1, _mm512_setzero_ps, _mm512_set1_ps,
+ASSIGN_FNS(f32_512, "avx512f", float, __m512, __mmask16, 16, _mm512_setzero_ps, _mm512_set1_ps,
            _mm512_add_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps,
            _mm512_min_ps, LT512PS, _mm512_mask_blend_ps, to_lanes2_f32_512, STI512PS_ROWS2,
            acctile_f32_512)
-ASSIGN_FNS(f32_256, "avx2,fma", float, __m256, __m256, 8, 0, _mm256_setzero_ps, _mm256_set1_ps,
+ASSIGN_FNS(f32_256, "avx2,fma", float, __m256, __m256, 8, _mm256_setzero_ps, _mm256_set1_ps,
            _mm256_add_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps,
            _mm256_min_ps, LT256PS, BL256PS, to_lanes_f32_256, STI256PS, acctile_f32_256)
 
