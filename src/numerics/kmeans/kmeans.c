@@ -256,6 +256,17 @@ static void km_reduce(const double *part, size_t nb, size_t stride, size_t m, do
     }
 }
 
+/* Lloyd's strict stop ("labels unchanged"), the in-memory and streamed
+ * engines alike: this pass's reduced sums and weights (m values) equal the
+ * pass before's, bit for bit, which unchanged labels imply (the same rows
+ * added in the same order); prev then holds this pass's.  it: the pass. */
+static int km_pass_repeats(double *prev, const double *now, size_t m, unsigned it)
+{
+    int same = it > 0 && memcmp(prev, now, m * sizeof *now) == 0;
+    memcpy(prev, now, m * sizeof *prev);
+    return same;
+}
+
 /* New centres from cluster sums (k x d) and weights (empty clusters keep
  * theirs); move2[j] (may be NULL) = the squared move of centre j.  Returns
  * the total squared move, clusters added in order. */
@@ -1283,10 +1294,7 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
         }
         double *sums = Cn, *wk = Cn + k * d;
         km_reduce(part, nb, stride, k * d + k, Cn);
-        /* strictly converged as the in-memory engine decides it: the sums and
-         * weights of the pass before, bit for bit (every rank has them all) */
-        int same = it > 0 && memcmp(was, Cn, (k * d + k) * sizeof *Cn) == 0;
-        memcpy(was, Cn, (k * d + k) * sizeof *Cn);
+        int same = km_pass_repeats(was, Cn, k * d + k, it); /* every rank has them all */
         size_t nempty = 0;
         for (size_t j = 0; j < k; j++) {
             nempty += wk[j] == 0;

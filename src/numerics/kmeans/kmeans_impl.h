@@ -87,19 +87,19 @@ static ct_status KM_SUF(pass_block)(void *vctx, size_t b, size_t begin, size_t e
     }
     KM_REAL *G = malloc(P->tr * k * sizeof *G);
     double *dist = malloc(P->tr * sizeof *dist);
-    int32_t *was = malloc(P->tr * sizeof *was), *now = malloc(P->tr * sizeof *now);
-    if (G == NULL || dist == NULL || was == NULL || now == NULL) {
+    /* the tile's labels before the pass (labels kept), or its labels (none kept) */
+    int32_t *tl = malloc(P->tr * sizeof *tl);
+    if (G == NULL || dist == NULL || tl == NULL) {
         free(G);
         free(dist);
-        free(was);
-        free(now);
+        free(tl);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
     for (size_t r0 = begin; r0 < end; r0 += P->tr) {
         size_t nr = end - r0 < P->tr ? end - r0 : P->tr;
-        int32_t *lt = P->labels != NULL ? P->labels + r0 : now; /* no labels kept: a tile's */
+        int32_t *lt = P->labels != NULL ? P->labels + r0 : tl;
         if (P->labels != NULL) {
-            memcpy(was, lt, nr * sizeof *was);
+            memcpy(tl, lt, nr * sizeof *tl);
         }
         KM_SUF(assign_tile)(P->X, d, r0, nr, P->C, P->cn, k, P->xn, G, lt, dist);
         if (P->dist != NULL) {
@@ -116,14 +116,13 @@ static ct_status KM_SUF(pass_block)(void *vctx, size_t b, size_t begin, size_t e
                     s[c] += wi * (double)x[c];
                 }
                 wk[j] += wi;
-                acc[k * d + k] += P->labels != NULL && was[r] != lt[r];
+                acc[k * d + k] += P->labels != NULL && tl[r] != lt[r];
             }
         }
     }
     free(G);
     free(dist);
-    free(was);
-    free(now);
+    free(tl);
     return CT_OK;
 }
 
@@ -332,8 +331,7 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
         /* reduce the blocks in order */
         double *sums = Cn, *wk = Cn + k * d;
         km_reduce(part, nb, stride, k * d + k + 1, Cn);
-        int same = it > 0 && memcmp(was, Cn, (k * d + k) * sizeof *Cn) == 0;
-        memcpy(was, Cn, (k * d + k) * sizeof *Cn);
+        int same = km_pass_repeats(was, Cn, k * d + k, it);
         /* empty clusters take the points farthest from their centres */
         size_t nempty = 0;
         for (size_t j = 0; j < k; j++) {
