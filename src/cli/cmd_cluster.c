@@ -67,15 +67,25 @@ static void show_k(void *ctx, size_t k, const ct_kmeans_result *r, const ct_ksco
 /* The profile table, or JSON. */
 static void show_result(const cli_common *c, const ct_cluster_summary *r, char names[][64])
 {
-    size_t k = r->k, d = r->d, nk = r->nk;
+    size_t k = r->k, d = r->d, nk = r->nk, empty = 0;
     double tot = 0;
     for (size_t q = 0; q < k; q++) {
         tot += r->weight[q];
+        empty += !(r->weight[q] > 0);
+    }
+    if (empty > 0) {
+        /* k-means refills an empty cluster with the farthest rows; one left
+         * empty at the end most often means fewer distinct rows than k */
+        cli_warn(c,
+                 "%zu of the %zu clusters ended empty (the features may take fewer than %zu "
+                 "distinct values); a smaller -k fits as well",
+                 empty, k, k);
     }
     if (c->json) {
         printf("{\"k\": %zu, \"inertia\": %.17g, \"iterations\": %u, \"converged\": %s, "
+               "\"empty_clusters\": %zu, "
                "\"seconds\": %.3f, \"algorithm\": \"%s\", \"distances_skipped\": [",
-               k, r->inertia, r->iterations, r->converged ? "true" : "false", r->seconds,
+               k, r->inertia, r->iterations, r->converged ? "true" : "false", empty, r->seconds,
                r->algorithm == CT_KM_ALGO_YINYANG   ? "yinyang"
                : r->algorithm == CT_KM_ALGO_HAMERLY ? "hamerly"
                                                     : "lloyd");

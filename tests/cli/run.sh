@@ -608,6 +608,12 @@ else
     skipped "h5dump missing: yinyang labels not compared"
 fi
 expect 0 "cluster float32" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 4 --float32 -o "$T/c3.h5" -q
+# x (repeat purchases) takes a few dozen values: k = 64 leaves clusters empty, said once
+expect 0 "cluster k above the distinct rows" -- "$CLV" cluster "$T/cdnow.h5" --features x -k 64 --json -o "$T/ce.h5" -q
+says "cluster k above the distinct rows" "clusters ended empty (the features may take fewer than 64 distinct values)"
+grep -q '"empty_clusters": [1-9][0-9]*,' "$T/out" && ok || bad "cluster --json: empty_clusters: $(grep -o '"empty_clusters.\{0,20\}' "$T/out")"
+expect 0 "cluster no empty cluster" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m -k 4 --json -o "$T/ce.h5" -q
+grep -q '"empty_clusters": 0,' "$T/out" && [ ! -s "$T/err" ] && ok || bad "cluster --json: empty_clusters 0 and no warning: $(cat "$T/err")"
 printf 'x,t_x,T,m\n0,0,30,0\n3,20,35,30\n10,35,38,40\n' >"$T/init.csv"
 expect 0 "cluster init file" -- "$CLV" cluster "$T/cdnow.h5" --features x,t_x,T,m --init "$T/init.csv" -o "$T/c4.h5" -q
 expect 78 "cluster: protected feature" -- "$CLV" cluster "$T/cdnow.h5" --features x,Religion_ID -k 3 -o "$T/c5.h5"
