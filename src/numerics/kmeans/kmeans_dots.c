@@ -1031,13 +1031,13 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
         double uu_ = u[i] + p[a_];                                                                 \
         double ll_ = l[i] - (lab[i] == jmax ? pmax2 : pmax);                                       \
         double m_ = s[a_] > ll_ ? s[a_] : ll_;                                                     \
-        double sl_ = m_ > 0 ? eps * ((double)xn[i] + cnmax) / m_ : (double)INFINITY;              \
+        double xe_ = eps * ((double)xn[i] + cnmax);                                                \
         l[i] = ll_;                                                                                \
         u[i] = uu_;                                                                                \
-        if (!(uu_ + sl_ <= m_)) {                                                                  \
+        if (!(m_ > 0 && uu_ * m_ + xe_ <= m_ * m_)) {                                              \
             und[nu] = (uint32_t)(i);                                                               \
             um[nu] = m_;                                                                           \
-            us[nu++] = sl_;                                                                        \
+            us[nu++] = xe_;                                                                        \
         }                                                                                          \
     } while (0)
 
@@ -1052,7 +1052,7 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
         const __m256i vj = _mm256_set1_epi32(jmax);                                                \
         const __m512d vpm = _mm512_set1_pd(pmax), vpm2 = _mm512_set1_pd(pmax2);                    \
         const __m512d vcn = _mm512_set1_pd(cnmax), veps = _mm512_set1_pd(eps);                     \
-        const __m512d vinf = _mm512_set1_pd((double)INFINITY), vzero = _mm512_setzero_pd();        \
+        const __m512d vzero = _mm512_setzero_pd();                                                 \
         double M[8], S[8];                                                                         \
         for (; i + 8 <= n; i += 8) {                                                               \
             __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(lab + i));              \
@@ -1062,14 +1062,15 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
             __m512d ll = _mm512_sub_pd(_mm512_loadu_pd(l + i), _mm512_mask_blend_pd(isj, vpm, vpm2)); \
             __m512d sa = _mm512_i32gather_pd(a, s, 8);                                             \
             __m512d m = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sa, ll, _CMP_GT_OQ), ll, sa);      \
-            __m512d sl = _mm512_div_pd(_mm512_mul_pd(veps, _mm512_add_pd(HAM_XN512_##SFX(i), vcn)), m); \
-            sl = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(m, vzero, _CMP_GT_OQ), vinf, sl);         \
+            __m512d xe = _mm512_mul_pd(veps, _mm512_add_pd(HAM_XN512_##SFX(i), vcn));             \
             _mm512_storeu_pd(l + i, ll);                                                           \
             _mm512_storeu_pd(u + i, uu);                                                           \
-            unsigned done = _mm512_cmp_pd_mask(_mm512_add_pd(uu, sl), m, _CMP_LE_OQ);              \
+            unsigned done = _mm512_cmp_pd_mask(m, vzero, _CMP_GT_OQ) &                             \
+                            _mm512_cmp_pd_mask(_mm512_add_pd(_mm512_mul_pd(uu, m), xe),            \
+                                               _mm512_mul_pd(m, m), _CMP_LE_OQ);                   \
             if (done != 0xffu) {                                                                   \
                 _mm512_storeu_pd(M, m);                                                            \
-                _mm512_storeu_pd(S, sl);                                                           \
+                _mm512_storeu_pd(S, xe);                                                           \
                 nu = ham_undecided(done, 8, i, M, S, und, um, us, nu);                             \
             }                                                                                      \
         }                                                                                          \
@@ -1088,7 +1089,7 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
         const __m128i vj = _mm_set1_epi32(jmax);                                                   \
         const __m256d vpm = _mm256_set1_pd(pmax), vpm2 = _mm256_set1_pd(pmax2);                    \
         const __m256d vcn = _mm256_set1_pd(cnmax), veps = _mm256_set1_pd(eps);                     \
-        const __m256d vinf = _mm256_set1_pd((double)INFINITY), vzero = _mm256_setzero_pd();        \
+        const __m256d vzero = _mm256_setzero_pd();                                                 \
         double M[4], S[4];                                                                         \
         for (; i + 4 <= n; i += 4) {                                                               \
             __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(lab + i));                 \
@@ -1097,15 +1098,16 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
             __m256d ll = _mm256_sub_pd(_mm256_loadu_pd(l + i), _mm256_blendv_pd(vpm, vpm2, isj));   \
             __m256d sa = _mm256_i32gather_pd(s, a, 8);                                             \
             __m256d m = _mm256_blendv_pd(ll, sa, _mm256_cmp_pd(sa, ll, _CMP_GT_OQ));               \
-            __m256d sl = _mm256_div_pd(_mm256_mul_pd(veps, _mm256_add_pd(HAM_XN256_##SFX(i), vcn)), m); \
-            sl = _mm256_blendv_pd(vinf, sl, _mm256_cmp_pd(m, vzero, _CMP_GT_OQ));                  \
+            __m256d xe = _mm256_mul_pd(veps, _mm256_add_pd(HAM_XN256_##SFX(i), vcn));             \
             _mm256_storeu_pd(l + i, ll);                                                           \
             _mm256_storeu_pd(u + i, uu);                                                           \
-            unsigned done =                                                                        \
-                (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_add_pd(uu, sl), m, _CMP_LE_OQ)); \
+            unsigned done = (unsigned)_mm256_movemask_pd(_mm256_and_pd(                            \
+                _mm256_cmp_pd(m, vzero, _CMP_GT_OQ),                                               \
+                _mm256_cmp_pd(_mm256_add_pd(_mm256_mul_pd(uu, m), xe), _mm256_mul_pd(m, m),        \
+                              _CMP_LE_OQ)));                                                       \
             if (done != 0xfu) {                                                                    \
                 _mm256_storeu_pd(M, m);                                                            \
-                _mm256_storeu_pd(S, sl);                                                           \
+                _mm256_storeu_pd(S, xe);                                                           \
                 nu = ham_undecided(done, 4, i, M, S, und, um, us, nu);                             \
             }                                                                                      \
         }                                                                                          \

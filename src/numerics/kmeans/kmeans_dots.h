@@ -57,11 +57,13 @@ int km_lloyd_f32(const float *X, size_t nr, size_t d, const float *C, const floa
  * vector of rows at a time, each lane the scalar code's operations: with
  * a = lab[i],
  *   u' = u[i] + p[a],  l' = l[i] - (a == jmax ? pmax2 : pmax),
- *   m = s[a] > l' ? s[a] : l',  slack = m > 0 ? eps (xn[i] + cnmax) / m : inf;
+ *   m = s[a] > l' ? s[a] : l',  xe = eps (xn[i] + cnmax);
  * l[i] = l' and u[i] = u' (the caller overwrites u of the rows it then
- * measures); a row is decided when u' + slack <= m, else its index goes to
- * und[] and its m and slack to um[], us[], in row order.  Returns the number
- * undecided, or -1 (no kernel: the caller's scalar loop). */
+ * measures); a row is decided when m > 0 and u' m + xe <= m^2 (u' + xe / m
+ * <= m without a division: a vector division of doubles held the test to
+ * one row every two cycles), else its index goes to und[] and its m and xe
+ * to um[], us[], in row order.  Returns the number undecided, or -1 (no
+ * kernel: the caller's scalar loop). */
 long km_hamerly_test_f64(const int32_t *lab, double *u, double *l, const double *xn, size_t n,
                          const double *p, const double *s, int32_t jmax, double pmax, double pmax2,
                          double cnmax, double eps, uint32_t *und, double *um, double *us);

@@ -528,15 +528,16 @@ static void KM_SUF(hpush)(KM_SUF(hpass) *P, KM_SUF(htile) *t, size_t i)
     }
 }
 
-/* Row i failed the bound test (m, slack): its distance to its own centre
- * tightens u; still undecided, it goes to the tile. */
-static void KM_SUF(hmeasure)(KM_SUF(hpass) *P, KM_SUF(htile) *t, size_t i, double m, double slack)
+/* Row i failed the bound test (m; xe, the rounding slack in squared
+ * units): its distance to its own centre tightens u; still undecided, it
+ * goes to the tile. */
+static void KM_SUF(hmeasure)(KM_SUF(hpass) *P, KM_SUF(htile) *t, size_t i, double m, double xe)
 {
     size_t a = (size_t)P->labels[i], d = P->d;
     double u = sqrt(KM_SUF(sqdist8)(P->X + i * d, P->C + a * d, d));
     t->own++;
     P->u[i] = u;
-    if (!(u + slack <= m)) {
+    if (!(m > 0 && u * m + xe <= m * m)) {
         KM_SUF(hpush)(P, t, i);
     }
 }
@@ -594,12 +595,13 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
         double u = P->u[i] + P->p[a];
         double l = P->l[i] - (a == P->jmax ? P->pmax2 : P->pmax);
         double m = P->s[a] > l ? P->s[a] : l;
-        /* slack: the expanded distances' rounding, eps (|x|^2 + |c|^2) in d^2 */
-        double slack = m > 0 ? eps * ((double)P->xn[i] + P->cnmax) / m : CT_INF;
+        /* slack: the expanded distances' rounding, eps (|x|^2 + |c|^2) in d^2,
+         * so u + xe / m <= m, tested as u m + xe <= m^2 (m > 0): no division */
+        double xe = eps * ((double)P->xn[i] + P->cnmax);
         P->l[i] = l;
         P->u[i] = u;
-        if (!(u + slack <= m)) {
-            KM_SUF(hmeasure)(P, &t, i, m, slack);
+        if (!(m > 0 && u * m + xe <= m * m)) {
+            KM_SUF(hmeasure)(P, &t, i, m, xe);
         }
     }
     if (t.nr > 0) {
@@ -723,24 +725,24 @@ static void KM_SUF(ypush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, size_t
     }
 }
 
-/* Row i failed the global test (m, slack): its own distance tightens u;
+/* Row i failed the global test (m, xe as in hmeasure): its own distance tightens u;
  * still undecided, its group bounds are brought to this pass (the shifts
  * since they were set, rounded up) and it goes to the tile with the groups
  * whose bound does not exceed u by the slack, and then its own group (the
  * own centre's value is needed beside the others'); where every group's
  * bound clears u the label stands. */
 static void KM_SUF(ymeasure)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, size_t i, double m,
-                             double slack, double *acc, double *ndist)
+                             double xe, double *acc, double *ndist)
 {
     size_t a = (size_t)P->labels[i], d = P->d, ng = P->ng;
     double u = sqrt(KM_SUF(sqdist8)(P->X + i * d, P->C + a * d, d));
     *ndist += 1;
     P->u[i] = u;
-    if (u + slack <= m) {
+    if (m > 0 && u * m + xe <= m * m) {
         return;
     }
     /* u + xe / L <= L, as u L + xe <= L^2 (L > 0): no division a group */
-    double *L = P->lb + i * ng, xe = slack * m, glb = CT_INF;
+    double *L = P->lb + i * ng, glb = CT_INF;
     const double *c0 = P->cum + (size_t)P->stamp[i] * ng, *c1 = P->cum + P->pass * ng;
     uint64_t mk = 0;
     for (size_t g = 0; g < ng; g++) {
