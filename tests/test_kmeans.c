@@ -684,6 +684,30 @@ static void test_edge_cases(void **state)
     X[5] = (double)INFINITY;
     assert_status(ct_kmeans_fit(X, 6, 2, NULL, &o, &r, &err), CT_EDATA);
     X[5] = 6;
+    {
+        /* the first value not finite in row order is the one named, whatever
+         * the blocks and threads (the check runs a block a job); a finite
+         * value whose square overflows is not one */
+        size_t nb = 40000;
+        double *B = malloc(nb * 2 * sizeof *B);
+        assert_non_null(B);
+        for (size_t i = 0; i < nb * 2; i++) {
+            B[i] = (double)(i % 7);
+        }
+        B[30000 * 2 + 0] = (double)NAN;
+        B[25000 * 2 + 1] = -(double)INFINITY;
+        B[35000 * 2 + 0] = (double)NAN;
+        B[100 * 2 + 1] = 1e300;
+        for (unsigned t = 1; t <= 2; t++) {
+            o.threads = t;
+            assert_status(ct_kmeans_fit(B, nb, 2, NULL, &o, &r, &err), CT_EDATA);
+            assert_int_equal(err.row, 25001);
+            assert_int_equal(err.col, 2);
+            assert_non_null(strstr(err.msg, "row 25001, column 2: -inf"));
+        }
+        o.threads = 0;
+        free(B);
+    }
     w[2] = -1;
     assert_status(ct_kmeans_fit(X, 6, 2, w, &o, &r, &err), CT_EDATA);
     w[2] = 3;

@@ -52,6 +52,7 @@ typedef struct km_run {
     int converged;
     double *skipped; /* Hamerly: the share skipped per pass (npasses), else NULL */
     size_t npasses;
+    double *weight; /* k: the clusters' weights at the end, from the inertia's pass; NULL: none */
 } km_run;
 
 typedef double (*km_dist_fn)(const void *X, size_t i, size_t d, const double *c);
@@ -195,7 +196,8 @@ static ct_status km_setup(km_ctx *K, size_t n, size_t d, const double *w, const 
 
 /* scikit-learn's _tolerance: tol * mean over features of the variance.
  * Sums per reduction block (rows in order), blocks added in order: the same
- * bits for the in-memory, streamed and distributed engines. */
+ * bits for the in-memory (prepare in kmeans_impl.h), streamed and
+ * distributed engines. */
 static void km_tol_block(const void *X, size_t r0, size_t r1, size_t d, km_copy_fn copy,
                          const double *mean, double *row, double *acc)
 {
@@ -206,41 +208,6 @@ static void km_tol_block(const void *X, size_t r0, size_t r1, size_t d, km_copy_
             acc[c] += mean == NULL ? row[c] : (row[c] - mean[c]) * (row[c] - mean[c]);
         }
     }
-}
-
-/* NaN: out of memory. */
-static double km_tolerance(const km_ctx *K, const void *X, km_copy_fn copy)
-{
-    size_t n = K->n, d = K->d;
-    if (K->tol == 0) {
-        return 0;
-    }
-    double *mean = calloc(d, sizeof *mean), *var = calloc(d, sizeof *var);
-    double *row = malloc(d * sizeof *row), *acc = malloc(d * sizeof *acc), tot = CT_NAN;
-    if (mean && var && row && acc) {
-        tot = 0;
-        for (int pass = 0; pass < 2; pass++) {
-            double *t = pass == 0 ? mean : var;
-            for (size_t r0 = 0; r0 < n; r0 += K->rb) {
-                km_tol_block(X, r0, n - r0 < K->rb ? n : r0 + K->rb, d, copy,
-                             pass == 0 ? NULL : mean, row, acc);
-                for (size_t c = 0; c < d; c++) {
-                    t[c] += acc[c];
-                }
-            }
-            for (size_t c = 0; c < d && pass == 0; c++) {
-                mean[c] /= (double)n;
-            }
-        }
-        for (size_t c = 0; c < d; c++) {
-            tot += var[c] / (double)n;
-        }
-    }
-    free(mean);
-    free(var);
-    free(row);
-    free(acc);
-    return K->tol * tot / (double)d;
 }
 
 /* out[0..m) = the blocks' first m partials (stride apart) added in block
@@ -880,7 +847,7 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
 {
     ct_kmeans_opts o;
     km_ctx K;
-    km_run res = {0, 0, 0, NULL, 0};
+    km_run res = {0, 0, 0, NULL, 0, NULL};
     ct_kmeans_opts_init(&o);
     o.k = k;
     o.init = CT_KM_INIT_GIVEN;
@@ -1063,7 +1030,8 @@ static ct_status ks_relocate(const km_ctx *K, km_stream *S, double *sums, double
     return s;
 }
 
-/* The tolerance as km_tolerance computes it. */
+/* The tolerance as the in-memory fit computes it (prepare in kmeans_impl.h):
+ * the same sums in the same order. */
 static ct_status ks_tolerance(const km_ctx *K, km_stream *S, double *tol_abs, ct_error *err)
 {
     size_t n = K->n, d = K->d, nb = S->blo[S->P];

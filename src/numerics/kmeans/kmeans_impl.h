@@ -264,21 +264,35 @@ static ct_status KM_SUF(block_sums_par)(const km_ctx *K, const KM_REAL *X, const
     return ct_par_for(K->n, K->rb, K->threads, KM_SUF(bsums_block), &P, err);
 }
 
-/* The inertia, blocks added in order; NaN: out of memory. */
+/* The inertia, blocks added in order, and (wk not NULL) the clusters'
+ * weights from the same pass (a fit had read the rows once more for them);
+ * NaN: out of memory. */
 static double KM_SUF(inertia)(const km_ctx *K, const KM_REAL *X, const double *C,
-                              const int32_t *labels)
+                              const int32_t *labels, double *wk)
 {
-    size_t nb = ct_par_nblocks(K->n, K->rb);
+    size_t nb = ct_par_nblocks(K->n, K->rb), k = K->k;
     double *pin = malloc(nb * sizeof *pin), in = 0;
+    double *pwk = wk != NULL ? malloc(nb * k * sizeof *pwk) : NULL;
     ct_error e2;
-    if (pin == NULL || KM_SUF(block_sums_par)(K, X, C, labels, pin, NULL, &e2) != CT_OK) {
+    if (pin == NULL || (wk != NULL && pwk == NULL) ||
+        KM_SUF(block_sums_par)(K, X, C, labels, pin, pwk, &e2) != CT_OK) {
         free(pin);
+        free(pwk);
         return CT_NAN;
     }
     for (size_t b = 0; b < nb; b++) {
         in += pin[b];
     }
+    if (wk != NULL) {
+        memset(wk, 0, k * sizeof *wk);
+        for (size_t b = 0; b < nb; b++) {
+            for (size_t j = 0; j < k; j++) {
+                wk[j] += pwk[b * k + j];
+            }
+        }
+    }
     free(pin);
+    free(pwk);
     return in;
 }
 
@@ -362,7 +376,7 @@ static ct_status KM_SUF(lloyd)(const km_ctx *K, const KM_REAL *X, const KM_REAL 
     }
     if (s == CT_OK) {
         /* inertia from exact distances, blocks in order */
-        out->inertia = KM_SUF(inertia)(K, X, C, labels);
+        out->inertia = KM_SUF(inertia)(K, X, C, labels, out->weight);
         s = isnan(out->inertia) ? ct_fail(err, CT_ENOMEM, "out of memory") : CT_OK;
         out->iterations = it < max_iter ? it + 1 : max_iter;
         out->converged = stop;
@@ -953,7 +967,7 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
         }
     }
     if (s == CT_OK) {
-        out->inertia = KM_SUF(inertia)(K, X, C, labels);
+        out->inertia = KM_SUF(inertia)(K, X, C, labels, out->weight);
         s = isnan(out->inertia) ? ct_fail(err, CT_ENOMEM, "out of memory") : CT_OK;
         out->iterations = strict ? it + 1 : it < max_iter ? it : max_iter;
         out->converged = strict || stop;
@@ -1641,6 +1655,126 @@ static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, c
     return 0;
 }
 
+/* A fit's first passes over the rows, on the threads: every value finite
+ * (the first that is not, in row order, is the error), |x|^2 of each row,
+ * and the tolerance's sums (km_tolerance: per reduction block, rows in
+ * order, blocks added in order, so the bits of the streamed and distributed
+ * engines).  The check and the mean's sums ride the norms' pass, the
+ * squared deviations a second: these had been a serial check, the norms and
+ * two serial passes for the variance (10M x 32, f64: XXX). */
+typedef struct KM_SUF(prep) {
+    const KM_REAL *X;
+    size_t d;
+    KM_REAL *xn;
+    double *part;       /* per block: the d sums */
+    const double *mean; /* NULL: the first pass (check, norms, sums); else deviations */
+    size_t *bad;        /* per block: the first value not finite (i d + c), or SIZE_MAX */
+} KM_SUF(prep);
+
+static ct_status KM_SUF(prep_block)(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    const KM_SUF(prep) *P = vctx;
+    size_t d = P->d;
+    double *acc = P->part + b * d;
+    (void)err;
+    memset(acc, 0, d * sizeof *acc);
+    if (P->mean != NULL) {
+        for (size_t i = begin; i < end; i++) {
+            for (size_t c = 0; c < d; c++) {
+                double v = (double)P->X[i * d + c];
+                acc[c] += (v - P->mean[c]) * (v - P->mean[c]);
+            }
+        }
+        return CT_OK;
+    }
+    size_t bad = SIZE_MAX, i = begin;
+    const KM_REAL *X = P->X;
+    /* four rows at a time: four norm chains in flight (one row's, each
+     * added in column order, had waited on its adds), the sums still
+     * taking the rows in order; a value not finite makes its row's norm
+     * not finite, and only such rows are searched */
+    for (; i + 4 <= end; i += 4) {
+        double q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+        const KM_REAL *x = X + i * d;
+        for (size_t c = 0; c < d; c++) {
+            double v0 = (double)x[c], v1 = (double)x[d + c];
+            double v2 = (double)x[2 * d + c], v3 = (double)x[3 * d + c];
+            q0 += v0 * v0;
+            q1 += v1 * v1;
+            q2 += v2 * v2;
+            q3 += v3 * v3;
+            acc[c] = (((acc[c] + v0) + v1) + v2) + v3;
+        }
+        P->xn[i] = (KM_REAL)q0;
+        P->xn[i + 1] = (KM_REAL)q1;
+        P->xn[i + 2] = (KM_REAL)q2;
+        P->xn[i + 3] = (KM_REAL)q3;
+    }
+    for (; i < end; i++) {
+        double q = 0;
+        for (size_t c = 0; c < d; c++) {
+            double v = (double)X[i * d + c];
+            q += v * v;
+            acc[c] += v;
+        }
+        P->xn[i] = (KM_REAL)q;
+    }
+    for (i = begin; i < end && bad == SIZE_MAX; i++) {
+        for (size_t c = 0; c < d && !isfinite((double)P->xn[i]) && bad == SIZE_MAX; c++) {
+            bad = isfinite((double)X[i * d + c]) ? SIZE_MAX : i * d + c;
+        }
+    }
+    P->bad[b] = bad;
+    return CT_OK;
+}
+
+static ct_status KM_SUF(prepare)(const km_ctx *K, const KM_REAL *X, KM_REAL *xn, double *tol_abs,
+                                 ct_error *err)
+{
+    size_t n = K->n, d = K->d, nb = ct_par_nblocks(n, K->rb);
+    double *part = malloc(nb * d * sizeof *part), *mean = calloc(d, sizeof *mean);
+    size_t *bad = malloc(nb * sizeof *bad);
+    ct_status s = part && mean && bad ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
+    KM_SUF(prep) P = {X, d, xn, part, NULL, bad};
+    if (s == CT_OK) {
+        s = ct_par_for(n, K->rb, K->threads, KM_SUF(prep_block), &P, err);
+    }
+    for (size_t b = 0; b < nb && s == CT_OK; b++) {
+        if (bad[b] != SIZE_MAX) {
+            size_t i = bad[b] / d, c = bad[b] % d;
+            s = ct_fail_at(err, CT_EDATA, "features", (uint64_t)i + 1, (unsigned)c + 1,
+                           "row %zu, column %zu: %g is not a finite number", i + 1, c + 1,
+                           (double)X[i * d + c]);
+        }
+    }
+    *tol_abs = 0;
+    if (s == CT_OK && K->tol != 0) {
+        for (size_t b = 0; b < nb; b++) {
+            for (size_t c = 0; c < d; c++) {
+                mean[c] += part[b * d + c];
+            }
+        }
+        for (size_t c = 0; c < d; c++) {
+            mean[c] /= (double)n;
+        }
+        P.mean = mean;
+        s = ct_par_for(n, K->rb, K->threads, KM_SUF(prep_block), &P, err);
+        double tot = 0;
+        for (size_t c = 0; c < d && s == CT_OK; c++) {
+            double var = 0;
+            for (size_t b = 0; b < nb; b++) {
+                var += part[b * d + c];
+            }
+            tot += var / (double)n;
+        }
+        *tol_abs = K->tol * tot / (double)d;
+    }
+    free(part);
+    free(mean);
+    free(bad);
+    return s;
+}
+
 static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double *w,
                              const ct_kmeans_opts *o, ct_kmeans_result *r, ct_error *err)
 {
@@ -1654,15 +1788,6 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
     }
     if (K.algo == CT_KM_ALGO_YINYANG && (km_dots_isa() == 0 || d > KM_DOTS_MAXD)) {
         K.algo = CT_KM_ALGO_HAMERLY; /* Yinyang measures its groups with the fused kernel */
-    }
-    for (size_t i = 0; i < n; i++) {
-        for (size_t c = 0; c < d; c++) {
-            if (!isfinite((double)X[i * d + c])) {
-                return ct_fail_at(err, CT_EDATA, "features", (uint64_t)i + 1, (unsigned)c + 1,
-                                  "row %zu, column %zu: %g is not a finite number", i + 1, c + 1,
-                                  (double)X[i * d + c]);
-            }
-        }
     }
     KM_REAL *xn = malloc(n * sizeof *xn);
     double *C = malloc(K.k * d * sizeof *C);
@@ -1678,10 +1803,14 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
         ct_kmeans_result_free(r);
         return ct_fail(err, CT_ENOMEM, "out of memory for k-means (n = %zu, d = %zu)", n, d);
     }
-    KM_SUF(row_norms)(X, n, d, xn, K.threads);
-    double tol_abs = km_tolerance(&K, X, KM_SUF(row_copy));
-    if (isnan(tol_abs)) {
-        s = ct_fail(err, CT_ENOMEM, "out of memory for k-means (n = %zu, d = %zu)", n, d);
+    double tol_abs = 0;
+    s = KM_SUF(prepare)(&K, X, xn, &tol_abs, err);
+    if (s != CT_OK) {
+        free(xn);
+        free(C);
+        free(lab);
+        ct_kmeans_result_free(r);
+        return s;
     }
     km_ops ops = {X,
                   xn,
@@ -1691,8 +1820,12 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
                   KM_SUF(pp_pruned),
                   KM_SUF(cand_min)};
     r->inertia = CT_INF;
+    double *wrun = malloc(K.k * sizeof *wrun);
+    if (wrun == NULL) {
+        s = ct_fail(err, CT_ENOMEM, "out of memory");
+    }
     for (unsigned run = 0; run < K.n_init && s == CT_OK; run++) {
-        km_run res = {0, 0, 0, NULL, 0};
+        km_run res = {0, 0, 0, NULL, 0, wrun};
         s = km_init(&K, &ops, run, C, err);
         if (s == CT_OK) {
             s = K.algo != CT_KM_ALGO_LLOYD
@@ -1712,9 +1845,11 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
             res.skipped = NULL;
             memcpy(r->centroids, C, K.k * d * sizeof *C);
             memcpy(r->labels, lab, n * sizeof *lab);
+            memcpy(r->weight, wrun, K.k * sizeof *wrun); /* blocks in order */
         }
         free(res.skipped);
     }
+    free(wrun);
     free(xn);
     free(C);
     free(lab);
@@ -1725,28 +1860,5 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
     r->n = n;
     r->d = d;
     r->k = K.k;
-    /* cluster weights, blocks in order */
-    size_t nb = ct_par_nblocks(n, K.rb);
-    double *pin = malloc(nb * sizeof *pin), *pwk = malloc(nb * K.k * sizeof *pwk);
-    if (pin == NULL || pwk == NULL) {
-        free(pin);
-        free(pwk);
-        ct_kmeans_result_free(r);
-        return ct_fail(err, CT_ENOMEM, "out of memory");
-    }
-    s = KM_SUF(block_sums_par)(&K, X, r->centroids, r->labels, pin, pwk, err);
-    if (s != CT_OK) {
-        free(pin);
-        free(pwk);
-        ct_kmeans_result_free(r);
-        return s;
-    }
-    for (size_t b = 0; b < nb; b++) {
-        for (size_t j = 0; j < K.k; j++) {
-            r->weight[j] += pwk[b * K.k + j];
-        }
-    }
-    free(pin);
-    free(pwk);
     return CT_OK;
 }
