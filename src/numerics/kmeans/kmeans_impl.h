@@ -1659,11 +1659,12 @@ static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, c
  * (the first that is not, in row order, is the error), |x|^2 of each row,
  * and the tolerance's sums (scikit-learn's _tolerance, summed as
  * km_tol_block does: per reduction block, rows in order, blocks added in
- * order, so the bits of the streamed and distributed engines).  The check and the mean's sums ride the norms' pass, the
- * squared deviations a second: these had been a serial check, the norms and
- * two serial passes for the variance (with the weights taken from the last
- * inertia pass, a fit of one iteration at 10M x 32, f64, k = 8, 2 threads:
- * 2.55-2.8 -> 1.46-1.74 s). */
+ * order, so the bits of the streamed and distributed engines).  The check
+ * and the mean's sums ride the norms' pass, the squared deviations a
+ * second: these had been a serial check, the norms and two serial passes
+ * for the variance (with the weights taken from the last inertia pass, a
+ * fit of one iteration at 10M x 32, f64, k = 8, 2 threads: 2.55-2.8 ->
+ * 1.46-1.74 s). */
 typedef struct KM_SUF(prep) {
     const KM_REAL *X;
     size_t d;
