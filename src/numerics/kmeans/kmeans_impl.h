@@ -284,12 +284,7 @@ static double KM_SUF(inertia)(const km_ctx *K, const KM_REAL *X, const double *C
         in += pin[b];
     }
     if (wk != NULL) {
-        memset(wk, 0, k * sizeof *wk);
-        for (size_t b = 0; b < nb; b++) {
-            for (size_t j = 0; j < k; j++) {
-                wk[j] += pwk[b * k + j];
-            }
-        }
+        km_reduce(pwk, nb, k, k, wk);
     }
     free(pin);
     free(pwk);
@@ -1735,7 +1730,8 @@ static ct_status KM_SUF(prepare)(const km_ctx *K, const KM_REAL *X, KM_REAL *xn,
                                  ct_error *err)
 {
     size_t n = K->n, d = K->d, nb = ct_par_nblocks(n, K->rb);
-    double *part = malloc(nb * d * sizeof *part), *mean = calloc(d, sizeof *mean);
+    double *part = malloc(nb * d * sizeof *part), *mean = malloc(2 * d * sizeof *mean);
+    double *var = mean + d;
     size_t *bad = malloc(nb * sizeof *bad);
     ct_status s = part && mean && bad ? CT_OK : ct_fail(err, CT_ENOMEM, "out of memory");
     KM_SUF(prep) P = {X, d, xn, part, NULL, bad};
@@ -1752,25 +1748,18 @@ static ct_status KM_SUF(prepare)(const km_ctx *K, const KM_REAL *X, KM_REAL *xn,
     }
     *tol_abs = 0;
     if (s == CT_OK && K->tol != 0) {
-        for (size_t b = 0; b < nb; b++) {
-            for (size_t c = 0; c < d; c++) {
-                mean[c] += part[b * d + c];
-            }
-        }
+        km_reduce(part, nb, d, d, mean);
         for (size_t c = 0; c < d; c++) {
             mean[c] /= (double)n;
         }
         P.mean = mean;
         s = ct_par_for(n, K->rb, K->threads, KM_SUF(prep_block), &P, err);
+        km_reduce(part, nb, d, d, var);
         double tot = 0;
-        for (size_t c = 0; c < d && s == CT_OK; c++) {
-            double var = 0;
-            for (size_t b = 0; b < nb; b++) {
-                var += part[b * d + c];
-            }
-            tot += var / (double)n;
+        for (size_t c = 0; c < d; c++) {
+            tot += var[c] / (double)n;
         }
-        *tol_abs = K->tol * tot / (double)d;
+        *tol_abs = s == CT_OK ? K->tol * tot / (double)d : 0;
     }
     free(part);
     free(mean);
