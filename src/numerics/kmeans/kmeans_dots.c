@@ -1034,7 +1034,7 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
         double xe_ = eps * ((double)xn[i] + cnmax);                                                \
         l[i] = ll_;                                                                                \
         u[i] = uu_;                                                                                \
-        if (!(m_ > 0 && uu_ * m_ + xe_ <= m_ * m_)) {                                              \
+        if (!km_bound_clears(uu_, m_, xe_)) {                                                      \
             und[nu] = (uint32_t)(i);                                                               \
             um[nu] = m_;                                                                           \
             us[nu++] = xe_;                                                                        \
@@ -1130,7 +1130,11 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
             return ham256_##SFX(lab, u, l, xn, n, p, s, jmax, pmax, pmax2, cnmax, eps, und, um,     \
                                 us);                                                               \
         }                                                                                          \
-        return -1;                                                                                 \
+        long nu = 0;                                                                               \
+        for (size_t i = 0; i < n; i++) {                                                           \
+            HAM_SCALAR_ROW(i);                                                                     \
+        }                                                                                          \
+        return nu;                                                                                 \
     }
 HAM_FNS(f64, double)
 HAM_FNS(f32, float)

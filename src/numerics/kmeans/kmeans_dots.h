@@ -53,6 +53,15 @@ int km_lloyd_f64(const double *X, size_t nr, size_t d, const double *C, const do
 int km_lloyd_f32(const float *X, size_t nr, size_t d, const float *C, const float *cn, size_t k,
                  const double *w, int32_t *lab, double *sums, double *wk, double *moved);
 
+/* Hamerly's and Yinyang's test that a lower bound m on the distance to the
+ * other centres clears an upper bound u on the row's own: u + xe / m <= m
+ * (xe: the expanded distances' rounding, in squared units), without a
+ * division. */
+static inline int km_bound_clears(double u, double m, double xe)
+{
+    return m > 0 && u * m + xe <= m * m;
+}
+
 /* Hamerly's bound test for rows 0..n (kmeans_impl.h, hpass_block), a
  * vector of rows at a time, each lane the scalar code's operations: with
  * a = lab[i],
@@ -62,8 +71,8 @@ int km_lloyd_f32(const float *X, size_t nr, size_t d, const float *C, const floa
  * measures); a row is decided when m > 0 and u' m + xe <= m^2 (u' + xe / m
  * <= m without a division: a vector division of doubles held the test to
  * one row every two cycles), else its index goes to und[] and its m and xe
- * to um[], us[], in row order.  Returns the number undecided, or -1 (no
- * kernel: the caller's scalar loop). */
+ * to um[], us[], in row order.  Returns the number undecided; without
+ * AVX2 or AVX-512, the same test row by row. */
 long km_hamerly_test_f64(const int32_t *lab, double *u, double *l, const double *xn, size_t n,
                          const double *p, const double *s, int32_t jmax, double pmax, double pmax2,
                          double cnmax, double eps, uint32_t *und, double *um, double *us);

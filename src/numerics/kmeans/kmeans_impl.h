@@ -546,7 +546,7 @@ static void KM_SUF(hmeasure)(KM_SUF(hpass) *P, KM_SUF(htile) *t, size_t i, doubl
     double u = sqrt(KM_SUF(sqdist8)(P->X + i * d, P->C + a * d, d));
     t->own++;
     P->u[i] = u;
-    if (!(m > 0 && u * m + xe <= m * m)) {
+    if (!km_bound_clears(u, m, xe)) {
         KM_SUF(hpush)(P, t, i);
     }
 }
@@ -573,19 +573,15 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
     }
     memset(t.acc, 0, P->stride * sizeof *t.acc);
     const double eps = 8 * (double)KM_EPS;
-    /* the bound test a vector of rows at a time (kmeans_dots: the same
-     * operations per row), then the undecided rows as the scalar loop would */
+    /* the bound test a vector of rows at a time (kmeans_dots; row by row
+     * without the vector units), then the undecided rows in row order */
     uint32_t und[HAM_CHUNK];
     double um[HAM_CHUNK], us[HAM_CHUNK];
-    long nu = -1;
     for (size_t i0 = begin; !P->full && i0 < end; i0 += HAM_CHUNK) {
         size_t cn = end - i0 < HAM_CHUNK ? end - i0 : HAM_CHUNK;
-        nu = KM_SUF(km_hamerly_test)(P->labels + i0, P->u + i0, P->l + i0, P->xn + i0, cn, P->p,
-                                     P->s, (int32_t)P->jmax, P->pmax, P->pmax2, P->cnmax, eps, und,
-                                     um, us);
-        if (nu < 0) {
-            break; /* no kernel here: the scalar loop below */
-        }
+        long nu = KM_SUF(km_hamerly_test)(P->labels + i0, P->u + i0, P->l + i0, P->xn + i0, cn,
+                                          P->p, P->s, (int32_t)P->jmax, P->pmax, P->pmax2,
+                                          P->cnmax, eps, und, um, us);
         for (long q = 0; q < nu; q++) {
             if (q + HAM_AHEAD < nu) { /* scattered rows: the stream prefetch does not see them */
                 const KM_REAL *xa = P->X + (i0 + und[q + HAM_AHEAD]) * P->d;
@@ -595,23 +591,8 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
             KM_SUF(hmeasure)(P, &t, i0 + und[q], um[q], us[q]);
         }
     }
-    for (size_t i = nu >= 0 ? end : begin; i < end; i++) {
-        if (P->full) {
-            KM_SUF(hpush)(P, &t, i);
-            continue;
-        }
-        size_t a = (size_t)P->labels[i];
-        double u = P->u[i] + P->p[a];
-        double l = P->l[i] - (a == P->jmax ? P->pmax2 : P->pmax);
-        double m = P->s[a] > l ? P->s[a] : l;
-        /* slack: the expanded distances' rounding, eps (|x|^2 + |c|^2) in d^2,
-         * so u + xe / m <= m, tested as u m + xe <= m^2 (m > 0): no division */
-        double xe = eps * ((double)P->xn[i] + P->cnmax);
-        P->l[i] = l;
-        P->u[i] = u;
-        if (!(m > 0 && u * m + xe <= m * m)) {
-            KM_SUF(hmeasure)(P, &t, i, m, xe);
-        }
+    for (size_t i = begin; P->full && i < end; i++) {
+        KM_SUF(hpush)(P, &t, i);
     }
     if (t.nr > 0) {
         KM_SUF(hflush)(P, t.idx, t.nr, t.Xt, t.xnt, t.G, t.lab, t.d1, t.d2, t.acc);
@@ -747,17 +728,16 @@ static void KM_SUF(ymeasure)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, siz
     double u = sqrt(KM_SUF(sqdist8)(P->X + i * d, P->C + a * d, d));
     *ndist += 1;
     P->u[i] = u;
-    if (m > 0 && u * m + xe <= m * m) {
+    if (km_bound_clears(u, m, xe)) {
         return;
     }
-    /* u + xe / L <= L, as u L + xe <= L^2 (L > 0): no division a group */
     double *L = P->lb + i * ng, glb = CT_INF;
     const double *c0 = P->cum + (size_t)P->stamp[i] * ng, *c1 = P->cum + P->pass * ng;
     uint64_t mk = 0;
     for (size_t g = 0; g < ng; g++) {
         L[g] -= (c1[g] - c0[g]) * (1 + 1e-12) + 1e-12 * c1[g];
         glb = L[g] < glb ? L[g] : glb;
-        if (!(L[g] > 0 && u * L[g] + xe <= L[g] * L[g])) {
+        if (!km_bound_clears(u, L[g], xe)) {
             mk |= (uint64_t)1 << g;
         }
     }
@@ -793,8 +773,7 @@ static ct_status KM_SUF(ypass_block)(void *vctx, size_t b, size_t begin, size_t 
      * distance to every other centre, lowered by the largest other shift) */
     uint32_t und[HAM_CHUNK];
     double um[HAM_CHUNK], us[HAM_CHUNK];
-    ct_status s = CT_OK;
-    for (size_t i0 = begin; i0 < end && s == CT_OK; i0 += HAM_CHUNK) {
+    for (size_t i0 = begin; i0 < end; i0 += HAM_CHUNK) {
         size_t cn = end - i0 < HAM_CHUNK ? end - i0 : HAM_CHUNK;
         if (P->full) {
             for (size_t i = i0; i < i0 + cn; i++) {
@@ -806,20 +785,16 @@ static ct_status KM_SUF(ypass_block)(void *vctx, size_t b, size_t begin, size_t 
         long nq = KM_SUF(km_hamerly_test)(P->labels + i0, P->u + i0, P->l + i0, P->xn + i0, cn,
                                           P->p, P->s, (int32_t)P->jmax, P->pmax, P->pmax2,
                                           P->cnmax, 8 * (double)KM_EPS, und, um, us);
-        if (nq < 0) { /* yinyang runs only where the kernels do (fit: else Hamerly) */
-            s = ct_fail(err, CT_EINTERNAL, "k-means: no vector bound test for Yinyang");
-            break;
-        }
         for (long q = 0; q < nq; q++) {
             KM_SUF(ymeasure)(P, &y, &nu, i0 + und[q], um[q], us[q], acc, &ndist);
         }
     }
-    if (s == CT_OK && nu > 0) {
+    if (nu > 0) {
         KM_SUF(yflush)(P, &y, nu, acc, &ndist);
     }
     P->ndist[b] = ndist;
     KM_SUF(ytile_free)(&y);
-    return s;
+    return CT_OK;
 }
 
 /* Lloyd's iterations (same stopping rules, same labels) with Hamerly's
