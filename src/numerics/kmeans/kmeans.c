@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -754,6 +755,84 @@ static size_t km_groups(const double *C, size_t k, size_t d, size_t t, uint32_t 
         grp[j] = map[grp[j]];
     }
     return ng;
+}
+
+/* ---- scratch kept across the blocks of a pass ------------------------------------
+ * A block takes a free slot's buffer and gives it back, so a pass's threads
+ * allocate their scratch once, not once a block (k-means||'s pruned rounds
+ * had called malloc and free for 4 MB a block of 16,384 rows at 32
+ * columns).  Beyond KM_POOL_SLOTS blocks at once (threads), a block
+ * allocates its own. */
+#define KM_POOL_SLOTS 64
+typedef struct km_pool {
+    atomic_int busy[KM_POOL_SLOTS];
+    void *mem[KM_POOL_SLOTS];
+    size_t size[KM_POOL_SLOTS];
+} km_pool;
+
+static void km_pool_init(km_pool *p)
+{
+    for (int q = 0; q < KM_POOL_SLOTS; q++) {
+        atomic_init(&p->busy[q], 0);
+        p->mem[q] = NULL;
+        p->size[q] = 0;
+    }
+}
+
+/* At least `bytes` of scratch (64-byte aligned), its slot in *slot (-1:
+ * the block's own); NULL: out of memory. */
+static void *km_pool_take(km_pool *p, size_t bytes, int *slot)
+{
+    for (int q = 0; q < KM_POOL_SLOTS; q++) {
+        int expect = 0;
+        if (atomic_compare_exchange_strong(&p->busy[q], &expect, 1)) {
+            if (p->size[q] < bytes) {
+                free(p->mem[q]);
+                p->mem[q] = aligned_alloc(64, (bytes + 63) / 64 * 64);
+                p->size[q] = p->mem[q] != NULL ? bytes : 0;
+            }
+            if (p->mem[q] == NULL) {
+                atomic_store(&p->busy[q], 0);
+                return NULL;
+            }
+            *slot = q;
+            return p->mem[q];
+        }
+    }
+    *slot = -1;
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
+static void km_pool_give(km_pool *p, int slot, void *mem)
+{
+    if (slot < 0) {
+        free(mem);
+    } else {
+        atomic_store(&p->busy[slot], 0);
+    }
+}
+
+static void km_pool_free(km_pool *p)
+{
+    for (int q = 0; q < KM_POOL_SLOTS; q++) {
+        free(p->mem[q]);
+        p->mem[q] = NULL;
+        p->size[q] = 0;
+    }
+}
+
+/* Carves n items of `size` bytes from *at (64-byte aligned) and moves *at on. */
+static void *km_carve(unsigned char **at, size_t n, size_t size)
+{
+    void *p = *at;
+    *at += (n * size + 63) / 64 * 64;
+    return p;
+}
+
+/* Bytes km_carve takes for n items of `size`. */
+static size_t km_carved(size_t n, size_t size)
+{
+    return (n * size + 63) / 64 * 64;
 }
 
 /* ---- the typed halves ------------------------------------------------------- */

@@ -1059,6 +1059,7 @@ typedef struct KM_SUF(cmin) {
                           * every row against every candidate */
     const double *dzs;   /* first x m: those squared distances, ascending */
     double deps, znmax;  /* delta of a row: deps (|x|^2 + znmax) */
+    km_pool *pool;       /* the pruned blocks' scratch */
 } KM_SUF(cmin);
 
 #define CMIN_TILE 512
@@ -1095,23 +1096,34 @@ static uint32_t KM_SUF(cmin_tie)(const KM_REAL *X, size_t i, size_t d, const KM_
  * row) and measured with the fused kernel a lane group at a time, against
  * the longest prefix of the lanes: a superset of each row's prefix holds
  * every candidate that can lower its D, so the minimum is that over all
- * candidates; where it is tied, cmin_tie finds its first index. */
+ * candidates; where it is tied, cmin_tie finds its first index.  The
+ * prefixes are found by a branch-free binary search and the rows ordered by
+ * two stable counting sorts (by length, longest first, then by group: the
+ * order the insertion sort it replaced gave, without its mispredicted
+ * branches), in scratch from the round's pool. */
 #define CMIN_LANES 8
 static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
 {
     size_t nr = end - begin, m = P->m, d = P->d, na = P->first, full = m / 3;
-    uint32_t *rows = malloc(nr * sizeof *rows), *cnt = malloc(nr * sizeof *cnt);
-    uint32_t *slot = malloc(nr * sizeof *slot);
-    size_t *at = calloc(na + 2, sizeof *at); /* groups: the nears, then the rows taking all */
-    KM_REAL *Zb = malloc(m * d * sizeof *Zb), *znb = malloc(m * sizeof *znb);
-    KM_REAL *Xb = malloc(nr * d * sizeof *Xb), v1[CMIN_LANES], v2[CMIN_LANES];
+    size_t bytes = 3 * km_carved(nr, sizeof(uint32_t)) + km_carved(m + 1, sizeof(uint32_t)) +
+                   km_carved(na + 2, sizeof(size_t)) + km_carved(m * d + m, sizeof(KM_REAL)) +
+                   km_carved(nr * d, sizeof(KM_REAL));
+    int pslot;
+    unsigned char *mem = km_pool_take(P->pool, bytes, &pslot), *p = mem;
+    if (mem == NULL) {
+        return -2;
+    }
+    uint32_t *rows = km_carve(&p, nr, sizeof *rows), *cnt = km_carve(&p, nr, sizeof *cnt);
+    uint32_t *slot = km_carve(&p, nr, sizeof *slot), *hist = km_carve(&p, m + 1, sizeof *hist);
+    size_t *at = km_carve(&p, na + 2, sizeof *at); /* groups: the nears, then the rows taking all */
+    KM_REAL *Zb = km_carve(&p, m * d + m, sizeof *Zb), *znb = Zb + m * d;
+    KM_REAL *Xb = km_carve(&p, nr * d, sizeof *Xb), v1[CMIN_LANES], v2[CMIN_LANES];
     int32_t lab[CMIN_LANES];
     int rc = 0;
-    if (!rows || !cnt || !slot || !at || !Zb || !znb || !Xb) {
-        rc = -2;
-    }
+    memset(at, 0, (na + 2) * sizeof *at);
+    memset(hist, 0, (m + 1) * sizeof *hist);
     size_t nfull = 0;
-    for (size_t r = 0; r < nr && rc == 0; r++) {
+    for (size_t r = 0; r < nr; r++) {
         size_t i = begin + r, a = (size_t)P->near[i];
         double lim = 4 * (P->closest[i] + P->deps * ((double)P->xn[i] + P->znmax));
         const double *dz = P->dzs + a * m;
@@ -1125,32 +1137,31 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
             }
         }
         cnt[r] = (uint32_t)(lo > full ? m : lo);
+        hist[cnt[r]] += 1;
         nfull += lo > full;
         at[(lo > full ? na : a) + 1] += lo > 0;
     }
-    if (rc == 0 && 4 * nfull > 3 * nr) {
+    if (4 * nfull > 3 * nr) {
         rc = 1; /* mostly rows taking all: the fused kernel streams them */
     }
     if (rc == 0) {
         for (size_t a = 0; a <= na; a++) {
             at[a + 1] += at[a];
         }
-        for (size_t r = 0; r < nr; r++) { /* rows by group, in row order; at[a]: a's end */
+        uint32_t run = 0; /* by length, longest first (slot: that order) */
+        for (size_t c = m; c >= 1; c--) {
+            uint32_t h = hist[c];
+            hist[c] = run;
+            run += h;
+        }
+        for (size_t r = 0; r < nr; r++) {
             if (cnt[r] > 0) {
-                rows[at[cnt[r] == m && m > full ? na : (size_t)P->near[begin + r]]++] =
-                    (uint32_t)r;
+                slot[hist[cnt[r]]++] = (uint32_t)r;
             }
         }
-        for (size_t a = 0, g0 = 0; a < na; a++) { /* longest prefix first */
-            for (size_t q = g0 + 1; q < at[a]; q++) {
-                uint32_t v = rows[q];
-                size_t j = q;
-                for (; j > g0 && cnt[rows[j - 1]] < cnt[v]; j--) {
-                    rows[j] = rows[j - 1];
-                }
-                rows[j] = v;
-            }
-            g0 = at[a];
+        for (size_t q = 0; q < run; q++) { /* then by group, stably; at[a]: a's end */
+            uint32_t r = slot[q];
+            rows[at[cnt[r] == m ? na : (size_t)P->near[begin + r]]++] = r;
         }
         for (size_t q = 0; q < at[na]; q++) {
             slot[rows[q]] = (uint32_t)q;
@@ -1195,13 +1206,7 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
         }
         g0 = g1;
     }
-    free(rows);
-    free(cnt);
-    free(slot);
-    free(at);
-    free(Zb);
-    free(znb);
-    free(Xb);
+    km_pool_give(P->pool, pslot, mem);
     return rc;
 }
 
@@ -1311,9 +1316,12 @@ static int KM_SUF(cand_min)(const km_ctx *K, const void *Xv, const void *xnv, co
     }
     /* pp_delta's slack, per row: the candidates' largest |z|^2 (1.5 for the
      * rounding of znmax itself) */
+    km_pool pool;
+    km_pool_init(&pool);
     KM_SUF(cmin) P = {Xv, xnv, CR, cn, d, m, CMIN_TILE, closest, near, first,
-                      ord, dzs, KM_SUF(pp_delta)(d, 1, 0), 1.5 * znmax};
+                      ord, dzs, KM_SUF(pp_delta)(d, 1, 0), 1.5 * znmax, &pool};
     *st = ct_par_for(K->n, K->rb, K->threads, KM_SUF(cmin_block), &P, err);
+    km_pool_free(&pool);
     free(CR);
     free(cn);
     free(ord);
