@@ -1139,6 +1139,169 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
 HAM_FNS(f64, double)
 HAM_FNS(f32, float)
 
+/* ---- greedy k-means++'s sums ------------------------------------------------ */
+
+/* One row r of km_pp_rows: d2 = max(xn + zn - 2 g, 0) per lane; lane 0
+ * lowers D (and sets near) first where it is the last centre or the one
+ * being applied; then v = min(d2, D) and acc += w v in the live lanes. */
+#define PP_ROW512(XN, G)                                                                           \
+    do {                                                                                           \
+        __m512d d2_ = _mm512_sub_pd(_mm512_add_pd(_mm512_set1_pd(XN), znv),                        \
+                                    _mm512_mul_pd(two, G));                                        \
+        d2_ = _mm512_max_pd(d2_, zero);                                                            \
+        double Di_ = D[r];                                                                         \
+        if (low0) {                                                                                \
+            double d0_ = _mm512_cvtsd_f64(d2_);                                                    \
+            if (d0_ < Di_) {                                                                       \
+                D[r] = Di_ = d0_;                                                                  \
+                near[r] = newj;                                                                    \
+            }                                                                                      \
+        }                                                                                          \
+        __m512d v_ = _mm512_mul_pd(_mm512_set1_pd(w != NULL ? w[r] : 1.0),                         \
+                                   _mm512_min_pd(d2_, _mm512_set1_pd(Di_)));                       \
+        a = _mm512_mask_add_pd(a, live, a, v_);                                                    \
+    } while (0)
+
+__attribute__((target("avx512f"))) static void pp_rows_f64_512(const double *xn, const double *zn,
+                                                               const double *G, const uint32_t *at,
+                                                               size_t nr, size_t m, int pend,
+                                                               int low0, int32_t newj,
+                                                               const double *w, double *D,
+                                                               int32_t *near, double *acc)
+{
+    __mmask8 mm = (__mmask8)((1u << m) - 1u), live = (__mmask8)(mm & ~((1u << pend) - 1u));
+    const __m512d znv = _mm512_maskz_loadu_pd(mm, zn), two = _mm512_set1_pd(2.0);
+    const __m512d zero = _mm512_setzero_pd();
+    __m512d a = _mm512_loadu_pd(acc);
+    for (size_t r = 0; r < nr; r++) {
+        __m512d g = _mm512_maskz_loadu_pd(mm, G + (size_t)at[r] * m);
+        PP_ROW512(xn[r], g);
+    }
+    _mm512_storeu_pd(acc, a);
+}
+
+__attribute__((target("avx512f"))) static void pp_rows_f32_512(const float *xn, const float *zn,
+                                                               const float *G, const uint32_t *at,
+                                                               size_t nr, size_t m, int pend,
+                                                               int low0, int32_t newj,
+                                                               const double *w, double *D,
+                                                               int32_t *near, double *acc)
+{
+    __mmask8 mm = (__mmask8)((1u << m) - 1u), live = (__mmask8)(mm & ~((1u << pend) - 1u));
+    const __m512d znv = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mm, zn)));
+    const __m512d two = _mm512_set1_pd(2.0), zero = _mm512_setzero_pd();
+    __m512d a = _mm512_loadu_pd(acc);
+    for (size_t r = 0; r < nr; r++) {
+        __m512d g = _mm512_cvtps_pd(
+            _mm512_castps512_ps256(_mm512_maskz_loadu_ps(mm, G + (size_t)at[r] * m)));
+        PP_ROW512((double)xn[r], g);
+    }
+    _mm512_storeu_pd(acc, a);
+}
+
+/* The same in two halves of four lanes (AVX2). */
+#define PP_ROW256(XN, G0, G1)                                                                      \
+    do {                                                                                           \
+        __m256d x_ = _mm256_set1_pd(XN);                                                           \
+        __m256d e0_ = _mm256_max_pd(                                                               \
+            _mm256_sub_pd(_mm256_add_pd(x_, zn0), _mm256_mul_pd(two, G0)), zero);                  \
+        __m256d e1_ = _mm256_max_pd(                                                               \
+            _mm256_sub_pd(_mm256_add_pd(x_, zn1), _mm256_mul_pd(two, G1)), zero);                  \
+        double Di_ = D[r];                                                                         \
+        if (low0) {                                                                                \
+            double d0_ = _mm256_cvtsd_f64(e0_);                                                    \
+            if (d0_ < Di_) {                                                                       \
+                D[r] = Di_ = d0_;                                                                  \
+                near[r] = newj;                                                                    \
+            }                                                                                      \
+        }                                                                                          \
+        __m256d dv_ = _mm256_set1_pd(Di_), wv_ = _mm256_set1_pd(w != NULL ? w[r] : 1.0);           \
+        a0 = _mm256_blendv_pd(a0, _mm256_add_pd(a0, _mm256_mul_pd(wv_, _mm256_min_pd(e0_, dv_))), \
+                              live0);                                                              \
+        a1 = _mm256_blendv_pd(a1, _mm256_add_pd(a1, _mm256_mul_pd(wv_, _mm256_min_pd(e1_, dv_))), \
+                              live1);                                                              \
+    } while (0)
+
+#define PP_MASKS256                                                                                \
+    int64_t mk_[8], lv_[8];                                                                        \
+    for (size_t t = 0; t < 8; t++) {                                                               \
+        mk_[t] = t < m ? -1 : 0;                                                                   \
+        lv_[t] = t < m && t >= (size_t)pend ? -1 : 0;                                              \
+    }                                                                                              \
+    const __m256i m0 = _mm256_loadu_si256((const __m256i *)(const void *)mk_);                    \
+    const __m256i m1 = _mm256_loadu_si256((const __m256i *)(const void *)(mk_ + 4));              \
+    const __m256d live0 = _mm256_castsi256_pd(                                                     \
+        _mm256_loadu_si256((const __m256i *)(const void *)lv_));                                   \
+    const __m256d live1 = _mm256_castsi256_pd(                                                     \
+        _mm256_loadu_si256((const __m256i *)(const void *)(lv_ + 4)));                             \
+    const __m256d two = _mm256_set1_pd(2.0), zero = _mm256_setzero_pd();                           \
+    __m256d a0 = _mm256_loadu_pd(acc), a1 = _mm256_loadu_pd(acc + 4)
+
+__attribute__((target("avx2"))) static void pp_rows_f64_256(const double *xn, const double *zn,
+                                                            const double *G, const uint32_t *at,
+                                                            size_t nr, size_t m, int pend,
+                                                            int low0, int32_t newj,
+                                                            const double *w, double *D,
+                                                            int32_t *near, double *acc)
+{
+    PP_MASKS256;
+    const __m256d zn0 = _mm256_maskload_pd(zn, m0), zn1 = _mm256_maskload_pd(zn + 4, m1);
+    for (size_t r = 0; r < nr; r++) {
+        const double *g = G + (size_t)at[r] * m;
+        __m256d g0 = _mm256_maskload_pd(g, m0), g1 = _mm256_maskload_pd(g + 4, m1);
+        PP_ROW256(xn[r], g0, g1);
+    }
+    _mm256_storeu_pd(acc, a0);
+    _mm256_storeu_pd(acc + 4, a1);
+}
+
+__attribute__((target("avx2"))) static void pp_rows_f32_256(const float *xn, const float *zn,
+                                                            const float *G, const uint32_t *at,
+                                                            size_t nr, size_t m, int pend,
+                                                            int low0, int32_t newj,
+                                                            const double *w, double *D,
+                                                            int32_t *near, double *acc)
+{
+    PP_MASKS256;
+    (void)m0;
+    (void)m1;
+    int32_t k32_[8];
+    for (size_t t = 0; t < 8; t++) {
+        k32_[t] = t < m ? -1 : 0;
+    }
+    const __m128i h0 = _mm_loadu_si128((const __m128i *)(const void *)k32_);
+    const __m128i h1 = _mm_loadu_si128((const __m128i *)(const void *)(k32_ + 4));
+    const __m256d zn0 = _mm256_cvtps_pd(_mm_maskload_ps(zn, h0));
+    const __m256d zn1 = _mm256_cvtps_pd(_mm_maskload_ps(zn + 4, h1));
+    for (size_t r = 0; r < nr; r++) {
+        const float *g = G + (size_t)at[r] * m;
+        __m256d g0 = _mm256_cvtps_pd(_mm_maskload_ps(g, h0));
+        __m256d g1 = _mm256_cvtps_pd(_mm_maskload_ps(g + 4, h1));
+        PP_ROW256((double)xn[r], g0, g1);
+    }
+    _mm256_storeu_pd(acc, a0);
+    _mm256_storeu_pd(acc + 4, a1);
+}
+
+#define PP_DISPATCH(T, SFX)                                                                        \
+    int km_pp_rows_##SFX(const T *xn, const T *zn, const T *G, const uint32_t *at, size_t nr,      \
+                         size_t m, int pend, int low0, int32_t newj, const double *w, double *D,  \
+                         int32_t *near, double *acc)                                               \
+    {                                                                                              \
+        int isa = km_dots_isa();                                                                   \
+        if (m < 1 || m > 8 || isa == 0) {                                                          \
+            return -1;                                                                             \
+        }                                                                                          \
+        if (isa == 2) {                                                                            \
+            pp_rows_##SFX##_512(xn, zn, G, at, nr, m, pend, low0, newj, w, D, near, acc);          \
+        } else {                                                                                   \
+            pp_rows_##SFX##_256(xn, zn, G, at, nr, m, pend, low0, newj, w, D, near, acc);          \
+        }                                                                                          \
+        return 0;                                                                                  \
+    }
+PP_DISPATCH(double, f64)
+PP_DISPATCH(float, f32)
+
 /* ---- distances for silhouettes --------------------------------------------- */
 
 static void dist_rows_c(const double *x, const double *XT, size_t ld, size_t d, size_t q0,

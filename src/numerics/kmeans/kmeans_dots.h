@@ -80,6 +80,20 @@ long km_hamerly_test_f32(const int32_t *lab, double *u, double *l, const float *
                          const double *p, const double *s, int32_t jmax, double pmax, double pmax2,
                          double cnmax, double eps, uint32_t *und, double *um, double *us);
 
+/* Greedy k-means++'s sums over rows 0..nr in order (kmeans_impl.h,
+ * pp_block), m (1..8) values per row in G + at[r] m (a row of -inf for a
+ * row the triangle test left out: it then adds w D, as the scalar code
+ * did): d2_t = max(xn[r] + zn[t] - 2 g_t, 0); where low0, lane 0 lowers
+ * D[r] first (near[r] = newj); then acc[t] += w[r] min(d2_t, D[r]) for
+ * t = pend.. m (w NULL: 1), the scalar code's operations lane by lane.
+ * -1 without AVX2 or AVX-512, or m > 8. */
+int km_pp_rows_f64(const double *xn, const double *zn, const double *G, const uint32_t *at,
+                   size_t nr, size_t m, int pend, int low0, int32_t newj, const double *w,
+                   double *D, int32_t *near, double *acc);
+int km_pp_rows_f32(const float *xn, const float *zn, const float *G, const uint32_t *at,
+                   size_t nr, size_t m, int pend, int low0, int32_t newj, const double *w,
+                   double *D, int32_t *near, double *acc);
+
 /* Euclidean distances (not squared) from x (d values) to the rows q0..q1 of
  * a transposed table XT (d x ld): out[q - q0].  Each as sqrt of the
  * squared differences added over the columns in order, no fused

@@ -1390,58 +1390,20 @@ static void KM_SUF(pp_row)(KM_SUF(ppj) *P, size_t i, const KM_REAL *g, double wi
     }
 }
 
-#ifndef KM_V8D_DEFINED
-#define KM_V8D_DEFINED
-typedef double km_v8d __attribute__((vector_size(64)));
-#endif
-
-/* pp_sums for m <= 8: the m sums in the lanes of one vector, the rows'
- * values added lane by lane in row order (the same sums as the loop below:
- * the extra lanes are never read).  Most rows are pruned (v = D in every
- * lane): one vector add a row instead of m scalar ones. */
-static void KM_SUF(pp_sums8)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *at,
-                             const KM_REAL *G, double *pot)
-{
-    size_t m = P->m, p0 = (size_t)P->pend;
-    km_v8d a = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (size_t t = 0; t < m; t++) {
-        a[t] = pot[t];
-    }
-    for (size_t r = 0; r < nr; r++) {
-        size_t i = r0 + r;
-        double wi = P->K->w != NULL ? P->K->w[i] : 1.0;
-        if (at[r] == SIZE_MAX) {
-            a += wi * P->D[i];
-            continue;
-        }
-        double vb[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        KM_SUF(pp_row)(P, i, G + at[r] * m, wi, vb);
-        km_v8d v;
-        memcpy(&v, vb, sizeof v);
-        a += v;
-    }
-    for (size_t t = p0; t < m; t++) {
-        pot[t] = a[t];
-    }
-}
-
 /* Rows r0.. r0 + nr in order: v_t = min(D, d2_t) where computed (at[r]:
- * the row in G), else D; pot[t] += w v_t; updating, D and near follow.  The
- * sums run in a local array (m <= 64): no store to D can alias them. */
-static void KM_SUF(pp_sums)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *at,
+ * the row in G; tr: left out by the triangle test, v_t = D), pot[t] += w
+ * v_t; updating, D and near follow.  The sums run in a local array (m <=
+ * 64): no store to D can alias them. */
+static void KM_SUF(pp_sums)(KM_SUF(ppj) *P, size_t r0, size_t nr, const uint32_t *at,
                             const KM_REAL *G, double *pot)
 {
     size_t m = P->m;
-    if (m <= 8) {
-        KM_SUF(pp_sums8)(P, r0, nr, at, G, pot);
-        return;
-    }
     double a[64];
     memcpy(a, pot, m * sizeof *a);
     for (size_t r = 0; r < nr; r++) {
         size_t i = r0 + r;
         double wi = P->K->w != NULL ? P->K->w[i] : 1.0, vb[64];
-        if (at[r] == SIZE_MAX) {
+        if (at[r] == P->tr) {
             double v = wi * P->D[i];
             for (size_t t = (size_t)P->pend; t < m; t++) {
                 a[t] += v;
@@ -1456,32 +1418,50 @@ static void KM_SUF(pp_sums)(KM_SUF(ppj) *P, size_t r0, size_t nr, const size_t *
     memcpy(pot, a, m * sizeof *pot);
 }
 
+/* A block's rows a tile at a time: the rows the triangle test keeps are
+ * gathered into G (the rest point at its last row, tr, of -inf: their
+ * d2 is +inf, so v = D, as before), then summed in row order; up to 8
+ * columns (k below 403) the vector kernel km_pp_rows does the sums, every
+ * row through the same operations without a branch on whether it was
+ * measured (the scalar sums' branches and per-column loops had been 40 %
+ * of greedy k-means++'s time at 10M x 32, k = 64). */
 static ct_status KM_SUF(pp_block)(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
     KM_SUF(ppj) *P = vctx;
     size_t d = P->K->d, m = P->m, tr = P->tr;
-    KM_REAL *G = malloc(tr * m * sizeof *G);
-    size_t *idx = malloc(tr * sizeof *idx), *at = malloc(tr * sizeof *at);
+    KM_REAL *G = malloc((tr + 1) * m * sizeof *G);
+    size_t *idx = malloc(tr * sizeof *idx);
+    uint32_t *at = malloc(tr * sizeof *at);
     if (!G || !idx || !at) {
         free(G);
         free(idx);
         free(at);
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    double *pot = P->part + b * m;
+    for (size_t t = 0; t < m; t++) {
+        G[tr * m + t] = (KM_REAL)-INFINITY;
+    }
+    double *pot = P->part + b * m, acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     memset(pot, 0, m * sizeof *pot);
+    int vec = m <= 8, low0 = P->pend || P->update;
     for (size_t r0 = begin; r0 < end; r0 += tr) {
         size_t nr = end - r0 < tr ? end - r0 : tr, na = 0;
         for (size_t r = 0; r < nr; r++) {
             size_t i = r0 + r;
             /* some dz_t (1 - 1e-12) < lim exactly when the least does (rounding is monotone) */
             int need = !P->prune || P->dz2[P->near[i]] * (1 - 1e-12) < 4 * (P->D[i] + P->delta);
-            at[r] = need ? na : SIZE_MAX;
-            if (need) {
-                idx[na++] = i;
-            }
+            at[r] = need ? (uint32_t)na : (uint32_t)tr;
+            idx[na] = i;
+            na += (size_t)need;
         }
         int rc = na > 0 ? KM_SUF(km_dots_chain)(P->X, idx, na, d, P->Z, m, G) : 0;
+        if (rc == 0 && vec) {
+            rc = KM_SUF(km_pp_rows)(P->xn + r0, P->zn, G, at, nr, m, P->pend, low0, P->newj,
+                                    P->K->w != NULL ? P->K->w + r0 : NULL, P->D + r0,
+                                    P->near + r0, acc);
+        } else if (rc == 0) {
+            KM_SUF(pp_sums)(P, r0, nr, at, G, pot);
+        }
         if (rc != 0) {
             free(G);
             free(idx);
@@ -1489,7 +1469,9 @@ static ct_status KM_SUF(pp_block)(void *vctx, size_t b, size_t begin, size_t end
             return rc == -2 ? ct_fail(err, CT_ENOMEM, "out of memory")
                             : ct_fail(err, CT_EINTERNAL, "k-means++: no FMA-chain kernel");
         }
-        KM_SUF(pp_sums)(P, r0, nr, at, G, pot);
+    }
+    for (size_t t = (size_t)P->pend; t < m && vec; t++) {
+        pot[t] = acc[t];
     }
     free(G);
     free(idx);
