@@ -1060,6 +1060,10 @@ typedef struct KM_SUF(cmin) {
     const double *dzs;   /* first x m: those squared distances, ascending */
     double deps, znmax;  /* delta of a row: deps (|x|^2 + znmax) */
     km_pool *pool;       /* the pruned blocks' scratch */
+    size_t s;            /* split: s of the round's candidates measured first for every row
+                          * (0: none); CR, cn and m are then the others' */
+    const KM_REAL *CS, *csn;    /* those s (s x d) and their |z|^2 */
+    const uint32_t *sidx, *ridx; /* the s and the others' indices in the round, ascending */
 } KM_SUF(cmin);
 
 #define CMIN_TILE 512
@@ -1096,18 +1100,70 @@ static uint32_t KM_SUF(cmin_tie)(const KM_REAL *X, size_t i, size_t d, const KM_
  * row) and measured with the fused kernel a lane group at a time, against
  * the longest prefix of the lanes: a superset of each row's prefix holds
  * every candidate that can lower its D, so the minimum is that over all
- * candidates; where it is tied, cmin_tie finds its first index.  The
- * prefixes are found by a branch-free binary search and the rows ordered by
- * two stable counting sorts (by length, longest first, then by group: the
- * order the insertion sort it replaced gave, without its mispredicted
- * branches), in scratch from the round's pool. */
+ * candidates; where it is tied, cmin_tie finds its first index.  The rows
+ * are ordered by two stable counting sorts (by length, longest first, then
+ * by group: the order the insertion sort it replaced gave, which was
+ * quadratic in a group's rows), in scratch from the round's pool.
+ *
+ * Split (P->s > 0, the first round: every row's D is the distance to one
+ * point, so no row's prefix is short): the s candidates spread farthest
+ * apart are measured first for every row, with the fused kernel in row
+ * order; the row's nearest of them (vs, ts) then bounds the others as an
+ * earlier candidate would (near' and D' = min(D, its distance) choose and
+ * cut the prefix), and the round's minimum is the smaller of the two
+ * halves' kernel values, the lower index where they tie (cmin_take): the
+ * value and index a pass over all the candidates gives, compared before
+ * |x|^2 is added, as the fused kernel compares them. */
 #define CMIN_LANES 8
+
+/* Row i's result: candidate t (its index in the round) at kernel value v,
+ * or with a split the first half's (vs, ts) where that is smaller or tied
+ * at a lower index; closest and near follow where it lowers closest. */
+static inline void KM_SUF(cmin_take)(const KM_SUF(cmin) *P, size_t i, KM_REAL v, uint32_t t,
+                                     KM_REAL vs, uint32_t ts)
+{
+    if (P->s > 0 && !(v < vs || (v == vs && t < ts))) {
+        v = vs;
+        t = ts;
+    }
+    double d2 = (double)P->xn[i] + (double)v;
+    d2 = d2 > 0 ? d2 : 0.0;
+    if (d2 < P->closest[i]) {
+        P->closest[i] = d2;
+        P->near[i] = (int32_t)(P->first + t);
+    }
+}
+
+/* The rows r0..r0 + nr of the block at `begin` against every candidate of
+ * CR in index order (fused, streamed), each combined with its first half
+ * (vs, ts at r0: split only): -1 no kernel. */
+static int KM_SUF(cmin_all)(const KM_SUF(cmin) *P, size_t begin, size_t nr, const KM_REAL *vs,
+                            const uint32_t *ts)
+{
+    int32_t lab[CMIN_TILE];
+    KM_REAL v1[CMIN_TILE];
+    for (size_t r0 = 0; r0 < nr; r0 += CMIN_TILE) {
+        size_t nt = nr - r0 < CMIN_TILE ? nr - r0 : CMIN_TILE;
+        if (KM_SUF(km_assign)(P->X + (begin + r0) * P->d, nt, P->d, P->CR, P->cn, P->m, lab, v1,
+                              NULL) != 0) {
+            return -1;
+        }
+        for (size_t r = 0; r < nt; r++) {
+            uint32_t t = P->s > 0 ? P->ridx[lab[r]] : (uint32_t)lab[r];
+            KM_SUF(cmin_take)(P, begin + r0 + r, v1[r], t, P->s > 0 ? vs[r0 + r] : 0,
+                              P->s > 0 ? ts[r0 + r] : 0);
+        }
+    }
+    return 0;
+}
 static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
 {
     size_t nr = end - begin, m = P->m, d = P->d, na = P->first, full = m / 3;
+    size_t ns = P->s > 0 ? nr : 0, ne = na + P->s; /* ne: the earlier candidates, then S */
     size_t bytes = 3 * km_carved(nr, sizeof(uint32_t)) + km_carved(m + 1, sizeof(uint32_t)) +
-                   km_carved(na + 2, sizeof(size_t)) + km_carved(m * d + m, sizeof(KM_REAL)) +
-                   km_carved(nr * d, sizeof(KM_REAL));
+                   km_carved(ne + 2, sizeof(size_t)) + km_carved(m * d + m, sizeof(KM_REAL)) +
+                   km_carved(nr * d, sizeof(KM_REAL)) + km_carved(ns, sizeof(KM_REAL)) +
+                   2 * km_carved(ns, sizeof(uint32_t)) + km_carved(ns, sizeof(double));
     int pslot;
     unsigned char *mem = km_pool_take(P->pool, bytes, &pslot), *p = mem;
     if (mem == NULL) {
@@ -1115,17 +1171,38 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
     }
     uint32_t *rows = km_carve(&p, nr, sizeof *rows), *cnt = km_carve(&p, nr, sizeof *cnt);
     uint32_t *slot = km_carve(&p, nr, sizeof *slot), *hist = km_carve(&p, m + 1, sizeof *hist);
-    size_t *at = km_carve(&p, na + 2, sizeof *at); /* groups: the nears, then the rows taking all */
+    size_t *at = km_carve(&p, ne + 2, sizeof *at); /* groups: the nears, then the rows taking all */
     KM_REAL *Zb = km_carve(&p, m * d + m, sizeof *Zb), *znb = Zb + m * d;
     KM_REAL *Xb = km_carve(&p, nr * d, sizeof *Xb), v1[CMIN_LANES], v2[CMIN_LANES];
+    KM_REAL *vs = km_carve(&p, ns, sizeof *vs); /* split: the first half's value, index, */
+    uint32_t *ts = km_carve(&p, ns, sizeof *ts), *np = km_carve(&p, ns, sizeof *np); /* near' */
+    double *Dp = km_carve(&p, ns, sizeof *Dp);                                       /* and D' */
     int32_t lab[CMIN_LANES];
     int rc = 0;
-    memset(at, 0, (na + 2) * sizeof *at);
+    memset(at, 0, (ne + 2) * sizeof *at);
     memset(hist, 0, (m + 1) * sizeof *hist);
+    for (size_t r0 = 0; r0 < ns && rc == 0; r0 += CMIN_TILE) {
+        int32_t lt[CMIN_TILE];
+        size_t nt = ns - r0 < CMIN_TILE ? ns - r0 : CMIN_TILE;
+        if (KM_SUF(km_assign)(P->X + (begin + r0) * d, nt, d, P->CS, P->csn, P->s, lt, vs + r0,
+                              NULL) != 0) {
+            rc = -1;
+        }
+        for (size_t r = r0; r < r0 + nt && rc == 0; r++) {
+            size_t i = begin + r;
+            double d2 = (double)P->xn[i] + (double)vs[r];
+            d2 = d2 > 0 ? d2 : 0.0;
+            ts[r] = P->sidx[lt[r - r0]];
+            int low = d2 < P->closest[i];
+            Dp[r] = low ? d2 : P->closest[i];
+            np[r] = low ? (uint32_t)(na + (size_t)lt[r - r0]) : (uint32_t)P->near[i];
+        }
+    }
     size_t nfull = 0;
-    for (size_t r = 0; r < nr; r++) {
-        size_t i = begin + r, a = (size_t)P->near[i];
-        double lim = 4 * (P->closest[i] + P->deps * ((double)P->xn[i] + P->znmax));
+    for (size_t r = 0; r < nr && rc == 0; r++) {
+        size_t i = begin + r, a = ns > 0 ? np[r] : (size_t)P->near[i];
+        double lim = 4 * ((ns > 0 ? Dp[r] : P->closest[i]) +
+                          P->deps * ((double)P->xn[i] + P->znmax));
         const double *dz = P->dzs + a * m;
         size_t lo = 0, hi = m; /* the first t with dz[t] (1 - 1e-12) >= lim */
         while (lo < hi) {
@@ -1139,13 +1216,15 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
         cnt[r] = (uint32_t)(lo > full ? m : lo);
         hist[cnt[r]] += 1;
         nfull += lo > full;
-        at[(lo > full ? na : a) + 1] += lo > 0;
+        at[(lo > full ? ne : a) + 1] += lo > 0;
     }
-    if (4 * nfull > 3 * nr) {
-        rc = 1; /* mostly rows taking all: the fused kernel streams them */
+    if (rc == 0 && 4 * nfull > 3 * nr) { /* mostly rows taking all: the fused kernel streams them */
+        rc = ns > 0 ? KM_SUF(cmin_all)(P, begin, nr, vs, ts) : 1;
+        km_pool_give(P->pool, pslot, mem);
+        return rc;
     }
     if (rc == 0) {
-        for (size_t a = 0; a <= na; a++) {
+        for (size_t a = 0; a <= ne; a++) {
             at[a + 1] += at[a];
         }
         uint32_t run = 0; /* by length, longest first (slot: that order) */
@@ -1161,9 +1240,9 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
         }
         for (size_t q = 0; q < run; q++) { /* then by group, stably; at[a]: a's end */
             uint32_t r = slot[q];
-            rows[at[cnt[r] == m ? na : (size_t)P->near[begin + r]]++] = r;
+            rows[at[cnt[r] == m ? ne : ns > 0 ? np[r] : (size_t)P->near[begin + r]]++] = r;
         }
-        for (size_t q = 0; q < at[na]; q++) {
+        for (size_t q = 0; q < at[ne]; q++) {
             slot[rows[q]] = (uint32_t)q;
         }
         for (size_t r = 0; r < nr; r++) {
@@ -1172,9 +1251,14 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
             }
         }
     }
-    for (size_t a = 0, g0 = 0; a <= na && rc == 0; a++) {
+    for (size_t r = 0; r < ns && rc == 0; r++) { /* no other candidate can lower D': S's */
+        if (cnt[r] == 0) {
+            KM_SUF(cmin_take)(P, begin + r, vs[r], ts[r], vs[r], ts[r]);
+        }
+    }
+    for (size_t a = 0, g0 = 0; a <= ne && rc == 0; a++) {
         size_t g1 = at[a], c = g1 > g0 ? cnt[rows[g0]] : 0; /* group a: rows[g0 .. g1] */
-        const uint32_t *o = a < na ? P->ord + a * m : NULL;
+        const uint32_t *o = a < ne ? P->ord + a * m : NULL;
         const KM_REAL *Z = P->CR, *zn = P->cn; /* all, in index order */
         if (o != NULL) {
             for (size_t t = 0; t < c; t++) {
@@ -1191,16 +1275,18 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
                 break;
             }
             for (size_t l = 0; l < nl && rc == 0; l++) {
-                size_t i = begin + rows[q0 + l];
+                size_t r = rows[q0 + l], i = begin + r;
                 double d2 = (double)P->xn[i] + (double)v1[l];
                 d2 = d2 > 0 ? d2 : 0.0;
-                if (d2 < P->closest[i]) {
+                if (ns > 0 && v1[l] > vs[r]) { /* the first half's, whichever index the other */
+                    KM_SUF(cmin_take)(P, i, vs[r], ts[r], vs[r], ts[r]);
+                } else if (ns > 0 || d2 < P->closest[i]) {
                     uint32_t t = o != NULL ? o[lab[l]] : (uint32_t)lab[l];
                     if (o != NULL && v2[l] == v1[l]) {
                         t = KM_SUF(cmin_tie)(P->X, i, d, Zb, znb, o, kq, v1[l], &rc);
                     }
-                    P->closest[i] = d2;
-                    P->near[i] = (int32_t)(P->first + t);
+                    t = ns > 0 ? P->ridx[t] : t;
+                    KM_SUF(cmin_take)(P, i, v1[l], t, ns > 0 ? vs[r] : 0, ns > 0 ? ts[r] : 0);
                 }
             }
         }
@@ -1265,6 +1351,54 @@ static int km_dz_cmp(const void *pa, const void *pb)
 }
 #endif
 
+/* |a - b|^2 over d doubles, in order. */
+static double KM_SUF(cand_sqdist)(const double *a, const double *b, size_t d)
+{
+    double s = 0;
+    for (size_t c = 0; c < d; c++) {
+        s += (a[c] - b[c]) * (a[c] - b[c]);
+    }
+    return s;
+}
+
+/* The split's first half: CMIN_SPLIT of the m new candidates, each the
+ * farthest from the earlier ones and those taken so far (ties to the lower
+ * index), into sidx ascending; the others into ridx ascending. */
+#define CMIN_SPLIT 16
+static void KM_SUF(cand_spread)(const double *cand, size_t first, size_t m, size_t d, size_t s,
+                                double *mind, unsigned char *in, uint32_t *sidx, uint32_t *ridx)
+{
+    for (size_t t = 0; t < m; t++) {
+        mind[t] = CT_INF;
+        for (size_t a = 0; a < first; a++) {
+            double v = KM_SUF(cand_sqdist)(cand + a * d, cand + (first + t) * d, d);
+            mind[t] = v < mind[t] ? v : mind[t];
+        }
+    }
+    memset(in, 0, m);
+    for (size_t q = 0; q < s; q++) {
+        size_t best = m;
+        for (size_t t = 0; t < m; t++) {
+            if (!in[t] && (best == m || mind[t] > mind[best])) {
+                best = t;
+            }
+        }
+        in[best] = 1;
+        for (size_t t = 0; t < m; t++) {
+            double v = KM_SUF(cand_sqdist)(cand + (first + best) * d, cand + (first + t) * d, d);
+            mind[t] = v < mind[t] ? v : mind[t];
+        }
+    }
+    size_t ns = 0, nr = 0;
+    for (size_t t = 0; t < m; t++) {
+        if (in[t]) {
+            sidx[ns++] = (uint32_t)t;
+        } else {
+            ridx[nr++] = (uint32_t)t;
+        }
+    }
+}
+
 static int KM_SUF(cand_min)(const km_ctx *K, const void *Xv, const void *xnv, const double *cand,
                             size_t first, size_t m, double *closest, int32_t *near,
                             ct_status *st, ct_error *err)
@@ -1277,49 +1411,71 @@ static int KM_SUF(cand_min)(const km_ctx *K, const void *Xv, const void *xnv, co
      * candidate in fewer cycles than finding and grouping its prefix (2M x
      * 6 customers, k = 64: 1.0 s against 1.4 s; 2M x 12: 1.57 against 1.49) */
     int prune = near != NULL && first > 0 && d >= 12 && getenv("CLVTIER_PP_NOPRUNE") == NULL;
+    /* fewer earlier candidates than CMIN_SPLIT (the first round): split */
+    size_t s = prune && first < CMIN_SPLIT && m >= 4 * CMIN_SPLIT ? CMIN_SPLIT : 0;
+    size_t mr = m - s, ne = first + s; /* the candidates pruned, the tables' rows */
     KM_REAL *CR = malloc(m * d * sizeof *CR), *cn = malloc(m * sizeof *cn);
-    uint32_t *ord = prune ? malloc(first * m * sizeof *ord) : NULL;
-    double *dzs = prune ? malloc(first * m * sizeof *dzs) : NULL;
+    uint32_t *ord = prune ? malloc(ne * mr * sizeof *ord) : NULL;
+    double *dzs = prune ? malloc(ne * mr * sizeof *dzs) : NULL;
     km_dz *tmp = prune ? malloc(m * sizeof *tmp) : NULL;
-    if (CR == NULL || cn == NULL || (prune && (!ord || !dzs || !tmp))) {
+    uint32_t *sidx = malloc((m + 1) * sizeof *sidx), *ridx = malloc((m + 1) * sizeof *ridx);
+    double *mind = malloc((m + 1) * sizeof *mind), *cs = malloc((m + 1) * d * sizeof *cs);
+    unsigned char *in = malloc(m + 1);
+    if (!CR || !cn || !sidx || !ridx || !mind || !cs || !in ||
+        (prune && (!ord || !dzs || !tmp))) {
+        free(in);
         free(CR);
         free(cn);
         free(ord);
         free(dzs);
         free(tmp);
+        free(sidx);
+        free(ridx);
+        free(mind);
+        free(cs);
         *st = ct_fail(err, CT_ENOMEM, "out of memory");
         return 0;
     }
-    KM_SUF(to_real)(cand + first * d, m, d, CR, cn);
+    if (s > 0) {
+        KM_SUF(cand_spread)(cand, first, m, d, s, mind, in, sidx, ridx);
+    } else {
+        for (size_t t = 0; t < m; t++) {
+            ridx[t] = (uint32_t)t;
+        }
+    }
+    /* cs: the candidates in split order (S, then the others); CR: the others */
+    for (size_t t = 0; t < m; t++) {
+        size_t from = t < s ? sidx[t] : ridx[t - s];
+        memcpy(cs + t * d, cand + (first + from) * d, d * sizeof *cs);
+    }
+    KM_SUF(to_real)(cs + s * d, mr, d, CR, cn);
+    KM_SUF(to_real)(cs, s, d, CR + mr * d, cn + mr); /* S after the others */
     double znmax = 0;
     for (size_t a = 0; a < first + m && prune; a++) {
-        double s = 0;
+        double v = 0;
         for (size_t c = 0; c < d; c++) {
-            s += cand[a * d + c] * cand[a * d + c];
+            v += cand[a * d + c] * cand[a * d + c];
         }
-        znmax = s > znmax ? s : znmax;
+        znmax = v > znmax ? v : znmax;
     }
-    for (size_t a = 0; a < first && prune; a++) {
-        for (size_t t = 0; t < m; t++) {
-            const double *x = cand + a * d, *z = cand + (first + t) * d;
-            double s = 0;
-            for (size_t c = 0; c < d; c++) {
-                s += (x[c] - z[c]) * (x[c] - z[c]);
-            }
-            tmp[t] = (km_dz){s, (uint32_t)t};
+    for (size_t a = 0; a < ne && prune; a++) { /* earlier candidates, then S */
+        const double *x = a < first ? cand + a * d : cs + (a - first) * d;
+        for (size_t t = 0; t < mr; t++) {
+            tmp[t] = (km_dz){KM_SUF(cand_sqdist)(x, cs + (s + t) * d, d), (uint32_t)t};
         }
-        qsort(tmp, m, sizeof *tmp, km_dz_cmp);
-        for (size_t t = 0; t < m; t++) {
-            ord[a * m + t] = tmp[t].t;
-            dzs[a * m + t] = tmp[t].v;
+        qsort(tmp, mr, sizeof *tmp, km_dz_cmp);
+        for (size_t t = 0; t < mr; t++) {
+            ord[a * mr + t] = tmp[t].t;
+            dzs[a * mr + t] = tmp[t].v;
         }
     }
     /* pp_delta's slack, per row: the candidates' largest |z|^2 (1.5 for the
      * rounding of znmax itself) */
     km_pool pool;
     km_pool_init(&pool);
-    KM_SUF(cmin) P = {Xv, xnv, CR, cn, d, m, CMIN_TILE, closest, near, first,
-                      ord, dzs, KM_SUF(pp_delta)(d, 1, 0), 1.5 * znmax, &pool};
+    KM_SUF(cmin) P = {Xv, xnv, CR, cn, d, mr, CMIN_TILE, closest, near, first,
+                      ord, dzs, KM_SUF(pp_delta)(d, 1, 0), 1.5 * znmax, &pool,
+                      s, CR + mr * d, cn + mr, sidx, ridx};
     *st = ct_par_for(K->n, K->rb, K->threads, KM_SUF(cmin_block), &P, err);
     km_pool_free(&pool);
     free(CR);
@@ -1327,6 +1483,11 @@ static int KM_SUF(cand_min)(const km_ctx *K, const void *Xv, const void *xnv, co
     free(ord);
     free(dzs);
     free(tmp);
+    free(sidx);
+    free(ridx);
+    free(mind);
+    free(cs);
+    free(in);
     return 0;
 }
 
