@@ -1141,6 +1141,19 @@ HAM_FNS(f32, float)
 
 /* ---- greedy k-means++'s sums ------------------------------------------------ */
 
+/* Row r's D after lane 0's d2 (d0), where low0: D[r] and near[r] lowered
+ * by it. */
+static inline double pp_lane0(double *D, int32_t *near, size_t r, int low0, double d0,
+                              int32_t newj)
+{
+    double Di = D[r];
+    if (low0 && d0 < Di) {
+        D[r] = Di = d0;
+        near[r] = newj;
+    }
+    return Di;
+}
+
 /* One row r of km_pp_rows: d2 = max(xn + zn - 2 g, 0) per lane; lane 0
  * lowers D (and sets near) first where it is the last centre or the one
  * being applied; then v = min(d2, D) and acc += w v in the live lanes. */
@@ -1149,55 +1162,34 @@ HAM_FNS(f32, float)
         __m512d d2_ = _mm512_sub_pd(_mm512_add_pd(_mm512_set1_pd(XN), znv),                        \
                                     _mm512_mul_pd(two, G));                                        \
         d2_ = _mm512_max_pd(d2_, zero);                                                            \
-        double Di_ = D[r];                                                                         \
-        if (low0) {                                                                                \
-            double d0_ = _mm512_cvtsd_f64(d2_);                                                    \
-            if (d0_ < Di_) {                                                                       \
-                D[r] = Di_ = d0_;                                                                  \
-                near[r] = newj;                                                                    \
-            }                                                                                      \
-        }                                                                                          \
+        double Di_ = pp_lane0(D, near, r, low0, _mm512_cvtsd_f64(d2_), newj);                      \
         __m512d v_ = _mm512_mul_pd(_mm512_set1_pd(w != NULL ? w[r] : 1.0),                         \
                                    _mm512_min_pd(d2_, _mm512_set1_pd(Di_)));                       \
         a = _mm512_mask_add_pd(a, live, a, v_);                                                    \
     } while (0)
 
-__attribute__((target("avx512f"))) static void pp_rows_f64_512(const double *xn, const double *zn,
-                                                               const double *G, const uint32_t *at,
-                                                               size_t nr, size_t m, int pend,
-                                                               int low0, int32_t newj,
-                                                               const double *w, double *D,
-                                                               int32_t *near, double *acc)
-{
-    __mmask8 mm = (__mmask8)((1u << m) - 1u), live = (__mmask8)(mm & ~((1u << pend) - 1u));
-    const __m512d znv = _mm512_maskz_loadu_pd(mm, zn), two = _mm512_set1_pd(2.0);
-    const __m512d zero = _mm512_setzero_pd();
-    __m512d a = _mm512_loadu_pd(acc);
-    for (size_t r = 0; r < nr; r++) {
-        __m512d g = _mm512_maskz_loadu_pd(mm, G + (size_t)at[r] * m);
-        PP_ROW512(xn[r], g);
-    }
-    _mm512_storeu_pd(acc, a);
-}
+/* m values at p (T) as doubles in the lanes of one vector, the rest 0 */
+#define PP_LOAD512_f64(p) _mm512_maskz_loadu_pd(mm, p)
+#define PP_LOAD512_f32(p) _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mm, p)))
 
-__attribute__((target("avx512f"))) static void pp_rows_f32_512(const float *xn, const float *zn,
-                                                               const float *G, const uint32_t *at,
-                                                               size_t nr, size_t m, int pend,
-                                                               int low0, int32_t newj,
-                                                               const double *w, double *D,
-                                                               int32_t *near, double *acc)
-{
-    __mmask8 mm = (__mmask8)((1u << m) - 1u), live = (__mmask8)(mm & ~((1u << pend) - 1u));
-    const __m512d znv = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mm, zn)));
-    const __m512d two = _mm512_set1_pd(2.0), zero = _mm512_setzero_pd();
-    __m512d a = _mm512_loadu_pd(acc);
-    for (size_t r = 0; r < nr; r++) {
-        __m512d g = _mm512_cvtps_pd(
-            _mm512_castps512_ps256(_mm512_maskz_loadu_ps(mm, G + (size_t)at[r] * m)));
-        PP_ROW512((double)xn[r], g);
+#define PP_FNS512(SFX, T)                                                                          \
+    __attribute__((target("avx512f"))) static void pp_rows_##SFX##_512(                           \
+        const T *xn, const T *zn, const T *G, const uint32_t *at, size_t nr, size_t m, int pend,   \
+        int low0, int32_t newj, const double *w, double *D, int32_t *near, double *acc)           \
+    {                                                                                              \
+        __mmask8 mm = (__mmask8)((1u << m) - 1u);                                                  \
+        __mmask8 live = (__mmask8)(mm & ~((1u << pend) - 1u));                                     \
+        const __m512d znv = PP_LOAD512_##SFX(zn), two = _mm512_set1_pd(2.0);                      \
+        const __m512d zero = _mm512_setzero_pd();                                                  \
+        __m512d a = _mm512_loadu_pd(acc);                                                          \
+        for (size_t r = 0; r < nr; r++) {                                                          \
+            __m512d g = PP_LOAD512_##SFX(G + (size_t)at[r] * m);                                   \
+            PP_ROW512((double)xn[r], g);                                                           \
+        }                                                                                          \
+        _mm512_storeu_pd(acc, a);                                                                  \
     }
-    _mm512_storeu_pd(acc, a);
-}
+PP_FNS512(f64, double)
+PP_FNS512(f32, float)
 
 /* The same in two halves of four lanes (AVX2). */
 #define PP_ROW256(XN, G0, G1)                                                                      \
@@ -1207,14 +1199,7 @@ __attribute__((target("avx512f"))) static void pp_rows_f32_512(const float *xn, 
             _mm256_sub_pd(_mm256_add_pd(x_, zn0), _mm256_mul_pd(two, G0)), zero);                  \
         __m256d e1_ = _mm256_max_pd(                                                               \
             _mm256_sub_pd(_mm256_add_pd(x_, zn1), _mm256_mul_pd(two, G1)), zero);                  \
-        double Di_ = D[r];                                                                         \
-        if (low0) {                                                                                \
-            double d0_ = _mm256_cvtsd_f64(e0_);                                                    \
-            if (d0_ < Di_) {                                                                       \
-                D[r] = Di_ = d0_;                                                                  \
-                near[r] = newj;                                                                    \
-            }                                                                                      \
-        }                                                                                          \
+        double Di_ = pp_lane0(D, near, r, low0, _mm256_cvtsd_f64(e0_), newj);                      \
         __m256d dv_ = _mm256_set1_pd(Di_), wv_ = _mm256_set1_pd(w != NULL ? w[r] : 1.0);           \
         a0 = _mm256_blendv_pd(a0, _mm256_add_pd(a0, _mm256_mul_pd(wv_, _mm256_min_pd(e0_, dv_))), \
                               live0);                                                              \
@@ -1237,51 +1222,34 @@ __attribute__((target("avx512f"))) static void pp_rows_f32_512(const float *xn, 
     const __m256d two = _mm256_set1_pd(2.0), zero = _mm256_setzero_pd();                           \
     __m256d a0 = _mm256_loadu_pd(acc), a1 = _mm256_loadu_pd(acc + 4)
 
-__attribute__((target("avx2"))) static void pp_rows_f64_256(const double *xn, const double *zn,
-                                                            const double *G, const uint32_t *at,
-                                                            size_t nr, size_t m, int pend,
-                                                            int low0, int32_t newj,
-                                                            const double *w, double *D,
-                                                            int32_t *near, double *acc)
-{
-    PP_MASKS256;
-    const __m256d zn0 = _mm256_maskload_pd(zn, m0), zn1 = _mm256_maskload_pd(zn + 4, m1);
-    for (size_t r = 0; r < nr; r++) {
-        const double *g = G + (size_t)at[r] * m;
-        __m256d g0 = _mm256_maskload_pd(g, m0), g1 = _mm256_maskload_pd(g + 4, m1);
-        PP_ROW256(xn[r], g0, g1);
-    }
-    _mm256_storeu_pd(acc, a0);
-    _mm256_storeu_pd(acc + 4, a1);
-}
+/* m values at p (T) as doubles in two halves of four lanes, the rest 0 */
+#define PP_LOAD256_f64(p, h) _mm256_maskload_pd((p) + 4 * (h), (h) ? m1 : m0)
+#define PP_LOAD256_f32(p, h) _mm256_cvtps_pd(_mm_maskload_ps((p) + 4 * (h), (h) ? k1 : k0))
 
-__attribute__((target("avx2"))) static void pp_rows_f32_256(const float *xn, const float *zn,
-                                                            const float *G, const uint32_t *at,
-                                                            size_t nr, size_t m, int pend,
-                                                            int low0, int32_t newj,
-                                                            const double *w, double *D,
-                                                            int32_t *near, double *acc)
-{
-    PP_MASKS256;
-    (void)m0;
-    (void)m1;
-    int32_t k32_[8];
-    for (size_t t = 0; t < 8; t++) {
-        k32_[t] = t < m ? -1 : 0;
+#define PP_FNS256(SFX, T)                                                                          \
+    __attribute__((target("avx2"))) static void pp_rows_##SFX##_256(                              \
+        const T *xn, const T *zn, const T *G, const uint32_t *at, size_t nr, size_t m, int pend,   \
+        int low0, int32_t newj, const double *w, double *D, int32_t *near, double *acc)           \
+    {                                                                                              \
+        PP_MASKS256;                                                                               \
+        int32_t k32_[8];                                                                           \
+        for (size_t t = 0; t < 8; t++) {                                                           \
+            k32_[t] = t < m ? -1 : 0;                                                              \
+        }                                                                                          \
+        const __m128i k0 = _mm_loadu_si128((const __m128i *)(const void *)k32_);                  \
+        const __m128i k1 = _mm_loadu_si128((const __m128i *)(const void *)(k32_ + 4));            \
+        (void)m0, (void)m1, (void)k0, (void)k1;                                                    \
+        const __m256d zn0 = PP_LOAD256_##SFX(zn, 0), zn1 = PP_LOAD256_##SFX(zn, 1);                \
+        for (size_t r = 0; r < nr; r++) {                                                          \
+            const T *g = G + (size_t)at[r] * m;                                                    \
+            __m256d g0 = PP_LOAD256_##SFX(g, 0), g1 = PP_LOAD256_##SFX(g, 1);                      \
+            PP_ROW256((double)xn[r], g0, g1);                                                      \
+        }                                                                                          \
+        _mm256_storeu_pd(acc, a0);                                                                 \
+        _mm256_storeu_pd(acc + 4, a1);                                                             \
     }
-    const __m128i h0 = _mm_loadu_si128((const __m128i *)(const void *)k32_);
-    const __m128i h1 = _mm_loadu_si128((const __m128i *)(const void *)(k32_ + 4));
-    const __m256d zn0 = _mm256_cvtps_pd(_mm_maskload_ps(zn, h0));
-    const __m256d zn1 = _mm256_cvtps_pd(_mm_maskload_ps(zn + 4, h1));
-    for (size_t r = 0; r < nr; r++) {
-        const float *g = G + (size_t)at[r] * m;
-        __m256d g0 = _mm256_cvtps_pd(_mm_maskload_ps(g, h0));
-        __m256d g1 = _mm256_cvtps_pd(_mm_maskload_ps(g + 4, h1));
-        PP_ROW256((double)xn[r], g0, g1);
-    }
-    _mm256_storeu_pd(acc, a0);
-    _mm256_storeu_pd(acc + 4, a1);
-}
+PP_FNS256(f64, double)
+PP_FNS256(f32, float)
 
 #define PP_DISPATCH(T, SFX)                                                                        \
     int km_pp_rows_##SFX(const T *xn, const T *zn, const T *G, const uint32_t *at, size_t nr,      \
