@@ -614,6 +614,97 @@ static void test_pruned_plusplus_exact(void **state)
     }
 }
 
+/* Greedy k-means++'s row kernel (km_pp_rows) against the scalar code it
+ * replaced, lane by lane and bit for bit: the sums of w min(D, d2) over
+ * the live columns, D and near lowered by column 0 where it is the last
+ * centre or the one applied; rows the triangle test left out point at a
+ * row of -inf and add w D.  Columns 1-8, f64 and f32, weighted or not,
+ * with d2 below 0 before its clamp and ties of d2 with D. */
+static void test_pp_rows_plain(void **state)
+{
+    (void)state;
+    size_t nr = 300, checked = 0;
+    uint64_t key = 5;
+    for (size_t m = 1; m <= 8; m++) {
+        for (int mode = 0; mode < 3; mode++) { /* potentials; pending centre; applying one */
+            for (int f32 = 0; f32 < 2; f32++) {
+                for (int weighted = 0; weighted < 2; weighted++) {
+                    int pend = mode == 1 && m > 1, low0 = mode != 0 && (mode == 1 ? m > 1 : 1);
+                    size_t mm = mode == 2 ? 1 : m;
+                    double xn[300], zn[8], G[301 * 8], D[300], Dr[300], w[300], acc[8], ref[8];
+                    float xf[300], zf[8], Gf[301 * 8];
+                    int32_t near[300], nr_[300];
+                    uint32_t at[300];
+                    for (size_t t = 0; t < mm; t++) {
+                        zn[t] = 20 * (double)(ct_mix64(key++) >> 11) * 0x1.0p-53;
+                        zf[t] = (float)zn[t];
+                        zn[t] = f32 ? (double)zf[t] : zn[t];
+                        G[nr * mm + t] = -INFINITY;
+                        Gf[nr * mm + t] = -INFINITY;
+                    }
+                    size_t na = 0;
+                    for (size_t r = 0; r < nr; r++) {
+                        double u = (double)(ct_mix64(key++) >> 11) * 0x1.0p-53;
+                        xn[r] = 20 * u;
+                        xf[r] = (float)xn[r];
+                        xn[r] = f32 ? (double)xf[r] : xn[r];
+                        w[r] = 0.5 + (double)(r % 4);
+                        near[r] = nr_[r] = (int32_t)(r % 5);
+                        at[r] = r % 3 == 2 ? (uint32_t)nr : (uint32_t)na;
+                        for (size_t t = 0; t < mm && at[r] != nr; t++) {
+                            double g = 20 * ((double)(ct_mix64(key++) >> 11) * 0x1.0p-53 - 0.3);
+                            Gf[na * mm + t] = (float)g;
+                            G[na * mm + t] = f32 ? (double)Gf[na * mm + t] : g;
+                        }
+                        na += at[r] != nr;
+                        /* some D equal to a d2 (ties), some far above */
+                        double d2 = at[r] != nr ? xn[r] + zn[0] - 2.0 * G[at[r] * mm] : 1;
+                        D[r] = Dr[r] = r % 7 == 0 ? (d2 > 0 ? d2 : 0.0) : 5 + 30 * u;
+                    }
+                    for (size_t t = 0; t < 8; t++) {
+                        acc[t] = ref[t] = 0.25 * (double)t;
+                    }
+                    /* the scalar code (pp_row and the sums) */
+                    for (size_t r = 0; r < nr; r++) {
+                        double wi = weighted ? w[r] : 1.0, Di = Dr[r];
+                        const double *g = G + at[r] * mm;
+                        if (low0) {
+                            double d2 = xn[r] + zn[0] - 2.0 * g[0];
+                            d2 = d2 > 0 ? d2 : 0.0;
+                            if (d2 < Di) {
+                                Dr[r] = Di = d2;
+                                nr_[r] = 7;
+                            }
+                        }
+                        for (size_t t = (size_t)pend; t < mm; t++) {
+                            double d2 = xn[r] + zn[t] - 2.0 * g[t];
+                            d2 = d2 > 0 ? d2 : 0.0;
+                            ref[t] += wi * (d2 < Di ? d2 : Di);
+                        }
+                    }
+                    int rc = f32 ? km_pp_rows_f32(xf, zf, Gf, at, nr, mm, pend, low0, 7,
+                                                  weighted ? w : NULL, D, near, acc)
+                                 : km_pp_rows_f64(xn, zn, G, at, nr, mm, pend, low0, 7,
+                                                  weighted ? w : NULL, D, near, acc);
+                    if (rc != 0) {
+                        assert_int_equal(km_dots_isa(), 0);
+                        continue;
+                    }
+                    assert_memory_equal(acc + pend, ref + pend, (mm - (size_t)pend) * sizeof *acc);
+                    assert_memory_equal(D, Dr, nr * sizeof *D);
+                    assert_memory_equal(near, nr_, nr * sizeof *near);
+                    checked++;
+                }
+            }
+        }
+    }
+    if (km_dots_isa() == 0) {
+        print_message("pp rows: no AVX2/AVX-512 here (or CLVTIER_NO_SIMD): nothing to compare\n");
+    } else {
+        assert_int_equal(checked, 8 * 3 * 2 * 2);
+    }
+}
+
 static void test_blobs_recovered(void **state)
 {
     ct_error err;
@@ -1002,7 +1093,7 @@ int main(void)
         cmocka_unit_test(test_labels_are_nearest),
         cmocka_unit_test(test_fused_pass_is_plain_loop),
         cmocka_unit_test(test_seed_hook_is_fit_start),
-        cmocka_unit_test(test_pruned_plusplus_exact),
+        cmocka_unit_test(test_pruned_plusplus_exact), cmocka_unit_test(test_pp_rows_plain),
         cmocka_unit_test(test_blobs_recovered),   cmocka_unit_test(test_edge_cases),
         cmocka_unit_test(test_weights_equal_repeats), cmocka_unit_test(test_f32_and_predict),
         cmocka_unit_test(test_choose_k),          cmocka_unit_test(test_scaler),
