@@ -18,6 +18,21 @@ int km_dots_isa(void)
  * buf (TRANSPOSE_BUF values, on the caller's stack) when it fits, so that
  * the few centres of k-means++'s trials need no allocation; else a new
  * array (NULL: out of memory). */
+/* The fused kernels' rows 8 lane groups ahead: into L1 where a lane group
+ * is under 1 KB, else into L2 (at 32 columns, 16-18 KB ahead in L1 had
+ * crowded out the centres and the lanes: in-process A/B of the two hints,
+ * Lloyd at d = 32, k = 8 and 64, f32 and f64, 1 and 2 threads, 16 runs:
+ * 0.86-1.03, 8 of 8 single-thread runs below 1 (0.91-0.99); at 8 columns
+ * L2 was 0.99-1.07, so L1 stays). */
+#define KM_PREFETCH(p, lane_bytes)                                                                 \
+    do {                                                                                           \
+        if ((lane_bytes) >= 1024) {                                                                \
+            _mm_prefetch((p), _MM_HINT_T1);                                                        \
+        } else {                                                                                   \
+            _mm_prefetch((p), _MM_HINT_T0);                                                        \
+        }                                                                                          \
+    } while (0)
+
 #define TRANSPOSE_BUF 2048
 #define TRANSPOSE(T)                                                                               \
     static T *transpose_##T(const T *C, size_t k, size_t d, size_t lanes, size_t *kp, T *buf)      \
@@ -264,11 +279,11 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
 #define ASSIGN_PAIR(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
                     TO_LANES, ASSIGN_STEP, ...)                                                    \
     for (size_t o_ = 0; r0 + 10 * LANES <= npf && o_ < LANES * d * sizeof(T); o_ += 64) {          \
-        _mm_prefetch((const char *)(X + (r0 + 8 * LANES) * d) + o_, _MM_HINT_T0);                  \
+        KM_PREFETCH((const char *)(X + (r0 + 8 * LANES) * d) + o_, LANES * d * sizeof(T));         \
     }                                                                                              \
     TO_LANES(XT, X + r0 * d, d, LANES);                                                            \
     for (size_t o_ = 0; r0 + 10 * LANES <= npf && o_ < LANES * d * sizeof(T); o_ += 64) {          \
-        _mm_prefetch((const char *)(X + (r0 + 9 * LANES) * d) + o_, _MM_HINT_T0);                  \
+        KM_PREFETCH((const char *)(X + (r0 + 9 * LANES) * d) + o_, LANES * d * sizeof(T));         \
     }                                                                                              \
     TO_LANES(XU, X + (r0 + LANES) * d, d, LANES);                                                  \
     VT b1 = SET1((T)INFINITY), b2 = b1, bi = SETZERO(), e1 = b1, e2 = b1, ei = bi;                 \
@@ -390,7 +405,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
         }                                                                                          \
         /* the rows 8 lane groups on, of the npf >= nr there (d = 8, k = 8: 6.4 -> 5.7 ns a row) */ \
         for (size_t o_ = 0; r0 + 9 * LANES <= npf && o_ < LANES * d * sizeof(T); o_ += 64) {       \
-            _mm_prefetch((const char *)(X + (r0 + 8 * LANES) * d) + o_, _MM_HINT_T0);              \
+            KM_PREFETCH((const char *)(X + (r0 + 8 * LANES) * d) + o_, LANES * d * sizeof(T));     \
         }                                                                                          \
         TO_LANES(XT, X + r0 * d, d, m);   /* rows into lanes; missing rows 0 */                    \
         VT b1 = SET1((T)INFINITY), b2 = b1, bi = SETZERO();                                        \
