@@ -1048,16 +1048,18 @@ static double KM_SUF(pp_delta)(size_t d, double xnmax, double znmax)
  * of measuring every candidate (CLVTIER_PP_NOPRUNE=1).  A block where more
  * than three quarters of the rows would take every candidate (the first
  * round: D is the distance to one point) takes the fused kernel instead, as
- * do rows of fewer than 12 columns (cand_min). */
+ * do rows of fewer than 12 columns (cand_min); a first round of 64
+ * candidates or more splits instead (cmin_pruned). */
 typedef struct KM_SUF(cmin) {
     const KM_REAL *X, *xn, *CR, *cn;
     size_t d, m, tr;
     double *closest;
     int32_t *near;
     size_t first;
-    const uint32_t *ord; /* first x m: per earlier candidate, the new ones nearest first; NULL:
-                          * every row against every candidate */
-    const double *dzs;   /* first x m: those squared distances, ascending */
+    const uint32_t *ord; /* (first + s) x m: per earlier candidate (then per one of the
+                          * split's s), the new ones nearest first; NULL: every row
+                          * against every candidate */
+    const double *dzs;   /* the same shape: those squared distances, ascending */
     double deps, znmax;  /* delta of a row: deps (|x|^2 + znmax) */
     km_pool *pool;       /* the pruned blocks' scratch */
     size_t s;            /* split: s of the round's candidates measured first for every row
