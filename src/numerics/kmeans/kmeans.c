@@ -770,6 +770,20 @@ typedef struct km_pool {
     size_t size[KM_POOL_SLOTS];
 } km_pool;
 
+/* Bytes km_carve takes for n items of `size`: whole 64-byte lines. */
+static size_t km_carved(size_t n, size_t size)
+{
+    return (n * size + 63) / 64 * 64;
+}
+
+/* Carves n items of `size` bytes from *at (64-byte aligned) and moves *at on. */
+static void *km_carve(unsigned char **at, size_t n, size_t size)
+{
+    void *p = *at;
+    *at += km_carved(n, size);
+    return p;
+}
+
 static void km_pool_init(km_pool *p)
 {
     for (int q = 0; q < KM_POOL_SLOTS; q++) {
@@ -788,7 +802,7 @@ static void *km_pool_take(km_pool *p, size_t bytes, int *slot)
         if (atomic_compare_exchange_strong(&p->busy[q], &expect, 1)) {
             if (p->size[q] < bytes) {
                 free(p->mem[q]);
-                p->mem[q] = aligned_alloc(64, (bytes + 63) / 64 * 64);
+                p->mem[q] = aligned_alloc(64, km_carved(bytes, 1));
                 p->size[q] = p->mem[q] != NULL ? bytes : 0;
             }
             if (p->mem[q] == NULL) {
@@ -800,7 +814,7 @@ static void *km_pool_take(km_pool *p, size_t bytes, int *slot)
         }
     }
     *slot = -1;
-    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+    return aligned_alloc(64, km_carved(bytes, 1));
 }
 
 static void km_pool_give(km_pool *p, int slot, void *mem)
@@ -819,20 +833,6 @@ static void km_pool_free(km_pool *p)
         p->mem[q] = NULL;
         p->size[q] = 0;
     }
-}
-
-/* Carves n items of `size` bytes from *at (64-byte aligned) and moves *at on. */
-static void *km_carve(unsigned char **at, size_t n, size_t size)
-{
-    void *p = *at;
-    *at += (n * size + 63) / 64 * 64;
-    return p;
-}
-
-/* Bytes km_carve takes for n items of `size`. */
-static size_t km_carved(size_t n, size_t size)
-{
-    return (n * size + 63) / 64 * 64;
 }
 
 /* ---- the typed halves ------------------------------------------------------- */

@@ -14,10 +14,6 @@ int km_dots_isa(void)
     return ct_simd_level();
 }
 
-/* C (k x d) transposed into CT (d x kp), kp = k rounded up to `lanes`: into
- * buf (TRANSPOSE_BUF values, on the caller's stack) when it fits, so that
- * the few centres of k-means++'s trials need no allocation; else a new
- * array (NULL: out of memory). */
 /* The fused kernels' rows 8 lane groups ahead: into L1 where a lane group
  * is under 1 KB, else into L2 (at 32 columns, 16-18 KB ahead in L1 had
  * crowded out the centres and the lanes: in-process A/B of the two hints,
@@ -33,6 +29,10 @@ int km_dots_isa(void)
         }                                                                                          \
     } while (0)
 
+/* C (k x d) transposed into CT (d x kp), kp = k rounded up to `lanes`: into
+ * buf (TRANSPOSE_BUF values, on the caller's stack) when it fits, so that
+ * the few centres of k-means++'s trials need no allocation; else a new
+ * array (NULL: out of memory). */
 #define TRANSPOSE_BUF 2048
 #define TRANSPOSE(T)                                                                               \
     static T *transpose_##T(const T *C, size_t k, size_t d, size_t lanes, size_t *kp, T *buf)      \

@@ -1132,13 +1132,16 @@ static inline void KM_SUF(cmin_take)(const KM_SUF(cmin) *P, size_t i, KM_REAL v,
     d2 = d2 > 0 ? d2 : 0.0;
     if (d2 < P->closest[i]) {
         P->closest[i] = d2;
-        P->near[i] = (int32_t)(P->first + t);
+        if (P->near != NULL) {
+            P->near[i] = (int32_t)(P->first + t);
+        }
     }
 }
 
-/* The rows r0..r0 + nr of the block at `begin` against every candidate of
- * CR in index order (fused, streamed), each combined with its first half
- * (vs, ts at r0: split only): -1 no kernel. */
+/* The rows begin..begin + nr against every candidate of CR in index order
+ * (fused, streamed), each combined with its first half (vs, ts: split
+ * only; the unsplit round's blocks that take every candidate pass NULL):
+ * -1 no kernel. */
 static int KM_SUF(cmin_all)(const KM_SUF(cmin) *P, size_t begin, size_t nr, const KM_REAL *vs,
                             const uint32_t *ts)
 {
@@ -1301,40 +1304,21 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
 static ct_status KM_SUF(cmin_block)(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
 {
     const KM_SUF(cmin) *P = vctx;
-    int32_t lab[CMIN_TILE];
-    KM_REAL v1[CMIN_TILE];
     (void)b;
     for (size_t i = begin; i < end && P->first == 0; i++) { /* the first centre: from +inf */
         P->closest[i] = CT_INF;
-        P->near[i] = 0;
+        if (P->near != NULL) {
+            P->near[i] = 0;
+        }
     }
     int rc = P->ord != NULL ? KM_SUF(cmin_pruned)(P, begin, end) : 1;
-    if (rc == 0) {
-        return CT_OK;
+    if (rc == 1) {
+        rc = KM_SUF(cmin_all)(P, begin, end - begin, NULL, NULL);
     }
     if (rc == -2) {
         return ct_fail(err, CT_ENOMEM, "out of memory");
     }
-    for (size_t r0 = begin; r0 < end && rc == 1; r0 += CMIN_TILE) {
-        size_t nr = end - r0 < CMIN_TILE ? end - r0 : CMIN_TILE;
-        if (KM_SUF(km_assign)(P->X + r0 * P->d, nr, P->d, P->CR, P->cn, P->m, lab, v1, NULL) !=
-            0) {
-            rc = -1;
-            break;
-        }
-        for (size_t r = 0; r < nr; r++) {
-            size_t i = r0 + r;
-            double d2 = (double)P->xn[i] + (double)v1[r];
-            d2 = d2 > 0 ? d2 : 0.0;
-            if (d2 < P->closest[i]) {
-                P->closest[i] = d2;
-                if (P->near != NULL) {
-                    P->near[i] = (int32_t)(P->first + (size_t)lab[r]);
-                }
-            }
-        }
-    }
-    return rc == 1 ? CT_OK : ct_fail(err, CT_EINTERNAL, "k-means||: no fused kernel");
+    return rc == 0 ? CT_OK : ct_fail(err, CT_EINTERNAL, "k-means||: no fused kernel");
 }
 
 /* Each earlier candidate's new ones, nearest first (ties by index); once
