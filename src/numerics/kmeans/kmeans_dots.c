@@ -262,6 +262,31 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * values and the same ties as the scalar argmin over G, with no work across
  * lanes. */
 
+/* Centre m of the block of W centres at cj, column c: in C's rows
+ * (CE_PLAIN), or packed by km_pack_SFX (CE_PACKED: a block's column c is its
+ * W values in a row).  Packed, a block's broadcasts are constant offsets from
+ * one pointer; in rows they took eight index registers, four of them
+ * reloaded from the stack in every column of the pair's loop (Lloyd: 14 loads
+ * a column for 16 FMAs, against 10).  In-process A/B with the spread
+ * prefetch below, one thread: d = 32, k = 64, f32 0.90-0.94, f64 0.95-1.01;
+ * same bits. */
+#define CE_PLAIN(cj, W, m, c) (cj)[(m) * d + (c)]
+#define CE_PACKED(cj, W, m, c) (cj)[(c) * (W) + (m)]
+/* ASSIGN_PAIR's prefetch: pfs_ bytes of the pfn_ left at pf_ (the pair of
+ * lane groups 8 groups on), issued at the start of each block of centres.
+ * Asked all at once before the pair (64 lines at d = 32, f32), they filled
+ * the line-fill buffers and the core waited on them: 13 % of Lloyd's samples
+ * sat on the instruction after a prefetch (perf, 1M x 32, k = 64, f32).
+ * Spread, in-process A/B, one thread: 1M x 32, k = 64, f32 0.85, f64 0.79;
+ * 10M x 32, k = 64, f32 0.78; 2 threads, 10M: 0.85-0.89 at d = 32, level at
+ * d = 8.  Without any prefetch it was 1.28x slower; 4 or 16 groups ahead,
+ * or into L1, measured level (0.94-1.07). */
+#define PAIR_PREFETCH(lane_bytes)                                                                  \
+    for (size_t q_ = 0; q_ < pfs_ && pfn_ > 0; q_ += 64) {                                         \
+        KM_PREFETCH(pf_, lane_bytes);                                                              \
+        pf_ += 64;                                                                                 \
+        pfn_ = pfn_ > 64 ? pfn_ - 64 : 0;                                                          \
+    }
 /* Two whole lane groups at once (rows r0 .. r0 + 2 LANES): sixteen FMA chains
  * and two argmin chains in flight, each centre value loaded once for both.
  * Eight chains of d FMAs left the two FMA pipes waiting on their latency
@@ -269,53 +294,51 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * k = 64: f32 44.8 -> 36.6 ns a row, f64 88.9 -> 70.9; d = 8, k = 64, f32
  * 20.4 -> 16.0; d = 8, k = 8: f32 3.77 -> 3.36, f64 6.93 -> 5.79).  Each
  * lane's chains and steps are those of one group: the same bits.  The rows
- * 8 groups on are asked for one group at a time (both at once held up the
- * loads at 10M x 8 f64).  r0 ends on the second group (its labels are stored
- * from b1, b2, bi too); the variable arguments: ASSIGN_OUT.  AVX2 has 16
+ * 8 groups on are asked for a few lines per block of centres (PAIR_PREFETCH).
+ * r0 ends on the second group (its labels are stored from b1, b2, bi too);
+ * the variable arguments: ASSIGN_OUT.  AVX2 has 16
  * registers, too few for 16 accumulators: its pairs start with blocks of 4
  * centres (8 chains; this CPU under AVX2, one thread: d = 4, k = 64, f64
  * 68.7 -> 42.1 ns a row, d = 8, k = 8, f32 14.1 -> 12.0, d = 32, k = 8
  * level; with blocks of 8 it spilled, d = 32, k = 8, f64 1.11x slower). */
 #define ASSIGN_PAIR(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
-                    TO_LANES, ASSIGN_STEP, ...)                                                    \
-    for (size_t o_ = 0; r0 + 10 * LANES <= npf && o_ < LANES * d * sizeof(T); o_ += 64) {          \
-        KM_PREFETCH((const char *)(X + (r0 + 8 * LANES) * d) + o_, LANES * d * sizeof(T));         \
-    }                                                                                              \
+                    TO_LANES, ASSIGN_STEP, CE, ...)                                                \
+    const char *pf_ = (const char *)(X + (r0 + 8 * LANES) * d);                                    \
+    size_t pfn_ = r0 + 10 * LANES <= npf ? 2 * LANES * d * sizeof(T) : 0;                          \
+    size_t pfs_ = (pfn_ / 64 / ((k + 7) / 8) + 1) * 64;                                            \
     TO_LANES(XT, X + r0 * d, d, LANES);                                                            \
-    for (size_t o_ = 0; r0 + 10 * LANES <= npf && o_ < LANES * d * sizeof(T); o_ += 64) {          \
-        KM_PREFETCH((const char *)(X + (r0 + 9 * LANES) * d) + o_, LANES * d * sizeof(T));         \
-    }                                                                                              \
     TO_LANES(XU, X + (r0 + LANES) * d, d, LANES);                                                  \
     VT b1 = SET1((T)INFINITY), b2 = b1, bi = SETZERO(), e1 = b1, e2 = b1, ei = bi;                 \
     size_t j = 0;                                                                                  \
     for (; LANES * sizeof(T) == 64 && j + 8 <= k; j += 8) { /* AVX-512: 16 accumulators */         \
+        PAIR_PREFETCH(LANES * d * sizeof(T));                                                      \
         VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;          \
         VT u0 = a0, u1 = a0, u2 = a0, u3 = a0, u4 = a0, u5 = a0, u6 = a0, u7 = a0;                 \
         const T *cj = C + j * d;                                                                   \
         for (size_t c = 0; c < d; c++) {                                                           \
             VT xc = LOAD(XT + c * LANES), yc = LOAD(XU + c * LANES), t_;                           \
-            t_ = SET1(cj[c]);                                                                      \
+            t_ = SET1(CE(cj, 8, 0, c));                                                            \
             a0 = FMADD(xc, t_, a0);                                                                \
             u0 = FMADD(yc, t_, u0);                                                                \
-            t_ = SET1(cj[d + c]);                                                                  \
+            t_ = SET1(CE(cj, 8, 1, c));                                                            \
             a1 = FMADD(xc, t_, a1);                                                                \
             u1 = FMADD(yc, t_, u1);                                                                \
-            t_ = SET1(cj[2 * d + c]);                                                              \
+            t_ = SET1(CE(cj, 8, 2, c));                                                            \
             a2 = FMADD(xc, t_, a2);                                                                \
             u2 = FMADD(yc, t_, u2);                                                                \
-            t_ = SET1(cj[3 * d + c]);                                                              \
+            t_ = SET1(CE(cj, 8, 3, c));                                                            \
             a3 = FMADD(xc, t_, a3);                                                                \
             u3 = FMADD(yc, t_, u3);                                                                \
-            t_ = SET1(cj[4 * d + c]);                                                              \
+            t_ = SET1(CE(cj, 8, 4, c));                                                            \
             a4 = FMADD(xc, t_, a4);                                                                \
             u4 = FMADD(yc, t_, u4);                                                                \
-            t_ = SET1(cj[5 * d + c]);                                                              \
+            t_ = SET1(CE(cj, 8, 5, c));                                                            \
             a5 = FMADD(xc, t_, a5);                                                                \
             u5 = FMADD(yc, t_, u5);                                                                \
-            t_ = SET1(cj[6 * d + c]);                                                              \
+            t_ = SET1(CE(cj, 8, 6, c));                                                            \
             a6 = FMADD(xc, t_, a6);                                                                \
             u6 = FMADD(yc, t_, u6);                                                                \
-            t_ = SET1(cj[7 * d + c]);                                                              \
+            t_ = SET1(CE(cj, 8, 7, c));                                                            \
             a7 = FMADD(xc, t_, a7);                                                                \
             u7 = FMADD(yc, t_, u7);                                                                \
         }                                                                                          \
@@ -345,20 +368,21 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
         ASSIGN_STEP(u7, j + 7, j7, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
     }                                                                                              \
     for (; j + 4 <= k; j += 4) {                                                                   \
+        PAIR_PREFETCH(LANES * d * sizeof(T));                                                      \
         VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0, u0 = a0, u1 = a0, u2 = a0, u3 = a0;          \
         const T *cj = C + j * d;                                                                   \
         for (size_t c = 0; c < d; c++) {                                                           \
             VT xc = LOAD(XT + c * LANES), yc = LOAD(XU + c * LANES), t_;                           \
-            t_ = SET1(cj[c]);                                                                      \
+            t_ = SET1(CE(cj, 4, 0, c));                                                            \
             a0 = FMADD(xc, t_, a0);                                                                \
             u0 = FMADD(yc, t_, u0);                                                                \
-            t_ = SET1(cj[d + c]);                                                                  \
+            t_ = SET1(CE(cj, 4, 1, c));                                                            \
             a1 = FMADD(xc, t_, a1);                                                                \
             u1 = FMADD(yc, t_, u1);                                                                \
-            t_ = SET1(cj[2 * d + c]);                                                              \
+            t_ = SET1(CE(cj, 4, 2, c));                                                            \
             a2 = FMADD(xc, t_, a2);                                                                \
             u2 = FMADD(yc, t_, u2);                                                                \
-            t_ = SET1(cj[3 * d + c]);                                                              \
+            t_ = SET1(CE(cj, 4, 3, c));                                                            \
             a3 = FMADD(xc, t_, a3);                                                                \
             u3 = FMADD(yc, t_, u3);                                                                \
         }                                                                                          \
@@ -378,7 +402,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
     for (; j < k; j++) {                                                                           \
         VT a = SETZERO(), u = a;                                                                   \
         for (size_t c = 0; c < d; c++) {                                                           \
-            VT t_ = SET1(C[j * d + c]);                                                            \
+            VT t_ = SET1(CE(C + j * d, 1, 0, c));                                                  \
             a = FMADD(LOAD(XT + c * LANES), t_, a);                                                \
             u = FMADD(LOAD(XU + c * LANES), t_, u);                                                \
         }                                                                                          \
@@ -386,6 +410,8 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
         ASSIGN_STEP(a, j, jv, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                     \
         ASSIGN_STEP(u, j, jv, e1, e2, ei, FNMADD, SET1, CMPLT, BLEND, MIN, T);                     \
     }                                                                                              \
+    pfs_ = pfn_;                                                                                   \
+    PAIR_PREFETCH(LANES * d * sizeof(T));                                                          \
     __VA_ARGS__                                                                                    \
     r0 += LANES;                                                                                   \
     b1 = e1;                                                                                       \
@@ -394,13 +420,13 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
     __VA_ARGS__
 
 #define ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
-                    TO_LANES, ASSIGN_STEP, ASSIGN_OUT)                                             \
+                    TO_LANES, ASSIGN_STEP, CE, W8, ASSIGN_OUT)                                     \
     T XT[KM_DOTS_MAXD * LANES], XU[KM_DOTS_MAXD * LANES];                                          \
     for (size_t r0 = 0; r0 < nr; r0 += LANES) {                                                    \
         size_t m = nr - r0 < LANES ? nr - r0 : LANES;                                              \
         if (nr - r0 >= 2 * LANES) {                                                                \
             ASSIGN_PAIR(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,      \
-                        TO_LANES, ASSIGN_STEP, ASSIGN_OUT)                                         \
+                        TO_LANES, ASSIGN_STEP, CE, ASSIGN_OUT)                                     \
             continue;                                                                              \
         }                                                                                          \
         /* the rows 8 lane groups on, of the npf >= nr there (d = 8, k = 8: 6.4 -> 5.7 ns a row) */ \
@@ -412,19 +438,20 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
         size_t j = 0;                                                                              \
         /* eight centres at a time: eight independent FMA chains, as many as two FMA pipes         \
          * of latency 4 keep busy (Zen 5), then four */                                            \
-        for (; j + 8 <= k; j += 8) {                                                               \
+        /* (W8: blocks of 8 here too; packed centres follow the pair's blocks) */              \
+        for (; (W8) && j + 8 <= k; j += 8) {                                                       \
             VT a0 = SETZERO(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;      \
             const T *cj = C + j * d;                                                               \
             for (size_t c = 0; c < d; c++) {                                                       \
                 VT xc = LOAD(XT + c * LANES);                                                      \
-                a0 = FMADD(xc, SET1(cj[c]), a0);                                                   \
-                a1 = FMADD(xc, SET1(cj[d + c]), a1);                                               \
-                a2 = FMADD(xc, SET1(cj[2 * d + c]), a2);                                           \
-                a3 = FMADD(xc, SET1(cj[3 * d + c]), a3);                                           \
-                a4 = FMADD(xc, SET1(cj[4 * d + c]), a4);                                           \
-                a5 = FMADD(xc, SET1(cj[5 * d + c]), a5);                                           \
-                a6 = FMADD(xc, SET1(cj[6 * d + c]), a6);                                           \
-                a7 = FMADD(xc, SET1(cj[7 * d + c]), a7);                                           \
+                a0 = FMADD(xc, SET1(CE(cj, 8, 0, c)), a0);                                         \
+                a1 = FMADD(xc, SET1(CE(cj, 8, 1, c)), a1);                                         \
+                a2 = FMADD(xc, SET1(CE(cj, 8, 2, c)), a2);                                         \
+                a3 = FMADD(xc, SET1(CE(cj, 8, 3, c)), a3);                                         \
+                a4 = FMADD(xc, SET1(CE(cj, 8, 4, c)), a4);                                         \
+                a5 = FMADD(xc, SET1(CE(cj, 8, 5, c)), a5);                                         \
+                a6 = FMADD(xc, SET1(CE(cj, 8, 6, c)), a6);                                         \
+                a7 = FMADD(xc, SET1(CE(cj, 8, 7, c)), a7);                                         \
             }                                                                                      \
             VT jb = SET1((T)j); /* the index vectors: one conversion, then adds of constants */    \
             ASSIGN_STEP(a0, j, jb, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
@@ -448,10 +475,10 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
             const T *cj = C + j * d;                                                               \
             for (size_t c = 0; c < d; c++) {                                                       \
                 VT xc = LOAD(XT + c * LANES);                                                      \
-                a0 = FMADD(xc, SET1(cj[c]), a0);                                                   \
-                a1 = FMADD(xc, SET1(cj[d + c]), a1);                                               \
-                a2 = FMADD(xc, SET1(cj[2 * d + c]), a2);                                           \
-                a3 = FMADD(xc, SET1(cj[3 * d + c]), a3);                                           \
+                a0 = FMADD(xc, SET1(CE(cj, 4, 0, c)), a0);                                         \
+                a1 = FMADD(xc, SET1(CE(cj, 4, 1, c)), a1);                                         \
+                a2 = FMADD(xc, SET1(CE(cj, 4, 2, c)), a2);                                         \
+                a3 = FMADD(xc, SET1(CE(cj, 4, 3, c)), a3);                                         \
             }                                                                                      \
             VT jb = SET1((T)j);                                                                    \
             ASSIGN_STEP(a0, j, jb, b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);                \
@@ -465,7 +492,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
         for (; j < k; j++) {                                                                       \
             VT a = SETZERO();                                                                      \
             for (size_t c = 0; c < d; c++) {                                                       \
-                a = FMADD(LOAD(XT + c * LANES), SET1(C[j * d + c]), a);                            \
+                a = FMADD(LOAD(XT + c * LANES), SET1(CE(C + j * d, 1, 0, c)), a);                  \
             }                                                                                      \
             ASSIGN_STEP(a, j, SET1((T)j), b1, b2, bi, FNMADD, SET1, CMPLT, BLEND, MIN, T);         \
         }                                                                                          \
@@ -474,7 +501,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
 
 /* the centre in a (its dot products with the lanes' rows) against the best so
  * far; JV: its index, as a vector */
-#define ASSIGN_STEP2(a, jj, JV, B1, B2, BI, FNMADD, SET1, CMPLT, BLEND, MIN, T)                \
+#define ASSIGN_STEP2(a, jj, JV, B1, B2, BI, FNMADD, SET1, CMPLT, BLEND, MIN, T)                    \
     do {                                                                                           \
         VT v_ = FNMADD(a, SET1((T)2), SET1(cn[jj])); /* cn - 2a rounded once: 2a is exact */       \
         MT lt_ = CMPLT(v_, B1);                                                                    \
@@ -483,7 +510,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
         BI = BLEND(lt_, BI, JV);                                                                   \
     } while (0)
 /* the same without the second best (labels only: Lloyd) */
-#define ASSIGN_STEP1(a, jj, JV, B1, B2, BI, FNMADD, SET1, CMPLT, BLEND, MIN, T)                \
+#define ASSIGN_STEP1(a, jj, JV, B1, B2, BI, FNMADD, SET1, CMPLT, BLEND, MIN, T)                    \
     do {                                                                                           \
         VT v_ = FNMADD(a, SET1((T)2), SET1(cn[jj]));                                               \
         MT lt_ = CMPLT(v_, B1);                                                                    \
@@ -784,7 +811,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
         ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
-                    to_lanes_##SFX, ASSIGN_STEP2, ASSIGN_OUT_LABELS(STORE, LANES, T))              \
+                    to_lanes_##SFX, ASSIGN_STEP2, CE_PLAIN, 1, ASSIGN_OUT_LABELS(STORE, LANES, T)) \
     }                                                                                              \
     /* labels only, LANES at a time: lab has room for nr rounded up to LANES */                    \
     __attribute__((target(TGT))) static void labels_##SFX(const T *X, size_t nr, size_t npf,       \
@@ -794,7 +821,8 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
         typedef VT_ VT;                                                                            \
         typedef MT_ MT;                                                                            \
         ASSIGN_BODY(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
-                    LABLANES, ASSIGN_STEP1, ASSIGN_OUT_VEC(STOREI))                                \
+                    LABLANES, ASSIGN_STEP1, CE_PACKED, LANES * sizeof(T) == 64,                    \
+                    ASSIGN_OUT_VEC(STOREI))                                                        \
     }                                                                                              \
     __attribute__((target(TGT))) static void lloyd_##SFX(                                          \
         const T *X, size_t nr, size_t d, const T *C, const T *cn, size_t k, const double *w,       \
@@ -866,7 +894,7 @@ ACC_TILE(f32_256, float, acc_f32_256)
  * masked one stalls) where 8 values past it are still X's (left: the rows
  * from xt on), and under a mask at the end. */
 #define ACC_TILE8(SFX, T, ACCROW, LOAD8, ROW8)                                                     \
-    __attribute__((target("avx512f"))) static inline void acctile_##SFX(                          \
+    __attribute__((target("avx512f"))) static inline void acctile_##SFX(                           \
         const T *xt, size_t tn, size_t left, const int32_t *tl, const double *w, double *sums,     \
         size_t dp, double *wk, uint64_t *cnt, size_t d)                                            \
     {                                                                                              \
@@ -905,7 +933,7 @@ ACC_TILE(f32_256, float, acc_f32_256)
             }                                                                                      \
         }                                                                                          \
     }
-#define LOAD8PD(p, plain, dm) ((plain) ? _mm512_maskz_mov_pd(dm, _mm512_loadu_pd(p))              \
+#define LOAD8PD(p, plain, dm) ((plain) ? _mm512_maskz_mov_pd(dm, _mm512_loadu_pd(p))               \
                                        : _mm512_maskz_loadu_pd(dm, p))
 #define LOAD8PS(p, plain, dm)                                                                      \
     ((plain) ? _mm512_maskz_cvtps_pd(dm, _mm256_loadu_ps(p))                                       \
@@ -968,6 +996,27 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
     return 0;
 }
 
+/* C's rows packed for CE_PACKED: blocks of 8 centres (w8) while 8 are left,
+ * then of 4, then single, as the fused kernels take them; a block's column c
+ * is its W values in a row */
+#define KM_PACK_BUF 4096
+#define KM_PACK(T, SFX)                                                                            \
+    static void km_pack_##SFX(const T *C, size_t k, size_t d, int w8, T *P)                        \
+    {                                                                                              \
+        size_t j = 0;                                                                              \
+        while (j < k) {                                                                            \
+            size_t W = w8 && j + 8 <= k ? 8 : j + 4 <= k ? 4 : 1;                                  \
+            for (size_t m = 0; m < W; m++) {                                                       \
+                for (size_t c = 0; c < d; c++) {                                                   \
+                    P[j * d + c * W + m] = C[(j + m) * d + c];                                     \
+                }                                                                                  \
+            }                                                                                      \
+            j += W;                                                                                \
+        }                                                                                          \
+    }
+KM_PACK(double, f64)
+KM_PACK(float, f32)
+
 /* The sums go to a zeroed copy padded to whole vectors (acc_*), and the
  * weights of the AVX-512 d <= 8 path to its lane d or to counts, all added to
  * the caller's afterwards: where those are zero, as k-means passes them, the
@@ -981,7 +1030,7 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
             return -1;                                                                             \
         }                                                                                          \
         size_t dp = isa == 2 ? (d + 7) / 8 * 8 : (d + 3) / 4 * 4;                                  \
-        double buf[TRANSPOSE_BUF]; /* on the stack up to 2,048 sums (k x d = 64 x 32) */          \
+        double buf[TRANSPOSE_BUF]; /* on the stack up to 2,048 sums (k x d = 64 x 32) */           \
         double *sp = k * dp <= TRANSPOSE_BUF ? buf : calloc(k * dp, sizeof *sp);                   \
         if (sp == NULL) {                                                                          \
             return -1; /* the caller's plain path, the same bits */                                \
@@ -989,15 +1038,27 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
         if (sp == buf) {                                                                           \
             memset(buf, 0, k * dp * sizeof *buf);                                                  \
         }                                                                                          \
-        uint64_t cnt[KM_ASSIGN_MAXK]; /* unweighted, d = 8 (acctile_*_512) */                     \
+        uint64_t cnt[KM_ASSIGN_MAXK]; /* unweighted, d = 8 (acctile_*_512) */                      \
         int counted = isa == 2 && d == 8 && w == NULL;                                             \
         if (counted) {                                                                             \
             memset(cnt, 0, k * sizeof *cnt);                                                       \
         }                                                                                          \
+        T pbuf[KM_PACK_BUF];                                                                       \
+        T *P = k * d <= KM_PACK_BUF ? pbuf : malloc(k * d * sizeof *P);                            \
+        if (P == NULL) {                                                                           \
+            if (sp != buf) {                                                                       \
+                free(sp);                                                                          \
+            }                                                                                      \
+            return -1;                                                                             \
+        }                                                                                          \
+        km_pack_##SFX(C, k, d, isa == 2, P);                                                       \
         if (isa == 2) {                                                                            \
-            lloyd_##SFX##_512(X, nr, d, C, cn, k, w, lab, sp, dp, wk, cnt, moved);                 \
+            lloyd_##SFX##_512(X, nr, d, P, cn, k, w, lab, sp, dp, wk, cnt, moved);                 \
         } else {                                                                                   \
-            lloyd_##SFX##_256(X, nr, d, C, cn, k, w, lab, sp, dp, wk, cnt, moved);                 \
+            lloyd_##SFX##_256(X, nr, d, P, cn, k, w, lab, sp, dp, wk, cnt, moved);                 \
+        }                                                                                          \
+        if (P != pbuf) {                                                                           \
+            free(P);                                                                               \
         }                                                                                          \
         for (size_t j = 0; j < k; j++) {                                                           \
             for (size_t c = 0; c < d; c++) {                                                       \
@@ -1077,7 +1138,7 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
             __m512d ll = _mm512_sub_pd(_mm512_loadu_pd(l + i), _mm512_mask_blend_pd(isj, vpm, vpm2)); \
             __m512d sa = _mm512_i32gather_pd(a, s, 8);                                             \
             __m512d m = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(sa, ll, _CMP_GT_OQ), ll, sa);      \
-            __m512d xe = _mm512_mul_pd(veps, _mm512_add_pd(HAM_XN512_##SFX(i), vcn));             \
+            __m512d xe = _mm512_mul_pd(veps, _mm512_add_pd(HAM_XN512_##SFX(i), vcn));              \
             _mm512_storeu_pd(l + i, ll);                                                           \
             _mm512_storeu_pd(u + i, uu);                                                           \
             unsigned done = _mm512_cmp_pd_mask(m, vzero, _CMP_GT_OQ) &                             \
@@ -1110,10 +1171,10 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
             __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(lab + i));                 \
             __m256d uu = _mm256_add_pd(_mm256_loadu_pd(u + i), _mm256_i32gather_pd(p, a, 8));      \
             __m256d isj = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_cmpeq_epi32(a, vj)));      \
-            __m256d ll = _mm256_sub_pd(_mm256_loadu_pd(l + i), _mm256_blendv_pd(vpm, vpm2, isj));   \
+            __m256d ll = _mm256_sub_pd(_mm256_loadu_pd(l + i), _mm256_blendv_pd(vpm, vpm2, isj));  \
             __m256d sa = _mm256_i32gather_pd(s, a, 8);                                             \
             __m256d m = _mm256_blendv_pd(ll, sa, _mm256_cmp_pd(sa, ll, _CMP_GT_OQ));               \
-            __m256d xe = _mm256_mul_pd(veps, _mm256_add_pd(HAM_XN256_##SFX(i), vcn));             \
+            __m256d xe = _mm256_mul_pd(veps, _mm256_add_pd(HAM_XN256_##SFX(i), vcn));              \
             _mm256_storeu_pd(l + i, ll);                                                           \
             _mm256_storeu_pd(u + i, uu);                                                           \
             unsigned done = (unsigned)_mm256_movemask_pd(_mm256_and_pd(                            \
@@ -1132,17 +1193,17 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
         return nu;                                                                                 \
     }                                                                                              \
     long km_hamerly_test_##SFX(const int32_t *lab, double *u, double *l, const XT *xn, size_t n,   \
-                               const double *p, const double *s, int32_t jmax, double pmax,       \
-                               double pmax2, double cnmax, double eps, uint32_t *und, double *um, \
+                               const double *p, const double *s, int32_t jmax, double pmax,        \
+                               double pmax2, double cnmax, double eps, uint32_t *und, double *um,  \
                                double *us)                                                         \
     {                                                                                              \
         int isa = km_dots_isa();                                                                   \
         if (isa == 2) {                                                                            \
-            return ham512_##SFX(lab, u, l, xn, n, p, s, jmax, pmax, pmax2, cnmax, eps, und, um,     \
+            return ham512_##SFX(lab, u, l, xn, n, p, s, jmax, pmax, pmax2, cnmax, eps, und, um,    \
                                 us);                                                               \
         }                                                                                          \
         if (isa == 1) {                                                                            \
-            return ham256_##SFX(lab, u, l, xn, n, p, s, jmax, pmax, pmax2, cnmax, eps, und, um,     \
+            return ham256_##SFX(lab, u, l, xn, n, p, s, jmax, pmax, pmax2, cnmax, eps, und, um,    \
                                 us);                                                               \
         }                                                                                          \
         long nu = 0;                                                                               \
@@ -1188,13 +1249,13 @@ static inline double pp_lane0(double *D, int32_t *near, size_t r, int low0, doub
 #define PP_LOAD512_f32(p) _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mm, p)))
 
 #define PP_FNS512(SFX, T)                                                                          \
-    __attribute__((target("avx512f"))) static void pp_rows_##SFX##_512(                           \
+    __attribute__((target("avx512f"))) static void pp_rows_##SFX##_512(                            \
         const T *xn, const T *zn, const T *G, const uint32_t *at, size_t nr, size_t m, int pend,   \
-        int low0, int32_t newj, const double *w, double *D, int32_t *near, double *acc)           \
+        int low0, int32_t newj, const double *w, double *D, int32_t *near, double *acc)            \
     {                                                                                              \
         __mmask8 mm = (__mmask8)((1u << m) - 1u);                                                  \
         __mmask8 live = (__mmask8)(mm & ~((1u << pend) - 1u));                                     \
-        const __m512d znv = PP_LOAD512_##SFX(zn), two = _mm512_set1_pd(2.0);                      \
+        const __m512d znv = PP_LOAD512_##SFX(zn), two = _mm512_set1_pd(2.0);                       \
         const __m512d zero = _mm512_setzero_pd();                                                  \
         __m512d a = _mm512_loadu_pd(acc);                                                          \
         for (size_t r = 0; r < nr; r++) {                                                          \
@@ -1216,9 +1277,9 @@ PP_FNS512(f32, float)
             _mm256_sub_pd(_mm256_add_pd(x_, zn1), _mm256_mul_pd(two, G1)), zero);                  \
         double Di_ = pp_lane0(D, near, r, low0, _mm256_cvtsd_f64(e0_), newj);                      \
         __m256d dv_ = _mm256_set1_pd(Di_), wv_ = _mm256_set1_pd(w != NULL ? w[r] : 1.0);           \
-        a0 = _mm256_blendv_pd(a0, _mm256_add_pd(a0, _mm256_mul_pd(wv_, _mm256_min_pd(e0_, dv_))), \
+        a0 = _mm256_blendv_pd(a0, _mm256_add_pd(a0, _mm256_mul_pd(wv_, _mm256_min_pd(e0_, dv_))),  \
                               live0);                                                              \
-        a1 = _mm256_blendv_pd(a1, _mm256_add_pd(a1, _mm256_mul_pd(wv_, _mm256_min_pd(e1_, dv_))), \
+        a1 = _mm256_blendv_pd(a1, _mm256_add_pd(a1, _mm256_mul_pd(wv_, _mm256_min_pd(e1_, dv_))),  \
                               live1);                                                              \
     } while (0)
 
@@ -1228,8 +1289,8 @@ PP_FNS512(f32, float)
         mk_[t] = t < m ? -1 : 0;                                                                   \
         lv_[t] = t < m && t >= (size_t)pend ? -1 : 0;                                              \
     }                                                                                              \
-    const __m256i m0 = _mm256_loadu_si256((const __m256i *)(const void *)mk_);                    \
-    const __m256i m1 = _mm256_loadu_si256((const __m256i *)(const void *)(mk_ + 4));              \
+    const __m256i m0 = _mm256_loadu_si256((const __m256i *)(const void *)mk_);                     \
+    const __m256i m1 = _mm256_loadu_si256((const __m256i *)(const void *)(mk_ + 4));               \
     const __m256d live0 = _mm256_castsi256_pd(                                                     \
         _mm256_loadu_si256((const __m256i *)(const void *)lv_));                                   \
     const __m256d live1 = _mm256_castsi256_pd(                                                     \
@@ -1242,17 +1303,17 @@ PP_FNS512(f32, float)
 #define PP_LOAD256_f32(p, h) _mm256_cvtps_pd(_mm_maskload_ps((p) + 4 * (h), (h) ? k1 : k0))
 
 #define PP_FNS256(SFX, T)                                                                          \
-    __attribute__((target("avx2"))) static void pp_rows_##SFX##_256(                              \
+    __attribute__((target("avx2"))) static void pp_rows_##SFX##_256(                               \
         const T *xn, const T *zn, const T *G, const uint32_t *at, size_t nr, size_t m, int pend,   \
-        int low0, int32_t newj, const double *w, double *D, int32_t *near, double *acc)           \
+        int low0, int32_t newj, const double *w, double *D, int32_t *near, double *acc)            \
     {                                                                                              \
         PP_MASKS256;                                                                               \
         int32_t k32_[8];                                                                           \
         for (size_t t = 0; t < 8; t++) {                                                           \
             k32_[t] = t < m ? -1 : 0;                                                              \
         }                                                                                          \
-        const __m128i k0 = _mm_loadu_si128((const __m128i *)(const void *)k32_);                  \
-        const __m128i k1 = _mm_loadu_si128((const __m128i *)(const void *)(k32_ + 4));            \
+        const __m128i k0 = _mm_loadu_si128((const __m128i *)(const void *)k32_);                   \
+        const __m128i k1 = _mm_loadu_si128((const __m128i *)(const void *)(k32_ + 4));             \
         (void)m0, (void)m1, (void)k0, (void)k1;                                                    \
         const __m256d zn0 = PP_LOAD256_##SFX(zn, 0), zn1 = PP_LOAD256_##SFX(zn, 1);                \
         for (size_t r = 0; r < nr; r++) {                                                          \
@@ -1268,7 +1329,7 @@ PP_FNS256(f32, float)
 
 #define PP_DISPATCH(T, SFX)                                                                        \
     int km_pp_rows_##SFX(const T *xn, const T *zn, const T *G, const uint32_t *at, size_t nr,      \
-                         size_t m, int pend, int low0, int32_t newj, const double *w, double *D,  \
+                         size_t m, int pend, int low0, int32_t newj, const double *w, double *D,   \
                          int32_t *near, double *acc)                                               \
     {                                                                                              \
         int isa = km_dots_isa();                                                                   \
