@@ -296,11 +296,12 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * lane's chains and steps are those of one group: the same bits.  The rows
  * 8 groups on are asked for a few lines per block of centres (PAIR_PREFETCH).
  * r0 ends on the second group (its labels are stored from b1, b2, bi too);
- * the variable arguments: ASSIGN_OUT.  AVX2 has 16
- * registers, too few for 16 accumulators: its pairs start with blocks of 4
- * centres (8 chains; this CPU under AVX2, one thread: d = 4, k = 64, f64
- * 68.7 -> 42.1 ns a row, d = 8, k = 8, f32 14.1 -> 12.0, d = 32, k = 8
- * level; with blocks of 8 it spilled, d = 32, k = 8, f64 1.11x slower). */
+ * the variable arguments: ASSIGN_OUT.  AVX2 has 16 registers, too few for
+ * 16 accumulators: its pairs start with blocks of 4 centres (8 chains; this
+ * CPU under AVX2, one thread: d = 4, k = 64, f64 68.7 -> 42.1 ns a row,
+ * d = 8, k = 8, f32 14.1 -> 12.0, d = 32, k = 8 level; with blocks of 8 it
+ * spilled, d = 32, k = 8, f64 1.11x slower).  CE: how a centre's value is
+ * found (CE_PLAIN, CE_PACKED). */
 #define ASSIGN_PAIR(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
                     TO_LANES, ASSIGN_STEP, CE, ...)                                                \
     const char *pf_ = (const char *)(X + (r0 + 8 * LANES) * d);                                    \
@@ -886,7 +887,7 @@ ACC_TILE(f32_256, float, acc_f32_256)
  * of values is read with a plain load (a masked one stalls) where 8 values
  * past it are still X's (left: the rows from xt on), and under a mask at the
  * end. */
-#define ACC_TILE8(SFX, T, LOAD8, ROW8)                                                     \
+#define ACC_TILE8(SFX, T, LOAD8, ROW8)                                                             \
     __attribute__((target("avx512f"))) static inline void acctile_##SFX(                           \
         const T *xt, size_t tn, size_t left, const int32_t *tl, const double *w, double *sums,     \
         size_t dp, double *wk, uint64_t *cnt, size_t d)                                            \
