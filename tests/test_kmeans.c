@@ -639,7 +639,7 @@ static void test_pp_rows_plain(void **state)
                         zn[t] = 20 * (double)(ct_mix64(key++) >> 11) * 0x1.0p-53;
                         zf[t] = (float)zn[t];
                         zn[t] = f32 ? (double)zf[t] : zn[t];
-                        G[nr * mm + t] = -INFINITY;
+                        G[nr * mm + t] = -(double)INFINITY;
                         Gf[nr * mm + t] = -INFINITY;
                     }
                     size_t na = 0;
