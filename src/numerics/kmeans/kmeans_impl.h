@@ -1096,14 +1096,10 @@ static uint32_t KM_SUF(cmin_tie)(const KM_REAL *X, size_t i, size_t d, const KM_
  * kernel.  A row whose prefix holds more than a third of the candidates
  * (a gathered row costs about three times a streamed one a candidate) is
  * measured against all of them in index order; the others are grouped by
- * near, each group's rows by their prefix's length (longest first).  A
- * lane group's rows are gathered from X in that order into a buffer in L1,
- * the rows CMIN_AHEAD on prefetched (a gather without the prefetch waited on
- * memory, 84 against 42 cycles a row, so the rows had been copied in order
- * into a block-sized buffer first; that buffer went out to L3 and was read
- * back: in-process A/B of the two, seeding 2M x 32, k = 64, one thread
- * 0.92-0.94, 4M and 10M on two 0.88-0.96, same bits), and measured with the
- * fused kernel a lane group at a time, against
+ * near, each group's rows by their prefix's length (longest first).  The
+ * rows are copied in that order in one pass over the block (the reads
+ * stream; a gather in group order waited on memory: 84 against 42 cycles a
+ * row) and measured with the fused kernel a lane group at a time, against
  * the longest prefix of the lanes: a superset of each row's prefix holds
  * every candidate that can lower its D, so the minimum is that over all
  * candidates; where it is tied, cmin_tie finds its first index.  The rows
@@ -1121,7 +1117,6 @@ static uint32_t KM_SUF(cmin_tie)(const KM_REAL *X, size_t i, size_t d, const KM_
  * value and index a pass over all the candidates gives, compared before
  * |x|^2 is added, as the fused kernel compares them. */
 #define CMIN_LANES 8
-#define CMIN_AHEAD 32 /* rows gathered this far behind their prefetch */
 
 /* Row i's result: candidate t (its index in the round) at kernel value v,
  * or with a split the first half's (vs, ts) where that is smaller or tied
@@ -1172,7 +1167,7 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
     size_t ns = P->s > 0 ? nr : 0, ne = na + P->s; /* ne: the earlier candidates, then S */
     size_t bytes = 3 * km_carved(nr, sizeof(uint32_t)) + km_carved(m + 1, sizeof(uint32_t)) +
                    km_carved(ne + 2, sizeof(size_t)) + km_carved(m * d + m, sizeof(KM_REAL)) +
-                   km_carved(ns, sizeof(KM_REAL)) +
+                   km_carved(nr * d, sizeof(KM_REAL)) + km_carved(ns, sizeof(KM_REAL)) +
                    2 * km_carved(ns, sizeof(uint32_t)) + km_carved(ns, sizeof(double));
     int pslot;
     unsigned char *mem = km_pool_take(P->pool, bytes, &pslot), *p = mem;
@@ -1183,7 +1178,7 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
     uint32_t *slot = km_carve(&p, nr, sizeof *slot), *hist = km_carve(&p, m + 1, sizeof *hist);
     size_t *at = km_carve(&p, ne + 2, sizeof *at); /* groups: the nears, then the rows taking all */
     KM_REAL *Zb = km_carve(&p, m * d + m, sizeof *Zb), *znb = Zb + m * d;
-    KM_REAL xg[CMIN_LANES * KM_DOTS_MAXD], v1[CMIN_LANES], v2[CMIN_LANES]; /* a lane group */
+    KM_REAL *Xb = km_carve(&p, nr * d, sizeof *Xb), v1[CMIN_LANES], v2[CMIN_LANES];
     KM_REAL *vs = km_carve(&p, ns, sizeof *vs); /* split: the first half's value, index, */
     uint32_t *ts = km_carve(&p, ns, sizeof *ts), *np = km_carve(&p, ns, sizeof *np); /* near' */
     double *Dp = km_carve(&p, ns, sizeof *Dp);                                       /* and D' */
@@ -1252,6 +1247,14 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
             uint32_t r = slot[q];
             rows[at[cnt[r] == m ? ne : ns > 0 ? np[r] : (size_t)P->near[begin + r]]++] = r;
         }
+        for (size_t q = 0; q < at[ne]; q++) {
+            slot[rows[q]] = (uint32_t)q;
+        }
+        for (size_t r = 0; r < nr; r++) {
+            if (cnt[r] > 0) {
+                memcpy(Xb + (size_t)slot[r] * d, P->X + (begin + r) * d, d * sizeof *Xb);
+            }
+        }
     }
     for (size_t r = 0; r < ns && rc == 0; r++) { /* no other candidate can lower D': S's */
         if (cnt[r] == 0) {
@@ -1272,16 +1275,7 @@ static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
         }
         for (size_t q0 = g0; q0 < g1 && rc == 0; q0 += CMIN_LANES) {
             size_t nl = g1 - q0 < CMIN_LANES ? g1 - q0 : CMIN_LANES, kq = cnt[rows[q0]];
-            for (size_t l = 0; l < nl; l++) {
-                memcpy(xg + l * d, P->X + (begin + rows[q0 + l]) * d, d * sizeof *xg);
-            }
-            for (size_t q = q0 + CMIN_AHEAD; q < q0 + CMIN_AHEAD + nl && q < at[ne]; q++) {
-                const char *row = (const char *)(P->X + (begin + rows[q]) * d);
-                for (size_t off = 0; off < d * sizeof(KM_REAL); off += 64) {
-                    __builtin_prefetch(row + off);
-                }
-            }
-            if (KM_SUF(km_assign)(xg, nl, d, Z, zn, kq, lab, v1, v2) != 0) {
+            if (KM_SUF(km_assign)(Xb + q0 * d, nl, d, Z, zn, kq, lab, v1, v2) != 0) {
                 rc = -1;
                 break;
             }
