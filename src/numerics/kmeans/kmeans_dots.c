@@ -285,8 +285,14 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
     do {                                                                                           \
         size_t nb_ = (pfn_ + 63) / 64 * 64;                                                        \
         nb_ = nb_ < pfs_ ? nb_ : pfs_;                                                             \
-        for (size_t q_ = 0; q_ < nb_; q_ += 64) {                                                  \
-            KM_PREFETCH(pf_ + q_, lane_bytes);                                                     \
+        if ((lane_bytes) >= 1024) { /* KM_PREFETCH's hint, tested once */                         \
+            for (size_t q_ = 0; q_ < nb_; q_ += 64) {                                              \
+                _mm_prefetch(pf_ + q_, _MM_HINT_T1);                                               \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (size_t q_ = 0; q_ < nb_; q_ += 64) {                                              \
+                _mm_prefetch(pf_ + q_, _MM_HINT_T0);                                               \
+            }                                                                                      \
         }                                                                                          \
         pf_ += nb_;                                                                                \
         pfn_ = pfn_ > nb_ ? pfn_ - nb_ : 0;                                                        \
@@ -784,7 +790,7 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
 /* assign_SFX (labels, best, second best) and lloyd_SFX (labels, moves,
  * cluster sums) for one instruction set and type. */
 #define ASSIGN_FNS(SFX, TGT, T, VT_, MT_, LANES, SETZERO, SET1, ADD, LOAD, STORE, FMADD,           \
-                   FNMADD, MIN, CMPLT, BLEND, LABLANES, STOREI, ACCTILE)                           \
+                   FNMADD, MIN, CMPLT, BLEND, LABLANES, STOREI, ACCTILE, CLFN)                     \
     __attribute__((target(TGT))) static void assign_##SFX(const T *X, size_t nr, size_t npf,       \
                                                           size_t d,                                \
                                                           const T *C, const T *cn, size_t k,       \
@@ -816,7 +822,9 @@ __attribute__((target("avx2,fma"))) static inline void acc_f32_256(const float *
         for (size_t t0 = 0; t0 < nr; t0 += tile) {                                                 \
             size_t tn = nr - t0 < tile ? nr - t0 : tile;                                           \
             const T *xt = X + t0 * d;                                                              \
-            labels_##SFX(xt, tn, nr - t0, d, C, cn, k, tl);                                        \
+            if (!CLFN(xt, tn, nr - t0, d, C, cn, k, tl)) {                                         \
+                labels_##SFX(xt, tn, nr - t0, d, C, cn, k, tl);                                    \
+            }                                                                                      \
             if (lab != NULL) {                                                                     \
                 nmoved += km_moves(lab + t0, tl, tn);                                              \
             }                                                                                      \
@@ -1071,20 +1079,131 @@ __attribute__((target("avx512f,popcnt"), noinline)) static void km_group_rows(co
 ACC_TILE8(f64_512, double, LOAD8PD, ROW8PD)
 ACC_TILE8(f32_512, float, LOAD8PS, ROW8PS)
 
+__attribute__((target("avx512f"))) static void labels_f64_512(const double *X, size_t nr,
+                                                             size_t npf, size_t d, const double *C,
+                                                             const double *cn, size_t k,
+                                                             int32_t *lab);
+
+/* ---- Lloyd's labels with the centres in the lanes (f64, k = 8) ----------------
+ * The lanes kernels above put rows in the lanes, which costs a transposition
+ * of every row (at d = 32, f64, 12 shuffles a row, a sixth of Lloyd's time
+ * with the rows in L2).  With eight centres, a vector of doubles holds them
+ * all: each row's dot products are its FMA chain over the columns in order,
+ * a_r = fma(x_r[c], C[.][c], a_r) with x_r[c] broadcast, lane j the chain of
+ * the lanes kernels for centre j (the same bits); then eight rows' vectors
+ * are transposed (3 shuffles a row, whatever d) and the argmin runs as
+ * there (ASSIGN_STEP1), centres in order in each row's lane. */
+#define CL_NONE(xt, tn, npf, d, C, cn, k, tl) 0
+/* Eight rows' labels from their vectors v0..v7 (lane j: centre j): an
+ * 8 x 8 transposition (lane r: row r), then the lanes kernels' argmin */
+__attribute__((target("avx512f"))) static inline void cl_labels8(__m512d v0, __m512d v1,
+                                                                 __m512d v2, __m512d v3,
+                                                                 __m512d v4, __m512d v5,
+                                                                 __m512d v6, __m512d v7,
+                                                                 const double *cn, int32_t *lab)
+{
+    typedef __m512d VT;
+    typedef __mmask8 MT;
+    const __m512i ia = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    const __m512i ib = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    const __m512i ic = _mm512_set_epi64(11, 10, 9, 8, 3, 2, 1, 0);
+    const __m512i id = _mm512_set_epi64(15, 14, 13, 12, 7, 6, 5, 4);
+    __m512d t0 = _mm512_unpacklo_pd(v0, v1), t1 = _mm512_unpackhi_pd(v0, v1);
+    __m512d t2 = _mm512_unpacklo_pd(v2, v3), t3 = _mm512_unpackhi_pd(v2, v3);
+    __m512d t4 = _mm512_unpacklo_pd(v4, v5), t5 = _mm512_unpackhi_pd(v4, v5);
+    __m512d t6 = _mm512_unpacklo_pd(v6, v7), t7 = _mm512_unpackhi_pd(v6, v7);
+    __m512d u0 = _mm512_permutex2var_pd(t0, ia, t2), u1 = _mm512_permutex2var_pd(t0, ib, t2);
+    __m512d u2 = _mm512_permutex2var_pd(t1, ia, t3), u3 = _mm512_permutex2var_pd(t1, ib, t3);
+    __m512d u4 = _mm512_permutex2var_pd(t4, ia, t6), u5 = _mm512_permutex2var_pd(t4, ib, t6);
+    __m512d u6 = _mm512_permutex2var_pd(t5, ia, t7), u7 = _mm512_permutex2var_pd(t5, ib, t7);
+    VT b1 = _mm512_set1_pd((double)INFINITY), b2 = b1, bi = _mm512_setzero_pd();
+#define CL_STEP(j, u, w, IDX)                                                                      \
+    ASSIGN_STEP1(_mm512_permutex2var_pd(u, IDX, w), j, _mm512_set1_pd((double)(j)), b1, b2, bi,    \
+                 _mm512_fnmadd_pd, _mm512_set1_pd, LT512PD, _mm512_mask_blend_pd, _mm512_min_pd,   \
+                 double)
+    CL_STEP(0, u0, u4, ic);
+    CL_STEP(1, u2, u6, ic);
+    CL_STEP(2, u1, u5, ic);
+    CL_STEP(3, u3, u7, ic);
+    CL_STEP(4, u0, u4, id);
+    CL_STEP(5, u2, u6, id);
+    CL_STEP(6, u1, u5, id);
+    CL_STEP(7, u3, u7, id);
+#undef CL_STEP
+    (void)b2;
+    STI512PD(lab, bi);
+}
+/* rows 0..nr of a tile, 16 at a time (the rest to the lanes kernel); C
+ * packed (km_pack: with k = 8, column c is C + 8c); 0 where it does not
+ * apply (k != 8).  In-process micro-benchmark of km_lloyd_f64, 2,048 rows
+ * (in L2), one thread, min of 5 alternated runs against the lanes kernel:
+ * d = 32 0.78, 24 0.79, 16 0.81, 13 0.80, 8 0.83, 4 0.79, 1 0.78. */
+__attribute__((target("avx512f"))) static int labels_cl_f64_512(const double *X, size_t nr,
+                                                                size_t npf, size_t d,
+                                                                const double *C, const double *cn,
+                                                                size_t k, int32_t *lab)
+{
+    if (k != 8 || nr < 16) {
+        return 0;
+    }
+    size_t r0 = 0;
+    for (; r0 + 16 <= nr; r0 += 16) {
+        const double *x = X + r0 * d;
+        /* the 16 rows 64 on: 2d lines, two a column */
+        const char *pf = (const char *)(X + (r0 + 64) * d);
+        const int pfok = r0 + 80 <= npf;
+        __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
+        __m512d a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0;
+        __m512d a15 = a0;
+        const double *x8 = x + 8 * d;
+        for (size_t c = 0; c < d; c++) {
+            if (pfok) {
+                _mm_prefetch(pf + 128 * c, _MM_HINT_T1);
+                _mm_prefetch(pf + 128 * c + 64, _MM_HINT_T1);
+            }
+            const __m512d q = _mm512_loadu_pd(C + 8 * c);
+#define CL_FMA(i, a, xb) a = _mm512_fmadd_pd(_mm512_set1_pd((xb)[(i) * d + c]), q, a)
+            CL_FMA(0, a0, x);
+            CL_FMA(1, a1, x);
+            CL_FMA(2, a2, x);
+            CL_FMA(3, a3, x);
+            CL_FMA(4, a4, x);
+            CL_FMA(5, a5, x);
+            CL_FMA(6, a6, x);
+            CL_FMA(7, a7, x);
+            CL_FMA(0, a8, x8);
+            CL_FMA(1, a9, x8);
+            CL_FMA(2, a10, x8);
+            CL_FMA(3, a11, x8);
+            CL_FMA(4, a12, x8);
+            CL_FMA(5, a13, x8);
+            CL_FMA(6, a14, x8);
+            CL_FMA(7, a15, x8);
+#undef CL_FMA
+        }
+        cl_labels8(a0, a1, a2, a3, a4, a5, a6, a7, cn, lab + r0);
+        cl_labels8(a8, a9, a10, a11, a12, a13, a14, a15, cn, lab + r0 + 8);
+    }
+    if (r0 < nr) {
+        labels_f64_512(X + r0 * d, nr - r0, npf - r0, d, C, cn, k, lab + r0);
+    }
+    return 1;
+}
+
 ASSIGN_FNS(f64_512, "avx512f", double, __m512d, __mmask8, 8, _mm512_setzero_pd, _mm512_set1_pd,
            _mm512_add_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd,
            _mm512_min_pd, LT512PD, _mm512_mask_blend_pd, to_lanes_f64_512, STI512PD,
-           acctile_f64_512)
+           acctile_f64_512, labels_cl_f64_512)
 ASSIGN_FNS(f64_256, "avx2,fma", double, __m256d, __m256d, 4, _mm256_setzero_pd, _mm256_set1_pd,
            _mm256_add_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_fmadd_pd, _mm256_fnmadd_pd,
-           _mm256_min_pd, LT256PD, BL256PD, to_lanes_f64_256, STI256PD, acctile_f64_256)
+           _mm256_min_pd, LT256PD, BL256PD, to_lanes_f64_256, STI256PD, acctile_f64_256, CL_NONE)
 ASSIGN_FNS(f32_512, "avx512f", float, __m512, __mmask16, 16, _mm512_setzero_ps, _mm512_set1_ps,
            _mm512_add_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps,
            _mm512_min_ps, LT512PS, _mm512_mask_blend_ps, to_lanes2_f32_512, STI512PS_ROWS2,
-           acctile_f32_512)
+           acctile_f32_512, CL_NONE)
 ASSIGN_FNS(f32_256, "avx2,fma", float, __m256, __m256, 8, _mm256_setzero_ps, _mm256_set1_ps,
            _mm256_add_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps,
-           _mm256_min_ps, LT256PS, BL256PS, to_lanes_f32_256, STI256PS, acctile_f32_256)
+           _mm256_min_ps, LT256PS, BL256PS, to_lanes_f32_256, STI256PS, acctile_f32_256, CL_NONE)
 
 /* Where the fused kernel beats GEMM + scalar argmin (bench/kmeans, 1M rows,
  * 2 threads): every k up to KM_DOTS_MAXD columns (d = 32, k = 8: 0.0054
