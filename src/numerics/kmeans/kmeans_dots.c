@@ -304,7 +304,10 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * k = 64: f32 44.8 -> 36.6 ns a row, f64 88.9 -> 70.9; d = 8, k = 64, f32
  * 20.4 -> 16.0; d = 8, k = 8: f32 3.77 -> 3.36, f64 6.93 -> 5.79).  Each
  * lane's chains and steps are those of one group: the same bits.  The rows
- * 8 groups on are asked for a few lines per block of centres (PAIR_PREFETCH).
+ * 4 groups on are asked for a few lines per block of centres (PAIR_PREFETCH;
+ * 8 groups on until 2026-12-04: whole iterations at 10M x 32, k = 8, f32,
+ * alternated, best of 3, one thread 0.085 against 0.102-0.107 s, two
+ * threads 0.045-0.047 against 0.053-0.057; k = 64 and d = 8 level).
  * r0 ends on the second group (its labels are stored from b1, b2, bi too);
  * the variable arguments: ASSIGN_OUT.  AVX2 has 16 registers, too few for
  * 16 accumulators: its pairs start with blocks of 4 centres (8 chains; this
@@ -314,8 +317,8 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * found (CE_PLAIN, CE_PACKED). */
 #define ASSIGN_PAIR(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
                     TO_LANES, ASSIGN_STEP, CE, ...)                                                \
-    const char *pf_ = (const char *)(X + (r0 + 8 * LANES) * d);                                    \
-    size_t pfn_ = r0 + 10 * LANES <= npf ? 2 * LANES * d * sizeof(T) : 0;                          \
+    const char *pf_ = (const char *)(X + (r0 + 4 * LANES) * d);                                    \
+    size_t pfn_ = r0 + 6 * LANES <= npf ? 2 * LANES * d * sizeof(T) : 0;                          \
     size_t pfs_ = (pfn_ / 64 / ((k + 7) / 8) + 1) * 64;                                            \
     TO_LANES(XT, X + r0 * d, d, LANES);                                                            \
     TO_LANES(XU, X + (r0 + LANES) * d, d, LANES);                                                  \
