@@ -17,6 +17,7 @@
 #include "clvtier/comm.h"
 #include "clvtier/par.h"
 #include "clvtier/rng.h"
+#include "core/mem_internal.h"
 #include "numerics/kmeans/kmeans_dots.h"
 
 #define CT_INF ((double)INFINITY)
@@ -452,7 +453,7 @@ static ct_status km_plusplus(const km_ctx *K, const km_ops *ops, ct_rng *g, doub
     size_t n = K->n, d = K->d, k = K->k;
     size_t L = 2 + (size_t)log((double)k);
     size_t nb = ct_par_nblocks(n, K->rb);
-    double *closest = malloc(n * sizeof *closest), *cum = malloc(n * sizeof *cum);
+    double *closest = ct_malloc_big(n, sizeof *closest), *cum = ct_malloc_big(n, sizeof *cum);
     double *cand = malloc(L * d * sizeof *cand), *part = malloc(nb * L * sizeof *part);
     double pot[64];
     ct_status s = CT_OK;
@@ -560,9 +561,9 @@ static ct_status km_parallel(const km_ctx *K, const km_ops *ops, ct_rng *g, unsi
 {
     size_t n = K->n, d = K->d, k = K->k, cap = 11 * k + 16, m = 0;
     size_t nb = ct_par_nblocks(n, K->rb);
-    double *closest = malloc(n * sizeof *closest), *cand = malloc(cap * d * sizeof *cand);
-    unsigned char *pick = malloc(n);
-    int32_t *near = malloc(n * sizeof *near);
+    double *closest = ct_malloc_big(n, sizeof *closest), *cand = malloc(cap * d * sizeof *cand);
+    unsigned char *pick = ct_malloc_big(n, 1);
+    int32_t *near = ct_malloc_big(n, sizeof *near);
     ct_status s = CT_OK;
     if (!closest || !cand || !pick || !near) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
@@ -873,7 +874,7 @@ ct_status ct_kmeans_seed(const double *X, size_t n, size_t d, const ct_kmeans_op
 {
     km_ctx K;
     ct_status s = km_setup(&K, n, d, NULL, o, err);
-    double *xn = s == CT_OK ? malloc(n * sizeof *xn) : NULL;
+    double *xn = s == CT_OK ? ct_malloc_big(n, sizeof *xn) : NULL;
     if (s == CT_OK && xn == NULL) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
@@ -901,7 +902,7 @@ ct_status ct_kmeans_predict(const double *X, size_t n, size_t d, const double *C
     if (s != CT_OK) {
         return s;
     }
-    double *xn = malloc(n * sizeof *xn), *CR = malloc(k * d * sizeof *CR),
+    double *xn = ct_malloc_big(n, sizeof *xn), *CR = malloc(k * d * sizeof *CR),
            *cn = malloc(k * sizeof *cn);
     if (!xn || !CR || !cn) {
         free(xn);
@@ -935,8 +936,8 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
     o.tol = 0;
     o.max_iter = iters;
     ct_status s = km_setup(&K, n, d, w, &o, err);
-    int32_t *lab = malloc(n * sizeof *lab);
-    void *xn = malloc(n * (Xf != NULL ? sizeof(float) : sizeof(double)));
+    int32_t *lab = ct_malloc_big(n, sizeof *lab);
+    void *xn = ct_malloc_big(n, Xf != NULL ? sizeof(float) : sizeof(double));
     if (lab == NULL || xn == NULL) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
@@ -1301,7 +1302,7 @@ ct_status ct_kmeans_fit_stream(const ct_km_source *src, const ct_kmeans_opts *o,
     double *cn = malloc(k * sizeof *cn), *part = calloc(nb * stride, sizeof *part);
     double *Cn = malloc((k * d + k) * sizeof *Cn), *was = malloc((k * d + k) * sizeof *was);
     double *pin = calloc(nb * (k + 1), sizeof *pin);
-    int32_t *labels = malloc(n * sizeof *labels);
+    int32_t *labels = ct_malloc_big(n, sizeof *labels);
     if (!S.blo || !S.X || !S.w || !S.xn || !C || !CR || !cn || !part || !Cn || !was || !pin ||
         !labels) {
         s = ct_fail(err, CT_ENOMEM, "out of memory for streaming k-means (n = %zu)", n);

@@ -808,8 +808,8 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
     size_t nb = ct_par_nblocks(n, K->rb), stride = K->stride;
     KM_REAL *CR = malloc(k * d * sizeof *CR), *cn = malloc(k * sizeof *cn);
     double *part = malloc(nb * stride * sizeof *part);
-    double *Cn = calloc(k * d + k, sizeof *Cn), *u = malloc(n * sizeof *u);
-    double *l = malloc(n * sizeof *l), *sh = malloc(k * sizeof *sh), *pj = calloc(k, sizeof *pj);
+    double *Cn = calloc(k * d + k, sizeof *Cn), *u = ct_malloc_big(n, sizeof *u);
+    double *l = ct_malloc_big(n, sizeof *l), *sh = malloc(k * sizeof *sh), *pj = calloc(k, sizeof *pj);
     double *ndist = malloc(nb * sizeof *ndist);
     /* Yinyang: the groups, the centres in group order, the bounds */
     uint32_t *grp = yy ? malloc(k * sizeof *grp) : NULL;
@@ -817,8 +817,8 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
     int32_t *gidx = yy ? malloc(k * sizeof *gidx) : NULL;
     KM_REAL *CG = yy ? malloc(k * d * sizeof *CG) : NULL, *cnG = yy ? malloc(k * sizeof *cnG) : NULL;
     double *cum = yy ? calloc(((size_t)max_iter + 2) * ng, sizeof *cum) : NULL;
-    double *lb = yy ? malloc(n * ng * sizeof *lb) : NULL;
-    uint32_t *stamp = yy ? malloc(n * sizeof *stamp) : NULL;
+    double *lb = yy ? ct_malloc_big(n, ng * sizeof *lb) : NULL;
+    uint32_t *stamp = yy ? ct_malloc_big(n, sizeof *stamp) : NULL;
     double *gscr = yy ? malloc((ng * d + ng) * sizeof *gscr) : NULL;
     out->skipped = malloc(((size_t)max_iter + 1) * sizeof *out->skipped);
     out->npasses = 0;
@@ -1646,10 +1646,10 @@ static int KM_SUF(pp_pruned)(const km_ctx *K, const void *Xv, const void *xnv, c
         return -1; /* d > 32 or no SIMD: km_plusplus's full passes */
     }
     size_t nb = ct_par_nblocks(n, K->rb), M = L + 1; /* the last centre, then the trials */
-    double *D = malloc(n * sizeof *D), *part = malloc(nb * M * sizeof *part);
+    double *D = ct_malloc_big(n, sizeof *D), *part = malloc(nb * M * sizeof *part);
     double *btot = malloc(nb * sizeof *btot), *dz2 = malloc(k * sizeof *dz2);
     double *scratch = malloc(nb * sizeof *scratch), *dzu = malloc(k * sizeof *dzu);
-    int32_t *near = calloc(n, sizeof *near);
+    int32_t *near = ct_calloc_table(n, sizeof *near);
     KM_REAL *Z = malloc(M * d * sizeof *Z), *zn = malloc(M * sizeof *zn);
     KM_REAL *CR = malloc(k * d * sizeof *CR), *crn = malloc(k * sizeof *crn);
     double *cand = malloc(M * d * sizeof *cand), pot[64];
@@ -1893,12 +1893,12 @@ static ct_status KM_SUF(fit)(const KM_REAL *X, size_t n, size_t d, const double 
     if (K.algo == CT_KM_ALGO_YINYANG && (km_dots_isa() == 0 || d > KM_DOTS_MAXD)) {
         K.algo = CT_KM_ALGO_HAMERLY; /* Yinyang measures its groups with the fused kernel */
     }
-    KM_REAL *xn = malloc(n * sizeof *xn);
+    KM_REAL *xn = ct_malloc_big(n, sizeof *xn);
     double *C = malloc(K.k * d * sizeof *C);
-    int32_t *lab = malloc(n * sizeof *lab);
+    int32_t *lab = ct_malloc_big(n, sizeof *lab);
     memset(r, 0, sizeof *r);
     r->centroids = malloc(K.k * d * sizeof *r->centroids);
-    r->labels = malloc(n * sizeof *r->labels);
+    r->labels = ct_malloc_big(n, sizeof *r->labels);
     r->weight = calloc(K.k, sizeof *r->weight);
     if (!xn || !C || !lab || !r->centroids || !r->labels || !r->weight) {
         free(xn);
