@@ -1087,23 +1087,30 @@ __attribute__((target("avx512f"))) static void labels_f64_512(const double *X, s
                                                              const double *cn, size_t k,
                                                              int32_t *lab);
 
-/* ---- Lloyd's labels with the centres in the lanes (f64, k = 8) ----------------
+/* ---- Lloyd's labels with the centres in the lanes (f64, k <= 8) -------------
  * The lanes kernels above put rows in the lanes, which costs a transposition
  * of every row (at d = 32, f64, 12 shuffles a row, a sixth of Lloyd's time
- * with the rows in L2).  With eight centres, a vector of doubles holds them
- * all: each row's dot products are its FMA chain over the columns in order,
- * a_r = fma(x_r[c], C[.][c], a_r) with x_r[c] broadcast, lane j the chain of
- * the lanes kernels for centre j (the same bits); then eight rows' vectors
- * are transposed (3 shuffles a row, whatever d) and the argmin runs as
- * there (ASSIGN_STEP1), centres in order in each row's lane. */
+ * with the rows in L2).  With at most eight centres, a vector of doubles
+ * holds them all (lanes past k zero): each row's dot products are its FMA
+ * chain over the columns in order, a_r = fma(x_r[c], C[.][c], a_r) with
+ * x_r[c] broadcast, lane j the chain of the lanes kernels for centre j (the
+ * same bits); then eight rows' vectors are transposed (3 shuffles a row,
+ * whatever d) and the argmin runs as there (ASSIGN_STEP1), centres 0..k-1 in
+ * order in each row's lane.  In-process micro-benchmark of km_lloyd_f64,
+ * 2,048 rows (in L2), one thread, min of 5 alternated runs against the lanes
+ * kernel: k = 8, d = 32 0.78, 24 0.79, 16 0.81, 13 0.80, 8 0.83, 4 0.79,
+ * 1 0.78; k = 7, d = 32 0.67-0.73, d = 6 0.87; k = 4, d = 32 0.89, d = 6
+ * 0.91; k = 5, d = 8 0.93; k = 2, d = 3 0.79. */
 #define CL_NONE(xt, tn, npf, d, C, cn, k, tl) 0
+#define CL_APPLIES(k, d) ((k) <= 8)
 /* Eight rows' labels from their vectors v0..v7 (lane j: centre j): an
  * 8 x 8 transposition (lane r: row r), then the lanes kernels' argmin */
 __attribute__((target("avx512f"))) static inline void cl_labels8(__m512d v0, __m512d v1,
                                                                  __m512d v2, __m512d v3,
                                                                  __m512d v4, __m512d v5,
                                                                  __m512d v6, __m512d v7,
-                                                                 const double *cn, int32_t *lab)
+                                                                 const double *cn, size_t k,
+                                                                 int32_t *lab)
 {
     typedef __m512d VT;
     typedef __mmask8 MT;
@@ -1124,14 +1131,28 @@ __attribute__((target("avx512f"))) static inline void cl_labels8(__m512d v0, __m
     ASSIGN_STEP1(_mm512_permutex2var_pd(u, IDX, w), j, _mm512_set1_pd((double)(j)), b1, b2, bi,    \
                  _mm512_fnmadd_pd, _mm512_set1_pd, LT512PD, _mm512_mask_blend_pd, _mm512_min_pd,   \
                  double)
-    CL_STEP(0, u0, u4, ic);
-    CL_STEP(1, u2, u6, ic);
-    CL_STEP(2, u1, u5, ic);
-    CL_STEP(3, u3, u7, ic);
-    CL_STEP(4, u0, u4, id);
-    CL_STEP(5, u2, u6, id);
-    CL_STEP(6, u1, u5, id);
-    CL_STEP(7, u3, u7, id);
+    CL_STEP(0, u0, u4, ic); /* k >= 1 */
+    if (k > 1) {
+        CL_STEP(1, u2, u6, ic);
+    }
+    if (k > 2) {
+        CL_STEP(2, u1, u5, ic);
+    }
+    if (k > 3) {
+        CL_STEP(3, u3, u7, ic);
+    }
+    if (k > 4) {
+        CL_STEP(4, u0, u4, id);
+    }
+    if (k > 5) {
+        CL_STEP(5, u2, u6, id);
+    }
+    if (k > 6) {
+        CL_STEP(6, u1, u5, id);
+    }
+    if (k > 7) {
+        CL_STEP(7, u3, u7, id);
+    }
 #undef CL_STEP
     (void)b2;
     STI512PD(lab, bi);
@@ -1141,58 +1162,78 @@ __attribute__((target("avx512f"))) static inline void cl_labels8(__m512d v0, __m
  * apply (k != 8).  In-process micro-benchmark of km_lloyd_f64, 2,048 rows
  * (in L2), one thread, min of 5 alternated runs against the lanes kernel:
  * d = 32 0.78, 24 0.79, 16 0.81, 13 0.80, 8 0.83, 4 0.79, 1 0.78. */
+/* Sixteen rows at x (row stride d) against the centres in the lanes (Q:
+ * column c is Q + 8c, lanes past k zero): their labels at lab; the 16 rows
+ * 32 on asked for into L1 where pf is not NULL (2d lines, two a column). */
+__attribute__((target("avx512f"), always_inline)) static inline void cl_block16(const double *x, size_t d,
+                                                                 const double *Q, const double *cn,
+                                                                 size_t k, const char *pf,
+                                                                 int32_t *lab)
+{
+    __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
+    __m512d a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0;
+    __m512d a15 = a0;
+    const double *x8 = x + 8 * d;
+    for (size_t c = 0; c < d; c++) {
+        if (pf != NULL) {
+            _mm_prefetch(pf + 128 * c, _MM_HINT_T0);
+            _mm_prefetch(pf + 128 * c + 64, _MM_HINT_T0);
+        }
+        const __m512d q = _mm512_loadu_pd(Q + 8 * c);
+#define CL_FMA(i, a, xb) a = _mm512_fmadd_pd(_mm512_set1_pd((xb)[(i) * d + c]), q, a)
+        CL_FMA(0, a0, x);
+        CL_FMA(1, a1, x);
+        CL_FMA(2, a2, x);
+        CL_FMA(3, a3, x);
+        CL_FMA(4, a4, x);
+        CL_FMA(5, a5, x);
+        CL_FMA(6, a6, x);
+        CL_FMA(7, a7, x);
+        CL_FMA(0, a8, x8);
+        CL_FMA(1, a9, x8);
+        CL_FMA(2, a10, x8);
+        CL_FMA(3, a11, x8);
+        CL_FMA(4, a12, x8);
+        CL_FMA(5, a13, x8);
+        CL_FMA(6, a14, x8);
+        CL_FMA(7, a15, x8);
+#undef CL_FMA
+    }
+    cl_labels8(a0, a1, a2, a3, a4, a5, a6, a7, cn, k, lab);
+    cl_labels8(a8, a9, a10, a11, a12, a13, a14, a15, cn, k, lab + 8);
+}
+/* rows 0..nr of a tile, 16 at a time, the last few through a zeroed
+ * buffer of 16 rows (each row's chains are its own: the same bits); C
+ * packed by km_pack_cl; 0 where it does not apply (k > 8, other CPUs). */
 __attribute__((target("avx512f"))) static int labels_cl_f64_512(const double *X, size_t nr,
                                                                 size_t npf, size_t d,
                                                                 const double *C, const double *cn,
                                                                 size_t k, int32_t *lab)
 {
-    if (k != 8 || nr < 16) {
+    if (!CL_APPLIES(k, d)) {
         return 0;
     }
     size_t r0 = 0;
     for (; r0 + 16 <= nr; r0 += 16) {
-        const double *x = X + r0 * d;
-        /* the 16 rows 32 on into L1: 2d lines, two a column.  10M x 32 f64,
-         * alternated, best of 3: one thread 0.112-0.113 s an iteration
-         * against 0.138-0.169 for 64 rows on into L2 (24 rows 0.120, 48
-         * 0.120-0.133; into L2 at 32 rows 0.121-0.126), two threads
-         * 0.063-0.064 against 0.079; no prefetch 0.179-0.188. */
-        const char *pf = (const char *)(X + (r0 + 32) * d);
-        const int pfok = r0 + 48 <= npf;
-        __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
-        __m512d a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0;
-        __m512d a15 = a0;
-        const double *x8 = x + 8 * d;
-        for (size_t c = 0; c < d; c++) {
-            if (pfok) {
-                _mm_prefetch(pf + 128 * c, _MM_HINT_T0);
-                _mm_prefetch(pf + 128 * c + 64, _MM_HINT_T0);
-            }
-            const __m512d q = _mm512_loadu_pd(C + 8 * c);
-#define CL_FMA(i, a, xb) a = _mm512_fmadd_pd(_mm512_set1_pd((xb)[(i) * d + c]), q, a)
-            CL_FMA(0, a0, x);
-            CL_FMA(1, a1, x);
-            CL_FMA(2, a2, x);
-            CL_FMA(3, a3, x);
-            CL_FMA(4, a4, x);
-            CL_FMA(5, a5, x);
-            CL_FMA(6, a6, x);
-            CL_FMA(7, a7, x);
-            CL_FMA(0, a8, x8);
-            CL_FMA(1, a9, x8);
-            CL_FMA(2, a10, x8);
-            CL_FMA(3, a11, x8);
-            CL_FMA(4, a12, x8);
-            CL_FMA(5, a13, x8);
-            CL_FMA(6, a14, x8);
-            CL_FMA(7, a15, x8);
-#undef CL_FMA
+        /* the rows 32 on into L1.  10M x 32, k = 8, alternated, best of 3:
+         * one thread 0.112-0.113 s an iteration against 0.138-0.169 for
+         * 64 rows on into L2 (24 rows 0.120, 48 0.120-0.133; into L2 at 32
+         * rows 0.121-0.126), two threads 0.063-0.064 against 0.079; no
+         * prefetch 0.179-0.188. */
+        const char *pf = r0 + 48 <= npf ? (const char *)(X + (r0 + 32) * d) : NULL;
+        if (k == 8) { /* a constant: no test a step (k = 8 was 1.02-1.05x slower with them) */
+            cl_block16(X + r0 * d, d, C, cn, 8, pf, lab + r0);
+        } else {
+            cl_block16(X + r0 * d, d, C, cn, k, pf, lab + r0);
         }
-        cl_labels8(a0, a1, a2, a3, a4, a5, a6, a7, cn, lab + r0);
-        cl_labels8(a8, a9, a10, a11, a12, a13, a14, a15, cn, lab + r0 + 8);
     }
     if (r0 < nr) {
-        labels_f64_512(X + r0 * d, nr - r0, npf - r0, d, C, cn, k, lab + r0);
+        double xb[16 * KM_DOTS_MAXD];
+        int32_t lb[16];
+        memset(xb, 0, 16 * d * sizeof *xb);
+        memcpy(xb, X + r0 * d, (nr - r0) * d * sizeof *xb);
+        cl_block16(xb, d, C, cn, k, NULL, lb);
+        memcpy(lab + r0, lb, (nr - r0) * sizeof *lab);
     }
     return 1;
 }
@@ -1298,14 +1339,25 @@ KM_PACK(float, f32)
             memset(cnt, 0, k * sizeof *cnt);                                                       \
         }                                                                                          \
         T pbuf[KM_PACK_BUF];                                                                       \
-        T *P = k * d <= KM_PACK_BUF ? pbuf : malloc(k * d * sizeof *P);                            \
+        /* f64 with k <= 8: the centre-lane kernel's columns of 8 (labels_cl_f64_512) */           \
+        const int cl_ = isa == 2 && sizeof(T) == sizeof(double) && CL_APPLIES(k, d);               \
+        const size_t np_ = (cl_ ? 8 : k) * d;                                                      \
+        T *P = np_ <= KM_PACK_BUF ? pbuf : malloc(np_ * sizeof *P);                                \
         if (P == NULL) {                                                                           \
             if (sp != buf) {                                                                       \
                 free(sp);                                                                          \
             }                                                                                      \
             return -1;                                                                             \
         }                                                                                          \
-        km_pack_##SFX(C, k, d, isa == 2, P);                                                       \
+        if (cl_) {                                                                                 \
+            for (size_t c = 0; c < d; c++) {                                                       \
+                for (size_t m = 0; m < 8; m++) {                                                   \
+                    P[c * 8 + m] = m < k ? C[m * d + c] : (T)0;                                    \
+                }                                                                                  \
+            }                                                                                      \
+        } else {                                                                                   \
+            km_pack_##SFX(C, k, d, isa == 2, P);                                                   \
+        }                                                                                          \
         if (isa == 2) {                                                                            \
             lloyd_##SFX##_512(X, nr, d, P, cn, k, w, lab, sp, dp, wk, cnt, moved);                 \
         } else {                                                                                   \
