@@ -594,6 +594,19 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
     VT r4 = LANE_ROW(LOADU, LOADZ, ZERO, 4), r5 = LANE_ROW(LOADU, LOADZ, ZERO, 5);                 \
     VT r6 = LANE_ROW(LOADU, LOADZ, ZERO, 6), r7 = LANE_ROW(LOADU, LOADZ, ZERO, 7)
 
+/* The first two of an 8 x 8 transposition's three stages (doubles): u0..u7
+ * from the rows r0..r7; u_a with u_(a + 4) under ic, then id, gives the
+ * columns (to_lanes_f64_512, cl_labels8).  ia, ib: the caller's. */
+#define TR8_PD_U(r0, r1, r2, r3, r4, r5, r6, r7)                                                   \
+    __m512d t0 = _mm512_unpacklo_pd(r0, r1), t1 = _mm512_unpackhi_pd(r0, r1);                      \
+    __m512d t2 = _mm512_unpacklo_pd(r2, r3), t3 = _mm512_unpackhi_pd(r2, r3);                      \
+    __m512d t4 = _mm512_unpacklo_pd(r4, r5), t5 = _mm512_unpackhi_pd(r4, r5);                      \
+    __m512d t6 = _mm512_unpacklo_pd(r6, r7), t7 = _mm512_unpackhi_pd(r6, r7);                      \
+    __m512d u0 = _mm512_permutex2var_pd(t0, ia, t2), u1 = _mm512_permutex2var_pd(t0, ib, t2);      \
+    __m512d u2 = _mm512_permutex2var_pd(t1, ia, t3), u3 = _mm512_permutex2var_pd(t1, ib, t3);      \
+    __m512d u4 = _mm512_permutex2var_pd(t4, ia, t6), u5 = _mm512_permutex2var_pd(t4, ib, t6);      \
+    __m512d u6 = _mm512_permutex2var_pd(t5, ia, t7), u7 = _mm512_permutex2var_pd(t5, ib, t7)
+
 /* All 8 transposed columns are stored (XT holds KM_DOTS_MAXD columns and
  * c0 + 8 <= KM_DOTS_MAXD): columns past d come out zero and are never read,
  * and no column array goes through the stack. */
@@ -608,14 +621,7 @@ __attribute__((target("avx512f"))) static inline void to_lanes_f64_512(double *X
         __mmask8 mk = (__mmask8)(d - c0 >= 8 ? 0xffu : (1u << (d - c0)) - 1u);
         const int full = m == 8 && d - c0 >= 8;
         LANE_ROWS8(__m512d, _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_setzero_pd);
-        __m512d t0 = _mm512_unpacklo_pd(r0, r1), t1 = _mm512_unpackhi_pd(r0, r1);
-        __m512d t2 = _mm512_unpacklo_pd(r2, r3), t3 = _mm512_unpackhi_pd(r2, r3);
-        __m512d t4 = _mm512_unpacklo_pd(r4, r5), t5 = _mm512_unpackhi_pd(r4, r5);
-        __m512d t6 = _mm512_unpacklo_pd(r6, r7), t7 = _mm512_unpackhi_pd(r6, r7);
-        __m512d u0 = _mm512_permutex2var_pd(t0, ia, t2), u1 = _mm512_permutex2var_pd(t0, ib, t2);
-        __m512d u2 = _mm512_permutex2var_pd(t1, ia, t3), u3 = _mm512_permutex2var_pd(t1, ib, t3);
-        __m512d u4 = _mm512_permutex2var_pd(t4, ia, t6), u5 = _mm512_permutex2var_pd(t4, ib, t6);
-        __m512d u6 = _mm512_permutex2var_pd(t5, ia, t7), u7 = _mm512_permutex2var_pd(t5, ib, t7);
+        TR8_PD_U(r0, r1, r2, r3, r4, r5, r6, r7);
         double *o = XT + c0 * 8;
         _mm512_storeu_pd(o, _mm512_permutex2var_pd(u0, ic, u4));
         _mm512_storeu_pd(o + 8, _mm512_permutex2var_pd(u2, ic, u6));
@@ -1118,57 +1124,32 @@ __attribute__((target("avx512f"))) static inline void cl_labels8(__m512d v0, __m
     const __m512i ib = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
     const __m512i ic = _mm512_set_epi64(11, 10, 9, 8, 3, 2, 1, 0);
     const __m512i id = _mm512_set_epi64(15, 14, 13, 12, 7, 6, 5, 4);
-    __m512d t0 = _mm512_unpacklo_pd(v0, v1), t1 = _mm512_unpackhi_pd(v0, v1);
-    __m512d t2 = _mm512_unpacklo_pd(v2, v3), t3 = _mm512_unpackhi_pd(v2, v3);
-    __m512d t4 = _mm512_unpacklo_pd(v4, v5), t5 = _mm512_unpackhi_pd(v4, v5);
-    __m512d t6 = _mm512_unpacklo_pd(v6, v7), t7 = _mm512_unpackhi_pd(v6, v7);
-    __m512d u0 = _mm512_permutex2var_pd(t0, ia, t2), u1 = _mm512_permutex2var_pd(t0, ib, t2);
-    __m512d u2 = _mm512_permutex2var_pd(t1, ia, t3), u3 = _mm512_permutex2var_pd(t1, ib, t3);
-    __m512d u4 = _mm512_permutex2var_pd(t4, ia, t6), u5 = _mm512_permutex2var_pd(t4, ib, t6);
-    __m512d u6 = _mm512_permutex2var_pd(t5, ia, t7), u7 = _mm512_permutex2var_pd(t5, ib, t7);
+    TR8_PD_U(v0, v1, v2, v3, v4, v5, v6, v7);
     VT b1 = _mm512_set1_pd((double)INFINITY), b2 = b1, bi = _mm512_setzero_pd();
 #define CL_STEP(j, u, w, IDX)                                                                      \
-    ASSIGN_STEP1(_mm512_permutex2var_pd(u, IDX, w), j, _mm512_set1_pd((double)(j)), b1, b2, bi,    \
-                 _mm512_fnmadd_pd, _mm512_set1_pd, LT512PD, _mm512_mask_blend_pd, _mm512_min_pd,   \
-                 double)
-    CL_STEP(0, u0, u4, ic); /* k >= 1 */
-    if (k > 1) {
-        CL_STEP(1, u2, u6, ic);
+    if ((j) < k) {                                                                                 \
+        ASSIGN_STEP1(_mm512_permutex2var_pd(u, IDX, w), j, _mm512_set1_pd((double)(j)), b1, b2,    \
+                     bi, _mm512_fnmadd_pd, _mm512_set1_pd, LT512PD, _mm512_mask_blend_pd,          \
+                     _mm512_min_pd, double);                                                       \
     }
-    if (k > 2) {
-        CL_STEP(2, u1, u5, ic);
-    }
-    if (k > 3) {
-        CL_STEP(3, u3, u7, ic);
-    }
-    if (k > 4) {
-        CL_STEP(4, u0, u4, id);
-    }
-    if (k > 5) {
-        CL_STEP(5, u2, u6, id);
-    }
-    if (k > 6) {
-        CL_STEP(6, u1, u5, id);
-    }
-    if (k > 7) {
-        CL_STEP(7, u3, u7, id);
-    }
+    CL_STEP(0, u0, u4, ic) /* the centres 0..k-1 in order */
+    CL_STEP(1, u2, u6, ic)
+    CL_STEP(2, u1, u5, ic)
+    CL_STEP(3, u3, u7, ic)
+    CL_STEP(4, u0, u4, id)
+    CL_STEP(5, u2, u6, id)
+    CL_STEP(6, u1, u5, id)
+    CL_STEP(7, u3, u7, id)
 #undef CL_STEP
     (void)b2;
     STI512PD(lab, bi);
 }
-/* rows 0..nr of a tile, 16 at a time (the rest to the lanes kernel); C
- * packed (km_pack: with k = 8, column c is C + 8c); 0 where it does not
- * apply (k != 8).  In-process micro-benchmark of km_lloyd_f64, 2,048 rows
- * (in L2), one thread, min of 5 alternated runs against the lanes kernel:
- * d = 32 0.78, 24 0.79, 16 0.81, 13 0.80, 8 0.83, 4 0.79, 1 0.78. */
 /* Sixteen rows at x (row stride d) against the centres in the lanes (Q:
  * column c is Q + 8c, lanes past k zero): their labels at lab; the 16 rows
  * 32 on asked for into L1 where pf is not NULL (2d lines, two a column). */
-__attribute__((target("avx512f"), always_inline)) static inline void cl_block16(const double *x, size_t d,
-                                                                 const double *Q, const double *cn,
-                                                                 size_t k, const char *pf,
-                                                                 int32_t *lab)
+__attribute__((target("avx512f"), always_inline)) static inline void
+cl_block16(const double *x, size_t d, const double *Q, const double *cn, size_t k, const char *pf,
+           int32_t *lab)
 {
     __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
     __m512d a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0;
