@@ -410,8 +410,9 @@ static void test_labels_are_nearest(void **state)
  * index) and the sums in row order, bit for bit, for every column count
  * the kernels take (rows into lanes a block of columns at a time, partial
  * lane groups, padded sums, weights in the padding, the sums of few
- * centres held in registers) in f64 and f32, unweighted and weighted.  Without the kernels (no SIMD,
- * or a shape left to GEMM) the step runs on the GEMM path: skipped here. */
+ * centres held in registers, the centres in the lanes at k <= 8, f64) in
+ * f64 and f32, unweighted and weighted.  Without the kernels (no SIMD, or
+ * a shape left to GEMM) the step runs on the GEMM path: skipped here. */
 static void test_fused_pass_is_plain_loop(void **state)
 {
     ct_error err;

@@ -4,9 +4,10 @@
 
 #include <stddef.h>
 
-/* Zeroed memory for large randomly-probed tables (hash slots): blocks of
- * 4 MiB and more are 2 MiB aligned and asked for transparent huge pages,
- * since random probes would otherwise miss the TLB on nearly every access.
+/* Zeroed memory for large randomly-probed tables (hash slots) and other
+ * large zeroed arrays: blocks of 4 MiB and more are 2 MiB aligned and asked
+ * for transparent huge pages, since random probes would otherwise miss the
+ * TLB on nearly every access (and each 4 KiB page's first touch faults).
  * Free with free(). NULL when out of memory. */
 void *ct_calloc_table(size_t n, size_t size);
 

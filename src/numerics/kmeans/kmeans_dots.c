@@ -14,15 +14,16 @@ int km_dots_isa(void)
     return ct_simd_level();
 }
 
-/* The fused kernels' rows 8 lane groups ahead: into L1 where a lane group
- * is under 1 KB, else into L2 (at 32 columns, 16-18 KB ahead in L1 had
- * crowded out the centres and the lanes: in-process A/B of the two hints,
- * Lloyd at d = 32, k = 8 and 64, f32 and f64, 1 and 2 threads, 16 runs:
- * 0.86-1.03, 8 of 8 single-thread runs below 1 (0.91-0.99); at 8 columns
- * L2 was 0.99-1.07, so L1 stays). */
+/* The fused kernels' rows a few lane groups ahead (a pair 4, a lone group
+ * 8): into L1 where a lane group is under 1 KB, else into L2 (at 32
+ * columns, 16-18 KB ahead in L1 had crowded out the centres and the lanes:
+ * in-process A/B of the two hints, Lloyd at d = 32, k = 8 and 64, f32 and
+ * f64, 1 and 2 threads, 16 runs: 0.86-1.03, 8 of 8 single-thread runs
+ * below 1 (0.91-0.99); at 8 columns L2 was 0.99-1.07, so L1 stays). */
+#define KM_PF_L2(lane_bytes) ((lane_bytes) >= 1024)
 #define KM_PREFETCH(p, lane_bytes)                                                                 \
     do {                                                                                           \
-        if ((lane_bytes) >= 1024) {                                                                \
+        if (KM_PF_L2(lane_bytes)) {                                                                \
             _mm_prefetch((p), _MM_HINT_T1);                                                        \
         } else {                                                                                   \
             _mm_prefetch((p), _MM_HINT_T0);                                                        \
@@ -285,7 +286,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
     do {                                                                                           \
         size_t nb_ = (pfn_ + 63) / 64 * 64;                                                        \
         nb_ = nb_ < pfs_ ? nb_ : pfs_;                                                             \
-        if ((lane_bytes) >= 1024) { /* KM_PREFETCH's hint, tested once */                         \
+        if (KM_PF_L2(lane_bytes)) { /* KM_PREFETCH's hint, tested once */                         \
             for (size_t q_ = 0; q_ < nb_; q_ += 64) {                                              \
                 _mm_prefetch(pf_ + q_, _MM_HINT_T1);                                               \
             }                                                                                      \
@@ -928,12 +929,6 @@ __attribute__((target("avx512f,popcnt"), noinline)) static void km_group_rows(co
     st[k] = pos;
 }
 
-/* The sums of a tile under AVX-512 for few centres: the rows grouped by
- * label (km_group_rows), then each centre's sums held in registers while its
- * rows are added, rows in order (the bits of the row-by-row loop).  Row by
- * row through memory, each row's load of its centre's sums waited for the
- * store before it: 58 % of Lloyd's samples at 10M x 32, k = 8, f32 sat on
- * that store. */
 /* ACC_GROUP_LOOP's adds for NV whole vectors of 8 values a row (TAIL: and
  * one more of d - full under tm), each in its register: a loop per shape,
  * with no test on d inside. */
@@ -972,6 +967,12 @@ __attribute__((target("avx512f,popcnt"), noinline)) static void km_group_rows(co
     }
 #define WMUL_NONE(v) (v)
 #define WMUL_W(v) _mm512_mul_pd(_mm512_set1_pd(wi), v)
+/* The sums of a tile under AVX-512 for few centres: the rows grouped by
+ * label (km_group_rows), then each centre's sums held in registers while its
+ * rows are added, rows in order (the bits of the row-by-row loop).  Row by
+ * row through memory, each row's load of its centre's sums waited for the
+ * store before it: 58 % of Lloyd's samples at 10M x 32, k = 8, f32 sat on
+ * that store. */
 #define ACC_GROUPED(T, LOAD8, ROW8)                                                                \
     int32_t ord[LLOYD_TILE + 16];                                                                  \
     uint32_t st[KM_GROUP_MAXK + 1];                                                                \
@@ -990,9 +991,9 @@ __attribute__((target("avx512f,popcnt"), noinline)) static void km_group_rows(co
         __m512d a2 = dp > 16 ? _mm512_loadu_pd(s + 16) : z_;                                       \
         __m512d a3 = dp > 24 ? _mm512_loadu_pd(s + 24) : z_;                                       \
         if (w == NULL) {                                                                           \
-            ACC_GROUP_LOOP(T, WMUL_NONE, LOAD8, ROW8)                                                    \
+            ACC_GROUP_LOOP(T, WMUL_NONE, LOAD8, ROW8)                                              \
         } else {                                                                                   \
-            ACC_GROUP_LOOP(T, WMUL_W, LOAD8, ROW8)                                                       \
+            ACC_GROUP_LOOP(T, WMUL_W, LOAD8, ROW8)                                                 \
         }                                                                                          \
         _mm512_storeu_pd(s, a0);                                                                   \
         if (dp > 8) {                                                                              \
@@ -1025,7 +1026,7 @@ __attribute__((target("avx512f,popcnt"), noinline)) static void km_group_rows(co
         const T *xt, size_t tn, size_t left, const int32_t *tl, const double *w, double *sums,     \
         size_t dp, double *wk, uint64_t *cnt, size_t d, size_t k)                                  \
     {                                                                                              \
-        if (KM_GROUP_PAYS(k, d)) {                                                                \
+        if (KM_GROUP_PAYS(k, d)) {                                                                 \
             ACC_GROUPED(T, LOAD8, ROW8);                                                           \
             return;                                                                                \
         }                                                                                          \
@@ -1088,11 +1089,6 @@ __attribute__((target("avx512f,popcnt"), noinline)) static void km_group_rows(co
 ACC_TILE8(f64_512, double, LOAD8PD, ROW8PD)
 ACC_TILE8(f32_512, float, LOAD8PS, ROW8PS)
 
-__attribute__((target("avx512f"))) static void labels_f64_512(const double *X, size_t nr,
-                                                             size_t npf, size_t d, const double *C,
-                                                             const double *cn, size_t k,
-                                                             int32_t *lab);
-
 /* ---- Lloyd's labels with the centres in the lanes (f64, k <= 8) -------------
  * The lanes kernels above put rows in the lanes, which costs a transposition
  * of every row (at d = 32, f64, 12 shuffles a row, a sixth of Lloyd's time
@@ -1108,7 +1104,7 @@ __attribute__((target("avx512f"))) static void labels_f64_512(const double *X, s
  * 1 0.78; k = 7, d = 32 0.67-0.73, d = 6 0.87; k = 4, d = 32 0.89, d = 6
  * 0.91; k = 5, d = 8 0.93; k = 2, d = 3 0.79. */
 #define CL_NONE(xt, tn, npf, d, C, cn, k, tl) 0
-#define CL_APPLIES(k, d) ((k) <= 8)
+#define CL_APPLIES(k) ((k) <= 8)
 /* Eight rows' labels from their vectors v0..v7 (lane j: centre j): an
  * 8 x 8 transposition (lane r: row r), then the lanes kernels' argmin */
 __attribute__((target("avx512f"))) static inline void cl_labels8(__m512d v0, __m512d v1,
@@ -1185,13 +1181,13 @@ cl_block16(const double *x, size_t d, const double *Q, const double *cn, size_t 
 }
 /* rows 0..nr of a tile, 16 at a time, the last few through a zeroed
  * buffer of 16 rows (each row's chains are its own: the same bits); C
- * packed by km_pack_cl; 0 where it does not apply (k > 8, other CPUs). */
+ * packed by km_pack8_*; 0 where it does not apply (k > 8, other CPUs). */
 __attribute__((target("avx512f"))) static int labels_cl_f64_512(const double *X, size_t nr,
                                                                 size_t npf, size_t d,
                                                                 const double *C, const double *cn,
                                                                 size_t k, int32_t *lab)
 {
-    if (!CL_APPLIES(k, d)) {
+    if (!CL_APPLIES(k)) {
         return 0;
     }
     size_t r0 = 0;
@@ -1289,6 +1285,15 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
             }                                                                                      \
             j += W;                                                                                \
         }                                                                                          \
+    }                                                                                              \
+    /* the centre-lane kernel's (k <= 8): column c is P + 8c, zeros past k */                      \
+    static void km_pack8_##SFX(const T *C, size_t k, size_t d, T *P)                               \
+    {                                                                                              \
+        for (size_t c = 0; c < d; c++) {                                                           \
+            for (size_t m = 0; m < 8; m++) {                                                       \
+                P[c * 8 + m] = m < k ? C[m * d + c] : (T)0;                                        \
+            }                                                                                      \
+        }                                                                                          \
     }
 KM_PACK(double, f64)
 KM_PACK(float, f32)
@@ -1321,7 +1326,7 @@ KM_PACK(float, f32)
         }                                                                                          \
         T pbuf[KM_PACK_BUF];                                                                       \
         /* f64 with k <= 8: the centre-lane kernel's columns of 8 (labels_cl_f64_512) */           \
-        const int cl_ = isa == 2 && sizeof(T) == sizeof(double) && CL_APPLIES(k, d);               \
+        const int cl_ = isa == 2 && sizeof(T) == sizeof(double) && CL_APPLIES(k);                  \
         const size_t np_ = (cl_ ? 8 : k) * d;                                                      \
         T *P = np_ <= KM_PACK_BUF ? pbuf : malloc(np_ * sizeof *P);                                \
         if (P == NULL) {                                                                           \
@@ -1331,11 +1336,7 @@ KM_PACK(float, f32)
             return -1;                                                                             \
         }                                                                                          \
         if (cl_) {                                                                                 \
-            for (size_t c = 0; c < d; c++) {                                                       \
-                for (size_t m = 0; m < 8; m++) {                                                   \
-                    P[c * 8 + m] = m < k ? C[m * d + c] : (T)0;                                    \
-                }                                                                                  \
-            }                                                                                      \
+            km_pack8_##SFX(C, k, d, P);                                                            \
         } else {                                                                                   \
             km_pack_##SFX(C, k, d, isa == 2, P);                                                   \
         }                                                                                          \

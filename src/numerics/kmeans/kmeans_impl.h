@@ -809,7 +809,8 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
     KM_REAL *CR = malloc(k * d * sizeof *CR), *cn = malloc(k * sizeof *cn);
     double *part = malloc(nb * stride * sizeof *part);
     double *Cn = calloc(k * d + k, sizeof *Cn), *u = ct_malloc_big(n, sizeof *u);
-    double *l = ct_malloc_big(n, sizeof *l), *sh = malloc(k * sizeof *sh), *pj = calloc(k, sizeof *pj);
+    double *l = ct_malloc_big(n, sizeof *l), *sh = malloc(k * sizeof *sh);
+    double *pj = calloc(k, sizeof *pj);
     double *ndist = malloc(nb * sizeof *ndist);
     /* Yinyang: the groups, the centres in group order, the bounds */
     uint32_t *grp = yy ? malloc(k * sizeof *grp) : NULL;
