@@ -1,5 +1,10 @@
 /* test_core.c - status, par, rng, comm, dates, CSV tokenizer, sorting, RFM. */
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "data/csv_internal.h"
@@ -94,6 +99,95 @@ static void test_par_first_error_wins(void **state)
     assert_status(ct_par_for(100, 10, 4, fail_some, NULL, &err), CT_EDATA);
     assert_string_equal(err.msg, "block 3 failed");
     assert_status(ct_par_for(100, 0, 4, fail_some, NULL, &err), CT_EINVAL);
+}
+
+/* ---- the pool of workers: every block once, whatever the calls' shapes ---- */
+typedef struct {
+    atomic_uint *runs; /* per block: how many times it ran */
+    pthread_t caller;
+    atomic_int bad_mask; /* a block on a pooled worker found SIGINT unblocked */
+    int nest;            /* blocks call ct_par_for themselves */
+} poolctx;
+
+static ct_status count_block(void *ctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    poolctx *c = ctx;
+    (void)begin;
+    (void)end;
+    atomic_fetch_add(&c->runs[b], 1);
+    if (!pthread_equal(pthread_self(), c->caller)) {
+        sigset_t cur;
+        pthread_sigmask(SIG_BLOCK, NULL, &cur);
+        if (!sigismember(&cur, SIGINT)) {
+            atomic_store(&c->bad_mask, 1);
+        }
+    }
+    if (c->nest) { /* the pool is owned: this call starts threads of its own */
+        double x[50], part[5];
+        for (size_t i = 0; i < 50; i++) {
+            x[i] = (double)(i + b);
+        }
+        sumctx sc = {x, part};
+        ct_status s = ct_par_for(50, 10, 3, sum_block, &sc, err);
+        if (s != CT_OK || part[4] != 10 * (double)b + 445) {
+            return ct_fail(err, CT_EINTERNAL, "nested call: block sum %g", part[4]);
+        }
+    }
+    return CT_OK;
+}
+
+/* calls of every thread count and block count, each block run exactly once */
+static void *pool_calls(void *arg)
+{
+    int *ok = arg, seed = *ok;
+    *ok = 1;
+    for (int it = 0; it < 300 && *ok; it++) {
+        size_t nb = (size_t)(1 + (it * 7 + seed) % 23);
+        unsigned threads = (unsigned)(1 + (it + seed) % 6);
+        atomic_uint runs[23];
+        for (size_t b = 0; b < 23; b++) {
+            atomic_init(&runs[b], 0);
+        }
+        poolctx c = {runs, pthread_self(), 0, it % 17 == 0};
+        atomic_init(&c.bad_mask, 0);
+        ct_error err;
+        if (ct_par_for(nb * 5 - 2, 5, threads, count_block, &c, &err) != CT_OK ||
+            atomic_load(&c.bad_mask)) {
+            *ok = 0;
+        }
+        for (size_t b = 0; b < nb; b++) {
+            *ok &= atomic_load(&runs[b]) == 1;
+        }
+    }
+    return NULL;
+}
+
+static void test_par_pool(void **state)
+{
+    (void)state;
+    alarm(120); /* a lost job hangs: fail instead */
+    int ok = 0;
+    pool_calls(&ok);
+    assert_true(ok);
+    /* two callers at once: one owns the pool, the other starts threads */
+    pthread_t t;
+    int ok1 = 1, ok2 = 2;
+    assert_int_equal(pthread_create(&t, NULL, pool_calls, &ok1), 0);
+    pool_calls(&ok2);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(ok1 && ok2);
+    /* a child of fork has no workers: the pool starts again there */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int okc = 3;
+        pool_calls(&okc);
+        _exit(okc ? 0 : 1);
+    }
+    int wst;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    alarm(0);
 }
 
 static void test_rng_streams(void **state)
@@ -478,7 +572,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_messages), cmocka_unit_test(test_par_bit_identical),
-        cmocka_unit_test(test_par_first_error_wins), cmocka_unit_test(test_rng_streams),
+        cmocka_unit_test(test_par_first_error_wins), cmocka_unit_test(test_par_pool),
+        cmocka_unit_test(test_rng_streams),
         cmocka_unit_test(test_comm_serial),     cmocka_unit_test(test_dates), cmocka_unit_test(test_timezone),
         cmocka_unit_test(test_csv_tokenizer),   cmocka_unit_test(test_csv_errors),
         cmocka_unit_test(test_parse_double),    cmocka_unit_test(test_radix_sort),
