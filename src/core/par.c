@@ -78,8 +78,8 @@ static void *worker(void *arg)
  * (a call made while it is owned, from a block or from another thread, makes
  * threads of its own, as every call did before); the owner hands its job
  * to nthreads - 1 workers, each through a mailbox of its own, runs blocks
- * itself and waits until they have all finished.  Which thread runs a block never changes a
- * result (see the top of this file).
+ * itself and waits until they have all finished.  Which thread runs a
+ * block never changes a result (see the top of this file).
  *
  * Waiting spins for up to POOL_SPIN seconds before it sleeps on a condition
  * variable: on a VM a wake-up through the kernel costs 25-30 us, about half
@@ -123,18 +123,40 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Whether a wait begun at t0, on its i-th look, should go on spinning (the
+ * clock is read every 64th look): if so, after a pause. */
+static int keep_spinning(unsigned i, double t0)
+{
+    if (i % 64 == 0 && ct_seconds() - t0 > POOL_SPIN) {
+        return 0;
+    }
+    cpu_relax();
+    return 1;
+}
+
 /* Spin until the slot's generation differs from seen or POOL_SPIN has
  * passed: the generation. */
 static unsigned long spin_gen(const pool_slot *sl, unsigned long seen)
 {
     double t0 = ct_seconds();
-    for (unsigned i = 1;; i++) {
-        unsigned long g = atomic_load_explicit(&sl->gen, memory_order_acquire);
-        if (g != seen || (i % 64 == 0 && ct_seconds() - t0 > POOL_SPIN)) {
-            return g;
-        }
-        cpu_relax();
+    unsigned long g;
+    for (unsigned i = 1;
+         (g = atomic_load_explicit(&sl->gen, memory_order_acquire)) == seen && keep_spinning(i, t0);
+         i++) {
     }
+    return g;
+}
+
+/* pthread_create with every signal blocked in the new thread (a signal's
+ * handler runs on a thread of the program's own): pthread_create's result. */
+static int start_quiet(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 static void *pool_worker(void *arg)
@@ -184,21 +206,17 @@ static void pool_setup(void)
  * take part, which may be fewer (same results, just slower). */
 static unsigned pool_grow(unsigned count)
 {
-    sigset_t all, old;
     count = count < POOL_MAX ? count : POOL_MAX;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     while (pool.nworkers < count) {
         pthread_t t;
         pool_slot *sl = &pool.slot[pool.nworkers];
         sl->start = atomic_load(&sl->gen);
-        if (pthread_create(&t, NULL, pool_worker, sl) != 0) {
+        if (start_quiet(&t, pool_worker, sl) != 0) {
             break;
         }
         pthread_detach(t);
         pool.nworkers++;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return pool.nworkers < count ? pool.nworkers : count;
 }
 
@@ -226,20 +244,16 @@ static int pool_run(par_job *job, unsigned nthreads)
     pthread_mutex_unlock(&pool.mu);
     worker(job);
     double t0 = ct_seconds();
-    for (unsigned i = 1; atomic_load(&pool.finished) < want; i++) {
-        if (i % 64 == 0 && ct_seconds() - t0 > POOL_SPIN) {
-            pthread_mutex_lock(&pool.mu);
-            atomic_store(&pool.owner_sleeping, 1);
-            while (atomic_load(&pool.finished) < want) {
-                pthread_cond_wait(&pool.done, &pool.mu);
-            }
-            atomic_store(&pool.owner_sleeping, 0);
-            pthread_mutex_unlock(&pool.mu);
-            break;
-        }
-        cpu_relax();
+    for (unsigned i = 1; atomic_load(&pool.finished) < want && keep_spinning(i, t0); i++) {
     }
     pthread_mutex_lock(&pool.mu);
+    if (atomic_load(&pool.finished) < want) {
+        atomic_store(&pool.owner_sleeping, 1);
+        while (atomic_load(&pool.finished) < want) {
+            pthread_cond_wait(&pool.done, &pool.mu);
+        }
+        atomic_store(&pool.owner_sleeping, 0);
+    }
     pool.busy = 0;
     pthread_mutex_unlock(&pool.mu);
     return 1;
@@ -251,15 +265,11 @@ static void run_own(par_job *job, unsigned nthreads)
 {
     pthread_t *tid = malloc(sizeof *tid * (nthreads - 1));
     unsigned started = 0;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
     for (; tid != NULL && started < nthreads - 1; started++) {
-        if (pthread_create(&tid[started], NULL, worker, job) != 0) {
+        if (start_quiet(&tid[started], worker, job) != 0) {
             break; /* fewer threads: same result, just slower */
         }
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     worker(job);
     for (unsigned i = 0; i < started; i++) {
         pthread_join(tid[i], NULL);
