@@ -559,15 +559,18 @@ static void test_seed_hook_is_fit_start(void **state)
  * (d = 12: repeated candidates tie exactly, and the first index of a tie
  * must be kept).  k-means|| at k = 40 draws about 80 candidates a round,
  * so its first round splits (cand_min: 16 measured first, the others
- * pruned by them), ties included. */
+ * pruned by them), ties included.  The last two sets are near uniform
+ * (blobs wider than their spacing): long prefixes, so rows and whole tiles
+ * measured against every candidate (cmin_tile), beside the chunked rows. */
 static void test_pruned_plusplus_exact(void **state)
 {
     ct_error err;
     (void)state;
     const size_t D[3] = {3, 12, 29};
-    for (int t = 0; t < 6; t++) {
-        size_t n = 30000, d = D[t % 3], k = t < 3 ? 25 : 40;
-        double *X = blobs(n, d, 9, 1.5, 70 + (uint64_t)t, NULL), *w = malloc(n * sizeof *w);
+    for (int t = 0; t < 8; t++) {
+        size_t n = 30000, d = t < 6 ? D[t % 3] : D[t - 5], k = t < 3 ? 25 : 40;
+        double *X = blobs(n, d, 9, t < 6 ? 1.5 : 200.0, 70 + (uint64_t)t, NULL);
+        double *w = malloc(n * sizeof *w);
         float *F = malloc(n * d * sizeof *F);
         if (t == 4) {
             for (size_t q = 0; q < n * d; q++) {

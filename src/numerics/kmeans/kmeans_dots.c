@@ -1634,6 +1634,113 @@ PP_FNS256(f32, float)
 PP_DISPATCH(double, f64)
 PP_DISPATCH(float, f32)
 
+/* ---- k-means||'s pruned rounds: rows against chunks of candidates ---------- */
+
+size_t km_chunk_lanes(size_t size)
+{
+    int isa = km_dots_isa();
+    return isa == 0 ? 0 : (isa == 2 ? 64 : 32) / size;
+}
+
+/* Two halves at a time: eight FMA chains in flight (two pipes of latency
+ * 4), each column one load of each half's chunk and eight broadcasts of
+ * the rows' values (a chunk an item, each column two loads an FMA, was
+ * 2.3x slower at 32 columns with the chunks in L2); an odd last half runs
+ * beside itself.  Per item the least lane value, then the least index among
+ * the lanes that hold it (EQBITS: their mask as bits). */
+#define CHUNKS_BODY(LANES, VT, SETZERO, SET1, LOAD, FMADD, FNMADD, T, REDMIN, EQBITS)              \
+    for (size_t h = 0; h < nh; h += 2) {                                                           \
+        size_t h1 = h + 1 < nh ? h + 1 : h, q0 = 4 * h, q1 = 4 * h1;                               \
+        const T *za = z[h], *zb = z[h1];                                                           \
+        const T *x0 = x[q0], *x1 = x[q0 + 1], *x2 = x[q0 + 2], *x3 = x[q0 + 3];                    \
+        const T *x4 = x[q1], *x5 = x[q1 + 1], *x6 = x[q1 + 2], *x7 = x[q1 + 3];                    \
+        VT a[8] = {SETZERO(), SETZERO(), SETZERO(), SETZERO(),                                     \
+                   SETZERO(), SETZERO(), SETZERO(), SETZERO()};                                    \
+        for (size_t c = 0; c < d; c++) {                                                           \
+            VT ca = LOAD(za + c * LANES), cb = LOAD(zb + c * LANES);                               \
+            a[0] = FMADD(SET1(x0[c]), ca, a[0]);                                                   \
+            a[1] = FMADD(SET1(x1[c]), ca, a[1]);                                                   \
+            a[2] = FMADD(SET1(x2[c]), ca, a[2]);                                                   \
+            a[3] = FMADD(SET1(x3[c]), ca, a[3]);                                                   \
+            a[4] = FMADD(SET1(x4[c]), cb, a[4]);                                                   \
+            a[5] = FMADD(SET1(x5[c]), cb, a[5]);                                                   \
+            a[6] = FMADD(SET1(x6[c]), cb, a[6]);                                                   \
+            a[7] = FMADD(SET1(x7[c]), cb, a[7]);                                                   \
+        }                                                                                          \
+        for (size_t e = 0; e < (h1 > h ? 8u : 4u); e++) {                                          \
+            const T *zq = e < 4 ? za : zb;                                                         \
+            VT vq = FNMADD(a[e], SET1((T)2), LOAD(zq + d * LANES)); /* cn - 2a, as km_assign */   \
+            T mn = REDMIN(vq);                                                                     \
+            unsigned bits = EQBITS(vq, SET1(mn));                                                  \
+            const uint32_t *id = (const uint32_t *)(const void *)(zq + (d + 1) * LANES);           \
+            uint32_t best = bits != 0 ? id[__builtin_ctz(bits)] : UINT32_MAX; /* 0: NaN */         \
+            for (bits &= bits - 1; bits != 0; bits &= bits - 1) { /* a tie: the least index */    \
+                uint32_t o = id[__builtin_ctz(bits)];                                              \
+                best = o < best ? o : best;                                                        \
+            }                                                                                      \
+            v[q0 + e] = mn; /* e >= 4: q1 + e - 4 = q0 + e */                                      \
+            t[q0 + e] = best;                                                                      \
+        }                                                                                          \
+    }
+
+__attribute__((target("avx2,fma"))) static inline double hmin_pd_256(__m256d v)
+{
+    __m128d m = _mm_min_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_min_sd(m, _mm_unpackhi_pd(m, m)));
+}
+
+__attribute__((target("avx2,fma"))) static inline float hmin_ps_256(__m256 v)
+{
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_min_ss(m, _mm_shuffle_ps(m, m, 1)));
+}
+
+#define EQ512PD(a, b) (unsigned)_mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ)
+#define EQ512PS(a, b) (unsigned)_mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ)
+#define EQ256PD(a, b) (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_EQ_OQ))
+#define EQ256PS(a, b) (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_EQ_OQ))
+
+#define CHUNKS_FN(SFX, TGT, T, VT_, LANES, SETZERO, SET1, LOAD, FMADD, FNMADD, REDMIN, EQBITS)     \
+    __attribute__((target(TGT))) static void chunks_##SFX(const T *const *x, const T *const *z,    \
+                                                          size_t nh, size_t d, T *v, uint32_t *t)\
+    {                                                                                              \
+        typedef VT_ VT;                                                                            \
+        CHUNKS_BODY(LANES, VT, SETZERO, SET1, LOAD, FMADD, FNMADD, T, REDMIN, EQBITS)              \
+    }
+CHUNKS_FN(f64_512, "avx512f", double, __m512d, 8, _mm512_setzero_pd, _mm512_set1_pd,
+          _mm512_loadu_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd, _mm512_reduce_min_pd, EQ512PD)
+CHUNKS_FN(f32_512, "avx512f", float, __m512, 16, _mm512_setzero_ps, _mm512_set1_ps,
+          _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_reduce_min_ps, EQ512PS)
+CHUNKS_FN(f64_256, "avx2,fma", double, __m256d, 4, _mm256_setzero_pd, _mm256_set1_pd,
+          _mm256_loadu_pd, _mm256_fmadd_pd, _mm256_fnmadd_pd, hmin_pd_256, EQ256PD)
+CHUNKS_FN(f32_256, "avx2,fma", float, __m256, 8, _mm256_setzero_ps, _mm256_set1_ps,
+          _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps, hmin_ps_256, EQ256PS)
+
+int km_chunks_f64(const double *const *x, const double *const *z, size_t nh, size_t d, double *v,
+                  uint32_t *t)
+{
+    int isa = km_dots_isa();
+    if (isa == 2) {
+        chunks_f64_512(x, z, nh, d, v, t);
+    } else if (isa == 1) {
+        chunks_f64_256(x, z, nh, d, v, t);
+    }
+    return isa == 0 ? -1 : 0;
+}
+
+int km_chunks_f32(const float *const *x, const float *const *z, size_t nh, size_t d, float *v,
+                  uint32_t *t)
+{
+    int isa = km_dots_isa();
+    if (isa == 2) {
+        chunks_f32_512(x, z, nh, d, v, t);
+    } else if (isa == 1) {
+        chunks_f32_256(x, z, nh, d, v, t);
+    }
+    return isa == 0 ? -1 : 0;
+}
+
 /* ---- distances for silhouettes --------------------------------------------- */
 
 static void dist_rows_c(const double *x, const double *XT, size_t ld, size_t d, size_t q0,

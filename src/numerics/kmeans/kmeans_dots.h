@@ -94,6 +94,21 @@ int km_pp_rows_f32(const float *xn, const float *zn, const float *G, const uint3
                    size_t nr, size_t m, int pend, int low0, int32_t newj, const double *w,
                    double *D, int32_t *near, double *acc);
 
+/* k-means||'s pruned rounds: nh halves of four items, item q the row
+ * x[q] (d values) against the chunk z[q / 4] of L = km_chunk_lanes(sizeof
+ * value) candidates, laid out as d x L values (column by column), their
+ * |z|^2 (L values; +inf in a lane without a candidate) and their indices
+ * (L uint32_t, in the space of L values).  v[q]: the least |z|^2 - 2 x.z
+ * over the lanes, each x.z the FMA chain over the columns in order and the
+ * rest km_assign's operations (the same bits); t[q]: the least index among
+ * the lanes at v[q].  km_chunk_lanes is 0 and km_chunks -1 without AVX2 or
+ * AVX-512. */
+size_t km_chunk_lanes(size_t size);
+int km_chunks_f64(const double *const *x, const double *const *z, size_t nh, size_t d, double *v,
+                  uint32_t *t);
+int km_chunks_f32(const float *const *x, const float *const *z, size_t nh, size_t d, float *v,
+                  uint32_t *t);
+
 /* Euclidean distances (not squared) from x (d values) to the rows q0..q1 of
  * a transposed table XT (d x ld): out[q - q0].  Each as sqrt of the
  * squared differences added over the columns in order, no fused

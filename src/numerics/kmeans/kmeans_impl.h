@@ -1043,81 +1043,46 @@ static double KM_SUF(pp_delta)(size_t d, double xnmax, double znmax)
  * lower a row's closest D only if |c_near - z|^2 < 4 (D + delta), delta
  * the rounding of the expanded distances (pp_delta, per row).  Each earlier
  * candidate's new ones sorted by that distance make a row's candidates a
- * prefix of its near's list; the rows of a block are grouped by near and
- * measured against their prefixes with the FMA-chain kernel (the same
- * |c|^2 - 2 x.c, bit for bit), so the round's closest and near are those
- * of measuring every candidate (CLVTIER_PP_NOPRUNE=1).  A block where more
- * than three quarters of the rows would take every candidate (the first
- * round: D is the distance to one point) takes the fused kernel instead, as
- * do rows of fewer than 12 columns (cand_min); a first round of 64
- * candidates or more splits instead (cmin_pruned). */
+ * prefix of its near's list.  The lists are cut into chunks of L (the
+ * vector's lanes), each stored transposed (km_chunks' layout), and a row is
+ * measured against the chunks that hold its prefix, candidates in the
+ * lanes (km_chunks: the same |c|^2 - 2 x.c, bit for bit): a superset of
+ * its prefix holds every candidate that can lower its D, so the minimum,
+ * first index among ties, is that over all candidates, and the round's
+ * closest and near are those of measuring every candidate
+ * (CLVTIER_PP_NOPRUNE=1).  On the bench's blobs (10M x 32, k = 64) a row's
+ * prefix is 7-9 of the round's 112-139 candidates after the first round.
+ * A row whose prefix reaches past the stored chunks (half the list, less
+ * where the table would pass CMIN_TABLE bytes) is measured against all of
+ * them in index order with the fused kernel, as is a tile where more than
+ * three quarters of the rows would be (streamed), and rows of fewer than
+ * 12 columns (cand_min).  A first round of 64 candidates or more splits
+ * (cmin_pruned). */
 typedef struct KM_SUF(cmin) {
     const KM_REAL *X, *xn, *CR, *cn;
-    size_t d, m, tr;
+    size_t d, m;
     double *closest;
     int32_t *near;
     size_t first;
-    const uint32_t *ord; /* (first + s) x m: per earlier candidate (then per one of the
-                          * split's s), the new ones nearest first; NULL: every row
-                          * against every candidate */
-    const double *dzs;   /* the same shape: those squared distances, ascending */
+    const KM_REAL *zt;   /* per earlier candidate (then per one of the split's s): its
+                          * first nchk chunks of new ones, nearest first, chs values each;
+                          * NULL: every row against every candidate */
+    size_t lanes, chs, nchk;
+    const double *thr;   /* the same rows, nthr each: the squared distance that opens
+                          * chunk j (1 - 1e-12), +inf past the list */
+    size_t nthr;
     double deps, znmax;  /* delta of a row: deps (|x|^2 + znmax) */
-    km_pool *pool;       /* the pruned blocks' scratch */
+    km_pool *pool;       /* the pruned tiles' scratch */
     size_t s;            /* split: s of the round's candidates measured first for every row
                           * (0: none); CR, cn and m are then the others' */
     const KM_REAL *CS, *csn;    /* those s (s x d) and their |z|^2 */
     const uint32_t *sidx, *ridx; /* the s and the others' indices in the round, ascending */
 } KM_SUF(cmin);
 
-#define CMIN_TILE 512
-
-/* The first index of the smallest |z|^2 - 2 x.z over the c candidates Z
- * (in the order of ord), for the one row x (a tie found by the fused kernel:
- * it keeps the first in Z's order). */
-static uint32_t KM_SUF(cmin_tie)(const KM_REAL *X, size_t i, size_t d, const KM_REAL *Z,
-                                 const KM_REAL *zn, const uint32_t *ord, size_t c, KM_REAL v,
-                                 int *rc)
-{
-    KM_REAL G[64];
-    uint32_t best = UINT32_MAX;
-    for (size_t t0 = 0; t0 < c && *rc == 0; t0 += 64) {
-        size_t nt = c - t0 < 64 ? c - t0 : 64;
-        *rc = KM_SUF(km_dots_chain)(X, &i, 1, d, Z + t0 * d, nt, G);
-        for (size_t t = 0; t < nt && *rc == 0; t++) {
-            if (zn[t0 + t] - (KM_REAL)2 * G[t] == v && ord[t0 + t] < best) {
-                best = ord[t0 + t];
-            }
-        }
-    }
-    return best;
-}
-
-/* The rows begin..end against their prefixes: 0, 1 where the block should
- * take the fused kernel over all candidates, -2 out of memory, -1 no
- * kernel.  A row whose prefix holds more than a third of the candidates
- * (a gathered row costs about three times a streamed one a candidate) is
- * measured against all of them in index order; the others are grouped by
- * near, each group's rows by their prefix's length (longest first).  The
- * rows are copied in that order in one pass over the block (the reads
- * stream; a gather in group order waited on memory: 84 against 42 cycles a
- * row) and measured with the fused kernel a lane group at a time, against
- * the longest prefix of the lanes: a superset of each row's prefix holds
- * every candidate that can lower its D, so the minimum is that over all
- * candidates; where it is tied, cmin_tie finds its first index.  The rows
- * are ordered by two stable counting sorts (by length, longest first, then
- * by group: the order the insertion sort it replaced gave, which was
- * quadratic in a group's rows), in scratch from the round's pool.
- *
- * Split (P->s > 0, the first round: every row's D is the distance to one
- * point, so no row's prefix is short): the s candidates spread farthest
- * apart are measured first for every row, with the fused kernel in row
- * order; the row's nearest of them (vs, ts) then bounds the others as an
- * earlier candidate would (near' and D' = min(D, its distance) choose and
- * cut the prefix), and the round's minimum is the smaller of the two
- * halves' kernel values, the lower index where they tie (cmin_take): the
- * value and index a pass over all the candidates gives, compared before
- * |x|^2 is added, as the fused kernel compares them. */
-#define CMIN_LANES 8
+#define CMIN_TILE 512           /* rows measured against all candidates at a time */
+#define CMIN_ROWS 8192          /* a pruned tile's rows (see cmin_tile) */
+#define CMIN_TABLE (64u << 20)  /* the chunks' bytes at most */
+#define CMIN_HALVES 16          /* km_chunks' halves (four items each) a call */
 
 /* Row i's result: candidate t (its index in the round) at kernel value v,
  * or with a split the first half's (vs, ts) where that is smaller or tied
@@ -1141,8 +1106,7 @@ static inline void KM_SUF(cmin_take)(const KM_SUF(cmin) *P, size_t i, KM_REAL v,
 
 /* The rows begin..begin + nr against every candidate of CR in index order
  * (fused, streamed), each combined with its first half (vs, ts: split
- * only; the unsplit round's blocks that take every candidate pass NULL):
- * -1 no kernel. */
+ * only; NULL otherwise): -1 no kernel. */
 static int KM_SUF(cmin_all)(const KM_SUF(cmin) *P, size_t begin, size_t nr, const KM_REAL *vs,
                             const uint32_t *ts)
 {
@@ -1156,147 +1120,220 @@ static int KM_SUF(cmin_all)(const KM_SUF(cmin) *P, size_t begin, size_t nr, cons
         }
         for (size_t r = 0; r < nt; r++) {
             uint32_t t = P->s > 0 ? P->ridx[lab[r]] : (uint32_t)lab[r];
-            KM_SUF(cmin_take)(P, begin + r0 + r, v1[r], t, P->s > 0 ? vs[r0 + r] : 0,
-                              P->s > 0 ? ts[r0 + r] : 0);
+            KM_SUF(cmin_take)(P, begin + r0 + r, v1[r], t, vs != NULL ? vs[r0 + r] : 0,
+                              vs != NULL ? ts[r0 + r] : 0);
         }
     }
     return 0;
 }
-static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
+
+/* The chunks of a row's prefix: how many of thr (+inf past the list) lie
+ * under lim, eight at a time (the count is branch-free). */
+static inline size_t KM_SUF(cmin_nchunks)(const double *thr, double lim)
 {
-    size_t nr = end - begin, m = P->m, d = P->d, na = P->first, full = m / 3;
-    size_t ns = P->s > 0 ? nr : 0, ne = na + P->s; /* ne: the earlier candidates, then S */
-    size_t bytes = 3 * km_carved(nr, sizeof(uint32_t)) + km_carved(m + 1, sizeof(uint32_t)) +
-                   km_carved(ne + 2, sizeof(size_t)) + km_carved(m * d + m, sizeof(KM_REAL)) +
-                   km_carved(nr * d, sizeof(KM_REAL)) + km_carved(ns, sizeof(KM_REAL)) +
-                   2 * km_carved(ns, sizeof(uint32_t)) + km_carved(ns, sizeof(double));
-    int pslot;
-    unsigned char *mem = km_pool_take(P->pool, bytes, &pslot), *p = mem;
-    if (mem == NULL) {
-        return -2;
+    size_t c = 0, n8;
+    do {
+        n8 = 0;
+        for (size_t j = 0; j < 8; j++) {
+            n8 += thr[c + j] < lim;
+        }
+        c += n8;
+    } while (n8 == 8);
+    return c;
+}
+
+/* cmin_tile's queue of km_chunks' items: halves of four rows with a chunk each. */
+typedef struct KM_SUF(cmin_q) {
+    const KM_REAL *x[4 * CMIN_HALVES], *z[CMIN_HALVES];
+    uint32_t r[4 * CMIN_HALVES], t[4 * CMIN_HALVES]; /* r: the item's row, UINT32_MAX: a pad */
+    KM_REAL v[4 * CMIN_HALVES];
+    size_t n; /* items queued: whole halves */
+} KM_SUF(cmin_q);
+
+/* The queued items measured, each row's least value (least index where
+ * tied) kept in vb, tb; the queue emptied.  -1: no kernel. */
+static int KM_SUF(cmin_flush)(KM_SUF(cmin_q) *Q, size_t d, KM_REAL *vb, uint32_t *tb)
+{
+    if (Q->n > 0 && KM_SUF(km_chunks)(Q->x, Q->z, Q->n / 4, d, Q->v, Q->t) != 0) {
+        return -1;
     }
-    uint32_t *rows = km_carve(&p, nr, sizeof *rows), *cnt = km_carve(&p, nr, sizeof *cnt);
-    uint32_t *slot = km_carve(&p, nr, sizeof *slot), *hist = km_carve(&p, m + 1, sizeof *hist);
-    size_t *at = km_carve(&p, ne + 2, sizeof *at); /* groups: the nears, then the rows taking all */
-    KM_REAL *Zb = km_carve(&p, m * d + m, sizeof *Zb), *znb = Zb + m * d;
-    KM_REAL *Xb = km_carve(&p, nr * d, sizeof *Xb), v1[CMIN_LANES], v2[CMIN_LANES];
-    KM_REAL *vs = km_carve(&p, ns, sizeof *vs); /* split: the first half's value, index, */
-    uint32_t *ts = km_carve(&p, ns, sizeof *ts), *np = km_carve(&p, ns, sizeof *np); /* near' */
-    double *Dp = km_carve(&p, ns, sizeof *Dp);                                       /* and D' */
-    int32_t lab[CMIN_LANES];
+    for (size_t e = 0; e < Q->n; e++) {
+        uint32_t r = Q->r[e];
+        if (r != UINT32_MAX && (Q->v[e] < vb[r] || (Q->v[e] == vb[r] && Q->t[e] < tb[r]))) {
+            vb[r] = Q->v[e];
+            tb[r] = Q->t[e];
+        }
+    }
+    Q->n = 0;
+    return 0;
+}
+
+/* The rows begin..end (at most CMIN_ROWS) against their prefixes: 0, -1
+ * no kernel.  First each row's chunk count (its reads of X started, in row
+ * order); then the rows grouped by near (a counting sort), and per group
+ * and chunk its rows that need the chunk, four to a half, go to km_chunks
+ * (a chunk is loaded once for four rows); a row's result is the least value
+ * over its items, the least index where tied.  The rows past the stored
+ * chunks are copied together and measured against all candidates.  A tile
+ * of 8,192 rows (2 MB of X at 32 columns: the rows come back from L3)
+ * leaves fewer halves part empty than 2,048 (at 10M x 32, k = 64, 1.33-1.80
+ * halves' slots a row against 1.35-2.26, for 1.22-1.64 items a row):
+ * seeding 1.62-1.64 s against 1.90 (2 threads, alternated in one process).
+ *
+ * Split (P->s > 0, the first round: every row's D is the distance to one
+ * point, so no row's prefix is short): the s candidates spread farthest
+ * apart are measured first for every row, with the fused kernel in row
+ * order; the row's nearest of them (vs, ts) then bounds the others as an
+ * earlier candidate would (near' and D' = min(D, its distance) choose and
+ * cut the prefix), and the round's minimum is the smaller of the two
+ * halves' kernel values, the lower index where they tie (cmin_take): the
+ * value and index a pass over all the candidates gives, compared before
+ * |x|^2 is added, as the fused kernel compares them. */
+static int KM_SUF(cmin_tile)(const KM_SUF(cmin) *P, size_t begin, size_t end, unsigned char *mem)
+{
+    size_t nr = end - begin, d = P->d, na = P->first, ne = na + P->s, nchk = P->nchk;
+    size_t ns = P->s > 0 ? nr : 0;
+    unsigned char *p = mem;
+    uint32_t *nch = km_carve(&p, nr, sizeof *nch), *grp = km_carve(&p, nr, sizeof *grp);
+    uint32_t *rows = km_carve(&p, nr, sizeof *rows), *at = km_carve(&p, ne + 1, sizeof *at);
+    uint32_t *tb = km_carve(&p, nr, sizeof *tb), *ts = km_carve(&p, ns, sizeof *ts);
+    KM_REAL *vb = km_carve(&p, nr, sizeof *vb), *vs = km_carve(&p, ns, sizeof *vs);
+    KM_REAL *Xb = km_carve(&p, CMIN_TILE * d, sizeof *Xb);
+    int32_t lt[CMIN_TILE];
     int rc = 0;
-    memset(at, 0, (ne + 2) * sizeof *at);
-    memset(hist, 0, (m + 1) * sizeof *hist);
+    /* the split's first half, row by row: vs, ts (its index in the round) and
+     * near' (grp) */
     for (size_t r0 = 0; r0 < ns && rc == 0; r0 += CMIN_TILE) {
-        int32_t lt[CMIN_TILE];
         size_t nt = ns - r0 < CMIN_TILE ? ns - r0 : CMIN_TILE;
         if (KM_SUF(km_assign)(P->X + (begin + r0) * d, nt, d, P->CS, P->csn, P->s, lt, vs + r0,
                               NULL) != 0) {
             rc = -1;
+            break;
         }
-        for (size_t r = r0; r < r0 + nt && rc == 0; r++) {
-            size_t i = begin + r;
+        for (size_t r = r0; r < r0 + nt; r++) {
+            ts[r] = P->sidx[lt[r - r0]];
+            grp[r] = (uint32_t)(na + (size_t)lt[r - r0]);
+        }
+    }
+    /* each row's chunks: 0 (no candidate can lower D), 1..nchk, or nchk + 1
+     * (all candidates) */
+    size_t nfull = 0;
+    memset(at, 0, (ne + 1) * sizeof *at);
+    for (size_t r = 0; r < nr && rc == 0; r++) {
+        size_t i = begin + r, a = (size_t)P->near[i];
+        double D = P->closest[i];
+        for (size_t o = 0; o < d * sizeof(KM_REAL); o += 64) {
+            __builtin_prefetch((const char *)(P->X + i * d) + o);
+        }
+        if (ns > 0) {
             double d2 = (double)P->xn[i] + (double)vs[r];
             d2 = d2 > 0 ? d2 : 0.0;
-            ts[r] = P->sidx[lt[r - r0]];
-            int low = d2 < P->closest[i];
-            Dp[r] = low ? d2 : P->closest[i];
-            np[r] = low ? (uint32_t)(na + (size_t)lt[r - r0]) : (uint32_t)P->near[i];
+            a = d2 < D ? grp[r] : a;
+            D = d2 < D ? d2 : D;
         }
+        double lim = 4 * (D + P->deps * ((double)P->xn[i] + P->znmax));
+        size_t c = KM_SUF(cmin_nchunks)(P->thr + a * P->nthr, lim);
+        nch[r] = (uint32_t)(c > nchk ? nchk + 1 : c);
+        grp[r] = (uint32_t)a;
+        nfull += c > nchk;
+        at[a] += c > 0 && c <= nchk;
     }
-    size_t nfull = 0;
+    if (rc == 0 && 4 * nfull > 3 * nr) { /* mostly rows taking all: streamed */
+        return KM_SUF(cmin_all)(P, begin, nr, ns > 0 ? vs : NULL, ts);
+    }
+    /* the rows with chunks, grouped by near (at[a]: group a's start) */
+    size_t npre = 0;
+    for (size_t a = 0; a < ne; a++) {
+        uint32_t h = at[a];
+        at[a] = (uint32_t)npre;
+        npre += h;
+    }
     for (size_t r = 0; r < nr && rc == 0; r++) {
-        size_t i = begin + r, a = ns > 0 ? np[r] : (size_t)P->near[i];
-        double lim = 4 * ((ns > 0 ? Dp[r] : P->closest[i]) +
-                          P->deps * ((double)P->xn[i] + P->znmax));
-        const double *dz = P->dzs + a * m;
-        size_t lo = 0, hi = m; /* the first t with dz[t] (1 - 1e-12) >= lim */
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (dz[mid] * (1 - 1e-12) < lim) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
+        if (nch[r] > 0 && nch[r] <= nchk) {
+            rows[at[grp[r]]++] = (uint32_t)r;
         }
-        cnt[r] = (uint32_t)(lo > full ? m : lo);
-        hist[cnt[r]] += 1;
-        nfull += lo > full;
-        at[(lo > full ? ne : a) + 1] += lo > 0;
+        vb[r] = (KM_REAL)INFINITY;
+        tb[r] = UINT32_MAX;
     }
-    if (rc == 0 && 4 * nfull > 3 * nr) { /* mostly rows taking all: the fused kernel streams them */
-        rc = ns > 0 ? KM_SUF(cmin_all)(P, begin, nr, vs, ts) : 1;
-        km_pool_give(P->pool, pslot, mem);
-        return rc;
-    }
-    if (rc == 0) {
-        for (size_t a = 0; a <= ne; a++) {
-            at[a + 1] += at[a];
+    /* per group and chunk j, its rows that need j, four to a half (the last
+     * padded with its last row, whose result is dropped) */
+    KM_SUF(cmin_q) Q;
+    Q.n = 0;
+    for (size_t a = 0, g0 = 0; a < ne && rc == 0; g0 = at[a], a++) {
+        uint32_t mx = 0;
+        for (size_t q = g0; q < at[a]; q++) {
+            mx = nch[rows[q]] > mx ? nch[rows[q]] : mx;
         }
-        uint32_t run = 0; /* by length, longest first (slot: that order) */
-        for (size_t c = m; c >= 1; c--) {
-            uint32_t h = hist[c];
-            hist[c] = run;
-            run += h;
-        }
-        for (size_t r = 0; r < nr; r++) {
-            if (cnt[r] > 0) {
-                slot[hist[cnt[r]]++] = (uint32_t)r;
+        for (uint32_t j = 0; j < mx && rc == 0; j++) {
+            const KM_REAL *z = P->zt + (a * nchk + j) * P->chs;
+            for (size_t q = g0; q < at[a] && rc == 0; q++) {
+                if (nch[rows[q]] > j) {
+                    if (Q.n % 4 == 0) {
+                        Q.z[Q.n / 4] = z;
+                    }
+                    Q.x[Q.n] = P->X + (begin + rows[q]) * d;
+                    Q.r[Q.n++] = rows[q];
+                    rc = Q.n == 4 * CMIN_HALVES ? KM_SUF(cmin_flush)(&Q, d, vb, tb) : 0;
+                }
             }
-        }
-        for (size_t q = 0; q < run; q++) { /* then by group, stably; at[a]: a's end */
-            uint32_t r = slot[q];
-            rows[at[cnt[r] == m ? ne : ns > 0 ? np[r] : (size_t)P->near[begin + r]]++] = r;
-        }
-        for (size_t q = 0; q < at[ne]; q++) {
-            slot[rows[q]] = (uint32_t)q;
-        }
-        for (size_t r = 0; r < nr; r++) {
-            if (cnt[r] > 0) {
-                memcpy(Xb + (size_t)slot[r] * d, P->X + (begin + r) * d, d * sizeof *Xb);
+            for (; Q.n % 4 != 0; Q.n++) { /* pad the half */
+                Q.x[Q.n] = Q.x[Q.n - 1];
+                Q.r[Q.n] = UINT32_MAX;
             }
+            rc = rc == 0 && Q.n == 4 * CMIN_HALVES ? KM_SUF(cmin_flush)(&Q, d, vb, tb) : rc;
         }
     }
-    for (size_t r = 0; r < ns && rc == 0; r++) { /* no other candidate can lower D': S's */
-        if (cnt[r] == 0) {
-            KM_SUF(cmin_take)(P, begin + r, vs[r], ts[r], vs[r], ts[r]);
-        }
-    }
-    for (size_t a = 0, g0 = 0; a <= ne && rc == 0; a++) {
-        size_t g1 = at[a], c = g1 > g0 ? cnt[rows[g0]] : 0; /* group a: rows[g0 .. g1] */
-        const uint32_t *o = a < ne ? P->ord + a * m : NULL;
-        const KM_REAL *Z = P->CR, *zn = P->cn; /* all, in index order */
-        if (o != NULL) {
-            for (size_t t = 0; t < c; t++) {
-                memcpy(Zb + t * d, P->CR + (size_t)o[t] * d, d * sizeof *Zb);
-                znb[t] = P->cn[o[t]];
-            }
-            Z = Zb;
-            zn = znb;
-        }
-        for (size_t q0 = g0; q0 < g1 && rc == 0; q0 += CMIN_LANES) {
-            size_t nl = g1 - q0 < CMIN_LANES ? g1 - q0 : CMIN_LANES, kq = cnt[rows[q0]];
-            if (KM_SUF(km_assign)(Xb + q0 * d, nl, d, Z, zn, kq, lab, v1, v2) != 0) {
+    rc = rc == 0 ? KM_SUF(cmin_flush)(&Q, d, vb, tb) : rc;
+    /* the results in row order; the rows taking all, CMIN_TILE at a time */
+    size_t nx = 0;
+    for (size_t r = 0; r <= nr && rc == 0; r++) {
+        if (nx == CMIN_TILE || (r == nr && nx > 0)) {
+            KM_REAL v1[CMIN_TILE];
+            if (KM_SUF(km_assign)(Xb, nx, d, P->CR, P->cn, P->m, lt, v1, NULL) != 0) {
                 rc = -1;
                 break;
             }
-            for (size_t l = 0; l < nl && rc == 0; l++) {
-                size_t r = rows[q0 + l], i = begin + r;
-                double d2 = (double)P->xn[i] + (double)v1[l];
-                d2 = d2 > 0 ? d2 : 0.0;
-                if (ns > 0 && v1[l] > vs[r]) { /* the first half's, whichever index the other */
-                    KM_SUF(cmin_take)(P, i, vs[r], ts[r], vs[r], ts[r]);
-                } else if (ns > 0 || d2 < P->closest[i]) {
-                    uint32_t t = o != NULL ? o[lab[l]] : (uint32_t)lab[l];
-                    if (o != NULL && v2[l] == v1[l]) {
-                        t = KM_SUF(cmin_tie)(P->X, i, d, Zb, znb, o, kq, v1[l], &rc);
-                    }
-                    t = ns > 0 ? P->ridx[t] : t;
-                    KM_SUF(cmin_take)(P, i, v1[l], t, ns > 0 ? vs[r] : 0, ns > 0 ? ts[r] : 0);
-                }
+            for (size_t e = 0; e < nx; e++) {
+                uint32_t rr = rows[e], t = P->s > 0 ? P->ridx[lt[e]] : (uint32_t)lt[e];
+                KM_SUF(cmin_take)(P, begin + rr, v1[e], t, ns > 0 ? vs[rr] : 0,
+                                  ns > 0 ? ts[rr] : 0);
             }
+            nx = 0;
         }
-        g0 = g1;
+        if (r == nr) {
+            break;
+        }
+        if (nch[r] > nchk) {
+            memcpy(Xb + nx * d, P->X + (begin + r) * d, d * sizeof *Xb);
+            rows[nx++] = (uint32_t)r; /* rows[] is free again */
+        } else if (nch[r] > 0 && tb[r] < P->m) { /* (not where every value overflowed) */
+            uint32_t t = P->s > 0 ? P->ridx[tb[r]] : tb[r];
+            KM_SUF(cmin_take)(P, begin + r, vb[r], t, ns > 0 ? vs[r] : 0, ns > 0 ? ts[r] : 0);
+        } else if (ns > 0) { /* no other candidate can lower D': S's */
+            KM_SUF(cmin_take)(P, begin + r, vs[r], ts[r], vs[r], ts[r]);
+        }
+    }
+    return rc;
+}
+
+/* Scratch of a tile of nr rows. */
+static size_t KM_SUF(cmin_bytes)(const KM_SUF(cmin) *P, size_t nr)
+{
+    size_t ns = P->s > 0 ? nr : 0;
+    return 4 * km_carved(nr, sizeof(uint32_t)) + km_carved(P->first + P->s + 1, sizeof(uint32_t)) +
+           km_carved(ns, sizeof(uint32_t)) + km_carved(nr, sizeof(KM_REAL)) +
+           km_carved(ns, sizeof(KM_REAL)) + km_carved(CMIN_TILE * P->d, sizeof(KM_REAL));
+}
+
+static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
+{
+    int pslot, rc = 0;
+    unsigned char *mem = km_pool_take(P->pool, KM_SUF(cmin_bytes)(P, CMIN_ROWS), &pslot);
+    if (mem == NULL) {
+        return -2;
+    }
+    for (size_t r0 = begin; r0 < end && rc == 0; r0 += CMIN_ROWS) {
+        rc = KM_SUF(cmin_tile)(P, r0, end - r0 < CMIN_ROWS ? end : r0 + CMIN_ROWS, mem);
     }
     km_pool_give(P->pool, pslot, mem);
     return rc;
@@ -1312,7 +1349,7 @@ static ct_status KM_SUF(cmin_block)(void *vctx, size_t b, size_t begin, size_t e
             P->near[i] = 0;
         }
     }
-    int rc = P->ord != NULL ? KM_SUF(cmin_pruned)(P, begin, end) : 1;
+    int rc = P->zt != NULL ? KM_SUF(cmin_pruned)(P, begin, end) : 1;
     if (rc == 1) {
         rc = KM_SUF(cmin_all)(P, begin, end - begin, NULL, NULL);
     }
@@ -1401,20 +1438,28 @@ static int KM_SUF(cand_min)(const km_ctx *K, const void *Xv, const void *xnv, co
     /* fewer earlier candidates than CMIN_SPLIT (the first round): split */
     size_t s = prune && first < CMIN_SPLIT && m >= 4 * CMIN_SPLIT ? CMIN_SPLIT : 0;
     size_t mr = m - s, ne = first + s; /* the candidates pruned, the tables' rows */
+    /* the chunks: half the list, fewer where the table would pass CMIN_TABLE */
+    size_t L = km_chunk_lanes(sizeof(KM_REAL)), chs = (d + 2) * L;
+    size_t nreal = (mr + L - 1) / L, nchk = (mr / 2 + L - 1) / L;
+    nchk = nchk < 1 ? 1 : nchk > nreal ? nreal : nchk;
+    if (prune && ne * nchk * chs * sizeof(KM_REAL) > CMIN_TABLE) {
+        nchk = CMIN_TABLE / (ne * chs * sizeof(KM_REAL));
+        prune = nchk > 0;
+    }
+    size_t nthr = (nreal + 7) / 8 * 8 + 8; /* +inf from nreal on, 8 at least */
     KM_REAL *CR = malloc(m * d * sizeof *CR), *cn = malloc(m * sizeof *cn);
-    uint32_t *ord = prune ? malloc(ne * mr * sizeof *ord) : NULL;
-    double *dzs = prune ? malloc(ne * mr * sizeof *dzs) : NULL;
+    KM_REAL *zt = prune ? malloc(ne * nchk * chs * sizeof *zt) : NULL;
+    double *thr = prune ? malloc(ne * nthr * sizeof *thr) : NULL;
     km_dz *tmp = prune ? malloc(m * sizeof *tmp) : NULL;
     uint32_t *sidx = malloc((m + 1) * sizeof *sidx), *ridx = malloc((m + 1) * sizeof *ridx);
     double *mind = malloc((m + 1) * sizeof *mind), *cs = malloc((m + 1) * d * sizeof *cs);
     unsigned char *in = malloc(m + 1);
-    if (!CR || !cn || !sidx || !ridx || !mind || !cs || !in ||
-        (prune && (!ord || !dzs || !tmp))) {
+    if (!CR || !cn || !sidx || !ridx || !mind || !cs || !in || (prune && (!zt || !thr || !tmp))) {
         free(in);
         free(CR);
         free(cn);
-        free(ord);
-        free(dzs);
+        free(zt);
+        free(thr);
         free(tmp);
         free(sidx);
         free(ridx);
@@ -1451,24 +1496,36 @@ static int KM_SUF(cand_min)(const km_ctx *K, const void *Xv, const void *xnv, co
             tmp[t] = (km_dz){KM_SUF(cand_sqdist)(x, cs + (s + t) * d, d), (uint32_t)t};
         }
         qsort(tmp, mr, sizeof *tmp, km_dz_cmp);
-        for (size_t t = 0; t < mr; t++) {
-            ord[a * mr + t] = tmp[t].t;
-            dzs[a * mr + t] = tmp[t].v;
+        for (size_t j = 0; j < nthr; j++) {
+            thr[a * nthr + j] = j < nreal ? tmp[j * L].v * (1 - 1e-12) : CT_INF;
+        }
+        for (size_t j = 0; j < nchk; j++) { /* chunk j: d x L values, L |z|^2, L indices */
+            KM_REAL *z = zt + (a * nchk + j) * chs;
+            uint32_t *id = (uint32_t *)(void *)(z + (d + 1) * L);
+            for (size_t l = 0; l < L; l++) {
+                size_t q = j * L + l;
+                uint32_t t = q < mr ? tmp[q].t : UINT32_MAX;
+                for (size_t c = 0; c < d; c++) {
+                    z[c * L + l] = q < mr ? CR[(size_t)t * d + c] : 0;
+                }
+                z[d * L + l] = q < mr ? cn[t] : (KM_REAL)INFINITY;
+                id[l] = t;
+            }
         }
     }
     /* pp_delta's slack, per row: the candidates' largest |z|^2 (1.5 for the
      * rounding of znmax itself) */
     km_pool pool;
     km_pool_init(&pool);
-    KM_SUF(cmin) P = {Xv, xnv, CR, cn, d, mr, CMIN_TILE, closest, near, first,
-                      ord, dzs, KM_SUF(pp_delta)(d, 1, 0), 1.5 * znmax, &pool,
+    KM_SUF(cmin) P = {Xv, xnv, CR, cn, d, mr, closest, near, first,
+                      zt, L, chs, nchk, thr, nthr, KM_SUF(pp_delta)(d, 1, 0), 1.5 * znmax, &pool,
                       s, CR + mr * d, cn + mr, sidx, ridx};
     *st = ct_par_for(K->n, K->rb, K->threads, KM_SUF(cmin_block), &P, err);
     km_pool_free(&pool);
     free(CR);
     free(cn);
-    free(ord);
-    free(dzs);
+    free(zt);
+    free(thr);
     free(tmp);
     free(sidx);
     free(ridx);
