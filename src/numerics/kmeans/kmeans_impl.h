@@ -1129,14 +1129,23 @@ static int KM_SUF(cmin_all)(const KM_SUF(cmin) *P, size_t begin, size_t nr, cons
 
 /* The chunks of a row's prefix: how many of thr (+inf past the list) lie
  * under lim, eight at a time (the count is branch-free). */
+#ifndef KM_V2D_DEFINED
+#define KM_V2D_DEFINED
+typedef double km_v2d __attribute__((vector_size(16)));
+typedef long long km_v2l __attribute__((vector_size(16)));
+#endif
 static inline size_t KM_SUF(cmin_nchunks)(const double *thr, double lim)
 {
     size_t c = 0, n8;
+    km_v2d l2 = {lim, lim};
     do {
-        n8 = 0;
-        for (size_t j = 0; j < 8; j++) {
-            n8 += thr[c + j] < lim;
-        }
+        km_v2d t0, t1, t2, t3;
+        memcpy(&t0, thr + c, sizeof t0);
+        memcpy(&t1, thr + c + 2, sizeof t1);
+        memcpy(&t2, thr + c + 4, sizeof t2);
+        memcpy(&t3, thr + c + 6, sizeof t3);
+        km_v2l m = (t0 < l2) + (t1 < l2) + ((t2 < l2) + (t3 < l2)); /* -1 where under */
+        n8 = (size_t)(-(m[0] + m[1]));
         c += n8;
     } while (n8 == 8);
     return c;
