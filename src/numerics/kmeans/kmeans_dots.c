@@ -1717,6 +1717,61 @@ CHUNKS_FN(f64_256, "avx2,fma", double, __m256d, 4, _mm256_setzero_pd, _mm256_set
 CHUNKS_FN(f32_256, "avx2,fma", float, __m256, 8, _mm256_setzero_ps, _mm256_set1_ps,
           _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_fnmadd_ps, hmin_ps_256, EQ256PS)
 
+/* A chunk from nv rows of C (nv <= LANES; the rest of the lanes 0, +inf,
+ * UINT32_MAX): the rows copied together, then transposed (to_lanes writes
+ * whole groups of columns, so into XT first). */
+#define CHUNK_BUILD_FN(SFX, TGT, T, LANES, TOLANES)                                                \
+    __attribute__((target(TGT))) static void chunk_build_##SFX(T *z, const T *C, const T *cn,      \
+                                                               const uint32_t *ord, size_t nv,     \
+                                                               size_t d)                           \
+    {                                                                                              \
+        T xb[16 * KM_DOTS_MAXD], XT[16 * KM_DOTS_MAXD];                                            \
+        for (size_t l = 0; l < nv; l++) {                                                          \
+            memcpy(xb + l * d, C + (size_t)ord[l] * d, d * sizeof *xb);                            \
+        }                                                                                          \
+        TOLANES(XT, xb, d, nv);                                                                    \
+        memcpy(z, XT, d * LANES * sizeof *z);                                                      \
+        uint32_t *id = (uint32_t *)(void *)(z + (d + 1) * LANES);                                  \
+        for (size_t l = 0; l < LANES; l++) {                                                       \
+            z[d * LANES + l] = l < nv ? cn[ord[l]] : (T)INFINITY;                                  \
+            id[l] = l < nv ? ord[l] : UINT32_MAX;                                                  \
+        }                                                                                          \
+    }
+CHUNK_BUILD_FN(f64_512, "avx512f", double, 8, to_lanes_f64_512)
+CHUNK_BUILD_FN(f32_512, "avx512f", float, 16, to_lanes_f32_512)
+CHUNK_BUILD_FN(f64_256, "avx2,fma", double, 4, to_lanes_f64_256)
+CHUNK_BUILD_FN(f32_256, "avx2,fma", float, 8, to_lanes_f32_256)
+
+int km_chunk_build_f64(double *z, const double *C, const double *cn, const uint32_t *ord,
+                       size_t nv, size_t d)
+{
+    int isa = km_dots_isa();
+    if (isa == 0 || d > KM_DOTS_MAXD) {
+        return -1;
+    }
+    if (isa == 2) {
+        chunk_build_f64_512(z, C, cn, ord, nv, d);
+    } else {
+        chunk_build_f64_256(z, C, cn, ord, nv, d);
+    }
+    return 0;
+}
+
+int km_chunk_build_f32(float *z, const float *C, const float *cn, const uint32_t *ord, size_t nv,
+                       size_t d)
+{
+    int isa = km_dots_isa();
+    if (isa == 0 || d > KM_DOTS_MAXD) {
+        return -1;
+    }
+    if (isa == 2) {
+        chunk_build_f32_512(z, C, cn, ord, nv, d);
+    } else {
+        chunk_build_f32_256(z, C, cn, ord, nv, d);
+    }
+    return 0;
+}
+
 int km_chunks_f64(const double *const *x, const double *const *z, size_t nh, size_t d, double *v,
                   uint32_t *t)
 {

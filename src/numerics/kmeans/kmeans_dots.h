@@ -104,6 +104,12 @@ int km_pp_rows_f32(const float *xn, const float *zn, const float *G, const uint3
  * the lanes at v[q].  km_chunk_lanes is 0 and km_chunks -1 without AVX2 or
  * AVX-512. */
 size_t km_chunk_lanes(size_t size);
+/* Chunk z (that layout) of the rows ord[0..nv) of C (k x d) and their
+ * |c|^2 cn[ord[l]], nv <= L; the other lanes 0, +inf, UINT32_MAX. */
+int km_chunk_build_f64(double *z, const double *C, const double *cn, const uint32_t *ord,
+                       size_t nv, size_t d);
+int km_chunk_build_f32(float *z, const float *C, const float *cn, const uint32_t *ord, size_t nv,
+                       size_t d);
 int km_chunks_f64(const double *const *x, const double *const *z, size_t nh, size_t d, double *v,
                   uint32_t *t);
 int km_chunks_f32(const float *const *x, const float *const *z, size_t nh, size_t d, float *v,

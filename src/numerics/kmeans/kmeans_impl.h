@@ -1052,9 +1052,14 @@ static double KM_SUF(pp_delta)(size_t d, double xnmax, double znmax)
  * closest and near are those of measuring every candidate
  * (CLVTIER_PP_NOPRUNE=1).  On the bench's blobs (10M x 32, k = 64) a row's
  * prefix is 7-9 of the round's 112-139 candidates after the first round.
- * A row whose prefix reaches past the stored chunks (half the list, less
- * where the table would pass CMIN_TABLE bytes) is measured against all of
- * them in index order with the fused kernel, as is a tile where more than
+ * The chunks are built per tile where a group of rows first needs them
+ * (km_chunk_build, into a ring of CMIN_HALVES), not stored per list: a
+ * stored table of every list's chunks (64 MB at 2M x 32, k = 256) came from
+ * DRAM and doubled the seeding at large k, and stored only where it fits
+ * 16 MB it was level at k = 64 (10M x 32: 1.65-1.84 s against 1.66-1.77,
+ * alternated).  A row whose prefix reaches past
+ * half the list (nall chunks) is measured against all of the candidates in
+ * index order with the fused kernel, as is a tile where more than
  * three quarters of the rows would be (streamed), and rows of fewer than
  * 12 columns (cand_min).  A first round of 64 candidates or more splits
  * (cmin_pruned). */
@@ -1064,10 +1069,10 @@ typedef struct KM_SUF(cmin) {
     double *closest;
     int32_t *near;
     size_t first;
-    const KM_REAL *zt;   /* per earlier candidate (then per one of the split's s): its
-                          * first nchk chunks of new ones, nearest first, chs values each;
-                          * NULL: every row against every candidate */
-    size_t lanes, chs, nchk;
+    const uint32_t *ord; /* per earlier candidate (then per one of the split's s): the new
+                          * ones (m), nearest first; NULL: every row against every one */
+    size_t lanes, chs;   /* a chunk: lanes candidates, chs values (km_chunks' layout) */
+    size_t nall;         /* a row whose prefix needs more chunks takes every candidate */
     const double *thr;   /* the same rows, nthr each: the squared distance that opens
                           * chunk j (1 - 1e-12), +inf past the list */
     size_t nthr;
@@ -1080,8 +1085,7 @@ typedef struct KM_SUF(cmin) {
 } KM_SUF(cmin);
 
 #define CMIN_TILE 512           /* rows measured against all candidates at a time */
-#define CMIN_ROWS 8192          /* a pruned tile's rows (see cmin_tile) */
-#define CMIN_TABLE (64u << 20)  /* the chunks' bytes at most */
+#define CMIN_ROWS 16384         /* a pruned tile's rows (see cmin_tile) */
 #define CMIN_HALVES 16          /* km_chunks' halves (four items each) a call */
 
 /* Row i's result: candidate t (its index in the round) at kernel value v,
@@ -1183,11 +1187,14 @@ static int KM_SUF(cmin_flush)(KM_SUF(cmin_q) *Q, size_t d, KM_REAL *vb, uint32_t
  * and chunk its rows that need the chunk, four to a half, go to km_chunks
  * (a chunk is loaded once for four rows); a row's result is the least value
  * over its items, the least index where tied.  The rows past the stored
- * chunks are copied together and measured against all candidates.  A tile
- * of 8,192 rows (2 MB of X at 32 columns: the rows come back from L3)
- * leaves fewer halves part empty than 2,048 (at 10M x 32, k = 64, 1.33-1.80
- * halves' slots a row against 1.35-2.26, for 1.22-1.64 items a row):
- * seeding 1.62-1.64 s against 1.90 (2 threads, alternated in one process).
+ * chunks are copied together and measured against all candidates.  A
+ * group's chunk j is built in the ring where its first half needs it and
+ * serves the group's later halves until the queue is flushed.  Bigger tiles
+ * leave fewer halves part empty: 8,192 rows against 2,048 at 10M x 32,
+ * k = 64, 1.33-1.80 halves' slots a row against 1.35-2.26 (for 1.22-1.64
+ * items a row), seeding 1.62-1.64 s against 1.90 (2 threads, alternated in
+ * one process); CMIN_ROWS is 16,384 (4 MB of X at 32 columns, one block at
+ * 10M rows), the rows coming back from L3 or DRAM once more.
  *
  * Split (P->s > 0, the first round: every row's D is the distance to one
  * point, so no row's prefix is short): the s candidates spread farthest
@@ -1200,7 +1207,8 @@ static int KM_SUF(cmin_flush)(KM_SUF(cmin_q) *Q, size_t d, KM_REAL *vb, uint32_t
  * |x|^2 is added, as the fused kernel compares them. */
 static int KM_SUF(cmin_tile)(const KM_SUF(cmin) *P, size_t begin, size_t end, unsigned char *mem)
 {
-    size_t nr = end - begin, d = P->d, na = P->first, ne = na + P->s, nchk = P->nchk;
+    size_t nr = end - begin, d = P->d, na = P->first, ne = na + P->s;
+    size_t nall = P->nall, chs = P->chs, L = P->lanes, m = P->m;
     size_t ns = P->s > 0 ? nr : 0;
     unsigned char *p = mem;
     uint32_t *nch = km_carve(&p, nr, sizeof *nch), *grp = km_carve(&p, nr, sizeof *grp);
@@ -1208,6 +1216,7 @@ static int KM_SUF(cmin_tile)(const KM_SUF(cmin) *P, size_t begin, size_t end, un
     uint32_t *tb = km_carve(&p, nr, sizeof *tb), *ts = km_carve(&p, ns, sizeof *ts);
     KM_REAL *vb = km_carve(&p, nr, sizeof *vb), *vs = km_carve(&p, ns, sizeof *vs);
     KM_REAL *Xb = km_carve(&p, CMIN_TILE * d, sizeof *Xb);
+    KM_REAL *ring = km_carve(&p, CMIN_HALVES * chs, sizeof *ring); /* chunks built, by half */
     int32_t lt[CMIN_TILE];
     int rc = 0;
     /* the split's first half, row by row: vs, ts (its index in the round) and
@@ -1224,7 +1233,7 @@ static int KM_SUF(cmin_tile)(const KM_SUF(cmin) *P, size_t begin, size_t end, un
             grp[r] = (uint32_t)(na + (size_t)lt[r - r0]);
         }
     }
-    /* each row's chunks: 0 (no candidate can lower D), 1..nchk, or nchk + 1
+    /* each row's chunks: 0 (no candidate can lower D), 1..nall, or nall + 1
      * (all candidates) */
     size_t nfull = 0;
     memset(at, 0, (ne + 1) * sizeof *at);
@@ -1242,10 +1251,10 @@ static int KM_SUF(cmin_tile)(const KM_SUF(cmin) *P, size_t begin, size_t end, un
         }
         double lim = 4 * (D + P->deps * ((double)P->xn[i] + P->znmax));
         size_t c = KM_SUF(cmin_nchunks)(P->thr + a * P->nthr, lim);
-        nch[r] = (uint32_t)(c > nchk ? nchk + 1 : c);
+        nch[r] = (uint32_t)(c > nall ? nall + 1 : c);
         grp[r] = (uint32_t)a;
-        nfull += c > nchk;
-        at[a] += c > 0 && c <= nchk;
+        nfull += c > nall;
+        at[a] += c > 0 && c <= nall;
     }
     if (rc == 0 && 4 * nfull > 3 * nr) { /* mostly rows taking all: streamed */
         return KM_SUF(cmin_all)(P, begin, nr, ns > 0 ? vs : NULL, ts);
@@ -1258,7 +1267,7 @@ static int KM_SUF(cmin_tile)(const KM_SUF(cmin) *P, size_t begin, size_t end, un
         npre += h;
     }
     for (size_t r = 0; r < nr && rc == 0; r++) {
-        if (nch[r] > 0 && nch[r] <= nchk) {
+        if (nch[r] > 0 && nch[r] <= nall) {
             rows[at[grp[r]]++] = (uint32_t)r;
         }
         vb[r] = (KM_REAL)INFINITY;
@@ -1274,15 +1283,29 @@ static int KM_SUF(cmin_tile)(const KM_SUF(cmin) *P, size_t begin, size_t end, un
             mx = nch[rows[q]] > mx ? nch[rows[q]] : mx;
         }
         for (uint32_t j = 0; j < mx && rc == 0; j++) {
-            const KM_REAL *z = P->zt + (a * nchk + j) * P->chs;
+            /* built in the ring at the half that first needs it (it stays
+             * there until the queue is flushed) */
+            const KM_REAL *z = NULL;
             for (size_t q = g0; q < at[a] && rc == 0; q++) {
                 if (nch[rows[q]] > j) {
+                    if (z == NULL) {
+                        KM_REAL *zb = ring + (Q.n / 4) * chs;
+                        if (KM_SUF(km_chunk_build)(zb, P->CR, P->cn, P->ord + a * m + j * L,
+                                                   m - j * L < L ? m - j * L : L, d) != 0) {
+                            rc = -1;
+                            break;
+                        }
+                        z = zb;
+                    }
                     if (Q.n % 4 == 0) {
                         Q.z[Q.n / 4] = z;
                     }
                     Q.x[Q.n] = P->X + (begin + rows[q]) * d;
                     Q.r[Q.n++] = rows[q];
-                    rc = Q.n == 4 * CMIN_HALVES ? KM_SUF(cmin_flush)(&Q, d, vb, tb) : 0;
+                    if (Q.n == 4 * CMIN_HALVES) {
+                        rc = KM_SUF(cmin_flush)(&Q, d, vb, tb);
+                        z = NULL; /* the ring is free again */
+                    }
                 }
             }
             for (; Q.n % 4 != 0; Q.n++) { /* pad the half */
@@ -1312,7 +1335,7 @@ static int KM_SUF(cmin_tile)(const KM_SUF(cmin) *P, size_t begin, size_t end, un
         if (r == nr) {
             break;
         }
-        if (nch[r] > nchk) {
+        if (nch[r] > nall) {
             memcpy(Xb + nx * d, P->X + (begin + r) * d, d * sizeof *Xb);
             rows[nx++] = (uint32_t)r; /* rows[] is free again */
         } else if (nch[r] > 0 && tb[r] < P->m) { /* (not where every value overflowed) */
@@ -1331,7 +1354,8 @@ static size_t KM_SUF(cmin_bytes)(const KM_SUF(cmin) *P, size_t nr)
     size_t ns = P->s > 0 ? nr : 0;
     return 4 * km_carved(nr, sizeof(uint32_t)) + km_carved(P->first + P->s + 1, sizeof(uint32_t)) +
            km_carved(ns, sizeof(uint32_t)) + km_carved(nr, sizeof(KM_REAL)) +
-           km_carved(ns, sizeof(KM_REAL)) + km_carved(CMIN_TILE * P->d, sizeof(KM_REAL));
+           km_carved(ns, sizeof(KM_REAL)) + km_carved(CMIN_TILE * P->d, sizeof(KM_REAL)) +
+           km_carved(CMIN_HALVES * P->chs, sizeof(KM_REAL));
 }
 
 static int KM_SUF(cmin_pruned)(const KM_SUF(cmin) *P, size_t begin, size_t end)
@@ -1358,7 +1382,7 @@ static ct_status KM_SUF(cmin_block)(void *vctx, size_t b, size_t begin, size_t e
             P->near[i] = 0;
         }
     }
-    int rc = P->zt != NULL ? KM_SUF(cmin_pruned)(P, begin, end) : 1;
+    int rc = P->ord != NULL ? KM_SUF(cmin_pruned)(P, begin, end) : 1;
     if (rc == 1) {
         rc = KM_SUF(cmin_all)(P, begin, end - begin, NULL, NULL);
     }
@@ -1432,6 +1456,42 @@ static void KM_SUF(cand_spread)(const double *cand, size_t first, size_t m, size
     }
 }
 
+/* cand_min's lists: per earlier candidate a (then per one of the split's
+ * s), the new ones nearest first (ord) and the squared distance that opens
+ * each chunk of L (thr). */
+typedef struct KM_SUF(lists) {
+    const double *cand, *cs;
+    size_t first, s, mr, d, L, nreal, nthr;
+    double *thr;
+    uint32_t *ord;
+} KM_SUF(lists);
+
+static ct_status KM_SUF(lists_block)(void *vctx, size_t b, size_t begin, size_t end, ct_error *err)
+{
+    const KM_SUF(lists) *Ls = vctx;
+    size_t mr = Ls->mr, d = Ls->d, nthr = Ls->nthr;
+    km_dz *tmp = malloc((mr + 1) * sizeof *tmp);
+    (void)b;
+    if (tmp == NULL) {
+        return ct_fail(err, CT_ENOMEM, "out of memory");
+    }
+    for (size_t a = begin; a < end; a++) {
+        const double *x = a < Ls->first ? Ls->cand + a * d : Ls->cs + (a - Ls->first) * d;
+        for (size_t t = 0; t < mr; t++) {
+            tmp[t] = (km_dz){KM_SUF(cand_sqdist)(x, Ls->cs + (Ls->s + t) * d, d), (uint32_t)t};
+        }
+        qsort(tmp, mr, sizeof *tmp, km_dz_cmp);
+        for (size_t j = 0; j < nthr; j++) {
+            Ls->thr[a * nthr + j] = j < Ls->nreal ? tmp[j * Ls->L].v * (1 - 1e-12) : CT_INF;
+        }
+        for (size_t t = 0; t < mr; t++) {
+            Ls->ord[a * mr + t] = tmp[t].t;
+        }
+    }
+    free(tmp);
+    return CT_OK;
+}
+
 static int KM_SUF(cand_min)(const km_ctx *K, const void *Xv, const void *xnv, const double *cand,
                             size_t first, size_t m, double *closest, int32_t *near,
                             ct_status *st, ct_error *err)
@@ -1447,29 +1507,24 @@ static int KM_SUF(cand_min)(const km_ctx *K, const void *Xv, const void *xnv, co
     /* fewer earlier candidates than CMIN_SPLIT (the first round): split */
     size_t s = prune && first < CMIN_SPLIT && m >= 4 * CMIN_SPLIT ? CMIN_SPLIT : 0;
     size_t mr = m - s, ne = first + s; /* the candidates pruned, the tables' rows */
-    /* the chunks: half the list, fewer where the table would pass CMIN_TABLE */
+    /* a row whose prefix needs more than half the list (nall chunks) takes all */
     size_t L = km_chunk_lanes(sizeof(KM_REAL)), chs = (d + 2) * L;
-    size_t nreal = (mr + L - 1) / L, nchk = (mr / 2 + L - 1) / L;
-    nchk = nchk < 1 ? 1 : nchk > nreal ? nreal : nchk;
-    if (prune && ne * nchk * chs * sizeof(KM_REAL) > CMIN_TABLE) {
-        nchk = CMIN_TABLE / (ne * chs * sizeof(KM_REAL));
-        prune = nchk > 0;
-    }
+    size_t nreal = (mr + L - 1) / L, nall = (mr / 2 + L - 1) / L;
+    nall = nall < 1 ? 1 : nall > nreal ? nreal : nall;
     size_t nthr = (nreal + 7) / 8 * 8 + 8; /* +inf from nreal on, 8 at least */
     KM_REAL *CR = malloc(m * d * sizeof *CR), *cn = malloc(m * sizeof *cn);
-    KM_REAL *zt = prune ? malloc(ne * nchk * chs * sizeof *zt) : NULL;
     double *thr = prune ? malloc(ne * nthr * sizeof *thr) : NULL;
-    km_dz *tmp = prune ? malloc(m * sizeof *tmp) : NULL;
+    uint32_t *ord = prune ? malloc(ne * mr * sizeof *ord) : NULL;
     uint32_t *sidx = malloc((m + 1) * sizeof *sidx), *ridx = malloc((m + 1) * sizeof *ridx);
     double *mind = malloc((m + 1) * sizeof *mind), *cs = malloc((m + 1) * d * sizeof *cs);
     unsigned char *in = malloc(m + 1);
-    if (!CR || !cn || !sidx || !ridx || !mind || !cs || !in || (prune && (!zt || !thr || !tmp))) {
+    if (!CR || !cn || !sidx || !ridx || !mind || !cs || !in ||
+        (prune && (!thr || !ord))) {
         free(in);
+        free(ord);
         free(CR);
         free(cn);
-        free(zt);
         free(thr);
-        free(tmp);
         free(sidx);
         free(ridx);
         free(mind);
@@ -1499,43 +1554,25 @@ static int KM_SUF(cand_min)(const km_ctx *K, const void *Xv, const void *xnv, co
         }
         znmax = v > znmax ? v : znmax;
     }
-    for (size_t a = 0; a < ne && prune; a++) { /* earlier candidates, then S */
-        const double *x = a < first ? cand + a * d : cs + (a - first) * d;
-        for (size_t t = 0; t < mr; t++) {
-            tmp[t] = (km_dz){KM_SUF(cand_sqdist)(x, cs + (s + t) * d, d), (uint32_t)t};
-        }
-        qsort(tmp, mr, sizeof *tmp, km_dz_cmp);
-        for (size_t j = 0; j < nthr; j++) {
-            thr[a * nthr + j] = j < nreal ? tmp[j * L].v * (1 - 1e-12) : CT_INF;
-        }
-        for (size_t j = 0; j < nchk; j++) { /* chunk j: d x L values, L |z|^2, L indices */
-            KM_REAL *z = zt + (a * nchk + j) * chs;
-            uint32_t *id = (uint32_t *)(void *)(z + (d + 1) * L);
-            for (size_t l = 0; l < L; l++) {
-                size_t q = j * L + l;
-                uint32_t t = q < mr ? tmp[q].t : UINT32_MAX;
-                for (size_t c = 0; c < d; c++) {
-                    z[c * L + l] = q < mr ? CR[(size_t)t * d + c] : 0;
-                }
-                z[d * L + l] = q < mr ? cn[t] : (KM_REAL)INFINITY;
-                id[l] = t;
-            }
-        }
+    KM_SUF(lists) Ls = {cand, cs, first, s, mr, d, L, nreal, nthr, thr, ord};
+    if (prune) { /* the lists, sorted in blocks of 16 on the threads */
+        *st = ct_par_for(ne, 16, K->threads, KM_SUF(lists_block), &Ls, err);
     }
     /* pp_delta's slack, per row: the candidates' largest |z|^2 (1.5 for the
      * rounding of znmax itself) */
     km_pool pool;
     km_pool_init(&pool);
     KM_SUF(cmin) P = {Xv, xnv, CR, cn, d, mr, closest, near, first,
-                      zt, L, chs, nchk, thr, nthr, KM_SUF(pp_delta)(d, 1, 0), 1.5 * znmax, &pool,
+                      ord, L, chs, nall, thr, nthr, KM_SUF(pp_delta)(d, 1, 0), 1.5 * znmax, &pool,
                       s, CR + mr * d, cn + mr, sidx, ridx};
-    *st = ct_par_for(K->n, K->rb, K->threads, KM_SUF(cmin_block), &P, err);
+    if (*st == CT_OK) {
+        *st = ct_par_for(K->n, K->rb, K->threads, KM_SUF(cmin_block), &P, err);
+    }
     km_pool_free(&pool);
     free(CR);
     free(cn);
-    free(zt);
     free(thr);
-    free(tmp);
+    free(ord);
     free(sidx);
     free(ridx);
     free(mind);
