@@ -1044,7 +1044,7 @@ static double KM_SUF(pp_delta)(size_t d, double xnmax, double znmax)
  * the rounding of the expanded distances (pp_delta, per row).  Each earlier
  * candidate's new ones sorted by that distance make a row's candidates a
  * prefix of its near's list.  The lists are cut into chunks of L (the
- * vector's lanes), each stored transposed (km_chunks' layout), and a row is
+ * vector's lanes), each laid out transposed (km_chunks' layout), and a row is
  * measured against the chunks that hold its prefix, candidates in the
  * lanes (km_chunks: the same |c|^2 - 2 x.c, bit for bit): a superset of
  * its prefix holds every candidate that can lower its D, so the minimum,
@@ -1057,9 +1057,9 @@ static double KM_SUF(pp_delta)(size_t d, double xnmax, double znmax)
  * stored table of every list's chunks (64 MB at 2M x 32, k = 256) came from
  * DRAM and doubled the seeding at large k, and stored only where it fits
  * 16 MB it was level at k = 64 (10M x 32: 1.65-1.84 s against 1.66-1.77,
- * alternated).  A row whose prefix reaches past
- * half the list (nall chunks) is measured against all of the candidates in
- * index order with the fused kernel, as is a tile where more than
+ * alternated).  A row whose prefix reaches past half the list (nall
+ * chunks) is measured against all of the candidates in index order with
+ * the fused kernel, as is a tile where more than
  * three quarters of the rows would be (streamed), and rows of fewer than
  * 12 columns (cand_min).  A first round of 64 candidates or more splits
  * (cmin_pruned). */
@@ -1186,8 +1186,8 @@ static int KM_SUF(cmin_flush)(KM_SUF(cmin_q) *Q, size_t d, KM_REAL *vb, uint32_t
  * order); then the rows grouped by near (a counting sort), and per group
  * and chunk its rows that need the chunk, four to a half, go to km_chunks
  * (a chunk is loaded once for four rows); a row's result is the least value
- * over its items, the least index where tied.  The rows past the stored
- * chunks are copied together and measured against all candidates.  A
+ * over its items, the least index where tied.  The rows past nall chunks
+ * are copied together and measured against all candidates.  A
  * group's chunk j is built in the ring where its first half needs it and
  * serves the group's later halves until the queue is flushed.  Bigger tiles
  * leave fewer halves part empty: 8,192 rows against 2,048 at 10M x 32,
