@@ -938,41 +938,83 @@ __attribute__((target("avx512f,popcnt"), noinline)) static void km_group_rows(co
     } else if ((TAIL) && (v) == (NV)) {                                                            \
         a = _mm512_add_pd(a, WMUL(LOAD8(x + full, r < safe, tm)));                                 \
     }
-#define ACC_GROUP_ROWS(T, NV, TAIL, WMUL, LOAD8, ROW8)                                             \
-    for (uint32_t q = st[j]; q < st[j + 1]; q++) {                                                 \
+/* One row (ord[q]) into the accumulators A0..A3, its weight into WS. */
+#define ACC_ROW(T, q, A0, A1, A2, A3, WS, NV, TAIL, WMUL, WADD, LOAD8, ROW8)                      \
+    do {                                                                                           \
         size_t r = (size_t)ord[q];                                                                 \
         const T *x = xt + r * d;                                                                   \
         double wi = w != NULL ? w[r] : 1.0;                                                        \
-        ACC_GV(0, a0, NV, TAIL, WMUL, LOAD8, ROW8)                                                 \
-        ACC_GV(1, a1, NV, TAIL, WMUL, LOAD8, ROW8)                                                 \
-        ACC_GV(2, a2, NV, TAIL, WMUL, LOAD8, ROW8)                                                 \
-        ACC_GV(3, a3, NV, TAIL, WMUL, LOAD8, ROW8)                                                 \
-        ws += wi;                                                                                  \
+        (void)wi;                                                                                  \
+        ACC_GV(0, A0, NV, TAIL, WMUL, LOAD8, ROW8)                                                 \
+        ACC_GV(1, A1, NV, TAIL, WMUL, LOAD8, ROW8)                                                 \
+        ACC_GV(2, A2, NV, TAIL, WMUL, LOAD8, ROW8)                                                 \
+        ACC_GV(3, A3, NV, TAIL, WMUL, LOAD8, ROW8)                                                 \
+        WADD(WS);                                                                                  \
+    } while (0)
+/* Two centres' rows at once (ord[q1 .. e1) into a*, ord[q2 .. e2) into
+ * b*), a row of each in turn while both last: two chains of adds in flight
+ * where one centre's rows had each waited for the last add. */
+#define ACC_GROUP_ROWS(T, NV, TAIL, WMUL, WADD, LOAD8, ROW8)                                       \
+    {                                                                                              \
+        uint32_t q1 = st[j], q2 = b_lo;                                                            \
+        for (; q1 < e1 && q2 < e2; q1++, q2++) {                                                   \
+            ACC_ROW(T, q1, a0, a1, a2, a3, ws, NV, TAIL, WMUL, WADD, LOAD8, ROW8);                    \
+            ACC_ROW(T, q2, b0, b1, b2, b3, vs, NV, TAIL, WMUL, WADD, LOAD8, ROW8);                    \
+        }                                                                                          \
+        for (; q1 < e1; q1++) {                                                                    \
+            ACC_ROW(T, q1, a0, a1, a2, a3, ws, NV, TAIL, WMUL, WADD, LOAD8, ROW8);                    \
+        }                                                                                          \
+        for (; q2 < e2; q2++) {                                                                    \
+            ACC_ROW(T, q2, b0, b1, b2, b3, vs, NV, TAIL, WMUL, WADD, LOAD8, ROW8);                    \
+        }                                                                                          \
     }
-#define ACC_GROUP_LOOP(T, WMUL, LOAD8, ROW8)                                                       \
+#define ACC_GROUP_LOOP(T, WMUL, WADD, LOAD8, ROW8)                                                 \
     if (tm != 0) {                                                                                 \
         switch (full / 8) {                                                                        \
-        case 0: ACC_GROUP_ROWS(T, 0, 1, WMUL, LOAD8, ROW8) break;                                  \
-        case 1: ACC_GROUP_ROWS(T, 1, 1, WMUL, LOAD8, ROW8) break;                                  \
-        case 2: ACC_GROUP_ROWS(T, 2, 1, WMUL, LOAD8, ROW8) break;                                  \
-        default: ACC_GROUP_ROWS(T, 3, 1, WMUL, LOAD8, ROW8) break;                                 \
+        case 0: ACC_GROUP_ROWS(T, 0, 1, WMUL, WADD, LOAD8, ROW8) break;                            \
+        case 1: ACC_GROUP_ROWS(T, 1, 1, WMUL, WADD, LOAD8, ROW8) break;                            \
+        case 2: ACC_GROUP_ROWS(T, 2, 1, WMUL, WADD, LOAD8, ROW8) break;                            \
+        default: ACC_GROUP_ROWS(T, 3, 1, WMUL, WADD, LOAD8, ROW8) break;                           \
         }                                                                                          \
     } else {                                                                                       \
         switch (full / 8) {                                                                        \
-        case 1: ACC_GROUP_ROWS(T, 1, 0, WMUL, LOAD8, ROW8) break;                                  \
-        case 2: ACC_GROUP_ROWS(T, 2, 0, WMUL, LOAD8, ROW8) break;                                  \
-        case 3: ACC_GROUP_ROWS(T, 3, 0, WMUL, LOAD8, ROW8) break;                                  \
-        default: ACC_GROUP_ROWS(T, 4, 0, WMUL, LOAD8, ROW8) break;                                 \
+        case 1: ACC_GROUP_ROWS(T, 1, 0, WMUL, WADD, LOAD8, ROW8) break;                            \
+        case 2: ACC_GROUP_ROWS(T, 2, 0, WMUL, WADD, LOAD8, ROW8) break;                            \
+        case 3: ACC_GROUP_ROWS(T, 3, 0, WMUL, WADD, LOAD8, ROW8) break;                            \
+        default: ACC_GROUP_ROWS(T, 4, 0, WMUL, WADD, LOAD8, ROW8) break;                           \
         }                                                                                          \
     }
 #define WMUL_NONE(v) (v)
 #define WMUL_W(v) _mm512_mul_pd(_mm512_set1_pd(wi), v)
+#define WADD_NONE(ws) ((void)0)
+#define WADD_W(ws) ((ws) += wi)
+/* A centre's sums (dp values at s) into a0..a3 (zeros past dp). */
+#define ACC_LOAD_SUMS(s, a0, a1, a2, a3)                                                           \
+    __m512d a0 = _mm512_loadu_pd(s);                                                               \
+    __m512d a1 = dp > 8 ? _mm512_loadu_pd((s) + 8) : _mm512_setzero_pd();                          \
+    __m512d a2 = dp > 16 ? _mm512_loadu_pd((s) + 16) : _mm512_setzero_pd();                        \
+    __m512d a3 = dp > 24 ? _mm512_loadu_pd((s) + 24) : _mm512_setzero_pd()
+#define ACC_STORE_SUMS(s, a0, a1, a2, a3)                                                          \
+    do {                                                                                           \
+        _mm512_storeu_pd(s, a0);                                                                   \
+        if (dp > 8) {                                                                              \
+            _mm512_storeu_pd((s) + 8, a1);                                                         \
+        }                                                                                          \
+        if (dp > 16) {                                                                             \
+            _mm512_storeu_pd((s) + 16, a2);                                                        \
+        }                                                                                          \
+        if (dp > 24) {                                                                             \
+            _mm512_storeu_pd((s) + 24, a3);                                                        \
+        }                                                                                          \
+    } while (0)
 /* The sums of a tile under AVX-512 for few centres: the rows grouped by
- * label (km_group_rows), then each centre's sums held in registers while its
- * rows are added, rows in order (the bits of the row-by-row loop).  Row by
- * row through memory, each row's load of its centre's sums waited for the
- * store before it: 58 % of Lloyd's samples at 10M x 32, k = 8, f32 sat on
- * that store. */
+ * label (km_group_rows), then the sums of two centres at a time held in
+ * registers while their rows are added, each centre's rows in order (the
+ * bits of the row-by-row loop).  Row by row through memory, each row's load
+ * of its centre's sums waited for the store before it: 58 % of Lloyd's
+ * samples at 10M x 32, k = 8, f32 sat on that store.  Unweighted, a
+ * centre's weight gains its row count at once (integers below 2^53: the
+ * bits of adding 1.0 a row). */
 #define ACC_GROUPED(T, LOAD8, ROW8)                                                                \
     int32_t ord[LLOYD_TILE + 16];                                                                  \
     uint32_t st[KM_GROUP_MAXK + 1];                                                                \
@@ -981,31 +1023,29 @@ __attribute__((target("avx512f,popcnt"), noinline)) static void km_group_rows(co
     const __mmask8 tm = (__mmask8)((1u << (d - full)) - 1u);                                       \
     size_t safe = left * d >= full + 8 ? (left * d - full - 8) / d + 1 : 0;                        \
     safe = safe < tn ? safe : tn;                                                                  \
-    for (size_t j = 0; j < k; j++) {                                                               \
-        if (st[j] == st[j + 1]) {                                                                  \
+    for (size_t j = 0; j < k; j += 2) {                                                            \
+        int two = j + 1 < k;                                                                       \
+        uint32_t e1 = st[j + 1], b_lo = two ? st[j + 1] : 0, e2 = two ? st[j + 2] : 0;             \
+        if (st[j] == e1 && b_lo == e2) {                                                           \
             continue;                                                                              \
         }                                                                                          \
-        double *s = sums + j * dp, ws = wk[j];                                                     \
-        __m512d a0 = _mm512_loadu_pd(s), z_ = _mm512_setzero_pd();                                 \
-        __m512d a1 = dp > 8 ? _mm512_loadu_pd(s + 8) : z_;                                        \
-        __m512d a2 = dp > 16 ? _mm512_loadu_pd(s + 16) : z_;                                       \
-        __m512d a3 = dp > 24 ? _mm512_loadu_pd(s + 24) : z_;                                       \
+        double *s = sums + j * dp, *s2 = sums + (two ? j + 1 : j) * dp;                            \
+        double ws = wk[j], vs = two ? wk[j + 1] : 0;                                               \
+        ACC_LOAD_SUMS(s, a0, a1, a2, a3);                                                          \
+        ACC_LOAD_SUMS(s2, b0, b1, b2, b3);                                                         \
         if (w == NULL) {                                                                           \
-            ACC_GROUP_LOOP(T, WMUL_NONE, LOAD8, ROW8)                                              \
+            ACC_GROUP_LOOP(T, WMUL_NONE, WADD_NONE, LOAD8, ROW8)                                   \
+            ws += (double)(e1 - st[j]);                                                            \
+            vs += (double)(e2 - b_lo);                                                             \
         } else {                                                                                   \
-            ACC_GROUP_LOOP(T, WMUL_W, LOAD8, ROW8)                                                 \
+            ACC_GROUP_LOOP(T, WMUL_W, WADD_W, LOAD8, ROW8)                                         \
         }                                                                                          \
-        _mm512_storeu_pd(s, a0);                                                                   \
-        if (dp > 8) {                                                                              \
-            _mm512_storeu_pd(s + 8, a1);                                                           \
-        }                                                                                          \
-        if (dp > 16) {                                                                             \
-            _mm512_storeu_pd(s + 16, a2);                                                          \
-        }                                                                                          \
-        if (dp > 24) {                                                                             \
-            _mm512_storeu_pd(s + 24, a3);                                                          \
-        }                                                                                          \
+        ACC_STORE_SUMS(s, a0, a1, a2, a3);                                                         \
         wk[j] = ws;                                                                                \
+        if (two) {                                                                                 \
+            ACC_STORE_SUMS(s2, b0, b1, b2, b3);                                                    \
+            wk[j + 1] = vs;                                                                        \
+        }                                                                                          \
     }
 
 /* The sums of a tile under AVX-512.  d > 8: a row's whole 8s, then its rest
