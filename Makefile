@@ -114,6 +114,8 @@ unit: $(TESTS)
 	CLVTIER_NO_SIMD=1 CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp ./$(BUILD)/tests/test_kmeans || fail=1; \
 	echo "test_kmeans again with the AVX2 kernels (where the CPU has AVX-512):"; \
 	CLVTIER_SIMD=avx2 CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp ./$(BUILD)/tests/test_kmeans || fail=1; \
+	echo "test_kmeans again with AVX-512F alone (where the CPU has AVX512-VBMI2):"; \
+	CLVTIER_SIMD=avx512f CT_DATA=$(SHARED)/data CT_TMP=$(BUILD)/tmp ./$(BUILD)/tests/test_kmeans || fail=1; \
 	exit $$fail
 
 # clvtier-mpi against the serial build (needs scripts/bootstrap --mpi)

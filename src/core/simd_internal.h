@@ -8,4 +8,9 @@
  * k-means kernels and the CLV scores' vector kernels both follow it. */
 int ct_simd_level(void);
 
+/* 1 where ct_simd_level() is 2 and the CPU has AVX512-BW and AVX512-VBMI2
+ * (16-bit compares and compresses); CLVTIER_SIMD=avx512f: 0 (the tests of
+ * the AVX-512F-only paths on a CPU that has them). */
+int ct_simd_vbmi2(void);
+
 #endif
