@@ -1074,20 +1074,20 @@ static void km_group_rows(const int32_t *tl, size_t tn, size_t k, uint16_t *ord,
     safe = safe < tn ? safe : tn;                                                                  \
     for (size_t j = 0; j < k; j += 2) {                                                            \
         int two = j + 1 < k;                                                                       \
-        uint32_t e1 = st[j + 1], b_lo = two ? st[j + 1] : 0, e2 = two ? st[j + 2] : 0;             \
-        if (st[j] == e1 && b_lo == e2) {                                                           \
+        const uint32_t n1 = st[j + 1] - st[j], n2 = two ? st[j + 2] - st[j + 1] : 0;              \
+        if (n1 == 0 && n2 == 0) {                                                                  \
             continue;                                                                              \
         }                                                                                          \
+        const uint32_t nm = n1 < n2 ? n1 : n2;                                                     \
+        const uint16_t *o1 = ord + st[j], *o2 = ord + st[j + 1]; /* o2 unread where n2 = 0 */     \
         double *s = sums + j * dp, *s2 = sums + (two ? j + 1 : j) * dp;                            \
         double ws = wk[j], vs = two ? wk[j + 1] : 0;                                               \
-        const uint16_t *o1 = ord + st[j], *o2 = ord + b_lo;                                        \
-        const uint32_t n1 = e1 - st[j], n2 = e2 - b_lo, nm = n1 < n2 ? n1 : n2;                    \
         ACC_LOAD_SUMS(s, a0, a1, a2, a3);                                                          \
         ACC_LOAD_SUMS(s2, b0, b1, b2, b3);                                                         \
         if (w == NULL) {                                                                           \
             ACC_GROUP_LOOP(T, WMUL_NONE, WADD_NONE, LOAD8, ROW8)                                   \
-            ws += (double)(e1 - st[j]);                                                            \
-            vs += (double)(e2 - b_lo);                                                             \
+            ws += (double)n1;                                                                      \
+            vs += (double)n2;                                                                      \
         } else {                                                                                   \
             ACC_GROUP_LOOP(T, WMUL_W, WADD_W, LOAD8, ROW8)                                         \
         }                                                                                          \
