@@ -2,10 +2,13 @@
  *   kmeans N D K f64|f32 THREADS
  * Data: blobs whose values are a hash of (row, column) - bench/kmeans_peer.py
  * builds the same matrix - and initial centroids = the first K rows.
- * Per-iteration time = (t(6 iterations) - t(1 iteration)) / (the iterations
- * the two ran apart: 5 unless the labels stopped changing), best of 3,
+ * Per-iteration time = (t(11 iterations) - t(1 iteration)) / (the iterations
+ * the two ran apart: 10 unless the labels stopped changing), best of 5 up
+ * to 2M rows and of 3 above (Lloyd steps; 6 and 1 iterations, best of 3,
+ * until 2026-12-05: a call's setup varies by 1-3 ms at 1M rows),
  * so that setup and the final exact inertia cancel; for plain Lloyd steps
- * and for whole fits with Hamerly's bounds (as the peer times sklearn).  Floor = max(bytes read
+ * (into labels and norms allocated and touched once, so that no call pays
+ * for fresh memory) and for whole fits with Hamerly's bounds (as the peer times sklearn).  Floor = max(bytes read
  * per iteration / memory bandwidth, 2 N D K flops / GEMM rate), and the
  * same bound with the cores' FMA peak for the GEMM rate, all measured here
  * with THREADS threads. */
@@ -362,16 +365,27 @@ int main(int argc, char **argv)
     for (size_t q = 0; q < k * d; q++) {
         C0[q] = f32 ? (double)F[q] : X[q];
     }
-    double best1 = 1e9, best6 = 1e9, inertia = 0;
-    unsigned ran1 = 1, ran6 = 6;
+    double best1 = 1e9, best11 = 1e9, inertia = 0;
+    unsigned ran1 = 1, ran11 = 11;
     ct_error err;
-    for (int rep = 0; rep < 3; rep++) {
-        for (int it = 1; it <= 6; it += 5) {
+    /* labels and norms touched once, before the clock: each call's fresh
+     * 8 MB (1M rows) had cost 20-80 ms of page faults, the noise of the
+     * difference below */
+    int32_t *lab = malloc(n * sizeof *lab);
+    void *xn = malloc(n * (f32 ? sizeof(float) : sizeof(double)));
+    if (lab == NULL || xn == NULL) {
+        fprintf(stderr, "kmeans: out of memory\n");
+        return 1;
+    }
+    memset(lab, 0, n * sizeof *lab);
+    memset(xn, 0, n * (f32 ? sizeof(float) : sizeof(double)));
+    for (int rep = 0; rep < (n <= 2000000 ? 5 : 3); rep++) {
+        for (int it = 1; it <= 11; it += 10) {
             memcpy(C, C0, k * d * sizeof *C);
             unsigned ran = 0;
             double t0 = now();
-            if (ct_kmeans_lloyd_steps(X, F, n, d, NULL, C, k, (unsigned)it, (unsigned)T, &inertia,
-                                      &ran, &err) != CT_OK) {
+            if (ct_kmeans_lloyd_steps_ws(X, F, n, d, NULL, C, k, (unsigned)it, (unsigned)T, lab,
+                                         xn, &inertia, &ran, &err) != CT_OK) {
                 fprintf(stderr, "kmeans: %s\n", err.msg);
                 return 1;
             }
@@ -380,15 +394,15 @@ int main(int argc, char **argv)
                 best1 = dt < best1 ? dt : best1;
                 ran1 = ran;
             } else {
-                best6 = dt < best6 ? dt : best6;
-                ran6 = ran;
+                best11 = dt < best11 ? dt : best11;
+                ran11 = ran;
             }
         }
     }
     /* over the iterations that ran: a fit whose labels stop changing stops
      * early (until 2026-12-03 this divided by 5 whatever ran, so a shape that
      * converged inside the six read as faster than it was) */
-    double per = (best6 - best1) / (ran6 > ran1 ? (double)(ran6 - ran1) : 1.0);
+    double per = (best11 - best1) / (ran11 > ran1 ? (double)(ran11 - ran1) : 1.0);
     /* Hamerly's bounds, timed as the peer is: whole fits from the same start
      * with max_iter 1 and 11 (tol 0), best of 3; setup cancels. */
     double hper, hin, hskip = 0;
@@ -422,6 +436,8 @@ int main(int argc, char **argv)
     free(X);
     free(F);
     free(C0);
+    free(lab);
+    free(xn);
     free(C);
     return 0;
 }

@@ -920,10 +920,10 @@ ct_status ct_kmeans_predict(const double *X, size_t n, size_t d, const double *C
     return s;
 }
 
-ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size_t d,
-                                const double *w, double *C, size_t k, unsigned iters,
-                                unsigned threads, double *inertia, unsigned *ran,
-                                ct_error *err)
+ct_status ct_kmeans_lloyd_steps_ws(const double *X, const float *Xf, size_t n, size_t d,
+                                   const double *w, double *C, size_t k, unsigned iters,
+                                   unsigned threads, int32_t *lab, void *xn, double *inertia,
+                                   unsigned *ran, ct_error *err)
 {
     ct_kmeans_opts o;
     km_ctx K;
@@ -936,11 +936,6 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
     o.tol = 0;
     o.max_iter = iters;
     ct_status s = km_setup(&K, n, d, w, &o, err);
-    int32_t *lab = ct_malloc_big(n, sizeof *lab);
-    void *xn = ct_malloc_big(n, Xf != NULL ? sizeof(float) : sizeof(double));
-    if (lab == NULL || xn == NULL) {
-        s = ct_fail(err, CT_ENOMEM, "out of memory");
-    }
     if (s == CT_OK && Xf != NULL) {
         row_norms_f32(Xf, n, d, xn, threads);
         s = lloyd_f32(&K, Xf, xn, C, iters, -1.0, lab, &res, err);
@@ -952,6 +947,20 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
         *inertia = res.inertia;
         *ran = res.iterations;
     }
+    return s;
+}
+
+ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size_t d,
+                                const double *w, double *C, size_t k, unsigned iters,
+                                unsigned threads, double *inertia, unsigned *ran,
+                                ct_error *err)
+{
+    int32_t *lab = ct_malloc_big(n, sizeof *lab);
+    void *xn = ct_malloc_big(n, Xf != NULL ? sizeof(float) : sizeof(double));
+    ct_status s = lab != NULL && xn != NULL
+                      ? ct_kmeans_lloyd_steps_ws(X, Xf, n, d, w, C, k, iters, threads, lab, xn,
+                                                 inertia, ran, err)
+                      : ct_fail(err, CT_ENOMEM, "out of memory");
     free(lab);
     free(xn);
     return s;

@@ -13,6 +13,17 @@ ct_status ct_kmeans_lloyd_steps(const double *X, const float *Xf, size_t n, size
                                 unsigned threads, double *inertia, unsigned *ran,
                                 ct_error *err);
 
+/* ct_kmeans_lloyd_steps with the caller's labels (lab: n) and row norms (xn:
+ * n floats where Xf is given, else n doubles), so that repeated calls touch
+ * no fresh memory: on the VMs here a call's first touch of its 8 MB at 1M
+ * rows cost 20-80 ms of page faults and TLB flushes, which made bench's
+ * difference of two calls' times vary 0.5-2.3 ms an iteration at 1M x 8,
+ * k = 8, f32.  What lab and xn held is overwritten. */
+ct_status ct_kmeans_lloyd_steps_ws(const double *X, const float *Xf, size_t n, size_t d,
+                                   const double *w, double *C, size_t k, unsigned iters,
+                                   unsigned threads, int32_t *lab, void *xn, double *inertia,
+                                   unsigned *ran, ct_error *err);
+
 /* The start alone (o->init, o->seed, run 0) of ct_kmeans_fit on X (f64):
  * C (o->k x d) gets the centroids the fit would start from. */
 ct_status ct_kmeans_seed(const double *X, size_t n, size_t d, const ct_kmeans_opts *o, double *C,
