@@ -282,6 +282,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * 10M x 32, k = 64, f32 0.78; 2 threads, 10M: 0.85-0.89 at d = 32, level at
  * d = 8.  Without any prefetch it was 1.28x slower; 4 or 16 groups ahead,
  * or into L1, measured level (0.94-1.07). */
+#define KM_PF_GROUPS(gb) ((gb) >= 2048 ? (size_t)4 : (size_t)8192 / (gb))
 #define PAIR_PREFETCH(lane_bytes)                                                                  \
     do {                                                                                           \
         size_t nb_ = (pfn_ + 63) / 64 * 64;                                                        \
@@ -308,7 +309,13 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * 4 groups on are asked for a few lines per block of centres (PAIR_PREFETCH;
  * 8 groups on until 2026-12-04: whole iterations at 10M x 32, k = 8, f32,
  * alternated, best of 3, one thread 0.085 against 0.102-0.107 s, two
- * threads 0.045-0.047 against 0.053-0.057; k = 64 and d = 8 level).
+ * threads 0.045-0.047 against 0.053-0.057; k = 64 and d = 8 level), and
+ * at least 8 KB on where a group is smaller (KM_PF_GROUPS: 4 groups of 8
+ * float columns were 2 KB, too little in flight for DRAM while the tile's
+ * grouping and sums ask for nothing; Lloyd iterations, 2 threads,
+ * alternated, best of 5-6: 1M x 8, k = 8, f32 1.19-1.21 -> 1.07-1.15 ms,
+ * 10M 14.2-16.4 -> 11.6-13.3 ms; k = 64 level; rows in L3, one thread,
+ * 1.80 -> 1.83 ns a row).
  * r0 ends on the second group (its labels are stored from b1, b2, bi too);
  * the variable arguments: ASSIGN_OUT.  AVX2 has 16 registers, too few for
  * 16 accumulators: its pairs start with blocks of 4 centres (8 chains; this
@@ -318,8 +325,9 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * found (CE_PLAIN, CE_PACKED). */
 #define ASSIGN_PAIR(LANES, SETZERO, SET1, ADD, LOAD, FMADD, FNMADD, MIN, CMPLT, BLEND, T,          \
                     TO_LANES, ASSIGN_STEP, CE, ...)                                                \
-    const char *pf_ = (const char *)(X + (r0 + 4 * LANES) * d);                                    \
-    size_t pfn_ = r0 + 6 * LANES <= npf ? 2 * LANES * d * sizeof(T) : 0;                          \
+    const size_t pfd_ = KM_PF_GROUPS(LANES * d * sizeof(T));                                       \
+    const char *pf_ = (const char *)(X + (r0 + pfd_ * LANES) * d);                                 \
+    size_t pfn_ = r0 + (pfd_ + 2) * LANES <= npf ? 2 * LANES * d * sizeof(T) : 0;                  \
     size_t pfs_ = (pfn_ / 64 / ((k + 7) / 8) + 1) * 64;                                            \
     TO_LANES(XT, X + r0 * d, d, LANES);                                                            \
     TO_LANES(XU, X + (r0 + LANES) * d, d, LANES);                                                  \
