@@ -1284,6 +1284,13 @@ cl_block16(const double *x, size_t d, const double *Q, const double *cn, size_t 
     cl_labels8(a0, a1, a2, a3, a4, a5, a6, a7, cn, k, lab);
     cl_labels8(a8, a9, a10, a11, a12, a13, a14, a15, cn, k, lab + 8);
 }
+/* rows on to ask for: 32, or 8 KB of rows where 32 are less (as
+ * KM_PF_GROUPS; 2 KB at 8 columns.  Lloyd iterations, 2 threads,
+ * alternated, best of 3-5: 1M x 8, k = 8 2.53 -> 1.93 ms, 10M 28.2 ->
+ * 21.1 ms, 1M x 13, k = 7 3.75 -> 3.41, 1M x 16, k = 8 4.16 -> 3.97,
+ * 1M x 3, k = 4 level (1.04-1.26 -> 1.02-1.08); rows in L3, one thread,
+ * 0.425 -> 0.439 ms) */
+#define KM_CL_AHEAD(d) ((d) >= 32 ? (size_t)32 : (1024 / (d) + 15) / 16 * 16)
 /* rows 0..nr of a tile, 16 at a time, the last few through a zeroed
  * buffer of 16 rows (each row's chains are its own: the same bits); C
  * packed by km_pack8_*; 0 where it does not apply (k > 8, other CPUs). */
@@ -1295,14 +1302,14 @@ __attribute__((target("avx512f"))) static int labels_cl_f64_512(const double *X,
     if (!CL_APPLIES(k)) {
         return 0;
     }
-    size_t r0 = 0;
+    size_t r0 = 0, ahead = KM_CL_AHEAD(d);
     for (; r0 + 16 <= nr; r0 += 16) {
         /* the rows 32 on into L1.  10M x 32, k = 8, alternated, best of 3:
          * one thread 0.112-0.113 s an iteration against 0.138-0.169 for
          * 64 rows on into L2 (24 rows 0.120, 48 0.120-0.133; into L2 at 32
          * rows 0.121-0.126), two threads 0.063-0.064 against 0.079; no
          * prefetch 0.179-0.188. */
-        const char *pf = r0 + 48 <= npf ? (const char *)(X + (r0 + 32) * d) : NULL;
+        const char *pf = r0 + ahead + 16 <= npf ? (const char *)(X + (r0 + ahead) * d) : NULL;
         if (k == 8) { /* a constant: no test a step (k = 8 was 1.02-1.05x slower with them) */
             cl_block16(X + r0 * d, d, C, cn, 8, pf, lab + r0);
         } else {
