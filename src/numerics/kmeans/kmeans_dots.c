@@ -1010,25 +1010,82 @@ static void km_group_rows(const int32_t *tl, size_t tn, size_t k, uint16_t *ord,
         ACC_GV(3, A3, NV, TAIL, WMUL, LOAD8, ROW8)                                                 \
         WADD(WS);                                                                                  \
     } while (0)
-/* Two centres' rows at once (o1[0 .. n1) into a*, o2[0 .. n2) into b*), a
- * row of each in turn while both last: two chains of adds in flight where
- * one centre's rows had each waited for the last add; one counter for both
- * (two had cost a compare and an add a row; km_lloyd_f32 alone, 131,072
- * rows, one thread, alternated, best of 50 passes: k = 8, d = 8 2.07-2.15
- * -> 1.99-2.15 ns a row, d = 5 2.41-2.44 -> 2.31-2.43, d = 32 6.8-7.1 ->
- * 6.5-6.7; same bits). */
+/* A lane of the grouped sums: a centre (jL; k: none left), its rows oL[0 ..
+ * nL) still to add, its sums in L0..L3 and its weight in wL.  START takes
+ * the next centre with rows (nxt on), FINISH stores the lane's centre (an
+ * unweighted centre's weight gains its row count at once: integers, the
+ * bits of adding 1.0 a row). */
+#define ACC_LANE_START(L)                                                                          \
+    while (nxt < k && st[nxt + 1] == st[nxt]) {                                                    \
+        nxt++;                                                                                     \
+    }                                                                                              \
+    if (nxt < k) {                                                                                 \
+        j##L = nxt++;                                                                              \
+        o##L = ord + st[j##L];                                                                     \
+        n##L = st[j##L + 1] - st[j##L];                                                            \
+        const double *s_ = sums + j##L * dp;                                                       \
+        L##0 = _mm512_loadu_pd(s_);                                                                \
+        L##1 = dp > 8 ? _mm512_loadu_pd(s_ + 8) : _mm512_setzero_pd();                             \
+        L##2 = dp > 16 ? _mm512_loadu_pd(s_ + 16) : _mm512_setzero_pd();                           \
+        L##3 = dp > 24 ? _mm512_loadu_pd(s_ + 24) : _mm512_setzero_pd();                           \
+        w##L = wk[j##L];                                                                           \
+    } else {                                                                                       \
+        j##L = k;                                                                                  \
+        n##L = 0;                                                                                  \
+    }
+#define ACC_LANE_FINISH(L)                                                                         \
+    do {                                                                                           \
+        ACC_STORE_SUMS(sums + j##L * dp, L##0, L##1, L##2, L##3);                                  \
+        wk[j##L] = w == NULL ? w##L + (double)(st[j##L + 1] - st[j##L]) : w##L;                    \
+    } while (0)
+/* The tile's grouped rows, two lanes at once: a row of each in turn, one
+ * counter for both, while both have rows; a lane whose centre is done
+ * stores it and takes the next.  Each centre's rows go in order into its
+ * own sums (the bits of the row-by-row loop); two chains of adds in flight
+ * where one row had waited for the last add.  Centres had been taken in
+ * fixed pairs (j, j + 1), the larger one's rest in a chain of its own:
+ * with the bench's clusters, a third of the sums' samples sat in those
+ * single chains. */
 #define ACC_GROUP_ROWS(T, NV, TAIL, WMUL, WADD, LOAD8, ROW8)                                       \
     {                                                                                              \
-        uint32_t i = 0;                                                                            \
-        for (; i < nm; i++) {                                                                      \
-            ACC_ROW(T, o1[i], a0, a1, a2, a3, ws, NV, TAIL, WMUL, WADD, LOAD8, ROW8);              \
-            ACC_ROW(T, o2[i], b0, b1, b2, b3, vs, NV, TAIL, WMUL, WADD, LOAD8, ROW8);              \
+        size_t nxt = 0, jA = k, jB = k;                                                            \
+        const uint16_t *oA = ord, *oB = ord;                                                       \
+        uint32_t nA = 0, nB = 0;                                                                   \
+        __m512d A0 = _mm512_setzero_pd(), A1 = A0, A2 = A0, A3 = A0;                               \
+        __m512d B0 = A0, B1 = A0, B2 = A0, B3 = A0;                                                \
+        double wA = 0, wB = 0;                                                                     \
+        ACC_LANE_START(A)                                                                          \
+        ACC_LANE_START(B)                                                                          \
+        while (jA < k && jB < k) {                                                                 \
+            uint32_t m = nA < nB ? nA : nB;                                                        \
+            for (uint32_t i = 0; i < m; i++) {                                                     \
+                ACC_ROW(T, oA[i], A0, A1, A2, A3, wA, NV, TAIL, WMUL, WADD, LOAD8, ROW8);          \
+                ACC_ROW(T, oB[i], B0, B1, B2, B3, wB, NV, TAIL, WMUL, WADD, LOAD8, ROW8);          \
+            }                                                                                      \
+            oA += m;                                                                               \
+            oB += m;                                                                               \
+            nA -= m;                                                                               \
+            nB -= m;                                                                               \
+            if (nA == 0) {                                                                         \
+                ACC_LANE_FINISH(A);                                                                \
+                ACC_LANE_START(A)                                                                  \
+            }                                                                                      \
+            if (nB == 0) {                                                                         \
+                ACC_LANE_FINISH(B);                                                                \
+                ACC_LANE_START(B)                                                                  \
+            }                                                                                      \
         }                                                                                          \
-        for (uint32_t i1 = i; i1 < n1; i1++) {                                                     \
-            ACC_ROW(T, o1[i1], a0, a1, a2, a3, ws, NV, TAIL, WMUL, WADD, LOAD8, ROW8);             \
+        if (jA < k) { /* the last centre's rest, alone */                                          \
+            for (uint32_t i = 0; i < nA; i++) {                                                    \
+                ACC_ROW(T, oA[i], A0, A1, A2, A3, wA, NV, TAIL, WMUL, WADD, LOAD8, ROW8);          \
+            }                                                                                      \
+            ACC_LANE_FINISH(A);                                                                    \
         }                                                                                          \
-        for (uint32_t i2 = i; i2 < n2; i2++) {                                                     \
-            ACC_ROW(T, o2[i2], b0, b1, b2, b3, vs, NV, TAIL, WMUL, WADD, LOAD8, ROW8);             \
+        if (jB < k) {                                                                              \
+            for (uint32_t i = 0; i < nB; i++) {                                                    \
+                ACC_ROW(T, oB[i], B0, B1, B2, B3, wB, NV, TAIL, WMUL, WADD, LOAD8, ROW8);          \
+            }                                                                                      \
+            ACC_LANE_FINISH(B);                                                                    \
         }                                                                                          \
     }
 #define ACC_GROUP_LOOP(T, WMUL, WADD, LOAD8, ROW8)                                                 \
@@ -1051,12 +1108,7 @@ static void km_group_rows(const int32_t *tl, size_t tn, size_t k, uint16_t *ord,
 #define WMUL_W(v) _mm512_mul_pd(_mm512_set1_pd(wi), v)
 #define WADD_NONE(ws) ((void)0)
 #define WADD_W(ws) ((ws) += wi)
-/* A centre's sums (dp values at s) into a0..a3 (zeros past dp). */
-#define ACC_LOAD_SUMS(s, a0, a1, a2, a3)                                                           \
-    __m512d a0 = _mm512_loadu_pd(s);                                                               \
-    __m512d a1 = dp > 8 ? _mm512_loadu_pd((s) + 8) : _mm512_setzero_pd();                          \
-    __m512d a2 = dp > 16 ? _mm512_loadu_pd((s) + 16) : _mm512_setzero_pd();                        \
-    __m512d a3 = dp > 24 ? _mm512_loadu_pd((s) + 24) : _mm512_setzero_pd()
+/* A centre's sums (dp values at s) from a0..a3. */
 #define ACC_STORE_SUMS(s, a0, a1, a2, a3)                                                          \
     do {                                                                                           \
         _mm512_storeu_pd(s, a0);                                                                   \
@@ -1072,8 +1124,8 @@ static void km_group_rows(const int32_t *tl, size_t tn, size_t k, uint16_t *ord,
     } while (0)
 /* The sums of a tile under AVX-512 for few centres: the rows grouped by
  * label (km_group_rows), then the sums of two centres at a time held in
- * registers while their rows are added, each centre's rows in order (the
- * bits of the row-by-row loop).  Row by row through memory, each row's load
+ * registers while their rows are added (ACC_GROUP_ROWS' lanes), each
+ * centre's rows in order (the bits of the row-by-row loop).  Row by row through memory, each row's load
  * of its centre's sums waited for the store before it: 58 % of Lloyd's
  * samples at 10M x 32, k = 8, f32 sat on that store.  Unweighted, a
  * centre's weight gains its row count at once (integers below 2^53: the
@@ -1086,31 +1138,10 @@ static void km_group_rows(const int32_t *tl, size_t tn, size_t k, uint16_t *ord,
     const __mmask8 tm = (__mmask8)((1u << (d - full)) - 1u);                                       \
     size_t safe = left * d >= full + 8 ? (left * d - full - 8) / d + 1 : 0;                        \
     safe = safe < tn ? safe : tn;                                                                  \
-    for (size_t j = 0; j < k; j += 2) {                                                            \
-        int two = j + 1 < k;                                                                       \
-        const uint32_t n1 = st[j + 1] - st[j], n2 = two ? st[j + 2] - st[j + 1] : 0;              \
-        if (n1 == 0 && n2 == 0) {                                                                  \
-            continue;                                                                              \
-        }                                                                                          \
-        const uint32_t nm = n1 < n2 ? n1 : n2;                                                     \
-        const uint16_t *o1 = ord + st[j], *o2 = ord + st[j + 1]; /* o2 unread where n2 = 0 */     \
-        double *s = sums + j * dp, *s2 = sums + (two ? j + 1 : j) * dp;                            \
-        double ws = wk[j], vs = two ? wk[j + 1] : 0;                                               \
-        ACC_LOAD_SUMS(s, a0, a1, a2, a3);                                                          \
-        ACC_LOAD_SUMS(s2, b0, b1, b2, b3);                                                         \
-        if (w == NULL) {                                                                           \
-            ACC_GROUP_LOOP(T, WMUL_NONE, WADD_NONE, LOAD8, ROW8)                                   \
-            ws += (double)n1;                                                                      \
-            vs += (double)n2;                                                                      \
-        } else {                                                                                   \
-            ACC_GROUP_LOOP(T, WMUL_W, WADD_W, LOAD8, ROW8)                                         \
-        }                                                                                          \
-        ACC_STORE_SUMS(s, a0, a1, a2, a3);                                                         \
-        wk[j] = ws;                                                                                \
-        if (two) {                                                                                 \
-            ACC_STORE_SUMS(s2, b0, b1, b2, b3);                                                    \
-            wk[j + 1] = vs;                                                                        \
-        }                                                                                          \
+    if (w == NULL) {                                                                               \
+        ACC_GROUP_LOOP(T, WMUL_NONE, WADD_NONE, LOAD8, ROW8)                                       \
+    } else {                                                                                       \
+        ACC_GROUP_LOOP(T, WMUL_W, WADD_W, LOAD8, ROW8)                                             \
     }
 
 /* The sums of a tile under AVX-512.  d > 8: a row's whole 8s, then its rest
