@@ -3,15 +3,16 @@
  * Data: blobs whose values are a hash of (row, column) - bench/kmeans_peer.py
  * builds the same matrix - and initial centroids = the first K rows.
  * Per-iteration time = (t(11 iterations) - t(1 iteration)) / (the iterations
- * the two ran apart: 10 unless the labels stopped changing), best of 5 up
- * to 2M rows and of 3 above (Lloyd steps; 6 and 1 iterations, best of 3,
- * until 2026-12-05: a call's setup varies by 1-3 ms at 1M rows),
- * so that setup and the final exact inertia cancel; for plain Lloyd steps
- * (into labels and norms allocated and touched once, so that no call pays
- * for fresh memory) and for whole fits with Hamerly's bounds (as the peer times sklearn).  Floor = max(bytes read
- * per iteration / memory bandwidth, 2 N D K flops / GEMM rate), and the
- * same bound with the cores' FMA peak for the GEMM rate, all measured here
- * with THREADS threads. */
+ * the two ran apart: 10 unless the labels stopped changing), best of 6 up
+ * to 2M rows and of 3 above, so that setup and the final exact inertia
+ * cancel: for plain Lloyd steps (into labels and norms allocated and
+ * touched once, so that no call pays for fresh memory; 6 and 1 iterations,
+ * best of 3, until 2026-12-05, when a call's setup varied by 1-3 ms at 1M
+ * rows) and for whole fits with Hamerly's bounds (as the peer times
+ * sklearn).  Floor = max(bytes read per iteration / memory bandwidth,
+ * 2 N D K flops / GEMM rate), and the same bound with the cores' FMA peak
+ * for the GEMM rate, all measured here with THREADS threads; the bandwidth
+ * between the timed Lloyd calls, best of 6. */
 #include <cblas.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -70,31 +71,23 @@ static void *bw_read(void *p)
     return NULL;
 }
 
-/* Read bandwidth with T threads over a 512 MiB buffer, best of 5. */
-static double read_bw(int T)
+/* Bytes a second read by T threads from the 512 MiB at a (BW_DOUBLES), once. */
+#define BW_DOUBLES ((size_t)64 << 20)
+static double read_bw_once(int T, const double *a)
 {
-    size_t n = (size_t)64 << 20;
-    double *a = malloc(n * sizeof *a), best = 1e9;
-    for (size_t i = 0; i < n; i++) {
-        a[i] = (double)i;
+    size_t n = BW_DOUBLES;
+    pthread_t th[64];
+    bw_job jb[64];
+    double t0 = now();
+    for (int t = 0; t < T; t++) {
+        jb[t].a = a + (size_t)t * (n / (size_t)T);
+        jb[t].n = n / (size_t)T;
+        pthread_create(&th[t], NULL, bw_read, &jb[t]);
     }
-    for (int rep = 0; rep < 5; rep++) {
-        pthread_t th[64];
-        bw_job jb[64];
-        double t0 = now();
-        for (int t = 0; t < T; t++) {
-            jb[t].a = a + (size_t)t * (n / (size_t)T);
-            jb[t].n = n / (size_t)T;
-            pthread_create(&th[t], NULL, bw_read, &jb[t]);
-        }
-        for (int t = 0; t < T; t++) {
-            pthread_join(th[t], NULL);
-        }
-        double dt = now() - t0;
-        best = dt < best ? dt : best;
+    for (int t = 0; t < T; t++) {
+        pthread_join(th[t], NULL);
     }
-    free(a);
-    return (double)(n * sizeof(double)) / best;
+    return (double)(n * sizeof(double)) / (now() - t0);
 }
 
 typedef struct gemm_job {
@@ -379,7 +372,23 @@ int main(int argc, char **argv)
     }
     memset(lab, 0, n * sizeof *lab);
     memset(xn, 0, n * (f32 ? sizeof(float) : sizeof(double)));
-    for (int rep = 0; rep < (n <= 2000000 ? 5 : 3); rep++) {
+    /* the read bandwidth measured between the timed calls, best of 6, so
+     * that the floor and the figure see the same state of a shared host
+     * (measured apart, the bandwidth of one run ranged 24-42 GB/s) */
+    double *bwa = malloc(BW_DOUBLES * sizeof *bwa), bw = 0;
+    if (bwa == NULL) {
+        fprintf(stderr, "kmeans: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < BW_DOUBLES; i++) {
+        bwa[i] = (double)i;
+    }
+    int reps = n <= 2000000 ? 6 : 3;
+    for (int rep = 0; rep < reps; rep++) {
+        for (int b = 0; b < 6 / reps; b++) {
+            double v = read_bw_once(T, bwa);
+            bw = v > bw ? v : bw;
+        }
         for (int it = 1; it <= 11; it += 10) {
             memcpy(C, C0, k * d * sizeof *C);
             unsigned ran = 0;
@@ -415,7 +424,8 @@ int main(int argc, char **argv)
         bounded_per_iter(X, F, f32, n, d, k, C0, T, CT_KM_ALGO_YINYANG, &yper, &yin, &yskip) != 0) {
         return 1;
     }
-    double bw = read_bw(T), gr = gemm_rate(T, f32), fp = fma_peak(T, f32);
+    free(bwa);
+    double gr = gemm_rate(T, f32), fp = fma_peak(T, f32);
     double bytes = (double)(n * d * (f32 ? 4 : 8));
     double fl = 2.0 * (double)n * (double)d * (double)k;
     double floor = bytes / bw > fl / gr ? bytes / bw : fl / gr;
