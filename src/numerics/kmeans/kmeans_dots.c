@@ -529,7 +529,7 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
         VT v_ = FNMADD(a, SET1((T)2), SET1(cn[jj])); /* cn - 2a rounded once: 2a is exact */       \
         MT lt_ = CMPLT(v_, B1);                                                                    \
         B2 = BLEND(lt_, MIN(B2, v_), B1);                                                          \
-        B1 = BLEND(lt_, B1, v_);                                                                   \
+        B1 = MIN(v_, B1); /* the blend under lt_: see ASSIGN_STEP1 */                              \
         BI = BLEND(lt_, BI, JV);                                                                   \
     } while (0)
 /* the same without the second best (labels only: Lloyd).  B1 = MIN(v, B1)
