@@ -9,7 +9,7 @@ set -eu
 THREADS=${KMEANS_THREADS:-2}
 SIZES=${KMEANS_SIZES:-1000000 10000000}
 PEER_MAX=${KMEANS_PEER_MAX:-1000000}
-echo "== kmeans: seconds per Lloyd iteration, $THREADS threads (best of 3; floor = max(bytes / read bandwidth, flops / GEMM rate)) =="
+echo "== kmeans: seconds per Lloyd iteration, $THREADS threads ((t11 - t1) / 10, best of 6 to 2M rows, of 3 above; floor = max(bytes / read bandwidth measured between those runs, flops / GEMM rate)) =="
 peer=0
 if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import sklearn' 2>/dev/null; then
     peer=1
