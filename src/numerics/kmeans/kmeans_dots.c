@@ -282,7 +282,8 @@ int km_dots_chain_f32(const float *X, const size_t *idx, size_t nr, size_t d, co
  * 10M x 32, k = 64, f32 0.78; 2 threads, 10M: 0.85-0.89 at d = 32, level at
  * d = 8.  Without any prefetch it was 1.28x slower; 4 or 16 groups ahead,
  * or into L1, measured level (0.94-1.07). */
-#define KM_PF_GROUPS(gb) ((gb) >= 2048 ? (size_t)4 : (size_t)8192 / (gb))
+#define KM_PF_MIN_BYTES ((size_t)8192) /* how far ahead the rows are asked for, at least */
+#define KM_PF_GROUPS(gb) ((gb) >= 2048 ? (size_t)4 : KM_PF_MIN_BYTES / (gb))
 #define PAIR_PREFETCH(lane_bytes)                                                                  \
     do {                                                                                           \
         size_t nb_ = (pfn_ + 63) / 64 * 64;                                                        \
@@ -1023,11 +1024,7 @@ static void km_group_rows(const int32_t *tl, size_t tn, size_t k, uint16_t *ord,
         j##L = nxt++;                                                                              \
         o##L = ord + st[j##L];                                                                     \
         n##L = st[j##L + 1] - st[j##L];                                                            \
-        const double *s_ = sums + j##L * dp;                                                       \
-        L##0 = _mm512_loadu_pd(s_);                                                                \
-        L##1 = dp > 8 ? _mm512_loadu_pd(s_ + 8) : _mm512_setzero_pd();                             \
-        L##2 = dp > 16 ? _mm512_loadu_pd(s_ + 16) : _mm512_setzero_pd();                           \
-        L##3 = dp > 24 ? _mm512_loadu_pd(s_ + 24) : _mm512_setzero_pd();                           \
+        ACC_LOAD_SUMS(sums + j##L * dp, L##0, L##1, L##2, L##3);                                   \
         w##L = wk[j##L];                                                                           \
     } else {                                                                                       \
         j##L = k;                                                                                  \
@@ -1038,6 +1035,14 @@ static void km_group_rows(const int32_t *tl, size_t tn, size_t k, uint16_t *ord,
         ACC_STORE_SUMS(sums + j##L * dp, L##0, L##1, L##2, L##3);                                  \
         wk[j##L] = w == NULL ? w##L + (double)(st[j##L + 1] - st[j##L]) : w##L;                    \
     } while (0)
+/* A lane's last centre, if any, its rest alone (no centre left to pair it) */
+#define ACC_LANE_DRAIN(L, T, NV, TAIL, WMUL, WADD, LOAD8, ROW8)                                    \
+    if (j##L < k) {                                                                                \
+        for (uint32_t i = 0; i < n##L; i++) {                                                      \
+            ACC_ROW(T, o##L[i], L##0, L##1, L##2, L##3, w##L, NV, TAIL, WMUL, WADD, LOAD8, ROW8);  \
+        }                                                                                          \
+        ACC_LANE_FINISH(L);                                                                        \
+    }
 /* The tile's grouped rows, two lanes at once: a row of each in turn, one
  * counter for both, while both have rows; a lane whose centre is done
  * stores it and takes the next.  Each centre's rows go in order into its
@@ -1075,18 +1080,8 @@ static void km_group_rows(const int32_t *tl, size_t tn, size_t k, uint16_t *ord,
                 ACC_LANE_START(B)                                                                  \
             }                                                                                      \
         }                                                                                          \
-        if (jA < k) { /* the last centre's rest, alone */                                          \
-            for (uint32_t i = 0; i < nA; i++) {                                                    \
-                ACC_ROW(T, oA[i], A0, A1, A2, A3, wA, NV, TAIL, WMUL, WADD, LOAD8, ROW8);          \
-            }                                                                                      \
-            ACC_LANE_FINISH(A);                                                                    \
-        }                                                                                          \
-        if (jB < k) {                                                                              \
-            for (uint32_t i = 0; i < nB; i++) {                                                    \
-                ACC_ROW(T, oB[i], B0, B1, B2, B3, wB, NV, TAIL, WMUL, WADD, LOAD8, ROW8);          \
-            }                                                                                      \
-            ACC_LANE_FINISH(B);                                                                    \
-        }                                                                                          \
+        ACC_LANE_DRAIN(A, T, NV, TAIL, WMUL, WADD, LOAD8, ROW8)                                    \
+        ACC_LANE_DRAIN(B, T, NV, TAIL, WMUL, WADD, LOAD8, ROW8)                                    \
     }
 #define ACC_GROUP_LOOP(T, WMUL, WADD, LOAD8, ROW8)                                                 \
     if (tm != 0) {                                                                                 \
@@ -1108,7 +1103,14 @@ static void km_group_rows(const int32_t *tl, size_t tn, size_t k, uint16_t *ord,
 #define WMUL_W(v) _mm512_mul_pd(_mm512_set1_pd(wi), v)
 #define WADD_NONE(ws) ((void)0)
 #define WADD_W(ws) ((ws) += wi)
-/* A centre's sums (dp values at s) from a0..a3. */
+/* A centre's sums (dp values at s) into a0..a3 (zeros past dp), and back. */
+#define ACC_LOAD_SUMS(s, a0, a1, a2, a3)                                                           \
+    do {                                                                                           \
+        a0 = _mm512_loadu_pd(s);                                                                   \
+        a1 = dp > 8 ? _mm512_loadu_pd((s) + 8) : _mm512_setzero_pd();                              \
+        a2 = dp > 16 ? _mm512_loadu_pd((s) + 16) : _mm512_setzero_pd();                            \
+        a3 = dp > 24 ? _mm512_loadu_pd((s) + 24) : _mm512_setzero_pd();                            \
+    } while (0)
 #define ACC_STORE_SUMS(s, a0, a1, a2, a3)                                                          \
     do {                                                                                           \
         _mm512_storeu_pd(s, a0);                                                                   \
@@ -1125,11 +1127,11 @@ static void km_group_rows(const int32_t *tl, size_t tn, size_t k, uint16_t *ord,
 /* The sums of a tile under AVX-512 for few centres: the rows grouped by
  * label (km_group_rows), then the sums of two centres at a time held in
  * registers while their rows are added (ACC_GROUP_ROWS' lanes), each
- * centre's rows in order (the bits of the row-by-row loop).  Row by row through memory, each row's load
- * of its centre's sums waited for the store before it: 58 % of Lloyd's
- * samples at 10M x 32, k = 8, f32 sat on that store.  Unweighted, a
- * centre's weight gains its row count at once (integers below 2^53: the
- * bits of adding 1.0 a row). */
+ * centre's rows in order (the bits of the row-by-row loop).  Row by row
+ * through memory, each row's load of its centre's sums waited for the
+ * store before it: 58 % of Lloyd's samples at 10M x 32, k = 8, f32 sat
+ * on that store.  Unweighted, a centre's weight gains its row count at
+ * once (integers below 2^53: the bits of adding 1.0 a row). */
 #define ACC_GROUPED(T, LOAD8, ROW8)                                                                \
     uint16_t ord[LLOYD_TILE + 32];                                                                 \
     uint32_t st[KM_GROUP_MAXK + 1];                                                                \
@@ -1315,13 +1317,13 @@ cl_block16(const double *x, size_t d, const double *Q, const double *cn, size_t 
     cl_labels8(a0, a1, a2, a3, a4, a5, a6, a7, cn, k, lab);
     cl_labels8(a8, a9, a10, a11, a12, a13, a14, a15, cn, k, lab + 8);
 }
-/* rows on to ask for: 32, or 8 KB of rows where 32 are less (as
- * KM_PF_GROUPS; 2 KB at 8 columns.  Lloyd iterations, 2 threads,
+/* rows on to ask for: 32, or KM_PF_MIN_BYTES of rows where 32 are less
+ * (as KM_PF_GROUPS; 2 KB at 8 columns.  Lloyd iterations, 2 threads,
  * alternated, best of 3-5: 1M x 8, k = 8 2.53 -> 1.93 ms, 10M 28.2 ->
  * 21.1 ms, 1M x 13, k = 7 3.75 -> 3.41, 1M x 16, k = 8 4.16 -> 3.97,
  * 1M x 3, k = 4 level (1.04-1.26 -> 1.02-1.08); rows in L3, one thread,
  * 0.425 -> 0.439 ms) */
-#define KM_CL_AHEAD(d) ((d) >= 32 ? (size_t)32 : (1024 / (d) + 15) / 16 * 16)
+#define KM_CL_AHEAD(d) ((d) >= 32 ? (size_t)32 : (KM_PF_MIN_BYTES / 8 / (d) + 15) / 16 * 16)
 /* rows 0..nr of a tile, 16 at a time, the last few through a zeroed
  * buffer of 16 rows (each row's chains are its own: the same bits); C
  * packed by km_pack8_*; 0 where it does not apply (k > 8, other CPUs). */
@@ -1335,7 +1337,8 @@ __attribute__((target("avx512f"))) static int labels_cl_f64_512(const double *X,
     }
     size_t r0 = 0, ahead = KM_CL_AHEAD(d);
     for (; r0 + 16 <= nr; r0 += 16) {
-        /* the rows 32 on into L1.  10M x 32, k = 8, alternated, best of 3:
+        /* the rows ahead (KM_CL_AHEAD) into L1.  At 32 rows on, 10M x 32,
+         * k = 8, alternated, best of 3:
          * one thread 0.112-0.113 s an iteration against 0.138-0.169 for
          * 64 rows on into L2 (24 rows 0.120, 48 0.120-0.133; into L2 at 32
          * rows 0.121-0.126), two threads 0.063-0.064 against 0.079; no
