@@ -1323,7 +1323,8 @@ cl_block16(const double *x, size_t d, const double *Q, const double *cn, size_t 
  * 21.1 ms, 1M x 13, k = 7 3.75 -> 3.41, 1M x 16, k = 8 4.16 -> 3.97,
  * 1M x 3, k = 4 level (1.04-1.26 -> 1.02-1.08); rows in L3, one thread,
  * 0.425 -> 0.439 ms) */
-#define KM_CL_AHEAD(d) ((d) >= 32 ? (size_t)32 : (KM_PF_MIN_BYTES / 8 / (d) + 15) / 16 * 16)
+#define KM_CL_AHEAD(d)                                                                             \
+    ((d) >= 32 ? (size_t)32 : (KM_PF_MIN_BYTES / sizeof(double) / (d) + 15) / 16 * 16)
 /* rows 0..nr of a tile, 16 at a time, the last few through a zeroed
  * buffer of 16 rows (each row's chains are its own: the same bits); C
  * packed by km_pack8_*; 0 where it does not apply (k > 8, other CPUs). */
