@@ -538,7 +538,7 @@ static void test_seed_hook_is_fit_start(void **state)
         o.n_init = 1;
         o.init = how[h];
         double C[30];
-        assert_status(ct_kmeans_seed(X, n, d, &o, C, &err), CT_OK);
+        assert_status(ct_kmeans_seed(X, n, d, &o, C, NULL, &err), CT_OK);
         assert_status(ct_kmeans_fit(X, n, d, NULL, &o, &a, &err), CT_OK);
         o.init = CT_KM_INIT_GIVEN;
         o.centroids = C;
@@ -585,6 +585,7 @@ static void test_pruned_plusplus_exact(void **state)
         }
         for (int v = 0; v < 2; v++) {
             double *C[3];
+            uint64_t meas[3];
             ct_kmeans_result R[3];
             for (int mode = 0; mode < 3; mode++) { /* pruned, 3 threads, not pruned */
                 ct_kmeans_opts o;
@@ -599,13 +600,29 @@ static void test_pruned_plusplus_exact(void **state)
                     setenv("CLVTIER_PP_NOPRUNE", "1", 1);
                 }
                 C[mode] = malloc(k * d * sizeof(double));
-                assert_status(ct_kmeans_seed(X, n, d, &o, C[mode], &err), CT_OK);
+                assert_status(ct_kmeans_seed(X, n, d, &o, C[mode], &meas[mode], &err), CT_OK);
                 assert_status(ct_kmeans_fit_f32(F, n, d, v ? w : NULL, &o, &R[mode], &err), CT_OK);
                 unsetenv("CLVTIER_PP_NOPRUNE");
             }
             for (int mode = 1; mode < 3; mode++) {
                 assert_memory_equal(C[0], C[mode], k * d * sizeof(double));
                 assert_memory_equal(R[0].centroids, R[mode].centroids, k * d * sizeof(double));
+            }
+            /* the rows measured (the bench's floor): greedy's unpruned passes
+             * every row (the first pass and one a step, and more for the
+             * blocks updated before a draw); pruned, the first pass and
+             * fewer, the same for any thread count; without the kernels
+             * (CLVTIER_NO_SIMD), the full passes: the first, then two a
+             * step; none for k-means|| */
+            if (t < 3 && km_dots_isa() != 0) {
+                assert_true(meas[2] >= (uint64_t)n * k);
+                assert_true(meas[0] >= n && meas[0] < meas[2] / 2);
+                assert_true(meas[1] == meas[0]);
+            } else if (t < 3) {
+                assert_true(meas[0] == (uint64_t)n * (2 * k - 1));
+                assert_true(meas[1] == meas[0] && meas[2] == meas[0]);
+            } else {
+                assert_true(meas[0] == 0 && meas[2] == 0);
             }
             for (int mode = 0; mode < 3; mode++) {
                 free(C[mode]);

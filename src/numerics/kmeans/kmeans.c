@@ -46,6 +46,8 @@ typedef struct km_ctx {
     size_t rb;     /* rows per reduction block (fixed: thread-count independent) */
     size_t tr;     /* rows per GEMM tile */
     size_t stride; /* doubles per block of partial sums, padded to 64 bytes */
+    uint64_t *measured; /* NULL, or per reduction block: the rows whose distances greedy
+                         * k-means++'s passes computed (ct_kmeans_seed's count) */
 } km_ctx;
 
 typedef struct km_run {
@@ -462,6 +464,9 @@ static ct_status km_plusplus(const km_ctx *K, const km_ops *ops, ct_rng *g, doub
     }
     if (s == CT_OK) {
         ops->copy(ops->X, weighted_pick(K, g), d, C);
+        if (K->measured != NULL) {
+            K->measured[0] += n;
+        }
         pp_ctx pc = {K, closest, NULL, 1, 0, NULL, 0};
         s = ops->cands(K, ops->X, ops->xn, C, 1, pp_fn, &pc, err);
     }
@@ -486,6 +491,9 @@ static ct_status km_plusplus(const km_ctx *K, const km_ops *ops, ct_rng *g, doub
             ops->copy(ops->X, lo < n ? lo : n - 1, d, cand + t * d);
         }
         memset(part, 0, nb * L * sizeof *part);
+        if (K->measured != NULL) { /* two passes over every row: the trials, the update */
+            K->measured[0] += 2 * n;
+        }
         pp_ctx pc = {K, closest, part, L, 1, NULL, 0};
         s = ops->cands(K, ops->X, ops->xn, cand, L, pp_fn, &pc, err);
         if (s != CT_OK) {
@@ -870,12 +878,14 @@ ct_status ct_kmeans_fit_f32(const float *X, size_t n, size_t d, const double *w,
 }
 
 ct_status ct_kmeans_seed(const double *X, size_t n, size_t d, const ct_kmeans_opts *o, double *C,
-                         ct_error *err)
+                         uint64_t *measured, ct_error *err)
 {
     km_ctx K;
     ct_status s = km_setup(&K, n, d, NULL, o, err);
     double *xn = s == CT_OK ? ct_malloc_big(n, sizeof *xn) : NULL;
-    if (s == CT_OK && xn == NULL) {
+    size_t nb = s == CT_OK ? ct_par_nblocks(n, K.rb) : 0;
+    K.measured = s == CT_OK && measured != NULL ? calloc(nb, sizeof *K.measured) : NULL;
+    if (s == CT_OK && (xn == NULL || (measured != NULL && K.measured == NULL))) {
         s = ct_fail(err, CT_ENOMEM, "out of memory");
     }
     if (s == CT_OK) {
@@ -884,6 +894,13 @@ ct_status ct_kmeans_seed(const double *X, size_t n, size_t d, const ct_kmeans_op
                       pp_pruned_f64, cand_min_f64};
         s = km_init(&K, &ops, 0, C, err);
     }
+    if (s == CT_OK && measured != NULL) { /* the blocks' counts, in order */
+        *measured = 0;
+        for (size_t b = 0; b < nb; b++) {
+            *measured += K.measured[b];
+        }
+    }
+    free(K.measured);
     free(xn);
     return s;
 }

@@ -25,8 +25,12 @@ ct_status ct_kmeans_lloyd_steps_ws(const double *X, const float *Xf, size_t n, s
                                    unsigned *ran, ct_error *err);
 
 /* The start alone (o->init, o->seed, run 0) of ct_kmeans_fit on X (f64):
- * C (o->k x d) gets the centroids the fit would start from. */
+ * C (o->k x d) gets the centroids the fit would start from.  measured (may
+ * be NULL): greedy k-means++'s rows measured, summed over its passes (the
+ * rows whose distances to the pass's centres were computed: all of them in
+ * an unpruned pass, those the triangle test keeps in a pruned one); 0 for
+ * the other starts. */
 ct_status ct_kmeans_seed(const double *X, size_t n, size_t d, const ct_kmeans_opts *o, double *C,
-                         ct_error *err);
+                         uint64_t *measured, ct_error *err);
 
 #endif

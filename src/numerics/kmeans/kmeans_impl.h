@@ -1705,6 +1705,9 @@ static ct_status KM_SUF(pp_block)(void *vctx, size_t b, size_t begin, size_t end
             idx[na] = i;
             na += (size_t)need;
         }
+        if (P->K->measured != NULL) { /* block b is this thread's alone during a pass */
+            P->K->measured[b] += na;
+        }
         int rc = na > 0 ? KM_SUF(km_dots_chain)(P->X, idx, na, d, P->Z, m, G) : 0;
         if (rc == 0 && vec) {
             rc = KM_SUF(km_pp_rows)(P->xn + r0, P->zn, G, at, nr, m, P->pend, low0, P->newj,
