@@ -90,6 +90,27 @@ static double read_bw_once(int T, const double *a)
     return (double)(n * sizeof(double)) / (now() - t0);
 }
 
+/* The 512 MiB that read_bw_once reads, written once (NULL: out of memory). */
+static double *bw_buffer(void)
+{
+    double *a = malloc(BW_DOUBLES * sizeof *a);
+    for (size_t i = 0; a != NULL && i < BW_DOUBLES; i++) {
+        a[i] = (double)i;
+    }
+    return a;
+}
+
+/* The best of bw and `times` more reads (read_bw_once): called between a
+ * benchmark's timed calls, so that its floor sees the host as they did. */
+static double read_bw_best(int T, const double *a, int times, double bw)
+{
+    for (int b = 0; b < times; b++) {
+        double v = read_bw_once(T, a);
+        bw = v > bw ? v : bw;
+    }
+    return bw;
+}
+
 typedef struct gemm_job {
     int f32;
     int reps;
@@ -234,7 +255,7 @@ static double blob_value(size_t i, size_t j)
 static int seeding(size_t n, size_t d, size_t k, int T)
 {
     double *X = malloc(n * d * sizeof *X), *C = malloc(k * d * sizeof *C);
-    double *bwa = malloc(BW_DOUBLES * sizeof *bwa), bw = 0;
+    double *bwa = bw_buffer(), bw = 0;
     if (X == NULL || C == NULL || bwa == NULL) {
         fprintf(stderr, "kmeans seed: out of memory\n");
         return 1;
@@ -243,9 +264,6 @@ static int seeding(size_t n, size_t d, size_t k, int T)
         for (size_t j = 0; j < d; j++) {
             X[i * d + j] = blob_value(i, j);
         }
-    }
-    for (size_t i = 0; i < BW_DOUBLES; i++) {
-        bwa[i] = (double)i;
     }
     const ct_km_init how[2] = {CT_KM_INIT_KMEANSPP, CT_KM_INIT_PARALLEL};
     double best[2] = {1e9, 1e9};
@@ -259,10 +277,7 @@ static int seeding(size_t n, size_t d, size_t k, int T)
             o.init = how[h];
             o.seed = 1;
             o.threads = (unsigned)T;
-            for (int b = 0; b < 2 && h == 0; b++) {
-                double v = read_bw_once(T, bwa);
-                bw = v > bw ? v : bw;
-            }
+            bw = read_bw_best(T, bwa, h == 0 ? 2 : 0, bw);
             double t0 = now();
             if (ct_kmeans_seed(X, n, d, &o, C, h == 0 ? &measured : NULL, &err) != CT_OK) {
                 fprintf(stderr, "kmeans seed: %s\n", err.msg);
@@ -395,20 +410,14 @@ int main(int argc, char **argv)
     /* the read bandwidth measured between the timed calls, best of 6, so
      * that the floor and the figure see the same state of a shared host
      * (measured apart, the bandwidth of one run ranged 24-42 GB/s) */
-    double *bwa = malloc(BW_DOUBLES * sizeof *bwa), bw = 0;
+    double *bwa = bw_buffer(), bw = 0;
     if (bwa == NULL) {
         fprintf(stderr, "kmeans: out of memory\n");
         return 1;
     }
-    for (size_t i = 0; i < BW_DOUBLES; i++) {
-        bwa[i] = (double)i;
-    }
     int reps = n <= 2000000 ? 6 : 3;
     for (int rep = 0; rep < reps; rep++) {
-        for (int b = 0; b < 6 / reps; b++) {
-            double v = read_bw_once(T, bwa);
-            bw = v > bw ? v : bw;
-        }
+        bw = read_bw_best(T, bwa, 6 / reps, bw);
         for (int it = 1; it <= 11; it += 10) {
             memcpy(C, C0, k * d * sizeof *C);
             unsigned ran = 0;

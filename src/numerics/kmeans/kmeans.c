@@ -47,7 +47,9 @@ typedef struct km_ctx {
     size_t tr;     /* rows per GEMM tile */
     size_t stride; /* doubles per block of partial sums, padded to 64 bytes */
     uint64_t *measured; /* NULL, or per reduction block: the rows whose distances greedy
-                         * k-means++'s passes computed (ct_kmeans_seed's count) */
+                         * k-means++'s passes computed (ct_kmeans_seed's count; the
+                         * pruned passes count per block, the full passes of
+                         * km_plusplus all in block 0) */
 } km_ctx;
 
 typedef struct km_run {
