@@ -253,6 +253,150 @@ static void bounded_equals_lloyd(ct_km_algo algo)
     free(Xf);
 }
 
+/* Yinyang's vector steps (the own distances in a loop of their own, the
+ * group bounds eight at a time, each group measured with its centres in
+ * the lanes and the rows read where they are) at the column counts they
+ * split differently (d = 8: whole vectors; 13: a whole vector and a tail;
+ * 32: four) and more than 8 groups: the labels and iterations of Lloyd,
+ * weighted or not, bit-identical for 1 and 3 threads.  On interleaved
+ * blobs with more centres than blobs, so that rows sit near the borders
+ * of centres of one blob and the groups are measured.  First the group
+ * kernel alone against km_assign for every group size it takes (1 to 64
+ * centres: 1 to 8 vectors, each with its rows in blocks and one at a time):
+ * the same labels and values (a zero's sign aside). */
+static void test_yinyang_kernels(void **state)
+{
+    ct_error err;
+    (void)state;
+    size_t groups = 0;
+    const size_t DG[3] = {1, 13, 32};
+    for (int t = 0; t < 3; t++) {
+        size_t nr = 37, d = DG[t];
+        double *X = blobs(nr, d, 3, 4.0, 300 + d, NULL), *C = blobs(64, d, 3, 4.0, 400 + d, NULL);
+        double cn[64], P[8 * 8 * 33], v1[37], v2[37], r1[37], r2[37];
+        const double *rows[37];
+        int32_t lab[37], ref[37];
+        for (size_t j = 0; j < 64; j++) {
+            cn[j] = 0;
+            for (size_t c = 0; c < d; c++) {
+                cn[j] += C[j * d + c] * C[j * d + c];
+            }
+        }
+        cn[5] = cn[4]; /* a tie within a group, when 4 and 5 measure alike */
+        memcpy(C + 5 * d, C + 4 * d, d * sizeof *C);
+        for (size_t r = 0; r < nr; r++) {
+            rows[r] = X + (nr - 1 - r) * d; /* rows through pointers, in any order */
+        }
+        for (size_t kg = 1; kg <= 64; kg++) {
+            if (km_group_pack_f64(C, cn, kg, d, P) != 0) {
+                break; /* no AVX-512 here: the copies and km_assign measure the groups */
+            }
+            assert_true(km_group_packed(kg, d) <= sizeof P / sizeof *P);
+            km_group_assign_f64(rows, nr, d, P, kg, lab, v1, v2);
+            for (size_t r = 0; r < nr; r++) {
+                assert_int_equal(km_assign_f64(rows[r], 1, d, C, cn, kg, ref + r, r1 + r, r2 + r),
+                                 0);
+            }
+            for (size_t r = 0; r < nr; r++) {
+                if (lab[r] != ref[r] || !(v1[r] == r1[r]) || !(v2[r] == r2[r])) {
+                    fail_msg("d=%zu kg=%zu row %zu: group kernel %d %.17g %.17g, km_assign %d "
+                             "%.17g %.17g", d, kg, r, lab[r], v1[r], v2[r], ref[r], r1[r], r2[r]);
+                }
+            }
+            groups++;
+        }
+        /* the own distances: sqdist8's partial sums, combined in its order */
+        uint32_t und[20];
+        int32_t lb[37];
+        double ud[20];
+        for (size_t r = 0; r < nr; r++) {
+            lb[r] = (int32_t)((r * 7) % 64);
+        }
+        for (size_t q = 0; q < 20; q++) {
+            und[q] = (uint32_t)(q * 7 % 35 + 1);
+        }
+        if (km_own_dist_f64(X, d, 1, und, 20, lb, C, ud) == 0) {
+            for (size_t q = 0; q < 20; q++) {
+                size_t i = 1 + und[q];
+                double p8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                for (size_t c = 0; c < d; c++) {
+                    double e = X[i * d + c] - C[(size_t)lb[i] * d + c];
+                    p8[c % 8] += e * e;
+                }
+                double ref8 = sqrt(((p8[0] + p8[4]) + (p8[1] + p8[5])) +
+                                   ((p8[2] + p8[6]) + (p8[3] + p8[7])));
+                assert_memory_equal(&ud[q], &ref8, sizeof ref8);
+            }
+        }
+        /* the group bounds brought to a pass, 11 groups: two vectors */
+        double L[11], Lr[11], c0[11], c1[11];
+        for (size_t g = 0; g < 11; g++) {
+            L[g] = Lr[g] = 0.3 * (double)g + 0.01 * (double)d;
+            c0[g] = 0.01 * (double)(g % 3);
+            c1[g] = c0[g] + 0.07 * (double)(g % 4);
+        }
+        uint64_t mk = 0, mr = 0;
+        if (km_ygroups(L, c0, c1, 11, 1.0, 1e-9, &mk) == 0) {
+            for (size_t g = 0; g < 11; g++) {
+                Lr[g] -= (c1[g] - c0[g]) * (1 + 1e-12) + 1e-12 * c1[g];
+                mr |= (uint64_t)!km_bound_clears(1.0, Lr[g], 1e-9) << g;
+            }
+            assert_memory_equal(L, Lr, sizeof L);
+            assert_true(mk == mr && mk != 0 && mk != 0x7ff);
+        }
+        free(X);
+        free(C);
+    }
+    if (groups == 0) {
+        print_message("yinyang group kernel: no AVX-512 here (or CLVTIER_NO_SIMD): nothing to "
+                      "compare\n");
+    }
+    const size_t D[3] = {8, 13, 32}, K[3] = {24, 64, 130};
+    for (int t = 0; t < 3; t++) {
+        for (int u = 0; u < 3; u++) {
+            size_t n = 8000, d = D[t], k = K[u];
+            double *X = blobs(n, d, 5, 3.0, 200 + (uint64_t)(3 * t + u), NULL);
+            double *w = malloc(n * sizeof *w);
+            for (size_t i = 0; i < n; i++) {
+                w[i] = 0.25 + (double)(i % 5);
+            }
+            for (int weighted = 0; weighted < 2; weighted++) {
+                const double *wv = weighted ? w : NULL;
+                ct_kmeans_opts o;
+                ct_kmeans_result a, b, c;
+                ct_kmeans_opts_init(&o);
+                o.k = k;
+                o.seed = 9;
+                o.tol = 0;
+                o.max_iter = 12;
+                o.algorithm = CT_KM_ALGO_LLOYD;
+                assert_status(ct_kmeans_fit(X, n, d, wv, &o, &a, &err), CT_OK);
+                o.algorithm = CT_KM_ALGO_YINYANG;
+                o.threads = 1;
+                assert_status(ct_kmeans_fit(X, n, d, wv, &o, &b, &err), CT_OK);
+                o.threads = 3;
+                assert_status(ct_kmeans_fit(X, n, d, wv, &o, &c, &err), CT_OK);
+                if (memcmp(a.labels, b.labels, n * sizeof(int32_t)) != 0 ||
+                    a.iterations != b.iterations) {
+                    fail_msg("d=%zu k=%zu%s: Yinyang's labels or iterations (%u) differ from "
+                             "Lloyd's (%u)",
+                             d, k, weighted ? " weighted" : "", b.iterations, a.iterations);
+                }
+                assert_memory_equal(b.labels, c.labels, n * sizeof(int32_t));
+                assert_memory_equal(b.centroids, c.centroids, k * d * sizeof(double));
+                assert_memory_equal(&b.inertia, &c.inertia, sizeof(double));
+                /* the groups were measured, not skipped wholesale */
+                assert_true(b.npasses >= 3 && b.skipped[1] < 0.99);
+                ct_kmeans_result_free(&a);
+                ct_kmeans_result_free(&b);
+                ct_kmeans_result_free(&c);
+            }
+            free(X);
+            free(w);
+        }
+    }
+}
+
 /* A row source over an in-memory matrix, counting what it is asked for. */
 typedef struct mem_src {
     const double *X, *w;
@@ -1109,7 +1253,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sklearn_reference), cmocka_unit_test(test_threads_and_seeds),
-        cmocka_unit_test(test_hamerly_equals_lloyd),
+        cmocka_unit_test(test_hamerly_equals_lloyd), cmocka_unit_test(test_yinyang_kernels),
         cmocka_unit_test(test_stream_equals_memory),
         cmocka_unit_test(test_labels_are_nearest),
         cmocka_unit_test(test_fused_pass_is_plain_loop),

@@ -849,21 +849,25 @@ static void km_pool_free(km_pool *p)
 /* ---- the typed halves ------------------------------------------------------- */
 
 #define KM_REAL double
+#define KM_F64 1
 #define KM_EPS DBL_EPSILON
 #define KM_SUF(x) x##_f64
 #define KM_GEMM cblas_dgemm
 #include "numerics/kmeans/kmeans_impl.h"
 #undef KM_REAL
+#undef KM_F64
 #undef KM_EPS
 #undef KM_SUF
 #undef KM_GEMM
 
 #define KM_REAL float
+#define KM_F64 0
 #define KM_EPS FLT_EPSILON
 #define KM_SUF(x) x##_f32
 #define KM_GEMM cblas_sgemm
 #include "numerics/kmeans/kmeans_impl.h"
 #undef KM_REAL
+#undef KM_F64
 #undef KM_SUF
 #undef KM_GEMM
 

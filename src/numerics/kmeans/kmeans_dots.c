@@ -1362,6 +1362,119 @@ __attribute__((target("avx512f"))) static int labels_cl_f64_512(const double *X,
     return 1;
 }
 
+/* ---- Yinyang's groups with the centres in the lanes (f64, up to 64) --------
+ * The centre-lane idea above for the few centres of a Yinyang group
+ * (km_group_assign_f64): V = ceil(kg / 8) vectors of centres a column
+ * (km_packw_f64: column c's vectors at P + 8 (c V + q), then the |c|^2 padded
+ * with +inf to V vectors), R rows at once with R V accumulators (24 or fewer
+ * of the 32 registers), each column V vector loads and R broadcasts for
+ * R V FMAs, and the rows read where they are (no copy, no transposition).
+ * Lane m of vector q, row r, is the FMA chain over the columns in order of
+ * x_r . c_(8q + m): the lanes kernels' bits.  The label is then found across
+ * the lanes: v = cn - 2a (one rounding, as ASSIGN_STEP2), the least v
+ * (min(v, best): a NaN never wins, as in the scan), and the first index
+ * whose v equals it (-0 equals +0, as the scan's <); none (every v NaN)
+ * gives 0, as the scan does.  (The same kernel over all of Lloyd's centres,
+ * 8 < k <= 64, measured level with the lanes kernel's pairs: 1M x 32,
+ * k = 64, 0.027-0.029 s an iteration both; 1M x 8, k = 64 and 1M x 16,
+ * k = 24 level; so Lloyd keeps the lanes kernel.) */
+#define CLG_MAXV 8
+#define CLG_ROWS(V) ((V) <= 2 ? 12 : (V) == 3 ? 8 : (V) == 4 ? 6 : (V) <= 6 ? 4 : 3)
+/* Yinyang's measure of a group (km_group_assign_f64): R rows through their
+ * pointers against the group's V vectors of centres (km_packw_f64's
+ * layout), per row the first index of the least value (lab), that value
+ * (v1) and the least of the others (v2; +inf where kg = 1): the values
+ * and ties of km_assign's scan over the group (ASSIGN_STEP2's second best
+ * is the least value after the first best's, which a repeated least value
+ * also gives here). */
+__attribute__((target("avx512f"), always_inline)) static inline void
+clg_block(const double *const *xr, size_t d, const double *P, const double *cnp, size_t kg,
+          size_t R, size_t V, int32_t *lab, double *v1, double *v2)
+{
+    __m512d a[24];
+    _Pragma("GCC unroll 24") for (size_t i = 0; i < R * V; i++)
+    {
+        a[i] = _mm512_setzero_pd();
+    }
+    for (size_t c = 0; c < d; c++) {
+        __m512d xb[12];
+        _Pragma("GCC unroll 12") for (size_t r = 0; r < R; r++)
+        {
+            xb[r] = _mm512_set1_pd(xr[r][c]);
+        }
+        _Pragma("GCC unroll 8") for (size_t q = 0; q < V; q++)
+        {
+            __m512d cq = _mm512_loadu_pd(P + 8 * (c * V + q));
+            __asm__("" : "+v"(cq)); /* one load, in a register for the R rows (folded into
+                                     * each FMA, it was R loads: twice the time at V = 8) */
+            _Pragma("GCC unroll 12") for (size_t r = 0; r < R; r++)
+            {
+                a[r * V + q] = _mm512_fmadd_pd(xb[r], cq, a[r * V + q]);
+            }
+        }
+    }
+    const uint64_t km = kg >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << kg) - 1;
+    const __m512d two = _mm512_set1_pd(2.0), inf = _mm512_set1_pd((double)INFINITY);
+    _Pragma("GCC unroll 12") for (size_t r = 0; r < R; r++)
+    {
+        __m512d v[CLG_MAXV], best = inf;
+        _Pragma("GCC unroll 8") for (size_t q = 0; q < V; q++)
+        {
+            v[q] = _mm512_fnmadd_pd(a[r * V + q], two, _mm512_loadu_pd(cnp + 8 * q));
+            best = _mm512_min_pd(v[q], best);
+        }
+        const double m1 = _mm512_reduce_min_pd(best);
+        const __m512d m = _mm512_set1_pd(m1);
+        uint64_t bits = 0;
+        _Pragma("GCC unroll 8") for (size_t q = 0; q < V; q++)
+        {
+            bits |= (uint64_t)_mm512_cmp_pd_mask(v[q], m, _CMP_EQ_OQ) << (8 * q);
+        }
+        bits &= km;
+        const size_t j = bits != 0 ? (size_t)__builtin_ctzll(bits) : 0;
+        __m512d b2 = inf;
+        _Pragma("GCC unroll 8") for (size_t q = 0; q < V; q++)
+        {
+            __mmask8 self = (__mmask8)(q == j / 8 ? 1u << (j % 8) : 0u);
+            b2 = _mm512_min_pd(_mm512_mask_mov_pd(v[q], self, inf), b2);
+        }
+        lab[r] = (int32_t)j;
+        v1[r] = bits != 0 ? m1 : (double)INFINITY;
+        v2[r] = _mm512_reduce_min_pd(b2);
+    }
+}
+#define CLG_CASE(VV)                                                                               \
+    case VV: {                                                                                     \
+        const size_t R = CLG_ROWS(VV);                                                             \
+        for (; r0 + R <= nr; r0 += R) {                                                            \
+            clg_block(xr + r0, d, P, cnp, kg, R, VV, lab + r0, v1 + r0, v2 + r0);                  \
+        }                                                                                          \
+        for (; r0 < nr; r0++) {                                                                    \
+            clg_block(xr + r0, d, P, cnp, kg, 1, VV, lab + r0, v1 + r0, v2 + r0);                  \
+        }                                                                                          \
+        break;                                                                                     \
+    }
+__attribute__((target("avx512f"))) static void clg_f64_512(const double *const *xr, size_t nr,
+                                                          size_t d, const double *P, size_t kg,
+                                                          int32_t *lab, double *v1, double *v2)
+{
+    const size_t V = (kg + 7) / 8;
+    const double *cnp = P + 8 * V * d;
+    size_t r0 = 0;
+    switch (V) {
+        CLG_CASE(1)
+        CLG_CASE(2)
+        CLG_CASE(3)
+        CLG_CASE(4)
+        CLG_CASE(5)
+        CLG_CASE(6)
+        CLG_CASE(7)
+        CLG_CASE(8)
+    default: break;
+    }
+}
+#undef CLG_CASE
+
 ASSIGN_FNS(f64_512, "avx512f", double, __m512d, __mmask8, 8, _mm512_setzero_pd, _mm512_set1_pd,
            _mm512_add_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd,
            _mm512_min_pd, LT512PD, _mm512_mask_blend_pd, to_lanes_f64_512, STI512PD,
@@ -1445,6 +1558,22 @@ int km_assign_f32(const float *X, size_t nr, size_t d, const float *C, const flo
 KM_PACK(double, f64)
 KM_PACK(float, f32)
 
+/* Yinyang's group kernel's (clg_block, up to 64 centres): V = ceil(k / 8)
+ * vectors a column, column c's vector q at P + 8 (c V + q), zeros past k;
+ * then |c|^2 (V vectors, +inf past k) */
+static void km_packw_f64(const double *C, const double *cn, size_t k, size_t d, double *P)
+{
+    size_t V = (k + 7) / 8;
+    for (size_t c = 0; c < d; c++) {
+        for (size_t m = 0; m < 8 * V; m++) {
+            P[c * 8 * V + m] = m < k ? C[m * d + c] : 0.0;
+        }
+    }
+    for (size_t m = 0; m < 8 * V; m++) {
+        P[8 * V * d + m] = m < k ? cn[m] : (double)INFINITY;
+    }
+}
+
 /* The sums go to a zeroed copy padded to whole vectors (acc_*), and the
  * weights of the AVX-512 d <= 8 path to its lane d or to counts, all added to
  * the caller's afterwards: where those are zero, as k-means passes them, the
@@ -1512,6 +1641,26 @@ KM_PACK(float, f32)
     }
 LLOYD_DISPATCH(double, f64)
 LLOYD_DISPATCH(float, f32)
+
+size_t km_group_packed(size_t kg, size_t d)
+{
+    return 8 * ((kg + 7) / 8) * (d + 1);
+}
+
+int km_group_pack_f64(const double *C, const double *cn, size_t kg, size_t d, double *P)
+{
+    if (km_dots_isa() != 2 || kg == 0 || kg > 8 * CLG_MAXV || d > KM_DOTS_MAXD) {
+        return -1;
+    }
+    km_packw_f64(C, cn, kg, d, P);
+    return 0;
+}
+
+void km_group_assign_f64(const double *const *xr, size_t nr, size_t d, const double *P, size_t kg,
+                         int32_t *lab, double *v1, double *v2)
+{
+    clg_f64_512(xr, nr, d, P, kg, lab, v1, v2);
+}
 
 /* ---- Hamerly's bound test --------------------------------------------------- */
 
@@ -1649,6 +1798,101 @@ static long ham_undecided(unsigned done, unsigned lanes, size_t i0, const double
     }
 HAM_FNS(f64, double)
 HAM_FNS(f32, float)
+
+/* ---- the own distances of the rows the bound test left ------------------------
+ * One row at a time, the bits of sqdist8 (kmeans_impl.h): lane q of the
+ * accumulator is its partial sum s[q] (each 8 columns' squared differences,
+ * a multiply and then an add, no fused multiply-add; a tail under a mask
+ * adds zeros to the lanes past d), then ((s0 + s4) + (s1 + s5)) + ((s2 +
+ * s6) + (s3 + s7)) and the square root.  In a loop of their own, with no
+ * branch on a row's distance (Hamerly's and Yinyang's passes had taken
+ * each row's distance, its square root and its bound test in turn: a
+ * mispredicted test held up the next rows' loads, and the distances of
+ * Yinyang's pass were 30 % of its samples at 1M x 32, k = 64, one thread);
+ * the rows OWN_AHEAD on are asked for. */
+#define OWN_AHEAD 16
+#define OWN_FNS(SFX, XT, LOADX, MLOADX)                                                            \
+    __attribute__((target("avx512f"))) static void own512_##SFX(                                   \
+        const XT *X, size_t d, size_t i0, const uint32_t *und, long nq, const int32_t *lab,        \
+        const double *C, double *ud)                                                               \
+    {                                                                                              \
+        const size_t full = d / 8 * 8, lines = (d * sizeof(XT) + 63) / 64;                         \
+        const __mmask8 tm = (__mmask8)((1u << (d - full)) - 1u);                                   \
+        for (long q = 0; q < nq; q++) {                                                            \
+            if (q + OWN_AHEAD < nq) {                                                              \
+                const char *pf = (const char *)(X + (i0 + und[q + OWN_AHEAD]) * d);                \
+                for (size_t l_ = 0; l_ <= lines; l_++) {                                           \
+                    _mm_prefetch(pf + 64 * l_, _MM_HINT_T0);                                       \
+                }                                                                                  \
+            }                                                                                      \
+            size_t i = i0 + und[q];                                                                \
+            const XT *x = X + i * d;                                                               \
+            const double *c = C + (size_t)lab[i] * d;                                              \
+            __m512d acc = _mm512_setzero_pd();                                                     \
+            for (size_t j = 0; j < full; j += 8) {                                                 \
+                __m512d t = _mm512_sub_pd(LOADX(x + j), _mm512_loadu_pd(c + j));                   \
+                acc = _mm512_add_pd(acc, _mm512_mul_pd(t, t));                                     \
+            }                                                                                      \
+            if (tm != 0) {                                                                         \
+                __m512d t = _mm512_sub_pd(MLOADX(tm, x + full), _mm512_maskz_loadu_pd(tm, c + full)); \
+                acc = _mm512_add_pd(acc, _mm512_mul_pd(t, t));                                     \
+            }                                                                                      \
+            __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(acc), _mm512_extractf64x4_pd(acc, 1)); \
+            __m128d lo = _mm256_castpd256_pd128(h), hi = _mm256_extractf128_pd(h, 1);              \
+            __m128d pr = _mm_add_pd(_mm_unpacklo_pd(lo, hi), _mm_unpackhi_pd(lo, hi));             \
+            ud[q] = sqrt(_mm_cvtsd_f64(_mm_add_sd(pr, _mm_unpackhi_pd(pr, pr))));                  \
+        }                                                                                          \
+    }                                                                                              \
+    int km_own_dist_##SFX(const XT *X, size_t d, size_t i0, const uint32_t *und, long nq,          \
+                          const int32_t *lab, const double *C, double *ud)                         \
+    {                                                                                              \
+        if (km_dots_isa() != 2) {                                                                  \
+            return -1;                                                                             \
+        }                                                                                          \
+        own512_##SFX(X, d, i0, und, nq, lab, C, ud);                                               \
+        return 0;                                                                                  \
+    }
+#define OWN_LOAD_f64(p) _mm512_loadu_pd(p)
+#define OWN_MLOAD_f64(m, p) _mm512_maskz_loadu_pd(m, p)
+#define OWN_LOAD_f32(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define OWN_MLOAD_f32(m, p) _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps((__mmask16)(m), p)))
+OWN_FNS(f64, double, OWN_LOAD_f64, OWN_MLOAD_f64)
+OWN_FNS(f32, float, OWN_LOAD_f32, OWN_MLOAD_f32)
+
+/* ---- Yinyang's group bounds of one row --------------------------------------
+ * Eight groups a vector, each lane the scalar code's operations (ymeasure,
+ * kmeans_impl.h): L -= (c1 - c0)(1 + 1e-12) + 1e-12 c1, then the test of
+ * km_bound_clears (L > 0 and u L + xe <= L L) as a mask, no branch a group. */
+__attribute__((target("avx512f"))) static uint64_t yg512(double *L, const double *c0,
+                                                         const double *c1, size_t ng, double u,
+                                                         double xe)
+{
+    const __m512d one = _mm512_set1_pd(1 + 1e-12), tiny = _mm512_set1_pd(1e-12);
+    const __m512d vu = _mm512_set1_pd(u), vx = _mm512_set1_pd(xe), zero = _mm512_setzero_pd();
+    uint64_t mk = 0;
+    for (size_t g = 0; g < ng; g += 8) {
+        __mmask8 lm = (__mmask8)(ng - g >= 8 ? 0xffu : (1u << (ng - g)) - 1u);
+        __m512d a = _mm512_maskz_loadu_pd(lm, c0 + g), b = _mm512_maskz_loadu_pd(lm, c1 + g);
+        __m512d f = _mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(b, a), one), _mm512_mul_pd(tiny, b));
+        __m512d l = _mm512_sub_pd(_mm512_maskz_loadu_pd(lm, L + g), f);
+        _mm512_mask_storeu_pd(L + g, lm, l);
+        __mmask8 clr = _mm512_cmp_pd_mask(l, zero, _CMP_GT_OQ) &
+                       _mm512_cmp_pd_mask(_mm512_add_pd(_mm512_mul_pd(vu, l), vx),
+                                          _mm512_mul_pd(l, l), _CMP_LE_OQ);
+        mk |= (uint64_t)(uint8_t)(~clr & lm) << g;
+    }
+    return mk;
+}
+
+int km_ygroups(double *L, const double *c0, const double *c1, size_t ng, double u, double xe,
+               uint64_t *mk)
+{
+    if (km_dots_isa() != 2) {
+        return -1;
+    }
+    *mk = yg512(L, c0, c1, ng, u, xe);
+    return 0;
+}
 
 /* ---- greedy k-means++'s sums ------------------------------------------------ */
 

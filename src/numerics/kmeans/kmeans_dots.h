@@ -80,6 +80,36 @@ long km_hamerly_test_f32(const int32_t *lab, double *u, double *l, const float *
                          const double *p, const double *s, int32_t jmax, double pmax, double pmax2,
                          double cnmax, double eps, uint32_t *und, double *um, double *us);
 
+/* The own distances of the rows the bound test left (und[0..nq), rows i0 +
+ * und[q] of X): ud[q] = the square root of sqdist8's sum (kmeans_impl.h)
+ * between the row and its centre C + lab[i0 + und[q]] d, the same bits.
+ * -1 without AVX-512 (the caller's loop). */
+int km_own_dist_f64(const double *X, size_t d, size_t i0, const uint32_t *und, long nq,
+                    const int32_t *lab, const double *C, double *ud);
+int km_own_dist_f32(const float *X, size_t d, size_t i0, const uint32_t *und, long nq,
+                    const int32_t *lab, const double *C, double *ud);
+
+/* Yinyang's measure of a group of kg centres, rows through pointers (no
+ * copy): km_group_pack_f64 lays the group's centres C (kg x d) and their
+ * |c|^2 out in km_group_packed(kg, d) values at P, the centres in the
+ * lanes (-1: no AVX-512, kg > 64 or d > KM_DOTS_MAXD; then the caller
+ * measures with km_assign); km_group_assign_f64 then gives, for each row
+ * xr[r], what km_assign gives over C: the first index of the least
+ * |c|^2 - 2 x.c (each x.c the FMA chain over the columns in order), that
+ * value and the second least (+inf where kg = 1); up to a zero's sign
+ * in v1 and v2, which the callers add to |x|^2. */
+size_t km_group_packed(size_t kg, size_t d);
+int km_group_pack_f64(const double *C, const double *cn, size_t kg, size_t d, double *P);
+void km_group_assign_f64(const double *const *xr, size_t nr, size_t d, const double *P, size_t kg,
+                         int32_t *lab, double *v1, double *v2);
+
+/* Yinyang's group bounds L[0..ng) of a row brought to this pass (ymeasure,
+ * kmeans_impl.h): L[g] -= (c1[g] - c0[g]) (1 + 1e-12) + 1e-12 c1[g], and
+ * *mk the groups g whose L[g] does not clear u (km_bound_clears with xe),
+ * the scalar code's operations lane by lane.  -1 without AVX-512. */
+int km_ygroups(double *L, const double *c0, const double *c1, size_t ng, double u, double xe,
+               uint64_t *mk);
+
 /* Greedy k-means++'s sums over rows 0..nr in order (kmeans_impl.h,
  * pp_block), m (1..8) values per row in G + at[r] m (a row of -inf for a
  * row the triangle test left out: it then adds w D, as the scalar code

@@ -456,6 +456,9 @@ typedef struct KM_SUF(hpass) {
                            * added up over the passes before it */
     uint32_t *stamp;      /* n: the pass a row's group bounds were brought to */
     size_t pass;
+    const double *CGp;    /* f64 with AVX-512: each group's centres packed for
+                           * km_group_assign_f64 (group g at CGp + gpo[g]); else NULL */
+    const size_t *gpo;
 } KM_SUF(hpass);
 
 /* Row i measured, its label now `now`: the block's sums (acc: k x d, then
@@ -505,7 +508,6 @@ static void KM_SUF(hflush)(KM_SUF(hpass) *P, const size_t *idx, size_t nr, KM_RE
 #ifndef HAM_CHUNK
 #define HAM_CHUNK 512 /* rows per vector bound test */
 #endif
-#define HAM_AHEAD 8 /* undecided rows measured this far behind their prefetch */
 
 /* A block's rows to assign over all k (hflush's tiles) and its counts. */
 typedef struct KM_SUF(htile) {
@@ -537,13 +539,26 @@ static void KM_SUF(hpush)(KM_SUF(hpass) *P, KM_SUF(htile) *t, size_t i)
     }
 }
 
-/* Row i failed the bound test (m; xe, the rounding slack in squared
- * units): its distance to its own centre tightens u; still undecided, it
- * goes to the tile. */
-static void KM_SUF(hmeasure)(KM_SUF(hpass) *P, KM_SUF(htile) *t, size_t i, double m, double xe)
+/* The own distances (ud[q]) of the rows i0 + und[q] the bound test left:
+ * the vector kernel's (kmeans_dots), else sqdist8's, the same bits. */
+static void KM_SUF(own_dists)(const KM_SUF(hpass) *P, size_t i0, const uint32_t *und, long nq,
+                              double *ud)
 {
-    size_t a = (size_t)P->labels[i], d = P->d;
-    double u = sqrt(KM_SUF(sqdist8)(P->X + i * d, P->C + a * d, d));
+    if (KM_SUF(km_own_dist)(P->X, P->d, i0, und, nq, P->labels, P->C, ud) == 0) {
+        return;
+    }
+    for (long q = 0; q < nq; q++) {
+        size_t i = i0 + und[q];
+        ud[q] = sqrt(KM_SUF(sqdist8)(P->X + i * P->d, P->C + (size_t)P->labels[i] * P->d, P->d));
+    }
+}
+
+/* Row i failed the bound test (m; xe, the rounding slack in squared
+ * units): its distance to its own centre (u, own_dists) tightens its
+ * bound; still undecided, it goes to the tile. */
+static void KM_SUF(hmeasure)(KM_SUF(hpass) *P, KM_SUF(htile) *t, size_t i, double u, double m,
+                             double xe)
+{
     t->own++;
     P->u[i] = u;
     if (!km_bound_clears(u, m, xe)) {
@@ -576,19 +591,15 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
     /* the bound test a vector of rows at a time (kmeans_dots; row by row
      * without the vector units), then the undecided rows in row order */
     uint32_t und[HAM_CHUNK];
-    double um[HAM_CHUNK], us[HAM_CHUNK];
+    double um[HAM_CHUNK], us[HAM_CHUNK], ud[HAM_CHUNK];
     for (size_t i0 = begin; !P->full && i0 < end; i0 += HAM_CHUNK) {
         size_t cn = end - i0 < HAM_CHUNK ? end - i0 : HAM_CHUNK;
         long nu = KM_SUF(km_hamerly_test)(P->labels + i0, P->u + i0, P->l + i0, P->xn + i0, cn,
                                           P->p, P->s, (int32_t)P->jmax, P->pmax, P->pmax2,
                                           P->cnmax, eps, und, um, us);
+        KM_SUF(own_dists)(P, i0, und, nu, ud);
         for (long q = 0; q < nu; q++) {
-            if (q + HAM_AHEAD < nu) { /* scattered rows: the stream prefetch does not see them */
-                const KM_REAL *xa = P->X + (i0 + und[q + HAM_AHEAD]) * P->d;
-                __builtin_prefetch(xa);
-                __builtin_prefetch(xa + P->d - 1);
-            }
-            KM_SUF(hmeasure)(P, &t, i0 + und[q], um[q], us[q]);
+            KM_SUF(hmeasure)(P, &t, i0 + und[q], ud[q], um[q], us[q]);
         }
     }
     for (size_t i = begin; P->full && i < end; i++) {
@@ -623,9 +634,10 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
 typedef struct KM_SUF(ytile) {
     size_t *und;
     uint64_t *msk;
-    size_t *pos;
+    size_t *pos; /* ng x YY_TILE: each group's rows (their places in und) */
     KM_REAL *xnu, *Xg, *R1, *R2, *v1, *v2;
     int32_t *RJ, *lab;
+    const KM_REAL *rows[YY_TILE]; /* a group's rows (km_group_assign_f64) */
 } KM_SUF(ytile);
 
 static void KM_SUF(ytile_free)(KM_SUF(ytile) *t)
@@ -647,26 +659,38 @@ static void KM_SUF(ytile_free)(KM_SUF(ytile) *t)
 static void KM_SUF(yflush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t nu, double *acc,
                            double *ndist)
 {
-    size_t d = P->d, ng = P->ng;
-    for (size_t q = 0; q < nu; q++) {
+    size_t d = P->d, ng = P->ng, cnt[64] = {0};
+    for (size_t q = 0; q < nu; q++) { /* each group's rows, in row order */
         y->xnu[q] = P->xn[y->und[q]];
+        for (uint64_t b = y->msk[q]; b != 0; b &= b - 1) {
+            size_t g = (size_t)__builtin_ctzll(b);
+            y->pos[g * YY_TILE + cnt[g]++] = q;
+        }
     }
     for (size_t g = 0; g < ng; g++) {
-        size_t nr = 0, g0 = P->goff[g], kg = P->goff[g + 1] - g0;
-        for (size_t q = 0; q < nu; q++) {
-            if (y->msk[q] >> g & 1) {
-                memcpy(y->Xg + nr * d, P->X + y->und[q] * d, d * sizeof *y->Xg);
-                y->pos[nr++] = q;
-            }
-        }
+        size_t nr = cnt[g], g0 = P->goff[g], kg = P->goff[g + 1] - g0;
+        const size_t *pos = y->pos + g * YY_TILE;
         if (nr == 0) {
             continue;
         }
-        /* yinyang runs only where the kernel does (fit falls back to Hamerly) */
-        (void)KM_SUF(km_assign)(y->Xg, nr, d, P->CG + g0 * d, P->cnG + g0, kg, y->lab, y->v1,
-                                y->v2);
+#if KM_F64
+        if (P->CGp != NULL) { /* the rows where they are, the centres in the lanes */
+            for (size_t r = 0; r < nr; r++) {
+                y->rows[r] = P->X + y->und[pos[r]] * d;
+            }
+            km_group_assign_f64(y->rows, nr, d, P->CGp + P->gpo[g], kg, y->lab, y->v1, y->v2);
+        } else
+#endif
+        {
+            for (size_t r = 0; r < nr; r++) {
+                memcpy(y->Xg + r * d, P->X + y->und[pos[r]] * d, d * sizeof *y->Xg);
+            }
+            /* yinyang runs only where the kernel does (fit falls back to Hamerly) */
+            (void)KM_SUF(km_assign)(y->Xg, nr, d, P->CG + g0 * d, P->cnG + g0, kg, y->lab, y->v1,
+                                    y->v2);
+        }
         for (size_t r = 0; r < nr; r++) {
-            size_t q = y->pos[r];
+            size_t q = pos[r];
             y->R1[q * ng + g] = y->v1[r];
             y->R2[q * ng + g] = y->v2[r];
             y->RJ[q * ng + g] = P->gidx[g0 + (size_t)y->lab[r]];
@@ -677,21 +701,22 @@ static void KM_SUF(yflush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t nu, double
         size_t i = y->und[q], bg = ng;
         KM_REAL bv = 0;
         int32_t bj = -1;
-        for (size_t g = 0; g < ng; g++) { /* the least value, ties to the first index */
+        for (uint64_t b = y->msk[q]; b != 0; b &= b - 1) { /* the least value, ties to the
+                                                              * first index */
+            size_t g = (size_t)__builtin_ctzll(b);
             KM_REAL v = y->R1[q * ng + g];
             int32_t j = y->RJ[q * ng + g];
-            if (y->msk[q] >> g & 1 && (bj < 0 || v < bv || (v == bv && j < bj))) {
+            if (bj < 0 || v < bv || (v == bv && j < bj)) {
                 bv = v;
                 bj = j;
                 bg = g;
             }
         }
         double xq = (double)y->xnu[q], *L = P->lb + i * ng;
-        for (size_t g = 0; g < ng; g++) {
-            if (y->msk[q] >> g & 1) {
-                double e = xq + (double)(g == bg ? y->R2[q * ng + g] : y->R1[q * ng + g]);
-                L[g] = sqrt(e > 0 ? e : 0.0);
-            }
+        for (uint64_t b = y->msk[q]; b != 0; b &= b - 1) {
+            size_t g = (size_t)__builtin_ctzll(b);
+            double e = xq + (double)(g == bg ? y->R2[q * ng + g] : y->R1[q * ng + g]);
+            L[g] = sqrt(e > 0 ? e : 0.0);
         }
         double e = xq + (double)bv, glb = CT_INF;
         for (size_t g = 0; g < ng; g++) {
@@ -721,11 +746,10 @@ static void KM_SUF(ypush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, size_t
  * whose bound does not exceed u by the slack, and then its own group (the
  * own centre's value is needed beside the others'); where every group's
  * bound clears u the label stands. */
-static void KM_SUF(ymeasure)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, size_t i, double m,
-                             double xe, double *acc, double *ndist)
+static void KM_SUF(ymeasure)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, size_t i, double u,
+                             double m, double xe, double *acc, double *ndist)
 {
-    size_t a = (size_t)P->labels[i], d = P->d, ng = P->ng;
-    double u = sqrt(KM_SUF(sqdist8)(P->X + i * d, P->C + a * d, d));
+    size_t a = (size_t)P->labels[i], ng = P->ng;
     *ndist += 1;
     P->u[i] = u;
     if (km_bound_clears(u, m, xe)) {
@@ -734,11 +758,17 @@ static void KM_SUF(ymeasure)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, siz
     double *L = P->lb + i * ng, glb = CT_INF;
     const double *c0 = P->cum + (size_t)P->stamp[i] * ng, *c1 = P->cum + P->pass * ng;
     uint64_t mk = 0;
-    for (size_t g = 0; g < ng; g++) {
-        L[g] -= (c1[g] - c0[g]) * (1 + 1e-12) + 1e-12 * c1[g];
-        glb = L[g] < glb ? L[g] : glb;
-        if (!km_bound_clears(u, L[g], xe)) {
-            mk |= (uint64_t)1 << g;
+    if (km_ygroups(L, c0, c1, ng, u, xe, &mk) == 0) {
+        for (size_t g = 0; g < ng; g++) {
+            glb = L[g] < glb ? L[g] : glb;
+        }
+    } else {
+        for (size_t g = 0; g < ng; g++) {
+            L[g] -= (c1[g] - c0[g]) * (1 + 1e-12) + 1e-12 * c1[g];
+            glb = L[g] < glb ? L[g] : glb;
+            if (!km_bound_clears(u, L[g], xe)) {
+                mk |= (uint64_t)1 << g;
+            }
         }
     }
     P->stamp[i] = (uint32_t)P->pass;
@@ -756,11 +786,11 @@ static ct_status KM_SUF(ypass_block)(void *vctx, size_t b, size_t begin, size_t 
     KM_SUF(hpass) *P = vctx;
     size_t d = P->d, ng = P->ng, T = YY_TILE, nu = 0;
     KM_SUF(ytile) y = {malloc(T * sizeof(size_t)),       malloc(T * sizeof(uint64_t)),
-                       malloc(T * sizeof(size_t)),       malloc(T * sizeof(KM_REAL)),
+                       malloc(T * ng * sizeof(size_t)),       malloc(T * sizeof(KM_REAL)),
                        malloc(T * d * sizeof(KM_REAL)),  malloc(T * ng * sizeof(KM_REAL)),
                        malloc(T * ng * sizeof(KM_REAL)), malloc(T * sizeof(KM_REAL)),
                        malloc(T * sizeof(KM_REAL)),      malloc(T * ng * sizeof(int32_t)),
-                       malloc(T * sizeof(int32_t))};
+                       malloc(T * sizeof(int32_t)),      {NULL}};
     if (!y.und || !y.msk || !y.pos || !y.xnu || !y.Xg || !y.R1 || !y.R2 || !y.v1 || !y.v2 ||
         !y.RJ || !y.lab) {
         KM_SUF(ytile_free)(&y);
@@ -772,7 +802,7 @@ static ct_status KM_SUF(ypass_block)(void *vctx, size_t b, size_t begin, size_t 
     /* Hamerly's test with l the least group bound (a lower bound on the
      * distance to every other centre, lowered by the largest other shift) */
     uint32_t und[HAM_CHUNK];
-    double um[HAM_CHUNK], us[HAM_CHUNK];
+    double um[HAM_CHUNK], us[HAM_CHUNK], ud[HAM_CHUNK];
     for (size_t i0 = begin; i0 < end; i0 += HAM_CHUNK) {
         size_t cn = end - i0 < HAM_CHUNK ? end - i0 : HAM_CHUNK;
         if (P->full) {
@@ -785,8 +815,9 @@ static ct_status KM_SUF(ypass_block)(void *vctx, size_t b, size_t begin, size_t 
         long nq = KM_SUF(km_hamerly_test)(P->labels + i0, P->u + i0, P->l + i0, P->xn + i0, cn,
                                           P->p, P->s, (int32_t)P->jmax, P->pmax, P->pmax2,
                                           P->cnmax, 8 * (double)KM_EPS, und, um, us);
+        KM_SUF(own_dists)(P, i0, und, nq, ud);
         for (long q = 0; q < nq; q++) {
-            KM_SUF(ymeasure)(P, &y, &nu, i0 + und[q], um[q], us[q], acc, &ndist);
+            KM_SUF(ymeasure)(P, &y, &nu, i0 + und[q], ud[q], um[q], us[q], acc, &ndist);
         }
     }
     if (nu > 0) {
@@ -821,11 +852,14 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
     double *lb = yy ? ct_malloc_big(n, ng * sizeof *lb) : NULL;
     uint32_t *stamp = yy ? ct_malloc_big(n, sizeof *stamp) : NULL;
     double *gscr = yy ? malloc((ng * d + ng) * sizeof *gscr) : NULL;
+    size_t *gpo = yy ? calloc(ng + 1, sizeof *gpo) : NULL; /* the packed groups (KM_F64) */
+    double *CGp = NULL;
     out->skipped = malloc(((size_t)max_iter + 1) * sizeof *out->skipped);
     out->npasses = 0;
     ct_status s = CT_OK;
     if (!CR || !cn || !part || !Cn || !u || !l || !sh || !pj || !ndist || !out->skipped ||
-        (yy && (!grp || !goff || !gidx || !CG || !cnG || !cum || !lb || !stamp || !gscr))) {
+        (yy && (!grp || !goff || !gidx || !CG || !cnG || !cum || !lb || !stamp || !gscr ||
+                !gpo))) {
         s = ct_fail(err, CT_ENOMEM, "out of memory for k-means (n = %zu, k = %zu)", n, k);
     }
     if (s == CT_OK && yy) {
@@ -839,6 +873,12 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
         for (size_t j = 0, q[64] = {0}; j < k; j++) {
             gidx[goff[grp[j]] + q[grp[j]]++] = (int32_t)j;
         }
+#if KM_F64
+        for (size_t g = 0; g < ng; g++) {
+            gpo[g + 1] = gpo[g] + km_group_packed(goff[g + 1] - goff[g], d);
+        }
+        CGp = malloc(gpo[ng] * sizeof *CGp); /* NULL: the copies and km_assign instead */
+#endif
     }
     int strict = 0, stop = 0, full = 1;
     unsigned it = 0;
@@ -846,7 +886,8 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
         labels[i] = -1;
     }
     KM_SUF(hpass) P = {X, CR, cn, xn, K->w, C, n, d, k, K->tr, labels, u, l, sh, pj,
-                       0, 0, 0, 0, 1, part, stride, ndist, lb, ng, grp, goff, gidx, CG, cnG, cum, stamp, 0};
+                       0, 0, 0, 0, 1, part, stride, ndist, lb, ng, grp, goff, gidx, CG, cnG, cum, stamp, 0,
+                       NULL, gpo};
     double *sums = Cn, *wk = Cn + k * d;
     for (it = 0; it <= max_iter && s == CT_OK; it++) {
         /* it == max_iter: the last assignment only (labels for the final centres) */
@@ -867,6 +908,15 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
             memcpy(CG + q * d, CR + (size_t)gidx[q] * d, d * sizeof *CG);
             cnG[q] = cn[gidx[q]];
         }
+#if KM_F64
+        P.CGp = CGp;
+        for (size_t g = 0; CGp != NULL && g < ng; g++) {
+            if (km_group_pack_f64(CG + goff[g] * d, cnG + goff[g], goff[g + 1] - goff[g], d,
+                                  CGp + gpo[g]) != 0) {
+                P.CGp = NULL; /* no kernel for this CPU or group */
+            }
+        }
+#endif
         P.full = full;
         P.pass = it;
         s = ct_par_for(n, K->rb, K->threads, yy ? KM_SUF(ypass_block) : KM_SUF(hpass_block), &P,
@@ -961,6 +1011,8 @@ static ct_status KM_SUF(hamerly)(const km_ctx *K, const KM_REAL *X, const KM_REA
     free(stamp);
     free(lb);
     free(gscr);
+    free(gpo);
+    free(CGp);
     if (s != CT_OK) {
         free(out->skipped);
         out->skipped = NULL;
