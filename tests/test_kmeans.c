@@ -328,21 +328,68 @@ static void test_yinyang_kernels(void **state)
                 assert_memory_equal(&ud[q], &ref8, sizeof ref8);
             }
         }
-        /* the group bounds brought to a pass, 11 groups: two vectors */
-        double L[11], Lr[11], c0[11], c1[11];
-        for (size_t g = 0; g < 11; g++) {
-            L[g] = Lr[g] = 0.3 * (double)g + 0.01 * (double)d;
-            c0[g] = 0.01 * (double)(g % 3);
-            c1[g] = c0[g] + 0.07 * (double)(g % 4);
-        }
-        uint64_t mk = 0, mr = 0;
-        if (km_ygroups(L, c0, c1, 11, 1.0, 1e-9, &mk) == 0) {
-            for (size_t g = 0; g < 11; g++) {
-                Lr[g] -= (c1[g] - c0[g]) * (1 + 1e-12) + 1e-12 * c1[g];
-                mr |= (uint64_t)!km_bound_clears(1.0, Lr[g], 1e-9) << g;
+        /* the filter of the rows the global test left, 11 groups (two
+         * vectors): against the scalar code's steps */
+        {
+            enum { NR = 40, NG = 11 };
+            double u[NR], l[NR], gb[NR * NG], rlb[NR * NG], cum[3 * NG], fd[NR], fm[NR], fs[NR];
+            uint32_t st[NR], rst[NR], fu[NR], grp[64];
+            int32_t fl[NR];
+            size_t out[NR];
+            uint64_t omk[NR];
+            for (size_t g = 0; g < 3 * NG; g++) {
+                cum[g] = g < NG ? 0 : 0.013 * (double)(g % 7) + (g >= 2 * NG ? 0.02 : 0.0);
             }
-            assert_memory_equal(L, Lr, sizeof L);
-            assert_true(mk == mr && mk != 0 && mk != 0x7ff);
+            for (size_t j = 0; j < 64; j++) {
+                grp[j] = (uint32_t)(j % NG);
+            }
+            for (size_t i = 0; i < NR; i++) {
+                st[i] = rst[i] = (uint32_t)(i % 2);
+                fl[i] = (int32_t)((i * 5) % 64);
+                for (size_t g = 0; g < NG; g++) {
+                    /* every third row's groups clear u; the others' not all */
+                    gb[i * NG + g] = rlb[i * NG + g] =
+                        (i % 3 == 0 ? 1.5 : 0.5) + 0.05 * (double)((i + 3 * g) % 9);
+                }
+            }
+            for (size_t q = 0; q < 30; q++) {
+                fu[q] = (uint32_t)(q + q / 3); /* rows 0..39, some left out */
+                fd[q] = 0.6 + 0.02 * (double)(q % 11);
+                fm[q] = q % 4 == 0 ? 2.0 : 0.5; /* a quarter cleared by m */
+                fs[q] = 1e-9 * (double)(1 + q % 3);
+            }
+            km_yfilter_args fa = {0, NG, fu, fd, fm, fs, fl, grp, u, l, gb, st, cum, 2};
+            long no = km_yfilter(&fa, 30, out, omk);
+            if (no >= 0) {
+                long nout = 0;
+                for (size_t q = 0; q < 30; q++) {
+                    size_t i = fu[q];
+                    assert_memory_equal(&u[i], &fd[q], sizeof(double));
+                    if (km_bound_clears(fd[q], fm[q], fs[q])) {
+                        continue;
+                    }
+                    double glb = (double)INFINITY;
+                    uint64_t mk = 0;
+                    for (size_t g = 0; g < NG; g++) {
+                        double *L = rlb + i * NG + g;
+                        const double c0 = cum[rst[i] * NG + g], c1 = cum[2 * NG + g];
+                        *L -= (c1 - c0) * (1 + 1e-12) + 1e-12 * c1;
+                        glb = *L < glb ? *L : glb;
+                        mk |= (uint64_t)!km_bound_clears(fd[q], *L, fs[q]) << g;
+                    }
+                    rst[i] = 2;
+                    assert_memory_equal(&l[i], &glb, sizeof glb);
+                    if (mk != 0) {
+                        assert_true(nout < no && out[nout] == i);
+                        assert_true(omk[nout] == (mk | (uint64_t)1 << grp[fl[i]]));
+                        nout++;
+                    }
+                }
+                assert_int_equal(nout, no);
+                assert_true(no > 0 && no < 22); /* some rows out, some kept */
+                assert_memory_equal(gb, rlb, sizeof gb);
+                assert_memory_equal(st, rst, sizeof st);
+            }
         }
         free(X);
         free(C);

@@ -1884,14 +1884,43 @@ __attribute__((target("avx512f"))) static uint64_t yg512(double *L, const double
     return mk;
 }
 
-int km_ygroups(double *L, const double *c0, const double *c1, size_t ng, double u, double xe,
-               uint64_t *mk)
+/* ymeasure's filter (kmeans_impl.h) over a chunk's undecided rows, in one
+ * call: the group bounds of each row eight to a vector (yg512), the least
+ * of them in group order as the scalar code takes it */
+__attribute__((target("avx512f"))) static long yfilter512(const km_yfilter_args *a, long nq,
+                                                          size_t *out, uint64_t *omk)
+{
+    const size_t ng = a->ng;
+    const double *c1 = a->cum + (size_t)a->pass * ng;
+    long no = 0;
+    for (long q = 0; q < nq; q++) {
+        size_t i = a->i0 + a->und[q];
+        double u = a->ud[q], xe = a->us[q];
+        a->u[i] = u;
+        if (km_bound_clears(u, a->um[q], xe)) {
+            continue;
+        }
+        double *L = a->lb + i * ng, glb = (double)INFINITY;
+        uint64_t mk = yg512(L, a->cum + (size_t)a->stamp[i] * ng, c1, ng, u, xe);
+        for (size_t g = 0; g < ng; g++) {
+            glb = L[g] < glb ? L[g] : glb;
+        }
+        a->stamp[i] = a->pass;
+        a->l[i] = glb;
+        if (mk != 0) {
+            out[no] = i;
+            omk[no++] = mk | (uint64_t)1 << a->grp[a->lab[i]];
+        }
+    }
+    return no;
+}
+
+long km_yfilter(const km_yfilter_args *a, long nq, size_t *out, uint64_t *omk)
 {
     if (km_dots_isa() != 2) {
         return -1;
     }
-    *mk = yg512(L, c0, c1, ng, u, xe);
-    return 0;
+    return yfilter512(a, nq, out, omk);
 }
 
 /* ---- greedy k-means++'s sums ------------------------------------------------ */

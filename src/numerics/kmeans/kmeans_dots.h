@@ -103,12 +103,28 @@ int km_group_pack_f64(const double *C, const double *cn, size_t kg, size_t d, do
 void km_group_assign_f64(const double *const *xr, size_t nr, size_t d, const double *P, size_t kg,
                          int32_t *lab, double *v1, double *v2);
 
-/* Yinyang's group bounds L[0..ng) of a row brought to this pass (ymeasure,
- * kmeans_impl.h): L[g] -= (c1[g] - c0[g]) (1 + 1e-12) + 1e-12 c1[g], and
- * *mk the groups g whose L[g] does not clear u (km_bound_clears with xe),
- * the scalar code's operations lane by lane.  -1 without AVX-512. */
-int km_ygroups(double *L, const double *c0, const double *c1, size_t ng, double u, double xe,
-               uint64_t *mk);
+/* Yinyang's filter (ymeasure, kmeans_impl.h) over the rows i = i0 + und[q]
+ * that failed the global test, q < nq, with their own distances ud[q] and
+ * the test's m and slack (um, us): u[i] = ud[q]; where m still does not
+ * clear it, the row's group bounds L = lb + i ng are brought to this pass,
+ * L[g] -= (c1[g] - c0[g]) (1 + 1e-12) + 1e-12 c1[g] (c0 = cum + stamp[i] ng,
+ * c1 = cum + pass ng), l[i] = their least, stamp[i] = pass, and where some
+ * group's bound does not clear u (km_bound_clears with the slack) the row
+ * goes to out[] with those groups and its own (grp[lab[i]]) in omk[], in
+ * row order.  The scalar code's operations lane by lane; returns the rows
+ * out, -1 without AVX-512 (the caller's loop). */
+typedef struct km_yfilter_args {
+    size_t i0, ng;
+    const uint32_t *und;
+    const double *ud, *um, *us;
+    const int32_t *lab;
+    const uint32_t *grp;
+    double *u, *l, *lb;
+    uint32_t *stamp;
+    const double *cum;
+    uint32_t pass;
+} km_yfilter_args;
+long km_yfilter(const km_yfilter_args *a, long nq, size_t *out, uint64_t *omk);
 
 /* Greedy k-means++'s sums over rows 0..nr in order (kmeans_impl.h,
  * pp_block), m (1..8) values per row in G + at[r] m (a row of -inf for a

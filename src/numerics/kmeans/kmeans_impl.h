@@ -624,7 +624,9 @@ static ct_status KM_SUF(hpass_block)(void *vctx, size_t b, size_t begin, size_t 
  * largest shifts since they were set (cum, stamp: added up per pass), and
  * the groups whose bound still exceeds u (tightened to the exact own
  * distance) are not measured.  The groups left are measured with the fused
- * kernel over the group's centres, whose value for a row and a centre is
+ * kernel over the group's centres (f64 with AVX-512: km_group_assign_f64,
+ * the group's centres in the lanes and the rows read where they are; else
+ * km_assign over copies of the rows), whose value for a row and a centre is
  * the FMA chain Lloyd's pass computes; the new label is the first index of
  * the least value among them (a centre in a skipped group is farther by
  * more than the rounding slack, as in Hamerly's test), so the labels are
@@ -740,29 +742,33 @@ static void KM_SUF(ypush)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, size_t
     }
 }
 
-/* Row i failed the global test (m, xe as in hmeasure): its own distance tightens u;
- * still undecided, its group bounds are brought to this pass (the shifts
- * since they were set, rounded up) and it goes to the tile with the groups
- * whose bound does not exceed u by the slack, and then its own group (the
- * own centre's value is needed beside the others'); where every group's
- * bound clears u the label stands. */
-static void KM_SUF(ymeasure)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, size_t i, double u,
-                             double m, double xe, double *acc, double *ndist)
+/* The rows the global test left (a: km_yfilter's arguments, kmeans_dots.h)
+ * with their own distances: each one's tightens u; still undecided, its
+ * group bounds are brought to this pass (the shifts since they were set,
+ * rounded up) and it goes to out[] with the groups whose bound does not
+ * exceed u by the slack, and then its own group (the own centre's value is
+ * needed beside the others'); where every group's bound clears u the
+ * label stands.  km_yfilter's vector code, else this loop; returns the
+ * rows out. */
+static long KM_SUF(yfilter)(const km_yfilter_args *a, long nq, size_t *out, uint64_t *omk)
 {
-    size_t a = (size_t)P->labels[i], ng = P->ng;
-    *ndist += 1;
-    P->u[i] = u;
-    if (km_bound_clears(u, m, xe)) {
-        return;
+    long no = km_yfilter(a, nq, out, omk);
+    if (no >= 0) {
+        return no;
     }
-    double *L = P->lb + i * ng, glb = CT_INF;
-    const double *c0 = P->cum + (size_t)P->stamp[i] * ng, *c1 = P->cum + P->pass * ng;
-    uint64_t mk = 0;
-    if (km_ygroups(L, c0, c1, ng, u, xe, &mk) == 0) {
-        for (size_t g = 0; g < ng; g++) {
-            glb = L[g] < glb ? L[g] : glb;
+    no = 0;
+    const size_t ng = a->ng;
+    const double *c1 = a->cum + (size_t)a->pass * ng;
+    for (long q = 0; q < nq; q++) {
+        size_t i = a->i0 + a->und[q];
+        double u = a->ud[q], xe = a->us[q];
+        a->u[i] = u;
+        if (km_bound_clears(u, a->um[q], xe)) {
+            continue;
         }
-    } else {
+        double *L = a->lb + i * ng, glb = CT_INF;
+        const double *c0 = a->cum + (size_t)a->stamp[i] * ng;
+        uint64_t mk = 0;
         for (size_t g = 0; g < ng; g++) {
             L[g] -= (c1[g] - c0[g]) * (1 + 1e-12) + 1e-12 * c1[g];
             glb = L[g] < glb ? L[g] : glb;
@@ -770,14 +776,14 @@ static void KM_SUF(ymeasure)(KM_SUF(hpass) *P, KM_SUF(ytile) *y, size_t *nu, siz
                 mk |= (uint64_t)1 << g;
             }
         }
+        a->stamp[i] = a->pass;
+        a->l[i] = glb; /* each group lowered by its own shifts: tighter than l */
+        if (mk != 0) {
+            out[no] = i;
+            omk[no++] = mk | (uint64_t)1 << a->grp[a->lab[i]];
+        }
     }
-    P->stamp[i] = (uint32_t)P->pass;
-    P->l[i] = glb; /* each group lowered by its own shifts: tighter than l */
-    if (mk == 0) {
-        return; /* every other centre cleared: the label stands */
-    }
-    /* the own centre's value beside the others' */
-    KM_SUF(ypush)(P, y, nu, i, mk | (uint64_t)1 << P->grp[a], acc, ndist);
+    return no;
 }
 
 static ct_status KM_SUF(ypass_block)(void *vctx, size_t b, size_t begin, size_t end,
@@ -803,6 +809,8 @@ static ct_status KM_SUF(ypass_block)(void *vctx, size_t b, size_t begin, size_t 
      * distance to every other centre, lowered by the largest other shift) */
     uint32_t und[HAM_CHUNK];
     double um[HAM_CHUNK], us[HAM_CHUNK], ud[HAM_CHUNK];
+    size_t yo[HAM_CHUNK];
+    uint64_t yomk[HAM_CHUNK];
     for (size_t i0 = begin; i0 < end; i0 += HAM_CHUNK) {
         size_t cn = end - i0 < HAM_CHUNK ? end - i0 : HAM_CHUNK;
         if (P->full) {
@@ -816,8 +824,12 @@ static ct_status KM_SUF(ypass_block)(void *vctx, size_t b, size_t begin, size_t 
                                           P->p, P->s, (int32_t)P->jmax, P->pmax, P->pmax2,
                                           P->cnmax, 8 * (double)KM_EPS, und, um, us);
         KM_SUF(own_dists)(P, i0, und, nq, ud);
-        for (long q = 0; q < nq; q++) {
-            KM_SUF(ymeasure)(P, &y, &nu, i0 + und[q], ud[q], um[q], us[q], acc, &ndist);
+        km_yfilter_args fa = {i0,     ng,     und,    ud,     um,     us,           P->labels,
+                              P->grp, P->u,   P->l,   P->lb,  P->stamp, P->cum, (uint32_t)P->pass};
+        long no = KM_SUF(yfilter)(&fa, nq, yo, yomk);
+        ndist += (double)nq;
+        for (long q = 0; q < no; q++) {
+            KM_SUF(ypush)(P, &y, &nu, yo[q], yomk[q], acc, &ndist);
         }
     }
     if (nu > 0) {
